@@ -1,0 +1,3 @@
+from northstar.cli import app
+
+app(prog_name="northstar")

@@ -1,0 +1,158 @@
+"""The current user, their organizations, members and roles, invitations."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, status
+
+from northstar.accounts.api.auth import user_id_of
+from northstar.accounts.schemas import (
+    InvitationAccept,
+    InvitationCreate,
+    InvitationCreated,
+    InvitationOut,
+    MemberOut,
+    MeOut,
+    MyOrganizationOut,
+    OrganizationOut,
+    OrganizationUpdate,
+    RoleUpdate,
+    UserOut,
+    UserUpdateRequest,
+)
+from northstar.accounts.service import auth as auth_service
+from northstar.accounts.service import organizations as service
+from northstar.core.context import ClientMeta, CurrentPrincipal, DbSession, audit_target, require
+from northstar.core.http import ERROR_RESPONSES, Envelope, PageEnvelope, PageParams
+from northstar.core.idempotency import Idempotent
+from northstar.core.permissions import Principal, Role
+
+router = APIRouter(tags=["organizations"], responses=ERROR_RESPONSES)
+
+OrgRead = Annotated[Principal, Depends(require("organization", "read"))]
+OrgUpdate = Annotated[Principal, Depends(require("organization", "update"))]
+MembersRead = Annotated[Principal, Depends(require("members", "read"))]
+MembersUpdate = Annotated[Principal, Depends(require("members", "update"))]
+MembersDelete = Annotated[Principal, Depends(require("members", "delete"))]
+InvitationsRead = Annotated[Principal, Depends(require("invitations", "read"))]
+InvitationsCreate = Annotated[Principal, Depends(require("invitations", "create"))]
+InvitationsDelete = Annotated[Principal, Depends(require("invitations", "delete"))]
+Page = Annotated[PageParams, Depends()]
+
+
+@router.get("/users/me", response_model=Envelope[MeOut], name="users.me")
+async def get_me(principal: CurrentPrincipal, session: DbSession) -> Envelope[MeOut]:
+    user = await auth_service.get_user(session, user_id_of(principal))
+    me = MeOut.model_validate(
+        {**UserOut.model_validate(user).model_dump(), "org_id": principal.org_id, "role": principal.role.value}
+    )
+    return Envelope(data=me)
+
+
+@router.patch("/users/me", response_model=Envelope[UserOut], name="users.update_me")
+async def update_me(body: UserUpdateRequest, principal: CurrentPrincipal, session: DbSession
+                    ) -> Envelope[UserOut]:
+    user = await auth_service.update_profile(session, user_id=user_id_of(principal), name=body.name)
+    return Envelope(data=UserOut.model_validate(user))
+
+
+@router.get("/organizations", response_model=Envelope[list[MyOrganizationOut]], name="organizations.list_mine")
+async def list_my_organizations(principal: CurrentPrincipal, session: DbSession
+                                ) -> Envelope[list[MyOrganizationOut]]:
+    rows = await service.list_my_organizations(session, user_id=user_id_of(principal))
+    return Envelope(data=[
+        MyOrganizationOut.model_validate({**OrganizationOut.model_validate(org).model_dump(), "role": role})
+        for org, role in rows
+    ])
+
+
+@router.post("/organizations", status_code=status.HTTP_201_CREATED, response_model=Envelope[OrganizationOut],
+             name="organizations.create", dependencies=[Idempotent])
+async def create_organization(body: OrganizationUpdate, request: Request, principal: CurrentPrincipal,
+                              session: DbSession) -> Envelope[OrganizationOut]:
+    """A new org with the caller as Founder; switch to it with ``X-Org-Id`` or a new login."""
+    user_id_of(principal)
+    org = await service.create_additional_organization(session, principal=principal, name=body.name)
+    audit_target(request, "organization", org.id)
+    return Envelope(data=OrganizationOut.model_validate(org))
+
+
+@router.get("/organization", response_model=Envelope[OrganizationOut], name="organization.get")
+async def get_organization(principal: OrgRead, session: DbSession) -> Envelope[OrganizationOut]:
+    org = await service.get_organization(session, org_id=principal.org_id)
+    return Envelope(data=OrganizationOut.model_validate(org))
+
+
+@router.patch("/organization", response_model=Envelope[OrganizationOut], name="organization.update")
+async def update_organization(body: OrganizationUpdate, request: Request, principal: OrgUpdate,
+                              session: DbSession) -> Envelope[OrganizationOut]:
+    org = await service.update_organization(session, org_id=principal.org_id, name=body.name)
+    audit_target(request, "organization", org.id, name=body.name)
+    return Envelope(data=OrganizationOut.model_validate(org))
+
+
+@router.get("/members", response_model=PageEnvelope[MemberOut], name="members.list")
+async def list_members(principal: MembersRead, session: DbSession, page: Page) -> PageEnvelope[MemberOut]:
+    members, total = await service.list_members(session, org_id=principal.org_id, offset=page.offset,
+                                                limit=page.limit)
+    return PageEnvelope(data=[MemberOut.model_validate(m) for m in members], meta=page.meta(total))
+
+
+@router.patch("/members/{user_id}", response_model=Envelope[MemberOut], name="members.change_role")
+async def change_member_role(user_id: uuid.UUID, body: RoleUpdate, request: Request, principal: MembersUpdate,
+                             session: DbSession) -> Envelope[MemberOut]:
+    member, previous = await service.change_member_role(session, principal=principal, user_id=user_id,
+                                                        role=Role(body.role))
+    audit_target(request, "user", user_id, previousRole=previous, role=body.role)
+    return Envelope(data=MemberOut.model_validate(member))
+
+
+@router.delete("/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT, name="members.remove")
+async def remove_member(user_id: uuid.UUID, request: Request, principal: MembersDelete, session: DbSession) -> None:
+    await service.remove_member(session, principal=principal, user_id=user_id)
+    audit_target(request, "user", user_id)
+
+
+@router.get("/invitations", response_model=PageEnvelope[InvitationOut], name="invitations.list")
+async def list_invitations(principal: InvitationsRead, session: DbSession, page: Page
+                           ) -> PageEnvelope[InvitationOut]:
+    rows, total = await service.list_invitations(session, org_id=principal.org_id, offset=page.offset,
+                                                 limit=page.limit)
+    return PageEnvelope(data=[InvitationOut.model_validate(i) for i in rows], meta=page.meta(total))
+
+
+@router.post("/invitations", status_code=status.HTTP_201_CREATED, response_model=Envelope[InvitationCreated],
+             name="invitations.create", dependencies=[Idempotent])
+async def create_invitation(body: InvitationCreate, request: Request, principal: InvitationsCreate,
+                            session: DbSession) -> Envelope[InvitationCreated]:
+    created = await service.create_invitation(session, principal=principal, email=body.email,
+                                              role=Role(body.role))
+    audit_target(request, "invitation", created.invitation.id, email=body.email, role=body.role)
+    out = InvitationCreated.model_validate({
+        **InvitationOut.model_validate(created.invitation).model_dump(),
+        "token": created.token, "accept_url": created.accept_url,
+    })
+    return Envelope(data=out)
+
+
+@router.delete("/invitations/{invitation_id}", response_model=Envelope[InvitationOut], name="invitations.revoke")
+async def revoke_invitation(invitation_id: uuid.UUID, principal: InvitationsDelete, session: DbSession
+                            ) -> Envelope[InvitationOut]:
+    invitation = await service.revoke_invitation(session, org_id=principal.org_id, invitation_id=invitation_id)
+    return Envelope(data=InvitationOut.model_validate(invitation))
+
+
+@router.post("/invitations/accept", response_model=Envelope[MyOrganizationOut], name="invitations.accept")
+async def accept_invitation(body: InvitationAccept, request: Request, principal: CurrentPrincipal,
+                            session: DbSession) -> Envelope[MyOrganizationOut]:
+    """Any signed-in user whose e-mail the invitation was sent to; they then act in it with ``X-Org-Id``."""
+    user = await auth_service.get_user(session, user_id_of(principal))
+    membership = await service.accept_invitation(session, token=body.token, user=user,
+                                                 client=ClientMeta.of(request))
+    org = await service.get_organization(session, org_id=membership.org_id)
+    request.state.principal = None  # recorded in the joined org by the service, not the caller's
+    return Envelope(data=MyOrganizationOut.model_validate(
+        {**OrganizationOut.model_validate(org).model_dump(), "role": membership.role}
+    ))

@@ -1,0 +1,256 @@
+"""Request and response shapes for accounts: camelCase on the wire, unknown fields rejected."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import EmailStr, Field, field_validator
+
+from northstar.core.http import CamelModel, RequestModel
+from northstar.core.permissions import RESOURCES
+
+RoleName = Literal["founder", "admin", "member", "analyst", "investor"]
+Password = Field(min_length=1, max_length=1024)
+
+
+def _normalize_email(value: str) -> str:
+    return value.strip().lower()
+
+
+class SignupRequest(RequestModel):
+    email: EmailStr
+    password: str = Password
+    name: str = Field("", max_length=200)
+    organization_name: str | None = Field(None, min_length=1, max_length=255)
+    invitation_token: str | None = Field(None, max_length=300)
+
+    _email = field_validator("email")(_normalize_email)
+
+
+class LoginRequest(RequestModel):
+    email: EmailStr
+    password: str = Password
+    org_id: uuid.UUID | None = None
+
+    _email = field_validator("email")(_normalize_email)
+
+
+class RefreshRequest(RequestModel):
+    refresh_token: str = Field(min_length=1, max_length=4096)
+
+
+class MfaLoginRequest(RequestModel):
+    mfa_token: str = Field(min_length=1, max_length=2000)
+    code: str | None = Field(None, max_length=10)
+    recovery_code: str | None = Field(None, max_length=40)
+
+
+class MfaCodeRequest(RequestModel):
+    code: str = Field(min_length=6, max_length=6)
+
+
+class MfaDisableRequest(RequestModel):
+    password: str = Password
+    code: str = Field(min_length=6, max_length=40)
+
+
+class PasswordChangeRequest(RequestModel):
+    current_password: str = Password
+    new_password: str = Password
+
+
+class UserUpdateRequest(RequestModel):
+    name: str = Field(max_length=200)
+
+
+class TokenPair(CamelModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
+    expires_in: int
+    org_id: uuid.UUID
+
+
+class LoginResult(CamelModel):
+    """Either tokens, or an MFA challenge to answer at ``/auth/mfa/verify``."""
+
+    mfa_required: bool
+    mfa_token: str | None = None
+    tokens: TokenPair | None = None
+
+
+class OAuthToken(CamelModel):
+    """RFC 6749 token response (snake_case by the spec, for the OpenAPI Authorize button)."""
+
+    access_token: str = Field(serialization_alias="access_token")
+    token_type: str = Field("bearer", serialization_alias="token_type")
+    expires_in: int = Field(serialization_alias="expires_in")
+    refresh_token: str = Field(serialization_alias="refresh_token")
+
+
+class MfaEnrollment(CamelModel):
+    secret: str
+    otpauth_uri: str
+
+
+class RecoveryCodes(CamelModel):
+    recovery_codes: list[str]
+
+
+class UserOut(CamelModel):
+    id: uuid.UUID
+    email: str
+    name: str
+    mfa_enabled: bool
+    created_at: datetime
+
+
+class MeOut(UserOut):
+    org_id: uuid.UUID
+    role: RoleName
+
+
+class OrganizationOut(CamelModel):
+    id: uuid.UUID
+    name: str
+    slug: str
+    subscription_tier: str
+    created_at: datetime
+
+
+class MyOrganizationOut(OrganizationOut):
+    role: RoleName
+
+
+class OrganizationUpdate(RequestModel):
+    name: str = Field(min_length=1, max_length=255)
+
+
+class MemberOut(CamelModel):
+    user_id: uuid.UUID
+    email: str
+    name: str
+    role: RoleName
+    joined_at: datetime
+
+
+class RoleUpdate(RequestModel):
+    role: RoleName
+
+
+class InvitationCreate(RequestModel):
+    email: EmailStr
+    role: RoleName = "member"
+
+    _email = field_validator("email")(_normalize_email)
+
+
+class InvitationOut(CamelModel):
+    id: uuid.UUID
+    email: str
+    role: RoleName
+    created_at: datetime
+    expires_at: datetime
+    accepted_at: datetime | None
+    revoked_at: datetime | None
+
+
+class InvitationCreated(InvitationOut):
+    """The token is returned once to the inviter as well as e-mailed; only the invitee's account can use it."""
+
+    token: str
+    accept_url: str
+
+
+class InvitationAccept(RequestModel):
+    token: str = Field(min_length=1, max_length=300)
+
+
+class ProjectCreate(RequestModel):
+    name: str = Field(min_length=1, max_length=255)
+    description: str = Field("", max_length=10_000)
+
+
+class ProjectUpdate(RequestModel):
+    name: str | None = Field(None, min_length=1, max_length=255)
+    description: str | None = Field(None, max_length=10_000)
+
+
+class ProjectOut(CamelModel):
+    id: uuid.UUID
+    name: str
+    description: str
+    created_by: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ScopedMemberOut(CamelModel):
+    user_id: uuid.UUID
+    role: RoleName
+    created_at: datetime
+
+
+class TeamCreate(RequestModel):
+    name: str = Field(min_length=1, max_length=255)
+    description: str = Field("", max_length=10_000)
+    project_id: uuid.UUID | None = None
+
+
+class TeamUpdate(RequestModel):
+    name: str | None = Field(None, min_length=1, max_length=255)
+    description: str | None = Field(None, max_length=10_000)
+
+
+class TeamOut(CamelModel):
+    id: uuid.UUID
+    name: str
+    description: str
+    project_id: uuid.UUID | None
+    created_at: datetime
+
+
+
+
+class ApiKeyCreate(RequestModel):
+    name: str = Field(min_length=1, max_length=200)
+    role: RoleName = "member"
+    scopes: list[str] | None = Field(
+        None, max_length=100, description="`resource:action` pairs (or `resource:*`) narrowing the role"
+    )
+    environment: Literal["live", "test"] = "live"
+    expires_at: datetime | None = None
+
+    @field_validator("scopes")
+    @classmethod
+    def _known_scopes(cls, scopes: list[str] | None) -> list[str] | None:
+        if scopes is None:
+            return None
+        for scope in scopes:
+            resource, _, action = scope.partition(":")
+            if resource not in RESOURCES or action not in ("create", "read", "update", "delete", "*"):
+                raise ValueError(f"unknown scope {scope!r}")
+        return sorted(set(scopes))
+
+
+class ApiKeyOut(CamelModel):
+    id: uuid.UUID
+    name: str
+    role: RoleName
+    scopes: list[str] | None
+    environment: str
+    prefix: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyOut):
+    """The only response that carries the secret."""
+
+    key: str
+
+

@@ -1,0 +1,64 @@
+"""Demo data for `northstar seed`: one org, a user for every role, projects, teams and an API key."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from northstar.accounts.models import Membership
+from northstar.accounts.service import auth, credentials, projects
+from northstar.audit import service as audit
+from northstar.core.context import ClientMeta
+from northstar.core.db import Database, set_tenant_context
+from northstar.core.permissions import Principal, Role
+
+SAMPLE_PROJECTS = [
+    ("Website relaunch", "New marketing site and onboarding flow"),
+    ("Mobile app", "iOS and Android apps for the core product"),
+    ("Data platform", "Warehouse, KPIs and investor reporting"),
+]
+SAMPLE_TEAMS = [("Growth", "Acquisition and activation"), ("Platform", "Infrastructure and reliability")]
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    org_name: str
+    users: list[tuple[str, str, str]]
+    api_key: str
+
+
+async def seed_demo(url: str) -> SeedResult:
+    """Idempotent enough for demos: every run creates a new org with fresh users."""
+    database = Database(url, pool_size=1)
+    suffix = secrets.token_hex(3)
+    client = ClientMeta(ip="", user_agent="northstar-seed", request_id="")
+    users: list[tuple[str, str, str]] = []
+    try:
+        async with database.tenant_transaction() as session:
+            founder_password = f"demo-{secrets.token_urlsafe(9)}"
+            founder = await auth.create_user(session, email=f"founder+{suffix}@demo.northstar.dev",
+                                             password=founder_password, name="Fiona Founder")
+            org = await auth.create_organization(session, name=f"Acme {suffix}", founder=founder)
+            users.append(("founder", founder.email, founder_password))
+            for role in (Role.ADMIN, Role.MEMBER, Role.ANALYST, Role.INVESTOR):
+                password = f"demo-{secrets.token_urlsafe(9)}"
+                user = await auth.create_user(session, email=f"{role.value}+{suffix}@demo.northstar.dev",
+                                              password=password, name=f"Demo {role.value.title()}")
+                await set_tenant_context(session, org_id=org.id, user_id=founder.id)
+                session.add(Membership(org_id=org.id, user_id=user.id, role=role.value))
+                users.append((role.value, user.email, password))
+            await session.flush()
+            principal = Principal(org_id=org.id, role=Role.FOUNDER, user_id=founder.id)
+            for name, description in SAMPLE_PROJECTS:
+                await projects.create_project(session, principal=principal, name=name, description=description)
+            for name, description in SAMPLE_TEAMS:
+                await projects.create_team(session, org_id=org.id, name=name, description=description,
+                                           project_id=None)
+            key = await credentials.create_api_key(session, principal=principal, name="Demo integration",
+                                                   role=Role.ADMIN, scopes=None, environment="test",
+                                                   expires_at=None)
+            await audit.record(session, org_id=org.id, action="seed.demo", actor_type="user", actor_id=founder.id,
+                               client=client)
+        return SeedResult(org_name=org.name, users=users, api_key=key.secret)
+    finally:
+        await database.dispose()

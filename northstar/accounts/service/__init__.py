@@ -1,0 +1,1 @@
+"""Accounts business logic, split by concern: auth, organizations, projects, credentials."""

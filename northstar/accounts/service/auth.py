@@ -1,0 +1,373 @@
+"""Sign-up, login, refresh-token rotation with reuse detection, logout, passwords and TOTP MFA."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from northstar.accounts.models import Membership, MfaRecoveryCode, Organization, RefreshToken, User
+from northstar.accounts.schemas import LoginResult, MfaEnrollment, TokenPair
+from northstar.audit import service as audit
+from northstar.core.context import ClientMeta
+from northstar.core.db import set_tenant_context
+from northstar.core.http import AppError, Conflict, NotFound, Unauthorized, Unprocessable
+from northstar.core.permissions import Role
+from northstar.core.security import (
+    PasswordPolicyError,
+    TokenError,
+    auth_keys,
+    check_password_policy,
+    constant_time_equal,
+    hash_password,
+    matching_totp_step,
+    new_secret,
+    new_totp_secret,
+    password_needs_rehash,
+    split_credential,
+    totp_uri,
+    verify_password,
+)
+from northstar.settings import get_settings
+
+REFRESH_PREFIX = "rt_"
+RECOVERY_CODE_COUNT = 10
+INVALID_LOGIN = "Invalid email or password"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _validated_password(password: str) -> str:
+    try:
+        check_password_policy(password)
+    except PasswordPolicyError as exc:
+        raise Unprocessable(str(exc), code="weak_password", details=[{"field": "password", "message": str(exc)}]
+                            ) from exc
+    return hash_password(password)
+
+
+def _slug(name: str) -> str:
+    base = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:60] or "org"
+    return f"{base}-{secrets.token_hex(3)}"
+
+
+async def user_by_email(session: AsyncSession, email: str) -> User | None:
+    return (await session.execute(select(User).where(User.email == email.lower()))).scalar_one_or_none()
+
+
+async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
+    user = await session.get(User, user_id)
+    if user is None or not user.is_active:
+        raise NotFound("No such user")
+    return user
+
+
+async def create_user(session: AsyncSession, *, email: str, password: str, name: str) -> User:
+    if await user_by_email(session, email) is not None:
+        raise Conflict("An account with this e-mail already exists", code="email_taken")
+    user = User(id=uuid.uuid4(), email=email.lower(), name=name, password_hash=_validated_password(password))
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def create_organization(session: AsyncSession, *, name: str, founder: User) -> Organization:
+    """A new tenant with ``founder`` as its Founder; binds the transaction to it."""
+    org = Organization(id=uuid.uuid4(), name=name, slug=_slug(name))
+    await set_tenant_context(session, org_id=org.id, user_id=founder.id)
+    session.add(org)
+    await session.flush()
+    session.add(Membership(org_id=org.id, user_id=founder.id, role=Role.FOUNDER.value))
+    await session.flush()
+    return org
+
+
+@dataclass(frozen=True)
+class SignupOutcome:
+    user: User
+    org_id: uuid.UUID
+    role: Role
+
+
+async def signup(
+    session: AsyncSession, *, email: str, password: str, name: str, organization_name: str | None,
+    invitation_token: str | None, client: ClientMeta,
+) -> SignupOutcome:
+    """Create the user and their first org (as Founder), or join the org of an invitation."""
+    user = await create_user(session, email=email, password=password, name=name)
+    if invitation_token:
+        from northstar.accounts.service.organizations import accept_invitation
+
+        membership = await accept_invitation(session, token=invitation_token, user=user, client=client)
+        return SignupOutcome(user, membership.org_id, Role(membership.role))
+    org = await create_organization(session, name=organization_name or f"{name or email.split('@')[0]}'s org",
+                                    founder=user)
+    await audit.record(session, org_id=org.id, action="auth.signup", actor_type="user", actor_id=user.id,
+                       client=client, target_type="user", target_id=str(user.id))
+    return SignupOutcome(user, org.id, Role.FOUNDER)
+
+
+async def _membership_role(session: AsyncSession, *, org_id: uuid.UUID, user_id: uuid.UUID) -> Role | None:
+    role = await session.scalar(
+        select(Membership.role).where(Membership.org_id == org_id, Membership.user_id == user_id)
+    )
+    return Role(role) if role else None
+
+
+async def _default_org(session: AsyncSession, user_id: uuid.UUID) -> uuid.UUID | None:
+    return await session.scalar(
+        select(Membership.org_id).where(Membership.user_id == user_id).order_by(Membership.created_at).limit(1)
+    )
+
+
+async def issue_tokens(
+    session: AsyncSession, *, user: User, org_id: uuid.UUID, client: ClientMeta, family_id: uuid.UUID | None = None
+) -> TokenPair:
+    """A new refresh token (starting a family unless given) and an access token bound to one org."""
+    settings = get_settings().auth
+    keys = auth_keys()
+    secret = new_secret()
+    token = RefreshToken(
+        id=uuid.uuid4(), org_id=org_id, user_id=user.id, family_id=family_id or uuid.uuid4(),
+        secret_hash=keys.hash_secret(secret), user_agent=client.user_agent, ip=client.ip,
+        expires_at=now() + timedelta(seconds=settings.refresh_ttl_seconds),
+    )
+    session.add(token)
+    await session.flush()
+    access = keys.signer.issue(
+        typ="access", subject=str(user.id), ttl_seconds=settings.access_ttl_seconds,
+        claims={"org": str(org_id), "sid": str(token.family_id)},
+    )
+    return TokenPair(access_token=access, refresh_token=f"{REFRESH_PREFIX}{token.id.hex}_{secret}",
+                     expires_in=settings.access_ttl_seconds, org_id=org_id)
+
+
+async def _record_failed_login(session: AsyncSession, user: User, client: ClientMeta, reason: str) -> None:
+    """Failed logins of a known account go to every org it belongs to (unknown accounts only to the log)."""
+    await set_tenant_context(session, user_id=user.id)
+    org_ids = (await session.scalars(select(Membership.org_id).where(Membership.user_id == user.id))).all()
+    for org_id in org_ids:
+        await set_tenant_context(session, org_id=org_id, user_id=user.id)
+        await audit.record(session, org_id=org_id, action="auth.login_failed", actor_type="user",
+                           actor_id=user.id, client=client, details={"reason": reason})
+
+
+async def login(
+    session: AsyncSession, *, email: str, password: str, org_id: uuid.UUID | None, client: ClientMeta
+) -> LoginResult:
+    user = await user_by_email(session, email)
+    if not verify_password(user.password_hash if user else None, password) or user is None or not user.is_active:
+        if user is not None:
+            await _record_failed_login(session, user, client, "password")
+        raise LoginFailed(INVALID_LOGIN)
+    if password_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    target_org = await _login_org(session, user=user, org_id=org_id)
+    if user.mfa_enabled:
+        challenge = auth_keys().signer.issue(
+            typ="mfa", subject=str(user.id), ttl_seconds=get_settings().auth.mfa_challenge_ttl_seconds,
+            claims={"org": str(target_org)},
+        )
+        return LoginResult(mfa_required=True, mfa_token=challenge)
+    return LoginResult(mfa_required=False, tokens=await _complete_login(session, user, target_org, client, "password"))
+
+
+class LoginFailed(Unauthorized):
+    """Committed, not rolled back: the failed attempt stays in the audit trail."""
+
+    code = "invalid_credentials"
+    commit = True
+
+
+async def _login_org(session: AsyncSession, *, user: User, org_id: uuid.UUID | None) -> uuid.UUID:
+    await set_tenant_context(session, user_id=user.id)
+    if org_id is not None:
+        if await _membership_role(session, org_id=org_id, user_id=user.id) is None:
+            raise Unauthorized("You are not a member of that organization", code="not_a_member")
+        return org_id
+    default = await _default_org(session, user.id)
+    if default is None:
+        raise Unauthorized("This account belongs to no organization", code="no_organization")
+    return default
+
+
+async def _complete_login(
+    session: AsyncSession, user: User, org_id: uuid.UUID, client: ClientMeta, method: str
+) -> TokenPair:
+    await set_tenant_context(session, org_id=org_id, user_id=user.id)
+    user.last_login_at = now()
+    tokens = await issue_tokens(session, user=user, org_id=org_id, client=client)
+    await audit.record(session, org_id=org_id, action="auth.login", actor_type="user", actor_id=user.id,
+                       client=client, details={"method": method})
+    return tokens
+
+
+async def verify_mfa_login(
+    session: AsyncSession, *, mfa_token: str, code: str | None, recovery_code: str | None, client: ClientMeta
+) -> TokenPair:
+    try:
+        claims = auth_keys().signer.verify(mfa_token, typ="mfa")
+    except TokenError as exc:
+        raise Unauthorized("The MFA challenge is invalid or expired; log in again", code="invalid_token") from exc
+    user = await get_user(session, uuid.UUID(claims["sub"]))
+    org_id = uuid.UUID(claims["org"])
+    if code:
+        ok = await _consume_totp(user, code)
+    elif recovery_code:
+        ok = await _consume_recovery_code(session, user, recovery_code)
+    else:
+        raise Unprocessable("Send a `code` or a `recoveryCode`")
+    if not ok:
+        await _record_failed_login(session, user, client, "mfa")
+        raise LoginFailed("Invalid verification code", code="invalid_mfa_code")
+    return await _complete_login(session, user, org_id, client, "mfa" if code else "recovery_code")
+
+
+async def _consume_totp(user: User, code: str) -> bool:
+    """Accept a code at most once: its time step must be newer than the last one used."""
+    if not user.mfa_secret_encrypted:
+        return False
+    secret = auth_keys().cipher.decrypt(user.mfa_secret_encrypted, associated_data=str(user.id))
+    step = matching_totp_step(secret, code)
+    if step is None or step <= user.mfa_last_step:
+        return False
+    user.mfa_last_step = step
+    return True
+
+
+async def _consume_recovery_code(session: AsyncSession, user: User, code: str) -> bool:
+    digest = auth_keys().hash_secret(code.strip().lower().replace("-", ""))
+    result = await session.execute(
+        update(MfaRecoveryCode)
+        .where(MfaRecoveryCode.user_id == user.id, MfaRecoveryCode.code_hash == digest,
+               MfaRecoveryCode.used_at.is_(None))
+        .values(used_at=now())
+        .returning(MfaRecoveryCode.id)
+    )
+    return result.first() is not None
+
+
+class RefreshRejected(Unauthorized):
+    """Committed, not rolled back: a reuse revokes the family, and that must stick."""
+
+    code = "invalid_refresh_token"
+    commit = True
+
+
+async def refresh(session: AsyncSession, *, token: str, client: ClientMeta) -> TokenPair:
+    parsed = split_credential(token, REFRESH_PREFIX)
+    if parsed is None:
+        raise RefreshRejected("Invalid refresh token")
+    token_id, secret = parsed
+    await set_tenant_context(session, credential_id=token_id)
+    row = await session.get(RefreshToken, token_id, with_for_update=True)
+    if row is None or not constant_time_equal(row.secret_hash, auth_keys().hash_secret(secret)):
+        raise RefreshRejected("Invalid refresh token")
+    await set_tenant_context(session, org_id=row.org_id, user_id=row.user_id, credential_id=token_id)
+    if row.used_at is not None or row.revoked_at is not None:
+        await revoke_family(session, family_id=row.family_id)
+        await audit.record(session, org_id=row.org_id, action="auth.refresh_reuse_detected", actor_type="user",
+                           actor_id=row.user_id, client=client, details={"family": str(row.family_id)})
+        raise RefreshRejected("This refresh token was already used; the session has been revoked")
+    if row.expires_at <= now():
+        raise RefreshRejected("The refresh token has expired; log in again")
+    user = await session.get(User, row.user_id)
+    if user is None or not user.is_active or await _membership_role(
+        session, org_id=row.org_id, user_id=row.user_id
+    ) is None:
+        raise RefreshRejected("The account no longer has access to this organization")
+    row.used_at = now()
+    return await issue_tokens(session, user=user, org_id=row.org_id, client=client, family_id=row.family_id)
+
+
+async def revoke_family(session: AsyncSession, *, family_id: uuid.UUID) -> None:
+    await session.execute(
+        update(RefreshToken).where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now())
+    )
+
+
+async def revoke_all_sessions(session: AsyncSession, *, user_id: uuid.UUID) -> None:
+    """Every session of the user in every org (the user context makes them all visible)."""
+    await session.execute(
+        update(RefreshToken).where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now())
+    )
+
+
+async def change_password(
+    session: AsyncSession, *, user_id: uuid.UUID, current_password: str, new_password: str
+) -> None:
+    user = await get_user(session, user_id)
+    if not verify_password(user.password_hash, current_password):
+        raise AppError("The current password is wrong", code="invalid_credentials", status=400)
+    user.password_hash = _validated_password(new_password)
+    user.password_changed_at = now()
+    await revoke_all_sessions(session, user_id=user_id)
+
+
+async def enroll_mfa(session: AsyncSession, *, user_id: uuid.UUID) -> MfaEnrollment:
+    user = await get_user(session, user_id)
+    if user.mfa_enabled:
+        raise Conflict("MFA is already enabled; disable it first to enroll a new device", code="mfa_enabled")
+    secret = new_totp_secret()
+    user.mfa_secret_encrypted = auth_keys().cipher.encrypt(secret, associated_data=str(user.id))
+    return MfaEnrollment(secret=secret, otpauth_uri=totp_uri(secret, account=user.email, issuer="Northstar"))
+
+
+async def confirm_mfa(session: AsyncSession, *, user_id: uuid.UUID, code: str) -> list[str]:
+    user = await get_user(session, user_id)
+    if user.mfa_enabled:
+        raise Conflict("MFA is already enabled", code="mfa_enabled")
+    if not user.mfa_secret_encrypted:
+        raise Conflict("Start enrollment first", code="mfa_not_enrolled")
+    if not await _consume_totp(user, code):
+        raise Unprocessable("Invalid verification code", code="invalid_mfa_code")
+    user.mfa_enabled = True
+    return await _new_recovery_codes(session, user)
+
+
+async def _new_recovery_codes(session: AsyncSession, user: User) -> list[str]:
+    await session.execute(
+        update(MfaRecoveryCode).where(MfaRecoveryCode.user_id == user.id, MfaRecoveryCode.used_at.is_(None))
+        .values(used_at=now())
+    )
+    codes = [secrets.token_hex(5) for _ in range(RECOVERY_CODE_COUNT)]
+    keys = auth_keys()
+    session.add_all([MfaRecoveryCode(user_id=user.id, code_hash=keys.hash_secret(code)) for code in codes])
+    await session.flush()
+    return [f"{code[:5]}-{code[5:]}" for code in codes]
+
+
+async def regenerate_recovery_codes(session: AsyncSession, *, user_id: uuid.UUID, code: str) -> list[str]:
+    user = await get_user(session, user_id)
+    if not user.mfa_enabled or not await _consume_totp(user, code):
+        raise Unprocessable("Invalid verification code", code="invalid_mfa_code")
+    return await _new_recovery_codes(session, user)
+
+
+async def disable_mfa(session: AsyncSession, *, user_id: uuid.UUID, password: str, code: str) -> None:
+    user = await get_user(session, user_id)
+    if not user.mfa_enabled:
+        raise Conflict("MFA is not enabled", code="mfa_not_enabled")
+    if not verify_password(user.password_hash, password) or not (
+        await _consume_totp(user, code) or await _consume_recovery_code(session, user, code)
+    ):
+        raise Unprocessable("Wrong password or verification code", code="invalid_mfa_code")
+    user.mfa_enabled = False
+    user.mfa_secret_encrypted = None
+    user.mfa_last_step = 0
+
+
+async def update_profile(session: AsyncSession, *, user_id: uuid.UUID, name: str) -> User:
+    user = await get_user(session, user_id)
+    user.name = name
+    await session.flush()
+    return user

@@ -1,0 +1,198 @@
+"""API keys, and turning a presented credential (access JWT or API key) into a Principal."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import LiteralString, cast
+
+from fastapi import Request
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from northstar.accounts.models import ApiKey
+from northstar.audit import service as audit
+from northstar.core.context import ClientMeta
+from northstar.core.db import fetch_page, set_tenant_context
+from northstar.core.http import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
+from northstar.core.permissions import ROLE_RANK, Principal, Role, Scope, ScopedRole, all_scopes_of
+from northstar.core.ratelimit import RateLimiter
+from northstar.core.security import TokenError, auth_keys, constant_time_equal, new_secret, split_credential
+from northstar.settings import RateLimitSettings, get_settings
+
+from .auth import now
+
+API_KEY_PREFIXES = ("ns_live_", "ns_test_")
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def key_prefix(key: ApiKey) -> str:
+    return f"ns_{key.environment}_{key.id.hex}"
+
+
+@dataclass(frozen=True)
+class NewApiKey:
+    key: ApiKey
+    secret: str
+
+
+async def create_api_key(
+    session: AsyncSession, *, principal: Principal, name: str, role: Role, scopes: list[str] | None,
+    environment: str, expires_at: datetime | None,
+) -> NewApiKey:
+    if ROLE_RANK[role] < ROLE_RANK[principal.role]:
+        raise Forbidden(f"Your role cannot create a key with the {role.value} role")
+    if scopes is not None:
+        granted = all_scopes_of(role)
+        wildcard = {scope.split(":")[0] for scope in granted}
+        beyond = [s for s in scopes if s not in granted and not (s.endswith(":*") and s[:-2] in wildcard)]
+        if beyond:
+            raise Forbidden("Scopes beyond the key's role", details={"scopes": beyond})
+    if expires_at is not None and expires_at <= now():
+        raise Conflict("expiresAt must be in the future", code="invalid_expiry")
+    secret = new_secret(24)
+    key = ApiKey(
+        id=uuid.uuid4(), org_id=principal.org_id, name=name, environment=environment, role=role.value,
+        scopes=scopes, secret_hash=auth_keys().hash_secret(secret), created_by=principal.user_id,
+        expires_at=expires_at,
+    )
+    session.add(key)
+    await session.flush()
+    return NewApiKey(key, f"{key_prefix(key)}_{secret}")
+
+
+async def list_api_keys(session: AsyncSession, *, org_id: uuid.UUID, offset: int, limit: int
+                        ) -> tuple[list[ApiKey], int]:
+    query = select(ApiKey).where(ApiKey.org_id == org_id).order_by(ApiKey.created_at.desc())
+    return await fetch_page(session, query, offset=offset, limit=limit)
+
+
+async def get_api_key(session: AsyncSession, *, org_id: uuid.UUID, key_id: uuid.UUID) -> ApiKey:
+    key = await session.get(ApiKey, key_id)
+    if key is None or key.org_id != org_id:
+        raise NotFound("No such API key")
+    return key
+
+
+async def rotate_api_key(session: AsyncSession, *, principal: Principal, key_id: uuid.UUID) -> NewApiKey:
+    """A new key with the same role and scopes; the old one keeps working for the grace period."""
+    old = await get_api_key(session, org_id=principal.org_id, key_id=key_id)
+    if old.revoked_at is not None or old.rotated_to is not None:
+        raise Conflict("This key was already revoked or rotated", code="key_inactive")
+    new = await create_api_key(
+        session, principal=principal, name=old.name, role=Role(old.role), scopes=old.scopes,
+        environment=old.environment, expires_at=old.expires_at,
+    )
+    grace_end = now() + timedelta(seconds=get_settings().auth.api_key_rotation_grace_seconds)
+    old.expires_at = min(old.expires_at, grace_end) if old.expires_at else grace_end
+    old.rotated_to = new.key.id
+    await session.flush()
+    return new
+
+
+async def revoke_api_key(session: AsyncSession, *, org_id: uuid.UUID, key_id: uuid.UUID) -> ApiKey:
+    key = await get_api_key(session, org_id=org_id, key_id=key_id)
+    if key.revoked_at is None:
+        key.revoked_at = now()
+    await session.flush()
+    return key
+
+
+# The member's role, whether the session was revoked, and their project/team roles (migration 0003).
+_PRINCIPAL_QUERY: LiteralString = "SELECT role, revoked, scoped FROM core.principal_of({org}, {user}, {sid})"
+
+
+def _scoped_roles(encoded: list[str]) -> list[ScopedRole]:
+    roles = []
+    for item in encoded:
+        scope, scope_id, role = item.split(":")
+        roles.append(ScopedRole(scope=cast(Scope, scope), scope_id=uuid.UUID(scope_id), role=Role(role)))
+    return roles
+
+
+class CredentialAuthenticator:
+    """Bearer access tokens (users) and API keys (``Authorization: Bearer ns_…`` or ``X-API-Key``)."""
+
+    def __init__(self, limiter: RateLimiter, limits: RateLimitSettings) -> None:
+        self.limiter = limiter
+        self.limits = limits
+
+    async def authenticate(self, request: Request, session: AsyncSession) -> Principal:
+        credential = _presented_credential(request)
+        if credential is None:
+            raise Unauthorized()
+        if credential.startswith(API_KEY_PREFIXES):
+            principal = await self._api_key_principal(request, session, credential)
+        else:
+            principal = await self._user_principal(request, session, credential)
+        if self.limits.enabled:
+            await self.limiter.enforce(f"principal:{principal.actor_id}",
+                                       limit=self.limits.api_per_principal_per_minute)
+        return principal
+
+    async def _user_principal(self, request: Request, session: AsyncSession, token: str) -> Principal:
+        try:
+            claims = auth_keys().signer.verify(token, typ="access")
+            user_id, session_id = uuid.UUID(claims["sub"]), uuid.UUID(claims["sid"])
+            org_id = uuid.UUID(claims["org"])
+        except (TokenError, KeyError, ValueError) as exc:
+            raise Unauthorized("Invalid or expired access token", code="invalid_token") from exc
+        org_id = _requested_org(request) or org_id
+        rows = await set_tenant_context(session, org_id=org_id, user_id=user_id, then=_PRINCIPAL_QUERY,
+                                        params={"org": org_id, "user": user_id, "sid": session_id})
+        row = rows[0] if rows else None
+        if row is None:
+            raise Unauthorized("You are not a member of this organization", code="not_a_member")
+        if row.revoked:
+            raise Unauthorized("This session has ended; log in again", code="session_revoked")
+        return Principal(org_id=org_id, role=Role(row.role), user_id=user_id, session_id=session_id,
+                         scoped_roles=_scoped_roles(row.scoped))
+
+    async def _api_key_principal(self, request: Request, session: AsyncSession, token: str) -> Principal:
+        parsed = split_credential(token[len("ns_live_"):], "")
+        invalid = Unauthorized("Invalid, expired or revoked API key", code="invalid_api_key")
+        if parsed is None:
+            raise invalid
+        key_id, secret = parsed
+        await set_tenant_context(session, credential_id=key_id)
+        key = await session.get(ApiKey, key_id)
+        if (
+            key is None
+            or not token.startswith(f"ns_{key.environment}_")
+            or not constant_time_equal(key.secret_hash, auth_keys().hash_secret(secret))
+            or key.revoked_at is not None
+            or (key.expires_at is not None and key.expires_at <= now())
+        ):
+            raise invalid
+        requested_org = _requested_org(request)
+        if requested_org and requested_org != key.org_id:
+            raise invalid
+        await set_tenant_context(session, org_id=key.org_id, credential_id=key_id)
+        if key.last_used_at is None or now() - key.last_used_at > LAST_USED_RESOLUTION:
+            key.last_used_at = now()
+            await audit.record(session, org_id=key.org_id, action="api_key.used", actor_type="api_key",
+                               actor_id=key.id, client=ClientMeta.of(request), target_type="api_key",
+                               target_id=str(key.id))
+        return Principal(org_id=key.org_id, role=Role(key.role), api_key_id=key.id,
+                         api_key_scopes=frozenset(key.scopes) if key.scopes is not None else None)
+
+
+def _requested_org(request: Request) -> uuid.UUID | None:
+    """The org named by ``X-Org-Id``, if any; a malformed header is the client's error, not a 401."""
+    value = request.headers.get("x-org-id")
+    if not value:
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError as exc:
+        raise Unprocessable("X-Org-Id must be an organization id (UUID)", code="invalid_org_id") from exc
+
+
+def _presented_credential(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    api_key = request.headers.get("x-api-key", "").strip()
+    return api_key or None

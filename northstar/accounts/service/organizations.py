@@ -1,0 +1,226 @@
+"""Organizations, memberships and roles, invitations by e-mail token."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from northstar.accounts import tasks
+from northstar.accounts.models import Invitation, Membership, Organization, User
+from northstar.accounts.service.auth import create_organization, get_user, now
+from northstar.audit import service as audit
+from northstar.core.context import ClientMeta
+from northstar.core.db import fetch_page, set_tenant_context
+from northstar.core.http import Conflict, Forbidden, NotFound
+from northstar.core.permissions import ROLE_RANK, Principal, Role
+from northstar.core.queue import enqueue
+from northstar.core.security import auth_keys, constant_time_equal, new_secret, split_credential
+from northstar.settings import get_settings
+
+INVITATION_PREFIX = "inv_"
+
+
+async def get_organization(session: AsyncSession, *, org_id: uuid.UUID) -> Organization:
+    org = await session.get(Organization, org_id)
+    if org is None:
+        raise NotFound("No such organization")
+    return org
+
+
+async def update_organization(session: AsyncSession, *, org_id: uuid.UUID, name: str) -> Organization:
+    org = await get_organization(session, org_id=org_id)
+    org.name = name
+    await session.flush()
+    return org
+
+
+async def list_my_organizations(session: AsyncSession, *, user_id: uuid.UUID) -> list[tuple[Organization, str]]:
+    """Every org the user belongs to (memberships are visible to their own user across orgs)."""
+    rows = await session.execute(
+        select(Organization, Membership.role)
+        .join(Membership, Membership.org_id == Organization.id)
+        .where(Membership.user_id == user_id)
+        .order_by(Membership.created_at)
+    )
+    return [(org, role) for org, role in rows.all()]
+
+
+async def create_additional_organization(session: AsyncSession, *, principal: Principal, name: str
+                                         ) -> Organization:
+    """The caller founds another org; the transaction returns to the caller's current org afterwards."""
+    assert principal.user_id is not None
+    user = await get_user(session, principal.user_id)
+    org = await create_organization(session, name=name, founder=user)
+    await set_tenant_context(session, org_id=principal.org_id, user_id=principal.user_id)
+    return org
+
+
+@dataclass(frozen=True)
+class MemberRow:
+    user_id: uuid.UUID
+    email: str
+    name: str
+    role: str
+    joined_at: datetime
+
+
+def _members_query(org_id: uuid.UUID) -> Select[Membership, str, str]:
+    return (
+        select(Membership, User.email, User.name)
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.org_id == org_id)
+        .order_by(Membership.created_at)
+    )
+
+
+def _member_row(membership: Membership, email: str, name: str) -> MemberRow:
+    return MemberRow(membership.user_id, email, name, membership.role, membership.created_at)
+
+
+async def list_members(session: AsyncSession, *, org_id: uuid.UUID, offset: int, limit: int
+                       ) -> tuple[list[MemberRow], int]:
+    rows = (await session.execute(
+        _members_query(org_id).add_columns(func.count().over()).offset(offset).limit(limit)
+    )).all()
+    return [_member_row(m, email, name) for m, email, name, _ in rows], int(rows[0][-1]) if rows else 0
+
+
+async def get_member(session: AsyncSession, *, org_id: uuid.UUID, user_id: uuid.UUID) -> MemberRow:
+    row = (await session.execute(_members_query(org_id).where(Membership.user_id == user_id))).first()
+    if row is None:
+        raise NotFound("No such member")
+    return _member_row(*row)
+
+
+def ensure_can_grant(principal: Principal, role: Role) -> None:
+    if ROLE_RANK[role] < ROLE_RANK[principal.role]:
+        raise Forbidden(f"Your role cannot grant the {role.value} role")
+
+
+async def _membership(session: AsyncSession, *, org_id: uuid.UUID, user_id: uuid.UUID) -> Membership:
+    membership = await session.scalar(
+        select(Membership).where(Membership.org_id == org_id, Membership.user_id == user_id)
+    )
+    if membership is None:
+        raise NotFound("No such member")
+    return membership
+
+
+async def _ensure_founder_remains(session: AsyncSession, *, org_id: uuid.UUID, leaving: Membership) -> None:
+    if leaving.role != Role.FOUNDER.value:
+        return
+    founders = await session.scalar(
+        select(func.count()).where(Membership.org_id == org_id, Membership.role == Role.FOUNDER.value)
+    )
+    if (founders or 0) <= 1:
+        raise Conflict("An organization needs at least one founder", code="last_founder")
+
+
+async def change_member_role(
+    session: AsyncSession, *, principal: Principal, user_id: uuid.UUID, role: Role
+) -> tuple[MemberRow, str]:
+    membership = await _membership(session, org_id=principal.org_id, user_id=user_id)
+    ensure_can_grant(principal, role)
+    ensure_can_grant(principal, Role(membership.role))
+    previous = membership.role
+    if role != Role.FOUNDER:
+        await _ensure_founder_remains(session, org_id=principal.org_id, leaving=membership)
+    membership.role = role.value
+    await session.flush()
+    return await get_member(session, org_id=principal.org_id, user_id=user_id), previous
+
+
+async def remove_member(session: AsyncSession, *, principal: Principal, user_id: uuid.UUID) -> None:
+    membership = await _membership(session, org_id=principal.org_id, user_id=user_id)
+    if user_id != principal.user_id:
+        ensure_can_grant(principal, Role(membership.role))
+    await _ensure_founder_remains(session, org_id=principal.org_id, leaving=membership)
+    await session.delete(membership)  # cascades to the member's sessions, project and team roles
+    await session.flush()
+
+
+@dataclass(frozen=True)
+class NewInvitation:
+    invitation: Invitation
+    token: str
+    accept_url: str
+
+
+async def create_invitation(
+    session: AsyncSession, *, principal: Principal, email: str, role: Role
+) -> NewInvitation:
+    ensure_can_grant(principal, role)
+    existing = await session.scalar(
+        select(Membership.id).join(User, User.id == Membership.user_id)
+        .where(Membership.org_id == principal.org_id, User.email == email)
+    )
+    if existing is not None:
+        raise Conflict("This person is already a member", code="already_member")
+    secret = new_secret()
+    settings = get_settings()
+    invitation = Invitation(
+        id=uuid.uuid4(), org_id=principal.org_id, email=email, role=role.value,
+        token_hash=auth_keys().hash_secret(secret), invited_by=principal.user_id,
+        expires_at=now() + timedelta(seconds=settings.auth.invitation_ttl_seconds),
+    )
+    session.add(invitation)
+    await session.flush()
+    token = f"{INVITATION_PREFIX}{invitation.id.hex}_{secret}"
+    accept_url = f"{settings.public_url.rstrip('/')}/invitations/accept?token={token}"
+    org = await get_organization(session, org_id=principal.org_id)
+    await enqueue(session, tasks.send_invitation_email, org_id=principal.org_id,
+                  invitation_id=str(invitation.id), org_name=org.name, accept_url=accept_url)
+    return NewInvitation(invitation, token, accept_url)
+
+
+async def list_invitations(session: AsyncSession, *, org_id: uuid.UUID, offset: int, limit: int
+                           ) -> tuple[list[Invitation], int]:
+    query = select(Invitation).where(Invitation.org_id == org_id).order_by(Invitation.created_at.desc())
+    return await fetch_page(session, query, offset=offset, limit=limit)
+
+
+async def revoke_invitation(session: AsyncSession, *, org_id: uuid.UUID, invitation_id: uuid.UUID) -> Invitation:
+    invitation = await session.get(Invitation, invitation_id)
+    if invitation is None or invitation.org_id != org_id:
+        raise NotFound("No such invitation")
+    if invitation.accepted_at is None and invitation.revoked_at is None:
+        invitation.revoked_at = now()
+    await session.flush()
+    return invitation
+
+
+async def accept_invitation(session: AsyncSession, *, token: str, user: User, client: ClientMeta) -> Membership:
+    """Join the inviting org. Only the account with the invited e-mail can use the token, once."""
+    parsed = split_credential(token, INVITATION_PREFIX)
+    invalid = NotFound("This invitation is invalid or has expired", code="invalid_invitation")
+    if parsed is None:
+        raise invalid
+    invitation_id, secret = parsed
+    await set_tenant_context(session, user_id=user.id, credential_id=invitation_id)
+    invitation = await session.get(Invitation, invitation_id, with_for_update=True)
+    if (
+        invitation is None
+        or not constant_time_equal(invitation.token_hash, auth_keys().hash_secret(secret))
+        or invitation.accepted_at is not None
+        or invitation.revoked_at is not None
+        or invitation.expires_at <= now()
+    ):
+        raise invalid
+    if invitation.email != user.email:
+        raise Forbidden("This invitation was sent to another e-mail address", code="invitation_email_mismatch")
+    await set_tenant_context(session, org_id=invitation.org_id, user_id=user.id, credential_id=invitation_id)
+    if await session.scalar(select(Membership.id).where(Membership.org_id == invitation.org_id,
+                                                        Membership.user_id == user.id)) is not None:
+        raise Conflict("You are already a member of this organization", code="already_member")
+    invitation.accepted_at = now()
+    membership = Membership(org_id=invitation.org_id, user_id=user.id, role=invitation.role)
+    session.add(membership)
+    await session.flush()
+    await audit.record(session, org_id=invitation.org_id, action="invitation.accepted", actor_type="user",
+                       actor_id=user.id, client=client, target_type="invitation", target_id=str(invitation.id),
+                       details={"role": invitation.role})
+    return membership

@@ -1,0 +1,198 @@
+"""Projects and teams, and the roles members hold at project or team scope."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from northstar.accounts.models import Membership, Project, ProjectMember, Team, TeamMember
+from northstar.accounts.service.organizations import ensure_can_grant
+from northstar.core.db import fetch_page
+from northstar.core.http import Conflict, Forbidden, NotFound
+from northstar.core.permissions import Principal, Role
+
+
+async def list_projects(
+    session: AsyncSession, *, org_id: uuid.UUID, search: str | None, offset: int, limit: int
+) -> tuple[list[Project], int]:
+    query = select(Project).where(Project.org_id == org_id)
+    if search:
+        query = query.where(Project.name.icontains(search, autoescape=True))
+    return await fetch_page(session, query.order_by(Project.created_at.desc(), Project.id), offset=offset,
+                            limit=limit)
+
+
+async def get_project(session: AsyncSession, *, org_id: uuid.UUID, project_id: uuid.UUID) -> Project:
+    project = await session.get(Project, project_id)
+    if project is None or project.org_id != org_id:
+        raise NotFound("No such project")
+    return project
+
+
+async def create_project(session: AsyncSession, *, principal: Principal, name: str, description: str) -> Project:
+    project = Project(id=uuid.uuid4(), org_id=principal.org_id, name=name, description=description,
+                      created_by=principal.user_id)
+    session.add(project)
+    await session.flush()
+    return project
+
+
+def _ensure_may_change(principal: Principal, project: Project, action: str) -> None:
+    if not principal.can(action, "projects", owner_id=project.created_by, project_id=project.id):
+        raise Forbidden(f"Your role cannot {action} this project")
+
+
+async def update_project(
+    session: AsyncSession, *, principal: Principal, project_id: uuid.UUID, name: str | None,
+    description: str | None,
+) -> Project:
+    project = await get_project(session, org_id=principal.org_id, project_id=project_id)
+    _ensure_may_change(principal, project, "update")
+    if name is not None:
+        project.name = name
+    if description is not None:
+        project.description = description
+    await session.flush()
+    return project
+
+
+async def delete_project(session: AsyncSession, *, principal: Principal, project_id: uuid.UUID) -> None:
+    project = await get_project(session, org_id=principal.org_id, project_id=project_id)
+    _ensure_may_change(principal, project, "delete")
+    await session.delete(project)
+    await session.flush()
+
+
+async def _ensure_member(session: AsyncSession, *, org_id: uuid.UUID, user_id: uuid.UUID) -> None:
+    found = await session.scalar(
+        select(Membership.id).where(Membership.org_id == org_id, Membership.user_id == user_id)
+    )
+    if found is None:
+        raise NotFound("No such member in this organization")
+
+
+ScopedGrant = TypeVar("ScopedGrant", ProjectMember, TeamMember)
+
+
+async def _list_scoped(session: AsyncSession, model: type[ScopedGrant], scope: dict[str, uuid.UUID]
+                       ) -> list[ScopedGrant]:
+    filters = [getattr(model, column) == value for column, value in scope.items()]
+    return list((await session.scalars(select(model).where(*filters).order_by(model.created_at))).all())
+
+
+async def _grant_scoped(session: AsyncSession, model: type[ScopedGrant], *, principal: Principal,
+                        scope: dict[str, uuid.UUID], user_id: uuid.UUID, role: Role) -> ScopedGrant:
+    """Give ``user_id`` a role on one project or team (creating or changing the grant)."""
+    ensure_can_grant(principal, role)
+    await _ensure_member(session, org_id=principal.org_id, user_id=user_id)
+    filters = [getattr(model, column) == value for column, value in scope.items()]
+    grant = await session.scalar(select(model).where(model.user_id == user_id, *filters))
+    if grant is None:
+        grant = model(org_id=principal.org_id, user_id=user_id, role=role.value, **scope)
+        session.add(grant)
+    else:
+        grant.role = role.value
+    await session.flush()
+    return grant
+
+
+async def _revoke_scoped(session: AsyncSession, model: type[ScopedGrant], *, scope: dict[str, uuid.UUID],
+                         user_id: uuid.UUID, missing: str) -> None:
+    filters = [getattr(model, column) == value for column, value in scope.items()]
+    grant = await session.scalar(select(model).where(model.user_id == user_id, *filters))
+    if grant is None:
+        raise NotFound(missing)
+    await session.delete(grant)
+    await session.flush()
+
+
+async def list_project_members(session: AsyncSession, *, org_id: uuid.UUID, project_id: uuid.UUID
+                               ) -> list[ProjectMember]:
+    await get_project(session, org_id=org_id, project_id=project_id)
+    return await _list_scoped(session, ProjectMember, {"project_id": project_id})
+
+
+async def set_project_role(session: AsyncSession, *, principal: Principal, project_id: uuid.UUID,
+                           user_id: uuid.UUID, role: Role) -> ProjectMember:
+    await get_project(session, org_id=principal.org_id, project_id=project_id)
+    return await _grant_scoped(session, ProjectMember, principal=principal, scope={"project_id": project_id},
+                               user_id=user_id, role=role)
+
+
+async def remove_project_role(session: AsyncSession, *, org_id: uuid.UUID, project_id: uuid.UUID,
+                              user_id: uuid.UUID) -> None:
+    await _revoke_scoped(session, ProjectMember, scope={"project_id": project_id}, user_id=user_id,
+                         missing="This member has no role on this project")
+
+
+async def list_teams(session: AsyncSession, *, org_id: uuid.UUID, project_id: uuid.UUID | None, offset: int,
+                     limit: int) -> tuple[list[Team], int]:
+    query = select(Team).where(Team.org_id == org_id)
+    if project_id:
+        query = query.where(Team.project_id == project_id)
+    return await fetch_page(session, query.order_by(Team.name), offset=offset, limit=limit)
+
+
+async def get_team(session: AsyncSession, *, org_id: uuid.UUID, team_id: uuid.UUID) -> Team:
+    team = await session.get(Team, team_id)
+    if team is None or team.org_id != org_id:
+        raise NotFound("No such team")
+    return team
+
+
+async def _flush_unique(session: AsyncSession, message: str) -> None:
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(message, code="duplicate") from exc
+
+
+async def create_team(session: AsyncSession, *, org_id: uuid.UUID, name: str, description: str,
+                      project_id: uuid.UUID | None) -> Team:
+    if project_id:
+        await get_project(session, org_id=org_id, project_id=project_id)
+    team = Team(id=uuid.uuid4(), org_id=org_id, name=name, description=description, project_id=project_id)
+    session.add(team)
+    await _flush_unique(session, "A team with this name already exists")
+    return team
+
+
+async def update_team(session: AsyncSession, *, org_id: uuid.UUID, team_id: uuid.UUID, name: str | None,
+                      description: str | None) -> Team:
+    team = await get_team(session, org_id=org_id, team_id=team_id)
+    if name is not None:
+        team.name = name
+    if description is not None:
+        team.description = description
+    await _flush_unique(session, "A team with this name already exists")
+    return team
+
+
+async def delete_team(session: AsyncSession, *, org_id: uuid.UUID, team_id: uuid.UUID) -> None:
+    team = await get_team(session, org_id=org_id, team_id=team_id)
+    await session.delete(team)
+    await session.flush()
+
+
+async def list_team_members(session: AsyncSession, *, org_id: uuid.UUID, team_id: uuid.UUID
+                            ) -> list[TeamMember]:
+    await get_team(session, org_id=org_id, team_id=team_id)
+    return await _list_scoped(session, TeamMember, {"team_id": team_id})
+
+
+async def set_team_role(session: AsyncSession, *, principal: Principal, team_id: uuid.UUID, user_id: uuid.UUID,
+                        role: Role) -> TeamMember:
+    await get_team(session, org_id=principal.org_id, team_id=team_id)
+    return await _grant_scoped(session, TeamMember, principal=principal, scope={"team_id": team_id},
+                               user_id=user_id, role=role)
+
+
+async def remove_team_member(session: AsyncSession, *, org_id: uuid.UUID, team_id: uuid.UUID,
+                             user_id: uuid.UUID) -> None:
+    await _revoke_scoped(session, TeamMember, scope={"team_id": team_id}, user_id=user_id,
+                         missing="This member is not in this team")

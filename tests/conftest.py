@@ -1,0 +1,111 @@
+"""Test harness: a real PostgreSQL (embedded, or NORTHSTAR_TEST_DATABASE_URL), migrated once per run.
+
+Each test works in organizations it creates itself through the public API, so tests never share
+tenant state and need no cleanup.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+SMTP_PORT = free_port()
+DATA_DIR = Path(tempfile.mkdtemp(prefix="northstar-test-"))
+os.environ.update({
+    "NORTHSTAR_DATA_DIR": str(DATA_DIR),
+    "NORTHSTAR_AUTH__SECRET_KEY": secrets.token_urlsafe(32),
+    "NORTHSTAR_RATE_LIMIT__AUTH_PER_IP_PER_MINUTE": "100000",
+    "NORTHSTAR_RATE_LIMIT__AUTH_PER_ACCOUNT_PER_MINUTE": "100000",
+    "NORTHSTAR_RATE_LIMIT__API_PER_PRINCIPAL_PER_MINUTE": "100000",
+    "NORTHSTAR_SMTP__HOST": "127.0.0.1",
+    "NORTHSTAR_SMTP__PORT": str(SMTP_PORT),
+    "NORTHSTAR_LOG_LEVEL": "WARNING",
+})
+for inherited in ("DATABASE_URL", "REDIS_URL", "STORAGE_URL"):
+    os.environ.pop(inherited, None)
+
+import httpx  # noqa: E402
+import psycopg  # noqa: E402
+import pytest  # noqa: E402
+from fastapi import FastAPI  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from northstar.app import create_app  # noqa: E402
+from northstar.core.db import Database, start_embedded_postgres  # noqa: E402
+from northstar.migrations import upgrade  # noqa: E402
+from northstar.settings import Settings, get_settings  # noqa: E402
+from tests.factories import Account, signup  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A fresh database on the test server, migrated to head, dropped at the end."""
+    server_url = os.environ.get("NORTHSTAR_TEST_DATABASE_URL") or start_embedded_postgres(DATA_DIR)
+    name = f"northstar_test_{secrets.token_hex(4)}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    os.environ["DATABASE_URL"] = url
+    get_settings.cache_clear()
+    yield url
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return get_settings()
+
+
+@asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan, behind an in-process HTTP client."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with running(application):
+        yield application
+
+
+@pytest.fixture(scope="session")
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+@pytest.fixture(scope="session")
+async def database(database_url: str) -> AsyncIterator[Database]:
+    db = Database(database_url, pool_size=2)
+    yield db
+    await db.dispose()
+
+
+@pytest.fixture
+async def founder(client: httpx.AsyncClient) -> Account:
+    """A new user who founded a new org: every test gets its own tenant."""
+    return await signup(client)
+
+
+@pytest.fixture
+async def other_founder(client: httpx.AsyncClient) -> Account:
+    return await signup(client)

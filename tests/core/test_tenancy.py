@@ -1,0 +1,176 @@
+"""Row-level security: every tenant table is protected, and no endpoint crosses tenants."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from fastapi.routing import APIRoute
+
+from northstar.app import API_MODULES, API_PREFIX
+from tests.factories import Account, add_member, create_project, invite, unique_email
+
+
+async def test_every_table_with_org_id_has_forced_rls(database_url: str) -> None:
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        rows = await (await conn.execute("""
+            SELECT n.nspname || '.' || c.relname, c.relrowsecurity, c.relforcerowsecurity,
+                   EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid)
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind IN ('r', 'p')
+              AND EXISTS (SELECT 1 FROM pg_attribute a
+                          WHERE a.attrelid = c.oid AND a.attname = 'org_id' AND NOT a.attisdropped)
+        """)).fetchall()
+    assert len(rows) >= 10
+    unprotected = [name for name, enabled, forced, has_policy in rows if not (enabled and forced and has_policy)]
+    assert unprotected == []
+
+
+async def test_app_role_cannot_bypass_rls_and_owns_nothing(database_url: str) -> None:
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        role = await (await conn.execute(
+            "SELECT rolsuper, rolbypassrls, rolcanlogin FROM pg_roles WHERE rolname = 'northstar_app'"
+        )).fetchone()
+        owned = await (await conn.execute(
+            "SELECT count(*) FROM pg_class WHERE relowner = (SELECT oid FROM pg_roles WHERE rolname = 'northstar_app')"
+        )).fetchone()
+    assert role == (False, False, False)
+    assert owned == (0,)
+
+
+async def test_policies_fail_closed_without_a_tenant(database_url: str, founder: Account) -> None:
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        tables = [row[0] for row in await (await conn.execute("""
+            SELECT DISTINCT table_schema || '.' || table_name FROM information_schema.columns
+            WHERE column_name = 'org_id' AND table_schema IN ('auth', 'core')""")).fetchall()]
+        async with conn.transaction():
+            await conn.execute("SET LOCAL ROLE northstar_app")
+            for table in [*tables, "core.organizations"]:
+                count = await (await conn.execute(f"SELECT count(*) FROM {table}")).fetchone()
+                assert count == (0,), table
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                async with conn.transaction():
+                    await conn.execute("INSERT INTO core.projects (org_id, name) VALUES (%s, 'x')",
+                                       (founder.org_id,))
+
+
+async def test_tenant_context_shows_only_that_tenant(database_url: str, client: httpx.AsyncClient,
+                                                     founder: Account, other_founder: Account) -> None:
+    await create_project(client, founder, "mine")
+    await create_project(client, other_founder, "theirs")
+    async with await psycopg.AsyncConnection.connect(database_url) as conn, conn.transaction():
+        await conn.execute("SET LOCAL ROLE northstar_app")
+        await conn.execute("SELECT set_config('northstar.org_id', %s, true)", (str(founder.org_id),))
+        orgs = {row[0] for row in await (await conn.execute("SELECT DISTINCT org_id FROM core.projects")).fetchall()}
+        assert orgs == {founder.org_id}
+
+
+async def _as_app_role(conn: psycopg.AsyncConnection[Any], org_id: uuid.UUID, statement: str) -> None:
+    async with conn.transaction():
+        await conn.execute("SET LOCAL ROLE northstar_app")
+        await conn.execute("SELECT set_config('northstar.org_id', %s, true)", (str(org_id),))
+        await conn.execute(statement)
+
+
+async def test_app_role_cannot_rewrite_the_audit_trail(database_url: str, founder: Account) -> None:
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        for statement in ("UPDATE core.audit_events SET action = 'x'", "DELETE FROM core.audit_events",
+                          "UPDATE core.audit_chain_heads SET seq = 0"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                await _as_app_role(conn, founder.org_id, statement)
+
+
+async def _objects_of(client: httpx.AsyncClient, owner: Account) -> dict[str, str]:
+    """One object of every kind in ``owner``'s org, by the path parameter that names it."""
+    project = await create_project(client, owner, "secret project")
+    team = (await client.post("/api/v1/teams", json={"name": "secret team"}, headers=owner.headers)).json()["data"]
+    member = await add_member(client, owner, "member")
+    invitation = await invite(client, owner, email=unique_email(), role="analyst")
+    key = (await client.post("/api/v1/api-keys", json={"name": "k"}, headers=owner.headers)).json()["data"]
+    return {"project_id": project["id"], "team_id": team["id"], "user_id": str(member.user_id),
+            "invitation_id": str(invitation["id"]), "key_id": key["id"]}
+
+
+def _api_routes() -> list[tuple[str, str]]:
+    routes = []
+    for module in API_MODULES:
+        for route in module.router.routes:
+            assert isinstance(route, APIRoute)
+            for method in route.methods:
+                routes.append((method, API_PREFIX + route.path))
+    return routes
+
+
+CANDIDATE_FIELDS = {"name": "hijack", "role": "member", "description": "x", "token": "inv_x_y"}
+
+
+def body_for(openapi: dict[str, Any], method: str, path: str) -> dict[str, Any] | None:
+    """A valid JSON body for the route, so a cross-tenant call fails on the object and not the body."""
+    operation = openapi["paths"][path][method.lower()]
+    content = operation.get("requestBody", {}).get("content", {}).get("application/json")
+    if content is None:
+        return None
+    ref = content["schema"]["$ref"].rsplit("/", 1)[-1]
+    properties = openapi["components"]["schemas"][ref]["properties"]
+    return {name: value for name, value in CANDIDATE_FIELDS.items() if name in properties}
+
+
+def _fill(path: str, values: dict[str, str]) -> str:
+    return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
+
+
+async def test_no_endpoint_reaches_another_tenants_objects(client: httpx.AsyncClient, founder: Account,
+                                                           other_founder: Account) -> None:
+    victims = await _objects_of(client, founder)
+    randoms = {name: str(uuid.uuid4()) for name in victims}
+    openapi = (await client.get("/openapi.json")).json()
+    checked = 0
+    for method, path in _api_routes():
+        if "{" not in path:
+            continue
+        body = body_for(openapi, method, path)
+        foreign = await client.request(method, _fill(path, victims), headers=other_founder.headers, json=body)
+        missing = await client.request(method, _fill(path, randoms), headers=other_founder.headers, json=body)
+        assert foreign.status_code == missing.status_code == 404, (method, path, foreign.text)
+        assert foreign.json() == missing.json(), (method, path)
+        checked += 1
+    assert checked >= 15
+    # And the victim's objects are all still there, untouched.
+    project = await client.get(f"/api/v1/projects/{victims['project_id']}", headers=founder.headers)
+    assert project.json()["data"]["name"] == "secret project"
+
+
+async def test_lists_never_show_another_tenants_rows(client: httpx.AsyncClient, founder: Account,
+                                                     other_founder: Account) -> None:
+    await _objects_of(client, founder)
+    for path in ("/api/v1/projects", "/api/v1/teams", "/api/v1/members", "/api/v1/invitations",
+                 "/api/v1/api-keys", "/api/v1/audit", "/api/v1/projects?q=secret"):
+        response = await client.get(path, headers=other_founder.headers)
+        assert response.status_code == 200, path
+        text = response.text
+        assert str(founder.org_id) not in text and str(founder.user_id) not in text, path
+        assert "secret" not in text, path
+    orgs = (await client.get("/api/v1/organizations", headers=other_founder.headers)).json()["data"]
+    assert [org["id"] for org in orgs] == [str(other_founder.org_id)]
+
+
+async def test_x_org_id_only_switches_to_orgs_you_belong_to(client: httpx.AsyncClient, founder: Account,
+                                                            other_founder: Account) -> None:
+    foreign = await client.get("/api/v1/projects",
+                               headers={**other_founder.headers, "X-Org-Id": str(founder.org_id)})
+    assert foreign.status_code == 401
+    assert foreign.json()["error"]["code"] == "not_a_member"
+    created = await client.post("/api/v1/organizations", json={"name": "Second"}, headers=founder.headers)
+    second = created.json()["data"]["id"]
+    switched = await client.get("/api/v1/organization", headers={**founder.headers, "X-Org-Id": second})
+    assert switched.json()["data"]["name"] == "Second"
+
+
+async def test_malformed_x_org_id_is_a_client_error(client: httpx.AsyncClient, founder: Account) -> None:
+    response = await client.get("/api/v1/projects", headers={**founder.headers, "X-Org-Id": "not-a-uuid"})
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_org_id"
