@@ -89,12 +89,6 @@ schema = schemathesis.openapi.from_dict(create_app(Settings()).openapi()).exclud
 # Credentials come from the real founder below, not from generated X-API-Key values.
 schema.config.generation.update(with_security_parameters=False)
 
-# Known bug, reported for a fix in the app: text containing a NUL byte reaches PostgreSQL, which rejects it
-# ("PostgreSQL text fields cannot contain NUL (0x00) bytes"), and the request fails with a 500.
-NUL_BYTE_BUG = ("known bug: a NUL byte (\\u0000) in a text field reaches PostgreSQL and the request fails with 500 "
-                "instead of a 422; see test_text_with_nul_byte_is_rejected")
-
-
 @pytest.fixture(scope="module")
 def fuzzed_app(settings: Settings) -> Iterator[FastAPI]:
     application = create_app(settings)
@@ -169,29 +163,9 @@ def _uuid_int(value: str) -> int:
         return 1
 
 
-def _carries_nul_byte(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, bytes):
-        return b"\x00" in value
-    if isinstance(value, dict):
-        return any(_carries_nul_byte(k) or _carries_nul_byte(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(_carries_nul_byte(item) for item in value)
-    return False
-
-
 def _send(case: schemathesis.Case[Any], app: FastAPI, headers: dict[str, str]) -> Response:
-    """One request, checked; a 5xx caused by a NUL byte is the known bug and marks the operation XFAIL.
-
-    ``pytest.xfail`` is a failure to Hypothesis, which shrinks it and re-raises it, so pytest reports the operation as
-    XFAIL with the minimal request. Any other failure found alongside it makes Hypothesis raise a group, which fails.
-    """
+    """One request, checked against the schema and the checks above."""
     response = case.call(app=app, headers=headers)
-    if response.status_code >= 500 and any(
-        _carries_nul_byte(part) for part in (case.body, case.query, case.path_parameters, case.headers)
-    ):
-        pytest.xfail(f"{NUL_BYTE_BUG}: {case.operation.label}")
     case.validate_response(response, checks=CHECKS, headers=headers, transport_kwargs={"app": app})
     return response
 
@@ -239,47 +213,38 @@ async def test_fuzzed_document_is_the_served_one(client: httpx.AsyncClient) -> N
     assert response.json() == json.loads(json.dumps(schema.raw_schema))
 
 
-# Deterministic reproducers of the NUL-byte bug: one request per text input that reaches the database. Each case
-# marked ``xfail(strict=True)`` answers 500 today; once the app rejects NUL bytes with a 4xx they XPASS and fail, so
-# drop the marks then. The unmarked ones already answer 4xx and guard against regressions.
+# Text with a NUL byte cannot be stored by PostgreSQL: every text input that reaches the database answers 422.
 NUL = "nul\x00byte"
-FAILS_TODAY = pytest.mark.xfail(strict=True, reason=NUL_BYTE_BUG)
 NUL_BYTE_REQUESTS = [
     pytest.param("POST", "/api/v1/auth/signup", {"json": {"email": "{email}", "password": PASSWORD, "name": NUL}},
-                 marks=FAILS_TODAY, id="signup-name"),
+                 id="signup-name"),
     pytest.param("POST", "/api/v1/auth/signup",
                  {"json": {"email": "{email}", "password": PASSWORD, "organizationName": NUL}},
-                 marks=FAILS_TODAY, id="signup-organizationName"),
+                 id="signup-organizationName"),
     pytest.param("POST", "/api/v1/auth/signup",
                  {"json": {"email": "{email}", "password": PASSWORD, "invitationToken": NUL}}, id="signup-invitation"),
     pytest.param("POST", "/api/v1/auth/login", {"json": {"email": "{email}", "password": NUL}}, id="login-password"),
-    pytest.param("POST", "/api/v1/auth/token", {"data": {"username": NUL, "password": PASSWORD}},
-                 marks=FAILS_TODAY, id="token-username"),
+    pytest.param("POST", "/api/v1/auth/token", {"data": {"username": NUL, "password": PASSWORD}}, id="token-username"),
     pytest.param("POST", "/api/v1/auth/refresh", {"json": {"refreshToken": NUL}}, id="refresh-token"),
     pytest.param("POST", "/api/v1/auth/mfa/verify", {"json": {"mfaToken": NUL, "code": "123456"}}, id="mfa-verify"),
-    pytest.param("PATCH", "/api/v1/users/me", {"json": {"name": NUL}}, marks=FAILS_TODAY, id="me-name"),
-    pytest.param("POST", "/api/v1/organizations", {"json": {"name": NUL}}, marks=FAILS_TODAY, id="create-org-name"),
-    pytest.param("PATCH", "/api/v1/organization", {"json": {"name": NUL}}, marks=FAILS_TODAY, id="org-name"),
+    pytest.param("PATCH", "/api/v1/users/me", {"json": {"name": NUL}}, id="me-name"),
+    pytest.param("POST", "/api/v1/organizations", {"json": {"name": NUL}}, id="create-org-name"),
+    pytest.param("PATCH", "/api/v1/organization", {"json": {"name": NUL}}, id="org-name"),
     pytest.param("POST", "/api/v1/invitations/accept", {"json": {"token": NUL}}, id="accept-token"),
-    pytest.param("GET", "/api/v1/projects", {"params": {"q": NUL}}, marks=FAILS_TODAY, id="projects-q"),
-    pytest.param("POST", "/api/v1/projects", {"json": {"name": NUL}}, marks=FAILS_TODAY, id="project-name"),
-    pytest.param("POST", "/api/v1/projects", {"json": {"name": "ok", "description": NUL}},
-                 marks=FAILS_TODAY, id="project-description"),
-    pytest.param("PATCH", "/api/v1/projects/{project_id}", {"json": {"name": NUL}},
-                 marks=FAILS_TODAY, id="project-rename"),
-    pytest.param("PATCH", "/api/v1/projects/{project_id}", {"json": {"description": NUL}},
-                 marks=FAILS_TODAY, id="project-redescribe"),
-    pytest.param("POST", "/api/v1/teams", {"json": {"name": NUL}}, marks=FAILS_TODAY, id="team-name"),
-    pytest.param("POST", "/api/v1/teams", {"json": {"name": "ok", "description": NUL}},
-                 marks=FAILS_TODAY, id="team-description"),
-    pytest.param("PATCH", "/api/v1/teams/{team_id}", {"json": {"name": NUL}}, marks=FAILS_TODAY, id="team-rename"),
-    pytest.param("PATCH", "/api/v1/teams/{team_id}", {"json": {"description": NUL}},
-                 marks=FAILS_TODAY, id="team-redescribe"),
-    pytest.param("POST", "/api/v1/api-keys", {"json": {"name": NUL}}, marks=FAILS_TODAY, id="api-key-name"),
+    pytest.param("GET", "/api/v1/projects", {"params": {"q": NUL}}, id="projects-q"),
+    pytest.param("POST", "/api/v1/projects", {"json": {"name": NUL}}, id="project-name"),
+    pytest.param("POST", "/api/v1/projects", {"json": {"name": "ok", "description": NUL}}, id="project-description"),
+    pytest.param("PATCH", "/api/v1/projects/{project_id}", {"json": {"name": NUL}}, id="project-rename"),
+    pytest.param("PATCH", "/api/v1/projects/{project_id}", {"json": {"description": NUL}}, id="project-redescribe"),
+    pytest.param("POST", "/api/v1/teams", {"json": {"name": NUL}}, id="team-name"),
+    pytest.param("POST", "/api/v1/teams", {"json": {"name": "ok", "description": NUL}}, id="team-description"),
+    pytest.param("PATCH", "/api/v1/teams/{team_id}", {"json": {"name": NUL}}, id="team-rename"),
+    pytest.param("PATCH", "/api/v1/teams/{team_id}", {"json": {"description": NUL}}, id="team-redescribe"),
+    pytest.param("POST", "/api/v1/api-keys", {"json": {"name": NUL}}, id="api-key-name"),
     pytest.param("POST", "/api/v1/api-keys", {"json": {"name": "ok", "scopes": [NUL]}}, id="api-key-scope"),
-    pytest.param("GET", "/api/v1/audit", {"params": {"action": NUL}}, marks=FAILS_TODAY, id="audit-action"),
-    pytest.param("GET", "/api/v1/audit", {"params": {"targetType": NUL}}, marks=FAILS_TODAY, id="audit-targetType"),
-    pytest.param("GET", "/api/v1/audit", {"params": {"targetId": NUL}}, marks=FAILS_TODAY, id="audit-targetId"),
+    pytest.param("GET", "/api/v1/audit", {"params": {"action": NUL}}, id="audit-action"),
+    pytest.param("GET", "/api/v1/audit", {"params": {"targetType": NUL}}, id="audit-targetType"),
+    pytest.param("GET", "/api/v1/audit", {"params": {"targetId": NUL}}, id="audit-targetId"),
 ]
 
 
@@ -296,4 +261,4 @@ async def test_text_with_nul_byte_is_rejected(client: httpx.AsyncClient, fuzz_fo
         path = path.format(team_id=team.json()["data"]["id"])
     kwargs = json.loads(json.dumps(request_kwargs).replace("{email}", unique_email("nul")))
     response = await client.request(method, path, headers=founder.headers, **kwargs)
-    assert 400 <= response.status_code < 500, f"{method} {path} {kwargs!r}: {response.status_code} {response.text}"
+    assert response.status_code == 422, f"{method} {path} {kwargs!r}: {response.status_code} {response.text}"

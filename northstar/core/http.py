@@ -8,7 +8,7 @@ import orjson
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic.alias_generators import to_camel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -27,6 +27,25 @@ class RequestModel(CamelModel):
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="forbid", str_strip_whitespace=True
     )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _reject_nul(cls, value: Any) -> Any:
+        """PostgreSQL text cannot hold NUL (0x00); refuse it here so it is a 422, not a database error."""
+        if contains_nul(value):
+            raise ValueError("Text must not contain NUL (\\u0000) characters")
+        return value
+
+
+def contains_nul(value: Any) -> bool:
+    """True when any string in a (nested) JSON value contains a NUL character."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(contains_nul(key) or contains_nul(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(contains_nul(item) for item in value)
+    return False
 
 
 class PageMeta(CamelModel):

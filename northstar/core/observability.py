@@ -105,7 +105,7 @@ class BodyTooLarge(Exception):
 
 
 class EdgeMiddleware:
-    """Trace id, access log, metrics, security headers, 413 for large bodies and 504 on timeout."""
+    """Trace id, access log, metrics, security headers; 413 for large bodies, 422 for NUL in URLs, 504 on timeout."""
 
     def __init__(self, app: ASGIApp, *, settings: Settings, metrics: Metrics) -> None:
         self.app = app
@@ -172,6 +172,10 @@ class EdgeMiddleware:
 
         declared = headers.get(b"content-length")
         try:
+            if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
+                await self._reply(send_with_headers, status, 422, "validation_error",
+                                  "The URL must not contain NUL (%00) characters")
+                return
             if declared is not None and declared.isdigit() and int(declared) > self.max_body:
                 raise BodyTooLarge
             async with asyncio.timeout(self.timeout):

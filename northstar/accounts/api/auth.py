@@ -6,7 +6,9 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import OAuth2PasswordRequestForm
+from pydantic import ValidationError
 
 from northstar.accounts.schemas import (
     LoginRequest,
@@ -75,9 +77,13 @@ async def login(body: LoginRequest, request: Request, session: DbSession) -> Env
 async def oauth_token(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request,
                       session: DbSession) -> OAuthToken:
     """RFC 6749 shape, not the envelope. Accounts with MFA must use /auth/login and /auth/mfa/verify."""
-    email = form.username.strip().lower()
-    await limit_auth(request, email)
-    result = await service.login(session, email=email, password=form.password, org_id=None,
+    try:
+        credentials = LoginRequest(email=form.username, password=form.password)
+    except ValidationError as exc:  # same rules as /auth/login, reported against the form's field names
+        raise RequestValidationError([{**error, "loc": ("body", "username" if error["loc"][0] == "email"
+                                                        else error["loc"][0])} for error in exc.errors()]) from None
+    await limit_auth(request, credentials.email)
+    result = await service.login(session, email=credentials.email, password=credentials.password, org_id=None,
                                  client=ClientMeta.of(request))
     if result.tokens is None:
         raise Unauthorized("This account uses MFA: log in with /auth/login", code="mfa_required")
