@@ -88,7 +88,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def health_router() -> APIRouter:
     router = APIRouter(tags=["health"])
 
-    @router.get("/", name="health.service")
+    unavailable: dict[int | str, dict[str, Any]] = {503: {"description": "A dependency is down or not ready"}}
+
+    @router.get("/", name="health.service", responses=unavailable)
     async def service_health(request: Request) -> Response:
         """Service, version and the state of each dependency (503 when one is down)."""
         database: Database = request.app.state.database
@@ -102,7 +104,7 @@ def health_router() -> APIRouter:
     async def liveness() -> dict[str, Any]:
         return {"data": {"status": "ok"}}
 
-    @router.get("/readyz", name="health.ready")
+    @router.get("/readyz", name="health.ready", responses=unavailable)
     async def readiness(request: Request) -> Response:
         """Ready when the database answers and its schema is at the code's migration head."""
         database: Database = request.app.state.database

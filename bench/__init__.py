@@ -1,0 +1,1 @@
+"""Benchmarks: ``make bench`` (all sections) or ``python -m bench <section> …``; results go to docs/benchmarks.md."""
