@@ -5,25 +5,32 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
-from typing import Any
+from typing import Annotated, Any
 
+import orjson
 import redis.asyncio as aioredis
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
+from sse_starlette import EventSourceResponse
 
 from northstar.accounts.api import api_keys, auth, organizations, projects
 from northstar.accounts.service.credentials import CredentialAuthenticator
 from northstar.audit import api as audit_api
 from northstar.audit import service as audit_service
-from northstar.core.db import Database, set_tenant_context, start_embedded_postgres
+from northstar.core.context import CurrentPrincipal
+from northstar.core.db import Database, set_tenant_context, start_embedded_postgres, to_libpq_url
 from northstar.core.http import ORJSONResponse, register_error_handlers
 from northstar.core.idempotency import IdempotencyRecorder, ReplayedResponse, replay_handler
 from northstar.core.observability import EdgeMiddleware, Metrics, configure_logging
+from northstar.core.pubsub import EventHub
 from northstar.core.queue import queue_depth
 from northstar.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from northstar.core.storage import open_object_store
+from northstar.jobs import api as jobs_api
+from northstar.jobs import dashboard as jobs_dashboard
 from northstar.migrations import head_revision
 from northstar.settings import Settings, get_settings
 
@@ -31,7 +38,8 @@ SERVICE_VERSION = version("northstar")
 
 
 API_PREFIX = "/api/v1"
-API_MODULES = (auth, organizations, projects, api_keys, audit_api)
+API_MODULES = (auth, organizations, projects, api_keys, audit_api, jobs_api)
+SSE_KEEPALIVE_SECONDS = 15
 
 
 def _rate_limiter(redis_client: Any) -> RateLimiter:
@@ -53,9 +61,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.rate_limiter = _rate_limiter(redis_client)
         app.state.authenticator = CredentialAuthenticator(app.state.rate_limiter, settings.rate_limit)
         app.state.audit_recorder = audit_service.record_request
+        app.state.storage = open_object_store(settings.storage_url, data_dir=settings.data_dir,
+                                              s3_endpoint_url=settings.s3_endpoint_url)
+        app.state.events = EventHub(to_libpq_url(url))
         try:
             yield
         finally:
+            await app.state.events.close()
             await app.state.rate_limiter.close()
             await database.dispose()
 
@@ -73,6 +85,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in API_MODULES:  # included one level deep: nested routers cost routing time per request
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(health_router())
+    app.include_router(events_router())
+    app.include_router(jobs_dashboard.router)
     app.add_middleware(IdempotencyRecorder)
     if settings.http.cors_origins:
         app.add_middleware(
@@ -81,8 +95,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-API-Key", "X-Org-Id"],
             expose_headers=["X-Trace-Id", "Retry-After", "Idempotent-Replayed"],
         )
-    app.add_middleware(EdgeMiddleware, settings=settings, metrics=metrics)
+    app.add_middleware(EdgeMiddleware, settings=settings, metrics=metrics,
+                       body_limits={f"{API_PREFIX}/upload": settings.jobs.max_upload_bytes})
     return app
+
+
+def events_router() -> APIRouter:
+    router = APIRouter(tags=["events"])
+
+    @router.get("/events/stream", name="events.stream", response_class=Response,
+                responses={200: {"content": {"text/event-stream": {}}}})
+    async def stream(request: Request, principal: CurrentPrincipal,
+                     topics: Annotated[str | None, Query(max_length=500, description="comma-separated, "
+                                                         "e.g. `job.status,job.progress`; all when empty")] = None
+                     ) -> Response:
+        """Server-sent events of the caller's org: job status and progress (more topics as modules add them)."""
+        wanted = {topic.strip() for topic in (topics or "").split(",") if topic.strip()}
+        hub: EventHub = request.app.state.events
+
+        async def events() -> AsyncIterator[dict[str, str]]:
+            async with hub.subscribe(principal.org_id) as queue:
+                yield {"event": "ready", "data": "{}"}
+                while True:
+                    event = await queue.get()
+                    if not wanted or event.topic in wanted:
+                        yield {"event": event.topic, "data": orjson.dumps(event.data).decode()}
+
+        return EventSourceResponse(events(), ping=SSE_KEEPALIVE_SECONDS)
+
+    return router
 
 
 def health_router() -> APIRouter:

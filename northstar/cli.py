@@ -1,4 +1,4 @@
-"""``northstar`` command line: run, serve, worker, dev, migrate, seed, create-user, audit verify."""
+"""``northstar`` command line: run, serve, worker, dev, migrate, seed, create-user, audit verify, jobs."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, TypeVar
 
@@ -22,6 +23,8 @@ app = typer.Typer(help="Northstar: one multi-tenant backend platform.", no_args_
                   pretty_exceptions_show_locals=False)
 audit_app = typer.Typer(help="Audit trail tools.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+jobs_app = typer.Typer(help="Data service jobs of one organization.", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
 console = Console()
 T = TypeVar("T")
 
@@ -138,7 +141,7 @@ def worker(
     """Run a queue worker (scale out by starting more)."""
     from northstar.core.db import Database
     from northstar.core.observability import configure_logging
-    from northstar.core.queue import close_queue, open_queue, queue_app
+    from northstar.core.queue import close_queue, open_queue, queue_app, worker_options
 
     settings = get_settings()
     configure_logging(settings.log_level)
@@ -147,7 +150,7 @@ def worker(
         database = Database(url, pool_size=4)
         pool = await open_queue(database)
         try:
-            options: dict[str, Any] = {"queues": queues} if queues else {}
+            options: dict[str, Any] = worker_options() | ({"queues": queues} if queues else {})
             await queue_app.run_worker_async(
                 concurrency=concurrency or settings.queue.worker_concurrency, install_signal_handlers=True, **options
             )
@@ -221,3 +224,75 @@ def audit_verify() -> None:
     console.print(table)
     if not all(report.ok for report in reports):
         raise typer.Exit(1)
+
+
+OrgOption = Annotated[uuid.UUID, typer.Option("--org", envvar="NORTHSTAR_ORG", help="Organization id")]
+
+
+@jobs_app.command("list")
+def jobs_list(
+    org: OrgOption,
+    status: Annotated[str | None, typer.Option(help="Only jobs in this status")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100, help="How many, newest first")] = 20,
+) -> None:
+    """The organization's latest jobs."""
+    from northstar.core.db import Database
+    from northstar.jobs import service
+
+    async def fetch(url: str) -> list[Any]:
+        database = Database(url, pool_size=1)
+        try:
+            async with database.tenant_transaction(org_id=org) as session:
+                jobs, _ = await service.list_jobs(session, org_id=org, filters=service.JobFilters(status=status),
+                                                  offset=0, limit=limit)
+                return jobs
+        finally:
+            await database.dispose()
+
+    table = Table(title=f"Jobs of {org}")
+    for column in ("id", "type", "status", "progress", "rows", "attempts", "created", "error"):
+        table.add_column(column)
+    for job in _run_async(fetch):
+        table.add_row(str(job.id), job.type, job.status, f"{job.progress:.0%}", f"{job.rows_done:,}",
+                      str(job.attempts), f"{job.created_at:%Y-%m-%d %H:%M:%S}", (job.error_message or "")[:60])
+    console.print(table)
+
+
+@jobs_app.command("follow")
+def jobs_follow(
+    job_id: Annotated[uuid.UUID, typer.Argument(help="The job to follow")],
+    org: OrgOption,
+    interval: Annotated[float, typer.Option(min=0.1, help="Seconds between updates")] = 0.5,
+) -> None:
+    """Follow one job with a progress bar until it finishes; exits 1 unless it completed."""
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+    from northstar.core.db import Database
+    from northstar.core.http import AppError
+    from northstar.jobs import service
+
+    async def follow(url: str) -> Any:
+        database = Database(url, pool_size=1)
+        columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                   TextColumn("{task.fields[rows]} rows"), TimeElapsedColumn())
+        try:
+            with Progress(*columns, console=console) as progress:
+                bar = progress.add_task(str(job_id), total=1.0, rows="0")
+                while True:
+                    async with database.tenant_transaction(org_id=org) as session:
+                        job = await service.get_job(session, org_id=org, job_id=job_id)
+                    progress.update(bar, completed=job.progress, rows=f"{job.rows_done:,}",
+                                    description=f"{job.type} {job.status}")
+                    if job.status in ("completed", "failed", "cancelled"):
+                        return job
+                    await asyncio.sleep(interval)
+        finally:
+            await database.dispose()
+
+    try:
+        job = _run_async(follow)
+    except AppError as exc:
+        _fail(exc.message)
+    if job.status != "completed":
+        _fail(f"job {job.status}: {job.error_message or ''}")
+    console.print(f"[green]completed[/] {job.result}")

@@ -41,6 +41,21 @@ class QueueSettings(BaseModel):
     retry_attempts: int = 5
     retry_base_delay_seconds: int = 2
     worker_concurrency: int = 4
+    heartbeat_seconds: float = 5.0
+    stalled_worker_timeout_seconds: float = 30.0
+
+
+class JobsSettings(BaseModel):
+    """The data service (seed 003): limits, retries per job type, retention."""
+
+    max_upload_bytes: int = 5 * 1024**3
+    batch_rows: int = 100_000
+    retry_attempts: dict[str, int] = {"generation": 3, "upload": 3, "export": 5}
+    retry_base_delay_seconds: float = 2.0
+    retry_max_delay_seconds: float = 300.0
+    export_ttl_seconds: int = 7 * 24 * 3600
+    download_link_ttl_seconds: int = 3600
+    retention_days: int = 30
 
 
 class SmtpSettings(BaseModel):
@@ -74,6 +89,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
     queue: QueueSettings = QueueSettings()
+    jobs: JobsSettings = JobsSettings()
     smtp: SmtpSettings = SmtpSettings()
 
     def resolved_secret_key(self) -> str:

@@ -107,10 +107,13 @@ class BodyTooLarge(Exception):
 class EdgeMiddleware:
     """Trace id, access log, metrics, security headers; 413 for large bodies, 422 for NUL in URLs, 504 on timeout."""
 
-    def __init__(self, app: ASGIApp, *, settings: Settings, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, *, settings: Settings, metrics: Metrics,
+                 body_limits: dict[str, int] | None = None) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body = settings.http.max_body_bytes
+        self.body_limits = body_limits or {}  # routes that take files: path -> their own limit
+        self.stream_paths = ("/events/stream",)  # long-lived responses: no request timeout
         self.timeout = settings.http.request_timeout_seconds
         self.trust_forwarded = settings.http.trust_forwarded_for
         self.https = settings.public_url.startswith("https://")
@@ -156,33 +159,37 @@ class EdgeMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"], status["started"] = message["status"], True
-                message["headers"] = [*message.get("headers", []), *extra_headers]
+                own = message.get("headers", [])
+                named = {name.lower() for name, _ in own}  # a response's own policy header wins
+                message["headers"] = [*own, *(header for header in extra_headers if header[0] not in named)]
             await send(message)
 
         received = 0
+        max_body = self.body_limits.get(scope["path"], self.max_body)
 
         async def limited_receive() -> Message:
             nonlocal received
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body:
+                if received > max_body:
                     raise BodyTooLarge
             return message
 
         declared = headers.get(b"content-length")
+        timeout = None if scope["path"] in self.stream_paths or scope["path"] in self.body_limits else self.timeout
         try:
             if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
                 await self._reply(send_with_headers, status, 422, "validation_error",
                                   "The URL must not contain NUL (%00) characters")
                 return
-            if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+            if declared is not None and declared.isdigit() and int(declared) > max_body:
                 raise BodyTooLarge
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(timeout):
                 await self.app(scope, limited_receive, send_with_headers)
         except BodyTooLarge:
             await self._reply(send_with_headers, status, 413, "payload_too_large",
-                              f"The request body exceeds {self.max_body} bytes")
+                              f"The request body exceeds {max_body} bytes")
         except TimeoutError:
             await self._reply(send_with_headers, status, 504, "timeout", "The request took too long")
         except Exception as exc:  # the last line of defence: log it, answer a generic 500

@@ -56,7 +56,7 @@ def grant(resources: Iterable[str], actions: Iterable[Action], **conditions: Any
 # Resources the platform knows; modules add theirs here so the matrix stays in one place.
 RESOURCES = (
     "organization", "members", "invitations", "projects", "teams", "api_keys", "audit",
-    "dashboards", "reports", "data", "exports", "settings",
+    "dashboards", "reports", "data", "exports", "settings", "queue",
 )
 _BUSINESS_DATA = ("dashboards", "reports", "data")
 

@@ -7,8 +7,10 @@ and tenant jobs run under the same row-level security as requests.
 from __future__ import annotations
 
 import functools
+import random
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import procrastinate
@@ -20,7 +22,8 @@ from northstar.core.db import Database, list_tenant_ids, to_libpq_url
 from northstar.settings import get_settings
 
 # Modules whose tasks.py registers tasks; the worker imports them all.
-TASK_MODULES = ["northstar.accounts.tasks", "northstar.core.idempotency"]
+TASK_MODULES = ["northstar.accounts.tasks", "northstar.core.idempotency", "northstar.core.queue",
+                "northstar.jobs.tasks"]
 
 
 def default_retry() -> procrastinate.RetryStrategy:
@@ -29,6 +32,33 @@ def default_retry() -> procrastinate.RetryStrategy:
     return procrastinate.RetryStrategy(
         max_attempts=queue.retry_attempts, exponential_wait=queue.retry_base_delay_seconds
     )
+
+
+class Backoff(procrastinate.BaseRetryStrategy):
+    """Exponential backoff with full jitter, capped, retrying only ``transient`` exceptions.
+
+    Jitter spreads retries of jobs that failed together (say, while the database restarted) so they
+    do not all come back at the same second.
+    """
+
+    def __init__(self, *, max_attempts: int, base_seconds: float, max_seconds: float,
+                 transient: tuple[type[BaseException], ...] = (Exception,)) -> None:
+        self.max_attempts = max_attempts
+        self.base_seconds = base_seconds
+        self.max_seconds = max_seconds
+        self.transient = transient
+
+    def will_retry(self, exception: BaseException, attempts: int) -> bool:
+        """``attempts`` counts the runs before this one, as Procrastinate does."""
+        return attempts + 1 < self.max_attempts and isinstance(exception, self.transient)
+
+    def get_retry_decision(self, *, exception: BaseException, job: procrastinate.jobs.Job
+                           ) -> procrastinate.RetryDecision | None:
+        if not self.will_retry(exception, job.attempts):
+            return None
+        ceiling = min(self.max_seconds, self.base_seconds * 2 ** job.attempts)
+        delay = timedelta(seconds=random.uniform(ceiling / 2, ceiling))  # noqa: S311 - jitter, not a secret
+        return procrastinate.RetryDecision(retry_at=datetime.now(UTC) + delay)
 
 
 queue_app = procrastinate.App(connector=procrastinate.PsycopgConnector(), import_paths=TASK_MODULES)
@@ -91,6 +121,27 @@ def periodic_per_org(name: str, *, cron: str) -> Callable[[Callable[[AsyncSessio
         return run
 
     return decorator
+
+
+@queue_app.periodic(cron="* * * * * */10", periodic_id="queue.recover_stalled_jobs")
+@queue_app.task(name="queue.recover_stalled_jobs", queueing_lock="queue.recover_stalled_jobs", retry=False)
+async def recover_stalled_jobs(timestamp: int) -> int:
+    """Jobs of a worker that stopped sending heartbeats (killed, lost) go back to the queue.
+
+    Tasks make their effect idempotent (checkpoints in the same transaction as the data), so a job
+    picked up again finishes exactly once.
+    """
+    stalled = list(await queue_app.job_manager.get_stalled_jobs(
+        seconds_since_heartbeat=get_settings().queue.stalled_worker_timeout_seconds))
+    for job in stalled:
+        await queue_app.job_manager.retry_job(job)
+    return len(stalled)
+
+
+def worker_options() -> dict[str, Any]:
+    queue = get_settings().queue
+    return {"update_heartbeat_interval": queue.heartbeat_seconds,
+            "stalled_worker_timeout": queue.stalled_worker_timeout_seconds}
 
 
 async def enqueue(session: AsyncSession, task: Any, *, org_id: uuid.UUID, **kwargs: Any) -> int:

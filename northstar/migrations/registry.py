@@ -4,13 +4,14 @@ from northstar.accounts import models as accounts_models
 from northstar.audit import models as audit_models
 from northstar.core import idempotency
 from northstar.core.db import Base
+from northstar.jobs import models as jobs_models
 
-MODEL_MODULES = (accounts_models, audit_models, idempotency)
+MODEL_MODULES = (accounts_models, audit_models, idempotency, jobs_models)
 target_metadata = Base.metadata
 
 
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:
     """Compare only our schemas' objects; the queue's tables and Alembic's own are managed elsewhere."""
     if type_ == "schema":
-        return name in ("auth", "core")
+        return name in ("auth", "core", "jobs")
     return True

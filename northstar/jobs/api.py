@@ -1,0 +1,345 @@
+"""Data service routes (seed 003): generate, upload, export, status; jobs, datasets, files, queue overview."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from pydantic import ValidationError
+from sqlalchemy import text
+from starlette.datastructures import UploadFile
+
+from northstar.core.context import DbSession, audit_target, require
+from northstar.core.http import (
+    ERROR_RESPONSES,
+    AppError,
+    Envelope,
+    NotFound,
+    PageEnvelope,
+    PageMeta,
+    PageParams,
+    Unprocessable,
+)
+from northstar.core.idempotency import Idempotent
+from northstar.core.permissions import Principal
+from northstar.core.storage import ObjectStore
+from northstar.jobs import service
+from northstar.jobs.formats import DatasetSchemaRequest, FormatError, detect_format, mime_type
+from northstar.jobs.generation import list_presets
+from northstar.jobs.models import JOB_STATUSES, JOB_TYPES, Job, StoredFile
+from northstar.jobs.pipeline import dataset_table
+from northstar.jobs.schemas import (
+    DatasetOut,
+    ExportRequest,
+    FileOut,
+    GenerateRequest,
+    JobAccepted,
+    JobOut,
+    PresetOut,
+    QueueOverview,
+    UploadAccepted,
+)
+from northstar.settings import Settings
+
+router = APIRouter(tags=["data service"], responses=ERROR_RESPONSES)
+
+DataCreate = Annotated[Principal, Depends(require("data", "create"))]
+DataRead = Annotated[Principal, Depends(require("data", "read"))]
+DataUpdate = Annotated[Principal, Depends(require("data", "update"))]
+ExportCreate = Annotated[Principal, Depends(require("exports", "create"))]
+QueueRead = Annotated[Principal, Depends(require("queue", "read"))]
+Page = Annotated[PageParams, Depends()]
+UPLOAD_CHUNK = 1 << 20
+
+
+class UnsupportedMediaType(AppError):
+    status, code = 415, "unsupported_media_type"
+
+
+def _storage(request: Request) -> ObjectStore:
+    store: ObjectStore = request.app.state.storage
+    return store
+
+
+def _signature(settings: Settings, org_id: str, file_id: str, expires: int) -> str:
+    message = f"{org_id}:{file_id}:{expires}".encode()
+    return hmac.new(settings.resolved_secret_key().encode(), message, hashlib.sha256).hexdigest()
+
+
+async def signed_link(request: Request, stored: StoredFile) -> str:
+    """An expiring link to a file: the store's own presigned URL (S3), else one signed by us."""
+    settings: Settings = request.app.state.settings
+    ttl = settings.jobs.download_link_ttl_seconds
+    presigned = await _storage(request).signed_url(stored.stored_path, expires_seconds=ttl)
+    if presigned:
+        return presigned
+    expires = int(time.time()) + ttl
+    signature = _signature(settings, str(stored.org_id), str(stored.id), expires)
+    return (f"{settings.public_url.rstrip('/')}/api/v1/files/{stored.id}/content"
+            f"?org={stored.org_id}&expires={expires}&signature={signature}")
+
+
+async def _job_out(request: Request, session: DbSession, job: Job) -> JobOut:
+    out = JobOut.model_validate(job)
+    file_id = job.result.get("fileId") if job.type != "upload" else None
+    if job.status == "completed" and file_id:
+        stored = await session.get(StoredFile, uuid.UUID(file_id))
+        if stored is not None and stored.status == "completed":
+            out.result_uri = await signed_link(request, stored)
+    return out
+
+
+@router.get("/generate/presets", response_model=Envelope[list[PresetOut]], name="jobs.presets")
+async def presets(_: DataRead) -> Envelope[list[PresetOut]]:
+    """Starting points for ``POST /generate`` (send ``preset`` with optional extra columns)."""
+    return Envelope(data=[PresetOut.model_validate(item) for item in list_presets()])
+
+
+@router.post("/generate", status_code=status.HTTP_202_ACCEPTED, response_model=Envelope[JobAccepted],
+             name="jobs.generate", dependencies=[Idempotent])
+async def generate(body: GenerateRequest, request: Request, principal: DataCreate, session: DbSession
+                   ) -> Envelope[JobAccepted]:
+    job = await service.create_generation_job(session, principal=principal, request=body)
+    audit_target(request, "job", job.id, type="generation", rows=body.rows)
+    return Envelope(data=JobAccepted(job_id=job.id))
+
+
+@dataclass
+class UploadSource:
+    chunks: AsyncIterator[bytes]
+    filename: str
+    declared_type: str
+    schema: str | None
+
+
+async def _upload_source(request: Request) -> UploadSource:
+    """The file's bytes, name, declared type and optional schema: multipart (``file``, ``schema``) or raw body.
+
+    Multipart parts larger than 1 MB are spooled to disk by the parser, so neither form holds a file in memory.
+    """
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form(max_files=1, max_fields=5)
+        upload, schema = form.get("file"), form.get("schema")
+        if not isinstance(upload, UploadFile):
+            raise Unprocessable("Send the file in a multipart field named 'file'",
+                                details=[{"field": "file", "message": "missing", "type": "missing"}])
+
+        async def parts() -> AsyncIterator[bytes]:
+            while chunk := await upload.read(UPLOAD_CHUNK):
+                yield chunk
+
+        return UploadSource(parts(), upload.filename or "upload", upload.content_type or "",
+                            schema if isinstance(schema, str) else request.query_params.get("schema"))
+    return UploadSource(request.stream(), request.query_params.get("filename") or "upload", content_type,
+                        request.query_params.get("schema"))
+
+
+def _declared_schema(text: str | None) -> dict[str, Any] | None:
+    """A schema the caller supplies (JSON) instead of letting the import infer one; 422 with field paths."""
+    if text is None:
+        return None
+    try:
+        return DatasetSchemaRequest.model_validate_json(text).model_dump(mode="json", exclude_none=True)
+    except ValidationError as exc:
+        raise Unprocessable("The schema is not valid", details=[
+            {"field": ".".join(str(part) for part in ("schema", *error["loc"])), "message": error["msg"],
+             "type": error["type"]} for error in exc.errors()]) from None
+
+
+@router.post("/upload", status_code=status.HTTP_201_CREATED, response_model=Envelope[UploadAccepted],
+             name="jobs.upload", responses={415: {"description": "Not CSV, JSON, NDJSON or Parquet"}})
+async def upload(
+    request: Request,
+    principal: DataCreate,
+    session: DbSession,
+    name: Annotated[str | None, Query(max_length=200, description="dataset name")] = None,
+    filename: Annotated[str | None, Query(max_length=255, description="file name, for a raw body")] = None,
+    delimiter: Annotated[str | None, Query(min_length=1, max_length=1, description="CSV delimiter")] = None,
+    header: Annotated[Literal["auto", "yes", "no"], Query(description="CSV header row")] = "auto",
+    schema: Annotated[str | None, Query(max_length=100_000, description="JSON `{\"columns\": [{\"name\", "
+                                        "\"type\", \"nullable\", \"precision\", \"scale\", \"label\"}]}`; "
+                                        "inferred when absent (a multipart field `schema` works too)")] = None,
+) -> Response:
+    """Stream a file in (multipart field ``file`` or the raw body), store it, and queue its import.
+
+    The same bytes uploaded again answer 200 with the first upload's ids (``duplicateOf``).
+    """
+    source = await _upload_source(request)
+    declared_schema = _declared_schema(source.schema)
+    chunks, original_name, declared = source.chunks, source.filename, source.declared_type
+    file_id = uuid.uuid4()
+    key = f"org/{principal.org_id}/upload/{file_id}/source"
+    digest, head = hashlib.sha256(), bytearray()
+
+    async def hashed() -> AsyncIterator[bytes]:
+        async for chunk in chunks:
+            digest.update(chunk)
+            if len(head) < 65536:
+                head.extend(chunk[: 65536 - len(head)])
+            yield chunk
+
+    storage = _storage(request)
+    size = await storage.put_stream(key, hashed(), content_type=declared or None)
+    try:
+        detected = detect_format(bytes(head), original_name, declared)
+    except FormatError as exc:
+        await storage.delete(key)
+        raise UnsupportedMediaType(str(exc)) from None
+    duplicate = await service.find_duplicate_upload(session, org_id=principal.org_id, checksum=digest.hexdigest())
+    if duplicate is not None:
+        await storage.delete(key)
+        body = UploadAccepted(job_id=duplicate.job_id or duplicate.id, file_id=duplicate.id, duplicate_of=duplicate.id)
+        return Response(Envelope(data=body).model_dump_json(by_alias=True), media_type="application/json")
+    options = {key_: value for key_, value in {"delimiter": delimiter, "header": header,
+                                                "schema": declared_schema}.items() if value}
+    uploaded = service.UploadedObject(
+        key=key, original_name=original_name, mime_type=mime_type(detected.kind, gzip=detected.compression == "gzip"),
+        size_bytes=size, checksum=digest.hexdigest())
+    job, stored = await service.create_import_job(session, principal=principal, upload=uploaded, options=options,
+                                                  dataset_name=name)
+    audit_target(request, "file", stored.id, size=size, name=original_name)
+    body = UploadAccepted(job_id=job.id, file_id=stored.id)
+    return Response(Envelope(data=body).model_dump_json(by_alias=True), status_code=201,
+                    media_type="application/json")
+
+
+@router.post("/export", status_code=status.HTTP_202_ACCEPTED, response_model=Envelope[JobAccepted],
+             name="jobs.export", dependencies=[Idempotent])
+async def export(body: ExportRequest, request: Request, principal: ExportCreate, session: DbSession
+                 ) -> Envelope[JobAccepted]:
+    job = await service.create_export_job(session, principal=principal, request=body)
+    audit_target(request, "job", job.id, type="export", source=body.source.type)
+    return Envelope(data=JobAccepted(job_id=job.id))
+
+
+@router.get("/status/{job_id}", response_model=Envelope[JobOut], name="jobs.status")
+async def job_status(job_id: uuid.UUID, request: Request, principal: DataRead, session: DbSession
+                     ) -> Envelope[JobOut]:
+    job = await service.get_job(session, org_id=principal.org_id, job_id=job_id)
+    return Envelope(data=await _job_out(request, session, job))
+
+
+@router.get("/jobs", response_model=PageEnvelope[JobOut], name="jobs.list")
+async def list_jobs(
+    request: Request,
+    principal: DataRead,
+    session: DbSession,
+    page: Page,
+    type: Annotated[Literal[JOB_TYPES] | None, Query()] = None,  # type: ignore[valid-type]
+    status_: Annotated[Literal[JOB_STATUSES] | None, Query(alias="status")] = None,  # type: ignore[valid-type]
+    since: Annotated[datetime | None, Query(alias="from")] = None,
+    until: Annotated[datetime | None, Query(alias="to")] = None,
+) -> PageEnvelope[JobOut]:
+    filters = service.JobFilters(type=type, status=status_, since=since, until=until)
+    jobs, total = await service.list_jobs(session, org_id=principal.org_id, filters=filters, offset=page.offset,
+                                          limit=page.limit)
+    return PageEnvelope(data=[await _job_out(request, session, job) for job in jobs], meta=page.meta(total))
+
+
+@router.post("/jobs/{job_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=Envelope[JobOut],
+             name="jobs.cancel")
+async def cancel(job_id: uuid.UUID, request: Request, principal: DataUpdate, session: DbSession
+                 ) -> Envelope[JobOut]:
+    job = await service.cancel_job(session, org_id=principal.org_id, job_id=job_id)
+    audit_target(request, "job", job.id)
+    return Envelope(data=await _job_out(request, session, job))
+
+
+@router.post("/jobs/{job_id}/retry", status_code=status.HTTP_202_ACCEPTED, response_model=Envelope[JobOut],
+             name="jobs.retry")
+async def retry(job_id: uuid.UUID, request: Request, principal: DataUpdate, session: DbSession) -> Envelope[JobOut]:
+    job = await service.retry_job(session, principal=principal, job_id=job_id)
+    audit_target(request, "job", job.id)
+    return Envelope(data=await _job_out(request, session, job))
+
+
+@router.get("/queue", response_model=Envelope[QueueOverview], name="jobs.queue")
+async def queue(request: Request, principal: QueueRead, session: DbSession) -> Envelope[QueueOverview]:
+    """The org's queue at a glance (the page at ``/queue`` shows it): jobs by status, running and failed ones.
+
+    Only this org's jobs count: the shared queue's total depth would tell a tenant about other tenants.
+    """
+    by_status, running, failed = await service.queue_overview(session, org_id=principal.org_id)
+    return Envelope(data=QueueOverview(
+        by_status=by_status,
+        running=[await _job_out(request, session, job) for job in running],
+        failed=[await _job_out(request, session, job) for job in failed]))
+
+
+@router.get("/datasets", response_model=PageEnvelope[DatasetOut], name="datasets.list")
+async def list_datasets(principal: DataRead, session: DbSession, page: Page) -> PageEnvelope[DatasetOut]:
+    datasets, total = await service.list_datasets(session, org_id=principal.org_id, offset=page.offset,
+                                                  limit=page.limit)
+    return PageEnvelope(data=[DatasetOut.model_validate(d) for d in datasets], meta=page.meta(total))
+
+
+@router.get("/datasets/{dataset_id}", response_model=Envelope[DatasetOut], name="datasets.get")
+async def get_dataset(dataset_id: uuid.UUID, principal: DataRead, session: DbSession) -> Envelope[DatasetOut]:
+    dataset = await service.get_dataset(session, org_id=principal.org_id, dataset_id=dataset_id)
+    return Envelope(data=DatasetOut.model_validate(dataset))
+
+
+@router.get("/datasets/{dataset_id}/rows", response_model=PageEnvelope[dict[str, Any]], name="datasets.rows")
+async def dataset_rows(dataset_id: uuid.UUID, principal: DataRead, session: DbSession, page: Page
+                       ) -> PageEnvelope[dict[str, Any]]:
+    """A page of rows in row order, each with its ``_row`` number (the source row for imports)."""
+    dataset = await service.get_dataset(session, org_id=principal.org_id, dataset_id=dataset_id)
+    if dataset.status == "failed" or not dataset.columns:
+        return PageEnvelope(data=[], meta=PageMeta(page=page.page, limit=page.limit, total=0))
+    table = dataset_table(dataset.id).as_string()
+    rows = (await session.execute(text(
+        f"SELECT to_jsonb(t) - 'org_id' FROM {table} t ORDER BY _row OFFSET :offset LIMIT :limit"),  # noqa: S608
+        {"offset": page.offset, "limit": page.limit})).scalars().all()
+    return PageEnvelope(data=list(rows), meta=page.meta(dataset.row_count))
+
+
+@router.get("/files/{file_id}", response_model=Envelope[FileOut], name="files.get")
+async def get_file(file_id: uuid.UUID, principal: DataRead, session: DbSession) -> Envelope[FileOut]:
+    return Envelope(data=FileOut.model_validate(await service.get_file(session, org_id=principal.org_id,
+                                                                       file_id=file_id)))
+
+
+def _stream(storage: ObjectStore, stored: StoredFile) -> StreamingResponse:
+    return StreamingResponse(storage.iter_chunks(stored.stored_path), media_type=stored.mime_type or
+                             "application/octet-stream", headers={
+                                 "content-disposition": f'attachment; filename="{_safe_name(stored.original_name)}"',
+                                 **({"content-length": str(stored.size_bytes)} if stored.size_bytes else {})})
+
+
+def _safe_name(name: str) -> str:
+    return "".join(char if char.isalnum() or char in "._- " else "_" for char in name)[:200] or "download"
+
+
+@router.get("/files/{file_id}/download", name="files.download", response_class=Response,
+            responses={200: {"content": {"application/octet-stream": {}}}, 307: {"description": "to a signed URL"}})
+async def download(file_id: uuid.UUID, request: Request, principal: DataRead, session: DbSession) -> Response:
+    """The file's bytes (or a redirect to the object store's signed URL)."""
+    stored = await service.downloadable_file(session, org_id=principal.org_id, file_id=file_id)
+    presigned = await _storage(request).signed_url(stored.stored_path, expires_seconds=300)
+    if presigned:
+        return RedirectResponse(presigned, status_code=307)
+    return _stream(_storage(request), stored)
+
+
+@router.get("/files/{file_id}/content", name="files.signed_content", response_class=Response,
+            responses={200: {"content": {"application/octet-stream": {}}}})
+async def signed_content(file_id: uuid.UUID, request: Request, org: uuid.UUID | None = None,
+                         expires: int | None = None, signature: Annotated[str | None, Query(max_length=64)] = None
+                         ) -> Response:
+    """A ``resultUri`` link: no login, valid until ``expires`` for exactly this file (else 404, like any miss)."""
+    settings: Settings = request.app.state.settings
+    if org is None or expires is None or signature is None or expires < time.time() or not hmac.compare_digest(
+            _signature(settings, str(org), str(file_id), expires), signature):
+        raise NotFound("This link is invalid or has expired", code="link_expired")
+    async with request.app.state.database.tenant_transaction(org_id=org) as session:
+        stored = await service.downloadable_file(session, org_id=org, file_id=file_id)
+    return _stream(_storage(request), stored)

@@ -1,0 +1,252 @@
+"""Data service logic: create jobs (row + queue entry in one transaction), follow, cancel, retry; datasets, files.
+
+Every job is created with its queue entry in the caller's transaction, so either both exist or neither.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from northstar.core.db import fetch_page
+from northstar.core.http import Conflict, Forbidden, NotFound, Unprocessable
+from northstar.core.permissions import Principal
+from northstar.core.pubsub import publish
+from northstar.core.queue import enqueue
+from northstar.jobs import tasks
+from northstar.jobs.exports import export_columns
+from northstar.jobs.generation import referenced_datasets, with_seed
+from northstar.jobs.models import Dataset, Job, StoredFile
+from northstar.jobs.schemas import ExportRequest, GenerateRequest
+from northstar.settings import get_settings
+
+TASK_OF_TYPE = {"generation": tasks.run_generation, "upload": tasks.run_import, "export": tasks.run_export}
+RETRYABLE = ("failed", "cancelled")
+CANCELLABLE = ("pending", "in-progress")
+
+
+async def _start(session: AsyncSession, *, principal: Principal, job: Job) -> Job:
+    """Flush the job and defer its task on the same transaction; announce it."""
+    session.add(job)
+    await session.flush()
+    job.queue_job_id = await enqueue(session, TASK_OF_TYPE[job.type], org_id=principal.org_id, job_id=str(job.id))
+    await publish_status(session, job)
+    return job
+
+
+async def publish_status(session: AsyncSession, job: Job) -> None:
+    await publish(session, org_id=job.org_id, topic="job.status",
+                  data={"jobId": str(job.id), "type": job.type, "status": job.status, "progress": job.progress})
+
+
+def _new_job(principal: Principal, job_type: str, params: dict[str, Any], **fields: Any) -> Job:
+    return Job(id=uuid.uuid4(), org_id=principal.org_id, type=job_type, params=params, status="pending",
+               progress=0.0, rows_done=0, result={}, attempts=0, cancel_requested=False,
+               created_by=principal.user_id, **fields)
+
+
+async def _ready_dataset(session: AsyncSession, *, org_id: uuid.UUID, dataset_id: uuid.UUID) -> Dataset:
+    dataset = await get_dataset(session, org_id=org_id, dataset_id=dataset_id)
+    if dataset.status != "ready":
+        raise Conflict(f"Dataset {dataset_id} is {dataset.status}, not ready", code="dataset_not_ready")
+    return dataset
+
+
+async def create_generation_job(session: AsyncSession, *, principal: Principal, request: GenerateRequest) -> Job:
+    for reference in referenced_datasets(request):
+        dataset = await _ready_dataset(session, org_id=principal.org_id, dataset_id=reference.dataset)
+        if reference.referenced_column not in {c["name"] for c in dataset.columns}:
+            raise Unprocessable("The referenced dataset has no such column", details=[{
+                "field": ".".join(str(part) for part in ("body", *reference.loc)),
+                "message": f"dataset {reference.dataset} has no column {reference.referenced_column!r}",
+                "type": "reference"}])
+    seeded = with_seed(request)
+    params = seeded.model_dump(mode="json", by_alias=True, exclude_none=True)
+    job = _new_job(principal, "generation", params, rows_total=request.rows)
+    if request.output.dataset:
+        dataset = Dataset(id=uuid.uuid4(), org_id=principal.org_id, name=request.name or "Generated data",
+                          source="generation", job_id=job.id, columns=[], row_count=0, status="building")
+        job.result = {"datasetId": str(dataset.id)}
+        session.add(job)
+        await session.flush()
+        session.add(dataset)
+    return await _start(session, principal=principal, job=job)
+
+
+@dataclass(frozen=True)
+class UploadedObject:
+    key: str
+    original_name: str
+    mime_type: str
+    size_bytes: int
+    checksum: str
+
+
+async def find_duplicate_upload(session: AsyncSession, *, org_id: uuid.UUID, checksum: str) -> StoredFile | None:
+    return (await session.scalars(
+        select(StoredFile).where(StoredFile.org_id == org_id, StoredFile.kind == "upload",
+                                 StoredFile.checksum == checksum, StoredFile.status != "failed")
+        .order_by(StoredFile.uploaded_at).limit(1))).first()
+
+
+async def create_import_job(session: AsyncSession, *, principal: Principal, upload: UploadedObject,
+                            options: dict[str, Any], dataset_name: str | None) -> tuple[Job, StoredFile]:
+    job = _new_job(principal, "upload", {"fileName": upload.original_name, **options})
+    stored = StoredFile(id=uuid.uuid4(), org_id=principal.org_id, job_id=job.id, kind="upload",
+                        original_name=upload.original_name, stored_path=upload.key, mime_type=upload.mime_type,
+                        size_bytes=upload.size_bytes, checksum=upload.checksum, status="pending")
+    dataset = Dataset(id=uuid.uuid4(), org_id=principal.org_id, name=dataset_name or upload.original_name,
+                      source="upload", job_id=job.id, file_id=stored.id, columns=[], row_count=0, status="building")
+    job.result = {"datasetId": str(dataset.id), "fileId": str(stored.id)}
+    session.add(job)
+    await session.flush()
+    session.add(stored)
+    await session.flush()
+    session.add(dataset)
+    await _start(session, principal=principal, job=job)
+    return job, stored
+
+
+async def create_export_job(session: AsyncSession, *, principal: Principal, request: ExportRequest) -> Job:
+    source = request.source
+    if source.type == "audit" and not principal.can("read", "audit"):
+        raise Forbidden("Your role cannot read the audit trail")
+    dataset_id: uuid.UUID | None = None
+    if source.type == "dataset" and source.id is not None:
+        dataset_id = (await _ready_dataset(session, org_id=principal.org_id, dataset_id=source.id)).id
+    elif source.type == "file" and source.id is not None:
+        dataset_id = await _dataset_of_file(session, org_id=principal.org_id, file_id=source.id)
+    available = await export_columns(session, source_type=source.type, dataset_id=dataset_id)
+    _check_columns(request, {column.name for column in available})
+    params = request.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if dataset_id is not None:
+        params["datasetId"] = str(dataset_id)
+    return await _start(session, principal=principal, job=_new_job(principal, "export", params))
+
+
+def _check_columns(request: ExportRequest, available: set[str]) -> None:
+    problems = [{"field": f"columns.{index}", "message": f"no column {name!r}", "type": "unknown_column"}
+                for index, name in enumerate(request.columns or []) if name not in available]
+    problems += [{"field": f"filters.{index}.column", "message": f"no column {item.column!r}",
+                  "type": "unknown_column"}
+                 for index, item in enumerate(request.filters) if item.column not in available]
+    if problems:
+        raise Unprocessable("The export names columns the source does not have", details=problems)
+
+
+async def _dataset_of_file(session: AsyncSession, *, org_id: uuid.UUID, file_id: uuid.UUID) -> uuid.UUID:
+    stored = await get_file(session, org_id=org_id, file_id=file_id)
+    dataset = (await session.scalars(select(Dataset).where(Dataset.org_id == org_id, Dataset.file_id == stored.id,
+                                                           Dataset.status == "ready"))).first()
+    if dataset is None:
+        raise Conflict("This file has no imported data to export (its import has not completed)",
+                       code="dataset_not_ready")
+    return dataset.id
+
+
+async def get_job(session: AsyncSession, *, org_id: uuid.UUID, job_id: uuid.UUID) -> Job:
+    job = await session.get(Job, job_id)
+    if job is None or job.org_id != org_id:
+        raise NotFound("No such job")
+    return job
+
+
+@dataclass(frozen=True)
+class JobFilters:
+    type: str | None = None
+    status: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+async def list_jobs(session: AsyncSession, *, org_id: uuid.UUID, filters: JobFilters, offset: int, limit: int
+                    ) -> tuple[list[Job], int]:
+    query = select(Job).where(Job.org_id == org_id)
+    if filters.type:
+        query = query.where(Job.type == filters.type)
+    if filters.status:
+        query = query.where(Job.status == filters.status)
+    if filters.since:
+        query = query.where(Job.created_at >= filters.since)
+    if filters.until:
+        query = query.where(Job.created_at < filters.until)
+    return await fetch_page(session, query.order_by(Job.created_at.desc(), Job.id), offset=offset, limit=limit)
+
+
+async def cancel_job(session: AsyncSession, *, org_id: uuid.UUID, job_id: uuid.UUID) -> Job:
+    """A pending job is cancelled now; a running one stops at its next batch (the worker confirms)."""
+    job = await get_job(session, org_id=org_id, job_id=job_id)
+    if job.status not in CANCELLABLE:
+        raise Conflict(f"A {job.status} job cannot be cancelled", code="job_not_cancellable")
+    job.cancel_requested = True
+    if job.status == "pending":
+        job.status = "cancelled"
+        job.finished_at = func.now()
+    await session.flush()
+    await session.refresh(job)
+    await publish_status(session, job)
+    return job
+
+
+async def retry_job(session: AsyncSession, *, principal: Principal, job_id: uuid.UUID) -> Job:
+    job = await get_job(session, org_id=principal.org_id, job_id=job_id)
+    if job.status not in RETRYABLE:
+        raise Conflict(f"A {job.status} job cannot be retried; only failed or cancelled ones",
+                       code="job_not_retryable")
+    job.status, job.error_message, job.cancel_requested, job.finished_at = "pending", None, False, None
+    await session.execute(update(Dataset).where(Dataset.org_id == principal.org_id, Dataset.job_id == job.id,
+                                                Dataset.status == "failed").values(status="building"))
+    await session.flush()
+    job.queue_job_id = await enqueue(session, TASK_OF_TYPE[job.type], org_id=principal.org_id, job_id=str(job.id))
+    await session.flush()
+    await session.refresh(job)
+    await publish_status(session, job)
+    return job
+
+
+async def queue_overview(session: AsyncSession, *, org_id: uuid.UUID) -> tuple[dict[str, int], list[Job], list[Job]]:
+    counts = dict((await session.execute(
+        select(Job.status, func.count()).where(Job.org_id == org_id).group_by(Job.status))).all())
+    running = list((await session.scalars(select(Job).where(Job.org_id == org_id, Job.status == "in-progress")
+                                          .order_by(Job.started_at).limit(50))).all())
+    failed = list((await session.scalars(select(Job).where(Job.org_id == org_id, Job.status == "failed")
+                                         .order_by(Job.finished_at.desc()).limit(50))).all())
+    return {status: int(count) for status, count in counts.items()}, running, failed
+
+
+async def list_datasets(session: AsyncSession, *, org_id: uuid.UUID, offset: int, limit: int
+                        ) -> tuple[list[Dataset], int]:
+    query = select(Dataset).where(Dataset.org_id == org_id).order_by(Dataset.created_at.desc(), Dataset.id)
+    return await fetch_page(session, query, offset=offset, limit=limit)
+
+
+async def get_dataset(session: AsyncSession, *, org_id: uuid.UUID, dataset_id: uuid.UUID) -> Dataset:
+    dataset = await session.get(Dataset, dataset_id)
+    if dataset is None or dataset.org_id != org_id:
+        raise NotFound("No such dataset")
+    return dataset
+
+
+async def get_file(session: AsyncSession, *, org_id: uuid.UUID, file_id: uuid.UUID) -> StoredFile:
+    stored = await session.get(StoredFile, file_id)
+    if stored is None or stored.org_id != org_id:
+        raise NotFound("No such file")
+    return stored
+
+
+async def downloadable_file(session: AsyncSession, *, org_id: uuid.UUID, file_id: uuid.UUID) -> StoredFile:
+    stored = await get_file(session, org_id=org_id, file_id=file_id)
+    if stored.status != "completed" and stored.kind != "upload":
+        raise Conflict("This file is not ready yet", code="file_not_ready")
+    if stored.expires_at is not None and stored.expires_at <= datetime.now(UTC):
+        raise NotFound("This file has expired", code="file_expired")
+    return stored
+
+
+def export_expiry() -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=get_settings().jobs.export_ttl_seconds)

@@ -1,0 +1,113 @@
+"""Data service (seed 003): jobs, stored files, datasets; schema ``datasets`` for dataset row tables.
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-11-23 13:00:00
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0004"
+down_revision: str | None = "0003"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+APP_ROLE = "northstar_app"
+CURRENT_ORG = "nullif(current_setting('northstar.org_id', true), '')::uuid"
+TABLES = ("jobs.jobs", "jobs.files", "jobs.datasets")
+
+
+def upgrade() -> None:
+    op.execute("CREATE SCHEMA jobs")
+    op.execute("CREATE SCHEMA datasets")
+    op.execute("""
+        CREATE TABLE jobs.jobs (
+          id uuid DEFAULT gen_random_uuid() NOT NULL,
+          org_id uuid NOT NULL,
+          type varchar(20) NOT NULL,
+          params jsonb NOT NULL,
+          status varchar(20) DEFAULT 'pending' NOT NULL,
+          progress double precision DEFAULT '0' NOT NULL,
+          rows_done bigint DEFAULT '0' NOT NULL,
+          rows_total bigint,
+          result jsonb DEFAULT '{}'::jsonb NOT NULL,
+          error_message text,
+          attempts integer DEFAULT '0' NOT NULL,
+          cancel_requested boolean DEFAULT false NOT NULL,
+          queue_job_id bigint,
+          created_by uuid,
+          created_at timestamptz DEFAULT now() NOT NULL,
+          updated_at timestamptz DEFAULT now() NOT NULL,
+          started_at timestamptz,
+          finished_at timestamptz,
+          CONSTRAINT pk_jobs PRIMARY KEY (id),
+          CONSTRAINT fk_jobs_org_id_organizations FOREIGN KEY (org_id)
+            REFERENCES core.organizations (id) ON DELETE CASCADE,
+          CONSTRAINT uq_jobs_org_id_id UNIQUE (org_id, id),
+          CONSTRAINT ck_jobs_type CHECK (type IN ('generation', 'upload', 'export')),
+          CONSTRAINT ck_jobs_status CHECK (status IN ('pending', 'in-progress', 'completed', 'failed', 'cancelled')),
+          CONSTRAINT ck_jobs_progress CHECK (progress >= 0 AND progress <= 1)
+        )""")
+    op.execute("CREATE INDEX ix_jobs_org_id_created_at ON jobs.jobs (org_id, created_at)")
+    op.execute("CREATE INDEX ix_jobs_org_id_status ON jobs.jobs (org_id, status)")
+    op.execute("""
+        CREATE TABLE jobs.files (
+          id uuid DEFAULT gen_random_uuid() NOT NULL,
+          org_id uuid NOT NULL,
+          job_id uuid,
+          kind varchar(20) NOT NULL,
+          original_name text NOT NULL,
+          stored_path text NOT NULL,
+          mime_type varchar(120),
+          size_bytes bigint,
+          checksum varchar(64),
+          status varchar(20) DEFAULT 'pending' NOT NULL,
+          uploaded_at timestamptz DEFAULT now() NOT NULL,
+          expires_at timestamptz,
+          CONSTRAINT pk_files PRIMARY KEY (id),
+          CONSTRAINT fk_files_org_id_organizations FOREIGN KEY (org_id)
+            REFERENCES core.organizations (id) ON DELETE CASCADE,
+          CONSTRAINT fk_files_job FOREIGN KEY (org_id, job_id)
+            REFERENCES jobs.jobs (org_id, id) ON DELETE SET NULL (job_id),
+          CONSTRAINT uq_files_org_id_id UNIQUE (org_id, id),
+          CONSTRAINT ck_files_kind CHECK (kind IN ('upload', 'export', 'rejects')),
+          CONSTRAINT ck_files_status CHECK (status IN ('pending', 'completed', 'failed'))
+        )""")
+    op.execute("CREATE INDEX ix_files_org_id_checksum ON jobs.files (org_id, checksum)")
+    op.execute("CREATE INDEX ix_files_expires_at ON jobs.files (expires_at)")
+    op.execute("""
+        CREATE TABLE jobs.datasets (
+          id uuid DEFAULT gen_random_uuid() NOT NULL,
+          org_id uuid NOT NULL,
+          name varchar(200) NOT NULL,
+          source varchar(20) NOT NULL,
+          job_id uuid,
+          file_id uuid,
+          columns jsonb NOT NULL,
+          row_count bigint DEFAULT '0' NOT NULL,
+          status varchar(20) DEFAULT 'building' NOT NULL,
+          created_at timestamptz DEFAULT now() NOT NULL,
+          CONSTRAINT pk_datasets PRIMARY KEY (id),
+          CONSTRAINT fk_datasets_org_id_organizations FOREIGN KEY (org_id)
+            REFERENCES core.organizations (id) ON DELETE CASCADE,
+          CONSTRAINT fk_datasets_job FOREIGN KEY (org_id, job_id)
+            REFERENCES jobs.jobs (org_id, id) ON DELETE SET NULL (job_id),
+          CONSTRAINT fk_datasets_file FOREIGN KEY (org_id, file_id)
+            REFERENCES jobs.files (org_id, id) ON DELETE SET NULL (file_id),
+          CONSTRAINT uq_datasets_org_id_id UNIQUE (org_id, id),
+          CONSTRAINT ck_datasets_status CHECK (status IN ('building', 'ready', 'failed'))
+        )""")
+    op.execute("CREATE INDEX ix_datasets_org_id_created_at ON jobs.datasets (org_id, created_at)")
+    for table in TABLES:
+        op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+        op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+        op.execute(f"CREATE POLICY tenant_isolation ON {table} USING (org_id = {CURRENT_ORG})")
+    op.execute(f"GRANT USAGE ON SCHEMA jobs, datasets TO {APP_ROLE}")
+    op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA jobs TO {APP_ROLE}")
+
+
+def downgrade() -> None:
+    op.execute("DROP SCHEMA datasets CASCADE")
+    op.execute("DROP SCHEMA jobs CASCADE")

@@ -1,0 +1,83 @@
+"""Data service harness: real queue workers as separate processes, and helpers to follow a job."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.factories import Account
+
+FINISHED = ("completed", "failed", "cancelled")
+WORKER_ENV = {"NORTHSTAR_QUEUE__HEARTBEAT_SECONDS": "0.5", "NORTHSTAR_QUEUE__STALLED_WORKER_TIMEOUT_SECONDS": "3",
+              "NORTHSTAR_JOBS__RETRY_BASE_DELAY_SECONDS": "0.2", "NORTHSTAR_JOBS__BATCH_ROWS": "20000"}
+
+
+def start_worker(database_url: str, **extra: str) -> subprocess.Popen[bytes]:
+    """``northstar worker`` in its own process, sharing the test database and object store."""
+    env = {**os.environ, "DATABASE_URL": database_url, **WORKER_ENV, **extra}
+    return subprocess.Popen([sys.executable, "-m", "northstar", "worker", "--concurrency", "2"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def stop_worker(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+class Workers:
+    """The session's worker process; a test may kill it (as a crash would) and start a fresh one."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self.process = start_worker(database_url)
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def restart(self) -> None:
+        stop_worker(self.process)
+        self.process = start_worker(self.database_url)
+
+
+@pytest.fixture(scope="session")
+def worker(database_url: str) -> Iterator[Workers]:
+    workers = Workers(database_url)
+    yield workers
+    stop_worker(workers.process)
+
+
+async def wait_for_job(client: httpx.AsyncClient, account: Account, job_id: str, *,
+                       until: tuple[str, ...] = FINISHED, within: float = 60.0) -> dict[str, Any]:
+    """Poll ``/status/{id}`` as a client would until the job reaches one of ``until``."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        response = await client.get(f"/api/v1/status/{job_id}", headers=account.headers)
+        assert response.status_code == 200, response.text
+        job: dict[str, Any] = response.json()["data"]
+        if job["status"] in until:
+            return job
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"job {job_id} still {job['status']} after {within}s: {job}")
+        await asyncio.sleep(0.1)
+
+
+async def run_job(client: httpx.AsyncClient, account: Account, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    response = await client.post(path, json=body, headers=account.headers)
+    assert response.status_code == 202, response.text
+    job = await wait_for_job(client, account, response.json()["data"]["jobId"])
+    assert job["status"] == "completed", f"{job['status']}: {job['errorMessage']}"
+    return job

@@ -1,0 +1,70 @@
+"""Following a job live on ``/events/stream`` (server-sent events) instead of polling, over a real socket."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from northstar.app import create_app
+from northstar.settings import Settings
+from tests.conftest import free_port
+from tests.factories import Account
+
+pytestmark = pytest.mark.usefixtures("worker")
+
+
+@pytest.fixture
+async def served(settings: Settings) -> AsyncIterator[str]:
+    """The app behind uvicorn on a loopback port: streaming responses need a real server."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # uvicorn offers no event to wait on  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+async def _events(response: httpx.Response) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    event = ""
+    async for line in response.aiter_lines():
+        if line.startswith("event:"):
+            event = line.split(":", 1)[1].strip()
+        elif line.startswith("data:"):
+            yield event, json.loads(line.split(":", 1)[1])
+
+
+async def test_job_status_is_streamed_to_its_org_only(served: str, founder: Account, other_founder: Account) -> None:
+    async with httpx.AsyncClient(base_url=served, timeout=30) as http, \
+            http.stream("GET", "/events/stream?topics=job.status", headers=founder.headers) as mine, \
+            http.stream("GET", "/events/stream", headers=other_founder.headers) as theirs:
+            assert mine.status_code == 200 and mine.headers["content-type"].startswith("text/event-stream")
+            my_events, their_events = _events(mine), _events(theirs)
+            assert (await anext(my_events))[0] == "ready" and (await anext(their_events))[0] == "ready"
+            response = await http.post("/api/v1/generate", headers=founder.headers, json={
+                "rows": 50, "seed": 1, "columns": [{"name": "n", "type": "int"}]})
+            job_id = response.json()["data"]["jobId"]
+            seen: list[str] = []
+            async with asyncio.timeout(60):
+                async for name, data in my_events:
+                    assert name == "job.status"
+                    if data["jobId"] == job_id:
+                        seen.append(data["status"])
+                        if data["status"] == "completed":
+                            break
+            assert seen[0] == "pending" and "in-progress" in seen
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.5):
+                    await anext(their_events)
+
+
+async def test_stream_needs_credentials(served: str) -> None:
+    async with httpx.AsyncClient(base_url=served) as http:
+        assert (await http.get("/events/stream")).status_code == 401
