@@ -22,7 +22,7 @@ from northstar.audit import api as audit_api
 from northstar.audit import service as audit_service
 from northstar.core.context import CurrentPrincipal
 from northstar.core.db import Database, set_tenant_context, start_embedded_postgres, to_libpq_url
-from northstar.core.http import ORJSONResponse, register_error_handlers
+from northstar.core.http import ERROR_RESPONSES, ORJSONResponse, register_error_handlers
 from northstar.core.idempotency import IdempotencyRecorder, ReplayedResponse, replay_handler
 from northstar.core.observability import EdgeMiddleware, Metrics, configure_logging
 from northstar.core.pubsub import EventHub
@@ -101,7 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def events_router() -> APIRouter:
-    router = APIRouter(tags=["events"])
+    router = APIRouter(tags=["events"], responses=ERROR_RESPONSES)
 
     @router.get("/events/stream", name="events.stream", response_class=Response,
                 responses={200: {"content": {"text/event-stream": {}}}})

@@ -33,7 +33,7 @@ from northstar.core.permissions import Principal
 from northstar.core.storage import ObjectStore
 from northstar.jobs import service
 from northstar.jobs.formats import DatasetSchemaRequest, FormatError, detect_format, mime_type
-from northstar.jobs.generation import list_presets
+from northstar.jobs.generation import PresetInfo, list_presets
 from northstar.jobs.models import JOB_STATUSES, JOB_TYPES, Job, StoredFile
 from northstar.jobs.pipeline import dataset_table
 from northstar.jobs.schemas import (
@@ -43,7 +43,6 @@ from northstar.jobs.schemas import (
     GenerateRequest,
     JobAccepted,
     JobOut,
-    PresetOut,
     QueueOverview,
     UploadAccepted,
 )
@@ -97,10 +96,10 @@ async def _job_out(request: Request, session: DbSession, job: Job) -> JobOut:
     return out
 
 
-@router.get("/generate/presets", response_model=Envelope[list[PresetOut]], name="jobs.presets")
-async def presets(_: DataRead) -> Envelope[list[PresetOut]]:
+@router.get("/generate/presets", response_model=Envelope[list[PresetInfo]], name="jobs.presets")
+async def presets(_: DataRead) -> Envelope[list[PresetInfo]]:
     """Starting points for ``POST /generate`` (send ``preset`` with optional extra columns)."""
-    return Envelope(data=[PresetOut.model_validate(item) for item in list_presets()])
+    return Envelope(data=list_presets())
 
 
 @router.post("/generate", status_code=status.HTTP_202_ACCEPTED, response_model=Envelope[JobAccepted],

@@ -138,12 +138,6 @@ class FileOut(CamelModel):
     expires_at: datetime | None
 
 
-class PresetOut(CamelModel):
-    name: str
-    description: str
-    columns: list[dict[str, Any]]
-
-
 class QueueOverview(CamelModel):
     by_status: dict[str, int]
     running: list[JobOut]

@@ -53,7 +53,7 @@ class Workers:
         self.process = start_worker(self.database_url)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # stops after these tests: later suites enqueue jobs nobody should run
 def worker(database_url: str) -> Iterator[Workers]:
     workers = Workers(database_url)
     yield workers

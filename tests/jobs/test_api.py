@@ -84,6 +84,17 @@ async def test_generated_dataset_is_identical_to_the_generated_file(client: http
     assert [{k: v for k, v in row.items() if k != "_row"} for row in rows] == from_file[:100]
 
 
+async def test_presets_are_listed_and_generate(client: httpx.AsyncClient, founder: Account) -> None:
+    listed = (await client.get("/api/v1/generate/presets", headers=founder.headers)).json()["data"]
+    assert {preset["name"] for preset in listed} == {"users", "products", "orders", "events", "saas_subscriptions"}
+    users = next(preset for preset in listed if preset["name"] == "users")
+    assert {"name", "type"} <= set(users["columns"][0])
+    job = await _generate(client, founder, {"preset": "users", "rows": 300, "seed": 3})
+    rows = (await client.get(f"/api/v1/datasets/{job['result']['datasetId']}/rows?limit=3",
+                             headers=founder.headers)).json()["data"]
+    assert len(rows) == 3 and all("@" in row["email"] for row in rows)
+
+
 async def test_bad_schema_is_422_with_the_field_path_and_enqueues_nothing(client: httpx.AsyncClient,
                                                                           founder: Account) -> None:
     bad = {**USERS, "columns": [*USERS["columns"], {"name": "n", "type": "int", "min": 10, "max": 1}]}
