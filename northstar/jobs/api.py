@@ -53,6 +53,7 @@ router = APIRouter(tags=["data service"], responses=ERROR_RESPONSES)
 DataCreate = Annotated[Principal, Depends(require("data", "create"))]
 DataRead = Annotated[Principal, Depends(require("data", "read"))]
 DataUpdate = Annotated[Principal, Depends(require("data", "update"))]
+DataDelete = Annotated[Principal, Depends(require("data", "delete"))]
 ExportCreate = Annotated[Principal, Depends(require("exports", "create"))]
 QueueRead = Annotated[Principal, Depends(require("queue", "read"))]
 Page = Annotated[PageParams, Depends()]
@@ -285,6 +286,12 @@ async def list_datasets(principal: DataRead, session: DbSession, page: Page) -> 
 async def get_dataset(dataset_id: uuid.UUID, principal: DataRead, session: DbSession) -> Envelope[DatasetOut]:
     dataset = await service.get_dataset(session, org_id=principal.org_id, dataset_id=dataset_id)
     return Envelope(data=DatasetOut.model_validate(dataset))
+
+
+@router.delete("/datasets/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT, name="datasets.delete")
+async def delete_dataset(dataset_id: uuid.UUID, request: Request, principal: DataDelete, session: DbSession) -> None:
+    await service.delete_dataset(session, org_id=principal.org_id, dataset_id=dataset_id)
+    audit_target(request, "dataset", dataset_id)
 
 
 @router.get("/datasets/{dataset_id}/rows", response_model=PageEnvelope[dict[str, Any]], name="datasets.rows")

@@ -232,6 +232,15 @@ async def get_dataset(session: AsyncSession, *, org_id: uuid.UUID, dataset_id: u
     return dataset
 
 
+async def delete_dataset(session: AsyncSession, *, org_id: uuid.UUID, dataset_id: uuid.UUID) -> None:
+    """The row goes and a trigger drops its table; a dataset still being built is refused."""
+    dataset = await get_dataset(session, org_id=org_id, dataset_id=dataset_id)
+    if dataset.status == "building":
+        raise Conflict("This dataset is still being built; cancel its job first", code="dataset_building")
+    await session.delete(dataset)
+    await session.flush()
+
+
 async def get_file(session: AsyncSession, *, org_id: uuid.UUID, file_id: uuid.UUID) -> StoredFile:
     stored = await session.get(StoredFile, file_id)
     if stored is None or stored.org_id != org_id:

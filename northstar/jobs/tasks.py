@@ -246,7 +246,8 @@ async def run_generation(run: JobRun) -> dict[str, Any]:
             with scratch_file.open("wb") as sink:
                 writer = open_writer(file_output.format, sink, schema, gzip=file_output.gzip) if file_output else None
                 position = start
-                for batch in generate_range(spec, start, spec.rows, references=references, batch_rows=batch_rows):
+                for batch in pipeline.ahead(generate_range(spec, start, spec.rows, references=references,
+                                                           batch_rows=batch_rows)):
                     end = position + batch.num_rows
                     if dataset_id is not None and end > done:
                         fresh = batch.slice(max(0, done - position))
@@ -264,6 +265,8 @@ async def run_generation(run: JobRun) -> dict[str, Any]:
                     writer.close()
 
     await asyncio.to_thread(work)
+    if dataset_id is not None:
+        await asyncio.to_thread(pipeline.finish_dataset_table, run.conninfo, dataset_id=dataset_id)
     outcome: dict[str, Any] = {"seed": spec.seed, "rows": spec.rows}
     async with task_database().tenant_transaction(org_id=run.org_id) as session:
         if dataset_id is not None:
@@ -328,7 +331,7 @@ async def run_import(run: JobRun) -> dict[str, Any]:
             with job.transaction() as cursor:
                 done = pipeline.dataset_rows_done(job, cursor)
             try:
-                for validated in read_batches(source, detected, schema=schema, batch_rows=batch_rows):
+                for validated in pipeline.ahead(read_batches(source, detected, schema=schema, batch_rows=batch_rows)):
                     if not outcome.columns:
                         outcome.columns = list(validated.schema.columns)
                         pipeline.create_dataset_table(run.conninfo, dataset_id=dataset_id, columns=outcome.columns)
@@ -352,6 +355,8 @@ async def run_import(run: JobRun) -> dict[str, Any]:
         return outcome
 
     outcome = await asyncio.to_thread(work)
+    if not outcome.failure:
+        await asyncio.to_thread(pipeline.finish_dataset_table, run.conninfo, dataset_id=dataset_id)
     result: dict[str, Any] = {"datasetId": str(dataset_id), "fileId": str(file_id), "rowsLoaded": outcome.loaded,
                               "rowsRejected": outcome.rejected}
     async with task_database().tenant_transaction(org_id=run.org_id) as session:

@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 import httpx
+import psycopg
 import pyarrow.parquet as pq
 import pytest
 
@@ -61,6 +62,18 @@ async def test_generate_then_query_then_export_then_download(client: httpx.Async
     assert rows and all(row["plan"] == "pro" for row in rows) and list(rows[0]) == ["id", "plan", "score"]
     assert export["result"]["rows"] == len(rows)
     assert len({row["id"] for row in rows}) == len(rows)
+
+
+async def test_deleting_a_dataset_drops_its_rows(client: httpx.AsyncClient, founder: Account,
+                                                 database_url: str) -> None:
+    job = await _generate(client, founder, {**USERS, "rows": 10})
+    dataset_id = job["result"]["datasetId"]
+    deleted = await client.delete(f"/api/v1/datasets/{dataset_id}", headers=founder.headers)
+    assert deleted.status_code == 204
+    assert (await client.get(f"/api/v1/datasets/{dataset_id}", headers=founder.headers)).status_code == 404
+    with psycopg.connect(database_url) as connection:
+        table = connection.execute("SELECT to_regclass(%s)", (f"datasets.d_{uuid.UUID(dataset_id).hex}",)).fetchone()
+    assert table == (None,)
 
 
 async def test_same_seed_gives_byte_identical_files(client: httpx.AsyncClient, founder: Account) -> None:

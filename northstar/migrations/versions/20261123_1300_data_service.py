@@ -104,6 +104,19 @@ def upgrade() -> None:
         op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
         op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
         op.execute(f"CREATE POLICY tenant_isolation ON {table} USING (org_id = {CURRENT_ORG})")
+    # A dataset's row table lives exactly as long as its row: deleting the dataset, or its org (by cascade),
+    # drops the table. (The row tables carry no foreign key: one RI check per loaded row would cost more
+    # than the load itself.)
+    op.execute("""
+        CREATE FUNCTION jobs.drop_dataset_table() RETURNS trigger
+        LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+        BEGIN
+          EXECUTE format('DROP TABLE IF EXISTS datasets.%I', 'd_' || replace(OLD.id::text, '-', ''));
+          RETURN OLD;
+        END $$""")
+    op.execute("REVOKE ALL ON FUNCTION jobs.drop_dataset_table() FROM PUBLIC")
+    op.execute("""CREATE TRIGGER drop_dataset_table AFTER DELETE ON jobs.datasets
+                  FOR EACH ROW EXECUTE FUNCTION jobs.drop_dataset_table()""")
     op.execute(f"GRANT USAGE ON SCHEMA jobs, datasets TO {APP_ROLE}")
     op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA jobs TO {APP_ROLE}")
 
