@@ -185,17 +185,28 @@ def finish_dataset_table(conninfo: str, *, dataset_id: uuid.UUID) -> None:
             connection.execute(sql.SQL("ALTER TABLE {} ADD PRIMARY KEY (_row)").format(dataset_table(dataset_id)))
 
 
-def load_batch(job: JobConnection, cursor: psycopg.Cursor[Any], *, dataset_id: uuid.UUID,
-               batch: pa.RecordBatch, row_numbers: pa.Array[Any]) -> None:
-    """COPY one batch (with its ``_row`` numbers) into the dataset through a staging table."""
+@dataclass(frozen=True)
+class CopyBatch:
+    """Rows encoded as COPY input with their ``_row`` numbers: encoding can run ahead of the database."""
+
+    names: list[str]
+    data: bytes
+
+
+def encode_batch(batch: pa.RecordBatch, row_numbers: pa.Array[Any]) -> CopyBatch:
+    rows = copyable(batch).add_column(0, "_row", row_numbers.cast(pa.int64()))
+    return CopyBatch(names=rows.schema.names, data=to_copy_csv(rows))
+
+
+def load_batch(cursor: psycopg.Cursor[Any], *, dataset_id: uuid.UUID, rows: CopyBatch) -> None:
+    """COPY one encoded batch into the dataset through a staging table."""
     table = dataset_table(dataset_id)
     stage = sql.Identifier(f"stage_{dataset_id.hex}")
     cursor.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
                            ).format(stage, table))
-    names = sql.SQL(", ").join(sql.Identifier(name) for name in ["_row", *batch.schema.names])
-    rows = copyable(batch).add_column(0, "_row", row_numbers.cast(pa.int64()))
+    names = sql.SQL(", ").join(sql.Identifier(name) for name in rows.names)
     with cursor.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(stage, names)) as copy:
-        copy.write(to_copy_csv(rows))
+        copy.write(rows.data)
     cursor.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(table, names, names, stage))
 
 

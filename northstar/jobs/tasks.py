@@ -12,7 +12,7 @@ import functools
 import hashlib
 import tempfile
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,6 +43,7 @@ from northstar.jobs.formats import (
     FormatError,
     NoDataRowsError,
     NoValidRowsError,
+    ValidatedBatch,
     detect_format,
     file_extension,
     mime_type,
@@ -238,29 +239,34 @@ async def run_generation(run: JobRun) -> dict[str, Any]:
     scratch_file = run.scratch / "output"
     batch_rows = get_settings().jobs.batch_rows
 
+    def batches(done: int, start: int) -> Iterator[tuple[int, pa.RecordBatch, pipeline.CopyBatch | None]]:
+        """Each batch with its end row, encoded for the dataset when it holds rows not loaded yet."""
+        position = start
+        for batch in generate_range(spec, start, spec.rows, references=references, batch_rows=batch_rows):
+            end = position + batch.num_rows
+            encoded = None
+            if dataset_id is not None and end > done:
+                first = max(done, position)
+                encoded = pipeline.encode_batch(batch.slice(first - position), pa.array(range(first + 1, end + 1)))
+            yield end, batch, encoded
+            position = end
+
     def work() -> None:
         with run.connection() as job:
             with job.transaction() as cursor:
                 done = pipeline.dataset_rows_done(job, cursor) if dataset_id else 0
-            start = 0 if file_output else done
             with scratch_file.open("wb") as sink:
                 writer = open_writer(file_output.format, sink, schema, gzip=file_output.gzip) if file_output else None
-                position = start
-                for batch in pipeline.ahead(generate_range(spec, start, spec.rows, references=references,
-                                                           batch_rows=batch_rows)):
-                    end = position + batch.num_rows
-                    if dataset_id is not None and end > done:
-                        fresh = batch.slice(max(0, done - position))
+                for end, batch, encoded in pipeline.ahead(batches(done, 0 if file_output else done)):
+                    if encoded is not None and dataset_id is not None:
                         with job.transaction() as cursor:
-                            pipeline.load_batch(job, cursor, dataset_id=dataset_id, batch=fresh,
-                                                row_numbers=pa.array(range(max(done, position) + 1, end + 1)))
+                            pipeline.load_batch(cursor, dataset_id=dataset_id, rows=encoded)
                             job.checkpoint(cursor, rows_done=end, rows_total=spec.rows)
                     elif job.progress_due():
                         with job.transaction() as cursor:
                             job.checkpoint(cursor, rows_done=end, rows_total=spec.rows)
                     if writer is not None:
                         writer.write(batch)
-                    position = end
                 if writer is not None:
                     writer.close()
 
@@ -326,12 +332,24 @@ async def run_import(run: JobRun) -> dict[str, Any]:
         else:
             schema = None
         outcome = ImportOutcome(columns=[])
+
+        def prepared(done: int) -> Iterator[tuple[ValidatedBatch, int, pipeline.CopyBatch | None]]:
+            """Validated batches, their last source row, and their rows past the checkpoint encoded for COPY."""
+            for validated in read_batches(source, detected, schema=schema, batch_rows=batch_rows):
+                last_row = max(pc.max(validated.row_numbers).as_py() or 0,
+                               pc.max(validated.rejects.column("row_number")).as_py() or 0)
+                encoded = None
+                if last_row > done:
+                    fresh = pc.greater(validated.row_numbers, pa.scalar(done, pa.int64()))
+                    encoded = pipeline.encode_batch(validated.rows.filter(fresh), validated.row_numbers.filter(fresh))
+                yield validated, last_row, encoded
+
         with run.connection() as job, rejects_path.open("wb") as rejects_sink, \
                 open_writer("csv", rejects_sink, REJECTS_SCHEMA) as rejects:
             with job.transaction() as cursor:
                 done = pipeline.dataset_rows_done(job, cursor)
             try:
-                for validated in pipeline.ahead(read_batches(source, detected, schema=schema, batch_rows=batch_rows)):
+                for validated, last_row, encoded in pipeline.ahead(prepared(done)):
                     if not outcome.columns:
                         outcome.columns = list(validated.schema.columns)
                         pipeline.create_dataset_table(run.conninfo, dataset_id=dataset_id, columns=outcome.columns)
@@ -341,15 +359,10 @@ async def run_import(run: JobRun) -> dict[str, Any]:
                     rejects.write(validated.rejects)
                     outcome.rejected += len(set(validated.rejects.column("row_number").to_pylist()))
                     outcome.loaded += validated.rows.num_rows
-                    last_row = max(pc.max(validated.row_numbers).as_py() or 0,
-                                   pc.max(validated.rejects.column("row_number")).as_py() or 0)
-                    if last_row <= done:
-                        continue
-                    fresh = pc.greater(validated.row_numbers, pa.scalar(done, pa.int64()))
-                    with job.transaction() as cursor:
-                        pipeline.load_batch(job, cursor, dataset_id=dataset_id, batch=validated.rows.filter(fresh),
-                                            row_numbers=validated.row_numbers.filter(fresh))
-                        job.checkpoint(cursor, rows_done=last_row, rows_total=None)
+                    if encoded is not None:
+                        with job.transaction() as cursor:
+                            pipeline.load_batch(cursor, dataset_id=dataset_id, rows=encoded)
+                            job.checkpoint(cursor, rows_done=last_row, rows_total=None)
             except (NoValidRowsError, NoDataRowsError) as exc:
                 outcome.failure = exc.message
         return outcome
