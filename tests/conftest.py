@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 
 def free_port() -> int:
@@ -36,10 +37,12 @@ os.environ.update({
 for inherited in ("DATABASE_URL", "REDIS_URL", "STORAGE_URL"):
     os.environ.pop(inherited, None)
 
+import boto3  # noqa: E402
 import httpx  # noqa: E402
 import psycopg  # noqa: E402
 import pytest  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
+from moto.server import ThreadedMotoServer  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from northstar.app import create_app  # noqa: E402
@@ -47,6 +50,9 @@ from northstar.core.db import Database, start_embedded_postgres  # noqa: E402
 from northstar.migrations import upgrade  # noqa: E402
 from northstar.settings import Settings, get_settings  # noqa: E402
 from tests.factories import Account, signup  # noqa: E402
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 
 @pytest.fixture(scope="session")
@@ -65,9 +71,48 @@ def database_url() -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+BUCKET = "northstar-test"
+
+
+class Moto:
+    """A running moto S3 server and a raw client to inspect what was really written."""
+
+    def __init__(self, endpoint_url: str) -> None:
+        self.endpoint_url = endpoint_url
+        self.client: S3Client = boto3.session.Session().client("s3", endpoint_url=endpoint_url)
+
+
 @pytest.fixture(scope="session")
-def settings(database_url: str) -> Settings:
-    return get_settings()
+def moto() -> Iterator[Moto]:
+    """S3 on loopback (moto's server mode), with credentials only it accepts."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
+        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+            mp.delenv(name, raising=False)
+        mp.setenv("AWS_CONFIG_FILE", os.devnull)
+        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        try:
+            host, port = server.get_host_and_port()
+            state = Moto(f"http://{host}:{port}")
+            state.client.create_bucket(Bucket=BUCKET)
+            yield state
+        finally:
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, moto: Moto) -> Iterator[Settings]:
+    """The platform as deployed: files go to S3 (the moto server), for the API and every worker process."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("STORAGE_URL", f"s3://{BUCKET}/platform")
+        mp.setenv("NORTHSTAR_S3_ENDPOINT_URL", moto.endpoint_url)
+        get_settings.cache_clear()
+        yield get_settings()
+    get_settings.cache_clear()
 
 
 @asynccontextmanager

@@ -69,7 +69,7 @@ def _storage(request: Request) -> ObjectStore:
     return store
 
 
-def _signature(settings: Settings, org_id: str, file_id: str, expires: int) -> str:
+def link_signature(settings: Settings, org_id: str, file_id: str, expires: int) -> str:
     message = f"{org_id}:{file_id}:{expires}".encode()
     return hmac.new(settings.resolved_secret_key().encode(), message, hashlib.sha256).hexdigest()
 
@@ -82,7 +82,7 @@ async def signed_link(request: Request, stored: StoredFile) -> str:
     if presigned:
         return presigned
     expires = int(time.time()) + ttl
-    signature = _signature(settings, str(stored.org_id), str(stored.id), expires)
+    signature = link_signature(settings, str(stored.org_id), str(stored.id), expires)
     return (f"{settings.public_url.rstrip('/')}/api/v1/files/{stored.id}/content"
             f"?org={stored.org_id}&expires={expires}&signature={signature}")
 
@@ -344,7 +344,7 @@ async def signed_content(file_id: uuid.UUID, request: Request, org: uuid.UUID | 
     """A ``resultUri`` link: no login, valid until ``expires`` for exactly this file (else 404, like any miss)."""
     settings: Settings = request.app.state.settings
     if org is None or expires is None or signature is None or expires < time.time() or not hmac.compare_digest(
-            _signature(settings, str(org), str(file_id), expires), signature):
+            link_signature(settings, str(org), str(file_id), expires), signature):
         raise NotFound("This link is invalid or has expired", code="link_expired")
     async with request.app.state.database.tenant_transaction(org_id=org) as session:
         stored = await service.downloadable_file(session, org_id=org, file_id=file_id)

@@ -6,15 +6,12 @@ import hashlib
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import anyio
-import boto3
 import httpx
 import pytest
-from moto.server import ThreadedMotoServer
 
 from northstar.core.storage import (
     MIN_PART_SIZE,
@@ -24,11 +21,8 @@ from northstar.core.storage import (
     S3ObjectStore,
     open_object_store,
 )
+from tests.conftest import BUCKET, Moto
 
-if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
-
-BUCKET = "northstar-test"
 INVALID_KEYS = [
     "",
     "../escape.txt",
@@ -42,35 +36,6 @@ INVALID_KEYS = [
     "org\\..\\escape.txt",
     "x" * 1025,
 ]
-
-
-class Moto:
-    """A running moto S3 server and a raw client to inspect what the store really wrote."""
-
-    def __init__(self, endpoint_url: str) -> None:
-        self.endpoint_url = endpoint_url
-        self.client: S3Client = boto3.session.Session().client("s3", endpoint_url=endpoint_url)
-
-
-@pytest.fixture(scope="module")
-def moto() -> Iterator[Moto]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
-        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
-            mp.delenv(name, raising=False)
-        mp.setenv("AWS_CONFIG_FILE", os.devnull)
-        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        try:
-            host, port = server.get_host_and_port()
-            state = Moto(f"http://{host}:{port}")
-            state.client.create_bucket(Bucket=BUCKET)
-            yield state
-        finally:
-            server.stop()
 
 
 @pytest.fixture(scope="module")

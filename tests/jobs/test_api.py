@@ -32,8 +32,10 @@ USERS = {
 
 
 async def _download(client: httpx.AsyncClient, uri: str) -> bytes:
-    """Follow a ``resultUri`` exactly as a browser would: no credentials."""
-    response = await client.get(uri.replace("http://127.0.0.1:8000", ""))
+    """Follow a ``resultUri`` as a browser would, with no credentials: a presigned S3 URL (the tests' store)."""
+    assert uri.startswith("http://127.0.0.1:") and "X-Amz-Signature=" in uri, uri
+    async with httpx.AsyncClient() as browser:
+        response = await browser.get(uri)
     assert response.status_code == 200, response.text
     return response.content
 
@@ -150,8 +152,8 @@ async def test_upload_csv_loads_valid_rows_and_reports_rejects(client: httpx.Asy
     rows = (await client.get(f"/api/v1/datasets/{dataset['id']}/rows", headers=founder.headers)).json()["data"]
     assert "Chloé; the second" in {row["name"] for row in rows}
     rejects = await client.get(f"/api/v1/files/{job['result']['rejectsFileId']}/download", headers=founder.headers)
-    assert rejects.status_code == 200
-    reported = list(csv.DictReader(io.StringIO(rejects.text)))
+    assert rejects.status_code == 307
+    reported = list(csv.DictReader(io.StringIO((await _download(client, rejects.headers["location"])).decode())))
     assert {(int(r["row_number"]), r["column"]) for r in reported} == {(2, "amount"), (4, "signed_up")}
     bad_schema = await _upload(client, founder, b"a\n1\n", "x.csv",
                                schema='{"columns": [{"name": "A b", "type": "int"}]}')
@@ -278,8 +280,8 @@ async def test_other_tenants_see_nothing(client: httpx.AsyncClient, founder: Acc
     export = await client.post("/api/v1/export", json={"source": {"type": "dataset", "id": dataset_id}},
                                headers=other_founder.headers)
     assert export.status_code == 404
-    tampered = job["resultUri"].replace(str(founder.org_id), str(other_founder.org_id))
-    assert (await client.get(tampered.replace("http://127.0.0.1:8000", ""))).status_code == 404
+    link = await client.get(f"/api/v1/files/{file_id}/download", headers=founder.headers)
+    assert link.status_code == 307 and "X-Amz-Signature=" in link.headers["location"]
 
 
 async def test_upload_past_the_size_limit_is_413(settings: Any, founder: Account) -> None:
@@ -292,3 +294,31 @@ async def test_upload_past_the_size_limit_is_413(settings: Any, founder: Account
         response = await limited.post("/api/v1/upload?filename=big.csv", content=b"a\n" + b"1\n" * 2000,
                                       headers={**founder.headers, "content-type": "text/csv"})
     assert response.status_code == 413
+
+
+async def test_links_signed_by_the_platform(settings: Any, founder: Account, other_founder: Account) -> None:
+    """Without S3, ``resultUri`` is our own HMAC link: exactly one file, one org, until it expires."""
+    import time
+
+    from northstar.app import create_app
+    from northstar.jobs.api import link_signature
+    from tests.conftest import running
+
+    local = settings.model_copy(deep=True)
+    local.storage_url = None
+    async with running(create_app(local)) as app_client:
+        upload = await app_client.post("/api/v1/upload", headers=founder.headers,
+                                       files={"file": ("mine.csv", b"a,b\n1,2\n")})
+        file_id = upload.json()["data"]["fileId"]
+        expires = int(time.time()) + 60
+
+        def link(org: uuid.UUID, until: int, signature: str | None = None) -> str:
+            signed = signature or link_signature(local, str(org), file_id, until)
+            return f"/api/v1/files/{file_id}/content?org={org}&expires={until}&signature={signed}"
+
+        good = await app_client.get(link(founder.org_id, expires))
+        assert good.status_code == 200 and good.content == b"a,b\n1,2\n"
+        for bad in (link(other_founder.org_id, expires, link_signature(local, str(founder.org_id), file_id, expires)),
+                    link(founder.org_id, expires + 1, link_signature(local, str(founder.org_id), file_id, expires)),
+                    link(founder.org_id, int(time.time()) - 1), f"/api/v1/files/{file_id}/content"):
+            assert (await app_client.get(bad)).status_code == 404, bad
