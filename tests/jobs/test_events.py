@@ -9,27 +9,10 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from northstar.app import create_app
-from northstar.settings import Settings
-from tests.conftest import free_port
 from tests.factories import Account
 
 pytestmark = pytest.mark.usefixtures("worker")
-
-
-@pytest.fixture
-async def served(settings: Settings) -> AsyncIterator[str]:
-    """The app behind uvicorn on a loopback port: streaming responses need a real server."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # uvicorn offers no event to wait on  # noqa: ASYNC110
-        await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
 
 
 async def _events(response: httpx.Response) -> AsyncIterator[tuple[str, dict[str, Any]]]:
