@@ -10,7 +10,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 import uvicorn
@@ -18,6 +18,9 @@ from rich.console import Console
 from rich.table import Table
 
 from northstar.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from northstar.core.db import Database
 
 app = typer.Typer(help="Northstar: one multi-tenant backend platform.", no_args_is_help=True,
                   pretty_exceptions_show_locals=False)
@@ -54,6 +57,20 @@ def _fail(message: str) -> None:
 def _run_async(make: Callable[[str], Coroutine[Any, Any, T]]) -> T:
     url = database_url(get_settings())
     return asyncio.run(make(url))
+
+
+def _with_database(work: Callable[[Database], Coroutine[Any, Any, T]]) -> T:
+    """Run ``work`` with a one-connection ``Database`` that is disposed afterwards."""
+    from northstar.core.db import Database
+
+    async def run(url: str) -> T:
+        database = Database(url, pool_size=1)
+        try:
+            return await work(database)
+        finally:
+            await database.dispose()
+
+    return _run_async(run)
 
 
 @app.command()
@@ -171,23 +188,18 @@ def create_user(
     """Create a user and their organization (they are its Founder)."""
     from northstar.accounts.service import auth as auth_service
     from northstar.core.context import ClientMeta
-    from northstar.core.db import Database
     from northstar.core.http import AppError
 
-    async def create(url: str) -> Any:
-        database = Database(url, pool_size=1)
-        try:
-            async with database.tenant_transaction() as session:
-                return await auth_service.signup(
-                    session, email=email.strip().lower(), password=password, name=name,
-                    organization_name=organization, invitation_token=None,
-                    client=ClientMeta(ip="", user_agent="northstar-cli", request_id=""),
-                )
-        finally:
-            await database.dispose()
+    async def create(database: Database) -> Any:
+        async with database.tenant_transaction() as session:
+            return await auth_service.signup(
+                session, email=email.strip().lower(), password=password, name=name,
+                organization_name=organization, invitation_token=None,
+                client=ClientMeta(ip="", user_agent="northstar-cli", request_id=""),
+            )
 
     try:
-        outcome = _run_async(create)
+        outcome = _with_database(create)
     except AppError as exc:
         _fail(exc.message)
     console.print(f"[green]Created[/] {outcome.user.email} (founder of org {outcome.org_id}).")
@@ -236,23 +248,19 @@ def jobs_list(
     limit: Annotated[int, typer.Option(min=1, max=100, help="How many, newest first")] = 20,
 ) -> None:
     """The organization's latest jobs."""
-    from northstar.core.db import Database
     from northstar.jobs import service
 
-    async def fetch(url: str) -> list[Any]:
-        database = Database(url, pool_size=1)
-        try:
-            async with database.tenant_transaction(org_id=org) as session:
-                jobs, _ = await service.list_jobs(session, org_id=org, filters=service.JobFilters(status=status),
-                                                  offset=0, limit=limit)
-                return jobs
-        finally:
-            await database.dispose()
+    async def fetch(database: Database) -> list[Any]:
+        async with database.tenant_transaction(org_id=org) as session:
+            jobs, _ = await service.list_jobs(session, org_id=org, filters=service.JobFilters(status=status),
+                                              offset=0, limit=limit)
+            return jobs
 
     table = Table(title=f"Jobs of {org}")
-    for column in ("id", "type", "status", "progress", "rows", "attempts", "created", "error"):
+    table.add_column("id", no_wrap=True, min_width=36)  # whole, so it can be pasted into `jobs follow`
+    for column in ("type", "status", "progress", "rows", "attempts", "created", "error"):
         table.add_column(column)
-    for job in _run_async(fetch):
+    for job in _with_database(fetch):
         table.add_row(str(job.id), job.type, job.status, f"{job.progress:.0%}", f"{job.rows_done:,}",
                       str(job.attempts), f"{job.created_at:%Y-%m-%d %H:%M:%S}", (job.error_message or "")[:60])
     console.print(table)
@@ -267,30 +275,25 @@ def jobs_follow(
     """Follow one job with a progress bar until it finishes; exits 1 unless it completed."""
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-    from northstar.core.db import Database
     from northstar.core.http import AppError
     from northstar.jobs import service
 
-    async def follow(url: str) -> Any:
-        database = Database(url, pool_size=1)
+    async def follow(database: Database) -> Any:
         columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
                    TextColumn("{task.fields[rows]} rows"), TimeElapsedColumn())
-        try:
-            with Progress(*columns, console=console) as progress:
-                bar = progress.add_task(str(job_id), total=1.0, rows="0")
-                while True:
-                    async with database.tenant_transaction(org_id=org) as session:
-                        job = await service.get_job(session, org_id=org, job_id=job_id)
-                    progress.update(bar, completed=job.progress, rows=f"{job.rows_done:,}",
-                                    description=f"{job.type} {job.status}")
-                    if job.status in ("completed", "failed", "cancelled"):
-                        return job
-                    await asyncio.sleep(interval)
-        finally:
-            await database.dispose()
+        with Progress(*columns, console=console) as progress:
+            bar = progress.add_task(str(job_id), total=1.0, rows="0")
+            while True:
+                async with database.tenant_transaction(org_id=org) as session:
+                    job = await service.get_job(session, org_id=org, job_id=job_id)
+                progress.update(bar, completed=job.progress, rows=f"{job.rows_done:,}",
+                                description=f"{job.type} {job.status}")
+                if job.status in ("completed", "failed", "cancelled"):
+                    return job
+                await asyncio.sleep(interval)
 
     try:
-        job = _run_async(follow)
+        job = _with_database(follow)
     except AppError as exc:
         _fail(exc.message)
     if job.status != "completed":

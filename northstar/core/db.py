@@ -11,7 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, LiteralString, cast
+from typing import Any, LiteralString, Protocol, TypeVar, cast
 
 import psycopg
 from psycopg import sql
@@ -20,6 +20,8 @@ from sqlalchemy import Connection, CursorResult, Executable, MetaData, Select, e
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Session
+
+from northstar.core.http import NotFound
 
 APP_ROLE = "northstar_app"
 
@@ -134,6 +136,22 @@ async def fetch_page(session: AsyncSession, query: Select[Any], *, offset: int, 
         return [], 0
     total = await session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     return [], int(total or 0)
+
+
+class OrgOwned(Protocol):
+    org_id: Any
+
+
+Owned = TypeVar("Owned", bound=OrgOwned)
+
+
+async def get_in_org(session: AsyncSession, model: type[Owned], object_id: uuid.UUID, *, org_id: uuid.UUID,
+                     missing: str) -> Owned:
+    """The row with this id in this org, else ``NotFound(missing)``: another org's row answers like no row."""
+    found = await session.get(model, object_id)
+    if found is None or found.org_id != org_id:
+        raise NotFound(missing)
+    return found
 
 
 async def execute_count(session: AsyncSession, statement: Executable) -> int:

@@ -31,10 +31,14 @@ class RequestModel(CamelModel):
     @field_validator("*", mode="before")
     @classmethod
     def _reject_nul(cls, value: Any) -> Any:
-        """PostgreSQL text cannot hold NUL (0x00); refuse it here so it is a 422, not a database error."""
-        if contains_nul(value):
-            raise ValueError("Text must not contain NUL (\\u0000) characters")
-        return value
+        return refuse_nul(value)
+
+
+def refuse_nul(value: Any) -> Any:
+    """PostgreSQL text cannot hold NUL (0x00); refusing it in validation makes it a 422, not a database error."""
+    if contains_nul(value):
+        raise ValueError("Text must not contain NUL (\\u0000) characters")
+    return value
 
 
 def contains_nul(value: Any) -> bool:

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from northstar.core.db import fetch_page
+from northstar.core.db import fetch_page, get_in_org
 from northstar.core.http import Conflict, Forbidden, NotFound, Unprocessable
 from northstar.core.permissions import Principal
 from northstar.core.pubsub import publish
@@ -150,10 +150,7 @@ async def _dataset_of_file(session: AsyncSession, *, org_id: uuid.UUID, file_id:
 
 
 async def get_job(session: AsyncSession, *, org_id: uuid.UUID, job_id: uuid.UUID) -> Job:
-    job = await session.get(Job, job_id)
-    if job is None or job.org_id != org_id:
-        raise NotFound("No such job")
-    return job
+    return await get_in_org(session, Job, job_id, org_id=org_id, missing="No such job")
 
 
 @dataclass(frozen=True)
@@ -226,10 +223,7 @@ async def list_datasets(session: AsyncSession, *, org_id: uuid.UUID, offset: int
 
 
 async def get_dataset(session: AsyncSession, *, org_id: uuid.UUID, dataset_id: uuid.UUID) -> Dataset:
-    dataset = await session.get(Dataset, dataset_id)
-    if dataset is None or dataset.org_id != org_id:
-        raise NotFound("No such dataset")
-    return dataset
+    return await get_in_org(session, Dataset, dataset_id, org_id=org_id, missing="No such dataset")
 
 
 async def delete_dataset(session: AsyncSession, *, org_id: uuid.UUID, dataset_id: uuid.UUID) -> None:
@@ -242,10 +236,7 @@ async def delete_dataset(session: AsyncSession, *, org_id: uuid.UUID, dataset_id
 
 
 async def get_file(session: AsyncSession, *, org_id: uuid.UUID, file_id: uuid.UUID) -> StoredFile:
-    stored = await session.get(StoredFile, file_id)
-    if stored is None or stored.org_id != org_id:
-        raise NotFound("No such file")
-    return stored
+    return await get_in_org(session, StoredFile, file_id, org_id=org_id, missing="No such file")
 
 
 async def downloadable_file(session: AsyncSession, *, org_id: uuid.UUID, file_id: uuid.UUID) -> StoredFile:

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from northstar.accounts.models import ApiKey
 from northstar.audit import service as audit
 from northstar.core.context import ClientMeta
-from northstar.core.db import fetch_page, set_tenant_context
-from northstar.core.http import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
+from northstar.core.db import fetch_page, get_in_org, set_tenant_context
+from northstar.core.http import Conflict, Forbidden, Unauthorized, Unprocessable
 from northstar.core.permissions import ROLE_RANK, Principal, Role, Scope, ScopedRole, all_scopes_of
 from northstar.core.ratelimit import RateLimiter
 from northstar.core.security import TokenError, auth_keys, constant_time_equal, new_secret, split_credential
@@ -69,10 +69,7 @@ async def list_api_keys(session: AsyncSession, *, org_id: uuid.UUID, offset: int
 
 
 async def get_api_key(session: AsyncSession, *, org_id: uuid.UUID, key_id: uuid.UUID) -> ApiKey:
-    key = await session.get(ApiKey, key_id)
-    if key is None or key.org_id != org_id:
-        raise NotFound("No such API key")
-    return key
+    return await get_in_org(session, ApiKey, key_id, org_id=org_id, missing="No such API key")
 
 
 async def rotate_api_key(session: AsyncSession, *, principal: Principal, key_id: uuid.UUID) -> NewApiKey:

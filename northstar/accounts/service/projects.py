@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.accounts.models import Membership, Project, ProjectMember, Team, TeamMember
 from northstar.accounts.service.organizations import ensure_can_grant
-from northstar.core.db import fetch_page
+from northstar.core.db import fetch_page, get_in_org
 from northstar.core.http import Conflict, Forbidden, NotFound
 from northstar.core.permissions import Principal, Role
 
@@ -27,10 +27,7 @@ async def list_projects(
 
 
 async def get_project(session: AsyncSession, *, org_id: uuid.UUID, project_id: uuid.UUID) -> Project:
-    project = await session.get(Project, project_id)
-    if project is None or project.org_id != org_id:
-        raise NotFound("No such project")
-    return project
+    return await get_in_org(session, Project, project_id, org_id=org_id, missing="No such project")
 
 
 async def create_project(session: AsyncSession, *, principal: Principal, name: str, description: str) -> Project:
@@ -138,10 +135,7 @@ async def list_teams(session: AsyncSession, *, org_id: uuid.UUID, project_id: uu
 
 
 async def get_team(session: AsyncSession, *, org_id: uuid.UUID, team_id: uuid.UUID) -> Team:
-    team = await session.get(Team, team_id)
-    if team is None or team.org_id != org_id:
-        raise NotFound("No such team")
-    return team
+    return await get_in_org(session, Team, team_id, org_id=org_id, missing="No such team")
 
 
 async def _flush_unique(session: AsyncSession, message: str) -> None:

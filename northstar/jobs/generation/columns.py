@@ -25,7 +25,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails
 
-from northstar.core.http import RequestModel, contains_nul
+from northstar.core.http import RequestModel, refuse_nul
 from northstar.jobs.generation.patterns import compile_pattern
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -88,10 +88,7 @@ class SpecModel(RequestModel):
     @field_validator("*", mode="after")
     @classmethod
     def _reject_nul(cls, value: Any) -> Any:
-        """RequestModel's NUL check, run after parsing: pydantic forbids before-validators on a union's tag."""
-        if contains_nul(value):
-            raise ValueError("Text must not contain NUL (\\u0000) characters")
-        return value
+        return refuse_nul(value)
 
 
 # --- distributions ------------------------------------------------------------------------------
