@@ -1,0 +1,248 @@
+"""Validation against a dataset schema, and schema inference from a sample, both column-at-a-time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from northstar.jobs.formats.arrowops import (
+    BoolMask,
+    Column,
+    all_true,
+    any_true,
+    characters,
+    contains,
+    decoded,
+    either,
+    from_mask,
+    if_else,
+    join,
+    matches,
+    nulls,
+    to_mask,
+)
+from northstar.jobs.formats.casting import DATE_GATE, FLOAT_GATE, Conversion, as_text, clean_text, convert, is_text
+from northstar.jobs.formats.schema import (
+    KIND_METADATA_KEY,
+    MAX_DECIMAL_PRECISION,
+    ColumnDef,
+    ColumnKind,
+    DatasetSchema,
+    bind_columns,
+    normalise_column_names,
+)
+
+_REJECT_FIELDS: list[pa.Field[Any]] = [
+    pa.field("row_number", pa.int64(), nullable=False),  # 1-based data row in the file (header not counted)
+    pa.field("column", pa.string()),  # null when the whole row is unreadable
+    pa.field("reason", pa.string(), nullable=False),
+]
+REJECTS_SCHEMA = pa.schema(_REJECT_FIELDS)
+ECHO_CHARS = 60
+NUL_REASON = "contains a NUL character, which PostgreSQL cannot store"
+REQUIRED_REASON = "missing value in a required column"
+WORD_BOOLEANS = pa.array(["true", "false", "t", "f", "yes", "no"])
+_INT_TEXT = r"^[+-]?\d{1,19}$"
+_LEADING_ZERO = r"^[+-]?0\d"  # "00123" is an identifier (zip code, phone), not the number 123
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatedBatch:
+    rows: pa.RecordBatch  # valid rows, typed per ``schema.to_arrow()``
+    row_numbers: Column  # int64: the data-row number of each valid row
+    rejects: pa.Table  # REJECTS_SCHEMA, sorted by row number then column order
+    schema: DatasetSchema
+
+
+def empty_rejects() -> pa.Table:
+    return REJECTS_SCHEMA.empty_table()
+
+
+def rejects_table(row_numbers: Column, column: str | None, reasons: Column | str) -> pa.Table:
+    count = len(row_numbers)
+    reason_array = pa.array([reasons] * count, pa.string()) if isinstance(reasons, str) else reasons
+    return pa.Table.from_arrays([row_numbers.cast(pa.int64()), pa.array([column] * count, pa.string()),
+                                 reason_array], schema=REJECTS_SCHEMA)
+
+
+def echo_values(text: Column) -> Column:
+    """Values quoted back to the user: at most ``ECHO_CHARS`` characters, control characters shown as '?'."""
+    short = pc.utf8_slice_codeunits(text, 0, ECHO_CHARS)
+    ellipsis = if_else(matches(text, f"(?s)^.{{{ECHO_CHARS + 1}}}"), "…", "")
+    visible = pc.replace_substring_regex(short, r"[\x00-\x1f\x7f]", "?")
+    return join("'", visible, ellipsis, "'")
+
+
+def validate_batch(data: pa.RecordBatch, row_numbers: Column, schema: DatasetSchema, *,
+                   positional: bool = False) -> ValidatedBatch:
+    """Cast every column; a row with any failing cell is rejected, with one reject per failing cell."""
+    bound = bind_columns(data.schema.names, schema, positional=positional)
+    count = data.num_rows
+    values: list[Column] = []
+    failures: list[tuple[int, BoolMask, Column | str]] = []  # (column position, rows, reason per row)
+    for position, (column, index) in enumerate(zip(schema.columns, bound, strict=True)):
+        source = data.column(index) if index is not None else nulls(count, pa.string())
+        conversion = convert(source, column)
+        values.append(conversion.values)
+        failures.extend((position, mask, reason) for mask, reason in _cell_failures(source, column, conversion))
+    keep = np.ones(count, dtype=np.bool_)
+    for _, mask, _ in failures:
+        keep &= ~mask
+    valid = pa.RecordBatch.from_arrays(values, schema=schema.to_arrow())
+    numbers = row_numbers
+    if not keep.all():
+        keep_array = from_mask(keep)
+        valid, numbers = valid.filter(keep_array), row_numbers.filter(keep_array)
+    return ValidatedBatch(valid, numbers, _collect_rejects(failures, row_numbers, schema), schema)
+
+
+def _cell_failures(source: Column, column: ColumnDef, conversion: Conversion
+                   ) -> list[tuple[BoolMask, Column | str]]:
+    found: list[tuple[BoolMask, Column | str]] = []
+    if conversion.failed is not None:
+        found.append((conversion.failed, conversion.reason))
+    if column.type == "json" or (column.type == "string" and bool((characters(conversion.values) == 0).any())):
+        nul = contains(conversion.values, "\x00")
+        if column.type == "json":  # jsonb refuses the escaped form too
+            nul = either(nul, contains(conversion.values, "\\u0000"))
+        mask = to_mask(nul)
+        if mask.any():
+            found.append((mask, NUL_REASON))
+    if not column.nullable and conversion.values.null_count:
+        missing = to_mask(conversion.values.is_null())
+        if conversion.failed is not None:
+            missing &= ~conversion.failed
+        if missing.any():
+            found.append((missing, REQUIRED_REASON))
+    return [(mask, _echoed(source, mask, reason) if reason is conversion.reason else reason)
+            for mask, reason in found]
+
+
+def _echoed(source: Column, mask: BoolMask, reason: str) -> Column:
+    failing = source.filter(from_mask(mask))
+    return join(reason, echo_values(as_text(failing)), separator=": ")
+
+
+def _collect_rejects(failures: list[tuple[int, BoolMask, Column | str]], row_numbers: Column,
+                     schema: DatasetSchema) -> pa.Table:
+    if not failures:
+        return empty_rejects()
+    parts, positions = [], []
+    for position, mask, reason in failures:
+        rows = row_numbers.filter(from_mask(mask))
+        parts.append(rejects_table(rows, schema.columns[position].display_name, reason))
+        positions.append(np.full(len(rows), position, dtype=np.int64))
+    table = pa.concat_tables(parts).append_column("position", pa.array(np.concatenate(positions)))
+    return table.sort_by([("row_number", "ascending"), ("position", "ascending")]).drop_columns(["position"])
+
+
+def infer_schema(sample: pa.Table | pa.RecordBatch | Iterable[pa.RecordBatch], *, max_rows: int = 10_000,
+                 labels: Sequence[str] | None = None) -> DatasetSchema:
+    """For each column the narrowest type every sampled value parses as (falling back to text).
+
+    Columns are matched by name across batches (JSON objects need not list the same keys in every row);
+    names become safe SQL identifiers and the originals are kept as labels. Every inferred column is
+    nullable: a sample cannot prove that later rows always have a value.
+    """
+    batches = [sample] if isinstance(sample, pa.RecordBatch) else list(
+        sample.to_batches() if isinstance(sample, pa.Table) else sample)
+    kinds: dict[str, list[tuple[ColumnKind, int | None, int | None]]] = {}
+    remaining = max_rows
+    for batch in batches:
+        if remaining <= 0:
+            break
+        part = batch.slice(0, remaining)
+        remaining -= part.num_rows
+        for field, array in zip(part.schema, part.columns, strict=True):
+            kinds.setdefault(field.name, [])
+            if array.null_count < len(array):
+                is_json = (field.metadata or {}).get(KIND_METADATA_KEY) == b"json"
+                kinds[field.name].append(("json", None, None) if is_json else infer_kind(array))
+    if not kinds:  # a header-only CSV still names its columns
+        kinds = {name: [] for batch in batches for name in batch.schema.names}
+    originals = list(kinds)
+    names = normalise_column_names(list(labels) if labels is not None else originals)
+    columns = []
+    for name, label in zip(names, originals, strict=True):
+        kind, precision, scale = _unify(kinds[label])
+        columns.append(ColumnDef(name, kind, True, precision, scale, label))
+    return DatasetSchema(tuple(columns))
+
+
+def infer_kind(array: Column) -> tuple[ColumnKind, int | None, int | None]:
+    """(kind, precision, scale) of one column's values."""
+    data_type = array.type
+    if pa.types.is_dictionary(data_type):
+        return infer_kind(decoded(array))
+    if pa.types.is_integer(data_type):
+        if data_type == pa.uint64() and (pc.max(array).as_py() or 0) > 2**63 - 1:
+            return "decimal", 20, 0
+        return "int", None, None
+    if pa.types.is_floating(data_type):
+        return "float", None, None
+    if pa.types.is_decimal(data_type):
+        if data_type.precision <= MAX_DECIMAL_PRECISION and data_type.scale >= 0:
+            return "decimal", data_type.precision, data_type.scale
+        return "string", None, None
+    simple: list[tuple[bool, ColumnKind]] = [
+        (pa.types.is_boolean(data_type), "bool"), (pa.types.is_date(data_type), "date"),
+        (pa.types.is_timestamp(data_type), "datetime"), (pa.types.is_nested(data_type), "json"),
+    ]
+    for applies, kind in simple:
+        if applies:
+            return kind, None, None
+    if is_text(data_type):
+        return _infer_text(array.cast(pa.string())), None, None
+    return "string", None, None
+
+
+def _infer_text(array: Column) -> ColumnKind:
+    cleaned = clean_text(array).drop_null()
+    if len(cleaned) == 0:
+        return "string"
+    if all_true(pc.is_in(pc.utf8_lower(cleaned), value_set=WORD_BOOLEANS)):
+        return "bool"
+    numeric_looking = not any_true(matches(cleaned, _LEADING_ZERO))
+    if numeric_looking and all_true(matches(cleaned, _INT_TEXT)) and _converts(array, "int"):
+        return "int"
+    if numeric_looking and all_true(matches(cleaned, FLOAT_GATE)) and _converts(array, "float"):
+        return "float"
+    if all_true(matches(cleaned, DATE_GATE)) and _converts(array, "date"):
+        return "date"
+    if all_true(matches(cleaned, r"^\d{4}-\d{2}-\d{2}[T ]\d")) and _converts(array, "datetime"):
+        return "datetime"
+    for kind in ("uuid", "json"):
+        looks_right = kind == "uuid" or all_true(matches(cleaned, r"^[\[{]"))
+        if looks_right and _converts(array, kind):
+            return kind
+    return "string"
+
+
+def _converts(array: Column, kind: ColumnKind) -> bool:
+    return convert(array, ColumnDef("probe", kind)).failed is None
+
+
+def _unify(found: list[tuple[ColumnKind, int | None, int | None]]) -> tuple[ColumnKind, int | None, int | None]:
+    """One type for a column seen as different types in different batches: widen, or fall back to text."""
+    kinds = {kind for kind, _, _ in found}
+    if not kinds:
+        return "string", None, None
+    if len(kinds) == 1:
+        kind = kinds.pop()
+        if kind != "decimal":
+            return kind, None, None
+        scale = max(scale or 0 for _, _, scale in found)
+        digits = max((precision or 0) - (scale_of or 0) for _, precision, scale_of in found)
+        if digits + scale <= MAX_DECIMAL_PRECISION:
+            return "decimal", digits + scale, scale
+        return "float", None, None
+    if kinds <= {"int", "float", "decimal"}:
+        return "float", None, None
+    if kinds == {"date", "datetime"}:
+        return "datetime", None, None
+    return "string", None, None
