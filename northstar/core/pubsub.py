@@ -1,7 +1,10 @@
-"""Publish/subscribe for live updates: PostgreSQL NOTIFY, fanned out to per-org subscribers in each process.
+"""Live updates: PostgreSQL NOTIFY on ``CHANNEL``, fanned out to per-org subscribers in each process.
 
-A publish rides in the caller's transaction (``pg_notify`` is delivered on commit), so a listener never
-hears about a change that rolled back. Each API process holds one LISTEN connection and hands events to
+Publishers call ``pg_notify(CHANNEL, '{"org": …, "topic": …, "data": …}')`` inside the transaction that makes
+the change (the trigger on ``jobs.jobs`` does), so it is delivered on commit and a listener never hears about
+a change that rolled back. Payloads are limited to 8000 bytes: ids and states, never bulk data.
+
+Each API process holds one LISTEN connection and hands events to
 the subscribers of the event's org; several processes each get every event, which is what lets
 ``/events/stream`` work behind a load balancer.
 """
@@ -18,8 +21,6 @@ from typing import Any
 import orjson
 import psycopg
 import structlog
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
 CHANNEL = "northstar_events"
 SUBSCRIBER_BUFFER = 1000
@@ -31,19 +32,6 @@ class Event:
     org_id: str
     topic: str
     data: dict[str, Any]
-
-
-def notify_payload(*, org_id: uuid.UUID, topic: str, data: dict[str, Any]) -> str:
-    """NOTIFY payloads are limited to 8000 bytes: publish ids and states, never bulk data."""
-    payload = orjson.dumps({"org": str(org_id), "topic": topic, "data": data}, default=str).decode()
-    if len(payload) > 7900:
-        raise ValueError("event payload too large for NOTIFY")
-    return payload
-
-
-async def publish(session: AsyncSession, *, org_id: uuid.UUID, topic: str, data: dict[str, Any]) -> None:
-    await session.execute(text("SELECT pg_notify(:channel, :payload)"),
-                          {"channel": CHANNEL, "payload": notify_payload(org_id=org_id, topic=topic, data=data)})
 
 
 class EventHub:

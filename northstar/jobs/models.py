@@ -1,5 +1,8 @@
 """Data service tables (schema ``jobs``): jobs, stored files and datasets (seed 003).
 
+Foreign keys between them are checked at commit, so a job and the rows created with it are inserted
+in one flush, in any order.
+
 A dataset's rows live in their own table ``datasets.d_<id>`` (typed columns, so ``COPY`` loads and exports
 at full speed); it is created by the worker with the same forced row-level security as every tenant table.
 """
@@ -99,7 +102,7 @@ class StoredFile(Base):
         CheckConstraint(_in("kind", FILE_KINDS), name="kind"),
         CheckConstraint(_in("status", FILE_STATUSES), name="status"),
         ForeignKeyConstraint(["org_id", "job_id"], ["jobs.jobs.org_id", "jobs.jobs.id"], ondelete="SET NULL (job_id)",
-                             name="fk_files_job"),
+                             name="fk_files_job", deferrable=True, initially="DEFERRED"),
         UniqueConstraint("org_id", "id", name="uq_files_org_id_id"),
         Index("ix_files_org_id_checksum", "org_id", "checksum"),
         Index("ix_files_expires_at", "expires_at"),
@@ -127,9 +130,10 @@ class Dataset(Base):
     __table_args__ = (
         CheckConstraint(_in("status", DATASET_STATUSES), name="status"),
         ForeignKeyConstraint(["org_id", "job_id"], ["jobs.jobs.org_id", "jobs.jobs.id"], ondelete="SET NULL (job_id)",
-                             name="fk_datasets_job"),
+                             name="fk_datasets_job", deferrable=True, initially="DEFERRED"),
         ForeignKeyConstraint(["org_id", "file_id"], ["jobs.files.org_id", "jobs.files.id"],
-                             ondelete="SET NULL (file_id)", name="fk_datasets_file"),
+                             ondelete="SET NULL (file_id)", name="fk_datasets_file", deferrable=True,
+                             initially="DEFERRED"),
         UniqueConstraint("org_id", "id", name="uq_datasets_org_id_id"),
         Index("ix_datasets_org_id_created_at", "org_id", "created_at"),
         {"schema": "jobs"},

@@ -29,7 +29,6 @@ import pyarrow.csv as pacsv
 from psycopg import pq, sql
 
 from northstar.core.db import APP_ROLE
-from northstar.core.pubsub import CHANNEL, notify_payload
 from northstar.jobs.formats import ColumnDef, to_copy_csv
 from northstar.jobs.formats.schema import KIND_METADATA_KEY
 
@@ -129,7 +128,7 @@ class JobConnection:
             yield cursor
 
     def checkpoint(self, cursor: psycopg.Cursor[Any], *, rows_done: int, rows_total: int | None) -> None:
-        """Record progress in the caller's transaction; raise ``JobCancelled`` when a cancel was asked."""
+        """Record progress in the caller's transaction (a trigger publishes it); raise ``JobCancelled`` on a cancel."""
         progress = min(1.0, rows_done / rows_total) if rows_total else 0.0
         cursor.execute(
             "UPDATE jobs.jobs SET rows_done = %s, rows_total = %s, progress = %s, updated_at = now()"
@@ -138,9 +137,6 @@ class JobConnection:
         row = cursor.fetchone()
         if row is None or row[0]:
             raise JobCancelled
-        cursor.execute("SELECT pg_notify(%s, %s)", (CHANNEL, notify_payload(
-            org_id=self.org_id, topic="job.progress",
-            data={"jobId": str(self.job_id), "status": "in-progress", "progress": progress, "rowsDone": rows_done})))
         self.last_progress = time.monotonic()
 
     def progress_due(self) -> bool:

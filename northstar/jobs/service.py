@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from northstar.core.db import fetch_page, get_in_org
 from northstar.core.http import Conflict, Forbidden, NotFound, Unprocessable
 from northstar.core.permissions import Principal
-from northstar.core.pubsub import publish
 from northstar.core.queue import enqueue
 from northstar.jobs import tasks
 from northstar.jobs.exports import export_columns
@@ -30,18 +29,15 @@ RETRYABLE = ("failed", "cancelled")
 CANCELLABLE = ("pending", "in-progress")
 
 
-async def _start(session: AsyncSession, *, principal: Principal, job: Job) -> Job:
-    """Flush the job and defer its task on the same transaction; announce it."""
-    session.add(job)
-    await session.flush()
+async def _start(session: AsyncSession, *, principal: Principal, job: Job, related: tuple[Any, ...] = ()) -> Job:
+    """Defer the job's task on the session's connection, then insert the job (and rows that belong to it).
+
+    Both commit with the request, or neither; the job's creation is published by a trigger on the table.
+    """
     job.queue_job_id = await enqueue(session, TASK_OF_TYPE[job.type], org_id=principal.org_id, job_id=str(job.id))
-    await publish_status(session, job)
+    session.add_all([job, *related])
+    await session.flush()
     return job
-
-
-async def publish_status(session: AsyncSession, job: Job) -> None:
-    await publish(session, org_id=job.org_id, topic="job.status",
-                  data={"jobId": str(job.id), "type": job.type, "status": job.status, "progress": job.progress})
 
 
 def _new_job(principal: Principal, job_type: str, params: dict[str, Any], **fields: Any) -> Job:
@@ -68,14 +64,12 @@ async def create_generation_job(session: AsyncSession, *, principal: Principal, 
     seeded = with_seed(request)
     params = seeded.model_dump(mode="json", by_alias=True, exclude_none=True)
     job = _new_job(principal, "generation", params, rows_total=request.rows)
-    if request.output.dataset:
-        dataset = Dataset(id=uuid.uuid4(), org_id=principal.org_id, name=request.name or "Generated data",
-                          source="generation", job_id=job.id, columns=[], row_count=0, status="building")
-        job.result = {"datasetId": str(dataset.id)}
-        session.add(job)
-        await session.flush()
-        session.add(dataset)
-    return await _start(session, principal=principal, job=job)
+    if not request.output.dataset:
+        return await _start(session, principal=principal, job=job)
+    dataset = Dataset(id=uuid.uuid4(), org_id=principal.org_id, name=request.name or "Generated data",
+                      source="generation", job_id=job.id, columns=[], row_count=0, status="building")
+    job.result = {"datasetId": str(dataset.id)}
+    return await _start(session, principal=principal, job=job, related=(dataset,))
 
 
 @dataclass(frozen=True)
@@ -103,12 +97,7 @@ async def create_import_job(session: AsyncSession, *, principal: Principal, uplo
     dataset = Dataset(id=uuid.uuid4(), org_id=principal.org_id, name=dataset_name or upload.original_name,
                       source="upload", job_id=job.id, file_id=stored.id, columns=[], row_count=0, status="building")
     job.result = {"datasetId": str(dataset.id), "fileId": str(stored.id)}
-    session.add(job)
-    await session.flush()
-    session.add(stored)
-    await session.flush()
-    session.add(dataset)
-    await _start(session, principal=principal, job=job)
+    await _start(session, principal=principal, job=job, related=(stored, dataset))
     return job, stored
 
 
@@ -186,7 +175,6 @@ async def cancel_job(session: AsyncSession, *, org_id: uuid.UUID, job_id: uuid.U
         job.finished_at = func.now()
     await session.flush()
     await session.refresh(job)
-    await publish_status(session, job)
     return job
 
 
@@ -202,7 +190,6 @@ async def retry_job(session: AsyncSession, *, principal: Principal, job_id: uuid
     job.queue_job_id = await enqueue(session, TASK_OF_TYPE[job.type], org_id=principal.org_id, job_id=str(job.id))
     await session.flush()
     await session.refresh(job)
-    await publish_status(session, job)
     return job
 
 

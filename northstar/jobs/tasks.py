@@ -28,7 +28,6 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.core.db import execute_count, to_libpq_url
-from northstar.core.pubsub import publish
 from northstar.core.queue import Backoff, periodic_per_org, queue_app, task_database
 from northstar.core.storage import KeyNotFound, ObjectStore, open_object_store
 from northstar.jobs import pipeline
@@ -101,11 +100,6 @@ class JobRun:
 async def _transition(org_id: uuid.UUID, job_id: uuid.UUID, **values: Any) -> None:
     async with task_database().tenant_transaction(org_id=org_id) as session:
         await session.execute(update(Job).where(Job.id == job_id).values(updated_at=func.now(), **values))
-        job = await session.get(Job, job_id)
-        if job is not None:
-            await publish(session, org_id=org_id, topic="job.status", data={
-                "jobId": str(job_id), "type": job.type, "status": job.status, "progress": job.progress,
-                "error": job.error_message})
         if values.get("status") == "failed":
             await session.execute(update(Dataset).where(Dataset.job_id == job_id, Dataset.status == "building")
                                   .values(status="failed"))
@@ -123,8 +117,6 @@ async def _begin(org_id: uuid.UUID, job_id: uuid.UUID) -> JobRun | None:
         job.status, job.attempts, job.error_message = "in-progress", job.attempts + 1, None
         job.started_at = job.started_at or datetime.now(UTC)
         await session.flush()
-        await publish(session, org_id=org_id, topic="job.status",
-                      data={"jobId": str(job_id), "type": job.type, "status": "in-progress", "progress": job.progress})
         return JobRun(org_id=org_id, job_id=job_id, params=dict(job.params), result=dict(job.result),
                       conninfo=to_libpq_url(task_database().url), storage=task_storage(), scratch=Path())
 

@@ -70,7 +70,7 @@ def upgrade() -> None:
           CONSTRAINT fk_files_org_id_organizations FOREIGN KEY (org_id)
             REFERENCES core.organizations (id) ON DELETE CASCADE,
           CONSTRAINT fk_files_job FOREIGN KEY (org_id, job_id)
-            REFERENCES jobs.jobs (org_id, id) ON DELETE SET NULL (job_id),
+            REFERENCES jobs.jobs (org_id, id) ON DELETE SET NULL (job_id) DEFERRABLE INITIALLY DEFERRED,
           CONSTRAINT uq_files_org_id_id UNIQUE (org_id, id),
           CONSTRAINT ck_files_kind CHECK (kind IN ('upload', 'export', 'rejects')),
           CONSTRAINT ck_files_status CHECK (status IN ('pending', 'completed', 'failed'))
@@ -93,9 +93,9 @@ def upgrade() -> None:
           CONSTRAINT fk_datasets_org_id_organizations FOREIGN KEY (org_id)
             REFERENCES core.organizations (id) ON DELETE CASCADE,
           CONSTRAINT fk_datasets_job FOREIGN KEY (org_id, job_id)
-            REFERENCES jobs.jobs (org_id, id) ON DELETE SET NULL (job_id),
+            REFERENCES jobs.jobs (org_id, id) ON DELETE SET NULL (job_id) DEFERRABLE INITIALLY DEFERRED,
           CONSTRAINT fk_datasets_file FOREIGN KEY (org_id, file_id)
-            REFERENCES jobs.files (org_id, id) ON DELETE SET NULL (file_id),
+            REFERENCES jobs.files (org_id, id) ON DELETE SET NULL (file_id) DEFERRABLE INITIALLY DEFERRED,
           CONSTRAINT uq_datasets_org_id_id UNIQUE (org_id, id),
           CONSTRAINT ck_datasets_status CHECK (status IN ('building', 'ready', 'failed'))
         )""")
@@ -117,6 +117,22 @@ def upgrade() -> None:
     op.execute("REVOKE ALL ON FUNCTION jobs.drop_dataset_table() FROM PUBLIC")
     op.execute("""CREATE TRIGGER drop_dataset_table AFTER DELETE ON jobs.datasets
                   FOR EACH ROW EXECUTE FUNCTION jobs.drop_dataset_table()""")
+    # Every change of a job's status or progress is published (delivered on commit, like the change itself),
+    # whoever made it: the API, a worker, or an operator with psql.
+    op.execute("""
+        CREATE FUNCTION jobs.publish_job_change() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+          PERFORM pg_notify('northstar_events', json_build_object(
+            'org', NEW.org_id,
+            'topic', CASE WHEN TG_OP = 'UPDATE' AND OLD.status = NEW.status THEN 'job.progress' ELSE 'job.status' END,
+            'data', json_build_object('jobId', NEW.id, 'type', NEW.type, 'status', NEW.status,
+                                      'progress', NEW.progress, 'rowsDone', NEW.rows_done,
+                                      'error', left(NEW.error_message, 1000)))::text);
+          RETURN NULL;
+        END $$""")
+    op.execute("""CREATE TRIGGER publish_job_change AFTER INSERT OR UPDATE OF status, progress, rows_done
+                  ON jobs.jobs FOR EACH ROW EXECUTE FUNCTION jobs.publish_job_change()""")
     op.execute(f"GRANT USAGE ON SCHEMA jobs, datasets TO {APP_ROLE}")
     op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA jobs TO {APP_ROLE}")
 
