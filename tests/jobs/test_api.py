@@ -8,6 +8,8 @@ import hashlib
 import io
 import json
 import uuid
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.factories import Account, add_member
+from tests.jobs import hostile_files
 from tests.jobs.conftest import run_job, wait_for_job
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -214,6 +217,26 @@ async def test_hostile_uploads_fail_clearly(client: httpx.AsyncClient, founder: 
     header_only = (await _upload(client, founder, b"a,b,c\n", "empty.csv")).json()["data"]["jobId"]
     failed = await wait_for_job(client, founder, header_only)
     assert failed["status"] == "failed" and "row" in failed["errorMessage"]
+
+
+@pytest.mark.parametrize(("build", "outcome"), [
+    (lambda d: hostile_files.wide_csv(d), "failed"),
+    (lambda d: hostile_files.huge_line(d, line_bytes=4 << 20), "failed"),
+    (lambda d: hostile_files.invalid_utf8(d, clean_rows=2000, bad_rows=(2001, 2003)), "completed"),
+    (lambda d: hostile_files.legacy_encoding_csv(d), "completed"),
+    (lambda d: hostile_files.unclosed_json_array(d), "failed"),
+], ids=["10k-columns", "huge-line", "invalid-utf8-rows", "latin-1", "unclosed-json"])
+async def test_hostile_files_end_in_a_clear_state(client: httpx.AsyncClient, founder: Account, tmp_path: Path,
+                                                  build: Callable[[Path], Path], outcome: str) -> None:
+    path = build(tmp_path)
+    response = await _upload(client, founder, path.read_bytes(), path.name)
+    assert response.status_code == 201, response.text
+    job = await wait_for_job(client, founder, response.json()["data"]["jobId"])
+    assert job["status"] == outcome and job["attempts"] == 1, job
+    if outcome == "failed":
+        assert job["errorMessage"] and "Traceback" not in job["errorMessage"]
+    else:
+        assert job["result"]["rowsLoaded"] > 0
 
 
 async def test_csv_export_neutralises_formulas(client: httpx.AsyncClient, founder: Account) -> None:
