@@ -19,10 +19,14 @@ def upgrade() -> None:
     op.create_index("ix_project_members_org_id_user_id", "project_members", ["org_id", "user_id"], schema="core")
     op.create_index("ix_team_members_org_id_user_id", "team_members", ["org_id", "user_id"], schema="core")
     # SECURITY INVOKER: it runs as the caller (northstar_app) under the caller's RLS context.
+    # PL/pgSQL, not an inlinable SQL function: its query plan is cached for the life of the connection
+    # (as SQL it was re-planned on every request: 0.44 ms of planning for 0.07 ms of execution).
     op.execute("""
         CREATE FUNCTION core.principal_of(p_org uuid, p_user uuid, p_session uuid)
         RETURNS TABLE (role text, revoked boolean, scoped text[])
-        LANGUAGE sql STABLE AS $$
+        LANGUAGE plpgsql STABLE AS $$
+        BEGIN
+          RETURN QUERY
           SELECT m.role::text,
                  EXISTS (SELECT 1 FROM auth.refresh_tokens r
                          WHERE r.family_id = p_session AND r.revoked_at IS NOT NULL),
@@ -32,8 +36,8 @@ def upgrade() -> None:
                        SELECT 'team:' || t.team_id || ':' || t.role FROM core.team_members t
                        WHERE t.org_id = p_org AND t.user_id = p_user)
           FROM core.memberships m
-          WHERE m.org_id = p_org AND m.user_id = p_user
-        $$""")
+          WHERE m.org_id = p_org AND m.user_id = p_user;
+        END $$""")
     op.execute("GRANT EXECUTE ON FUNCTION core.principal_of(uuid, uuid, uuid) TO northstar_app")
 
 
