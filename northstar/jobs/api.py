@@ -34,7 +34,7 @@ from northstar.core.storage import ObjectStore
 from northstar.jobs import service
 from northstar.jobs.formats import DatasetSchemaRequest, FormatError, detect_format, mime_type
 from northstar.jobs.generation import PresetInfo, list_presets
-from northstar.jobs.models import JOB_STATUSES, JOB_TYPES, Job, StoredFile
+from northstar.jobs.models import Job, JobStatus, JobType, StoredFile
 from northstar.jobs.pipeline import dataset_table
 from northstar.jobs.schemas import (
     DatasetOut,
@@ -234,8 +234,8 @@ async def list_jobs(
     principal: DataRead,
     session: DbSession,
     page: Page,
-    type: Annotated[Literal[JOB_TYPES] | None, Query()] = None,  # type: ignore[valid-type]
-    status_: Annotated[Literal[JOB_STATUSES] | None, Query(alias="status")] = None,  # type: ignore[valid-type]
+    type: Annotated[JobType | None, Query()] = None,
+    status_: Annotated[JobStatus | None, Query(alias="status")] = None,
     since: Annotated[datetime | None, Query(alias="from")] = None,
     until: Annotated[datetime | None, Query(alias="to")] = None,
 ) -> PageEnvelope[JobOut]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import (
     BigInteger,
@@ -34,8 +34,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from northstar.core.db import Base
 
-JOB_TYPES = ("generation", "upload", "export")
-JOB_STATUSES = ("pending", "in-progress", "completed", "failed", "cancelled")
+JobType = Literal["generation", "upload", "export"]
+JobStatus = Literal["pending", "in-progress", "completed", "failed", "cancelled"]
+JOB_TYPES: tuple[str, ...] = get_args(JobType)
+JOB_STATUSES: tuple[str, ...] = get_args(JobStatus)
 FILE_KINDS = ("upload", "export", "rejects")
 FILE_STATUSES = ("pending", "completed", "failed")
 DATASET_STATUSES = ("building", "ready", "failed")

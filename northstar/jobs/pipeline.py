@@ -17,7 +17,7 @@ import select
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar, cast
@@ -29,7 +29,7 @@ import pyarrow.csv as pacsv
 from psycopg import pq, sql
 
 from northstar.core.db import APP_ROLE
-from northstar.jobs.formats import ColumnDef, to_copy_csv
+from northstar.jobs.formats import ColumnDef, ColumnKind, to_copy_csv
 from northstar.jobs.formats.schema import KIND_METADATA_KEY
 
 T = TypeVar("T")
@@ -50,14 +50,15 @@ def column_of(field: pa.Field[Any]) -> ColumnDef:
     if pa.types.is_dictionary(kind):
         kind = kind.value_type
     if tagged:
-        return ColumnDef(field.name, tagged.decode())  # type: ignore[arg-type]
+        return ColumnDef(field.name, cast(ColumnKind, tagged.decode()))
     if pa.types.is_decimal(kind):
         return ColumnDef(field.name, "decimal", precision=kind.precision, scale=kind.scale)
-    checks = ((pa.types.is_integer, "int"), (pa.types.is_floating, "float"), (pa.types.is_boolean, "bool"),
-              (pa.types.is_date, "date"), (pa.types.is_timestamp, "datetime"))
+    checks: tuple[tuple[Callable[[pa.DataType], bool], ColumnKind], ...] = (
+        (pa.types.is_integer, "int"), (pa.types.is_floating, "float"), (pa.types.is_boolean, "bool"),
+        (pa.types.is_date, "date"), (pa.types.is_timestamp, "datetime"))
     for check, name in checks:
         if check(kind):
-            return ColumnDef(field.name, name)  # type: ignore[arg-type]
+            return ColumnDef(field.name, name)
     if isinstance(kind, pa.UuidType):
         return ColumnDef(field.name, "uuid")
     return ColumnDef(field.name, "string")
