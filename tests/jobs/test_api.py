@@ -345,3 +345,20 @@ async def test_links_signed_by_the_platform(settings: Any, founder: Account, oth
                     link(founder.org_id, expires + 1, link_signature(local, str(founder.org_id), file_id, expires)),
                     link(founder.org_id, int(time.time()) - 1), f"/api/v1/files/{file_id}/content"):
             assert (await app_client.get(bad)).status_code == 404, bad
+
+
+async def test_dataset_tables_are_under_forced_row_level_security(client: httpx.AsyncClient, founder: Account,
+                                                                   other_founder: Account, database_url: str) -> None:
+    job = await _generate(client, founder, {**USERS, "rows": 25})
+    table = f"datasets.d_{uuid.UUID(job['result']['datasetId']).hex}"
+    with psycopg.connect(database_url) as connection:
+        flags = connection.execute("SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = %s::regclass",
+                                   (table,)).fetchone()
+        assert flags == (True, True)
+        seen = {}
+        for account in (founder, other_founder):
+            with connection.transaction():
+                connection.execute("SELECT set_config('role', 'northstar_app', true),"
+                                   " set_config('northstar.org_id', %s, true)", (str(account.org_id),))
+                seen[account.org_id] = connection.execute(f"SELECT count(*) FROM {table}").fetchone()
+    assert seen == {founder.org_id: (25,), other_founder.org_id: (0,)}
