@@ -81,6 +81,31 @@ async def test_deleting_a_dataset_drops_its_rows(client: httpx.AsyncClient, foun
     assert table == (None,)
 
 
+async def test_references_point_into_another_dataset(client: httpx.AsyncClient, founder: Account,
+                                                    other_founder: Account) -> None:
+    users = await _generate(client, founder, USERS)
+    users_id = users["result"]["datasetId"]
+    orders = await _generate(client, founder, {"rows": 300, "seed": 11, "columns": [
+        {"name": "order_id", "type": "pattern", "pattern": "ORD-[A-Z]{3}-\\d{6}"},
+        {"name": "user_id", "type": "reference", "dataset": users_id, "column": "id",
+         "distribution": {"type": "zipf", "a": 1.3}},
+        {"name": "total", "type": "amount", "min": 5, "max": 500}]})
+    user_ids = set()
+    for page in (1, 2, 3, 4, 5):
+        rows = (await client.get(f"/api/v1/datasets/{users_id}/rows?limit=100&page={page}",
+                                 headers=founder.headers)).json()["data"]
+        user_ids |= {row["id"] for row in rows}
+    export = await run_job(client, founder, "/api/v1/export", {
+        "source": {"type": "dataset", "id": orders["result"]["datasetId"]}, "format": "ndjson",
+        "filters": [{"column": "total", "op": "gte", "value": 5}, {"column": "user_id", "op": "notNull"}]})
+    lines = [json.loads(line) for line in (await _download(client, export["resultUri"])).splitlines()]
+    assert len(lines) == 300 and {line["user_id"] for line in lines} <= user_ids
+    assert all(line["order_id"].startswith("ORD-") and len(line["order_id"]) == 14 for line in lines)
+    foreign = await client.post("/api/v1/generate", headers=other_founder.headers, json={
+        "rows": 5, "columns": [{"name": "u", "type": "reference", "dataset": users_id}]})
+    assert foreign.status_code == 404
+
+
 async def test_same_seed_gives_byte_identical_files(client: httpx.AsyncClient, founder: Account) -> None:
     body = {**USERS, "output": {"dataset": False, "file": {"format": "parquet"}}}
     first = await _generate(client, founder, body)
