@@ -339,8 +339,8 @@ async def download(file_id: uuid.UUID, request: Request, principal: DataRead, se
 @router.get("/files/{file_id}/content", name="files.signed_content", response_class=Response,
             responses={200: {"content": {"application/octet-stream": {}}}})
 async def signed_content(file_id: uuid.UUID, request: Request, org: uuid.UUID | None = None,
-                         expires: int | None = None, signature: Annotated[str | None, Query(max_length=64)] = None
-                         ) -> Response:
+                         expires: Annotated[int | None, Query(ge=0, le=2**53)] = None,
+                         signature: Annotated[str | None, Query(pattern="^[0-9a-f]{64}$")] = None) -> Response:
     """A ``resultUri`` link: no login, valid until ``expires`` for exactly this file (else 404, like any miss)."""
     settings: Settings = request.app.state.settings
     if org is None or expires is None or signature is None or expires < time.time() or not hmac.compare_digest(
