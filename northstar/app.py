@@ -33,12 +33,13 @@ from northstar.jobs import api as jobs_api
 from northstar.jobs import dashboard as jobs_dashboard
 from northstar.migrations import head_revision
 from northstar.settings import Settings, get_settings
+from northstar.socialproof import api as socialproof_api
 
 SERVICE_VERSION = version("northstar")
 
 
 API_PREFIX = "/api/v1"
-API_MODULES = (auth, organizations, projects, api_keys, audit_api, jobs_api)
+API_MODULES = (auth, organizations, projects, api_keys, audit_api, jobs_api, socialproof_api)
 SSE_KEEPALIVE_SECONDS = 15
 
 

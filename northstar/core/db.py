@@ -18,10 +18,11 @@ from psycopg import sql
 from psycopg.rows import namedtuple_row
 from sqlalchemy import Connection, CursorResult, Executable, MetaData, Select, event, func, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Session
 
-from northstar.core.http import NotFound
+from northstar.core.http import Conflict, NotFound
 
 APP_ROLE = "northstar_app"
 
@@ -152,6 +153,15 @@ async def get_in_org(session: AsyncSession, model: type[Owned], object_id: uuid.
     if found is None or found.org_id != org_id:
         raise NotFound(missing)
     return found
+
+
+async def flush_unique(session: AsyncSession, message: str, *, code: str = "duplicate") -> None:
+    """Flush in a savepoint; a unique violation becomes ``Conflict(message)`` and the transaction lives on."""
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(message, code=code) from exc
 
 
 async def execute_count(session: AsyncSession, statement: Executable) -> int:

@@ -56,7 +56,7 @@ def grant(resources: Iterable[str], actions: Iterable[Action], **conditions: Any
 # Resources the platform knows; modules add theirs here so the matrix stays in one place.
 RESOURCES = (
     "organization", "members", "invitations", "projects", "teams", "api_keys", "audit",
-    "dashboards", "reports", "data", "exports", "settings", "queue",
+    "dashboards", "reports", "data", "exports", "settings", "queue", "sites",
 )
 _BUSINESS_DATA = ("dashboards", "reports", "data")
 
@@ -68,14 +68,14 @@ ROLE_PERMISSIONS: dict[Role, list[Permission]] = {
     ],
     Role.MEMBER: [
         *grant(["organization", "members", "teams", "settings", "exports"], ["read"]),
-        *grant(["projects"], ["read", "create"]),
-        *grant(["projects"], ["update", "delete"], owner="self"),
+        *grant(["projects", "sites"], ["read", "create"]),
+        *grant(["projects", "sites"], ["update", "delete"], owner="self"),
         *grant(_BUSINESS_DATA, CRUD),
         *grant(["exports"], ["create"]),
     ],
     # Data Analyst: reads and exports everything business-related, changes no settings.
     Role.ANALYST: [
-        *grant(["organization", "members", "teams", "projects", "settings", *_BUSINESS_DATA], ["read"]),
+        *grant(["organization", "members", "teams", "projects", "settings", "sites", *_BUSINESS_DATA], ["read"]),
         *grant(["exports"], ["create", "read"]),
     ],
     # Investor: dashboards and reports, read-only.

@@ -5,13 +5,14 @@ from northstar.audit import models as audit_models
 from northstar.core import idempotency
 from northstar.core.db import Base
 from northstar.jobs import models as jobs_models
+from northstar.socialproof import models as socialproof_models
 
-MODEL_MODULES = (accounts_models, audit_models, idempotency, jobs_models)
+MODEL_MODULES = (accounts_models, audit_models, idempotency, jobs_models, socialproof_models)
 target_metadata = Base.metadata
 
 
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:
     """Compare only our schemas' objects; the queue's tables and Alembic's own are managed elsewhere."""
     if type_ == "schema":
-        return name in ("auth", "core", "jobs")
+        return name in ("auth", "core", "jobs", "socialproof")
     return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 import uuid
 from typing import Any
 
@@ -94,7 +95,9 @@ async def _objects_of(client: httpx.AsyncClient, owner: Account) -> dict[str, st
     upload = (await client.post("/api/v1/upload", files={"file": ("secret.csv", b"secret\n1\n")},
                                 headers=owner.headers)).json()["data"]
     job = (await client.get(f"/api/v1/status/{upload['jobId']}", headers=owner.headers)).json()["data"]
-    return {"project_id": project["id"], "team_id": team["id"], "user_id": str(member.user_id),
+    site = (await client.post("/api/v1/sites", headers=owner.headers, json={
+        "name": "secret site", "domain": f"{secrets.token_hex(6)}.example"})).json()["data"]
+    return {"site_id": site["id"], "project_id": project["id"], "team_id": team["id"], "user_id": str(member.user_id),
             "invitation_id": str(invitation["id"]), "key_id": key["id"], "job_id": upload["jobId"],
             "file_id": upload["fileId"], "dataset_id": job["result"]["datasetId"]}
 
@@ -153,7 +156,7 @@ async def test_lists_never_show_another_tenants_rows(client: httpx.AsyncClient, 
     await _objects_of(client, founder)
     for path in ("/api/v1/projects", "/api/v1/teams", "/api/v1/members", "/api/v1/invitations",
                  "/api/v1/api-keys", "/api/v1/audit", "/api/v1/projects?q=secret", "/api/v1/jobs",
-                 "/api/v1/datasets", "/api/v1/queue"):
+                 "/api/v1/datasets", "/api/v1/queue", "/api/v1/sites", "/api/v1/sites?q=secret"):
         response = await client.get(path, headers=other_founder.headers)
         assert response.status_code == 200, path
         text = response.text

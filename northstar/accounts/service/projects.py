@@ -6,13 +6,12 @@ import uuid
 from typing import TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.accounts.models import Membership, Project, ProjectMember, Team, TeamMember
 from northstar.accounts.service.organizations import ensure_can_grant
-from northstar.core.db import fetch_page, get_in_org
-from northstar.core.http import Conflict, Forbidden, NotFound
+from northstar.core.db import fetch_page, flush_unique, get_in_org
+from northstar.core.http import Forbidden, NotFound
 from northstar.core.permissions import Principal, Role
 
 
@@ -138,21 +137,13 @@ async def get_team(session: AsyncSession, *, org_id: uuid.UUID, team_id: uuid.UU
     return await get_in_org(session, Team, team_id, org_id=org_id, missing="No such team")
 
 
-async def _flush_unique(session: AsyncSession, message: str) -> None:
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError as exc:
-        raise Conflict(message, code="duplicate") from exc
-
-
 async def create_team(session: AsyncSession, *, org_id: uuid.UUID, name: str, description: str,
                       project_id: uuid.UUID | None) -> Team:
     if project_id:
         await get_project(session, org_id=org_id, project_id=project_id)
     team = Team(id=uuid.uuid4(), org_id=org_id, name=name, description=description, project_id=project_id)
     session.add(team)
-    await _flush_unique(session, "A team with this name already exists")
+    await flush_unique(session, "A team with this name already exists")
     return team
 
 
@@ -163,7 +154,7 @@ async def update_team(session: AsyncSession, *, org_id: uuid.UUID, team_id: uuid
         team.name = name
     if description is not None:
         team.description = description
-    await _flush_unique(session, "A team with this name already exists")
+    await flush_unique(session, "A team with this name already exists")
     return team
 
 

@@ -1,0 +1,64 @@
+"""Merchant routes of the social proof module (seed 001): sites."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, status
+
+from northstar.core.context import DbSession, audit_target, require
+from northstar.core.http import ERROR_RESPONSES, Envelope, PageEnvelope, PageParams
+from northstar.core.idempotency import Idempotent
+from northstar.core.permissions import Principal
+from northstar.socialproof import service
+from northstar.socialproof.schemas import SiteCreate, SiteOut, SiteUpdate
+
+router = APIRouter(tags=["social proof"], responses=ERROR_RESPONSES)
+
+SitesRead = Annotated[Principal, Depends(require("sites", "read"))]
+SitesCreate = Annotated[Principal, Depends(require("sites", "create"))]
+SitesUpdate = Annotated[Principal, Depends(require("sites", "update"))]
+SitesDelete = Annotated[Principal, Depends(require("sites", "delete"))]
+Page = Annotated[PageParams, Depends()]
+
+
+@router.get("/sites", response_model=PageEnvelope[SiteOut], name="sites.list")
+async def list_sites(principal: SitesRead, session: DbSession, page: Page,
+                     q: Annotated[str | None, Query(max_length=200, description="name or domain contains")] = None
+                     ) -> PageEnvelope[SiteOut]:
+    sites, total = await service.list_sites(session, org_id=principal.org_id, search=q, offset=page.offset,
+                                            limit=page.limit)
+    return PageEnvelope(data=[SiteOut.model_validate(site) for site in sites], meta=page.meta(total))
+
+
+@router.post("/sites", status_code=status.HTTP_201_CREATED, response_model=Envelope[SiteOut], name="sites.create",
+             dependencies=[Idempotent])
+async def create_site(body: SiteCreate, request: Request, principal: SitesCreate, session: DbSession
+                      ) -> Envelope[SiteOut]:
+    site = await service.create_site(session, principal=principal, name=body.name, domain=body.domain,
+                                     settings=body.settings.model_dump(), data_region=body.data_region)
+    audit_target(request, "site", site.id, domain=site.domain)
+    return Envelope(data=SiteOut.model_validate(site))
+
+
+@router.get("/sites/{site_id}", response_model=Envelope[SiteOut], name="sites.get")
+async def get_site(site_id: uuid.UUID, principal: SitesRead, session: DbSession) -> Envelope[SiteOut]:
+    return Envelope(data=SiteOut.model_validate(await service.get_site(session, org_id=principal.org_id,
+                                                                       site_id=site_id)))
+
+
+@router.patch("/sites/{site_id}", response_model=Envelope[SiteOut], name="sites.update")
+async def update_site(site_id: uuid.UUID, body: SiteUpdate, request: Request, principal: SitesUpdate,
+                      session: DbSession) -> Envelope[SiteOut]:
+    settings = body.settings.model_dump(exclude_none=True) if body.settings else None
+    site = await service.update_site(session, principal=principal, site_id=site_id, name=body.name,
+                                     domain=body.domain, settings=settings)
+    audit_target(request, "site", site.id, **body.model_dump(exclude_none=True, by_alias=True, mode="json"))
+    return Envelope(data=SiteOut.model_validate(site))
+
+
+@router.delete("/sites/{site_id}", status_code=status.HTTP_204_NO_CONTENT, name="sites.delete")
+async def delete_site(site_id: uuid.UUID, request: Request, principal: SitesDelete, session: DbSession) -> None:
+    await service.delete_site(session, principal=principal, site_id=site_id)
+    audit_target(request, "site", site_id)

@@ -1,0 +1,42 @@
+"""Social proof tables (schema ``socialproof``), seed 001: sites to start; notifications and events follow.
+
+A site is a merchant's website: one domain (unique across the platform, since the widget only runs on
+it), display settings, a data region, and a public key that the embed snippet carries.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import DateTime, ForeignKey, Index, String, UniqueConstraint, func, text
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from northstar.core.db import Base
+
+
+class Site(Base):
+    __tablename__ = "sites"
+    __table_args__ = (
+        UniqueConstraint("domain", name="uq_sites_domain"),
+        UniqueConstraint("site_key", name="uq_sites_site_key"),
+        UniqueConstraint("org_id", "id", name="uq_sites_org_id_id"),
+        Index("ix_sites_org_id_created_at", "org_id", "created_at"),
+        {"schema": "socialproof"},
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4,
+                                          server_default=text("gen_random_uuid()"))
+    org_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("core.organizations.id",
+                                                                             ondelete="CASCADE"), nullable=False)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    domain: Mapped[str] = mapped_column(String(253), nullable=False)
+    site_key: Mapped[str] = mapped_column(String(64), nullable=False)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    data_region: Mapped[str] = mapped_column(String(16), nullable=False)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now(),
+                                                 onupdate=func.now())

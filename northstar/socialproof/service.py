@@ -1,0 +1,72 @@
+"""Sites: the merchant websites social proof runs on."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from northstar.core.db import fetch_page, flush_unique, get_in_org
+from northstar.core.http import Forbidden
+from northstar.core.permissions import Principal
+from northstar.socialproof.models import Site
+
+DOMAIN_TAKEN = "This domain is already registered (a domain belongs to one site)"
+
+
+def new_site_key() -> str:
+    """Public and unguessable: 144 random bits, so site keys cannot be enumerated."""
+    return f"pk_{secrets.token_urlsafe(18)}"
+
+
+async def list_sites(session: AsyncSession, *, org_id: uuid.UUID, search: str | None, offset: int, limit: int
+                     ) -> tuple[list[Site], int]:
+    query = select(Site).where(Site.org_id == org_id)
+    if search:
+        query = query.where(or_(Site.name.icontains(search, autoescape=True),
+                                Site.domain.icontains(search, autoescape=True)))
+    return await fetch_page(session, query.order_by(Site.created_at.desc(), Site.id), offset=offset, limit=limit)
+
+
+async def get_site(session: AsyncSession, *, org_id: uuid.UUID, site_id: uuid.UUID) -> Site:
+    return await get_in_org(session, Site, site_id, org_id=org_id, missing="No such site")
+
+
+async def create_site(session: AsyncSession, *, principal: Principal, name: str, domain: str,
+                      settings: dict[str, Any], data_region: str) -> Site:
+    site = Site(id=uuid.uuid4(), org_id=principal.org_id, name=name, domain=domain, site_key=new_site_key(),
+                settings=settings, data_region=data_region, created_by=principal.user_id)
+    session.add(site)
+    await flush_unique(session, DOMAIN_TAKEN, code="domain_taken")
+    await session.refresh(site)
+    return site
+
+
+def _ensure_may_change(principal: Principal, site: Site, action: str) -> None:
+    if not principal.can(action, "sites", owner_id=site.created_by):
+        raise Forbidden(f"Your role cannot {action} this site")
+
+
+async def update_site(session: AsyncSession, *, principal: Principal, site_id: uuid.UUID, name: str | None,
+                      domain: str | None, settings: dict[str, Any] | None) -> Site:
+    site = await get_site(session, org_id=principal.org_id, site_id=site_id)
+    _ensure_may_change(principal, site, "update")
+    if name is not None:
+        site.name = name
+    if domain is not None:
+        site.domain = domain
+    if settings:
+        site.settings = {**site.settings, **settings}
+    await flush_unique(session, DOMAIN_TAKEN, code="domain_taken")
+    await session.refresh(site)
+    return site
+
+
+async def delete_site(session: AsyncSession, *, principal: Principal, site_id: uuid.UUID) -> None:
+    site = await get_site(session, org_id=principal.org_id, site_id=site_id)
+    _ensure_may_change(principal, site, "delete")
+    await session.delete(site)
+    await session.flush()
