@@ -1,4 +1,4 @@
-"""Merchant routes of the social proof module (seed 001): sites."""
+"""Merchant routes of the social proof module (seed 001): sites and their templates."""
 
 from __future__ import annotations
 
@@ -12,7 +12,14 @@ from northstar.core.http import ERROR_RESPONSES, Envelope, PageEnvelope, PagePar
 from northstar.core.idempotency import Idempotent
 from northstar.core.permissions import Principal
 from northstar.socialproof import service
-from northstar.socialproof.schemas import SiteCreate, SiteOut, SiteUpdate
+from northstar.socialproof.schemas import (
+    SiteCreate,
+    SiteOut,
+    SiteUpdate,
+    TemplateCreate,
+    TemplateOut,
+    TemplateUpdate,
+)
 
 router = APIRouter(tags=["social proof"], responses=ERROR_RESPONSES)
 
@@ -62,3 +69,46 @@ async def update_site(site_id: uuid.UUID, body: SiteUpdate, request: Request, pr
 async def delete_site(site_id: uuid.UUID, request: Request, principal: SitesDelete, session: DbSession) -> None:
     await service.delete_site(session, principal=principal, site_id=site_id)
     audit_target(request, "site", site_id)
+
+
+@router.get("/sites/{site_id}/templates", response_model=PageEnvelope[TemplateOut], name="templates.list")
+async def list_templates(site_id: uuid.UUID, principal: SitesRead, session: DbSession, page: Page
+                         ) -> PageEnvelope[TemplateOut]:
+    templates, total = await service.list_templates(session, org_id=principal.org_id, site_id=site_id,
+                                                    offset=page.offset, limit=page.limit)
+    return PageEnvelope(data=[TemplateOut.model_validate(t) for t in templates], meta=page.meta(total))
+
+
+@router.post("/sites/{site_id}/templates", status_code=status.HTTP_201_CREATED, response_model=Envelope[TemplateOut],
+             name="templates.create", dependencies=[Idempotent])
+async def create_template(site_id: uuid.UUID, body: TemplateCreate, request: Request, principal: SitesUpdate,
+                          session: DbSession) -> Envelope[TemplateOut]:
+    template = await service.create_template(session, principal=principal, site_id=site_id, name=body.name,
+                                             message=body.message, css_content=body.css_content)
+    audit_target(request, "template", template.id, site=str(site_id))
+    return Envelope(data=TemplateOut.model_validate(template))
+
+
+@router.get("/sites/{site_id}/templates/{template_id}", response_model=Envelope[TemplateOut], name="templates.get")
+async def get_template(site_id: uuid.UUID, template_id: uuid.UUID, principal: SitesRead, session: DbSession
+                       ) -> Envelope[TemplateOut]:
+    template = await service.get_template(session, org_id=principal.org_id, site_id=site_id, template_id=template_id)
+    return Envelope(data=TemplateOut.model_validate(template))
+
+
+@router.patch("/sites/{site_id}/templates/{template_id}", response_model=Envelope[TemplateOut],
+              name="templates.update")
+async def update_template(site_id: uuid.UUID, template_id: uuid.UUID, body: TemplateUpdate, request: Request,
+                          principal: SitesUpdate, session: DbSession) -> Envelope[TemplateOut]:
+    template = await service.update_template(session, principal=principal, site_id=site_id, template_id=template_id,
+                                             changes=body.model_dump(exclude_none=True))
+    audit_target(request, "template", template.id, site=str(site_id))
+    return Envelope(data=TemplateOut.model_validate(template))
+
+
+@router.delete("/sites/{site_id}/templates/{template_id}", status_code=status.HTTP_204_NO_CONTENT,
+               name="templates.delete")
+async def delete_template(site_id: uuid.UUID, template_id: uuid.UUID, request: Request, principal: SitesUpdate,
+                          session: DbSession) -> None:
+    await service.delete_template(session, principal=principal, site_id=site_id, template_id=template_id)
+    audit_target(request, "template", template_id, site=str(site_id))

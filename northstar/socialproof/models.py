@@ -1,4 +1,4 @@
-"""Social proof tables (schema ``socialproof``), seed 001: sites to start; notifications and events follow.
+"""Social proof tables (schema ``socialproof``), seed 001: sites and templates; notifications and events follow.
 
 A site is a merchant's website: one domain (unique across the platform, since the widget only runs on
 it), display settings, a data region, and a public key that the embed snippet carries.
@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, Index, String, UniqueConstraint, func, text
+from sqlalchemy import DateTime, ForeignKey, ForeignKeyConstraint, Index, String, Text, UniqueConstraint, func, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -37,6 +37,31 @@ class Site(Base):
     settings: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
     data_region: Mapped[str] = mapped_column(String(16), nullable=False)
     created_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now(),
+                                                 onupdate=func.now())
+
+
+class Template(Base):
+    """Branding of a site's popups: a message with variables and the CSS of the widget's shadow root."""
+
+    __tablename__ = "templates"
+    __table_args__ = (
+        ForeignKeyConstraint(["org_id", "site_id"], ["socialproof.sites.org_id", "socialproof.sites.id"],
+                             ondelete="CASCADE", name="fk_templates_site"),
+        UniqueConstraint("org_id", "id", name="uq_templates_org_id_id"),
+        Index("ix_templates_org_id_site_id", "org_id", "site_id"),
+        {"schema": "socialproof"},
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4,
+                                          server_default=text("gen_random_uuid()"))
+    org_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("core.organizations.id",
+                                                                             ondelete="CASCADE"), nullable=False)
+    site_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    message: Mapped[str] = mapped_column(Text, nullable=False)
+    css_content: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now(),
                                                  onupdate=func.now())

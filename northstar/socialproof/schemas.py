@@ -1,4 +1,4 @@
-"""Requests and responses of the social proof module: sites."""
+"""Requests and responses of the social proof module: sites and templates."""
 
 from __future__ import annotations
 
@@ -10,9 +10,15 @@ from functools import cache
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, computed_field
 
 from northstar.core.http import CamelModel, RequestModel
+from northstar.socialproof.templating import MAX_CSS, MAX_MESSAGE, SAMPLE, check_css, parse_message, render_message
+
+
+def _valid_message(value: str) -> str:
+    parse_message(value)
+    return value
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _TLD = re.compile(r"^(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})$")
@@ -104,3 +110,35 @@ class SiteOut(CamelModel):
     created_by: uuid.UUID | None
     created_at: datetime
     updated_at: datetime
+
+
+Message = Annotated[str, Field(min_length=1, max_length=MAX_MESSAGE,
+                               examples=['{{firstName|default:"Someone"}} from {{city}} bought {{product}}']),
+                    AfterValidator(_valid_message)]
+Css = Annotated[str, Field(max_length=MAX_CSS), AfterValidator(check_css)]
+
+
+class TemplateCreate(RequestModel):
+    name: str = Field(min_length=1, max_length=200)
+    message: Message
+    css_content: Css = ""
+
+
+class TemplateUpdate(RequestModel):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    message: Message | None = None
+    css_content: Css | None = None
+
+
+class TemplateOut(CamelModel):
+    id: uuid.UUID
+    site_id: uuid.UUID
+    name: str
+    message: str
+    css_content: str
+    created_at: datetime
+    updated_at: datetime
+
+    @computed_field(description="the message rendered with sample values, as a visitor would read it")
+    def preview(self) -> str:
+        return render_message(self.message, SAMPLE)

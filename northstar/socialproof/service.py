@@ -1,4 +1,4 @@
-"""Sites: the merchant websites social proof runs on."""
+"""Sites (the merchant websites social proof runs on) and their templates."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.core.db import fetch_page, flush_unique, get_in_org
-from northstar.core.http import Forbidden
+from northstar.core.http import Forbidden, NotFound
 from northstar.core.permissions import Principal
-from northstar.socialproof.models import Site
+from northstar.socialproof.models import Site, Template
 
 DOMAIN_TAKEN = "This domain is already registered (a domain belongs to one site)"
 
@@ -69,4 +69,56 @@ async def delete_site(session: AsyncSession, *, principal: Principal, site_id: u
     site = await get_site(session, org_id=principal.org_id, site_id=site_id)
     _ensure_may_change(principal, site, "delete")
     await session.delete(site)
+    await session.flush()
+
+
+async def site_for_change(session: AsyncSession, *, principal: Principal, site_id: uuid.UUID) -> Site:
+    """The site, if the caller may change it (and so its templates and notifications)."""
+    site = await get_site(session, org_id=principal.org_id, site_id=site_id)
+    _ensure_may_change(principal, site, "update")
+    return site
+
+
+async def list_templates(session: AsyncSession, *, org_id: uuid.UUID, site_id: uuid.UUID, offset: int, limit: int
+                         ) -> tuple[list[Template], int]:
+    site = await get_site(session, org_id=org_id, site_id=site_id)
+    query = select(Template).where(Template.org_id == org_id, Template.site_id == site.id)
+    return await fetch_page(session, query.order_by(Template.created_at, Template.id), offset=offset, limit=limit)
+
+
+async def get_template(session: AsyncSession, *, org_id: uuid.UUID, site_id: uuid.UUID, template_id: uuid.UUID
+                       ) -> Template:
+    template = await get_in_org(session, Template, template_id, org_id=org_id, missing="No such template")
+    if template.site_id != site_id:
+        raise NotFound("No such template")
+    return template
+
+
+async def create_template(session: AsyncSession, *, principal: Principal, site_id: uuid.UUID, name: str,
+                          message: str, css_content: str) -> Template:
+    site = await site_for_change(session, principal=principal, site_id=site_id)
+    template = Template(id=uuid.uuid4(), org_id=principal.org_id, site_id=site.id, name=name, message=message,
+                        css_content=css_content)
+    session.add(template)
+    await session.flush()
+    await session.refresh(template)
+    return template
+
+
+async def update_template(session: AsyncSession, *, principal: Principal, site_id: uuid.UUID,
+                          template_id: uuid.UUID, changes: dict[str, Any]) -> Template:
+    await site_for_change(session, principal=principal, site_id=site_id)
+    template = await get_template(session, org_id=principal.org_id, site_id=site_id, template_id=template_id)
+    for field, value in changes.items():
+        setattr(template, field, value)
+    await session.flush()
+    await session.refresh(template)
+    return template
+
+
+async def delete_template(session: AsyncSession, *, principal: Principal, site_id: uuid.UUID,
+                          template_id: uuid.UUID) -> None:
+    await site_for_change(session, principal=principal, site_id=site_id)
+    await session.delete(await get_template(session, org_id=principal.org_id, site_id=site_id,
+                                            template_id=template_id))
     await session.flush()

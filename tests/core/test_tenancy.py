@@ -97,9 +97,12 @@ async def _objects_of(client: httpx.AsyncClient, owner: Account) -> dict[str, st
     job = (await client.get(f"/api/v1/status/{upload['jobId']}", headers=owner.headers)).json()["data"]
     site = (await client.post("/api/v1/sites", headers=owner.headers, json={
         "name": "secret site", "domain": f"{secrets.token_hex(6)}.example"})).json()["data"]
-    return {"site_id": site["id"], "project_id": project["id"], "team_id": team["id"], "user_id": str(member.user_id),
-            "invitation_id": str(invitation["id"]), "key_id": key["id"], "job_id": upload["jobId"],
-            "file_id": upload["fileId"], "dataset_id": job["result"]["datasetId"]}
+    template = (await client.post(f"/api/v1/sites/{site['id']}/templates", headers=owner.headers, json={
+        "name": "secret template", "message": "{{city}}"})).json()["data"]
+    return {"site_id": site["id"], "template_id": template["id"], "project_id": project["id"],
+            "team_id": team["id"], "user_id": str(member.user_id), "invitation_id": str(invitation["id"]),
+            "key_id": key["id"], "job_id": upload["jobId"], "file_id": upload["fileId"],
+            "dataset_id": job["result"]["datasetId"]}
 
 
 def _api_routes() -> list[tuple[str, str]]:
@@ -112,7 +115,8 @@ def _api_routes() -> list[tuple[str, str]]:
     return routes
 
 
-CANDIDATE_FIELDS = {"name": "hijack", "role": "member", "description": "x", "token": "inv_x_y"}
+CANDIDATE_FIELDS = {"name": "hijack", "role": "member", "description": "x", "token": "inv_x_y",
+                    "message": "{{city}}"}
 
 
 def body_for(openapi: dict[str, Any], method: str, path: str) -> dict[str, Any] | None:

@@ -105,3 +105,57 @@ async def test_roles(client: httpx.AsyncClient, founder: Account) -> None:
     assert foreign.status_code == 403
     assert (await client.delete(f"/api/v1/sites/{site['id']}", headers=member.headers)).status_code == 403
     assert (await client.delete(f"/api/v1/sites/{own['id']}", headers=member.headers)).status_code == 204
+
+
+async def test_templates_are_validated_and_previewed(client: httpx.AsyncClient, founder: Account) -> None:
+    site = (await _create(client, founder)).json()["data"]
+    path = f"/api/v1/sites/{site['id']}/templates"
+    created = await client.post(path, headers=founder.headers, json={
+        "name": "Purchases", "message": '{{firstName|default:"Someone"}} from {{city}} bought {{product|truncate:9}}',
+        "cssContent": ".popup { border-radius: 12px; background: url(https://cdn.example.com/bg.png) }"})
+    assert created.status_code == 201, created.text
+    template = created.json()["data"]
+    assert template["preview"] == "Anna from Berlin bought Trail Sh…"
+    listed = (await client.get(path, headers=founder.headers)).json()
+    assert [item["id"] for item in listed["data"]] == [template["id"]]
+    patched = await client.patch(f"{path}/{template['id']}", headers=founder.headers,
+                                 json={"message": "{{count}} people are viewing this page"})
+    assert patched.json()["data"]["preview"] == "23 people are viewing this page"
+    assert patched.json()["data"]["cssContent"] == template["cssContent"]
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"message": "{{password}} leaked"}, "body.message"),
+    ({"message": "{{city|shout}}"}, "body.message"),
+    ({"message": "{{city|truncate:\"ten\"}}"}, "body.message"),
+    ({"message": "Hi {{city"}, "body.message"),
+    ({"message": "ok", "cssContent": "</style><script>alert(1)</script>"}, "body.cssContent"),
+    ({"message": "ok", "cssContent": "@import url(https://evil.example/x.css);"}, "body.cssContent"),
+    ({"message": "ok", "cssContent": ".a { background: url(javascript:alert(1)) }"}, "body.cssContent"),
+    ({"message": "ok", "cssContent": ".a { width: expression(alert(1)) }"}, "body.cssContent"),
+    ({"message": "ok", "cssContent": ".a { -moz-binding: url(https://evil.example/x.xml) }"}, "body.cssContent"),
+    ({"message": "ok", "cssContent": ".a { background: url(data:image/svg+xml,abc) }"}, "body.cssContent"),
+])
+async def test_unsafe_templates_are_422(client: httpx.AsyncClient, founder: Account, body: dict[str, str],
+                                        field: str) -> None:
+    site = (await _create(client, founder)).json()["data"]
+    response = await client.post(f"/api/v1/sites/{site['id']}/templates", headers=founder.headers,
+                                 json={"name": "t", **body})
+    assert response.status_code == 422, response.text
+    assert field in [detail["field"] for detail in response.json()["error"]["details"]]
+
+
+async def test_templates_belong_to_their_site(client: httpx.AsyncClient, founder: Account) -> None:
+    first, second = [(await _create(client, founder)).json()["data"] for _ in range(2)]
+    template = (await client.post(f"/api/v1/sites/{first['id']}/templates", headers=founder.headers,
+                                  json={"name": "t", "message": "{{city}}"})).json()["data"]
+    wrong_site = await client.get(f"/api/v1/sites/{second['id']}/templates/{template['id']}", headers=founder.headers)
+    assert wrong_site.status_code == 404
+    analyst = await add_member(client, founder, "analyst")
+    read = await client.get(f"/api/v1/sites/{first['id']}/templates", headers=analyst.headers)
+    assert read.status_code == 200 and read.json()["meta"]["total"] == 1
+    assert (await client.delete(f"/api/v1/sites/{first['id']}/templates/{template['id']}",
+                                headers=analyst.headers)).status_code == 403
+    await client.delete(f"/api/v1/sites/{first['id']}", headers=founder.headers)
+    gone = await client.get(f"/api/v1/sites/{first['id']}/templates/{template['id']}", headers=founder.headers)
+    assert gone.status_code == 404

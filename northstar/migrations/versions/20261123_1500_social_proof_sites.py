@@ -1,4 +1,4 @@
-"""Social proof (seed 001): schema ``socialproof`` and its first table, sites, under forced row-level security.
+"""Social proof (seed 001): schema ``socialproof`` with sites and templates, under forced row-level security.
 
 The domain is unique across the platform (a domain belongs to one site); the site key is the public id the
 embed snippet carries.
@@ -43,9 +43,28 @@ def upgrade() -> None:
           CONSTRAINT uq_sites_org_id_id UNIQUE (org_id, id)
         )""")
     op.execute("CREATE INDEX ix_sites_org_id_created_at ON socialproof.sites (org_id, created_at)")
-    op.execute("ALTER TABLE socialproof.sites ENABLE ROW LEVEL SECURITY")
-    op.execute("ALTER TABLE socialproof.sites FORCE ROW LEVEL SECURITY")
-    op.execute(f"CREATE POLICY tenant_isolation ON socialproof.sites USING (org_id = {CURRENT_ORG})")
+    op.execute("""
+        CREATE TABLE socialproof.templates (
+          id uuid DEFAULT gen_random_uuid() NOT NULL,
+          org_id uuid NOT NULL,
+          site_id uuid NOT NULL,
+          name varchar(200) NOT NULL,
+          message text NOT NULL,
+          css_content text DEFAULT '' NOT NULL,
+          created_at timestamptz DEFAULT now() NOT NULL,
+          updated_at timestamptz DEFAULT now() NOT NULL,
+          CONSTRAINT pk_templates PRIMARY KEY (id),
+          CONSTRAINT fk_templates_org_id_organizations FOREIGN KEY (org_id)
+            REFERENCES core.organizations (id) ON DELETE CASCADE,
+          CONSTRAINT fk_templates_site FOREIGN KEY (org_id, site_id)
+            REFERENCES socialproof.sites (org_id, id) ON DELETE CASCADE,
+          CONSTRAINT uq_templates_org_id_id UNIQUE (org_id, id)
+        )""")
+    op.execute("CREATE INDEX ix_templates_org_id_site_id ON socialproof.templates (org_id, site_id)")
+    for table in ("socialproof.sites", "socialproof.templates"):
+        op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+        op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+        op.execute(f"CREATE POLICY tenant_isolation ON {table} USING (org_id = {CURRENT_ORG})")
     op.execute(f"GRANT USAGE ON SCHEMA socialproof TO {APP_ROLE}")
     op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA socialproof TO {APP_ROLE}")
 
