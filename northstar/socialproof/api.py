@@ -1,9 +1,9 @@
-"""Merchant routes of the social proof module (seed 001): sites and their templates."""
+"""Merchant routes of the social proof module (seed 001): sites, templates, notifications."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, status
 
@@ -13,6 +13,9 @@ from northstar.core.idempotency import Idempotent
 from northstar.core.permissions import Principal
 from northstar.socialproof import service
 from northstar.socialproof.schemas import (
+    NotificationCreate,
+    NotificationOut,
+    NotificationUpdate,
     SiteCreate,
     SiteOut,
     SiteUpdate,
@@ -112,3 +115,52 @@ async def delete_template(site_id: uuid.UUID, template_id: uuid.UUID, request: R
                           session: DbSession) -> None:
     await service.delete_template(session, principal=principal, site_id=site_id, template_id=template_id)
     audit_target(request, "template", template_id, site=str(site_id))
+
+
+NOTIFICATION = "/sites/{site_id}/notifications/{notification_id}"
+
+
+@router.get("/sites/{site_id}/notifications", response_model=PageEnvelope[NotificationOut],
+            name="notifications.list")
+async def list_notifications(
+    site_id: uuid.UUID, principal: SitesRead, session: DbSession, page: Page,
+    status_: Annotated[Literal["draft", "active", "paused"] | None, Query(alias="status")] = None,
+) -> PageEnvelope[NotificationOut]:
+    notifications, total = await service.list_notifications(session, org_id=principal.org_id, site_id=site_id,
+                                                            status=status_, offset=page.offset, limit=page.limit)
+    return PageEnvelope(data=[NotificationOut.model_validate(n) for n in notifications], meta=page.meta(total))
+
+
+@router.post("/sites/{site_id}/notifications", status_code=status.HTTP_201_CREATED,
+             response_model=Envelope[NotificationOut], name="notifications.create", dependencies=[Idempotent])
+async def create_notification(site_id: uuid.UUID, body: NotificationCreate, request: Request,
+                              principal: SitesUpdate, session: DbSession) -> Envelope[NotificationOut]:
+    notification = await service.create_notification(session, principal=principal, site_id=site_id, fields=body)
+    audit_target(request, "notification", notification.id, site=str(site_id), status=notification.status)
+    return Envelope(data=NotificationOut.model_validate(notification))
+
+
+@router.get(NOTIFICATION, response_model=Envelope[NotificationOut], name="notifications.get")
+async def get_notification(site_id: uuid.UUID, notification_id: uuid.UUID, principal: SitesRead,
+                           session: DbSession) -> Envelope[NotificationOut]:
+    notification = await service.get_notification(session, org_id=principal.org_id, site_id=site_id,
+                                                  notification_id=notification_id)
+    return Envelope(data=NotificationOut.model_validate(notification))
+
+
+@router.patch(NOTIFICATION, response_model=Envelope[NotificationOut], name="notifications.update")
+async def update_notification(site_id: uuid.UUID, notification_id: uuid.UUID, body: NotificationUpdate,
+                              request: Request, principal: SitesUpdate, session: DbSession
+                              ) -> Envelope[NotificationOut]:
+    changes = body.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    notification = await service.update_notification(session, principal=principal, site_id=site_id,
+                                                     notification_id=notification_id, changes=changes)
+    audit_target(request, "notification", notification.id, site=str(site_id), status=notification.status)
+    return Envelope(data=NotificationOut.model_validate(notification))
+
+
+@router.delete(NOTIFICATION, status_code=status.HTTP_204_NO_CONTENT, name="notifications.delete")
+async def delete_notification(site_id: uuid.UUID, notification_id: uuid.UUID, request: Request,
+                              principal: SitesUpdate, session: DbSession) -> None:
+    await service.delete_notification(session, principal=principal, site_id=site_id, notification_id=notification_id)
+    audit_target(request, "notification", notification_id, site=str(site_id))

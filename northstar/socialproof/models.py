@@ -1,4 +1,4 @@
-"""Social proof tables (schema ``socialproof``), seed 001: sites and templates; notifications and events follow.
+"""Social proof tables (schema ``socialproof``), seed 001: sites, templates, notifications; events follow.
 
 A site is a merchant's website: one domain (unique across the platform, since the widget only runs on
 it), display settings, a data region, and a public key that the embed snippet carries.
@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import DateTime, ForeignKey, ForeignKeyConstraint, Index, String, Text, UniqueConstraint, func, text
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from northstar.core.db import Base
@@ -62,6 +62,41 @@ class Template(Base):
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     message: Mapped[str] = mapped_column(Text, nullable=False)
     css_content: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now(),
+                                                 onupdate=func.now())
+
+
+class Notification(Base):
+    """What a site shows and when: type, source events, targeting, display rules, anonymization (JSON documents
+    validated by the API's models, so the widget reads them as they were accepted)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        ForeignKeyConstraint(["org_id", "site_id"], ["socialproof.sites.org_id", "socialproof.sites.id"],
+                             ondelete="CASCADE", name="fk_notifications_site"),
+        ForeignKeyConstraint(["org_id", "template_id"], ["socialproof.templates.org_id", "socialproof.templates.id"],
+                             name="fk_notifications_template"),
+        UniqueConstraint("org_id", "id", name="uq_notifications_org_id_id"),
+        Index("ix_notifications_org_id_site_id", "org_id", "site_id"),
+        {"schema": "socialproof"},
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4,
+                                          server_default=text("gen_random_uuid()"))
+    org_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("core.organizations.id",
+                                                                             ondelete="CASCADE"), nullable=False)
+    site_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    template_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    type: Mapped[str] = mapped_column(String(30), nullable=False)
+    status: Mapped[str] = mapped_column(String(20), nullable=False)
+    channels: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False)
+    source: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    targeting: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    display: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    anonymization: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now(),
                                                  onupdate=func.now())

@@ -10,7 +10,7 @@ from functools import cache
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field, computed_field
+from pydantic import AfterValidator, Field, computed_field, model_validator
 
 from northstar.core.http import CamelModel, RequestModel
 from northstar.socialproof.templating import MAX_CSS, MAX_MESSAGE, SAMPLE, check_css, parse_message, render_message
@@ -142,3 +142,159 @@ class TemplateOut(CamelModel):
     @computed_field(description="the message rendered with sample values, as a visitor would read it")
     def preview(self) -> str:
         return render_message(self.message, SAMPLE)
+
+
+NotificationType = Literal["recent_activity", "live_visitors", "period_counter", "review_highlight", "announcement"]
+EventType = Literal["purchase", "signup", "custom", "review"]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+Device = Literal["desktop", "mobile", "tablet"]
+Channel = Literal["popup"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DEVICES: tuple[Device, ...] = ("desktop", "mobile", "tablet")
+CHANNELS: tuple[Channel, ...] = ("popup",)
+ClockTime = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["09:00"])]
+
+
+def _compiles(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression: {exc}") from None
+    return value
+
+
+class UrlRule(RequestModel):
+    """Show on pages whose URL matches (or, with ``exclude``, never on them)."""
+
+    match: Literal["exact", "contains", "regex"]
+    value: Annotated[str, Field(min_length=1, max_length=500)]
+    exclude: bool = False
+
+    @model_validator(mode="after")
+    def _regex_compiles(self) -> UrlRule:
+        if self.match == "regex":
+            _compiles(self.value)
+        return self
+
+
+class Schedule(RequestModel):
+    """When to show, in the site's time zone."""
+
+    weekdays: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS), min_length=1, max_length=7)
+    start: ClockTime | None = None
+    end: ClockTime | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Schedule:
+        if len(set(self.weekdays)) != len(self.weekdays):
+            raise ValueError("weekdays must not repeat")
+        if (self.start is None) != (self.end is None):
+            raise ValueError("give both start and end, or neither")
+        return self
+
+
+class Targeting(RequestModel):
+    urls: list[UrlRule] = Field(default_factory=list, max_length=50, description="empty: every page")
+    devices: list[Device] = Field(default_factory=lambda: list(DEVICES), min_length=1, max_length=3)
+    countries: list[Annotated[str, Field(pattern=r"^[A-Z]{2}$")]] = Field(
+        default_factory=list, max_length=250, description="ISO 3166 codes; empty: everywhere")
+    visitors: Literal["all", "new", "returning"] = "all"
+    schedule: Schedule | None = None
+
+
+class DisplayRules(RequestModel):
+    first_delay_seconds: int = Field(5, ge=0, le=600)
+    duration_seconds: int = Field(6, ge=1, le=120)
+    gap_seconds: int = Field(10, ge=0, le=3600)
+    max_per_page: int = Field(5, ge=1, le=100)
+    max_per_session: int = Field(20, ge=1, le=1000)
+    loop_min_events: int = Field(0, ge=0, le=10_000, description="repeat events only when at least this many exist")
+    skip_seen_hours: int = Field(24, ge=0, le=720, description="don't show a visitor the same event again within")
+    hide_own_events: bool = True
+    pause_when_hidden: bool = True
+
+
+class Anonymization(RequestModel):
+    """On by default: first names only (or "Someone"), city-level places, and names never to show."""
+
+    enabled: bool = True
+    name: Literal["first_name", "someone"] = "first_name"
+    location: Literal["city", "country", "none"] = "city"
+    excluded: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(default_factory=list, max_length=500)
+
+
+class EventSource(RequestModel):
+    """Which events feed the notification, and how old they may be."""
+
+    event_types: list[EventType] = Field(default_factory=list, max_length=4)
+    custom_event: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    period: Literal["hour", "today", "week"] | None = Field(None, description="for period counters")
+    min_age_seconds: int = Field(0, ge=0, le=30 * 86400)
+    max_age_seconds: int = Field(7 * 86400, ge=60, le=90 * 86400)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EventSource:
+        if self.min_age_seconds >= self.max_age_seconds:
+            raise ValueError("minAgeSeconds must be below maxAgeSeconds")
+        if ("custom" in self.event_types) != (self.custom_event is not None):
+            raise ValueError("customEvent names the event exactly when eventTypes includes 'custom'")
+        return self
+
+
+_NEEDS_EVENTS = {"recent_activity", "period_counter", "review_highlight"}
+
+
+class NotificationFields(RequestModel):
+    name: str = Field(min_length=1, max_length=200)
+    type: NotificationType
+    status: Literal["draft", "active", "paused"] = "draft"
+    channels: list[Channel] = Field(default_factory=lambda: list(CHANNELS), min_length=1, max_length=len(CHANNELS),
+                                    description="where it shows; more channels come with later releases")
+    template_id: uuid.UUID | None = Field(None, description="a template of the same site; none: the type's default")
+    source: EventSource = EventSource()
+    targeting: Targeting = Targeting()
+    display: DisplayRules = DisplayRules()
+    anonymization: Anonymization = Anonymization()
+
+    @model_validator(mode="after")
+    def _fits_type(self) -> NotificationFields:
+        if self.type in _NEEDS_EVENTS and not self.source.event_types:
+            raise ValueError(f"a {self.type} notification needs source.eventTypes")
+        if self.type == "period_counter" and self.source.period is None:
+            raise ValueError("a period_counter notification needs source.period")
+        if self.type in ("live_visitors", "announcement") and self.source.event_types:
+            raise ValueError(f"a {self.type} notification takes no source.eventTypes")
+        return self
+
+
+class NotificationCreate(NotificationFields):
+    pass
+
+
+class NotificationUpdate(RequestModel):
+    """Any fields of the notification; the result is validated as a whole."""
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    status: Literal["draft", "active", "paused"] | None = None
+    template_id: uuid.UUID | None = None
+    source: EventSource | None = None
+    targeting: Targeting | None = None
+    display: DisplayRules | None = None
+    anonymization: Anonymization | None = None
+
+
+class NotificationOut(CamelModel):
+    id: uuid.UUID
+    site_id: uuid.UUID
+    name: str
+    type: str
+    status: str
+    channels: list[str]
+    template_id: uuid.UUID | None
+    source: dict[str, Any]
+    targeting: dict[str, Any]
+    display: dict[str, Any]
+    anonymization: dict[str, Any]
+    created_by: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime

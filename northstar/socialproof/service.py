@@ -1,4 +1,4 @@
-"""Sites (the merchant websites social proof runs on) and their templates."""
+"""Sites (the merchant websites social proof runs on), their templates and notifications."""
 
 from __future__ import annotations
 
@@ -6,13 +6,15 @@ import secrets
 import uuid
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.core.db import fetch_page, flush_unique, get_in_org
-from northstar.core.http import Forbidden, NotFound
+from northstar.core.http import Forbidden, NotFound, Unprocessable
 from northstar.core.permissions import Principal
-from northstar.socialproof.models import Site, Template
+from northstar.socialproof.models import Notification, Site, Template
+from northstar.socialproof.schemas import NotificationFields
 
 DOMAIN_TAKEN = "This domain is already registered (a domain belongs to one site)"
 
@@ -121,4 +123,87 @@ async def delete_template(session: AsyncSession, *, principal: Principal, site_i
     await site_for_change(session, principal=principal, site_id=site_id)
     await session.delete(await get_template(session, org_id=principal.org_id, site_id=site_id,
                                             template_id=template_id))
+    await flush_unique(session, "Notifications use this template; give them another one first",
+                       code="template_in_use")
+
+
+DOCUMENTS = ("source", "targeting", "display", "anonymization")
+
+
+def _documents(fields: NotificationFields) -> dict[str, Any]:
+    """Column values from validated fields; JSON documents camelCase, as the widget reads them."""
+    dumped = fields.model_dump(mode="json", by_alias=True)
+    return {"name": fields.name, "type": fields.type, "status": fields.status, "channels": list(fields.channels),
+            "template_id": fields.template_id, **{key: dumped[key] for key in DOCUMENTS}}
+
+
+async def _check_template(session: AsyncSession, *, org_id: uuid.UUID, site_id: uuid.UUID,
+                          template_id: uuid.UUID | None) -> None:
+    if template_id is None:
+        return
+    template = await session.get(Template, template_id)
+    if template is None or template.org_id != org_id or template.site_id != site_id:
+        raise Unprocessable("The template is not one of this site's", details=[
+            {"field": "body.templateId", "message": "no such template on this site", "type": "reference"}])
+
+
+async def list_notifications(session: AsyncSession, *, org_id: uuid.UUID, site_id: uuid.UUID,
+                             status: str | None, offset: int, limit: int) -> tuple[list[Notification], int]:
+    site = await get_site(session, org_id=org_id, site_id=site_id)
+    query = select(Notification).where(Notification.org_id == org_id, Notification.site_id == site.id)
+    if status:
+        query = query.where(Notification.status == status)
+    return await fetch_page(session, query.order_by(Notification.created_at, Notification.id), offset=offset,
+                            limit=limit)
+
+
+async def get_notification(session: AsyncSession, *, org_id: uuid.UUID, site_id: uuid.UUID,
+                           notification_id: uuid.UUID) -> Notification:
+    notification = await get_in_org(session, Notification, notification_id, org_id=org_id,
+                                    missing="No such notification")
+    if notification.site_id != site_id:
+        raise NotFound("No such notification")
+    return notification
+
+
+async def create_notification(session: AsyncSession, *, principal: Principal, site_id: uuid.UUID,
+                              fields: NotificationFields) -> Notification:
+    site = await site_for_change(session, principal=principal, site_id=site_id)
+    await _check_template(session, org_id=principal.org_id, site_id=site.id, template_id=fields.template_id)
+    notification = Notification(id=uuid.uuid4(), org_id=principal.org_id, site_id=site.id,
+                                created_by=principal.user_id, **_documents(fields))
+    session.add(notification)
+    await session.flush()
+    await session.refresh(notification)
+    return notification
+
+
+async def update_notification(session: AsyncSession, *, principal: Principal, site_id: uuid.UUID,
+                              notification_id: uuid.UUID, changes: dict[str, Any]) -> Notification:
+    """Apply ``changes`` (camelCase, as sent) and validate the whole notification again."""
+    await site_for_change(session, principal=principal, site_id=site_id)
+    notification = await get_notification(session, org_id=principal.org_id, site_id=site_id,
+                                          notification_id=notification_id)
+    current = {"name": notification.name, "type": notification.type, "status": notification.status,
+               "channels": notification.channels, "templateId": notification.template_id,
+               **{key: getattr(notification, key) for key in DOCUMENTS}}
+    try:
+        fields = NotificationFields.model_validate({**current, **changes})
+    except ValidationError as exc:
+        raise Unprocessable("The notification would not be valid", details=[
+            {"field": ".".join(str(part) for part in ("body", *error["loc"])), "message": error["msg"],
+             "type": error["type"]} for error in exc.errors()]) from None
+    await _check_template(session, org_id=principal.org_id, site_id=site_id, template_id=fields.template_id)
+    for column, value in _documents(fields).items():
+        setattr(notification, column, value)
+    await session.flush()
+    await session.refresh(notification)
+    return notification
+
+
+async def delete_notification(session: AsyncSession, *, principal: Principal, site_id: uuid.UUID,
+                              notification_id: uuid.UUID) -> None:
+    await site_for_change(session, principal=principal, site_id=site_id)
+    await session.delete(await get_notification(session, org_id=principal.org_id, site_id=site_id,
+                                                notification_id=notification_id))
     await session.flush()

@@ -110,7 +110,8 @@ async def test_live_requests_follow_the_matrix(client: httpx.AsyncClient,
     """Every gated route, called by every role: 403 exactly where the matrix says deny."""
     openapi = (await client.get("/openapi.json")).json()
     ids = {name: str(uuid.uuid4()) for name in ("project_id", "team_id", "user_id", "invitation_id", "key_id",
-                                                "job_id", "dataset_id", "file_id", "site_id", "template_id")}
+                                                "job_id", "dataset_id", "file_id", "site_id", "template_id",
+                                                "notification_id")}
     for row in csv.DictReader(MATRIX.open()):
         if ":" not in row["permission"]:
             continue

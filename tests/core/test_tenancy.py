@@ -99,7 +99,10 @@ async def _objects_of(client: httpx.AsyncClient, owner: Account) -> dict[str, st
         "name": "secret site", "domain": f"{secrets.token_hex(6)}.example"})).json()["data"]
     template = (await client.post(f"/api/v1/sites/{site['id']}/templates", headers=owner.headers, json={
         "name": "secret template", "message": "{{city}}"})).json()["data"]
-    return {"site_id": site["id"], "template_id": template["id"], "project_id": project["id"],
+    notification = (await client.post(f"/api/v1/sites/{site['id']}/notifications", headers=owner.headers, json={
+        "name": "secret notification", "type": "announcement"})).json()["data"]
+    return {"site_id": site["id"], "template_id": template["id"], "notification_id": notification["id"],
+            "project_id": project["id"],
             "team_id": team["id"], "user_id": str(member.user_id), "invitation_id": str(invitation["id"]),
             "key_id": key["id"], "job_id": upload["jobId"], "file_id": upload["fileId"],
             "dataset_id": job["result"]["datasetId"]}
@@ -116,7 +119,7 @@ def _api_routes() -> list[tuple[str, str]]:
 
 
 CANDIDATE_FIELDS = {"name": "hijack", "role": "member", "description": "x", "token": "inv_x_y",
-                    "message": "{{city}}"}
+                    "message": "{{city}}", "type": "announcement"}
 
 
 def body_for(openapi: dict[str, Any], method: str, path: str) -> dict[str, Any] | None:

@@ -159,3 +159,84 @@ async def test_templates_belong_to_their_site(client: httpx.AsyncClient, founder
     await client.delete(f"/api/v1/sites/{first['id']}", headers=founder.headers)
     gone = await client.get(f"/api/v1/sites/{first['id']}/templates/{template['id']}", headers=founder.headers)
     assert gone.status_code == 404
+
+
+PURCHASES = {"name": "Recent purchases", "type": "recent_activity", "status": "active",
+             "source": {"eventTypes": ["purchase"], "maxAgeSeconds": 172800},
+             "targeting": {"urls": [{"match": "contains", "value": "/products/"},
+                                    {"match": "regex", "value": "^/checkout", "exclude": True}],
+                           "devices": ["desktop", "mobile"], "countries": ["DE", "AT"],
+                           "schedule": {"weekdays": ["mon", "fri"], "start": "09:00", "end": "18:00"}},
+             "display": {"firstDelaySeconds": 3, "maxPerSession": 5}}
+
+
+async def test_notifications_round_trip_with_defaults(client: httpx.AsyncClient, founder: Account) -> None:
+    site = (await _create(client, founder)).json()["data"]
+    template = (await client.post(f"/api/v1/sites/{site['id']}/templates", headers=founder.headers,
+                                  json={"name": "t", "message": "{{firstName}} bought {{product}}"})).json()["data"]
+    created = await client.post(f"/api/v1/sites/{site['id']}/notifications", headers=founder.headers,
+                                json={**PURCHASES, "templateId": template["id"]})
+    assert created.status_code == 201, created.text
+    notification = created.json()["data"]
+    assert notification["channels"] == ["popup"] and notification["templateId"] == template["id"]
+    assert notification["anonymization"] == {"enabled": True, "name": "first_name", "location": "city",
+                                             "excluded": []}
+    assert notification["display"]["firstDelaySeconds"] == 3 and notification["display"]["hideOwnEvents"] is True
+    assert notification["targeting"]["visitors"] == "all"
+    path = f"/api/v1/sites/{site['id']}/notifications/{notification['id']}"
+    paused = await client.patch(path, headers=founder.headers, json={"status": "paused", "templateId": None})
+    assert paused.status_code == 200, paused.text
+    assert paused.json()["data"]["status"] == "paused" and paused.json()["data"]["templateId"] is None
+    assert paused.json()["data"]["targeting"] == notification["targeting"]
+    listed = await client.get(f"/api/v1/sites/{site['id']}/notifications?status=paused", headers=founder.headers)
+    assert [item["id"] for item in listed.json()["data"]] == [notification["id"]]
+    assert (await client.delete(path, headers=founder.headers)).status_code == 204
+    assert (await client.get(path, headers=founder.headers)).status_code == 404
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"type": "recent_activity", "source": {}}, "body"),
+    ({"type": "period_counter", "source": {"eventTypes": ["purchase"]}}, "body"),
+    ({"source": {"eventTypes": ["custom"]}}, "body.source"),
+    ({"source": {"eventTypes": ["purchase"], "minAgeSeconds": 3600, "maxAgeSeconds": 600}}, "body.source"),
+    ({"targeting": {"urls": [{"match": "regex", "value": "(unclosed"}]}}, "body.targeting.urls.0"),
+    ({"targeting": {"countries": ["germany"]}}, "body.targeting.countries.0"),
+    ({"targeting": {"schedule": {"weekdays": ["mon", "mon"]}}}, "body.targeting.schedule"),
+    ({"targeting": {"schedule": {"start": "25:00", "end": "26:00"}}}, "body.targeting.schedule.start"),
+    ({"display": {"durationSeconds": 0}}, "body.display.durationSeconds"),
+    ({"channels": ["sms"]}, "body.channels.0"),
+])
+async def test_bad_notifications_are_422(client: httpx.AsyncClient, founder: Account, change: dict[str, object],
+                                         field: str) -> None:
+    site = (await _create(client, founder)).json()["data"]
+    response = await client.post(f"/api/v1/sites/{site['id']}/notifications", headers=founder.headers,
+                                 json={**PURCHASES, **change})
+    assert response.status_code == 422, response.text
+    assert field in [detail["field"] for detail in response.json()["error"]["details"]], response.text
+
+
+async def test_patch_validates_the_whole_notification(client: httpx.AsyncClient, founder: Account) -> None:
+    site = (await _create(client, founder)).json()["data"]
+    notification = (await client.post(f"/api/v1/sites/{site['id']}/notifications", headers=founder.headers,
+                                      json=PURCHASES)).json()["data"]
+    path = f"/api/v1/sites/{site['id']}/notifications/{notification['id']}"
+    emptied = await client.patch(path, headers=founder.headers, json={"source": {"eventTypes": []}})
+    assert emptied.status_code == 422
+    other_site = (await _create(client, founder)).json()["data"]
+    foreign_template = (await client.post(f"/api/v1/sites/{other_site['id']}/templates", headers=founder.headers,
+                                          json={"name": "t", "message": "{{city}}"})).json()["data"]
+    wrong = await client.patch(path, headers=founder.headers, json={"templateId": foreign_template["id"]})
+    assert wrong.status_code == 422 and wrong.json()["error"]["details"][0]["field"] == "body.templateId"
+    unchanged = (await client.get(path, headers=founder.headers)).json()["data"]
+    assert unchanged["source"]["eventTypes"] == ["purchase"] and unchanged["templateId"] is None
+
+
+async def test_a_template_in_use_cannot_be_deleted(client: httpx.AsyncClient, founder: Account) -> None:
+    site = (await _create(client, founder)).json()["data"]
+    template = (await client.post(f"/api/v1/sites/{site['id']}/templates", headers=founder.headers,
+                                  json={"name": "t", "message": "{{city}}"})).json()["data"]
+    await client.post(f"/api/v1/sites/{site['id']}/notifications", headers=founder.headers,
+                      json={**PURCHASES, "templateId": template["id"]})
+    refused = await client.delete(f"/api/v1/sites/{site['id']}/templates/{template['id']}", headers=founder.headers)
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "template_in_use"
+    assert (await client.delete(f"/api/v1/sites/{site['id']}", headers=founder.headers)).status_code == 204

@@ -1,4 +1,4 @@
-"""Social proof (seed 001): schema ``socialproof`` with sites and templates, under forced row-level security.
+"""Social proof (seed 001): schema ``socialproof`` with sites, templates and notifications, under forced RLS.
 
 The domain is unique across the platform (a domain belongs to one site); the site key is the public id the
 embed snippet carries.
@@ -61,7 +61,34 @@ def upgrade() -> None:
           CONSTRAINT uq_templates_org_id_id UNIQUE (org_id, id)
         )""")
     op.execute("CREATE INDEX ix_templates_org_id_site_id ON socialproof.templates (org_id, site_id)")
-    for table in ("socialproof.sites", "socialproof.templates"):
+    op.execute("""
+        CREATE TABLE socialproof.notifications (
+          id uuid DEFAULT gen_random_uuid() NOT NULL,
+          org_id uuid NOT NULL,
+          site_id uuid NOT NULL,
+          template_id uuid,
+          name varchar(200) NOT NULL,
+          type varchar(30) NOT NULL,
+          status varchar(20) NOT NULL,
+          channels text[] NOT NULL,
+          source jsonb NOT NULL,
+          targeting jsonb NOT NULL,
+          display jsonb NOT NULL,
+          anonymization jsonb NOT NULL,
+          created_by uuid,
+          created_at timestamptz DEFAULT now() NOT NULL,
+          updated_at timestamptz DEFAULT now() NOT NULL,
+          CONSTRAINT pk_notifications PRIMARY KEY (id),
+          CONSTRAINT fk_notifications_org_id_organizations FOREIGN KEY (org_id)
+            REFERENCES core.organizations (id) ON DELETE CASCADE,
+          CONSTRAINT fk_notifications_site FOREIGN KEY (org_id, site_id)
+            REFERENCES socialproof.sites (org_id, id) ON DELETE CASCADE,
+          CONSTRAINT fk_notifications_template FOREIGN KEY (org_id, template_id)
+            REFERENCES socialproof.templates (org_id, id),
+          CONSTRAINT uq_notifications_org_id_id UNIQUE (org_id, id)
+        )""")
+    op.execute("CREATE INDEX ix_notifications_org_id_site_id ON socialproof.notifications (org_id, site_id)")
+    for table in ("socialproof.sites", "socialproof.templates", "socialproof.notifications"):
         op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
         op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
         op.execute(f"CREATE POLICY tenant_isolation ON {table} USING (org_id = {CURRENT_ORG})")
