@@ -8,7 +8,7 @@ import orjson
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -116,6 +116,13 @@ class Conflict(AppError):
 
 class Unprocessable(AppError):
     status, code = 422, "validation_error"
+
+
+def invalid(message: str, exc: ValidationError, *, prefix: tuple[str, ...] = ("body",)) -> Unprocessable:
+    """A 422 listing each pydantic error at its request path, for input validated outside the route signature."""
+    return Unprocessable(message, details=[
+        {"field": ".".join(str(part) for part in (*prefix, *error["loc"])), "message": error["msg"],
+         "type": error["type"]} for error in exc.errors()])
 
 
 class TooManyRequests(AppError):

@@ -27,6 +27,7 @@ from northstar.core.http import (
     PageMeta,
     PageParams,
     Unprocessable,
+    invalid,
 )
 from northstar.core.idempotency import Idempotent
 from northstar.core.permissions import Principal
@@ -150,9 +151,7 @@ def _declared_schema(text: str | None) -> dict[str, Any] | None:
     try:
         return DatasetSchemaRequest.model_validate_json(text).model_dump(mode="json", exclude_none=True)
     except ValidationError as exc:
-        raise Unprocessable("The schema is not valid", details=[
-            {"field": ".".join(str(part) for part in ("schema", *error["loc"])), "message": error["msg"],
-             "type": error["type"]} for error in exc.errors()]) from None
+        raise invalid("The schema is not valid", exc, prefix=("schema",)) from None
 
 
 @router.post("/upload", status_code=status.HTTP_201_CREATED, response_model=Envelope[UploadAccepted],

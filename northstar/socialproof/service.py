@@ -11,7 +11,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.core.db import fetch_page, flush_unique, get_in_org
-from northstar.core.http import Forbidden, NotFound, Unprocessable
+from northstar.core.http import Forbidden, NotFound, Unprocessable, invalid
 from northstar.core.permissions import Principal
 from northstar.socialproof.models import Notification, Site, Template
 from northstar.socialproof.schemas import NotificationFields
@@ -190,9 +190,7 @@ async def update_notification(session: AsyncSession, *, principal: Principal, si
     try:
         fields = NotificationFields.model_validate({**current, **changes})
     except ValidationError as exc:
-        raise Unprocessable("The notification would not be valid", details=[
-            {"field": ".".join(str(part) for part in ("body", *error["loc"])), "message": error["msg"],
-             "type": error["type"]} for error in exc.errors()]) from None
+        raise invalid("The notification would not be valid", exc) from None
     await _check_template(session, org_id=principal.org_id, site_id=site_id, template_id=fields.template_id)
     for column, value in _documents(fields).items():
         setattr(notification, column, value)
