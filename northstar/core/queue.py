@@ -23,7 +23,7 @@ from northstar.settings import get_settings
 
 # Modules whose tasks.py registers tasks; the worker imports them all.
 TASK_MODULES = ["northstar.accounts.tasks", "northstar.core.idempotency", "northstar.core.queue",
-                "northstar.jobs.tasks"]
+                "northstar.jobs.tasks", "northstar.socialproof.tasks"]
 
 
 def default_retry() -> procrastinate.RetryStrategy:

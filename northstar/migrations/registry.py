@@ -12,7 +12,8 @@ target_metadata = Base.metadata
 
 
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:
-    """Compare only our schemas' objects; the queue's tables and Alembic's own are managed elsewhere."""
+    """Compare only our schemas' objects; the queue's tables, Alembic's own and the partitioned event tables
+    (created by ``socialproof.ensure_event_partitions`` and written with SQL) are managed elsewhere."""
     if type_ == "schema":
         return name in ("auth", "core", "jobs", "socialproof")
-    return True
+    return not (type_ in ("table", "index") and name is not None and "notification_events" in name)

@@ -13,6 +13,8 @@ from northstar.core.idempotency import Idempotent
 from northstar.core.permissions import Principal
 from northstar.socialproof import service
 from northstar.socialproof.schemas import (
+    EventBatch,
+    EventsAccepted,
     NotificationCreate,
     NotificationOut,
     NotificationUpdate,
@@ -164,3 +166,21 @@ async def delete_notification(site_id: uuid.UUID, notification_id: uuid.UUID, re
                               principal: SitesUpdate, session: DbSession) -> None:
     await service.delete_notification(session, principal=principal, site_id=site_id, notification_id=notification_id)
     audit_target(request, "notification", notification_id, site=str(site_id))
+
+
+EventsCreate = Annotated[Principal, Depends(require("events", "create"))]
+
+
+@router.post("/sites/{site_id}/events", status_code=status.HTTP_202_ACCEPTED, response_model=Envelope[EventsAccepted],
+             name="events.create")
+async def record_events(site_id: uuid.UUID, body: EventBatch, request: Request, principal: EventsCreate,
+                        session: DbSession) -> Envelope[EventsAccepted]:
+    """Events from the merchant's backend (an API key with ``events:create``): ``{"events": [...]}``, 1 to 500.
+
+    Answered once stored; an event id seen in the last 7 days is counted as a duplicate and ignored, so
+    retries are safe.
+    """
+    accepted, duplicates = await service.record_events(session, org_id=principal.org_id, site_id=site_id,
+                                                       events=body.events)
+    audit_target(request, "site", site_id, events=accepted)
+    return Envelope(data=EventsAccepted(accepted=accepted, duplicates=duplicates))

@@ -298,3 +298,37 @@ class NotificationOut(CamelModel):
     created_by: uuid.UUID | None
     created_at: datetime
     updated_at: datetime
+
+
+class EventIn(RequestModel):
+    """One event from the merchant's backend (a purchase, a signup, a review, a custom event)."""
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, description="send your own id to make retries harmless")
+    type: EventType
+    name: Annotated[str, Field(min_length=1, max_length=100)] | None = Field(None, description="for custom events")
+    occurred_at: datetime | None = Field(None, description="default now; clamped to the last 7 days, never future")
+    visitor_id: Annotated[str, Field(max_length=64)] | None = None
+    url: Annotated[str, Field(max_length=2048)] | None = None
+    first_name: Annotated[str, Field(max_length=100)] | None = None
+    city: Annotated[str, Field(max_length=100)] | None = None
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
+    product: Annotated[str, Field(max_length=200)] | None = None
+    product_url: Annotated[str, Field(max_length=2048)] | None = None
+    amount: Annotated[float, Field(ge=0, le=1e12)] | None = None
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None
+    rating: Annotated[float, Field(ge=0, le=5)] | None = None
+
+    @model_validator(mode="after")
+    def _named_when_custom(self) -> EventIn:
+        if (self.type == "custom") != (self.name is not None):
+            raise ValueError("name is given exactly for custom events")
+        return self
+
+
+class EventBatch(RequestModel):
+    events: list[EventIn] = Field(min_length=1, max_length=500)
+
+
+class EventsAccepted(CamelModel):
+    accepted: int = Field(description="stored now")
+    duplicates: int = Field(description="already stored (same event id): a retry, ignored")

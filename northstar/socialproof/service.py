@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
-from sqlalchemy import or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from pydantic.alias_generators import to_camel
+from sqlalchemy import or_, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from northstar.core.db import fetch_page, flush_unique, get_in_org
 from northstar.core.http import Forbidden, NotFound, Unprocessable, invalid
 from northstar.core.permissions import Principal
 from northstar.socialproof.models import Notification, Site, Template
-from northstar.socialproof.schemas import NotificationFields
+from northstar.socialproof.schemas import EventIn, NotificationFields
 
 DOMAIN_TAKEN = "This domain is already registered (a domain belongs to one site)"
 
@@ -205,3 +208,51 @@ async def delete_notification(session: AsyncSession, *, principal: Principal, si
     await session.delete(await get_notification(session, org_id=principal.org_id, site_id=site_id,
                                                 notification_id=notification_id))
     await session.flush()
+
+
+PAYLOAD_FIELDS = ("first_name", "city", "country", "product", "product_url", "amount", "currency", "rating")
+MAX_EVENT_AGE = timedelta(days=7)
+_INSERT_EVENTS = text("""
+    INSERT INTO socialproof.notification_events
+      (id, org_id, site_id, event_type, event_name, visitor_id, url, payload, occurred_at)
+    SELECT e.id, :org_id, :site_id, e.type, e.name, e.visitor_id, e.url, e.payload, e.occurred_at
+    FROM jsonb_to_recordset(CAST(:events AS jsonb)) AS e(id uuid, type text, name text, visitor_id text,
+                                                          url text, payload jsonb, occurred_at timestamptz)
+    WHERE NOT EXISTS (SELECT 1 FROM socialproof.notification_events seen
+                      WHERE seen.site_id = :site_id AND seen.id = e.id AND seen.occurred_at >= :oldest)
+    ON CONFLICT DO NOTHING
+    RETURNING id""")
+
+
+def _clamped(moment: datetime | None, now: datetime) -> datetime:
+    """Clock skew is not the caller's fault: future times become now, very old ones the oldest kept."""
+    if moment is None:
+        return now
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return min(max(moment, now - MAX_EVENT_AGE), now)
+
+
+async def record_events(session: AsyncSession, *, org_id: uuid.UUID, site_id: uuid.UUID,
+                        events: list[EventIn]) -> tuple[int, int]:
+    """Store events in one statement, durable when the request commits; returns (accepted, duplicates).
+
+    An id already stored within the kept window (7 days, the oldest an event may claim) is a duplicate.
+    """
+    site = await get_site(session, org_id=org_id, site_id=site_id)
+    now = datetime.now(UTC)
+    rows = [{"id": str(event.id), "type": event.type, "name": event.name, "visitor_id": event.visitor_id,
+             "url": event.url, "occurred_at": _clamped(event.occurred_at, now).isoformat(),
+             "payload": {to_camel(key): value for key in PAYLOAD_FIELDS
+                         if (value := getattr(event, key)) is not None}} for event in events]
+    stored = (await session.execute(_INSERT_EVENTS, {"org_id": org_id, "site_id": site.id,
+                                                     "oldest": now - MAX_EVENT_AGE - timedelta(minutes=1),
+                                                     "events": orjson.dumps(rows).decode()})).all()
+    return len(stored), len(events) - len(stored)
+
+
+async def ensure_event_partitions(connection: AsyncConnection, *, months_ahead: int = 3) -> int:
+    """Create the event partitions from last month to ``months_ahead`` (as the owner); returns how many."""
+    created = await connection.scalar(text(
+        "SELECT coalesce(sum(socialproof.ensure_event_partitions((now() + make_interval(months => m))::date)), 0)"
+        " FROM generate_series(-1, :ahead) m"), {"ahead": months_ahead})
+    return int(created or 0)

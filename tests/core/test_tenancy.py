@@ -119,7 +119,7 @@ def _api_routes() -> list[tuple[str, str]]:
 
 
 CANDIDATE_FIELDS = {"name": "hijack", "role": "member", "description": "x", "token": "inv_x_y",
-                    "message": "{{city}}", "type": "announcement"}
+                    "message": "{{city}}", "type": "announcement", "events": [{"type": "signup"}]}
 
 
 def body_for(openapi: dict[str, Any], method: str, path: str) -> dict[str, Any] | None:
