@@ -21,28 +21,13 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
-    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from northstar.core.db import Base
+from northstar.core.db import Base, created_at, org_fk, updated_at, uuid_pk
 
 ROLE_CHECK = "role IN ('founder', 'admin', 'member', 'analyst', 'investor')"
-
-
-def uuid_pk() -> Mapped[uuid.UUID]:
-    return mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4,
-                         server_default=text("gen_random_uuid()"))
-
-
-def created_at() -> Mapped[datetime]:
-    return mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
-
-
-def org_fk() -> Mapped[uuid.UUID]:
-    return mapped_column(UUID(as_uuid=True), ForeignKey("core.organizations.id", ondelete="CASCADE"),
-                         nullable=False)
 
 
 class User(Base):
@@ -61,8 +46,7 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="true")
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = created_at()
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False,
-                                                 server_default=func.now(), onupdate=func.now())
+    updated_at: Mapped[datetime] = updated_at()
 
 
 class MfaRecoveryCode(Base):
@@ -86,8 +70,7 @@ class Organization(Base):
     slug: Mapped[str] = mapped_column(String(80), nullable=False, unique=True)
     subscription_tier: Mapped[str] = mapped_column(String(50), nullable=False, server_default="free")
     created_at: Mapped[datetime] = created_at()
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False,
-                                                 server_default=func.now(), onupdate=func.now())
+    updated_at: Mapped[datetime] = updated_at()
 
 
 class RefreshToken(Base):
@@ -147,8 +130,7 @@ class Project(Base):
     description: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
     created_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     created_at: Mapped[datetime] = created_at()
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False,
-                                                 server_default=func.now(), onupdate=func.now())
+    updated_at: Mapped[datetime] = updated_at()
 
 
 class ProjectMember(Base):

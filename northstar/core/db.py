@@ -10,17 +10,31 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, LiteralString, Protocol, TypeVar, cast
 
 import psycopg
 from psycopg import sql
 from psycopg.rows import namedtuple_row
-from sqlalchemy import Connection, CursorResult, Executable, MetaData, Select, event, func, select, text
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    DateTime,
+    Executable,
+    ForeignKey,
+    MetaData,
+    Select,
+    event,
+    func,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from northstar.core.http import Conflict, NotFound
 
@@ -33,6 +47,26 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+def uuid_pk() -> Mapped[uuid.UUID]:
+    """A random UUID primary key, filled by the client (so ids are known before a flush) or the server."""
+    return mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4,
+                         server_default=text("gen_random_uuid()"))
+
+
+def org_fk() -> Mapped[uuid.UUID]:
+    """The tenant column every tenant table has; its rows go with their organization."""
+    return mapped_column(UUID(as_uuid=True), ForeignKey("core.organizations.id", ondelete="CASCADE"),
+                         nullable=False)
+
+
+def created_at() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+def updated_at() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now(), onupdate=func.now())
 
 
 class Base(DeclarativeBase):

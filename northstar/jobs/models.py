@@ -19,20 +19,18 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     Float,
-    ForeignKey,
     ForeignKeyConstraint,
     Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
-    func,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from northstar.core.db import Base
+from northstar.core.db import Base, created_at, org_fk, updated_at, uuid_pk
 
 JobType = Literal["generation", "upload", "export"]
 JobStatus = Literal["pending", "in-progress", "completed", "failed", "cancelled"]
@@ -45,20 +43,6 @@ DATASET_STATUSES = ("building", "ready", "failed")
 
 def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(value) for value in values)})"
-
-
-def _uuid_pk() -> Mapped[uuid.UUID]:
-    return mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4,
-                         server_default=text("gen_random_uuid()"))
-
-
-def _org() -> Mapped[uuid.UUID]:
-    return mapped_column(UUID(as_uuid=True), ForeignKey("core.organizations.id", ondelete="CASCADE"),
-                         nullable=False)
-
-
-def _timestamp() -> Mapped[datetime]:
-    return mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
 
 
 class Job(Base):
@@ -75,8 +59,8 @@ class Job(Base):
         {"schema": "jobs"},
     )
 
-    id: Mapped[uuid.UUID] = _uuid_pk()
-    org_id: Mapped[uuid.UUID] = _org()
+    id: Mapped[uuid.UUID] = uuid_pk()
+    org_id: Mapped[uuid.UUID] = org_fk()
     type: Mapped[str] = mapped_column(String(20), nullable=False)
     params: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
     status: Mapped[str] = mapped_column(String(20), nullable=False, server_default="pending")
@@ -89,9 +73,8 @@ class Job(Base):
     cancel_requested: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
     queue_job_id: Mapped[int | None] = mapped_column(BigInteger)
     created_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
-    created_at: Mapped[datetime] = _timestamp()
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now(),
-                                                 onupdate=func.now())
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -111,8 +94,8 @@ class StoredFile(Base):
         {"schema": "jobs"},
     )
 
-    id: Mapped[uuid.UUID] = _uuid_pk()
-    org_id: Mapped[uuid.UUID] = _org()
+    id: Mapped[uuid.UUID] = uuid_pk()
+    org_id: Mapped[uuid.UUID] = org_fk()
     job_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     kind: Mapped[str] = mapped_column(String(20), nullable=False)
     original_name: Mapped[str] = mapped_column(Text, nullable=False)
@@ -121,7 +104,7 @@ class StoredFile(Base):
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
     checksum: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(20), nullable=False, server_default="pending")
-    uploaded_at: Mapped[datetime] = _timestamp()
+    uploaded_at: Mapped[datetime] = created_at()
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
@@ -141,8 +124,8 @@ class Dataset(Base):
         {"schema": "jobs"},
     )
 
-    id: Mapped[uuid.UUID] = _uuid_pk()
-    org_id: Mapped[uuid.UUID] = _org()
+    id: Mapped[uuid.UUID] = uuid_pk()
+    org_id: Mapped[uuid.UUID] = org_fk()
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     source: Mapped[str] = mapped_column(String(20), nullable=False)
     job_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
@@ -150,7 +133,7 @@ class Dataset(Base):
     columns: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, nullable=False)
     row_count: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
     status: Mapped[str] = mapped_column(String(20), nullable=False, server_default="building")
-    created_at: Mapped[datetime] = _timestamp()
+    created_at: Mapped[datetime] = created_at()
 
     @property
     def table_name(self) -> str:
