@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from pydantic import ValidationError
@@ -91,12 +91,21 @@ async def list_templates(session: AsyncSession, *, org_id: uuid.UUID, site_id: u
     return await fetch_page(session, query.order_by(Template.created_at, Template.id), offset=offset, limit=limit)
 
 
+SiteOwned = TypeVar("SiteOwned", Template, Notification)
+
+
+async def _of_site(session: AsyncSession, model: type[SiteOwned], object_id: uuid.UUID, *, org_id: uuid.UUID,
+                   site_id: uuid.UUID, missing: str) -> SiteOwned:
+    """The object if it belongs to this site of this org; any other answers like a missing one."""
+    found = await get_in_org(session, model, object_id, org_id=org_id, missing=missing)
+    if found.site_id != site_id:
+        raise NotFound(missing)
+    return found
+
+
 async def get_template(session: AsyncSession, *, org_id: uuid.UUID, site_id: uuid.UUID, template_id: uuid.UUID
                        ) -> Template:
-    template = await get_in_org(session, Template, template_id, org_id=org_id, missing="No such template")
-    if template.site_id != site_id:
-        raise NotFound("No such template")
-    return template
+    return await _of_site(session, Template, template_id, org_id=org_id, site_id=site_id, missing="No such template")
 
 
 async def create_template(session: AsyncSession, *, principal: Principal, site_id: uuid.UUID, name: str,
@@ -144,10 +153,11 @@ async def _check_template(session: AsyncSession, *, org_id: uuid.UUID, site_id: 
                           template_id: uuid.UUID | None) -> None:
     if template_id is None:
         return
-    template = await session.get(Template, template_id)
-    if template is None or template.org_id != org_id or template.site_id != site_id:
+    try:
+        await get_template(session, org_id=org_id, site_id=site_id, template_id=template_id)
+    except NotFound:
         raise Unprocessable("The template is not one of this site's", details=[
-            {"field": "body.templateId", "message": "no such template on this site", "type": "reference"}])
+            {"field": "body.templateId", "message": "no such template on this site", "type": "reference"}]) from None
 
 
 async def list_notifications(session: AsyncSession, *, org_id: uuid.UUID, site_id: uuid.UUID,
@@ -162,11 +172,8 @@ async def list_notifications(session: AsyncSession, *, org_id: uuid.UUID, site_i
 
 async def get_notification(session: AsyncSession, *, org_id: uuid.UUID, site_id: uuid.UUID,
                            notification_id: uuid.UUID) -> Notification:
-    notification = await get_in_org(session, Notification, notification_id, org_id=org_id,
-                                    missing="No such notification")
-    if notification.site_id != site_id:
-        raise NotFound("No such notification")
-    return notification
+    return await _of_site(session, Notification, notification_id, org_id=org_id, site_id=site_id,
+                          missing="No such notification")
 
 
 async def create_notification(session: AsyncSession, *, principal: Principal, site_id: uuid.UUID,
