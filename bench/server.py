@@ -104,9 +104,17 @@ class LoadResult:
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 
 
+def _captured(pattern: str, text: str) -> str:
+    """The first group of ``pattern`` in wrk's output; a clear error if wrk printed something else."""
+    found = re.search(pattern, text, re.M)
+    if found is None:
+        raise RuntimeError(f"unexpected wrk output (no {pattern!r}):\n{text}")
+    return found.group(1)
+
+
 def _latency_ms(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text.strip()).groups()  # type: ignore[union-attr]
-    return float(value) * _UNITS_MS[unit]
+    value = _captured(r"^([\d.]+)(?:us|ms|s|m)$", text.strip())
+    return float(value) * _UNITS_MS[text.strip()[len(value):]]
 
 
 def wrk(url: str, *, connections: int = 64, seconds: int = 10, headers: dict[str, str] | None = None,
@@ -120,8 +128,8 @@ def wrk(url: str, *, connections: int = 64, seconds: int = 10, headers: dict[str
     if script is not None:
         command += ["-s", str(script)]
     output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    p50 = _latency_ms(re.search(r"^\s+50%\s+(\S+)", output, re.M).group(1))  # type: ignore[union-attr]
-    p99 = _latency_ms(re.search(r"^\s+99%\s+(\S+)", output, re.M).group(1))  # type: ignore[union-attr]
+    rps = float(_captured(r"Requests/sec:\s+([\d.]+)", output))
+    p50 = _latency_ms(_captured(r"^\s+50%\s+(\S+)", output))
+    p99 = _latency_ms(_captured(r"^\s+99%\s+(\S+)", output))
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     return LoadResult(rps, p50, p99, int(errors.group(1)) if errors else 0)
