@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
@@ -9,7 +10,7 @@ from typing import Annotated, Any
 
 import orjson
 import redis.asyncio as aioredis
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Header, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -20,12 +21,13 @@ from northstar.accounts.api import api_keys, auth, organizations, projects
 from northstar.accounts.service.credentials import CredentialAuthenticator
 from northstar.audit import api as audit_api
 from northstar.audit import service as audit_service
-from northstar.core.context import CurrentPrincipal
+from northstar.core.context import CurrentPrincipal, DbSession
 from northstar.core.db import Database, set_tenant_context, start_embedded_postgres, to_libpq_url
+from northstar.core.fastpath import FastPaths
 from northstar.core.http import ERROR_RESPONSES, ORJSONResponse, register_error_handlers
 from northstar.core.idempotency import IdempotencyRecorder, ReplayedResponse, replay_handler
 from northstar.core.observability import EdgeMiddleware, Metrics, configure_logging
-from northstar.core.pubsub import EventHub
+from northstar.core.pubsub import Event, EventHub
 from northstar.core.queue import queue_depth
 from northstar.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from northstar.core.storage import open_object_store
@@ -33,7 +35,10 @@ from northstar.jobs import api as jobs_api
 from northstar.jobs import dashboard as jobs_dashboard
 from northstar.migrations import head_revision
 from northstar.settings import Settings, get_settings
-from northstar.socialproof import api as socialproof_api
+from northstar.socialproof.api import merchant as socialproof_api
+from northstar.socialproof.api import public as socialproof_public
+from northstar.socialproof.runtime import SocialProofRuntime
+from northstar.socialproof.service.sites import get_site
 
 SERVICE_VERSION = version("northstar")
 
@@ -64,10 +69,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.audit_recorder = audit_service.record_request
         app.state.storage = open_object_store(settings.storage_url, data_dir=settings.data_dir,
                                               s3_endpoint_url=settings.s3_endpoint_url)
-        app.state.events = EventHub(to_libpq_url(url))
+        app.state.events = EventHub(to_libpq_url(url), redis=redis_client)
+        app.state.socialproof = SocialProofRuntime(database=database, settings=settings, hub=app.state.events,
+                                                   redis=redis_client)
+        app.state.events.start()
         try:
             yield
         finally:
+            await app.state.socialproof.close()
             await app.state.events.close()
             await app.state.rate_limiter.close()
             await database.dispose()
@@ -98,6 +107,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.add_middleware(EdgeMiddleware, settings=settings, metrics=metrics,
                        body_limits={f"{API_PREFIX}/upload": settings.jobs.max_upload_bytes})
+    app.add_middleware(FastPaths, routes=socialproof_public.fast_routes(), metrics=metrics,
+                       trust_forwarded=settings.http.trust_forwarded_for)
     return app
 
 
@@ -106,21 +117,38 @@ def events_router() -> APIRouter:
 
     @router.get("/events/stream", name="events.stream", response_class=Response,
                 responses={200: {"content": {"text/event-stream": {}}}})
-    async def stream(request: Request, principal: CurrentPrincipal,
+    async def stream(request: Request, principal: CurrentPrincipal, session: DbSession,
                      topics: Annotated[str | None, Query(max_length=500, description="comma-separated, "
-                                                         "e.g. `job.status,job.progress`; all when empty")] = None
-                     ) -> Response:
-        """Server-sent events of the caller's org: job status and progress (more topics as modules add them)."""
+                                                         "e.g. `job.status,job.progress`; all when empty")] = None,
+                     site_id: Annotated[uuid.UUID | None, Query(alias="siteId", description="only this site's "
+                                                                "social proof events")] = None,
+                     last_event_id: Annotated[str | None, Header(max_length=100)] = None) -> Response:
+        """Server-sent events of the caller's org: job status and progress, social proof events and changes.
+
+        Every event has an id; a client that reconnects with ``Last-Event-ID`` first gets what it missed. When that
+        is no longer known, it gets a ``reset`` event: reload the state, then carry on.
+        """
         wanted = {topic.strip() for topic in (topics or "").split(",") if topic.strip()}
+        if site_id is not None:
+            await get_site(session, org_id=principal.org_id, site_id=site_id)
+        await session.commit()  # the stream holds no transaction open
         hub: EventHub = request.app.state.events
 
+        def relevant(event: Event) -> bool:
+            if wanted and event.topic not in wanted:
+                return False
+            return site_id is None or event.data.get("siteId") == str(site_id)
+
         async def events() -> AsyncIterator[dict[str, str]]:
-            async with hub.subscribe(principal.org_id) as queue:
-                yield {"event": "ready", "data": "{}"}
+            async with hub.subscribe(principal.org_id, last_event_id=last_event_id) as subscription:
+                yield {"event": "reset" if subscription.lost else "ready", "data": "{}"}
+                for event in subscription.replay:
+                    if relevant(event):
+                        yield {"id": event.id, "event": event.topic, "data": orjson.dumps(event.data).decode()}
                 while True:
-                    event = await queue.get()
-                    if not wanted or event.topic in wanted:
-                        yield {"event": event.topic, "data": orjson.dumps(event.data).decode()}
+                    event = await subscription.queue.get()
+                    if relevant(event):
+                        yield {"id": event.id, "event": event.topic, "data": orjson.dumps(event.data).decode()}
 
         return EventSourceResponse(events(), ping=SSE_KEEPALIVE_SECONDS)
 

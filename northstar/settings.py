@@ -58,6 +58,26 @@ class JobsSettings(BaseModel):
     retention_days: int = 30
 
 
+class SocialProofSettings(BaseModel):
+    """The social proof module (seed 001): the public widget's ingestion, caches, privacy and retention."""
+
+    geoip_database: Path | None = None
+    spam_referrers_file: Path | None = None
+    collect_max_bytes: int = 64 * 1024
+    collect_max_events: int = 50
+    collect_per_ip_per_minute: int = 600
+    ingest_max_batch: int = 5000
+    ingest_max_pending: int = 100_000
+    ingest_connections: int = 2
+    ingest_timeout_seconds: float = 10.0
+    site_cache_seconds: float = 30.0
+    feed_cache_seconds: float = 5.0
+    feed_items: int = 20
+    live_window_seconds: int = 300
+    raw_retention_days: int = 90
+    minute_rollup_retention_days: int = 7
+
+
 class SmtpSettings(BaseModel):
     host: str = ""
     port: int = 25
@@ -91,6 +111,7 @@ class Settings(BaseSettings):
     queue: QueueSettings = QueueSettings()
     jobs: JobsSettings = JobsSettings()
     smtp: SmtpSettings = SmtpSettings()
+    socialproof: SocialProofSettings = SocialProofSettings()
 
     def resolved_secret_key(self) -> str:
         """The signing key: configured, or generated once and kept in the data dir so restarts keep sessions."""

@@ -79,7 +79,8 @@ _SET_CONTEXT: LiteralString = (
     "SELECT set_config('role', {role}, true) AS role,"
     " set_config('northstar.org_id', {org_id}, true) AS org_id,"
     " set_config('northstar.user_id', {user_id}, true) AS user_id,"
-    " set_config('northstar.credential_id', {credential_id}, true) AS credential_id"
+    " set_config('northstar.credential_id', {credential_id}, true) AS credential_id,"
+    " set_config('northstar.site_key', {site_key}, true) AS site_key"
 )
 
 
@@ -89,13 +90,15 @@ async def set_tenant_context(
     org_id: uuid.UUID | None = None,
     user_id: uuid.UUID | None = None,
     credential_id: uuid.UUID | None = None,
+    site_key: str | None = None,
     then: LiteralString | None = None,
     params: dict[str, Any] | None = None,
 ) -> list[Any]:
     """Switch the transaction to the app role and (re)bind its tenant; optionally run ``then`` under it.
 
     ``credential_id`` makes exactly one credential row (refresh token, API key, invitation) visible
-    before the tenant is known, so a presented credential can be looked up without a bypass.
+    before the tenant is known, so a presented credential can be looked up without a bypass; ``site_key``
+    does the same for the one site a public widget request names.
 
     The context and ``then`` go out as one simple-protocol message (values bound as quoted literals,
     ``{name}`` placeholders), so they cost one network round trip: most of an authenticated request's
@@ -112,6 +115,7 @@ async def set_tenant_context(
         "org_id": str(org_id) if org_id else "",
         "user_id": str(user_id) if user_id else "",
         "credential_id": str(credential_id) if credential_id else "",
+        "site_key": site_key or "",
     }
     statement = sql.SQL(_SET_CONTEXT).format(**{name: sql.Literal(value) for name, value in context.items()})
     if then is not None:
@@ -127,7 +131,8 @@ async def set_tenant_context(
 
 _DEFAULT_CONTEXT = (
     f"SELECT set_config('role', '{APP_ROLE}', true), set_config('northstar.org_id', '', true),"
-    " set_config('northstar.user_id', '', true), set_config('northstar.credential_id', '', true)"
+    " set_config('northstar.user_id', '', true), set_config('northstar.credential_id', '', true),"
+    " set_config('northstar.site_key', '', true)"
 )
 
 

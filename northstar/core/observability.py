@@ -100,6 +100,24 @@ def route_template(scope: Scope) -> str:
                     for part in scope["path"].split("/"))
 
 
+def client_ip(scope: Scope, *, trust_forwarded: bool) -> str:
+    """The caller's address: the socket peer, or the first ``X-Forwarded-For`` hop behind a trusted proxy."""
+    if trust_forwarded:
+        for name, value in scope["headers"]:
+            if name == b"x-forwarded-for":
+                return str(value.decode("latin-1").split(",")[0].strip())
+    client = scope.get("client")
+    return str(client[0]) if client else ""
+
+
+def new_trace_id(scope: Scope) -> str:
+    """The W3C trace id the caller sent in ``traceparent``, or a new one."""
+    for name, value in scope["headers"]:
+        if name == b"traceparent":
+            return parse_traceparent(value.decode("latin-1")) or secrets.token_hex(16)
+    return secrets.token_hex(16)
+
+
 class BodyTooLarge(Exception):
     pass
 
@@ -135,24 +153,16 @@ class EdgeMiddleware:
             headers.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
         return headers
 
-    def _client_ip(self, scope: Scope) -> str:
-        if self.trust_forwarded:
-            for name, value in scope["headers"]:
-                if name == b"x-forwarded-for":
-                    return str(value.decode("latin-1").split(",")[0].strip())
-        client = scope.get("client")
-        return str(client[0]) if client else ""
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
         headers = dict(scope["headers"])
-        trace_id = parse_traceparent(headers.get(b"traceparent", b"").decode("latin-1")) or secrets.token_hex(16)
+        trace_id = new_trace_id(scope)
         state = scope.setdefault("state", {})
         state["trace_id"] = trace_id
-        state["client_ip"] = self._client_ip(scope)
+        state["client_ip"] = client_ip(scope, trust_forwarded=self.trust_forwarded)
         status = {"code": 500, "started": False}
         extra_headers = self._headers(trace_id, scope["path"])
 

@@ -1,20 +1,28 @@
-"""Live updates: PostgreSQL NOTIFY on ``CHANNEL``, fanned out to per-org subscribers in each process.
+"""Live updates: PostgreSQL NOTIFY on ``CHANNEL`` (and Redis pub/sub when configured), fanned out in each process.
 
-Publishers call ``pg_notify(CHANNEL, '{"org": …, "topic": …, "data": …}')`` inside the transaction that makes
-the change (the trigger on ``jobs.jobs`` does), so it is delivered on commit and a listener never hears about
-a change that rolled back. Payloads are limited to 8000 bytes: ids and states, never bulk data.
+A message is ``{"id": …, "org": …, "topic": …, "data": …}``. Triggers publish with ``pg_notify`` inside the
+transaction that makes the change (``jobs.jobs`` does), so a listener never hears about a change that rolled
+back; application code publishes after its commit with ``EventHub.publish``, which goes to Redis when
+``REDIS_URL`` is set (high-volume fan-out without NOTIFY's commit-time lock) and to NOTIFY otherwise.
+Payloads are limited to 8000 bytes: ids, states and small summaries, never bulk data.
 
-Each API process holds one LISTEN connection and hands events to
-the subscribers of the event's org; several processes each get every event, which is what lets
-``/events/stream`` work behind a load balancer.
+Each API process holds one LISTEN connection (and one Redis subscription) and hands events to the subscribers of
+the event's org; several processes each get every event, which is what lets ``/events/stream`` work behind a
+load balancer. Messages published by the application carry their id, the same in every process, and each
+process keeps the last ``REPLAY_BUFFER`` messages of an org, so a client that reconnects with ``Last-Event-ID``
+gets what it missed, from whichever process it reaches.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import os
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,26 +32,64 @@ import structlog
 
 CHANNEL = "northstar_events"
 SUBSCRIBER_BUFFER = 1000
+REPLAY_BUFFER = 2000
+MAX_PAYLOAD = 7900
 log = structlog.get_logger("northstar.pubsub")
+_local_ids = itertools.count()
+
+
+def new_event_id() -> str:
+    """Unique across processes and ordered by time: milliseconds, then randomness."""
+    return f"{int(time.time() * 1000):013d}-{os.urandom(5).hex()}"
 
 
 @dataclass(frozen=True)
 class Event:
+    id: str
     org_id: str
     topic: str
     data: dict[str, Any]
 
 
+Listener = Callable[[Event], None]
+
+
+class Subscription:
+    """What a subscriber gets: the missed events it asked for (``replay``) and then the live ones (``queue``)."""
+
+    def __init__(self, replay: list[Event], queue: asyncio.Queue[Event], *, lost: bool) -> None:
+        self.replay = replay
+        self.queue = queue
+        self.lost = lost  # the Last-Event-ID is no longer buffered: the client must reload its state
+
+
 class EventHub:
-    """One LISTEN connection per process, started on the first subscriber and restarted if it drops."""
+    """One LISTEN connection per process (plus Redis when configured), restarted if it drops."""
 
-    def __init__(self, conninfo: str) -> None:
+    def __init__(self, conninfo: str, redis: Any = None) -> None:
         self.conninfo = conninfo
+        self.redis = redis
         self.subscribers: dict[str, set[asyncio.Queue[Event]]] = {}
-        self.listener: asyncio.Task[None] | None = None
+        self.history: dict[str, deque[Event]] = {}
+        self.listeners: list[Listener] = []
+        self.tasks: list[asyncio.Task[None]] = []
         self.connected = asyncio.Event()
+        self.publisher: psycopg.AsyncConnection[Any] | None = None
+        self.publishing = asyncio.Lock()
 
-    async def _listen(self) -> None:
+    def start(self) -> None:
+        """Listen now (idempotent); needed before the first subscriber when listeners keep caches fresh."""
+        if self.tasks and not all(task.done() for task in self.tasks):
+            return
+        self.tasks = [asyncio.create_task(self._listen_postgres())]
+        if self.redis is not None:
+            self.tasks.append(asyncio.create_task(self._listen_redis()))
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call ``listener`` (synchronously, in this process) for every event of every org."""
+        self.listeners.append(listener)
+
+    async def _listen_postgres(self) -> None:
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True) as connection:
@@ -56,30 +102,85 @@ class EventHub:
                 log.warning("event_listener_reconnecting", error=str(exc))
                 await asyncio.sleep(1.0)
 
-    def _dispatch(self, payload: str) -> None:
+    async def _listen_redis(self) -> None:
+        while True:
+            try:
+                async with self.redis.pubsub() as channel:
+                    await channel.subscribe(CHANNEL)
+                    async for message in channel.listen():
+                        if message.get("type") == "message":
+                            self._dispatch(message["data"])
+            except (OSError, ConnectionError) as exc:
+                log.warning("redis_listener_reconnecting", error=str(exc))
+                await asyncio.sleep(1.0)
+
+    def _dispatch(self, payload: str | bytes) -> None:
         try:
             message = orjson.loads(payload)
-            event = Event(org_id=message["org"], topic=message["topic"], data=message["data"])
+            event = Event(id=str(message.get("id") or f"{int(time.time() * 1000):013d}-local{next(_local_ids)}"),
+                          org_id=message["org"], topic=message["topic"], data=message["data"])
         except (orjson.JSONDecodeError, KeyError, TypeError):
             return
+        self.history.setdefault(event.org_id, deque(maxlen=REPLAY_BUFFER)).append(event)
+        for listener in self.listeners:
+            try:
+                listener(event)
+            except Exception as exc:  # a broken listener must not stop delivery to the others
+                log.error("event_listener_failed", error=str(exc))
         for queue in self.subscribers.get(event.org_id, ()):
             with contextlib.suppress(asyncio.QueueFull):  # a stalled client loses events, not the process
                 queue.put_nowait(event)
 
+    def _replay_after(self, org_id: str, last_event_id: str | None) -> tuple[list[Event], bool]:
+        if not last_event_id:
+            return [], False
+        history = list(self.history.get(org_id, ()))
+        for position, event in enumerate(history):
+            if event.id == last_event_id:
+                return history[position + 1:], False
+        # Not buffered: nothing was missed only if it is newer than all this process has seen.
+        return [], not (history and last_event_id > history[-1].id)
+
     @contextlib.asynccontextmanager
-    async def subscribe(self, org_id: uuid.UUID) -> AsyncIterator[asyncio.Queue[Event]]:
-        if self.listener is None or self.listener.done():
-            self.listener = asyncio.create_task(self._listen())
+    async def subscribe(self, org_id: uuid.UUID, *, last_event_id: str | None = None
+                        ) -> AsyncIterator[Subscription]:
+        self.start()
         queue: asyncio.Queue[Event] = asyncio.Queue(SUBSCRIBER_BUFFER)
-        self.subscribers.setdefault(str(org_id), set()).add(queue)
+        key = str(org_id)
+        # Registering and reading the buffer happen with no await between them: nothing falls in the gap.
+        self.subscribers.setdefault(key, set()).add(queue)
+        replay, lost = self._replay_after(key, last_event_id)
         try:
             await asyncio.wait_for(self.connected.wait(), timeout=10)
-            yield queue
+            yield Subscription(replay, queue, lost=lost)
         finally:
-            self.subscribers[str(org_id)].discard(queue)
+            self.subscribers[key].discard(queue)
+
+    async def publish(self, org_id: uuid.UUID, topic: str, data: dict[str, Any]) -> str:
+        """Send an event to every process (after the change it describes has committed); returns its id."""
+        event_id = new_event_id()
+        payload = orjson.dumps({"id": event_id, "org": str(org_id), "topic": topic, "data": data})
+        if len(payload) > MAX_PAYLOAD:
+            raise ValueError(f"event payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
+        if self.redis is not None:
+            await self.redis.publish(CHANNEL, payload)
+            return event_id
+        async with self.publishing:
+            try:
+                if self.publisher is None or self.publisher.closed:
+                    self.publisher = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
+                await self.publisher.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload.decode()))
+            except (psycopg.Error, OSError):
+                if self.publisher is not None:
+                    await self.publisher.close()
+                self.publisher = None
+                raise
+        return event_id
 
     async def close(self) -> None:
-        if self.listener is not None:
-            self.listener.cancel()
+        for task in self.tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self.listener
+                await task
+        if self.publisher is not None:
+            await self.publisher.close()

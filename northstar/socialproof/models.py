@@ -1,16 +1,32 @@
-"""Social proof tables (schema ``socialproof``), seed 001: sites, templates, notifications; events follow.
+"""Social proof tables (schema ``socialproof``), seed 001: sites, templates, notifications, rollups of events.
 
 A site is a merchant's website: one domain (unique across the platform, since the widget only runs on
-it), display settings, a data region, and a public key that the embed snippet carries.
+it), display settings, a data region, and a public key that the embed snippet carries. Raw events live in
+``notification_events`` (partitioned by month and site hash, created by SQL functions, so not mapped here);
+what dashboards read are the rollups below, kept current by ``socialproof.ingest_staged``.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ForeignKeyConstraint, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKeyConstraint,
+    Identity,
+    Index,
+    LargeBinary,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -88,6 +104,123 @@ class Notification(Base):
     targeting: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
     display: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
     anonymization: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    goal: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, nullable=False, server_default=text("""'{"eventTypes": ["purchase", "signup"]}'::jsonb"""))
     created_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
+
+
+NO_NOTIFICATION = uuid.UUID(int=0)
+_NO_NOTIFICATION_SQL = text("'00000000-0000-0000-0000-000000000000'::uuid")
+
+
+def _site_fk(table: str) -> ForeignKeyConstraint:
+    return ForeignKeyConstraint(["org_id", "site_id"], ["socialproof.sites.org_id", "socialproof.sites.id"],
+                                ondelete="CASCADE", name=f"fk_{table}_site")
+
+
+def _grain_check() -> CheckConstraint:
+    return CheckConstraint("grain IN ('minute', 'hour', 'day')", name="grain")
+
+
+class EventCount(Base):
+    """Events per bucket (minute and hour in UTC, day in the site's time zone), notification and type.
+
+    ``notification_id`` is ``NO_NOTIFICATION`` for events about no notification (page views, goals); a
+    ``conversion`` row counts goal events attributed to a click on the notification.
+    """
+
+    __tablename__ = "event_counts"
+    __table_args__ = (
+        PrimaryKeyConstraint("site_id", "grain", "bucket", "notification_id", "event_type", name="pk_event_counts"),
+        _grain_check(), _site_fk("event_counts"), {"schema": "socialproof"},
+    )
+
+    org_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    site_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    grain: Mapped[str] = mapped_column(String(6), nullable=False)
+    bucket: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    notification_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False,
+                                                       server_default=_NO_NOTIFICATION_SQL)
+    event_type: Mapped[str] = mapped_column(String(20), nullable=False)
+    events: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class VisitorHashes(Base):
+    """The visitor hashes one ingest added to a minute; folded into ``VisitorSketch`` rows by a periodic task."""
+
+    __tablename__ = "visitor_hashes"
+    __table_args__ = (
+        _site_fk("visitor_hashes"),
+        Index("ix_visitor_hashes_site_minute", "site_id", "minute"),
+        Index("ix_visitor_hashes_org_id", "org_id", "id"),
+        {"schema": "socialproof"},
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    org_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    site_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    notification_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False,
+                                                       server_default=_NO_NOTIFICATION_SQL)
+    minute: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    day: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    hashes: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), nullable=False)
+
+
+class VisitorSketch(Base):
+    """HyperLogLog registers of the visitors of a bucket (see ``sketch.py``): unique counts that merge."""
+
+    __tablename__ = "visitor_sketches"
+    __table_args__ = (
+        PrimaryKeyConstraint("site_id", "grain", "bucket", "notification_id", name="pk_visitor_sketches"),
+        _grain_check(), _site_fk("visitor_sketches"), {"schema": "socialproof"},
+    )
+
+    org_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    site_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    grain: Mapped[str] = mapped_column(String(6), nullable=False)
+    bucket: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    notification_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False,
+                                                       server_default=_NO_NOTIFICATION_SQL)
+    registers: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+
+class Conversion(Base):
+    """A goal event within 7 days after a click on a notification: one per visitor and notification."""
+
+    __tablename__ = "conversions"
+    __table_args__ = (
+        PrimaryKeyConstraint("site_id", "notification_id", "visitor_id", name="pk_conversions"),
+        _site_fk("conversions"), {"schema": "socialproof"},
+    )
+
+    org_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    site_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    notification_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    visitor_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    clicked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    converted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+
+
+class VisitorSalt(Base):
+    """The random salt of a UTC day's visitor hashes (platform-wide; deleted after two days)."""
+
+    __tablename__ = "visitor_salts"
+    __table_args__ = ({"schema": "socialproof"},)
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    salt: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+
+class EventMonth(Base):
+    """A month of raw events (platform-wide): when its rollups were complete, it was archived and dropped."""
+
+    __tablename__ = "event_months"
+    __table_args__ = ({"schema": "socialproof"},)
+
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    rolled_up_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    dropped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

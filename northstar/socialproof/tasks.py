@@ -1,9 +1,9 @@
-"""Queue tasks of the social proof module: event partitions are created ahead of time."""
+"""Queue tasks of the social proof module: partitions ahead, sketches folded, old rollups and raw months dropped."""
 
 from __future__ import annotations
 
 from northstar.core.queue import queue_app, task_database
-from northstar.socialproof import service
+from northstar.socialproof.service import events
 
 
 @queue_app.periodic(cron="11 3 * * *", periodic_id="socialproof.event_partitions")
@@ -11,4 +11,4 @@ from northstar.socialproof import service
 async def create_event_partitions(timestamp: int) -> int:
     """Daily: next months' event partitions exist long before their first event (idempotent)."""
     async with task_database().engine.begin() as connection:
-        return await service.ensure_event_partitions(connection)
+        return await events.ensure_event_partitions(connection)

@@ -2,9 +2,10 @@
 
 Messages use ``{{ variable | filter:"argument" | filter }}``, e.g.
 ``{{firstName|default:"Someone"}} from {{city}} bought {{product}}``. The output is plain text (the widget
-sets ``textContent``), so a template can never inject markup. CSS is parsed with tinycss2 and anything that
-could load, run or escape is refused: ``@import``, ``url()`` other than ``https:`` images, ``expression()``,
-``behavior``/``-moz-binding``, and any ``<`` (which could end a ``<style>`` element).
+sets ``textContent``), so a template can never inject markup. ``timeAgo`` is the one live variable: the widget
+writes it in the visitor's language and keeps it current, so it takes no filters. CSS is parsed with tinycss2
+and anything that could load, run or escape is refused: ``@import``, ``url()`` other than ``https:`` images,
+``expression()``, ``behavior``/``-moz-binding``, and any ``<`` (which could end a ``<style>`` element).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ MAX_CSS = 20_000
 
 _EXPRESSION = re.compile(r"\{\{(.*?)\}\}", re.S)
 _FILTER = re.compile(r'^\s*([a-z]+)\s*(?::\s*(?:"([^"]*)"|(\d+)))?\s*$')
+_PIPE = re.compile(r'\|(?=(?:[^"]*"[^"]*")*[^"]*$)')  # a | outside quotes
 _VARIABLE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9]*)\s*$")
 
 
@@ -52,15 +54,24 @@ def _truncate(value: str, size: int) -> str:
     return value if len(value) <= size else value[: max(size - 1, 0)] + "…"
 
 
+def _plural(value: str, forms: str) -> str:
+    """``{{count|plural:"person is|people are"}}``: the first form for exactly one, the second otherwise."""
+    singular, _, plural = forms.partition("|")
+    return singular if value.replace(",", "") == "1" else (plural or singular)
+
+
 FILTERS: dict[str, Callable[[str, str | int | None], str]] = {
     "default": lambda value, argument: value or str(argument or ""),
     "upper": lambda value, _: value.upper(),
     "lower": lambda value, _: value.lower(),
     "capitalize": lambda value, _: value[:1].upper() + value[1:],
     "truncate": lambda value, argument: _truncate(value, int(argument or 0)),
+    "plural": lambda value, argument: _plural(value, str(argument or "")),
 }
 FILTER_ARGUMENTS: dict[str, tuple[type, str]] = {"default": (str, 'a quoted text, like default:"Someone"'),
-                                                 "truncate": (int, "a number, like truncate:20")}
+                                                 "truncate": (int, "a number, like truncate:20"),
+                                                 "plural": (str, 'two quoted forms, like plural:"review|reviews"')}
+LIVE_VARIABLES = frozenset({"timeAgo"})
 
 
 @dataclass(frozen=True)
@@ -79,7 +90,7 @@ def parse_message(message: str) -> list[Placeholder]:
         raise TemplateError("unbalanced {{ or }}")
     placeholders = []
     for match in _EXPRESSION.finditer(message):
-        head, *pipes = match.group(1).split("|")
+        head, *pipes = _PIPE.split(match.group(1))
         variable = _VARIABLE.match(head)
         if not variable or variable.group(1) not in VARIABLES:
             raise TemplateError(f"unknown variable {head.strip()!r} at character {match.start()}; "
@@ -96,23 +107,37 @@ def parse_message(message: str) -> list[Placeholder]:
             if not isinstance(argument, wanted):
                 raise TemplateError(f"filter {name!r} at character {match.start()} takes {described}")
             filters.append((name, argument))
+        if filters and variable.group(1) in LIVE_VARIABLES:
+            raise TemplateError(f"{variable.group(1)} at character {match.start()} is written by the widget, "
+                                "in the visitor's language, and takes no filters")
         placeholders.append(Placeholder(match.start(), match.end(), variable.group(1), tuple(filters)))
     return placeholders
 
 
-def render_message(message: str, values: Mapping[str, Any]) -> str:
-    """The message as plain text; a missing value renders empty unless a ``default`` filter fills it."""
-    out, position = [], 0
+def render_parts(message: str, values: Mapping[str, Any]) -> list[str]:
+    """The message as plain text, split where ``timeAgo`` goes (the widget fills it in); a missing value renders
+    empty unless a ``default`` filter fills it."""
+    parts, out, position = [], [], 0
     for placeholder in parse_message(message):
         out.append(message[position:placeholder.start])
+        position = placeholder.end
+        if placeholder.variable in LIVE_VARIABLES:
+            parts.append("".join(out))
+            out = []
+            continue
         value = values.get(placeholder.variable)
         text = "" if value is None else _number(value)
         for name, argument in placeholder.filters:
             text = FILTERS[name](text, argument)
         out.append(text)
-        position = placeholder.end
     out.append(message[position:])
-    return "".join(out)
+    parts.append("".join(out))
+    return parts
+
+
+def render_message(message: str, values: Mapping[str, Any]) -> str:
+    """The message as plain text, with ``timeAgo`` taken from ``values`` (previews use a sample)."""
+    return str(values.get("timeAgo", "")).join(render_parts(message, values))
 
 
 _FORBIDDEN_AT_RULES = {"import", "namespace", "charset", "font-face"}

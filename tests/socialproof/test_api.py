@@ -25,7 +25,9 @@ async def test_create_with_defaults_and_read_back(client: httpx.AsyncClient, fou
     assert created.status_code == 201, created.text
     site = created.json()["data"]
     assert site["domain"] == host and site["siteKey"].startswith("pk_") and len(site["siteKey"]) >= 27
-    assert site["settings"] == {"position": "bottom-left", "theme": "auto", "locale": "en", "timezone": "UTC"}
+    assert site["settings"] == {"position": "bottom-left", "theme": "auto", "locale": "en", "timezone": "UTC",
+                                "persistentVisitorId": False}
+    assert site["snippet"] == f'<script async src="http://127.0.0.1:8000/w/{site["siteKey"]}.js"></script>'
     assert site["dataRegion"] == "us" and site["createdBy"] == str(founder.user_id)
     fetched = await client.get(f"/api/v1/sites/{site['id']}", headers=founder.headers)
     assert fetched.json()["data"] == site
@@ -85,7 +87,7 @@ async def test_patch_merges_settings_and_keeps_the_region(client: httpx.AsyncCli
     data = patched.json()["data"]
     assert data["name"] == "Renamed" and data["dataRegion"] == "eu"
     assert data["settings"] == {"position": "bottom-left", "theme": "dark", "locale": "en",
-                                "timezone": "Europe/Berlin"}
+                                "timezone": "Europe/Berlin", "persistentVisitorId": False}
     moved = await client.patch(f"/api/v1/sites/{site['id']}", json={"dataRegion": "us"}, headers=founder.headers)
     assert moved.status_code == 422
 

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from northstar.core.db import Database
-from northstar.socialproof.service import ensure_event_partitions
+from northstar.socialproof.service.events import ensure_event_partitions
 from tests.factories import Account, add_member
 
 

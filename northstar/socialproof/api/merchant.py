@@ -11,10 +11,9 @@ from northstar.core.context import DbSession, audit_target, require
 from northstar.core.http import ERROR_RESPONSES, Envelope, PageEnvelope, PageParams
 from northstar.core.idempotency import Idempotent
 from northstar.core.permissions import Principal
-from northstar.socialproof import service
-from northstar.socialproof.schemas import (
-    EventBatch,
-    EventsAccepted,
+from northstar.socialproof.runtime import SocialProofRuntime
+from northstar.socialproof.schemas.events import EventBatch, EventsAccepted
+from northstar.socialproof.schemas.sites import (
     NotificationCreate,
     NotificationOut,
     NotificationUpdate,
@@ -25,6 +24,8 @@ from northstar.socialproof.schemas import (
     TemplateOut,
     TemplateUpdate,
 )
+from northstar.socialproof.service import events as event_service
+from northstar.socialproof.service import sites as service
 
 router = APIRouter(tags=["social proof"], responses=ERROR_RESPONSES)
 
@@ -49,7 +50,7 @@ async def list_sites(principal: SitesRead, session: DbSession, page: Page,
 async def create_site(body: SiteCreate, request: Request, principal: SitesCreate, session: DbSession
                       ) -> Envelope[SiteOut]:
     site = await service.create_site(session, principal=principal, name=body.name, domain=body.domain,
-                                     settings=body.settings.model_dump(), data_region=body.data_region)
+                                     settings=body.settings.model_dump(by_alias=True), data_region=body.data_region)
     audit_target(request, "site", site.id, domain=site.domain)
     return Envelope(data=SiteOut.model_validate(site))
 
@@ -63,7 +64,7 @@ async def get_site(site_id: uuid.UUID, principal: SitesRead, session: DbSession)
 @router.patch("/sites/{site_id}", response_model=Envelope[SiteOut], name="sites.update")
 async def update_site(site_id: uuid.UUID, body: SiteUpdate, request: Request, principal: SitesUpdate,
                       session: DbSession) -> Envelope[SiteOut]:
-    settings = body.settings.model_dump(exclude_none=True) if body.settings else None
+    settings = body.settings.model_dump(exclude_none=True, by_alias=True) if body.settings else None
     site = await service.update_site(session, principal=principal, site_id=site_id, name=body.name,
                                      domain=body.domain, settings=settings)
     audit_target(request, "site", site.id, **body.model_dump(exclude_none=True, by_alias=True, mode="json"))
@@ -180,7 +181,8 @@ async def record_events(site_id: uuid.UUID, body: EventBatch, request: Request, 
     Answered once stored; an event id seen in the last 7 days is counted as a duplicate and ignored, so
     retries are safe.
     """
-    accepted, duplicates = await service.record_events(session, org_id=principal.org_id, site_id=site_id,
-                                                       events=body.events)
-    audit_target(request, "site", site_id, events=accepted)
-    return Envelope(data=EventsAccepted(accepted=accepted, duplicates=duplicates))
+    runtime: SocialProofRuntime = request.app.state.socialproof
+    result = await event_service.record_events(session, writer=runtime.writer, visitors=runtime.collector.visitors,
+                                               org_id=principal.org_id, site_id=site_id, events=body.events)
+    audit_target(request, "site", site_id, events=result.accepted)
+    return Envelope(data=EventsAccepted(accepted=result.accepted, duplicates=result.duplicates))

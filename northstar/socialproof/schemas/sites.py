@@ -1,4 +1,4 @@
-"""Requests and responses of the social proof module: sites and templates."""
+"""Sites, templates and notifications: what merchants send and get back."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from functools import cache
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
+import re2
 from pydantic import AfterValidator, Field, computed_field, model_validator
 
 from northstar.core.http import CamelModel, RequestModel
+from northstar.settings import get_settings
 from northstar.socialproof.templating import MAX_CSS, MAX_MESSAGE, SAMPLE, check_css, parse_message, render_message
 
 
@@ -78,6 +80,8 @@ class SiteSettings(RequestModel):
     theme: Literal["light", "dark", "auto"] = "auto"
     locale: Locale = "en"
     timezone: TimeZone = "UTC"
+    persistent_visitor_id: bool = Field(False, description="keep a first-party id in the visitor's localStorage, "
+                                        "so returning visitors are recognised across days (off: cookieless)")
 
 
 class SiteSettingsUpdate(RequestModel):
@@ -85,6 +89,7 @@ class SiteSettingsUpdate(RequestModel):
     theme: Literal["light", "dark", "auto"] | None = None
     locale: Locale | None = None
     timezone: TimeZone | None = None
+    persistent_visitor_id: bool | None = None
 
 
 class SiteCreate(RequestModel):
@@ -110,6 +115,10 @@ class SiteOut(CamelModel):
     created_by: uuid.UUID | None
     created_at: datetime
     updated_at: datetime
+
+    @computed_field(description="paste before </body> on every page of the site")
+    def snippet(self) -> str:
+        return f'<script async src="{get_settings().public_url}/w/{self.site_key}.js"></script>'
 
 
 Message = Annotated[str, Field(min_length=1, max_length=MAX_MESSAGE,
@@ -156,10 +165,11 @@ ClockTime = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=
 
 
 def _compiles(value: str) -> str:
+    """URL rules run in RE2 (linear time: a rule can never stall the feed), so they must be RE2 syntax."""
     try:
-        re.compile(value)
-    except re.error as exc:
-        raise ValueError(f"not a valid regular expression: {exc}") from None
+        re2.compile(value)
+    except re2.error:
+        raise ValueError("not a valid regular expression (RE2 syntax: no backreferences or lookaround)") from None
     return value
 
 
@@ -229,6 +239,11 @@ class EventSource(RequestModel):
     event_types: list[EventType] = Field(default_factory=list, max_length=4)
     custom_event: Annotated[str, Field(min_length=1, max_length=100)] | None = None
     period: Literal["hour", "today", "week"] | None = Field(None, description="for period counters")
+    scope: Literal["site", "page"] = Field("site", description="live visitors and period counters: the whole "
+                                           "site, or only the page being viewed")
+    window_minutes: int = Field(5, ge=1, le=60, description="live visitors: active within this many minutes")
+    min_count: int = Field(1, ge=1, le=1_000_000, description="live visitors, period counters: shown only from "
+                           "this number")
     min_age_seconds: int = Field(0, ge=0, le=30 * 86400)
     max_age_seconds: int = Field(7 * 86400, ge=60, le=90 * 86400)
 
@@ -236,6 +251,23 @@ class EventSource(RequestModel):
     def _consistent(self) -> EventSource:
         if self.min_age_seconds >= self.max_age_seconds:
             raise ValueError("minAgeSeconds must be below maxAgeSeconds")
+        if ("custom" in self.event_types) != (self.custom_event is not None):
+            raise ValueError("customEvent names the event exactly when eventTypes includes 'custom'")
+        return self
+
+
+GoalEvent = Literal["purchase", "signup", "custom", "review"]
+DEFAULT_GOALS: tuple[GoalEvent, ...] = ("purchase", "signup")
+
+
+class Goal(RequestModel):
+    """What counts as a conversion: one of these events from a visitor within 7 days after clicking."""
+
+    event_types: list[GoalEvent] = Field(default_factory=lambda: list(DEFAULT_GOALS), min_length=1, max_length=4)
+    custom_event: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Goal:
         if ("custom" in self.event_types) != (self.custom_event is not None):
             raise ValueError("customEvent names the event exactly when eventTypes includes 'custom'")
         return self
@@ -255,6 +287,7 @@ class NotificationFields(RequestModel):
     targeting: Targeting = Targeting()
     display: DisplayRules = DisplayRules()
     anonymization: Anonymization = Anonymization()
+    goal: Goal = Goal()
 
     @model_validator(mode="after")
     def _fits_type(self) -> NotificationFields:
@@ -281,6 +314,7 @@ class NotificationUpdate(RequestModel):
     targeting: Targeting | None = None
     display: DisplayRules | None = None
     anonymization: Anonymization | None = None
+    goal: Goal | None = None
 
 
 class NotificationOut(CamelModel):
@@ -295,40 +329,7 @@ class NotificationOut(CamelModel):
     targeting: dict[str, Any]
     display: dict[str, Any]
     anonymization: dict[str, Any]
+    goal: dict[str, Any]
     created_by: uuid.UUID | None
     created_at: datetime
     updated_at: datetime
-
-
-class EventIn(RequestModel):
-    """One event from the merchant's backend (a purchase, a signup, a review, a custom event)."""
-
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, description="send your own id to make retries harmless")
-    type: EventType
-    name: Annotated[str, Field(min_length=1, max_length=100)] | None = Field(None, description="for custom events")
-    occurred_at: datetime | None = Field(None, description="default now; clamped to the last 7 days, never future")
-    visitor_id: Annotated[str, Field(max_length=64)] | None = None
-    url: Annotated[str, Field(max_length=2048)] | None = None
-    first_name: Annotated[str, Field(max_length=100)] | None = None
-    city: Annotated[str, Field(max_length=100)] | None = None
-    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
-    product: Annotated[str, Field(max_length=200)] | None = None
-    product_url: Annotated[str, Field(max_length=2048)] | None = None
-    amount: Annotated[float, Field(ge=0, le=1e12)] | None = None
-    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None
-    rating: Annotated[float, Field(ge=0, le=5)] | None = None
-
-    @model_validator(mode="after")
-    def _named_when_custom(self) -> EventIn:
-        if (self.type == "custom") != (self.name is not None):
-            raise ValueError("name is given exactly for custom events")
-        return self
-
-
-class EventBatch(RequestModel):
-    events: list[EventIn] = Field(min_length=1, max_length=500)
-
-
-class EventsAccepted(CamelModel):
-    accepted: int = Field(description="stored now")
-    duplicates: int = Field(description="already stored (same event id): a retry, ignored")

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, LiteralString, TypeVar
 
-import orjson
 from pydantic import ValidationError
-from pydantic.alias_generators import to_camel
-from sqlalchemy import or_, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from northstar.core.db import fetch_page, flush_unique, get_in_org
+from northstar.core.db import fetch_page, flush_unique, get_in_org, set_tenant_context
 from northstar.core.http import Forbidden, NotFound, Unprocessable, invalid
 from northstar.core.permissions import Principal
 from northstar.socialproof.models import Notification, Site, Template
-from northstar.socialproof.schemas import EventIn, NotificationFields
+from northstar.socialproof.schemas.sites import NotificationFields
 
 DOMAIN_TAKEN = "This domain is already registered (a domain belongs to one site)"
 
@@ -139,7 +137,7 @@ async def delete_template(session: AsyncSession, *, principal: Principal, site_i
                        code="template_in_use")
 
 
-DOCUMENTS = ("source", "targeting", "display", "anonymization")
+DOCUMENTS = ("source", "targeting", "display", "anonymization", "goal")
 
 
 def _documents(fields: NotificationFields) -> dict[str, Any]:
@@ -217,49 +215,41 @@ async def delete_notification(session: AsyncSession, *, principal: Principal, si
     await session.flush()
 
 
-PAYLOAD_FIELDS = ("first_name", "city", "country", "product", "product_url", "amount", "currency", "rating")
-MAX_EVENT_AGE = timedelta(days=7)
-_INSERT_EVENTS = text("""
-    INSERT INTO socialproof.notification_events
-      (id, org_id, site_id, event_type, event_name, visitor_id, url, payload, occurred_at)
-    SELECT e.id, :org_id, :site_id, e.type, e.name, e.visitor_id, e.url, e.payload, e.occurred_at
-    FROM jsonb_to_recordset(CAST(:events AS jsonb)) AS e(id uuid, type text, name text, visitor_id text,
-                                                          url text, payload jsonb, occurred_at timestamptz)
-    WHERE NOT EXISTS (SELECT 1 FROM socialproof.notification_events seen
-                      WHERE seen.site_id = :site_id AND seen.id = e.id AND seen.occurred_at >= :oldest)
-    ON CONFLICT DO NOTHING
-    RETURNING id""")
+@dataclass(frozen=True)
+class PublicSite:
+    """What the public widget paths know of a site, found by its key (cached per process)."""
+
+    id: uuid.UUID
+    org_id: uuid.UUID
+    site_key: str
+    domain: str
+    settings: dict[str, Any]
+    notification_ids: frozenset[uuid.UUID]
+
+    @property
+    def persistent_visitor_id(self) -> bool:
+        return bool(self.settings.get("persistentVisitorId"))
+
+    @property
+    def timezone(self) -> str:
+        return str(self.settings.get("timezone") or "UTC")
+
+    @property
+    def locale(self) -> str:
+        return str(self.settings.get("locale") or "en")
 
 
-def _clamped(moment: datetime | None, now: datetime) -> datetime:
-    """Clock skew is not the caller's fault: future times become now, very old ones the oldest kept."""
-    if moment is None:
-        return now
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return min(max(moment, now - MAX_EVENT_AGE), now)
+_SITE_BY_KEY: LiteralString = "SELECT id, org_id, domain, settings FROM socialproof.sites WHERE site_key = {site_key}"
 
 
-async def record_events(session: AsyncSession, *, org_id: uuid.UUID, site_id: uuid.UUID,
-                        events: list[EventIn]) -> tuple[int, int]:
-    """Store events in one statement, durable when the request commits; returns (accepted, duplicates).
-
-    An id already stored within the kept window (7 days, the oldest an event may claim) is a duplicate.
-    """
-    site = await get_site(session, org_id=org_id, site_id=site_id)
-    now = datetime.now(UTC)
-    rows = [{"id": str(event.id), "type": event.type, "name": event.name, "visitor_id": event.visitor_id,
-             "url": event.url, "occurred_at": _clamped(event.occurred_at, now).isoformat(),
-             "payload": {to_camel(key): value for key in PAYLOAD_FIELDS
-                         if (value := getattr(event, key)) is not None}} for event in events]
-    stored = (await session.execute(_INSERT_EVENTS, {"org_id": org_id, "site_id": site.id,
-                                                     "oldest": now - MAX_EVENT_AGE - timedelta(minutes=1),
-                                                     "events": orjson.dumps(rows).decode()})).all()
-    return len(stored), len(events) - len(stored)
-
-
-async def ensure_event_partitions(connection: AsyncConnection, *, months_ahead: int = 3) -> int:
-    """Create the event partitions from last month to ``months_ahead`` (as the owner); returns how many."""
-    created = await connection.scalar(text(
-        "SELECT coalesce(sum(socialproof.ensure_event_partitions((now() + make_interval(months => m))::date)), 0)"
-        " FROM generate_series(-1, :ahead) m"), {"ahead": months_ahead})
-    return int(created or 0)
+async def load_public_site(session: AsyncSession, *, site_key: str) -> PublicSite | None:
+    """The site with this public key and its notification ids, or None; no tenant is bound before it is found."""
+    rows = await set_tenant_context(session, site_key=site_key, then=_SITE_BY_KEY, params={"site_key": site_key})
+    if not rows:
+        return None
+    site = rows[0]
+    await set_tenant_context(session, org_id=site.org_id)
+    notification_ids = (await session.scalars(
+        select(Notification.id).where(Notification.org_id == site.org_id, Notification.site_id == site.id))).all()
+    return PublicSite(id=site.id, org_id=site.org_id, site_key=site_key, domain=site.domain, settings=site.settings,
+                      notification_ids=frozenset(notification_ids))

@@ -1,0 +1,1 @@
+"""Social proof routes: the merchant API (FastAPI, authenticated) and the public widget paths (``FastPaths``)."""

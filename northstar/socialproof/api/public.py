@@ -1,0 +1,251 @@
+"""The public widget paths: loader, widget, feed, event collection and the live feed (no login; site key).
+
+They run in ``FastPaths`` (see ``core/fastpath.py``: every visitor of every merchant's site calls them), and
+are described in the OpenAPI document by ``OPENAPI_PATHS``. A browser may use them only from the site's own
+domain or its subdomains: CORS answers name that origin and nothing else, and a collection batch or live feed
+from another origin is refused (403).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import hashlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+from pydantic import TypeAdapter, ValidationError
+from sse_starlette import EventSourceResponse
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Scope
+
+from northstar.core.fastpath import FastRoute, read_body
+from northstar.core.http import AppError, Forbidden, NotFound, Unprocessable
+from northstar.core.ratelimit import RateLimiter
+from northstar.settings import Settings
+from northstar.socialproof.runtime import CHANGED_TOPIC, LIVE_EVENTS_TOPIC, SocialProofRuntime
+from northstar.socialproof.schemas.events import CollectBatch
+from northstar.socialproof.service import events as event_service
+from northstar.socialproof.service.events import on_domain
+from northstar.socialproof.service.sites import PublicSite
+
+SITE_KEY = r"pk_[A-Za-z0-9_-]{4,60}"
+MAX_URL = 2048
+STREAM_RETRY_MS = 5000
+_collect_batch = TypeAdapter(CollectBatch)
+
+
+class BadRequest(AppError):
+    status, code = 400, "bad_request"
+
+
+@dataclass(frozen=True)
+class Asset:
+    """A script kept in memory as it is sent: plain and gzipped, with its ETag."""
+
+    body: bytes
+    gzipped: bytes
+    etag: str
+
+    @classmethod
+    def of(cls, body: bytes) -> Asset:
+        return cls(body, gzip.compress(body, compresslevel=9, mtime=0),
+                   f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"')
+
+    def response(self, request: Request, *, cache_control: str) -> Response:
+        headers = {"cache-control": cache_control, "etag": self.etag, "vary": "Accept-Encoding",
+                   "access-control-allow-origin": "*", "cross-origin-resource-policy": "cross-origin"}
+        if request.headers.get("if-none-match") == self.etag:
+            return Response(status_code=304, headers=headers)
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            return Response(self.gzipped, media_type="text/javascript; charset=utf-8",
+                            headers={**headers, "content-encoding": "gzip"})
+        return Response(self.body, media_type="text/javascript; charset=utf-8", headers=headers)
+
+
+@cache
+def widget_asset() -> Asset:
+    return Asset.of(files("northstar.socialproof").joinpath("static/widget.js").read_bytes())
+
+
+@cache
+def _loader_template() -> str:
+    return files("northstar.socialproof").joinpath("static/loader.js").read_text()
+
+
+def widget_path() -> str:
+    """The widget's URL path names its content hash, so it can be cached for a year and still change."""
+    return f"/w/widget-{widget_asset().etag.strip(chr(34))}.js"
+
+
+def loader_asset(site: PublicSite, *, public_url: str) -> Asset:
+    values = {"__SITE_KEY__": site.site_key, "__DOMAIN__": site.domain, "__API__": public_url,
+              "__WIDGET__": public_url + widget_path()}
+    script = _loader_template()
+    for placeholder, value in values.items():
+        script = script.replace(f'"{placeholder}"', orjson.dumps(value).decode())
+    return Asset.of(script.encode())
+
+
+def _runtime(request: Request) -> SocialProofRuntime:
+    runtime: SocialProofRuntime = request.app.state.socialproof
+    return runtime
+
+
+async def _site(request: Request, site_key: str) -> PublicSite:
+    site = await _runtime(request).site(site_key)
+    if site is None:
+        raise NotFound("No site has this key", code="unknown_site")
+    return site
+
+
+def _origin(request: Request) -> str | None:
+    return request.headers.get("origin")
+
+
+def _cors(origin: str | None) -> dict[str, str]:
+    return {"access-control-allow-origin": origin, "vary": "Origin"} if origin else {"vary": "Origin"}
+
+
+def _allowed_origin(request: Request, site: PublicSite, *, required: bool) -> str | None:
+    """The request's Origin if it is the site's domain (or a subdomain); 403 for any other."""
+    origin = _origin(request)
+    if origin is None or origin == "null":
+        if required:
+            raise Forbidden("Events are accepted only from pages of the site", code="origin_not_allowed")
+        return None
+    if not on_domain(urlsplit(origin).hostname, site.domain):
+        raise Forbidden("This origin is not the site's domain", code="origin_not_allowed")
+    return origin
+
+
+async def loader(request: Request) -> Response:
+    """``<script async src=".../w/{siteKey}.js">``: defines ``northstar(...)`` and loads the widget."""
+    settings: Settings = request.app.state.settings
+    site = await _site(request, request.path_params["site_key"])
+    return loader_asset(site, public_url=settings.public_url).response(
+        request, cache_control="public, max-age=300")
+
+
+async def widget(request: Request) -> Response:
+    if request.url.path != widget_path():
+        raise NotFound("This widget version is not served any more; reload the loader", code="unknown_version")
+    return widget_asset().response(request, cache_control="public, max-age=31536000, immutable")
+
+
+def _preflight(request: Request, methods: str) -> Response:
+    return Response(status_code=204, headers={
+        **_cors(_origin(request)), "access-control-allow-methods": methods,
+        "access-control-allow-headers": "Content-Type", "access-control-max-age": "86400"})
+
+
+async def feed(request: Request) -> Response:
+    """What this page should show now (``?url=`` the page's address); cached, with ETag and 304."""
+    if request.method == "OPTIONS":
+        return _preflight(request, "GET")
+    site = await _site(request, request.path_params["site_key"])
+    origin = _allowed_origin(request, site, required=False)
+    url = request.query_params.get("url", "")
+    if not url or len(url) > MAX_URL or "\x00" in url:
+        raise Unprocessable("Give the page's address as ?url=", details=[
+            {"field": "query.url", "message": f"required, at most {MAX_URL} characters", "type": "value_error"}])
+    if not on_domain(urlsplit(url).hostname, site.domain):
+        raise Forbidden("This page is not on the site's domain", code="origin_not_allowed")
+    runtime = _runtime(request)
+    place = runtime.collector.geo.locate(request.state.client_ip)
+    rendered = await runtime.feed(site, url=url, country=place.country if place else None)
+    headers = {**_cors(origin), "etag": rendered.etag, "cache-control": "private, max-age=5"}
+    if request.headers.get("if-none-match") == rendered.etag:
+        return Response(status_code=304, headers=headers)
+    return Response(rendered.body, media_type="application/json", headers=headers)
+
+
+async def collect(request: Request) -> Response:
+    """Events from the widget (``sendBeacon`` or ``fetch``), answered 202 once durably stored."""
+    if request.method == "OPTIONS":
+        return _preflight(request, "POST")
+    settings: Settings = request.app.state.settings
+    body = await read_body(request, settings.socialproof.collect_max_bytes)
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise BadRequest("The body is not valid JSON", code="invalid_json") from None
+    try:
+        batch = _collect_batch.validate_python(document)
+    except ValidationError as exc:
+        raise Unprocessable("The batch is not valid", details=[
+            {"field": ".".join(str(part) for part in ("body", *error["loc"])), "message": error["msg"],
+             "type": error["type"]} for error in exc.errors(include_url=False, include_context=False)]) from None
+    site = await _site(request, batch.site_key)
+    origin = _allowed_origin(request, site, required=True)
+    ip: str = request.state.client_ip
+    limiter: RateLimiter = request.app.state.rate_limiter
+    if settings.rate_limit.enabled:
+        await limiter.enforce(f"collect:{site.id}:{ip}", limit=settings.socialproof.collect_per_ip_per_minute)
+    result, dropped = await event_service.collect(_runtime(request).collector, site, batch, ip=ip,
+                                                  user_agent=request.headers.get("user-agent", ""))
+    data = {"accepted": result.accepted, "duplicates": result.duplicates, "dropped": dropped}
+    return Response(orjson.dumps({"data": data}), status_code=202, media_type="application/json",
+                    headers=_cors(origin))
+
+
+def _wants_widget_stream(scope: Scope) -> bool:
+    return b"siteKey=" in scope.get("query_string", b"")
+
+
+async def live_feed(request: Request) -> Response:
+    """The widget's live mode: the page's feed again whenever it changes (counts, new events), over SSE."""
+    site = await _site(request, request.query_params.get("siteKey", ""))
+    origin = _allowed_origin(request, site, required=False)
+    url = request.query_params.get("url", "")
+    if not url or len(url) > MAX_URL or not on_domain(urlsplit(url).hostname, site.domain):
+        raise Unprocessable("Give a page of the site as ?url=", details=[
+            {"field": "query.url", "message": "a page of the site", "type": "value_error"}])
+    runtime = _runtime(request)
+    place = runtime.collector.geo.locate(request.state.client_ip)
+    country = place.country if place else None
+    interval = runtime.config.feed_cache_seconds
+
+    async def frames() -> AsyncIterator[dict[str, Any]]:
+        sent = None
+        async with runtime.hub.subscribe(site.org_id) as subscription:
+            while True:
+                rendered = await runtime.feed(site, url=url, country=country)
+                if rendered.etag != sent:
+                    sent = rendered.etag
+                    yield {"event": "feed", "data": rendered.body.decode(), "retry": STREAM_RETRY_MS}
+                await _next_change(subscription.queue, site, within=interval)
+
+    return EventSourceResponse(frames(), ping=15, headers=_cors(origin))
+
+
+async def _next_change(queue: asyncio.Queue[Any], site: PublicSite, *, within: float) -> None:
+    """Wait until this site has new events or a changed notification, or ``within`` seconds pass."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while (remaining := deadline - loop.time()) > 0:
+        try:
+            event = await asyncio.wait_for(queue.get(), remaining)
+        except TimeoutError:
+            return
+        if event.topic in (LIVE_EVENTS_TOPIC, CHANGED_TOPIC) and event.data.get("siteId") == str(site.id):
+            await asyncio.sleep(min(remaining, 0.5))  # let the burst land, and the feed cache refill once
+            return
+
+
+def fast_routes() -> list[FastRoute]:
+    return [
+        FastRoute("/w/{site_key}.js", rf"/w/(?P<site_key>{SITE_KEY})\.js", frozenset({"GET", "HEAD"}), loader),
+        FastRoute("/w/widget-{version}.js", r"/w/widget-[0-9a-f]{24}\.js", frozenset({"GET", "HEAD"}), widget),
+        FastRoute("/api/v1/widget/{site_key}/feed", r"/api/v1/widget/(?P<site_key>[^/]{1,64})/feed",
+                  frozenset({"GET", "HEAD", "OPTIONS"}), feed),
+        FastRoute("/api/v1/collect", r"/api/v1/collect", frozenset({"POST", "OPTIONS"}), collect),
+        FastRoute("/events/stream?siteKey", r"/events/stream", frozenset({"GET"}), live_feed,
+                  when=_wants_widget_stream),
+    ]

@@ -1,0 +1,1 @@
+"""Requests and responses of the social proof module, split like the service: sites, events, analytics."""

@@ -1,0 +1,117 @@
+"""Events into storage: from the merchant's backend and from the widget, both through the group-commit writer.
+
+Everything that is not stored is decided here, before a row exists: bots, spam referrers, pages that are not on
+the site's domain, interactions with notifications the site does not have. Times are corrected for the browser's
+clock (``sentAt``) and clamped to the last 7 days; the place comes from GeoIP unless the event names one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic.alias_generators import to_camel
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from northstar.socialproof.ingest import EventRow, EventWriter, WriteResult, clamp_time
+from northstar.socialproof.schemas.events import CollectBatch, EventDetails, EventIn, WidgetEvent
+from northstar.socialproof.service.sites import PublicSite, get_site
+from northstar.socialproof.visitors import GeoLocator, Place, SpamReferrers, VisitorIds, is_bot, visitor_tag
+
+DETAIL_FIELDS = tuple(EventDetails.model_fields)
+
+
+def on_domain(host: str | None, domain: str) -> bool:
+    """The site's domain itself or one of its subdomains (``shop.example.com`` for ``example.com``)."""
+    if not host:
+        return False
+    host = host.lower().rstrip(".")
+    return host == domain or host.endswith("." + domain)
+
+
+def _details(details: EventDetails | None) -> dict[str, Any]:
+    if details is None:
+        return {}
+    return {to_camel(key): value for key in DETAIL_FIELDS if (value := getattr(details, key)) is not None}
+
+
+async def record_events(session: AsyncSession, *, writer: EventWriter, visitors: VisitorIds, org_id: uuid.UUID,
+                        site_id: uuid.UUID, events: list[EventIn]) -> WriteResult:
+    """Events from the merchant's backend, stored before this returns (idempotent by event id)."""
+    site = await get_site(session, org_id=org_id, site_id=site_id)
+    now = datetime.now(UTC)
+    rows = []
+    for event in events:
+        payload = _details(event)
+        if event.visitor_id is not None:
+            payload["tag"] = visitor_tag(site.site_key, event.visitor_id)
+        rows.append(EventRow(
+            id=event.id, org_id=org_id, site_id=site.id, event_type=event.type, event_name=event.name,
+            occurred_at=clamp_time(event.occurred_at, now), url=event.url, payload=payload,
+            visitor_id=visitors.identified(site.id, event.visitor_id) if event.visitor_id is not None else None))
+    return await writer.write(rows)
+
+
+@dataclass(frozen=True)
+class Collector:
+    """What the public collection endpoint needs, built once per process."""
+
+    writer: EventWriter
+    visitors: VisitorIds
+    geo: GeoLocator
+    spam: SpamReferrers
+
+
+def _occurred(event: WidgetEvent, *, sent_at: datetime | None, now: datetime) -> datetime:
+    """The browser's time shifted by its clock's error (now - sentAt), then clamped."""
+    if event.occurred_at is None:
+        return now
+    moment = event.occurred_at if event.occurred_at.tzinfo else event.occurred_at.replace(tzinfo=UTC)
+    if sent_at is not None:
+        moment += now - (sent_at if sent_at.tzinfo else sent_at.replace(tzinfo=UTC))
+    return clamp_time(moment, now)
+
+
+async def collect(collector: Collector, site: PublicSite, batch: CollectBatch, *, ip: str,
+                  user_agent: str) -> tuple[WriteResult, int]:
+    """Store a widget batch; returns the write result and how many events were dropped before storage."""
+    if is_bot(user_agent):
+        return WriteResult(0, 0), len(batch.events)
+    kept = [event for event in batch.events
+            if on_domain(urlsplit(event.url).hostname, site.domain) and not collector.spam.is_spam(event.referrer)]
+    if not kept:
+        return WriteResult(0, 0), len(batch.events)
+    visitor = batch.visitor
+    if visitor.user_id is not None:
+        visitor_id = collector.visitors.identified(site.id, visitor.user_id)
+    elif visitor.local_id is not None and site.persistent_visitor_id:
+        visitor_id = collector.visitors.device(site.id, visitor.local_id)
+    else:
+        visitor_id = await collector.visitors.anonymous(site.id, ip, user_agent)
+    place = collector.geo.locate(ip) or Place(None, None)
+    now = datetime.now(UTC)
+    rows = []
+    for event in kept:
+        payload = _details(event.details)
+        if event.item_id is not None:
+            payload["itemId"] = str(event.item_id)
+        payload.update({key: value for key, value in (("country", place.country), ("city", place.city))
+                        if value is not None and key not in payload})
+        notification = event.notification_id if event.notification_id in site.notification_ids else None
+        rows.append(EventRow(id=event.id, org_id=site.org_id, site_id=site.id, event_type=event.type,
+                             event_name=event.name, notification_id=notification, visitor_id=visitor_id,
+                             url=event.url, payload=payload,
+                             occurred_at=_occurred(event, sent_at=batch.sent_at, now=now)))
+    return await collector.writer.write(rows), len(batch.events) - len(rows)
+
+
+async def ensure_event_partitions(connection: AsyncConnection, *, months_ahead: int = 3) -> int:
+    """Create the event partitions from last month to ``months_ahead`` (as the owner); returns how many."""
+    created = await connection.scalar(text(
+        "SELECT coalesce(sum(socialproof.ensure_event_partitions((now() + make_interval(months => m))::date)), 0)"
+        " FROM generate_series(-1, :ahead) m"), {"ahead": months_ahead})
+    return int(created or 0)

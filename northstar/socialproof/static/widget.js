@@ -1,0 +1,397 @@
+/* Northstar social proof widget: popups in a Shadow DOM, events to /api/v1/collect. Never throws into the page. */
+(function (w, d) {
+  "use strict";
+  var ns = w.northstar;
+  if (!ns || !ns.key || ns.started) return;
+  ns.started = 1;
+  var KEY = ns.key, API = ns.api, nav = w.navigator;
+  var PREFIX = "ns:" + KEY + ":";
+  var SEND_DELAY = 1000, BATCH = 50, FEED_TIMEOUT = 5000, OWN_DAYS = 7;
+
+  function noop() {}
+  function guard(fn) {
+    return function () { try { return fn.apply(this, arguments); } catch (e) { return undefined; } };
+  }
+  function storage(kind) {
+    try { var s = w[kind]; s.setItem(PREFIX + "t", "1"); s.removeItem(PREFIX + "t"); return s; } catch (e) { return null; }
+  }
+  var local = storage("localStorage"), session = storage("sessionStorage");
+  function read(store, name, fallback) {
+    try { var v = store && store.getItem(PREFIX + name); return v === null || v === undefined ? fallback : JSON.parse(v); }
+    catch (e) { return fallback; }
+  }
+  function write(store, name, value) {
+    try { if (store) store.setItem(PREFIX + name, JSON.stringify(value)); } catch (e) { /* full or blocked */ }
+  }
+  function uuid() {
+    var c = w.crypto;
+    if (c && c.randomUUID) return c.randomUUID();
+    var b = new Uint8Array(16);
+    if (c && c.getRandomValues) c.getRandomValues(b); else for (var i = 0; i < 16; i++) b[i] = Math.random() * 256;
+    b[6] = (b[6] & 15) | 64; b[8] = (b[8] & 63) | 128;
+    var h = Array.prototype.map.call(b, function (x) { return (x + 256).toString(16).slice(1); }).join("");
+    return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);
+  }
+  /* Same 16-bit FNV-1a tag as the server's visitor_tag(): hides an identified visitor's own events. */
+  function tagOf(userId) {
+    var text = KEY + "|" + userId, bytes = w.TextEncoder ? new TextEncoder().encode(text) : null, v = 0x811c9dc5;
+    var n = bytes ? bytes.length : text.length;
+    for (var i = 0; i < n; i++) {
+      v ^= bytes ? bytes[i] : text.charCodeAt(i) & 255;
+      v = Math.imul(v, 0x01000193) >>> 0;
+    }
+    return ((v ^ (v >>> 16)) & 0xffff) >>> 0;
+  }
+
+  /* ---- visitor and privacy ---- */
+  var optedOut = read(local, "optout", false);
+  var quiet = nav.webdriver === true || nav.globalPrivacyControl === true; /* show, but record nothing */
+  var firstSeen = read(local, "first", null), inSession = read(session, "on", false);
+  var returning = !!firstSeen && !inSession;
+  if (!firstSeen) write(local, "first", Date.now());
+  write(session, "on", true);
+  var userId = read(local, "uid", null), persistent = false;
+
+  function visitor() {
+    var v = {};
+    if (userId) v.userId = String(userId);
+    if (persistent) {
+      var id = read(local, "vid", null);
+      if (!id) { id = uuid().replace(/-/g, ""); write(local, "vid", id); }
+      v.localId = id;
+    }
+    return v;
+  }
+
+  /* ---- sending ---- */
+  var outbox = [], timer = null;
+  function send(type, extra) {
+    if (optedOut || quiet) return null;
+    var event = { id: uuid(), type: type, occurredAt: new Date().toISOString(), url: String(w.location.href).slice(0, 2048) };
+    for (var k in extra) if (Object.prototype.hasOwnProperty.call(extra, k) && extra[k] != null) event[k] = extra[k];
+    outbox.push(event);
+    if (outbox.length >= BATCH) flush(false);
+    else if (!timer) timer = w.setTimeout(function () { flush(false); }, SEND_DELAY);
+    return event.id;
+  }
+  var flush = guard(function (leaving) {
+    if (timer) { w.clearTimeout(timer); timer = null; }
+    while (outbox.length) {
+      var body = JSON.stringify({ siteKey: KEY, sentAt: new Date().toISOString(), visitor: visitor(),
+                                  events: outbox.splice(0, BATCH) });
+      var url = API + "/api/v1/collect";
+      if (leaving && nav.sendBeacon && nav.sendBeacon(url, new Blob([body], { type: "text/plain" }))) continue;
+      if (w.fetch) w.fetch(url, { method: "POST", body: body, keepalive: true, credentials: "omit", mode: "cors",
+                                  headers: { "Content-Type": "text/plain" } }).catch(noop);
+    }
+  });
+  function leaving() { flush(true); }
+  w.addEventListener("pagehide", guard(leaving));
+  d.addEventListener("visibilitychange", guard(function () { if (d.visibilityState === "hidden") leaving(); }));
+
+  /* Events this visitor sent themselves (purchases they tracked): never shown back to them. */
+  function ownEvents() {
+    var own = read(local, "own", {}), now = Date.now(), kept = {};
+    for (var id in own) if (now - own[id] < OWN_DAYS * 864e5) kept[id] = own[id];
+    return kept;
+  }
+
+  var CONVERSIONS = { purchase: 1, signup: 1, review: 1 };
+  var commands = {
+    track: function (name, details) {
+      var type = CONVERSIONS[name] ? name : "custom", extra = {};
+      if (type === "custom") extra.name = String(name).slice(0, 100);
+      if (details && typeof details === "object") {
+        var known = ["firstName", "city", "country", "product", "productUrl", "amount", "currency", "rating"], out = {};
+        for (var i = 0; i < known.length; i++) if (details[known[i]] != null) out[known[i]] = details[known[i]];
+        extra.details = out;
+      }
+      var id = send(type, extra);
+      if (id) { var own = ownEvents(); own[id] = Date.now(); write(local, "own", own); }
+    },
+    identify: function (who) {
+      var id = who && typeof who === "object" ? who.id : who;
+      if (id == null || id === "") return;
+      userId = String(id).slice(0, 200);
+      write(local, "uid", userId);
+    },
+    stop: function () {
+      optedOut = true; outbox = [];
+      write(local, "optout", true);
+      try { if (local) { local.removeItem(PREFIX + "vid"); local.removeItem(PREFIX + "uid"); } } catch (e) { /* */ }
+      ui.remove();
+    },
+    start: function () {
+      optedOut = false;
+      try { if (local) local.removeItem(PREFIX + "optout"); } catch (e) { /* */ }
+    }
+  };
+  var dispatch = guard(function (args) {
+    var fn = commands[args[0]];
+    if (fn) fn.apply(null, Array.prototype.slice.call(args, 1));
+  });
+  var queued = ns.q || [];
+  var api = function () { dispatch(arguments); };
+  api.loaded = 1; api.started = 1; api.key = KEY; api.api = API;
+  w.northstar = api;
+
+  /* ---- the popup, in a Shadow DOM ---- */
+  var STYLE = [
+    ":host{all:initial}",
+    ".wrap{position:fixed;z-index:2147483000;max-width:360px;margin:16px;font:14px/1.4 system-ui,-apple-system,Segoe UI,Roboto,sans-serif}",
+    ".bottom-left{left:0;bottom:0}.bottom-right{right:0;bottom:0}.top-left{left:0;top:0}.top-right{right:0;top:0}",
+    ".popup{display:flex;gap:8px;align-items:flex-start;padding:12px 14px;border-radius:10px;cursor:default;",
+    "background:#fff;color:#1f2933;box-shadow:0 6px 24px rgba(0,0,0,.18);opacity:0;transform:translateY(8px);",
+    "transition:opacity .25s ease,transform .25s ease}",
+    ".popup.in{opacity:1;transform:none}.popup.link{cursor:pointer}",
+    ".dark .popup{background:#1f2933;color:#f5f7fa}",
+    "@media (prefers-color-scheme:dark){.auto .popup{background:#1f2933;color:#f5f7fa}}",
+    ".text{flex:1;min-width:0}.close{all:unset;cursor:pointer;font-size:18px;line-height:1;padding:0 2px;opacity:.6}",
+    ".close:hover,.close:focus-visible{opacity:1;outline:2px solid currentColor;border-radius:3px}",
+    "@media (max-width:480px){.wrap{left:0;right:0;max-width:none;margin:8px}}",
+    "@media (prefers-reduced-motion:reduce){.popup{transition:none;transform:none}}"
+  ].join("");
+
+  var ui = (function () {
+    var host = null, root = null, wrap = null, live = null, custom = null, current = null;
+    function mount(site) {
+      if (host) return;
+      host = d.createElement("div");
+      host.setAttribute("data-northstar", "");
+      root = host.attachShadow ? host.attachShadow({ mode: "open" }) : host;
+      var style = d.createElement("style");
+      style.textContent = STYLE;
+      custom = d.createElement("style");
+      wrap = d.createElement("div");
+      wrap.className = "wrap " + (site.position || "bottom-left") + " " + (site.theme || "auto");
+      live = d.createElement("div");
+      live.setAttribute("role", "status");
+      live.setAttribute("aria-live", "polite");
+      live.setAttribute("aria-atomic", "true");
+      wrap.appendChild(live);
+      root.appendChild(style); root.appendChild(custom); root.appendChild(wrap);
+      (d.body || d.documentElement).appendChild(host);
+    }
+    function show(entry, text, handlers) {
+      hide();
+      custom.textContent = entry.notification.css || "";
+      var popup = d.createElement("div"), body = d.createElement("div"), close = d.createElement("button");
+      popup.className = "popup" + (entry.item.url ? " link" : "");
+      popup.setAttribute("data-notification", entry.notification.id);
+      body.className = "text";
+      body.textContent = text;
+      close.className = "close";
+      close.type = "button";
+      close.setAttribute("aria-label", "Dismiss");
+      close.textContent = "\u00d7";
+      popup.appendChild(body); popup.appendChild(close);
+      popup.addEventListener("mouseenter", guard(handlers.hover));
+      popup.addEventListener("click", guard(function (e) { if (e.target !== close) handlers.click(); }));
+      close.addEventListener("click", guard(function (e) { e.stopPropagation(); handlers.close(); }));
+      popup.addEventListener("keydown", guard(function (e) {
+        if (e.key === "Escape") handlers.close();
+        if (e.key === "Enter" && e.target === popup) handlers.click();
+      }));
+      if (entry.item.url) popup.tabIndex = 0;
+      live.appendChild(popup);
+      current = popup;
+      w.requestAnimationFrame ? w.requestAnimationFrame(function () { popup.className += " in"; }) : popup.className += " in";
+    }
+    function hide() {
+      if (current && current.parentNode) current.parentNode.removeChild(current);
+      current = null;
+    }
+    function remove() {
+      hide();
+      if (host && host.parentNode) host.parentNode.removeChild(host);
+      host = null;
+    }
+    return { mount: mount, show: show, hide: hide, remove: remove };
+  })();
+  d.addEventListener("keydown", guard(function (e) { if (e.key === "Escape" && showing) showing.close(); }));
+
+  /* ---- what to show, and when ---- */
+  function device() {
+    var ua = nav.userAgent || "";
+    if (/iPad|Tablet/i.test(ua) || (/Android/i.test(ua) && !/Mobile/i.test(ua))) return "tablet";
+    return /Mobi|iPhone|iPod|Android/i.test(ua) ? "mobile" : "desktop";
+  }
+  var relative = null;
+  function timeAgo(at, locale) {
+    var seconds = Math.round((Date.parse(at) - Date.now()) / 1000), units = [["year", 31536e3], ["month", 2592e3],
+      ["week", 604800], ["day", 86400], ["hour", 3600], ["minute", 60], ["second", 1]];
+    try { relative = relative || new Intl.RelativeTimeFormat(locale, { numeric: "auto", style: "short" }); }
+    catch (e) { relative = null; }
+    for (var i = 0; i < units.length; i++) {
+      var size = units[i][1];
+      if (Math.abs(seconds) >= size || size === 1) {
+        var value = Math.round(seconds / size);
+        if (units[i][0] === "second" && Math.abs(value) < 45) value = 0;
+        return relative ? relative.format(value, units[i][0]) : Math.abs(value) + " " + units[i][0] + "s ago";
+      }
+    }
+    return "";
+  }
+
+  var feed = null, showing = null, started = false;
+  var counts = { page: {}, session: read(session, "shown", {}) }, dismissed = {};
+
+  function eligible(n) {
+    if (dismissed[n.id]) return false;
+    if ((n.devices || []).indexOf(device()) < 0) return false;
+    if (n.visitors === "new" && returning) return false;
+    if (n.visitors === "returning" && !returning) return false;
+    var rules = n.display || {};
+    if ((counts.page[n.id] || 0) >= (rules.maxPerPage || 5)) return false;
+    return (counts.session[n.id] || 0) < (rules.maxPerSession || 20);
+  }
+  function items(n) {
+    var rules = n.display || {}, seen = read(local, "seen", {}), own = ownEvents(), now = Date.now();
+    var myTag = userId ? tagOf(userId) : null, ttl = (rules.skipSeenHours || 0) * 36e5;
+    return (n.items || []).filter(function (item) {
+      if (rules.hideOwnEvents !== false && (own[item.id] || (myTag !== null && item.tag === myTag))) return false;
+      return !(n.type === "recent_activity" && ttl && seen[item.id] && now - seen[item.id] < ttl);
+    });
+  }
+
+  var queue = [], cursor = 0;
+  function playlist() {
+    /* Round-robin over the notifications; one that has fewer events than loopMinEvents shows each only once. */
+    var lists = [];
+    for (var i = 0; i < feed.notifications.length; i++) {
+      var n = feed.notifications[i];
+      if (!eligible(n)) continue;
+      var list = items(n);
+      if (list.length) lists.push({ notification: n, items: list });
+    }
+    var out = [];
+    for (var round = 0, more = true; more; round++) {
+      more = false;
+      for (var j = 0; j < lists.length; j++) {
+        if (round < lists[j].items.length) { out.push({ notification: lists[j].notification, item: lists[j].items[round] }); more = true; }
+      }
+    }
+    return out;
+  }
+
+  var clock = null, resumeAt = 0, paused = null, waiting = null;
+  function wait(ms, then) {
+    w.clearTimeout(clock);
+    resumeAt = Date.now() + ms;
+    waiting = then;
+    clock = w.setTimeout(guard(function () { waiting = null; then(); }), ms);
+  }
+  function pausable() { return feed && feed.notifications.some(function (n) { return (n.display || {}).pauseWhenHidden !== false; }); }
+  d.addEventListener("visibilitychange", guard(function () {
+    if (!waiting || !pausable()) return;
+    if (d.visibilityState === "hidden") { paused = Math.max(0, resumeAt - Date.now()); w.clearTimeout(clock); }
+    else if (paused !== null) { var left = paused; paused = null; wait(left, waiting); }
+  }));
+
+  function next() {
+    if (optedOut) return;
+    if (cursor >= queue.length) {
+      queue = playlist(); cursor = 0;
+      var loops = queue.filter(function (e) {
+        var min = (e.notification.display || {}).loopMinEvents || 0;
+        return items(e.notification).length >= min;
+      });
+      queue = started ? loops : queue;
+      started = true;
+      if (!queue.length) return;
+    }
+    var entry = queue[cursor++];
+    if (!eligible(entry.notification)) return next();
+    display(entry);
+  }
+
+  function display(entry) {
+    var n = entry.notification, item = entry.item, rules = n.display || {};
+    var text = item.parts.length > 1 ? item.parts.join(item.at ? timeAgo(item.at, feed.site.locale) : "") : item.parts[0];
+    var hovered = false, ended = false;
+    function end(gapMs) {
+      if (ended) return; ended = true; showing = null;
+      ui.hide();
+      wait(gapMs, next);
+    }
+    var handlers = {
+      hover: function () { if (!hovered) { hovered = true; send("hover", { notificationId: n.id, itemId: idOf(item) }); } },
+      click: function () {
+        send("click", { notificationId: n.id, itemId: idOf(item) });
+        flush(true);
+        if (item.url && /^https?:/i.test(item.url)) w.location.assign(item.url);
+      },
+      close: function () {
+        send("close", { notificationId: n.id, itemId: idOf(item) });
+        dismissed[n.id] = true;
+        end((rules.gapSeconds || 0) * 1000);
+      }
+    };
+    ui.show(entry, text, handlers);
+    showing = handlers;
+    counts.page[n.id] = (counts.page[n.id] || 0) + 1;
+    counts.session[n.id] = (counts.session[n.id] || 0) + 1;
+    write(session, "shown", counts.session);
+    if (n.type === "recent_activity") { var seen = read(local, "seen", {}); seen[item.id] = Date.now(); write(local, "seen", prune(seen)); }
+    send("impression", { notificationId: n.id, itemId: idOf(item) });
+    wait((rules.durationSeconds || 6) * 1000, function () { end((rules.gapSeconds || 0) * 1000); });
+  }
+  function idOf(item) { return /^[0-9a-f-]{36}$/i.test(item.id) ? item.id : null; }
+  function prune(seen) {
+    var keys = Object.keys(seen);
+    if (keys.length <= 500) return seen;
+    keys.sort(function (a, b) { return seen[b] - seen[a]; });
+    var kept = {};
+    for (var i = 0; i < 500; i++) kept[keys[i]] = seen[keys[i]];
+    return kept;
+  }
+
+  function use(data) {
+    if (!data || data.v !== 1) return;
+    var first = !feed;
+    feed = data;
+    persistent = !!(data.site && data.site.persistentVisitorId);
+    if (!feed.notifications.length) return;
+    ui.mount(feed.site || {});
+    if (first) {
+      var delays = feed.notifications.map(function (n) { return (n.display || {}).firstDelaySeconds || 0; });
+      wait(Math.min.apply(null, delays) * 1000, next);
+    } else if (!showing && !waiting) {
+      next();
+    }
+  }
+
+  function feedUrl() {
+    return API + "/api/v1/widget/" + encodeURIComponent(KEY) + "/feed?url=" + encodeURIComponent(w.location.href);
+  }
+  var load = guard(function () {
+    if (!w.fetch) return;
+    var controller = w.AbortController ? new AbortController() : null;
+    var timeout = w.setTimeout(function () { if (controller) controller.abort(); }, FEED_TIMEOUT);
+    w.fetch(feedUrl(), { credentials: "omit", mode: "cors", signal: controller ? controller.signal : undefined })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(guard(function (body) {
+        w.clearTimeout(timeout);
+        if (!body || !body.data) return;
+        use(body.data);
+        if (body.data.notifications.some(function (n) { return n.type === "live_visitors"; })) listen();
+      }))
+      .catch(noop);
+  });
+  var listen = guard(function () {
+    if (!w.EventSource) return;
+    var url = API + "/events/stream?siteKey=" + encodeURIComponent(KEY) + "&url=" + encodeURIComponent(w.location.href);
+    var source = new EventSource(url);
+    source.addEventListener("feed", guard(function (e) {
+      var body = JSON.parse(e.data);
+      if (body && body.data) use(body.data);
+    }));
+    source.onerror = noop;
+  });
+
+  for (var i = 0; i < queued.length; i++) dispatch(queued[i]);
+  if (!optedOut) {
+    send("page_view", { referrer: d.referrer ? String(d.referrer).slice(0, 2048) : null });
+    if (d.readyState === "loading") d.addEventListener("DOMContentLoaded", load); else load();
+  }
+})(window, document);
