@@ -175,6 +175,8 @@ class EventWriter:
             except Exception as exc:
                 log.error("event_flush_error", flusher=number, exc_info=exc)
                 _fail(batch, IngestUnavailable())
+            if not self.pending and not self.in_flight:
+                self.idle.set()
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
         connection = await psycopg.AsyncConnection.connect(self.conninfo)
@@ -198,8 +200,6 @@ class EventWriter:
             return
         finally:
             self.in_flight -= 1
-            if not self.pending and not self.in_flight:
-                self.idle.set()
         fresh = []
         for item in batch:
             accepted = [row for row in item.rows if (row.site_id, row.id) in stored]

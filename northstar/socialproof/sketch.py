@@ -12,6 +12,7 @@ sketches with few non-zero registers (a typical minute needs a few dozen bytes i
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import numpy as np
@@ -54,8 +55,8 @@ def estimate(registers: Registers) -> int:
         return 0
     raw = _ALPHA * REGISTERS * REGISTERS / float(np.sum(np.ldexp(1.0, -registers.astype(np.int32))))
     if raw <= 2.5 * REGISTERS and zeros:
-        return int(round(REGISTERS * np.log(REGISTERS / zeros)))
-    return int(round(raw))
+        return round(REGISTERS * math.log(REGISTERS / zeros))
+    return round(raw)
 
 
 def encode(registers: Registers) -> bytes:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+from northstar.core.db import list_tenant_ids
 from northstar.core.queue import queue_app, task_database
-from northstar.socialproof.service import events
+from northstar.settings import get_settings
+from northstar.socialproof.service import events, rollups
 
 
 @queue_app.periodic(cron="11 3 * * *", periodic_id="socialproof.event_partitions")
@@ -12,3 +16,38 @@ async def create_event_partitions(timestamp: int) -> int:
     """Daily: next months' event partitions exist long before their first event (idempotent)."""
     async with task_database().engine.begin() as connection:
         return await events.ensure_event_partitions(connection)
+
+
+@queue_app.periodic(cron="* * * * *", periodic_id="socialproof.fold_visitor_hashes")
+@queue_app.task(name="socialproof.fold_visitor_hashes", queueing_lock="socialproof.fold_visitor_hashes", retry=False)
+async def fold_visitor_hashes(timestamp: int) -> int:
+    """Every minute: each org's new visitor hashes go into its sketches; then frozen months count as rolled up."""
+    database = task_database()
+    started = dt.datetime.now(dt.UTC)
+    folded = 0
+    for org_id in await list_tenant_ids(database):
+        while True:
+            async with database.tenant_transaction(org_id=org_id) as session:
+                batch = await rollups.fold_visitor_hashes(session)
+            folded += batch
+            if batch < rollups.FOLD_BATCH:
+                break
+    async with database.engine.begin() as connection:
+        await rollups.mark_rolled_up(connection, fold_started=started)
+    return folded
+
+
+@queue_app.periodic(cron="37 4 * * *", periodic_id="socialproof.retention")
+@queue_app.task(name="socialproof.retention", queueing_lock="socialproof.retention", retry=3)
+async def apply_retention(timestamp: int) -> int:
+    """Daily: minute rollups past their week, raw months past retention (rollups complete), old visitor salts."""
+    config = get_settings().socialproof
+    database = task_database()
+    removed = 0
+    for org_id in await list_tenant_ids(database):
+        async with database.tenant_transaction(org_id=org_id) as session:
+            removed += await rollups.prune_minute_rollups(session, keep_days=config.minute_rollup_retention_days)
+    async with database.engine.begin() as connection:
+        removed += len(await rollups.drop_expired_months(connection, retention_days=config.raw_retention_days))
+        removed += await rollups.delete_old_salts(connection)
+    return removed

@@ -110,7 +110,7 @@ def upgrade() -> None:
         op.execute(f"CREATE POLICY tenant_isolation ON socialproof.{table} USING (org_id = {CURRENT_ORG})")
     op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON socialproof.event_counts, socialproof.visitor_sketches "
                f"TO {APP_ROLE}")
-    op.execute(f"GRANT SELECT, INSERT, DELETE ON socialproof.visitor_hashes TO {APP_ROLE}")
+    op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON socialproof.visitor_hashes TO {APP_ROLE}")
     op.execute(f"GRANT SELECT, INSERT, DELETE ON socialproof.conversions TO {APP_ROLE}")
 
     op.execute("CREATE TABLE socialproof.visitor_salts (day date NOT NULL, salt bytea NOT NULL, "
@@ -177,7 +177,7 @@ def upgrade() -> None:
               (org_id, site_id, grain, bucket, notification_id, event_type, events)
             SELECT p_org, z.site_id, g.grain,
                    CASE g.grain WHEN 'day' THEN date_trunc('day', z.occurred_at, z.tz)
-                                ELSE date_trunc(g.grain, z.occurred_at) END,
+                                ELSE date_trunc(g.grain, z.occurred_at, 'UTC') END,
                    z.notification_id, z.event_type, count(*)
             FROM zoned z CROSS JOIN (VALUES ('minute'), ('hour'), ('day')) AS g(grain)
             GROUP BY 2, 3, 4, 5, 6
@@ -185,7 +185,7 @@ def upgrade() -> None:
             ON CONFLICT ON CONSTRAINT pk_event_counts DO UPDATE SET events = r.events + excluded.events
           ), hashed AS (
             INSERT INTO socialproof.visitor_hashes (org_id, site_id, notification_id, minute, day, hashes)
-            SELECT p_org, i.site_id, n.notification_id, date_trunc('minute', i.occurred_at),
+            SELECT p_org, i.site_id, n.notification_id, date_trunc('minute', i.occurred_at, 'UTC'),
                    date_trunc('day', i.occurred_at, coalesce(st.settings ->> 'timezone', 'UTC')),
                    array_agg(DISTINCT hashtextextended(i.visitor_id, 0))
             FROM inserted i

@@ -1,4 +1,4 @@
-"""Merchant routes of the social proof module (seed 001): sites, templates, notifications."""
+"""Merchant routes of the social proof module (seed 001): sites, templates, notifications, events, analytics."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from northstar.core.http import ERROR_RESPONSES, Envelope, PageEnvelope, PagePar
 from northstar.core.idempotency import Idempotent
 from northstar.core.permissions import Principal
 from northstar.socialproof.runtime import SocialProofRuntime
+from northstar.socialproof.schemas.analytics import Analytics, Granularity
 from northstar.socialproof.schemas.events import EventBatch, EventsAccepted
 from northstar.socialproof.schemas.sites import (
     NotificationCreate,
@@ -24,6 +25,7 @@ from northstar.socialproof.schemas.sites import (
     TemplateOut,
     TemplateUpdate,
 )
+from northstar.socialproof.service import analytics as analytics_service
 from northstar.socialproof.service import events as event_service
 from northstar.socialproof.service import sites as service
 
@@ -186,3 +188,20 @@ async def record_events(site_id: uuid.UUID, body: EventBatch, request: Request, 
                                                org_id=principal.org_id, site_id=site_id, events=body.events)
     audit_target(request, "site", site_id, events=result.accepted)
     return Envelope(data=EventsAccepted(accepted=result.accepted, duplicates=result.duplicates))
+
+
+@router.get("/sites/{site_id}/analytics", response_model=Envelope[Analytics], name="analytics.get")
+async def site_analytics(
+    site_id: uuid.UUID, principal: SitesRead, session: DbSession,
+    start: Annotated[str | None, Query(max_length=40, description="a date (in `timezone`) or an ISO date and time;"
+                                       " default 30 days before `end`")] = None,
+    end: Annotated[str | None, Query(max_length=40, description="a date (included) or an ISO date and time "
+                                     "(excluded); default today")] = None,
+    granularity: Granularity = "day",
+    notification_id: Annotated[uuid.UUID | None, Query(alias="notificationId")] = None,
+    timezone: Annotated[str | None, Query(max_length=64, description="IANA zone; default the site's")] = None,
+) -> Envelope[Analytics]:
+    """Impressions, hovers, clicks, CTR, conversions and unique visitors: totals, per notification, over time."""
+    return Envelope(data=await analytics_service.site_analytics(
+        session, org_id=principal.org_id, site_id=site_id, start=start, end=end, granularity=granularity,
+        timezone=timezone, notification_id=notification_id))

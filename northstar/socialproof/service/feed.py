@@ -93,7 +93,7 @@ _ACTIVE = text("""
 _RECENT = text("""
     SELECT id, event_type, event_name, url, payload, occurred_at FROM socialproof.notification_events
     WHERE site_id = :site AND event_type = ANY (:types) AND occurred_at BETWEEN :oldest AND :newest
-      AND (:custom IS NULL OR event_type <> 'custom' OR event_name = :custom)
+      AND (CAST(:custom AS text) IS NULL OR event_type <> 'custom' OR event_name = :custom)
     ORDER BY occurred_at DESC LIMIT :limit""")
 _COUNTED = text("""
     SELECT coalesce(sum(events), 0) FROM socialproof.event_counts
@@ -106,7 +106,7 @@ _CUSTOM_COUNTED = text("""
 _PAGE_COUNTED = text("""
     SELECT count(*) FROM socialproof.notification_events
     WHERE site_id = :site AND event_type = ANY (:types) AND occurred_at >= :since
-      AND (:custom IS NULL OR event_type <> 'custom' OR event_name = :custom)
+      AND (CAST(:custom AS text) IS NULL OR event_type <> 'custom' OR event_name = :custom)
       AND (regexp_replace(url, '[?#].*$', '') IN (:page, :page || '/')
            OR regexp_replace(payload ->> 'productUrl', '[?#].*$', '') IN (:page, :page || '/'))""")
 _PAGE_VISITORS = text("""
