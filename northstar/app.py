@@ -90,6 +90,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.metrics = metrics
     app.state.settings = settings
+    described = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        """FastAPI's document, plus the public widget paths answered ahead of it."""
+        if app.openapi_schema is None:
+            socialproof_public.document(described())
+        return app.openapi_schema or described()
+
+    app.openapi = openapi  # type: ignore[method-assign]
     register_error_handlers(app)
     app.add_exception_handler(ReplayedResponse, replay_handler)
     for module in API_MODULES:  # included one level deep: nested routers cost routing time per request

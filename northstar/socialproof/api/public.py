@@ -1,7 +1,7 @@
 """The public widget paths: loader, widget, feed, event collection and the live feed (no login; site key).
 
 They run in ``FastPaths`` (see ``core/fastpath.py``: every visitor of every merchant's site calls them), and
-are described in the OpenAPI document by ``OPENAPI_PATHS``. A browser may use them only from the site's own
+are described in the OpenAPI document by ``document``. A browser may use them only from the site's own
 domain or its subdomains: CORS answers name that origin and nothing else, and a collection batch or live feed
 from another origin is refused (403).
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import hashlib
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from functools import cache
@@ -20,22 +21,24 @@ from urllib.parse import urlsplit
 
 import orjson
 from pydantic import TypeAdapter, ValidationError
+from pydantic.json_schema import models_json_schema
 from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Scope
 
 from northstar.core.fastpath import FastRoute, read_body
-from northstar.core.http import AppError, Forbidden, NotFound, Unprocessable
+from northstar.core.http import AppError, Envelope, Forbidden, NotFound, Unprocessable
 from northstar.core.ratelimit import RateLimiter
 from northstar.settings import Settings
 from northstar.socialproof.runtime import CHANGED_TOPIC, LIVE_EVENTS_TOPIC, SocialProofRuntime
-from northstar.socialproof.schemas.events import CollectBatch
+from northstar.socialproof.schemas.events import CollectAccepted, CollectBatch
+from northstar.socialproof.schemas.feed import FeedEnvelope
 from northstar.socialproof.service import events as event_service
 from northstar.socialproof.service.events import on_domain
 from northstar.socialproof.service.sites import PublicSite
 
-SITE_KEY = r"pk_[A-Za-z0-9_-]{4,60}"
+_SITE_KEY = re.compile(r"pk_[A-Za-z0-9_-]{4,60}")
 MAX_URL = 2048
 STREAM_RETRY_MS = 5000
 _collect_batch = TypeAdapter(CollectBatch)
@@ -99,7 +102,7 @@ def _runtime(request: Request) -> SocialProofRuntime:
 
 
 async def _site(request: Request, site_key: str) -> PublicSite:
-    site = await _runtime(request).site(site_key)
+    site = await _runtime(request).site(site_key) if _SITE_KEY.fullmatch(site_key) else None
     if site is None:
         raise NotFound("No site has this key", code="unknown_site")
     return site
@@ -241,11 +244,65 @@ async def _next_change(queue: asyncio.Queue[Any], site: PublicSite, *, within: f
 
 def fast_routes() -> list[FastRoute]:
     return [
-        FastRoute("/w/{site_key}.js", rf"/w/(?P<site_key>{SITE_KEY})\.js", frozenset({"GET", "HEAD"}), loader),
-        FastRoute("/w/widget-{version}.js", r"/w/widget-[0-9a-f]{24}\.js", frozenset({"GET", "HEAD"}), widget),
+        FastRoute("/w/widget-{version}.js", r"/w/widget-(?P<version>[^/]+)\.js", frozenset({"GET", "HEAD"}), widget),
+        FastRoute("/w/{site_key}.js", r"/w/(?P<site_key>[^/]+)\.js", frozenset({"GET", "HEAD"}), loader),
         FastRoute("/api/v1/widget/{site_key}/feed", r"/api/v1/widget/(?P<site_key>[^/]{1,64})/feed",
                   frozenset({"GET", "HEAD", "OPTIONS"}), feed),
         FastRoute("/api/v1/collect", r"/api/v1/collect", frozenset({"POST", "OPTIONS"}), collect),
         FastRoute("/events/stream?siteKey", r"/events/stream", frozenset({"GET"}), live_feed,
                   when=_wants_widget_stream),
     ]
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    return {str(status): {"$ref": f"#/components/responses/Error{status}"} for status in statuses}
+
+
+def document(openapi: dict[str, Any]) -> None:
+    """Describe these paths in the OpenAPI document (FastAPI does not see them: they are answered earlier)."""
+    _, definitions = models_json_schema(
+        [(CollectBatch, "validation"), (Envelope[CollectAccepted], "serialization"), (FeedEnvelope, "serialization")],
+        ref_template="#/components/schemas/{model}")
+    components = openapi.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    for name, definition in definitions.get("$defs", {}).items():
+        schemas.setdefault(name, definition)
+    error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}}
+    components.setdefault("responses", {}).update({
+        f"Error{status}": {**error, "description": description} for status, description in (
+            (400, "The body is not JSON"), (403, "Not the site's domain"), (404, "Unknown site key or version"),
+            (413, "The body is too large"), (422, "Not valid; `details` lists each field path"),
+            (429, "Rate limited; see Retry-After"), (503, "Events cannot be stored right now; retry"))})
+    site_key = {"name": "site_key", "in": "path", "required": True, "schema": {"type": "string"},
+                "example": "pk_3xAmpl3K3yF0rD0cs"}
+    script = {"description": "The script", "content": {"text/javascript": {"schema": {"type": "string"}}}}
+    not_modified = {"description": "Not modified (If-None-Match)"}
+    preflight = {"summary": "CORS preflight", "tags": ["widget"], "parameters": [],
+                 "responses": {"204": {"description": "Allowed methods and headers"}}}
+    feed_preflight = {**preflight, "parameters": [site_key]}
+    paths = openapi.setdefault("paths", {})
+    paths["/w/{site_key}.js"] = {"get": {
+        "summary": "The embed snippet's loader", "tags": ["widget"], "parameters": [site_key],
+        "description": "Defines `northstar(...)` and loads the widget asynchronously, only on the site's domain.",
+        "responses": {"200": script, "304": not_modified, **_errors(404)}}}
+    paths["/w/widget-{version}.js"] = {"get": {
+        "summary": "The widget (immutable; the loader names the current version)", "tags": ["widget"],
+        "parameters": [{"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "responses": {"200": script, "304": not_modified, **_errors(404)}}}
+    paths["/api/v1/widget/{site_key}/feed"] = {"get": {
+        "summary": "What this page should show now", "tags": ["widget"],
+        "description": "Targeting applied, anonymised, cached; ETag and 304. Public: identified by the site key.",
+        "parameters": [site_key, {"name": "url", "in": "query", "required": True,
+                                  "schema": {"type": "string", "maxLength": MAX_URL}}],
+        "responses": {"200": {"description": "The feed", "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/FeedEnvelope"}}}}, "304": not_modified,
+            **_errors(403, 404, 422)}}, "options": feed_preflight}
+    batch = {"schema": {"$ref": "#/components/schemas/CollectBatch"}}
+    paths["/api/v1/collect"] = {"post": {
+        "summary": "Events from the widget", "tags": ["widget"],
+        "description": "Single or batched (up to 50), `sendBeacon`-compatible (text/plain). Answered once stored; "
+                       "event ids make retries harmless. Only from pages of the site's domain.",
+        "requestBody": {"required": True, "content": {"application/json": batch, "text/plain": batch}},
+        "responses": {"202": {"description": "Stored", "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/Envelope_CollectAccepted_"}}}},
+            **_errors(400, 403, 404, 413, 422, 429, 503)}}, "options": preflight}

@@ -27,10 +27,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.socialproof import sketch
 from northstar.socialproof.models import NO_NOTIFICATION
+from northstar.socialproof.schemas.feed import Feed, FeedItem, FeedNotification, FeedSite
 from northstar.socialproof.service.sites import PublicSite
 from northstar.socialproof.templating import render_parts
 
-FEED_VERSION = 1
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 PERIOD_PHRASES = {"hour": "in the last hour", "today": "today", "week": "this week"}
 ACTIVITY_VERBS = {"purchase": "bought", "signup": "signed up", "review": "reviewed"}
@@ -42,18 +42,6 @@ def page_of(url: str) -> str:
     """The page a URL is on, for counting: scheme, host and path, without query, fragment or trailing slash."""
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, (parts.hostname or "").lower(), parts.path.rstrip("/") or "/", "", ""))
-
-
-@dataclass(frozen=True)
-class FeedItem:
-    id: str
-    parts: list[str]
-    at: str | None = None
-    url: str | None = None
-    tag: int | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        return {"id": self.id, "parts": self.parts, "at": self.at, "url": self.url, "tag": self.tag}
 
 
 @dataclass
@@ -319,8 +307,8 @@ def targeted(state: NotificationState, *, url: str, country: str | None, now: dt
 
 
 def render_feed(state: FeedState, *, url: str, country: str | None, page_counts: Mapping[uuid.UUID, int],
-                now: dt.datetime) -> dict[str, Any]:
-    """The feed document for one page (see the widget's README section for its fields)."""
+                now: dt.datetime) -> Feed:
+    """The feed document for one page."""
     site = state.site
     shown = []
     for notification in state.notifications:
@@ -329,15 +317,14 @@ def render_feed(state: FeedState, *, url: str, country: str | None, page_counts:
         items = _items(notification, page_counts.get(notification.id), site.locale)
         if not items:
             continue
-        shown.append({"id": str(notification.id), "type": notification.type, "display": notification.display,
-                      "devices": notification.targeting.get("devices") or ["desktop", "mobile", "tablet"],
-                      "visitors": notification.targeting.get("visitors", "all"), "css": notification.css,
-                      "items": [item.as_json() for item in items]})
+        shown.append(FeedNotification(
+            id=str(notification.id), type=notification.type, display=notification.display,
+            devices=notification.targeting.get("devices") or ["desktop", "mobile", "tablet"],
+            visitors=notification.targeting.get("visitors", "all"), css=notification.css, items=items))
     settings = site.settings
-    return {"v": FEED_VERSION, "site": {"position": settings.get("position", "bottom-left"),
-                                        "theme": settings.get("theme", "auto"), "locale": site.locale,
-                                        "persistentVisitorId": site.persistent_visitor_id},
-            "notifications": shown}
+    return Feed(site=FeedSite(position=settings.get("position", "bottom-left"), theme=settings.get("theme", "auto"),
+                              locale=site.locale, persistent_visitor_id=site.persistent_visitor_id),
+                notifications=shown)
 
 
 def _items(notification: NotificationState, page_count: int | None, locale: str) -> list[FeedItem]:

@@ -3,7 +3,11 @@
   try {
     var key = "__SITE_KEY__", domain = "__DOMAIN__", api = "__API__", src = "__WIDGET__";
     var host = String(w.location.hostname || "").toLowerCase().replace(/\.$/, "");
-    if (host !== domain && host.slice(-domain.length - 1) !== "." + domain) return;
+    if (host !== domain && host.slice(-domain.length - 1) !== "." + domain) {
+      /* Not the site: load nothing, but let the page's own northstar(...) calls stay harmless. */
+      if (typeof w.northstar !== "function") w.northstar = function () {};
+      return;
+    }
     var ns = w.northstar;
     if (ns && ns.loaded) return;
     if (typeof ns !== "function") {

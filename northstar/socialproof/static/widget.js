@@ -23,6 +23,13 @@
   function write(store, name, value) {
     try { if (store) store.setItem(PREFIX + name, JSON.stringify(value)); } catch (e) { /* full or blocked */ }
   }
+  /* Text as the collector accepts it: a string, no NUL, trimmed, at most max characters ("" when absent). */
+  function text(value, max) { return value == null ? "" : String(value).replace(/\0/g, "").trim().slice(0, max); }
+  function here() { return String(w.location.href).slice(0, 2048); }
+  function link(url) {
+    try { var u = new URL(url, w.location.href); return /^https?:$/.test(u.protocol) ? u.href.slice(0, 2048) : null; }
+    catch (e) { return null; }
+  }
   function uuid() {
     var c = w.crypto;
     if (c && c.randomUUID) return c.randomUUID();
@@ -67,7 +74,7 @@
   var outbox = [], timer = null;
   function send(type, extra) {
     if (optedOut || quiet) return null;
-    var event = { id: uuid(), type: type, occurredAt: new Date().toISOString(), url: String(w.location.href).slice(0, 2048) };
+    var event = { id: uuid(), type: type, occurredAt: new Date().toISOString(), url: here() };
     for (var k in extra) if (Object.prototype.hasOwnProperty.call(extra, k) && extra[k] != null) event[k] = extra[k];
     outbox.push(event);
     if (outbox.length >= BATCH) flush(false);
@@ -97,28 +104,40 @@
   }
 
   var CONVERSIONS = { purchase: 1, signup: 1, review: 1 };
+  /* Details as the collector validates them: one bad value must not cost the whole batch (and its page view). */
+  var TEXTS = { firstName: 100, city: 100, product: 200 }, CODES = { country: 2, currency: 3 }, RANGES = { amount: 1e12, rating: 5 };
+  function details(given) {
+    var out = {}, k, v;
+    for (k in TEXTS) if ((v = text(given[k], TEXTS[k]))) out[k] = v;
+    for (k in CODES) if ((v = text(given[k], 9).toUpperCase()).length === CODES[k] && /^[A-Z]+$/.test(v)) out[k] = v;
+    for (k in RANGES) {
+      v = given[k] == null || given[k] === "" ? NaN : Number(given[k]);
+      if (v >= 0 && v <= RANGES[k]) out[k] = v;
+    }
+    if (given.productUrl != null && (v = link(text(given.productUrl, 2048)))) out.productUrl = v;
+    return out;
+  }
   var commands = {
-    track: function (name, details) {
+    track: function (name, given) {
       var type = CONVERSIONS[name] ? name : "custom", extra = {};
-      if (type === "custom") extra.name = String(name).slice(0, 100);
-      if (details && typeof details === "object") {
-        var known = ["firstName", "city", "country", "product", "productUrl", "amount", "currency", "rating"], out = {};
-        for (var i = 0; i < known.length; i++) if (details[known[i]] != null) out[known[i]] = details[known[i]];
-        extra.details = out;
-      }
+      if (type === "custom" && !(extra.name = text(name, 100))) return;
+      if (given && typeof given === "object") extra.details = details(given);
       var id = send(type, extra);
       if (id) { var own = ownEvents(); own[id] = Date.now(); write(local, "own", own); }
     },
     identify: function (who) {
-      var id = who && typeof who === "object" ? who.id : who;
-      if (id == null || id === "") return;
-      userId = String(id).slice(0, 200);
-      write(local, "uid", userId);
+      var id = text(who && typeof who === "object" ? who.id : who, 200);
+      if (!id) return;
+      userId = id;
+      if (!optedOut) write(local, "uid", userId); /* an opted-out visitor keeps no identifier */
     },
     stop: function () {
       optedOut = true; outbox = [];
       write(local, "optout", true);
       try { if (local) { local.removeItem(PREFIX + "vid"); local.removeItem(PREFIX + "uid"); } } catch (e) { /* */ }
+      w.clearTimeout(timer); timer = null;
+      w.clearTimeout(clock); waiting = null; paused = null; showing = null;
+      if (source) { source.close(); source = null; }
       ui.remove();
     },
     start: function () {
@@ -137,7 +156,7 @@
 
   /* ---- the popup, in a Shadow DOM ---- */
   var STYLE = [
-    ":host{all:initial}",
+    ":host{all:initial!important}",
     ".wrap{position:fixed;z-index:2147483000;max-width:360px;margin:16px;font:14px/1.4 system-ui,-apple-system,Segoe UI,Roboto,sans-serif}",
     ".bottom-left{left:0;bottom:0}.bottom-right{right:0;bottom:0}.top-left{left:0;top:0}.top-right{right:0;top:0}",
     ".popup{display:flex;gap:8px;align-items:flex-start;padding:12px 14px;border-radius:10px;cursor:default;",
@@ -146,7 +165,8 @@
     ".popup.in{opacity:1;transform:none}.popup.link{cursor:pointer}",
     ".dark .popup{background:#1f2933;color:#f5f7fa}",
     "@media (prefers-color-scheme:dark){.auto .popup{background:#1f2933;color:#f5f7fa}}",
-    ".text{flex:1;min-width:0}.close{all:unset;cursor:pointer;font-size:18px;line-height:1;padding:0 2px;opacity:.6}",
+    ".text{flex:1;min-width:0}.close{all:unset;cursor:pointer;font-size:18px;line-height:1;opacity:.6;display:inline-flex;",
+    "align-items:center;justify-content:center;min-width:24px;min-height:24px;margin:-4px -6px -4px 0}",
     ".close:hover,.close:focus-visible{opacity:1;outline:2px solid currentColor;border-radius:3px}",
     "@media (max-width:480px){.wrap{left:0;right:0;max-width:none;margin:8px}}",
     "@media (prefers-reduced-motion:reduce){.popup{transition:none;transform:none}}"
@@ -172,14 +192,16 @@
       root.appendChild(style); root.appendChild(custom); root.appendChild(wrap);
       (d.body || d.documentElement).appendChild(host);
     }
-    function show(entry, text, handlers) {
+    function show(entry, message, handlers) {
       hide();
+      if (!d.documentElement.contains(host)) (d.body || d.documentElement).appendChild(host); /* the page swapped its body */
       custom.textContent = entry.notification.css || "";
       var popup = d.createElement("div"), body = d.createElement("div"), close = d.createElement("button");
-      popup.className = "popup" + (entry.item.url ? " link" : "");
+      var href = link(entry.item.url);
+      popup.className = "popup" + (href ? " link" : "");
       popup.setAttribute("data-notification", entry.notification.id);
       body.className = "text";
-      body.textContent = text;
+      body.textContent = message;
       close.className = "close";
       close.type = "button";
       close.setAttribute("aria-label", "Dismiss");
@@ -192,7 +214,7 @@
         if (e.key === "Escape") handlers.close();
         if (e.key === "Enter" && e.target === popup) handlers.click();
       }));
-      if (entry.item.url) popup.tabIndex = 0;
+      if (href) popup.tabIndex = 0;
       live.appendChild(popup);
       current = popup;
       w.requestAnimationFrame ? w.requestAnimationFrame(function () { popup.className += " in"; }) : popup.className += " in";
@@ -218,16 +240,19 @@
   }
   var relative = null;
   function timeAgo(at, locale) {
-    var seconds = Math.round((Date.parse(at) - Date.now()) / 1000), units = [["year", 31536e3], ["month", 2592e3],
-      ["week", 604800], ["day", 86400], ["hour", 3600], ["minute", 60], ["second", 1]];
+    /* Never in the future (a visitor's slow clock), and whole units passed: 59.6 minutes is "59 min. ago". */
+    var seconds = Math.min(0, Math.round((Date.parse(at) - Date.now()) / 1000)), units = [["year", 31536e3],
+      ["month", 2592e3], ["week", 604800], ["day", 86400], ["hour", 3600], ["minute", 60], ["second", 1]];
+    if (seconds !== seconds) return ""; /* not a date */
     try { relative = relative || new Intl.RelativeTimeFormat(locale, { numeric: "auto", style: "short" }); }
     catch (e) { relative = null; }
     for (var i = 0; i < units.length; i++) {
-      var size = units[i][1];
-      if (Math.abs(seconds) >= size || size === 1) {
-        var value = Math.round(seconds / size);
-        if (units[i][0] === "second" && Math.abs(value) < 45) value = 0;
-        return relative ? relative.format(value, units[i][0]) : Math.abs(value) + " " + units[i][0] + "s ago";
+      var size = units[i][1], unit = units[i][0];
+      if (-seconds >= size || size === 1) {
+        var value = Math.trunc(seconds / size);
+        if (size === 1 && value > -45) value = 0;
+        if (relative) return relative.format(value, unit);
+        return value ? -value + " " + unit + (value === -1 ? "" : "s") + " ago" : "just now";
       }
     }
     return "";
@@ -307,7 +332,7 @@
 
   function display(entry) {
     var n = entry.notification, item = entry.item, rules = n.display || {};
-    var text = item.parts.length > 1 ? item.parts.join(item.at ? timeAgo(item.at, feed.site.locale) : "") : item.parts[0];
+    var message = item.parts.length > 1 ? item.parts.join(item.at ? timeAgo(item.at, feed.site.locale) : "") : item.parts[0];
     var hovered = false, ended = false;
     function end(gapMs) {
       if (ended) return; ended = true; showing = null;
@@ -319,7 +344,8 @@
       click: function () {
         send("click", { notificationId: n.id, itemId: idOf(item) });
         flush(true);
-        if (item.url && /^https?:/i.test(item.url)) w.location.assign(item.url);
+        var href = link(item.url);
+        if (href) w.location.assign(href);
       },
       close: function () {
         send("close", { notificationId: n.id, itemId: idOf(item) });
@@ -327,7 +353,7 @@
         end((rules.gapSeconds || 0) * 1000);
       }
     };
-    ui.show(entry, text, handlers);
+    ui.show(entry, message, handlers);
     showing = handlers;
     counts.page[n.id] = (counts.page[n.id] || 0) + 1;
     counts.session[n.id] = (counts.session[n.id] || 0) + 1;
@@ -347,7 +373,7 @@
   }
 
   function use(data) {
-    if (!data || data.v !== 1) return;
+    if (optedOut || !data || data.v !== 1) return;
     var first = !feed;
     feed = data;
     persistent = !!(data.site && data.site.persistentVisitorId);
@@ -362,7 +388,7 @@
   }
 
   function feedUrl() {
-    return API + "/api/v1/widget/" + encodeURIComponent(KEY) + "/feed?url=" + encodeURIComponent(w.location.href);
+    return API + "/api/v1/widget/" + encodeURIComponent(KEY) + "/feed?url=" + encodeURIComponent(here());
   }
   var load = guard(function () {
     if (!w.fetch) return;
@@ -378,10 +404,10 @@
       }))
       .catch(noop);
   });
+  var source = null;
   var listen = guard(function () {
-    if (!w.EventSource) return;
-    var url = API + "/events/stream?siteKey=" + encodeURIComponent(KEY) + "&url=" + encodeURIComponent(w.location.href);
-    var source = new EventSource(url);
+    if (!w.EventSource || source || optedOut) return;
+    source = new EventSource(API + "/events/stream?siteKey=" + encodeURIComponent(KEY) + "&url=" + encodeURIComponent(here()));
     source.addEventListener("feed", guard(function (e) {
       var body = JSON.parse(e.data);
       if (body && body.data) use(body.data);
