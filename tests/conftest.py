@@ -6,6 +6,7 @@ tenant state and need no cleanup.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import socket
@@ -41,6 +42,7 @@ import boto3  # noqa: E402
 import httpx  # noqa: E402
 import psycopg  # noqa: E402
 import pytest  # noqa: E402
+import uvicorn  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 from moto.server import ThreadedMotoServer  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
@@ -136,6 +138,21 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield client
+
+
+@asynccontextmanager
+async def serving(app: FastAPI) -> AsyncIterator[str]:
+    """The app behind uvicorn on a loopback port (streaming responses and browsers need a real server)."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # uvicorn offers no event to wait on  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
 
 
 @pytest.fixture(scope="session")

@@ -124,7 +124,18 @@ def _grain_check() -> CheckConstraint:
     return CheckConstraint("grain IN ('minute', 'hour', 'day')", name="grain")
 
 
-class EventCount(Base):
+class _Bucketed:
+    """A rollup row's key: a site's bucket of a grain, for one notification (or ``NO_NOTIFICATION``)."""
+
+    org_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    site_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    grain: Mapped[str] = mapped_column(String(6), nullable=False)
+    bucket: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    notification_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False,
+                                                       server_default=_NO_NOTIFICATION_SQL)
+
+
+class EventCount(_Bucketed, Base):
     """Events per bucket (minute and hour in UTC, day in the site's time zone), notification and type.
 
     ``notification_id`` is ``NO_NOTIFICATION`` for events about no notification (page views, goals); a
@@ -137,12 +148,6 @@ class EventCount(Base):
         _grain_check(), _site_fk("event_counts"), {"schema": "socialproof"},
     )
 
-    org_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
-    site_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
-    grain: Mapped[str] = mapped_column(String(6), nullable=False)
-    bucket: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-    notification_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False,
-                                                       server_default=_NO_NOTIFICATION_SQL)
     event_type: Mapped[str] = mapped_column(String(20), nullable=False)
     events: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
@@ -168,7 +173,7 @@ class VisitorHashes(Base):
     hashes: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), nullable=False)
 
 
-class VisitorSketch(Base):
+class VisitorSketch(_Bucketed, Base):
     """HyperLogLog registers of the visitors of a bucket (see ``sketch.py``): unique counts that merge."""
 
     __tablename__ = "visitor_sketches"
@@ -177,12 +182,6 @@ class VisitorSketch(Base):
         _grain_check(), _site_fk("visitor_sketches"), {"schema": "socialproof"},
     )
 
-    org_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
-    site_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
-    grain: Mapped[str] = mapped_column(String(6), nullable=False)
-    bucket: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-    notification_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False,
-                                                       server_default=_NO_NOTIFICATION_SQL)
     registers: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
 
 

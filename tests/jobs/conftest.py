@@ -12,11 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from northstar.app import create_app
 from northstar.settings import Settings
-from tests.conftest import free_port
+from tests.conftest import serving
 from tests.factories import Account
 
 FINISHED = ("completed", "failed", "cancelled")
@@ -67,14 +66,8 @@ def worker(database_url: str) -> Iterator[Workers]:
 @pytest.fixture
 async def served(settings: Settings) -> AsyncIterator[str]:
     """The app behind uvicorn on a loopback port: streaming responses need a real server."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # uvicorn offers no event to wait on  # noqa: ASYNC110
-        await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    async with serving(create_app(settings)) as url:
+        yield url
 
 
 async def wait_for_job(client: httpx.AsyncClient, account: Account, job_id: str, *,

@@ -12,11 +12,10 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import uvicorn
 
 from northstar.app import create_app
 from northstar.settings import Settings
-from tests.conftest import free_port
+from tests.conftest import serving
 from tests.factories import Account
 
 CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
@@ -24,14 +23,8 @@ CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, l
 
 @pytest.fixture(scope="module")
 async def served(settings: Settings) -> AsyncIterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # uvicorn offers no event to wait on  # noqa: ASYNC110
-        await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    async with serving(create_app(settings)) as url:
+        yield url
 
 
 class Frames:
