@@ -202,8 +202,11 @@ class EventWriter:
             self.in_flight -= 1
         fresh = []
         for item in batch:
-            accepted = [row for row in item.rows if (row.site_id, row.id) in stored]
-            stored.difference_update((row.site_id, row.id) for row in accepted)  # a repeated id counts once
+            accepted = []
+            for row in item.rows:  # in order: a repeated id is accepted once, then a duplicate
+                if (row.site_id, row.id) in stored:
+                    stored.discard((row.site_id, row.id))
+                    accepted.append(row)
             fresh.extend(accepted)
             if not item.done.done():
                 item.done.set_result(WriteResult(len(accepted), len(item.rows) - len(accepted)))

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import tinycss2
+from babel.numbers import format_decimal
 
 VARIABLES = {
     "firstName": "the visitor's first name (anonymised by default)",
@@ -46,8 +47,11 @@ class TemplateError(ValueError):
     """A template or CSS problem, with the character position where it is."""
 
 
-def _number(value: Any) -> str:
-    return f"{value:,}" if isinstance(value, int) else str(value)
+def _text(value: Any, locale: str) -> str:
+    """Numbers as the site's language writes them (``1.234`` and ``4,8`` in German), everything else as it is."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return format_decimal(value, locale=locale.replace("-", "_"))
+    return str(value)
 
 
 def _truncate(value: str, size: int) -> str:
@@ -114,7 +118,7 @@ def parse_message(message: str) -> list[Placeholder]:
     return placeholders
 
 
-def render_parts(message: str, values: Mapping[str, Any]) -> list[str]:
+def render_parts(message: str, values: Mapping[str, Any], *, locale: str = "en") -> list[str]:
     """The message as plain text, split where ``timeAgo`` goes (the widget fills it in); a missing value renders
     empty unless a ``default`` filter fills it."""
     parts, out, position = [], [], 0
@@ -126,7 +130,7 @@ def render_parts(message: str, values: Mapping[str, Any]) -> list[str]:
             out = []
             continue
         value = values.get(placeholder.variable)
-        text = "" if value is None else _number(value)
+        text = "" if value is None else _text(value, locale)
         for name, argument in placeholder.filters:
             text = FILTERS[name](text, argument)
         out.append(text)

@@ -10,7 +10,8 @@
 * ``conversions``: a goal event within 7 days after a click on a notification, one per visitor and notification.
 * ``socialproof.ingest_staged(org, oldest)`` moves the rows of the session's ``event_stage`` temporary table into
   ``notification_events`` and updates all of the above in one statement; PL/pgSQL, so its plan is cached per
-  connection.
+  connection. Ingests of one site take turns (an advisory lock until commit), so a replay that two transactions
+  carry at once is stored once.
 * ``visitor_salts`` (global): the random daily salt of the cookieless visitor hash; old ones are deleted, after
   which yesterday's hashes cannot be linked to anyone.
 * ``event_months`` (global): per raw event month, when its rollups were complete, archived and dropped.
@@ -130,6 +131,10 @@ def upgrade() -> None:
         RETURNS TABLE (site_id uuid, id uuid)
         LANGUAGE plpgsql AS $$
         BEGIN
+          -- Event ids are unique per site only through the check below (the key must hold the partition column),
+          -- so concurrent ingests of one site take turns; the query after the lock sees what the other committed.
+          PERFORM pg_advisory_xact_lock(hashtextextended('socialproof.ingest:' || s.site_id::text, 0))
+          FROM (SELECT DISTINCT st.site_id FROM pg_temp.event_stage st WHERE st.org_id = p_org ORDER BY 1) s;
           RETURN QUERY
           WITH fresh AS (
             SELECT DISTINCT ON (s.site_id, s.id) s.*

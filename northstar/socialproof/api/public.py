@@ -150,10 +150,10 @@ def _preflight(request: Request, methods: str) -> Response:
 
 async def feed(request: Request) -> Response:
     """What this page should show now (``?url=`` the page's address); cached, with ETag and 304."""
-    if request.method == "OPTIONS":
-        return _preflight(request, "GET")
     site = await _site(request, request.path_params["site_key"])
     origin = _allowed_origin(request, site, required=False)
+    if request.method == "OPTIONS":
+        return _preflight(request, "GET")
     url = request.query_params.get("url", "")
     if not url or len(url) > MAX_URL or "\x00" in url:
         raise Unprocessable("Give the page's address as ?url=", details=[
@@ -170,7 +170,11 @@ async def feed(request: Request) -> Response:
 
 
 async def collect(request: Request) -> Response:
-    """Events from the widget (``sendBeacon`` or ``fetch``), answered 202 once durably stored."""
+    """Events from the widget (``sendBeacon`` or ``fetch``), answered 202 once durably stored.
+
+    A preflight cannot name the site (its key is in the body), so it allows any origin; the request itself is
+    refused unless it comes from the site's domain.
+    """
     if request.method == "OPTIONS":
         return _preflight(request, "POST")
     settings: Settings = request.app.state.settings
@@ -189,10 +193,14 @@ async def collect(request: Request) -> Response:
     origin = _allowed_origin(request, site, required=True)
     ip: str = request.state.client_ip
     limiter: RateLimiter = request.app.state.rate_limiter
-    if settings.rate_limit.enabled:
-        await limiter.enforce(f"collect:{site.id}:{ip}", limit=settings.socialproof.collect_per_ip_per_minute)
-    result, dropped = await event_service.collect(_runtime(request).collector, site, batch, ip=ip,
-                                                  user_agent=request.headers.get("user-agent", ""))
+    try:
+        if settings.rate_limit.enabled:
+            await limiter.enforce(f"collect:{site.id}:{ip}", limit=settings.socialproof.collect_per_ip_per_minute)
+        result, dropped = await event_service.collect(_runtime(request).collector, site, batch, ip=ip,
+                                                      user_agent=request.headers.get("user-agent", ""))
+    except AppError as exc:  # 429 and 503: the page's script may read Retry-After
+        exc.headers = {**(exc.headers or {}), **_cors(origin)}
+        raise
     data = {"accepted": result.accepted, "duplicates": result.duplicates, "dropped": dropped}
     return Response(orjson.dumps({"data": data}), status_code=202, media_type="application/json",
                     headers=_cors(origin))

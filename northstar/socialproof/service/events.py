@@ -99,8 +99,9 @@ async def collect(collector: Collector, site: PublicSite, batch: CollectBatch, *
         payload = _details(event.details)
         if event.item_id is not None:
             payload["itemId"] = str(event.item_id)
-        payload.update({key: value for key, value in (("country", place.country), ("city", place.city))
-                        if value is not None and key not in payload})
+        if "country" not in payload and "city" not in payload:  # a place the event names is kept whole
+            payload.update({key: value for key, value in (("country", place.country), ("city", place.city))
+                            if value is not None})
         notification = event.notification_id if event.notification_id in site.notification_ids else None
         rows.append(EventRow(id=event.id, org_id=site.org_id, site_id=site.id, event_type=event.type,
                              event_name=event.name, notification_id=notification, visitor_id=visitor_id,

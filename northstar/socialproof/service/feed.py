@@ -209,13 +209,15 @@ def _first_name(value: str | None, anonymization: Mapping[str, Any]) -> str | No
     return first[:1].upper() + first[1:]
 
 
-def _place(payload: Mapping[str, Any], anonymization: Mapping[str, Any], locale: str) -> str | None:
+def _place(payload: Mapping[str, Any], anonymization: Mapping[str, Any], locale: str) -> tuple[str | None,
+                                                                                               str | None]:
+    """(city, country name in the site's language) as far as anonymisation lets them show."""
     location = anonymization.get("location", "city") if anonymization.get("enabled", True) else "city"
     country = payload.get("country")
     country_name = _territories(locale).get(country, country) if isinstance(country, str) else None
-    if location == "city":
-        return payload.get("city") or country_name
-    return country_name if location == "country" else None
+    if location == "none":
+        return None, None
+    return (payload.get("city") if location == "city" else None), country_name
 
 
 def activity_item(state: NotificationState, row: Any, *, locale: str) -> FeedItem:
@@ -223,12 +225,13 @@ def activity_item(state: NotificationState, row: Any, *, locale: str) -> FeedIte
     payload = row.payload or {}
     anonymization = state.anonymization
     first_name = _first_name(payload.get("firstName"), anonymization)
-    place = _place(payload, anonymization, locale)
+    city, country = _place(payload, anonymization, locale)
+    place = city or country
     event_name = (row.event_name or "").replace("_", " ")
-    values = {"firstName": first_name, "city": place, "country": place, "product": payload.get("product"),
+    values = {"firstName": first_name, "city": city, "country": country, "product": payload.get("product"),
               "productUrl": payload.get("productUrl"), "eventName": event_name}
     if state.message is not None:
-        parts = render_parts(state.message, values)
+        parts = render_parts(state.message, values, locale=locale)
     else:
         who = (first_name or "Someone") + (f" from {place}" if place else "")
         if row.event_type == "custom":
@@ -248,7 +251,7 @@ def _counter_parts(state: NotificationState, count: int, locale: str) -> list[st
     values = {"count": count, "period": period, "rating": state.rating, "reviewCount": state.review_count,
               "eventName": (source.get("customEvent") or "").replace("_", " ")}
     if state.message is not None:
-        return render_parts(state.message, values)
+        return render_parts(state.message, values, locale=locale)
     people = "person" if count == 1 else "people"
     if state.type == "live_visitors":
         verb = "is" if count == 1 else "are"
@@ -256,8 +259,8 @@ def _counter_parts(state: NotificationState, count: int, locale: str) -> list[st
         return [f"{number} {people} {verb} {where}"]
     if state.type == "review_highlight":
         reviews = "review" if state.review_count == 1 else "reviews"
-        return [f"{state.rating}★ from {format_decimal(state.review_count, locale=locale.replace('-', '_'))} "
-                f"{reviews}"]
+        rating = format_decimal(state.rating or 0, locale=locale.replace("-", "_"))
+        return [f"{rating}★ from {format_decimal(state.review_count, locale=locale.replace('-', '_'))} {reviews}"]
     kind = (source.get("eventTypes") or ["purchase"])[0]
     site_verb, page_verb = COUNTER_VERBS.get(kind, (values["eventName"], values["eventName"]))
     return [f"{number} {people} {page_verb if state.page_scoped else site_verb} {period}".rstrip()]
@@ -276,12 +279,18 @@ def _compiled(pattern: str) -> Any:
 
 
 def _rule_matches(rule: Mapping[str, Any], url: str) -> bool:
+    """A rule names a full URL or a path: ``/checkout``, ``https://shop.example.com/checkout`` and ``^/cart`` work."""
     value = str(rule.get("value", ""))
+    parts = urlsplit(url)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
     if rule.get("match") == "exact":
+        if value.startswith("/"):
+            return parts.path.rstrip("/") == value.rstrip("/") or path == value
         return url.rstrip("/") == value.rstrip("/") or page_of(url) == page_of(value)
     if rule.get("match") == "contains":
         return value in url
-    return _compiled(value).search(url) is not None
+    pattern = _compiled(value)
+    return pattern.search(url) is not None or pattern.search(path) is not None
 
 
 def _in_schedule(schedule: Mapping[str, Any] | None, *, now: dt.datetime, timezone: str) -> bool:
@@ -331,7 +340,7 @@ def _items(notification: NotificationState, page_count: int | None, locale: str)
     if notification.type == "recent_activity":
         return notification.items
     if notification.type == "announcement":
-        parts = render_parts(notification.message, {}) if notification.message else [notification.name]
+        parts = render_parts(notification.message, {}, locale=locale) if notification.message else [notification.name]
         return [FeedItem(id=str(notification.id), parts=parts)]
     if notification.type == "review_highlight":
         if not notification.review_count or notification.rating is None:

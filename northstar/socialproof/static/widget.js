@@ -60,11 +60,11 @@
   var userId = read(local, "uid", null), persistent = false;
 
   function visitor() {
-    var v = {};
-    if (userId) v.userId = String(userId);
+    var v = {}, uid = text(userId, 200); /* what storage holds is checked too: a bad id would refuse every batch */
+    if (uid) v.userId = uid;
     if (persistent) {
       var id = read(local, "vid", null);
-      if (!id) { id = uuid().replace(/-/g, ""); write(local, "vid", id); }
+      if (!/^[0-9a-f]{32}$/.test(id)) { id = uuid().replace(/-/g, ""); write(local, "vid", id); }
       v.localId = id;
     }
     return v;
@@ -141,8 +141,10 @@
       ui.remove();
     },
     start: function () {
+      if (!optedOut) return;
       optedOut = false;
       try { if (local) local.removeItem(PREFIX + "optout"); } catch (e) { /* */ }
+      if (feed) use(feed); else load(); /* popups come back on this page */
     }
   };
   var dispatch = guard(function (args) {
