@@ -415,7 +415,8 @@ async def test_review_highlight(site: WidgetSite) -> None:
 
 async def test_numbers_are_written_in_the_sites_language(site: WidgetSite) -> None:
     await site.update(settings={"locale": "de-DE"})
-    template = await site.template(message='{{rating}} von 5 bei {{reviewCount}} {{reviewCount|plural:"Bewertung|Bewertungen"}}')
+    template = await site.template(
+        message='{{rating}} von 5 bei {{reviewCount}} {{reviewCount|plural:"Bewertung|Bewertungen"}}')
     shown = await site.notification(name="Reviews", type="review_highlight", templateId=template["id"],
                                     source={"eventTypes": ["review"]})
     await site.record({"type": "review", "rating": 4}, {"type": "review", "rating": 5})
