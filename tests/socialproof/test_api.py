@@ -27,7 +27,9 @@ async def test_create_with_defaults_and_read_back(client: httpx.AsyncClient, fou
     assert site["domain"] == host and site["siteKey"].startswith("pk_") and len(site["siteKey"]) >= 27
     assert site["settings"] == {"position": "bottom-left", "theme": "auto", "locale": "en", "timezone": "UTC",
                                 "persistentVisitorId": False}
-    assert site["snippet"] == f'<script async src="http://127.0.0.1:8000/w/{site["siteKey"]}.js"></script>'
+    assert site["scriptTag"] == f'<script async src="http://127.0.0.1:8000/w/{site["siteKey"]}.js"></script>'
+    assert site["snippet"].startswith("<script>") and f'"http://127.0.0.1:8000/w/{site["siteKey"]}.js"' in \
+        site["snippet"]
     assert site["dataRegion"] == "us" and site["createdBy"] == str(founder.user_id)
     fetched = await client.get(f"/api/v1/sites/{site['id']}", headers=founder.headers)
     assert fetched.json()["data"] == site

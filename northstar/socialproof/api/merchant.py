@@ -11,6 +11,9 @@ from northstar.core.context import DbSession, audit_target, require
 from northstar.core.http import ERROR_RESPONSES, Envelope, PageEnvelope, PageParams
 from northstar.core.idempotency import Idempotent
 from northstar.core.permissions import Principal
+from northstar.settings import Settings
+from northstar.socialproof.api.public import embed_codes
+from northstar.socialproof.models import Site
 from northstar.socialproof.runtime import SocialProofRuntime
 from northstar.socialproof.schemas.analytics import Analytics, Granularity
 from northstar.socialproof.schemas.events import EventBatch, EventsAccepted
@@ -38,13 +41,19 @@ SitesDelete = Annotated[Principal, Depends(require("sites", "delete"))]
 Page = Annotated[PageParams, Depends()]
 
 
+def _site_out(request: Request, site: Site) -> SiteOut:
+    """The site with the embed codes, which name the platform's public address."""
+    settings: Settings = request.app.state.settings
+    return SiteOut.model_validate(site).model_copy(update=embed_codes(site.site_key, public_url=settings.public_url))
+
+
 @router.get("/sites", response_model=PageEnvelope[SiteOut], name="sites.list")
-async def list_sites(principal: SitesRead, session: DbSession, page: Page,
+async def list_sites(request: Request, principal: SitesRead, session: DbSession, page: Page,
                      q: Annotated[str | None, Query(max_length=200, description="name or domain contains")] = None
                      ) -> PageEnvelope[SiteOut]:
     sites, total = await service.list_sites(session, org_id=principal.org_id, search=q, offset=page.offset,
                                             limit=page.limit)
-    return PageEnvelope(data=[SiteOut.model_validate(site) for site in sites], meta=page.meta(total))
+    return PageEnvelope(data=[_site_out(request, site) for site in sites], meta=page.meta(total))
 
 
 @router.post("/sites", status_code=status.HTTP_201_CREATED, response_model=Envelope[SiteOut], name="sites.create",
@@ -54,13 +63,14 @@ async def create_site(body: SiteCreate, request: Request, principal: SitesCreate
     site = await service.create_site(session, principal=principal, name=body.name, domain=body.domain,
                                      settings=body.settings.model_dump(by_alias=True), data_region=body.data_region)
     audit_target(request, "site", site.id, domain=site.domain)
-    return Envelope(data=SiteOut.model_validate(site))
+    return Envelope(data=_site_out(request, site))
 
 
 @router.get("/sites/{site_id}", response_model=Envelope[SiteOut], name="sites.get")
-async def get_site(site_id: uuid.UUID, principal: SitesRead, session: DbSession) -> Envelope[SiteOut]:
-    return Envelope(data=SiteOut.model_validate(await service.get_site(session, org_id=principal.org_id,
-                                                                       site_id=site_id)))
+async def get_site(site_id: uuid.UUID, request: Request, principal: SitesRead, session: DbSession
+                   ) -> Envelope[SiteOut]:
+    return Envelope(data=_site_out(request, await service.get_site(session, org_id=principal.org_id,
+                                                                   site_id=site_id)))
 
 
 @router.patch("/sites/{site_id}", response_model=Envelope[SiteOut], name="sites.update")
@@ -70,7 +80,7 @@ async def update_site(site_id: uuid.UUID, body: SiteUpdate, request: Request, pr
     site = await service.update_site(session, principal=principal, site_id=site_id, name=body.name,
                                      domain=body.domain, settings=settings)
     audit_target(request, "site", site.id, **body.model_dump(exclude_none=True, by_alias=True, mode="json"))
-    return Envelope(data=SiteOut.model_validate(site))
+    return Envelope(data=_site_out(request, site))
 
 
 @router.delete("/sites/{site_id}", status_code=status.HTTP_204_NO_CONTENT, name="sites.delete")

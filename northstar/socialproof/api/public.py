@@ -87,9 +87,21 @@ def widget_path() -> str:
     return f"/w/widget-{widget_asset().etag.strip(chr(34))}.js"
 
 
+def embed_codes(site_key: str, *, public_url: str) -> dict[str, str]:
+    """What a merchant pastes: an inline snippet that queues ``northstar(...)`` calls and fetches the loader after
+    the page's ``load`` event (a slow API can never hold the page), or, for pages whose CSP forbids inline scripts,
+    the plain script tag."""
+    loader = orjson.dumps(f"{public_url}/w/{site_key}.js").decode()
+    snippet = ("<script>(function(w,d,s){w.northstar=w.northstar||function(){(w.northstar.q=w.northstar.q||[])"
+               ".push(arguments)};function l(){var e=d.createElement('script');e.async=true;e.src=s;"
+               "(d.head||d.documentElement).appendChild(e)}d.readyState==='complete'?l():"
+               f"w.addEventListener('load',l)}})(window,document,{loader});</script>")
+    return {"snippet": snippet, "script_tag": f'<script async src="{public_url}/w/{site_key}.js"></script>'}
+
+
 def loader_asset(site: PublicSite, *, public_url: str) -> Asset:
     values = {"__SITE_KEY__": site.site_key, "__DOMAIN__": site.domain, "__API__": public_url,
-              "__WIDGET__": public_url + widget_path()}
+              "__WIDGET__": public_url + widget_path(), "__PERSISTENT__": site.persistent_visitor_id}
     script = _loader_template()
     for placeholder, value in values.items():
         script = script.replace(f'"{placeholder}"', orjson.dumps(value).decode())

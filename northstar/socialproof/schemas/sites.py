@@ -14,7 +14,6 @@ import re2
 from pydantic import AfterValidator, Field, computed_field, model_validator
 
 from northstar.core.http import CamelModel, RequestModel
-from northstar.settings import get_settings
 from northstar.socialproof.templating import MAX_CSS, MAX_MESSAGE, SAMPLE, check_css, parse_message, render_message
 
 
@@ -116,9 +115,10 @@ class SiteOut(CamelModel):
     created_at: datetime
     updated_at: datetime
 
-    @computed_field(description="paste before </body> on every page of the site")
-    def snippet(self) -> str:
-        return f'<script async src="{get_settings().public_url}/w/{self.site_key}.js"></script>'
+    snippet: str = Field("", description="paste before </body> on every page of the site: queues northstar(...) "
+                         "calls and loads the widget after the page has loaded")
+    script_tag: str = Field("", description="the same as one plain script tag, for pages whose Content-Security-"
+                            "Policy forbids inline scripts (it loads with the page)")
 
 
 Message = Annotated[str, Field(min_length=1, max_length=MAX_MESSAGE,

@@ -57,7 +57,7 @@
   var returning = !!firstSeen && !inSession;
   if (!firstSeen) write(local, "first", Date.now());
   write(session, "on", true);
-  var userId = read(local, "uid", null), persistent = false;
+  var userId = read(local, "uid", null), persistent = !!ns.pv; /* known before the feed: the first page_view counts */
 
   function visitor() {
     var v = {}, uid = text(userId, 200); /* what storage holds is checked too: a bad id would refuse every batch */
