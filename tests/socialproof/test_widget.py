@@ -124,6 +124,7 @@ class Shop:
     site: dict[str, Any]
     notification_id: str
     events_key: dict[str, str]
+    owner: Account
     seeded: set[str] = field(default_factory=set)
 
     @property
@@ -205,7 +206,7 @@ async def make_shop(api: str, pages: Pages, founder: Account, database_url: str)
             assert key.status_code == 201, key.text
             return Shop(http=http, database_url=database_url, pages=pages, api=api, site=site.json()["data"],
                         notification_id=notification.json()["data"]["id"],
-                        events_key={"X-API-Key": key.json()["data"]["key"]})
+                        events_key={"X-API-Key": key.json()["data"]["key"]}, owner=founder)
 
         yield open_shop
 
@@ -672,3 +673,21 @@ async def test_the_snippet_names_the_platforms_public_url(shop: Shop) -> None:
     loader = f"{shop.api}/w/{shop.site['siteKey']}.js"
     assert f'(window,document,"{loader}")' in shop.site["snippet"]
     assert shop.site["scriptTag"] == f'<script async src="{loader}"></script>'
+
+
+async def test_a_persistent_visitor_id_counts_from_the_first_page_view(shop: Shop, visit: Visit) -> None:
+    """With ``persistentVisitorId`` on, the loader says so: the page view, sent while the feed is still on its way,
+    already carries the first-party id, so the visit counts as one visitor."""
+    updated = await shop.http.patch(f"/api/v1/sites/{shop.site['id']}", headers=shop.owner.headers,
+                                    json={"settings": {"persistentVisitorId": True}})
+    assert updated.status_code == 200, updated.text
+    await shop.seed()
+    tab = await visit()
+    await tab.page.route(lambda address: address.startswith(shop.api + FEED), _slow)  # 1.5 s: after the page view
+    await tab.page.goto(shop.page("/", html(shop.snippet)))
+    await expect(tab.page.locator(POPUP).locator(".text")).to_have_text(ANNA)
+    events = await shop.wait_until(lambda types: "impression" in types)
+    assert {event.visitor_id for event in events if event.type in ("page_view", "impression")} == {
+        only(events, "page_view").visitor_id}
+    stored_id = await tab.page.evaluate(f"() => JSON.parse(localStorage.getItem('ns:{shop.site['siteKey']}:vid'))")
+    assert isinstance(stored_id, str) and len(stored_id) == 32
