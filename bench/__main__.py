@@ -8,7 +8,7 @@ import platform
 import sys
 from typing import Any
 
-SECTIONS = ("platform", "generation", "formats", "jobs")
+SECTIONS = ("platform", "generation", "formats", "jobs", "socialproof")
 
 
 def machine() -> str:

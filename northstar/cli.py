@@ -84,7 +84,7 @@ def migrate() -> None:
 def _serve(url: str, settings: Settings, *, reload: bool = False) -> None:
     os.environ["DATABASE_URL"] = url
     uvicorn.run(
-        "northstar.app:create_app", factory=True, host=settings.http.host, port=settings.http.port,
+        "northstar.app:serve_app", factory=True, host=settings.http.host, port=settings.http.port,
         reload=reload, loop="uvloop", http="httptools", log_level="warning", proxy_headers=False,
     )
 

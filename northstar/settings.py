@@ -94,6 +94,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".northstar")
     public_url: str = "http://127.0.0.1:8000"
     log_level: str = "INFO"
+    otel: bool = False
     database_url: str | None = Field(
         None, validation_alias=AliasChoices("DATABASE_URL", "NORTHSTAR_DATABASE_URL")
     )

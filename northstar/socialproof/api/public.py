@@ -28,7 +28,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from northstar.core.fastpath import FastRoute, read_body
-from northstar.core.http import AppError, Envelope, Forbidden, NotFound, Unprocessable
+from northstar.core.http import AppError, Envelope, Forbidden, NotFound, Unprocessable, json_has_nul
 from northstar.core.ratelimit import RateLimiter
 from northstar.settings import Settings
 from northstar.socialproof.runtime import CHANGED_TOPIC, LIVE_EVENTS_TOPIC, SocialProofRuntime
@@ -195,6 +195,9 @@ async def collect(request: Request) -> Response:
         document = orjson.loads(body)
     except orjson.JSONDecodeError:
         raise BadRequest("The body is not valid JSON", code="invalid_json") from None
+    if json_has_nul(body, document):
+        raise Unprocessable("The batch is not valid", details=[
+            {"field": "body", "message": "Text must not contain NUL (\\u0000) characters", "type": "value_error"}])
     try:
         batch = _collect_batch.validate_python(document)
     except ValidationError as exc:

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from northstar.core.http import CamelModel, RequestModel
+from northstar.core.http import CamelModel, RequestModel, WireModel
 from northstar.socialproof.schemas.sites import EventType
 
 WidgetEventType = Literal["page_view", "impression", "hover", "click", "close", "purchase", "signup", "custom",
@@ -18,7 +18,7 @@ Text100 = Annotated[str, Field(max_length=100)]
 Url = Annotated[str, Field(max_length=2048)]
 
 
-class EventDetails(RequestModel):
+class EventDetails(WireModel):
     """What a popup may say about an event; names and places are anonymised when shown, never when stored."""
 
     first_name: Text100 | None = None
@@ -31,7 +31,7 @@ class EventDetails(RequestModel):
     rating: Annotated[float, Field(ge=0, le=5)] | None = None
 
 
-class EventIn(EventDetails):
+class EventIn(RequestModel, EventDetails):
     """One event from the merchant's backend (a purchase, a signup, a review, a custom event)."""
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, description="send your own id to make retries harmless")
@@ -63,7 +63,7 @@ class CollectAccepted(EventsAccepted):
     dropped: int = Field(description="not stored: from a bot, a spam referrer, or a page of another site")
 
 
-class WidgetEvent(RequestModel):
+class WidgetEvent(WireModel):
     """One event from the embed snippet: a page view, what a visitor did with a popup, or a tagged goal."""
 
     id: uuid.UUID
@@ -85,14 +85,15 @@ class WidgetEvent(RequestModel):
         return self
 
 
-class WidgetVisitor(RequestModel):
+class WidgetVisitor(WireModel):
     local_id: Annotated[str, Field(min_length=8, max_length=64)] | None = Field(
         None, description="the first-party id, when the site keeps one (persistentVisitorId)")
     user_id: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(None, description="from identify()")
 
 
-class CollectBatch(RequestModel):
-    """A batch from the widget (``sendBeacon`` posts it as text/plain, which is accepted)."""
+class CollectBatch(WireModel):
+    """A batch from the widget (``sendBeacon`` posts it as text/plain, which is accepted); its body is checked for NUL
+    as a whole before validation."""
 
     site_key: Annotated[str, Field(min_length=4, max_length=64)]
     sent_at: datetime | None = Field(None, description="the browser's clock when sent, to correct its skew")

@@ -108,7 +108,7 @@ _SKETCHES = text("""
     SELECT registers FROM socialproof.visitor_sketches
     WHERE site_id = :site AND grain = 'minute' AND bucket >= :since AND notification_id = :none""")
 _PENDING_HASHES = text("""
-    SELECT hashes FROM socialproof.visitor_hashes
+    SELECT coalesce(array_agg(hash), '{}') FROM socialproof.visitor_hashes, unnest(hashes) AS hash
     WHERE site_id = :site AND minute >= :since AND notification_id = :none""")
 
 
@@ -129,8 +129,7 @@ async def active_visitors(session: AsyncSession, *, site_id: uuid.UUID, since: d
     params = {"site": site_id, "since": since, "none": NO_NOTIFICATION}
     for data in (await session.scalars(_SKETCHES, params)).all():
         sketch.merge(registers, sketch.decode(data))
-    for hashes in (await session.scalars(_PENDING_HASHES, params)).all():
-        sketch.merge(registers, sketch.registers_of(hashes))
+    sketch.merge(registers, sketch.registers_of(await session.scalar(_PENDING_HASHES, params) or []))
     return sketch.estimate(registers)
 
 

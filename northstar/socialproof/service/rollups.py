@@ -34,10 +34,13 @@ FREEZE_MARGIN = dt.timedelta(hours=1)
 Archiver = Callable[[AsyncConnection, dt.date], Awaitable[None]]
 ARCHIVERS: list[Archiver] = []
 
+# The batch is materialized first: as ``id IN (subquery)`` the planner, which cannot estimate the tenant policy's
+# filter, ran the locking subquery once per row of the table (a 5,000-row fold took minutes instead of 0.3 s).
 _TAKE_HASHES = text("""
-    DELETE FROM socialproof.visitor_hashes WHERE id IN (
+    WITH batch AS MATERIALIZED (
       SELECT id FROM socialproof.visitor_hashes ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED)
-    RETURNING org_id, site_id, notification_id, minute, day, hashes""")
+    DELETE FROM socialproof.visitor_hashes h USING batch WHERE h.id = batch.id
+    RETURNING h.org_id, h.site_id, h.notification_id, h.minute, h.day, h.hashes""")
 _LOCK_ORG_SKETCHES = text("SELECT pg_advisory_xact_lock(hashtextextended('visitor_sketches:' || :org, 0))")
 _CURRENT_SKETCHES = text("""
     SELECT s.site_id, s.grain, s.bucket, s.notification_id, s.registers
