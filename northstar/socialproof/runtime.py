@@ -40,7 +40,6 @@ LIVE_EVENTS_PER_MESSAGE = 20
 class RenderedFeed:
     etag: str
     body: bytes
-    site_id: uuid.UUID
 
 
 class SocialProofRuntime:
@@ -55,7 +54,7 @@ class SocialProofRuntime:
                                                                       ttl_seconds=config.feed_cache_seconds)
         self.pages: SharedCache[tuple[uuid.UUID, uuid.UUID, str], int] = SharedCache(
             maxsize=100_000, ttl_seconds=config.feed_cache_seconds)
-        self.feeds: SharedCache[tuple[str, str, str | None], RenderedFeed | None] = SharedCache(
+        self.feeds: SharedCache[tuple[str, str, str | None], RenderedFeed] = SharedCache(
             maxsize=100_000, ttl_seconds=config.feed_cache_seconds)
         self.writer = EventWriter(to_libpq_url(database.url), config)
         self.live = RedisVisitors(redis) if redis is not None else None
@@ -91,19 +90,16 @@ class SocialProofRuntime:
         """The rendered feed of one page, from cache (concurrent misses share one computation)."""
         page = page_of(url)
 
-        async def render() -> RenderedFeed | None:
+        async def render() -> RenderedFeed:
             now = dt.datetime.now(dt.UTC)
             state = await self._state(site, now)
             counts = {notification.id: await self._page_count(state, notification.id, page, now)
                       for notification in state.notifications if notification.page_scoped}
             feed = render_feed(state, url=url, country=country, page_counts=counts, now=now)
             body = orjson.dumps({"data": feed.model_dump(mode="json", by_alias=True)})
-            return RenderedFeed(etag=f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"', body=body,
-                                site_id=site.id)
+            return RenderedFeed(etag=f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"', body=body)
 
-        rendered = await self.feeds.get((site.site_key, url, country), render)
-        assert rendered is not None
-        return rendered
+        return await self.feeds.get((site.site_key, url, country), render)
 
     async def _state(self, site: PublicSite, now: dt.datetime) -> FeedState:
         async def load() -> FeedState:

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import hmac
@@ -50,11 +51,16 @@ class VisitorIds:
         self.database = database
         self.platform_key = derive_key(secret_key, "socialproof/visitors")
         self.salts: dict[dt.date, bytes] = {}
+        self.loading = asyncio.Lock()
 
     async def salt(self, day: dt.date) -> bytes:
         found = self.salts.get(day)
         if found is not None:
             return found
+        async with self.loading:  # the first requests of a day wait for one lookup, not one each
+            return self.salts.get(day) or await self._load_salt(day)
+
+    async def _load_salt(self, day: dt.date) -> bytes:
         async with self.database.sessionmaker() as session, session.begin():
             await set_tenant_context(session)
             await session.execute(text("INSERT INTO socialproof.visitor_salts (day, salt) VALUES (:day, :salt)"

@@ -141,8 +141,7 @@ def upgrade() -> None:
             FROM pg_temp.event_stage s
             WHERE s.org_id = p_org
               AND NOT EXISTS (SELECT 1 FROM socialproof.notification_events e
-                              WHERE e.site_id = s.site_id AND e.id = s.id AND e.occurred_at >= p_oldest
-                                AND e.occurred_at <= now() + interval '1 day')  -- stored times are never later
+                              WHERE e.site_id = s.site_id AND e.id = s.id AND e.occurred_at >= p_oldest)
             ORDER BY s.site_id, s.id
           ), inserted AS (
             INSERT INTO socialproof.notification_events AS e
