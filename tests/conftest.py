@@ -46,6 +46,7 @@ import uvicorn  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 from moto.server import ThreadedMotoServer  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
+from starlette.types import ASGIApp  # noqa: E402
 
 from northstar.app import create_app  # noqa: E402
 from northstar.core.db import Database, start_embedded_postgres  # noqa: E402
@@ -141,12 +142,15 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @asynccontextmanager
-async def serving(app: FastAPI) -> AsyncIterator[str]:
-    """The app behind uvicorn on a loopback port (streaming responses and browsers need a real server)."""
-    port = free_port()
+async def serving(app: ASGIApp, port: int | None = None) -> AsyncIterator[str]:
+    """The app behind uvicorn on a loopback port (streaming responses and browsers need a real server); give the
+    port when the app must know its own address beforehand."""
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     task = asyncio.create_task(server.serve())
-    while not server.started:  # uvicorn offers no event to wait on  # noqa: ASYNC110
+    while not server.started:  # uvicorn offers no event to wait on
+        if task.done():
+            task.result()  # it could not start: say why
         await asyncio.sleep(0.02)
     try:
         yield f"http://127.0.0.1:{port}"

@@ -17,7 +17,6 @@ import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib.resources import files
@@ -26,17 +25,15 @@ from typing import Any, NamedTuple
 import httpx
 import psycopg
 import pytest
-import uvicorn
 from playwright.async_api import Browser, BrowserContext, Page, Route, async_playwright, expect
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route as PageRoute
-from starlette.types import ASGIApp
 
 from northstar.app import create_app
 from northstar.settings import Settings
-from tests.conftest import free_port
+from tests.conftest import free_port, serving
 from tests.factories import Account
 
 DESKTOP_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 "
@@ -47,22 +44,6 @@ HEADLESS_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like 
                "Safari/537.36")
 POPUP = "div[data-northstar] .popup"  # Playwright's CSS engine pierces the open shadow root
 ANNA = "Anna from Berlin bought Trail Shoes · 5 min. ago"
-
-
-@asynccontextmanager
-async def serving(app: ASGIApp, port: int) -> AsyncIterator[str]:
-    """``app`` behind uvicorn on ``port`` (known before the app is made: the loader names its own address)."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # uvicorn offers no event to wait on
-        if task.done():
-            task.result()  # it could not start: say why
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 @pytest.fixture(scope="module")

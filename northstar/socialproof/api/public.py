@@ -302,7 +302,8 @@ def document(openapi: dict[str, Any]) -> None:
     not_modified = {"description": "Not modified (If-None-Match)"}
     preflight = {"summary": "CORS preflight", "tags": ["widget"], "parameters": [],
                  "responses": {"204": {"description": "Allowed methods and headers"}}}
-    feed_preflight = {**preflight, "parameters": [site_key]}
+    feed_preflight = {**preflight, "parameters": [site_key],
+                      "responses": {**preflight["responses"], **_errors(403, 404)}}
     paths = openapi.setdefault("paths", {})
     paths["/w/{site_key}.js"] = {"get": {
         "summary": "The embed snippet's loader", "tags": ["widget"], "parameters": [site_key],
