@@ -300,10 +300,10 @@ def document(openapi: dict[str, Any]) -> None:
                 "example": "pk_3xAmpl3K3yF0rD0cs"}
     script = {"description": "The script", "content": {"text/javascript": {"schema": {"type": "string"}}}}
     not_modified = {"description": "Not modified (If-None-Match)"}
-    preflight = {"summary": "CORS preflight", "tags": ["widget"], "parameters": [],
-                 "responses": {"204": {"description": "Allowed methods and headers"}}}
-    feed_preflight = {**preflight, "parameters": [site_key],
-                      "responses": {**preflight["responses"], **_errors(403, 404)}}
+    allowed: dict[str, Any] = {"204": {"description": "Allowed methods and headers"}}
+    preflight: dict[str, Any] = {"summary": "CORS preflight", "tags": ["widget"], "parameters": [],
+                                 "responses": allowed}
+    feed_preflight = {**preflight, "parameters": [site_key], "responses": {**allowed, **_errors(403, 404)}}
     paths = openapi.setdefault("paths", {})
     paths["/w/{site_key}.js"] = {"get": {
         "summary": "The embed snippet's loader", "tags": ["widget"], "parameters": [site_key],
