@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
+import orjson
 import typer
 import uvicorn
 from rich.console import Console
@@ -299,3 +300,53 @@ def jobs_follow(
     if job.status != "completed":
         _fail(f"job {job.status}: {job.error_message or ''}")
     console.print(f"[green]completed[/] {job.result}")
+
+
+keys_app = typer.Typer(help="Field encryption keys (credentials, MFA secrets).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("new")
+def keys_new(key_id: Annotated[str, typer.Argument(help="A name for the key, like k2")]) -> None:
+    """Print a new random key and how to configure it (nothing is stored)."""
+    from northstar.core.crypto import new_key
+
+    settings = get_settings()
+    keys = {**settings.crypto.keys, key_id: new_key()}
+    console.print("Add it to the configuration, make it current, then run `northstar keys rotate`:")
+    console.print(f"NORTHSTAR_CRYPTO__KEYS='{orjson.dumps(keys).decode()}'", markup=False, highlight=False)
+    console.print(f"NORTHSTAR_CRYPTO__CURRENT_KEY={key_id}", markup=False, highlight=False)
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Re-encrypt every encrypted column with the current key (older keys can be removed afterwards)."""
+    from northstar.core.crypto import ENCRYPTED_COLUMNS, rotate_column
+    from northstar.core.db import list_tenant_ids, set_tenant_context
+    from northstar.core.security import auth_keys
+    from northstar.migrations import registry  # noqa: F401 - imports every module's tables and columns
+
+    cipher = auth_keys().cipher
+
+    async def rotate(database: Database) -> dict[str, int]:
+        rotated: dict[str, int] = {}
+        orgs = await list_tenant_ids(database)
+        for column in ENCRYPTED_COLUMNS:
+            name = f"{column.table}.{column.column}"
+            rotated[name] = 0
+            if not column.tenant:
+                async with database.sessionmaker() as session, session.begin():
+                    await set_tenant_context(session)
+                    rotated[name] += await rotate_column(session, column, cipher)
+                continue
+            for org_id in orgs:
+                async with database.tenant_transaction(org_id=org_id) as session:
+                    rotated[name] += await rotate_column(session, column, cipher)
+        return rotated
+
+    table = Table(title=f"Re-encrypted with key {cipher.current_key_id}")
+    table.add_column("column")
+    table.add_column("values")
+    for name, count in _with_database(rotate).items():
+        table.add_row(name, str(count))
+    console.print(table)

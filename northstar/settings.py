@@ -76,6 +76,13 @@ class SocialProofSettings(BaseModel):
     minute_rollup_retention_days: int = 7
 
 
+class CryptoSettings(BaseModel):
+    """Field encryption keys: ``k1`` is derived from the platform secret; more may be configured and made current."""
+
+    keys: dict[str, str] = {}
+    current_key: str = ""
+
+
 class SmtpSettings(BaseModel):
     host: str = ""
     port: int = 25
@@ -111,6 +118,7 @@ class Settings(BaseSettings):
     jobs: JobsSettings = JobsSettings()
     smtp: SmtpSettings = SmtpSettings()
     socialproof: SocialProofSettings = SocialProofSettings()
+    crypto: CryptoSettings = CryptoSettings()
 
     def resolved_secret_key(self) -> str:
         """The signing key: configured, or generated once and kept in the data dir so restarts keep sessions."""

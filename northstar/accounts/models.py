@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
+from northstar.core.crypto import EncryptedColumn, register_encrypted_column
 from northstar.core.db import Base, created_at, org_fk, updated_at, uuid_pk
 
 ROLE_CHECK = "role IN ('founder', 'admin', 'member', 'analyst', 'investor')"
@@ -47,6 +48,9 @@ class User(Base):
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
+
+
+register_encrypted_column(EncryptedColumn("auth.users", "mfa_secret_encrypted", tenant=False))
 
 
 class MfaRecoveryCode(Base):

@@ -16,8 +16,8 @@ import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from northstar.core.crypto import FieldCipher, derive_key
-from northstar.settings import get_settings
+from northstar.core.crypto import FieldCipher, derive_key, parse_key
+from northstar.settings import Settings, get_settings
 
 JWT_ALGORITHM = "HS256"
 VERIFIED_CACHE_SIZE = 10_000
@@ -177,6 +177,13 @@ class AuthKeys:
         return keyed_hash(self.hmac_key, value)
 
 
+def field_cipher(settings: Settings) -> FieldCipher:
+    """The derived key ``k1`` and the configured keys; the configured current key (or ``k1``) encrypts."""
+    keys = {"k1": derive_key(settings.resolved_secret_key(), "fields/k1")}
+    keys.update({key_id: parse_key(key_id, encoded) for key_id, encoded in settings.crypto.keys.items()})
+    return FieldCipher(keys, settings.crypto.current_key or "k1")
+
+
 @lru_cache(maxsize=1)
 def auth_keys() -> AuthKeys:
     settings = get_settings()
@@ -185,5 +192,5 @@ def auth_keys() -> AuthKeys:
         signer=TokenSigner(secret=derive_key(secret, "jwt").hex(), issuer=settings.auth.issuer,
                            audience=settings.auth.audience),
         hmac_key=derive_key(secret, "hmac").hex(),
-        cipher=FieldCipher({"k1": derive_key(secret, "fields/k1")}, "k1"),
+        cipher=field_cipher(settings),
     )
