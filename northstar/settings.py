@@ -76,6 +76,15 @@ class SocialProofSettings(BaseModel):
     minute_rollup_retention_days: int = 7
 
 
+class OutboundSettings(BaseModel):
+    """Requests to addresses users give (stores, receivers): see ``core/outbound.py``."""
+
+    allow_private_networks: bool = False
+    allow_http: bool = False
+    timeout_seconds: float = 30.0
+    max_response_bytes: int = 50 * 1024 * 1024
+
+
 class CryptoSettings(BaseModel):
     """Field encryption keys: ``k1`` is derived from the platform secret; more may be configured and made current."""
 
@@ -119,6 +128,7 @@ class Settings(BaseSettings):
     smtp: SmtpSettings = SmtpSettings()
     socialproof: SocialProofSettings = SocialProofSettings()
     crypto: CryptoSettings = CryptoSettings()
+    outbound: OutboundSettings = OutboundSettings()
 
     def resolved_secret_key(self) -> str:
         """The signing key: configured, or generated once and kept in the data dir so restarts keep sessions."""

@@ -1,0 +1,103 @@
+"""Outbound HTTP to addresses users give us (a Shopify store, a webhook receiver): SSRF-safe by construction.
+
+The client's transport resolves the host itself, refuses private, loopback, link-local, multicast and reserved
+addresses (cloud metadata endpoints among them), and connects to the address it checked (the name is kept for TLS
+and the Host header), so a DNS answer that changes between check and connect cannot redirect the request. Only
+``https`` is allowed, redirects are never followed, and responses are cut off at a size limit. Tests (whose fake
+vendors listen on loopback over plain HTTP) opt in with ``allow_private_networks`` and ``allow_http``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+
+from northstar.core.http import AppError
+
+
+class BlockedDestination(AppError):
+    status, code = 422, "blocked_destination"
+
+
+class ResponseTooLarge(httpx.HTTPError):
+    """The remote answer exceeded the size limit (raised while reading it)."""
+
+
+@dataclass(frozen=True)
+class OutboundPolicy:
+    allow_private_networks: bool = False
+    allow_http: bool = False
+    timeout_seconds: float = 30.0
+    max_response_bytes: int = 50 * 1024 * 1024
+
+
+def _public(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_reserved
+                or ip.is_unspecified)
+
+
+async def resolve_checked(host: str, port: int, policy: OutboundPolicy) -> str:
+    """The first address of ``host`` that may be reached, else ``BlockedDestination``."""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        raise BlockedDestination(f"{host} does not resolve") from None
+    for info in infos:
+        address = str(info[4][0])
+        if policy.allow_private_networks or _public(address):
+            return address
+    raise BlockedDestination(f"{host} resolves only to private or reserved addresses")
+
+
+class _LimitedStream(httpx.AsyncByteStream):
+    def __init__(self, stream: httpx.AsyncByteStream, limit: int) -> None:
+        self.stream = stream
+        self.limit = limit
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        received = 0
+        async for chunk in self.stream:
+            received += len(chunk)
+            if received > self.limit:
+                raise ResponseTooLarge(f"the response exceeded {self.limit} bytes")
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self.stream.aclose()
+
+
+class GuardedTransport(httpx.AsyncHTTPTransport):
+    def __init__(self, policy: OutboundPolicy) -> None:
+        super().__init__(retries=0)
+        self.policy = policy
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        if url.scheme != "https" and not (url.scheme == "http" and self.policy.allow_http):
+            raise BlockedDestination(f"only https addresses are allowed, not {url.scheme}://")
+        host = url.host
+        port = url.port or (443 if url.scheme == "https" else 80)
+        address = await resolve_checked(host, port, self.policy)
+        request.url = url.copy_with(host=address)
+        request.headers["Host"] = url.netloc.decode("ascii")
+        request.extensions = {**request.extensions, "sni_hostname": host}
+        response = await super().handle_async_request(request)
+        if not isinstance(response.stream, httpx.AsyncByteStream):
+            return response
+        response.stream = _LimitedStream(response.stream, self.policy.max_response_bytes)
+        return response
+
+
+def outbound_client(policy: OutboundPolicy, *, base_url: str = "", headers: dict[str, str] | None = None
+                    ) -> httpx.AsyncClient:
+    """An httpx client through the guarded transport; never follows redirects."""
+    return httpx.AsyncClient(transport=GuardedTransport(policy), follow_redirects=False, base_url=base_url,
+                             headers=headers, timeout=httpx.Timeout(policy.timeout_seconds))
