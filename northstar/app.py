@@ -32,8 +32,10 @@ from northstar.core.pubsub import Event, EventHub
 from northstar.core.queue import queue_depth
 from northstar.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from northstar.core.storage import open_object_store
+from northstar.integrations import api as integrations_api
 from northstar.jobs import api as jobs_api
 from northstar.jobs import dashboard as jobs_dashboard
+from northstar.metrics import api as metrics_api
 from northstar.migrations import head_revision
 from northstar.settings import Settings, get_settings
 from northstar.socialproof.api import merchant as socialproof_api
@@ -45,7 +47,8 @@ SERVICE_VERSION = version("northstar")
 
 
 API_PREFIX = "/api/v1"
-API_MODULES = (auth, organizations, projects, api_keys, audit_api, jobs_api, socialproof_api)
+API_MODULES = (auth, organizations, projects, api_keys, audit_api, jobs_api, socialproof_api, integrations_api,
+               metrics_api)
 SSE_KEEPALIVE_SECONDS = 15
 
 

@@ -164,6 +164,11 @@ async def list_tenant_ids(database: Database) -> list[uuid.UUID]:
         return list((await session.scalars(text("SELECT id FROM core.organizations ORDER BY created_at"))).all())
 
 
+async def bound_org(session: AsyncSession) -> uuid.UUID:
+    """The org the session's transaction is bound to (for per-org tasks, which get only the session)."""
+    return uuid.UUID(str(await session.scalar(text("SELECT current_setting('northstar.org_id', true)"))))
+
+
 async def fetch_page(session: AsyncSession, query: Select[Any], *, offset: int, limit: int
                      ) -> tuple[list[Any], int]:
     """One page of ``query``'s first entity and the total, in one round trip (a window count)."""

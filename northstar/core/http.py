@@ -107,6 +107,10 @@ class AppError(Exception):
         self.headers = headers
 
 
+class BadRequest(AppError):
+    status, code = 400, "bad_request"
+
+
 class NotFound(AppError):
     status, code = 404, "not_found"
 

@@ -56,7 +56,7 @@ def grant(resources: Iterable[str], actions: Iterable[Action], **conditions: Any
 # Resources the platform knows; modules add theirs here so the matrix stays in one place.
 RESOURCES = (
     "organization", "members", "invitations", "projects", "teams", "api_keys", "audit",
-    "dashboards", "reports", "data", "exports", "settings", "queue", "sites", "events",
+    "dashboards", "reports", "data", "exports", "settings", "queue", "sites", "events", "integrations",
 )
 _BUSINESS_DATA = ("dashboards", "reports", "data")
 
@@ -67,7 +67,7 @@ ROLE_PERMISSIONS: dict[Role, list[Permission]] = {
         *grant(["organization"], ["read", "update"]),
     ],
     Role.MEMBER: [
-        *grant(["organization", "members", "teams", "settings", "exports"], ["read"]),
+        *grant(["organization", "members", "teams", "settings", "exports", "integrations"], ["read"]),
         *grant(["projects", "sites"], ["read", "create"]),
         *grant(["projects", "sites"], ["update", "delete"], owner="self"),
         *grant(_BUSINESS_DATA, CRUD),
@@ -75,8 +75,8 @@ ROLE_PERMISSIONS: dict[Role, list[Permission]] = {
     ],
     # Data Analyst: reads and exports everything business-related, changes no settings.
     Role.ANALYST: [
-        *grant(["organization", "members", "teams", "projects", "settings", "sites", "events", *_BUSINESS_DATA],
-               ["read"]),
+        *grant(["organization", "members", "teams", "projects", "settings", "sites", "events", "integrations",
+                *_BUSINESS_DATA], ["read"]),
         *grant(["exports"], ["create", "read"]),
     ],
     # Investor: dashboards and reports, read-only.

@@ -23,7 +23,8 @@ from northstar.settings import get_settings
 
 # Modules whose tasks.py registers tasks; the worker imports them all.
 TASK_MODULES = ["northstar.accounts.tasks", "northstar.core.idempotency", "northstar.core.queue",
-                "northstar.jobs.tasks", "northstar.socialproof.tasks"]
+                "northstar.integrations.tasks", "northstar.jobs.tasks", "northstar.metrics.tasks",
+                "northstar.socialproof.tasks"]
 
 
 def default_retry() -> procrastinate.RetryStrategy:
@@ -151,6 +152,15 @@ async def enqueue(session: AsyncSession, task: Any, *, org_id: uuid.UUID, **kwar
     job_id: int = await task.configure(connection=raw.driver_connection).defer_async(
         org_id=str(org_id), **kwargs
     )
+    return job_id
+
+
+async def enqueue_named(session: AsyncSession, name: str, *, org_id: uuid.UUID, **kwargs: Any) -> int:
+    """``enqueue`` by task name, for modules whose tasks import the code that queues them."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    job_id: int = await queue_app.configure_task(name, connection=raw.driver_connection).defer_async(
+        org_id=str(org_id), **kwargs)
     return job_id
 
 

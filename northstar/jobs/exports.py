@@ -43,6 +43,10 @@ register_export_source("jobs", ExportSource(
                      rows_total="int", error_message="string", attempts="int", created_at="datetime",
                      started_at="datetime", finished_at="datetime"),
     order_by="created_at"))
+register_export_source("kpis", ExportSource(
+    table=("metrics", "kpis"),
+    columns=_columns(metric="string", grain="string", day="date", source="string", dims="string", value="float"),
+    order_by="day"))
 register_export_source("audit", ExportSource(
     table=("core", "audit_events"),
     columns=_columns(id="uuid", seq="int", occurred_at="datetime", actor_type="string", actor_id="uuid",

@@ -67,14 +67,14 @@ class ExportFilter(RequestModel):
 
 
 class ExportSource(RequestModel):
-    type: Literal["dataset", "file", "jobs", "audit"]
+    type: Literal["dataset", "file", "jobs", "audit", "kpis"]
     id: uuid.UUID | None = Field(None, description="the dataset or uploaded file (for those types)")
 
     @model_validator(mode="after")
     def _id_when_needed(self) -> ExportSource:
         if self.type in ("dataset", "file") and self.id is None:
             raise ValueError(f"an export of a {self.type} needs its id")
-        if self.type in ("jobs", "audit") and self.id is not None:
+        if self.type in ("jobs", "audit", "kpis") and self.id is not None:
             raise ValueError(f"an export of {self.type} takes no id")
         return self
 

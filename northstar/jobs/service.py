@@ -105,6 +105,8 @@ async def create_export_job(session: AsyncSession, *, principal: Principal, requ
     source = request.source
     if source.type == "audit" and not principal.can("read", "audit"):
         raise Forbidden("Your role cannot read the audit trail")
+    if source.type == "kpis" and not principal.can("read", "data"):
+        raise Forbidden("Your role cannot export metrics")
     dataset_id: uuid.UUID | None = None
     if source.type == "dataset" and source.id is not None:
         dataset_id = (await _ready_dataset(session, org_id=principal.org_id, dataset_id=source.id)).id

@@ -111,7 +111,7 @@ async def test_live_requests_follow_the_matrix(client: httpx.AsyncClient,
     openapi = (await client.get("/openapi.json")).json()
     ids = {name: str(uuid.uuid4()) for name in ("project_id", "team_id", "user_id", "invitation_id", "key_id",
                                                 "job_id", "dataset_id", "file_id", "site_id", "template_id",
-                                                "notification_id")}
+                                                "notification_id", "integration_id", "goal_id")}
     for row in csv.DictReader(MATRIX.open()):
         if ":" not in row["permission"]:
             continue

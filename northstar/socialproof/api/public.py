@@ -28,7 +28,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from northstar.core.fastpath import FastRoute, read_body
-from northstar.core.http import AppError, Envelope, Forbidden, NotFound, Unprocessable, json_has_nul
+from northstar.core.http import AppError, BadRequest, Envelope, Forbidden, NotFound, Unprocessable, json_has_nul
 from northstar.core.ratelimit import RateLimiter
 from northstar.settings import Settings
 from northstar.socialproof.runtime import CHANGED_TOPIC, LIVE_EVENTS_TOPIC, SocialProofRuntime
@@ -42,10 +42,6 @@ _SITE_KEY = re.compile(r"pk_[A-Za-z0-9_-]{4,60}")
 MAX_URL = 2048
 STREAM_RETRY_MS = 5000
 _collect_batch = TypeAdapter(CollectBatch)
-
-
-class BadRequest(AppError):
-    status, code = 400, "bad_request"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Integrations (seed 000): connected data sources, their syncs and inbound webhooks."""

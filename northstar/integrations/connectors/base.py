@@ -1,0 +1,194 @@
+"""What every connector is: streams of pages with cursors, and HTTP that respects the vendor's limits.
+
+A connector turns a provider's API into ``Page``s of records, each page carrying the cursor to resume after it; the
+sync job stores a page's records, whatever they normalise into, and the cursor in one transaction, so a sync killed
+at any point resumes after its last stored page and never stores a record twice. Connectors register in
+``northstar.integrations.connectors`` (the plugin registry) by provider name.
+
+``VendorClient`` is the HTTP side: every request goes through the SSRF-guarded client, waits for the provider's rate
+limit (a token bucket per integration), and retries 429s (honouring ``Retry-After``) and 5xx answers with exponential
+backoff; a page that does not parse is a ``VendorError`` naming the request, never a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import random
+import time
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import httpx
+import orjson
+
+from northstar.core.outbound import BlockedDestination, OutboundPolicy, outbound_client
+from northstar.metrics.inputs import SourceBatch
+
+
+class ConnectorError(Exception):
+    """A sync cannot go on; the message is shown to the merchant (no secrets in it)."""
+
+
+class CredentialsRejected(ConnectorError):
+    """The provider refused the credentials (401/403): the integration needs new ones."""
+
+
+class VendorError(ConnectorError):
+    """The provider answered in a way that cannot be used, after retries."""
+
+
+@dataclass(frozen=True)
+class Page:
+    """Records of one stream and the cursor that resumes after them (``None``: the stream is done for now)."""
+
+    stream: str
+    records: list[dict[str, Any]]
+    cursor: dict[str, Any] | None
+
+
+@dataclass
+class RateLimit:
+    """A token bucket: ``per_second`` sustained, ``burst`` at once."""
+
+    per_second: float
+    burst: int = 1
+    tokens: float = field(init=False)
+    updated: float = field(init=False, default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self.tokens = float(self.burst)
+
+    async def wait(self) -> None:
+        while True:
+            now = time.monotonic()
+            self.tokens = min(float(self.burst), self.tokens + (now - self.updated) * self.per_second)
+            self.updated = now
+            if self.tokens >= 1:
+                self.tokens -= 1
+                return
+            await asyncio.sleep((1 - self.tokens) / self.per_second)
+
+
+class VendorClient:
+    """HTTP to one provider account: rate-limited, retried, SSRF-guarded."""
+
+    def __init__(self, *, base_url: str, headers: Mapping[str, str], policy: OutboundPolicy, rate: RateLimit,
+                 retries: int = 5, backoff_seconds: float = 0.5) -> None:
+        self.http = outbound_client(policy, base_url=base_url, headers=dict(headers))
+        self.rate = rate
+        self.retries = retries
+        self.backoff_seconds = backoff_seconds
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    async def request_json(self, method: str, path: str, **options: Any) -> Any:
+        for attempt in range(self.retries + 1):
+            await self.rate.wait()
+            try:
+                response = await self.http.request(method, path, **options)
+            except BlockedDestination as exc:
+                raise ConnectorError(exc.message) from None
+            except httpx.HTTPError as exc:
+                if attempt == self.retries:
+                    raise VendorError(f"{method} {path}: {type(exc).__name__}") from None
+                await self._pause(attempt, None)
+                continue
+            if response.status_code in (401, 403):
+                raise CredentialsRejected(f"the provider refused the credentials ({response.status_code})")
+            if response.status_code == 429 or response.status_code >= 500:
+                if attempt == self.retries:
+                    raise VendorError(f"{method} {path}: {response.status_code} after {attempt + 1} attempts")
+                await self._pause(attempt, response.headers.get("retry-after"))
+                continue
+            if response.status_code >= 400:
+                raise VendorError(f"{method} {path}: {response.status_code} {_error_text(response)}")
+            try:
+                return orjson.loads(response.content)
+            except orjson.JSONDecodeError:
+                if attempt == self.retries:
+                    raise VendorError(f"{method} {path}: the answer is not JSON") from None
+                await self._pause(attempt, None)
+        raise VendorError(f"{method} {path}: no answer")
+
+    async def _pause(self, attempt: int, retry_after: str | None) -> None:
+        if retry_after is not None:
+            try:
+                await asyncio.sleep(min(float(retry_after), 60.0))
+                return
+            except ValueError:
+                pass
+        ceiling = self.backoff_seconds * 2 ** attempt
+        await asyncio.sleep(random.uniform(ceiling / 2, ceiling))  # noqa: S311 - jitter, not a secret
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return ""
+    error = body.get("error") if isinstance(body, dict) else None
+    message = error.get("message") if isinstance(error, dict) else error if isinstance(error, str) else None
+    return str(message)[:300] if message else ""
+
+
+class Connector(ABC):
+    """One provider. ``streams`` are synced in order; ``pages`` yields pages from a stream's cursor."""
+
+    provider: ClassVar[str]
+    streams: ClassVar[tuple[str, ...]]
+    credential_fields: ClassVar[tuple[str, ...]]  # the first is required
+    config_fields: ClassVar[tuple[str, ...]] = ("base_url", "requests_per_second")
+    required_config: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, *, credentials: Mapping[str, str], config: Mapping[str, Any], client: VendorClient) -> None:
+        self.credentials = credentials
+        self.config = config
+        self.client = client
+
+    @classmethod
+    @abstractmethod
+    def open(cls, *, credentials: Mapping[str, str], config: Mapping[str, Any], policy: OutboundPolicy) -> Connector:
+        """The connector with its HTTP client (base URL from ``config`` or the provider's)."""
+
+    @abstractmethod
+    async def test(self) -> None:
+        """Raise ``ConnectorError`` unless the credentials work (one cheap request)."""
+
+    @abstractmethod
+    def pages(self, stream: str, cursor: Mapping[str, Any] | None) -> AsyncIterator[Page]:
+        """The stream's pages after ``cursor`` (``None``: from the beginning). A page may carry records of another
+        stream (events carry the objects they changed); its cursor always belongs to ``stream``."""
+
+    def plan(self, state: Mapping[str, Any], now: dt.datetime) -> tuple[list[str], dict[str, Any]]:
+        """The streams to sync now, and the state to start from (a connector may reset cursors here)."""
+        return list(self.streams), dict(state)
+
+    def finish(self, state: Mapping[str, Any]) -> dict[str, Any]:
+        """The state once every planned stream is done."""
+        return dict(state)
+
+    def normalise(self, stream: str, records: list[dict[str, Any]]) -> SourceBatch:
+        """The billing data in a page's records (none, for providers that are not billing systems)."""
+        return SourceBatch()
+
+    @classmethod
+    def verify_webhook(cls, body: bytes, headers: Mapping[str, str], credentials: Mapping[str, str]) -> bool:
+        """Whether a delivery is signed with the integration's secret (providers without webhooks: never)."""
+        return False
+
+    @classmethod
+    def webhook_event(cls, payload: Mapping[str, Any], headers: Mapping[str, str]) -> tuple[str, str]:
+        """A verified delivery's event id (what makes a replay a duplicate) and topic, from its body or headers."""
+        raise ConnectorError(f"{cls.provider} sends no webhooks")
+
+    async def webhook_record(self, payload: Mapping[str, Any], topic: str) -> tuple[str, dict[str, Any]] | None:
+        """The (stream, record) a delivery of ``topic`` carries, completed from the API if needed; None if it carries
+        none."""
+        return None
+
+    async def close(self) -> None:
+        await self.client.close()

@@ -1,0 +1,124 @@
+"""Integration tables (schema ``integrations``): connected accounts, sync runs, source records, webhook deliveries."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    ForeignKeyConstraint,
+    Index,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from northstar.core.crypto import EncryptedColumn, register_encrypted_column
+from northstar.core.db import Base, created_at, org_fk, updated_at, uuid_pk
+
+_EMPTY = text("'{}'::jsonb")
+
+
+def _integration_fk(table: str) -> ForeignKeyConstraint:
+    return ForeignKeyConstraint(["org_id", "integration_id"], ["integrations.integrations.org_id",
+                                                                "integrations.integrations.id"],
+                                ondelete="CASCADE", name=f"fk_{table}_integration")
+
+
+class Integration(Base):
+    """One connected account of a provider; ``state`` holds each stream's cursor."""
+
+    __tablename__ = "integrations"
+    __table_args__ = (
+        UniqueConstraint("org_id", "id", name="uq_integrations_org_id_id"),
+        CheckConstraint("status IN ('active', 'paused', 'error')", name="status"),
+        Index("ix_integrations_org_id_created_at", "org_id", "created_at"),
+        {"schema": "integrations"},
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    org_id: Mapped[uuid.UUID] = org_fk()
+    provider: Mapped[str] = mapped_column(String(20), nullable=False)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    status: Mapped[str] = mapped_column(String(20), nullable=False)
+    config: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    credentials_encrypted: Mapped[str] = mapped_column(Text, nullable=False)
+    state: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default=_EMPTY)
+    last_sync_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_success_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+
+
+register_encrypted_column(EncryptedColumn("integrations.integrations", "credentials_encrypted"))
+
+
+class SyncRun(Base):
+    __tablename__ = "sync_runs"
+    __table_args__ = (
+        _integration_fk("sync_runs"),
+        CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed')", name="status"),
+        Index("ix_sync_runs_integration", "org_id", "integration_id", "queued_at"),
+        {"schema": "integrations"},
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    org_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    integration_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    trigger: Mapped[str] = mapped_column(String(20), nullable=False)
+    status: Mapped[str] = mapped_column(String(20), nullable=False)
+    queued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    fetched: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default=_EMPTY)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class Record(Base):
+    """A source object as fetched, by stream (``customers``, ``invoices``, …) and its id at the source."""
+
+    __tablename__ = "records"
+    __table_args__ = (
+        PrimaryKeyConstraint("integration_id", "stream", "external_id", name="pk_records"),
+        _integration_fk("records"),
+        {"schema": "integrations"},
+    )
+
+    org_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    integration_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    stream: Mapped[str] = mapped_column(String(40), nullable=False)
+    external_id: Mapped[str] = mapped_column(String(255), nullable=False)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    synced_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+class WebhookDelivery(Base):
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        _integration_fk("webhook_deliveries"),
+        UniqueConstraint("integration_id", "event_id", name="uq_webhook_deliveries_integration_id"),
+        CheckConstraint("status IN ('queued', 'processed', 'failed')", name="status"),
+        {"schema": "integrations"},
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    org_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    integration_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    event_id: Mapped[str] = mapped_column(String(255), nullable=False)
+    topic: Mapped[str] = mapped_column(String(120), nullable=False)
+    status: Mapped[str] = mapped_column(String(20), nullable=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    error: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,73 @@
+"""Requests and responses of the integrations API; credentials go in and never come out."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field
+
+from northstar.core.http import CamelModel, RequestModel
+from northstar.integrations.connectors import CONNECTORS
+
+
+def _known_provider(name: str) -> str:
+    if name not in CONNECTORS:
+        raise ValueError(f"not a provider; one of {', '.join(sorted(CONNECTORS))}")
+    return name
+
+
+Provider = Annotated[str, AfterValidator(_known_provider), Field(json_schema_extra={"enum": sorted(CONNECTORS)})]
+Secret = Annotated[str, Field(min_length=1, max_length=4096)]
+
+
+class IntegrationCreate(RequestModel):
+    provider: Provider
+    name: str = Field(min_length=1, max_length=200)
+    credentials: dict[Annotated[str, Field(max_length=60)], Secret] = Field(
+        description="the provider's secrets (e.g. Stripe: apiKey, webhookSecret); stored encrypted, never returned")
+    config: dict[Annotated[str, Field(max_length=60)], Any] = Field(
+        default_factory=dict, description="settings that are not secret (e.g. baseUrl, requestsPerSecond)")
+    test: bool = Field(True, description="check the credentials with one request before saving")
+
+
+class IntegrationUpdate(RequestModel):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    credentials: dict[Annotated[str, Field(max_length=60)], Secret] | None = Field(
+        None, description="replaces the stored secrets")
+    config: dict[Annotated[str, Field(max_length=60)], Any] | None = None
+
+
+class IntegrationOut(CamelModel):
+    id: uuid.UUID
+    provider: str
+    name: str
+    status: str = Field(description="active, paused, or error (see lastError)")
+    config: dict[str, Any]
+    credentials: list[str] = Field(description="which secrets are stored (their values never leave the server)")
+    webhook_path: str = Field(description="where the provider should send webhooks")
+    last_sync_at: dt.datetime | None
+    last_success_at: dt.datetime | None
+    lag_seconds: float | None = Field(description="since the last successful sync")
+    last_error: str | None
+    last_error_at: dt.datetime | None
+    streams: dict[str, Any] = Field(description="each stream's sync position")
+    created_at: dt.datetime
+
+
+class SyncRunOut(CamelModel):
+    id: uuid.UUID
+    integration_id: uuid.UUID
+    trigger: str
+    status: str
+    queued_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    fetched: dict[str, int]
+    error: str | None
+
+
+class WebhookAccepted(CamelModel):
+    received: bool = True
+    duplicate: bool = Field(description="this delivery was received before: nothing more is done")

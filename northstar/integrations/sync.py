@@ -1,0 +1,163 @@
+"""How a sync runs: every planned stream page by page, each page committed with its cursor, then the metrics.
+
+A page's records (kept as fetched), what they normalise into (``metrics.service.store_batch``) and the stream's
+cursor after the page are written in one transaction, so a sync killed at any point resumes after its last stored
+page and never stores a record twice. Then the metrics the sync touched are brought up to date
+(``metrics.service.refresh``). Inbound
+webhook deliveries are applied the same way, one object at a time.
+
+Credentials are a JSON object encrypted as one ``FieldCipher`` token (AES-256-GCM) with the integration id as
+associated data, so a token copied to another row does not decrypt.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+import structlog
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from northstar.core.db import Database, get_in_org
+from northstar.core.outbound import OutboundPolicy
+from northstar.core.queue import enqueue_named
+from northstar.core.security import auth_keys
+from northstar.integrations.connectors import CONNECTORS
+from northstar.integrations.connectors.base import Connector, ConnectorError, CredentialsRejected
+from northstar.integrations.models import Integration, Record, SyncRun, WebhookDelivery
+from northstar.metrics import service as metrics_service
+from northstar.settings import get_settings
+
+log = structlog.get_logger("northstar.integrations")
+FULL_RECOMPUTE_AFTER = 2000  # customers touched by one sync: beyond this, recompute everyone at once
+
+
+def outbound_policy() -> OutboundPolicy:
+    config = get_settings().outbound
+    return OutboundPolicy(allow_private_networks=config.allow_private_networks, allow_http=config.allow_http,
+                          timeout_seconds=config.timeout_seconds, max_response_bytes=config.max_response_bytes)
+
+
+def seal(integration_id: uuid.UUID, credentials: Mapping[str, str]) -> str:
+    return auth_keys().cipher.encrypt(orjson.dumps(dict(credentials)).decode(), associated_data=str(integration_id))
+
+
+def credentials_of(integration: Integration) -> dict[str, str]:
+    opened = auth_keys().cipher.decrypt(integration.credentials_encrypted, associated_data=str(integration.id))
+    return dict(orjson.loads(opened))
+
+
+async def request_sync(session: AsyncSession, *, integration: Integration, trigger: str) -> SyncRun:
+    """Queue a sync (in the caller's transaction); a sync already waiting or running is returned instead."""
+    waiting = await session.scalar(select(SyncRun).where(
+        SyncRun.org_id == integration.org_id, SyncRun.integration_id == integration.id,
+        SyncRun.status.in_(("queued", "running"))))
+    if waiting is not None:
+        return waiting
+    run = SyncRun(id=uuid.uuid4(), org_id=integration.org_id, integration_id=integration.id, trigger=trigger,
+                  status="queued", fetched={})
+    session.add(run)
+    await session.flush()
+    await enqueue_named(session, "integrations.sync", org_id=integration.org_id, run_id=str(run.id))
+    await session.refresh(run)
+    return run
+
+
+async def _integration(session: AsyncSession, *, org_id: uuid.UUID, integration_id: uuid.UUID) -> Integration:
+    return await get_in_org(session, Integration, integration_id, org_id=org_id, missing="No such integration")
+
+
+def open_connector(provider: str, *, credentials: Mapping[str, str], config: Mapping[str, Any]) -> Connector:
+    return CONNECTORS[provider].open(credentials=credentials, config=config, policy=outbound_policy())
+
+
+async def store_page(session: AsyncSession, *, integration: Integration, stream: str,
+                     records: list[dict[str, Any]], connector: Connector) -> metrics_service.Touched:
+    """Keep the records as fetched and what they normalise into; returns what that changed."""
+    if records:
+        rows = [{"org_id": integration.org_id, "integration_id": integration.id, "stream": stream,
+                 "external_id": str(record["id"]), "data": record} for record in records]
+        statement = pg_insert(Record).values(rows)
+        await session.execute(statement.on_conflict_do_update(
+            constraint="pk_records", set_={"data": statement.excluded.data, "synced_at": dt.datetime.now(dt.UTC)}))
+    return await metrics_service.store_batch(session, org_id=integration.org_id, integration_id=integration.id,
+                                             batch=connector.normalise(stream, records))
+
+
+async def run_sync(database: Database, *, org_id: uuid.UUID, run_id: uuid.UUID) -> None:
+    """One sync: every planned stream page by page, each page committed with its cursor; then the metrics."""
+    async with database.tenant_transaction(org_id=org_id) as session:
+        run = await get_in_org(session, SyncRun, run_id, org_id=org_id, missing="No such sync")
+        integration = await _integration(session, org_id=org_id, integration_id=run.integration_id)
+        if run.status not in ("queued", "running"):
+            return
+        integration_id = integration.id
+        connector = open_connector(integration.provider, credentials=credentials_of(integration),
+                                   config=integration.config)
+        started = dt.datetime.now(dt.UTC)
+        streams, state = connector.plan(integration.state, started)
+        run.status, run.started_at, integration.last_sync_at, integration.state = "running", started, started, state
+    touched = metrics_service.Touched()
+    fetched: dict[str, int] = {}
+    try:
+        for stream in streams:
+            async for page in connector.pages(stream, state.get(stream)):
+                async with database.tenant_transaction(org_id=org_id) as session:
+                    integration = await _integration(session, org_id=org_id, integration_id=integration_id)
+                    touched |= await store_page(session, integration=integration, stream=page.stream,
+                                                records=page.records, connector=connector)
+                    if page.cursor is not None:
+                        state = {**state, stream: page.cursor}
+                        integration.state = state
+                    fetched[page.stream] = fetched.get(page.stream, 0) + len(page.records)
+                    await session.execute(update(SyncRun).where(SyncRun.id == run_id).values(fetched=fetched))
+        async with database.tenant_transaction(org_id=org_id) as session:
+            integration = await _integration(session, org_id=org_id, integration_id=integration_id)
+            integration.state = connector.finish(state)
+            if len(touched.customers) > FULL_RECOMPUTE_AFTER:
+                touched.customers = set()
+                await metrics_service.recompute(session, org_id=org_id)
+            await metrics_service.refresh(session, org_id=org_id, touched=touched)
+            now = dt.datetime.now(dt.UTC)
+            integration.last_success_at, integration.last_error, integration.last_error_at = now, None, None
+            await session.execute(update(SyncRun).where(SyncRun.id == run_id).values(
+                status="succeeded", finished_at=now, fetched=fetched))
+    except ConnectorError as exc:
+        await _failed(database, org_id=org_id, integration_id=integration_id, run_id=run_id, error=str(exc),
+                      credentials=isinstance(exc, CredentialsRejected))
+    finally:
+        await connector.close()
+
+
+async def _failed(database: Database, *, org_id: uuid.UUID, integration_id: uuid.UUID, run_id: uuid.UUID,
+                  error: str, credentials: bool) -> None:
+    log.warning("sync_failed", integration=str(integration_id), error=error)
+    async with database.tenant_transaction(org_id=org_id) as session:
+        now = dt.datetime.now(dt.UTC)
+        await session.execute(update(Integration).where(Integration.id == integration_id).values(
+            last_error=error, last_error_at=now, **({"status": "error"} if credentials else {})))
+        await session.execute(update(SyncRun).where(SyncRun.id == run_id).values(
+            status="failed", finished_at=now, error=error))
+
+
+async def process_webhook(session: AsyncSession, *, delivery_id: uuid.UUID) -> None:
+    """Apply a delivery's object as a sync page would, then bring the metrics it touched up to date."""
+    delivery = await session.get(WebhookDelivery, delivery_id)
+    if delivery is None or delivery.status == "processed":
+        return
+    integration = await _integration(session, org_id=delivery.org_id, integration_id=delivery.integration_id)
+    connector = open_connector(integration.provider, credentials=credentials_of(integration),
+                               config=integration.config)
+    try:
+        carried = await connector.webhook_record(delivery.payload, delivery.topic)
+        touched = metrics_service.Touched() if carried is None else await store_page(
+            session, integration=integration, stream=carried[0], records=[carried[1]], connector=connector)
+    finally:
+        await connector.close()
+    await metrics_service.refresh(session, org_id=delivery.org_id, touched=touched)
+    delivery.status, delivery.processed_at = "processed", dt.datetime.now(dt.UTC)

@@ -1,0 +1,39 @@
+"""Queue tasks of the integrations module: syncs, webhook deliveries, and the schedule that keeps data fresh."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from northstar.core.queue import periodic_per_org, queue_app, task_database, tenant_task
+from northstar.integrations import sync
+from northstar.integrations.models import Integration
+
+DEFAULT_SYNC_MINUTES = 60
+
+
+@queue_app.task(name="integrations.sync", queue="integrations", retry=3)
+async def sync_integration(org_id: str, run_id: str) -> None:
+    """One sync run (see ``sync.run_sync``); a killed run is picked up again and resumes after its last page."""
+    await sync.run_sync(task_database(), org_id=uuid.UUID(org_id), run_id=uuid.UUID(run_id))
+
+
+@tenant_task("integrations.webhook", queue="integrations")
+async def process_webhook(session: AsyncSession, delivery_id: str) -> None:
+    await sync.process_webhook(session, delivery_id=uuid.UUID(delivery_id))
+
+
+@periodic_per_org("integrations.schedule", cron="*/5 * * * *")
+async def schedule_syncs(session: AsyncSession) -> int:
+    """Every five minutes: queue a sync of each active integration whose last one is older than its interval."""
+    now = dt.datetime.now(dt.UTC)
+    due = [integration for integration in (await session.scalars(
+        select(Integration).where(Integration.status == "active"))).all()
+        if integration.last_sync_at is None or now - integration.last_sync_at >= dt.timedelta(
+            minutes=int(integration.config.get("syncEveryMinutes") or DEFAULT_SYNC_MINUTES))]
+    for integration in due:
+        await sync.request_sync(session, integration=integration, trigger="schedule")
+    return len(due)

@@ -1,0 +1,238 @@
+"""Dashboard routes (seed 000 ``/api/dashboard``) and the metrics settings they depend on.
+
+Founders, admins, members and analysts see every metric; investors see only the metrics the founder shared
+(``investorMetrics``), and nothing at customer level.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, status
+
+from northstar.core.context import DbSession, audit_target, require
+from northstar.core.http import ERROR_RESPONSES, Envelope, PageEnvelope, PageParams
+from northstar.core.idempotency import Idempotent
+from northstar.core.permissions import Principal, Role
+from northstar.jobs import service as jobs_service
+from northstar.jobs.schemas import ExportFilter, ExportRequest, ExportSource, JobOut
+from northstar.metrics import dashboard, service
+from northstar.metrics.schemas import (
+    AnomalyOut,
+    CardOut,
+    CohortOut,
+    DashboardOut,
+    ExplainedMovement,
+    FxRateIn,
+    FxRatesIn,
+    GoalCreate,
+    GoalProgress,
+    GoalUpdate,
+    MetricExport,
+    MetricName,
+    Point,
+    PolicyOut,
+    PolicyUpdate,
+    SeriesOut,
+    SpendEntries,
+    SpendOut,
+    WaterfallMonth,
+)
+
+router = APIRouter(tags=["dashboard"], responses=ERROR_RESPONSES)
+
+DashboardRead = Annotated[Principal, Depends(require("dashboards", "read"))]
+GoalsCreate = Annotated[Principal, Depends(require("dashboards", "create"))]
+GoalsUpdate = Annotated[Principal, Depends(require("dashboards", "update"))]
+GoalsDelete = Annotated[Principal, Depends(require("dashboards", "delete"))]
+DataRead = Annotated[Principal, Depends(require("data", "read"))]
+SettingsRead = Annotated[Principal, Depends(require("settings", "read"))]
+SettingsUpdate = Annotated[Principal, Depends(require("settings", "update"))]
+ExportsCreate = Annotated[Principal, Depends(require("exports", "create"))]
+Page = Annotated[PageParams, Depends()]
+DateQuery = Annotated[str | None, Query(max_length=10, description="YYYY-MM-DD")]
+GOAL = "/dashboard/goals/{goal_id}"
+
+
+async def _visible(session: DbSession, principal: Principal) -> set[str] | None:
+    return await dashboard.visible_metrics(session, org_id=principal.org_id,
+                                           investor=principal.role == Role.INVESTOR)
+
+
+async def _today(session: DbSession, principal: Principal) -> dt.date:
+    return service.today_in(await service.policy_of(session, org_id=principal.org_id))
+
+
+@router.get("/dashboard", response_model=Envelope[DashboardOut], name="dashboard.cards")
+async def cards(principal: DashboardRead, session: DbSession) -> Envelope[DashboardOut]:
+    """KPI cards: this month's value, last month's, the change, 12 months of sparkline and goal progress."""
+    policy = await service.policy_of(session, org_id=principal.org_id)
+    today = service.today_in(policy)
+    found = await dashboard.cards(session, org_id=principal.org_id, visible=await _visible(session, principal),
+                                  today=today)
+    return Envelope(data=DashboardOut(currency=policy.reporting_currency, as_of=today, cards=[
+        CardOut.model_validate(card) for card in found]))
+
+
+@router.get("/dashboard/series", response_model=Envelope[SeriesOut], name="dashboard.series")
+async def series(principal: DashboardRead, session: DbSession, metric: Annotated[MetricName, Query()],
+                 grain: Literal["day", "week", "month"] = "day", start: DateQuery = None, end: DateQuery = None
+                 ) -> Envelope[SeriesOut]:
+    """Any metric over a range: daily metrics (MRR) by day, week or month; monthly metrics by month."""
+    first, last = dashboard.parse_range(start, end, today=await _today(session, principal), default_days=365)
+    points = await dashboard.series(session, org_id=principal.org_id, metric=metric, grain=grain, start=first,
+                                    end=last, visible=await _visible(session, principal))
+    return Envelope(data=SeriesOut(metric=metric, grain=grain,
+                                   points=[Point(day=day, value=value) for day, value in points]))
+
+
+@router.get("/dashboard/waterfall", response_model=Envelope[list[WaterfallMonth]], name="dashboard.waterfall")
+async def waterfall(principal: DataRead, session: DbSession, start: DateQuery = None, end: DateQuery = None
+                    ) -> Envelope[list[WaterfallMonth]]:
+    """MRR at the start of each month, its movements, and MRR at the end."""
+    first, last = dashboard.parse_range(start, end, today=await _today(session, principal), default_days=365)
+    months = await dashboard.waterfall(session, org_id=principal.org_id, start=first, end=last)
+    return Envelope(data=[WaterfallMonth.model_validate(month) for month in months])
+
+
+@router.get("/dashboard/cohorts", response_model=Envelope[list[CohortOut]], name="dashboard.cohorts")
+async def cohorts(principal: DataRead, session: DbSession) -> Envelope[list[CohortOut]]:
+    """Customers by the month they started: how many stay and what they pay (NRR, GRR) month after month."""
+    return Envelope(data=[CohortOut.model_validate(row)
+                          for row in await dashboard.cohort_rows(session, org_id=principal.org_id)])
+
+
+@router.get("/dashboard/anomalies", response_model=Envelope[list[AnomalyOut]], name="dashboard.anomalies")
+async def anomalies(principal: DashboardRead, session: DbSession, metric: Annotated[MetricName, Query()] = "mrr",
+                    start: DateQuery = None, end: DateQuery = None) -> Envelope[list[AnomalyOut]]:
+    """Days far from the same weekday's usual value (median/MAD over eight weeks; for MRR, its daily change)."""
+    first, last = dashboard.parse_range(start, end, today=await _today(session, principal), default_days=90)
+    points = await dashboard.daily_changes(session, org_id=principal.org_id, metric=metric,
+                                           start=first - dt.timedelta(weeks=dashboard.ANOMALY_WEEKS), end=last,
+                                           visible=await _visible(session, principal))
+    flagged = [item for item in dashboard.robust_anomalies(points) if item["day"] >= first]
+    return Envelope(data=[AnomalyOut.model_validate(item) for item in flagged])
+
+
+@router.get("/metrics/explain", response_model=Envelope[list[ExplainedMovement]], name="metrics.explain")
+async def explain(principal: DataRead, session: DbSession, start: DateQuery = None, end: DateQuery = None,
+                  kind: Literal["new", "expansion", "reactivation", "contraction", "churn", "fx"] | None = None
+                  ) -> Envelope[list[ExplainedMovement]]:
+    """The movements behind MRR between two days (default today), with customers and invoice lines."""
+    today = await _today(session, principal)
+    first, last = dashboard.parse_range(start, end or start, today=today, default_days=0)
+    found = await dashboard.explain(session, org_id=principal.org_id, start=first, end=last, kind=kind)
+    return Envelope(data=[ExplainedMovement.model_validate(item) for item in found])
+
+
+@router.get("/dashboard/goals", response_model=Envelope[list[GoalProgress]], name="goals.list")
+async def list_goals(principal: DashboardRead, session: DbSession) -> Envelope[list[GoalProgress]]:
+    visible = await _visible(session, principal)
+    goals = await dashboard.goal_statuses(session, org_id=principal.org_id, today=await _today(session, principal))
+    return Envelope(data=[GoalProgress.model_validate(goal) for goal in goals
+                          if visible is None or goal["metric"] in visible])
+
+
+@router.post("/dashboard/goals", status_code=status.HTTP_201_CREATED, response_model=Envelope[GoalProgress],
+             name="goals.create", dependencies=[Idempotent])
+async def create_goal(body: GoalCreate, request: Request, principal: GoalsCreate, session: DbSession
+                      ) -> Envelope[GoalProgress]:
+    today = await _today(session, principal)
+    goal = await service.create_goal(session, org_id=principal.org_id, user_id=principal.user_id, metric=body.metric,
+                                     target=body.target, target_date=body.target_date,
+                                     start_date=body.start_date or today)
+    audit_target(request, "goal", goal.id, metric=goal.metric)
+    return Envelope(data=GoalProgress.model_validate(await dashboard.goal_status(session, goal=goal, today=today)))
+
+
+@router.get(GOAL, response_model=Envelope[GoalProgress], name="goals.get")
+async def get_goal(goal_id: uuid.UUID, principal: DashboardRead, session: DbSession) -> Envelope[GoalProgress]:
+    goal = await service.get_goal(session, org_id=principal.org_id, goal_id=goal_id)
+    dashboard_goal = await dashboard.goal_status(session, goal=goal, today=await _today(session, principal))
+    return Envelope(data=GoalProgress.model_validate(dashboard_goal))
+
+
+@router.patch(GOAL, response_model=Envelope[GoalProgress], name="goals.update")
+async def update_goal(goal_id: uuid.UUID, body: GoalUpdate, request: Request, principal: GoalsUpdate,
+                      session: DbSession) -> Envelope[GoalProgress]:
+    goal = await service.update_goal(session, org_id=principal.org_id, goal_id=goal_id, target=body.target,
+                                     target_date=body.target_date)
+    audit_target(request, "goal", goal.id)
+    return Envelope(data=GoalProgress.model_validate(
+        await dashboard.goal_status(session, goal=goal, today=await _today(session, principal))))
+
+
+@router.delete(GOAL, status_code=status.HTTP_204_NO_CONTENT, name="goals.delete")
+async def delete_goal(goal_id: uuid.UUID, request: Request, principal: GoalsDelete, session: DbSession) -> None:
+    await service.delete_goal(session, org_id=principal.org_id, goal_id=goal_id)
+    audit_target(request, "goal", goal_id)
+
+
+@router.post("/dashboard/export", status_code=status.HTTP_202_ACCEPTED, response_model=Envelope[JobOut],
+             name="dashboard.export", dependencies=[Idempotent])
+async def export_metric(body: MetricExport, request: Request, principal: ExportsCreate, session: DbSession
+                        ) -> Envelope[JobOut]:
+    """A metric's whole series to CSV, JSON or Parquet, through the data service's export job (``/status``)."""
+    job = await jobs_service.create_export_job(session, principal=principal, request=ExportRequest(
+        source=ExportSource(type="kpis"), format=body.format, name=f"{body.metric}",
+        filters=[ExportFilter(column="metric", op="eq", value=body.metric)]))
+    audit_target(request, "job", job.id, metric=body.metric)
+    return Envelope(data=JobOut.model_validate(job))
+
+
+@router.get("/metrics/settings", response_model=Envelope[PolicyOut], name="metrics.settings.get")
+async def get_policy(principal: SettingsRead, session: DbSession) -> Envelope[PolicyOut]:
+    return Envelope(data=PolicyOut.model_validate(await service.stored_policy(session, org_id=principal.org_id)))
+
+
+@router.patch("/metrics/settings", response_model=Envelope[PolicyOut], name="metrics.settings.update")
+async def update_policy(body: PolicyUpdate, request: Request, principal: SettingsUpdate, session: DbSession
+                        ) -> Envelope[PolicyOut]:
+    """How metrics count; a change of currency, time zone or discounts recomputes everything (queued)."""
+    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    policy = await service.update_policy(session, org_id=principal.org_id, changes=changes)
+    audit_target(request, "metrics_settings", principal.org_id, **body.model_dump(mode="json", exclude_none=True,
+                                                                                   by_alias=True))
+    return Envelope(data=PolicyOut.model_validate(policy))
+
+
+@router.get("/metrics/fx-rates", response_model=PageEnvelope[FxRateIn], name="metrics.rates.list")
+async def list_rates(principal: SettingsRead, session: DbSession, page: Page,
+                     currency: Annotated[str | None, Query(pattern=r"^[A-Za-z]{3}$")] = None
+                     ) -> PageEnvelope[FxRateIn]:
+    rates, total = await service.list_rates(session, org_id=principal.org_id, currency=currency, offset=page.offset,
+                                            limit=page.limit)
+    return PageEnvelope(data=[FxRateIn(currency=rate.currency, day=rate.day, per_usd=rate.per_usd)
+                              for rate in rates], meta=page.meta(total))
+
+
+@router.put("/metrics/fx-rates", response_model=Envelope[int], name="metrics.rates.set")
+async def set_rates(body: FxRatesIn, request: Request, principal: SettingsUpdate, session: DbSession
+                    ) -> Envelope[int]:
+    """Daily rates (units per US dollar), added or replaced; metrics are recomputed (queued)."""
+    stored = await service.set_rates(session, org_id=principal.org_id,
+                                     rates=[(rate.currency, rate.day, rate.per_usd) for rate in body.rates])
+    await service.request_recompute(session, org_id=principal.org_id)
+    audit_target(request, "fx_rates", principal.org_id, rates=stored)
+    return Envelope(data=stored)
+
+
+@router.get("/metrics/spend", response_model=Envelope[list[SpendOut]], name="metrics.spend.list")
+async def list_spend(principal: SettingsRead, session: DbSession) -> Envelope[list[SpendOut]]:
+    return Envelope(data=[SpendOut.model_validate(entry)
+                          for entry in await service.list_spend(session, org_id=principal.org_id)])
+
+
+@router.put("/metrics/spend", response_model=Envelope[list[SpendOut]], name="metrics.spend.set")
+async def set_spend(body: SpendEntries, request: Request, principal: SettingsUpdate, session: DbSession
+                    ) -> Envelope[list[SpendOut]]:
+    """Acquisition spend per month and channel, for CAC; metrics are recomputed (queued)."""
+    for entry in body.entries:
+        await service.set_spend(session, org_id=principal.org_id, month=entry.month, channel=entry.channel,
+                                amount=entry.amount)
+    await service.request_recompute(session, org_id=principal.org_id)
+    audit_target(request, "spend", principal.org_id, entries=len(body.entries))
+    return Envelope(data=[SpendOut.model_validate(entry)
+                          for entry in await service.list_spend(session, org_id=principal.org_id)])

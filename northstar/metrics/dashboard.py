@@ -1,0 +1,251 @@
+"""The read side of metrics: KPI cards, series, the MRR waterfall, cohorts, goals' status, anomalies, explanations.
+
+Everything reads the KPI store (``metrics.kpis``), the movements and the cohort table that ``service.recompute``
+keeps, never invoice lines or raw records, so a dashboard costs a few indexed queries.
+
+Anomalies use a robust seasonal baseline: a day is compared with the same weekday of the previous eight weeks, by
+median and median absolute deviation (MAD); its robust z-score is 0.6745 * (value - median) / MAD, and |z| > 3.5 is
+flagged (Iglewicz and Hoaglin's rule). Flat histories (MAD = 0) flag any departure from the median.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from northstar.core.http import NotFound, Unprocessable
+from northstar.metrics import engine
+from northstar.metrics.models import Cohort, Goal, Kpi, MetricsPolicy
+
+CARD_METRICS = ("mrr", "arr", "customers", "arpa", "net_new", "customer_churn_rate", "net_mrr_churn_rate", "nrr",
+                "quick_ratio", "ltv")
+MONEY = frozenset({"mrr", "arr", "arpa", "new", "expansion", "reactivation", "contraction", "churn", "fx", "net_new",
+                   "ltv", "cac"})
+ANOMALY_WEEKS = 8
+ANOMALY_THRESHOLD = 3.5
+SPARK_MONTHS = 12
+
+
+def _value(number: Decimal) -> float | int:
+    return int(number) if number == number.to_integral_value() else float(number)
+
+
+async def visible_metrics(session: AsyncSession, *, org_id: uuid.UUID, investor: bool) -> set[str] | None:
+    """None: every metric; for investors, only those the founder shared."""
+    if not investor:
+        return None
+    found = await session.get(MetricsPolicy, org_id)
+    return set(found.investor_metrics) if found else set()
+
+
+def _check_visible(metric: str, visible: set[str] | None) -> None:
+    if visible is not None and metric not in visible:
+        raise NotFound("No such metric", code="metric_not_shared")
+
+
+async def series(session: AsyncSession, *, org_id: uuid.UUID, metric: str, grain: str, start: dt.date | None,
+                 end: dt.date | None, visible: set[str] | None, source: str | None = None) -> list[tuple[dt.date, Any]]:
+    """A metric's points: daily metrics by day, week (the last day of each week) or month; monthly ones by month."""
+    _check_visible(metric, visible)
+    stored = (await session.execute(select(Kpi.grain).where(Kpi.org_id == org_id, Kpi.metric == metric).limit(1)
+                                    )).scalar()
+    if stored is None:
+        raise NotFound(f"No values of {metric} yet", code="unknown_metric")
+    query = select(Kpi.day, Kpi.value).where(Kpi.org_id == org_id, Kpi.metric == metric, Kpi.grain == stored,
+                                             Kpi.dims == "")
+    if source is not None:
+        query = query.where(Kpi.source == source)
+    if start is not None:
+        query = query.where(Kpi.day >= (engine.month_start(start) if stored == "month" else start))
+    if end is not None:
+        query = query.where(Kpi.day <= end)
+    points = [(day, _value(value)) for day, value in (await session.execute(query.order_by(Kpi.day))).all()]
+    if stored == "month" or grain == "day":
+        return points
+    if grain == "week":
+        return _last_of(points, lambda day: day - dt.timedelta(days=day.weekday()))
+    return _last_of(points, engine.month_start)
+
+
+def _last_of(points: list[tuple[dt.date, Any]], period: Any) -> list[tuple[dt.date, Any]]:
+    """Daily balances rolled up to longer periods: the value on the last day of each (its start as the label)."""
+    last: dict[dt.date, Any] = {}
+    for day, value in points:
+        last[period(day)] = value
+    return sorted(last.items())
+
+
+@dataclass(frozen=True)
+class Card:
+    metric: str
+    value: Any
+    previous: Any
+    change: Any
+    change_percent: float | None
+    sparkline: list[Any]
+    goal: dict[str, Any] | None
+
+
+async def cards(session: AsyncSession, *, org_id: uuid.UUID, visible: set[str] | None, today: dt.date) -> list[Card]:
+    """The headline metrics: this month against last month, the last 12 months, and goal progress."""
+    metrics = [metric for metric in CARD_METRICS if visible is None or metric in visible]
+    rows = (await session.execute(select(Kpi.metric, Kpi.day, Kpi.value).where(
+        Kpi.org_id == org_id, Kpi.grain == "month", Kpi.metric.in_(metrics), Kpi.dims == "",
+        Kpi.day > engine.add_months(engine.month_start(today), -SPARK_MONTHS)).order_by(Kpi.day))).all()
+    by_metric: dict[str, dict[dt.date, Any]] = defaultdict(dict)
+    for metric, day, value in rows:
+        by_metric[metric][day] = _value(value)
+    goals = await goal_statuses(session, org_id=org_id, today=today)
+    found = []
+    this_month = engine.month_start(today)
+    for metric in metrics:
+        values = by_metric.get(metric, {})
+        current, previous = values.get(this_month), values.get(engine.add_months(this_month, -1))
+        change = current - previous if current is not None and previous is not None else None
+        found.append(Card(
+            metric=metric, value=current, previous=previous, change=change,
+            change_percent=round(change * 100 / previous, 2) if change is not None and previous else None,
+            sparkline=[values.get(engine.add_months(this_month, back - SPARK_MONTHS + 1))
+                       for back in range(SPARK_MONTHS)],
+            goal=next((goal for goal in goals if goal["metric"] == metric), None)))
+    return found
+
+
+async def waterfall(session: AsyncSession, *, org_id: uuid.UUID, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
+    """Per month: MRR at the start, each movement, and MRR at the end (start + movements = end, to the cent)."""
+    wanted = ("mrr", "new", "expansion", "reactivation", "contraction", "churn", "fx")
+    rows = (await session.execute(select(Kpi.metric, Kpi.day, Kpi.value).where(
+        Kpi.org_id == org_id, Kpi.grain == "month", Kpi.metric.in_(wanted), Kpi.dims == "",
+        Kpi.day >= engine.add_months(engine.month_start(start), -1), Kpi.day <= end))).all()
+    values: dict[dt.date, dict[str, int]] = defaultdict(dict)
+    for metric, day, value in rows:
+        values[day][metric] = int(value)
+    months = []
+    month = engine.month_start(start)
+    while month <= end:
+        current = values.get(month, {})
+        months.append({"month": month, "start": values.get(engine.add_months(month, -1), {}).get("mrr", 0),
+                       **{kind: current.get(kind, 0) for kind in wanted[1:]}, "end": current.get("mrr", 0)})
+        month = engine.add_months(month, 1)
+    return months
+
+
+async def cohort_rows(session: AsyncSession, *, org_id: uuid.UUID) -> list[Cohort]:
+    return list((await session.scalars(select(Cohort).where(Cohort.org_id == org_id).order_by(
+        Cohort.cohort, Cohort.k))).all())
+
+
+async def value_on(session: AsyncSession, *, org_id: uuid.UUID, metric: str, day: dt.date) -> Any:
+    """The metric's latest value on or before ``day`` (daily points, else the month's)."""
+    found = (await session.execute(select(Kpi.value).where(
+        Kpi.org_id == org_id, Kpi.metric == metric, Kpi.dims == "", Kpi.day <= day).order_by(
+        Kpi.day.desc()).limit(1))).scalar()
+    return _value(found) if found is not None else None
+
+
+async def goal_statuses(session: AsyncSession, *, org_id: uuid.UUID, today: dt.date) -> list[dict[str, Any]]:
+    goals = (await session.scalars(select(Goal).where(Goal.org_id == org_id).order_by(Goal.target_date))).all()
+    return [await goal_status(session, goal=goal, today=today) for goal in goals]
+
+
+async def goal_status(session: AsyncSession, *, goal: Goal, today: dt.date) -> dict[str, Any]:
+    """Progress from the value at the goal's start to its target; on track when the current value is at or past
+    where a straight line from start to target says it should be today."""
+    start_value = await value_on(session, org_id=goal.org_id, metric=goal.metric, day=goal.start_date)
+    current = await value_on(session, org_id=goal.org_id, metric=goal.metric, day=today)
+    target = _value(goal.target)
+    progress = expected = None
+    status = "no_data"
+    if start_value is not None and current is not None and target != start_value:
+        span = (goal.target_date - goal.start_date).days or 1
+        elapsed = min(max((today - goal.start_date).days, 0), span)
+        expected = start_value + (target - start_value) * elapsed / span
+        progress = round((current - start_value) / (target - start_value) * 100, 2)
+        rising = target > start_value
+        ahead = current >= expected if rising else current <= expected
+        reached = current >= target if rising else current <= target
+        status = "achieved" if reached else "on_track" if ahead else "missed" if today > goal.target_date \
+            else "at_risk"
+    return {"id": goal.id, "metric": goal.metric, "target": target, "target_date": goal.target_date,
+            "start_date": goal.start_date, "start_value": start_value, "current": current,
+            "expected": round(expected, 4) if expected is not None else None, "progress_percent": progress,
+            "status": status}
+
+
+def robust_anomalies(points: list[tuple[dt.date, float]]) -> list[dict[str, Any]]:
+    """Days far from the median of the same weekday over the previous weeks (module docstring)."""
+    values = dict(points)
+    flagged = []
+    for day, value in points:
+        history = [values[past] for week in range(1, ANOMALY_WEEKS + 1)
+                   if (past := day - dt.timedelta(weeks=week)) in values]
+        if len(history) < 4:
+            continue
+        median = statistics.median(history)
+        mad = statistics.median(abs(item - median) for item in history)
+        score = (0.6745 * (value - median) / mad) if mad else (0.0 if value == median else float("inf"))
+        if abs(score) > ANOMALY_THRESHOLD:
+            flagged.append({"day": day, "value": value, "baseline": median, "mad": mad,
+                            "score": round(score, 2) if score != float("inf") else None,
+                            "direction": "up" if value > median else "down"})
+    return flagged
+
+
+async def daily_changes(session: AsyncSession, *, org_id: uuid.UUID, metric: str, start: dt.date, end: dt.date,
+                        visible: set[str] | None) -> list[tuple[dt.date, float]]:
+    """What anomalies are looked for in: a daily flow (net new MRR per day for MRR), or the metric itself."""
+    if metric in ("mrr", "net_new"):
+        _check_visible(metric, visible)
+        rows = (await session.execute(text(
+            "SELECT d::date, coalesce(sum(m.amount), 0) FROM generate_series(CAST(:start AS date), CAST(:end AS date),"
+            " interval '1 day') d LEFT JOIN metrics.movements m ON m.org_id = :org AND m.day = d::date"
+            " GROUP BY 1 ORDER BY 1"), {"start": start, "end": end, "org": org_id})).all()
+        return [(day, float(value)) for day, value in rows]
+    points = await series(session, org_id=org_id, metric=metric, grain="day", start=start, end=end, visible=visible)
+    return [(day, float(value)) for day, value in points]
+
+
+def parse_range(start: str | None, end: str | None, *, today: dt.date, default_days: int) -> tuple[dt.date, dt.date]:
+    try:
+        last = dt.date.fromisoformat(end) if end else today
+        first = dt.date.fromisoformat(start) if start else last - dt.timedelta(days=default_days)
+    except ValueError:
+        raise Unprocessable("Dates are YYYY-MM-DD", details=[
+            {"field": "query.start" if start else "query.end", "message": "a date (YYYY-MM-DD)",
+             "type": "value_error"}]) from None
+    if first > last:
+        raise Unprocessable("start is after end", details=[
+            {"field": "query.start", "message": "must not be after end", "type": "value_error"}])
+    return first, last
+
+
+async def explain(session: AsyncSession, *, org_id: uuid.UUID, start: dt.date, end: dt.date,
+                  kind: str | None) -> list[dict[str, Any]]:
+    """The movements between ``start`` and ``end`` (both included) with their customer and the invoice lines that
+    started or ended that day, largest first: "why did MRR drop on the 14th?"."""
+    rows = (await session.execute(text("""
+        SELECT m.day, m.kind, m.amount, c.id AS customer_id, c.external_id, c.name, m.lines
+        FROM metrics.movements m JOIN metrics.customers c ON c.org_id = m.org_id AND c.id = m.customer_id
+        WHERE m.org_id = :org AND m.day BETWEEN :start AND :end AND (CAST(:kind AS text) IS NULL OR m.kind = :kind)
+        ORDER BY abs(m.amount) DESC, m.day, c.external_id LIMIT 500"""),
+        {"org": org_id, "start": start, "end": end, "kind": kind})).all()
+    wanted = {line for row in rows for line in row.lines}
+    lines: dict[str, dict[str, Any]] = {}
+    if wanted:
+        for line in (await session.execute(text("""
+                SELECT external_id, invoice_external_id, subscription_external_id, kind, proration, period_start,
+                       period_end, currency, amount, net_amount, invoice_status
+                FROM metrics.invoice_lines WHERE org_id = :org AND external_id = ANY (:ids)"""),
+                {"org": org_id, "ids": list(wanted)})).mappings():
+            lines[line["external_id"]] = dict(line)
+    return [{"day": row.day, "kind": row.kind, "amount": row.amount,
+             "customer": {"id": row.customer_id, "external_id": row.external_id, "name": row.name},
+             "lines": [lines[line] for line in row.lines if line in lines]} for row in rows]

@@ -1,0 +1,181 @@
+"""Requests and responses of the dashboard and metrics API (amounts in cents of the reporting currency)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+import zoneinfo
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field
+
+from northstar.core.http import CamelModel, RequestModel
+
+MetricName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,59}$", examples=["mrr", "customer_churn_rate"])]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+
+
+def _zone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError("not an IANA time zone (like Europe/Berlin)") from None
+    return value
+
+
+class GoalProgress(CamelModel):
+    id: uuid.UUID
+    metric: str
+    target: float
+    target_date: dt.date
+    start_date: dt.date
+    start_value: float | None
+    current: float | None
+    expected: float | None = Field(description="where a straight line from the start value to the target is today")
+    progress_percent: float | None
+    status: Literal["achieved", "on_track", "at_risk", "missed", "no_data"]
+
+
+class CardOut(CamelModel):
+    metric: str
+    value: float | None = Field(description="this month")
+    previous: float | None = Field(description="last month")
+    change: float | None
+    change_percent: float | None
+    sparkline: list[float | None] = Field(description="the last 12 months, oldest first")
+    goal: GoalProgress | None
+
+
+class DashboardOut(CamelModel):
+    currency: str
+    as_of: dt.date
+    cards: list[CardOut]
+
+
+class Point(CamelModel):
+    day: dt.date
+    value: float
+
+
+class SeriesOut(CamelModel):
+    metric: str
+    grain: str
+    points: list[Point]
+
+
+class WaterfallMonth(CamelModel):
+    month: dt.date
+    start: int
+    new: int
+    expansion: int
+    reactivation: int
+    contraction: int
+    churn: int
+    fx: int
+    end: int
+
+
+class CohortOut(CamelModel):
+    cohort: dt.date
+    k: int = Field(description="months after the cohort's first")
+    customers: int
+    mrr: int
+    nrr: float | None
+    grr: float | None
+
+
+class AnomalyOut(CamelModel):
+    day: dt.date
+    value: float
+    baseline: float = Field(description="the median of the same weekday over the previous weeks")
+    mad: float
+    score: float | None = Field(description="robust z-score; null when the history is flat")
+    direction: Literal["up", "down"]
+
+
+class GoalCreate(RequestModel):
+    metric: MetricName
+    target: Annotated[Decimal, Field(max_digits=20, decimal_places=4)]
+    target_date: dt.date
+    start_date: dt.date | None = Field(None, description="default today")
+
+
+class GoalUpdate(RequestModel):
+    target: Annotated[Decimal, Field(max_digits=20, decimal_places=4)] | None = None
+    target_date: dt.date | None = None
+
+
+class ExplainedCustomer(CamelModel):
+    id: uuid.UUID
+    external_id: str
+    name: str | None
+
+
+class ExplainedLine(CamelModel):
+    external_id: str
+    invoice_external_id: str
+    subscription_external_id: str | None
+    kind: str
+    proration: bool
+    period_start: dt.datetime
+    period_end: dt.datetime
+    currency: str
+    amount: int
+    net_amount: int
+    invoice_status: str
+
+
+class ExplainedMovement(CamelModel):
+    day: dt.date
+    kind: str
+    amount: int
+    customer: ExplainedCustomer
+    lines: list[ExplainedLine]
+
+
+class PolicyOut(CamelModel):
+    reporting_currency: str
+    timezone: str
+    deduct_discounts: bool
+    investor_metrics: list[str]
+
+
+class PolicyUpdate(RequestModel):
+    reporting_currency: Currency | None = None
+    timezone: Annotated[str, Field(max_length=64), AfterValidator(_zone)] | None = None
+    deduct_discounts: bool | None = None
+    investor_metrics: list[MetricName] | None = Field(None, max_length=100,
+                                                      description="what investors may see")
+
+
+class FxRateIn(RequestModel):
+    currency: Currency
+    day: dt.date
+    per_usd: Annotated[Decimal, Field(gt=0, max_digits=24, decimal_places=10)] = Field(
+        description="units of the currency per US dollar")
+
+
+class FxRatesIn(RequestModel):
+    rates: list[FxRateIn] = Field(min_length=1, max_length=10_000)
+
+
+class SpendIn(RequestModel):
+    month: dt.date = Field(description="any day of the month")
+    channel: Annotated[str, Field(min_length=1, max_length=60)] = "all"
+    amount: Annotated[int, Field(ge=0, le=10**15)] = Field(description="cents of the reporting currency")
+
+
+class SpendEntries(RequestModel):
+    entries: list[SpendIn] = Field(min_length=1, max_length=1000)
+
+
+class SpendOut(CamelModel):
+    month: dt.date
+    channel: str
+    amount: int
+
+
+class MetricExport(RequestModel):
+    metric: MetricName
+    format: Literal["csv", "json", "ndjson", "parquet"] = "csv"

@@ -1,0 +1,384 @@
+"""Metrics: billing data in, the engine run over it, its results kept where dashboards read them.
+
+``store_batch`` upserts what a sync page normalised into and says what it touched. ``recompute`` runs the engine
+(``engine.py``) for the touched customers only (each customer's MRR depends on their own lines alone), replaces
+their movements, updates the organization's additive totals (their old part out, the new in) and writes the KPI
+series and cohorts from the totals; with no customers given it recomputes everyone. ``refresh`` does that and
+rebuilds the other domains a sync changed (commerce, traffic, product, pipeline).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+import zoneinfo
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import Table, delete, insert, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from northstar.core.db import Base, fetch_page, get_in_org
+from northstar.core.http import Unprocessable
+from northstar.core.queue import enqueue_named
+from northstar.metrics import engine
+from northstar.metrics.inputs import SourceBatch
+from northstar.metrics.models import (
+    Cohort,
+    Customer,
+    Deal,
+    FxRate,
+    Goal,
+    InvoiceLine,
+    MetricsPolicy,
+    Movement,
+    Order,
+    OrderRefund,
+    ProductEvent,
+    Spend,
+    Subscription,
+    Summary,
+    Traffic,
+)
+from northstar.metrics.series import Point, replace_series
+
+SOURCE = "billing"
+CHUNK = 2000
+MONTH_METRICS = tuple(name for name in engine.Month.__dataclass_fields__ if name != "month")
+
+
+async def policy_of(session: AsyncSession, *, org_id: uuid.UUID) -> engine.Policy:
+    found = await session.get(MetricsPolicy, org_id)
+    if found is None:
+        return engine.Policy()
+    return engine.Policy(reporting_currency=found.reporting_currency, timezone=found.timezone,
+                         deduct_discounts=found.deduct_discounts)
+
+
+def _chunks(rows: Sequence[dict[str, Any]]) -> Iterable[Sequence[dict[str, Any]]]:
+    for start in range(0, len(rows), CHUNK):
+        yield rows[start:start + CHUNK]
+
+
+async def _customer_ids(session: AsyncSession, *, org_id: uuid.UUID, integration_id: uuid.UUID,
+                        externals: set[str]) -> dict[str, uuid.UUID]:
+    """Customer ids by external id, creating bare customers for ids a line names before its customer was synced."""
+    if not externals:
+        return {}
+    rows = [{"org_id": org_id, "integration_id": integration_id, "external_id": external} for external in externals]
+    for chunk in _chunks(rows):
+        await session.execute(pg_insert(Customer).values(chunk).on_conflict_do_nothing(
+            constraint="uq_customers_integration_id"))
+    found = await session.execute(select(Customer.external_id, Customer.id).where(
+        Customer.org_id == org_id, Customer.integration_id == integration_id, Customer.external_id.in_(externals)))
+    return dict(found.all())
+
+
+@dataclass
+class Touched:
+    """What stored batches changed: the billing customers to recompute, and the other domains to rebuild."""
+
+    customers: set[uuid.UUID] = field(default_factory=set)
+    domains: set[str] = field(default_factory=set)
+
+    def __ior__(self, other: Touched) -> Touched:
+        self.customers |= other.customers
+        self.domains |= other.domains
+        return self
+
+
+# batch field -> the table it is kept in, and whether a record seen again replaces the stored one (or is ignored)
+_ACTIVITY_TABLES: dict[str, tuple[type[Base], bool]] = {
+    "orders": (Order, True), "refunds": (OrderRefund, True), "traffic": (Traffic, True),
+    "events": (ProductEvent, False), "deals": (Deal, True)}
+
+
+async def store_batch(session: AsyncSession, *, org_id: uuid.UUID, integration_id: uuid.UUID,
+                      batch: SourceBatch) -> Touched:
+    """Upsert what a page normalised into; returns what it changed."""
+    touched = Touched(domains=batch.domains() - {"billing"})
+    if "billing" in batch.domains():
+        touched.customers = await _store_billing(session, org_id=org_id, integration_id=integration_id, batch=batch)
+    for name, (model, replace) in _ACTIVITY_TABLES.items():
+        records = getattr(batch, name)
+        if not records:
+            continue
+        table = cast(Table, model.__table__)
+        key = [column.name for column in table.primary_key.columns]
+        rows = [{**asdict(record), "org_id": org_id, "integration_id": integration_id} for record in records]
+        for chunk in _chunks(list({tuple(row[column] for column in key): row for row in rows}.values())):
+            statement = pg_insert(table).values(chunk)
+            await session.execute(statement.on_conflict_do_update(
+                index_elements=key, set_={column: statement.excluded[column] for column in chunk[0]
+                                          if column not in key}) if replace else statement.on_conflict_do_nothing())
+    return touched
+
+
+async def _store_billing(session: AsyncSession, *, org_id: uuid.UUID, integration_id: uuid.UUID,
+                         batch: SourceBatch) -> set[uuid.UUID]:
+    """Billing customers, subscriptions and lines; returns the ids of the customers whose metrics they may change."""
+    if batch.customers:
+        rows = [{"org_id": org_id, "integration_id": integration_id, "external_id": customer.external_id,
+                 "name": customer.name, "email": customer.email, "country": customer.country,
+                 "source_created_at": customer.created_at} for customer in batch.customers]
+        for chunk in _chunks(rows):
+            statement = pg_insert(Customer).values(chunk)
+            await session.execute(statement.on_conflict_do_update(
+                constraint="uq_customers_integration_id",
+                set_={name: statement.excluded[name] for name in ("name", "email", "country", "source_created_at")}))
+    ids = await _customer_ids(session, org_id=org_id, integration_id=integration_id, externals={
+        *(subscription.customer for subscription in batch.subscriptions), *(line.customer for line in batch.lines)})
+    if batch.subscriptions:
+        rows = [{**_fields(subscription, drop=("customer",)), "org_id": org_id, "integration_id": integration_id,
+                 "customer_id": ids[subscription.customer]} for subscription in batch.subscriptions]
+        for chunk in _chunks(rows):
+            statement = pg_insert(Subscription).values(chunk)
+            await session.execute(statement.on_conflict_do_update(
+                constraint="uq_subscriptions_integration_id",
+                set_={name: statement.excluded[name] for name in chunk[0] if name not in ("org_id", "external_id")}))
+    if batch.lines:
+        rows = [{**_fields(line, drop=("customer", "invoice", "subscription", "item")), "org_id": org_id,
+                 "integration_id": integration_id, "customer_id": ids[line.customer],
+                 "invoice_external_id": line.invoice, "subscription_external_id": line.subscription,
+                 "item_external_id": line.item} for line in batch.lines]
+        for chunk in _chunks(rows):
+            statement = pg_insert(InvoiceLine).values(chunk)
+            await session.execute(statement.on_conflict_do_update(
+                constraint="uq_invoice_lines_integration_id",
+                set_={name: statement.excluded[name] for name in chunk[0] if name not in ("org_id", "external_id")}))
+    return {ids[subscription.customer] for subscription in batch.subscriptions} | \
+        {ids[line.customer] for line in batch.lines}
+
+
+def _fields(item: Any, *, drop: tuple[str, ...]) -> dict[str, Any]:
+    return {key: value for key, value in asdict(item).items() if key not in drop}
+
+
+async def rates_of(session: AsyncSession, *, org_id: uuid.UUID) -> engine.Rates:
+    rows = await session.execute(select(FxRate.currency, FxRate.day, FxRate.per_usd).where(FxRate.org_id == org_id))
+    return engine.Rates((currency, day, rate) for currency, day, rate in rows.all())
+
+
+async def recompute(session: AsyncSession, *, org_id: uuid.UUID, customers: set[uuid.UUID] | None = None) -> int:
+    """Recompute the given customers (everyone when ``None``) and the organization's series; returns movements.
+
+    The stored totals are updated by taking the customers' old part out and their new part in; everyone is
+    recomputed when asked, when there are no totals yet, or when the policy or the current month changed since.
+    """
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('metrics:' || :org, 0))"),
+                          {"org": str(org_id)})
+    policy = await policy_of(session, org_id=org_id)
+    until = engine.month_start(today_in(policy))
+    summary = await session.get(Summary, org_id)
+    if customers is not None and not customers:
+        return 0
+    if summary is None or summary.policy != asdict(policy) or summary.totals.get("until") != until.isoformat():
+        customers = None
+    query = select(*_LINE_COLUMNS).where(InvoiceLine.org_id == org_id)
+    if customers is not None:
+        query = query.where(InvoiceLine.customer_id.in_(customers))
+    lines = [_engine_line(row) for row in (await session.execute(query)).all()]
+    computed = engine.compute(lines, rates=await rates_of(session, org_id=org_id), policy=policy)
+    if customers is None or summary is None:
+        totals = engine.totals_of(computed, until=until)
+    else:
+        totals = engine.Totals.from_json(summary.totals)
+        totals.add(engine.totals_of(await stored_computation(session, org_id=org_id, customers=customers),
+                                    until=until), -1)
+        totals.add(engine.totals_of(computed, until=until))
+    removed = delete(Movement).where(Movement.org_id == org_id)
+    if customers is not None:
+        removed = removed.where(Movement.customer_id.in_(customers))
+    await session.execute(removed)
+    rows = [{"org_id": org_id, "customer_id": uuid.UUID(movement.customer), "day": movement.day,
+             "kind": movement.kind, "amount": movement.amount, "lines": list(movement.lines)}
+            for movement in computed.movements]
+    for chunk in _chunks(rows):
+        await session.execute(insert(Movement).values(chunk))
+    statement = pg_insert(Summary).values(org_id=org_id, policy=asdict(policy), totals=totals.to_json())
+    await session.execute(statement.on_conflict_do_update(index_elements=["org_id"], set_={
+        "policy": statement.excluded.policy, "totals": statement.excluded.totals, "computed_at": text("now()")}))
+    await write_series(session, org_id=org_id, totals=totals, today=today_in(policy))
+    return len(rows)
+
+
+_LINE_COLUMNS = (
+    InvoiceLine.external_id, InvoiceLine.customer_id, InvoiceLine.subscription_external_id,
+    InvoiceLine.item_external_id, InvoiceLine.kind, InvoiceLine.proration, InvoiceLine.period_start,
+    InvoiceLine.period_end, InvoiceLine.currency, InvoiceLine.unit_amount, InvoiceLine.quantity, InvoiceLine.amount,
+    InvoiceLine.amount_excluding_tax, InvoiceLine.net_amount, InvoiceLine.interval, InvoiceLine.interval_count,
+    InvoiceLine.invoice_status)
+
+
+def _engine_line(row: Any) -> engine.Line:
+    return engine.Line(
+        id=row.external_id, customer=str(row.customer_id), subscription=row.subscription_external_id,
+        item=row.item_external_id, kind=row.kind, proration=row.proration, period_start=row.period_start,
+        period_end=row.period_end, currency=row.currency, unit_amount=row.unit_amount, quantity=row.quantity,
+        amount=row.amount, amount_excluding_tax=row.amount_excluding_tax, net_amount=row.net_amount,
+        interval=row.interval, interval_count=row.interval_count, invoice_status=row.invoice_status)
+
+
+async def stored_computation(session: AsyncSession, *, org_id: uuid.UUID,
+                             customers: set[uuid.UUID] | None = None) -> engine.Computation:
+    """The engine's results as stored: the movements (of some customers), and timelines rebuilt from them."""
+    query = select(Movement.customer_id, Movement.day, Movement.kind, Movement.amount).where(
+        Movement.org_id == org_id)
+    if customers is not None:
+        query = query.where(Movement.customer_id.in_(customers))
+    rows = (await session.execute(query.order_by(Movement.day, Movement.id))).all()
+    movements = [engine.Movement(str(customer), day, cast(engine.MovementKind, kind), amount)
+                 for customer, day, kind, amount in rows]
+    timelines: dict[str, engine.Timeline] = defaultdict(engine.Timeline)
+    for movement in movements:
+        timeline = timelines[movement.customer]
+        value = (timeline.values[-1] if timeline.values else 0) + movement.amount
+        if timeline.days and timeline.days[-1] == movement.day:
+            timeline.values[-1] = value
+        else:
+            timeline.days.append(movement.day)
+            timeline.values.append(value)
+    return engine.Computation(movements, dict(timelines))
+
+
+def today_in(policy: engine.Policy) -> dt.date:
+    return dt.datetime.now(zoneinfo.ZoneInfo(policy.timezone)).date()
+
+
+async def write_series(session: AsyncSession, *, org_id: uuid.UUID, totals: engine.Totals, today: dt.date) -> None:
+    """The daily MRR series, the monthly metrics and the cohort table, from the totals."""
+    await session.execute(delete(Cohort).where(Cohort.org_id == org_id))
+    if not totals.daily:
+        await replace_series(session, org_id=org_id, source=SOURCE, points=())
+        return
+    spend: dict[dt.date, int] = {month: int(total) for month, total in (await session.execute(text(
+        "SELECT month, sum(amount) FROM metrics.spend WHERE org_id = :org GROUP BY month"), {"org": org_id})).all()}
+    first = min(totals.daily)
+    points = [Point(name, "month", month.month, value)
+              for month in engine.months_of(totals, start=engine.month_start(first), end=totals.until, spend=spend)
+              for name in MONTH_METRICS if (value := getattr(month, name)) is not None]
+    running, day = 0, first
+    while day <= today:
+        running += totals.daily.get(day, 0)
+        points.append(Point("mrr", "day", day, running))
+        day += dt.timedelta(days=1)
+    await replace_series(session, org_id=org_id, source=SOURCE, points=points)
+    cohorts = [{"org_id": org_id, **asdict(row)} for row in engine.cohorts_of(totals)]
+    for chunk in _chunks(cohorts):
+        await session.execute(insert(Cohort).values(chunk))
+
+
+# a domain's rebuild: its series from its stored records (commerce.py, traffic.py, pipeline.py)
+Rebuild = Callable[[AsyncSession, uuid.UUID, engine.Policy], Awaitable[None]]
+DOMAIN_REBUILDS: dict[str, Rebuild] = {}
+
+
+async def refresh(session: AsyncSession, *, org_id: uuid.UUID, touched: Touched | None = None) -> None:
+    """Bring the metrics up to date after stored batches: the billing customers they touched, and every other
+    domain they changed (``None``: everything, as after an integration is removed)."""
+    if touched is None or touched.customers:
+        await recompute(session, org_id=org_id, customers=None if touched is None else touched.customers)
+    policy = await policy_of(session, org_id=org_id)
+    for domain, rebuild in DOMAIN_REBUILDS.items():
+        if touched is None or domain in touched.domains:
+            await rebuild(session, org_id, policy)
+
+
+async def set_spend(session: AsyncSession, *, org_id: uuid.UUID, month: dt.date, channel: str, amount: int) -> None:
+    statement = pg_insert(Spend).values(org_id=org_id, month=engine.month_start(month), channel=channel,
+                                        amount=amount)
+    await session.execute(statement.on_conflict_do_update(constraint="pk_spend", set_={"amount": amount}))
+
+
+async def set_rates(session: AsyncSession, *, org_id: uuid.UUID,
+                    rates: Iterable[tuple[str, dt.date, Decimal]]) -> int:
+    rows = [{"org_id": org_id, "currency": currency.upper(), "day": day, "per_usd": rate}
+            for currency, day, rate in rates]
+    for chunk in _chunks(rows):
+        statement = pg_insert(FxRate).values(chunk)
+        await session.execute(statement.on_conflict_do_update(constraint="pk_fx_rates",
+                                                              set_={"per_usd": statement.excluded.per_usd}))
+    return len(rows)
+
+
+async def request_recompute(session: AsyncSession, *, org_id: uuid.UUID) -> None:
+    """Recompute everything on the queue, after a change of rules (policy, rates, spend), in the caller's
+    transaction."""
+    await enqueue_named(session, "metrics.recompute", org_id=org_id)
+
+
+async def stored_policy(session: AsyncSession, *, org_id: uuid.UUID) -> MetricsPolicy:
+    found = await session.get(MetricsPolicy, org_id)
+    if found is None:
+        found = MetricsPolicy(org_id=org_id, reporting_currency="USD", timezone="UTC", deduct_discounts=True,
+                              investor_metrics=[])
+        session.add(found)
+        await session.flush()
+        await session.refresh(found)
+    return found
+
+
+async def update_policy(session: AsyncSession, *, org_id: uuid.UUID, changes: dict[str, Any]) -> MetricsPolicy:
+    policy = await stored_policy(session, org_id=org_id)
+    counting = {"reporting_currency", "timezone", "deduct_discounts"}
+    for name, value in changes.items():
+        setattr(policy, name, value)
+    await session.flush()
+    await session.refresh(policy)
+    if counting & changes.keys():
+        await request_recompute(session, org_id=org_id)
+    return policy
+
+
+async def list_rates(session: AsyncSession, *, org_id: uuid.UUID, currency: str | None, offset: int, limit: int
+                     ) -> tuple[list[FxRate], int]:
+    query = select(FxRate).where(FxRate.org_id == org_id)
+    if currency:
+        query = query.where(FxRate.currency == currency.upper())
+    return await fetch_page(session, query.order_by(FxRate.currency, FxRate.day.desc()), offset=offset, limit=limit)
+
+
+async def list_spend(session: AsyncSession, *, org_id: uuid.UUID) -> list[Spend]:
+    return list((await session.scalars(select(Spend).where(Spend.org_id == org_id).order_by(
+        Spend.month, Spend.channel))).all())
+
+
+async def create_goal(session: AsyncSession, *, org_id: uuid.UUID, user_id: uuid.UUID | None, metric: str,
+                      target: Decimal, target_date: dt.date, start_date: dt.date) -> Goal:
+    if target_date <= start_date:
+        raise Unprocessable("The target date must come after the start", details=[
+            {"field": "body.targetDate", "message": "after startDate", "type": "value_error"}])
+    goal = Goal(id=uuid.uuid4(), org_id=org_id, metric=metric, target=target, target_date=target_date,
+                start_date=start_date, created_by=user_id)
+    session.add(goal)
+    await session.flush()
+    await session.refresh(goal)
+    return goal
+
+
+async def get_goal(session: AsyncSession, *, org_id: uuid.UUID, goal_id: uuid.UUID) -> Goal:
+    return await get_in_org(session, Goal, goal_id, org_id=org_id, missing="No such goal")
+
+
+async def update_goal(session: AsyncSession, *, org_id: uuid.UUID, goal_id: uuid.UUID, target: Decimal | None,
+                      target_date: dt.date | None) -> Goal:
+    goal = await get_goal(session, org_id=org_id, goal_id=goal_id)
+    if target is not None:
+        goal.target = target
+    if target_date is not None:
+        if target_date <= goal.start_date:
+            raise Unprocessable("The target date must come after the start", details=[
+                {"field": "body.targetDate", "message": "after the goal's start", "type": "value_error"}])
+        goal.target_date = target_date
+    await session.flush()
+    await session.refresh(goal)
+    return goal
+
+
+async def delete_goal(session: AsyncSession, *, org_id: uuid.UUID, goal_id: uuid.UUID) -> None:
+    await session.delete(await get_goal(session, org_id=org_id, goal_id=goal_id))
+    await session.flush()

@@ -1,0 +1,45 @@
+"""Real queue workers as separate processes (``northstar worker``), which a test may kill as a crash would."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+WORKER_ENV = {"NORTHSTAR_QUEUE__HEARTBEAT_SECONDS": "0.5", "NORTHSTAR_QUEUE__STALLED_WORKER_TIMEOUT_SECONDS": "3",
+              "NORTHSTAR_JOBS__RETRY_BASE_DELAY_SECONDS": "0.2", "NORTHSTAR_JOBS__BATCH_ROWS": "20000"}
+
+
+def start_worker(database_url: str, **extra: str) -> subprocess.Popen[bytes]:
+    """``northstar worker`` in its own process, sharing the test database and object store."""
+    env = {**os.environ, "DATABASE_URL": database_url, **WORKER_ENV, **extra}
+    return subprocess.Popen([sys.executable, "-m", "northstar", "worker", "--concurrency", "2"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def stop_worker(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+class Workers:
+    """The session's worker process; a test may kill it (as a crash would) and start a fresh one."""
+
+    def __init__(self, database_url: str, **extra: str) -> None:
+        self.database_url = database_url
+        self.extra = extra
+        self.process = start_worker(database_url, **extra)
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def restart(self) -> None:
+        stop_worker(self.process)
+        self.process = start_worker(self.database_url, **self.extra)
