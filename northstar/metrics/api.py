@@ -72,7 +72,8 @@ async def cards(principal: DashboardRead, session: DbSession) -> Envelope[Dashbo
     today = service.today_in(policy)
     found = await dashboard.cards(session, org_id=principal.org_id, visible=await _visible(session, principal),
                                   today=today)
-    return Envelope(data=DashboardOut(currency=policy.reporting_currency, as_of=today, cards=[
+    return Envelope(data=DashboardOut(currency=policy.reporting_currency, as_of=today,
+                                      problem=await service.problem_of(session, org_id=principal.org_id), cards=[
         CardOut.model_validate(card) for card in found]))
 
 

@@ -292,7 +292,8 @@ MonthPair = tuple[dt.date, int]
 
 @dataclass
 class Totals:
-    """The additive parts of the monthly metrics, up to the month ``until``.
+    """The additive parts of the monthly metrics, up to the month ``until`` and as of the day ``as_of`` (movements
+    after it are not counted yet, and balances are taken on it when a month ends later: the current month so far).
 
     A customer's ``Totals`` depend on their own timeline and movements only, and the organization's are the sum of
     its customers', so after a change to some customers the stored sum is brought up to date by subtracting their
@@ -301,6 +302,7 @@ class Totals:
     """
 
     until: dt.date
+    as_of: dt.date | None = None
     amounts: dict[MonthKind, int] = field(default_factory=lambda: defaultdict(int))
     counts: dict[MonthKind, int] = field(default_factory=lambda: defaultdict(int))
     daily: dict[dt.date, int] = field(default_factory=lambda: defaultdict(int))
@@ -328,13 +330,14 @@ class Totals:
                     mine.pop(key, None)
 
     def to_json(self) -> dict[str, Any]:
-        return {"until": self.until.isoformat(), **{
+        return {"until": self.until.isoformat(), "as_of": self.as_of.isoformat() if self.as_of else None, **{
             name: [[*_key_out(key), value] for key, value in getattr(self, name).items() if value]
             for name in self.PARTS}}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Totals:
-        totals = cls(until=dt.date.fromisoformat(data["until"]))
+        totals = cls(until=dt.date.fromisoformat(data["until"]),
+                     as_of=dt.date.fromisoformat(data["as_of"]) if data.get("as_of") else None)
         for name in cls.PARTS:
             part: dict[Any, int] = getattr(totals, name)
             for *key, value in data.get(name, []):
@@ -353,24 +356,27 @@ def _key_in(key: list[Any]) -> Any:
     return day if len(key) == 1 else (day, key[1])
 
 
-def customer_totals(timeline: Timeline, movements: Iterable[Movement], *, until: dt.date) -> Totals:
-    """One customer's part of every total, up to the month ``until``."""
-    totals = Totals(until=month_start(until))
+def customer_totals(timeline: Timeline, movements: Iterable[Movement], *, until: dt.date,
+                    as_of: dt.date | None = None) -> Totals:
+    """One customer's part of every total, up to the month ``until`` and as of ``as_of``."""
+    totals = Totals(until=month_start(until), as_of=as_of)
     cohort = None
     for movement in movements:
+        if as_of is not None and movement.day > as_of:
+            continue
         month = month_start(movement.day)
         totals.amounts[(month, movement.kind)] += movement.amount
         totals.counts[(month, movement.kind)] += 1
         totals.daily[movement.day] += movement.amount
         if movement.kind == "new":
             cohort = month
-    if not timeline.days:
+    if not timeline.days or (as_of is not None and timeline.days[0] > as_of):
         return totals
     first, last = month_start(timeline.days[0]), totals.until
     ends: dict[dt.date, int] = {}
     month = first
     while month <= last:
-        ends[month] = timeline.on(month_end(month))
+        ends[month] = timeline.on(month_end(month) if as_of is None else min(month_end(month), as_of))
         month = add_months(month, 1)
     for base, then in ends.items():
         at = add_months(base, 12)
@@ -393,22 +399,22 @@ def customer_totals(timeline: Timeline, movements: Iterable[Movement], *, until:
     return totals
 
 
-def totals_of(computation: Computation, *, until: dt.date) -> Totals:
-    """The sum of every customer's totals in a computation."""
+def totals_of(computation: Computation, *, until: dt.date, as_of: dt.date | None = None) -> Totals:
+    """The sum of every customer's totals in a computation (as of ``as_of``: see ``Totals``)."""
     by_customer: dict[str, list[Movement]] = defaultdict(list)
     for movement in computation.movements:
         by_customer[movement.customer].append(movement)
-    totals = Totals(until=month_start(until))
+    totals = Totals(until=month_start(until), as_of=as_of)
     for customer in by_customer.keys() | computation.timelines.keys():
         totals.add(customer_totals(computation.timelines.get(customer, Timeline()), by_customer.get(customer, []),
-                                   until=until))
+                                   until=until, as_of=as_of))
     return totals
 
 
 def monthly_summary(computation: Computation, *, start: dt.date, end: dt.date,
-                    spend: Mapping[dt.date, int] | None = None) -> list[Month]:
-    """Months from ``start`` to ``end`` (first days of months, ``end`` included)."""
-    return months_of(totals_of(computation, until=end), start=start, end=end, spend=spend)
+                    spend: Mapping[dt.date, int] | None = None, as_of: dt.date | None = None) -> list[Month]:
+    """Months from ``start`` to ``end`` (first days of months, ``end`` included), as of ``as_of``."""
+    return months_of(totals_of(computation, until=end, as_of=as_of), start=start, end=end, spend=spend)
 
 
 def months_of(totals: Totals, *, start: dt.date, end: dt.date,
@@ -503,9 +509,9 @@ class CohortRow:
     grr: float | None
 
 
-def cohort_table(computation: Computation, *, until: dt.date) -> list[CohortRow]:
+def cohort_table(computation: Computation, *, until: dt.date, as_of: dt.date | None = None) -> list[CohortRow]:
     """Customers grouped by the month of their ``new`` movement, followed month by month up to ``until``."""
-    return cohorts_of(totals_of(computation, until=until))
+    return cohorts_of(totals_of(computation, until=until, as_of=as_of))
 
 
 def cohorts_of(totals: Totals) -> list[CohortRow]:

@@ -167,7 +167,8 @@ class Movement(Base):
 
 
 class Summary(Base):
-    """An organization's additive totals (``engine.Totals``) and the policy they were computed under."""
+    """An organization's additive totals (``engine.Totals``) and the policy they were computed under; ``problem``
+    says why the last recompute could not finish (a missing exchange rate), while the totals stay as they were."""
 
     __tablename__ = "summaries"
     __table_args__ = {"schema": "metrics"}
@@ -177,6 +178,7 @@ class Summary(Base):
                                               primary_key=True)
     policy: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
     totals: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    problem: Mapped[str | None] = mapped_column(Text)
     computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
 
 

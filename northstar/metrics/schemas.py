@@ -50,6 +50,7 @@ class CardOut(CamelModel):
 class DashboardOut(CamelModel):
     currency: str
     as_of: dt.date
+    problem: str | None = Field(description="why the metrics are not up to date (e.g. a missing exchange rate)")
     cards: list[CardOut]
 
 

@@ -167,29 +167,36 @@ async def recompute(session: AsyncSession, *, org_id: uuid.UUID, customers: set[
     """Recompute the given customers (everyone when ``None``) and the organization's series; returns movements.
 
     The stored totals are updated by taking the customers' old part out and their new part in; everyone is
-    recomputed when asked, when there are no totals yet, or when the policy or the current month changed since.
+    recomputed when asked, when there are no totals yet, or when the policy or the day (totals are as of today)
+    changed since: the first recompute of a day, or the nightly one, is a full one.
     """
     await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('metrics:' || :org, 0))"),
                           {"org": str(org_id)})
     policy = await policy_of(session, org_id=org_id)
-    until = engine.month_start(today_in(policy))
+    today = today_in(policy)
+    until = engine.month_start(today)
     summary = await session.get(Summary, org_id)
     if customers is not None and not customers:
         return 0
-    if summary is None or summary.policy != asdict(policy) or summary.totals.get("until") != until.isoformat():
+    if summary is None or summary.policy != asdict(policy) or summary.totals.get("as_of") != today.isoformat():
         customers = None
     query = select(*_LINE_COLUMNS).where(InvoiceLine.org_id == org_id)
     if customers is not None:
         query = query.where(InvoiceLine.customer_id.in_(customers))
     lines = [_engine_line(row) for row in (await session.execute(query)).all()]
-    computed = engine.compute(lines, rates=await rates_of(session, org_id=org_id), policy=policy)
+    try:
+        computed = engine.compute(lines, rates=await rates_of(session, org_id=org_id), policy=policy)
+    except engine.MissingRate as exc:
+        await _record_problem(session, org_id=org_id, policy=policy, problem=(
+            f"Metrics are not up to date: {exc}; add it with PUT /api/v1/metrics/fx-rates"))
+        return 0
     if customers is None or summary is None:
-        totals = engine.totals_of(computed, until=until)
+        totals = engine.totals_of(computed, until=until, as_of=today)
     else:
         totals = engine.Totals.from_json(summary.totals)
         totals.add(engine.totals_of(await stored_computation(session, org_id=org_id, customers=customers),
-                                    until=until), -1)
-        totals.add(engine.totals_of(computed, until=until))
+                                    until=until, as_of=today), -1)
+        totals.add(engine.totals_of(computed, until=until, as_of=today))
     removed = delete(Movement).where(Movement.org_id == org_id)
     if customers is not None:
         removed = removed.where(Movement.customer_id.in_(customers))
@@ -201,9 +208,24 @@ async def recompute(session: AsyncSession, *, org_id: uuid.UUID, customers: set[
         await session.execute(insert(Movement).values(chunk))
     statement = pg_insert(Summary).values(org_id=org_id, policy=asdict(policy), totals=totals.to_json())
     await session.execute(statement.on_conflict_do_update(index_elements=["org_id"], set_={
-        "policy": statement.excluded.policy, "totals": statement.excluded.totals, "computed_at": text("now()")}))
-    await write_series(session, org_id=org_id, totals=totals, today=today_in(policy))
+        "policy": statement.excluded.policy, "totals": statement.excluded.totals, "problem": None,
+        "computed_at": text("now()")}))
+    await write_series(session, org_id=org_id, totals=totals, today=today)
     return len(rows)
+
+
+async def _record_problem(session: AsyncSession, *, org_id: uuid.UUID, policy: engine.Policy, problem: str) -> None:
+    """Say why the metrics are stale; the series stay as they were (or empty, the first time). The stored policy is
+    cleared, so the next recompute is a full one whichever customers it is asked for."""
+    empty = engine.Totals(until=engine.month_start(today_in(policy))).to_json()
+    statement = pg_insert(Summary).values(org_id=org_id, policy={}, totals=empty, problem=problem)
+    await session.execute(statement.on_conflict_do_update(index_elements=["org_id"], set_={
+        "policy": {}, "problem": problem, "computed_at": text("now()")}))
+
+
+async def problem_of(session: AsyncSession, *, org_id: uuid.UUID) -> str | None:
+    summary = await session.get(Summary, org_id)
+    return summary.problem if summary else None
 
 
 _LINE_COLUMNS = (

@@ -7,6 +7,7 @@ import itertools
 from collections.abc import Mapping
 
 from northstar.metrics.engine import Interval, Kind, Line, Rates
+from northstar.metrics.inputs import BillingLine
 
 from .reference import RateValue
 
@@ -39,3 +40,13 @@ def line(customer: str, start: dt.datetime, end: dt.datetime, unit_amount: int, 
 
 def engine_rates(rates: Mapping[tuple[str, dt.date], RateValue]) -> Rates:
     return Rates((currency, day, value) for (currency, day), value in rates.items())
+
+
+def billing_line(line: Line) -> BillingLine:
+    """An engine line as a billing source hands it over (each line on its own invoice)."""
+    return BillingLine(
+        external_id=line.id, invoice=f"in_{line.id}", customer=line.customer, subscription=line.subscription,
+        item=line.item, kind=line.kind, proration=line.proration, period_start=line.period_start,
+        period_end=line.period_end, currency=line.currency, unit_amount=line.unit_amount, quantity=line.quantity,
+        amount=line.amount, amount_excluding_tax=line.amount_excluding_tax, net_amount=line.net_amount,
+        interval=line.interval, interval_count=line.interval_count, invoice_status=line.invoice_status)

@@ -145,6 +145,7 @@ def upgrade() -> None:
           org_id uuid NOT NULL,
           policy jsonb NOT NULL,
           totals jsonb NOT NULL,
+          problem text,
           computed_at timestamptz DEFAULT now() NOT NULL,
           CONSTRAINT pk_summaries PRIMARY KEY (org_id),
           CONSTRAINT fk_summaries_org_id_organizations {ORG_FK}
