@@ -8,7 +8,7 @@ import platform
 import sys
 from typing import Any
 
-SECTIONS = ("platform", "generation", "formats", "jobs", "socialproof")
+SECTIONS = ("platform", "generation", "formats", "jobs", "socialproof", "kpix")
 
 
 def machine() -> str:

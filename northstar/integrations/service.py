@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 import structlog
+from pydantic import ValidationError
 from pydantic.alias_generators import to_camel
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -22,7 +23,7 @@ from northstar.core.http import AppError, BadRequest, Forbidden, Unauthorized, U
 from northstar.core.permissions import Principal
 from northstar.core.queue import enqueue_named
 from northstar.integrations.connectors import CONNECTORS
-from northstar.integrations.connectors.base import ConnectorError
+from northstar.integrations.connectors.base import ConnectorError, settings_problems
 from northstar.integrations.models import Integration, SyncRun, WebhookDelivery
 from northstar.integrations.sync import credentials_of, open_connector, request_sync, seal
 from northstar.metrics import service as metrics_service
@@ -40,7 +41,7 @@ def credential_names(integration: Integration) -> list[str]:
 
 def _check_fields(provider: str, part: str, given: Mapping[str, Any], allowed: tuple[str, ...],
                   required: tuple[str, ...]) -> None:
-    """``credentials`` or ``config`` name only what the provider takes, and everything it needs."""
+    """``credentials`` name only what the provider takes, and everything it needs."""
     missing = [name for name in required if name not in given]
     if missing:
         raise Unprocessable(f"{provider} needs {part}.{to_camel(missing[0])}", details=[
@@ -58,8 +59,13 @@ def _check_credentials(provider: str, credentials: Mapping[str, str]) -> None:
 
 
 def _check_config(provider: str, config: Mapping[str, Any]) -> None:
-    connector = CONNECTORS[provider]
-    _check_fields(provider, "config", config, connector.config_fields, connector.required_config)
+    try:
+        CONNECTORS[provider].settings_model.model_validate(config)
+    except ValidationError as exc:
+        problems = settings_problems(exc)
+        raise Unprocessable(f"{provider} config.{problems[0][0]}: {problems[0][1]}", details=[
+            {"field": f"body.config.{field}", "message": message, "type": kind}
+            for field, message, kind in problems]) from None
 
 
 async def _test(provider: str, credentials: Mapping[str, str], config: Mapping[str, Any]) -> None:

@@ -3,8 +3,10 @@
 A page's records (kept as fetched), what they normalise into (``metrics.service.store_batch``) and the stream's
 cursor after the page are written in one transaction, so a sync killed at any point resumes after its last stored
 page and never stores a record twice. Then the metrics the sync touched are brought up to date
-(``metrics.service.refresh``). Inbound
-webhook deliveries are applied the same way, one object at a time.
+(``metrics.service.refresh``), also when it fails: the pages it stored stay, and the run that resumes after them
+touches only what it fetches itself. A run that fails, on the provider's answers or on anything unexpected, is
+marked failed, never left running (a running run blocks the next). Inbound webhook deliveries are applied the same
+way, one object at a time.
 
 Credentials are a JSON object encrypted as one ``FieldCipher`` token (AES-256-GCM) with the integration id as
 associated data, so a token copied to another row does not decrypt.
@@ -78,7 +80,9 @@ def open_connector(provider: str, *, credentials: Mapping[str, str], config: Map
 
 async def store_page(session: AsyncSession, *, integration: Integration, stream: str,
                      records: list[dict[str, Any]], connector: Connector) -> metrics_service.Touched:
-    """Keep the records as fetched and what they normalise into; returns what that changed."""
+    """Keep the records as fetched and what they normalise into; returns what that changed. A record named twice
+    in a page is kept as its last copy."""
+    records = list({str(record["id"]): record for record in records}.values())
     if records:
         rows = [{"org_id": integration.org_id, "integration_id": integration.id, "stream": stream,
                  "external_id": str(record["id"]), "data": record} for record in records]
@@ -119,23 +123,36 @@ async def run_sync(database: Database, *, org_id: uuid.UUID, run_id: uuid.UUID) 
         async with database.tenant_transaction(org_id=org_id) as session:
             integration = await _integration(session, org_id=org_id, integration_id=integration_id)
             integration.state = connector.finish(state)
-            if len(touched.customers) > FULL_RECOMPUTE_AFTER:
-                touched.customers = set()
-                await metrics_service.recompute(session, org_id=org_id)
-            await metrics_service.refresh(session, org_id=org_id, touched=touched)
+            await _refresh(session, org_id=org_id, touched=touched)
             now = dt.datetime.now(dt.UTC)
             integration.last_success_at, integration.last_error, integration.last_error_at = now, None, None
             await session.execute(update(SyncRun).where(SyncRun.id == run_id).values(
                 status="succeeded", finished_at=now, fetched=fetched))
     except ConnectorError as exc:
         await _failed(database, org_id=org_id, integration_id=integration_id, run_id=run_id, error=str(exc),
-                      credentials=isinstance(exc, CredentialsRejected))
+                      credentials=isinstance(exc, CredentialsRejected), touched=touched)
+    except Exception:
+        log.exception("sync_crashed", integration=str(integration_id), run=str(run_id))
+        await _failed(database, org_id=org_id, integration_id=integration_id, run_id=run_id, error=UNEXPECTED,
+                      credentials=False, touched=touched)
     finally:
         await connector.close()
 
 
+UNEXPECTED = "the sync stopped on an unexpected error; the next sync resumes after the last page it stored"
+
+
+async def _refresh(session: AsyncSession, *, org_id: uuid.UUID, touched: metrics_service.Touched) -> None:
+    if len(touched.customers) > FULL_RECOMPUTE_AFTER:
+        touched.customers = set()
+        await metrics_service.recompute(session, org_id=org_id)
+    await metrics_service.refresh(session, org_id=org_id, touched=touched)
+
+
 async def _failed(database: Database, *, org_id: uuid.UUID, integration_id: uuid.UUID, run_id: uuid.UUID,
-                  error: str, credentials: bool) -> None:
+                  error: str, credentials: bool, touched: metrics_service.Touched) -> None:
+    """The run failed: said on it and on the integration; the metrics of what its stored pages touched are brought
+    up to date (the next run resumes after those pages and touches only what it fetches itself)."""
     log.warning("sync_failed", integration=str(integration_id), error=error)
     async with database.tenant_transaction(org_id=org_id) as session:
         now = dt.datetime.now(dt.UTC)
@@ -143,6 +160,9 @@ async def _failed(database: Database, *, org_id: uuid.UUID, integration_id: uuid
             last_error=error, last_error_at=now, **({"status": "error"} if credentials else {})))
         await session.execute(update(SyncRun).where(SyncRun.id == run_id).values(
             status="failed", finished_at=now, error=error))
+    if touched.customers or touched.domains:
+        async with database.tenant_transaction(org_id=org_id) as session:
+            await _refresh(session, org_id=org_id, touched=touched)
 
 
 async def process_webhook(session: AsyncSession, *, delivery_id: uuid.UUID) -> None:

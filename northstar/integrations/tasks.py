@@ -10,9 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.core.queue import periodic_per_org, queue_app, task_database, tenant_task
 from northstar.integrations import sync
+from northstar.integrations.connectors import CONNECTORS
 from northstar.integrations.models import Integration
-
-DEFAULT_SYNC_MINUTES = 60
 
 
 @queue_app.task(name="integrations.sync", queue="integrations", retry=3)
@@ -33,7 +32,13 @@ async def schedule_syncs(session: AsyncSession) -> int:
     due = [integration for integration in (await session.scalars(
         select(Integration).where(Integration.status == "active"))).all()
         if integration.last_sync_at is None or now - integration.last_sync_at >= dt.timedelta(
-            minutes=int(integration.config.get("syncEveryMinutes") or DEFAULT_SYNC_MINUTES))]
+            minutes=_interval_minutes(integration))]
     for integration in due:
         await sync.request_sync(session, integration=integration, trigger="schedule")
     return len(due)
+
+
+def _interval_minutes(integration: Integration) -> int:
+    """``syncEveryMinutes`` of the integration's config (60 unless set)."""
+    settings = CONNECTORS[integration.provider].settings_model.model_validate(integration.config)
+    return settings.sync_every_minutes

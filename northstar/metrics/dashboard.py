@@ -14,6 +14,7 @@ import datetime as dt
 import statistics
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -27,8 +28,14 @@ from northstar.metrics.models import Cohort, Goal, Kpi, MetricsPolicy
 
 CARD_METRICS = ("mrr", "arr", "customers", "arpa", "net_new", "customer_churn_rate", "net_mrr_churn_rate", "nrr",
                 "quick_ratio", "ltv")
+# cards of the other sources, shown once a connected source has values for them
+SOURCE_CARD_METRICS = ("revenue", "orders", "aov", "sessions", "conversion_rate", "won_amount", "win_rate")
 MONEY = frozenset({"mrr", "arr", "arpa", "new", "expansion", "reactivation", "contraction", "churn", "fx", "net_new",
-                   "ltv", "cac"})
+                   "ltv", "cac", "open_pipeline", "weighted_pipeline", "won_amount", "sales_velocity", "revenue",
+                   "aov", "refunds"})
+# daily metrics whose week or month is their last day's value, and those whose week or month is the days' sum
+DAILY_BALANCES = frozenset({"mrr", "open_pipeline", "open_deals", "weighted_pipeline", "wau", "mau"})
+DAILY_FLOWS = frozenset({"sessions", "new_users", "conversions", "revenue", "orders", "refunds", "events"})
 ANOMALY_WEEKS = 8
 ANOMALY_THRESHOLD = 3.5
 SPARK_MONTHS = 12
@@ -53,29 +60,48 @@ def _check_visible(metric: str, visible: set[str] | None) -> None:
 
 async def series(session: AsyncSession, *, org_id: uuid.UUID, metric: str, grain: str, start: dt.date | None,
                  end: dt.date | None, visible: set[str] | None, source: str | None = None) -> list[tuple[dt.date, Any]]:
-    """A metric's points: daily metrics by day, week (the last day of each week) or month; monthly ones by month."""
+    """A metric's points by day, week or month. Monthly points are used by month when the metric has them (and
+    always for monthly-only metrics); daily points make weeks and months as their last day (balances) or their
+    sum (flows); other daily metrics (rates, distinct users) have no weekly values."""
     _check_visible(metric, visible)
-    stored = (await session.execute(select(Kpi.grain).where(Kpi.org_id == org_id, Kpi.metric == metric).limit(1)
-                                    )).scalar()
-    if stored is None:
+    grains = set((await session.scalars(select(Kpi.grain).where(Kpi.org_id == org_id, Kpi.metric == metric)
+                                        .distinct())).all())
+    if not grains:
         raise NotFound(f"No values of {metric} yet", code="unknown_metric")
+    stored = "month" if (grain == "month" and "month" in grains) or "day" not in grains else "day"
+    if stored == "day" and grain != "day" and metric not in DAILY_BALANCES | DAILY_FLOWS:
+        raise Unprocessable(f"{metric} does not add up over days: ask for it by day or by month", details=[
+            {"field": "query.grain", "message": "day or month", "type": "value_error"}])
     query = select(Kpi.day, Kpi.value).where(Kpi.org_id == org_id, Kpi.metric == metric, Kpi.grain == stored,
                                              Kpi.dims == "")
     if source is not None:
         query = query.where(Kpi.source == source)
     if start is not None:
-        query = query.where(Kpi.day >= (engine.month_start(start) if stored == "month" else start))
+        query = query.where(Kpi.day >= (engine.month_start(start) if grain == "month" or stored == "month"
+                                        else start - dt.timedelta(days=start.weekday()) if grain == "week"
+                                        else start))
     if end is not None:
         query = query.where(Kpi.day <= end)
     points = [(day, _value(value)) for day, value in (await session.execute(query.order_by(Kpi.day))).all()]
     if stored == "month" or grain == "day":
         return points
-    if grain == "week":
-        return _last_of(points, lambda day: day - dt.timedelta(days=day.weekday()))
-    return _last_of(points, engine.month_start)
+    period = engine.month_start if grain == "month" else _week_start
+    return _last_of(points, period) if metric in DAILY_BALANCES else _sum_of(points, period)
 
 
-def _last_of(points: list[tuple[dt.date, Any]], period: Any) -> list[tuple[dt.date, Any]]:
+def _week_start(day: dt.date) -> dt.date:
+    return day - dt.timedelta(days=day.weekday())
+
+
+def _sum_of(points: list[tuple[dt.date, Any]], period: Callable[[dt.date], dt.date]) -> list[tuple[dt.date, Any]]:
+    """Daily flows added up over longer periods (their start as the label)."""
+    totals: dict[dt.date, Any] = defaultdict(int)
+    for day, value in points:
+        totals[period(day)] += value
+    return sorted(totals.items())
+
+
+def _last_of(points: list[tuple[dt.date, Any]], period: Callable[[dt.date], dt.date]) -> list[tuple[dt.date, Any]]:
     """Daily balances rolled up to longer periods: the value on the last day of each (its start as the label)."""
     last: dict[dt.date, Any] = {}
     for day, value in points:
@@ -95,14 +121,16 @@ class Card:
 
 
 async def cards(session: AsyncSession, *, org_id: uuid.UUID, visible: set[str] | None, today: dt.date) -> list[Card]:
-    """The headline metrics: this month against last month, the last 12 months, and goal progress."""
-    metrics = [metric for metric in CARD_METRICS if visible is None or metric in visible]
+    """The headline metrics: this month against last month, the last 12 months, and goal progress. Billing cards
+    are always there; those of commerce, traffic and pipeline once their source has values."""
+    metrics = [metric for metric in (*CARD_METRICS, *SOURCE_CARD_METRICS) if visible is None or metric in visible]
     rows = (await session.execute(select(Kpi.metric, Kpi.day, Kpi.value).where(
         Kpi.org_id == org_id, Kpi.grain == "month", Kpi.metric.in_(metrics), Kpi.dims == "",
         Kpi.day > engine.add_months(engine.month_start(today), -SPARK_MONTHS)).order_by(Kpi.day))).all()
     by_metric: dict[str, dict[dt.date, Any]] = defaultdict(dict)
     for metric, day, value in rows:
         by_metric[metric][day] = _value(value)
+    metrics = [metric for metric in metrics if metric in CARD_METRICS or metric in by_metric]
     goals = await goal_statuses(session, org_id=org_id, today=today)
     found = []
     this_month = engine.month_start(today)

@@ -11,13 +11,13 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import cast
 
-from sqlalchemy import delete, insert
+from sqlalchemy import Table, delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from northstar.core.db import bulk_insert
 from northstar.metrics.models import Kpi
-
-CHUNK = 2000
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,5 @@ async def replace_series(session: AsyncSession, *, org_id: uuid.UUID, source: st
     await session.execute(delete(Kpi).where(Kpi.org_id == org_id, Kpi.source == source))
     rows = [{"org_id": org_id, "metric": point.metric, "grain": point.grain, "day": point.day, "source": source,
              "dims": point.dims, "value": Decimal(str(point.value))} for point in points]
-    for start in range(0, len(rows), CHUNK):
-        await session.execute(insert(Kpi).values(rows[start:start + CHUNK]))
+    await bulk_insert(session, cast(Table, Kpi.__table__), rows)
     return len(rows)

@@ -13,19 +13,20 @@ import datetime as dt
 import uuid
 import zoneinfo
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, insert, select, text
+from psycopg.rows import args_row
+from sqlalchemy import Table, delete, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from northstar.core.db import Base, fetch_page, get_in_org
+from northstar.core.db import Base, bulk_insert, driver_connection, fetch_page, get_in_org
 from northstar.core.http import Unprocessable
 from northstar.core.queue import enqueue_named
-from northstar.metrics import engine
+from northstar.metrics import commerce, engine, pipeline, product, traffic
 from northstar.metrics.inputs import SourceBatch
 from northstar.metrics.models import (
     Cohort,
@@ -47,7 +48,6 @@ from northstar.metrics.models import (
 from northstar.metrics.series import Point, replace_series
 
 SOURCE = "billing"
-CHUNK = 2000
 MONTH_METRICS = tuple(name for name in engine.Month.__dataclass_fields__ if name != "month")
 
 
@@ -59,20 +59,13 @@ async def policy_of(session: AsyncSession, *, org_id: uuid.UUID) -> engine.Polic
                          deduct_discounts=found.deduct_discounts)
 
 
-def _chunks(rows: Sequence[dict[str, Any]]) -> Iterable[Sequence[dict[str, Any]]]:
-    for start in range(0, len(rows), CHUNK):
-        yield rows[start:start + CHUNK]
-
-
 async def _customer_ids(session: AsyncSession, *, org_id: uuid.UUID, integration_id: uuid.UUID,
                         externals: set[str]) -> dict[str, uuid.UUID]:
     """Customer ids by external id, creating bare customers for ids a line names before its customer was synced."""
     if not externals:
         return {}
     rows = [{"org_id": org_id, "integration_id": integration_id, "external_id": external} for external in externals]
-    for chunk in _chunks(rows):
-        await session.execute(pg_insert(Customer).values(chunk).on_conflict_do_nothing(
-            constraint="uq_customers_integration_id"))
+    await bulk_insert(session, _table(Customer), rows, conflict="uq_customers_integration_id")
     found = await session.execute(select(Customer.external_id, Customer.id).where(
         Customer.org_id == org_id, Customer.integration_id == integration_id, Customer.external_id.in_(externals)))
     return dict(found.all())
@@ -107,14 +100,12 @@ async def store_batch(session: AsyncSession, *, org_id: uuid.UUID, integration_i
         records = getattr(batch, name)
         if not records:
             continue
-        table = cast(Table, model.__table__)
+        table = _table(model)
         key = [column.name for column in table.primary_key.columns]
         rows = [{**asdict(record), "org_id": org_id, "integration_id": integration_id} for record in records]
-        for chunk in _chunks(list({tuple(row[column] for column in key): row for row in rows}.values())):
-            statement = pg_insert(table).values(chunk)
-            await session.execute(statement.on_conflict_do_update(
-                index_elements=key, set_={column: statement.excluded[column] for column in chunk[0]
-                                          if column not in key}) if replace else statement.on_conflict_do_nothing())
+        unique = list({tuple(row[column] for column in key): row for row in rows}.values())
+        await bulk_insert(session, table, unique, conflict=f"pk_{table.name}",
+                          update=[column for column in unique[0] if column not in key] if replace else ())
     return touched
 
 
@@ -125,33 +116,28 @@ async def _store_billing(session: AsyncSession, *, org_id: uuid.UUID, integratio
         rows = [{"org_id": org_id, "integration_id": integration_id, "external_id": customer.external_id,
                  "name": customer.name, "email": customer.email, "country": customer.country,
                  "source_created_at": customer.created_at} for customer in batch.customers]
-        for chunk in _chunks(rows):
-            statement = pg_insert(Customer).values(chunk)
-            await session.execute(statement.on_conflict_do_update(
-                constraint="uq_customers_integration_id",
-                set_={name: statement.excluded[name] for name in ("name", "email", "country", "source_created_at")}))
+        await bulk_insert(session, _table(Customer), rows, conflict="uq_customers_integration_id",
+                          update=("name", "email", "country", "source_created_at"))
     ids = await _customer_ids(session, org_id=org_id, integration_id=integration_id, externals={
         *(subscription.customer for subscription in batch.subscriptions), *(line.customer for line in batch.lines)})
     if batch.subscriptions:
         rows = [{**_fields(subscription, drop=("customer",)), "org_id": org_id, "integration_id": integration_id,
                  "customer_id": ids[subscription.customer]} for subscription in batch.subscriptions]
-        for chunk in _chunks(rows):
-            statement = pg_insert(Subscription).values(chunk)
-            await session.execute(statement.on_conflict_do_update(
-                constraint="uq_subscriptions_integration_id",
-                set_={name: statement.excluded[name] for name in chunk[0] if name not in ("org_id", "external_id")}))
+        await bulk_insert(session, _table(Subscription), rows, conflict="uq_subscriptions_integration_id",
+                          update=[name for name in rows[0] if name not in ("org_id", "external_id")])
     if batch.lines:
         rows = [{**_fields(line, drop=("customer", "invoice", "subscription", "item")), "org_id": org_id,
                  "integration_id": integration_id, "customer_id": ids[line.customer],
                  "invoice_external_id": line.invoice, "subscription_external_id": line.subscription,
                  "item_external_id": line.item} for line in batch.lines]
-        for chunk in _chunks(rows):
-            statement = pg_insert(InvoiceLine).values(chunk)
-            await session.execute(statement.on_conflict_do_update(
-                constraint="uq_invoice_lines_integration_id",
-                set_={name: statement.excluded[name] for name in chunk[0] if name not in ("org_id", "external_id")}))
+        await bulk_insert(session, _table(InvoiceLine), rows, conflict="uq_invoice_lines_integration_id",
+                          update=[name for name in rows[0] if name not in ("org_id", "external_id")])
     return {ids[subscription.customer] for subscription in batch.subscriptions} | \
         {ids[line.customer] for line in batch.lines}
+
+
+def _table(model: type[Base]) -> Table:
+    return cast(Table, model.__table__)
 
 
 def _fields(item: Any, *, drop: tuple[str, ...]) -> dict[str, Any]:
@@ -180,10 +166,7 @@ async def recompute(session: AsyncSession, *, org_id: uuid.UUID, customers: set[
         return 0
     if summary is None or summary.policy != asdict(policy) or summary.totals.get("as_of") != today.isoformat():
         customers = None
-    query = select(*_LINE_COLUMNS).where(InvoiceLine.org_id == org_id)
-    if customers is not None:
-        query = query.where(InvoiceLine.customer_id.in_(customers))
-    lines = [_engine_line(row) for row in (await session.execute(query)).all()]
+    lines = await billed_lines(session, org_id=org_id, customers=customers)
     try:
         computed = engine.compute(lines, rates=await rates_of(session, org_id=org_id), policy=policy)
     except engine.MissingRate as exc:
@@ -201,11 +184,10 @@ async def recompute(session: AsyncSession, *, org_id: uuid.UUID, customers: set[
     if customers is not None:
         removed = removed.where(Movement.customer_id.in_(customers))
     await session.execute(removed)
-    rows = [{"org_id": org_id, "customer_id": uuid.UUID(movement.customer), "day": movement.day,
+    rows = [{"org_id": org_id, "customer_id": movement.customer, "day": movement.day,
              "kind": movement.kind, "amount": movement.amount, "lines": list(movement.lines)}
             for movement in computed.movements]
-    for chunk in _chunks(rows):
-        await session.execute(insert(Movement).values(chunk))
+    await bulk_insert(session, _table(Movement), rows)
     statement = pg_insert(Summary).values(org_id=org_id, policy=asdict(policy), totals=totals.to_json())
     await session.execute(statement.on_conflict_do_update(index_elements=["org_id"], set_={
         "policy": statement.excluded.policy, "totals": statement.excluded.totals, "problem": None,
@@ -224,25 +206,29 @@ async def _record_problem(session: AsyncSession, *, org_id: uuid.UUID, policy: e
 
 
 async def problem_of(session: AsyncSession, *, org_id: uuid.UUID) -> str | None:
-    summary = await session.get(Summary, org_id)
-    return summary.problem if summary else None
+    """Why the metrics are stale, if they are (only the column: the stored totals are large)."""
+    found: str | None = await session.scalar(select(Summary.problem).where(Summary.org_id == org_id))
+    return found
 
 
-_LINE_COLUMNS = (
-    InvoiceLine.external_id, InvoiceLine.customer_id, InvoiceLine.subscription_external_id,
-    InvoiceLine.item_external_id, InvoiceLine.kind, InvoiceLine.proration, InvoiceLine.period_start,
-    InvoiceLine.period_end, InvoiceLine.currency, InvoiceLine.unit_amount, InvoiceLine.quantity, InvoiceLine.amount,
-    InvoiceLine.amount_excluding_tax, InvoiceLine.net_amount, InvoiceLine.interval, InvoiceLine.interval_count,
-    InvoiceLine.invoice_status)
+# the engine's input in its field order; lines that carry no MRR (not recurring, draft or void) are skipped here
+# already, which spares loading them
+_BILLED_LINES = """
+    SELECT external_id, customer_id::text, subscription_external_id, item_external_id, kind, proration,
+           period_start, period_end, currency, unit_amount, quantity, amount, amount_excluding_tax, net_amount,
+           interval, interval_count, invoice_status
+    FROM metrics.invoice_lines
+    WHERE org_id = %(org)s AND kind = 'recurring' AND invoice_status NOT IN ('draft', 'void')"""
 
 
-def _engine_line(row: Any) -> engine.Line:
-    return engine.Line(
-        id=row.external_id, customer=str(row.customer_id), subscription=row.subscription_external_id,
-        item=row.item_external_id, kind=row.kind, proration=row.proration, period_start=row.period_start,
-        period_end=row.period_end, currency=row.currency, unit_amount=row.unit_amount, quantity=row.quantity,
-        amount=row.amount, amount_excluding_tax=row.amount_excluding_tax, net_amount=row.net_amount,
-        interval=row.interval, interval_count=row.interval_count, invoice_status=row.invoice_status)
+async def billed_lines(session: AsyncSession, *, org_id: uuid.UUID, customers: set[uuid.UUID] | None
+                        ) -> list[engine.Line]:
+    """The lines of some customers (everyone when ``None``) as engine input, read without the ORM (100,000s of
+    rows: building ORM rows would cost more than the engine itself)."""
+    query = _BILLED_LINES if customers is None else _BILLED_LINES + " AND customer_id = ANY(%(customers)s)"
+    async with (await driver_connection(session)).cursor(row_factory=args_row(engine.Line)) as cursor:
+        await cursor.execute(query, {"org": org_id, "customers": list(customers or ())})
+        return await cursor.fetchall()
 
 
 async def stored_computation(session: AsyncSession, *, org_id: uuid.UUID,
@@ -290,13 +276,13 @@ async def write_series(session: AsyncSession, *, org_id: uuid.UUID, totals: engi
         day += dt.timedelta(days=1)
     await replace_series(session, org_id=org_id, source=SOURCE, points=points)
     cohorts = [{"org_id": org_id, **asdict(row)} for row in engine.cohorts_of(totals)]
-    for chunk in _chunks(cohorts):
-        await session.execute(insert(Cohort).values(chunk))
+    await bulk_insert(session, _table(Cohort), cohorts)
 
 
 # a domain's rebuild: its series from its stored records (commerce.py, traffic.py, pipeline.py)
 Rebuild = Callable[[AsyncSession, uuid.UUID, engine.Policy], Awaitable[None]]
-DOMAIN_REBUILDS: dict[str, Rebuild] = {}
+DOMAIN_REBUILDS: dict[str, Rebuild] = {"traffic": traffic.rebuild, "product": product.rebuild,
+                                       "commerce": commerce.rebuild, "pipeline": pipeline.rebuild}
 
 
 async def refresh(session: AsyncSession, *, org_id: uuid.UUID, touched: Touched | None = None) -> None:
@@ -320,10 +306,7 @@ async def set_rates(session: AsyncSession, *, org_id: uuid.UUID,
                     rates: Iterable[tuple[str, dt.date, Decimal]]) -> int:
     rows = [{"org_id": org_id, "currency": currency.upper(), "day": day, "per_usd": rate}
             for currency, day, rate in rates]
-    for chunk in _chunks(rows):
-        statement = pg_insert(FxRate).values(chunk)
-        await session.execute(statement.on_conflict_do_update(constraint="pk_fx_rates",
-                                                              set_={"per_usd": statement.excluded.per_usd}))
+    await bulk_insert(session, _table(FxRate), rows, conflict="pk_fx_rates", update=("per_usd",))
     return len(rows)
 
 

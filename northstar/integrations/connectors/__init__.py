@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from northstar.integrations.connectors.base import Connector
+from northstar.integrations.connectors.google_analytics import GoogleAnalyticsConnector
+from northstar.integrations.connectors.hubspot import HubSpotConnector
+from northstar.integrations.connectors.mixpanel import MixpanelConnector
+from northstar.integrations.connectors.shopify import ShopifyConnector
 from northstar.integrations.connectors.stripe import StripeConnector
 
 CONNECTORS: dict[str, type[Connector]] = {connector.provider: connector for connector in (
     StripeConnector,
+    GoogleAnalyticsConnector,
+    MixpanelConnector,
+    ShopifyConnector,
+    HubSpotConnector,
 )}

@@ -7,7 +7,8 @@ at any point resumes after its last stored page and never stores a record twice.
 
 ``VendorClient`` is the HTTP side: every request goes through the SSRF-guarded client, waits for the provider's rate
 limit (a token bucket per integration), and retries 429s (honouring ``Retry-After``) and 5xx answers with exponential
-backoff; a page that does not parse is a ``VendorError`` naming the request, never a crash.
+backoff; answers are read as JSON (``request_json``) or JSON lines (``request_lines``), and one that does not parse
+is retried, then a ``VendorError`` naming the request, never a crash.
 """
 
 from __future__ import annotations
@@ -17,15 +18,19 @@ import datetime as dt
 import random
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
 
 from northstar.core.outbound import BlockedDestination, OutboundPolicy, outbound_client
 from northstar.metrics.inputs import SourceBatch
+
+T = TypeVar("T")
 
 
 class ConnectorError(Exception):
@@ -86,6 +91,14 @@ class VendorClient:
         await self.http.aclose()
 
     async def request_json(self, method: str, path: str, **options: Any) -> Any:
+        """The answer's JSON body."""
+        return await self._request(method, path, _json, **options)
+
+    async def request_lines(self, method: str, path: str, **options: Any) -> list[Any]:
+        """The answer's JSON lines (JSONL, one value a line; blank lines skipped), retried like ``request_json``."""
+        return await self._request(method, path, _json_lines, **options)
+
+    async def _request(self, method: str, path: str, decode: Callable[[bytes], T], **options: Any) -> T:
         for attempt in range(self.retries + 1):
             await self.rate.wait()
             try:
@@ -107,10 +120,10 @@ class VendorClient:
             if response.status_code >= 400:
                 raise VendorError(f"{method} {path}: {response.status_code} {_error_text(response)}")
             try:
-                return orjson.loads(response.content)
-            except orjson.JSONDecodeError:
+                return decode(response.content)
+            except _Unreadable as exc:
                 if attempt == self.retries:
-                    raise VendorError(f"{method} {path}: the answer is not JSON") from None
+                    raise VendorError(f"{method} {path}: {exc}") from None
                 await self._pause(attempt, None)
         raise VendorError(f"{method} {path}: no answer")
 
@@ -125,6 +138,28 @@ class VendorClient:
         await asyncio.sleep(random.uniform(ceiling / 2, ceiling))  # noqa: S311 - jitter, not a secret
 
 
+class _Unreadable(Exception):
+    """An answer that does not parse: retried, as a cut-off transfer reads like one."""
+
+
+def _json(content: bytes) -> Any:
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        raise _Unreadable("the answer is not JSON") from None
+
+
+def _json_lines(content: bytes) -> list[Any]:
+    values = []
+    for number, line in enumerate(content.splitlines(), start=1):
+        if line.strip():
+            try:
+                values.append(orjson.loads(line))
+            except orjson.JSONDecodeError:
+                raise _Unreadable(f"line {number} of the answer is not JSON") from None
+    return values
+
+
 def _error_text(response: httpx.Response) -> str:
     try:
         body = orjson.loads(response.content)
@@ -135,14 +170,44 @@ def _error_text(response: httpx.Response) -> str:
     return str(message)[:300] if message else ""
 
 
+class ConnectorSettings(BaseModel):
+    """An integration's ``config`` (camelCase on the wire, stored snake_case): what every provider takes. Each
+    connector extends it; it is checked whenever an integration is connected or changed, so a stored config is
+    valid and a wrong one is a 422 naming the field, never a failure in the middle of a sync."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str | None = Field(None, pattern=r"^https?://\S+$", max_length=500,
+                                 description="the provider's API (a proxy, a regional endpoint, a test server)")
+    requests_per_second: float | None = Field(None, gt=0, le=1000, description="below the provider's limit")
+    sync_every_minutes: int = Field(60, ge=5, le=7 * 24 * 60, description="how often scheduled syncs run")
+
+
+Settings = TypeVar("Settings", bound=ConnectorSettings)
+
+
+def settings_problems(error: ValidationError) -> list[tuple[str, str, str]]:
+    """(camelCase field path, message, type) of each problem a config has."""
+    return [(".".join(to_camel(str(part)) for part in problem["loc"]), problem["msg"], problem["type"])
+            for problem in error.errors()]
+
+
+def validated(model: type[Settings], config: Mapping[str, Any]) -> Settings:
+    """A stored config as its connector's settings (stored configs were validated when saved)."""
+    try:
+        return model.model_validate(config)
+    except ValidationError as exc:
+        found = "; ".join(f"config.{field}: {message}" for field, message, _ in settings_problems(exc))
+        raise ConnectorError(f"The settings are not usable: {found}") from None
+
+
 class Connector(ABC):
     """One provider. ``streams`` are synced in order; ``pages`` yields pages from a stream's cursor."""
 
     provider: ClassVar[str]
     streams: ClassVar[tuple[str, ...]]
     credential_fields: ClassVar[tuple[str, ...]]  # the first is required
-    config_fields: ClassVar[tuple[str, ...]] = ("base_url", "requests_per_second")
-    required_config: ClassVar[tuple[str, ...]] = ()
+    settings_model: ClassVar[type[ConnectorSettings]] = ConnectorSettings
 
     def __init__(self, *, credentials: Mapping[str, str], config: Mapping[str, Any], client: VendorClient) -> None:
         self.credentials = credentials

@@ -2,9 +2,9 @@
 
 A first sync walks every list endpoint (``starting_after`` cursors, newest first, 100 a page) because Stripe keeps
 events for 30 days only; objects created while it runs are picked up by the events that follow. After that, syncs
-read ``/v1/events`` since the last one and apply each event's object, oldest first. Invoices embed their first lines;
-the rest are paged from ``/v1/invoices/{id}/lines``. Requests are pinned to one API version and limited to the rate
-Stripe allows (25 requests a second in test mode; configurable).
+read ``/v1/events`` since the last one and apply each object as its latest event shows it. Invoices embed their first
+lines; the rest are paged from ``/v1/invoices/{id}/lines``. Requests are pinned to one API version and kept under
+the rate Stripe allows (25 requests a second in test mode; configurable): bursts of a fifth of it, the rest spread.
 
 ``normalise`` maps Stripe objects to billing data (docs/metrics.md, "Input"). Inbound webhooks are verified with
 ``verify_signature`` (``Stripe-Signature``: ``t=…,v1=…``, HMAC-SHA256 of ``"{t}.{body}"``, 5 minutes of tolerance).
@@ -50,7 +50,7 @@ class StripeConnector(Connector):
         client = VendorClient(
             base_url=str(config.get("base_url") or BASE_URL), policy=policy,
             headers={"Authorization": f"Bearer {credentials['api_key']}", "Stripe-Version": API_VERSION},
-            rate=RateLimit(float(config.get("requests_per_second") or 25), burst=5))
+            rate=_rate(float(config.get("requests_per_second") or 25)))
         return cls(credentials=credentials, config=config, client=client)
 
     async def test(self) -> None:
@@ -84,15 +84,16 @@ class StripeConnector(Connector):
 
     @classmethod
     def webhook_event(cls, payload: Mapping[str, Any], headers: Mapping[str, str]) -> tuple[str, str]:
-        if not isinstance(payload.get("id"), str) or not isinstance(payload.get("type"), str):
+        if not isinstance(payload, Mapping) or not isinstance(payload.get("id"), str) or \
+                not isinstance(payload.get("type"), str):
             raise VendorError("a Stripe event needs an id and a type")
         return str(payload["id"]), str(payload["type"])
 
     async def webhook_record(self, payload: Mapping[str, Any], topic: str) -> tuple[str, dict[str, Any]] | None:
-        found = (payload.get("data") or {}).get("object")
-        stream = _STREAM_OF_OBJECT.get(found.get("object", "")) if isinstance(found, dict) else None
-        if stream is None or not isinstance(found, dict) or not isinstance(found.get("id"), str):
+        carried = _carried(payload)
+        if carried is None:
             return None
+        stream, found = carried
         return stream, (await self._with_all_lines(found) if stream == "invoices" else found)
 
     async def pages(self, stream: str, cursor: Mapping[str, Any] | None) -> AsyncIterator[Page]:
@@ -135,12 +136,16 @@ class StripeConnector(Connector):
                 return {**invoice, "lines": {**lines, "data": data, "has_more": False}}
 
     async def _events(self, cursor: Mapping[str, Any] | None) -> AsyncIterator[Page]:
-        """Events since the cursor's ``since`` (unix seconds), applied oldest first, as pages of their objects."""
+        """Events from the cursor's ``since`` (unix seconds, that second included: an event of the same second may
+        come after the last read), as pages of the objects they carry, each object as its latest event shows it.
+
+        Stripe lists events newest first, in the order they happened even within one second (``created`` is in
+        seconds, ids are not ordered), so that order, reversed, is the order to apply them in."""
         since = int(cursor.get("since", 0)) if cursor else 0
         events: list[dict[str, Any]] = []
         after = None
         while True:
-            params: dict[str, Any] = {"limit": PAGE_SIZE, "created[gt]": since}
+            params: dict[str, Any] = {"limit": PAGE_SIZE, "created[gte]": since}
             if after:
                 params["starting_after"] = after
             page = _list(await self.client.request_json("GET", "/v1/events", params=params), "events")
@@ -148,19 +153,44 @@ class StripeConnector(Connector):
             if not page.get("has_more") or not page["data"]:
                 break
             after = page["data"][-1]["id"]
-        events.sort(key=lambda event: (event.get("created", 0), event["id"]))
-        newest = max((int(event.get("created", 0)) for event in events), default=since)
-        by_stream: dict[str, list[dict[str, Any]]] = {}
+        events.reverse()
+        events.sort(key=_created)  # stable: the listed order within a second
+        newest = max((_created(event) for event in events), default=since)
+        latest: dict[str, dict[str, dict[str, Any]]] = {}
         for event in events:
-            found = event.get("data", {}).get("object")
-            stream = _STREAM_OF_OBJECT.get(found.get("object", "")) if isinstance(found, dict) else None
-            if stream is not None and isinstance(found, dict):
-                if stream == "invoices":
-                    found = await self._with_all_lines(found)
-                by_stream.setdefault(stream, []).append(found)
-        for stream, records in by_stream.items():
+            carried = _carried(event)
+            if carried is not None:
+                stream, found = carried
+                objects = latest.setdefault(stream, {})
+                objects.pop(found["id"], None)
+                objects[found["id"]] = found
+        for stream, objects in latest.items():
+            records = list(objects.values())
+            if stream == "invoices":
+                records = [await self._with_all_lines(invoice) for invoice in records]
             yield Page(stream, records, None)
         yield Page("events", [], {"since": newest})
+
+
+def _created(event: Mapping[str, Any]) -> int:
+    created = event.get("created")
+    return created if isinstance(created, int) else 0
+
+
+def _carried(event: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """The stream and object an event carries, if it is one of the synced objects."""
+    data = event.get("data")
+    found = data.get("object") if isinstance(data, dict) else None
+    if not isinstance(found, dict) or not isinstance(found.get("id"), str):
+        return None
+    stream = _STREAM_OF_OBJECT.get(str(found.get("object")))
+    return (stream, found) if stream is not None else None
+
+
+def _rate(ceiling: float) -> RateLimit:
+    """At most ``ceiling`` requests in any second: a burst of a fifth of it, and four fifths a second after it."""
+    burst = max(1, int(ceiling / 5))
+    return RateLimit(max(ceiling - burst, ceiling / 2), burst=burst)
 
 
 def _list(answer: Any, what: str) -> dict[str, Any]:
