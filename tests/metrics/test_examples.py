@@ -188,6 +188,16 @@ def test_7_fx() -> None:
     assert february["mrr"] - both.month(D(2026, 1, 1))["mrr"] == 1389  # type: ignore[operator]
 
 
+def test_7_fx_of_currencies_without_cents() -> None:
+    """The examples of "Currencies": ¥1,500 at 150 yen per dollar, 1.500 KWD at 0.3 dinars per dollar."""
+    rates = {("JPY", D(2026, 1, 1)): "150", ("KWD", D(2026, 1, 1)): "0.3"}
+    lines = [*renewals("cus_yen", utc(2026, 1, 1), 1, 1500, currency="JPY"),
+             *renewals("cus_dinar", utc(2026, 1, 1), 1, 1500, currency="KWD")]
+    both = Both(lines, rates)
+    assert both.mrr_on("cus_yen", D(2026, 1, 15)) == 1000
+    assert both.mrr_on("cus_dinar", D(2026, 1, 15)) == 500
+
+
 def test_8_a_month_of_movements() -> None:
     march, april = utc(2026, 3, 1), utc(2026, 4, 1)
     lines = [

@@ -165,8 +165,11 @@ def _error_text(response: httpx.Response) -> str:
         body = orjson.loads(response.content)
     except orjson.JSONDecodeError:
         return ""
-    error = body.get("error") if isinstance(body, dict) else None
-    message = error.get("message") if isinstance(error, dict) else error if isinstance(error, str) else None
+    if not isinstance(body, dict):
+        return ""
+    error = body.get("error")  # {"error": {"message"}} (Stripe, Google), {"error": "…"}, or {"message"} (HubSpot)
+    message = error.get("message") if isinstance(error, dict) else error if isinstance(error, str) \
+        else body.get("message")
     return str(message)[:300] if message else ""
 
 

@@ -42,7 +42,7 @@ from northstar.integrations.connectors.base import (
     VendorError,
     validated,
 )
-from northstar.metrics.commerce import minor_units
+from northstar.metrics.engine import minor_units
 from northstar.metrics.inputs import CommerceOrder, CommerceRefund, SourceBatch
 
 API_VERSION = "2024-07"
