@@ -83,6 +83,7 @@ class OutboundSettings(BaseModel):
     allow_http: bool = False
     timeout_seconds: float = 30.0
     max_response_bytes: int = 50 * 1024 * 1024
+    retry_backoff_seconds: float = 0.5  # the first wait before retrying a provider; doubled each attempt
 
 
 class CryptoSettings(BaseModel):

@@ -101,9 +101,14 @@ async def run_sync(database: Database, *, org_id: uuid.UUID, run_id: uuid.UUID) 
         if run.status not in ("queued", "running"):
             return
         integration_id = integration.id
-        connector = open_connector(integration.provider, credentials=credentials_of(integration),
-                                   config=integration.config)
         started = dt.datetime.now(dt.UTC)
+        try:
+            connector = open_connector(integration.provider, credentials=credentials_of(integration),
+                                       config=integration.config)
+        except ConnectorError as exc:  # settings it cannot work with: said on the run, nothing is sent
+            run.status, run.started_at, run.finished_at, run.error = "failed", started, started, str(exc)
+            integration.last_error, integration.last_error_at = str(exc), started
+            return
         streams, state = connector.plan(integration.state, started)
         run.status, run.started_at, integration.last_sync_at, integration.state = "running", started, started, state
     touched = metrics_service.Touched()

@@ -177,17 +177,28 @@ class Computation:
         return timeline.on(day) if timeline else 0
 
 
-def spans_of(lines: Iterable[Line], *, rates: Rates, policy: Policy) -> dict[str, list[Span]]:
-    """The lines that carry MRR, by customer, with their days and converted values."""
+def spans_of(lines: Iterable[Line], *, rates: Rates, policy: Policy, now: dt.datetime | None = None
+             ) -> dict[str, list[Span]]:
+    """The lines that carry MRR, by customer, with their days and converted values. With ``now``, a line whose
+    period ends later today and that nothing of its subscription item follows yet still covers today
+    (``docs/metrics.md``, "Today")."""
     zone = zoneinfo.ZoneInfo(policy.timezone)
     reporting = policy.reporting_currency
+    billed = [line for line in lines if line.kind == "recurring" and line.invoice_status not in _NOT_BILLED]
+    today = now.astimezone(zone).date() if now is not None else None
+    latest_start: dict[tuple[str, str | None, str | None], dt.datetime] = {}
+    if now is not None:
+        for line in billed:
+            key = (line.customer, line.subscription, line.item)
+            latest_start[key] = max(latest_start.get(key, line.period_start), line.period_start)
     by_customer: dict[str, list[Span]] = defaultdict(list)
-    for line in lines:
-        if line.kind != "recurring" or line.invoice_status in _NOT_BILLED:
-            continue
+    for line in billed:
         start, end = line.period_start.astimezone(zone).date(), line.period_end.astimezone(zone).date()
         if end <= start:
             continue
+        if now is not None and end == today and line.period_end > now and \
+                latest_start[(line.customer, line.subscription, line.item)] < line.period_end:
+            end += dt.timedelta(days=1)
         native = native_mrr(line, policy)
         currency = line.currency.upper()
         mrr = convert(native, rates.factor(currency, reporting, start))
@@ -196,11 +207,12 @@ def spans_of(lines: Iterable[Line], *, rates: Rates, policy: Policy) -> dict[str
     return by_customer
 
 
-def compute(lines: Iterable[Line], *, rates: Rates, policy: Policy) -> Computation:
-    """Every customer's MRR timeline and movements (``docs/metrics.md``, "A customer's MRR on a day")."""
+def compute(lines: Iterable[Line], *, rates: Rates, policy: Policy, now: dt.datetime | None = None) -> Computation:
+    """Every customer's MRR timeline and movements (``docs/metrics.md``, "A customer's MRR on a day"), as known at
+    ``now`` when given."""
     movements: list[Movement] = []
     timelines: dict[str, Timeline] = {}
-    for customer, spans in spans_of(lines, rates=rates, policy=policy).items():
+    for customer, spans in spans_of(lines, rates=rates, policy=policy, now=now).items():
         timeline, found = customer_movements(customer, spans, rates=rates, policy=policy)
         timelines[customer] = timeline
         movements.extend(found)

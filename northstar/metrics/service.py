@@ -159,7 +159,8 @@ async def recompute(session: AsyncSession, *, org_id: uuid.UUID, customers: set[
     await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('metrics:' || :org, 0))"),
                           {"org": str(org_id)})
     policy = await policy_of(session, org_id=org_id)
-    today = today_in(policy)
+    now = dt.datetime.now(dt.UTC)
+    today = now.astimezone(zoneinfo.ZoneInfo(policy.timezone)).date()
     until = engine.month_start(today)
     summary = await session.get(Summary, org_id)
     if customers is not None and not customers:
@@ -168,7 +169,7 @@ async def recompute(session: AsyncSession, *, org_id: uuid.UUID, customers: set[
         customers = None
     lines = await billed_lines(session, org_id=org_id, customers=customers)
     try:
-        computed = engine.compute(lines, rates=await rates_of(session, org_id=org_id), policy=policy)
+        computed = engine.compute(lines, rates=await rates_of(session, org_id=org_id), policy=policy, now=now)
     except engine.MissingRate as exc:
         await _record_problem(session, org_id=org_id, policy=policy, problem=(
             f"Metrics are not up to date: {exc}; add it with PUT /api/v1/metrics/fx-rates"))

@@ -15,7 +15,9 @@ from tests.factories import Account
 from tests.workers import Workers, stop_worker
 
 # the fakes listen on loopback over plain HTTP, which the outbound guard refuses by default
-LOOPBACK_VENDORS = {"NORTHSTAR_OUTBOUND__ALLOW_PRIVATE_NETWORKS": "true", "NORTHSTAR_OUTBOUND__ALLOW_HTTP": "true"}
+# and retries wait a few milliseconds instead of half a second, doubling (what they wait is not what is tested)
+LOOPBACK_VENDORS = {"NORTHSTAR_OUTBOUND__ALLOW_PRIVATE_NETWORKS": "true", "NORTHSTAR_OUTBOUND__ALLOW_HTTP": "true",
+                    "NORTHSTAR_OUTBOUND__RETRY_BACKOFF_SECONDS": "0.01"}
 FINISHED = ("succeeded", "failed")
 
 
@@ -43,6 +45,13 @@ async def connect(client: httpx.AsyncClient, account: Account, provider: str, *,
     assert response.status_code == 201, response.text
     integration: dict[str, Any] = response.json()["data"]
     return integration
+
+
+async def integration_of(client: httpx.AsyncClient, account: Account, integration_id: str) -> dict[str, Any]:
+    response = await client.get(f"/api/v1/integrations/{integration_id}", headers=account.headers)
+    assert response.status_code == 200, response.text
+    found: dict[str, Any] = response.json()["data"]
+    return found
 
 
 async def latest_run(client: httpx.AsyncClient, account: Account, integration_id: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from northstar.core.db import Database
 from tests.conftest import serving
 from tests.factories import Account
 from tests.fakes.google_analytics import FakeGoogleAnalytics, Traffic
-from tests.integrations.conftest import connect, sync_now, wait_for_sync
+from tests.integrations.conftest import connect, integration_of, sync_now, wait_for_sync
 from tests.workers import Workers
 
 PROPERTY = "345678901"
@@ -75,13 +75,6 @@ async def _kpis(database: Database, account: Account) -> dict[tuple[str, str, dt
     return {(row.metric, row.grain, row.day, row.dims): row.value for row in rows}
 
 
-async def _integration(client: httpx.AsyncClient, account: Account, integration_id: str) -> dict[str, Any]:
-    response = await client.get(f"/api/v1/integrations/{integration_id}", headers=account.headers)
-    assert response.status_code == 200, response.text
-    found: dict[str, Any] = response.json()["data"]
-    return found
-
-
 async def test_a_full_sync_pages_the_report_and_computes_traffic_metrics(
         client: httpx.AsyncClient, founder: Account, database: Database, worker: Workers) -> None:
     fake = _fake()
@@ -104,7 +97,7 @@ async def test_a_full_sync_pages_the_report_and_computes_traffic_metrics(
     assert await _stored(database, founder) == {
         key: (row.sessions, row.users, row.new_users, Decimal(row.key_events)) for key, row in ROWS.items()}
     assert await _records(database, founder) == 12
-    state = (await _integration(client, founder, integration["id"]))["streams"]
+    state = (await integration_of(client, founder, integration["id"]))["streams"]
     assert state == {"traffic": {"complete_through": (today - dt.timedelta(days=1)).isoformat()}}
 
     # by hand, all channels per day (sessions, users, new users, conversions; rate = conversions / sessions * 100):
@@ -195,7 +188,7 @@ async def test_a_sync_broken_on_page_three_resumes_from_its_cursor(
         assert failed["error"] == f"POST /v1beta/properties/{PROPERTY}:runReport: 503 after 6 attempts"
         assert failed["fetched"] == {"traffic": 10}
         assert len(await _stored(database, founder)) == 10
-        cursor = (await _integration(client, founder, integration["id"]))["streams"]["traffic"]
+        cursor = (await integration_of(client, founder, integration["id"]))["streams"]["traffic"]
         assert cursor == {"start": FIRST_DAY.isoformat(), "end": _today().isoformat(), "offset": 10}
 
         fake.repair()
@@ -239,7 +232,7 @@ async def test_a_malformed_page_fails_the_run_and_keeps_what_was_stored(
     assert run["status"] == "failed"
     assert run["error"] == f"POST /v1beta/properties/{PROPERTY}:runReport: the answer is not JSON"
     assert len(await _stored(database, founder)) == 5
-    found = await _integration(client, founder, integration["id"])
+    found = await integration_of(client, founder, integration["id"])
     assert found["status"] == "active" and found["lastError"] == run["error"]
 
 
@@ -253,7 +246,7 @@ async def test_refused_credentials_put_the_integration_in_error(
         checked = await client.post(f"/api/v1/integrations/{integration['id']}/test", headers=founder.headers)
 
     assert run["status"] == "failed" and run["error"] == "the provider refused the credentials (401)"
-    found = await _integration(client, founder, integration["id"])
+    found = await integration_of(client, founder, integration["id"])
     assert found["status"] == "error" and found["lastError"] == run["error"]
     assert checked.status_code == 422 and checked.json()["error"]["code"] == "connection_failed"
     assert "ya29" not in checked.text and "ya29" not in str(found)
@@ -284,7 +277,7 @@ async def test_an_expired_access_token_is_refreshed_and_a_revoked_refresh_token_
     assert failed["status"] == "failed"
     assert failed["error"] == ("Google refused the refresh token (invalid_grant): it was revoked or has expired; "
                                "connect the account again")
-    found = await _integration(client, founder, integration["id"])
+    found = await integration_of(client, founder, integration["id"])
     assert found["status"] == "error"
     assert refresh_token not in str(found) and fake.client_secret not in str(found)
 

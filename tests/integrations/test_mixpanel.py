@@ -15,7 +15,7 @@ from northstar.core.db import Database
 from tests.conftest import serving
 from tests.factories import Account
 from tests.fakes.mixpanel import FakeMixpanel, event
-from tests.integrations.conftest import connect, sync_now, wait_for_sync
+from tests.integrations.conftest import connect, integration_of, sync_now, wait_for_sync
 from tests.workers import Workers
 
 PROJECT = "2718281"
@@ -89,13 +89,6 @@ async def _series(client: httpx.AsyncClient, account: Account, metric: str) -> d
     return {point["day"]: point["value"] for point in response.json()["data"]["points"]}
 
 
-async def _integration(client: httpx.AsyncClient, account: Account, integration_id: str) -> dict[str, Any]:
-    response = await client.get(f"/api/v1/integrations/{integration_id}", headers=account.headers)
-    assert response.status_code == 200, response.text
-    found: dict[str, Any] = response.json()["data"]
-    return found
-
-
 def _expected() -> dict[str, dict[str, float]]:
     """The product series by hand, for the days from the first event (35 days ago) to the last (yesterday).
 
@@ -142,7 +135,7 @@ async def test_a_full_sync_exports_day_ranges_and_computes_product_metrics(
     assert stored["e09"] == ("Digest sent", "", _at(6, 2))
     made = [insert_id for insert_id in stored if not insert_id.startswith("e")]
     assert len(made) == 1 and made[0].startswith("sha256:") and stored[made[0]] == ("Signed up", "u4", _at(3))
-    state = (await _integration(client, founder, integration["id"]))["streams"]
+    state = (await integration_of(client, founder, integration["id"]))["streams"]
     assert state == {"events": {"exported_through": _day(1).isoformat()}}
 
     expected = _expected()
@@ -190,7 +183,7 @@ async def test_a_sync_broken_on_the_third_range_resumes_from_its_cursor(
         assert failed["status"] == "failed"
         assert failed["error"] == "GET /api/2.0/export: 503 after 6 attempts"
         assert failed["fetched"] == {"events": 2}
-        cursor = (await _integration(client, founder, integration["id"]))["streams"]
+        cursor = (await integration_of(client, founder, integration["id"]))["streams"]
         assert cursor == {"events": {"exported_through": _day(16).isoformat()}}
 
         fake.repair()
@@ -231,7 +224,7 @@ async def test_an_answer_that_is_not_json_lines_fails_the_run_and_keeps_what_was
     assert run["status"] == "failed"
     assert run["error"] == "GET /api/2.0/export: line 2 of the answer is not JSON"
     assert set(await _stored(database, founder)) == {"e01", "e02"}
-    found = await _integration(client, founder, integration["id"])
+    found = await integration_of(client, founder, integration["id"])
     assert found["status"] == "active" and found["lastError"] == run["error"]
     assert found["streams"] == {"events": {"exported_through": _day(31).isoformat()}}
 
@@ -248,7 +241,7 @@ async def test_refused_credentials_put_the_integration_in_error(
 
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "connection_failed"
     assert run["status"] == "failed" and run["error"] == "the provider refused the credentials (401)"
-    found = await _integration(client, founder, integration["id"])
+    found = await integration_of(client, founder, integration["id"])
     assert found["status"] == "error" and found["credentials"] == ["secret", "username"]
     assert "revoked" not in str(found)
 

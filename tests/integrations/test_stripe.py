@@ -113,7 +113,8 @@ async def dashboard_months(client: httpx.AsyncClient, founder: Founder, first: d
         assert response.status_code == 200, response.text
         for point in response.json()["data"]["points"]:
             values[dt.date.fromisoformat(point["day"])][name] = point["value"]
-    months, month = [], first
+    months: list[dict[str, object]] = []
+    month = first
     while month <= engine.month_start(today):
         months.append({"month": month, **{name: _typed(name, values[month].get(name)) for name in MONTH_METRICS}})
         month = engine.add_months(month, 1)
@@ -125,7 +126,8 @@ async def assert_metrics_equal_the_reference(client: httpx.AsyncClient, founder:
     """The dashboard (monthly metrics, daily MRR, cohorts, as of today) and the stored movements (every one,
     later ones included) against the reference run over the account's invoices."""
     today, policy = await today_of(client, founder)
-    reference = AsOf(reference_lines(account.invoices.values()), rate_table(account.fx_rates), policy, today)
+    now = dt.datetime.now(dt.UTC)  # the moment of the recompute, to within the seconds since it ran
+    reference = AsOf(reference_lines(account.invoices.values()), rate_table(account.fx_rates), policy, today, now)
     first = engine.month_start(min(day for _, day, _, _ in reference.movements))
     expected_months = reference.months(first, today, None)
     got_months = await dashboard_months(client, founder, first, today)
@@ -138,7 +140,7 @@ async def assert_metrics_equal_the_reference(client: httpx.AsyncClient, founder:
         JOIN metrics.customers c ON c.org_id = m.org_id AND c.id = m.customer_id""")
     got_movements = sorted((str(customer), day, kind, int(amount)) for customer, day, kind, amount in stored)
     want_movements = sorted(Reference(reference_lines(account.invoices.values()), rate_table(account.fx_rates),
-                                      policy).movements)  # kept whole: the months count those up to today
+                                      policy, now).movements)  # kept whole: the months count those up to today
     assert [row for row in got_movements if row not in want_movements][:10] == []
     assert [row for row in want_movements if row not in got_movements][:10] == []
 
@@ -428,6 +430,16 @@ async def test_a_revoked_key_puts_the_integration_in_error(
         assert answered.path == "/v1/events"
 
 
+async def test_unusable_settings_are_refused_naming_the_field(client: httpx.AsyncClient, founder: Founder) -> None:
+    for config in ({"requestsPerSecond": "fast"}, {"requestsPerSecond": -3}, {"baseUrl": "stripe.com"}):
+        response = await client.post("/api/v1/integrations", headers=founder.headers, json={
+            "provider": "stripe", "name": "Billing", "credentials": {"apiKey": "sk_test_x"}, "config": config,
+            "test": False})
+        assert response.status_code == 422, response.text
+        fields = [detail["field"] for detail in response.json()["error"]["details"]]
+        assert fields == [f"body.config.{next(iter(config))}"], response.text
+
+
 # --- webhooks --------------------------------------------------------------------------------------------------------
 
 
@@ -453,6 +465,11 @@ async def test_webhooks_are_verified_acknowledged_and_processed_once(
             refused = await client.post(path, content=body, headers=headers)
             assert refused.status_code == 401, refused.text
             assert refused.json()["error"]["code"] == "invalid_signature"
+
+        for odd in (b"[1, 2]", b'{"id": 5}', b"{not json"):
+            unreadable = await client.post(path, content=odd, headers=signed(odd))
+            assert unreadable.status_code == 400, unreadable.text
+            assert unreadable.json()["error"]["code"] == "invalid_delivery"
 
         accepted = await client.post(path, content=body, headers=signed(body))
         assert accepted.status_code == 200, accepted.text

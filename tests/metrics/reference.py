@@ -168,17 +168,24 @@ class PricedLine:
 
 
 class Reference:
-    def __init__(self, lines: Iterable[Line], rates: RateTable, policy: Policy) -> None:
+    def __init__(self, lines: Iterable[Line], rates: RateTable, policy: Policy, now: dt.datetime | None = None
+                 ) -> None:
         self.policy = policy
         self.book = RateBook(rates)
         zone = ZoneInfo(policy.timezone)
+        carrying = [line for line in lines if carries_mrr(line)]
+        starts: dict[tuple[str, str | None, str | None], list[dt.datetime]] = defaultdict(list)
+        for line in carrying:
+            starts[(line.customer, line.subscription, line.item)].append(line.period_start)
         self.priced: dict[str, list[PricedLine]] = defaultdict(list)
-        for line in lines:
-            if not carries_mrr(line):
-                continue
+        for line in carrying:
             first, stop = local_date(line.period_start, zone), local_date(line.period_end, zone)
             if first >= stop:
                 continue  # covers no day
+            # "Today": paid until later today, and not followed by another line of its item yet
+            if now is not None and line.period_end > now and stop == local_date(now, zone) and not any(
+                    start >= line.period_end for start in starts[(line.customer, line.subscription, line.item)]):
+                stop += ONE_DAY
             native = native_mrr(line, policy)
             mrr = self.book.value(native, line.currency, first, policy.reporting_currency)
             self.priced[line.customer].append(PricedLine(line, first, stop, native, mrr))

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
-from northstar.metrics.engine import Line, Policy
+from northstar.metrics.engine import Interval, Kind, Line, Policy
 
 from .reference import RateTable, Reference
 
@@ -30,11 +30,13 @@ def _moment(seconds: int) -> dt.datetime:
 def line_of(invoice: Mapping[str, Any], item: Mapping[str, Any]) -> Line:
     price = item["price"]
     recurring = price.get("recurring")
+    kind: Kind
+    interval: Interval
     if recurring is None:
         kind, interval, count = "one_time", "month", 1
     else:
         kind = "metered" if recurring["usage_type"] == "metered" else "recurring"
-        interval, count = recurring["interval"], recurring["interval_count"]
+        interval, count = cast(Interval, recurring["interval"]), recurring["interval_count"]
     taxes = item["tax_amounts"]
     if taxes:
         after_discounts = taxes[0]["taxable_amount"]
@@ -62,9 +64,10 @@ class AsOf(Reference):
     """The reference as of ``today``: each customer's MRR stays what it is on that day, so no movement comes after
     it and "the last day of M" is that day while M is not over."""
 
-    def __init__(self, lines: Iterable[Line], rates: RateTable, policy: Policy, today: dt.date) -> None:
+    def __init__(self, lines: Iterable[Line], rates: RateTable, policy: Policy, today: dt.date,
+                 now: dt.datetime | None = None) -> None:
         self.today = today
-        super().__init__(lines, rates, policy)
+        super().__init__(lines, rates, policy, now)
 
     def mrr_on(self, customer: str, day: dt.date) -> int:
         return super().mrr_on(customer, min(day, self.today))

@@ -22,11 +22,11 @@ class Both:
     """One input through the engine and through the reference."""
 
     def __init__(self, lines: Sequence[Line], rates: Mapping[tuple[str, dt.date], RateValue] | None = None,
-                 policy: Policy | None = None) -> None:
+                 policy: Policy | None = None, now: dt.datetime | None = None) -> None:
         self.policy = policy or Policy()
         self.rates = dict(rates or {})
-        self.engine: Computation = compute(lines, rates=engine_rates(self.rates), policy=self.policy)
-        self.reference = Reference(lines, self.rates, self.policy)
+        self.engine: Computation = compute(lines, rates=engine_rates(self.rates), policy=self.policy, now=now)
+        self.reference = Reference(lines, self.rates, self.policy, now)
 
     def mrr_on(self, customer: str, day: dt.date) -> int:
         engine, reference = self.engine.mrr_on(customer, day), self.reference.mrr_on(customer, day)
@@ -188,16 +188,6 @@ def test_7_fx() -> None:
     assert february["mrr"] - both.month(D(2026, 1, 1))["mrr"] == 1389  # type: ignore[operator]
 
 
-def test_7_fx_of_currencies_without_cents() -> None:
-    """The examples of "Currencies": ¥1,500 at 150 yen per dollar, 1.500 KWD at 0.3 dinars per dollar."""
-    rates = {("JPY", D(2026, 1, 1)): "150", ("KWD", D(2026, 1, 1)): "0.3"}
-    lines = [*renewals("cus_yen", utc(2026, 1, 1), 1, 1500, currency="JPY"),
-             *renewals("cus_dinar", utc(2026, 1, 1), 1, 1500, currency="KWD")]
-    both = Both(lines, rates)
-    assert both.mrr_on("cus_yen", D(2026, 1, 15)) == 1000
-    assert both.mrr_on("cus_dinar", D(2026, 1, 15)) == 500
-
-
 def test_8_a_month_of_movements() -> None:
     march, april = utc(2026, 3, 1), utc(2026, 4, 1)
     lines = [
@@ -221,3 +211,28 @@ def test_8_a_month_of_movements() -> None:
         assert rates["quick_ratio"] == pytest.approx(0.7333, abs=0.0001)
     assert (result["new_customers"], result["churned_customers"], result["customers"]) == (1, 1, 4)
     assert result["net_new"] == -400
+
+
+def test_9_a_renewal_due_later_today() -> None:
+    """"Today": at 10:00 on 1 December a monthly period ends at 20:57; its renewal is not invoiced yet."""
+    lines = renewals("cus_1", utc(2026, 10, 1, 20, 57), 2, 5000)
+    before = Both(lines, now=utc(2026, 12, 1, 10))
+    assert before.mrr_on("cus_1", D(2026, 12, 1)) == 5000
+    assert [row[2] for row in before.movements()] == ["new", "churn"]
+    assert before.movements()[-1][1] == D(2026, 12, 2)  # not churned yet: still paid today
+    after = Both(lines, now=utc(2026, 12, 1, 21))  # the period has ended and no renewal came
+    assert after.mrr_on("cus_1", D(2026, 12, 1)) == 0
+    renewed = Both([*lines, *renewals("cus_1", utc(2026, 12, 1, 20, 57), 1, 5000)], now=utc(2026, 12, 1, 10))
+    assert renewed.mrr_on("cus_1", D(2026, 12, 1)) == 5000  # the renewal covers today, once
+    assert [row[2] for row in renewed.movements()] == ["new", "churn"]
+    assert renewed.movements()[-1][1] == D(2027, 1, 1)
+
+
+def test_10_currencies_without_cents() -> None:
+    """¥1500 at 150 yen per dollar, 1.500 KWD at 0.3 dinars per dollar (also in "Currencies")."""
+    rates = {("JPY", D(2026, 1, 1)): "150", ("KWD", D(2026, 1, 1)): "0.3"}
+    lines = [*renewals("cus_yen", utc(2026, 1, 1), 1, 1500, currency="JPY"),
+             *renewals("cus_dinar", utc(2026, 1, 1), 1, 1500, currency="KWD")]
+    both = Both(lines, rates)
+    assert both.mrr_on("cus_yen", D(2026, 1, 15)) == 1000
+    assert both.mrr_on("cus_dinar", D(2026, 1, 15)) == 500

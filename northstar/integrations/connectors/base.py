@@ -29,6 +29,7 @@ from pydantic.alias_generators import to_camel
 
 from northstar.core.outbound import BlockedDestination, OutboundPolicy, outbound_client
 from northstar.metrics.inputs import SourceBatch
+from northstar.settings import get_settings
 
 T = TypeVar("T")
 
@@ -81,11 +82,12 @@ class VendorClient:
     """HTTP to one provider account: rate-limited, retried, SSRF-guarded."""
 
     def __init__(self, *, base_url: str, headers: Mapping[str, str], policy: OutboundPolicy, rate: RateLimit,
-                 retries: int = 5, backoff_seconds: float = 0.5) -> None:
+                 retries: int = 5, backoff_seconds: float | None = None) -> None:
         self.http = outbound_client(policy, base_url=base_url, headers=dict(headers))
         self.rate = rate
         self.retries = retries
-        self.backoff_seconds = backoff_seconds
+        self.backoff_seconds = get_settings().outbound.retry_backoff_seconds if backoff_seconds is None \
+            else backoff_seconds
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -243,9 +245,19 @@ class Connector(ABC):
         """The billing data in a page's records (none, for providers that are not billing systems)."""
         return SourceBatch()
 
+    signature_header: ClassVar[str | None] = None  # where the provider puts a delivery's signature
+
     @classmethod
     def verify_webhook(cls, body: bytes, headers: Mapping[str, str], credentials: Mapping[str, str]) -> bool:
-        """Whether a delivery is signed with the integration's secret (providers without webhooks: never)."""
+        """Whether a delivery is signed with the integration's ``webhook_secret`` (providers without webhooks:
+        never)."""
+        secret = credentials.get("webhook_secret")
+        signature = headers.get(cls.signature_header) if cls.signature_header else None
+        return bool(secret and signature) and cls.signature_matches(body, str(signature), str(secret))
+
+    @staticmethod
+    def signature_matches(body: bytes, signature: str, secret: str) -> bool:
+        """The provider's signature scheme."""
         return False
 
     @classmethod

@@ -200,6 +200,7 @@ class ShopifyConnector(Connector):
     provider = "shopify"
     streams = ("orders", "customers")
     credential_fields = ("access_token", "webhook_secret")
+    signature_header = "x-shopify-hmac-sha256"
     settings_model = Settings
 
     def __init__(self, *, credentials: Mapping[str, str], config: Mapping[str, Any], client: VendorClient) -> None:
@@ -284,11 +285,9 @@ class ShopifyConnector(Connector):
     def normalise(self, stream: str, records: list[dict[str, Any]]) -> SourceBatch:
         return normalise(stream, records)
 
-    @classmethod
-    def verify_webhook(cls, body: bytes, headers: Mapping[str, str], credentials: Mapping[str, str]) -> bool:
-        secret = credentials.get("webhook_secret")
-        signature = headers.get("x-shopify-hmac-sha256")
-        return bool(secret and signature) and verify_signature(body, str(signature), str(secret))
+    @staticmethod
+    def signature_matches(body: bytes, signature: str, secret: str) -> bool:
+        return verify_signature(body, signature, secret)
 
     @classmethod
     def webhook_event(cls, payload: Mapping[str, Any], headers: Mapping[str, str]) -> tuple[str, str]:

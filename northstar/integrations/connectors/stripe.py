@@ -20,7 +20,14 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from northstar.core.outbound import OutboundPolicy
-from northstar.integrations.connectors.base import Connector, Page, RateLimit, VendorClient, VendorError
+from northstar.integrations.connectors.base import (
+    Connector,
+    Page,
+    RateLimit,
+    VendorClient,
+    VendorError,
+    validated,
+)
 from northstar.metrics.inputs import BillingCustomer, BillingLine, BillingSubscription, SourceBatch
 
 API_VERSION = "2024-06-20"
@@ -43,14 +50,16 @@ class StripeConnector(Connector):
     provider = "stripe"
     streams = (*LIST_STREAMS, "events")
     credential_fields = ("api_key", "webhook_secret")
+    signature_header = "stripe-signature"
 
     @classmethod
     def open(cls, *, credentials: Mapping[str, str], config: Mapping[str, Any], policy: OutboundPolicy
              ) -> StripeConnector:
+        settings = validated(cls.settings_model, config)
         client = VendorClient(
-            base_url=str(config.get("base_url") or BASE_URL), policy=policy,
+            base_url=settings.base_url or BASE_URL, policy=policy,
             headers={"Authorization": f"Bearer {credentials['api_key']}", "Stripe-Version": API_VERSION},
-            rate=_rate(float(config.get("requests_per_second") or 25)))
+            rate=_rate(settings.requests_per_second or 25))
         return cls(credentials=credentials, config=config, client=client)
 
     async def test(self) -> None:
@@ -76,11 +85,9 @@ class StripeConnector(Connector):
     def normalise(self, stream: str, records: list[dict[str, Any]]) -> SourceBatch:
         return normalise(stream, records)
 
-    @classmethod
-    def verify_webhook(cls, body: bytes, headers: Mapping[str, str], credentials: Mapping[str, str]) -> bool:
-        secret = credentials.get("webhook_secret")
-        signature = headers.get("stripe-signature")
-        return bool(secret and signature) and verify_signature(body, str(signature), str(secret))
+    @staticmethod
+    def signature_matches(body: bytes, signature: str, secret: str) -> bool:
+        return verify_signature(body, signature, secret)
 
     @classmethod
     def webhook_event(cls, payload: Mapping[str, Any], headers: Mapping[str, str]) -> tuple[str, str]:
