@@ -79,13 +79,14 @@ async def cards(principal: DashboardRead, session: DbSession) -> Envelope[Dashbo
 
 @router.get("/dashboard/series", response_model=Envelope[SeriesOut], name="dashboard.series")
 async def series(principal: DashboardRead, session: DbSession, metric: Annotated[MetricName, Query()],
-                 grain: Literal["day", "week", "month"] = "day", start: DateQuery = None, end: DateQuery = None
-                 ) -> Envelope[SeriesOut]:
+                 grain: Annotated[Literal["day", "week", "month"] | None, Query(
+                     description="default: day for daily metrics, month for monthly ones")] = None,
+                 start: DateQuery = None, end: DateQuery = None) -> Envelope[SeriesOut]:
     """Any metric over a range: daily metrics (MRR) by day, week or month; monthly metrics by month."""
     first, last = dashboard.parse_range(start, end, today=await _today(session, principal), default_days=365)
-    points = await dashboard.series(session, org_id=principal.org_id, metric=metric, grain=grain, start=first,
-                                    end=last, visible=await _visible(session, principal))
-    return Envelope(data=SeriesOut(metric=metric, grain=grain,
+    found, points = await dashboard.series(session, org_id=principal.org_id, metric=metric, grain=grain,
+                                           start=first, end=last, visible=await _visible(session, principal))
+    return Envelope(data=SeriesOut(metric=metric, grain=found,
                                    points=[Point(day=day, value=value) for day, value in points]))
 
 
@@ -93,8 +94,9 @@ async def series(principal: DashboardRead, session: DbSession, metric: Annotated
 async def waterfall(principal: DataRead, session: DbSession, start: DateQuery = None, end: DateQuery = None
                     ) -> Envelope[list[WaterfallMonth]]:
     """MRR at the start of each month, its movements, and MRR at the end."""
-    first, last = dashboard.parse_range(start, end, today=await _today(session, principal), default_days=365)
-    months = await dashboard.waterfall(session, org_id=principal.org_id, start=first, end=last)
+    today = await _today(session, principal)
+    first, last = dashboard.parse_range(start, end, today=today, default_days=365)
+    months = await dashboard.waterfall(session, org_id=principal.org_id, start=first, end=last, today=today)
     return Envelope(data=[WaterfallMonth.model_validate(month) for month in months])
 
 
@@ -151,6 +153,7 @@ async def create_goal(body: GoalCreate, request: Request, principal: GoalsCreate
 @router.get(GOAL, response_model=Envelope[GoalProgress], name="goals.get")
 async def get_goal(goal_id: uuid.UUID, principal: DashboardRead, session: DbSession) -> Envelope[GoalProgress]:
     goal = await service.get_goal(session, org_id=principal.org_id, goal_id=goal_id)
+    dashboard.check_visible(goal.metric, await _visible(session, principal))
     dashboard_goal = await dashboard.goal_status(session, goal=goal, today=await _today(session, principal))
     return Envelope(data=GoalProgress.model_validate(dashboard_goal))
 

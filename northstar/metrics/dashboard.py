@@ -53,40 +53,48 @@ async def visible_metrics(session: AsyncSession, *, org_id: uuid.UUID, investor:
     return set(found.investor_metrics) if found else set()
 
 
-def _check_visible(metric: str, visible: set[str] | None) -> None:
+def check_visible(metric: str, visible: set[str] | None) -> None:
     if visible is not None and metric not in visible:
         raise NotFound("No such metric", code="metric_not_shared")
 
 
-async def series(session: AsyncSession, *, org_id: uuid.UUID, metric: str, grain: str, start: dt.date | None,
-                 end: dt.date | None, visible: set[str] | None, source: str | None = None) -> list[tuple[dt.date, Any]]:
-    """A metric's points by day, week or month. Monthly points are used by month when the metric has them (and
-    always for monthly-only metrics); daily points make weeks and months as their last day (balances) or their
-    sum (flows); other daily metrics (rates, distinct users) have no weekly values."""
-    _check_visible(metric, visible)
-    grains = set((await session.scalars(select(Kpi.grain).where(Kpi.org_id == org_id, Kpi.metric == metric)
-                                        .distinct())).all())
+async def _grains(session: AsyncSession, *, org_id: uuid.UUID, metric: str) -> set[str]:
+    """The grains the metric has points of ("day", "month"); empty when it has none."""
+    return set((await session.scalars(select(Kpi.grain).where(Kpi.org_id == org_id, Kpi.metric == metric)
+                                      .distinct())).all())
+
+
+async def series(session: AsyncSession, *, org_id: uuid.UUID, metric: str, grain: str | None, start: dt.date | None,
+                 end: dt.date | None, visible: set[str] | None) -> tuple[str, list[tuple[dt.date, Any]]]:
+    """A metric's grain and points by day, week or month (``None``: by day when it has daily points, else by month).
+    Monthly points are used by month when the metric has them; daily points make weeks and months as their last
+    day (balances) or their sum (flows); other daily metrics (rates, distinct users) have no weekly values, and
+    monthly-only metrics only monthly ones."""
+    check_visible(metric, visible)
+    grains = await _grains(session, org_id=org_id, metric=metric)
     if not grains:
         raise NotFound(f"No values of {metric} yet", code="unknown_metric")
-    stored = "month" if (grain == "month" and "month" in grains) or "day" not in grains else "day"
+    grain = grain or ("day" if "day" in grains else "month")
+    if "day" not in grains and grain != "month":
+        raise Unprocessable(f"{metric} has monthly values only: ask for it by month", details=[
+            {"field": "query.grain", "message": "month", "type": "value_error"}])
+    stored = "month" if grain == "month" and "month" in grains else "day"
     if stored == "day" and grain != "day" and metric not in DAILY_BALANCES | DAILY_FLOWS:
-        raise Unprocessable(f"{metric} does not add up over days: ask for it by day or by month", details=[
-            {"field": "query.grain", "message": "day or month", "type": "value_error"}])
+        allowed = "day or month" if "month" in grains else "day"
+        raise Unprocessable(f"{metric} does not add up over days: ask for it by {allowed}", details=[
+            {"field": "query.grain", "message": allowed, "type": "value_error"}])
     query = select(Kpi.day, Kpi.value).where(Kpi.org_id == org_id, Kpi.metric == metric, Kpi.grain == stored,
                                              Kpi.dims == "")
-    if source is not None:
-        query = query.where(Kpi.source == source)
     if start is not None:
-        query = query.where(Kpi.day >= (engine.month_start(start) if grain == "month" or stored == "month"
-                                        else start - dt.timedelta(days=start.weekday()) if grain == "week"
-                                        else start))
+        query = query.where(Kpi.day >= (engine.month_start(start) if grain == "month"
+                                        else _week_start(start) if grain == "week" else start))
     if end is not None:
         query = query.where(Kpi.day <= end)
     points = [(day, _value(value)) for day, value in (await session.execute(query.order_by(Kpi.day))).all()]
     if stored == "month" or grain == "day":
-        return points
+        return grain, points
     period = engine.month_start if grain == "month" else _week_start
-    return _last_of(points, period) if metric in DAILY_BALANCES else _sum_of(points, period)
+    return grain, _last_of(points, period) if metric in DAILY_BALANCES else _sum_of(points, period)
 
 
 def _week_start(day: dt.date) -> dt.date:
@@ -140,15 +148,18 @@ async def cards(session: AsyncSession, *, org_id: uuid.UUID, visible: set[str] |
         change = current - previous if current is not None and previous is not None else None
         found.append(Card(
             metric=metric, value=current, previous=previous, change=change,
-            change_percent=round(change * 100 / previous, 2) if change is not None and previous else None,
+            change_percent=round(change * 100 / abs(previous), 2) if change is not None and previous else None,
             sparkline=[values.get(engine.add_months(this_month, back - SPARK_MONTHS + 1))
                        for back in range(SPARK_MONTHS)],
             goal=next((goal for goal in goals if goal["metric"] == metric), None)))
     return found
 
 
-async def waterfall(session: AsyncSession, *, org_id: uuid.UUID, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
-    """Per month: MRR at the start, each movement, and MRR at the end (start + movements = end, to the cent)."""
+async def waterfall(session: AsyncSession, *, org_id: uuid.UUID, start: dt.date, end: dt.date, today: dt.date
+                    ) -> list[dict[str, Any]]:
+    """Per month: MRR at the start, each movement, and MRR at the end (start + movements = end, to the cent). The
+    months end with the current one: later months have no values yet."""
+    end = min(end, today)
     wanted = ("mrr", "new", "expansion", "reactivation", "contraction", "churn", "fx")
     rows = (await session.execute(select(Kpi.metric, Kpi.day, Kpi.value).where(
         Kpi.org_id == org_id, Kpi.grain == "month", Kpi.metric.in_(wanted), Kpi.dims == "",
@@ -172,9 +183,11 @@ async def cohort_rows(session: AsyncSession, *, org_id: uuid.UUID) -> list[Cohor
 
 
 async def value_on(session: AsyncSession, *, org_id: uuid.UUID, metric: str, day: dt.date) -> Any:
-    """The metric's latest value on or before ``day`` (daily points, else the month's)."""
+    """The metric's latest value on or before ``day``: its daily points when it has some, else the month's (a
+    monthly point is dated the 1st but holds the whole month, so the two grains are never mixed)."""
+    grain = "day" if "day" in await _grains(session, org_id=org_id, metric=metric) else "month"
     found = (await session.execute(select(Kpi.value).where(
-        Kpi.org_id == org_id, Kpi.metric == metric, Kpi.dims == "", Kpi.day <= day).order_by(
+        Kpi.org_id == org_id, Kpi.metric == metric, Kpi.grain == grain, Kpi.dims == "", Kpi.day <= day).order_by(
         Kpi.day.desc()).limit(1))).scalar()
     return _value(found) if found is not None else None
 
@@ -229,26 +242,37 @@ def robust_anomalies(points: list[tuple[dt.date, float]]) -> list[dict[str, Any]
 
 async def daily_changes(session: AsyncSession, *, org_id: uuid.UUID, metric: str, start: dt.date, end: dt.date,
                         visible: set[str] | None) -> list[tuple[dt.date, float]]:
-    """What anomalies are looked for in: a daily flow (net new MRR per day for MRR), or the metric itself."""
+    """What anomalies are looked for in: a daily flow (for MRR its daily change, the sum of the day's movements;
+    for net new MRR the same without FX), or the metric itself."""
+    check_visible(metric, visible)
     if metric in ("mrr", "net_new"):
-        _check_visible(metric, visible)
         rows = (await session.execute(text(
             "SELECT d::date, coalesce(sum(m.amount), 0) FROM generate_series(CAST(:start AS date), CAST(:end AS date),"
             " interval '1 day') d LEFT JOIN metrics.movements m ON m.org_id = :org AND m.day = d::date"
-            " GROUP BY 1 ORDER BY 1"), {"start": start, "end": end, "org": org_id})).all()
+            " AND (m.kind <> 'fx' OR :with_fx) GROUP BY 1 ORDER BY 1"),
+            {"start": start, "end": end, "org": org_id, "with_fx": metric == "mrr"})).all()
         return [(day, float(value)) for day, value in rows]
-    points = await series(session, org_id=org_id, metric=metric, grain="day", start=start, end=end, visible=visible)
+    if await _grains(session, org_id=org_id, metric=metric) == {"month"}:
+        raise Unprocessable(f"{metric} has monthly values only: anomalies are found in daily metrics", details=[
+            {"field": "query.metric", "message": "a metric with daily values", "type": "value_error"}])
+    _, points = await series(session, org_id=org_id, metric=metric, grain="day", start=start, end=end,
+                             visible=visible)
     return [(day, float(value)) for day, value in points]
 
 
-def parse_range(start: str | None, end: str | None, *, today: dt.date, default_days: int) -> tuple[dt.date, dt.date]:
+def _date(value: str, field: str) -> dt.date:
     try:
-        last = dt.date.fromisoformat(end) if end else today
-        first = dt.date.fromisoformat(start) if start else last - dt.timedelta(days=default_days)
+        return dt.date.fromisoformat(value)
     except ValueError:
         raise Unprocessable("Dates are YYYY-MM-DD", details=[
-            {"field": "query.start" if start else "query.end", "message": "a date (YYYY-MM-DD)",
-             "type": "value_error"}]) from None
+            {"field": field, "message": "a date (YYYY-MM-DD)", "type": "value_error"}]) from None
+
+
+def parse_range(start: str | None, end: str | None, *, today: dt.date, default_days: int) -> tuple[dt.date, dt.date]:
+    """The days from ``start`` to ``end`` (both included): by default the ``default_days`` before today."""
+    given_start = _date(start, "query.start") if start else None
+    last = _date(end, "query.end") if end else today
+    first = given_start or last - dt.timedelta(days=default_days)
     if first > last:
         raise Unprocessable("start is after end", details=[
             {"field": "query.start", "message": "must not be after end", "type": "value_error"}])
