@@ -68,13 +68,9 @@ async def _today(session: DbSession, principal: Principal) -> dt.date:
 @router.get("/dashboard", response_model=Envelope[DashboardOut], name="dashboard.cards")
 async def cards(principal: DashboardRead, session: DbSession) -> Envelope[DashboardOut]:
     """KPI cards: this month's value, last month's, the change, 12 months of sparkline and goal progress."""
-    policy = await service.policy_of(session, org_id=principal.org_id)
-    today = service.today_in(policy)
-    found = await dashboard.cards(session, org_id=principal.org_id, visible=await _visible(session, principal),
-                                  today=today)
-    return Envelope(data=DashboardOut(currency=policy.reporting_currency, as_of=today,
-                                      problem=await service.problem_of(session, org_id=principal.org_id), cards=[
-        CardOut.model_validate(card) for card in found]))
+    found = await dashboard.headline(session, org_id=principal.org_id, investor=principal.role == Role.INVESTOR)
+    return Envelope(data=DashboardOut(currency=found.currency, as_of=found.today, problem=found.problem, cards=[
+        CardOut.model_validate(card) for card in found.cards]))
 
 
 @router.get("/dashboard/series", response_model=Envelope[SeriesOut], name="dashboard.series")

@@ -128,18 +128,45 @@ class Card:
     goal: dict[str, Any] | None
 
 
-async def cards(session: AsyncSession, *, org_id: uuid.UUID, visible: set[str] | None, today: dt.date) -> list[Card]:
+@dataclass(frozen=True)
+class Headline:
+    """What the dashboard's first screen shows: the cards, in the reporting currency, as of today."""
+
+    currency: str
+    today: dt.date
+    problem: str | None
+    cards: list[Card]
+
+
+# one round trip for the whole first screen: the policy (or its defaults), why the metrics are stale if they are,
+# whether there are goals, and the card metrics' monthly values of the sparkline's months
+_HEADLINE = text("""
+    WITH policy AS (
+        SELECT coalesce(p.reporting_currency, 'USD') AS currency, coalesce(p.timezone, 'UTC') AS zone,
+               coalesce(p.investor_metrics, '{}') AS shared
+        FROM (SELECT 1) AS one LEFT JOIN metrics.policies p ON p.org_id = :org),
+    today AS (SELECT policy.*, CAST(now() AT TIME ZONE policy.zone AS date) AS day FROM policy)
+    SELECT t.currency, t.day, t.shared, (SELECT s.problem FROM metrics.summaries s WHERE s.org_id = :org) AS problem,
+           EXISTS (SELECT 1 FROM metrics.goals g WHERE g.org_id = :org) AS goals,
+           (SELECT coalesce(json_agg(json_build_array(k.metric, k.day, k.value)), '[]') FROM metrics.kpis k
+            WHERE k.org_id = :org AND k.grain = 'month' AND k.dims = '' AND k.metric = ANY (:metrics)
+              AND k.day > CAST(date_trunc('month', t.day) - make_interval(months => :months) AS date)) AS kpis
+    FROM today t""")
+
+
+async def headline(session: AsyncSession, *, org_id: uuid.UUID, investor: bool) -> Headline:
     """The headline metrics: this month against last month, the last 12 months, and goal progress. Billing cards
-    are always there; those of commerce, traffic and pipeline once their source has values."""
-    metrics = [metric for metric in (*CARD_METRICS, *SOURCE_CARD_METRICS) if visible is None or metric in visible]
-    rows = (await session.execute(select(Kpi.metric, Kpi.day, Kpi.value).where(
-        Kpi.org_id == org_id, Kpi.grain == "month", Kpi.metric.in_(metrics), Kpi.dims == "",
-        Kpi.day > engine.add_months(engine.month_start(today), -SPARK_MONTHS)).order_by(Kpi.day))).all()
+    are always there; those of commerce, traffic and pipeline once their source has values. Investors get the
+    cards of the metrics shared with them."""
+    row = (await session.execute(_HEADLINE, {"org": org_id, "metrics": [*CARD_METRICS, *SOURCE_CARD_METRICS],
+                                             "months": SPARK_MONTHS})).one()
     by_metric: dict[str, dict[dt.date, Any]] = defaultdict(dict)
-    for metric, day, value in rows:
-        by_metric[metric][day] = _value(value)
-    metrics = [metric for metric in metrics if metric in CARD_METRICS or metric in by_metric]
-    goals = await goal_statuses(session, org_id=org_id, today=today)
+    for metric, day, value in row.kpis:
+        by_metric[metric][dt.date.fromisoformat(day)] = _value(Decimal(str(value)))
+    metrics = [metric for metric in (*CARD_METRICS, *SOURCE_CARD_METRICS)
+               if (metric in CARD_METRICS or metric in by_metric) and (not investor or metric in row.shared)]
+    today: dt.date = row.day
+    goals = await goal_statuses(session, org_id=org_id, today=today) if row.goals else []
     found = []
     this_month = engine.month_start(today)
     for metric in metrics:
@@ -152,7 +179,7 @@ async def cards(session: AsyncSession, *, org_id: uuid.UUID, visible: set[str] |
             sparkline=[values.get(engine.add_months(this_month, back - SPARK_MONTHS + 1))
                        for back in range(SPARK_MONTHS)],
             goal=next((goal for goal in goals if goal["metric"] == metric), None)))
-    return found
+    return Headline(currency=row.currency, today=today, problem=row.problem, cards=found)
 
 
 async def waterfall(session: AsyncSession, *, org_id: uuid.UUID, start: dt.date, end: dt.date, today: dt.date

@@ -206,12 +206,6 @@ async def _record_problem(session: AsyncSession, *, org_id: uuid.UUID, policy: e
         "policy": {}, "problem": problem, "computed_at": text("now()")}))
 
 
-async def problem_of(session: AsyncSession, *, org_id: uuid.UUID) -> str | None:
-    """Why the metrics are stale, if they are (only the column: the stored totals are large)."""
-    found: str | None = await session.scalar(select(Summary.problem).where(Summary.org_id == org_id))
-    return found
-
-
 # the engine's input in its field order; lines that carry no MRR (not recurring, draft or void) are skipped here
 # already, which spares loading them
 _BILLED_LINES = """
