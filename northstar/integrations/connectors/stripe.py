@@ -4,7 +4,7 @@ A first sync walks every list endpoint (``starting_after`` cursors, newest first
 events for 30 days only; objects created while it runs are picked up by the events that follow. After that, syncs
 read ``/v1/events`` since the last one and apply each object as its latest event shows it. Invoices embed their first
 lines; the rest are paged from ``/v1/invoices/{id}/lines``. Requests are pinned to one API version and kept under
-the rate Stripe allows (25 requests a second in test mode; configurable): bursts of a fifth of it, the rest spread.
+the rate Stripe allows (25 requests a second in test mode; configurable), evenly spaced.
 
 ``normalise`` maps Stripe objects to billing data (docs/metrics.md, "Input"). Inbound webhooks are verified with
 ``verify_signature`` (``Stripe-Signature``: ``t=…,v1=…``, HMAC-SHA256 of ``"{t}.{body}"``, 5 minutes of tolerance).
@@ -195,9 +195,9 @@ def _carried(event: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
 
 
 def _rate(ceiling: float) -> RateLimit:
-    """At most ``ceiling`` requests in any second: a burst of a fifth of it, and four fifths a second after it."""
-    burst = max(1, int(ceiling / 5))
-    return RateLimit(max(ceiling - burst, ceiling / 2), burst=burst)
+    """At most ``ceiling`` requests in any second: evenly spaced, no burst (a token bucket allows its burst plus its
+    rate in one second, so a burst would have to be paid for with a lower rate all along)."""
+    return RateLimit(max(ceiling - 1, ceiling / 2), burst=1)
 
 
 def _list(answer: Any, what: str) -> dict[str, Any]:
