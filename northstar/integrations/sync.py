@@ -32,7 +32,7 @@ from northstar.core.outbound import OutboundPolicy
 from northstar.core.queue import enqueue_named
 from northstar.core.security import auth_keys
 from northstar.integrations.connectors import CONNECTORS
-from northstar.integrations.connectors.base import Connector, ConnectorError, CredentialsRejected, Page
+from northstar.integrations.connectors.base import Connector, ConnectorError, CredentialsRejected, Page, without_nul
 from northstar.integrations.models import Integration, Record, SyncRun, WebhookDelivery
 from northstar.metrics import service as metrics_service
 from northstar.settings import get_settings
@@ -83,8 +83,10 @@ def open_connector(provider: str, *, credentials: Mapping[str, str], config: Map
 async def store_page(session: AsyncSession, *, integration: Integration, stream: str,
                      records: list[dict[str, Any]], connector: Connector) -> metrics_service.Touched:
     """Keep the records as fetched and what they normalise into; returns what that changed. A record named twice
-    in a page is kept as its last copy."""
+    in a page is kept as its last copy; NUL characters, which PostgreSQL text and jsonb cannot hold, are dropped."""
     records = list({str(record["id"]): record for record in records}.values())
+    if b"\\u0000" in orjson.dumps(records):
+        records = without_nul(records)
     if records:
         rows = [{"org_id": integration.org_id, "integration_id": integration.id, "stream": stream,
                  "external_id": str(record["id"]), "data": record} for record in records]

@@ -280,3 +280,17 @@ async def test_unusable_settings_are_refused_with_a_readable_error(
         "provider": "mixpanel", "name": "Mixpanel", "credentials": {"secret": SECRET}, "config": {}})
     assert missing.status_code == 422
     assert "body.config.projectId" in [detail["field"] for detail in missing.json()["error"]["details"]]
+
+
+async def test_nul_characters_from_the_vendor_are_dropped_not_fatal(
+        client: httpx.AsyncClient, founder: Account, database: Database, worker: Workers) -> None:
+    fake = FakeMixpanel(project_id=PROJECT, username=USERNAME, secret=SECRET, events=[
+        event("Sign\x00ed up", "u\x001", _at(2), "n\x0001", plan="pro\x00")])
+    async with serving(fake.vendor.app) as base:
+        integration = await _connect(client, founder, base)
+        run = await wait_for_sync(client, founder, integration["id"])
+    assert run["status"] == "succeeded", run
+    assert await _stored(database, founder) == {"n01": ("Signed up", "u1", _at(2).replace(microsecond=0))}
+    async with database.tenant_transaction(org_id=founder.org_id) as session:
+        data = (await session.execute(text("SELECT data FROM integrations.records WHERE stream = 'events'"))).scalar()
+    assert data["properties"]["plan"] == "pro"

@@ -175,6 +175,17 @@ def _error_text(response: httpx.Response) -> str:
     return str(message)[:300] if message else ""
 
 
+def without_nul(value: Any) -> Any:
+    """The value without NUL characters (vendors send them; PostgreSQL text and jsonb cannot hold them)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {without_nul(key): without_nul(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_nul(item) for item in value]
+    return value
+
+
 class ConnectorSettings(BaseModel):
     """An integration's ``config`` (camelCase on the wire, stored snake_case): what every provider takes. Each
     connector extends it; it is checked whenever an integration is connected or changed, so a stored config is

@@ -171,7 +171,7 @@ def report_rows(report: Any) -> tuple[list[dict[str, Any]], int, int]:
             raise VendorError("Google Analytics sent a report row without its values") from None
         if len(values) != len(DIMENSIONS) + len(METRICS) or not all(isinstance(value, str) for value in values):
             raise VendorError("Google Analytics sent a report row with missing values")
-        record: dict[str, Any] = dict(zip((*DIMENSIONS, *METRICS), (value.replace("\x00", "") for value in values),
+        record: dict[str, Any] = dict(zip((*DIMENSIONS, *METRICS), values,
                                           strict=True))
         record["sessionDefaultChannelGroup"] = record["sessionDefaultChannelGroup"][:CHANNEL_LENGTH] or "(not set)"
         record["id"] = f"{record['date'][:8]}/{record['sessionDefaultChannelGroup']}"

@@ -118,8 +118,6 @@ def event_record(line: Any, number: int, start: dt.date, end: dt.date) -> dict[s
     seconds = _seconds(line["properties"].get("time"))
     if seconds is None:
         raise VendorError(f"Mixpanel sent an event without a usable time (export {start} to {end}, line {number})")
-    if b"\\u0000" in orjson.dumps(line):
-        line = _without_nul(line)
     properties = line["properties"]
     given = properties.get("$insert_id")
     if isinstance(given, str) and 0 < len(given) <= TEXT_LENGTH:
@@ -151,14 +149,3 @@ def _seconds(time: Any) -> float | None:
 
 def _text(value: Any) -> str:
     return "" if value is None else value if isinstance(value, str) else orjson.dumps(value).decode()
-
-
-def _without_nul(value: Any) -> Any:
-    """The value without NUL characters, which PostgreSQL text and jsonb cannot hold."""
-    if isinstance(value, str):
-        return value.replace("\x00", "")
-    if isinstance(value, dict):
-        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_without_nul(item) for item in value]
-    return value
