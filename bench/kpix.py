@@ -5,7 +5,8 @@ Runs a real ``northstar run`` (API and worker) on a fresh data dir. Baselines ar
 * recompute: copying the same invoice lines out of PostgreSQL with ``COPY`` (what any recompute must at least
   read), and the engine alone over lines already in memory (the calculation without the database);
 * dashboard: an authenticated list of 20 projects at the same concurrency (the platform's cheapest real route);
-* backfill: the fake Stripe's own ceiling (its requests per second times 100 objects a page).
+* backfill: the fake Stripe's own ceiling (its requests per second times 100 objects a page);
+* webhooks: signed deliveries of the account's events, one after another, timed until acknowledged.
 
 The recompute data is a generated Stripe account (``northstar.integrations.fixtures.stripe``) of
 ``NORTHSTAR_BENCH_CUSTOMERS`` customers (default 10,000) over 36 months, normalised by the Stripe connector and
@@ -26,7 +27,9 @@ from collections.abc import Callable, Coroutine
 from typing import Any, cast
 
 import httpx
+import orjson
 import psycopg
+import stripe
 from psycopg import sql
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -44,6 +47,8 @@ MONTHS = 36
 INCREMENTAL_RUNS = 20
 DASHBOARD_CONNECTIONS = 32
 FAKE_CEILING_RPS = 25  # Stripe's test-mode limit, which the fake enforces
+WEBHOOK_SECRET = "whsec_bench"  # noqa: S105 - the bench's own throwaway secret
+WEBHOOK_DELIVERIES = 300
 OBJECTS_PER_CUSTOMER = 10.2  # what the generated accounts hold over 36 months (invoices, subscriptions, refunds, …)
 
 
@@ -202,7 +207,8 @@ async def _backfill(base_url: str, founder: Founder, objects: int) -> dict[str, 
                                                             headers=dict(founder.client.headers)) as client:
         started = time.perf_counter()
         response = await client.post("/api/v1/integrations", json={
-            "provider": "stripe", "name": "Stripe backfill", "credentials": {"apiKey": fake.api_key},
+            "provider": "stripe", "name": "Stripe backfill",
+            "credentials": {"apiKey": fake.api_key, "webhookSecret": WEBHOOK_SECRET},
             "config": {"baseUrl": url}, "test": False})
         response.raise_for_status()
         integration = response.json()["data"]["id"]
@@ -212,6 +218,7 @@ async def _backfill(base_url: str, founder: Founder, objects: int) -> dict[str, 
                 break
             await asyncio.sleep(0.2)
         seconds = time.perf_counter() - started
+        acknowledged = await _webhooks(client, integration, account)
     if run["status"] != "succeeded":
         raise RuntimeError(f"the backfill failed: {run['error']}")
     fetched = sum(run["fetched"].values())
@@ -221,8 +228,25 @@ async def _backfill(base_url: str, founder: Founder, objects: int) -> dict[str, 
         "backfill_objects_per_s": fetched / seconds, "backfill_requests": requests,
         "backfill_requests_per_s": requests / seconds, "backfill_throttled_429": fake.vendor.throttled,
         "baseline_fake_ceiling_objects_per_s": FAKE_CEILING_RPS * 100,
-        "baseline_fake_ceiling_for_these_requests_s": requests / FAKE_CEILING_RPS,
+        "baseline_fake_ceiling_for_these_requests_s": requests / FAKE_CEILING_RPS, **acknowledged,
     }
+
+
+async def _webhooks(client: httpx.AsyncClient, integration: str, account: Account) -> dict[str, Any]:
+    """Signed Stripe deliveries one after another: how long the acknowledgement takes (the work is queued)."""
+    path = f"/api/v1/integrations/{integration}/webhooks/stripe"
+    latencies = []
+    for event in account.events[:WEBHOOK_DELIVERIES]:
+        body = orjson.dumps(event)
+        header = stripe.WebhookSignature.generate_signature_header(body.decode(), WEBHOOK_SECRET)
+        started = time.perf_counter()
+        response = await client.post(path, content=body, headers={"Stripe-Signature": header,
+                                                                   "Content-Type": "application/json"})
+        latencies.append(time.perf_counter() - started)
+        response.raise_for_status()
+    latencies.sort()
+    return {"webhook_deliveries": len(latencies), "webhook_ack_p50_ms": 1000 * statistics.median(latencies),
+            "webhook_ack_p99_ms": 1000 * latencies[round(0.99 * (len(latencies) - 1))]}
 
 
 def run(seconds: int = 10) -> dict[str, Any]:
