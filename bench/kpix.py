@@ -223,13 +223,41 @@ async def _backfill(base_url: str, founder: Founder, objects: int) -> dict[str, 
         raise RuntimeError(f"the backfill failed: {run['error']}")
     fetched = sum(run["fetched"].values())
     requests = len(fake.seen)
+    alone_objects, alone_seconds = await _walk_alone(account)
     return {
         "backfill_objects": fetched, "backfill_objects_in_account": listed, "backfill_s": seconds,
         "backfill_objects_per_s": fetched / seconds, "backfill_requests": requests,
         "backfill_requests_per_s": requests / seconds, "backfill_throttled_429": fake.vendor.throttled,
         "baseline_fake_ceiling_objects_per_s": FAKE_CEILING_RPS * 100,
-        "baseline_fake_ceiling_for_these_requests_s": requests / FAKE_CEILING_RPS, **acknowledged,
+        "baseline_fake_ceiling_for_these_requests_s": requests / FAKE_CEILING_RPS,
+        "baseline_fake_unlimited_walk_s": alone_seconds,
+        "baseline_fake_unlimited_objects_per_s": alone_objects / alone_seconds, **acknowledged,
     }
+
+
+async def _walk_alone(account: Account) -> tuple[int, float]:
+    """The same lists and invoice lines read from the fake without its limit by a client that stores nothing: what
+    the fake itself can serve to one sequential reader."""
+    fake = FakeStripe(account, requests_per_second=None)
+    objects = 0
+    async with serving(fake.app) as url, httpx.AsyncClient(
+            base_url=url, timeout=60, headers={"Authorization": f"Bearer {fake.api_key}"}) as client:
+        started = time.perf_counter()
+        for stream in LIST_STREAMS:
+            after: str | None = None
+            while True:
+                params: dict[str, Any] = {"limit": 100, **({"starting_after": after} if after else {}),
+                                          **({"status": "all"} if stream == "subscriptions" else {})}
+                page = (await client.get(f"/v1/{stream}", params=params)).json()
+                objects += len(page["data"])
+                for found in page["data"]:
+                    lines = found.get("lines") if stream == "invoices" else None
+                    if lines and lines["has_more"]:
+                        await client.get(f"/v1/invoices/{found['id']}/lines", params={"limit": 100})
+                if not page["has_more"]:
+                    break
+                after = page["data"][-1]["id"]
+        return objects, time.perf_counter() - started
 
 
 async def _webhooks(client: httpx.AsyncClient, integration: str, account: Account) -> dict[str, Any]:
