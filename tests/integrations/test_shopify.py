@@ -368,9 +368,16 @@ async def test_webhooks_are_verified_processed_once_and_update_the_synced_rows(
         database, founder, "SELECT external_id, amount FROM metrics.order_refunds")] == [(refund, 500)]
     assert store.calls_of("order")[-1].arguments == {"id": placed}
 
+    store.edit_order(placed, updated_at="2026-04-06T08:00:00Z", subtotal="80.00")
+    late = store.webhook_headers(body, topic="orders/updated", secret=SECRET)  # the first state, delivered late
+    assert (await _deliver(client, integration_id, body, late)).status_code == 200
+    await _processed(database, founder, late["X-Shopify-Webhook-Id"])
+    from_webhook = await _rows(database, founder, query, id=placed)
+    assert from_webhook[0].subtotal == 7100  # the order as it is now (80.00 less 9.00 of item tax), not 51.00
+
     await sync_now(client, founder, integration_id)
     from_sync = await _rows(database, founder, query, id=placed)
-    assert from_sync == from_webhook  # the webhook's REST order and the API's order are the same row, alike
+    assert from_sync == from_webhook  # the webhook and the sync update the same row, alike
     records = await _rows(database, founder, "SELECT count(*) FROM integrations.records WHERE external_id = :id",
                           id=placed)
     assert records[0][0] == 1

@@ -11,8 +11,9 @@ cost bucket (``extensions.cost.throttleStatus``), requests wait until the bucket
 
 ``normalise`` maps orders to ``CommerceOrder`` and their refunds to ``CommerceRefund``, shop-currency amounts to
 integer minor units exactly. Webhooks (``X-Shopify-Hmac-Sha256``: base64 HMAC-SHA256 of the raw body with the app's
-client secret) carry REST-shaped objects; they are mapped to the GraphQL shape and keyed by the same global id
-(``admin_graphql_api_id``), so a webhook and a sync update the same row. A refund's webhook fetches its order.
+client secret) name their order, which is fetched as it is now (deliveries come in any order), and keyed by the same
+global id as in a sync, so a webhook and a sync update the same row; customers come REST-shaped and are mapped to
+the GraphQL shape.
 """
 
 from __future__ import annotations
@@ -299,19 +300,21 @@ class ShopifyConnector(Connector):
     async def webhook_record(self, payload: Mapping[str, Any], topic: str) -> tuple[str, dict[str, Any]] | None:
         if not isinstance(payload, Mapping) or not payload.get("id"):
             return None
-        if topic in ORDER_TOPICS:
-            return "orders", order_from_webhook(payload)
         if topic in CUSTOMER_TOPICS:
             return "customers", customer_from_webhook(payload)
-        if topic == "refunds/create" and payload.get("order_id"):
-            data = await self.graphql(ORDER_QUERY, {"id": _gid("Order", payload["order_id"])})
-            order = data.get("order")
-            if order is None:
-                return None
-            if not _is_node(order):
-                raise VendorError("Shopify sent an order without an id or updatedAt")
-            return "orders", order
-        return None
+        # an order as it is now, not as the delivery carried it: deliveries come in any order, and a late
+        # orders/updated would otherwise put back an older state; a refund arrives with its order's id
+        order_id = payload["id"] if topic in ORDER_TOPICS else payload.get("order_id") \
+            if topic == "refunds/create" else None
+        if not order_id:
+            return None
+        data = await self.graphql(ORDER_QUERY, {"id": _gid("Order", order_id)})
+        order = data.get("order")
+        if order is None:
+            return None
+        if not _is_node(order):
+            raise VendorError("Shopify sent an order without an id or updatedAt")
+        return "orders", order
 
 
 def _error_codes(errors: Any) -> set[str]:
@@ -419,37 +422,6 @@ def normalise(stream: str, records: list[dict[str, Any]]) -> SourceBatch:
 
 def _gid(kind: str, legacy_id: Any) -> str:
     return f"gid://shopify/{kind}/{legacy_id}"
-
-
-def _bag(money_set: Any) -> dict[str, Any] | None:
-    """A REST ``*_set`` (``shop_money``, ``presentment_money``) as a GraphQL ``MoneyBag``."""
-    shop = money_set.get("shop_money") if isinstance(money_set, dict) else None
-    if not isinstance(shop, dict):
-        return None
-    return {"shopMoney": {"amount": shop.get("amount"), "currencyCode": shop.get("currency_code")}}
-
-
-def order_from_webhook(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """A webhook's REST-shaped order as the order node the GraphQL API gives (keyed by its global id)."""
-    customer = payload.get("customer")
-    status = payload.get("financial_status")
-    return {
-        "id": str(payload.get("admin_graphql_api_id") or _gid("Order", payload["id"])),
-        "legacyResourceId": str(payload["id"]), "createdAt": payload.get("created_at"),
-        "updatedAt": payload.get("updated_at") or payload.get("created_at"),
-        "processedAt": payload.get("processed_at"), "cancelledAt": payload.get("cancelled_at"),
-        "test": bool(payload.get("test")), "currencyCode": payload.get("currency"),
-        "displayFinancialStatus": str(status).upper() if status else None,
-        "taxesIncluded": bool(payload.get("taxes_included")),
-        "customer": {"id": str(customer.get("admin_graphql_api_id") or _gid("Customer", customer.get("id")))}
-        if isinstance(customer, dict) and customer.get("id") else None,
-        "subtotalPriceSet": _bag(payload.get("subtotal_price_set")),
-        "totalShippingPriceSet": _bag(payload.get("total_shipping_price_set")),
-        "totalTaxSet": _bag(payload.get("total_tax_set")), "totalPriceSet": _bag(payload.get("total_price_set")),
-        "shippingLine": {"taxLines": [{"priceSet": _bag(tax.get("price_set"))}
-                                      for line in payload.get("shipping_lines") or [] if isinstance(line, dict)
-                                      for tax in line.get("tax_lines") or [] if isinstance(tax, dict)]},
-    }
 
 
 def customer_from_webhook(payload: Mapping[str, Any]) -> dict[str, Any]:
