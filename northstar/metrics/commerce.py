@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-import structlog
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,7 +28,6 @@ from northstar.metrics.series import Point, replace_series
 
 SOURCE = "commerce"
 RATE_PLACES = Decimal("0.0001")
-log = structlog.get_logger("northstar.metrics")
 
 _SALES = text("""
     SELECT CAST(placed_at AT TIME ZONE CAST(:zone AS text) AS date) AS day, currency, count(*) AS orders,
@@ -119,9 +117,10 @@ async def _customers(session: AsyncSession, params: dict[str, Any], grain: str) 
     return {row.period: (int(row.customers), int(row.returning)) for row in rows}
 
 
-async def rebuild(session: AsyncSession, org_id: uuid.UUID, policy: engine.Policy) -> None:
+async def rebuild(session: AsyncSession, org_id: uuid.UUID, policy: engine.Policy) -> str | None:
     """The commerce series from the stored orders and refunds: every day from the first one with an order or a
-    refund to today, and every month. Without a rate for one of the currencies the series stay as they were."""
+    refund to today, and every month. Without a rate for one of the currencies the series stay as they were, and
+    the missing rate is the problem returned."""
     params: dict[str, Any] = {"org": org_id, "zone": policy.timezone}
     sales = (await session.execute(_SALES, params)).all()
     refunds = (await session.execute(_REFUNDS, params)).all()
@@ -131,11 +130,10 @@ async def rebuild(session: AsyncSession, org_id: uuid.UUID, policy: engine.Polic
     try:
         days = flows(sales, refunds, rates=rates, reporting=reporting)
     except engine.MissingRate as exc:
-        log.warning("commerce_metrics_not_updated", org=str(org_id), reason=str(exc))
-        return
+        return str(exc)
     if not days:
         await replace_series(session, org_id=org_id, source=SOURCE, points=())
-        return
+        return None
     daily, monthly = await _customers(session, params, "day"), await _customers(session, params, "month")
     today = dt.datetime.now(zoneinfo.ZoneInfo(policy.timezone)).date()
     points: list[Point] = []
@@ -149,3 +147,4 @@ async def rebuild(session: AsyncSession, org_id: uuid.UUID, policy: engine.Polic
     for month, flow in sorted(months.items()):
         points.extend(_points(month, "month", flow, monthly.get(month)))
     await replace_series(session, org_id=org_id, source=SOURCE, points=points)
+    return None

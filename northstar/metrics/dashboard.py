@@ -138,15 +138,20 @@ class Headline:
     cards: list[Card]
 
 
-# one round trip for the whole first screen: the policy (or its defaults), why the metrics are stale if they are,
-# whether there are goals, and the card metrics' monthly values of the sparkline's months
+# one round trip for the whole first screen: the policy (or its defaults), why metrics are stale if they are (billing
+# first, then the other sources), whether there are goals, and the card metrics' monthly values of the sparkline
 _HEADLINE = text("""
     WITH policy AS (
         SELECT coalesce(p.reporting_currency, 'USD') AS currency, coalesce(p.timezone, 'UTC') AS zone,
                coalesce(p.investor_metrics, '{}') AS shared
         FROM (SELECT 1) AS one LEFT JOIN metrics.policies p ON p.org_id = :org),
     today AS (SELECT policy.*, CAST(now() AT TIME ZONE policy.zone AS date) AS day FROM policy)
-    SELECT t.currency, t.day, t.shared, (SELECT s.problem FROM metrics.summaries s WHERE s.org_id = :org) AS problem,
+    SELECT t.currency, t.day, t.shared,
+           (SELECT string_agg(problem, '. ' ORDER BY position) FROM (
+                SELECT s.problem, 0 AS position FROM metrics.summaries s
+                WHERE s.org_id = :org AND s.problem IS NOT NULL
+                UNION ALL SELECT p.problem, 1 FROM metrics.source_problems p WHERE p.org_id = :org) AS found
+           ) AS problem,
            EXISTS (SELECT 1 FROM metrics.goals g WHERE g.org_id = :org) AS goals,
            (SELECT coalesce(json_agg(json_build_array(k.metric, k.day, k.value)), '[]') FROM metrics.kpis k
             WHERE k.org_id = :org AND k.grain = 'month' AND k.dims = '' AND k.metric = ANY (:metrics)

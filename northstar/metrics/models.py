@@ -182,6 +182,18 @@ class Summary(Base):
     computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
 
 
+class SourceProblem(Base):
+    """Why one source's metrics are stale (a rebuild that could not finish); gone once it finishes again."""
+
+    __tablename__ = "source_problems"
+    __table_args__ = (PrimaryKeyConstraint("org_id", "source", name="pk_source_problems"), {"schema": "metrics"})
+
+    org_id: Mapped[uuid.UUID] = org_fk()
+    source: Mapped[str] = mapped_column(String(20), nullable=False)
+    problem: Mapped[str] = mapped_column(Text, nullable=False)
+    noted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
 class Kpi(Base):
     """The seed's KPIs table: a metric's value at a time (a day, or a month's first day), from a source."""
 

@@ -9,7 +9,7 @@ rounded half away from zero exactly as the billing engine does; all of it is SQL
 pipeline needs each open deal's stage probability, read from the pipelines the same sync stored
 (``integrations.records``, stream ``pipelines``), and has today's value only, since the stages deals were in on
 past days are not kept. When a deal's currency has no rate on or before its rate day, the money metrics are left
-out (and the missing rate logged) rather than computed without the deal; the counts are still written.
+out (the missing rate is shown on the dashboard) rather than computed without the deal; the counts are still written.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,7 +30,6 @@ SOURCE = "pipeline"
 VELOCITY_MONTHS = 3  # the trailing window of sales velocity: the month and the two before it
 RATE_PLACES = Decimal("0.0001")
 DAY_PLACES = Decimal("0.01")
-log = structlog.get_logger("northstar.metrics")
 
 # each deal with its days in the time zone and its amount in the reporting currency (``value``; NULL without an
 # amount or without a rate). A closed deal's close day is its close date (else its last modification), never before
@@ -103,8 +101,9 @@ LEFT JOIN stage s
     ON s.integration_id = v.integration_id AND s.pipeline = v.pipeline AND s.stage = v.stage""")  # noqa: S608
 
 
-async def rebuild(session: AsyncSession, org_id: uuid.UUID, policy: engine.Policy) -> None:
-    """Replace the pipeline series with what the stored deals say now."""
+async def rebuild(session: AsyncSession, org_id: uuid.UUID, policy: engine.Policy) -> str | None:
+    """Replace the pipeline series with what the stored deals say now; a missing rate is the problem returned (the
+    money metrics are left out, the counts written)."""
     await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('metrics:pipeline:' || :org, 0))"),
                           {"org": str(org_id)})
     params: dict[str, Any] = {"org": org_id, "zone": policy.timezone, "reporting": policy.reporting_currency}
@@ -112,11 +111,10 @@ async def rebuild(session: AsyncSession, org_id: uuid.UUID, policy: engine.Polic
     days = (await session.execute(_DAYS, params)).all()
     months = {row.month: row for row in (await session.execute(_MONTHS, params)).all()}
     now = (await session.execute(_NOW, params)).one()
-    if now.missing:
-        log.warning("pipeline_rate_missing", org=str(org_id), rate=f"no exchange rate for {now.missing}")
     await replace_series(session, org_id=org_id, source=SOURCE,
                          points=points_of(days, months, weighted=None if now.missing else int(now.weighted),
                                           today=params["today"]))
+    return f"no exchange rate for {now.missing}" if now.missing else None
 
 
 def points_of(days: Sequence[Any], months: dict[dt.date, Any], *, weighted: int | None,

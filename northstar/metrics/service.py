@@ -40,6 +40,7 @@ from northstar.metrics.models import (
     Order,
     OrderRefund,
     ProductEvent,
+    SourceProblem,
     Spend,
     Subscription,
     Summary,
@@ -274,8 +275,9 @@ async def write_series(session: AsyncSession, *, org_id: uuid.UUID, totals: engi
     await bulk_insert(session, _table(Cohort), cohorts)
 
 
-# a domain's rebuild: its series from its stored records (commerce.py, traffic.py, pipeline.py)
-Rebuild = Callable[[AsyncSession, uuid.UUID, engine.Policy], Awaitable[None]]
+# a domain's rebuild: its series from its stored records (commerce.py, traffic.py, product.py, pipeline.py), and why
+# they could not all be written if so (a missing exchange rate)
+Rebuild = Callable[[AsyncSession, uuid.UUID, engine.Policy], Awaitable[str | None]]
 DOMAIN_REBUILDS: dict[str, Rebuild] = {"traffic": traffic.rebuild, "product": product.rebuild,
                                        "commerce": commerce.rebuild, "pipeline": pipeline.rebuild}
 
@@ -288,7 +290,19 @@ async def refresh(session: AsyncSession, *, org_id: uuid.UUID, touched: Touched 
     policy = await policy_of(session, org_id=org_id)
     for domain, rebuild in DOMAIN_REBUILDS.items():
         if touched is None or domain in touched.domains:
-            await rebuild(session, org_id, policy)
+            await _note_problem(session, org_id=org_id, source=domain, problem=await rebuild(session, org_id, policy))
+
+
+async def _note_problem(session: AsyncSession, *, org_id: uuid.UUID, source: str, problem: str | None) -> None:
+    """Keep why a source's metrics are stale (the dashboard shows it), or forget it once they are not."""
+    if problem is None:
+        await session.execute(delete(SourceProblem).where(SourceProblem.org_id == org_id,
+                                                          SourceProblem.source == source))
+        return
+    text_of = f"{source.capitalize()} metrics are not up to date: {problem}; add it with PUT /api/v1/metrics/fx-rates"
+    statement = pg_insert(SourceProblem).values(org_id=org_id, source=source, problem=text_of)
+    await session.execute(statement.on_conflict_do_update(constraint="pk_source_problems", set_={
+        "problem": statement.excluded.problem, "noted_at": text("now()")}))
 
 
 async def set_spend(session: AsyncSession, *, org_id: uuid.UUID, month: dt.date, channel: str, amount: int) -> None:

@@ -342,6 +342,8 @@ async def test_a_missing_exchange_rate_leaves_the_money_metrics_out_until_it_is_
                                params={"metric": "open_pipeline"})
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "unknown_metric"
     assert (await _series(client, founder, "open_deals"))[-1][1] == 2
+    stale = (await client.get("/api/v1/dashboard", headers=founder.headers)).json()["data"]["problem"]
+    assert stale.startswith("Pipeline metrics are not up to date: no exchange rate for GBP"), stale
 
     added = await client.put("/api/v1/metrics/fx-rates", headers=founder.headers,
                              json={"rates": [{"currency": "GBP", "day": "2025-01-01", "perUsd": "0.8"}]})
@@ -354,3 +356,4 @@ async def test_a_missing_exchange_rate_leaves_the_money_metrics_out_until_it_is_
     # 10000 pence / 0.8 = 12500 cents, and 5000: open since 2025-01-01, weighted 0.9 each
     assert found.json()["data"]["points"][-1]["value"] == 17500
     assert [value for _, value in await _series(client, founder, "weighted_pipeline")] == [15750]
+    assert (await client.get("/api/v1/dashboard", headers=founder.headers)).json()["data"]["problem"] is None

@@ -395,6 +395,8 @@ async def test_orders_in_another_currency_are_converted_with_their_minor_units(
     assert [(row.subtotal, row.currency) for row in stored] == [(1500, "JPY")]
     unconverted = await client.get("/api/v1/dashboard/series", headers=founder.headers, params={"metric": "revenue"})
     assert unconverted.status_code == 404  # no rate for JPY yet: no number rather than a wrong one
+    stale = (await client.get("/api/v1/dashboard", headers=founder.headers)).json()["data"]["problem"]
+    assert stale.startswith("Commerce metrics are not up to date: no exchange rate for JPY on or before"), stale
 
     rates = await client.put("/api/v1/metrics/fx-rates", headers=founder.headers, json={
         "rates": [{"currency": "JPY", "day": "2026-03-01", "perUsd": "150"}]})
@@ -405,3 +407,4 @@ async def test_orders_in_another_currency_are_converted_with_their_minor_units(
         assert asyncio.get_running_loop().time() < deadline, "the metrics were not recomputed"
         await asyncio.sleep(0.1)
     assert response.json()["data"]["points"] == [{"day": "2026-03-10", "value": 1000}]
+    assert (await client.get("/api/v1/dashboard", headers=founder.headers)).json()["data"]["problem"] is None
