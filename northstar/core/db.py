@@ -221,9 +221,9 @@ async def driver_connection(session: AsyncSession) -> psycopg.AsyncConnection[An
     return cast(psycopg.AsyncConnection[Any], raw.driver_connection)
 
 
-async def bulk_insert(session: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]], *,
+async def bulk_insert(session: AsyncSession, model: type[Base], rows: Sequence[Mapping[str, Any]], *,
                       conflict: str | None = None, update: Sequence[str] = ()) -> None:
-    """Insert many rows fast: COPY into a temporary table, then one ``INSERT … SELECT`` into ``table``.
+    """Insert many rows fast: COPY into a temporary table, then one ``INSERT … SELECT`` into ``model``'s table.
 
     COPY into the table itself is refused under row-level security, and a multi-row ``INSERT … VALUES`` spends
     its time building the statement (seconds per 100,000 rows); this way the table's policies still check every
@@ -232,6 +232,7 @@ async def bulk_insert(session: AsyncSession, table: Table, rows: Sequence[Mappin
     """
     if not rows:
         return
+    table = cast(Table, model.__table__)
     columns = list(rows[0])
     target = sql.Identifier(*(part for part in (table.schema, table.name) if part))
     names = sql.SQL(", ").join(map(sql.Identifier, columns))

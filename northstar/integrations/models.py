@@ -27,7 +27,8 @@ from northstar.core.db import Base, created_at, org_fk, updated_at, uuid_pk
 _EMPTY = text("'{}'::jsonb")
 
 
-def _integration_fk(table: str) -> ForeignKeyConstraint:
+def integration_fk(table: str) -> ForeignKeyConstraint:
+    """The composite key to the integration a row came from (same org, same id); its rows go with it."""
     return ForeignKeyConstraint(["org_id", "integration_id"], ["integrations.integrations.org_id",
                                                                 "integrations.integrations.id"],
                                 ondelete="CASCADE", name=f"fk_{table}_integration")
@@ -67,7 +68,7 @@ register_encrypted_column(EncryptedColumn("integrations.integrations", "credenti
 class SyncRun(Base):
     __tablename__ = "sync_runs"
     __table_args__ = (
-        _integration_fk("sync_runs"),
+        integration_fk("sync_runs"),
         CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed')", name="status"),
         Index("ix_sync_runs_integration", "org_id", "integration_id", "queued_at"),
         {"schema": "integrations"},
@@ -91,7 +92,7 @@ class Record(Base):
     __tablename__ = "records"
     __table_args__ = (
         PrimaryKeyConstraint("integration_id", "stream", "external_id", name="pk_records"),
-        _integration_fk("records"),
+        integration_fk("records"),
         {"schema": "integrations"},
     )
 
@@ -106,7 +107,7 @@ class Record(Base):
 class WebhookDelivery(Base):
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
-        _integration_fk("webhook_deliveries"),
+        integration_fk("webhook_deliveries"),
         UniqueConstraint("integration_id", "event_id", name="uq_webhook_deliveries_integration_id"),
         CheckConstraint("status IN ('queued', 'processed', 'failed')", name="status"),
         {"schema": "integrations"},

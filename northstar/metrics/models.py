@@ -30,6 +30,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from northstar.core.db import Base, created_at, org_fk, updated_at, uuid_pk
+from northstar.integrations.models import integration_fk
 
 
 def _customer_fk(table: str) -> ForeignKeyConstraint:
@@ -257,19 +258,13 @@ class Goal(Base):
     updated_at: Mapped[datetime] = updated_at()
 
 
-def _integration_fk(table: str) -> ForeignKeyConstraint:
-    return ForeignKeyConstraint(["org_id", "integration_id"], ["integrations.integrations.org_id",
-                                                                "integrations.integrations.id"],
-                                ondelete="CASCADE", name=f"fk_{table}_integration")
-
-
 class Order(Base):
     """A store order (``inputs.CommerceOrder``)."""
 
     __tablename__ = "orders"
     __table_args__ = (
         PrimaryKeyConstraint("integration_id", "external_id", name="pk_orders"),
-        _integration_fk("orders"),
+        integration_fk("orders"),
         Index("ix_orders_org_id_placed_at", "org_id", "placed_at"),
         {"schema": "metrics"},
     )
@@ -295,7 +290,7 @@ class OrderRefund(Base):
     __tablename__ = "order_refunds"
     __table_args__ = (
         PrimaryKeyConstraint("integration_id", "external_id", name="pk_order_refunds"),
-        _integration_fk("order_refunds"),
+        integration_fk("order_refunds"),
         {"schema": "metrics"},
     )
 
@@ -314,7 +309,7 @@ class Traffic(Base):
     __tablename__ = "traffic"
     __table_args__ = (
         PrimaryKeyConstraint("integration_id", "day", "channel", name="pk_traffic"),
-        _integration_fk("traffic"),
+        integration_fk("traffic"),
         {"schema": "metrics"},
     )
 
@@ -334,7 +329,7 @@ class ProductEvent(Base):
     __tablename__ = "product_events"
     __table_args__ = (
         PrimaryKeyConstraint("integration_id", "insert_id", name="pk_product_events"),
-        _integration_fk("product_events"),
+        integration_fk("product_events"),
         Index("ix_product_events_org_id_occurred_at", "org_id", "occurred_at"),
         {"schema": "metrics"},
     )
@@ -353,7 +348,7 @@ class Deal(Base):
     __tablename__ = "deals"
     __table_args__ = (
         PrimaryKeyConstraint("integration_id", "external_id", name="pk_deals"),
-        _integration_fk("deals"),
+        integration_fk("deals"),
         {"schema": "metrics"},
     )
 

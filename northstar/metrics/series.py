@@ -11,9 +11,8 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import cast
 
-from sqlalchemy import Table, delete
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.core.db import bulk_insert
@@ -36,5 +35,5 @@ async def replace_series(session: AsyncSession, *, org_id: uuid.UUID, source: st
     await session.execute(delete(Kpi).where(Kpi.org_id == org_id, Kpi.source == source))
     rows = [{"org_id": org_id, "metric": point.metric, "grain": point.grain, "day": point.day, "source": source,
              "dims": point.dims, "value": Decimal(str(point.value))} for point in points]
-    await bulk_insert(session, cast(Table, Kpi.__table__), rows)
+    await bulk_insert(session, Kpi, rows)
     return len(rows)

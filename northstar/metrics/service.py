@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any, cast
 
 from psycopg.rows import args_row
-from sqlalchemy import Table, delete, select, text
+from sqlalchemy import delete, inspect, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -66,7 +66,7 @@ async def _customer_ids(session: AsyncSession, *, org_id: uuid.UUID, integration
     if not externals:
         return {}
     rows = [{"org_id": org_id, "integration_id": integration_id, "external_id": external} for external in externals]
-    await bulk_insert(session, _table(Customer), rows, conflict="uq_customers_integration_id")
+    await bulk_insert(session, Customer, rows, conflict="uq_customers_integration_id")
     found = await session.execute(select(Customer.external_id, Customer.id).where(
         Customer.org_id == org_id, Customer.integration_id == integration_id, Customer.external_id.in_(externals)))
     return dict(found.all())
@@ -101,11 +101,10 @@ async def store_batch(session: AsyncSession, *, org_id: uuid.UUID, integration_i
         records = getattr(batch, name)
         if not records:
             continue
-        table = _table(model)
-        key = [column.name for column in table.primary_key.columns]
+        key = [column.name for column in inspect(model).primary_key]
         rows = [{**asdict(record), "org_id": org_id, "integration_id": integration_id} for record in records]
         unique = list({tuple(row[column] for column in key): row for row in rows}.values())
-        await bulk_insert(session, table, unique, conflict=f"pk_{table.name}",
+        await bulk_insert(session, model, unique, conflict=f"pk_{model.__tablename__}",
                           update=[column for column in unique[0] if column not in key] if replace else ())
     return touched
 
@@ -117,28 +116,24 @@ async def _store_billing(session: AsyncSession, *, org_id: uuid.UUID, integratio
         rows = [{"org_id": org_id, "integration_id": integration_id, "external_id": customer.external_id,
                  "name": customer.name, "email": customer.email, "country": customer.country,
                  "source_created_at": customer.created_at} for customer in batch.customers]
-        await bulk_insert(session, _table(Customer), rows, conflict="uq_customers_integration_id",
+        await bulk_insert(session, Customer, rows, conflict="uq_customers_integration_id",
                           update=("name", "email", "country", "source_created_at"))
     ids = await _customer_ids(session, org_id=org_id, integration_id=integration_id, externals={
         *(subscription.customer for subscription in batch.subscriptions), *(line.customer for line in batch.lines)})
     if batch.subscriptions:
         rows = [{**_fields(subscription, drop=("customer",)), "org_id": org_id, "integration_id": integration_id,
                  "customer_id": ids[subscription.customer]} for subscription in batch.subscriptions]
-        await bulk_insert(session, _table(Subscription), rows, conflict="uq_subscriptions_integration_id",
+        await bulk_insert(session, Subscription, rows, conflict="uq_subscriptions_integration_id",
                           update=[name for name in rows[0] if name not in ("org_id", "external_id")])
     if batch.lines:
         rows = [{**_fields(line, drop=("customer", "invoice", "subscription", "item")), "org_id": org_id,
                  "integration_id": integration_id, "customer_id": ids[line.customer],
                  "invoice_external_id": line.invoice, "subscription_external_id": line.subscription,
                  "item_external_id": line.item} for line in batch.lines]
-        await bulk_insert(session, _table(InvoiceLine), rows, conflict="uq_invoice_lines_integration_id",
+        await bulk_insert(session, InvoiceLine, rows, conflict="uq_invoice_lines_integration_id",
                           update=[name for name in rows[0] if name not in ("org_id", "external_id")])
     return {ids[subscription.customer] for subscription in batch.subscriptions} | \
         {ids[line.customer] for line in batch.lines}
-
-
-def _table(model: type[Base]) -> Table:
-    return cast(Table, model.__table__)
 
 
 def _fields(item: Any, *, drop: tuple[str, ...]) -> dict[str, Any]:
@@ -189,7 +184,7 @@ async def recompute(session: AsyncSession, *, org_id: uuid.UUID, customers: set[
     rows = [{"org_id": org_id, "customer_id": movement.customer, "day": movement.day,
              "kind": movement.kind, "amount": movement.amount, "lines": list(movement.lines)}
             for movement in computed.movements]
-    await bulk_insert(session, _table(Movement), rows)
+    await bulk_insert(session, Movement, rows)
     statement = pg_insert(Summary).values(org_id=org_id, policy=asdict(policy), totals=totals.to_json())
     await session.execute(statement.on_conflict_do_update(index_elements=["org_id"], set_={
         "policy": statement.excluded.policy, "totals": statement.excluded.totals, "problem": None,
@@ -272,7 +267,7 @@ async def write_series(session: AsyncSession, *, org_id: uuid.UUID, totals: engi
         day += dt.timedelta(days=1)
     await replace_series(session, org_id=org_id, source=SOURCE, points=points)
     cohorts = [{"org_id": org_id, **asdict(row)} for row in engine.cohorts_of(totals)]
-    await bulk_insert(session, _table(Cohort), cohorts)
+    await bulk_insert(session, Cohort, cohorts)
 
 
 # a domain's rebuild: its series from its stored records (commerce.py, traffic.py, product.py, pipeline.py), and why
@@ -315,7 +310,7 @@ async def set_rates(session: AsyncSession, *, org_id: uuid.UUID,
                     rates: Iterable[tuple[str, dt.date, Decimal]]) -> int:
     rows = [{"org_id": org_id, "currency": currency.upper(), "day": day, "per_usd": rate}
             for currency, day, rate in rates]
-    await bulk_insert(session, _table(FxRate), rows, conflict="pk_fx_rates", update=("per_usd",))
+    await bulk_insert(session, FxRate, rows, conflict="pk_fx_rates", update=("per_usd",))
     return len(rows)
 
 
