@@ -11,7 +11,8 @@ from fastapi import APIRouter, Depends, Path, Request, status
 from pydantic.alias_generators import to_camel
 
 from northstar.core.context import DbSession, audit_target, require
-from northstar.core.http import ERROR_RESPONSES, BadRequest, Envelope, PageEnvelope, PageParams
+from northstar.core.fastpath import read_body
+from northstar.core.http import ERROR_RESPONSES, Envelope, PageEnvelope, PageParams
 from northstar.core.idempotency import Idempotent
 from northstar.core.permissions import Principal
 from northstar.integrations import service
@@ -160,9 +161,7 @@ async def receive_webhook(integration_id: uuid.UUID, provider: Annotated[Provide
                           session: DbSession) -> Envelope[WebhookAccepted]:
     """Deliveries from the provider, authenticated by their signature (401 ``invalid_signature`` otherwise):
     stored, queued, and acknowledged at once; a delivery received before is acknowledged and not processed again."""
-    body = await request.body()
-    if len(body) > MAX_WEBHOOK_BYTES:
-        raise BadRequest("The delivery is too large", code="payload_too_large")
+    body = await read_body(request, MAX_WEBHOOK_BYTES)
     integration = await service.integration_for_webhook(session, integration_id=integration_id, provider=provider)
     accepted = await service.accept_webhook(session, integration=integration, body=body, headers=request.headers)
     return Envelope(data=WebhookAccepted(duplicate=not accepted))

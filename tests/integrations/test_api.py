@@ -105,3 +105,11 @@ async def test_members_read_and_only_admins_change(client: httpx.AsyncClient, fo
     assert (await client.patch(path, headers=member.headers, json={"name": "x"})).status_code == 403
     assert (await client.get(path, headers=investor.headers)).status_code == 403
     assert (await _create(client, member)).status_code == 403
+
+
+async def test_an_oversized_webhook_delivery_is_refused_before_it_is_read(client: httpx.AsyncClient,
+                                                                          founder: Account) -> None:
+    integration = (await _create(client, founder)).json()["data"]
+    response = await client.post(integration["webhookPath"], content=b"x" * (1024 * 1024 + 1),
+                                 headers={"Content-Type": "application/json"})
+    assert response.status_code == 413 and response.json()["error"]["code"] == "payload_too_large"
