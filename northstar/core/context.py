@@ -6,6 +6,7 @@ Core knows no domain module: the authenticator and the audit recorder are plugge
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Protocol
@@ -14,8 +15,8 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from northstar.core.http import AppError, Forbidden
-from northstar.core.permissions import Principal
+from northstar.core.http import AppError, Forbidden, NotFound
+from northstar.core.permissions import SCOPE_RESOURCES, Principal, Scope
 
 MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -78,18 +79,44 @@ CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 class require:
     """A route gate: the caller's role (or API key scopes) must grant ``action`` on ``resource``.
 
+    ``scope`` says what the route acts on. An ``"org"`` route is decided by the org-wide role alone: a role
+    granted on one project or team never opens it. A ``"project"`` (or ``"team"``) route is decided by the
+    org-wide role or by the grant on the project (team) named in its path (``{project_id}``/``{team_id}``);
+    without one in the path (a list), the service shows only what ``Principal.reach`` allows. A caller whose
+    grants allow this on other projects only gets 403 where they may see the project, else the 404 of a
+    missing project: a grant on one project tells nothing about the others.
+
     Grants with conditions (e.g. only your own projects) pass the gate; the service checks them
-    against the loaded object. ``permission`` is read by the role x route matrix test.
+    against the loaded object. ``permission`` and ``scope`` are read by the role x route matrix test.
     """
 
-    def __init__(self, resource: str, action: str) -> None:
+    def __init__(self, resource: str, action: str, *, scope: Scope = "org") -> None:
         self.permission = (resource, action)
+        self.scope: Scope = scope
 
-    async def __call__(self, principal: CurrentPrincipal) -> Principal:
+    async def __call__(self, request: Request, principal: CurrentPrincipal) -> Principal:
         resource, action = self.permission
-        if not principal.may_try(action, resource):
-            raise Forbidden(f"Your role cannot {action} {resource}")
-        return principal
+        if principal.may_try(action, resource):
+            return principal
+        reach = principal.reach(action, resource, self.scope) if self.scope != "org" else None
+        if reach:
+            raw_id = request.path_params.get(f"{self.scope}_id")
+            if raw_id is None:
+                return principal  # a list: the service narrows it to ``reach``
+            scope_id = _as_uuid(raw_id)
+            if scope_id in reach:
+                return principal
+            visible = principal.reach("read", SCOPE_RESOURCES[self.scope], self.scope)
+            if visible is not None and scope_id not in visible:
+                raise NotFound(f"No such {self.scope}")
+        raise Forbidden(f"Your role cannot {action} {resource}")
+
+
+def _as_uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
 
 
 def audit_target(request: Request, target_type: str, target_id: object, **details: Any) -> None:

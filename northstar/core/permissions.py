@@ -59,6 +59,7 @@ RESOURCES = (
     "dashboards", "reports", "data", "exports", "settings", "queue", "sites", "events", "integrations",
 )
 _BUSINESS_DATA = ("dashboards", "reports", "data")
+SCOPE_RESOURCES: dict[Scope, str] = {"org": "organization", "project": "projects", "team": "teams"}
 
 ROLE_PERMISSIONS: dict[Role, list[Permission]] = {
     Role.FOUNDER: grant(RESOURCES, CRUD),
@@ -111,7 +112,11 @@ class ScopedRole:
 
 @dataclass
 class Principal:
-    """Who is calling: a user acting in one org, or an org API key narrowed to its scopes."""
+    """Who is calling: a user acting in one org, or an org API key narrowed to its scopes.
+
+    The org-wide ``role`` decides org-level routes alone. A role granted on one project or team
+    (``scoped_roles``) adds to it only on that project or team: ``can``/``may_try`` take the scope's id.
+    """
 
     org_id: uuid.UUID
     role: Role
@@ -138,22 +143,38 @@ class Principal:
                 roles.append(scoped.role)
         return roles
 
+    def _key_allows(self, action: str, resource: str) -> bool:
+        return self.api_key_scopes is None or (
+            scope_string(action, resource) in self.api_key_scopes or f"{resource}:*" in self.api_key_scopes
+        )
+
     def can(self, action: str, resource: str, *, owner_id: uuid.UUID | None = None,
             project_id: uuid.UUID | None = None, team_id: uuid.UUID | None = None) -> bool:
-        if self.api_key_scopes is not None and not (
-            scope_string(action, resource) in self.api_key_scopes or f"{resource}:*" in self.api_key_scopes
-        ):
+        """Whether the action is allowed on one object (its owner, project or team given when it has them)."""
+        if not self._key_allows(action, resource):
             return False
         context = {"owner_id": owner_id, "user_id": self.user_id}
         return any(role_allows(role, action, resource, context)
                    for role in self.roles_for(project_id=project_id, team_id=team_id))
 
-    def may_try(self, action: str, resource: str) -> bool:
-        """The route gate: some grant (conditional or scoped) could allow this; the service checks the rest."""
-        if self.api_key_scopes is not None and not (
-            scope_string(action, resource) in self.api_key_scopes or f"{resource}:*" in self.api_key_scopes
-        ):
+    def may_try(self, action: str, resource: str, *, project_id: uuid.UUID | None = None,
+                team_id: uuid.UUID | None = None) -> bool:
+        """The route gate: a grant (possibly conditional) of the org role, or of the role on the given project or
+        team, could allow this; the service checks conditions against the loaded object."""
+        if not self._key_allows(action, resource):
             return False
-        roles = {self.role, *(scoped.role for scoped in self.scoped_roles)}
-        return any(p.action == action and p.resource in (resource, "*")
-                   for role in roles for p in ROLE_PERMISSIONS[role])
+        return any(_grants(role, action, resource) for role in self.roles_for(project_id=project_id, team_id=team_id))
+
+    def reach(self, action: str, resource: str, scope: Scope) -> frozenset[uuid.UUID] | None:
+        """Where this principal may try ``action`` on ``resource``: everywhere (``None``) through the org role,
+        else only in the projects (or teams) whose grant allows it (possibly none). Lists filter by it."""
+        if self.may_try(action, resource):
+            return None
+        if not self._key_allows(action, resource):
+            return frozenset()
+        return frozenset(scoped.scope_id for scoped in self.scoped_roles
+                         if scoped.scope == scope and _grants(scoped.role, action, resource))
+
+
+def _grants(role: Role, action: str, resource: str) -> bool:
+    return any(p.action == action and p.resource in (resource, "*") for p in ROLE_PERMISSIONS[role])

@@ -11,6 +11,7 @@ import io
 import os
 import re
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,9 @@ from fastapi.routing import APIRoute
 
 from northstar.app import API_MODULES, API_PREFIX
 from northstar.core.context import current_principal, require
-from northstar.core.permissions import ROLE_PERMISSIONS, Role
+from northstar.core.permissions import ROLE_PERMISSIONS, SCOPE_RESOURCES, Role
 from tests.core.test_tenancy import body_for
-from tests.factories import Account, add_member
+from tests.factories import Account, add_member, create_project, signup
 
 MATRIX = Path(__file__).resolve().parents[2] / "northstar" / "rbac_matrix.csv"
 ROLES = [role.value for role in Role]
@@ -36,19 +37,22 @@ def _walk(dependant: Dependant) -> list[Any]:
     return calls
 
 
-def route_rule(route: APIRoute) -> tuple[str, dict[str, str]]:
-    """The route's gate and, per role, allow / own (conditional grant) / deny."""
+def cell(role: str, permission: str) -> str:
+    """What ``role`` may do under ``resource:action``: allow, own (a conditional grant) or deny."""
+    resource, action = permission.split(":")
+    grants = [p for p in ROLE_PERMISSIONS[Role(role)] if p.action == action and p.resource in (resource, "*")]
+    return "deny" if not grants else "allow" if any(not p.conditions for p in grants) else "own"
+
+
+def route_rule(route: APIRoute) -> tuple[str, str, dict[str, str]]:
+    """The route's gate, its scope (org, project or team) and, per role, allow / own / deny."""
     calls = _walk(route.dependant)
     gates = [call for call in calls if isinstance(call, require)]
     if gates:
         resource, action = gates[0].permission
-        cells = {}
-        for role in Role:
-            grants = [p for p in ROLE_PERMISSIONS[role] if p.action == action and p.resource in (resource, "*")]
-            cells[role.value] = "deny" if not grants else "allow" if any(not p.conditions for p in grants) else "own"
-        return f"{resource}:{action}", cells
+        return f"{resource}:{action}", gates[0].scope, {role: cell(role, f"{resource}:{action}") for role in ROLES}
     kind = "authenticated" if current_principal in calls else "public"
-    return kind, dict.fromkeys(ROLES, "allow")
+    return kind, "-", dict.fromkeys(ROLES, "allow")
 
 
 def computed_matrix() -> list[dict[str, str]]:
@@ -56,15 +60,16 @@ def computed_matrix() -> list[dict[str, str]]:
     for module in API_MODULES:
         for route in module.router.routes:
             assert isinstance(route, APIRoute)
-            permission, cells = route_rule(route)
+            permission, scope, cells = route_rule(route)
             for method in sorted(route.methods):
-                rows.append({"method": method, "path": API_PREFIX + route.path, "permission": permission, **cells})
+                rows.append({"method": method, "path": API_PREFIX + route.path, "permission": permission,
+                             "scope": scope, **cells})
     return sorted(rows, key=lambda row: (row["path"], row["method"]))
 
 
 def _render(rows: list[dict[str, str]]) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=["method", "path", "permission", *ROLES], lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=["method", "path", "permission", "scope", *ROLES], lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()
@@ -122,3 +127,143 @@ async def test_live_requests_follow_the_matrix(client: httpx.AsyncClient,
                                             headers=team_of_every_role[role].headers)
             denied = response.status_code == 403
             assert denied == (row[role] == "deny"), (role, row["method"], row["path"], response.text)
+
+
+# A role granted on one project or team, on top of an org role: investors (who may see no project or team) and
+# members (who see them all but manage none), each given every role on one project (team).
+SCOPED_CASES = [*(("investor", granted) for granted in ROLES), ("member", "admin"), ("analyst", "admin")]
+STRENGTH = {"deny": 0, "own": 1, "allow": 2}
+
+
+@dataclass
+class ScopedWorld:
+    """An org where ``holder`` has an org role and a role on project (team) A, and none on B."""
+
+    holder: Account
+    ids: dict[str, dict[str, str]]  # "granted" / "other" -> path parameter -> id
+
+    def path(self, row: dict[str, str], target: str) -> str:
+        return re.sub(r"\{(\w+)\}", lambda m: self.ids[target].get(m.group(1)) or str(uuid.uuid4()), row["path"])
+
+
+async def _scoped_world(client: httpx.AsyncClient, base: str, granted: str, scope: str) -> ScopedWorld:
+    founder = await signup(client)
+    holder = await add_member(client, founder, base)
+    bystander = await add_member(client, founder, "analyst")
+    ids: dict[str, dict[str, str]] = {"granted": {}, "other": {}}
+    for target in ids:
+        project = await create_project(client, founder, f"{target} project")
+        team = await client.post("/api/v1/teams", json={"name": f"{target} team"}, headers=founder.headers)
+        ids[target] = {"project_id": str(project["id"]), "team_id": team.json()["data"]["id"],
+                       "user_id": str(bystander.user_id)}
+        for kind in ("project", "team"):  # the bystander's grant, for the routes that change or remove one
+            response = await client.put(f"/api/v1/{kind}s/{ids[target][f'{kind}_id']}/members/{bystander.user_id}",
+                                        json={"role": "analyst"}, headers=founder.headers)
+            assert response.status_code == 200, response.text
+    grant = await client.put(f"/api/v1/{scope}s/{ids['granted'][f'{scope}_id']}/members/{holder.user_id}",
+                             json={"role": granted}, headers=founder.headers)
+    assert grant.status_code == 200, grant.text
+    return ScopedWorld(holder, ids)
+
+
+def scoped_expectation(row: dict[str, str], *, base: str, granted: str, scope: str, target: str) -> str:
+    """What ``holder`` gets: "allow" (a 2xx), "deny" (403), or "missing" (the 404 of an object that is not there).
+
+    Org-level routes (called with made-up ids: anything but 403 where the org role allows), and the routes of the
+    other scope, follow the org role alone. On the granted project (team) the stronger of the two roles counts.
+    Projects and teams here are real, made by the founder: a conditional grant ("own") refuses them.
+    Elsewhere, a grant that only the scoped role gives answers like a missing object to whoever may not see it.
+    """
+    if row["scope"] not in ("project", "team"):
+        return "deny" if row[base] == "deny" else "any"  # called with made-up ids
+    if row["scope"] != scope:
+        return "allow" if row[base] == "allow" else "deny"
+    has_id = f"{{{scope}_id}}" in row["path"]
+    best = max(row[base], row[granted], key=STRENGTH.__getitem__)
+    if not has_id:
+        return "deny" if best == "deny" else "allow"
+    if target == "granted" or row[base] != "deny":
+        effective = best if target == "granted" else row[base]
+        return "allow" if effective == "allow" else "deny"
+    if row[granted] == "deny":
+        return "deny"
+    return "deny" if cell(base, f"{SCOPE_RESOURCES[scope]}:read") != "deny" else "missing"
+
+
+def _call_order(row: dict[str, str]) -> tuple[bool, int, str, str]:
+    """Deletions last, the longest paths first among them: a grant goes before its project."""
+    deleting = row["method"] == "DELETE"
+    return deleting, -len(row["path"]) if deleting else 0, row["path"], row["method"]
+
+
+@pytest.mark.parametrize("scope", ["project", "team"])
+@pytest.mark.parametrize(("base", "granted"), SCOPED_CASES)
+async def test_scoped_grants_follow_the_matrix(client: httpx.AsyncClient, scope: str, base: str,
+                                               granted: str) -> None:
+    """Every gated route, called by someone with an org role and another role on one project (team) A: on A the
+    stronger role counts; on project (team) B, and on every org-level route, only the org role does."""
+    world = await _scoped_world(client, base, granted, scope)
+    openapi = (await client.get("/openapi.json")).json()
+    rows = sorted((row for row in csv.DictReader(MATRIX.open()) if ":" in row["permission"]), key=_call_order)
+    for row in rows:
+        body = body_for(openapi, row["method"], row["path"])
+        targets = ("other", "granted") if row["scope"] == scope and "{" in row["path"] else ("granted",)
+        for target in targets:
+            expected = scoped_expectation(row, base=base, granted=granted, scope=scope, target=target)
+            response = await client.request(row["method"], world.path(row, target), json=body,
+                                            headers=world.holder.headers)
+            context = (base, granted, target, row["method"], row["path"], response.text)
+            if expected == "deny":
+                assert response.status_code == 403, context
+            elif expected == "allow":
+                assert response.status_code < 300, context
+            elif expected == "missing":
+                nowhere = await client.request(row["method"], re.sub(r"\{(\w+)\}", str(uuid.uuid4()), row["path"]),
+                                               json=body, headers=world.holder.headers)
+                assert response.status_code == 404 and response.json() == nowhere.json(), context
+            else:
+                assert response.status_code != 403, context
+
+
+async def test_a_project_grant_opens_no_org_level_route(client: httpx.AsyncClient, founder: Account) -> None:
+    """An investor and a member made admin of one project still get 403 on everything org-wide."""
+    project = await create_project(client, founder, "shared")
+    org_level = [("GET", "/api/v1/audit"), ("GET", "/api/v1/api-keys"), ("GET", "/api/v1/invitations"),
+                 ("GET", "/api/v1/queue"), ("PATCH", "/api/v1/organization"), ("POST", "/api/v1/integrations"),
+                 ("PATCH", "/api/v1/metrics/settings"), ("GET", "/api/v1/members")]
+    openapi = (await client.get("/openapi.json")).json()
+    for base in ("investor", "member"):
+        holder = await add_member(client, founder, base)
+        granted = await client.put(f"/api/v1/projects/{project['id']}/members/{holder.user_id}",
+                                   json={"role": "admin"}, headers=founder.headers)
+        assert granted.status_code == 200
+        refused = org_level + ([("GET", "/api/v1/datasets"), ("POST", "/api/v1/generate")] if base == "investor"
+                               else [])
+        for method, path in refused:
+            if base == "member" and path == "/api/v1/members":
+                continue  # members read the member list anyway
+            response = await client.request(method, path, headers=holder.headers,
+                                             json=body_for(openapi, method, path))
+            assert response.status_code == 403, (base, method, path, response.text)
+        # What the grant is for: the project itself.
+        renamed = await client.patch(f"/api/v1/projects/{project['id']}", json={"name": "renamed"},
+                                     headers=holder.headers)
+        assert renamed.status_code == 200
+
+
+async def test_lists_show_only_the_granted_projects_and_teams(client: httpx.AsyncClient, founder: Account) -> None:
+    investor = await add_member(client, founder, "investor")
+    shown = await create_project(client, founder, "shown")
+    await create_project(client, founder, "hidden")
+    team = (await client.post("/api/v1/teams", json={"name": "shown team"}, headers=founder.headers)).json()["data"]
+    await client.post("/api/v1/teams", json={"name": "hidden team"}, headers=founder.headers)
+    assert (await client.get("/api/v1/projects", headers=investor.headers)).status_code == 403
+    for path, body in ((f"/api/v1/projects/{shown['id']}/members/{investor.user_id}", {"role": "analyst"}),
+                       (f"/api/v1/teams/{team['id']}/members/{investor.user_id}", {"role": "analyst"})):
+        assert (await client.put(path, json=body, headers=founder.headers)).status_code == 200
+    projects = (await client.get("/api/v1/projects", headers=investor.headers)).json()
+    assert [p["name"] for p in projects["data"]] == ["shown"] and projects["meta"]["total"] == 1
+    teams = (await client.get("/api/v1/teams", headers=investor.headers)).json()
+    assert [t["name"] for t in teams["data"]] == ["shown team"] and teams["meta"]["total"] == 1
+    analyst = await add_member(client, founder, "analyst")
+    assert (await client.get("/api/v1/projects", headers=analyst.headers)).json()["meta"]["total"] == 2

@@ -25,15 +25,16 @@ from northstar.core.permissions import Principal, Role
 
 router = APIRouter(tags=["projects"], responses=ERROR_RESPONSES)
 
-ProjectsRead = Annotated[Principal, Depends(require("projects", "read"))]
+# A role granted on a project (team) counts on that project's (team's) routes only; creating is org-level.
+ProjectsRead = Annotated[Principal, Depends(require("projects", "read", scope="project"))]
 ProjectsCreate = Annotated[Principal, Depends(require("projects", "create"))]
-ProjectsUpdate = Annotated[Principal, Depends(require("projects", "update"))]
-ProjectsDelete = Annotated[Principal, Depends(require("projects", "delete"))]
-MembersUpdate = Annotated[Principal, Depends(require("members", "update"))]
-TeamsRead = Annotated[Principal, Depends(require("teams", "read"))]
+ProjectsUpdate = Annotated[Principal, Depends(require("projects", "update", scope="project"))]
+ProjectsDelete = Annotated[Principal, Depends(require("projects", "delete", scope="project"))]
+ProjectMembersUpdate = Annotated[Principal, Depends(require("members", "update", scope="project"))]
+TeamsRead = Annotated[Principal, Depends(require("teams", "read", scope="team"))]
 TeamsCreate = Annotated[Principal, Depends(require("teams", "create"))]
-TeamsUpdate = Annotated[Principal, Depends(require("teams", "update"))]
-TeamsDelete = Annotated[Principal, Depends(require("teams", "delete"))]
+TeamsUpdate = Annotated[Principal, Depends(require("teams", "update", scope="team"))]
+TeamsDelete = Annotated[Principal, Depends(require("teams", "delete", scope="team"))]
 Page = Annotated[PageParams, Depends()]
 
 
@@ -42,6 +43,7 @@ async def list_projects(principal: ProjectsRead, session: DbSession, page: Page,
                         q: Annotated[str | None, Query(max_length=200, description="name contains")] = None
                         ) -> PageEnvelope[ProjectOut]:
     projects, total = await service.list_projects(session, org_id=principal.org_id, search=q,
+                                                  only=principal.reach("read", "projects", "project"),
                                                   offset=page.offset, limit=page.limit)
     return PageEnvelope(data=[ProjectOut.model_validate(p) for p in projects], meta=page.meta(total))
 
@@ -89,7 +91,7 @@ async def list_project_members(project_id: uuid.UUID, principal: ProjectsRead, s
 @router.put("/projects/{project_id}/members/{user_id}", response_model=Envelope[ScopedMemberOut],
             name="projects.set_member_role")
 async def set_project_role(project_id: uuid.UUID, user_id: uuid.UUID, body: RoleUpdate, request: Request,
-                           principal: MembersUpdate, session: DbSession) -> Envelope[ScopedMemberOut]:
+                           principal: ProjectMembersUpdate, session: DbSession) -> Envelope[ScopedMemberOut]:
     member = await service.set_project_role(session, principal=principal, project_id=project_id,
                                             user_id=user_id, role=Role(body.role))
     audit_target(request, "project", project_id, userId=str(user_id), role=body.role)
@@ -99,8 +101,8 @@ async def set_project_role(project_id: uuid.UUID, user_id: uuid.UUID, body: Role
 @router.delete("/projects/{project_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT,
                name="projects.remove_member_role")
 async def remove_project_role(project_id: uuid.UUID, user_id: uuid.UUID, request: Request,
-                              principal: MembersUpdate, session: DbSession) -> None:
-    await service.remove_project_role(session, org_id=principal.org_id, project_id=project_id, user_id=user_id)
+                              principal: ProjectMembersUpdate, session: DbSession) -> None:
+    await service.remove_project_role(session, principal=principal, project_id=project_id, user_id=user_id)
     audit_target(request, "project", project_id, userId=str(user_id))
 
 
@@ -109,6 +111,7 @@ async def list_teams(principal: TeamsRead, session: DbSession, page: Page,
                      project_id: Annotated[uuid.UUID | None, Query(alias="projectId")] = None
                      ) -> PageEnvelope[TeamOut]:
     teams, total = await service.list_teams(session, org_id=principal.org_id, project_id=project_id,
+                                            only=principal.reach("read", "teams", "team"),
                                             offset=page.offset, limit=page.limit)
     return PageEnvelope(data=[TeamOut.model_validate(t) for t in teams], meta=page.meta(total))
 
@@ -163,5 +166,5 @@ async def set_team_role(team_id: uuid.UUID, user_id: uuid.UUID, body: RoleUpdate
                name="teams.remove_member")
 async def remove_team_member(team_id: uuid.UUID, user_id: uuid.UUID, request: Request, principal: TeamsUpdate,
                              session: DbSession) -> None:
-    await service.remove_team_member(session, org_id=principal.org_id, team_id=team_id, user_id=user_id)
+    await service.remove_team_member(session, principal=principal, team_id=team_id, user_id=user_id)
     audit_target(request, "team", team_id, userId=str(user_id))

@@ -96,9 +96,28 @@ async def get_member(session: AsyncSession, *, org_id: uuid.UUID, user_id: uuid.
     return _member_row(*row)
 
 
-def ensure_can_grant(principal: Principal, role: Role) -> None:
-    if ROLE_RANK[role] < ROLE_RANK[principal.role]:
+def _strongest_role(principal: Principal, *, project_id: uuid.UUID | None, team_id: uuid.UUID | None) -> Role:
+    return min(principal.roles_for(project_id=project_id, team_id=team_id), key=ROLE_RANK.__getitem__)
+
+
+def ensure_can_grant(principal: Principal, role: Role, *, project_id: uuid.UUID | None = None,
+                     team_id: uuid.UUID | None = None) -> None:
+    """Nobody grants a role above their own (on a project or team: their role there, org-wide or granted)."""
+    if ROLE_RANK[role] < ROLE_RANK[_strongest_role(principal, project_id=project_id, team_id=team_id)]:
         raise Forbidden(f"Your role cannot grant the {role.value} role")
+
+
+def ensure_can_change(principal: Principal, held: Role, *, verb: str, project_id: uuid.UUID | None = None,
+                      team_id: uuid.UUID | None = None) -> None:
+    """Nobody demotes or removes someone whose role is above their own, and the answer says so."""
+    mine = _strongest_role(principal, project_id=project_id, team_id=team_id)
+    if ROLE_RANK[held] < ROLE_RANK[mine]:
+        raise Forbidden(f"{_with_article(held).capitalize()} cannot be {verb} by {_with_article(mine)}",
+                        code="outranked", details={"role": held.value, "yourRole": mine.value})
+
+
+def _with_article(role: Role) -> str:
+    return f"{'an' if role.value[0] in 'aeiou' else 'a'} {role.value}"
 
 
 async def _membership(session: AsyncSession, *, org_id: uuid.UUID, user_id: uuid.UUID) -> Membership:
@@ -124,8 +143,8 @@ async def change_member_role(
     session: AsyncSession, *, principal: Principal, user_id: uuid.UUID, role: Role
 ) -> tuple[MemberRow, str]:
     membership = await _membership(session, org_id=principal.org_id, user_id=user_id)
+    ensure_can_change(principal, Role(membership.role), verb="demoted")
     ensure_can_grant(principal, role)
-    ensure_can_grant(principal, Role(membership.role))
     previous = membership.role
     if role != Role.FOUNDER:
         await _ensure_founder_remains(session, org_id=principal.org_id, leaving=membership)
@@ -137,7 +156,7 @@ async def change_member_role(
 async def remove_member(session: AsyncSession, *, principal: Principal, user_id: uuid.UUID) -> None:
     membership = await _membership(session, org_id=principal.org_id, user_id=user_id)
     if user_id != principal.user_id:
-        ensure_can_grant(principal, Role(membership.role))
+        ensure_can_change(principal, Role(membership.role), verb="removed")
     await _ensure_founder_remains(session, org_id=principal.org_id, leaving=membership)
     await session.delete(membership)  # cascades to the member's sessions, project and team roles
     await session.flush()

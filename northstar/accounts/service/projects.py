@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.accounts.models import Membership, Project, ProjectMember, Team, TeamMember
-from northstar.accounts.service.organizations import ensure_can_grant
+from northstar.accounts.service.organizations import ensure_can_change, ensure_can_grant
 from northstar.core.db import fetch_page, flush_unique, get_in_org
 from northstar.core.http import Forbidden, NotFound
 from northstar.core.permissions import Principal, Role
 
 
 async def list_projects(
-    session: AsyncSession, *, org_id: uuid.UUID, search: str | None, offset: int, limit: int
+    session: AsyncSession, *, org_id: uuid.UUID, search: str | None, only: Collection[uuid.UUID] | None,
+    offset: int, limit: int,
 ) -> tuple[list[Project], int]:
+    """The org's projects, or ``only`` these (a caller who reads projects through project grants alone)."""
     query = select(Project).where(Project.org_id == org_id)
+    if only is not None:
+        query = query.where(Project.id.in_(only))
     if search:
         query = query.where(Project.name.icontains(search, autoescape=True))
     return await fetch_page(session, query.order_by(Project.created_at.desc(), Project.id), offset=offset,
@@ -82,11 +87,16 @@ async def _list_scoped(session: AsyncSession, model: type[ScopedGrant], scope: d
 
 async def _grant_scoped(session: AsyncSession, model: type[ScopedGrant], *, principal: Principal,
                         scope: dict[str, uuid.UUID], user_id: uuid.UUID, role: Role) -> ScopedGrant:
-    """Give ``user_id`` a role on one project or team (creating or changing the grant)."""
-    ensure_can_grant(principal, role)
+    """Give ``user_id`` a role on one project or team (creating or changing the grant).
+
+    The caller's rank there (org role or their own grant on it) bounds both the role given and the one replaced.
+    """
+    ensure_can_grant(principal, role, **scope)
     await _ensure_member(session, org_id=principal.org_id, user_id=user_id)
     filters = [getattr(model, column) == value for column, value in scope.items()]
     grant = await session.scalar(select(model).where(model.user_id == user_id, *filters))
+    if grant is not None:
+        ensure_can_change(principal, Role(grant.role), verb="changed", **scope)
     if grant is None:
         grant = model(org_id=principal.org_id, user_id=user_id, role=role.value, **scope)
         session.add(grant)
@@ -96,12 +106,13 @@ async def _grant_scoped(session: AsyncSession, model: type[ScopedGrant], *, prin
     return grant
 
 
-async def _revoke_scoped(session: AsyncSession, model: type[ScopedGrant], *, scope: dict[str, uuid.UUID],
-                         user_id: uuid.UUID, missing: str) -> None:
+async def _revoke_scoped(session: AsyncSession, model: type[ScopedGrant], *, principal: Principal,
+                         scope: dict[str, uuid.UUID], user_id: uuid.UUID, missing: str) -> None:
     filters = [getattr(model, column) == value for column, value in scope.items()]
     grant = await session.scalar(select(model).where(model.user_id == user_id, *filters))
     if grant is None:
         raise NotFound(missing)
+    ensure_can_change(principal, Role(grant.role), verb="removed", **scope)
     await session.delete(grant)
     await session.flush()
 
@@ -119,15 +130,17 @@ async def set_project_role(session: AsyncSession, *, principal: Principal, proje
                                user_id=user_id, role=role)
 
 
-async def remove_project_role(session: AsyncSession, *, org_id: uuid.UUID, project_id: uuid.UUID,
+async def remove_project_role(session: AsyncSession, *, principal: Principal, project_id: uuid.UUID,
                               user_id: uuid.UUID) -> None:
-    await _revoke_scoped(session, ProjectMember, scope={"project_id": project_id}, user_id=user_id,
-                         missing="This member has no role on this project")
+    await _revoke_scoped(session, ProjectMember, principal=principal, scope={"project_id": project_id},
+                         user_id=user_id, missing="This member has no role on this project")
 
 
-async def list_teams(session: AsyncSession, *, org_id: uuid.UUID, project_id: uuid.UUID | None, offset: int,
-                     limit: int) -> tuple[list[Team], int]:
+async def list_teams(session: AsyncSession, *, org_id: uuid.UUID, project_id: uuid.UUID | None,
+                     only: Collection[uuid.UUID] | None, offset: int, limit: int) -> tuple[list[Team], int]:
     query = select(Team).where(Team.org_id == org_id)
+    if only is not None:
+        query = query.where(Team.id.in_(only))
     if project_id:
         query = query.where(Team.project_id == project_id)
     return await fetch_page(session, query.order_by(Team.name), offset=offset, limit=limit)
@@ -177,7 +190,7 @@ async def set_team_role(session: AsyncSession, *, principal: Principal, team_id:
                                user_id=user_id, role=role)
 
 
-async def remove_team_member(session: AsyncSession, *, org_id: uuid.UUID, team_id: uuid.UUID,
+async def remove_team_member(session: AsyncSession, *, principal: Principal, team_id: uuid.UUID,
                              user_id: uuid.UUID) -> None:
-    await _revoke_scoped(session, TeamMember, scope={"team_id": team_id}, user_id=user_id,
+    await _revoke_scoped(session, TeamMember, principal=principal, scope={"team_id": team_id}, user_id=user_id,
                          missing="This member is not in this team")
