@@ -11,7 +11,7 @@ import os
 import secrets
 import socket
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -178,6 +178,23 @@ async def database(database_url: str) -> AsyncIterator[Database]:
     db = Database(database_url, pool_size=2)
     yield db
     await db.dispose()
+
+
+@pytest.fixture(scope="session")
+async def run_jobs(database: Database) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+    """Run every queued job now, in this process: a worker that stops when the queue is empty.
+
+    Opened once per run: Procrastinate keeps the first pool it was given, so the queue cannot be opened again.
+    """
+    from northstar.core.queue import close_queue, open_queue, queue_app
+
+    pool = await open_queue(database)
+
+    async def run() -> None:
+        await queue_app.run_worker_async(wait=False, install_signal_handlers=False, listen_notify=False)
+
+    yield run
+    await close_queue(pool)
 
 
 @pytest.fixture

@@ -71,7 +71,8 @@ ROLE_PERMISSIONS: dict[Role, list[Permission]] = {
         *grant(["organization", "members", "teams", "settings", "exports", "integrations"], ["read"]),
         *grant(["projects", "sites"], ["read", "create"]),
         *grant(["projects", "sites"], ["update", "delete"], owner="self"),
-        *grant(_BUSINESS_DATA, CRUD),
+        *grant(_BUSINESS_DATA, ["create", "read"]),
+        *grant(_BUSINESS_DATA, ["update", "delete"], owner="self"),
         *grant(["exports", "events"], ["create"]),
     ],
     # Data Analyst: reads and exports everything business-related, changes no settings.

@@ -248,7 +248,7 @@ async def list_jobs(
              name="jobs.cancel")
 async def cancel(job_id: uuid.UUID, request: Request, principal: DataUpdate, session: DbSession
                  ) -> Envelope[JobOut]:
-    job = await service.cancel_job(session, org_id=principal.org_id, job_id=job_id)
+    job = await service.cancel_job(session, principal=principal, job_id=job_id)
     audit_target(request, "job", job.id)
     return Envelope(data=await _job_out(request, session, job))
 
@@ -289,7 +289,7 @@ async def get_dataset(dataset_id: uuid.UUID, principal: DataRead, session: DbSes
 
 @router.delete("/datasets/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT, name="datasets.delete")
 async def delete_dataset(dataset_id: uuid.UUID, request: Request, principal: DataDelete, session: DbSession) -> None:
-    await service.delete_dataset(session, org_id=principal.org_id, dataset_id=dataset_id)
+    await service.delete_dataset(session, principal=principal, dataset_id=dataset_id)
     audit_target(request, "dataset", dataset_id)
 
 

@@ -133,6 +133,7 @@ class Dataset(Base):
     columns: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, nullable=False)
     row_count: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
     status: Mapped[str] = mapped_column(String(20), nullable=False, server_default="building")
+    created_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     created_at: Mapped[datetime] = created_at()
 
     @property

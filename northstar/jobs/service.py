@@ -67,7 +67,8 @@ async def create_generation_job(session: AsyncSession, *, principal: Principal, 
     if not request.output.dataset:
         return await _start(session, principal=principal, job=job)
     dataset = Dataset(id=uuid.uuid4(), org_id=principal.org_id, name=request.name or "Generated data",
-                      source="generation", job_id=job.id, columns=[], row_count=0, status="building")
+                      source="generation", job_id=job.id, columns=[], row_count=0, status="building",
+                      created_by=principal.user_id)
     job.result = {"datasetId": str(dataset.id)}
     return await _start(session, principal=principal, job=job, related=(dataset,))
 
@@ -95,7 +96,8 @@ async def create_import_job(session: AsyncSession, *, principal: Principal, uplo
                         original_name=upload.original_name, stored_path=upload.key, mime_type=upload.mime_type,
                         size_bytes=upload.size_bytes, checksum=upload.checksum, status="pending")
     dataset = Dataset(id=uuid.uuid4(), org_id=principal.org_id, name=dataset_name or upload.original_name,
-                      source="upload", job_id=job.id, file_id=stored.id, columns=[], row_count=0, status="building")
+                      source="upload", job_id=job.id, file_id=stored.id, columns=[], row_count=0, status="building",
+                      created_by=principal.user_id)
     job.result = {"datasetId": str(dataset.id), "fileId": str(stored.id)}
     await _start(session, principal=principal, job=job, related=(stored, dataset))
     return job, stored
@@ -166,9 +168,16 @@ async def list_jobs(session: AsyncSession, *, org_id: uuid.UUID, filters: JobFil
     return await fetch_page(session, query.order_by(Job.created_at.desc(), Job.id), offset=offset, limit=limit)
 
 
-async def cancel_job(session: AsyncSession, *, org_id: uuid.UUID, job_id: uuid.UUID) -> Job:
+def _ensure_may(principal: Principal, action: str, what: str, created_by: uuid.UUID | None) -> None:
+    """Members change only the jobs and datasets they started; founders and admins change any."""
+    if not principal.can(action, "data", owner_id=created_by):
+        raise Forbidden(f"Your role cannot {action} {what} started by someone else", code="not_owner")
+
+
+async def cancel_job(session: AsyncSession, *, principal: Principal, job_id: uuid.UUID) -> Job:
     """A pending job is cancelled now; a running one stops at its next batch (the worker confirms)."""
-    job = await get_job(session, org_id=org_id, job_id=job_id)
+    job = await get_job(session, org_id=principal.org_id, job_id=job_id)
+    _ensure_may(principal, "update", "a job", job.created_by)
     if job.status not in CANCELLABLE:
         raise Conflict(f"A {job.status} job cannot be cancelled", code="job_not_cancellable")
     job.cancel_requested = True
@@ -182,6 +191,7 @@ async def cancel_job(session: AsyncSession, *, org_id: uuid.UUID, job_id: uuid.U
 
 async def retry_job(session: AsyncSession, *, principal: Principal, job_id: uuid.UUID) -> Job:
     job = await get_job(session, org_id=principal.org_id, job_id=job_id)
+    _ensure_may(principal, "update", "a job", job.created_by)
     if job.status not in RETRYABLE:
         raise Conflict(f"A {job.status} job cannot be retried; only failed or cancelled ones",
                        code="job_not_retryable")
@@ -215,9 +225,10 @@ async def get_dataset(session: AsyncSession, *, org_id: uuid.UUID, dataset_id: u
     return await get_in_org(session, Dataset, dataset_id, org_id=org_id, missing="No such dataset")
 
 
-async def delete_dataset(session: AsyncSession, *, org_id: uuid.UUID, dataset_id: uuid.UUID) -> None:
+async def delete_dataset(session: AsyncSession, *, principal: Principal, dataset_id: uuid.UUID) -> None:
     """The row goes and a trigger drops its table; a dataset still being built is refused."""
-    dataset = await get_dataset(session, org_id=org_id, dataset_id=dataset_id)
+    dataset = await get_dataset(session, org_id=principal.org_id, dataset_id=dataset_id)
+    _ensure_may(principal, "delete", "a dataset", dataset.created_by)
     if dataset.status == "building":
         raise Conflict("This dataset is still being built; cancel its job first", code="dataset_building")
     await session.delete(dataset)

@@ -157,7 +157,7 @@ async def get_goal(goal_id: uuid.UUID, principal: DashboardRead, session: DbSess
 @router.patch(GOAL, response_model=Envelope[GoalProgress], name="goals.update")
 async def update_goal(goal_id: uuid.UUID, body: GoalUpdate, request: Request, principal: GoalsUpdate,
                       session: DbSession) -> Envelope[GoalProgress]:
-    goal = await service.update_goal(session, org_id=principal.org_id, goal_id=goal_id, target=body.target,
+    goal = await service.update_goal(session, principal=principal, goal_id=goal_id, target=body.target,
                                      target_date=body.target_date)
     audit_target(request, "goal", goal.id)
     return Envelope(data=GoalProgress.model_validate(
@@ -166,7 +166,7 @@ async def update_goal(goal_id: uuid.UUID, body: GoalUpdate, request: Request, pr
 
 @router.delete(GOAL, status_code=status.HTTP_204_NO_CONTENT, name="goals.delete")
 async def delete_goal(goal_id: uuid.UUID, request: Request, principal: GoalsDelete, session: DbSession) -> None:
-    await service.delete_goal(session, org_id=principal.org_id, goal_id=goal_id)
+    await service.delete_goal(session, principal=principal, goal_id=goal_id)
     audit_target(request, "goal", goal_id)
 
 

@@ -24,7 +24,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.core.db import Base, bulk_insert, driver_connection, fetch_page, get_in_org
-from northstar.core.http import Unprocessable
+from northstar.core.http import Forbidden, Unprocessable
+from northstar.core.permissions import Principal
 from northstar.core.queue import enqueue_named
 from northstar.metrics import commerce, engine, pipeline, product, traffic
 from northstar.metrics.inputs import SourceBatch
@@ -373,9 +374,16 @@ async def get_goal(session: AsyncSession, *, org_id: uuid.UUID, goal_id: uuid.UU
     return await get_in_org(session, Goal, goal_id, org_id=org_id, missing="No such goal")
 
 
-async def update_goal(session: AsyncSession, *, org_id: uuid.UUID, goal_id: uuid.UUID, target: Decimal | None,
+def _ensure_may_change(principal: Principal, goal: Goal, action: str) -> None:
+    """Members change only the goals they set; founders and admins change any."""
+    if not principal.can(action, "dashboards", owner_id=goal.created_by):
+        raise Forbidden(f"Your role cannot {action} a goal set by someone else", code="not_owner")
+
+
+async def update_goal(session: AsyncSession, *, principal: Principal, goal_id: uuid.UUID, target: Decimal | None,
                       target_date: dt.date | None) -> Goal:
-    goal = await get_goal(session, org_id=org_id, goal_id=goal_id)
+    goal = await get_goal(session, org_id=principal.org_id, goal_id=goal_id)
+    _ensure_may_change(principal, goal, "update")
     if target is not None:
         goal.target = target
     if target_date is not None:
@@ -388,6 +396,8 @@ async def update_goal(session: AsyncSession, *, org_id: uuid.UUID, goal_id: uuid
     return goal
 
 
-async def delete_goal(session: AsyncSession, *, org_id: uuid.UUID, goal_id: uuid.UUID) -> None:
-    await session.delete(await get_goal(session, org_id=org_id, goal_id=goal_id))
+async def delete_goal(session: AsyncSession, *, principal: Principal, goal_id: uuid.UUID) -> None:
+    goal = await get_goal(session, org_id=principal.org_id, goal_id=goal_id)
+    _ensure_may_change(principal, goal, "delete")
+    await session.delete(goal)
     await session.flush()

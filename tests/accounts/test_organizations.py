@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Message
 
-from northstar.core.db import Database
-from northstar.core.queue import close_queue, open_queue, queue_app
 from tests.conftest import SMTP_PORT
 from tests.factories import Account, add_member, create_project, invite, signup, unique_email
 
@@ -34,22 +32,11 @@ def inbox() -> Iterator[Inbox]:
     controller.stop()
 
 
-@pytest.fixture
-async def run_jobs(database: Database) -> AsyncIterator[object]:
-    pool = await open_queue(database)
-
-    async def run() -> None:
-        await queue_app.run_worker_async(wait=False, install_signal_handlers=False, listen_notify=False)
-
-    yield run
-    await close_queue(pool)
-
-
 async def test_invitation_is_mailed_and_accepted(client: httpx.AsyncClient, founder: Account, inbox: Inbox,
-                                                 run_jobs: object) -> None:
+                                                 run_jobs: Callable[[], Awaitable[None]]) -> None:
     invitee = await signup(client)
     invitation = await invite(client, founder, email=invitee.email, role="analyst")
-    await run_jobs()  # type: ignore[operator]
+    await run_jobs()
     mails = [m for m in inbox.messages if m["To"] == invitee.email]  # type: ignore[index]
     assert len(mails) == 1
     body = mails[0].get_payload(decode=True).decode()  # type: ignore[attr-defined]
