@@ -254,3 +254,16 @@ class ApiKeyCreated(ApiKeyOut):
     key: str
 
 
+class MemberChanged(MemberOut):
+    """A role change, with the member's API keys it narrowed (each key now does at most what the new role may)."""
+
+    api_keys_capped: list[ApiKeyOut]
+
+
+class MemberRemoved(CamelModel):
+    """A removal, with the member's API keys it revoked."""
+
+    user_id: uuid.UUID
+    api_keys_revoked: list[ApiKeyOut]
+
+

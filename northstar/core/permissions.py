@@ -102,6 +102,24 @@ def all_scopes_of(role: Role) -> set[str]:
     return {scope_string(p.action, p.resource) for p in ROLE_PERMISSIONS[role] if not p.conditions}
 
 
+def capped_key_grant(role: Role, scopes: list[str] | None, ceiling: Role) -> tuple[Role, list[str] | None] | None:
+    """An API key's role and scopes narrowed to what ``ceiling`` allows, or ``None`` when they already fit.
+
+    A key holds only unconditional grants (it is nobody, so "your own" never applies to it): what it may do is
+    its role's scopes, narrowed by its own scopes if it has any. Capped, it gets the ceiling role and keeps only
+    the scopes both allow; it keeps no scope list when it may do all the ceiling role does.
+    """
+    allowed = all_scopes_of(role)
+    if scopes is not None:
+        wildcards = {scope[:-2] for scope in scopes if scope.endswith(":*")}
+        allowed = {scope for scope in allowed if scope in scopes or scope.split(":")[0] in wildcards}
+    limit = all_scopes_of(ceiling)
+    if allowed <= limit and ROLE_RANK[role] >= ROLE_RANK[ceiling]:
+        return None
+    kept = allowed & limit
+    return ceiling, None if kept == limit else sorted(kept)
+
+
 @dataclass(frozen=True)
 class ScopedRole:
     """A role granted at project or team scope, on top of the org-wide role."""

@@ -114,3 +114,95 @@ async def test_key_use_is_audited_at_most_once_a_minute(client: httpx.AsyncClien
         await client.get("/api/v1/projects", headers=_key_headers(key))
     used = await client.get("/api/v1/audit?action=api_key.used", headers=founder.headers)
     assert used.json()["meta"]["total"] == 1
+
+
+async def _status(client: httpx.AsyncClient, key: dict[str, object], method: str, path: str,
+                  body: dict[str, object] | None = None) -> int:
+    return (await client.request(method, path, json=body, headers=_key_headers(key))).status_code
+
+
+async def test_removing_a_member_revokes_the_keys_they_made(client: httpx.AsyncClient, founder: Account) -> None:
+    admin = await add_member(client, founder, "admin")
+    theirs = [await _create_key(client, admin, role="admin"), await _create_key(client, admin, role="analyst")]
+    made_by_their_key = await _create_key_with(client, theirs[0], role="member")
+    founders = await _create_key(client, founder, role="admin")
+    for key in (*theirs, made_by_their_key):
+        assert await _status(client, key, "GET", "/api/v1/projects") == 200
+
+    removed = await client.delete(f"/api/v1/members/{admin.user_id}", headers=founder.headers)
+    assert removed.status_code == 200, removed.text
+    revoked = removed.json()["data"]["apiKeysRevoked"]
+    assert {k["id"] for k in revoked} == {k["id"] for k in (*theirs, made_by_their_key)}
+    assert all(k["revokedAt"] is not None for k in revoked)
+    for key in (*theirs, made_by_their_key):
+        response = await client.get("/api/v1/projects", headers=_key_headers(key))
+        assert response.status_code == 401 and response.json()["error"]["code"] == "invalid_api_key"
+    assert await _status(client, founders, "GET", "/api/v1/audit") == 200
+
+    audit = (await client.get("/api/v1/audit?action=api_key.revoked", headers=founder.headers)).json()["data"]
+    assert {entry["targetId"] for entry in audit} == {k["id"] for k in revoked}
+    assert all(entry["details"]["reason"] == "creator_removed" for entry in audit)
+    removal = (await client.get("/api/v1/audit?action=members.remove", headers=founder.headers)).json()["data"]
+    assert set(removal[0]["details"]["apiKeysRevoked"]) == {k["id"] for k in revoked}
+
+
+async def _create_key_with(client: httpx.AsyncClient, key: dict[str, object], **body: object) -> dict[str, object]:
+    response = await client.post("/api/v1/api-keys", json={"name": "made by a key", **body}, headers=_key_headers(key))
+    assert response.status_code == 201, response.text
+    return dict(response.json()["data"])
+
+
+async def test_a_role_change_caps_the_keys_they_made(client: httpx.AsyncClient, founder: Account) -> None:
+    admin = await add_member(client, founder, "admin")
+    full = await _create_key(client, admin, role="admin")
+    analyst = await _create_key(client, admin, role="analyst")
+    narrow = await _create_key(client, admin, role="admin", scopes=["audit:read", "projects:read"])
+    within = await _create_key(client, admin, role="investor")
+    assert await _status(client, full, "GET", "/api/v1/audit") == 200
+    assert await _status(client, narrow, "GET", "/api/v1/audit") == 200
+
+    changed = await client.patch(f"/api/v1/members/{admin.user_id}", json={"role": "member"}, headers=founder.headers)
+    assert changed.status_code == 200, changed.text
+    capped = {k["id"]: k for k in changed.json()["data"]["apiKeysCapped"]}
+    assert set(capped) == {full["id"], analyst["id"], narrow["id"]}  # an investor key does nothing a member cannot
+    assert (capped[full["id"]]["role"], capped[full["id"]]["scopes"]) == ("member", None)
+    assert capped[narrow["id"]]["scopes"] == ["projects:read"]
+    assert capped[analyst["id"]]["role"] == "member" and "events:read" not in capped[analyst["id"]]["scopes"]
+
+    # On the very next request each key does at most what a member may.
+    assert await _status(client, full, "GET", "/api/v1/audit") == 403
+    assert await _status(client, full, "POST", "/api/v1/api-keys", {"name": "escape"}) == 403
+    assert await _status(client, full, "GET", "/api/v1/projects") == 200
+    assert await _status(client, narrow, "GET", "/api/v1/audit") == 403
+    assert await _status(client, narrow, "GET", "/api/v1/projects") == 200
+    assert await _status(client, analyst, "GET", "/api/v1/projects") == 200
+    assert await _status(client, analyst, "POST", "/api/v1/projects", {"name": "no"}) == 403
+    assert await _status(client, within, "GET", "/api/v1/dashboard") == 200
+    listed = {k["id"]: k for k in (await client.get("/api/v1/api-keys", headers=founder.headers)).json()["data"]}
+    assert listed[full["id"]]["role"] == "member" and listed[within["id"]]["role"] == "investor"
+
+    audit = (await client.get("/api/v1/audit?action=api_key.capped", headers=founder.headers)).json()["data"]
+    by_key = {entry["targetId"]: entry["details"] for entry in audit}
+    assert set(by_key) == set(capped)
+    assert by_key[full["id"]]["previous"] == {"role": "admin", "scopes": None}
+    assert by_key[full["id"]]["role"] == "member"
+    change = (await client.get("/api/v1/audit?action=members.change_role", headers=founder.headers)).json()["data"]
+    assert set(change[0]["details"]["apiKeysCapped"]) == set(capped)
+
+    promoted = await client.patch(f"/api/v1/members/{admin.user_id}", json={"role": "admin"}, headers=founder.headers)
+    assert promoted.json()["data"]["apiKeysCapped"] == []
+    assert await _status(client, full, "GET", "/api/v1/audit") == 403, "a promotion gives no key its power back"
+
+
+async def test_a_key_never_makes_a_key_beyond_its_creators_role(client: httpx.AsyncClient, founder: Account,
+                                                                database_url: str) -> None:
+    """Even a key that was not capped (its creator's role changed behind the API's back) cannot mint more power."""
+    admin = await add_member(client, founder, "admin")
+    key = await _create_key(client, admin, role="admin")
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        await conn.execute("UPDATE core.memberships SET role = 'member' WHERE user_id = %s", (admin.user_id,))
+        await conn.commit()
+    response = await client.post("/api/v1/api-keys", json={"name": "x", "role": "admin"}, headers=_key_headers(key))
+    assert response.status_code == 403 and response.json()["error"]["code"] == "beyond_creator"
+    within = await client.post("/api/v1/api-keys", json={"name": "x", "role": "member"}, headers=_key_headers(key))
+    assert within.status_code == 201, within.text

@@ -37,7 +37,7 @@ async def test_role_changes_are_recorded_with_before_and_after(client: httpx.Asy
                                   headers=founder.headers)
     assert response.status_code == 200
     event = (await _events(client, founder, "?action=members.change_role"))[0]
-    assert event["details"] == {"previousRole": "member", "role": "analyst"}
+    assert event["details"] == {"previousRole": "member", "role": "analyst", "apiKeysCapped": []}
     assert event["targetId"] == str(member.user_id)
 
 

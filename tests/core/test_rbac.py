@@ -22,7 +22,17 @@ from fastapi.routing import APIRoute
 
 from northstar.app import API_MODULES, API_PREFIX
 from northstar.core.context import current_principal, require
-from northstar.core.permissions import ROLE_PERMISSIONS, SCOPE_RESOURCES, Role
+from northstar.core.permissions import (
+    ACTIONS,
+    RESOURCES,
+    ROLE_PERMISSIONS,
+    SCOPE_RESOURCES,
+    Principal,
+    Role,
+    all_scopes_of,
+    capped_key_grant,
+    role_allows,
+)
 from tests.core.test_tenancy import body_for
 from tests.factories import Account, add_member, create_project, signup
 
@@ -267,3 +277,21 @@ async def test_lists_show_only_the_granted_projects_and_teams(client: httpx.Asyn
     assert [t["name"] for t in teams["data"]] == ["shown team"] and teams["meta"]["total"] == 1
     analyst = await add_member(client, founder, "analyst")
     assert (await client.get("/api/v1/projects", headers=analyst.headers)).json()["meta"]["total"] == 2
+
+
+@pytest.mark.parametrize("ceiling", list(Role))
+def test_a_capped_key_does_nothing_its_creators_role_cannot(ceiling: Role) -> None:
+    """Whatever a key's role and scopes, capped to its creator's role it allows nothing that role does not, and
+    keeps everything both allow."""
+    for role in Role:
+        for scopes in (None, sorted(all_scopes_of(role))[::2], [f"{resource}:*" for resource in RESOURCES[::3]]):
+            capped = capped_key_grant(role, scopes, ceiling)
+            new_role, new_scopes = capped if capped else (role, scopes)
+            before = Principal(org_id=uuid.uuid4(), role=role, api_key_scopes=None if scopes is None
+                               else frozenset(scopes))
+            after = Principal(org_id=uuid.uuid4(), role=new_role, api_key_scopes=None if new_scopes is None
+                              else frozenset(new_scopes))
+            for resource in RESOURCES:
+                for action in ACTIONS:
+                    both = before.can(action, resource) and role_allows(ceiling, action, resource)
+                    assert after.can(action, resource) == both, (role, scopes, ceiling, action, resource)

@@ -31,7 +31,7 @@ def _fields(key: ApiKey) -> dict[str, object]:
     }
 
 
-def _out(key: ApiKey) -> ApiKeyOut:
+def api_key_out(key: ApiKey) -> ApiKeyOut:
     return ApiKeyOut.model_validate(_fields(key))
 
 
@@ -43,7 +43,7 @@ def _created(new: service.NewApiKey) -> ApiKeyCreated:
 async def list_api_keys(principal: KeysRead, session: DbSession, page: Page) -> PageEnvelope[ApiKeyOut]:
     keys, total = await service.list_api_keys(session, org_id=principal.org_id, offset=page.offset,
                                               limit=page.limit)
-    return PageEnvelope(data=[_out(k) for k in keys], meta=page.meta(total))
+    return PageEnvelope(data=[api_key_out(k) for k in keys], meta=page.meta(total))
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Envelope[ApiKeyCreated],
@@ -71,4 +71,5 @@ async def rotate_api_key(key_id: uuid.UUID, request: Request, principal: KeysCre
 @router.delete("/{key_id}", response_model=Envelope[ApiKeyOut], name="api_keys.revoke")
 async def revoke_api_key(key_id: uuid.UUID, principal: KeysDelete, session: DbSession) -> Envelope[ApiKeyOut]:
     """Effective on the next request."""
-    return Envelope(data=_out(await service.revoke_api_key(session, org_id=principal.org_id, key_id=key_id)))
+    return Envelope(data=api_key_out(await service.revoke_api_key(session, org_id=principal.org_id,
+                                                                  key_id=key_id)))

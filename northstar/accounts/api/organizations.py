@@ -7,13 +7,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, status
 
+from northstar.accounts.api.api_keys import api_key_out
 from northstar.accounts.api.auth import user_id_of
 from northstar.accounts.schemas import (
     InvitationAccept,
     InvitationCreate,
     InvitationCreated,
     InvitationOut,
+    MemberChanged,
     MemberOut,
+    MemberRemoved,
     MeOut,
     MyOrganizationOut,
     OrganizationOut,
@@ -100,19 +103,27 @@ async def list_members(principal: MembersRead, session: DbSession, page: Page) -
     return PageEnvelope(data=[MemberOut.model_validate(m) for m in members], meta=page.meta(total))
 
 
-@router.patch("/members/{user_id}", response_model=Envelope[MemberOut], name="members.change_role")
+@router.patch("/members/{user_id}", response_model=Envelope[MemberChanged], name="members.change_role")
 async def change_member_role(user_id: uuid.UUID, body: RoleUpdate, request: Request, principal: MembersUpdate,
-                             session: DbSession) -> Envelope[MemberOut]:
-    member, previous = await service.change_member_role(session, principal=principal, user_id=user_id,
-                                                        role=Role(body.role))
-    audit_target(request, "user", user_id, previousRole=previous, role=body.role)
-    return Envelope(data=MemberOut.model_validate(member))
+                             session: DbSession) -> Envelope[MemberChanged]:
+    """The API keys the member made are capped to the new role; the answer lists those it narrowed."""
+    change = await service.change_member_role(session, principal=principal, user_id=user_id, role=Role(body.role),
+                                              client=ClientMeta.of(request))
+    audit_target(request, "user", user_id, previousRole=change.previous_role, role=body.role,
+                 apiKeysCapped=[str(key.id) for key in change.capped_keys])
+    return Envelope(data=MemberChanged.model_validate({
+        **MemberOut.model_validate(change.member).model_dump(),
+        "api_keys_capped": [api_key_out(key) for key in change.capped_keys]}))
 
 
-@router.delete("/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT, name="members.remove")
-async def remove_member(user_id: uuid.UUID, request: Request, principal: MembersDelete, session: DbSession) -> None:
-    await service.remove_member(session, principal=principal, user_id=user_id)
-    audit_target(request, "user", user_id)
+@router.delete("/members/{user_id}", response_model=Envelope[MemberRemoved], name="members.remove")
+async def remove_member(user_id: uuid.UUID, request: Request, principal: MembersDelete, session: DbSession
+                        ) -> Envelope[MemberRemoved]:
+    """The API keys the member made are revoked with them; the answer lists them."""
+    revoked = await service.remove_member(session, principal=principal, user_id=user_id,
+                                          client=ClientMeta.of(request))
+    audit_target(request, "user", user_id, apiKeysRevoked=[str(key.id) for key in revoked])
+    return Envelope(data=MemberRemoved(user_id=user_id, api_keys_revoked=[api_key_out(key) for key in revoked]))
 
 
 @router.get("/invitations", response_model=PageEnvelope[InvitationOut], name="invitations.list")

@@ -8,15 +8,23 @@ from datetime import datetime, timedelta
 from typing import LiteralString, cast
 
 from fastapi import Request
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from northstar.accounts.models import ApiKey
+from northstar.accounts.models import ApiKey, Membership
 from northstar.audit import service as audit
 from northstar.core.context import ClientMeta
 from northstar.core.db import fetch_page, get_in_org, set_tenant_context
 from northstar.core.http import Conflict, Forbidden, Unauthorized, Unprocessable
-from northstar.core.permissions import ROLE_RANK, Principal, Role, Scope, ScopedRole, all_scopes_of
+from northstar.core.permissions import (
+    ROLE_RANK,
+    Principal,
+    Role,
+    Scope,
+    ScopedRole,
+    all_scopes_of,
+    capped_key_grant,
+)
 from northstar.core.ratelimit import RateLimiter
 from northstar.core.security import TokenError, auth_keys, constant_time_equal, new_secret, split_credential
 from northstar.settings import RateLimitSettings, get_settings
@@ -37,10 +45,31 @@ class NewApiKey:
     secret: str
 
 
+async def _key_creator(session: AsyncSession, principal: Principal, role: Role, scopes: list[str] | None
+                       ) -> uuid.UUID | None:
+    """The person a new key is made for (the caller, or the creator of the key that calls), whose current role
+    must allow all the key may do.
+
+    Their membership is locked until commit, so a concurrent removal or demotion waits for the new key and then
+    revokes or caps it too.
+    """
+    creator = principal.user_id
+    if creator is None and principal.api_key_id is not None:
+        creator = await session.scalar(select(ApiKey.created_by).where(ApiKey.id == principal.api_key_id))
+    if creator is None:
+        return None
+    current = await session.scalar(select(Membership.role).where(
+        Membership.org_id == principal.org_id, Membership.user_id == creator).with_for_update(read=True))
+    if current is None or capped_key_grant(role, scopes, Role(current)) is not None:
+        raise Forbidden("A key cannot do more than the role of the person it is made for", code="beyond_creator")
+    return creator
+
+
 async def create_api_key(
     session: AsyncSession, *, principal: Principal, name: str, role: Role, scopes: list[str] | None,
     environment: str, expires_at: datetime | None,
 ) -> NewApiKey:
+    """A key can do at most what its creator may: removing the creator revokes it, a demotion caps it."""
     if ROLE_RANK[role] < ROLE_RANK[principal.role]:
         raise Forbidden(f"Your role cannot create a key with the {role.value} role")
     if scopes is not None:
@@ -51,11 +80,11 @@ async def create_api_key(
             raise Forbidden("Scopes beyond the key's role", details={"scopes": beyond})
     if expires_at is not None and expires_at <= now():
         raise Conflict("expiresAt must be in the future", code="invalid_expiry")
+    creator = await _key_creator(session, principal, role, scopes)
     secret = new_secret(24)
     key = ApiKey(
         id=uuid.uuid4(), org_id=principal.org_id, name=name, environment=environment, role=role.value,
-        scopes=scopes, secret_hash=auth_keys().hash_secret(secret), created_by=principal.user_id,
-        expires_at=expires_at,
+        scopes=scopes, secret_hash=auth_keys().hash_secret(secret), created_by=creator, expires_at=expires_at,
     )
     session.add(key)
     await session.flush()
@@ -94,6 +123,45 @@ async def revoke_api_key(session: AsyncSession, *, org_id: uuid.UUID, key_id: uu
         key.revoked_at = now()
     await session.flush()
     return key
+
+
+async def _live_keys_by(session: AsyncSession, *, org_id: uuid.UUID, user_id: uuid.UUID) -> list[ApiKey]:
+    return list((await session.scalars(
+        select(ApiKey).where(ApiKey.org_id == org_id, ApiKey.created_by == user_id, ApiKey.revoked_at.is_(None),
+                             or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > func.now()))
+        .order_by(ApiKey.created_at, ApiKey.id).with_for_update())).all())
+
+
+async def revoke_keys_of(session: AsyncSession, *, principal: Principal, user_id: uuid.UUID, client: ClientMeta
+                         ) -> list[ApiKey]:
+    """A member leaves: every key they made stops working on the next request, each revocation audited."""
+    keys = await _live_keys_by(session, org_id=principal.org_id, user_id=user_id)
+    for key in keys:
+        key.revoked_at = now()
+        await audit.record(session, org_id=principal.org_id, action="api_key.revoked", actor_type=principal.actor_type,
+                           actor_id=principal.actor_id, client=client, target_type="api_key", target_id=str(key.id),
+                           details={"reason": "creator_removed", "createdBy": str(user_id)})
+    await session.flush()
+    return keys
+
+
+async def cap_keys_of(session: AsyncSession, *, principal: Principal, user_id: uuid.UUID, role: Role,
+                      client: ClientMeta) -> list[ApiKey]:
+    """A member's role changed: each key they made that could do more than ``role`` is narrowed to it, audited."""
+    capped = []
+    for key in await _live_keys_by(session, org_id=principal.org_id, user_id=user_id):
+        narrowed = capped_key_grant(Role(key.role), key.scopes, role)
+        if narrowed is None:
+            continue
+        previous = {"role": key.role, "scopes": key.scopes}
+        key.role, key.scopes = narrowed[0].value, narrowed[1]
+        await audit.record(session, org_id=principal.org_id, action="api_key.capped", actor_type=principal.actor_type,
+                           actor_id=principal.actor_id, client=client, target_type="api_key", target_id=str(key.id),
+                           details={"reason": "creator_role_changed", "createdBy": str(user_id),
+                                    "previous": previous, "role": key.role, "scopes": key.scopes})
+        capped.append(key)
+    await session.flush()
+    return capped
 
 
 # The member's role, whether the session was revoked, and their project/team roles (migration 0003).

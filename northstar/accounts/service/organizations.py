@@ -10,7 +10,8 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.accounts import tasks
-from northstar.accounts.models import Invitation, Membership, Organization, User
+from northstar.accounts.models import ApiKey, Invitation, Membership, Organization, User
+from northstar.accounts.service import credentials
 from northstar.accounts.service.auth import create_organization, get_user, now
 from northstar.audit import service as audit
 from northstar.core.context import ClientMeta
@@ -139,9 +140,17 @@ async def _ensure_founder_remains(session: AsyncSession, *, org_id: uuid.UUID, l
         raise Conflict("An organization needs at least one founder", code="last_founder")
 
 
+@dataclass(frozen=True)
+class RoleChange:
+    member: MemberRow
+    previous_role: str
+    capped_keys: list[ApiKey]
+
+
 async def change_member_role(
-    session: AsyncSession, *, principal: Principal, user_id: uuid.UUID, role: Role
-) -> tuple[MemberRow, str]:
+    session: AsyncSession, *, principal: Principal, user_id: uuid.UUID, role: Role, client: ClientMeta
+) -> RoleChange:
+    """The new role applies on the member's next request, and the API keys they made are capped to it."""
     membership = await _membership(session, org_id=principal.org_id, user_id=user_id)
     ensure_can_change(principal, Role(membership.role), verb="demoted")
     ensure_can_grant(principal, role)
@@ -149,17 +158,21 @@ async def change_member_role(
     if role != Role.FOUNDER:
         await _ensure_founder_remains(session, org_id=principal.org_id, leaving=membership)
     membership.role = role.value
-    await session.flush()
-    return await get_member(session, org_id=principal.org_id, user_id=user_id), previous
+    await session.flush()  # locks the membership: a key being made for them now waits, then gets capped here
+    capped = await credentials.cap_keys_of(session, principal=principal, user_id=user_id, role=role, client=client)
+    return RoleChange(await get_member(session, org_id=principal.org_id, user_id=user_id), previous, capped)
 
 
-async def remove_member(session: AsyncSession, *, principal: Principal, user_id: uuid.UUID) -> None:
+async def remove_member(session: AsyncSession, *, principal: Principal, user_id: uuid.UUID, client: ClientMeta
+                        ) -> list[ApiKey]:
+    """Removes the member (their sessions, project and team roles go with it) and revokes the API keys they made."""
     membership = await _membership(session, org_id=principal.org_id, user_id=user_id)
     if user_id != principal.user_id:
         ensure_can_change(principal, Role(membership.role), verb="removed")
     await _ensure_founder_remains(session, org_id=principal.org_id, leaving=membership)
-    await session.delete(membership)  # cascades to the member's sessions, project and team roles
+    await session.delete(membership)
     await session.flush()
+    return await credentials.revoke_keys_of(session, principal=principal, user_id=user_id, client=client)
 
 
 @dataclass(frozen=True)
