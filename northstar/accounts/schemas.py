@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import EmailStr, Field, field_validator
 
-from northstar.core.http import CamelModel, RequestModel
+from northstar.core.http import CamelModel, Name, RequestModel
 from northstar.core.permissions import RESOURCES
 
 RoleName = Literal["founder", "admin", "member", "analyst", "investor"]
@@ -22,8 +22,8 @@ def _normalize_email(value: str) -> str:
 class SignupRequest(RequestModel):
     email: EmailStr
     password: str = Password
-    name: str = Field("", max_length=200)
-    organization_name: str | None = Field(None, min_length=1, max_length=255)
+    name: Name = Field("", max_length=200)
+    organization_name: Name | None = Field(None, min_length=1, max_length=255)
     invitation_token: str | None = Field(None, max_length=300)
 
     _email = field_validator("email")(_normalize_email)
@@ -62,7 +62,7 @@ class PasswordChangeRequest(RequestModel):
 
 
 class UserUpdateRequest(RequestModel):
-    name: str = Field(max_length=200)
+    name: Name = Field(max_length=200)
 
 
 class TokenPair(CamelModel):
@@ -125,7 +125,7 @@ class MyOrganizationOut(OrganizationOut):
 
 
 class OrganizationUpdate(RequestModel):
-    name: str = Field(min_length=1, max_length=255)
+    name: Name = Field(min_length=1, max_length=255)
 
 
 class MemberOut(CamelModel):
@@ -169,12 +169,12 @@ class InvitationAccept(RequestModel):
 
 
 class ProjectCreate(RequestModel):
-    name: str = Field(min_length=1, max_length=255)
+    name: Name = Field(min_length=1, max_length=255)
     description: str = Field("", max_length=10_000)
 
 
 class ProjectUpdate(RequestModel):
-    name: str | None = Field(None, min_length=1, max_length=255)
+    name: Name | None = Field(None, min_length=1, max_length=255)
     description: str | None = Field(None, max_length=10_000)
 
 
@@ -194,13 +194,13 @@ class ScopedMemberOut(CamelModel):
 
 
 class TeamCreate(RequestModel):
-    name: str = Field(min_length=1, max_length=255)
+    name: Name = Field(min_length=1, max_length=255)
     description: str = Field("", max_length=10_000)
     project_id: uuid.UUID | None = None
 
 
 class TeamUpdate(RequestModel):
-    name: str | None = Field(None, min_length=1, max_length=255)
+    name: Name | None = Field(None, min_length=1, max_length=255)
     description: str | None = Field(None, max_length=10_000)
 
 
@@ -215,7 +215,7 @@ class TeamOut(CamelModel):
 
 
 class ApiKeyCreate(RequestModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: Name = Field(min_length=1, max_length=200)
     role: RoleName = "member"
     scopes: list[str] | None = Field(
         None, max_length=100, description="`resource:action` pairs (or `resource:*`) narrowing the role"

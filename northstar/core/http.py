@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+import unicodedata
+from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -40,6 +41,23 @@ class RequestModel(WireModel):
     @classmethod
     def _reject_nul(cls, value: Any) -> Any:
         return refuse_nul(value)
+
+
+# Letters and symbols that draw nothing: Hangul fillers, the blank Braille pattern.
+_BLANK_GLYPHS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def require_visible(value: str) -> str:
+    """A name or title must show something: not only spaces (any script's), zero-width, control or format
+    characters, or marks with nothing to sit on (``"\u200b\u200b"``, ``"\u3000"``)."""
+    if not any(unicodedata.category(char)[0] not in "ZCM" and char not in _BLANK_GLYPHS for char in value):
+        raise ValueError("must contain a visible character, not only spaces or invisible characters")
+    return value
+
+
+Name = Annotated[str, AfterValidator(require_visible)]
+"""Every request field that names or titles something (users, orgs, projects, teams, sites, keys, datasets, ...);
+length limits are added where it is used, e.g. ``name: Name = Field(min_length=1, max_length=200)``."""
 
 
 def refuse_nul(value: Any) -> Any:

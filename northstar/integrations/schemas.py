@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
 
-from northstar.core.http import CamelModel, RequestModel
+from northstar.core.http import CamelModel, Name, RequestModel
 from northstar.integrations.connectors import CONNECTORS
 
 
@@ -24,7 +24,7 @@ Secret = Annotated[str, Field(min_length=1, max_length=4096)]
 
 class IntegrationCreate(RequestModel):
     provider: Provider
-    name: str = Field(min_length=1, max_length=200)
+    name: Name = Field(min_length=1, max_length=200)
     credentials: dict[Annotated[str, Field(max_length=60)], Secret] = Field(
         description="the provider's secrets (e.g. Stripe: apiKey, webhookSecret); stored encrypted, never returned")
     config: dict[Annotated[str, Field(max_length=60)], Any] = Field(
@@ -33,7 +33,7 @@ class IntegrationCreate(RequestModel):
 
 
 class IntegrationUpdate(RequestModel):
-    name: str | None = Field(None, min_length=1, max_length=200)
+    name: Name | None = Field(None, min_length=1, max_length=200)
     credentials: dict[Annotated[str, Field(max_length=60)], Secret] | None = Field(
         None, description="replaces the stored secrets")
     config: dict[Annotated[str, Field(max_length=60)], Any] | None = None

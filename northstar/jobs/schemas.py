@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from northstar.core.http import CamelModel, RequestModel
+from northstar.core.http import CamelModel, Name, RequestModel
 from northstar.jobs.generation import GenerationSpec
 
 FileFormat = Literal["csv", "json", "ndjson", "parquet"]
@@ -44,7 +44,7 @@ class GenerationOutput(RequestModel):
 
 
 class GenerateRequest(GenerationSpec):
-    name: str | None = Field(None, min_length=1, max_length=200, description="dataset name")
+    name: Name | None = Field(None, min_length=1, max_length=200, description="dataset name")
     output: GenerationOutput = GenerationOutput()
 
 
@@ -85,7 +85,7 @@ class ExportRequest(RequestModel):
     gzip: bool = False
     columns: list[str] | None = Field(None, min_length=1, max_length=1000)
     filters: list[ExportFilter] = Field(default_factory=list, max_length=50)
-    name: str | None = Field(None, min_length=1, max_length=200, description="file name, without extension")
+    name: Name | None = Field(None, min_length=1, max_length=200, description="file name, without extension")
 
 
 class JobOut(CamelModel):

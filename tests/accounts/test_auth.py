@@ -144,6 +144,12 @@ async def test_logout_ends_the_session_at_once(client: httpx.AsyncClient, founde
     assert (await client.get("/api/v1/users/me", headers=founder.headers)).status_code == 401
     refresh = await client.post("/api/v1/auth/refresh", json={"refreshToken": founder.refresh_token})
     assert refresh.status_code == 401
+    # Said as it is: the session ended; not "invalid", and not a reuse (which would be audited as an attack).
+    assert refresh.json()["error"]["code"] == "session_revoked"
+    assert "session has ended" in refresh.json()["error"]["message"]
+    reuse = await client.get("/api/v1/audit?action=auth.refresh_reuse",
+                             headers=(await _login(client, founder)).headers)
+    assert reuse.json()["meta"]["total"] == 0
 
 
 async def test_password_change_revokes_every_session(client: httpx.AsyncClient, founder: Account) -> None:

@@ -78,6 +78,10 @@ async def test_role_rules(client: httpx.AsyncClient, founder: Account) -> None:
     cannot_demote_founder = await client.patch(f"/api/v1/members/{founder.user_id}", json={"role": "member"},
                                                headers=admin.headers)
     assert cannot_demote_founder.status_code == 403
+    assert cannot_demote_founder.json()["error"]["message"] == "A founder cannot be demoted by an admin"
+    cannot_remove_founder = await client.delete(f"/api/v1/members/{founder.user_id}", headers=admin.headers)
+    assert cannot_remove_founder.status_code == 403
+    assert cannot_remove_founder.json()["error"]["message"] == "A founder cannot be removed by an admin"
     last_founder = await client.patch(f"/api/v1/members/{founder.user_id}", json={"role": "admin"},
                                       headers=founder.headers)
     assert last_founder.status_code == 409

@@ -271,7 +271,10 @@ async def refresh(session: AsyncSession, *, token: str, client: ClientMeta) -> T
     if row is None or not constant_time_equal(row.secret_hash, auth_keys().hash_secret(secret)):
         raise RefreshRejected("Invalid refresh token")
     await set_tenant_context(session, org_id=row.org_id, user_id=row.user_id, credential_id=token_id)
-    if row.used_at is not None or row.revoked_at is not None:
+    if row.used_at is None and row.revoked_at is not None:
+        raise RefreshRejected("This session has ended (logged out, password changed or revoked); log in again",
+                              code="session_revoked")
+    if row.used_at is not None:
         await revoke_family(session, family_id=row.family_id)
         await audit.record(session, org_id=row.org_id, action="auth.refresh_reuse_detected", actor_type="user",
                            actor_id=row.user_id, client=client, details={"family": str(row.family_id)})

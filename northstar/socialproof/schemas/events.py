@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from northstar.core.http import CamelModel, RequestModel, WireModel
+from northstar.core.http import CamelModel, Name, RequestModel, WireModel
 from northstar.socialproof.schemas.sites import EventType
 
 WidgetEventType = Literal["page_view", "impression", "hover", "click", "close", "purchase", "signup", "custom",
@@ -36,7 +36,7 @@ class EventIn(RequestModel, EventDetails):
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, description="send your own id to make retries harmless")
     type: EventType
-    name: Annotated[str, Field(min_length=1, max_length=100)] | None = Field(None, description="for custom events")
+    name: Annotated[Name, Field(min_length=1, max_length=100)] | None = Field(None, description="for custom events")
     occurred_at: datetime | None = Field(None, description="default now; clamped to the last 7 days, never future")
     visitor_id: Annotated[str, Field(max_length=200)] | None = Field(
         None, description="your id for the customer (stored only as a keyed hash); the same id given to the widget "
@@ -68,7 +68,7 @@ class WidgetEvent(WireModel):
 
     id: uuid.UUID
     type: WidgetEventType
-    name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    name: Annotated[Name, Field(min_length=1, max_length=100)] | None = None
     occurred_at: datetime | None = Field(None, description="the browser's clock; corrected with the batch's sentAt")
     url: Url
     referrer: Url | None = None

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import re2
 from pydantic import AfterValidator, Field, computed_field, model_validator
 
-from northstar.core.http import CamelModel, RequestModel
+from northstar.core.http import CamelModel, Name, RequestModel
 from northstar.socialproof.templating import MAX_CSS, MAX_MESSAGE, SAMPLE, check_css, parse_message, render_message
 
 
@@ -92,14 +92,14 @@ class SiteSettingsUpdate(RequestModel):
 
 
 class SiteCreate(RequestModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: Name = Field(min_length=1, max_length=200)
     domain: Domain
     settings: SiteSettings = SiteSettings()
     data_region: DataRegion = Field("us", description="where this site's visitor data is kept; fixed once created")
 
 
 class SiteUpdate(RequestModel):
-    name: str | None = Field(None, min_length=1, max_length=200)
+    name: Name | None = Field(None, min_length=1, max_length=200)
     domain: Domain | None = None
     settings: SiteSettingsUpdate | None = Field(None, description="only the fields given change")
 
@@ -128,13 +128,13 @@ Css = Annotated[str, Field(max_length=MAX_CSS), AfterValidator(check_css)]
 
 
 class TemplateCreate(RequestModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: Name = Field(min_length=1, max_length=200)
     message: Message
     css_content: Css = ""
 
 
 class TemplateUpdate(RequestModel):
-    name: str | None = Field(None, min_length=1, max_length=200)
+    name: Name | None = Field(None, min_length=1, max_length=200)
     message: Message | None = None
     css_content: Css | None = None
 
@@ -277,7 +277,7 @@ _NEEDS_EVENTS = {"recent_activity", "period_counter", "review_highlight"}
 
 
 class NotificationFields(RequestModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: Name = Field(min_length=1, max_length=200)
     type: NotificationType
     status: Literal["draft", "active", "paused"] = "draft"
     channels: list[Channel] = Field(default_factory=lambda: list(CHANNELS), min_length=1, max_length=len(CHANNELS),
@@ -307,7 +307,7 @@ class NotificationCreate(NotificationFields):
 class NotificationUpdate(RequestModel):
     """Any fields of the notification; the result is validated as a whole."""
 
-    name: str | None = Field(None, min_length=1, max_length=200)
+    name: Name | None = Field(None, min_length=1, max_length=200)
     status: Literal["draft", "active", "paused"] | None = None
     template_id: uuid.UUID | None = None
     source: EventSource | None = None
