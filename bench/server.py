@@ -90,7 +90,7 @@ def signup(base_url: str, email: str) -> str:
     response = httpx.post(f"{base_url}/api/v1/auth/signup", timeout=30,
                           json={"email": email, "password": PASSWORD, "name": "Bench User"})
     response.raise_for_status()
-    return str(response.json()["data"]["accessToken"])
+    return str(response.json()["data"]["tokens"]["accessToken"])
 
 
 @dataclass

@@ -37,6 +37,21 @@ def claims_of(token: str) -> dict[str, object]:
     return dict(jwt.decode(token, options={"verify_signature": False}))
 
 
+def tokens_of(response: httpx.Response) -> dict[str, str]:
+    """The token pair in an answer of signup, login, MFA verification or refresh: always at ``data.tokens``."""
+    assert response.status_code in (200, 201), response.text
+    return dict(response.json()["data"]["tokens"])
+
+
+def account_from(response: httpx.Response, *, email: str, password: str = PASSWORD, role: str = "founder"
+                 ) -> Account:
+    """The account a token-issuing answer signs in."""
+    tokens = tokens_of(response)
+    return Account(email=email, password=password, user_id=uuid.UUID(str(claims_of(tokens["accessToken"])["sub"])),
+                   org_id=uuid.UUID(tokens["orgId"]), access_token=tokens["accessToken"],
+                   refresh_token=tokens["refreshToken"], role=role)
+
+
 async def signup(client: httpx.AsyncClient, *, email: str | None = None, invitation_token: str | None = None,
                  org_name: str | None = None) -> Account:
     email = email or unique_email()
@@ -47,11 +62,22 @@ async def signup(client: httpx.AsyncClient, *, email: str | None = None, invitat
         body["organizationName"] = org_name
     response = await client.post("/api/v1/auth/signup", json=body)
     assert response.status_code == 201, response.text
-    tokens = response.json()["data"]
-    claims = claims_of(tokens["accessToken"])
-    return Account(email=email, password=PASSWORD, user_id=uuid.UUID(str(claims["sub"])),
-                   org_id=uuid.UUID(tokens["orgId"]), access_token=tokens["accessToken"],
-                   refresh_token=tokens["refreshToken"])
+    return account_from(response, email=email)
+
+
+async def login(client: httpx.AsyncClient, account: Account, *, org_id: uuid.UUID | None = None) -> Account:
+    """A new session of ``account`` (its own refresh-token family), in ``org_id`` or the first org it joined."""
+    body: dict[str, object] = {"email": account.email, "password": account.password}
+    if org_id:
+        body["orgId"] = str(org_id)
+    response = await client.post("/api/v1/auth/login", json=body)
+    return account_from(response, email=account.email, password=account.password, role=account.role)
+
+
+async def refresh(client: httpx.AsyncClient, account: Account) -> Account:
+    """``account`` with the token pair its refresh token is exchanged for."""
+    response = await client.post("/api/v1/auth/refresh", json={"refreshToken": account.refresh_token})
+    return account_from(response, email=account.email, password=account.password, role=account.role)
 
 
 async def invite(client: httpx.AsyncClient, inviter: Account, *, email: str, role: str) -> dict[str, object]:

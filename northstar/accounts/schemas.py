@@ -73,8 +73,15 @@ class TokenPair(CamelModel):
     org_id: uuid.UUID
 
 
+class IssuedTokens(CamelModel):
+    """What sign-up, MFA verification and refresh answer: the tokens at ``data.tokens``, as login does."""
+
+    tokens: TokenPair
+
+
 class LoginResult(CamelModel):
-    """Either tokens, or an MFA challenge to answer at ``/auth/mfa/verify``."""
+    """Either tokens (at ``tokens``, as every route that issues them), or an MFA challenge to answer at
+    ``/auth/mfa/verify``."""
 
     mfa_required: bool
     mfa_token: str | None = None

@@ -12,7 +12,7 @@ import jwt
 import pytest
 
 from northstar.core.security import auth_keys
-from tests.factories import PASSWORD, Account, signup, unique_email
+from tests.factories import PASSWORD, Account, login, refresh, signup, unique_email
 
 
 async def test_signup_makes_the_user_founder_of_a_new_org(client: httpx.AsyncClient) -> None:
@@ -106,30 +106,31 @@ async def test_refresh_token_is_not_an_access_token(client: httpx.AsyncClient, f
 
 
 async def test_refresh_rotates_and_reuse_revokes_the_family(client: httpx.AsyncClient, founder: Account) -> None:
-    first = await client.post("/api/v1/auth/refresh", json={"refreshToken": founder.refresh_token})
-    assert first.status_code == 200
-    rotated = first.json()["data"]
-    assert rotated["refreshToken"] != founder.refresh_token
-    second = await client.post("/api/v1/auth/refresh", json={"refreshToken": rotated["refreshToken"]})
-    assert second.status_code == 200
-    latest = second.json()["data"]
+    rotated = await refresh(client, founder)
+    assert rotated.refresh_token != founder.refresh_token
+    latest = await refresh(client, rotated)
 
     replay = await client.post("/api/v1/auth/refresh", json={"refreshToken": founder.refresh_token})
     assert replay.status_code == 401
     assert replay.json()["error"]["code"] == "invalid_refresh_token"
     # The whole family is gone: the newest refresh token and the access tokens of the session.
-    assert (await client.post("/api/v1/auth/refresh", json={"refreshToken": latest["refreshToken"]})).status_code == 401
-    me = await client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {latest['accessToken']}"})
-    assert me.status_code == 401
-    audit = await client.get("/api/v1/audit?action=auth.refresh_reuse", headers=(await _login(client, founder)).headers)
+    assert (await client.post("/api/v1/auth/refresh", json={"refreshToken": latest.refresh_token})).status_code == 401
+    assert (await client.get("/api/v1/users/me", headers=latest.headers)).status_code == 401
+    audit = await client.get("/api/v1/audit?action=auth.refresh_reuse", headers=(await login(client, founder)).headers)
     assert audit.json()["meta"]["total"] >= 1
 
 
-async def _login(client: httpx.AsyncClient, account: Account) -> Account:
-    response = await client.post("/api/v1/auth/login", json={"email": account.email, "password": account.password})
-    tokens = response.json()["data"]["tokens"]
-    return Account(account.email, account.password, account.user_id, account.org_id, tokens["accessToken"],
-                   tokens["refreshToken"], account.role)
+async def test_every_route_that_issues_tokens_answers_them_at_data_tokens(client: httpx.AsyncClient) -> None:
+    email = unique_email()
+    signed_up = await client.post("/api/v1/auth/signup", json={"email": email, "password": PASSWORD})
+    logged_in = await client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+    refreshed = await client.post("/api/v1/auth/refresh",
+                                  json={"refreshToken": signed_up.json()["data"]["tokens"]["refreshToken"]})
+    shape = {"accessToken", "refreshToken", "tokenType", "expiresIn", "orgId"}
+    for response in (signed_up, logged_in, refreshed):
+        assert set(response.json()["data"]["tokens"]) == shape, response.text
+    assert set(signed_up.json()["data"]) == set(refreshed.json()["data"]) == {"tokens"}
+    assert set(logged_in.json()["data"]) == {"mfaRequired", "mfaToken", "tokens"}
 
 
 @pytest.mark.parametrize("token", ["", "rt_", "rt_nothex_secret", f"rt_{uuid.uuid4().hex}_wrong", "x" * 300])
@@ -148,12 +149,12 @@ async def test_logout_ends_the_session_at_once(client: httpx.AsyncClient, founde
     assert refresh.json()["error"]["code"] == "session_revoked"
     assert "session has ended" in refresh.json()["error"]["message"]
     reuse = await client.get("/api/v1/audit?action=auth.refresh_reuse",
-                             headers=(await _login(client, founder)).headers)
+                             headers=(await login(client, founder)).headers)
     assert reuse.json()["meta"]["total"] == 0
 
 
 async def test_password_change_revokes_every_session(client: httpx.AsyncClient, founder: Account) -> None:
-    other_session = await _login(client, founder)
+    other_session = await login(client, founder)
     new_password = "Another-long-passphrase-77"
     wrong = await client.post("/api/v1/auth/password", headers=founder.headers,
                               json={"currentPassword": "nope-nope-nope", "newPassword": new_password})

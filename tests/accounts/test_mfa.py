@@ -7,7 +7,7 @@ import time
 import httpx
 import pyotp
 
-from tests.factories import PASSWORD, Account
+from tests.factories import PASSWORD, Account, tokens_of
 
 
 def _code(secret: str, offset_steps: int = 0) -> str:
@@ -38,7 +38,7 @@ async def test_login_with_mfa_needs_a_fresh_code_once(client: httpx.AsyncClient,
     code = _code(secret)
     ok = await client.post("/api/v1/auth/mfa/verify", json={"mfaToken": challenge, "code": code})
     assert ok.status_code == 200, ok.text
-    assert ok.json()["data"]["accessToken"]
+    assert tokens_of(ok)["accessToken"]
     replay = await client.post("/api/v1/auth/mfa/verify", json={"mfaToken": await _challenge(client, founder),
                                                                 "code": code})
     assert replay.status_code == 401

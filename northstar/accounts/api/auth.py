@@ -11,6 +11,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import ValidationError
 
 from northstar.accounts.schemas import (
+    IssuedTokens,
     LoginRequest,
     LoginResult,
     MfaCodeRequest,
@@ -22,7 +23,6 @@ from northstar.accounts.schemas import (
     RecoveryCodes,
     RefreshRequest,
     SignupRequest,
-    TokenPair,
 )
 from northstar.accounts.service import auth as service
 from northstar.core.context import ClientMeta, CurrentPrincipal, DbSession
@@ -51,9 +51,9 @@ def user_id_of(principal: Principal) -> uuid.UUID:
     return principal.user_id
 
 
-@router.post("/signup", status_code=status.HTTP_201_CREATED, response_model=Envelope[TokenPair],
+@router.post("/signup", status_code=status.HTTP_201_CREATED, response_model=Envelope[IssuedTokens],
              name="auth.signup")
-async def signup(body: SignupRequest, request: Request, session: DbSession) -> Envelope[TokenPair]:
+async def signup(body: SignupRequest, request: Request, session: DbSession) -> Envelope[IssuedTokens]:
     await limit_auth(request, body.email)
     client = ClientMeta.of(request)
     outcome = await service.signup(
@@ -61,7 +61,7 @@ async def signup(body: SignupRequest, request: Request, session: DbSession) -> E
         organization_name=body.organization_name, invitation_token=body.invitation_token, client=client,
     )
     tokens = await service.issue_tokens(session, user=outcome.user, org_id=outcome.org_id, client=client)
-    return Envelope(data=tokens)
+    return Envelope(data=IssuedTokens(tokens=tokens))
 
 
 @router.post("/login", response_model=Envelope[LoginResult], name="auth.login")
@@ -91,18 +91,20 @@ async def oauth_token(form: Annotated[OAuth2PasswordRequestForm, Depends()], req
                       refresh_token=result.tokens.refresh_token)
 
 
-@router.post("/mfa/verify", response_model=Envelope[TokenPair], name="auth.mfa_verify")
-async def verify_mfa(body: MfaLoginRequest, request: Request, session: DbSession) -> Envelope[TokenPair]:
+@router.post("/mfa/verify", response_model=Envelope[IssuedTokens], name="auth.mfa_verify")
+async def verify_mfa(body: MfaLoginRequest, request: Request, session: DbSession) -> Envelope[IssuedTokens]:
     await limit_auth(request)
     tokens = await service.verify_mfa_login(session, mfa_token=body.mfa_token, code=body.code,
                                             recovery_code=body.recovery_code, client=ClientMeta.of(request))
-    return Envelope(data=tokens)
+    return Envelope(data=IssuedTokens(tokens=tokens))
 
 
-@router.post("/refresh", response_model=Envelope[TokenPair], name="auth.refresh")
-async def refresh(body: RefreshRequest, request: Request, session: DbSession) -> Envelope[TokenPair]:
+@router.post("/refresh", response_model=Envelope[IssuedTokens], name="auth.refresh")
+async def refresh(body: RefreshRequest, request: Request, session: DbSession) -> Envelope[IssuedTokens]:
+    """A new token pair for a refresh token, which is then used up (presenting it again ends the session)."""
     await limit_auth(request)
-    return Envelope(data=await service.refresh(session, token=body.refresh_token, client=ClientMeta.of(request)))
+    tokens = await service.refresh(session, token=body.refresh_token, client=ClientMeta.of(request))
+    return Envelope(data=IssuedTokens(tokens=tokens))
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, name="auth.logout")
