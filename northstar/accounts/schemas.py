@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import EmailStr, Field, field_validator
+from pydantic import EmailStr, Field, field_validator, model_validator
 
 from northstar.core.http import CamelModel, Name, RequestModel
 from northstar.core.permissions import RESOURCES
@@ -20,13 +20,23 @@ def _normalize_email(value: str) -> str:
 
 
 class SignupRequest(RequestModel):
+    """A new account: founding a new organization, or joining the one an invitation is for (and no other)."""
+
     email: EmailStr
     password: str = Password
     name: Name = Field("", max_length=200)
-    organization_name: Name | None = Field(None, min_length=1, max_length=255)
-    invitation_token: str | None = Field(None, max_length=300)
+    organization_name: Name | None = Field(None, min_length=1, max_length=255,
+                                           description="the new organization's name (not with an invitation)")
+    invitation_token: str | None = Field(None, max_length=300,
+                                         description="join the inviting organization with the invited role")
 
     _email = field_validator("email")(_normalize_email)
+
+    @model_validator(mode="after")
+    def _one_organization(self) -> SignupRequest:
+        if self.invitation_token and self.organization_name:
+            raise ValueError("an invitation joins the organization that sent it: leave out organizationName")
+        return self
 
 
 class LoginRequest(RequestModel):
@@ -173,6 +183,27 @@ class InvitationCreated(InvitationOut):
 
 class InvitationAccept(RequestModel):
     token: str = Field(min_length=1, max_length=300)
+
+
+class NextStep(CamelModel):
+    """A request that takes the invitation further."""
+
+    when: str
+    method: Literal["POST"] = "POST"
+    url: str
+    body: dict[str, str]
+
+
+class InvitationPreview(CamelModel):
+    """What an invitation link shows to whoever holds it: who invites, to what role, until when, and how to join."""
+
+    organization_name: str
+    role: RoleName
+    email: str
+    expires_at: datetime
+    message: str
+    sign_up: NextStep
+    accept: NextStep
 
 
 class ProjectCreate(RequestModel):

@@ -25,7 +25,7 @@ async def send_invitation_email(session: AsyncSession, *, invitation_id: str, or
         subject=f"You are invited to join {org_name} on Northstar",
         body=(
             f"You have been invited to join {org_name} as {invitation.role}.\n\n"
-            f"Accept the invitation: {accept_url}\n\n"
+            f"See the invitation and how to join (sign up with it, or accept it signed in): {accept_url}\n\n"
             f"The link expires on {invitation.expires_at:%Y-%m-%d %H:%M} UTC."
         ),
     )

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from urllib.parse import urlsplit
 
 import httpx
+import psycopg
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Message
 
 from tests.conftest import SMTP_PORT
-from tests.factories import Account, add_member, create_project, invite, signup, unique_email
+from tests.factories import PASSWORD, Account, add_member, create_project, invite, signup, unique_email
 
 
 class Inbox(Message):
@@ -67,6 +70,57 @@ async def test_invitation_only_for_its_email_and_not_after_revocation(client: ht
     assert signup_with_revoked.status_code == 404
     forged = await client.post("/api/v1/invitations/accept", json={"token": "inv_00_bad"}, headers=stranger.headers)
     assert forged.status_code == 404
+
+
+async def test_the_invitation_link_says_how_to_join(client: httpx.AsyncClient, founder: Account,
+                                                    database_url: str) -> None:
+    email = unique_email()
+    invitation = await invite(client, founder, email=email, role="analyst")
+    link = urlsplit(str(invitation["acceptUrl"]))
+    shown = await client.get(f"{link.path}?{link.query}")  # no credential: whoever holds the link
+    assert shown.status_code == 200, shown.text
+    data = shown.json()["data"]
+    org = (await client.get("/api/v1/organization", headers=founder.headers)).json()["data"]
+    assert (data["organizationName"], data["role"], data["email"]) == (org["name"], "analyst", email)
+    assert data["expiresAt"] == invitation["expiresAt"]
+    assert data["signUp"]["url"].endswith("/api/v1/auth/signup")
+    assert data["signUp"]["body"]["invitationToken"] == invitation["token"]
+    assert data["accept"]["url"].endswith("/api/v1/invitations/accept")
+    assert data["accept"]["body"] == {"token": invitation["token"]}
+
+    # Doing what it says: the invitee joins with the link's sign-up request, and the link is then used up.
+    joined = await client.post(data["signUp"]["url"].removeprefix(f"{link.scheme}://{link.netloc}"), json={
+        **data["signUp"]["body"], "password": PASSWORD, "name": "Invitee"})
+    assert joined.status_code == 201, joined.text
+    unknown = await client.get("/api/v1/invitations/accept", params={"token": f"inv_{uuid.uuid4().hex}_nothing"})
+    assert unknown.status_code == 404
+    for token in (invitation["token"], "inv_00_bad", "nonsense"):
+        response = await client.get("/api/v1/invitations/accept", params={"token": token})
+        assert (response.status_code, response.json()) == (404, unknown.json()), token
+    assert unknown.json()["error"] == {"code": "invalid_invitation", "details": None,
+                                       "message": "This invitation is invalid or has expired"}
+
+    expired = await invite(client, founder, email=unique_email(), role="member")
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        await conn.execute("UPDATE core.invitations SET expires_at = now() WHERE id = %s", (expired["id"],))
+        await conn.commit()
+    response = await client.get("/api/v1/invitations/accept", params={"token": expired["token"]})
+    assert (response.status_code, response.json()) == (404, unknown.json())
+
+
+async def test_signing_up_with_an_invitation_joins_that_org_only(client: httpx.AsyncClient,
+                                                                  founder: Account) -> None:
+    email = unique_email()
+    invitation = await invite(client, founder, email=email, role="member")
+    both = await client.post("/api/v1/auth/signup", json={"email": email, "password": PASSWORD,
+                                                          "invitationToken": invitation["token"],
+                                                          "organizationName": "Mine too"})
+    assert both.status_code == 422
+    assert "organizationName" in both.json()["error"]["details"][0]["message"]
+    invitee = await signup(client, email=email, invitation_token=str(invitation["token"]))
+    orgs = (await client.get("/api/v1/organizations", headers=invitee.headers)).json()["data"]
+    assert [(o["id"], o["role"]) for o in orgs] == [(str(founder.org_id), "member")]
+    assert invitee.org_id == founder.org_id
 
 
 async def test_role_rules(client: httpx.AsyncClient, founder: Account) -> None:

@@ -5,20 +5,22 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, Query, Request, status
 
 from northstar.accounts.api.api_keys import api_key_out
-from northstar.accounts.api.auth import user_id_of
+from northstar.accounts.api.auth import limit_auth, user_id_of
 from northstar.accounts.schemas import (
     InvitationAccept,
     InvitationCreate,
     InvitationCreated,
     InvitationOut,
+    InvitationPreview,
     MemberChanged,
     MemberOut,
     MemberRemoved,
     MeOut,
     MyOrganizationOut,
+    NextStep,
     OrganizationOut,
     OrganizationUpdate,
     RoleUpdate,
@@ -153,6 +155,27 @@ async def revoke_invitation(invitation_id: uuid.UUID, principal: InvitationsDele
                             ) -> Envelope[InvitationOut]:
     invitation = await service.revoke_invitation(session, org_id=principal.org_id, invitation_id=invitation_id)
     return Envelope(data=InvitationOut.model_validate(invitation))
+
+
+@router.get("/invitations/accept", response_model=Envelope[InvitationPreview], name="invitations.preview")
+async def preview_invitation(request: Request, session: DbSession,
+                             token: Annotated[str, Query(min_length=1, max_length=300)]) -> Envelope[InvitationPreview]:
+    """Where the link in an invitation e-mail leads (no login): the inviting org, the role, the expiry, and the two
+    ways to join. An unknown, expired, revoked or used token is a 404 that says nothing more."""
+    await limit_auth(request)
+    view = await service.view_invitation(session, token=token)
+    invitation, base = view.invitation, request.app.state.settings.public_url.rstrip("/")
+    return Envelope(data=InvitationPreview(
+        organization_name=view.org_name, role=invitation.role, email=invitation.email,
+        expires_at=invitation.expires_at,
+        message=(f"You are invited to join {view.org_name} as {invitation.role}. New to Northstar: sign up with "
+                 f"this invitation (you join {view.org_name} only). Already have an account: accept it signed in."),
+        sign_up=NextStep(when="you have no account yet", url=f"{base}/api/v1/auth/signup", body={
+            "email": invitation.email, "password": "<choose a password>", "name": "<your name>",
+            "invitationToken": token}),
+        accept=NextStep(when="you are signed in as " + invitation.email, url=f"{base}/api/v1/invitations/accept",
+                        body={"token": token}),
+    ))
 
 
 @router.post("/invitations/accept", response_model=Envelope[MyOrganizationOut], name="invitations.accept")

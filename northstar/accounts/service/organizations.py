@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlencode
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -202,7 +203,7 @@ async def create_invitation(
     session.add(invitation)
     await session.flush()
     token = f"{INVITATION_PREFIX}{invitation.id.hex}_{secret}"
-    accept_url = f"{settings.public_url.rstrip('/')}/invitations/accept?token={token}"
+    accept_url = f"{settings.public_url.rstrip('/')}/api/v1/invitations/accept?{urlencode({'token': token})}"
     org = await get_organization(session, org_id=principal.org_id)
     await enqueue(session, tasks.send_invitation_email, org_id=principal.org_id,
                   invitation_id=str(invitation.id), org_name=org.name, accept_url=accept_url)
@@ -225,15 +226,17 @@ async def revoke_invitation(session: AsyncSession, *, org_id: uuid.UUID, invitat
     return invitation
 
 
-async def accept_invitation(session: AsyncSession, *, token: str, user: User, client: ClientMeta) -> Membership:
-    """Join the inviting org. Only the account with the invited e-mail can use the token, once."""
+async def _open_invitation(session: AsyncSession, *, token: str, user_id: uuid.UUID | None = None,
+                           lock: bool = False) -> Invitation:
+    """The invitation a token names, if it can still be accepted; any other token (unknown, forged, expired,
+    revoked, used) gets the same 404, so a token tells nothing about invitations it does not open."""
     parsed = split_credential(token, INVITATION_PREFIX)
     invalid = NotFound("This invitation is invalid or has expired", code="invalid_invitation")
     if parsed is None:
         raise invalid
     invitation_id, secret = parsed
-    await set_tenant_context(session, user_id=user.id, credential_id=invitation_id)
-    invitation = await session.get(Invitation, invitation_id, with_for_update=True)
+    await set_tenant_context(session, user_id=user_id, credential_id=invitation_id)
+    invitation = await session.get(Invitation, invitation_id, with_for_update=lock)
     if (
         invitation is None
         or not constant_time_equal(invitation.token_hash, auth_keys().hash_secret(secret))
@@ -242,9 +245,28 @@ async def accept_invitation(session: AsyncSession, *, token: str, user: User, cl
         or invitation.expires_at <= now()
     ):
         raise invalid
+    return invitation
+
+
+@dataclass(frozen=True)
+class InvitationView:
+    invitation: Invitation
+    org_name: str
+
+
+async def view_invitation(session: AsyncSession, *, token: str) -> InvitationView:
+    """What the link in an invitation e-mail shows, before anyone signs in: the org, the role, the expiry."""
+    invitation = await _open_invitation(session, token=token)
+    await set_tenant_context(session, org_id=invitation.org_id, credential_id=invitation.id)
+    return InvitationView(invitation, (await get_organization(session, org_id=invitation.org_id)).name)
+
+
+async def accept_invitation(session: AsyncSession, *, token: str, user: User, client: ClientMeta) -> Membership:
+    """Join the inviting org. Only the account with the invited e-mail can use the token, once."""
+    invitation = await _open_invitation(session, token=token, user_id=user.id, lock=True)
     if invitation.email != user.email:
         raise Forbidden("This invitation was sent to another e-mail address", code="invitation_email_mismatch")
-    await set_tenant_context(session, org_id=invitation.org_id, user_id=user.id, credential_id=invitation_id)
+    await set_tenant_context(session, org_id=invitation.org_id, user_id=user.id, credential_id=invitation.id)
     if await session.scalar(select(Membership.id).where(Membership.org_id == invitation.org_id,
                                                         Membership.user_id == user.id)) is not None:
         raise Conflict("You are already a member of this organization", code="already_member")
