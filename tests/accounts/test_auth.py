@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 import uuid
+from pathlib import Path
+from typing import Any
 
 import httpx
 import jwt
@@ -186,3 +189,39 @@ async def test_profile_update(client: httpx.AsyncClient, founder: Account) -> No
     assert response.json()["data"]["name"] == "Ada"
     unknown_field = await client.patch("/api/v1/users/me", headers=founder.headers, json={"name": "A", "role": "x"})
     assert unknown_field.status_code == 422
+
+
+def _first_steps() -> str:
+    """The shell block of the README's "First steps"."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## First steps", 1)[1]
+    return section.split("```bash", 1)[1].split("```", 1)[0]
+
+
+def _jq(document: Any, path: str) -> Any:
+    for key in path.strip(".").split("."):
+        document = document[key]
+    return document
+
+
+async def test_the_readme_reads_tokens_where_the_api_answers_them(client: httpx.AsyncClient) -> None:
+    """The README's curl | jq lines, replayed: every token they read is where sign-up, refresh and login put it."""
+    block = _first_steps()
+    paths = set(re.findall(r"jq -r (\.[\w.]+)", block))
+    assert paths == {".data.tokens.accessToken", ".data.tokens.refreshToken"}
+    calls = re.findall(r"/api/v1/auth/(\w+) (?:(?!/api/v1/).)*?-d '(\{.*?\})'", block, re.S)
+    documented = {route: json.loads(body) for route, body in calls}
+    assert set(documented) == {"signup", "login"}
+    email = unique_email()
+    signed_up = await client.post("/api/v1/auth/signup", json={**documented["signup"], "email": email})
+    refreshed = await client.post("/api/v1/auth/refresh", json={
+        "refreshToken": _jq(signed_up.json(), ".data.tokens.refreshToken")})
+    logged_in = await client.post("/api/v1/auth/login", json={**documented["login"], "email": email})
+    for answer in (signed_up, refreshed, logged_in):
+        assert answer.status_code in (200, 201), answer.text
+        for path in paths:
+            token = _jq(answer.json(), path)
+            assert isinstance(token, str) and token, (answer.url, path)
+    me = await client.get("/api/v1/users/me", headers={
+        "Authorization": f"Bearer {_jq(refreshed.json(), '.data.tokens.accessToken')}"})
+    assert me.status_code == 200
