@@ -25,9 +25,10 @@ from northstar.audit import service as audit_service
 from northstar.core.context import CurrentPrincipal, DbSession
 from northstar.core.db import Database, set_tenant_context, start_embedded_postgres, to_libpq_url
 from northstar.core.fastpath import FastPaths
-from northstar.core.http import ERROR_RESPONSES, ORJSONResponse, register_error_handlers
+from northstar.core.http import ERROR_RESPONSES, Forbidden, ORJSONResponse, register_error_handlers
 from northstar.core.idempotency import IdempotencyRecorder, ReplayedResponse, replay_handler
 from northstar.core.observability import EdgeMiddleware, Metrics, configure_logging
+from northstar.core.permissions import Principal
 from northstar.core.pubsub import Event, EventHub
 from northstar.core.queue import queue_depth
 from northstar.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
@@ -50,6 +51,13 @@ API_PREFIX = "/api/v1"
 API_MODULES = (auth, organizations, projects, api_keys, audit_api, jobs_api, socialproof_api, integrations_api,
                metrics_api)
 SSE_KEEPALIVE_SECONDS = 15
+# What a caller must be allowed to read to receive a topic's events; a topic with no rule goes to nobody.
+TOPIC_RESOURCES = {"job.": "data", "socialproof.": "sites"}
+
+
+def may_receive(principal: Principal, topic: str) -> bool:
+    resource = next((resource for prefix, resource in TOPIC_RESOURCES.items() if topic.startswith(prefix)), None)
+    return resource is not None and principal.can("read", resource)
 
 
 def _rate_limiter(redis_client: Any) -> RateLimiter:
@@ -151,19 +159,22 @@ def events_router() -> APIRouter:
                      site_id: Annotated[uuid.UUID | None, Query(alias="siteId", description="only this site's "
                                                                 "social proof events")] = None,
                      last_event_id: Annotated[str | None, Header(max_length=100)] = None) -> Response:
-        """Server-sent events of the caller's org: job status and progress, social proof events and changes.
+        """Server-sent events of the caller's org that their role may read: job status and progress (who reads
+        data), social proof events and changes (who reads sites).
 
         Every event has an id; a client that reconnects with ``Last-Event-ID`` first gets what it missed. When that
         is no longer known, it gets a ``reset`` event: reload the state, then carry on.
         """
         wanted = {topic.strip() for topic in (topics or "").split(",") if topic.strip()}
         if site_id is not None:
+            if not principal.can("read", "sites"):
+                raise Forbidden("Your role cannot read sites")
             await get_site(session, org_id=principal.org_id, site_id=site_id)
         await session.commit()  # the stream holds no transaction open
         hub: EventHub = request.app.state.events
 
         def relevant(event: Event) -> bool:
-            if wanted and event.topic not in wanted:
+            if (wanted and event.topic not in wanted) or not may_receive(principal, event.topic):
                 return False
             return site_id is None or event.data.get("siteId") == str(site_id)
 

@@ -6,11 +6,14 @@ and review the diff.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import json
 import os
 import re
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,7 @@ import pytest
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
-from northstar.app import API_MODULES, API_PREFIX
+from northstar.app import API_MODULES, API_PREFIX, create_app
 from northstar.core.context import current_principal, require
 from northstar.core.permissions import (
     ACTIONS,
@@ -33,6 +36,8 @@ from northstar.core.permissions import (
     capped_key_grant,
     role_allows,
 )
+from northstar.settings import Settings
+from tests.conftest import serving
 from tests.core.test_tenancy import body_for
 from tests.factories import Account, add_member, create_project, signup
 
@@ -295,3 +300,44 @@ def test_a_capped_key_does_nothing_its_creators_role_cannot(ceiling: Role) -> No
                 for action in ACTIONS:
                     both = before.can(action, resource) and role_allows(ceiling, action, resource)
                     assert after.can(action, resource) == both, (role, scopes, ceiling, action, resource)
+
+
+async def _events(response: httpx.Response) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    event = ""
+    async for line in response.aiter_lines():
+        if line.startswith("event:"):
+            event = line.split(":", 1)[1].strip()
+        elif line.startswith("data:"):
+            yield event, json.loads(line.split(":", 1)[1])
+
+
+async def test_the_event_stream_carries_only_what_the_role_may_read(settings: Settings, client: httpx.AsyncClient,
+                                                                    founder: Account) -> None:
+    """Jobs go to those who read data, site changes to those who read sites: an investor gets neither."""
+    analyst = await add_member(client, founder, "analyst")
+    investor = await add_member(client, founder, "investor")
+    async with serving(create_app(settings)) as url, httpx.AsyncClient(base_url=url, timeout=30) as http:
+        site = await http.post("/api/v1/sites", headers=founder.headers,
+                               json={"name": "Shop", "domain": f"{uuid.uuid4().hex[:12]}.example"})
+        async with http.stream("GET", f"/events/stream?siteId={site.json()['data']['id']}",
+                               headers=investor.headers) as probe:
+            assert probe.status_code == 403
+        async with http.stream("GET", "/events/stream", headers=analyst.headers) as allowed, \
+                http.stream("GET", "/events/stream", headers=investor.headers) as refused:
+            analyst_events, investor_events = _events(allowed), _events(refused)
+            assert (await anext(analyst_events))[0] == "ready" and (await anext(investor_events))[0] == "ready"
+            job = await http.post("/api/v1/generate", headers=founder.headers,
+                                  json={"rows": 1, "columns": [{"name": "n", "type": "int"}]})
+            assert job.status_code == 202
+            await http.patch(f"/api/v1/sites/{site.json()['data']['id']}", headers=founder.headers,
+                             json={"name": "Renamed"})
+            seen: set[str] = set()
+            async with asyncio.timeout(30):
+                async for topic, _ in analyst_events:
+                    seen.add(topic)
+                    if {"job.status", "socialproof.changed"} <= seen:
+                        break
+            # Both were delivered to the org by now; the investor's stream stayed silent.
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.5):
+                    await anext(investor_events)
