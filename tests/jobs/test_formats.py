@@ -460,6 +460,20 @@ def test_csv_export_neutralises_formulas_but_not_numbers() -> None:
     assert pa.csv.read_csv(io.BytesIO(data)).column("'=amount").to_pylist() == [-5, 3, 0, 1, 2, 2, 7, 8]
 
 
+@pytest.mark.parametrize("encode", [
+    lambda values: values, lambda values: values.dictionary_encode(), lambda values: values.cast(pa.large_string()),
+], ids=["string", "dictionary", "large"])
+def test_csv_export_guards_formulas_behind_whitespace_and_in_every_text_type(encode: Any) -> None:
+    risky = ["\nleading newline", "\x00leading nul", " =1+2", "\t @SUM(A1)", "\u00a0-2+3", "  +cmd"]
+    harmless = [" plain", None, "a=b", "-1.5e3", ""]
+    values = risky + harmless
+    data = written("csv", pa.table({"n": range(len(values)), "cell": encode(pa.array(values, pa.string()))}))
+    cells = [row["cell"] for row in pa.csv.read_csv(io.BytesIO(data), convert_options=pa.csv.ConvertOptions(
+        column_types={"cell": pa.string()}, strings_can_be_null=True, quoted_strings_can_be_null=False)
+                                          ).to_pylist()]
+    assert cells == ["'" + value for value in risky] + harmless
+
+
 @pytest.mark.parametrize(("fmt", "compressed"), [
     ("csv", False), ("csv", True), ("json", False), ("json", True), ("ndjson", False), ("ndjson", True),
     ("parquet", False),
