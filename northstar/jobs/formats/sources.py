@@ -44,6 +44,7 @@ Source = str | os.PathLike[str] | BinaryIO
 READ_CHUNK = 1 << 20
 JSON_BLOCK = 4 << 20  # bytes of complete lines handed to the JSON parser at once
 _PARSE_ERROR_CHARS = 200
+JSON_MAX_DEPTH = 1024  # orjson's limit on nested arrays and objects
 INVALID_UTF8_REASON = "contains bytes that are not valid UTF-8 (is part of the file in another encoding?)"
 
 
@@ -411,6 +412,8 @@ def _json_line(line: bytes) -> tuple[dict[str, Any], str | None]:
             value = json.loads(line)
         except ValueError:
             return {}, f"not valid JSON ({exc.msg})"
+        except RecursionError:  # orjson stops at its depth limit; the standard parser recurses until Python stops it
+            return {}, f"not valid JSON (nested deeper than {JSON_MAX_DEPTH:,} levels)"
     if not isinstance(value, dict):
         return {}, "not a JSON object"
     return value, None
