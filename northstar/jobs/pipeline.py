@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import queue
 import select
 import threading
@@ -315,12 +316,17 @@ def select_as_text(column: ColumnDef) -> sql.Composable:
 
 def stream_query(cursor: psycopg.Cursor[Any], query: sql.Composable, columns: list[ColumnDef]
                  ) -> Iterator[pa.RecordBatch]:
-    """Arrow batches of ``query`` (which selects ``columns`` in order), streamed through COPY."""
+    """Arrow batches of ``query`` (which selects ``columns`` in order), streamed through COPY; none when no row
+    matches (Arrow's CSV reader refuses an empty input, so it is not opened on one)."""
     schema = pa.schema([column.arrow_field() for column in columns])
     copy_sql = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(query)
     with cursor.copy(copy_sql):
+        blocks = _copied_rows(cursor)
+        first = next(blocks, None)
+        if first is None:
+            return
         reader = pacsv.open_csv(
-            io.BufferedReader(CopyReader(_copied_rows(cursor)), buffer_size=COPY_READ_BLOCK),
+            io.BufferedReader(CopyReader(itertools.chain([first], blocks)), buffer_size=COPY_READ_BLOCK),
             read_options=pacsv.ReadOptions(column_names=schema.names, block_size=COPY_READ_BLOCK),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import secrets
 import tempfile
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -29,9 +30,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.core.db import execute_count, to_libpq_url
 from northstar.core.queue import Backoff, periodic_per_org, queue_app, task_database
-from northstar.core.storage import KeyNotFound, ObjectStore, open_object_store
+from northstar.core.storage import ObjectStore, open_object_store
 from northstar.jobs import pipeline
-from northstar.jobs.exports import export_columns, export_query
+from northstar.jobs.exports import export_query, exportable
+from northstar.jobs.failures import TRANSIENT, PermanentJobError, job_failure
 from northstar.jobs.formats import (
     REJECTS_SCHEMA,
     ColumnDef,
@@ -48,6 +50,7 @@ from northstar.jobs.formats import (
     mime_type,
     open_writer,
     read_batches,
+    safe_file_name,
 )
 from northstar.jobs.generation import GenerationSpec, arrow_schema, generate_range, referenced_datasets
 from northstar.jobs.models import Dataset, Job, StoredFile
@@ -55,16 +58,7 @@ from northstar.jobs.schemas import GenerateRequest
 from northstar.settings import get_settings
 
 log = structlog.get_logger("northstar.jobs")
-TRANSIENT = (OSError, psycopg.OperationalError, psycopg.errors.SerializationFailure,
-             psycopg.errors.DeadlockDetected, TimeoutError)
 SNIFF_BYTES = 64 * 1024
-
-
-class PermanentJobError(Exception):
-    """Bad data or a request that can never succeed: fail at once with this message, no retry."""
-
-
-PERMANENT = (PermanentJobError, FormatError, pa.ArrowInvalid, psycopg.DataError, KeyNotFound)
 
 
 @functools.cache
@@ -114,20 +108,18 @@ async def _begin(org_id: uuid.UUID, job_id: uuid.UUID) -> JobRun | None:
         if job.cancel_requested:
             job.status, job.finished_at = "cancelled", func.now()
             return None
-        job.status, job.attempts, job.error_message = "in-progress", job.attempts + 1, None
+        job.status, job.attempts, job.error_code, job.error_message = "in-progress", job.attempts + 1, None, None
         job.started_at = job.started_at or datetime.now(UTC)
         await session.flush()
         return JobRun(org_id=org_id, job_id=job_id, params=dict(job.params), result=dict(job.result),
                       conninfo=to_libpq_url(task_database().url), storage=task_storage(), scratch=Path())
 
 
-def _describe(exc: BaseException) -> str:
-    message = str(exc).strip() or exc.__class__.__name__
-    return message.splitlines()[0][:1000] if isinstance(exc, psycopg.Error) else message[:1000]
-
-
 def job_task(job_type: str) -> Callable[[Callable[[JobRun], Awaitable[dict[str, Any]]]], Any]:
-    """Register ``fn(run) -> result`` as the task for ``job_type`` with the job row's life cycle around it."""
+    """Register ``fn(run) -> result`` as the task for ``job_type`` with the job row's life cycle around it.
+
+    Each attempt logs under its own trace id; a failure reaches the job row only as ``job_failure`` words it.
+    """
     strategy = retry_strategy(job_type)
 
     def decorator(fn: Callable[[JobRun], Awaitable[dict[str, Any]]]) -> Any:
@@ -138,26 +130,32 @@ def job_task(job_type: str) -> Callable[[Callable[[JobRun], Awaitable[dict[str, 
             claimed = await _begin(tenant, job)
             if claimed is None:
                 return
-            try:
-                with tempfile.TemporaryDirectory(prefix="northstar-job-") as scratch:
-                    claimed.scratch = Path(scratch)
-                    result = await fn(claimed)
-            except pipeline.JobCancelled:
-                await _transition(tenant, job, status="cancelled", finished_at=func.now())
-            except PERMANENT as exc:
-                await _transition(tenant, job, status="failed", error_message=_describe(exc),
-                                  finished_at=func.now())
-            except Exception as exc:
-                attempts = context.job.attempts if context.job else 0
-                if strategy.will_retry(exc, attempts):
-                    await _transition(tenant, job, status="pending",
-                                      error_message=f"attempt {attempts + 1} failed, will retry: {_describe(exc)}")
-                    raise
-                log.error("job_failed", jobId=job_id, exc_info=exc)
-                await _transition(tenant, job, status="failed", error_message=_describe(exc), finished_at=func.now())
-            else:
-                await _transition(tenant, job, status="completed", progress=1.0, result=result,
-                                  finished_at=func.now())
+            trace_id = secrets.token_hex(16)
+            with structlog.contextvars.bound_contextvars(traceId=trace_id, jobId=job_id, jobType=job_type):
+                try:
+                    with tempfile.TemporaryDirectory(prefix="northstar-job-") as scratch:
+                        claimed.scratch = Path(scratch)
+                        result = await fn(claimed)
+                except pipeline.JobCancelled:
+                    await _transition(tenant, job, status="cancelled", finished_at=func.now())
+                except Exception as exc:
+                    attempts = context.job.attempts if context.job else 0
+                    failure = job_failure(exc, trace_id=trace_id)
+                    retrying = strategy.will_retry(exc, attempts)
+                    if failure.internal:
+                        log.error("job_failed", errorCode=failure.code, retrying=retrying, exc_info=exc)
+                    else:
+                        log.info("job_failed", errorCode=failure.code, errorMessage=failure.message)
+                    if retrying:
+                        await _transition(tenant, job, status="pending", error_code=failure.code,
+                                          error_message=f"Attempt {attempts + 1} failed and will be retried: "
+                                                        f"{failure.message}")
+                        raise
+                    await _transition(tenant, job, status="failed", error_code=failure.code,
+                                      error_message=failure.message, finished_at=func.now())
+                else:
+                    await _transition(tenant, job, status="completed", progress=1.0, result=result,
+                                      finished_at=func.now())
 
         return run
 
@@ -187,7 +185,8 @@ async def _store_file(run: JobRun, session: AsyncSession, *, path: Path, kind: s
 
 
 def _output_name(run: JobRun, base: str, file_format: ExportFormat, gzip: bool) -> str:
-    return f"{run.params.get('name') or base}{file_extension(file_format, gzip=gzip)}"
+    """The file's name: the one asked for (an export's is checked on request; a dataset's name may be anything)."""
+    return safe_file_name(run.params.get("name") or base, fallback=base) + file_extension(file_format, gzip=gzip)
 
 
 async def _reference_values(run: JobRun, spec: GenerationSpec) -> dict[str, pa.Array[Any]]:
@@ -205,7 +204,9 @@ async def _reference_values(run: JobRun, spec: GenerationSpec) -> dict[str, pa.A
                 definition = next((column for column in pipeline.columns_of(row[0] if row else [])
                                    if column.name == reference.referenced_column), None)
                 if definition is None:
-                    raise PermanentJobError(f"referenced dataset {reference.dataset} or its column is gone")
+                    raise PermanentJobError(f"The referenced dataset {reference.dataset} or its column "
+                                            f"{reference.referenced_column!r} no longer exists",
+                                            code="source_missing")
                 query = psycopg.sql.SQL("SELECT {} FROM {} ORDER BY _row").format(
                     pipeline.select_as_text(definition), pipeline.dataset_table(reference.dataset))
                 batches = list(pipeline.stream_query(cursor, query, [definition]))
@@ -261,6 +262,8 @@ async def run_generation(run: JobRun) -> dict[str, Any]:
                         writer.write(batch)
                 if writer is not None:
                     writer.close()
+            with job.transaction() as cursor:  # file-only output checkpoints at intervals: record the last row too
+                job.checkpoint(cursor, rows_done=spec.rows, rows_total=spec.rows)
 
     await asyncio.to_thread(work)
     if dataset_id is not None:
@@ -295,7 +298,7 @@ class ImportOutcome:
     columns: list[ColumnDef]
     loaded: int = 0
     rejected: int = 0
-    failure: str | None = None
+    failure: FormatError | None = None
 
 
 @job_task("upload")
@@ -305,7 +308,7 @@ async def run_import(run: JobRun) -> dict[str, Any]:
         stored = await session.get(StoredFile, file_id)
         dataset = await session.get(Dataset, dataset_id)
         if stored is None or dataset is None:
-            raise PermanentJobError("the uploaded file or its dataset was deleted")
+            raise PermanentJobError("The uploaded file or its dataset was deleted", code="source_missing")
         key, name, mime, known = stored.stored_path, stored.original_name, stored.mime_type, dataset.columns
     source = run.scratch / "source"
     with source.open("wb") as sink:
@@ -356,7 +359,7 @@ async def run_import(run: JobRun) -> dict[str, Any]:
                             pipeline.load_batch(cursor, dataset_id=dataset_id, rows=encoded)
                             job.checkpoint(cursor, rows_done=last_row, rows_total=None)
             except (NoValidRowsError, NoDataRowsError) as exc:
-                outcome.failure = exc.message
+                outcome.failure = exc
         return outcome
 
     outcome = await asyncio.to_thread(work)
@@ -375,35 +378,52 @@ async def run_import(run: JobRun) -> dict[str, Any]:
             await session.execute(update(Dataset).where(Dataset.id == dataset_id).values(
                 status="ready", row_count=outcome.loaded, columns=pipeline.stored_columns(outcome.columns)))
     if outcome.failure:
-        raise PermanentJobError(outcome.failure)
+        raise outcome.failure
     return result
 
 
 @job_task("export")
 async def run_export(run: JobRun) -> dict[str, Any]:
+    """Stream the matching rows into a file; the row count is known before the first row is written.
+
+    The count and the rows are read in one repeatable-read snapshot, so they agree; an unfiltered dataset's
+    count is its stored row count.
+    """
     dataset_id = uuid.UUID(run.params["datasetId"]) if "datasetId" in run.params else None
     async with task_database().tenant_transaction(org_id=run.org_id) as session:
-        available = await export_columns(session, source_type=run.params["source"]["type"], dataset_id=dataset_id)
-    if not available:
-        raise PermanentJobError("the exported dataset no longer exists")
-    query, columns = export_query(run.params, available)
+        source = await exportable(session, source_type=run.params["source"]["type"], dataset_id=dataset_id)
+    if source is None:
+        raise PermanentJobError("The exported dataset no longer exists", code="source_missing")
+    query = export_query(run.params, source.columns)
+    known_total = None if run.params.get("filters") else source.rows
     file_format: ExportFormat = run.params.get("format", "csv")
     gzip = bool(run.params.get("gzip"))
     scratch_file = run.scratch / "export"
 
     def work() -> int:
         rows = 0
-        schema = pa.schema([column.arrow_field() for column in columns])
+        schema = pa.schema([column.arrow_field() for column in query.columns])
+        stored = [column.column for column in query.columns]
         with run.connection() as data, run.connection() as control, scratch_file.open("wb") as sink:
+            data.connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            data.connection.read_only = True
             writer = open_writer(file_format, sink, schema, gzip=gzip)
             with data.transaction() as cursor:
-                for batch in pipeline.stream_query(cursor, query, columns):
-                    writer.write(batch)
+                total = known_total
+                if total is None:
+                    cursor.execute(query.count)
+                    total = int(cursor.fetchone()[0])
+                with control.transaction() as progress:
+                    control.checkpoint(progress, rows_done=0, rows_total=total)
+                for batch in pipeline.stream_query(cursor, query.select, stored):
+                    writer.write(pa.RecordBatch.from_arrays(batch.columns, schema=schema))
                     rows += batch.num_rows
                     if control.progress_due():
                         with control.transaction() as progress:
-                            control.checkpoint(progress, rows_done=rows, rows_total=None)
+                            control.checkpoint(progress, rows_done=rows, rows_total=total)
             writer.close()
+            with control.transaction() as progress:
+                control.checkpoint(progress, rows_done=rows, rows_total=rows)
         return rows
 
     rows = await asyncio.to_thread(work)
