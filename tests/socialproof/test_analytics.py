@@ -10,9 +10,9 @@ import zoneinfo
 from typing import Any
 
 import httpx
-import pytest
 import orjson
 import psycopg
+import pytest
 
 from northstar.core.db import Database
 from northstar.socialproof.service import rollups

@@ -112,6 +112,7 @@ def resolve_window(*, start: str | None, end: str | None, granularity: Granulari
     aligned = Window(window.floor(start_at), end_at, zone, granularity, grain)
     last = aligned.floor(end_at - dt.timedelta(microseconds=1))
     aligned = Window(aligned.start, aligned.after(last), zone, granularity, grain)
+    points: float
     if granularity == "month":
         points = (aligned.end.year - aligned.start.year) * 12 + aligned.end.month - aligned.start.month
     else:

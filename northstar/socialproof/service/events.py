@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from northstar.core.http import Unprocessable
-from northstar.socialproof.ingest import EventRow, EventWriter, WriteResult, clamp_time
+from northstar.socialproof.ingest import MAX_EVENT_AGE, EventRow, EventWriter, WriteResult, clamp_time
 from northstar.socialproof.sanitize import plain_text, site_link
 from northstar.socialproof.schemas.events import CollectBatch, EventDetails, EventIn, WidgetEvent
 from northstar.socialproof.service.sites import PublicSite, get_site
@@ -28,7 +28,6 @@ from northstar.socialproof.visitors import GeoLocator, Place, SpamReferrers, Vis
 DETAIL_FIELDS = tuple(EventDetails.model_fields)
 TEXT_FIELDS = frozenset({"first_name", "city", "product"})
 LINK_FIELDS = frozenset({"product_url"})
-MAX_CLOCK_ERROR = timedelta(days=3650)  # a browser's clock further off than this is not corrected by it
 
 
 def _details(details: EventDetails | None, domain: str) -> dict[str, Any]:
@@ -84,22 +83,16 @@ class Collector:
     spam: SpamReferrers
 
 
-def _within(moment: datetime, now: datetime, reach: timedelta) -> datetime:
-    """``moment`` (aware) brought within ``reach`` of now: comparisons cannot overflow, arithmetic on 9999-12-31 can."""
-    return min(max(moment, now - reach), now + reach)
-
-
 def _occurred(event: WidgetEvent, *, sent_at: datetime | None, now: datetime) -> datetime:
-    """The browser's time shifted by its clock's error (now - sentAt), then clamped; a clock more than
-    ``MAX_CLOCK_ERROR`` off is taken as that far off, and any date whatever ends in the last 7 days."""
+    """The browser's time shifted by its clock's error (now - sentAt), then clamped: that is now less how long
+    before sending it happened by the browser's own clock, which no date, however far off, can overflow."""
     if event.occurred_at is None:
         return now
     moment = event.occurred_at if event.occurred_at.tzinfo else event.occurred_at.replace(tzinfo=UTC)
-    moment = _within(moment, now, 2 * MAX_CLOCK_ERROR)
-    if sent_at is not None:
-        sent = _within(sent_at if sent_at.tzinfo else sent_at.replace(tzinfo=UTC), now, MAX_CLOCK_ERROR)
-        moment += now - sent
-    return clamp_time(moment, now)
+    if sent_at is None:
+        return clamp_time(moment, now)
+    age = (sent_at if sent_at.tzinfo else sent_at.replace(tzinfo=UTC)) - moment
+    return now - min(max(age, timedelta(0)), MAX_EVENT_AGE)
 
 
 async def collect(collector: Collector, site: PublicSite, batch: CollectBatch, *, ip: str,
