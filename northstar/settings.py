@@ -74,6 +74,9 @@ class SocialProofSettings(BaseModel):
     feed_items: int = 20
     raw_retention_days: int = 90
     minute_rollup_retention_days: int = 7
+    # where a site proves control of its domain ({domain}: the site's); fetched through the outbound guard
+    verification_url: str = "https://{domain}/.well-known/northstar-verification.txt"
+    verification_timeout_seconds: float = 10.0
 
 
 class OutboundSettings(BaseModel):
