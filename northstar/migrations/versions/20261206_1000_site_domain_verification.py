@@ -17,17 +17,17 @@ when it did):
 * ``socialproof.release_domain(org, domain)``: a proof of control of a domain withdraws other organizations'
   proofs of that same domain (control of a host is exclusive at any moment).
 
-Revision ID: 0012
-Revises: 0011
-Create Date: 2026-12-10 09:00:00
+Revision ID: 0013
+Revises: 0012
+Create Date: 2026-12-06 10:00:00
 """
 
 from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0012"
-down_revision: str | None = "0011"
+revision: str = "0013"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
