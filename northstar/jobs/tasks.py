@@ -49,6 +49,9 @@ from northstar.jobs.formats import (
     open_writer,
     read_batches,
 )
+from northstar.jobs.formats.errors import LimitExceededError
+from northstar.jobs.formats.schema import TYPE_MAPPING, column_renames
+from northstar.jobs.formats.sources import ReadLimits
 from northstar.jobs.generation import GenerationSpec, arrow_schema, generate_range, referenced_datasets
 from northstar.jobs.models import Dataset, Job, StoredFile
 from northstar.jobs.schemas import GenerateRequest
@@ -312,7 +315,11 @@ async def run_import(run: JobRun) -> dict[str, Any]:
         async for chunk in run.storage.iter_chunks(key):
             await asyncio.to_thread(sink.write, chunk)
     rejects_path = run.scratch / "rejects.csv"
-    batch_rows = get_settings().jobs.batch_rows
+    settings = get_settings().jobs
+    batch_rows = settings.batch_rows
+    limits = ReadLimits(max_rows=settings.max_upload_rows, max_decompressed_bytes=settings.max_decompressed_bytes,
+                        max_compression_ratio=settings.max_compression_ratio)
+    types = TYPE_MAPPING.validate_python(run.params["types"]) if "types" in run.params else None
 
     def work() -> ImportOutcome:
         with source.open("rb") as handle:
@@ -327,7 +334,8 @@ async def run_import(run: JobRun) -> dict[str, Any]:
 
         def prepared(done: int) -> Iterator[tuple[ValidatedBatch, int, pipeline.CopyBatch | None]]:
             """Validated batches, their last source row, and their rows past the checkpoint encoded for COPY."""
-            for validated in read_batches(source, detected, schema=schema, batch_rows=batch_rows):
+            for validated in read_batches(source, detected, schema=schema, types=None if schema else types,
+                                          batch_rows=batch_rows, limits=limits):
                 last_row = max(pc.max(validated.row_numbers).as_py() or 0,
                                pc.max(validated.rejects.column("row_number")).as_py() or 0)
                 encoded = None
@@ -353,17 +361,26 @@ async def run_import(run: JobRun) -> dict[str, Any]:
                     outcome.loaded += validated.rows.num_rows
                     if encoded is not None:
                         with job.transaction() as cursor:
+                            pipeline.check_storage_quota(cursor, adding=len(encoded.data),
+                                                         limit=settings.max_org_storage_bytes)
                             pipeline.load_batch(cursor, dataset_id=dataset_id, rows=encoded)
                             job.checkpoint(cursor, rows_done=last_row, rows_total=None)
             except (NoValidRowsError, NoDataRowsError) as exc:
                 outcome.failure = exc.message
         return outcome
 
-    outcome = await asyncio.to_thread(work)
+    try:
+        outcome = await asyncio.to_thread(work)
+    except LimitExceededError as exc:
+        await _discard_upload(run, dataset_id=dataset_id, file_id=file_id, key=key, error=exc)
+        raise
     if not outcome.failure:
         await asyncio.to_thread(pipeline.finish_dataset_table, run.conninfo, dataset_id=dataset_id)
     result: dict[str, Any] = {"datasetId": str(dataset_id), "fileId": str(file_id), "rowsLoaded": outcome.loaded,
                               "rowsRejected": outcome.rejected}
+    if outcome.columns:
+        result["schema"] = _schema_report(outcome.columns, run.params)
+        result["renamedColumns"] = column_renames(outcome.columns)
     async with task_database().tenant_transaction(org_id=run.org_id) as session:
         if outcome.rejected:
             result["rejectsFileId"] = str(await _store_file(run, session, path=rejects_path, kind="rejects",
@@ -377,6 +394,32 @@ async def run_import(run: JobRun) -> dict[str, Any]:
     if outcome.failure:
         raise PermanentJobError(outcome.failure)
     return result
+
+
+def _schema_report(columns: list[ColumnDef], params: dict[str, Any]) -> dict[str, Any]:
+    """The dataset's columns, each saying whether its type was given with the upload or inferred from the file."""
+    given = set(params.get("types") or ())
+
+    def source(column: ColumnDef) -> str:
+        return "given" if "schema" in params or column.name in given or column.label in given else "inferred"
+
+    return {"columns": [{**stored, "source": source(column)}
+                        for column, stored in zip(columns, pipeline.stored_columns(columns), strict=True)]}
+
+
+async def _discard_upload(run: JobRun, *, dataset_id: uuid.UUID, file_id: uuid.UUID, key: str,
+                          error: LimitExceededError) -> None:
+    """An upload past a limit leaves nothing that counts against the org: its rows, dataset and file go.
+
+    The job stays, failed, with the error in its result (``code``, ``message``, and which limit, at what value).
+    """
+    async with task_database().tenant_transaction(org_id=run.org_id) as session:
+        await session.execute(delete(Dataset).where(Dataset.id == dataset_id))  # a trigger drops its table
+        await session.execute(delete(StoredFile).where(StoredFile.id == file_id))
+        await session.execute(update(Job).where(Job.id == run.job_id).values(result={
+            "fileName": run.params.get("fileName"),
+            "error": {"code": error.code, "message": error.message, "details": error.details}}))
+    await run.storage.delete(key)
 
 
 @job_task("export")
