@@ -110,6 +110,11 @@ async def presets(_: DataRead) -> Envelope[list[PresetInfo]]:
              name="jobs.generate", dependencies=[Idempotent])
 async def generate(body: GenerateRequest, request: Request, principal: DataCreate, session: DbSession
                    ) -> Envelope[JobAccepted]:
+    """Queue a generation; refused (413) when the org's storage is already full, and stopped in the worker when it
+    fills up (``storage_quota_exceeded``)."""
+    if body.output.dataset:
+        await service.storage_room(session, declared_bytes=None,
+                                   limit=request.app.state.settings.jobs.max_org_storage_bytes)
     job = await service.create_generation_job(session, principal=principal, request=body)
     audit_target(request, "job", job.id, type="generation", rows=body.rows)
     return Envelope(data=JobAccepted(job_id=job.id))
@@ -192,7 +197,7 @@ async def upload(
     quota is checked before the body is read (against ``Content-Length``) and while it streams in.
     """
     length = request.headers.get("content-length", "")
-    room = await service.upload_room(session, declared_bytes=int(length) if length.isdigit() else None,
+    room = await service.storage_room(session, declared_bytes=int(length) if length.isdigit() else None,
                                      limit=request.app.state.settings.jobs.max_org_storage_bytes)
     source = await _upload_source(request)
     schema_options = _declared_schema(source.schema)

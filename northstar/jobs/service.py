@@ -86,9 +86,9 @@ async def org_stored_bytes(session: AsyncSession) -> int:
     return int((await session.execute(text(pipeline.ORG_STORED_BYTES))).scalar_one())
 
 
-async def upload_room(session: AsyncSession, *, declared_bytes: int | None, limit: int) -> int:
-    """The bytes an upload may still take before the org passes its storage ``limit``; refused at once when the
-    org is already full, or when the request's ``Content-Length`` says the body will not fit."""
+async def storage_room(session: AsyncSession, *, declared_bytes: int | None, limit: int) -> int:
+    """The bytes the org may still store before it passes its storage ``limit``; refused at once when the org is
+    already full, or when ``declared_bytes`` (an upload's ``Content-Length``) will not fit."""
     room = limit - await org_stored_bytes(session)
     if room <= 0 or (declared_bytes is not None and declared_bytes > room):
         raise pipeline.StorageQuotaError(limit)
@@ -199,9 +199,9 @@ async def retry_job(session: AsyncSession, *, principal: Principal, job_id: uuid
     if job.status not in RETRYABLE:
         raise Conflict(f"A {job.status} job cannot be retried; only failed or cancelled ones",
                        code="job_not_retryable")
-    if job.type == "upload" and "datasetId" not in job.result:
-        raise Conflict("This upload passed a limit and was removed; upload the file again",
-                       code="job_not_retryable")
+    if "error" in job.result:  # set when a job passed a limit and what it had made was removed
+        again = "upload the file again" if job.type == "upload" else "start a new job"
+        raise Conflict(f"This job passed a limit and its data was removed; {again}", code="job_not_retryable")
     job.status, job.error_message, job.cancel_requested, job.finished_at = "pending", None, False, None
     await session.execute(update(Dataset).where(Dataset.org_id == principal.org_id, Dataset.job_id == job.id,
                                                 Dataset.status == "failed").values(status="building"))

@@ -232,7 +232,7 @@ async def run_generation(run: JobRun) -> dict[str, Any]:
         await asyncio.to_thread(pipeline.create_dataset_table, run.conninfo, dataset_id=dataset_id, columns=columns)
     file_output = spec.output.file
     scratch_file = run.scratch / "output"
-    batch_rows = get_settings().jobs.batch_rows
+    batch_rows, quota = get_settings().jobs.batch_rows, get_settings().jobs.max_org_storage_bytes
 
     def batches(done: int, start: int) -> Iterator[tuple[int, pa.RecordBatch, pipeline.CopyBatch | None]]:
         """Each batch with its end row, encoded for the dataset when it holds rows not loaded yet."""
@@ -255,6 +255,7 @@ async def run_generation(run: JobRun) -> dict[str, Any]:
                 for end, batch, encoded in pipeline.ahead(batches(done, 0 if file_output else done)):
                     if encoded is not None and dataset_id is not None:
                         with job.transaction() as cursor:
+                            pipeline.check_storage_quota(cursor, adding=len(encoded.data), limit=quota)
                             pipeline.load_batch(cursor, dataset_id=dataset_id, rows=encoded)
                             job.checkpoint(cursor, rows_done=end, rows_total=spec.rows)
                     elif job.progress_due():
@@ -265,7 +266,11 @@ async def run_generation(run: JobRun) -> dict[str, Any]:
                 if writer is not None:
                     writer.close()
 
-    await asyncio.to_thread(work)
+    try:
+        await asyncio.to_thread(work)
+    except pipeline.StorageQuotaError as exc:
+        await _discard_outputs(run, error=exc, dataset_id=dataset_id)
+        raise
     if dataset_id is not None:
         await asyncio.to_thread(pipeline.finish_dataset_table, run.conninfo, dataset_id=dataset_id)
     outcome: dict[str, Any] = {"seed": spec.seed, "rows": spec.rows}
@@ -372,7 +377,7 @@ async def run_import(run: JobRun) -> dict[str, Any]:
     try:
         outcome = await asyncio.to_thread(work)
     except LimitExceededError as exc:
-        await _discard_upload(run, dataset_id=dataset_id, file_id=file_id, key=key, error=exc)
+        await _discard_outputs(run, error=exc, dataset_id=dataset_id, file_id=file_id, key=key)
         raise
     if not outcome.failure:
         await asyncio.to_thread(pipeline.finish_dataset_table, run.conninfo, dataset_id=dataset_id)
@@ -407,19 +412,22 @@ def _schema_report(columns: list[ColumnDef], params: dict[str, Any]) -> dict[str
                         for column, stored in zip(columns, pipeline.stored_columns(columns), strict=True)]}
 
 
-async def _discard_upload(run: JobRun, *, dataset_id: uuid.UUID, file_id: uuid.UUID, key: str,
-                          error: LimitExceededError) -> None:
-    """An upload past a limit leaves nothing that counts against the org: its rows, dataset and file go.
+async def _discard_outputs(run: JobRun, *, error: LimitExceededError, dataset_id: uuid.UUID | None,
+                           file_id: uuid.UUID | None = None, key: str | None = None) -> None:
+    """A job past a limit leaves nothing that counts against the org: its rows, dataset, file and object go.
 
-    The job stays, failed, with the error in its result (``code``, ``message``, and which limit, at what value).
+    The job stays, failed, with the error in its result (``code``, ``message``, and which limit, at what value);
+    it cannot be retried, as what it would resume is gone.
     """
     async with task_database().tenant_transaction(org_id=run.org_id) as session:
-        await session.execute(delete(Dataset).where(Dataset.id == dataset_id))  # a trigger drops its table
-        await session.execute(delete(StoredFile).where(StoredFile.id == file_id))
+        if dataset_id is not None:
+            await session.execute(delete(Dataset).where(Dataset.id == dataset_id))  # a trigger drops its table
+        if file_id is not None:
+            await session.execute(delete(StoredFile).where(StoredFile.id == file_id))
         await session.execute(update(Job).where(Job.id == run.job_id).values(result={
-            "fileName": run.params.get("fileName"),
             "error": {"code": error.code, "message": error.message, "details": error.details}}))
-    await run.storage.delete(key)
+    if key is not None:
+        await run.storage.delete(key)
 
 
 @job_task("export")

@@ -1,5 +1,6 @@
-"""Imports end to end, with a worker whose limits are small: decompression bombs and the org's storage quota,
-reserved column names, type inference with a few bad values, and types given with the upload."""
+"""Imports end to end, with a worker whose limits are small: decompression bombs and the org's storage quota
+(which generation respects too), reserved column names, type inference with a few bad values, and types given
+with the upload."""
 
 from __future__ import annotations
 
@@ -180,6 +181,31 @@ async def test_storage_quota_is_checked_at_the_request(quota_client: httpx.Async
                                     files={"file": ("other.csv", half.replace(b"2", b"3"))})
     assert again.status_code == 413 and again.json()["error"]["code"] == "storage_quota_exceeded"
     assert len(_objects_of(moto, founder.org_id)) == 1
+
+
+async def test_a_full_org_is_refused_at_the_request(client: httpx.AsyncClient, quota_client: httpx.AsyncClient,
+                                                    founder: Account) -> None:
+    filled = await client.post("/api/v1/upload", headers=founder.headers,
+                               files={"file": ("big.csv", b"n\n" + b"4\n" * 60_000)})
+    assert filled.status_code == 201
+    tiny = await quota_client.post("/api/v1/upload", headers=founder.headers, files={"file": ("tiny.csv", b"n\n1\n")})
+    assert tiny.status_code == 413 and tiny.json()["error"]["code"] == "storage_quota_exceeded"
+    generated = await quota_client.post("/api/v1/generate", headers=founder.headers,
+                                        json={"rows": 10, "columns": [{"name": "n", "type": "int"}]})
+    assert generated.status_code == 413 and generated.json()["error"]["code"] == "storage_quota_exceeded"
+
+
+async def test_storage_quota_stops_a_generation_midway(client: httpx.AsyncClient, founder: Account,
+                                                       database_url: str, moto: Moto) -> None:
+    response = await client.post("/api/v1/generate", headers=founder.headers, json={
+        "rows": 400_000, "seed": 1, "columns": [{"name": "n", "type": "int"}, {"name": "who", "type": "person_name"}]})
+    assert response.status_code == 202, response.text
+    job = await wait_for_job(client, founder, response.json()["data"]["jobId"], within=120)
+    assert job["status"] == "failed" and job["result"]["error"]["code"] == "storage_quota_exceeded", job
+    assert 0 < job["rowsDone"] < 400_000
+    await _assert_nothing_left(client, founder, database_url, moto)
+    retried = await client.post(f"/api/v1/jobs/{job['id']}/retry", headers=founder.headers)
+    assert retried.status_code == 409 and "start a new job" in retried.json()["error"]["message"]
 
 
 # Column names ---------------------------------------------------------------------------------------------
