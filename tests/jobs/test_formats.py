@@ -670,6 +670,14 @@ def test_reserved_column_names_are_renamed_and_reported() -> None:
     ]
 
 
+def test_a_nul_in_a_header_is_kept_as_a_replacement_character() -> None:
+    for data in (b"a\x00b,c\n1,2\n", b'{"a\\u0000b": 1, "c": 2}\n'):
+        batches = read_all(data)
+        assert [(column.name, column.label) for column in batches[0].schema.columns] == [("a_b", "a\ufffdb"),
+                                                                                         ("c", "c")]
+        assert rows_of(batches) == [{"a_b": 1, "c": 2}]
+
+
 def test_reserved_names_are_refused_in_a_given_schema() -> None:
     for name in ("org_id", "_row", "ctid"):
         with pytest.raises(ValidationError, match=f"'{name}' is reserved"):
@@ -731,6 +739,7 @@ def test_given_types_replace_inference_for_the_columns_named() -> None:
     ({"amount": {"type": "int", "scale": 2}}, ("amount",), "only decimal columns take a precision and scale"),
     ({"amount": {"type": "int", "extra": 1}}, ("amount", "extra"), "Extra inputs"),
     ({}, (), "at least 1 item"),
+    ({"a\x00b": "int"}, (), "NUL"),
 ])
 def test_type_mappings_are_checked(mapping: dict[str, Any], where: tuple[str, ...], words: str) -> None:
     with pytest.raises(ValidationError) as caught:

@@ -229,6 +229,13 @@ async def test_reserved_column_names_are_renamed_and_reported(client: httpx.Asyn
         == ["org_id_1", "row"]
 
 
+async def test_a_header_with_a_nul_loads(client: httpx.AsyncClient, founder: Account) -> None:
+    job = await _imported(client, founder, b"a\x00b,c\n1,2\n", "nul.csv")
+    assert job["status"] == "completed", job
+    assert [(column["name"], column["label"]) for column in job["result"]["schema"]["columns"]] == [
+        ("a_b", "a\ufffdb"), ("c", "c")]
+
+
 async def test_reserved_column_names_are_refused_where_a_client_names_columns(client: httpx.AsyncClient,
                                                                              founder: Account) -> None:
     given = await _upload(client, founder, b"a\n1\n", "x.csv",

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, Self
 import pyarrow as pa
 from pydantic import BeforeValidator, Field, StringConstraints, TypeAdapter, model_validator
 
-from northstar.core.http import RequestModel
+from northstar.core.http import RequestModel, refuse_nul
 from northstar.jobs.formats.errors import SchemaMismatchError
 
 ColumnKind = Literal["int", "float", "decimal", "bool", "string", "date", "datetime", "uuid", "json"]
@@ -217,9 +217,10 @@ class ColumnTypeRequest(RequestModel):
 
 
 def _bare_type_names(mapping: Any) -> Any:
-    """``"int"`` is short for ``{"type": "int"}``."""
+    """``"int"`` is short for ``{"type": "int"}``; header names with NUL are refused (PostgreSQL cannot keep them)."""
     if not isinstance(mapping, dict):
         return mapping
+    refuse_nul(list(mapping))
     return {key: {"type": value} if isinstance(value, str) else value for key, value in mapping.items()}
 
 

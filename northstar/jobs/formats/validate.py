@@ -151,7 +151,8 @@ def infer_schema(sample: pa.Table | pa.RecordBatch | Iterable[pa.RecordBatch], *
     A few bad values (``oops`` among numbers) do not turn a column into text: they become rejects when the
     rows are validated. Columns are matched by name across batches (JSON objects need not list the same keys in
     every row); names become safe SQL identifiers and the originals are kept as labels. Every inferred column is
-    nullable: a sample cannot prove that later rows always have a value.
+    nullable: a sample cannot prove that later rows always have a value. A NUL in a header, which PostgreSQL cannot
+    store, is kept in the label as U+FFFD.
     """
     batches = [sample] if isinstance(sample, pa.RecordBatch) else list(
         sample.to_batches() if isinstance(sample, pa.Table) else sample)
@@ -181,7 +182,7 @@ def infer_schema(sample: pa.Table | pa.RecordBatch | Iterable[pa.RecordBatch], *
             kind, precision, scale = ("json" if all(tags) else "string"), None, None
         else:
             kind, precision, scale = infer_kind(_combined(values[label]))
-        columns.append(ColumnDef(name, kind, True, precision, scale, label))
+        columns.append(ColumnDef(name, kind, True, precision, scale, label.replace("\x00", "\ufffd")))
     return DatasetSchema(tuple(columns))
 
 
