@@ -176,7 +176,10 @@ def _declared_schema(text: str | None) -> dict[str, Any]:
 
 
 @router.post("/upload", status_code=status.HTTP_201_CREATED, response_model=Envelope[UploadAccepted],
-             name="jobs.upload", responses={415: {"description": "Not CSV, JSON, NDJSON or Parquet"}})
+             name="jobs.upload", responses={
+                 413: {"description": "Larger than the upload limit, or than the room left in the org's storage "
+                                      "(`storage_quota_exceeded`)"},
+                 415: {"description": "Not CSV, JSON, NDJSON or Parquet"}})
 async def upload(
     request: Request,
     principal: DataCreate,
