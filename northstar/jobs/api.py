@@ -199,9 +199,8 @@ async def upload(
     The same bytes uploaded again answer 200 with the first upload's ids (``duplicateOf``). The org's storage
     quota is checked before the body is read (against ``Content-Length``) and while it streams in.
     """
-    length = request.headers.get("content-length", "")
-    room = await service.storage_room(session, declared_bytes=int(length) if length.isdigit() else None,
-                                     limit=request.app.state.settings.jobs.max_org_storage_bytes)
+    length, quota = request.headers.get("content-length", ""), request.app.state.settings.jobs.max_org_storage_bytes
+    room = await service.storage_room(session, declared_bytes=int(length) if length.isdigit() else None, limit=quota)
     source = await _upload_source(request)
     schema_options = _declared_schema(source.schema)
     chunks, original_name, declared = source.chunks, source.filename, source.declared_type
@@ -215,7 +214,7 @@ async def upload(
         async for chunk in chunks:
             received += len(chunk)
             if received > room:
-                raise StorageQuotaError(request.app.state.settings.jobs.max_org_storage_bytes)
+                raise StorageQuotaError(quota)
             digest.update(chunk)
             if len(head) < 65536:
                 head.extend(chunk[: 65536 - len(head)])

@@ -199,7 +199,7 @@ async def retry_job(session: AsyncSession, *, principal: Principal, job_id: uuid
     if job.status not in RETRYABLE:
         raise Conflict(f"A {job.status} job cannot be retried; only failed or cancelled ones",
                        code="job_not_retryable")
-    if "error" in job.result:  # set when a job passed a limit and what it had made was removed
+    if job.result.get("dataRemoved"):  # the job passed a limit and what it had made was removed
         again = "upload the file again" if job.type == "upload" else "start a new job"
         raise Conflict(f"This job passed a limit and its data was removed; {again}", code="job_not_retryable")
     job.status, job.error_message, job.cancel_requested, job.finished_at = "pending", None, False, None

@@ -425,9 +425,12 @@ async def _discard_outputs(run: JobRun, *, error: LimitExceededError, dataset_id
         if file_id is not None:
             await session.execute(delete(StoredFile).where(StoredFile.id == file_id))
         await session.execute(update(Job).where(Job.id == run.job_id).values(result={
-            "error": {"code": error.code, "message": error.message, "details": error.details}}))
+            "error": {"code": error.code, "message": error.message, "details": error.details}, "dataRemoved": True}))
     if key is not None:
-        await run.storage.delete(key)
+        try:
+            await run.storage.delete(key)
+        except Exception:  # the job's outcome stands; the object no longer counts for the org, and is logged
+            log.warning("discarded_object_not_deleted", jobId=str(run.job_id), key=key, exc_info=True)
 
 
 @job_task("export")

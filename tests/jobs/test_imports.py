@@ -111,7 +111,7 @@ async def test_upload_past_a_limit_fails_clearly_and_leaves_nothing(
     assert job["result"]["error"]["code"] == code
     assert job["result"]["error"]["details"] == {"limit": limit, "value": value}
     assert f"{value:,}" in job["errorMessage"] or f"{value:g}" in job["errorMessage"]
-    assert "datasetId" not in job["result"] and "fileId" not in job["result"]
+    assert job["result"]["dataRemoved"] is True and "datasetId" not in job["result"] and "fileId" not in job["result"]
     await _assert_nothing_left(client, founder, database_url, moto)
     retried = await client.post(f"/api/v1/jobs/{job['id']}/retry", headers=founder.headers)
     assert retried.status_code == 409 and "upload the file again" in retried.json()["error"]["message"]
