@@ -49,6 +49,11 @@ class JobsSettings(BaseModel):
     """The data service (seed 003): limits, retries per job type, retention."""
 
     max_upload_bytes: int = 5 * 1024**3
+    # Decompression bombs and resource exhaustion: checked as an upload streams in and as its import streams.
+    max_decompressed_bytes: int = 10 * 1024**3  # the data in one upload, once decompressed (Parquet: decoded)
+    max_compression_ratio: float = 100.0  # decompressed bytes per uploaded byte (past the first MiB)
+    max_upload_rows: int = 100_000_000  # data rows in one upload, rejected ones included
+    max_org_storage_bytes: int = 50 * 1024**3  # an org's datasets (tables on disk) and stored files together
     batch_rows: int = 100_000
     retry_attempts: dict[str, int] = {"generation": 3, "upload": 3, "export": 5}
     retry_base_delay_seconds: float = 2.0

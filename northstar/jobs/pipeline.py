@@ -31,6 +31,7 @@ from psycopg import pq, sql
 
 from northstar.core.db import APP_ROLE
 from northstar.jobs.formats import ColumnDef, ColumnKind, to_copy_csv
+from northstar.jobs.formats.errors import LimitExceededError
 from northstar.jobs.formats.schema import KIND_METADATA_KEY
 
 T = TypeVar("T")
@@ -206,6 +207,31 @@ def load_batch(cursor: psycopg.Cursor[Any], *, dataset_id: uuid.UUID, rows: Copy
     with cursor.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(stage, names)) as copy:
         copy.write(rows.data)
     cursor.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(table, names, names, stage))
+
+
+# What an org stores: its datasets' tables as they are on disk (indexes and TOAST included) and its files.
+# No org id is needed: row-level security shows the current org's rows only, in the API and in the worker alike.
+ORG_STORED_BYTES = """
+SELECT coalesce((SELECT sum(pg_total_relation_size(to_regclass('datasets.d_' || replace(id::text, '-', ''))))
+                 FROM jobs.datasets), 0)
+     + coalesce((SELECT sum(size_bytes) FROM jobs.files), 0)
+"""
+
+
+class StorageQuotaError(LimitExceededError):
+    def __init__(self, limit: int) -> None:
+        super().__init__("storage_quota_exceeded",
+                         f"The organization's datasets and files would take more than {limit:,} bytes, the most "
+                         "it may store; delete datasets or files to make room", limit="maxOrgStorageBytes",
+                         value=limit)
+
+
+def check_storage_quota(cursor: psycopg.Cursor[Any], *, adding: int, limit: int) -> None:
+    """Raise ``StorageQuotaError`` when ``adding`` more bytes would take the current org past ``limit``."""
+    cursor.execute(ORG_STORED_BYTES)
+    row = cursor.fetchone()
+    if int(row[0] if row else 0) + adding > limit:
+        raise StorageQuotaError(limit)
 
 
 def dataset_rows_done(job: JobConnection, cursor: psycopg.Cursor[Any]) -> int:

@@ -120,7 +120,9 @@ class DatasetColumnOut(CamelModel):
     name: str
     type: str
     nullable: bool = True
-    label: str | None = None
+    precision: int | None = None  # decimal only
+    scale: int | None = None  # decimal only
+    label: str | None = Field(None, description="the column's header in the uploaded file")
 
 
 class DatasetOut(CamelModel):

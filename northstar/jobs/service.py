@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.core.db import fetch_page, get_in_org
 from northstar.core.http import Conflict, Forbidden, NotFound, Unprocessable
 from northstar.core.permissions import Principal
 from northstar.core.queue import enqueue
-from northstar.jobs import tasks
+from northstar.jobs import pipeline, tasks
 from northstar.jobs.exports import check_request, exportable
 from northstar.jobs.generation import referenced_datasets, with_seed
 from northstar.jobs.models import Dataset, Job, StoredFile
@@ -79,6 +79,20 @@ class UploadedObject:
     mime_type: str
     size_bytes: int
     checksum: str
+
+
+async def org_stored_bytes(session: AsyncSession) -> int:
+    """What the session's org stores now: its datasets' tables on disk and its files (``pipeline.ORG_STORED_BYTES``)."""
+    return int((await session.execute(text(pipeline.ORG_STORED_BYTES))).scalar_one())
+
+
+async def storage_room(session: AsyncSession, *, declared_bytes: int | None, limit: int) -> int:
+    """The bytes the org may still store before it passes its storage ``limit``; refused at once when the org is
+    already full, or when ``declared_bytes`` (an upload's ``Content-Length``) will not fit."""
+    room = limit - await org_stored_bytes(session)
+    if room <= 0 or (declared_bytes is not None and declared_bytes > room):
+        raise pipeline.StorageQuotaError(limit)
+    return room
 
 
 async def find_duplicate_upload(session: AsyncSession, *, org_id: uuid.UUID, checksum: str) -> StoredFile | None:
@@ -178,6 +192,9 @@ async def retry_job(session: AsyncSession, *, principal: Principal, job_id: uuid
     if job.status not in RETRYABLE:
         raise Conflict(f"A {job.status} job cannot be retried; only failed or cancelled ones",
                        code="job_not_retryable")
+    if job.result.get("dataRemoved"):  # the job passed a limit and what it had made was removed
+        again = "upload the file again" if job.type == "upload" else "start a new job"
+        raise Conflict(f"This job passed a limit and its data was removed; {again}", code="job_not_retryable")
     job.status, job.error_code, job.error_message = "pending", None, None
     job.cancel_requested, job.finished_at = False, None
     await session.execute(update(Dataset).where(Dataset.org_id == principal.org_id, Dataset.job_id == job.id,

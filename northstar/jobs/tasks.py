@@ -52,6 +52,9 @@ from northstar.jobs.formats import (
     read_batches,
     safe_file_name,
 )
+from northstar.jobs.formats.errors import LimitExceededError
+from northstar.jobs.formats.schema import TYPE_MAPPING, column_renames
+from northstar.jobs.formats.sources import ReadLimits
 from northstar.jobs.generation import GenerationSpec, arrow_schema, generate_range, referenced_datasets
 from northstar.jobs.models import Dataset, Job, StoredFile
 from northstar.jobs.schemas import GenerateRequest
@@ -230,7 +233,7 @@ async def run_generation(run: JobRun) -> dict[str, Any]:
         await asyncio.to_thread(pipeline.create_dataset_table, run.conninfo, dataset_id=dataset_id, columns=columns)
     file_output = spec.output.file
     scratch_file = run.scratch / "output"
-    batch_rows = get_settings().jobs.batch_rows
+    batch_rows, quota = get_settings().jobs.batch_rows, get_settings().jobs.max_org_storage_bytes
 
     def batches(done: int, start: int) -> Iterator[tuple[int, pa.RecordBatch, pipeline.CopyBatch | None]]:
         """Each batch with its end row, encoded for the dataset when it holds rows not loaded yet."""
@@ -253,6 +256,7 @@ async def run_generation(run: JobRun) -> dict[str, Any]:
                 for end, batch, encoded in pipeline.ahead(batches(done, 0 if file_output else done)):
                     if encoded is not None and dataset_id is not None:
                         with job.transaction() as cursor:
+                            pipeline.check_storage_quota(cursor, adding=len(encoded.data), limit=quota)
                             pipeline.load_batch(cursor, dataset_id=dataset_id, rows=encoded)
                             job.checkpoint(cursor, rows_done=end, rows_total=spec.rows)
                     elif job.progress_due():
@@ -265,7 +269,11 @@ async def run_generation(run: JobRun) -> dict[str, Any]:
             with job.transaction() as cursor:  # file-only output checkpoints at intervals: record the last row too
                 job.checkpoint(cursor, rows_done=spec.rows, rows_total=spec.rows)
 
-    await asyncio.to_thread(work)
+    try:
+        await asyncio.to_thread(work)
+    except pipeline.StorageQuotaError as exc:
+        await _discard_outputs(run, error=exc, dataset_id=dataset_id)
+        raise
     if dataset_id is not None:
         await asyncio.to_thread(pipeline.finish_dataset_table, run.conninfo, dataset_id=dataset_id)
     outcome: dict[str, Any] = {"seed": spec.seed, "rows": spec.rows}
@@ -315,7 +323,11 @@ async def run_import(run: JobRun) -> dict[str, Any]:
         async for chunk in run.storage.iter_chunks(key):
             await asyncio.to_thread(sink.write, chunk)
     rejects_path = run.scratch / "rejects.csv"
-    batch_rows = get_settings().jobs.batch_rows
+    settings = get_settings().jobs
+    batch_rows = settings.batch_rows
+    limits = ReadLimits(max_rows=settings.max_upload_rows, max_decompressed_bytes=settings.max_decompressed_bytes,
+                        max_compression_ratio=settings.max_compression_ratio)
+    types = TYPE_MAPPING.validate_python(run.params["types"]) if "types" in run.params else None
 
     def work() -> ImportOutcome:
         with source.open("rb") as handle:
@@ -330,7 +342,8 @@ async def run_import(run: JobRun) -> dict[str, Any]:
 
         def prepared(done: int) -> Iterator[tuple[ValidatedBatch, int, pipeline.CopyBatch | None]]:
             """Validated batches, their last source row, and their rows past the checkpoint encoded for COPY."""
-            for validated in read_batches(source, detected, schema=schema, batch_rows=batch_rows):
+            for validated in read_batches(source, detected, schema=schema, types=None if schema else types,
+                                          batch_rows=batch_rows, limits=limits):
                 last_row = max(pc.max(validated.row_numbers).as_py() or 0,
                                pc.max(validated.rejects.column("row_number")).as_py() or 0)
                 encoded = None
@@ -356,17 +369,26 @@ async def run_import(run: JobRun) -> dict[str, Any]:
                     outcome.loaded += validated.rows.num_rows
                     if encoded is not None:
                         with job.transaction() as cursor:
+                            pipeline.check_storage_quota(cursor, adding=len(encoded.data),
+                                                         limit=settings.max_org_storage_bytes)
                             pipeline.load_batch(cursor, dataset_id=dataset_id, rows=encoded)
                             job.checkpoint(cursor, rows_done=last_row, rows_total=None)
             except (NoValidRowsError, NoDataRowsError) as exc:
                 outcome.failure = exc
         return outcome
 
-    outcome = await asyncio.to_thread(work)
+    try:
+        outcome = await asyncio.to_thread(work)
+    except LimitExceededError as exc:
+        await _discard_outputs(run, error=exc, dataset_id=dataset_id, file_id=file_id, key=key)
+        raise
     if not outcome.failure:
         await asyncio.to_thread(pipeline.finish_dataset_table, run.conninfo, dataset_id=dataset_id)
     result: dict[str, Any] = {"datasetId": str(dataset_id), "fileId": str(file_id), "rowsLoaded": outcome.loaded,
                               "rowsRejected": outcome.rejected}
+    if outcome.columns:
+        result["schema"] = _schema_report(outcome.columns, run.params)
+        result["renamedColumns"] = column_renames(outcome.columns)
     async with task_database().tenant_transaction(org_id=run.org_id) as session:
         if outcome.rejected:
             result["rejectsFileId"] = str(await _store_file(run, session, path=rejects_path, kind="rejects",
@@ -380,6 +402,38 @@ async def run_import(run: JobRun) -> dict[str, Any]:
     if outcome.failure:
         raise outcome.failure
     return result
+
+
+def _schema_report(columns: list[ColumnDef], params: dict[str, Any]) -> dict[str, Any]:
+    """The dataset's columns, each saying whether its type was given with the upload or inferred from the file."""
+    given = set(params.get("types") or ())
+
+    def source(column: ColumnDef) -> str:
+        return "given" if "schema" in params or column.name in given or column.label in given else "inferred"
+
+    return {"columns": [{**stored, "source": source(column)}
+                        for column, stored in zip(columns, pipeline.stored_columns(columns), strict=True)]}
+
+
+async def _discard_outputs(run: JobRun, *, error: LimitExceededError, dataset_id: uuid.UUID | None,
+                           file_id: uuid.UUID | None = None, key: str | None = None) -> None:
+    """A job past a limit leaves nothing that counts against the org: its rows, dataset, file and object go.
+
+    The job stays, failed, with the error in its result (``code``, ``message``, and which limit, at what value);
+    it cannot be retried, as what it would resume is gone.
+    """
+    async with task_database().tenant_transaction(org_id=run.org_id) as session:
+        if dataset_id is not None:
+            await session.execute(delete(Dataset).where(Dataset.id == dataset_id))  # a trigger drops its table
+        if file_id is not None:
+            await session.execute(delete(StoredFile).where(StoredFile.id == file_id))
+        await session.execute(update(Job).where(Job.id == run.job_id).values(result={
+            "error": {"code": error.code, "message": error.message, "details": error.details}, "dataRemoved": True}))
+    if key is not None:
+        try:
+            await run.storage.delete(key)
+        except Exception:  # the job's outcome stands; the object no longer counts for the org, and is logged
+            log.warning("discarded_object_not_deleted", jobId=str(run.job_id), key=key, exc_info=True)
 
 
 @job_task("export")
