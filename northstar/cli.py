@@ -165,7 +165,7 @@ def worker(
     configure_logging(settings.log_level)
 
     async def work(url: str) -> None:
-        database = Database(url, pool_size=4)
+        database = Database(url, pool_size=4, statement_timeout=settings.db.worker_statement_timeout_seconds)
         pool = await open_queue(database)
         try:
             options: dict[str, Any] = worker_options() | ({"queues": queues} if queues else {})

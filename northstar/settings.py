@@ -19,6 +19,18 @@ class HttpSettings(BaseModel):
     trust_forwarded_for: bool = False
 
 
+class DatabaseSettings(BaseModel):
+    """How long the platform waits on PostgreSQL before it answers 503 instead (see docs/operations.md)."""
+
+    connect_timeout_seconds: int = Field(3, ge=2)  # libpq's own minimum is 2
+    pool_timeout_seconds: float = Field(2.0, gt=0)
+    statement_timeout_seconds: float = Field(5.0, ge=0)  # requests; 0 is none
+    lock_timeout_seconds: float = Field(3.0, ge=0)  # requests; 0 is none
+    worker_statement_timeout_seconds: float = Field(0.0, ge=0)  # queue workers: data jobs run long
+    stall_seconds: float = Field(0.5, gt=0)  # a silent round trip this long asks whether the server answers
+    probe_timeout_seconds: float = Field(1.0, gt=0)  # how long that question may take
+
+
 class AuthSettings(BaseModel):
     secret_key: str = ""
     issuer: str = "northstar"
@@ -116,6 +128,7 @@ class Settings(BaseSettings):
         None, validation_alias=AliasChoices("DATABASE_URL", "NORTHSTAR_DATABASE_URL")
     )
     database_pool_size: int = 20
+    db: DatabaseSettings = DatabaseSettings()
     redis_url: str | None = Field(None, validation_alias=AliasChoices("REDIS_URL", "NORTHSTAR_REDIS_URL"))
     storage_url: str | None = Field(
         None, validation_alias=AliasChoices("STORAGE_URL", "NORTHSTAR_STORAGE_URL")
