@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from northstar.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from northstar.core.db import Database
+    from northstar.supervisor import Supervisor
 
 app = typer.Typer(help="Northstar: one multi-tenant backend platform.", no_args_is_help=True,
                   pretty_exceptions_show_locals=False)
@@ -115,31 +115,37 @@ def _spawn_worker(url: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "northstar", "worker"], env=env)
 
 
+def _supervise_worker(url: str, settings: Settings) -> Supervisor:
+    from northstar.supervisor import Supervisor
+
+    queue = settings.queue
+    return Supervisor(lambda: _spawn_worker(url), restart_delay_seconds=queue.worker_restart_delay_seconds,
+                      max_delay_seconds=queue.worker_restart_max_delay_seconds,
+                      healthy_seconds=queue.worker_healthy_seconds)
+
+
 @app.command()
 def run(
     host: Annotated[str | None, typer.Option(help="Interface to bind")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
     reload: Annotated[bool, typer.Option(help="Reload the API on code changes")] = False,
 ) -> None:
-    """The whole platform: database (embedded unless DATABASE_URL), migrations, API and a worker."""
+    """The whole platform: database (embedded unless DATABASE_URL), migrations, API and a worker (restarted if it
+    dies)."""
     started = time.perf_counter()
     settings = _with_bind(get_settings(), host, port)
     url = database_url(settings)
     _migrate(url)
-    worker = _spawn_worker(url)
+    workers = _supervise_worker(url, settings)
     console.print(
         f"[bold green]Northstar[/] on http://{settings.http.host}:{settings.http.port} "
         f"(docs at /docs) · database {'embedded' if not settings.database_url else 'external'} · "
-        f"worker pid {worker.pid} · ready to serve in {time.perf_counter() - started:.1f}s. Ctrl-C stops."
+        f"worker pid {workers.process.pid} · ready to serve in {time.perf_counter() - started:.1f}s. Ctrl-C stops."
     )
     try:
         _serve(url, settings, reload=reload)
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        workers.stop()
 
 
 @app.command()

@@ -55,6 +55,11 @@ class QueueSettings(BaseModel):
     worker_concurrency: int = 4
     heartbeat_seconds: float = 5.0
     stalled_worker_timeout_seconds: float = 30.0
+    # `northstar run` restarts a worker that dies: after 1, 2, 4 … seconds up to the cap, from 1 again once one has
+    # run for `worker_healthy_seconds`.
+    worker_restart_delay_seconds: float = Field(1.0, gt=0)
+    worker_restart_max_delay_seconds: float = Field(60.0, gt=0)
+    worker_healthy_seconds: float = Field(60.0, gt=0)
 
 
 class JobsSettings(BaseModel):
