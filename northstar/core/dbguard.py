@@ -47,7 +47,7 @@ class DatabaseUnavailable(AppError):
 class DatabaseBusy(AppError):
     status, code = 503, "database_busy"
 
-    def __init__(self, message: str = "The database is too busy to answer right now; retry shortly") -> None:
+    def __init__(self, message: str = "The database did not answer in time; retry shortly") -> None:
         super().__init__(message, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
