@@ -11,10 +11,13 @@ from typing import Annotated, Any
 
 import orjson
 import redis.asyncio as aioredis
+import structlog
 from fastapi import APIRouter, FastAPI, Header, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from sqlalchemy import text
 from sse_starlette import EventSourceResponse
 
@@ -30,7 +33,7 @@ from northstar.core.idempotency import IdempotencyRecorder, ReplayedResponse, re
 from northstar.core.observability import EdgeMiddleware, Metrics, configure_logging
 from northstar.core.permissions import Principal
 from northstar.core.pubsub import Event, EventHub
-from northstar.core.queue import queue_depth
+from northstar.core.queue import queue_depth, worker_liveness
 from northstar.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from northstar.core.storage import open_object_store
 from northstar.integrations import api as integrations_api
@@ -45,6 +48,7 @@ from northstar.socialproof.runtime import SocialProofRuntime
 from northstar.socialproof.service.sites import get_site
 
 SERVICE_VERSION = version("northstar")
+log = structlog.get_logger("northstar.health")
 
 
 API_PREFIX = "/api/v1"
@@ -58,10 +62,18 @@ TOPIC_RESOURCES = {"job.": "data", "socialproof.": "sites"}
 def may_receive(principal: Principal, topic: str) -> bool:
     resource = next((resource for prefix, resource in TOPIC_RESOURCES.items() if topic.startswith(prefix)), None)
     return resource is not None and principal.can("read", resource)
+REDIS_TIMEOUT_SECONDS = 1.0
 
 
 def _rate_limiter(redis_client: Any) -> RateLimiter:
     return RedisRateLimiter(redis_client) if redis_client is not None else MemoryRateLimiter()
+
+
+def open_redis(url: str) -> Any:
+    """A Redis client that gives up on an unreachable or silent server within a second, without retrying: every
+    use of Redis has a fallback (in-process limits, NOTIFY fan-out, PostgreSQL counts), which beats waiting."""
+    return aioredis.from_url(url, socket_connect_timeout=REDIS_TIMEOUT_SECONDS, socket_timeout=REDIS_TIMEOUT_SECONDS,
+                             retry=Retry(NoBackoff(), 0))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -72,8 +84,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = settings.database_url or start_embedded_postgres(settings.data_dir)
-        database = Database(url, pool_size=settings.database_pool_size)
-        redis_client = aioredis.from_url(settings.redis_url) if settings.redis_url else None
+        database = Database(url, pool_size=settings.database_pool_size, settings=settings.db,
+                            statement_timeout=settings.db.statement_timeout_seconds,
+                            lock_timeout=settings.db.lock_timeout_seconds)
+        redis_client = open_redis(settings.redis_url) if settings.redis_url else None
         app.state.database = database
         app.state.redis = redis_client
         app.state.rate_limiter = _rate_limiter(redis_client)
@@ -81,7 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.audit_recorder = audit_service.record_request
         app.state.storage = open_object_store(settings.storage_url, data_dir=settings.data_dir,
                                               s3_endpoint_url=settings.s3_endpoint_url)
-        app.state.events = EventHub(to_libpq_url(url), redis=redis_client)
+        app.state.events = EventHub(to_libpq_url(database.url), redis=redis_client, watch=database.watch)
         app.state.socialproof = SocialProofRuntime(database=database, settings=settings, hub=app.state.events,
                                                    redis=redis_client)
         app.state.events.start()
@@ -201,13 +215,21 @@ def health_router() -> APIRouter:
 
     @router.get("/", name="health.service", responses=unavailable)
     async def service_health(request: Request) -> Response:
-        """Service, version and the state of each dependency (503 when one is down)."""
-        database: Database = request.app.state.database
-        checks = {"database": "ok" if await database.ping() else "error",
-                  "redis": await _redis_status(request.app.state.redis), "queue": await _queue_status(database)}
-        healthy = all(value in ("ok", "disabled") for value in checks.values())
-        body = {"data": {"service": "northstar", "version": SERVICE_VERSION, **checks}}
-        return ORJSONResponse(body, status_code=200 if healthy else 503)
+        """Service, version and the state of each dependency: 503 when the database is down (nothing works), 200
+        with ``status: degraded`` when Redis is down or no worker sends heartbeats (the API still serves)."""
+        settings: Settings = request.app.state.settings
+        checks: dict[str, Any] = {
+            **await _database_status(request.app.state.database,
+                                     stale_after=settings.queue.stalled_worker_timeout_seconds),
+            "redis": await _redis_status(request.app.state.redis)}
+        if checks["database"] != "ok" or checks["queue"] != "ok":
+            status = "error"
+        elif checks["redis"] == "error" or checks["worker"] != "ok":
+            status = "degraded"
+        else:
+            status = "ok"
+        body = {"data": {"service": "northstar", "version": SERVICE_VERSION, "status": status, **checks}}
+        return ORJSONResponse(body, status_code=503 if status == "error" else 200)
 
     @router.get("/healthz", name="health.live")
     async def liveness() -> dict[str, Any]:
@@ -255,11 +277,20 @@ async def _redis_status(client: Any) -> str:
         return "error"
 
 
-async def _queue_status(database: Database) -> str:
+async def _database_status(database: Database, *, stale_after: float) -> dict[str, Any]:
+    """The database, the queue's tables and the workers' heartbeats, in one transaction.
+
+    ``worker`` is ``ok`` when some worker's heartbeat is recent, ``stale`` when workers are registered but none is
+    (killed, hung, or cut off), ``none`` when none is registered, ``unknown`` when the database cannot tell.
+    """
+    status: dict[str, Any] = {"database": "error", "queue": "error", "worker": "unknown", "workers": 0}
     try:
         async with database.sessionmaker() as session, session.begin():
             await set_tenant_context(session)
+            status["database"] = "ok"
             await queue_depth(session)
-        return "ok"
-    except Exception:
-        return "error"
+            alive, registered = await worker_liveness(session, stale_after_seconds=stale_after)
+            status.update(queue="ok", worker="ok" if alive else "stale" if registered else "none", workers=alive)
+    except Exception as exc:
+        log.warning("health_check_failed", error=str(getattr(exc, "orig", None) or exc).splitlines()[0][:300])
+    return status

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,15 +16,62 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import orjson
 import typer
 import uvicorn
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+from typer.core import TyperGroup
 
-from northstar.settings import Settings, get_settings
+from northstar.settings import Settings, describe_error, get_settings
 
 if TYPE_CHECKING:
     from northstar.core.db import Database
+    from northstar.supervisor import Supervisor
 
-app = typer.Typer(help="Northstar: one multi-tenant backend platform.", no_args_is_help=True,
+class StartupError(Exception):
+    """A problem to report in one line (to stderr, exit code 2) rather than as a traceback."""
+
+
+def _database_error(exc: BaseException) -> str | None:
+    """One line for a database that cannot be reached, or ``None`` when ``exc`` is something else."""
+    from sqlalchemy.engine import make_url
+
+    from northstar.core.dbguard import database_problem
+
+    cause: BaseException | None = exc
+    while cause is not None and database_problem(cause) is None:  # e.g. the queue's error wrapping the driver's
+        cause = cause.__cause__
+    if cause is None:
+        return None
+    cause = getattr(cause, "orig", None) or cause
+    reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+    configured = get_settings().database_url
+    where = (f"{make_url(configured).render_as_string(hide_password=True)} (DATABASE_URL)" if configured
+             else "the embedded database")
+    return f"cannot reach the database at {where}: {reason}"
+
+
+class Commands(TyperGroup):
+    """Every command reports a bad configuration, an unreachable database or a busy port in one line."""
+
+    def invoke(self, ctx: Any) -> Any:  # click.Context (which typer re-exports under another name)
+        try:
+            return super().invoke(ctx)
+        except (ValidationError, SettingsError) as exc:
+            message = describe_error(exc)
+        except StartupError as exc:
+            message = str(exc)
+        except Exception as exc:
+            found = _database_error(exc)
+            if found is None:
+                raise
+            message = found
+        Console(stderr=True).print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True)
+        raise typer.Exit(2)
+
+
+app = typer.Typer(cls=Commands, help="Northstar: one multi-tenant backend platform.", no_args_is_help=True,
                   pretty_exceptions_show_locals=False)
 audit_app = typer.Typer(help="Audit trail tools.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
@@ -82,12 +130,44 @@ def migrate() -> None:
     console.print("[green]Database is up to date.[/]")
 
 
-def _serve(url: str, settings: Settings, *, reload: bool = False) -> None:
+def _listen(settings: Settings) -> socket.socket:
+    """The API's listening socket, bound before anything says "ready" (a port in use is one clear line)."""
+    host, port = settings.http.host, settings.http.port
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise StartupError(f"cannot listen on {host}:{port} (NORTHSTAR_HTTP__HOST/NORTHSTAR_HTTP__PORT, or --host/"
+                           f"--port): {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _serve(url: str, settings: Settings, sock: socket.socket, *, reload: bool = False,
+           ready: Callable[[], None] | None = None) -> None:
+    """Serve the API on ``sock`` until Ctrl-C or SIGTERM; ``ready`` is called once the app is built."""
+    from uvicorn.supervisors import ChangeReload
+
     os.environ["DATABASE_URL"] = url
-    uvicorn.run(
+    config = uvicorn.Config(
         "northstar.app:serve_app", factory=True, host=settings.http.host, port=settings.http.port,
         reload=reload, loop="uvloop", http="httptools", log_level="warning", proxy_headers=False,
     )
+    server = uvicorn.Server(config)
+    if not reload:
+        config.load()  # build the app here, so "ready" is said only once it can answer
+    if ready is not None:
+        ready()
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it handled
+        if reload:
+            ChangeReload(config, target=server.run, sockets=[sock]).run()
+        else:
+            server.run(sockets=[sock])
+    if not reload and not server.started:
+        raise StartupError("the API did not start (the reason is logged above)")
 
 
 @app.command()
@@ -99,7 +179,7 @@ def serve(
     settings = _with_bind(get_settings(), host, port)
     url = database_url(settings)
     _migrate(url)
-    _serve(url, settings)
+    _serve(url, settings, _listen(settings))
 
 
 def _with_bind(settings: Settings, host: str | None, port: int | None) -> Settings:
@@ -115,31 +195,41 @@ def _spawn_worker(url: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "northstar", "worker"], env=env)
 
 
+def _supervise_worker(url: str, settings: Settings) -> Supervisor:
+    from northstar.supervisor import Supervisor
+
+    queue = settings.queue
+    return Supervisor(lambda: _spawn_worker(url), restart_delay_seconds=queue.worker_restart_delay_seconds,
+                      max_delay_seconds=queue.worker_restart_max_delay_seconds,
+                      healthy_seconds=queue.worker_healthy_seconds)
+
+
 @app.command()
 def run(
     host: Annotated[str | None, typer.Option(help="Interface to bind")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
     reload: Annotated[bool, typer.Option(help="Reload the API on code changes")] = False,
 ) -> None:
-    """The whole platform: database (embedded unless DATABASE_URL), migrations, API and a worker."""
+    """The whole platform: database (embedded unless DATABASE_URL), migrations, API and a worker (restarted if it
+    dies)."""
     started = time.perf_counter()
     settings = _with_bind(get_settings(), host, port)
     url = database_url(settings)
     _migrate(url)
-    worker = _spawn_worker(url)
-    console.print(
-        f"[bold green]Northstar[/] on http://{settings.http.host}:{settings.http.port} "
-        f"(docs at /docs) · database {'embedded' if not settings.database_url else 'external'} · "
-        f"worker pid {worker.pid} · ready to serve in {time.perf_counter() - started:.1f}s. Ctrl-C stops."
-    )
+    sock = _listen(settings)
+    workers = _supervise_worker(url, settings)
+
+    def ready() -> None:
+        console.print(
+            f"[bold green]Northstar[/] on http://{settings.http.host}:{settings.http.port} "
+            f"(docs at /docs) · database {'embedded' if not settings.database_url else 'external'} · "
+            f"worker pid {workers.process.pid} · ready to serve in {time.perf_counter() - started:.1f}s. "
+            "Ctrl-C stops.")
+
     try:
-        _serve(url, settings, reload=reload)
+        _serve(url, settings, sock, reload=reload, ready=ready)
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        workers.stop()
 
 
 @app.command()
@@ -165,7 +255,9 @@ def worker(
     configure_logging(settings.log_level)
 
     async def work(url: str) -> None:
-        database = Database(url, pool_size=4)
+        database = Database(url, pool_size=4, statement_timeout=settings.db.worker_statement_timeout_seconds)
+        async with database.engine.connect():  # an unreachable database is one line, not the queue pool's retries
+            pass
         pool = await open_queue(database)
         try:
             options: dict[str, Any] = worker_options() | ({"queues": queues} if queues else {})

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import get_origin
 
-from pydantic import AliasChoices, BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 
 class HttpSettings(BaseModel):
@@ -17,6 +23,18 @@ class HttpSettings(BaseModel):
     max_body_bytes: int = 10 * 1024 * 1024
     request_timeout_seconds: float = 30.0
     trust_forwarded_for: bool = False
+
+
+class DatabaseSettings(BaseModel):
+    """How long the platform waits on PostgreSQL before it answers 503 instead (see docs/operations.md)."""
+
+    connect_timeout_seconds: int = Field(3, ge=2)  # libpq's own minimum is 2
+    pool_timeout_seconds: float = Field(2.0, gt=0)
+    statement_timeout_seconds: float = Field(5.0, ge=0)  # requests; 0 is none
+    lock_timeout_seconds: float = Field(3.0, ge=0)  # requests; 0 is none
+    worker_statement_timeout_seconds: float = Field(0.0, ge=0)  # queue workers: data jobs run long
+    stall_seconds: float = Field(0.5, gt=0)  # a silent round trip this long asks whether the server answers
+    probe_timeout_seconds: float = Field(1.0, gt=0)  # how long that question may take
 
 
 class AuthSettings(BaseModel):
@@ -43,12 +61,22 @@ class QueueSettings(BaseModel):
     worker_concurrency: int = 4
     heartbeat_seconds: float = 5.0
     stalled_worker_timeout_seconds: float = 30.0
+    # `northstar run` restarts a worker that dies: after 1, 2, 4 … seconds up to the cap, from 1 again once one has
+    # run for `worker_healthy_seconds`.
+    worker_restart_delay_seconds: float = Field(1.0, gt=0)
+    worker_restart_max_delay_seconds: float = Field(60.0, gt=0)
+    worker_healthy_seconds: float = Field(60.0, gt=0)
 
 
 class JobsSettings(BaseModel):
     """The data service (seed 003): limits, retries per job type, retention."""
 
     max_upload_bytes: int = 5 * 1024**3
+    # Decompression bombs and resource exhaustion: checked as an upload streams in and as its import streams.
+    max_decompressed_bytes: int = 10 * 1024**3  # the data in one upload, once decompressed (Parquet: decoded)
+    max_compression_ratio: float = 100.0  # decompressed bytes per uploaded byte (past the first MiB)
+    max_upload_rows: int = 100_000_000  # data rows in one upload, rejected ones included
+    max_org_storage_bytes: int = 50 * 1024**3  # an org's datasets (tables on disk) and stored files together
     batch_rows: int = 100_000
     retry_attempts: dict[str, int] = {"generation": 3, "upload": 3, "export": 5}
     retry_base_delay_seconds: float = 2.0
@@ -74,6 +102,9 @@ class SocialProofSettings(BaseModel):
     feed_items: int = 20
     raw_retention_days: int = 90
     minute_rollup_retention_days: int = 7
+    # where a site proves control of its domain ({domain}: the site's); fetched through the outbound guard
+    verification_url: str = "https://{domain}/.well-known/northstar-verification.txt"
+    verification_timeout_seconds: float = 10.0
 
 
 class OutboundSettings(BaseModel):
@@ -116,6 +147,7 @@ class Settings(BaseSettings):
         None, validation_alias=AliasChoices("DATABASE_URL", "NORTHSTAR_DATABASE_URL")
     )
     database_pool_size: int = 20
+    db: DatabaseSettings = DatabaseSettings()
     redis_url: str | None = Field(None, validation_alias=AliasChoices("REDIS_URL", "NORTHSTAR_REDIS_URL"))
     storage_url: str | None = Field(
         None, validation_alias=AliasChoices("STORAGE_URL", "NORTHSTAR_STORAGE_URL")
@@ -130,6 +162,21 @@ class Settings(BaseSettings):
     socialproof: SocialProofSettings = SocialProofSettings()
     crypto: CryptoSettings = CryptoSettings()
     outbound: OutboundSettings = OutboundSettings()
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        """Refuse at start what no driver could connect to, rather than on the first request."""
+        if not value:
+            return None
+        try:
+            url = make_url(value)
+            url.port  # noqa: B018 - parses the port
+        except (ArgumentError, ValueError):
+            raise ValueError("is not a database URL (postgresql://user:password@host:port/database)") from None
+        if url.get_backend_name() not in ("postgresql", "postgres"):
+            raise ValueError("must be a PostgreSQL URL (postgresql://user:password@host:port/database)")
+        return value
 
     def resolved_secret_key(self) -> str:
         """The signing key: configured, or generated once and kept in the data dir so restarts keep sessions."""
@@ -146,3 +193,46 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+_SECRET = ("url", "password", "secret", "key")
+
+
+def describe_error(exc: ValidationError | SettingsError) -> str:
+    """One line naming each environment variable that holds a bad value, and what is wrong with it.
+
+    Values are repeated only when they cannot be secret (URLs, passwords and keys are not).
+    """
+    if isinstance(exc, SettingsError):  # a JSON value that does not parse; pydantic-settings names only the section
+        found = re.search(r'field "([a-z_]+)"', str(exc))
+        return f"invalid configuration: {_unparsable(found.group(1) if found else '')}: is not valid JSON"
+    problems = []
+    for error in exc.errors(include_url=False):
+        path = [str(part) for part in error["loc"]]
+        # an alias (DATABASE_URL) is the variable's name itself
+        variable = path[0] if path and path[0].isupper() else "NORTHSTAR_" + "__".join(part.upper() for part in path)
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if not any(word in variable.lower() for word in _SECRET) and isinstance(error.get("input"), str | int):
+            message += f" (got {error['input']!r})"
+        problems.append(f"{variable}: {message}")
+    return "invalid configuration: " + "; ".join(problems)
+
+
+
+def _unparsable(section: str) -> str:
+    """The variable of ``section`` holding a list or a mapping whose JSON value does not parse."""
+    prefix = f"NORTHSTAR_{section.upper()}"
+    candidates = [prefix]
+    field = Settings.model_fields.get(section)
+    model = field.annotation if field is not None else None
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        candidates += [f"{prefix}__{name.upper()}" for name, sub in model.model_fields.items()
+                       if get_origin(sub.annotation) in (list, dict)]
+    for name in candidates:
+        value = os.environ.get(name)
+        if value is not None:
+            try:
+                json.loads(value)
+            except ValueError:
+                return name
+    return f"{prefix}__*"

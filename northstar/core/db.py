@@ -37,7 +37,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from northstar.core.dbguard import CONNECT_OPTIONS, ServerWatch
 from northstar.core.http import Conflict, NotFound
+from northstar.settings import DatabaseSettings, get_settings
 
 APP_ROLE = "northstar_app"
 
@@ -119,15 +121,24 @@ async def set_tenant_context(
         "site_key": site_key or "",
     }
     statement = sql.SQL(_SET_CONTEXT).format(**{name: sql.Literal(value) for name, value in context.items()})
+    limits: dict[str, str] = session.info.get("limits", {})
+    if limits:
+        statement = sql.Composed([statement, *(sql.SQL(", set_config({}, {}, true) AS {}").format(
+            sql.Literal(name), sql.Literal(value), sql.Identifier(name)) for name, value in limits.items())])
     if then is not None:
         follow_up = sql.SQL(then).format(**{name: sql.Literal(value) for name, value in (params or {}).items()})
         statement = sql.Composed([statement, sql.SQL("; "), follow_up])
-    async with driver.cursor(row_factory=namedtuple_row) as cursor:
-        await cursor.execute(statement)
-        if then is None:
-            return []
-        cursor.nextset()
-        return list(await cursor.fetchall())
+    try:
+        async with driver.cursor(row_factory=namedtuple_row) as cursor:
+            await cursor.execute(statement)
+            if then is None:
+                return []
+            cursor.nextset()
+            return list(await cursor.fetchall())
+    except psycopg.OperationalError:
+        if driver.closed or driver.broken:  # lost under SQLAlchemy's feet: tell the pool, not to reuse it
+            await connection.invalidate()
+        raise
 
 
 _DEFAULT_CONTEXT = (
@@ -147,7 +158,19 @@ class TenantSession(Session):
 @event.listens_for(TenantSession, "after_begin")
 def _start_as_app_role(session: Session, _transaction: Any, connection: Connection) -> None:
     if not session.info.get("binding_context"):
-        connection.exec_driver_sql(_DEFAULT_CONTEXT)
+        limits: dict[str, str] = session.info.get("limits", {})
+        connection.exec_driver_sql(_DEFAULT_CONTEXT + "".join(
+            f", set_config('{name}', '{value}', true)" for name, value in limits.items()))
+
+
+def statement_limits(*, statement_timeout: float, lock_timeout: float) -> dict[str, str]:
+    """Transaction-local timeouts (milliseconds) every transaction of a ``Database`` sets with its tenant context.
+
+    Set per transaction, like the tenant, so they hold behind PgBouncer in transaction mode and never leak into
+    another client's session (a worker's long job must not inherit a request's limit). 0 sets none.
+    """
+    limits = {"statement_timeout": statement_timeout, "lock_timeout": lock_timeout}
+    return {name: str(round(seconds * 1000)) for name, seconds in limits.items() if seconds > 0}
 
 
 _MAINTENANCE_CONTEXT = text(
@@ -265,21 +288,45 @@ def to_libpq_url(url: str) -> str:
     return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-class Database:
-    """One engine per process; sessions are opened per request or per job."""
+def with_connect_options(url: str, config: DatabaseSettings) -> str:
+    """``url`` with a connect timeout and TCP keepalives, unless it sets them itself.
 
-    def __init__(self, url: str, *, pool_size: int = 20, echo: bool = False) -> None:
-        self.url = to_async_url(url)
+    Every connection made from the URL gets them: the engine's, the event writer's, the queue's, the data jobs'.
+    """
+    parsed = make_url(to_async_url(url))
+    options = {"connect_timeout": str(config.connect_timeout_seconds), **CONNECT_OPTIONS}
+    return parsed.update_query_dict({name: value for name, value in options.items() if name not in parsed.query}
+                                    ).render_as_string(hide_password=False)
+
+
+class Database:
+    """One engine per process; sessions are opened per request or per job.
+
+    Its connections never wait forever on a silent server (``ServerWatch``: a hung database fails a request in
+    about ``stall_seconds + probe_timeout_seconds``), a full pool is given up after ``pool_timeout_seconds``, and
+    every transaction runs under ``statement_timeout`` and ``lock_timeout`` (none unless given: the API gives the
+    request limits, workers their own).
+    """
+
+    def __init__(self, url: str, *, pool_size: int = 20, echo: bool = False, statement_timeout: float = 0.0,
+                 lock_timeout: float = 0.0, settings: DatabaseSettings | None = None) -> None:
+        config = settings or get_settings().db
+        self.url = with_connect_options(url, config)
+        self.watch = ServerWatch(to_libpq_url(self.url), stall_seconds=config.stall_seconds,
+                                 probe_timeout_seconds=config.probe_timeout_seconds)
         self.engine: AsyncEngine = create_async_engine(
             self.url,
+            async_creator=self.watch.connect,
             pool_size=pool_size,
             max_overflow=pool_size,
+            pool_timeout=config.pool_timeout_seconds,
             pool_pre_ping=False,
             pool_recycle=1800,
             echo=echo,
         )
         self.sessionmaker = async_sessionmaker(
-            self.engine, expire_on_commit=False, autoflush=False, sync_session_class=TenantSession
+            self.engine, expire_on_commit=False, autoflush=False, sync_session_class=TenantSession,
+            info={"limits": statement_limits(statement_timeout=statement_timeout, lock_timeout=lock_timeout)},
         )
 
     @asynccontextmanager
@@ -295,20 +342,13 @@ class Database:
             await set_tenant_context(session, org_id=org_id, user_id=user_id, credential_id=credential_id)
             yield session
 
-    async def ping(self) -> bool:
-        try:
-            async with self.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-            return True
-        except Exception:
-            return False
-
     def pool_status(self) -> dict[str, Any]:
         pool: Any = self.engine.pool
         return {"size": pool.size(), "checked_out": pool.checkedout(), "overflow": pool.overflow()}
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        await self.watch.close()
 
 
 def start_embedded_postgres(data_dir: Path) -> str:

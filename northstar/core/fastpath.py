@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from northstar.core.dbguard import database_problem
 from northstar.core.http import AppError, error_response
 from northstar.core.observability import Metrics, client_ip, new_trace_id
 
@@ -117,9 +118,14 @@ class FastPaths:
             response = await route.handler(Request(scope, receive))
         except AppError as exc:
             response = error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
-        except Exception as exc:  # the last line of defence: log it, answer a generic 500
-            log.error("unhandled_error", exc_info=exc, traceId=trace_id, path=scope["path"], route=route.name)
-            response = error_response(500, "internal_error", "Something went wrong; the error was logged.")
+        except Exception as exc:  # the last line of defence: a database outage is a 503, anything else a logged 500
+            problem = database_problem(exc)
+            if problem is None:
+                log.error("unhandled_error", exc_info=exc, traceId=trace_id, path=scope["path"], route=route.name)
+                response = error_response(500, "internal_error", "Something went wrong; the error was logged.")
+            else:
+                log.warning(problem.code, traceId=trace_id, path=scope["path"], route=route.name)
+                response = error_response(problem.status, problem.code, problem.message, headers=problem.headers)
         try:
             await response(scope, receive, send_with_headers)
         finally:

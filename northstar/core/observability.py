@@ -20,6 +20,7 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from northstar.core.dbguard import database_problem
 from northstar.settings import Settings
 
 log = structlog.get_logger("northstar.request")
@@ -118,6 +119,12 @@ def new_trace_id(scope: Scope) -> str:
     return secrets.token_hex(16)
 
 
+def _first_line(exc: BaseException) -> str:
+    """What a driver error says, without the SQL and parameters SQLAlchemy appends (logged, never answered)."""
+    cause = getattr(exc, "orig", None) or exc
+    return (str(cause).strip().splitlines() or [type(cause).__name__])[0][:300]
+
+
 class BodyTooLarge(Exception):
     pass
 
@@ -202,7 +209,13 @@ class EdgeMiddleware:
                               f"The request body exceeds {max_body} bytes")
         except TimeoutError:
             await self._reply(send_with_headers, status, 504, "timeout", "The request took too long")
-        except Exception as exc:  # the last line of defence: log it, answer a generic 500
+        except Exception as exc:  # the last line of defence: a database outage is a 503, anything else a logged 500
+            problem = database_problem(exc)
+            if problem is not None:
+                log.warning(problem.code, traceId=trace_id, path=scope["path"], error=_first_line(exc))
+                await self._reply(send_with_headers, status, problem.status, problem.code, problem.message,
+                                  problem.headers)
+                return
             log.error("unhandled_error", exc_info=exc, traceId=trace_id, path=scope["path"])
             await self._reply(send_with_headers, status, 500, "internal_error",
                               "Something went wrong; the error was logged.")
@@ -210,13 +223,15 @@ class EdgeMiddleware:
             self._observe(scope, status["code"], time.perf_counter() - started, trace_id)
 
     @staticmethod
-    async def _reply(send: Send, status: dict[str, Any], code: int, error: str, message: str) -> None:
+    async def _reply(send: Send, status: dict[str, Any], code: int, error: str, message: str,
+                     headers: dict[str, str] | None = None) -> None:
         if status["started"]:
             return
         body = _error_body(error, message)
         await send({"type": "http.response.start", "status": code,
                     "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
+                                (b"content-length", str(len(body)).encode()),
+                                *((name.lower().encode(), value.encode()) for name, value in (headers or {}).items())]})
         await send({"type": "http.response.body", "body": body})
 
     def _observe(self, scope: Scope, status: int, duration: float, trace_id: str) -> None:

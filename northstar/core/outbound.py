@@ -3,8 +3,9 @@
 The client's transport resolves the host itself, refuses private, loopback, link-local, multicast and reserved
 addresses (cloud metadata endpoints among them), and connects to the address it checked (the name is kept for TLS
 and the Host header), so a DNS answer that changes between check and connect cannot redirect the request. Only
-``https`` is allowed, redirects are never followed, and responses are cut off at a size limit. Tests (whose fake
-vendors listen on loopback over plain HTTP) opt in with ``allow_private_networks`` and ``allow_http``.
+``https`` is allowed, redirects are never followed, and responses are cut off at a size limit, counted after
+decompression (gzip and deflate only). Tests (whose fake vendors listen on loopback over plain HTTP) opt in with
+``allow_private_networks`` and ``allow_http``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -57,18 +59,44 @@ async def resolve_checked(host: str, port: int, policy: OutboundPolicy) -> str:
     raise BlockedDestination(f"{host} resolves only to private or reserved addresses")
 
 
+ACCEPTED_ENCODINGS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
 class _LimitedStream(httpx.AsyncByteStream):
-    def __init__(self, stream: httpx.AsyncByteStream, limit: int) -> None:
+    """The body, decompressed here when it is gzip or deflate, cut off once it passes ``limit`` bytes.
+
+    Counting only the bytes on the wire would let a small compressed answer expand past any limit when httpx
+    decodes it, so a compressed body is decoded here, at most ``limit + 1`` bytes at a time, and counted after.
+    """
+
+    def __init__(self, stream: httpx.AsyncByteStream, limit: int, encoding: str | None) -> None:
         self.stream = stream
         self.limit = limit
+        self.wbits = ACCEPTED_ENCODINGS[encoding] if encoding else None
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         received = 0
+        decoder = zlib.decompressobj(self.wbits) if self.wbits is not None else None
+        raw_deflate = False
         async for chunk in self.stream:
-            received += len(chunk)
-            if received > self.limit:
-                raise ResponseTooLarge(f"the response exceeded {self.limit} bytes")
-            yield chunk
+            pending = chunk
+            while pending:
+                if decoder is None:
+                    piece, pending = pending, b""
+                else:
+                    try:
+                        piece = decoder.decompress(pending, self.limit - received + 1)
+                    except zlib.error as exc:
+                        if self.wbits != zlib.MAX_WBITS or received or raw_deflate:
+                            raise httpx.DecodingError("the response is not valid gzip or deflate data") from exc
+                        decoder, raw_deflate = zlib.decompressobj(-zlib.MAX_WBITS), True  # as some servers send it
+                        continue
+                    pending = decoder.unconsumed_tail
+                received += len(piece)
+                if received > self.limit:
+                    raise ResponseTooLarge(f"the response exceeded {self.limit} bytes")
+                if piece:
+                    yield piece
 
     async def aclose(self) -> None:
         await self.stream.aclose()
@@ -89,10 +117,20 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         request.url = url.copy_with(host=address)
         request.headers["Host"] = url.netloc.decode("ascii")
         request.extensions = {**request.extensions, "sni_hostname": host}
+        request.headers["Accept-Encoding"] = ", ".join(ACCEPTED_ENCODINGS)
         response = await super().handle_async_request(request)
         if not isinstance(response.stream, httpx.AsyncByteStream):
             return response
-        response.stream = _LimitedStream(response.stream, self.policy.max_response_bytes)
+        encoding = response.headers.get("content-encoding", "identity").strip().lower() or "identity"
+        if encoding != "identity" and encoding not in ACCEPTED_ENCODINGS:
+            await response.aclose()
+            raise httpx.DecodingError(f"the response is encoded as {encoding!r}, which is not accepted")
+        compressed = encoding != "identity"
+        response.stream = _LimitedStream(response.stream, self.policy.max_response_bytes,
+                                         encoding if compressed else None)
+        if compressed:  # decoded by the stream: httpx must not decode it again, and the length is not the body's
+            del response.headers["content-encoding"]
+            response.headers.pop("content-length", None)
         return response
 
 

@@ -3,7 +3,8 @@
 A message is ``{"id": …, "org": …, "topic": …, "data": …}``. Triggers publish with ``pg_notify`` inside the
 transaction that makes the change (``jobs.jobs`` does), so a listener never hears about a change that rolled
 back; application code publishes after its commit with ``EventHub.publish``, which goes to Redis when
-``REDIS_URL`` is set (high-volume fan-out without NOTIFY's commit-time lock) and to NOTIFY otherwise.
+``REDIS_URL`` is set (high-volume fan-out without NOTIFY's commit-time lock) and to NOTIFY otherwise, or when
+Redis cannot be reached (every process listens on both, so fan-out goes on while Redis is down).
 Payloads are limited to 8000 bytes: ids, states and small summaries, never bulk data.
 
 Each API process holds one LISTEN connection (and one Redis subscription) and hands events to the subscribers of
@@ -29,6 +30,9 @@ from typing import Any
 import orjson
 import psycopg
 import structlog
+from redis.exceptions import RedisError
+
+from northstar.core.dbguard import ServerWatch
 
 CHANNEL = "northstar_events"
 SUBSCRIBER_BUFFER = 1000
@@ -66,9 +70,10 @@ class Subscription:
 class EventHub:
     """One LISTEN connection per process (plus Redis when configured), restarted if it drops."""
 
-    def __init__(self, conninfo: str, redis: Any = None) -> None:
+    def __init__(self, conninfo: str, redis: Any = None, *, watch: ServerWatch | None = None) -> None:
         self.conninfo = conninfo
         self.redis = redis
+        self.watch = watch  # the publishing connection fails fast on a silent server
         self.subscribers: dict[str, set[asyncio.Queue[Event]]] = {}
         self.history: dict[str, deque[Event]] = {}
         self.listeners: list[Listener] = []
@@ -110,7 +115,7 @@ class EventHub:
                     async for message in channel.listen():
                         if message.get("type") == "message":
                             self._dispatch(message["data"])
-            except (OSError, ConnectionError) as exc:
+            except (OSError, RedisError) as exc:
                 log.warning("redis_listener_reconnecting", error=str(exc))
                 await asyncio.sleep(1.0)
 
@@ -163,12 +168,16 @@ class EventHub:
         if len(payload) > MAX_PAYLOAD:
             raise ValueError(f"event payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
         if self.redis is not None:
-            await self.redis.publish(CHANNEL, payload)
-            return event_id
+            try:
+                await self.redis.publish(CHANNEL, payload)
+                return event_id
+            except (OSError, RedisError) as exc:
+                log.warning("redis_publish_failed", error=str(exc))
         async with self.publishing:
             try:
                 if self.publisher is None or self.publisher.closed:
-                    self.publisher = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
+                    self.publisher = await (self.watch.connect(autocommit=True) if self.watch is not None
+                                            else psycopg.AsyncConnection.connect(self.conninfo, autocommit=True))
                 await self.publisher.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload.decode()))
             except (psycopg.Error, OSError):
                 if self.publisher is not None:

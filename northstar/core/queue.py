@@ -187,3 +187,15 @@ async def queue_depth(session: AsyncSession) -> dict[str, int]:
     depth = {"todo": 0, "doing": 0}
     depth.update({status: int(count) for status, count in rows.all()})
     return depth
+
+
+async def worker_liveness(session: AsyncSession, *, stale_after_seconds: float) -> tuple[int, int]:
+    """(workers whose heartbeat is younger than ``stale_after_seconds``, workers registered), for the health check.
+
+    Procrastinate workers register themselves and update their heartbeat every ``heartbeat_seconds``; a killed
+    worker's row stays, with an ageing heartbeat, until another worker prunes it.
+    """
+    alive, registered = (await session.execute(
+        text("SELECT count(*) FILTER (WHERE last_heartbeat > now() - make_interval(secs => :stale)), count(*)"
+             " FROM procrastinate_workers"), {"stale": stale_after_seconds})).one()
+    return int(alive), int(registered)

@@ -1,4 +1,8 @@
-"""Fixed-window rate limits: Redis when configured (shared by all replicas), in-process otherwise."""
+"""Fixed-window rate limits: Redis when configured (shared by all replicas), in-process otherwise.
+
+While Redis cannot be reached, limits are counted in-process (per replica) rather than not at all, and Redis is
+tried again every ``REDIS_RETRY_SECONDS``: a Redis outage neither fails requests nor lifts the limits.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,13 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
+from redis.exceptions import RedisError
+
 from northstar.core.http import TooManyRequests
+
+log = structlog.get_logger("northstar.ratelimit")
+REDIS_RETRY_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -60,8 +70,20 @@ class RedisRateLimiter(RateLimiter):
 
     def __init__(self, client: Any) -> None:
         self._redis = client
+        self._fallback = MemoryRateLimiter()
+        self._retry_at = 0.0  # while Redis is unreachable: when to try it again
 
     async def hit(self, key: str, *, limit: int, window_seconds: int) -> Decision:
+        if time.monotonic() < self._retry_at:
+            return await self._fallback.hit(key, limit=limit, window_seconds=window_seconds)
+        try:
+            return await self._redis_hit(key, limit=limit, window_seconds=window_seconds)
+        except (RedisError, OSError) as exc:
+            log.warning("redis_unavailable", error=str(exc), retryInSeconds=REDIS_RETRY_SECONDS)
+            self._retry_at = time.monotonic() + REDIS_RETRY_SECONDS
+            return await self._fallback.hit(key, limit=limit, window_seconds=window_seconds)
+
+    async def _redis_hit(self, key: str, *, limit: int, window_seconds: int) -> Decision:
         now = time.time()
         window = int(now // window_seconds)
         slot = f"ns:rl:{key}:{window}"

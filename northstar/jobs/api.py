@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from pydantic import ValidationError
@@ -35,9 +36,10 @@ from northstar.core.permissions import Principal
 from northstar.core.storage import ObjectStore
 from northstar.jobs import service
 from northstar.jobs.formats import DatasetSchemaRequest, FormatError, detect_format, mime_type
+from northstar.jobs.formats.schema import TYPE_MAPPING
 from northstar.jobs.generation import PresetInfo, list_presets
 from northstar.jobs.models import Job, JobStatus, JobType, StoredFile
-from northstar.jobs.pipeline import dataset_table
+from northstar.jobs.pipeline import StorageQuotaError, dataset_table
 from northstar.jobs.schemas import (
     DatasetOut,
     ExportRequest,
@@ -109,6 +111,11 @@ async def presets(_: DataRead) -> Envelope[list[PresetInfo]]:
              name="jobs.generate", dependencies=[Idempotent])
 async def generate(body: GenerateRequest, request: Request, principal: DataCreate, session: DbSession
                    ) -> Envelope[JobAccepted]:
+    """Queue a generation; refused (413) when the org's storage is already full, and stopped in the worker when it
+    fills up (``storage_quota_exceeded``)."""
+    if body.output.dataset:
+        await service.storage_room(session, declared_bytes=None,
+                                   limit=request.app.state.settings.jobs.max_org_storage_bytes)
     job = await service.create_generation_job(session, principal=principal, request=body)
     audit_target(request, "job", job.id, type="generation", rows=body.rows)
     return Envelope(data=JobAccepted(job_id=job.id))
@@ -145,18 +152,35 @@ async def _upload_source(request: Request) -> UploadSource:
                         request.query_params.get("schema"))
 
 
-def _declared_schema(text: str | None) -> dict[str, Any] | None:
-    """A schema the caller supplies (JSON) instead of letting the import infer one; 422 with field paths."""
+def _declared_schema(text: str | None) -> dict[str, Any]:
+    """The import options a ``schema`` gives, checked now (422 naming the column and what is wrong with it).
+
+    Either the whole schema, ``{"columns": [{"name", "type", …}]}`` (``schema``), or types for some columns by
+    header, the rest being inferred: ``{"amount": "float", "price": {"type": "decimal", "precision": 10,
+    "scale": 2}}`` (``types``).
+    """
     if text is None:
-        return None
+        return {}
     try:
-        return DatasetSchemaRequest.model_validate_json(text).model_dump(mode="json", exclude_none=True)
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise Unprocessable("The schema is not valid JSON", details=[
+            {"field": "schema", "message": str(exc), "type": "json_invalid"}]) from None
+    try:
+        if isinstance(value, dict) and isinstance(value.get("columns"), list):
+            return {"schema": DatasetSchemaRequest.model_validate(value).model_dump(mode="json", exclude_none=True)}
+        types = TYPE_MAPPING.validate_python(value)
     except ValidationError as exc:
         raise invalid("The schema is not valid", exc, prefix=("schema",)) from None
+    return {"types": {key: given.model_dump(mode="json", by_alias=True, exclude_none=True)
+                      for key, given in types.items()}}
 
 
 @router.post("/upload", status_code=status.HTTP_201_CREATED, response_model=Envelope[UploadAccepted],
-             name="jobs.upload", responses={415: {"description": "Not CSV, JSON, NDJSON or Parquet"}})
+             name="jobs.upload", responses={
+                 413: {"description": "Larger than the upload limit, or than the room left in the org's storage "
+                                      "(`storage_quota_exceeded`)"},
+                 415: {"description": "Not CSV, JSON, NDJSON or Parquet"}})
 async def upload(
     request: Request,
     principal: DataCreate,
@@ -165,23 +189,33 @@ async def upload(
     filename: Annotated[str | None, Query(max_length=255, description="file name, for a raw body")] = None,
     delimiter: Annotated[str | None, Query(min_length=1, max_length=1, description="CSV delimiter")] = None,
     header: Annotated[Literal["auto", "yes", "no"], Query(description="CSV header row")] = "auto",
-    schema: Annotated[str | None, Query(max_length=100_000, description="JSON `{\"columns\": [{\"name\", "
-                                        "\"type\", \"nullable\", \"precision\", \"scale\", \"label\"}]}`; "
-                                        "inferred when absent (a multipart field `schema` works too)")] = None,
+    schema: Annotated[str | None, Query(max_length=100_000, description="JSON: the whole schema, `{\"columns\": "
+                                        "[{\"name\", \"type\", \"nullable\", \"precision\", \"scale\", "
+                                        "\"label\"}]}`, or types for some columns by header, `{\"amount\": "
+                                        "\"float\"}`; inferred when absent (a multipart field `schema` works "
+                                        "too)")] = None,
 ) -> Response:
     """Stream a file in (multipart field ``file`` or the raw body), store it, and queue its import.
 
-    The same bytes uploaded again answer 200 with the first upload's ids (``duplicateOf``).
+    The same bytes uploaded again answer 200 with the first upload's ids (``duplicateOf``). The org's storage
+    quota is checked before the body is read (against ``Content-Length``) and while it streams in.
     """
+    length, quota = request.headers.get("content-length", ""), request.app.state.settings.jobs.max_org_storage_bytes
+    room = await service.storage_room(session, declared_bytes=int(length) if length.isdigit() else None, limit=quota)
     source = await _upload_source(request)
-    declared_schema = _declared_schema(source.schema)
+    schema_options = _declared_schema(source.schema)
     chunks, original_name, declared = source.chunks, source.filename, source.declared_type
     file_id = uuid.uuid4()
     key = f"org/{principal.org_id}/upload/{file_id}/source"
     digest, head = hashlib.sha256(), bytearray()
+    received = 0
 
     async def hashed() -> AsyncIterator[bytes]:
+        nonlocal received
         async for chunk in chunks:
+            received += len(chunk)
+            if received > room:
+                raise StorageQuotaError(quota)
             digest.update(chunk)
             if len(head) < 65536:
                 head.extend(chunk[: 65536 - len(head)])
@@ -199,8 +233,8 @@ async def upload(
         await storage.delete(key)
         body = UploadAccepted(job_id=duplicate.job_id or duplicate.id, file_id=duplicate.id, duplicate_of=duplicate.id)
         return Response(Envelope(data=body).model_dump_json(by_alias=True), media_type="application/json")
-    options = {key_: value for key_, value in {"delimiter": delimiter, "header": header,
-                                                "schema": declared_schema}.items() if value}
+    options = {key_: value for key_, value in {"delimiter": delimiter, "header": header, **schema_options}.items()
+               if value}
     uploaded = service.UploadedObject(
         key=key, original_name=original_name, mime_type=mime_type(detected.kind, gzip=detected.compression == "gzip"),
         size_bytes=size, checksum=digest.hexdigest())

@@ -68,6 +68,7 @@ class Job(Base):
     rows_done: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
     rows_total: Mapped[int | None] = mapped_column(BigInteger)
     result: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
+    error_code: Mapped[str | None] = mapped_column(String(60))  # stable; ``error_message`` is for people
     error_message: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     cancel_requested: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")

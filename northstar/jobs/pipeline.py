@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import queue
 import select
 import threading
@@ -30,6 +31,7 @@ from psycopg import pq, sql
 
 from northstar.core.db import APP_ROLE
 from northstar.jobs.formats import ColumnDef, ColumnKind, to_copy_csv
+from northstar.jobs.formats.errors import LimitExceededError
 from northstar.jobs.formats.schema import KIND_METADATA_KEY
 
 T = TypeVar("T")
@@ -207,6 +209,31 @@ def load_batch(cursor: psycopg.Cursor[Any], *, dataset_id: uuid.UUID, rows: Copy
     cursor.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(table, names, names, stage))
 
 
+# What an org stores: its datasets' tables as they are on disk (indexes and TOAST included) and its files.
+# No org id is needed: row-level security shows the current org's rows only, in the API and in the worker alike.
+ORG_STORED_BYTES = """
+SELECT coalesce((SELECT sum(pg_total_relation_size(to_regclass('datasets.d_' || replace(id::text, '-', ''))))
+                 FROM jobs.datasets), 0)
+     + coalesce((SELECT sum(size_bytes) FROM jobs.files), 0)
+"""
+
+
+class StorageQuotaError(LimitExceededError):
+    def __init__(self, limit: int) -> None:
+        super().__init__("storage_quota_exceeded",
+                         f"The organization's datasets and files would take more than {limit:,} bytes, the most "
+                         "it may store; delete datasets or files to make room", limit="maxOrgStorageBytes",
+                         value=limit)
+
+
+def check_storage_quota(cursor: psycopg.Cursor[Any], *, adding: int, limit: int) -> None:
+    """Raise ``StorageQuotaError`` when ``adding`` more bytes would take the current org past ``limit``."""
+    cursor.execute(ORG_STORED_BYTES)
+    row = cursor.fetchone()
+    if int(row[0] if row else 0) + adding > limit:
+        raise StorageQuotaError(limit)
+
+
 def dataset_rows_done(job: JobConnection, cursor: psycopg.Cursor[Any]) -> int:
     cursor.execute("SELECT rows_done FROM jobs.jobs WHERE id = %s", (job.job_id,))
     row = cursor.fetchone()
@@ -315,12 +342,17 @@ def select_as_text(column: ColumnDef) -> sql.Composable:
 
 def stream_query(cursor: psycopg.Cursor[Any], query: sql.Composable, columns: list[ColumnDef]
                  ) -> Iterator[pa.RecordBatch]:
-    """Arrow batches of ``query`` (which selects ``columns`` in order), streamed through COPY."""
+    """Arrow batches of ``query`` (which selects ``columns`` in order), streamed through COPY; none when no row
+    matches (Arrow's CSV reader refuses an empty input, so it is not opened on one)."""
     schema = pa.schema([column.arrow_field() for column in columns])
     copy_sql = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(query)
     with cursor.copy(copy_sql):
+        blocks = _copied_rows(cursor)
+        first = next(blocks, None)
+        if first is None:
+            return
         reader = pacsv.open_csv(
-            io.BufferedReader(CopyReader(_copied_rows(cursor)), buffer_size=COPY_READ_BLOCK),
+            io.BufferedReader(CopyReader(itertools.chain([first], blocks)), buffer_size=COPY_READ_BLOCK),
             read_options=pacsv.ReadOptions(column_names=schema.names, block_size=COPY_READ_BLOCK),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(

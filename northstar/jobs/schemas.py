@@ -6,13 +6,14 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from northstar.core.http import CamelModel, Name, RequestModel
+from northstar.jobs.formats import file_name_problem
 from northstar.jobs.generation import GenerationSpec
 
 FileFormat = Literal["csv", "json", "ndjson", "parquet"]
-IDENTIFIER = r"^[a-z_][a-z0-9_]{0,62}$"
+COLUMN_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"  # a dataset's column, or a platform resource's API field
 
 
 class JobAccepted(CamelModel):
@@ -49,7 +50,7 @@ class GenerateRequest(GenerationSpec):
 
 
 class ExportFilter(RequestModel):
-    column: str = Field(pattern=IDENTIFIER)
+    column: str = Field(pattern=COLUMN_NAME)
     op: Literal["eq", "ne", "lt", "lte", "gt", "gte", "in", "contains", "isNull", "notNull"]
     value: Any = None
 
@@ -87,6 +88,14 @@ class ExportRequest(RequestModel):
     filters: list[ExportFilter] = Field(default_factory=list, max_length=50)
     name: Name | None = Field(None, min_length=1, max_length=200, description="file name, without extension")
 
+    @field_validator("name")
+    @classmethod
+    def _file_name(cls, name: str | None) -> str | None:
+        problem = None if name is None else file_name_problem(name)
+        if problem:
+            raise ValueError(problem)
+        return name
+
 
 class JobOut(CamelModel):
     id: uuid.UUID
@@ -97,6 +106,7 @@ class JobOut(CamelModel):
     rows_total: int | None
     result_uri: str | None = None
     result: dict[str, Any]
+    error_code: str | None = Field(description="stable code of the last failure (``errorMessage`` says it in words)")
     error_message: str | None
     attempts: int
     params: dict[str, Any]
@@ -110,7 +120,9 @@ class DatasetColumnOut(CamelModel):
     name: str
     type: str
     nullable: bool = True
-    label: str | None = None
+    precision: int | None = None  # decimal only
+    scale: int | None = None  # decimal only
+    label: str | None = Field(None, description="the column's header in the uploaded file")
 
 
 class DatasetOut(CamelModel):

@@ -10,15 +10,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.core.db import fetch_page, get_in_org
 from northstar.core.http import Conflict, Forbidden, NotFound, Unprocessable
 from northstar.core.permissions import Principal
 from northstar.core.queue import enqueue
-from northstar.jobs import tasks
-from northstar.jobs.exports import export_columns
+from northstar.jobs import pipeline, tasks
+from northstar.jobs.exports import check_request, exportable
 from northstar.jobs.generation import referenced_datasets, with_seed
 from northstar.jobs.models import Dataset, Job, StoredFile
 from northstar.jobs.schemas import ExportRequest, GenerateRequest
@@ -82,6 +82,20 @@ class UploadedObject:
     checksum: str
 
 
+async def org_stored_bytes(session: AsyncSession) -> int:
+    """What the session's org stores now: its datasets' tables on disk and its files (``pipeline.ORG_STORED_BYTES``)."""
+    return int((await session.execute(text(pipeline.ORG_STORED_BYTES))).scalar_one())
+
+
+async def storage_room(session: AsyncSession, *, declared_bytes: int | None, limit: int) -> int:
+    """The bytes the org may still store before it passes its storage ``limit``; refused at once when the org is
+    already full, or when ``declared_bytes`` (an upload's ``Content-Length``) will not fit."""
+    room = limit - await org_stored_bytes(session)
+    if room <= 0 or (declared_bytes is not None and declared_bytes > room):
+        raise pipeline.StorageQuotaError(limit)
+    return room
+
+
 async def find_duplicate_upload(session: AsyncSession, *, org_id: uuid.UUID, checksum: str) -> StoredFile | None:
     return (await session.scalars(
         select(StoredFile).where(StoredFile.org_id == org_id, StoredFile.kind == "upload",
@@ -114,22 +128,15 @@ async def create_export_job(session: AsyncSession, *, principal: Principal, requ
         dataset_id = (await _ready_dataset(session, org_id=principal.org_id, dataset_id=source.id)).id
     elif source.type == "file" and source.id is not None:
         dataset_id = await _dataset_of_file(session, org_id=principal.org_id, file_id=source.id)
-    available = await export_columns(session, source_type=source.type, dataset_id=dataset_id)
-    _check_columns(request, {column.name for column in available})
+    found = await exportable(session, source_type=source.type, dataset_id=dataset_id)
+    if found is None:
+        raise NotFound("No such dataset")
     params = request.model_dump(mode="json", by_alias=True, exclude_none=True)
+    params["filters"] = check_request(request, found.columns)
     if dataset_id is not None:
         params["datasetId"] = str(dataset_id)
-    return await _start(session, principal=principal, job=_new_job(principal, "export", params))
-
-
-def _check_columns(request: ExportRequest, available: set[str]) -> None:
-    problems = [{"field": f"columns.{index}", "message": f"no column {name!r}", "type": "unknown_column"}
-                for index, name in enumerate(request.columns or []) if name not in available]
-    problems += [{"field": f"filters.{index}.column", "message": f"no column {item.column!r}",
-                  "type": "unknown_column"}
-                 for index, item in enumerate(request.filters) if item.column not in available]
-    if problems:
-        raise Unprocessable("The export names columns the source does not have", details=problems)
+    job = _new_job(principal, "export", params, rows_total=None if request.filters else found.rows)
+    return await _start(session, principal=principal, job=job)
 
 
 async def _dataset_of_file(session: AsyncSession, *, org_id: uuid.UUID, file_id: uuid.UUID) -> uuid.UUID:
@@ -195,7 +202,11 @@ async def retry_job(session: AsyncSession, *, principal: Principal, job_id: uuid
     if job.status not in RETRYABLE:
         raise Conflict(f"A {job.status} job cannot be retried; only failed or cancelled ones",
                        code="job_not_retryable")
-    job.status, job.error_message, job.cancel_requested, job.finished_at = "pending", None, False, None
+    if job.result.get("dataRemoved"):  # the job passed a limit and what it had made was removed
+        again = "upload the file again" if job.type == "upload" else "start a new job"
+        raise Conflict(f"This job passed a limit and its data was removed; {again}", code="job_not_retryable")
+    job.status, job.error_code, job.error_message = "pending", None, None
+    job.cancel_requested, job.finished_at = False, None
     await session.execute(update(Dataset).where(Dataset.org_id == principal.org_id, Dataset.job_id == job.id,
                                                 Dataset.status == "failed").values(status="building"))
     await session.flush()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import secrets
 import tempfile
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -29,9 +30,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.core.db import execute_count, to_libpq_url
 from northstar.core.queue import Backoff, periodic_per_org, queue_app, task_database
-from northstar.core.storage import KeyNotFound, ObjectStore, open_object_store
+from northstar.core.storage import ObjectStore, open_object_store
 from northstar.jobs import pipeline
-from northstar.jobs.exports import export_columns, export_query
+from northstar.jobs.exports import export_query, exportable
+from northstar.jobs.failures import TRANSIENT, PermanentJobError, job_failure
 from northstar.jobs.formats import (
     REJECTS_SCHEMA,
     ColumnDef,
@@ -48,23 +50,18 @@ from northstar.jobs.formats import (
     mime_type,
     open_writer,
     read_batches,
+    safe_file_name,
 )
+from northstar.jobs.formats.errors import LimitExceededError
+from northstar.jobs.formats.schema import TYPE_MAPPING, column_renames
+from northstar.jobs.formats.sources import ReadLimits
 from northstar.jobs.generation import GenerationSpec, arrow_schema, generate_range, referenced_datasets
 from northstar.jobs.models import Dataset, Job, StoredFile
 from northstar.jobs.schemas import GenerateRequest
 from northstar.settings import get_settings
 
 log = structlog.get_logger("northstar.jobs")
-TRANSIENT = (OSError, psycopg.OperationalError, psycopg.errors.SerializationFailure,
-             psycopg.errors.DeadlockDetected, TimeoutError)
 SNIFF_BYTES = 64 * 1024
-
-
-class PermanentJobError(Exception):
-    """Bad data or a request that can never succeed: fail at once with this message, no retry."""
-
-
-PERMANENT = (PermanentJobError, FormatError, pa.ArrowInvalid, psycopg.DataError, KeyNotFound)
 
 
 @functools.cache
@@ -114,20 +111,18 @@ async def _begin(org_id: uuid.UUID, job_id: uuid.UUID) -> JobRun | None:
         if job.cancel_requested:
             job.status, job.finished_at = "cancelled", func.now()
             return None
-        job.status, job.attempts, job.error_message = "in-progress", job.attempts + 1, None
+        job.status, job.attempts, job.error_code, job.error_message = "in-progress", job.attempts + 1, None, None
         job.started_at = job.started_at or datetime.now(UTC)
         await session.flush()
         return JobRun(org_id=org_id, job_id=job_id, params=dict(job.params), result=dict(job.result),
                       conninfo=to_libpq_url(task_database().url), storage=task_storage(), scratch=Path())
 
 
-def _describe(exc: BaseException) -> str:
-    message = str(exc).strip() or exc.__class__.__name__
-    return message.splitlines()[0][:1000] if isinstance(exc, psycopg.Error) else message[:1000]
-
-
 def job_task(job_type: str) -> Callable[[Callable[[JobRun], Awaitable[dict[str, Any]]]], Any]:
-    """Register ``fn(run) -> result`` as the task for ``job_type`` with the job row's life cycle around it."""
+    """Register ``fn(run) -> result`` as the task for ``job_type`` with the job row's life cycle around it.
+
+    Each attempt logs under its own trace id; a failure reaches the job row only as ``job_failure`` words it.
+    """
     strategy = retry_strategy(job_type)
 
     def decorator(fn: Callable[[JobRun], Awaitable[dict[str, Any]]]) -> Any:
@@ -138,26 +133,32 @@ def job_task(job_type: str) -> Callable[[Callable[[JobRun], Awaitable[dict[str, 
             claimed = await _begin(tenant, job)
             if claimed is None:
                 return
-            try:
-                with tempfile.TemporaryDirectory(prefix="northstar-job-") as scratch:
-                    claimed.scratch = Path(scratch)
-                    result = await fn(claimed)
-            except pipeline.JobCancelled:
-                await _transition(tenant, job, status="cancelled", finished_at=func.now())
-            except PERMANENT as exc:
-                await _transition(tenant, job, status="failed", error_message=_describe(exc),
-                                  finished_at=func.now())
-            except Exception as exc:
-                attempts = context.job.attempts if context.job else 0
-                if strategy.will_retry(exc, attempts):
-                    await _transition(tenant, job, status="pending",
-                                      error_message=f"attempt {attempts + 1} failed, will retry: {_describe(exc)}")
-                    raise
-                log.error("job_failed", jobId=job_id, exc_info=exc)
-                await _transition(tenant, job, status="failed", error_message=_describe(exc), finished_at=func.now())
-            else:
-                await _transition(tenant, job, status="completed", progress=1.0, result=result,
-                                  finished_at=func.now())
+            trace_id = secrets.token_hex(16)
+            with structlog.contextvars.bound_contextvars(traceId=trace_id, jobId=job_id, jobType=job_type):
+                try:
+                    with tempfile.TemporaryDirectory(prefix="northstar-job-") as scratch:
+                        claimed.scratch = Path(scratch)
+                        result = await fn(claimed)
+                except pipeline.JobCancelled:
+                    await _transition(tenant, job, status="cancelled", finished_at=func.now())
+                except Exception as exc:
+                    attempts = context.job.attempts if context.job else 0
+                    failure = job_failure(exc, trace_id=trace_id)
+                    retrying = strategy.will_retry(exc, attempts)
+                    if failure.internal:
+                        log.error("job_failed", errorCode=failure.code, retrying=retrying, exc_info=exc)
+                    else:
+                        log.info("job_failed", errorCode=failure.code, errorMessage=failure.message)
+                    if retrying:
+                        await _transition(tenant, job, status="pending", error_code=failure.code,
+                                          error_message=f"Attempt {attempts + 1} failed and will be retried: "
+                                                        f"{failure.message}")
+                        raise
+                    await _transition(tenant, job, status="failed", error_code=failure.code,
+                                      error_message=failure.message, finished_at=func.now())
+                else:
+                    await _transition(tenant, job, status="completed", progress=1.0, result=result,
+                                      finished_at=func.now())
 
         return run
 
@@ -187,7 +188,8 @@ async def _store_file(run: JobRun, session: AsyncSession, *, path: Path, kind: s
 
 
 def _output_name(run: JobRun, base: str, file_format: ExportFormat, gzip: bool) -> str:
-    return f"{run.params.get('name') or base}{file_extension(file_format, gzip=gzip)}"
+    """The file's name: the one asked for (an export's is checked on request; a dataset's name may be anything)."""
+    return safe_file_name(run.params.get("name") or base, fallback=base) + file_extension(file_format, gzip=gzip)
 
 
 async def _reference_values(run: JobRun, spec: GenerationSpec) -> dict[str, pa.Array[Any]]:
@@ -205,7 +207,9 @@ async def _reference_values(run: JobRun, spec: GenerationSpec) -> dict[str, pa.A
                 definition = next((column for column in pipeline.columns_of(row[0] if row else [])
                                    if column.name == reference.referenced_column), None)
                 if definition is None:
-                    raise PermanentJobError(f"referenced dataset {reference.dataset} or its column is gone")
+                    raise PermanentJobError(f"The referenced dataset {reference.dataset} or its column "
+                                            f"{reference.referenced_column!r} no longer exists",
+                                            code="source_missing")
                 query = psycopg.sql.SQL("SELECT {} FROM {} ORDER BY _row").format(
                     pipeline.select_as_text(definition), pipeline.dataset_table(reference.dataset))
                 batches = list(pipeline.stream_query(cursor, query, [definition]))
@@ -229,7 +233,7 @@ async def run_generation(run: JobRun) -> dict[str, Any]:
         await asyncio.to_thread(pipeline.create_dataset_table, run.conninfo, dataset_id=dataset_id, columns=columns)
     file_output = spec.output.file
     scratch_file = run.scratch / "output"
-    batch_rows = get_settings().jobs.batch_rows
+    batch_rows, quota = get_settings().jobs.batch_rows, get_settings().jobs.max_org_storage_bytes
 
     def batches(done: int, start: int) -> Iterator[tuple[int, pa.RecordBatch, pipeline.CopyBatch | None]]:
         """Each batch with its end row, encoded for the dataset when it holds rows not loaded yet."""
@@ -252,6 +256,7 @@ async def run_generation(run: JobRun) -> dict[str, Any]:
                 for end, batch, encoded in pipeline.ahead(batches(done, 0 if file_output else done)):
                     if encoded is not None and dataset_id is not None:
                         with job.transaction() as cursor:
+                            pipeline.check_storage_quota(cursor, adding=len(encoded.data), limit=quota)
                             pipeline.load_batch(cursor, dataset_id=dataset_id, rows=encoded)
                             job.checkpoint(cursor, rows_done=end, rows_total=spec.rows)
                     elif job.progress_due():
@@ -261,8 +266,14 @@ async def run_generation(run: JobRun) -> dict[str, Any]:
                         writer.write(batch)
                 if writer is not None:
                     writer.close()
+            with job.transaction() as cursor:  # file-only output checkpoints at intervals: record the last row too
+                job.checkpoint(cursor, rows_done=spec.rows, rows_total=spec.rows)
 
-    await asyncio.to_thread(work)
+    try:
+        await asyncio.to_thread(work)
+    except pipeline.StorageQuotaError as exc:
+        await _discard_outputs(run, error=exc, dataset_id=dataset_id)
+        raise
     if dataset_id is not None:
         await asyncio.to_thread(pipeline.finish_dataset_table, run.conninfo, dataset_id=dataset_id)
     outcome: dict[str, Any] = {"seed": spec.seed, "rows": spec.rows}
@@ -295,7 +306,7 @@ class ImportOutcome:
     columns: list[ColumnDef]
     loaded: int = 0
     rejected: int = 0
-    failure: str | None = None
+    failure: FormatError | None = None
 
 
 @job_task("upload")
@@ -305,14 +316,18 @@ async def run_import(run: JobRun) -> dict[str, Any]:
         stored = await session.get(StoredFile, file_id)
         dataset = await session.get(Dataset, dataset_id)
         if stored is None or dataset is None:
-            raise PermanentJobError("the uploaded file or its dataset was deleted")
+            raise PermanentJobError("The uploaded file or its dataset was deleted", code="source_missing")
         key, name, mime, known = stored.stored_path, stored.original_name, stored.mime_type, dataset.columns
     source = run.scratch / "source"
     with source.open("wb") as sink:
         async for chunk in run.storage.iter_chunks(key):
             await asyncio.to_thread(sink.write, chunk)
     rejects_path = run.scratch / "rejects.csv"
-    batch_rows = get_settings().jobs.batch_rows
+    settings = get_settings().jobs
+    batch_rows = settings.batch_rows
+    limits = ReadLimits(max_rows=settings.max_upload_rows, max_decompressed_bytes=settings.max_decompressed_bytes,
+                        max_compression_ratio=settings.max_compression_ratio)
+    types = TYPE_MAPPING.validate_python(run.params["types"]) if "types" in run.params else None
 
     def work() -> ImportOutcome:
         with source.open("rb") as handle:
@@ -327,7 +342,8 @@ async def run_import(run: JobRun) -> dict[str, Any]:
 
         def prepared(done: int) -> Iterator[tuple[ValidatedBatch, int, pipeline.CopyBatch | None]]:
             """Validated batches, their last source row, and their rows past the checkpoint encoded for COPY."""
-            for validated in read_batches(source, detected, schema=schema, batch_rows=batch_rows):
+            for validated in read_batches(source, detected, schema=schema, types=None if schema else types,
+                                          batch_rows=batch_rows, limits=limits):
                 last_row = max(pc.max(validated.row_numbers).as_py() or 0,
                                pc.max(validated.rejects.column("row_number")).as_py() or 0)
                 encoded = None
@@ -353,17 +369,26 @@ async def run_import(run: JobRun) -> dict[str, Any]:
                     outcome.loaded += validated.rows.num_rows
                     if encoded is not None:
                         with job.transaction() as cursor:
+                            pipeline.check_storage_quota(cursor, adding=len(encoded.data),
+                                                         limit=settings.max_org_storage_bytes)
                             pipeline.load_batch(cursor, dataset_id=dataset_id, rows=encoded)
                             job.checkpoint(cursor, rows_done=last_row, rows_total=None)
             except (NoValidRowsError, NoDataRowsError) as exc:
-                outcome.failure = exc.message
+                outcome.failure = exc
         return outcome
 
-    outcome = await asyncio.to_thread(work)
+    try:
+        outcome = await asyncio.to_thread(work)
+    except LimitExceededError as exc:
+        await _discard_outputs(run, error=exc, dataset_id=dataset_id, file_id=file_id, key=key)
+        raise
     if not outcome.failure:
         await asyncio.to_thread(pipeline.finish_dataset_table, run.conninfo, dataset_id=dataset_id)
     result: dict[str, Any] = {"datasetId": str(dataset_id), "fileId": str(file_id), "rowsLoaded": outcome.loaded,
                               "rowsRejected": outcome.rejected}
+    if outcome.columns:
+        result["schema"] = _schema_report(outcome.columns, run.params)
+        result["renamedColumns"] = column_renames(outcome.columns)
     async with task_database().tenant_transaction(org_id=run.org_id) as session:
         if outcome.rejected:
             result["rejectsFileId"] = str(await _store_file(run, session, path=rejects_path, kind="rejects",
@@ -375,35 +400,84 @@ async def run_import(run: JobRun) -> dict[str, Any]:
             await session.execute(update(Dataset).where(Dataset.id == dataset_id).values(
                 status="ready", row_count=outcome.loaded, columns=pipeline.stored_columns(outcome.columns)))
     if outcome.failure:
-        raise PermanentJobError(outcome.failure)
+        raise outcome.failure
     return result
+
+
+def _schema_report(columns: list[ColumnDef], params: dict[str, Any]) -> dict[str, Any]:
+    """The dataset's columns, each saying whether its type was given with the upload or inferred from the file."""
+    given = set(params.get("types") or ())
+
+    def source(column: ColumnDef) -> str:
+        return "given" if "schema" in params or column.name in given or column.label in given else "inferred"
+
+    return {"columns": [{**stored, "source": source(column)}
+                        for column, stored in zip(columns, pipeline.stored_columns(columns), strict=True)]}
+
+
+async def _discard_outputs(run: JobRun, *, error: LimitExceededError, dataset_id: uuid.UUID | None,
+                           file_id: uuid.UUID | None = None, key: str | None = None) -> None:
+    """A job past a limit leaves nothing that counts against the org: its rows, dataset, file and object go.
+
+    The job stays, failed, with the error in its result (``code``, ``message``, and which limit, at what value);
+    it cannot be retried, as what it would resume is gone.
+    """
+    async with task_database().tenant_transaction(org_id=run.org_id) as session:
+        if dataset_id is not None:
+            await session.execute(delete(Dataset).where(Dataset.id == dataset_id))  # a trigger drops its table
+        if file_id is not None:
+            await session.execute(delete(StoredFile).where(StoredFile.id == file_id))
+        await session.execute(update(Job).where(Job.id == run.job_id).values(result={
+            "error": {"code": error.code, "message": error.message, "details": error.details}, "dataRemoved": True}))
+    if key is not None:
+        try:
+            await run.storage.delete(key)
+        except Exception:  # the job's outcome stands; the object no longer counts for the org, and is logged
+            log.warning("discarded_object_not_deleted", jobId=str(run.job_id), key=key, exc_info=True)
 
 
 @job_task("export")
 async def run_export(run: JobRun) -> dict[str, Any]:
+    """Stream the matching rows into a file; the row count is known before the first row is written.
+
+    The count and the rows are read in one repeatable-read snapshot, so they agree; an unfiltered dataset's
+    count is its stored row count.
+    """
     dataset_id = uuid.UUID(run.params["datasetId"]) if "datasetId" in run.params else None
     async with task_database().tenant_transaction(org_id=run.org_id) as session:
-        available = await export_columns(session, source_type=run.params["source"]["type"], dataset_id=dataset_id)
-    if not available:
-        raise PermanentJobError("the exported dataset no longer exists")
-    query, columns = export_query(run.params, available)
+        source = await exportable(session, source_type=run.params["source"]["type"], dataset_id=dataset_id)
+    if source is None:
+        raise PermanentJobError("The exported dataset no longer exists", code="source_missing")
+    query = export_query(run.params, source.columns)
+    known_total = None if run.params.get("filters") else source.rows
     file_format: ExportFormat = run.params.get("format", "csv")
     gzip = bool(run.params.get("gzip"))
     scratch_file = run.scratch / "export"
 
     def work() -> int:
         rows = 0
-        schema = pa.schema([column.arrow_field() for column in columns])
+        schema = pa.schema([column.arrow_field() for column in query.columns])
+        stored = [column.column for column in query.columns]
         with run.connection() as data, run.connection() as control, scratch_file.open("wb") as sink:
+            data.connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            data.connection.read_only = True
             writer = open_writer(file_format, sink, schema, gzip=gzip)
             with data.transaction() as cursor:
-                for batch in pipeline.stream_query(cursor, query, columns):
-                    writer.write(batch)
+                total = known_total
+                if total is None:
+                    cursor.execute(query.count)
+                    total = int(cursor.fetchone()[0])
+                with control.transaction() as progress:
+                    control.checkpoint(progress, rows_done=0, rows_total=total)
+                for batch in pipeline.stream_query(cursor, query.select, stored):
+                    writer.write(pa.RecordBatch.from_arrays(batch.columns, schema=schema))
                     rows += batch.num_rows
                     if control.progress_due():
                         with control.transaction() as progress:
-                            control.checkpoint(progress, rows_done=rows, rows_total=None)
+                            control.checkpoint(progress, rows_done=rows, rows_total=total)
             writer.close()
+            with control.transaction() as progress:
+                control.checkpoint(progress, rows_done=rows, rows_total=rows)
         return rows
 
     rows = await asyncio.to_thread(work)

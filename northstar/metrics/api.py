@@ -17,7 +17,7 @@ from northstar.core.http import ERROR_RESPONSES, Envelope, PageEnvelope, PagePar
 from northstar.core.idempotency import Idempotent
 from northstar.core.permissions import Principal, Role
 from northstar.jobs import service as jobs_service
-from northstar.jobs.schemas import ExportFilter, ExportRequest, ExportSource, JobOut
+from northstar.jobs.schemas import ExportFilter, ExportRequest, ExportSource, JobAccepted
 from northstar.metrics import dashboard, service
 from northstar.metrics.schemas import (
     AnomalyOut,
@@ -170,16 +170,17 @@ async def delete_goal(goal_id: uuid.UUID, request: Request, principal: GoalsDele
     audit_target(request, "goal", goal_id)
 
 
-@router.post("/dashboard/export", status_code=status.HTTP_202_ACCEPTED, response_model=Envelope[JobOut],
+@router.post("/dashboard/export", status_code=status.HTTP_202_ACCEPTED, response_model=Envelope[JobAccepted],
              name="dashboard.export", dependencies=[Idempotent])
 async def export_metric(body: MetricExport, request: Request, principal: ExportsCreate, session: DbSession
-                        ) -> Envelope[JobOut]:
-    """A metric's whole series to CSV, JSON or Parquet, through the data service's export job (``/status``)."""
+                        ) -> Envelope[JobAccepted]:
+    """A metric's whole series to CSV, JSON or Parquet: the data service's export job, answered and followed as
+    ``POST /export`` is (``{"data": {"jobId"}}``, then ``/status/{jobId}``)."""
     job = await jobs_service.create_export_job(session, principal=principal, request=ExportRequest(
         source=ExportSource(type="kpis"), format=body.format, name=f"{body.metric}",
         filters=[ExportFilter(column="metric", op="eq", value=body.metric)]))
     audit_target(request, "job", job.id, metric=body.metric)
-    return Envelope(data=JobOut.model_validate(job))
+    return Envelope(data=JobAccepted(job_id=job.id))
 
 
 @router.get("/metrics/settings", response_model=Envelope[PolicyOut], name="metrics.settings.get")

@@ -30,6 +30,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from northstar.core.db import APP_ROLE
+from northstar.core.dbguard import ServerWatch
 from northstar.core.http import AppError
 from northstar.settings import SocialProofSettings
 
@@ -105,8 +106,11 @@ StoredListener = Callable[[uuid.UUID, uuid.UUID, list[EventRow]], Awaitable[None
 
 
 class EventWriter:
-    def __init__(self, conninfo: str, settings: SocialProofSettings) -> None:
+    """``watch`` (the API's ``Database.watch``) makes the flushers' connections fail fast on a silent server."""
+
+    def __init__(self, conninfo: str, settings: SocialProofSettings, *, watch: ServerWatch | None = None) -> None:
         self.conninfo = conninfo
+        self.watch = watch
         self.settings = settings
         self.pending: list[_Pending] = []
         self.pending_rows = 0
@@ -162,24 +166,33 @@ class EventWriter:
             batch = self._take_batch()
             if not batch:
                 continue
-            try:
-                if connection is None or connection.closed:
-                    connection = await self._connect()
-                await self._flush(connection, batch)
-            except psycopg.OperationalError as exc:
-                log.warning("event_flush_failed", flusher=number, error=str(exc))
-                _fail(batch, IngestUnavailable())
-                if connection is not None:
-                    await connection.close()
-                connection = None
-            except Exception as exc:
-                log.error("event_flush_error", flusher=number, exc_info=exc)
-                _fail(batch, IngestUnavailable())
+            # A connection that died while idle (the database restarted) fails only when used: the batch is tried
+            # once more on a new one (event ids make that safe), so it is not refused after the database is back.
+            for retry in (True, False):
+                reused = connection is not None and not connection.closed
+                try:
+                    if connection is None or connection.closed:
+                        connection = await self._connect()
+                    await self._flush(connection, batch)
+                except psycopg.OperationalError as exc:
+                    if connection is not None:
+                        await connection.close()
+                    connection = None
+                    batch = [item for item in batch if not item.done.done()]
+                    if reused and retry and batch:
+                        continue
+                    log.warning("event_flush_failed", flusher=number, error=str(exc))
+                    _fail(batch, IngestUnavailable())
+                except Exception as exc:
+                    log.error("event_flush_error", flusher=number, exc_info=exc)
+                    _fail(batch, IngestUnavailable())
+                break
             if not self.pending and not self.in_flight:
                 self.idle.set()
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
-        connection = await psycopg.AsyncConnection.connect(self.conninfo)
+        connection = await (self.watch.connect() if self.watch is not None
+                            else psycopg.AsyncConnection.connect(self.conninfo))
         async with connection.transaction():
             await connection.execute(_CREATE_STAGE)
             await connection.execute(sql.SQL("GRANT SELECT ON event_stage TO {}").format(sql.Identifier(APP_ROLE)))

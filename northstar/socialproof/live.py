@@ -2,7 +2,7 @@
 
 Without Redis the counts come from PostgreSQL (minute sketches for a whole site, page views for one page);
 with it, "23 people are viewing this page" is one ``ZCOUNT`` however busy the site is, and is shared by every
-API process.
+API process. While Redis is unreachable, ``count`` answers ``None`` and the counts come from PostgreSQL again.
 """
 
 from __future__ import annotations
@@ -12,9 +12,13 @@ import hashlib
 import uuid
 from typing import Any
 
+import structlog
+from redis.exceptions import RedisError
+
 from northstar.socialproof.ingest import EventRow
 from northstar.socialproof.service.feed import page_of
 
+log = structlog.get_logger("northstar.socialproof.live")
 RETAIN = dt.timedelta(hours=1)  # the longest live window a notification may ask for
 
 
@@ -44,12 +48,20 @@ class RedisVisitors:
         if not latest:
             return
         cutoff = (dt.datetime.now(dt.UTC) - RETAIN).timestamp()
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for key, members in latest.items():
-                pipe.zadd(key, members, gt=True)
-                pipe.zremrangebyscore(key, "-inf", cutoff)
-                pipe.expire(key, int(RETAIN.total_seconds()) + 60)
-            await pipe.execute()
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for key, members in latest.items():
+                    pipe.zadd(key, members, gt=True)
+                    pipe.zremrangebyscore(key, "-inf", cutoff)
+                    pipe.expire(key, int(RETAIN.total_seconds()) + 60)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:  # the events are stored; Redis only misses them for live counts
+            log.warning("redis_unavailable", error=str(exc))
 
-    async def count(self, site_id: uuid.UUID, page: str | None, since: dt.datetime) -> int:
-        return int(await self.redis.zcount(_key(site_id, page), since.timestamp(), "+inf"))
+    async def count(self, site_id: uuid.UUID, page: str | None, since: dt.datetime) -> int | None:
+        """Visitors since ``since``, or ``None`` when Redis cannot answer (count them in PostgreSQL instead)."""
+        try:
+            return int(await self.redis.zcount(_key(site_id, page), since.timestamp(), "+inf"))
+        except (RedisError, OSError) as exc:
+            log.warning("redis_unavailable", error=str(exc))
+            return None

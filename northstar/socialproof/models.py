@@ -1,7 +1,8 @@
 """Social proof tables (schema ``socialproof``), seed 001: sites, templates, notifications, rollups of events.
 
-A site is a merchant's website: one domain (unique across the platform, since the widget only runs on
-it), display settings, a data region, and a public key that the embed snippet carries. Raw events live in
+A site is a merchant's website: one domain (once per organization; a site whose domain overlaps another
+organization's site proves control of it before it serves), display settings, a data region, and a public key
+that the embed snippet carries. Raw events live in
 ``notification_events`` (partitioned by month and site hash, created by SQL functions, so not mapped here);
 what dashboards read are the rollups below, kept current by ``socialproof.ingest_staged``.
 """
@@ -25,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
@@ -36,10 +38,11 @@ from northstar.core.db import Base, created_at, org_fk, updated_at, uuid_pk
 class Site(Base):
     __tablename__ = "sites"
     __table_args__ = (
-        UniqueConstraint("domain", name="uq_sites_domain"),
+        UniqueConstraint("org_id", "domain", name="uq_sites_org_id_domain"),
         UniqueConstraint("site_key", name="uq_sites_site_key"),
         UniqueConstraint("org_id", "id", name="uq_sites_org_id_id"),
         Index("ix_sites_org_id_created_at", "org_id", "created_at"),
+        Index("ix_sites_domain", "domain"),
         {"schema": "socialproof"},
     )
 
@@ -51,8 +54,17 @@ class Site(Base):
     settings: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
     data_region: Mapped[str] = mapped_column(String(16), nullable=False)
     created_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    verification_token: Mapped[str] = mapped_column(String(64), nullable=False)
+    verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    domain_set_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False,
+                                                    server_default=text("now()"))
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
+
+
+# children of a domain: reverse(domain) LIKE reverse('.' || parent) || '%'
+Index("ix_sites_reversed_domain", func.reverse(Site.domain).label("reversed_domain"),
+      postgresql_ops={"reversed_domain": "text_pattern_ops"})
 
 
 class Template(Base):

@@ -7,6 +7,9 @@ anywhere, which every process hears through ``socialproof.changed``):
 * site → feed state (``feed_cache_seconds``): notifications, recent events, counters;
 * (site, page, country) → rendered feed bytes and their ETag, which is what ``/widget/{key}/feed`` serves.
 
+While the database is down, the site and rendered-feed caches serve their last values, stale, rather than fail:
+a page keeps its popups through an outage.
+
 New events reach the merchant's live dashboard (``socialproof.events`` on ``/events/stream``) after they commit.
 """
 
@@ -22,6 +25,7 @@ import orjson
 
 from northstar.core.cache import SharedCache
 from northstar.core.db import Database, set_tenant_context, to_libpq_url
+from northstar.core.dbguard import database_problem
 from northstar.core.pubsub import MAX_PAYLOAD, Event, EventHub
 from northstar.settings import Settings
 from northstar.socialproof.ingest import EventRow, EventWriter
@@ -48,15 +52,15 @@ class SocialProofRuntime:
         self.database = database
         self.config = config
         self.hub = hub
-        self.sites: SharedCache[str, PublicSite | None] = SharedCache(maxsize=50_000,
-                                                                       ttl_seconds=config.site_cache_seconds)
+        self.sites: SharedCache[str, PublicSite | None] = SharedCache(
+            maxsize=50_000, ttl_seconds=config.site_cache_seconds, stale_if=database_down)
         self.states: SharedCache[uuid.UUID, FeedState] = SharedCache(maxsize=20_000,
                                                                       ttl_seconds=config.feed_cache_seconds)
         self.pages: SharedCache[tuple[uuid.UUID, uuid.UUID, str], int] = SharedCache(
             maxsize=100_000, ttl_seconds=config.feed_cache_seconds)
         self.feeds: SharedCache[tuple[str, str, str | None], RenderedFeed] = SharedCache(
-            maxsize=100_000, ttl_seconds=config.feed_cache_seconds)
-        self.writer = EventWriter(to_libpq_url(database.url), config)
+            maxsize=100_000, ttl_seconds=config.feed_cache_seconds, stale_if=database_down)
+        self.writer = EventWriter(to_libpq_url(database.url), config, watch=database.watch)
         self.live = RedisVisitors(redis) if redis is not None else None
         self.collector = Collector(writer=self.writer,
                                    visitors=VisitorIds(database, settings.resolved_secret_key()),
@@ -110,7 +114,8 @@ class SocialProofRuntime:
                 for notification in state.notifications:
                     if notification.type == "live_visitors" and not notification.page_scoped:
                         since = now - dt.timedelta(minutes=int(notification.source.get("windowMinutes", 5)))
-                        notification.count = await self.live.count(site.id, None, since)
+                        live = await self.live.count(site.id, None, since)
+                        notification.count = notification.count if live is None else live
             return state
 
         return await self.states.get(site.id, load)
@@ -121,12 +126,18 @@ class SocialProofRuntime:
         async def count() -> int:
             if self.live is not None and notification.type == "live_visitors":
                 since = now - dt.timedelta(minutes=int(notification.source.get("windowMinutes", 5)))
-                return await self.live.count(state.site.id, page, since)
+                live = await self.live.count(state.site.id, page, since)
+                if live is not None:
+                    return live
             async with self.database.sessionmaker() as session, session.begin():
                 await set_tenant_context(session, org_id=state.site.org_id)
                 return await page_count(session, notification, site=state.site, page=page, now=now)
 
         return await self.pages.get((state.site.id, notification_id, page), count)
+
+
+def database_down(exc: BaseException) -> bool:
+    return database_problem(exc) is not None
 
 
 def live_summary(site_id: uuid.UUID, rows: list[EventRow]) -> dict[str, Any]:

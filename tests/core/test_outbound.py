@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
+import zlib
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -26,9 +29,26 @@ async def _big(request: Request) -> Response:
     return Response(b"x" * 5000)
 
 
+def _deflated(data: bytes, wbits: int) -> bytes:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    return compressor.compress(data) + compressor.flush()
+
+
+async def _encoded(request: Request) -> Response:
+    """``?size=`` bytes of ``x`` sent compressed as ``?encoding=``; the accepted encodings echoed back."""
+    body = b"x" * int(request.query_params["size"])
+    encoding = request.query_params["encoding"]
+    compressed = {"gzip": lambda: gzip.compress(body), "gzip, gzip": lambda: gzip.compress(gzip.compress(body)),
+                  "deflate": lambda: _deflated(body, zlib.MAX_WBITS),
+                  "raw-deflate": lambda: _deflated(body, -zlib.MAX_WBITS), "br": lambda: body}[encoding]()
+    return Response(compressed, headers={"content-encoding": encoding.replace("raw-", ""),
+                                         "x-accepted": request.headers.get("accept-encoding", "")})
+
+
 @pytest.fixture(scope="module")
 async def receiver() -> AsyncIterator[str]:
-    app = Starlette(routes=[Route("/echo", _echo), Route("/redirect", _redirect), Route("/big", _big)])
+    app = Starlette(routes=[Route("/echo", _echo), Route("/redirect", _redirect), Route("/big", _big),
+                            Route("/encoded", _encoded)])
     async with serving(app) as url:
         yield url
 
@@ -60,3 +80,17 @@ async def test_names_that_do_not_resolve_are_refused() -> None:
     async with outbound_client(OutboundPolicy()) as client:
         with pytest.raises(BlockedDestination, match="does not resolve"):
             await client.get("https://no-such-host.invalid/")
+
+
+async def test_compressed_answers_are_limited_once_decompressed(receiver: str) -> None:
+    """900 kB of gzip-compressed x is under a kilobyte on the wire: the limit counts what it expands to."""
+    policy = OutboundPolicy(allow_private_networks=True, allow_http=True, max_response_bytes=1000)
+    async with outbound_client(policy) as client:
+        for encoding in ("gzip", "deflate", "raw-deflate"):
+            with pytest.raises(ResponseTooLarge):
+                await client.get(f"{receiver}/encoded", params={"size": 900_000, "encoding": encoding})
+            small = await client.get(f"{receiver}/encoded", params={"size": 1000, "encoding": encoding})
+            assert small.content == b"x" * 1000 and small.headers["x-accepted"] == "gzip, x-gzip, deflate"
+        for refused in ("gzip, gzip", "br"):
+            with pytest.raises(httpx.DecodingError, match="not accepted"):
+                await client.get(f"{receiver}/encoded", params={"size": 10, "encoding": refused})

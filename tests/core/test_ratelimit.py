@@ -10,10 +10,10 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from northstar.app import create_app
+from northstar.app import create_app, open_redis
 from northstar.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from northstar.settings import Settings
-from tests.conftest import running
+from tests.conftest import free_port, running
 from tests.factories import PASSWORD, Account, unique_email
 
 
@@ -80,4 +80,12 @@ async def test_windows_reset(backend: str, redis_url: str) -> None:
     first = [await limiter.hit(key, limit=2, window_seconds=1) for _ in range(3)]
     assert [d.allowed for d in first] == [True, True, False]
     assert first[2].retry_after == 1
+    await limiter.close()
+
+
+async def test_limits_hold_in_process_while_redis_is_down() -> None:
+    limiter = RedisRateLimiter(open_redis(f"redis://127.0.0.1:{free_port()}/0"))  # nothing listens there
+    key = unique_email()
+    decisions = [await limiter.hit(key, limit=2, window_seconds=60) for _ in range(3)]
+    assert [decision.allowed for decision in decisions] == [True, True, False]
     await limiter.close()

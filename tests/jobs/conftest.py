@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -45,6 +46,25 @@ async def wait_for_job(client: httpx.AsyncClient, account: Account, job_id: str,
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"job {job_id} still {job['status']} after {within}s: {job}")
         await asyncio.sleep(0.1)
+
+
+async def sse_events(response: httpx.Response) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    """(event name, data) of a server-sent event stream."""
+    event = ""
+    async for line in response.aiter_lines():
+        if line.startswith("event:"):
+            event = line.split(":", 1)[1].strip()
+        elif line.startswith("data:"):
+            yield event, json.loads(line.split(":", 1)[1])
+
+
+async def download(uri: str) -> bytes:
+    """Follow a ``resultUri`` as a browser would, with no credentials: a presigned link to the object store."""
+    assert "X-Amz-Signature=" in uri, uri
+    async with httpx.AsyncClient() as browser:
+        response = await browser.get(uri)
+    assert response.status_code == 200, response.text
+    return response.content
 
 
 async def run_job(client: httpx.AsyncClient, account: Account, path: str, body: dict[str, Any]) -> dict[str, Any]:

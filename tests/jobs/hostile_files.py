@@ -127,3 +127,90 @@ def formula_rows() -> list[dict[str, object]]:
         {"id": 7, "note": "-42.5", "amount": 7},
         {"id": 8, "note": "plain = text", "amount": 8},
     ]
+
+
+def _gzip_pieces(path: Path, pieces: list[tuple[bytes, int]], *, members: int = 1) -> Path:
+    """Write ``piece * count`` for each (piece, count) through gzip, a megabyte at a time, in ``members`` members."""
+    with path.open("wb") as file:
+        for member in range(members):
+            with gzip.GzipFile(fileobj=file, mode="wb", compresslevel=9, mtime=0) as compressed:
+                for piece, count in pieces:
+                    share = count // members + (count % members if member == members - 1 else 0)
+                    per_write = max(1, _PIECE // len(piece))
+                    for start in range(0, share, per_write):
+                        compressed.write(piece * min(per_write, share - start))
+    return path
+
+
+def gzip_bomb(directory: Path, decompressed_bytes: int = 64 << 20, *, members: int = 1,
+              name: str = "bomb.csv.gz") -> Path:
+    """A gzip CSV of two columns of zeros: about a thousand times smaller than what it expands to."""
+    return _gzip_pieces(directory / name, [(b"a,b\n", 1), (b"0,0\n", decompressed_bytes // 4)], members=members)
+
+
+def blank_lines_bomb(directory: Path, decompressed_bytes: int = 64 << 20, name: str = "blank.csv.gz") -> Path:
+    """A gzip CSV that is a header and then only empty lines: no rows to count, just bytes to read."""
+    return _gzip_pieces(directory / name, [(b"a,b\n1,2\n", 1), (b"\n", decompressed_bytes)])
+
+
+def latin1_gzip_bomb(directory: Path, decompressed_bytes: int = 64 << 20, name: str = "legacy.csv.gz") -> Path:
+    """A gzip CSV in Latin-1 (transcoded before parsing), mostly one repeated row."""
+    return _gzip_pieces(directory / name, [("nom;ville\n".encode("latin-1"), 1),
+                                           ("José;Besançon\n".encode("latin-1"), decompressed_bytes // 15)])
+
+
+def random_gzip_csv(directory: Path, decompressed_bytes: int, name: str = "random.csv.gz") -> Path:
+    """A gzip CSV of random hexadecimal text: it compresses only about twofold, as real data does."""
+    import os
+
+    path = directory / name
+    with path.open("wb") as file, gzip.GzipFile(fileobj=file, mode="wb", mtime=0) as compressed:
+        compressed.write(b"key\n")
+        for start in range(0, decompressed_bytes, _PIECE):
+            line_count = min(_PIECE, decompressed_bytes - start) // 33 + 1
+            digits = os.urandom(16 * line_count).hex().encode()
+            compressed.write(b"".join(digits[index:index + 32] + b"\n" for index in range(0, len(digits), 32)))
+    return path
+
+
+def nested_gzip(directory: Path, name: str = "twice.csv.gz") -> Path:
+    path = directory / name
+    path.write_bytes(gzip.compress(gzip.compress(b"a,b\n" + b"0,0\n" * 100_000)))
+    return path
+
+
+def zip_of_csv(directory: Path, name: str = "data.zip") -> Path:
+    import zipfile
+
+    path = directory / name
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("data.csv", b"a,b\n" + b"0,0\n" * 100_000)
+    return path
+
+
+def parquet_rows_bomb(directory: Path, rows: int = 10_000_000, name: str = "rows.parquet") -> Path:
+    """A Parquet file of a few kilobytes whose footer declares ``rows`` rows of one repeated value."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = directory / name
+    schema = pa.schema([("n", pa.int64())])
+    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
+        block = pa.table({"n": pa.array([0] * min(rows, 1_000_000), pa.int64())})
+        for start in range(0, rows, block.num_rows):
+            writer.write_table(block.slice(0, min(block.num_rows, rows - start)))
+    return path
+
+
+def parquet_dictionary_bomb(directory: Path, value_bytes: int = 64 << 10, rows: int = 8192,
+                            name: str = "dictionary.parquet") -> Path:
+    """A Parquet file of a few kilobytes holding one long text value in its dictionary, repeated on every row:
+    ``value_bytes * rows`` once expanded."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = directory / name
+    values = pa.DictionaryArray.from_arrays(pa.array([0] * rows, pa.int32()), pa.array(["x" * value_bytes]))
+    pq.write_table(pa.table({"id": pa.array(range(rows), pa.int64()), "text": values}), path, compression="zstd",
+                   use_dictionary=["text"], store_schema=False)
+    return path

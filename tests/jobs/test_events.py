@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
 
 from tests.factories import Account
+from tests.jobs.conftest import sse_events
 
 pytestmark = pytest.mark.usefixtures("worker")
-
-
-async def _events(response: httpx.Response) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-    event = ""
-    async for line in response.aiter_lines():
-        if line.startswith("event:"):
-            event = line.split(":", 1)[1].strip()
-        elif line.startswith("data:"):
-            yield event, json.loads(line.split(":", 1)[1])
 
 
 async def test_job_status_is_streamed_to_its_org_only(served: str, founder: Account, other_founder: Account) -> None:
@@ -29,7 +18,7 @@ async def test_job_status_is_streamed_to_its_org_only(served: str, founder: Acco
             http.stream("GET", "/events/stream?topics=job.status", headers=founder.headers) as mine, \
             http.stream("GET", "/events/stream", headers=other_founder.headers) as theirs:
             assert mine.status_code == 200 and mine.headers["content-type"].startswith("text/event-stream")
-            my_events, their_events = _events(mine), _events(theirs)
+            my_events, their_events = sse_events(mine), sse_events(theirs)
             assert (await anext(my_events))[0] == "ready" and (await anext(their_events))[0] == "ready"
             response = await http.post("/api/v1/generate", headers=founder.headers, json={
                 "rows": 50, "seed": 1, "columns": [{"name": "n", "type": "int"}]})

@@ -52,7 +52,9 @@ from northstar.jobs.formats import (
     sources,
     to_copy_csv,
 )
+from northstar.jobs.formats.errors import CompressionRatioError, DecompressedTooLargeError, TooManyRowsError
 from northstar.jobs.formats.jsonsplit import JsonArraySplitter
+from northstar.jobs.formats.schema import TYPE_MAPPING, column_renames
 from tests.jobs import hostile_files
 
 REPO = Path(__file__).resolve().parents[2]
@@ -262,14 +264,14 @@ def test_infers_narrowest_type_all_sampled_values_parse_as() -> None:
         ("id", "int", "Id"), ("price", "float", "Price"), ("in_stock", "bool", "In Stock"),
         ("day", "date", "Day"), ("seen_at", "datetime", "Seen At"), ("key", "uuid", "Key"),
         ("meta", "json", "Meta"), ("zip", "string", "Zip"), ("note", "string", "Note"),
-        ("column_10", "string", ""), ("id_2", "int", "id"), ("_2nd", "string", "2nd"), ("xmin_", "int", "xmin"),
+        ("column_10", "string", ""), ("id_2", "int", "id"), ("_2nd", "string", "2nd"), ("xmin_1", "int", "xmin"),
     ]
     assert all(column.nullable for column in schema.columns)
 
 
 def test_column_names_become_safe_identifiers() -> None:
     names = normalise_column_names(["Prénom", "prenom", "", "Total (€)", "x" * 100, "select", "ctid", "9 lives"])
-    assert names == ["prenom", "prenom_2", "column_3", "total", "x" * 63, "select", "ctid_", "_9_lives"]
+    assert names == ["prenom", "prenom_2", "column_3", "total", "x" * 63, "select", "ctid_1", "_9_lives"]
     assert all(len(name) <= 63 for name in names)
 
 
@@ -460,6 +462,20 @@ def test_csv_export_neutralises_formulas_but_not_numbers() -> None:
     assert pa.csv.read_csv(io.BytesIO(data)).column("'=amount").to_pylist() == [-5, 3, 0, 1, 2, 2, 7, 8]
 
 
+@pytest.mark.parametrize("encode", [
+    lambda values: values, lambda values: values.dictionary_encode(), lambda values: values.cast(pa.large_string()),
+], ids=["string", "dictionary", "large"])
+def test_csv_export_guards_formulas_behind_whitespace_and_in_every_text_type(encode: Any) -> None:
+    risky = ["\nleading newline", "\x00leading nul", " =1+2", "\t @SUM(A1)", "\u00a0-2+3", "  +cmd"]
+    harmless = [" plain", None, "a=b", "-1.5e3", ""]
+    values = risky + harmless
+    data = written("csv", pa.table({"n": range(len(values)), "cell": encode(pa.array(values, pa.string()))}))
+    cells = [row["cell"] for row in pa.csv.read_csv(io.BytesIO(data), convert_options=pa.csv.ConvertOptions(
+        column_types={"cell": pa.string()}, strings_can_be_null=True, quoted_strings_can_be_null=False)
+                                          ).to_pylist()]
+    assert cells == ["'" + value for value in risky] + harmless
+
+
 @pytest.mark.parametrize(("fmt", "compressed"), [
     ("csv", False), ("csv", True), ("json", False), ("json", True), ("ndjson", False), ("ndjson", True),
     ("parquet", False),
@@ -562,3 +578,192 @@ def test_detected_format_can_be_overridden() -> None:
     headerless = DetectedFormat("csv", dialect=CsvDialect(header=False))
     rows = [row for batch in read_batches(io.BytesIO(data), headerless) for row in batch.rows.to_pylist()]
     assert rows[0] == {"column_1": "name", "column_2": "city"} and len(rows) == 3
+
+
+# Decompression bombs ---------------------------------------------------------------------------------------
+
+BOMB_LIMITS = ReadLimits(max_decompressed_bytes=1 << 30, max_compression_ratio=20)
+
+
+@pytest.mark.parametrize(("build", "limits", "error"), [
+    (lambda d: hostile_files.gzip_bomb(d), BOMB_LIMITS, CompressionRatioError),
+    (lambda d: hostile_files.gzip_bomb(d, members=3), BOMB_LIMITS, CompressionRatioError),
+    (lambda d: hostile_files.blank_lines_bomb(d), BOMB_LIMITS, CompressionRatioError),
+    (lambda d: hostile_files.latin1_gzip_bomb(d), BOMB_LIMITS, CompressionRatioError),
+    (lambda d: hostile_files.random_gzip_csv(d, 5 << 20), ReadLimits(max_decompressed_bytes=4 << 20,
+                                                                     max_compression_ratio=20),
+     DecompressedTooLargeError),
+    (lambda d: hostile_files.huge_line(d, line_bytes=5 << 20), ReadLimits(max_decompressed_bytes=4 << 20),
+     DecompressedTooLargeError),
+    (lambda d: hostile_files.parquet_rows_bomb(d), ReadLimits(max_rows=1_000_000), TooManyRowsError),
+    (lambda d: hostile_files.parquet_rows_bomb(d, rows=2_000_000), ReadLimits(max_compression_ratio=20),
+     CompressionRatioError),
+    (lambda d: hostile_files.parquet_dictionary_bomb(d), ReadLimits(max_decompressed_bytes=4 << 20),
+     DecompressedTooLargeError),
+], ids=["gzip", "gzip-members", "blank-lines", "latin-1", "random", "plain", "parquet-rows", "parquet-ratio",
+        "parquet-dictionary"])
+def test_decompression_bombs_stop_at_the_limit(tmp_path: Path, build: Any, limits: ReadLimits,
+                                               error: type[FormatError]) -> None:
+    path = build(tmp_path)
+    with pytest.raises(error) as caught:
+        for _ in read_batches(path, detect_file(path), limits=limits):
+            pass
+    assert caught.value.status == 413 and caught.value.details["value"] in (
+        limits.max_rows, limits.max_decompressed_bytes, limits.max_compression_ratio)
+
+
+def test_rows_past_the_limit_fail_while_streaming() -> None:
+    data = b"n\n" + b"".join(b"%d\n" % row for row in range(5000))
+    reader = read_batches(io.BytesIO(data), detect_format(data), batch_rows=500,
+                          limits=ReadLimits(max_rows=4000, sample_rows=500))
+    loaded: list[int] = []
+    with pytest.raises(TooManyRowsError, match="more than 4,000 rows") as caught:
+        loaded.extend(batch.rows.num_rows for batch in reader)
+    assert sum(loaded) == 4000 and caught.value.code == "too_many_rows"
+    assert caught.value.details == {"limit": "maxUploadRows", "value": 4000}
+
+
+def test_files_within_the_limits_load(tmp_path: Path) -> None:
+    limits = ReadLimits(max_rows=1000, max_decompressed_bytes=1 << 20, max_compression_ratio=20)
+    text = "id,name\n" + "".join(f"{row},name {row}\n" for row in range(1, 1001))
+    path = tmp_path / "ok.csv.gz"
+    path.write_bytes(gzip.compress(text.encode()))
+    assert len(rows_of(list(read_batches(path, detect_file(path), limits=limits)))) == 1000
+    parquet = tmp_path / "ok.parquet"
+    pq.write_table(pa.table({"id": range(1000), "name": [f"name {row % 7}" for row in range(1000)]}), parquet)
+    assert len(rows_of(list(read_batches(parquet, detect_file(parquet), limits=limits)))) == 1000
+
+
+DICTIONARY_PROBE = """
+import json, sys
+from northstar.jobs.formats import FormatError, ReadLimits, detect_file, read_batches
+
+def peak_mb():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
+
+path = sys.argv[1]
+baseline = peak_mb()
+try:
+    for _ in read_batches(path, detect_file(path), limits=ReadLimits(max_decompressed_bytes=4 << 20)):
+        pass
+    result = "no error"
+except FormatError as exc:
+    result = type(exc).__name__
+print(json.dumps({"result": result, "growth_mb": peak_mb() - baseline}))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads peak memory from /proc")
+def test_parquet_dictionary_bomb_is_refused_before_it_is_expanded(tmp_path: Path) -> None:
+    """512 MB once expanded, from a 10 kB file: refused on the size the batch would have, measured unexpanded."""
+    path = hostile_files.parquet_dictionary_bomb(tmp_path)
+    completed = subprocess.run([sys.executable, "-c", DICTIONARY_PROBE, str(path)], cwd=REPO, capture_output=True,
+                               text=True, check=True, timeout=120)
+    report = json.loads(completed.stdout)
+    assert report["result"] == "DecompressedTooLargeError"
+    assert report["growth_mb"] < 100, report
+
+
+# Reserved and awkward column names -------------------------------------------------------------------------
+
+def test_reserved_column_names_are_renamed_and_reported() -> None:
+    batches = read_all(b"org_id,_row,ORG ID, Org-Id ,xmin,,name,Name,oid\n1,2,3,4,5,6,7,8,9\n")
+    columns = batches[0].schema.columns
+    assert [column.name for column in columns] == [
+        "org_id_1", "row", "org_id_2", "org_id_3", "xmin_1", "column_6", "name", "name_2", "oid_1"]
+    assert rows_of(batches) == [dict(zip([column.name for column in columns], range(1, 10), strict=True))]
+    assert column_renames(columns) == [
+        {"label": "org_id", "name": "org_id_1", "reason": "reserved"},
+        {"label": "ORG ID", "name": "org_id_2", "reason": "reserved"},
+        {"label": "Org-Id", "name": "org_id_3", "reason": "reserved"},
+        {"label": "xmin", "name": "xmin_1", "reason": "reserved"},
+        {"label": "", "name": "column_6", "reason": "empty"},
+        {"label": "Name", "name": "name_2", "reason": "duplicate"},
+        {"label": "oid", "name": "oid_1", "reason": "reserved"},
+    ]
+
+
+def test_a_nul_in_a_header_is_kept_as_a_replacement_character() -> None:
+    for data in (b"a\x00b,c\n1,2\n", b'{"a\\u0000b": 1, "c": 2}\n'):
+        batches = read_all(data)
+        assert [(column.name, column.label) for column in batches[0].schema.columns] == [("a_b", "a\ufffdb"),
+                                                                                         ("c", "c")]
+        assert rows_of(batches) == [{"a_b": 1, "c": 2}]
+
+
+def test_reserved_names_are_refused_in_a_given_schema() -> None:
+    for name in ("org_id", "_row", "ctid"):
+        with pytest.raises(ValidationError, match=f"'{name}' is reserved"):
+            DatasetSchemaRequest.model_validate({"columns": [{"name": name, "type": "int"}]})
+
+
+# Type inference with a few bad values, and given types ------------------------------------------------------
+
+def test_a_few_bad_values_are_rejects_and_the_column_keeps_its_type() -> None:
+    amounts = [f"{row}.25" for row in range(1, 41)]
+    days = [f"2024-01-{row % 28 + 1:02d}" for row in range(1, 41)]
+    amounts[6], days[11] = "oops", "2024-13-45"
+    text = "id,amount,day\n" + "".join(f"{row},{amount},{day}\n"
+                                        for row, amount, day in zip(range(1, 41), amounts, days, strict=True))
+    batches = read_all(text.encode())
+    assert [(column.name, column.type) for column in batches[0].schema.columns] == [
+        ("id", "int"), ("amount", "float"), ("day", "date")]
+    assert rejects_of(batches) == [(7, "amount", "not a number: 'oops'"),
+                                   (12, "day", "not a date (YYYY-MM-DD, years 1 to 9999): '2024-13-45'")]
+    assert len(rows_of(batches)) == 38
+
+
+@pytest.mark.parametrize(("values", "kind"), [
+    (["12"] * 19 + ["oops"], "int"),  # 95% parse: the type holds
+    (["12"] * 18 + ["oops", "nope"], "string"),  # 90%: text
+    (["12"] * 19 + ["1.5"], "float"),  # every value is a number, one with a fraction
+    (["2024-01-31"] * 19 + ["2024-02-01T10:00:00Z"], "datetime"),
+    (["2024-01-31"] * 19 + ["2024-13-45"], "date"),
+    (["yes"] * 19 + ["maybe"], "bool"),
+    (["12"] * 19 + ["0012"], "string"),  # a number with leading zeros is an identifier
+    (["12"] * 19 + [""], "int"),  # empty values do not count
+])
+def test_a_type_wins_when_enough_sampled_values_parse(values: list[str], kind: str) -> None:
+    schema = infer_schema(pa.table({"v": pa.array(values, pa.string())}))
+    assert schema.columns[0].type == kind
+
+
+def test_json_numbers_with_one_word_stay_numbers() -> None:
+    lines = [json.dumps({"n": row}) for row in range(1, 41)]
+    lines[4] = json.dumps({"n": "oops"})
+    batches = read_all("\n".join(lines).encode())
+    assert batches[0].schema.columns[0].type == "int"
+    assert rejects_of(batches) == [(5, "n", "not an integer: 'oops'")]
+
+
+def test_given_types_replace_inference_for_the_columns_named() -> None:
+    types = TYPE_MAPPING.validate_python({"Amount": "string", "day": {"type": "date", "nullable": False}})
+    batches = read_all(b"id,Amount,day\n1,12.5,2024-01-01\n2,oops,\n", types=types)
+    assert [(column.name, column.type, column.nullable) for column in batches[0].schema.columns] == [
+        ("id", "int", True), ("amount", "string", True), ("day", "date", False)]
+    assert rejects_of(batches) == [(2, "day", "missing value in a required column")]
+    with pytest.raises(SchemaMismatchError, match="'nope', which the file does not have; its columns are 'id'"):
+        read_all(b"id,Amount\n1,2\n", types=TYPE_MAPPING.validate_python({"nope": "int"}))
+
+
+@pytest.mark.parametrize(("mapping", "where", "words"), [
+    ({"amount": "number"}, ("amount", "type"), "Input should be 'int'"),
+    ({"amount": {"type": "decimal"}}, ("amount",), "a decimal needs a precision"),
+    ({"amount": {"type": "int", "scale": 2}}, ("amount",), "only decimal columns take a precision and scale"),
+    ({"amount": {"type": "int", "extra": 1}}, ("amount", "extra"), "Extra inputs"),
+    ({}, (), "at least 1 item"),
+    ({"a\x00b": "int"}, (), "NUL"),
+])
+def test_type_mappings_are_checked(mapping: dict[str, Any], where: tuple[str, ...], words: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        TYPE_MAPPING.validate_python(mapping)
+    assert caught.value.errors()[0]["loc"] == where and words in caught.value.errors()[0]["msg"]
+
+
+def test_a_date_alone_in_a_datetime_column_is_its_midnight() -> None:
+    schema = DatasetSchema((ColumnDef("at", "datetime"),))
+    batches = read_all(b"at\n2024-01-31\n2024-02-01T10:00:00+02:00\nnot a date\n", schema=schema)
+    assert [row["at"] for row in rows_of(batches)] == [datetime(2024, 1, 31, tzinfo=UTC),
+                                                      datetime(2024, 2, 1, 8, tzinfo=UTC)]
+    assert [reject[:2] for reject in rejects_of(batches)] == [(3, "at")]

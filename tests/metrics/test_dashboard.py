@@ -837,10 +837,9 @@ async def test_export_is_exactly_the_metrics_points(client: httpx.AsyncClient, t
     response = await client.post("/api/v1/dashboard/export", headers=account.headers,
                                  json={"metric": "sessions", "format": file_format})
     assert response.status_code == 202, response.text
-    created = response.json()["data"]
-    assert created["type"] == "export" and created["params"]["filters"] == [
+    job = await wait_for_job(client, account, response.json()["data"]["jobId"])
+    assert job["type"] == "export" and job["params"]["filters"] == [
         {"column": "metric", "op": "eq", "value": "sessions"}]
-    job = await wait_for_job(client, account, created["id"])
     assert job["status"] == "completed", job["errorMessage"]
 
     content = await _download(job["resultUri"])

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import orjson
 import psycopg
+import pytest
 
 from northstar.core.db import Database
 from northstar.socialproof.service import rollups
@@ -156,6 +157,30 @@ async def test_granularities_align_their_buckets(client: httpx.AsyncClient, foun
     kolkata = await _analytics(client, founder, site, start="2026-11-02", end="2026-11-02", granularity="day",
                                timezone="Asia/Kolkata")
     assert kolkata["series"][0]["bucket"] == "2026-11-02T00:00:00+05:30"
+
+
+@pytest.mark.parametrize(("query", "field"), [
+    ({"start": "0001-01-01", "end": "9999-12-31"}, "query.end"),
+    ({"start": "0001-01-01", "end": "9999-12-31", "granularity": "month"}, "query.end"),
+    ({"start": "0001-01-01"}, "query.start"),
+    ({"end": "9999-12-31T23:59:59-12:00"}, "query.end"),
+    ({"start": "0001-01-01T00:00:00+14:00", "end": "2026-01-01"}, "query.start"),
+    ({"start": "1999-12-31", "end": "2000-01-31"}, "query.start"),
+    ({"start": "2099-12-01", "end": "2100-01-01"}, "query.end"),
+])
+async def test_dates_at_the_ends_of_the_calendar_are_422(client: httpx.AsyncClient, founder: Account,
+                                                         query: dict[str, str], field: str) -> None:
+    """Dates run from 2000-01-01 to 2099-12-31 (the day after 9999-12-31 does not exist)."""
+    site = await _site(client, founder)
+    response = await client.get(f"/api/v1/sites/{site['id']}/analytics", headers=founder.headers, params=query)
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert [detail["field"] for detail in error["details"]] == [field]
+    assert "2000-01-01 to 2099-12-31" in error["details"][0]["message"]
+    edges = await client.get(f"/api/v1/sites/{site['id']}/analytics", headers=founder.headers,
+                             params={"start": "2000-01-01", "end": "2099-12-31", "granularity": "month"})
+    assert edges.status_code == 200, edges.text
+    assert len(edges.json()["data"]["series"]) == 1200
 
 
 async def test_bad_queries_are_client_errors(client: httpx.AsyncClient, founder: Account,

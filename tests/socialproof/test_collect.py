@@ -349,6 +349,54 @@ async def test_a_skewed_browser_clock_is_corrected_and_clamped(site: WidgetSite)
     assert after - timedelta(seconds=5) <= stored[lagging["id"]].occurred_at <= later - timedelta(seconds=5)
 
 
+NOW = "now"
+FAR_FUTURE, FAR_PAST = "9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z"
+
+
+@pytest.mark.parametrize(("sent_at", "occurred_at"), [
+    (FAR_FUTURE, NOW), (FAR_FUTURE, FAR_FUTURE), (FAR_FUTURE, FAR_PAST), ("ahead", FAR_PAST), (None, FAR_PAST),
+    (FAR_PAST, NOW), (FAR_PAST, FAR_FUTURE), ("9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+14:00"),
+    ("ahead", "0001-01-01T00:00:00+14:00"), (None, "9999-12-31T23:59:59-12:00"), ("0001-01-01", "9999-12-31"),
+])
+async def test_dates_at_the_ends_of_the_calendar_are_clamped(site: WidgetSite, sent_at: str | None,
+                                                             occurred_at: str) -> None:
+    """Whatever a browser's clock says, the event is stored within the last 7 days (never a 500)."""
+    ahead = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()  # a clock slightly ahead of the server's
+
+    def moment(value: str) -> str:
+        return {NOW: datetime.now(UTC).isoformat(), "ahead": ahead}.get(value, value)
+
+    event = widget_event("page_view", site.page("/"), occurredAt=moment(occurred_at))
+    before = datetime.now(UTC)
+    batch = {"sentAt": moment(sent_at)} if sent_at else {}
+    _accepted(await site.collect(event, **batch), 1)
+    stored = _by_id(site)[event["id"]].occurred_at
+    assert before - timedelta(days=7, seconds=1) <= stored <= datetime.now(UTC)
+
+
+# --- what the feed shows is plain text, and links lead to the site -----------------------------------------------
+
+
+async def test_text_is_stored_as_plain_text_and_foreign_links_are_dropped(site: WidgetSite) -> None:
+    purchase = widget_event("purchase", site.page("/checkout"), details={
+        "firstName": "<svg onload=alert(1)>", "city": "&lt;img src=x onerror=alert(1)&gt;Köln",
+        "product": "Tom & Jerry <3 <script>alert(1)</script>", "productUrl": "https://evil.example/phish"})
+    scripted = widget_event("signup", site.page("/"), details={"productUrl": "javascript:alert(1)//" + site.domain})
+    tricky = widget_event("signup", site.page("/"), details={
+        "productUrl": f"https://evil.example\\@{site.domain}/", "firstName": "   "})
+    custom = widget_event("custom", site.page("/"), name="<b>newsletter</b>_signup")
+    markup_only = widget_event("custom", site.page("/"), name="<img src=x onerror=alert(1)>")
+    javascript_page = widget_event("page_view", f"javascript://{site.domain}/%0aalert(1)")
+    _accepted(await site.collect(purchase, scripted, tricky, custom, markup_only, javascript_page), 4, dropped=2)
+    stored = _by_id(site)
+    assert stored[purchase["id"]].payload == {"city": "Köln", "product": "Tom & Jerry <3"}  # no name left
+    assert stored[scripted["id"]].payload == {} and stored[tricky["id"]].payload == {}
+    assert stored[custom["id"]].event_name == "newsletter_signup"
+    assert markup_only["id"] not in stored and javascript_page["id"] not in stored
+    text = " ".join(site.stored_rows_as_text())
+    assert "<svg" not in text and "<img" not in text and "script" not in text and "evil.example" not in text
+
+
 # --- interactions ----------------------------------------------------------------------------------------------
 
 

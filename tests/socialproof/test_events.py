@@ -64,6 +64,41 @@ async def test_clock_skew_is_clamped(client: httpx.AsyncClient, founder: Account
     assert now - timedelta(seconds=5) <= times[2] <= datetime.now(UTC)
 
 
+@pytest.mark.parametrize("occurred_at", ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z", "0001-01-01T00:00:00+14:00",
+                                         "9999-12-31T23:59:59-12:00", "0001-01-01", "9999-12-31"])
+async def test_dates_at_the_ends_of_the_calendar_are_clamped(client: httpx.AsyncClient, founder: Account,
+                                                             database_url: str, occurred_at: str) -> None:
+    site_id, key = await _site_and_key(client, founder)
+    before = datetime.now(UTC)
+    response = await client.post(f"/api/v1/sites/{site_id}/events", headers=key, json={"events": [
+        {"type": "signup", "occurredAt": occurred_at}]})
+    assert response.status_code == 202, response.text
+    (stored,) = [moment for _, moment, _ in _stored(database_url, site_id)]
+    assert before - timedelta(days=7, seconds=1) <= stored <= datetime.now(UTC)
+
+
+async def test_text_is_stored_as_plain_text_and_links_only_to_the_site(client: httpx.AsyncClient, founder: Account,
+                                                                       database_url: str) -> None:
+    site_id, key = await _site_and_key(client, founder)
+    domain = (await client.get(f"/api/v1/sites/{site_id}", headers=founder.headers)).json()["data"]["domain"]
+    response = await client.post(f"/api/v1/sites/{site_id}/events", headers=key, json={"events": [
+        {"type": "purchase", "firstName": "<img src=x onerror=alert(1)>Anna", "city": "<b>Berlin</b>",
+         "product": "Trail Shoes<script>alert(1)</script>", "productUrl": "javascript:alert(1)",
+         "url": f"https://{domain}/checkout"},
+        {"type": "purchase", "firstName": " ", "url": "data:text/html,<script>alert(1)</script>",
+         "productUrl": f"https://www.{domain}/p/1"}]})
+    assert response.status_code == 202, response.text
+    with psycopg.connect(database_url) as connection:
+        rows = connection.execute("SELECT url, payload FROM socialproof.notification_events WHERE site_id = %s"
+                                  " ORDER BY payload ->> 'firstName' NULLS LAST", (site_id,)).fetchall()
+    assert rows == [(f"https://{domain}/checkout", {"firstName": "Anna", "city": "Berlin", "product": "Trail Shoes"}),
+                    (None, {"productUrl": f"https://www.{domain}/p/1"})]
+    markup = await client.post(f"/api/v1/sites/{site_id}/events", headers=key, json={"events": [
+        {"type": "signup"}, {"type": "custom", "name": "<img src=x onerror=alert(1)>"}]})
+    assert markup.status_code == 422, markup.text
+    assert [detail["field"] for detail in markup.json()["error"]["details"]] == ["body.events.1.name"]
+
+
 @pytest.mark.parametrize(("body", "field"), [
     ({"events": [{"type": "custom"}]}, "body.events.0"),
     ({"events": [{"type": "purchase", "country": "germany"}]}, "body.events.0.country"),

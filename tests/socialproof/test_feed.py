@@ -9,12 +9,15 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
 from northstar.socialproof.visitors import visitor_tag
 from tests.factories import Account
@@ -118,7 +121,29 @@ async def test_recent_activity_is_rendered_for_the_widget(site: WidgetSite) -> N
              "visitors": "returning", "css": "", "items": [
                  {"id": mobile["id"], "parts": ["Welcome back"], "at": None, "url": None, "tag": None}]},
         ],
+        "live": True,  # recent purchases change with new events: the widget follows the live feed
     }
+
+
+async def test_feed_fields_are_plain_text_and_links_lead_only_to_the_site(site: WidgetSite) -> None:
+    """Any renderer of the feed may use HTML: no markup and no link off the site reaches it, not even from events
+    stored before ingestion made them plain text (written here as such rows were)."""
+    await site.notification(**PURCHASES)
+    await site.record({"type": "purchase", "firstName": "<img src=x onerror=alert(1)>Anna", "city": "<b>Berlin</b>",
+                       "product": "Trail Shoes<script>alert(1)</script>", "productUrl": "javascript:alert(1)",
+                       "url": site.page("/p/1")})
+    with psycopg.connect(site.database_url) as connection:
+        connection.execute(
+            "INSERT INTO socialproof.notification_events (id, org_id, site_id, event_type, url, payload, occurred_at)"
+            " VALUES (%s, %s, %s, 'purchase', %s, %s, now() - interval '1 minute')",
+            (uuid.uuid4(), site.account.org_id, site.id, f"javascript://{site.domain}/%0aalert(1)",
+             Jsonb({"firstName": "<svg onload=alert(1)>Mia", "city": "   ", "product": "&lt;b&gt;Socks&lt;/b&gt;",
+                    "productUrl": f"https://{site.domain}.evil.example/"})))
+    feed = await _feed(site)
+    (shown,) = feed["notifications"]
+    assert [(item["parts"], item["url"]) for item in shown["items"]] == [
+        (["Anna from Berlin bought Trail Shoes · ", ""], site.page("/p/1")),
+        (["Mia bought Socks · ", ""], None)]
 
 
 async def test_names_and_places_are_anonymised(site: WidgetSite) -> None:

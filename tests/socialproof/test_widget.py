@@ -672,3 +672,42 @@ async def test_a_persistent_visitor_id_counts_from_the_first_page_view(shop: Sho
         only(events, "page_view").visitor_id}
     stored_id = await tab.page.evaluate(f"() => JSON.parse(localStorage.getItem('ns:{shop.site['siteKey']}:vid'))")
     assert isinstance(stored_id, str) and len(stored_id) == 32
+
+
+async def test_a_popup_for_an_event_without_a_url_links_nowhere(shop: Shop, visit: Visit) -> None:
+    await shop.seed()  # no productUrl and no page: nothing to link to
+    tab = await visit()
+    page = tab.page
+    url = shop.page("/", html(shop.snippet))
+    await page.goto(url)
+    popup = page.locator(POPUP)
+    await expect(popup.locator(".text")).to_have_text(ANNA)
+    assert await popup.get_attribute("class") == "popup in"  # not "link": no pointer, not focusable
+    assert await popup.get_attribute("tabindex") is None
+    await popup.locator(".text").click()
+    click = only(await shop.wait_until(lambda types: "click" in types), "click")  # the click counts...
+    assert click.notification_id == shop.notification_id
+    assert page.url == url  # ...and leads nowhere (it used to lead to /null)
+    assert tab.errors == [] and tab.console_errors == []
+
+
+async def test_new_events_show_on_a_page_that_is_already_open(make_shop: MakeShop, visit: Visit) -> None:
+    """The page opened before the shop had any event; the widget follows the page's live feed
+    (``/events/stream?siteKey=…&url=…``), so each new purchase pops up without a reload."""
+    shop = await make_shop(durationSeconds=2, gapSeconds=0)
+    tab = await visit()
+    page = tab.page
+    async with page.expect_response(lambda response: "/feed?" in response.url) as fed:
+        await page.goto(shop.page("/", html(shop.snippet)))
+    assert (await (await fed.value).json())["data"]["notifications"] == []  # nothing to show yet
+    deadline = time.monotonic() + 10
+    while not tab.requested("/events/stream?siteKey="):
+        assert time.monotonic() < deadline, "the widget did not open the live feed"
+        await asyncio.sleep(0.1)
+    text = page.locator(POPUP).locator(".text")
+    await shop.seed(minutes_ago=0)
+    await expect(text).to_have_text("Anna from Berlin bought Trail Shoes · now", timeout=20_000)
+    await shop.seed(firstName="Jonas", city="Hamburg", product="Rain Jacket", minutes_ago=0)
+    await expect(text).to_have_text("Jonas from Hamburg bought Rain Jacket · now", timeout=20_000)
+    assert len(tab.requested(FEED)) == 1  # no reload and no polling: the live feed brought both
+    assert tab.errors == [] and tab.console_errors == []

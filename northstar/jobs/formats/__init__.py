@@ -61,9 +61,11 @@ from northstar.jobs.formats.writing import (
     BatchWriter,
     ExportFormat,
     file_extension,
+    file_name_problem,
     guard_formulas,
     mime_type,
     open_writer,
+    safe_file_name,
 )
 
 __all__ = [
@@ -72,7 +74,7 @@ __all__ = [
     "DatasetSchema", "DatasetSchemaRequest", "DetectedFormat", "EmptyFileError", "ExportFormat", "FormatError",
     "FormatKind", "LineTooLongError", "MalformedFileError", "NoDataRowsError", "NoValidRowsError", "ReadLimits",
     "SchemaMismatchError", "Source", "TextEncodingError", "TooManyColumnsError", "UnsupportedFormatError",
-    "ValidatedBatch", "detect_file", "detect_format", "file_extension", "guard_formulas", "infer_schema",
-    "mime_type", "normalise_column_names", "open_writer", "read_batches", "read_sample", "safe_identifier",
-    "sniff_dialect", "to_copy_csv", "validate_batch",
+    "ValidatedBatch", "detect_file", "detect_format", "file_extension", "file_name_problem", "guard_formulas",
+    "infer_schema", "mime_type", "normalise_column_names", "open_writer", "read_batches", "read_sample",
+    "safe_file_name", "safe_identifier", "sniff_dialect", "to_copy_csv", "validate_batch",
 ]

@@ -43,7 +43,7 @@ def contains(values: Column, text: str) -> Column:
     return cast("Column", _compute.fill_null(_compute.match_substring(values, text), False))
 
 
-def join(*parts: Operand, separator: str = "") -> Column:
+def join(*parts: Operand, separator: str | pa.Scalar[Any] = "") -> Column:
     """Element-wise concatenation; strings are repeated on every row."""
     return cast("Column", _compute.binary_join_element_wise(*parts, separator))
 

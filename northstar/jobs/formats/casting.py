@@ -201,13 +201,15 @@ def _to_bool(source: Column, _: pa.DataType) -> tuple[Column, BoolMask | None]:
 
 
 def _to_datetime(source: Column, target: pa.DataType) -> tuple[Column, BoolMask | None]:
-    """ISO 8601 with an offset is converted to UTC; without one it is taken as UTC already."""
+    """ISO 8601 with an offset is converted to UTC; without one it is taken as UTC already; a date alone is
+    its midnight (UTC)."""
     for attempt in (target, _NAIVE):
         try:
             return pc.cast(pc.cast(source, attempt, safe=True), target), None
         except _CAST_ERRORS:
             pass
     cleaned = pc.utf8_upper(clean_text(source))
+    cleaned = pc.replace_substring_regex(cleaned, r"^(\d{4}-\d{2}-\d{2})$", r"\1T00:00:00")
     cleaned = pc.replace_substring_regex(cleaned, r"(\.\d{6})\d+", r"\1")  # PostgreSQL keeps microseconds
     passes = matches(cleaned, DATETIME_GATE)
     zoned = matches(cleaned, ZONE_SUFFIX)

@@ -74,3 +74,36 @@ class SchemaMismatchError(FormatError):
     """The file lacks columns the target schema requires."""
 
     code = "schema_mismatch"
+
+
+class LimitExceededError(FormatError):
+    """The upload passes a configured limit (a decompression bomb, or simply too much data): 413.
+
+    ``details`` names the limit (``limit``, as in the settings) and its value, so a client can tell which one.
+    """
+
+    status = 413
+
+    def __init__(self, code: str, message: str, *, limit: str, value: float) -> None:
+        super().__init__(message, code=code, details={"limit": limit, "value": value})
+
+
+class DecompressedTooLargeError(LimitExceededError):
+    def __init__(self, limit: int) -> None:
+        super().__init__("decompressed_too_large",
+                         f"The upload holds more than {limit:,} bytes of data once decompressed, the most one "
+                         "upload may hold", limit="maxDecompressedBytes", value=limit)
+
+
+class CompressionRatioError(LimitExceededError):
+    def __init__(self, ratio: float, compressed_bytes: int) -> None:
+        super().__init__("compression_ratio_too_high",
+                         f"The upload expands to more than {ratio:g} times its {compressed_bytes:,} bytes when "
+                         "decompressed, the most allowed (it looks like a decompression bomb)",
+                         limit="maxCompressionRatio", value=ratio)
+
+
+class TooManyRowsError(LimitExceededError):
+    def __init__(self, limit: int) -> None:
+        super().__init__("too_many_rows", f"The upload has more than {limit:,} rows, the most one upload may hold",
+                         limit="maxUploadRows", value=limit)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from itertools import chain
 from queue import Full, Queue
 from typing import Any, Literal, TypeVar
@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from northstar.jobs.formats.detect import DetectedFormat
 from northstar.jobs.formats.errors import NoDataRowsError, NoValidRowsError, SchemaMismatchError
-from northstar.jobs.formats.schema import DatasetSchema, bind_columns
+from northstar.jobs.formats.schema import ColumnTypeRequest, DatasetSchema, bind_columns, with_types
 from northstar.jobs.formats.sources import RawBatch, ReadLimits, Source, raw_batches
 from northstar.jobs.formats.validate import ValidatedBatch, infer_schema, validate_batch
 
@@ -23,18 +23,23 @@ T = TypeVar("T")
 
 
 def read_batches(source: Source, fmt: DetectedFormat, *, schema: DatasetSchema | None = None,
-                 batch_rows: int = DEFAULT_BATCH_ROWS, limits: ReadLimits | None = None) -> Iterator[ValidatedBatch]:
+                 types: Mapping[str, ColumnTypeRequest] | None = None, batch_rows: int = DEFAULT_BATCH_ROWS,
+                 limits: ReadLimits | None = None) -> Iterator[ValidatedBatch]:
     """Validated batches of at most ``batch_rows`` rows; without a schema, one is inferred from the first rows.
+
+    ``types`` gives some columns' types (by header or column name) instead of inferring them; only without a
+    ``schema``.
 
     Every batch carries its rejects. After the last batch, a file without data rows raises
     ``NoDataRowsError`` and a file whose rows were all rejected raises ``NoValidRowsError``.
     Parsing and validation run on a helper thread a few batches ahead of the caller (Arrow releases the GIL),
     so the caller's own work on a batch, such as sending it to ``COPY``, overlaps with reading the next.
     """
-    return _read_ahead(_validated(source, fmt, schema, batch_rows, limits or ReadLimits()), READ_AHEAD)
+    return _read_ahead(_validated(source, fmt, schema, types, batch_rows, limits or ReadLimits()), READ_AHEAD)
 
 
-def _validated(source: Source, fmt: DetectedFormat, schema: DatasetSchema | None, batch_rows: int,
+def _validated(source: Source, fmt: DetectedFormat, schema: DatasetSchema | None,
+               types: Mapping[str, ColumnTypeRequest] | None, batch_rows: int,
                limits: ReadLimits) -> Iterator[ValidatedBatch]:
     raw = raw_batches(source, fmt, batch_rows=batch_rows, limits=limits)
     positional = fmt.kind == "csv" and fmt.dialect is not None and not fmt.dialect.header
@@ -47,6 +52,8 @@ def _validated(source: Source, fmt: DetectedFormat, schema: DatasetSchema | None
             if sampled >= limits.sample_rows:
                 break
         schema = infer_schema([batch.data for batch in sample], max_rows=limits.sample_rows)
+        if types:
+            schema = with_types(schema, types)
     valid = rejected = 0
     checked = False
     for batch in chain(sample, raw):

@@ -28,13 +28,16 @@ import pyarrow.parquet as pq
 from northstar.jobs.formats.arrowops import Column, nulls
 from northstar.jobs.formats.detect import CsvDialect, DetectedFormat
 from northstar.jobs.formats.errors import (
+    CompressionRatioError,
     CorruptFileError,
+    DecompressedTooLargeError,
     EmptyFileError,
     FormatError,
     LineTooLongError,
     MalformedFileError,
     TextEncodingError,
     TooManyColumnsError,
+    TooManyRowsError,
 )
 from northstar.jobs.formats.jsonsplit import split_json_array
 from northstar.jobs.formats.schema import KIND_METADATA_KEY
@@ -44,16 +47,46 @@ Source = str | os.PathLike[str] | BinaryIO
 READ_CHUNK = 1 << 20
 JSON_BLOCK = 4 << 20  # bytes of complete lines handed to the JSON parser at once
 _PARSE_ERROR_CHARS = 200
+JSON_MAX_DEPTH = 1024  # orjson's limit on nested arrays and objects
 INVALID_UTF8_REASON = "contains bytes that are not valid UTF-8 (is part of the file in another encoding?)"
+
+
+RATIO_FREE_BYTES = 1 << 20  # data up to this size is never refused for its compression ratio
 
 
 @dataclass(frozen=True, slots=True)
 class ReadLimits:
-    """What a hostile file can make us hold: every buffer is bounded by these, never by the file."""
+    """What a hostile file can make us hold or do: every buffer is bounded by these, never by the file.
+
+    The last three (None: no limit) stop decompression bombs. They are counted as the data streams: gzip as it is
+    decompressed, Parquet (whose pages are compressed, and whose dictionaries and run lengths repeat values)
+    as each batch is decoded, before the batch is expanded.
+    """
 
     max_columns: int = 1000
     max_line_bytes: int = 1 << 20  # also the CSV parser's block size: a row must fit in one block
     sample_rows: int = 10_000  # rows used to infer a schema when none is given
+    max_rows: int | None = None  # data rows in the file, rejected ones included
+    max_decompressed_bytes: int | None = None  # the data once decompressed (Parquet: decoded)
+    max_compression_ratio: float | None = None  # decompressed bytes per byte of the file as uploaded
+
+
+@dataclass(slots=True)
+class _Budget:
+    """Decompressed bytes so far against the limits, checked on every chunk or batch as it is produced."""
+
+    limits: ReadLimits
+    compressed_bytes: int | None  # the file's size when it is compressed (the ratio's denominator)
+    used: int = 0
+
+    def add(self, count: int) -> None:
+        self.used += count
+        limit, ratio = self.limits.max_decompressed_bytes, self.limits.max_compression_ratio
+        if limit is not None and self.used > limit:
+            raise DecompressedTooLargeError(limit)
+        if ratio is not None and self.compressed_bytes and \
+                self.used > max(RATIO_FREE_BYTES, ratio * self.compressed_bytes):
+            raise CompressionRatioError(ratio, self.compressed_bytes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,24 +100,37 @@ class RawBatch:
 def raw_batches(source: Source, fmt: DetectedFormat, *, batch_rows: int, limits: ReadLimits) -> Iterator[RawBatch]:
     """Parsed rows of any supported format, at most ``batch_rows`` per batch."""
     with _translated_errors(fmt, limits), ExitStack() as stack:
-        path, fmt = _native_input(source, fmt, stack)
+        path, fmt, upload_bytes = _native_input(source, fmt, stack, limits)
+        batches: Iterator[RawBatch]
         if fmt.kind == "parquet":
-            yield from _parquet_batches(path, batch_rows, limits)
-            return
-        stream = stack.enter_context(_byte_stream(path, fmt.compression))
-        if fmt.kind == "csv":
-            yield from _csv_batches(stream, fmt.dialect or CsvDialect(), batch_rows, limits)
+            batches = _parquet_batches(path, batch_rows, limits, _Budget(limits, upload_bytes))
         else:
-            yield from _json_batches(stream, fmt.kind == "json", batch_rows, limits)
+            stream = stack.enter_context(_byte_stream(path, fmt.compression))
+            if fmt.kind == "csv":
+                batches = _csv_batches(stream, fmt.dialect or CsvDialect(), batch_rows, limits)
+            else:
+                batches = _json_batches(stream, fmt.kind == "json", batch_rows, limits)
+        for batch in batches:
+            if limits.max_rows is not None and _last_row(batch) > limits.max_rows:
+                raise TooManyRowsError(limits.max_rows)
+            yield batch
 
 
-def _native_input(source: Source, fmt: DetectedFormat, stack: ExitStack) -> tuple[str, DetectedFormat]:
-    """A local file Arrow can read on its own threads, and the format of that file.
+def _last_row(batch: RawBatch) -> int:
+    """The highest data-row number the batch covers, rows dropped as rejects included."""
+    numbers = [pc.max(batch.row_numbers).as_py(), pc.max(batch.rejects.column("row_number")).as_py()]
+    return max((number for number in numbers if number is not None), default=0)
+
+
+def _native_input(source: Source, fmt: DetectedFormat, stack: ExitStack,
+                  limits: ReadLimits) -> tuple[str, DetectedFormat, int]:
+    """A local, uncompressed file Arrow can read on its own threads, its format, and the size of the upload.
 
     Arrow's readers prefetch on I/O threads. Python code on those threads (a file object's ``read``, a Python
     codec) can deadlock when a reader is torn down mid-read, so file objects are first copied to a temporary
-    file, text in another encoding is transcoded into one, and gzipped Parquet (which needs its footer first)
-    is decompressed into one. Plain files on disk, the common case, are read in place.
+    file, and gzip is decompressed (and text in another encoding transcoded) into one, chunk by chunk, counting
+    the bytes against the limits: a decompression bomb stops at the limit, and no more than that is ever written.
+    Plain files on disk, the common case, are read in place.
     """
     directory: str | None = None
 
@@ -99,20 +145,28 @@ def _native_input(source: Source, fmt: DetectedFormat, stack: ExitStack) -> tupl
         path = scratch("upload")
         with open(path, "wb") as copy:
             shutil.copyfileobj(source, copy, READ_CHUNK)
-    if fmt.kind == "parquet" and fmt.compression == "gzip":
-        path = _rewritten(path, fmt.compression, scratch("data.parquet"), None)
-        fmt = replace(fmt, compression="none")
-    elif fmt.kind != "parquet" and codecs.lookup(fmt.encoding).name != "utf-8":
-        path = _rewritten(path, fmt.compression, scratch("utf8"), fmt.encoding)
-        fmt = replace(fmt, compression="none", encoding="utf-8")
-    return path, fmt
+    size = os.path.getsize(path)
+    budget = _Budget(limits, size if fmt.compression != "none" else None)
+    transcode = fmt.kind != "parquet" and codecs.lookup(fmt.encoding).name != "utf-8"
+    if fmt.compression == "none":
+        budget.add(size)
+    if fmt.compression != "none" or transcode:
+        path = _rewritten(path, fmt.compression, scratch("data"), fmt.encoding if transcode else None,
+                          budget if fmt.compression != "none" else None)
+        fmt = replace(fmt, compression="none", encoding="utf-8" if transcode else fmt.encoding)
+    return path, fmt, size
 
 
-def _rewritten(path: str, compression: str, target: str, encoding: str | None) -> str:
-    """Decompress (and transcode to UTF-8, when ``encoding`` is given) into ``target``, chunk by chunk."""
+def _rewritten(path: str, compression: str, target: str, encoding: str | None, budget: _Budget | None) -> str:
+    """Decompress (and transcode to UTF-8, when ``encoding`` is given) into ``target``, chunk by chunk.
+
+    Each decompressed chunk is counted against ``budget`` before it is written.
+    """
     decoder = codecs.getincrementaldecoder(encoding)() if encoding else None
     with _byte_stream(path, compression) as stream, open(target, "wb") as out:
         while chunk := stream.read(READ_CHUNK):
+            if budget is not None:
+                budget.add(len(chunk))
             out.write(decoder.decode(chunk).encode() if decoder else chunk)
         if decoder:
             out.write(decoder.decode(b"", final=True).encode())
@@ -411,6 +465,8 @@ def _json_line(line: bytes) -> tuple[dict[str, Any], str | None]:
             value = json.loads(line)
         except ValueError:
             return {}, f"not valid JSON ({exc.msg})"
+        except RecursionError:  # orjson stops at its depth limit; the standard parser recurses until Python stops it
+            return {}, f"not valid JSON (nested deeper than {JSON_MAX_DEPTH:,} levels)"
     if not isinstance(value, dict):
         return {}, "not a JSON object"
     return value, None
@@ -433,14 +489,70 @@ def _scalar_text(value: Any) -> str | None:
     return orjson.dumps(value, default=str).decode()
 
 
-def _parquet_batches(path: str, batch_rows: int, limits: ReadLimits) -> Iterator[RawBatch]:
-    with pq.ParquetFile(path) as parquet:
-        width = len(parquet.schema_arrow)
-        if width > limits.max_columns:
-            raise TooManyColumnsError(width, limits.max_columns)
+def _parquet_batches(path: str, batch_rows: int, limits: ReadLimits, budget: _Budget) -> Iterator[RawBatch]:
+    """Batches of a Parquet file, each counted against the limits before it is expanded.
+
+    Parquet compresses its pages and stores repeated values once (dictionaries, run lengths), so a small file
+    can hold billions of rows or one long value repeated. The footer's row count and sizes are checked first;
+    then text columns are read as dictionaries, so each batch's size once expanded is known, and checked,
+    before it is expanded.
+    """
+    metadata = pq.read_metadata(path)
+    natural = pq.read_schema(path)
+    if len(natural) > limits.max_columns:
+        raise TooManyColumnsError(len(natural), limits.max_columns)
+    if limits.max_rows is not None and metadata.num_rows > limits.max_rows:
+        raise TooManyRowsError(limits.max_rows)
+    _Budget(limits, budget.compressed_bytes).add(_declared_bytes(metadata))
+    texts = [field.name for field in natural if _is_binary_like(field.type)]
+    with pq.ParquetFile(path, read_dictionary=texts) as parquet:
         number = 1
         for batch in parquet.iter_batches(batch_size=batch_rows):
+            budget.add(_expanded_bytes(batch))
+            batch = _binary_decoded(batch)
             row_numbers = pa.array(np.arange(number, number + batch.num_rows, dtype=np.int64))
             number += batch.num_rows
             text, kept, rejects = _decoded(batch, row_numbers)
             yield _raw(text, kept, [], rejects)
+
+
+def _is_binary_like(data_type: pa.DataType) -> bool:
+    return bool(pa.types.is_string(data_type) or pa.types.is_large_string(data_type)
+                or pa.types.is_binary(data_type) or pa.types.is_large_binary(data_type))
+
+
+def _declared_bytes(metadata: pq.FileMetaData) -> int:
+    """The least the footer says the data takes: its pages uncompressed, or its values at one byte each."""
+    pages = values = 0
+    for group in range(metadata.num_row_groups):
+        row_group = metadata.row_group(group)
+        for index in range(row_group.num_columns):
+            chunk = row_group.column(index)
+            pages += chunk.total_uncompressed_size
+            values += chunk.num_values
+    return max(pages, values)
+
+
+def _expanded_bytes(batch: pa.RecordBatch) -> int:
+    """What the batch takes once its dictionaries are expanded, computed without expanding them."""
+    total = 0
+    for column in batch.columns:
+        if not pa.types.is_dictionary(column.type):
+            total += column.nbytes
+            continue
+        dictionary, indices = cast(Any, column).dictionary, cast(Any, column).indices
+        if _is_binary_like(dictionary.type):
+            lengths = pc.take(pc.binary_length(dictionary), indices)
+            total += int(pc.sum(lengths).as_py() or 0) + 4 * len(column)
+        else:
+            total += len(column) * (dictionary.nbytes // max(len(dictionary), 1))
+    return total
+
+
+def _binary_decoded(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Binary columns read as dictionaries back to plain binary, for the UTF-8 check (text stays a dictionary:
+    validation expands it once)."""
+    columns = [cast(Any, column).dictionary_decode()
+               if pa.types.is_dictionary(column.type) and not pa.types.is_string(column.type.value_type)
+               and not pa.types.is_large_string(column.type.value_type) else column for column in batch.columns]
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)

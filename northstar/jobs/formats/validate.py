@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +14,6 @@ import pyarrow.compute as pc
 from northstar.jobs.formats.arrowops import (
     BoolMask,
     Column,
-    all_true,
     any_true,
     characters,
     contains,
@@ -47,6 +47,9 @@ ECHO_CHARS = 60
 NUL_REASON = "contains a NUL character, which PostgreSQL cannot store"
 REQUIRED_REASON = "missing value in a required column"
 WORD_BOOLEANS = pa.array(["true", "false", "t", "f", "yes", "no"])
+# The share of a column's non-empty sampled values that must parse as a type for the column to take it; the
+# others become rejects. Frictionless infers with 0.9; we ask for more, as a wrong type costs the user rows.
+TYPE_CONFIDENCE = 0.95
 _INT_TEXT = r"^[+-]?\d{1,19}$"
 _LEADING_ZERO = r"^[+-]?0\d"  # "00123" is an identifier (zip code, phone), not the number 123
 
@@ -143,15 +146,18 @@ def _collect_rejects(failures: list[tuple[int, BoolMask, Column | str]], row_num
 
 def infer_schema(sample: pa.Table | pa.RecordBatch | Iterable[pa.RecordBatch], *, max_rows: int = 10_000,
                  labels: Sequence[str] | None = None) -> DatasetSchema:
-    """For each column the narrowest type every sampled value parses as (falling back to text).
+    """For each column the narrowest type that ``TYPE_CONFIDENCE`` of its sampled values parse as (else text).
 
-    Columns are matched by name across batches (JSON objects need not list the same keys in every row);
-    names become safe SQL identifiers and the originals are kept as labels. Every inferred column is
-    nullable: a sample cannot prove that later rows always have a value.
+    A few bad values (``oops`` among numbers) do not turn a column into text: they become rejects when the
+    rows are validated. Columns are matched by name across batches (JSON objects need not list the same keys in
+    every row); names become safe SQL identifiers and the originals are kept as labels. Every inferred column is
+    nullable: a sample cannot prove that later rows always have a value. A NUL in a header, which PostgreSQL cannot
+    store, is kept in the label as U+FFFD.
     """
     batches = [sample] if isinstance(sample, pa.RecordBatch) else list(
         sample.to_batches() if isinstance(sample, pa.Table) else sample)
-    kinds: dict[str, list[tuple[ColumnKind, int | None, int | None]]] = {}
+    values: dict[str, list[Column]] = {}
+    json_tags: dict[str, list[bool]] = {}  # per batch with values: did the reader mark the column as JSON?
     remaining = max_rows
     for batch in batches:
         if remaining <= 0:
@@ -159,19 +165,35 @@ def infer_schema(sample: pa.Table | pa.RecordBatch | Iterable[pa.RecordBatch], *
         part = batch.slice(0, remaining)
         remaining -= part.num_rows
         for field, array in zip(part.schema, part.columns, strict=True):
-            kinds.setdefault(field.name, [])
+            values.setdefault(field.name, [])
+            json_tags.setdefault(field.name, [])
             if array.null_count < len(array):
-                is_json = (field.metadata or {}).get(KIND_METADATA_KEY) == b"json"
-                kinds[field.name].append(("json", None, None) if is_json else infer_kind(array))
-    if not kinds:  # a header-only CSV still names its columns
-        kinds = {name: [] for batch in batches for name in batch.schema.names}
-    originals = list(kinds)
+                values[field.name].append(array)
+                json_tags[field.name].append((field.metadata or {}).get(KIND_METADATA_KEY) == b"json")
+    if not values:  # a header-only CSV still names its columns
+        values = {name: [] for batch in batches for name in batch.schema.names}
+    originals = list(values)
     names = normalise_column_names(list(labels) if labels is not None else originals)
     columns = []
     for name, label in zip(names, originals, strict=True):
-        kind, precision, scale = _unify(kinds[label])
-        columns.append(ColumnDef(name, kind, True, precision, scale, label))
+        tags = json_tags.get(label, [])
+        kind: ColumnKind
+        if any(tags):  # nested values: JSON when every batch held them, else text as the file wrote it
+            kind, precision, scale = ("json" if all(tags) else "string"), None, None
+        else:
+            kind, precision, scale = infer_kind(_combined(values[label]))
+        columns.append(ColumnDef(name, kind, True, precision, scale, label.replace("\x00", "\ufffd")))
     return DatasetSchema(tuple(columns))
+
+
+def _combined(arrays: list[Column]) -> Column:
+    """One column's sampled values as one array: as they are when every batch agrees on the type, else as text."""
+    if not arrays:
+        return pa.array([], pa.string())
+    arrays = [decoded(array) for array in arrays]
+    if any(array.type != arrays[0].type for array in arrays):
+        arrays = [as_text(array) for array in arrays]
+    return pa.concat_arrays(arrays)
 
 
 def infer_kind(array: Column) -> tuple[ColumnKind, int | None, int | None]:
@@ -201,48 +223,40 @@ def infer_kind(array: Column) -> tuple[ColumnKind, int | None, int | None]:
     return "string", None, None
 
 
+# Candidates for text, narrowest first, each with the pattern a value must match to count for it (the converter
+# accepts more, such as hexadecimal integers, which should not make a column numeric).
+_TEXT_CANDIDATES: tuple[tuple[ColumnKind, str | None], ...] = (
+    ("int", _INT_TEXT), ("float", FLOAT_GATE), ("date", DATE_GATE), ("datetime", r"^\d{4}-\d{2}-\d{2}([T ]\d|$)"),
+    ("uuid", None), ("json", r"^[\[{]"),
+)
+
+
 def _infer_text(array: Column) -> ColumnKind:
+    """The narrowest type parsing the most values, if that is at least ``TYPE_CONFIDENCE`` of them; else text.
+
+    Booleans are only the words (true/false, t/f, yes/no), and a column with a number written with leading zeros
+    (``00123``: a zip code, a phone number) is text, because as a number it would lose its zeros.
+    """
     cleaned = clean_text(array).drop_null()
     if len(cleaned) == 0:
         return "string"
-    if all_true(pc.is_in(pc.utf8_lower(cleaned), value_set=WORD_BOOLEANS)):
+    needed = math.ceil(TYPE_CONFIDENCE * len(cleaned))
+    if _count(pc.is_in(pc.utf8_lower(cleaned), value_set=WORD_BOOLEANS)) >= needed:
         return "bool"
-    numeric_looking = not any_true(matches(cleaned, _LEADING_ZERO))
-    if numeric_looking and all_true(matches(cleaned, _INT_TEXT)) and _converts(array, "int"):
-        return "int"
-    if numeric_looking and all_true(matches(cleaned, FLOAT_GATE)) and _converts(array, "float"):
-        return "float"
-    if all_true(matches(cleaned, DATE_GATE)) and _converts(array, "date"):
-        return "date"
-    if all_true(matches(cleaned, r"^\d{4}-\d{2}-\d{2}[T ]\d")) and _converts(array, "datetime"):
-        return "datetime"
-    for kind in ("uuid", "json"):
-        looks_right = kind == "uuid" or all_true(matches(cleaned, r"^[\[{]"))
-        if looks_right and _converts(array, kind):
-            return kind
-    return "string"
+    numbers_allowed = not any_true(matches(cleaned, _LEADING_ZERO))
+    best: tuple[int, ColumnKind] = (0, "string")
+    for kind, gate in _TEXT_CANDIDATES:
+        if kind in ("int", "float") and not numbers_allowed:
+            continue
+        candidates = cleaned.filter(matches(cleaned, gate)) if gate else cleaned
+        if len(candidates) < max(needed, best[0] + 1):
+            continue
+        failed = convert(candidates, ColumnDef("probe", kind)).failed
+        parsed = len(candidates) - (0 if failed is None else int(failed.sum()))
+        if parsed > best[0]:
+            best = (parsed, kind)
+    return best[1] if best[0] >= needed else "string"
 
 
-def _converts(array: Column, kind: ColumnKind) -> bool:
-    return convert(array, ColumnDef("probe", kind)).failed is None
-
-
-def _unify(found: list[tuple[ColumnKind, int | None, int | None]]) -> tuple[ColumnKind, int | None, int | None]:
-    """One type for a column seen as different types in different batches: widen, or fall back to text."""
-    kinds = {kind for kind, _, _ in found}
-    if not kinds:
-        return "string", None, None
-    if len(kinds) == 1:
-        kind = kinds.pop()
-        if kind != "decimal":
-            return kind, None, None
-        scale = max(scale or 0 for _, _, scale in found)
-        digits = max((precision or 0) - (scale_of or 0) for _, precision, scale_of in found)
-        if digits + scale <= MAX_DECIMAL_PRECISION:
-            return "decimal", digits + scale, scale
-        return "float", None, None
-    if kinds <= {"int", "float", "decimal"}:
-        return "float", None, None
-    if kinds == {"date", "datetime"}:
-        return "datetime", None, None
-    return "string", None, None
+def _count(condition: Column) -> int:
+    return int(to_mask(condition).sum())

@@ -7,6 +7,7 @@ column becomes its JSON text, then the columns are joined into objects), so no P
 from __future__ import annotations
 
 import gzip as gzip_module
+import re
 from abc import ABC, abstractmethod
 from types import TracebackType
 from typing import Any, BinaryIO, Literal, Self, cast
@@ -40,8 +41,9 @@ _MIME_TYPES: dict[str, str] = {
     "csv": "text/csv", "json": "application/json", "ndjson": "application/x-ndjson",
     "parquet": "application/vnd.apache.parquet",
 }
-# OWASP CSV injection: a cell starting with one of these is a formula to spreadsheet software.
-FORMULA_START = r"^[=+\-@\t\r]"
+# OWASP CSV injection: a cell that starts with = + - @ is a formula to spreadsheet software, also behind leading
+# whitespace (which spreadsheets skip); one that starts with tab, CR, LF or NUL is guarded as well.
+FORMULA_START = r"^(?:[\t\r\n\x00]|[\s\p{Z}]*[=+\-@])"
 PLAIN_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 _NEEDS_ESCAPE = r'["\\\x00-\x1f]'
 _RARE_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f]"  # control characters other than \t \n \r
@@ -49,6 +51,26 @@ _GZIP_LEVEL = 6
 _ROWS_PER_WRITE = 65_536
 ROW_GROUP_ROWS = 131_072  # Parquet row groups: large enough to compress and skip well, small enough to buffer
 ROW_GROUP_BYTES = 64 << 20  # bounds one encoded JSON chunk, whatever batch size the caller uses
+
+
+# A file name is one segment of an object key and of a download's name: never a path, never control characters.
+UNSAFE_IN_FILE_NAME = re.compile(r"[/\\\x00-\x1f\x7f]")
+MAX_FILE_NAME = 200
+
+
+def file_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a file (it is a path, holds control characters, or is only dots), else None."""
+    if UNSAFE_IN_FILE_NAME.search(name):
+        return "must be a file name, not a path: no '/', '\\' or control characters"
+    if not name.strip(". "):
+        return "must contain something besides dots and spaces"
+    return None
+
+
+def safe_file_name(name: str, *, fallback: str) -> str:
+    """``name`` as one harmless file name: path separators and control characters become ``_``."""
+    cleaned = UNSAFE_IN_FILE_NAME.sub("_", name).strip(". ")[:MAX_FILE_NAME]
+    return cleaned or fallback
 
 
 def mime_type(fmt: ExportFormat, *, gzip: bool = False) -> str:
@@ -112,7 +134,8 @@ def guard_formulas(values: Column) -> Column:
     if not any_true(risky):
         return values
     risky = both(risky, negate(matches(values, PLAIN_NUMBER)))
-    return if_else(risky, join("'", values), values)
+    quote, nothing = pa.scalar("'", values.type), pa.scalar("", values.type)  # large_string needs its own type
+    return if_else(risky, join(quote, values, separator=nothing), values)
 
 
 def _guard_name(name: str) -> str:
@@ -128,10 +151,10 @@ class CsvBatchWriter(BatchWriter):
                        or pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type)]
         if unsupported:
             raise ValueError(f"CSV cannot hold nested or binary columns: {', '.join(unsupported)}")
-        self._text = [pa.types.is_string(field.type) or pa.types.is_large_string(field.type) for field in schema]
+        self._text = [_is_text(field.type) for field in schema]
         self._zoned = [is_zoned_timestamp(field.type) for field in schema]
         self._file_schema = pa.schema([
-            field.with_name(_guard_name(field.name)).with_type(pa.string() if zoned else field.type)
+            field.with_name(_guard_name(field.name)).with_type(_file_type(field.type, zoned))
             for field, zoned in zip(schema, self._zoned, strict=True)])
         self._writer = pa_csv.CSVWriter(self._out, self._file_schema,
                                         write_options=pa_csv.WriteOptions(include_header=True,
@@ -139,13 +162,30 @@ class CsvBatchWriter(BatchWriter):
 
     def write(self, batch: pa.RecordBatch | pa.Table) -> None:
         for part in _batches(batch):
-            columns = [guard_formulas(column) if text else utc_text(column) if zoned else column
+            columns = [guard_formulas(decoded(column)) if text else utc_text(column) if zoned else column
                        for column, text, zoned in zip(part.columns, self._text, self._zoned, strict=True)]
             self._writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=self._file_schema))
             self.rows_written += part.num_rows
 
     def _finish(self) -> None:
         self._writer.close()
+
+
+def _value_type(data_type: pa.DataType) -> pa.DataType:
+    """A dictionary's value type (generated categories arrive dictionary-encoded); any other type as it is."""
+    if pa.types.is_dictionary(data_type):
+        value_type: pa.DataType = cast("pa.DictionaryType[Any, Any]", data_type).value_type
+        return value_type
+    return data_type
+
+
+def _is_text(data_type: pa.DataType) -> bool:
+    data_type = _value_type(data_type)
+    return bool(pa.types.is_string(data_type) or pa.types.is_large_string(data_type))
+
+
+def _file_type(data_type: pa.DataType, zoned: bool) -> pa.DataType:
+    return pa.string() if zoned else _value_type(data_type)
 
 
 class ParquetBatchWriter(BatchWriter):

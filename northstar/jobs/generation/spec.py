@@ -12,6 +12,7 @@ from typing import Any, NamedTuple, Self
 
 from pydantic import Field, PrivateAttr, model_validator
 
+from northstar.jobs.formats.schema import RESERVED_COLUMNS, reserved_name_message
 from northstar.jobs.generation.columns import (
     INT64_MAX,
     INT64_MIN,
@@ -73,6 +74,8 @@ class GenerationSpec(SpecModel):
         for index, column in enumerate(self.columns):
             if column.name in seen:
                 errors.append((("columns", index, "name"), f"duplicate column name {column.name!r}", column.name))
+            if column.name in RESERVED_COLUMNS:
+                errors.append((("columns", index, "name"), reserved_name_message(column.name), column.name))
             seen.add(column.name)
         given: list[tuple[Loc, Column]] = [(("columns", index), column) for index, column in enumerate(self.columns)]
         if not self.preset:

@@ -88,7 +88,6 @@ def upgrade() -> None:
           columns jsonb NOT NULL,
           row_count bigint DEFAULT '0' NOT NULL,
           status varchar(20) DEFAULT 'building' NOT NULL,
-          created_by uuid,
           created_at timestamptz DEFAULT now() NOT NULL,
           CONSTRAINT pk_datasets PRIMARY KEY (id),
           CONSTRAINT fk_datasets_org_id_organizations FOREIGN KEY (org_id)

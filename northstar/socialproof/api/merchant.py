@@ -24,6 +24,7 @@ from northstar.socialproof.schemas.sites import (
     SiteCreate,
     SiteOut,
     SiteUpdate,
+    SiteVerification,
     TemplateCreate,
     TemplateOut,
     TemplateUpdate,
@@ -41,10 +42,27 @@ SitesDelete = Annotated[Principal, Depends(require("sites", "delete"))]
 Page = Annotated[PageParams, Depends()]
 
 
-def _site_out(request: Request, site: Site) -> SiteOut:
-    """The site with the embed codes, which name the platform's public address."""
+def _site_out(request: Request, site: Site, verification: service.Verification) -> SiteOut:
+    """The site with the embed codes, which name the platform's public address, and its verification."""
     settings: Settings = request.app.state.settings
-    return SiteOut.model_validate(site).model_copy(update=embed_codes(site.site_key, public_url=settings.public_url))
+    file_url = settings.socialproof.verification_url.format(domain=site.domain)
+    if verification == "pending":
+        instructions = (f"Another organization has a site for {site.domain}, a parent or a subdomain of it, so this "
+                        "site serves nothing until you prove you control the domain: publish a file at "
+                        f"{file_url} whose content is the token, then POST /api/v1/sites/{site.id}/verify.")
+    elif verification == "verified":
+        instructions = "This site proved control of its domain; changing the domain asks for a new proof."
+    else:
+        instructions = (f"No proof is needed now. Publishing the token at {file_url} and calling POST "
+                        f"/api/v1/sites/{site.id}/verify keeps this site serving whatever is registered later.")
+    state = SiteVerification(status=verification, token=site.verification_token, file_url=file_url,
+                             verified_at=site.verified_at, instructions=instructions)
+    return SiteOut.model_validate(site).model_copy(update={
+        **embed_codes(site.site_key, public_url=settings.public_url), "verification": state})
+
+
+async def _one_site_out(request: Request, session: DbSession, site: Site) -> SiteOut:
+    return _site_out(request, site, (await service.verification_states(session, [site]))[site.id])
 
 
 @router.get("/sites", response_model=PageEnvelope[SiteOut], name="sites.list")
@@ -53,7 +71,8 @@ async def list_sites(request: Request, principal: SitesRead, session: DbSession,
                      ) -> PageEnvelope[SiteOut]:
     sites, total = await service.list_sites(session, org_id=principal.org_id, search=q, offset=page.offset,
                                             limit=page.limit)
-    return PageEnvelope(data=[_site_out(request, site) for site in sites], meta=page.meta(total))
+    states = await service.verification_states(session, sites)
+    return PageEnvelope(data=[_site_out(request, site, states[site.id]) for site in sites], meta=page.meta(total))
 
 
 @router.post("/sites", status_code=status.HTTP_201_CREATED, response_model=Envelope[SiteOut], name="sites.create",
@@ -63,14 +82,14 @@ async def create_site(body: SiteCreate, request: Request, principal: SitesCreate
     site = await service.create_site(session, principal=principal, name=body.name, domain=body.domain,
                                      settings=body.settings.model_dump(by_alias=True), data_region=body.data_region)
     audit_target(request, "site", site.id, domain=site.domain)
-    return Envelope(data=_site_out(request, site))
+    return Envelope(data=await _one_site_out(request, session, site))
 
 
 @router.get("/sites/{site_id}", response_model=Envelope[SiteOut], name="sites.get")
 async def get_site(site_id: uuid.UUID, request: Request, principal: SitesRead, session: DbSession
                    ) -> Envelope[SiteOut]:
-    return Envelope(data=_site_out(request, await service.get_site(session, org_id=principal.org_id,
-                                                                   site_id=site_id)))
+    site = await service.get_site(session, org_id=principal.org_id, site_id=site_id)
+    return Envelope(data=await _one_site_out(request, session, site))
 
 
 @router.patch("/sites/{site_id}", response_model=Envelope[SiteOut], name="sites.update")
@@ -80,7 +99,22 @@ async def update_site(site_id: uuid.UUID, body: SiteUpdate, request: Request, pr
     site = await service.update_site(session, principal=principal, site_id=site_id, name=body.name,
                                      domain=body.domain, settings=settings)
     audit_target(request, "site", site.id, **body.model_dump(exclude_none=True, by_alias=True, mode="json"))
-    return Envelope(data=_site_out(request, site))
+    return Envelope(data=await _one_site_out(request, session, site))
+
+
+@router.post("/sites/{site_id}/verify", response_model=Envelope[SiteOut], name="sites.verify")
+async def verify_site(site_id: uuid.UUID, request: Request, principal: SitesUpdate, session: DbSession
+                      ) -> Envelope[SiteOut]:
+    """Prove control of the site's domain: the platform fetches ``verification.fileUrl`` (https, through the
+    outbound guard) and checks that it holds ``verification.token``; 422 ``verification_failed`` says what it found.
+    """
+    settings: Settings = request.app.state.settings
+    config = settings.socialproof
+    site = await service.verify_site(
+        session, principal=principal, site_id=site_id, url_template=config.verification_url,
+        policy=service.verification_policy(settings.outbound, timeout_seconds=config.verification_timeout_seconds))
+    audit_target(request, "site", site.id, verified=site.domain)
+    return Envelope(data=await _one_site_out(request, session, site))
 
 
 @router.delete("/sites/{site_id}", status_code=status.HTTP_204_NO_CONTENT, name="sites.delete")

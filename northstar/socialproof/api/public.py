@@ -32,10 +32,10 @@ from northstar.core.http import AppError, BadRequest, Envelope, Forbidden, NotFo
 from northstar.core.ratelimit import RateLimiter
 from northstar.settings import Settings
 from northstar.socialproof.runtime import CHANGED_TOPIC, LIVE_EVENTS_TOPIC, SocialProofRuntime
+from northstar.socialproof.sanitize import on_domain
 from northstar.socialproof.schemas.events import CollectAccepted, CollectBatch
 from northstar.socialproof.schemas.feed import FeedEnvelope
 from northstar.socialproof.service import events as event_service
-from northstar.socialproof.service.events import on_domain
 from northstar.socialproof.service.sites import PublicSite
 
 _SITE_KEY = re.compile(r"pk_[A-Za-z0-9_-]{4,60}")
@@ -110,9 +110,13 @@ def _runtime(request: Request) -> SocialProofRuntime:
 
 
 async def _site(request: Request, site_key: str) -> PublicSite:
+    """The site of this key, if it serves: a site whose domain's verification is pending gets nothing served."""
     site = await _runtime(request).site(site_key) if _SITE_KEY.fullmatch(site_key) else None
     if site is None:
         raise NotFound("No site has this key", code="unknown_site")
+    if not site.serving:
+        raise Forbidden("This site has not proved control of its domain yet (see its verification in the API)",
+                        code="site_unverified")
     return site
 
 
@@ -289,7 +293,8 @@ def document(openapi: dict[str, Any]) -> None:
     error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}}
     components.setdefault("responses", {}).update({
         f"Error{status}": {**error, "description": description} for status, description in (
-            (400, "The body is not JSON"), (403, "Not the site's domain"), (404, "Unknown site key or version"),
+            (400, "The body is not JSON"), (403, "Not the site's domain, or its domain's verification is pending"),
+            (404, "Unknown site key or version"),
             (413, "The body is too large"), (422, "Not valid; `details` lists each field path"),
             (429, "Rate limited; see Retry-After"), (503, "Events cannot be stored right now; retry"))})
     site_key = {"name": "site_key", "in": "path", "required": True, "schema": {"type": "string"},
@@ -304,7 +309,7 @@ def document(openapi: dict[str, Any]) -> None:
     paths["/w/{site_key}.js"] = {"get": {
         "summary": "The embed snippet's loader", "tags": ["widget"], "parameters": [site_key],
         "description": "Defines `northstar(...)` and loads the widget asynchronously, only on the site's domain.",
-        "responses": {"200": script, "304": not_modified, **_errors(404)}}}
+        "responses": {"200": script, "304": not_modified, **_errors(403, 404)}}}
     paths["/w/widget-{version}.js"] = {"get": {
         "summary": "The widget (immutable; the loader names the current version)", "tags": ["widget"],
         "parameters": [{"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}],

@@ -12,6 +12,8 @@ FEED_VERSION = 1
 
 
 class FeedItem(CamelModel):
+    """Every text is plain text (never markup) and ``url`` a page of the site's domain, whoever renders it."""
+
     id: str = Field(description="the event shown (its id), or the notification's id for counters")
     parts: list[str] = Field(description="the text, split where the widget writes the relative time (timeAgo)")
     at: str | None = Field(None, description="when the event happened (ISO 8601), for timeAgo")
@@ -40,6 +42,8 @@ class Feed(CamelModel):
     v: int = Field(FEED_VERSION, description="version of this document's format")
     site: FeedSite
     notifications: list[FeedNotification]
+    live: bool = Field(False, description="this page has notifications that new events change (even ones with "
+                       "nothing to show yet): follow /events/stream?siteKey=…&url=… for the feed as it changes")
 
 
 class FeedEnvelope(CamelModel):

@@ -11,25 +11,43 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import re2
+from publicsuffixlist import PublicSuffixList
 from pydantic import AfterValidator, Field, computed_field, model_validator
 
 from northstar.core.http import CamelModel, Name, RequestModel
+from northstar.socialproof.sanitize import is_plain_text
 from northstar.socialproof.templating import MAX_CSS, MAX_MESSAGE, SAMPLE, check_css, parse_message, render_message
+
+
+def _plain(value: str) -> str:
+    """Merchant text that reaches the public feed: plain text only, as any renderer of the feed may use HTML."""
+    if not is_plain_text(value):
+        raise ValueError("plain text only: no HTML tags, comments or character references (&amp; and the like)")
+    return value
 
 
 def _valid_message(value: str) -> str:
     parse_message(value)
-    return value
+    return _plain(value)
+
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _TLD = re.compile(r"^(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})$")
+
+
+@cache
+def _public_suffixes() -> PublicSuffixList:
+    """The Public Suffix List as the package bundles it (ICANN and private sections); never fetched at run time."""
+    return PublicSuffixList()
 
 
 def normalize_domain(value: str) -> str:
     """The site's host name, lower-cased and in ASCII (IDNA): ``https://Shop.Example.com/`` → ``shop.example.com``.
 
     A URL is accepted for convenience but must not carry a path, query, port or credentials: the widget is
-    allowed on a host (and its subdomains), never on part of a site. IP addresses are refused.
+    allowed on a host (and its subdomains), never on part of a site. IP addresses, ``localhost`` and public
+    suffixes (``co.uk``, ``github.io``: many owners' sites share them, and a site receives its domain's Origins)
+    are refused; local development uses a name under ``localhost``, such as ``shop.localhost``.
     """
     text = value.strip()
     if "://" in text:
@@ -45,13 +63,15 @@ def normalize_domain(value: str) -> str:
         host = host.encode("idna").decode("ascii")
     except UnicodeError:
         raise ValueError("not a valid internationalised domain name") from None
-    if host == "localhost":
-        return host
     labels = host.split(".")
+    if host == "localhost":
+        raise ValueError("localhost is every developer's machine; use a name under it, like shop.localhost")
     if len(host) > 253 or len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
         raise ValueError("not a valid domain name")
     if not _TLD.match(labels[-1]):
         raise ValueError("not a valid domain name (IP addresses are not accepted)")
+    if _public_suffixes().is_public(host):
+        raise ValueError(f"{host} is a public suffix, shared by many owners' sites; give your own domain under it")
     return host
 
 
@@ -104,6 +124,19 @@ class SiteUpdate(RequestModel):
     settings: SiteSettingsUpdate | None = Field(None, description="only the fields given change")
 
 
+class SiteVerification(CamelModel):
+    """Whether the site must prove control of its domain before the widget paths serve it, and how."""
+
+    status: Literal["verified", "pending", "not_required"] = Field(description=(
+        "pending: another organization's site on this domain, a parent or a subdomain of it came first or proved "
+        "control, so this site serves nothing until it proves control too; not_required: nothing overlaps (proving "
+        "control anyway keeps the site serving whatever is registered later)"))
+    token: str = Field(description="what the verification file must contain")
+    file_url: str = Field(description="where the file is fetched from")
+    verified_at: datetime | None
+    instructions: str
+
+
 class SiteOut(CamelModel):
     id: uuid.UUID
     name: str
@@ -119,6 +152,7 @@ class SiteOut(CamelModel):
                          "calls and loads the widget after the page has loaded")
     script_tag: str = Field("", description="the same as one plain script tag, for pages whose Content-Security-"
                             "Policy forbids inline scripts (it loads with the page)")
+    verification: SiteVerification | None = None
 
 
 Message = Annotated[str, Field(min_length=1, max_length=MAX_MESSAGE,
@@ -237,7 +271,7 @@ class EventSource(RequestModel):
     """Which events feed the notification, and how old they may be."""
 
     event_types: list[EventType] = Field(default_factory=list, max_length=4)
-    custom_event: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    custom_event: Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_plain)] | None = None
     period: Literal["hour", "today", "week"] | None = Field(None, description="for period counters")
     scope: Literal["site", "page"] = Field("site", description="live visitors and period counters: the whole "
                                            "site, or only the page being viewed")
@@ -276,8 +310,13 @@ class Goal(RequestModel):
 _NEEDS_EVENTS = {"recent_activity", "period_counter", "review_highlight"}
 
 
+NotificationName = Annotated[Name, Field(min_length=1, max_length=200,
+                                       description="plain text; an announcement without a template shows it"),
+                             AfterValidator(_plain)]
+
+
 class NotificationFields(RequestModel):
-    name: Name = Field(min_length=1, max_length=200)
+    name: NotificationName
     type: NotificationType
     status: Literal["draft", "active", "paused"] = "draft"
     channels: list[Channel] = Field(default_factory=lambda: list(CHANNELS), min_length=1, max_length=len(CHANNELS),
@@ -307,7 +346,7 @@ class NotificationCreate(NotificationFields):
 class NotificationUpdate(RequestModel):
     """Any fields of the notification; the result is validated as a whole."""
 
-    name: Name | None = Field(None, min_length=1, max_length=200)
+    name: NotificationName | None = None
     status: Literal["draft", "active", "paused"] | None = None
     template_id: uuid.UUID | None = None
     source: EventSource | None = None

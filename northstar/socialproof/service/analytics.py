@@ -26,9 +26,11 @@ from northstar.socialproof.service.sites import get_notification, get_site
 
 MAX_POINTS = 5000
 DEFAULT_DAYS = 30
+FIRST_DAY, LAST_DAY = dt.date(2000, 1, 1), dt.date(2099, 12, 31)
 COUNTED = {"impression": "impressions", "hover": "hovers", "click": "clicks", "close": "closes",
            "conversion": "conversions", "page_view": "page_views"}
 _STEPS = {"minute": dt.timedelta(minutes=1), "hour": dt.timedelta(hours=1)}
+_DAYS = {"day": dt.timedelta(days=1), "week": dt.timedelta(days=7)}
 
 
 def _field_error(field: str, message: str) -> Unprocessable:
@@ -37,15 +39,21 @@ def _field_error(field: str, message: str) -> Unprocessable:
 
 
 def _parse_moment(value: str, field: str, zone: zoneinfo.ZoneInfo, *, end: bool) -> dt.datetime:
-    """A date (``2026-11-01``: that day in ``zone``; as an end, the whole day is included) or an ISO datetime."""
+    """A date (``2026-11-01``: that day in ``zone``; as an end, the whole day is included) or an ISO datetime,
+    from ``FIRST_DAY`` to ``LAST_DAY`` (422 outside: there are no events there, and 9999-12-31 has no next day)."""
     try:
         if len(value) == 10:
-            day = dt.date.fromisoformat(value) + dt.timedelta(days=1 if end else 0)
-            return dt.datetime.combine(day, dt.time(), zone)
-        moment = dt.datetime.fromisoformat(value)
+            day = dt.date.fromisoformat(value)
+            moment = dt.datetime.combine(day, dt.time(), zone)
+        else:
+            moment = dt.datetime.fromisoformat(value)
+            moment = moment if moment.tzinfo else moment.replace(tzinfo=zone)
+            day = moment.date()
     except ValueError:
         raise _field_error(field, "a date (YYYY-MM-DD) or an ISO 8601 date and time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise _field_error(field, f"a date from {FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()}")
+    return moment + dt.timedelta(days=1) if end and len(value) == 10 else moment
 
 
 @dataclass(frozen=True)
@@ -104,7 +112,11 @@ def resolve_window(*, start: str | None, end: str | None, granularity: Granulari
     aligned = Window(window.floor(start_at), end_at, zone, granularity, grain)
     last = aligned.floor(end_at - dt.timedelta(microseconds=1))
     aligned = Window(aligned.start, aligned.after(last), zone, granularity, grain)
-    points = (aligned.end - aligned.start) / (_STEPS.get(granularity) or dt.timedelta(days=1))
+    points: float
+    if granularity == "month":
+        points = (aligned.end.year - aligned.start.year) * 12 + aligned.end.month - aligned.start.month
+    else:
+        points = (aligned.end - aligned.start) / (_STEPS.get(granularity) or _DAYS[granularity])
     if points > MAX_POINTS:
         raise _field_error("granularity", f"more than {MAX_POINTS} points; choose a coarser granularity or a "
                                           "shorter range")

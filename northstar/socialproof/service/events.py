@@ -1,42 +1,54 @@
 """Events into storage: from the merchant's backend and from the widget, both through the group-commit writer.
 
 Everything that is not stored is decided here, before a row exists: bots, spam referrers, pages that are not on
-the site's domain, interactions with notifications the site does not have. Times are corrected for the browser's
-clock (``sentAt``) and clamped to the last 7 days; the place comes from GeoIP unless the event names one.
+the site's domain, interactions with notifications the site does not have. Text fields are stored as plain text
+and links only when they lead to the site (``sanitize.py``: the feed shows them to any renderer). Times are
+corrected for the browser's clock (``sentAt``) and clamped to the last 7 days, whatever the dates sent; the place
+comes from GeoIP unless the event names one.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from pydantic.alias_generators import to_camel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from northstar.socialproof.ingest import EventRow, EventWriter, WriteResult, clamp_time
+from northstar.core.http import Unprocessable
+from northstar.socialproof.ingest import MAX_EVENT_AGE, EventRow, EventWriter, WriteResult, clamp_time
+from northstar.socialproof.sanitize import plain_text, site_link
 from northstar.socialproof.schemas.events import CollectBatch, EventDetails, EventIn, WidgetEvent
 from northstar.socialproof.service.sites import PublicSite, get_site
 from northstar.socialproof.visitors import GeoLocator, Place, SpamReferrers, VisitorIds, is_bot, visitor_tag
 
 DETAIL_FIELDS = tuple(EventDetails.model_fields)
+TEXT_FIELDS = frozenset({"first_name", "city", "product"})
+LINK_FIELDS = frozenset({"product_url"})
 
 
-def on_domain(host: str | None, domain: str) -> bool:
-    """The site's domain itself or one of its subdomains (``shop.example.com`` for ``example.com``)."""
-    if not host:
-        return False
-    host = host.lower().rstrip(".")
-    return host == domain or host.endswith("." + domain)
-
-
-def _details(details: EventDetails | None) -> dict[str, Any]:
+def _details(details: EventDetails | None, domain: str) -> dict[str, Any]:
+    """The details as stored: text fields as plain text, links only to the site, empty ones left out."""
     if details is None:
         return {}
-    return {to_camel(key): value for key in DETAIL_FIELDS if (value := getattr(details, key)) is not None}
+    stored = {}
+    for key in DETAIL_FIELDS:
+        value = getattr(details, key)
+        if key in TEXT_FIELDS and value is not None:
+            value = plain_text(value) or None
+        elif key in LINK_FIELDS:
+            value = site_link(value, domain)
+        if value is not None:
+            stored[to_camel(key)] = value
+    return stored
+
+
+def _event_name(name: str | None) -> str | None:
+    """A custom event's name as plain text (None when it was nothing but markup)."""
+    return None if name is None else plain_text(name) or None
 
 
 async def record_events(session: AsyncSession, *, writer: EventWriter, visitors: VisitorIds, org_id: uuid.UUID,
@@ -45,13 +57,18 @@ async def record_events(session: AsyncSession, *, writer: EventWriter, visitors:
     site = await get_site(session, org_id=org_id, site_id=site_id)
     now = datetime.now(UTC)
     rows = []
-    for event in events:
-        payload = _details(event)
+    for position, event in enumerate(events):
+        payload = _details(event, site.domain)
+        name = _event_name(event.name)
+        if event.name is not None and name is None:
+            raise Unprocessable("The events are not valid", details=[
+                {"field": f"body.events.{position}.name", "message": "the name must be plain text, not markup",
+                 "type": "value_error"}])
         if event.visitor_id is not None:
             payload["tag"] = visitor_tag(site.site_key, event.visitor_id)
         rows.append(EventRow(
-            id=event.id, org_id=org_id, site_id=site.id, event_type=event.type, event_name=event.name,
-            occurred_at=clamp_time(event.occurred_at, now), url=event.url, payload=payload,
+            id=event.id, org_id=org_id, site_id=site.id, event_type=event.type, event_name=name,
+            occurred_at=clamp_time(event.occurred_at, now), url=site_link(event.url, site.domain), payload=payload,
             visitor_id=visitors.identified(site.id, event.visitor_id) if event.visitor_id is not None else None))
     return await writer.write(rows)
 
@@ -67,13 +84,15 @@ class Collector:
 
 
 def _occurred(event: WidgetEvent, *, sent_at: datetime | None, now: datetime) -> datetime:
-    """The browser's time shifted by its clock's error (now - sentAt), then clamped."""
+    """The browser's time shifted by its clock's error (now - sentAt), then clamped: that is now less how long
+    before sending it happened by the browser's own clock, which no date, however far off, can overflow."""
     if event.occurred_at is None:
         return now
     moment = event.occurred_at if event.occurred_at.tzinfo else event.occurred_at.replace(tzinfo=UTC)
-    if sent_at is not None:
-        moment += now - (sent_at if sent_at.tzinfo else sent_at.replace(tzinfo=UTC))
-    return clamp_time(moment, now)
+    if sent_at is None:
+        return clamp_time(moment, now)
+    age = (sent_at if sent_at.tzinfo else sent_at.replace(tzinfo=UTC)) - moment
+    return now - min(max(age, timedelta(0)), MAX_EVENT_AGE)
 
 
 async def collect(collector: Collector, site: PublicSite, batch: CollectBatch, *, ip: str,
@@ -82,7 +101,8 @@ async def collect(collector: Collector, site: PublicSite, batch: CollectBatch, *
     if is_bot(user_agent):
         return WriteResult(0, 0), len(batch.events)
     kept = [event for event in batch.events
-            if on_domain(urlsplit(event.url).hostname, site.domain) and not collector.spam.is_spam(event.referrer)]
+            if site_link(event.url, site.domain) and not collector.spam.is_spam(event.referrer)
+            and (event.name is None or _event_name(event.name))]
     if not kept:
         return WriteResult(0, 0), len(batch.events)
     visitor = batch.visitor
@@ -96,7 +116,7 @@ async def collect(collector: Collector, site: PublicSite, batch: CollectBatch, *
     now = datetime.now(UTC)
     rows = []
     for event in kept:
-        payload = _details(event.details)
+        payload = _details(event.details, site.domain)
         if event.item_id is not None:
             payload["itemId"] = str(event.item_id)
         if "country" not in payload and "city" not in payload:  # a place the event names is kept whole
@@ -104,7 +124,7 @@ async def collect(collector: Collector, site: PublicSite, batch: CollectBatch, *
                             if value is not None})
         notification = event.notification_id if event.notification_id in site.notification_ids else None
         rows.append(EventRow(id=event.id, org_id=site.org_id, site_id=site.id, event_type=event.type,
-                             event_name=event.name, notification_id=notification, visitor_id=visitor_id,
+                             event_name=_event_name(event.name), notification_id=notification, visitor_id=visitor_id,
                              url=event.url, payload=payload,
                              occurred_at=_occurred(event, sent_at=batch.sent_at, now=now)))
     return await collector.writer.write(rows), len(batch.events) - len(rows)

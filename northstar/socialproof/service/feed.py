@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.socialproof import sketch
 from northstar.socialproof.models import NO_NOTIFICATION
+from northstar.socialproof.sanitize import plain_text, site_link
 from northstar.socialproof.schemas.feed import Feed, FeedItem, FeedNotification, FeedSite
 from northstar.socialproof.service.sites import PublicSite
 from northstar.socialproof.templating import render_parts
@@ -34,6 +35,7 @@ from northstar.socialproof.templating import render_parts
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 PERIOD_PHRASES = {"hour": "in the last hour", "today": "today", "week": "this week"}
 ACTIVITY_VERBS = {"purchase": "bought", "signup": "signed up", "review": "reviewed"}
+PAYLOAD_TEXTS = frozenset({"firstName", "city", "product"})
 COUNTER_VERBS = {"purchase": ("made a purchase", "bought this"), "signup": ("signed up", "signed up here"),
                  "review": ("left a review", "reviewed this")}
 
@@ -155,7 +157,7 @@ async def _fill(session: AsyncSession, state: NotificationState, *, site: Public
             "site": site.id, "types": types, "custom": custom, "limit": items,
             "oldest": now - dt.timedelta(seconds=int(source.get("maxAgeSeconds", 7 * 86400))),
             "newest": now - dt.timedelta(seconds=int(source.get("minAgeSeconds", 0)))})).all()
-        state.items = [activity_item(state, row, locale=site.locale) for row in rows]
+        state.items = [activity_item(state, row, locale=site.locale, domain=site.domain) for row in rows]
     elif state.type == "period_counter" and not state.page_scoped:
         grain, since = period_start(str(source.get("period")), now=now, timezone=site.timezone)
         if custom:
@@ -219,16 +221,24 @@ def _place(payload: Mapping[str, Any], anonymization: Mapping[str, Any], locale:
     return (payload.get("city") if location == "city" else None), country_name
 
 
-def activity_item(state: NotificationState, row: Any, *, locale: str) -> FeedItem:
-    """One recent event as the widget shows it, anonymised and rendered (``timeAgo`` left to the widget)."""
-    payload = row.payload or {}
+def _texts(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The payload with its text fields as plain text: what was stored before ingestion made them so, too."""
+    return {key: plain_text(value) if key in PAYLOAD_TEXTS and isinstance(value, str) else value
+            for key, value in payload.items()}
+
+
+def activity_item(state: NotificationState, row: Any, *, locale: str, domain: str) -> FeedItem:
+    """One recent event as the widget shows it, anonymised and rendered (``timeAgo`` left to the widget); its
+    text is plain text and its link, if any, a page of the site."""
+    payload = _texts(row.payload or {})
     anonymization = state.anonymization
     first_name = _first_name(payload.get("firstName"), anonymization)
     city, country = _place(payload, anonymization, locale)
     place = city or country
-    event_name = (row.event_name or "").replace("_", " ")
+    event_name = plain_text(row.event_name or "").replace("_", " ")
+    link = site_link(payload.get("productUrl"), domain) or site_link(row.url, domain)
     values = {"firstName": first_name, "city": city, "country": country, "product": payload.get("product"),
-              "productUrl": payload.get("productUrl"), "eventName": event_name}
+              "productUrl": link, "eventName": event_name}
     if state.message is not None:
         parts = render_parts(state.message, values, locale=locale)
     else:
@@ -239,7 +249,6 @@ def activity_item(state: NotificationState, row: Any, *, locale: str) -> FeedIte
             product = payload.get("product")
             what = ACTIVITY_VERBS[row.event_type] + (f" {product}" if product else "")
         parts = [f"{who} {what} · ", ""]
-    link = payload.get("productUrl") or row.url
     return FeedItem(id=str(row.id), parts=parts, at=row.occurred_at.isoformat(), url=link, tag=payload.get("tag"))
 
 
@@ -319,9 +328,11 @@ def render_feed(state: FeedState, *, url: str, country: str | None, page_counts:
     """The feed document for one page."""
     site = state.site
     shown = []
+    live = False
     for notification in state.notifications:
         if not targeted(notification, url=url, country=country, now=now, timezone=site.timezone):
             continue
+        live = live or notification.type != "announcement"
         items = _items(notification, page_counts.get(notification.id), site.locale)
         if not items:
             continue
@@ -332,7 +343,7 @@ def render_feed(state: FeedState, *, url: str, country: str | None, page_counts:
     settings = site.settings
     return Feed(site=FeedSite(position=settings.get("position", "bottom-left"), theme=settings.get("theme", "auto"),
                               locale=site.locale, persistent_visitor_id=site.persistent_visitor_id),
-                notifications=shown)
+                notifications=shown, live=live)
 
 
 def _items(notification: NotificationState, page_count: int | None, locale: str) -> list[FeedItem]:

@@ -5,24 +5,37 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass
-from typing import Any, LiteralString, TypeVar
+from datetime import UTC, datetime
+from typing import Any, Literal, LiteralString, TypeVar
 
+import httpx
 from pydantic import ValidationError
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.core.db import fetch_page, flush_unique, get_in_org, set_tenant_context
-from northstar.core.http import Forbidden, NotFound, Unprocessable, invalid
+from northstar.core.http import AppError, Forbidden, NotFound, Unprocessable, invalid
+from northstar.core.outbound import BlockedDestination, OutboundPolicy, outbound_client
 from northstar.core.permissions import Principal
+from northstar.settings import OutboundSettings
 from northstar.socialproof.models import Notification, Site, Template
 from northstar.socialproof.schemas.sites import NotificationFields
 
-DOMAIN_TAKEN = "This domain is already registered (a domain belongs to one site)"
+DOMAIN_TAKEN = "This organization already has a site for this domain"
+MAX_VERIFICATION_BYTES = 64 * 1024
+
+
+class VerificationFailed(AppError):
+    status, code = 422, "verification_failed"
 
 
 def new_site_key() -> str:
     """Public and unguessable: 144 random bits, so site keys cannot be enumerated."""
     return f"pk_{secrets.token_urlsafe(18)}"
+
+
+def new_verification_token() -> str:
+    return f"nsv_{secrets.token_urlsafe(24)}"
 
 
 async def list_sites(session: AsyncSession, *, org_id: uuid.UUID, search: str | None, offset: int, limit: int
@@ -41,7 +54,8 @@ async def get_site(session: AsyncSession, *, org_id: uuid.UUID, site_id: uuid.UU
 async def create_site(session: AsyncSession, *, principal: Principal, name: str, domain: str,
                       settings: dict[str, Any], data_region: str) -> Site:
     site = Site(id=uuid.uuid4(), org_id=principal.org_id, name=name, domain=domain, site_key=new_site_key(),
-                settings=settings, data_region=data_region, created_by=principal.user_id)
+                settings=settings, data_region=data_region, created_by=principal.user_id,
+                verification_token=new_verification_token())
     session.add(site)
     await flush_unique(session, DOMAIN_TAKEN, code="domain_taken")
     await session.refresh(site)
@@ -59,8 +73,10 @@ async def update_site(session: AsyncSession, *, principal: Principal, site_id: u
     _ensure_may_change(principal, site, "update")
     if name is not None:
         site.name = name
-    if domain is not None:
+    if domain is not None and domain != site.domain:  # a new domain is a new claim: proven again, and the newcomer
         site.domain = domain
+        site.verified_at = None
+        site.domain_set_at = func.now()
     if settings:
         site.settings = {**site.settings, **settings}
     await flush_unique(session, DOMAIN_TAKEN, code="domain_taken")
@@ -73,6 +89,53 @@ async def delete_site(session: AsyncSession, *, principal: Principal, site_id: u
     _ensure_may_change(principal, site, "delete")
     await session.delete(site)
     await session.flush()
+
+
+Verification = Literal["verified", "pending", "not_required"]
+_CONTESTED = text("SELECT id FROM socialproof.sites WHERE id = ANY (:ids)"
+                  " AND socialproof.domain_contested(org_id, id, domain, domain_set_at)")
+
+
+async def verification_states(session: AsyncSession, sites: list[Site]) -> dict[uuid.UUID, Verification]:
+    """Per site: ``verified`` (it proved control of its domain), ``pending`` (another organization's site on an
+    overlapping domain was there first or proved control: this one serves nothing until it proves control too),
+    or ``not_required``."""
+    unproven = [site.id for site in sites if site.verified_at is None]
+    contested = set((await session.scalars(_CONTESTED, {"ids": unproven})).all()) if unproven else set()
+    return {site.id: "verified" if site.verified_at is not None else "pending" if site.id in contested
+            else "not_required" for site in sites}
+
+
+def verification_policy(outbound: OutboundSettings, *, timeout_seconds: float) -> OutboundPolicy:
+    """The outbound guard's rules for the verification fetch, with a short time and a small size limit."""
+    return OutboundPolicy(allow_private_networks=outbound.allow_private_networks, allow_http=outbound.allow_http,
+                          timeout_seconds=min(timeout_seconds, outbound.timeout_seconds),
+                          max_response_bytes=MAX_VERIFICATION_BYTES)
+
+
+async def verify_site(session: AsyncSession, *, principal: Principal, site_id: uuid.UUID, url_template: str,
+                      policy: OutboundPolicy) -> Site:
+    """Fetch the site's verification file; if it holds the site's token, the site has proved control of its domain
+    (and another organization's earlier proof of the same domain is withdrawn: control of a host is exclusive)."""
+    site = await site_for_change(session, principal=principal, site_id=site_id)
+    url = url_template.format(domain=site.domain)
+    try:
+        async with outbound_client(policy) as client:
+            response = await client.get(url, headers={"accept": "text/plain"})
+    except BlockedDestination as exc:
+        raise VerificationFailed(f"{url} cannot be checked: {exc.message}") from None
+    except httpx.HTTPError as exc:
+        raise VerificationFailed(f"{url} could not be fetched ({type(exc).__name__}); is the site up?") from None
+    if response.status_code != 200:
+        raise VerificationFailed(f"{url} answered {response.status_code}, not 200 with this site's token")
+    if site.verification_token not in response.text.split():
+        raise VerificationFailed(f"{url} does not hold this site's verification token")
+    site.verified_at = datetime.now(UTC)
+    await session.execute(text("SELECT socialproof.release_domain(:org, :domain)"),
+                          {"org": site.org_id, "domain": site.domain})
+    await session.flush()
+    await session.refresh(site)
+    return site
 
 
 async def site_for_change(session: AsyncSession, *, principal: Principal, site_id: uuid.UUID) -> Site:
@@ -225,6 +288,7 @@ class PublicSite:
     domain: str
     settings: dict[str, Any]
     notification_ids: frozenset[uuid.UUID]
+    serving: bool  # false while its domain's verification is pending: the widget paths serve nothing for it
 
     @property
     def persistent_visitor_id(self) -> bool:
@@ -239,7 +303,10 @@ class PublicSite:
         return str(self.settings.get("locale") or "en")
 
 
-_SITE_BY_KEY: LiteralString = "SELECT id, org_id, domain, settings FROM socialproof.sites WHERE site_key = {site_key}"
+_SITE_BY_KEY: LiteralString = (
+    "SELECT id, org_id, domain, settings, verified_at IS NOT NULL"
+    " OR NOT socialproof.domain_contested(org_id, id, domain, domain_set_at) AS serving"
+    " FROM socialproof.sites WHERE site_key = {site_key}")
 
 
 async def load_public_site(session: AsyncSession, *, site_key: str) -> PublicSite | None:
@@ -252,4 +319,4 @@ async def load_public_site(session: AsyncSession, *, site_key: str) -> PublicSit
     notification_ids = (await session.scalars(
         select(Notification.id).where(Notification.org_id == site.org_id, Notification.site_id == site.id))).all()
     return PublicSite(id=site.id, org_id=site.org_id, site_key=site_key, domain=site.domain, settings=site.settings,
-                      notification_ids=frozenset(notification_ids))
+                      notification_ids=frozenset(notification_ids), serving=bool(site.serving))

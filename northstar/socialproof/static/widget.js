@@ -27,6 +27,7 @@
   function text(value, max) { return value == null ? "" : String(value).replace(/\0/g, "").trim().slice(0, max); }
   function here() { return String(w.location.href).slice(0, 2048); }
   function link(url) {
+    if (url == null || url === "") return null; /* no link: new URL(null) would be the page's "/null" */
     try { var u = new URL(url, w.location.href); return /^https?:$/.test(u.protocol) ? u.href.slice(0, 2048) : null; }
     catch (e) { return null; }
   }
@@ -144,7 +145,7 @@
       if (!optedOut) return;
       optedOut = false;
       try { if (local) local.removeItem(PREFIX + "optout"); } catch (e) { /* */ }
-      if (feed) use(feed); else load(); /* popups come back on this page */
+      if (feed) follow(feed); else load(); /* popups come back on this page */
     }
   };
   var dispatch = guard(function (args) {
@@ -260,7 +261,7 @@
     return "";
   }
 
-  var feed = null, showing = null, started = false;
+  var feed = null, showing = null, shownHere = {};
   var counts = { page: {}, session: read(session, "shown", {}) }, dismissed = {};
 
   function eligible(n) {
@@ -282,6 +283,7 @@
   }
 
   var queue = [], cursor = 0;
+  function key(entry) { return entry.notification.id + " " + entry.item.id; }
   function playlist() {
     /* Round-robin over the notifications; one that has fewer events than loopMinEvents shows each only once. */
     var lists = [];
@@ -298,7 +300,13 @@
         if (round < lists[j].items.length) { out.push({ notification: lists[j].notification, item: lists[j].items[round] }); more = true; }
       }
     }
-    return out;
+    /* What this page has not shown yet comes first (new events of a live update); what it has shown repeats only
+       when its notification has at least loopMinEvents events. */
+    var fresh = out.filter(function (e) { return !shownHere[key(e)]; });
+    var again = out.filter(function (e) {
+      return shownHere[key(e)] && items(e.notification).length >= ((e.notification.display || {}).loopMinEvents || 0);
+    });
+    return fresh.concat(again);
   }
 
   var clock = null, resumeAt = 0, paused = null, waiting = null;
@@ -319,12 +327,6 @@
     if (optedOut) return;
     if (cursor >= queue.length) {
       queue = playlist(); cursor = 0;
-      var loops = queue.filter(function (e) {
-        var min = (e.notification.display || {}).loopMinEvents || 0;
-        return items(e.notification).length >= min;
-      });
-      queue = started ? loops : queue;
-      started = true;
       if (!queue.length) return;
     }
     var entry = queue[cursor++];
@@ -357,6 +359,7 @@
     };
     ui.show(entry, message, handlers);
     showing = handlers;
+    shownHere[key(entry)] = 1;
     counts.page[n.id] = (counts.page[n.id] || 0) + 1;
     counts.session[n.id] = (counts.session[n.id] || 0) + 1;
     write(session, "shown", counts.session);
@@ -378,6 +381,7 @@
     if (optedOut || !data || data.v !== 1) return;
     var first = !feed;
     feed = data;
+    queue = []; cursor = 0; /* the next popup comes from this feed: what is new first */
     persistent = !!(data.site && data.site.persistentVisitorId);
     if (!feed.notifications.length) return;
     ui.mount(feed.site || {});
@@ -387,6 +391,11 @@
     } else if (!showing && !waiting) {
       next();
     }
+  }
+  /* Show this feed, and follow the page's live feed when it says new events can change what it shows. */
+  function follow(data) {
+    use(data);
+    if (data && data.live) listen();
   }
 
   function feedUrl() {
@@ -400,9 +409,7 @@
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(guard(function (body) {
         w.clearTimeout(timeout);
-        if (!body || !body.data) return;
-        use(body.data);
-        if (body.data.notifications.some(function (n) { return n.type === "live_visitors"; })) listen();
+        if (body && body.data) follow(body.data);
       }))
       .catch(noop);
   });
