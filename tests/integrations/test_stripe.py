@@ -30,7 +30,7 @@ from northstar.metrics.service import MONTH_METRICS
 from tests.conftest import serving
 from tests.factories import Account as Founder
 from tests.fakes.stripe import EMBEDDED, FakeStripe
-from tests.integrations.conftest import connect, latest_run, sync_now, wait_for_sync
+from tests.integrations.conftest import connect, integration_of, latest_run, sync_now, wait_for_sync
 from tests.metrics.compare import cohort_differences, differences
 from tests.metrics.reference import Reference
 from tests.metrics.stripe_reference import AsOf, rate_table, reference_lines
@@ -295,12 +295,15 @@ async def test_an_incremental_sync_reads_only_events_and_the_metrics_follow(
         fake.cancel(cancelled["id"], at_period_end=False, prorate=True)
         newcomer = fake.add_customer(currency="gbp", country="GB", state=None, tax_rate="gb_vat")
         fake.subscribe(newcomer["id"], [(account.price("team", "gbp"), 7)], coupon="LAUNCH20")
+        since = (await integration_of(client, founder, integration_id))["streams"]["events"]["since"]
+        listed = [event for event in account.events if event["created"] >= since]
         mark = len(fake.seen)
 
-        await sync_now(client, founder, integration_id)
+        run = await sync_now(client, founder, integration_id)
 
         asked = fake.seen[mark:]
         assert {seen.path for seen in asked} == {"/v1/events"}
+        assert run["fetched"]["events"] == len(listed) > 4  # every event read, not only the objects they carried
         assert all("created[gte]" in seen.query or "created[gt]" in seen.query for seen in asked)
         assert await stored_counts(database, founder, integration_id) == listed_counts(account)
         status = await rows(database, founder, "SELECT external_id, status FROM metrics.subscriptions "
@@ -460,11 +463,19 @@ async def test_webhooks_are_verified_acknowledged_and_processed_once(
         paid = next(event for event in account.events[before:] if event["type"] == "invoice.paid")
         body = orjson.dumps(paid)
 
-        for headers in (signed(body, secret="whsec_not_the_one"), signed(body, at=int(time.time()) - 600),
+        for headers in (signed(body, secret="whsec_not_the_one"), signed(body, secret="whsec_not_the_one",
+                                                                          at=int(time.time()) - 600),
                         {"Content-Type": "application/json"}):
             refused = await client.post(path, content=body, headers=headers)
             assert refused.status_code == 401, refused.text
             assert refused.json()["error"]["code"] == "invalid_signature"
+            assert refused.json()["error"]["message"] == "The signature does not match"
+        # Stripe's own signature, replayed ten minutes later (or dated ten minutes ahead): it says so
+        for moment in (int(time.time()) - 600, int(time.time()) + 600):
+            expired = await client.post(path, content=body, headers=signed(body, at=moment))
+            assert expired.status_code == 401, expired.text
+            assert expired.json()["error"]["code"] == "signature_expired"
+            assert "expired" in expired.json()["error"]["message"]
 
         for odd in (b"[1, 2]", b'{"id": 5}', b"{not json"):
             unreadable = await client.post(path, content=odd, headers=signed(odd))
