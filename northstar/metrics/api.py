@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request, status
 
 from northstar.core.context import DbSession, audit_target, require
-from northstar.core.http import ERROR_RESPONSES, Envelope, PageEnvelope, PageParams
+from northstar.core.http import ERROR_RESPONSES, Day, Envelope, PageEnvelope, PageParams
 from northstar.core.idempotency import Idempotent
 from northstar.core.permissions import Principal, Role
 from northstar.jobs import service as jobs_service
@@ -25,7 +25,7 @@ from northstar.metrics.schemas import (
     CohortOut,
     DashboardOut,
     ExplainedMovement,
-    FxRateIn,
+    FxRateOut,
     FxRatesIn,
     GoalCreate,
     GoalProgress,
@@ -52,7 +52,7 @@ SettingsRead = Annotated[Principal, Depends(require("settings", "read"))]
 SettingsUpdate = Annotated[Principal, Depends(require("settings", "update"))]
 ExportsCreate = Annotated[Principal, Depends(require("exports", "create"))]
 Page = Annotated[PageParams, Depends()]
-DateQuery = Annotated[str | None, Query(max_length=10, description="YYYY-MM-DD")]
+DateQuery = Annotated[Day | None, Query(description="YYYY-MM-DD")]
 GOAL = "/dashboard/goals/{goal_id}"
 
 
@@ -106,8 +106,11 @@ async def cohorts(principal: DataRead, session: DbSession) -> Envelope[list[Coho
 @router.get("/dashboard/anomalies", response_model=Envelope[list[AnomalyOut]], name="dashboard.anomalies")
 async def anomalies(principal: DashboardRead, session: DbSession, metric: Annotated[MetricName, Query()] = "mrr",
                     start: DateQuery = None, end: DateQuery = None) -> Envelope[list[AnomalyOut]]:
-    """Days far from the same weekday's usual value (median/MAD over eight weeks; for MRR, its daily change)."""
-    first, last = dashboard.parse_range(start, end, today=await _today(session, principal), default_days=90)
+    """Days far from the same weekday's usual value (median/MAD over eight weeks; for MRR, its daily change), up to
+    today (later days have no values yet)."""
+    today = await _today(session, principal)
+    first, last = dashboard.parse_range(start, end, today=today, default_days=90)
+    last = min(last, today)
     points = await dashboard.daily_changes(session, org_id=principal.org_id, metric=metric,
                                            start=first - dt.timedelta(weeks=dashboard.ANOMALY_WEEKS), end=last,
                                            visible=await _visible(session, principal))
@@ -198,14 +201,13 @@ async def update_policy(body: PolicyUpdate, request: Request, principal: Setting
     return Envelope(data=PolicyOut.model_validate(policy))
 
 
-@router.get("/metrics/fx-rates", response_model=PageEnvelope[FxRateIn], name="metrics.rates.list")
+@router.get("/metrics/fx-rates", response_model=PageEnvelope[FxRateOut], name="metrics.rates.list")
 async def list_rates(principal: SettingsRead, session: DbSession, page: Page,
                      currency: Annotated[str | None, Query(pattern=r"^[A-Za-z]{3}$")] = None
-                     ) -> PageEnvelope[FxRateIn]:
+                     ) -> PageEnvelope[FxRateOut]:
     rates, total = await service.list_rates(session, org_id=principal.org_id, currency=currency, offset=page.offset,
                                             limit=page.limit)
-    return PageEnvelope(data=[FxRateIn(currency=rate.currency, day=rate.day, per_usd=rate.per_usd)
-                              for rate in rates], meta=page.meta(total))
+    return PageEnvelope(data=[FxRateOut.model_validate(rate) for rate in rates], meta=page.meta(total))
 
 
 @router.put("/metrics/fx-rates", response_model=Envelope[int], name="metrics.rates.set")

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
-from northstar.core.http import CamelModel, RequestModel
+from northstar.core.http import CamelModel, Day, RequestModel
 
 MetricName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,59}$", examples=["mrr", "customer_churn_rate"])]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
@@ -98,13 +98,13 @@ class AnomalyOut(CamelModel):
 class GoalCreate(RequestModel):
     metric: MetricName
     target: Annotated[Decimal, Field(max_digits=20, decimal_places=4)]
-    target_date: dt.date
-    start_date: dt.date | None = Field(None, description="default today")
+    target_date: Day
+    start_date: Day | None = Field(None, description="default today")
 
 
 class GoalUpdate(RequestModel):
     target: Annotated[Decimal, Field(max_digits=20, decimal_places=4)] | None = None
-    target_date: dt.date | None = None
+    target_date: Day | None = None
 
 
 class ExplainedCustomer(CamelModel):
@@ -152,9 +152,15 @@ class PolicyUpdate(RequestModel):
 
 class FxRateIn(RequestModel):
     currency: Currency
-    day: dt.date
+    day: Day
     per_usd: Annotated[Decimal, Field(gt=0, max_digits=24, decimal_places=10)] = Field(
         description="units of the currency per US dollar")
+
+
+class FxRateOut(CamelModel):
+    currency: str
+    day: dt.date
+    per_usd: Decimal = Field(description="units of the currency per US dollar")
 
 
 class FxRatesIn(RequestModel):
@@ -162,7 +168,7 @@ class FxRatesIn(RequestModel):
 
 
 class SpendIn(RequestModel):
-    month: dt.date = Field(description="any day of the month")
+    month: Day = Field(description="any day of the month")
     channel: Annotated[str, Field(min_length=1, max_length=60)] = "all"
     amount: Annotated[int, Field(ge=0, le=10**15)] = Field(description="cents of the reporting currency")
 
