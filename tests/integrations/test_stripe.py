@@ -32,6 +32,7 @@ from tests.factories import Account as Founder
 from tests.fakes.stripe import EMBEDDED, FakeStripe
 from tests.integrations.conftest import connect, integration_of, latest_run, sync_now, wait_for_sync
 from tests.metrics.compare import cohort_differences, differences
+from tests.metrics.money import amounts
 from tests.metrics.reference import Reference
 from tests.metrics.stripe_reference import AsOf, rate_table, reference_lines
 from tests.workers import Workers
@@ -111,7 +112,7 @@ async def dashboard_months(client: httpx.AsyncClient, founder: Founder, first: d
         if response.status_code == 404 and response.json()["error"]["code"] == "unknown_metric":
             continue
         assert response.status_code == 200, response.text
-        for point in response.json()["data"]["points"]:
+        for point in amounts(response.json()["data"])["points"]:
             values[dt.date.fromisoformat(point["day"])][name] = point["value"]
     months: list[dict[str, object]] = []
     month = first
@@ -147,14 +148,15 @@ async def assert_metrics_equal_the_reference(client: httpx.AsyncClient, founder:
     response = await client.get("/api/v1/dashboard/series", headers=founder.headers, params={
         "metric": "mrr", "grain": "day", "start": first.isoformat(), "end": today.isoformat()})
     assert response.status_code == 200, response.text
-    daily = {dt.date.fromisoformat(point["day"]): int(point["value"]) for point in response.json()["data"]["points"]}
+    daily = {dt.date.fromisoformat(point["day"]): int(point["value"])
+             for point in amounts(response.json()["data"])["points"]}
     expected_daily = {first + dt.timedelta(days=offset): sum(
         reference.mrr_on(customer, first + dt.timedelta(days=offset)) for customer in reference.priced)
         for offset in range((today - first).days + 1)}
     assert {day: value for day, value in daily.items() if expected_daily.get(day) != value} == {}
     assert daily.keys() >= {day for day, value in expected_daily.items() if value}
 
-    cohorts = (await client.get("/api/v1/dashboard/cohorts", headers=founder.headers)).json()["data"]
+    cohorts = amounts((await client.get("/api/v1/dashboard/cohorts", headers=founder.headers)).json()["data"])
     got_cohorts = [engine.CohortRow(cohort=dt.date.fromisoformat(row["cohort"]), k=row["k"],
                                     customers=row["customers"], mrr=row["mrr"], nrr=row["nrr"], grr=row["grr"])
                    for row in cohorts]
