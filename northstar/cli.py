@@ -27,6 +27,7 @@ from rich.table import Table
 from northstar.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from northstar.client import ApiClient
     from northstar.core.db import Database
 
 app = typer.Typer(help="Northstar: one multi-tenant backend platform.", no_args_is_help=True,
@@ -286,7 +287,7 @@ def _print_json(value: Any) -> None:
     typer.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
 
 
-def _api(profile: str, org: uuid.UUID | None = None) -> Any:
+def _api(profile: str, org: uuid.UUID | None = None) -> ApiClient:
     """The API client of a stored login; a missing one, or any failure, is one line and exit 1."""
     from northstar.client import ApiClient, ClientError, ProfileStore
 
