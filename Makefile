@@ -1,4 +1,5 @@
-# Two commands: `make run` starts the platform, `make test` runs lint and the test suite.
+# Two commands: `make run` starts the platform, `make test` runs lint and the test suite (Chromium for its
+# browser tests is installed with apt-get when run as root, else it says how, before any test runs).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -28,6 +29,7 @@ lint: $(VENV)/.dev
 	$(BIN)/mypy northstar
 
 test: lint
+	.ci/chromium
 	$(BIN)/pytest -q
 
 bench: $(VENV)/.dev

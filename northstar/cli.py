@@ -1,9 +1,14 @@
-"""``northstar`` command line: run, serve, worker, dev, migrate, seed, create-user, audit verify, jobs."""
+"""``northstar`` command line: run, serve, worker, dev, migrate, seed, create-user, audit verify, keys; and, against a
+running API as a logged-in user (``login``), orgs and jobs.
+
+Output is for people in a terminal and for scripts alike: where output is not a terminal, tables are as wide as
+their content (Rich would cut them at 80 columns), and listing commands print JSON with ``--json``."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import os
 import socket
 import subprocess
@@ -11,14 +16,15 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import orjson
 import typer
 import uvicorn
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
@@ -26,6 +32,7 @@ from typer.core import TyperGroup
 from northstar.settings import Settings, describe_error, get_settings
 
 if TYPE_CHECKING:
+    from northstar.client import ApiClient
     from northstar.core.db import Database
     from northstar.supervisor import Supervisor
 
@@ -75,10 +82,32 @@ app = typer.Typer(cls=Commands, help="Northstar: one multi-tenant backend platfo
                   pretty_exceptions_show_locals=False)
 audit_app = typer.Typer(help="Audit trail tools.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
-jobs_app = typer.Typer(help="Data service jobs of one organization.", no_args_is_help=True)
+jobs_app = typer.Typer(help="Data service jobs of your organization (after `northstar login`).",
+                       no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
-console = Console()
+orgs_app = typer.Typer(help="The organizations you belong to (after `northstar login`).", no_args_is_help=True)
+app.add_typer(orgs_app, name="orgs")
 T = TypeVar("T")
+UNBOUNDED_WIDTH = 100_000
+
+
+class _Console(Console):
+    """Rich's console, but as wide as the content when the output is not a terminal: piped into a file or another
+    program, a table keeps every column whole instead of being cut to 80 characters."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        found = super().size
+        if self.is_terminal or os.environ.get("COLUMNS"):
+            return found
+        return ConsoleDimensions(UNBOUNDED_WIDTH, found.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self._width, self._height = new_size
+
+
+console = _Console()
 
 
 def database_url(settings: Settings) -> str:
@@ -98,7 +127,7 @@ def _migrate(url: str) -> None:
         upgrade(url)
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     console.print(f"[bold red]error:[/] {message}")
     raise typer.Exit(1)
 
@@ -315,11 +344,19 @@ def seed() -> None:
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
+def audit_verify(as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")] = False
+                 ) -> None:
     """Recompute every org's audit hash chain; exits 1 if any entry was changed or removed."""
     from northstar.audit.service import verify_all
 
     reports = _run_async(verify_all)
+    if as_json:
+        typer.echo(orjson.dumps([{"orgId": str(report.org_id), "entries": report.entries,
+                                  "headHash": report.head_hash, "ok": report.ok, "problems": report.problems}
+                                 for report in reports], option=orjson.OPT_INDENT_2).decode())
+        if not all(report.ok for report in reports):
+            raise typer.Exit(1)
+        return
     table = Table(title="Audit trail")
     for column in ("organization", "entries", "head hash", "status"):
         table.add_column(column)
@@ -331,67 +368,158 @@ def audit_verify() -> None:
         raise typer.Exit(1)
 
 
-OrgOption = Annotated[uuid.UUID, typer.Option("--org", envvar="NORTHSTAR_ORG", help="Organization id")]
+ProfileOption = Annotated[str, typer.Option("--profile", envvar="NORTHSTAR_PROFILE",
+                                            help="Which stored login to use")]
+OrgOption = Annotated[uuid.UUID | None, typer.Option(
+    "--org", envvar="NORTHSTAR_ORG", help="Act in this organization instead of the profile's current one")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")]
+
+
+def _print_json(value: Any) -> None:
+    typer.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
+
+
+def _api(profile: str, org: uuid.UUID | None = None) -> ApiClient:
+    """The API client of a stored login; a missing one, or any failure, is one line and exit 1."""
+    from northstar.client import ApiClient, ClientError, ProfileStore
+
+    try:
+        return ApiClient(ProfileStore(), profile, org_id=str(org) if org else None)
+    except ClientError as exc:
+        _fail(str(exc))
+
+
+def _call(work: Callable[[], T]) -> T:
+    from northstar.client import ClientError
+
+    try:
+        return work()
+    except ClientError as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def login(
+    email: Annotated[str, typer.Option(prompt=True, help="The e-mail you log in with")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, envvar="NORTHSTAR_PASSWORD")],
+    url: Annotated[str | None, typer.Option(help="The API's address [default: NORTHSTAR_PUBLIC_URL]")] = None,
+    org: Annotated[uuid.UUID | None, typer.Option("--org", help="The organization to act in")] = None,
+    code: Annotated[str | None, typer.Option(help="MFA code (asked for when the account needs one)")] = None,
+    profile: ProfileOption = "default",
+) -> None:
+    """Log in to a running Northstar and keep the session (URL, tokens, organization) in a profile readable by you
+    only, under $XDG_CONFIG_HOME/northstar/ (~/.config/northstar/)."""
+    from northstar.client import LoginChallenge, ProfileStore, verify_mfa
+    from northstar.client import login as log_in
+
+    address = url or get_settings().public_url
+    try:
+        found = _call(lambda: log_in(address, email=email, password=password,
+                                     org_id=str(org) if org else None))
+    except LoginChallenge as challenge:
+        mfa_token, answer = challenge.mfa_token, code or typer.prompt("MFA code")
+        found = _call(lambda: verify_mfa(address, email=email, mfa_token=mfa_token, code=answer))
+    store = ProfileStore()
+    store.save(profile, found)
+    with _api(profile) as api:
+        organization = _call(lambda: api.get("/api/v1/organization"))["data"]
+    console.print(f"Logged in to {escape(found.url)} as {escape(found.email)}, in {escape(organization['name'])} "
+                  f"({found.org_id}). Profile {escape(profile)!r} in {escape(str(store.path))}.")
+
+
+@app.command()
+def logout(profile: ProfileOption = "default") -> None:
+    """End the session on the server and forget the profile."""
+    from northstar.client import ProfileStore
+
+    with _api(profile) as api:
+        _call(api.logout)
+    ProfileStore().remove(profile)
+    console.print("Logged out.")
+
+
+@orgs_app.command("list")
+def orgs_list(profile: ProfileOption = "default", as_json: JsonOption = False) -> None:
+    """Your organizations, your role in each, and which one commands act in."""
+    with _api(profile) as api:
+        found = _call(lambda: api.get("/api/v1/organizations"))["data"]
+        current = api.org_id
+    if as_json:
+        _print_json([{**item, "current": item["id"] == current} for item in found])
+        return
+    table = Table(title="Organizations")
+    for column in ("", "id", "name", "role"):
+        table.add_column(column, no_wrap=column == "id")
+    for item in found:
+        table.add_row("*" if item["id"] == current else "", item["id"], escape(item["name"]), item["role"])
+    console.print(table)
+
+
+@orgs_app.command("use")
+def orgs_use(org: Annotated[uuid.UUID, typer.Argument(help="The organization's id (see `northstar orgs list`)")],
+             profile: ProfileOption = "default") -> None:
+    """Make commands act in another of your organizations."""
+    from dataclasses import replace
+
+    from northstar.client import ProfileStore
+
+    with _api(profile, org) as api:
+        organization = _call(lambda: api.get("/api/v1/organization"))["data"]  # refused unless you belong to it
+        ProfileStore().save(profile, replace(api.profile, org_id=str(org)))
+    console.print(f"Commands now act in {escape(organization['name'])} ({org}).")
 
 
 @jobs_app.command("list")
 def jobs_list(
-    org: OrgOption,
     status: Annotated[str | None, typer.Option(help="Only jobs in this status")] = None,
+    type_: Annotated[str | None, typer.Option("--type", help="Only jobs of this type")] = None,
     limit: Annotated[int, typer.Option(min=1, max=100, help="How many, newest first")] = 20,
+    org: OrgOption = None,
+    profile: ProfileOption = "default",
+    as_json: JsonOption = False,
 ) -> None:
     """The organization's latest jobs."""
-    from northstar.jobs import service
-
-    async def fetch(database: Database) -> list[Any]:
-        async with database.tenant_transaction(org_id=org) as session:
-            jobs, _ = await service.list_jobs(session, org_id=org, filters=service.JobFilters(status=status),
-                                              offset=0, limit=limit)
-            return jobs
-
-    table = Table(title=f"Jobs of {org}")
+    with _api(profile, org) as api:
+        jobs = _call(lambda: api.get("/api/v1/jobs", status=status, type=type_, limit=limit))["data"]
+        org_id = api.org_id
+    if as_json:
+        _print_json(jobs)
+        return
+    table = Table(title=f"Jobs of {org_id}")
     table.add_column("id", no_wrap=True, min_width=36)  # whole, so it can be pasted into `jobs follow`
     for column in ("type", "status", "progress", "rows", "attempts", "created", "error"):
         table.add_column(column)
-    for job in _with_database(fetch):
-        table.add_row(str(job.id), job.type, job.status, f"{job.progress:.0%}", f"{job.rows_done:,}",
-                      str(job.attempts), f"{job.created_at:%Y-%m-%d %H:%M:%S}", (job.error_message or "")[:60])
+    for job in jobs:
+        created = dt.datetime.fromisoformat(job["createdAt"])
+        table.add_row(job["id"], job["type"], job["status"], f"{job['progress']:.0%}", f"{job['rowsDone']:,}",
+                      str(job["attempts"]), f"{created:%Y-%m-%d %H:%M:%S}", escape(job["errorMessage"] or ""))
     console.print(table)
 
 
 @jobs_app.command("follow")
 def jobs_follow(
     job_id: Annotated[uuid.UUID, typer.Argument(help="The job to follow")],
-    org: OrgOption,
     interval: Annotated[float, typer.Option(min=0.1, help="Seconds between updates")] = 0.5,
+    org: OrgOption = None,
+    profile: ProfileOption = "default",
 ) -> None:
     """Follow one job with a progress bar until it finishes; exits 1 unless it completed."""
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-    from northstar.core.http import AppError
-    from northstar.jobs import service
-
-    async def follow(database: Database) -> Any:
-        columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                   TextColumn("{task.fields[rows]} rows"), TimeElapsedColumn())
-        with Progress(*columns, console=console) as progress:
-            bar = progress.add_task(str(job_id), total=1.0, rows="0")
-            while True:
-                async with database.tenant_transaction(org_id=org) as session:
-                    job = await service.get_job(session, org_id=org, job_id=job_id)
-                progress.update(bar, completed=job.progress, rows=f"{job.rows_done:,}",
-                                description=f"{job.type} {job.status}")
-                if job.status in ("completed", "failed", "cancelled"):
-                    return job
-                await asyncio.sleep(interval)
-
-    try:
-        job = _with_database(follow)
-    except AppError as exc:
-        _fail(exc.message)
-    if job.status != "completed":
-        _fail(f"job {job.status}: {job.error_message or ''}")
-    console.print(f"[green]completed[/] {job.result}")
+    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+               TextColumn("{task.fields[rows]} rows"), TimeElapsedColumn())
+    with _api(profile, org) as api, Progress(*columns, console=console) as progress:
+        bar = progress.add_task(str(job_id), total=1.0, rows="0")
+        while True:
+            job = _call(lambda: api.get(f"/api/v1/status/{job_id}"))["data"]
+            progress.update(bar, completed=job["progress"], rows=f"{job['rowsDone']:,}",
+                            description=f"{job['type']} {job['status']}")
+            if job["status"] in ("completed", "failed", "cancelled"):
+                break
+            time.sleep(interval)
+    if job["status"] != "completed":
+        _fail(f"job {job['status']}: {escape(job['errorMessage'] or '')}")
+    console.print(f"[green]completed[/] {escape(orjson.dumps(job['result']).decode())}")
 
 
 keys_app = typer.Typer(help="Field encryption keys (credentials, MFA secrets).", no_args_is_help=True)

@@ -52,10 +52,18 @@ from northstar.app import create_app  # noqa: E402
 from northstar.core.db import Database, start_embedded_postgres  # noqa: E402
 from northstar.migrations import upgrade  # noqa: E402
 from northstar.settings import Settings, get_settings  # noqa: E402
+from tests.browser import MISSING, chromium  # noqa: E402
 from tests.factories import Account, signup  # noqa: E402
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without Chromium, a run that includes browser tests stops before any test, in one line that says how to get
+    it, rather than ending in an error per browser test."""
+    if chromium() is None and any("browser" in getattr(item, "fixturenames", ()) for item in items):
+        pytest.exit(MISSING, returncode=pytest.ExitCode.USAGE_ERROR)
 
 
 @pytest.fixture(scope="session")

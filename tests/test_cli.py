@@ -1,21 +1,33 @@
-"""The command line, including `northstar run` as a user starts it: real process, Ctrl-C, restart."""
+"""The command line, including `northstar run` as a user starts it (real process, Ctrl-C, restart), and `login`,
+`orgs` and `logout` against a running API, with the profile they keep."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
+import orjson
 import psutil
+import pyotp
+import pytest
+from click.testing import Result
 from typer.testing import CliRunner
 
+from northstar.app import create_app
 from northstar.cli import app
-from tests.conftest import free_port
-from tests.factories import PASSWORD, unique_email
+from northstar.settings import Settings
+from tests.conftest import free_port, serving
+from tests.factories import PASSWORD, Account, unique_email
 
 runner = CliRunner()
 
@@ -23,7 +35,8 @@ runner = CliRunner()
 def test_help_lists_every_command() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("run", "serve", "worker", "dev", "migrate", "seed", "create-user", "audit"):
+    for command in ("run", "serve", "worker", "dev", "migrate", "seed", "create-user", "audit", "login", "logout",
+                    "orgs", "jobs"):
         assert command in result.output
 
 
@@ -98,3 +111,137 @@ def test_run_serves_stops_cleanly_and_keeps_data(tmp_path: Path) -> None:
         assert login.status_code == 200
     finally:
         assert _stop(process) == 0
+
+
+# --- against a running API, as a logged-in user -----------------------------------------------------------------
+
+
+@pytest.fixture
+async def served(settings: Settings) -> AsyncIterator[str]:
+    async with serving(create_app(settings)) as url:
+        yield url
+
+
+@pytest.fixture
+def config_home(tmp_path: Path) -> Path:
+    """Where the CLI keeps its profiles ($XDG_CONFIG_HOME), private to the test."""
+    return tmp_path / "config"
+
+
+async def northstar(config_home: Path, *args: str) -> Result:
+    """The CLI with its profiles in ``config_home``, output not a terminal (as in a pipe), off the event loop that
+    serves the API."""
+    cli = CliRunner(env={"XDG_CONFIG_HOME": str(config_home), "COLUMNS": None, "NORTHSTAR_PROFILE": None,
+                         "NORTHSTAR_ORG": None})
+    return await asyncio.to_thread(cli.invoke, app, list(args))
+
+
+def stored(config_home: Path) -> dict[str, Any]:
+    found: dict[str, Any] = orjson.loads((config_home / "northstar" / "profiles.json").read_bytes())
+    return found
+
+
+async def test_login_keeps_a_private_profile_and_commands_act_in_its_organization(
+        client: httpx.AsyncClient, served: str, founder: Account, config_home: Path) -> None:
+    logged_in = await northstar(config_home, "login", "--url", served, "--email", founder.email,
+                                "--password", founder.password)
+    assert logged_in.exit_code == 0, logged_in.output
+    assert str(founder.org_id) in logged_in.output
+    profile_file = config_home / "northstar" / "profiles.json"
+    assert stat.S_IMODE(profile_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(profile_file.parent.stat().st_mode) == 0o700
+    profile = stored(config_home)["default"]
+    assert (profile["url"], profile["email"], profile["org_id"]) == (served, founder.email, str(founder.org_id))
+    assert profile["refresh_token"] not in logged_in.output and profile["access_token"] not in logged_in.output
+
+    listed = await northstar(config_home, "orgs", "list", "--json")
+    assert listed.exit_code == 0, listed.output
+    assert [(org["id"], org["role"], org["current"]) for org in orjson.loads(listed.output)] == [
+        (str(founder.org_id), "founder", True)]
+
+    second = await client.post("/api/v1/organizations", headers=founder.headers, json={"name": "Second Co"})
+    assert second.status_code == 201, second.text
+    second_id = second.json()["data"]["id"]
+    switched = await northstar(config_home, "orgs", "use", second_id)
+    assert switched.exit_code == 0 and "Second Co" in switched.output, switched.output
+    current = {org["id"]: org["current"] for org in orjson.loads(
+        (await northstar(config_home, "orgs", "list", "--json")).output)}
+    assert current == {str(founder.org_id): False, second_id: True}
+    assert stat.S_IMODE(profile_file.stat().st_mode) == 0o600
+
+    stranger = await northstar(config_home, "orgs", "use", str(uuid.uuid4()))
+    assert stranger.exit_code == 1 and stored(config_home)["default"]["org_id"] == second_id
+
+    spent = stored(config_home)["default"]["refresh_token"]
+    logged_out = await northstar(config_home, "logout")
+    assert logged_out.exit_code == 0, logged_out.output
+    assert "default" not in stored(config_home)
+    refreshed = await client.post("/api/v1/auth/refresh", json={"refreshToken": spent})
+    assert refreshed.status_code == 401  # the session ended on the server too, not only on this machine
+    after = await northstar(config_home, "jobs", "list")
+    assert after.exit_code == 1 and "Not logged in: run `northstar login` first" in after.output
+
+
+async def test_an_expired_or_refused_access_token_is_refreshed_once_and_kept(
+        client: httpx.AsyncClient, served: str, founder: Account, config_home: Path) -> None:
+    assert (await northstar(config_home, "login", "--url", served, "--email", founder.email, "--password",
+                            founder.password)).exit_code == 0
+    profile_file = config_home / "northstar" / "profiles.json"
+
+    def edit(**changes: Any) -> dict[str, Any]:
+        document = stored(config_home)
+        document["default"].update(changes)
+        profile_file.write_bytes(orjson.dumps(document))
+        return dict(document["default"])
+
+    expired = edit(expires_at=time.time() - 1)  # its 15 minutes are over
+    listed = await northstar(config_home, "orgs", "list", "--json")
+    assert listed.exit_code == 0, listed.output
+    renewed = stored(config_home)["default"]
+    assert renewed["refresh_token"] != expired["refresh_token"] and renewed["access_token"] != expired["access_token"]
+    assert renewed["expires_at"] > time.time() + 60
+    assert stat.S_IMODE(profile_file.stat().st_mode) == 0o600
+
+    refused = edit(access_token="not-a-token-the-api-accepts")  # not expired by its clock, refused by the API
+    listed = await northstar(config_home, "jobs", "list", "--json")
+    assert listed.exit_code == 0 and orjson.loads(listed.output) == [], listed.output
+    assert stored(config_home)["default"]["refresh_token"] != refused["refresh_token"]
+
+    # the session ended elsewhere (logout with the profile's own access token): told to log in again
+    ended = await client.post("/api/v1/auth/logout", headers={
+        "Authorization": f"Bearer {stored(config_home)['default']['access_token']}"})
+    assert ended.status_code == 204, ended.text
+    listed = await northstar(config_home, "orgs", "list")
+    assert listed.exit_code == 1
+    assert "The session has ended" in listed.output and "northstar login" in listed.output
+    assert "Traceback" not in listed.output
+    logged_out = await northstar(config_home, "logout")  # nothing left to end on the server: just forgotten
+    assert logged_out.exit_code == 0 and "default" not in stored(config_home), logged_out.output
+
+
+async def test_login_with_mfa_asks_for_the_code(client: httpx.AsyncClient, served: str, founder: Account,
+                                                config_home: Path) -> None:
+    enrolled = (await client.post("/api/v1/auth/mfa/enroll", headers=founder.headers)).json()["data"]
+    totp = pyotp.TOTP(enrolled["secret"])
+    confirmed = await client.post("/api/v1/auth/mfa/confirm", headers=founder.headers,
+                                  json={"code": totp.at(time.time() - 30)})
+    assert confirmed.status_code == 200, confirmed.text
+    wrong = await northstar(config_home, "login", "--url", served, "--email", founder.email, "--password",
+                            founder.password, "--code", "000000" if totp.now() != "000000" else "111111")
+    assert wrong.exit_code == 1 and "Traceback" not in wrong.output
+    logged_in = await northstar(config_home, "login", "--url", served, "--email", founder.email, "--password",
+                                founder.password, "--code", totp.now())
+    assert logged_in.exit_code == 0, logged_in.output
+    assert stored(config_home)["default"]["org_id"] == str(founder.org_id)
+
+
+async def test_a_wrong_password_or_an_unreachable_api_is_one_line(served: str, founder: Account,
+                                                                  config_home: Path) -> None:
+    wrong = await northstar(config_home, "login", "--url", served, "--email", founder.email, "--password",
+                            "not the password at all")
+    assert wrong.exit_code == 1 and len(wrong.output.strip().splitlines()) == 1, wrong.output
+    nowhere = await northstar(config_home, "login", "--url", f"http://127.0.0.1:{free_port()}", "--email",
+                              founder.email, "--password", founder.password)
+    assert nowhere.exit_code == 1 and "Cannot reach" in nowhere.output
+    assert len(nowhere.output.strip().splitlines()) == 1, nowhere.output
+    assert not (config_home / "northstar" / "profiles.json").exists()

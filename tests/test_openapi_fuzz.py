@@ -10,6 +10,9 @@ founder (``Authorization: Bearer``). Every response must:
 * carry the documented headers (``response_headers_conformance``);
 * match the documented body schema (``response_schema_conformance``).
 
+Every ``format: date`` and ``format: date-time`` value is drawn from our own strategies, which mix the edges of the
+calendar (years 1 and 9999, the days around the API's bounds) and offsets up to ±23:59 into ordinary values.
+
 Two probes of our own add what Schemathesis cannot infer from this schema:
 
 * auth is enforced: once per operation that declares ``security``, the first 2xx request is re-sent with no
@@ -29,6 +32,7 @@ Deeper local run: ``NORTHSTAR_FUZZ_MAX_EXAMPLES=200 pytest tests/test_openapi_fu
 from __future__ import annotations
 
 import atexit
+import datetime as dt
 import json
 import os
 import shutil
@@ -43,6 +47,7 @@ import pytest
 import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, configuration, settings
+from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.transport import Response
 from schemathesis.python import asgi as schemathesis_asgi
@@ -66,6 +71,21 @@ if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
     _HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="northstar-hypothesis-")
     configuration.set_hypothesis_home_dir(_HYPOTHESIS_HOME)
     atexit.register(shutil.rmtree, _HYPOTHESIS_HOME, ignore_errors=True)
+
+# Dates at the edges of the calendar (year 1, year 9999, just outside what the API accepts) and date-times with the
+# widest offsets Python allows, among ordinary ones: what a month or eight weeks before, or an offset applied, can
+# push past what Python or PostgreSQL can hold. Registered before the schema is parametrized below.
+EDGE_DAYS = [dt.date(1, 1, 1), dt.date(9999, 12, 31), dt.date(1899, 12, 31), dt.date(1900, 1, 1),
+             dt.date(2999, 12, 31), dt.date(3000, 1, 1), dt.date(1970, 1, 1), dt.date(2024, 2, 29)]
+EDGE_OFFSETS = [dt.timedelta(hours=14), -dt.timedelta(hours=23, minutes=59), dt.timedelta(hours=23, minutes=59),
+                dt.timedelta(hours=-12), dt.timedelta(0)]
+days = st.one_of(st.sampled_from(EDGE_DAYS), st.dates())
+offsets = st.one_of(st.sampled_from(EDGE_OFFSETS), st.integers(-1439, 1439).map(lambda minutes: dt.timedelta(
+    minutes=minutes)))
+schemathesis.openapi.format("date", days.map(dt.date.isoformat))
+schemathesis.openapi.format("date-time", st.builds(
+    lambda day, moment, offset: dt.datetime.combine(day, moment, dt.timezone(offset)).isoformat(),
+    days, st.sampled_from([dt.time(), dt.time.max, dt.time(12, 30)]) | st.times(), offsets))
 
 CHECKS = [
     not_a_server_error,

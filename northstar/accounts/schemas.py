@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import EmailStr, Field, field_validator, model_validator
 
-from northstar.core.http import CamelModel, Name, RequestModel
+from northstar.core.http import CamelModel, Instant, Name, RequestModel
 from northstar.core.permissions import RESOURCES
 
 RoleName = Literal["founder", "admin", "member", "analyst", "investor"]
@@ -259,7 +259,7 @@ class ApiKeyCreate(RequestModel):
         None, max_length=100, description="`resource:action` pairs (or `resource:*`) narrowing the role"
     )
     environment: Literal["live", "test"] = "live"
-    expires_at: datetime | None = None
+    expires_at: Instant | None = None
 
     @field_validator("scopes")
     @classmethod

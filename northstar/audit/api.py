@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -11,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from northstar.audit import service
 from northstar.audit.schemas import AuditEventOut
 from northstar.core.context import DbSession, require
-from northstar.core.http import ERROR_RESPONSES, PageEnvelope, PageParams
+from northstar.core.http import ERROR_RESPONSES, Instant, PageEnvelope, PageParams
 from northstar.core.permissions import Principal
 
 router = APIRouter(prefix="/audit", tags=["audit"], responses=ERROR_RESPONSES)
@@ -28,8 +27,8 @@ async def list_audit_events(
     actor_id: Annotated[uuid.UUID | None, Query(alias="actorId")] = None,
     target_type: Annotated[str | None, Query(alias="targetType", max_length=60)] = None,
     target_id: Annotated[str | None, Query(alias="targetId", max_length=120)] = None,
-    since: Annotated[datetime | None, Query(alias="from")] = None,
-    until: Annotated[datetime | None, Query(alias="to")] = None,
+    since: Annotated[Instant | None, Query(alias="from")] = None,
+    until: Annotated[Instant | None, Query(alias="to")] = None,
 ) -> PageEnvelope[AuditEventOut]:
     filters = service.AuditFilters(action=action, actor_id=actor_id, target_type=target_type,
                                    target_id=target_id, since=since, until=until)

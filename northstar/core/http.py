@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import unicodedata
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -9,7 +11,7 @@ import orjson
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -81,6 +83,53 @@ def contains_nul(value: Any) -> bool:
     if isinstance(value, list | tuple):
         return any(contains_nul(item) for item in value)
     return False
+
+
+# Every date and time a client sends falls within these (a 422 naming the field otherwise): wide enough for any
+# business record, narrow enough that the arithmetic done with a date (a month or eight weeks before it, a range
+# of days from it) stays far inside what Python (years 1 to 9999) and PostgreSQL can hold.
+FIRST_DAY = dt.date(1900, 1, 1)
+LAST_DAY = dt.date(2999, 12, 31)
+_FIRST_INSTANT = dt.datetime.combine(FIRST_DAY, dt.time(), dt.UTC)
+_LAST_INSTANT = dt.datetime.combine(LAST_DAY, dt.time.max, dt.UTC)
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_OUTSIDE = f"must be between {FIRST_DAY.isoformat()} and {LAST_DAY.isoformat()}"
+
+
+def _iso_day(value: Any) -> Any:
+    """Only ``YYYY-MM-DD`` (pydantic alone would also take ``0`` as 1970-01-01, or a midnight date-time)."""
+    if isinstance(value, dt.date) or (isinstance(value, str) and _ISO_DAY.fullmatch(value)):
+        return value
+    raise ValueError("must be a date as YYYY-MM-DD")
+
+
+def _iso_instant(value: Any) -> Any:
+    """Only ISO 8601 text (pydantic alone would also take a number of seconds since 1970)."""
+    if isinstance(value, dt.datetime) or (isinstance(value, str) and _ISO_DAY.match(value)):
+        return value
+    raise ValueError("must be a date-time as YYYY-MM-DDTHH:MM:SS with an offset (Z or ±HH:MM)")
+
+
+def _day_in_calendar(value: dt.date) -> dt.date:
+    if not FIRST_DAY <= value <= LAST_DAY:
+        raise ValueError(_OUTSIDE)
+    return value
+
+
+def _instant_in_calendar(value: dt.datetime) -> dt.datetime:
+    """In bounds once its offset is applied (9999-12-31T23:59-23:59 is in year 10000), then in UTC: every offset
+    Python allows (up to ±23:59) is accepted, while PostgreSQL refuses those beyond ±15:59 in text."""
+    instant = value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+    if not _FIRST_INSTANT <= instant <= _LAST_INSTANT:
+        raise ValueError(_OUTSIDE)
+    return instant.astimezone(dt.UTC)
+
+
+Day = Annotated[dt.date, BeforeValidator(_iso_day), AfterValidator(_day_in_calendar)]
+"""A date a client sends (query or body): ``YYYY-MM-DD`` from ``FIRST_DAY`` to ``LAST_DAY``, else a 422."""
+
+Instant = Annotated[dt.datetime, BeforeValidator(_iso_instant), AfterValidator(_instant_in_calendar)]
+"""A date-time a client sends: ISO 8601 within the same days (no offset means UTC), given to the code in UTC."""
 
 
 class PageMeta(CamelModel):

@@ -23,7 +23,7 @@ from northstar.core.http import AppError, BadRequest, Forbidden, Unauthorized, U
 from northstar.core.permissions import Principal
 from northstar.core.queue import enqueue_named
 from northstar.integrations.connectors import CONNECTORS
-from northstar.integrations.connectors.base import ConnectorError, settings_problems
+from northstar.integrations.connectors.base import ConnectorError, Signature, settings_problems
 from northstar.integrations.models import Integration, SyncRun, WebhookDelivery
 from northstar.integrations.sync import credentials_of, open_connector, request_sync, seal
 from northstar.metrics import service as metrics_service
@@ -187,8 +187,13 @@ async def accept_webhook(session: AsyncSession, *, integration: Integration, bod
                          headers: Mapping[str, str]) -> bool:
     """Verify a delivery's signature, store it and queue its processing; False when it was received before."""
     connector = CONNECTORS[integration.provider]
-    if not connector.verify_webhook(body, headers, credentials_of(integration)):
-        log.warning("webhook_signature_rejected", integration=str(integration.id), provider=integration.provider)
+    verdict = connector.verify_webhook(body, headers, credentials_of(integration))
+    if verdict is not Signature.VALID:
+        log.warning("webhook_signature_rejected", integration=str(integration.id), provider=integration.provider,
+                    reason=verdict.value)
+        if verdict is Signature.EXPIRED:
+            raise Unauthorized("The signature has expired: it was made too long ago (a replayed or late delivery) "
+                               "or the sender's clock is wrong", code="signature_expired")
         raise Unauthorized("The signature does not match", code="invalid_signature")
     try:
         payload = orjson.loads(body)

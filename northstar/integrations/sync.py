@@ -141,7 +141,8 @@ async def run_sync(database: Database, *, org_id: uuid.UUID, run_id: uuid.UUID) 
                     if page.cursor is not None:
                         state = {**state, stream: page.cursor}
                         integration.state = state
-                    fetched[page.stream] = fetched.get(page.stream, 0) + len(page.records)
+                    count = len(page.records) if page.fetched is None else page.fetched
+                    fetched[page.stream] = fetched.get(page.stream, 0) + count
                     await session.execute(update(SyncRun).where(SyncRun.id == run_id).values(fetched=fetched))
         async with database.tenant_transaction(org_id=org_id) as session:
             integration = await _integration(session, org_id=org_id, integration_id=integration_id)

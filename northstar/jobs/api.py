@@ -8,7 +8,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -23,6 +22,7 @@ from northstar.core.http import (
     ERROR_RESPONSES,
     AppError,
     Envelope,
+    Instant,
     Name,
     NotFound,
     PageEnvelope,
@@ -270,8 +270,8 @@ async def list_jobs(
     page: Page,
     type: Annotated[JobType | None, Query()] = None,
     status_: Annotated[JobStatus | None, Query(alias="status")] = None,
-    since: Annotated[datetime | None, Query(alias="from")] = None,
-    until: Annotated[datetime | None, Query(alias="to")] = None,
+    since: Annotated[Instant | None, Query(alias="from")] = None,
+    until: Annotated[Instant | None, Query(alias="to")] = None,
 ) -> PageEnvelope[JobOut]:
     filters = service.JobFilters(type=type, status=status_, since=since, until=until)
     jobs, total = await service.list_jobs(session, org_id=principal.org_id, filters=filters, offset=page.offset,

@@ -13,25 +13,27 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request, status
 
 from northstar.core.context import DbSession, audit_target, require
-from northstar.core.http import ERROR_RESPONSES, Envelope, PageEnvelope, PageParams
+from northstar.core.http import ERROR_RESPONSES, Day, Envelope, PageEnvelope, PageParams
 from northstar.core.idempotency import Idempotent
 from northstar.core.permissions import Principal, Role
 from northstar.jobs import service as jobs_service
 from northstar.jobs.schemas import ExportFilter, ExportRequest, ExportSource, JobAccepted
 from northstar.metrics import dashboard, service
+from northstar.metrics.models import Goal
 from northstar.metrics.schemas import (
     AnomalyOut,
     CardOut,
     CohortOut,
     DashboardOut,
     ExplainedMovement,
-    FxRateIn,
+    FxRateOut,
     FxRatesIn,
     GoalCreate,
     GoalProgress,
     GoalUpdate,
     MetricExport,
     MetricName,
+    Money,
     Point,
     PolicyOut,
     PolicyUpdate,
@@ -52,7 +54,7 @@ SettingsRead = Annotated[Principal, Depends(require("settings", "read"))]
 SettingsUpdate = Annotated[Principal, Depends(require("settings", "update"))]
 ExportsCreate = Annotated[Principal, Depends(require("exports", "create"))]
 Page = Annotated[PageParams, Depends()]
-DateQuery = Annotated[str | None, Query(max_length=10, description="YYYY-MM-DD")]
+DateQuery = Annotated[Day | None, Query(description="YYYY-MM-DD")]
 GOAL = "/dashboard/goals/{goal_id}"
 
 
@@ -61,8 +63,16 @@ async def _visible(session: DbSession, principal: Principal) -> set[str] | None:
                                            investor=principal.role == Role.INVESTOR)
 
 
-async def _today(session: DbSession, principal: Principal) -> dt.date:
-    return service.today_in(await service.policy_of(session, org_id=principal.org_id))
+async def _reporting(session: DbSession, principal: Principal) -> tuple[dt.date, str]:
+    """Today in the organization's time zone, and the currency its money is shown in."""
+    policy = await service.policy_of(session, org_id=principal.org_id)
+    return service.today_in(policy), policy.reporting_currency
+
+
+async def _progress(session: DbSession, principal: Principal, goal: Goal) -> GoalProgress:
+    today, currency = await _reporting(session, principal)
+    return GoalProgress.model_validate(await dashboard.goal_status(session, goal=goal, today=today,
+                                                                   currency=currency))
 
 
 @router.get("/dashboard", response_model=Envelope[DashboardOut], name="dashboard.cards")
@@ -79,40 +89,51 @@ async def series(principal: DashboardRead, session: DbSession, metric: Annotated
                      description="default: day for daily metrics, month for monthly ones")] = None,
                  start: DateQuery = None, end: DateQuery = None) -> Envelope[SeriesOut]:
     """Any metric over a range: daily metrics (MRR) by day, week or month; monthly metrics by month."""
-    first, last = dashboard.parse_range(start, end, today=await _today(session, principal), default_days=365)
+    today, currency = await _reporting(session, principal)
+    first, last = dashboard.parse_range(start, end, today=today, default_days=365)
     found, points = await dashboard.series(session, org_id=principal.org_id, metric=metric, grain=grain,
                                            start=first, end=last, visible=await _visible(session, principal))
-    return Envelope(data=SeriesOut(metric=metric, grain=found,
-                                   points=[Point(day=day, value=value) for day, value in points]))
+    return Envelope(data=SeriesOut(metric=metric, grain=found, points=[
+        Point.model_validate({"day": day, "value": dashboard.metric_value(metric, value, currency)})
+        for day, value in points]))
 
 
 @router.get("/dashboard/waterfall", response_model=Envelope[list[WaterfallMonth]], name="dashboard.waterfall")
 async def waterfall(principal: DataRead, session: DbSession, start: DateQuery = None, end: DateQuery = None
                     ) -> Envelope[list[WaterfallMonth]]:
     """MRR at the start of each month, its movements, and MRR at the end."""
-    today = await _today(session, principal)
+    today, currency = await _reporting(session, principal)
     first, last = dashboard.parse_range(start, end, today=today, default_days=365)
-    months = await dashboard.waterfall(session, org_id=principal.org_id, start=first, end=last, today=today)
+    months = await dashboard.waterfall(session, org_id=principal.org_id, start=first, end=last, today=today,
+                                       currency=currency)
     return Envelope(data=[WaterfallMonth.model_validate(month) for month in months])
 
 
 @router.get("/dashboard/cohorts", response_model=Envelope[list[CohortOut]], name="dashboard.cohorts")
 async def cohorts(principal: DataRead, session: DbSession) -> Envelope[list[CohortOut]]:
     """Customers by the month they started: how many stay and what they pay (NRR, GRR) month after month."""
-    return Envelope(data=[CohortOut.model_validate(row)
+    _, currency = await _reporting(session, principal)
+    return Envelope(data=[CohortOut(cohort=row.cohort, k=row.k, customers=row.customers,
+                                    mrr=Money.model_validate(dashboard.money(row.mrr, currency)), nrr=row.nrr,
+                                    grr=row.grr)
                           for row in await dashboard.cohort_rows(session, org_id=principal.org_id)])
 
 
 @router.get("/dashboard/anomalies", response_model=Envelope[list[AnomalyOut]], name="dashboard.anomalies")
 async def anomalies(principal: DashboardRead, session: DbSession, metric: Annotated[MetricName, Query()] = "mrr",
                     start: DateQuery = None, end: DateQuery = None) -> Envelope[list[AnomalyOut]]:
-    """Days far from the same weekday's usual value (median/MAD over eight weeks; for MRR, its daily change)."""
-    first, last = dashboard.parse_range(start, end, today=await _today(session, principal), default_days=90)
+    """Days far from the same weekday's usual value (median/MAD over eight weeks; for MRR, its daily change), up to
+    today (later days have no values yet)."""
+    today, currency = await _reporting(session, principal)
+    first, last = dashboard.parse_range(start, end, today=today, default_days=90)
+    last = min(last, today)
     points = await dashboard.daily_changes(session, org_id=principal.org_id, metric=metric,
                                            start=first - dt.timedelta(weeks=dashboard.ANOMALY_WEEKS), end=last,
                                            visible=await _visible(session, principal))
     flagged = [item for item in dashboard.robust_anomalies(points) if item["day"] >= first]
-    return Envelope(data=[AnomalyOut.model_validate(item) for item in flagged])
+    return Envelope(data=[AnomalyOut.model_validate({**item, **{
+        name: dashboard.metric_value(metric, item[name], currency) for name in ("value", "baseline", "mad")}})
+        for item in flagged])
 
 
 @router.get("/metrics/explain", response_model=Envelope[list[ExplainedMovement]], name="metrics.explain")
@@ -120,16 +141,18 @@ async def explain(principal: DataRead, session: DbSession, start: DateQuery = No
                   kind: Literal["new", "expansion", "reactivation", "contraction", "churn", "fx"] | None = None
                   ) -> Envelope[list[ExplainedMovement]]:
     """The movements behind MRR between two days (default today), with customers and invoice lines."""
-    today = await _today(session, principal)
+    today, currency = await _reporting(session, principal)
     first, last = dashboard.parse_range(start, end or start, today=today, default_days=0)
-    found = await dashboard.explain(session, org_id=principal.org_id, start=first, end=last, kind=kind)
+    found = await dashboard.explain(session, org_id=principal.org_id, start=first, end=last, kind=kind,
+                                    currency=currency)
     return Envelope(data=[ExplainedMovement.model_validate(item) for item in found])
 
 
 @router.get("/dashboard/goals", response_model=Envelope[list[GoalProgress]], name="goals.list")
 async def list_goals(principal: DashboardRead, session: DbSession) -> Envelope[list[GoalProgress]]:
     visible = await _visible(session, principal)
-    goals = await dashboard.goal_statuses(session, org_id=principal.org_id, today=await _today(session, principal))
+    today, currency = await _reporting(session, principal)
+    goals = await dashboard.goal_statuses(session, org_id=principal.org_id, today=today, currency=currency)
     return Envelope(data=[GoalProgress.model_validate(goal) for goal in goals
                           if visible is None or goal["metric"] in visible])
 
@@ -138,20 +161,19 @@ async def list_goals(principal: DashboardRead, session: DbSession) -> Envelope[l
              name="goals.create", dependencies=[Idempotent])
 async def create_goal(body: GoalCreate, request: Request, principal: GoalsCreate, session: DbSession
                       ) -> Envelope[GoalProgress]:
-    today = await _today(session, principal)
+    today, _ = await _reporting(session, principal)
     goal = await service.create_goal(session, org_id=principal.org_id, user_id=principal.user_id, metric=body.metric,
                                      target=body.target, target_date=body.target_date,
                                      start_date=body.start_date or today)
     audit_target(request, "goal", goal.id, metric=goal.metric)
-    return Envelope(data=GoalProgress.model_validate(await dashboard.goal_status(session, goal=goal, today=today)))
+    return Envelope(data=await _progress(session, principal, goal))
 
 
 @router.get(GOAL, response_model=Envelope[GoalProgress], name="goals.get")
 async def get_goal(goal_id: uuid.UUID, principal: DashboardRead, session: DbSession) -> Envelope[GoalProgress]:
     goal = await service.get_goal(session, org_id=principal.org_id, goal_id=goal_id)
     dashboard.check_visible(goal.metric, await _visible(session, principal))
-    dashboard_goal = await dashboard.goal_status(session, goal=goal, today=await _today(session, principal))
-    return Envelope(data=GoalProgress.model_validate(dashboard_goal))
+    return Envelope(data=await _progress(session, principal, goal))
 
 
 @router.patch(GOAL, response_model=Envelope[GoalProgress], name="goals.update")
@@ -160,8 +182,7 @@ async def update_goal(goal_id: uuid.UUID, body: GoalUpdate, request: Request, pr
     goal = await service.update_goal(session, principal=principal, goal_id=goal_id, target=body.target,
                                      target_date=body.target_date)
     audit_target(request, "goal", goal.id)
-    return Envelope(data=GoalProgress.model_validate(
-        await dashboard.goal_status(session, goal=goal, today=await _today(session, principal))))
+    return Envelope(data=await _progress(session, principal, goal))
 
 
 @router.delete(GOAL, status_code=status.HTTP_204_NO_CONTENT, name="goals.delete")
@@ -199,14 +220,13 @@ async def update_policy(body: PolicyUpdate, request: Request, principal: Setting
     return Envelope(data=PolicyOut.model_validate(policy))
 
 
-@router.get("/metrics/fx-rates", response_model=PageEnvelope[FxRateIn], name="metrics.rates.list")
+@router.get("/metrics/fx-rates", response_model=PageEnvelope[FxRateOut], name="metrics.rates.list")
 async def list_rates(principal: SettingsRead, session: DbSession, page: Page,
                      currency: Annotated[str | None, Query(pattern=r"^[A-Za-z]{3}$")] = None
-                     ) -> PageEnvelope[FxRateIn]:
+                     ) -> PageEnvelope[FxRateOut]:
     rates, total = await service.list_rates(session, org_id=principal.org_id, currency=currency, offset=page.offset,
                                             limit=page.limit)
-    return PageEnvelope(data=[FxRateIn(currency=rate.currency, day=rate.day, per_usd=rate.per_usd)
-                              for rate in rates], meta=page.meta(total))
+    return PageEnvelope(data=[FxRateOut.model_validate(rate) for rate in rates], meta=page.meta(total))
 
 
 @router.put("/metrics/fx-rates", response_model=Envelope[int], name="metrics.rates.set")
@@ -220,10 +240,17 @@ async def set_rates(body: FxRatesIn, request: Request, principal: SettingsUpdate
     return Envelope(data=stored)
 
 
+async def _spend(session: DbSession, principal: Principal) -> list[SpendOut]:
+    _, currency = await _reporting(session, principal)
+    return [SpendOut(month=entry.month, channel=entry.channel,
+                     amount=Money.model_validate(dashboard.money(entry.amount, currency)))
+            for entry in await service.list_spend(session, org_id=principal.org_id)]
+
+
 @router.get("/metrics/spend", response_model=Envelope[list[SpendOut]], name="metrics.spend.list")
 async def list_spend(principal: SettingsRead, session: DbSession) -> Envelope[list[SpendOut]]:
-    return Envelope(data=[SpendOut.model_validate(entry)
-                          for entry in await service.list_spend(session, org_id=principal.org_id)])
+    """Spend in the reporting currency."""
+    return Envelope(data=await _spend(session, principal))
 
 
 @router.put("/metrics/spend", response_model=Envelope[list[SpendOut]], name="metrics.spend.set")
@@ -235,5 +262,4 @@ async def set_spend(body: SpendEntries, request: Request, principal: SettingsUpd
                                 amount=entry.amount)
     await service.request_recompute(session, org_id=principal.org_id)
     audit_target(request, "spend", principal.org_id, entries=len(body.entries))
-    return Envelope(data=[SpendOut.model_validate(entry)
-                          for entry in await service.list_spend(session, org_id=principal.org_id)])
+    return Envelope(data=await _spend(session, principal))

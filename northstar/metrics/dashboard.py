@@ -16,7 +16,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy import select, text
@@ -43,6 +43,19 @@ SPARK_MONTHS = 12
 
 def _value(number: Decimal) -> float | int:
     return int(number) if number == number.to_integral_value() else float(number)
+
+
+def money(amount: Any, currency: str) -> dict[str, Any]:
+    """Money as the API shows it (``schemas.Money``): integer minor units, the currency and its exponent. Amounts
+    are kept in minor units; a fraction of one (a goal's expected value, a median) is rounded half away from zero,
+    as the engine rounds."""
+    whole = int(Decimal(str(amount)).quantize(Decimal(1), ROUND_HALF_UP))
+    return {"amount": whole, "currency": currency, "exponent": engine.minor_units(currency)}
+
+
+def metric_value(metric: str, value: Any, currency: str) -> Any:
+    """A value of ``metric``: money in the reporting currency for a money metric, else the number itself."""
+    return money(value, currency) if value is not None and metric in MONEY else value
 
 
 async def visible_metrics(session: AsyncSession, *, org_id: uuid.UUID, investor: bool) -> set[str] | None:
@@ -171,7 +184,8 @@ async def headline(session: AsyncSession, *, org_id: uuid.UUID, investor: bool) 
     metrics = [metric for metric in (*CARD_METRICS, *SOURCE_CARD_METRICS)
                if (metric in CARD_METRICS or metric in by_metric) and (not investor or metric in row.shared)]
     today: dt.date = row.day
-    goals = await goal_statuses(session, org_id=org_id, today=today) if row.goals else []
+    currency: str = row.currency
+    goals = await goal_statuses(session, org_id=org_id, today=today, currency=currency) if row.goals else []
     found = []
     this_month = engine.month_start(today)
     for metric in metrics:
@@ -179,16 +193,17 @@ async def headline(session: AsyncSession, *, org_id: uuid.UUID, investor: bool) 
         current, previous = values.get(this_month), values.get(engine.add_months(this_month, -1))
         change = current - previous if current is not None and previous is not None else None
         found.append(Card(
-            metric=metric, value=current, previous=previous, change=change,
+            metric=metric, value=metric_value(metric, current, currency),
+            previous=metric_value(metric, previous, currency), change=metric_value(metric, change, currency),
             change_percent=round(change * 100 / abs(previous), 2) if change is not None and previous else None,
-            sparkline=[values.get(engine.add_months(this_month, back - SPARK_MONTHS + 1))
-                       for back in range(SPARK_MONTHS)],
+            sparkline=[metric_value(metric, values.get(engine.add_months(this_month, back - SPARK_MONTHS + 1)),
+                                    currency) for back in range(SPARK_MONTHS)],
             goal=next((goal for goal in goals if goal["metric"] == metric), None)))
-    return Headline(currency=row.currency, today=today, problem=row.problem, cards=found)
+    return Headline(currency=currency, today=today, problem=row.problem, cards=found)
 
 
-async def waterfall(session: AsyncSession, *, org_id: uuid.UUID, start: dt.date, end: dt.date, today: dt.date
-                    ) -> list[dict[str, Any]]:
+async def waterfall(session: AsyncSession, *, org_id: uuid.UUID, start: dt.date, end: dt.date, today: dt.date,
+                    currency: str) -> list[dict[str, Any]]:
     """Per month: MRR at the start, each movement, and MRR at the end (start + movements = end, to the cent). The
     months end with the current one: later months have no values yet."""
     end = min(end, today)
@@ -203,8 +218,10 @@ async def waterfall(session: AsyncSession, *, org_id: uuid.UUID, start: dt.date,
     month = engine.month_start(start)
     while month <= end:
         current = values.get(month, {})
-        months.append({"month": month, "start": values.get(engine.add_months(month, -1), {}).get("mrr", 0),
-                       **{kind: current.get(kind, 0) for kind in wanted[1:]}, "end": current.get("mrr", 0)})
+        months.append({"month": month,
+                       "start": money(values.get(engine.add_months(month, -1), {}).get("mrr", 0), currency),
+                       **{kind: money(current.get(kind, 0), currency) for kind in wanted[1:]},
+                       "end": money(current.get("mrr", 0), currency)})
         month = engine.add_months(month, 1)
     return months
 
@@ -224,12 +241,13 @@ async def value_on(session: AsyncSession, *, org_id: uuid.UUID, metric: str, day
     return _value(found) if found is not None else None
 
 
-async def goal_statuses(session: AsyncSession, *, org_id: uuid.UUID, today: dt.date) -> list[dict[str, Any]]:
+async def goal_statuses(session: AsyncSession, *, org_id: uuid.UUID, today: dt.date, currency: str
+                        ) -> list[dict[str, Any]]:
     goals = (await session.scalars(select(Goal).where(Goal.org_id == org_id).order_by(Goal.target_date))).all()
-    return [await goal_status(session, goal=goal, today=today) for goal in goals]
+    return [await goal_status(session, goal=goal, today=today, currency=currency) for goal in goals]
 
 
-async def goal_status(session: AsyncSession, *, goal: Goal, today: dt.date) -> dict[str, Any]:
+async def goal_status(session: AsyncSession, *, goal: Goal, today: dt.date, currency: str) -> dict[str, Any]:
     """Progress from the value at the goal's start to its target; on track when the current value is at or past
     where a straight line from start to target says it should be today."""
     start_value = await value_on(session, org_id=goal.org_id, metric=goal.metric, day=goal.start_date)
@@ -247,10 +265,11 @@ async def goal_status(session: AsyncSession, *, goal: Goal, today: dt.date) -> d
         reached = current >= target if rising else current <= target
         status = "achieved" if reached else "on_track" if ahead else "missed" if today > goal.target_date \
             else "at_risk"
-    return {"id": goal.id, "metric": goal.metric, "target": target, "target_date": goal.target_date,
-            "start_date": goal.start_date, "start_value": start_value, "current": current,
-            "expected": round(expected, 4) if expected is not None else None, "progress_percent": progress,
-            "status": status}
+    shown = {"target": target, "start_value": start_value, "current": current,
+             "expected": round(expected, 4) if expected is not None else None}
+    return {"id": goal.id, "metric": goal.metric, "target_date": goal.target_date, "start_date": goal.start_date,
+            **{name: metric_value(goal.metric, value, currency) for name, value in shown.items()},
+            "progress_percent": progress, "status": status}
 
 
 def robust_anomalies(points: list[tuple[dt.date, float]]) -> list[dict[str, Any]]:
@@ -292,19 +311,11 @@ async def daily_changes(session: AsyncSession, *, org_id: uuid.UUID, metric: str
     return [(day, float(value)) for day, value in points]
 
 
-def _date(value: str, field: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise Unprocessable("Dates are YYYY-MM-DD", details=[
-            {"field": field, "message": "a date (YYYY-MM-DD)", "type": "value_error"}]) from None
-
-
-def parse_range(start: str | None, end: str | None, *, today: dt.date, default_days: int) -> tuple[dt.date, dt.date]:
+def parse_range(start: dt.date | None, end: dt.date | None, *, today: dt.date, default_days: int
+                ) -> tuple[dt.date, dt.date]:
     """The days from ``start`` to ``end`` (both included): by default the ``default_days`` before today."""
-    given_start = _date(start, "query.start") if start else None
-    last = _date(end, "query.end") if end else today
-    first = given_start or last - dt.timedelta(days=default_days)
+    last = end or today
+    first = start or last - dt.timedelta(days=default_days)
     if first > last:
         raise Unprocessable("start is after end", details=[
             {"field": "query.start", "message": "must not be after end", "type": "value_error"}])
@@ -312,7 +323,7 @@ def parse_range(start: str | None, end: str | None, *, today: dt.date, default_d
 
 
 async def explain(session: AsyncSession, *, org_id: uuid.UUID, start: dt.date, end: dt.date,
-                  kind: str | None) -> list[dict[str, Any]]:
+                  kind: str | None, currency: str) -> list[dict[str, Any]]:
     """The movements between ``start`` and ``end`` (both included) with their customer and the invoice lines that
     started or ended that day, largest first: "why did MRR drop on the 14th?"."""
     rows = (await session.execute(text("""
@@ -329,7 +340,8 @@ async def explain(session: AsyncSession, *, org_id: uuid.UUID, start: dt.date, e
                        period_end, currency, amount, net_amount, invoice_status
                 FROM metrics.invoice_lines WHERE org_id = :org AND external_id = ANY (:ids)"""),
                 {"org": org_id, "ids": list(wanted)})).mappings():
-            lines[line["external_id"]] = dict(line)
-    return [{"day": row.day, "kind": row.kind, "amount": row.amount,
+            lines[line["external_id"]] = {**line, "amount": money(line["amount"], line["currency"]),
+                                          "net_amount": money(line["net_amount"], line["currency"])}
+    return [{"day": row.day, "kind": row.kind, "amount": money(row.amount, currency),
              "customer": {"id": row.customer_id, "external_id": row.external_id, "name": row.name},
              "lines": [lines[line] for line in row.lines if line in lines]} for row in rows]

@@ -4,8 +4,9 @@ and how fast deals close.
 Every definition, with a worked example, is in docs/integrations/hubspot.md ("Metrics"). Days and months are the
 organization's time zone. A deal keeps only its current state, so the past is rebuilt from creation and close
 dates: a deal is open from the day it was created until the day it closed, at its current amount. Each deal's
-amount is converted to the reporting currency once, at the rate of its close day (an open deal's at today's),
-rounded half away from zero exactly as the billing engine does; all of it is SQL aggregation. The weighted
+amount (hundredths of its currency) is converted to the reporting currency's minor units once, at the rate of its
+close day (an open deal's at today's), rounded half away from zero exactly as the billing engine does, so a yen
+has no hundredths and a dinar has thousandths, as in every other metric; all of it is SQL aggregation. The weighted
 pipeline needs each open deal's stage probability, read from the pipelines the same sync stored
 (``integrations.records``, stream ``pipelines``), and has today's value only, since the stages deals were in on
 past days are not kept. When a deal's currency has no rate on or before its rate day, the money metrics are left
@@ -29,6 +30,7 @@ from northstar.metrics.series import Point, replace_series
 SOURCE = "pipeline"
 VELOCITY_MONTHS = 3  # the trailing window of sales velocity: the month and the two before it
 RATE_PLACES = Decimal("0.0001")
+DEAL_DECIMALS = 2  # deals keep hundredths of their currency's unit, whatever its minor unit (HubSpot's decimals)
 DAY_PLACES = Decimal("0.01")
 
 # each deal with its days in the time zone and its amount in the reporting currency (``value``; NULL without an
@@ -49,9 +51,12 @@ rated AS (SELECT dated.*, coalesce(closed_on, CAST(:today AS date)) AS rate_day 
 valued AS (
     SELECT rated.*, CASE
         WHEN amount IS NULL THEN NULL
-        WHEN currency = :reporting THEN amount
+        WHEN currency = :reporting THEN CAST(CASE WHEN amount < 0 THEN -1 ELSE 1 END
+                  * div(2 * abs(amount) * CAST(:up AS numeric) + CAST(:down AS numeric),
+                        2 * CAST(:down AS numeric)) AS bigint)
         ELSE CAST(CASE WHEN amount < 0 THEN -1 ELSE 1 END
-                  * div(2 * abs(amount) * rep.per_usd + cur.per_usd, 2 * cur.per_usd) AS bigint) END AS value
+                  * div(2 * abs(amount) * rep.per_usd * CAST(:up AS numeric) + cur.per_usd * CAST(:down AS numeric),
+                        2 * cur.per_usd * CAST(:down AS numeric)) AS bigint) END AS value
     FROM rated
     LEFT JOIN LATERAL (SELECT CASE WHEN CAST(:reporting AS text) = 'USD' THEN 1 ELSE (
         SELECT r.per_usd FROM metrics.fx_rates r WHERE r.org_id = :org AND r.currency = :reporting
@@ -106,7 +111,9 @@ async def rebuild(session: AsyncSession, org_id: uuid.UUID, policy: engine.Polic
     money metrics are left out, the counts written)."""
     await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('metrics:pipeline:' || :org, 0))"),
                           {"org": str(org_id)})
-    params: dict[str, Any] = {"org": org_id, "zone": policy.timezone, "reporting": policy.reporting_currency}
+    shift = engine.minor_units(policy.reporting_currency) - DEAL_DECIMALS
+    params: dict[str, Any] = {"org": org_id, "zone": policy.timezone, "reporting": policy.reporting_currency,
+                              "up": 10 ** max(shift, 0), "down": 10 ** max(-shift, 0)}
     params["today"] = await session.scalar(text("SELECT CAST(now() AT TIME ZONE :zone AS date)"), params)
     days = (await session.execute(_DAYS, params)).all()
     months = {row.month: row for row in (await session.execute(_MONTHS, params)).all()}

@@ -206,3 +206,15 @@ async def test_a_key_never_makes_a_key_beyond_its_creators_role(client: httpx.As
     assert response.status_code == 403 and response.json()["error"]["code"] == "beyond_creator"
     within = await client.post("/api/v1/api-keys", json={"name": "x", "role": "member"}, headers=_key_headers(key))
     assert within.status_code == 201, within.text
+
+
+async def test_an_expiry_outside_the_calendar_or_in_the_past_is_a_422(client: httpx.AsyncClient,
+                                                                       founder: Account) -> None:
+    """Year 10000 once its offset is applied was stored, and every later list of the org's keys was a 500."""
+    for expires_at in ("9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00Z", "2001-01-01T00:00:00Z"):
+        response = await client.post("/api/v1/api-keys", json={"name": "far", "expiresAt": expires_at},
+                                     headers=founder.headers)
+        assert response.status_code == 422, (expires_at, response.text)
+        assert response.json()["error"]["details"][0]["field"] == "body.expiresAt"
+    listed = await client.get("/api/v1/api-keys", headers=founder.headers)
+    assert listed.status_code == 200, listed.text

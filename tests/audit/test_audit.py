@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
+import orjson
 import psycopg
 from typer.testing import CliRunner
 
@@ -83,3 +86,13 @@ def test_cli_audit_verify_exits_nonzero_on_tampering(database_url: str) -> None:
     # Earlier tests tampered with one org on purpose: the command must say so and fail.
     assert result.exit_code in (0, 1)
     assert "Audit trail" in result.output
+
+
+async def test_cli_audit_verify_as_json_lists_every_org(client: httpx.AsyncClient, founder: Account,
+                                                        database_url: str) -> None:
+    await create_project(client, founder, "listed")
+    result = await asyncio.to_thread(CliRunner().invoke, cli, ["audit", "verify", "--json"])
+    reports = {report["orgId"]: report for report in orjson.loads(result.output)}
+    mine = reports[str(founder.org_id)]
+    assert mine["ok"] and mine["entries"] >= 2 and len(mine["headHash"]) == 64 and mine["problems"] == []
+    assert result.exit_code == (0 if all(report["ok"] for report in reports.values()) else 1)

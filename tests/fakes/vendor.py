@@ -3,7 +3,8 @@
 A fake speaks one vendor's documented JSON and paging (``stripe.py``, ``shopify.py``, …) as a Starlette app that
 tests serve on loopback (``tests.conftest.serving``). ``FakeVendor`` wraps its routes with what the vendor does to
 every request: a ceiling of requests per second answered with 429 and ``Retry-After`` beyond it, injected faults
-(5xx answers, malformed pages, sudden 429s) for the next matching requests, and a log of what was asked.
+(5xx answers, malformed pages, sudden 429s) for exactly the next matching requests (before the ceiling, so a fault
+never depends on the pace of the client), and a log of what was asked.
 """
 
 from __future__ import annotations
@@ -66,11 +67,15 @@ class FakeVendor:
             self.seen.append(Seen(request.method, request.url.path, dict(request.query_params), now))
             if not self.authorised(request):
                 return JSONResponse({"error": {"message": "Invalid credentials"}}, status_code=401)
-            if self._over_ceiling(now):
+            # an injected fault answers exactly the next requests it names, whatever their pace: were the ceiling
+            # checked first, a request it refused would not use the fault up, and which answer a client saw last
+            # would depend on timing (a run meant to fail on 503s ending on a 429)
+            fault = self._take_fault(request.url.path)
+            over = self._over_ceiling(now)  # every request counts toward the ceiling, faulted ones too
+            if fault is None and over:
                 self.throttled += 1
                 return JSONResponse({"error": {"message": "Too many requests"}}, status_code=429,
                                     headers={"Retry-After": str(self.retry_after_seconds)})
-            fault = self._take_fault(request.url.path)
             if fault == "server_error":
                 return JSONResponse({"error": {"message": "Internal error"}}, status_code=503)
             if fault == "rate_limited":

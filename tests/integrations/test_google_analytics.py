@@ -17,6 +17,7 @@ from tests.conftest import serving
 from tests.factories import Account
 from tests.fakes.google_analytics import FakeGoogleAnalytics, Traffic
 from tests.integrations.conftest import connect, integration_of, sync_now, wait_for_sync
+from tests.metrics.money import amounts
 from tests.workers import Workers
 
 PROPERTY = "345678901"
@@ -111,7 +112,7 @@ async def test_a_full_sync_pages_the_report_and_computes_traffic_metrics(
         response = await client.get("/api/v1/dashboard/series", headers=founder.headers, params={
             "metric": metric, "grain": "day", "start": "2026-10-01", "end": "2026-11-30"})
         assert response.status_code == 200, response.text
-        assert [(point["day"], point["value"]) for point in response.json()["data"]["points"]] == [
+        assert [(point["day"], point["value"]) for point in amounts(response.json()["data"])["points"]] == [
             (day.isoformat(), values[index]) for day, values in daily.items()], metric
 
     kpis = await _kpis(database, founder)
@@ -202,7 +203,7 @@ async def test_a_sync_broken_on_page_three_resumes_from_its_cursor(
     assert await _records(database, founder) == 12
     response = await client.get("/api/v1/dashboard/series", headers=founder.headers, params={
         "metric": "sessions", "grain": "day", "start": "2026-10-30", "end": "2026-11-02"})
-    assert [point["value"] for point in response.json()["data"]["points"]] == [200, 230, 200, 170]
+    assert [point["value"] for point in amounts(response.json()["data"])["points"]] == [200, 230, 200, 170]
 
 
 async def test_quota_errors_rate_limits_and_server_errors_are_retried(

@@ -16,6 +16,7 @@ from tests.conftest import serving
 from tests.factories import Account
 from tests.fakes.hubspot import SEARCH_PATH, FakeHubSpot, millis
 from tests.integrations.conftest import connect, sync_now, wait_for_sync
+from tests.metrics.money import amounts
 from tests.workers import Workers
 
 UTC = dt.UTC
@@ -55,7 +56,7 @@ async def _series(client: httpx.AsyncClient, account: Account, metric: str, **qu
     response = await client.get("/api/v1/dashboard/series", headers=account.headers,
                                 params={"metric": metric, **query})
     assert response.status_code == 200, response.text
-    return [(point["day"], point["value"]) for point in response.json()["data"]["points"]]
+    return [(point["day"], point["value"]) for point in amounts(response.json()["data"])["points"]]
 
 
 def _search(since: int | str, after: str | None = None) -> dict[str, Any]:
@@ -354,6 +355,29 @@ async def test_a_missing_exchange_rate_leaves_the_money_metrics_out_until_it_is_
         assert asyncio.get_running_loop().time() < deadline, "the metrics were not rebuilt"
         await asyncio.sleep(0.1)
     # 10000 pence / 0.8 = 12500 cents, and 5000: open since 2025-01-01, weighted 0.9 each
-    assert found.json()["data"]["points"][-1]["value"] == 17500
+    assert amounts(found.json()["data"])["points"][-1]["value"] == 17500
     assert [value for _, value in await _series(client, founder, "weighted_pipeline")] == [15750]
     assert (await client.get("/api/v1/dashboard", headers=founder.headers)).json()["data"]["problem"] is None
+
+
+async def test_pipeline_money_is_in_the_reporting_currency_minor_units(
+        client: httpx.AsyncClient, founder: Account, worker: Workers) -> None:
+    """Reported in yen, which have no minor unit: a deal kept as hundredths is divided down, never shown as 100x."""
+    rates = await client.put("/api/v1/metrics/fx-rates", headers=founder.headers,
+                             json={"rates": [{"currency": "JPY", "day": "2025-01-01", "perUsd": "150"}]})
+    assert rates.status_code == 200, rates.text
+    settings = await client.patch("/api/v1/metrics/settings", headers=founder.headers,
+                                  json={"reportingCurrency": "JPY"})
+    assert settings.status_code == 200, settings.text
+    fake = FakeHubSpot()
+    fake.add_deal(created=BASE, dealname="Dollars", amount="1000.00", dealstage="contractsent", pipeline="default")
+    fake.add_deal(created=BASE, dealname="Yen", amount="5000", deal_currency_code="JPY", dealstage="contractsent",
+                  pipeline="default")
+    async with serving(fake.app) as url:
+        integration = await _connect(client, founder, fake, url)
+        assert (await wait_for_sync(client, founder, integration["id"]))["status"] == "succeeded"
+    response = await client.get("/api/v1/dashboard/series", headers=founder.headers,
+                                params={"metric": "open_pipeline"})
+    assert response.status_code == 200, response.text
+    # $1,000.00 at 150 yen a dollar is ¥150,000, and ¥5,000 stays ¥5,000: 155000 yen, exponent 0
+    assert response.json()["data"]["points"][-1]["value"] == {"amount": 155000, "currency": "JPY", "exponent": 0}

@@ -16,6 +16,7 @@ from tests.conftest import serving
 from tests.factories import Account
 from tests.fakes.mixpanel import FakeMixpanel, event
 from tests.integrations.conftest import connect, integration_of, sync_now, wait_for_sync
+from tests.metrics.money import amounts
 from tests.workers import Workers
 
 PROJECT = "2718281"
@@ -86,7 +87,7 @@ async def _series(client: httpx.AsyncClient, account: Account, metric: str) -> d
     response = await client.get("/api/v1/dashboard/series", headers=account.headers, params={
         "metric": metric, "grain": "day", "start": _day(60).isoformat(), "end": _today().isoformat()})
     assert response.status_code == 200, response.text
-    return {point["day"]: point["value"] for point in response.json()["data"]["points"]}
+    return {point["day"]: point["value"] for point in amounts(response.json()["data"])["points"]}
 
 
 def _expected() -> dict[str, dict[str, float]]:

@@ -19,6 +19,7 @@ from tests.conftest import serving
 from tests.factories import Account
 from tests.fakes.shopify import GRAPHQL_PATH, ShopifyStore, sign
 from tests.integrations.conftest import connect, latest_run, sync_now, wait_for_sync
+from tests.metrics.money import amounts
 from tests.workers import Workers
 
 SECRET = f"shpss_{uuid.uuid4().hex}"
@@ -68,7 +69,7 @@ async def _series(client: httpx.AsyncClient, account: Account, metric: str, grai
     response = await client.get("/api/v1/dashboard/series", headers=account.headers, params={
         "metric": metric, "grain": grain, "start": start, "end": end})
     assert response.status_code == 200, response.text
-    return {point["day"]: point["value"] for point in response.json()["data"]["points"]}
+    return {point["day"]: point["value"] for point in amounts(response.json()["data"])["points"]}
 
 
 async def _daily(client: httpx.AsyncClient, account: Account, metric: str, start: str, end: str) -> dict[str, Any]:
@@ -406,5 +407,5 @@ async def test_orders_in_another_currency_are_converted_with_their_minor_units(
             "metric": "revenue", "start": "2026-03-10", "end": "2026-03-10"})).status_code == 404:
         assert asyncio.get_running_loop().time() < deadline, "the metrics were not recomputed"
         await asyncio.sleep(0.1)
-    assert response.json()["data"]["points"] == [{"day": "2026-03-10", "value": 1000}]
+    assert amounts(response.json()["data"])["points"] == [{"day": "2026-03-10", "value": 1000}]
     assert (await client.get("/api/v1/dashboard", headers=founder.headers)).json()["data"]["problem"] is None

@@ -30,8 +30,9 @@ from northstar.metrics.service import MONTH_METRICS
 from tests.conftest import serving
 from tests.factories import Account as Founder
 from tests.fakes.stripe import EMBEDDED, FakeStripe
-from tests.integrations.conftest import connect, latest_run, sync_now, wait_for_sync
+from tests.integrations.conftest import connect, integration_of, latest_run, sync_now, wait_for_sync
 from tests.metrics.compare import cohort_differences, differences
+from tests.metrics.money import amounts
 from tests.metrics.reference import Reference
 from tests.metrics.stripe_reference import AsOf, rate_table, reference_lines
 from tests.workers import Workers
@@ -111,7 +112,7 @@ async def dashboard_months(client: httpx.AsyncClient, founder: Founder, first: d
         if response.status_code == 404 and response.json()["error"]["code"] == "unknown_metric":
             continue
         assert response.status_code == 200, response.text
-        for point in response.json()["data"]["points"]:
+        for point in amounts(response.json()["data"])["points"]:
             values[dt.date.fromisoformat(point["day"])][name] = point["value"]
     months: list[dict[str, object]] = []
     month = first
@@ -147,14 +148,15 @@ async def assert_metrics_equal_the_reference(client: httpx.AsyncClient, founder:
     response = await client.get("/api/v1/dashboard/series", headers=founder.headers, params={
         "metric": "mrr", "grain": "day", "start": first.isoformat(), "end": today.isoformat()})
     assert response.status_code == 200, response.text
-    daily = {dt.date.fromisoformat(point["day"]): int(point["value"]) for point in response.json()["data"]["points"]}
+    daily = {dt.date.fromisoformat(point["day"]): int(point["value"])
+             for point in amounts(response.json()["data"])["points"]}
     expected_daily = {first + dt.timedelta(days=offset): sum(
         reference.mrr_on(customer, first + dt.timedelta(days=offset)) for customer in reference.priced)
         for offset in range((today - first).days + 1)}
     assert {day: value for day, value in daily.items() if expected_daily.get(day) != value} == {}
     assert daily.keys() >= {day for day, value in expected_daily.items() if value}
 
-    cohorts = (await client.get("/api/v1/dashboard/cohorts", headers=founder.headers)).json()["data"]
+    cohorts = amounts((await client.get("/api/v1/dashboard/cohorts", headers=founder.headers)).json()["data"])
     got_cohorts = [engine.CohortRow(cohort=dt.date.fromisoformat(row["cohort"]), k=row["k"],
                                     customers=row["customers"], mrr=row["mrr"], nrr=row["nrr"], grr=row["grr"])
                    for row in cohorts]
@@ -295,12 +297,15 @@ async def test_an_incremental_sync_reads_only_events_and_the_metrics_follow(
         fake.cancel(cancelled["id"], at_period_end=False, prorate=True)
         newcomer = fake.add_customer(currency="gbp", country="GB", state=None, tax_rate="gb_vat")
         fake.subscribe(newcomer["id"], [(account.price("team", "gbp"), 7)], coupon="LAUNCH20")
+        since = (await integration_of(client, founder, integration_id))["streams"]["events"]["since"]
+        listed = [event for event in account.events if event["created"] >= since]
         mark = len(fake.seen)
 
-        await sync_now(client, founder, integration_id)
+        run = await sync_now(client, founder, integration_id)
 
         asked = fake.seen[mark:]
         assert {seen.path for seen in asked} == {"/v1/events"}
+        assert run["fetched"]["events"] == len(listed) > 4  # every event read, not only the objects they carried
         assert all("created[gte]" in seen.query or "created[gt]" in seen.query for seen in asked)
         assert await stored_counts(database, founder, integration_id) == listed_counts(account)
         status = await rows(database, founder, "SELECT external_id, status FROM metrics.subscriptions "
@@ -460,11 +465,19 @@ async def test_webhooks_are_verified_acknowledged_and_processed_once(
         paid = next(event for event in account.events[before:] if event["type"] == "invoice.paid")
         body = orjson.dumps(paid)
 
-        for headers in (signed(body, secret="whsec_not_the_one"), signed(body, at=int(time.time()) - 600),
+        for headers in (signed(body, secret="whsec_not_the_one"), signed(body, secret="whsec_not_the_one",
+                                                                          at=int(time.time()) - 600),
                         {"Content-Type": "application/json"}):
             refused = await client.post(path, content=body, headers=headers)
             assert refused.status_code == 401, refused.text
             assert refused.json()["error"]["code"] == "invalid_signature"
+            assert refused.json()["error"]["message"] == "The signature does not match"
+        # Stripe's own signature, replayed ten minutes later (or dated ten minutes ahead): it says so
+        for moment in (int(time.time()) - 600, int(time.time()) + 600):
+            expired = await client.post(path, content=body, headers=signed(body, at=moment))
+            assert expired.status_code == 401, expired.text
+            assert expired.json()["error"]["code"] == "signature_expired"
+            assert "expired" in expired.json()["error"]["message"]
 
         for odd in (b"[1, 2]", b'{"id": 5}', b"{not json"):
             unreadable = await client.post(path, content=odd, headers=signed(odd))

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from playwright.async_api import Browser, async_playwright, expect
 
+from tests.browser import MISSING, chromium
 from tests.factories import Account, add_member
 from tests.jobs.conftest import wait_for_job
 
@@ -17,8 +17,8 @@ pytestmark = pytest.mark.usefixtures("worker")
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    executable = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert executable, "the browser tests need Chromium: apt-get install chromium"
+    executable = chromium()
+    assert executable, MISSING
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
         yield launched

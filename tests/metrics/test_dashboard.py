@@ -16,6 +16,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import httpx
@@ -33,6 +34,7 @@ from tests.jobs.conftest import wait_for_job
 from tests.workers import Workers, stop_worker
 
 from .factory import billing_line, line
+from .money import amounts
 
 D = dt.date
 
@@ -141,7 +143,7 @@ async def billing(client: httpx.AsyncClient, founder: Account, database: Databas
 async def _get(client: httpx.AsyncClient, account: Account, path: str, **params: str) -> Any:
     response = await client.get(path, headers=account.headers, params=params)
     assert response.status_code == 200, response.text
-    return response.json()["data"]
+    return amounts(response.json()["data"])
 
 
 def _fields(response: httpx.Response) -> list[str]:
@@ -212,7 +214,7 @@ async def test_a_goal_is_shown_on_its_card(client: httpx.AsyncClient, billing: B
     created = await client.post("/api/v1/dashboard/goals", headers=billing.account.headers, json={
         "metric": "customers", "target": 10, "targetDate": (billing.today + dt.timedelta(days=90)).isoformat()})
     assert created.status_code == 201, created.text
-    goal = created.json()["data"]
+    goal = amounts(created.json()["data"])
 
     cards = {card["metric"]: card for card in (await _get(client, billing.account, "/api/v1/dashboard"))["cards"]}
     assert cards["customers"]["goal"] == goal
@@ -458,7 +460,7 @@ async def test_cohorts(client: httpx.AsyncClient, billing: Billing) -> None:
 async def _create_goal(client: httpx.AsyncClient, account: Account, **body: Any) -> dict[str, Any]:
     response = await client.post("/api/v1/dashboard/goals", headers=account.headers, json=body)
     assert response.status_code == 201, response.text
-    goal: dict[str, Any] = response.json()["data"]
+    goal: dict[str, Any] = amounts(response.json()["data"])
     return goal
 
 
@@ -469,10 +471,11 @@ async def test_goal_status_and_progress(client: httpx.AsyncClient, billing: Bill
     assert billing.mrr_on(start) == start_value and billing.mrr_on(today) == current
     elapsed = (today - start).days
 
-    def line_today(target: int, target_date: dt.date) -> float:
-        """Where the straight line from the start value to the target is today."""
+    def line_today(target: int, target_date: dt.date) -> int:
+        """Where the straight line from the start value to the target is today, in whole cents (half up)."""
         span = (target_date - start).days
-        return round(start_value + (target - start_value) * min(elapsed, span) / span, 4)
+        exact = Decimal(start_value) + Decimal(target - start_value) * min(elapsed, span) / span
+        return int(exact.quantize(Decimal("0.0001"), ROUND_HALF_UP).quantize(Decimal(1), ROUND_HALF_UP))
 
     cases = [  # target, target date, status, progress
         (20000, today + dt.timedelta(days=30), "achieved", 225.0),  # 4500 / 2000
@@ -486,7 +489,7 @@ async def test_goal_status_and_progress(client: httpx.AsyncClient, billing: Bill
         assert goal["status"] == status, (goal, status)
         assert goal["progressPercent"] == progress
         assert goal["startValue"] == start_value and goal["current"] == current
-        assert goal["expected"] == pytest.approx(line_today(target, target_date), abs=1e-4)
+        assert goal["expected"] == line_today(target, target_date)
         assert (goal["startDate"], goal["targetDate"], goal["target"]) == (
             start.isoformat(), target_date.isoformat(), target)
     on_track = line_today(40000, today + dt.timedelta(days=3650))
@@ -533,8 +536,8 @@ async def test_a_goal_on_a_daily_metric_reads_its_days(client: httpx.AsyncClient
     # on the 5th of last month the latest day is the 20th before it (100), not last month's total, which holds a
     # later day; today's value is the 10th of last month's (300)
     assert (goal["startValue"], goal["current"], goal["progressPercent"]) == (100, 300, 50)  # 200 / 400
-    expected = 100 + 400 * (today - start).days / (target_date - start).days
-    assert goal["expected"] == pytest.approx(expected, abs=1e-4)
+    expected = Decimal(100) + Decimal(400) * (today - start).days / (target_date - start).days
+    assert goal["expected"] == int(expected.quantize(Decimal(1), ROUND_HALF_UP))  # revenue is money: whole cents
     assert goal["status"] == ("on_track" if expected <= 300 else "at_risk")
 
 
@@ -568,15 +571,16 @@ async def test_goal_lifecycle(client: httpx.AsyncClient, billing: Billing, other
     patched = await client.patch(path, headers=headers, json={"target": 20000})
     assert patched.status_code == 200, patched.text
     # (22500 - 18000) / (20000 - 18000)
-    assert (patched.json()["data"]["target"], patched.json()["data"]["status"],
-            patched.json()["data"]["progressPercent"]) == (20000, "achieved", 225)
+    changed = amounts(patched.json()["data"])
+    assert (changed["target"], changed["status"], changed["progressPercent"]) == (20000, "achieved", 225)
     moved = (today + dt.timedelta(days=90)).isoformat()
     patched = await client.patch(path, headers=headers, json={"targetDate": moved})
     assert patched.status_code == 200, patched.text
-    assert (patched.json()["data"]["targetDate"], patched.json()["data"]["target"]) == (moved, 20000)
+    changed = amounts(patched.json()["data"])
+    assert (changed["targetDate"], changed["target"]) == (moved, 20000)
     too_early = await client.patch(path, headers=headers, json={"targetDate": billing.month(-2).isoformat()})
     assert too_early.status_code == 422 and _fields(too_early) == ["body.targetDate"]
-    assert await _get(client, account, path) == patched.json()["data"]
+    assert await _get(client, account, path) == changed
 
     attempts: list[tuple[str, dict[str, Any] | None]] = [("GET", None), ("PATCH", {"target": 1}), ("DELETE", None)]
     for method, payload in attempts:
@@ -650,7 +654,7 @@ async def test_explain_a_day(client: httpx.AsyncClient, billing: Billing) -> Non
         return [{"externalId": _line_id(customer, month), "invoiceExternalId": f"in_{_line_id(customer, month)}",
                  "subscriptionExternalId": subscription, "kind": "recurring", "proration": False,
                  "periodStart": _midnight(billing.month(month)), "periodEnd": _midnight(billing.month(month + 1)),
-                 "currency": "USD", "amount": price, "netAmount": price, "invoiceStatus": "paid"}
+                 "amount": price, "netAmount": price, "invoiceStatus": "paid"}
                 for customer, month, price in ids for subscription in [f"sub_{customer[-1]}"]]
 
     def movement(kind: str, amount: int, customer: str, *ids: tuple[str, int, int]) -> dict[str, Any]:
@@ -825,6 +829,75 @@ async def _download(uri: str) -> bytes:
         response = await browser.get(uri)
     assert response.status_code == 200, response.text
     return response.content
+
+
+# ------------------------------------------------------------------------------------------------------------ money
+
+async def _raw(client: httpx.AsyncClient, account: Account, path: str, **params: str) -> Any:
+    response = await client.get(path, headers=account.headers, params=params)
+    assert response.status_code == 200, response.text
+    return response.json()["data"]
+
+
+def _usd(amount: int) -> dict[str, Any]:
+    return {"amount": amount, "currency": "USD", "exponent": 2}
+
+
+async def test_money_is_integer_minor_units_with_its_currency_and_exponent(
+        client: httpx.AsyncClient, billing: Billing, database: Database) -> None:
+    """Every amount a metrics response carries, as Stripe keeps money; counts and rates stay plain numbers."""
+    account, today = billing.account, billing.today
+    month = billing.month(0).isoformat()
+    goal = await client.post("/api/v1/dashboard/goals", headers=account.headers, json={
+        "metric": "mrr", "target": 30000, "targetDate": (today + dt.timedelta(days=60)).isoformat()})
+    assert goal.status_code == 201 and goal.json()["data"]["target"] == _usd(30000), goal.text
+    spend = await client.put("/api/v1/metrics/spend", headers=account.headers,
+                             json={"entries": [{"month": month, "amount": 150000}]})
+    assert spend.status_code == 200 and spend.json()["data"] == [
+        {"month": month, "channel": "all", "amount": _usd(150000)}], spend.text
+
+    cards = {card["metric"]: card for card in (await _raw(client, account, "/api/v1/dashboard"))["cards"]}
+    mrr = cards["mrr"]
+    assert (mrr["value"], mrr["previous"], mrr["change"]) == (_usd(22500), _usd(26500), _usd(-4000))
+    assert mrr["sparkline"][-1] == _usd(22500) and mrr["changePercent"] == -15.09
+    assert mrr["goal"]["target"] == _usd(30000) and mrr["goal"]["current"] == _usd(22500)
+    assert (cards["customers"]["value"], cards["nrr"]["value"]) == (5, 100)  # a count and a rate: numbers
+
+    series = await _raw(client, account, "/api/v1/dashboard/series", metric="mrr", start=today.isoformat())
+    assert series["points"] == [{"day": today.isoformat(), "value": _usd(22500)}]
+    customers = await _raw(client, account, "/api/v1/dashboard/series", metric="customers", grain="month",
+                           start=month)
+    assert customers["points"] == [{"day": month, "value": 5}]
+    waterfall = await _raw(client, account, "/api/v1/dashboard/waterfall", start=month)
+    assert waterfall == [{"month": month, "start": _usd(26500), "new": _usd(2000), "expansion": _usd(0),
+                          "reactivation": _usd(0), "contraction": _usd(-3000), "churn": _usd(-3000), "fx": _usd(0),
+                          "end": _usd(22500)}]
+    cohort = next(row for row in await _raw(client, account, "/api/v1/dashboard/cohorts")
+                  if row["cohort"] == month)
+    assert cohort["mrr"] == _usd(2000)  # D, the month's only new customer
+    anomalies = await _raw(client, account, "/api/v1/dashboard/anomalies", metric="mrr", start=month, end=month)
+    assert [(item["value"], item["baseline"], item["mad"]) for item in anomalies] == [(_usd(-4000), _usd(0),
+                                                                                       _usd(0))]
+    explained = await _raw(client, account, "/api/v1/metrics/explain", start=month, kind="new")
+    assert explained[0]["amount"] == _usd(2000)
+    assert [(line["amount"], line["netAmount"]) for line in explained[0]["lines"]] == [(_usd(2000), _usd(2000))]
+
+    # reported in yen, which have no minor unit: 150 yen a dollar makes $225.00 of MRR ¥33,750, exponent 0
+    rates = await client.put("/api/v1/metrics/fx-rates", headers=account.headers, json={
+        "rates": [{"currency": "JPY", "day": "2000-01-01", "perUsd": "150"}]})
+    assert rates.status_code == 200, rates.text
+    settings = await client.patch("/api/v1/metrics/settings", headers=account.headers,
+                                  json={"reportingCurrency": "JPY"})
+    assert settings.status_code == 200, settings.text
+    await _recompute(database, account)
+    dashboard = await _raw(client, account, "/api/v1/dashboard")
+    yen = {card["metric"]: card for card in dashboard["cards"]}["mrr"]
+    assert dashboard["currency"] == "JPY"
+    assert (yen["value"], yen["previous"]) == ({"amount": 33750, "currency": "JPY", "exponent": 0},
+                                               {"amount": 39750, "currency": "JPY", "exponent": 0})
+    explained = await _raw(client, account, "/api/v1/metrics/explain", start=month, kind="new")
+    assert explained[0]["amount"] == {"amount": 3000, "currency": "JPY", "exponent": 0}  # $20.00
+    assert explained[0]["lines"][0]["amount"] == _usd(2000)  # an invoice line keeps its own currency
 
 
 @pytest.mark.usefixtures("worker")

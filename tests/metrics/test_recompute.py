@@ -17,6 +17,7 @@ from northstar.metrics import engine, service
 from northstar.metrics.engine import Line, Policy
 from northstar.metrics.inputs import SourceBatch
 from tests.factories import Account
+from tests.metrics.money import amounts
 
 from .factory import billing_line
 from .generator import generate
@@ -108,8 +109,8 @@ async def test_stored_series_are_the_engines_numbers(client: httpx.AsyncClient, 
     assert [row[:4] for row in cohorts] == [
         (row.cohort, row.k, row.customers, row.mrr)
         for row in engine.cohort_table(computed, until=this_month, as_of=today)]
-    mrr = (await client.get("/api/v1/dashboard/series", headers=founder.headers, params={
-        "metric": "mrr", "start": today.isoformat(), "end": today.isoformat()})).json()["data"]["points"]
+    mrr = amounts((await client.get("/api/v1/dashboard/series", headers=founder.headers, params={
+        "metric": "mrr", "start": today.isoformat(), "end": today.isoformat()})).json()["data"])["points"]
     assert mrr == [{"day": today.isoformat(), "value": expected[-1].mrr}]
 
 

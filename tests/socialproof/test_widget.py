@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import secrets
-import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -33,6 +32,7 @@ from starlette.routing import Route as PageRoute
 
 from northstar.app import create_app
 from northstar.settings import Settings
+from tests.browser import MISSING, chromium
 from tests.conftest import free_port, serving
 from tests.factories import Account
 
@@ -76,8 +76,8 @@ async def pages() -> AsyncIterator[Pages]:
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    executable = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert executable, "the browser tests need Chromium: apt-get install chromium"
+    executable = chromium()
+    assert executable, MISSING
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(executable_path=executable, args=[
             "--no-sandbox", "--disable-blink-features=AutomationControlled",  # navigator.webdriver stays false

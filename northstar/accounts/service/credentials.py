@@ -79,7 +79,8 @@ async def create_api_key(
         if beyond:
             raise Forbidden("Scopes beyond the key's role", details={"scopes": beyond})
     if expires_at is not None and expires_at <= now():
-        raise Conflict("expiresAt must be in the future", code="invalid_expiry")
+        raise Unprocessable("expiresAt must be in the future", details=[
+            {"field": "body.expiresAt", "message": "must be in the future", "type": "invalid_expiry"}])
     creator = await _key_creator(session, principal, role, scopes)
     secret = new_secret(24)
     key = ApiKey(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import enum
 import random
 import time
 from abc import ABC, abstractmethod
@@ -34,6 +35,14 @@ from northstar.settings import get_settings
 T = TypeVar("T")
 
 
+class Signature(enum.Enum):
+    """What checking a webhook delivery's signature found."""
+
+    VALID = "valid"
+    INVALID = "invalid"  # missing, malformed, or not made with the integration's secret
+    EXPIRED = "expired"  # made with the secret, but dated outside the provider's tolerance: a replay or a late retry
+
+
 class ConnectorError(Exception):
     """A sync cannot go on; the message is shown to the merchant (no secrets in it)."""
 
@@ -48,11 +57,15 @@ class VendorError(ConnectorError):
 
 @dataclass(frozen=True)
 class Page:
-    """Records of one stream and the cursor that resumes after them (``None``: the stream is done for now)."""
+    """Records of one stream and the cursor that resumes after them (``None``: the stream is done for now).
+
+    ``fetched`` is how many items the provider sent for the page, when they are not its records: Stripe's events are
+    read, and the objects they carry are stored under their own streams."""
 
     stream: str
     records: list[dict[str, Any]]
     cursor: dict[str, Any] | None
+    fetched: int | None = None
 
 
 @dataclass
@@ -259,17 +272,19 @@ class Connector(ABC):
     signature_header: ClassVar[str | None] = None  # where the provider puts a delivery's signature
 
     @classmethod
-    def verify_webhook(cls, body: bytes, headers: Mapping[str, str], credentials: Mapping[str, str]) -> bool:
+    def verify_webhook(cls, body: bytes, headers: Mapping[str, str], credentials: Mapping[str, str]) -> Signature:
         """Whether a delivery is signed with the integration's ``webhook_secret`` (providers without webhooks:
-        never)."""
+        never), and recently enough."""
         secret = credentials.get("webhook_secret")
         signature = headers.get(cls.signature_header) if cls.signature_header else None
-        return bool(secret and signature) and cls.signature_matches(body, str(signature), str(secret))
+        if not (secret and signature):
+            return Signature.INVALID
+        return cls.check_signature(body, str(signature), str(secret))
 
     @staticmethod
-    def signature_matches(body: bytes, signature: str, secret: str) -> bool:
+    def check_signature(body: bytes, signature: str, secret: str) -> Signature:
         """The provider's signature scheme."""
-        return False
+        return Signature.INVALID
 
     @classmethod
     def webhook_event(cls, payload: Mapping[str, Any], headers: Mapping[str, str]) -> tuple[str, str]:

@@ -11,9 +11,9 @@ cost bucket (``extensions.cost.throttleStatus``), requests wait until the bucket
 
 ``normalise`` maps orders to ``CommerceOrder`` and their refunds to ``CommerceRefund``, shop-currency amounts to
 integer minor units exactly. Webhooks (``X-Shopify-Hmac-Sha256``: base64 HMAC-SHA256 of the raw body with the app's
-client secret) name their order, which is fetched as it is now (deliveries come in any order), and keyed by the same
-global id as in a sync, so a webhook and a sync update the same row; customers come REST-shaped and are mapped to
-the GraphQL shape.
+client secret; it signs no time, so a replayed delivery is caught by its ``X-Shopify-Webhook-Id``) name their
+order, which is fetched as it is now (deliveries come in any order), and keyed by the same global id as in a sync,
+so a webhook and a sync update the same row; customers come REST-shaped and are mapped to the GraphQL shape.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from northstar.integrations.connectors.base import (
     CredentialsRejected,
     Page,
     RateLimit,
+    Signature,
     VendorClient,
     VendorError,
     validated,
@@ -287,8 +288,8 @@ class ShopifyConnector(Connector):
         return normalise(stream, records)
 
     @staticmethod
-    def signature_matches(body: bytes, signature: str, secret: str) -> bool:
-        return verify_signature(body, signature, secret)
+    def check_signature(body: bytes, signature: str, secret: str) -> Signature:
+        return Signature.VALID if verify_signature(body, signature, secret) else Signature.INVALID
 
     @classmethod
     def webhook_event(cls, payload: Mapping[str, Any], headers: Mapping[str, str]) -> tuple[str, str]:

@@ -24,6 +24,7 @@ from northstar.integrations.connectors.base import (
     Connector,
     Page,
     RateLimit,
+    Signature,
     VendorClient,
     VendorError,
     validated,
@@ -86,7 +87,7 @@ class StripeConnector(Connector):
         return normalise(stream, records)
 
     @staticmethod
-    def signature_matches(body: bytes, signature: str, secret: str) -> bool:
+    def check_signature(body: bytes, signature: str, secret: str) -> Signature:
         return verify_signature(body, signature, secret)
 
     @classmethod
@@ -176,7 +177,7 @@ class StripeConnector(Connector):
             if stream == "invoices":
                 records = [await self._with_all_lines(invoice) for invoice in records]
             yield Page(stream, records, None)
-        yield Page("events", [], {"since": newest})
+        yield Page("events", [], {"since": newest}, fetched=len(events))
 
 
 def _created(event: Mapping[str, Any]) -> int:
@@ -283,8 +284,11 @@ def _epoch() -> dt.datetime:
     return dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
-def verify_signature(payload: bytes, header: str, secret: str, *, now: float | None = None) -> bool:
-    """Stripe's webhook signature: a ``v1`` HMAC-SHA256 of ``"{t}.{payload}"`` made within the tolerance."""
+def verify_signature(payload: bytes, header: str, secret: str, *, now: float | None = None) -> Signature:
+    """Stripe's webhook signature: a ``v1`` HMAC-SHA256 of ``"{t}.{payload}"``, made within the tolerance.
+
+    The signature is checked before the time, as Stripe's libraries do: the timestamp is signed, so only a delivery
+    that really came from Stripe is told it expired; anything else does not match."""
     parts: dict[str, list[str]] = {}
     for item in header.split(","):
         key, _, value = item.strip().partition("=")
@@ -292,8 +296,10 @@ def verify_signature(payload: bytes, header: str, secret: str, *, now: float | N
     try:
         timestamp = int(parts.get("t", [""])[0])
     except ValueError:
-        return False
-    if abs((now if now is not None else time.time()) - timestamp) > SIGNATURE_TOLERANCE_SECONDS:
-        return False
+        return Signature.INVALID
     expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256).hexdigest()
-    return any(hmac.compare_digest(expected, candidate) for candidate in parts.get("v1", []))
+    if not any(hmac.compare_digest(expected, candidate) for candidate in parts.get("v1", [])):
+        return Signature.INVALID
+    if abs((now if now is not None else time.time()) - timestamp) > SIGNATURE_TOLERANCE_SECONDS:
+        return Signature.EXPIRED
+    return Signature.VALID
