@@ -49,10 +49,15 @@ class RequestModel(WireModel):
 _BLANK_GLYPHS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 
 
+def is_visible(value: str) -> bool:
+    """Shows something: not only spaces (any script's), zero-width, control or format characters, or marks with
+    nothing to sit on (``"\u200b\u200b"``, ``"\u3000"``)."""
+    return any(unicodedata.category(char)[0] not in "ZCM" and char not in _BLANK_GLYPHS for char in value)
+
+
 def require_visible(value: str) -> str:
-    """A name or title must show something: not only spaces (any script's), zero-width, control or format
-    characters, or marks with nothing to sit on (``"\u200b\u200b"``, ``"\u3000"``)."""
-    if not any(unicodedata.category(char)[0] not in "ZCM" and char not in _BLANK_GLYPHS for char in value):
+    """A name or title must show something."""
+    if not is_visible(value):
         raise ValueError("must contain a visible character, not only spaces or invisible characters")
     return value
 

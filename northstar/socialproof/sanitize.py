@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 
 import nh3
 
+from northstar.core.http import is_visible
+
 MAX_ROUNDS = 4
 _UNSAFE_IN_URL = re.compile(r"[\x00-\x20\x7f\\]")
 
@@ -36,17 +38,18 @@ def _text_only() -> nh3.Cleaner:
 
 
 def plain_text(value: str) -> str:
-    """``value`` without markup; empty when nothing but markup (or ever deeper escaped markup) was in it.
+    """``value`` without markup; empty when nothing but markup (or ever deeper escaped markup), or nothing visible
+    (spaces, zero-width characters), was in it.
 
     Without ``<`` no tag or comment can start and without ``&`` no character reference, so most text (names,
     cities, products) is returned as it is without parsing."""
     if "<" not in value and "&" not in value:
-        return value.strip()
+        return value.strip() if is_visible(value) else ""
     text = value
     for _ in range(MAX_ROUNDS):
         cleaned = html.unescape(_text_only().clean(text))
         if cleaned == text:
-            return cleaned.strip()
+            return cleaned.strip() if is_visible(cleaned) else ""
         text = cleaned
     return ""
 
