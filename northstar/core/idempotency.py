@@ -4,6 +4,10 @@ The first request with a key takes a lock row (committed at once, in its own tra
 response is stored when it completes. A retry with the same key and body replays that response; the
 same key with another body is 422; a retry while the first is still running is 409. Keys are scoped
 to the caller (user or API key) within its org and expire after 24 hours.
+
+A lock whose request never finished (its process died, or the database went away before the lock could be
+released) is taken over by a retry once it is older than twice the request timeout, so a client retrying after
+an outage is not answered 409 for a day.
 """
 
 from __future__ import annotations
@@ -83,6 +87,16 @@ async def idempotency_guard(
             request.state.idempotency = ident
             return
         stored = (await session.execute(select(IdempotencyKey).filter_by(**ident))).scalar_one()
+        if stored.request_hash == request_hash and stored.response_status is None:
+            lease = 2 * request.app.state.settings.http.request_timeout_seconds
+            abandoned = await session.execute(
+                update(IdempotencyKey).filter_by(**ident, response_status=None)
+                .where(IdempotencyKey.created_at < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, lease))
+                .values(created_at=func.now()).returning(IdempotencyKey.key)
+            )
+            if abandoned.first() is not None:
+                request.state.idempotency = ident
+                return
     if stored.request_hash != request_hash:
         raise Unprocessable(
             "This Idempotency-Key was used with a different request; use a new key",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import psycopg
 
 from tests.factories import Account
 
@@ -61,3 +62,26 @@ async def test_key_too_long_is_rejected(client: httpx.AsyncClient, founder: Acco
     response = await client.post("/api/v1/projects", json={"name": "x"},
                                  headers={**founder.headers, "Idempotency-Key": "k" * 256})
     assert response.status_code == 422
+
+
+async def test_a_lock_left_by_a_request_that_never_finished_is_taken_over(client: httpx.AsyncClient,
+                                                                          founder: Account, database_url: str) -> None:
+    """A request whose process died (or whose database went away before it could release its key) leaves the key
+    locked; a retry after twice the request timeout runs, while a younger lock still answers 409."""
+    headers = {**founder.headers, "Idempotency-Key": "orphaned"}
+    first = await client.post("/api/v1/projects", json={"name": "Orphan"}, headers=headers)
+    assert first.status_code == 201
+    with psycopg.connect(database_url, autocommit=True) as connection:  # as the crash would have left it
+        connection.execute("UPDATE core.idempotency_keys SET response_status = NULL, response_body = NULL,"
+                           " created_at = now() - interval '59 seconds' WHERE key = 'orphaned'")
+    young = await client.post("/api/v1/projects", json={"name": "Orphan"}, headers=headers)
+    assert young.status_code == 409 and young.json()["error"]["code"] == "idempotency_in_progress"
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute("UPDATE core.idempotency_keys SET created_at = now() - interval '61 seconds'"
+                           " WHERE key = 'orphaned'")
+    other_body = await client.post("/api/v1/projects", json={"name": "Other"}, headers=headers)
+    assert other_body.status_code == 422
+    retried = await client.post("/api/v1/projects", json={"name": "Orphan"}, headers=headers)
+    assert retried.status_code == 201 and "idempotent-replayed" not in retried.headers
+    replayed = await client.post("/api/v1/projects", json={"name": "Orphan"}, headers=headers)
+    assert replayed.headers["idempotent-replayed"] == "true" and replayed.json() == retried.json()
