@@ -491,9 +491,20 @@ def jobs_list(
         table.add_column(column)
     for job in jobs:
         created = dt.datetime.fromisoformat(job["createdAt"])
-        table.add_row(job["id"], job["type"], job["status"], f"{job['progress']:.0%}", f"{job['rowsDone']:,}",
-                      str(job["attempts"]), f"{created:%Y-%m-%d %H:%M:%S}", escape(job["errorMessage"] or ""))
+        table.add_row(job["id"], job["type"], job["status"], f"{job['progress']:.0%}", _rows(job),
+                      str(job["attempts"]), f"{created:%Y-%m-%d %H:%M:%S}", escape(_job_error(job)))
     console.print(table)
+
+
+def _rows(job: dict[str, Any]) -> str:
+    return f"{job['rowsDone']:,}" + (f" of {job['rowsTotal']:,}" if job.get("rowsTotal") is not None else "")
+
+
+def _job_error(job: dict[str, Any]) -> str:
+    """``code: message``, the stable code first so scripts and people can tell failures apart."""
+    if not job.get("errorMessage"):
+        return ""
+    return f"{job['errorCode']}: {job['errorMessage']}" if job.get("errorCode") else str(job["errorMessage"])
 
 
 @jobs_app.command("follow")
@@ -512,13 +523,13 @@ def jobs_follow(
         bar = progress.add_task(str(job_id), total=1.0, rows="0")
         while True:
             job = _call(lambda: api.get(f"/api/v1/status/{job_id}"))["data"]
-            progress.update(bar, completed=job["progress"], rows=f"{job['rowsDone']:,}",
+            progress.update(bar, completed=job["progress"], rows=_rows(job),
                             description=f"{job['type']} {job['status']}")
             if job["status"] in ("completed", "failed", "cancelled"):
                 break
             time.sleep(interval)
     if job["status"] != "completed":
-        _fail(f"job {job['status']}: {escape(job['errorMessage'] or '')}")
+        _fail(f"job {job['status']}: {escape(_job_error(job))}")
     console.print(f"[green]completed[/] {escape(orjson.dumps(job['result']).decode())}")
 
 

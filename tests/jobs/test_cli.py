@@ -34,8 +34,8 @@ async def test_jobs_list_and_follow_in_the_logged_in_organization(client: httpx.
     rows = {line.split()[1]: line for line in listed.output.splitlines() if line.startswith("│")}
     assert rows.keys() == {job["id"], failed["id"]}
     # not cut to 80 columns in a pipe: every id whole, the error message whole, each row on one line
-    assert failed["errorMessage"] in rows[failed["id"]] and len(rows[failed["id"]]) > 80
-    assert "generation" in rows[job["id"]] and "completed" in rows[job["id"]]
+    assert f"{failed['errorCode']}: {failed['errorMessage']}" in rows[failed["id"]] and len(rows[failed["id"]]) > 80
+    assert "generation" in rows[job["id"]] and "completed" in rows[job["id"]] and "100 of 100" in rows[job["id"]]
 
     as_json = await northstar(config, "jobs", "list", "--json", "--status", "failed")
     assert as_json.exit_code == 0, as_json.output
@@ -45,7 +45,7 @@ async def test_jobs_list_and_follow_in_the_logged_in_organization(client: httpx.
     followed = await northstar(config, "jobs", "follow", job["id"])
     assert followed.exit_code == 0 and "completed" in followed.output, followed.output
     not_completed = await northstar(config, "jobs", "follow", failed["id"])
-    assert not_completed.exit_code == 1 and "job failed" in not_completed.output
+    assert not_completed.exit_code == 1 and f"job failed: {failed['errorCode']}:" in not_completed.output
     other = await northstar(config, "jobs", "follow", job["id"], "--org", "00000000-0000-0000-0000-000000000000")
     assert other.exit_code == 1 and "Traceback" not in other.output
     missing = await northstar(config, "jobs", "follow", "00000000-0000-0000-0000-000000000000")
