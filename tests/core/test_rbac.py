@@ -9,11 +9,9 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import json
 import os
 import re
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +35,7 @@ from northstar.core.permissions import (
     role_allows,
 )
 from northstar.settings import Settings
+from tests.clients import sse_events
 from tests.conftest import serving
 from tests.core.test_tenancy import body_for
 from tests.factories import Account, add_member, create_project, signup
@@ -302,15 +301,6 @@ def test_a_capped_key_does_nothing_its_creators_role_cannot(ceiling: Role) -> No
                     assert after.can(action, resource) == both, (role, scopes, ceiling, action, resource)
 
 
-async def _events(response: httpx.Response) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-    event = ""
-    async for line in response.aiter_lines():
-        if line.startswith("event:"):
-            event = line.split(":", 1)[1].strip()
-        elif line.startswith("data:"):
-            yield event, json.loads(line.split(":", 1)[1])
-
-
 async def test_the_event_stream_carries_only_what_the_role_may_read(settings: Settings, client: httpx.AsyncClient,
                                                                     founder: Account) -> None:
     """Jobs go to those who read data, site changes to those who read sites: an investor gets neither."""
@@ -324,7 +314,7 @@ async def test_the_event_stream_carries_only_what_the_role_may_read(settings: Se
             assert probe.status_code == 403
         async with http.stream("GET", "/events/stream", headers=analyst.headers) as allowed, \
                 http.stream("GET", "/events/stream", headers=investor.headers) as refused:
-            analyst_events, investor_events = _events(allowed), _events(refused)
+            analyst_events, investor_events = sse_events(allowed), sse_events(refused)
             assert (await anext(analyst_events))[0] == "ready" and (await anext(investor_events))[0] == "ready"
             job = await http.post("/api/v1/generate", headers=founder.headers,
                                   json={"rows": 1, "columns": [{"name": "n", "type": "int"}]})

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import httpx
 
 from tests.factories import signup
 from tests.faults.servers import Platform, healthy
-from tests.jobs.conftest import wait_for_job
+from tests.jobs.conftest import wait_for_job, wait_until_midway
 
 ROWS = 300_000
 
@@ -21,12 +19,7 @@ async def test_a_killed_worker_is_restarted_and_its_job_completes(http: httpx.As
         "rows": ROWS, "seed": 5, "columns": [{"name": "n", "type": "int"}, {"name": "at", "type": "datetime"}]})
     assert accepted.status_code == 202, accepted.text
     job_id = accepted.json()["data"]["jobId"]
-    while True:  # kill it mid-job, with some batches committed and more to come
-        job = await wait_for_job(http, founder, job_id, until=("in-progress", "completed"))
-        assert job["status"] == "in-progress", "the job finished before the worker could be killed"
-        if job["rowsDone"] > 0:
-            break
-        await asyncio.sleep(0.02)
+    await wait_until_midway(http, founder, job_id)
     first.kill()
     job = await wait_for_job(http, founder, job_id, within=120)
     assert job["status"] == "completed", job

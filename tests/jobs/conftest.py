@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -48,23 +47,14 @@ async def wait_for_job(client: httpx.AsyncClient, account: Account, job_id: str,
         await asyncio.sleep(0.1)
 
 
-async def sse_events(response: httpx.Response) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-    """(event name, data) of a server-sent event stream."""
-    event = ""
-    async for line in response.aiter_lines():
-        if line.startswith("event:"):
-            event = line.split(":", 1)[1].strip()
-        elif line.startswith("data:"):
-            yield event, json.loads(line.split(":", 1)[1])
-
-
-async def download(uri: str) -> bytes:
-    """Follow a ``resultUri`` as a browser would, with no credentials: a presigned link to the object store."""
-    assert "X-Amz-Signature=" in uri, uri
-    async with httpx.AsyncClient() as browser:
-        response = await browser.get(uri)
-    assert response.status_code == 200, response.text
-    return response.content
+async def wait_until_midway(client: httpx.AsyncClient, account: Account, job_id: str) -> dict[str, Any]:
+    """The job running with some batches committed and more to come: the moment to kill its worker."""
+    while True:
+        job = await wait_for_job(client, account, job_id, until=("in-progress", "completed"))
+        assert job["status"] == "in-progress", "the job finished before the worker could be killed"
+        if job["rowsDone"] > 0:
+            return job
+        await asyncio.sleep(0.02)
 
 
 async def run_job(client: httpx.AsyncClient, account: Account, path: str, body: dict[str, Any]) -> dict[str, Any]:

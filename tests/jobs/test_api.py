@@ -17,6 +17,7 @@ import psycopg
 import pyarrow.parquet as pq
 import pytest
 
+from tests.clients import download
 from tests.factories import Account, add_member
 from tests.jobs import hostile_files
 from tests.jobs.conftest import run_job, wait_for_job
@@ -32,15 +33,6 @@ USERS = {
         {"name": "score", "type": "float", "min": 0, "max": 1, "nullRatio": 0.1},
     ],
 }
-
-
-async def _download(client: httpx.AsyncClient, uri: str) -> bytes:
-    """Follow a ``resultUri`` as a browser would, with no credentials: a presigned S3 URL (the tests' store)."""
-    assert uri.startswith("http://127.0.0.1:") and "X-Amz-Signature=" in uri, uri
-    async with httpx.AsyncClient() as browser:
-        response = await browser.get(uri)
-    assert response.status_code == 200, response.text
-    return response.content
 
 
 async def _generate(client: httpx.AsyncClient, account: Account, body: dict[str, Any]) -> dict[str, Any]:
@@ -63,7 +55,7 @@ async def test_generate_then_query_then_export_then_download(client: httpx.Async
     export = await run_job(client, founder, "/api/v1/export", {
         "source": {"type": "dataset", "id": dataset_id}, "format": "csv", "columns": ["id", "plan", "score"],
         "filters": [{"column": "plan", "op": "eq", "value": "pro"}]})
-    rows = list(csv.DictReader(io.StringIO((await _download(client, export["resultUri"])).decode())))
+    rows = list(csv.DictReader(io.StringIO((await download(export["resultUri"])).decode())))
     assert rows and all(row["plan"] == "pro" for row in rows) and list(rows[0]) == ["id", "plan", "score"]
     assert export["result"]["rows"] == len(rows)
     assert len({row["id"] for row in rows}) == len(rows)
@@ -98,7 +90,7 @@ async def test_references_point_into_another_dataset(client: httpx.AsyncClient, 
     export = await run_job(client, founder, "/api/v1/export", {
         "source": {"type": "dataset", "id": orders["result"]["datasetId"]}, "format": "ndjson",
         "filters": [{"column": "total", "op": "gte", "value": 5}, {"column": "user_id", "op": "notNull"}]})
-    lines = [json.loads(line) for line in (await _download(client, export["resultUri"])).splitlines()]
+    lines = [json.loads(line) for line in (await download(export["resultUri"])).splitlines()]
     assert len(lines) == 300 and {line["user_id"] for line in lines} <= user_ids
     assert all(line["order_id"].startswith("ORD-") and len(line["order_id"]) == 14 for line in lines)
     foreign = await client.post("/api/v1/generate", headers=other_founder.headers, json={
@@ -111,7 +103,7 @@ async def test_same_seed_gives_byte_identical_files(client: httpx.AsyncClient, f
     first = await _generate(client, founder, body)
     second = await _generate(client, founder, body)
     other = await _generate(client, founder, {**body, "seed": 8})
-    files = [await _download(client, job["resultUri"]) for job in (first, second, other)]
+    files = [await download(job["resultUri"]) for job in (first, second, other)]
     assert hashlib.sha256(files[0]).digest() == hashlib.sha256(files[1]).digest()
     assert files[0] != files[2]
     table = pq.read_table(io.BytesIO(files[0]))
@@ -121,7 +113,7 @@ async def test_same_seed_gives_byte_identical_files(client: httpx.AsyncClient, f
 async def test_generated_dataset_is_identical_to_the_generated_file(client: httpx.AsyncClient,
                                                                     founder: Account) -> None:
     job = await _generate(client, founder, {**USERS, "output": {"dataset": True, "file": {"format": "ndjson"}}})
-    from_file = [json.loads(line) for line in (await _download(client, job["resultUri"])).splitlines()]
+    from_file = [json.loads(line) for line in (await download(job["resultUri"])).splitlines()]
     rows = (await client.get(f"/api/v1/datasets/{job['result']['datasetId']}/rows?limit=100",
                              headers=founder.headers)).json()["data"]
     assert [{k: v for k, v in row.items() if k != "_row"} for row in rows] == from_file[:100]
@@ -181,7 +173,7 @@ async def test_upload_csv_loads_valid_rows_and_reports_rejects(client: httpx.Asy
     assert "Chloé; the second" in {row["name"] for row in rows}
     rejects = await client.get(f"/api/v1/files/{job['result']['rejectsFileId']}/download", headers=founder.headers)
     assert rejects.status_code == 307
-    reported = list(csv.DictReader(io.StringIO((await _download(client, rejects.headers["location"])).decode())))
+    reported = list(csv.DictReader(io.StringIO((await download(rejects.headers["location"])).decode())))
     assert {(int(r["row_number"]), r["column"]) for r in reported} == {(2, "amount"), (4, "signed_up")}
     bad_schema = await _upload(client, founder, b"a\n1\n", "x.csv",
                                schema='{"columns": [{"name": "A b", "type": "int"}]}')
@@ -270,7 +262,7 @@ async def test_csv_export_neutralises_formulas(client: httpx.AsyncClient, founde
     job = await wait_for_job(client, founder, uploaded.json()["data"]["jobId"])
     export = await run_job(client, founder, "/api/v1/export", {
         "source": {"type": "file", "id": job["result"]["fileId"]}, "format": "csv"})
-    rows = list(csv.DictReader(io.StringIO((await _download(client, export["resultUri"])).decode())))
+    rows = list(csv.DictReader(io.StringIO((await download(export["resultUri"])).decode())))
     notes = {row["name"]: row["note"] for row in rows}
     assert notes["mallory"].startswith("'=") and notes["bob"].startswith("'+") and notes["alice"] == "plain"
 
@@ -278,11 +270,11 @@ async def test_csv_export_neutralises_formulas(client: httpx.AsyncClient, founde
 async def test_export_of_jobs_and_audit(client: httpx.AsyncClient, founder: Account) -> None:
     await _generate(client, founder, {**USERS, "rows": 10})
     jobs_export = await run_job(client, founder, "/api/v1/export", {"source": {"type": "jobs"}, "format": "ndjson"})
-    lines = [json.loads(line) for line in (await _download(client, jobs_export["resultUri"])).splitlines()]
+    lines = [json.loads(line) for line in (await download(jobs_export["resultUri"])).splitlines()]
     assert {line["type"] for line in lines} >= {"generation"}
     audit_export = await run_job(client, founder, "/api/v1/export",
                                  {"source": {"type": "audit"}, "format": "json", "gzip": True})
-    events = json.loads(gzip.decompress(await _download(client, audit_export["resultUri"])))
+    events = json.loads(gzip.decompress(await download(audit_export["resultUri"])))
     assert any(event["action"].startswith("jobs.") or "generate" in event["action"] for event in events)
 
 

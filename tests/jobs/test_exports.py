@@ -22,9 +22,10 @@ from northstar.audit.service import record
 from northstar.core.context import ClientMeta
 from northstar.core.db import Database
 from northstar.metrics.series import Point, replace_series
+from tests.clients import download, sse_events
 from tests.conftest import BUCKET, Moto
 from tests.factories import Account
-from tests.jobs.conftest import download, run_job, sse_events, wait_for_job
+from tests.jobs.conftest import run_job, wait_for_job
 
 pytestmark = pytest.mark.usefixtures("worker")
 

@@ -14,7 +14,7 @@ from northstar.core.queue import Backoff, runtime
 from northstar.jobs.tasks import retention_sweep
 from tests.conftest import BUCKET, Moto
 from tests.factories import Account
-from tests.jobs.conftest import Workers, run_job, wait_for_job
+from tests.jobs.conftest import Workers, run_job, wait_for_job, wait_until_midway
 
 ROWS = 1_500_000
 
@@ -26,11 +26,7 @@ async def test_killed_worker_job_completes_once(client: httpx.AsyncClient, found
         {"name": "kind", "type": "enum", "values": ["a", "b", "c"]}]}
     response = await client.post("/api/v1/generate", json=body, headers=founder.headers)
     job_id = response.json()["data"]["jobId"]
-    while True:  # kill it mid-job, with some batches committed and more to come
-        job = await wait_for_job(client, founder, job_id, until=("in-progress", "completed"))
-        assert job["status"] == "in-progress", "the job finished before the worker could be killed"
-        if job["rowsDone"] > 0:
-            break
+    await wait_until_midway(client, founder, job_id)
     worker.kill()
     worker.restart()
     job = await wait_for_job(client, founder, job_id, within=120)

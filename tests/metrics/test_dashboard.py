@@ -29,6 +29,7 @@ from northstar.metrics.engine import Line
 from northstar.metrics.inputs import SourceBatch
 from northstar.metrics.series import Point, replace_series
 from northstar.settings import Settings
+from tests.clients import download
 from tests.factories import Account, add_member, signup
 from tests.jobs.conftest import wait_for_job
 from tests.workers import Workers, stop_worker
@@ -822,15 +823,6 @@ def worker(database_url: str, settings: Settings) -> Iterator[Workers]:
     stop_worker(workers.process)
 
 
-async def _download(uri: str) -> bytes:
-    """Follow a ``resultUri`` with no credentials, as a browser would: a presigned link to the object store."""
-    assert "X-Amz-Signature=" in uri, uri
-    async with httpx.AsyncClient() as browser:
-        response = await browser.get(uri)
-    assert response.status_code == 200, response.text
-    return response.content
-
-
 # ------------------------------------------------------------------------------------------------------------ money
 
 async def _raw(client: httpx.AsyncClient, account: Account, path: str, **params: str) -> Any:
@@ -915,7 +907,7 @@ async def test_export_is_exactly_the_metrics_points(client: httpx.AsyncClient, t
         {"column": "metric", "op": "eq", "value": "sessions"}]
     assert job["status"] == "completed", job["errorMessage"]
 
-    content = await _download(job["resultUri"])
+    content = await download(job["resultUri"])
     if file_format == "csv":
         rows = [(row["metric"], row["grain"], D.fromisoformat(row["day"]), row["source"], row["dims"],
                  float(row["value"])) for row in csv.DictReader(io.StringIO(content.decode()))]
