@@ -212,10 +212,15 @@ def serve(
 
 
 def _with_bind(settings: Settings, host: str | None, port: int | None) -> Settings:
+    """Listen where asked; links then lead there too, in the API and in the workers it starts, unless
+    ``NORTHSTAR_PUBLIC_URL`` says otherwise."""
+    derived = settings.public_url == settings.listening_url()
     if host:
         settings.http.host = host
     if port:
         settings.http.port = port
+    if derived and "NORTHSTAR_PUBLIC_URL" not in os.environ:
+        settings.public_url = os.environ["NORTHSTAR_PUBLIC_URL"] = settings.listening_url()
     return settings
 
 

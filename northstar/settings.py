@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import get_origin
 
-from pydantic import AliasChoices, BaseModel, Field, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -140,7 +140,7 @@ class Settings(BaseSettings):
 
     environment: str = "development"
     data_dir: Path = Path(".northstar")
-    public_url: str = "http://127.0.0.1:8000"
+    public_url: str = Field("", description="where clients reach the platform; unset: the address it listens on")
     log_level: str = "INFO"
     otel: bool = False
     database_url: str | None = Field(
@@ -162,6 +162,17 @@ class Settings(BaseSettings):
     socialproof: SocialProofSettings = SocialProofSettings()
     crypto: CryptoSettings = CryptoSettings()
     outbound: OutboundSettings = OutboundSettings()
+
+    @model_validator(mode="after")
+    def _public_url_of_the_listening_address(self) -> Settings:
+        """Links in e-mails, snippets and downloads lead where the platform listens unless told otherwise."""
+        if not self.public_url:
+            self.public_url = self.listening_url()
+        return self
+
+    def listening_url(self) -> str:
+        host = self.http.host if self.http.host not in ("", "0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.http.port}"
 
     @field_validator("database_url")
     @classmethod
