@@ -7,8 +7,8 @@ import asyncio
 import httpx
 import pytest
 
+from tests.clients import sse_events
 from tests.factories import Account
-from tests.jobs.conftest import sse_events
 
 pytestmark = pytest.mark.usefixtures("worker")
 
