@@ -11,6 +11,7 @@ import os
 import secrets
 import socket
 import tempfile
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -61,7 +62,19 @@ if TYPE_CHECKING:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Without Chromium, a run that includes browser tests stops before any test, in one line that says how to get
-    it, rather than ending in an error per browser test."""
+    it, rather than ending in an error per browser test.
+
+    Schemathesis gives its test of every operation one node id (on pytest 9.2, which builds item ids from the
+    parametrization, not the name); test processes (pytest-xdist) schedule by node id and would run one operation
+    of the hundred. Each gets its operation in its id, and a run whose items still share an id stops at once."""
+    for item in items:
+        label = getattr(item, "operation_label", None)
+        if label and item.nodeid.endswith("::" + item.name.partition("[")[0]):
+            item._id = item._id.with_params(label)
+    shared = [nodeid for nodeid, count in Counter(item.nodeid for item in items).items() if count > 1]
+    if shared:
+        pytest.exit(f"tests share node ids, so parallel runs would skip all but one: {shared[:3]}",
+                    returncode=pytest.ExitCode.USAGE_ERROR)
     if chromium() is None and any("browser" in getattr(item, "fixturenames", ()) for item in items):
         pytest.exit(MISSING, returncode=pytest.ExitCode.USAGE_ERROR)
 
