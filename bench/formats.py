@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from northstar.jobs.formats import (
+from northstar.datasets.formats import (
     EXPORT_FORMATS,
     ExportFormat,
     ReadLimits,
@@ -140,7 +140,7 @@ def _export(directory: Path) -> dict[str, Any]:
 
 _MEMORY_CHILD = """
 import json, resource, sys, time
-from northstar.jobs.formats import detect_file, open_writer, read_batches, to_copy_csv
+from northstar.datasets.formats import detect_file, open_writer, read_batches, to_copy_csv
 source, target = sys.argv[1], sys.argv[2]
 started = time.perf_counter()
 rows = 0

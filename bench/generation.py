@@ -22,8 +22,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from northstar.jobs.generation import GenerationSpec, arrow_schema, dictionary_columns, generate
-from northstar.jobs.generation.vocab import PRODUCT_ADJECTIVES, PRODUCT_MATERIALS, PRODUCT_NOUNS
+from northstar.datasets.generation import GenerationSpec, arrow_schema, dictionary_columns, generate
+from northstar.datasets.generation.vocab import PRODUCT_ADJECTIVES, PRODUCT_MATERIALS, PRODUCT_NOUNS
 
 NUMERIC_ROWS = 2_000_000
 REALISTIC_ROWS = 1_000_000

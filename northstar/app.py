@@ -21,7 +21,7 @@ from redis.backoff import NoBackoff
 from sqlalchemy import text
 from sse_starlette import EventSourceResponse
 
-from northstar.accounts.api import api_keys, auth, organizations, projects
+from northstar.accounts.api import api_keys, authentication, organizations, projects
 from northstar.accounts.service.credentials import CredentialAuthenticator
 from northstar.audit import api as audit_api
 from northstar.audit import service as audit_service
@@ -36,9 +36,9 @@ from northstar.core.pubsub import Event, EventHub
 from northstar.core.queue import queue_depth, worker_liveness
 from northstar.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from northstar.core.storage import open_object_store
+from northstar.datasets import api as datasets_api
+from northstar.datasets import queue_page
 from northstar.integrations import api as integrations_api
-from northstar.jobs import api as jobs_api
-from northstar.jobs import dashboard as jobs_dashboard
 from northstar.metrics import api as metrics_api
 from northstar.migrations import head_revision
 from northstar.settings import Settings, get_settings
@@ -52,7 +52,8 @@ log = structlog.get_logger("northstar.health")
 
 
 API_PREFIX = "/api/v1"
-API_MODULES = (auth, organizations, projects, api_keys, audit_api, jobs_api, socialproof_api, integrations_api,
+API_MODULES = (authentication, organizations, projects, api_keys, audit_api, datasets_api, socialproof_api,
+               integrations_api,
                metrics_api)
 SSE_KEEPALIVE_SECONDS = 15
 # What a caller must be allowed to read to receive a topic's events; a topic with no rule goes to nobody.
@@ -133,7 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(health_router())
     app.include_router(events_router())
-    app.include_router(jobs_dashboard.router)
+    app.include_router(queue_page.router)
     app.add_middleware(IdempotencyRecorder)
     if settings.http.cors_origins:
         app.add_middleware(
@@ -143,7 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["X-Trace-Id", "Retry-After", "Idempotent-Replayed"],
         )
     app.add_middleware(EdgeMiddleware, settings=settings, metrics=metrics,
-                       body_limits={f"{API_PREFIX}/upload": settings.jobs.max_upload_bytes})
+                       body_limits={f"{API_PREFIX}/upload": settings.datasets.max_upload_bytes})
     app.add_middleware(FastPaths, routes=socialproof_public.fast_routes(), metrics=metrics,
                        trust_forwarded=settings.http.trust_forwarded_for)
     return app

@@ -313,7 +313,7 @@ def create_user(
     organization: Annotated[str | None, typer.Option(help="Name of the organization they found")] = None,
 ) -> None:
     """Create a user and their organization (they are its Founder)."""
-    from northstar.accounts.service import auth as auth_service
+    from northstar.accounts.service import authentication as auth_service
     from northstar.core.context import ClientMeta
     from northstar.core.http import AppError
 

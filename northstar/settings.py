@@ -68,7 +68,7 @@ class QueueSettings(BaseModel):
     worker_healthy_seconds: float = Field(60.0, gt=0)
 
 
-class JobsSettings(BaseModel):
+class DatasetsSettings(BaseModel):
     """The data service (seed 003): limits, retries per job type, retention."""
 
     max_upload_bytes: int = 5 * 1024**3
@@ -157,7 +157,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
     queue: QueueSettings = QueueSettings()
-    jobs: JobsSettings = JobsSettings()
+    datasets: DatasetsSettings = DatasetsSettings()
     smtp: SmtpSettings = SmtpSettings()
     socialproof: SocialProofSettings = SocialProofSettings()
     crypto: CryptoSettings = CryptoSettings()

@@ -17,7 +17,7 @@ from tests.browser import MISSING, chromium
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / ".ci" / "chromium"
-BROWSER_TESTS = ["tests/jobs/test_dashboard.py", "tests/socialproof/test_widget.py"]
+BROWSER_TESTS = ["tests/datasets/test_queue_page.py", "tests/socialproof/test_widget.py"]
 
 
 def _environment(path: Path, **extra: str) -> dict[str, str]:

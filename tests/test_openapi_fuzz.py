@@ -104,7 +104,7 @@ schema = schemathesis.openapi.from_dict(create_app(Settings()).openapi()).exclud
     # successful password change revokes every session of the account. Fuzzing them would leave the rest of the run
     # testing nothing but the 401 path. (The MFA routes stay: enrolling only stores a pending secret, and confirm,
     # disable and recovery-codes need a valid TOTP code, so none of them can end the session.)
-    # The event stream never ends, so an in-process client would wait forever; tests/jobs/test_events.py covers it
+    # The event stream never ends, so an in-process client would wait forever; tests/datasets/test_events.py covers it
     # over a real socket.
     path=["/api/v1/auth/logout", "/api/v1/auth/password", "/events/stream"],
 )

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 WORKER_ENV = {"NORTHSTAR_QUEUE__HEARTBEAT_SECONDS": "0.5", "NORTHSTAR_QUEUE__STALLED_WORKER_TIMEOUT_SECONDS": "3",
-              "NORTHSTAR_JOBS__RETRY_BASE_DELAY_SECONDS": "0.2", "NORTHSTAR_JOBS__BATCH_ROWS": "20000"}
+              "NORTHSTAR_DATASETS__RETRY_BASE_DELAY_SECONDS": "0.2", "NORTHSTAR_DATASETS__BATCH_ROWS": "20000"}
 
 
 def start_worker(database_url: str, **extra: str) -> subprocess.Popen[bytes]:

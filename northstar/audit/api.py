@@ -8,14 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from northstar.audit import service
+from northstar.audit.auth import AuditRead
 from northstar.audit.schemas import AuditEventOut
-from northstar.core.context import DbSession, require
+from northstar.core.context import DbSession
 from northstar.core.http import ERROR_RESPONSES, Instant, PageEnvelope, PageParams
-from northstar.core.permissions import Principal
 
 router = APIRouter(prefix="/audit", tags=["audit"], responses=ERROR_RESPONSES)
 
-AuditRead = Annotated[Principal, Depends(require("audit", "read"))]
 
 
 @router.get("", response_model=PageEnvelope[AuditEventOut], name="audit.list")

@@ -8,7 +8,7 @@ import unicodedata
 from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError, field_validator
@@ -231,6 +231,9 @@ class PageParams:
 
     def meta(self, total: int) -> PageMeta:
         return PageMeta(page=self.page, limit=self.limit, total=total)
+
+
+Page = Annotated[PageParams, Depends()]
 
 
 def error_response(status: int, code: str, message: str, details: Any = None,

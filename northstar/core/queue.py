@@ -23,7 +23,7 @@ from northstar.settings import get_settings
 
 # Modules whose tasks.py registers tasks; the worker imports them all.
 TASK_MODULES = ["northstar.accounts.tasks", "northstar.core.idempotency", "northstar.core.queue",
-                "northstar.integrations.tasks", "northstar.jobs.tasks", "northstar.metrics.tasks",
+                "northstar.integrations.tasks", "northstar.datasets.tasks", "northstar.metrics.tasks",
                 "northstar.socialproof.tasks"]
 
 

@@ -7,15 +7,15 @@ import uuid
 from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Depends, Path, Request, status
+from fastapi import APIRouter, Path, Request, status
 from pydantic.alias_generators import to_camel
 
-from northstar.core.context import DbSession, audit_target, require
+from northstar.core.context import DbSession, audit_target
 from northstar.core.fastpath import read_body
-from northstar.core.http import ERROR_RESPONSES, Envelope, PageEnvelope, PageParams
+from northstar.core.http import ERROR_RESPONSES, Envelope, Page, PageEnvelope
 from northstar.core.idempotency import Idempotent
-from northstar.core.permissions import Principal
 from northstar.integrations import service
+from northstar.integrations.auth import IntegrationsCreate, IntegrationsDelete, IntegrationsRead, IntegrationsUpdate
 from northstar.integrations.models import Integration, SyncRun
 from northstar.integrations.schemas import (
     IntegrationCreate,
@@ -29,11 +29,6 @@ from northstar.integrations.schemas import (
 router = APIRouter(tags=["integrations"], responses=ERROR_RESPONSES)
 log = structlog.get_logger("northstar.integrations")
 
-IntegrationsRead = Annotated[Principal, Depends(require("integrations", "read"))]
-IntegrationsCreate = Annotated[Principal, Depends(require("integrations", "create"))]
-IntegrationsUpdate = Annotated[Principal, Depends(require("integrations", "update"))]
-IntegrationsDelete = Annotated[Principal, Depends(require("integrations", "delete"))]
-Page = Annotated[PageParams, Depends()]
 ONE = "/integrations/{integration_id}"
 MAX_WEBHOOK_BYTES = 1024 * 1024
 

@@ -10,15 +10,25 @@ import datetime as dt
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Query, Request, status
 
-from northstar.core.context import DbSession, audit_target, require
-from northstar.core.http import ERROR_RESPONSES, Day, Envelope, PageEnvelope, PageParams
+from northstar.core.context import DbSession, audit_target
+from northstar.core.http import ERROR_RESPONSES, Day, Envelope, Page, PageEnvelope
 from northstar.core.idempotency import Idempotent
 from northstar.core.permissions import Principal, Role
-from northstar.jobs import service as jobs_service
-from northstar.jobs.schemas import ExportFilter, ExportRequest, ExportSource, JobAccepted
-from northstar.metrics import dashboard, service
+from northstar.datasets import service as datasets_service
+from northstar.datasets.schemas import ExportFilter, ExportRequest, ExportSource, JobAccepted
+from northstar.metrics import queries, service
+from northstar.metrics.auth import (
+    DashboardRead,
+    GoalsCreate,
+    GoalsDelete,
+    GoalsUpdate,
+    KpiExportCreate,
+    MetricDetailsRead,
+    SettingsRead,
+    SettingsUpdate,
+)
 from northstar.metrics.models import Goal
 from northstar.metrics.schemas import (
     AnomalyOut,
@@ -45,21 +55,12 @@ from northstar.metrics.schemas import (
 
 router = APIRouter(tags=["dashboard"], responses=ERROR_RESPONSES)
 
-DashboardRead = Annotated[Principal, Depends(require("dashboards", "read"))]
-GoalsCreate = Annotated[Principal, Depends(require("dashboards", "create"))]
-GoalsUpdate = Annotated[Principal, Depends(require("dashboards", "update"))]
-GoalsDelete = Annotated[Principal, Depends(require("dashboards", "delete"))]
-DataRead = Annotated[Principal, Depends(require("data", "read"))]
-SettingsRead = Annotated[Principal, Depends(require("settings", "read"))]
-SettingsUpdate = Annotated[Principal, Depends(require("settings", "update"))]
-ExportsCreate = Annotated[Principal, Depends(require("exports", "create"))]
-Page = Annotated[PageParams, Depends()]
 DateQuery = Annotated[Day | None, Query(description="YYYY-MM-DD")]
 GOAL = "/dashboard/goals/{goal_id}"
 
 
 async def _visible(session: DbSession, principal: Principal) -> set[str] | None:
-    return await dashboard.visible_metrics(session, org_id=principal.org_id,
+    return await queries.visible_metrics(session, org_id=principal.org_id,
                                            investor=principal.role == Role.INVESTOR)
 
 
@@ -71,79 +72,79 @@ async def _reporting(session: DbSession, principal: Principal) -> tuple[dt.date,
 
 async def _progress(session: DbSession, principal: Principal, goal: Goal) -> GoalProgress:
     today, currency = await _reporting(session, principal)
-    return GoalProgress.model_validate(await dashboard.goal_status(session, goal=goal, today=today,
+    return GoalProgress.model_validate(await queries.goal_status(session, goal=goal, today=today,
                                                                    currency=currency))
 
 
-@router.get("/dashboard", response_model=Envelope[DashboardOut], name="dashboard.cards")
+@router.get("/dashboard", response_model=Envelope[DashboardOut], name="queries.cards")
 async def cards(principal: DashboardRead, session: DbSession) -> Envelope[DashboardOut]:
     """KPI cards: this month's value, last month's, the change, 12 months of sparkline and goal progress."""
-    found = await dashboard.headline(session, org_id=principal.org_id, investor=principal.role == Role.INVESTOR)
+    found = await queries.headline(session, org_id=principal.org_id, investor=principal.role == Role.INVESTOR)
     return Envelope(data=DashboardOut(currency=found.currency, as_of=found.today, problem=found.problem, cards=[
         CardOut.model_validate(card) for card in found.cards]))
 
 
-@router.get("/dashboard/series", response_model=Envelope[SeriesOut], name="dashboard.series")
+@router.get("/dashboard/series", response_model=Envelope[SeriesOut], name="queries.series")
 async def series(principal: DashboardRead, session: DbSession, metric: Annotated[MetricName, Query()],
                  grain: Annotated[Literal["day", "week", "month"] | None, Query(
                      description="default: day for daily metrics, month for monthly ones")] = None,
                  start: DateQuery = None, end: DateQuery = None) -> Envelope[SeriesOut]:
     """Any metric over a range: daily metrics (MRR) by day, week or month; monthly metrics by month."""
     today, currency = await _reporting(session, principal)
-    first, last = dashboard.parse_range(start, end, today=today, default_days=365)
-    found, points = await dashboard.series(session, org_id=principal.org_id, metric=metric, grain=grain,
+    first, last = queries.parse_range(start, end, today=today, default_days=365)
+    found, points = await queries.series(session, org_id=principal.org_id, metric=metric, grain=grain,
                                            start=first, end=last, visible=await _visible(session, principal))
     return Envelope(data=SeriesOut(metric=metric, grain=found, points=[
-        Point.model_validate({"day": day, "value": dashboard.metric_value(metric, value, currency)})
+        Point.model_validate({"day": day, "value": queries.metric_value(metric, value, currency)})
         for day, value in points]))
 
 
-@router.get("/dashboard/waterfall", response_model=Envelope[list[WaterfallMonth]], name="dashboard.waterfall")
-async def waterfall(principal: DataRead, session: DbSession, start: DateQuery = None, end: DateQuery = None
+@router.get("/dashboard/waterfall", response_model=Envelope[list[WaterfallMonth]], name="queries.waterfall")
+async def waterfall(principal: MetricDetailsRead, session: DbSession, start: DateQuery = None, end: DateQuery = None
                     ) -> Envelope[list[WaterfallMonth]]:
     """MRR at the start of each month, its movements, and MRR at the end."""
     today, currency = await _reporting(session, principal)
-    first, last = dashboard.parse_range(start, end, today=today, default_days=365)
-    months = await dashboard.waterfall(session, org_id=principal.org_id, start=first, end=last, today=today,
+    first, last = queries.parse_range(start, end, today=today, default_days=365)
+    months = await queries.waterfall(session, org_id=principal.org_id, start=first, end=last, today=today,
                                        currency=currency)
     return Envelope(data=[WaterfallMonth.model_validate(month) for month in months])
 
 
-@router.get("/dashboard/cohorts", response_model=Envelope[list[CohortOut]], name="dashboard.cohorts")
-async def cohorts(principal: DataRead, session: DbSession) -> Envelope[list[CohortOut]]:
+@router.get("/dashboard/cohorts", response_model=Envelope[list[CohortOut]], name="queries.cohorts")
+async def cohorts(principal: MetricDetailsRead, session: DbSession) -> Envelope[list[CohortOut]]:
     """Customers by the month they started: how many stay and what they pay (NRR, GRR) month after month."""
     _, currency = await _reporting(session, principal)
     return Envelope(data=[CohortOut(cohort=row.cohort, k=row.k, customers=row.customers,
-                                    mrr=Money.model_validate(dashboard.money(row.mrr, currency)), nrr=row.nrr,
+                                    mrr=Money.model_validate(queries.money(row.mrr, currency)), nrr=row.nrr,
                                     grr=row.grr)
-                          for row in await dashboard.cohort_rows(session, org_id=principal.org_id)])
+                          for row in await queries.cohort_rows(session, org_id=principal.org_id)])
 
 
-@router.get("/dashboard/anomalies", response_model=Envelope[list[AnomalyOut]], name="dashboard.anomalies")
+@router.get("/dashboard/anomalies", response_model=Envelope[list[AnomalyOut]], name="queries.anomalies")
 async def anomalies(principal: DashboardRead, session: DbSession, metric: Annotated[MetricName, Query()] = "mrr",
                     start: DateQuery = None, end: DateQuery = None) -> Envelope[list[AnomalyOut]]:
     """Days far from the same weekday's usual value (median/MAD over eight weeks; for MRR, its daily change), up to
     today (later days have no values yet)."""
     today, currency = await _reporting(session, principal)
-    first, last = dashboard.parse_range(start, end, today=today, default_days=90)
+    first, last = queries.parse_range(start, end, today=today, default_days=90)
     last = min(last, today)
-    points = await dashboard.daily_changes(session, org_id=principal.org_id, metric=metric,
-                                           start=first - dt.timedelta(weeks=dashboard.ANOMALY_WEEKS), end=last,
+    points = await queries.daily_changes(session, org_id=principal.org_id, metric=metric,
+                                           start=first - dt.timedelta(weeks=queries.ANOMALY_WEEKS), end=last,
                                            visible=await _visible(session, principal))
-    flagged = [item for item in dashboard.robust_anomalies(points) if item["day"] >= first]
+    flagged = [item for item in queries.robust_anomalies(points) if item["day"] >= first]
     return Envelope(data=[AnomalyOut.model_validate({**item, **{
-        name: dashboard.metric_value(metric, item[name], currency) for name in ("value", "baseline", "mad")}})
+        name: queries.metric_value(metric, item[name], currency) for name in ("value", "baseline", "mad")}})
         for item in flagged])
 
 
 @router.get("/metrics/explain", response_model=Envelope[list[ExplainedMovement]], name="metrics.explain")
-async def explain(principal: DataRead, session: DbSession, start: DateQuery = None, end: DateQuery = None,
+async def explain(principal: MetricDetailsRead, session: DbSession, start: DateQuery = None, end: DateQuery = None,
                   kind: Literal["new", "expansion", "reactivation", "contraction", "churn", "fx"] | None = None
                   ) -> Envelope[list[ExplainedMovement]]:
     """The movements behind MRR between two days (default today), with customers and invoice lines."""
     today, currency = await _reporting(session, principal)
-    first, last = dashboard.parse_range(start, end or start, today=today, default_days=0)
-    found = await dashboard.explain(session, org_id=principal.org_id, start=first, end=last, kind=kind,
+    first, last = queries.parse_range(start, end or start, today=today, default_days=0)
+    found = await queries.explain(session, org_id=principal.org_id, start=first, end=last, kind=kind,
                                     currency=currency)
     return Envelope(data=[ExplainedMovement.model_validate(item) for item in found])
 
@@ -152,7 +153,7 @@ async def explain(principal: DataRead, session: DbSession, start: DateQuery = No
 async def list_goals(principal: DashboardRead, session: DbSession) -> Envelope[list[GoalProgress]]:
     visible = await _visible(session, principal)
     today, currency = await _reporting(session, principal)
-    goals = await dashboard.goal_statuses(session, org_id=principal.org_id, today=today, currency=currency)
+    goals = await queries.goal_statuses(session, org_id=principal.org_id, today=today, currency=currency)
     return Envelope(data=[GoalProgress.model_validate(goal) for goal in goals
                           if visible is None or goal["metric"] in visible])
 
@@ -172,7 +173,7 @@ async def create_goal(body: GoalCreate, request: Request, principal: GoalsCreate
 @router.get(GOAL, response_model=Envelope[GoalProgress], name="goals.get")
 async def get_goal(goal_id: uuid.UUID, principal: DashboardRead, session: DbSession) -> Envelope[GoalProgress]:
     goal = await service.get_goal(session, org_id=principal.org_id, goal_id=goal_id)
-    dashboard.check_visible(goal.metric, await _visible(session, principal))
+    queries.check_visible(goal.metric, await _visible(session, principal))
     return Envelope(data=await _progress(session, principal, goal))
 
 
@@ -192,12 +193,12 @@ async def delete_goal(goal_id: uuid.UUID, request: Request, principal: GoalsDele
 
 
 @router.post("/dashboard/export", status_code=status.HTTP_202_ACCEPTED, response_model=Envelope[JobAccepted],
-             name="dashboard.export", dependencies=[Idempotent])
-async def export_metric(body: MetricExport, request: Request, principal: ExportsCreate, session: DbSession
+             name="queries.export", dependencies=[Idempotent])
+async def export_metric(body: MetricExport, request: Request, principal: KpiExportCreate, session: DbSession
                         ) -> Envelope[JobAccepted]:
     """A metric's whole series to CSV, JSON or Parquet: the data service's export job, answered and followed as
     ``POST /export`` is (``{"data": {"jobId"}}``, then ``/status/{jobId}``)."""
-    job = await jobs_service.create_export_job(session, principal=principal, request=ExportRequest(
+    job = await datasets_service.create_export_job(session, principal=principal, request=ExportRequest(
         source=ExportSource(type="kpis"), format=body.format, name=f"{body.metric}",
         filters=[ExportFilter(column="metric", op="eq", value=body.metric)]))
     audit_target(request, "job", job.id, metric=body.metric)
@@ -243,7 +244,7 @@ async def set_rates(body: FxRatesIn, request: Request, principal: SettingsUpdate
 async def _spend(session: DbSession, principal: Principal) -> list[SpendOut]:
     _, currency = await _reporting(session, principal)
     return [SpendOut(month=entry.month, channel=entry.channel,
-                     amount=Money.model_validate(dashboard.money(entry.amount, currency)))
+                     amount=Money.model_validate(queries.money(entry.amount, currency)))
             for entry in await service.list_spend(session, org_id=principal.org_id)]
 
 

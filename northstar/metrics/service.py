@@ -27,7 +27,7 @@ from northstar.core.db import Base, bulk_insert, driver_connection, fetch_page, 
 from northstar.core.http import Forbidden, Unprocessable
 from northstar.core.permissions import Principal
 from northstar.core.queue import enqueue_named
-from northstar.metrics import commerce, engine, pipeline, product, traffic
+from northstar.metrics import commerce, engine, product, sales_pipeline, traffic
 from northstar.metrics.inputs import SourceBatch
 from northstar.metrics.models import (
     Cohort,
@@ -271,11 +271,12 @@ async def write_series(session: AsyncSession, *, org_id: uuid.UUID, totals: engi
     await bulk_insert(session, Cohort, cohorts)
 
 
-# a domain's rebuild: its series from its stored records (commerce.py, traffic.py, product.py, pipeline.py), and why
+# a domain's rebuild: its series from its stored records (commerce.py, traffic.py, product.py,
+# sales_pipeline.py), and why
 # they could not all be written if so (a missing exchange rate)
 Rebuild = Callable[[AsyncSession, uuid.UUID, engine.Policy], Awaitable[str | None]]
 DOMAIN_REBUILDS: dict[str, Rebuild] = {"traffic": traffic.rebuild, "product": product.rebuild,
-                                       "commerce": commerce.rebuild, "pipeline": pipeline.rebuild}
+                                       "commerce": commerce.rebuild, "pipeline": sales_pipeline.rebuild}
 
 
 async def refresh(session: AsyncSession, *, org_id: uuid.UUID, touched: Touched | None = None) -> None:

@@ -4,12 +4,12 @@ from northstar.accounts import models as accounts_models
 from northstar.audit import models as audit_models
 from northstar.core import idempotency
 from northstar.core.db import Base
+from northstar.datasets import models as datasets_models
 from northstar.integrations import models as integrations_models
-from northstar.jobs import models as jobs_models
 from northstar.metrics import models as metrics_models
 from northstar.socialproof import models as socialproof_models
 
-MODEL_MODULES = (accounts_models, audit_models, idempotency, integrations_models, jobs_models, metrics_models,
+MODEL_MODULES = (accounts_models, audit_models, idempotency, integrations_models, datasets_models, metrics_models,
                  socialproof_models)
 target_metadata = Base.metadata
 

@@ -122,8 +122,8 @@ class Platform:
                     "NORTHSTAR_QUEUE__HEARTBEAT_SECONDS": "0.5", "NORTHSTAR_QUEUE__STALLED_WORKER_TIMEOUT_SECONDS": "3",
                     "NORTHSTAR_QUEUE__WORKER_RESTART_DELAY_SECONDS": "0.5",
                     "NORTHSTAR_QUEUE__WORKER_RESTART_MAX_DELAY_SECONDS": "2",
-                    "NORTHSTAR_JOBS__BATCH_ROWS": "5000", "NORTHSTAR_JOBS__RETRY_BASE_DELAY_SECONDS": "0.2",
-                    "NORTHSTAR_JOBS__RETRY_ATTEMPTS": '{"generation": 10, "upload": 3, "export": 5}',
+                    "NORTHSTAR_DATASETS__BATCH_ROWS": "5000", "NORTHSTAR_DATASETS__RETRY_BASE_DELAY_SECONDS": "0.2",
+                    "NORTHSTAR_DATASETS__RETRY_ATTEMPTS": '{"generation": 10, "upload": 3, "export": 5}',
                     "NORTHSTAR_SOCIALPROOF__SITE_CACHE_SECONDS": "0.5",
                     "NORTHSTAR_SOCIALPROOF__FEED_CACHE_SECONDS": "0.5"}
         self.process: subprocess.Popen[bytes] | None = None

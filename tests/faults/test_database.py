@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import psycopg
 
+from tests.datasets.conftest import wait_for_job
 from tests.factories import Account, signup
 from tests.faults.servers import PrivatePostgres, healthy
-from tests.jobs.conftest import wait_for_job
 from tests.socialproof.conftest import WidgetSite, widget_event
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import httpx
 
+from tests.datasets.conftest import wait_for_job, wait_until_midway
 from tests.factories import signup
 from tests.faults.servers import Platform, healthy
-from tests.jobs.conftest import wait_for_job, wait_until_midway
 
 ROWS = 300_000
 

@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Request, status
 
+from northstar.accounts.auth import KeysCreate, KeysDelete, KeysRead
 from northstar.accounts.models import ApiKey
 from northstar.accounts.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from northstar.accounts.service import credentials as service
-from northstar.core.context import DbSession, audit_target, require
-from northstar.core.http import ERROR_RESPONSES, Envelope, PageEnvelope, PageParams
+from northstar.core.context import DbSession, audit_target
+from northstar.core.http import ERROR_RESPONSES, Envelope, Page, PageEnvelope
 from northstar.core.idempotency import Idempotent
-from northstar.core.permissions import Principal, Role
+from northstar.core.permissions import Role
 
 router = APIRouter(prefix="/api-keys", tags=["api keys"], responses=ERROR_RESPONSES)
 
-KeysRead = Annotated[Principal, Depends(require("api_keys", "read"))]
-KeysCreate = Annotated[Principal, Depends(require("api_keys", "create"))]
-KeysDelete = Annotated[Principal, Depends(require("api_keys", "delete"))]
-Page = Annotated[PageParams, Depends()]
 
 
 def _fields(key: ApiKey) -> dict[str, object]:

@@ -5,10 +5,20 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Query, Request, status
 
 from northstar.accounts.api.api_keys import api_key_out
-from northstar.accounts.api.auth import limit_auth, user_id_of
+from northstar.accounts.api.authentication import limit_auth, user_id_of
+from northstar.accounts.auth import (
+    InvitationsCreate,
+    InvitationsDelete,
+    InvitationsRead,
+    MembersDelete,
+    MembersRead,
+    MembersUpdate,
+    OrgRead,
+    OrgUpdate,
+)
 from northstar.accounts.schemas import (
     InvitationAccept,
     InvitationCreate,
@@ -27,24 +37,15 @@ from northstar.accounts.schemas import (
     UserOut,
     UserUpdateRequest,
 )
-from northstar.accounts.service import auth as auth_service
+from northstar.accounts.service import authentication as auth_service
 from northstar.accounts.service import organizations as service
-from northstar.core.context import ClientMeta, CurrentPrincipal, DbSession, audit_target, require
-from northstar.core.http import ERROR_RESPONSES, Envelope, PageEnvelope, PageParams
+from northstar.core.context import ClientMeta, CurrentPrincipal, DbSession, audit_target
+from northstar.core.http import ERROR_RESPONSES, Envelope, Page, PageEnvelope
 from northstar.core.idempotency import Idempotent
-from northstar.core.permissions import Principal, Role
+from northstar.core.permissions import Role
 
 router = APIRouter(tags=["organizations"], responses=ERROR_RESPONSES)
 
-OrgRead = Annotated[Principal, Depends(require("organization", "read"))]
-OrgUpdate = Annotated[Principal, Depends(require("organization", "update"))]
-MembersRead = Annotated[Principal, Depends(require("members", "read"))]
-MembersUpdate = Annotated[Principal, Depends(require("members", "update"))]
-MembersDelete = Annotated[Principal, Depends(require("members", "delete"))]
-InvitationsRead = Annotated[Principal, Depends(require("invitations", "read"))]
-InvitationsCreate = Annotated[Principal, Depends(require("invitations", "create"))]
-InvitationsDelete = Annotated[Principal, Depends(require("invitations", "delete"))]
-Page = Annotated[PageParams, Depends()]
 
 
 @router.get("/users/me", response_model=Envelope[MeOut], name="users.me")

@@ -5,8 +5,19 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Query, Request, status
 
+from northstar.accounts.auth import (
+    ProjectMembersUpdate,
+    ProjectsCreate,
+    ProjectsDelete,
+    ProjectsRead,
+    ProjectsUpdate,
+    TeamsCreate,
+    TeamsDelete,
+    TeamsRead,
+    TeamsUpdate,
+)
 from northstar.accounts.schemas import (
     ProjectCreate,
     ProjectOut,
@@ -18,24 +29,14 @@ from northstar.accounts.schemas import (
     TeamUpdate,
 )
 from northstar.accounts.service import projects as service
-from northstar.core.context import DbSession, audit_target, require
-from northstar.core.http import ERROR_RESPONSES, Envelope, PageEnvelope, PageParams
+from northstar.core.context import DbSession, audit_target
+from northstar.core.http import ERROR_RESPONSES, Envelope, Page, PageEnvelope
 from northstar.core.idempotency import Idempotent
-from northstar.core.permissions import Principal, Role
+from northstar.core.permissions import Role
 
 router = APIRouter(tags=["projects"], responses=ERROR_RESPONSES)
 
 # A role granted on a project (team) counts on that project's (team's) routes only; creating is org-level.
-ProjectsRead = Annotated[Principal, Depends(require("projects", "read", scope="project"))]
-ProjectsCreate = Annotated[Principal, Depends(require("projects", "create"))]
-ProjectsUpdate = Annotated[Principal, Depends(require("projects", "update", scope="project"))]
-ProjectsDelete = Annotated[Principal, Depends(require("projects", "delete", scope="project"))]
-ProjectMembersUpdate = Annotated[Principal, Depends(require("members", "update", scope="project"))]
-TeamsRead = Annotated[Principal, Depends(require("teams", "read", scope="team"))]
-TeamsCreate = Annotated[Principal, Depends(require("teams", "create"))]
-TeamsUpdate = Annotated[Principal, Depends(require("teams", "update", scope="team"))]
-TeamsDelete = Annotated[Principal, Depends(require("teams", "delete", scope="team"))]
-Page = Annotated[PageParams, Depends()]
 
 
 @router.get("/projects", response_model=PageEnvelope[ProjectOut], name="projects.list")

@@ -12,6 +12,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.accounts.models import ApiKey, Membership
+from northstar.accounts.service.authentication import now
 from northstar.audit import service as audit
 from northstar.core.context import ClientMeta
 from northstar.core.db import fetch_page, get_in_org, set_tenant_context
@@ -28,8 +29,6 @@ from northstar.core.permissions import (
 from northstar.core.ratelimit import RateLimiter
 from northstar.core.security import TokenError, auth_keys, constant_time_equal, new_secret, split_credential
 from northstar.settings import RateLimitSettings, get_settings
-
-from .auth import now
 
 API_KEY_PREFIXES = ("ns_live_", "ns_test_")
 LAST_USED_RESOLUTION = timedelta(minutes=1)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Query, Request, status
 
-from northstar.core.context import DbSession, audit_target, require
-from northstar.core.http import ERROR_RESPONSES, Envelope, PageEnvelope, PageParams
+from northstar.core.context import DbSession, audit_target
+from northstar.core.http import ERROR_RESPONSES, Envelope, Page, PageEnvelope
 from northstar.core.idempotency import Idempotent
-from northstar.core.permissions import Principal
 from northstar.settings import Settings
 from northstar.socialproof.api.public import embed_codes
+from northstar.socialproof.auth import EventsCreate, SitesCreate, SitesDelete, SitesRead, SitesUpdate
 from northstar.socialproof.models import Site
 from northstar.socialproof.runtime import SocialProofRuntime
 from northstar.socialproof.schemas.analytics import Analytics, Granularity
@@ -35,11 +35,6 @@ from northstar.socialproof.service import sites as service
 
 router = APIRouter(tags=["social proof"], responses=ERROR_RESPONSES)
 
-SitesRead = Annotated[Principal, Depends(require("sites", "read"))]
-SitesCreate = Annotated[Principal, Depends(require("sites", "create"))]
-SitesUpdate = Annotated[Principal, Depends(require("sites", "update"))]
-SitesDelete = Annotated[Principal, Depends(require("sites", "delete"))]
-Page = Annotated[PageParams, Depends()]
 
 
 def _site_out(request: Request, site: Site, verification: service.Verification) -> SiteOut:
@@ -215,7 +210,6 @@ async def delete_notification(site_id: uuid.UUID, notification_id: uuid.UUID, re
     audit_target(request, "notification", notification_id, site=str(site_id))
 
 
-EventsCreate = Annotated[Principal, Depends(require("events", "create"))]
 
 
 @router.post("/sites/{site_id}/events", status_code=status.HTTP_202_ACCEPTED, response_model=Envelope[EventsAccepted],

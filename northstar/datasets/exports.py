@@ -1,0 +1,216 @@
+"""What can be exported: datasets, and platform resources registered by name (jobs, audit and KPIs to start).
+
+A resource is a table, its exportable columns (in the dataset column vocabulary) and an order; a later
+module makes its data exportable with ``register_export_source``. A resource's columns are named in exports
+(file headers, JSON keys, and a request's ``columns`` and ``filters``) as its API names them, in camelCase.
+
+A request is checked against the source's real columns and their types before a job is queued
+(``check_request``), so a queued export never meets a name or a value its source cannot take. Queries are
+composed with psycopg's ``sql`` objects only: column names come from the source, values are bound as
+literals cast to the column's type.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Annotated, Any
+
+import orjson
+import pyarrow as pa
+from psycopg import sql
+from pydantic import Field, TypeAdapter, ValidationError
+from pydantic.alias_generators import to_camel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from northstar.core.http import Unprocessable
+from northstar.datasets.formats import ColumnDef
+from northstar.datasets.models import Dataset
+from northstar.datasets.schemas import ExportFilter, ExportRequest
+from northstar.datasets.transfer import columns_of, dataset_table, select_as_text
+
+
+@dataclass(frozen=True)
+class ExportColumn:
+    """A column as exports name it, and the stored column it reads."""
+
+    name: str
+    column: ColumnDef
+
+    def arrow_field(self) -> pa.Field[Any]:
+        return self.column.arrow_field().with_name(self.name)
+
+
+@dataclass(frozen=True)
+class ExportTable:
+    table: tuple[str, str]
+    columns: tuple[ColumnDef, ...]
+    order_by: str
+
+
+@dataclass(frozen=True)
+class Exportable:
+    """What one export reads: its columns and, when the source knows it without counting, its row count."""
+
+    columns: list[ExportColumn]
+    rows: int | None
+
+
+EXPORT_SOURCES: dict[str, ExportTable] = {}
+
+
+def register_export_source(name: str, source: ExportTable) -> None:
+    EXPORT_SOURCES[name] = source
+
+
+def _columns(**types: Any) -> tuple[ColumnDef, ...]:
+    return tuple(ColumnDef(name, kind) for name, kind in types.items())
+
+
+register_export_source("jobs", ExportTable(
+    table=("jobs", "jobs"),
+    columns=_columns(id="uuid", type="string", status="string", progress="float", rows_done="int",
+                     rows_total="int", error_code="string", error_message="string", attempts="int",
+                     created_at="datetime", updated_at="datetime", started_at="datetime", finished_at="datetime"),
+    order_by="created_at"))
+register_export_source("kpis", ExportTable(
+    table=("metrics", "kpis"),
+    columns=_columns(metric="string", grain="string", day="date", source="string", dims="string", value="float"),
+    order_by="day"))
+register_export_source("audit", ExportTable(
+    table=("core", "audit_events"),
+    columns=_columns(id="uuid", seq="int", occurred_at="datetime", actor_type="string", actor_id="uuid",
+                     action="string", target_type="string", target_id="string", ip="string", user_agent="string",
+                     request_id="string", details="json", hash="string"),
+    order_by="seq"))
+
+
+async def exportable(session: AsyncSession, *, source_type: str, dataset_id: uuid.UUID | None) -> Exportable | None:
+    """The source's columns (and a dataset's row count); None when the dataset is gone."""
+    if dataset_id is not None:
+        dataset = await session.get(Dataset, dataset_id)
+        if dataset is None:
+            return None
+        return Exportable([ExportColumn(column.name, column) for column in columns_of(dataset.columns)],
+                          dataset.row_count)
+    return Exportable([ExportColumn(to_camel(column.name), column) for column in EXPORT_SOURCES[source_type].columns],
+                      None)
+
+
+_BOUNDED_INT = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+_FINITE_FLOAT = Annotated[float, Field(allow_inf_nan=False)]
+_FINITE_DECIMAL = Annotated[Decimal, Field(allow_inf_nan=False)]
+_VALUE_TYPES: dict[str, TypeAdapter[Any]] = {
+    "int": TypeAdapter(_BOUNDED_INT), "float": TypeAdapter(_FINITE_FLOAT), "decimal": TypeAdapter(_FINITE_DECIMAL),
+    "bool": TypeAdapter(bool), "date": TypeAdapter(dt.date), "datetime": TypeAdapter(dt.datetime),
+    "uuid": TypeAdapter(uuid.UUID),
+}
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+
+def filter_value(column: ColumnDef, value: Any) -> Any:
+    """``value`` taken as ``column``'s type, in the JSON form the job binds; ``ValueError`` says why it cannot be."""
+    kind = column.type
+    if kind == "string":
+        return _text(value)
+    if kind == "json":
+        return orjson.dumps(value).decode()
+    if isinstance(value, bool) and kind != "bool":
+        raise ValueError(f"expected a {kind} value, not {_text(value)}")
+    try:
+        typed = _VALUE_TYPES[kind].validate_python(value)
+    except ValidationError as exc:
+        raise ValueError(f"not a valid {kind} value: {exc.errors()[0]['msg']}") from None
+    if isinstance(typed, dt.datetime):
+        return (typed if typed.tzinfo else typed.replace(tzinfo=dt.UTC)).isoformat()
+    if isinstance(typed, dt.date | uuid.UUID | Decimal):
+        return str(typed)
+    return typed
+
+
+def _checked_filter(index: int, item: ExportFilter, column: ColumnDef) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The filter with its value in the column's type, or the problems with it."""
+    checked: dict[str, Any] = {"column": item.column, "op": item.op}
+    field = f"body.filters.{index}.value"
+    if item.op in ("isNull", "notNull"):
+        return checked, []
+    if item.op == "contains":
+        return {**checked, "value": _text(item.value)}, []
+    values, problems = [], []
+    for position, value in enumerate(item.value if item.op == "in" else [item.value]):
+        try:
+            values.append(filter_value(column, value))
+        except ValueError as exc:
+            problems.append({"field": f"{field}.{position}" if item.op == "in" else field, "message": str(exc),
+                             "type": "filter_value"})
+    if problems:
+        return checked, problems
+    return {**checked, "value": values if item.op == "in" else values[0]}, []
+
+
+def check_request(request: ExportRequest, columns: list[ExportColumn]) -> list[dict[str, Any]]:
+    """The request's filters with values in their columns' types; 422 naming each unknown column or bad value."""
+    by_name = {column.name: column.column for column in columns}
+    problems = [{"field": f"body.columns.{index}", "message": f"no column {name!r}", "type": "unknown_column"}
+                for index, name in enumerate(request.columns or []) if name not in by_name]
+    filters = []
+    for index, item in enumerate(request.filters):
+        if item.column not in by_name:
+            problems.append({"field": f"body.filters.{index}.column", "message": f"no column {item.column!r}",
+                             "type": "unknown_column"})
+            continue
+        checked, wrong = _checked_filter(index, item, by_name[item.column])
+        filters.append(checked)
+        problems += wrong
+    if problems:
+        raise Unprocessable("The export does not fit its source's columns", details=problems)
+    return filters
+
+
+_COMPARISONS = {"eq": "=", "ne": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
+
+
+def _condition(column: ColumnDef, op: str, value: Any) -> sql.Composable:
+    name = sql.Identifier(column.name)
+    # Compared as plain numeric, a value beyond the column's precision is simply larger, not an overflow.
+    cast = sql.SQL("numeric" if column.type == "decimal" else column.sql_type)
+    if op == "isNull":
+        return sql.SQL("{} IS NULL").format(name)
+    if op == "notNull":
+        return sql.SQL("{} IS NOT NULL").format(name)
+    if op == "contains":
+        return sql.SQL("strpos({}::text, {}) > 0").format(name, sql.Literal(str(value)))
+    if op == "in":
+        values = sql.SQL(", ").join(sql.SQL("{}::{}").format(sql.Literal(str(item)), cast) for item in value)
+        return sql.SQL("{} IN ({})").format(name, values)
+    return sql.SQL("{} {} {}::{}").format(name, sql.SQL(_COMPARISONS[op]), sql.Literal(str(value)), cast)
+
+
+@dataclass(frozen=True)
+class ExportQuery:
+    select: sql.Composable  # the chosen columns of the matching rows, in order
+    count: sql.Composable  # how many rows match
+    columns: list[ExportColumn]
+
+
+def export_query(params: dict[str, Any], available: list[ExportColumn]) -> ExportQuery:
+    """The queries for an export job's params (checked by ``check_request`` when the job was created)."""
+    by_name = {column.name: column for column in available}
+    chosen = [by_name[name] for name in params.get("columns") or by_name]
+    if "datasetId" in params:
+        table: sql.Composable = dataset_table(uuid.UUID(params["datasetId"]))
+        order = sql.Identifier("_row")
+    else:
+        source = EXPORT_SOURCES[params["source"]["type"]]
+        table, order = sql.Identifier(*source.table), sql.Identifier(source.order_by)
+    conditions = [_condition(by_name[item["column"]].column, item["op"], item.get("value"))
+                  for item in params.get("filters", [])]
+    where = sql.SQL(" WHERE {}").format(sql.SQL(" AND ").join(conditions)) if conditions else sql.SQL("")
+    select = sql.SQL("SELECT {} FROM {}{} ORDER BY {}").format(
+        sql.SQL(", ").join(select_as_text(column.column) for column in chosen), table, where, order)
+    return ExportQuery(select, sql.SQL("SELECT count(*) FROM {}{}").format(table, where), chosen)

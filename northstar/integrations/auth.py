@@ -1,0 +1,13 @@
+"""The integrations module's route guards, declared once: routes take these as parameters."""
+
+from typing import Annotated
+
+from fastapi import Depends
+
+from northstar.core.context import require
+from northstar.core.permissions import Principal
+
+IntegrationsRead = Annotated[Principal, Depends(require("integrations", "read"))]
+IntegrationsCreate = Annotated[Principal, Depends(require("integrations", "create"))]
+IntegrationsUpdate = Annotated[Principal, Depends(require("integrations", "update"))]
+IntegrationsDelete = Annotated[Principal, Depends(require("integrations", "delete"))]

@@ -1,0 +1,17 @@
+"""The metrics module's route guards, declared once: routes take these as parameters."""
+
+from typing import Annotated
+
+from fastapi import Depends
+
+from northstar.core.context import require
+from northstar.core.permissions import Principal
+
+DashboardRead = Annotated[Principal, Depends(require("dashboards", "read"))]
+GoalsCreate = Annotated[Principal, Depends(require("dashboards", "create"))]
+GoalsUpdate = Annotated[Principal, Depends(require("dashboards", "update"))]
+GoalsDelete = Annotated[Principal, Depends(require("dashboards", "delete"))]
+MetricDetailsRead = Annotated[Principal, Depends(require("data", "read"))]
+SettingsRead = Annotated[Principal, Depends(require("settings", "read"))]
+SettingsUpdate = Annotated[Principal, Depends(require("settings", "update"))]
+KpiExportCreate = Annotated[Principal, Depends(require("exports", "create"))]
