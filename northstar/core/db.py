@@ -23,6 +23,7 @@ from sqlalchemy import (
     DateTime,
     Executable,
     ForeignKey,
+    ForeignKeyConstraint,
     MetaData,
     Select,
     Table,
@@ -62,6 +63,12 @@ def org_fk() -> Mapped[uuid.UUID]:
     """The tenant column every tenant table has; its rows go with their organization."""
     return mapped_column(UUID(as_uuid=True), ForeignKey("core.organizations.id", ondelete="CASCADE"),
                          nullable=False)
+
+
+def tenant_fk(column: str, target: str, *, name: str, ondelete: str = "CASCADE") -> ForeignKeyConstraint:
+    """A foreign key from ``(org_id, column)`` to ``target``'s ``(org_id, id)``: a row can point only at a row of
+    its own organization, whichever module owns the target table (named ``schema.table``)."""
+    return ForeignKeyConstraint(["org_id", column], [f"{target}.org_id", f"{target}.id"], ondelete=ondelete, name=name)
 
 
 def created_at() -> Mapped[datetime]:

@@ -22,16 +22,14 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from northstar.core.crypto import EncryptedColumn, register_encrypted_column
-from northstar.core.db import Base, created_at, org_fk, updated_at, uuid_pk
+from northstar.core.db import Base, created_at, org_fk, tenant_fk, updated_at, uuid_pk
 
 _EMPTY = text("'{}'::jsonb")
 
 
 def integration_fk(table: str) -> ForeignKeyConstraint:
     """The composite key to the integration a row came from (same org, same id); its rows go with it."""
-    return ForeignKeyConstraint(["org_id", "integration_id"], ["integrations.integrations.org_id",
-                                                                "integrations.integrations.id"],
-                                ondelete="CASCADE", name=f"fk_{table}_integration")
+    return tenant_fk("integration_id", "integrations.integrations", name=f"fk_{table}_integration")
 
 
 class Integration(Base):

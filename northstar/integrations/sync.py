@@ -38,7 +38,6 @@ from northstar.metrics import service as metrics_service
 from northstar.settings import get_settings
 
 log = structlog.get_logger("northstar.integrations")
-FULL_RECOMPUTE_AFTER = 2000  # customers touched by one sync: beyond this, recompute everyone at once
 
 
 def outbound_policy() -> OutboundPolicy:
@@ -147,7 +146,7 @@ async def run_sync(database: Database, *, org_id: uuid.UUID, run_id: uuid.UUID) 
         async with database.tenant_transaction(org_id=org_id) as session:
             integration = await _integration(session, org_id=org_id, integration_id=integration_id)
             integration.state = connector.finish(state)
-            await _refresh(session, org_id=org_id, touched=touched)
+            await metrics_service.refresh(session, org_id=org_id, touched=touched)
             now = dt.datetime.now(dt.UTC)
             integration.last_success_at, integration.last_error, integration.last_error_at = now, None, None
             await session.execute(update(SyncRun).where(SyncRun.id == run_id).values(
@@ -166,13 +165,6 @@ async def run_sync(database: Database, *, org_id: uuid.UUID, run_id: uuid.UUID) 
 UNEXPECTED = "the sync stopped on an unexpected error; the next sync resumes after the last page it stored"
 
 
-async def _refresh(session: AsyncSession, *, org_id: uuid.UUID, touched: metrics_service.Touched) -> None:
-    if len(touched.customers) > FULL_RECOMPUTE_AFTER:
-        touched.customers = set()
-        await metrics_service.recompute(session, org_id=org_id)
-    await metrics_service.refresh(session, org_id=org_id, touched=touched)
-
-
 async def _failed(database: Database, *, org_id: uuid.UUID, integration_id: uuid.UUID, run_id: uuid.UUID,
                   error: str, credentials: bool, touched: metrics_service.Touched) -> None:
     """The run failed: said on it and on the integration; the metrics of what its stored pages touched are brought
@@ -186,7 +178,7 @@ async def _failed(database: Database, *, org_id: uuid.UUID, integration_id: uuid
             status="failed", finished_at=now, error=error))
     if touched.customers or touched.domains:
         async with database.tenant_transaction(org_id=org_id) as session:
-            await _refresh(session, org_id=org_id, touched=touched)
+            await metrics_service.refresh(session, org_id=org_id, touched=touched)
 
 
 async def process_webhook(session: AsyncSession, *, delivery_id: uuid.UUID) -> None:

@@ -20,6 +20,8 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any, ClassVar, Literal
 
+from northstar.metrics.inputs import minor_units
+
 Kind = Literal["recurring", "one_time", "metered"]
 Interval = Literal["day", "week", "month", "year"]
 MovementKind = Literal["new", "expansion", "reactivation", "contraction", "churn", "fx"]
@@ -106,17 +108,6 @@ class Rates:
         cur_num, cur_den = self.per_usd(currency, day)
         shift = minor_units(reporting) - minor_units(currency)
         return rep_num * cur_den * 10 ** max(shift, 0), rep_den * cur_num * 10 ** max(-shift, 0)
-
-
-# ISO 4217 currencies whose minor unit is not a hundredth
-_MINOR_UNITS = {"BHD": 3, "BIF": 0, "CLF": 4, "CLP": 0, "DJF": 0, "GNF": 0, "IQD": 3, "ISK": 0, "JOD": 3, "JPY": 0,
-                "KMF": 0, "KRW": 0, "KWD": 3, "LYD": 3, "OMR": 3, "PYG": 0, "RWF": 0, "TND": 3, "UGX": 0, "UYI": 0,
-                "UYW": 4, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0}
-
-
-def minor_units(currency: str) -> int:
-    """How many decimals the currency's smallest unit has (2 unless ISO 4217 says otherwise)."""
-    return _MINOR_UNITS.get(currency.upper(), 2)
 
 
 def native_mrr(line: Line, policy: Policy) -> int:

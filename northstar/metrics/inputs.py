@@ -2,8 +2,8 @@
 
 Billing (customers, subscriptions, invoice lines: docs/metrics.md, "Input"), commerce (orders and their refunds),
 traffic (sessions, users and conversions per day and channel), product events, and sales pipeline deals. Amounts are
-integer cents of the record's currency. ``service.store_batch`` keeps them, keyed by integration and the source's id,
-so syncing the same object again updates it (and a product event seen twice is kept once).
+integer minor units of the record's currency (``minor_units``). ``service.store_batch`` keeps them, keyed by integration
+and the source's id, so syncing the same object again updates it (and a product event seen twice is kept once).
 """
 
 from __future__ import annotations
@@ -11,6 +11,16 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
+
+# ISO 4217 currencies whose minor unit is not a hundredth
+_MINOR_UNITS = {"BHD": 3, "BIF": 0, "CLF": 4, "CLP": 0, "DJF": 0, "GNF": 0, "IQD": 3, "ISK": 0, "JOD": 3, "JPY": 0,
+                "KMF": 0, "KRW": 0, "KWD": 3, "LYD": 3, "OMR": 3, "PYG": 0, "RWF": 0, "TND": 3, "UGX": 0, "UYI": 0,
+                "UYW": 4, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0}
+
+
+def minor_units(currency: str) -> int:
+    """How many decimals the currency's smallest unit has (2 unless ISO 4217 says otherwise)."""
+    return _MINOR_UNITS.get(currency.upper(), 2)
 
 
 @dataclass(frozen=True)

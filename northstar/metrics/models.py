@@ -29,13 +29,16 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from northstar.core.db import Base, created_at, org_fk, updated_at, uuid_pk
-from northstar.integrations.models import integration_fk
+from northstar.core.db import Base, created_at, org_fk, tenant_fk, updated_at, uuid_pk
 
 
 def _customer_fk(table: str) -> ForeignKeyConstraint:
-    return ForeignKeyConstraint(["org_id", "customer_id"], ["metrics.customers.org_id", "metrics.customers.id"],
-                                ondelete="CASCADE", name=f"fk_{table}_customer")
+    return tenant_fk("customer_id", "metrics.customers", name=f"fk_{table}_customer")
+
+
+def _integration_fk(table: str) -> ForeignKeyConstraint:
+    """The integration a row came from (a table of the integrations module): its rows go with it."""
+    return tenant_fk("integration_id", "integrations.integrations", name=f"fk_{table}_integration")
 
 
 class MetricsPolicy(Base):
@@ -56,9 +59,7 @@ class MetricsPolicy(Base):
 class Customer(Base):
     __tablename__ = "customers"
     __table_args__ = (
-        ForeignKeyConstraint(["org_id", "integration_id"], ["integrations.integrations.org_id",
-                                                            "integrations.integrations.id"],
-                             ondelete="CASCADE", name="fk_customers_integration"),
+        _integration_fk("customers"),
         UniqueConstraint("integration_id", "external_id", name="uq_customers_integration_id"),
         UniqueConstraint("org_id", "id", name="uq_customers_org_id_id"),
         {"schema": "metrics"},
@@ -264,7 +265,7 @@ class Order(Base):
     __tablename__ = "orders"
     __table_args__ = (
         PrimaryKeyConstraint("integration_id", "external_id", name="pk_orders"),
-        integration_fk("orders"),
+        _integration_fk("orders"),
         Index("ix_orders_org_id_placed_at", "org_id", "placed_at"),
         {"schema": "metrics"},
     )
@@ -290,7 +291,7 @@ class OrderRefund(Base):
     __tablename__ = "order_refunds"
     __table_args__ = (
         PrimaryKeyConstraint("integration_id", "external_id", name="pk_order_refunds"),
-        integration_fk("order_refunds"),
+        _integration_fk("order_refunds"),
         {"schema": "metrics"},
     )
 
@@ -309,7 +310,7 @@ class Traffic(Base):
     __tablename__ = "traffic"
     __table_args__ = (
         PrimaryKeyConstraint("integration_id", "day", "channel", name="pk_traffic"),
-        integration_fk("traffic"),
+        _integration_fk("traffic"),
         {"schema": "metrics"},
     )
 
@@ -329,7 +330,7 @@ class ProductEvent(Base):
     __tablename__ = "product_events"
     __table_args__ = (
         PrimaryKeyConstraint("integration_id", "insert_id", name="pk_product_events"),
-        integration_fk("product_events"),
+        _integration_fk("product_events"),
         Index("ix_product_events_org_id_occurred_at", "org_id", "occurred_at"),
         {"schema": "metrics"},
     )
@@ -348,7 +349,7 @@ class Deal(Base):
     __tablename__ = "deals"
     __table_args__ = (
         PrimaryKeyConstraint("integration_id", "external_id", name="pk_deals"),
-        integration_fk("deals"),
+        _integration_fk("deals"),
         {"schema": "metrics"},
     )
 

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.core.http import NotFound, Unprocessable
 from northstar.metrics import engine
+from northstar.metrics.inputs import minor_units
 from northstar.metrics.models import Cohort, Goal, Kpi, MetricsPolicy
 
 CARD_METRICS = ("mrr", "arr", "customers", "arpa", "net_new", "customer_churn_rate", "net_mrr_churn_rate", "nrr",
@@ -50,7 +51,7 @@ def money(amount: Any, currency: str) -> dict[str, Any]:
     are kept in minor units; a fraction of one (a goal's expected value, a median) is rounded half away from zero,
     as the engine rounds."""
     whole = int(Decimal(str(amount)).quantize(Decimal(1), ROUND_HALF_UP))
-    return {"amount": whole, "currency": currency, "exponent": engine.minor_units(currency)}
+    return {"amount": whole, "currency": currency, "exponent": minor_units(currency)}
 
 
 def metric_value(metric: str, value: Any, currency: str) -> Any:

@@ -25,6 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.metrics import engine
+from northstar.metrics.inputs import minor_units
 from northstar.metrics.series import Point, replace_series
 
 SOURCE = "pipeline"
@@ -111,7 +112,7 @@ async def rebuild(session: AsyncSession, org_id: uuid.UUID, policy: engine.Polic
     money metrics are left out, the counts written)."""
     await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('metrics:pipeline:' || :org, 0))"),
                           {"org": str(org_id)})
-    shift = engine.minor_units(policy.reporting_currency) - DEAL_DECIMALS
+    shift = minor_units(policy.reporting_currency) - DEAL_DECIMALS
     params: dict[str, Any] = {"org": org_id, "zone": policy.timezone, "reporting": policy.reporting_currency,
                               "up": 10 ** max(shift, 0), "down": 10 ** max(-shift, 0)}
     params["today"] = await session.scalar(text("SELECT CAST(now() AT TIME ZONE :zone AS date)"), params)

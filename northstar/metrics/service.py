@@ -73,6 +73,9 @@ async def _customer_ids(session: AsyncSession, *, org_id: uuid.UUID, integration
     return dict(found.all())
 
 
+FULL_RECOMPUTE_AFTER = 2000  # touched customers beyond which all are recomputed at once
+
+
 @dataclass
 class Touched:
     """What stored batches changed: the billing customers to recompute, and the other domains to rebuild."""
@@ -281,9 +284,11 @@ DOMAIN_REBUILDS: dict[str, Rebuild] = {"traffic": traffic.rebuild, "product": pr
 
 async def refresh(session: AsyncSession, *, org_id: uuid.UUID, touched: Touched | None = None) -> None:
     """Bring the metrics up to date after stored batches: the billing customers they touched, and every other
-    domain they changed (``None``: everything, as after an integration is removed)."""
+    domain they changed (``None``: everything, as after an integration is removed). Past
+    ``FULL_RECOMPUTE_AFTER`` touched customers, recomputing everyone at once is cheaper than one by one."""
     if touched is None or touched.customers:
-        await recompute(session, org_id=org_id, customers=None if touched is None else touched.customers)
+        few = touched is not None and len(touched.customers) <= FULL_RECOMPUTE_AFTER
+        await recompute(session, org_id=org_id, customers=touched.customers if few and touched else None)
     policy = await policy_of(session, org_id=org_id)
     for domain, rebuild in DOMAIN_REBUILDS.items():
         if touched is None or domain in touched.domains:

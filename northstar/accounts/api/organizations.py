@@ -39,6 +39,7 @@ from northstar.accounts.schemas import (
 )
 from northstar.accounts.service import authentication as auth_service
 from northstar.accounts.service import organizations as service
+from northstar.accounts.service import users
 from northstar.core.context import ClientMeta, CurrentPrincipal, DbSession, audit_target
 from northstar.core.http import ERROR_RESPONSES, Envelope, Page, PageEnvelope
 from northstar.core.idempotency import Idempotent
@@ -50,7 +51,7 @@ router = APIRouter(tags=["organizations"], responses=ERROR_RESPONSES)
 
 @router.get("/users/me", response_model=Envelope[MeOut], name="users.me")
 async def get_me(principal: CurrentPrincipal, session: DbSession) -> Envelope[MeOut]:
-    user = await auth_service.get_user(session, user_id_of(principal))
+    user = await users.get_user(session, user_id_of(principal))
     me = MeOut.model_validate(
         {**UserOut.model_validate(user).model_dump(), "org_id": principal.org_id, "role": principal.role.value}
     )
@@ -183,7 +184,7 @@ async def preview_invitation(request: Request, session: DbSession,
 async def accept_invitation(body: InvitationAccept, request: Request, principal: CurrentPrincipal,
                             session: DbSession) -> Envelope[MyOrganizationOut]:
     """Any signed-in user whose e-mail the invitation was sent to; they then act in it with ``X-Org-Id``."""
-    user = await auth_service.get_user(session, user_id_of(principal))
+    user = await users.get_user(session, user_id_of(principal))
     membership = await service.accept_invitation(session, token=body.token, user=user,
                                                  client=ClientMeta.of(request))
     org = await service.get_organization(session, org_id=membership.org_id)

@@ -2,27 +2,33 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from northstar.accounts.models import Membership, MfaRecoveryCode, Organization, RefreshToken, User
+from northstar.accounts.models import Membership, MfaRecoveryCode, RefreshToken, User
 from northstar.accounts.schemas import LoginResult, MfaEnrollment, TokenPair
+from northstar.accounts.service.organizations import accept_invitation
+from northstar.accounts.service.users import (
+    create_organization,
+    create_user,
+    get_user,
+    now,
+    user_by_email,
+    validated_password,
+)
 from northstar.audit import service as audit
 from northstar.core.context import ClientMeta
 from northstar.core.db import set_tenant_context
-from northstar.core.http import AppError, Conflict, NotFound, Unauthorized, Unprocessable
+from northstar.core.http import AppError, Conflict, Unauthorized, Unprocessable
 from northstar.core.permissions import Role
 from northstar.core.security import (
-    PasswordPolicyError,
     TokenError,
     auth_keys,
-    check_password_policy,
     constant_time_equal,
     hash_password,
     matching_totp_step,
@@ -40,55 +46,6 @@ RECOVERY_CODE_COUNT = 10
 INVALID_LOGIN = "Invalid email or password"
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _validated_password(password: str) -> str:
-    try:
-        check_password_policy(password)
-    except PasswordPolicyError as exc:
-        raise Unprocessable(str(exc), code="weak_password", details=[{"field": "password", "message": str(exc)}]
-                            ) from exc
-    return hash_password(password)
-
-
-def _slug(name: str) -> str:
-    base = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:60] or "org"
-    return f"{base}-{secrets.token_hex(3)}"
-
-
-async def user_by_email(session: AsyncSession, email: str) -> User | None:
-    return (await session.execute(select(User).where(User.email == email.lower()))).scalar_one_or_none()
-
-
-async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
-    user = await session.get(User, user_id)
-    if user is None or not user.is_active:
-        raise NotFound("No such user")
-    return user
-
-
-async def create_user(session: AsyncSession, *, email: str, password: str, name: str) -> User:
-    if await user_by_email(session, email) is not None:
-        raise Conflict("An account with this e-mail already exists", code="email_taken")
-    user = User(id=uuid.uuid4(), email=email.lower(), name=name, password_hash=_validated_password(password))
-    session.add(user)
-    await session.flush()
-    return user
-
-
-async def create_organization(session: AsyncSession, *, name: str, founder: User) -> Organization:
-    """A new tenant with ``founder`` as its Founder; binds the transaction to it."""
-    org = Organization(id=uuid.uuid4(), name=name, slug=_slug(name))
-    await set_tenant_context(session, org_id=org.id, user_id=founder.id)
-    session.add(org)
-    await session.flush()
-    session.add(Membership(org_id=org.id, user_id=founder.id, role=Role.FOUNDER.value))
-    await session.flush()
-    return org
-
-
 @dataclass(frozen=True)
 class SignupOutcome:
     user: User
@@ -103,8 +60,6 @@ async def signup(
     """Create the user and their first org (as Founder), or join the org of an invitation."""
     user = await create_user(session, email=email, password=password, name=name)
     if invitation_token:
-        from northstar.accounts.service.organizations import accept_invitation
-
         membership = await accept_invitation(session, token=invitation_token, user=user, client=client)
         return SignupOutcome(user, membership.org_id, Role(membership.role))
     org = await create_organization(session, name=organization_name or f"{name or email.split('@')[0]}'s org",
@@ -311,7 +266,7 @@ async def change_password(
     user = await get_user(session, user_id)
     if not verify_password(user.password_hash, current_password):
         raise AppError("The current password is wrong", code="invalid_credentials", status=400)
-    user.password_hash = _validated_password(new_password)
+    user.password_hash = validated_password(new_password)
     user.password_changed_at = now()
     await revoke_all_sessions(session, user_id=user_id)
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.accounts.models import ApiKey, Membership
-from northstar.accounts.service.authentication import now
+from northstar.accounts.service.users import now
 from northstar.audit import service as audit
 from northstar.core.context import ClientMeta
 from northstar.core.db import fetch_page, get_in_org, set_tenant_context

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from northstar.accounts import tasks
 from northstar.accounts.models import ApiKey, Invitation, Membership, Organization, User
 from northstar.accounts.service import credentials
-from northstar.accounts.service.authentication import create_organization, get_user, now
+from northstar.accounts.service.users import create_organization, get_user, now
 from northstar.audit import service as audit
 from northstar.core.context import ClientMeta
 from northstar.core.db import fetch_page, set_tenant_context

@@ -44,8 +44,7 @@ from northstar.integrations.connectors.base import (
     VendorError,
     validated,
 )
-from northstar.metrics.engine import minor_units
-from northstar.metrics.inputs import CommerceOrder, CommerceRefund, SourceBatch
+from northstar.metrics.inputs import CommerceOrder, CommerceRefund, SourceBatch, minor_units
 
 API_VERSION = "2024-07"
 GRAPHQL_PATH = f"/admin/api/{API_VERSION}/graphql.json"

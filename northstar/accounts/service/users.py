@@ -1,0 +1,66 @@
+"""Users and new organizations: what signing up, logging in and managing an organization all start from."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from northstar.accounts.models import Membership, Organization, User
+from northstar.core.db import set_tenant_context
+from northstar.core.http import Conflict, NotFound, Unprocessable
+from northstar.core.permissions import Role
+from northstar.core.security import PasswordPolicyError, check_password_policy, hash_password
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def validated_password(password: str) -> str:
+    try:
+        check_password_policy(password)
+    except PasswordPolicyError as exc:
+        raise Unprocessable(str(exc), code="weak_password", details=[{"field": "password", "message": str(exc)}]
+                            ) from exc
+    return hash_password(password)
+
+
+def _slug(name: str) -> str:
+    base = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:60] or "org"
+    return f"{base}-{secrets.token_hex(3)}"
+
+
+async def user_by_email(session: AsyncSession, email: str) -> User | None:
+    return (await session.execute(select(User).where(User.email == email.lower()))).scalar_one_or_none()
+
+
+async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
+    user = await session.get(User, user_id)
+    if user is None or not user.is_active:
+        raise NotFound("No such user")
+    return user
+
+
+async def create_user(session: AsyncSession, *, email: str, password: str, name: str) -> User:
+    if await user_by_email(session, email) is not None:
+        raise Conflict("An account with this e-mail already exists", code="email_taken")
+    user = User(id=uuid.uuid4(), email=email.lower(), name=name, password_hash=validated_password(password))
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def create_organization(session: AsyncSession, *, name: str, founder: User) -> Organization:
+    """A new tenant with ``founder`` as its Founder; binds the transaction to it."""
+    org = Organization(id=uuid.uuid4(), name=name, slug=_slug(name))
+    await set_tenant_context(session, org_id=org.id, user_id=founder.id)
+    session.add(org)
+    await session.flush()
+    session.add(Membership(org_id=org.id, user_id=founder.id, role=Role.FOUNDER.value))
+    await session.flush()
+    return org
