@@ -281,6 +281,7 @@ def worker(
     queues: Annotated[list[str] | None, typer.Option("--queue", help="Only these queues")] = None,
 ) -> None:
     """Run a queue worker (scale out by starting more)."""
+    from northstar import modules  # noqa: F401 - installing the modules registers their tasks
     from northstar.core.db import Database
     from northstar.core.observability import configure_logging
     from northstar.core.queue import close_queue, open_queue, queue_app, worker_options
@@ -346,6 +347,19 @@ def seed() -> None:
         table.add_row(role, email, password)
     console.print(table)
     console.print(f"API key (admin): [bold]{result.api_key}[/]")
+
+
+@app.command()
+def openapi() -> None:
+    """Print the API's OpenAPI document (``northstar openapi > openapi.json`` refreshes the committed one)."""
+    from northstar.app import create_app
+
+    typer.echo(openapi_document(create_app()))
+
+
+def openapi_document(api: Any) -> str:
+    """The document as committed: keys sorted, two-space indents, so a change reads as a small diff."""
+    return orjson.dumps(api.openapi(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
 
 
 @audit_app.command("verify")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from northstar.accounts.models import Membership
 from northstar.accounts.service import credentials, projects
+from northstar.accounts.service.users import create_organization, create_user
 from northstar.audit import service as audit
 from northstar.core.context import ClientMeta
 from northstar.core.db import Database, set_tenant_context
@@ -36,13 +37,13 @@ async def seed_demo(url: str) -> SeedResult:
     try:
         async with database.tenant_transaction() as session:
             founder_password = f"demo-{secrets.token_urlsafe(9)}"
-            founder = await users.create_user(session, email=f"founder+{suffix}@demo.northstar.dev",
+            founder = await create_user(session, email=f"founder+{suffix}@demo.northstar.dev",
                                              password=founder_password, name="Fiona Founder")
-            org = await users.create_organization(session, name=f"Acme {suffix}", founder=founder)
+            org = await create_organization(session, name=f"Acme {suffix}", founder=founder)
             users.append(("founder", founder.email, founder_password))
             for role in (Role.ADMIN, Role.MEMBER, Role.ANALYST, Role.INVESTOR):
                 password = f"demo-{secrets.token_urlsafe(9)}"
-                user = await users.create_user(session, email=f"{role.value}+{suffix}@demo.northstar.dev",
+                user = await create_user(session, email=f"{role.value}+{suffix}@demo.northstar.dev",
                                               password=password, name=f"Demo {role.value.title()}")
                 await set_tenant_context(session, org_id=org.id, user_id=founder.id)
                 session.add(Membership(org_id=org.id, user_id=user.id, role=role.value))

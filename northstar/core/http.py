@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+import uuid
 from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
@@ -145,6 +146,13 @@ class PageMeta(CamelModel):
 
 class Envelope(CamelModel, Generic[T]):
     data: T
+
+
+class JobAccepted(CamelModel):
+    """The answer to long work (202): the queue job to poll at ``/api/v1/status/{jobId}`` or follow on
+    ``/events/stream``, whichever module started it."""
+
+    job_id: uuid.UUID
 
 
 class PageEnvelope(CamelModel, Generic[T]):

@@ -1,7 +1,7 @@
 """RBAC: permissions are (action, resource, conditions) granted to roles at org, project or team scope.
 
-Roles and their grants are data, in one place, so the role x route matrix (``rbac_matrix.csv``) can
-be checked against them by a test.
+Roles and their grants are data: each module declares its resources and their grants in its manifest, core keeps
+the mechanism and the tenancy scopes, and the role x route matrix (``rbac_matrix.csv``) is checked against them.
 """
 
 from __future__ import annotations
@@ -49,44 +49,69 @@ def _condition_holds(key: str, expected: Any, context: Mapping[str, Any]) -> boo
     return bool(context.get(key) == expected)
 
 
-def grant(resources: Iterable[str], actions: Iterable[Action], **conditions: Any) -> list[Permission]:
-    return [Permission(action, resource, dict(conditions)) for resource in resources for action in actions]
+@dataclass(frozen=True)
+class Grant:
+    """Actions one role may take on a resource; with ``owner="self"`` only on what the acting user created."""
+
+    actions: tuple[Action, ...]
+    conditions: Mapping[str, Any] = field(default_factory=dict)
 
 
-# Resources the platform knows; modules add theirs here so the matrix stays in one place.
-RESOURCES = (
-    "organization", "members", "invitations", "projects", "teams", "api_keys", "audit",
-    "dashboards", "reports", "data", "exports", "settings", "queue", "sites", "events", "integrations",
+def allow(*actions: Action) -> Grant:
+    return Grant(actions)
+
+
+def own(*actions: Action) -> Grant:
+    return Grant(actions, {"owner": "self"})
+
+
+@dataclass(frozen=True)
+class Resource:
+    """Something roles are granted actions on, with each role's grants: the module that owns it declares it in its
+    manifest. Founders may do everything; admins too, unless ``admin`` says less."""
+
+    name: str
+    admin: tuple[Grant, ...] = (allow(*CRUD),)
+    member: tuple[Grant, ...] = ()
+    analyst: tuple[Grant, ...] = ()
+    investor: tuple[Grant, ...] = ()
+
+    def permissions(self, role: Role) -> list[Permission]:
+        grants = {Role.FOUNDER: (allow(*CRUD),), Role.ADMIN: self.admin, Role.MEMBER: self.member,
+                  Role.ANALYST: self.analyst, Role.INVESTOR: self.investor}[role]
+        return [Permission(action, self.name, dict(grant.conditions)) for grant in grants for action in grant.actions]
+
+
+# The resources every role is checked against, filled by ``register_resources`` from the installed manifests.
+RESOURCES: list[str] = []
+ROLE_PERMISSIONS: dict[Role, list[Permission]] = {role: [] for role in Role}
+_DECLARED: dict[str, Resource] = {}
+
+
+def register_resources(resources: Iterable[Resource]) -> None:
+    """Grant the roles what ``resources`` say; declaring the same resource again changes nothing, declaring a name
+    another way is a mistake caught at start."""
+    for resource in resources:
+        known = _DECLARED.get(resource.name)
+        if known == resource:
+            continue
+        if known is not None:
+            raise ValueError(f"the permission resource {resource.name!r} is declared twice, differently")
+        _DECLARED[resource.name] = resource
+        RESOURCES.append(resource.name)
+        for role in Role:
+            ROLE_PERMISSIONS[role].extend(resource.permissions(role))
+
+
+# The tenancy scopes core's own checks name (``require(..., scope=...)`` reads the scope's resource).
+PLATFORM_RESOURCES = (
+    Resource("organization", admin=(allow("read", "update"),), member=(allow("read"),), analyst=(allow("read"),),
+             investor=(allow("read"),)),
+    Resource("projects", member=(allow("read", "create"), own("update", "delete")), analyst=(allow("read"),)),
+    Resource("teams", member=(allow("read"),), analyst=(allow("read"),)),
 )
-_BUSINESS_DATA = ("dashboards", "reports", "data")
 SCOPE_RESOURCES: dict[Scope, str] = {"org": "organization", "project": "projects", "team": "teams"}
-
-ROLE_PERMISSIONS: dict[Role, list[Permission]] = {
-    Role.FOUNDER: grant(RESOURCES, CRUD),
-    Role.ADMIN: [
-        *grant(set(RESOURCES) - {"organization"}, CRUD),
-        *grant(["organization"], ["read", "update"]),
-    ],
-    Role.MEMBER: [
-        *grant(["organization", "members", "teams", "settings", "exports", "integrations"], ["read"]),
-        *grant(["projects", "sites"], ["read", "create"]),
-        *grant(["projects", "sites"], ["update", "delete"], owner="self"),
-        *grant(_BUSINESS_DATA, ["create", "read"]),
-        *grant(_BUSINESS_DATA, ["update", "delete"], owner="self"),
-        *grant(["exports", "events"], ["create"]),
-    ],
-    # Data Analyst: reads and exports everything business-related, changes no settings.
-    Role.ANALYST: [
-        *grant(["organization", "members", "teams", "projects", "settings", "sites", "events", "integrations",
-                *_BUSINESS_DATA], ["read"]),
-        *grant(["exports"], ["create", "read"]),
-    ],
-    # Investor: dashboards and reports, read-only.
-    Role.INVESTOR: [
-        *grant(["organization"], ["read"]),
-        *grant(["dashboards", "reports"], ["read"]),
-    ],
-}
+register_resources(PLATFORM_RESOURCES)
 
 
 def role_allows(role: Role, action: str, resource: str, context: Mapping[str, Any] | None = None) -> bool:

@@ -23,7 +23,7 @@ import os
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,11 +33,27 @@ import structlog
 from redis.exceptions import RedisError
 
 from northstar.core.dbguard import ServerWatch
+from northstar.core.permissions import Principal
 
 CHANNEL = "northstar_events"
 SUBSCRIBER_BUFFER = 1000
 REPLAY_BUFFER = 2000
 MAX_PAYLOAD = 7900
+
+# What a caller must be allowed to read to receive a topic's events, by topic prefix, from the installed manifests;
+# a topic with no rule goes to nobody.
+TOPIC_RESOURCES: dict[str, str] = {}
+
+
+def register_topics(rules: Mapping[str, str]) -> None:
+    for prefix, resource in rules.items():
+        if TOPIC_RESOURCES.setdefault(prefix, resource) != resource:
+            raise ValueError(f"the event topic {prefix!r} is declared twice, for different resources")
+
+
+def may_receive(principal: Principal, topic: str) -> bool:
+    resource = next((resource for prefix, resource in TOPIC_RESOURCES.items() if topic.startswith(prefix)), None)
+    return resource is not None and principal.can("read", resource)
 log = structlog.get_logger("northstar.pubsub")
 _local_ids = itertools.count()
 

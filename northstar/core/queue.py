@@ -21,11 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from northstar.core.db import Database, list_tenant_ids, to_libpq_url
 from northstar.settings import get_settings
 
-# Modules whose tasks.py registers tasks; the worker imports them all.
-TASK_MODULES = ["northstar.accounts.tasks", "northstar.core.idempotency", "northstar.core.queue",
-                "northstar.integrations.tasks", "northstar.datasets.tasks", "northstar.metrics.tasks",
-                "northstar.socialproof.tasks"]
-
 
 def default_retry() -> procrastinate.RetryStrategy:
     """Exponential backoff (base ** attempt seconds), like the seed's BullMQ defaults but bounded."""
@@ -62,7 +57,8 @@ class Backoff(procrastinate.BaseRetryStrategy):
         return procrastinate.RetryDecision(retry_at=datetime.now(UTC) + delay)
 
 
-queue_app = procrastinate.App(connector=procrastinate.PsycopgConnector(), import_paths=TASK_MODULES)
+# Tasks register on it as their modules are imported: the worker imports the task modules of the installed manifests.
+queue_app = procrastinate.App(connector=procrastinate.PsycopgConnector())
 
 
 class _Runtime:

@@ -23,6 +23,7 @@ from northstar.core.http import (
     AppError,
     Envelope,
     Instant,
+    JobAccepted,
     Name,
     NotFound,
     Page,
@@ -44,7 +45,6 @@ from northstar.datasets.schemas import (
     ExportRequest,
     FileOut,
     GenerateRequest,
-    JobAccepted,
     JobOut,
     QueueOverview,
     UploadAccepted,
@@ -255,7 +255,7 @@ async def job_status(job_id: uuid.UUID, request: Request, principal: DataRead, s
     return Envelope(data=await _job_out(request, session, job))
 
 
-@router.get("/jobs", response_model=PageEnvelope[JobOut], name="datasets.list")
+@router.get("/jobs", response_model=PageEnvelope[JobOut], name="jobs.list")
 async def list_jobs(
     request: Request,
     principal: DataRead,

@@ -1,8 +1,9 @@
-"""What can be exported: datasets, and platform resources registered by name (jobs, audit and KPIs to start).
+"""What can be exported: datasets, and the platform tables modules declare as export sources in their manifests.
 
-A resource is a table, its exportable columns (in the dataset column vocabulary) and an order; a later
-module makes its data exportable with ``register_export_source``. A resource's columns are named in exports
-(file headers, JSON keys, and a request's ``columns`` and ``filters``) as its API names them, in camelCase.
+A source is a table, its exportable columns (in the dataset column vocabulary), an order and the resource a caller
+must be allowed to read (``core.manifest.ExportTable``); ``core.manifest.EXPORT_SOURCES`` holds the installed
+ones by name. A source's columns are named in exports (file headers, JSON keys, and a request's ``columns`` and
+``filters``) as its API names them, in camelCase.
 
 A request is checked against the source's real columns and their types before a job is queued
 (``check_request``), so a queued export never meets a name or a value its source cannot take. Queries are
@@ -16,7 +17,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, cast, get_args
 
 import orjson
 import pyarrow as pa
@@ -26,7 +27,8 @@ from pydantic.alias_generators import to_camel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.core.http import Unprocessable
-from northstar.datasets.formats import ColumnDef
+from northstar.core.manifest import EXPORT_SOURCES, ExportTable
+from northstar.datasets.formats import ColumnDef, ColumnKind
 from northstar.datasets.models import Dataset
 from northstar.datasets.schemas import ExportFilter, ExportRequest
 from northstar.datasets.transfer import columns_of, dataset_table, select_as_text
@@ -44,13 +46,6 @@ class ExportColumn:
 
 
 @dataclass(frozen=True)
-class ExportTable:
-    table: tuple[str, str]
-    columns: tuple[ColumnDef, ...]
-    order_by: str
-
-
-@dataclass(frozen=True)
 class Exportable:
     """What one export reads: its columns and, when the source knows it without counting, its row count."""
 
@@ -58,33 +53,12 @@ class Exportable:
     rows: int | None
 
 
-EXPORT_SOURCES: dict[str, ExportTable] = {}
+COLUMN_KINDS = frozenset(get_args(ColumnKind))
 
 
-def register_export_source(name: str, source: ExportTable) -> None:
-    EXPORT_SOURCES[name] = source
-
-
-def _columns(**types: Any) -> tuple[ColumnDef, ...]:
-    return tuple(ColumnDef(name, kind) for name, kind in types.items())
-
-
-register_export_source("jobs", ExportTable(
-    table=("jobs", "jobs"),
-    columns=_columns(id="uuid", type="string", status="string", progress="float", rows_done="int",
-                     rows_total="int", error_code="string", error_message="string", attempts="int",
-                     created_at="datetime", updated_at="datetime", started_at="datetime", finished_at="datetime"),
-    order_by="created_at"))
-register_export_source("kpis", ExportTable(
-    table=("metrics", "kpis"),
-    columns=_columns(metric="string", grain="string", day="date", source="string", dims="string", value="float"),
-    order_by="day"))
-register_export_source("audit", ExportTable(
-    table=("core", "audit_events"),
-    columns=_columns(id="uuid", seq="int", occurred_at="datetime", actor_type="string", actor_id="uuid",
-                     action="string", target_type="string", target_id="string", ip="string", user_agent="string",
-                     request_id="string", details="json", hash="string"),
-    order_by="seq"))
+def source_columns(source: ExportTable) -> list[ColumnDef]:
+    """The source's columns in the dataset vocabulary (the manifest test holds every declared type to it)."""
+    return [ColumnDef(name, cast(ColumnKind, kind)) for name, kind in source.columns.items()]
 
 
 async def exportable(session: AsyncSession, *, source_type: str, dataset_id: uuid.UUID | None) -> Exportable | None:
@@ -95,8 +69,8 @@ async def exportable(session: AsyncSession, *, source_type: str, dataset_id: uui
             return None
         return Exportable([ExportColumn(column.name, column) for column in columns_of(dataset.columns)],
                           dataset.row_count)
-    return Exportable([ExportColumn(to_camel(column.name), column) for column in EXPORT_SOURCES[source_type].columns],
-                      None)
+    return Exportable([ExportColumn(to_camel(column.name), column)
+                       for column in source_columns(EXPORT_SOURCES[source_type])], None)
 
 
 _BOUNDED_INT = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]

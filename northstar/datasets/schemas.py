@@ -9,15 +9,12 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from northstar.core.http import CamelModel, Name, RequestModel
+from northstar.core.manifest import EXPORT_SOURCES
 from northstar.datasets.formats import file_name_problem
 from northstar.datasets.generation import GenerationSpec
 
 FileFormat = Literal["csv", "json", "ndjson", "parquet"]
 COLUMN_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"  # a dataset's column, or a platform resource's API field
-
-
-class JobAccepted(CamelModel):
-    job_id: uuid.UUID
 
 
 class UploadAccepted(CamelModel):
@@ -68,14 +65,18 @@ class ExportFilter(RequestModel):
 
 
 class ExportSource(RequestModel):
-    type: Literal["dataset", "file", "jobs", "audit", "kpis"]
+    type: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$", description="`dataset`, `file`, or a platform table a module "
+                      "makes exportable: `jobs`, `audit`, `kpis`")
     id: uuid.UUID | None = Field(None, description="the dataset or uploaded file (for those types)")
 
     @model_validator(mode="after")
     def _id_when_needed(self) -> ExportSource:
-        if self.type in ("dataset", "file") and self.id is None:
-            raise ValueError(f"an export of a {self.type} needs its id")
-        if self.type in ("jobs", "audit", "kpis") and self.id is not None:
+        if self.type in ("dataset", "file"):
+            if self.id is None:
+                raise ValueError(f"an export of a {self.type} needs its id")
+        elif self.type not in EXPORT_SOURCES:
+            raise ValueError(f"no export source {self.type!r}")
+        elif self.id is not None:
             raise ValueError(f"an export of {self.type} takes no id")
         return self
 

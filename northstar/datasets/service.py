@@ -6,6 +6,7 @@ Every job is created with its queue entry in the caller's transaction, so either
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,13 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.core.db import fetch_page, get_in_org
 from northstar.core.http import Conflict, Forbidden, NotFound, Unprocessable
+from northstar.core.manifest import EXPORT_SOURCES
 from northstar.core.permissions import Principal
 from northstar.core.queue import enqueue
 from northstar.datasets import tasks, transfer
 from northstar.datasets.exports import check_request, exportable
 from northstar.datasets.generation import referenced_datasets, with_seed
 from northstar.datasets.models import Dataset, Job, StoredFile
-from northstar.datasets.schemas import ExportRequest, GenerateRequest
+from northstar.datasets.schemas import ExportFilter, ExportRequest, ExportSource, FileFormat, GenerateRequest
 from northstar.settings import get_settings
 
 TASK_OF_TYPE = {"generation": tasks.run_generation, "upload": tasks.run_import, "export": tasks.run_export}
@@ -119,10 +121,9 @@ async def create_import_job(session: AsyncSession, *, principal: Principal, uplo
 
 async def create_export_job(session: AsyncSession, *, principal: Principal, request: ExportRequest) -> Job:
     source = request.source
-    if source.type == "audit" and not principal.can("read", "audit"):
-        raise Forbidden("Your role cannot read the audit trail")
-    if source.type == "kpis" and not principal.can("read", "data"):
-        raise Forbidden("Your role cannot export metrics")
+    table = EXPORT_SOURCES.get(source.type)
+    if table is not None and not principal.can("read", table.resource):
+        raise Forbidden(f"Your role cannot read {source.type}")
     dataset_id: uuid.UUID | None = None
     if source.type == "dataset" and source.id is not None:
         dataset_id = (await _ready_dataset(session, org_id=principal.org_id, dataset_id=source.id)).id
@@ -137,6 +138,15 @@ async def create_export_job(session: AsyncSession, *, principal: Principal, requ
         params["datasetId"] = str(dataset_id)
     job = _new_job(principal, "export", params, rows_total=None if request.filters else found.rows)
     return await _start(session, principal=principal, job=job)
+
+
+async def export_source_rows(session: AsyncSession, *, principal: Principal, source: str, file_format: FileFormat,
+                             name: str, where_equal: Mapping[str, Any]) -> Job:
+    """An export job of a platform source's rows whose columns equal the given values: for a module that offers
+    an export of its own data on its own route."""
+    return await create_export_job(session, principal=principal, request=ExportRequest(
+        source=ExportSource(type=source), format=file_format, name=name,
+        filters=[ExportFilter(column=column, op="eq", value=value) for column, value in where_equal.items()]))
 
 
 async def _dataset_of_file(session: AsyncSession, *, org_id: uuid.UUID, file_id: uuid.UUID) -> uuid.UUID:

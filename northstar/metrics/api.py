@@ -13,11 +13,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, status
 
 from northstar.core.context import DbSession, audit_target
-from northstar.core.http import ERROR_RESPONSES, Day, Envelope, Page, PageEnvelope
+from northstar.core.http import ERROR_RESPONSES, Day, Envelope, JobAccepted, Page, PageEnvelope
 from northstar.core.idempotency import Idempotent
 from northstar.core.permissions import Principal, Role
 from northstar.datasets import service as datasets_service
-from northstar.datasets.schemas import ExportFilter, ExportRequest, ExportSource, JobAccepted
 from northstar.metrics import queries, service
 from northstar.metrics.auth import (
     DashboardRead,
@@ -198,9 +197,9 @@ async def export_metric(body: MetricExport, request: Request, principal: KpiExpo
                         ) -> Envelope[JobAccepted]:
     """A metric's whole series to CSV, JSON or Parquet: the data service's export job, answered and followed as
     ``POST /export`` is (``{"data": {"jobId"}}``, then ``/status/{jobId}``)."""
-    job = await datasets_service.create_export_job(session, principal=principal, request=ExportRequest(
-        source=ExportSource(type="kpis"), format=body.format, name=f"{body.metric}",
-        filters=[ExportFilter(column="metric", op="eq", value=body.metric)]))
+    job = await datasets_service.export_source_rows(session, principal=principal, source="kpis",
+                                                    file_format=body.format, name=body.metric,
+                                                    where_equal={"metric": body.metric})
     audit_target(request, "job", job.id, metric=body.metric)
     return Envelope(data=JobAccepted(job_id=job.id))
 

@@ -1,22 +1,18 @@
-"""Every module's tables, imported so that metadata is complete for migrations and checks."""
+"""Every installed module's tables, from the manifests, so that metadata is complete for migrations and checks."""
 
-from northstar.accounts import models as accounts_models
-from northstar.audit import models as audit_models
-from northstar.core import idempotency
 from northstar.core.db import Base
-from northstar.datasets import models as datasets_models
-from northstar.integrations import models as integrations_models
-from northstar.metrics import models as metrics_models
-from northstar.socialproof import models as socialproof_models
+from northstar.modules import MANIFESTS
 
-MODEL_MODULES = (accounts_models, audit_models, idempotency, integrations_models, datasets_models, metrics_models,
-                 socialproof_models)
+MODEL_MODULES = tuple(module for manifest in MANIFESTS for module in manifest.model_modules)
+SCHEMAS = frozenset(schema for manifest in MANIFESTS for schema in manifest.schemas)
+SQL_MANAGED_TABLES = tuple(name for manifest in MANIFESTS for name in manifest.sql_managed_tables)
 target_metadata = Base.metadata
 
 
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:
-    """Compare only our schemas' objects; the queue's tables, Alembic's own and the partitioned event tables
-    (created by ``socialproof.ensure_event_partitions`` and written with SQL) are managed elsewhere."""
+    """Compare only the modules' schemas' objects; the queue's tables, Alembic's own and the tables a module keeps
+    with SQL (such as partitions) are managed elsewhere."""
     if type_ == "schema":
-        return name in ("auth", "core", "integrations", "jobs", "metrics", "socialproof")
-    return not (type_ in ("table", "index") and name is not None and "notification_events" in name)
+        return name in SCHEMAS
+    return not (type_ in ("table", "index") and name is not None
+                and any(part in name for part in SQL_MANAGED_TABLES))

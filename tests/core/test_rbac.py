@@ -21,8 +21,9 @@ import pytest
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
-from northstar.app import API_MODULES, API_PREFIX, create_app
+from northstar.app import API_PREFIX, create_app
 from northstar.core.context import current_principal, require
+from northstar.core.manifest import Manifest
 from northstar.core.permissions import (
     ACTIONS,
     RESOURCES,
@@ -34,6 +35,7 @@ from northstar.core.permissions import (
     capped_key_grant,
     role_allows,
 )
+from northstar.modules import MANIFESTS
 from northstar.settings import Settings
 from tests.clients import sse_events
 from tests.conftest import serving
@@ -69,10 +71,11 @@ def route_rule(route: APIRoute) -> tuple[str, str, dict[str, str]]:
     return kind, "-", dict.fromkeys(ROLES, "allow")
 
 
-def computed_matrix() -> list[dict[str, str]]:
+def computed_matrix(manifests: tuple[Manifest, ...] = MANIFESTS) -> list[dict[str, str]]:
+    """The matrix rows of every route under /api/v1 of the given modules."""
     rows = []
-    for module in API_MODULES:
-        for route in module.router.routes:
+    for router in (router for manifest in manifests for router in manifest.api_routers):
+        for route in router.routes:
             assert isinstance(route, APIRoute)
             permission, scope, cells = route_rule(route)
             for method in sorted(route.methods):

@@ -12,7 +12,8 @@ import psycopg
 import pytest
 from fastapi.routing import APIRoute
 
-from northstar.app import API_MODULES, API_PREFIX
+from northstar.app import API_PREFIX
+from northstar.modules import MANIFESTS
 from tests.factories import Account, add_member, create_project, invite, unique_email
 
 
@@ -123,8 +124,8 @@ SIGNED_ROUTES = {("POST", f"{API_PREFIX}/integrations/{{integration_id}}/webhook
 
 def _api_routes() -> list[tuple[str, str]]:
     routes = []
-    for module in API_MODULES:
-        for route in module.router.routes:
+    for router in (router for manifest in MANIFESTS for router in manifest.api_routers):
+        for route in router.routes:
             assert isinstance(route, APIRoute)
             for method in route.methods:
                 if (method, API_PREFIX + route.path) not in SIGNED_ROUTES:

@@ -304,18 +304,21 @@ def document(openapi: dict[str, Any]) -> None:
     allowed: dict[str, Any] = {"204": {"description": "Allowed methods and headers"}}
     preflight: dict[str, Any] = {"summary": "CORS preflight", "tags": ["widget"], "parameters": [],
                                  "responses": allowed}
-    feed_preflight = {**preflight, "parameters": [site_key], "responses": {**allowed, **_errors(403, 404)}}
+    feed_preflight = {**preflight, "operationId": "widget_feed_preflight", "parameters": [site_key],
+                      "responses": {**allowed, **_errors(403, 404)}}
     paths = openapi.setdefault("paths", {})
     paths["/w/{site_key}.js"] = {"get": {
-        "summary": "The embed snippet's loader", "tags": ["widget"], "parameters": [site_key],
+        "operationId": "widget_loader", "summary": "The embed snippet's loader", "tags": ["widget"],
+        "parameters": [site_key],
         "description": "Defines `northstar(...)` and loads the widget asynchronously, only on the site's domain.",
         "responses": {"200": script, "304": not_modified, **_errors(403, 404)}}}
     paths["/w/widget-{version}.js"] = {"get": {
-        "summary": "The widget (immutable; the loader names the current version)", "tags": ["widget"],
+        "operationId": "widget_script", "summary": "The widget (immutable; the loader names the current version)",
+        "tags": ["widget"],
         "parameters": [{"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}],
         "responses": {"200": script, "304": not_modified, **_errors(404)}}}
     paths["/api/v1/widget/{site_key}/feed"] = {"get": {
-        "summary": "What this page should show now", "tags": ["widget"],
+        "operationId": "widget_feed", "summary": "What this page should show now", "tags": ["widget"],
         "description": "Targeting applied, anonymised, cached; ETag and 304. Public: identified by the site key.",
         "parameters": [site_key, {"name": "url", "in": "query", "required": True,
                                   "schema": {"type": "string", "maxLength": MAX_URL}}],
@@ -324,10 +327,11 @@ def document(openapi: dict[str, Any]) -> None:
             **_errors(403, 404, 422)}}, "options": feed_preflight}
     batch = {"schema": {"$ref": "#/components/schemas/CollectBatch"}}
     paths["/api/v1/collect"] = {"post": {
-        "summary": "Events from the widget", "tags": ["widget"],
+        "operationId": "widget_collect", "summary": "Events from the widget", "tags": ["widget"],
         "description": "Single or batched (up to 50), `sendBeacon`-compatible (text/plain). Answered once stored; "
                        "event ids make retries harmless. Only from pages of the site's domain.",
         "requestBody": {"required": True, "content": {"application/json": batch, "text/plain": batch}},
         "responses": {"202": {"description": "Stored", "content": {"application/json": {
             "schema": {"$ref": "#/components/schemas/Envelope_CollectAccepted_"}}}},
-            **_errors(400, 403, 404, 413, 422, 429, 503)}}, "options": preflight}
+            **_errors(400, 403, 404, 413, 422, 429, 503)}},
+        "options": {**preflight, "operationId": "widget_collect_preflight"}}

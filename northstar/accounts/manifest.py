@@ -1,0 +1,40 @@
+"""Accounts: users, organizations, members and invitations, projects, teams, API keys, MFA."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from northstar.accounts import models
+from northstar.accounts.api import api_keys, authentication, organizations, projects
+from northstar.accounts.service.credentials import CredentialAuthenticator
+from northstar.core.manifest import Manifest
+from northstar.core.permissions import Resource, allow
+
+
+@asynccontextmanager
+async def _authenticator(app: FastAPI) -> AsyncIterator[None]:
+    """Requests are authenticated by this module's credentials (tokens, sessions, API keys), rate limited."""
+    app.state.authenticator = CredentialAuthenticator(app.state.rate_limiter, app.state.settings.rate_limit)
+    yield
+
+
+MANIFEST = Manifest(
+    name="accounts",
+    api_routers=(authentication.router, organizations.router, projects.router, api_keys.router),
+    task_modules=("northstar.accounts.tasks",),
+    model_modules=(models,),
+    tables=("auth.mfa_recovery_codes", "auth.refresh_tokens", "auth.users", "core.api_keys", "core.invitations",
+            "core.memberships", "core.organizations", "core.project_members", "core.projects", "core.team_members",
+            "core.teams"),
+    schemas=("auth", "core"),
+    resources=(
+        Resource("members", member=(allow("read"),), analyst=(allow("read"),)),
+        Resource("invitations"),
+        Resource("api_keys"),
+    ),
+    audit_targets=("api_key", "invitation", "organization", "project", "team", "user"),
+    lifespan=_authenticator,
+)

@@ -1,0 +1,42 @@
+"""The data service (seed 003): generation, upload, export and status of data jobs, and the queue page."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from northstar.core.manifest import API_PREFIX, ExportTable, Manifest, SettingsSection
+from northstar.core.permissions import Resource, allow, own
+from northstar.datasets import api, models, queue_page
+from northstar.settings import DatasetsSettings, Settings
+
+
+def _upload_limit(settings: Settings) -> Mapping[str, int]:
+    return {f"{API_PREFIX}/upload": settings.datasets.max_upload_bytes}
+
+
+MANIFEST = Manifest(
+    name="datasets",
+    api_routers=(api.router,),
+    routers=(queue_page.router,),
+    task_modules=("northstar.datasets.tasks",),
+    model_modules=(models,),
+    tables=("jobs.datasets", "jobs.files", "jobs.jobs"),
+    schemas=("jobs",),
+    resources=(
+        Resource("data", member=(allow("create", "read"), own("update", "delete")), analyst=(allow("read"),)),
+        Resource("exports", member=(allow("read", "create"),), analyst=(allow("create", "read"),)),
+        Resource("queue"),
+    ),
+    export_sources=MappingProxyType({"jobs": ExportTable(
+        table=("jobs", "jobs"),
+        columns={"id": "uuid", "type": "string", "status": "string", "progress": "float", "rows_done": "int",
+                 "rows_total": "int", "error_code": "string", "error_message": "string", "attempts": "int",
+                 "created_at": "datetime", "updated_at": "datetime", "started_at": "datetime",
+                 "finished_at": "datetime"},
+        order_by="created_at", resource="data")}),
+    event_topics=MappingProxyType({"job.": "data"}),
+    audit_targets=("dataset", "file", "job"),
+    settings=SettingsSection("datasets", DatasetsSettings),
+    body_limits=_upload_limit,
+)

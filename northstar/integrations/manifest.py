@@ -1,0 +1,19 @@
+"""Integrations: connected accounts of Stripe, Shopify, GA4, Mixpanel and HubSpot, their syncs and webhooks."""
+
+from __future__ import annotations
+
+from northstar.core.manifest import Manifest
+from northstar.core.permissions import Resource, allow
+from northstar.integrations import api, models
+
+MANIFEST = Manifest(
+    name="integrations",
+    api_routers=(api.router,),
+    task_modules=("northstar.integrations.tasks",),
+    model_modules=(models,),
+    tables=("integrations.integrations", "integrations.records", "integrations.sync_runs",
+            "integrations.webhook_deliveries"),
+    schemas=("integrations",),
+    resources=(Resource("integrations", member=(allow("read"),), analyst=(allow("read"),)),),
+    audit_targets=("integration",),
+)

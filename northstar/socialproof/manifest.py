@@ -1,0 +1,52 @@
+"""Social proof (seed 001): sites, templates, notifications, the public widget, events, analytics and visitors."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from types import MappingProxyType
+
+from fastapi import FastAPI
+
+from northstar.core.manifest import Manifest, SettingsSection
+from northstar.core.permissions import Resource, allow, own
+from northstar.settings import SocialProofSettings
+from northstar.socialproof import models
+from northstar.socialproof.api import merchant, public
+from northstar.socialproof.runtime import SocialProofRuntime
+
+
+@asynccontextmanager
+async def _runtime(app: FastAPI) -> AsyncIterator[None]:
+    """The widget's caches, event writer and collector, for as long as the app serves."""
+    state = app.state
+    state.socialproof = SocialProofRuntime(database=state.database, settings=state.settings, hub=state.events,
+                                           redis=state.redis)
+    try:
+        yield
+    finally:
+        await state.socialproof.close()
+
+
+MANIFEST = Manifest(
+    name="socialproof",
+    api_routers=(merchant.router,),
+    task_modules=("northstar.socialproof.tasks",),
+    model_modules=(models,),
+    tables=("socialproof.conversions", "socialproof.event_counts", "socialproof.event_months",
+            "socialproof.notifications", "socialproof.sites", "socialproof.templates", "socialproof.visitor_hashes",
+            "socialproof.visitor_salts", "socialproof.visitor_sketches"),
+    schemas=("socialproof",),
+    # the partitioned event tables, created by ``ensure_event_partitions`` and written with SQL
+    sql_managed_tables=("notification_events",),
+    resources=(
+        Resource("sites", member=(allow("read", "create"), own("update", "delete")), analyst=(allow("read"),)),
+        Resource("events", member=(allow("create"),), analyst=(allow("read"),)),
+    ),
+    event_topics=MappingProxyType({"socialproof.": "sites"}),
+    audit_targets=("notification", "site", "template"),
+    settings=SettingsSection("socialproof", SocialProofSettings),
+    fast_routes=tuple(public.fast_routes()),
+    document=public.document,
+    lifespan=_runtime,
+)
