@@ -23,6 +23,7 @@ from northstar.core.observability import EdgeMiddleware, Metrics, configure_logg
 from northstar.core.pubsub import EventHub
 from northstar.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from northstar.core.storage import open_object_store
+from northstar.migrations import head_revision
 from northstar.modules import MANIFESTS
 from northstar.platform.health import SERVICE_VERSION
 from northstar.settings import Settings, get_settings
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None, *, manifests: Iterable[Manifest
     )
     app.state.metrics = metrics
     app.state.settings = settings
+    app.state.migration_head = head_revision()
     described = app.openapi
 
     def openapi() -> dict[str, Any]:

@@ -15,7 +15,6 @@ from northstar.core.db import Database, set_tenant_context
 from northstar.core.http import ORJSONResponse
 from northstar.core.observability import Metrics
 from northstar.core.queue import queue_depth, worker_liveness
-from northstar.migrations import head_revision
 from northstar.settings import Settings
 
 SERVICE_VERSION = version("northstar")
@@ -51,14 +50,15 @@ async def liveness() -> dict[str, Any]:
 
 @router.get("/readyz", name="health.ready", responses=_UNAVAILABLE)
 async def readiness(request: Request) -> Response:
-    """Ready when the database answers and its schema is at the code's migration head."""
+    """Ready when the database answers and its schema is at the code's migration head (``app.state.migration_head``,
+    read from the migration files when the app starts)."""
     database: Database = request.app.state.database
     try:
         async with database.engine.connect() as conn:
             current = await conn.scalar(text("SELECT version_num FROM public.alembic_version"))
     except Exception:
         current = None
-    expected = head_revision()
+    expected: str | None = request.app.state.migration_head
     ready = current is not None and current == expected
     body = {"data": {"ready": ready, "migration": current, "expectedMigration": expected}}
     return ORJSONResponse(body, status_code=200 if ready else 503)
