@@ -335,7 +335,7 @@ def create_user(
 @app.command()
 def seed() -> None:
     """Demo data: an org with a user for every role, projects, teams and an API key."""
-    from northstar.accounts.seed import seed_demo
+    from northstar.demo.organizations import seed_demo
 
     result = _run_async(seed_demo)
     table = Table(title=f"Demo organization {result.org_name}")

@@ -239,7 +239,7 @@ async def driver_connection(session: AsyncSession) -> psycopg.AsyncConnection[An
     return cast(psycopg.AsyncConnection[Any], raw.driver_connection)
 
 
-async def bulk_insert(session: AsyncSession, model: type[Base], rows: Sequence[Mapping[str, Any]], *,
+async def bulk_insert(session: AsyncSession, model: type[Base] | Table, rows: Sequence[Mapping[str, Any]], *,
                       conflict: str | None = None, update: Sequence[str] = ()) -> None:
     """Insert many rows fast: COPY into a temporary table, then one ``INSERT … SELECT`` into ``model``'s table.
 
@@ -250,7 +250,7 @@ async def bulk_insert(session: AsyncSession, model: type[Base], rows: Sequence[M
     """
     if not rows:
         return
-    table = cast(Table, model.__table__)
+    table = model if isinstance(model, Table) else cast(Table, model.__table__)
     columns = list(rows[0])
     target = sql.Identifier(*(part for part in (table.schema, table.name) if part))
     names = sql.SQL(", ").join(map(sql.Identifier, columns))

@@ -11,8 +11,7 @@ from fastapi import APIRouter, Path, Request, status
 from pydantic.alias_generators import to_camel
 
 from northstar.core.context import DbSession, audit_target
-from northstar.core.fastpath import read_body
-from northstar.core.http import ERROR_RESPONSES, Envelope, Page, PageEnvelope
+from northstar.core.http import ERROR_RESPONSES, Envelope, Page, PageEnvelope, read_body
 from northstar.core.idempotency import Idempotent
 from northstar.integrations import service
 from northstar.integrations.auth import IntegrationsCreate, IntegrationsDelete, IntegrationsRead, IntegrationsUpdate

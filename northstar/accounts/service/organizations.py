@@ -278,3 +278,13 @@ async def accept_invitation(session: AsyncSession, *, token: str, user: User, cl
                        actor_id=user.id, client=client, target_type="invitation", target_id=str(invitation.id),
                        details={"role": invitation.role})
     return membership
+
+
+async def add_member(session: AsyncSession, *, principal: Principal, user_id: uuid.UUID, role: Role) -> Membership:
+    """Make an existing user a member at once, without an invitation (directory provisioning and demo data)."""
+    ensure_can_grant(principal, role)
+    await set_tenant_context(session, org_id=principal.org_id, user_id=principal.user_id)
+    membership = Membership(org_id=principal.org_id, user_id=user_id, role=role.value)
+    session.add(membership)
+    await session.flush()
+    return membership
