@@ -40,7 +40,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from northstar.core.dbguard import CONNECT_OPTIONS, ServerWatch
 from northstar.core.http import Conflict, NotFound
-from northstar.settings import DatabaseSettings, get_settings
+from northstar.settings import DatabaseSettings, Settings, get_settings
 
 APP_ROLE = "northstar_app"
 
@@ -183,6 +183,15 @@ async def list_tenant_ids(database: Database) -> list[uuid.UUID]:
         return list((await session.scalars(text("SELECT id FROM core.organizations ORDER BY created_at"))).all())
 
 
+def settings_of(session: AsyncSession) -> Settings:
+    """The settings of the process that opened this session: what ``create_app(settings)`` or the worker was given.
+
+    Services take the session first, so this is how they see the one settings object without a global.
+    """
+    settings: Settings = session.info["settings"]
+    return settings
+
+
 async def bound_org(session: AsyncSession) -> uuid.UUID:
     """The org the session's transaction is bound to (for per-org tasks, which get only the session)."""
     return uuid.UUID(str(await session.scalar(text("SELECT current_setting('northstar.org_id', true)"))))
@@ -303,9 +312,10 @@ class Database:
     request limits, workers their own).
     """
 
-    def __init__(self, url: str, *, pool_size: int = 20, echo: bool = False, statement_timeout: float = 0.0,
-                 lock_timeout: float = 0.0, settings: DatabaseSettings | None = None) -> None:
-        config = settings or get_settings().db
+    def __init__(self, url: str, *, settings: Settings | None = None, pool_size: int = 20, echo: bool = False,
+                 statement_timeout: float = 0.0, lock_timeout: float = 0.0) -> None:
+        self.settings = settings or get_settings()
+        config = self.settings.db
         self.url = with_connect_options(url, config)
         self.watch = ServerWatch(to_libpq_url(self.url), stall_seconds=config.stall_seconds,
                                  probe_timeout_seconds=config.probe_timeout_seconds)
@@ -321,7 +331,8 @@ class Database:
         )
         self.sessionmaker = async_sessionmaker(
             self.engine, expire_on_commit=False, autoflush=False, sync_session_class=TenantSession,
-            info={"limits": statement_limits(statement_timeout=statement_timeout, lock_timeout=lock_timeout)},
+            info={"limits": statement_limits(statement_timeout=statement_timeout, lock_timeout=lock_timeout),
+                  "settings": self.settings},
         )
 
     @asynccontextmanager

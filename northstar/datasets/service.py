@@ -10,7 +10,7 @@ import hmac
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select, text, update
@@ -27,7 +27,7 @@ from northstar.datasets.exports import check_request, exportable
 from northstar.datasets.generation import referenced_datasets, with_seed
 from northstar.datasets.models import Dataset, Job, StoredFile
 from northstar.datasets.schemas import ExportRequest, GenerateRequest
-from northstar.settings import Settings, get_settings
+from northstar.settings import Settings
 
 TASK_OF_TYPE = {"generation": tasks.run_generation, "upload": tasks.run_import, "export": tasks.run_export}
 RETRYABLE = ("failed", "cancelled")
@@ -262,10 +262,6 @@ async def downloadable_file(session: AsyncSession, *, org_id: uuid.UUID, file_id
     if stored.expires_at is not None and stored.expires_at <= datetime.now(UTC):
         raise NotFound("This file has expired", code="file_expired")
     return stored
-
-
-def export_expiry() -> datetime:
-    return datetime.now(UTC) + timedelta(seconds=get_settings().datasets.export_ttl_seconds)
 
 
 def link_signature(settings: Settings, *, org_id: uuid.UUID, file_id: uuid.UUID, expires: int) -> str:
