@@ -99,7 +99,7 @@ def test_every_table_belongs_to_exactly_one_manifest_and_its_models() -> None:
     assert [table for table in claimed if table not in Base.metadata.tables] == [], "declared, not defined"
     for manifest in MANIFESTS:
         defined = {table.fullname for module in manifest.model_modules for table in Base.metadata.tables.values()
-                   if any(getattr(value, "__table__", None) is table for value in vars(module).values())}
+                   if any(table in (value, getattr(value, "__table__", None)) for value in vars(module).values())}
         assert defined == set(manifest.tables), manifest.name
         assert {table.split(".")[0] for table in manifest.tables} <= set(manifest.schemas), manifest.name
 
