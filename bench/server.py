@@ -1,4 +1,5 @@
-"""A real Northstar process for benchmarks: fresh data dir, embedded PostgreSQL, rate limits off, and wrk."""
+"""A real Northstar process for benchmarks: fresh data dir, embedded PostgreSQL, rate limits off (unless the
+environment given turns them on), and wrk."""
 
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ def environment(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items()
            if not key.startswith("NORTHSTAR_") and key not in ("DATABASE_URL", "REDIS_URL", "STORAGE_URL")}
     env.update(NORTHSTAR_DATA_DIR=str(data_dir), NORTHSTAR_HTTP__PORT=str(port), NORTHSTAR_LOG_LEVEL="WARNING",
-               NORTHSTAR_RATE_LIMIT__ENABLED="false", **extra)
+               NORTHSTAR_RATE_LIMIT__ENABLED="false")
+    env.update(extra)
     return env
 
 
@@ -68,12 +70,13 @@ class Server:
 
 
 @contextmanager
-def running_server(command: str = "run", data_dir: Path | None = None, **extra_env: str) -> Iterator[Server]:
-    """``northstar <command>`` on a free port; the data dir is temporary unless given."""
+def running_server(command: str = "run", data_dir: Path | None = None, *, args: tuple[str, ...] = (),
+                   **extra_env: str) -> Iterator[Server]:
+    """``northstar <command> <args>`` on a free port; the data dir is temporary unless given."""
     owned = data_dir is None
     directory = Path(tempfile.mkdtemp(prefix="northstar-bench-")) if data_dir is None else data_dir
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "northstar", command], env=environment(directory, port,
+    process = subprocess.Popen([sys.executable, "-m", "northstar", command, *args], env=environment(directory, port,
                                **extra_env), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     server = Server(f"http://127.0.0.1:{port}", directory, port, process)
     try:

@@ -1,0 +1,138 @@
+"""The FastAPI full-stack template (github.com/fastapi/full-stack-fastapi-template) beside Northstar in one run.
+
+Nothing of the template is kept in this repository: ``NORTHSTAR_BENCH_TEMPLATE`` names a local clone (a checkout,
+or a git directory without work tree). Its ``backend/`` is exported to a temporary directory, its dependencies are
+installed once into a virtualenv of its own (``NORTHSTAR_BENCH_TEMPLATE_VENV``, made with
+``NORTHSTAR_BENCH_TEMPLATE_PYTHON``), it is migrated with its own Alembic scripts into a fresh database on the same
+PostgreSQL server as Northstar, gets its superuser (``app/initial_data.py``) and 20 items, and is served by one
+uvicorn process, as its Dockerfile runs it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import time
+import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+from sqlalchemy.engine import make_url
+
+from bench.server import free_port, stop
+
+ITEMS = 20
+SUPERUSER = "bench-template@example.com"
+PASSWORD = "correct horse battery staple"  # noqa: S105 - a throwaway benchmark account
+
+
+def source() -> tuple[Path | None, str]:
+    """The template clone, or ``None`` and why it is skipped."""
+    configured = os.environ.get("NORTHSTAR_BENCH_TEMPLATE")
+    if not configured:
+        return None, "NORTHSTAR_BENCH_TEMPLATE is unset (a local clone of fastapi/full-stack-fastapi-template)"
+    path = Path(configured)
+    if not path.exists():
+        return None, f"{path} does not exist"
+    return path, ""
+
+
+def _export_backend(clone: Path, target: Path) -> Path:
+    """``backend/`` of a checkout, or of HEAD of a git directory without work tree."""
+    if (clone / "backend").is_dir():
+        shutil.copytree(clone / "backend", target / "backend")
+    else:
+        archive = target / "backend.tar"
+        subprocess.run(["git", f"--git-dir={clone}", "archive", "-o", str(archive), "HEAD", "backend"], check=True)
+        with tarfile.open(archive) as tar:
+            tar.extractall(target, filter="data")
+    backend = target / "backend"
+    (backend / "app" / "frontend").mkdir(exist_ok=True)  # served at / by its app; the bench needs no pages
+    (backend / "app" / "frontend" / "index.html").write_text("<!doctype html>")
+    return backend
+
+
+def _virtualenv(backend: Path) -> Path:
+    """A virtualenv with the template's dependencies (installed once, kept for later runs)."""
+    venv = Path(os.environ.get("NORTHSTAR_BENCH_TEMPLATE_VENV", Path(tempfile.gettempdir()) / "northstar-bench-"
+                                                                     "template-venv"))
+    python = venv / "bin" / "python"
+    marker = venv / ".northstar-bench-installed"
+    if not marker.exists():
+        interpreter = os.environ.get("NORTHSTAR_BENCH_TEMPLATE_PYTHON", "python3")
+        subprocess.run([interpreter, "-m", "venv", str(venv)], check=True)
+        dependencies = tomllib.loads((backend / "pyproject.toml").read_text())["project"]["dependencies"]
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *dependencies], check=True)
+        marker.touch()
+    return python
+
+
+@dataclass
+class Template:
+    base_url: str
+    token: str
+
+
+def _fresh_database(server_url: str) -> str:
+    name = f"bench_template_{secrets.token_hex(4)}"
+    with psycopg.connect(server_url, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+@contextmanager
+def running_template(clone: Path, server_url: str) -> Iterator[Template]:
+    """The template migrated, seeded and served on a free port; stopped and its database dropped afterwards."""
+    with tempfile.TemporaryDirectory(prefix="northstar-bench-template-") as scratch:
+        backend = _export_backend(clone, Path(scratch))
+        python = _virtualenv(backend)
+        database_url = _fresh_database(server_url)
+        env = {key: value for key, value in os.environ.items() if not key.startswith(("NORTHSTAR_", "DATABASE_"))}
+        env.update(DATABASE_URL=database_url, SECRET_KEY=secrets.token_urlsafe(32), PROJECT_NAME="Template",
+                   FIRST_SUPERUSER=SUPERUSER, FIRST_SUPERUSER_PASSWORD=PASSWORD, FASTAPI_ENV="development",
+                   PYTHONPATH=str(backend))
+        bin_dir = python.parent
+        subprocess.run([str(bin_dir / "alembic"), "upgrade", "head"], cwd=backend, env=env, check=True,
+                       capture_output=True)
+        subprocess.run([str(python), "app/initial_data.py"], cwd=backend, env=env, check=True, capture_output=True)
+        port = free_port()
+        process = subprocess.Popen([str(python), "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port",
+                                    str(port), "--log-level", "warning"], cwd=backend, env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        base_url = f"http://127.0.0.1:{port}"
+        try:
+            token = _seed(base_url, process)
+            yield Template(base_url, token)
+        finally:
+            stop(process)
+            with psycopg.connect(server_url, autocommit=True) as connection:
+                connection.execute(f'DROP DATABASE IF EXISTS "{make_url(database_url).database}" WITH (FORCE)')
+
+
+def _seed(base_url: str, process: subprocess.Popen[bytes]) -> str:
+    """Its superuser's token, once it answers, and ``ITEMS`` items of theirs."""
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        for _ in range(600):
+            if process.poll() is not None:
+                raise RuntimeError(f"the template exited with {process.returncode}")
+            try:
+                login = client.post("/api/v1/login/access-token", data={"username": SUPERUSER, "password": PASSWORD})
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            raise TimeoutError("the template did not start")
+        login.raise_for_status()
+        token = str(login.json()["access_token"])
+        for number in range(ITEMS):
+            client.post("/api/v1/items/", json={"title": f"Item {number}"},
+                        headers={"Authorization": f"Bearer {token}"}).raise_for_status()
+    return token
