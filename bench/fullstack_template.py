@@ -1,7 +1,8 @@
 """The FastAPI full-stack template (github.com/fastapi/full-stack-fastapi-template) beside Northstar in one run.
 
 Nothing of the template is kept in this repository: ``NORTHSTAR_BENCH_TEMPLATE`` names a local clone (a checkout,
-or a git directory without work tree). Its ``backend/`` is exported to a temporary directory, its dependencies are
+or a git directory without work tree, of which ``NORTHSTAR_BENCH_TEMPLATE_REF`` picks the commit: its newest
+versions need Python 3.14). Its ``backend/`` is exported to a temporary directory, its dependencies are
 installed once into a virtualenv of its own (``NORTHSTAR_BENCH_TEMPLATE_VENV``, made with
 ``NORTHSTAR_BENCH_TEMPLATE_PYTHON``), it is migrated with its own Alembic scripts into a fresh database on the same
 PostgreSQL server as Northstar, gets its superuser (``app/initial_data.py``) and 20 items, and is served by one
@@ -46,12 +47,13 @@ def source() -> tuple[Path | None, str]:
 
 
 def _export_backend(clone: Path, target: Path) -> Path:
-    """``backend/`` of a checkout, or of HEAD of a git directory without work tree."""
+    """``backend/`` of a checkout, or of ``NORTHSTAR_BENCH_TEMPLATE_REF`` (HEAD) of a git directory without work
+    tree."""
     if (clone / "backend").is_dir():
         shutil.copytree(clone / "backend", target / "backend")
     else:
         archive = target / "backend.tar"
-        subprocess.run(["git", f"--git-dir={clone}", "archive", "-o", str(archive), "HEAD", "backend"], check=True)
+        subprocess.run(["git", f"--git-dir={clone}", "archive", "-o", str(archive), ref(), "backend"], check=True)
         with tarfile.open(archive) as tar:
             tar.extractall(target, filter="data")
     backend = target / "backend"
@@ -60,18 +62,24 @@ def _export_backend(clone: Path, target: Path) -> Path:
     return backend
 
 
+def ref() -> str:
+    return os.environ.get("NORTHSTAR_BENCH_TEMPLATE_REF", "HEAD")
+
+
 def _virtualenv(backend: Path) -> Path:
-    """A virtualenv with the template's dependencies (installed once, kept for later runs)."""
+    """A virtualenv with the template's dependencies (installed once, kept for later runs while they are the
+    same)."""
     venv = Path(os.environ.get("NORTHSTAR_BENCH_TEMPLATE_VENV", Path(tempfile.gettempdir()) / "northstar-bench-"
                                                                      "template-venv"))
     python = venv / "bin" / "python"
     marker = venv / ".northstar-bench-installed"
-    if not marker.exists():
-        interpreter = os.environ.get("NORTHSTAR_BENCH_TEMPLATE_PYTHON", "python3")
-        subprocess.run([interpreter, "-m", "venv", str(venv)], check=True)
-        dependencies = tomllib.loads((backend / "pyproject.toml").read_text())["project"]["dependencies"]
+    dependencies = tomllib.loads((backend / "pyproject.toml").read_text())["project"]["dependencies"]
+    if not marker.exists() or marker.read_text() != "\n".join(dependencies):
+        if not python.exists():
+            interpreter = os.environ.get("NORTHSTAR_BENCH_TEMPLATE_PYTHON", "python3")
+            subprocess.run([interpreter, "-m", "venv", str(venv)], check=True)
         subprocess.run([str(python), "-m", "pip", "install", "-q", *dependencies], check=True)
-        marker.touch()
+        marker.write_text("\n".join(dependencies))
     return python
 
 
@@ -96,9 +104,14 @@ def running_template(clone: Path, server_url: str) -> Iterator[Template]:
         python = _virtualenv(backend)
         database_url = _fresh_database(server_url)
         env = {key: value for key, value in os.environ.items() if not key.startswith(("NORTHSTAR_", "DATABASE_"))}
+        url = make_url(database_url)
         env.update(DATABASE_URL=database_url, SECRET_KEY=secrets.token_urlsafe(32), PROJECT_NAME="Template",
                    FIRST_SUPERUSER=SUPERUSER, FIRST_SUPERUSER_PASSWORD=PASSWORD, FASTAPI_ENV="development",
-                   PYTHONPATH=str(backend))
+                   ENVIRONMENT="local", PYTHONPATH=str(backend),
+                   # the same database as its older versions name it
+                   POSTGRES_SERVER=url.host or "", POSTGRES_PORT=str(url.port or 5432),
+                   POSTGRES_USER=url.username or "", POSTGRES_PASSWORD=url.password or "",
+                   POSTGRES_DB=url.database or "")
         bin_dir = python.parent
         subprocess.run([str(bin_dir / "alembic"), "upgrade", "head"], cwd=backend, env=env, check=True,
                        capture_output=True)

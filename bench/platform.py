@@ -162,12 +162,15 @@ def _load(base_url: str, scripts: dict[str, Path], seconds: int, label: str) -> 
 
 def _template(database_server: str, listing: dict[str, float], seconds: int) -> dict[str, Any]:
     clone, reason = fullstack_template.source()
+    if clone is not None and make_url(database_server).host is None:
+        clone, reason = None, "its settings take a TCP database URL: set NORTHSTAR_BENCH_DATABASE_URL"
     if clone is None:
         print(f"full-stack template skipped: {reason}", file=sys.stderr)
         return {"template": f"skipped: {reason}"}
     results: dict[str, Any] = {}
     with fullstack_template.running_template(clone, database_server) as template:
         headers = {"Authorization": f"Bearer {template.token}"}
+        results["template_ref"] = fullstack_template.ref()
         for connections in (16, 64):
             items = wrk(f"{template.base_url}/api/v1/items/?limit=20", connections=connections, seconds=seconds,
                         headers=headers)
