@@ -8,7 +8,7 @@ Runs a real ``northstar run`` (API and worker) on a fresh data dir. Baselines ar
 * backfill: the fake Stripe's own ceiling (its requests per second times 100 objects a page);
 * webhooks: signed deliveries of the account's events, one after another, timed until acknowledged.
 
-The recompute data is a generated Stripe account (``northstar.integrations.fixtures.stripe``) of
+The recompute data is a generated Stripe account (``northstar.demo.stripe_account``) of
 ``NORTHSTAR_BENCH_CUSTOMERS`` customers (default 10,000) over 36 months, normalised by the Stripe connector and
 stored in-process (a sync would store the same rows, a page at a time). The backfill account has
 ``NORTHSTAR_BENCH_OBJECTS`` objects (default 50,000) and is synced by the worker from the fake over loopback.
@@ -36,10 +36,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bench.server import Server, running_server, signup, wrk
 from bench.socialproof import conninfo
 from northstar.core.db import Database, driver_connection
+from northstar.demo.stripe_account import Account, generate, rates_body
 from northstar.integrations.connectors.stripe import LIST_STREAMS, normalise
-from northstar.integrations.fixtures.stripe import Account, generate, rates_body
 from northstar.metrics import engine, service
-from northstar.metrics.inputs import SourceBatch
+from northstar.metrics.inputs import InvoiceLine, SourceBatch
 from tests.conftest import serving
 from tests.fakes.stripe import FakeStripe
 
@@ -140,13 +140,13 @@ async def _recompute(server: Server, founder: Founder, customers: int) -> dict[s
                 size += len(block)
         return size
 
-    async def read(session: AsyncSession) -> list[engine.Line]:
+    async def read(session: AsyncSession) -> list[InvoiceLine]:
         return await service.billed_lines(session, org_id=org_id, customers=None)
 
     try:
         stored = await _timed(lambda: in_org(store))
         reads = [await _timed(lambda: in_org(copy_out)) for _ in range(3)]
-        lines = cast(list[engine.Line], await in_org(read))
+        lines = cast(list[InvoiceLine], await in_org(read))
         rates = engine.Rates(account.fx_rates)
         today = dt.date.today()
         calculations = []

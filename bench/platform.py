@@ -36,7 +36,7 @@ from bench.datasets import GENERATE_BODY
 from bench.kpix import MONTHS, _batch_of, _months_ago
 from bench.server import PASSWORD, environment, free_port, running_server, signup, stop, wait_ready, wrk
 from northstar.core.db import Database, start_embedded_postgres
-from northstar.integrations.fixtures.stripe import generate, rates_body
+from northstar.demo.stripe_account import generate, rates_body
 from northstar.metrics import service as metrics
 from northstar.metrics.inputs import SourceBatch
 

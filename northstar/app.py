@@ -85,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = settings.database_url or start_embedded_postgres(settings.data_dir)
-        database = Database(url, pool_size=settings.database_pool_size, settings=settings.db,
+        database = Database(url, pool_size=settings.database_pool_size, settings=settings,
                             statement_timeout=settings.db.statement_timeout_seconds,
                             lock_timeout=settings.db.lock_timeout_seconds)
         redis_client = open_redis(settings.redis_url) if settings.redis_url else None

@@ -340,12 +340,13 @@ def worker(
     configure_logging(settings.log_level)
 
     async def work(url: str) -> None:
-        database = Database(url, pool_size=4, statement_timeout=settings.db.worker_statement_timeout_seconds)
+        database = Database(url, settings=settings, pool_size=4,
+                            statement_timeout=settings.db.worker_statement_timeout_seconds)
         async with database.engine.connect():  # an unreachable database is one line, not the queue pool's retries
             pass
         pool = await open_queue(database)
         try:
-            options: dict[str, Any] = worker_options() | ({"queues": queues} if queues else {})
+            options: dict[str, Any] = worker_options(settings) | ({"queues": queues} if queues else {})
             await queue_app.run_worker_async(
                 concurrency=concurrency or settings.queue.worker_concurrency, install_signal_handlers=True, **options
             )
@@ -386,7 +387,7 @@ def create_user(
 @app.command()
 def seed() -> None:
     """Demo data: an org with a user for every role, projects, teams and an API key."""
-    from northstar.accounts.seed import seed_demo
+    from northstar.demo.organizations import seed_demo
 
     result = _run_async(seed_demo)
     table = Table(title=f"Demo organization {result.org_name}")
@@ -613,7 +614,7 @@ def keys_rotate() -> None:
     from northstar.core.security import auth_keys
     from northstar.migrations import registry  # noqa: F401 - imports every module's tables and columns
 
-    cipher = auth_keys().cipher
+    cipher = auth_keys(get_settings()).cipher
 
     async def rotate(database: Database) -> dict[str, int]:
         rotated: dict[str, int] = {}

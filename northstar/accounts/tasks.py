@@ -8,7 +8,7 @@ from sqlalchemy import delete, func, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.accounts.models import Invitation, RefreshToken
-from northstar.core.db import execute_count
+from northstar.core.db import execute_count, settings_of
 from northstar.core.mailer import send_email
 from northstar.core.queue import periodic_per_org, tenant_task
 
@@ -21,7 +21,7 @@ async def send_invitation_email(session: AsyncSession, *, invitation_id: str, or
     if invitation is None or invitation.accepted_at or invitation.revoked_at:
         return
     await send_email(
-        to=invitation.email,
+        settings_of(session).smtp, to=invitation.email,
         subject=f"You are invited to join {org_name} on Northstar",
         body=(
             f"You have been invited to join {org_name} as {invitation.role}.\n\n"

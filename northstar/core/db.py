@@ -7,6 +7,7 @@ transaction mode and a forgotten ``WHERE org_id = …`` can never leak another t
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -40,7 +41,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from northstar.core.dbguard import CONNECT_OPTIONS, ServerWatch
 from northstar.core.http import Conflict, NotFound
-from northstar.settings import DatabaseSettings, get_settings
+from northstar.settings import DatabaseSettings, Settings, get_settings
 
 APP_ROLE = "northstar_app"
 
@@ -79,13 +80,25 @@ class Base(DeclarativeBase):
     __mapper_args__ = {"eager_defaults": True}
 
 
-_SET_CONTEXT: LiteralString = (
-    "SELECT set_config('role', {role}, true) AS role,"
-    " set_config('northstar.org_id', {org_id}, true) AS org_id,"
-    " set_config('northstar.user_id', {user_id}, true) AS user_id,"
-    " set_config('northstar.credential_id', {credential_id}, true) AS credential_id,"
-    " set_config('northstar.site_key', {site_key}, true) AS site_key"
-)
+def tenant_binding(*, org_id: uuid.UUID | None = None, user_id: uuid.UUID | None = None,
+                   credential_id: uuid.UUID | None = None, site_key: str | None = None,
+                   settings: Mapping[str, str] | None = None) -> sql.Composed:
+    """The one statement that binds a transaction to the app role and a tenant (``SELECT set_config(…, true), …``).
+
+    Requests, queue tasks, the data service's COPY connections and event ingestion all bind with it, so the role,
+    the tenant keys and their transaction-local scope are written once. Values are quoted literals (simple
+    protocol), so the binding can share a round trip with the statement after it; unset keys are bound empty,
+    which shows no tenant rows. ``settings`` adds other transaction-local settings (timeouts, time zone, the
+    maintenance flag).
+    """
+    values = {"role": APP_ROLE, "northstar.org_id": str(org_id) if org_id else "",
+              "northstar.user_id": str(user_id) if user_id else "",
+              "northstar.credential_id": str(credential_id) if credential_id else "",
+              "northstar.site_key": site_key or "", **(settings or {})}
+    return sql.SQL("SELECT ") + sql.SQL(", ").join(
+        sql.SQL("set_config({}, {}, true) AS {}").format(sql.Literal(name), sql.Literal(value),
+                                                          sql.Identifier(f"setting_{position}"))
+        for position, (name, value) in enumerate(values.items()))
 
 
 async def set_tenant_context(
@@ -114,18 +127,8 @@ async def set_tenant_context(
     finally:
         session.info["binding_context"] = False
     driver = cast(psycopg.AsyncConnection[Any], (await connection.get_raw_connection()).driver_connection)
-    context = {
-        "role": APP_ROLE,
-        "org_id": str(org_id) if org_id else "",
-        "user_id": str(user_id) if user_id else "",
-        "credential_id": str(credential_id) if credential_id else "",
-        "site_key": site_key or "",
-    }
-    statement = sql.SQL(_SET_CONTEXT).format(**{name: sql.Literal(value) for name, value in context.items()})
-    limits: dict[str, str] = session.info.get("limits", {})
-    if limits:
-        statement = sql.Composed([statement, *(sql.SQL(", set_config({}, {}, true) AS {}").format(
-            sql.Literal(name), sql.Literal(value), sql.Identifier(name)) for name, value in limits.items())])
+    statement = tenant_binding(org_id=org_id, user_id=user_id, credential_id=credential_id, site_key=site_key,
+                               settings=session.info.get("limits"))
     if then is not None:
         follow_up = sql.SQL(then).format(**{name: sql.Literal(value) for name, value in (params or {}).items()})
         statement = sql.Composed([statement, sql.SQL("; "), follow_up])
@@ -142,13 +145,6 @@ async def set_tenant_context(
         raise
 
 
-_DEFAULT_CONTEXT = (
-    f"SELECT set_config('role', '{APP_ROLE}', true), set_config('northstar.org_id', '', true),"
-    " set_config('northstar.user_id', '', true), set_config('northstar.credential_id', '', true),"
-    " set_config('northstar.site_key', '', true)"
-)
-
-
 class TenantSession(Session):
     """Sessions whose every transaction starts as the app role with no tenant bound (sees no tenant rows).
 
@@ -159,9 +155,13 @@ class TenantSession(Session):
 @event.listens_for(TenantSession, "after_begin")
 def _start_as_app_role(session: Session, _transaction: Any, connection: Connection) -> None:
     if not session.info.get("binding_context"):
-        limits: dict[str, str] = session.info.get("limits", {})
-        connection.exec_driver_sql(_DEFAULT_CONTEXT + "".join(
-            f", set_config('{name}', '{value}', true)" for name, value in limits.items()))
+        connection.exec_driver_sql(_unbound(tuple(session.info.get("limits", {}).items())))
+
+
+@functools.cache
+def _unbound(limits: tuple[tuple[str, str], ...]) -> str:
+    """The binding with no tenant, as text, once per set of limits (it starts every transaction)."""
+    return tenant_binding(settings=dict(limits)).as_string(None)
 
 
 def statement_limits(*, statement_timeout: float, lock_timeout: float) -> dict[str, str]:
@@ -174,19 +174,23 @@ def statement_limits(*, statement_timeout: float, lock_timeout: float) -> dict[s
     return {name: str(round(seconds * 1000)) for name, seconds in limits.items() if seconds > 0}
 
 
-_MAINTENANCE_CONTEXT = text(
-    "SELECT set_config('role', :role, true), set_config('northstar.maintenance', 'on', true)"
-)
-
-
 async def list_tenant_ids(database: Database) -> list[uuid.UUID]:
     """Every org id, for maintenance that then works one tenant at a time.
 
     The organizations policy lets the maintenance flag list ids; no tenant table honours it.
     """
     async with database.sessionmaker() as session, session.begin():
-        await session.execute(_MAINTENANCE_CONTEXT, {"role": APP_ROLE})
+        await session.execute(text(tenant_binding(settings={"northstar.maintenance": "on"}).as_string(None)))
         return list((await session.scalars(text("SELECT id FROM core.organizations ORDER BY created_at"))).all())
+
+
+def settings_of(session: AsyncSession) -> Settings:
+    """The settings of the process that opened this session: what ``create_app(settings)`` or the worker was given.
+
+    Services take the session first, so this is how they see the one settings object without a global.
+    """
+    settings: Settings = session.info["settings"]
+    return settings
 
 
 async def bound_org(session: AsyncSession) -> uuid.UUID:
@@ -201,8 +205,8 @@ async def fetch_page(session: AsyncSession, query: Select[Any], *, offset: int, 
     return [row[0] for row in rows], total
 
 
-async def fetch_rows_page(session: AsyncSession, query: Select[Any], *, offset: int, limit: int
-                          ) -> tuple[list[Row[Any]], int]:
+async def fetch_rows_page(session: AsyncSession, query: Select[*tuple[Any, ...]], *, offset: int,
+                          limit: int) -> tuple[list[Row[*tuple[Any, ...]]], int]:
     """One page of ``query``'s rows and the total, in one round trip (a window count).
 
     For a Core ``query`` (columns, not ORM entities), the rows are read without the ORM: hot lists use it so no
@@ -256,7 +260,7 @@ async def driver_connection(session: AsyncSession) -> psycopg.AsyncConnection[An
     return cast(psycopg.AsyncConnection[Any], raw.driver_connection)
 
 
-async def bulk_insert(session: AsyncSession, model: type[Base], rows: Sequence[Mapping[str, Any]], *,
+async def bulk_insert(session: AsyncSession, model: type[Base] | Table, rows: Sequence[Mapping[str, Any]], *,
                       conflict: str | None = None, update: Sequence[str] = ()) -> None:
     """Insert many rows fast: COPY into a temporary table, then one ``INSERT … SELECT`` into ``model``'s table.
 
@@ -267,7 +271,7 @@ async def bulk_insert(session: AsyncSession, model: type[Base], rows: Sequence[M
     """
     if not rows:
         return
-    table = cast(Table, model.__table__)
+    table = model if isinstance(model, Table) else cast(Table, model.__table__)
     columns = list(rows[0])
     target = sql.Identifier(*(part for part in (table.schema, table.name) if part))
     names = sql.SQL(", ").join(map(sql.Identifier, columns))
@@ -320,9 +324,10 @@ class Database:
     request limits, workers their own).
     """
 
-    def __init__(self, url: str, *, pool_size: int = 20, echo: bool = False, statement_timeout: float = 0.0,
-                 lock_timeout: float = 0.0, settings: DatabaseSettings | None = None) -> None:
-        config = settings or get_settings().db
+    def __init__(self, url: str, *, settings: Settings | None = None, pool_size: int = 20, echo: bool = False,
+                 statement_timeout: float = 0.0, lock_timeout: float = 0.0) -> None:
+        self.settings = settings or get_settings()
+        config = self.settings.db
         self.url = with_connect_options(url, config)
         self.watch = ServerWatch(to_libpq_url(self.url), stall_seconds=config.stall_seconds,
                                  probe_timeout_seconds=config.probe_timeout_seconds)
@@ -338,7 +343,8 @@ class Database:
         )
         self.sessionmaker = async_sessionmaker(
             self.engine, expire_on_commit=False, autoflush=False, sync_session_class=TenantSession,
-            info={"limits": statement_limits(statement_timeout=statement_timeout, lock_timeout=lock_timeout)},
+            info={"limits": statement_limits(statement_timeout=statement_timeout, lock_timeout=lock_timeout),
+                  "settings": self.settings},
         )
 
     @asynccontextmanager

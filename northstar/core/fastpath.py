@@ -24,19 +24,11 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from northstar.core.dbguard import database_problem
-from northstar.core.http import AppError, error_response
+from northstar.core.http import AppError, MethodNotAllowed, error_response
 from northstar.core.observability import Metrics, client_ip, new_trace_id
 
 log = structlog.get_logger("northstar.fastpath")
 Handler = Callable[[Request], Awaitable[Response]]
-
-
-class PayloadTooLarge(AppError):
-    status, code = 413, "payload_too_large"
-
-
-class MethodNotAllowed(AppError):
-    status, code = 405, "method_not_allowed"
 
 
 @dataclass
@@ -58,20 +50,6 @@ class FastRoute:
         if found is None or (self.when is not None and not self.when(scope)):
             return None
         return found.groupdict()
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refusing (413) anything over ``limit`` bytes before reading it all."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"The request body exceeds {limit} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"The request body exceeds {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 _HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"strict-origin-when-cross-origin")]

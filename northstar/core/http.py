@@ -218,6 +218,28 @@ class TooManyRequests(AppError):
     status, code = 429, "rate_limited"
 
 
+class PayloadTooLarge(AppError):
+    status, code = 413, "payload_too_large"
+
+
+class MethodNotAllowed(AppError):
+    status, code = 405, "method_not_allowed"
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing (413) anything over ``limit`` bytes before reading it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The request body exceeds {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"The request body exceeds {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 class PageParams:
     """``page`` (1-based) and ``limit`` (≤ 100) query parameters."""
 

@@ -8,7 +8,7 @@ from email.message import EmailMessage
 import anyio
 import structlog
 
-from northstar.settings import SmtpSettings, get_settings
+from northstar.settings import SmtpSettings
 
 log = structlog.get_logger("northstar.mailer")
 
@@ -22,8 +22,7 @@ def _deliver(config: SmtpSettings, message: EmailMessage) -> None:
         smtp.send_message(message)
 
 
-async def send_email(*, to: str, subject: str, body: str) -> None:
-    config = get_settings().smtp
+async def send_email(config: SmtpSettings, *, to: str, subject: str, body: str) -> None:
     message = EmailMessage()
     message["From"] = config.sender
     message["To"] = to

@@ -36,6 +36,7 @@ class OutboundPolicy:
     allow_http: bool = False
     timeout_seconds: float = 30.0
     max_response_bytes: int = 50 * 1024 * 1024
+    retry_backoff_seconds: float = 0.5  # a provider's first retry wait, doubled each attempt
 
 
 def _public(address: str) -> bool:

@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.core.db import Database, list_tenant_ids, to_libpq_url
-from northstar.settings import get_settings
+from northstar.settings import Settings, get_settings
 
 # Modules whose tasks.py registers tasks; the worker imports them all.
 TASK_MODULES = ["northstar.accounts.tasks", "northstar.core.idempotency", "northstar.core.queue",
@@ -28,7 +28,9 @@ TASK_MODULES = ["northstar.accounts.tasks", "northstar.core.idempotency", "north
 
 
 def default_retry() -> procrastinate.RetryStrategy:
-    """Exponential backoff (base ** attempt seconds), like the seed's BullMQ defaults but bounded."""
+    """Exponential backoff (base ** attempt seconds), like the seed's BullMQ defaults but bounded.
+
+    Read from the process's settings when a task is declared: Procrastinate fixes a task's retry strategy then."""
     queue = get_settings().queue
     return procrastinate.RetryStrategy(
         max_attempts=queue.retry_attempts, exponential_wait=queue.retry_base_delay_seconds
@@ -78,6 +80,11 @@ def task_database() -> Database:
     if runtime.database is None:
         raise RuntimeError("queue is not open: call open_queue() first")
     return runtime.database
+
+
+def task_settings() -> Settings:
+    """The worker's settings: the one object its ``Database`` was opened with (as requests see ``create_app``'s)."""
+    return task_database().settings
 
 
 def tenant_task(
@@ -133,14 +140,14 @@ async def recover_stalled_jobs(timestamp: int) -> int:
     picked up again finishes exactly once.
     """
     stalled = list(await queue_app.job_manager.get_stalled_jobs(
-        seconds_since_heartbeat=get_settings().queue.stalled_worker_timeout_seconds))
+        seconds_since_heartbeat=task_settings().queue.stalled_worker_timeout_seconds))
     for job in stalled:
         await queue_app.job_manager.retry_job(job)
     return len(stalled)
 
 
-def worker_options() -> dict[str, Any]:
-    queue = get_settings().queue
+def worker_options(settings: Settings) -> dict[str, Any]:
+    queue = settings.queue
     return {"update_heartbeat_interval": queue.heartbeat_seconds,
             "stalled_worker_timeout": queue.stalled_worker_timeout_seconds}
 

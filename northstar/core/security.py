@@ -17,7 +17,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from northstar.core.crypto import FieldCipher, derive_key, parse_key
-from northstar.settings import Settings, get_settings
+from northstar.settings import Settings
 
 JWT_ALGORITHM = "HS256"
 VERIFIED_CACHE_SIZE = 10_000
@@ -179,18 +179,19 @@ class AuthKeys:
 
 def field_cipher(settings: Settings) -> FieldCipher:
     """The derived key ``k1`` and the configured keys; the configured current key (or ``k1``) encrypts."""
-    keys = {"k1": derive_key(settings.resolved_secret_key(), "fields/k1")}
-    keys.update({key_id: parse_key(key_id, encoded) for key_id, encoded in settings.crypto.keys.items()})
-    return FieldCipher(keys, settings.crypto.current_key or "k1")
+    return auth_keys(settings).cipher
 
 
-@lru_cache(maxsize=1)
-def auth_keys() -> AuthKeys:
-    settings = get_settings()
-    secret = settings.resolved_secret_key()
-    return AuthKeys(
-        signer=TokenSigner(secret=derive_key(secret, "jwt").hex(), issuer=settings.auth.issuer,
-                           audience=settings.auth.audience),
-        hmac_key=derive_key(secret, "hmac").hex(),
-        cipher=field_cipher(settings),
-    )
+def auth_keys(settings: Settings) -> AuthKeys:
+    """The keys of this configuration, derived once: every authenticated request needs them."""
+    return _derived_keys(settings.resolved_secret_key(), settings.auth.issuer, settings.auth.audience,
+                         tuple(sorted(settings.crypto.keys.items())), settings.crypto.current_key)
+
+
+@lru_cache(maxsize=8)
+def _derived_keys(secret: str, issuer: str, audience: str, field_keys: tuple[tuple[str, str], ...],
+                  current_key: str) -> AuthKeys:
+    keys = {"k1": derive_key(secret, "fields/k1")}
+    keys.update({key_id: parse_key(key_id, encoded) for key_id, encoded in field_keys})
+    return AuthKeys(signer=TokenSigner(secret=derive_key(secret, "jwt").hex(), issuer=issuer, audience=audience),
+                    hmac_key=derive_key(secret, "hmac").hex(), cipher=FieldCipher(keys, current_key or "k1"))

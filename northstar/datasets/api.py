@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
-import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -24,7 +22,6 @@ from northstar.core.http import (
     Envelope,
     Instant,
     Name,
-    NotFound,
     Page,
     PageEnvelope,
     PageMeta,
@@ -50,7 +47,6 @@ from northstar.datasets.schemas import (
     UploadAccepted,
 )
 from northstar.datasets.transfer import StorageQuotaError, dataset_table
-from northstar.settings import Settings
 
 router = APIRouter(tags=["data service"], responses=ERROR_RESPONSES)
 
@@ -66,31 +62,13 @@ def _storage(request: Request) -> ObjectStore:
     return store
 
 
-def link_signature(settings: Settings, org_id: str, file_id: str, expires: int) -> str:
-    message = f"{org_id}:{file_id}:{expires}".encode()
-    return hmac.new(settings.resolved_secret_key().encode(), message, hashlib.sha256).hexdigest()
-
-
-async def signed_link(request: Request, stored: StoredFile) -> str:
-    """An expiring link to a file: the store's own presigned URL (S3), else one signed by us."""
-    settings: Settings = request.app.state.settings
-    ttl = settings.datasets.download_link_ttl_seconds
-    presigned = await _storage(request).signed_url(stored.stored_path, expires_seconds=ttl)
-    if presigned:
-        return presigned
-    expires = int(time.time()) + ttl
-    signature = link_signature(settings, str(stored.org_id), str(stored.id), expires)
-    return (f"{settings.public_url.rstrip('/')}/api/v1/files/{stored.id}/content"
-            f"?org={stored.org_id}&expires={expires}&signature={signature}")
-
-
 async def _job_out(request: Request, session: DbSession, job: Job) -> JobOut:
     out = JobOut.model_validate(job)
     file_id = job.result.get("fileId") if job.type != "upload" else None
     if job.status == "completed" and file_id:
         stored = await session.get(StoredFile, uuid.UUID(file_id))
         if stored is not None and stored.status == "completed":
-            out.result_uri = await signed_link(request, stored)
+            out.result_uri = await service.download_link(_storage(request), request.app.state.settings, stored)
     return out
 
 
@@ -369,10 +347,8 @@ async def signed_content(file_id: uuid.UUID, request: Request, org: uuid.UUID | 
                          expires: Annotated[int | None, Query(ge=0, le=2**53)] = None,
                          signature: Annotated[str | None, Query(pattern="^[0-9a-f]{64}$")] = None) -> Response:
     """A ``resultUri`` link: no login, valid until ``expires`` for exactly this file (else 404, like any miss)."""
-    settings: Settings = request.app.state.settings
-    if org is None or expires is None or signature is None or expires < time.time() or not hmac.compare_digest(
-            link_signature(settings, str(org), str(file_id), expires), signature):
-        raise NotFound("This link is invalid or has expired", code="link_expired")
+    org = service.check_download_link(request.app.state.settings, org_id=org, file_id=file_id, expires=expires,
+                                      signature=signature)
     async with request.app.state.database.tenant_transaction(org_id=org) as session:
         stored = await service.downloadable_file(session, org_id=org, file_id=file_id)
     return _stream(_storage(request), stored)

@@ -29,7 +29,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.core.db import execute_count, to_libpq_url
-from northstar.core.queue import Backoff, periodic_per_org, queue_app, task_database
+from northstar.core.queue import Backoff, periodic_per_org, queue_app, task_database, task_settings
 from northstar.core.storage import ObjectStore, open_object_store
 from northstar.datasets import transfer
 from northstar.datasets.exports import export_query, exportable
@@ -66,12 +66,13 @@ SNIFF_BYTES = 64 * 1024
 
 @functools.cache
 def task_storage() -> ObjectStore:
-    settings = get_settings()
+    settings = task_settings()
     return open_object_store(settings.storage_url, data_dir=settings.data_dir,
                              s3_endpoint_url=settings.s3_endpoint_url)
 
 
 def retry_strategy(job_type: str) -> Backoff:
+    """Read from the process's settings when the task is declared: Procrastinate fixes a retry strategy then."""
     limits = get_settings().datasets
     return Backoff(max_attempts=limits.retry_attempts.get(job_type, 3), base_seconds=limits.retry_base_delay_seconds,
                    max_seconds=limits.retry_max_delay_seconds, transient=TRANSIENT)
@@ -179,7 +180,7 @@ async def _store_file(run: JobRun, session: AsyncSession, *, path: Path, kind: s
                 yield chunk
 
     size = await run.storage.put_stream(key, chunks(), content_type=mime)
-    expires = datetime.now(UTC) + timedelta(seconds=get_settings().datasets.export_ttl_seconds)
+    expires = datetime.now(UTC) + timedelta(seconds=task_settings().datasets.export_ttl_seconds)
     session.add(StoredFile(id=file_id, org_id=run.org_id, job_id=run.job_id, kind=kind, original_name=name,
                            stored_path=key, mime_type=mime, size_bytes=size, checksum=digest.hexdigest(),
                            status="completed", expires_at=expires))
@@ -233,7 +234,7 @@ async def run_generation(run: JobRun) -> dict[str, Any]:
         await asyncio.to_thread(transfer.create_dataset_table, run.conninfo, dataset_id=dataset_id, columns=columns)
     file_output = spec.output.file
     scratch_file = run.scratch / "output"
-    batch_rows, quota = get_settings().datasets.batch_rows, get_settings().datasets.max_org_storage_bytes
+    batch_rows, quota = task_settings().datasets.batch_rows, task_settings().datasets.max_org_storage_bytes
 
     def batches(done: int, start: int) -> Iterator[tuple[int, pa.RecordBatch, transfer.CopyBatch | None]]:
         """Each batch with its end row, encoded for the dataset when it holds rows not loaded yet."""
@@ -323,7 +324,7 @@ async def run_import(run: JobRun) -> dict[str, Any]:
         async for chunk in run.storage.iter_chunks(key):
             await asyncio.to_thread(sink.write, chunk)
     rejects_path = run.scratch / "rejects.csv"
-    settings = get_settings().datasets
+    settings = task_settings().datasets
     batch_rows = settings.batch_rows
     limits = ReadLimits(max_rows=settings.max_upload_rows, max_decompressed_bytes=settings.max_decompressed_bytes,
                         max_compression_ratio=settings.max_compression_ratio)
@@ -496,7 +497,7 @@ async def retention_sweep(session: AsyncSession) -> int:
     for stored in expired:
         await storage.delete(stored.stored_path)
         await session.delete(stored)
-    cutoff = datetime.now(UTC) - timedelta(days=get_settings().datasets.retention_days)
+    cutoff = datetime.now(UTC) - timedelta(days=task_settings().datasets.retention_days)
     removed = await execute_count(session, delete(Job).where(
         Job.finished_at < cutoff, Job.status.in_(("completed", "failed", "cancelled"))))
     return len(expired) + removed

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg import pq, sql
 
-from northstar.core.db import APP_ROLE
+from northstar.core.db import APP_ROLE, tenant_binding
 from northstar.datasets.formats import ColumnDef, ColumnKind, to_copy_csv
 from northstar.datasets.formats.errors import LimitExceededError
 from northstar.datasets.formats.schema import KIND_METADATA_KEY
@@ -126,8 +126,7 @@ class JobConnection:
     def transaction(self) -> Iterator[psycopg.Cursor[Any]]:
         """A transaction as the app role with this job's tenant bound (same rules as every request)."""
         with self.connection.transaction(), self.connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('role', %s, true), set_config('northstar.org_id', %s, true),"
-                           " set_config('TimeZone', 'UTC', true)", (APP_ROLE, str(self.org_id)))
+            cursor.execute(tenant_binding(org_id=self.org_id, settings={"TimeZone": "UTC"}))
             yield cursor
 
     def checkpoint(self, cursor: psycopg.Cursor[Any], *, rows_done: int, rows_total: int | None) -> None:

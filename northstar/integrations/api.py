@@ -11,8 +11,8 @@ from fastapi import APIRouter, Path, Request, status
 from pydantic.alias_generators import to_camel
 
 from northstar.core.context import DbSession, audit_target
-from northstar.core.fastpath import read_body
-from northstar.core.http import ERROR_RESPONSES, Envelope, Page, PageEnvelope
+from northstar.core.db import settings_of
+from northstar.core.http import ERROR_RESPONSES, Envelope, Page, PageEnvelope, read_body
 from northstar.core.idempotency import Idempotent
 from northstar.integrations import service
 from northstar.integrations.auth import IntegrationsCreate, IntegrationsDelete, IntegrationsRead, IntegrationsUpdate
@@ -25,6 +25,7 @@ from northstar.integrations.schemas import (
     SyncRunOut,
     WebhookAccepted,
 )
+from northstar.settings import Settings
 
 router = APIRouter(tags=["integrations"], responses=ERROR_RESPONSES)
 log = structlog.get_logger("northstar.integrations")
@@ -33,13 +34,13 @@ ONE = "/integrations/{integration_id}"
 MAX_WEBHOOK_BYTES = 1024 * 1024
 
 
-def _out(integration: Integration) -> IntegrationOut:
+def _out(integration: Integration, settings: Settings) -> IntegrationOut:
     lag = (dt.datetime.now(dt.UTC) - integration.last_success_at).total_seconds() \
         if integration.last_success_at else None
     return IntegrationOut(
         id=integration.id, provider=integration.provider, name=integration.name, status=integration.status,
         config=_camel(integration.config),
-        credentials=[to_camel(name) for name in service.credential_names(integration)],
+        credentials=[to_camel(name) for name in service.credential_names(settings, integration)],
         webhook_path=f"/api/v1/integrations/{integration.id}/webhooks/{integration.provider}",
         last_sync_at=integration.last_sync_at, last_success_at=integration.last_success_at, lag_seconds=lag,
         last_error=integration.last_error, last_error_at=integration.last_error_at, streams=integration.state,
@@ -51,7 +52,7 @@ async def list_integrations(principal: IntegrationsRead, session: DbSession, pag
                             ) -> PageEnvelope[IntegrationOut]:
     found, total = await service.list_integrations(session, org_id=principal.org_id, offset=page.offset,
                                                    limit=page.limit)
-    return PageEnvelope(data=[_out(integration) for integration in found], meta=page.meta(total))
+    return PageEnvelope(data=[_out(integration, settings_of(session)) for integration in found], meta=page.meta(total))
 
 
 @router.post("/integrations", status_code=status.HTTP_201_CREATED, response_model=Envelope[IntegrationOut],
@@ -64,7 +65,7 @@ async def connect(body: IntegrationCreate, request: Request, principal: Integrat
                                         credentials=_snake(body.credentials), config=_snake(body.config),
                                         test=body.test)
     audit_target(request, "integration", integration.id, provider=integration.provider)
-    return Envelope(data=_out(integration))
+    return Envelope(data=_out(integration, settings_of(session)))
 
 
 def _snake(fields: dict[str, Any]) -> dict[str, Any]:
@@ -80,8 +81,8 @@ def _camel(fields: dict[str, Any]) -> dict[str, Any]:
 @router.get(ONE, response_model=Envelope[IntegrationOut], name="integrations.get")
 async def get_integration(integration_id: uuid.UUID, principal: IntegrationsRead, session: DbSession
                           ) -> Envelope[IntegrationOut]:
-    return Envelope(data=_out(await service.get_integration(session, org_id=principal.org_id,
-                                                            integration_id=integration_id)))
+    integration = await service.get_integration(session, org_id=principal.org_id, integration_id=integration_id)
+    return Envelope(data=_out(integration, settings_of(session)))
 
 
 @router.patch(ONE, response_model=Envelope[IntegrationOut], name="integrations.update")
@@ -92,7 +93,7 @@ async def update_integration(integration_id: uuid.UUID, body: IntegrationUpdate,
         config=_snake(body.config) if body.config is not None else None,
         credentials=_snake(body.credentials) if body.credentials is not None else None)
     audit_target(request, "integration", integration.id, credentials=body.credentials is not None)
-    return Envelope(data=_out(integration))
+    return Envelope(data=_out(integration, settings_of(session)))
 
 
 @router.delete(ONE, status_code=status.HTTP_204_NO_CONTENT, name="integrations.delete")
@@ -109,7 +110,7 @@ async def test_integration(integration_id: uuid.UUID, request: Request, principa
     """One request with the stored credentials; 422 ``connection_failed`` says what the provider answered."""
     integration = await service.test_integration(session, principal=principal, integration_id=integration_id)
     audit_target(request, "integration", integration.id)
-    return Envelope(data=_out(integration))
+    return Envelope(data=_out(integration, settings_of(session)))
 
 
 def _run_out(run: SyncRun) -> SyncRunOut:
@@ -139,7 +140,7 @@ async def pause(integration_id: uuid.UUID, request: Request, principal: Integrat
                 ) -> Envelope[IntegrationOut]:
     integration = await service.set_paused(session, principal=principal, integration_id=integration_id, paused=True)
     audit_target(request, "integration", integration.id)
-    return Envelope(data=_out(integration))
+    return Envelope(data=_out(integration, settings_of(session)))
 
 
 @router.post(f"{ONE}/resume", response_model=Envelope[IntegrationOut], name="integrations.resume")
@@ -147,7 +148,7 @@ async def resume(integration_id: uuid.UUID, request: Request, principal: Integra
                  ) -> Envelope[IntegrationOut]:
     integration = await service.set_paused(session, principal=principal, integration_id=integration_id, paused=False)
     audit_target(request, "integration", integration.id)
-    return Envelope(data=_out(integration))
+    return Envelope(data=_out(integration, settings_of(session)))
 
 
 @router.post(f"{ONE}/webhooks/{{provider}}", response_model=Envelope[WebhookAccepted], name="integrations.webhook",

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from northstar.core.db import fetch_page, get_in_org, set_tenant_context
+from northstar.core.db import fetch_page, get_in_org, set_tenant_context, settings_of
 from northstar.core.http import AppError, BadRequest, Forbidden, Unauthorized, Unprocessable
 from northstar.core.permissions import Principal
 from northstar.core.queue import enqueue_named
@@ -27,6 +27,7 @@ from northstar.integrations.connectors.base import ConnectorError, Signature, se
 from northstar.integrations.models import Integration, SyncRun, WebhookDelivery
 from northstar.integrations.sync import credentials_of, open_connector, request_sync, seal
 from northstar.metrics import service as metrics_service
+from northstar.settings import Settings
 
 log = structlog.get_logger("northstar.integrations")
 
@@ -35,8 +36,8 @@ class ConnectionFailed(AppError):
     status, code = 422, "connection_failed"
 
 
-def credential_names(integration: Integration) -> list[str]:
-    return sorted(credentials_of(integration))
+def credential_names(settings: Settings, integration: Integration) -> list[str]:
+    return sorted(credentials_of(settings, integration))
 
 
 def _check_fields(provider: str, part: str, given: Mapping[str, Any], allowed: tuple[str, ...],
@@ -68,8 +69,8 @@ def _check_config(provider: str, config: Mapping[str, Any]) -> None:
             for field, message, kind in problems]) from None
 
 
-async def _test(provider: str, credentials: Mapping[str, str], config: Mapping[str, Any]) -> None:
-    connector = open_connector(provider, credentials=credentials, config=config)
+async def _test(settings: Settings, provider: str, credentials: Mapping[str, str], config: Mapping[str, Any]) -> None:
+    connector = open_connector(provider, credentials=credentials, config=config, settings=settings)
     try:
         await connector.test()
     except ConnectorError as exc:
@@ -83,10 +84,11 @@ async def connect(session: AsyncSession, *, principal: Principal, provider: str,
     _check_credentials(provider, credentials)
     _check_config(provider, config)
     if test:
-        await _test(provider, credentials, config)
+        await _test(settings_of(session), provider, credentials, config)
     integration_id = uuid.uuid4()
     integration = Integration(id=integration_id, org_id=principal.org_id, provider=provider, name=name,
-                              status="active", config=config, credentials_encrypted=seal(integration_id, credentials),
+                              status="active", config=config,
+                              credentials_encrypted=seal(settings_of(session), integration_id, credentials),
                               state={}, created_by=principal.user_id)
     session.add(integration)
     await session.flush()
@@ -122,8 +124,8 @@ async def update_integration(session: AsyncSession, *, principal: Principal, int
         integration.config = config
     if credentials is not None:
         _check_credentials(integration.provider, credentials)
-        await _test(integration.provider, credentials, integration.config)
-        integration.credentials_encrypted = seal(integration.id, credentials)
+        await _test(settings_of(session), integration.provider, credentials, integration.config)
+        integration.credentials_encrypted = seal(settings_of(session), integration.id, credentials)
         if integration.status == "error":
             integration.status = "active"
     await session.flush()
@@ -133,7 +135,8 @@ async def update_integration(session: AsyncSession, *, principal: Principal, int
 
 async def test_integration(session: AsyncSession, *, principal: Principal, integration_id: uuid.UUID) -> Integration:
     integration = await get_integration(session, org_id=principal.org_id, integration_id=integration_id)
-    await _test(integration.provider, credentials_of(integration), integration.config)
+    settings = settings_of(session)
+    await _test(settings, integration.provider, credentials_of(settings, integration), integration.config)
     return integration
 
 
@@ -187,7 +190,7 @@ async def accept_webhook(session: AsyncSession, *, integration: Integration, bod
                          headers: Mapping[str, str]) -> bool:
     """Verify a delivery's signature, store it and queue its processing; False when it was received before."""
     connector = CONNECTORS[integration.provider]
-    verdict = connector.verify_webhook(body, headers, credentials_of(integration))
+    verdict = connector.verify_webhook(body, headers, credentials_of(settings_of(session), integration))
     if verdict is not Signature.VALID:
         log.warning("webhook_signature_rejected", integration=str(integration.id), provider=integration.provider,
                     reason=verdict.value)

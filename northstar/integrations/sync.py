@@ -27,7 +27,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from northstar.core.db import Database, get_in_org
+from northstar.core.db import Database, get_in_org, settings_of
 from northstar.core.outbound import OutboundPolicy
 from northstar.core.queue import enqueue_named
 from northstar.core.security import auth_keys
@@ -35,24 +35,26 @@ from northstar.integrations.connectors import CONNECTORS
 from northstar.integrations.connectors.base import Connector, ConnectorError, CredentialsRejected, Page, without_nul
 from northstar.integrations.models import Integration, Record, SyncRun, WebhookDelivery
 from northstar.metrics import service as metrics_service
-from northstar.settings import get_settings
+from northstar.settings import Settings
 
 log = structlog.get_logger("northstar.integrations")
 FULL_RECOMPUTE_AFTER = 2000  # customers touched by one sync: beyond this, recompute everyone at once
 
 
-def outbound_policy() -> OutboundPolicy:
-    config = get_settings().outbound
+def outbound_policy(settings: Settings) -> OutboundPolicy:
+    config = settings.outbound
     return OutboundPolicy(allow_private_networks=config.allow_private_networks, allow_http=config.allow_http,
-                          timeout_seconds=config.timeout_seconds, max_response_bytes=config.max_response_bytes)
+                          timeout_seconds=config.timeout_seconds, max_response_bytes=config.max_response_bytes,
+                          retry_backoff_seconds=config.retry_backoff_seconds)
 
 
-def seal(integration_id: uuid.UUID, credentials: Mapping[str, str]) -> str:
-    return auth_keys().cipher.encrypt(orjson.dumps(dict(credentials)).decode(), associated_data=str(integration_id))
+def seal(settings: Settings, integration_id: uuid.UUID, credentials: Mapping[str, str]) -> str:
+    return auth_keys(settings).cipher.encrypt(orjson.dumps(dict(credentials)).decode(),
+                                              associated_data=str(integration_id))
 
 
-def credentials_of(integration: Integration) -> dict[str, str]:
-    opened = auth_keys().cipher.decrypt(integration.credentials_encrypted, associated_data=str(integration.id))
+def credentials_of(settings: Settings, integration: Integration) -> dict[str, str]:
+    opened = auth_keys(settings).cipher.decrypt(integration.credentials_encrypted, associated_data=str(integration.id))
     return dict(orjson.loads(opened))
 
 
@@ -76,8 +78,9 @@ async def _integration(session: AsyncSession, *, org_id: uuid.UUID, integration_
     return await get_in_org(session, Integration, integration_id, org_id=org_id, missing="No such integration")
 
 
-def open_connector(provider: str, *, credentials: Mapping[str, str], config: Mapping[str, Any]) -> Connector:
-    return CONNECTORS[provider].open(credentials=credentials, config=config, policy=outbound_policy())
+def open_connector(provider: str, *, credentials: Mapping[str, str], config: Mapping[str, Any], settings: Settings
+                   ) -> Connector:
+    return CONNECTORS[provider].open(credentials=credentials, config=config, policy=outbound_policy(settings))
 
 
 async def store_page(session: AsyncSession, *, integration: Integration, stream: str,
@@ -121,8 +124,9 @@ async def run_sync(database: Database, *, org_id: uuid.UUID, run_id: uuid.UUID) 
         integration_id = integration.id
         started = dt.datetime.now(dt.UTC)
         try:
-            connector = open_connector(integration.provider, credentials=credentials_of(integration),
-                                       config=integration.config)
+            settings = settings_of(session)
+            connector = open_connector(integration.provider, credentials=credentials_of(settings, integration),
+                                       config=integration.config, settings=settings)
         except ConnectorError as exc:  # settings it cannot work with: said on the run, nothing is sent
             run.status, run.started_at, run.finished_at, run.error = "failed", started, started, str(exc)
             integration.last_error, integration.last_error_at = str(exc), started
@@ -195,8 +199,9 @@ async def process_webhook(session: AsyncSession, *, delivery_id: uuid.UUID) -> N
     if delivery is None or delivery.status == "processed":
         return
     integration = await _integration(session, org_id=delivery.org_id, integration_id=delivery.integration_id)
-    connector = open_connector(integration.provider, credentials=credentials_of(integration),
-                               config=integration.config)
+    settings = settings_of(session)
+    connector = open_connector(integration.provider, credentials=credentials_of(settings, integration),
+                               config=integration.config, settings=settings)
     try:
         carried = await connector.webhook_record(delivery.payload, delivery.topic)
         touched = metrics_service.Touched() if carried is None else await store_page(

@@ -20,8 +20,8 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any, ClassVar, Literal
 
-Kind = Literal["recurring", "one_time", "metered"]
-Interval = Literal["day", "week", "month", "year"]
+from northstar.metrics.inputs import InvoiceLine
+
 MovementKind = Literal["new", "expansion", "reactivation", "contraction", "churn", "fx"]
 MOVEMENT_KINDS: tuple[MovementKind, ...] = ("new", "expansion", "reactivation", "contraction", "churn", "fx")
 _NOT_BILLED = frozenset({"draft", "void"})
@@ -33,29 +33,6 @@ def round_div(numerator: int, denominator: int) -> int:
     """numerator / denominator rounded half away from zero (denominator > 0)."""
     magnitude = (2 * abs(numerator) + denominator) // (2 * denominator)
     return magnitude if numerator >= 0 else -magnitude
-
-
-@dataclass(frozen=True)
-class Line:
-    """A normalised invoice line (``docs/metrics.md``, "Input")."""
-
-    id: str
-    customer: str
-    subscription: str | None
-    item: str | None
-    kind: Kind
-    proration: bool
-    period_start: dt.datetime
-    period_end: dt.datetime
-    currency: str
-    unit_amount: int
-    quantity: int
-    amount: int
-    amount_excluding_tax: int
-    net_amount: int
-    interval: Interval
-    interval_count: int
-    invoice_status: str
 
 
 @dataclass(frozen=True)
@@ -119,7 +96,7 @@ def minor_units(currency: str) -> int:
     return _MINOR_UNITS.get(currency.upper(), 2)
 
 
-def native_mrr(line: Line, policy: Policy) -> int:
+def native_mrr(line: InvoiceLine, policy: Policy) -> int:
     """The line's monthly value in its own currency (``docs/metrics.md``, "A line's MRR")."""
     if line.amount == 0:
         return 0
@@ -177,7 +154,7 @@ class Computation:
         return timeline.on(day) if timeline else 0
 
 
-def spans_of(lines: Iterable[Line], *, rates: Rates, policy: Policy, now: dt.datetime | None = None
+def spans_of(lines: Iterable[InvoiceLine], *, rates: Rates, policy: Policy, now: dt.datetime | None = None
              ) -> dict[str, list[Span]]:
     """The lines that carry MRR, by customer, with their days and converted values. With ``now``, a line whose
     period ends later today and that nothing of its subscription item follows yet still covers today
@@ -207,7 +184,8 @@ def spans_of(lines: Iterable[Line], *, rates: Rates, policy: Policy, now: dt.dat
     return by_customer
 
 
-def compute(lines: Iterable[Line], *, rates: Rates, policy: Policy, now: dt.datetime | None = None) -> Computation:
+def compute(lines: Iterable[InvoiceLine], *, rates: Rates, policy: Policy, now: dt.datetime | None = None
+            ) -> Computation:
     """Every customer's MRR timeline and movements (``docs/metrics.md``, "A customer's MRR on a day"), as known at
     ``now`` when given."""
     movements: list[Movement] = []

@@ -11,6 +11,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Literal
+
+Kind = Literal["recurring", "one_time", "metered"]
+Interval = Literal["day", "week", "month", "year"]
 
 
 @dataclass(frozen=True)
@@ -36,13 +40,20 @@ class BillingSubscription:
 
 
 @dataclass(frozen=True)
-class BillingLine:
-    external_id: str
+class InvoiceLine:
+    """A normalised invoice line (docs/metrics.md, "Input"): what a billing connector reads, what is stored, and what
+    the engine computes from.
+
+    ``id`` is the line's id at its source, ``invoice`` its invoice's. ``customer`` is the customer's key: its id at
+    the source as a connector reads it, ours (``metrics.customers.id``) once stored; the engine only groups by it.
+    """
+
+    id: str
     invoice: str
     customer: str
     subscription: str | None
     item: str | None
-    kind: str
+    kind: Kind
     proration: bool
     period_start: dt.datetime
     period_end: dt.datetime
@@ -52,7 +63,7 @@ class BillingLine:
     amount: int
     amount_excluding_tax: int
     net_amount: int
-    interval: str
+    interval: Interval
     interval_count: int
     invoice_status: str
     issued_at: dt.datetime | None = None
@@ -131,7 +142,7 @@ class SourceBatch:
 
     customers: list[BillingCustomer] = field(default_factory=list)
     subscriptions: list[BillingSubscription] = field(default_factory=list)
-    lines: list[BillingLine] = field(default_factory=list)
+    lines: list[InvoiceLine] = field(default_factory=list)
     orders: list[CommerceOrder] = field(default_factory=list)
     refunds: list[CommerceRefund] = field(default_factory=list)
     traffic: list[TrafficDay] = field(default_factory=list)

@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Column,
     Date,
     DateTime,
     ForeignKey,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Numeric,
     PrimaryKeyConstraint,
     String,
+    Table,
     Text,
     UniqueConstraint,
     func,
@@ -96,41 +98,39 @@ class Subscription(Base):
     trial_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class InvoiceLine(Base):
-    """A normalised invoice line: the engine's input (docs/metrics.md, "Input")."""
-
-    __tablename__ = "invoice_lines"
-    __table_args__ = (
-        _customer_fk("invoice_lines"),
-        UniqueConstraint("integration_id", "external_id", name="uq_invoice_lines_integration_id"),
-        CheckConstraint("kind IN ('recurring', 'one_time', 'metered')", name="kind"),
-        CheckConstraint("interval IN ('day', 'week', 'month', 'year')", name="interval"),
-        Index("ix_invoice_lines_org_id_customer_id", "org_id", "customer_id"),
-        {"schema": "metrics"},
-    )
-
-    id: Mapped[uuid.UUID] = uuid_pk()
-    org_id: Mapped[uuid.UUID] = org_fk()
-    integration_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
-    external_id: Mapped[str] = mapped_column(String(255), nullable=False)
-    invoice_external_id: Mapped[str] = mapped_column(String(255), nullable=False)
-    customer_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
-    subscription_external_id: Mapped[str | None] = mapped_column(String(255))
-    item_external_id: Mapped[str | None] = mapped_column(String(255))
-    kind: Mapped[str] = mapped_column(String(10), nullable=False)
-    proration: Mapped[bool] = mapped_column(Boolean, nullable=False)
-    period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-    period_end: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-    currency: Mapped[str] = mapped_column(String(3), nullable=False)
-    unit_amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    quantity: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    amount_excluding_tax: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    net_amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    interval: Mapped[str] = mapped_column(String(5), nullable=False)
-    interval_count: Mapped[int] = mapped_column(Integer, nullable=False)
-    invoice_status: Mapped[str] = mapped_column(String(15), nullable=False)
-    issued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+# The invoice lines' table, without an ORM class: a line is ``inputs.InvoiceLine`` wherever code holds one (written
+# with ``bulk_insert``, read straight into that dataclass by ``service.billed_lines``).
+invoice_lines = Table(
+    "invoice_lines", Base.metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")),
+    Column("org_id", UUID(as_uuid=True), ForeignKey("core.organizations.id", ondelete="CASCADE"), nullable=False),
+    Column("integration_id", UUID(as_uuid=True), nullable=False),
+    Column("external_id", String(255), nullable=False),
+    Column("invoice_external_id", String(255), nullable=False),
+    Column("customer_id", UUID(as_uuid=True), nullable=False),
+    Column("subscription_external_id", String(255)),
+    Column("item_external_id", String(255)),
+    Column("kind", String(10), nullable=False),
+    Column("proration", Boolean, nullable=False),
+    Column("period_start", DateTime(timezone=True), nullable=False),
+    Column("period_end", DateTime(timezone=True), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("unit_amount", BigInteger, nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("amount_excluding_tax", BigInteger, nullable=False),
+    Column("net_amount", BigInteger, nullable=False),
+    Column("interval", String(5), nullable=False),
+    Column("interval_count", Integer, nullable=False),
+    Column("invoice_status", String(15), nullable=False),
+    Column("issued_at", DateTime(timezone=True)),
+    _customer_fk("invoice_lines"),
+    UniqueConstraint("integration_id", "external_id", name="uq_invoice_lines_integration_id"),
+    CheckConstraint("kind IN ('recurring', 'one_time', 'metered')", name="kind"),
+    CheckConstraint("interval IN ('day', 'week', 'month', 'year')", name="interval"),
+    Index("ix_invoice_lines_org_id_customer_id", "org_id", "customer_id"),
+    schema="metrics",
+)
 
 
 class FxRate(Base):

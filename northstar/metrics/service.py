@@ -28,14 +28,13 @@ from northstar.core.http import Forbidden, Unprocessable
 from northstar.core.permissions import Principal
 from northstar.core.queue import enqueue_named
 from northstar.metrics import commerce, engine, product, sales_pipeline, traffic
-from northstar.metrics.inputs import SourceBatch
+from northstar.metrics.inputs import InvoiceLine, SourceBatch
 from northstar.metrics.models import (
     Cohort,
     Customer,
     Deal,
     FxRate,
     Goal,
-    InvoiceLine,
     MetricsPolicy,
     Movement,
     Order,
@@ -46,6 +45,7 @@ from northstar.metrics.models import (
     Subscription,
     Summary,
     Traffic,
+    invoice_lines,
 )
 from northstar.metrics.series import Point, replace_series
 
@@ -127,11 +127,11 @@ async def _store_billing(session: AsyncSession, *, org_id: uuid.UUID, integratio
         await bulk_insert(session, Subscription, rows, conflict="uq_subscriptions_integration_id",
                           update=[name for name in rows[0] if name not in ("org_id", "external_id")])
     if batch.lines:
-        rows = [{**_fields(line, drop=("customer", "invoice", "subscription", "item")), "org_id": org_id,
-                 "integration_id": integration_id, "customer_id": ids[line.customer],
+        rows = [{**_fields(line, drop=("id", "customer", "invoice", "subscription", "item")), "org_id": org_id,
+                 "integration_id": integration_id, "external_id": line.id, "customer_id": ids[line.customer],
                  "invoice_external_id": line.invoice, "subscription_external_id": line.subscription,
                  "item_external_id": line.item} for line in batch.lines]
-        await bulk_insert(session, InvoiceLine, rows, conflict="uq_invoice_lines_integration_id",
+        await bulk_insert(session, invoice_lines, rows, conflict="uq_invoice_lines_integration_id",
                           update=[name for name in rows[0] if name not in ("org_id", "external_id")])
     return {ids[subscription.customer] for subscription in batch.subscriptions} | \
         {ids[line.customer] for line in batch.lines}
@@ -203,22 +203,22 @@ async def _record_problem(session: AsyncSession, *, org_id: uuid.UUID, policy: e
         "policy": {}, "problem": problem, "computed_at": text("now()")}))
 
 
-# the engine's input in its field order; lines that carry no MRR (not recurring, draft or void) are skipped here
-# already, which spares loading them
+# the engine's input in ``InvoiceLine``'s field order; lines that carry no MRR (not recurring, draft or void) are
+# skipped here already, which spares loading them
 _BILLED_LINES = """
-    SELECT external_id, customer_id::text, subscription_external_id, item_external_id, kind, proration,
-           period_start, period_end, currency, unit_amount, quantity, amount, amount_excluding_tax, net_amount,
-           interval, interval_count, invoice_status
+    SELECT external_id, invoice_external_id, customer_id::text, subscription_external_id, item_external_id, kind,
+           proration, period_start, period_end, currency, unit_amount, quantity, amount, amount_excluding_tax,
+           net_amount, interval, interval_count, invoice_status, issued_at
     FROM metrics.invoice_lines
     WHERE org_id = %(org)s AND kind = 'recurring' AND invoice_status NOT IN ('draft', 'void')"""
 
 
 async def billed_lines(session: AsyncSession, *, org_id: uuid.UUID, customers: set[uuid.UUID] | None
-                        ) -> list[engine.Line]:
+                        ) -> list[InvoiceLine]:
     """The lines of some customers (everyone when ``None``) as engine input, read without the ORM (100,000s of
     rows: building ORM rows would cost more than the engine itself)."""
     query = _BILLED_LINES if customers is None else _BILLED_LINES + " AND customer_id = ANY(%(customers)s)"
-    async with (await driver_connection(session)).cursor(row_factory=args_row(engine.Line)) as cursor:
+    async with (await driver_connection(session)).cursor(row_factory=args_row(InvoiceLine)) as cursor:
         await cursor.execute(query, {"org": org_id, "customers": list(customers or ())})
         return await cursor.fetchall()
 

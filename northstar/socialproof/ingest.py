@@ -29,7 +29,7 @@ import structlog
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from northstar.core.db import APP_ROLE
+from northstar.core.db import APP_ROLE, tenant_binding
 from northstar.core.dbguard import ServerWatch
 from northstar.core.http import AppError
 from northstar.settings import SocialProofSettings
@@ -268,9 +268,9 @@ async def _ensure_partitions(connection: psycopg.AsyncConnection[Any]) -> None:
 async def _store(connection: psycopg.AsyncConnection[Any], rows: list[EventRow]) -> set[tuple[uuid.UUID, uuid.UUID]]:
     """One transaction: COPY the rows, ingest them org by org; returns the (site, id) pairs that were new."""
     oldest = datetime.now(UTC) - MAX_EVENT_AGE - DEDUPLICATION_MARGIN
-    statements = [sql.SQL("SELECT set_config('role', {}, true)").format(sql.Literal(APP_ROLE))]
+    statements: list[sql.Composable] = []
     for org_id in sorted({row.org_id for row in rows}):
-        statements.append(sql.SQL("SELECT set_config('northstar.org_id', {}, true)").format(sql.Literal(str(org_id))))
+        statements.append(tenant_binding(org_id=org_id))
         statements.append(sql.SQL("SELECT site_id, id FROM socialproof.ingest_staged({}, {})").format(
             sql.Literal(org_id), sql.Literal(oldest)))
     stored: set[tuple[uuid.UUID, uuid.UUID]] = set()
@@ -280,7 +280,7 @@ async def _store(connection: psycopg.AsyncConnection[Any], rows: list[EventRow])
                 await copy.write_row(row.copy_values())
         await cursor.execute(sql.SQL("; ").join(statements))
         for position in range(len(statements)):
-            if position % 2 == 0 and position > 0:  # each org's ingest follows its set_config
+            if position % 2 == 1:  # each org's ingest follows its binding
                 stored.update((site_id, event_id) for site_id, event_id in await cursor.fetchall())
             cursor.nextset()
     return stored

@@ -5,8 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from northstar.core.db import list_tenant_ids
-from northstar.core.queue import queue_app, task_database
-from northstar.settings import get_settings
+from northstar.core.queue import queue_app, task_database, task_settings
 from northstar.socialproof.service import events, rollups
 
 
@@ -41,7 +40,7 @@ async def fold_visitor_hashes(timestamp: int) -> int:
 @queue_app.task(name="socialproof.retention", queueing_lock="socialproof.retention", retry=3)
 async def apply_retention(timestamp: int) -> int:
     """Daily: minute rollups past their week, raw months past retention (rollups complete), old visitor salts."""
-    config = get_settings().socialproof
+    config = task_settings().socialproof
     database = task_database()
     removed = 0
     for org_id in await list_tenant_ids(database):

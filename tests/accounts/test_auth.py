@@ -15,6 +15,7 @@ import jwt
 import pytest
 
 from northstar.core.security import auth_keys
+from northstar.settings import get_settings
 from tests.factories import PASSWORD, Account, login, refresh, signup, unique_email
 
 
@@ -62,7 +63,7 @@ async def test_unknown_user_and_wrong_password_get_the_same_answer(client: httpx
 
 
 def _forge(claims: dict[str, object], *, key: str | None = None, alg: str = "HS256") -> str:
-    return jwt.encode(claims, key or auth_keys().signer.secret, algorithm=alg)
+    return jwt.encode(claims, key or auth_keys(get_settings()).signer.secret, algorithm=alg)
 
 
 def _valid_claims(account: Account) -> dict[str, object]:

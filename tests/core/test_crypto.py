@@ -46,7 +46,6 @@ def keys_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
     yield monkeypatch
     monkeypatch.undo()
     get_settings.cache_clear()
-    auth_keys.cache_clear()
 
 
 def _user_with_secret(database_url: str, secret: str) -> uuid.UUID:
@@ -57,7 +56,7 @@ def _user_with_secret(database_url: str, secret: str) -> uuid.UUID:
         assert found is not None
         user_id: uuid.UUID = found[0]
         connection.execute("UPDATE auth.users SET mfa_secret_encrypted = %s WHERE id = %s",
-                           (auth_keys().cipher.encrypt(secret, associated_data=str(user_id)), user_id))
+                           (auth_keys(get_settings()).cipher.encrypt(secret, associated_data=str(user_id)), user_id))
     return user_id
 
 
@@ -77,12 +76,11 @@ def test_rotation_re_encrypts_with_the_new_key(database_url: str, keys_env: pyte
     keys_env.setenv("NORTHSTAR_CRYPTO__KEYS", orjson.dumps(keys).decode())
     keys_env.setenv("NORTHSTAR_CRYPTO__CURRENT_KEY", "k2")
     get_settings.cache_clear()
-    auth_keys.cache_clear()
     rotated = runner.invoke(app, ["keys", "rotate"])
     assert rotated.exit_code == 0, rotated.output
     assert "auth.users.mfa_secret_encrypted" in rotated.output
     token = _stored(database_url, user_id)
     assert token.startswith("k2:")
-    assert auth_keys().cipher.decrypt(token, associated_data=str(user_id)) == "JBSWY3DPEHPK3PXP"
+    assert auth_keys(get_settings()).cipher.decrypt(token, associated_data=str(user_id)) == "JBSWY3DPEHPK3PXP"
     again = runner.invoke(app, ["keys", "rotate"])
     assert again.exit_code == 0 and _stored(database_url, user_id) == token  # nothing left to rotate

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
+import hmac
 import io
 import json
 import uuid
@@ -337,11 +338,12 @@ async def test_upload_past_the_size_limit_is_413(settings: Any, founder: Account
 
 
 async def test_links_signed_by_the_platform(settings: Any, founder: Account, other_founder: Account) -> None:
-    """Without S3, ``resultUri`` is our own HMAC link: exactly one file, one org, until it expires."""
+    """Without S3, ``resultUri`` is our own HMAC link: exactly one file, one org, until it expires, under a key
+    derived for links (the root secret itself signs nothing)."""
     import time
 
     from northstar.app import create_app
-    from northstar.datasets.api import link_signature
+    from northstar.datasets.service import link_signature
     from tests.conftest import running
 
     local = settings.model_copy(deep=True)
@@ -353,13 +355,16 @@ async def test_links_signed_by_the_platform(settings: Any, founder: Account, oth
         expires = int(time.time()) + 60
 
         def link(org: uuid.UUID, until: int, signature: str | None = None) -> str:
-            signed = signature or link_signature(local, str(org), file_id, until)
+            signed = signature or link_signature(local, org_id=org, file_id=uuid.UUID(file_id), expires=until)
             return f"/api/v1/files/{file_id}/content?org={org}&expires={until}&signature={signed}"
 
         good = await app_client.get(link(founder.org_id, expires))
         assert good.status_code == 200 and good.content == b"a,b\n1,2\n"
-        for bad in (link(other_founder.org_id, expires, link_signature(local, str(founder.org_id), file_id, expires)),
-                    link(founder.org_id, expires + 1, link_signature(local, str(founder.org_id), file_id, expires)),
+        founders = link_signature(local, org_id=founder.org_id, file_id=uuid.UUID(file_id), expires=expires)
+        root_signed = hmac.new(local.resolved_secret_key().encode(), f"{founder.org_id}:{file_id}:{expires}".encode(),
+                               hashlib.sha256).hexdigest()
+        for bad in (link(other_founder.org_id, expires, founders), link(founder.org_id, expires + 1, founders),
+                    link(founder.org_id, expires, root_signed),
                     link(founder.org_id, int(time.time()) - 1), f"/api/v1/files/{file_id}/content"):
             assert (await app_client.get(bad)).status_code == 404, bad
 

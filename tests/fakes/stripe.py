@@ -1,4 +1,4 @@
-"""A fake Stripe API serving a generated account (``northstar/integrations/fixtures/stripe.py``), written from
+"""A fake Stripe API serving a generated account (``northstar/demo/stripe_account.py``), written from
 Stripe's API reference rather than from the connector.
 
 What it answers as Stripe does: list endpoints (``/v1/customers``, ``/v1/subscriptions``, ``/v1/invoices``,
@@ -30,7 +30,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from northstar.integrations.fixtures.stripe import API_VERSION, EVENT_RETENTION, Account, Obj
+from northstar.demo.stripe_account import API_VERSION, EVENT_RETENTION, Account, Obj
 from tests.fakes.vendor import FakeVendor, Seen
 
 EMBEDDED = 10  # lines an invoice (and items a subscription) carries; the rest are paged

@@ -4,13 +4,15 @@ a sync through the API as a merchant would."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from northstar.settings import get_settings
+from northstar.app import create_app
+from northstar.settings import Settings
+from tests.conftest import running
 from tests.factories import Account
 from tests.workers import Workers, stop_worker
 
@@ -21,13 +23,13 @@ LOOPBACK_VENDORS = {"NORTHSTAR_OUTBOUND__ALLOW_PRIVATE_NETWORKS": "true", "NORTH
 FINISHED = ("succeeded", "failed")
 
 
-@pytest.fixture(autouse=True)
-def loopback_vendors(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in LOOPBACK_VENDORS.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+@pytest.fixture(scope="package")
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The platform these tests talk to, configured as its workers are (``LOOPBACK_VENDORS``)."""
+    outbound = settings.outbound.model_copy(update={"allow_private_networks": True, "allow_http": True,
+                                                    "retry_backoff_seconds": 0.01})
+    async with running(create_app(settings.model_copy(update={"outbound": outbound}))) as http:
+        yield http
 
 
 @pytest.fixture(scope="package")  # stops after these tests: later suites enqueue jobs nobody should run

@@ -10,6 +10,7 @@ import httpx
 import psycopg
 
 from northstar.core.security import auth_keys
+from northstar.settings import get_settings
 from tests.factories import Account, add_member
 
 SECRET = "sk_test_" + uuid.uuid4().hex
@@ -42,8 +43,8 @@ async def test_credentials_are_stored_encrypted_and_never_returned(client: httpx
                                    (integration["id"],)).fetchone()
     assert found is not None
     token = str(found[0])
-    assert SECRET not in token and token.split(":")[0] == auth_keys().cipher.current_key_id
-    assert SECRET in auth_keys().cipher.decrypt(token, associated_data=integration["id"])
+    assert SECRET not in token and token.split(":")[0] == auth_keys(get_settings()).cipher.current_key_id
+    assert SECRET in auth_keys(get_settings()).cipher.decrypt(token, associated_data=integration["id"])
 
 
 async def test_bad_connections_are_refused_with_the_field_named(client: httpx.AsyncClient, founder: Account) -> None:

@@ -24,7 +24,7 @@ import stripe
 from sqlalchemy import text
 
 from northstar.core.db import Database
-from northstar.integrations.fixtures.stripe import Account, add_months, generate, rates_body
+from northstar.demo.stripe_account import Account, add_months, generate, rates_body
 from northstar.metrics import engine
 from northstar.metrics.service import MONTH_METRICS
 from tests.conftest import serving

@@ -6,8 +6,8 @@ import datetime as dt
 import itertools
 from collections.abc import Mapping
 
-from northstar.metrics.engine import Interval, Kind, Line, Rates
-from northstar.metrics.inputs import BillingLine
+from northstar.metrics.engine import Rates
+from northstar.metrics.inputs import Interval, InvoiceLine, Kind
 
 from .reference import RateValue
 
@@ -22,7 +22,7 @@ def line(customer: str, start: dt.datetime, end: dt.datetime, unit_amount: int, 
          amount: int | None = None, amount_excluding_tax: int | None = None, net_amount: int | None = None,
          interval: Interval = "month", interval_count: int = 1, proration: bool = False, status: str = "paid",
          currency: str = "USD", subscription: str | None = "sub_1", item: str | None = "si_1",
-         kind: Kind = "recurring", line_id: str | None = None) -> Line:
+         kind: Kind = "recurring", line_id: str | None = None) -> InvoiceLine:
     """A line; ``amount`` defaults to the full period (unit_amount * quantity), the others to ``amount``."""
     if amount is None:
         amount = unit_amount * quantity
@@ -30,8 +30,9 @@ def line(customer: str, start: dt.datetime, end: dt.datetime, unit_amount: int, 
         amount_excluding_tax = amount
     if net_amount is None:
         net_amount = amount_excluding_tax
-    return Line(
-        id=line_id or f"il_{next(_ids)}", customer=customer, subscription=subscription, item=item, kind=kind,
+    identifier = line_id or f"il_{next(_ids)}"
+    return InvoiceLine(
+        id=identifier, invoice=f"in_{identifier}", customer=customer, subscription=subscription, item=item, kind=kind,
         proration=proration, period_start=start, period_end=end, currency=currency, unit_amount=unit_amount,
         quantity=quantity, amount=amount, amount_excluding_tax=amount_excluding_tax, net_amount=net_amount,
         interval=interval, interval_count=interval_count, invoice_status=status,
@@ -40,13 +41,3 @@ def line(customer: str, start: dt.datetime, end: dt.datetime, unit_amount: int, 
 
 def engine_rates(rates: Mapping[tuple[str, dt.date], RateValue]) -> Rates:
     return Rates((currency, day, value) for (currency, day), value in rates.items())
-
-
-def billing_line(line: Line) -> BillingLine:
-    """An engine line as a billing source hands it over (each line on its own invoice)."""
-    return BillingLine(
-        external_id=line.id, invoice=f"in_{line.id}", customer=line.customer, subscription=line.subscription,
-        item=line.item, kind=line.kind, proration=line.proration, period_start=line.period_start,
-        period_end=line.period_end, currency=line.currency, unit_amount=line.unit_amount, quantity=line.quantity,
-        amount=line.amount, amount_excluding_tax=line.amount_excluding_tax, net_amount=line.net_amount,
-        interval=line.interval, interval_count=line.interval_count, invoice_status=line.invoice_status)

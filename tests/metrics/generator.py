@@ -21,7 +21,8 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from northstar.metrics.engine import Interval, Kind, Line, Policy
+from northstar.metrics.engine import Policy
+from northstar.metrics.inputs import Interval, InvoiceLine, Kind
 
 from .reference import first_of_month, shift_month
 
@@ -38,7 +39,7 @@ SUMMARY_START, SUMMARY_END = dt.date(2024, 11, 1), dt.date(2028, 6, 1)
 
 @dataclass
 class Scenario:
-    lines: list[Line]
+    lines: list[InvoiceLine]
     rates: dict[tuple[str, dt.date], str]
     policy: Policy
     spend: dict[dt.date, int]
@@ -91,14 +92,15 @@ class Customer:
     customer: str
     currency: str
     currencies: tuple[str, ...]
-    lines: list[Line] = field(default_factory=list)
+    lines: list[InvoiceLine] = field(default_factory=list)
     ids: Iterator[int] = field(default_factory=itertools.count)
 
     def add(self, start: dt.datetime, end: dt.datetime, *, subscription: str | None, item: str | None, kind: Kind,
             unit_amount: int, quantity: int, amount: int, excluding: int, net: int, interval: Interval,
             count: int, status: str, proration: bool = False) -> None:
-        self.lines.append(Line(
-            id=f"il_{self.customer}_{next(self.ids)}", customer=self.customer, subscription=subscription, item=item,
+        self.lines.append(InvoiceLine(
+            id=f"il_{self.customer}_{next(self.ids)}", invoice=f"in_{self.customer}_{len(self.lines)}",
+            customer=self.customer, subscription=subscription, item=item,
             kind=kind, proration=proration, period_start=start, period_end=end, currency=self.currency,
             unit_amount=unit_amount, quantity=quantity, amount=amount, amount_excluding_tax=excluding,
             net_amount=net, interval=interval, interval_count=count, invoice_status=status,
@@ -214,7 +216,7 @@ def random_instant(rng: random.Random, earliest: dt.datetime, days: int) -> dt.d
     return earliest + dt.timedelta(days=rng.randint(0, days), seconds=rng.randint(0, 86399))
 
 
-def customer_lines(rng: random.Random, name: str, currencies: tuple[str, ...]) -> list[Line]:
+def customer_lines(rng: random.Random, name: str, currencies: tuple[str, ...]) -> list[InvoiceLine]:
     customer = Customer(rng, name, rng.choice(currencies), currencies)
     start = random_instant(rng, dt.datetime(2025, 1, 1, tzinfo=dt.UTC), 640)
     for number in range(rng.choice((1, 1, 1, 2, 2, 3))):
@@ -249,7 +251,7 @@ def daily_rates(rng: random.Random, currencies: tuple[str, ...]) -> dict[tuple[s
 def generate(seed: int, policy: Policy, *, customers: int = 40, currencies: tuple[str, ...] = CURRENCIES
              ) -> Scenario:
     rng = random.Random(seed)
-    lines: list[Line] = []
+    lines: list[InvoiceLine] = []
     for number in range(customers):
         lines.extend(customer_lines(rng, f"cus_{number:03d}", currencies))
     rng.shuffle(lines)

@@ -1,6 +1,6 @@
 """An independent reference calculation of ``docs/metrics.md``, written from the specification alone.
 
-It shares nothing with ``northstar/metrics/engine.py`` but the input types (``Line``, ``Policy``): rates lookup,
+It shares nothing with ``northstar/metrics/engine.py`` but the input types (``InvoiceLine``, ``Policy``): rates lookup,
 rounding, a line's MRR, the customer's MRR day by day, the movements, the monthly metrics and the cohorts are all
 computed here again, as plainly as possible rather than fast. Arithmetic is exact (``fractions.Fraction``) and every
 "round" of the specification is an explicit round half up (away from zero for negative values).
@@ -29,7 +29,8 @@ from decimal import Decimal
 from fractions import Fraction
 from zoneinfo import ZoneInfo
 
-from northstar.metrics.engine import Line, Policy
+from northstar.metrics.engine import Policy
+from northstar.metrics.inputs import InvoiceLine
 
 ONE_DAY = dt.timedelta(days=1)
 MOVEMENT_KINDS = ("new", "expansion", "reactivation", "contraction", "churn", "fx")
@@ -110,11 +111,11 @@ def months_of(interval: str, count: int) -> Fraction:
     raise ValueError(f"unknown interval {interval!r}")
 
 
-def carries_mrr(line: Line) -> bool:
+def carries_mrr(line: InvoiceLine) -> bool:
     return line.kind == "recurring" and line.invoice_status not in ("draft", "void")
 
 
-def native_mrr(line: Line, policy: Policy) -> int:
+def native_mrr(line: InvoiceLine, policy: Policy) -> int:
     if line.amount == 0:
         return 0
     base = line.net_amount if policy.deduct_discounts else line.amount_excluding_tax
@@ -153,7 +154,7 @@ class RateBook:
 
 @dataclass(frozen=True)
 class PricedLine:
-    line: Line
+    line: InvoiceLine
     first: dt.date  # first day covered
     stop: dt.date  # first day no longer covered
     native: int
@@ -168,7 +169,7 @@ class PricedLine:
 
 
 class Reference:
-    def __init__(self, lines: Iterable[Line], rates: RateTable, policy: Policy, now: dt.datetime | None = None
+    def __init__(self, lines: Iterable[InvoiceLine], rates: RateTable, policy: Policy, now: dt.datetime | None = None
                  ) -> None:
         self.policy = policy
         self.book = RateBook(rates)
@@ -362,18 +363,18 @@ class Reference:
         return table
 
 
-def reference_movements(lines: Iterable[Line], rates: RateTable, policy: Policy) -> list[MovementRow]:
+def reference_movements(lines: Iterable[InvoiceLine], rates: RateTable, policy: Policy) -> list[MovementRow]:
     """Every movement as (customer, day, kind, amount), by customer then day."""
     return Reference(lines, rates, policy).movements
 
 
-def reference_months(lines: Iterable[Line], rates: RateTable, policy: Policy, start: dt.date, end: dt.date,
+def reference_months(lines: Iterable[InvoiceLine], rates: RateTable, policy: Policy, start: dt.date, end: dt.date,
                      spend: Mapping[dt.date, int] | None = None) -> list[dict[str, object]]:
     """The monthly metrics from the month of ``start`` to ``end`` included, keyed like the engine's ``Month``."""
     return Reference(lines, rates, policy).months(start, end, spend)
 
 
-def reference_cohorts(lines: Iterable[Line], rates: RateTable, policy: Policy, until: dt.date
+def reference_cohorts(lines: Iterable[InvoiceLine], rates: RateTable, policy: Policy, until: dt.date
                       ) -> list[dict[str, object]]:
     """The cohort table, keyed like the engine's ``CohortRow``."""
     return Reference(lines, rates, policy).cohorts(until)

@@ -17,17 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from northstar.metrics.engine import (
-    Computation,
-    Interval,
-    Line,
-    MissingRate,
-    Month,
-    Policy,
-    cohort_table,
-    compute,
-    monthly_summary,
-)
+from northstar.metrics.engine import Computation, MissingRate, Month, Policy, cohort_table, compute, monthly_summary
+from northstar.metrics.inputs import Interval, InvoiceLine
 
 from .compare import cohort_differences, month_differences, movement_rows
 from .factory import engine_rates, line, utc
@@ -139,7 +130,7 @@ def test_single_currency_has_no_fx(seed: int) -> None:
     assert not [m for m in engine.movements if m.kind == "fx"]
 
 
-def missing_rate_cases() -> list[tuple[list[Line], dict[tuple[str, dt.date], str], Policy, str, dt.date]]:
+def missing_rate_cases() -> list[tuple[list[InvoiceLine], dict[tuple[str, dt.date], str], Policy, str, dt.date]]:
     rates = {("EUR", dt.date(2026, 1, 1)): "0.9", ("GBP", dt.date(2026, 1, 1)): "0.8"}
     eur = line("cus_1", utc(2026, 1, 1, 3), utc(2026, 2, 1, 3), 1000, currency="EUR")
     gbp = line("cus_1", utc(2026, 1, 5), utc(2026, 2, 5), 1000, currency="GBP")
@@ -154,7 +145,7 @@ def missing_rate_cases() -> list[tuple[list[Line], dict[tuple[str, dt.date], str
 
 
 @pytest.mark.parametrize(("lines", "rates", "policy", "currency", "day"), missing_rate_cases())
-def test_missing_rate(lines: list[Line], rates: dict[tuple[str, dt.date], str], policy: Policy, currency: str,
+def test_missing_rate(lines: list[InvoiceLine], rates: dict[tuple[str, dt.date], str], policy: Policy, currency: str,
                       day: dt.date) -> None:
     with pytest.raises(ReferenceMissingRate) as expected:
         Reference(lines, rates, policy)
@@ -187,7 +178,7 @@ EUR_RATES = {("EUR", D(2026, 1, 1)): "0.9", ("EUR", D(2026, 2, 1)): "0.8"}
 Expected = list[tuple[dt.date, str, int]]
 
 
-def edge_cases() -> list[tuple[str, list[Line], dict[tuple[str, dt.date], str], Policy, Expected]]:
+def edge_cases() -> list[tuple[str, list[InvoiceLine], dict[tuple[str, dt.date], str], Policy, Expected]]:
     january = ("cus_1", utc(2026, 1, 1), utc(2026, 2, 1), 10000)
     february = ("cus_1", utc(2026, 2, 1), utc(2026, 3, 1), 10000)
     quarter = line("cus_1", utc(2026, 1, 1), utc(2026, 4, 1), 30000, interval_count=3, currency="EUR",
@@ -249,7 +240,7 @@ def edge_cases() -> list[tuple[str, list[Line], dict[tuple[str, dt.date], str], 
 
 @pytest.mark.parametrize(("lines", "rates", "policy", "expected"), [case[1:] for case in edge_cases()],
                          ids=[case[0] for case in edge_cases()])
-def test_edge_case(lines: list[Line], rates: dict[tuple[str, dt.date], str], policy: Policy,
+def test_edge_case(lines: list[InvoiceLine], rates: dict[tuple[str, dt.date], str], policy: Policy,
                    expected: Expected) -> None:
     reference = Reference(lines, rates, policy)
     assert [(day, kind, amount) for _, day, kind, amount in reference.movements] == expected
@@ -264,7 +255,7 @@ FREE_PLANS: tuple[tuple[Interval, int], ...] = (("month", 1), ("month", 3), ("ye
 
 
 @st.composite
-def free_lines(draw: st.DrawFn) -> list[Line]:
+def free_lines(draw: st.DrawFn) -> list[InvoiceLine]:
     result = []
     for number in range(draw(st.integers(1, 8))):
         start = utc(2026, 1, 1) + dt.timedelta(hours=draw(st.integers(0, 24 * 70)))
@@ -273,8 +264,8 @@ def free_lines(draw: st.DrawFn) -> list[Line]:
         excluding = amount - draw(st.integers(0, abs(amount))) * (1 if amount >= 0 else -1)
         net = excluding - draw(st.integers(0, abs(excluding))) * (1 if excluding >= 0 else -1)
         interval, count = draw(st.sampled_from(FREE_PLANS))
-        result.append(Line(
-            id=f"il_{number}", customer=draw(st.sampled_from(("cus_1", "cus_2"))),
+        result.append(InvoiceLine(
+            id=f"il_{number}", invoice=f"in_{number}", customer=draw(st.sampled_from(("cus_1", "cus_2"))),
             subscription=draw(st.sampled_from(("sub_1", "sub_2"))), item=draw(st.sampled_from(("si_1", "si_2", None))),
             kind=draw(st.sampled_from(("recurring", "recurring", "recurring", "one_time", "metered"))),
             proration=amount < 0, period_start=start, period_end=end,
@@ -294,7 +285,7 @@ FREE_RATES = {
 
 @settings(max_examples=300, deadline=None)
 @given(lines=free_lines(), policy=st.sampled_from(POLICIES))
-def test_free_form_lines(lines: list[Line], policy: Policy) -> None:
+def test_free_form_lines(lines: list[InvoiceLine], policy: Policy) -> None:
     engine = compute(lines, rates=engine_rates(FREE_RATES), policy=policy)
     reference = Reference(lines, FREE_RATES, policy)
     assert movement_rows(engine) == sorted(reference.movements)

@@ -8,7 +8,8 @@ from collections.abc import Mapping, Sequence
 
 import pytest
 
-from northstar.metrics.engine import Computation, Line, Month, Policy, compute, monthly_summary
+from northstar.metrics.engine import Computation, Month, Policy, compute, monthly_summary
+from northstar.metrics.inputs import InvoiceLine
 
 from .compare import month_differences, movement_rows
 from .factory import engine_rates, line, utc
@@ -21,7 +22,7 @@ Row = tuple[str, dt.date, str, int]
 class Both:
     """One input through the engine and through the reference."""
 
-    def __init__(self, lines: Sequence[Line], rates: Mapping[tuple[str, dt.date], RateValue] | None = None,
+    def __init__(self, lines: Sequence[InvoiceLine], rates: Mapping[tuple[str, dt.date], RateValue] | None = None,
                  policy: Policy | None = None, now: dt.datetime | None = None) -> None:
         self.policy = policy or Policy()
         self.rates = dict(rates or {})
@@ -53,7 +54,7 @@ class Both:
 
 def renewals(customer: str, first: dt.datetime, count: int, unit_amount: int, *, months: int = 1,
              quantity: int = 1, amount: int | None = None, net_amount: int | None = None, currency: str = "USD",
-             subscription: str = "sub_1", item: str = "si_1") -> list[Line]:
+             subscription: str = "sub_1", item: str = "si_1") -> list[InvoiceLine]:
     """``count`` consecutive periods of ``months`` months from ``first`` (same time of day, first days < 29)."""
     result = []
     for index in range(count):

@@ -25,8 +25,7 @@ import pytest
 
 from northstar.core.db import Database
 from northstar.metrics import service
-from northstar.metrics.engine import Line
-from northstar.metrics.inputs import SourceBatch
+from northstar.metrics.inputs import InvoiceLine, SourceBatch
 from northstar.metrics.series import Point, replace_series
 from northstar.settings import Settings
 from tests.clients import download
@@ -34,7 +33,7 @@ from tests.datasets.conftest import wait_for_job
 from tests.factories import Account, add_member, signup
 from tests.workers import Workers, stop_worker
 
-from .factory import billing_line, line
+from .factory import line
 from .money import amounts
 
 D = dt.date
@@ -93,7 +92,7 @@ class Billing:
     def month(self, count: int) -> dt.date:
         return _shift(self.today.replace(day=1), count)
 
-    def lines(self) -> list[Line]:
+    def lines(self) -> list[InvoiceLine]:
         return [line(customer, _midnight(self.month(month)), _midnight(self.month(month + 1)), price,
                      subscription=subscription, item=f"si_{subscription}", line_id=_line_id(customer, month))
                 for customer, runs in HISTORY.items() for first, last, price, subscription in runs
@@ -113,10 +112,10 @@ async def _integration(client: httpx.AsyncClient, account: Account) -> uuid.UUID
 
 
 async def _store_and_recompute(database: Database, account: Account, integration_id: uuid.UUID,
-                               lines: list[Line]) -> None:
+                               lines: list[InvoiceLine]) -> None:
     async with database.tenant_transaction(org_id=account.org_id) as session:
         await service.store_batch(session, org_id=account.org_id, integration_id=integration_id,
-                                  batch=SourceBatch(lines=[billing_line(item) for item in lines]))
+                                  batch=SourceBatch(lines=lines))
     await _recompute(database, account)
 
 

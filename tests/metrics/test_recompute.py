@@ -14,12 +14,11 @@ from sqlalchemy import text
 
 from northstar.core.db import Database
 from northstar.metrics import engine, service
-from northstar.metrics.engine import Line, Policy
-from northstar.metrics.inputs import SourceBatch
+from northstar.metrics.engine import Policy
+from northstar.metrics.inputs import InvoiceLine, SourceBatch
 from tests.factories import Account
 from tests.metrics.money import amounts
 
-from .factory import billing_line
 from .generator import generate
 
 Snapshot = tuple[Counter[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]
@@ -32,10 +31,11 @@ async def _integration(client: httpx.AsyncClient, account: Account) -> uuid.UUID
     return uuid.UUID(response.json()["data"]["id"])
 
 
-async def _store(database: Database, account: Account, integration_id: uuid.UUID, lines: list[Line]) -> set[uuid.UUID]:
+async def _store(database: Database, account: Account, integration_id: uuid.UUID, lines: list[InvoiceLine]
+                 ) -> set[uuid.UUID]:
     async with database.tenant_transaction(org_id=account.org_id) as session:
         touched = await service.store_batch(session, org_id=account.org_id, integration_id=integration_id,
-                                            batch=SourceBatch(lines=[billing_line(line) for line in lines]))
+                                            batch=SourceBatch(lines=lines))
     return touched.customers
 
 

@@ -15,7 +15,7 @@ from northstar.accounts.models import Membership, MfaRecoveryCode, Organization,
 from northstar.accounts.schemas import LoginResult, MfaEnrollment, TokenPair
 from northstar.audit import service as audit
 from northstar.core.context import ClientMeta
-from northstar.core.db import set_tenant_context
+from northstar.core.db import set_tenant_context, settings_of
 from northstar.core.http import AppError, Conflict, NotFound, Unauthorized, Unprocessable
 from northstar.core.permissions import Role
 from northstar.core.security import (
@@ -33,7 +33,6 @@ from northstar.core.security import (
     totp_uri,
     verify_password,
 )
-from northstar.settings import get_settings
 
 REFRESH_PREFIX = "rt_"
 RECOVERY_CODE_COUNT = 10
@@ -131,8 +130,8 @@ async def issue_tokens(
     session: AsyncSession, *, user: User, org_id: uuid.UUID, client: ClientMeta, family_id: uuid.UUID | None = None
 ) -> TokenPair:
     """A new refresh token (starting a family unless given) and an access token bound to one org."""
-    settings = get_settings().auth
-    keys = auth_keys()
+    settings = settings_of(session).auth
+    keys = auth_keys(settings_of(session))
     secret = new_secret()
     token = RefreshToken(
         id=uuid.uuid4(), org_id=org_id, user_id=user.id, family_id=family_id or uuid.uuid4(),
@@ -171,8 +170,8 @@ async def login(
         user.password_hash = hash_password(password)
     target_org = await _login_org(session, user=user, org_id=org_id)
     if user.mfa_enabled:
-        challenge = auth_keys().signer.issue(
-            typ="mfa", subject=str(user.id), ttl_seconds=get_settings().auth.mfa_challenge_ttl_seconds,
+        challenge = auth_keys(settings_of(session)).signer.issue(
+            typ="mfa", subject=str(user.id), ttl_seconds=settings_of(session).auth.mfa_challenge_ttl_seconds,
             claims={"org": str(target_org)},
         )
         return LoginResult(mfa_required=True, mfa_token=challenge)
@@ -213,13 +212,13 @@ async def verify_mfa_login(
     session: AsyncSession, *, mfa_token: str, code: str | None, recovery_code: str | None, client: ClientMeta
 ) -> TokenPair:
     try:
-        claims = auth_keys().signer.verify(mfa_token, typ="mfa")
+        claims = auth_keys(settings_of(session)).signer.verify(mfa_token, typ="mfa")
     except TokenError as exc:
         raise Unauthorized("The MFA challenge is invalid or expired; log in again", code="invalid_token") from exc
     user = await get_user(session, uuid.UUID(claims["sub"]))
     org_id = uuid.UUID(claims["org"])
     if code:
-        ok = await _consume_totp(user, code)
+        ok = await _consume_totp(session, user, code)
     elif recovery_code:
         ok = await _consume_recovery_code(session, user, recovery_code)
     else:
@@ -230,11 +229,11 @@ async def verify_mfa_login(
     return await _complete_login(session, user, org_id, client, "mfa" if code else "recovery_code")
 
 
-async def _consume_totp(user: User, code: str) -> bool:
+async def _consume_totp(session: AsyncSession, user: User, code: str) -> bool:
     """Accept a code at most once: its time step must be newer than the last one used."""
     if not user.mfa_secret_encrypted:
         return False
-    secret = auth_keys().cipher.decrypt(user.mfa_secret_encrypted, associated_data=str(user.id))
+    secret = auth_keys(settings_of(session)).cipher.decrypt(user.mfa_secret_encrypted, associated_data=str(user.id))
     step = matching_totp_step(secret, code)
     if step is None or step <= user.mfa_last_step:
         return False
@@ -243,7 +242,7 @@ async def _consume_totp(user: User, code: str) -> bool:
 
 
 async def _consume_recovery_code(session: AsyncSession, user: User, code: str) -> bool:
-    digest = auth_keys().hash_secret(code.strip().lower().replace("-", ""))
+    digest = auth_keys(settings_of(session)).hash_secret(code.strip().lower().replace("-", ""))
     result = await session.execute(
         update(MfaRecoveryCode)
         .where(MfaRecoveryCode.user_id == user.id, MfaRecoveryCode.code_hash == digest,
@@ -268,7 +267,7 @@ async def refresh(session: AsyncSession, *, token: str, client: ClientMeta) -> T
     token_id, secret = parsed
     await set_tenant_context(session, credential_id=token_id)
     row = await session.get(RefreshToken, token_id, with_for_update=True)
-    if row is None or not constant_time_equal(row.secret_hash, auth_keys().hash_secret(secret)):
+    if row is None or not constant_time_equal(row.secret_hash, auth_keys(settings_of(session)).hash_secret(secret)):
         raise RefreshRejected("Invalid refresh token")
     await set_tenant_context(session, org_id=row.org_id, user_id=row.user_id, credential_id=token_id)
     if row.used_at is None and row.revoked_at is not None:
@@ -321,7 +320,7 @@ async def enroll_mfa(session: AsyncSession, *, user_id: uuid.UUID) -> MfaEnrollm
     if user.mfa_enabled:
         raise Conflict("MFA is already enabled; disable it first to enroll a new device", code="mfa_enabled")
     secret = new_totp_secret()
-    user.mfa_secret_encrypted = auth_keys().cipher.encrypt(secret, associated_data=str(user.id))
+    user.mfa_secret_encrypted = auth_keys(settings_of(session)).cipher.encrypt(secret, associated_data=str(user.id))
     return MfaEnrollment(secret=secret, otpauth_uri=totp_uri(secret, account=user.email, issuer="Northstar"))
 
 
@@ -331,7 +330,7 @@ async def confirm_mfa(session: AsyncSession, *, user_id: uuid.UUID, code: str) -
         raise Conflict("MFA is already enabled", code="mfa_enabled")
     if not user.mfa_secret_encrypted:
         raise Conflict("Start enrollment first", code="mfa_not_enrolled")
-    if not await _consume_totp(user, code):
+    if not await _consume_totp(session, user, code):
         raise Unprocessable("Invalid verification code", code="invalid_mfa_code")
     user.mfa_enabled = True
     return await _new_recovery_codes(session, user)
@@ -343,7 +342,7 @@ async def _new_recovery_codes(session: AsyncSession, user: User) -> list[str]:
         .values(used_at=now())
     )
     codes = [secrets.token_hex(5) for _ in range(RECOVERY_CODE_COUNT)]
-    keys = auth_keys()
+    keys = auth_keys(settings_of(session))
     session.add_all([MfaRecoveryCode(user_id=user.id, code_hash=keys.hash_secret(code)) for code in codes])
     await session.flush()
     return [f"{code[:5]}-{code[5:]}" for code in codes]
@@ -351,7 +350,7 @@ async def _new_recovery_codes(session: AsyncSession, user: User) -> list[str]:
 
 async def regenerate_recovery_codes(session: AsyncSession, *, user_id: uuid.UUID, code: str) -> list[str]:
     user = await get_user(session, user_id)
-    if not user.mfa_enabled or not await _consume_totp(user, code):
+    if not user.mfa_enabled or not await _consume_totp(session, user, code):
         raise Unprocessable("Invalid verification code", code="invalid_mfa_code")
     return await _new_recovery_codes(session, user)
 
@@ -361,7 +360,7 @@ async def disable_mfa(session: AsyncSession, *, user_id: uuid.UUID, password: st
     if not user.mfa_enabled:
         raise Conflict("MFA is not enabled", code="mfa_not_enabled")
     if not verify_password(user.password_hash, password) or not (
-        await _consume_totp(user, code) or await _consume_recovery_code(session, user, code)
+        await _consume_totp(session, user, code) or await _consume_recovery_code(session, user, code)
     ):
         raise Unprocessable("Wrong password or verification code", code="invalid_mfa_code")
     user.mfa_enabled = False

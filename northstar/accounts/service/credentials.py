@@ -15,7 +15,7 @@ from northstar.accounts.models import ApiKey, Membership
 from northstar.accounts.service.authentication import now
 from northstar.audit import service as audit
 from northstar.core.context import ClientMeta
-from northstar.core.db import fetch_page, get_in_org, set_tenant_context
+from northstar.core.db import fetch_page, get_in_org, set_tenant_context, settings_of
 from northstar.core.http import Conflict, Forbidden, Unauthorized, Unprocessable
 from northstar.core.permissions import (
     ROLE_RANK,
@@ -28,7 +28,7 @@ from northstar.core.permissions import (
 )
 from northstar.core.ratelimit import RateLimiter
 from northstar.core.security import TokenError, auth_keys, constant_time_equal, new_secret, split_credential
-from northstar.settings import RateLimitSettings, get_settings
+from northstar.settings import RateLimitSettings
 
 API_KEY_PREFIXES = ("ns_live_", "ns_test_")
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -84,7 +84,8 @@ async def create_api_key(
     secret = new_secret(24)
     key = ApiKey(
         id=uuid.uuid4(), org_id=principal.org_id, name=name, environment=environment, role=role.value,
-        scopes=scopes, secret_hash=auth_keys().hash_secret(secret), created_by=creator, expires_at=expires_at,
+        scopes=scopes, secret_hash=auth_keys(settings_of(session)).hash_secret(secret), created_by=creator,
+        expires_at=expires_at,
     )
     session.add(key)
     await session.flush()
@@ -110,7 +111,7 @@ async def rotate_api_key(session: AsyncSession, *, principal: Principal, key_id:
         session, principal=principal, name=old.name, role=Role(old.role), scopes=old.scopes,
         environment=old.environment, expires_at=old.expires_at,
     )
-    grace_end = now() + timedelta(seconds=get_settings().auth.api_key_rotation_grace_seconds)
+    grace_end = now() + timedelta(seconds=settings_of(session).auth.api_key_rotation_grace_seconds)
     old.expires_at = min(old.expires_at, grace_end) if old.expires_at else grace_end
     old.rotated_to = new.key.id
     await session.flush()
@@ -198,7 +199,7 @@ class CredentialAuthenticator:
 
     async def _user_principal(self, request: Request, session: AsyncSession, token: str) -> Principal:
         try:
-            claims = auth_keys().signer.verify(token, typ="access")
+            claims = auth_keys(settings_of(session)).signer.verify(token, typ="access")
             user_id, session_id = uuid.UUID(claims["sub"]), uuid.UUID(claims["sid"])
             org_id = uuid.UUID(claims["org"])
         except (TokenError, KeyError, ValueError) as exc:
@@ -225,7 +226,7 @@ class CredentialAuthenticator:
         if (
             key is None
             or not token.startswith(f"ns_{key.environment}_")
-            or not constant_time_equal(key.secret_hash, auth_keys().hash_secret(secret))
+            or not constant_time_equal(key.secret_hash, auth_keys(settings_of(session)).hash_secret(secret))
             or key.revoked_at is not None
             or (key.expires_at is not None and key.expires_at <= now())
         ):

@@ -16,12 +16,11 @@ from northstar.accounts.service import credentials
 from northstar.accounts.service.authentication import create_organization, get_user, now
 from northstar.audit import service as audit
 from northstar.core.context import ClientMeta
-from northstar.core.db import fetch_page, set_tenant_context
+from northstar.core.db import fetch_page, set_tenant_context, settings_of
 from northstar.core.http import Conflict, Forbidden, NotFound
 from northstar.core.permissions import ROLE_RANK, Principal, Role
 from northstar.core.queue import enqueue
 from northstar.core.security import auth_keys, constant_time_equal, new_secret, split_credential
-from northstar.settings import get_settings
 
 INVITATION_PREFIX = "inv_"
 
@@ -194,10 +193,10 @@ async def create_invitation(
     if existing is not None:
         raise Conflict("This person is already a member", code="already_member")
     secret = new_secret()
-    settings = get_settings()
+    settings = settings_of(session)
     invitation = Invitation(
         id=uuid.uuid4(), org_id=principal.org_id, email=email, role=role.value,
-        token_hash=auth_keys().hash_secret(secret), invited_by=principal.user_id,
+        token_hash=auth_keys(settings_of(session)).hash_secret(secret), invited_by=principal.user_id,
         expires_at=now() + timedelta(seconds=settings.auth.invitation_ttl_seconds),
     )
     session.add(invitation)
@@ -239,7 +238,7 @@ async def _open_invitation(session: AsyncSession, *, token: str, user_id: uuid.U
     invitation = await session.get(Invitation, invitation_id, with_for_update=lock)
     if (
         invitation is None
-        or not constant_time_equal(invitation.token_hash, auth_keys().hash_secret(secret))
+        or not constant_time_equal(invitation.token_hash, auth_keys(settings_of(session)).hash_secret(secret))
         or invitation.accepted_at is not None
         or invitation.revoked_at is not None
         or invitation.expires_at <= now()
@@ -277,4 +276,14 @@ async def accept_invitation(session: AsyncSession, *, token: str, user: User, cl
     await audit.record(session, org_id=invitation.org_id, action="invitation.accepted", actor_type="user",
                        actor_id=user.id, client=client, target_type="invitation", target_id=str(invitation.id),
                        details={"role": invitation.role})
+    return membership
+
+
+async def add_member(session: AsyncSession, *, principal: Principal, user_id: uuid.UUID, role: Role) -> Membership:
+    """Make an existing user a member at once, without an invitation (directory provisioning and demo data)."""
+    ensure_can_grant(principal, role)
+    await set_tenant_context(session, org_id=principal.org_id, user_id=principal.user_id)
+    membership = Membership(org_id=principal.org_id, user_id=user_id, role=role.value)
+    session.add(membership)
+    await session.flush()
     return membership

@@ -22,7 +22,7 @@ _LISTED = (Project.id, Project.name, Project.description, Project.created_by, Pr
 async def list_projects(
     session: AsyncSession, *, org_id: uuid.UUID, search: str | None, only: Collection[uuid.UUID] | None,
     offset: int, limit: int,
-) -> tuple[list[Row[Any]], int]:
+) -> tuple[list[Row[*tuple[Any, ...]]], int]:
     """The org's projects, or ``only`` these (a caller who reads projects through project grants alone)."""
     query = select(*_LISTED).where(Project.org_id == org_id)
     if only is not None:

@@ -30,7 +30,6 @@ from pydantic.alias_generators import to_camel
 
 from northstar.core.outbound import BlockedDestination, OutboundPolicy, outbound_client
 from northstar.metrics.inputs import SourceBatch
-from northstar.settings import get_settings
 
 T = TypeVar("T")
 
@@ -99,8 +98,7 @@ class VendorClient:
         self.http = outbound_client(policy, base_url=base_url, headers=dict(headers))
         self.rate = rate
         self.retries = retries
-        self.backoff_seconds = get_settings().outbound.retry_backoff_seconds if backoff_seconds is None \
-            else backoff_seconds
+        self.backoff_seconds = policy.retry_backoff_seconds if backoff_seconds is None else backoff_seconds
 
     async def close(self) -> None:
         await self.http.aclose()

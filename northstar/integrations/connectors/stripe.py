@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import time
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import Any, cast
 
 from northstar.core.outbound import OutboundPolicy
 from northstar.integrations.connectors.base import (
@@ -29,7 +29,7 @@ from northstar.integrations.connectors.base import (
     VendorError,
     validated,
 )
-from northstar.metrics.inputs import BillingCustomer, BillingLine, BillingSubscription, SourceBatch
+from northstar.metrics.inputs import BillingCustomer, BillingSubscription, Interval, InvoiceLine, Kind, SourceBatch
 
 API_VERSION = "2024-06-20"
 BASE_URL = "https://api.stripe.com"
@@ -241,7 +241,7 @@ def _id(value: Any) -> str:
     return str(value["id"] if isinstance(value, dict) else value)
 
 
-def invoice_lines(invoice: dict[str, Any]) -> list[BillingLine]:
+def invoice_lines(invoice: dict[str, Any]) -> list[InvoiceLine]:
     lines = []
     for line in (invoice.get("lines") or {}).get("data") or []:
         price = line.get("price") or line.get("plan") or {}
@@ -258,8 +258,8 @@ def invoice_lines(invoice: dict[str, Any]) -> list[BillingLine]:
         unit = price.get("unit_amount")
         period = line.get("period") or {}
         subscription = line.get("subscription") or invoice.get("subscription")
-        lines.append(BillingLine(
-            external_id=line["id"], invoice=invoice["id"], customer=_id(invoice["customer"]),
+        lines.append(InvoiceLine(
+            id=line["id"], invoice=invoice["id"], customer=_id(invoice["customer"]),
             subscription=_id(subscription) if subscription else None,
             item=_id(line["subscription_item"]) if line.get("subscription_item") else None,
             kind=kind, proration=bool(line.get("proration")),
@@ -268,13 +268,18 @@ def invoice_lines(invoice: dict[str, Any]) -> list[BillingLine]:
             currency=str(line.get("currency") or invoice.get("currency") or "usd").upper(),
             unit_amount=int(unit) if unit is not None else (abs(amount) // quantity if quantity else abs(amount)),
             quantity=quantity, amount=amount, amount_excluding_tax=excluding_tax, net_amount=net,
-            interval=str(recurring.get("interval") or "month"),
+            interval=_interval(recurring.get("interval")),
             interval_count=int(recurring.get("interval_count") or 1),
             invoice_status=str(invoice.get("status") or "draft"), issued_at=_instant(invoice.get("created"))))
     return lines
 
 
-def _kind(recurring: Mapping[str, Any]) -> str:
+def _interval(value: Any) -> Interval:
+    """Stripe's billing interval; a price without one (a one-off) counts as monthly, where it carries no MRR."""
+    return cast(Interval, value) if value in ("day", "week", "month", "year") else "month"
+
+
+def _kind(recurring: Mapping[str, Any]) -> Kind:
     if not recurring:
         return "one_time"
     return "metered" if recurring.get("usage_type") == "metered" else "recurring"

@@ -27,8 +27,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Scope
 
-from northstar.core.fastpath import FastRoute, read_body
-from northstar.core.http import AppError, BadRequest, Envelope, Forbidden, NotFound, Unprocessable, json_has_nul
+from northstar.core.fastpath import FastRoute
+from northstar.core.http import (
+    AppError,
+    BadRequest,
+    Envelope,
+    Forbidden,
+    NotFound,
+    Unprocessable,
+    json_has_nul,
+    read_body,
+)
 from northstar.core.ratelimit import RateLimiter
 from northstar.settings import Settings
 from northstar.socialproof.runtime import CHANGED_TOPIC, LIVE_EVENTS_TOPIC, SocialProofRuntime

@@ -5,11 +5,10 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from northstar.accounts.models import Membership
-from northstar.accounts.service import authentication, credentials, projects
+from northstar.accounts.service import authentication, credentials, organizations, projects
 from northstar.audit import service as audit
 from northstar.core.context import ClientMeta
-from northstar.core.db import Database, set_tenant_context
+from northstar.core.db import Database
 from northstar.core.permissions import Principal, Role
 
 SAMPLE_PROJECTS = [
@@ -40,15 +39,13 @@ async def seed_demo(url: str) -> SeedResult:
                                              password=founder_password, name="Fiona Founder")
             org = await authentication.create_organization(session, name=f"Acme {suffix}", founder=founder)
             users.append(("founder", founder.email, founder_password))
+            principal = Principal(org_id=org.id, role=Role.FOUNDER, user_id=founder.id)
             for role in (Role.ADMIN, Role.MEMBER, Role.ANALYST, Role.INVESTOR):
                 password = f"demo-{secrets.token_urlsafe(9)}"
                 user = await authentication.create_user(session, email=f"{role.value}+{suffix}@demo.northstar.dev",
                                               password=password, name=f"Demo {role.value.title()}")
-                await set_tenant_context(session, org_id=org.id, user_id=founder.id)
-                session.add(Membership(org_id=org.id, user_id=user.id, role=role.value))
+                await organizations.add_member(session, principal=principal, user_id=user.id, role=role)
                 users.append((role.value, user.email, password))
-            await session.flush()
-            principal = Principal(org_id=org.id, role=Role.FOUNDER, user_id=founder.id)
             for name, description in SAMPLE_PROJECTS:
                 await projects.create_project(session, principal=principal, name=name, description=description)
             for name, description in SAMPLE_TEAMS:
