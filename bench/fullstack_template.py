@@ -28,7 +28,7 @@ import httpx
 import psycopg
 from sqlalchemy.engine import make_url
 
-from bench.server import free_port, stop
+from bench.server import free_port, fresh_database, stop
 
 ITEMS = 20
 SUPERUSER = "bench-template@example.com"
@@ -89,20 +89,13 @@ class Template:
     token: str
 
 
-def _fresh_database(server_url: str) -> str:
-    name = f"bench_template_{secrets.token_hex(4)}"
-    with psycopg.connect(server_url, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
-
-
 @contextmanager
 def running_template(clone: Path, server_url: str) -> Iterator[Template]:
     """The template migrated, seeded and served on a free port; stopped and its database dropped afterwards."""
     with tempfile.TemporaryDirectory(prefix="northstar-bench-template-") as scratch:
         backend = _export_backend(clone, Path(scratch))
         python = _virtualenv(backend)
-        database_url = _fresh_database(server_url)
+        database_url = fresh_database(server_url, "bench_template")
         env = {key: value for key, value in os.environ.items() if not key.startswith(("NORTHSTAR_", "DATABASE_"))}
         url = make_url(database_url)
         env.update(DATABASE_URL=database_url, SECRET_KEY=secrets.token_urlsafe(32), PROJECT_NAME="Template",

@@ -34,7 +34,17 @@ from sqlalchemy.engine import make_url
 from bench import fullstack_template
 from bench.datasets import GENERATE_BODY
 from bench.kpix import MONTHS, _batch_of, _months_ago
-from bench.server import PASSWORD, environment, free_port, running_server, signup, stop, wait_ready, wrk
+from bench.server import (
+    PASSWORD,
+    environment,
+    free_port,
+    fresh_database,
+    running_server,
+    signup,
+    stop,
+    wait_ready,
+    wrk,
+)
 from northstar.core.db import Database, start_embedded_postgres
 from northstar.demo.stripe_account import generate, rates_body
 from northstar.metrics import service as metrics
@@ -60,13 +70,6 @@ def server_url() -> Iterator[str]:
         yield start_embedded_postgres(directory)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
-
-
-def _fresh_database(url: str) -> str:
-    name = f"bench_platform_{secrets.token_hex(4)}"
-    with psycopg.connect(url, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    return make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
 @contextmanager
@@ -217,7 +220,7 @@ def run(seconds: int = 10) -> dict[str, Any]:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     results: dict[str, Any] = {"machine_load_1m_at_start": os.getloadavg()[0], "api_processes_per_core": cores}
     with server_url() as database_server, tempfile.TemporaryDirectory() as scratch:
-        database_url = _fresh_database(database_server)
+        database_url = fresh_database(database_server, "bench_platform")
         common = {"DATABASE_URL": database_url, "NORTHSTAR_AUTH__SECRET_KEY": SECRET}
         with running_server("serve", None, args=("--workers", "1"), **common) as server:
             tokens = _seed(server.base_url, database_url)
