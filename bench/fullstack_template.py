@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import psycopg
 from sqlalchemy.engine import make_url
 
 from bench.server import free_port, fresh_database, stop
@@ -92,10 +91,10 @@ class Template:
 @contextmanager
 def running_template(clone: Path, server_url: str) -> Iterator[Template]:
     """The template migrated, seeded and served on a free port; stopped and its database dropped afterwards."""
-    with tempfile.TemporaryDirectory(prefix="northstar-bench-template-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="northstar-bench-template-") as scratch, \
+            fresh_database(server_url, "bench_template") as database_url:
         backend = _export_backend(clone, Path(scratch))
         python = _virtualenv(backend)
-        database_url = fresh_database(server_url, "bench_template")
         env = {key: value for key, value in os.environ.items() if not key.startswith(("NORTHSTAR_", "DATABASE_"))}
         url = make_url(database_url)
         env.update(DATABASE_URL=database_url, SECRET_KEY=secrets.token_urlsafe(32), PROJECT_NAME="Template",
@@ -119,8 +118,6 @@ def running_template(clone: Path, server_url: str) -> Iterator[Template]:
             yield Template(base_url, token)
         finally:
             stop(process)
-            with psycopg.connect(server_url, autocommit=True) as connection:
-                connection.execute(f'DROP DATABASE IF EXISTS "{make_url(database_url).database}" WITH (FORCE)')
 
 
 def _seed(base_url: str, process: subprocess.Popen[bytes]) -> str:

@@ -219,8 +219,8 @@ def _cold_starts(runs: int = 3) -> dict[str, Any]:
 def run(seconds: int = 10) -> dict[str, Any]:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     results: dict[str, Any] = {"machine_load_1m_at_start": os.getloadavg()[0], "api_processes_per_core": cores}
-    with server_url() as database_server, tempfile.TemporaryDirectory() as scratch:
-        database_url = fresh_database(database_server, "bench_platform")
+    with server_url() as database_server, tempfile.TemporaryDirectory() as scratch, \
+            fresh_database(database_server, "bench_platform") as database_url:
         common = {"DATABASE_URL": database_url, "NORTHSTAR_AUTH__SECRET_KEY": SECRET}
         with running_server("serve", None, args=("--workers", "1"), **common) as server:
             tokens = _seed(server.base_url, database_url)

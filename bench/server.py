@@ -31,12 +31,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def fresh_database(server_url: str, prefix: str) -> str:
-    """A new, empty database on the server ``server_url`` names (as a user allowed to create one); its URL."""
+@contextmanager
+def fresh_database(server_url: str, prefix: str) -> Iterator[str]:
+    """A new, empty database on the server ``server_url`` names (as a user allowed to create one), dropped after."""
     name = f"{prefix}_{secrets.token_hex(4)}"
     with psycopg.connect(server_url, autocommit=True) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def environment(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
