@@ -1,9 +1,11 @@
-"""A real Northstar process for benchmarks: fresh data dir, embedded PostgreSQL, rate limits off, and wrk."""
+"""A real Northstar process for benchmarks: fresh data dir, embedded PostgreSQL, rate limits off (unless the
+environment given turns them on), and wrk."""
 
 from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -17,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psycopg
+from sqlalchemy.engine import make_url
 
 PASSWORD = "correct horse battery staple"  # noqa: S105 - a throwaway benchmark account
 
@@ -27,11 +31,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@contextmanager
+def fresh_database(server_url: str, prefix: str) -> Iterator[str]:
+    """A new, empty database on the server ``server_url`` names (as a user allowed to create one), dropped after."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    with psycopg.connect(server_url, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def environment(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items()
            if not key.startswith("NORTHSTAR_") and key not in ("DATABASE_URL", "REDIS_URL", "STORAGE_URL")}
     env.update(NORTHSTAR_DATA_DIR=str(data_dir), NORTHSTAR_HTTP__PORT=str(port), NORTHSTAR_LOG_LEVEL="WARNING",
-               NORTHSTAR_RATE_LIMIT__ENABLED="false", **extra)
+               NORTHSTAR_RATE_LIMIT__ENABLED="false")
+    env.update(extra)
     return env
 
 
@@ -68,12 +86,13 @@ class Server:
 
 
 @contextmanager
-def running_server(command: str = "run", data_dir: Path | None = None, **extra_env: str) -> Iterator[Server]:
-    """``northstar <command>`` on a free port; the data dir is temporary unless given."""
+def running_server(command: str = "run", data_dir: Path | None = None, *, args: tuple[str, ...] = (),
+                   **extra_env: str) -> Iterator[Server]:
+    """``northstar <command> <args>`` on a free port; the data dir is temporary unless given."""
     owned = data_dir is None
     directory = Path(tempfile.mkdtemp(prefix="northstar-bench-")) if data_dir is None else data_dir
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "northstar", command], env=environment(directory, port,
+    process = subprocess.Popen([sys.executable, "-m", "northstar", command, *args], env=environment(directory, port,
                                **extra_env), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     server = Server(f"http://127.0.0.1:{port}", directory, port, process)
     try:

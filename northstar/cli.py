@@ -28,6 +28,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
+from uvicorn.supervisors import Multiprocess
 
 from northstar.settings import Settings, describe_error, get_settings
 
@@ -175,16 +176,35 @@ def _listen(settings: Settings) -> socket.socket:
     return sock
 
 
-def _serve(url: str, settings: Settings, sock: socket.socket, *, reload: bool = False,
+def api_processes() -> int:
+    """The default number of API processes: one per core this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _serve(url: str, settings: Settings, sock: socket.socket, *, reload: bool = False, workers: int = 1,
            ready: Callable[[], None] | None = None) -> None:
-    """Serve the API on ``sock`` until Ctrl-C or SIGTERM; ``ready`` is called once the app is built."""
+    """Serve the API on ``sock`` until Ctrl-C or SIGTERM; ``ready`` is called once the app is built.
+
+    With ``workers`` > 1, as many processes share the socket and nothing else but PostgreSQL and Redis; the
+    database pool (``NORTHSTAR_DATABASE_POOL_SIZE``) is shared out among them, so the API holds as many connections
+    as with one process (see docs/operations.md).
+    """
     from uvicorn.supervisors import ChangeReload
 
     os.environ["DATABASE_URL"] = url
+    if workers > 1:
+        os.environ["NORTHSTAR_DATABASE_POOL_SIZE"] = str(process_pool_size(settings.database_pool_size, workers))
     config = uvicorn.Config(
         "northstar.app:serve_app", factory=True, host=settings.http.host, port=settings.http.port,
-        reload=reload, loop="uvloop", http="httptools", log_level="warning", proxy_headers=False,
+        reload=reload, workers=workers, loop="uvloop", http="httptools", log_level="warning", proxy_headers=False,
     )
+    if workers > 1:
+        processes = _ApiProcesses(config, sockets=[sock], ready=ready)
+        with contextlib.suppress(KeyboardInterrupt):
+            processes.run()
+        if not processes.started:
+            raise StartupError("the API did not start (the reason is logged above)")
+        return
     server = uvicorn.Server(config)
     if not reload:
         config.load()  # build the app here, so "ready" is said only once it can answer
@@ -199,16 +219,45 @@ def _serve(url: str, settings: Settings, sock: socket.socket, *, reload: bool = 
         raise StartupError("the API did not start (the reason is logged above)")
 
 
+class _ApiProcesses(Multiprocess):
+    """uvicorn's worker processes (each builds the app itself), saying "ready" once every one of them serves."""
+
+    STARTUP_SECONDS = 120.0
+
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket], ready: Callable[[], None] | None
+                 ) -> None:
+        super().__init__(config, sockets)
+        self.ready = ready
+        self.started = False
+
+    def init_processes(self) -> None:
+        super().init_processes()
+        self.started = all(process.wait_until_ready(self.STARTUP_SECONDS, self.should_exit)
+                           for process in self.processes)
+        if self.started and self.ready is not None:
+            self.ready()
+
+
+def process_pool_size(total: int, workers: int) -> int:
+    """Each API process's share of the pool (at least 2 connections, so a request and a health check both fit)."""
+    return max(2, total // workers)
+
+
+WorkersOption = Annotated[int | None, typer.Option(
+    "--workers", min=1, help="API processes (default for serve: one per core)")]
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
+    workers: WorkersOption = None,
 ) -> None:
     """Serve the API only (run workers separately with `northstar worker`)."""
     settings = _with_bind(get_settings(), host, port)
     url = database_url(settings)
     _migrate(url)
-    _serve(url, settings, _listen(settings))
+    _serve(url, settings, _listen(settings), workers=workers or api_processes())
 
 
 def _with_bind(settings: Settings, host: str | None, port: int | None) -> Settings:
@@ -243,6 +292,8 @@ def run(
     host: Annotated[str | None, typer.Option(help="Interface to bind")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
     reload: Annotated[bool, typer.Option(help="Reload the API on code changes")] = False,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="API processes (one unless given; not with "
+                                         "--reload)")] = 1,
 ) -> None:
     """The whole platform: database (embedded unless DATABASE_URL), migrations, API and a worker (restarted if it
     dies)."""
@@ -251,19 +302,19 @@ def run(
     url = database_url(settings)
     _migrate(url)
     sock = _listen(settings)
-    workers = _supervise_worker(url, settings)
+    queue_worker = _supervise_worker(url, settings)
 
     def ready() -> None:
         console.print(
             f"[bold green]Northstar[/] on http://{settings.http.host}:{settings.http.port} "
             f"(docs at /docs) · database {'embedded' if not settings.database_url else 'external'} · "
-            f"worker pid {workers.process.pid} · ready to serve in {time.perf_counter() - started:.1f}s. "
+            f"worker pid {queue_worker.process.pid} · ready to serve in {time.perf_counter() - started:.1f}s. "
             "Ctrl-C stops.")
 
     try:
-        _serve(url, settings, sock, reload=reload, ready=ready)
+        _serve(url, settings, sock, reload=reload, workers=1 if reload else workers, ready=ready)
     finally:
-        workers.stop()
+        queue_worker.stop()
 
 
 @app.command()

@@ -113,6 +113,28 @@ def test_run_serves_stops_cleanly_and_keeps_data(tmp_path: Path) -> None:
         assert _stop(process) == 0
 
 
+def test_serve_runs_one_process_per_worker_sharing_the_pool(database_url: str, tmp_path: Path) -> None:
+    """``serve --workers 2``: two API processes answer on one port, each with half the pool, and stop on Ctrl-C."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "NORTHSTAR_DATA_DIR"}
+    env.update({"NORTHSTAR_DATA_DIR": str(tmp_path), "NORTHSTAR_HTTP__PORT": str(port), "DATABASE_URL": database_url,
+                "NORTHSTAR_DATABASE_POOL_SIZE": "6"})
+    process = subprocess.Popen([sys.executable, "-m", "northstar", "serve", "--workers", "2"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/readyz", time.monotonic() + 90)
+        servers = [child for child in psutil.Process(process.pid).children()
+                   if "--multiprocessing-fork" in child.cmdline()]
+        assert len(servers) == 2
+        assert {child.environ()["NORTHSTAR_DATABASE_POOL_SIZE"] for child in servers} == {"3"}
+        signup = httpx.post(f"http://127.0.0.1:{port}/api/v1/auth/signup", timeout=30,
+                            json={"email": unique_email("workers"), "password": PASSWORD})
+        assert signup.status_code == 201
+    finally:
+        assert _stop(process) == 0
+    assert not any(child.is_running() for child in servers)
+
+
 # --- against a running API, as a logged-in user -----------------------------------------------------------------
 
 

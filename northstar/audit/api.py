@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
 from northstar.audit import service
 from northstar.audit.auth import AuditRead
 from northstar.audit.schemas import AuditEventOut
 from northstar.core.context import DbSession
-from northstar.core.http import ERROR_RESPONSES, Instant, PageEnvelope, PageParams
+from northstar.core.http import ERROR_RESPONSES, Instant, Page, PageEnvelope
 
 router = APIRouter(prefix="/audit", tags=["audit"], responses=ERROR_RESPONSES)
 
@@ -21,7 +21,7 @@ router = APIRouter(prefix="/audit", tags=["audit"], responses=ERROR_RESPONSES)
 async def list_audit_events(
     principal: AuditRead,
     session: DbSession,
-    page: Annotated[PageParams, Depends()],
+    page: Page,
     action: Annotated[str | None, Query(max_length=120, description="action prefix, e.g. `auth.`")] = None,
     actor_id: Annotated[uuid.UUID | None, Query(alias="actorId")] = None,
     target_type: Annotated[str | None, Query(alias="targetType", max_length=60)] = None,

@@ -26,6 +26,7 @@ from sqlalchemy import (
     ForeignKey,
     ForeignKeyConstraint,
     MetaData,
+    Row,
     Select,
     Table,
     event,
@@ -207,11 +208,22 @@ async def bound_org(session: AsyncSession) -> uuid.UUID:
 async def fetch_page(session: AsyncSession, query: Select[Any], *, offset: int, limit: int
                      ) -> tuple[list[Any], int]:
     """One page of ``query``'s first entity and the total, in one round trip (a window count)."""
-    rows = (await session.execute(
-        query.add_columns(func.count().over().label("page_total")).offset(offset).limit(limit)
-    )).all()
+    rows, total = await fetch_rows_page(session, query, offset=offset, limit=limit)
+    return [row[0] for row in rows], total
+
+
+async def fetch_rows_page(session: AsyncSession, query: Select[*tuple[Any, ...]], *, offset: int,
+                          limit: int) -> tuple[list[Row[*tuple[Any, ...]]], int]:
+    """One page of ``query``'s rows and the total, in one round trip (a window count).
+
+    For a Core ``query`` (columns, not ORM entities), the rows are read without the ORM: hot lists use it so no
+    object is built, tracked and discarded per row.
+    """
+    result = await session.execute(
+        query.add_columns(func.count().over().label("page_total")).offset(offset).limit(limit))
+    rows = result.all()
     if rows:
-        return [row[0] for row in rows], int(rows[0][-1])
+        return list(rows), int(rows[0][-1])
     if offset == 0:
         return [], 0
     total = await session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))

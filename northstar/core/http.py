@@ -251,7 +251,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 class PageParams:
     """``page`` (1-based) and ``limit`` (≤ 100) query parameters."""
 
-    def __init__(self, page: int = Query(1, ge=1, le=1_000_000), limit: int = Query(20, ge=1, le=100)) -> None:
+    def __init__(self, page: int = 1, limit: int = 20) -> None:
         self.page = page
         self.limit = limit
 
@@ -263,7 +263,13 @@ class PageParams:
         return PageMeta(page=self.page, limit=self.limit, total=total)
 
 
-Page = Annotated[PageParams, Depends()]
+async def page_params(page: int = Query(1, ge=1, le=1_000_000), limit: int = Query(20, ge=1, le=100)) -> PageParams:
+    """An async dependency: FastAPI runs a plain class or function dependency in a worker thread, a hop that cost
+    more than the rest of the parameter parsing of a list."""
+    return PageParams(page, limit)
+
+
+Page = Annotated[PageParams, Depends(page_params)]
 
 
 def error_response(status: int, code: str, message: str, details: Any = None,

@@ -4,30 +4,33 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.accounts.models import Membership, Project, ProjectMember, Team, TeamMember
 from northstar.accounts.service.organizations import ensure_can_change, ensure_can_grant
-from northstar.core.db import fetch_page, flush_unique, get_in_org
+from northstar.core.db import fetch_page, fetch_rows_page, flush_unique, get_in_org
 from northstar.core.http import Forbidden, NotFound
 from northstar.core.permissions import Principal, Role
+
+# What a project listing shows, read as plain rows (no ORM objects): the hottest authenticated read.
+_LISTED = (Project.id, Project.name, Project.description, Project.created_by, Project.created_at, Project.updated_at)
 
 
 async def list_projects(
     session: AsyncSession, *, org_id: uuid.UUID, search: str | None, only: Collection[uuid.UUID] | None,
     offset: int, limit: int,
-) -> tuple[list[Project], int]:
+) -> tuple[list[Row[*tuple[Any, ...]]], int]:
     """The org's projects, or ``only`` these (a caller who reads projects through project grants alone)."""
-    query = select(Project).where(Project.org_id == org_id)
+    query = select(*_LISTED).where(Project.org_id == org_id)
     if only is not None:
         query = query.where(Project.id.in_(only))
     if search:
         query = query.where(Project.name.icontains(search, autoescape=True))
-    return await fetch_page(session, query.order_by(Project.created_at.desc(), Project.id), offset=offset,
-                            limit=limit)
+    return await fetch_rows_page(session, query.order_by(Project.created_at.desc(), Project.id), offset=offset,
+                                 limit=limit)
 
 
 async def get_project(session: AsyncSession, *, org_id: uuid.UUID, project_id: uuid.UUID) -> Project:
