@@ -19,10 +19,10 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.core.http import Unprocessable
-from northstar.socialproof import sketch
 from northstar.socialproof.models import NO_NOTIFICATION, Notification
 from northstar.socialproof.schemas.analytics import Analytics, Granularity, Metrics, NotificationMetrics, SeriesPoint
 from northstar.socialproof.service.sites import get_notification, get_site
+from northstar.socialproof.sketch import Sketch
 
 MAX_POINTS = 5000
 DEFAULT_DAYS = 30
@@ -147,22 +147,21 @@ class _Tally:
     def __init__(self) -> None:
         self.counts: dict[dt.datetime, dict[uuid.UUID, dict[str, int]]] = defaultdict(
             lambda: defaultdict(lambda: defaultdict(int)))
-        self.sketches: dict[dt.datetime, dict[uuid.UUID, sketch.Registers]] = defaultdict(dict)
+        self.sketches: dict[dt.datetime, dict[uuid.UUID, Sketch]] = defaultdict(dict)
 
     def count(self, bucket: dt.datetime, notification_id: uuid.UUID, event_type: str, events: int) -> None:
         if event_type in COUNTED:
             self.counts[bucket][notification_id][COUNTED[event_type]] += events
 
-    def visitors(self, bucket: dt.datetime, notification_id: uuid.UUID, registers: sketch.Registers) -> None:
+    def visitors(self, bucket: dt.datetime, notification_id: uuid.UUID, visitors: Sketch) -> None:
         found = self.sketches[bucket]
-        found[notification_id] = sketch.merge(found[notification_id], registers) if notification_id in found \
-            else registers
+        found[notification_id] = found[notification_id].merge(visitors) if notification_id in found else visitors
 
     def metrics(self, buckets: list[dt.datetime], notification_id: uuid.UUID | None, *,
                 page_views: bool) -> dict[str, Any]:
         """``notification_id`` None: the whole site (all notifications, every visitor)."""
         totals: dict[str, int] = defaultdict(int)
-        merged = sketch.empty()
+        merged = Sketch()
         subject = NO_NOTIFICATION if notification_id is None else notification_id
         for bucket in buckets:
             for counted_id, counted in self.counts.get(bucket, {}).items():
@@ -171,14 +170,14 @@ class _Tally:
                 elif notification_id in (None, counted_id):
                     for name, value in counted.items():
                         totals[name] += value
-            registers = self.sketches.get(bucket, {}).get(subject)
-            if registers is not None:
-                sketch.merge(merged, registers)
+            visitors = self.sketches.get(bucket, {}).get(subject)
+            if visitors is not None:
+                merged.merge(visitors)
         impressions, clicks, conversions = totals["impressions"], totals["clicks"], totals["conversions"]
         return {"impressions": impressions, "hovers": totals["hovers"], "clicks": clicks,
                 "closes": totals["closes"], "conversions": conversions,
                 "page_views": totals["page_views"] if page_views else 0,
-                "unique_visitors": sketch.estimate(merged),
+                "unique_visitors": merged.estimate(),
                 "ctr": round(clicks / impressions, 4) if impressions else None,
                 "conversion_rate": round(conversions / clicks, 4) if clicks else None}
 
@@ -202,9 +201,9 @@ async def site_analytics(session: AsyncSession, *, org_id: uuid.UUID, site_id: u
     for row in (await session.execute(text(_COUNTS.format(label=_label_sql(granularity, "bucket"))), params)):
         tally.count(_aware(row.label, window.zone), row.notification_id, row.event_type, int(row.events))
     for row in (await session.execute(text(_SKETCHES.format(label=_label_sql(granularity, "bucket"))), params)):
-        tally.visitors(_aware(row.label, window.zone), row.notification_id, sketch.decode(row.registers))
+        tally.visitors(_aware(row.label, window.zone), row.notification_id, Sketch.decode(row.registers))
     for row in (await session.execute(text(_PENDING.format(label=_label_sql(granularity, "minute"))), params)):
-        tally.visitors(_aware(row.label, window.zone), row.notification_id, sketch.registers_of(row.hashes))
+        tally.visitors(_aware(row.label, window.zone), row.notification_id, Sketch.of(row.hashes))
     names = dict((await session.execute(select(Notification.id, Notification.name).where(
         Notification.org_id == org_id, Notification.site_id == site.id).order_by(Notification.created_at))).all())
     buckets = window.buckets()

@@ -25,11 +25,11 @@ from babel.numbers import format_decimal
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from northstar.socialproof import sketch
 from northstar.socialproof.models import NO_NOTIFICATION
 from northstar.socialproof.sanitize import plain_text, site_link
 from northstar.socialproof.schemas.feed import Feed, FeedItem, FeedNotification, FeedSite
 from northstar.socialproof.service.sites import PublicSite
+from northstar.socialproof.sketch import Sketch
 from northstar.socialproof.templating import render_parts
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -127,12 +127,12 @@ def period_start(period: str, *, now: dt.datetime, timezone: str) -> tuple[str, 
 
 async def active_visitors(session: AsyncSession, *, site_id: uuid.UUID, since: dt.datetime) -> int:
     """Visitors with any event since ``since``: minute sketches merged with what is not folded in yet."""
-    registers = sketch.empty()
+    visitors = Sketch()
     params = {"site": site_id, "since": since, "none": NO_NOTIFICATION}
     for data in (await session.scalars(_SKETCHES, params)).all():
-        sketch.merge(registers, sketch.decode(data))
-    sketch.merge(registers, sketch.registers_of(await session.scalar(_PENDING_HASHES, params) or []))
-    return sketch.estimate(registers)
+        visitors.merge(Sketch.decode(data))
+    visitors.merge(Sketch.of(await session.scalar(_PENDING_HASHES, params) or []))
+    return visitors.estimate()
 
 
 async def load_feed_state(session: AsyncSession, *, site: PublicSite, items: int, now: dt.datetime) -> FeedState:

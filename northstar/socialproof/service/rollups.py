@@ -23,8 +23,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from northstar.socialproof import sketch
 from northstar.socialproof.ingest import MAX_EVENT_AGE
+from northstar.socialproof.sketch import Sketch
 
 FOLD_BATCH = 5000
 FREEZE_MARGIN = dt.timedelta(hours=1)
@@ -71,20 +71,20 @@ async def fold_visitor_hashes(session: AsyncSession) -> int:
     if not rows:
         return 0
     await session.execute(_LOCK_ORG_SKETCHES, {"org": str(rows[0].org_id)})
-    added: dict[SketchKey, sketch.Registers] = {}
+    added: dict[SketchKey, Sketch] = {}
     for row in rows:
-        registers = sketch.registers_of(row.hashes)
+        visitors = Sketch.of(row.hashes)
         hour = row.minute.astimezone(dt.UTC).replace(minute=0)  # hours are UTC hours
         for grain, bucket in (("minute", row.minute), ("hour", hour), ("day", row.day)):
             key = (row.site_id, grain, bucket, row.notification_id)
-            added[key] = sketch.merge(added[key], registers) if key in added else registers.copy()
+            added[key] = added[key].merge(visitors) if key in added else Sketch().merge(visitors)
     keys = list(added)
     columns = _columns(keys)
     for current in (await session.execute(_CURRENT_SKETCHES, columns)).all():
         key = (current.site_id, current.grain, current.bucket, current.notification_id)
-        sketch.merge(added[key], sketch.decode(current.registers))
+        added[key].merge(Sketch.decode(current.registers))
     await session.execute(_UPSERT_SKETCHES, {**columns, "org": rows[0].org_id,
-                                             "registers": [sketch.encode(added[key]) for key in keys]})
+                                             "registers": [added[key].encode() for key in keys]})
     return len(rows)
 
 
