@@ -28,7 +28,9 @@ dev: $(VENV)/.runtime
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy northstar
+	$(BIN)/lint-imports
 
 test: lint
 	.ci/chromium

@@ -24,8 +24,10 @@ from bench.server import running_server, signup, wrk
 from northstar.core.db import start_embedded_postgres
 
 ROWS = int(os.environ.get("BENCH_ROWS", "2000000"))
-GENERATE_BODY = ('{"rows": 1000, "columns": [{"name": "id", "type": "int"}, '
-                 '{"name": "plan", "type": "enum", "values": ["free", "pro"]}]}')
+GENERATE_BODY = (
+    '{"rows": 1000, "columns": [{"name": "id", "type": "int"}, '
+    '{"name": "plan", "type": "enum", "values": ["free", "pro"]}]}'
+)
 COLUMNS = ["id", "customer", "email", "plan", "amount", "quantity", "ratio", "active", "created_on", "note"]
 
 
@@ -37,10 +39,20 @@ def _write_csv(path: Path, rows: int) -> None:
         block = 100_000
         for start in range(0, rows, block):
             writer.writerows(
-                (n, f"Customer {n % 9973}", f"user{n}@example.com", ("free", "pro", "team")[n % 3],
-                 f"{(n % 100_000) / 100:.2f}", n % 17, (n % 1000) / 1000, n % 2 == 0,
-                 f"2024-{1 + n % 12:02d}-{1 + n % 28:02d}", "ok" if n % 5 else "")
-                for n in range(start, min(rows, start + block)))
+                (
+                    n,
+                    f"Customer {n % 9973}",
+                    f"user{n}@example.com",
+                    ("free", "pro", "team")[n % 3],
+                    f"{(n % 100_000) / 100:.2f}",
+                    n % 17,
+                    (n % 1000) / 1000,
+                    n % 2 == 0,
+                    f"2024-{1 + n % 12:02d}-{1 + n % 28:02d}",
+                    "ok" if n % 5 else "",
+                )
+                for n in range(start, min(rows, start + block))
+            )
 
 
 class PeakMemory:
@@ -57,8 +69,11 @@ class PeakMemory:
         while self.running:
             try:
                 processes = [self.root, *self.root.children(recursive=True)]
-                worker = max((p for p in processes if "worker" in " ".join(p.cmdline())),
-                             key=lambda p: p.memory_info().rss, default=None)
+                worker = max(
+                    (p for p in processes if "worker" in " ".join(p.cmdline())),
+                    key=lambda p: p.memory_info().rss,
+                    default=None,
+                )
                 if worker is not None:
                     self.peak = max(self.peak, worker.memory_info().rss)
             except psutil.Error:
@@ -93,8 +108,11 @@ def _plain_copy(conninfo: str, path: Path) -> tuple[float, float]:
         connection.execute("DROP TABLE IF EXISTS bench_copy")
         connection.execute(f"CREATE TABLE bench_copy ({definition})")
         started = time.perf_counter()
-        with connection.cursor() as cursor, cursor.copy("COPY bench_copy FROM STDIN (FORMAT csv, HEADER)") as copy, \
-                path.open("rb") as source:
+        with (
+            connection.cursor() as cursor,
+            cursor.copy("COPY bench_copy FROM STDIN (FORMAT csv, HEADER)") as copy,
+            path.open("rb") as source,
+        ):
             while chunk := source.read(1 << 20):
                 copy.write(chunk)
         copy_in = time.perf_counter() - started
@@ -112,13 +130,18 @@ def _enqueue_under_load(seconds: int) -> dict[str, Any]:
     with running_server("serve") as server, tempfile.TemporaryDirectory() as scratch:
         headers = {"Authorization": f"Bearer {signup(server.base_url, 'bench-enqueue@example.com')}"}
         script = Path(scratch) / "generate.lua"
-        script.write_text(f"wrk.method = 'POST'\nwrk.body = '{GENERATE_BODY}'\n"
-                          "wrk.headers['Content-Type'] = 'application/json'\n")
+        script.write_text(
+            f"wrk.method = 'POST'\nwrk.body = '{GENERATE_BODY}'\nwrk.headers['Content-Type'] = 'application/json'\n"
+        )
         baseline = wrk(f"{server.base_url}/healthz", seconds=seconds)
         enqueue = wrk(f"{server.base_url}/api/v1/generate", seconds=seconds, headers=headers, script=script)
-    return {"healthz_rps": baseline.requests_per_second, "generate_rps": enqueue.requests_per_second,
-            "generate_p50_ms": enqueue.p50_ms, "generate_p99_ms": enqueue.p99_ms,
-            "generate_errors": enqueue.non_2xx}
+    return {
+        "healthz_rps": baseline.requests_per_second,
+        "generate_rps": enqueue.requests_per_second,
+        "generate_p50_ms": enqueue.p50_ms,
+        "generate_p99_ms": enqueue.p99_ms,
+        "generate_errors": enqueue.non_2xx,
+    }
 
 
 def _import_and_export() -> dict[str, Any]:
@@ -129,8 +152,9 @@ def _import_and_export() -> dict[str, Any]:
         _write_csv(source, ROWS)
         with httpx.Client(base_url=server.base_url, headers=headers, timeout=300) as client:
             with source.open("rb") as body:
-                upload = client.post("/api/v1/upload?filename=ten_columns.csv", content=body,
-                                     headers={"content-type": "text/csv"}).json()["data"]
+                upload = client.post(
+                    "/api/v1/upload?filename=ten_columns.csv", content=body, headers={"content-type": "text/csv"}
+                ).json()["data"]
             memory = PeakMemory(server.process.pid)
             imported = _wait(client, upload["jobId"])
             results["import_rows_per_s"] = ROWS / _duration(imported)
@@ -138,8 +162,9 @@ def _import_and_export() -> dict[str, Any]:
             dataset = imported["result"]["datasetId"]
             for file_format in ("csv", "parquet"):
                 memory = PeakMemory(server.process.pid)
-                job_id = client.post("/api/v1/export", json={"source": {"type": "dataset", "id": dataset},
-                                                            "format": file_format}).json()["data"]["jobId"]
+                job_id = client.post(
+                    "/api/v1/export", json={"source": {"type": "dataset", "id": dataset}, "format": file_format}
+                ).json()["data"]["jobId"]
                 exported = _wait(client, job_id)
                 results[f"export_{file_format}_rows_per_s"] = ROWS / _duration(exported)
                 results[f"export_{file_format}_peak_rss_mb"] = memory.stop() / 2**20

@@ -46,19 +46,22 @@ CITIES = np.array(["Paris", "Berlin", "New York", "São Paulo", "Lagos", "Tokyo"
 def sample_batch(start: int, rows: int) -> pa.RecordBatch:
     rng = np.random.default_rng(start)
     seconds = rng.integers(0, 10**8, rows).astype("timedelta64[s]")
-    return pa.RecordBatch.from_pydict({
-        "id": np.arange(start, start + rows),
-        "qty": rng.integers(0, 1000, rows),
-        "price": np.round(rng.random(rows) * 100, 2),
-        "name": pa.array(np.char.add("customer ", rng.integers(0, 100_000, rows).astype(str))),
-        "active": rng.random(rows) > 0.5,
-        "day": np.datetime64("2020-01-01") + rng.integers(0, 1500, rows).astype("timedelta64[D]"),
-        "seen_at": pa.array((np.datetime64("2020-01-01T00:00:00") + seconds).astype("datetime64[us]"))
-        .cast(pa.timestamp("us", tz="UTC")),
-        "score": np.round(rng.normal(size=rows), 4),
-        "city": pa.array(CITIES[rng.integers(0, len(CITIES), rows)]),
-        "code": pa.array(np.char.add("C-", rng.integers(0, 10**6, rows).astype(str))),
-    })
+    return pa.RecordBatch.from_pydict(
+        {
+            "id": np.arange(start, start + rows),
+            "qty": rng.integers(0, 1000, rows),
+            "price": np.round(rng.random(rows) * 100, 2),
+            "name": pa.array(np.char.add("customer ", rng.integers(0, 100_000, rows).astype(str))),
+            "active": rng.random(rows) > 0.5,
+            "day": np.datetime64("2020-01-01") + rng.integers(0, 1500, rows).astype("timedelta64[D]"),
+            "seen_at": pa.array((np.datetime64("2020-01-01T00:00:00") + seconds).astype("datetime64[us]")).cast(
+                pa.timestamp("us", tz="UTC")
+            ),
+            "score": np.round(rng.normal(size=rows), 4),
+            "city": pa.array(CITIES[rng.integers(0, len(CITIES), rows)]),
+            "code": pa.array(np.char.add("C-", rng.integers(0, 10**6, rows).astype(str))),
+        }
+    )
 
 
 def sample_batches(rows: int) -> Iterator[pa.RecordBatch]:
@@ -128,6 +131,7 @@ def _export(directory: Path) -> dict[str, Any]:
 
     results["baseline_arrow_write_csv_rows_per_s"] = round(EXPORT_ROWS / best_seconds(bare_arrow_csv, repeats=1))
     for fmt in EXPORT_FORMATS:
+
         def export(fmt: ExportFormat = fmt) -> None:
             with open(directory / f"export.{fmt}", "wb") as sink, open_writer(fmt, sink, schema) as writer:
                 for batch in batches:
@@ -168,8 +172,14 @@ def _memory(directory: Path) -> dict[str, Any]:
     """Import a 10-million-row CSV (validate, COPY-encode) and export it to Parquet, in a child process."""
     source = directory / "ten_million.csv"
     write_sample_csv(source, MEMORY_ROWS)
-    completed = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, str(source), str(directory / "out.parquet")],
-                               cwd=REPO, capture_output=True, text=True, check=True, timeout=300)
+    completed = subprocess.run(
+        [sys.executable, "-c", _MEMORY_CHILD, str(source), str(directory / "out.parquet")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
     report = json.loads(completed.stdout)
     return {
         "memory_rows": report["rows"],

@@ -68,8 +68,9 @@ def ref() -> str:
 def _virtualenv(backend: Path) -> Path:
     """A virtualenv with the template's dependencies (installed once, kept for later runs while they are the
     same)."""
-    venv = Path(os.environ.get("NORTHSTAR_BENCH_TEMPLATE_VENV", Path(tempfile.gettempdir()) / "northstar-bench-"
-                                                                     "template-venv"))
+    venv = Path(
+        os.environ.get("NORTHSTAR_BENCH_TEMPLATE_VENV", Path(tempfile.gettempdir()) / "northstar-bench-template-venv")
+    )
     python = venv / "bin" / "python"
     marker = venv / ".northstar-bench-installed"
     dependencies = tomllib.loads((backend / "pyproject.toml").read_text())["project"]["dependencies"]
@@ -91,27 +92,54 @@ class Template:
 @contextmanager
 def running_template(clone: Path, server_url: str) -> Iterator[Template]:
     """The template migrated, seeded and served on a free port; stopped and its database dropped afterwards."""
-    with tempfile.TemporaryDirectory(prefix="northstar-bench-template-") as scratch, \
-            fresh_database(server_url, "bench_template") as database_url:
+    with (
+        tempfile.TemporaryDirectory(prefix="northstar-bench-template-") as scratch,
+        fresh_database(server_url, "bench_template") as database_url,
+    ):
         backend = _export_backend(clone, Path(scratch))
         python = _virtualenv(backend)
         env = {key: value for key, value in os.environ.items() if not key.startswith(("NORTHSTAR_", "DATABASE_"))}
         url = make_url(database_url)
-        env.update(DATABASE_URL=database_url, SECRET_KEY=secrets.token_urlsafe(32), PROJECT_NAME="Template",
-                   FIRST_SUPERUSER=SUPERUSER, FIRST_SUPERUSER_PASSWORD=PASSWORD, FASTAPI_ENV="development",
-                   ENVIRONMENT="local", PYTHONPATH=str(backend),
-                   # the same database as its older versions name it
-                   POSTGRES_SERVER=url.host or "", POSTGRES_PORT=str(url.port or 5432),
-                   POSTGRES_USER=url.username or "", POSTGRES_PASSWORD=url.password or "",
-                   POSTGRES_DB=url.database or "")
+        env.update(
+            DATABASE_URL=database_url,
+            SECRET_KEY=secrets.token_urlsafe(32),
+            PROJECT_NAME="Template",
+            FIRST_SUPERUSER=SUPERUSER,
+            FIRST_SUPERUSER_PASSWORD=PASSWORD,
+            FASTAPI_ENV="development",
+            ENVIRONMENT="local",
+            PYTHONPATH=str(backend),
+            # the same database as its older versions name it
+            POSTGRES_SERVER=url.host or "",
+            POSTGRES_PORT=str(url.port or 5432),
+            POSTGRES_USER=url.username or "",
+            POSTGRES_PASSWORD=url.password or "",
+            POSTGRES_DB=url.database or "",
+        )
         bin_dir = python.parent
-        subprocess.run([str(bin_dir / "alembic"), "upgrade", "head"], cwd=backend, env=env, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [str(bin_dir / "alembic"), "upgrade", "head"], cwd=backend, env=env, check=True, capture_output=True
+        )
         subprocess.run([str(python), "app/initial_data.py"], cwd=backend, env=env, check=True, capture_output=True)
         port = free_port()
-        process = subprocess.Popen([str(python), "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port",
-                                    str(port), "--log-level", "warning"], cwd=backend, env=env,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [
+                str(python),
+                "-m",
+                "uvicorn",
+                "app.main:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            cwd=backend,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         base_url = f"http://127.0.0.1:{port}"
         try:
             token = _seed(base_url, process)
@@ -136,6 +164,7 @@ def _seed(base_url: str, process: subprocess.Popen[bytes]) -> str:
         login.raise_for_status()
         token = str(login.json()["access_token"])
         for number in range(ITEMS):
-            client.post("/api/v1/items/", json={"title": f"Item {number}"},
-                        headers={"Authorization": f"Bearer {token}"}).raise_for_status()
+            client.post(
+                "/api/v1/items/", json={"title": f"Item {number}"}, headers={"Authorization": f"Bearer {token}"}
+            ).raise_for_status()
     return token

@@ -33,33 +33,52 @@ STATUS_WEIGHTS = [5, 10, 15, 60, 10]
 CATEGORIES = ["Home", "Electronics", "Clothing", "Sports", "Toys", "Beauty", "Garden", "Books"]
 START, END = datetime(2020, 1, 1, tzinfo=UTC), datetime(2025, 12, 31, tzinfo=UTC)
 
-NUMERIC = GenerationSpec.model_validate({"rows": NUMERIC_ROWS, "seed": 7, "columns": [
-    {"name": "id", "type": "int", "distribution": {"type": "sequence"}},
-    {"name": "account_id", "type": "int", "min": 1, "max": 1_000_000},
-    {"name": "score", "type": "float", "distribution": {"type": "normal", "mean": 50, "stddev": 12}},
-    {"name": "amount", "type": "decimal", "precision": 12, "scale": 2, "min": "0.01", "max": "100000",
-     "distribution": {"type": "lognormal", "mean": 3.5, "sigma": 1.0}},
-    {"name": "quantity", "type": "int", "min": 1, "max": 100, "distribution": {"type": "zipf", "a": 1.5}},
-    {"name": "is_active", "type": "bool", "trueRatio": 0.8},
-    {"name": "status", "type": "enum", "values": STATUSES, "weights": STATUS_WEIGHTS},
-    {"name": "category", "type": "enum", "values": CATEGORIES, "distribution": {"type": "zipf", "a": 1.1}},
-    {"name": "uuid", "type": "uuid"},
-    {"name": "created_at", "type": "datetime"},
-]})
+NUMERIC = GenerationSpec.model_validate(
+    {
+        "rows": NUMERIC_ROWS,
+        "seed": 7,
+        "columns": [
+            {"name": "id", "type": "int", "distribution": {"type": "sequence"}},
+            {"name": "account_id", "type": "int", "min": 1, "max": 1_000_000},
+            {"name": "score", "type": "float", "distribution": {"type": "normal", "mean": 50, "stddev": 12}},
+            {
+                "name": "amount",
+                "type": "decimal",
+                "precision": 12,
+                "scale": 2,
+                "min": "0.01",
+                "max": "100000",
+                "distribution": {"type": "lognormal", "mean": 3.5, "sigma": 1.0},
+            },
+            {"name": "quantity", "type": "int", "min": 1, "max": 100, "distribution": {"type": "zipf", "a": 1.5}},
+            {"name": "is_active", "type": "bool", "trueRatio": 0.8},
+            {"name": "status", "type": "enum", "values": STATUSES, "weights": STATUS_WEIGHTS},
+            {"name": "category", "type": "enum", "values": CATEGORIES, "distribution": {"type": "zipf", "a": 1.1}},
+            {"name": "uuid", "type": "uuid"},
+            {"name": "created_at", "type": "datetime"},
+        ],
+    }
+)
 
-REALISTIC = GenerationSpec.model_validate({"rows": REALISTIC_ROWS, "seed": 7, "columns": [
-    {"name": "first_name", "type": "first_name"},
-    {"name": "last_name", "type": "last_name"},
-    {"name": "email", "type": "email", "fromColumns": ["first_name", "last_name"]},
-    {"name": "phone", "type": "phone"},
-    {"name": "address", "type": "address"},
-    {"name": "city", "type": "city"},
-    {"name": "country", "type": "country"},
-    {"name": "company", "type": "company"},
-    {"name": "product", "type": "product_name"},
-    {"name": "amount", "type": "amount"},
-    {"name": "ordered_on", "type": "date"},
-]})
+REALISTIC = GenerationSpec.model_validate(
+    {
+        "rows": REALISTIC_ROWS,
+        "seed": 7,
+        "columns": [
+            {"name": "first_name", "type": "first_name"},
+            {"name": "last_name", "type": "last_name"},
+            {"name": "email", "type": "email", "fromColumns": ["first_name", "last_name"]},
+            {"name": "phone", "type": "phone"},
+            {"name": "address", "type": "address"},
+            {"name": "city", "type": "city"},
+            {"name": "country", "type": "country"},
+            {"name": "company", "type": "company"},
+            {"name": "product", "type": "product_name"},
+            {"name": "amount", "type": "amount"},
+            {"name": "ordered_on", "type": "date"},
+        ],
+    }
+)
 
 
 def _write(path: Path, schema: pa.Schema, batches: Iterable[pa.RecordBatch], dictionary: list[str] | bool) -> int:
@@ -80,14 +99,16 @@ def _timed(action: Callable[[], int]) -> float:
 
 
 def _engine(spec: GenerationSpec, directory: Path) -> float:
-    return _timed(lambda: _write(directory / "engine.parquet", arrow_schema(spec), generate(spec),
-                                 dictionary_columns(spec)))
+    return _timed(
+        lambda: _write(directory / "engine.parquet", arrow_schema(spec), generate(spec), dictionary_columns(spec))
+    )
 
 
 def _row_by_row(make_row: Callable[[], dict[str, Any]], directory: Path) -> float:
     def run() -> int:
         table = pa.Table.from_pylist([make_row() for _ in range(PEER_ROWS)])
         return _write(directory / "peer.parquet", table.schema, table.to_batches(), True)
+
     return _timed(run)
 
 
@@ -100,21 +121,36 @@ def _faker_rows() -> tuple[Callable[[], dict[str, Any]], Callable[[], dict[str, 
     ids = itertools.count(1)
 
     def numeric() -> dict[str, Any]:
-        return {"id": next(ids), "account_id": fake.random_int(1, 1_000_000), "score": random.gauss(50, 12),
-                "amount": fake.pydecimal(left_digits=5, right_digits=2, positive=True),
-                "quantity": fake.random_int(1, 100), "is_active": fake.boolean(80),
-                "status": fake.random_element(statuses), "category": fake.random_element(CATEGORIES),
-                "uuid": fake.uuid4(), "created_at": fake.date_time_between(START, END, tzinfo=UTC)}
+        return {
+            "id": next(ids),
+            "account_id": fake.random_int(1, 1_000_000),
+            "score": random.gauss(50, 12),
+            "amount": fake.pydecimal(left_digits=5, right_digits=2, positive=True),
+            "quantity": fake.random_int(1, 100),
+            "is_active": fake.boolean(80),
+            "status": fake.random_element(statuses),
+            "category": fake.random_element(CATEGORIES),
+            "uuid": fake.uuid4(),
+            "created_at": fake.date_time_between(START, END, tzinfo=UTC),
+        }
 
     def realistic() -> dict[str, Any]:
         first, last = fake.first_name(), fake.last_name()
-        return {"first_name": first, "last_name": last, "email": f"{first}.{last}@{fake.free_email_domain()}".lower(),
-                "phone": fake.phone_number(), "address": fake.street_address(), "city": fake.city(),
-                "country": fake.country(), "company": fake.company(),
-                "product": " ".join(str(fake.random_element(words)) for words in (PRODUCT_ADJECTIVES, PRODUCT_MATERIALS,
-                                                                              PRODUCT_NOUNS)),
-                "amount": fake.pydecimal(left_digits=4, right_digits=2, positive=True),
-                "ordered_on": fake.date_between(START, END)}
+        return {
+            "first_name": first,
+            "last_name": last,
+            "email": f"{first}.{last}@{fake.free_email_domain()}".lower(),
+            "phone": fake.phone_number(),
+            "address": fake.street_address(),
+            "city": fake.city(),
+            "country": fake.country(),
+            "company": fake.company(),
+            "product": " ".join(
+                str(fake.random_element(words)) for words in (PRODUCT_ADJECTIVES, PRODUCT_MATERIALS, PRODUCT_NOUNS)
+            ),
+            "amount": fake.pydecimal(left_digits=4, right_digits=2, positive=True),
+            "ordered_on": fake.date_between(START, END),
+        }
 
     return numeric, realistic
 
@@ -129,20 +165,36 @@ def _mimesis_rows() -> tuple[Callable[[], dict[str, Any]], Callable[[], dict[str
     ids = itertools.count(1)
 
     def numeric() -> dict[str, Any]:
-        return {"id": next(ids), "account_id": numbers.integer_number(1, 1_000_000),
-                "score": numbers.float_number(0, 100), "amount": decimal.Decimal(str(finance.price(0.01, 100_000))),
-                "quantity": numbers.integer_number(1, 100), "is_active": development.boolean(),
-                "status": choice(STATUSES), "category": choice(CATEGORIES), "uuid": str(crypto.uuid_object()),
-                "created_at": dates.datetime(2020, 2025)}
+        return {
+            "id": next(ids),
+            "account_id": numbers.integer_number(1, 1_000_000),
+            "score": numbers.float_number(0, 100),
+            "amount": decimal.Decimal(str(finance.price(0.01, 100_000))),
+            "quantity": numbers.integer_number(1, 100),
+            "is_active": development.boolean(),
+            "status": choice(STATUSES),
+            "category": choice(CATEGORIES),
+            "uuid": str(crypto.uuid_object()),
+            "created_at": dates.datetime(2020, 2025),
+        }
 
     def realistic() -> dict[str, Any]:
         first, last = person.first_name(), person.last_name()
-        return {"first_name": first, "last_name": last, "email": f"{first}.{last}@example.com".lower(),
-                "phone": person.phone_number(), "address": address.address(), "city": address.city(),
-                "country": address.country(), "company": finance.company(),
-                "product": " ".join(str(choice(list(words))) for words in (PRODUCT_ADJECTIVES, PRODUCT_MATERIALS,
-                                                                       PRODUCT_NOUNS)),
-                "amount": decimal.Decimal(str(finance.price(1, 10_000))), "ordered_on": dates.date(2020, 2025)}
+        return {
+            "first_name": first,
+            "last_name": last,
+            "email": f"{first}.{last}@example.com".lower(),
+            "phone": person.phone_number(),
+            "address": address.address(),
+            "city": address.city(),
+            "country": address.country(),
+            "company": finance.company(),
+            "product": " ".join(
+                str(choice(list(words))) for words in (PRODUCT_ADJECTIVES, PRODUCT_MATERIALS, PRODUCT_NOUNS)
+            ),
+            "amount": decimal.Decimal(str(finance.price(1, 10_000))),
+            "ordered_on": dates.date(2020, 2025),
+        }
 
     return numeric, realistic
 

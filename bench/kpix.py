@@ -62,8 +62,9 @@ class Founder:
     """A new founder's client and organization on the bench server."""
 
     def __init__(self, base_url: str, email: str) -> None:
-        self.client = httpx.Client(base_url=base_url, timeout=120,
-                                   headers={"Authorization": f"Bearer {signup(base_url, email)}"})
+        self.client = httpx.Client(
+            base_url=base_url, timeout=120, headers={"Authorization": f"Bearer {signup(base_url, email)}"}
+        )
 
     def send(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         response = self.client.request(method, path, json=body)
@@ -72,16 +73,25 @@ class Founder:
         return response.json()["data"]
 
     def connect_stripe(self, config: dict[str, Any], *, test: bool) -> dict[str, Any]:
-        found: dict[str, Any] = self.send("POST", "/api/v1/integrations", {
-            "provider": "stripe", "name": "Stripe", "credentials": {"apiKey": "sk_test_bench"}, "config": config,
-            "test": test})
+        found: dict[str, Any] = self.send(
+            "POST",
+            "/api/v1/integrations",
+            {
+                "provider": "stripe",
+                "name": "Stripe",
+                "credentials": {"apiKey": "sk_test_bench"},
+                "config": config,
+                "test": test,
+            },
+        )
         return found
 
 
 def _org_of(server: Server, integration_id: str) -> uuid.UUID:
     with psycopg.connect(conninfo(server.data_dir)) as connection:
-        row = connection.execute("SELECT org_id FROM integrations.integrations WHERE id = %s",
-                                 (integration_id,)).fetchone()
+        row = connection.execute(
+            "SELECT org_id FROM integrations.integrations WHERE id = %s", (integration_id,)
+        ).fetchone()
     assert row is not None
     return uuid.UUID(str(row[0]))
 
@@ -105,8 +115,10 @@ async def _timed(action: Callable[[], Coroutine[Any, Any, object]]) -> float:
 
 def _changed(batch: SourceBatch, run: int) -> SourceBatch:
     """One subscription change: the latest line of one subscription gets another seat (and back, every other run)."""
-    latest = max((line for line in batch.lines if line.kind == "recurring" and line.invoice_status == "paid"),
-                 key=lambda line: line.period_end)
+    latest = max(
+        (line for line in batch.lines if line.kind == "recurring" and line.invoice_status == "paid"),
+        key=lambda line: line.period_end,
+    )
     return SourceBatch(lines=[dataclasses.replace(latest, quantity=latest.quantity + run % 2)])
 
 
@@ -134,7 +146,8 @@ async def _recompute(server: Server, founder: Founder, customers: int) -> dict[s
         """Every invoice line of the org out of PostgreSQL with COPY: the floor of reading them at all."""
         size = 0
         statement = sql.SQL("COPY (SELECT * FROM metrics.invoice_lines WHERE org_id = {}) TO STDOUT").format(
-            sql.Literal(str(org_id)))
+            sql.Literal(str(org_id))
+        )
         async with (await driver_connection(session)).cursor() as cursor, cursor.copy(statement) as copy:
             async for block in copy:
                 size += len(block)
@@ -152,8 +165,9 @@ async def _recompute(server: Server, founder: Founder, customers: int) -> dict[s
         calculations = []
         for _ in range(3):
             begun = time.perf_counter()
-            engine.totals_of(engine.compute(lines, rates=rates, policy=engine.Policy()),
-                             until=engine.month_start(today), as_of=today)
+            engine.totals_of(
+                engine.compute(lines, rates=rates, policy=engine.Policy()), until=engine.month_start(today), as_of=today
+            )
             calculations.append(time.perf_counter() - begun)
         fulls = [await _timed(lambda: in_org(full)) for _ in range(3)]
         incrementals = []
@@ -169,10 +183,15 @@ async def _recompute(server: Server, founder: Founder, customers: int) -> dict[s
         await database.dispose()
     incrementals.sort()
     return {
-        "recompute_customers": customers, "recompute_months": MONTHS, "recompute_invoice_lines": len(batch.lines),
-        "fixture_generation_s": generated, "store_every_line_s": stored,
-        "baseline_copy_lines_out_s": min(reads), "baseline_engine_in_memory_s": min(calculations),
-        "full_recompute_best_s": min(fulls), "full_recompute_median_s": statistics.median(fulls),
+        "recompute_customers": customers,
+        "recompute_months": MONTHS,
+        "recompute_invoice_lines": len(batch.lines),
+        "fixture_generation_s": generated,
+        "store_every_line_s": stored,
+        "baseline_copy_lines_out_s": min(reads),
+        "baseline_engine_in_memory_s": min(calculations),
+        "full_recompute_best_s": min(fulls),
+        "full_recompute_median_s": statistics.median(fulls),
         "incremental_recompute_p50_ms": 1000 * statistics.median(incrementals),
         "incremental_recompute_p95_ms": 1000 * incrementals[round(0.95 * (len(incrementals) - 1))],
     }
@@ -182,17 +201,25 @@ def _dashboard(base_url: str, founder: Founder, seconds: int) -> dict[str, Any]:
     headers = {"Authorization": str(founder.client.headers["Authorization"])}
     for number in range(20):
         founder.send("POST", "/api/v1/projects", {"name": f"Project {number}"})
-    baseline = wrk(f"{base_url}/api/v1/projects?limit=20", connections=DASHBOARD_CONNECTIONS, seconds=seconds,
-                   headers=headers)
-    cards = wrk(f"{base_url}/api/v1/dashboard", connections=DASHBOARD_CONNECTIONS, seconds=seconds,
-                headers=headers)
-    series = wrk(f"{base_url}/api/v1/dashboard/series?metric=mrr&grain=week", connections=DASHBOARD_CONNECTIONS,
-                 seconds=seconds, headers=headers)
+    baseline = wrk(
+        f"{base_url}/api/v1/projects?limit=20", connections=DASHBOARD_CONNECTIONS, seconds=seconds, headers=headers
+    )
+    cards = wrk(f"{base_url}/api/v1/dashboard", connections=DASHBOARD_CONNECTIONS, seconds=seconds, headers=headers)
+    series = wrk(
+        f"{base_url}/api/v1/dashboard/series?metric=mrr&grain=week",
+        connections=DASHBOARD_CONNECTIONS,
+        seconds=seconds,
+        headers=headers,
+    )
     return {
-        "baseline_projects_rps": baseline.requests_per_second, "baseline_projects_p99_ms": baseline.p99_ms,
-        "dashboard_rps": cards.requests_per_second, "dashboard_p50_ms": cards.p50_ms,
-        "dashboard_p99_ms": cards.p99_ms, "dashboard_errors": cards.non_2xx,
-        "mrr_series_weekly_rps": series.requests_per_second, "mrr_series_weekly_p99_ms": series.p99_ms,
+        "baseline_projects_rps": baseline.requests_per_second,
+        "baseline_projects_p99_ms": baseline.p99_ms,
+        "dashboard_rps": cards.requests_per_second,
+        "dashboard_p50_ms": cards.p50_ms,
+        "dashboard_p99_ms": cards.p99_ms,
+        "dashboard_errors": cards.non_2xx,
+        "mrr_series_weekly_rps": series.requests_per_second,
+        "mrr_series_weekly_p99_ms": series.p99_ms,
         "mrr_series_errors": series.non_2xx,
     }
 
@@ -203,13 +230,21 @@ async def _backfill(base_url: str, founder: Founder, objects: int) -> dict[str, 
     account = generate(customers=customers, months=MONTHS, seed=9, start=_months_ago(MONTHS))
     fake = FakeStripe(account, requests_per_second=FAKE_CEILING_RPS)
     listed = sum(len(found) for found in account.streams().values())
-    async with serving(fake.app) as url, httpx.AsyncClient(base_url=base_url, timeout=60,
-                                                            headers=dict(founder.client.headers)) as client:
+    async with (
+        serving(fake.app) as url,
+        httpx.AsyncClient(base_url=base_url, timeout=60, headers=dict(founder.client.headers)) as client,
+    ):
         started = time.perf_counter()
-        response = await client.post("/api/v1/integrations", json={
-            "provider": "stripe", "name": "Stripe backfill",
-            "credentials": {"apiKey": fake.api_key, "webhookSecret": WEBHOOK_SECRET},
-            "config": {"baseUrl": url}, "test": False})
+        response = await client.post(
+            "/api/v1/integrations",
+            json={
+                "provider": "stripe",
+                "name": "Stripe backfill",
+                "credentials": {"apiKey": fake.api_key, "webhookSecret": WEBHOOK_SECRET},
+                "config": {"baseUrl": url},
+                "test": False,
+            },
+        )
         response.raise_for_status()
         integration = response.json()["data"]["id"]
         while True:
@@ -225,13 +260,18 @@ async def _backfill(base_url: str, founder: Founder, objects: int) -> dict[str, 
     requests = len(fake.seen)
     alone_objects, alone_seconds = await _walk_alone(account)
     return {
-        "backfill_objects": fetched, "backfill_objects_in_account": listed, "backfill_s": seconds,
-        "backfill_objects_per_s": fetched / seconds, "backfill_requests": requests,
-        "backfill_requests_per_s": requests / seconds, "backfill_throttled_429": fake.vendor.throttled,
+        "backfill_objects": fetched,
+        "backfill_objects_in_account": listed,
+        "backfill_s": seconds,
+        "backfill_objects_per_s": fetched / seconds,
+        "backfill_requests": requests,
+        "backfill_requests_per_s": requests / seconds,
+        "backfill_throttled_429": fake.vendor.throttled,
         "baseline_fake_ceiling_objects_per_s": FAKE_CEILING_RPS * 100,
         "baseline_fake_ceiling_for_these_requests_s": requests / FAKE_CEILING_RPS,
         "baseline_fake_unlimited_walk_s": alone_seconds,
-        "baseline_fake_unlimited_objects_per_s": alone_objects / alone_seconds, **acknowledged,
+        "baseline_fake_unlimited_objects_per_s": alone_objects / alone_seconds,
+        **acknowledged,
     }
 
 
@@ -240,14 +280,19 @@ async def _walk_alone(account: Account) -> tuple[int, float]:
     the fake itself can serve to one sequential reader."""
     fake = FakeStripe(account, requests_per_second=None)
     objects = 0
-    async with serving(fake.app) as url, httpx.AsyncClient(
-            base_url=url, timeout=60, headers={"Authorization": f"Bearer {fake.api_key}"}) as client:
+    async with (
+        serving(fake.app) as url,
+        httpx.AsyncClient(base_url=url, timeout=60, headers={"Authorization": f"Bearer {fake.api_key}"}) as client,
+    ):
         started = time.perf_counter()
         for stream in LIST_STREAMS:
             after: str | None = None
             while True:
-                params: dict[str, Any] = {"limit": 100, **({"starting_after": after} if after else {}),
-                                          **({"status": "all"} if stream == "subscriptions" else {})}
+                params: dict[str, Any] = {
+                    "limit": 100,
+                    **({"starting_after": after} if after else {}),
+                    **({"status": "all"} if stream == "subscriptions" else {}),
+                }
                 page = (await client.get(f"/v1/{stream}", params=params)).json()
                 objects += len(page["data"])
                 for found in page["data"]:
@@ -268,26 +313,32 @@ async def _webhooks(client: httpx.AsyncClient, integration: str, account: Accoun
         body = orjson.dumps(event)
         header = stripe.WebhookSignature.generate_signature_header(body.decode(), WEBHOOK_SECRET)
         started = time.perf_counter()
-        response = await client.post(path, content=body, headers={"Stripe-Signature": header,
-                                                                   "Content-Type": "application/json"})
+        response = await client.post(
+            path, content=body, headers={"Stripe-Signature": header, "Content-Type": "application/json"}
+        )
         latencies.append(time.perf_counter() - started)
         response.raise_for_status()
     latencies.sort()
-    return {"webhook_deliveries": len(latencies), "webhook_ack_p50_ms": 1000 * statistics.median(latencies),
-            "webhook_ack_p99_ms": 1000 * latencies[round(0.99 * (len(latencies) - 1))]}
+    return {
+        "webhook_deliveries": len(latencies),
+        "webhook_ack_p50_ms": 1000 * statistics.median(latencies),
+        "webhook_ack_p99_ms": 1000 * latencies[round(0.99 * (len(latencies) - 1))],
+    }
 
 
 def run(seconds: int = 10) -> dict[str, Any]:
     customers = int(os.environ.get("NORTHSTAR_BENCH_CUSTOMERS", "10000"))
     objects = int(os.environ.get("NORTHSTAR_BENCH_OBJECTS", "50000"))
-    with running_server("run", NORTHSTAR_OUTBOUND__ALLOW_PRIVATE_NETWORKS="true",
-                        NORTHSTAR_OUTBOUND__ALLOW_HTTP="true") as server:
+    with running_server(
+        "run", NORTHSTAR_OUTBOUND__ALLOW_PRIVATE_NETWORKS="true", NORTHSTAR_OUTBOUND__ALLOW_HTTP="true"
+    ) as server:
         founder = Founder(server.base_url, "bench-kpix@example.com")
         results: dict[str, Any] = {"machine_load_1m_at_start": os.getloadavg()[0]}
         results |= asyncio.run(_recompute(server, founder, customers))
         results |= _dashboard(server.base_url, founder, seconds)
-        results |= asyncio.run(_backfill(server.base_url, Founder(server.base_url, "bench-backfill@example.com"),
-                                         objects))
+        results |= asyncio.run(
+            _backfill(server.base_url, Founder(server.base_url, "bench-backfill@example.com"), objects)
+        )
         results["machine_load_1m_at_end"] = os.getloadavg()[0]
     return results
 

@@ -79,8 +79,11 @@ def private_redis() -> Iterator[str]:
     if binary is None:
         raise RuntimeError("the rate-limited runs need redis-server: apt-get install redis-server")
     port = free_port()
-    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-                                "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         time.sleep(0.3)
         yield f"redis://127.0.0.1:{port}/0"
@@ -97,9 +100,16 @@ def _founder(base_url: str, number: int, rates: dict[str, Any]) -> tuple[str, st
     with httpx.Client(base_url=base_url, headers=headers, timeout=60) as client:
         for project in range(PROJECTS):
             client.post("/api/v1/projects", json={"name": f"Project {project}"}).raise_for_status()
-        integration = client.post("/api/v1/integrations", json={
-            "provider": "stripe", "name": "Stripe", "credentials": {"apiKey": "sk_test_bench"}, "config": {},
-            "test": False})
+        integration = client.post(
+            "/api/v1/integrations",
+            json={
+                "provider": "stripe",
+                "name": "Stripe",
+                "credentials": {"apiKey": "sk_test_bench"},
+                "config": {},
+                "test": False,
+            },
+        )
         integration.raise_for_status()
         client.put("/api/v1/metrics/fx-rates", json=rates).raise_for_status()
     return token, str(integration.json()["data"]["id"])
@@ -110,8 +120,9 @@ async def _store_kpis(database_url: str, integrations: list[str], batch: SourceB
     database = Database(database_url)
     try:
         with psycopg.connect(database_url) as connection:
-            orgs: dict[str, uuid.UUID] = dict(connection.execute(
-                "SELECT id::text, org_id FROM integrations.integrations").fetchall())
+            orgs: dict[str, uuid.UUID] = dict(
+                connection.execute("SELECT id::text, org_id FROM integrations.integrations").fetchall()
+            )
         for integration in integrations:
             org_id = orgs[integration]
             async with database.tenant_transaction(org_id=org_id) as session:
@@ -137,9 +148,13 @@ def _script(directory: Path, name: str, tokens: list[str], *, method: str = "GET
     lines = [f"local tokens = {{{listed}}}", "local next_token = 0", f'wrk.method = "{method}"']
     if body is not None:
         lines += [f"wrk.body = '{body}'", 'wrk.headers["Content-Type"] = "application/json"']
-    lines += ["request = function()", "  next_token = next_token % #tokens + 1",
-              '  wrk.headers["Authorization"] = "Bearer " .. tokens[next_token]',
-              "  return wrk.format()", "end"]
+    lines += [
+        "request = function()",
+        "  next_token = next_token % #tokens + 1",
+        '  wrk.headers["Authorization"] = "Bearer " .. tokens[next_token]',
+        "  return wrk.format()",
+        "end",
+    ]
     path = directory / f"{name}.lua"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -152,13 +167,17 @@ def _load(base_url: str, scripts: dict[str, Path], seconds: int, label: str) -> 
     enqueue = wrk(f"{base_url}/api/v1/generate", seconds=seconds, script=scripts["generate"])
     dashboard = wrk(f"{base_url}/api/v1/dashboard", connections=32, seconds=seconds, script=scripts["dashboard"])
     return {
-        f"{label}_healthz_rps": baseline.requests_per_second, f"{label}_healthz_p99_ms": baseline.p99_ms,
-        f"{label}_projects_rps": listing.requests_per_second, f"{label}_projects_p99_ms": listing.p99_ms,
+        f"{label}_healthz_rps": baseline.requests_per_second,
+        f"{label}_healthz_p99_ms": baseline.p99_ms,
+        f"{label}_projects_rps": listing.requests_per_second,
+        f"{label}_projects_p99_ms": listing.p99_ms,
         f"{label}_projects_errors": listing.non_2xx,
         f"{label}_projects_to_healthz": listing.requests_per_second / baseline.requests_per_second,
-        f"{label}_generate_rps": enqueue.requests_per_second, f"{label}_generate_p99_ms": enqueue.p99_ms,
+        f"{label}_generate_rps": enqueue.requests_per_second,
+        f"{label}_generate_p99_ms": enqueue.p99_ms,
         f"{label}_generate_errors": enqueue.non_2xx,
-        f"{label}_dashboard32_rps": dashboard.requests_per_second, f"{label}_dashboard32_p99_ms": dashboard.p99_ms,
+        f"{label}_dashboard32_rps": dashboard.requests_per_second,
+        f"{label}_dashboard32_p99_ms": dashboard.p99_ms,
         f"{label}_dashboard32_errors": dashboard.non_2xx,
     }
 
@@ -175,13 +194,15 @@ def _template(database_server: str, listing: dict[str, float], seconds: int) -> 
         headers = {"Authorization": f"Bearer {template.token}"}
         results["template_ref"] = fullstack_template.ref()
         for connections in (16, 64):
-            items = wrk(f"{template.base_url}/api/v1/items/?limit=20", connections=connections, seconds=seconds,
-                        headers=headers)
-            results |= {f"template_items{connections}_rps": items.requests_per_second,
-                        f"template_items{connections}_p99_ms": items.p99_ms,
-                        f"template_items{connections}_errors": items.non_2xx,
-                        f"projects{connections}_to_template": listing[f"projects{connections}"]
-                        / items.requests_per_second}
+            items = wrk(
+                f"{template.base_url}/api/v1/items/?limit=20", connections=connections, seconds=seconds, headers=headers
+            )
+            results |= {
+                f"template_items{connections}_rps": items.requests_per_second,
+                f"template_items{connections}_p99_ms": items.p99_ms,
+                f"template_items{connections}_errors": items.non_2xx,
+                f"projects{connections}_to_template": listing[f"projects{connections}"] / items.requests_per_second,
+            }
     return results
 
 
@@ -192,8 +213,9 @@ def _login_latency(base_url: str) -> dict[str, Any]:
     with httpx.Client(base_url=base_url, timeout=30) as client:
         for _ in range(LOGINS):
             started = time.perf_counter()
-            client.post("/api/v1/auth/login", json={"email": "bench-login@example.com", "password": PASSWORD}
-                        ).raise_for_status()
+            client.post(
+                "/api/v1/auth/login", json={"email": "bench-login@example.com", "password": PASSWORD}
+            ).raise_for_status()
             durations.append((time.perf_counter() - started) * 1000)
     return {"login_p50_ms": statistics.median(durations), "login_max_ms": max(durations)}
 
@@ -205,8 +227,12 @@ def _cold_starts(runs: int = 3) -> dict[str, Any]:
         timings = []
         for _ in range(runs + 1):
             port = free_port()
-            process = subprocess.Popen([sys.executable, "-m", "northstar", "run"], env=environment(data_dir, port),
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            process = subprocess.Popen(
+                [sys.executable, "-m", "northstar", "run"],
+                env=environment(data_dir, port),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             try:
                 timings.append(wait_ready(f"http://127.0.0.1:{port}", process))
             finally:
@@ -219,27 +245,44 @@ def _cold_starts(runs: int = 3) -> dict[str, Any]:
 def run(seconds: int = 10) -> dict[str, Any]:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     results: dict[str, Any] = {"machine_load_1m_at_start": os.getloadavg()[0], "api_processes_per_core": cores}
-    with server_url() as database_server, tempfile.TemporaryDirectory() as scratch, \
-            fresh_database(database_server, "bench_platform") as database_url:
+    with (
+        server_url() as database_server,
+        tempfile.TemporaryDirectory() as scratch,
+        fresh_database(database_server, "bench_platform") as database_url,
+    ):
         common = {"DATABASE_URL": database_url, "NORTHSTAR_AUTH__SECRET_KEY": SECRET}
         with running_server("serve", None, args=("--workers", "1"), **common) as server:
             tokens = _seed(server.base_url, database_url)
-            scripts = {"list": _script(Path(scratch), "list", tokens),
-                       "generate": _script(Path(scratch), "generate", tokens, method="POST", body=GENERATE_BODY),
-                       "dashboard": _script(Path(scratch), "dashboard", tokens)}
+            scripts = {
+                "list": _script(Path(scratch), "list", tokens),
+                "generate": _script(Path(scratch), "generate", tokens, method="POST", body=GENERATE_BODY),
+                "dashboard": _script(Path(scratch), "dashboard", tokens),
+            }
             list16 = wrk(f"{server.base_url}{LIST}", connections=16, seconds=seconds, script=scripts["list"])
-            results |= {"one_process_projects16_rps": list16.requests_per_second,
-                        "one_process_projects16_p99_ms": list16.p99_ms}
+            results |= {
+                "one_process_projects16_rps": list16.requests_per_second,
+                "one_process_projects16_p99_ms": list16.p99_ms,
+            }
             results |= _load(server.base_url, scripts, seconds, "one_process")
             results |= _login_latency(server.base_url)
         with running_server("serve", None, args=("--workers", str(cores)), **common) as server:
             results |= _load(server.base_url, scripts, seconds, "per_core")
-        with private_redis() as redis_url, running_server("serve", None, args=("--workers", str(cores)), **common,
-                                                           REDIS_URL=redis_url,
-                                                           NORTHSTAR_RATE_LIMIT__ENABLED="true") as server:
+        with (
+            private_redis() as redis_url,
+            running_server(
+                "serve",
+                None,
+                args=("--workers", str(cores)),
+                **common,
+                REDIS_URL=redis_url,
+                NORTHSTAR_RATE_LIMIT__ENABLED="true",
+            ) as server,
+        ):
             results |= _load(server.base_url, scripts, seconds, "per_core_limits_on")
-        listing = {"projects16": results["one_process_projects16_rps"],
-                   "projects64": results["one_process_projects_rps"]}
+        listing = {
+            "projects16": results["one_process_projects16_rps"],
+            "projects64": results["one_process_projects_rps"],
+        }
         results |= _template(database_server, listing, seconds)
     results |= _cold_starts()
     results["machine_load_1m_at_end"] = os.getloadavg()[0]

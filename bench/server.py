@@ -45,10 +45,17 @@ def fresh_database(server_url: str, prefix: str) -> Iterator[str]:
 
 
 def environment(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith("NORTHSTAR_") and key not in ("DATABASE_URL", "REDIS_URL", "STORAGE_URL")}
-    env.update(NORTHSTAR_DATA_DIR=str(data_dir), NORTHSTAR_HTTP__PORT=str(port), NORTHSTAR_LOG_LEVEL="WARNING",
-               NORTHSTAR_RATE_LIMIT__ENABLED="false")
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("NORTHSTAR_") and key not in ("DATABASE_URL", "REDIS_URL", "STORAGE_URL")
+    }
+    env.update(
+        NORTHSTAR_DATA_DIR=str(data_dir),
+        NORTHSTAR_HTTP__PORT=str(port),
+        NORTHSTAR_LOG_LEVEL="WARNING",
+        NORTHSTAR_RATE_LIMIT__ENABLED="false",
+    )
     env.update(extra)
     return env
 
@@ -86,14 +93,19 @@ class Server:
 
 
 @contextmanager
-def running_server(command: str = "run", data_dir: Path | None = None, *, args: tuple[str, ...] = (),
-                   **extra_env: str) -> Iterator[Server]:
+def running_server(
+    command: str = "run", data_dir: Path | None = None, *, args: tuple[str, ...] = (), **extra_env: str
+) -> Iterator[Server]:
     """``northstar <command> <args>`` on a free port; the data dir is temporary unless given."""
     owned = data_dir is None
     directory = Path(tempfile.mkdtemp(prefix="northstar-bench-")) if data_dir is None else data_dir
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "northstar", command, *args], env=environment(directory, port,
-                               **extra_env), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "northstar", command, *args],
+        env=environment(directory, port, **extra_env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     server = Server(f"http://127.0.0.1:{port}", directory, port, process)
     try:
         wait_ready(server.base_url, process)
@@ -106,8 +118,9 @@ def running_server(command: str = "run", data_dir: Path | None = None, *, args: 
 
 def signup(base_url: str, email: str) -> str:
     """A new founder; returns their access token."""
-    response = httpx.post(f"{base_url}/api/v1/auth/signup", timeout=30,
-                          json={"email": email, "password": PASSWORD, "name": "Bench User"})
+    response = httpx.post(
+        f"{base_url}/api/v1/auth/signup", timeout=30, json={"email": email, "password": PASSWORD, "name": "Bench User"}
+    )
     response.raise_for_status()
     return str(response.json()["data"]["tokens"]["accessToken"])
 
@@ -133,11 +146,17 @@ def _captured(pattern: str, text: str) -> str:
 
 def _latency_ms(text: str) -> float:
     value = _captured(r"^([\d.]+)(?:us|ms|s|m)$", text.strip())
-    return float(value) * _UNITS_MS[text.strip()[len(value):]]
+    return float(value) * _UNITS_MS[text.strip()[len(value) :]]
 
 
-def wrk(url: str, *, connections: int = 64, seconds: int = 10, headers: dict[str, str] | None = None,
-        script: Path | None = None) -> LoadResult:
+def wrk(
+    url: str,
+    *,
+    connections: int = 64,
+    seconds: int = 10,
+    headers: dict[str, str] | None = None,
+    script: Path | None = None,
+) -> LoadResult:
     """Run wrk (``apt-get install wrk``) with two threads; parse throughput and the latency percentiles."""
     if shutil.which("wrk") is None:
         raise RuntimeError("the load benchmarks need wrk: apt-get install wrk")

@@ -51,19 +51,26 @@ ANALYTICS_REQUESTS = 50
 ANALYTICS_WARMUP = 5
 RAW_SQL_RUNS = 3
 BATCH_EVENTS = 20
-CHROME_UA = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 "
-             "Safari/537.36")
+CHROME_UA = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
+)
 LOADER_BUDGET = 2 * 1024
 WIDGET_BUDGET = 15 * 1024
 
 # Raw events of the analytics site: mostly page views, popup interactions of its notifications, some purchases.
 EVENT_MIX = {"page_view": 0.80, "impression": 0.12, "hover": 0.03, "close": 0.03, "click": 0.012, "purchase": 0.008}
 INTERACTIONS = frozenset({"impression", "hover", "close", "click"})
-PURCHASES = [json.dumps({"firstName": name, "city": city, "country": country, "product": product, "amount": amount,
-                         "currency": "EUR"})
-             for name, city, country, product, amount in (
-                 ("Anna", "Hamburg", "DE", "Trail Shoes", 89.9), ("Luis", "Madrid", "ES", "Rain Jacket", 129.0),
-                 ("Mia", "Vienna", "AT", "Wool Socks", 14.5), ("Noah", "Lyon", "FR", "Day Pack", 59.0))]
+PURCHASES = [
+    json.dumps(
+        {"firstName": name, "city": city, "country": country, "product": product, "amount": amount, "currency": "EUR"}
+    )
+    for name, city, country, product, amount in (
+        ("Anna", "Hamburg", "DE", "Trail Shoes", 89.9),
+        ("Luis", "Madrid", "ES", "Rain Jacket", 129.0),
+        ("Mia", "Vienna", "AT", "Wool Socks", 14.5),
+        ("Noah", "Lyon", "FR", "Day Pack", 59.0),
+    )
+]
 
 COLLECT_SCRIPT = """
 local site_key, domain, count = "%(site_key)s", "%(domain)s", %(count)d
@@ -159,8 +166,10 @@ class Merchant:
         return self.post("/api/v1/sites", {"name": name, "domain": domain, "settings": settings})
 
     def notification(self, site: dict[str, Any], name: str, kind: str, **source: Any) -> dict[str, Any]:
-        return self.post(f"/api/v1/sites/{site['id']}/notifications",
-                         {"name": name, "type": kind, "status": "active", "source": source})
+        return self.post(
+            f"/api/v1/sites/{site['id']}/notifications",
+            {"name": name, "type": kind, "status": "active", "source": source},
+        )
 
     def login(self) -> None:
         """A fresh access token (they live 15 minutes; loading 10 M events takes longer)."""
@@ -170,8 +179,7 @@ class Merchant:
 
 
 def merchant(base_url: str, email: str) -> Merchant:
-    client = httpx.Client(base_url=base_url, timeout=60,
-                          headers={"Authorization": f"Bearer {signup(base_url, email)}"})
+    client = httpx.Client(base_url=base_url, timeout=60, headers={"Authorization": f"Bearer {signup(base_url, email)}"})
     return Merchant(client, email)
 
 
@@ -181,8 +189,9 @@ def _browser(site: dict[str, Any], user_agent: str = CHROME_UA) -> dict[str, str
 
 def _stored(database: str, site_id: str) -> int:
     with psycopg.connect(database) as connection:
-        row = connection.execute("SELECT count(*) FROM socialproof.notification_events WHERE site_id = %s",
-                                 (site_id,)).fetchone()
+        row = connection.execute(
+            "SELECT count(*) FROM socialproof.notification_events WHERE site_id = %s", (site_id,)
+        ).fetchone()
     return int(row[0]) if row else 0
 
 
@@ -209,16 +218,18 @@ class Collected:
     pg_cpu_s: float
 
 
-def _collect(server: Server, database: str, site: dict[str, Any], events: int, seconds: int,
-             scratch: Path) -> Collected:
+def _collect(
+    server: Server, database: str, site: dict[str, Any], events: int, seconds: int, scratch: Path
+) -> Collected:
     script = scratch / f"collect_{events}.lua"
     script.write_text(COLLECT_SCRIPT % {"site_key": site["siteKey"], "domain": site["domain"], "count": events})
     with CpuMeter(server.process.pid, server.data_dir) as cpu:
         result = wrk(f"{server.base_url}/api/v1/collect", seconds=seconds, headers=_browser(site), script=script)
     stored = _settled(database, site["id"])
     with psycopg.connect(database) as connection:
-        row = connection.execute("SELECT count(*) FROM socialproof.visitor_hashes WHERE site_id = %s",
-                                 (site["id"],)).fetchone()
+        row = connection.execute(
+            "SELECT count(*) FROM socialproof.visitor_hashes WHERE site_id = %s", (site["id"],)
+        ).fetchone()
     return Collected(result, stored, int(row[0]) if row else 0, cpu.api_s, cpu.pg_s)
 
 
@@ -227,16 +238,18 @@ def _raw_copy(database: str, rows: int, org_id: str, site_id: str) -> float:
     now = datetime.now(UTC).isoformat()
     visitor = uuid.uuid4().hex
     ids = np.random.default_rng(1).bytes(16 * rows).hex()
-    data = "".join(f"{ids[32 * n:32 * n + 32]}\t{org_id}\t{site_id}\tpage_view\t\\N\t\\N\t{visitor}\t"
-                   f"https://shop.example.com/p\t{{}}\t{now}\n" for n in range(rows)).encode()
+    data = "".join(
+        f"{ids[32 * n : 32 * n + 32]}\t{org_id}\t{site_id}\tpage_view\t\\N\t\\N\t{visitor}\t"
+        f"https://shop.example.com/p\t{{}}\t{now}\n"
+        for n in range(rows)
+    ).encode()
     with psycopg.connect(database, autocommit=True) as connection:
         connection.execute("DROP TABLE IF EXISTS bench_raw_events")
         connection.execute("CREATE TABLE bench_raw_events (LIKE socialproof.notification_events INCLUDING DEFAULTS)")
         started = time.perf_counter()
-        with connection.cursor() as cursor, cursor.copy(_COPY_STAGE.replace("event_stage", "bench_raw_events")) \
-                as copy:
+        with connection.cursor() as cursor, cursor.copy(_COPY_STAGE.replace("event_stage", "bench_raw_events")) as copy:
             for offset in range(0, len(data), 1 << 20):
-                copy.write(data[offset:offset + (1 << 20)])
+                copy.write(data[offset : offset + (1 << 20)])
         elapsed = time.perf_counter() - started
         connection.execute("DROP TABLE bench_raw_events")
     return rows / elapsed
@@ -260,7 +273,9 @@ def _collect_measures(name: str, run: Collected, events: int, seconds: int) -> d
         f"{name}_rps": run.load.requests_per_second,
         f"{name}_events_per_s (wrk requests x {events})": run.load.requests_per_second * events,
         f"{name}_stored_events_per_s (rows in the table / {seconds} s)": stored,
-        f"{name}_p50_ms": run.load.p50_ms, f"{name}_p99_ms": run.load.p99_ms, f"{name}_non_2xx": run.load.non_2xx,
+        f"{name}_p50_ms": run.load.p50_ms,
+        f"{name}_p99_ms": run.load.p99_ms,
+        f"{name}_non_2xx": run.load.non_2xx,
         f"{name}_stored_rows": run.stored,
         f"{name}_rows_per_flush (≈, writer transactions)": run.stored / max(1, run.flushes),
         f"{name}_api_cpu_us_per_event (API process)": 1e6 * run.api_cpu_s / max(1, run.stored),
@@ -280,9 +295,11 @@ def _ingestion(server: Server, database: str, owner: Merchant, seconds: int, scr
     assert row is not None
     raw_rows_per_s = _raw_copy(database, batches.stored, str(row[0]), batched["id"])
     return {
-        "healthz_rps": healthz.requests_per_second, "healthz_p99_ms": healthz.p99_ms,
+        "healthz_rps": healthz.requests_per_second,
+        "healthz_p99_ms": healthz.p99_ms,
         "bare_widget_304_rps (GET /w/widget-….js, If-None-Match)": bare.requests_per_second,
-        "bare_widget_304_p50_ms": bare.p50_ms, "bare_widget_304_p99_ms": bare.p99_ms,
+        "bare_widget_304_p50_ms": bare.p50_ms,
+        "bare_widget_304_p99_ms": bare.p99_ms,
         **_collect_measures(f"collect_batch{BATCH_EVENTS}", batches, BATCH_EVENTS, seconds),
         **_collect_measures("collect_single", singles, 1, seconds),
         "raw_copy_rows_per_s (same rows, unindexed table, no RLS)": raw_rows_per_s,
@@ -291,8 +308,9 @@ def _ingestion(server: Server, database: str, owner: Merchant, seconds: int, scr
         "collect_single_to_bare": singles.load.requests_per_second / bare.requests_per_second,
         "collect_single_to_healthz": singles.load.requests_per_second / healthz.requests_per_second,
         "target: batches ≥ 10,000 events/s stored": _met(batches.stored / seconds >= 10_000),
-        "target: single ≥ 2,500 req/s, p99 ≤ 50 ms": _met(singles.load.requests_per_second >= 2_500
-                                                          and singles.load.p99_ms <= 50),
+        "target: single ≥ 2,500 req/s, p99 ≤ 50 ms": _met(
+            singles.load.requests_per_second >= 2_500 and singles.load.p99_ms <= 50
+        ),
     }
 
 
@@ -305,13 +323,28 @@ def _feed(base_url: str, owner: Merchant, seconds: int) -> dict[str, Any]:
     owner.notification(site, "Recent purchases", "recent_activity", eventTypes=["purchase"])
     owner.notification(site, "Live visitors", "live_visitors")
     key = owner.post("/api/v1/api-keys", {"name": "backend", "role": "member", "scopes": ["events:create"]})["key"]
-    purchases = [{"id": str(uuid.uuid4()), "type": "purchase", **json.loads(PURCHASES[n % len(PURCHASES)]),
-                  "visitorId": f"customer-{n}", "url": f"https://{site['domain']}/checkout"} for n in range(20)]
+    purchases = [
+        {
+            "id": str(uuid.uuid4()),
+            "type": "purchase",
+            **json.loads(PURCHASES[n % len(PURCHASES)]),
+            "visitorId": f"customer-{n}",
+            "url": f"https://{site['domain']}/checkout",
+        }
+        for n in range(20)
+    ]
     owner.post(f"/api/v1/sites/{site['id']}/events", {"events": purchases}, **{"X-API-Key": key})
     for visitor in range(30):  # 30 browsers on the site now (the visitor id is a hash of address and user agent)
-        response = owner.client.post("/api/v1/collect", headers=_browser(site, CHROME_UA.replace(
-            "124.0.0.0", f"124.0.{visitor}.0")), content=json.dumps({"siteKey": site["siteKey"], "events": [
-                {"id": str(uuid.uuid4()), "type": "page_view", "url": f"https://{site['domain']}/p"}]}))
+        response = owner.client.post(
+            "/api/v1/collect",
+            headers=_browser(site, CHROME_UA.replace("124.0.0.0", f"124.0.{visitor}.0")),
+            content=json.dumps(
+                {
+                    "siteKey": site["siteKey"],
+                    "events": [{"id": str(uuid.uuid4()), "type": "page_view", "url": f"https://{site['domain']}/p"}],
+                }
+            ),
+        )
         response.raise_for_status()
     page = quote(f"https://{site['domain']}/p", safe="")
     url = f"{base_url}/api/v1/widget/{site['siteKey']}/feed?url={page}"
@@ -320,11 +353,18 @@ def _feed(base_url: str, owner: Merchant, seconds: int) -> dict[str, Any]:
     shown = sample.json()["data"]["notifications"]
     result = wrk(url, seconds=seconds, headers=_browser(site))
     few = wrk(url, connections=8, seconds=seconds, headers=_browser(site))  # the same without the queueing
-    return {"feed_notifications_shown": len(shown), "feed_body_bytes": len(sample.content),
-            "feed_rps": result.requests_per_second, "feed_p50_ms": result.p50_ms, "feed_p99_ms": result.p99_ms,
-            "feed_non_2xx": result.non_2xx, "feed_8_connections_rps": few.requests_per_second,
-            "feed_8_connections_p50_ms": few.p50_ms, "feed_8_connections_p99_ms": few.p99_ms,
-            "target: feed p99 ≤ 10 ms": _met(result.p99_ms <= 10)}
+    return {
+        "feed_notifications_shown": len(shown),
+        "feed_body_bytes": len(sample.content),
+        "feed_rps": result.requests_per_second,
+        "feed_p50_ms": result.p50_ms,
+        "feed_p99_ms": result.p99_ms,
+        "feed_non_2xx": result.non_2xx,
+        "feed_8_connections_rps": few.requests_per_second,
+        "feed_8_connections_p50_ms": few.p50_ms,
+        "feed_8_connections_p99_ms": few.p99_ms,
+        "target: feed p99 ≤ 10 ms": _met(result.p99_ms <= 10),
+    }
 
 
 # --- 3. analytics over millions of raw events ---------------------------------------------------------------------
@@ -333,8 +373,9 @@ def _feed(base_url: str, owner: Merchant, seconds: int) -> dict[str, Any]:
 class EventLoad:
     """Time-ordered batches of realistic raw events for one site, as ``COPY`` text, generated one batch at a time."""
 
-    def __init__(self, *, org_id: str, site: dict[str, Any], notifications: list[str], events: int,
-                 end: datetime) -> None:
+    def __init__(
+        self, *, org_id: str, site: dict[str, Any], notifications: list[str], events: int, end: datetime
+    ) -> None:
         self.org_id, self.site_id = org_id, site["id"]
         self.notifications = notifications
         self.events = events
@@ -344,7 +385,7 @@ class EventLoad:
         self.kinds = list(EVENT_MIX)
         self.weights = np.array(list(EVENT_MIX.values())) / sum(EVENT_MIX.values())
         visitor_ids = self.rng.bytes(16 * VISITORS).hex()
-        self.visitors = [visitor_ids[32 * n:32 * n + 32] for n in range(VISITORS)]
+        self.visitors = [visitor_ids[32 * n : 32 * n + 32] for n in range(VISITORS)]
         self.urls = [f"https://{site['domain']}/p/{page}" for page in range(PAGES)]
 
     def batches(self) -> Iterator[bytes]:
@@ -355,8 +396,9 @@ class EventLoad:
 
     def _rows(self, count: int, begin: float, end: float) -> bytes:
         rng = self.rng
-        stamps = np.datetime_as_string((np.sort(rng.uniform(begin, end, count)) * 1e6).astype("datetime64[us]"),
-                                       unit="us", timezone="UTC").tolist()
+        stamps = np.datetime_as_string(
+            (np.sort(rng.uniform(begin, end, count)) * 1e6).astype("datetime64[us]"), unit="us", timezone="UTC"
+        ).tolist()
         kinds = rng.choice(len(self.kinds), size=count, p=self.weights).tolist()
         visitors = (VISITORS * rng.random(count) ** 2).astype(np.int64).tolist()  # some visitors come back often
         pages = rng.integers(0, PAGES, count).tolist()
@@ -369,8 +411,10 @@ class EventLoad:
             kind = self.kinds[kinds[n]]
             notification = self.notifications[notes[n]] if kind in INTERACTIONS else "\\N"
             payload = PURCHASES[payloads[n]] if kind == "purchase" else '{"country":"DE"}'
-            lines.append(f"{ids[32 * n:32 * n + 32]}{prefix}{kind}\t\\N\t{notification}\t"
-                         f"{self.visitors[visitors[n]]}\t{self.urls[pages[n]]}\t{payload}\t{stamps[n]}\n")
+            lines.append(
+                f"{ids[32 * n : 32 * n + 32]}{prefix}{kind}\t\\N\t{notification}\t"
+                f"{self.visitors[visitors[n]]}\t{self.urls[pages[n]]}\t{payload}\t{stamps[n]}\n"
+            )
         return "".join(lines).encode()
 
 
@@ -384,7 +428,8 @@ def _load(database: str, load: EventLoad) -> dict[str, Any]:
         with connection.transaction():
             connection.execute(
                 "SELECT socialproof.ensure_event_partitions(m::date) FROM generate_series("
-                "date_trunc('month', now() - interval '31 days'), now() + interval '1 month', interval '1 month') m")
+                "date_trunc('month', now() - interval '31 days'), now() + interval '1 month', interval '1 month') m"
+            )
             connection.execute(_CREATE_STAGE)
             connection.execute(sql.SQL("GRANT SELECT ON event_stage TO {}").format(sql.Identifier(APP_ROLE)))
         started = time.perf_counter()
@@ -399,7 +444,7 @@ def _load(database: str, load: EventLoad) -> dict[str, Any]:
                 copied = time.perf_counter()
                 with cursor.copy(_COPY_STAGE) as copy:
                     for offset in range(0, len(data), 1 << 20):
-                        copy.write(data[offset:offset + (1 << 20)])
+                        copy.write(data[offset : offset + (1 << 20)])
                 ingested = time.perf_counter()
                 timings["copy"] += ingested - copied
                 cursor.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(APP_ROLE)))
@@ -411,10 +456,14 @@ def _load(database: str, load: EventLoad) -> dict[str, Any]:
         total = time.perf_counter() - started
     if stored != load.events:
         raise RuntimeError(f"ingest_staged stored {stored} of {load.events} events")
-    return {"events_loaded": stored, "load_rows_per_s (generate + COPY + ingest_staged)": stored / total,
-            "load_db_rows_per_s (COPY + ingest_staged)": stored / (timings["copy"] + timings["ingest"]),
-            "load_generate_s": timings["generate"], "load_copy_s": timings["copy"],
-            "load_ingest_staged_s": timings["ingest"]}
+    return {
+        "events_loaded": stored,
+        "load_rows_per_s (generate + COPY + ingest_staged)": stored / total,
+        "load_db_rows_per_s (COPY + ingest_staged)": stored / (timings["copy"] + timings["ingest"]),
+        "load_generate_s": timings["generate"],
+        "load_copy_s": timings["copy"],
+        "load_ingest_staged_s": timings["ingest"],
+    }
 
 
 async def _fold(database: str, org_id: uuid.UUID, *, keep: int = UNFOLDED) -> dict[str, Any]:
@@ -433,8 +482,12 @@ async def _fold(database: str, org_id: uuid.UUID, *, keep: int = UNFOLDED) -> di
         elapsed = time.perf_counter() - started
     finally:
         await db.dispose()
-    return {"hash_rows_folded": folded, "fold_rows_per_s": folded / elapsed if elapsed else 0.0,
-            "fold_s": elapsed, "hash_rows_left_unfolded": pending}
+    return {
+        "hash_rows_folded": folded,
+        "fold_rows_per_s": folded / elapsed if elapsed else 0.0,
+        "fold_s": elapsed,
+        "hash_rows_left_unfolded": pending,
+    }
 
 
 def _vacuum(database: str) -> float:
@@ -460,14 +513,19 @@ def _time_requests(client: httpx.Client, path: str, params: dict[str, str]) -> t
     return durations, body
 
 
-_RAW_COUNTS = ("SELECT event_type, count(*) FROM socialproof.notification_events"
-               " WHERE site_id = %s AND occurred_at >= %s AND occurred_at < %s GROUP BY event_type")
-_RAW_VISITORS = ("SELECT count(DISTINCT visitor_id) FROM socialproof.notification_events"
-                 " WHERE site_id = %s AND occurred_at >= %s AND occurred_at < %s")
+_RAW_COUNTS = (
+    "SELECT event_type, count(*) FROM socialproof.notification_events"
+    " WHERE site_id = %s AND occurred_at >= %s AND occurred_at < %s GROUP BY event_type"
+)
+_RAW_VISITORS = (
+    "SELECT count(DISTINCT visitor_id) FROM socialproof.notification_events"
+    " WHERE site_id = %s AND occurred_at >= %s AND occurred_at < %s"
+)
 
 
-def _raw_totals(database: str, org_id: str, site_id: str, start: datetime, end: datetime
-                ) -> tuple[float, dict[str, int], int]:
+def _raw_totals(
+    database: str, org_id: str, site_id: str, start: datetime, end: datetime
+) -> tuple[float, dict[str, int], int]:
     """The 30-day totals from raw events (under the tenant policy, as the API reads): milliseconds (median)."""
     durations: list[float] = []
     counts: dict[str, int] = {}
@@ -478,8 +536,9 @@ def _raw_totals(database: str, org_id: str, site_id: str, start: datetime, end: 
                 cursor.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(APP_ROLE)))
                 cursor.execute("SELECT set_config('northstar.org_id', %s, true)", (org_id,))
                 started = time.perf_counter()
-                counts = {kind: int(number) for kind, number in cursor.execute(
-                    _RAW_COUNTS, (site_id, start, end)).fetchall()}
+                counts = {
+                    kind: int(number) for kind, number in cursor.execute(_RAW_COUNTS, (site_id, start, end)).fetchall()
+                }
                 found = cursor.execute(_RAW_VISITORS, (site_id, start, end)).fetchone()
                 durations.append((time.perf_counter() - started) * 1000)
             visitors = int(found[0]) if found else 0
@@ -493,49 +552,64 @@ def _analytics(base_url: str, database: str, owner: Merchant) -> dict[str, Any]:
         ("Live visitors", "live_visitors", {}),
         ("Bought today", "period_counter", {"eventTypes": ["purchase"], "period": "today"}),
         ("Reviews", "review_highlight", {"eventTypes": ["review"]}),
-        ("Free shipping", "announcement", {})]
+        ("Free shipping", "announcement", {}),
+    ]
     notifications = [owner.notification(site, name, kind, **source)["id"] for name, kind, source in kinds]
     with psycopg.connect(database) as connection:
         row = connection.execute("SELECT org_id FROM socialproof.sites WHERE id = %s", (site["id"],)).fetchone()
     assert row is not None
     org_id = str(row[0])
-    results = _load(database, EventLoad(org_id=org_id, site=site, notifications=notifications, events=EVENTS,
-                                        end=datetime.now(UTC)))
+    results = _load(
+        database, EventLoad(org_id=org_id, site=site, notifications=notifications, events=EVENTS, end=datetime.now(UTC))
+    )
     results |= asyncio.run(_fold(database, uuid.UUID(org_id)))
     results["vacuum_analyze_s"] = _vacuum(database)
     owner.login()
     path = f"/api/v1/sites/{site['id']}/analytics"
     today = datetime.now(UTC).date()
-    variants = {"analytics_30d_by_day": {},
-                "analytics_7d_by_hour": {"granularity": "hour", "start": str(today - timedelta(days=6)),
-                                         "end": str(today)},
-                "analytics_30d_one_notification": {"notificationId": notifications[0]}}
+    variants = {
+        "analytics_30d_by_day": {},
+        "analytics_7d_by_hour": {"granularity": "hour", "start": str(today - timedelta(days=6)), "end": str(today)},
+        "analytics_30d_one_notification": {"notificationId": notifications[0]},
+    }
     bodies = {}
     for name, params in variants.items():
         durations, bodies[name] = _time_requests(owner.client, path, params)
-        results |= {f"{name}_p50_ms": statistics.median(durations), f"{name}_p95_ms": _percentile(durations, 0.95),
-                    f"{name}_max_ms": max(durations)}
+        results |= {
+            f"{name}_p50_ms": statistics.median(durations),
+            f"{name}_p95_ms": _percentile(durations, 0.95),
+            f"{name}_max_ms": max(durations),
+        }
     asyncio.run(_fold(database, uuid.UUID(org_id), keep=0))  # fold the rest: what the unfolded hashes cost
     _vacuum(database)
     durations, _ = _time_requests(owner.client, path, {})
-    results |= {"analytics_30d_by_day_all_folded_p50_ms": statistics.median(durations),
-                "analytics_30d_by_day_all_folded_p95_ms": _percentile(durations, 0.95)}
+    results |= {
+        "analytics_30d_by_day_all_folded_p50_ms": statistics.median(durations),
+        "analytics_30d_by_day_all_folded_p95_ms": _percentile(durations, 0.95),
+    }
     answer = bodies["analytics_30d_by_day"]
-    raw_ms, counts, visitors = _raw_totals(database, org_id, site["id"], datetime.fromisoformat(answer["start"]),
-                                           datetime.fromisoformat(answer["end"]))
+    raw_ms, counts, visitors = _raw_totals(
+        database, org_id, site["id"], datetime.fromisoformat(answer["start"]), datetime.fromisoformat(answer["end"])
+    )
     totals = answer["totals"]
-    served = {"page_view": totals["pageViews"], "impression": totals["impressions"], "hover": totals["hovers"],
-              "click": totals["clicks"], "close": totals["closes"], "purchase": None}
+    served = {
+        "page_view": totals["pageViews"],
+        "impression": totals["impressions"],
+        "hover": totals["hovers"],
+        "click": totals["clicks"],
+        "close": totals["closes"],
+        "purchase": None,
+    }
     results |= {
         "raw_sql_30d_totals_ms (count by type + count DISTINCT visitor_id, median)": raw_ms,
         "raw_sql_to_analytics_p50": raw_ms / results["analytics_30d_by_day_p50_ms"],
-        "analytics_counts_match_raw": "yes" if all(served[kind] in (None, number) for kind, number in counts.items())
+        "analytics_counts_match_raw": "yes"
+        if all(served[kind] in (None, number) for kind, number in counts.items())
         else f"no: {served} vs {counts}",
         "analytics_unique_visitors (HLL) / exact": f"{totals['uniqueVisitors']:,} / {visitors:,}",
         "analytics_unique_visitors_error_pct": 100 * (totals["uniqueVisitors"] - visitors) / max(1, visitors),
         "analytics_conversions": totals["conversions"],
-        "target: analytics p95 ≤ 100 ms (all three)": _met(all(
-            results[f"{name}_p95_ms"] <= 100 for name in variants)),
+        "target: analytics p95 ≤ 100 ms (all three)": _met(all(results[f"{name}_p95_ms"] <= 100 for name in variants)),
     }
     return results
 
@@ -561,10 +635,14 @@ def _sizes(base_url: str, owner: Merchant) -> dict[str, Any]:
         assert found is not None
         loader, loader_gzip9 = _raw_size(client, loader_path)
         widget, widget_gzip9 = _raw_size(client, found.group(0))
-    return {"loader_gzip_bytes (as served)": loader, "loader_gzip9_bytes": loader_gzip9,
-            "widget_gzip_bytes (as served)": widget, "widget_gzip9_bytes": widget_gzip9,
-            f"loader ≤ {LOADER_BUDGET:,} B": "pass" if loader <= LOADER_BUDGET else "**fail**",
-            f"widget ≤ {WIDGET_BUDGET:,} B": "pass" if widget <= WIDGET_BUDGET else "**fail**"}
+    return {
+        "loader_gzip_bytes (as served)": loader,
+        "loader_gzip9_bytes": loader_gzip9,
+        "widget_gzip_bytes (as served)": widget,
+        "widget_gzip9_bytes": widget_gzip9,
+        f"loader ≤ {LOADER_BUDGET:,} B": "pass" if loader <= LOADER_BUDGET else "**fail**",
+        f"widget ≤ {WIDGET_BUDGET:,} B": "pass" if widget <= WIDGET_BUDGET else "**fail**",
+    }
 
 
 def run(seconds: int = 10) -> dict[str, Any]:

@@ -45,8 +45,12 @@ def operation_id(route: APIRoute) -> str:
 def open_redis(url: str) -> Any:
     """A Redis client that gives up on an unreachable or silent server within a second, without retrying: every
     use of Redis has a fallback (in-process limits, NOTIFY fan-out, PostgreSQL counts), which beats waiting."""
-    return aioredis.from_url(url, socket_connect_timeout=REDIS_TIMEOUT_SECONDS, socket_timeout=REDIS_TIMEOUT_SECONDS,
-                             retry=Retry(NoBackoff(), 0))
+    return aioredis.from_url(
+        url,
+        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        socket_timeout=REDIS_TIMEOUT_SECONDS,
+        retry=Retry(NoBackoff(), 0),
+    )
 
 
 def create_app(settings: Settings | None = None, *, manifests: Iterable[Manifest] = MANIFESTS) -> FastAPI:
@@ -61,15 +65,20 @@ def create_app(settings: Settings | None = None, *, manifests: Iterable[Manifest
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = settings.database_url or start_embedded_postgres(settings.data_dir)
-        database = Database(url, pool_size=settings.database_pool_size, settings=settings,
-                            statement_timeout=settings.db.statement_timeout_seconds,
-                            lock_timeout=settings.db.lock_timeout_seconds)
+        database = Database(
+            url,
+            pool_size=settings.database_pool_size,
+            settings=settings,
+            statement_timeout=settings.db.statement_timeout_seconds,
+            lock_timeout=settings.db.lock_timeout_seconds,
+        )
         redis_client = open_redis(settings.redis_url) if settings.redis_url else None
         app.state.database = database
         app.state.redis = redis_client
         app.state.rate_limiter = _rate_limiter(redis_client)
-        app.state.storage = open_object_store(settings.storage_url, data_dir=settings.data_dir,
-                                              s3_endpoint_url=settings.s3_endpoint_url)
+        app.state.storage = open_object_store(
+            settings.storage_url, data_dir=settings.data_dir, s3_endpoint_url=settings.s3_endpoint_url
+        )
         app.state.events = EventHub(to_libpq_url(database.url), redis=redis_client, watch=database.watch)
         try:
             async with AsyncExitStack() as modules:
@@ -120,16 +129,26 @@ def create_app(settings: Settings | None = None, *, manifests: Iterable[Manifest
     app.add_middleware(IdempotencyRecorder)
     if settings.http.cors_origins:
         app.add_middleware(
-            CORSMiddleware, allow_origins=settings.http.cors_origins, allow_credentials=True,
+            CORSMiddleware,
+            allow_origins=settings.http.cors_origins,
+            allow_credentials=True,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-API-Key", "X-Org-Id"],
             expose_headers=["X-Trace-Id", "Retry-After", "Idempotent-Replayed"],
         )
-    body_limits = {path: limit for manifest in manifests if manifest.body_limits is not None
-                   for path, limit in manifest.body_limits(settings).items()}
+    body_limits = {
+        path: limit
+        for manifest in manifests
+        if manifest.body_limits is not None
+        for path, limit in manifest.body_limits(settings).items()
+    }
     app.add_middleware(EdgeMiddleware, settings=settings, metrics=metrics, body_limits=body_limits)
-    app.add_middleware(FastPaths, routes=[route for manifest in manifests for route in manifest.fast_routes],
-                       metrics=metrics, trust_forwarded=settings.http.trust_forwarded_for)
+    app.add_middleware(
+        FastPaths,
+        routes=[route for manifest in manifests for route in manifest.fast_routes],
+        metrics=metrics,
+        trust_forwarded=settings.http.trust_forwarded_for,
+    )
     return app
 
 

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from northstar.core.db import Database
     from northstar.supervisor import Supervisor
 
+
 class StartupError(Exception):
     """A problem to report in one line (to stderr, exit code 2) rather than as a traceback."""
 
@@ -55,8 +56,11 @@ def _database_error(exc: BaseException) -> str | None:
     cause = getattr(cause, "orig", None) or cause
     reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
     configured = get_settings().database_url
-    where = (f"{make_url(configured).render_as_string(hide_password=True)} (DATABASE_URL)" if configured
-             else "the embedded database")
+    where = (
+        f"{make_url(configured).render_as_string(hide_password=True)} (DATABASE_URL)"
+        if configured
+        else "the embedded database"
+    )
     return f"cannot reach the database at {where}: {reason}"
 
 
@@ -79,12 +83,15 @@ class Commands(TyperGroup):
         raise typer.Exit(2)
 
 
-app = typer.Typer(cls=Commands, help="Northstar: one multi-tenant backend platform.", no_args_is_help=True,
-                  pretty_exceptions_show_locals=False)
+app = typer.Typer(
+    cls=Commands,
+    help="Northstar: one multi-tenant backend platform.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 audit_app = typer.Typer(help="Audit trail tools.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
-jobs_app = typer.Typer(help="Data service jobs of your organization (after `northstar login`).",
-                       no_args_is_help=True)
+jobs_app = typer.Typer(help="Data service jobs of your organization (after `northstar login`).", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
 orgs_app = typer.Typer(help="The organizations you belong to (after `northstar login`).", no_args_is_help=True)
 app.add_typer(orgs_app, name="orgs")
@@ -170,8 +177,10 @@ def _listen(settings: Settings) -> socket.socket:
         sock.listen(2048)
     except OSError as exc:
         sock.close()
-        raise StartupError(f"cannot listen on {host}:{port} (NORTHSTAR_HTTP__HOST/NORTHSTAR_HTTP__PORT, or --host/"
-                           f"--port): {exc.strerror or exc}") from None
+        raise StartupError(
+            f"cannot listen on {host}:{port} (NORTHSTAR_HTTP__HOST/NORTHSTAR_HTTP__PORT, or --host/"
+            f"--port): {exc.strerror or exc}"
+        ) from None
     sock.set_inheritable(True)
     return sock
 
@@ -181,8 +190,15 @@ def api_processes() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _serve(url: str, settings: Settings, sock: socket.socket, *, reload: bool = False, workers: int = 1,
-           ready: Callable[[], None] | None = None) -> None:
+def _serve(
+    url: str,
+    settings: Settings,
+    sock: socket.socket,
+    *,
+    reload: bool = False,
+    workers: int = 1,
+    ready: Callable[[], None] | None = None,
+) -> None:
     """Serve the API on ``sock`` until Ctrl-C or SIGTERM; ``ready`` is called once the app is built.
 
     With ``workers`` > 1, as many processes share the socket and nothing else but PostgreSQL and Redis; the
@@ -195,8 +211,16 @@ def _serve(url: str, settings: Settings, sock: socket.socket, *, reload: bool = 
     if workers > 1:
         os.environ["NORTHSTAR_DATABASE_POOL_SIZE"] = str(process_pool_size(settings.database_pool_size, workers))
     config = uvicorn.Config(
-        "northstar.app:serve_app", factory=True, host=settings.http.host, port=settings.http.port,
-        reload=reload, workers=workers, loop="uvloop", http="httptools", log_level="warning", proxy_headers=False,
+        "northstar.app:serve_app",
+        factory=True,
+        host=settings.http.host,
+        port=settings.http.port,
+        reload=reload,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        proxy_headers=False,
     )
     if workers > 1:
         processes = _ApiProcesses(config, sockets=[sock], ready=ready)
@@ -224,16 +248,16 @@ class _ApiProcesses(Multiprocess):
 
     STARTUP_SECONDS = 120.0
 
-    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket], ready: Callable[[], None] | None
-                 ) -> None:
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket], ready: Callable[[], None] | None) -> None:
         super().__init__(config, sockets)
         self.ready = ready
         self.started = False
 
     def init_processes(self) -> None:
         super().init_processes()
-        self.started = all(process.wait_until_ready(self.STARTUP_SECONDS, self.should_exit)
-                           for process in self.processes)
+        self.started = all(
+            process.wait_until_ready(self.STARTUP_SECONDS, self.should_exit) for process in self.processes
+        )
         if self.started and self.ready is not None:
             self.ready()
 
@@ -243,8 +267,9 @@ def process_pool_size(total: int, workers: int) -> int:
     return max(2, total // workers)
 
 
-WorkersOption = Annotated[int | None, typer.Option(
-    "--workers", min=1, help="API processes (default for serve: one per core)")]
+WorkersOption = Annotated[
+    int | None, typer.Option("--workers", min=1, help="API processes (default for serve: one per core)")
+]
 
 
 @app.command()
@@ -282,9 +307,12 @@ def _supervise_worker(url: str, settings: Settings) -> Supervisor:
     from northstar.supervisor import Supervisor
 
     queue = settings.queue
-    return Supervisor(lambda: _spawn_worker(url), restart_delay_seconds=queue.worker_restart_delay_seconds,
-                      max_delay_seconds=queue.worker_restart_max_delay_seconds,
-                      healthy_seconds=queue.worker_healthy_seconds)
+    return Supervisor(
+        lambda: _spawn_worker(url),
+        restart_delay_seconds=queue.worker_restart_delay_seconds,
+        max_delay_seconds=queue.worker_restart_max_delay_seconds,
+        healthy_seconds=queue.worker_healthy_seconds,
+    )
 
 
 @app.command()
@@ -292,8 +320,9 @@ def run(
     host: Annotated[str | None, typer.Option(help="Interface to bind")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
     reload: Annotated[bool, typer.Option(help="Reload the API on code changes")] = False,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="API processes (one unless given; not with "
-                                         "--reload)")] = 1,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="API processes (one unless given; not with --reload)")
+    ] = 1,
 ) -> None:
     """The whole platform: database (embedded unless DATABASE_URL), migrations, API and a worker (restarted if it
     dies)."""
@@ -309,7 +338,8 @@ def run(
             f"[bold green]Northstar[/] on http://{settings.http.host}:{settings.http.port} "
             f"(docs at /docs) · database {'embedded' if not settings.database_url else 'external'} · "
             f"worker pid {queue_worker.process.pid} · ready to serve in {time.perf_counter() - started:.1f}s. "
-            "Ctrl-C stops.")
+            "Ctrl-C stops."
+        )
 
     try:
         _serve(url, settings, sock, reload=reload, workers=1 if reload else workers, ready=ready)
@@ -341,8 +371,9 @@ def worker(
     configure_logging(settings.log_level)
 
     async def work(url: str) -> None:
-        database = Database(url, settings=settings, pool_size=4,
-                            statement_timeout=settings.db.worker_statement_timeout_seconds)
+        database = Database(
+            url, settings=settings, pool_size=4, statement_timeout=settings.db.worker_statement_timeout_seconds
+        )
         async with database.engine.connect():  # an unreachable database is one line, not the queue pool's retries
             pass
         pool = await open_queue(database)
@@ -373,8 +404,12 @@ def create_user(
     async def create(database: Database) -> Any:
         async with database.tenant_transaction() as session:
             return await auth_service.signup(
-                session, email=email.strip().lower(), password=password, name=name,
-                organization_name=organization, invitation_token=None,
+                session,
+                email=email.strip().lower(),
+                password=password,
+                name=name,
+                organization_name=organization,
+                invitation_token=None,
                 client=ClientMeta(ip="", user_agent="northstar-cli", request_id=""),
             )
 
@@ -415,16 +450,29 @@ def openapi_document(api: Any) -> str:
 
 
 @audit_app.command("verify")
-def audit_verify(as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")] = False
-                 ) -> None:
+def audit_verify(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")] = False,
+) -> None:
     """Recompute every org's audit hash chain; exits 1 if any entry was changed or removed."""
     from northstar.audit.service import verify_all
 
     reports = _run_async(verify_all)
     if as_json:
-        typer.echo(orjson.dumps([{"orgId": str(report.org_id), "entries": report.entries,
-                                  "headHash": report.head_hash, "ok": report.ok, "problems": report.problems}
-                                 for report in reports], option=orjson.OPT_INDENT_2).decode())
+        typer.echo(
+            orjson.dumps(
+                [
+                    {
+                        "orgId": str(report.org_id),
+                        "entries": report.entries,
+                        "headHash": report.head_hash,
+                        "ok": report.ok,
+                        "problems": report.problems,
+                    }
+                    for report in reports
+                ],
+                option=orjson.OPT_INDENT_2,
+            ).decode()
+        )
         if not all(report.ok for report in reports):
             raise typer.Exit(1)
         return
@@ -439,10 +487,11 @@ def audit_verify(as_json: Annotated[bool, typer.Option("--json", help="Print JSO
         raise typer.Exit(1)
 
 
-ProfileOption = Annotated[str, typer.Option("--profile", envvar="NORTHSTAR_PROFILE",
-                                            help="Which stored login to use")]
-OrgOption = Annotated[uuid.UUID | None, typer.Option(
-    "--org", envvar="NORTHSTAR_ORG", help="Act in this organization instead of the profile's current one")]
+ProfileOption = Annotated[str, typer.Option("--profile", envvar="NORTHSTAR_PROFILE", help="Which stored login to use")]
+OrgOption = Annotated[
+    uuid.UUID | None,
+    typer.Option("--org", envvar="NORTHSTAR_ORG", help="Act in this organization instead of the profile's current one"),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")]
 
 
@@ -485,8 +534,7 @@ def login(
 
     address = url or get_settings().public_url
     try:
-        found = _call(lambda: log_in(address, email=email, password=password,
-                                     org_id=str(org) if org else None))
+        found = _call(lambda: log_in(address, email=email, password=password, org_id=str(org) if org else None))
     except LoginChallenge as challenge:
         mfa_token, answer = challenge.mfa_token, code or typer.prompt("MFA code")
         found = _call(lambda: verify_mfa(address, email=email, mfa_token=mfa_token, code=answer))
@@ -494,8 +542,10 @@ def login(
     store.save(profile, found)
     with _api(profile) as api:
         organization = _call(lambda: api.get("/api/v1/organization"))["data"]
-    console.print(f"Logged in to {escape(found.url)} as {escape(found.email)}, in {escape(organization['name'])} "
-                  f"({found.org_id}). Profile {escape(profile)!r} in {escape(str(store.path))}.")
+    console.print(
+        f"Logged in to {escape(found.url)} as {escape(found.email)}, in {escape(organization['name'])} "
+        f"({found.org_id}). Profile {escape(profile)!r} in {escape(str(store.path))}."
+    )
 
 
 @app.command()
@@ -527,8 +577,10 @@ def orgs_list(profile: ProfileOption = "default", as_json: JsonOption = False) -
 
 
 @orgs_app.command("use")
-def orgs_use(org: Annotated[uuid.UUID, typer.Argument(help="The organization's id (see `northstar orgs list`)")],
-             profile: ProfileOption = "default") -> None:
+def orgs_use(
+    org: Annotated[uuid.UUID, typer.Argument(help="The organization's id (see `northstar orgs list`)")],
+    profile: ProfileOption = "default",
+) -> None:
     """Make commands act in another of your organizations."""
     from dataclasses import replace
 
@@ -562,8 +614,16 @@ def jobs_list(
         table.add_column(column)
     for job in jobs:
         created = dt.datetime.fromisoformat(job["createdAt"])
-        table.add_row(job["id"], job["type"], job["status"], f"{job['progress']:.0%}", _rows(job),
-                      str(job["attempts"]), f"{created:%Y-%m-%d %H:%M:%S}", escape(_job_error(job)))
+        table.add_row(
+            job["id"],
+            job["type"],
+            job["status"],
+            f"{job['progress']:.0%}",
+            _rows(job),
+            str(job["attempts"]),
+            f"{created:%Y-%m-%d %H:%M:%S}",
+            escape(_job_error(job)),
+        )
     console.print(table)
 
 
@@ -588,14 +648,20 @@ def jobs_follow(
     """Follow one job with a progress bar until it finishes; exits 1 unless it completed."""
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-               TextColumn("{task.fields[rows]} rows"), TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rows]} rows"),
+        TimeElapsedColumn(),
+    )
     with _api(profile, org) as api, Progress(*columns, console=console) as progress:
         bar = progress.add_task(str(job_id), total=1.0, rows="0")
         while True:
             job = _call(lambda: api.get(f"/api/v1/status/{job_id}"))["data"]
-            progress.update(bar, completed=job["progress"], rows=_rows(job),
-                            description=f"{job['type']} {job['status']}")
+            progress.update(
+                bar, completed=job["progress"], rows=_rows(job), description=f"{job['type']} {job['status']}"
+            )
             if job["status"] in ("completed", "failed", "cancelled"):
                 break
             time.sleep(interval)

@@ -131,8 +131,9 @@ def _answer(response: httpx.Response) -> Any:
     try:
         body = response.json()
     except ValueError:
-        raise ClientError(f"{response.request.url} answered {response.status_code} without JSON: is the URL a "
-                          "Northstar API?") from None
+        raise ClientError(
+            f"{response.request.url} answered {response.status_code} without JSON: is the URL a Northstar API?"
+        ) from None
     if response.is_success:
         return body
     error = body.get("error") if isinstance(body, dict) else None
@@ -141,8 +142,7 @@ def _answer(response: httpx.Response) -> Any:
 
 
 def _http(url: str) -> httpx.Client:
-    return httpx.Client(base_url=url.rstrip("/"), timeout=TIMEOUT_SECONDS,
-                        headers={"User-Agent": "northstar-cli"})
+    return httpx.Client(base_url=url.rstrip("/"), timeout=TIMEOUT_SECONDS, headers={"User-Agent": "northstar-cli"})
 
 
 def _send(http: httpx.Client, method: str, path: str, **options: Any) -> httpx.Response:
@@ -153,8 +153,14 @@ def _send(http: httpx.Client, method: str, path: str, **options: Any) -> httpx.R
 
 
 def _profile_of(url: str, email: str, pair: dict[str, Any]) -> Profile:
-    return Profile(url=url.rstrip("/"), email=email, org_id=str(pair["orgId"]), access_token=pair["accessToken"],
-                   refresh_token=pair["refreshToken"], expires_at=time.time() + float(pair["expiresIn"]))
+    return Profile(
+        url=url.rstrip("/"),
+        email=email,
+        org_id=str(pair["orgId"]),
+        access_token=pair["accessToken"],
+        refresh_token=pair["refreshToken"],
+        expires_at=time.time() + float(pair["expiresIn"]),
+    )
 
 
 class LoginChallenge(Exception):
@@ -187,8 +193,9 @@ class ApiClient:
     def __init__(self, store: ProfileStore, name: str = DEFAULT_PROFILE, *, org_id: str | None = None) -> None:
         profile = store.get(name)
         if profile is None:
-            raise ClientError(f"Not logged in{'' if name == DEFAULT_PROFILE else f' as {name!r}'}: "
-                              "run `northstar login` first")
+            raise ClientError(
+                f"Not logged in{'' if name == DEFAULT_PROFILE else f' as {name!r}'}: run `northstar login` first"
+            )
         self.store, self.name, self.profile = store, name, profile
         self.org_id = org_id or profile.org_id
         self.http = _http(profile.url)
@@ -220,19 +227,27 @@ class ApiClient:
         """New tokens for the profile, unless another command already got them (then those are used)."""
         with self.store.locked():
             stored = self.store.get(self.name)
-            if stored is not None and stored.refresh_token != self.profile.refresh_token and \
-                    stored.access_token != refused and stored.expires_at - time.time() >= REFRESH_MARGIN_SECONDS:
+            if (
+                stored is not None
+                and stored.refresh_token != self.profile.refresh_token
+                and stored.access_token != refused
+                and stored.expires_at - time.time() >= REFRESH_MARGIN_SECONDS
+            ):
                 self.profile = stored
                 return
             current = stored or self.profile
-            response = _send(self.http, "POST", "/api/v1/auth/refresh",
-                             json={"refreshToken": current.refresh_token})
+            response = _send(self.http, "POST", "/api/v1/auth/refresh", json={"refreshToken": current.refresh_token})
             if response.status_code == 401:
-                raise SessionEnded("The session has ended (logged out, or the password changed): run "
-                                   "`northstar login` again")
+                raise SessionEnded(
+                    "The session has ended (logged out, or the password changed): run `northstar login` again"
+                )
             pair = _tokens(_answer(response)["data"])
-            self.profile = replace(current, access_token=pair["accessToken"], refresh_token=pair["refreshToken"],
-                                   expires_at=time.time() + float(pair["expiresIn"]))
+            self.profile = replace(
+                current,
+                access_token=pair["accessToken"],
+                refresh_token=pair["refreshToken"],
+                expires_at=time.time() + float(pair["expiresIn"]),
+            )
             self.store.save_locked(self.name, self.profile)
 
     def logout(self) -> None:

@@ -143,15 +143,11 @@ class Settings(BaseSettings):
     public_url: str = Field("", description="where clients reach the platform; unset: the address it listens on")
     log_level: str = "INFO"
     otel: bool = False
-    database_url: str | None = Field(
-        None, validation_alias=AliasChoices("DATABASE_URL", "NORTHSTAR_DATABASE_URL")
-    )
+    database_url: str | None = Field(None, validation_alias=AliasChoices("DATABASE_URL", "NORTHSTAR_DATABASE_URL"))
     database_pool_size: int = 20
     db: DatabaseSettings = DatabaseSettings()
     redis_url: str | None = Field(None, validation_alias=AliasChoices("REDIS_URL", "NORTHSTAR_REDIS_URL"))
-    storage_url: str | None = Field(
-        None, validation_alias=AliasChoices("STORAGE_URL", "NORTHSTAR_STORAGE_URL")
-    )
+    storage_url: str | None = Field(None, validation_alias=AliasChoices("STORAGE_URL", "NORTHSTAR_STORAGE_URL"))
     s3_endpoint_url: str | None = None
     http: HttpSettings = HttpSettings()
     auth: AuthSettings = AuthSettings()
@@ -229,7 +225,6 @@ def describe_error(exc: ValidationError | SettingsError) -> str:
     return "invalid configuration: " + "; ".join(problems)
 
 
-
 def _unparsable(section: str) -> str:
     """The variable of ``section`` holding a list or a mapping whose JSON value does not parse."""
     prefix = f"NORTHSTAR_{section.upper()}"
@@ -237,8 +232,11 @@ def _unparsable(section: str) -> str:
     field = Settings.model_fields.get(section)
     model = field.annotation if field is not None else None
     if isinstance(model, type) and issubclass(model, BaseModel):
-        candidates += [f"{prefix}__{name.upper()}" for name, sub in model.model_fields.items()
-                       if get_origin(sub.annotation) in (list, dict)]
+        candidates += [
+            f"{prefix}__{name.upper()}"
+            for name, sub in model.model_fields.items()
+            if get_origin(sub.annotation) in (list, dict)
+        ]
     for name in candidates:
         value = os.environ.get(name)
         if value is not None:

@@ -21,8 +21,14 @@ log = structlog.get_logger("northstar.supervisor")
 class Supervisor:
     """Runs ``start()`` now and again whenever its process exits, until ``stop``; watched from a daemon thread."""
 
-    def __init__(self, start: Callable[[], subprocess.Popen[bytes]], *, restart_delay_seconds: float,
-                 max_delay_seconds: float, healthy_seconds: float) -> None:
+    def __init__(
+        self,
+        start: Callable[[], subprocess.Popen[bytes]],
+        *,
+        restart_delay_seconds: float,
+        max_delay_seconds: float,
+        healthy_seconds: float,
+    ) -> None:
         self.start = start
         self.restart_delay_seconds = restart_delay_seconds
         self.max_delay_seconds = max_delay_seconds

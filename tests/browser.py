@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 
-MISSING = ("The browser tests need Chromium: install it (sudo apt-get install chromium; `make test` does it when run "
-           "as root) or set NORTHSTAR_TEST_CHROMIUM to a Chromium binary")
+MISSING = (
+    "The browser tests need Chromium: install it (sudo apt-get install chromium; `make test` does it when run "
+    "as root) or set NORTHSTAR_TEST_CHROMIUM to a Chromium binary"
+)
 
 
 def chromium() -> str | None:

@@ -26,16 +26,18 @@ def free_port() -> int:
 
 SMTP_PORT = free_port()
 DATA_DIR = Path(tempfile.mkdtemp(prefix="northstar-test-"))
-os.environ.update({
-    "NORTHSTAR_DATA_DIR": str(DATA_DIR),
-    "NORTHSTAR_AUTH__SECRET_KEY": secrets.token_urlsafe(32),
-    "NORTHSTAR_RATE_LIMIT__AUTH_PER_IP_PER_MINUTE": "100000",
-    "NORTHSTAR_RATE_LIMIT__AUTH_PER_ACCOUNT_PER_MINUTE": "100000",
-    "NORTHSTAR_RATE_LIMIT__API_PER_PRINCIPAL_PER_MINUTE": "100000",
-    "NORTHSTAR_SMTP__HOST": "127.0.0.1",
-    "NORTHSTAR_SMTP__PORT": str(SMTP_PORT),
-    "NORTHSTAR_LOG_LEVEL": "WARNING",
-})
+os.environ.update(
+    {
+        "NORTHSTAR_DATA_DIR": str(DATA_DIR),
+        "NORTHSTAR_AUTH__SECRET_KEY": secrets.token_urlsafe(32),
+        "NORTHSTAR_RATE_LIMIT__AUTH_PER_IP_PER_MINUTE": "100000",
+        "NORTHSTAR_RATE_LIMIT__AUTH_PER_ACCOUNT_PER_MINUTE": "100000",
+        "NORTHSTAR_RATE_LIMIT__API_PER_PRINCIPAL_PER_MINUTE": "100000",
+        "NORTHSTAR_SMTP__HOST": "127.0.0.1",
+        "NORTHSTAR_SMTP__PORT": str(SMTP_PORT),
+        "NORTHSTAR_LOG_LEVEL": "WARNING",
+    }
+)
 for inherited in ("DATABASE_URL", "REDIS_URL", "STORAGE_URL"):
     os.environ.pop(inherited, None)
 
@@ -73,8 +75,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item._id = item._id.with_params(label)
     shared = [nodeid for nodeid, count in Counter(item.nodeid for item in items).items() if count > 1]
     if shared:
-        pytest.exit(f"tests share node ids, so parallel runs would skip all but one: {shared[:3]}",
-                    returncode=pytest.ExitCode.USAGE_ERROR)
+        pytest.exit(
+            f"tests share node ids, so parallel runs would skip all but one: {shared[:3]}",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
     if chromium() is None and any("browser" in getattr(item, "fixturenames", ()) for item in items):
         pytest.exit(MISSING, returncode=pytest.ExitCode.USAGE_ERROR)
 

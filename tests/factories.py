@@ -43,17 +43,27 @@ def tokens_of(response: httpx.Response) -> dict[str, str]:
     return dict(response.json()["data"]["tokens"])
 
 
-def account_from(response: httpx.Response, *, email: str, password: str = PASSWORD, role: str = "founder"
-                 ) -> Account:
+def account_from(response: httpx.Response, *, email: str, password: str = PASSWORD, role: str = "founder") -> Account:
     """The account a token-issuing answer signs in."""
     tokens = tokens_of(response)
-    return Account(email=email, password=password, user_id=uuid.UUID(str(claims_of(tokens["accessToken"])["sub"])),
-                   org_id=uuid.UUID(tokens["orgId"]), access_token=tokens["accessToken"],
-                   refresh_token=tokens["refreshToken"], role=role)
+    return Account(
+        email=email,
+        password=password,
+        user_id=uuid.UUID(str(claims_of(tokens["accessToken"])["sub"])),
+        org_id=uuid.UUID(tokens["orgId"]),
+        access_token=tokens["accessToken"],
+        refresh_token=tokens["refreshToken"],
+        role=role,
+    )
 
 
-async def signup(client: httpx.AsyncClient, *, email: str | None = None, invitation_token: str | None = None,
-                 org_name: str | None = None) -> Account:
+async def signup(
+    client: httpx.AsyncClient,
+    *,
+    email: str | None = None,
+    invitation_token: str | None = None,
+    org_name: str | None = None,
+) -> Account:
     email = email or unique_email()
     body: dict[str, object] = {"email": email, "password": PASSWORD, "name": "Test User"}
     if invitation_token:
@@ -81,8 +91,7 @@ async def refresh(client: httpx.AsyncClient, account: Account) -> Account:
 
 
 async def invite(client: httpx.AsyncClient, inviter: Account, *, email: str, role: str) -> dict[str, object]:
-    response = await client.post("/api/v1/invitations", json={"email": email, "role": role},
-                                 headers=inviter.headers)
+    response = await client.post("/api/v1/invitations", json={"email": email, "role": role}, headers=inviter.headers)
     assert response.status_code == 201, response.text
     return dict(response.json()["data"])
 

@@ -26,8 +26,15 @@ def _environment(path: Path, **extra: str) -> dict[str, str]:
 
 
 def _pytest(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args], cwd=REPO,
-                          env=env, capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 @pytest.mark.parametrize("setting", ["no chromium on PATH", "NORTHSTAR_TEST_CHROMIUM names no program"])
@@ -53,8 +60,9 @@ def test_a_browser_named_by_the_variable_is_used_when_path_has_none(tmp_path: Pa
 def _script(env: dict[str, str], *prefix: str) -> subprocess.CompletedProcess[str]:
     bash = shutil.which("bash")
     assert bash
-    return subprocess.run([*prefix, bash, str(SCRIPT)], env=env, capture_output=True, text=True, timeout=60,
-                          check=False)
+    return subprocess.run(
+        [*prefix, bash, str(SCRIPT)], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def test_make_test_refuses_a_variable_that_names_no_program(tmp_path: Path) -> None:
@@ -69,8 +77,10 @@ def test_make_test_goes_on_when_chromium_is_there() -> None:
     assert _script(dict(os.environ)).returncode == 0
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None or shutil.which("apt-get") is None,
-                    reason="drops from root to nobody with setpriv, where apt-get exists")
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None or shutil.which("apt-get") is None,
+    reason="drops from root to nobody with setpriv, where apt-get exists",
+)
 def test_make_test_says_how_to_install_chromium_when_it_cannot() -> None:
     """Not root, and no Chromium on PATH: no install is tried (apt-get is there, but would fail), one line says how."""
     with tempfile.TemporaryDirectory() as directory:
@@ -80,8 +90,11 @@ def test_make_test_says_how_to_install_chromium_when_it_cannot() -> None:
             found = shutil.which(tool)
             assert found
             (tools / tool).symlink_to(found)
-        result = _script(_environment(tools), str(shutil.which("setpriv")), "--reuid=65534", "--regid=65534",
-                         "--clear-groups")
+        result = _script(
+            _environment(tools), str(shutil.which("setpriv")), "--reuid=65534", "--regid=65534", "--clear-groups"
+        )
     assert result.returncode == 1, result.stderr
-    assert result.stderr == ("The browser tests need Chromium, which is not installed: install it (sudo apt-get "
-                             "install chromium) or set NORTHSTAR_TEST_CHROMIUM to a Chromium binary\n")
+    assert result.stderr == (
+        "The browser tests need Chromium, which is not installed: install it (sudo apt-get "
+        "install chromium) or set NORTHSTAR_TEST_CHROMIUM to a Chromium binary\n"
+    )

@@ -35,8 +35,20 @@ runner = CliRunner()
 def test_help_lists_every_command() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("run", "serve", "worker", "dev", "migrate", "seed", "create-user", "audit", "login", "logout",
-                    "orgs", "jobs"):
+    for command in (
+        "run",
+        "serve",
+        "worker",
+        "dev",
+        "migrate",
+        "seed",
+        "create-user",
+        "audit",
+        "login",
+        "logout",
+        "orgs",
+        "jobs",
+    ):
         assert command in result.output
 
 
@@ -72,8 +84,9 @@ def _wait_for(url: str, deadline: float) -> httpx.Response:
 def _start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "NORTHSTAR_DATA_DIR")}
     env.update({"NORTHSTAR_DATA_DIR": str(data_dir), "NORTHSTAR_HTTP__PORT": str(port)})
-    return subprocess.Popen([sys.executable, "-m", "northstar", "run"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "northstar", "run"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
 
 
 def _stop(process: subprocess.Popen[bytes]) -> int:
@@ -117,18 +130,32 @@ def test_serve_runs_one_process_per_worker_sharing_the_pool(database_url: str, t
     """``serve --workers 2``: two API processes answer on one port, each with half the pool, and stop on Ctrl-C."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "NORTHSTAR_DATA_DIR"}
-    env.update({"NORTHSTAR_DATA_DIR": str(tmp_path), "NORTHSTAR_HTTP__PORT": str(port), "DATABASE_URL": database_url,
-                "NORTHSTAR_DATABASE_POOL_SIZE": "6"})
-    process = subprocess.Popen([sys.executable, "-m", "northstar", "serve", "--workers", "2"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env.update(
+        {
+            "NORTHSTAR_DATA_DIR": str(tmp_path),
+            "NORTHSTAR_HTTP__PORT": str(port),
+            "DATABASE_URL": database_url,
+            "NORTHSTAR_DATABASE_POOL_SIZE": "6",
+        }
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "northstar", "serve", "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         _wait_for(f"http://127.0.0.1:{port}/readyz", time.monotonic() + 90)
-        servers = [child for child in psutil.Process(process.pid).children()
-                   if "--multiprocessing-fork" in child.cmdline()]
+        servers = [
+            child for child in psutil.Process(process.pid).children() if "--multiprocessing-fork" in child.cmdline()
+        ]
         assert len(servers) == 2
         assert {child.environ()["NORTHSTAR_DATABASE_POOL_SIZE"] for child in servers} == {"3"}
-        signup = httpx.post(f"http://127.0.0.1:{port}/api/v1/auth/signup", timeout=30,
-                            json={"email": unique_email("workers"), "password": PASSWORD})
+        signup = httpx.post(
+            f"http://127.0.0.1:{port}/api/v1/auth/signup",
+            timeout=30,
+            json={"email": unique_email("workers"), "password": PASSWORD},
+        )
         assert signup.status_code == 201
     finally:
         assert _stop(process) == 0
@@ -153,8 +180,9 @@ def config_home(tmp_path: Path) -> Path:
 async def northstar(config_home: Path, *args: str) -> Result:
     """The CLI with its profiles in ``config_home``, output not a terminal (as in a pipe), off the event loop that
     serves the API."""
-    cli = CliRunner(env={"XDG_CONFIG_HOME": str(config_home), "COLUMNS": None, "NORTHSTAR_PROFILE": None,
-                         "NORTHSTAR_ORG": None})
+    cli = CliRunner(
+        env={"XDG_CONFIG_HOME": str(config_home), "COLUMNS": None, "NORTHSTAR_PROFILE": None, "NORTHSTAR_ORG": None}
+    )
     return await asyncio.to_thread(cli.invoke, app, list(args))
 
 
@@ -164,9 +192,11 @@ def stored(config_home: Path) -> dict[str, Any]:
 
 
 async def test_login_keeps_a_private_profile_and_commands_act_in_its_organization(
-        client: httpx.AsyncClient, served: str, founder: Account, config_home: Path) -> None:
-    logged_in = await northstar(config_home, "login", "--url", served, "--email", founder.email,
-                                "--password", founder.password)
+    client: httpx.AsyncClient, served: str, founder: Account, config_home: Path
+) -> None:
+    logged_in = await northstar(
+        config_home, "login", "--url", served, "--email", founder.email, "--password", founder.password
+    )
     assert logged_in.exit_code == 0, logged_in.output
     assert str(founder.org_id) in logged_in.output
     profile_file = config_home / "northstar" / "profiles.json"
@@ -179,15 +209,18 @@ async def test_login_keeps_a_private_profile_and_commands_act_in_its_organizatio
     listed = await northstar(config_home, "orgs", "list", "--json")
     assert listed.exit_code == 0, listed.output
     assert [(org["id"], org["role"], org["current"]) for org in orjson.loads(listed.output)] == [
-        (str(founder.org_id), "founder", True)]
+        (str(founder.org_id), "founder", True)
+    ]
 
     second = await client.post("/api/v1/organizations", headers=founder.headers, json={"name": "Second Co"})
     assert second.status_code == 201, second.text
     second_id = second.json()["data"]["id"]
     switched = await northstar(config_home, "orgs", "use", second_id)
     assert switched.exit_code == 0 and "Second Co" in switched.output, switched.output
-    current = {org["id"]: org["current"] for org in orjson.loads(
-        (await northstar(config_home, "orgs", "list", "--json")).output)}
+    current = {
+        org["id"]: org["current"]
+        for org in orjson.loads((await northstar(config_home, "orgs", "list", "--json")).output)
+    }
     assert current == {str(founder.org_id): False, second_id: True}
     assert stat.S_IMODE(profile_file.stat().st_mode) == 0o600
 
@@ -205,9 +238,11 @@ async def test_login_keeps_a_private_profile_and_commands_act_in_its_organizatio
 
 
 async def test_an_expired_or_refused_access_token_is_refreshed_once_and_kept(
-        client: httpx.AsyncClient, served: str, founder: Account, config_home: Path) -> None:
-    assert (await northstar(config_home, "login", "--url", served, "--email", founder.email, "--password",
-                            founder.password)).exit_code == 0
+    client: httpx.AsyncClient, served: str, founder: Account, config_home: Path
+) -> None:
+    assert (
+        await northstar(config_home, "login", "--url", served, "--email", founder.email, "--password", founder.password)
+    ).exit_code == 0
     profile_file = config_home / "northstar" / "profiles.json"
 
     def edit(**changes: Any) -> dict[str, Any]:
@@ -230,8 +265,9 @@ async def test_an_expired_or_refused_access_token_is_refreshed_once_and_kept(
     assert stored(config_home)["default"]["refresh_token"] != refused["refresh_token"]
 
     # the session ended elsewhere (logout with the profile's own access token): told to log in again
-    ended = await client.post("/api/v1/auth/logout", headers={
-        "Authorization": f"Bearer {stored(config_home)['default']['access_token']}"})
+    ended = await client.post(
+        "/api/v1/auth/logout", headers={"Authorization": f"Bearer {stored(config_home)['default']['access_token']}"}
+    )
     assert ended.status_code == 204, ended.text
     listed = await northstar(config_home, "orgs", "list")
     assert listed.exit_code == 1
@@ -241,29 +277,61 @@ async def test_an_expired_or_refused_access_token_is_refreshed_once_and_kept(
     assert logged_out.exit_code == 0 and "default" not in stored(config_home), logged_out.output
 
 
-async def test_login_with_mfa_asks_for_the_code(client: httpx.AsyncClient, served: str, founder: Account,
-                                                config_home: Path) -> None:
+async def test_login_with_mfa_asks_for_the_code(
+    client: httpx.AsyncClient, served: str, founder: Account, config_home: Path
+) -> None:
     enrolled = (await client.post("/api/v1/auth/mfa/enroll", headers=founder.headers)).json()["data"]
     totp = pyotp.TOTP(enrolled["secret"])
-    confirmed = await client.post("/api/v1/auth/mfa/confirm", headers=founder.headers,
-                                  json={"code": totp.at(time.time() - 30)})
+    confirmed = await client.post(
+        "/api/v1/auth/mfa/confirm", headers=founder.headers, json={"code": totp.at(time.time() - 30)}
+    )
     assert confirmed.status_code == 200, confirmed.text
-    wrong = await northstar(config_home, "login", "--url", served, "--email", founder.email, "--password",
-                            founder.password, "--code", "000000" if totp.now() != "000000" else "111111")
+    wrong = await northstar(
+        config_home,
+        "login",
+        "--url",
+        served,
+        "--email",
+        founder.email,
+        "--password",
+        founder.password,
+        "--code",
+        "000000" if totp.now() != "000000" else "111111",
+    )
     assert wrong.exit_code == 1 and "Traceback" not in wrong.output
-    logged_in = await northstar(config_home, "login", "--url", served, "--email", founder.email, "--password",
-                                founder.password, "--code", totp.now())
+    logged_in = await northstar(
+        config_home,
+        "login",
+        "--url",
+        served,
+        "--email",
+        founder.email,
+        "--password",
+        founder.password,
+        "--code",
+        totp.now(),
+    )
     assert logged_in.exit_code == 0, logged_in.output
     assert stored(config_home)["default"]["org_id"] == str(founder.org_id)
 
 
-async def test_a_wrong_password_or_an_unreachable_api_is_one_line(served: str, founder: Account,
-                                                                  config_home: Path) -> None:
-    wrong = await northstar(config_home, "login", "--url", served, "--email", founder.email, "--password",
-                            "not the password at all")
+async def test_a_wrong_password_or_an_unreachable_api_is_one_line(
+    served: str, founder: Account, config_home: Path
+) -> None:
+    wrong = await northstar(
+        config_home, "login", "--url", served, "--email", founder.email, "--password", "not the password at all"
+    )
     assert wrong.exit_code == 1 and len(wrong.output.strip().splitlines()) == 1, wrong.output
-    nowhere = await northstar(config_home, "login", "--url", f"http://127.0.0.1:{free_port()}", "--email",
-                              founder.email, "--password", founder.password)
+    nowhere = await northstar(
+        config_home,
+        "login",
+        "--url",
+        f"http://127.0.0.1:{free_port()}",
+        "--email",
+        founder.email,
+        "--password",
+        founder.password,
+    )
     assert nowhere.exit_code == 1 and "Cannot reach" in nowhere.output
     assert len(nowhere.output.strip().splitlines()) == 1, nowhere.output
     assert not (config_home / "northstar" / "profiles.json").exists()

@@ -17,10 +17,17 @@ from tests.conftest import free_port
 
 
 def _northstar(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    inherited = {name: value for name, value in os.environ.items()
-                 if name not in ("DATABASE_URL", "REDIS_URL", "STORAGE_URL")}
-    return subprocess.run([sys.executable, "-m", "northstar", *args], env={**inherited, **env}, capture_output=True,
-                          text=True, timeout=120, check=False)
+    inherited = {
+        name: value for name, value in os.environ.items() if name not in ("DATABASE_URL", "REDIS_URL", "STORAGE_URL")
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "northstar", *args],
+        env={**inherited, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def _one_line(result: subprocess.CompletedProcess[str], *names: str) -> str:
@@ -33,12 +40,15 @@ def _one_line(result: subprocess.CompletedProcess[str], *names: str) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize(("command", "variable", "value"), [
-    ("serve", "NORTHSTAR_HTTP__PORT", "abc"),
-    ("run", "NORTHSTAR_HTTP__CORS_ORIGINS", "[not json"),
-    ("migrate", "DATABASE_URL", "not a database url"),
-    ("worker", "DATABASE_URL", "mysql://user:secret@localhost/shop"),
-])
+@pytest.mark.parametrize(
+    ("command", "variable", "value"),
+    [
+        ("serve", "NORTHSTAR_HTTP__PORT", "abc"),
+        ("run", "NORTHSTAR_HTTP__CORS_ORIGINS", "[not json"),
+        ("migrate", "DATABASE_URL", "not a database url"),
+        ("worker", "DATABASE_URL", "mysql://user:secret@localhost/shop"),
+    ],
+)
 def test_a_bad_value_is_one_line_naming_its_variable(command: str, variable: str, value: str) -> None:
     line = _one_line(_northstar(command, **{variable: value}), variable)
     assert "secret" not in line  # URLs may hold passwords: they are never repeated
@@ -46,8 +56,11 @@ def test_a_bad_value_is_one_line_naming_its_variable(command: str, variable: str
 
 @pytest.mark.parametrize("command", ["migrate", "worker"])
 def test_an_unreachable_database_is_one_line_naming_it(command: str) -> None:
-    line = _one_line(_northstar(command, DATABASE_URL=f"postgresql://shop:hunter2@127.0.0.1:{free_port()}/shop"),
-                     "DATABASE_URL", "cannot reach the database")
+    line = _one_line(
+        _northstar(command, DATABASE_URL=f"postgresql://shop:hunter2@127.0.0.1:{free_port()}/shop"),
+        "DATABASE_URL",
+        "cannot reach the database",
+    )
     assert "hunter2" not in line
 
 
@@ -56,7 +69,8 @@ def test_a_port_in_use_is_one_line_and_never_ready(database_url: str, tmp_path: 
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = str(taken.getsockname()[1])
-        result = _northstar("run", DATABASE_URL=database_url, NORTHSTAR_HTTP__PORT=port,
-                            NORTHSTAR_DATA_DIR=str(tmp_path))
+        result = _northstar(
+            "run", DATABASE_URL=database_url, NORTHSTAR_HTTP__PORT=port, NORTHSTAR_DATA_DIR=str(tmp_path)
+        )
     _one_line(result, f"127.0.0.1:{port}", "NORTHSTAR_HTTP__PORT")
     assert "ready" not in result.stdout

@@ -17,16 +17,22 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_import_contracts_hold() -> None:
-    assert lint_imports(config_filename=str(ROOT / "pyproject.toml"), no_cache=True) == 0, \
+    assert lint_imports(config_filename=str(ROOT / "pyproject.toml"), no_cache=True) == 0, (
         "an import breaks a contract of pyproject.toml [tool.importlinter]: run `lint-imports` to see which"
+    )
 
 
 def _circles(graph: grimp.ImportGraph, package: str) -> list[list[str]]:
     """The children of ``package`` that reach themselves through imports among its children, with the path."""
     children = graph.find_children(package)
-    imports = {child: {other for other in children if other != child
-                       and graph.direct_import_exists(importer=child, imported=other, as_packages=True)}
-               for child in children}
+    imports = {
+        child: {
+            other
+            for other in children
+            if other != child and graph.direct_import_exists(importer=child, imported=other, as_packages=True)
+        }
+        for child in children
+    }
     circles = []
     for start in sorted(children):
         paths = [[start, after] for after in imports[start]]

@@ -13,5 +13,6 @@ COMMITTED = Path(__file__).resolve().parents[1] / "openapi.json"
 
 def test_the_committed_openapi_document_is_current() -> None:
     current = openapi_document(create_app(Settings())) + "\n"
-    assert COMMITTED.read_text() == current, \
+    assert COMMITTED.read_text() == current, (
         "openapi.json is stale: regenerate it with `northstar openapi > openapi.json` and review the diff"
+    )

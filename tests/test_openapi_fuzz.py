@@ -75,17 +75,37 @@ if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
 # Dates at the edges of the calendar (year 1, year 9999, just outside what the API accepts) and date-times with the
 # widest offsets Python allows, among ordinary ones: what a month or eight weeks before, or an offset applied, can
 # push past what Python or PostgreSQL can hold. Registered before the schema is parametrized below.
-EDGE_DAYS = [dt.date(1, 1, 1), dt.date(9999, 12, 31), dt.date(1899, 12, 31), dt.date(1900, 1, 1),
-             dt.date(2999, 12, 31), dt.date(3000, 1, 1), dt.date(1970, 1, 1), dt.date(2024, 2, 29)]
-EDGE_OFFSETS = [dt.timedelta(hours=14), -dt.timedelta(hours=23, minutes=59), dt.timedelta(hours=23, minutes=59),
-                dt.timedelta(hours=-12), dt.timedelta(0)]
+EDGE_DAYS = [
+    dt.date(1, 1, 1),
+    dt.date(9999, 12, 31),
+    dt.date(1899, 12, 31),
+    dt.date(1900, 1, 1),
+    dt.date(2999, 12, 31),
+    dt.date(3000, 1, 1),
+    dt.date(1970, 1, 1),
+    dt.date(2024, 2, 29),
+]
+EDGE_OFFSETS = [
+    dt.timedelta(hours=14),
+    -dt.timedelta(hours=23, minutes=59),
+    dt.timedelta(hours=23, minutes=59),
+    dt.timedelta(hours=-12),
+    dt.timedelta(0),
+]
 days = st.one_of(st.sampled_from(EDGE_DAYS), st.dates())
-offsets = st.one_of(st.sampled_from(EDGE_OFFSETS), st.integers(-1439, 1439).map(lambda minutes: dt.timedelta(
-    minutes=minutes)))
+offsets = st.one_of(
+    st.sampled_from(EDGE_OFFSETS), st.integers(-1439, 1439).map(lambda minutes: dt.timedelta(minutes=minutes))
+)
 schemathesis.openapi.format("date", days.map(dt.date.isoformat))
-schemathesis.openapi.format("date-time", st.builds(
-    lambda day, moment, offset: dt.datetime.combine(day, moment, dt.timezone(offset)).isoformat(),
-    days, st.sampled_from([dt.time(), dt.time.max, dt.time(12, 30)]) | st.times(), offsets))
+schemathesis.openapi.format(
+    "date-time",
+    st.builds(
+        lambda day, moment, offset: dt.datetime.combine(day, moment, dt.timezone(offset)).isoformat(),
+        days,
+        st.sampled_from([dt.time(), dt.time.max, dt.time(12, 30)]) | st.times(),
+        offsets,
+    ),
+)
 
 CHECKS = [
     not_a_server_error,
@@ -110,6 +130,7 @@ schema = schemathesis.openapi.from_dict(create_app(Settings()).openapi()).exclud
 )
 # Credentials come from the real founder below, not from generated X-API-Key values.
 schema.config.generation.update(with_security_parameters=False)
+
 
 @pytest.fixture(scope="module")
 def fuzzed_app(settings: Settings) -> Iterator[FastAPI]:
@@ -146,8 +167,9 @@ async def targets(request: pytest.FixtureRequest, client: httpx.AsyncClient, fuz
     project = await create_project(client, founder, name=f"Fuzz project {suffix}")
     ids = {"project_id": str(project["id"]), "projectId": str(project["id"]), "actorId": str(founder.user_id)}
     if "{team_id}" in label:
-        response = await client.post("/api/v1/teams", json={"name": f"Fuzz team {suffix}", "projectId": project["id"]},
-                                     headers=founder.headers)
+        response = await client.post(
+            "/api/v1/teams", json={"name": f"Fuzz team {suffix}", "projectId": project["id"]}, headers=founder.headers
+        )
         assert response.status_code == 201, response.text
         ids["team_id"] = str(response.json()["data"]["id"])
     if "{invitation_id}" in label:
@@ -161,8 +183,11 @@ async def targets(request: pytest.FixtureRequest, client: httpx.AsyncClient, fuz
         ids["user_id"] = str(member.user_id)
         for scope in ("project", "team"):
             if f"{{{scope}_id}}" in label:  # so that removing the member's project/team role can succeed
-                response = await client.put(f"/api/v1/{scope}s/{ids[f'{scope}_id']}/members/{member.user_id}",
-                                            json={"role": "member"}, headers=founder.headers)
+                response = await client.put(
+                    f"/api/v1/{scope}s/{ids[f'{scope}_id']}/members/{member.user_id}",
+                    json={"role": "member"},
+                    headers=founder.headers,
+                )
                 assert response.status_code == 200, response.text
     return Targets(founder=founder, ids=ids)
 
@@ -210,21 +235,25 @@ def _check_auth_enforced(case: schemathesis.Case[Any], response: Response, app: 
     for credentials in BAD_CREDENTIALS:
         probe = _send(case, app, credentials)
         assert probe.status_code == 401, (
-            f"{label} answered {probe.status_code} (not 401) to credentials {credentials or 'none'}: {probe.text}")
+            f"{label} answered {probe.status_code} (not 401) to credentials {credentials or 'none'}: {probe.text}"
+        )
 
 
 @schema.parametrize()
-@settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
-          suppress_health_check=list(HealthCheck))
-def test_openapi_conformance(case: schemathesis.Case[Any], fuzzed_app: FastAPI, targets: Targets,
-                             outsider: Account) -> None:
+@settings(
+    max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+)
+def test_openapi_conformance(
+    case: schemathesis.Case[Any], fuzzed_app: FastAPI, targets: Targets, outsider: Account
+) -> None:
     aimed = _aim_at_targets(case.path_parameters, targets.ids)
     _aim_at_targets(case.query, targets.ids)
     _aim_at_targets(case.body, targets.ids)
     if aimed:
         foreign = _send(case, fuzzed_app, outsider.headers)
         assert not 200 <= foreign.status_code < 300, (
-            f"another org's founder reached {case.formatted_path}: {foreign.status_code} {foreign.text}")
+            f"another org's founder reached {case.formatted_path}: {foreign.status_code} {foreign.text}"
+        )
     response = _send(case, fuzzed_app, targets.founder.headers)
     _check_auth_enforced(case, response, fuzzed_app)
 
@@ -238,13 +267,24 @@ async def test_fuzzed_document_is_the_served_one(client: httpx.AsyncClient) -> N
 # Text with a NUL byte cannot be stored by PostgreSQL: every text input that reaches the database answers 422.
 NUL = "nul\x00byte"
 NUL_BYTE_REQUESTS = [
-    pytest.param("POST", "/api/v1/auth/signup", {"json": {"email": "{email}", "password": PASSWORD, "name": NUL}},
-                 id="signup-name"),
-    pytest.param("POST", "/api/v1/auth/signup",
-                 {"json": {"email": "{email}", "password": PASSWORD, "organizationName": NUL}},
-                 id="signup-organizationName"),
-    pytest.param("POST", "/api/v1/auth/signup",
-                 {"json": {"email": "{email}", "password": PASSWORD, "invitationToken": NUL}}, id="signup-invitation"),
+    pytest.param(
+        "POST",
+        "/api/v1/auth/signup",
+        {"json": {"email": "{email}", "password": PASSWORD, "name": NUL}},
+        id="signup-name",
+    ),
+    pytest.param(
+        "POST",
+        "/api/v1/auth/signup",
+        {"json": {"email": "{email}", "password": PASSWORD, "organizationName": NUL}},
+        id="signup-organizationName",
+    ),
+    pytest.param(
+        "POST",
+        "/api/v1/auth/signup",
+        {"json": {"email": "{email}", "password": PASSWORD, "invitationToken": NUL}},
+        id="signup-invitation",
+    ),
     pytest.param("POST", "/api/v1/auth/login", {"json": {"email": "{email}", "password": NUL}}, id="login-password"),
     pytest.param("POST", "/api/v1/auth/token", {"data": {"username": NUL, "password": PASSWORD}}, id="token-username"),
     pytest.param("POST", "/api/v1/auth/refresh", {"json": {"refreshToken": NUL}}, id="refresh-token"),
@@ -271,15 +311,17 @@ NUL_BYTE_REQUESTS = [
 
 
 @pytest.mark.parametrize(("method", "path", "request_kwargs"), NUL_BYTE_REQUESTS)
-async def test_text_with_nul_byte_is_rejected(client: httpx.AsyncClient, fuzz_founder: Account, method: str,
-                                              path: str, request_kwargs: dict[str, Any]) -> None:
+async def test_text_with_nul_byte_is_rejected(
+    client: httpx.AsyncClient, fuzz_founder: Account, method: str, path: str, request_kwargs: dict[str, Any]
+) -> None:
     founder = fuzz_founder
     if "{project_id}" in path:
         project = await create_project(client, founder, name=f"Project {uuid.uuid4().hex[:8]}")
         path = path.format(project_id=project["id"])
     if "{team_id}" in path:
-        team = await client.post("/api/v1/teams", json={"name": f"Team {uuid.uuid4().hex[:8]}"},
-                                 headers=founder.headers)
+        team = await client.post(
+            "/api/v1/teams", json={"name": f"Team {uuid.uuid4().hex[:8]}"}, headers=founder.headers
+        )
         path = path.format(team_id=team.json()["data"]["id"])
     kwargs = json.loads(json.dumps(request_kwargs).replace("{email}", unique_email("nul")))
     response = await client.request(method, path, headers=founder.headers, **kwargs)

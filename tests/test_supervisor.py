@@ -32,20 +32,23 @@ def _delays(start: Callable[[], subprocess.Popen[bytes]], count: int, **policy: 
 
 
 def test_a_worker_that_keeps_dying_is_restarted_ever_later_up_to_the_cap() -> None:
-    delays = _delays(_child("raise SystemExit(3)"), 5, restart_delay_seconds=0.05, max_delay_seconds=0.2,
-                     healthy_seconds=60)
+    delays = _delays(
+        _child("raise SystemExit(3)"), 5, restart_delay_seconds=0.05, max_delay_seconds=0.2, healthy_seconds=60
+    )
     assert delays == [0.05, 0.1, 0.2, 0.2, 0.2]
 
 
 def test_a_worker_that_ran_healthily_is_restarted_after_the_first_delay_again() -> None:
-    delays = _delays(_child("import time; time.sleep(0.3)"), 3, restart_delay_seconds=0.05, max_delay_seconds=1,
-                     healthy_seconds=0.2)
+    delays = _delays(
+        _child("import time; time.sleep(0.3)"), 3, restart_delay_seconds=0.05, max_delay_seconds=1, healthy_seconds=0.2
+    )
     assert delays == [0.05, 0.05, 0.05]
 
 
 def test_stop_ends_the_worker_and_restarts_nothing() -> None:
-    supervisor = Supervisor(_child("import time; time.sleep(60)"), restart_delay_seconds=0.05,
-                            max_delay_seconds=0.05, healthy_seconds=60)
+    supervisor = Supervisor(
+        _child("import time; time.sleep(60)"), restart_delay_seconds=0.05, max_delay_seconds=0.05, healthy_seconds=60
+    )
     process = supervisor.process
     supervisor.stop()
     assert process.poll() is not None

@@ -7,15 +7,23 @@ import signal
 import subprocess
 import sys
 
-WORKER_ENV = {"NORTHSTAR_QUEUE__HEARTBEAT_SECONDS": "0.5", "NORTHSTAR_QUEUE__STALLED_WORKER_TIMEOUT_SECONDS": "3",
-              "NORTHSTAR_DATASETS__RETRY_BASE_DELAY_SECONDS": "0.2", "NORTHSTAR_DATASETS__BATCH_ROWS": "20000"}
+WORKER_ENV = {
+    "NORTHSTAR_QUEUE__HEARTBEAT_SECONDS": "0.5",
+    "NORTHSTAR_QUEUE__STALLED_WORKER_TIMEOUT_SECONDS": "3",
+    "NORTHSTAR_DATASETS__RETRY_BASE_DELAY_SECONDS": "0.2",
+    "NORTHSTAR_DATASETS__BATCH_ROWS": "20000",
+}
 
 
 def start_worker(database_url: str, **extra: str) -> subprocess.Popen[bytes]:
     """``northstar worker`` in its own process, sharing the test database and object store."""
     env = {**os.environ, "DATABASE_URL": database_url, **WORKER_ENV, **extra}
-    return subprocess.Popen([sys.executable, "-m", "northstar", "worker", "--concurrency", "2"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "northstar", "worker", "--concurrency", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def stop_worker(process: subprocess.Popen[bytes]) -> None:

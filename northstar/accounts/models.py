@@ -39,8 +39,9 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(320), nullable=False, unique=True)
     name: Mapped[str] = mapped_column(String(200), nullable=False, server_default="")
     password_hash: Mapped[str] = mapped_column(Text, nullable=False)
-    password_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False,
-                                                          server_default=func.now())
+    password_changed_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
     mfa_secret_encrypted: Mapped[str | None] = mapped_column(Text)
     mfa_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
     mfa_last_step: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
@@ -82,8 +83,9 @@ class RefreshToken(Base):
 
     __tablename__ = "refresh_tokens"
     __table_args__ = (
-        ForeignKeyConstraint(["org_id", "user_id"], ["core.memberships.org_id", "core.memberships.user_id"],
-                             ondelete="CASCADE"),
+        ForeignKeyConstraint(
+            ["org_id", "user_id"], ["core.memberships.org_id", "core.memberships.user_id"], ondelete="CASCADE"
+        ),
         Index("ix_refresh_tokens_family_id", "family_id"),
         Index("ix_refresh_tokens_user_id", "user_id"),
         {"schema": "auth"},
@@ -142,10 +144,12 @@ class ProjectMember(Base):
 
     __tablename__ = "project_members"
     __table_args__ = (
-        ForeignKeyConstraint(["org_id", "project_id"], ["core.projects.org_id", "core.projects.id"],
-                             ondelete="CASCADE"),
-        ForeignKeyConstraint(["org_id", "user_id"], ["core.memberships.org_id", "core.memberships.user_id"],
-                             ondelete="CASCADE"),
+        ForeignKeyConstraint(
+            ["org_id", "project_id"], ["core.projects.org_id", "core.projects.id"], ondelete="CASCADE"
+        ),
+        ForeignKeyConstraint(
+            ["org_id", "user_id"], ["core.memberships.org_id", "core.memberships.user_id"], ondelete="CASCADE"
+        ),
         UniqueConstraint("org_id", "project_id", "user_id", name="uq_project_members_org_project_user"),
         Index("ix_project_members_org_id_user_id", "org_id", "user_id"),
         CheckConstraint(ROLE_CHECK, name="role"),
@@ -165,8 +169,9 @@ class Team(Base):
     __table_args__ = (
         UniqueConstraint("org_id", "id", name="uq_teams_org_id_id"),
         UniqueConstraint("org_id", "name", name="uq_teams_org_id_name"),
-        ForeignKeyConstraint(["org_id", "project_id"], ["core.projects.org_id", "core.projects.id"],
-                             ondelete="CASCADE"),
+        ForeignKeyConstraint(
+            ["org_id", "project_id"], ["core.projects.org_id", "core.projects.id"], ondelete="CASCADE"
+        ),
         {"schema": "core"},
     )
 
@@ -182,8 +187,9 @@ class TeamMember(Base):
     __tablename__ = "team_members"
     __table_args__ = (
         ForeignKeyConstraint(["org_id", "team_id"], ["core.teams.org_id", "core.teams.id"], ondelete="CASCADE"),
-        ForeignKeyConstraint(["org_id", "user_id"], ["core.memberships.org_id", "core.memberships.user_id"],
-                             ondelete="CASCADE"),
+        ForeignKeyConstraint(
+            ["org_id", "user_id"], ["core.memberships.org_id", "core.memberships.user_id"], ondelete="CASCADE"
+        ),
         UniqueConstraint("org_id", "team_id", "user_id", name="uq_team_members_org_team_user"),
         Index("ix_team_members_org_id_user_id", "org_id", "user_id"),
         CheckConstraint(ROLE_CHECK, name="role"),

@@ -25,10 +25,12 @@ class SignupRequest(RequestModel):
     email: EmailStr
     password: str = Password
     name: Name = Field("", max_length=200)
-    organization_name: Name | None = Field(None, min_length=1, max_length=255,
-                                           description="the new organization's name (not with an invitation)")
-    invitation_token: str | None = Field(None, max_length=300,
-                                         description="join the inviting organization with the invited role")
+    organization_name: Name | None = Field(
+        None, min_length=1, max_length=255, description="the new organization's name (not with an invitation)"
+    )
+    invitation_token: str | None = Field(
+        None, max_length=300, description="join the inviting organization with the invited role"
+    )
 
     _email = field_validator("email")(_normalize_email)
 
@@ -250,8 +252,6 @@ class TeamOut(CamelModel):
     created_at: datetime
 
 
-
-
 class ApiKeyCreate(RequestModel):
     name: Name = Field(min_length=1, max_length=200)
     role: RoleName = "member"
@@ -303,5 +303,3 @@ class MemberRemoved(CamelModel):
 
     user_id: uuid.UUID
     api_keys_revoked: list[ApiKeyOut]
-
-

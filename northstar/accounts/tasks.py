@@ -14,14 +14,14 @@ from northstar.core.queue import periodic_per_org, tenant_task
 
 
 @tenant_task("accounts.send_invitation_email")
-async def send_invitation_email(session: AsyncSession, *, invitation_id: str, org_name: str,
-                                accept_url: str) -> None:
+async def send_invitation_email(session: AsyncSession, *, invitation_id: str, org_name: str, accept_url: str) -> None:
     """Runs after the invitation committed; a revoked or accepted invitation is not mailed."""
     invitation = await session.get(Invitation, uuid.UUID(invitation_id))
     if invitation is None or invitation.accepted_at or invitation.revoked_at:
         return
     await send_email(
-        settings_of(session).smtp, to=invitation.email,
+        settings_of(session).smtp,
+        to=invitation.email,
         subject=f"You are invited to join {org_name} on Northstar",
         body=(
             f"You have been invited to join {org_name} as {invitation.role}.\n\n"

@@ -16,7 +16,6 @@ from northstar.core.http import ERROR_RESPONSES, Instant, Page, PageEnvelope
 router = APIRouter(prefix="/audit", tags=["audit"], responses=ERROR_RESPONSES)
 
 
-
 @router.get("", response_model=PageEnvelope[AuditEventOut], name="audit.list")
 async def list_audit_events(
     principal: AuditRead,
@@ -29,7 +28,8 @@ async def list_audit_events(
     since: Annotated[Instant | None, Query(alias="from")] = None,
     until: Annotated[Instant | None, Query(alias="to")] = None,
 ) -> PageEnvelope[AuditEventOut]:
-    filters = service.AuditFilters(action=action, actor_id=actor_id, target_type=target_type,
-                                   target_id=target_id, since=since, until=until)
+    filters = service.AuditFilters(
+        action=action, actor_id=actor_id, target_type=target_type, target_id=target_id, since=since, until=until
+    )
     events, total = await service.list_events(session, filters=filters, offset=page.offset, limit=page.limit)
     return PageEnvelope(data=[AuditEventOut.model_validate(e) for e in events], meta=page.meta(total))

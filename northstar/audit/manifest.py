@@ -27,11 +27,29 @@ MANIFEST = Manifest(
     tables=("core.audit_chain_heads", "core.audit_events"),
     schemas=("core",),
     resources=(Resource("audit"),),
-    export_sources=MappingProxyType({"audit": ExportTable(
-        table=("core", "audit_events"),
-        columns={"id": "uuid", "seq": "int", "occurred_at": "datetime", "actor_type": "string", "actor_id": "uuid",
-                 "action": "string", "target_type": "string", "target_id": "string", "ip": "string",
-                 "user_agent": "string", "request_id": "string", "details": "json", "hash": "string"},
-        order_by="seq", resource="audit")}),
+    export_sources=MappingProxyType(
+        {
+            "audit": ExportTable(
+                table=("core", "audit_events"),
+                columns={
+                    "id": "uuid",
+                    "seq": "int",
+                    "occurred_at": "datetime",
+                    "actor_type": "string",
+                    "actor_id": "uuid",
+                    "action": "string",
+                    "target_type": "string",
+                    "target_id": "string",
+                    "ip": "string",
+                    "user_agent": "string",
+                    "request_id": "string",
+                    "details": "json",
+                    "hash": "string",
+                },
+                order_by="seq",
+                resource="audit",
+            )
+        }
+    ),
     lifespan=_recorder,
 )

@@ -35,10 +35,16 @@ async def record(
     """Append one entry; the database trigger assigns ``seq`` and chains the hash."""
     await session.execute(
         insert(AuditEvent).values(
-            org_id=org_id, action=action, actor_type=actor_type, actor_id=actor_id,
-            target_type=target_type, target_id=target_id,
-            ip=client.ip if client else "", user_agent=client.user_agent if client else "",
-            request_id=client.request_id if client else "", details=details or {},
+            org_id=org_id,
+            action=action,
+            actor_type=actor_type,
+            actor_id=actor_id,
+            target_type=target_type,
+            target_id=target_id,
+            ip=client.ip if client else "",
+            user_agent=client.user_agent if client else "",
+            request_id=client.request_id if client else "",
+            details=details or {},
         )
     )
 
@@ -51,9 +57,15 @@ async def record_request(session: AsyncSession, request: Request, principal: Pri
     if not target_id and request.path_params:
         target_id = str(next(reversed(request.path_params.values())))
     await record(
-        session, org_id=principal.org_id, action=action, actor_type=principal.actor_type,
-        actor_id=principal.actor_id, client=ClientMeta.of(request), target_type=target_type,
-        target_id=target_id, details=getattr(request.state, "audit_details", None),
+        session,
+        org_id=principal.org_id,
+        action=action,
+        actor_type=principal.actor_type,
+        actor_id=principal.actor_id,
+        client=ClientMeta.of(request),
+        target_type=target_type,
+        target_id=target_id,
+        details=getattr(request.state, "audit_details", None),
     )
 
 

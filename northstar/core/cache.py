@@ -21,8 +21,9 @@ V = TypeVar("V")
 
 
 class SharedCache(Generic[K, V]):
-    def __init__(self, *, maxsize: int, ttl_seconds: float,
-                 stale_if: Callable[[BaseException], bool] | None = None) -> None:
+    def __init__(
+        self, *, maxsize: int, ttl_seconds: float, stale_if: Callable[[BaseException], bool] | None = None
+    ) -> None:
         self.entries: TTLCache[K, V] = TTLCache(maxsize=maxsize, ttl=ttl_seconds)
         self.running: dict[K, asyncio.Future[V]] = {}
         self.generation = 0

@@ -97,16 +97,24 @@ def register_encrypted_column(column: EncryptedColumn) -> None:
 
 async def rotate_column(session: AsyncSession, column: EncryptedColumn, cipher: FieldCipher) -> int:
     """Re-encrypt the column's tokens that use an older key (the rows the session can see); returns how many."""
-    rows = (await session.execute(text(
-        f"SELECT {column.id_column}, {column.column} FROM {column.table} "  # noqa: S608 - registered identifiers
-        f"WHERE {column.column} IS NOT NULL AND split_part({column.column}, ':', 1) <> :current FOR UPDATE"),
-        {"current": cipher.current_key_id})).all()
+    rows = (
+        await session.execute(
+            text(
+                f"SELECT {column.id_column}, {column.column} FROM {column.table} "  # noqa: S608 - registered identifiers
+                f"WHERE {column.column} IS NOT NULL AND split_part({column.column}, ':', 1) <> :current FOR UPDATE"
+            ),
+            {"current": cipher.current_key_id},
+        )
+    ).all()
     for row_id, token in rows:
         plaintext = cipher.decrypt(token, associated_data=str(row_id))
-        await session.execute(text(
-            f"UPDATE {column.table} SET {column.column} = :token "  # noqa: S608 - registered identifiers
-            f"WHERE {column.id_column} = :id"),
-            {"token": cipher.encrypt(plaintext, associated_data=str(row_id)), "id": _as_id(row_id)})
+        await session.execute(
+            text(
+                f"UPDATE {column.table} SET {column.column} = :token "  # noqa: S608 - registered identifiers
+                f"WHERE {column.id_column} = :id"
+            ),
+            {"token": cipher.encrypt(plaintext, associated_data=str(row_id)), "id": _as_id(row_id)},
+        )
     return len(rows)
 
 

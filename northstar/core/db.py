@@ -57,14 +57,14 @@ NAMING_CONVENTION = {
 
 def uuid_pk() -> Mapped[uuid.UUID]:
     """A random UUID primary key, filled by the client (so ids are known before a flush) or the server."""
-    return mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4,
-                         server_default=text("gen_random_uuid()"))
+    return mapped_column(
+        UUID(as_uuid=True), primary_key=True, default=uuid.uuid4, server_default=text("gen_random_uuid()")
+    )
 
 
 def org_fk() -> Mapped[uuid.UUID]:
     """The tenant column every tenant table has; its rows go with their organization."""
-    return mapped_column(UUID(as_uuid=True), ForeignKey("core.organizations.id", ondelete="CASCADE"),
-                         nullable=False)
+    return mapped_column(UUID(as_uuid=True), ForeignKey("core.organizations.id", ondelete="CASCADE"), nullable=False)
 
 
 def tenant_fk(column: str, target: str, *, name: str, ondelete: str = "CASCADE") -> ForeignKeyConstraint:
@@ -87,9 +87,14 @@ class Base(DeclarativeBase):
     __mapper_args__ = {"eager_defaults": True}
 
 
-def tenant_binding(*, org_id: uuid.UUID | None = None, user_id: uuid.UUID | None = None,
-                   credential_id: uuid.UUID | None = None, site_key: str | None = None,
-                   settings: Mapping[str, str] | None = None) -> sql.Composed:
+def tenant_binding(
+    *,
+    org_id: uuid.UUID | None = None,
+    user_id: uuid.UUID | None = None,
+    credential_id: uuid.UUID | None = None,
+    site_key: str | None = None,
+    settings: Mapping[str, str] | None = None,
+) -> sql.Composed:
     """The one statement that binds a transaction to the app role and a tenant (``SELECT set_config(…, true), …``).
 
     Requests, queue tasks, the data service's COPY connections and event ingestion all bind with it, so the role,
@@ -98,14 +103,20 @@ def tenant_binding(*, org_id: uuid.UUID | None = None, user_id: uuid.UUID | None
     which shows no tenant rows. ``settings`` adds other transaction-local settings (timeouts, time zone, the
     maintenance flag).
     """
-    values = {"role": APP_ROLE, "northstar.org_id": str(org_id) if org_id else "",
-              "northstar.user_id": str(user_id) if user_id else "",
-              "northstar.credential_id": str(credential_id) if credential_id else "",
-              "northstar.site_key": site_key or "", **(settings or {})}
+    values = {
+        "role": APP_ROLE,
+        "northstar.org_id": str(org_id) if org_id else "",
+        "northstar.user_id": str(user_id) if user_id else "",
+        "northstar.credential_id": str(credential_id) if credential_id else "",
+        "northstar.site_key": site_key or "",
+        **(settings or {}),
+    }
     return sql.SQL("SELECT ") + sql.SQL(", ").join(
-        sql.SQL("set_config({}, {}, true) AS {}").format(sql.Literal(name), sql.Literal(value),
-                                                          sql.Identifier(f"setting_{position}"))
-        for position, (name, value) in enumerate(values.items()))
+        sql.SQL("set_config({}, {}, true) AS {}").format(
+            sql.Literal(name), sql.Literal(value), sql.Identifier(f"setting_{position}")
+        )
+        for position, (name, value) in enumerate(values.items())
+    )
 
 
 async def set_tenant_context(
@@ -134,8 +145,13 @@ async def set_tenant_context(
     finally:
         session.info["binding_context"] = False
     driver = cast(psycopg.AsyncConnection[Any], (await connection.get_raw_connection()).driver_connection)
-    statement = tenant_binding(org_id=org_id, user_id=user_id, credential_id=credential_id, site_key=site_key,
-                               settings=session.info.get("limits"))
+    statement = tenant_binding(
+        org_id=org_id,
+        user_id=user_id,
+        credential_id=credential_id,
+        site_key=site_key,
+        settings=session.info.get("limits"),
+    )
     if then is not None:
         follow_up = sql.SQL(then).format(**{name: sql.Literal(value) for name, value in (params or {}).items()})
         statement = sql.Composed([statement, sql.SQL("; "), follow_up])
@@ -205,22 +221,23 @@ async def bound_org(session: AsyncSession) -> uuid.UUID:
     return uuid.UUID(str(await session.scalar(text("SELECT current_setting('northstar.org_id', true)"))))
 
 
-async def fetch_page(session: AsyncSession, query: Select[Any], *, offset: int, limit: int
-                     ) -> tuple[list[Any], int]:
+async def fetch_page(session: AsyncSession, query: Select[Any], *, offset: int, limit: int) -> tuple[list[Any], int]:
     """One page of ``query``'s first entity and the total, in one round trip (a window count)."""
     rows, total = await fetch_rows_page(session, query, offset=offset, limit=limit)
     return [row[0] for row in rows], total
 
 
-async def fetch_rows_page(session: AsyncSession, query: Select[*tuple[Any, ...]], *, offset: int,
-                          limit: int) -> tuple[list[Row[*tuple[Any, ...]]], int]:
+async def fetch_rows_page(
+    session: AsyncSession, query: Select[*tuple[Any, ...]], *, offset: int, limit: int
+) -> tuple[list[Row[*tuple[Any, ...]]], int]:
     """One page of ``query``'s rows and the total, in one round trip (a window count).
 
     For a Core ``query`` (columns, not ORM entities), the rows are read without the ORM: hot lists use it so no
     object is built, tracked and discarded per row.
     """
     result = await session.execute(
-        query.add_columns(func.count().over().label("page_total")).offset(offset).limit(limit))
+        query.add_columns(func.count().over().label("page_total")).offset(offset).limit(limit)
+    )
     rows = result.all()
     if rows:
         return list(rows), int(rows[0][-1])
@@ -237,8 +254,9 @@ class OrgOwned(Protocol):
 Owned = TypeVar("Owned", bound=OrgOwned)
 
 
-async def get_in_org(session: AsyncSession, model: type[Owned], object_id: uuid.UUID, *, org_id: uuid.UUID,
-                     missing: str) -> Owned:
+async def get_in_org(
+    session: AsyncSession, model: type[Owned], object_id: uuid.UUID, *, org_id: uuid.UUID, missing: str
+) -> Owned:
     """The row with this id in this org, else ``NotFound(missing)``: another org's row answers like no row."""
     found = await session.get(model, object_id)
     if found is None or found.org_id != org_id:
@@ -267,8 +285,14 @@ async def driver_connection(session: AsyncSession) -> psycopg.AsyncConnection[An
     return cast(psycopg.AsyncConnection[Any], raw.driver_connection)
 
 
-async def bulk_insert(session: AsyncSession, model: type[Base] | Table, rows: Sequence[Mapping[str, Any]], *,
-                      conflict: str | None = None, update: Sequence[str] = ()) -> None:
+async def bulk_insert(
+    session: AsyncSession,
+    model: type[Base] | Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    conflict: str | None = None,
+    update: Sequence[str] = (),
+) -> None:
     """Insert many rows fast: COPY into a temporary table, then one ``INSERT … SELECT`` into ``model``'s table.
 
     COPY into the table itself is refused under row-level security, and a multi-row ``INSERT … VALUES`` spends
@@ -285,13 +309,20 @@ async def bulk_insert(session: AsyncSession, model: type[Base] | Table, rows: Se
     stage = sql.Identifier(f"stage_{table.name}")
     statement = sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(target, names, names, stage)
     if conflict is not None:
-        action = sql.SQL("DO UPDATE SET {}").format(sql.SQL(", ").join(
-            sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(column)) for column in update)) \
-            if update else sql.SQL("DO NOTHING")
+        action = (
+            sql.SQL("DO UPDATE SET {}").format(
+                sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(column)) for column in update)
+            )
+            if update
+            else sql.SQL("DO NOTHING")
+        )
         statement = sql.SQL("{} ON CONFLICT ON CONSTRAINT {} {}").format(statement, sql.Identifier(conflict), action)
     async with (await driver_connection(session)).cursor() as cursor:
-        await cursor.execute(sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
-            stage, names, target))
+        await cursor.execute(
+            sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
+                stage, names, target
+            )
+        )
         async with cursor.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(stage, names)) as copy:
             for row in rows:
                 await copy.write_row([row[column] for column in columns])
@@ -318,8 +349,9 @@ def with_connect_options(url: str, config: DatabaseSettings) -> str:
     """
     parsed = make_url(to_async_url(url))
     options = {"connect_timeout": str(config.connect_timeout_seconds), **CONNECT_OPTIONS}
-    return parsed.update_query_dict({name: value for name, value in options.items() if name not in parsed.query}
-                                    ).render_as_string(hide_password=False)
+    return parsed.update_query_dict(
+        {name: value for name, value in options.items() if name not in parsed.query}
+    ).render_as_string(hide_password=False)
 
 
 class Database:
@@ -331,13 +363,24 @@ class Database:
     request limits, workers their own).
     """
 
-    def __init__(self, url: str, *, settings: Settings | None = None, pool_size: int = 20, echo: bool = False,
-                 statement_timeout: float = 0.0, lock_timeout: float = 0.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        settings: Settings | None = None,
+        pool_size: int = 20,
+        echo: bool = False,
+        statement_timeout: float = 0.0,
+        lock_timeout: float = 0.0,
+    ) -> None:
         self.settings = settings or get_settings()
         config = self.settings.db
         self.url = with_connect_options(url, config)
-        self.watch = ServerWatch(to_libpq_url(self.url), stall_seconds=config.stall_seconds,
-                                 probe_timeout_seconds=config.probe_timeout_seconds)
+        self.watch = ServerWatch(
+            to_libpq_url(self.url),
+            stall_seconds=config.stall_seconds,
+            probe_timeout_seconds=config.probe_timeout_seconds,
+        )
         self.engine: AsyncEngine = create_async_engine(
             self.url,
             async_creator=self.watch.connect,
@@ -349,9 +392,14 @@ class Database:
             echo=echo,
         )
         self.sessionmaker = async_sessionmaker(
-            self.engine, expire_on_commit=False, autoflush=False, sync_session_class=TenantSession,
-            info={"limits": statement_limits(statement_timeout=statement_timeout, lock_timeout=lock_timeout),
-                  "settings": self.settings},
+            self.engine,
+            expire_on_commit=False,
+            autoflush=False,
+            sync_session_class=TenantSession,
+            info={
+                "limits": statement_limits(statement_timeout=statement_timeout, lock_timeout=lock_timeout),
+                "settings": self.settings,
+            },
         )
 
     @asynccontextmanager

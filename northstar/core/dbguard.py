@@ -33,8 +33,13 @@ log = structlog.get_logger("northstar.db")
 RETRY_AFTER_SECONDS = 2
 # libpq options every connection gets (unless the URL sets them): a dead peer on a live network is noticed by TCP
 # keepalives after 10 + 3 x 5 s idle, and unacknowledged data is given up after 15 s (tcp_user_timeout).
-CONNECT_OPTIONS = {"keepalives": "1", "keepalives_idle": "10", "keepalives_interval": "5", "keepalives_count": "3",
-                   "tcp_user_timeout": "15000"}
+CONNECT_OPTIONS = {
+    "keepalives": "1",
+    "keepalives_idle": "10",
+    "keepalives_interval": "5",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "15000",
+}
 
 
 class DatabaseUnavailable(AppError):
@@ -89,8 +94,7 @@ class WatchedConnection(psycopg.AsyncConnection[Row]):
     watch: ServerWatch | None = None
     deadline: float | None = None
 
-    async def wait(self, gen: PQGen[Any], interval: float = 0.1,
-                   timeout: float | None = None) -> Any:  # noqa: ASYNC109 - psycopg's signature
+    async def wait(self, gen: PQGen[Any], interval: float = 0.1, timeout: float | None = None) -> Any:  # noqa: ASYNC109 - psycopg's signature
         watch = self.watch
         if timeout is not None or (watch is None and self.deadline is None):
             return await super().wait(gen, interval, timeout)
@@ -148,7 +152,8 @@ class ServerWatch:
             if self.probe is None or self.probe.closed:
                 self.probe = None
                 probe: WatchedConnection[Any] = await asyncio.wait_for(
-                    WatchedConnection.connect(self.conninfo, autocommit=True), self.probe_timeout_seconds)
+                    WatchedConnection.connect(self.conninfo, autocommit=True), self.probe_timeout_seconds
+                )
                 probe.deadline = self.probe_timeout_seconds
                 self.probe = probe
             await self.probe.execute("SELECT 1")

@@ -73,8 +73,9 @@ class FastPaths:
                     return
         await self.app(scope, receive, send)
 
-    async def _serve(self, route: FastRoute, params: dict[str, str], scope: Scope, receive: Receive,
-                     send: Send) -> None:
+    async def _serve(
+        self, route: FastRoute, params: dict[str, str], scope: Scope, receive: Receive, send: Send
+    ) -> None:
         started = time.perf_counter()
         trace_id = new_trace_id(scope)
         state = scope.setdefault("state", {})

@@ -177,8 +177,15 @@ class AppError(Exception):
     code = "bad_request"
     commit = False  # keep the request's writes although the request fails (e.g. a failed-login record)
 
-    def __init__(self, message: str, *, code: str | None = None, details: Any = None,
-                 status: int | None = None, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        details: Any = None,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code or self.code
@@ -217,9 +224,17 @@ class Unprocessable(AppError):
 
 def invalid(message: str, exc: ValidationError, *, prefix: tuple[str, ...] = ("body",)) -> Unprocessable:
     """A 422 listing each pydantic error at its request path, for input validated outside the route signature."""
-    return Unprocessable(message, details=[
-        {"field": ".".join(str(part) for part in (*prefix, *error["loc"])), "message": error["msg"],
-         "type": error["type"]} for error in exc.errors()])
+    return Unprocessable(
+        message,
+        details=[
+            {
+                "field": ".".join(str(part) for part in (*prefix, *error["loc"])),
+                "message": error["msg"],
+                "type": error["type"],
+            }
+            for error in exc.errors()
+        ],
+    )
 
 
 class TooManyRequests(AppError):
@@ -272,8 +287,9 @@ async def page_params(page: int = Query(1, ge=1, le=1_000_000), limit: int = Que
 Page = Annotated[PageParams, Depends(page_params)]
 
 
-def error_response(status: int, code: str, message: str, details: Any = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     body = {"error": {"code": code, "message": message, "details": details}}
     return ORJSONResponse(body, status_code=status, headers=headers)
 
@@ -317,11 +333,13 @@ _STATUS_CODES = {
 def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     details = []
     for error in exc.errors():
-        details.append({
-            "field": ".".join(str(part) for part in error.get("loc", ())),
-            "message": error.get("msg", "invalid"),
-            "type": error.get("type", "invalid"),
-        })
+        details.append(
+            {
+                "field": ".".join(str(part) for part in error.get("loc", ())),
+                "message": error.get("msg", "invalid"),
+                "type": error.get("type", "invalid"),
+            }
+        )
     return details
 
 

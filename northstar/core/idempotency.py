@@ -48,8 +48,7 @@ class IdempotencyKey(Base):
     request_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     response_status: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False,
-                                                 server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
 
 
 class ReplayedResponse(AppError):
@@ -73,8 +72,7 @@ async def idempotency_guard(
         return
     database: Database = request.app.state.database
     body = await request.body()
-    request_hash = hashlib.sha256(request.method.encode() + b" " + request.url.path.encode() + b"\n" + body
-                                  ).hexdigest()
+    request_hash = hashlib.sha256(request.method.encode() + b" " + request.url.path.encode() + b"\n" + body).hexdigest()
     ident = {"org_id": principal.org_id, "principal": _principal_key(principal), "key": idempotency_key}
     async with database.tenant_transaction(org_id=principal.org_id) as session:
         inserted = await session.execute(
@@ -90,9 +88,11 @@ async def idempotency_guard(
         if stored.request_hash == request_hash and stored.response_status is None:
             lease = 2 * request.app.state.settings.http.request_timeout_seconds
             abandoned = await session.execute(
-                update(IdempotencyKey).filter_by(**ident, response_status=None)
+                update(IdempotencyKey)
+                .filter_by(**ident, response_status=None)
                 .where(IdempotencyKey.created_at < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, lease))
-                .values(created_at=func.now()).returning(IdempotencyKey.key)
+                .values(created_at=func.now())
+                .returning(IdempotencyKey.key)
             )
             if abandoned.first() is not None:
                 request.state.idempotency = ident
@@ -103,8 +103,10 @@ async def idempotency_guard(
             code="idempotency_key_reused",
         )
     if stored.response_status is None:
-        raise Conflict("A request with this Idempotency-Key is still being processed; retry shortly",
-                       code="idempotency_in_progress")
+        raise Conflict(
+            "A request with this Idempotency-Key is still being processed; retry shortly",
+            code="idempotency_in_progress",
+        )
     raise ReplayedResponse(stored.response_status, stored.response_body or b"")
 
 
@@ -156,12 +158,16 @@ class IdempotencyRecorder:
 
 async def replay_handler(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, ReplayedResponse)
-    return Response(exc.body, status_code=exc.status, media_type="application/json",
-                    headers={"Idempotent-Replayed": "true"})
+    return Response(
+        exc.body, status_code=exc.status, media_type="application/json", headers={"Idempotent-Replayed": "true"}
+    )
 
 
 @periodic_per_org("core.purge_idempotency_keys", cron="17 * * * *")
 async def purge_expired_keys(session: AsyncSession) -> int:
-    return await execute_count(session, delete(IdempotencyKey).where(
-        IdempotencyKey.created_at < func.now() - text(f"interval '{KEY_TTL_HOURS} hours'")
-    ))
+    return await execute_count(
+        session,
+        delete(IdempotencyKey).where(
+            IdempotencyKey.created_at < func.now() - text(f"interval '{KEY_TTL_HOURS} hours'")
+        ),
+    )

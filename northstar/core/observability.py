@@ -61,17 +61,22 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("northstar_http_requests_total", "HTTP requests",
-                                ["method", "route", "status"], registry=self.registry)
+        self.requests = Counter(
+            "northstar_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=self.registry
+        )
         self.latency = Histogram(
-            "northstar_http_request_duration_seconds", "HTTP request latency", ["method", "route"],
+            "northstar_http_request_duration_seconds",
+            "HTTP request latency",
+            ["method", "route"],
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=self.registry,
         )
-        self.db_pool = Gauge("northstar_db_pool_connections", "Database pool connections", ["state"],
-                             registry=self.registry)
-        self.queue_depth = Gauge("northstar_queue_jobs", "Queue jobs waiting or running", ["status"],
-                                 registry=self.registry)
+        self.db_pool = Gauge(
+            "northstar_db_pool_connections", "Database pool connections", ["state"], registry=self.registry
+        )
+        self.queue_depth = Gauge(
+            "northstar_queue_jobs", "Queue jobs waiting or running", ["status"], registry=self.registry
+        )
 
 
 def parse_traceparent(header: str | None) -> str | None:
@@ -97,8 +102,9 @@ def route_template(scope: Scope) -> str:
     if scope.get("route") is None:
         return "unmatched"
     values = {str(value).lower(): name for name, value in scope.get("path_params", {}).items()}
-    return "/".join(f"{{{values[part.lower()]}}}" if part.lower() in values else part
-                    for part in scope["path"].split("/"))
+    return "/".join(
+        f"{{{values[part.lower()]}}}" if part.lower() in values else part for part in scope["path"].split("/")
+    )
 
 
 def client_ip(scope: Scope, *, trust_forwarded: bool) -> str:
@@ -132,8 +138,9 @@ class BodyTooLarge(Exception):
 class EdgeMiddleware:
     """Trace id, access log, metrics, security headers; 413 for large bodies, 422 for NUL in URLs, 504 on timeout."""
 
-    def __init__(self, app: ASGIApp, *, settings: Settings, metrics: Metrics,
-                 body_limits: dict[str, int] | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, *, settings: Settings, metrics: Metrics, body_limits: dict[str, int] | None = None
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body = settings.http.max_body_bytes
@@ -151,9 +158,13 @@ class EdgeMiddleware:
             (b"x-frame-options", b"DENY"),
         ]
         if path.startswith(("/docs", "/redoc")):
-            headers.append((b"content-security-policy",
-                            b"default-src 'self' 'unsafe-inline' cdn.jsdelivr.net fastapi.tiangolo.com data:;"
-                            b" frame-ancestors 'none'"))
+            headers.append(
+                (
+                    b"content-security-policy",
+                    b"default-src 'self' 'unsafe-inline' cdn.jsdelivr.net fastapi.tiangolo.com data:;"
+                    b" frame-ancestors 'none'",
+                )
+            )
         else:
             headers.append((b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"))
         if self.https:
@@ -197,41 +208,53 @@ class EdgeMiddleware:
         timeout = None if scope["path"] in self.stream_paths or scope["path"] in self.body_limits else self.timeout
         try:
             if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
-                await self._reply(send_with_headers, status, 422, "validation_error",
-                                  "The URL must not contain NUL (%00) characters")
+                await self._reply(
+                    send_with_headers, status, 422, "validation_error", "The URL must not contain NUL (%00) characters"
+                )
                 return
             if declared is not None and declared.isdigit() and int(declared) > max_body:
                 raise BodyTooLarge
             async with asyncio.timeout(timeout):
                 await self.app(scope, limited_receive, send_with_headers)
         except BodyTooLarge:
-            await self._reply(send_with_headers, status, 413, "payload_too_large",
-                              f"The request body exceeds {max_body} bytes")
+            await self._reply(
+                send_with_headers, status, 413, "payload_too_large", f"The request body exceeds {max_body} bytes"
+            )
         except TimeoutError:
             await self._reply(send_with_headers, status, 504, "timeout", "The request took too long")
         except Exception as exc:  # the last line of defence: a database outage is a 503, anything else a logged 500
             problem = database_problem(exc)
             if problem is not None:
                 log.warning(problem.code, traceId=trace_id, path=scope["path"], error=_first_line(exc))
-                await self._reply(send_with_headers, status, problem.status, problem.code, problem.message,
-                                  problem.headers)
+                await self._reply(
+                    send_with_headers, status, problem.status, problem.code, problem.message, problem.headers
+                )
                 return
             log.error("unhandled_error", exc_info=exc, traceId=trace_id, path=scope["path"])
-            await self._reply(send_with_headers, status, 500, "internal_error",
-                              "Something went wrong; the error was logged.")
+            await self._reply(
+                send_with_headers, status, 500, "internal_error", "Something went wrong; the error was logged."
+            )
         finally:
             self._observe(scope, status["code"], time.perf_counter() - started, trace_id)
 
     @staticmethod
-    async def _reply(send: Send, status: dict[str, Any], code: int, error: str, message: str,
-                     headers: dict[str, str] | None = None) -> None:
+    async def _reply(
+        send: Send, status: dict[str, Any], code: int, error: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         if status["started"]:
             return
         body = _error_body(error, message)
-        await send({"type": "http.response.start", "status": code,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode()),
-                                *((name.lower().encode(), value.encode()) for name, value in (headers or {}).items())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": code,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    *((name.lower().encode(), value.encode()) for name, value in (headers or {}).items()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
     def _observe(self, scope: Scope, status: int, duration: float, trace_id: str) -> None:

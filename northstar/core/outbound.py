@@ -43,8 +43,9 @@ def _public(address: str) -> bool:
     ip = ipaddress.ip_address(address)
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    return not (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_reserved
-                or ip.is_unspecified)
+    return not (
+        ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_reserved or ip.is_unspecified
+    )
 
 
 async def resolve_checked(host: str, port: int, policy: OutboundPolicy) -> str:
@@ -127,16 +128,23 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
             await response.aclose()
             raise httpx.DecodingError(f"the response is encoded as {encoding!r}, which is not accepted")
         compressed = encoding != "identity"
-        response.stream = _LimitedStream(response.stream, self.policy.max_response_bytes,
-                                         encoding if compressed else None)
+        response.stream = _LimitedStream(
+            response.stream, self.policy.max_response_bytes, encoding if compressed else None
+        )
         if compressed:  # decoded by the stream: httpx must not decode it again, and the length is not the body's
             del response.headers["content-encoding"]
             response.headers.pop("content-length", None)
         return response
 
 
-def outbound_client(policy: OutboundPolicy, *, base_url: str = "", headers: dict[str, str] | None = None
-                    ) -> httpx.AsyncClient:
+def outbound_client(
+    policy: OutboundPolicy, *, base_url: str = "", headers: dict[str, str] | None = None
+) -> httpx.AsyncClient:
     """An httpx client through the guarded transport; never follows redirects."""
-    return httpx.AsyncClient(transport=GuardedTransport(policy), follow_redirects=False, base_url=base_url,
-                             headers=headers, timeout=httpx.Timeout(policy.timeout_seconds))
+    return httpx.AsyncClient(
+        transport=GuardedTransport(policy),
+        follow_redirects=False,
+        base_url=base_url,
+        headers=headers,
+        timeout=httpx.Timeout(policy.timeout_seconds),
+    )

@@ -77,8 +77,13 @@ class Resource:
     investor: tuple[Grant, ...] = ()
 
     def permissions(self, role: Role) -> list[Permission]:
-        grants = {Role.FOUNDER: (allow(*CRUD),), Role.ADMIN: self.admin, Role.MEMBER: self.member,
-                  Role.ANALYST: self.analyst, Role.INVESTOR: self.investor}[role]
+        grants = {
+            Role.FOUNDER: (allow(*CRUD),),
+            Role.ADMIN: self.admin,
+            Role.MEMBER: self.member,
+            Role.ANALYST: self.analyst,
+            Role.INVESTOR: self.investor,
+        }[role]
         return [Permission(action, self.name, dict(grant.conditions)) for grant in grants for action in grant.actions]
 
 
@@ -105,8 +110,13 @@ def register_resources(resources: Iterable[Resource]) -> None:
 
 # The tenancy scopes core's own checks name (``require(..., scope=...)`` reads the scope's resource).
 PLATFORM_RESOURCES = (
-    Resource("organization", admin=(allow("read", "update"),), member=(allow("read"),), analyst=(allow("read"),),
-             investor=(allow("read"),)),
+    Resource(
+        "organization",
+        admin=(allow("read", "update"),),
+        member=(allow("read"),),
+        analyst=(allow("read"),),
+        investor=(allow("read"),),
+    ),
     Resource("projects", member=(allow("read", "create"), own("update", "delete")), analyst=(allow("read"),)),
     Resource("teams", member=(allow("read"),), analyst=(allow("read"),)),
 )
@@ -192,17 +202,27 @@ class Principal:
             scope_string(action, resource) in self.api_key_scopes or f"{resource}:*" in self.api_key_scopes
         )
 
-    def can(self, action: str, resource: str, *, owner_id: uuid.UUID | None = None,
-            project_id: uuid.UUID | None = None, team_id: uuid.UUID | None = None) -> bool:
+    def can(
+        self,
+        action: str,
+        resource: str,
+        *,
+        owner_id: uuid.UUID | None = None,
+        project_id: uuid.UUID | None = None,
+        team_id: uuid.UUID | None = None,
+    ) -> bool:
         """Whether the action is allowed on one object (its owner, project or team given when it has them)."""
         if not self._key_allows(action, resource):
             return False
         context = {"owner_id": owner_id, "user_id": self.user_id}
-        return any(role_allows(role, action, resource, context)
-                   for role in self.roles_for(project_id=project_id, team_id=team_id))
+        return any(
+            role_allows(role, action, resource, context)
+            for role in self.roles_for(project_id=project_id, team_id=team_id)
+        )
 
-    def may_try(self, action: str, resource: str, *, project_id: uuid.UUID | None = None,
-                team_id: uuid.UUID | None = None) -> bool:
+    def may_try(
+        self, action: str, resource: str, *, project_id: uuid.UUID | None = None, team_id: uuid.UUID | None = None
+    ) -> bool:
         """The route gate: a grant (possibly conditional) of the org role, or of the role on the given project or
         team, could allow this; the service checks conditions against the loaded object."""
         if not self._key_allows(action, resource):
@@ -216,8 +236,11 @@ class Principal:
             return None
         if not self._key_allows(action, resource):
             return frozenset()
-        return frozenset(scoped.scope_id for scoped in self.scoped_roles
-                         if scoped.scope == scope and _grants(scoped.role, action, resource))
+        return frozenset(
+            scoped.scope_id
+            for scoped in self.scoped_roles
+            if scoped.scope == scope and _grants(scoped.role, action, resource)
+        )
 
 
 def _grants(role: Role, action: str, resource: str) -> bool:

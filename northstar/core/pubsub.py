@@ -54,6 +54,8 @@ def register_topics(rules: Mapping[str, str]) -> None:
 def may_receive(principal: Principal, topic: str) -> bool:
     resource = next((resource for prefix, resource in TOPIC_RESOURCES.items() if topic.startswith(prefix)), None)
     return resource is not None and principal.can("read", resource)
+
+
 log = structlog.get_logger("northstar.pubsub")
 _local_ids = itertools.count()
 
@@ -138,8 +140,12 @@ class EventHub:
     def _dispatch(self, payload: str | bytes) -> None:
         try:
             message = orjson.loads(payload)
-            event = Event(id=str(message.get("id") or f"{int(time.time() * 1000):013d}-local{next(_local_ids)}"),
-                          org_id=message["org"], topic=message["topic"], data=message["data"])
+            event = Event(
+                id=str(message.get("id") or f"{int(time.time() * 1000):013d}-local{next(_local_ids)}"),
+                org_id=message["org"],
+                topic=message["topic"],
+                data=message["data"],
+            )
         except (orjson.JSONDecodeError, KeyError, TypeError):
             return
         self.history.setdefault(event.org_id, deque(maxlen=REPLAY_BUFFER)).append(event)
@@ -158,13 +164,12 @@ class EventHub:
         history = list(self.history.get(org_id, ()))
         for position, event in enumerate(history):
             if event.id == last_event_id:
-                return history[position + 1:], False
+                return history[position + 1 :], False
         # Not buffered: nothing was missed only if it is newer than all this process has seen.
         return [], not (history and last_event_id > history[-1].id)
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, org_id: uuid.UUID, *, last_event_id: str | None = None
-                        ) -> AsyncIterator[Subscription]:
+    async def subscribe(self, org_id: uuid.UUID, *, last_event_id: str | None = None) -> AsyncIterator[Subscription]:
         self.start()
         queue: asyncio.Queue[Event] = asyncio.Queue(SUBSCRIBER_BUFFER)
         key = str(org_id)
@@ -192,8 +197,11 @@ class EventHub:
         async with self.publishing:
             try:
                 if self.publisher is None or self.publisher.closed:
-                    self.publisher = await (self.watch.connect(autocommit=True) if self.watch is not None
-                                            else psycopg.AsyncConnection.connect(self.conninfo, autocommit=True))
+                    self.publisher = await (
+                        self.watch.connect(autocommit=True)
+                        if self.watch is not None
+                        else psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
+                    )
                 await self.publisher.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload.decode()))
             except (psycopg.Error, OSError):
                 if self.publisher is not None:

@@ -39,8 +39,14 @@ class Backoff(procrastinate.BaseRetryStrategy):
     do not all come back at the same second.
     """
 
-    def __init__(self, *, max_attempts: int, base_seconds: float, max_seconds: float,
-                 transient: tuple[type[BaseException], ...] = (Exception,)) -> None:
+    def __init__(
+        self,
+        *,
+        max_attempts: int,
+        base_seconds: float,
+        max_seconds: float,
+        transient: tuple[type[BaseException], ...] = (Exception,),
+    ) -> None:
         self.max_attempts = max_attempts
         self.base_seconds = base_seconds
         self.max_seconds = max_seconds
@@ -50,11 +56,12 @@ class Backoff(procrastinate.BaseRetryStrategy):
         """``attempts`` counts the runs before this one, as Procrastinate does."""
         return attempts + 1 < self.max_attempts and isinstance(exception, self.transient)
 
-    def get_retry_decision(self, *, exception: BaseException, job: procrastinate.jobs.Job
-                           ) -> procrastinate.RetryDecision | None:
+    def get_retry_decision(
+        self, *, exception: BaseException, job: procrastinate.jobs.Job
+    ) -> procrastinate.RetryDecision | None:
         if not self.will_retry(exception, job.attempts):
             return None
-        ceiling = min(self.max_seconds, self.base_seconds * 2 ** job.attempts)
+        ceiling = min(self.max_seconds, self.base_seconds * 2**job.attempts)
         delay = timedelta(seconds=random.uniform(ceiling / 2, ceiling))  # noqa: S311 - jitter, not a secret
         return procrastinate.RetryDecision(retry_at=datetime.now(UTC) + delay)
 
@@ -135,8 +142,11 @@ async def recover_stalled_jobs(timestamp: int) -> int:
     Tasks make their effect idempotent (checkpoints in the same transaction as the data), so a job
     picked up again finishes exactly once.
     """
-    stalled = list(await queue_app.job_manager.get_stalled_jobs(
-        seconds_since_heartbeat=task_settings().queue.stalled_worker_timeout_seconds))
+    stalled = list(
+        await queue_app.job_manager.get_stalled_jobs(
+            seconds_since_heartbeat=task_settings().queue.stalled_worker_timeout_seconds
+        )
+    )
     for job in stalled:
         await queue_app.job_manager.retry_job(job)
     return len(stalled)
@@ -144,17 +154,17 @@ async def recover_stalled_jobs(timestamp: int) -> int:
 
 def worker_options(settings: Settings) -> dict[str, Any]:
     queue = settings.queue
-    return {"update_heartbeat_interval": queue.heartbeat_seconds,
-            "stalled_worker_timeout": queue.stalled_worker_timeout_seconds}
+    return {
+        "update_heartbeat_interval": queue.heartbeat_seconds,
+        "stalled_worker_timeout": queue.stalled_worker_timeout_seconds,
+    }
 
 
 async def enqueue(session: AsyncSession, task: Any, *, org_id: uuid.UUID, **kwargs: Any) -> int:
     """Defer ``task`` on the session's own connection, so it commits with the caller's transaction."""
     connection = await session.connection()
     raw = await connection.get_raw_connection()
-    job_id: int = await task.configure(connection=raw.driver_connection).defer_async(
-        org_id=str(org_id), **kwargs
-    )
+    job_id: int = await task.configure(connection=raw.driver_connection).defer_async(org_id=str(org_id), **kwargs)
     return job_id
 
 
@@ -163,7 +173,8 @@ async def enqueue_named(session: AsyncSession, name: str, *, org_id: uuid.UUID, 
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     job_id: int = await queue_app.configure_task(name, connection=raw.driver_connection).defer_async(
-        org_id=str(org_id), **kwargs)
+        org_id=str(org_id), **kwargs
+    )
     return job_id
 
 
@@ -184,8 +195,7 @@ async def close_queue(pool: AsyncConnectionPool) -> None:
 async def queue_depth(session: AsyncSession) -> dict[str, int]:
     """Jobs waiting or running, for /metrics and the health check."""
     rows = await session.execute(
-        text("SELECT status::text, count(*) FROM procrastinate_jobs"
-             " WHERE status IN ('todo', 'doing') GROUP BY status")
+        text("SELECT status::text, count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing') GROUP BY status")
     )
     depth = {"todo": 0, "doing": 0}
     depth.update({status: int(count) for status, count in rows.all()})
@@ -198,7 +208,13 @@ async def worker_liveness(session: AsyncSession, *, stale_after_seconds: float) 
     Procrastinate workers register themselves and update their heartbeat every ``heartbeat_seconds``; a killed
     worker's row stays, with an ageing heartbeat, until another worker prunes it.
     """
-    alive, registered = (await session.execute(
-        text("SELECT count(*) FILTER (WHERE last_heartbeat > now() - make_interval(secs => :stale)), count(*)"
-             " FROM procrastinate_workers"), {"stale": stale_after_seconds})).one()
+    alive, registered = (
+        await session.execute(
+            text(
+                "SELECT count(*) FILTER (WHERE last_heartbeat > now() - make_interval(secs => :stale)), count(*)"
+                " FROM procrastinate_workers"
+            ),
+            {"stale": stale_after_seconds},
+        )
+    ).one()
     return int(alive), int(registered)

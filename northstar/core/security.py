@@ -135,7 +135,7 @@ def split_credential(token: str, prefix: str) -> tuple[uuid.UUID, str] | None:
     """Parse ``<prefix><uuid-hex>_<secret>`` into its id and secret; None when malformed."""
     if not token.startswith(prefix):
         return None
-    ident, sep, secret = token[len(prefix):].partition("_")
+    ident, sep, secret = token[len(prefix) :].partition("_")
     if not sep or not secret:
         return None
     try:
@@ -184,14 +184,23 @@ def field_cipher(settings: Settings) -> FieldCipher:
 
 def auth_keys(settings: Settings) -> AuthKeys:
     """The keys of this configuration, derived once: every authenticated request needs them."""
-    return _derived_keys(settings.resolved_secret_key(), settings.auth.issuer, settings.auth.audience,
-                         tuple(sorted(settings.crypto.keys.items())), settings.crypto.current_key)
+    return _derived_keys(
+        settings.resolved_secret_key(),
+        settings.auth.issuer,
+        settings.auth.audience,
+        tuple(sorted(settings.crypto.keys.items())),
+        settings.crypto.current_key,
+    )
 
 
 @lru_cache(maxsize=8)
-def _derived_keys(secret: str, issuer: str, audience: str, field_keys: tuple[tuple[str, str], ...],
-                  current_key: str) -> AuthKeys:
+def _derived_keys(
+    secret: str, issuer: str, audience: str, field_keys: tuple[tuple[str, str], ...], current_key: str
+) -> AuthKeys:
     keys = {"k1": derive_key(secret, "fields/k1")}
     keys.update({key_id: parse_key(key_id, encoded) for key_id, encoded in field_keys})
-    return AuthKeys(signer=TokenSigner(secret=derive_key(secret, "jwt").hex(), issuer=issuer, audience=audience),
-                    hmac_key=derive_key(secret, "hmac").hex(), cipher=FieldCipher(keys, current_key or "k1"))
+    return AuthKeys(
+        signer=TokenSigner(secret=derive_key(secret, "jwt").hex(), issuer=issuer, audience=audience),
+        hmac_key=derive_key(secret, "hmac").hex(),
+        cipher=FieldCipher(keys, current_key or "k1"),
+    )

@@ -78,15 +78,22 @@ async def presets(_: DataRead) -> Envelope[list[PresetInfo]]:
     return Envelope(data=list_presets())
 
 
-@router.post("/generate", status_code=status.HTTP_202_ACCEPTED, response_model=Envelope[JobAccepted],
-             name="datasets.generate", dependencies=[Idempotent])
-async def generate(body: GenerateRequest, request: Request, principal: DataCreate, session: DbSession
-                   ) -> Envelope[JobAccepted]:
+@router.post(
+    "/generate",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Envelope[JobAccepted],
+    name="datasets.generate",
+    dependencies=[Idempotent],
+)
+async def generate(
+    body: GenerateRequest, request: Request, principal: DataCreate, session: DbSession
+) -> Envelope[JobAccepted]:
     """Queue a generation; refused (413) when the org's storage is already full, and stopped in the worker when it
     fills up (``storage_quota_exceeded``)."""
     if body.output.dataset:
-        await service.storage_room(session, declared_bytes=None,
-                                   limit=request.app.state.settings.datasets.max_org_storage_bytes)
+        await service.storage_room(
+            session, declared_bytes=None, limit=request.app.state.settings.datasets.max_org_storage_bytes
+        )
     job = await service.create_generation_job(session, principal=principal, request=body)
     audit_target(request, "job", job.id, type="generation", rows=body.rows)
     return Envelope(data=JobAccepted(job_id=job.id))
@@ -110,17 +117,27 @@ async def _upload_source(request: Request) -> UploadSource:
         form = await request.form(max_files=1, max_fields=5)
         upload, schema = form.get("file"), form.get("schema")
         if not isinstance(upload, UploadFile):
-            raise Unprocessable("Send the file in a multipart field named 'file'",
-                                details=[{"field": "file", "message": "missing", "type": "missing"}])
+            raise Unprocessable(
+                "Send the file in a multipart field named 'file'",
+                details=[{"field": "file", "message": "missing", "type": "missing"}],
+            )
 
         async def parts() -> AsyncIterator[bytes]:
             while chunk := await upload.read(UPLOAD_CHUNK):
                 yield chunk
 
-        return UploadSource(parts(), upload.filename or "upload", upload.content_type or "",
-                            schema if isinstance(schema, str) else request.query_params.get("schema"))
-    return UploadSource(request.stream(), request.query_params.get("filename") or "upload", content_type,
-                        request.query_params.get("schema"))
+        return UploadSource(
+            parts(),
+            upload.filename or "upload",
+            upload.content_type or "",
+            schema if isinstance(schema, str) else request.query_params.get("schema"),
+        )
+    return UploadSource(
+        request.stream(),
+        request.query_params.get("filename") or "upload",
+        content_type,
+        request.query_params.get("schema"),
+    )
 
 
 def _declared_schema(text: str | None) -> dict[str, Any]:
@@ -135,23 +152,33 @@ def _declared_schema(text: str | None) -> dict[str, Any]:
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
-        raise Unprocessable("The schema is not valid JSON", details=[
-            {"field": "schema", "message": str(exc), "type": "json_invalid"}]) from None
+        raise Unprocessable(
+            "The schema is not valid JSON", details=[{"field": "schema", "message": str(exc), "type": "json_invalid"}]
+        ) from None
     try:
         if isinstance(value, dict) and isinstance(value.get("columns"), list):
             return {"schema": DatasetSchemaRequest.model_validate(value).model_dump(mode="json", exclude_none=True)}
         types = TYPE_MAPPING.validate_python(value)
     except ValidationError as exc:
         raise invalid("The schema is not valid", exc, prefix=("schema",)) from None
-    return {"types": {key: given.model_dump(mode="json", by_alias=True, exclude_none=True)
-                      for key, given in types.items()}}
+    return {
+        "types": {key: given.model_dump(mode="json", by_alias=True, exclude_none=True) for key, given in types.items()}
+    }
 
 
-@router.post("/upload", status_code=status.HTTP_201_CREATED, response_model=Envelope[UploadAccepted],
-             name="datasets.upload", responses={
-                 413: {"description": "Larger than the upload limit, or than the room left in the org's storage "
-                                      "(`storage_quota_exceeded`)"},
-                 415: {"description": "Not CSV, JSON, NDJSON or Parquet"}})
+@router.post(
+    "/upload",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Envelope[UploadAccepted],
+    name="datasets.upload",
+    responses={
+        413: {
+            "description": "Larger than the upload limit, or than the room left in the org's storage "
+            "(`storage_quota_exceeded`)"
+        },
+        415: {"description": "Not CSV, JSON, NDJSON or Parquet"},
+    },
+)
 async def upload(
     request: Request,
     principal: DataCreate,
@@ -160,11 +187,17 @@ async def upload(
     filename: Annotated[str | None, Query(max_length=255, description="file name, for a raw body")] = None,
     delimiter: Annotated[str | None, Query(min_length=1, max_length=1, description="CSV delimiter")] = None,
     header: Annotated[Literal["auto", "yes", "no"], Query(description="CSV header row")] = "auto",
-    schema: Annotated[str | None, Query(max_length=100_000, description="JSON: the whole schema, `{\"columns\": "
-                                        "[{\"name\", \"type\", \"nullable\", \"precision\", \"scale\", "
-                                        "\"label\"}]}`, or types for some columns by header, `{\"amount\": "
-                                        "\"float\"}`; inferred when absent (a multipart field `schema` works "
-                                        "too)")] = None,
+    schema: Annotated[
+        str | None,
+        Query(
+            max_length=100_000,
+            description='JSON: the whole schema, `{"columns": '
+            '[{"name", "type", "nullable", "precision", "scale", '
+            '"label"}]}`, or types for some columns by header, `{"amount": '
+            '"float"}`; inferred when absent (a multipart field `schema` works '
+            "too)",
+        ),
+    ] = None,
 ) -> Response:
     """Stream a file in (multipart field ``file`` or the raw body), store it, and queue its import.
 
@@ -204,31 +237,41 @@ async def upload(
         await storage.delete(key)
         body = UploadAccepted(job_id=duplicate.job_id or duplicate.id, file_id=duplicate.id, duplicate_of=duplicate.id)
         return Response(Envelope(data=body).model_dump_json(by_alias=True), media_type="application/json")
-    options = {key_: value for key_, value in {"delimiter": delimiter, "header": header, **schema_options}.items()
-               if value}
+    options = {
+        key_: value for key_, value in {"delimiter": delimiter, "header": header, **schema_options}.items() if value
+    }
     uploaded = service.UploadedObject(
-        key=key, original_name=original_name, mime_type=mime_type(detected.kind, gzip=detected.compression == "gzip"),
-        size_bytes=size, checksum=digest.hexdigest())
-    job, stored = await service.create_import_job(session, principal=principal, upload=uploaded, options=options,
-                                                  dataset_name=name)
+        key=key,
+        original_name=original_name,
+        mime_type=mime_type(detected.kind, gzip=detected.compression == "gzip"),
+        size_bytes=size,
+        checksum=digest.hexdigest(),
+    )
+    job, stored = await service.create_import_job(
+        session, principal=principal, upload=uploaded, options=options, dataset_name=name
+    )
     audit_target(request, "file", stored.id, size=size, name=original_name)
     body = UploadAccepted(job_id=job.id, file_id=stored.id)
-    return Response(Envelope(data=body).model_dump_json(by_alias=True), status_code=201,
-                    media_type="application/json")
+    return Response(Envelope(data=body).model_dump_json(by_alias=True), status_code=201, media_type="application/json")
 
 
-@router.post("/export", status_code=status.HTTP_202_ACCEPTED, response_model=Envelope[JobAccepted],
-             name="datasets.export", dependencies=[Idempotent])
-async def export(body: ExportRequest, request: Request, principal: ExportCreate, session: DbSession
-                 ) -> Envelope[JobAccepted]:
+@router.post(
+    "/export",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Envelope[JobAccepted],
+    name="datasets.export",
+    dependencies=[Idempotent],
+)
+async def export(
+    body: ExportRequest, request: Request, principal: ExportCreate, session: DbSession
+) -> Envelope[JobAccepted]:
     job = await service.create_export_job(session, principal=principal, request=body)
     audit_target(request, "job", job.id, type="export", source=body.source.type)
     return Envelope(data=JobAccepted(job_id=job.id))
 
 
 @router.get("/status/{job_id}", response_model=Envelope[JobOut], name="datasets.status")
-async def job_status(job_id: uuid.UUID, request: Request, principal: DataRead, session: DbSession
-                     ) -> Envelope[JobOut]:
+async def job_status(job_id: uuid.UUID, request: Request, principal: DataRead, session: DbSession) -> Envelope[JobOut]:
     job = await service.get_job(session, org_id=principal.org_id, job_id=job_id)
     return Envelope(data=await _job_out(request, session, job))
 
@@ -245,22 +288,27 @@ async def list_jobs(
     until: Annotated[Instant | None, Query(alias="to")] = None,
 ) -> PageEnvelope[JobOut]:
     filters = service.JobFilters(type=type, status=status_, since=since, until=until)
-    jobs, total = await service.list_jobs(session, org_id=principal.org_id, filters=filters, offset=page.offset,
-                                          limit=page.limit)
+    jobs, total = await service.list_jobs(
+        session, org_id=principal.org_id, filters=filters, offset=page.offset, limit=page.limit
+    )
     return PageEnvelope(data=[await _job_out(request, session, job) for job in jobs], meta=page.meta(total))
 
 
-@router.post("/jobs/{job_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=Envelope[JobOut],
-             name="datasets.cancel")
-async def cancel(job_id: uuid.UUID, request: Request, principal: DataUpdate, session: DbSession
-                 ) -> Envelope[JobOut]:
+@router.post(
+    "/jobs/{job_id}/cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Envelope[JobOut],
+    name="datasets.cancel",
+)
+async def cancel(job_id: uuid.UUID, request: Request, principal: DataUpdate, session: DbSession) -> Envelope[JobOut]:
     job = await service.cancel_job(session, principal=principal, job_id=job_id)
     audit_target(request, "job", job.id)
     return Envelope(data=await _job_out(request, session, job))
 
 
-@router.post("/jobs/{job_id}/retry", status_code=status.HTTP_202_ACCEPTED, response_model=Envelope[JobOut],
-             name="datasets.retry")
+@router.post(
+    "/jobs/{job_id}/retry", status_code=status.HTTP_202_ACCEPTED, response_model=Envelope[JobOut], name="datasets.retry"
+)
 async def retry(job_id: uuid.UUID, request: Request, principal: DataUpdate, session: DbSession) -> Envelope[JobOut]:
     job = await service.retry_job(session, principal=principal, job_id=job_id)
     audit_target(request, "job", job.id)
@@ -274,16 +322,20 @@ async def queue(request: Request, principal: QueueRead, session: DbSession) -> E
     Only this org's jobs count: the shared queue's total depth would tell a tenant about other tenants.
     """
     by_status, running, failed = await service.queue_overview(session, org_id=principal.org_id)
-    return Envelope(data=QueueOverview(
-        by_status=by_status,
-        running=[await _job_out(request, session, job) for job in running],
-        failed=[await _job_out(request, session, job) for job in failed]))
+    return Envelope(
+        data=QueueOverview(
+            by_status=by_status,
+            running=[await _job_out(request, session, job) for job in running],
+            failed=[await _job_out(request, session, job) for job in failed],
+        )
+    )
 
 
 @router.get("/datasets", response_model=PageEnvelope[DatasetOut], name="datasets.list")
 async def list_datasets(principal: DataRead, session: DbSession, page: Page) -> PageEnvelope[DatasetOut]:
-    datasets, total = await service.list_datasets(session, org_id=principal.org_id, offset=page.offset,
-                                                  limit=page.limit)
+    datasets, total = await service.list_datasets(
+        session, org_id=principal.org_id, offset=page.offset, limit=page.limit
+    )
     return PageEnvelope(data=[DatasetOut.model_validate(d) for d in datasets], meta=page.meta(total))
 
 
@@ -300,38 +352,55 @@ async def delete_dataset(dataset_id: uuid.UUID, request: Request, principal: Dat
 
 
 @router.get("/datasets/{dataset_id}/rows", response_model=PageEnvelope[dict[str, Any]], name="datasets.rows")
-async def dataset_rows(dataset_id: uuid.UUID, principal: DataRead, session: DbSession, page: Page
-                       ) -> PageEnvelope[dict[str, Any]]:
+async def dataset_rows(
+    dataset_id: uuid.UUID, principal: DataRead, session: DbSession, page: Page
+) -> PageEnvelope[dict[str, Any]]:
     """A page of rows in row order, each with its ``_row`` number (the source row for imports)."""
     dataset = await service.get_dataset(session, org_id=principal.org_id, dataset_id=dataset_id)
     if dataset.status == "failed" or not dataset.columns:
         return PageEnvelope(data=[], meta=PageMeta(page=page.page, limit=page.limit, total=0))
     table = dataset_table(dataset.id).as_string()
-    rows = (await session.execute(text(
-        f"SELECT to_jsonb(t) - 'org_id' FROM {table} t ORDER BY _row OFFSET :offset LIMIT :limit"),  # noqa: S608
-        {"offset": page.offset, "limit": page.limit})).scalars().all()
+    rows = (
+        (
+            await session.execute(
+                text(f"SELECT to_jsonb(t) - 'org_id' FROM {table} t ORDER BY _row OFFSET :offset LIMIT :limit"),  # noqa: S608
+                {"offset": page.offset, "limit": page.limit},
+            )
+        )
+        .scalars()
+        .all()
+    )
     return PageEnvelope(data=list(rows), meta=page.meta(dataset.row_count))
 
 
 @router.get("/files/{file_id}", response_model=Envelope[FileOut], name="files.get")
 async def get_file(file_id: uuid.UUID, principal: DataRead, session: DbSession) -> Envelope[FileOut]:
-    return Envelope(data=FileOut.model_validate(await service.get_file(session, org_id=principal.org_id,
-                                                                       file_id=file_id)))
+    return Envelope(
+        data=FileOut.model_validate(await service.get_file(session, org_id=principal.org_id, file_id=file_id))
+    )
 
 
 def _stream(storage: ObjectStore, stored: StoredFile) -> StreamingResponse:
-    return StreamingResponse(storage.iter_chunks(stored.stored_path), media_type=stored.mime_type or
-                             "application/octet-stream", headers={
-                                 "content-disposition": f'attachment; filename="{_safe_name(stored.original_name)}"',
-                                 **({"content-length": str(stored.size_bytes)} if stored.size_bytes else {})})
+    return StreamingResponse(
+        storage.iter_chunks(stored.stored_path),
+        media_type=stored.mime_type or "application/octet-stream",
+        headers={
+            "content-disposition": f'attachment; filename="{_safe_name(stored.original_name)}"',
+            **({"content-length": str(stored.size_bytes)} if stored.size_bytes else {}),
+        },
+    )
 
 
 def _safe_name(name: str) -> str:
     return "".join(char if char.isalnum() or char in "._- " else "_" for char in name)[:200] or "download"
 
 
-@router.get("/files/{file_id}/download", name="files.download", response_class=Response,
-            responses={200: {"content": {"application/octet-stream": {}}}, 307: {"description": "to a signed URL"}})
+@router.get(
+    "/files/{file_id}/download",
+    name="files.download",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}, 307: {"description": "to a signed URL"}},
+)
 async def download(file_id: uuid.UUID, request: Request, principal: DataRead, session: DbSession) -> Response:
     """The file's bytes (or a redirect to the object store's signed URL)."""
     stored = await service.downloadable_file(session, org_id=principal.org_id, file_id=file_id)
@@ -341,14 +410,23 @@ async def download(file_id: uuid.UUID, request: Request, principal: DataRead, se
     return _stream(_storage(request), stored)
 
 
-@router.get("/files/{file_id}/content", name="files.signed_content", response_class=Response,
-            responses={200: {"content": {"application/octet-stream": {}}}})
-async def signed_content(file_id: uuid.UUID, request: Request, org: uuid.UUID | None = None,
-                         expires: Annotated[int | None, Query(ge=0, le=2**53)] = None,
-                         signature: Annotated[str | None, Query(pattern="^[0-9a-f]{64}$")] = None) -> Response:
+@router.get(
+    "/files/{file_id}/content",
+    name="files.signed_content",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+async def signed_content(
+    file_id: uuid.UUID,
+    request: Request,
+    org: uuid.UUID | None = None,
+    expires: Annotated[int | None, Query(ge=0, le=2**53)] = None,
+    signature: Annotated[str | None, Query(pattern="^[0-9a-f]{64}$")] = None,
+) -> Response:
     """A ``resultUri`` link: no login, valid until ``expires`` for exactly this file (else 404, like any miss)."""
-    org = service.check_download_link(request.app.state.settings, org_id=org, file_id=file_id, expires=expires,
-                                      signature=signature)
+    org = service.check_download_link(
+        request.app.state.settings, org_id=org, file_id=file_id, expires=expires, signature=signature
+    )
     async with request.app.state.database.tenant_transaction(org_id=org) as session:
         stored = await service.downloadable_file(session, org_id=org, file_id=file_id)
     return _stream(_storage(request), stored)

@@ -67,18 +67,24 @@ async def exportable(session: AsyncSession, *, source_type: str, dataset_id: uui
         dataset = await session.get(Dataset, dataset_id)
         if dataset is None:
             return None
-        return Exportable([ExportColumn(column.name, column) for column in columns_of(dataset.columns)],
-                          dataset.row_count)
-    return Exportable([ExportColumn(to_camel(column.name), column)
-                       for column in source_columns(EXPORT_SOURCES[source_type])], None)
+        return Exportable(
+            [ExportColumn(column.name, column) for column in columns_of(dataset.columns)], dataset.row_count
+        )
+    return Exportable(
+        [ExportColumn(to_camel(column.name), column) for column in source_columns(EXPORT_SOURCES[source_type])], None
+    )
 
 
 _BOUNDED_INT = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 _FINITE_FLOAT = Annotated[float, Field(allow_inf_nan=False)]
 _FINITE_DECIMAL = Annotated[Decimal, Field(allow_inf_nan=False)]
 _VALUE_TYPES: dict[str, TypeAdapter[Any]] = {
-    "int": TypeAdapter(_BOUNDED_INT), "float": TypeAdapter(_FINITE_FLOAT), "decimal": TypeAdapter(_FINITE_DECIMAL),
-    "bool": TypeAdapter(bool), "date": TypeAdapter(dt.date), "datetime": TypeAdapter(dt.datetime),
+    "int": TypeAdapter(_BOUNDED_INT),
+    "float": TypeAdapter(_FINITE_FLOAT),
+    "decimal": TypeAdapter(_FINITE_DECIMAL),
+    "bool": TypeAdapter(bool),
+    "date": TypeAdapter(dt.date),
+    "datetime": TypeAdapter(dt.datetime),
     "uuid": TypeAdapter(uuid.UUID),
 }
 
@@ -120,8 +126,13 @@ def _checked_filter(index: int, item: ExportFilter, column: ColumnDef) -> tuple[
         try:
             values.append(filter_value(column, value))
         except ValueError as exc:
-            problems.append({"field": f"{field}.{position}" if item.op == "in" else field, "message": str(exc),
-                             "type": "filter_value"})
+            problems.append(
+                {
+                    "field": f"{field}.{position}" if item.op == "in" else field,
+                    "message": str(exc),
+                    "type": "filter_value",
+                }
+            )
     if problems:
         return checked, problems
     return {**checked, "value": values if item.op == "in" else values[0]}, []
@@ -130,13 +141,21 @@ def _checked_filter(index: int, item: ExportFilter, column: ColumnDef) -> tuple[
 def check_request(request: ExportRequest, columns: list[ExportColumn]) -> list[dict[str, Any]]:
     """The request's filters with values in their columns' types; 422 naming each unknown column or bad value."""
     by_name = {column.name: column.column for column in columns}
-    problems = [{"field": f"body.columns.{index}", "message": f"no column {name!r}", "type": "unknown_column"}
-                for index, name in enumerate(request.columns or []) if name not in by_name]
+    problems = [
+        {"field": f"body.columns.{index}", "message": f"no column {name!r}", "type": "unknown_column"}
+        for index, name in enumerate(request.columns or [])
+        if name not in by_name
+    ]
     filters = []
     for index, item in enumerate(request.filters):
         if item.column not in by_name:
-            problems.append({"field": f"body.filters.{index}.column", "message": f"no column {item.column!r}",
-                             "type": "unknown_column"})
+            problems.append(
+                {
+                    "field": f"body.filters.{index}.column",
+                    "message": f"no column {item.column!r}",
+                    "type": "unknown_column",
+                }
+            )
             continue
         checked, wrong = _checked_filter(index, item, by_name[item.column])
         filters.append(checked)
@@ -182,9 +201,11 @@ def export_query(params: dict[str, Any], available: list[ExportColumn]) -> Expor
     else:
         source = EXPORT_SOURCES[params["source"]["type"]]
         table, order = sql.Identifier(*source.table), sql.Identifier(source.order_by)
-    conditions = [_condition(by_name[item["column"]].column, item["op"], item.get("value"))
-                  for item in params.get("filters", [])]
+    conditions = [
+        _condition(by_name[item["column"]].column, item["op"], item.get("value")) for item in params.get("filters", [])
+    ]
     where = sql.SQL(" WHERE {}").format(sql.SQL(" AND ").join(conditions)) if conditions else sql.SQL("")
     select = sql.SQL("SELECT {} FROM {}{} ORDER BY {}").format(
-        sql.SQL(", ").join(select_as_text(column.column) for column in chosen), table, where, order)
+        sql.SQL(", ").join(select_as_text(column.column) for column in chosen), table, where, order
+    )
     return ExportQuery(select, sql.SQL("SELECT count(*) FROM {}{}").format(table, where), chosen)

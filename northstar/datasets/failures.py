@@ -17,8 +17,13 @@ import pyarrow as pa
 from northstar.core.http import AppError
 from northstar.core.storage import KeyNotFound
 
-TRANSIENT = (OSError, psycopg.OperationalError, psycopg.errors.SerializationFailure,
-             psycopg.errors.DeadlockDetected, TimeoutError)
+TRANSIENT = (
+    OSError,
+    psycopg.OperationalError,
+    psycopg.errors.SerializationFailure,
+    psycopg.errors.DeadlockDetected,
+    TimeoutError,
+)
 
 
 class PermanentJobError(AppError):
@@ -40,8 +45,11 @@ class JobFailure:
 
 _INTERNAL: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], str, str], ...] = (
     (KeyNotFound, "file_missing", "The stored file this job reads is gone (it expired or was deleted)."),
-    (psycopg.errors.UndefinedTable, "source_missing",
-     "The data this job reads no longer exists (it was deleted after the job was queued)."),
+    (
+        psycopg.errors.UndefinedTable,
+        "source_missing",
+        "The data this job reads no longer exists (it was deleted after the job was queued).",
+    ),
     ((psycopg.DataError, pa.ArrowInvalid), "invalid_data", "A value could not be read or stored as its column's type."),
     (TRANSIENT, "temporarily_unavailable", "The database or the file storage was unavailable."),
 )
@@ -54,5 +62,6 @@ def job_failure(exc: BaseException, *, trace_id: str) -> JobFailure:
     for kinds, code, message in _INTERNAL:
         if isinstance(exc, kinds):
             return JobFailure(code, f"{message} Trace id: {trace_id}.", internal=True)
-    return JobFailure("internal_error", f"An internal error stopped this job; it was logged with trace id {trace_id}.",
-                      internal=True)
+    return JobFailure(
+        "internal_error", f"An internal error stopped this job; it was logged with trace id {trace_id}.", internal=True
+    )

@@ -28,13 +28,30 @@ MANIFEST = Manifest(
         Resource("exports", member=(allow("read", "create"),), analyst=(allow("create", "read"),)),
         Resource("queue"),
     ),
-    export_sources=MappingProxyType({"jobs": ExportTable(
-        table=("jobs", "jobs"),
-        columns={"id": "uuid", "type": "string", "status": "string", "progress": "float", "rows_done": "int",
-                 "rows_total": "int", "error_code": "string", "error_message": "string", "attempts": "int",
-                 "created_at": "datetime", "updated_at": "datetime", "started_at": "datetime",
-                 "finished_at": "datetime"},
-        order_by="created_at", resource="data")}),
+    export_sources=MappingProxyType(
+        {
+            "jobs": ExportTable(
+                table=("jobs", "jobs"),
+                columns={
+                    "id": "uuid",
+                    "type": "string",
+                    "status": "string",
+                    "progress": "float",
+                    "rows_done": "int",
+                    "rows_total": "int",
+                    "error_code": "string",
+                    "error_message": "string",
+                    "attempts": "int",
+                    "created_at": "datetime",
+                    "updated_at": "datetime",
+                    "started_at": "datetime",
+                    "finished_at": "datetime",
+                },
+                order_by="created_at",
+                resource="data",
+            )
+        }
+    ),
     event_topics=MappingProxyType({"job.": "data"}),
     audit_targets=("dataset", "file", "job"),
     settings=SettingsSection("datasets", DatasetsSettings),

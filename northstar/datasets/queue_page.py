@@ -12,16 +12,20 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 STATIC = Path(__file__).parent / "static"
-PAGE_POLICY = ("default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline';"
-               " frame-ancestors 'none'")
+PAGE_POLICY = (
+    "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+)
 
 router = APIRouter(tags=["data service"], include_in_schema=False)
 
 
 @router.get("/queue", name="datasets.queue_page")
 async def queue_page() -> Response:
-    return Response((STATIC / "queue.html").read_bytes(), media_type="text/html; charset=utf-8",
-                    headers={"content-security-policy": PAGE_POLICY})
+    return Response(
+        (STATIC / "queue.html").read_bytes(),
+        media_type="text/html; charset=utf-8",
+        headers={"content-security-policy": PAGE_POLICY},
+    )
 
 
 @router.get("/queue.js", name="datasets.queue_script")

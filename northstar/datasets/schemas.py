@@ -65,8 +65,10 @@ class ExportFilter(RequestModel):
 
 
 class ExportSource(RequestModel):
-    type: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$", description="`dataset`, `file`, or a platform table a module "
-                      "makes exportable: `jobs`, `audit`, `kpis`")
+    type: str = Field(
+        pattern=r"^[a-z][a-z0-9_]{0,39}$",
+        description="`dataset`, `file`, or a platform table a module makes exportable: `jobs`, `audit`, `kpis`",
+    )
     id: uuid.UUID | None = Field(None, description="the dataset or uploaded file (for those types)")
 
     @model_validator(mode="after")

@@ -48,9 +48,20 @@ async def _start(session: AsyncSession, *, principal: Principal, job: Job, relat
 
 
 def _new_job(principal: Principal, job_type: str, params: dict[str, Any], **fields: Any) -> Job:
-    return Job(id=uuid.uuid4(), org_id=principal.org_id, type=job_type, params=params, status="pending",
-               progress=0.0, rows_done=0, result={}, attempts=0, cancel_requested=False,
-               created_by=principal.user_id, **fields)
+    return Job(
+        id=uuid.uuid4(),
+        org_id=principal.org_id,
+        type=job_type,
+        params=params,
+        status="pending",
+        progress=0.0,
+        rows_done=0,
+        result={},
+        attempts=0,
+        cancel_requested=False,
+        created_by=principal.user_id,
+        **fields,
+    )
 
 
 async def _ready_dataset(session: AsyncSession, *, org_id: uuid.UUID, dataset_id: uuid.UUID) -> Dataset:
@@ -64,18 +75,32 @@ async def create_generation_job(session: AsyncSession, *, principal: Principal, 
     for reference in referenced_datasets(request):
         dataset = await _ready_dataset(session, org_id=principal.org_id, dataset_id=reference.dataset)
         if reference.referenced_column not in {c["name"] for c in dataset.columns}:
-            raise Unprocessable("The referenced dataset has no such column", details=[{
-                "field": ".".join(str(part) for part in ("body", *reference.loc)),
-                "message": f"dataset {reference.dataset} has no column {reference.referenced_column!r}",
-                "type": "reference"}])
+            raise Unprocessable(
+                "The referenced dataset has no such column",
+                details=[
+                    {
+                        "field": ".".join(str(part) for part in ("body", *reference.loc)),
+                        "message": f"dataset {reference.dataset} has no column {reference.referenced_column!r}",
+                        "type": "reference",
+                    }
+                ],
+            )
     seeded = with_seed(request)
     params = seeded.model_dump(mode="json", by_alias=True, exclude_none=True)
     job = _new_job(principal, "generation", params, rows_total=request.rows)
     if not request.output.dataset:
         return await _start(session, principal=principal, job=job)
-    dataset = Dataset(id=uuid.uuid4(), org_id=principal.org_id, name=request.name or "Generated data",
-                      source="generation", job_id=job.id, columns=[], row_count=0, status="building",
-                      created_by=principal.user_id)
+    dataset = Dataset(
+        id=uuid.uuid4(),
+        org_id=principal.org_id,
+        name=request.name or "Generated data",
+        source="generation",
+        job_id=job.id,
+        columns=[],
+        row_count=0,
+        status="building",
+        created_by=principal.user_id,
+    )
     job.result = {"datasetId": str(dataset.id)}
     return await _start(session, principal=principal, job=job, related=(dataset,))
 
@@ -104,21 +129,54 @@ async def storage_room(session: AsyncSession, *, declared_bytes: int | None, lim
 
 
 async def find_duplicate_upload(session: AsyncSession, *, org_id: uuid.UUID, checksum: str) -> StoredFile | None:
-    return (await session.scalars(
-        select(StoredFile).where(StoredFile.org_id == org_id, StoredFile.kind == "upload",
-                                 StoredFile.checksum == checksum, StoredFile.status != "failed")
-        .order_by(StoredFile.uploaded_at).limit(1))).first()
+    return (
+        await session.scalars(
+            select(StoredFile)
+            .where(
+                StoredFile.org_id == org_id,
+                StoredFile.kind == "upload",
+                StoredFile.checksum == checksum,
+                StoredFile.status != "failed",
+            )
+            .order_by(StoredFile.uploaded_at)
+            .limit(1)
+        )
+    ).first()
 
 
-async def create_import_job(session: AsyncSession, *, principal: Principal, upload: UploadedObject,
-                            options: dict[str, Any], dataset_name: str | None) -> tuple[Job, StoredFile]:
+async def create_import_job(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    upload: UploadedObject,
+    options: dict[str, Any],
+    dataset_name: str | None,
+) -> tuple[Job, StoredFile]:
     job = _new_job(principal, "upload", {"fileName": upload.original_name, **options})
-    stored = StoredFile(id=uuid.uuid4(), org_id=principal.org_id, job_id=job.id, kind="upload",
-                        original_name=upload.original_name, stored_path=upload.key, mime_type=upload.mime_type,
-                        size_bytes=upload.size_bytes, checksum=upload.checksum, status="pending")
-    dataset = Dataset(id=uuid.uuid4(), org_id=principal.org_id, name=dataset_name or upload.original_name,
-                      source="upload", job_id=job.id, file_id=stored.id, columns=[], row_count=0, status="building",
-                      created_by=principal.user_id)
+    stored = StoredFile(
+        id=uuid.uuid4(),
+        org_id=principal.org_id,
+        job_id=job.id,
+        kind="upload",
+        original_name=upload.original_name,
+        stored_path=upload.key,
+        mime_type=upload.mime_type,
+        size_bytes=upload.size_bytes,
+        checksum=upload.checksum,
+        status="pending",
+    )
+    dataset = Dataset(
+        id=uuid.uuid4(),
+        org_id=principal.org_id,
+        name=dataset_name or upload.original_name,
+        source="upload",
+        job_id=job.id,
+        file_id=stored.id,
+        columns=[],
+        row_count=0,
+        status="building",
+        created_by=principal.user_id,
+    )
     job.result = {"datasetId": str(dataset.id), "fileId": str(stored.id)}
     await _start(session, principal=principal, job=job, related=(stored, dataset))
     return job, stored
@@ -145,22 +203,40 @@ async def create_export_job(session: AsyncSession, *, principal: Principal, requ
     return await _start(session, principal=principal, job=job)
 
 
-async def export_source_rows(session: AsyncSession, *, principal: Principal, source: str, file_format: FileFormat,
-                             name: str, where_equal: Mapping[str, Any]) -> Job:
+async def export_source_rows(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    source: str,
+    file_format: FileFormat,
+    name: str,
+    where_equal: Mapping[str, Any],
+) -> Job:
     """An export job of a platform source's rows whose columns equal the given values: for a module that offers
     an export of its own data on its own route."""
-    return await create_export_job(session, principal=principal, request=ExportRequest(
-        source=ExportSource(type=source), format=file_format, name=name,
-        filters=[ExportFilter(column=column, op="eq", value=value) for column, value in where_equal.items()]))
+    return await create_export_job(
+        session,
+        principal=principal,
+        request=ExportRequest(
+            source=ExportSource(type=source),
+            format=file_format,
+            name=name,
+            filters=[ExportFilter(column=column, op="eq", value=value) for column, value in where_equal.items()],
+        ),
+    )
 
 
 async def _dataset_of_file(session: AsyncSession, *, org_id: uuid.UUID, file_id: uuid.UUID) -> uuid.UUID:
     stored = await get_file(session, org_id=org_id, file_id=file_id)
-    dataset = (await session.scalars(select(Dataset).where(Dataset.org_id == org_id, Dataset.file_id == stored.id,
-                                                           Dataset.status == "ready"))).first()
+    dataset = (
+        await session.scalars(
+            select(Dataset).where(Dataset.org_id == org_id, Dataset.file_id == stored.id, Dataset.status == "ready")
+        )
+    ).first()
     if dataset is None:
-        raise Conflict("This file has no imported data to export (its import has not completed)",
-                       code="dataset_not_ready")
+        raise Conflict(
+            "This file has no imported data to export (its import has not completed)", code="dataset_not_ready"
+        )
     return dataset.id
 
 
@@ -176,8 +252,9 @@ class JobFilters:
     until: datetime | None = None
 
 
-async def list_jobs(session: AsyncSession, *, org_id: uuid.UUID, filters: JobFilters, offset: int, limit: int
-                    ) -> tuple[list[Job], int]:
+async def list_jobs(
+    session: AsyncSession, *, org_id: uuid.UUID, filters: JobFilters, offset: int, limit: int
+) -> tuple[list[Job], int]:
     query = select(Job).where(Job.org_id == org_id)
     if filters.type:
         query = query.where(Job.type == filters.type)
@@ -215,15 +292,17 @@ async def retry_job(session: AsyncSession, *, principal: Principal, job_id: uuid
     job = await get_job(session, org_id=principal.org_id, job_id=job_id)
     _ensure_may(principal, "update", "a job", job.created_by)
     if job.status not in RETRYABLE:
-        raise Conflict(f"A {job.status} job cannot be retried; only failed or cancelled ones",
-                       code="job_not_retryable")
+        raise Conflict(f"A {job.status} job cannot be retried; only failed or cancelled ones", code="job_not_retryable")
     if job.result.get("dataRemoved"):  # the job passed a limit and what it had made was removed
         again = "upload the file again" if job.type == "upload" else "start a new job"
         raise Conflict(f"This job passed a limit and its data was removed; {again}", code="job_not_retryable")
     job.status, job.error_code, job.error_message = "pending", None, None
     job.cancel_requested, job.finished_at = False, None
-    await session.execute(update(Dataset).where(Dataset.org_id == principal.org_id, Dataset.job_id == job.id,
-                                                Dataset.status == "failed").values(status="building"))
+    await session.execute(
+        update(Dataset)
+        .where(Dataset.org_id == principal.org_id, Dataset.job_id == job.id, Dataset.status == "failed")
+        .values(status="building")
+    )
     await session.flush()
     job.queue_job_id = await enqueue(session, TASK_OF_TYPE[job.type], org_id=principal.org_id, job_id=str(job.id))
     await session.flush()
@@ -232,17 +311,32 @@ async def retry_job(session: AsyncSession, *, principal: Principal, job_id: uuid
 
 
 async def queue_overview(session: AsyncSession, *, org_id: uuid.UUID) -> tuple[dict[str, int], list[Job], list[Job]]:
-    counts = dict((await session.execute(
-        select(Job.status, func.count()).where(Job.org_id == org_id).group_by(Job.status))).all())
-    running = list((await session.scalars(select(Job).where(Job.org_id == org_id, Job.status == "in-progress")
-                                          .order_by(Job.started_at).limit(50))).all())
-    failed = list((await session.scalars(select(Job).where(Job.org_id == org_id, Job.status == "failed")
-                                         .order_by(Job.finished_at.desc()).limit(50))).all())
+    counts = dict(
+        (await session.execute(select(Job.status, func.count()).where(Job.org_id == org_id).group_by(Job.status))).all()
+    )
+    running = list(
+        (
+            await session.scalars(
+                select(Job).where(Job.org_id == org_id, Job.status == "in-progress").order_by(Job.started_at).limit(50)
+            )
+        ).all()
+    )
+    failed = list(
+        (
+            await session.scalars(
+                select(Job)
+                .where(Job.org_id == org_id, Job.status == "failed")
+                .order_by(Job.finished_at.desc())
+                .limit(50)
+            )
+        ).all()
+    )
     return {status: int(count) for status, count in counts.items()}, running, failed
 
 
-async def list_datasets(session: AsyncSession, *, org_id: uuid.UUID, offset: int, limit: int
-                        ) -> tuple[list[Dataset], int]:
+async def list_datasets(
+    session: AsyncSession, *, org_id: uuid.UUID, offset: int, limit: int
+) -> tuple[list[Dataset], int]:
     query = select(Dataset).where(Dataset.org_id == org_id).order_by(Dataset.created_at.desc(), Dataset.id)
     return await fetch_page(session, query, offset=offset, limit=limit)
 
@@ -291,14 +385,22 @@ async def download_link(store: ObjectStore, settings: Settings, stored: StoredFi
         return presigned
     expires = int(time.time()) + ttl
     signature = link_signature(settings, org_id=stored.org_id, file_id=stored.id, expires=expires)
-    return (f"{settings.public_url.rstrip('/')}/api/v1/files/{stored.id}/content"
-            f"?org={stored.org_id}&expires={expires}&signature={signature}")
+    return (
+        f"{settings.public_url.rstrip('/')}/api/v1/files/{stored.id}/content"
+        f"?org={stored.org_id}&expires={expires}&signature={signature}"
+    )
 
 
-def check_download_link(settings: Settings, *, org_id: uuid.UUID | None, file_id: uuid.UUID, expires: int | None,
-                        signature: str | None) -> uuid.UUID:
+def check_download_link(
+    settings: Settings, *, org_id: uuid.UUID | None, file_id: uuid.UUID, expires: int | None, signature: str | None
+) -> uuid.UUID:
     """The org a link was signed for; any missing, expired or forged part answers like a missing file."""
-    if org_id is None or expires is None or signature is None or expires < time.time() or not hmac.compare_digest(
-            link_signature(settings, org_id=org_id, file_id=file_id, expires=expires), signature):
+    if (
+        org_id is None
+        or expires is None
+        or signature is None
+        or expires < time.time()
+        or not hmac.compare_digest(link_signature(settings, org_id=org_id, file_id=file_id, expires=expires), signature)
+    ):
         raise NotFound("This link is invalid or has expired", code="link_expired")
     return org_id

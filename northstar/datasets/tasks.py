@@ -67,15 +67,18 @@ SNIFF_BYTES = 64 * 1024
 @functools.cache
 def task_storage() -> ObjectStore:
     settings = task_settings()
-    return open_object_store(settings.storage_url, data_dir=settings.data_dir,
-                             s3_endpoint_url=settings.s3_endpoint_url)
+    return open_object_store(settings.storage_url, data_dir=settings.data_dir, s3_endpoint_url=settings.s3_endpoint_url)
 
 
 def retry_strategy(job_type: str) -> Backoff:
     """Read from the process's settings when the task is declared: Procrastinate fixes a retry strategy then."""
     limits = get_settings().datasets
-    return Backoff(max_attempts=limits.retry_attempts.get(job_type, 3), base_seconds=limits.retry_base_delay_seconds,
-                   max_seconds=limits.retry_max_delay_seconds, transient=TRANSIENT)
+    return Backoff(
+        max_attempts=limits.retry_attempts.get(job_type, 3),
+        base_seconds=limits.retry_base_delay_seconds,
+        max_seconds=limits.retry_max_delay_seconds,
+        transient=TRANSIENT,
+    )
 
 
 @dataclass
@@ -99,8 +102,9 @@ async def _transition(org_id: uuid.UUID, job_id: uuid.UUID, **values: Any) -> No
     async with task_database().tenant_transaction(org_id=org_id) as session:
         await session.execute(update(Job).where(Job.id == job_id).values(updated_at=func.now(), **values))
         if values.get("status") == "failed":
-            await session.execute(update(Dataset).where(Dataset.job_id == job_id, Dataset.status == "building")
-                                  .values(status="failed"))
+            await session.execute(
+                update(Dataset).where(Dataset.job_id == job_id, Dataset.status == "building").values(status="failed")
+            )
 
 
 async def _begin(org_id: uuid.UUID, job_id: uuid.UUID) -> JobRun | None:
@@ -115,8 +119,15 @@ async def _begin(org_id: uuid.UUID, job_id: uuid.UUID) -> JobRun | None:
         job.status, job.attempts, job.error_code, job.error_message = "in-progress", job.attempts + 1, None, None
         job.started_at = job.started_at or datetime.now(UTC)
         await session.flush()
-        return JobRun(org_id=org_id, job_id=job_id, params=dict(job.params), result=dict(job.result),
-                      conninfo=to_libpq_url(task_database().url), storage=task_storage(), scratch=Path())
+        return JobRun(
+            org_id=org_id,
+            job_id=job_id,
+            params=dict(job.params),
+            result=dict(job.result),
+            conninfo=to_libpq_url(task_database().url),
+            storage=task_storage(),
+            scratch=Path(),
+        )
 
 
 def job_task(job_type: str) -> Callable[[Callable[[JobRun], Awaitable[dict[str, Any]]]], Any]:
@@ -151,23 +162,33 @@ def job_task(job_type: str) -> Callable[[Callable[[JobRun], Awaitable[dict[str, 
                     else:
                         log.info("job_failed", errorCode=failure.code, errorMessage=failure.message)
                     if retrying:
-                        await _transition(tenant, job, status="pending", error_code=failure.code,
-                                          error_message=f"Attempt {attempts + 1} failed and will be retried: "
-                                                        f"{failure.message}")
+                        await _transition(
+                            tenant,
+                            job,
+                            status="pending",
+                            error_code=failure.code,
+                            error_message=f"Attempt {attempts + 1} failed and will be retried: {failure.message}",
+                        )
                         raise
-                    await _transition(tenant, job, status="failed", error_code=failure.code,
-                                      error_message=failure.message, finished_at=func.now())
+                    await _transition(
+                        tenant,
+                        job,
+                        status="failed",
+                        error_code=failure.code,
+                        error_message=failure.message,
+                        finished_at=func.now(),
+                    )
                 else:
-                    await _transition(tenant, job, status="completed", progress=1.0, result=result,
-                                      finished_at=func.now())
+                    await _transition(
+                        tenant, job, status="completed", progress=1.0, result=result, finished_at=func.now()
+                    )
 
         return run
 
     return decorator
 
 
-async def _store_file(run: JobRun, session: AsyncSession, *, path: Path, kind: str, name: str, mime: str
-                      ) -> uuid.UUID:
+async def _store_file(run: JobRun, session: AsyncSession, *, path: Path, kind: str, name: str, mime: str) -> uuid.UUID:
     """Upload a finished scratch file and record it (exports expire per the retention setting)."""
     file_id = uuid.uuid4()
     key = f"org/{run.org_id}/{kind}/{file_id}/{name}"
@@ -181,9 +202,21 @@ async def _store_file(run: JobRun, session: AsyncSession, *, path: Path, kind: s
 
     size = await run.storage.put_stream(key, chunks(), content_type=mime)
     expires = datetime.now(UTC) + timedelta(seconds=task_settings().datasets.export_ttl_seconds)
-    session.add(StoredFile(id=file_id, org_id=run.org_id, job_id=run.job_id, kind=kind, original_name=name,
-                           stored_path=key, mime_type=mime, size_bytes=size, checksum=digest.hexdigest(),
-                           status="completed", expires_at=expires))
+    session.add(
+        StoredFile(
+            id=file_id,
+            org_id=run.org_id,
+            job_id=run.job_id,
+            kind=kind,
+            original_name=name,
+            stored_path=key,
+            mime_type=mime,
+            size_bytes=size,
+            checksum=digest.hexdigest(),
+            status="completed",
+            expires_at=expires,
+        )
+    )
     await session.flush()
     return file_id
 
@@ -205,14 +238,23 @@ async def _reference_values(run: JobRun, spec: GenerationSpec) -> dict[str, pa.A
             for reference in wanted:
                 cursor.execute("SELECT columns FROM jobs.datasets WHERE id = %s", (reference.dataset,))
                 row = cursor.fetchone()
-                definition = next((column for column in transfer.columns_of(row[0] if row else [])
-                                   if column.name == reference.referenced_column), None)
+                definition = next(
+                    (
+                        column
+                        for column in transfer.columns_of(row[0] if row else [])
+                        if column.name == reference.referenced_column
+                    ),
+                    None,
+                )
                 if definition is None:
-                    raise PermanentJobError(f"The referenced dataset {reference.dataset} or its column "
-                                            f"{reference.referenced_column!r} no longer exists",
-                                            code="source_missing")
+                    raise PermanentJobError(
+                        f"The referenced dataset {reference.dataset} or its column "
+                        f"{reference.referenced_column!r} no longer exists",
+                        code="source_missing",
+                    )
                 query = psycopg.sql.SQL("SELECT {} FROM {} ORDER BY _row").format(
-                    transfer.select_as_text(definition), transfer.dataset_table(reference.dataset))
+                    transfer.select_as_text(definition), transfer.dataset_table(reference.dataset)
+                )
                 batches = list(transfer.stream_query(cursor, query, [definition]))
                 values[reference.column] = pa.concat_arrays([batch.column(0) for batch in batches])
         return values
@@ -229,8 +271,9 @@ async def run_generation(run: JobRun) -> dict[str, Any]:
     dataset_id = uuid.UUID(run.result["datasetId"]) if "datasetId" in run.result else None
     if dataset_id is not None:
         async with task_database().tenant_transaction(org_id=run.org_id) as session:
-            await session.execute(update(Dataset).where(Dataset.id == dataset_id)
-                                  .values(columns=transfer.stored_columns(columns)))
+            await session.execute(
+                update(Dataset).where(Dataset.id == dataset_id).values(columns=transfer.stored_columns(columns))
+            )
         await asyncio.to_thread(transfer.create_dataset_table, run.conninfo, dataset_id=dataset_id, columns=columns)
     file_output = spec.output.file
     scratch_file = run.scratch / "output"
@@ -280,13 +323,22 @@ async def run_generation(run: JobRun) -> dict[str, Any]:
     outcome: dict[str, Any] = {"seed": spec.seed, "rows": spec.rows}
     async with task_database().tenant_transaction(org_id=run.org_id) as session:
         if dataset_id is not None:
-            await session.execute(update(Dataset).where(Dataset.id == dataset_id)
-                                  .values(status="ready", row_count=spec.rows))
+            await session.execute(
+                update(Dataset).where(Dataset.id == dataset_id).values(status="ready", row_count=spec.rows)
+            )
             outcome["datasetId"] = str(dataset_id)
         if file_output is not None:
             name = _output_name(run, "generated", file_output.format, file_output.gzip)
-            outcome["fileId"] = str(await _store_file(run, session, path=scratch_file, kind="export", name=name,
-                                                      mime=mime_type(file_output.format, gzip=file_output.gzip)))
+            outcome["fileId"] = str(
+                await _store_file(
+                    run,
+                    session,
+                    path=scratch_file,
+                    kind="export",
+                    name=name,
+                    mime=mime_type(file_output.format, gzip=file_output.gzip),
+                )
+            )
     return outcome
 
 
@@ -326,8 +378,11 @@ async def run_import(run: JobRun) -> dict[str, Any]:
     rejects_path = run.scratch / "rejects.csv"
     settings = task_settings().datasets
     batch_rows = settings.batch_rows
-    limits = ReadLimits(max_rows=settings.max_upload_rows, max_decompressed_bytes=settings.max_decompressed_bytes,
-                        max_compression_ratio=settings.max_compression_ratio)
+    limits = ReadLimits(
+        max_rows=settings.max_upload_rows,
+        max_decompressed_bytes=settings.max_decompressed_bytes,
+        max_compression_ratio=settings.max_compression_ratio,
+    )
     types = TYPE_MAPPING.validate_python(run.params["types"]) if "types" in run.params else None
 
     def work() -> ImportOutcome:
@@ -343,18 +398,24 @@ async def run_import(run: JobRun) -> dict[str, Any]:
 
         def prepared(done: int) -> Iterator[tuple[ValidatedBatch, int, transfer.CopyBatch | None]]:
             """Validated batches, their last source row, and their rows past the checkpoint encoded for COPY."""
-            for validated in read_batches(source, detected, schema=schema, types=None if schema else types,
-                                          batch_rows=batch_rows, limits=limits):
-                last_row = max(pc.max(validated.row_numbers).as_py() or 0,
-                               pc.max(validated.rejects.column("row_number")).as_py() or 0)
+            for validated in read_batches(
+                source, detected, schema=schema, types=None if schema else types, batch_rows=batch_rows, limits=limits
+            ):
+                last_row = max(
+                    pc.max(validated.row_numbers).as_py() or 0,
+                    pc.max(validated.rejects.column("row_number")).as_py() or 0,
+                )
                 encoded = None
                 if last_row > done:
                     fresh = pc.greater(validated.row_numbers, pa.scalar(done, pa.int64()))
                     encoded = transfer.encode_batch(validated.rows.filter(fresh), validated.row_numbers.filter(fresh))
                 yield validated, last_row, encoded
 
-        with run.connection() as job, rejects_path.open("wb") as rejects_sink, \
-                open_writer("csv", rejects_sink, REJECTS_SCHEMA) as rejects:
+        with (
+            run.connection() as job,
+            rejects_path.open("wb") as rejects_sink,
+            open_writer("csv", rejects_sink, REJECTS_SCHEMA) as rejects,
+        ):
             with job.transaction() as cursor:
                 done = transfer.dataset_rows_done(job, cursor)
             try:
@@ -363,15 +424,18 @@ async def run_import(run: JobRun) -> dict[str, Any]:
                         outcome.columns = list(validated.schema.columns)
                         transfer.create_dataset_table(run.conninfo, dataset_id=dataset_id, columns=outcome.columns)
                         with job.transaction() as cursor:
-                            cursor.execute("UPDATE jobs.datasets SET columns = %s WHERE id = %s", (
-                                Jsonb(transfer.stored_columns(outcome.columns)), dataset_id))
+                            cursor.execute(
+                                "UPDATE jobs.datasets SET columns = %s WHERE id = %s",
+                                (Jsonb(transfer.stored_columns(outcome.columns)), dataset_id),
+                            )
                     rejects.write(validated.rejects)
                     outcome.rejected += len(set(validated.rejects.column("row_number").to_pylist()))
                     outcome.loaded += validated.rows.num_rows
                     if encoded is not None:
                         with job.transaction() as cursor:
-                            transfer.check_storage_quota(cursor, adding=len(encoded.data),
-                                                         limit=settings.max_org_storage_bytes)
+                            transfer.check_storage_quota(
+                                cursor, adding=len(encoded.data), limit=settings.max_org_storage_bytes
+                            )
                             transfer.load_batch(cursor, dataset_id=dataset_id, rows=encoded)
                             job.checkpoint(cursor, rows_done=last_row, rows_total=None)
             except (NoValidRowsError, NoDataRowsError) as exc:
@@ -385,21 +449,39 @@ async def run_import(run: JobRun) -> dict[str, Any]:
         raise
     if not outcome.failure:
         await asyncio.to_thread(transfer.finish_dataset_table, run.conninfo, dataset_id=dataset_id)
-    result: dict[str, Any] = {"datasetId": str(dataset_id), "fileId": str(file_id), "rowsLoaded": outcome.loaded,
-                              "rowsRejected": outcome.rejected}
+    result: dict[str, Any] = {
+        "datasetId": str(dataset_id),
+        "fileId": str(file_id),
+        "rowsLoaded": outcome.loaded,
+        "rowsRejected": outcome.rejected,
+    }
     if outcome.columns:
         result["schema"] = _schema_report(outcome.columns, run.params)
         result["renamedColumns"] = column_renames(outcome.columns)
     async with task_database().tenant_transaction(org_id=run.org_id) as session:
         if outcome.rejected:
-            result["rejectsFileId"] = str(await _store_file(run, session, path=rejects_path, kind="rejects",
-                                                            name=f"{Path(name).stem}-rejects.csv", mime="text/csv"))
-        await session.execute(update(StoredFile).where(StoredFile.id == file_id)
-                              .values(status="failed" if outcome.failure else "completed"))
+            result["rejectsFileId"] = str(
+                await _store_file(
+                    run,
+                    session,
+                    path=rejects_path,
+                    kind="rejects",
+                    name=f"{Path(name).stem}-rejects.csv",
+                    mime="text/csv",
+                )
+            )
+        await session.execute(
+            update(StoredFile)
+            .where(StoredFile.id == file_id)
+            .values(status="failed" if outcome.failure else "completed")
+        )
         await session.execute(update(Job).where(Job.id == run.job_id).values(result=result))
         if not outcome.failure:
-            await session.execute(update(Dataset).where(Dataset.id == dataset_id).values(
-                status="ready", row_count=outcome.loaded, columns=transfer.stored_columns(outcome.columns)))
+            await session.execute(
+                update(Dataset)
+                .where(Dataset.id == dataset_id)
+                .values(status="ready", row_count=outcome.loaded, columns=transfer.stored_columns(outcome.columns))
+            )
     if outcome.failure:
         raise outcome.failure
     return result
@@ -412,12 +494,22 @@ def _schema_report(columns: list[ColumnDef], params: dict[str, Any]) -> dict[str
     def source(column: ColumnDef) -> str:
         return "given" if "schema" in params or column.name in given or column.label in given else "inferred"
 
-    return {"columns": [{**stored, "source": source(column)}
-                        for column, stored in zip(columns, transfer.stored_columns(columns), strict=True)]}
+    return {
+        "columns": [
+            {**stored, "source": source(column)}
+            for column, stored in zip(columns, transfer.stored_columns(columns), strict=True)
+        ]
+    }
 
 
-async def _discard_outputs(run: JobRun, *, error: LimitExceededError, dataset_id: uuid.UUID | None,
-                           file_id: uuid.UUID | None = None, key: str | None = None) -> None:
+async def _discard_outputs(
+    run: JobRun,
+    *,
+    error: LimitExceededError,
+    dataset_id: uuid.UUID | None,
+    file_id: uuid.UUID | None = None,
+    key: str | None = None,
+) -> None:
     """A job past a limit leaves nothing that counts against the org: its rows, dataset, file and object go.
 
     The job stays, failed, with the error in its result (``code``, ``message``, and which limit, at what value);
@@ -428,8 +520,16 @@ async def _discard_outputs(run: JobRun, *, error: LimitExceededError, dataset_id
             await session.execute(delete(Dataset).where(Dataset.id == dataset_id))  # a trigger drops its table
         if file_id is not None:
             await session.execute(delete(StoredFile).where(StoredFile.id == file_id))
-        await session.execute(update(Job).where(Job.id == run.job_id).values(result={
-            "error": {"code": error.code, "message": error.message, "details": error.details}, "dataRemoved": True}))
+        await session.execute(
+            update(Job)
+            .where(Job.id == run.job_id)
+            .values(
+                result={
+                    "error": {"code": error.code, "message": error.message, "details": error.details},
+                    "dataRemoved": True,
+                }
+            )
+        )
     if key is not None:
         try:
             await run.storage.delete(key)
@@ -484,8 +584,9 @@ async def run_export(run: JobRun) -> dict[str, Any]:
     rows = await asyncio.to_thread(work)
     async with task_database().tenant_transaction(org_id=run.org_id) as session:
         name = _output_name(run, f"{run.params['source']['type']}-export", file_format, gzip)
-        file_id = await _store_file(run, session, path=scratch_file, kind="export", name=name,
-                                    mime=mime_type(file_format, gzip=gzip))
+        file_id = await _store_file(
+            run, session, path=scratch_file, kind="export", name=name, mime=mime_type(file_format, gzip=gzip)
+        )
     return {"fileId": str(file_id), "rows": rows}
 
 
@@ -498,7 +599,7 @@ async def retention_sweep(session: AsyncSession) -> int:
         await storage.delete(stored.stored_path)
         await session.delete(stored)
     cutoff = datetime.now(UTC) - timedelta(days=task_settings().datasets.retention_days)
-    removed = await execute_count(session, delete(Job).where(
-        Job.finished_at < cutoff, Job.status.in_(("completed", "failed", "cancelled"))))
+    removed = await execute_count(
+        session, delete(Job).where(Job.finished_at < cutoff, Job.status.in_(("completed", "failed", "cancelled")))
+    )
     return len(expired) + removed
-

@@ -56,8 +56,12 @@ def column_of(field: pa.Field[Any]) -> ColumnDef:
     if pa.types.is_decimal(kind):
         return ColumnDef(field.name, "decimal", precision=kind.precision, scale=kind.scale)
     checks: tuple[tuple[Callable[[pa.DataType], bool], ColumnKind], ...] = (
-        (pa.types.is_integer, "int"), (pa.types.is_floating, "float"), (pa.types.is_boolean, "bool"),
-        (pa.types.is_date, "date"), (pa.types.is_timestamp, "datetime"))
+        (pa.types.is_integer, "int"),
+        (pa.types.is_floating, "float"),
+        (pa.types.is_boolean, "bool"),
+        (pa.types.is_date, "date"),
+        (pa.types.is_timestamp, "datetime"),
+    )
     for check, name in checks:
         if check(kind):
             return ColumnDef(field.name, name)
@@ -87,7 +91,7 @@ def _uuid_strings(array: pa.Array[Any]) -> pa.Array[Any]:
     storage = array.storage if isinstance(array, pa.ExtensionArray) else array
     values = storage.buffers()[1]
     assert values is not None
-    raw = np.frombuffer(memoryview(values), dtype=np.uint8)[storage.offset * 16:(storage.offset + len(storage)) * 16]
+    raw = np.frombuffer(memoryview(values), dtype=np.uint8)[storage.offset * 16 : (storage.offset + len(storage)) * 16]
     nibbles = np.empty((len(storage), 32), dtype="S1")
     octets = raw.reshape(-1, 16)
     nibbles[:, 0::2], nibbles[:, 1::2] = _HEX[octets >> 4], _HEX[octets & 15]
@@ -135,7 +139,8 @@ class JobConnection:
         cursor.execute(
             "UPDATE jobs.jobs SET rows_done = %s, rows_total = %s, progress = %s, updated_at = now()"
             " WHERE id = %s RETURNING cancel_requested",
-            (rows_done, rows_total, progress, self.job_id))
+            (rows_done, rows_total, progress, self.job_id),
+        )
         row = cursor.fetchone()
         if row is None or row[0]:
             raise JobCancelled
@@ -155,11 +160,13 @@ def create_dataset_table(conninfo: str, *, dataset_id: uuid.UUID, columns: list[
     """
     table = dataset_table(dataset_id)
     definitions = sql.SQL(", ").join(
-        sql.SQL("{} {}").format(sql.Identifier(column.name), sql.SQL(column.sql_type)) for column in columns)
+        sql.SQL("{} {}").format(sql.Identifier(column.name), sql.SQL(column.sql_type)) for column in columns
+    )
     current_org = sql.SQL("nullif(current_setting('northstar.org_id', true), '')::uuid")
     statements = [
-        sql.SQL("CREATE TABLE {table} (org_id uuid NOT NULL DEFAULT {current_org}, _row bigint NOT NULL,"
-                " {definitions})"),
+        sql.SQL(
+            "CREATE TABLE {table} (org_id uuid NOT NULL DEFAULT {current_org}, _row bigint NOT NULL, {definitions})"
+        ),
         sql.SQL("ALTER TABLE {table} ENABLE ROW LEVEL SECURITY"),
         sql.SQL("ALTER TABLE {table} FORCE ROW LEVEL SECURITY"),
         sql.SQL("CREATE POLICY tenant_isolation ON {table} USING (org_id = {current_org})"),
@@ -170,15 +177,20 @@ def create_dataset_table(conninfo: str, *, dataset_id: uuid.UUID, columns: list[
         if exists and exists[0]:
             return
         for statement in statements:
-            connection.execute(statement.format(table=table, current_org=current_org, definitions=definitions,
-                                                role=sql.Identifier(APP_ROLE)))
+            connection.execute(
+                statement.format(
+                    table=table, current_org=current_org, definitions=definitions, role=sql.Identifier(APP_ROLE)
+                )
+            )
 
 
 def finish_dataset_table(conninfo: str, *, dataset_id: uuid.UUID) -> None:
     """Index the loaded rows by ``_row`` (for paging); a no-op when a resumed job already did."""
     with psycopg.connect(conninfo) as connection, connection.transaction():
-        exists = connection.execute("SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass(%s) AND contype = 'p'",
-                                    (f"datasets.d_{dataset_id.hex}",)).fetchone()
+        exists = connection.execute(
+            "SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass(%s) AND contype = 'p'",
+            (f"datasets.d_{dataset_id.hex}",),
+        ).fetchone()
         if not exists:
             connection.execute(sql.SQL("ALTER TABLE {} ADD PRIMARY KEY (_row)").format(dataset_table(dataset_id)))
 
@@ -200,8 +212,11 @@ def load_batch(cursor: psycopg.Cursor[Any], *, dataset_id: uuid.UUID, rows: Copy
     """COPY one encoded batch into the dataset through a staging table."""
     table = dataset_table(dataset_id)
     stage = sql.Identifier(f"stage_{dataset_id.hex}")
-    cursor.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-                           ).format(stage, table))
+    cursor.execute(
+        sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS").format(
+            stage, table
+        )
+    )
     names = sql.SQL(", ").join(sql.Identifier(name) for name in rows.names)
     with cursor.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(stage, names)) as copy:
         copy.write(rows.data)
@@ -219,10 +234,13 @@ SELECT coalesce((SELECT sum(pg_total_relation_size(to_regclass('datasets.d_' || 
 
 class StorageQuotaError(LimitExceededError):
     def __init__(self, limit: int) -> None:
-        super().__init__("storage_quota_exceeded",
-                         f"The organization's datasets and files would take more than {limit:,} bytes, the most "
-                         "it may store; delete datasets or files to make room", limit="maxOrgStorageBytes",
-                         value=limit)
+        super().__init__(
+            "storage_quota_exceeded",
+            f"The organization's datasets and files would take more than {limit:,} bytes, the most "
+            "it may store; delete datasets or files to make room",
+            limit="maxOrgStorageBytes",
+            value=limit,
+        )
 
 
 def check_storage_quota(cursor: psycopg.Cursor[Any], *, adding: int, limit: int) -> None:
@@ -339,8 +357,9 @@ def select_as_text(column: ColumnDef) -> sql.Composable:
     return name
 
 
-def stream_query(cursor: psycopg.Cursor[Any], query: sql.Composable, columns: list[ColumnDef]
-                 ) -> Iterator[pa.RecordBatch]:
+def stream_query(
+    cursor: psycopg.Cursor[Any], query: sql.Composable, columns: list[ColumnDef]
+) -> Iterator[pa.RecordBatch]:
     """Arrow batches of ``query`` (which selects ``columns`` in order), streamed through COPY; none when no row
     matches (Arrow's CSV reader refuses an empty input, so it is not opened on one)."""
     schema = pa.schema([column.arrow_field() for column in columns])
@@ -355,8 +374,13 @@ def stream_query(cursor: psycopg.Cursor[Any], query: sql.Composable, columns: li
             read_options=pacsv.ReadOptions(column_names=schema.names, block_size=COPY_READ_BLOCK),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
-                column_types=schema, null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=False,
-                true_values=["t"], false_values=["f"]),
+                column_types=schema,
+                null_values=[""],
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=False,
+                true_values=["t"],
+                false_values=["f"],
+            ),
         )
         for batch in reader:
             yield pa.RecordBatch.from_arrays(batch.columns, schema=schema)

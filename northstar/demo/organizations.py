@@ -36,27 +36,38 @@ async def seed_demo(url: str) -> SeedResult:
     try:
         async with database.tenant_transaction() as session:
             founder_password = f"demo-{secrets.token_urlsafe(9)}"
-            founder = await create_user(session, email=f"founder+{suffix}@demo.northstar.dev",
-                                             password=founder_password, name="Fiona Founder")
+            founder = await create_user(
+                session, email=f"founder+{suffix}@demo.northstar.dev", password=founder_password, name="Fiona Founder"
+            )
             org = await create_organization(session, name=f"Acme {suffix}", founder=founder)
             users.append(("founder", founder.email, founder_password))
             principal = Principal(org_id=org.id, role=Role.FOUNDER, user_id=founder.id)
             for role in (Role.ADMIN, Role.MEMBER, Role.ANALYST, Role.INVESTOR):
                 password = f"demo-{secrets.token_urlsafe(9)}"
-                user = await create_user(session, email=f"{role.value}+{suffix}@demo.northstar.dev",
-                                              password=password, name=f"Demo {role.value.title()}")
+                user = await create_user(
+                    session,
+                    email=f"{role.value}+{suffix}@demo.northstar.dev",
+                    password=password,
+                    name=f"Demo {role.value.title()}",
+                )
                 await organizations.add_member(session, principal=principal, user_id=user.id, role=role)
                 users.append((role.value, user.email, password))
             for name, description in SAMPLE_PROJECTS:
                 await projects.create_project(session, principal=principal, name=name, description=description)
             for name, description in SAMPLE_TEAMS:
-                await projects.create_team(session, org_id=org.id, name=name, description=description,
-                                           project_id=None)
-            key = await credentials.create_api_key(session, principal=principal, name="Demo integration",
-                                                   role=Role.ADMIN, scopes=None, environment="test",
-                                                   expires_at=None)
-            await audit.record(session, org_id=org.id, action="seed.demo", actor_type="user", actor_id=founder.id,
-                               client=client)
+                await projects.create_team(session, org_id=org.id, name=name, description=description, project_id=None)
+            key = await credentials.create_api_key(
+                session,
+                principal=principal,
+                name="Demo integration",
+                role=Role.ADMIN,
+                scopes=None,
+                environment="test",
+                expires_at=None,
+            )
+            await audit.record(
+                session, org_id=org.id, action="seed.demo", actor_type="user", actor_id=founder.id, client=client
+            )
         return SeedResult(org_name=org.name, users=users, api_key=key.secret)
     finally:
         await database.dispose()

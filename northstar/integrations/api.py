@@ -35,43 +35,68 @@ MAX_WEBHOOK_BYTES = 1024 * 1024
 
 
 def _out(integration: Integration, settings: Settings) -> IntegrationOut:
-    lag = (dt.datetime.now(dt.UTC) - integration.last_success_at).total_seconds() \
-        if integration.last_success_at else None
+    lag = (
+        (dt.datetime.now(dt.UTC) - integration.last_success_at).total_seconds() if integration.last_success_at else None
+    )
     return IntegrationOut(
-        id=integration.id, provider=integration.provider, name=integration.name, status=integration.status,
+        id=integration.id,
+        provider=integration.provider,
+        name=integration.name,
+        status=integration.status,
         config=_camel(integration.config),
         credentials=[to_camel(name) for name in service.credential_names(settings, integration)],
         webhook_path=f"/api/v1/integrations/{integration.id}/webhooks/{integration.provider}",
-        last_sync_at=integration.last_sync_at, last_success_at=integration.last_success_at, lag_seconds=lag,
-        last_error=integration.last_error, last_error_at=integration.last_error_at, streams=integration.state,
-        created_at=integration.created_at)
+        last_sync_at=integration.last_sync_at,
+        last_success_at=integration.last_success_at,
+        lag_seconds=lag,
+        last_error=integration.last_error,
+        last_error_at=integration.last_error_at,
+        streams=integration.state,
+        created_at=integration.created_at,
+    )
 
 
 @router.get("/integrations", response_model=PageEnvelope[IntegrationOut], name="integrations.list")
-async def list_integrations(principal: IntegrationsRead, session: DbSession, page: Page
-                            ) -> PageEnvelope[IntegrationOut]:
-    found, total = await service.list_integrations(session, org_id=principal.org_id, offset=page.offset,
-                                                   limit=page.limit)
+async def list_integrations(
+    principal: IntegrationsRead, session: DbSession, page: Page
+) -> PageEnvelope[IntegrationOut]:
+    found, total = await service.list_integrations(
+        session, org_id=principal.org_id, offset=page.offset, limit=page.limit
+    )
     return PageEnvelope(data=[_out(integration, settings_of(session)) for integration in found], meta=page.meta(total))
 
 
-@router.post("/integrations", status_code=status.HTTP_201_CREATED, response_model=Envelope[IntegrationOut],
-             name="integrations.create", dependencies=[Idempotent])
-async def connect(body: IntegrationCreate, request: Request, principal: IntegrationsCreate, session: DbSession
-                  ) -> Envelope[IntegrationOut]:
+@router.post(
+    "/integrations",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Envelope[IntegrationOut],
+    name="integrations.create",
+    dependencies=[Idempotent],
+)
+async def connect(
+    body: IntegrationCreate, request: Request, principal: IntegrationsCreate, session: DbSession
+) -> Envelope[IntegrationOut]:
     """Connect a provider account: the credentials are checked (unless ``test`` is false), stored encrypted, and a
     first sync is queued."""
-    integration = await service.connect(session, principal=principal, provider=body.provider, name=body.name,
-                                        credentials=_snake(body.credentials), config=_snake(body.config),
-                                        test=body.test)
+    integration = await service.connect(
+        session,
+        principal=principal,
+        provider=body.provider,
+        name=body.name,
+        credentials=_snake(body.credentials),
+        config=_snake(body.config),
+        test=body.test,
+    )
     audit_target(request, "integration", integration.id, provider=integration.provider)
     return Envelope(data=_out(integration, settings_of(session)))
 
 
 def _snake(fields: dict[str, Any]) -> dict[str, Any]:
     """Credentials and config are named in camelCase on the wire (``apiKey``), in snake_case inside (``api_key``)."""
-    return {"".join(f"_{char.lower()}" if char.isupper() else char for char in name): value
-            for name, value in fields.items()}
+    return {
+        "".join(f"_{char.lower()}" if char.isupper() else char for char in name): value
+        for name, value in fields.items()
+    }
 
 
 def _camel(fields: dict[str, Any]) -> dict[str, Any]:
@@ -79,34 +104,46 @@ def _camel(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get(ONE, response_model=Envelope[IntegrationOut], name="integrations.get")
-async def get_integration(integration_id: uuid.UUID, principal: IntegrationsRead, session: DbSession
-                          ) -> Envelope[IntegrationOut]:
+async def get_integration(
+    integration_id: uuid.UUID, principal: IntegrationsRead, session: DbSession
+) -> Envelope[IntegrationOut]:
     integration = await service.get_integration(session, org_id=principal.org_id, integration_id=integration_id)
     return Envelope(data=_out(integration, settings_of(session)))
 
 
 @router.patch(ONE, response_model=Envelope[IntegrationOut], name="integrations.update")
-async def update_integration(integration_id: uuid.UUID, body: IntegrationUpdate, request: Request,
-                             principal: IntegrationsUpdate, session: DbSession) -> Envelope[IntegrationOut]:
+async def update_integration(
+    integration_id: uuid.UUID,
+    body: IntegrationUpdate,
+    request: Request,
+    principal: IntegrationsUpdate,
+    session: DbSession,
+) -> Envelope[IntegrationOut]:
     integration = await service.update_integration(
-        session, principal=principal, integration_id=integration_id, name=body.name,
+        session,
+        principal=principal,
+        integration_id=integration_id,
+        name=body.name,
         config=_snake(body.config) if body.config is not None else None,
-        credentials=_snake(body.credentials) if body.credentials is not None else None)
+        credentials=_snake(body.credentials) if body.credentials is not None else None,
+    )
     audit_target(request, "integration", integration.id, credentials=body.credentials is not None)
     return Envelope(data=_out(integration, settings_of(session)))
 
 
 @router.delete(ONE, status_code=status.HTTP_204_NO_CONTENT, name="integrations.delete")
-async def disconnect(integration_id: uuid.UUID, request: Request, principal: IntegrationsDelete,
-                     session: DbSession) -> None:
+async def disconnect(
+    integration_id: uuid.UUID, request: Request, principal: IntegrationsDelete, session: DbSession
+) -> None:
     """Disconnect: the integration, its records and the billing data it brought are deleted."""
     await service.disconnect(session, principal=principal, integration_id=integration_id)
     audit_target(request, "integration", integration_id)
 
 
 @router.post(f"{ONE}/test", response_model=Envelope[IntegrationOut], name="integrations.test")
-async def test_integration(integration_id: uuid.UUID, request: Request, principal: IntegrationsUpdate,
-                           session: DbSession) -> Envelope[IntegrationOut]:
+async def test_integration(
+    integration_id: uuid.UUID, request: Request, principal: IntegrationsUpdate, session: DbSession
+) -> Envelope[IntegrationOut]:
     """One request with the stored credentials; 422 ``connection_failed`` says what the provider answered."""
     integration = await service.test_integration(session, principal=principal, integration_id=integration_id)
     audit_target(request, "integration", integration.id)
@@ -117,10 +154,12 @@ def _run_out(run: SyncRun) -> SyncRunOut:
     return SyncRunOut.model_validate(run)
 
 
-@router.post(f"{ONE}/sync", status_code=status.HTTP_202_ACCEPTED, response_model=Envelope[SyncRunOut],
-             name="integrations.sync")
-async def sync_now(integration_id: uuid.UUID, request: Request, principal: IntegrationsUpdate, session: DbSession
-                   ) -> Envelope[SyncRunOut]:
+@router.post(
+    f"{ONE}/sync", status_code=status.HTTP_202_ACCEPTED, response_model=Envelope[SyncRunOut], name="integrations.sync"
+)
+async def sync_now(
+    integration_id: uuid.UUID, request: Request, principal: IntegrationsUpdate, session: DbSession
+) -> Envelope[SyncRunOut]:
     """Queue a sync now (or answer the one already waiting or running)."""
     run = await service.sync_now(session, principal=principal, integration_id=integration_id)
     audit_target(request, "integration", integration_id, run=str(run.id))
@@ -128,33 +167,42 @@ async def sync_now(integration_id: uuid.UUID, request: Request, principal: Integ
 
 
 @router.get(f"{ONE}/runs", response_model=PageEnvelope[SyncRunOut], name="integrations.runs")
-async def list_runs(integration_id: uuid.UUID, principal: IntegrationsRead, session: DbSession, page: Page
-                    ) -> PageEnvelope[SyncRunOut]:
-    runs, total = await service.list_runs(session, org_id=principal.org_id, integration_id=integration_id,
-                                          offset=page.offset, limit=page.limit)
+async def list_runs(
+    integration_id: uuid.UUID, principal: IntegrationsRead, session: DbSession, page: Page
+) -> PageEnvelope[SyncRunOut]:
+    runs, total = await service.list_runs(
+        session, org_id=principal.org_id, integration_id=integration_id, offset=page.offset, limit=page.limit
+    )
     return PageEnvelope(data=[_run_out(run) for run in runs], meta=page.meta(total))
 
 
 @router.post(f"{ONE}/pause", response_model=Envelope[IntegrationOut], name="integrations.pause")
-async def pause(integration_id: uuid.UUID, request: Request, principal: IntegrationsUpdate, session: DbSession
-                ) -> Envelope[IntegrationOut]:
+async def pause(
+    integration_id: uuid.UUID, request: Request, principal: IntegrationsUpdate, session: DbSession
+) -> Envelope[IntegrationOut]:
     integration = await service.set_paused(session, principal=principal, integration_id=integration_id, paused=True)
     audit_target(request, "integration", integration.id)
     return Envelope(data=_out(integration, settings_of(session)))
 
 
 @router.post(f"{ONE}/resume", response_model=Envelope[IntegrationOut], name="integrations.resume")
-async def resume(integration_id: uuid.UUID, request: Request, principal: IntegrationsUpdate, session: DbSession
-                 ) -> Envelope[IntegrationOut]:
+async def resume(
+    integration_id: uuid.UUID, request: Request, principal: IntegrationsUpdate, session: DbSession
+) -> Envelope[IntegrationOut]:
     integration = await service.set_paused(session, principal=principal, integration_id=integration_id, paused=False)
     audit_target(request, "integration", integration.id)
     return Envelope(data=_out(integration, settings_of(session)))
 
 
-@router.post(f"{ONE}/webhooks/{{provider}}", response_model=Envelope[WebhookAccepted], name="integrations.webhook",
-             openapi_extra={"security": []})
-async def receive_webhook(integration_id: uuid.UUID, provider: Annotated[Provider, Path()], request: Request,
-                          session: DbSession) -> Envelope[WebhookAccepted]:
+@router.post(
+    f"{ONE}/webhooks/{{provider}}",
+    response_model=Envelope[WebhookAccepted],
+    name="integrations.webhook",
+    openapi_extra={"security": []},
+)
+async def receive_webhook(
+    integration_id: uuid.UUID, provider: Annotated[Provider, Path()], request: Request, session: DbSession
+) -> Envelope[WebhookAccepted]:
     """Deliveries from the provider, authenticated by their signature (401 ``invalid_signature`` otherwise):
     stored, queued, and acknowledged at once; a delivery received before is acknowledged and not processed again."""
     body = await read_body(request, MAX_WEBHOOK_BYTES)

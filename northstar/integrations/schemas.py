@@ -26,16 +26,19 @@ class IntegrationCreate(RequestModel):
     provider: Provider
     name: Name = Field(min_length=1, max_length=200)
     credentials: dict[Annotated[str, Field(max_length=60)], Secret] = Field(
-        description="the provider's secrets (e.g. Stripe: apiKey, webhookSecret); stored encrypted, never returned")
+        description="the provider's secrets (e.g. Stripe: apiKey, webhookSecret); stored encrypted, never returned"
+    )
     config: dict[Annotated[str, Field(max_length=60)], Any] = Field(
-        default_factory=dict, description="settings that are not secret (e.g. baseUrl, requestsPerSecond)")
+        default_factory=dict, description="settings that are not secret (e.g. baseUrl, requestsPerSecond)"
+    )
     test: bool = Field(True, description="check the credentials with one request before saving")
 
 
 class IntegrationUpdate(RequestModel):
     name: Name | None = Field(None, min_length=1, max_length=200)
     credentials: dict[Annotated[str, Field(max_length=60)], Secret] | None = Field(
-        None, description="replaces the stored secrets")
+        None, description="replaces the stored secrets"
+    )
     config: dict[Annotated[str, Field(max_length=60)], Any] | None = None
 
 

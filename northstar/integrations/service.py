@@ -40,18 +40,27 @@ def credential_names(settings: Settings, integration: Integration) -> list[str]:
     return sorted(credentials_of(settings, integration))
 
 
-def _check_fields(provider: str, part: str, given: Mapping[str, Any], allowed: tuple[str, ...],
-                  required: tuple[str, ...]) -> None:
+def _check_fields(
+    provider: str, part: str, given: Mapping[str, Any], allowed: tuple[str, ...], required: tuple[str, ...]
+) -> None:
     """``credentials`` name only what the provider takes, and everything it needs."""
     missing = [name for name in required if name not in given]
     if missing:
-        raise Unprocessable(f"{provider} needs {part}.{to_camel(missing[0])}", details=[
-            {"field": f"body.{part}.{to_camel(name)}", "message": "required", "type": "missing"} for name in missing])
+        raise Unprocessable(
+            f"{provider} needs {part}.{to_camel(missing[0])}",
+            details=[
+                {"field": f"body.{part}.{to_camel(name)}", "message": "required", "type": "missing"} for name in missing
+            ],
+        )
     unknown = sorted(set(given) - set(allowed))
     if unknown:
-        raise Unprocessable(f"{provider} takes no {part} {', '.join(to_camel(name) for name in unknown)}", details=[
-            {"field": f"body.{part}.{to_camel(name)}", "message": f"not in {provider}'s {part}", "type": "extra"}
-            for name in unknown])
+        raise Unprocessable(
+            f"{provider} takes no {part} {', '.join(to_camel(name) for name in unknown)}",
+            details=[
+                {"field": f"body.{part}.{to_camel(name)}", "message": f"not in {provider}'s {part}", "type": "extra"}
+                for name in unknown
+            ],
+        )
 
 
 def _check_credentials(provider: str, credentials: Mapping[str, str]) -> None:
@@ -64,9 +73,12 @@ def _check_config(provider: str, config: Mapping[str, Any]) -> None:
         CONNECTORS[provider].settings_model.model_validate(config)
     except ValidationError as exc:
         problems = settings_problems(exc)
-        raise Unprocessable(f"{provider} config.{problems[0][0]}: {problems[0][1]}", details=[
-            {"field": f"body.config.{field}", "message": message, "type": kind}
-            for field, message, kind in problems]) from None
+        raise Unprocessable(
+            f"{provider} config.{problems[0][0]}: {problems[0][1]}",
+            details=[
+                {"field": f"body.config.{field}", "message": message, "type": kind} for field, message, kind in problems
+            ],
+        ) from None
 
 
 async def _test(settings: Settings, provider: str, credentials: Mapping[str, str], config: Mapping[str, Any]) -> None:
@@ -79,17 +91,32 @@ async def _test(settings: Settings, provider: str, credentials: Mapping[str, str
         await connector.close()
 
 
-async def connect(session: AsyncSession, *, principal: Principal, provider: str, name: str,
-                  credentials: dict[str, str], config: dict[str, Any], test: bool) -> Integration:
+async def connect(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    provider: str,
+    name: str,
+    credentials: dict[str, str],
+    config: dict[str, Any],
+    test: bool,
+) -> Integration:
     _check_credentials(provider, credentials)
     _check_config(provider, config)
     if test:
         await _test(settings_of(session), provider, credentials, config)
     integration_id = uuid.uuid4()
-    integration = Integration(id=integration_id, org_id=principal.org_id, provider=provider, name=name,
-                              status="active", config=config,
-                              credentials_encrypted=seal(settings_of(session), integration_id, credentials),
-                              state={}, created_by=principal.user_id)
+    integration = Integration(
+        id=integration_id,
+        org_id=principal.org_id,
+        provider=provider,
+        name=name,
+        status="active",
+        config=config,
+        credentials_encrypted=seal(settings_of(session), integration_id, credentials),
+        state={},
+        created_by=principal.user_id,
+    )
     session.add(integration)
     await session.flush()
     await request_sync(session, integration=integration, trigger="connect")
@@ -97,8 +124,9 @@ async def connect(session: AsyncSession, *, principal: Principal, provider: str,
     return integration
 
 
-async def list_integrations(session: AsyncSession, *, org_id: uuid.UUID, offset: int, limit: int
-                            ) -> tuple[list[Integration], int]:
+async def list_integrations(
+    session: AsyncSession, *, org_id: uuid.UUID, offset: int, limit: int
+) -> tuple[list[Integration], int]:
     query = select(Integration).where(Integration.org_id == org_id).order_by(Integration.created_at, Integration.id)
     return await fetch_page(session, query, offset=offset, limit=limit)
 
@@ -112,9 +140,15 @@ def _may_change(principal: Principal, integration: Integration) -> None:
         raise Forbidden("Your role cannot change this integration")
 
 
-async def update_integration(session: AsyncSession, *, principal: Principal, integration_id: uuid.UUID,
-                             name: str | None, credentials: dict[str, str] | None,
-                             config: dict[str, Any] | None) -> Integration:
+async def update_integration(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    integration_id: uuid.UUID,
+    name: str | None,
+    credentials: dict[str, str] | None,
+    config: dict[str, Any] | None,
+) -> Integration:
     integration = await get_integration(session, org_id=principal.org_id, integration_id=integration_id)
     _may_change(principal, integration)
     if name is not None:
@@ -147,8 +181,9 @@ async def sync_now(session: AsyncSession, *, principal: Principal, integration_i
     return await request_sync(session, integration=integration, trigger="manual")
 
 
-async def set_paused(session: AsyncSession, *, principal: Principal, integration_id: uuid.UUID,
-                     paused: bool) -> Integration:
+async def set_paused(
+    session: AsyncSession, *, principal: Principal, integration_id: uuid.UUID, paused: bool
+) -> Integration:
     integration = await get_integration(session, org_id=principal.org_id, integration_id=integration_id)
     _may_change(principal, integration)
     integration.status = "paused" if paused else "active"
@@ -166,50 +201,71 @@ async def disconnect(session: AsyncSession, *, principal: Principal, integration
     await metrics_service.refresh(session, org_id=principal.org_id)
 
 
-async def list_runs(session: AsyncSession, *, org_id: uuid.UUID, integration_id: uuid.UUID, offset: int,
-                    limit: int) -> tuple[list[SyncRun], int]:
+async def list_runs(
+    session: AsyncSession, *, org_id: uuid.UUID, integration_id: uuid.UUID, offset: int, limit: int
+) -> tuple[list[SyncRun], int]:
     await get_integration(session, org_id=org_id, integration_id=integration_id)
-    query = select(SyncRun).where(SyncRun.org_id == org_id, SyncRun.integration_id == integration_id).order_by(
-        SyncRun.queued_at.desc(), SyncRun.id)
+    query = (
+        select(SyncRun)
+        .where(SyncRun.org_id == org_id, SyncRun.integration_id == integration_id)
+        .order_by(SyncRun.queued_at.desc(), SyncRun.id)
+    )
     return await fetch_page(session, query, offset=offset, limit=limit)
 
 
-async def integration_for_webhook(session: AsyncSession, *, integration_id: uuid.UUID, provider: str
-                                  ) -> Integration:
+async def integration_for_webhook(session: AsyncSession, *, integration_id: uuid.UUID, provider: str) -> Integration:
     """The integration a webhook URL names, found before its org is known (the credential-id policy)."""
-    rows = await set_tenant_context(session, credential_id=integration_id, then=(
-        "SELECT org_id FROM integrations.integrations WHERE id = {id} AND provider = {provider}"),
-        params={"id": str(integration_id), "provider": provider})
+    rows = await set_tenant_context(
+        session,
+        credential_id=integration_id,
+        then=("SELECT org_id FROM integrations.integrations WHERE id = {id} AND provider = {provider}"),
+        params={"id": str(integration_id), "provider": provider},
+    )
     if not rows:  # answered like a bad signature: an endpoint's existence is not revealed
         raise Unauthorized("The signature does not match", code="invalid_signature")
     await set_tenant_context(session, org_id=rows[0].org_id)
     return await get_integration(session, org_id=rows[0].org_id, integration_id=integration_id)
 
 
-async def accept_webhook(session: AsyncSession, *, integration: Integration, body: bytes,
-                         headers: Mapping[str, str]) -> bool:
+async def accept_webhook(
+    session: AsyncSession, *, integration: Integration, body: bytes, headers: Mapping[str, str]
+) -> bool:
     """Verify a delivery's signature, store it and queue its processing; False when it was received before."""
     connector = CONNECTORS[integration.provider]
     verdict = connector.verify_webhook(body, headers, credentials_of(settings_of(session), integration))
     if verdict is not Signature.VALID:
-        log.warning("webhook_signature_rejected", integration=str(integration.id), provider=integration.provider,
-                    reason=verdict.value)
+        log.warning(
+            "webhook_signature_rejected",
+            integration=str(integration.id),
+            provider=integration.provider,
+            reason=verdict.value,
+        )
         if verdict is Signature.EXPIRED:
-            raise Unauthorized("The signature has expired: it was made too long ago (a replayed or late delivery) "
-                               "or the sender's clock is wrong", code="signature_expired")
+            raise Unauthorized(
+                "The signature has expired: it was made too long ago (a replayed or late delivery) "
+                "or the sender's clock is wrong",
+                code="signature_expired",
+            )
         raise Unauthorized("The signature does not match", code="invalid_signature")
     try:
         payload = orjson.loads(body)
         event_id, topic = connector.webhook_event(payload, headers)
     except (orjson.JSONDecodeError, ConnectorError) as exc:
         raise BadRequest(f"The delivery cannot be read: {exc}", code="invalid_delivery") from None
-    inserted = await session.scalar(pg_insert(WebhookDelivery).values(
-        org_id=integration.org_id, integration_id=integration.id, event_id=event_id, topic=topic, status="queued",
-        payload=payload).on_conflict_do_nothing(constraint="uq_webhook_deliveries_integration_id").returning(
-        WebhookDelivery.id))
+    inserted = await session.scalar(
+        pg_insert(WebhookDelivery)
+        .values(
+            org_id=integration.org_id,
+            integration_id=integration.id,
+            event_id=event_id,
+            topic=topic,
+            status="queued",
+            payload=payload,
+        )
+        .on_conflict_do_nothing(constraint="uq_webhook_deliveries_integration_id")
+        .returning(WebhookDelivery.id)
+    )
     if inserted is None:
         return False
     await enqueue_named(session, "integrations.webhook", org_id=integration.org_id, delivery_id=str(inserted))
     return True
-
-

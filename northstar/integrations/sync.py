@@ -42,14 +42,19 @@ log = structlog.get_logger("northstar.integrations")
 
 def outbound_policy(settings: Settings) -> OutboundPolicy:
     config = settings.outbound
-    return OutboundPolicy(allow_private_networks=config.allow_private_networks, allow_http=config.allow_http,
-                          timeout_seconds=config.timeout_seconds, max_response_bytes=config.max_response_bytes,
-                          retry_backoff_seconds=config.retry_backoff_seconds)
+    return OutboundPolicy(
+        allow_private_networks=config.allow_private_networks,
+        allow_http=config.allow_http,
+        timeout_seconds=config.timeout_seconds,
+        max_response_bytes=config.max_response_bytes,
+        retry_backoff_seconds=config.retry_backoff_seconds,
+    )
 
 
 def seal(settings: Settings, integration_id: uuid.UUID, credentials: Mapping[str, str]) -> str:
-    return auth_keys(settings).cipher.encrypt(orjson.dumps(dict(credentials)).decode(),
-                                              associated_data=str(integration_id))
+    return auth_keys(settings).cipher.encrypt(
+        orjson.dumps(dict(credentials)).decode(), associated_data=str(integration_id)
+    )
 
 
 def credentials_of(settings: Settings, integration: Integration) -> dict[str, str]:
@@ -59,13 +64,23 @@ def credentials_of(settings: Settings, integration: Integration) -> dict[str, st
 
 async def request_sync(session: AsyncSession, *, integration: Integration, trigger: str) -> SyncRun:
     """Queue a sync (in the caller's transaction); a sync already waiting or running is returned instead."""
-    waiting = await session.scalar(select(SyncRun).where(
-        SyncRun.org_id == integration.org_id, SyncRun.integration_id == integration.id,
-        SyncRun.status.in_(("queued", "running"))))
+    waiting = await session.scalar(
+        select(SyncRun).where(
+            SyncRun.org_id == integration.org_id,
+            SyncRun.integration_id == integration.id,
+            SyncRun.status.in_(("queued", "running")),
+        )
+    )
     if waiting is not None:
         return waiting
-    run = SyncRun(id=uuid.uuid4(), org_id=integration.org_id, integration_id=integration.id, trigger=trigger,
-                  status="queued", fetched={})
+    run = SyncRun(
+        id=uuid.uuid4(),
+        org_id=integration.org_id,
+        integration_id=integration.id,
+        trigger=trigger,
+        status="queued",
+        fetched={},
+    )
     session.add(run)
     await session.flush()
     await enqueue_named(session, "integrations.sync", org_id=integration.org_id, run_id=str(run.id))
@@ -77,26 +92,40 @@ async def _integration(session: AsyncSession, *, org_id: uuid.UUID, integration_
     return await get_in_org(session, Integration, integration_id, org_id=org_id, missing="No such integration")
 
 
-def open_connector(provider: str, *, credentials: Mapping[str, str], config: Mapping[str, Any], settings: Settings
-                   ) -> Connector:
+def open_connector(
+    provider: str, *, credentials: Mapping[str, str], config: Mapping[str, Any], settings: Settings
+) -> Connector:
     return CONNECTORS[provider].open(credentials=credentials, config=config, policy=outbound_policy(settings))
 
 
-async def store_page(session: AsyncSession, *, integration: Integration, stream: str,
-                     records: list[dict[str, Any]], connector: Connector) -> metrics_service.Touched:
+async def store_page(
+    session: AsyncSession, *, integration: Integration, stream: str, records: list[dict[str, Any]], connector: Connector
+) -> metrics_service.Touched:
     """Keep the records as fetched and what they normalise into; returns what that changed. A record named twice
     in a page is kept as its last copy; NUL characters, which PostgreSQL text and jsonb cannot hold, are dropped."""
     records = list({str(record["id"]): record for record in records}.values())
     if b"\\u0000" in orjson.dumps(records):
         records = without_nul(records)
     if records:
-        rows = [{"org_id": integration.org_id, "integration_id": integration.id, "stream": stream,
-                 "external_id": str(record["id"]), "data": record} for record in records]
+        rows = [
+            {
+                "org_id": integration.org_id,
+                "integration_id": integration.id,
+                "stream": stream,
+                "external_id": str(record["id"]),
+                "data": record,
+            }
+            for record in records
+        ]
         statement = pg_insert(Record).values(rows)
-        await session.execute(statement.on_conflict_do_update(
-            constraint="pk_records", set_={"data": statement.excluded.data, "synced_at": dt.datetime.now(dt.UTC)}))
-    return await metrics_service.store_batch(session, org_id=integration.org_id, integration_id=integration.id,
-                                             batch=connector.normalise(stream, records))
+        await session.execute(
+            statement.on_conflict_do_update(
+                constraint="pk_records", set_={"data": statement.excluded.data, "synced_at": dt.datetime.now(dt.UTC)}
+            )
+        )
+    return await metrics_service.store_batch(
+        session, org_id=integration.org_id, integration_id=integration.id, batch=connector.normalise(stream, records)
+    )
 
 
 async def _prefetched(pages: AsyncIterator[Page]) -> AsyncIterator[Page]:
@@ -124,8 +153,12 @@ async def run_sync(database: Database, *, org_id: uuid.UUID, run_id: uuid.UUID) 
         started = dt.datetime.now(dt.UTC)
         try:
             settings = settings_of(session)
-            connector = open_connector(integration.provider, credentials=credentials_of(settings, integration),
-                                       config=integration.config, settings=settings)
+            connector = open_connector(
+                integration.provider,
+                credentials=credentials_of(settings, integration),
+                config=integration.config,
+                settings=settings,
+            )
         except ConnectorError as exc:  # settings it cannot work with: said on the run, nothing is sent
             run.status, run.started_at, run.finished_at, run.error = "failed", started, started, str(exc)
             integration.last_error, integration.last_error_at = str(exc), started
@@ -139,8 +172,9 @@ async def run_sync(database: Database, *, org_id: uuid.UUID, run_id: uuid.UUID) 
             async for page in _prefetched(connector.pages(stream, state.get(stream))):
                 async with database.tenant_transaction(org_id=org_id) as session:
                     integration = await _integration(session, org_id=org_id, integration_id=integration_id)
-                    touched |= await store_page(session, integration=integration, stream=page.stream,
-                                                records=page.records, connector=connector)
+                    touched |= await store_page(
+                        session, integration=integration, stream=page.stream, records=page.records, connector=connector
+                    )
                     if page.cursor is not None:
                         state = {**state, stream: page.cursor}
                         integration.state = state
@@ -153,15 +187,30 @@ async def run_sync(database: Database, *, org_id: uuid.UUID, run_id: uuid.UUID) 
             await metrics_service.refresh(session, org_id=org_id, touched=touched)
             now = dt.datetime.now(dt.UTC)
             integration.last_success_at, integration.last_error, integration.last_error_at = now, None, None
-            await session.execute(update(SyncRun).where(SyncRun.id == run_id).values(
-                status="succeeded", finished_at=now, fetched=fetched))
+            await session.execute(
+                update(SyncRun).where(SyncRun.id == run_id).values(status="succeeded", finished_at=now, fetched=fetched)
+            )
     except ConnectorError as exc:
-        await _failed(database, org_id=org_id, integration_id=integration_id, run_id=run_id, error=str(exc),
-                      credentials=isinstance(exc, CredentialsRejected), touched=touched)
+        await _failed(
+            database,
+            org_id=org_id,
+            integration_id=integration_id,
+            run_id=run_id,
+            error=str(exc),
+            credentials=isinstance(exc, CredentialsRejected),
+            touched=touched,
+        )
     except Exception:
         log.exception("sync_crashed", integration=str(integration_id), run=str(run_id))
-        await _failed(database, org_id=org_id, integration_id=integration_id, run_id=run_id, error=UNEXPECTED,
-                      credentials=False, touched=touched)
+        await _failed(
+            database,
+            org_id=org_id,
+            integration_id=integration_id,
+            run_id=run_id,
+            error=UNEXPECTED,
+            credentials=False,
+            touched=touched,
+        )
     finally:
         await connector.close()
 
@@ -169,17 +218,29 @@ async def run_sync(database: Database, *, org_id: uuid.UUID, run_id: uuid.UUID) 
 UNEXPECTED = "the sync stopped on an unexpected error; the next sync resumes after the last page it stored"
 
 
-async def _failed(database: Database, *, org_id: uuid.UUID, integration_id: uuid.UUID, run_id: uuid.UUID,
-                  error: str, credentials: bool, touched: metrics_service.Touched) -> None:
+async def _failed(
+    database: Database,
+    *,
+    org_id: uuid.UUID,
+    integration_id: uuid.UUID,
+    run_id: uuid.UUID,
+    error: str,
+    credentials: bool,
+    touched: metrics_service.Touched,
+) -> None:
     """The run failed: said on it and on the integration; the metrics of what its stored pages touched are brought
     up to date (the next run resumes after those pages and touches only what it fetches itself)."""
     log.warning("sync_failed", integration=str(integration_id), error=error)
     async with database.tenant_transaction(org_id=org_id) as session:
         now = dt.datetime.now(dt.UTC)
-        await session.execute(update(Integration).where(Integration.id == integration_id).values(
-            last_error=error, last_error_at=now, **({"status": "error"} if credentials else {})))
-        await session.execute(update(SyncRun).where(SyncRun.id == run_id).values(
-            status="failed", finished_at=now, error=error))
+        await session.execute(
+            update(Integration)
+            .where(Integration.id == integration_id)
+            .values(last_error=error, last_error_at=now, **({"status": "error"} if credentials else {}))
+        )
+        await session.execute(
+            update(SyncRun).where(SyncRun.id == run_id).values(status="failed", finished_at=now, error=error)
+        )
     if touched.customers or touched.domains:
         async with database.tenant_transaction(org_id=org_id) as session:
             await metrics_service.refresh(session, org_id=org_id, touched=touched)
@@ -192,12 +253,21 @@ async def process_webhook(session: AsyncSession, *, delivery_id: uuid.UUID) -> N
         return
     integration = await _integration(session, org_id=delivery.org_id, integration_id=delivery.integration_id)
     settings = settings_of(session)
-    connector = open_connector(integration.provider, credentials=credentials_of(settings, integration),
-                               config=integration.config, settings=settings)
+    connector = open_connector(
+        integration.provider,
+        credentials=credentials_of(settings, integration),
+        config=integration.config,
+        settings=settings,
+    )
     try:
         carried = await connector.webhook_record(delivery.payload, delivery.topic)
-        touched = metrics_service.Touched() if carried is None else await store_page(
-            session, integration=integration, stream=carried[0], records=[carried[1]], connector=connector)
+        touched = (
+            metrics_service.Touched()
+            if carried is None
+            else await store_page(
+                session, integration=integration, stream=carried[0], records=[carried[1]], connector=connector
+            )
+        )
     finally:
         await connector.close()
     await metrics_service.refresh(session, org_id=delivery.org_id, touched=touched)

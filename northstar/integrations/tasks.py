@@ -29,10 +29,12 @@ async def process_webhook(session: AsyncSession, delivery_id: str) -> None:
 async def schedule_syncs(session: AsyncSession) -> int:
     """Every five minutes: queue a sync of each active integration whose last one is older than its interval."""
     now = dt.datetime.now(dt.UTC)
-    due = [integration for integration in (await session.scalars(
-        select(Integration).where(Integration.status == "active"))).all()
-        if integration.last_sync_at is None or now - integration.last_sync_at >= dt.timedelta(
-            minutes=_interval_minutes(integration))]
+    due = [
+        integration
+        for integration in (await session.scalars(select(Integration).where(Integration.status == "active"))).all()
+        if integration.last_sync_at is None
+        or now - integration.last_sync_at >= dt.timedelta(minutes=_interval_minutes(integration))
+    ]
     for integration in due:
         await sync.request_sync(session, integration=integration, trigger="schedule")
     return len(due)

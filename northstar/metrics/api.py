@@ -59,8 +59,7 @@ GOAL = "/dashboard/goals/{goal_id}"
 
 
 async def _visible(session: DbSession, principal: Principal) -> set[str] | None:
-    return await queries.visible_metrics(session, org_id=principal.org_id,
-                                           investor=principal.role == Role.INVESTOR)
+    return await queries.visible_metrics(session, org_id=principal.org_id, investor=principal.role == Role.INVESTOR)
 
 
 async def _reporting(session: DbSession, principal: Principal) -> tuple[dt.date, str]:
@@ -71,41 +70,69 @@ async def _reporting(session: DbSession, principal: Principal) -> tuple[dt.date,
 
 async def _progress(session: DbSession, principal: Principal, goal: Goal) -> GoalProgress:
     today, currency = await _reporting(session, principal)
-    return GoalProgress.model_validate(await queries.goal_status(session, goal=goal, today=today,
-                                                                   currency=currency))
+    return GoalProgress.model_validate(await queries.goal_status(session, goal=goal, today=today, currency=currency))
 
 
 @router.get("/dashboard", response_model=Envelope[DashboardOut], name="queries.cards")
 async def cards(principal: DashboardRead, session: DbSession) -> Envelope[DashboardOut]:
     """KPI cards: this month's value, last month's, the change, 12 months of sparkline and goal progress."""
     found = await queries.headline(session, org_id=principal.org_id, investor=principal.role == Role.INVESTOR)
-    return Envelope(data=DashboardOut(currency=found.currency, as_of=found.today, problem=found.problem, cards=[
-        CardOut.model_validate(card) for card in found.cards]))
+    return Envelope(
+        data=DashboardOut(
+            currency=found.currency,
+            as_of=found.today,
+            problem=found.problem,
+            cards=[CardOut.model_validate(card) for card in found.cards],
+        )
+    )
 
 
 @router.get("/dashboard/series", response_model=Envelope[SeriesOut], name="queries.series")
-async def series(principal: DashboardRead, session: DbSession, metric: Annotated[MetricName, Query()],
-                 grain: Annotated[Literal["day", "week", "month"] | None, Query(
-                     description="default: day for daily metrics, month for monthly ones")] = None,
-                 start: DateQuery = None, end: DateQuery = None) -> Envelope[SeriesOut]:
+async def series(
+    principal: DashboardRead,
+    session: DbSession,
+    metric: Annotated[MetricName, Query()],
+    grain: Annotated[
+        Literal["day", "week", "month"] | None,
+        Query(description="default: day for daily metrics, month for monthly ones"),
+    ] = None,
+    start: DateQuery = None,
+    end: DateQuery = None,
+) -> Envelope[SeriesOut]:
     """Any metric over a range: daily metrics (MRR) by day, week or month; monthly metrics by month."""
     today, currency = await _reporting(session, principal)
     first, last = queries.parse_range(start, end, today=today, default_days=365)
-    found, points = await queries.series(session, org_id=principal.org_id, metric=metric, grain=grain,
-                                           start=first, end=last, visible=await _visible(session, principal))
-    return Envelope(data=SeriesOut(metric=metric, grain=found, points=[
-        Point.model_validate({"day": day, "value": queries.metric_value(metric, value, currency)})
-        for day, value in points]))
+    found, points = await queries.series(
+        session,
+        org_id=principal.org_id,
+        metric=metric,
+        grain=grain,
+        start=first,
+        end=last,
+        visible=await _visible(session, principal),
+    )
+    return Envelope(
+        data=SeriesOut(
+            metric=metric,
+            grain=found,
+            points=[
+                Point.model_validate({"day": day, "value": queries.metric_value(metric, value, currency)})
+                for day, value in points
+            ],
+        )
+    )
 
 
 @router.get("/dashboard/waterfall", response_model=Envelope[list[WaterfallMonth]], name="queries.waterfall")
-async def waterfall(principal: MetricDetailsRead, session: DbSession, start: DateQuery = None, end: DateQuery = None
-                    ) -> Envelope[list[WaterfallMonth]]:
+async def waterfall(
+    principal: MetricDetailsRead, session: DbSession, start: DateQuery = None, end: DateQuery = None
+) -> Envelope[list[WaterfallMonth]]:
     """MRR at the start of each month, its movements, and MRR at the end."""
     today, currency = await _reporting(session, principal)
     first, last = queries.parse_range(start, end, today=today, default_days=365)
-    months = await queries.waterfall(session, org_id=principal.org_id, start=first, end=last, today=today,
-                                       currency=currency)
+    months = await queries.waterfall(
+        session, org_id=principal.org_id, start=first, end=last, today=today, currency=currency
+    )
     return Envelope(data=[WaterfallMonth.model_validate(month) for month in months])
 
 
@@ -113,38 +140,71 @@ async def waterfall(principal: MetricDetailsRead, session: DbSession, start: Dat
 async def cohorts(principal: MetricDetailsRead, session: DbSession) -> Envelope[list[CohortOut]]:
     """Customers by the month they started: how many stay and what they pay (NRR, GRR) month after month."""
     _, currency = await _reporting(session, principal)
-    return Envelope(data=[CohortOut(cohort=row.cohort, k=row.k, customers=row.customers,
-                                    mrr=Money.model_validate(queries.money(row.mrr, currency)), nrr=row.nrr,
-                                    grr=row.grr)
-                          for row in await queries.cohort_rows(session, org_id=principal.org_id)])
+    return Envelope(
+        data=[
+            CohortOut(
+                cohort=row.cohort,
+                k=row.k,
+                customers=row.customers,
+                mrr=Money.model_validate(queries.money(row.mrr, currency)),
+                nrr=row.nrr,
+                grr=row.grr,
+            )
+            for row in await queries.cohort_rows(session, org_id=principal.org_id)
+        ]
+    )
 
 
 @router.get("/dashboard/anomalies", response_model=Envelope[list[AnomalyOut]], name="queries.anomalies")
-async def anomalies(principal: DashboardRead, session: DbSession, metric: Annotated[MetricName, Query()] = "mrr",
-                    start: DateQuery = None, end: DateQuery = None) -> Envelope[list[AnomalyOut]]:
+async def anomalies(
+    principal: DashboardRead,
+    session: DbSession,
+    metric: Annotated[MetricName, Query()] = "mrr",
+    start: DateQuery = None,
+    end: DateQuery = None,
+) -> Envelope[list[AnomalyOut]]:
     """Days far from the same weekday's usual value (median/MAD over eight weeks; for MRR, its daily change), up to
     today (later days have no values yet)."""
     today, currency = await _reporting(session, principal)
     first, last = queries.parse_range(start, end, today=today, default_days=90)
     last = min(last, today)
-    points = await queries.daily_changes(session, org_id=principal.org_id, metric=metric,
-                                           start=first - dt.timedelta(weeks=queries.ANOMALY_WEEKS), end=last,
-                                           visible=await _visible(session, principal))
+    points = await queries.daily_changes(
+        session,
+        org_id=principal.org_id,
+        metric=metric,
+        start=first - dt.timedelta(weeks=queries.ANOMALY_WEEKS),
+        end=last,
+        visible=await _visible(session, principal),
+    )
     flagged = [item for item in queries.robust_anomalies(points) if item["day"] >= first]
-    return Envelope(data=[AnomalyOut.model_validate({**item, **{
-        name: queries.metric_value(metric, item[name], currency) for name in ("value", "baseline", "mad")}})
-        for item in flagged])
+    return Envelope(
+        data=[
+            AnomalyOut.model_validate(
+                {
+                    **item,
+                    **{
+                        name: queries.metric_value(metric, item[name], currency)
+                        for name in ("value", "baseline", "mad")
+                    },
+                }
+            )
+            for item in flagged
+        ]
+    )
 
 
 @router.get("/metrics/explain", response_model=Envelope[list[ExplainedMovement]], name="metrics.explain")
-async def explain(principal: MetricDetailsRead, session: DbSession, start: DateQuery = None, end: DateQuery = None,
-                  kind: Literal["new", "expansion", "reactivation", "contraction", "churn", "fx"] | None = None
-                  ) -> Envelope[list[ExplainedMovement]]:
+async def explain(
+    principal: MetricDetailsRead,
+    session: DbSession,
+    start: DateQuery = None,
+    end: DateQuery = None,
+    kind: Literal["new", "expansion", "reactivation", "contraction", "churn", "fx"] | None = None,
+) -> Envelope[list[ExplainedMovement]]:
     """The movements behind MRR between two days (default today), with customers and invoice lines."""
     today, currency = await _reporting(session, principal)
     first, last = queries.parse_range(start, end or start, today=today, default_days=0)
-    found = await queries.explain(session, org_id=principal.org_id, start=first, end=last, kind=kind,
-                                    currency=currency)
+    found = await queries.explain(session, org_id=principal.org_id, start=first, end=last, kind=kind, currency=currency)
     return Envelope(data=[ExplainedMovement.model_validate(item) for item in found])
 
 
@@ -153,18 +213,31 @@ async def list_goals(principal: DashboardRead, session: DbSession) -> Envelope[l
     visible = await _visible(session, principal)
     today, currency = await _reporting(session, principal)
     goals = await queries.goal_statuses(session, org_id=principal.org_id, today=today, currency=currency)
-    return Envelope(data=[GoalProgress.model_validate(goal) for goal in goals
-                          if visible is None or goal["metric"] in visible])
+    return Envelope(
+        data=[GoalProgress.model_validate(goal) for goal in goals if visible is None or goal["metric"] in visible]
+    )
 
 
-@router.post("/dashboard/goals", status_code=status.HTTP_201_CREATED, response_model=Envelope[GoalProgress],
-             name="goals.create", dependencies=[Idempotent])
-async def create_goal(body: GoalCreate, request: Request, principal: GoalsCreate, session: DbSession
-                      ) -> Envelope[GoalProgress]:
+@router.post(
+    "/dashboard/goals",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Envelope[GoalProgress],
+    name="goals.create",
+    dependencies=[Idempotent],
+)
+async def create_goal(
+    body: GoalCreate, request: Request, principal: GoalsCreate, session: DbSession
+) -> Envelope[GoalProgress]:
     today, _ = await _reporting(session, principal)
-    goal = await service.create_goal(session, org_id=principal.org_id, user_id=principal.user_id, metric=body.metric,
-                                     target=body.target, target_date=body.target_date,
-                                     start_date=body.start_date or today)
+    goal = await service.create_goal(
+        session,
+        org_id=principal.org_id,
+        user_id=principal.user_id,
+        metric=body.metric,
+        target=body.target,
+        target_date=body.target_date,
+        start_date=body.start_date or today,
+    )
     audit_target(request, "goal", goal.id, metric=goal.metric)
     return Envelope(data=await _progress(session, principal, goal))
 
@@ -177,10 +250,12 @@ async def get_goal(goal_id: uuid.UUID, principal: DashboardRead, session: DbSess
 
 
 @router.patch(GOAL, response_model=Envelope[GoalProgress], name="goals.update")
-async def update_goal(goal_id: uuid.UUID, body: GoalUpdate, request: Request, principal: GoalsUpdate,
-                      session: DbSession) -> Envelope[GoalProgress]:
-    goal = await service.update_goal(session, principal=principal, goal_id=goal_id, target=body.target,
-                                     target_date=body.target_date)
+async def update_goal(
+    goal_id: uuid.UUID, body: GoalUpdate, request: Request, principal: GoalsUpdate, session: DbSession
+) -> Envelope[GoalProgress]:
+    goal = await service.update_goal(
+        session, principal=principal, goal_id=goal_id, target=body.target, target_date=body.target_date
+    )
     audit_target(request, "goal", goal.id)
     return Envelope(data=await _progress(session, principal, goal))
 
@@ -191,15 +266,26 @@ async def delete_goal(goal_id: uuid.UUID, request: Request, principal: GoalsDele
     audit_target(request, "goal", goal_id)
 
 
-@router.post("/dashboard/export", status_code=status.HTTP_202_ACCEPTED, response_model=Envelope[JobAccepted],
-             name="queries.export", dependencies=[Idempotent])
-async def export_metric(body: MetricExport, request: Request, principal: KpiExportCreate, session: DbSession
-                        ) -> Envelope[JobAccepted]:
+@router.post(
+    "/dashboard/export",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Envelope[JobAccepted],
+    name="queries.export",
+    dependencies=[Idempotent],
+)
+async def export_metric(
+    body: MetricExport, request: Request, principal: KpiExportCreate, session: DbSession
+) -> Envelope[JobAccepted]:
     """A metric's whole series to CSV, JSON or Parquet: the data service's export job, answered and followed as
     ``POST /export`` is (``{"data": {"jobId"}}``, then ``/status/{jobId}``)."""
-    job = await datasets_service.export_source_rows(session, principal=principal, source="kpis",
-                                                    file_format=body.format, name=body.metric,
-                                                    where_equal={"metric": body.metric})
+    job = await datasets_service.export_source_rows(
+        session,
+        principal=principal,
+        source="kpis",
+        file_format=body.format,
+        name=body.metric,
+        where_equal={"metric": body.metric},
+    )
     audit_target(request, "job", job.id, metric=body.metric)
     return Envelope(data=JobAccepted(job_id=job.id))
 
@@ -210,31 +296,37 @@ async def get_policy(principal: SettingsRead, session: DbSession) -> Envelope[Po
 
 
 @router.patch("/metrics/settings", response_model=Envelope[PolicyOut], name="metrics.settings.update")
-async def update_policy(body: PolicyUpdate, request: Request, principal: SettingsUpdate, session: DbSession
-                        ) -> Envelope[PolicyOut]:
+async def update_policy(
+    body: PolicyUpdate, request: Request, principal: SettingsUpdate, session: DbSession
+) -> Envelope[PolicyOut]:
     """How metrics count; a change of currency, time zone or discounts recomputes everything (queued)."""
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     policy = await service.update_policy(session, org_id=principal.org_id, changes=changes)
-    audit_target(request, "metrics_settings", principal.org_id, **body.model_dump(mode="json", exclude_none=True,
-                                                                                   by_alias=True))
+    audit_target(
+        request, "metrics_settings", principal.org_id, **body.model_dump(mode="json", exclude_none=True, by_alias=True)
+    )
     return Envelope(data=PolicyOut.model_validate(policy))
 
 
 @router.get("/metrics/fx-rates", response_model=PageEnvelope[FxRateOut], name="metrics.rates.list")
-async def list_rates(principal: SettingsRead, session: DbSession, page: Page,
-                     currency: Annotated[str | None, Query(pattern=r"^[A-Za-z]{3}$")] = None
-                     ) -> PageEnvelope[FxRateOut]:
-    rates, total = await service.list_rates(session, org_id=principal.org_id, currency=currency, offset=page.offset,
-                                            limit=page.limit)
+async def list_rates(
+    principal: SettingsRead,
+    session: DbSession,
+    page: Page,
+    currency: Annotated[str | None, Query(pattern=r"^[A-Za-z]{3}$")] = None,
+) -> PageEnvelope[FxRateOut]:
+    rates, total = await service.list_rates(
+        session, org_id=principal.org_id, currency=currency, offset=page.offset, limit=page.limit
+    )
     return PageEnvelope(data=[FxRateOut.model_validate(rate) for rate in rates], meta=page.meta(total))
 
 
 @router.put("/metrics/fx-rates", response_model=Envelope[int], name="metrics.rates.set")
-async def set_rates(body: FxRatesIn, request: Request, principal: SettingsUpdate, session: DbSession
-                    ) -> Envelope[int]:
+async def set_rates(body: FxRatesIn, request: Request, principal: SettingsUpdate, session: DbSession) -> Envelope[int]:
     """Daily rates (units per US dollar), added or replaced; metrics are recomputed (queued)."""
-    stored = await service.set_rates(session, org_id=principal.org_id,
-                                     rates=[(rate.currency, rate.day, rate.per_usd) for rate in body.rates])
+    stored = await service.set_rates(
+        session, org_id=principal.org_id, rates=[(rate.currency, rate.day, rate.per_usd) for rate in body.rates]
+    )
     await service.request_recompute(session, org_id=principal.org_id)
     audit_target(request, "fx_rates", principal.org_id, rates=stored)
     return Envelope(data=stored)
@@ -242,9 +334,12 @@ async def set_rates(body: FxRatesIn, request: Request, principal: SettingsUpdate
 
 async def _spend(session: DbSession, principal: Principal) -> list[SpendOut]:
     _, currency = await _reporting(session, principal)
-    return [SpendOut(month=entry.month, channel=entry.channel,
-                     amount=Money.model_validate(queries.money(entry.amount, currency)))
-            for entry in await service.list_spend(session, org_id=principal.org_id)]
+    return [
+        SpendOut(
+            month=entry.month, channel=entry.channel, amount=Money.model_validate(queries.money(entry.amount, currency))
+        )
+        for entry in await service.list_spend(session, org_id=principal.org_id)
+    ]
 
 
 @router.get("/metrics/spend", response_model=Envelope[list[SpendOut]], name="metrics.spend.list")
@@ -254,12 +349,14 @@ async def list_spend(principal: SettingsRead, session: DbSession) -> Envelope[li
 
 
 @router.put("/metrics/spend", response_model=Envelope[list[SpendOut]], name="metrics.spend.set")
-async def set_spend(body: SpendEntries, request: Request, principal: SettingsUpdate, session: DbSession
-                    ) -> Envelope[list[SpendOut]]:
+async def set_spend(
+    body: SpendEntries, request: Request, principal: SettingsUpdate, session: DbSession
+) -> Envelope[list[SpendOut]]:
     """Acquisition spend per month and channel, for CAC; metrics are recomputed (queued)."""
     for entry in body.entries:
-        await service.set_spend(session, org_id=principal.org_id, month=entry.month, channel=entry.channel,
-                                amount=entry.amount)
+        await service.set_spend(
+            session, org_id=principal.org_id, month=entry.month, channel=entry.channel, amount=entry.amount
+        )
     await service.request_recompute(session, org_id=principal.org_id)
     audit_target(request, "spend", principal.org_id, entries=len(body.entries))
     return Envelope(data=await _spend(session, principal))

@@ -79,22 +79,25 @@ def convert(amount: int, currency: str, day: dt.date, *, rates: engine.Rates, re
     return engine.convert(amount, rates.factor(currency, reporting, day))
 
 
-def flows(sales: Iterable[Any], refunds: Iterable[Any], *, rates: engine.Rates, reporting: str
-          ) -> dict[dt.date, Flow]:
+def flows(sales: Iterable[Any], refunds: Iterable[Any], *, rates: engine.Rates, reporting: str) -> dict[dt.date, Flow]:
     """Each day's flow from the aggregated rows (day, currency, [orders,] amount); ``MissingRate`` without a rate."""
     days: dict[dt.date, Flow] = defaultdict(Flow)
     for row in sales:
-        days[row.day] += Flow(orders=int(row.orders), sales=convert(int(row.amount), row.currency, row.day,
-                                                                     rates=rates, reporting=reporting))
+        days[row.day] += Flow(
+            orders=int(row.orders),
+            sales=convert(int(row.amount), row.currency, row.day, rates=rates, reporting=reporting),
+        )
     for row in refunds:
-        days[row.day] += Flow(refunds=convert(int(row.amount), row.currency, row.day, rates=rates,
-                                              reporting=reporting))
+        days[row.day] += Flow(refunds=convert(int(row.amount), row.currency, row.day, rates=rates, reporting=reporting))
     return dict(days)
 
 
 def _points(day: dt.date, grain: str, flow: Flow, customers: tuple[int, int] | None) -> list[Point]:
-    points = [Point("revenue", grain, day, flow.revenue), Point("orders", grain, day, flow.orders),
-              Point("refunds", grain, day, flow.refunds)]
+    points = [
+        Point("revenue", grain, day, flow.revenue),
+        Point("orders", grain, day, flow.orders),
+        Point("refunds", grain, day, flow.refunds),
+    ]
     if flow.orders:
         points.append(Point("aov", grain, day, engine.round_div(flow.revenue, flow.orders)))
     if customers is not None and customers[0]:
@@ -107,8 +110,11 @@ async def _rates(session: AsyncSession, *, org_id: uuid.UUID, currencies: set[st
     """The org's rates of the currencies to convert and of the reporting currency (none when nothing is converted)."""
     if not currencies - {reporting}:
         return engine.Rates()
-    rows = await session.execute(select(FxRate.currency, FxRate.day, FxRate.per_usd).where(
-        FxRate.org_id == org_id, FxRate.currency.in_(currencies | {reporting})))
+    rows = await session.execute(
+        select(FxRate.currency, FxRate.day, FxRate.per_usd).where(
+            FxRate.org_id == org_id, FxRate.currency.in_(currencies | {reporting})
+        )
+    )
     return engine.Rates((currency, day, rate) for currency, day, rate in rows.all())
 
 
@@ -125,8 +131,9 @@ async def rebuild(session: AsyncSession, org_id: uuid.UUID, policy: engine.Polic
     sales = (await session.execute(_SALES, params)).all()
     refunds = (await session.execute(_REFUNDS, params)).all()
     reporting = policy.reporting_currency
-    rates = await _rates(session, org_id=org_id, currencies={row.currency for row in (*sales, *refunds)},
-                         reporting=reporting)
+    rates = await _rates(
+        session, org_id=org_id, currencies={row.currency for row in (*sales, *refunds)}, reporting=reporting
+    )
     try:
         days = flows(sales, refunds, rates=rates, reporting=reporting)
     except engine.MissingRate as exc:

@@ -143,8 +143,9 @@ class Computation:
         return timeline.on(day) if timeline else 0
 
 
-def spans_of(lines: Iterable[InvoiceLine], *, rates: Rates, policy: Policy, now: dt.datetime | None = None
-             ) -> dict[str, list[Span]]:
+def spans_of(
+    lines: Iterable[InvoiceLine], *, rates: Rates, policy: Policy, now: dt.datetime | None = None
+) -> dict[str, list[Span]]:
     """The lines that carry MRR, by customer, with their days and converted values. With ``now``, a line whose
     period ends later today and that nothing of its subscription item follows yet still covers today
     (``docs/metrics.md``, "Today")."""
@@ -162,8 +163,12 @@ def spans_of(lines: Iterable[InvoiceLine], *, rates: Rates, policy: Policy, now:
         start, end = line.period_start.astimezone(zone).date(), line.period_end.astimezone(zone).date()
         if end <= start:
             continue
-        if now is not None and end == today and line.period_end > now and \
-                latest_start[(line.customer, line.subscription, line.item)] < line.period_end:
+        if (
+            now is not None
+            and end == today
+            and line.period_end > now
+            and latest_start[(line.customer, line.subscription, line.item)] < line.period_end
+        ):
             end += dt.timedelta(days=1)
         native = native_mrr(line, policy)
         currency = line.currency.upper()
@@ -173,8 +178,9 @@ def spans_of(lines: Iterable[InvoiceLine], *, rates: Rates, policy: Policy, now:
     return by_customer
 
 
-def compute(lines: Iterable[InvoiceLine], *, rates: Rates, policy: Policy, now: dt.datetime | None = None
-            ) -> Computation:
+def compute(
+    lines: Iterable[InvoiceLine], *, rates: Rates, policy: Policy, now: dt.datetime | None = None
+) -> Computation:
     """Every customer's MRR timeline and movements (``docs/metrics.md``, "A customer's MRR on a day"), as known at
     ``now`` when given."""
     movements: list[Movement] = []
@@ -187,8 +193,9 @@ def compute(lines: Iterable[InvoiceLine], *, rates: Rates, policy: Policy, now: 
     return Computation(movements, timelines)
 
 
-def customer_movements(customer: str, spans: list[Span], *, rates: Rates, policy: Policy
-                       ) -> tuple[Timeline, list[Movement]]:
+def customer_movements(
+    customer: str, spans: list[Span], *, rates: Rates, policy: Policy
+) -> tuple[Timeline, list[Movement]]:
     starting: dict[dt.date, list[Span]] = defaultdict(list)
     ending: dict[dt.date, list[Span]] = defaultdict(list)
     for span in spans:
@@ -307,8 +314,17 @@ class Totals:
     cohort_capped: dict[MonthPair, int] = field(default_factory=lambda: defaultdict(int))
 
     PARTS: ClassVar[tuple[str, ...]] = (
-        "amounts", "counts", "daily", "retained_base", "retained_kept", "retained_capped", "cohort_start",
-        "cohort_customers", "cohort_mrr", "cohort_capped")
+        "amounts",
+        "counts",
+        "daily",
+        "retained_base",
+        "retained_kept",
+        "retained_capped",
+        "cohort_start",
+        "cohort_customers",
+        "cohort_mrr",
+        "cohort_capped",
+    )
 
     def add(self, other: Totals, sign: int = 1) -> None:
         """Add (``sign`` 1) or subtract (-1) another ``Totals``; parts that come to zero are dropped."""
@@ -322,14 +338,21 @@ class Totals:
                     mine.pop(key, None)
 
     def to_json(self) -> dict[str, Any]:
-        return {"until": self.until.isoformat(), "as_of": self.as_of.isoformat() if self.as_of else None, **{
-            name: [[*_key_out(key), value] for key, value in getattr(self, name).items() if value]
-            for name in self.PARTS}}
+        return {
+            "until": self.until.isoformat(),
+            "as_of": self.as_of.isoformat() if self.as_of else None,
+            **{
+                name: [[*_key_out(key), value] for key, value in getattr(self, name).items() if value]
+                for name in self.PARTS
+            },
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Totals:
-        totals = cls(until=dt.date.fromisoformat(data["until"]),
-                     as_of=dt.date.fromisoformat(data["as_of"]) if data.get("as_of") else None)
+        totals = cls(
+            until=dt.date.fromisoformat(data["until"]),
+            as_of=dt.date.fromisoformat(data["as_of"]) if data.get("as_of") else None,
+        )
         for name in cls.PARTS:
             part: dict[Any, int] = getattr(totals, name)
             for *key, value in data.get(name, []):
@@ -348,8 +371,9 @@ def _key_in(key: list[Any]) -> Any:
     return day if len(key) == 1 else (day, key[1])
 
 
-def customer_totals(timeline: Timeline, movements: Iterable[Movement], *, until: dt.date,
-                    as_of: dt.date | None = None) -> Totals:
+def customer_totals(
+    timeline: Timeline, movements: Iterable[Movement], *, until: dt.date, as_of: dt.date | None = None
+) -> Totals:
     """One customer's part of every total, up to the month ``until`` and as of ``as_of``."""
     totals = Totals(until=month_start(until), as_of=as_of)
     cohort = None
@@ -398,19 +422,29 @@ def totals_of(computation: Computation, *, until: dt.date, as_of: dt.date | None
         by_customer[movement.customer].append(movement)
     totals = Totals(until=month_start(until), as_of=as_of)
     for customer in by_customer.keys() | computation.timelines.keys():
-        totals.add(customer_totals(computation.timelines.get(customer, Timeline()), by_customer.get(customer, []),
-                                   until=until, as_of=as_of))
+        totals.add(
+            customer_totals(
+                computation.timelines.get(customer, Timeline()), by_customer.get(customer, []), until=until, as_of=as_of
+            )
+        )
     return totals
 
 
-def monthly_summary(computation: Computation, *, start: dt.date, end: dt.date,
-                    spend: Mapping[dt.date, int] | None = None, as_of: dt.date | None = None) -> list[Month]:
+def monthly_summary(
+    computation: Computation,
+    *,
+    start: dt.date,
+    end: dt.date,
+    spend: Mapping[dt.date, int] | None = None,
+    as_of: dt.date | None = None,
+) -> list[Month]:
     """Months from ``start`` to ``end`` (first days of months, ``end`` included), as of ``as_of``."""
     return months_of(totals_of(computation, until=end, as_of=as_of), start=start, end=end, spend=spend)
 
 
-def months_of(totals: Totals, *, start: dt.date, end: dt.date,
-              spend: Mapping[dt.date, int] | None = None) -> list[Month]:
+def months_of(
+    totals: Totals, *, start: dt.date, end: dt.date, spend: Mapping[dt.date, int] | None = None
+) -> list[Month]:
     """The monthly metrics from ``start`` to ``end`` (at most ``totals.until``), from the totals alone."""
     spend = spend or {}
     amounts = defaultdict(int, totals.amounts)
@@ -420,6 +454,7 @@ def months_of(totals: Totals, *, start: dt.date, end: dt.date,
     months: list[Month] = []
     month = start
     while month <= end:
+
         def amount(kind: MovementKind, at: dt.date = month) -> int:
             return amounts[(at, kind)]
 
@@ -433,19 +468,33 @@ def months_of(totals: Totals, *, start: dt.date, end: dt.date,
         arpa = round_div(mrr[month], customers[month]) if customers[month] else None
         mean_churn = _mean_churn(counts, customers, month)
         base = totals.retained_base.get(month, 0)
-        months.append(Month(
-            month=month, mrr=mrr[month], arr=12 * mrr[month], customers=customers[month], arpa=arpa,
-            new=amount("new"), expansion=amount("expansion"), reactivation=amount("reactivation"),
-            contraction=amount("contraction"), churn=amount("churn"), fx=amount("fx"), net_new=gained - lost,
-            new_customers=count("new"), reactivated_customers=count("reactivation"),
-            churned_customers=count("churn"), customer_churn_rate=_percent(count("churn"), customers_before),
-            gross_mrr_churn_rate=_percent(lost, mrr_before),
-            net_mrr_churn_rate=_percent(lost - amount("expansion") - amount("reactivation"), mrr_before),
-            quick_ratio=round(gained / lost, 4) if lost else None,
-            ltv=_round_fraction(arpa / mean_churn) if arpa is not None and mean_churn else None,
-            nrr=_percent(totals.retained_kept.get(month, 0), base),
-            grr=_percent(totals.retained_capped.get(month, 0), base),
-            cac=round_div(spend[month], count("new")) if month in spend and count("new") else None))
+        months.append(
+            Month(
+                month=month,
+                mrr=mrr[month],
+                arr=12 * mrr[month],
+                customers=customers[month],
+                arpa=arpa,
+                new=amount("new"),
+                expansion=amount("expansion"),
+                reactivation=amount("reactivation"),
+                contraction=amount("contraction"),
+                churn=amount("churn"),
+                fx=amount("fx"),
+                net_new=gained - lost,
+                new_customers=count("new"),
+                reactivated_customers=count("reactivation"),
+                churned_customers=count("churn"),
+                customer_churn_rate=_percent(count("churn"), customers_before),
+                gross_mrr_churn_rate=_percent(lost, mrr_before),
+                net_mrr_churn_rate=_percent(lost - amount("expansion") - amount("reactivation"), mrr_before),
+                quick_ratio=round(gained / lost, 4) if lost else None,
+                ltv=_round_fraction(arpa / mean_churn) if arpa is not None and mean_churn else None,
+                nrr=_percent(totals.retained_kept.get(month, 0), base),
+                grr=_percent(totals.retained_capped.get(month, 0), base),
+                cac=round_div(spend[month], count("new")) if month in spend and count("new") else None,
+            )
+        )
         month = add_months(month, 1)
     return months
 
@@ -465,8 +514,7 @@ def _round_fraction(value: Fraction) -> int:
     return round_div(value.numerator, value.denominator)
 
 
-def _running_totals(totals: Totals, *, since: dt.date, until: dt.date
-                    ) -> tuple[dict[dt.date, int], dict[dt.date, int]]:
+def _running_totals(totals: Totals, *, since: dt.date, until: dt.date) -> tuple[dict[dt.date, int], dict[dt.date, int]]:
     """MRR and customers at the end of every month from ``since``: the running sum of the movements."""
     by_month: dict[dt.date, int] = defaultdict(int)
     for (month, _), value in totals.amounts.items():
@@ -514,8 +562,15 @@ def cohorts_of(totals: Totals) -> list[CohortRow]:
         k, month = 0, cohort
         while month <= totals.until:
             mrr = totals.cohort_mrr.get((cohort, k), 0)
-            rows.append(CohortRow(
-                cohort=cohort, k=k, customers=totals.cohort_customers.get((cohort, k), 0), mrr=mrr,
-                nrr=_percent(mrr, start_mrr), grr=_percent(totals.cohort_capped.get((cohort, k), 0), start_mrr)))
+            rows.append(
+                CohortRow(
+                    cohort=cohort,
+                    k=k,
+                    customers=totals.cohort_customers.get((cohort, k), 0),
+                    mrr=mrr,
+                    nrr=_percent(mrr, start_mrr),
+                    grr=_percent(totals.cohort_capped.get((cohort, k), 0), start_mrr),
+                )
+            )
             k, month = k + 1, add_months(month, 1)
     return rows

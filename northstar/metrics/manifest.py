@@ -15,20 +15,47 @@ MANIFEST = Manifest(
     api_routers=(api.router,),
     task_modules=("northstar.metrics.tasks",),
     model_modules=(models,),
-    tables=("metrics.cohorts", "metrics.customers", "metrics.deals", "metrics.fx_rates", "metrics.goals",
-            "metrics.invoice_lines", "metrics.kpis", "metrics.movements", "metrics.order_refunds", "metrics.orders",
-            "metrics.policies", "metrics.product_events", "metrics.source_problems", "metrics.spend",
-            "metrics.subscriptions", "metrics.summaries", "metrics.traffic"),
+    tables=(
+        "metrics.cohorts",
+        "metrics.customers",
+        "metrics.deals",
+        "metrics.fx_rates",
+        "metrics.goals",
+        "metrics.invoice_lines",
+        "metrics.kpis",
+        "metrics.movements",
+        "metrics.order_refunds",
+        "metrics.orders",
+        "metrics.policies",
+        "metrics.product_events",
+        "metrics.source_problems",
+        "metrics.spend",
+        "metrics.subscriptions",
+        "metrics.summaries",
+        "metrics.traffic",
+    ),
     schemas=("metrics",),
     resources=(
         Resource("dashboards", member=_BUSINESS, analyst=(allow("read"),), investor=(allow("read"),)),
         Resource("reports", member=_BUSINESS, analyst=(allow("read"),), investor=(allow("read"),)),
         Resource("settings", member=(allow("read"),), analyst=(allow("read"),)),
     ),
-    export_sources=MappingProxyType({"kpis": ExportTable(
-        table=("metrics", "kpis"),
-        columns={"metric": "string", "grain": "string", "day": "date", "source": "string", "dims": "string",
-                 "value": "float"},
-        order_by="day", resource="data")}),
+    export_sources=MappingProxyType(
+        {
+            "kpis": ExportTable(
+                table=("metrics", "kpis"),
+                columns={
+                    "metric": "string",
+                    "grain": "string",
+                    "day": "date",
+                    "source": "string",
+                    "dims": "string",
+                    "value": "float",
+                },
+                order_by="day",
+                resource="data",
+            )
+        }
+    ),
     audit_targets=("fx_rates", "goal", "job", "metrics_settings", "spend"),
 )

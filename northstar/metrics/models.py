@@ -49,8 +49,9 @@ class MetricsPolicy(Base):
     __tablename__ = "policies"
     __table_args__ = ({"schema": "metrics"},)
 
-    org_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True),
-                                              ForeignKey("core.organizations.id", ondelete="CASCADE"), primary_key=True)
+    org_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("core.organizations.id", ondelete="CASCADE"), primary_key=True
+    )
     reporting_currency: Mapped[str] = mapped_column(String(3), nullable=False, server_default="USD")
     timezone: Mapped[str] = mapped_column(String(64), nullable=False, server_default="UTC")
     deduct_discounts: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("true"))
@@ -102,7 +103,8 @@ class Subscription(Base):
 # The invoice lines' table, without an ORM class: a line is ``inputs.InvoiceLine`` wherever code holds one (written
 # with ``bulk_insert``, read straight into that dataclass by ``service.billed_lines``).
 invoice_lines = Table(
-    "invoice_lines", Base.metadata,
+    "invoice_lines",
+    Base.metadata,
     Column("id", UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")),
     Column("org_id", UUID(as_uuid=True), ForeignKey("core.organizations.id", ondelete="CASCADE"), nullable=False),
     Column("integration_id", UUID(as_uuid=True), nullable=False),
@@ -175,9 +177,9 @@ class Summary(Base):
     __tablename__ = "summaries"
     __table_args__ = {"schema": "metrics"}
 
-    org_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True),
-                                              ForeignKey("core.organizations.id", ondelete="CASCADE"),
-                                              primary_key=True)
+    org_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("core.organizations.id", ondelete="CASCADE"), primary_key=True
+    )
     policy: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
     totals: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
     problem: Mapped[str | None] = mapped_column(Text)

@@ -46,7 +46,8 @@ _DAYS = text("""
 async def rebuild(session: AsyncSession, org_id: uuid.UUID, policy: engine.Policy) -> str | None:
     """Replace the product series with the daily counts of the stored events."""
     rows = (await session.execute(_DAYS, {"org": org_id, "zone": policy.timezone})).mappings().all()
-    points = [Point(metric, "day", row["day"], row[metric]) for row in rows for metric in METRICS
-              if row[metric] is not None]
+    points = [
+        Point(metric, "day", row["day"], row[metric]) for row in rows for metric in METRICS if row[metric] is not None
+    ]
     await replace_series(session, org_id=org_id, source=SOURCE, points=points)
     return None  # nothing of theirs needs a rate

@@ -27,13 +27,43 @@ from northstar.metrics import engine
 from northstar.metrics.inputs import minor_units
 from northstar.metrics.models import Cohort, Goal, Kpi, MetricsPolicy
 
-CARD_METRICS = ("mrr", "arr", "customers", "arpa", "net_new", "customer_churn_rate", "net_mrr_churn_rate", "nrr",
-                "quick_ratio", "ltv")
+CARD_METRICS = (
+    "mrr",
+    "arr",
+    "customers",
+    "arpa",
+    "net_new",
+    "customer_churn_rate",
+    "net_mrr_churn_rate",
+    "nrr",
+    "quick_ratio",
+    "ltv",
+)
 # cards of the other sources, shown once a connected source has values for them
 SOURCE_CARD_METRICS = ("revenue", "orders", "aov", "sessions", "conversion_rate", "won_amount", "win_rate")
-MONEY = frozenset({"mrr", "arr", "arpa", "new", "expansion", "reactivation", "contraction", "churn", "fx", "net_new",
-                   "ltv", "cac", "open_pipeline", "weighted_pipeline", "won_amount", "sales_velocity", "revenue",
-                   "aov", "refunds"})
+MONEY = frozenset(
+    {
+        "mrr",
+        "arr",
+        "arpa",
+        "new",
+        "expansion",
+        "reactivation",
+        "contraction",
+        "churn",
+        "fx",
+        "net_new",
+        "ltv",
+        "cac",
+        "open_pipeline",
+        "weighted_pipeline",
+        "won_amount",
+        "sales_velocity",
+        "revenue",
+        "aov",
+        "refunds",
+    }
+)
 # daily metrics whose week or month is their last day's value, and those whose week or month is the days' sum
 DAILY_BALANCES = frozenset({"mrr", "open_pipeline", "open_deals", "weighted_pipeline", "wau", "mau"})
 DAILY_FLOWS = frozenset({"sessions", "new_users", "conversions", "revenue", "orders", "refunds", "events"})
@@ -74,12 +104,21 @@ def check_visible(metric: str, visible: set[str] | None) -> None:
 
 async def _grains(session: AsyncSession, *, org_id: uuid.UUID, metric: str) -> set[str]:
     """The grains the metric has points of ("day", "month"); empty when it has none."""
-    return set((await session.scalars(select(Kpi.grain).where(Kpi.org_id == org_id, Kpi.metric == metric)
-                                      .distinct())).all())
+    return set(
+        (await session.scalars(select(Kpi.grain).where(Kpi.org_id == org_id, Kpi.metric == metric).distinct())).all()
+    )
 
 
-async def series(session: AsyncSession, *, org_id: uuid.UUID, metric: str, grain: str | None, start: dt.date | None,
-                 end: dt.date | None, visible: set[str] | None) -> tuple[str, list[tuple[dt.date, Any]]]:
+async def series(
+    session: AsyncSession,
+    *,
+    org_id: uuid.UUID,
+    metric: str,
+    grain: str | None,
+    start: dt.date | None,
+    end: dt.date | None,
+    visible: set[str] | None,
+) -> tuple[str, list[tuple[dt.date, Any]]]:
     """A metric's grain and points by day, week or month (``None``: by day when it has daily points, else by month).
     Monthly points are used by month when the metric has them; daily points make weeks and months as their last
     day (balances) or their sum (flows); other daily metrics (rates, distinct users) have no weekly values, and
@@ -90,18 +129,25 @@ async def series(session: AsyncSession, *, org_id: uuid.UUID, metric: str, grain
         raise NotFound(f"No values of {metric} yet", code="unknown_metric")
     grain = grain or ("day" if "day" in grains else "month")
     if "day" not in grains and grain != "month":
-        raise Unprocessable(f"{metric} has monthly values only: ask for it by month", details=[
-            {"field": "query.grain", "message": "month", "type": "value_error"}])
+        raise Unprocessable(
+            f"{metric} has monthly values only: ask for it by month",
+            details=[{"field": "query.grain", "message": "month", "type": "value_error"}],
+        )
     stored = "month" if grain == "month" and "month" in grains else "day"
     if stored == "day" and grain != "day" and metric not in DAILY_BALANCES | DAILY_FLOWS:
         allowed = "day or month" if "month" in grains else "day"
-        raise Unprocessable(f"{metric} does not add up over days: ask for it by {allowed}", details=[
-            {"field": "query.grain", "message": allowed, "type": "value_error"}])
-    query = select(Kpi.day, Kpi.value).where(Kpi.org_id == org_id, Kpi.metric == metric, Kpi.grain == stored,
-                                             Kpi.dims == "")
+        raise Unprocessable(
+            f"{metric} does not add up over days: ask for it by {allowed}",
+            details=[{"field": "query.grain", "message": allowed, "type": "value_error"}],
+        )
+    query = select(Kpi.day, Kpi.value).where(
+        Kpi.org_id == org_id, Kpi.metric == metric, Kpi.grain == stored, Kpi.dims == ""
+    )
     if start is not None:
-        query = query.where(Kpi.day >= (engine.month_start(start) if grain == "month"
-                                        else _week_start(start) if grain == "week" else start))
+        query = query.where(
+            Kpi.day
+            >= (engine.month_start(start) if grain == "month" else _week_start(start) if grain == "week" else start)
+        )
     if end is not None:
         query = query.where(Kpi.day <= end)
     points = [(day, _value(value)) for day, value in (await session.execute(query.order_by(Kpi.day))).all()]
@@ -177,13 +223,19 @@ async def headline(session: AsyncSession, *, org_id: uuid.UUID, investor: bool) 
     """The headline metrics: this month against last month, the last 12 months, and goal progress. Billing cards
     are always there; those of commerce, traffic and pipeline once their source has values. Investors get the
     cards of the metrics shared with them."""
-    row = (await session.execute(_HEADLINE, {"org": org_id, "metrics": [*CARD_METRICS, *SOURCE_CARD_METRICS],
-                                             "months": SPARK_MONTHS})).one()
+    row = (
+        await session.execute(
+            _HEADLINE, {"org": org_id, "metrics": [*CARD_METRICS, *SOURCE_CARD_METRICS], "months": SPARK_MONTHS}
+        )
+    ).one()
     by_metric: dict[str, dict[dt.date, Any]] = defaultdict(dict)
     for metric, day, value in row.kpis:
         by_metric[metric][dt.date.fromisoformat(day)] = _value(Decimal(str(value)))
-    metrics = [metric for metric in (*CARD_METRICS, *SOURCE_CARD_METRICS)
-               if (metric in CARD_METRICS or metric in by_metric) and (not investor or metric in row.shared)]
+    metrics = [
+        metric
+        for metric in (*CARD_METRICS, *SOURCE_CARD_METRICS)
+        if (metric in CARD_METRICS or metric in by_metric) and (not investor or metric in row.shared)
+    ]
     today: dt.date = row.day
     currency: str = row.currency
     goals = await goal_statuses(session, org_id=org_id, today=today, currency=currency) if row.goals else []
@@ -193,25 +245,42 @@ async def headline(session: AsyncSession, *, org_id: uuid.UUID, investor: bool) 
         values = by_metric.get(metric, {})
         current, previous = values.get(this_month), values.get(engine.add_months(this_month, -1))
         change = current - previous if current is not None and previous is not None else None
-        found.append(Card(
-            metric=metric, value=metric_value(metric, current, currency),
-            previous=metric_value(metric, previous, currency), change=metric_value(metric, change, currency),
-            change_percent=round(change * 100 / abs(previous), 2) if change is not None and previous else None,
-            sparkline=[metric_value(metric, values.get(engine.add_months(this_month, back - SPARK_MONTHS + 1)),
-                                    currency) for back in range(SPARK_MONTHS)],
-            goal=next((goal for goal in goals if goal["metric"] == metric), None)))
+        found.append(
+            Card(
+                metric=metric,
+                value=metric_value(metric, current, currency),
+                previous=metric_value(metric, previous, currency),
+                change=metric_value(metric, change, currency),
+                change_percent=round(change * 100 / abs(previous), 2) if change is not None and previous else None,
+                sparkline=[
+                    metric_value(metric, values.get(engine.add_months(this_month, back - SPARK_MONTHS + 1)), currency)
+                    for back in range(SPARK_MONTHS)
+                ],
+                goal=next((goal for goal in goals if goal["metric"] == metric), None),
+            )
+        )
     return Headline(currency=currency, today=today, problem=row.problem, cards=found)
 
 
-async def waterfall(session: AsyncSession, *, org_id: uuid.UUID, start: dt.date, end: dt.date, today: dt.date,
-                    currency: str) -> list[dict[str, Any]]:
+async def waterfall(
+    session: AsyncSession, *, org_id: uuid.UUID, start: dt.date, end: dt.date, today: dt.date, currency: str
+) -> list[dict[str, Any]]:
     """Per month: MRR at the start, each movement, and MRR at the end (start + movements = end, to the cent). The
     months end with the current one: later months have no values yet."""
     end = min(end, today)
     wanted = ("mrr", "new", "expansion", "reactivation", "contraction", "churn", "fx")
-    rows = (await session.execute(select(Kpi.metric, Kpi.day, Kpi.value).where(
-        Kpi.org_id == org_id, Kpi.grain == "month", Kpi.metric.in_(wanted), Kpi.dims == "",
-        Kpi.day >= engine.add_months(engine.month_start(start), -1), Kpi.day <= end))).all()
+    rows = (
+        await session.execute(
+            select(Kpi.metric, Kpi.day, Kpi.value).where(
+                Kpi.org_id == org_id,
+                Kpi.grain == "month",
+                Kpi.metric.in_(wanted),
+                Kpi.dims == "",
+                Kpi.day >= engine.add_months(engine.month_start(start), -1),
+                Kpi.day <= end,
+            )
+        )
+    ).all()
     values: dict[dt.date, dict[str, int]] = defaultdict(dict)
     for metric, day, value in rows:
         values[day][metric] = int(value)
@@ -219,31 +288,42 @@ async def waterfall(session: AsyncSession, *, org_id: uuid.UUID, start: dt.date,
     month = engine.month_start(start)
     while month <= end:
         current = values.get(month, {})
-        months.append({"month": month,
-                       "start": money(values.get(engine.add_months(month, -1), {}).get("mrr", 0), currency),
-                       **{kind: money(current.get(kind, 0), currency) for kind in wanted[1:]},
-                       "end": money(current.get("mrr", 0), currency)})
+        months.append(
+            {
+                "month": month,
+                "start": money(values.get(engine.add_months(month, -1), {}).get("mrr", 0), currency),
+                **{kind: money(current.get(kind, 0), currency) for kind in wanted[1:]},
+                "end": money(current.get("mrr", 0), currency),
+            }
+        )
         month = engine.add_months(month, 1)
     return months
 
 
 async def cohort_rows(session: AsyncSession, *, org_id: uuid.UUID) -> list[Cohort]:
-    return list((await session.scalars(select(Cohort).where(Cohort.org_id == org_id).order_by(
-        Cohort.cohort, Cohort.k))).all())
+    return list(
+        (await session.scalars(select(Cohort).where(Cohort.org_id == org_id).order_by(Cohort.cohort, Cohort.k))).all()
+    )
 
 
 async def value_on(session: AsyncSession, *, org_id: uuid.UUID, metric: str, day: dt.date) -> Any:
     """The metric's latest value on or before ``day``: its daily points when it has some, else the month's (a
     monthly point is dated the 1st but holds the whole month, so the two grains are never mixed)."""
     grain = "day" if "day" in await _grains(session, org_id=org_id, metric=metric) else "month"
-    found = (await session.execute(select(Kpi.value).where(
-        Kpi.org_id == org_id, Kpi.metric == metric, Kpi.grain == grain, Kpi.dims == "", Kpi.day <= day).order_by(
-        Kpi.day.desc()).limit(1))).scalar()
+    found = (
+        await session.execute(
+            select(Kpi.value)
+            .where(Kpi.org_id == org_id, Kpi.metric == metric, Kpi.grain == grain, Kpi.dims == "", Kpi.day <= day)
+            .order_by(Kpi.day.desc())
+            .limit(1)
+        )
+    ).scalar()
     return _value(found) if found is not None else None
 
 
-async def goal_statuses(session: AsyncSession, *, org_id: uuid.UUID, today: dt.date, currency: str
-                        ) -> list[dict[str, Any]]:
+async def goal_statuses(
+    session: AsyncSession, *, org_id: uuid.UUID, today: dt.date, currency: str
+) -> list[dict[str, Any]]:
     goals = (await session.scalars(select(Goal).where(Goal.org_id == org_id).order_by(Goal.target_date))).all()
     return [await goal_status(session, goal=goal, today=today, currency=currency) for goal in goals]
 
@@ -264,13 +344,22 @@ async def goal_status(session: AsyncSession, *, goal: Goal, today: dt.date, curr
         rising = target > start_value
         ahead = current >= expected if rising else current <= expected
         reached = current >= target if rising else current <= target
-        status = "achieved" if reached else "on_track" if ahead else "missed" if today > goal.target_date \
-            else "at_risk"
-    shown = {"target": target, "start_value": start_value, "current": current,
-             "expected": round(expected, 4) if expected is not None else None}
-    return {"id": goal.id, "metric": goal.metric, "target_date": goal.target_date, "start_date": goal.start_date,
-            **{name: metric_value(goal.metric, value, currency) for name, value in shown.items()},
-            "progress_percent": progress, "status": status}
+        status = "achieved" if reached else "on_track" if ahead else "missed" if today > goal.target_date else "at_risk"
+    shown = {
+        "target": target,
+        "start_value": start_value,
+        "current": current,
+        "expected": round(expected, 4) if expected is not None else None,
+    }
+    return {
+        "id": goal.id,
+        "metric": goal.metric,
+        "target_date": goal.target_date,
+        "start_date": goal.start_date,
+        **{name: metric_value(goal.metric, value, currency) for name, value in shown.items()},
+        "progress_percent": progress,
+        "status": status,
+    }
 
 
 def robust_anomalies(points: list[tuple[dt.date, float]]) -> list[dict[str, Any]]:
@@ -278,71 +367,109 @@ def robust_anomalies(points: list[tuple[dt.date, float]]) -> list[dict[str, Any]
     values = dict(points)
     flagged = []
     for day, value in points:
-        history = [values[past] for week in range(1, ANOMALY_WEEKS + 1)
-                   if (past := day - dt.timedelta(weeks=week)) in values]
+        history = [
+            values[past] for week in range(1, ANOMALY_WEEKS + 1) if (past := day - dt.timedelta(weeks=week)) in values
+        ]
         if len(history) < 4:
             continue
         median = statistics.median(history)
         mad = statistics.median(abs(item - median) for item in history)
         score = (0.6745 * (value - median) / mad) if mad else (0.0 if value == median else float("inf"))
         if abs(score) > ANOMALY_THRESHOLD:
-            flagged.append({"day": day, "value": value, "baseline": median, "mad": mad,
-                            "score": round(score, 2) if score != float("inf") else None,
-                            "direction": "up" if value > median else "down"})
+            flagged.append(
+                {
+                    "day": day,
+                    "value": value,
+                    "baseline": median,
+                    "mad": mad,
+                    "score": round(score, 2) if score != float("inf") else None,
+                    "direction": "up" if value > median else "down",
+                }
+            )
     return flagged
 
 
-async def daily_changes(session: AsyncSession, *, org_id: uuid.UUID, metric: str, start: dt.date, end: dt.date,
-                        visible: set[str] | None) -> list[tuple[dt.date, float]]:
+async def daily_changes(
+    session: AsyncSession, *, org_id: uuid.UUID, metric: str, start: dt.date, end: dt.date, visible: set[str] | None
+) -> list[tuple[dt.date, float]]:
     """What anomalies are looked for in: a daily flow (for MRR its daily change, the sum of the day's movements;
     for net new MRR the same without FX), or the metric itself."""
     check_visible(metric, visible)
     if metric in ("mrr", "net_new"):
-        rows = (await session.execute(text(
-            "SELECT d::date, coalesce(sum(m.amount), 0) FROM generate_series(CAST(:start AS date), CAST(:end AS date),"
-            " interval '1 day') d LEFT JOIN metrics.movements m ON m.org_id = :org AND m.day = d::date"
-            " AND (m.kind <> 'fx' OR :with_fx) GROUP BY 1 ORDER BY 1"),
-            {"start": start, "end": end, "org": org_id, "with_fx": metric == "mrr"})).all()
+        rows = (
+            await session.execute(
+                text(
+                    "SELECT d::date, coalesce(sum(m.amount), 0)"
+                    " FROM generate_series(CAST(:start AS date), CAST(:end AS date), interval '1 day') d"
+                    " LEFT JOIN metrics.movements m ON m.org_id = :org AND m.day = d::date"
+                    " AND (m.kind <> 'fx' OR :with_fx) GROUP BY 1 ORDER BY 1"
+                ),
+                {"start": start, "end": end, "org": org_id, "with_fx": metric == "mrr"},
+            )
+        ).all()
         return [(day, float(value)) for day, value in rows]
     if await _grains(session, org_id=org_id, metric=metric) == {"month"}:
-        raise Unprocessable(f"{metric} has monthly values only: anomalies are found in daily metrics", details=[
-            {"field": "query.metric", "message": "a metric with daily values", "type": "value_error"}])
-    _, points = await series(session, org_id=org_id, metric=metric, grain="day", start=start, end=end,
-                             visible=visible)
+        raise Unprocessable(
+            f"{metric} has monthly values only: anomalies are found in daily metrics",
+            details=[{"field": "query.metric", "message": "a metric with daily values", "type": "value_error"}],
+        )
+    _, points = await series(session, org_id=org_id, metric=metric, grain="day", start=start, end=end, visible=visible)
     return [(day, float(value)) for day, value in points]
 
 
-def parse_range(start: dt.date | None, end: dt.date | None, *, today: dt.date, default_days: int
-                ) -> tuple[dt.date, dt.date]:
+def parse_range(
+    start: dt.date | None, end: dt.date | None, *, today: dt.date, default_days: int
+) -> tuple[dt.date, dt.date]:
     """The days from ``start`` to ``end`` (both included): by default the ``default_days`` before today."""
     last = end or today
     first = start or last - dt.timedelta(days=default_days)
     if first > last:
-        raise Unprocessable("start is after end", details=[
-            {"field": "query.start", "message": "must not be after end", "type": "value_error"}])
+        raise Unprocessable(
+            "start is after end",
+            details=[{"field": "query.start", "message": "must not be after end", "type": "value_error"}],
+        )
     return first, last
 
 
-async def explain(session: AsyncSession, *, org_id: uuid.UUID, start: dt.date, end: dt.date,
-                  kind: str | None, currency: str) -> list[dict[str, Any]]:
+async def explain(
+    session: AsyncSession, *, org_id: uuid.UUID, start: dt.date, end: dt.date, kind: str | None, currency: str
+) -> list[dict[str, Any]]:
     """The movements between ``start`` and ``end`` (both included) with their customer and the invoice lines that
     started or ended that day, largest first: "why did MRR drop on the 14th?"."""
-    rows = (await session.execute(text("""
+    rows = (
+        await session.execute(
+            text("""
         SELECT m.day, m.kind, m.amount, c.id AS customer_id, c.external_id, c.name, m.lines
         FROM metrics.movements m JOIN metrics.customers c ON c.org_id = m.org_id AND c.id = m.customer_id
         WHERE m.org_id = :org AND m.day BETWEEN :start AND :end AND (CAST(:kind AS text) IS NULL OR m.kind = :kind)
         ORDER BY abs(m.amount) DESC, m.day, c.external_id LIMIT 500"""),
-        {"org": org_id, "start": start, "end": end, "kind": kind})).all()
+            {"org": org_id, "start": start, "end": end, "kind": kind},
+        )
+    ).all()
     wanted = {line for row in rows for line in row.lines}
     lines: dict[str, dict[str, Any]] = {}
     if wanted:
-        for line in (await session.execute(text("""
+        for line in (
+            await session.execute(
+                text("""
                 SELECT external_id, invoice_external_id, subscription_external_id, kind, proration, period_start,
                        period_end, currency, amount, net_amount, invoice_status
                 FROM metrics.invoice_lines WHERE org_id = :org AND external_id = ANY (:ids)"""),
-                {"org": org_id, "ids": list(wanted)})).mappings():
-            lines[line["external_id"]] = {**line, "amount": money(line["amount"], line["currency"]),
-                                          "net_amount": money(line["net_amount"], line["currency"])}
-    return [{"day": row.day, "kind": row.kind, "amount": money(row.amount, currency),
-             "customer": {"id": row.customer_id, "external_id": row.external_id, "name": row.name},
-             "lines": [lines[line] for line in row.lines if line in lines]} for row in rows]
+                {"org": org_id, "ids": list(wanted)},
+            )
+        ).mappings():
+            lines[line["external_id"]] = {
+                **line,
+                "amount": money(line["amount"], line["currency"]),
+                "net_amount": money(line["net_amount"], line["currency"]),
+            }
+    return [
+        {
+            "day": row.day,
+            "kind": row.kind,
+            "amount": money(row.amount, currency),
+            "customer": {"id": row.customer_id, "external_id": row.external_id, "name": row.name},
+            "lines": [lines[line] for line in row.lines if line in lines],
+        }
+        for row in rows
+    ]

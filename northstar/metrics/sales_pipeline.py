@@ -67,7 +67,9 @@ valued AS (
         AND r.day <= rated.rate_day ORDER BY r.day DESC LIMIT 1) END AS per_usd) cur ON true)
 """
 # per day from the first creation to today: the open deals and their amounts (a running sum of openings and closes)
-_DAYS = text(_VALUED + """,
+_DAYS = text(
+    _VALUED  # noqa: S608 - constant SQL fragments, no input
+    + """,
 moves AS (
     SELECT created AS day, value, 1 AS deals FROM valued WHERE created <= CAST(:today AS date)
     UNION ALL
@@ -78,18 +80,24 @@ SELECT CAST(d AS date) AS day, CAST(sum(coalesce(p.value, 0)) OVER w AS bigint) 
 FROM generate_series((SELECT min(created) FROM valued), CAST(:today AS date), interval '1 day') AS d
 LEFT JOIN per_day p ON p.day = CAST(d AS date)
 WINDOW w AS (ORDER BY d)
-ORDER BY d""")  # noqa: S608 - constant SQL fragments, no input
+ORDER BY d"""
+)
 # per month of the close day: won and lost deals, the won amounts, and the won deals' days from creation to close
-_MONTHS = text(_VALUED + """
+_MONTHS = text(
+    _VALUED
+    + """
 SELECT CAST(date_trunc('month', closed_on) AS date) AS month,
        count(*) FILTER (WHERE won) AS won, count(*) FILTER (WHERE NOT won) AS lost,
        coalesce(sum(value) FILTER (WHERE won), 0) AS won_amount, count(value) FILTER (WHERE won) AS won_valued,
        coalesce(sum(closed_on - created) FILTER (WHERE won), 0) AS cycle_days,
        count(created) FILTER (WHERE won) AS cycles
 FROM valued WHERE closed_on IS NOT NULL
-GROUP BY 1""")
+GROUP BY 1"""
+)
 # today: the open deals weighted by their stage's probability, and a rate that is missing (if one is)
-_NOW = text(_VALUED + """,
+_NOW = text(
+    _VALUED  # noqa: S608 - constant SQL fragments, no input
+    + """,
 stage AS (
     SELECT r.integration_id, r.external_id AS pipeline, s.value ->> 'id' AS stage,
            s.value -> 'metadata' ->> 'probability' AS probability
@@ -104,29 +112,38 @@ SELECT CAST(round(coalesce(sum(v.value * CASE WHEN s.probability ~ '^[0-9]+([.][
            FILTER (WHERE v.amount IS NOT NULL AND v.value IS NULL) AS missing
 FROM valued v
 LEFT JOIN stage s
-    ON s.integration_id = v.integration_id AND s.pipeline = v.pipeline AND s.stage = v.stage""")  # noqa: S608
+    ON s.integration_id = v.integration_id AND s.pipeline = v.pipeline AND s.stage = v.stage"""
+)
 
 
 async def rebuild(session: AsyncSession, org_id: uuid.UUID, policy: engine.Policy) -> str | None:
     """Replace the pipeline series with what the stored deals say now; a missing rate is the problem returned (the
     money metrics are left out, the counts written)."""
-    await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('metrics:pipeline:' || :org, 0))"),
-                          {"org": str(org_id)})
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended('metrics:pipeline:' || :org, 0))"), {"org": str(org_id)}
+    )
     shift = minor_units(policy.reporting_currency) - DEAL_DECIMALS
-    params: dict[str, Any] = {"org": org_id, "zone": policy.timezone, "reporting": policy.reporting_currency,
-                              "up": 10 ** max(shift, 0), "down": 10 ** max(-shift, 0)}
+    params: dict[str, Any] = {
+        "org": org_id,
+        "zone": policy.timezone,
+        "reporting": policy.reporting_currency,
+        "up": 10 ** max(shift, 0),
+        "down": 10 ** max(-shift, 0),
+    }
     params["today"] = await session.scalar(text("SELECT CAST(now() AT TIME ZONE :zone AS date)"), params)
     days = (await session.execute(_DAYS, params)).all()
     months = {row.month: row for row in (await session.execute(_MONTHS, params)).all()}
     now = (await session.execute(_NOW, params)).one()
-    await replace_series(session, org_id=org_id, source=SOURCE,
-                         points=points_of(days, months, weighted=None if now.missing else int(now.weighted),
-                                          today=params["today"]))
+    await replace_series(
+        session,
+        org_id=org_id,
+        source=SOURCE,
+        points=points_of(days, months, weighted=None if now.missing else int(now.weighted), today=params["today"]),
+    )
     return f"no exchange rate for {now.missing}" if now.missing else None
 
 
-def points_of(days: Sequence[Any], months: dict[dt.date, Any], *, weighted: int | None,
-              today: dt.date) -> list[Point]:
+def points_of(days: Sequence[Any], months: dict[dt.date, Any], *, weighted: int | None, today: dt.date) -> list[Point]:
     """The daily and monthly points; without ``weighted`` (a rate is missing) no money metric is written."""
     if not days:
         return []
@@ -148,10 +165,14 @@ def points_of(days: Sequence[Any], months: dict[dt.date, Any], *, weighted: int 
         if won + lost:
             points.append(Point("win_rate", "month", month, _ratio(won * 100, won + lost, RATE_PLACES)))
         if closed and closed.cycles:
-            points.append(Point("sales_cycle_days", "month", month,
-                                _ratio(int(closed.cycle_days), int(closed.cycles), DAY_PLACES)))
-        window = [months[start] for back in range(VELOCITY_MONTHS)
-                  if (start := engine.add_months(month, -back)) in months]
+            points.append(
+                Point(
+                    "sales_cycle_days", "month", month, _ratio(int(closed.cycle_days), int(closed.cycles), DAY_PLACES)
+                )
+            )
+        window = [
+            months[start] for back in range(VELOCITY_MONTHS) if (start := engine.add_months(month, -back)) in months
+        ]
         velocity = sales_velocity(open_on.get(min(engine.month_end(month), today), 0), window)
         if money and velocity is not None:
             points.append(Point("sales_velocity", "month", month, velocity))

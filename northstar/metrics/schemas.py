@@ -115,7 +115,8 @@ class AnomalyOut(CamelModel):
 class GoalCreate(RequestModel):
     metric: MetricName
     target: Annotated[Decimal, Field(max_digits=20, decimal_places=4)] = Field(
-        description="in the metric's unit: minor units of the reporting currency for a money metric")
+        description="in the metric's unit: minor units of the reporting currency for a money metric"
+    )
     target_date: Day
     start_date: Day | None = Field(None, description="default today")
 
@@ -163,15 +164,15 @@ class PolicyUpdate(RequestModel):
     reporting_currency: Currency | None = None
     timezone: Annotated[str, Field(max_length=64), AfterValidator(_zone)] | None = None
     deduct_discounts: bool | None = None
-    investor_metrics: list[MetricName] | None = Field(None, max_length=100,
-                                                      description="what investors may see")
+    investor_metrics: list[MetricName] | None = Field(None, max_length=100, description="what investors may see")
 
 
 class FxRateIn(RequestModel):
     currency: Currency
     day: Day
     per_usd: Annotated[Decimal, Field(gt=0, max_digits=24, decimal_places=10)] = Field(
-        description="units of the currency per US dollar")
+        description="units of the currency per US dollar"
+    )
 
 
 class FxRateOut(CamelModel):

@@ -33,7 +33,17 @@ class Point:
 async def replace_series(session: AsyncSession, *, org_id: uuid.UUID, source: str, points: Iterable[Point]) -> int:
     """Replace every point of ``source`` with ``points``; returns how many were written."""
     await session.execute(delete(Kpi).where(Kpi.org_id == org_id, Kpi.source == source))
-    rows = [{"org_id": org_id, "metric": point.metric, "grain": point.grain, "day": point.day, "source": source,
-             "dims": point.dims, "value": Decimal(str(point.value))} for point in points]
+    rows = [
+        {
+            "org_id": org_id,
+            "metric": point.metric,
+            "grain": point.grain,
+            "day": point.day,
+            "source": source,
+            "dims": point.dims,
+            "value": Decimal(str(point.value)),
+        }
+        for point in points
+    ]
     await bulk_insert(session, Kpi, rows)
     return len(rows)

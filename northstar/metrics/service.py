@@ -57,19 +57,24 @@ async def policy_of(session: AsyncSession, *, org_id: uuid.UUID) -> engine.Polic
     found = await session.get(MetricsPolicy, org_id)
     if found is None:
         return engine.Policy()
-    return engine.Policy(reporting_currency=found.reporting_currency, timezone=found.timezone,
-                         deduct_discounts=found.deduct_discounts)
+    return engine.Policy(
+        reporting_currency=found.reporting_currency, timezone=found.timezone, deduct_discounts=found.deduct_discounts
+    )
 
 
-async def _customer_ids(session: AsyncSession, *, org_id: uuid.UUID, integration_id: uuid.UUID,
-                        externals: set[str]) -> dict[str, uuid.UUID]:
+async def _customer_ids(
+    session: AsyncSession, *, org_id: uuid.UUID, integration_id: uuid.UUID, externals: set[str]
+) -> dict[str, uuid.UUID]:
     """Customer ids by external id, creating bare customers for ids a line names before its customer was synced."""
     if not externals:
         return {}
     rows = [{"org_id": org_id, "integration_id": integration_id, "external_id": external} for external in externals]
     await bulk_insert(session, Customer, rows, conflict="uq_customers_integration_id")
-    found = await session.execute(select(Customer.external_id, Customer.id).where(
-        Customer.org_id == org_id, Customer.integration_id == integration_id, Customer.external_id.in_(externals)))
+    found = await session.execute(
+        select(Customer.external_id, Customer.id).where(
+            Customer.org_id == org_id, Customer.integration_id == integration_id, Customer.external_id.in_(externals)
+        )
+    )
     return dict(found.all())
 
 
@@ -91,12 +96,17 @@ class Touched:
 
 # batch field -> the table it is kept in, and whether a record seen again replaces the stored one (or is ignored)
 _ACTIVITY_TABLES: dict[str, tuple[type[Base], bool]] = {
-    "orders": (Order, True), "refunds": (OrderRefund, True), "traffic": (Traffic, True),
-    "events": (ProductEvent, False), "deals": (Deal, True)}
+    "orders": (Order, True),
+    "refunds": (OrderRefund, True),
+    "traffic": (Traffic, True),
+    "events": (ProductEvent, False),
+    "deals": (Deal, True),
+}
 
 
-async def store_batch(session: AsyncSession, *, org_id: uuid.UUID, integration_id: uuid.UUID,
-                      batch: SourceBatch) -> Touched:
+async def store_batch(
+    session: AsyncSession, *, org_id: uuid.UUID, integration_id: uuid.UUID, batch: SourceBatch
+) -> Touched:
     """Upsert what a page normalised into; returns what it changed."""
     touched = Touched(domains=batch.domains() - {"billing"})
     if "billing" in batch.domains():
@@ -108,36 +118,90 @@ async def store_batch(session: AsyncSession, *, org_id: uuid.UUID, integration_i
         key = [column.name for column in inspect(model).primary_key]
         rows = [{**asdict(record), "org_id": org_id, "integration_id": integration_id} for record in records]
         unique = list({tuple(row[column] for column in key): row for row in rows}.values())
-        await bulk_insert(session, model, unique, conflict=f"pk_{model.__tablename__}",
-                          update=[column for column in unique[0] if column not in key] if replace else ())
+        await bulk_insert(
+            session,
+            model,
+            unique,
+            conflict=f"pk_{model.__tablename__}",
+            update=[column for column in unique[0] if column not in key] if replace else (),
+        )
     return touched
 
 
-async def _store_billing(session: AsyncSession, *, org_id: uuid.UUID, integration_id: uuid.UUID,
-                         batch: SourceBatch) -> set[uuid.UUID]:
+async def _store_billing(
+    session: AsyncSession, *, org_id: uuid.UUID, integration_id: uuid.UUID, batch: SourceBatch
+) -> set[uuid.UUID]:
     """Billing customers, subscriptions and lines; returns the ids of the customers whose metrics they may change."""
     if batch.customers:
-        rows = [{"org_id": org_id, "integration_id": integration_id, "external_id": customer.external_id,
-                 "name": customer.name, "email": customer.email, "country": customer.country,
-                 "source_created_at": customer.created_at} for customer in batch.customers]
-        await bulk_insert(session, Customer, rows, conflict="uq_customers_integration_id",
-                          update=("name", "email", "country", "source_created_at"))
-    ids = await _customer_ids(session, org_id=org_id, integration_id=integration_id, externals={
-        *(subscription.customer for subscription in batch.subscriptions), *(line.customer for line in batch.lines)})
+        rows = [
+            {
+                "org_id": org_id,
+                "integration_id": integration_id,
+                "external_id": customer.external_id,
+                "name": customer.name,
+                "email": customer.email,
+                "country": customer.country,
+                "source_created_at": customer.created_at,
+            }
+            for customer in batch.customers
+        ]
+        await bulk_insert(
+            session,
+            Customer,
+            rows,
+            conflict="uq_customers_integration_id",
+            update=("name", "email", "country", "source_created_at"),
+        )
+    ids = await _customer_ids(
+        session,
+        org_id=org_id,
+        integration_id=integration_id,
+        externals={
+            *(subscription.customer for subscription in batch.subscriptions),
+            *(line.customer for line in batch.lines),
+        },
+    )
     if batch.subscriptions:
-        rows = [{**_fields(subscription, drop=("customer",)), "org_id": org_id, "integration_id": integration_id,
-                 "customer_id": ids[subscription.customer]} for subscription in batch.subscriptions]
-        await bulk_insert(session, Subscription, rows, conflict="uq_subscriptions_integration_id",
-                          update=[name for name in rows[0] if name not in ("org_id", "external_id")])
+        rows = [
+            {
+                **_fields(subscription, drop=("customer",)),
+                "org_id": org_id,
+                "integration_id": integration_id,
+                "customer_id": ids[subscription.customer],
+            }
+            for subscription in batch.subscriptions
+        ]
+        await bulk_insert(
+            session,
+            Subscription,
+            rows,
+            conflict="uq_subscriptions_integration_id",
+            update=[name for name in rows[0] if name not in ("org_id", "external_id")],
+        )
     if batch.lines:
-        rows = [{**_fields(line, drop=("id", "customer", "invoice", "subscription", "item")), "org_id": org_id,
-                 "integration_id": integration_id, "external_id": line.id, "customer_id": ids[line.customer],
-                 "invoice_external_id": line.invoice, "subscription_external_id": line.subscription,
-                 "item_external_id": line.item} for line in batch.lines]
-        await bulk_insert(session, invoice_lines, rows, conflict="uq_invoice_lines_integration_id",
-                          update=[name for name in rows[0] if name not in ("org_id", "external_id")])
-    return {ids[subscription.customer] for subscription in batch.subscriptions} | \
-        {ids[line.customer] for line in batch.lines}
+        rows = [
+            {
+                **_fields(line, drop=("id", "customer", "invoice", "subscription", "item")),
+                "org_id": org_id,
+                "integration_id": integration_id,
+                "external_id": line.id,
+                "customer_id": ids[line.customer],
+                "invoice_external_id": line.invoice,
+                "subscription_external_id": line.subscription,
+                "item_external_id": line.item,
+            }
+            for line in batch.lines
+        ]
+        await bulk_insert(
+            session,
+            invoice_lines,
+            rows,
+            conflict="uq_invoice_lines_integration_id",
+            update=[name for name in rows[0] if name not in ("org_id", "external_id")],
+        )
+    return {ids[subscription.customer] for subscription in batch.subscriptions} | {
+        ids[line.customer] for line in batch.lines
+    }
 
 
 def _fields(item: Any, *, drop: tuple[str, ...]) -> dict[str, Any]:
@@ -156,8 +220,9 @@ async def recompute(session: AsyncSession, *, org_id: uuid.UUID, customers: set[
     recomputed when asked, when there are no totals yet, or when the policy or the day (totals are as of today)
     changed since: the first recompute of a day, or the nightly one, is a full one.
     """
-    await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('metrics:' || :org, 0))"),
-                          {"org": str(org_id)})
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended('metrics:' || :org, 0))"), {"org": str(org_id)}
+    )
     policy = await policy_of(session, org_id=org_id)
     now = dt.datetime.now(dt.UTC)
     today = now.astimezone(zoneinfo.ZoneInfo(policy.timezone)).date()
@@ -171,28 +236,52 @@ async def recompute(session: AsyncSession, *, org_id: uuid.UUID, customers: set[
     try:
         computed = engine.compute(lines, rates=await rates_of(session, org_id=org_id), policy=policy, now=now)
     except engine.MissingRate as exc:
-        await _record_problem(session, org_id=org_id, policy=policy, problem=(
-            f"Metrics are not up to date: {exc}; add it with PUT /api/v1/metrics/fx-rates"))
+        await _record_problem(
+            session,
+            org_id=org_id,
+            policy=policy,
+            problem=(f"Metrics are not up to date: {exc}; add it with PUT /api/v1/metrics/fx-rates"),
+        )
         return 0
     if customers is None or summary is None:
         totals = engine.totals_of(computed, until=until, as_of=today)
     else:
         totals = engine.Totals.from_json(summary.totals)
-        totals.add(engine.totals_of(await stored_computation(session, org_id=org_id, customers=customers),
-                                    until=until, as_of=today), -1)
+        totals.add(
+            engine.totals_of(
+                await stored_computation(session, org_id=org_id, customers=customers), until=until, as_of=today
+            ),
+            -1,
+        )
         totals.add(engine.totals_of(computed, until=until, as_of=today))
     removed = delete(Movement).where(Movement.org_id == org_id)
     if customers is not None:
         removed = removed.where(Movement.customer_id.in_(customers))
     await session.execute(removed)
-    rows = [{"org_id": org_id, "customer_id": movement.customer, "day": movement.day,
-             "kind": movement.kind, "amount": movement.amount, "lines": list(movement.lines)}
-            for movement in computed.movements]
+    rows = [
+        {
+            "org_id": org_id,
+            "customer_id": movement.customer,
+            "day": movement.day,
+            "kind": movement.kind,
+            "amount": movement.amount,
+            "lines": list(movement.lines),
+        }
+        for movement in computed.movements
+    ]
     await bulk_insert(session, Movement, rows)
     statement = pg_insert(Summary).values(org_id=org_id, policy=asdict(policy), totals=totals.to_json())
-    await session.execute(statement.on_conflict_do_update(index_elements=["org_id"], set_={
-        "policy": statement.excluded.policy, "totals": statement.excluded.totals, "problem": None,
-        "computed_at": text("now()")}))
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["org_id"],
+            set_={
+                "policy": statement.excluded.policy,
+                "totals": statement.excluded.totals,
+                "problem": None,
+                "computed_at": text("now()"),
+            },
+        )
+    )
     await write_series(session, org_id=org_id, totals=totals, today=today)
     return len(rows)
 
@@ -202,8 +291,11 @@ async def _record_problem(session: AsyncSession, *, org_id: uuid.UUID, policy: e
     cleared, so the next recompute is a full one whichever customers it is asked for."""
     empty = engine.Totals(until=engine.month_start(today_in(policy))).to_json()
     statement = pg_insert(Summary).values(org_id=org_id, policy={}, totals=empty, problem=problem)
-    await session.execute(statement.on_conflict_do_update(index_elements=["org_id"], set_={
-        "policy": {}, "problem": problem, "computed_at": text("now()")}))
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["org_id"], set_={"policy": {}, "problem": problem, "computed_at": text("now()")}
+        )
+    )
 
 
 # the engine's input in ``InvoiceLine``'s field order; lines that carry no MRR (not recurring, draft or void) are
@@ -216,8 +308,9 @@ _BILLED_LINES = """
     WHERE org_id = %(org)s AND kind = 'recurring' AND invoice_status NOT IN ('draft', 'void')"""
 
 
-async def billed_lines(session: AsyncSession, *, org_id: uuid.UUID, customers: set[uuid.UUID] | None
-                        ) -> list[InvoiceLine]:
+async def billed_lines(
+    session: AsyncSession, *, org_id: uuid.UUID, customers: set[uuid.UUID] | None
+) -> list[InvoiceLine]:
     """The lines of some customers (everyone when ``None``) as engine input, read without the ORM (100,000s of
     rows: building ORM rows would cost more than the engine itself)."""
     query = _BILLED_LINES if customers is None else _BILLED_LINES + " AND customer_id = ANY(%(customers)s)"
@@ -226,16 +319,18 @@ async def billed_lines(session: AsyncSession, *, org_id: uuid.UUID, customers: s
         return await cursor.fetchall()
 
 
-async def stored_computation(session: AsyncSession, *, org_id: uuid.UUID,
-                             customers: set[uuid.UUID] | None = None) -> engine.Computation:
+async def stored_computation(
+    session: AsyncSession, *, org_id: uuid.UUID, customers: set[uuid.UUID] | None = None
+) -> engine.Computation:
     """The engine's results as stored: the movements (of some customers), and timelines rebuilt from them."""
-    query = select(Movement.customer_id, Movement.day, Movement.kind, Movement.amount).where(
-        Movement.org_id == org_id)
+    query = select(Movement.customer_id, Movement.day, Movement.kind, Movement.amount).where(Movement.org_id == org_id)
     if customers is not None:
         query = query.where(Movement.customer_id.in_(customers))
     rows = (await session.execute(query.order_by(Movement.day, Movement.id))).all()
-    movements = [engine.Movement(str(customer), day, cast(engine.MovementKind, kind), amount)
-                 for customer, day, kind, amount in rows]
+    movements = [
+        engine.Movement(str(customer), day, cast(engine.MovementKind, kind), amount)
+        for customer, day, kind, amount in rows
+    ]
     timelines: dict[str, engine.Timeline] = defaultdict(engine.Timeline)
     for movement in movements:
         timeline = timelines[movement.customer]
@@ -258,12 +353,21 @@ async def write_series(session: AsyncSession, *, org_id: uuid.UUID, totals: engi
     if not totals.daily:
         await replace_series(session, org_id=org_id, source=SOURCE, points=())
         return
-    spend: dict[dt.date, int] = {month: int(total) for month, total in (await session.execute(text(
-        "SELECT month, sum(amount) FROM metrics.spend WHERE org_id = :org GROUP BY month"), {"org": org_id})).all()}
+    spend: dict[dt.date, int] = {
+        month: int(total)
+        for month, total in (
+            await session.execute(
+                text("SELECT month, sum(amount) FROM metrics.spend WHERE org_id = :org GROUP BY month"), {"org": org_id}
+            )
+        ).all()
+    }
     first = min(totals.daily)
-    points = [Point(name, "month", month.month, value)
-              for month in engine.months_of(totals, start=engine.month_start(first), end=totals.until, spend=spend)
-              for name in MONTH_METRICS if (value := getattr(month, name)) is not None]
+    points = [
+        Point(name, "month", month.month, value)
+        for month in engine.months_of(totals, start=engine.month_start(first), end=totals.until, spend=spend)
+        for name in MONTH_METRICS
+        if (value := getattr(month, name)) is not None
+    ]
     running, day = 0, first
     while day <= today:
         running += totals.daily.get(day, 0)
@@ -278,8 +382,12 @@ async def write_series(session: AsyncSession, *, org_id: uuid.UUID, totals: engi
 # sales_pipeline.py), and why
 # they could not all be written if so (a missing exchange rate)
 Rebuild = Callable[[AsyncSession, uuid.UUID, engine.Policy], Awaitable[str | None]]
-DOMAIN_REBUILDS: dict[str, Rebuild] = {"traffic": traffic.rebuild, "product": product.rebuild,
-                                       "commerce": commerce.rebuild, "pipeline": sales_pipeline.rebuild}
+DOMAIN_REBUILDS: dict[str, Rebuild] = {
+    "traffic": traffic.rebuild,
+    "product": product.rebuild,
+    "commerce": commerce.rebuild,
+    "pipeline": sales_pipeline.rebuild,
+}
 
 
 async def refresh(session: AsyncSession, *, org_id: uuid.UUID, touched: Touched | None = None) -> None:
@@ -298,25 +406,28 @@ async def refresh(session: AsyncSession, *, org_id: uuid.UUID, touched: Touched 
 async def _note_problem(session: AsyncSession, *, org_id: uuid.UUID, source: str, problem: str | None) -> None:
     """Keep why a source's metrics are stale (the dashboard shows it), or forget it once they are not."""
     if problem is None:
-        await session.execute(delete(SourceProblem).where(SourceProblem.org_id == org_id,
-                                                          SourceProblem.source == source))
+        await session.execute(
+            delete(SourceProblem).where(SourceProblem.org_id == org_id, SourceProblem.source == source)
+        )
         return
     text_of = f"{source.capitalize()} metrics are not up to date: {problem}; add it with PUT /api/v1/metrics/fx-rates"
     statement = pg_insert(SourceProblem).values(org_id=org_id, source=source, problem=text_of)
-    await session.execute(statement.on_conflict_do_update(constraint="pk_source_problems", set_={
-        "problem": statement.excluded.problem, "noted_at": text("now()")}))
+    await session.execute(
+        statement.on_conflict_do_update(
+            constraint="pk_source_problems", set_={"problem": statement.excluded.problem, "noted_at": text("now()")}
+        )
+    )
 
 
 async def set_spend(session: AsyncSession, *, org_id: uuid.UUID, month: dt.date, channel: str, amount: int) -> None:
-    statement = pg_insert(Spend).values(org_id=org_id, month=engine.month_start(month), channel=channel,
-                                        amount=amount)
+    statement = pg_insert(Spend).values(org_id=org_id, month=engine.month_start(month), channel=channel, amount=amount)
     await session.execute(statement.on_conflict_do_update(constraint="pk_spend", set_={"amount": amount}))
 
 
-async def set_rates(session: AsyncSession, *, org_id: uuid.UUID,
-                    rates: Iterable[tuple[str, dt.date, Decimal]]) -> int:
-    rows = [{"org_id": org_id, "currency": currency.upper(), "day": day, "per_usd": rate}
-            for currency, day, rate in rates]
+async def set_rates(session: AsyncSession, *, org_id: uuid.UUID, rates: Iterable[tuple[str, dt.date, Decimal]]) -> int:
+    rows = [
+        {"org_id": org_id, "currency": currency.upper(), "day": day, "per_usd": rate} for currency, day, rate in rates
+    ]
     await bulk_insert(session, FxRate, rows, conflict="pk_fx_rates", update=("per_usd",))
     return len(rows)
 
@@ -330,8 +441,9 @@ async def request_recompute(session: AsyncSession, *, org_id: uuid.UUID) -> None
 async def stored_policy(session: AsyncSession, *, org_id: uuid.UUID) -> MetricsPolicy:
     found = await session.get(MetricsPolicy, org_id)
     if found is None:
-        found = MetricsPolicy(org_id=org_id, reporting_currency="USD", timezone="UTC", deduct_discounts=True,
-                              investor_metrics=[])
+        found = MetricsPolicy(
+            org_id=org_id, reporting_currency="USD", timezone="UTC", deduct_discounts=True, investor_metrics=[]
+        )
         session.add(found)
         await session.flush()
         await session.refresh(found)
@@ -350,8 +462,9 @@ async def update_policy(session: AsyncSession, *, org_id: uuid.UUID, changes: di
     return policy
 
 
-async def list_rates(session: AsyncSession, *, org_id: uuid.UUID, currency: str | None, offset: int, limit: int
-                     ) -> tuple[list[FxRate], int]:
+async def list_rates(
+    session: AsyncSession, *, org_id: uuid.UUID, currency: str | None, offset: int, limit: int
+) -> tuple[list[FxRate], int]:
     query = select(FxRate).where(FxRate.org_id == org_id)
     if currency:
         query = query.where(FxRate.currency == currency.upper())
@@ -359,17 +472,35 @@ async def list_rates(session: AsyncSession, *, org_id: uuid.UUID, currency: str 
 
 
 async def list_spend(session: AsyncSession, *, org_id: uuid.UUID) -> list[Spend]:
-    return list((await session.scalars(select(Spend).where(Spend.org_id == org_id).order_by(
-        Spend.month, Spend.channel))).all())
+    return list(
+        (await session.scalars(select(Spend).where(Spend.org_id == org_id).order_by(Spend.month, Spend.channel))).all()
+    )
 
 
-async def create_goal(session: AsyncSession, *, org_id: uuid.UUID, user_id: uuid.UUID | None, metric: str,
-                      target: Decimal, target_date: dt.date, start_date: dt.date) -> Goal:
+async def create_goal(
+    session: AsyncSession,
+    *,
+    org_id: uuid.UUID,
+    user_id: uuid.UUID | None,
+    metric: str,
+    target: Decimal,
+    target_date: dt.date,
+    start_date: dt.date,
+) -> Goal:
     if target_date <= start_date:
-        raise Unprocessable("The target date must come after the start", details=[
-            {"field": "body.targetDate", "message": "after startDate", "type": "value_error"}])
-    goal = Goal(id=uuid.uuid4(), org_id=org_id, metric=metric, target=target, target_date=target_date,
-                start_date=start_date, created_by=user_id)
+        raise Unprocessable(
+            "The target date must come after the start",
+            details=[{"field": "body.targetDate", "message": "after startDate", "type": "value_error"}],
+        )
+    goal = Goal(
+        id=uuid.uuid4(),
+        org_id=org_id,
+        metric=metric,
+        target=target,
+        target_date=target_date,
+        start_date=start_date,
+        created_by=user_id,
+    )
     session.add(goal)
     await session.flush()
     await session.refresh(goal)
@@ -386,16 +517,24 @@ def _ensure_may_change(principal: Principal, goal: Goal, action: str) -> None:
         raise Forbidden(f"Your role cannot {action} a goal set by someone else", code="not_owner")
 
 
-async def update_goal(session: AsyncSession, *, principal: Principal, goal_id: uuid.UUID, target: Decimal | None,
-                      target_date: dt.date | None) -> Goal:
+async def update_goal(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    goal_id: uuid.UUID,
+    target: Decimal | None,
+    target_date: dt.date | None,
+) -> Goal:
     goal = await get_goal(session, org_id=principal.org_id, goal_id=goal_id)
     _ensure_may_change(principal, goal, "update")
     if target is not None:
         goal.target = target
     if target_date is not None:
         if target_date <= goal.start_date:
-            raise Unprocessable("The target date must come after the start", details=[
-                {"field": "body.targetDate", "message": "after the goal's start", "type": "value_error"}])
+            raise Unprocessable(
+                "The target date must come after the start",
+                details=[{"field": "body.targetDate", "message": "after the goal's start", "type": "value_error"}],
+            )
         goal.target_date = target_date
     await session.flush()
     await session.refresh(goal)

@@ -42,8 +42,13 @@ _SUMS = text("""
 async def rebuild(session: AsyncSession, org_id: uuid.UUID, policy: engine.Policy) -> str | None:
     """Replace the traffic series with sums of the stored days (daily points first, then monthly)."""
     rows = (await session.execute(_SUMS, {"org": org_id})).mappings().all()
-    points = [Point(metric, row["grain"], row["day"], row[metric],
-                    "" if row["every_channel"] else f"channel={row['channel']}")
-              for row in rows for metric in METRICS if row[metric] is not None]
+    points = [
+        Point(
+            metric, row["grain"], row["day"], row[metric], "" if row["every_channel"] else f"channel={row['channel']}"
+        )
+        for row in rows
+        for metric in METRICS
+        if row[metric] is not None
+    ]
     await replace_series(session, org_id=org_id, source=SOURCE, points=points)
     return None  # nothing of theirs needs a rate

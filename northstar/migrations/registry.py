@@ -14,5 +14,4 @@ def include_name(name: str | None, type_: str, parent_names: object) -> bool:
     with SQL (such as partitions) are managed elsewhere."""
     if type_ == "schema":
         return name in SCHEMAS
-    return not (type_ in ("table", "index") and name is not None
-                and any(part in name for part in SQL_MANAGED_TABLES))
+    return not (type_ in ("table", "index") and name is not None and any(part in name for part in SQL_MANAGED_TABLES))

@@ -25,14 +25,24 @@ SSE_KEEPALIVE_SECONDS = 15
 router = APIRouter(tags=["events"], responses=ERROR_RESPONSES)
 
 
-@router.get("/events/stream", name="events.stream", response_class=Response,
-            responses={200: {"content": {"text/event-stream": {}}}})
-async def stream(request: Request, principal: CurrentPrincipal, session: DbSession,
-                 topics: Annotated[str | None, Query(max_length=500, description="comma-separated, "
-                                                     "e.g. `job.status,job.progress`; all when empty")] = None,
-                 site_id: Annotated[uuid.UUID | None, Query(alias="siteId", description="only this site's "
-                                                            "social proof events")] = None,
-                 last_event_id: Annotated[str | None, Header(max_length=100)] = None) -> Response:
+@router.get(
+    "/events/stream",
+    name="events.stream",
+    response_class=Response,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def stream(
+    request: Request,
+    principal: CurrentPrincipal,
+    session: DbSession,
+    topics: Annotated[
+        str | None, Query(max_length=500, description="comma-separated, e.g. `job.status,job.progress`; all when empty")
+    ] = None,
+    site_id: Annotated[
+        uuid.UUID | None, Query(alias="siteId", description="only this site's social proof events")
+    ] = None,
+    last_event_id: Annotated[str | None, Header(max_length=100)] = None,
+) -> Response:
     """Server-sent events of the caller's org that their role may read: job status and progress (who reads
     data), social proof events and changes (who reads sites).
 

@@ -30,9 +30,9 @@ async def service_health(request: Request) -> Response:
     with ``status: degraded`` when Redis is down or no worker sends heartbeats (the API still serves)."""
     settings: Settings = request.app.state.settings
     checks: dict[str, Any] = {
-        **await _database_status(request.app.state.database,
-                                 stale_after=settings.queue.stalled_worker_timeout_seconds),
-        "redis": await _redis_status(request.app.state.redis)}
+        **await _database_status(request.app.state.database, stale_after=settings.queue.stalled_worker_timeout_seconds),
+        "redis": await _redis_status(request.app.state.redis),
+    }
     if checks["database"] != "ok" or checks["queue"] != "ok":
         status = "error"
     elif checks["redis"] == "error" or checks["worker"] != "ok":

@@ -38,8 +38,18 @@ log = structlog.get_logger("northstar.socialproof.ingest")
 MAX_EVENT_AGE = timedelta(days=7)
 DEDUPLICATION_MARGIN = timedelta(minutes=1)
 
-STAGE_COLUMNS = ("id", "org_id", "site_id", "event_type", "event_name", "notification_id", "visitor_id", "url",
-                 "payload", "occurred_at")
+STAGE_COLUMNS = (
+    "id",
+    "org_id",
+    "site_id",
+    "event_type",
+    "event_name",
+    "notification_id",
+    "visitor_id",
+    "url",
+    "payload",
+    "occurred_at",
+)
 _CREATE_STAGE = """
     CREATE TEMP TABLE IF NOT EXISTS event_stage (
       id uuid NOT NULL, org_id uuid NOT NULL, site_id uuid NOT NULL, event_type varchar(20) NOT NULL,
@@ -52,8 +62,9 @@ _COPY_STAGE = f"COPY event_stage ({', '.join(STAGE_COLUMNS)}) FROM STDIN"
 class IngestUnavailable(AppError):
     status, code = 503, "events_unavailable"
 
-    def __init__(self, message: str = "Events cannot be stored right now; retry shortly (event ids make it safe)"
-                 ) -> None:
+    def __init__(
+        self, message: str = "Events cannot be stored right now; retry shortly (event ids make it safe)"
+    ) -> None:
         super().__init__(message, headers={"Retry-After": "1"})
 
 
@@ -77,8 +88,18 @@ class EventRow:
     payload: dict[str, Any] = field(default_factory=dict)
 
     def copy_values(self) -> tuple[Any, ...]:
-        return (self.id, self.org_id, self.site_id, self.event_type, self.event_name, self.notification_id,
-                self.visitor_id, self.url, Jsonb(self.payload), self.occurred_at)
+        return (
+            self.id,
+            self.org_id,
+            self.site_id,
+            self.event_type,
+            self.event_name,
+            self.notification_id,
+            self.visitor_id,
+            self.url,
+            Jsonb(self.payload),
+            self.occurred_at,
+        )
 
 
 def clamp_time(moment: datetime | None, now: datetime) -> datetime:
@@ -144,8 +165,9 @@ class EventWriter:
 
     def _start(self) -> None:
         if not self.flushers:
-            self.flushers = [asyncio.create_task(self._flusher(number))
-                             for number in range(self.settings.ingest_connections)]
+            self.flushers = [
+                asyncio.create_task(self._flusher(number)) for number in range(self.settings.ingest_connections)
+            ]
 
     def _take_batch(self) -> list[_Pending]:
         batch: list[_Pending] = []
@@ -191,8 +213,9 @@ class EventWriter:
                 self.idle.set()
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
-        connection = await (self.watch.connect() if self.watch is not None
-                            else psycopg.AsyncConnection.connect(self.conninfo))
+        connection = await (
+            self.watch.connect() if self.watch is not None else psycopg.AsyncConnection.connect(self.conninfo)
+        )
         async with connection.transaction():
             await connection.execute(_CREATE_STAGE)
             await connection.execute(sql.SQL("GRANT SELECT ON event_stage TO {}").format(sql.Identifier(APP_ROLE)))
@@ -259,8 +282,10 @@ async def _ensure_partitions(connection: psycopg.AsyncConnection[Any]) -> None:
     """This month's and next month's partitions, so ingestion never waits on the daily task (owner only)."""
     try:
         async with connection.transaction():
-            await connection.execute("SELECT socialproof.ensure_event_partitions(now()::date),"
-                                     " socialproof.ensure_event_partitions((now() + interval '1 month')::date)")
+            await connection.execute(
+                "SELECT socialproof.ensure_event_partitions(now()::date),"
+                " socialproof.ensure_event_partitions((now() + interval '1 month')::date)"
+            )
     except psycopg.errors.InsufficientPrivilege:
         log.info("event_partitions_left_to_the_owner")
 
@@ -271,8 +296,11 @@ async def _store(connection: psycopg.AsyncConnection[Any], rows: list[EventRow])
     statements: list[sql.Composable] = []
     for org_id in sorted({row.org_id for row in rows}):
         statements.append(tenant_binding(org_id=org_id))
-        statements.append(sql.SQL("SELECT site_id, id FROM socialproof.ingest_staged({}, {})").format(
-            sql.Literal(org_id), sql.Literal(oldest)))
+        statements.append(
+            sql.SQL("SELECT site_id, id FROM socialproof.ingest_staged({}, {})").format(
+                sql.Literal(org_id), sql.Literal(oldest)
+            )
+        )
     stored: set[tuple[uuid.UUID, uuid.UUID]] = set()
     async with connection.transaction(), connection.cursor() as cursor:
         async with cursor.copy(_COPY_STAGE) as copy:

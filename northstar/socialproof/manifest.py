@@ -20,8 +20,9 @@ from northstar.socialproof.runtime import SocialProofRuntime
 async def _runtime(app: FastAPI) -> AsyncIterator[None]:
     """The widget's caches, event writer and collector, for as long as the app serves."""
     state = app.state
-    state.socialproof = SocialProofRuntime(database=state.database, settings=state.settings, hub=state.events,
-                                           redis=state.redis)
+    state.socialproof = SocialProofRuntime(
+        database=state.database, settings=state.settings, hub=state.events, redis=state.redis
+    )
     try:
         yield
     finally:
@@ -33,9 +34,17 @@ MANIFEST = Manifest(
     api_routers=(merchant.router,),
     task_modules=("northstar.socialproof.tasks",),
     model_modules=(models,),
-    tables=("socialproof.conversions", "socialproof.event_counts", "socialproof.event_months",
-            "socialproof.notifications", "socialproof.sites", "socialproof.templates", "socialproof.visitor_hashes",
-            "socialproof.visitor_salts", "socialproof.visitor_sketches"),
+    tables=(
+        "socialproof.conversions",
+        "socialproof.event_counts",
+        "socialproof.event_months",
+        "socialproof.notifications",
+        "socialproof.sites",
+        "socialproof.templates",
+        "socialproof.visitor_hashes",
+        "socialproof.visitor_salts",
+        "socialproof.visitor_sketches",
+    ),
     schemas=("socialproof",),
     # the partitioned event tables, created by ``ensure_event_partitions`` and written with SQL
     sql_managed_tables=("notification_events",),

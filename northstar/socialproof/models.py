@@ -56,15 +56,19 @@ class Site(Base):
     created_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     verification_token: Mapped[str] = mapped_column(String(64), nullable=False)
     verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    domain_set_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False,
-                                                    server_default=text("now()"))
+    domain_set_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=text("now()")
+    )
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 
 
 # children of a domain: reverse(domain) LIKE reverse('.' || parent) || '%'
-Index("ix_sites_reversed_domain", func.reverse(Site.domain).label("reversed_domain"),
-      postgresql_ops={"reversed_domain": "text_pattern_ops"})
+Index(
+    "ix_sites_reversed_domain",
+    func.reverse(Site.domain).label("reversed_domain"),
+    postgresql_ops={"reversed_domain": "text_pattern_ops"},
+)
 
 
 class Template(Base):
@@ -72,8 +76,12 @@ class Template(Base):
 
     __tablename__ = "templates"
     __table_args__ = (
-        ForeignKeyConstraint(["org_id", "site_id"], ["socialproof.sites.org_id", "socialproof.sites.id"],
-                             ondelete="CASCADE", name="fk_templates_site"),
+        ForeignKeyConstraint(
+            ["org_id", "site_id"],
+            ["socialproof.sites.org_id", "socialproof.sites.id"],
+            ondelete="CASCADE",
+            name="fk_templates_site",
+        ),
         UniqueConstraint("org_id", "id", name="uq_templates_org_id_id"),
         Index("ix_templates_org_id_site_id", "org_id", "site_id"),
         {"schema": "socialproof"},
@@ -95,10 +103,17 @@ class Notification(Base):
 
     __tablename__ = "notifications"
     __table_args__ = (
-        ForeignKeyConstraint(["org_id", "site_id"], ["socialproof.sites.org_id", "socialproof.sites.id"],
-                             ondelete="CASCADE", name="fk_notifications_site"),
-        ForeignKeyConstraint(["org_id", "template_id"], ["socialproof.templates.org_id", "socialproof.templates.id"],
-                             name="fk_notifications_template"),
+        ForeignKeyConstraint(
+            ["org_id", "site_id"],
+            ["socialproof.sites.org_id", "socialproof.sites.id"],
+            ondelete="CASCADE",
+            name="fk_notifications_site",
+        ),
+        ForeignKeyConstraint(
+            ["org_id", "template_id"],
+            ["socialproof.templates.org_id", "socialproof.templates.id"],
+            name="fk_notifications_template",
+        ),
         UniqueConstraint("org_id", "id", name="uq_notifications_org_id_id"),
         Index("ix_notifications_org_id_site_id", "org_id", "site_id"),
         {"schema": "socialproof"},
@@ -117,7 +132,8 @@ class Notification(Base):
     display: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
     anonymization: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
     goal: Mapped[dict[str, Any]] = mapped_column(
-        JSONB, nullable=False, server_default=text("""'{"eventTypes": ["purchase", "signup"]}'::jsonb"""))
+        JSONB, nullable=False, server_default=text("""'{"eventTypes": ["purchase", "signup"]}'::jsonb""")
+    )
     created_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
@@ -128,8 +144,12 @@ _NO_NOTIFICATION_SQL = text("'00000000-0000-0000-0000-000000000000'::uuid")
 
 
 def _site_fk(table: str) -> ForeignKeyConstraint:
-    return ForeignKeyConstraint(["org_id", "site_id"], ["socialproof.sites.org_id", "socialproof.sites.id"],
-                                ondelete="CASCADE", name=f"fk_{table}_site")
+    return ForeignKeyConstraint(
+        ["org_id", "site_id"],
+        ["socialproof.sites.org_id", "socialproof.sites.id"],
+        ondelete="CASCADE",
+        name=f"fk_{table}_site",
+    )
 
 
 def _grain_check() -> CheckConstraint:
@@ -143,8 +163,9 @@ class _Bucketed:
     site_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
     grain: Mapped[str] = mapped_column(String(6), nullable=False)
     bucket: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-    notification_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False,
-                                                       server_default=_NO_NOTIFICATION_SQL)
+    notification_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), nullable=False, server_default=_NO_NOTIFICATION_SQL
+    )
 
 
 class EventCount(_Bucketed, Base):
@@ -157,7 +178,9 @@ class EventCount(_Bucketed, Base):
     __tablename__ = "event_counts"
     __table_args__ = (
         PrimaryKeyConstraint("site_id", "grain", "bucket", "notification_id", "event_type", name="pk_event_counts"),
-        _grain_check(), _site_fk("event_counts"), {"schema": "socialproof"},
+        _grain_check(),
+        _site_fk("event_counts"),
+        {"schema": "socialproof"},
     )
 
     event_type: Mapped[str] = mapped_column(String(20), nullable=False)
@@ -178,8 +201,9 @@ class VisitorHashes(Base):
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
     org_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
     site_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
-    notification_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False,
-                                                       server_default=_NO_NOTIFICATION_SQL)
+    notification_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), nullable=False, server_default=_NO_NOTIFICATION_SQL
+    )
     minute: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     day: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     hashes: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), nullable=False)
@@ -191,7 +215,9 @@ class VisitorSketch(_Bucketed, Base):
     __tablename__ = "visitor_sketches"
     __table_args__ = (
         PrimaryKeyConstraint("site_id", "grain", "bucket", "notification_id", name="pk_visitor_sketches"),
-        _grain_check(), _site_fk("visitor_sketches"), {"schema": "socialproof"},
+        _grain_check(),
+        _site_fk("visitor_sketches"),
+        {"schema": "socialproof"},
     )
 
     registers: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
@@ -203,7 +229,8 @@ class Conversion(Base):
     __tablename__ = "conversions"
     __table_args__ = (
         PrimaryKeyConstraint("site_id", "notification_id", "visitor_id", name="pk_conversions"),
-        _site_fk("conversions"), {"schema": "socialproof"},
+        _site_fk("conversions"),
+        {"schema": "socialproof"},
     )
 
     org_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)

@@ -53,19 +53,25 @@ class SocialProofRuntime:
         self.config = config
         self.hub = hub
         self.sites: SharedCache[str, PublicSite | None] = SharedCache(
-            maxsize=50_000, ttl_seconds=config.site_cache_seconds, stale_if=database_down)
-        self.states: SharedCache[uuid.UUID, FeedState] = SharedCache(maxsize=20_000,
-                                                                      ttl_seconds=config.feed_cache_seconds)
+            maxsize=50_000, ttl_seconds=config.site_cache_seconds, stale_if=database_down
+        )
+        self.states: SharedCache[uuid.UUID, FeedState] = SharedCache(
+            maxsize=20_000, ttl_seconds=config.feed_cache_seconds
+        )
         self.pages: SharedCache[tuple[uuid.UUID, uuid.UUID, str], int] = SharedCache(
-            maxsize=100_000, ttl_seconds=config.feed_cache_seconds)
+            maxsize=100_000, ttl_seconds=config.feed_cache_seconds
+        )
         self.feeds: SharedCache[tuple[str, str, str | None], RenderedFeed] = SharedCache(
-            maxsize=100_000, ttl_seconds=config.feed_cache_seconds, stale_if=database_down)
+            maxsize=100_000, ttl_seconds=config.feed_cache_seconds, stale_if=database_down
+        )
         self.writer = EventWriter(to_libpq_url(database.url), config, watch=database.watch)
         self.live = RedisVisitors(redis) if redis is not None else None
-        self.collector = Collector(writer=self.writer,
-                                   visitors=VisitorIds(database, settings.resolved_secret_key()),
-                                   geo=GeoLocator(config.geoip_database),
-                                   spam=SpamReferrers.load(config.spam_referrers_file))
+        self.collector = Collector(
+            writer=self.writer,
+            visitors=VisitorIds(database, settings.resolved_secret_key()),
+            geo=GeoLocator(config.geoip_database),
+            spam=SpamReferrers.load(config.spam_referrers_file),
+        )
         hub.add_listener(self._on_event)
         self.writer.add_listener(self._on_stored)
 
@@ -97,8 +103,11 @@ class SocialProofRuntime:
         async def render() -> RenderedFeed:
             now = dt.datetime.now(dt.UTC)
             state = await self._state(site, now)
-            counts = {notification.id: await self._page_count(state, notification.id, page, now)
-                      for notification in state.notifications if notification.page_scoped}
+            counts = {
+                notification.id: await self._page_count(state, notification.id, page, now)
+                for notification in state.notifications
+                if notification.page_scoped
+            }
             feed = render_feed(state, url=url, country=country, page_counts=counts, now=now)
             body = orjson.dumps({"data": feed.model_dump(mode="json", by_alias=True)})
             return RenderedFeed(etag=f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"', body=body)
@@ -146,12 +155,20 @@ def live_summary(site_id: uuid.UUID, rows: list[EventRow]) -> dict[str, Any]:
     for row in rows:
         counts[row.event_type] = counts.get(row.event_type, 0) + 1
     latest = sorted(rows, key=lambda row: row.occurred_at, reverse=True)[:LIVE_EVENTS_PER_MESSAGE]
-    events = [{"id": str(row.id), "type": row.event_type, "name": row.event_name,
-               "notificationId": str(row.notification_id) if row.notification_id else None,
-               "occurredAt": row.occurred_at.isoformat(), "page": page_of(row.url)[:200] if row.url else None,
-               "country": row.payload.get("country"), "city": row.payload.get("city"),
-               "product": str(row.payload.get("product"))[:80] if row.payload.get("product") else None}
-              for row in latest]
+    events = [
+        {
+            "id": str(row.id),
+            "type": row.event_type,
+            "name": row.event_name,
+            "notificationId": str(row.notification_id) if row.notification_id else None,
+            "occurredAt": row.occurred_at.isoformat(),
+            "page": page_of(row.url)[:200] if row.url else None,
+            "country": row.payload.get("country"),
+            "city": row.payload.get("city"),
+            "product": str(row.payload.get("product"))[:80] if row.payload.get("product") else None,
+        }
+        for row in latest
+    ]
     summary = {"siteId": str(site_id), "total": len(rows), "counts": counts, "events": events}
     while len(orjson.dumps(summary)) > MAX_PAYLOAD - 200 and events:
         events.pop()

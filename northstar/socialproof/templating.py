@@ -31,9 +31,19 @@ VARIABLES = {
     "reviewCount": "number of reviews",
     "eventName": "the custom event's name",
 }
-SAMPLE = {"firstName": "Anna", "city": "Berlin", "country": "Germany", "product": "Trail Shoes",
-          "productUrl": "https://shop.example.com/trail-shoes", "count": 23, "period": "today",
-          "timeAgo": "4 min ago", "rating": 4.8, "reviewCount": 120, "eventName": "signup"}
+SAMPLE = {
+    "firstName": "Anna",
+    "city": "Berlin",
+    "country": "Germany",
+    "product": "Trail Shoes",
+    "productUrl": "https://shop.example.com/trail-shoes",
+    "count": 23,
+    "period": "today",
+    "timeAgo": "4 min ago",
+    "rating": 4.8,
+    "reviewCount": 120,
+    "eventName": "signup",
+}
 MAX_MESSAGE = 500
 MAX_CSS = 20_000
 
@@ -72,9 +82,11 @@ FILTERS: dict[str, Callable[[str, str | int | None], str]] = {
     "truncate": lambda value, argument: _truncate(value, int(argument or 0)),
     "plural": lambda value, argument: _plural(value, str(argument or "")),
 }
-FILTER_ARGUMENTS: dict[str, tuple[type, str]] = {"default": (str, 'a quoted text, like default:"Someone"'),
-                                                 "truncate": (int, "a number, like truncate:20"),
-                                                 "plural": (str, 'two quoted forms, like plural:"review|reviews"')}
+FILTER_ARGUMENTS: dict[str, tuple[type, str]] = {
+    "default": (str, 'a quoted text, like default:"Someone"'),
+    "truncate": (int, "a number, like truncate:20"),
+    "plural": (str, 'two quoted forms, like plural:"review|reviews"'),
+}
 LIVE_VARIABLES = frozenset({"timeAgo"})
 
 
@@ -97,14 +109,16 @@ def parse_message(message: str) -> list[Placeholder]:
         head, *pipes = _PIPE.split(match.group(1))
         variable = _VARIABLE.match(head)
         if not variable or variable.group(1) not in VARIABLES:
-            raise TemplateError(f"unknown variable {head.strip()!r} at character {match.start()}; "
-                                f"known: {', '.join(VARIABLES)}")
+            raise TemplateError(
+                f"unknown variable {head.strip()!r} at character {match.start()}; known: {', '.join(VARIABLES)}"
+            )
         filters = []
         for pipe in pipes:
             found = _FILTER.match(pipe)
             if not found or found.group(1) not in FILTERS:
-                raise TemplateError(f"unknown filter {pipe.strip()!r} at character {match.start()}; "
-                                    f"known: {', '.join(FILTERS)}")
+                raise TemplateError(
+                    f"unknown filter {pipe.strip()!r} at character {match.start()}; known: {', '.join(FILTERS)}"
+                )
             name, text, digits = found.groups()
             wanted, described = FILTER_ARGUMENTS.get(name, (type(None), "no argument"))
             argument: str | int | None = text if text is not None else (int(digits) if digits else None)
@@ -112,8 +126,10 @@ def parse_message(message: str) -> list[Placeholder]:
                 raise TemplateError(f"filter {name!r} at character {match.start()} takes {described}")
             filters.append((name, argument))
         if filters and variable.group(1) in LIVE_VARIABLES:
-            raise TemplateError(f"{variable.group(1)} at character {match.start()} is written by the widget, "
-                                "in the visitor's language, and takes no filters")
+            raise TemplateError(
+                f"{variable.group(1)} at character {match.start()} is written by the widget, "
+                "in the visitor's language, and takes no filters"
+            )
         placeholders.append(Placeholder(match.start(), match.end(), variable.group(1), tuple(filters)))
     return placeholders
 
@@ -123,7 +139,7 @@ def render_parts(message: str, values: Mapping[str, Any], *, locale: str = "en")
     empty unless a ``default`` filter fills it."""
     parts, out, position = [], [], 0
     for placeholder in parse_message(message):
-        out.append(message[position:placeholder.start])
+        out.append(message[position : placeholder.start])
         position = placeholder.end
         if placeholder.variable in LIVE_VARIABLES:
             parts.append("".join(out))
@@ -188,7 +204,10 @@ def _check_nodes(nodes: list[Any]) -> None:
 
 
 def _check_url(node: Any) -> None:
-    target = node.value if node.type == "url" else "".join(
-        argument.value for argument in node.arguments if argument.type == "string")
+    target = (
+        node.value
+        if node.type == "url"
+        else "".join(argument.value for argument in node.arguments if argument.type == "string")
+    )
     if not target.strip().lower().startswith("https://"):
         raise TemplateError(f"url() must be an https:// address (line {node.source_line})")

@@ -63,11 +63,13 @@ class VisitorIds:
     async def _load_salt(self, day: dt.date) -> bytes:
         async with self.database.sessionmaker() as session, session.begin():
             await set_tenant_context(session)
-            await session.execute(text("INSERT INTO socialproof.visitor_salts (day, salt) VALUES (:day, :salt)"
-                                       " ON CONFLICT DO NOTHING"),
-                                  {"day": day, "salt": secrets.token_bytes(SALT_BYTES)})
-            salt = bytes(await session.scalar(text("SELECT salt FROM socialproof.visitor_salts WHERE day = :day"),
-                                              {"day": day}))
+            await session.execute(
+                text("INSERT INTO socialproof.visitor_salts (day, salt) VALUES (:day, :salt) ON CONFLICT DO NOTHING"),
+                {"day": day, "salt": secrets.token_bytes(SALT_BYTES)},
+            )
+            salt = bytes(
+                await session.scalar(text("SELECT salt FROM socialproof.visitor_salts WHERE day = :day"), {"day": day})
+            )
         self.salts = {day: salt}  # yesterday's salt is never needed again in this process
         return salt
 
@@ -95,8 +97,18 @@ def visitor_tag(site_key: str, user_id: str) -> int:
     return (value ^ (value >> 16)) & 0xFFFF
 
 
-_HEADLESS_MARKERS = ("headlesschrome", "phantomjs", "electron/", "puppeteer", "playwright", "selenium",
-                     "lighthouse", "pagespeed", "prerender", "webdriver")
+_HEADLESS_MARKERS = (
+    "headlesschrome",
+    "phantomjs",
+    "electron/",
+    "puppeteer",
+    "playwright",
+    "selenium",
+    "lighthouse",
+    "pagespeed",
+    "prerender",
+    "webdriver",
+)
 
 
 @lru_cache(maxsize=1)
@@ -116,12 +128,30 @@ def is_bot(user_agent: str) -> bool:
 
 
 # Long-running referrer spam campaigns; a full list (Matomo's spammers.txt, one host a line) can be configured.
-BUILTIN_SPAM_REFERRERS = frozenset({
-    "semalt.com", "buttons-for-website.com", "buttons-for-your-website.com", "darodar.com", "best-seo-offer.com",
-    "ilovevitaly.com", "priceg.com", "blackhatworth.com", "hulfingtonpost.com", "econom.co", "social-buttons.com",
-    "free-social-buttons.com", "trafficmonetize.org", "o-o-6-o-o.com", "7makemoneyonline.com", "savetubevideo.com",
-    "get-free-traffic-now.com", "floating-share-buttons.com", "free-share-buttons.com", "event-tracking.com",
-})
+BUILTIN_SPAM_REFERRERS = frozenset(
+    {
+        "semalt.com",
+        "buttons-for-website.com",
+        "buttons-for-your-website.com",
+        "darodar.com",
+        "best-seo-offer.com",
+        "ilovevitaly.com",
+        "priceg.com",
+        "blackhatworth.com",
+        "hulfingtonpost.com",
+        "econom.co",
+        "social-buttons.com",
+        "free-social-buttons.com",
+        "trafficmonetize.org",
+        "o-o-6-o-o.com",
+        "7makemoneyonline.com",
+        "savetubevideo.com",
+        "get-free-traffic-now.com",
+        "floating-share-buttons.com",
+        "free-share-buttons.com",
+        "event-tracking.com",
+    }
+)
 
 
 class SpamReferrers:
@@ -165,8 +195,9 @@ class GeoLocator:
             return None
         country = (found.get("country") or {}).get("iso_code")
         city = ((found.get("city") or {}).get("names") or {}).get("en")
-        return Place(country=country if isinstance(country, str) else None,
-                     city=city if isinstance(city, str) else None)
+        return Place(
+            country=country if isinstance(country, str) else None, city=city if isinstance(city, str) else None
+        )
 
     def close(self) -> None:
         if self.reader is not None:

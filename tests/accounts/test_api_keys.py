@@ -22,8 +22,7 @@ def _key_headers(key: dict[str, object], header: str = "authorization") -> dict[
     return {"Authorization": f"Bearer {secret}"} if header == "authorization" else {"X-API-Key": secret}
 
 
-async def test_key_format_and_secret_shown_once(client: httpx.AsyncClient, founder: Account, database_url: str
-                                                ) -> None:
+async def test_key_format_and_secret_shown_once(client: httpx.AsyncClient, founder: Account, database_url: str) -> None:
     key = await _create_key(client, founder)
     secret = str(key["key"])
     assert re.fullmatch(r"ns_live_[0-9a-f]{32}_[A-Za-z0-9_-]{32,}", secret)
@@ -32,8 +31,9 @@ async def test_key_format_and_secret_shown_once(client: httpx.AsyncClient, found
     assert "key" not in listed[0]
     assert secret.startswith(listed[0]["prefix"] + "_")
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
-        stored = await (await conn.execute("SELECT secret_hash FROM core.api_keys WHERE id = %s",
-                                           (key["id"],))).fetchone()
+        stored = await (
+            await conn.execute("SELECT secret_hash FROM core.api_keys WHERE id = %s", (key["id"],))
+        ).fetchone()
     assert stored is not None and secret.split("_", 3)[3] not in stored[0] and len(stored[0]) == 64
 
 
@@ -55,11 +55,13 @@ async def test_scopes_narrow_the_role(client: httpx.AsyncClient, founder: Accoun
     key = await _create_key(client, founder, role="admin", scopes=["projects:read"])
     assert (await client.get("/api/v1/projects", headers=_key_headers(key))).status_code == 200
     assert (await client.get("/api/v1/teams", headers=_key_headers(key))).status_code == 403
-    bad = await client.post("/api/v1/api-keys", json={"name": "x", "scopes": ["nonsense:read"]},
-                            headers=founder.headers)
+    bad = await client.post(
+        "/api/v1/api-keys", json={"name": "x", "scopes": ["nonsense:read"]}, headers=founder.headers
+    )
     assert bad.status_code == 422
-    beyond = await client.post("/api/v1/api-keys", json={"name": "x", "role": "investor", "scopes": ["projects:read"]},
-                               headers=founder.headers)
+    beyond = await client.post(
+        "/api/v1/api-keys", json={"name": "x", "role": "investor", "scopes": ["projects:read"]}, headers=founder.headers
+    )
     assert beyond.status_code == 403
 
 
@@ -84,8 +86,9 @@ async def test_rotation_keeps_the_old_key_for_the_grace_period(client: httpx.Asy
     assert again.status_code == 409
 
 
-async def test_expired_and_revoked_keys_stop_on_the_next_request(client: httpx.AsyncClient, founder: Account,
-                                                                 database_url: str) -> None:
+async def test_expired_and_revoked_keys_stop_on_the_next_request(
+    client: httpx.AsyncClient, founder: Account, database_url: str
+) -> None:
     key = await _create_key(client, founder)
     assert (await client.get("/api/v1/projects", headers=_key_headers(key))).status_code == 200
     revoked = await client.delete(f"/api/v1/api-keys/{key['id']}", headers=founder.headers)
@@ -95,8 +98,9 @@ async def test_expired_and_revoked_keys_stop_on_the_next_request(client: httpx.A
 
     expiring = await _create_key(client, founder)
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
-        await conn.execute("UPDATE core.api_keys SET expires_at = now() - interval '1 second' WHERE id = %s",
-                           (expiring["id"],))
+        await conn.execute(
+            "UPDATE core.api_keys SET expires_at = now() - interval '1 second' WHERE id = %s", (expiring["id"],)
+        )
         await conn.commit()
     assert (await client.get("/api/v1/projects", headers=_key_headers(expiring))).status_code == 401
 
@@ -116,8 +120,9 @@ async def test_key_use_is_audited_at_most_once_a_minute(client: httpx.AsyncClien
     assert used.json()["meta"]["total"] == 1
 
 
-async def _status(client: httpx.AsyncClient, key: dict[str, object], method: str, path: str,
-                  body: dict[str, object] | None = None) -> int:
+async def _status(
+    client: httpx.AsyncClient, key: dict[str, object], method: str, path: str, body: dict[str, object] | None = None
+) -> int:
     return (await client.request(method, path, json=body, headers=_key_headers(key))).status_code
 
 
@@ -194,8 +199,9 @@ async def test_a_role_change_caps_the_keys_they_made(client: httpx.AsyncClient, 
     assert await _status(client, full, "GET", "/api/v1/audit") == 403, "a promotion gives no key its power back"
 
 
-async def test_a_key_never_makes_a_key_beyond_its_creators_role(client: httpx.AsyncClient, founder: Account,
-                                                                database_url: str) -> None:
+async def test_a_key_never_makes_a_key_beyond_its_creators_role(
+    client: httpx.AsyncClient, founder: Account, database_url: str
+) -> None:
     """Even a key that was not capped (its creator's role changed behind the API's back) cannot mint more power."""
     admin = await add_member(client, founder, "admin")
     key = await _create_key(client, admin, role="admin")
@@ -208,12 +214,14 @@ async def test_a_key_never_makes_a_key_beyond_its_creators_role(client: httpx.As
     assert within.status_code == 201, within.text
 
 
-async def test_an_expiry_outside_the_calendar_or_in_the_past_is_a_422(client: httpx.AsyncClient,
-                                                                       founder: Account) -> None:
+async def test_an_expiry_outside_the_calendar_or_in_the_past_is_a_422(
+    client: httpx.AsyncClient, founder: Account
+) -> None:
     """Year 10000 once its offset is applied was stored, and every later list of the org's keys was a 500."""
     for expires_at in ("9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00Z", "2001-01-01T00:00:00Z"):
-        response = await client.post("/api/v1/api-keys", json={"name": "far", "expiresAt": expires_at},
-                                     headers=founder.headers)
+        response = await client.post(
+            "/api/v1/api-keys", json={"name": "far", "expiresAt": expires_at}, headers=founder.headers
+        )
         assert response.status_code == 422, (expires_at, response.text)
         assert response.json()["error"]["details"][0]["field"] == "body.expiresAt"
     listed = await client.get("/api/v1/api-keys", headers=founder.headers)

@@ -40,8 +40,7 @@ async def test_signup_rejects_duplicate_email_weak_and_common_passwords(client: 
         assert response.json()["error"]["code"] == "weak_password"
 
 
-async def test_login_returns_short_lived_access_and_opaque_refresh(client: httpx.AsyncClient,
-                                                                    founder: Account) -> None:
+async def test_login_returns_short_lived_access_and_opaque_refresh(client: httpx.AsyncClient, founder: Account) -> None:
     response = await client.post("/api/v1/auth/login", json={"email": founder.email, "password": PASSWORD})
     assert response.status_code == 200
     data = response.json()["data"]
@@ -54,8 +53,7 @@ async def test_login_returns_short_lived_access_and_opaque_refresh(client: httpx
     assert tokens["refreshToken"].count(".") == 0
 
 
-async def test_unknown_user_and_wrong_password_get_the_same_answer(client: httpx.AsyncClient,
-                                                                    founder: Account) -> None:
+async def test_unknown_user_and_wrong_password_get_the_same_answer(client: httpx.AsyncClient, founder: Account) -> None:
     wrong = await client.post("/api/v1/auth/login", json={"email": founder.email, "password": "Wrong-passw0rd!"})
     unknown = await client.post("/api/v1/auth/login", json={"email": unique_email(), "password": "Wrong-passw0rd!"})
     assert wrong.status_code == unknown.status_code == 401
@@ -82,8 +80,20 @@ async def test_untampered_token_is_accepted(client: httpx.AsyncClient, founder: 
     assert (await client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})).status_code == 200
 
 
-@pytest.mark.parametrize("tamper", ["alg_none", "wrong_key", "expired", "wrong_audience", "wrong_issuer",
-                                    "refresh_type", "mfa_type", "missing_typ", "garbage"])
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        "alg_none",
+        "wrong_key",
+        "expired",
+        "wrong_audience",
+        "wrong_issuer",
+        "refresh_type",
+        "mfa_type",
+        "missing_typ",
+        "garbage",
+    ],
+)
 async def test_bad_access_tokens_are_401(client: httpx.AsyncClient, founder: Account, tamper: str) -> None:
     claims = _valid_claims(founder)
     token = {
@@ -128,8 +138,9 @@ async def test_every_route_that_issues_tokens_answers_them_at_data_tokens(client
     email = unique_email()
     signed_up = await client.post("/api/v1/auth/signup", json={"email": email, "password": PASSWORD})
     logged_in = await client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
-    refreshed = await client.post("/api/v1/auth/refresh",
-                                  json={"refreshToken": signed_up.json()["data"]["tokens"]["refreshToken"]})
+    refreshed = await client.post(
+        "/api/v1/auth/refresh", json={"refreshToken": signed_up.json()["data"]["tokens"]["refreshToken"]}
+    )
     shape = {"accessToken", "refreshToken", "tokenType", "expiresIn", "orgId"}
     for response in (signed_up, logged_in, refreshed):
         assert set(response.json()["data"]["tokens"]) == shape, response.text
@@ -152,19 +163,24 @@ async def test_logout_ends_the_session_at_once(client: httpx.AsyncClient, founde
     # Said as it is: the session ended; not "invalid", and not a reuse (which would be audited as an attack).
     assert refresh.json()["error"]["code"] == "session_revoked"
     assert "session has ended" in refresh.json()["error"]["message"]
-    reuse = await client.get("/api/v1/audit?action=auth.refresh_reuse",
-                             headers=(await login(client, founder)).headers)
+    reuse = await client.get("/api/v1/audit?action=auth.refresh_reuse", headers=(await login(client, founder)).headers)
     assert reuse.json()["meta"]["total"] == 0
 
 
 async def test_password_change_revokes_every_session(client: httpx.AsyncClient, founder: Account) -> None:
     other_session = await login(client, founder)
     new_password = "Another-long-passphrase-77"
-    wrong = await client.post("/api/v1/auth/password", headers=founder.headers,
-                              json={"currentPassword": "nope-nope-nope", "newPassword": new_password})
+    wrong = await client.post(
+        "/api/v1/auth/password",
+        headers=founder.headers,
+        json={"currentPassword": "nope-nope-nope", "newPassword": new_password},
+    )
     assert wrong.status_code == 400
-    changed = await client.post("/api/v1/auth/password", headers=founder.headers,
-                                json={"currentPassword": PASSWORD, "newPassword": new_password})
+    changed = await client.post(
+        "/api/v1/auth/password",
+        headers=founder.headers,
+        json={"currentPassword": PASSWORD, "newPassword": new_password},
+    )
     assert changed.status_code == 204
     for session in (founder, other_session):
         assert (await client.get("/api/v1/users/me", headers=session.headers)).status_code == 401
@@ -215,14 +231,16 @@ async def test_the_readme_reads_tokens_where_the_api_answers_them(client: httpx.
     assert set(documented) == {"signup", "login"}
     email = unique_email()
     signed_up = await client.post("/api/v1/auth/signup", json={**documented["signup"], "email": email})
-    refreshed = await client.post("/api/v1/auth/refresh", json={
-        "refreshToken": _jq(signed_up.json(), ".data.tokens.refreshToken")})
+    refreshed = await client.post(
+        "/api/v1/auth/refresh", json={"refreshToken": _jq(signed_up.json(), ".data.tokens.refreshToken")}
+    )
     logged_in = await client.post("/api/v1/auth/login", json={**documented["login"], "email": email})
     for answer in (signed_up, refreshed, logged_in):
         assert answer.status_code in (200, 201), answer.text
         for path in paths:
             token = _jq(answer.json(), path)
             assert isinstance(token, str) and token, (answer.url, path)
-    me = await client.get("/api/v1/users/me", headers={
-        "Authorization": f"Bearer {_jq(refreshed.json(), '.data.tokens.accessToken')}"})
+    me = await client.get(
+        "/api/v1/users/me", headers={"Authorization": f"Bearer {_jq(refreshed.json(), '.data.tokens.accessToken')}"}
+    )
     assert me.status_code == 200

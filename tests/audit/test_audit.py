@@ -22,8 +22,11 @@ async def _events(client: httpx.AsyncClient, account: Account, query: str = "") 
 
 async def test_state_changes_and_security_events_are_recorded(client: httpx.AsyncClient, founder: Account) -> None:
     project = await create_project(client, founder)
-    await client.patch(f"/api/v1/projects/{project['id']}", json={"name": "Renamed"},
-                       headers={**founder.headers, "User-Agent": "audit-test/1.0"})
+    await client.patch(
+        f"/api/v1/projects/{project['id']}",
+        json={"name": "Renamed"},
+        headers={**founder.headers, "User-Agent": "audit-test/1.0"},
+    )
     await client.post("/api/v1/auth/login", json={"email": founder.email, "password": "Wrong-password-1"})
     actions = [e["action"] for e in await _events(client, founder)]
     assert {"auth.signup", "projects.create", "projects.update", "auth.login_failed"} <= set(actions)
@@ -36,8 +39,9 @@ async def test_state_changes_and_security_events_are_recorded(client: httpx.Asyn
 
 async def test_role_changes_are_recorded_with_before_and_after(client: httpx.AsyncClient, founder: Account) -> None:
     member = await add_member(client, founder, "member")
-    response = await client.patch(f"/api/v1/members/{member.user_id}", json={"role": "analyst"},
-                                  headers=founder.headers)
+    response = await client.patch(
+        f"/api/v1/members/{member.user_id}", json={"role": "analyst"}, headers=founder.headers
+    )
     assert response.status_code == 200
     event = (await _events(client, founder, "?action=members.change_role"))[0]
     assert event["details"] == {"previousRole": "member", "role": "analyst", "apiKeysCapped": []}
@@ -64,15 +68,19 @@ async def test_only_founders_and_admins_read_the_trail(client: httpx.AsyncClient
     assert (await client.get("/api/v1/audit", headers=member.headers)).status_code == 403
 
 
-async def test_chain_verifies_and_shows_tampering(client: httpx.AsyncClient, founder: Account, database_url: str
-                                                  ) -> None:
+async def test_chain_verifies_and_shows_tampering(
+    client: httpx.AsyncClient, founder: Account, database_url: str
+) -> None:
     for index in range(3):
         await create_project(client, founder, f"chained {index}")
     reports = {report.org_id: report for report in await verify_all(database_url)}
     assert reports[founder.org_id].ok and reports[founder.org_id].entries >= 4
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
-        await conn.execute("""UPDATE core.audit_events SET details = '{"name": "forged"}'
-                              WHERE org_id = %s AND seq = 2""", (founder.org_id,))
+        await conn.execute(
+            """UPDATE core.audit_events SET details = '{"name": "forged"}'
+                              WHERE org_id = %s AND seq = 2""",
+            (founder.org_id,),
+        )
         await conn.execute("DELETE FROM core.audit_events WHERE org_id = %s AND seq = 3", (founder.org_id,))
         await conn.commit()
     report = {r.org_id: r for r in await verify_all(database_url)}[founder.org_id]
@@ -88,8 +96,9 @@ def test_cli_audit_verify_exits_nonzero_on_tampering(database_url: str) -> None:
     assert "Audit trail" in result.output
 
 
-async def test_cli_audit_verify_as_json_lists_every_org(client: httpx.AsyncClient, founder: Account,
-                                                        database_url: str) -> None:
+async def test_cli_audit_verify_as_json_lists_every_org(
+    client: httpx.AsyncClient, founder: Account, database_url: str
+) -> None:
     await create_project(client, founder, "listed")
     result = await asyncio.to_thread(CliRunner().invoke, cli, ["audit", "verify", "--json"])
     reports = {report["orgId"]: report for report in orjson.loads(result.output)}

@@ -55,8 +55,10 @@ def _user_with_secret(database_url: str, secret: str) -> uuid.UUID:
         found = connection.execute("SELECT id FROM auth.users WHERE email = %s", (email,)).fetchone()
         assert found is not None
         user_id: uuid.UUID = found[0]
-        connection.execute("UPDATE auth.users SET mfa_secret_encrypted = %s WHERE id = %s",
-                           (auth_keys(get_settings()).cipher.encrypt(secret, associated_data=str(user_id)), user_id))
+        connection.execute(
+            "UPDATE auth.users SET mfa_secret_encrypted = %s WHERE id = %s",
+            (auth_keys(get_settings()).cipher.encrypt(secret, associated_data=str(user_id)), user_id),
+        )
     return user_id
 
 

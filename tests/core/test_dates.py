@@ -47,18 +47,33 @@ def _request(method: str, path: str, name: str, value: str) -> dict[str, Any]:
 
 
 def _cases(routes: list[tuple[str, str, str, str]], values: list[str]) -> list[Any]:
-    return [pytest.param(method, path, name, field, value, id=f"{method} {path} {name}={value}")
-            for method, path, name, field in routes for value in values]
+    return [
+        pytest.param(method, path, name, field, value, id=f"{method} {path} {name}={value}")
+        for method, path, name, field in routes
+        for value in values
+    ]
 
 
-@pytest.mark.parametrize(("method", "path", "name", "field", "value"), [
-    *_cases(DAY_ROUTES, ["0001-01-01", "9999-12-31", "1899-12-31", "3000-01-01", "0", "2026-01-01T00:00"]),
-    *_cases(INSTANT_ROUTES, ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-23:59", "0001-01-01",
-                             "9999-12-31T23:59:59Z", "1900-01-01T00:00:00+00:01", "1700000000"]),
-])
-async def test_a_date_outside_the_calendar_is_a_422_naming_it(client: httpx.AsyncClient, founder: Account,
-                                                              method: str, path: str, name: str, field: str,
-                                                              value: str) -> None:
+@pytest.mark.parametrize(
+    ("method", "path", "name", "field", "value"),
+    [
+        *_cases(DAY_ROUTES, ["0001-01-01", "9999-12-31", "1899-12-31", "3000-01-01", "0", "2026-01-01T00:00"]),
+        *_cases(
+            INSTANT_ROUTES,
+            [
+                "0001-01-01T00:00:00+14:00",
+                "9999-12-31T23:59:59-23:59",
+                "0001-01-01",
+                "9999-12-31T23:59:59Z",
+                "1900-01-01T00:00:00+00:01",
+                "1700000000",
+            ],
+        ),
+    ],
+)
+async def test_a_date_outside_the_calendar_is_a_422_naming_it(
+    client: httpx.AsyncClient, founder: Account, method: str, path: str, name: str, field: str, value: str
+) -> None:
     response = await client.request(method, path, headers=founder.headers, **_request(method, path, name, value))
     assert response.status_code == 422, response.text
     error = response.json()["error"]
@@ -66,15 +81,28 @@ async def test_a_date_outside_the_calendar_is_a_422_naming_it(client: httpx.Asyn
     assert [detail["field"] for detail in error["details"]] == [field], error
 
 
-@pytest.mark.parametrize(("method", "path", "name", "field", "value"), [
-    *_cases([route for route in DAY_ROUTES if route[2] in ("start", "targetDate", "day", "month")],
-            ["1900-01-01", "2999-12-31"]),
-    *_cases(INSTANT_ROUTES, ["1900-01-01T00:00:00Z", "2999-12-31T23:59:59.999999Z", "2999-12-31T23:59:59+23:59",
-                             "2026-01-01T00:00:00-23:59", "2026-01-01"]),
-])
-async def test_the_calendar_edges_and_any_offset_are_answered(client: httpx.AsyncClient, founder: Account,
-                                                              method: str, path: str, name: str, field: str,
-                                                              value: str) -> None:
+@pytest.mark.parametrize(
+    ("method", "path", "name", "field", "value"),
+    [
+        *_cases(
+            [route for route in DAY_ROUTES if route[2] in ("start", "targetDate", "day", "month")],
+            ["1900-01-01", "2999-12-31"],
+        ),
+        *_cases(
+            INSTANT_ROUTES,
+            [
+                "1900-01-01T00:00:00Z",
+                "2999-12-31T23:59:59.999999Z",
+                "2999-12-31T23:59:59+23:59",
+                "2026-01-01T00:00:00-23:59",
+                "2026-01-01",
+            ],
+        ),
+    ],
+)
+async def test_the_calendar_edges_and_any_offset_are_answered(
+    client: httpx.AsyncClient, founder: Account, method: str, path: str, name: str, field: str, value: str
+) -> None:
     response = await client.request(method, path, headers=founder.headers, **_request(method, path, name, value))
     assert response.status_code < 500, response.text
     if response.status_code >= 400:  # refused for another reason (a start after the end, no values yet), not the day
@@ -89,9 +117,15 @@ async def test_the_widest_ranges_are_answered(client: httpx.AsyncClient, founder
     months = (await client.get("/api/v1/dashboard/waterfall", headers=founder.headers, params=everything)).json()
     assert months["data"][0]["month"] == "1900-01-01"  # and none after this month: later months have no values
     for path in ("/api/v1/jobs", "/api/v1/audit"):
-        response = await client.get(path, headers=founder.headers, params={
-            "from": "1900-01-01T00:00:00+23:59", "to": "2999-12-31T23:59:59-23:59"})
+        response = await client.get(
+            path,
+            headers=founder.headers,
+            params={"from": "1900-01-01T00:00:00+23:59", "to": "2999-12-31T23:59:59-23:59"},
+        )
         assert response.status_code == 422, (path, response.text)  # both outside once their offsets apply
-        response = await client.get(path, headers=founder.headers, params={
-            "from": "1900-01-01T00:00:00-23:59", "to": "2999-12-31T23:59:59+23:59"})
+        response = await client.get(
+            path,
+            headers=founder.headers,
+            params={"from": "1900-01-01T00:00:00-23:59", "to": "2999-12-31T23:59:59+23:59"},
+        )
         assert response.status_code == 200, (path, response.text)

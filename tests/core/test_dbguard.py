@@ -15,26 +15,30 @@ from tests.conftest import running
 from tests.factories import Account, create_project
 
 
-async def test_a_row_locked_elsewhere_is_a_503_with_retry_after_not_a_hang(settings: Settings, founder: Account,
-                                                                           database_url: str) -> None:
+async def test_a_row_locked_elsewhere_is_a_503_with_retry_after_not_a_hang(
+    settings: Settings, founder: Account, database_url: str
+) -> None:
     impatient = settings.model_copy(update={"db": settings.db.model_copy(update={"lock_timeout_seconds": 0.2})})
     async with running(create_app(impatient)) as client:
         project = await create_project(client, founder)
         with psycopg.connect(database_url) as holder:  # another transaction holds the row
             holder.execute("SELECT 1 FROM core.projects WHERE id = %s FOR UPDATE", (project["id"],))
-            response = await client.patch(f"/api/v1/projects/{project['id']}", json={"name": "Renamed"},
-                                          headers=founder.headers)
+            response = await client.patch(
+                f"/api/v1/projects/{project['id']}", json={"name": "Renamed"}, headers=founder.headers
+            )
         assert response.status_code == 503, response.text
         assert response.json()["error"]["code"] == "database_busy"
         assert int(response.headers["retry-after"]) >= 1
         assert "lock" not in response.text  # no driver text reaches the client
-        renamed = await client.patch(f"/api/v1/projects/{project['id']}", json={"name": "Renamed"},
-                                     headers=founder.headers)
+        renamed = await client.patch(
+            f"/api/v1/projects/{project['id']}", json={"name": "Renamed"}, headers=founder.headers
+        )
         assert renamed.status_code == 200
 
 
 async def test_requests_run_under_a_statement_timeout_and_workers_under_their_own(
-        settings: Settings, database_url: str) -> None:
+    settings: Settings, database_url: str
+) -> None:
     application = create_app(settings)
     async with running(application):
         database: Database = application.state.database

@@ -62,7 +62,8 @@ async def test_oversized_body_is_413_in_the_envelope(client: httpx.AsyncClient, 
 
 
 async def test_malformed_json_is_422_with_details(client: httpx.AsyncClient) -> None:
-    response = await client.post("/api/v1/auth/login", content=b"{not json",
-                                 headers={"content-type": "application/json"})
+    response = await client.post(
+        "/api/v1/auth/login", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "validation_error"

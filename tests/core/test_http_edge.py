@@ -89,26 +89,35 @@ def test_log_lines_are_json_and_secrets_are_redacted(capsys: pytest.CaptureFixtu
 
 
 async def test_hsts_only_on_https_and_cors_when_configured(settings: Settings) -> None:
-    secure = settings.model_copy(update={
-        "public_url": "https://api.example.com",
-        "http": settings.http.model_copy(update={"cors_origins": ["https://app.example.com"]}),
-    })
+    secure = settings.model_copy(
+        update={
+            "public_url": "https://api.example.com",
+            "http": settings.http.model_copy(update={"cors_origins": ["https://app.example.com"]}),
+        }
+    )
     async with running(create_app(secure)) as client:
         response = await client.get("/healthz")
         assert response.headers["strict-transport-security"].startswith("max-age=")
-        preflight = await client.options("/api/v1/projects", headers={
-            "Origin": "https://app.example.com", "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "Authorization, Idempotency-Key"})
+        preflight = await client.options(
+            "/api/v1/projects",
+            headers={
+                "Origin": "https://app.example.com",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "Authorization, Idempotency-Key",
+            },
+        )
         assert preflight.headers["access-control-allow-origin"] == "https://app.example.com"
-        stranger = await client.options("/api/v1/projects", headers={
-            "Origin": "https://evil.example.com", "Access-Control-Request-Method": "POST"})
+        stranger = await client.options(
+            "/api/v1/projects", headers={"Origin": "https://evil.example.com", "Access-Control-Request-Method": "POST"}
+        )
         assert "access-control-allow-origin" not in stranger.headers
     async with running(create_app(settings)) as client:
         assert "strict-transport-security" not in (await client.get("/healthz")).headers
 
 
-async def test_login_rehashes_passwords_made_with_old_parameters(client: httpx.AsyncClient, founder: Account,
-                                                                 database_url: str) -> None:
+async def test_login_rehashes_passwords_made_with_old_parameters(
+    client: httpx.AsyncClient, founder: Account, database_url: str
+) -> None:
     weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
         await conn.execute("UPDATE auth.users SET password_hash = %s WHERE id = %s", (weak, founder.user_id))
@@ -116,7 +125,8 @@ async def test_login_rehashes_passwords_made_with_old_parameters(client: httpx.A
     login = await client.post("/api/v1/auth/login", json={"email": founder.email, "password": PASSWORD})
     assert login.status_code == 200
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
-        row = await (await conn.execute("SELECT password_hash FROM auth.users WHERE id = %s",
-                                        (founder.user_id,))).fetchone()
+        row = await (
+            await conn.execute("SELECT password_hash FROM auth.users WHERE id = %s", (founder.user_id,))
+        ).fetchone()
     assert row is not None and row[0] != weak and row[0].startswith("$argon2id$")
     assert not PasswordHasher().check_needs_rehash(row[0])

@@ -29,20 +29,22 @@ async def test_same_key_other_body_is_422(client: httpx.AsyncClient, founder: Ac
     assert other.json()["error"]["code"] == "idempotency_key_reused"
 
 
-async def test_keys_are_scoped_to_the_caller(client: httpx.AsyncClient, founder: Account,
-                                             other_founder: Account) -> None:
+async def test_keys_are_scoped_to_the_caller(
+    client: httpx.AsyncClient, founder: Account, other_founder: Account
+) -> None:
     for account in (founder, other_founder):
-        response = await client.post("/api/v1/projects", json={"name": "Mine"},
-                                     headers={**account.headers, "Idempotency-Key": "shared-key"})
+        response = await client.post(
+            "/api/v1/projects", json={"name": "Mine"}, headers={**account.headers, "Idempotency-Key": "shared-key"}
+        )
         assert response.status_code == 201
         assert "idempotent-replayed" not in response.headers
 
 
 async def test_concurrent_duplicate_is_409(client: httpx.AsyncClient, founder: Account) -> None:
     headers = {**founder.headers, "Idempotency-Key": "race"}
-    responses = await asyncio.gather(*[
-        client.post("/api/v1/projects", json={"name": "Race"}, headers=headers) for _ in range(6)
-    ])
+    responses = await asyncio.gather(
+        *[client.post("/api/v1/projects", json={"name": "Race"}, headers=headers) for _ in range(6)]
+    )
     statuses = sorted(r.status_code for r in responses)
     assert statuses.count(201) >= 1
     assert set(statuses) <= {201, 409}
@@ -59,26 +61,31 @@ async def test_failed_validation_does_not_burn_the_key(client: httpx.AsyncClient
 
 
 async def test_key_too_long_is_rejected(client: httpx.AsyncClient, founder: Account) -> None:
-    response = await client.post("/api/v1/projects", json={"name": "x"},
-                                 headers={**founder.headers, "Idempotency-Key": "k" * 256})
+    response = await client.post(
+        "/api/v1/projects", json={"name": "x"}, headers={**founder.headers, "Idempotency-Key": "k" * 256}
+    )
     assert response.status_code == 422
 
 
-async def test_a_lock_left_by_a_request_that_never_finished_is_taken_over(client: httpx.AsyncClient,
-                                                                          founder: Account, database_url: str) -> None:
+async def test_a_lock_left_by_a_request_that_never_finished_is_taken_over(
+    client: httpx.AsyncClient, founder: Account, database_url: str
+) -> None:
     """A request whose process died (or whose database went away before it could release its key) leaves the key
     locked; a retry after twice the request timeout runs, while a younger lock still answers 409."""
     headers = {**founder.headers, "Idempotency-Key": "orphaned"}
     first = await client.post("/api/v1/projects", json={"name": "Orphan"}, headers=headers)
     assert first.status_code == 201
     with psycopg.connect(database_url, autocommit=True) as connection:  # as the crash would have left it
-        connection.execute("UPDATE core.idempotency_keys SET response_status = NULL, response_body = NULL,"
-                           " created_at = now() - interval '59 seconds' WHERE key = 'orphaned'")
+        connection.execute(
+            "UPDATE core.idempotency_keys SET response_status = NULL, response_body = NULL,"
+            " created_at = now() - interval '59 seconds' WHERE key = 'orphaned'"
+        )
     young = await client.post("/api/v1/projects", json={"name": "Orphan"}, headers=headers)
     assert young.status_code == 409 and young.json()["error"]["code"] == "idempotency_in_progress"
     with psycopg.connect(database_url, autocommit=True) as connection:
-        connection.execute("UPDATE core.idempotency_keys SET created_at = now() - interval '61 seconds'"
-                           " WHERE key = 'orphaned'")
+        connection.execute(
+            "UPDATE core.idempotency_keys SET created_at = now() - interval '61 seconds' WHERE key = 'orphaned'"
+        )
     other_body = await client.post("/api/v1/projects", json={"name": "Other"}, headers=headers)
     assert other_body.status_code == 422
     retried = await client.post("/api/v1/projects", json={"name": "Orphan"}, headers=headers)

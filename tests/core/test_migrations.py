@@ -17,9 +17,14 @@ from northstar.migrations.registry import include_name, target_metadata
 def test_models_match_the_migrated_schema(database_url: str) -> None:
     engine = create_engine(make_url(database_url).set(drivername="postgresql+psycopg"), poolclass=pool.NullPool)
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={
-            "include_schemas": True, "include_name": include_name, "compare_type": True,
-        })
+        context = MigrationContext.configure(
+            connection,
+            opts={
+                "include_schemas": True,
+                "include_name": include_name,
+                "compare_type": True,
+            },
+        )
         differences = compare_metadata(context, target_metadata)
     engine.dispose()
     assert differences == []
@@ -32,8 +37,9 @@ def test_downgrade_to_base_and_upgrade_again(database_url: str) -> None:
 
     name = f"northstar_migrate_{secrets.token_hex(3)}"
     server = make_url(database_url)
-    with psycopg.connect(server.set(drivername="postgresql").render_as_string(hide_password=False),
-                         autocommit=True) as conn:
+    with psycopg.connect(
+        server.set(drivername="postgresql").render_as_string(hide_password=False), autocommit=True
+    ) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = server.set(database=name).render_as_string(hide_password=False)
     try:
@@ -44,6 +50,7 @@ def test_downgrade_to_base_and_upgrade_again(database_url: str) -> None:
         upgrade(url)
         assert current_revision(url) == head_revision()
     finally:
-        with psycopg.connect(server.set(drivername="postgresql").render_as_string(hide_password=False),
-                             autocommit=True) as conn:
+        with psycopg.connect(
+            server.set(drivername="postgresql").render_as_string(hide_password=False), autocommit=True
+        ) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

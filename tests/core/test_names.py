@@ -33,7 +33,9 @@ def _naming_fields() -> list[tuple[str, str, TypeAdapter[Any]]]:
     for model in {*_subclasses(RequestModel), *_subclasses(WireModel)}:
         for name, field in model.model_fields.items():
             if (name in ("name", "title") or name.endswith(("_name", "_title"))) and (
-                    model.__name__, name) not in ABOUT_PEOPLE:
+                model.__name__,
+                name,
+            ) not in ABOUT_PEOPLE:
                 adapter: TypeAdapter[Any] = TypeAdapter(Annotated[field.annotation, *field.metadata, None])
                 try:
                     adapter.validate_python("Acme")
@@ -56,20 +58,28 @@ def test_every_name_field_refuses_invisible_names() -> None:
 
 @pytest.fixture
 async def site(client: httpx.AsyncClient, founder: Account) -> str:
-    response = await client.post("/api/v1/sites", headers=founder.headers,
-                                 json={"name": "Shop", "domain": f"{secrets.token_hex(6)}.example"})
+    response = await client.post(
+        "/api/v1/sites", headers=founder.headers, json={"name": "Shop", "domain": f"{secrets.token_hex(6)}.example"}
+    )
     return f"/api/v1/sites/{response.json()['data']['id']}"
 
 
 async def test_invisible_names_are_422_on_every_route(client: httpx.AsyncClient, founder: Account, site: str) -> None:
     project = await create_project(client, founder)
     team = (await client.post("/api/v1/teams", json={"name": "T"}, headers=founder.headers)).json()["data"]
-    notification = (await client.post(f"{site}/notifications", headers=founder.headers, json={
-        "name": "N", "type": "announcement"})).json()["data"]
-    template = (await client.post(f"{site}/templates", headers=founder.headers, json={
-        "name": "T", "message": "{{city}}"})).json()["data"]
-    integration = (await client.post("/api/v1/integrations", headers=founder.headers, json={
-        "provider": "stripe", "name": "S", "credentials": {"apiKey": "sk_test_x"}, "test": False})).json()["data"]
+    notification = (
+        await client.post(f"{site}/notifications", headers=founder.headers, json={"name": "N", "type": "announcement"})
+    ).json()["data"]
+    template = (
+        await client.post(f"{site}/templates", headers=founder.headers, json={"name": "T", "message": "{{city}}"})
+    ).json()["data"]
+    integration = (
+        await client.post(
+            "/api/v1/integrations",
+            headers=founder.headers,
+            json={"provider": "stripe", "name": "S", "credentials": {"apiKey": "sk_test_x"}, "test": False},
+        )
+    ).json()["data"]
     stripe = {"provider": "stripe", "credentials": {"apiKey": "sk_test_x"}, "test": False}
     calls: list[tuple[str, str, dict[str, Any], str]] = [
         ("PATCH", "/api/v1/users/me", {}, "name"),
@@ -97,16 +107,23 @@ async def test_invisible_names_are_422_on_every_route(client: httpx.AsyncClient,
             assert response.status_code == 422, (method, path, blank, response.text)
             error = response.json()["error"]
             assert error["details"][0]["field"].endswith(field), (method, path, error)
-        events = await client.post(f"{site}/events", headers=founder.headers,
-                                   json={"events": [{"type": "custom", "name": blank}]})
+        events = await client.post(
+            f"{site}/events", headers=founder.headers, json={"events": [{"type": "custom", "name": blank}]}
+        )
         assert events.status_code == 422, events.text
-        upload = await client.post("/api/v1/upload", params={"name": blank}, headers=founder.headers,
-                                   files={"file": ("a.csv", b"a\n1\n")})
+        upload = await client.post(
+            "/api/v1/upload", params={"name": blank}, headers=founder.headers, files={"file": ("a.csv", b"a\n1\n")}
+        )
         assert upload.status_code == 422, upload.text
         for body in ({"name": blank}, {"organizationName": blank}):
-            response = await client.post("/api/v1/auth/signup", json={
-                "email": f"{secrets.token_hex(5)}@example.com", "password": "a-Long-and-unusual-passphrase-42",
-                **body})
+            response = await client.post(
+                "/api/v1/auth/signup",
+                json={
+                    "email": f"{secrets.token_hex(5)}@example.com",
+                    "password": "a-Long-and-unusual-passphrase-42",
+                    **body,
+                },
+            )
             assert response.status_code == 422, response.text
     # Names that show something, in any script, still work.
     assert (await signup(client, org_name="\u200bAcme 東京")).org_id

@@ -38,26 +38,44 @@ async def _encoded(request: Request) -> Response:
     """``?size=`` bytes of ``x`` sent compressed as ``?encoding=``; the accepted encodings echoed back."""
     body = b"x" * int(request.query_params["size"])
     encoding = request.query_params["encoding"]
-    compressed = {"gzip": lambda: gzip.compress(body), "gzip, gzip": lambda: gzip.compress(gzip.compress(body)),
-                  "deflate": lambda: _deflated(body, zlib.MAX_WBITS),
-                  "raw-deflate": lambda: _deflated(body, -zlib.MAX_WBITS), "br": lambda: body}[encoding]()
-    return Response(compressed, headers={"content-encoding": encoding.replace("raw-", ""),
-                                         "x-accepted": request.headers.get("accept-encoding", "")})
+    compressed = {
+        "gzip": lambda: gzip.compress(body),
+        "gzip, gzip": lambda: gzip.compress(gzip.compress(body)),
+        "deflate": lambda: _deflated(body, zlib.MAX_WBITS),
+        "raw-deflate": lambda: _deflated(body, -zlib.MAX_WBITS),
+        "br": lambda: body,
+    }[encoding]()
+    return Response(
+        compressed,
+        headers={
+            "content-encoding": encoding.replace("raw-", ""),
+            "x-accepted": request.headers.get("accept-encoding", ""),
+        },
+    )
 
 
 @pytest.fixture(scope="module")
 async def receiver() -> AsyncIterator[str]:
-    app = Starlette(routes=[Route("/echo", _echo), Route("/redirect", _redirect), Route("/big", _big),
-                            Route("/encoded", _encoded)])
+    app = Starlette(
+        routes=[Route("/echo", _echo), Route("/redirect", _redirect), Route("/big", _big), Route("/encoded", _encoded)]
+    )
     async with serving(app) as url:
         yield url
 
 
-@pytest.mark.parametrize("url", [
-    "http://example.com/",  # not https
-    "https://127.0.0.1/", "https://localhost/", "https://10.1.2.3/", "https://169.254.169.254/latest/meta-data/",
-    "https://[::1]/", "https://[::ffff:127.0.0.1]/", "https://192.168.0.1:8443/",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://example.com/",  # not https
+        "https://127.0.0.1/",
+        "https://localhost/",
+        "https://10.1.2.3/",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://[::1]/",
+        "https://[::ffff:127.0.0.1]/",
+        "https://192.168.0.1:8443/",
+    ],
+)
 async def test_private_and_plain_destinations_are_refused(url: str) -> None:
     async with outbound_client(OutboundPolicy()) as client:
         with pytest.raises(BlockedDestination):

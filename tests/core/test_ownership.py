@@ -33,8 +33,13 @@ class Org:
 
 @pytest.fixture
 async def org(client: httpx.AsyncClient, founder: Account, run_jobs: Callable[[], Awaitable[None]]) -> Org:
-    return Org(client, founder, await add_member(client, founder, "admin"), await add_member(client, founder, "member"),
-               run_jobs)
+    return Org(
+        client,
+        founder,
+        await add_member(client, founder, "admin"),
+        await add_member(client, founder, "member"),
+        run_jobs,
+    )
 
 
 async def _project(org: Org, owner: Account) -> str:
@@ -78,14 +83,18 @@ async def _dataset(org: Org, owner: Account) -> str:
 
 
 async def _goal(org: Org, owner: Account) -> str:
-    goal = await org.post(owner, "/api/v1/dashboard/goals",
-                          {"metric": "mrr", "target": 1000, "targetDate": "2030-01-01"})
+    goal = await org.post(
+        owner, "/api/v1/dashboard/goals", {"metric": "mrr", "target": 1000, "targetDate": "2030-01-01"}
+    )
     return f"/api/v1/dashboard/goals/{goal['id']}"
 
 
 async def _integration(org: Org, owner: Account) -> str:
-    integration = await org.post(owner, "/api/v1/integrations", {
-        "provider": "stripe", "name": "Billing", "credentials": {"apiKey": "sk_test_x"}, "test": False})
+    integration = await org.post(
+        owner,
+        "/api/v1/integrations",
+        {"provider": "stripe", "name": "Billing", "credentials": {"apiKey": "sk_test_x"}, "test": False},
+    )
     return f"/api/v1/integrations/{integration['id']}"
 
 
@@ -115,10 +124,14 @@ CHANGES: list[tuple[str, Make, str, str, dict[str, Any] | None, bool]] = [
 ]
 
 
-@pytest.mark.parametrize(("what", "make", "method", "suffix", "body", "members_make"), CHANGES,
-                         ids=[f"{what}-{method}{suffix}" for what, _, method, suffix, _, _ in CHANGES])
-async def test_members_change_only_what_they_created(org: Org, what: str, make: Make, method: str, suffix: str,
-                                                     body: dict[str, Any] | None, members_make: bool) -> None:
+@pytest.mark.parametrize(
+    ("what", "make", "method", "suffix", "body", "members_make"),
+    CHANGES,
+    ids=[f"{what}-{method}{suffix}" for what, _, method, suffix, _, _ in CHANGES],
+)
+async def test_members_change_only_what_they_created(
+    org: Org, what: str, make: Make, method: str, suffix: str, body: dict[str, Any] | None, members_make: bool
+) -> None:
     async def change(account: Account, path: str) -> httpx.Response:
         return await org.client.request(method, path + suffix, json=body, headers=account.headers)
 

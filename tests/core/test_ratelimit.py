@@ -18,10 +18,14 @@ from tests.factories import PASSWORD, Account, unique_email
 
 
 def _strict(settings: Settings, **overrides: object) -> Settings:
-    limits = settings.rate_limit.model_copy(update={
-        "auth_per_ip_per_minute": 5, "auth_per_account_per_minute": 3, "api_per_principal_per_minute": 4,
-        **overrides,
-    })
+    limits = settings.rate_limit.model_copy(
+        update={
+            "auth_per_ip_per_minute": 5,
+            "auth_per_account_per_minute": 3,
+            "api_per_principal_per_minute": 4,
+            **overrides,
+        }
+    )
     return settings.model_copy(update={"rate_limit": limits})
 
 
@@ -38,12 +42,14 @@ async def strict_client(request: pytest.FixtureRequest, settings: Settings) -> A
         yield client
 
 
-async def test_login_is_limited_per_account_with_retry_after(strict_client: httpx.AsyncClient,
-                                                             founder: Account) -> None:
+async def test_login_is_limited_per_account_with_retry_after(
+    strict_client: httpx.AsyncClient, founder: Account
+) -> None:
     statuses = []
     for _ in range(4):
-        response = await strict_client.post("/api/v1/auth/login",
-                                            json={"email": founder.email, "password": "Wrong-password-1"})
+        response = await strict_client.post(
+            "/api/v1/auth/login", json={"email": founder.email, "password": "Wrong-password-1"}
+        )
         statuses.append(response.status_code)
     assert statuses == [401, 401, 401, 429]
     assert 1 <= int(response.headers["retry-after"]) <= 60
@@ -52,16 +58,18 @@ async def test_login_is_limited_per_account_with_retry_after(strict_client: http
 
 async def test_auth_routes_are_limited_per_ip(strict_client: httpx.AsyncClient) -> None:
     statuses = [
-        (await strict_client.post("/api/v1/auth/login", json={"email": unique_email(), "password": PASSWORD})
-         ).status_code for _ in range(6)
+        (
+            await strict_client.post("/api/v1/auth/login", json={"email": unique_email(), "password": PASSWORD})
+        ).status_code
+        for _ in range(6)
     ]
     assert statuses[:5] == [401] * 5 and statuses[5] == 429
 
 
-async def test_api_is_limited_per_principal(strict_client: httpx.AsyncClient, founder: Account,
-                                            other_founder: Account) -> None:
-    statuses = [(await strict_client.get("/api/v1/projects", headers=founder.headers)).status_code
-                for _ in range(5)]
+async def test_api_is_limited_per_principal(
+    strict_client: httpx.AsyncClient, founder: Account, other_founder: Account
+) -> None:
+    statuses = [(await strict_client.get("/api/v1/projects", headers=founder.headers)).status_code for _ in range(5)]
     assert statuses == [200, 200, 200, 200, 429]
     other = await strict_client.get("/api/v1/projects", headers=other_founder.headers)
     assert other.status_code == 200
@@ -74,8 +82,9 @@ async def test_health_reports_redis_when_configured(settings: Settings, redis_ur
 
 @pytest.mark.parametrize("backend", ["memory", "redis"])
 async def test_windows_reset(backend: str, redis_url: str) -> None:
-    limiter: RateLimiter = (MemoryRateLimiter() if backend == "memory"
-                            else RedisRateLimiter(aioredis.from_url(redis_url)))
+    limiter: RateLimiter = (
+        MemoryRateLimiter() if backend == "memory" else RedisRateLimiter(aioredis.from_url(redis_url))
+    )
     key = unique_email()
     first = [await limiter.hit(key, limit=2, window_seconds=1) for _ in range(3)]
     assert [d.allowed for d in first] == [True, True, False]

@@ -79,8 +79,15 @@ def computed_matrix(manifests: tuple[Manifest, ...] = MANIFESTS) -> list[dict[st
             assert isinstance(route, APIRoute)
             permission, scope, cells = route_rule(route)
             for method in sorted(route.methods):
-                rows.append({"method": method, "path": API_PREFIX + route.path, "permission": permission,
-                             "scope": scope, **cells})
+                rows.append(
+                    {
+                        "method": method,
+                        "path": API_PREFIX + route.path,
+                        "permission": permission,
+                        "scope": scope,
+                        **cells,
+                    }
+                )
     return sorted(rows, key=lambda row: (row["path"], row["method"]))
 
 
@@ -127,21 +134,36 @@ async def team_of_every_role(client: httpx.AsyncClient, founder: Account) -> dic
     return team
 
 
-async def test_live_requests_follow_the_matrix(client: httpx.AsyncClient,
-                                               team_of_every_role: dict[str, Account]) -> None:
+async def test_live_requests_follow_the_matrix(
+    client: httpx.AsyncClient, team_of_every_role: dict[str, Account]
+) -> None:
     """Every gated route, called by every role: 403 exactly where the matrix says deny."""
     openapi = (await client.get("/openapi.json")).json()
-    ids = {name: str(uuid.uuid4()) for name in ("project_id", "team_id", "user_id", "invitation_id", "key_id",
-                                                "job_id", "dataset_id", "file_id", "site_id", "template_id",
-                                                "notification_id", "integration_id", "goal_id")}
+    ids = {
+        name: str(uuid.uuid4())
+        for name in (
+            "project_id",
+            "team_id",
+            "user_id",
+            "invitation_id",
+            "key_id",
+            "job_id",
+            "dataset_id",
+            "file_id",
+            "site_id",
+            "template_id",
+            "notification_id",
+            "integration_id",
+            "goal_id",
+        )
+    }
     for row in csv.DictReader(MATRIX.open()):
         if ":" not in row["permission"]:
             continue
         path = re.sub(r"\{(\w+)\}", lambda m: ids[m.group(1)], row["path"])
         body = body_for(openapi, row["method"], row["path"])
         for role in reversed(ROLES):
-            response = await client.request(row["method"], path, json=body,
-                                            headers=team_of_every_role[role].headers)
+            response = await client.request(row["method"], path, json=body, headers=team_of_every_role[role].headers)
             denied = response.status_code == 403
             assert denied == (row[role] == "deny"), (role, row["method"], row["path"], response.text)
 
@@ -171,14 +193,23 @@ async def _scoped_world(client: httpx.AsyncClient, base: str, granted: str, scop
     for target in ids:
         project = await create_project(client, founder, f"{target} project")
         team = await client.post("/api/v1/teams", json={"name": f"{target} team"}, headers=founder.headers)
-        ids[target] = {"project_id": str(project["id"]), "team_id": team.json()["data"]["id"],
-                       "user_id": str(bystander.user_id)}
+        ids[target] = {
+            "project_id": str(project["id"]),
+            "team_id": team.json()["data"]["id"],
+            "user_id": str(bystander.user_id),
+        }
         for kind in ("project", "team"):  # the bystander's grant, for the routes that change or remove one
-            response = await client.put(f"/api/v1/{kind}s/{ids[target][f'{kind}_id']}/members/{bystander.user_id}",
-                                        json={"role": "analyst"}, headers=founder.headers)
+            response = await client.put(
+                f"/api/v1/{kind}s/{ids[target][f'{kind}_id']}/members/{bystander.user_id}",
+                json={"role": "analyst"},
+                headers=founder.headers,
+            )
             assert response.status_code == 200, response.text
-    grant = await client.put(f"/api/v1/{scope}s/{ids['granted'][f'{scope}_id']}/members/{holder.user_id}",
-                             json={"role": granted}, headers=founder.headers)
+    grant = await client.put(
+        f"/api/v1/{scope}s/{ids['granted'][f'{scope}_id']}/members/{holder.user_id}",
+        json={"role": granted},
+        headers=founder.headers,
+    )
     assert grant.status_code == 200, grant.text
     return ScopedWorld(holder, ids)
 
@@ -215,8 +246,7 @@ def _call_order(row: dict[str, str]) -> tuple[bool, int, str, str]:
 
 @pytest.mark.parametrize("scope", ["project", "team"])
 @pytest.mark.parametrize(("base", "granted"), SCOPED_CASES)
-async def test_scoped_grants_follow_the_matrix(client: httpx.AsyncClient, scope: str, base: str,
-                                               granted: str) -> None:
+async def test_scoped_grants_follow_the_matrix(client: httpx.AsyncClient, scope: str, base: str, granted: str) -> None:
     """Every gated route, called by someone with an org role and another role on one project (team) A: on A the
     stronger role counts; on project (team) B, and on every org-level route, only the org role does."""
     world = await _scoped_world(client, base, granted, scope)
@@ -227,16 +257,21 @@ async def test_scoped_grants_follow_the_matrix(client: httpx.AsyncClient, scope:
         targets = ("other", "granted") if row["scope"] == scope and "{" in row["path"] else ("granted",)
         for target in targets:
             expected = scoped_expectation(row, base=base, granted=granted, scope=scope, target=target)
-            response = await client.request(row["method"], world.path(row, target), json=body,
-                                            headers=world.holder.headers)
+            response = await client.request(
+                row["method"], world.path(row, target), json=body, headers=world.holder.headers
+            )
             context = (base, granted, target, row["method"], row["path"], response.text)
             if expected == "deny":
                 assert response.status_code == 403, context
             elif expected == "allow":
                 assert response.status_code < 300, context
             elif expected == "missing":
-                nowhere = await client.request(row["method"], re.sub(r"\{(\w+)\}", str(uuid.uuid4()), row["path"]),
-                                               json=body, headers=world.holder.headers)
+                nowhere = await client.request(
+                    row["method"],
+                    re.sub(r"\{(\w+)\}", str(uuid.uuid4()), row["path"]),
+                    json=body,
+                    headers=world.holder.headers,
+                )
                 assert response.status_code == 404 and response.json() == nowhere.json(), context
             else:
                 assert response.status_code != 403, context
@@ -245,26 +280,37 @@ async def test_scoped_grants_follow_the_matrix(client: httpx.AsyncClient, scope:
 async def test_a_project_grant_opens_no_org_level_route(client: httpx.AsyncClient, founder: Account) -> None:
     """An investor and a member made admin of one project still get 403 on everything org-wide."""
     project = await create_project(client, founder, "shared")
-    org_level = [("GET", "/api/v1/audit"), ("GET", "/api/v1/api-keys"), ("GET", "/api/v1/invitations"),
-                 ("GET", "/api/v1/queue"), ("PATCH", "/api/v1/organization"), ("POST", "/api/v1/integrations"),
-                 ("PATCH", "/api/v1/metrics/settings"), ("GET", "/api/v1/members")]
+    org_level = [
+        ("GET", "/api/v1/audit"),
+        ("GET", "/api/v1/api-keys"),
+        ("GET", "/api/v1/invitations"),
+        ("GET", "/api/v1/queue"),
+        ("PATCH", "/api/v1/organization"),
+        ("POST", "/api/v1/integrations"),
+        ("PATCH", "/api/v1/metrics/settings"),
+        ("GET", "/api/v1/members"),
+    ]
     openapi = (await client.get("/openapi.json")).json()
     for base in ("investor", "member"):
         holder = await add_member(client, founder, base)
-        granted = await client.put(f"/api/v1/projects/{project['id']}/members/{holder.user_id}",
-                                   json={"role": "admin"}, headers=founder.headers)
+        granted = await client.put(
+            f"/api/v1/projects/{project['id']}/members/{holder.user_id}",
+            json={"role": "admin"},
+            headers=founder.headers,
+        )
         assert granted.status_code == 200
-        refused = org_level + ([("GET", "/api/v1/datasets"), ("POST", "/api/v1/generate")] if base == "investor"
-                               else [])
+        refused = org_level + (
+            [("GET", "/api/v1/datasets"), ("POST", "/api/v1/generate")] if base == "investor" else []
+        )
         for method, path in refused:
             if base == "member" and path == "/api/v1/members":
                 continue  # members read the member list anyway
-            response = await client.request(method, path, headers=holder.headers,
-                                             json=body_for(openapi, method, path))
+            response = await client.request(method, path, headers=holder.headers, json=body_for(openapi, method, path))
             assert response.status_code == 403, (base, method, path, response.text)
         # What the grant is for: the project itself.
-        renamed = await client.patch(f"/api/v1/projects/{project['id']}", json={"name": "renamed"},
-                                     headers=holder.headers)
+        renamed = await client.patch(
+            f"/api/v1/projects/{project['id']}", json={"name": "renamed"}, headers=holder.headers
+        )
         assert renamed.status_code == 200
 
 
@@ -275,8 +321,10 @@ async def test_lists_show_only_the_granted_projects_and_teams(client: httpx.Asyn
     team = (await client.post("/api/v1/teams", json={"name": "shown team"}, headers=founder.headers)).json()["data"]
     await client.post("/api/v1/teams", json={"name": "hidden team"}, headers=founder.headers)
     assert (await client.get("/api/v1/projects", headers=investor.headers)).status_code == 403
-    for path, body in ((f"/api/v1/projects/{shown['id']}/members/{investor.user_id}", {"role": "analyst"}),
-                       (f"/api/v1/teams/{team['id']}/members/{investor.user_id}", {"role": "analyst"})):
+    for path, body in (
+        (f"/api/v1/projects/{shown['id']}/members/{investor.user_id}", {"role": "analyst"}),
+        (f"/api/v1/teams/{team['id']}/members/{investor.user_id}", {"role": "analyst"}),
+    ):
         assert (await client.put(path, json=body, headers=founder.headers)).status_code == 200
     projects = (await client.get("/api/v1/projects", headers=investor.headers)).json()
     assert [p["name"] for p in projects["data"]] == ["shown"] and projects["meta"]["total"] == 1
@@ -294,36 +342,47 @@ def test_a_capped_key_does_nothing_its_creators_role_cannot(ceiling: Role) -> No
         for scopes in (None, sorted(all_scopes_of(role))[::2], [f"{resource}:*" for resource in RESOURCES[::3]]):
             capped = capped_key_grant(role, scopes, ceiling)
             new_role, new_scopes = capped if capped else (role, scopes)
-            before = Principal(org_id=uuid.uuid4(), role=role, api_key_scopes=None if scopes is None
-                               else frozenset(scopes))
-            after = Principal(org_id=uuid.uuid4(), role=new_role, api_key_scopes=None if new_scopes is None
-                              else frozenset(new_scopes))
+            before = Principal(
+                org_id=uuid.uuid4(), role=role, api_key_scopes=None if scopes is None else frozenset(scopes)
+            )
+            after = Principal(
+                org_id=uuid.uuid4(), role=new_role, api_key_scopes=None if new_scopes is None else frozenset(new_scopes)
+            )
             for resource in RESOURCES:
                 for action in ACTIONS:
                     both = before.can(action, resource) and role_allows(ceiling, action, resource)
                     assert after.can(action, resource) == both, (role, scopes, ceiling, action, resource)
 
 
-async def test_the_event_stream_carries_only_what_the_role_may_read(settings: Settings, client: httpx.AsyncClient,
-                                                                    founder: Account) -> None:
+async def test_the_event_stream_carries_only_what_the_role_may_read(
+    settings: Settings, client: httpx.AsyncClient, founder: Account
+) -> None:
     """Jobs go to those who read data, site changes to those who read sites: an investor gets neither."""
     analyst = await add_member(client, founder, "analyst")
     investor = await add_member(client, founder, "investor")
     async with serving(create_app(settings)) as url, httpx.AsyncClient(base_url=url, timeout=30) as http:
-        site = await http.post("/api/v1/sites", headers=founder.headers,
-                               json={"name": "Shop", "domain": f"{uuid.uuid4().hex[:12]}.example"})
-        async with http.stream("GET", f"/events/stream?siteId={site.json()['data']['id']}",
-                               headers=investor.headers) as probe:
+        site = await http.post(
+            "/api/v1/sites",
+            headers=founder.headers,
+            json={"name": "Shop", "domain": f"{uuid.uuid4().hex[:12]}.example"},
+        )
+        async with http.stream(
+            "GET", f"/events/stream?siteId={site.json()['data']['id']}", headers=investor.headers
+        ) as probe:
             assert probe.status_code == 403
-        async with http.stream("GET", "/events/stream", headers=analyst.headers) as allowed, \
-                http.stream("GET", "/events/stream", headers=investor.headers) as refused:
+        async with (
+            http.stream("GET", "/events/stream", headers=analyst.headers) as allowed,
+            http.stream("GET", "/events/stream", headers=investor.headers) as refused,
+        ):
             analyst_events, investor_events = sse_events(allowed), sse_events(refused)
             assert (await anext(analyst_events))[0] == "ready" and (await anext(investor_events))[0] == "ready"
-            job = await http.post("/api/v1/generate", headers=founder.headers,
-                                  json={"rows": 1, "columns": [{"name": "n", "type": "int"}]})
+            job = await http.post(
+                "/api/v1/generate", headers=founder.headers, json={"rows": 1, "columns": [{"name": "n", "type": "int"}]}
+            )
             assert job.status_code == 202
-            await http.patch(f"/api/v1/sites/{site.json()['data']['id']}", headers=founder.headers,
-                             json={"name": "Renamed"})
+            await http.patch(
+                f"/api/v1/sites/{site.json()['data']['id']}", headers=founder.headers, json={"name": "Renamed"}
+            )
             seen: set[str] = set()
             async with asyncio.timeout(30):
                 async for topic, _ in analyst_events:

@@ -23,7 +23,8 @@ def test_the_public_url_is_the_listening_address_unless_configured() -> None:
 
 
 def test_a_port_given_on_the_command_line_reaches_the_links_of_the_api_and_its_workers(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     settings = _with_bind(Settings(), None, 9123)
     assert settings.public_url == "http://127.0.0.1:9123"
     assert Settings().public_url == "http://127.0.0.1:9123"  # what a worker it starts reads from the environment

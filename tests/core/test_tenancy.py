@@ -21,14 +21,16 @@ async def test_every_table_with_org_id_has_forced_rls(database_url: str) -> None
     # Temporary tables are left out: they are the private COPY staging of one connection (emptied at every
     # commit), invisible to every other session.
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
-        rows = await (await conn.execute("""
+        rows = await (
+            await conn.execute("""
             SELECT n.nspname || '.' || c.relname, c.relrowsecurity, c.relforcerowsecurity,
                    EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid)
             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE c.relkind IN ('r', 'p') AND c.relpersistence <> 't'
               AND EXISTS (SELECT 1 FROM pg_attribute a
                           WHERE a.attrelid = c.oid AND a.attname = 'org_id' AND NOT a.attisdropped)
-        """)).fetchall()
+        """)
+        ).fetchall()
     assert len(rows) >= 10
     unprotected = [name for name, enabled, forced, has_policy in rows if not (enabled and forced and has_policy)]
     assert unprotected == []
@@ -36,21 +38,31 @@ async def test_every_table_with_org_id_has_forced_rls(database_url: str) -> None
 
 async def test_app_role_cannot_bypass_rls_and_owns_nothing(database_url: str) -> None:
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
-        role = await (await conn.execute(
-            "SELECT rolsuper, rolbypassrls, rolcanlogin FROM pg_roles WHERE rolname = 'northstar_app'"
-        )).fetchone()
-        owned = await (await conn.execute(
-            "SELECT count(*) FROM pg_class WHERE relowner = (SELECT oid FROM pg_roles WHERE rolname = 'northstar_app')"
-        )).fetchone()
+        role = await (
+            await conn.execute(
+                "SELECT rolsuper, rolbypassrls, rolcanlogin FROM pg_roles WHERE rolname = 'northstar_app'"
+            )
+        ).fetchone()
+        owned = await (
+            await conn.execute(
+                "SELECT count(*) FROM pg_class"
+                " WHERE relowner = (SELECT oid FROM pg_roles WHERE rolname = 'northstar_app')"
+            )
+        ).fetchone()
     assert role == (False, False, False)
     assert owned == (0,)
 
 
 async def test_policies_fail_closed_without_a_tenant(database_url: str, founder: Account) -> None:
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
-        tables = [row[0] for row in await (await conn.execute("""
+        tables = [
+            row[0]
+            for row in await (
+                await conn.execute("""
             SELECT DISTINCT table_schema || '.' || table_name FROM information_schema.columns
-            WHERE column_name = 'org_id' AND table_schema IN ('auth', 'core')""")).fetchall()]
+            WHERE column_name = 'org_id' AND table_schema IN ('auth', 'core')""")
+            ).fetchall()
+        ]
         async with conn.transaction():
             await conn.execute("SET LOCAL ROLE northstar_app")
             for table in [*tables, "core.organizations"]:
@@ -58,12 +70,12 @@ async def test_policies_fail_closed_without_a_tenant(database_url: str, founder:
                 assert count == (0,), table
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 async with conn.transaction():
-                    await conn.execute("INSERT INTO core.projects (org_id, name) VALUES (%s, 'x')",
-                                       (founder.org_id,))
+                    await conn.execute("INSERT INTO core.projects (org_id, name) VALUES (%s, 'x')", (founder.org_id,))
 
 
-async def test_tenant_context_shows_only_that_tenant(database_url: str, client: httpx.AsyncClient,
-                                                     founder: Account, other_founder: Account) -> None:
+async def test_tenant_context_shows_only_that_tenant(
+    database_url: str, client: httpx.AsyncClient, founder: Account, other_founder: Account
+) -> None:
     await create_project(client, founder, "mine")
     await create_project(client, other_founder, "theirs")
     async with await psycopg.AsyncConnection.connect(database_url) as conn, conn.transaction():
@@ -82,8 +94,11 @@ async def _as_app_role(conn: psycopg.AsyncConnection[Any], org_id: uuid.UUID, st
 
 async def test_app_role_cannot_rewrite_the_audit_trail(database_url: str, founder: Account) -> None:
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
-        for statement in ("UPDATE core.audit_events SET action = 'x'", "DELETE FROM core.audit_events",
-                          "UPDATE core.audit_chain_heads SET seq = 0"):
+        for statement in (
+            "UPDATE core.audit_events SET action = 'x'",
+            "DELETE FROM core.audit_events",
+            "UPDATE core.audit_chain_heads SET seq = 0",
+        ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 await _as_app_role(conn, founder.org_id, statement)
 
@@ -95,26 +110,66 @@ async def _objects_of(client: httpx.AsyncClient, owner: Account) -> dict[str, st
     member = await add_member(client, owner, "member")
     invitation = await invite(client, owner, email=unique_email(), role="analyst")
     key = (await client.post("/api/v1/api-keys", json={"name": "k"}, headers=owner.headers)).json()["data"]
-    upload = (await client.post("/api/v1/upload", files={"file": ("secret.csv", b"secret\n1\n")},
-                                headers=owner.headers)).json()["data"]
+    upload = (
+        await client.post("/api/v1/upload", files={"file": ("secret.csv", b"secret\n1\n")}, headers=owner.headers)
+    ).json()["data"]
     job = (await client.get(f"/api/v1/status/{upload['jobId']}", headers=owner.headers)).json()["data"]
-    site = (await client.post("/api/v1/sites", headers=owner.headers, json={
-        "name": "secret site", "domain": f"{secrets.token_hex(6)}.example"})).json()["data"]
-    template = (await client.post(f"/api/v1/sites/{site['id']}/templates", headers=owner.headers, json={
-        "name": "secret template", "message": "{{city}}"})).json()["data"]
-    notification = (await client.post(f"/api/v1/sites/{site['id']}/notifications", headers=owner.headers, json={
-        "name": "secret notification", "type": "announcement"})).json()["data"]
-    integration = (await client.post("/api/v1/integrations", headers=owner.headers, json={
-        "provider": "stripe", "name": "secret integration", "credentials": {"apiKey": "sk_test_secret"},
-        "test": False})).json()["data"]
-    goal = (await client.post("/api/v1/dashboard/goals", headers=owner.headers, json={
-        "metric": "mrr", "target": 100000, "targetDate": "2030-01-01"})).json()["data"]
-    return {"site_id": site["id"], "template_id": template["id"], "notification_id": notification["id"],
-            "integration_id": integration["id"], "provider": "stripe", "goal_id": goal["id"],
-            "project_id": project["id"],
-            "team_id": team["id"], "user_id": str(member.user_id), "invitation_id": str(invitation["id"]),
-            "key_id": key["id"], "job_id": upload["jobId"], "file_id": upload["fileId"],
-            "dataset_id": job["result"]["datasetId"]}
+    site = (
+        await client.post(
+            "/api/v1/sites",
+            headers=owner.headers,
+            json={"name": "secret site", "domain": f"{secrets.token_hex(6)}.example"},
+        )
+    ).json()["data"]
+    template = (
+        await client.post(
+            f"/api/v1/sites/{site['id']}/templates",
+            headers=owner.headers,
+            json={"name": "secret template", "message": "{{city}}"},
+        )
+    ).json()["data"]
+    notification = (
+        await client.post(
+            f"/api/v1/sites/{site['id']}/notifications",
+            headers=owner.headers,
+            json={"name": "secret notification", "type": "announcement"},
+        )
+    ).json()["data"]
+    integration = (
+        await client.post(
+            "/api/v1/integrations",
+            headers=owner.headers,
+            json={
+                "provider": "stripe",
+                "name": "secret integration",
+                "credentials": {"apiKey": "sk_test_secret"},
+                "test": False,
+            },
+        )
+    ).json()["data"]
+    goal = (
+        await client.post(
+            "/api/v1/dashboard/goals",
+            headers=owner.headers,
+            json={"metric": "mrr", "target": 100000, "targetDate": "2030-01-01"},
+        )
+    ).json()["data"]
+    return {
+        "site_id": site["id"],
+        "template_id": template["id"],
+        "notification_id": notification["id"],
+        "integration_id": integration["id"],
+        "provider": "stripe",
+        "goal_id": goal["id"],
+        "project_id": project["id"],
+        "team_id": team["id"],
+        "user_id": str(member.user_id),
+        "invitation_id": str(invitation["id"]),
+        "key_id": key["id"],
+        "job_id": upload["jobId"],
+        "file_id": upload["fileId"],
+        "dataset_id": job["result"]["datasetId"],
+    }
 
 
 # Addressed by id but authenticated by the provider's signature, not by a credential of ours: a caller without the
@@ -133,8 +188,15 @@ def _api_routes() -> list[tuple[str, str]]:
     return routes
 
 
-CANDIDATE_FIELDS = {"name": "hijack", "role": "member", "description": "x", "token": "inv_x_y",
-                    "message": "{{city}}", "type": "announcement", "events": [{"type": "signup"}]}
+CANDIDATE_FIELDS = {
+    "name": "hijack",
+    "role": "member",
+    "description": "x",
+    "token": "inv_x_y",
+    "message": "{{city}}",
+    "type": "announcement",
+    "events": [{"type": "signup"}],
+}
 
 
 def body_for(openapi: dict[str, Any], method: str, path: str) -> dict[str, Any] | None:
@@ -152,8 +214,9 @@ def _fill(path: str, values: dict[str, str]) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 
 
-async def test_no_endpoint_reaches_another_tenants_objects(client: httpx.AsyncClient, founder: Account,
-                                                           other_founder: Account) -> None:
+async def test_no_endpoint_reaches_another_tenants_objects(
+    client: httpx.AsyncClient, founder: Account, other_founder: Account
+) -> None:
     victims = await _objects_of(client, founder)
     randoms = {name: str(uuid.uuid4()) for name in victims}
     openapi = (await client.get("/openapi.json")).json()
@@ -173,12 +236,24 @@ async def test_no_endpoint_reaches_another_tenants_objects(client: httpx.AsyncCl
     assert project.json()["data"]["name"] == "secret project"
 
 
-async def test_lists_never_show_another_tenants_rows(client: httpx.AsyncClient, founder: Account,
-                                                     other_founder: Account) -> None:
+async def test_lists_never_show_another_tenants_rows(
+    client: httpx.AsyncClient, founder: Account, other_founder: Account
+) -> None:
     await _objects_of(client, founder)
-    for path in ("/api/v1/projects", "/api/v1/teams", "/api/v1/members", "/api/v1/invitations",
-                 "/api/v1/api-keys", "/api/v1/audit", "/api/v1/projects?q=secret", "/api/v1/jobs",
-                 "/api/v1/datasets", "/api/v1/queue", "/api/v1/sites", "/api/v1/sites?q=secret"):
+    for path in (
+        "/api/v1/projects",
+        "/api/v1/teams",
+        "/api/v1/members",
+        "/api/v1/invitations",
+        "/api/v1/api-keys",
+        "/api/v1/audit",
+        "/api/v1/projects?q=secret",
+        "/api/v1/jobs",
+        "/api/v1/datasets",
+        "/api/v1/queue",
+        "/api/v1/sites",
+        "/api/v1/sites?q=secret",
+    ):
         response = await client.get(path, headers=other_founder.headers)
         assert response.status_code == 200, path
         text = response.text
@@ -188,10 +263,10 @@ async def test_lists_never_show_another_tenants_rows(client: httpx.AsyncClient, 
     assert [org["id"] for org in orgs] == [str(other_founder.org_id)]
 
 
-async def test_x_org_id_only_switches_to_orgs_you_belong_to(client: httpx.AsyncClient, founder: Account,
-                                                            other_founder: Account) -> None:
-    foreign = await client.get("/api/v1/projects",
-                               headers={**other_founder.headers, "X-Org-Id": str(founder.org_id)})
+async def test_x_org_id_only_switches_to_orgs_you_belong_to(
+    client: httpx.AsyncClient, founder: Account, other_founder: Account
+) -> None:
+    foreign = await client.get("/api/v1/projects", headers={**other_founder.headers, "X-Org-Id": str(founder.org_id)})
     assert foreign.status_code == 401
     assert foreign.json()["error"]["code"] == "not_a_member"
     created = await client.post("/api/v1/organizations", json={"name": "Second"}, headers=founder.headers)

@@ -32,8 +32,9 @@ async def served(settings: Settings) -> AsyncIterator[str]:
         yield url
 
 
-async def wait_for_job(client: httpx.AsyncClient, account: Account, job_id: str, *,
-                       until: tuple[str, ...] = FINISHED, within: float = 60.0) -> dict[str, Any]:
+async def wait_for_job(
+    client: httpx.AsyncClient, account: Account, job_id: str, *, until: tuple[str, ...] = FINISHED, within: float = 60.0
+) -> dict[str, Any]:
     """Poll ``/status/{id}`` as a client would until the job reaches one of ``until``."""
     deadline = asyncio.get_running_loop().time() + within
     while True:

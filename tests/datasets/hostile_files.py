@@ -16,12 +16,17 @@ _PIECE = 1 << 20
 
 def png_named_csv(directory: Path, name: str = "data.csv") -> Path:
     """A real (1x1 pixel) PNG image with a CSV name."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    image = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00")) \
+    image = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00"))
         + chunk(b"IEND", b"")
+    )
     path = directory / name
     path.write_bytes(image)
     return path
@@ -33,11 +38,12 @@ def truncated_gzip(directory: Path, rows: int = 200_000, keep: float = 0.5, name
     with gzip.GzipFile(fileobj=buffer, mode="wb") as compressed:
         compressed.write(b"id,name,amount\n")
         for start in range(0, rows, 10_000):
-            compressed.write(b"".join(b"%d,name %d,%d.25\n" % (row, row, row)
-                                      for row in range(start, min(rows, start + 10_000))))
+            compressed.write(
+                b"".join(b"%d,name %d,%d.25\n" % (row, row, row) for row in range(start, min(rows, start + 10_000)))
+            )
     data = buffer.getvalue()
     path = directory / name
-    path.write_bytes(data[:max(20, int(len(data) * keep))])
+    path.write_bytes(data[: max(20, int(len(data) * keep))])
     return path
 
 
@@ -72,8 +78,9 @@ def wide_csv(directory: Path, columns: int = 10_000, rows: int = 3, name: str = 
     return path
 
 
-def invalid_utf8(directory: Path, clean_rows: int = 20_000, bad_rows: tuple[int, ...] = (20_001, 20_003),
-                 name: str = "mixed.csv") -> Path:
+def invalid_utf8(
+    directory: Path, clean_rows: int = 20_000, bad_rows: tuple[int, ...] = (20_001, 20_003), name: str = "mixed.csv"
+) -> Path:
     """UTF-8 CSV with stray non-UTF-8 bytes in the given data rows, after a clean head (``clean_rows`` rows).
 
     Rows are numbered from 1 after the header; ``bad_rows`` must be greater than ``clean_rows``.
@@ -118,7 +125,7 @@ def unclosed_json_array(directory: Path, rows: int = 1000, name: str = "cut.json
 def formula_rows() -> list[dict[str, object]]:
     """Cells a spreadsheet would execute, and cells that merely look similar (numbers, plain text)."""
     return [
-        {"id": 1, "note": "=HYPERLINK(\"http://evil.example\",\"x\")", "amount": -5},
+        {"id": 1, "note": '=HYPERLINK("http://evil.example","x")', "amount": -5},
         {"id": 2, "note": "+cmd|' /C calc'!A0", "amount": 3},
         {"id": 3, "note": "-2+3", "amount": 0},
         {"id": 4, "note": "@SUM(A1:A2)", "amount": 1},
@@ -142,8 +149,9 @@ def _gzip_pieces(path: Path, pieces: list[tuple[bytes, int]], *, members: int = 
     return path
 
 
-def gzip_bomb(directory: Path, decompressed_bytes: int = 64 << 20, *, members: int = 1,
-              name: str = "bomb.csv.gz") -> Path:
+def gzip_bomb(
+    directory: Path, decompressed_bytes: int = 64 << 20, *, members: int = 1, name: str = "bomb.csv.gz"
+) -> Path:
     """A gzip CSV of two columns of zeros: about a thousand times smaller than what it expands to."""
     return _gzip_pieces(directory / name, [(b"a,b\n", 1), (b"0,0\n", decompressed_bytes // 4)], members=members)
 
@@ -155,8 +163,10 @@ def blank_lines_bomb(directory: Path, decompressed_bytes: int = 64 << 20, name: 
 
 def latin1_gzip_bomb(directory: Path, decompressed_bytes: int = 64 << 20, name: str = "legacy.csv.gz") -> Path:
     """A gzip CSV in Latin-1 (transcoded before parsing), mostly one repeated row."""
-    return _gzip_pieces(directory / name, [("nom;ville\n".encode("latin-1"), 1),
-                                           ("José;Besançon\n".encode("latin-1"), decompressed_bytes // 15)])
+    return _gzip_pieces(
+        directory / name,
+        [("nom;ville\n".encode("latin-1"), 1), ("José;Besançon\n".encode("latin-1"), decompressed_bytes // 15)],
+    )
 
 
 def random_gzip_csv(directory: Path, decompressed_bytes: int, name: str = "random.csv.gz") -> Path:
@@ -169,7 +179,7 @@ def random_gzip_csv(directory: Path, decompressed_bytes: int, name: str = "rando
         for start in range(0, decompressed_bytes, _PIECE):
             line_count = min(_PIECE, decompressed_bytes - start) // 33 + 1
             digits = os.urandom(16 * line_count).hex().encode()
-            compressed.write(b"".join(digits[index:index + 32] + b"\n" for index in range(0, len(digits), 32)))
+            compressed.write(b"".join(digits[index : index + 32] + b"\n" for index in range(0, len(digits), 32)))
     return path
 
 
@@ -202,8 +212,9 @@ def parquet_rows_bomb(directory: Path, rows: int = 10_000_000, name: str = "rows
     return path
 
 
-def parquet_dictionary_bomb(directory: Path, value_bytes: int = 64 << 10, rows: int = 8192,
-                            name: str = "dictionary.parquet") -> Path:
+def parquet_dictionary_bomb(
+    directory: Path, value_bytes: int = 64 << 10, rows: int = 8192, name: str = "dictionary.parquet"
+) -> Path:
     """A Parquet file of a few kilobytes holding one long text value in its dictionary, repeated on every row:
     ``value_bytes * rows`` once expanded."""
     import pyarrow as pa
@@ -211,6 +222,11 @@ def parquet_dictionary_bomb(directory: Path, value_bytes: int = 64 << 10, rows: 
 
     path = directory / name
     values = pa.DictionaryArray.from_arrays(pa.array([0] * rows, pa.int32()), pa.array(["x" * value_bytes]))
-    pq.write_table(pa.table({"id": pa.array(range(rows), pa.int64()), "text": values}), path, compression="zstd",
-                   use_dictionary=["text"], store_schema=False)
+    pq.write_table(
+        pa.table({"id": pa.array(range(rows), pa.int64()), "text": values}),
+        path,
+        compression="zstd",
+        use_dictionary=["text"],
+        store_schema=False,
+    )
     return path

@@ -16,17 +16,21 @@ from tests.test_cli import northstar
 pytestmark = pytest.mark.usefixtures("worker")
 
 
-async def test_jobs_list_and_follow_in_the_logged_in_organization(client: httpx.AsyncClient, served: str,
-                                                                  founder: Account, tmp_path: Path) -> None:
-    job = await run_job(client, founder, "/api/v1/generate",
-                        {"rows": 100, "seed": 5, "columns": [{"name": "n", "type": "int"}]})
-    upload = await client.post("/api/v1/upload", headers=founder.headers,
-                               files={"file": ("empty.csv", b"just,a,header\n")})
+async def test_jobs_list_and_follow_in_the_logged_in_organization(
+    client: httpx.AsyncClient, served: str, founder: Account, tmp_path: Path
+) -> None:
+    job = await run_job(
+        client, founder, "/api/v1/generate", {"rows": 100, "seed": 5, "columns": [{"name": "n", "type": "int"}]}
+    )
+    upload = await client.post(
+        "/api/v1/upload", headers=founder.headers, files={"file": ("empty.csv", b"just,a,header\n")}
+    )
     failed = await wait_for_job(client, founder, upload.json()["data"]["jobId"])
     assert failed["status"] == "failed" and failed["errorMessage"]
     config = tmp_path / "config"
-    logged_in = await northstar(config, "login", "--url", served, "--email", founder.email, "--password",
-                                founder.password)
+    logged_in = await northstar(
+        config, "login", "--url", served, "--email", founder.email, "--password", founder.password
+    )
     assert logged_in.exit_code == 0, logged_in.output
 
     listed = await northstar(config, "jobs", "list")
@@ -40,7 +44,8 @@ async def test_jobs_list_and_follow_in_the_logged_in_organization(client: httpx.
     as_json = await northstar(config, "jobs", "list", "--json", "--status", "failed")
     assert as_json.exit_code == 0, as_json.output
     assert [(item["id"], item["errorMessage"]) for item in orjson.loads(as_json.output)] == [
-        (failed["id"], failed["errorMessage"])]
+        (failed["id"], failed["errorMessage"])
+    ]
 
     followed = await northstar(config, "jobs", "follow", job["id"])
     assert followed.exit_code == 0 and "completed" in followed.output, followed.output

@@ -58,8 +58,9 @@ async def _export(client: httpx.AsyncClient, account: Account, body: dict[str, A
 async def _upload_notes(client: httpx.AsyncClient, account: Account, notes: list[str]) -> dict[str, Any]:
     """An NDJSON upload (JSON keeps every character of a string exactly), imported into a dataset."""
     content = "".join(json.dumps({"id": index, "note": note}) + "\n" for index, note in enumerate(notes)).encode()
-    response = await client.post("/api/v1/upload", headers=account.headers,
-                                 files={"file": ("notes.ndjson", content, "application/x-ndjson")})
+    response = await client.post(
+        "/api/v1/upload", headers=account.headers, files={"file": ("notes.ndjson", content, "application/x-ndjson")}
+    )
     assert response.status_code == 201, response.text
     job = await wait_for_job(client, account, response.json()["data"]["jobId"])
     assert job["status"] == "completed" and job["result"]["rowsLoaded"] == len(notes), job
@@ -68,8 +69,10 @@ async def _upload_notes(client: httpx.AsyncClient, account: Account, notes: list
 
 # CSV/formula injection ---------------------------------------------------------------------------------------
 
+
 async def test_exports_of_uploaded_files_and_their_datasets_guard_every_formula_start(
-        client: httpx.AsyncClient, founder: Account) -> None:
+    client: httpx.AsyncClient, founder: Account
+) -> None:
     job = await _upload_notes(client, founder, FORMULAS + HARMLESS)
     file, dataset = job["result"]["fileId"], job["result"]["datasetId"]
     for source in ({"type": "file", "id": file}, {"type": "dataset", "id": dataset}):
@@ -80,52 +83,84 @@ async def test_exports_of_uploaded_files_and_their_datasets_guard_every_formula_
         _assert_guarded([row["note"] for row in rows], FORMULAS)
 
 
-async def test_generated_files_and_datasets_guard_every_formula_start(client: httpx.AsyncClient,
-                                                                       founder: Account) -> None:
+async def test_generated_files_and_datasets_guard_every_formula_start(
+    client: httpx.AsyncClient, founder: Account
+) -> None:
     values = VISIBLE_FORMULAS + HARMLESS
-    job = await run_job(client, founder, "/api/v1/generate", {
-        "rows": 200, "seed": 5, "columns": [{"name": "note", "type": "enum", "values": values}],
-        "output": {"dataset": True, "file": {"format": "csv"}}})
+    job = await run_job(
+        client,
+        founder,
+        "/api/v1/generate",
+        {
+            "rows": 200,
+            "seed": 5,
+            "columns": [{"name": "note", "type": "enum", "values": values}],
+            "output": {"dataset": True, "file": {"format": "csv"}},
+        },
+    )
     generated = [row["note"] for row in _csv_rows(await download(job["resultUri"]))]
     _assert_guarded(generated, VISIBLE_FORMULAS)
     exported = await _export(client, founder, {"source": {"type": "dataset", "id": job["result"]["datasetId"]}})
     _assert_guarded([row["note"] for row in _csv_rows(await download(exported["resultUri"]))], VISIBLE_FORMULAS)
 
 
-async def test_jobs_export_guards_every_formula_start(client: httpx.AsyncClient, founder: Account,
-                                                      database_url: str) -> None:
+async def test_jobs_export_guards_every_formula_start(
+    client: httpx.AsyncClient, founder: Account, database_url: str
+) -> None:
     messages = FORMULAS + HARMLESS
     for _ in messages:
         await run_job(client, founder, "/api/v1/generate", {"rows": 1, "columns": [{"name": "n", "type": "int"}]})
     with psycopg.connect(database_url) as connection:  # whatever a job's message may say, the export is safe
-        ids = [row[0] for row in connection.execute(
-            "SELECT id FROM jobs.jobs WHERE org_id = %s ORDER BY created_at", (founder.org_id,)).fetchall()]
+        ids = [
+            row[0]
+            for row in connection.execute(
+                "SELECT id FROM jobs.jobs WHERE org_id = %s ORDER BY created_at", (founder.org_id,)
+            ).fetchall()
+        ]
         for job_id, message in zip(ids, messages, strict=True):
             connection.execute("UPDATE jobs.jobs SET error_message = %s WHERE id = %s", (message, job_id))
     exported = await _export(client, founder, {"source": {"type": "jobs"}})
     _assert_guarded([row["errorMessage"] for row in _csv_rows(await download(exported["resultUri"]))], FORMULAS)
 
 
-async def test_audit_export_guards_every_formula_start(client: httpx.AsyncClient, founder: Account,
-                                                       database: Database) -> None:
+async def test_audit_export_guards_every_formula_start(
+    client: httpx.AsyncClient, founder: Account, database: Database
+) -> None:
     async with database.tenant_transaction(org_id=founder.org_id) as session:
         for agent in FORMULAS + HARMLESS:  # the user agent is whatever the caller sent
-            await record(session, org_id=founder.org_id, action="test.agent", actor_type="user",
-                         actor_id=founder.user_id, client=ClientMeta(ip="127.0.0.1", user_agent=agent, request_id=""))
-    exported = await _export(client, founder, {"source": {"type": "audit"},
-                                               "filters": [{"column": "action", "op": "eq", "value": "test.agent"}]})
+            await record(
+                session,
+                org_id=founder.org_id,
+                action="test.agent",
+                actor_type="user",
+                actor_id=founder.user_id,
+                client=ClientMeta(ip="127.0.0.1", user_agent=agent, request_id=""),
+            )
+    exported = await _export(
+        client,
+        founder,
+        {"source": {"type": "audit"}, "filters": [{"column": "action", "op": "eq", "value": "test.agent"}]},
+    )
     _assert_guarded([row["userAgent"] for row in _csv_rows(await download(exported["resultUri"]))], FORMULAS)
 
 
-async def test_dashboard_export_guards_every_formula_start(client: httpx.AsyncClient, founder: Account,
-                                                           database: Database) -> None:
+async def test_dashboard_export_guards_every_formula_start(
+    client: httpx.AsyncClient, founder: Account, database: Database
+) -> None:
     day = dt.date(2024, 1, 1)
     async with database.tenant_transaction(org_id=founder.org_id) as session:
-        await replace_series(session, org_id=founder.org_id, source="traffic", points=[
-            Point("sessions", "day", day + dt.timedelta(days=index), index, dims=dims)
-            for index, dims in enumerate(FORMULAS + HARMLESS)])
-    response = await client.post("/api/v1/dashboard/export", headers=founder.headers,
-                                 json={"metric": "sessions", "format": "csv"})
+        await replace_series(
+            session,
+            org_id=founder.org_id,
+            source="traffic",
+            points=[
+                Point("sessions", "day", day + dt.timedelta(days=index), index, dims=dims)
+                for index, dims in enumerate(FORMULAS + HARMLESS)
+            ],
+        )
+    response = await client.post(
+        "/api/v1/dashboard/export", headers=founder.headers, json={"metric": "sessions", "format": "csv"}
+    )
     assert response.status_code == 202, response.text
     job = await wait_for_job(client, founder, response.json()["data"]["jobId"])
     assert job["status"] == "completed", job
@@ -134,19 +169,42 @@ async def test_dashboard_export_guards_every_formula_start(client: httpx.AsyncCl
 
 # Empty results -------------------------------------------------------------------------------------------------
 
-SMALL = {"rows": 10, "seed": 3, "columns": [{"name": "id", "type": "int", "min": 1, "max": 100},
-                                             {"name": "plan", "type": "enum", "values": ["free", "pro"]}]}
+SMALL = {
+    "rows": 10,
+    "seed": 3,
+    "columns": [
+        {"name": "id", "type": "int", "min": 1, "max": 100},
+        {"name": "plan", "type": "enum", "values": ["free", "pro"]},
+    ],
+}
 
 
-@pytest.mark.parametrize(("file_format", "zipped"), [
-    ("csv", False), ("csv", True), ("json", False), ("json", True), ("ndjson", False), ("ndjson", True),
-    ("parquet", False)])
-async def test_an_export_matching_no_rows_is_a_valid_empty_file(client: httpx.AsyncClient, founder: Account,
-                                                                 file_format: str, zipped: bool) -> None:
+@pytest.mark.parametrize(
+    ("file_format", "zipped"),
+    [
+        ("csv", False),
+        ("csv", True),
+        ("json", False),
+        ("json", True),
+        ("ndjson", False),
+        ("ndjson", True),
+        ("parquet", False),
+    ],
+)
+async def test_an_export_matching_no_rows_is_a_valid_empty_file(
+    client: httpx.AsyncClient, founder: Account, file_format: str, zipped: bool
+) -> None:
     dataset = (await run_job(client, founder, "/api/v1/generate", SMALL))["result"]["datasetId"]
-    job = await _export(client, founder, {
-        "source": {"type": "dataset", "id": dataset}, "format": file_format, "gzip": zipped,
-        "filters": [{"column": "id", "op": "gt", "value": 1000}]})
+    job = await _export(
+        client,
+        founder,
+        {
+            "source": {"type": "dataset", "id": dataset},
+            "format": file_format,
+            "gzip": zipped,
+            "filters": [{"column": "id", "op": "gt", "value": 1000}],
+        },
+    )
     assert (job["rowsDone"], job["rowsTotal"], job["result"]["rows"], job["progress"]) == (0, 0, 0, 1.0)
     content = await download(job["resultUri"])
     if zipped:
@@ -164,50 +222,93 @@ async def test_an_export_matching_no_rows_is_a_valid_empty_file(client: httpx.As
 
 
 async def test_an_export_of_jobs_matching_nothing_has_the_header(client: httpx.AsyncClient, founder: Account) -> None:
-    job = await _export(client, founder, {"source": {"type": "jobs"},
-                                          "filters": [{"column": "status", "op": "eq", "value": "no-such-status"}]})
+    job = await _export(
+        client,
+        founder,
+        {"source": {"type": "jobs"}, "filters": [{"column": "status", "op": "eq", "value": "no-such-status"}]},
+    )
     header = next(csv.reader(io.StringIO((await download(job["resultUri"])).decode(), newline="")))
     assert header[:3] == ["id", "type", "status"] and "errorMessage" in header
 
 
 # Checks at request time ----------------------------------------------------------------------------------------
 
-TYPED = {"rows": 20, "seed": 9, "columns": [
-    {"name": "id", "type": "int", "min": 1, "max": 1000}, {"name": "score", "type": "float"},
-    {"name": "price", "type": "decimal", "precision": 6, "scale": 2}, {"name": "active", "type": "bool"},
-    {"name": "day", "type": "date"}, {"name": "at", "type": "datetime"}, {"name": "key", "type": "uuid"},
-    {"name": "plan", "type": "enum", "values": ["free", "pro"]}]}
+TYPED = {
+    "rows": 20,
+    "seed": 9,
+    "columns": [
+        {"name": "id", "type": "int", "min": 1, "max": 1000},
+        {"name": "score", "type": "float"},
+        {"name": "price", "type": "decimal", "precision": 6, "scale": 2},
+        {"name": "active", "type": "bool"},
+        {"name": "day", "type": "date"},
+        {"name": "at", "type": "datetime"},
+        {"name": "key", "type": "uuid"},
+        {"name": "plan", "type": "enum", "values": ["free", "pro"]},
+    ],
+}
 
 
-@pytest.mark.parametrize(("change", "field"), [
-    ({"filters": [{"column": "id", "op": "gt", "value": "abc"}]}, "body.filters.0.value"),
-    ({"filters": [{"column": "id", "op": "eq", "value": 1.5}]}, "body.filters.0.value"),
-    ({"filters": [{"column": "id", "op": "eq", "value": 2**63}]}, "body.filters.0.value"),
-    ({"filters": [{"column": "plan", "op": "eq", "value": "pro"},
-                  {"column": "id", "op": "in", "value": [1, "two"]}]}, "body.filters.1.value.1"),
-    ({"filters": [{"column": "score", "op": "lt", "value": "high"}]}, "body.filters.0.value"),
-    ({"filters": [{"column": "price", "op": "lt", "value": "cheap"}]}, "body.filters.0.value"),
-    ({"filters": [{"column": "active", "op": "eq", "value": "maybe"}]}, "body.filters.0.value"),
-    ({"filters": [{"column": "day", "op": "gte", "value": "2024-13-45"}]}, "body.filters.0.value"),
-    ({"filters": [{"column": "at", "op": "lt", "value": "yesterday"}]}, "body.filters.0.value"),
-    ({"filters": [{"column": "key", "op": "eq", "value": "not-a-uuid"}]}, "body.filters.0.value"),
-    ({"filters": [{"column": "nope", "op": "eq", "value": 1}]}, "body.filters.0.column"),
-    ({"columns": ["id", "nope"]}, "body.columns.1"),
-    ({"name": "../../etc/passwd"}, "body.name"),
-    ({"name": "/absolute"}, "body.name"),
-    ({"name": "back\\slash"}, "body.name"),
-    ({"name": ".."}, "body.name"),
-    ({"name": "nul\u0000byte"}, "body.name"),
-    ({"name": "line\nbreak"}, "body.name"),
-    ({"name": "x" * 201}, "body.name"),
-], ids=["int-text", "int-fraction", "int-overflow", "in-item", "float", "decimal", "bool", "date", "datetime", "uuid",
-        "unknown-filter-column", "unknown-column", "dot-dot", "absolute", "backslash", "only-dots", "nul", "newline",
-        "too-long"])
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"filters": [{"column": "id", "op": "gt", "value": "abc"}]}, "body.filters.0.value"),
+        ({"filters": [{"column": "id", "op": "eq", "value": 1.5}]}, "body.filters.0.value"),
+        ({"filters": [{"column": "id", "op": "eq", "value": 2**63}]}, "body.filters.0.value"),
+        (
+            {
+                "filters": [
+                    {"column": "plan", "op": "eq", "value": "pro"},
+                    {"column": "id", "op": "in", "value": [1, "two"]},
+                ]
+            },
+            "body.filters.1.value.1",
+        ),
+        ({"filters": [{"column": "score", "op": "lt", "value": "high"}]}, "body.filters.0.value"),
+        ({"filters": [{"column": "price", "op": "lt", "value": "cheap"}]}, "body.filters.0.value"),
+        ({"filters": [{"column": "active", "op": "eq", "value": "maybe"}]}, "body.filters.0.value"),
+        ({"filters": [{"column": "day", "op": "gte", "value": "2024-13-45"}]}, "body.filters.0.value"),
+        ({"filters": [{"column": "at", "op": "lt", "value": "yesterday"}]}, "body.filters.0.value"),
+        ({"filters": [{"column": "key", "op": "eq", "value": "not-a-uuid"}]}, "body.filters.0.value"),
+        ({"filters": [{"column": "nope", "op": "eq", "value": 1}]}, "body.filters.0.column"),
+        ({"columns": ["id", "nope"]}, "body.columns.1"),
+        ({"name": "../../etc/passwd"}, "body.name"),
+        ({"name": "/absolute"}, "body.name"),
+        ({"name": "back\\slash"}, "body.name"),
+        ({"name": ".."}, "body.name"),
+        ({"name": "nul\u0000byte"}, "body.name"),
+        ({"name": "line\nbreak"}, "body.name"),
+        ({"name": "x" * 201}, "body.name"),
+    ],
+    ids=[
+        "int-text",
+        "int-fraction",
+        "int-overflow",
+        "in-item",
+        "float",
+        "decimal",
+        "bool",
+        "date",
+        "datetime",
+        "uuid",
+        "unknown-filter-column",
+        "unknown-column",
+        "dot-dot",
+        "absolute",
+        "backslash",
+        "only-dots",
+        "nul",
+        "newline",
+        "too-long",
+    ],
+)
 async def test_bad_exports_are_422_naming_the_field_and_queue_nothing(
-        client: httpx.AsyncClient, founder: Account, change: dict[str, Any], field: str) -> None:
+    client: httpx.AsyncClient, founder: Account, change: dict[str, Any], field: str
+) -> None:
     dataset = (await run_job(client, founder, "/api/v1/generate", TYPED))["result"]["datasetId"]
-    response = await client.post("/api/v1/export", headers=founder.headers,
-                                 json={"source": {"type": "dataset", "id": dataset}, **change})
+    response = await client.post(
+        "/api/v1/export", headers=founder.headers, json={"source": {"type": "dataset", "id": dataset}, **change}
+    )
     assert response.status_code == 422, response.text
     error = response.json()["error"]
     assert field in [detail["field"] for detail in error["details"]], error
@@ -218,34 +319,50 @@ async def test_bad_exports_are_422_naming_the_field_and_queue_nothing(
 
 async def test_typed_filters_are_taken_in_the_column_type(client: httpx.AsyncClient, founder: Account) -> None:
     generated = await run_job(client, founder, "/api/v1/generate", {**TYPED, "rows": 300})
-    rows = (await client.get(f"/api/v1/datasets/{generated['result']['datasetId']}/rows?limit=100",
-                             headers=founder.headers)).json()["data"]
+    rows = (
+        await client.get(f"/api/v1/datasets/{generated['result']['datasetId']}/rows?limit=100", headers=founder.headers)
+    ).json()["data"]
     first = rows[0]
-    job = await _export(client, founder, {"source": {"type": "dataset", "id": generated["result"]["datasetId"]},
-                                          "format": "ndjson", "name": "Typed filters (Q1) v2", "filters": [
-        {"column": "id", "op": "gte", "value": str(first["id"])},  # numbers may come as text
-        {"column": "price", "op": "lt", "value": "1e30"},  # beyond decimal(6, 2), still a fair comparison
-        {"column": "active", "op": "in", "value": [True, False]},
-        {"column": "day", "op": "lte", "value": "9999-12-31"},
-        {"column": "at", "op": "gt", "value": "2000-01-01T00:00:00"},
-        {"column": "key", "op": "ne", "value": str(uuid.uuid4()).upper()},
-        {"column": "plan", "op": "contains", "value": "r"}]})
+    job = await _export(
+        client,
+        founder,
+        {
+            "source": {"type": "dataset", "id": generated["result"]["datasetId"]},
+            "format": "ndjson",
+            "name": "Typed filters (Q1) v2",
+            "filters": [
+                {"column": "id", "op": "gte", "value": str(first["id"])},  # numbers may come as text
+                {"column": "price", "op": "lt", "value": "1e30"},  # beyond decimal(6, 2), still a fair comparison
+                {"column": "active", "op": "in", "value": [True, False]},
+                {"column": "day", "op": "lte", "value": "9999-12-31"},
+                {"column": "at", "op": "gt", "value": "2000-01-01T00:00:00"},
+                {"column": "key", "op": "ne", "value": str(uuid.uuid4()).upper()},
+                {"column": "plan", "op": "contains", "value": "r"},
+            ],
+        },
+    )
     lines = [json.loads(line) for line in (await download(job["resultUri"])).splitlines()]
     assert lines and all(line["id"] >= first["id"] for line in lines)
     assert job["rowsDone"] == job["rowsTotal"] == len(lines)
     assert unquote(urlsplit(job["resultUri"]).path).endswith("/Typed filters (Q1) v2.ndjson")
 
 
-async def test_a_dataset_name_that_looks_like_a_path_still_names_a_generated_file(client: httpx.AsyncClient,
-                                                                                   founder: Account) -> None:
-    job = await run_job(client, founder, "/api/v1/generate", {
-        **SMALL, "name": "../../etc/Q1 users", "output": {"dataset": True, "file": {"format": "csv"}}})
+async def test_a_dataset_name_that_looks_like_a_path_still_names_a_generated_file(
+    client: httpx.AsyncClient, founder: Account
+) -> None:
+    job = await run_job(
+        client,
+        founder,
+        "/api/v1/generate",
+        {**SMALL, "name": "../../etc/Q1 users", "output": {"dataset": True, "file": {"format": "csv"}}},
+    )
     assert unquote(urlsplit(job["resultUri"]).path).endswith("/_.._etc_Q1 users.csv")
     dataset = (await client.get(f"/api/v1/datasets/{job['result']['datasetId']}", headers=founder.headers)).json()
     assert dataset["data"]["name"] == "../../etc/Q1 users"  # a dataset's name is only a label
 
 
 # Job errors a client may see ---------------------------------------------------------------------------------
+
 
 def _assert_public(job: dict[str, Any], code: str) -> None:
     assert job["status"] == "failed" and job["errorCode"] == code, job
@@ -258,11 +375,13 @@ def _drop_table(database_url: str, dataset_id: str) -> None:
 
 
 async def test_an_export_whose_source_vanished_fails_with_a_stable_code(
-        client: httpx.AsyncClient, founder: Account, database_url: str) -> None:
+    client: httpx.AsyncClient, founder: Account, database_url: str
+) -> None:
     dataset = (await run_job(client, founder, "/api/v1/generate", SMALL))["result"]["datasetId"]
     _drop_table(database_url, dataset)  # gone behind the API's back, as if dropped between request and run
-    response = await client.post("/api/v1/export", headers=founder.headers,
-                                 json={"source": {"type": "dataset", "id": dataset}})
+    response = await client.post(
+        "/api/v1/export", headers=founder.headers, json={"source": {"type": "dataset", "id": dataset}}
+    )
     assert response.status_code == 202, response.text
     job = await wait_for_job(client, founder, response.json()["data"]["jobId"])
     _assert_public(job, "source_missing")
@@ -270,19 +389,25 @@ async def test_an_export_whose_source_vanished_fails_with_a_stable_code(
 
 
 async def test_a_generation_whose_reference_vanished_fails_with_a_stable_code(
-        client: httpx.AsyncClient, founder: Account, database_url: str) -> None:
+    client: httpx.AsyncClient, founder: Account, database_url: str
+) -> None:
     users = (await run_job(client, founder, "/api/v1/generate", SMALL))["result"]["datasetId"]
     _drop_table(database_url, users)
-    response = await client.post("/api/v1/generate", headers=founder.headers, json={"rows": 5, "columns": [
-        {"name": "user_id", "type": "reference", "dataset": users, "column": "id"}]})
+    response = await client.post(
+        "/api/v1/generate",
+        headers=founder.headers,
+        json={"rows": 5, "columns": [{"name": "user_id", "type": "reference", "dataset": users, "column": "id"}]},
+    )
     assert response.status_code == 202, response.text
     _assert_public(await wait_for_job(client, founder, response.json()["data"]["jobId"]), "source_missing")
 
 
 async def test_an_import_whose_stored_file_vanished_fails_with_a_stable_code(
-        client: httpx.AsyncClient, founder: Account, database_url: str, moto: Moto) -> None:
-    response = await client.post("/api/v1/upload", headers=founder.headers,
-                                 files={"file": ("header-only.csv", b"a,b\n", "text/csv")})
+    client: httpx.AsyncClient, founder: Account, database_url: str, moto: Moto
+) -> None:
+    response = await client.post(
+        "/api/v1/upload", headers=founder.headers, files={"file": ("header-only.csv", b"a,b\n", "text/csv")}
+    )
     job_id = response.json()["data"]["jobId"]
     first = await wait_for_job(client, founder, job_id)
     assert first["status"] == "failed" and first["errorCode"] == "no_data_rows", first
@@ -295,10 +420,14 @@ async def test_an_import_whose_stored_file_vanished_fails_with_a_stable_code(
 
 
 async def test_json_nested_past_the_parser_limit_is_a_reject_not_an_internal_error(
-        client: httpx.AsyncClient, founder: Account) -> None:
+    client: httpx.AsyncClient, founder: Account
+) -> None:
     deep = '{"a": ' + "[" * 100_000 + "]" * 100_000 + "}"
-    response = await client.post("/api/v1/upload", headers=founder.headers,
-                                 files={"file": ("deep.ndjson", f'{deep}\n{{"a": 1}}\n'.encode(), "text/plain")})
+    response = await client.post(
+        "/api/v1/upload",
+        headers=founder.headers,
+        files={"file": ("deep.ndjson", f'{deep}\n{{"a": 1}}\n'.encode(), "text/plain")},
+    )
     job = await wait_for_job(client, founder, response.json()["data"]["jobId"])
     assert job["status"] == "completed", job
     assert (job["result"]["rowsLoaded"], job["result"]["rowsRejected"], job["attempts"]) == (1, 1, 1)
@@ -314,19 +443,33 @@ BIG = 100_000  # five of the test workers' batches (NORTHSTAR_DATASETS__BATCH_RO
 
 async def test_a_large_export_reports_its_true_count_up_front(served: str, founder: Account) -> None:
     async with httpx.AsyncClient(base_url=served, timeout=60) as http:
-        generated = await run_job(http, founder, "/api/v1/generate", {"rows": BIG, "seed": 4, "columns": [
-            {"name": "n", "type": "int", "distribution": {"type": "sequence", "start": 1}},
-            {"name": "who", "type": "person_name"}]})
+        generated = await run_job(
+            http,
+            founder,
+            "/api/v1/generate",
+            {
+                "rows": BIG,
+                "seed": 4,
+                "columns": [
+                    {"name": "n", "type": "int", "distribution": {"type": "sequence", "start": 1}},
+                    {"name": "who", "type": "person_name"},
+                ],
+            },
+        )
         dataset = generated["result"]["datasetId"]
-        async with http.stream("GET", "/events/stream?topics=job.status,job.progress",
-                               headers=founder.headers) as stream:
+        async with http.stream(
+            "GET", "/events/stream?topics=job.status,job.progress", headers=founder.headers
+        ) as stream:
             events = sse_events(stream)
             assert (await anext(events))[0] == "ready"
             filtered = {"column": "n", "op": "gt", "value": BIG // 4}
             seen: dict[str, list[dict[str, Any]]] = {}
             for filters, expected in (([], BIG), ([filtered], BIG - BIG // 4)):
-                response = await http.post("/api/v1/export", headers=founder.headers, json={
-                    "source": {"type": "dataset", "id": dataset}, "format": "csv", "filters": filters})
+                response = await http.post(
+                    "/api/v1/export",
+                    headers=founder.headers,
+                    json={"source": {"type": "dataset", "id": dataset}, "format": "csv", "filters": filters},
+                )
                 job_id = response.json()["data"]["jobId"]
                 seen[job_id] = []
                 async with asyncio.timeout(60):
@@ -340,19 +483,29 @@ async def test_a_large_export_reports_its_true_count_up_front(served: str, found
                 assert job["rowsDone"] == job["rowsTotal"] == job["result"]["rows"] == expected
                 assert len(_csv_rows(await download(job["resultUri"]))) == expected
                 running = [event for event in seen[job_id] if event["status"] == "in-progress"]
-                assert any(event["rowsTotal"] == expected and event["rowsDone"] < expected for event in running), \
-                    seen[job_id]
+                assert any(event["rowsTotal"] == expected and event["rowsDone"] < expected for event in running), seen[
+                    job_id
+                ]
 
 
 async def test_a_generated_file_reports_every_row_done(client: httpx.AsyncClient, founder: Account) -> None:
-    job = await run_job(client, founder, "/api/v1/generate", {
-        "rows": BIG, "seed": 6, "columns": [{"name": "who", "type": "person_name"}],
-        "output": {"dataset": False, "file": {"format": "ndjson", "gzip": True}}})
+    job = await run_job(
+        client,
+        founder,
+        "/api/v1/generate",
+        {
+            "rows": BIG,
+            "seed": 6,
+            "columns": [{"name": "who", "type": "person_name"}],
+            "output": {"dataset": False, "file": {"format": "ndjson", "gzip": True}},
+        },
+    )
     assert job["rowsDone"] == job["rowsTotal"] == BIG and job["progress"] == 1.0
     assert len(gzip.decompress(await download(job["resultUri"])).splitlines()) == BIG
 
 
 # One job shape, API names ------------------------------------------------------------------------------------
+
 
 async def test_both_export_routes_answer_with_one_job_shape(client: httpx.AsyncClient, founder: Account) -> None:
     dashboard = await client.post("/api/v1/dashboard/export", headers=founder.headers, json={"metric": "mrr"})
@@ -367,12 +520,15 @@ async def test_both_export_routes_answer_with_one_job_shape(client: httpx.AsyncC
 
 
 @pytest.mark.parametrize("source", ["jobs", "audit"])
-async def test_jobs_and_audit_exports_use_the_api_field_names(client: httpx.AsyncClient, founder: Account,
-                                                              source: str) -> None:
+async def test_jobs_and_audit_exports_use_the_api_field_names(
+    client: httpx.AsyncClient, founder: Account, source: str
+) -> None:
     await run_job(client, founder, "/api/v1/generate", SMALL)
     api = (await client.get(f"/api/v1/{source}?limit=1", headers=founder.headers)).json()["data"][0]
-    by_api_name = {"jobs": {"column": "rowsDone", "op": "gte", "value": 0},
-                   "audit": {"column": "targetType", "op": "notNull"}}[source]
+    by_api_name = {
+        "jobs": {"column": "rowsDone", "op": "gte", "value": 0},
+        "audit": {"column": "targetType", "op": "notNull"},
+    }[source]
     job = await _export(client, founder, {"source": {"type": source}, "format": "json", "filters": [by_api_name]})
     exported = json.loads(await download(job["resultUri"]))
     assert exported and set(exported[0]) <= set(api), set(exported[0]) - set(api)
@@ -380,6 +536,9 @@ async def test_jobs_and_audit_exports_use_the_api_field_names(client: httpx.Asyn
         assert set(exported[0]) == set(api)
     else:
         assert {"rowsDone", "rowsTotal", "errorCode", "errorMessage", "createdAt"} <= set(exported[0])
-    snake = await client.post("/api/v1/export", headers=founder.headers, json={
-        "source": {"type": source}, "columns": ["rows_done" if source == "jobs" else "target_type"]})
+    snake = await client.post(
+        "/api/v1/export",
+        headers=founder.headers,
+        json={"source": {"type": source}, "columns": ["rows_done" if source == "jobs" else "target_type"]},
+    )
     assert snake.status_code == 422 and snake.json()["error"]["details"][0]["field"] == "body.columns.0"

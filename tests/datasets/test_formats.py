@@ -70,24 +70,38 @@ def rows_of(batches: list[ValidatedBatch]) -> list[dict[str, Any]]:
 
 
 def rejects_of(batches: list[ValidatedBatch]) -> list[tuple[int, str | None, str]]:
-    return [(reject["row_number"], reject["column"], reject["reason"])
-            for batch in batches for reject in batch.rejects.to_pylist()]
+    return [
+        (reject["row_number"], reject["column"], reject["reason"])
+        for batch in batches
+        for reject in batch.rejects.to_pylist()
+    ]
 
 
-SAMPLE = pa.table({
-    "id": pa.array([1, 2, 3], pa.int64()),
-    "name": ["Ana", "Bo, \"the\" second", "Zoë\nnew line"],
-    "amount": pa.array([decimal.Decimal("12.30"), None, decimal.Decimal("-0.01")], pa.decimal128(10, 2)),
-    "active": [True, False, None],
-    "day": [date(2024, 1, 31), None, date(1999, 12, 31)],
-    "at": pa.array([datetime(2024, 1, 31, 12, 0, tzinfo=UTC), None,
-                    datetime(2024, 2, 1, 0, 0, 0, 123456, tzinfo=UTC)], pa.timestamp("us", tz="UTC")),
-    "score": [0.5, -1e300, None],
-})
-SAMPLE_SCHEMA = DatasetSchema((
-    ColumnDef("id", "int"), ColumnDef("name", "string"), ColumnDef("amount", "decimal", precision=10, scale=2),
-    ColumnDef("active", "bool"), ColumnDef("day", "date"), ColumnDef("at", "datetime"), ColumnDef("score", "float"),
-))
+SAMPLE = pa.table(
+    {
+        "id": pa.array([1, 2, 3], pa.int64()),
+        "name": ["Ana", 'Bo, "the" second', "Zoë\nnew line"],
+        "amount": pa.array([decimal.Decimal("12.30"), None, decimal.Decimal("-0.01")], pa.decimal128(10, 2)),
+        "active": [True, False, None],
+        "day": [date(2024, 1, 31), None, date(1999, 12, 31)],
+        "at": pa.array(
+            [datetime(2024, 1, 31, 12, 0, tzinfo=UTC), None, datetime(2024, 2, 1, 0, 0, 0, 123456, tzinfo=UTC)],
+            pa.timestamp("us", tz="UTC"),
+        ),
+        "score": [0.5, -1e300, None],
+    }
+)
+SAMPLE_SCHEMA = DatasetSchema(
+    (
+        ColumnDef("id", "int"),
+        ColumnDef("name", "string"),
+        ColumnDef("amount", "decimal", precision=10, scale=2),
+        ColumnDef("active", "bool"),
+        ColumnDef("day", "date"),
+        ColumnDef("at", "datetime"),
+        ColumnDef("score", "float"),
+    )
+)
 
 
 def written(fmt: str, table: pa.Table, *, gzip: bool = False) -> bytes:
@@ -99,6 +113,7 @@ def written(fmt: str, table: pa.Table, *, gzip: bool = False) -> bytes:
 
 
 # Detection -------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("kind", ["csv", "json", "ndjson", "parquet"])
 @pytest.mark.parametrize("compressed", [False, True])
@@ -119,15 +134,18 @@ def test_png_named_csv_is_refused_in_plain_words(tmp_path: Path) -> None:
     assert caught.value.status == 415
 
 
-@pytest.mark.parametrize(("head", "words"), [
-    (b"PK\x03\x04\x14\x00\x06\x00[Content_Types].xml xl/workbook.xml", "Excel workbook"),
-    (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", "PDF document"),
-    (gzip.compress(gzip.compress(b"a,b\n1,2\n", mtime=0), mtime=0), "gzip file inside a gzip file"),
-    (bytes(range(256)) * 8, "binary data"),
-    (b'{\n  "data": [1, 2]\n}\n', "single JSON object"),
-    (b"[1, 2, 3]", "plain values"),
-    (b"<!DOCTYPE html><html><body>x</body></html>", "web page"),
-])
+@pytest.mark.parametrize(
+    ("head", "words"),
+    [
+        (b"PK\x03\x04\x14\x00\x06\x00[Content_Types].xml xl/workbook.xml", "Excel workbook"),
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", "PDF document"),
+        (gzip.compress(gzip.compress(b"a,b\n1,2\n", mtime=0), mtime=0), "gzip file inside a gzip file"),
+        (bytes(range(256)) * 8, "binary data"),
+        (b'{\n  "data": [1, 2]\n}\n', "single JSON object"),
+        (b"[1, 2, 3]", "plain values"),
+        (b"<!DOCTYPE html><html><body>x</body></html>", "web page"),
+    ],
+)
 def test_other_unsupported_files_are_named(head: bytes, words: str) -> None:
     with pytest.raises(UnsupportedFormatError, match=words):
         detect_format(head, "data.csv")
@@ -138,14 +156,17 @@ def test_empty_file_is_refused(tmp_path: Path) -> None:
         detect_file(hostile_files.empty_file(tmp_path))
 
 
-@pytest.mark.parametrize(("text", "dialect"), [
-    ("id;name;price\n1;Ana;12,5\n2;Bo;3\n", CsvDialect(";", '"', True)),
-    ("id\tname\n1\tAna, Bo\n2\tCy\n", CsvDialect("\t", '"', True)),
-    ("id|name\n1|Ana\n", CsvDialect("|", '"', True)),
-    ("1,2024-01-31,3.5\n2,2024-02-01,4\n", CsvDialect(",", '"', False)),
-    ('id,text\n1,"first\nsecond, third"\n2,"say ""hi"""\n', CsvDialect(",", '"', True)),
-    ("id,name\n1,'O, Brien'\n2,'Smith'\n", CsvDialect(",", "'", True)),
-])
+@pytest.mark.parametrize(
+    ("text", "dialect"),
+    [
+        ("id;name;price\n1;Ana;12,5\n2;Bo;3\n", CsvDialect(";", '"', True)),
+        ("id\tname\n1\tAna, Bo\n2\tCy\n", CsvDialect("\t", '"', True)),
+        ("id|name\n1|Ana\n", CsvDialect("|", '"', True)),
+        ("1,2024-01-31,3.5\n2,2024-02-01,4\n", CsvDialect(",", '"', False)),
+        ('id,text\n1,"first\nsecond, third"\n2,"say ""hi"""\n', CsvDialect(",", '"', True)),
+        ("id,name\n1,'O, Brien'\n2,'Smith'\n", CsvDialect(",", "'", True)),
+    ],
+)
 def test_csv_dialect_sniffing(text: str, dialect: CsvDialect) -> None:
     assert detect_format(text.encode()).dialect == dialect
 
@@ -210,7 +231,7 @@ def test_json_array_splitter_across_every_chunk_boundary() -> None:
     data = TRICKY_ARRAY.encode()
     for size in (1, 2, 3, 5, 7, 64, len(data)):
         splitter = JsonArraySplitter()
-        out = b"".join(splitter.feed(data[start:start + size]) for start in range(0, len(data), size))
+        out = b"".join(splitter.feed(data[start : start + size]) for start in range(0, len(data), size))
         splitter.finish()
         assert [json.loads(line) for line in out.splitlines() if line.strip()] == expected
 
@@ -225,7 +246,8 @@ def test_json_array_reads_with_row_numbers_across_blocks(monkeypatch: pytest.Mon
     assert len(batches) > 5
     assert [row["id"] for row in rows_of(batches)] == [index for index in range(1, 41) if index != 10]
     assert [number for batch in batches for number in batch.row_numbers.to_pylist()] == [
-        index for index in range(1, 41) if index != 10]
+        index for index in range(1, 41) if index != 10
+    ]
     assert rejects_of(batches) == [(10, "id", "not an integer: 'ten'")]
 
 
@@ -252,19 +274,29 @@ def test_dates_in_json_stay_text_until_validated() -> None:
 
 # Schema inference ------------------------------------------------------------------------------------------
 
+
 def test_infers_narrowest_type_all_sampled_values_parse_as() -> None:
     text = (
         "Id,Price,In Stock,Day,Seen At,Key,Meta,Zip,Note,,id,2nd,xmin\n"
-        "1,12.5,true,2024-01-31,2024-01-31T12:00:00Z,123e4567-e89b-12d3-a456-426614174000,{\"a\": 1},01234,x,,7,a,1\n"
+        '1,12.5,true,2024-01-31,2024-01-31T12:00:00Z,123e4567-e89b-12d3-a456-426614174000,{"a": 1},01234,x,,7,a,1\n'
         "2,NULL,no,2024-02-01,2024-02-01 08:00:00+02:00,123E4567-E89B-12D3-A456-426614174001,[1],12345,,,8,b,2\n"
         "-3,1e3,N/A,,,,,99999,y,,9,c,3\n"
     )
     schema = infer_schema(read_sample(io.BytesIO(text.encode()), detect_format(text.encode())))
     assert [(column.name, column.type, column.label) for column in schema.columns] == [
-        ("id", "int", "Id"), ("price", "float", "Price"), ("in_stock", "bool", "In Stock"),
-        ("day", "date", "Day"), ("seen_at", "datetime", "Seen At"), ("key", "uuid", "Key"),
-        ("meta", "json", "Meta"), ("zip", "string", "Zip"), ("note", "string", "Note"),
-        ("column_10", "string", ""), ("id_2", "int", "id"), ("_2nd", "string", "2nd"), ("xmin_1", "int", "xmin"),
+        ("id", "int", "Id"),
+        ("price", "float", "Price"),
+        ("in_stock", "bool", "In Stock"),
+        ("day", "date", "Day"),
+        ("seen_at", "datetime", "Seen At"),
+        ("key", "uuid", "Key"),
+        ("meta", "json", "Meta"),
+        ("zip", "string", "Zip"),
+        ("note", "string", "Note"),
+        ("column_10", "string", ""),
+        ("id_2", "int", "id"),
+        ("_2nd", "string", "2nd"),
+        ("xmin_1", "int", "xmin"),
     ]
     assert all(column.nullable for column in schema.columns)
 
@@ -276,16 +308,31 @@ def test_column_names_become_safe_identifiers() -> None:
 
 
 def test_schema_request_model() -> None:
-    request = DatasetSchemaRequest.model_validate({"columns": [
-        {"name": "amount", "type": "decimal", "precision": 12, "scale": 2, "nullable": False, "label": "Amount €"},
-        {"name": "seen_at", "type": "datetime"},
-    ]})
+    request = DatasetSchemaRequest.model_validate(
+        {
+            "columns": [
+                {
+                    "name": "amount",
+                    "type": "decimal",
+                    "precision": 12,
+                    "scale": 2,
+                    "nullable": False,
+                    "label": "Amount €",
+                },
+                {"name": "seen_at", "type": "datetime"},
+            ]
+        }
+    )
     schema = request.to_schema()
     assert schema.columns[0].sql_type == "numeric(12,2)"
     assert schema.to_arrow().field("amount").type == pa.decimal128(12, 2)
     assert schema.columns[1].arrow_type == pa.timestamp("us", tz="UTC")
-    for bad in ({"name": "x", "type": "decimal"}, {"name": "Bad Name", "type": "int"},
-                {"name": "x", "type": "int", "scale": 2}, {"name": "x", "type": "int", "unknownField": 1}):
+    for bad in (
+        {"name": "x", "type": "decimal"},
+        {"name": "Bad Name", "type": "int"},
+        {"name": "x", "type": "int", "scale": 2},
+        {"name": "x", "type": "int", "unknownField": 1},
+    ):
         with pytest.raises(ValidationError):
             DatasetSchemaRequest.model_validate({"columns": [bad]})
     with pytest.raises(ValidationError, match="Duplicate"):
@@ -294,24 +341,31 @@ def test_schema_request_model() -> None:
 
 # Validation and rejects ------------------------------------------------------------------------------------
 
-TYPED = DatasetSchema((
-    ColumnDef("id", "int", nullable=False), ColumnDef("price", "decimal", precision=6, scale=2),
-    ColumnDef("ok", "bool"), ColumnDef("day", "date"), ColumnDef("at", "datetime"), ColumnDef("key", "uuid"),
-    ColumnDef("meta", "json"), ColumnDef("note", "string"),
-))
+TYPED = DatasetSchema(
+    (
+        ColumnDef("id", "int", nullable=False),
+        ColumnDef("price", "decimal", precision=6, scale=2),
+        ColumnDef("ok", "bool"),
+        ColumnDef("day", "date"),
+        ColumnDef("at", "datetime"),
+        ColumnDef("key", "uuid"),
+        ColumnDef("meta", "json"),
+        ColumnDef("note", "string"),
+    )
+)
 
 
 def test_rejects_carry_exact_row_numbers_columns_and_reasons_across_batches() -> None:
     long_value = "z" * 100
     lines = [
         "id,price,ok,day,at,key,meta,note",
-        "1,12.5,yes,2024-01-31,2024-01-31T12:00:00+02:00,{123E4567-E89B-12D3-A456-426614174000},{\"a\": 1},fine",
-        "abc,1.234,maybe,2024-02-30,yesterday,nope,{bad,\"has\x00nul\"",
+        '1,12.5,yes,2024-01-31,2024-01-31T12:00:00+02:00,{123E4567-E89B-12D3-A456-426614174000},{"a": 1},fine',
+        'abc,1.234,maybe,2024-02-30,yesterday,nope,{bad,"has\x00nul"',
         " 3 ,  7 ,N/A,,2024-01-01 00:00,,[1],",
         "4,9999.99,1,2024-12-31,2024-12-31,,,extra,field",
         "," + ",".join([""] * 6) + ",required id missing",
         f"{long_value},0,0,0001-01-01,9999-12-31T23:59:59Z,,,",
-        "7,+1,T,2024-01-01,2024-01-01T00:00:00.1234567Z,123e4567e89b12d3a456426614174000,\"\"\"s\"\"\",ok",
+        '7,+1,T,2024-01-01,2024-01-01T00:00:00.1234567Z,123e4567e89b12d3a456426614174000,"""s""",ok',
     ]
     batches = read_all("\n".join(lines).encode() + b"\n", schema=TYPED, batch_rows=2)
     assert [number for batch in batches for number in batch.row_numbers.to_pylist()] == [1, 3, 7]
@@ -330,9 +384,14 @@ def test_rejects_carry_exact_row_numbers_columns_and_reasons_across_batches() ->
     ]
     rows = rows_of(batches)
     assert rows[0] == {
-        "id": 1, "price": decimal.Decimal("12.50"), "ok": True, "day": date(2024, 1, 31),
-        "at": datetime(2024, 1, 31, 10, 0, tzinfo=UTC), "key": "123e4567-e89b-12d3-a456-426614174000",
-        "meta": '{"a": 1}', "note": "fine",
+        "id": 1,
+        "price": decimal.Decimal("12.50"),
+        "ok": True,
+        "day": date(2024, 1, 31),
+        "at": datetime(2024, 1, 31, 10, 0, tzinfo=UTC),
+        "key": "123e4567-e89b-12d3-a456-426614174000",
+        "meta": '{"a": 1}',
+        "note": "fine",
     }
     assert rows[1]["id"] == 3 and rows[1]["price"] == decimal.Decimal("7.00") and rows[1]["ok"] is None
     assert rows[1]["at"] == datetime(2024, 1, 1, tzinfo=UTC) and rows[1]["note"] is None
@@ -372,6 +431,7 @@ def test_header_only_file_has_no_data_rows(tmp_path: Path) -> None:
 
 # Hostile files ---------------------------------------------------------------------------------------------
 
+
 def test_truncated_gzip_fails_clearly(tmp_path: Path) -> None:
     path = hostile_files.truncated_gzip(tmp_path)
     fmt = detect_file(path)
@@ -384,8 +444,9 @@ def test_ten_thousand_columns_are_refused(tmp_path: Path) -> None:
     path = hostile_files.wide_csv(tmp_path)
     with pytest.raises(TooManyColumnsError, match="10,000 columns; at most 1,000"):
         list(read_batches(path, detect_file(path)))
-    assert rows_of(list(read_batches(path, detect_file(path), limits=ReadLimits(max_columns=10_000))))[0]["column_0"]\
-        == 0
+    assert (
+        rows_of(list(read_batches(path, detect_file(path), limits=ReadLimits(max_columns=10_000))))[0]["column_0"] == 0
+    )
 
 
 def test_invalid_utf8_rows_are_rejected_not_guessed(tmp_path: Path) -> None:
@@ -433,8 +494,14 @@ def test_fifty_megabyte_line_fails_clearly_in_bounded_memory(tmp_path: Path) -> 
     warm_up = tmp_path / "small.csv"
     warm_up.write_text("id,text\n" + "".join(f"{row},text {row}\n" for row in range(1000)))
     paths = [warm_up, hostile_files.huge_line(tmp_path), hostile_files.huge_json_line(tmp_path)]
-    completed = subprocess.run([sys.executable, "-c", MEMORY_PROBE, *map(str, paths)], cwd=REPO,
-                               capture_output=True, text=True, check=True, timeout=120)
+    completed = subprocess.run(
+        [sys.executable, "-c", MEMORY_PROBE, *map(str, paths)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     report = json.loads(completed.stdout)
     assert set(report["results"].values()) == {"LineTooLongError"}
     # Bounded by Arrow's read-ahead (32 blocks of `max_line_bytes`, 1 MiB) and a few buffers, never the line.
@@ -450,62 +517,104 @@ def test_line_limit_is_configurable(tmp_path: Path) -> None:
 
 # Export ----------------------------------------------------------------------------------------------------
 
+
 def test_csv_export_neutralises_formulas_but_not_numbers() -> None:
     table = pa.Table.from_pylist(hostile_files.formula_rows())
     data = written("csv", table.rename_columns(["id", "note", "=amount"]))
     assert data.decode().split("\n")[0] == '"id","note","\'=amount"'
     cells = [row["note"] for row in pa.csv.read_csv(io.BytesIO(data)).to_pylist()]
     assert cells == [
-        "'=HYPERLINK(\"http://evil.example\",\"x\")", "'+cmd|' /C calc'!A0", "'-2+3", "'@SUM(A1:A2)",
-        "'\tleading tab", "'\rleading return", "-42.5", "plain = text",
+        '\'=HYPERLINK("http://evil.example","x")',
+        "'+cmd|' /C calc'!A0",
+        "'-2+3",
+        "'@SUM(A1:A2)",
+        "'\tleading tab",
+        "'\rleading return",
+        "-42.5",
+        "plain = text",
     ]
     assert pa.csv.read_csv(io.BytesIO(data)).column("'=amount").to_pylist() == [-5, 3, 0, 1, 2, 2, 7, 8]
 
 
-@pytest.mark.parametrize("encode", [
-    lambda values: values, lambda values: values.dictionary_encode(), lambda values: values.cast(pa.large_string()),
-], ids=["string", "dictionary", "large"])
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda values: values,
+        lambda values: values.dictionary_encode(),
+        lambda values: values.cast(pa.large_string()),
+    ],
+    ids=["string", "dictionary", "large"],
+)
 def test_csv_export_guards_formulas_behind_whitespace_and_in_every_text_type(encode: Any) -> None:
     risky = ["\nleading newline", "\x00leading nul", " =1+2", "\t @SUM(A1)", "\u00a0-2+3", "  +cmd"]
     harmless = [" plain", None, "a=b", "-1.5e3", ""]
     values = risky + harmless
     data = written("csv", pa.table({"n": range(len(values)), "cell": encode(pa.array(values, pa.string()))}))
-    cells = [row["cell"] for row in pa.csv.read_csv(io.BytesIO(data), convert_options=pa.csv.ConvertOptions(
-        column_types={"cell": pa.string()}, strings_can_be_null=True, quoted_strings_can_be_null=False)
-                                          ).to_pylist()]
+    cells = [
+        row["cell"]
+        for row in pa.csv.read_csv(
+            io.BytesIO(data),
+            convert_options=pa.csv.ConvertOptions(
+                column_types={"cell": pa.string()}, strings_can_be_null=True, quoted_strings_can_be_null=False
+            ),
+        ).to_pylist()
+    ]
     assert cells == ["'" + value for value in risky] + harmless
 
 
-@pytest.mark.parametrize(("fmt", "compressed"), [
-    ("csv", False), ("csv", True), ("json", False), ("json", True), ("ndjson", False), ("ndjson", True),
-    ("parquet", False),
-])
+@pytest.mark.parametrize(
+    ("fmt", "compressed"),
+    [
+        ("csv", False),
+        ("csv", True),
+        ("json", False),
+        ("json", True),
+        ("ndjson", False),
+        ("ndjson", True),
+        ("parquet", False),
+    ],
+)
 def test_round_trip_write_then_read_equals_input(fmt: str, compressed: bool) -> None:
     table = SAMPLE.cast(SAMPLE_SCHEMA.to_arrow())
     data = written(fmt, table, gzip=compressed)
     detected = detect_format(data[:65536], "export" + file_extension(fmt, gzip=compressed))  # type: ignore[arg-type]
     assert (detected.kind, detected.compression) == (fmt, "gzip" if compressed else "none")
-    read = pa.Table.from_batches([batch.rows for batch in read_batches(io.BytesIO(data), detected,
-                                                                       schema=SAMPLE_SCHEMA)])
+    read = pa.Table.from_batches(
+        [batch.rows for batch in read_batches(io.BytesIO(data), detected, schema=SAMPLE_SCHEMA)]
+    )
     assert read.equals(table)
 
 
 def test_json_export_is_valid_json_with_exact_values() -> None:
-    table = pa.table({
-        "amount": pa.array([decimal.Decimal("12345678901234567.89"), None], pa.decimal128(19, 2)),
-        "ratio": [float("nan"), float("inf")],
-        "key": ["123e4567-e89b-12d3-a456-426614174000", "quote \" backslash \\ ctrl \x01 tab \t"],
-        "day": [date(2024, 1, 31), None],
-        "meta": pa.array(['{"a": [1,\n 2]}', None], pa.string()),
-    }).cast(pa.schema([
-        pa.field("amount", pa.decimal128(19, 2)), pa.field("ratio", pa.float64()), pa.field("key", pa.string()),
-        pa.field("day", pa.date32()), ColumnDef("meta", "json").arrow_field(),
-    ]))
+    table = pa.table(
+        {
+            "amount": pa.array([decimal.Decimal("12345678901234567.89"), None], pa.decimal128(19, 2)),
+            "ratio": [float("nan"), float("inf")],
+            "key": ["123e4567-e89b-12d3-a456-426614174000", 'quote " backslash \\ ctrl \x01 tab \t'],
+            "day": [date(2024, 1, 31), None],
+            "meta": pa.array(['{"a": [1,\n 2]}', None], pa.string()),
+        }
+    ).cast(
+        pa.schema(
+            [
+                pa.field("amount", pa.decimal128(19, 2)),
+                pa.field("ratio", pa.float64()),
+                pa.field("key", pa.string()),
+                pa.field("day", pa.date32()),
+                ColumnDef("meta", "json").arrow_field(),
+            ]
+        )
+    )
     document = written("json", table).decode()
     assert json.loads(document, parse_float=decimal.Decimal) == [
-        {"amount": decimal.Decimal("12345678901234567.89"), "ratio": None,
-         "key": "123e4567-e89b-12d3-a456-426614174000", "day": "2024-01-31", "meta": {"a": [1, 2]}},
-        {"amount": None, "ratio": None, "key": "quote \" backslash \\ ctrl \x01 tab \t", "day": None, "meta": None},
+        {
+            "amount": decimal.Decimal("12345678901234567.89"),
+            "ratio": None,
+            "key": "123e4567-e89b-12d3-a456-426614174000",
+            "day": "2024-01-31",
+            "meta": {"a": [1, 2]},
+        },
+        {"amount": None, "ratio": None, "key": 'quote " backslash \\ ctrl \x01 tab \t', "day": None, "meta": None},
     ]
     lines = written("ndjson", table).decode().splitlines()
     assert [json.loads(line)["key"] for line in lines] == table.column("key").to_pylist()
@@ -528,13 +637,16 @@ def test_parquet_export_is_compressed_parquet() -> None:
 
 # COPY encoding ---------------------------------------------------------------------------------------------
 
+
 def test_copy_csv_bytes_for_tricky_values() -> None:
-    batch = pa.RecordBatch.from_pydict({
-        "text": ["", None, 'say "hi"', "a,b", "two\nlines", "\\.", "Zoë ☃", " padded "],
-        "number": pa.array([0, None, -1, 2**62, 5, 6, 7, 8], pa.int64()),
-        "flag": [True, None, False, True, True, True, True, True],
-        "ratio": [0.1, None, float("nan"), float("inf"), -1e-7, 1e20, 2.5, 0.0],
-    })
+    batch = pa.RecordBatch.from_pydict(
+        {
+            "text": ["", None, 'say "hi"', "a,b", "two\nlines", "\\.", "Zoë ☃", " padded "],
+            "number": pa.array([0, None, -1, 2**62, 5, 6, 7, 8], pa.int64()),
+            "flag": [True, None, False, True, True, True, True, True],
+            "ratio": [0.1, None, float("nan"), float("inf"), -1e-7, 1e20, 2.5, 0.0],
+        }
+    )
     assert to_copy_csv(batch) == (
         b'"",0,true,0.1\n'
         b",,,\n"
@@ -548,14 +660,25 @@ def test_copy_csv_bytes_for_tricky_values() -> None:
 
 
 def test_copy_csv_bytes_for_typed_columns() -> None:
-    batch = pa.RecordBatch.from_pylist([
-        {"amount": decimal.Decimal("-12.30"), "day": date(2024, 1, 31),
-         "at": datetime(2024, 1, 31, 12, 0, 0, 5, tzinfo=UTC), "meta": '{"a": "b,c"}'},
-        {"amount": None, "day": None, "at": None, "meta": None},
-    ], schema=pa.schema([
-        pa.field("amount", pa.decimal128(10, 2)), pa.field("day", pa.date32()),
-        pa.field("at", pa.timestamp("us", tz="UTC")), pa.field("meta", pa.string()),
-    ]))
+    batch = pa.RecordBatch.from_pylist(
+        [
+            {
+                "amount": decimal.Decimal("-12.30"),
+                "day": date(2024, 1, 31),
+                "at": datetime(2024, 1, 31, 12, 0, 0, 5, tzinfo=UTC),
+                "meta": '{"a": "b,c"}',
+            },
+            {"amount": None, "day": None, "at": None, "meta": None},
+        ],
+        schema=pa.schema(
+            [
+                pa.field("amount", pa.decimal128(10, 2)),
+                pa.field("day", pa.date32()),
+                pa.field("at", pa.timestamp("us", tz="UTC")),
+                pa.field("meta", pa.string()),
+            ]
+        ),
+    )
     assert to_copy_csv(batch) == b'-12.30,2024-01-31,"2024-01-31 12:00:00.000005Z","{""a"": ""b,c""}"\n,,,\n'
 
 
@@ -585,37 +708,66 @@ def test_detected_format_can_be_overridden() -> None:
 BOMB_LIMITS = ReadLimits(max_decompressed_bytes=1 << 30, max_compression_ratio=20)
 
 
-@pytest.mark.parametrize(("build", "limits", "error"), [
-    (lambda d: hostile_files.gzip_bomb(d), BOMB_LIMITS, CompressionRatioError),
-    (lambda d: hostile_files.gzip_bomb(d, members=3), BOMB_LIMITS, CompressionRatioError),
-    (lambda d: hostile_files.blank_lines_bomb(d), BOMB_LIMITS, CompressionRatioError),
-    (lambda d: hostile_files.latin1_gzip_bomb(d), BOMB_LIMITS, CompressionRatioError),
-    (lambda d: hostile_files.random_gzip_csv(d, 5 << 20), ReadLimits(max_decompressed_bytes=4 << 20,
-                                                                     max_compression_ratio=20),
-     DecompressedTooLargeError),
-    (lambda d: hostile_files.huge_line(d, line_bytes=5 << 20), ReadLimits(max_decompressed_bytes=4 << 20),
-     DecompressedTooLargeError),
-    (lambda d: hostile_files.parquet_rows_bomb(d), ReadLimits(max_rows=1_000_000), TooManyRowsError),
-    (lambda d: hostile_files.parquet_rows_bomb(d, rows=2_000_000), ReadLimits(max_compression_ratio=20),
-     CompressionRatioError),
-    (lambda d: hostile_files.parquet_dictionary_bomb(d), ReadLimits(max_decompressed_bytes=4 << 20),
-     DecompressedTooLargeError),
-], ids=["gzip", "gzip-members", "blank-lines", "latin-1", "random", "plain", "parquet-rows", "parquet-ratio",
-        "parquet-dictionary"])
-def test_decompression_bombs_stop_at_the_limit(tmp_path: Path, build: Any, limits: ReadLimits,
-                                               error: type[FormatError]) -> None:
+@pytest.mark.parametrize(
+    ("build", "limits", "error"),
+    [
+        (lambda d: hostile_files.gzip_bomb(d), BOMB_LIMITS, CompressionRatioError),
+        (lambda d: hostile_files.gzip_bomb(d, members=3), BOMB_LIMITS, CompressionRatioError),
+        (lambda d: hostile_files.blank_lines_bomb(d), BOMB_LIMITS, CompressionRatioError),
+        (lambda d: hostile_files.latin1_gzip_bomb(d), BOMB_LIMITS, CompressionRatioError),
+        (
+            lambda d: hostile_files.random_gzip_csv(d, 5 << 20),
+            ReadLimits(max_decompressed_bytes=4 << 20, max_compression_ratio=20),
+            DecompressedTooLargeError,
+        ),
+        (
+            lambda d: hostile_files.huge_line(d, line_bytes=5 << 20),
+            ReadLimits(max_decompressed_bytes=4 << 20),
+            DecompressedTooLargeError,
+        ),
+        (lambda d: hostile_files.parquet_rows_bomb(d), ReadLimits(max_rows=1_000_000), TooManyRowsError),
+        (
+            lambda d: hostile_files.parquet_rows_bomb(d, rows=2_000_000),
+            ReadLimits(max_compression_ratio=20),
+            CompressionRatioError,
+        ),
+        (
+            lambda d: hostile_files.parquet_dictionary_bomb(d),
+            ReadLimits(max_decompressed_bytes=4 << 20),
+            DecompressedTooLargeError,
+        ),
+    ],
+    ids=[
+        "gzip",
+        "gzip-members",
+        "blank-lines",
+        "latin-1",
+        "random",
+        "plain",
+        "parquet-rows",
+        "parquet-ratio",
+        "parquet-dictionary",
+    ],
+)
+def test_decompression_bombs_stop_at_the_limit(
+    tmp_path: Path, build: Any, limits: ReadLimits, error: type[FormatError]
+) -> None:
     path = build(tmp_path)
     with pytest.raises(error) as caught:
         for _ in read_batches(path, detect_file(path), limits=limits):
             pass
     assert caught.value.status == 413 and caught.value.details["value"] in (
-        limits.max_rows, limits.max_decompressed_bytes, limits.max_compression_ratio)
+        limits.max_rows,
+        limits.max_decompressed_bytes,
+        limits.max_compression_ratio,
+    )
 
 
 def test_rows_past_the_limit_fail_while_streaming() -> None:
     data = b"n\n" + b"".join(b"%d\n" % row for row in range(5000))
-    reader = read_batches(io.BytesIO(data), detect_format(data), batch_rows=500,
-                          limits=ReadLimits(max_rows=4000, sample_rows=500))
+    reader = read_batches(
+        io.BytesIO(data), detect_format(data), batch_rows=500, limits=ReadLimits(max_rows=4000, sample_rows=500)
+    )
     loaded: list[int] = []
     with pytest.raises(TooManyRowsError, match="more than 4,000 rows") as caught:
         loaded.extend(batch.rows.num_rows for batch in reader)
@@ -658,8 +810,14 @@ print(json.dumps({"result": result, "growth_mb": peak_mb() - baseline}))
 def test_parquet_dictionary_bomb_is_refused_before_it_is_expanded(tmp_path: Path) -> None:
     """512 MB once expanded, from a 10 kB file: refused on the size the batch would have, measured unexpanded."""
     path = hostile_files.parquet_dictionary_bomb(tmp_path)
-    completed = subprocess.run([sys.executable, "-c", DICTIONARY_PROBE, str(path)], cwd=REPO, capture_output=True,
-                               text=True, check=True, timeout=120)
+    completed = subprocess.run(
+        [sys.executable, "-c", DICTIONARY_PROBE, str(path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     report = json.loads(completed.stdout)
     assert report["result"] == "DecompressedTooLargeError"
     assert report["growth_mb"] < 100, report
@@ -667,11 +825,21 @@ def test_parquet_dictionary_bomb_is_refused_before_it_is_expanded(tmp_path: Path
 
 # Reserved and awkward column names -------------------------------------------------------------------------
 
+
 def test_reserved_column_names_are_renamed_and_reported() -> None:
     batches = read_all(b"org_id,_row,ORG ID, Org-Id ,xmin,,name,Name,oid\n1,2,3,4,5,6,7,8,9\n")
     columns = batches[0].schema.columns
     assert [column.name for column in columns] == [
-        "org_id_1", "row", "org_id_2", "org_id_3", "xmin_1", "column_6", "name", "name_2", "oid_1"]
+        "org_id_1",
+        "row",
+        "org_id_2",
+        "org_id_3",
+        "xmin_1",
+        "column_6",
+        "name",
+        "name_2",
+        "oid_1",
+    ]
     assert rows_of(batches) == [dict(zip([column.name for column in columns], range(1, 10), strict=True))]
     assert column_renames(columns) == [
         {"label": "org_id", "name": "org_id_1", "reason": "reserved"},
@@ -687,8 +855,10 @@ def test_reserved_column_names_are_renamed_and_reported() -> None:
 def test_a_nul_in_a_header_is_kept_as_a_replacement_character() -> None:
     for data in (b"a\x00b,c\n1,2\n", b'{"a\\u0000b": 1, "c": 2}\n'):
         batches = read_all(data)
-        assert [(column.name, column.label) for column in batches[0].schema.columns] == [("a_b", "a\ufffdb"),
-                                                                                         ("c", "c")]
+        assert [(column.name, column.label) for column in batches[0].schema.columns] == [
+            ("a_b", "a\ufffdb"),
+            ("c", "c"),
+        ]
         assert rows_of(batches) == [{"a_b": 1, "c": 2}]
 
 
@@ -700,30 +870,40 @@ def test_reserved_names_are_refused_in_a_given_schema() -> None:
 
 # Type inference with a few bad values, and given types ------------------------------------------------------
 
+
 def test_a_few_bad_values_are_rejects_and_the_column_keeps_its_type() -> None:
     amounts = [f"{row}.25" for row in range(1, 41)]
     days = [f"2024-01-{row % 28 + 1:02d}" for row in range(1, 41)]
     amounts[6], days[11] = "oops", "2024-13-45"
-    text = "id,amount,day\n" + "".join(f"{row},{amount},{day}\n"
-                                        for row, amount, day in zip(range(1, 41), amounts, days, strict=True))
+    text = "id,amount,day\n" + "".join(
+        f"{row},{amount},{day}\n" for row, amount, day in zip(range(1, 41), amounts, days, strict=True)
+    )
     batches = read_all(text.encode())
     assert [(column.name, column.type) for column in batches[0].schema.columns] == [
-        ("id", "int"), ("amount", "float"), ("day", "date")]
-    assert rejects_of(batches) == [(7, "amount", "not a number: 'oops'"),
-                                   (12, "day", "not a date (YYYY-MM-DD, years 1 to 9999): '2024-13-45'")]
+        ("id", "int"),
+        ("amount", "float"),
+        ("day", "date"),
+    ]
+    assert rejects_of(batches) == [
+        (7, "amount", "not a number: 'oops'"),
+        (12, "day", "not a date (YYYY-MM-DD, years 1 to 9999): '2024-13-45'"),
+    ]
     assert len(rows_of(batches)) == 38
 
 
-@pytest.mark.parametrize(("values", "kind"), [
-    (["12"] * 19 + ["oops"], "int"),  # 95% parse: the type holds
-    (["12"] * 18 + ["oops", "nope"], "string"),  # 90%: text
-    (["12"] * 19 + ["1.5"], "float"),  # every value is a number, one with a fraction
-    (["2024-01-31"] * 19 + ["2024-02-01T10:00:00Z"], "datetime"),
-    (["2024-01-31"] * 19 + ["2024-13-45"], "date"),
-    (["yes"] * 19 + ["maybe"], "bool"),
-    (["12"] * 19 + ["0012"], "string"),  # a number with leading zeros is an identifier
-    (["12"] * 19 + [""], "int"),  # empty values do not count
-])
+@pytest.mark.parametrize(
+    ("values", "kind"),
+    [
+        (["12"] * 19 + ["oops"], "int"),  # 95% parse: the type holds
+        (["12"] * 18 + ["oops", "nope"], "string"),  # 90%: text
+        (["12"] * 19 + ["1.5"], "float"),  # every value is a number, one with a fraction
+        (["2024-01-31"] * 19 + ["2024-02-01T10:00:00Z"], "datetime"),
+        (["2024-01-31"] * 19 + ["2024-13-45"], "date"),
+        (["yes"] * 19 + ["maybe"], "bool"),
+        (["12"] * 19 + ["0012"], "string"),  # a number with leading zeros is an identifier
+        (["12"] * 19 + [""], "int"),  # empty values do not count
+    ],
+)
 def test_a_type_wins_when_enough_sampled_values_parse(values: list[str], kind: str) -> None:
     schema = infer_schema(pa.table({"v": pa.array(values, pa.string())}))
     assert schema.columns[0].type == kind
@@ -741,20 +921,26 @@ def test_given_types_replace_inference_for_the_columns_named() -> None:
     types = TYPE_MAPPING.validate_python({"Amount": "string", "day": {"type": "date", "nullable": False}})
     batches = read_all(b"id,Amount,day\n1,12.5,2024-01-01\n2,oops,\n", types=types)
     assert [(column.name, column.type, column.nullable) for column in batches[0].schema.columns] == [
-        ("id", "int", True), ("amount", "string", True), ("day", "date", False)]
+        ("id", "int", True),
+        ("amount", "string", True),
+        ("day", "date", False),
+    ]
     assert rejects_of(batches) == [(2, "day", "missing value in a required column")]
     with pytest.raises(SchemaMismatchError, match="'nope', which the file does not have; its columns are 'id'"):
         read_all(b"id,Amount\n1,2\n", types=TYPE_MAPPING.validate_python({"nope": "int"}))
 
 
-@pytest.mark.parametrize(("mapping", "where", "words"), [
-    ({"amount": "number"}, ("amount", "type"), "Input should be 'int'"),
-    ({"amount": {"type": "decimal"}}, ("amount",), "a decimal needs a precision"),
-    ({"amount": {"type": "int", "scale": 2}}, ("amount",), "only decimal columns take a precision and scale"),
-    ({"amount": {"type": "int", "extra": 1}}, ("amount", "extra"), "Extra inputs"),
-    ({}, (), "at least 1 item"),
-    ({"a\x00b": "int"}, (), "NUL"),
-])
+@pytest.mark.parametrize(
+    ("mapping", "where", "words"),
+    [
+        ({"amount": "number"}, ("amount", "type"), "Input should be 'int'"),
+        ({"amount": {"type": "decimal"}}, ("amount",), "a decimal needs a precision"),
+        ({"amount": {"type": "int", "scale": 2}}, ("amount",), "only decimal columns take a precision and scale"),
+        ({"amount": {"type": "int", "extra": 1}}, ("amount", "extra"), "Extra inputs"),
+        ({}, (), "at least 1 item"),
+        ({"a\x00b": "int"}, (), "NUL"),
+    ],
+)
 def test_type_mappings_are_checked(mapping: dict[str, Any], where: tuple[str, ...], words: str) -> None:
     with pytest.raises(ValidationError) as caught:
         TYPE_MAPPING.validate_python(mapping)
@@ -764,6 +950,8 @@ def test_type_mappings_are_checked(mapping: dict[str, Any], where: tuple[str, ..
 def test_a_date_alone_in_a_datetime_column_is_its_midnight() -> None:
     schema = DatasetSchema((ColumnDef("at", "datetime"),))
     batches = read_all(b"at\n2024-01-31\n2024-02-01T10:00:00+02:00\nnot a date\n", schema=schema)
-    assert [row["at"] for row in rows_of(batches)] == [datetime(2024, 1, 31, tzinfo=UTC),
-                                                      datetime(2024, 2, 1, 8, tzinfo=UTC)]
+    assert [row["at"] for row in rows_of(batches)] == [
+        datetime(2024, 1, 31, tzinfo=UTC),
+        datetime(2024, 2, 1, 8, tzinfo=UTC),
+    ]
     assert [reject[:2] for reject in rejects_of(batches)] == [(3, "at")]

@@ -64,60 +64,87 @@ def error_locs(payload: dict[str, Any]) -> list[tuple[str | int, ...]]:
 INT = {"name": "n", "type": "int"}
 
 
-@pytest.mark.parametrize(("columns", "extra", "expected"), [
-    ([INT, INT | {"name": "m"}, INT | {"name": "o"}, INT | {"name": "p", "min": "many"}], {}, ("columns", 3, "min")),
-    ([INT | {"min": 10, "max": 5}], {}, ("columns", 0, "max")),
-    ([INT | {"max": -5}], {}, ("columns", 0, "max")),
-    ([{"name": "t", "type": "datetime", "min": "2024-01-01T00:00:00.2", "max": "2024-01-01T00:00:00.7"}], {},
-     ("columns", 0, "max")),
-    ([INT | {"distribution": {"type": "normal", "mean": 1, "stddev": 0}}], {},
-     ("columns", 0, "distribution", "stddev")),
-    ([INT | {"distribution": {"type": "gauss"}}], {}, ("columns", 0, "distribution")),
-    ([INT | {"min": 0, "max": 10, "unique": True}], {}, ("columns", 0, "unique")),
-    ([INT | {"unique": True, "distribution": {"type": "zipf", "a": 1.2}}], {}, ("columns", 0, "unique")),
-    ([INT | {"distribution": {"type": "sequence"}, "max": 5}], {}, ("columns", 0, "max")),
-    ([INT | {"distribution": {"type": "sequence", "start": 2**63 - 10, "step": 1}}], {},
-     ("columns", 0, "distribution", "step")),
-    ([INT, {"name": "e", "type": "enum", "values": ["a", "b"], "weights": [1]}], {}, ("columns", 1, "weights")),
-    ([{"name": "e", "type": "enum", "values": ["a", "b", "c"], "weights": [1, 2, -1]}], {},
-     ("columns", 0, "weights", 2)),
-    ([{"name": "e", "type": "enum", "values": ["a", "a"]}], {}, ("columns", 0, "values", 1)),
-    ([{"name": "e", "type": "enum", "values": ["a\x00"]}], {}, ("columns", 0, "values")),
-    ([INT, INT, {"name": "p", "type": "pattern", "pattern": "AB(C)"}], {}, ("columns", 2, "pattern")),
-    ([{"name": "p", "type": "pattern", "pattern": r"[A-C]\d", "unique": True}], {}, ("columns", 0, "unique")),
-    ([{"name": "p", "type": "pattern", "pattern": r"X\d{1,4}", "unique": True}], {}, ("columns", 0, "unique")),
-    ([{"name": "d", "type": "decimal", "precision": 4, "scale": 6}], {}, ("columns", 0, "scale")),
-    ([{"name": "d", "type": "decimal", "precision": 4, "scale": 2, "max": "100.00"}], {}, ("columns", 0, "max")),
-    ([{"name": "d", "type": "decimal", "scale": 2, "min": "0.125"}], {}, ("columns", 0, "min")),
-    ([{"name": "t", "type": "date", "min": "2024-05-01", "max": "2024-01-01"}], {}, ("columns", 0, "max")),
-    ([{"name": "t", "type": "text", "minWords": 5, "maxWords": 2}], {}, ("columns", 0, "maxWords")),
-    ([{"name": "f", "type": "float", "nullRatio": 1.5}], {}, ("columns", 0, "nullRatio")),
-    ([{"name": "Bad-Name", "type": "uuid"}], {}, ("columns", 0, "name")),
-    ([{"name": "u", "type": "uuid"}, {"name": "u", "type": "bool"}], {}, ("columns", 1, "name")),
-    ([{"name": "u", "type": "uuid", "unique": True}], {}, ("columns", 0, "unique")),
-    ([{"name": "u", "type": "hologram"}], {}, ("columns", 0)),
-    ([{"name": "m", "type": "email", "fromColumns": ["u"]}, {"name": "u", "type": "uuid"}], {},
-     ("columns", 0, "fromColumns", 0)),
-    ([{"name": "m", "type": "email", "domains": ["not a host"]}], {}, ("columns", 0, "domains", 0)),
-    ([{"name": "r", "type": "reference", "dataset": "not-a-uuid"}], {}, ("columns", 0, "dataset")),
-    ([INT], {"locale": "xx_XX"}, ("locale",)),
-    ([INT], {"rows": 100_000_001}, ("rows",)),
-    ([INT], {"seed": -1}, ("seed",)),
-    ([], {}, ("columns",)),
-    ([INT], {"links": {"users": str(uuid.uuid4())}}, ("links",)),
-    ([], {"preset": "orders", "links": {"customers": str(uuid.uuid4())}}, ("links", "customers")),
-    ([], {"preset": "users", "exclude": ["id", "shoe_size"]}, ("exclude", 1)),
-    ([INT | {"name": "user_id"}], {"preset": "events", "links": {"users": str(uuid.uuid4())}}, ("links", "users")),
-    ([INT | {"min": 1, "max": 3, "unique": True}], {"preset": "users"}, ("columns", 0, "unique")),
-])
-def test_errors_point_at_the_exact_field(columns: list[dict[str, Any]], extra: dict[str, Any],
-                                         expected: tuple[str | int, ...]) -> None:
+@pytest.mark.parametrize(
+    ("columns", "extra", "expected"),
+    [
+        (
+            [INT, INT | {"name": "m"}, INT | {"name": "o"}, INT | {"name": "p", "min": "many"}],
+            {},
+            ("columns", 3, "min"),
+        ),
+        ([INT | {"min": 10, "max": 5}], {}, ("columns", 0, "max")),
+        ([INT | {"max": -5}], {}, ("columns", 0, "max")),
+        (
+            [{"name": "t", "type": "datetime", "min": "2024-01-01T00:00:00.2", "max": "2024-01-01T00:00:00.7"}],
+            {},
+            ("columns", 0, "max"),
+        ),
+        (
+            [INT | {"distribution": {"type": "normal", "mean": 1, "stddev": 0}}],
+            {},
+            ("columns", 0, "distribution", "stddev"),
+        ),
+        ([INT | {"distribution": {"type": "gauss"}}], {}, ("columns", 0, "distribution")),
+        ([INT | {"min": 0, "max": 10, "unique": True}], {}, ("columns", 0, "unique")),
+        ([INT | {"unique": True, "distribution": {"type": "zipf", "a": 1.2}}], {}, ("columns", 0, "unique")),
+        ([INT | {"distribution": {"type": "sequence"}, "max": 5}], {}, ("columns", 0, "max")),
+        (
+            [INT | {"distribution": {"type": "sequence", "start": 2**63 - 10, "step": 1}}],
+            {},
+            ("columns", 0, "distribution", "step"),
+        ),
+        ([INT, {"name": "e", "type": "enum", "values": ["a", "b"], "weights": [1]}], {}, ("columns", 1, "weights")),
+        (
+            [{"name": "e", "type": "enum", "values": ["a", "b", "c"], "weights": [1, 2, -1]}],
+            {},
+            ("columns", 0, "weights", 2),
+        ),
+        ([{"name": "e", "type": "enum", "values": ["a", "a"]}], {}, ("columns", 0, "values", 1)),
+        ([{"name": "e", "type": "enum", "values": ["a\x00"]}], {}, ("columns", 0, "values")),
+        ([INT, INT, {"name": "p", "type": "pattern", "pattern": "AB(C)"}], {}, ("columns", 2, "pattern")),
+        ([{"name": "p", "type": "pattern", "pattern": r"[A-C]\d", "unique": True}], {}, ("columns", 0, "unique")),
+        ([{"name": "p", "type": "pattern", "pattern": r"X\d{1,4}", "unique": True}], {}, ("columns", 0, "unique")),
+        ([{"name": "d", "type": "decimal", "precision": 4, "scale": 6}], {}, ("columns", 0, "scale")),
+        ([{"name": "d", "type": "decimal", "precision": 4, "scale": 2, "max": "100.00"}], {}, ("columns", 0, "max")),
+        ([{"name": "d", "type": "decimal", "scale": 2, "min": "0.125"}], {}, ("columns", 0, "min")),
+        ([{"name": "t", "type": "date", "min": "2024-05-01", "max": "2024-01-01"}], {}, ("columns", 0, "max")),
+        ([{"name": "t", "type": "text", "minWords": 5, "maxWords": 2}], {}, ("columns", 0, "maxWords")),
+        ([{"name": "f", "type": "float", "nullRatio": 1.5}], {}, ("columns", 0, "nullRatio")),
+        ([{"name": "Bad-Name", "type": "uuid"}], {}, ("columns", 0, "name")),
+        ([{"name": "u", "type": "uuid"}, {"name": "u", "type": "bool"}], {}, ("columns", 1, "name")),
+        ([{"name": "u", "type": "uuid", "unique": True}], {}, ("columns", 0, "unique")),
+        ([{"name": "u", "type": "hologram"}], {}, ("columns", 0)),
+        (
+            [{"name": "m", "type": "email", "fromColumns": ["u"]}, {"name": "u", "type": "uuid"}],
+            {},
+            ("columns", 0, "fromColumns", 0),
+        ),
+        ([{"name": "m", "type": "email", "domains": ["not a host"]}], {}, ("columns", 0, "domains", 0)),
+        ([{"name": "r", "type": "reference", "dataset": "not-a-uuid"}], {}, ("columns", 0, "dataset")),
+        ([INT], {"locale": "xx_XX"}, ("locale",)),
+        ([INT], {"rows": 100_000_001}, ("rows",)),
+        ([INT], {"seed": -1}, ("seed",)),
+        ([], {}, ("columns",)),
+        ([INT], {"links": {"users": str(uuid.uuid4())}}, ("links",)),
+        ([], {"preset": "orders", "links": {"customers": str(uuid.uuid4())}}, ("links", "customers")),
+        ([], {"preset": "users", "exclude": ["id", "shoe_size"]}, ("exclude", 1)),
+        ([INT | {"name": "user_id"}], {"preset": "events", "links": {"users": str(uuid.uuid4())}}, ("links", "users")),
+        ([INT | {"min": 1, "max": 3, "unique": True}], {"preset": "users"}, ("columns", 0, "unique")),
+    ],
+)
+def test_errors_point_at_the_exact_field(
+    columns: list[dict[str, Any]], extra: dict[str, Any], expected: tuple[str | int, ...]
+) -> None:
     assert error_locs({"rows": 1000, "columns": columns, **extra}) == [expected]
 
 
 def test_all_errors_are_reported_at_once() -> None:
-    locs = error_locs({"rows": 1000, "columns": [INT | {"min": 9, "max": 1}, {"name": "p", "type": "pattern",
-                                                                             "pattern": "[", "nullRatio": 2}]})
+    locs = error_locs(
+        {
+            "rows": 1000,
+            "columns": [INT | {"min": 9, "max": 1}, {"name": "p", "type": "pattern", "pattern": "[", "nullRatio": 2}],
+        }
+    )
     assert set(locs) == {("columns", 0, "max"), ("columns", 1, "pattern"), ("columns", 1, "nullRatio")}
 
 
@@ -129,8 +156,10 @@ async def test_a_bad_spec_is_a_422_with_the_field_path() -> None:
     def accept(spec: GenerationSpec) -> dict[str, int]:
         return {"rows": spec.rows}
 
-    bad = {"rows": 10, "columns": [INT, INT | {"name": "m"}, INT | {"name": "o"}, INT | {"name": "p", "min": 5,
-                                                                                        "max": 1}]}
+    bad = {
+        "rows": 10,
+        "columns": [INT, INT | {"name": "m"}, INT | {"name": "o"}, INT | {"name": "p", "min": 5, "max": 1}],
+    }
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         response = await client.post("/generate", json=bad)
         assert response.status_code == 422
@@ -159,8 +188,9 @@ def test_int_normal_is_centred_and_clipped() -> None:
 def test_float_distributions() -> None:
     normal = column_of({"name": "f", "type": "float", "distribution": {"type": "normal", "mean": 5, "stddev": 2}})
     assert abs(normal.mean() - 5) < 0.1 and abs(normal.std() - 2) < 0.1
-    lognormal = column_of({"name": "f", "type": "float", "distribution": {"type": "lognormal", "mean": 1,
-                                                                             "sigma": 0.5}})
+    lognormal = column_of(
+        {"name": "f", "type": "float", "distribution": {"type": "lognormal", "mean": 1, "sigma": 0.5}}
+    )
     assert abs(np.median(lognormal) - np.e) < 0.1 and lognormal.min() > 0
     uniform = column_of({"name": "f", "type": "float", "min": 10, "max": 20, "decimals": 1})
     assert uniform.min() >= 10 and uniform.max() <= 20 and abs(uniform.mean() - 15) < 0.2
@@ -188,9 +218,14 @@ def test_enum_weights_and_zipf() -> None:
 def test_bool_and_null_ratios() -> None:
     values = column_of({"name": "b", "type": "bool", "trueRatio": 0.3})
     assert abs(values.mean() - 0.3) < 0.015
-    table = table_of(spec_of({"name": "b", "type": "bool", "nullRatio": 0.25}, INT | {"nullRatio": 0.5},
-                             {"name": "e", "type": "enum", "values": ["x"], "nullRatio": 0.1},
-                             {"name": "u", "type": "uuid", "nullRatio": 0.1}))
+    table = table_of(
+        spec_of(
+            {"name": "b", "type": "bool", "nullRatio": 0.25},
+            INT | {"nullRatio": 0.5},
+            {"name": "e", "type": "enum", "values": ["x"], "nullRatio": 0.1},
+            {"name": "u", "type": "uuid", "nullRatio": 0.1},
+        )
+    )
     for name, ratio in (("b", 0.25), ("n", 0.5), ("e", 0.1), ("u", 0.1)):
         assert abs(table.column(name).null_count / table.num_rows - ratio) < 0.015
     assert table.schema.field("n").nullable
@@ -198,11 +233,20 @@ def test_bool_and_null_ratios() -> None:
 
 
 def test_decimals_and_amounts_respect_bounds() -> None:
-    table = table_of(spec_of({"name": "d", "type": "decimal", "precision": 6, "scale": 3, "min": "-1.5",
-                              "max": "2.250"},
-                             {"name": "a", "type": "amount", "min": "5", "max": "50"},
-                             {"name": "g", "type": "decimal", "scale": 2, "min": "0", "max": "100",
-                              "distribution": {"type": "normal", "mean": 50, "stddev": 5}}))
+    table = table_of(
+        spec_of(
+            {"name": "d", "type": "decimal", "precision": 6, "scale": 3, "min": "-1.5", "max": "2.250"},
+            {"name": "a", "type": "amount", "min": "5", "max": "50"},
+            {
+                "name": "g",
+                "type": "decimal",
+                "scale": 2,
+                "min": "0",
+                "max": "100",
+                "distribution": {"type": "normal", "mean": 50, "stddev": 5},
+            },
+        )
+    )
     assert table.schema.field("d").type == pa.decimal128(6, 3)
     assert table.schema.field("a").type == pa.decimal128(12, 2)
     decimals = table.column("d").to_pylist()
@@ -215,11 +259,25 @@ def test_decimals_and_amounts_respect_bounds() -> None:
 
 
 def test_dates_and_datetimes_stay_in_range() -> None:
-    table = table_of(spec_of(
-        {"name": "d", "type": "date", "min": "2024-02-01", "max": "2024-02-29"},
-        {"name": "t", "type": "datetime", "min": "2024-01-01T00:00:00+02:00", "max": "2024-01-02", "resolution": "ms"},
-        {"name": "c", "type": "date", "min": "2000-01-01", "max": "2030-12-31",
-         "distribution": {"type": "normal", "mean": "2015-06-01", "stddevDays": 30}}))
+    table = table_of(
+        spec_of(
+            {"name": "d", "type": "date", "min": "2024-02-01", "max": "2024-02-29"},
+            {
+                "name": "t",
+                "type": "datetime",
+                "min": "2024-01-01T00:00:00+02:00",
+                "max": "2024-01-02",
+                "resolution": "ms",
+            },
+            {
+                "name": "c",
+                "type": "date",
+                "min": "2000-01-01",
+                "max": "2030-12-31",
+                "distribution": {"type": "normal", "mean": "2015-06-01", "stddevDays": 30},
+            },
+        )
+    )
     days = table.column("d").to_pylist()
     assert min(days) == date(2024, 2, 1) and max(days) == date(2024, 2, 29)
     stamps = table.column("t").to_pylist()
@@ -263,8 +321,13 @@ def test_permutation_is_a_bijection() -> None:
 
 
 def test_unique_patterns_and_emails() -> None:
-    table = table_of(spec_of({"name": "code", "type": "pattern", "pattern": r"[A-C]\d{4}", "unique": True},
-                             {"name": "email", "type": "email", "unique": True}, rows=30_000))
+    table = table_of(
+        spec_of(
+            {"name": "code", "type": "pattern", "pattern": r"[A-C]\d{4}", "unique": True},
+            {"name": "email", "type": "email", "unique": True},
+            rows=30_000,
+        )
+    )
     codes = table.column("code").to_pylist()
     assert len(set(codes)) == 30_000 and all(re.fullmatch(r"[A-C]\d{4}", code) for code in codes)
     emails = table.column("email").to_pylist()
@@ -274,13 +337,16 @@ def test_unique_patterns_and_emails() -> None:
 # --- patterns -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("pattern", "regex"), [
-    (r"ORD-[A-Z]{3}-\d{6}", r"ORD-[A-Z]{3}-\d{6}"),
-    (r"\w{2,5}\.x?", r"\w{2,5}\.x?"),
-    (r"[a-f0-9]{8}", r"[a-f0-9]{8}"),
-    ("Größe-{{row:4}}", r"Größe-\d{4,}"),
-    (r"\(555\) \d{3}-\d{4}", r"\(555\) \d{3}-\d{4}"),
-])
+@pytest.mark.parametrize(
+    ("pattern", "regex"),
+    [
+        (r"ORD-[A-Z]{3}-\d{6}", r"ORD-[A-Z]{3}-\d{6}"),
+        (r"\w{2,5}\.x?", r"\w{2,5}\.x?"),
+        (r"[a-f0-9]{8}", r"[a-f0-9]{8}"),
+        ("Größe-{{row:4}}", r"Größe-\d{4,}"),
+        (r"\(555\) \d{3}-\d{4}", r"\(555\) \d{3}-\d{4}"),
+    ],
+)
 def test_patterns_generate_matching_strings(pattern: str, regex: str) -> None:
     values = column_of({"name": "p", "type": "pattern", "pattern": pattern}, rows=2000)
     assert all(re.fullmatch(regex, value) for value in values)
@@ -293,8 +359,9 @@ def test_pattern_repeats_vary_and_rows_are_numbered() -> None:
     assert numbered[:2].tolist() == ["INV-001", "INV-002"] and numbered[-1] == "INV-1200"
 
 
-@pytest.mark.parametrize("pattern", ["a(b)", "{2}", r"\q", "[z-a]", "[abc", "{{rows}}", "a{3,1}", "a{x}", "[ä]",
-                                     "a*", "\\"])
+@pytest.mark.parametrize(
+    "pattern", ["a(b)", "{2}", r"\q", "[z-a]", "[abc", "{{rows}}", "a{3,1}", "a{x}", "[ä]", "a*", "\\"]
+)
 def test_invalid_patterns_are_rejected(pattern: str) -> None:
     with pytest.raises(ValueError, match=r"position|pattern"):
         compile_pattern(pattern)
@@ -303,14 +370,26 @@ def test_invalid_patterns_are_rejected(pattern: str) -> None:
 # --- realistic values and locales -----------------------------------------------------------------
 
 
-REALISTIC_TYPES = ("first_name", "last_name", "person_name", "phone", "company", "address", "city", "country", "url",
-                   "product_name", "text")
+REALISTIC_TYPES = (
+    "first_name",
+    "last_name",
+    "person_name",
+    "phone",
+    "company",
+    "address",
+    "city",
+    "country",
+    "url",
+    "product_name",
+    "text",
+)
 REALISTIC: list[dict[str, Any]] = [{"name": kind, "type": kind} for kind in REALISTIC_TYPES]
 
 
 def test_realistic_values_look_real() -> None:
-    table = table_of(spec_of(*REALISTIC, {"name": "email", "type": "email", "fromColumns": ["first_name",
-                                                                                             "last_name"]}, rows=3000))
+    table = table_of(
+        spec_of(*REALISTIC, {"name": "email", "type": "email", "fromColumns": ["first_name", "last_name"]}, rows=3000)
+    )
     rows = table.to_pylist()
     for row in rows[:200]:
         assert row["person_name"].count(" ") >= 1
@@ -333,22 +412,33 @@ def test_locales_draw_their_own_names() -> None:
 
     assert set(german.column("first_name").to_pylist()) <= set(GermanNames.first_names)
     assert all(re.fullmatch(r"\S.* \d+", value) for value in german.column("address").to_pylist())  # number last
-    japanese = table_of(spec_of({"name": "full", "type": "person_name"}, {"name": "email", "type": "email",
-                                                                          "fromColumns": ["full"]},
-                                rows=500, locale="ja_JP"))
+    japanese = table_of(
+        spec_of(
+            {"name": "full", "type": "person_name"},
+            {"name": "email", "type": "email", "fromColumns": ["full"]},
+            rows=500,
+            locale="ja_JP",
+        )
+    )
     names = japanese.column("full").to_pylist()
     assert all(not name.isascii() for name in names)
-    assert all(re.fullmatch(r"[a-z0-9._]+@example\.(com|org|net)", email)
-               for email in japanese.column("email").to_pylist())
+    assert all(
+        re.fullmatch(r"[a-z0-9._]+@example\.(com|org|net)", email) for email in japanese.column("email").to_pylist()
+    )
 
 
 # --- determinism ----------------------------------------------------------------------------------
 
-MIXED: list[dict[str, Any]] = [INT | {"min": 0, "max": 10**9}, {"name": "f", "type": "float", "nullRatio": 0.1},
-         {"name": "u", "type": "uuid"}, {"name": "e", "type": "enum", "values": ["x", "y", "z"]},
-         {"name": "k", "type": "pattern", "pattern": r"K-[A-Z]{4}\d{3}", "unique": True},
-         {"name": "s", "type": "int", "min": 1, "max": 10**6, "unique": True},
-         {"name": "email", "type": "email"}, {"name": "t", "type": "text", "maxWords": 5}]
+MIXED: list[dict[str, Any]] = [
+    INT | {"min": 0, "max": 10**9},
+    {"name": "f", "type": "float", "nullRatio": 0.1},
+    {"name": "u", "type": "uuid"},
+    {"name": "e", "type": "enum", "values": ["x", "y", "z"]},
+    {"name": "k", "type": "pattern", "pattern": r"K-[A-Z]{4}\d{3}", "unique": True},
+    {"name": "s", "type": "int", "min": 1, "max": 10**6, "unique": True},
+    {"name": "email", "type": "email"},
+    {"name": "t", "type": "text", "maxWords": 5},
+]
 
 
 def parquet_bytes(table: pa.Table) -> bytes:
@@ -400,9 +490,13 @@ def output_digest() -> str:
 
 def test_output_is_the_same_in_every_process() -> None:
     """Vocabularies must not depend on hash randomisation (Faker builds some of its lists from sets)."""
-    child = subprocess.Popen([sys.executable, "-c", "from tests.datasets.test_generation import output_digest; "
-                              "print(output_digest())"], env={**os.environ, "PYTHONHASHSEED": "0"},
-                             cwd=Path(__file__).parents[2], stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", "from tests.datasets.test_generation import output_digest; print(output_digest())"],
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+        cwd=Path(__file__).parents[2],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     here = output_digest()  # computed while the child works
     assert child.communicate(timeout=120)[0].strip() == here
     assert child.returncode == 0
@@ -431,14 +525,17 @@ USERS = uuid.UUID("00000000-0000-4000-8000-000000000001")
 
 
 def test_references_sample_the_given_values() -> None:
-    spec = spec_of({"name": "user_id", "type": "reference", "dataset": str(USERS)},
-                   {"name": "hot", "type": "reference", "dataset": str(USERS), "distribution": {"type": "zipf",
-                                                                                               "a": 1.5}},
-                   {"name": "owner", "type": "reference", "dataset": str(USERS), "column": "uid", "unique": True},
-                   rows=5000)
+    spec = spec_of(
+        {"name": "user_id", "type": "reference", "dataset": str(USERS)},
+        {"name": "hot", "type": "reference", "dataset": str(USERS), "distribution": {"type": "zipf", "a": 1.5}},
+        {"name": "owner", "type": "reference", "dataset": str(USERS), "column": "uid", "unique": True},
+        rows=5000,
+    )
     assert [(ref.loc, ref.column, ref.dataset, ref.referenced_column) for ref in referenced_datasets(spec)] == [
-        (("columns", 0, "dataset"), "user_id", USERS, "id"), (("columns", 1, "dataset"), "hot", USERS, "id"),
-        (("columns", 2, "dataset"), "owner", USERS, "uid")]
+        (("columns", 0, "dataset"), "user_id", USERS, "id"),
+        (("columns", 1, "dataset"), "hot", USERS, "id"),
+        (("columns", 2, "dataset"), "owner", USERS, "uid"),
+    ]
     ids = pa.chunked_array([pa.array(range(1, 4001)), pa.array([None, *range(4001, 6001)])])
     uids = pa.array([uuid.uuid4().bytes for _ in range(6000)], pa.binary(16))
     table = table_of(spec, references={"user_id": ids, "hot": ids, "owner": uids})
@@ -468,14 +565,21 @@ def test_presets_generate(name: str) -> None:
 
 def test_presets_can_be_extended_overridden_trimmed_and_linked() -> None:
     users = uuid.uuid4()
-    spec = GenerationSpec.model_validate({
-        "preset": "orders", "rows": 2000, "seed": 1, "exclude": ["currency"],
-        "links": {"users": str(users)},
-        "columns": [{"name": "quantity", "type": "int", "min": 5, "max": 6}, {"name": "note", "type": "text"}]})
+    spec = GenerationSpec.model_validate(
+        {
+            "preset": "orders",
+            "rows": 2000,
+            "seed": 1,
+            "exclude": ["currency"],
+            "links": {"users": str(users)},
+            "columns": [{"name": "quantity", "type": "int", "min": 5, "max": 6}, {"name": "note", "type": "text"}],
+        }
+    )
     names = [column.name for column in spec.effective_columns]
     assert "currency" not in names and names[-1] == "note"
     assert [(ref.loc, ref.column, ref.dataset) for ref in referenced_datasets(spec)] == [
-        (("links", "users"), "user_id", users)]
+        (("links", "users"), "user_id", users)
+    ]
     table = table_of(spec, references={"user_id": pa.array([7, 8, 9])})
     assert set(table.column("user_id").to_pylist()) == {7, 8, 9}
     assert set(table.column("quantity").to_pylist()) == {5, 6}

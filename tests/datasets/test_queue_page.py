@@ -27,8 +27,9 @@ async def browser() -> AsyncIterator[Browser]:
 
 async def test_admin_sees_a_failed_job_and_retries_it(served: str, browser: Browser, founder: Account) -> None:
     async with httpx.AsyncClient(base_url=served, timeout=30) as http:
-        upload = await http.post("/api/v1/upload", headers=founder.headers,
-                                 files={"file": ("empty.csv", b"just,a,header\n")})
+        upload = await http.post(
+            "/api/v1/upload", headers=founder.headers, files={"file": ("empty.csv", b"just,a,header\n")}
+        )
         job_id = upload.json()["data"]["jobId"]
         failed = await wait_for_job(http, founder, job_id)
         assert failed["status"] == "failed"

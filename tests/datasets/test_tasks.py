@@ -19,11 +19,17 @@ from tests.factories import Account
 ROWS = 1_500_000
 
 
-async def test_killed_worker_job_completes_once(client: httpx.AsyncClient, founder: Account, worker: Workers,
-                                                database_url: str) -> None:
-    body = {"rows": ROWS, "seed": 1, "columns": [
-        {"name": "id", "type": "int", "unique": True, "min": 1, "max": 10_000_000},
-        {"name": "kind", "type": "enum", "values": ["a", "b", "c"]}]}
+async def test_killed_worker_job_completes_once(
+    client: httpx.AsyncClient, founder: Account, worker: Workers, database_url: str
+) -> None:
+    body = {
+        "rows": ROWS,
+        "seed": 1,
+        "columns": [
+            {"name": "id", "type": "int", "unique": True, "min": 1, "max": 10_000_000},
+            {"name": "kind", "type": "enum", "values": ["a", "b", "c"]},
+        ],
+    }
     response = await client.post("/api/v1/generate", json=body, headers=founder.headers)
     job_id = response.json()["data"]["jobId"]
     await wait_until_midway(client, founder, job_id)
@@ -35,24 +41,31 @@ async def test_killed_worker_job_completes_once(client: httpx.AsyncClient, found
     table = f"datasets.d_{uuid.UUID(job['result']['datasetId']).hex}"
     with psycopg.connect(database_url) as connection:
         count, distinct_rows, distinct_ids = connection.execute(
-            f"SELECT count(*), count(DISTINCT _row), count(DISTINCT id) FROM {table}").fetchone() or (0, 0, 0)
+            f"SELECT count(*), count(DISTINCT _row), count(DISTINCT id) FROM {table}"
+        ).fetchone() or (0, 0, 0)
     assert count == distinct_rows == distinct_ids == ROWS
 
 
 async def test_retention_sweep_deletes_expired_exports_and_old_jobs(
-        client: httpx.AsyncClient, founder: Account, database: Database, database_url: str, moto: Moto,
-        worker: Workers) -> None:
-    job = await run_job(client, founder, "/api/v1/generate", {
-        "rows": 10, "seed": 2, "columns": [{"name": "n", "type": "int"}],
-        "output": {"dataset": False, "file": {"format": "csv"}}})
+    client: httpx.AsyncClient, founder: Account, database: Database, database_url: str, moto: Moto, worker: Workers
+) -> None:
+    job = await run_job(
+        client,
+        founder,
+        "/api/v1/generate",
+        {
+            "rows": 10,
+            "seed": 2,
+            "columns": [{"name": "n", "type": "int"}],
+            "output": {"dataset": False, "file": {"format": "csv"}},
+        },
+    )
     kept = await run_job(client, founder, "/api/v1/generate", {"rows": 10, "columns": [{"name": "n", "type": "int"}]})
     file_id = job["result"]["fileId"]
     with psycopg.connect(database_url) as connection:
         key = connection.execute("SELECT stored_path FROM jobs.files WHERE id = %s", (file_id,)).fetchone()
-        connection.execute("UPDATE jobs.files SET expires_at = now() - interval '1 minute' WHERE id = %s",
-                           (file_id,))
-        connection.execute("UPDATE jobs.jobs SET finished_at = now() - interval '400 days' WHERE id = %s",
-                           (job["id"],))
+        connection.execute("UPDATE jobs.files SET expires_at = now() - interval '1 minute' WHERE id = %s", (file_id,))
+        connection.execute("UPDATE jobs.jobs SET finished_at = now() - interval '400 days' WHERE id = %s", (job["id"],))
     assert key is not None
     runtime.database = database
     assert await retention_sweep(timestamp=0) >= 2
@@ -67,8 +80,9 @@ def test_backoff_grows_with_jitter_and_stops_on_permanent_errors() -> None:
     strategy = Backoff(max_attempts=4, base_seconds=2, max_seconds=5, transient=(OSError,))
 
     def wait_after(attempts: int, error: Exception) -> float | None:
-        job = QueueJob(id=1, queue="datasets", lock=None, queueing_lock=None, task_name="t", attempts=attempts,
-                       task_kwargs={})
+        job = QueueJob(
+            id=1, queue="datasets", lock=None, queueing_lock=None, task_name="t", attempts=attempts, task_kwargs={}
+        )
         decision = strategy.get_retry_decision(exception=error, job=job)
         return None if decision is None else (decision.retry_at - datetime.now(UTC)).total_seconds()
 

@@ -28,8 +28,13 @@ from starlette.routing import Route
 from tests.fakes.vendor import FakeVendor
 
 DIMENSIONS = ("date", "sessionDefaultChannelGroup")
-METRIC_TYPES = {"sessions": "TYPE_INTEGER", "totalUsers": "TYPE_INTEGER", "newUsers": "TYPE_INTEGER",
-                "keyEvents": "TYPE_FLOAT", "conversions": "TYPE_FLOAT"}
+METRIC_TYPES = {
+    "sessions": "TYPE_INTEGER",
+    "totalUsers": "TYPE_INTEGER",
+    "newUsers": "TYPE_INTEGER",
+    "keyEvents": "TYPE_FLOAT",
+    "conversions": "TYPE_FLOAT",
+}
 MAX_LIMIT = 250_000
 SCOPE = "https://www.googleapis.com/auth/analytics.readonly"
 
@@ -77,11 +82,14 @@ class FakeGoogleAnalytics:
     vendor: FakeVendor = field(init=False)
 
     def __post_init__(self) -> None:
-        self.vendor = FakeVendor(routes=[
-            Route("/v1beta/properties/{property}:runReport", self.run_report, methods=["POST"]),
-            Route("/v1beta/properties/{property}/metadata", self.metadata, methods=["GET"]),
-            Route("/token", self.token, methods=["POST"]),
-        ], authorised=lambda request: True)  # Google answers its own 401 body, below
+        self.vendor = FakeVendor(
+            routes=[
+                Route("/v1beta/properties/{property}:runReport", self.run_report, methods=["POST"]),
+                Route("/v1beta/properties/{property}/metadata", self.metadata, methods=["GET"]),
+                Route("/token", self.token, methods=["POST"]),
+            ],
+            authorised=lambda request: True,
+        )  # Google answers its own 401 body, below
 
     @property
     def report_path(self) -> str:
@@ -104,24 +112,37 @@ class FakeGoogleAnalytics:
     def _denied(self, request: Request) -> Response | None:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme != "Bearer" or token not in self.access_tokens:
-            return google_error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials. Expected "
-                                "OAuth 2 access token, login cookie or other valid authentication credential.")
+            return google_error(
+                401,
+                "UNAUTHENTICATED",
+                "Request had invalid authentication credentials. Expected "
+                "OAuth 2 access token, login cookie or other valid authentication credential.",
+            )
         self.bearers.append(token)
         if request.path_params["property"] != self.property_id:
-            return google_error(403, "PERMISSION_DENIED", "User does not have sufficient permissions for this "
-                                "property. To learn more about Property ID, see https://developers.google.com/"
-                                "analytics/devguides/reporting/data/v1/property-id.")
+            return google_error(
+                403,
+                "PERMISSION_DENIED",
+                "User does not have sufficient permissions for this "
+                "property. To learn more about Property ID, see https://developers.google.com/"
+                "analytics/devguides/reporting/data/v1/property-id.",
+            )
         return None
 
     async def metadata(self, request: Request) -> Response:
         denied = self._denied(request)
         if denied is not None:
             return denied
-        return JSONResponse({
-            "name": f"properties/{self.property_id}/metadata",
-            "dimensions": [{"apiName": name, "uiName": name, "category": "Time" if name == "date" else "Traffic"}
-                           for name in DIMENSIONS],
-            "metrics": [{"apiName": name, "uiName": name, "type": kind} for name, kind in METRIC_TYPES.items()]})
+        return JSONResponse(
+            {
+                "name": f"properties/{self.property_id}/metadata",
+                "dimensions": [
+                    {"apiName": name, "uiName": name, "category": "Time" if name == "date" else "Traffic"}
+                    for name in DIMENSIONS
+                ],
+                "metrics": [{"apiName": name, "uiName": name, "type": kind} for name, kind in METRIC_TYPES.items()],
+            }
+        )
 
     async def run_report(self, request: Request) -> Response:
         denied = self._denied(request)
@@ -135,12 +156,17 @@ class FakeGoogleAnalytics:
         if self._quota_exhausted_for > 0:
             self._quota_exhausted_for -= 1
             self.quota_refusals += 1
-            return google_error(429, "RESOURCE_EXHAUSTED", "Exhausted property tokens per hour for a project per "
-                                "property. These quota tokens will return in under an hour.")
+            return google_error(
+                429,
+                "RESOURCE_EXHAUSTED",
+                "Exhausted property tokens per hour for a project per "
+                "property. These quota tokens will return in under an hour.",
+            )
         if self._outage_after is not None and self._served >= self._outage_after:
             if self._outage_kind == "malformed":
-                return PlainTextResponse('{"dimensionHeaders": [{"name": "date"}], "rows": [{"dimensionVal',
-                                         media_type="application/json")
+                return PlainTextResponse(
+                    '{"dimensionHeaders": [{"name": "date"}], "rows": [{"dimensionVal', media_type="application/json"
+                )
             return google_error(503, "UNAVAILABLE", "The service is currently unavailable.")
         answer = self._report(body)
         if isinstance(answer, Response):
@@ -153,22 +179,34 @@ class FakeGoogleAnalytics:
             return google_error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.")
         dimensions = [item.get("name") for item in body.get("dimensions") or []]
         metrics = [item.get("name") for item in body.get("metrics") or []]
-        unknown = [name for name in dimensions if name not in DIMENSIONS] + \
-            [name for name in metrics if name not in METRIC_TYPES]
+        unknown = [name for name in dimensions if name not in DIMENSIONS] + [
+            name for name in metrics if name not in METRIC_TYPES
+        ]
         if unknown or not metrics:
-            return google_error(400, "INVALID_ARGUMENT", f"Field {unknown[0] if unknown else 'metrics'} is not a "
-                                "valid dimension or metric. For a list of valid dimensions and metrics, see "
-                                "https://developers.google.com/analytics/devguides/reporting/data/v1/api-schema")
+            return google_error(
+                400,
+                "INVALID_ARGUMENT",
+                f"Field {unknown[0] if unknown else 'metrics'} is not a "
+                "valid dimension or metric. For a list of valid dimensions and metrics, see "
+                "https://developers.google.com/analytics/devguides/reporting/data/v1/api-schema",
+            )
         ranges = body.get("dateRanges") or []
         try:
             start, end = (dt.date.fromisoformat(ranges[0][key]) for key in ("startDate", "endDate"))
             limit, offset = int(body.get("limit") or 10000), int(body.get("offset") or 0)
         except (IndexError, KeyError, TypeError, ValueError):
-            return google_error(400, "INVALID_ARGUMENT", "A date range needs startDate and endDate (YYYY-MM-DD), "
-                                "and limit and offset are integers.")
+            return google_error(
+                400,
+                "INVALID_ARGUMENT",
+                "A date range needs startDate and endDate (YYYY-MM-DD), and limit and offset are integers.",
+            )
         if len(ranges) != 1 or start > end or not 0 < limit <= MAX_LIMIT or offset < 0:
-            return google_error(400, "INVALID_ARGUMENT", "Invalid date range or paging: one range with startDate "
-                                "before endDate, 0 < limit <= 250000, offset >= 0.")
+            return google_error(
+                400,
+                "INVALID_ARGUMENT",
+                "Invalid date range or paging: one range with startDate "
+                "before endDate, 0 < limit <= 250000, offset >= 0.",
+            )
         grouped: dict[tuple[str, ...], dict[str, Decimal]] = {}
         for (day, channel), traffic in self.rows.items():
             if start <= day <= end:
@@ -176,18 +214,24 @@ class FakeGoogleAnalytics:
                 sums = grouped.setdefault(key, dict.fromkeys(metrics, Decimal(0)))
                 for name in metrics:
                     sums[name] += traffic.metric(name)
-        rows = [{"dimensionValues": [{"value": value} for value in key],
-                 "metricValues": [{"value": _number(sums[name])} for name in metrics]}
-                for key, sums in grouped.items()]
+        rows = [
+            {
+                "dimensionValues": [{"value": value} for value in key],
+                "metricValues": [{"value": _number(sums[name])} for name in metrics],
+            }
+            for key, sums in grouped.items()
+        ]
         try:
             rows = _ordered(rows, body.get("orderBys"), dimensions, metrics)
         except (AttributeError, KeyError, TypeError, ValueError):
             return google_error(400, "INVALID_ARGUMENT", "orderBys must name requested dimensions or metrics.")
-        page = rows[offset:offset + min(limit, self.page_cap or limit)]
+        page = rows[offset : offset + min(limit, self.page_cap or limit)]
         report: dict[str, Any] = {
             "dimensionHeaders": [{"name": name} for name in dimensions],
             "metricHeaders": [{"name": name, "type": METRIC_TYPES[name]} for name in metrics],
-            "metadata": {"currencyCode": "USD", "timeZone": "Europe/Berlin"}, "kind": "analyticsData#runReport"}
+            "metadata": {"currencyCode": "USD", "timeZone": "Europe/Berlin"},
+            "kind": "analyticsData#runReport",
+        }
         if page:
             report["rows"] = page
         if rows:
@@ -198,32 +242,44 @@ class FakeGoogleAnalytics:
         form = {key: str(value) for key, value in (await request.form()).items()}
         self.token_grants.append(form)
         if form.get("grant_type") != "refresh_token":
-            return JSONResponse({"error": "unsupported_grant_type", "error_description": "Invalid grant_type: "
-                                 f"{form.get('grant_type', '')}"}, status_code=400)
+            return JSONResponse(
+                {
+                    "error": "unsupported_grant_type",
+                    "error_description": f"Invalid grant_type: {form.get('grant_type', '')}",
+                },
+                status_code=400,
+            )
         if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
-            return JSONResponse({"error": "invalid_client", "error_description": "The OAuth client was not found."},
-                                status_code=401)
+            return JSONResponse(
+                {"error": "invalid_client", "error_description": "The OAuth client was not found."}, status_code=401
+            )
         if form.get("refresh_token") not in self.refresh_tokens:
-            return JSONResponse({"error": "invalid_grant", "error_description": "Token has been expired or revoked."},
-                                status_code=400)
+            return JSONResponse(
+                {"error": "invalid_grant", "error_description": "Token has been expired or revoked."}, status_code=400
+            )
         token = f"ya29.a0-issued-{next(self._issued)}"
         self.access_tokens.add(token)
         return JSONResponse({"access_token": token, "expires_in": 3599, "scope": SCOPE, "token_type": "Bearer"})
 
 
-def _ordered(rows: list[dict[str, Any]], order_bys: Any, dimensions: list[str], metrics: list[str]
-             ) -> list[dict[str, Any]]:
+def _ordered(
+    rows: list[dict[str, Any]], order_bys: Any, dimensions: list[str], metrics: list[str]
+) -> list[dict[str, Any]]:
     """Rows sorted by the request's ``orderBys`` (dimension or metric), else by the first metric, most first."""
     if not order_bys:
         return sorted(rows, key=lambda row: -Decimal(row["metricValues"][0]["value"]))
     for order in reversed(order_bys):  # stable sorts, last key first
-        rows = sorted(rows, key=functools.partial(_sort_value, order=order, dimensions=dimensions, metrics=metrics),
-                      reverse=bool(order.get("desc")))
+        rows = sorted(
+            rows,
+            key=functools.partial(_sort_value, order=order, dimensions=dimensions, metrics=metrics),
+            reverse=bool(order.get("desc")),
+        )
     return rows
 
 
-def _sort_value(row: dict[str, Any], *, order: dict[str, Any], dimensions: list[str], metrics: list[str]
-                ) -> str | Decimal:
+def _sort_value(
+    row: dict[str, Any], *, order: dict[str, Any], dimensions: list[str], metrics: list[str]
+) -> str | Decimal:
     if "dimension" in order:
         return str(row["dimensionValues"][dimensions.index(order["dimension"]["dimensionName"])]["value"])
     return Decimal(row["metricValues"][metrics.index(order["metric"]["metricName"])]["value"])

@@ -32,9 +32,12 @@ DEFAULT_PROPERTIES = ("hs_object_id", "createdate", "hs_lastmodifieddate")
 MAX_LIMIT = 200
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _CATEGORIES = {400: "VALIDATION_ERROR", 401: "INVALID_AUTHENTICATION", 429: "RATE_LIMITS"}
-_MESSAGES = {401: "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can "
-                  "find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
-             429: "You have reached your secondly limit.", 503: "Service temporarily unavailable."}
+_MESSAGES = {
+    401: "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can "
+    "find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
+    429: "You have reached your secondly limit.",
+    503: "Service temporarily unavailable.",
+}
 
 
 def iso(moment: dt.datetime) -> str:
@@ -48,17 +51,35 @@ def millis(moment: dt.datetime) -> int:
 
 def default_pipeline() -> dict[str, Any]:
     """HubSpot's default sales pipeline, with its stages' metadata as the v3 API sends it (strings)."""
-    stages = [("appointmentscheduled", "Appointment Scheduled", "0.2", "false"),
-              ("qualifiedtobuy", "Qualified To Buy", "0.4", "false"),
-              ("contractsent", "Contract Sent", "0.9", "false"),
-              ("closedwon", "Closed Won", "1.0", "true"), ("closedlost", "Closed Lost", "0.0", "true")]
+    stages = [
+        ("appointmentscheduled", "Appointment Scheduled", "0.2", "false"),
+        ("qualifiedtobuy", "Qualified To Buy", "0.4", "false"),
+        ("contractsent", "Contract Sent", "0.9", "false"),
+        ("closedwon", "Closed Won", "1.0", "true"),
+        ("closedlost", "Closed Lost", "0.0", "true"),
+    ]
     made = "2024-01-01T00:00:00Z"
-    return {"label": "Sales Pipeline", "displayOrder": 0, "id": "default", "createdAt": made, "updatedAt": made,
-            "archived": False, "stages": [
-                {"label": label, "displayOrder": order, "metadata": {"isClosed": closed, "probability": probability},
-                 "id": stage, "createdAt": made, "updatedAt": made, "archived": False,
-                 "writePermissions": "CRM_PERMISSIONS_ENFORCEMENT"}
-                for order, (stage, label, probability, closed) in enumerate(stages)]}
+    return {
+        "label": "Sales Pipeline",
+        "displayOrder": 0,
+        "id": "default",
+        "createdAt": made,
+        "updatedAt": made,
+        "archived": False,
+        "stages": [
+            {
+                "label": label,
+                "displayOrder": order,
+                "metadata": {"isClosed": closed, "probability": probability},
+                "id": stage,
+                "createdAt": made,
+                "updatedAt": made,
+                "archived": False,
+                "writePermissions": "CRM_PERMISSIONS_ENFORCEMENT",
+            }
+            for order, (stage, label, probability, closed) in enumerate(stages)
+        ],
+    }
 
 
 class BadSearch(Exception):
@@ -82,27 +103,38 @@ class FakeHubSpot:
     vendor: FakeVendor = field(init=False)
 
     def __post_init__(self) -> None:
-        self.vendor = FakeVendor(routes=[
-            Route(SEARCH_PATH, self._search, methods=["POST"]),
-            Route("/crm/v3/pipelines/deals", self._pipelines, methods=["GET"]),
-            Route("/account-info/v3/details", self._account, methods=["GET"]),
-        ], authorised=lambda request: request.headers.get("authorization") == f"Bearer {self.token}",
-            requests_per_second=4)
+        self.vendor = FakeVendor(
+            routes=[
+                Route(SEARCH_PATH, self._search, methods=["POST"]),
+                Route("/crm/v3/pipelines/deals", self._pipelines, methods=["GET"]),
+                Route("/account-info/v3/details", self._account, methods=["GET"]),
+            ],
+            authorised=lambda request: request.headers.get("authorization") == f"Bearer {self.token}",
+            requests_per_second=4,
+        )
 
     @property
     def app(self) -> ASGIApp:
         """The vendor's routes behind ``FakeVendor``, its errors in HubSpot's shape."""
         return BaseHTTPMiddleware(self.vendor.app, dispatch=_hubspot_errors)
 
-    def add_deal(self, *, created: dt.datetime, modified: dt.datetime | None = None, **properties: str | None
-                 ) -> str:
+    def add_deal(self, *, created: dt.datetime, modified: dt.datetime | None = None, **properties: str | None) -> str:
         """A new deal (properties as HubSpot strings); returns its id."""
         self._ids += 1
         deal_id = str(1000 + self._ids)
         moment = modified or created
-        self.deals[deal_id] = {"id": deal_id, "createdAt": iso(created), "updatedAt": iso(moment), "archived": False,
-                               "properties": {"hs_object_id": deal_id, "createdate": iso(created),
-                                              "hs_lastmodifieddate": iso(moment), **properties}}
+        self.deals[deal_id] = {
+            "id": deal_id,
+            "createdAt": iso(created),
+            "updatedAt": iso(moment),
+            "archived": False,
+            "properties": {
+                "hs_object_id": deal_id,
+                "createdate": iso(created),
+                "hs_lastmodifieddate": iso(moment),
+                **properties,
+            },
+        }
         return deal_id
 
     def update_deal(self, deal_id: str, *, modified: dt.datetime, **properties: str | None) -> None:
@@ -117,10 +149,19 @@ class FakeHubSpot:
         return JSONResponse({"results": self.pipelines})
 
     async def _account(self, request: Request) -> Response:
-        return JSONResponse({"portalId": 62515, "accountType": "STANDARD", "timeZone": "US/Eastern",
-                             "companyCurrency": self.currency, "additionalCurrencies": [], "utcOffset": "-05:00",
-                             "utcOffsetMilliseconds": -18000000, "uiDomain": "app.hubspot.com",
-                             "dataHostingLocation": "na1"})
+        return JSONResponse(
+            {
+                "portalId": 62515,
+                "accountType": "STANDARD",
+                "timeZone": "US/Eastern",
+                "companyCurrency": self.currency,
+                "additionalCurrencies": [],
+                "utcOffset": "-05:00",
+                "utcOffsetMilliseconds": -18000000,
+                "uiDomain": "app.hubspot.com",
+                "dataHostingLocation": "na1",
+            }
+        )
 
     async def _search(self, request: Request) -> Response:
         try:
@@ -133,11 +174,10 @@ class FakeHubSpot:
             self.vendor.fail_next("server_error", path_prefix=SEARCH_PATH, count=self.failures)
         if len(self.searches) in self.malformed_searches:
             return JSONResponse({"total": len(found), "results": {"id": "not a list"}})
-        page = found[offset:min(offset + limit, self.result_cap)]
+        page = found[offset : min(offset + limit, self.result_cap)]
         answer: dict[str, Any] = {"total": len(found), "results": [_result(deal, wanted) for deal in page]}
         if offset + limit < len(found):
-            answer["paging"] = {"next": {"after": str(offset + limit),
-                                         "link": f"?after={offset + limit}"}}
+            answer["paging"] = {"next": {"after": str(offset + limit), "link": f"?after={offset + limit}"}}
         return JSONResponse(answer)
 
     def _query(self, body: Any) -> tuple[list[dict[str, Any]], int, int, list[str]]:
@@ -150,14 +190,22 @@ class FakeHubSpot:
         if offset >= self.result_cap:
             raise BadSearch(f"paging past {self.result_cap} results is not supported")
         groups = body.get("filterGroups") or []
-        found = [deal for deal in self.deals.values()
-                 if not groups or any(all(_matches(deal, rule) for rule in group["filters"]) for group in groups)]
+        found = [
+            deal
+            for deal in self.deals.values()
+            if not groups or any(all(_matches(deal, rule) for rule in group["filters"]) for group in groups)
+        ]
         for rule in reversed(body.get("sorts") or []):
             name = rule["propertyName"] if isinstance(rule, dict) else str(rule).lstrip("-")
             descending = (rule.get("direction") == "DESCENDING") if isinstance(rule, dict) else str(rule)[:1] == "-"
-            found.sort(key=lambda deal, name=name: (_comparable(deal["properties"].get(name)) is None,
-                                                    _comparable(deal["properties"].get(name)) or 0, int(deal["id"])),
-                       reverse=descending)
+            found.sort(
+                key=lambda deal, name=name: (
+                    _comparable(deal["properties"].get(name)) is None,
+                    _comparable(deal["properties"].get(name)) or 0,
+                    int(deal["id"]),
+                ),
+                reverse=descending,
+            )
         return found, limit, offset, list(dict.fromkeys([*DEFAULT_PROPERTIES, *(body.get("properties") or [])]))
 
 
@@ -189,7 +237,11 @@ def _matches(deal: dict[str, Any], rule: dict[str, Any]) -> bool:
     if have is None or given is None:
         return False
     compare: dict[str, Callable[[Decimal, Decimal], bool]] = {
-        "GT": lambda a, b: a > b, "GTE": lambda a, b: a >= b, "LT": lambda a, b: a < b, "LTE": lambda a, b: a <= b}
+        "GT": lambda a, b: a > b,
+        "GTE": lambda a, b: a >= b,
+        "LT": lambda a, b: a < b,
+        "LTE": lambda a, b: a <= b,
+    }
     if operator not in compare:
         raise BadSearch(f"unsupported operator {operator}")
     return compare[operator](have, given)
@@ -200,8 +252,15 @@ def _result(deal: dict[str, Any], wanted: list[str]) -> dict[str, Any]:
 
 
 def hubspot_error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"status": "error", "message": message, "correlationId": str(uuid.uuid4()),
-                         "category": _CATEGORIES.get(status, "INTERNAL_ERROR")}, status_code=status)
+    return JSONResponse(
+        {
+            "status": "error",
+            "message": message,
+            "correlationId": str(uuid.uuid4()),
+            "category": _CATEGORIES.get(status, "INTERNAL_ERROR"),
+        },
+        status_code=status,
+    )
 
 
 async def _hubspot_errors(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -26,8 +26,15 @@ EXPORT_PATH = "/api/2.0/export"
 MAX_LIMIT = 100_000
 
 
-def event(name: str, distinct_id: str | None, at: dt.datetime, insert_id: str | None, *, milliseconds: bool = False,
-          **properties: Any) -> dict[str, Any]:
+def event(
+    name: str,
+    distinct_id: str | None,
+    at: dt.datetime,
+    insert_id: str | None,
+    *,
+    milliseconds: bool = False,
+    **properties: Any,
+) -> dict[str, Any]:
     """An event as Mixpanel exports it (``distinct_id`` and ``$insert_id`` left out when None)."""
     seconds = at.timestamp()
     found: dict[str, Any] = {"time": int(seconds * 1000) if milliseconds else int(seconds), **properties}
@@ -40,7 +47,7 @@ def event(name: str, distinct_id: str | None, at: dt.datetime, insert_id: str | 
 
 
 def _seconds(time: int) -> float:
-    return time / 1000 if time >= 10 ** 11 else float(time)
+    return time / 1000 if time >= 10**11 else float(time)
 
 
 @dataclass
@@ -55,8 +62,9 @@ class FakeMixpanel:
     vendor: FakeVendor = field(init=False)
 
     def __post_init__(self) -> None:
-        self.vendor = FakeVendor(routes=[Route(EXPORT_PATH, self.export, methods=["GET"])],
-                                 authorised=lambda request: True)  # Mixpanel answers its own 401 body, below
+        self.vendor = FakeVendor(
+            routes=[Route(EXPORT_PATH, self.export, methods=["GET"])], authorised=lambda request: True
+        )  # Mixpanel answers its own 401 body, below
 
     def break_after(self, answers: int, kind: Literal["server_error", "malformed"] = "server_error") -> None:
         """Answer ``answers`` more exports, then fail every one (503, or a line that is not JSON) until ``repair``."""
@@ -67,13 +75,17 @@ class FakeMixpanel:
 
     def exports(self) -> list[tuple[str, str]]:
         """The (from_date, to_date) of every export asked for, in order (credential checks with ``limit`` apart)."""
-        return [(seen.query["from_date"], seen.query["to_date"]) for seen in self.vendor.requests_to(EXPORT_PATH)
-                if "limit" not in seen.query and "from_date" in seen.query and "to_date" in seen.query]
+        return [
+            (seen.query["from_date"], seen.query["to_date"])
+            for seen in self.vendor.requests_to(EXPORT_PATH)
+            if "limit" not in seen.query and "from_date" in seen.query and "to_date" in seen.query
+        ]
 
     async def export(self, request: Request) -> Response:
         def error(status: int, message: str) -> JSONResponse:
-            return JSONResponse({"request": f"{request.url.path}?{request.url.query}", "error": message},
-                                status_code=status)
+            return JSONResponse(
+                {"request": f"{request.url.path}?{request.url.query}", "error": message}, status_code=status
+            )
 
         scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
         try:
@@ -92,8 +104,10 @@ class FakeMixpanel:
             limit = int(query.get("limit", MAX_LIMIT))
             names = set(json.loads(query["event"])) if "event" in query else None
         except (KeyError, ValueError, TypeError):
-            return error(400, "from_date and to_date are required (yyyy-mm-dd); limit is a number; event is a JSON "
-                         "array of names")
+            return error(
+                400,
+                "from_date and to_date are required (yyyy-mm-dd); limit is a number; event is a JSON array of names",
+            )
         if first > last or not 0 < limit <= MAX_LIMIT:
             return error(400, "to_date must not be before from_date, and 0 < limit <= 100000")
         if self._outage_after is not None and self._served >= self._outage_after:
@@ -102,8 +116,13 @@ class FakeMixpanel:
             return error(503, "Service unavailable")
         start = dt.datetime.combine(first, dt.time(), dt.UTC).timestamp()
         end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), dt.UTC).timestamp()
-        chosen = sorted((item for item in self.events if start <= _seconds(item["properties"]["time"]) < end
-                         and (names is None or item["event"] in names)),
-                        key=lambda item: _seconds(item["properties"]["time"]))[:limit]
+        chosen = sorted(
+            (
+                item
+                for item in self.events
+                if start <= _seconds(item["properties"]["time"]) < end and (names is None or item["event"] in names)
+            ),
+            key=lambda item: _seconds(item["properties"]["time"]),
+        )[:limit]
         self._served += 1
         return PlainTextResponse("".join(json.dumps(item, separators=(",", ":")) + "\n" for item in chosen))

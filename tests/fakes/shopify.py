@@ -42,8 +42,10 @@ MAX_FIRST = 250
 MAX_QUERY_COST = 1000
 Selection = dict[str, Any]  # field name -> its own selection, or None for a scalar
 
-_TOKENS = re.compile(r'(?P<skip>[\s,]+|#[^\n]*)|(?P<string>"(?:[^"\\]|\\.)*")|(?P<number>-?\d+(?:\.\d+)?)'
-                     r"|(?P<name>[_A-Za-z][_0-9A-Za-z]*)|(?P<punct>[{}():\[\]!=$@]|\.\.\.)")
+_TOKENS = re.compile(
+    r'(?P<skip>[\s,]+|#[^\n]*)|(?P<string>"(?:[^"\\]|\\.)*")|(?P<number>-?\d+(?:\.\d+)?)'
+    r"|(?P<name>[_A-Za-z][_0-9A-Za-z]*)|(?P<punct>[{}():\[\]!=$@]|\.\.\.)"
+)
 
 
 class GraphQLError(Exception):
@@ -70,7 +72,7 @@ class _Parser:
         while position < len(query):
             match = _TOKENS.match(query, position)
             if match is None:
-                raise GraphQLError(f"Parse error on \"{query[position]}\"", "parseError")
+                raise GraphQLError(f'Parse error on "{query[position]}"', "parseError")
             if match.lastgroup != "skip":
                 self.tokens.append(match.group())
             position = match.end()
@@ -83,8 +85,9 @@ class _Parser:
     def take(self, expected: str | None = None) -> str:
         token = self.peek()
         if token is None or (expected is not None and token != expected):
-            raise GraphQLError(f"Parse error: expected {expected or 'more'}, got {token or 'end of query'}",
-                               "parseError")
+            raise GraphQLError(
+                f"Parse error: expected {expected or 'more'}, got {token or 'end of query'}", "parseError"
+            )
         self.at += 1
         return token
 
@@ -161,8 +164,12 @@ def project(value: Any, selection: Selection | None, type_name: str) -> Any:
             answer[name] = type_name
             continue
         if name not in value:
-            raise GraphQLError(f"Field '{name}' doesn't exist on type '{type_name}'", "undefinedField",
-                               typeName=type_name, fieldName=name)
+            raise GraphQLError(
+                f"Field '{name}' doesn't exist on type '{type_name}'",
+                "undefinedField",
+                typeName=type_name,
+                fieldName=name,
+            )
         answer[name] = project(value[name], inner, name[0].upper() + name[1:])
     return answer
 
@@ -170,8 +177,10 @@ def project(value: Any, selection: Selection | None, type_name: str) -> Any:
 def money(amount: Decimal | str, currency: str) -> dict[str, Any]:
     """A ``MoneyBag`` of a single-currency store (shop and presentment money alike)."""
     text = f"{Decimal(amount):.2f}" if currency not in ("JPY", "KRW") else f"{Decimal(amount):.0f}"
-    return {"shopMoney": {"amount": text, "currencyCode": currency},
-            "presentmentMoney": {"amount": text, "currencyCode": currency}}
+    return {
+        "shopMoney": {"amount": text, "currencyCode": currency},
+        "presentmentMoney": {"amount": text, "currencyCode": currency},
+    }
 
 
 def _instant(value: str) -> dt.datetime:
@@ -185,9 +194,13 @@ def _amount(bag: dict[str, Any] | None) -> Decimal:
 def _rest_set(bag: dict[str, Any] | None) -> dict[str, Any] | None:
     if bag is None:
         return None
-    return {"shop_money": {"amount": bag["shopMoney"]["amount"], "currency_code": bag["shopMoney"]["currencyCode"]},
-            "presentment_money": {"amount": bag["presentmentMoney"]["amount"],
-                                  "currency_code": bag["presentmentMoney"]["currencyCode"]}}
+    return {
+        "shop_money": {"amount": bag["shopMoney"]["amount"], "currency_code": bag["shopMoney"]["currencyCode"]},
+        "presentment_money": {
+            "amount": bag["presentmentMoney"]["amount"],
+            "currency_code": bag["presentmentMoney"]["currencyCode"],
+        },
+    }
 
 
 def sign(body: bytes, secret: str) -> str:
@@ -221,8 +234,10 @@ class ShopifyStore:
 
     def __post_init__(self) -> None:
         self._available, self._refilled = self.maximum_available, time.monotonic()
-        self.vendor = FakeVendor(routes=[Route(GRAPHQL_PATH, self._graphql, methods=["POST"])],
-                                 authorised=lambda request: request.headers.get("x-shopify-access-token") == self.token)
+        self.vendor = FakeVendor(
+            routes=[Route(GRAPHQL_PATH, self._graphql, methods=["POST"])],
+            authorised=lambda request: request.headers.get("x-shopify-access-token") == self.token,
+        )
 
     @property
     def app(self) -> Any:
@@ -252,29 +267,61 @@ class ShopifyStore:
     def add_customer(self, *, created_at: str, updated_at: str | None = None) -> str:
         legacy = self._next_id()
         gid = f"gid://shopify/Customer/{legacy}"
-        self.customers[gid] = {"id": gid, "legacyResourceId": str(legacy), "createdAt": created_at,
-                               "updatedAt": updated_at or created_at, "numberOfOrders": "0",
-                               "amountSpent": {"amount": "0.00", "currencyCode": self.currency}}
+        self.customers[gid] = {
+            "id": gid,
+            "legacyResourceId": str(legacy),
+            "createdAt": created_at,
+            "updatedAt": updated_at or created_at,
+            "numberOfOrders": "0",
+            "amountSpent": {"amount": "0.00", "currencyCode": self.currency},
+        }
         return gid
 
-    def add_order(self, *, processed_at: str, subtotal: str, customer: str | None = None, shipping: str = "0",
-                  tax: str = "0", shipping_tax: str = "0", taxes_included: bool = False, test: bool = False,
-                  cancelled_at: str | None = None, updated_at: str | None = None) -> str:
+    def add_order(
+        self,
+        *,
+        processed_at: str,
+        subtotal: str,
+        customer: str | None = None,
+        shipping: str = "0",
+        tax: str = "0",
+        shipping_tax: str = "0",
+        taxes_included: bool = False,
+        test: bool = False,
+        cancelled_at: str | None = None,
+        updated_at: str | None = None,
+    ) -> str:
         """An order of line items worth ``subtotal`` after discounts (tax included when ``taxes_included``)."""
         legacy = self._next_id()
         gid = f"gid://shopify/Order/{legacy}"
         total = Decimal(subtotal) + Decimal(shipping) + (Decimal(0) if taxes_included else Decimal(tax))
         self.orders[gid] = {
-            "id": gid, "legacyResourceId": str(legacy), "name": f"#{legacy}", "createdAt": processed_at,
-            "updatedAt": updated_at or cancelled_at or processed_at, "processedAt": processed_at,
-            "cancelledAt": cancelled_at, "test": test, "currencyCode": self.currency,
-            "displayFinancialStatus": "VOIDED" if cancelled_at else "PAID", "taxesIncluded": taxes_included,
-            "customer": {"id": customer} if customer else None, "subtotalPriceSet": money(subtotal, self.currency),
-            "totalShippingPriceSet": money(shipping, self.currency), "totalTaxSet": money(tax, self.currency),
+            "id": gid,
+            "legacyResourceId": str(legacy),
+            "name": f"#{legacy}",
+            "createdAt": processed_at,
+            "updatedAt": updated_at or cancelled_at or processed_at,
+            "processedAt": processed_at,
+            "cancelledAt": cancelled_at,
+            "test": test,
+            "currencyCode": self.currency,
+            "displayFinancialStatus": "VOIDED" if cancelled_at else "PAID",
+            "taxesIncluded": taxes_included,
+            "customer": {"id": customer} if customer else None,
+            "subtotalPriceSet": money(subtotal, self.currency),
+            "totalShippingPriceSet": money(shipping, self.currency),
+            "totalTaxSet": money(tax, self.currency),
             "totalPriceSet": money(total, self.currency),
-            "shippingLine": {"title": "Standard", "taxLines": [{"title": "VAT", "rate": 0.2, "priceSet": money(
-                shipping_tax, self.currency)}] if Decimal(shipping_tax) else []} if Decimal(shipping) else None,
-            "refunds": []}
+            "shippingLine": {
+                "title": "Standard",
+                "taxLines": [{"title": "VAT", "rate": 0.2, "priceSet": money(shipping_tax, self.currency)}]
+                if Decimal(shipping_tax)
+                else [],
+            }
+            if Decimal(shipping)
+            else None,
+            "refunds": [],
+        }
         if customer:
             self.customers[customer]["numberOfOrders"] = str(int(self.customers[customer]["numberOfOrders"]) + 1)
         return gid
@@ -284,12 +331,20 @@ class ShopifyStore:
         legacy = self._next_id()
         gid = f"gid://shopify/Refund/{legacy}"
         node = self.orders[order]
-        node["refunds"].append({"id": gid, "legacyResourceId": str(legacy), "createdAt": created_at,
-                                "updatedAt": created_at, "note": None,
-                                "totalRefundedSet": money(amount, self.currency)})
+        node["refunds"].append(
+            {
+                "id": gid,
+                "legacyResourceId": str(legacy),
+                "createdAt": created_at,
+                "updatedAt": created_at,
+                "note": None,
+                "totalRefundedSet": money(amount, self.currency),
+            }
+        )
         refunded = sum((_amount(refund["totalRefundedSet"]) for refund in node["refunds"]), Decimal(0))
-        node["displayFinancialStatus"] = "REFUNDED" if refunded >= _amount(node["totalPriceSet"]) \
-            else "PARTIALLY_REFUNDED"
+        node["displayFinancialStatus"] = (
+            "REFUNDED" if refunded >= _amount(node["totalPriceSet"]) else "PARTIALLY_REFUNDED"
+        )
         node["updatedAt"] = created_at
         return gid
 
@@ -313,44 +368,92 @@ class ShopifyStore:
         customer = self.customers.get((node["customer"] or {}).get("id", ""))
         shipping = node["shippingLine"]
         return {
-            "id": int(node["legacyResourceId"]), "admin_graphql_api_id": node["id"], "name": node["name"],
-            "created_at": self._local(node["createdAt"]), "updated_at": self._local(node["updatedAt"]),
-            "processed_at": self._local(node["processedAt"]), "cancelled_at": self._local(node["cancelledAt"]),
-            "test": node["test"], "currency": node["currencyCode"], "presentment_currency": node["currencyCode"],
-            "financial_status": node["displayFinancialStatus"].lower(), "taxes_included": node["taxesIncluded"],
+            "id": int(node["legacyResourceId"]),
+            "admin_graphql_api_id": node["id"],
+            "name": node["name"],
+            "created_at": self._local(node["createdAt"]),
+            "updated_at": self._local(node["updatedAt"]),
+            "processed_at": self._local(node["processedAt"]),
+            "cancelled_at": self._local(node["cancelledAt"]),
+            "test": node["test"],
+            "currency": node["currencyCode"],
+            "presentment_currency": node["currencyCode"],
+            "financial_status": node["displayFinancialStatus"].lower(),
+            "taxes_included": node["taxesIncluded"],
             "subtotal_price": node["subtotalPriceSet"]["shopMoney"]["amount"],
             "subtotal_price_set": _rest_set(node["subtotalPriceSet"]),
             "total_shipping_price_set": _rest_set(node["totalShippingPriceSet"]),
-            "total_tax": node["totalTaxSet"]["shopMoney"]["amount"], "total_tax_set": _rest_set(node["totalTaxSet"]),
+            "total_tax": node["totalTaxSet"]["shopMoney"]["amount"],
+            "total_tax_set": _rest_set(node["totalTaxSet"]),
             "total_price": node["totalPriceSet"]["shopMoney"]["amount"],
             "total_price_set": _rest_set(node["totalPriceSet"]),
-            "shipping_lines": [{"title": shipping["title"], "price_set": _rest_set(node["totalShippingPriceSet"]),
-                                "tax_lines": [{"title": tax["title"], "rate": tax["rate"],
-                                               "price": tax["priceSet"]["shopMoney"]["amount"],
-                                               "price_set": _rest_set(tax["priceSet"])}
-                                              for tax in shipping["taxLines"]]}] if shipping else [],
-            "customer": {"id": int(customer["legacyResourceId"]), "admin_graphql_api_id": customer["id"],
-                         "created_at": self._local(customer["createdAt"])} if customer else None,
-            "line_items": [], "refunds": [self.rest_refund(refund["id"]) for refund in node["refunds"]]}
+            "shipping_lines": [
+                {
+                    "title": shipping["title"],
+                    "price_set": _rest_set(node["totalShippingPriceSet"]),
+                    "tax_lines": [
+                        {
+                            "title": tax["title"],
+                            "rate": tax["rate"],
+                            "price": tax["priceSet"]["shopMoney"]["amount"],
+                            "price_set": _rest_set(tax["priceSet"]),
+                        }
+                        for tax in shipping["taxLines"]
+                    ],
+                }
+            ]
+            if shipping
+            else [],
+            "customer": {
+                "id": int(customer["legacyResourceId"]),
+                "admin_graphql_api_id": customer["id"],
+                "created_at": self._local(customer["createdAt"]),
+            }
+            if customer
+            else None,
+            "line_items": [],
+            "refunds": [self.rest_refund(refund["id"]) for refund in node["refunds"]],
+        }
 
     def rest_refund(self, refund: str) -> dict[str, Any]:
         """The refund as a ``refunds/create`` webhook carries it."""
-        order, found = next((order, item) for order in self.orders.values() for item in order["refunds"]
-                            if item["id"] == refund)
+        order, found = next(
+            (order, item) for order in self.orders.values() for item in order["refunds"] if item["id"] == refund
+        )
         amount = found["totalRefundedSet"]["shopMoney"]["amount"]
-        return {"id": int(found["legacyResourceId"]), "admin_graphql_api_id": found["id"],
-                "order_id": int(order["legacyResourceId"]), "created_at": self._local(found["createdAt"]),
-                "processed_at": self._local(found["createdAt"]), "note": found["note"], "restock": False,
-                "refund_line_items": [], "order_adjustments": [],
-                "transactions": [{"id": self._next_id(), "kind": "refund", "status": "success", "amount": amount,
-                                  "currency": order["currencyCode"], "gateway": "bogus"}]}
+        return {
+            "id": int(found["legacyResourceId"]),
+            "admin_graphql_api_id": found["id"],
+            "order_id": int(order["legacyResourceId"]),
+            "created_at": self._local(found["createdAt"]),
+            "processed_at": self._local(found["createdAt"]),
+            "note": found["note"],
+            "restock": False,
+            "refund_line_items": [],
+            "order_adjustments": [],
+            "transactions": [
+                {
+                    "id": self._next_id(),
+                    "kind": "refund",
+                    "status": "success",
+                    "amount": amount,
+                    "currency": order["currencyCode"],
+                    "gateway": "bogus",
+                }
+            ],
+        }
 
-    def webhook_headers(self, body: bytes, *, topic: str, secret: str, webhook_id: str | None = None
-                        ) -> dict[str, str]:
-        return {"Content-Type": "application/json", "X-Shopify-Topic": topic, "X-Shopify-Hmac-Sha256": sign(
-            body, secret), "X-Shopify-Shop-Domain": self.domain, "X-Shopify-API-Version": API_VERSION,
-            "X-Shopify-Webhook-Id": webhook_id or str(uuid.uuid4()), "X-Shopify-Event-Id": str(uuid.uuid4()),
-            "X-Shopify-Triggered-At": dt.datetime.now(dt.UTC).isoformat()}
+    def webhook_headers(self, body: bytes, *, topic: str, secret: str, webhook_id: str | None = None) -> dict[str, str]:
+        return {
+            "Content-Type": "application/json",
+            "X-Shopify-Topic": topic,
+            "X-Shopify-Hmac-Sha256": sign(body, secret),
+            "X-Shopify-Shop-Domain": self.domain,
+            "X-Shopify-API-Version": API_VERSION,
+            "X-Shopify-Webhook-Id": webhook_id or str(uuid.uuid4()),
+            "X-Shopify-Event-Id": str(uuid.uuid4()),
+            "X-Shopify-Triggered-At": dt.datetime.now(dt.UTC).isoformat(),
+        }
 
     # the API
 
@@ -358,8 +461,11 @@ class ShopifyStore:
         now = time.monotonic()
         self._available = min(self.maximum_available, self._available + (now - self._refilled) * self.restore_rate)
         self._refilled = now
-        return {"maximumAvailable": self.maximum_available, "currentlyAvailable": int(self._available),
-                "restoreRate": self.restore_rate}
+        return {
+            "maximumAvailable": self.maximum_available,
+            "currentlyAvailable": int(self._available),
+            "restoreRate": self.restore_rate,
+        }
 
     async def _graphql(self, request: Request) -> JSONResponse:
         try:
@@ -374,33 +480,78 @@ class ShopifyStore:
             self.calls.append(Call(root, arguments))
             requested, answer = self._resolve(root, arguments, selection)
         except GraphQLError as exc:
-            return JSONResponse({"errors": [{"message": str(exc), "locations": [{"line": 1, "column": 1}],
-                                             "extensions": {"code": exc.code, **exc.extensions}}], "data": None})
+            return JSONResponse(
+                {
+                    "errors": [
+                        {
+                            "message": str(exc),
+                            "locations": [{"line": 1, "column": 1}],
+                            "extensions": {"code": exc.code, **exc.extensions},
+                        }
+                    ],
+                    "data": None,
+                }
+            )
         if requested > MAX_QUERY_COST:
             self.refused_as_too_costly += 1
-            return JSONResponse({"errors": [{"message": (
-                f"Query cost is {requested}, which exceeds the single query max cost limit ({MAX_QUERY_COST}).\n\n"
-                "See https://shopify.dev/concepts/about-apis/rate-limits for more information on how the cost of a "
-                "query is calculated.\n\nTo query larger amounts of data with fewer limits, bulk operations should "
-                "be used instead."), "extensions": {"code": "MAX_COST_EXCEEDED", "cost": requested,
-                                                     "maxCost": MAX_QUERY_COST,
-                                                     "documentation": "https://shopify.dev/api/usage/rate-limits"}}]})
+            return JSONResponse(
+                {
+                    "errors": [
+                        {
+                            "message": (
+                                f"Query cost is {requested}, which exceeds the single query max cost limit"
+                                f" ({MAX_QUERY_COST}).\n\nSee https://shopify.dev/concepts/about-apis/rate-limits for"
+                                " more information on how the cost of a query is calculated.\n\nTo query larger"
+                                " amounts of data with fewer limits, bulk operations should be used instead."
+                            ),
+                            "extensions": {
+                                "code": "MAX_COST_EXCEEDED",
+                                "cost": requested,
+                                "maxCost": MAX_QUERY_COST,
+                                "documentation": "https://shopify.dev/api/usage/rate-limits",
+                            },
+                        }
+                    ]
+                }
+            )
         if root in self._drain_before:
             self._drain_before.discard(root)
             self._available, self._refilled = 0.0, time.monotonic()
         status = self._throttle_status()
         if requested > self._available:
             self.throttled += 1
-            return JSONResponse({"errors": [{"message": "Throttled", "extensions": {
-                "code": "THROTTLED", "documentation": "https://shopify.dev/api/usage/rate-limits"}}],
-                "extensions": {"cost": {"requestedQueryCost": requested, "actualQueryCost": None,
-                                        "throttleStatus": status}}})
+            return JSONResponse(
+                {
+                    "errors": [
+                        {
+                            "message": "Throttled",
+                            "extensions": {
+                                "code": "THROTTLED",
+                                "documentation": "https://shopify.dev/api/usage/rate-limits",
+                            },
+                        }
+                    ],
+                    "extensions": {
+                        "cost": {"requestedQueryCost": requested, "actualQueryCost": None, "throttleStatus": status}
+                    },
+                }
+            )
         data, actual = answer
         self._available -= actual
         if isinstance(data.get(root), dict) and "pageInfo" in data[root]:
             self._count_page()
-        return JSONResponse({"data": data, "extensions": {"cost": {
-            "requestedQueryCost": requested, "actualQueryCost": actual, "throttleStatus": self._throttle_status()}}})
+        return JSONResponse(
+            {
+                "data": data,
+                "extensions": {
+                    "cost": {
+                        "requestedQueryCost": requested,
+                        "actualQueryCost": actual,
+                        "throttleStatus": self._throttle_status(),
+                    }
+                },
+            }
+        )
 
     def _count_page(self) -> None:
         self.pages_served += 1
@@ -409,34 +560,49 @@ class ShopifyStore:
             self._fault_after = None
             self.vendor.fail_next(kind, path_prefix=GRAPHQL_PATH, count=count)
 
-    def _resolve(self, root: str, arguments: dict[str, Any], selection: Selection | None
-                 ) -> tuple[int, tuple[dict[str, Any], int]]:
+    def _resolve(
+        self, root: str, arguments: dict[str, Any], selection: Selection | None
+    ) -> tuple[int, tuple[dict[str, Any], int]]:
         """The query's requested cost, and its data with the actual cost."""
         if root == "shop":
-            shop = {"name": "Acme", "currencyCode": self.currency, "ianaTimezone": self.timezone,
-                    "myshopifyDomain": self.domain}
+            shop = {
+                "name": "Acme",
+                "currencyCode": self.currency,
+                "ianaTimezone": self.timezone,
+                "myshopifyDomain": self.domain,
+            }
             return 1, ({"shop": project(shop, selection, "Shop")}, 1)
-        needed = {"order": "read_orders", "orders": "read_orders", "customer": "read_customers",
-                  "customers": "read_customers"}.get(root)
+        needed = {
+            "order": "read_orders",
+            "orders": "read_orders",
+            "customer": "read_customers",
+            "customers": "read_customers",
+        }.get(root)
         if needed and needed not in self.scopes:
-            raise GraphQLError(f"Access denied for {root} field. Required access: `{needed}` access scope.",
-                               "ACCESS_DENIED", documentation="https://shopify.dev/api/usage/access-scopes",
-                               requiredAccess=f"`{needed}` access scope.")
+            raise GraphQLError(
+                f"Access denied for {root} field. Required access: `{needed}` access scope.",
+                "ACCESS_DENIED",
+                documentation="https://shopify.dev/api/usage/access-scopes",
+                requiredAccess=f"`{needed}` access scope.",
+            )
         if root in ("order", "customer"):
             stored = (self.orders if root == "order" else self.customers).get(str(arguments.get("id")))
             cost = objects(selection)
             return cost, ({root: project(stored, selection, root.capitalize())}, cost if stored else 1)
         if root in ("orders", "customers"):
             return self._connection(root, arguments, selection or {})
-        raise GraphQLError(f"Field '{root}' doesn't exist on type 'QueryRoot'", "undefinedField",
-                           typeName="QueryRoot", fieldName=root)
+        raise GraphQLError(
+            f"Field '{root}' doesn't exist on type 'QueryRoot'", "undefinedField", typeName="QueryRoot", fieldName=root
+        )
 
-    def _connection(self, root: str, arguments: dict[str, Any], selection: Selection
-                    ) -> tuple[int, tuple[dict[str, Any], int]]:
+    def _connection(
+        self, root: str, arguments: dict[str, Any], selection: Selection
+    ) -> tuple[int, tuple[dict[str, Any], int]]:
         first = arguments.get("first")
         if not isinstance(first, int) or not 0 < first <= MAX_FIRST:
-            raise GraphQLError(f"The value of 'first' must be between 1 and {MAX_FIRST}",
-                               "argumentLiteralsIncompatible")
+            raise GraphQLError(
+                f"The value of 'first' must be between 1 and {MAX_FIRST}", "argumentLiteralsIncompatible"
+            )
         if "nodes" not in selection:
             raise GraphQLError("Select nodes (edges are not served by this store)", "parseError")
         node_cost = objects(selection["nodes"])
@@ -445,37 +611,55 @@ class ShopifyStore:
         if sort not in ("ID", "UPDATED_AT"):
             raise GraphQLError(f"Argument 'sortKey' has an unsupported value ({sort})", "argumentLiteralsIncompatible")
         stored = (self.orders if root == "orders" else self.customers).values()
-        items = sorted((item for item in stored if _matches(item, arguments.get("query"))),
-                       key=lambda item: _key(item, sort))
+        items = sorted(
+            (item for item in stored if _matches(item, arguments.get("query"))), key=lambda item: _key(item, sort)
+        )
         after = arguments.get("after")
         if after is not None:
             position = _position(after, sort)
             items = [item for item in items if _key(item, sort) > position]
         page, more = items[:first], len(items) > first
         end = _cursor(page[-1], sort) if page else None
-        data = {root: {"nodes": project(page, selection["nodes"], type_name),
-                       "pageInfo": project({"hasNextPage": more, "hasPreviousPage": after is not None,
-                                            "endCursor": end, "startCursor": _cursor(page[0], sort) if page else None},
-                                           selection.get("pageInfo"), "PageInfo")}}
+        data = {
+            root: {
+                "nodes": project(page, selection["nodes"], type_name),
+                "pageInfo": project(
+                    {
+                        "hasNextPage": more,
+                        "hasPreviousPage": after is not None,
+                        "endCursor": end,
+                        "startCursor": _cursor(page[0], sort) if page else None,
+                    },
+                    selection.get("pageInfo"),
+                    "PageInfo",
+                ),
+            }
+        }
         return 2 + first * node_cost, (data, 2 + len(page) * node_cost)
 
 
 def _key(item: dict[str, Any], sort: str) -> tuple[str, int]:
-    return (_instant(item["updatedAt"]).astimezone(dt.UTC).isoformat() if sort == "UPDATED_AT" else "",
-            int(item["legacyResourceId"]))
+    return (
+        _instant(item["updatedAt"]).astimezone(dt.UTC).isoformat() if sort == "UPDATED_AT" else "",
+        int(item["legacyResourceId"]),
+    )
 
 
 def _cursor(item: dict[str, Any], sort: str) -> str:
     value = item["updatedAt"] if sort == "UPDATED_AT" else item["legacyResourceId"]
-    return base64.urlsafe_b64encode(json.dumps({"last_id": int(item["legacyResourceId"]),
-                                                "last_value": value}).encode()).decode()
+    return base64.urlsafe_b64encode(
+        json.dumps({"last_id": int(item["legacyResourceId"]), "last_value": value}).encode()
+    ).decode()
 
 
 def _position(cursor: Any, sort: str) -> tuple[str, int]:
     try:
         found = json.loads(base64.urlsafe_b64decode(str(cursor).encode()))
-        return _key({"updatedAt": found["last_value"], "legacyResourceId": found["last_id"]}, sort) \
-            if sort == "UPDATED_AT" else ("", int(found["last_id"]))
+        return (
+            _key({"updatedAt": found["last_value"], "legacyResourceId": found["last_id"]}, sort)
+            if sort == "UPDATED_AT"
+            else ("", int(found["last_id"]))
+        )
     except (ValueError, KeyError, TypeError):
         raise GraphQLError("Invalid cursor for current pagination sort.", "badRequest") from None
 
@@ -490,7 +674,12 @@ def _matches(item: dict[str, Any], search: Any) -> bool:
             raise GraphQLError(f"This store's search understands updated_at only, not {term}", "badRequest")
         operator, bound = match.group(1) or "=", _instant(match.group(2))
         value = _instant(item["updatedAt"])
-        if not {">": value > bound, ">=": value >= bound, "<": value < bound, "<=": value <= bound,
-                "=": value == bound}[operator]:
+        if not {
+            ">": value > bound,
+            ">=": value >= bound,
+            "<": value < bound,
+            "<=": value <= bound,
+            "=": value == bound,
+        }[operator]:
             return False
     return True

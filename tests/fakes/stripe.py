@@ -36,20 +36,47 @@ from tests.fakes.vendor import FakeVendor, Seen
 EMBEDDED = 10  # lines an invoice (and items a subscription) carries; the rest are paged
 PAGING = ("limit", "starting_after", "ending_before")
 CREATED = ("created", "created[gt]", "created[gte]", "created[lt]", "created[lte]")
-FILTERS = {"customers": ("email",), "subscriptions": ("status", "customer", "price", "collection_method"),
-           "invoices": ("status", "customer", "subscription", "collection_method"),
-           "credit_notes": ("customer", "invoice"), "refunds": ("charge", "payment_intent"), "coupons": (),
-           "events": ("type", "types[]", "delivery_success")}
-OBJECT_OF = {"customers": "customer", "subscriptions": "subscription", "invoices": "invoice",
-             "credit_notes": "credit_note", "refunds": "refund", "coupons": "coupon", "events": "event"}
-SUBSCRIPTION_STATUSES = ("active", "past_due", "unpaid", "canceled", "incomplete", "incomplete_expired",
-                         "trialing", "paused")
+FILTERS = {
+    "customers": ("email",),
+    "subscriptions": ("status", "customer", "price", "collection_method"),
+    "invoices": ("status", "customer", "subscription", "collection_method"),
+    "credit_notes": ("customer", "invoice"),
+    "refunds": ("charge", "payment_intent"),
+    "coupons": (),
+    "events": ("type", "types[]", "delivery_success"),
+}
+OBJECT_OF = {
+    "customers": "customer",
+    "subscriptions": "subscription",
+    "invoices": "invoice",
+    "credit_notes": "credit_note",
+    "refunds": "refund",
+    "coupons": "coupon",
+    "events": "event",
+}
+SUBSCRIPTION_STATUSES = (
+    "active",
+    "past_due",
+    "unpaid",
+    "canceled",
+    "incomplete",
+    "incomplete_expired",
+    "trialing",
+    "paused",
+)
 INVOICE_STATUSES = ("draft", "open", "paid", "uncollectible", "void")
 
 
 class StripeError(Exception):
-    def __init__(self, status: int, message: str, *, kind: str = "invalid_request_error", code: str | None = None,
-                 param: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        kind: str = "invalid_request_error",
+        code: str | None = None,
+        param: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.kind, self.code, self.param = status, message, kind, code, param
 
@@ -63,24 +90,34 @@ class StripeError(Exception):
 
 
 def _json(body: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json",
-                    headers={"Request-Id": f"req_{secrets.token_hex(7)}", "Stripe-Version": API_VERSION})
+    return Response(
+        orjson.dumps(body),
+        status_code=status,
+        media_type="application/json",
+        headers={"Request-Id": f"req_{secrets.token_hex(7)}", "Stripe-Version": API_VERSION},
+    )
 
 
 class FakeStripe:
     """A Stripe account behind its API; ``vendor`` has the request log, the ceiling and fault injection."""
 
-    def __init__(self, account: Account, *, api_key: str | None = None, requests_per_second: float | None = 25.0
-                 ) -> None:
+    def __init__(
+        self, account: Account, *, api_key: str | None = None, requests_per_second: float | None = 25.0
+    ) -> None:
         self.account = account
         self.api_key = api_key or f"sk_test_{secrets.token_hex(16)}"
         self.revoked = False
         self._sorted: dict[str, tuple[int, list[str]]] = {}
-        self.vendor = FakeVendor(routes=[
-            Route("/v1/invoices/{id}/lines", self._guarded(self._lines)),
-            Route("/v1/{resource}", self._guarded(self._list)),
-            Route("/v1/{resource}/{id}", self._guarded(self._retrieve)),
-        ], authorised=self._authorised, requests_per_second=requests_per_second, retry_after_seconds=1.0)
+        self.vendor = FakeVendor(
+            routes=[
+                Route("/v1/invoices/{id}/lines", self._guarded(self._lines)),
+                Route("/v1/{resource}", self._guarded(self._list)),
+                Route("/v1/{resource}/{id}", self._guarded(self._retrieve)),
+            ],
+            authorised=self._authorised,
+            requests_per_second=requests_per_second,
+            retry_after_seconds=1.0,
+        )
 
     @property
     def app(self) -> ASGIApp:
@@ -100,10 +137,18 @@ class FakeStripe:
     def now() -> int:
         return int(time.time())
 
-    def add_customer(self, *, currency: str = "usd", country: str = "US", state: str | None = "CA",
-                     tax_rate: str | None = None, name: str = "New customer") -> Obj:
-        return self.account.add_customer(self.now(), currency=currency, country=country, state=state,
-                                         tax_rate=tax_rate, name=name)
+    def add_customer(
+        self,
+        *,
+        currency: str = "usd",
+        country: str = "US",
+        state: str | None = "CA",
+        tax_rate: str | None = None,
+        name: str = "New customer",
+    ) -> Obj:
+        return self.account.add_customer(
+            self.now(), currency=currency, country=country, state=state, tax_rate=tax_rate, name=name
+        )
 
     def subscribe(self, customer_id: str, items: Sequence[tuple[Obj, int | None]], **options: Any) -> Obj:
         return self.account.subscribe(self.now(), customer_id, items, **options)
@@ -135,11 +180,17 @@ class FakeStripe:
         """Stripe's body for the answers of the shared vendor rules."""
         if status == 401:
             shown = f"{self.api_key[:8]}{'*' * 20}{self.api_key[-4:]}"
-            return StripeError(401, f"Expired API Key provided: {shown}", code="api_key_expired").body() \
-                if self.revoked else StripeError(401, "Invalid API Key provided").body()
+            return (
+                StripeError(401, f"Expired API Key provided: {shown}", code="api_key_expired").body()
+                if self.revoked
+                else StripeError(401, "Invalid API Key provided").body()
+            )
         if status == 429:
-            return StripeError(429, "Request rate limit exceeded. Learn more about rate limits here "
-                                    "https://stripe.com/docs/rate-limits.", code="rate_limit").body()
+            return StripeError(
+                429,
+                "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.",
+                code="rate_limit",
+            ).body()
         return StripeError(status, "Sorry, something went wrong on Stripe's end.", kind="api_error").body()
 
     def _guarded(self, handler: Callable[[Request], Response]) -> Callable[[Request], Any]:
@@ -189,27 +240,36 @@ class FakeStripe:
             objects = [store[object_id] for object_id in self._newest_first(resource)]
         objects = [found for found in objects if _matches(resource, found, query)]
         page, more = _page(objects, query, OBJECT_OF[resource])
-        return _json({"object": "list", "data": [_view(found) for found in page], "has_more": more,
-                      "url": f"/v1/{resource}"})
+        return _json(
+            {"object": "list", "data": [_view(found) for found in page], "has_more": more, "url": f"/v1/{resource}"}
+        )
 
     def _retrieve(self, request: Request) -> Response:
         resource, object_id = request.path_params["resource"], request.path_params["id"]
         _known(request.query_params.keys(), ())
         if resource == "events":
-            found = next((event for event in self.account.events if event["id"] == object_id
-                          and event["created"] >= self.now() - EVENT_RETENTION), None)
+            found = next(
+                (
+                    event
+                    for event in self.account.events
+                    if event["id"] == object_id and event["created"] >= self.now() - EVENT_RETENTION
+                ),
+                None,
+            )
         else:
             found = self._store(resource).get(object_id)
         if found is None:
-            raise StripeError(404, f"No such {OBJECT_OF.get(resource, resource)}: '{object_id}'",
-                              code="resource_missing", param="id")
+            raise StripeError(
+                404, f"No such {OBJECT_OF.get(resource, resource)}: '{object_id}'", code="resource_missing", param="id"
+            )
         return _json(_view(found))
 
     def _lines(self, request: Request) -> Response:
         invoice = self.account.invoices.get(request.path_params["id"])
         if invoice is None:
-            raise StripeError(404, f"No such invoice: '{request.path_params['id']}'", code="resource_missing",
-                              param="invoice")
+            raise StripeError(
+                404, f"No such invoice: '{request.path_params['id']}'", code="resource_missing", param="invoice"
+            )
         _known(request.query_params.keys(), PAGING)
         page, more = _page(invoice["lines"]["data"], request.query_params, "line_item")
         return _json({"object": "list", "data": page, "has_more": more, "url": invoice["lines"]["url"]})
@@ -225,23 +285,33 @@ def _integer(query: Any, name: str) -> int:
     try:
         return int(query[name])
     except ValueError:
-        raise StripeError(400, f"Invalid integer: {query[name]}", code="parameter_invalid_integer",
-                          param=name) from None
+        raise StripeError(
+            400, f"Invalid integer: {query[name]}", code="parameter_invalid_integer", param=name
+        ) from None
 
 
 def _matches(resource: str, found: Obj, query: Any) -> bool:
     created = found["created"]
-    for name, holds in (("created", created.__eq__), ("created[gt]", created.__gt__), ("created[gte]", created.__ge__),
-                        ("created[lt]", created.__lt__), ("created[lte]", created.__le__)):
+    for name, holds in (
+        ("created", created.__eq__),
+        ("created[gt]", created.__gt__),
+        ("created[gte]", created.__ge__),
+        ("created[lt]", created.__lt__),
+        ("created[lte]", created.__le__),
+    ):
         if name in query and not holds(_integer(query, name)):
             return False
     if resource == "subscriptions":
         status = query.get("status")
         if status is not None and status not in (*SUBSCRIPTION_STATUSES, "all", "ended"):
-            raise StripeError(400, f"Invalid status: must be one of {', '.join(SUBSCRIPTION_STATUSES)}, all or "
-                                   "ended", param="status")
-        wanted = {"all": SUBSCRIPTION_STATUSES, "ended": ("canceled", "incomplete_expired"),
-                  None: tuple(kind for kind in SUBSCRIPTION_STATUSES if kind != "canceled")}.get(status, (status,))
+            raise StripeError(
+                400, f"Invalid status: must be one of {', '.join(SUBSCRIPTION_STATUSES)}, all or ended", param="status"
+            )
+        wanted = {
+            "all": SUBSCRIPTION_STATUSES,
+            "ended": ("canceled", "incomplete_expired"),
+            None: tuple(kind for kind in SUBSCRIPTION_STATUSES if kind != "canceled"),
+        }.get(status, (status,))
         if found["status"] not in wanted:
             return False
         if "price" in query and all(item["price"]["id"] != query["price"] for item in found["items"]["data"]):
@@ -250,11 +320,23 @@ def _matches(resource: str, found: Obj, query: Any) -> bool:
         raise StripeError(400, f"Invalid status: must be one of {', '.join(INVOICE_STATUSES)}", param="status")
     if resource == "events":
         types = query.getlist("types[]") or ([query["type"]] if "type" in query else [])
-        return not types or any(found["type"] == kind or (kind.endswith(".*") and found["type"].startswith(kind[:-1]))
-                                for kind in types)
-    return all(found.get(name) == query[name] for name in ("email", "customer", "subscription", "invoice", "charge",
-                                                            "payment_intent", "collection_method", "status")
-               if name in query and not (resource == "subscriptions" and name == "status"))
+        return not types or any(
+            found["type"] == kind or (kind.endswith(".*") and found["type"].startswith(kind[:-1])) for kind in types
+        )
+    return all(
+        found.get(name) == query[name]
+        for name in (
+            "email",
+            "customer",
+            "subscription",
+            "invoice",
+            "charge",
+            "payment_intent",
+            "collection_method",
+            "status",
+        )
+        if name in query and not (resource == "subscriptions" and name == "status")
+    )
 
 
 def _page(objects: list[Obj], query: Any, kind: str) -> tuple[list[Obj], bool]:
@@ -262,8 +344,9 @@ def _page(objects: list[Obj], query: Any, kind: str) -> tuple[list[Obj], bool]:
     ``ending_before`` (still in list order)."""
     limit = _integer(query, "limit") if "limit" in query else 10
     if not 1 <= limit <= 100:
-        raise StripeError(400, "Invalid limit: must be between 1 and 100", code="parameter_invalid_integer",
-                          param="limit")
+        raise StripeError(
+            400, "Invalid limit: must be between 1 and 100", code="parameter_invalid_integer", param="limit"
+        )
     after, before = query.get("starting_after"), query.get("ending_before")
     if after and before:
         raise StripeError(400, "Received both starting_after and ending_before parameters. Please pass in only one.")
@@ -272,11 +355,15 @@ def _page(objects: list[Obj], query: Any, kind: str) -> tuple[list[Obj], bool]:
         return objects[:limit], len(objects) > limit
     position = next((index for index, found in enumerate(objects) if found["id"] == cursor), None)
     if position is None:
-        raise StripeError(400, f"No such {kind}: '{cursor}'", code="resource_missing",
-                          param="starting_after" if after else "ending_before")
+        raise StripeError(
+            400,
+            f"No such {kind}: '{cursor}'",
+            code="resource_missing",
+            param="starting_after" if after else "ending_before",
+        )
     if after:
-        return objects[position + 1:position + 1 + limit], position + 1 + limit < len(objects)
-    return objects[max(position - limit, 0):position], position - limit > 0
+        return objects[position + 1 : position + 1 + limit], position + 1 + limit < len(objects)
+    return objects[max(position - limit, 0) : position], position - limit > 0
 
 
 def _view(found: Obj) -> Obj:
@@ -304,8 +391,9 @@ class _StripeErrors:
         held: list[Message] = []
 
         async def relay(message: Message) -> None:
-            if message["type"] == "http.response.start" and (message["status"] in (401, 429)
-                                                             or message["status"] >= 500):
+            if message["type"] == "http.response.start" and (
+                message["status"] in (401, 429) or message["status"] >= 500
+            ):
                 held.append(message)
                 return
             if held and message["type"] == "http.response.body":
@@ -313,8 +401,11 @@ class _StripeErrors:
                     return
                 start = held.pop()
                 body = orjson.dumps(self.fake.error_body(start["status"]))
-                headers = [(name, value) for name, value in start["headers"]
-                           if name.lower() not in (b"content-length", b"content-type")]
+                headers = [
+                    (name, value)
+                    for name, value in start["headers"]
+                    if name.lower() not in (b"content-length", b"content-type")
+                ]
                 headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
                 await send({**start, "headers": headers})
                 await send({"type": "http.response.body", "body": body})

@@ -74,13 +74,17 @@ class FakeVendor:
             over = self._over_ceiling(now)  # every request counts toward the ceiling, faulted ones too
             if fault is None and over:
                 self.throttled += 1
-                return JSONResponse({"error": {"message": "Too many requests"}}, status_code=429,
-                                    headers={"Retry-After": str(self.retry_after_seconds)})
+                return JSONResponse(
+                    {"error": {"message": "Too many requests"}},
+                    status_code=429,
+                    headers={"Retry-After": str(self.retry_after_seconds)},
+                )
             if fault == "server_error":
                 return JSONResponse({"error": {"message": "Internal error"}}, status_code=503)
             if fault == "rate_limited":
-                return JSONResponse({"error": {"message": "Too many requests"}}, status_code=429,
-                                    headers={"Retry-After": "0"})
+                return JSONResponse(
+                    {"error": {"message": "Too many requests"}}, status_code=429, headers={"Retry-After": "0"}
+                )
             if fault == "malformed":
                 return PlainTextResponse('{"data": [{"id": ', media_type="application/json")
             return await call_next(request)

@@ -33,8 +33,9 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRe
 
 
 @pytest.fixture(scope="package")
-def platform(postgres: PrivatePostgres, redis_server: PrivateRedis,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+def platform(
+    postgres: PrivatePostgres, redis_server: PrivateRedis, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Platform]:
     running = Platform(tmp_path_factory.mktemp("faults-run"), database_url=postgres.url, redis_url=redis_server.url)
     running.start()
     try:

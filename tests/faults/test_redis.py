@@ -19,10 +19,14 @@ from tests.socialproof.conftest import WidgetSite, widget_event
 
 
 async def test_redis_down_degrades_the_platform_without_failing_it(
-        http: httpx.AsyncClient, postgres: PrivatePostgres, redis_server: PrivateRedis) -> None:
+    http: httpx.AsyncClient, postgres: PrivatePostgres, redis_server: PrivateRedis
+) -> None:
     founder = await signup(http)
-    created = await http.post("/api/v1/sites", headers=founder.headers,
-                              json={"name": "Shop", "domain": f"shop-{uuid.uuid4().hex[:10]}.example.com"})
+    created = await http.post(
+        "/api/v1/sites",
+        headers=founder.headers,
+        json={"name": "Shop", "domain": f"shop-{uuid.uuid4().hex[:10]}.example.com"},
+    )
     assert created.status_code == 201, created.text
     site = WidgetSite(client=http, account=founder, database_url=postgres.url, site=created.json()["data"])
     await site.notification(type="live_visitors", source={"windowMinutes": 5, "scope": "page"})
@@ -32,9 +36,15 @@ async def test_redis_down_degrades_the_platform_without_failing_it(
         health = await http.get("/")
         assert health.status_code == 200
         assert (health.json()["data"]["redis"], health.json()["data"]["status"]) == ("error", "degraded")
-        async with asyncio.timeout(10), http.stream(
-                "GET", "/events/stream", headers=founder.headers,
-                params={"topics": "socialproof.events", "siteId": site.id}) as stream:
+        async with (
+            asyncio.timeout(10),
+            http.stream(
+                "GET",
+                "/events/stream",
+                headers=founder.headers,
+                params={"topics": "socialproof.events", "siteId": site.id},
+            ) as stream,
+        ):
             lines = stream.aiter_lines()
             async for line in lines:
                 if line.startswith("event: ready"):

@@ -11,12 +11,14 @@ from tests.faults.servers import Platform, healthy
 ROWS = 300_000
 
 
-async def test_a_killed_worker_is_restarted_and_its_job_completes(http: httpx.AsyncClient,
-                                                                  platform: Platform) -> None:
+async def test_a_killed_worker_is_restarted_and_its_job_completes(http: httpx.AsyncClient, platform: Platform) -> None:
     founder = await signup(http)
     first = platform.worker()
-    accepted = await http.post("/api/v1/generate", headers=founder.headers, json={
-        "rows": ROWS, "seed": 5, "columns": [{"name": "n", "type": "int"}, {"name": "at", "type": "datetime"}]})
+    accepted = await http.post(
+        "/api/v1/generate",
+        headers=founder.headers,
+        json={"rows": ROWS, "seed": 5, "columns": [{"name": "n", "type": "int"}, {"name": "at", "type": "datetime"}]},
+    )
     assert accepted.status_code == 202, accepted.text
     job_id = accepted.json()["data"]["jobId"]
     await wait_until_midway(http, founder, job_id)

@@ -18,16 +18,20 @@ from tests.workers import Workers, stop_worker
 
 # the fakes listen on loopback over plain HTTP, which the outbound guard refuses by default
 # and retries wait a few milliseconds instead of half a second, doubling (what they wait is not what is tested)
-LOOPBACK_VENDORS = {"NORTHSTAR_OUTBOUND__ALLOW_PRIVATE_NETWORKS": "true", "NORTHSTAR_OUTBOUND__ALLOW_HTTP": "true",
-                    "NORTHSTAR_OUTBOUND__RETRY_BACKOFF_SECONDS": "0.01"}
+LOOPBACK_VENDORS = {
+    "NORTHSTAR_OUTBOUND__ALLOW_PRIVATE_NETWORKS": "true",
+    "NORTHSTAR_OUTBOUND__ALLOW_HTTP": "true",
+    "NORTHSTAR_OUTBOUND__RETRY_BACKOFF_SECONDS": "0.01",
+}
 FINISHED = ("succeeded", "failed")
 
 
 @pytest.fixture(scope="package")
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The platform these tests talk to, configured as its workers are (``LOOPBACK_VENDORS``)."""
-    outbound = settings.outbound.model_copy(update={"allow_private_networks": True, "allow_http": True,
-                                                    "retry_backoff_seconds": 0.01})
+    outbound = settings.outbound.model_copy(
+        update={"allow_private_networks": True, "allow_http": True, "retry_backoff_seconds": 0.01}
+    )
     async with running(create_app(settings.model_copy(update={"outbound": outbound}))) as http:
         yield http
 
@@ -39,11 +43,26 @@ def worker(database_url: str) -> Iterator[Workers]:
     stop_worker(workers.process)
 
 
-async def connect(client: httpx.AsyncClient, account: Account, provider: str, *, credentials: dict[str, str],
-                  config: dict[str, Any], test: bool = True) -> dict[str, Any]:
-    response = await client.post("/api/v1/integrations", headers=account.headers, json={
-        "provider": provider, "name": f"{provider} account", "credentials": credentials, "config": config,
-        "test": test})
+async def connect(
+    client: httpx.AsyncClient,
+    account: Account,
+    provider: str,
+    *,
+    credentials: dict[str, str],
+    config: dict[str, Any],
+    test: bool = True,
+) -> dict[str, Any]:
+    response = await client.post(
+        "/api/v1/integrations",
+        headers=account.headers,
+        json={
+            "provider": provider,
+            "name": f"{provider} account",
+            "credentials": credentials,
+            "config": config,
+            "test": test,
+        },
+    )
     assert response.status_code == 201, response.text
     integration: dict[str, Any] = response.json()["data"]
     return integration
@@ -64,8 +83,14 @@ async def latest_run(client: httpx.AsyncClient, account: Account, integration_id
     return runs[0]
 
 
-async def wait_for_sync(client: httpx.AsyncClient, account: Account, integration_id: str, *,
-                        until: tuple[str, ...] = FINISHED, within: float = 90.0) -> dict[str, Any]:
+async def wait_for_sync(
+    client: httpx.AsyncClient,
+    account: Account,
+    integration_id: str,
+    *,
+    until: tuple[str, ...] = FINISHED,
+    within: float = 90.0,
+) -> dict[str, Any]:
     """Poll the integration's latest sync run until it reaches one of ``until``."""
     deadline = asyncio.get_running_loop().time() + within
     while True:

@@ -18,13 +18,20 @@ WEBHOOK_SECRET = "whsec_" + uuid.uuid4().hex
 
 
 async def _create(client: httpx.AsyncClient, account: Account, **changes: Any) -> httpx.Response:
-    body = {"provider": "stripe", "name": "Billing", "credentials": {"apiKey": SECRET, "webhookSecret": WEBHOOK_SECRET},
-            "config": {"requestsPerSecond": 10}, "test": False, **changes}
+    body = {
+        "provider": "stripe",
+        "name": "Billing",
+        "credentials": {"apiKey": SECRET, "webhookSecret": WEBHOOK_SECRET},
+        "config": {"requestsPerSecond": 10},
+        "test": False,
+        **changes,
+    }
     return await client.post("/api/v1/integrations", headers=account.headers, json=body)
 
 
-async def test_credentials_are_stored_encrypted_and_never_returned(client: httpx.AsyncClient, founder: Account,
-                                                                   database_url: str) -> None:
+async def test_credentials_are_stored_encrypted_and_never_returned(
+    client: httpx.AsyncClient, founder: Account, database_url: str
+) -> None:
     created = await _create(client, founder)
     assert created.status_code == 201, created.text
     integration = created.json()["data"]
@@ -39,8 +46,9 @@ async def test_credentials_are_stored_encrypted_and_never_returned(client: httpx
     assert [event["action"] for event in audit.json()["data"]] == ["integrations.create"]
 
     with psycopg.connect(database_url) as connection:
-        found = connection.execute("SELECT credentials_encrypted FROM integrations.integrations WHERE id = %s",
-                                   (integration["id"],)).fetchone()
+        found = connection.execute(
+            "SELECT credentials_encrypted FROM integrations.integrations WHERE id = %s", (integration["id"],)
+        ).fetchone()
     assert found is not None
     token = str(found[0])
     assert SECRET not in token and token.split(":")[0] == auth_keys(get_settings()).cipher.current_key_id
@@ -73,8 +81,9 @@ async def test_an_unreachable_provider_is_a_clear_error(client: httpx.AsyncClien
     assert response.json()["error"]["code"] == "connection_failed"
 
 
-async def test_update_pause_resume_and_disconnect(client: httpx.AsyncClient, founder: Account,
-                                                  database_url: str) -> None:
+async def test_update_pause_resume_and_disconnect(
+    client: httpx.AsyncClient, founder: Account, database_url: str
+) -> None:
     integration = (await _create(client, founder)).json()["data"]
     path = f"/api/v1/integrations/{integration['id']}"
     renamed = await client.patch(path, headers=founder.headers, json={"name": "Stripe (EU)"})
@@ -92,8 +101,9 @@ async def test_update_pause_resume_and_disconnect(client: httpx.AsyncClient, fou
     assert deleted.status_code == 204
     assert (await client.get(path, headers=founder.headers)).status_code == 404
     with psycopg.connect(database_url) as connection:
-        left = connection.execute("SELECT count(*) FROM integrations.sync_runs WHERE integration_id = %s",
-                                  (integration["id"],)).fetchone()
+        left = connection.execute(
+            "SELECT count(*) FROM integrations.sync_runs WHERE integration_id = %s", (integration["id"],)
+        ).fetchone()
     assert left == (0,)
 
 
@@ -108,9 +118,11 @@ async def test_members_read_and_only_admins_change(client: httpx.AsyncClient, fo
     assert (await _create(client, member)).status_code == 403
 
 
-async def test_an_oversized_webhook_delivery_is_refused_before_it_is_read(client: httpx.AsyncClient,
-                                                                          founder: Account) -> None:
+async def test_an_oversized_webhook_delivery_is_refused_before_it_is_read(
+    client: httpx.AsyncClient, founder: Account
+) -> None:
     integration = (await _create(client, founder)).json()["data"]
-    response = await client.post(integration["webhookPath"], content=b"x" * (1024 * 1024 + 1),
-                                 headers={"Content-Type": "application/json"})
+    response = await client.post(
+        integration["webhookPath"], content=b"x" * (1024 * 1024 + 1), headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 413 and response.json()["error"]["code"] == "payload_too_large"

@@ -15,8 +15,9 @@ async def _ok(_: Request) -> Response:
 
 
 def _vendor(requests_per_second: float | None) -> FakeVendor:
-    return FakeVendor(routes=[Route("/v1/things", _ok)], authorised=lambda _: True,
-                      requests_per_second=requests_per_second)
+    return FakeVendor(
+        routes=[Route("/v1/things", _ok)], authorised=lambda _: True, requests_per_second=requests_per_second
+    )
 
 
 async def _statuses(vendor: FakeVendor, count: int) -> list[int]:
@@ -32,4 +33,3 @@ async def test_injected_faults_answer_exactly_the_next_requests_whatever_the_pac
     refusing.fail_next("server_error", path_prefix="/v1/things", count=3)
     assert await _statuses(refusing, 4) == [503, 503, 503, 429]
     assert refusing.throttled == 1 and not refusing.faults
-

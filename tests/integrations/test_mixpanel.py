@@ -44,13 +44,20 @@ def _events() -> list[dict[str, Any]]:
     without a distinct id, one timed in milliseconds."""
     duplicate = event("Viewed report", "u1", _at(8), "e06", report="Funnels")
     return [
-        event("Viewed report", "u1", _at(35), "e01"), event("Signed up", "u6", _at(35), "e02"),
-        event("Viewed report", "u1", _at(9), "e03"), event("Exported", "u1", _at(9, 11), "e04"),
+        event("Viewed report", "u1", _at(35), "e01"),
+        event("Signed up", "u6", _at(35), "e02"),
+        event("Viewed report", "u1", _at(9), "e03"),
+        event("Exported", "u1", _at(9, 11), "e04"),
         event("Signed up", "u2", _at(9, 12), "e05"),
-        duplicate, dict(duplicate), event("Signed up", "u3", _at(8, 13), "e07", milliseconds=True),
-        event("Viewed report", "u2", _at(6), "e08"), event("Digest sent", None, _at(6, 2), "e09"),
-        event("Signed up", "u4", _at(3), None), event("Viewed report", "u1", _at(3, 15), "e10"),
-        event("Viewed report", "u2", _at(1), "e11"), event("Signed up", "u5", _at(1, 18), "e12"),
+        duplicate,
+        dict(duplicate),
+        event("Signed up", "u3", _at(8, 13), "e07", milliseconds=True),
+        event("Viewed report", "u2", _at(6), "e08"),
+        event("Digest sent", None, _at(6, 2), "e09"),
+        event("Signed up", "u4", _at(3), None),
+        event("Viewed report", "u1", _at(3, 15), "e10"),
+        event("Viewed report", "u2", _at(1), "e11"),
+        event("Signed up", "u5", _at(1, 18), "e12"),
     ]
 
 
@@ -58,12 +65,23 @@ def _fake() -> FakeMixpanel:
     return FakeMixpanel(project_id=PROJECT, username=USERNAME, secret=SECRET, events=_events())
 
 
-async def _connect(client: httpx.AsyncClient, account: Account, base: str, *, test: bool = True,
-                   secret: str = SECRET) -> dict[str, Any]:
-    return await connect(client, account, "mixpanel", test=test,
-                         credentials={"username": USERNAME, "secret": secret},
-                         config={"projectId": PROJECT, "baseUrl": base, "requestsPerSecond": 50,
-                                 "backfillDays": BACKFILL_DAYS, "daysPerRequest": DAYS_PER_REQUEST})
+async def _connect(
+    client: httpx.AsyncClient, account: Account, base: str, *, test: bool = True, secret: str = SECRET
+) -> dict[str, Any]:
+    return await connect(
+        client,
+        account,
+        "mixpanel",
+        test=test,
+        credentials={"username": USERNAME, "secret": secret},
+        config={
+            "projectId": PROJECT,
+            "baseUrl": base,
+            "requestsPerSecond": 50,
+            "backfillDays": BACKFILL_DAYS,
+            "daysPerRequest": DAYS_PER_REQUEST,
+        },
+    )
 
 
 def _ranges(*pairs: tuple[int, int]) -> list[tuple[str, str]]:
@@ -72,20 +90,27 @@ def _ranges(*pairs: tuple[int, int]) -> list[tuple[str, str]]:
 
 async def _stored(database: Database, account: Account) -> dict[str, tuple[str, str, dt.datetime]]:
     async with database.tenant_transaction(org_id=account.org_id) as session:
-        rows = (await session.execute(text(
-            "SELECT insert_id, name, distinct_id, occurred_at FROM metrics.product_events"))).all()
+        rows = (
+            await session.execute(text("SELECT insert_id, name, distinct_id, occurred_at FROM metrics.product_events"))
+        ).all()
     return {row.insert_id: (row.name, row.distinct_id, row.occurred_at) for row in rows}
 
 
 async def _records(database: Database, account: Account) -> int:
     async with database.tenant_transaction(org_id=account.org_id) as session:
-        return int((await session.execute(text(
-            "SELECT count(*) FROM integrations.records WHERE stream = 'events'"))).scalar_one())
+        return int(
+            (
+                await session.execute(text("SELECT count(*) FROM integrations.records WHERE stream = 'events'"))
+            ).scalar_one()
+        )
 
 
 async def _series(client: httpx.AsyncClient, account: Account, metric: str) -> dict[str, float]:
-    response = await client.get("/api/v1/dashboard/series", headers=account.headers, params={
-        "metric": metric, "grain": "day", "start": _day(60).isoformat(), "end": _today().isoformat()})
+    response = await client.get(
+        "/api/v1/dashboard/series",
+        headers=account.headers,
+        params={"metric": metric, "grain": "day", "start": _day(60).isoformat(), "end": _today().isoformat()},
+    )
     assert response.status_code == 200, response.text
     return {point["day"]: point["value"] for point in amounts(response.json()["data"])["points"]}
 
@@ -103,9 +128,17 @@ def _expected() -> dict[str, dict[str, float]]:
     """
     # days ago: (active users, WAU, MAU, events, stickiness)
     busy: dict[int, tuple[int | Decimal, ...]] = {
-        35: (2, 2, 2, 2, 100), 9: (2, 2, 3, 3, Decimal("66.6667")), 8: (2, 3, 4, 2, 50), 7: (0, 3, 3, 0, 0),
-        6: (1, 3, 3, 2, Decimal("33.3333")), 5: (0, 3, 3, 0, 0), 4: (0, 3, 3, 0, 0), 3: (2, 4, 4, 2, 50),
-        2: (0, 4, 4, 0, 0), 1: (2, 4, 5, 2, 40)}
+        35: (2, 2, 2, 2, 100),
+        9: (2, 2, 3, 3, Decimal("66.6667")),
+        8: (2, 3, 4, 2, 50),
+        7: (0, 3, 3, 0, 0),
+        6: (1, 3, 3, 2, Decimal("33.3333")),
+        5: (0, 3, 3, 0, 0),
+        4: (0, 3, 3, 0, 0),
+        3: (2, 4, 4, 2, 50),
+        2: (0, 4, 4, 0, 0),
+        1: (2, 4, 5, 2, 40),
+    }
     series: dict[str, dict[str, float]] = {metric: {} for metric in METRICS}
     for back in range(35, 0, -1):
         values: tuple[int | Decimal, ...] = busy.get(back, (0, 2 if back >= 29 else 0, 2, 0, 0))
@@ -115,7 +148,8 @@ def _expected() -> dict[str, dict[str, float]]:
 
 
 async def test_a_full_sync_exports_day_ranges_and_computes_product_metrics(
-        client: httpx.AsyncClient, founder: Account, database: Database, worker: Workers) -> None:
+    client: httpx.AsyncClient, founder: Account, database: Database, worker: Workers
+) -> None:
     fake = _fake()
     async with serving(fake.vendor.app) as base:
         integration = await _connect(client, founder, base)
@@ -124,8 +158,9 @@ async def test_a_full_sync_exports_day_ranges_and_computes_product_metrics(
     assert run["status"] == "succeeded", run
     assert run["fetched"] == {"events": 13}
     checks = [seen.query for seen in fake.vendor.requests_to("/api/2.0/export") if "limit" in seen.query]
-    assert checks == [{"project_id": PROJECT, "from_date": _day(1).isoformat(), "to_date": _day(1).isoformat(),
-                       "limit": "1"}]
+    assert checks == [
+        {"project_id": PROJECT, "from_date": _day(1).isoformat(), "to_date": _day(1).isoformat(), "limit": "1"}
+    ]
     # 45 days back to today, 15 days a request
     assert fake.exports() == _ranges((45, 31), (30, 16), (15, 1), (0, 0))
     assert all(seen.query["project_id"] == PROJECT for seen in fake.vendor.requests_to("/api/2.0/export"))
@@ -143,13 +178,17 @@ async def test_a_full_sync_exports_day_ranges_and_computes_product_metrics(
     for metric in METRICS:
         assert await _series(client, founder, metric) == expected[metric], metric
     async with database.tenant_transaction(org_id=founder.org_id) as session:
-        points = (await session.execute(text(
-            "SELECT count(*), count(DISTINCT grain) FROM metrics.kpis WHERE source = 'product'"))).one()
+        points = (
+            await session.execute(
+                text("SELECT count(*), count(DISTINCT grain) FROM metrics.kpis WHERE source = 'product'")
+            )
+        ).one()
     assert tuple(points) == (35 * 5, 1)
 
 
 async def test_a_later_sync_exports_the_overlap_again_without_counting_twice(
-        client: httpx.AsyncClient, founder: Account, database: Database, worker: Workers) -> None:
+    client: httpx.AsyncClient, founder: Account, database: Database, worker: Workers
+) -> None:
     fake = _fake()
     async with serving(fake.vendor.app) as base:
         integration = await _connect(client, founder, base)
@@ -175,7 +214,8 @@ async def test_a_later_sync_exports_the_overlap_again_without_counting_twice(
 
 
 async def test_a_sync_broken_on_the_third_range_resumes_from_its_cursor(
-        client: httpx.AsyncClient, founder: Account, database: Database, worker: Workers) -> None:
+    client: httpx.AsyncClient, founder: Account, database: Database, worker: Workers
+) -> None:
     fake = _fake()
     fake.break_after(2)  # two ranges answer, the third fails beyond every retry
     async with serving(fake.vendor.app) as base:
@@ -200,7 +240,8 @@ async def test_a_sync_broken_on_the_third_range_resumes_from_its_cursor(
 
 
 async def test_rate_limits_and_server_errors_are_retried(
-        client: httpx.AsyncClient, founder: Account, database: Database, worker: Workers) -> None:
+    client: httpx.AsyncClient, founder: Account, database: Database, worker: Workers
+) -> None:
     fake = _fake()
     fake.vendor.fail_next("rate_limited", path_prefix="/api/2.0/export")
     fake.vendor.fail_next("server_error", path_prefix="/api/2.0/export", count=2)
@@ -215,7 +256,8 @@ async def test_rate_limits_and_server_errors_are_retried(
 
 
 async def test_an_answer_that_is_not_json_lines_fails_the_run_and_keeps_what_was_stored(
-        client: httpx.AsyncClient, founder: Account, database: Database, worker: Workers) -> None:
+    client: httpx.AsyncClient, founder: Account, database: Database, worker: Workers
+) -> None:
     fake = _fake()
     fake.break_after(1, kind="malformed")
     async with serving(fake.vendor.app) as base:
@@ -231,12 +273,20 @@ async def test_an_answer_that_is_not_json_lines_fails_the_run_and_keeps_what_was
 
 
 async def test_refused_credentials_put_the_integration_in_error(
-        client: httpx.AsyncClient, founder: Account, worker: Workers) -> None:
+    client: httpx.AsyncClient, founder: Account, worker: Workers
+) -> None:
     fake = _fake()
     async with serving(fake.vendor.app) as base:
-        refused = await client.post("/api/v1/integrations", headers=founder.headers, json={
-            "provider": "mixpanel", "name": "Mixpanel", "credentials": {"username": USERNAME, "secret": "wrong"},
-            "config": {"projectId": PROJECT, "baseUrl": base}})
+        refused = await client.post(
+            "/api/v1/integrations",
+            headers=founder.headers,
+            json={
+                "provider": "mixpanel",
+                "name": "Mixpanel",
+                "credentials": {"username": USERNAME, "secret": "wrong"},
+                "config": {"projectId": PROJECT, "baseUrl": base},
+            },
+        )
         integration = await _connect(client, founder, base, test=False, secret="revoked")
         run = await wait_for_sync(client, founder, integration["id"])
 
@@ -248,14 +298,19 @@ async def test_refused_credentials_put_the_integration_in_error(
 
 
 async def test_days_are_those_of_the_reporting_time_zone(
-        client: httpx.AsyncClient, founder: Account, worker: Workers) -> None:
-    settings = await client.patch("/api/v1/metrics/settings", headers=founder.headers,
-                                  json={"timezone": "Asia/Tokyo"})
+    client: httpx.AsyncClient, founder: Account, worker: Workers
+) -> None:
+    settings = await client.patch("/api/v1/metrics/settings", headers=founder.headers, json={"timezone": "Asia/Tokyo"})
     assert settings.status_code == 200, settings.text
-    fake = FakeMixpanel(project_id=PROJECT, username=USERNAME, secret=SECRET, events=[
-        event("Viewed report", "u1", _at(3, 20), "t1"),  # 05:00 the next day in Tokyo (UTC+9)
-        event("Viewed report", "u2", _at(3, 10), "t2"),  # 19:00 the same day in Tokyo
-    ])
+    fake = FakeMixpanel(
+        project_id=PROJECT,
+        username=USERNAME,
+        secret=SECRET,
+        events=[
+            event("Viewed report", "u1", _at(3, 20), "t1"),  # 05:00 the next day in Tokyo (UTC+9)
+            event("Viewed report", "u2", _at(3, 10), "t2"),  # 19:00 the same day in Tokyo
+        ],
+    )
     async with serving(fake.vendor.app) as base:
         integration = await _connect(client, founder, base, test=False)
         assert (await wait_for_sync(client, founder, integration["id"]))["status"] == "succeeded"
@@ -264,29 +319,45 @@ async def test_days_are_those_of_the_reporting_time_zone(
     assert await _series(client, founder, "mau") == {_day(3).isoformat(): 1, _day(2).isoformat(): 2}
 
 
-async def test_unusable_settings_are_refused_with_a_readable_error(
-        client: httpx.AsyncClient, founder: Account) -> None:
-    for config, named in (({"projectId": "my-project"}, "config.projectId"),
-                          ({"projectId": PROJECT, "daysPerRequest": 0}, "config.daysPerRequest"),
-                          ({"projectId": PROJECT, "requestsPerSecond": "fast"}, "config.requestsPerSecond")):
-        response = await client.post("/api/v1/integrations", headers=founder.headers, json={
-            "provider": "mixpanel", "name": "Mixpanel", "credentials": {"username": USERNAME, "secret": SECRET},
-            "config": config})
+async def test_unusable_settings_are_refused_with_a_readable_error(client: httpx.AsyncClient, founder: Account) -> None:
+    for config, named in (
+        ({"projectId": "my-project"}, "config.projectId"),
+        ({"projectId": PROJECT, "daysPerRequest": 0}, "config.daysPerRequest"),
+        ({"projectId": PROJECT, "requestsPerSecond": "fast"}, "config.requestsPerSecond"),
+    ):
+        response = await client.post(
+            "/api/v1/integrations",
+            headers=founder.headers,
+            json={
+                "provider": "mixpanel",
+                "name": "Mixpanel",
+                "credentials": {"username": USERNAME, "secret": SECRET},
+                "config": config,
+            },
+        )
         assert response.status_code == 422, response.text
         error = response.json()["error"]
         assert error["code"] == "validation_error" and named in error["message"], error
         assert f"body.{named}" in [detail["field"] for detail in error["details"]], error
         assert SECRET not in response.text
-    missing = await client.post("/api/v1/integrations", headers=founder.headers, json={
-        "provider": "mixpanel", "name": "Mixpanel", "credentials": {"secret": SECRET}, "config": {}})
+    missing = await client.post(
+        "/api/v1/integrations",
+        headers=founder.headers,
+        json={"provider": "mixpanel", "name": "Mixpanel", "credentials": {"secret": SECRET}, "config": {}},
+    )
     assert missing.status_code == 422
     assert "body.config.projectId" in [detail["field"] for detail in missing.json()["error"]["details"]]
 
 
 async def test_nul_characters_from_the_vendor_are_dropped_not_fatal(
-        client: httpx.AsyncClient, founder: Account, database: Database, worker: Workers) -> None:
-    fake = FakeMixpanel(project_id=PROJECT, username=USERNAME, secret=SECRET, events=[
-        event("Sign\x00ed up", "u\x001", _at(2), "n\x0001", plan="pro\x00")])
+    client: httpx.AsyncClient, founder: Account, database: Database, worker: Workers
+) -> None:
+    fake = FakeMixpanel(
+        project_id=PROJECT,
+        username=USERNAME,
+        secret=SECRET,
+        events=[event("Sign\x00ed up", "u\x001", _at(2), "n\x0001", plan="pro\x00")],
+    )
     async with serving(fake.vendor.app) as base:
         integration = await _connect(client, founder, base)
         run = await wait_for_sync(client, founder, integration["id"])

@@ -10,8 +10,12 @@ from northstar.metrics.engine import CohortRow, Computation, Month
 
 # percentages to 0.01 percentage points, the quick ratio (a plain ratio) to 0.0001
 TOLERANCE = {
-    "customer_churn_rate": 0.01, "gross_mrr_churn_rate": 0.01, "net_mrr_churn_rate": 0.01, "nrr": 0.01,
-    "grr": 0.01, "quick_ratio": 0.0001,
+    "customer_churn_rate": 0.01,
+    "gross_mrr_churn_rate": 0.01,
+    "net_mrr_churn_rate": 0.01,
+    "nrr": 0.01,
+    "grr": 0.01,
+    "quick_ratio": 0.0001,
 }
 
 

@@ -28,7 +28,14 @@ from .reference import first_of_month, shift_month
 
 CURRENCIES = ("USD", "EUR", "GBP")
 PLANS: tuple[tuple[Interval, int], ...] = (
-    ("month", 1), ("month", 1), ("month", 1), ("month", 3), ("year", 1), ("week", 1), ("week", 2), ("day", 30),
+    ("month", 1),
+    ("month", 1),
+    ("month", 1),
+    ("month", 3),
+    ("year", 1),
+    ("week", 1),
+    ("week", 2),
+    ("day", 30),
 )
 UNITS = (333, 900, 1500, 2900, 4999, 7900, 9999, 12000, 29900, 99900)
 FIRST_DAY = dt.date(2025, 1, 1)
@@ -95,16 +102,46 @@ class Customer:
     lines: list[InvoiceLine] = field(default_factory=list)
     ids: Iterator[int] = field(default_factory=itertools.count)
 
-    def add(self, start: dt.datetime, end: dt.datetime, *, subscription: str | None, item: str | None, kind: Kind,
-            unit_amount: int, quantity: int, amount: int, excluding: int, net: int, interval: Interval,
-            count: int, status: str, proration: bool = False) -> None:
-        self.lines.append(InvoiceLine(
-            id=f"il_{self.customer}_{next(self.ids)}", invoice=f"in_{self.customer}_{len(self.lines)}",
-            customer=self.customer, subscription=subscription, item=item,
-            kind=kind, proration=proration, period_start=start, period_end=end, currency=self.currency,
-            unit_amount=unit_amount, quantity=quantity, amount=amount, amount_excluding_tax=excluding,
-            net_amount=net, interval=interval, interval_count=count, invoice_status=status,
-        ))
+    def add(
+        self,
+        start: dt.datetime,
+        end: dt.datetime,
+        *,
+        subscription: str | None,
+        item: str | None,
+        kind: Kind,
+        unit_amount: int,
+        quantity: int,
+        amount: int,
+        excluding: int,
+        net: int,
+        interval: Interval,
+        count: int,
+        status: str,
+        proration: bool = False,
+    ) -> None:
+        self.lines.append(
+            InvoiceLine(
+                id=f"il_{self.customer}_{next(self.ids)}",
+                invoice=f"in_{self.customer}_{len(self.lines)}",
+                customer=self.customer,
+                subscription=subscription,
+                item=item,
+                kind=kind,
+                proration=proration,
+                period_start=start,
+                period_end=end,
+                currency=self.currency,
+                unit_amount=unit_amount,
+                quantity=quantity,
+                amount=amount,
+                amount_excluding_tax=excluding,
+                net_amount=net,
+                interval=interval,
+                interval_count=count,
+                invoice_status=status,
+            )
+        )
 
     def status(self) -> str:
         roll = self.rng.random()
@@ -135,29 +172,69 @@ class Customer:
             items[f"si_{sub}_addon"] = self.price()
         metered = f"si_{sub}_metered" if rng.random() < 0.25 else None
 
-        def regular(item: str, unit: int, quantity: int, s: dt.datetime, e: dt.datetime, status: str,
-                    period: int) -> None:
+        def regular(
+            item: str, unit: int, quantity: int, s: dt.datetime, e: dt.datetime, status: str, period: int
+        ) -> None:
             full = unit * quantity
             excluding, net = pricing.split(full, full, period)
-            self.add(s, e, subscription=sub, item=item, kind="recurring", unit_amount=unit, quantity=quantity,
-                     amount=full, excluding=excluding, net=net, interval=interval, count=count, status=status)
+            self.add(
+                s,
+                e,
+                subscription=sub,
+                item=item,
+                kind="recurring",
+                unit_amount=unit,
+                quantity=quantity,
+                amount=full,
+                excluding=excluding,
+                net=net,
+                interval=interval,
+                count=count,
+                status=status,
+            )
 
-        def prorated(item: str, unit: int, quantity: int, s: dt.datetime, t: dt.datetime, e: dt.datetime,
-                     sign: int, period: int) -> None:
+        def prorated(
+            item: str, unit: int, quantity: int, s: dt.datetime, t: dt.datetime, e: dt.datetime, sign: int, period: int
+        ) -> None:
             full = unit * quantity
             amount = sign * div_round(full * int((e - t).total_seconds()), int((e - s).total_seconds()))
             excluding, net = pricing.split(amount, full, period)
-            self.add(t, e, subscription=sub, item=item, kind="recurring", unit_amount=unit, quantity=quantity,
-                     amount=amount, excluding=excluding, net=net, interval=interval, count=count, status="paid",
-                     proration=True)
+            self.add(
+                t,
+                e,
+                subscription=sub,
+                item=item,
+                kind="recurring",
+                unit_amount=unit,
+                quantity=quantity,
+                amount=amount,
+                excluding=excluding,
+                net=net,
+                interval=interval,
+                count=count,
+                status="paid",
+                proration=True,
+            )
 
         anchor = start
         if rng.random() < 0.2:  # a trial
             trial_end = start + dt.timedelta(days=rng.choice((7, 14, 30)), hours=rng.randint(0, 5))
             for item, (unit, quantity) in items.items():
-                self.add(start, trial_end, subscription=sub, item=item, kind="recurring", unit_amount=unit,
-                         quantity=quantity, amount=0, excluding=0, net=0, interval=interval, count=count,
-                         status="paid")
+                self.add(
+                    start,
+                    trial_end,
+                    subscription=sub,
+                    item=item,
+                    kind="recurring",
+                    unit_amount=unit,
+                    quantity=quantity,
+                    amount=0,
+                    excluding=0,
+                    net=0,
+                    interval=interval,
+                    count=count,
+                    status="paid",
+                )
             anchor = trial_end
 
         periods = rng.randint(1, 16)
@@ -179,9 +256,21 @@ class Customer:
                     regular(item, unit, quantity, s, e, "paid", period)
             if metered:
                 usage = rng.randint(0, 4000)
-                self.add(s, e, subscription=sub, item=metered, kind="metered", unit_amount=3, quantity=usage,
-                         amount=3 * usage, excluding=3 * usage, net=3 * usage, interval=interval, count=count,
-                         status=status)
+                self.add(
+                    s,
+                    e,
+                    subscription=sub,
+                    item=metered,
+                    kind="metered",
+                    unit_amount=3,
+                    quantity=usage,
+                    amount=3 * usage,
+                    excluding=3 * usage,
+                    net=3 * usage,
+                    interval=interval,
+                    count=count,
+                    status=status,
+                )
             last = period == periods - 1
             long_enough = e - s >= dt.timedelta(days=6)
             if long_enough and rng.random() < (0.35 if last else 0.12):
@@ -206,10 +295,21 @@ class Customer:
         for _ in range(self.rng.randint(0, 3)):
             when = dt.datetime(2025, 1, 1, tzinfo=dt.UTC) + dt.timedelta(minutes=self.rng.randint(0, 1_000_000))
             amount = self.rng.choice((-500, 1000, 2500, 99900))
-            self.add(when, when + dt.timedelta(days=self.rng.choice((0, 2, 30))),
-                     subscription=self.rng.choice((None, f"sub_{self.customer}_0")), item=None, kind="one_time",
-                     unit_amount=amount, quantity=1, amount=amount, excluding=amount, net=amount, interval="month",
-                     count=1, status=self.rng.choice(("paid", "paid", "open", "void")))
+            self.add(
+                when,
+                when + dt.timedelta(days=self.rng.choice((0, 2, 30))),
+                subscription=self.rng.choice((None, f"sub_{self.customer}_0")),
+                item=None,
+                kind="one_time",
+                unit_amount=amount,
+                quantity=1,
+                amount=amount,
+                excluding=amount,
+                net=amount,
+                interval="month",
+                count=1,
+                status=self.rng.choice(("paid", "paid", "open", "void")),
+            )
 
 
 def random_instant(rng: random.Random, earliest: dt.datetime, days: int) -> dt.datetime:
@@ -248,8 +348,7 @@ def daily_rates(rng: random.Random, currencies: tuple[str, ...]) -> dict[tuple[s
     return rates
 
 
-def generate(seed: int, policy: Policy, *, customers: int = 40, currencies: tuple[str, ...] = CURRENCIES
-             ) -> Scenario:
+def generate(seed: int, policy: Policy, *, customers: int = 40, currencies: tuple[str, ...] = CURRENCIES) -> Scenario:
     rng = random.Random(seed)
     lines: list[InvoiceLine] = []
     for number in range(customers):

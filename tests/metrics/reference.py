@@ -148,8 +148,9 @@ class RateBook:
         if currency == reporting:
             return native
         in_units = Fraction(native, 10 ** DECIMALS.get(currency, 2))
-        return round_half_up(in_units * self.per_usd(reporting, day) / self.per_usd(currency, day)
-                             * 10 ** DECIMALS.get(reporting, 2))
+        return round_half_up(
+            in_units * self.per_usd(reporting, day) / self.per_usd(currency, day) * 10 ** DECIMALS.get(reporting, 2)
+        )
 
 
 @dataclass(frozen=True)
@@ -169,8 +170,9 @@ class PricedLine:
 
 
 class Reference:
-    def __init__(self, lines: Iterable[InvoiceLine], rates: RateTable, policy: Policy, now: dt.datetime | None = None
-                 ) -> None:
+    def __init__(
+        self, lines: Iterable[InvoiceLine], rates: RateTable, policy: Policy, now: dt.datetime | None = None
+    ) -> None:
         self.policy = policy
         self.book = RateBook(rates)
         zone = ZoneInfo(policy.timezone)
@@ -184,8 +186,12 @@ class Reference:
             if first >= stop:
                 continue  # covers no day
             # "Today": paid until later today, and not followed by another line of its item yet
-            if now is not None and line.period_end > now and stop == local_date(now, zone) and not any(
-                    start >= line.period_end for start in starts[(line.customer, line.subscription, line.item)]):
+            if (
+                now is not None
+                and line.period_end > now
+                and stop == local_date(now, zone)
+                and not any(start >= line.period_end for start in starts[(line.customer, line.subscription, line.item)])
+            ):
                 stop += ONE_DAY
             native = native_mrr(line, policy)
             mrr = self.book.value(native, line.currency, first, policy.reporting_currency)
@@ -351,14 +357,16 @@ class Reference:
                 end = last_day(shift_month(cohort, k))
                 now = {c: self.mrr_on(c, end) for c in members}
                 mrr = sum(now.values())
-                table.append({
-                    "cohort": cohort,
-                    "k": k,
-                    "customers": sum(1 for value in now.values() if value > 0),
-                    "mrr": mrr,
-                    "nrr": percent(mrr, base),
-                    "grr": percent(sum(min(now[c], at_start[c]) for c in members), base),
-                })
+                table.append(
+                    {
+                        "cohort": cohort,
+                        "k": k,
+                        "customers": sum(1 for value in now.values() if value > 0),
+                        "mrr": mrr,
+                        "nrr": percent(mrr, base),
+                        "grr": percent(sum(min(now[c], at_start[c]) for c in members), base),
+                    }
+                )
                 k += 1
         return table
 
@@ -368,13 +376,20 @@ def reference_movements(lines: Iterable[InvoiceLine], rates: RateTable, policy: 
     return Reference(lines, rates, policy).movements
 
 
-def reference_months(lines: Iterable[InvoiceLine], rates: RateTable, policy: Policy, start: dt.date, end: dt.date,
-                     spend: Mapping[dt.date, int] | None = None) -> list[dict[str, object]]:
+def reference_months(
+    lines: Iterable[InvoiceLine],
+    rates: RateTable,
+    policy: Policy,
+    start: dt.date,
+    end: dt.date,
+    spend: Mapping[dt.date, int] | None = None,
+) -> list[dict[str, object]]:
     """The monthly metrics from the month of ``start`` to ``end`` included, keyed like the engine's ``Month``."""
     return Reference(lines, rates, policy).months(start, end, spend)
 
 
-def reference_cohorts(lines: Iterable[InvoiceLine], rates: RateTable, policy: Policy, until: dt.date
-                      ) -> list[dict[str, object]]:
+def reference_cohorts(
+    lines: Iterable[InvoiceLine], rates: RateTable, policy: Policy, until: dt.date
+) -> list[dict[str, object]]:
     """The cohort table, keyed like the engine's ``CohortRow``."""
     return Reference(lines, rates, policy).cohorts(until)

@@ -44,12 +44,25 @@ def line_of(invoice: Mapping[str, Any], item: Mapping[str, Any]) -> InvoiceLine:
     else:
         after_discounts = item["amount_excluding_tax"] - sum(part["amount"] for part in item["discount_amounts"])
     return InvoiceLine(
-        id=item["id"], invoice=invoice["id"], customer=invoice["customer"], subscription=item["subscription"],
-        item=item["subscription_item"], kind=kind, proration=item["proration"],
-        period_start=_moment(item["period"]["start"]), period_end=_moment(item["period"]["end"]),
-        currency=item["currency"].upper(), unit_amount=price["unit_amount"], quantity=item["quantity"],
-        amount=item["amount"], amount_excluding_tax=item["amount_excluding_tax"], net_amount=after_discounts,
-        interval=interval, interval_count=count, invoice_status=invoice["status"])
+        id=item["id"],
+        invoice=invoice["id"],
+        customer=invoice["customer"],
+        subscription=item["subscription"],
+        item=item["subscription_item"],
+        kind=kind,
+        proration=item["proration"],
+        period_start=_moment(item["period"]["start"]),
+        period_end=_moment(item["period"]["end"]),
+        currency=item["currency"].upper(),
+        unit_amount=price["unit_amount"],
+        quantity=item["quantity"],
+        amount=item["amount"],
+        amount_excluding_tax=item["amount_excluding_tax"],
+        net_amount=after_discounts,
+        interval=interval,
+        interval_count=count,
+        invoice_status=invoice["status"],
+    )
 
 
 def reference_lines(invoices: Iterable[Mapping[str, Any]]) -> list[InvoiceLine]:
@@ -65,8 +78,14 @@ class AsOf(Reference):
     """The reference as of ``today``: each customer's MRR stays what it is on that day, so no movement comes after
     it and "the last day of M" is that day while M is not over."""
 
-    def __init__(self, lines: Iterable[InvoiceLine], rates: RateTable, policy: Policy, today: dt.date,
-                 now: dt.datetime | None = None) -> None:
+    def __init__(
+        self,
+        lines: Iterable[InvoiceLine],
+        rates: RateTable,
+        policy: Policy,
+        today: dt.date,
+        now: dt.datetime | None = None,
+    ) -> None:
         self.today = today
         super().__init__(lines, rates, policy, now)
 

@@ -36,7 +36,8 @@ CASES = [(seed, policy) for seed in SEEDS for policy in POLICIES]
 def case_id(case: tuple[int, Policy]) -> str:
     seed, policy = case
     return f"seed{seed}-{policy.timezone.split('/')[-1]}-{policy.reporting_currency}-" + (
-        "net" if policy.deduct_discounts else "gross")
+        "net" if policy.deduct_discounts else "gross"
+    )
 
 
 @dataclasses.dataclass
@@ -54,7 +55,9 @@ def run(seed: int, policy: Policy) -> Run:
     engine = compute(scenario.lines, rates=engine_rates(scenario.rates), policy=policy)
     reference = Reference(scenario.lines, scenario.rates, policy)
     return Run(
-        scenario, engine, reference,
+        scenario,
+        engine,
+        reference,
         monthly_summary(engine, start=scenario.start, end=scenario.end, spend=scenario.spend),
         reference.months(scenario.start, scenario.end, scenario.spend),
     )
@@ -70,7 +73,8 @@ def test_mrr_per_customer_per_day(case: Run) -> None:
     days = days_between(case.scenario.start, SUMMARY_END)
     wrong = [
         (customer, day, case.engine.mrr_on(customer, day), case.reference.mrr_on(customer, day))
-        for customer in case.scenario.customers for day in days
+        for customer in case.scenario.customers
+        for day in days
         if case.engine.mrr_on(customer, day) != case.reference.mrr_on(customer, day)
     ]
     assert wrong[:10] == []
@@ -139,14 +143,20 @@ def missing_rate_cases() -> list[tuple[list[InvoiceLine], dict[tuple[str, dt.dat
         ([eur], rates, Policy(timezone="America/Los_Angeles"), "EUR", dt.date(2025, 12, 31)),
         # the reporting currency's own rate is missing
         ([gbp], {("GBP", dt.date(2026, 1, 1)): "0.8"}, Policy(reporting_currency="EUR"), "EUR", dt.date(2026, 1, 5)),
-        ([line("cus_1", utc(2025, 6, 1), utc(2025, 7, 1), 500, currency="GBP"), eur], rates, Policy(), "GBP",
-         dt.date(2025, 6, 1)),
+        (
+            [line("cus_1", utc(2025, 6, 1), utc(2025, 7, 1), 500, currency="GBP"), eur],
+            rates,
+            Policy(),
+            "GBP",
+            dt.date(2025, 6, 1),
+        ),
     ]
 
 
 @pytest.mark.parametrize(("lines", "rates", "policy", "currency", "day"), missing_rate_cases())
-def test_missing_rate(lines: list[InvoiceLine], rates: dict[tuple[str, dt.date], str], policy: Policy, currency: str,
-                      day: dt.date) -> None:
+def test_missing_rate(
+    lines: list[InvoiceLine], rates: dict[tuple[str, dt.date], str], policy: Policy, currency: str, day: dt.date
+) -> None:
     with pytest.raises(ReferenceMissingRate) as expected:
         Reference(lines, rates, policy)
     assert (expected.value.currency, expected.value.day) == (currency, day)
@@ -159,9 +169,17 @@ def test_missing_rate(lines: list[InvoiceLine], rates: dict[tuple[str, dt.date],
 def test_missing_rate_in_a_generated_account() -> None:
     policy = Policy()
     scenario = generate(7, policy)
-    foreign = min((line for line in scenario.lines if line.currency == "EUR" and line.kind == "recurring"
-                   and line.invoice_status not in ("draft", "void") and line.period_end - line.period_start
-                   >= dt.timedelta(days=2)), key=lambda line: line.period_start)
+    foreign = min(
+        (
+            line
+            for line in scenario.lines
+            if line.currency == "EUR"
+            and line.kind == "recurring"
+            and line.invoice_status not in ("draft", "void")
+            and line.period_end - line.period_start >= dt.timedelta(days=2)
+        ),
+        key=lambda line: line.period_start,
+    )
     first = foreign.period_start.date()
     rates = {key: value for key, value in scenario.rates.items() if not (key[0] == "EUR" and key[1] <= first)}
     with pytest.raises(MissingRate) as raised:
@@ -181,67 +199,169 @@ Expected = list[tuple[dt.date, str, int]]
 def edge_cases() -> list[tuple[str, list[InvoiceLine], dict[tuple[str, dt.date], str], Policy, Expected]]:
     january = ("cus_1", utc(2026, 1, 1), utc(2026, 2, 1), 10000)
     february = ("cus_1", utc(2026, 2, 1), utc(2026, 3, 1), 10000)
-    quarter = line("cus_1", utc(2026, 1, 1), utc(2026, 4, 1), 30000, interval_count=3, currency="EUR",
-                   subscription="sub_2", item="si_2")
-    both_then_contraction: Expected = [(D(2026, 1, 1), "new", 22222), (D(2026, 2, 1), "contraction", -11111),
-                                       (D(2026, 4, 1), "churn", -11111)]
-    repriced: Expected = [(D(2026, 1, 1), "new", 11111), (D(2026, 2, 1), "expansion", 1389),
-                          (D(2026, 3, 1), "churn", -12500)]
+    quarter = line(
+        "cus_1",
+        utc(2026, 1, 1),
+        utc(2026, 4, 1),
+        30000,
+        interval_count=3,
+        currency="EUR",
+        subscription="sub_2",
+        item="si_2",
+    )
+    both_then_contraction: Expected = [
+        (D(2026, 1, 1), "new", 22222),
+        (D(2026, 2, 1), "contraction", -11111),
+        (D(2026, 4, 1), "churn", -11111),
+    ]
+    repriced: Expected = [
+        (D(2026, 1, 1), "new", 11111),
+        (D(2026, 2, 1), "expansion", 1389),
+        (D(2026, 3, 1), "churn", -12500),
+    ]
     gbp_rates = {**EUR_RATES, ("GBP", D(2025, 12, 1)): "0.8"}
     return [
         # "a line in the same currency starting that day" is read as a line that carries MRR
-        ("renewal-on-a-draft-invoice", [line(*january, currency="EUR"), line(*february, currency="EUR", status="draft"),
-                                        quarter], EUR_RATES, Policy(), both_then_contraction),
-        ("renewal-on-a-void-invoice", [line(*january, currency="EUR"), line(*february, currency="EUR", status="void"),
-                                       quarter], EUR_RATES, Policy(), both_then_contraction),
-        ("metered-line-on-the-item", [line(*january, currency="EUR"), line(*february, currency="EUR", kind="metered"),
-                                      quarter], EUR_RATES, Policy(), both_then_contraction),
+        (
+            "renewal-on-a-draft-invoice",
+            [line(*january, currency="EUR"), line(*february, currency="EUR", status="draft"), quarter],
+            EUR_RATES,
+            Policy(),
+            both_then_contraction,
+        ),
+        (
+            "renewal-on-a-void-invoice",
+            [line(*january, currency="EUR"), line(*february, currency="EUR", status="void"), quarter],
+            EUR_RATES,
+            Policy(),
+            both_then_contraction,
+        ),
+        (
+            "metered-line-on-the-item",
+            [line(*january, currency="EUR"), line(*february, currency="EUR", kind="metered"), quarter],
+            EUR_RATES,
+            Policy(),
+            both_then_contraction,
+        ),
         # "its subscription item": the same item of the same subscription
-        ("same-item-id-other-subscription", [line(*january, currency="EUR", subscription="sub_a"),
-                                             line(*february, currency="EUR", subscription="sub_b")],
-         EUR_RATES, Policy(), repriced),
+        (
+            "same-item-id-other-subscription",
+            [
+                line(*january, currency="EUR", subscription="sub_a"),
+                line(*february, currency="EUR", subscription="sub_b"),
+            ],
+            EUR_RATES,
+            Policy(),
+            repriced,
+        ),
         # re-priced in pounds worth the same: no movement (an FX part would be +1389, then a contraction of -1389)
-        ("renewal-in-another-currency", [line(*january, currency="EUR"),
-                                         line("cus_1", utc(2026, 2, 1), utc(2026, 3, 1), 8889, currency="GBP")],
-         gbp_rates, Policy(), [(D(2026, 1, 1), "new", 11111), (D(2026, 3, 1), "churn", -11111)]),
-        ("lines-without-an-item", [line(*january, currency="EUR", subscription=None, item=None),
-                                   line(*february, currency="EUR", subscription=None, item=None)],
-         EUR_RATES, Policy(), repriced),
+        (
+            "renewal-in-another-currency",
+            [line(*january, currency="EUR"), line("cus_1", utc(2026, 2, 1), utc(2026, 3, 1), 8889, currency="GBP")],
+            gbp_rates,
+            Policy(),
+            [(D(2026, 1, 1), "new", 11111), (D(2026, 3, 1), "churn", -11111)],
+        ),
+        (
+            "lines-without-an-item",
+            [
+                line(*january, currency="EUR", subscription=None, item=None),
+                line(*february, currency="EUR", subscription=None, item=None),
+            ],
+            EUR_RATES,
+            Policy(),
+            repriced,
+        ),
         # days are dates: a line of eight hours across midnight covers its first date
-        ("short-line-across-midnight", [line("cus_1", utc(2026, 1, 1, 20), utc(2026, 1, 2, 4), 1000)], {}, Policy(),
-         [(D(2026, 1, 1), "new", 1000), (D(2026, 1, 2), "churn", -1000)]),
+        (
+            "short-line-across-midnight",
+            [line("cus_1", utc(2026, 1, 1, 20), utc(2026, 1, 2, 4), 1000)],
+            {},
+            Policy(),
+            [(D(2026, 1, 1), "new", 1000), (D(2026, 1, 2), "churn", -1000)],
+        ),
         # a line within one date covers no day, and so needs no rate
-        ("line-within-a-day", [line("cus_1", utc(2026, 1, 1, 1), utc(2026, 1, 1, 20), 1000, currency="EUR")], {},
-         Policy(), []),
+        (
+            "line-within-a-day",
+            [line("cus_1", utc(2026, 1, 1, 1), utc(2026, 1, 1, 20), 1000, currency="EUR")],
+            {},
+            Policy(),
+            [],
+        ),
         # naive datetimes are UTC
-        ("naive-datetimes", [line("cus_1", dt.datetime(2026, 1, 1, 3), dt.datetime(2026, 2, 1, 3), 1000)], {},
-         Policy(timezone="America/Los_Angeles"), [(D(2025, 12, 31), "new", 1000), (D(2026, 1, 31), "churn", -1000)]),
+        (
+            "naive-datetimes",
+            [line("cus_1", dt.datetime(2026, 1, 1, 3), dt.datetime(2026, 2, 1, 3), 1000)],
+            {},
+            Policy(timezone="America/Los_Angeles"),
+            [(D(2025, 12, 31), "new", 1000), (D(2026, 1, 31), "churn", -1000)],
+        ),
         # the rate of the line's first day in the reporting time zone
-        ("rate-of-the-local-date", [line("cus_1", utc(2026, 1, 1, 3), utc(2026, 2, 1, 3), 1000, currency="EUR")],
-         {("EUR", D(2025, 12, 31)): "0.5", ("EUR", D(2026, 1, 1)): "1"}, Policy(timezone="America/Los_Angeles"),
-         [(D(2025, 12, 31), "new", 2000), (D(2026, 1, 31), "churn", -2000)]),
+        (
+            "rate-of-the-local-date",
+            [line("cus_1", utc(2026, 1, 1, 3), utc(2026, 2, 1, 3), 1000, currency="EUR")],
+            {("EUR", D(2025, 12, 31)): "0.5", ("EUR", D(2026, 1, 1)): "1"},
+            Policy(timezone="America/Los_Angeles"),
+            [(D(2025, 12, 31), "new", 2000), (D(2026, 1, 31), "churn", -2000)],
+        ),
         # the US dollar is 1 per US dollar: reporting in euros needs no dollar rate
-        ("dollars-reported-in-euros", [line(*january)], EUR_RATES, Policy(reporting_currency="EUR"),
-         [(D(2026, 1, 1), "new", 9000), (D(2026, 2, 1), "churn", -9000)]),
+        (
+            "dollars-reported-in-euros",
+            [line(*january)],
+            EUR_RATES,
+            Policy(reporting_currency="EUR"),
+            [(D(2026, 1, 1), "new", 9000), (D(2026, 2, 1), "churn", -9000)],
+        ),
         # never below zero: a credit larger than what is left churns the customer
-        ("credit-below-zero", [line("cus_1", utc(2026, 1, 1), utc(2026, 2, 1), 1000),
-                               line("cus_1", utc(2026, 1, 10), utc(2026, 3, 1), 3000, amount=-1500, proration=True)],
-         {}, Policy(), [(D(2026, 1, 1), "new", 1000), (D(2026, 1, 10), "churn", -1000)]),
+        (
+            "credit-below-zero",
+            [
+                line("cus_1", utc(2026, 1, 1), utc(2026, 2, 1), 1000),
+                line("cus_1", utc(2026, 1, 10), utc(2026, 3, 1), 3000, amount=-1500, proration=True),
+            ],
+            {},
+            Policy(),
+            [(D(2026, 1, 1), "new", 1000), (D(2026, 1, 10), "churn", -1000)],
+        ),
         # a 100 % coupon: no MRR when discounts are deducted, the plan's price when they are not
         ("full-coupon-deducted", [line(*january, net_amount=0)], {}, Policy(), []),
-        ("full-coupon-not-deducted", [line(*january, net_amount=0)], {}, Policy(deduct_discounts=False),
-         [(D(2026, 1, 1), "new", 10000), (D(2026, 2, 1), "churn", -10000)]),
+        (
+            "full-coupon-not-deducted",
+            [line(*january, net_amount=0)],
+            {},
+            Policy(deduct_discounts=False),
+            [(D(2026, 1, 1), "new", 10000), (D(2026, 2, 1), "churn", -10000)],
+        ),
         # tax-inclusive prices are taken without their tax; round half up on the day plan (12 / 365 months)
-        ("tax-inclusive-daily", [line("cus_1", utc(2026, 1, 1), utc(2026, 1, 31), 12000, amount=12000,
-                                      amount_excluding_tax=10000, interval="day", interval_count=30)], {}, Policy(),
-         [(D(2026, 1, 1), "new", 10139), (D(2026, 1, 31), "churn", -10139)]),
+        (
+            "tax-inclusive-daily",
+            [
+                line(
+                    "cus_1",
+                    utc(2026, 1, 1),
+                    utc(2026, 1, 31),
+                    12000,
+                    amount=12000,
+                    amount_excluding_tax=10000,
+                    interval="day",
+                    interval_count=30,
+                )
+            ],
+            {},
+            Policy(),
+            [(D(2026, 1, 1), "new", 10139), (D(2026, 1, 31), "churn", -10139)],
+        ),
     ]
 
 
-@pytest.mark.parametrize(("lines", "rates", "policy", "expected"), [case[1:] for case in edge_cases()],
-                         ids=[case[0] for case in edge_cases()])
-def test_edge_case(lines: list[InvoiceLine], rates: dict[tuple[str, dt.date], str], policy: Policy,
-                   expected: Expected) -> None:
+@pytest.mark.parametrize(
+    ("lines", "rates", "policy", "expected"),
+    [case[1:] for case in edge_cases()],
+    ids=[case[0] for case in edge_cases()],
+)
+def test_edge_case(
+    lines: list[InvoiceLine], rates: dict[tuple[str, dt.date], str], policy: Policy, expected: Expected
+) -> None:
     reference = Reference(lines, rates, policy)
     assert [(day, kind, amount) for _, day, kind, amount in reference.movements] == expected
     engine = compute(lines, rates=engine_rates(rates), policy=policy)
@@ -264,22 +384,35 @@ def free_lines(draw: st.DrawFn) -> list[InvoiceLine]:
         excluding = amount - draw(st.integers(0, abs(amount))) * (1 if amount >= 0 else -1)
         net = excluding - draw(st.integers(0, abs(excluding))) * (1 if excluding >= 0 else -1)
         interval, count = draw(st.sampled_from(FREE_PLANS))
-        result.append(InvoiceLine(
-            id=f"il_{number}", invoice=f"in_{number}", customer=draw(st.sampled_from(("cus_1", "cus_2"))),
-            subscription=draw(st.sampled_from(("sub_1", "sub_2"))), item=draw(st.sampled_from(("si_1", "si_2", None))),
-            kind=draw(st.sampled_from(("recurring", "recurring", "recurring", "one_time", "metered"))),
-            proration=amount < 0, period_start=start, period_end=end,
-            currency=draw(st.sampled_from(("USD", "EUR", "GBP"))), unit_amount=draw(st.integers(1, 20000)),
-            quantity=draw(st.integers(1, 4)), amount=amount, amount_excluding_tax=excluding, net_amount=net,
-            interval=interval, interval_count=count,
-            invoice_status=draw(st.sampled_from(("paid", "paid", "open", "uncollectible", "void", "draft"))),
-        ))
+        result.append(
+            InvoiceLine(
+                id=f"il_{number}",
+                invoice=f"in_{number}",
+                customer=draw(st.sampled_from(("cus_1", "cus_2"))),
+                subscription=draw(st.sampled_from(("sub_1", "sub_2"))),
+                item=draw(st.sampled_from(("si_1", "si_2", None))),
+                kind=draw(st.sampled_from(("recurring", "recurring", "recurring", "one_time", "metered"))),
+                proration=amount < 0,
+                period_start=start,
+                period_end=end,
+                currency=draw(st.sampled_from(("USD", "EUR", "GBP"))),
+                unit_amount=draw(st.integers(1, 20000)),
+                quantity=draw(st.integers(1, 4)),
+                amount=amount,
+                amount_excluding_tax=excluding,
+                net_amount=net,
+                interval=interval,
+                interval_count=count,
+                invoice_status=draw(st.sampled_from(("paid", "paid", "open", "uncollectible", "void", "draft"))),
+            )
+        )
     return result
 
 
 FREE_RATES = {
     (currency, dt.date(2025, 12, 1) + dt.timedelta(days=3 * step)): f"{base + 0.0137 * ((step * 7) % 11 - 5):.4f}"
-    for currency, base in (("EUR", 0.9), ("GBP", 0.8)) for step in range(60)
+    for currency, base in (("EUR", 0.9), ("GBP", 0.8))
+    for step in range(60)
 }
 
 
@@ -290,6 +423,10 @@ def test_free_form_lines(lines: list[InvoiceLine], policy: Policy) -> None:
     reference = Reference(lines, FREE_RATES, policy)
     assert movement_rows(engine) == sorted(reference.movements)
     start, end = dt.date(2025, 12, 1), dt.date(2026, 5, 1)
-    assert month_differences(monthly_summary(engine, start=start, end=end, spend={end: 1000}),
-                             reference.months(start, end, {end: 1000})) == []
+    assert (
+        month_differences(
+            monthly_summary(engine, start=start, end=end, spend={end: 1000}), reference.months(start, end, {end: 1000})
+        )
+        == []
+    )
     assert cohort_differences(cohort_table(engine, until=end), reference.cohorts(end)) == []

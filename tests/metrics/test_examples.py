@@ -22,8 +22,13 @@ Row = tuple[str, dt.date, str, int]
 class Both:
     """One input through the engine and through the reference."""
 
-    def __init__(self, lines: Sequence[InvoiceLine], rates: Mapping[tuple[str, dt.date], RateValue] | None = None,
-                 policy: Policy | None = None, now: dt.datetime | None = None) -> None:
+    def __init__(
+        self,
+        lines: Sequence[InvoiceLine],
+        rates: Mapping[tuple[str, dt.date], RateValue] | None = None,
+        policy: Policy | None = None,
+        now: dt.datetime | None = None,
+    ) -> None:
         self.policy = policy or Policy()
         self.rates = dict(rates or {})
         self.engine: Computation = compute(lines, rates=engine_rates(self.rates), policy=self.policy, now=now)
@@ -52,9 +57,20 @@ class Both:
         return engine
 
 
-def renewals(customer: str, first: dt.datetime, count: int, unit_amount: int, *, months: int = 1,
-             quantity: int = 1, amount: int | None = None, net_amount: int | None = None, currency: str = "USD",
-             subscription: str = "sub_1", item: str = "si_1") -> list[InvoiceLine]:
+def renewals(
+    customer: str,
+    first: dt.datetime,
+    count: int,
+    unit_amount: int,
+    *,
+    months: int = 1,
+    quantity: int = 1,
+    amount: int | None = None,
+    net_amount: int | None = None,
+    currency: str = "USD",
+    subscription: str = "sub_1",
+    item: str = "si_1",
+) -> list[InvoiceLine]:
     """``count`` consecutive periods of ``months`` months from ``first`` (same time of day, first days < 29)."""
     result = []
     for index in range(count):
@@ -62,9 +78,21 @@ def renewals(customer: str, first: dt.datetime, count: int, unit_amount: int, *,
         end = shift_month(first.date(), (index + 1) * months).replace(day=first.day)
         start_at = first.replace(year=start.year, month=start.month, day=start.day)
         end_at = first.replace(year=end.year, month=end.month, day=end.day)
-        result.append(line(customer, start_at, end_at, unit_amount, interval_count=months, quantity=quantity,
-                           amount=amount, net_amount=net_amount, currency=currency, subscription=subscription,
-                           item=item))
+        result.append(
+            line(
+                customer,
+                start_at,
+                end_at,
+                unit_amount,
+                interval_count=months,
+                quantity=quantity,
+                amount=amount,
+                net_amount=net_amount,
+                currency=currency,
+                subscription=subscription,
+                item=item,
+            )
+        )
     return result
 
 
@@ -193,8 +221,10 @@ def test_8_a_month_of_movements() -> None:
     march, april = utc(2026, 3, 1), utc(2026, 4, 1)
     lines = [
         line("cus_1", march, april, 1000),
-        *renewals("cus_2", march, 1, 2000), *renewals("cus_2", april, 2, 1500),
-        *renewals("cus_3", march, 1, 3000), *renewals("cus_3", april, 2, 3600),
+        *renewals("cus_2", march, 1, 2000),
+        *renewals("cus_2", april, 2, 1500),
+        *renewals("cus_3", march, 1, 3000),
+        *renewals("cus_3", april, 2, 3600),
         *renewals("cus_4", march, 3, 4000),
         *renewals("cus_5", utc(2026, 4, 15), 2, 500),
     ]
@@ -215,7 +245,7 @@ def test_8_a_month_of_movements() -> None:
 
 
 def test_9_a_renewal_due_later_today() -> None:
-    """"Today": at 10:00 on 1 December a monthly period ends at 20:57; its renewal is not invoiced yet."""
+    """ "Today": at 10:00 on 1 December a monthly period ends at 20:57; its renewal is not invoiced yet."""
     lines = renewals("cus_1", utc(2026, 10, 1, 20, 57), 2, 5000)
     before = Both(lines, now=utc(2026, 12, 1, 10))
     assert before.mrr_on("cus_1", D(2026, 12, 1)) == 5000
@@ -232,8 +262,10 @@ def test_9_a_renewal_due_later_today() -> None:
 def test_10_currencies_without_cents() -> None:
     """¥1500 at 150 yen per dollar, 1.500 KWD at 0.3 dinars per dollar (also in "Currencies")."""
     rates = {("JPY", D(2026, 1, 1)): "150", ("KWD", D(2026, 1, 1)): "0.3"}
-    lines = [*renewals("cus_yen", utc(2026, 1, 1), 1, 1500, currency="JPY"),
-             *renewals("cus_dinar", utc(2026, 1, 1), 1, 1500, currency="KWD")]
+    lines = [
+        *renewals("cus_yen", utc(2026, 1, 1), 1, 1500, currency="JPY"),
+        *renewals("cus_dinar", utc(2026, 1, 1), 1, 1500, currency="KWD"),
+    ]
     both = Both(lines, rates)
     assert both.mrr_on("cus_yen", D(2026, 1, 15)) == 1000
     assert both.mrr_on("cus_dinar", D(2026, 1, 15)) == 500

@@ -21,8 +21,9 @@ from northstar.settings import Settings
 from tests.conftest import running
 from tests.factories import Account
 
-CHROME_UA = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 "
-             "Safari/537.36")
+CHROME_UA = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
+)
 FIREFOX_UA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14.4; rv:125.0) Gecko/20100101 Firefox/125.0"
 STORED_COLUMNS = ("id", "event_type", "event_name", "notification_id", "visitor_id", "url", "payload", "occurred_at")
 
@@ -82,61 +83,82 @@ class WidgetSite:
 
     async def notification(self, **fields: Any) -> dict[str, Any]:
         body = {"name": "Notification", "status": "active", **fields}
-        response = await self.client.post(f"/api/v1/sites/{self.id}/notifications", headers=self.account.headers,
-                                          json=body)
+        response = await self.client.post(
+            f"/api/v1/sites/{self.id}/notifications", headers=self.account.headers, json=body
+        )
         assert response.status_code == 201, response.text
         return dict(response.json()["data"])
 
     async def change_notification(self, notification_id: str, **changes: Any) -> dict[str, Any]:
-        response = await self.client.patch(f"/api/v1/sites/{self.id}/notifications/{notification_id}",
-                                           headers=self.account.headers, json=changes)
+        response = await self.client.patch(
+            f"/api/v1/sites/{self.id}/notifications/{notification_id}", headers=self.account.headers, json=changes
+        )
         assert response.status_code == 200, response.text
         return dict(response.json()["data"])
 
     async def template(self, **fields: Any) -> dict[str, Any]:
-        response = await self.client.post(f"/api/v1/sites/{self.id}/templates", headers=self.account.headers,
-                                          json={"name": "Template", **fields})
+        response = await self.client.post(
+            f"/api/v1/sites/{self.id}/templates", headers=self.account.headers, json={"name": "Template", **fields}
+        )
         assert response.status_code == 201, response.text
         return dict(response.json()["data"])
 
     async def record(self, *events: dict[str, Any]) -> list[str]:
         """Server-side events (``POST /sites/{id}/events`` with a key scoped ``events:create``); returns their ids."""
         if not self.events_key:
-            created = await self.client.post("/api/v1/api-keys", headers=self.account.headers, json={
-                "name": "backend", "role": "member", "scopes": ["events:create"]})
+            created = await self.client.post(
+                "/api/v1/api-keys",
+                headers=self.account.headers,
+                json={"name": "backend", "role": "member", "scopes": ["events:create"]},
+            )
             assert created.status_code == 201, created.text
             self.events_key = {"X-API-Key": created.json()["data"]["key"]}
         batch = [{"id": str(uuid.uuid4()), **event} for event in events]
-        response = await self.client.post(f"/api/v1/sites/{self.id}/events", headers=self.events_key,
-                                          json={"events": batch})
+        response = await self.client.post(
+            f"/api/v1/sites/{self.id}/events", headers=self.events_key, json={"events": batch}
+        )
         assert response.status_code == 202, response.text
         assert response.json()["data"] == {"accepted": len(batch), "duplicates": 0}
         return [str(event["id"]) for event in batch]
 
-    async def collect(self, *events: dict[str, Any], client: httpx.AsyncClient | None = None,
-                      headers: dict[str, str] | None = None, **batch: Any) -> httpx.Response:
+    async def collect(
+        self,
+        *events: dict[str, Any],
+        client: httpx.AsyncClient | None = None,
+        headers: dict[str, str] | None = None,
+        **batch: Any,
+    ) -> httpx.Response:
         """``POST /api/v1/collect`` as the widget sends it (``batch`` adds ``visitor``, ``sentAt``)."""
-        return await (client or self.client).post("/api/v1/collect", headers=headers or self.browser(),
-                                                   json={"siteKey": self.key, "events": list(events), **batch})
+        return await (client or self.client).post(
+            "/api/v1/collect",
+            headers=headers or self.browser(),
+            json={"siteKey": self.key, "events": list(events), **batch},
+        )
 
-    async def feed(self, url: str | None = None, *, client: httpx.AsyncClient | None = None,
-                   headers: dict[str, str] | None = None) -> httpx.Response:
-        return await (client or self.client).get(f"/api/v1/widget/{self.key}/feed",
-                                                 params={"url": url or self.page()},
-                                                 headers=headers if headers is not None else self.browser())
+    async def feed(
+        self, url: str | None = None, *, client: httpx.AsyncClient | None = None, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        return await (client or self.client).get(
+            f"/api/v1/widget/{self.key}/feed",
+            params={"url": url or self.page()},
+            headers=headers if headers is not None else self.browser(),
+        )
 
     def stored(self) -> list[StoredEvent]:
         with psycopg.connect(self.database_url) as connection:
             rows = connection.execute(
                 f"SELECT {', '.join(STORED_COLUMNS)} FROM socialproof.notification_events"
-                " WHERE site_id = %s ORDER BY occurred_at, url, id", (self.id,)).fetchall()
+                " WHERE site_id = %s ORDER BY occurred_at, url, id",
+                (self.id,),
+            ).fetchall()
         return [StoredEvent(*row) for row in rows]
 
     def stored_rows_as_text(self) -> list[str]:
         """Every stored row of the site, every column, as JSON text."""
         with psycopg.connect(self.database_url) as connection:
-            rows = connection.execute("SELECT row_to_json(e)::text FROM socialproof.notification_events e"
-                                      " WHERE site_id = %s", (self.id,)).fetchall()
+            rows = connection.execute(
+                "SELECT row_to_json(e)::text FROM socialproof.notification_events e WHERE site_id = %s", (self.id,)
+            ).fetchall()
         return [str(row[0]) for row in rows]
 
 
@@ -184,7 +206,8 @@ def geoip_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 async def geo_client(settings: Settings, geoip_database: Path) -> AsyncIterator[httpx.AsyncClient]:
     """A second app on the same database with the GeoIP database configured (requests come from 127.0.0.1)."""
-    configured = settings.model_copy(update={
-        "socialproof": settings.socialproof.model_copy(update={"geoip_database": geoip_database})})
+    configured = settings.model_copy(
+        update={"socialproof": settings.socialproof.model_copy(update={"geoip_database": geoip_database})}
+    )
     async with running(create_app(configured)) as http:
         yield http

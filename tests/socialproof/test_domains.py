@@ -57,10 +57,14 @@ async def files() -> AsyncIterator[Files]:
 @pytest.fixture(scope="module")
 async def http(settings: Settings, files: Files) -> AsyncIterator[httpx.AsyncClient]:
     """The platform with the outbound guard open to loopback over HTTP, fetching verification files from ``files``."""
-    configured = settings.model_copy(update={
-        "outbound": settings.outbound.model_copy(update={"allow_private_networks": True, "allow_http": True}),
-        "socialproof": settings.socialproof.model_copy(update={
-            "verification_url": files.url + "/{domain}/.well-known/northstar-verification.txt"})})
+    configured = settings.model_copy(
+        update={
+            "outbound": settings.outbound.model_copy(update={"allow_private_networks": True, "allow_http": True}),
+            "socialproof": settings.socialproof.model_copy(
+                update={"verification_url": files.url + "/{domain}/.well-known/northstar-verification.txt"}
+            ),
+        }
+    )
     async with running(create_app(configured)) as client:
         yield client
 
@@ -74,8 +78,11 @@ async def _site(http: httpx.AsyncClient, account: Account, domain: str) -> dict[
     response = await http.post("/api/v1/sites", headers=account.headers, json={"name": "Shop", "domain": domain})
     assert response.status_code == 201, response.text
     site: dict[str, Any] = response.json()["data"]
-    await http.post(f"/api/v1/sites/{site['id']}/notifications", headers=account.headers, json={
-        "name": "Free shipping", "type": "announcement", "status": "active"})
+    await http.post(
+        f"/api/v1/sites/{site['id']}/notifications",
+        headers=account.headers,
+        json={"name": "Free shipping", "type": "announcement", "status": "active"},
+    )
     return site
 
 
@@ -95,15 +102,25 @@ async def _widget(http: httpx.AsyncClient, site: dict[str, Any], *, host: str | 
     answers = {
         "loader": await http.get(f"/w/{key}.js", headers=headers),
         "feed": await http.get(f"/api/v1/widget/{key}/feed", params=page, headers=headers),
-        "collect": await http.post("/api/v1/collect", headers=headers, json={"siteKey": key, "events": [
-            {"id": str(uuid.uuid4()), "type": "page_view", "url": f"{origin}/"}]}),
+        "collect": await http.post(
+            "/api/v1/collect",
+            headers=headers,
+            json={"siteKey": key, "events": [{"id": str(uuid.uuid4()), "type": "page_view", "url": f"{origin}/"}]},
+        ),
     }
-    stream = await http.get("/events/stream", params={"siteKey": key, **page}, headers=headers) \
-        if any(answer.status_code >= 400 for answer in answers.values()) else None
+    stream = (
+        await http.get("/events/stream", params={"siteKey": key, **page}, headers=headers)
+        if any(answer.status_code >= 400 for answer in answers.values())
+        else None
+    )
     if stream is not None:
         answers["stream"] = stream
-    return {path: str(answer.status_code) if answer.status_code < 400 else
-            f"{answer.status_code} {answer.json()['error']['code']}" for path, answer in answers.items()}
+    return {
+        path: str(answer.status_code)
+        if answer.status_code < 400
+        else f"{answer.status_code} {answer.json()['error']['code']}"
+        for path, answer in answers.items()
+    }
 
 
 SERVES = {"loader": "200", "feed": "200", "collect": "202"}
@@ -124,10 +141,22 @@ async def _verify(http: httpx.AsyncClient, account: Account, site: dict[str, Any
     return await http.post(f"/api/v1/sites/{site['id']}/verify", headers=account.headers)
 
 
-@pytest.mark.parametrize("domain", ["co.uk", "https://CO.UK/", "github.io", "s3.amazonaws.com", "com.au", "localhost",
-                                    "http://localhost/", "LOCALHOST."])
-async def test_public_suffixes_and_localhost_are_refused(http: httpx.AsyncClient, founder: Account,
-                                                         domain: str) -> None:
+@pytest.mark.parametrize(
+    "domain",
+    [
+        "co.uk",
+        "https://CO.UK/",
+        "github.io",
+        "s3.amazonaws.com",
+        "com.au",
+        "localhost",
+        "http://localhost/",
+        "LOCALHOST.",
+    ],
+)
+async def test_public_suffixes_and_localhost_are_refused(
+    http: httpx.AsyncClient, founder: Account, domain: str
+) -> None:
     created = await http.post("/api/v1/sites", headers=founder.headers, json={"name": "Shop", "domain": domain})
     assert created.status_code == 422, created.text
     assert [detail["field"] for detail in created.json()["error"]["details"]] == ["body.domain"]
@@ -136,8 +165,9 @@ async def test_public_suffixes_and_localhost_are_refused(http: httpx.AsyncClient
     assert moved.status_code == 422, moved.text
 
 
-async def test_names_under_public_suffixes_and_under_localhost_are_fine(http: httpx.AsyncClient,
-                                                                      founder: Account) -> None:
+async def test_names_under_public_suffixes_and_under_localhost_are_fine(
+    http: httpx.AsyncClient, founder: Account
+) -> None:
     token = secrets.token_hex(4)
     for domain in (f"shop-{token}.co.uk", f"shop-{token}.github.io", f"shop-{token}.localhost"):
         site = await _site(http, founder, domain)
@@ -145,7 +175,8 @@ async def test_names_under_public_suffixes_and_under_localhost_are_fine(http: ht
 
 
 async def test_a_parent_of_another_orgs_domain_serves_nothing_until_it_proves_control(
-        http: httpx.AsyncClient, files: Files, founder: Account, other_founder: Account) -> None:
+    http: httpx.AsyncClient, files: Files, founder: Account, other_founder: Account
+) -> None:
     base = _base()
     shop = await _site(http, founder, f"shop.{base}")
     parent = await _site(http, other_founder, base)  # would receive every Origin of shop.<base>
@@ -184,7 +215,8 @@ async def test_a_parent_of_another_orgs_domain_serves_nothing_until_it_proves_co
 
 
 async def test_a_child_or_the_same_domain_of_another_orgs_site_waits_too(
-        http: httpx.AsyncClient, founder: Account, other_founder: Account) -> None:
+    http: httpx.AsyncClient, founder: Account, other_founder: Account
+) -> None:
     base = _base()
     first = await _site(http, founder, base)
     child = await _site(http, other_founder, f"www.{base}")
@@ -197,7 +229,8 @@ async def test_a_child_or_the_same_domain_of_another_orgs_site_waits_too(
 
 
 async def test_an_older_site_moved_onto_an_overlapping_domain_is_the_newcomer(
-        http: httpx.AsyncClient, founder: Account, other_founder: Account) -> None:
+    http: httpx.AsyncClient, founder: Account, other_founder: Account
+) -> None:
     base = _base()
     older = await _site(http, other_founder, _base())  # created before the site it will overlap
     shop = await _site(http, founder, f"shop.{base}")
@@ -211,7 +244,8 @@ async def test_an_older_site_moved_onto_an_overlapping_domain_is_the_newcomer(
 
 
 async def test_a_squatter_loses_the_domain_to_the_org_that_proves_control(
-        http: httpx.AsyncClient, files: Files, founder: Account, other_founder: Account) -> None:
+    http: httpx.AsyncClient, files: Files, founder: Account, other_founder: Account
+) -> None:
     base = _base()
     squatter = await _site(http, other_founder, base)  # first, and unchallenged: it serves
     assert await _widget(http, squatter) == SERVES
@@ -226,7 +260,8 @@ async def test_a_squatter_loses_the_domain_to_the_org_that_proves_control(
 
 
 async def test_proving_control_of_a_domain_withdraws_an_earlier_proof_of_it(
-        http: httpx.AsyncClient, files: Files, founder: Account, other_founder: Account) -> None:
+    http: httpx.AsyncClient, files: Files, founder: Account, other_founder: Account
+) -> None:
     base = _base()
     former = await _site(http, other_founder, base)
     files.content[base] = former["verification"]["token"]
@@ -240,8 +275,9 @@ async def test_proving_control_of_a_domain_withdraws_an_earlier_proof_of_it(
     assert await _eventually(lambda: _widget(http, current), SERVES) == SERVES
 
 
-async def test_changing_the_domain_asks_for_a_new_proof(http: httpx.AsyncClient, files: Files, founder: Account,
-                                                        other_founder: Account) -> None:
+async def test_changing_the_domain_asks_for_a_new_proof(
+    http: httpx.AsyncClient, files: Files, founder: Account, other_founder: Account
+) -> None:
     base = _base()
     await _site(http, other_founder, f"shop.{base}")
     site = await _site(http, founder, _base())
@@ -252,8 +288,9 @@ async def test_changing_the_domain_asks_for_a_new_proof(http: httpx.AsyncClient,
     assert verification["status"] == "pending" and verification["verifiedAt"] is None
 
 
-async def test_only_who_may_change_the_site_may_verify_it(http: httpx.AsyncClient, files: Files,
-                                                          founder: Account) -> None:
+async def test_only_who_may_change_the_site_may_verify_it(
+    http: httpx.AsyncClient, files: Files, founder: Account
+) -> None:
     site = await _site(http, founder, _base())
     files.content[site["domain"]] = site["verification"]["token"]
     analyst = await add_member(http, founder, "analyst")
@@ -261,8 +298,9 @@ async def test_only_who_may_change_the_site_may_verify_it(http: httpx.AsyncClien
     assert await _verification(http, founder, site) == "not_required"
 
 
-async def test_the_verification_file_is_fetched_through_the_outbound_guard(client: httpx.AsyncClient,
-                                                                          founder: Account) -> None:
+async def test_the_verification_file_is_fetched_through_the_outbound_guard(
+    client: httpx.AsyncClient, founder: Account
+) -> None:
     """With the guard's defaults (https only, public addresses only), a domain that does not resolve publicly
     cannot be verified, and the answer says why."""
     created = await client.post("/api/v1/sites", headers=founder.headers, json={"name": "Shop", "domain": _base()})

@@ -32,8 +32,9 @@ def _ago(**delta: float) -> datetime:
     return datetime.now(UTC) - timedelta(**delta)
 
 
-async def _feed(site: WidgetSite, path: str = "/", *, url: str | None = None,
-                client: httpx.AsyncClient | None = None) -> dict[str, Any]:
+async def _feed(
+    site: WidgetSite, path: str = "/", *, url: str | None = None, client: httpx.AsyncClient | None = None
+) -> dict[str, Any]:
     response = await site.feed(url or site.page(path), client=client)
     assert response.status_code == 200, response.text
     data: dict[str, Any] = response.json()["data"]
@@ -59,8 +60,9 @@ async def _announcements(site: WidgetSite, **targeting_by_name: dict[str, Any]) 
     return created
 
 
-async def _shown_names(site: WidgetSite, names: dict[str, str], url: str, *,
-                       client: httpx.AsyncClient | None = None) -> set[str]:
+async def _shown_names(
+    site: WidgetSite, names: dict[str, str], url: str, *, client: httpx.AsyncClient | None = None
+) -> set[str]:
     feed = await _feed(site, url=url, client=client)
     assert all(item["parts"] == [names[shown["id"]]] for shown in feed["notifications"] for item in shown["items"])
     return {names[shown["id"]] for shown in feed["notifications"]}
@@ -88,15 +90,29 @@ async def _not_just_before_midnight_utc() -> None:
 
 async def test_recent_activity_is_rendered_for_the_widget(site: WidgetSite) -> None:
     recent = await site.notification(name="Recent purchases", **PURCHASES)
-    mobile = await site.notification(name="Welcome back", type="announcement",
-                                     targeting={"devices": ["mobile"], "visitors": "returning"})
+    mobile = await site.notification(
+        name="Welcome back", type="announcement", targeting={"devices": ["mobile"], "visitors": "returning"}
+    )
     await site.notification(name="Signups", type="recent_activity", source={"eventTypes": ["signup"]})  # none yet
     anna_at, socks_at = _ago(minutes=5), _ago(hours=1)
     anna, socks = await site.record(
-        {"type": "purchase", "firstName": "Anna", "city": "Berlin", "country": "DE", "product": "Trail Shoes",
-         "occurredAt": anna_at.isoformat()},
-        {"type": "purchase", "product": "Socks", "productUrl": site.page("/products/socks"), "visitorId": "customer-7",
-         "url": site.page("/checkout"), "occurredAt": socks_at.isoformat()})
+        {
+            "type": "purchase",
+            "firstName": "Anna",
+            "city": "Berlin",
+            "country": "DE",
+            "product": "Trail Shoes",
+            "occurredAt": anna_at.isoformat(),
+        },
+        {
+            "type": "purchase",
+            "product": "Socks",
+            "productUrl": site.page("/products/socks"),
+            "visitorId": "customer-7",
+            "url": site.page("/checkout"),
+            "occurredAt": socks_at.isoformat(),
+        },
+    )
     await site.record({"type": "review", "firstName": "Zoe", "rating": 5})  # not a purchase
     response = await site.feed(site.page("/products/trail-shoes"))
     assert response.status_code == 200, response.text
@@ -111,15 +127,39 @@ async def test_recent_activity_is_rendered_for_the_widget(site: WidgetSite) -> N
         "v": 1,
         "site": {"position": "bottom-left", "theme": "auto", "locale": "en", "persistentVisitorId": False},
         "notifications": [
-            {"id": recent["id"], "type": "recent_activity", "display": recent["display"],
-             "devices": ["desktop", "mobile", "tablet"], "visitors": "all", "css": "", "items": [
-                 {"id": anna, "parts": ["Anna from Berlin bought Trail Shoes · ", ""], "at": anna_at, "url": None,
-                  "tag": None},
-                 {"id": socks, "parts": ["Someone bought Socks · ", ""], "at": socks_at,
-                  "url": site.page("/products/socks"), "tag": visitor_tag(site.key, "customer-7")}]},
-            {"id": mobile["id"], "type": "announcement", "display": mobile["display"], "devices": ["mobile"],
-             "visitors": "returning", "css": "", "items": [
-                 {"id": mobile["id"], "parts": ["Welcome back"], "at": None, "url": None, "tag": None}]},
+            {
+                "id": recent["id"],
+                "type": "recent_activity",
+                "display": recent["display"],
+                "devices": ["desktop", "mobile", "tablet"],
+                "visitors": "all",
+                "css": "",
+                "items": [
+                    {
+                        "id": anna,
+                        "parts": ["Anna from Berlin bought Trail Shoes · ", ""],
+                        "at": anna_at,
+                        "url": None,
+                        "tag": None,
+                    },
+                    {
+                        "id": socks,
+                        "parts": ["Someone bought Socks · ", ""],
+                        "at": socks_at,
+                        "url": site.page("/products/socks"),
+                        "tag": visitor_tag(site.key, "customer-7"),
+                    },
+                ],
+            },
+            {
+                "id": mobile["id"],
+                "type": "announcement",
+                "display": mobile["display"],
+                "devices": ["mobile"],
+                "visitors": "returning",
+                "css": "",
+                "items": [{"id": mobile["id"], "parts": ["Welcome back"], "at": None, "url": None, "tag": None}],
+            },
         ],
         "live": True,  # recent purchases change with new events: the widget follows the live feed
     }
@@ -129,36 +169,72 @@ async def test_feed_fields_are_plain_text_and_links_lead_only_to_the_site(site: 
     """Any renderer of the feed may use HTML: no markup and no link off the site reaches it, not even from events
     stored before ingestion made them plain text (written here as such rows were)."""
     await site.notification(**PURCHASES)
-    await site.record({"type": "purchase", "firstName": "<img src=x onerror=alert(1)>Anna", "city": "<b>Berlin</b>",
-                       "product": "Trail Shoes<script>alert(1)</script>", "productUrl": "javascript:alert(1)",
-                       "url": site.page("/p/1")})
+    await site.record(
+        {
+            "type": "purchase",
+            "firstName": "<img src=x onerror=alert(1)>Anna",
+            "city": "<b>Berlin</b>",
+            "product": "Trail Shoes<script>alert(1)</script>",
+            "productUrl": "javascript:alert(1)",
+            "url": site.page("/p/1"),
+        }
+    )
     with psycopg.connect(site.database_url) as connection:
         connection.execute(
             "INSERT INTO socialproof.notification_events (id, org_id, site_id, event_type, url, payload, occurred_at)"
             " VALUES (%s, %s, %s, 'purchase', %s, %s, now() - interval '1 minute')",
-            (uuid.uuid4(), site.account.org_id, site.id, f"javascript://{site.domain}/%0aalert(1)",
-             Jsonb({"firstName": "<svg onload=alert(1)>Mia", "city": "   ", "product": "&lt;b&gt;Socks&lt;/b&gt;",
-                    "productUrl": f"https://{site.domain}.evil.example/"})))
+            (
+                uuid.uuid4(),
+                site.account.org_id,
+                site.id,
+                f"javascript://{site.domain}/%0aalert(1)",
+                Jsonb(
+                    {
+                        "firstName": "<svg onload=alert(1)>Mia",
+                        "city": "   ",
+                        "product": "&lt;b&gt;Socks&lt;/b&gt;",
+                        "productUrl": f"https://{site.domain}.evil.example/",
+                    }
+                ),
+            ),
+        )
     feed = await _feed(site)
     (shown,) = feed["notifications"]
     assert [(item["parts"], item["url"]) for item in shown["items"]] == [
         (["Anna from Berlin bought Trail Shoes · ", ""], site.page("/p/1")),
-        (["Mia bought Socks · ", ""], None)]
+        (["Mia bought Socks · ", ""], None),
+    ]
 
 
 async def test_names_and_places_are_anonymised(site: WidgetSite) -> None:
     ids = {}
     for name, anonymization in {
-        "default": {}, "someone": {"name": "someone"}, "excluded full name": {"excluded": ["Anna Maria"]},
-        "excluded first name": {"excluded": ["BEN"]}, "country": {"location": "country"},
-        "no place": {"location": "none"}, "off": {"enabled": False, "name": "someone", "location": "none"},
+        "default": {},
+        "someone": {"name": "someone"},
+        "excluded full name": {"excluded": ["Anna Maria"]},
+        "excluded first name": {"excluded": ["BEN"]},
+        "country": {"location": "country"},
+        "no place": {"location": "none"},
+        "off": {"enabled": False, "name": "someone", "location": "none"},
     }.items():
         ids[name] = (await site.notification(name=name, anonymization=anonymization, **PURCHASES))["id"]
     await site.record(
-        {"type": "purchase", "firstName": "anna maria", "city": "Berlin", "country": "DE", "product": "Trail Shoes",
-         "occurredAt": _ago(minutes=10).isoformat()},
-        {"type": "purchase", "firstName": "Ben", "country": "AT", "product": "Socks",
-         "occurredAt": _ago(minutes=20).isoformat()})
+        {
+            "type": "purchase",
+            "firstName": "anna maria",
+            "city": "Berlin",
+            "country": "DE",
+            "product": "Trail Shoes",
+            "occurredAt": _ago(minutes=10).isoformat(),
+        },
+        {
+            "type": "purchase",
+            "firstName": "Ben",
+            "country": "AT",
+            "product": "Socks",
+            "occurredAt": _ago(minutes=20).isoformat(),
+        },
+    )
     shown = _first_parts(await _feed(site))
     assert {name: shown[notification_id] for name, notification_id in ids.items()} == {
         "default": ["Anna from Berlin bought Trail Shoes · ", "Ben from Austria bought Socks · "],
@@ -176,33 +252,58 @@ async def test_country_names_follow_the_site_locale(make_site: SiteFactory) -> N
     by_country = await site.notification(name="Land", anonymization={"location": "country"}, **PURCHASES)
     by_city = await site.notification(name="Stadt", **PURCHASES)
     await site.record(
-        {"type": "purchase", "firstName": "Anna", "city": "Berlin", "country": "DE", "product": "Trail Shoes",
-         "occurredAt": _ago(minutes=10).isoformat()},
-        {"type": "purchase", "firstName": "Ben", "country": "AT", "product": "Socks",
-         "occurredAt": _ago(minutes=20).isoformat()})
+        {
+            "type": "purchase",
+            "firstName": "Anna",
+            "city": "Berlin",
+            "country": "DE",
+            "product": "Trail Shoes",
+            "occurredAt": _ago(minutes=10).isoformat(),
+        },
+        {
+            "type": "purchase",
+            "firstName": "Ben",
+            "country": "AT",
+            "product": "Socks",
+            "occurredAt": _ago(minutes=20).isoformat(),
+        },
+    )
     feed = await _feed(site)
     assert feed["site"]["locale"] == "de-DE"
     assert _first_parts(feed) == {
         by_country["id"]: ["Anna from Deutschland bought Trail Shoes · ", "Ben from Österreich bought Socks · "],
-        by_city["id"]: ["Anna from Berlin bought Trail Shoes · ", "Ben from Österreich bought Socks · "]}
+        by_city["id"]: ["Anna from Berlin bought Trail Shoes · ", "Ben from Österreich bought Socks · "],
+    }
 
 
 async def test_a_template_gives_the_message_and_the_css(site: WidgetSite) -> None:
-    german = await site.template(message='{{firstName|default:"Jemand"}} aus {{city}} kaufte {{product}}',
-                                 cssContent=".popup { border-radius: 12px; background: #123456 }")
+    german = await site.template(
+        message='{{firstName|default:"Jemand"}} aus {{city}} kaufte {{product}}',
+        cssContent=".popup { border-radius: 12px; background: #123456 }",
+    )
     timed = await site.template(message="{{firstName}} kaufte {{product|truncate:8}} {{timeAgo}}!")
     plain = await site.notification(name="Deutsch", templateId=german["id"], **PURCHASES)
     with_time = await site.notification(name="Mit Zeit", templateId=timed["id"], **PURCHASES)
     await site.record(
-        {"type": "purchase", "firstName": "Anna", "city": "Berlin", "country": "DE", "product": "Trail Shoes",
-         "occurredAt": _ago(minutes=10).isoformat()},
-        {"type": "purchase", "city": "Hamburg", "product": "Socks", "occurredAt": _ago(minutes=20).isoformat()})
+        {
+            "type": "purchase",
+            "firstName": "Anna",
+            "city": "Berlin",
+            "country": "DE",
+            "product": "Trail Shoes",
+            "occurredAt": _ago(minutes=10).isoformat(),
+        },
+        {"type": "purchase", "city": "Hamburg", "product": "Socks", "occurredAt": _ago(minutes=20).isoformat()},
+    )
     feed = await _feed(site)
     assert _texts(feed) == {
         plain["id"]: [["Anna aus Berlin kaufte Trail Shoes"], ["Jemand aus Hamburg kaufte Socks"]],
-        with_time["id"]: [["Anna kaufte Trail S… ", "!"], [" kaufte Socks ", "!"]]}
+        with_time["id"]: [["Anna kaufte Trail S… ", "!"], [" kaufte Socks ", "!"]],
+    }
     assert {shown["id"]: shown["css"] for shown in feed["notifications"]} == {
-        plain["id"]: ".popup { border-radius: 12px; background: #123456 }", with_time["id"]: ""}
+        plain["id"]: ".popup { border-radius: 12px; background: #123456 }",
+        with_time["id"]: "",
+    }
 
 
 async def test_a_template_gets_the_country_name_as_country(site: WidgetSite) -> None:
@@ -213,49 +314,80 @@ async def test_a_template_gets_the_country_name_as_country(site: WidgetSite) -> 
 
 
 async def test_events_are_shown_only_within_the_age_window(site: WidgetSite) -> None:
-    windows = {"default": {}, "an hour to a day old": {"minAgeSeconds": 3600, "maxAgeSeconds": 86400},
-               "under half an hour": {"maxAgeSeconds": 1800}, "older than 15 minutes": {"minAgeSeconds": 900}}
-    ids = {name: (await site.notification(name=name, type="recent_activity",
-                                          source={"eventTypes": ["purchase"], **window}))["id"]
-           for name, window in windows.items()}
+    windows = {
+        "default": {},
+        "an hour to a day old": {"minAgeSeconds": 3600, "maxAgeSeconds": 86400},
+        "under half an hour": {"maxAgeSeconds": 1800},
+        "older than 15 minutes": {"minAgeSeconds": 900},
+    }
+    ids = {
+        name: (
+            await site.notification(name=name, type="recent_activity", source={"eventTypes": ["purchase"], **window})
+        )["id"]
+        for name, window in windows.items()
+    }
     recent, middle, old = await site.record(
         {"type": "purchase", "occurredAt": _ago(minutes=10).isoformat()},
         {"type": "purchase", "occurredAt": _ago(hours=2).isoformat()},
-        {"type": "purchase", "occurredAt": _ago(days=3).isoformat()})
+        {"type": "purchase", "occurredAt": _ago(days=3).isoformat()},
+    )
     feed = await _feed(site)
     items = {shown["id"]: [item["id"] for item in shown["items"]] for shown in feed["notifications"]}
     assert {name: items.get(notification_id) for name, notification_id in ids.items()} == {
-        "default": [recent, middle, old], "an hour to a day old": [middle], "under half an hour": [recent],
-        "older than 15 minutes": [middle, old]}
+        "default": [recent, middle, old],
+        "an hour to a day old": [middle],
+        "under half an hour": [recent],
+        "older than 15 minutes": [middle, old],
+    }
 
 
 async def test_custom_events_are_shown_only_by_name(site: WidgetSite) -> None:
-    trials = await site.notification(name="Trials", type="recent_activity",
-                                     source={"eventTypes": ["custom"], "customEvent": "trial_started"})
-    mixed = await site.notification(name="Purchases and trials", type="recent_activity",
-                                    source={"eventTypes": ["purchase", "custom"], "customEvent": "trial_started"})
+    trials = await site.notification(
+        name="Trials", type="recent_activity", source={"eventTypes": ["custom"], "customEvent": "trial_started"}
+    )
+    mixed = await site.notification(
+        name="Purchases and trials",
+        type="recent_activity",
+        source={"eventTypes": ["purchase", "custom"], "customEvent": "trial_started"},
+    )
     signups = await site.notification(name="Signups", type="recent_activity", source={"eventTypes": ["signup"]})
     await site.record(
-        {"type": "custom", "name": "trial_started", "firstName": "Ben", "city": "Wien",
-         "occurredAt": _ago(minutes=1).isoformat()},
+        {
+            "type": "custom",
+            "name": "trial_started",
+            "firstName": "Ben",
+            "city": "Wien",
+            "occurredAt": _ago(minutes=1).isoformat(),
+        },
         {"type": "custom", "name": "newsletter_joined", "firstName": "Cleo", "occurredAt": _ago(minutes=2).isoformat()},
         {"type": "purchase", "firstName": "Dana", "product": "Socks", "occurredAt": _ago(minutes=3).isoformat()},
-        {"type": "signup", "firstName": "Eve", "occurredAt": _ago(minutes=4).isoformat()})
+        {"type": "signup", "firstName": "Eve", "occurredAt": _ago(minutes=4).isoformat()},
+    )
     assert _first_parts(await _feed(site)) == {
         trials["id"]: ["Ben from Wien trial started · "],
         mixed["id"]: ["Ben from Wien trial started · ", "Dana bought Socks · "],
-        signups["id"]: ["Eve signed up · "]}
+        signups["id"]: ["Eve signed up · "],
+    }
 
 
 async def test_widget_events_show_in_recent_activity(site: WidgetSite) -> None:
     notification = await site.notification(name="Live purchases", **PURCHASES)
-    purchase = widget_event("purchase", site.page("/checkout"), details={
-        "firstName": "Mia", "city": "Köln", "product": "Trail Shoes", "productUrl": site.page("/products/trail")})
+    purchase = widget_event(
+        "purchase",
+        site.page("/checkout"),
+        details={
+            "firstName": "Mia",
+            "city": "Köln",
+            "product": "Trail Shoes",
+            "productUrl": site.page("/products/trail"),
+        },
+    )
     response = await site.collect(purchase, widget_event("page_view", site.page("/")))
     assert response.status_code == 202, response.text
     feed = await _feed(site)
     assert [(item["id"], item["parts"], item["url"]) for item in feed["notifications"][0]["items"]] == [
-        (purchase["id"], ["Mia from Köln bought Trail Shoes · ", ""], site.page("/products/trail"))]
+        (purchase["id"], ["Mia from Köln bought Trail Shoes · ", ""], site.page("/products/trail"))
+    ]
     assert feed["notifications"][0]["id"] == notification["id"]
 
 
@@ -268,10 +400,15 @@ async def test_url_rules_choose_the_pages(site: WidgetSite) -> None:
         pricing={"urls": [{"match": "exact", "value": site.page("/pricing")}]},
         products={"urls": [{"match": "contains", "value": "/products/"}]},
         blog={"urls": [{"match": "regex", "value": r"/blog/\d{4}/[a-z-]+$"}]},
-        products_but_sales={"urls": [{"match": "contains", "value": "/products/"},
-                                     {"match": "regex", "value": r"-sale(\?|$)", "exclude": True}]},
+        products_but_sales={
+            "urls": [
+                {"match": "contains", "value": "/products/"},
+                {"match": "regex", "value": r"-sale(\?|$)", "exclude": True},
+            ]
+        },
         not_checkout={"urls": [{"match": "contains", "value": "/checkout", "exclude": True}]},
-        everywhere={})
+        everywhere={},
+    )
     expected = {
         "/pricing": {"pricing", "not_checkout", "everywhere"},
         "/pricing/?plan=pro#faq": {"pricing", "not_checkout", "everywhere"},
@@ -286,7 +423,11 @@ async def test_url_rules_choose_the_pages(site: WidgetSite) -> None:
     shown = {path: await _shown_names(site, names, site.page(path)) for path in expected}
     assert shown == expected
     assert await _shown_names(site, names, site.page("/products/x", host=f"www.{site.domain}")) == {
-        "products", "products_but_sales", "not_checkout", "everywhere"}
+        "products",
+        "products_but_sales",
+        "not_checkout",
+        "everywhere",
+    }
 
 
 async def test_url_rules_may_name_paths(site: WidgetSite) -> None:
@@ -294,25 +435,37 @@ async def test_url_rules_may_name_paths(site: WidgetSite) -> None:
         site,
         checkout={"urls": [{"match": "exact", "value": "/checkout"}]},
         cart={"urls": [{"match": "regex", "value": r"^/cart(/|$)"}]},
-        promo={"urls": [{"match": "exact", "value": "/landing?utm=spring"}]})
-    expected = {"/checkout": {"checkout"}, "/checkout/": {"checkout"}, "/checkout/done": set(),
-                "/cart": {"cart"}, "/cart/items": {"cart"}, "/cartoons": set(),
-                "/landing?utm=spring": {"promo"}, "/landing": set()}
+        promo={"urls": [{"match": "exact", "value": "/landing?utm=spring"}]},
+    )
+    expected = {
+        "/checkout": {"checkout"},
+        "/checkout/": {"checkout"},
+        "/checkout/done": set(),
+        "/cart": {"cart"},
+        "/cart/items": {"cart"},
+        "/cartoons": set(),
+        "/landing?utm=spring": {"promo"},
+        "/landing": set(),
+    }
     assert {path: await _shown_names(site, names, site.page(path)) for path in expected} == expected
 
 
 @pytest.mark.parametrize("pattern", [r"^(?!.*checkout)", r"(a)\1"])
 async def test_url_rules_must_be_re2(site: WidgetSite, pattern: str) -> None:
     """Lookaround and backreferences (which can take exponential time) are refused when saved."""
-    response = await site.client.post(f"/api/v1/sites/{site.id}/notifications", headers=site.account.headers, json={
-        "name": "Slow", "type": "announcement", "targeting": {"urls": [{"match": "regex", "value": pattern}]}})
+    response = await site.client.post(
+        f"/api/v1/sites/{site.id}/notifications",
+        headers=site.account.headers,
+        json={"name": "Slow", "type": "announcement", "targeting": {"urls": [{"match": "regex", "value": pattern}]}},
+    )
     assert response.status_code == 422, response.text
     assert [detail["field"] for detail in response.json()["error"]["details"]] == ["body.targeting.urls.0"]
 
 
 async def test_country_targeting_needs_a_known_country(site: WidgetSite, geo_client: httpx.AsyncClient) -> None:
-    names = await _announcements(site, germany={"countries": ["DE"]}, austria={"countries": ["AT", "CH"]},
-                                 everywhere={})
+    names = await _announcements(
+        site, germany={"countries": ["DE"]}, austria={"countries": ["AT", "CH"]}, everywhere={}
+    )
     assert await _shown_names(site, names, site.page("/")) == {"everywhere"}  # no GeoIP: the country is unknown
     assert await _shown_names(site, names, site.page("/"), client=geo_client) == {"germany", "everywhere"}
 
@@ -339,15 +492,27 @@ async def test_the_schedule_runs_in_the_site_time_zone(make_site: SiteFactory) -
         other_days={"schedule": {"weekdays": [day for day in WEEKDAYS if day != today]}},
         these_hours={"schedule": {"start": f"{hour - 1:02d}:00", "end": f"{hour + 2:02d}:00"}},
         later_hours={"schedule": {"start": f"{hour + 2:02d}:00", "end": f"{hour + 4:02d}:00"}},
-        these_hours_in_utc={"schedule": {"start": f"{(utc_hour - 1) % 24:02d}:00",
-                                         "end": f"{(utc_hour + 2) % 24:02d}:00"}},
+        these_hours_in_utc={
+            "schedule": {"start": f"{(utc_hour - 1) % 24:02d}:00", "end": f"{(utc_hour + 2) % 24:02d}:00"}
+        },
         overnight_around_now={"schedule": {"start": f"{hour - 1:02d}:00", "end": f"{hour - 2:02d}:00"}},
-        today_these_hours={"schedule": {"weekdays": [today], "start": f"{hour - 1:02d}:00",
-                                        "end": f"{hour + 2:02d}:00"}},
-        other_days_these_hours={"schedule": {"weekdays": [day for day in WEEKDAYS if day != today],
-                                             "start": f"{hour - 1:02d}:00", "end": f"{hour + 2:02d}:00"}})
+        today_these_hours={
+            "schedule": {"weekdays": [today], "start": f"{hour - 1:02d}:00", "end": f"{hour + 2:02d}:00"}
+        },
+        other_days_these_hours={
+            "schedule": {
+                "weekdays": [day for day in WEEKDAYS if day != today],
+                "start": f"{hour - 1:02d}:00",
+                "end": f"{hour + 2:02d}:00",
+            }
+        },
+    )
     assert await _shown_names(site, names, site.page("/")) == {
-        "today", "these_hours", "overnight_around_now", "today_these_hours"}
+        "today",
+        "these_hours",
+        "overnight_around_now",
+        "today_these_hours",
+    }
 
 
 async def test_only_active_notifications_are_shown(site: WidgetSite) -> None:
@@ -365,8 +530,7 @@ async def test_a_paused_notification_leaves_the_feed_at_once(site: WidgetSite) -
     url = site.page("/")
     assert _texts(await _feed(site, url=url)) == {kept["id"]: [["Kept"]], paused["id"]: [["Free shipping"]]}
     await site.change_notification(paused["id"], status="paused")
-    assert _texts(await _wait_for(site, url, lambda feed: len(feed["notifications"]) == 1)) == {
-        kept["id"]: [["Kept"]]}
+    assert _texts(await _wait_for(site, url, lambda feed: len(feed["notifications"]) == 1)) == {kept["id"]: [["Kept"]]}
     await site.change_notification(paused["id"], status="active", name="Free returns")
     refreshed = await _wait_for(site, url, lambda feed: len(feed["notifications"]) == 2)
     assert _texts(refreshed) == {kept["id"]: [["Kept"]], paused["id"]: [["Free returns"]]}
@@ -386,10 +550,15 @@ async def test_live_visitors_on_the_site(site: WidgetSite) -> None:
 
 async def test_live_visitors_on_this_page(site: WidgetSite) -> None:
     page = await site.notification(name="Here", type="live_visitors", source={"scope": "page"})
-    for path, user_agent in (("/products/a", CHROME_UA), ("/products/a?ref=mail", FIREFOX_UA),
-                             ("/products/a", CHROME_UA), ("/products/b", CHROME_UA)):
-        response = await site.collect(widget_event("page_view", site.page(path)),
-                                      headers=site.browser(user_agent=user_agent))
+    for path, user_agent in (
+        ("/products/a", CHROME_UA),
+        ("/products/a?ref=mail", FIREFOX_UA),
+        ("/products/a", CHROME_UA),
+        ("/products/b", CHROME_UA),
+    ):
+        response = await site.collect(
+            widget_event("page_view", site.page(path)), headers=site.browser(user_agent=user_agent)
+        )
         assert response.status_code == 202, response.text
     assert _texts(await _feed(site, "/products/a")) == {page["id"]: [["2 people are viewing this page"]]}
     assert _texts(await _feed(site, "/products/a/?color=red")) == {page["id"]: [["2 people are viewing this page"]]}
@@ -399,51 +568,72 @@ async def test_live_visitors_on_this_page(site: WidgetSite) -> None:
 
 async def test_period_counters_count_today_on_the_site_and_the_page(site: WidgetSite) -> None:
     await _not_just_before_midnight_utc()
-    today = await site.notification(name="Today", type="period_counter",
-                                    source={"eventTypes": ["purchase"], "period": "today"})
-    hour = await site.notification(name="Hour", type="period_counter",
-                                   source={"eventTypes": ["purchase"], "period": "hour"})
-    await site.notification(name="Busy", type="period_counter",
-                            source={"eventTypes": ["purchase"], "period": "today", "minCount": 4})
-    signups = await site.notification(name="Signups", type="period_counter",
-                                      source={"eventTypes": ["signup"], "period": "today"})
-    here = await site.notification(name="Bought this", type="period_counter",
-                                   source={"eventTypes": ["purchase"], "period": "today", "scope": "page"})
+    today = await site.notification(
+        name="Today", type="period_counter", source={"eventTypes": ["purchase"], "period": "today"}
+    )
+    hour = await site.notification(
+        name="Hour", type="period_counter", source={"eventTypes": ["purchase"], "period": "hour"}
+    )
+    await site.notification(
+        name="Busy", type="period_counter", source={"eventTypes": ["purchase"], "period": "today", "minCount": 4}
+    )
+    signups = await site.notification(
+        name="Signups", type="period_counter", source={"eventTypes": ["signup"], "period": "today"}
+    )
+    here = await site.notification(
+        name="Bought this",
+        type="period_counter",
+        source={"eventTypes": ["purchase"], "period": "today", "scope": "page"},
+    )
     await site.record(
         {"type": "purchase", "url": site.page("/products/trail-shoes")},
-        {"type": "purchase", "url": site.page("/checkout/done"),
-         "productUrl": site.page("/products/trail-shoes?c=red")},
+        {
+            "type": "purchase",
+            "url": site.page("/checkout/done"),
+            "productUrl": site.page("/products/trail-shoes?c=red"),
+        },
         {"type": "purchase", "url": site.page("/products/socks")},
         {"type": "purchase", "url": site.page("/products/trail-shoes"), "occurredAt": _ago(days=2).isoformat()},
-        {"type": "signup", "url": site.page("/welcome")})
-    site_wide = {today["id"]: [["3 people made a purchase today"]], hour["id"]: [["3 people made a purchase in the "
-                                                                                   "last hour"]],
-                 signups["id"]: [["1 person signed up today"]]}
-    assert _texts(await _feed(site, "/products/trail-shoes")) == {**site_wide,
-                                                                  here["id"]: [["2 people bought this today"]]}
+        {"type": "signup", "url": site.page("/welcome")},
+    )
+    site_wide = {
+        today["id"]: [["3 people made a purchase today"]],
+        hour["id"]: [["3 people made a purchase in the last hour"]],
+        signups["id"]: [["1 person signed up today"]],
+    }
+    assert _texts(await _feed(site, "/products/trail-shoes")) == {
+        **site_wide,
+        here["id"]: [["2 people bought this today"]],
+    }
     assert _texts(await _feed(site, "/products/socks")) == {**site_wide, here["id"]: [["1 person bought this today"]]}
     assert _texts(await _feed(site, "/about")) == site_wide
 
 
 async def test_review_highlight(site: WidgetSite) -> None:
-    hour = await site.notification(name="Last hour", type="review_highlight",
-                                   source={"eventTypes": ["review"], "maxAgeSeconds": 3600})
+    hour = await site.notification(
+        name="Last hour", type="review_highlight", source={"eventTypes": ["review"], "maxAgeSeconds": 3600}
+    )
     week = await site.notification(name="This week", type="review_highlight", source={"eventTypes": ["review"]})
-    await site.notification(name="Last minute", type="review_highlight",
-                            source={"eventTypes": ["review"], "maxAgeSeconds": 60})
-    await site.record({"type": "review", "rating": 4, "occurredAt": _ago(minutes=10).isoformat()},
-                      {"type": "review", "rating": 5, "occurredAt": _ago(minutes=20).isoformat()},
-                      {"type": "review", "occurredAt": _ago(minutes=5).isoformat()},  # no rating: not counted
-                      {"type": "review", "rating": 1, "occurredAt": _ago(hours=2).isoformat()})
+    await site.notification(
+        name="Last minute", type="review_highlight", source={"eventTypes": ["review"], "maxAgeSeconds": 60}
+    )
+    await site.record(
+        {"type": "review", "rating": 4, "occurredAt": _ago(minutes=10).isoformat()},
+        {"type": "review", "rating": 5, "occurredAt": _ago(minutes=20).isoformat()},
+        {"type": "review", "occurredAt": _ago(minutes=5).isoformat()},  # no rating: not counted
+        {"type": "review", "rating": 1, "occurredAt": _ago(hours=2).isoformat()},
+    )
     assert _texts(await _feed(site)) == {hour["id"]: [["4.5★ from 2 reviews"]], week["id"]: [["3.3★ from 3 reviews"]]}
 
 
 async def test_numbers_are_written_in_the_sites_language(site: WidgetSite) -> None:
     await site.update(settings={"locale": "de-DE"})
     template = await site.template(
-        message='{{rating}} von 5 bei {{reviewCount}} {{reviewCount|plural:"Bewertung|Bewertungen"}}')
-    shown = await site.notification(name="Reviews", type="review_highlight", templateId=template["id"],
-                                    source={"eventTypes": ["review"]})
+        message='{{rating}} von 5 bei {{reviewCount}} {{reviewCount|plural:"Bewertung|Bewertungen"}}'
+    )
+    shown = await site.notification(
+        name="Reviews", type="review_highlight", templateId=template["id"], source={"eventTypes": ["review"]}
+    )
     await site.record({"type": "review", "rating": 4}, {"type": "review", "rating": 5})
     assert _texts(await _feed(site)) == {shown["id"]: [["4,5 von 5 bei 2 Bewertungen"]]}
 
@@ -455,8 +645,11 @@ async def test_announcements_show_their_name_or_template(site: WidgetSite) -> No
     feed = await _feed(site)
     assert [(shown["id"], shown["items"]) for shown in feed["notifications"]] == [
         (named["id"], [{"id": named["id"], "parts": ["Summer sale: 20% off"], "at": None, "url": None, "tag": None}]),
-        (templated["id"], [{"id": templated["id"], "parts": ["Free shipping this week"], "at": None, "url": None,
-                            "tag": None}])]
+        (
+            templated["id"],
+            [{"id": templated["id"], "parts": ["Free shipping this week"], "at": None, "url": None, "tag": None}],
+        ),
+    ]
 
 
 # --- caching, CORS and errors ----------------------------------------------------------------------------------
@@ -479,39 +672,46 @@ async def test_etag_and_304(site: WidgetSite) -> None:
 
 async def test_cors_names_the_requesting_origin_only(site: WidgetSite) -> None:
     await site.notification(name="Hello", type="announcement")
-    subdomain = await site.feed(site.page("/", host=f"www.{site.domain}"),
-                                headers=site.browser(origin=f"https://www.{site.domain}"))
+    subdomain = await site.feed(
+        site.page("/", host=f"www.{site.domain}"), headers=site.browser(origin=f"https://www.{site.domain}")
+    )
     assert subdomain.status_code == 200
     assert subdomain.headers["access-control-allow-origin"] == f"https://www.{site.domain}"
     assert subdomain.headers["vary"] == "Origin"
     no_origin = await site.feed(site.page("/"), headers={"User-Agent": CHROME_UA})
     assert no_origin.status_code == 200 and "access-control-allow-origin" not in no_origin.headers
-    preflight = await site.client.options(f"/api/v1/widget/{site.key}/feed", headers={
-        "Origin": site.origin, "Access-Control-Request-Method": "GET"})
+    preflight = await site.client.options(
+        f"/api/v1/widget/{site.key}/feed", headers={"Origin": site.origin, "Access-Control-Request-Method": "GET"}
+    )
     assert preflight.status_code == 204
     assert preflight.headers["access-control-allow-origin"] == site.origin
     assert preflight.headers["access-control-allow-methods"] == "GET"
 
 
-@pytest.mark.parametrize(("origin", "url"), [
-    ("https://evil.example.com", "https://{domain}/"),
-    ("https://{domain}.evil.com", "https://{domain}/"),
-    ("https://{domain}", "https://evil.example.com/"),
-    ("https://{domain}", "https://{domain}.evil.com/"),
-    ("https://{domain}", "https://evil{domain}/"),
-    ("https://{domain}", "/relative"),
-])
+@pytest.mark.parametrize(
+    ("origin", "url"),
+    [
+        ("https://evil.example.com", "https://{domain}/"),
+        ("https://{domain}.evil.com", "https://{domain}/"),
+        ("https://{domain}", "https://evil.example.com/"),
+        ("https://{domain}", "https://{domain}.evil.com/"),
+        ("https://{domain}", "https://evil{domain}/"),
+        ("https://{domain}", "/relative"),
+    ],
+)
 async def test_another_origin_or_page_is_403(site: WidgetSite, origin: str, url: str) -> None:
     await site.notification(name="Hello", type="announcement")
-    response = await site.feed(url.format(domain=site.domain),
-                               headers=site.browser(origin=origin.format(domain=site.domain)))
+    response = await site.feed(
+        url.format(domain=site.domain), headers=site.browser(origin=origin.format(domain=site.domain))
+    )
     assert response.status_code == 403, response.text
     assert response.json()["error"]["code"] == "origin_not_allowed"
 
 
 async def test_an_unknown_site_key_is_404(site: WidgetSite) -> None:
-    response = await site.client.get("/api/v1/widget/pk_AAAAAAAAAAAAAAAAAAAAAAAA/feed",
-                                     params={"url": site.page("/")}, headers=site.browser())
+    response = await site.client.get(
+        "/api/v1/widget/pk_AAAAAAAAAAAAAAAAAAAAAAAA/feed", params={"url": site.page("/")}, headers=site.browser()
+    )
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "unknown_site"
 
@@ -535,10 +735,14 @@ async def test_a_site_key_gives_only_its_own_orgs_feed(make_site: SiteFactory, o
     their_purchases = await theirs.notification(name="Their purchases", **PURCHASES)
     [their_purchase] = await theirs.record({"type": "purchase", "firstName": "Tom", "product": "Tent"})
     [our_purchase] = await ours.record({"type": "purchase", "firstName": "Anna", "product": "Socks"})
-    assert _texts(await _feed(theirs)) == {their_news["id"]: [["Their news"]],
-                                           their_purchases["id"]: [["Tom bought Tent · ", ""]]}
-    assert _texts(await _feed(ours)) == {our_news["id"]: [["Our news"]],
-                                         our_purchases["id"]: [["Anna bought Socks · ", ""]]}
+    assert _texts(await _feed(theirs)) == {
+        their_news["id"]: [["Their news"]],
+        their_purchases["id"]: [["Tom bought Tent · ", ""]],
+    }
+    assert _texts(await _feed(ours)) == {
+        our_news["id"]: [["Our news"]],
+        our_purchases["id"]: [["Anna bought Socks · ", ""]],
+    }
     assert [item["id"] for item in (await _feed(theirs))["notifications"][1]["items"]] == [their_purchase]
     assert [item["id"] for item in (await _feed(ours))["notifications"][1]["items"]] == [our_purchase]
     with_our_page = await theirs.feed(ours.page("/"), headers=theirs.browser())

@@ -33,16 +33,24 @@ async def two_processes(settings: Settings) -> AsyncIterator[tuple[FastAPI, http
 
 
 async def _site(client: httpx.AsyncClient, founder: Account) -> dict[str, Any]:
-    response = await client.post("/api/v1/sites", headers=founder.headers, json={
-        "name": "Shop", "domain": f"shop-{secrets.token_hex(4)}.example.com"})
+    response = await client.post(
+        "/api/v1/sites",
+        headers=founder.headers,
+        json={"name": "Shop", "domain": f"shop-{secrets.token_hex(4)}.example.com"},
+    )
     return dict(response.json()["data"])
 
 
 async def _page_views(client: httpx.AsyncClient, site: dict[str, Any], *, agent: str = CHROME) -> None:
-    body = {"siteKey": site["siteKey"], "events": [
-        {"id": str(uuid.uuid4()), "type": "page_view", "url": f"https://{site['domain']}/product"}]}
-    response = await client.post("/api/v1/collect", content=orjson.dumps(body),
-                                 headers={"Origin": f"https://{site['domain']}", "User-Agent": agent})
+    body = {
+        "siteKey": site["siteKey"],
+        "events": [{"id": str(uuid.uuid4()), "type": "page_view", "url": f"https://{site['domain']}/product"}],
+    }
+    response = await client.post(
+        "/api/v1/collect",
+        content=orjson.dumps(body),
+        headers={"Origin": f"https://{site['domain']}", "User-Agent": agent},
+    )
     assert response.status_code == 202, response.text
 
 
@@ -53,8 +61,7 @@ def deployment(request: pytest.FixtureRequest, settings: Settings) -> Settings:
     return settings
 
 
-async def test_events_stored_by_one_process_reach_the_others_streams(deployment: Settings,
-                                                                     founder: Account) -> None:
+async def test_events_stored_by_one_process_reach_the_others_streams(deployment: Settings, founder: Account) -> None:
     async with two_processes(deployment) as (first, first_client, second_client):
         site = await _site(first_client, founder)
         hub: EventHub = first.state.events
@@ -69,12 +76,18 @@ async def test_events_stored_by_one_process_reach_the_others_streams(deployment:
 async def test_viewing_now_is_shared_through_redis(settings: Settings, redis_url: str, founder: Account) -> None:
     async with two_processes(settings.model_copy(update={"redis_url": redis_url})) as (_, first, second):
         site = await _site(first, founder)
-        created = await first.post(f"/api/v1/sites/{site['id']}/notifications", headers=founder.headers, json={
-            "name": "Viewing", "type": "live_visitors", "status": "active", "source": {"scope": "page"}})
+        created = await first.post(
+            f"/api/v1/sites/{site['id']}/notifications",
+            headers=founder.headers,
+            json={"name": "Viewing", "type": "live_visitors", "status": "active", "source": {"scope": "page"}},
+        )
         assert created.status_code == 201
         await _page_views(first, site, agent=f"{CHROME} One")
         await _page_views(second, site, agent=f"{CHROME} Two")
         await _page_views(second, site, agent=f"{CHROME} Two")  # the same visitor again
-        feed = await first.get(f"/api/v1/widget/{site['siteKey']}/feed", headers={"Origin": f"https://{site['domain']}"},
-                               params={"url": f"https://{site['domain']}/product?ref=ad"})
+        feed = await first.get(
+            f"/api/v1/widget/{site['siteKey']}/feed",
+            headers={"Origin": f"https://{site['domain']}"},
+            params={"url": f"https://{site['domain']}/product?ref=ad"},
+        )
     assert feed.json()["data"]["notifications"][0]["items"][0]["parts"] == ["2 people are viewing this page"]

@@ -54,17 +54,27 @@ class Frames:
 
 
 async def _site(http: httpx.AsyncClient, founder: Account) -> dict[str, Any]:
-    response = await http.post("/api/v1/sites", headers=founder.headers, json={
-        "name": "Shop", "domain": f"shop-{secrets.token_hex(4)}.example.com"})
+    response = await http.post(
+        "/api/v1/sites",
+        headers=founder.headers,
+        json={"name": "Shop", "domain": f"shop-{secrets.token_hex(4)}.example.com"},
+    )
     assert response.status_code == 201, response.text
     return dict(response.json()["data"])
 
 
 async def _page_views(http: httpx.AsyncClient, site: dict[str, Any], count: int) -> None:
-    body = {"siteKey": site["siteKey"], "events": [
-        {"id": str(uuid.uuid4()), "type": "page_view", "url": f"https://{site['domain']}/"} for _ in range(count)]}
-    response = await http.post("/api/v1/collect", content=orjson.dumps(body),
-                               headers={"Origin": f"https://{site['domain']}", "User-Agent": CHROME})
+    body = {
+        "siteKey": site["siteKey"],
+        "events": [
+            {"id": str(uuid.uuid4()), "type": "page_view", "url": f"https://{site['domain']}/"} for _ in range(count)
+        ],
+    }
+    response = await http.post(
+        "/api/v1/collect",
+        content=orjson.dumps(body),
+        headers={"Origin": f"https://{site['domain']}", "User-Agent": CHROME},
+    )
     assert response.status_code == 202, response.text
 
 
@@ -95,8 +105,9 @@ async def test_a_sites_live_events_and_what_a_reconnect_missed(served: str, foun
             assert (await Frames(response).next())["event"] == "reset"  # too old to replay: reload, then go on
 
 
-async def test_the_stream_of_another_orgs_site_is_not_reachable(served: str, founder: Account,
-                                                               other_founder: Account) -> None:
+async def test_the_stream_of_another_orgs_site_is_not_reachable(
+    served: str, founder: Account, other_founder: Account
+) -> None:
     async with httpx.AsyncClient(base_url=served, timeout=15) as http:
         theirs = await _site(http, other_founder)
         foreign = await http.get("/events/stream", params={"siteId": theirs["id"]}, headers=founder.headers)
@@ -104,16 +115,22 @@ async def test_the_stream_of_another_orgs_site_is_not_reachable(served: str, fou
         assert foreign.status_code == missing.status_code == 404 and foreign.json() == missing.json()
         anonymous = await http.get("/events/stream", params={"siteId": theirs["id"]})
         assert anonymous.status_code == 401
-        wrong_origin = await http.get("/events/stream", params={
-            "siteKey": theirs["siteKey"], "url": f"https://{theirs['domain']}/"}, headers={"Origin": "https://evil.example"})
+        wrong_origin = await http.get(
+            "/events/stream",
+            params={"siteKey": theirs["siteKey"], "url": f"https://{theirs['domain']}/"},
+            headers={"Origin": "https://evil.example"},
+        )
         assert wrong_origin.status_code == 403 and wrong_origin.json()["error"]["code"] == "origin_not_allowed"
 
 
 async def test_the_widget_live_feed_follows_changes(served: str, founder: Account) -> None:
     async with httpx.AsyncClient(base_url=served, timeout=15) as http:
         site = await _site(http, founder)
-        live = await http.post(f"/api/v1/sites/{site['id']}/notifications", headers=founder.headers, json={
-            "name": "Live", "type": "live_visitors", "status": "active"})
+        live = await http.post(
+            f"/api/v1/sites/{site['id']}/notifications",
+            headers=founder.headers,
+            json={"name": "Live", "type": "live_visitors", "status": "active"},
+        )
         assert live.status_code == 201
         await _page_views(http, site, 1)
         origin = f"https://{site['domain']}"
@@ -124,11 +141,14 @@ async def test_the_widget_live_feed_follows_changes(served: str, founder: Accoun
             frames = Frames(response)
             feed = orjson.loads((await frames.next_of("feed"))["data"])["data"]
             assert [item["parts"] for item in feed["notifications"][0]["items"]] == [
-                ["1 person is on this site right now"]]
-            added = await http.post(f"/api/v1/sites/{site['id']}/notifications", headers=founder.headers, json={
-                "name": "Free shipping this week", "type": "announcement", "status": "active"})
+                ["1 person is on this site right now"]
+            ]
+            added = await http.post(
+                f"/api/v1/sites/{site['id']}/notifications",
+                headers=founder.headers,
+                json={"name": "Free shipping this week", "type": "announcement", "status": "active"},
+            )
             assert added.status_code == 201
             changed = orjson.loads((await frames.next_of("feed", within=5))["data"])["data"]
-        assert [notification["type"] for notification in changed["notifications"]] == ["live_visitors",
-                                                                                      "announcement"]
+        assert [notification["type"] for notification in changed["notifications"]] == ["live_visitors", "announcement"]
         assert changed["notifications"][1]["items"][0]["parts"] == ["Free shipping this week"]

@@ -34,16 +34,24 @@ async def test_anonymous_ids_depend_on_site_address_and_browser(database: Databa
     assert visitors.device(site, "abc") != visitors.identified(site, "abc")
 
 
-@pytest.mark.parametrize(("agent", "bot"), [
-    (CHROME, False),
-    ("Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-     "Version/18.0 Mobile/15E148 Safari/604.1", False),
-    ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", True),
-    ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0 Safari/537.36",
-     True),
-    ("python-requests/2.32.3", True),
-    ("", True),
-])
+@pytest.mark.parametrize(
+    ("agent", "bot"),
+    [
+        (CHROME, False),
+        (
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+            "Version/18.0 Mobile/15E148 Safari/604.1",
+            False,
+        ),
+        ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", True),
+        (
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0 Safari/537.36",
+            True,
+        ),
+        ("python-requests/2.32.3", True),
+        ("", True),
+    ],
+)
 def test_bots_are_recognised(agent: str, bot: bool) -> None:
     assert is_bot(agent) is bot
 

@@ -36,12 +36,14 @@ from tests.browser import MISSING, chromium
 from tests.conftest import free_port, serving
 from tests.factories import Account
 
-DESKTOP_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 "
-              "Safari/537.36")
-MOBILE_UA = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 "
-             "Mobile Safari/537.36")
-HEADLESS_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 "
-               "Safari/537.36")
+DESKTOP_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+MOBILE_UA = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 "
+    "Mobile Safari/537.36"
+)
+HEADLESS_UA = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36"
+)
 POPUP = "div[data-northstar] .popup"  # Playwright's CSS engine pierces the open shadow root
 ANNA = "Anna from Berlin bought Trail Shoes · 5 min. ago"
 
@@ -50,8 +52,7 @@ ANNA = "Anna from Berlin bought Trail Shoes · 5 min. ago"
 async def api(settings: Settings) -> AsyncIterator[str]:
     """The platform behind uvicorn, with its own address as ``public_url``, which the loader embeds."""
     port = free_port()
-    async with serving(create_app(settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}"})),
-                       port) as url:
+    async with serving(create_app(settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}"})), port) as url:
         yield url
 
 
@@ -79,9 +80,14 @@ async def browser() -> AsyncIterator[Browser]:
     executable = chromium()
     assert executable, MISSING
     async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=executable, args=[
-            "--no-sandbox", "--disable-blink-features=AutomationControlled",  # navigator.webdriver stays false
-            "--host-resolver-rules=MAP *.test 127.0.0.1"])
+        launched = await playwright.chromium.launch(
+            executable_path=executable,
+            args=[
+                "--no-sandbox",
+                "--disable-blink-features=AutomationControlled",  # navigator.webdriver stays false
+                "--host-resolver-rules=MAP *.test 127.0.0.1",
+            ],
+        )
         yield launched
         await launched.close()
 
@@ -132,8 +138,11 @@ class Shop:
         event_id = str(uuid.uuid4())
         occurred = datetime.now(UTC) - timedelta(minutes=minutes_ago)
         details = {"firstName": "Anna Schmidt", "city": "Berlin", "country": "DE", "product": "Trail Shoes", **details}
-        response = await self.http.post(f"/api/v1/sites/{self.site['id']}/events", headers=self.events_key, json={
-            "events": [{"id": event_id, "type": "purchase", "occurredAt": occurred.isoformat(), **details}]})
+        response = await self.http.post(
+            f"/api/v1/sites/{self.site['id']}/events",
+            headers=self.events_key,
+            json={"events": [{"id": event_id, "type": "purchase", "occurredAt": occurred.isoformat(), **details}]},
+        )
         assert response.status_code == 202, response.text
         self.seeded.add(event_id)
         return event_id
@@ -143,9 +152,14 @@ class Shop:
         async with await psycopg.AsyncConnection.connect(self.database_url) as connection:
             cursor = await connection.execute(
                 "SELECT id, event_type, notification_id, url, payload, visitor_id FROM socialproof.notification_events"
-                " WHERE site_id = %s ORDER BY occurred_at, event_type", (self.site["id"],))
-            return [Recorded(row[1], str(row[2]) if row[2] else None, row[3], row[4], row[5])
-                    for row in await cursor.fetchall() if seeded or str(row[0]) not in self.seeded]
+                " WHERE site_id = %s ORDER BY occurred_at, event_type",
+                (self.site["id"],),
+            )
+            return [
+                Recorded(row[1], str(row[2]) if row[2] else None, row[3], row[4], row[5])
+                for row in await cursor.fetchall()
+                if seeded or str(row[0]) not in self.seeded
+            ]
 
     async def wait_until(self, done: Callable[[set[str]], bool], *, within: float = 10) -> list[Recorded]:
         """Polls what was recorded until ``done(the event types)``; the widget sends in batches, about 1 s apart."""
@@ -172,22 +186,43 @@ MakeShop = Callable[..., Awaitable[Shop]]
 async def make_shop(api: str, pages: Pages, founder: Account, database_url: str) -> AsyncIterator[MakeShop]:
     """Opens a shop whose notification has these display rules (by default: at once, for 8 s, 1 s apart)."""
     async with httpx.AsyncClient(base_url=api, timeout=30) as http:
+
         async def open_shop(**display: Any) -> Shop:
-            site = await http.post("/api/v1/sites", headers=founder.headers, json={
-                "name": "Trail shop", "domain": f"shop-{secrets.token_hex(4)}.test"})
+            site = await http.post(
+                "/api/v1/sites",
+                headers=founder.headers,
+                json={"name": "Trail shop", "domain": f"shop-{secrets.token_hex(4)}.test"},
+            )
             assert site.status_code == 201, site.text
             site_id = site.json()["data"]["id"]
-            notification = await http.post(f"/api/v1/sites/{site_id}/notifications", headers=founder.headers, json={
-                "name": "Recent", "type": "recent_activity", "status": "active",
-                "source": {"eventTypes": ["purchase"]},
-                "display": {"firstDelaySeconds": 0, "durationSeconds": 8, "gapSeconds": 1, **display}})
+            notification = await http.post(
+                f"/api/v1/sites/{site_id}/notifications",
+                headers=founder.headers,
+                json={
+                    "name": "Recent",
+                    "type": "recent_activity",
+                    "status": "active",
+                    "source": {"eventTypes": ["purchase"]},
+                    "display": {"firstDelaySeconds": 0, "durationSeconds": 8, "gapSeconds": 1, **display},
+                },
+            )
             assert notification.status_code == 201, notification.text
-            key = await http.post("/api/v1/api-keys", headers=founder.headers, json={
-                "name": "backend", "role": "member", "scopes": ["events:create"]})
+            key = await http.post(
+                "/api/v1/api-keys",
+                headers=founder.headers,
+                json={"name": "backend", "role": "member", "scopes": ["events:create"]},
+            )
             assert key.status_code == 201, key.text
-            return Shop(http=http, database_url=database_url, pages=pages, api=api, site=site.json()["data"],
-                        notification_id=notification.json()["data"]["id"],
-                        events_key={"X-API-Key": key.json()["data"]["key"]}, owner=founder)
+            return Shop(
+                http=http,
+                database_url=database_url,
+                pages=pages,
+                api=api,
+                site=site.json()["data"],
+                notification_id=notification.json()["data"]["id"],
+                events_key={"X-API-Key": key.json()["data"]["key"]},
+                owner=founder,
+            )
 
         yield open_shop
 
@@ -207,11 +242,13 @@ HOST_SCRIPT = """<script>
 
 def html(snippet: str, *, head: str = "", body: str = "", title: str = "Trail shop") -> str:
     """A merchant's page: its own button and script, the snippet pasted before </body>."""
-    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">'
-            f'{head}</head><body>\n<main id="app"><h1>{title}</h1>'
-            f'<button id="buy" type="button">Add to cart</button><p id="out">loading</p></main>\n'
-            f"{HOST_SCRIPT}\n{body}\n{snippet}\n</body></html>")
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">'
+        f'{head}</head><body>\n<main id="app"><h1>{title}</h1>'
+        f'<button id="buy" type="button">Add to cart</button><p id="out">loading</p></main>\n'
+        f"{HOST_SCRIPT}\n{body}\n{snippet}\n</body></html>"
+    )
 
 
 @dataclass
@@ -248,10 +285,10 @@ async def visit(browser: Browser, api: str) -> AsyncIterator[Visit]:
         page = await context.new_page()
         tab = Tab(page)
         page.on("pageerror", lambda error: tab.errors.append(f"{error.name}: {error.message}"))
-        page.on("console", lambda message: tab.console_errors.append(message.text)
-                if message.type == "error" else None)
-        page.on("request", lambda request: tab.api_requests.append(request.url)
-                if request.url.startswith(api) else None)
+        page.on("console", lambda message: tab.console_errors.append(message.text) if message.type == "error" else None)
+        page.on(
+            "request", lambda request: tab.api_requests.append(request.url) if request.url.startswith(api) else None
+        )
         return tab
 
     yield open_tab
@@ -259,8 +296,9 @@ async def visit(browser: Browser, api: str) -> AsyncIterator[Visit]:
         await context.close()
 
 
-async def test_seeded_purchases_pop_up_after_the_first_delay_and_clicks_are_recorded(make_shop: MakeShop,
-                                                                                     visit: Visit) -> None:
+async def test_seeded_purchases_pop_up_after_the_first_delay_and_clicks_are_recorded(
+    make_shop: MakeShop, visit: Visit
+) -> None:
     shop = await make_shop(firstDelaySeconds=1)
     product_url = shop.page("/trail-shoes", html(shop.snippet, title="Trail Shoes"))
     purchase = await shop.seed(firstName="anna Schmidt", productUrl=product_url, amount=89.9, currency="EUR")
@@ -320,9 +358,19 @@ async def test_the_host_pages_css_and_js_do_not_leak_into_the_popup(shop: Shop, 
     await expect(popup.locator(".text")).to_have_text(ANNA)
     await expect(popup).to_have_css("opacity", "1")  # faded in
     assert await popup.locator(".text").evaluate(COMPUTED) == {
-        "color": "rgb(31, 41, 51)", "fontSize": "14px", "fontStyle": "normal", "letterSpacing": "normal",
-        "textTransform": "none", "textAlign": "start", "lineHeight": "19.6px", "hostHidden": False,
-        "hostOpacity": "1", "hostTransform": "none", "left": 16, "bottom": 16}  # bottom-left of the viewport
+        "color": "rgb(31, 41, 51)",
+        "fontSize": "14px",
+        "fontStyle": "normal",
+        "letterSpacing": "normal",
+        "textTransform": "none",
+        "textAlign": "start",
+        "lineHeight": "19.6px",
+        "hostHidden": False,
+        "hostOpacity": "1",
+        "hostTransform": "none",
+        "left": 16,
+        "bottom": 16,
+    }  # bottom-left of the viewport
     close = page.get_by_role("button", name="Dismiss")
     assert await close.evaluate("button => getComputedStyle(button).fontSize") == "18px"
 
@@ -373,24 +421,53 @@ def _truncated_widget() -> str:
 
 
 BROKEN: dict[str, tuple[str, Callable[[Route], Awaitable[None]]]] = {
-    "feed answers 500": (FEED, lambda route: route.fulfill(
-        status=500, json={"error": {"code": "internal_error", "message": "Something went wrong"}})),
-    "feed is not JSON": (FEED, lambda route: route.fulfill(
-        status=200, content_type="application/json", body="<html>502 Bad Gateway</html>")),
-    "feed has the wrong shape": (FEED, lambda route: route.fulfill(status=200, json={"data": {
-        "v": 1, "site": None, "notifications": [
-            {"id": 7, "type": "recent_activity", "devices": ["desktop"], "display": {"firstDelaySeconds": 0},
-             "items": [{"id": None, "parts": None}, {"parts": [None, 3], "at": "yesterday"}, None]},
-            {"id": "n2", "type": "announcement", "devices": ["desktop"], "items": "nope"}]}})),
+    "feed answers 500": (
+        FEED,
+        lambda route: route.fulfill(
+            status=500, json={"error": {"code": "internal_error", "message": "Something went wrong"}}
+        ),
+    ),
+    "feed is not JSON": (
+        FEED,
+        lambda route: route.fulfill(status=200, content_type="application/json", body="<html>502 Bad Gateway</html>"),
+    ),
+    "feed has the wrong shape": (
+        FEED,
+        lambda route: route.fulfill(
+            status=200,
+            json={
+                "data": {
+                    "v": 1,
+                    "site": None,
+                    "notifications": [
+                        {
+                            "id": 7,
+                            "type": "recent_activity",
+                            "devices": ["desktop"],
+                            "display": {"firstDelaySeconds": 0},
+                            "items": [{"id": None, "parts": None}, {"parts": [None, 3], "at": "yesterday"}, None],
+                        },
+                        {"id": "n2", "type": "announcement", "devices": ["desktop"], "items": "nope"},
+                    ],
+                }
+            },
+        ),
+    ),
     "feed is slow": (FEED, _slow),
     "feed hangs": (FEED, _hang),
     "feed connection refused": (FEED, lambda route: route.abort("connectionrefused")),
-    "collect answers 503": (COLLECT, lambda route: route.fulfill(
-        status=503, headers={"Retry-After": "1"}, json={"error": {"code": "events_unavailable", "message": "x"}})),
+    "collect answers 503": (
+        COLLECT,
+        lambda route: route.fulfill(
+            status=503, headers={"Retry-After": "1"}, json={"error": {"code": "events_unavailable", "message": "x"}}
+        ),
+    ),
     "collect hangs": (COLLECT, _hang),
     "widget script answers 500": (WIDGET, lambda route: route.fulfill(status=500, body="oops")),
-    "widget script is cut short": (WIDGET, lambda route: route.fulfill(
-        status=200, content_type="text/javascript", body=_truncated_widget())),
+    "widget script is cut short": (
+        WIDGET,
+        lambda route: route.fulfill(status=200, content_type="text/javascript", body=_truncated_widget()),
+    ),
     "widget script hangs": (WIDGET, _hang),
     "loader hangs": (LOADER, _hang),
 }
@@ -442,7 +519,9 @@ async def test_popups_are_announced_and_escape_dismisses_them_without_motion(sho
     popup = region.locator(".popup")
     await expect(popup.locator(".text")).to_have_text(ANNA)
     assert await popup.evaluate("e => [getComputedStyle(e).transitionDuration, getComputedStyle(e).transform]") == [
-        "0s", "none"]
+        "0s",
+        "none",
+    ]
     await expect(page.get_by_role("button", name="Dismiss")).to_be_visible()
     await page.keyboard.press("Escape")  # focus is on the page, not in the popup
     await expect(popup).to_have_count(0)
@@ -546,8 +625,9 @@ async def test_the_loader_does_nothing_off_the_sites_domain(shop: Shop, visit: V
     await shop.seed()
     tab = await visit()
     page = tab.page
-    await page.goto(shop.page("/", html(shop.snippet), host=host.format(token=secrets.token_hex(3),
-                                                                         domain=shop.domain)))  # "load": it ran
+    await page.goto(
+        shop.page("/", html(shop.snippet), host=host.format(token=secrets.token_hex(3), domain=shop.domain))
+    )  # "load": it ran
     await page.evaluate("northstar('track', 'purchase', {firstName: 'Mia'})")  # the page's own calls stay harmless
     assert await page.locator("div[data-northstar]").count() == 0
     await tab.leave()
@@ -591,8 +671,9 @@ STUB = """<script>
 </script>"""
 
 
-async def test_calls_made_before_the_loader_run_and_visitors_never_see_their_own_purchase(shop: Shop, visit: Visit
-                                                                                          ) -> None:
+async def test_calls_made_before_the_loader_run_and_visitors_never_see_their_own_purchase(
+    shop: Shop, visit: Visit
+) -> None:
     await shop.seed(visitorId="customer-42")  # Anna is this visitor
     await shop.seed(firstName="Jonas", city="Hamburg", product="Rain Jacket", minutes_ago=30)
     tab = await visit()
@@ -601,8 +682,7 @@ async def test_calls_made_before_the_loader_run_and_visitors_never_see_their_own
     jonas = "Jonas from Hamburg bought Rain Jacket · 30 min. ago"
     await expect(page.locator(POPUP).locator(".text")).to_have_text(jonas)
     view = only(await shop.wait_until(lambda types: "page_view" in types), "page_view")
-    anna = next(event for event in await shop.recorded(seeded=True)
-                if event.payload.get("firstName") == "Anna Schmidt")
+    anna = next(event for event in await shop.recorded(seeded=True) if event.payload.get("firstName") == "Anna Schmidt")
     assert anna.visitor_id is not None and view.visitor_id == anna.visitor_id  # identified as the same person
 
 
@@ -620,8 +700,14 @@ async def test_sloppy_tracking_calls_do_not_lose_the_batch(shop: Shop, visit: Vi
     events = await shop.wait_until(lambda types: {"page_view", "purchase", "custom"} <= types)
     assert sorted(event.type for event in events) == ["custom", "page_view", "purchase"]
     assert only(events, "purchase").payload == {
-        "firstName": "Mia", "city": "Köln", "country": "DE", "product": "x" * 200, "amount": 19.9, "currency": "EUR",
-        "productUrl": f"{shop.origin}/p/1"}
+        "firstName": "Mia",
+        "city": "Köln",
+        "country": "DE",
+        "product": "x" * 200,
+        "amount": 19.9,
+        "currency": "EUR",
+        "productUrl": f"{shop.origin}/p/1",
+    }
     assert only(events, "custom").payload == {"firstName": "42", "city": "a"}
 
 
@@ -633,15 +719,19 @@ async def test_relative_times_read_naturally(make_shop: MakeShop, visit: Visit) 
     page = tab.page
     await page.clock.set_fixed_time(datetime.now(UTC) - timedelta(minutes=3))  # this visitor's clock is slow
     await page.goto(shop.page("/", html(shop.snippet)))
-    shown = await page.wait_for_function("""() => {
+    shown = await page.wait_for_function(
+        """() => {
         const text = document.querySelector("div[data-northstar]")?.shadowRoot.querySelector(".popup .text");
         const seen = window.seenTexts = window.seenTexts || [];
         if (text && !seen.includes(text.textContent)) seen.push(text.textContent);
         return seen.length >= 2 && seen;
-    }""", polling="raf")
+    }""",
+        polling="raf",
+    )
     assert await shown.json_value() == [
         "Anna from Berlin bought Trail Shoes · now",  # not "in 3 min."
-        "Jonas from Hamburg bought Rain Jacket · 59 min. ago"]  # not "60 min. ago"
+        "Jonas from Hamburg bought Rain Jacket · 59 min. ago",
+    ]  # not "60 min. ago"
 
 
 def test_the_scripts_stay_small() -> None:
@@ -659,8 +749,9 @@ async def test_the_snippet_names_the_platforms_public_url(shop: Shop) -> None:
 async def test_a_persistent_visitor_id_counts_from_the_first_page_view(shop: Shop, visit: Visit) -> None:
     """With ``persistentVisitorId`` on, the loader says so: the page view, sent while the feed is still on its way,
     already carries the first-party id, so the visit counts as one visitor."""
-    updated = await shop.http.patch(f"/api/v1/sites/{shop.site['id']}", headers=shop.owner.headers,
-                                    json={"settings": {"persistentVisitorId": True}})
+    updated = await shop.http.patch(
+        f"/api/v1/sites/{shop.site['id']}", headers=shop.owner.headers, json={"settings": {"persistentVisitorId": True}}
+    )
     assert updated.status_code == 200, updated.text
     await shop.seed()
     tab = await visit()
@@ -669,7 +760,8 @@ async def test_a_persistent_visitor_id_counts_from_the_first_page_view(shop: Sho
     await expect(tab.page.locator(POPUP).locator(".text")).to_have_text(ANNA)
     events = await shop.wait_until(lambda types: "impression" in types)
     assert {event.visitor_id for event in events if event.type in ("page_view", "impression")} == {
-        only(events, "page_view").visitor_id}
+        only(events, "page_view").visitor_id
+    }
     stored_id = await tab.page.evaluate(f"() => JSON.parse(localStorage.getItem('ns:{shop.site['siteKey']}:vid'))")
     assert isinstance(stored_id, str) and len(stored_id) == 32
 

@@ -53,18 +53,33 @@ class SignupOutcome:
 
 
 async def signup(
-    session: AsyncSession, *, email: str, password: str, name: str, organization_name: str | None,
-    invitation_token: str | None, client: ClientMeta,
+    session: AsyncSession,
+    *,
+    email: str,
+    password: str,
+    name: str,
+    organization_name: str | None,
+    invitation_token: str | None,
+    client: ClientMeta,
 ) -> SignupOutcome:
     """Create the user and their first org (as Founder), or join the org of an invitation."""
     user = await create_user(session, email=email, password=password, name=name)
     if invitation_token:
         membership = await accept_invitation(session, token=invitation_token, user=user, client=client)
         return SignupOutcome(user, membership.org_id, Role(membership.role))
-    org = await create_organization(session, name=organization_name or f"{name or email.split('@')[0]}'s org",
-                                    founder=user)
-    await audit.record(session, org_id=org.id, action="auth.signup", actor_type="user", actor_id=user.id,
-                       client=client, target_type="user", target_id=str(user.id))
+    org = await create_organization(
+        session, name=organization_name or f"{name or email.split('@')[0]}'s org", founder=user
+    )
+    await audit.record(
+        session,
+        org_id=org.id,
+        action="auth.signup",
+        actor_type="user",
+        actor_id=user.id,
+        client=client,
+        target_type="user",
+        target_id=str(user.id),
+    )
     return SignupOutcome(user, org.id, Role.FOUNDER)
 
 
@@ -89,18 +104,29 @@ async def issue_tokens(
     keys = auth_keys(settings_of(session))
     secret = new_secret()
     token = RefreshToken(
-        id=uuid.uuid4(), org_id=org_id, user_id=user.id, family_id=family_id or uuid.uuid4(),
-        secret_hash=keys.hash_secret(secret), user_agent=client.user_agent, ip=client.ip,
+        id=uuid.uuid4(),
+        org_id=org_id,
+        user_id=user.id,
+        family_id=family_id or uuid.uuid4(),
+        secret_hash=keys.hash_secret(secret),
+        user_agent=client.user_agent,
+        ip=client.ip,
         expires_at=now() + timedelta(seconds=settings.refresh_ttl_seconds),
     )
     session.add(token)
     await session.flush()
     access = keys.signer.issue(
-        typ="access", subject=str(user.id), ttl_seconds=settings.access_ttl_seconds,
+        typ="access",
+        subject=str(user.id),
+        ttl_seconds=settings.access_ttl_seconds,
         claims={"org": str(org_id), "sid": str(token.family_id)},
     )
-    return TokenPair(access_token=access, refresh_token=f"{REFRESH_PREFIX}{token.id.hex}_{secret}",
-                     expires_in=settings.access_ttl_seconds, org_id=org_id)
+    return TokenPair(
+        access_token=access,
+        refresh_token=f"{REFRESH_PREFIX}{token.id.hex}_{secret}",
+        expires_in=settings.access_ttl_seconds,
+        org_id=org_id,
+    )
 
 
 async def _record_failed_login(session: AsyncSession, user: User, client: ClientMeta, reason: str) -> None:
@@ -109,8 +135,15 @@ async def _record_failed_login(session: AsyncSession, user: User, client: Client
     org_ids = (await session.scalars(select(Membership.org_id).where(Membership.user_id == user.id))).all()
     for org_id in org_ids:
         await set_tenant_context(session, org_id=org_id, user_id=user.id)
-        await audit.record(session, org_id=org_id, action="auth.login_failed", actor_type="user",
-                           actor_id=user.id, client=client, details={"reason": reason})
+        await audit.record(
+            session,
+            org_id=org_id,
+            action="auth.login_failed",
+            actor_type="user",
+            actor_id=user.id,
+            client=client,
+            details={"reason": reason},
+        )
 
 
 async def login(
@@ -126,7 +159,9 @@ async def login(
     target_org = await _login_org(session, user=user, org_id=org_id)
     if user.mfa_enabled:
         challenge = auth_keys(settings_of(session)).signer.issue(
-            typ="mfa", subject=str(user.id), ttl_seconds=settings_of(session).auth.mfa_challenge_ttl_seconds,
+            typ="mfa",
+            subject=str(user.id),
+            ttl_seconds=settings_of(session).auth.mfa_challenge_ttl_seconds,
             claims={"org": str(target_org)},
         )
         return LoginResult(mfa_required=True, mfa_token=challenge)
@@ -158,8 +193,15 @@ async def _complete_login(
     await set_tenant_context(session, org_id=org_id, user_id=user.id)
     user.last_login_at = now()
     tokens = await issue_tokens(session, user=user, org_id=org_id, client=client)
-    await audit.record(session, org_id=org_id, action="auth.login", actor_type="user", actor_id=user.id,
-                       client=client, details={"method": method})
+    await audit.record(
+        session,
+        org_id=org_id,
+        action="auth.login",
+        actor_type="user",
+        actor_id=user.id,
+        client=client,
+        details={"method": method},
+    )
     return tokens
 
 
@@ -200,8 +242,9 @@ async def _consume_recovery_code(session: AsyncSession, user: User, code: str) -
     digest = auth_keys(settings_of(session)).hash_secret(code.strip().lower().replace("-", ""))
     result = await session.execute(
         update(MfaRecoveryCode)
-        .where(MfaRecoveryCode.user_id == user.id, MfaRecoveryCode.code_hash == digest,
-               MfaRecoveryCode.used_at.is_(None))
+        .where(
+            MfaRecoveryCode.user_id == user.id, MfaRecoveryCode.code_hash == digest, MfaRecoveryCode.used_at.is_(None)
+        )
         .values(used_at=now())
         .returning(MfaRecoveryCode.id)
     )
@@ -226,19 +269,29 @@ async def refresh(session: AsyncSession, *, token: str, client: ClientMeta) -> T
         raise RefreshRejected("Invalid refresh token")
     await set_tenant_context(session, org_id=row.org_id, user_id=row.user_id, credential_id=token_id)
     if row.used_at is None and row.revoked_at is not None:
-        raise RefreshRejected("This session has ended (logged out, password changed or revoked); log in again",
-                              code="session_revoked")
+        raise RefreshRejected(
+            "This session has ended (logged out, password changed or revoked); log in again", code="session_revoked"
+        )
     if row.used_at is not None:
         await revoke_family(session, family_id=row.family_id)
-        await audit.record(session, org_id=row.org_id, action="auth.refresh_reuse_detected", actor_type="user",
-                           actor_id=row.user_id, client=client, details={"family": str(row.family_id)})
+        await audit.record(
+            session,
+            org_id=row.org_id,
+            action="auth.refresh_reuse_detected",
+            actor_type="user",
+            actor_id=row.user_id,
+            client=client,
+            details={"family": str(row.family_id)},
+        )
         raise RefreshRejected("This refresh token was already used; the session has been revoked")
     if row.expires_at <= now():
         raise RefreshRejected("The refresh token has expired; log in again")
     user = await session.get(User, row.user_id)
-    if user is None or not user.is_active or await _membership_role(
-        session, org_id=row.org_id, user_id=row.user_id
-    ) is None:
+    if (
+        user is None
+        or not user.is_active
+        or await _membership_role(session, org_id=row.org_id, user_id=row.user_id) is None
+    ):
         raise RefreshRejected("The account no longer has access to this organization")
     row.used_at = now()
     return await issue_tokens(session, user=user, org_id=row.org_id, client=client, family_id=row.family_id)
@@ -246,7 +299,8 @@ async def refresh(session: AsyncSession, *, token: str, client: ClientMeta) -> T
 
 async def revoke_family(session: AsyncSession, *, family_id: uuid.UUID) -> None:
     await session.execute(
-        update(RefreshToken).where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=now())
     )
 
@@ -254,7 +308,8 @@ async def revoke_family(session: AsyncSession, *, family_id: uuid.UUID) -> None:
 async def revoke_all_sessions(session: AsyncSession, *, user_id: uuid.UUID) -> None:
     """Every session of the user in every org (the user context makes them all visible)."""
     await session.execute(
-        update(RefreshToken).where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=now())
     )
 
@@ -293,7 +348,8 @@ async def confirm_mfa(session: AsyncSession, *, user_id: uuid.UUID, code: str) -
 
 async def _new_recovery_codes(session: AsyncSession, user: User) -> list[str]:
     await session.execute(
-        update(MfaRecoveryCode).where(MfaRecoveryCode.user_id == user.id, MfaRecoveryCode.used_at.is_(None))
+        update(MfaRecoveryCode)
+        .where(MfaRecoveryCode.user_id == user.id, MfaRecoveryCode.used_at.is_(None))
         .values(used_at=now())
     )
     codes = [secrets.token_hex(5) for _ in range(RECOVERY_CODE_COUNT)]

@@ -44,8 +44,9 @@ class NewApiKey:
     secret: str
 
 
-async def _key_creator(session: AsyncSession, principal: Principal, role: Role, scopes: list[str] | None
-                       ) -> uuid.UUID | None:
+async def _key_creator(
+    session: AsyncSession, principal: Principal, role: Role, scopes: list[str] | None
+) -> uuid.UUID | None:
     """The person a new key is made for (the caller, or the creator of the key that calls), whose current role
     must allow all the key may do.
 
@@ -57,16 +58,25 @@ async def _key_creator(session: AsyncSession, principal: Principal, role: Role, 
         creator = await session.scalar(select(ApiKey.created_by).where(ApiKey.id == principal.api_key_id))
     if creator is None:
         return None
-    current = await session.scalar(select(Membership.role).where(
-        Membership.org_id == principal.org_id, Membership.user_id == creator).with_for_update(read=True))
+    current = await session.scalar(
+        select(Membership.role)
+        .where(Membership.org_id == principal.org_id, Membership.user_id == creator)
+        .with_for_update(read=True)
+    )
     if current is None or capped_key_grant(role, scopes, Role(current)) is not None:
         raise Forbidden("A key cannot do more than the role of the person it is made for", code="beyond_creator")
     return creator
 
 
 async def create_api_key(
-    session: AsyncSession, *, principal: Principal, name: str, role: Role, scopes: list[str] | None,
-    environment: str, expires_at: datetime | None,
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    name: str,
+    role: Role,
+    scopes: list[str] | None,
+    environment: str,
+    expires_at: datetime | None,
 ) -> NewApiKey:
     """A key can do at most what its creator may: removing the creator revokes it, a demotion caps it."""
     if ROLE_RANK[role] < ROLE_RANK[principal.role]:
@@ -78,13 +88,21 @@ async def create_api_key(
         if beyond:
             raise Forbidden("Scopes beyond the key's role", details={"scopes": beyond})
     if expires_at is not None and expires_at <= now():
-        raise Unprocessable("expiresAt must be in the future", details=[
-            {"field": "body.expiresAt", "message": "must be in the future", "type": "invalid_expiry"}])
+        raise Unprocessable(
+            "expiresAt must be in the future",
+            details=[{"field": "body.expiresAt", "message": "must be in the future", "type": "invalid_expiry"}],
+        )
     creator = await _key_creator(session, principal, role, scopes)
     secret = new_secret(24)
     key = ApiKey(
-        id=uuid.uuid4(), org_id=principal.org_id, name=name, environment=environment, role=role.value,
-        scopes=scopes, secret_hash=auth_keys(settings_of(session)).hash_secret(secret), created_by=creator,
+        id=uuid.uuid4(),
+        org_id=principal.org_id,
+        name=name,
+        environment=environment,
+        role=role.value,
+        scopes=scopes,
+        secret_hash=auth_keys(settings_of(session)).hash_secret(secret),
+        created_by=creator,
         expires_at=expires_at,
     )
     session.add(key)
@@ -92,8 +110,9 @@ async def create_api_key(
     return NewApiKey(key, f"{key_prefix(key)}_{secret}")
 
 
-async def list_api_keys(session: AsyncSession, *, org_id: uuid.UUID, offset: int, limit: int
-                        ) -> tuple[list[ApiKey], int]:
+async def list_api_keys(
+    session: AsyncSession, *, org_id: uuid.UUID, offset: int, limit: int
+) -> tuple[list[ApiKey], int]:
     query = select(ApiKey).where(ApiKey.org_id == org_id).order_by(ApiKey.created_at.desc())
     return await fetch_page(session, query, offset=offset, limit=limit)
 
@@ -108,8 +127,13 @@ async def rotate_api_key(session: AsyncSession, *, principal: Principal, key_id:
     if old.revoked_at is not None or old.rotated_to is not None:
         raise Conflict("This key was already revoked or rotated", code="key_inactive")
     new = await create_api_key(
-        session, principal=principal, name=old.name, role=Role(old.role), scopes=old.scopes,
-        environment=old.environment, expires_at=old.expires_at,
+        session,
+        principal=principal,
+        name=old.name,
+        role=Role(old.role),
+        scopes=old.scopes,
+        environment=old.environment,
+        expires_at=old.expires_at,
     )
     grace_end = now() + timedelta(seconds=settings_of(session).auth.api_key_rotation_grace_seconds)
     old.expires_at = min(old.expires_at, grace_end) if old.expires_at else grace_end
@@ -127,27 +151,48 @@ async def revoke_api_key(session: AsyncSession, *, org_id: uuid.UUID, key_id: uu
 
 
 async def _live_keys_by(session: AsyncSession, *, org_id: uuid.UUID, user_id: uuid.UUID) -> list[ApiKey]:
-    return list((await session.scalars(
-        select(ApiKey).where(ApiKey.org_id == org_id, ApiKey.created_by == user_id, ApiKey.revoked_at.is_(None),
-                             or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > func.now()))
-        .order_by(ApiKey.created_at, ApiKey.id).with_for_update())).all())
+    return list(
+        (
+            await session.scalars(
+                select(ApiKey)
+                .where(
+                    ApiKey.org_id == org_id,
+                    ApiKey.created_by == user_id,
+                    ApiKey.revoked_at.is_(None),
+                    or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > func.now()),
+                )
+                .order_by(ApiKey.created_at, ApiKey.id)
+                .with_for_update()
+            )
+        ).all()
+    )
 
 
-async def revoke_keys_of(session: AsyncSession, *, principal: Principal, user_id: uuid.UUID, client: ClientMeta
-                         ) -> list[ApiKey]:
+async def revoke_keys_of(
+    session: AsyncSession, *, principal: Principal, user_id: uuid.UUID, client: ClientMeta
+) -> list[ApiKey]:
     """A member leaves: every key they made stops working on the next request, each revocation audited."""
     keys = await _live_keys_by(session, org_id=principal.org_id, user_id=user_id)
     for key in keys:
         key.revoked_at = now()
-        await audit.record(session, org_id=principal.org_id, action="api_key.revoked", actor_type=principal.actor_type,
-                           actor_id=principal.actor_id, client=client, target_type="api_key", target_id=str(key.id),
-                           details={"reason": "creator_removed", "createdBy": str(user_id)})
+        await audit.record(
+            session,
+            org_id=principal.org_id,
+            action="api_key.revoked",
+            actor_type=principal.actor_type,
+            actor_id=principal.actor_id,
+            client=client,
+            target_type="api_key",
+            target_id=str(key.id),
+            details={"reason": "creator_removed", "createdBy": str(user_id)},
+        )
     await session.flush()
     return keys
 
 
-async def cap_keys_of(session: AsyncSession, *, principal: Principal, user_id: uuid.UUID, role: Role,
-                      client: ClientMeta) -> list[ApiKey]:
+async def cap_keys_of(
+    session: AsyncSession, *, principal: Principal, user_id: uuid.UUID, role: Role, client: ClientMeta
+) -> list[ApiKey]:
     """A member's role changed: each key they made that could do more than ``role`` is narrowed to it, audited."""
     capped = []
     for key in await _live_keys_by(session, org_id=principal.org_id, user_id=user_id):
@@ -156,10 +201,23 @@ async def cap_keys_of(session: AsyncSession, *, principal: Principal, user_id: u
             continue
         previous = {"role": key.role, "scopes": key.scopes}
         key.role, key.scopes = narrowed[0].value, narrowed[1]
-        await audit.record(session, org_id=principal.org_id, action="api_key.capped", actor_type=principal.actor_type,
-                           actor_id=principal.actor_id, client=client, target_type="api_key", target_id=str(key.id),
-                           details={"reason": "creator_role_changed", "createdBy": str(user_id),
-                                    "previous": previous, "role": key.role, "scopes": key.scopes})
+        await audit.record(
+            session,
+            org_id=principal.org_id,
+            action="api_key.capped",
+            actor_type=principal.actor_type,
+            actor_id=principal.actor_id,
+            client=client,
+            target_type="api_key",
+            target_id=str(key.id),
+            details={
+                "reason": "creator_role_changed",
+                "createdBy": str(user_id),
+                "previous": previous,
+                "role": key.role,
+                "scopes": key.scopes,
+            },
+        )
         capped.append(key)
     await session.flush()
     return capped
@@ -193,8 +251,9 @@ class CredentialAuthenticator:
         else:
             principal = await self._user_principal(request, session, credential)
         if self.limits.enabled:
-            await self.limiter.enforce(f"principal:{principal.actor_id}",
-                                       limit=self.limits.api_per_principal_per_minute)
+            await self.limiter.enforce(
+                f"principal:{principal.actor_id}", limit=self.limits.api_per_principal_per_minute
+            )
         return principal
 
     async def _user_principal(self, request: Request, session: AsyncSession, token: str) -> Principal:
@@ -205,18 +264,28 @@ class CredentialAuthenticator:
         except (TokenError, KeyError, ValueError) as exc:
             raise Unauthorized("Invalid or expired access token", code="invalid_token") from exc
         org_id = _requested_org(request) or org_id
-        rows = await set_tenant_context(session, org_id=org_id, user_id=user_id, then=_PRINCIPAL_QUERY,
-                                        params={"org": org_id, "user": user_id, "sid": session_id})
+        rows = await set_tenant_context(
+            session,
+            org_id=org_id,
+            user_id=user_id,
+            then=_PRINCIPAL_QUERY,
+            params={"org": org_id, "user": user_id, "sid": session_id},
+        )
         row = rows[0] if rows else None
         if row is None:
             raise Unauthorized("You are not a member of this organization", code="not_a_member")
         if row.revoked:
             raise Unauthorized("This session has ended; log in again", code="session_revoked")
-        return Principal(org_id=org_id, role=Role(row.role), user_id=user_id, session_id=session_id,
-                         scoped_roles=_scoped_roles(row.scoped))
+        return Principal(
+            org_id=org_id,
+            role=Role(row.role),
+            user_id=user_id,
+            session_id=session_id,
+            scoped_roles=_scoped_roles(row.scoped),
+        )
 
     async def _api_key_principal(self, request: Request, session: AsyncSession, token: str) -> Principal:
-        parsed = split_credential(token[len("ns_live_"):], "")
+        parsed = split_credential(token[len("ns_live_") :], "")
         invalid = Unauthorized("Invalid, expired or revoked API key", code="invalid_api_key")
         if parsed is None:
             raise invalid
@@ -237,11 +306,22 @@ class CredentialAuthenticator:
         await set_tenant_context(session, org_id=key.org_id, credential_id=key_id)
         if key.last_used_at is None or now() - key.last_used_at > LAST_USED_RESOLUTION:
             key.last_used_at = now()
-            await audit.record(session, org_id=key.org_id, action="api_key.used", actor_type="api_key",
-                               actor_id=key.id, client=ClientMeta.of(request), target_type="api_key",
-                               target_id=str(key.id))
-        return Principal(org_id=key.org_id, role=Role(key.role), api_key_id=key.id,
-                         api_key_scopes=frozenset(key.scopes) if key.scopes is not None else None)
+            await audit.record(
+                session,
+                org_id=key.org_id,
+                action="api_key.used",
+                actor_type="api_key",
+                actor_id=key.id,
+                client=ClientMeta.of(request),
+                target_type="api_key",
+                target_id=str(key.id),
+            )
+        return Principal(
+            org_id=key.org_id,
+            role=Role(key.role),
+            api_key_id=key.id,
+            api_key_scopes=frozenset(key.scopes) if key.scopes is not None else None,
+        )
 
 
 def _requested_org(request: Request) -> uuid.UUID | None:

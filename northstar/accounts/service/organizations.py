@@ -50,8 +50,7 @@ async def list_my_organizations(session: AsyncSession, *, user_id: uuid.UUID) ->
     return [(org, role) for org, role in rows.all()]
 
 
-async def create_additional_organization(session: AsyncSession, *, principal: Principal, name: str
-                                         ) -> Organization:
+async def create_additional_organization(session: AsyncSession, *, principal: Principal, name: str) -> Organization:
     """The caller founds another org; the transaction returns to the caller's current org afterwards."""
     assert principal.user_id is not None
     user = await get_user(session, principal.user_id)
@@ -82,11 +81,12 @@ def _member_row(membership: Membership, email: str, name: str) -> MemberRow:
     return MemberRow(membership.user_id, email, name, membership.role, membership.created_at)
 
 
-async def list_members(session: AsyncSession, *, org_id: uuid.UUID, offset: int, limit: int
-                       ) -> tuple[list[MemberRow], int]:
-    rows = (await session.execute(
-        _members_query(org_id).add_columns(func.count().over()).offset(offset).limit(limit)
-    )).all()
+async def list_members(
+    session: AsyncSession, *, org_id: uuid.UUID, offset: int, limit: int
+) -> tuple[list[MemberRow], int]:
+    rows = (
+        await session.execute(_members_query(org_id).add_columns(func.count().over()).offset(offset).limit(limit))
+    ).all()
     return [_member_row(m, email, name) for m, email, name, _ in rows], int(rows[0][-1]) if rows else 0
 
 
@@ -101,20 +101,30 @@ def _strongest_role(principal: Principal, *, project_id: uuid.UUID | None, team_
     return min(principal.roles_for(project_id=project_id, team_id=team_id), key=ROLE_RANK.__getitem__)
 
 
-def ensure_can_grant(principal: Principal, role: Role, *, project_id: uuid.UUID | None = None,
-                     team_id: uuid.UUID | None = None) -> None:
+def ensure_can_grant(
+    principal: Principal, role: Role, *, project_id: uuid.UUID | None = None, team_id: uuid.UUID | None = None
+) -> None:
     """Nobody grants a role above their own (on a project or team: their role there, org-wide or granted)."""
     if ROLE_RANK[role] < ROLE_RANK[_strongest_role(principal, project_id=project_id, team_id=team_id)]:
         raise Forbidden(f"Your role cannot grant the {role.value} role")
 
 
-def ensure_can_change(principal: Principal, held: Role, *, verb: str, project_id: uuid.UUID | None = None,
-                      team_id: uuid.UUID | None = None) -> None:
+def ensure_can_change(
+    principal: Principal,
+    held: Role,
+    *,
+    verb: str,
+    project_id: uuid.UUID | None = None,
+    team_id: uuid.UUID | None = None,
+) -> None:
     """Nobody demotes or removes someone whose role is above their own, and the answer says so."""
     mine = _strongest_role(principal, project_id=project_id, team_id=team_id)
     if ROLE_RANK[held] < ROLE_RANK[mine]:
-        raise Forbidden(f"{_with_article(held).capitalize()} cannot be {verb} by {_with_article(mine)}",
-                        code="outranked", details={"role": held.value, "yourRole": mine.value})
+        raise Forbidden(
+            f"{_with_article(held).capitalize()} cannot be {verb} by {_with_article(mine)}",
+            code="outranked",
+            details={"role": held.value, "yourRole": mine.value},
+        )
 
 
 def _with_article(role: Role) -> str:
@@ -163,8 +173,9 @@ async def change_member_role(
     return RoleChange(await get_member(session, org_id=principal.org_id, user_id=user_id), previous, capped)
 
 
-async def remove_member(session: AsyncSession, *, principal: Principal, user_id: uuid.UUID, client: ClientMeta
-                        ) -> list[ApiKey]:
+async def remove_member(
+    session: AsyncSession, *, principal: Principal, user_id: uuid.UUID, client: ClientMeta
+) -> list[ApiKey]:
     """Removes the member (their sessions, project and team roles go with it) and revokes the API keys they made."""
     membership = await _membership(session, org_id=principal.org_id, user_id=user_id)
     if user_id != principal.user_id:
@@ -182,12 +193,11 @@ class NewInvitation:
     accept_url: str
 
 
-async def create_invitation(
-    session: AsyncSession, *, principal: Principal, email: str, role: Role
-) -> NewInvitation:
+async def create_invitation(session: AsyncSession, *, principal: Principal, email: str, role: Role) -> NewInvitation:
     ensure_can_grant(principal, role)
     existing = await session.scalar(
-        select(Membership.id).join(User, User.id == Membership.user_id)
+        select(Membership.id)
+        .join(User, User.id == Membership.user_id)
         .where(Membership.org_id == principal.org_id, User.email == email)
     )
     if existing is not None:
@@ -195,8 +205,12 @@ async def create_invitation(
     secret = new_secret()
     settings = settings_of(session)
     invitation = Invitation(
-        id=uuid.uuid4(), org_id=principal.org_id, email=email, role=role.value,
-        token_hash=auth_keys(settings_of(session)).hash_secret(secret), invited_by=principal.user_id,
+        id=uuid.uuid4(),
+        org_id=principal.org_id,
+        email=email,
+        role=role.value,
+        token_hash=auth_keys(settings_of(session)).hash_secret(secret),
+        invited_by=principal.user_id,
         expires_at=now() + timedelta(seconds=settings.auth.invitation_ttl_seconds),
     )
     session.add(invitation)
@@ -204,13 +218,20 @@ async def create_invitation(
     token = f"{INVITATION_PREFIX}{invitation.id.hex}_{secret}"
     accept_url = f"{settings.public_url.rstrip('/')}/api/v1/invitations/accept?{urlencode({'token': token})}"
     org = await get_organization(session, org_id=principal.org_id)
-    await enqueue(session, tasks.send_invitation_email, org_id=principal.org_id,
-                  invitation_id=str(invitation.id), org_name=org.name, accept_url=accept_url)
+    await enqueue(
+        session,
+        tasks.send_invitation_email,
+        org_id=principal.org_id,
+        invitation_id=str(invitation.id),
+        org_name=org.name,
+        accept_url=accept_url,
+    )
     return NewInvitation(invitation, token, accept_url)
 
 
-async def list_invitations(session: AsyncSession, *, org_id: uuid.UUID, offset: int, limit: int
-                           ) -> tuple[list[Invitation], int]:
+async def list_invitations(
+    session: AsyncSession, *, org_id: uuid.UUID, offset: int, limit: int
+) -> tuple[list[Invitation], int]:
     query = select(Invitation).where(Invitation.org_id == org_id).order_by(Invitation.created_at.desc())
     return await fetch_page(session, query, offset=offset, limit=limit)
 
@@ -225,8 +246,9 @@ async def revoke_invitation(session: AsyncSession, *, org_id: uuid.UUID, invitat
     return invitation
 
 
-async def _open_invitation(session: AsyncSession, *, token: str, user_id: uuid.UUID | None = None,
-                           lock: bool = False) -> Invitation:
+async def _open_invitation(
+    session: AsyncSession, *, token: str, user_id: uuid.UUID | None = None, lock: bool = False
+) -> Invitation:
     """The invitation a token names, if it can still be accepted; any other token (unknown, forged, expired,
     revoked, used) gets the same 404, so a token tells nothing about invitations it does not open."""
     parsed = split_credential(token, INVITATION_PREFIX)
@@ -266,16 +288,28 @@ async def accept_invitation(session: AsyncSession, *, token: str, user: User, cl
     if invitation.email != user.email:
         raise Forbidden("This invitation was sent to another e-mail address", code="invitation_email_mismatch")
     await set_tenant_context(session, org_id=invitation.org_id, user_id=user.id, credential_id=invitation.id)
-    if await session.scalar(select(Membership.id).where(Membership.org_id == invitation.org_id,
-                                                        Membership.user_id == user.id)) is not None:
+    if (
+        await session.scalar(
+            select(Membership.id).where(Membership.org_id == invitation.org_id, Membership.user_id == user.id)
+        )
+        is not None
+    ):
         raise Conflict("You are already a member of this organization", code="already_member")
     invitation.accepted_at = now()
     membership = Membership(org_id=invitation.org_id, user_id=user.id, role=invitation.role)
     session.add(membership)
     await session.flush()
-    await audit.record(session, org_id=invitation.org_id, action="invitation.accepted", actor_type="user",
-                       actor_id=user.id, client=client, target_type="invitation", target_id=str(invitation.id),
-                       details={"role": invitation.role})
+    await audit.record(
+        session,
+        org_id=invitation.org_id,
+        action="invitation.accepted",
+        actor_type="user",
+        actor_id=user.id,
+        client=client,
+        target_type="invitation",
+        target_id=str(invitation.id),
+        details={"role": invitation.role},
+    )
     return membership
 
 

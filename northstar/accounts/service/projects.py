@@ -20,8 +20,13 @@ _LISTED = (Project.id, Project.name, Project.description, Project.created_by, Pr
 
 
 async def list_projects(
-    session: AsyncSession, *, org_id: uuid.UUID, search: str | None, only: Collection[uuid.UUID] | None,
-    offset: int, limit: int,
+    session: AsyncSession,
+    *,
+    org_id: uuid.UUID,
+    search: str | None,
+    only: Collection[uuid.UUID] | None,
+    offset: int,
+    limit: int,
 ) -> tuple[list[Row[*tuple[Any, ...]]], int]:
     """The org's projects, or ``only`` these (a caller who reads projects through project grants alone)."""
     query = select(*_LISTED).where(Project.org_id == org_id)
@@ -29,8 +34,9 @@ async def list_projects(
         query = query.where(Project.id.in_(only))
     if search:
         query = query.where(Project.name.icontains(search, autoescape=True))
-    return await fetch_rows_page(session, query.order_by(Project.created_at.desc(), Project.id), offset=offset,
-                                 limit=limit)
+    return await fetch_rows_page(
+        session, query.order_by(Project.created_at.desc(), Project.id), offset=offset, limit=limit
+    )
 
 
 async def get_project(session: AsyncSession, *, org_id: uuid.UUID, project_id: uuid.UUID) -> Project:
@@ -38,8 +44,9 @@ async def get_project(session: AsyncSession, *, org_id: uuid.UUID, project_id: u
 
 
 async def create_project(session: AsyncSession, *, principal: Principal, name: str, description: str) -> Project:
-    project = Project(id=uuid.uuid4(), org_id=principal.org_id, name=name, description=description,
-                      created_by=principal.user_id)
+    project = Project(
+        id=uuid.uuid4(), org_id=principal.org_id, name=name, description=description, created_by=principal.user_id
+    )
     session.add(project)
     await session.flush()
     return project
@@ -51,7 +58,11 @@ def _ensure_may_change(principal: Principal, project: Project, action: str) -> N
 
 
 async def update_project(
-    session: AsyncSession, *, principal: Principal, project_id: uuid.UUID, name: str | None,
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    project_id: uuid.UUID,
+    name: str | None,
     description: str | None,
 ) -> Project:
     project = await get_project(session, org_id=principal.org_id, project_id=project_id)
@@ -82,14 +93,22 @@ async def _ensure_member(session: AsyncSession, *, org_id: uuid.UUID, user_id: u
 ScopedGrant = TypeVar("ScopedGrant", ProjectMember, TeamMember)
 
 
-async def _list_scoped(session: AsyncSession, model: type[ScopedGrant], scope: dict[str, uuid.UUID]
-                       ) -> list[ScopedGrant]:
+async def _list_scoped(
+    session: AsyncSession, model: type[ScopedGrant], scope: dict[str, uuid.UUID]
+) -> list[ScopedGrant]:
     filters = [getattr(model, column) == value for column, value in scope.items()]
     return list((await session.scalars(select(model).where(*filters).order_by(model.created_at))).all())
 
 
-async def _grant_scoped(session: AsyncSession, model: type[ScopedGrant], *, principal: Principal,
-                        scope: dict[str, uuid.UUID], user_id: uuid.UUID, role: Role) -> ScopedGrant:
+async def _grant_scoped(
+    session: AsyncSession,
+    model: type[ScopedGrant],
+    *,
+    principal: Principal,
+    scope: dict[str, uuid.UUID],
+    user_id: uuid.UUID,
+    role: Role,
+) -> ScopedGrant:
     """Give ``user_id`` a role on one project or team (creating or changing the grant).
 
     The caller's rank there (org role or their own grant on it) bounds both the role given and the one replaced.
@@ -109,8 +128,15 @@ async def _grant_scoped(session: AsyncSession, model: type[ScopedGrant], *, prin
     return grant
 
 
-async def _revoke_scoped(session: AsyncSession, model: type[ScopedGrant], *, principal: Principal,
-                         scope: dict[str, uuid.UUID], user_id: uuid.UUID, missing: str) -> None:
+async def _revoke_scoped(
+    session: AsyncSession,
+    model: type[ScopedGrant],
+    *,
+    principal: Principal,
+    scope: dict[str, uuid.UUID],
+    user_id: uuid.UUID,
+    missing: str,
+) -> None:
     filters = [getattr(model, column) == value for column, value in scope.items()]
     grant = await session.scalar(select(model).where(model.user_id == user_id, *filters))
     if grant is None:
@@ -120,27 +146,44 @@ async def _revoke_scoped(session: AsyncSession, model: type[ScopedGrant], *, pri
     await session.flush()
 
 
-async def list_project_members(session: AsyncSession, *, org_id: uuid.UUID, project_id: uuid.UUID
-                               ) -> list[ProjectMember]:
+async def list_project_members(
+    session: AsyncSession, *, org_id: uuid.UUID, project_id: uuid.UUID
+) -> list[ProjectMember]:
     await get_project(session, org_id=org_id, project_id=project_id)
     return await _list_scoped(session, ProjectMember, {"project_id": project_id})
 
 
-async def set_project_role(session: AsyncSession, *, principal: Principal, project_id: uuid.UUID,
-                           user_id: uuid.UUID, role: Role) -> ProjectMember:
+async def set_project_role(
+    session: AsyncSession, *, principal: Principal, project_id: uuid.UUID, user_id: uuid.UUID, role: Role
+) -> ProjectMember:
     await get_project(session, org_id=principal.org_id, project_id=project_id)
-    return await _grant_scoped(session, ProjectMember, principal=principal, scope={"project_id": project_id},
-                               user_id=user_id, role=role)
+    return await _grant_scoped(
+        session, ProjectMember, principal=principal, scope={"project_id": project_id}, user_id=user_id, role=role
+    )
 
 
-async def remove_project_role(session: AsyncSession, *, principal: Principal, project_id: uuid.UUID,
-                              user_id: uuid.UUID) -> None:
-    await _revoke_scoped(session, ProjectMember, principal=principal, scope={"project_id": project_id},
-                         user_id=user_id, missing="This member has no role on this project")
+async def remove_project_role(
+    session: AsyncSession, *, principal: Principal, project_id: uuid.UUID, user_id: uuid.UUID
+) -> None:
+    await _revoke_scoped(
+        session,
+        ProjectMember,
+        principal=principal,
+        scope={"project_id": project_id},
+        user_id=user_id,
+        missing="This member has no role on this project",
+    )
 
 
-async def list_teams(session: AsyncSession, *, org_id: uuid.UUID, project_id: uuid.UUID | None,
-                     only: Collection[uuid.UUID] | None, offset: int, limit: int) -> tuple[list[Team], int]:
+async def list_teams(
+    session: AsyncSession,
+    *,
+    org_id: uuid.UUID,
+    project_id: uuid.UUID | None,
+    only: Collection[uuid.UUID] | None,
+    offset: int,
+    limit: int,
+) -> tuple[list[Team], int]:
     query = select(Team).where(Team.org_id == org_id)
     if only is not None:
         query = query.where(Team.id.in_(only))
@@ -153,8 +196,9 @@ async def get_team(session: AsyncSession, *, org_id: uuid.UUID, team_id: uuid.UU
     return await get_in_org(session, Team, team_id, org_id=org_id, missing="No such team")
 
 
-async def create_team(session: AsyncSession, *, org_id: uuid.UUID, name: str, description: str,
-                      project_id: uuid.UUID | None) -> Team:
+async def create_team(
+    session: AsyncSession, *, org_id: uuid.UUID, name: str, description: str, project_id: uuid.UUID | None
+) -> Team:
     if project_id:
         await get_project(session, org_id=org_id, project_id=project_id)
     team = Team(id=uuid.uuid4(), org_id=org_id, name=name, description=description, project_id=project_id)
@@ -163,8 +207,9 @@ async def create_team(session: AsyncSession, *, org_id: uuid.UUID, name: str, de
     return team
 
 
-async def update_team(session: AsyncSession, *, org_id: uuid.UUID, team_id: uuid.UUID, name: str | None,
-                      description: str | None) -> Team:
+async def update_team(
+    session: AsyncSession, *, org_id: uuid.UUID, team_id: uuid.UUID, name: str | None, description: str | None
+) -> Team:
     team = await get_team(session, org_id=org_id, team_id=team_id)
     if name is not None:
         team.name = name
@@ -180,20 +225,28 @@ async def delete_team(session: AsyncSession, *, org_id: uuid.UUID, team_id: uuid
     await session.flush()
 
 
-async def list_team_members(session: AsyncSession, *, org_id: uuid.UUID, team_id: uuid.UUID
-                            ) -> list[TeamMember]:
+async def list_team_members(session: AsyncSession, *, org_id: uuid.UUID, team_id: uuid.UUID) -> list[TeamMember]:
     await get_team(session, org_id=org_id, team_id=team_id)
     return await _list_scoped(session, TeamMember, {"team_id": team_id})
 
 
-async def set_team_role(session: AsyncSession, *, principal: Principal, team_id: uuid.UUID, user_id: uuid.UUID,
-                        role: Role) -> TeamMember:
+async def set_team_role(
+    session: AsyncSession, *, principal: Principal, team_id: uuid.UUID, user_id: uuid.UUID, role: Role
+) -> TeamMember:
     await get_team(session, org_id=principal.org_id, team_id=team_id)
-    return await _grant_scoped(session, TeamMember, principal=principal, scope={"team_id": team_id},
-                               user_id=user_id, role=role)
+    return await _grant_scoped(
+        session, TeamMember, principal=principal, scope={"team_id": team_id}, user_id=user_id, role=role
+    )
 
 
-async def remove_team_member(session: AsyncSession, *, principal: Principal, team_id: uuid.UUID,
-                             user_id: uuid.UUID) -> None:
-    await _revoke_scoped(session, TeamMember, principal=principal, scope={"team_id": team_id}, user_id=user_id,
-                         missing="This member is not in this team")
+async def remove_team_member(
+    session: AsyncSession, *, principal: Principal, team_id: uuid.UUID, user_id: uuid.UUID
+) -> None:
+    await _revoke_scoped(
+        session,
+        TeamMember,
+        principal=principal,
+        scope={"team_id": team_id},
+        user_id=user_id,
+        missing="This member is not in this team",
+    )

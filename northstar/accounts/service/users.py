@@ -25,8 +25,9 @@ def validated_password(password: str) -> str:
     try:
         check_password_policy(password)
     except PasswordPolicyError as exc:
-        raise Unprocessable(str(exc), code="weak_password", details=[{"field": "password", "message": str(exc)}]
-                            ) from exc
+        raise Unprocessable(
+            str(exc), code="weak_password", details=[{"field": "password", "message": str(exc)}]
+        ) from exc
     return hash_password(password)
 
 

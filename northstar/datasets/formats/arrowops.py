@@ -92,9 +92,9 @@ def characters(values: Column) -> npt.NDArray[np.uint8]:
     if offsets_buffer is None or data_buffer is None or not len(values):
         return np.empty(0, dtype=np.uint8)
     width = np.int64 if pa.types.is_large_string(values.type) else np.int32
-    offsets = np.frombuffer(cast(Any, offsets_buffer), dtype=width)[values.offset:values.offset + len(values) + 1]
+    offsets = np.frombuffer(cast(Any, offsets_buffer), dtype=width)[values.offset : values.offset + len(values) + 1]
     data: npt.NDArray[np.uint8] = np.frombuffer(cast(Any, data_buffer), dtype=np.uint8)
-    return data[int(offsets[0]):int(offsets[-1])]
+    return data[int(offsets[0]) : int(offsets[-1])]
 
 
 def utc_text(values: Column, *, separator: str = " ") -> Column:

@@ -45,8 +45,10 @@ _NAIVE = pa.timestamp("us")
 # Dates and times PostgreSQL and every client can print: years 1 to 9999.
 _LIMITS: dict[str, tuple[pa.Scalar[Any], pa.Scalar[Any]]] = {
     "date": (pa.scalar(date(1, 1, 1), pa.date32()), pa.scalar(date(9999, 12, 31), pa.date32())),
-    "datetime": (pa.scalar(datetime(1, 1, 1), _NAIVE).cast(_UTC),
-                 pa.scalar(datetime(9999, 12, 31, 23, 59, 59, 999999), _NAIVE).cast(_UTC)),
+    "datetime": (
+        pa.scalar(datetime(1, 1, 1), _NAIVE).cast(_UTC),
+        pa.scalar(datetime(9999, 12, 31, 23, 59, 59, 999999), _NAIVE).cast(_UTC),
+    ),
 }
 
 INT_GATE = r"^[+-]?(\d+|0[xX][0-9a-fA-F]+)$"
@@ -71,7 +73,7 @@ def reason_for(column: ColumnDef) -> str:
         "int": "not an integer",
         "float": "not a number",
         "decimal": f"not a number with at most {(column.precision or 0) - (column.scale or 0)} digits before "
-                   f"and {column.scale} after the decimal point",
+        f"and {column.scale} after the decimal point",
         "bool": "not a boolean (true/false, yes/no, 1/0)",
         "string": "not text",
         "date": "not a date (YYYY-MM-DD, years 1 to 9999)",
@@ -160,13 +162,16 @@ def cast_each(source: Column, target: pa.DataType) -> tuple[Column, BoolMask | N
     middle = len(source) // 2
     left, left_failed = cast_each(source.slice(0, middle), target)
     right, right_failed = cast_each(source.slice(middle), target)
-    failed_parts = [np.zeros(len(part), dtype=np.bool_) if mask is None else mask
-                    for part, mask in ((left, left_failed), (right, right_failed))]
+    failed_parts = [
+        np.zeros(len(part), dtype=np.bool_) if mask is None else mask
+        for part, mask in ((left, left_failed), (right, right_failed))
+    ]
     return pa.concat_arrays([left, right]), np.concatenate(failed_parts)
 
 
-def _gated(source: Column, target: pa.DataType, gate: str,
-           prepare: Callable[[Column], Column] | None = None) -> tuple[Column, BoolMask | None]:
+def _gated(
+    source: Column, target: pa.DataType, gate: str, prepare: Callable[[Column], Column] | None = None
+) -> tuple[Column, BoolMask | None]:
     """The slow path shared by most types: clean, reject what the gate refuses, bisect-cast the rest."""
     cleaned = clean_text(source)
     if prepare is not None:
@@ -177,13 +182,15 @@ def _gated(source: Column, target: pa.DataType, gate: str,
     return values, _or(refused, cast_failed)
 
 
-def _parsed(gate: str, prepare: Callable[[Column], Column] | None = None
-            ) -> Callable[[Column, pa.DataType], tuple[Column, BoolMask | None]]:
+def _parsed(
+    gate: str, prepare: Callable[[Column], Column] | None = None
+) -> Callable[[Column, pa.DataType], tuple[Column, BoolMask | None]]:
     def converter(source: Column, target: pa.DataType) -> tuple[Column, BoolMask | None]:
         try:
             return pc.cast(source, target, safe=True), None
         except _CAST_ERRORS:
             return _gated(source, target, gate, prepare)
+
     return converter
 
 

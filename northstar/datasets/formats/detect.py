@@ -78,6 +78,8 @@ _BOMS: tuple[tuple[bytes, str, str], ...] = (  # (bom, encoding for the stream, 
     (codecs.BOM_UTF16_LE, "utf-16", "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16", "utf-16"),
 )
+
+
 def detect_format(head: bytes, filename: str | None = None, declared_type: str | None = None) -> DetectedFormat:
     """Decide kind, compression, encoding and CSV dialect from the first ``HEAD_BYTES`` of a file."""
     if not head.strip():
@@ -100,8 +102,9 @@ def detect_format(head: bytes, filename: str | None = None, declared_type: str |
     return DetectedFormat(kind, compression, encoding)
 
 
-def detect_file(source: str | Path | BinaryIO, filename: str | None = None,
-                declared_type: str | None = None) -> DetectedFormat:
+def detect_file(
+    source: str | Path | BinaryIO, filename: str | None = None, declared_type: str | None = None
+) -> DetectedFormat:
     """``detect_format`` on the head of a path or a seekable file object (rewound afterwards)."""
     if isinstance(source, str | Path):
         with open(source, "rb") as file:
@@ -136,15 +139,18 @@ def _gunzip_head(head: bytes) -> bytes:
 
 def _reject_known_binary(head: bytes) -> None:
     for offset, magic, what in _MAGIC:
-        if head[offset:offset + len(magic)] == magic:
+        if head[offset : offset + len(magic)] == magic:
             raise UnsupportedFormatError(f"This looks like {what}, not {SUPPORTED}")
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         if b"xl/" in head:
-            raise UnsupportedFormatError(f"This looks like an Excel workbook (.xlsx), not {SUPPORTED}; "
-                                         "save the sheet as CSV and upload that")
+            raise UnsupportedFormatError(
+                f"This looks like an Excel workbook (.xlsx), not {SUPPORTED}; save the sheet as CSV and upload that"
+            )
         if b"opendocument.spreadsheet" in head:
-            raise UnsupportedFormatError(f"This looks like an OpenDocument spreadsheet (.ods), not {SUPPORTED}; "
-                                         "save the sheet as CSV and upload that")
+            raise UnsupportedFormatError(
+                f"This looks like an OpenDocument spreadsheet (.ods), not {SUPPORTED}; "
+                "save the sheet as CSV and upload that"
+            )
         raise UnsupportedFormatError(f"This looks like a ZIP archive, not {SUPPORTED}")
 
 
@@ -226,8 +232,10 @@ def _array_kind(text: str) -> FormatKind:
     if not rest or rest[0] in "{]":
         return "json"
     if rest[0] in '["-0123456789' or rest.startswith(("true", "false", "null")):
-        raise UnsupportedFormatError("This is a JSON array of plain values or arrays; expected an array of "
-                                     "objects, one per row, such as [{\"id\": 1}, {\"id\": 2}]")
+        raise UnsupportedFormatError(
+            "This is a JSON array of plain values or arrays; expected an array of "
+            'objects, one per row, such as [{"id": 1}, {"id": 2}]'
+        )
     return "csv"  # e.g. a CSV header like "[id],[name]"
 
 
@@ -241,8 +249,10 @@ def _object_kind(text: str) -> FormatKind:
         first = None
     if isinstance(first, dict):
         return "ndjson"
-    raise UnsupportedFormatError("This is a single JSON object spread over several lines; expected a JSON array "
-                                 "of objects or one object per line (NDJSON)")
+    raise UnsupportedFormatError(
+        "This is a single JSON object spread over several lines; expected a JSON array "
+        "of objects or one object per line (NDJSON)"
+    )
 
 
 def sniff_dialect(text: str, *, prefer_tab: bool = False) -> CsvDialect:
@@ -273,7 +283,7 @@ def _complete_lines(text: str) -> str:
     if text.endswith(("\n", "\r")):
         return text
     cut = max(text.rfind("\n"), text.rfind("\r"))
-    return text[:cut + 1] if cut > 0 else text
+    return text[: cut + 1] if cut > 0 else text
 
 
 def _parse_rows(sample: str, delimiter: str, quote_char: str) -> list[list[str]]:

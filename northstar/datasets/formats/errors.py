@@ -33,8 +33,10 @@ class NoValidRowsError(FormatError):
     code = "no_valid_rows"
 
     def __init__(self, rejected_rows: int) -> None:
-        super().__init__(f"None of the {rejected_rows:,} data rows is valid; see the rejects report for the reasons",
-                         details={"rejectedRows": rejected_rows})
+        super().__init__(
+            f"None of the {rejected_rows:,} data rows is valid; see the rejects report for the reasons",
+            details={"rejectedRows": rejected_rows},
+        )
         self.rejected_rows = rejected_rows
 
 
@@ -42,16 +44,19 @@ class TooManyColumnsError(FormatError):
     code = "too_many_columns"
 
     def __init__(self, found: int, limit: int) -> None:
-        super().__init__(f"The file has {found:,} columns; at most {limit:,} are allowed",
-                         details={"columns": found, "limit": limit})
+        super().__init__(
+            f"The file has {found:,} columns; at most {limit:,} are allowed", details={"columns": found, "limit": limit}
+        )
 
 
 class LineTooLongError(FormatError):
     code = "line_too_long"
 
     def __init__(self, limit: int) -> None:
-        super().__init__(f"A row is longer than {limit:,} bytes, the most a row may hold "
-                         "(is the delimiter or the quoting wrong?)", details={"limitBytes": limit})
+        super().__init__(
+            f"A row is longer than {limit:,} bytes, the most a row may hold (is the delimiter or the quoting wrong?)",
+            details={"limitBytes": limit},
+        )
 
 
 class CorruptFileError(FormatError):
@@ -90,20 +95,30 @@ class LimitExceededError(FormatError):
 
 class DecompressedTooLargeError(LimitExceededError):
     def __init__(self, limit: int) -> None:
-        super().__init__("decompressed_too_large",
-                         f"The upload holds more than {limit:,} bytes of data once decompressed, the most one "
-                         "upload may hold", limit="maxDecompressedBytes", value=limit)
+        super().__init__(
+            "decompressed_too_large",
+            f"The upload holds more than {limit:,} bytes of data once decompressed, the most one upload may hold",
+            limit="maxDecompressedBytes",
+            value=limit,
+        )
 
 
 class CompressionRatioError(LimitExceededError):
     def __init__(self, ratio: float, compressed_bytes: int) -> None:
-        super().__init__("compression_ratio_too_high",
-                         f"The upload expands to more than {ratio:g} times its {compressed_bytes:,} bytes when "
-                         "decompressed, the most allowed (it looks like a decompression bomb)",
-                         limit="maxCompressionRatio", value=ratio)
+        super().__init__(
+            "compression_ratio_too_high",
+            f"The upload expands to more than {ratio:g} times its {compressed_bytes:,} bytes when "
+            "decompressed, the most allowed (it looks like a decompression bomb)",
+            limit="maxCompressionRatio",
+            value=ratio,
+        )
 
 
 class TooManyRowsError(LimitExceededError):
     def __init__(self, limit: int) -> None:
-        super().__init__("too_many_rows", f"The upload has more than {limit:,} rows, the most one upload may hold",
-                         limit="maxUploadRows", value=limit)
+        super().__init__(
+            "too_many_rows",
+            f"The upload has more than {limit:,} rows, the most one upload may hold",
+            limit="maxUploadRows",
+            value=limit,
+        )

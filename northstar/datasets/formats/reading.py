@@ -22,9 +22,15 @@ _POLL_SECONDS = 0.1
 T = TypeVar("T")
 
 
-def read_batches(source: Source, fmt: DetectedFormat, *, schema: DatasetSchema | None = None,
-                 types: Mapping[str, ColumnTypeRequest] | None = None, batch_rows: int = DEFAULT_BATCH_ROWS,
-                 limits: ReadLimits | None = None) -> Iterator[ValidatedBatch]:
+def read_batches(
+    source: Source,
+    fmt: DetectedFormat,
+    *,
+    schema: DatasetSchema | None = None,
+    types: Mapping[str, ColumnTypeRequest] | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    limits: ReadLimits | None = None,
+) -> Iterator[ValidatedBatch]:
     """Validated batches of at most ``batch_rows`` rows; without a schema, one is inferred from the first rows.
 
     ``types`` gives some columns' types (by header or column name) instead of inferring them; only without a
@@ -38,9 +44,14 @@ def read_batches(source: Source, fmt: DetectedFormat, *, schema: DatasetSchema |
     return _read_ahead(_validated(source, fmt, schema, types, batch_rows, limits or ReadLimits()), READ_AHEAD)
 
 
-def _validated(source: Source, fmt: DetectedFormat, schema: DatasetSchema | None,
-               types: Mapping[str, ColumnTypeRequest] | None, batch_rows: int,
-               limits: ReadLimits) -> Iterator[ValidatedBatch]:
+def _validated(
+    source: Source,
+    fmt: DetectedFormat,
+    schema: DatasetSchema | None,
+    types: Mapping[str, ColumnTypeRequest] | None,
+    batch_rows: int,
+    limits: ReadLimits,
+) -> Iterator[ValidatedBatch]:
     raw = raw_batches(source, fmt, batch_rows=batch_rows, limits=limits)
     positional = fmt.kind == "csv" and fmt.dialect is not None and not fmt.dialect.header
     sample: list[RawBatch] = []
@@ -74,8 +85,9 @@ def _validated(source: Source, fmt: DetectedFormat, schema: DatasetSchema | None
         raise NoDataRowsError("The file has a header but no data rows" if has_header else "The file has no data rows")
 
 
-def read_sample(source: Source, fmt: DetectedFormat, *, rows: int = 10_000,
-                limits: ReadLimits | None = None) -> pa.Table:
+def read_sample(
+    source: Source, fmt: DetectedFormat, *, rows: int = 10_000, limits: ReadLimits | None = None
+) -> pa.Table:
     """The first ``rows`` parsed rows, untyped: for a preview, or for ``infer_schema``."""
     limits = limits or ReadLimits()
     batches: list[pa.RecordBatch] = []
@@ -99,11 +111,16 @@ def _union_table(batches: list[pa.RecordBatch]) -> pa.Table:
 def _check_columns(labels: list[str], schema: DatasetSchema, positional: bool) -> None:
     """A required column that the file lacks altogether is one clear error, not a reject per row."""
     bound = bind_columns(labels, schema, positional=positional)
-    missing = [column.display_name for column, index in zip(schema.columns, bound, strict=True)
-               if index is None and not column.nullable]
+    missing = [
+        column.display_name
+        for column, index in zip(schema.columns, bound, strict=True)
+        if index is None and not column.nullable
+    ]
     if missing:
-        raise SchemaMismatchError(f"The file has no column for the required {', '.join(map(repr, missing))}",
-                                  details={"missingColumns": missing})
+        raise SchemaMismatchError(
+            f"The file has no column for the required {', '.join(map(repr, missing))}",
+            details={"missingColumns": missing},
+        )
 
 
 def _read_ahead(items: Iterator[T], depth: int) -> Iterator[T]:

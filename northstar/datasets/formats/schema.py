@@ -24,12 +24,24 @@ INTERNAL_COLUMNS = ("org_id", "_row")
 RESERVED_COLUMNS = frozenset({*INTERNAL_COLUMNS, "oid", "tableoid", "xmin", "xmax", "cmin", "cmax", "ctid"})
 
 _ARROW_TYPES: dict[str, pa.DataType] = {
-    "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(), "string": pa.string(), "date": pa.date32(),
-    "datetime": pa.timestamp("us", tz="UTC"), "uuid": pa.string(), "json": pa.string(),
+    "int": pa.int64(),
+    "float": pa.float64(),
+    "bool": pa.bool_(),
+    "string": pa.string(),
+    "date": pa.date32(),
+    "datetime": pa.timestamp("us", tz="UTC"),
+    "uuid": pa.string(),
+    "json": pa.string(),
 }
 _SQL_TYPES = {
-    "int": "bigint", "float": "double precision", "bool": "boolean", "string": "text", "date": "date",
-    "datetime": "timestamptz", "uuid": "uuid", "json": "jsonb",
+    "int": "bigint",
+    "float": "double precision",
+    "bool": "boolean",
+    "string": "text",
+    "date": "date",
+    "datetime": "timestamptz",
+    "uuid": "uuid",
+    "json": "jsonb",
 }
 
 
@@ -83,8 +95,9 @@ class ColumnDef:
         return _SQL_TYPES[self.type]
 
     def arrow_field(self) -> pa.Field[Any]:
-        return pa.field(self.name, self.arrow_type, nullable=self.nullable,
-                        metadata={KIND_METADATA_KEY: self.type.encode()})
+        return pa.field(
+            self.name, self.arrow_type, nullable=self.nullable, metadata={KIND_METADATA_KEY: self.type.encode()}
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,9 +119,11 @@ class DatasetSchema:
 
 
 def reserved_name_message(name: str) -> str:
-    return (f"{name!r} is reserved: every dataset has its own {' and '.join(INTERNAL_COLUMNS)} columns, and "
-            f"PostgreSQL its system columns ({', '.join(sorted(RESERVED_COLUMNS - set(INTERNAL_COLUMNS)))}); "
-            f"choose another name, such as {name}_1")
+    return (
+        f"{name!r} is reserved: every dataset has its own {' and '.join(INTERNAL_COLUMNS)} columns, and "
+        f"PostgreSQL its system columns ({', '.join(sorted(RESERVED_COLUMNS - set(INTERNAL_COLUMNS)))}); "
+        f"choose another name, such as {name}_1"
+    )
 
 
 def safe_identifier(label: str) -> str:
@@ -125,7 +140,7 @@ def safe_identifier(label: str) -> str:
 
 def _with_suffix(base: str, counter: int) -> str:
     suffix = f"_{counter}"
-    return base[:63 - len(suffix)] + suffix
+    return base[: 63 - len(suffix)] + suffix
 
 
 def normalise_column_names(labels: Sequence[str]) -> list[str]:
@@ -224,8 +239,11 @@ def _bare_type_names(mapping: Any) -> Any:
     return {key: {"type": value} if isinstance(value, str) else value for key, value in mapping.items()}
 
 
-TypeMapping = Annotated[dict[Annotated[str, StringConstraints(min_length=1, max_length=500)], ColumnTypeRequest],
-                        BeforeValidator(_bare_type_names), Field(min_length=1, max_length=1000)]
+TypeMapping = Annotated[
+    dict[Annotated[str, StringConstraints(min_length=1, max_length=500)], ColumnTypeRequest],
+    BeforeValidator(_bare_type_names),
+    Field(min_length=1, max_length=1000),
+]
 TYPE_MAPPING: TypeAdapter[dict[str, ColumnTypeRequest]] = TypeAdapter(TypeMapping)
 
 
@@ -241,7 +259,8 @@ def with_types(inferred: DatasetSchema, types: Mapping[str, ColumnTypeRequest]) 
         raise SchemaMismatchError(
             f"The schema names {', '.join(map(repr, unknown))}, which the file does not have; its columns are "
             f"{', '.join(repr(column.display_name) for column in inferred.columns)}",
-            details={"unknownColumns": unknown})
+            details={"unknownColumns": unknown},
+        )
     columns = list(inferred.columns)
     for key, given in types.items():
         index = by_key[key]

@@ -84,8 +84,11 @@ class _Budget:
         limit, ratio = self.limits.max_decompressed_bytes, self.limits.max_compression_ratio
         if limit is not None and self.used > limit:
             raise DecompressedTooLargeError(limit)
-        if ratio is not None and self.compressed_bytes and \
-                self.used > max(RATIO_FREE_BYTES, ratio * self.compressed_bytes):
+        if (
+            ratio is not None
+            and self.compressed_bytes
+            and self.used > max(RATIO_FREE_BYTES, ratio * self.compressed_bytes)
+        ):
             raise CompressionRatioError(ratio, self.compressed_bytes)
 
 
@@ -122,8 +125,9 @@ def _last_row(batch: RawBatch) -> int:
     return max((number for number in numbers if number is not None), default=0)
 
 
-def _native_input(source: Source, fmt: DetectedFormat, stack: ExitStack,
-                  limits: ReadLimits) -> tuple[str, DetectedFormat, int]:
+def _native_input(
+    source: Source, fmt: DetectedFormat, stack: ExitStack, limits: ReadLimits
+) -> tuple[str, DetectedFormat, int]:
     """A local, uncompressed file Arrow can read on its own threads, its format, and the size of the upload.
 
     Arrow's readers prefetch on I/O threads. Python code on those threads (a file object's ``read``, a Python
@@ -151,8 +155,13 @@ def _native_input(source: Source, fmt: DetectedFormat, stack: ExitStack,
     if fmt.compression == "none":
         budget.add(size)
     if fmt.compression != "none" or transcode:
-        path = _rewritten(path, fmt.compression, scratch("data"), fmt.encoding if transcode else None,
-                          budget if fmt.compression != "none" else None)
+        path = _rewritten(
+            path,
+            fmt.compression,
+            scratch("data"),
+            fmt.encoding if transcode else None,
+            budget if fmt.compression != "none" else None,
+        )
         fmt = replace(fmt, compression="none", encoding="utf-8" if transcode else fmt.encoding)
     return path, fmt, size
 
@@ -181,8 +190,10 @@ def _translated_errors(fmt: DetectedFormat, limits: ReadLimits) -> Iterator[None
     except (FormatError, FileNotFoundError, PermissionError, IsADirectoryError):
         raise
     except UnicodeDecodeError as exc:
-        raise TextEncodingError(f"Part of the file is not valid {fmt.encoding} text, the encoding its start "
-                                "suggested; save it as UTF-8 and upload it again") from exc
+        raise TextEncodingError(
+            f"Part of the file is not valid {fmt.encoding} text, the encoding its start "
+            "suggested; save it as UTF-8 and upload it again"
+        ) from exc
     except (pa.ArrowInvalid, OSError, EOFError) as exc:
         message = str(exc)
         lowered = message.lower()
@@ -226,7 +237,7 @@ class _RowNumbers:
         if count:
             self.next = int(numbers[-1]) + 1
         passed = [item for item in self.invalid if item[0] < self.next]
-        self.invalid = self.invalid[len(passed):]
+        self.invalid = self.invalid[len(passed) :]
         return pa.array(numbers), passed
 
     def rest(self) -> list[tuple[int, str]]:
@@ -234,27 +245,36 @@ class _RowNumbers:
         return rest
 
 
-def _csv_batches(stream: pa.NativeFile, dialect: CsvDialect, batch_rows: int,
-                 limits: ReadLimits) -> Iterator[RawBatch]:
+def _csv_batches(stream: pa.NativeFile, dialect: CsvDialect, batch_rows: int, limits: ReadLimits) -> Iterator[RawBatch]:
     header_rows = 1 if dialect.header else 0
     numbers = _RowNumbers(first=1)
 
     def on_invalid(row: pa_csv.InvalidRow) -> Literal["skip"]:
         assert row.number is not None  # the parser counts rows when it runs on one thread
-        numbers.invalid.append((row.number - header_rows,
-                                f"expected {row.expected_columns} fields, found {row.actual_columns}"))
+        numbers.invalid.append(
+            (row.number - header_rows, f"expected {row.expected_columns} fields, found {row.actual_columns}")
+        )
         return "skip"
 
     reader = pa_csv.open_csv(
         cast(IO[bytes], stream),  # any Arrow input stream works; the stubs list only Python ones
-        read_options=pa_csv.ReadOptions(block_size=limits.max_line_bytes, use_threads=False,
-                                        autogenerate_column_names=True),
-        parse_options=pa_csv.ParseOptions(delimiter=dialect.delimiter, quote_char=dialect.quote_char,
-                                          double_quote=True, newlines_in_values=True, ignore_empty_lines=True,
-                                          invalid_row_handler=on_invalid),
+        read_options=pa_csv.ReadOptions(
+            block_size=limits.max_line_bytes, use_threads=False, autogenerate_column_names=True
+        ),
+        parse_options=pa_csv.ParseOptions(
+            delimiter=dialect.delimiter,
+            quote_char=dialect.quote_char,
+            double_quote=True,
+            newlines_in_values=True,
+            ignore_empty_lines=True,
+            invalid_row_handler=on_invalid,
+        ),
         convert_options=pa_csv.ConvertOptions(
             column_types={f"f{index}": pa.binary() for index in range(limits.max_columns + 1)},
-            strings_can_be_null=True, null_values=[""], quoted_strings_can_be_null=False),
+            strings_can_be_null=True,
+            null_values=[""],
+            quoted_strings_can_be_null=False,
+        ),
     )
     if len(reader.schema) > limits.max_columns:
         raise TooManyColumnsError(len(reader.schema), limits.max_columns)
@@ -273,8 +293,12 @@ def _csv_batches(stream: pa.NativeFile, dialect: CsvDialect, batch_rows: int,
         raise EmptyFileError("The file is empty")
     rest = numbers.rest()
     if rest:
-        yield _raw(pa.RecordBatch.from_pylist([], schema=pa.schema([(label, pa.string()) for label in labels])),
-                   pa.array([], pa.int64()), rest, [])
+        yield _raw(
+            pa.RecordBatch.from_pylist([], schema=pa.schema([(label, pa.string()) for label in labels])),
+            pa.array([], pa.int64()),
+            rest,
+            [],
+        )
 
 
 def _labels(block: pa.RecordBatch, header: bool) -> list[str]:
@@ -308,8 +332,15 @@ def _decoded(part: pa.RecordBatch, row_numbers: Column) -> tuple[pa.RecordBatch,
         bad = np.array([value is not None and not _is_utf8(value) for value in raw_values], dtype=np.bool_)
         bad_rows |= bad
         rejects.append(rejects_table(row_numbers.filter(pa.array(bad)), name, INVALID_UTF8_REASON))
-        columns.append(pa.array([None if flag or value is None else value.decode()
-                                 for value, flag in zip(raw_values, bad, strict=True)], pa.string()))
+        columns.append(
+            pa.array(
+                [
+                    None if flag or value is None else value.decode()
+                    for value, flag in zip(raw_values, bad, strict=True)
+                ],
+                pa.string(),
+            )
+        )
     text = pa.RecordBatch.from_arrays(columns, names=part.schema.names)
     if not bad_rows.any():
         return text, row_numbers, []
@@ -325,12 +356,18 @@ def _is_utf8(value: bytes) -> bool:
     return True
 
 
-def _raw(data: pa.RecordBatch, row_numbers: Column, skipped: list[tuple[int, str]],
-         cell_rejects: list[pa.Table]) -> RawBatch:
+def _raw(
+    data: pa.RecordBatch, row_numbers: Column, skipped: list[tuple[int, str]], cell_rejects: list[pa.Table]
+) -> RawBatch:
     parts = list(cell_rejects)
     if skipped:
-        parts.append(rejects_table(pa.array([number for number, _ in skipped], pa.int64()), None,
-                                   pa.array([reason for _, reason in skipped], pa.string())))
+        parts.append(
+            rejects_table(
+                pa.array([number for number, _ in skipped], pa.int64()),
+                None,
+                pa.array([reason for _, reason in skipped], pa.string()),
+            )
+        )
     if not parts:
         return RawBatch(data, row_numbers, empty_rejects(), 0)
     rejects = pa.concat_tables(parts).sort_by("row_number")
@@ -350,15 +387,16 @@ def _json_batches(stream: pa.NativeFile, is_array: bool, batch_rows: int, limits
         yield from _sliced(data, row_numbers, skipped, batch_rows)
 
 
-def _sliced(data: pa.RecordBatch, row_numbers: Column, skipped: list[tuple[int, str]],
-            batch_rows: int) -> Iterator[RawBatch]:
+def _sliced(
+    data: pa.RecordBatch, row_numbers: Column, skipped: list[tuple[int, str]], batch_rows: int
+) -> Iterator[RawBatch]:
     """Batches of at most ``batch_rows``, each carrying the skipped rows that fall within its range."""
     for start in range(0, max(data.num_rows, 1), batch_rows):
         part, numbers = data.slice(start, batch_rows), row_numbers.slice(start, batch_rows)
         last = start + batch_rows >= data.num_rows
         limit = numbers[-1].as_py() if len(numbers) and not last else None
         mine = [item for item in skipped if limit is None or item[0] <= limit]
-        skipped = skipped[len(mine):]
+        skipped = skipped[len(mine) :]
         yield _raw(part, numbers, mine, [])
 
 
@@ -381,8 +419,8 @@ def _line_blocks(chunks: Iterable[bytes], max_line_bytes: int) -> Iterator[bytes
             continue
         cut = buffer.rfind(b"\n")
         if cut >= 0:
-            yield bytes(buffer[:cut + 1])
-            del buffer[:cut + 1]
+            yield bytes(buffer[: cut + 1])
+            del buffer[: cut + 1]
         if len(buffer) > max_line_bytes:
             raise LineTooLongError(max_line_bytes)
     if buffer.strip():
@@ -415,7 +453,8 @@ class _NdjsonParser:
                 table = pa_json.read_json(
                     cast(IO[bytes], pa.BufferReader(block)),
                     read_options=pa_json.ReadOptions(block_size=len(block) + 1),
-                    parse_options=pa_json.ParseOptions(explicit_schema=explicit, unexpected_field_behavior="infer"))
+                    parse_options=pa_json.ParseOptions(explicit_schema=explicit, unexpected_field_behavior="infer"),
+                )
             except pa.ArrowInvalid:
                 return None
             stamps = [field.name for field in table.schema if pa.types.is_timestamp(field.type)]
@@ -448,8 +487,9 @@ class _NdjsonParser:
         columns = [_text_column(key, [row.get(key) for row in rows]) for key in keys]
         if not keys:  # no object had a key: rows with nothing in them
             columns = [(pa.field("column_1", pa.string()), nulls(len(rows), pa.string()))]
-        data = pa.RecordBatch.from_arrays([column for _, column in columns],
-                                          schema=pa.schema([field for field, _ in columns]))
+        data = pa.RecordBatch.from_arrays(
+            [column for _, column in columns], schema=pa.schema([field for field, _ in columns])
+        )
         return data, pa.array(numbers, pa.int64()), skipped, number - first
 
     def _check_width(self, columns: int) -> None:
@@ -517,8 +557,12 @@ def _parquet_batches(path: str, batch_rows: int, limits: ReadLimits, budget: _Bu
 
 
 def _is_binary_like(data_type: pa.DataType) -> bool:
-    return bool(pa.types.is_string(data_type) or pa.types.is_large_string(data_type)
-                or pa.types.is_binary(data_type) or pa.types.is_large_binary(data_type))
+    return bool(
+        pa.types.is_string(data_type)
+        or pa.types.is_large_string(data_type)
+        or pa.types.is_binary(data_type)
+        or pa.types.is_large_binary(data_type)
+    )
 
 
 def _declared_bytes(metadata: pq.FileMetaData) -> int:
@@ -552,7 +596,12 @@ def _expanded_bytes(batch: pa.RecordBatch) -> int:
 def _binary_decoded(batch: pa.RecordBatch) -> pa.RecordBatch:
     """Binary columns read as dictionaries back to plain binary, for the UTF-8 check (text stays a dictionary:
     validation expands it once)."""
-    columns = [cast(Any, column).dictionary_decode()
-               if pa.types.is_dictionary(column.type) and not pa.types.is_string(column.type.value_type)
-               and not pa.types.is_large_string(column.type.value_type) else column for column in batch.columns]
+    columns = [
+        cast(Any, column).dictionary_decode()
+        if pa.types.is_dictionary(column.type)
+        and not pa.types.is_string(column.type.value_type)
+        and not pa.types.is_large_string(column.type.value_type)
+        else column
+        for column in batch.columns
+    ]
     return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)

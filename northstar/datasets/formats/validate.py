@@ -69,8 +69,9 @@ def empty_rejects() -> pa.Table:
 def rejects_table(row_numbers: Column, column: str | None, reasons: Column | str) -> pa.Table:
     count = len(row_numbers)
     reason_array = pa.array([reasons] * count, pa.string()) if isinstance(reasons, str) else reasons
-    return pa.Table.from_arrays([row_numbers.cast(pa.int64()), pa.array([column] * count, pa.string()),
-                                 reason_array], schema=REJECTS_SCHEMA)
+    return pa.Table.from_arrays(
+        [row_numbers.cast(pa.int64()), pa.array([column] * count, pa.string()), reason_array], schema=REJECTS_SCHEMA
+    )
 
 
 def echo_values(text: Column) -> Column:
@@ -81,8 +82,9 @@ def echo_values(text: Column) -> Column:
     return join("'", visible, ellipsis, "'")
 
 
-def validate_batch(data: pa.RecordBatch, row_numbers: Column, schema: DatasetSchema, *,
-                   positional: bool = False) -> ValidatedBatch:
+def validate_batch(
+    data: pa.RecordBatch, row_numbers: Column, schema: DatasetSchema, *, positional: bool = False
+) -> ValidatedBatch:
     """Cast every column; a row with any failing cell is rejected, with one reject per failing cell."""
     bound = bind_columns(data.schema.names, schema, positional=positional)
     count = data.num_rows
@@ -104,8 +106,7 @@ def validate_batch(data: pa.RecordBatch, row_numbers: Column, schema: DatasetSch
     return ValidatedBatch(valid, numbers, _collect_rejects(failures, row_numbers, schema), schema)
 
 
-def _cell_failures(source: Column, column: ColumnDef, conversion: Conversion
-                   ) -> list[tuple[BoolMask, Column | str]]:
+def _cell_failures(source: Column, column: ColumnDef, conversion: Conversion) -> list[tuple[BoolMask, Column | str]]:
     found: list[tuple[BoolMask, Column | str]] = []
     if conversion.failed is not None:
         found.append((conversion.failed, conversion.reason))
@@ -122,8 +123,7 @@ def _cell_failures(source: Column, column: ColumnDef, conversion: Conversion
             missing &= ~conversion.failed
         if missing.any():
             found.append((missing, REQUIRED_REASON))
-    return [(mask, _echoed(source, mask, reason) if reason is conversion.reason else reason)
-            for mask, reason in found]
+    return [(mask, _echoed(source, mask, reason) if reason is conversion.reason else reason) for mask, reason in found]
 
 
 def _echoed(source: Column, mask: BoolMask, reason: str) -> Column:
@@ -131,8 +131,9 @@ def _echoed(source: Column, mask: BoolMask, reason: str) -> Column:
     return join(reason, echo_values(as_text(failing)), separator=": ")
 
 
-def _collect_rejects(failures: list[tuple[int, BoolMask, Column | str]], row_numbers: Column,
-                     schema: DatasetSchema) -> pa.Table:
+def _collect_rejects(
+    failures: list[tuple[int, BoolMask, Column | str]], row_numbers: Column, schema: DatasetSchema
+) -> pa.Table:
     if not failures:
         return empty_rejects()
     parts, positions = [], []
@@ -144,8 +145,12 @@ def _collect_rejects(failures: list[tuple[int, BoolMask, Column | str]], row_num
     return table.sort_by([("row_number", "ascending"), ("position", "ascending")]).drop_columns(["position"])
 
 
-def infer_schema(sample: pa.Table | pa.RecordBatch | Iterable[pa.RecordBatch], *, max_rows: int = 10_000,
-                 labels: Sequence[str] | None = None) -> DatasetSchema:
+def infer_schema(
+    sample: pa.Table | pa.RecordBatch | Iterable[pa.RecordBatch],
+    *,
+    max_rows: int = 10_000,
+    labels: Sequence[str] | None = None,
+) -> DatasetSchema:
     """For each column the narrowest type that ``TYPE_CONFIDENCE`` of its sampled values parse as (else text).
 
     A few bad values (``oops`` among numbers) do not turn a column into text: they become rejects when the
@@ -154,8 +159,11 @@ def infer_schema(sample: pa.Table | pa.RecordBatch | Iterable[pa.RecordBatch], *
     nullable: a sample cannot prove that later rows always have a value. A NUL in a header, which PostgreSQL cannot
     store, is kept in the label as U+FFFD.
     """
-    batches = [sample] if isinstance(sample, pa.RecordBatch) else list(
-        sample.to_batches() if isinstance(sample, pa.Table) else sample)
+    batches = (
+        [sample]
+        if isinstance(sample, pa.RecordBatch)
+        else list(sample.to_batches() if isinstance(sample, pa.Table) else sample)
+    )
     values: dict[str, list[Column]] = {}
     json_tags: dict[str, list[bool]] = {}  # per batch with values: did the reader mark the column as JSON?
     remaining = max_rows
@@ -212,8 +220,10 @@ def infer_kind(array: Column) -> tuple[ColumnKind, int | None, int | None]:
             return "decimal", data_type.precision, data_type.scale
         return "string", None, None
     simple: list[tuple[bool, ColumnKind]] = [
-        (pa.types.is_boolean(data_type), "bool"), (pa.types.is_date(data_type), "date"),
-        (pa.types.is_timestamp(data_type), "datetime"), (pa.types.is_nested(data_type), "json"),
+        (pa.types.is_boolean(data_type), "bool"),
+        (pa.types.is_date(data_type), "date"),
+        (pa.types.is_timestamp(data_type), "datetime"),
+        (pa.types.is_nested(data_type), "json"),
     ]
     for applies, kind in simple:
         if applies:
@@ -226,8 +236,12 @@ def infer_kind(array: Column) -> tuple[ColumnKind, int | None, int | None]:
 # Candidates for text, narrowest first, each with the pattern a value must match to count for it (the converter
 # accepts more, such as hexadecimal integers, which should not make a column numeric).
 _TEXT_CANDIDATES: tuple[tuple[ColumnKind, str | None], ...] = (
-    ("int", _INT_TEXT), ("float", FLOAT_GATE), ("date", DATE_GATE), ("datetime", r"^\d{4}-\d{2}-\d{2}([T ]\d|$)"),
-    ("uuid", None), ("json", r"^[\[{]"),
+    ("int", _INT_TEXT),
+    ("float", FLOAT_GATE),
+    ("date", DATE_GATE),
+    ("datetime", r"^\d{4}-\d{2}-\d{2}([T ]\d|$)"),
+    ("uuid", None),
+    ("json", r"^[\[{]"),
 )
 
 

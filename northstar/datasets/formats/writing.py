@@ -38,7 +38,9 @@ from northstar.datasets.formats.schema import KIND_METADATA_KEY
 ExportFormat = Literal["csv", "json", "ndjson", "parquet"]
 EXPORT_FORMATS: tuple[ExportFormat, ...] = ("csv", "json", "ndjson", "parquet")
 _MIME_TYPES: dict[str, str] = {
-    "csv": "text/csv", "json": "application/json", "ndjson": "application/x-ndjson",
+    "csv": "text/csv",
+    "json": "application/json",
+    "ndjson": "application/x-ndjson",
     "parquet": "application/vnd.apache.parquet",
 }
 # OWASP CSV injection: a cell that starts with = + - @ is a formula to spreadsheet software, also behind leading
@@ -87,8 +89,7 @@ class BatchWriter(ABC):
     def __init__(self, sink: BinaryIO, schema: pa.Schema, *, gzip: bool) -> None:
         self.schema = schema
         self._sink = sink
-        self._gzip = gzip_module.GzipFile(fileobj=sink, mode="wb", compresslevel=_GZIP_LEVEL, mtime=0) if gzip \
-            else None
+        self._gzip = gzip_module.GzipFile(fileobj=sink, mode="wb", compresslevel=_GZIP_LEVEL, mtime=0) if gzip else None
         self._out: BinaryIO = sink if self._gzip is None else cast(BinaryIO, self._gzip)
         self.rows_written = 0
 
@@ -107,15 +108,18 @@ class BatchWriter(ABC):
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         if kind is None:
             self.close()
 
 
 def open_writer(fmt: ExportFormat, sink: BinaryIO, schema: pa.Schema, *, gzip: bool = False) -> BatchWriter:
     writers: dict[str, type[BatchWriter]] = {
-        "csv": CsvBatchWriter, "json": JsonArrayBatchWriter, "ndjson": NdjsonBatchWriter,
+        "csv": CsvBatchWriter,
+        "json": JsonArrayBatchWriter,
+        "ndjson": NdjsonBatchWriter,
         "parquet": ParquetBatchWriter,
     }
     if fmt not in writers:
@@ -124,8 +128,11 @@ def open_writer(fmt: ExportFormat, sink: BinaryIO, schema: pa.Schema, *, gzip: b
 
 
 def _batches(data: pa.RecordBatch | pa.Table) -> list[pa.RecordBatch]:
-    return data.to_batches(max_chunksize=_ROWS_PER_WRITE) if isinstance(data, pa.Table) else [
-        data.slice(start, _ROWS_PER_WRITE) for start in range(0, data.num_rows, _ROWS_PER_WRITE)]
+    return (
+        data.to_batches(max_chunksize=_ROWS_PER_WRITE)
+        if isinstance(data, pa.Table)
+        else [data.slice(start, _ROWS_PER_WRITE) for start in range(0, data.num_rows, _ROWS_PER_WRITE)]
+    )
 
 
 def guard_formulas(values: Column) -> Column:
@@ -147,23 +154,31 @@ class CsvBatchWriter(BatchWriter):
 
     def __init__(self, sink: BinaryIO, schema: pa.Schema, *, gzip: bool) -> None:
         super().__init__(sink, schema, gzip=gzip)
-        unsupported = [field.name for field in schema if pa.types.is_nested(field.type)
-                       or pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type)]
+        unsupported = [
+            field.name
+            for field in schema
+            if pa.types.is_nested(field.type) or pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type)
+        ]
         if unsupported:
             raise ValueError(f"CSV cannot hold nested or binary columns: {', '.join(unsupported)}")
         self._text = [_is_text(field.type) for field in schema]
         self._zoned = [is_zoned_timestamp(field.type) for field in schema]
-        self._file_schema = pa.schema([
-            field.with_name(_guard_name(field.name)).with_type(_file_type(field.type, zoned))
-            for field, zoned in zip(schema, self._zoned, strict=True)])
-        self._writer = pa_csv.CSVWriter(self._out, self._file_schema,
-                                        write_options=pa_csv.WriteOptions(include_header=True,
-                                                                          quoting_style="needed"))
+        self._file_schema = pa.schema(
+            [
+                field.with_name(_guard_name(field.name)).with_type(_file_type(field.type, zoned))
+                for field, zoned in zip(schema, self._zoned, strict=True)
+            ]
+        )
+        self._writer = pa_csv.CSVWriter(
+            self._out, self._file_schema, write_options=pa_csv.WriteOptions(include_header=True, quoting_style="needed")
+        )
 
     def write(self, batch: pa.RecordBatch | pa.Table) -> None:
         for part in _batches(batch):
-            columns = [guard_formulas(decoded(column)) if text else utc_text(column) if zoned else column
-                       for column, text, zoned in zip(part.columns, self._text, self._zoned, strict=True)]
+            columns = [
+                guard_formulas(decoded(column)) if text else utc_text(column) if zoned else column
+                for column, text, zoned in zip(part.columns, self._text, self._zoned, strict=True)
+            ]
             self._writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=self._file_schema))
             self.rows_written += part.num_rows
 
@@ -210,8 +225,9 @@ class ParquetBatchWriter(BatchWriter):
 
     def _flush(self) -> None:
         if self._pending:
-            self._writer.write_table(pa.Table.from_batches(self._pending, schema=self.schema),
-                                     row_group_size=self._pending_rows)
+            self._writer.write_table(
+                pa.Table.from_batches(self._pending, schema=self.schema), row_group_size=self._pending_rows
+            )
         self._pending, self._pending_rows, self._pending_bytes = [], 0, 0
 
     def _finish(self) -> None:
@@ -291,8 +307,10 @@ def json_values(column: Column, field: pa.Field[Any]) -> Column:
     elif pa.types.is_date(data_type) or pa.types.is_time(data_type):
         encoded = join('"', pc.cast(column, pa.string()), '"')
     else:  # nested and anything exotic: rare, so per value
-        encoded = pa.array([None if value is None else orjson.dumps(value, default=str).decode()
-                            for value in column.to_pylist()], pa.string())
+        encoded = pa.array(
+            [None if value is None else orjson.dumps(value, default=str).decode() for value in column.to_pylist()],
+            pa.string(),
+        )
     return filled(encoded, "null")
 
 
@@ -309,8 +327,9 @@ def _json_strings(text: Column) -> Column:
     if not any_true(matches(text, _NEEDS_ESCAPE)):
         return join('"', text, '"')
     if any_true(matches(text, _RARE_CONTROL)):
-        return pa.array([None if value is None else orjson.dumps(value).decode() for value in text.to_pylist()],
-                        pa.string())
+        return pa.array(
+            [None if value is None else orjson.dumps(value).decode() for value in text.to_pylist()], pa.string()
+        )
     for raw, escaped in (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")):
         text = pc.replace_substring(text, raw, escaped)
     return join('"', text, '"')

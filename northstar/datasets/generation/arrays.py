@@ -44,6 +44,10 @@ def with_nulls(array: AnyArray, valid: NDArray[np.bool_]) -> AnyArray:
     if isinstance(array, pa.ExtensionArray):
         return pa.ExtensionArray.from_storage(array.type, with_nulls(array.storage, valid))
     nulls = len(valid) - int(np.count_nonzero(valid))
-    return pa.Array.from_buffers(array.type, len(array), [buffer(np.packbits(valid, bitorder="little")),
-                                                          *array.buffers()[1:]], null_count=nulls,
-                                 offset=array.offset)
+    return pa.Array.from_buffers(
+        array.type,
+        len(array),
+        [buffer(np.packbits(valid, bitorder="little")), *array.buffers()[1:]],
+        null_count=nulls,
+        offset=array.offset,
+    )

@@ -147,8 +147,9 @@ class TemporalNormal(SpecModel):
 
 
 UNIFORM = Uniform(type="uniform")
-IntDistribution = Annotated[Uniform | Normal | LogNormal | Zipf | Sequential, Field(discriminator="type"),
-                            WrapValidator(_untagged)]
+IntDistribution = Annotated[
+    Uniform | Normal | LogNormal | Zipf | Sequential, Field(discriminator="type"), WrapValidator(_untagged)
+]
 RealDistribution = Annotated[Uniform | Normal | LogNormal, Field(discriminator="type"), WrapValidator(_untagged)]
 ChoiceDistribution = Annotated[Uniform | Zipf, Field(discriminator="type"), WrapValidator(_untagged)]
 TemporalDistribution = Annotated[Uniform | TemporalNormal, Field(discriminator="type"), WrapValidator(_untagged)]
@@ -322,8 +323,11 @@ class EnumColumn(BaseColumn):
             return
         if len(self.weights) != len(self.values):
             errors.append((("weights",), f"needs one weight per value ({len(self.values)})", self.weights))
-        errors.extend((("weights", index), "weights must be positive finite numbers", weight)
-                      for index, weight in enumerate(self.weights) if not 0 < weight < float("inf"))
+        errors.extend(
+            (("weights", index), "weights must be positive finite numbers", weight)
+            for index, weight in enumerate(self.weights)
+            if not 0 < weight < float("inf")
+        )
         if not isinstance(self.distribution, Uniform):
             errors.append((("distribution",), "give either weights or a distribution", self.distribution.type))
 
@@ -359,8 +363,18 @@ class ReferenceColumn(BaseColumn):
 class RealisticColumn(BaseColumn):
     """Values that look real, from the locale's vocabulary (names, places, companies, phone formats)."""
 
-    type: Literal["first_name", "last_name", "person_name", "phone", "company", "address", "city", "country",
-                  "url", "product_name"]
+    type: Literal[
+        "first_name",
+        "last_name",
+        "person_name",
+        "phone",
+        "company",
+        "address",
+        "city",
+        "country",
+        "url",
+        "product_name",
+    ]
 
 
 class EmailColumn(BaseColumn):
@@ -370,10 +384,12 @@ class EmailColumn(BaseColumn):
     """
 
     type: Literal["email"]
-    from_columns: list[ColumnName] = Field(default_factory=list, max_length=2,
-                                           description="first_name/last_name/person_name columns of this spec")
+    from_columns: list[ColumnName] = Field(
+        default_factory=list, max_length=2, description="first_name/last_name/person_name columns of this spec"
+    )
     domains: list[Annotated[str, StringConstraints(max_length=253, pattern=HOSTNAME, to_lower=True)]] = Field(
-        default_factory=lambda: ["example.com", "example.org", "example.net"], min_length=1, max_length=100)
+        default_factory=lambda: ["example.com", "example.org", "example.net"], min_length=1, max_length=100
+    )
     unique: bool = Field(False, description="append the row number, which makes every address distinct")
 
 
@@ -389,7 +405,21 @@ class TextColumn(BaseColumn):
             errors.append((("maxWords",), f"maxWords must be at least minWords ({self.min_words})", self.max_words))
 
 
-Column = (IntColumn | FloatColumn | DecimalColumn | AmountColumn | BoolColumn | UuidColumn | DateColumn
-          | DatetimeColumn | EnumColumn | PatternColumn | ReferenceColumn | RealisticColumn | EmailColumn | TextColumn)
+Column = (
+    IntColumn
+    | FloatColumn
+    | DecimalColumn
+    | AmountColumn
+    | BoolColumn
+    | UuidColumn
+    | DateColumn
+    | DatetimeColumn
+    | EnumColumn
+    | PatternColumn
+    | ReferenceColumn
+    | RealisticColumn
+    | EmailColumn
+    | TextColumn
+)
 ColumnSpec = Annotated[Column, Field(discriminator="type"), WrapValidator(_untagged)]
 NAME_TYPES = ("first_name", "last_name", "person_name")

@@ -60,12 +60,14 @@ from northstar.datasets.generation.spec import GenerationSpec
 CHUNK_ROWS = 100_000
 DEFAULT_BATCH_ROWS = 100_000
 VALUES, NULLS, FIRST_NAMES, LAST_NAMES, PERMUTATION = range(5)  # independent random streams of a column
-EMAIL_SUFFIXES = vocab.vocabulary(["", *(f"{n:02d}" for n in range(100)), *(str(y) for y in range(1960, 2010))],
-                                  [250.0] + [1.0] * 150)
+EMAIL_SUFFIXES = vocab.vocabulary(
+    ["", *(f"{n:02d}" for n in range(100)), *(str(y) for y in range(1960, 2010))], [250.0] + [1.0] * 150
+)
 EMAIL_SEPARATORS = vocab.vocabulary([".", "_", ""], [6.0, 2.0, 2.0])
 URL_PREFIXES = vocab.vocabulary(["https://www.", "https://", "http://www."], [6.0, 3.0, 1.0])
-URL_PATHS = vocab.vocabulary(["", "about/", "blog/", "products/", "contact/", "pricing/", "docs/", "careers/"],
-                             [4.0] + [1.0] * 7)
+URL_PATHS = vocab.vocabulary(
+    ["", "about/", "blog/", "products/", "contact/", "pricing/", "docs/", "careers/"], [4.0] + [1.0] * 7
+)
 
 References: TypeAlias = "Mapping[str, pa.Array[Any] | pa.ChunkedArray[Any]]"
 
@@ -130,35 +132,50 @@ def _referenced(column: ReferenceColumn, references: References) -> pa.Array[Any
     try:
         return references[column.name]
     except KeyError:
-        raise ValueError(f"column {column.name!r} references dataset {column.dataset}: pass its "
-                         f"{column.column!r} values as references[{column.name!r}]") from None
+        raise ValueError(
+            f"column {column.name!r} references dataset {column.dataset}: pass its "
+            f"{column.column!r} values as references[{column.name!r}]"
+        ) from None
 
 
 def arrow_schema(spec: GenerationSpec, *, references: References | None = None) -> pa.Schema:
     """The Arrow schema of the generated batches (reference columns take the type of their candidates)."""
-    return pa.schema([pa.field(column.name, _arrow_type(column, references or {}), nullable=column.null_ratio > 0)
-                      for column in spec.effective_columns])
+    return pa.schema(
+        [
+            pa.field(column.name, _arrow_type(column, references or {}), nullable=column.null_ratio > 0)
+            for column in spec.effective_columns
+        ]
+    )
 
 
 def dictionary_columns(spec: GenerationSpec) -> list[str]:
     """Columns with few distinct values: Parquet dictionary-encodes them well, and only them pays off."""
     few = ("first_name", "last_name", "city", "country", "company", "product_name")
-    return [column.name for column in spec.effective_columns
-            if isinstance(column, EnumColumn | BoolColumn) or (isinstance(column, RealisticColumn) and
-                                                                column.type in few)]
+    return [
+        column.name
+        for column in spec.effective_columns
+        if isinstance(column, EnumColumn | BoolColumn) or (isinstance(column, RealisticColumn) and column.type in few)
+    ]
 
 
 # --- generation -----------------------------------------------------------------------------------
 
 
-def generate(spec: GenerationSpec, *, references: References | None = None,
-             batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+def generate(
+    spec: GenerationSpec, *, references: References | None = None, batch_rows: int = DEFAULT_BATCH_ROWS
+) -> Iterator[pa.RecordBatch]:
     """All rows of ``spec`` as record batches of ``batch_rows`` (the last may be shorter)."""
     return generate_range(spec, 0, spec.rows, references=references, batch_rows=batch_rows)
 
 
-def generate_range(spec: GenerationSpec, start_row: int, stop_row: int, *, references: References | None = None,
-                   batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+def generate_range(
+    spec: GenerationSpec,
+    start_row: int,
+    stop_row: int,
+    *,
+    references: References | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+) -> Iterator[pa.RecordBatch]:
     """Rows [start_row, stop_row) of ``spec``: exactly those rows of the full output, wherever the range starts."""
     if spec.seed is None:
         raise ValueError("the spec has no seed; use with_seed() and record the seed it picks")
@@ -173,8 +190,15 @@ def generate_range(spec: GenerationSpec, start_row: int, stop_row: int, *, refer
     return _batches(spec, spec.seed, candidates, schema, start_row, stop_row, batch_rows)
 
 
-def _batches(spec: GenerationSpec, seed: int, candidates: dict[str, AnyArray], schema: pa.Schema, start_row: int,
-             stop_row: int, batch_rows: int) -> Iterator[pa.RecordBatch]:
+def _batches(
+    spec: GenerationSpec,
+    seed: int,
+    candidates: dict[str, AnyArray],
+    schema: pa.Schema,
+    start_row: int,
+    stop_row: int,
+    batch_rows: int,
+) -> Iterator[pa.RecordBatch]:
     pending: list[pa.RecordBatch] = []
     pending_rows = 0
     for index in range(start_row // CHUNK_ROWS, -(-stop_row // CHUNK_ROWS)):
@@ -204,8 +228,10 @@ def _candidates(spec: GenerationSpec, references: References) -> dict[str, AnyAr
         array = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
         array = array.drop_null()
         if len(array) == 0 or (column.unique and len(array) < spec.rows):
-            raise ValueError(f"column {column.name!r} needs {'at least ' + str(spec.rows) if column.unique else 'some'}"
-                             f" non-null values to reference; got {len(array)}")
+            raise ValueError(
+                f"column {column.name!r} needs {'at least ' + str(spec.rows) if column.unique else 'some'}"
+                f" non-null values to reference; got {len(array)}"
+            )
         prepared[column.name] = array
     return prepared
 
@@ -241,8 +267,9 @@ def _values(column: Column, chunk: Chunk, spec: GenerationSpec, candidates: dict
             return primitive(pa.timestamp("us", tz="UTC"), ticks * step)
         case EnumColumn():
             indices = _choose(rng, chunk.size, len(column.values), column.distribution, column.weights)
-            return pa.DictionaryArray.from_arrays(primitive(pa.int32(), indices.astype(np.int32)),
-                                                  pa.array(column.values, pa.string()))
+            return pa.DictionaryArray.from_arrays(
+                primitive(pa.int32(), indices.astype(np.int32)), pa.array(column.values, pa.string())
+            )
         case PatternColumn():
             pattern = compile_pattern(column.pattern)
             keys = None
@@ -279,8 +306,7 @@ def _ints(column: IntColumn, chunk: Chunk, rng: np.random.Generator, seed: int) 
     if isinstance(distribution, Uniform):
         return uniform_int(rng, chunk.size, low, high)
     if isinstance(distribution, Zipf):
-        return offset_by(zipf_ranks(rng, chunk.size, distribution.a, min(high - low + 1, 2**62)).astype(np.uint64),
-                         low)
+        return offset_by(zipf_ranks(rng, chunk.size, distribution.a, min(high - low + 1, 2**62)).astype(np.uint64), low)
     return _rounded(sample_real(rng, chunk.size, distribution, low, high), low, high)
 
 
@@ -318,8 +344,14 @@ def _days(value: date) -> int:
     return (value - date(1970, 1, 1)).days
 
 
-def _temporal(rng: np.random.Generator, count: int, distribution: Uniform | TemporalNormal, low: int, high: int,
-              ticks_per_day: int) -> NDArray[np.int64]:
+def _temporal(
+    rng: np.random.Generator,
+    count: int,
+    distribution: Uniform | TemporalNormal,
+    low: int,
+    high: int,
+    ticks_per_day: int,
+) -> NDArray[np.int64]:
     """Ticks (days, or multiples of microseconds) in [low, high]: uniform, or normal around a mean."""
     if isinstance(distribution, Uniform):
         return uniform_int(rng, count, low, high)
@@ -327,8 +359,9 @@ def _temporal(rng: np.random.Generator, count: int, distribution: Uniform | Temp
     return _rounded(rng.normal(mean, distribution.stddev_days * ticks_per_day, count), low, high)
 
 
-def _choose(rng: np.random.Generator, count: int, size: int, distribution: Uniform | Zipf,
-            weights: list[float] | None) -> NDArray[np.int64]:
+def _choose(
+    rng: np.random.Generator, count: int, size: int, distribution: Uniform | Zipf, weights: list[float] | None
+) -> NDArray[np.int64]:
     """Indices into ``size`` options: weighted, zipf by position, or uniform."""
     if weights is not None:
         return weighted_choice(rng, count, cumulative_weights(weights))
@@ -350,17 +383,24 @@ def _pick(words: vocab.Vocabulary, rng: np.random.Generator, count: int) -> AnyA
     return words.values.take(words.draw(rng, count))
 
 
-def _name_parts(column: Column, chunk: Chunk,
-                locale: vocab.Locale) -> tuple[NDArray[np.int32] | None, NDArray[np.int32] | None]:
+def _name_parts(
+    column: Column, chunk: Chunk, locale: vocab.Locale
+) -> tuple[NDArray[np.int32] | None, NDArray[np.int32] | None]:
     """Indices into the first- and last-name vocabularies a name column draws for the chunk's rows.
 
     Each part has its own stream, so an email column can redraw exactly the names of its row.
     """
     kind = column.type if isinstance(column, RealisticColumn) else ""
-    first = (vocab.first_names(locale).draw(chunk.rng(column, FIRST_NAMES), chunk.size)
-             if kind in ("first_name", "person_name") else None)
-    last = (vocab.last_names(locale).draw(chunk.rng(column, LAST_NAMES), chunk.size)
-            if kind in ("last_name", "person_name") else None)
+    first = (
+        vocab.first_names(locale).draw(chunk.rng(column, FIRST_NAMES), chunk.size)
+        if kind in ("first_name", "person_name")
+        else None
+    )
+    last = (
+        vocab.last_names(locale).draw(chunk.rng(column, LAST_NAMES), chunk.size)
+        if kind in ("last_name", "person_name")
+        else None
+    )
     return first, last
 
 
@@ -382,13 +422,22 @@ def _emails(column: EmailColumn, chunk: Chunk, spec: GenerationSpec) -> AnyArray
         last = lasts.draw(chunk.rng(column, LAST_NAMES), chunk.size)
     rng = chunk.rng(column)
     initial = rng.random(chunk.size) < 0.15
-    local_first = pc.if_else(pa.array(initial), pc.utf8_slice_codeunits(firsts.folded.take(first), 0, 1),
-                             firsts.folded.take(first))
-    suffix = (pc.cast(primitive(pa.int64(), chunk.rows + 1), pa.string()) if column.unique
-              else _pick(EMAIL_SUFFIXES, rng, chunk.size))
+    local_first = pc.if_else(
+        pa.array(initial), pc.utf8_slice_codeunits(firsts.folded.take(first), 0, 1), firsts.folded.take(first)
+    )
+    suffix = (
+        pc.cast(primitive(pa.int64(), chunk.rows + 1), pa.string())
+        if column.unique
+        else _pick(EMAIL_SUFFIXES, rng, chunk.size)
+    )
     domains = pa.array([f"@{domain}" for domain in column.domains], pa.string())
-    return _join(local_first, _pick(EMAIL_SEPARATORS, rng, chunk.size), lasts.folded.take(last), suffix,
-                 domains.take(rng.integers(0, len(domains), chunk.size)))
+    return _join(
+        local_first,
+        _pick(EMAIL_SEPARATORS, rng, chunk.size),
+        lasts.folded.take(last),
+        suffix,
+        domains.take(rng.integers(0, len(domains), chunk.size)),
+    )
 
 
 def _sentences(column: TextColumn, rng: np.random.Generator, count: int, locale: vocab.Locale) -> AnyArray:
@@ -420,13 +469,22 @@ def _realistic(column: RealisticColumn, chunk: Chunk, rng: np.random.Generator, 
         streets = vocab.streets(locale)
         numbers = streets.numbers.take(np.exp(rng.random(chunk.size) * np.log(9999.0)).astype(np.int32) - 1)
         names = _pick(streets.names, rng, chunk.size)
-        return (_join(numbers, streets.separator, names) if streets.number_first
-                else _join(names, streets.separator, numbers))
+        return (
+            _join(numbers, streets.separator, names)
+            if streets.number_first
+            else _join(names, streets.separator, numbers)
+        )
     if kind == "url":
         hosts = vocab.last_names(locale).folded
         assert hosts is not None
-        return _join(_pick(URL_PREFIXES, rng, chunk.size), hosts.take(rng.integers(0, len(hosts), chunk.size)), ".",
-                     _pick(vocab.top_level_domains(locale), rng, chunk.size), "/", _pick(URL_PATHS, rng, chunk.size))
+        return _join(
+            _pick(URL_PREFIXES, rng, chunk.size),
+            hosts.take(rng.integers(0, len(hosts), chunk.size)),
+            ".",
+            _pick(vocab.top_level_domains(locale), rng, chunk.size),
+            "/",
+            _pick(URL_PATHS, rng, chunk.size),
+        )
     words = {"company": vocab.companies, "city": vocab.cities, "country": vocab.countries}
     return _pick(words[kind](locale) if kind in words else vocab.products(), rng, chunk.size)
 

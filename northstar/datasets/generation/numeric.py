@@ -100,8 +100,9 @@ def weighted_choice(rng: np.random.Generator, count: int, cumulative: NDArray[np
     return picks
 
 
-def sample_real(rng: np.random.Generator, count: int, distribution: Uniform | Normal | LogNormal,
-                low: float, high: float) -> NDArray[np.float64]:
+def sample_real(
+    rng: np.random.Generator, count: int, distribution: Uniform | Normal | LogNormal, low: float, high: float
+) -> NDArray[np.float64]:
     """Floats from ``distribution``: uniform in [low, high), others clipped to [low, high]."""
     if isinstance(distribution, Uniform):
         return rng.uniform(low, high, count)

@@ -60,8 +60,12 @@ class Pattern:
         """How many distinct strings the pattern can make (None: unbounded, thanks to a row number)."""
         if any(isinstance(piece, RowNumber) for piece in self.pieces):
             return None
-        radices = [len(piece.alphabet) for piece in self.pieces
-                   if isinstance(piece, Piece) and piece.alphabet for _ in range(piece.high)]
+        radices = [
+            len(piece.alphabet)
+            for piece in self.pieces
+            if isinstance(piece, Piece) and piece.alphabet
+            for _ in range(piece.high)
+        ]
         return math.prod(radices)
 
     def _key_positions(self) -> list[tuple[int, bytes]]:
@@ -86,8 +90,9 @@ class Pattern:
         """Size of the key space spelled over the last choice positions to make rows distinct."""
         return math.prod(len(alphabet) for _, alphabet in self._key_positions())
 
-    def render(self, rng: np.random.Generator, rows: NDArray[np.int64],
-               keys: NDArray[np.uint64] | None = None) -> pa.StringArray:
+    def render(
+        self, rng: np.random.Generator, rows: NDArray[np.int64], keys: NDArray[np.uint64] | None = None
+    ) -> pa.StringArray:
         """Strings for the given 0-based row numbers; ``keys`` (distinct, < unique_domain) make them distinct."""
         count = len(rows)
         blocks: list[NDArray[np.uint8]] = []
@@ -101,8 +106,9 @@ class Pattern:
                 block = alphabet[rng.integers(0, len(alphabet), (count, piece.high), dtype=np.int32)]
                 keep = _repeat_mask(rng, count, piece, 1)
             else:
-                block = np.broadcast_to(np.frombuffer(piece.text * piece.high, dtype=np.uint8),
-                                        (count, len(piece.text) * piece.high))
+                block = np.broadcast_to(
+                    np.frombuffer(piece.text * piece.high, dtype=np.uint8), (count, len(piece.text) * piece.high)
+                )
                 keep = _repeat_mask(rng, count, piece, len(piece.text))
             blocks.append(block)
             keeps.append(keep)
@@ -111,8 +117,13 @@ class Pattern:
             self._write_keys(matrix, keys)
         if all(keep is None for keep in keeps):
             return strings(matrix)
-        mask = np.concatenate([np.ones(block.shape, dtype=np.bool_) if keep is None else keep
-                               for block, keep in zip(blocks, keeps, strict=True)], axis=1)
+        mask = np.concatenate(
+            [
+                np.ones(block.shape, dtype=np.bool_) if keep is None else keep
+                for block, keep in zip(blocks, keeps, strict=True)
+            ],
+            axis=1,
+        )
         return strings(matrix, mask)
 
     def _write_keys(self, matrix: NDArray[np.uint8], keys: NDArray[np.uint64]) -> None:
@@ -155,7 +166,7 @@ def compile_pattern(source: str) -> Pattern:
         char = source[position]
         if source.startswith("{{", position):
             end = source.find("}}", position)
-            pieces.append(_row_number(source[position + 2:end] if end >= 0 else "", position))
+            pieces.append(_row_number(source[position + 2 : end] if end >= 0 else "", position))
             position, repeatable = end + 2, False
             continue
         if char in "{?":
@@ -204,7 +215,7 @@ def _repeat(source: str, position: int) -> tuple[int, int, int]:
     if source[position] == "?":
         return 0, 1, position + 1
     end = source.find("}", position)
-    low_text, comma, high_text = source[position + 1:end].partition(",") if end >= 0 else ("", "", "")
+    low_text, comma, high_text = source[position + 1 : end].partition(",") if end >= 0 else ("", "", "")
     if not low_text.isdigit() or (comma and not high_text.isdigit()):
         raise ValueError(f"repeat at position {position} must be {{n}} or {{m,n}}")
     low = int(low_text)
@@ -248,8 +259,13 @@ def _merge_literals(pieces: list[Piece | RowNumber]) -> list[Piece | RowNumber]:
     merged: list[Piece | RowNumber] = []
     for piece in pieces:
         previous = merged[-1] if merged else None
-        if (isinstance(piece, Piece) and isinstance(previous, Piece) and not piece.alphabet and not previous.alphabet
-                and piece.low == piece.high == previous.low == previous.high == 1):
+        if (
+            isinstance(piece, Piece)
+            and isinstance(previous, Piece)
+            and not piece.alphabet
+            and not previous.alphabet
+            and piece.low == piece.high == previous.low == previous.high == 1
+        ):
             merged[-1] = Piece(text=previous.text + piece.text)
         else:
             merged.append(piece)

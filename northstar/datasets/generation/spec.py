@@ -47,9 +47,12 @@ class GenerationSpec(SpecModel):
     ones, ``exclude`` drops preset columns, and ``links`` turn the preset's id columns into references."""
 
     rows: int = Field(ge=1, le=MAX_ROWS)
-    seed: int | None = Field(None, ge=0, le=MAX_SEED,
-                             description="same seed and spec, byte-identical rows; when omitted one is chosen and "
-                                         "recorded with the job")
+    seed: int | None = Field(
+        None,
+        ge=0,
+        le=MAX_SEED,
+        description="same seed and spec, byte-identical rows; when omitted one is chosen and recorded with the job",
+    )
     locale: Locale = "en_US"
     preset: PresetName | None = None
     links: dict[str, uuid.UUID] = Field(default_factory=dict, description="preset link name -> dataset id")
@@ -79,8 +82,11 @@ class GenerationSpec(SpecModel):
             seen.add(column.name)
         given: list[tuple[Loc, Column]] = [(("columns", index), column) for index, column in enumerate(self.columns)]
         if not self.preset:
-            errors.extend(((field,), "only with a preset", getattr(self, field)) for field in ("links", "exclude")
-                          if getattr(self, field))
+            errors.extend(
+                ((field,), "only with a preset", getattr(self, field))
+                for field in ("links", "exclude")
+                if getattr(self, field)
+            )
         resolved = self._with_preset(errors) if self.preset else given
         if not resolved and not errors:
             errors.append((("columns",), "give at least one column, or a preset", []))
@@ -100,14 +106,20 @@ class GenerationSpec(SpecModel):
         given = {column.name: (("columns", index), column) for index, column in enumerate(self.columns)}
         for slot in self.links:
             if slot not in preset.links:
-                errors.append((("links", slot), f"preset {preset.name} links: {', '.join(preset.links) or 'none'}",
-                               slot))
+                errors.append(
+                    (("links", slot), f"preset {preset.name} links: {', '.join(preset.links) or 'none'}", slot)
+                )
             elif preset.links[slot].column in given:
                 errors.append((("links", slot), f"{preset.links[slot].column} is also given in columns", slot))
         for index, name in enumerate(self.exclude):
             if name not in names or name in given:
-                errors.append((("exclude", index), f"not a column of preset {preset.name}" if name not in names
-                               else "also given in columns", name))
+                errors.append(
+                    (
+                        ("exclude", index),
+                        f"not a column of preset {preset.name}" if name not in names else "also given in columns",
+                        name,
+                    )
+                )
         linked = {link.column: (slot, link) for slot, link in preset.links.items() if slot in self.links}
         resolved: list[tuple[Loc, Column]] = []
         for column in preset.columns:
@@ -118,24 +130,38 @@ class GenerationSpec(SpecModel):
             elif column.name in linked:
                 slot, link = linked[column.name]
                 skew = column.distribution if isinstance(column, IntColumn) else None
-                resolved.append((("links", slot), ReferenceColumn(
-                    type="reference", name=column.name, dataset=self.links[slot], column=link.referenced_column,
-                    null_ratio=column.null_ratio, distribution=skew if isinstance(skew, Zipf) else UNIFORM)))
+                resolved.append(
+                    (
+                        ("links", slot),
+                        ReferenceColumn(
+                            type="reference",
+                            name=column.name,
+                            dataset=self.links[slot],
+                            column=link.referenced_column,
+                            null_ratio=column.null_ratio,
+                            distribution=skew if isinstance(skew, Zipf) else UNIFORM,
+                        ),
+                    )
+                )
             else:
                 resolved.append((("preset",), column))
         resolved.extend(given[name] for name in given if name not in names)
         return resolved
 
 
-def _feasibility(loc: Loc, column: Column, rows: int,
-                 resolved: list[tuple[Loc, Column]]) -> list[tuple[Loc, str, Any]]:
+def _feasibility(loc: Loc, column: Column, rows: int, resolved: list[tuple[Loc, Column]]) -> list[tuple[Loc, str, Any]]:
     """Checks that need the row count or the other columns."""
     if isinstance(column, IntColumn):
         if isinstance(column.distribution, Sequential):
             last = column.distribution.start + column.distribution.step * (rows - 1)
             if not INT64_MIN <= last <= INT64_MAX:
-                return [((*loc, "distribution", "step"), f"row {rows} would be {last}, outside 64-bit integers",
-                         column.distribution.step)]
+                return [
+                    (
+                        (*loc, "distribution", "step"),
+                        f"row {rows} would be {last}, outside 64-bit integers",
+                        column.distribution.step,
+                    )
+                ]
         elif column.unique and isinstance(column.distribution, Uniform):
             low, high = column.bounds()
             if high - low + 1 < rows:
@@ -179,6 +205,8 @@ class DatasetReference(NamedTuple):
 
 
 def referenced_datasets(spec: GenerationSpec) -> list[DatasetReference]:
-    return [DatasetReference((*loc, "dataset") if loc[0] == "columns" else loc, column.name, column.dataset,
-                             column.column)
-            for loc, column in spec.located_columns if isinstance(column, ReferenceColumn)]
+    return [
+        DatasetReference((*loc, "dataset") if loc[0] == "columns" else loc, column.name, column.dataset, column.column)
+        for loc, column in spec.located_columns
+        if isinstance(column, ReferenceColumn)
+    ]

@@ -27,20 +27,102 @@ from northstar.datasets.generation.numeric import cumulative_weights, weighted_c
 
 Locale = Literal["en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "it_IT", "ja_JP", "pt_BR", "nl_NL"]
 SAMPLES = 4000  # draws from a Faker formatter to build a vocabulary of formatted values
-_FOLD = str.maketrans({"ß": "ss", "æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O", "œ": "oe", "Œ": "OE", "ł": "l",
-                       "Ł": "L", "đ": "d", "Đ": "D", "þ": "th", "\u0131": "i"})
+_FOLD = str.maketrans(
+    {
+        "ß": "ss",
+        "æ": "ae",
+        "Æ": "AE",
+        "ø": "o",
+        "Ø": "O",
+        "œ": "oe",
+        "Œ": "OE",
+        "ł": "l",
+        "Ł": "L",
+        "đ": "d",
+        "Đ": "D",
+        "þ": "th",
+        "\u0131": "i",
+    }
+)
 _NOT_ALNUM = re.compile(r"[^a-z0-9]")
 _lock = threading.Lock()  # one Faker per locale, reseeded per vocabulary: builds must not interleave
 
-PRODUCT_ADJECTIVES = ("Small", "Ergonomic", "Rustic", "Intelligent", "Gorgeous", "Incredible", "Fantastic",
-                      "Practical", "Sleek", "Awesome", "Durable", "Handcrafted", "Refined", "Compact", "Lightweight",
-                      "Premium", "Classic", "Modern", "Portable", "Heavy Duty")
-PRODUCT_MATERIALS = ("Steel", "Wooden", "Concrete", "Plastic", "Cotton", "Granite", "Rubber", "Leather", "Silk",
-                     "Wool", "Linen", "Marble", "Iron", "Bronze", "Copper", "Aluminum", "Paper", "Glass", "Ceramic",
-                     "Bamboo")
-PRODUCT_NOUNS = ("Chair", "Car", "Computer", "Keyboard", "Mouse", "Bike", "Ball", "Gloves", "Pants", "Shirt", "Table",
-                 "Shoes", "Hat", "Towels", "Soap", "Lamp", "Clock", "Bottle", "Wallet", "Watch", "Coat", "Bag",
-                 "Knife", "Plate", "Bench", "Sofa", "Desk", "Backpack", "Helmet", "Jacket")
+PRODUCT_ADJECTIVES = (
+    "Small",
+    "Ergonomic",
+    "Rustic",
+    "Intelligent",
+    "Gorgeous",
+    "Incredible",
+    "Fantastic",
+    "Practical",
+    "Sleek",
+    "Awesome",
+    "Durable",
+    "Handcrafted",
+    "Refined",
+    "Compact",
+    "Lightweight",
+    "Premium",
+    "Classic",
+    "Modern",
+    "Portable",
+    "Heavy Duty",
+)
+PRODUCT_MATERIALS = (
+    "Steel",
+    "Wooden",
+    "Concrete",
+    "Plastic",
+    "Cotton",
+    "Granite",
+    "Rubber",
+    "Leather",
+    "Silk",
+    "Wool",
+    "Linen",
+    "Marble",
+    "Iron",
+    "Bronze",
+    "Copper",
+    "Aluminum",
+    "Paper",
+    "Glass",
+    "Ceramic",
+    "Bamboo",
+)
+PRODUCT_NOUNS = (
+    "Chair",
+    "Car",
+    "Computer",
+    "Keyboard",
+    "Mouse",
+    "Bike",
+    "Ball",
+    "Gloves",
+    "Pants",
+    "Shirt",
+    "Table",
+    "Shoes",
+    "Hat",
+    "Towels",
+    "Soap",
+    "Lamp",
+    "Clock",
+    "Bottle",
+    "Wallet",
+    "Watch",
+    "Coat",
+    "Bag",
+    "Knife",
+    "Plate",
+    "Bench",
+    "Sofa",
+    "Desk",
+    "Backpack",
+    "Helmet",
+    "Jacket",
+)
 
 
 @dataclass(frozen=True)
@@ -61,10 +143,14 @@ class Vocabulary:
         return weighted_choice(rng, count, self.cumulative).astype(np.int32)
 
 
-def vocabulary(values: Sequence[str], weights: Sequence[float] | None = None,
-               folded: Sequence[str] | None = None) -> Vocabulary:
-    return Vocabulary(_strings(values), cumulative_weights(weights) if weights is not None else None,
-                      _strings(folded) if folded is not None else None)
+def vocabulary(
+    values: Sequence[str], weights: Sequence[float] | None = None, folded: Sequence[str] | None = None
+) -> Vocabulary:
+    return Vocabulary(
+        _strings(values),
+        cumulative_weights(weights) if weights is not None else None,
+        _strings(folded) if folded is not None else None,
+    )
 
 
 def _strings(values: Sequence[str]) -> pa.StringArray:
@@ -155,13 +241,19 @@ class Streets:
 @cache
 def streets(locale: Locale) -> Streets:
     formats = _provider(locale, "address").street_address_formats
-    layout = next((text for text in formats if "{{building_number}}" in text and "{{street_name}}" in text),
-                  "{{building_number}} {{street_name}}")
+    layout = next(
+        (text for text in formats if "{{building_number}}" in text and "{{street_name}}" in text),
+        "{{building_number}} {{street_name}}",
+    )
     number_at, street_at = layout.index("{{building_number}}"), layout.index("{{street_name}}")
     first, second = sorted((number_at, street_at))
-    separator = layout[layout.index("}}", first) + 2:second]
-    return Streets(vocabulary(_sampled(locale, "street_name", 3)), _strings([str(n) for n in range(1, 10_000)]),
-                   number_at < street_at, separator)
+    separator = layout[layout.index("}}", first) + 2 : second]
+    return Streets(
+        vocabulary(_sampled(locale, "street_name", 3)),
+        _strings([str(n) for n in range(1, 10_000)]),
+        number_at < street_at,
+        separator,
+    )
 
 
 @cache
@@ -181,8 +273,12 @@ class Words:
 def words(locale: Locale) -> Words:
     lorem = _provider(locale, "lorem")
     plain = list(dict.fromkeys(lorem.word_list))
-    return Words(vocabulary(plain + [word[:1].upper() + word[1:] for word in plain]), len(plain),
-                 getattr(lorem, "word_connector", " "), getattr(lorem, "sentence_punctuation", "."))
+    return Words(
+        vocabulary(plain + [word[:1].upper() + word[1:] for word in plain]),
+        len(plain),
+        getattr(lorem, "word_connector", " "),
+        getattr(lorem, "sentence_punctuation", "."),
+    )
 
 
 @cache
@@ -216,5 +312,5 @@ def phone_formats(locale: Locale) -> PhoneFormats:
     width = max(len(text) for text in encoded)
     templates = np.zeros((len(encoded), width), dtype=np.uint8)
     for row, text in enumerate(encoded):
-        templates[row, :len(text)] = np.frombuffer(text, dtype=np.uint8)
+        templates[row, : len(text)] = np.frombuffer(text, dtype=np.uint8)
     return PhoneFormats(templates, np.array([len(text) for text in encoded], dtype=np.int32))

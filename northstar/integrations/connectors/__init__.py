@@ -9,10 +9,13 @@ from northstar.integrations.connectors.mixpanel import MixpanelConnector
 from northstar.integrations.connectors.shopify import ShopifyConnector
 from northstar.integrations.connectors.stripe import StripeConnector
 
-CONNECTORS: dict[str, type[Connector]] = {connector.provider: connector for connector in (
-    StripeConnector,
-    GoogleAnalyticsConnector,
-    MixpanelConnector,
-    ShopifyConnector,
-    HubSpotConnector,
-)}
+CONNECTORS: dict[str, type[Connector]] = {
+    connector.provider: connector
+    for connector in (
+        StripeConnector,
+        GoogleAnalyticsConnector,
+        MixpanelConnector,
+        ShopifyConnector,
+        HubSpotConnector,
+    )
+}

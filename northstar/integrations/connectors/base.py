@@ -93,8 +93,16 @@ class RateLimit:
 class VendorClient:
     """HTTP to one provider account: rate-limited, retried, SSRF-guarded."""
 
-    def __init__(self, *, base_url: str, headers: Mapping[str, str], policy: OutboundPolicy, rate: RateLimit,
-                 retries: int = 5, backoff_seconds: float | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        headers: Mapping[str, str],
+        policy: OutboundPolicy,
+        rate: RateLimit,
+        retries: int = 5,
+        backoff_seconds: float | None = None,
+    ) -> None:
         self.http = outbound_client(policy, base_url=base_url, headers=dict(headers))
         self.rate = rate
         self.retries = retries
@@ -147,7 +155,7 @@ class VendorClient:
                 return
             except ValueError:
                 pass
-        ceiling = self.backoff_seconds * 2 ** attempt
+        ceiling = self.backoff_seconds * 2**attempt
         await asyncio.sleep(random.uniform(ceiling / 2, ceiling))  # noqa: S311 - jitter, not a secret
 
 
@@ -181,8 +189,9 @@ def _error_text(response: httpx.Response) -> str:
     if not isinstance(body, dict):
         return ""
     error = body.get("error")  # {"error": {"message"}} (Stripe, Google), {"error": "…"}, or {"message"} (HubSpot)
-    message = error.get("message") if isinstance(error, dict) else error if isinstance(error, str) \
-        else body.get("message")
+    message = (
+        error.get("message") if isinstance(error, dict) else error if isinstance(error, str) else body.get("message")
+    )
     return str(message)[:300] if message else ""
 
 
@@ -204,8 +213,12 @@ class ConnectorSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    base_url: str | None = Field(None, pattern=r"^https?://\S+$", max_length=500,
-                                 description="the provider's API (a proxy, a regional endpoint, a test server)")
+    base_url: str | None = Field(
+        None,
+        pattern=r"^https?://\S+$",
+        max_length=500,
+        description="the provider's API (a proxy, a regional endpoint, a test server)",
+    )
     requests_per_second: float | None = Field(None, gt=0, le=1000, description="below the provider's limit")
     sync_every_minutes: int = Field(60, ge=5, le=7 * 24 * 60, description="how often scheduled syncs run")
 
@@ -215,8 +228,10 @@ Settings = TypeVar("Settings", bound=ConnectorSettings)
 
 def settings_problems(error: ValidationError) -> list[tuple[str, str, str]]:
     """(camelCase field path, message, type) of each problem a config has."""
-    return [(".".join(to_camel(str(part)) for part in problem["loc"]), problem["msg"], problem["type"])
-            for problem in error.errors()]
+    return [
+        (".".join(to_camel(str(part)) for part in problem["loc"]), problem["msg"], problem["type"])
+        for problem in error.errors()
+    ]
 
 
 def validated(model: type[Settings], config: Mapping[str, Any]) -> Settings:

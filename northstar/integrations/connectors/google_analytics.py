@@ -63,20 +63,30 @@ class GoogleAnalyticsConnector(Connector):
     credential_fields = ("access_token", "refresh_token", "client_id", "client_secret")
     settings_model = Settings
 
-    def __init__(self, *, credentials: Mapping[str, str], config: Mapping[str, Any], client: VendorClient,
-                 tokens: VendorClient, settings: Settings) -> None:
+    def __init__(
+        self,
+        *,
+        credentials: Mapping[str, str],
+        config: Mapping[str, Any],
+        client: VendorClient,
+        tokens: VendorClient,
+        settings: Settings,
+    ) -> None:
         super().__init__(credentials=credentials, config=config, client=client)
         self.tokens = tokens
         self.settings = settings
 
     @classmethod
-    def open(cls, *, credentials: Mapping[str, str], config: Mapping[str, Any], policy: OutboundPolicy
-             ) -> GoogleAnalyticsConnector:
+    def open(
+        cls, *, credentials: Mapping[str, str], config: Mapping[str, Any], policy: OutboundPolicy
+    ) -> GoogleAnalyticsConnector:
         settings = validated(Settings, config)
         client = VendorClient(
-            base_url=settings.base_url, policy=policy,
+            base_url=settings.base_url,
+            policy=policy,
             headers={"Authorization": f"Bearer {credentials.get('access_token', '')}"},
-            rate=RateLimit(settings.requests_per_second, burst=2))
+            rate=RateLimit(settings.requests_per_second, burst=2),
+        )
         tokens = VendorClient(base_url="", headers={}, policy=policy, rate=RateLimit(1.0, burst=1))
         return cls(credentials=credentials, config=config, client=client, tokens=tokens, settings=settings)
 
@@ -90,12 +100,18 @@ class GoogleAnalyticsConnector(Connector):
             offset = int(cursor["offset"])
         else:
             complete = cursor.get("complete_through") if cursor else None
-            start = dt.date.fromisoformat(complete) - dt.timedelta(days=SETTLING_DAYS - 1) if complete \
+            start = (
+                dt.date.fromisoformat(complete) - dt.timedelta(days=SETTLING_DAYS - 1)
+                if complete
                 else today - dt.timedelta(days=self.settings.backfill_days)
+            )
             start, end, offset = min(start, today), today, 0
         while True:
-            report = await self._call("POST", f"/v1beta/properties/{self.settings.property_id}:runReport",
-                                      json=report_request(start, end, offset))
+            report = await self._call(
+                "POST",
+                f"/v1beta/properties/{self.settings.property_id}:runReport",
+                json=report_request(start, end, offset),
+            )
             records, received, total = report_rows(report)
             offset += received
             if received and offset < total:
@@ -124,13 +140,22 @@ class GoogleAnalyticsConnector(Connector):
     async def _refreshed_token(self) -> str:
         """A new access token from the OAuth token endpoint (the refresh token grant)."""
         try:
-            answer = await self.tokens.request_json("POST", self.settings.token_uri, data={
-                "grant_type": "refresh_token", "refresh_token": self.credentials["refresh_token"],
-                "client_id": self.credentials["client_id"], "client_secret": self.credentials["client_secret"]})
+            answer = await self.tokens.request_json(
+                "POST",
+                self.settings.token_uri,
+                data={
+                    "grant_type": "refresh_token",
+                    "refresh_token": self.credentials["refresh_token"],
+                    "client_id": self.credentials["client_id"],
+                    "client_secret": self.credentials["client_secret"],
+                },
+            )
         except VendorError as exc:
             if "invalid_grant" in str(exc):
-                raise CredentialsRejected("Google refused the refresh token (invalid_grant): it was revoked or has "
-                                          "expired; connect the account again") from None
+                raise CredentialsRejected(
+                    "Google refused the refresh token (invalid_grant): it was revoked or has "
+                    "expired; connect the account again"
+                ) from None
             raise
         token = answer.get("access_token") if isinstance(answer, dict) else None
         if not isinstance(token, str) or not token:
@@ -145,7 +170,8 @@ def report_request(start: dt.date, end: dt.date, offset: int) -> dict[str, Any]:
         "dimensions": [{"name": name} for name in DIMENSIONS],
         "metrics": [{"name": name} for name in METRICS],
         "orderBys": [{"dimension": {"dimensionName": name}} for name in DIMENSIONS],
-        "limit": PAGE_SIZE, "offset": offset,
+        "limit": PAGE_SIZE,
+        "offset": offset,
     }
 
 
@@ -159,8 +185,11 @@ def report_rows(report: Any) -> tuple[list[dict[str, Any]], int, int]:
     if not isinstance(rows, list) or not isinstance(total, int):
         raise VendorError("Google Analytics sent a report without a list of rows")
     if rows:
-        names = [header.get("name") if isinstance(header, dict) else None
-                 for part in ("dimensionHeaders", "metricHeaders") for header in report.get(part) or []]
+        names = [
+            header.get("name") if isinstance(header, dict) else None
+            for part in ("dimensionHeaders", "metricHeaders")
+            for header in report.get(part) or []
+        ]
         if names != [*DIMENSIONS, *METRICS]:
             raise VendorError("Google Analytics sent a report with other columns than asked for")
     records: dict[str, dict[str, Any]] = {}
@@ -171,8 +200,7 @@ def report_rows(report: Any) -> tuple[list[dict[str, Any]], int, int]:
             raise VendorError("Google Analytics sent a report row without its values") from None
         if len(values) != len(DIMENSIONS) + len(METRICS) or not all(isinstance(value, str) for value in values):
             raise VendorError("Google Analytics sent a report row with missing values")
-        record: dict[str, Any] = dict(zip((*DIMENSIONS, *METRICS), values,
-                                          strict=True))
+        record: dict[str, Any] = dict(zip((*DIMENSIONS, *METRICS), values, strict=True))
         record["sessionDefaultChannelGroup"] = record["sessionDefaultChannelGroup"][:CHANNEL_LENGTH] or "(not set)"
         record["id"] = f"{record['date'][:8]}/{record['sessionDefaultChannelGroup']}"
         records[record["id"]] = record
@@ -189,5 +217,11 @@ def traffic_day(record: Mapping[str, Any]) -> TrafficDay:
         raise VendorError(f"Google Analytics sent a row that is not a day of traffic ({record.get('id')})") from None
     if not conversions.is_finite() or min(sessions, users, new_users) < 0 or conversions < 0:
         raise VendorError(f"Google Analytics sent a row with impossible numbers ({record.get('id')})")
-    return TrafficDay(day=day, channel=record["sessionDefaultChannelGroup"], sessions=sessions, users=users,
-                      new_users=new_users, conversions=conversions)
+    return TrafficDay(
+        day=day,
+        channel=record["sessionDefaultChannelGroup"],
+        sessions=sessions,
+        users=users,
+        new_users=new_users,
+        conversions=conversions,
+    )

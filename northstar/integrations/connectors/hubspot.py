@@ -48,8 +48,18 @@ PAGE_SIZE = 100
 RESULT_CAP = 10_000
 SEARCH_LAG_MS = 5 * 60 * 1000
 SEARCH_REQUESTS_PER_SECOND = 4.0
-PROPERTIES = ("dealname", "amount", "dealstage", "pipeline", "closedate", "createdate", "hs_lastmodifieddate",
-              "deal_currency_code", "hs_is_closed", "hs_is_closed_won")
+PROPERTIES = (
+    "dealname",
+    "amount",
+    "dealstage",
+    "pipeline",
+    "closedate",
+    "createdate",
+    "hs_lastmodifieddate",
+    "deal_currency_code",
+    "hs_is_closed",
+    "hs_is_closed_won",
+)
 MAX_AMOUNT = Decimal(10) ** 15  # currency units; beyond this an amount is not a deal's
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -60,8 +70,12 @@ class Settings(ConnectorSettings):
     base_url: str = BASE_URL
     requests_per_second: float = Field(SEARCH_REQUESTS_PER_SECOND, gt=0, le=100)
     currency: str | None = Field(None, pattern=r"^[A-Za-z]{3}$", description="the account's currency (ISO 4217)")
-    max_results_per_search: int = Field(RESULT_CAP, ge=PAGE_SIZE, le=RESULT_CAP,
-                                        description="results one search query answers before it is started again")
+    max_results_per_search: int = Field(
+        RESULT_CAP,
+        ge=PAGE_SIZE,
+        le=RESULT_CAP,
+        description="results one search query answers before it is started again",
+    )
 
 
 @dataclass(frozen=True)
@@ -76,20 +90,25 @@ class HubSpotConnector(Connector):
     credential_fields = ("access_token",)
     settings_model = Settings
 
-    def __init__(self, *, credentials: Mapping[str, str], config: Mapping[str, Any], client: VendorClient,
-                 settings: Settings) -> None:
+    def __init__(
+        self, *, credentials: Mapping[str, str], config: Mapping[str, Any], client: VendorClient, settings: Settings
+    ) -> None:
         super().__init__(credentials=credentials, config=config, client=client)
         self.settings = settings
         self.currency = (settings.currency or "").upper()
         self.stages: dict[tuple[str, str], Stage] = {}
 
     @classmethod
-    def open(cls, *, credentials: Mapping[str, str], config: Mapping[str, Any], policy: OutboundPolicy
-             ) -> HubSpotConnector:
+    def open(
+        cls, *, credentials: Mapping[str, str], config: Mapping[str, Any], policy: OutboundPolicy
+    ) -> HubSpotConnector:
         settings = validated(Settings, config)
-        client = VendorClient(base_url=settings.base_url, policy=policy,
-                              headers={"Authorization": f"Bearer {credentials.get('access_token', '')}"},
-                              rate=RateLimit(settings.requests_per_second, burst=1))
+        client = VendorClient(
+            base_url=settings.base_url,
+            policy=policy,
+            headers={"Authorization": f"Bearer {credentials.get('access_token', '')}"},
+            rate=RateLimit(settings.requests_per_second, burst=1),
+        )
         return cls(credentials=credentials, config=config, client=client, settings=settings)
 
     async def test(self) -> None:
@@ -114,11 +133,15 @@ class HubSpotConnector(Connector):
         answer = await self.client.request_json("GET", PIPELINES_PATH)
         pipelines = answer.get("results") if isinstance(answer, dict) else None
         if not isinstance(pipelines, list) or not all(
-                _has_id(pipeline) and isinstance(pipeline.get("stages"), list)
-                and all(_has_id(stage) for stage in pipeline["stages"]) for pipeline in pipelines):
+            _has_id(pipeline)
+            and isinstance(pipeline.get("stages"), list)
+            and all(_has_id(stage) for stage in pipeline["stages"])
+            for pipeline in pipelines
+        ):
             raise VendorError("HubSpot sent deal pipelines that cannot be read")
-        self.stages = {(pipeline["id"], stage["id"]): stage_of(stage)
-                       for pipeline in pipelines for stage in pipeline["stages"]}
+        self.stages = {
+            (pipeline["id"], stage["id"]): stage_of(stage) for pipeline in pipelines for stage in pipeline["stages"]
+        }
         return pipelines
 
     async def _deals(self, since: int) -> AsyncIterator[Page]:
@@ -127,10 +150,13 @@ class HubSpotConnector(Connector):
         newest = since
         while True:
             body: dict[str, Any] = {
-                "filterGroups": [{"filters": [
-                    {"propertyName": "hs_lastmodifieddate", "operator": "GT", "value": str(since)}]}],
+                "filterGroups": [
+                    {"filters": [{"propertyName": "hs_lastmodifieddate", "operator": "GT", "value": str(since)}]}
+                ],
                 "sorts": [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}],
-                "properties": list(PROPERTIES), "limit": PAGE_SIZE}
+                "properties": list(PROPERTIES),
+                "limit": PAGE_SIZE,
+            }
             if after is not None:
                 body["after"] = after
             records, after = search_page(await self.client.request_json("POST", SEARCH_PATH, json=body))
@@ -153,7 +179,8 @@ def search_page(answer: Any) -> tuple[list[dict[str, Any]], str | None]:
     """A search answer's deals and the ``after`` of the next page (None on the last)."""
     results = answer.get("results") if isinstance(answer, dict) else None
     if not isinstance(results, list) or not all(
-            _has_id(record) and isinstance(record.get("properties"), dict) for record in results):
+        _has_id(record) and isinstance(record.get("properties"), dict) for record in results
+    ):
         raise VendorError("HubSpot sent a deals search page that cannot be read")
     paging = answer.get("paging")
     following = paging.get("next") if isinstance(paging, dict) else None
@@ -191,13 +218,18 @@ def pipeline_deal(record: Mapping[str, Any], stages: Mapping[tuple[str, str], St
     code = properties.get("deal_currency_code")
     name = properties.get("dealname")
     return PipelineDeal(
-        external_id=record["id"], name=str(name)[:500] if name else None, pipeline=pipeline, stage=stage_id,
+        external_id=record["id"],
+        name=str(name)[:500] if name else None,
+        pipeline=pipeline,
+        stage=stage_id,
         amount=cents(properties.get("amount")),
         currency=code.upper() if isinstance(code, str) and len(code) == 3 and code.isalpha() else currency,
         created_at=instant(properties.get("createdate")) or instant(record.get("createdAt")),
-        close_date=instant(properties.get("closedate")), closed=closed,
+        close_date=instant(properties.get("closedate")),
+        closed=closed,
         won=closed and (stage.won if won is None else won),
-        updated_at=instant(properties.get("hs_lastmodifieddate")) or instant(record.get("updatedAt")))
+        updated_at=instant(properties.get("hs_lastmodifieddate")) or instant(record.get("updatedAt")),
+    )
 
 
 def _flag(value: Any) -> bool | None:

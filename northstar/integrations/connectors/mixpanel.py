@@ -45,7 +45,7 @@ BACKFILL_DAYS = 90
 OVERLAP_DAYS = 2
 PAGE_RECORDS = 2000  # records stored per transaction
 TEXT_LENGTH = 255
-MILLISECONDS_FROM = 10 ** 11  # a larger time is in milliseconds (10^11 seconds is the year 5138)
+MILLISECONDS_FROM = 10**11  # a larger time is in milliseconds (10^11 seconds is the year 5138)
 LATEST_SECONDS = 253402300799  # 9999-12-31T23:59:59Z
 
 
@@ -67,20 +67,24 @@ class MixpanelConnector(Connector):
     credential_fields = ("secret", "username")
     settings_model = Settings
 
-    def __init__(self, *, credentials: Mapping[str, str], config: Mapping[str, Any], client: VendorClient,
-                 settings: Settings) -> None:
+    def __init__(
+        self, *, credentials: Mapping[str, str], config: Mapping[str, Any], client: VendorClient, settings: Settings
+    ) -> None:
         super().__init__(credentials=credentials, config=config, client=client)
         self.settings = settings
 
     @classmethod
-    def open(cls, *, credentials: Mapping[str, str], config: Mapping[str, Any], policy: OutboundPolicy
-             ) -> MixpanelConnector:
+    def open(
+        cls, *, credentials: Mapping[str, str], config: Mapping[str, Any], policy: OutboundPolicy
+    ) -> MixpanelConnector:
         settings = validated(Settings, config)
         account = f"{credentials.get('username', '')}:{credentials.get('secret', '')}".encode()
         client = VendorClient(
-            base_url=settings.base_url, policy=policy,
+            base_url=settings.base_url,
+            policy=policy,
             headers={"Authorization": f"Basic {base64.b64encode(account).decode()}", "Accept": "text/plain"},
-            rate=RateLimit(settings.requests_per_second, burst=CONCURRENT_QUERIES))
+            rate=RateLimit(settings.requests_per_second, burst=CONCURRENT_QUERIES),
+        )
         return cls(credentials=credentials, config=config, client=client, settings=settings)
 
     async def test(self) -> None:
@@ -90,15 +94,22 @@ class MixpanelConnector(Connector):
     async def pages(self, stream: str, cursor: Mapping[str, Any] | None) -> AsyncIterator[Page]:
         today = dt.datetime.now(dt.UTC).date()
         through = cursor.get("exported_through") if cursor else None
-        start = dt.date.fromisoformat(through) - dt.timedelta(days=OVERLAP_DAYS - 1) if through \
+        start = (
+            dt.date.fromisoformat(through) - dt.timedelta(days=OVERLAP_DAYS - 1)
+            if through
             else today - dt.timedelta(days=self.settings.backfill_days)
+        )
         while start <= today:
             end = min(start + dt.timedelta(days=self.settings.days_per_request - 1), today)
             lines = await self.client.request_lines("GET", EXPORT_PATH, params=self._range(start, end))
-            events = list({record["id"]: record for record in (
-                event_record(line, number, start, end) for number, line in enumerate(lines, start=1))}.values())
+            events = list(
+                {
+                    record["id"]: record
+                    for record in (event_record(line, number, start, end) for number, line in enumerate(lines, start=1))
+                }.values()
+            )
             done = {"exported_through": min(end, today - dt.timedelta(days=1)).isoformat()}
-            parts = [events[first:first + PAGE_RECORDS] for first in range(0, len(events), PAGE_RECORDS)] or [[]]
+            parts = [events[first : first + PAGE_RECORDS] for first in range(0, len(events), PAGE_RECORDS)] or [[]]
             for number, part in enumerate(parts, start=1):
                 yield Page(stream, part, done if number == len(parts) else None)
             start = end + dt.timedelta(days=1)
@@ -112,8 +123,11 @@ class MixpanelConnector(Connector):
 
 def event_record(line: Any, number: int, start: dt.date, end: dt.date) -> dict[str, Any]:
     """An exported line as a record: the event as sent, with its ``id`` (the insert id, or one made for it)."""
-    if not isinstance(line, dict) or not isinstance(line.get("event"), str) \
-            or not isinstance(line.get("properties"), dict):
+    if (
+        not isinstance(line, dict)
+        or not isinstance(line.get("event"), str)
+        or not isinstance(line.get("properties"), dict)
+    ):
         raise VendorError(f"Mixpanel sent a line that is not an event (export {start} to {end}, line {number})")
     seconds = _seconds(line["properties"].get("time"))
     if seconds is None:
@@ -123,8 +137,11 @@ def event_record(line: Any, number: int, start: dt.date, end: dt.date) -> dict[s
     if isinstance(given, str) and 0 < len(given) <= TEXT_LENGTH:
         insert_id = given
     else:
-        source = given if isinstance(given, str) and given else \
-            f"{line['event']}\n{_text(properties.get('distinct_id'))}\n{properties['time']}"
+        source = (
+            given
+            if isinstance(given, str) and given
+            else f"{line['event']}\n{_text(properties.get('distinct_id'))}\n{properties['time']}"
+        )
         insert_id = "sha256:" + hashlib.sha256(source.encode()).hexdigest()
     return {**line, "id": insert_id}
 
@@ -134,9 +151,12 @@ def analytics_event(record: Mapping[str, Any]) -> AnalyticsEvent:
     seconds = _seconds(properties.get("time"))
     if seconds is None:
         raise VendorError(f"a Mixpanel event without a usable time ({record.get('id')})")
-    return AnalyticsEvent(insert_id=str(record["id"]), name=str(record["event"])[:TEXT_LENGTH],
-                          distinct_id=_text(properties.get("distinct_id"))[:TEXT_LENGTH],
-                          occurred_at=dt.datetime.fromtimestamp(seconds, dt.UTC))
+    return AnalyticsEvent(
+        insert_id=str(record["id"]),
+        name=str(record["event"])[:TEXT_LENGTH],
+        distinct_id=_text(properties.get("distinct_id"))[:TEXT_LENGTH],
+        occurred_at=dt.datetime.fromtimestamp(seconds, dt.UTC),
+    )
 
 
 def _seconds(time: Any) -> float | None:

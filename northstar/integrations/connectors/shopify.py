@@ -67,19 +67,31 @@ ORDER_FIELDS = f"""id legacyResourceId createdAt updatedAt processedAt cancelled
 CUSTOMER_FIELDS = "id legacyResourceId createdAt updatedAt numberOfOrders amountSpent { amount currencyCode }"
 SHOP_QUERY = "query Shop { shop { name currencyCode } }"
 ORDER_QUERY = f"query Order($id: ID!) {{ order(id: $id) {{ {ORDER_FIELDS} }} }}"
-ORDER_TOPICS = frozenset({"orders/create", "orders/updated", "orders/paid", "orders/cancelled", "orders/fulfilled",
-                          "orders/partially_fulfilled"})
+ORDER_TOPICS = frozenset(
+    {
+        "orders/create",
+        "orders/updated",
+        "orders/paid",
+        "orders/cancelled",
+        "orders/fulfilled",
+        "orders/partially_fulfilled",
+    }
+)
 CUSTOMER_TOPICS = frozenset({"customers/create", "customers/update", "customers/enable", "customers/disable"})
 
 
 def _list_query(root: str, name: str, fields: str) -> str:
-    return (f"query {name}($first: Int!, $after: String, $query: String) {{\n"
-            f"  {root}(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {{\n"
-            f"    nodes {{ {fields} }}\n    pageInfo {{ hasNextPage endCursor }}\n  }}\n}}")
+    return (
+        f"query {name}($first: Int!, $after: String, $query: String) {{\n"
+        f"  {root}(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {{\n"
+        f"    nodes {{ {fields} }}\n    pageInfo {{ hasNextPage endCursor }}\n  }}\n}}"
+    )
 
 
-LIST_QUERIES = {"orders": _list_query("orders", "Orders", ORDER_FIELDS),
-                "customers": _list_query("customers", "Customers", CUSTOMER_FIELDS)}
+LIST_QUERIES = {
+    "orders": _list_query("orders", "Orders", ORDER_FIELDS),
+    "customers": _list_query("customers", "Customers", CUSTOMER_FIELDS),
+}
 
 
 def shop_domain(value: Any) -> str | None:
@@ -124,8 +136,10 @@ class CostBucket:
     noted_at: float = 0.0
 
     def note(self, status: Any) -> None:
-        if isinstance(status, dict) and all(isinstance(status.get(key), int | float) for key in (
-                "currentlyAvailable", "maximumAvailable", "restoreRate")):
+        if isinstance(status, dict) and all(
+            isinstance(status.get(key), int | float)
+            for key in ("currentlyAvailable", "maximumAvailable", "restoreRate")
+        ):
             self.available, self.maximum = float(status["currentlyAvailable"]), float(status["maximumAvailable"])
             self.restore_rate, self.noted_at = float(status["restoreRate"]), time.monotonic()
 
@@ -169,8 +183,13 @@ class Walk:
     @classmethod
     def of(cls, cursor: Mapping[str, Any] | None) -> Walk:
         cursor = cursor or {}
-        return cls(since=cursor.get("since"), skip=dict(cursor.get("skip") or {}), after=cursor.get("after"),
-                   newest=cursor.get("newest"), recent=dict(cursor.get("recent") or {}))
+        return cls(
+            since=cursor.get("since"),
+            skip=dict(cursor.get("skip") or {}),
+            after=cursor.get("after"),
+            newest=cursor.get("newest"),
+            recent=dict(cursor.get("recent") or {}),
+        )
 
     def search(self) -> str | None:
         return f"updated_at:>'{self.since}'" if self.since else None
@@ -190,8 +209,13 @@ class Walk:
     def cursor(self) -> dict[str, Any]:
         """The cursor after a page: the walk's position, or when it is over (no ``after``), where the next starts."""
         if self.after is not None:
-            return {"since": self.since, "skip": self.skip, "after": self.after, "newest": self.newest,
-                    "recent": self.recent}
+            return {
+                "since": self.since,
+                "skip": self.skip,
+                "after": self.after,
+                "newest": self.newest,
+                "recent": self.recent,
+            }
         if self.newest is None:
             return {"since": self.since, "skip": self.skip}
         return {"since": _iso(_instant(self.newest) - OVERLAP), "skip": self.recent}
@@ -211,13 +235,16 @@ class ShopifyConnector(Connector):
         self.page_sizes: dict[str, int] = {}
 
     @classmethod
-    def open(cls, *, credentials: Mapping[str, str], config: Mapping[str, Any], policy: OutboundPolicy
-             ) -> ShopifyConnector:
+    def open(
+        cls, *, credentials: Mapping[str, str], config: Mapping[str, Any], policy: OutboundPolicy
+    ) -> ShopifyConnector:
         settings = validated(Settings, config)
         client = VendorClient(
-            base_url=settings.base_url or f"https://{settings.shop}", policy=policy,
+            base_url=settings.base_url or f"https://{settings.shop}",
+            policy=policy,
             headers={"X-Shopify-Access-Token": credentials["access_token"]},
-            rate=RateLimit(settings.requests_per_second, burst=2))
+            rate=RateLimit(settings.requests_per_second, burst=2),
+        )
         return cls(credentials=credentials, config=config, client=client)
 
     async def test(self) -> None:
@@ -228,8 +255,9 @@ class ShopifyConnector(Connector):
         key = (query, int(variables.get("first") or 0))
         for _ in range(THROTTLE_ATTEMPTS):
             await asyncio.sleep(self.bucket.seconds_until(self.costs.get(key, 0.0)))
-            answer = await self.client.request_json("POST", GRAPHQL_PATH,
-                                                    json={"query": query, "variables": dict(variables)})
+            answer = await self.client.request_json(
+                "POST", GRAPHQL_PATH, json={"query": query, "variables": dict(variables)}
+            )
             if not isinstance(answer, dict):
                 raise VendorError("Shopify sent an answer that is not a GraphQL response")
             cost = (answer.get("extensions") or {}).get("cost")
@@ -271,8 +299,9 @@ class ShopifyConnector(Connector):
         while True:
             first = self.page_sizes.get(stream, PAGE_SIZE)
             try:
-                data = await self.graphql(LIST_QUERIES[stream], {"first": first, "after": walk.after,
-                                                                 "query": walk.search()})
+                data = await self.graphql(
+                    LIST_QUERIES[stream], {"first": first, "after": walk.after, "query": walk.search()}
+                )
             except QueryTooCostly as exc:
                 smaller = int(first * exc.limit // exc.cost) if exc.cost > 0 else 0
                 if not 0 < smaller < first:
@@ -304,8 +333,9 @@ class ShopifyConnector(Connector):
             return "customers", customer_from_webhook(payload)
         # an order as it is now, not as the delivery carried it: deliveries come in any order, and a late
         # orders/updated would otherwise put back an older state; a refund arrives with its order's id
-        order_id = payload["id"] if topic in ORDER_TOPICS else payload.get("order_id") \
-            if topic == "refunds/create" else None
+        order_id = (
+            payload["id"] if topic in ORDER_TOPICS else payload.get("order_id") if topic == "refunds/create" else None
+        )
         if not order_id:
             return None
         data = await self.graphql(ORDER_QUERY, {"id": _gid("Order", order_id)})
@@ -320,8 +350,11 @@ class ShopifyConnector(Connector):
 def _error_codes(errors: Any) -> set[str]:
     if not isinstance(errors, list):
         return set()
-    return {str(error["extensions"].get("code")) for error in errors
-            if isinstance(error, dict) and isinstance(error.get("extensions"), dict)}
+    return {
+        str(error["extensions"].get("code"))
+        for error in errors
+        if isinstance(error, dict) and isinstance(error.get("extensions"), dict)
+    }
 
 
 def _error_message(errors: Any) -> str:
@@ -335,8 +368,9 @@ def _too_costly(errors: list[Any], requested: float | None) -> QueryTooCostly:
         extensions = error.get("extensions") if isinstance(error, dict) else None
         if isinstance(extensions, dict) and isinstance(extensions.get("cost"), int | float):
             limit = extensions.get("maxCost")
-            return QueryTooCostly(float(extensions["cost"]),
-                                  float(limit) if isinstance(limit, int | float) else MAX_QUERY_COST)
+            return QueryTooCostly(
+                float(extensions["cost"]), float(limit) if isinstance(limit, int | float) else MAX_QUERY_COST
+            )
     return QueryTooCostly(requested or 0.0, MAX_QUERY_COST)
 
 
@@ -346,8 +380,11 @@ def _is_node(node: Any) -> bool:
 
 def _connection_of(data: dict[str, Any], stream: str) -> dict[str, Any]:
     connection = data.get(stream)
-    if not isinstance(connection, dict) or not isinstance(connection.get("nodes"), list) or \
-            not isinstance(connection.get("pageInfo"), dict):
+    if (
+        not isinstance(connection, dict)
+        or not isinstance(connection.get("nodes"), list)
+        or not isinstance(connection.get("pageInfo"), dict)
+    ):
         raise VendorError(f"Shopify sent a {stream} page that is not a list")
     if not all(_is_node(node) for node in connection["nodes"]):
         raise VendorError(f"Shopify sent {stream} without ids or updatedAt")
@@ -390,22 +427,40 @@ def order_of(node: dict[str, Any]) -> tuple[CommerceOrder, list[CommerceRefund]]
     if not isinstance(currency, str):
         raise VendorError("Shopify sent an order without its currency")
     tax = _money(node.get("totalTaxSet"), currency)
-    subtotal, shipping = _money(node.get("subtotalPriceSet"), currency), _money(node.get("totalShippingPriceSet"),
-                                                                               currency)
+    subtotal, shipping = (
+        _money(node.get("subtotalPriceSet"), currency),
+        _money(node.get("totalShippingPriceSet"), currency),
+    )
     if node.get("taxesIncluded"):  # prices include their tax: take it out of the items and of the shipping
-        shipping_tax = sum(_money(line.get("priceSet"), currency)
-                           for line in (node.get("shippingLine") or {}).get("taxLines") or [])
+        shipping_tax = sum(
+            _money(line.get("priceSet"), currency) for line in (node.get("shippingLine") or {}).get("taxLines") or []
+        )
         subtotal, shipping = subtotal - (tax - shipping_tax), shipping - shipping_tax
     customer = node.get("customer")
     order = CommerceOrder(
-        external_id=node["id"], customer=str(customer["id"]) if isinstance(customer, dict) else None,
-        placed_at=_instant(node.get("processedAt") or node.get("createdAt")), currency=currency.upper(),
-        subtotal=subtotal, shipping=shipping, tax=tax, total=_money(node.get("totalPriceSet"), currency),
+        external_id=node["id"],
+        customer=str(customer["id"]) if isinstance(customer, dict) else None,
+        placed_at=_instant(node.get("processedAt") or node.get("createdAt")),
+        currency=currency.upper(),
+        subtotal=subtotal,
+        shipping=shipping,
+        tax=tax,
+        total=_money(node.get("totalPriceSet"), currency),
         financial_status=str(node.get("displayFinancialStatus") or "unknown").lower(),
-        cancelled_at=_instant(node["cancelledAt"]) if node.get("cancelledAt") else None, test=bool(node.get("test")))
-    refunds = [CommerceRefund(external_id=str(refund["id"]), order=node["id"], refunded_at=_instant(refund.get(
-        "createdAt")), currency=currency.upper(), amount=_money(refund.get("totalRefundedSet"), currency))
-        for refund in node.get("refunds") or [] if isinstance(refund, dict) and refund.get("id")]
+        cancelled_at=_instant(node["cancelledAt"]) if node.get("cancelledAt") else None,
+        test=bool(node.get("test")),
+    )
+    refunds = [
+        CommerceRefund(
+            external_id=str(refund["id"]),
+            order=node["id"],
+            refunded_at=_instant(refund.get("createdAt")),
+            currency=currency.upper(),
+            amount=_money(refund.get("totalRefundedSet"), currency),
+        )
+        for refund in node.get("refunds") or []
+        if isinstance(refund, dict) and refund.get("id")
+    ]
     return order, refunds
 
 
@@ -427,8 +482,11 @@ def _gid(kind: str, legacy_id: Any) -> str:
 def customer_from_webhook(payload: Mapping[str, Any]) -> dict[str, Any]:
     """A webhook's REST-shaped customer as the customer node the GraphQL API gives."""
     spent = payload.get("total_spent")
-    return {"id": str(payload.get("admin_graphql_api_id") or _gid("Customer", payload["id"])),
-            "legacyResourceId": str(payload["id"]), "createdAt": payload.get("created_at"),
-            "updatedAt": payload.get("updated_at") or payload.get("created_at"),
-            "numberOfOrders": str(payload.get("orders_count") or 0),
-            "amountSpent": {"amount": str(spent), "currencyCode": payload.get("currency")} if spent else None}
+    return {
+        "id": str(payload.get("admin_graphql_api_id") or _gid("Customer", payload["id"])),
+        "legacyResourceId": str(payload["id"]),
+        "createdAt": payload.get("created_at"),
+        "updatedAt": payload.get("updated_at") or payload.get("created_at"),
+        "numberOfOrders": str(payload.get("orders_count") or 0),
+        "amountSpent": {"amount": str(spent), "currencyCode": payload.get("currency")} if spent else None,
+    }

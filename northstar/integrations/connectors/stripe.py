@@ -37,10 +37,22 @@ LIST_STREAMS = ("customers", "subscriptions", "invoices", "credit_notes", "refun
 PAGE_SIZE = 100
 EVENT_WINDOW = dt.timedelta(days=30)
 SIGNATURE_TOLERANCE_SECONDS = 300
-_PATHS = {"customers": "/v1/customers", "subscriptions": "/v1/subscriptions", "invoices": "/v1/invoices",
-          "credit_notes": "/v1/credit_notes", "refunds": "/v1/refunds", "coupons": "/v1/coupons"}
-_STREAM_OF_OBJECT = {"customer": "customers", "subscription": "subscriptions", "invoice": "invoices",
-                     "credit_note": "credit_notes", "refund": "refunds", "coupon": "coupons"}
+_PATHS = {
+    "customers": "/v1/customers",
+    "subscriptions": "/v1/subscriptions",
+    "invoices": "/v1/invoices",
+    "credit_notes": "/v1/credit_notes",
+    "refunds": "/v1/refunds",
+    "coupons": "/v1/coupons",
+}
+_STREAM_OF_OBJECT = {
+    "customer": "customers",
+    "subscription": "subscriptions",
+    "invoice": "invoices",
+    "credit_note": "credit_notes",
+    "refund": "refunds",
+    "coupon": "coupons",
+}
 
 
 def _instant(seconds: int | None) -> dt.datetime | None:
@@ -54,13 +66,16 @@ class StripeConnector(Connector):
     signature_header = "stripe-signature"
 
     @classmethod
-    def open(cls, *, credentials: Mapping[str, str], config: Mapping[str, Any], policy: OutboundPolicy
-             ) -> StripeConnector:
+    def open(
+        cls, *, credentials: Mapping[str, str], config: Mapping[str, Any], policy: OutboundPolicy
+    ) -> StripeConnector:
         settings = validated(cls.settings_model, config)
         client = VendorClient(
-            base_url=settings.base_url or BASE_URL, policy=policy,
+            base_url=settings.base_url or BASE_URL,
+            policy=policy,
             headers={"Authorization": f"Bearer {credentials['api_key']}", "Stripe-Version": API_VERSION},
-            rate=_rate(settings.requests_per_second or 25))
+            rate=_rate(settings.requests_per_second or 25),
+        )
         return cls(credentials=credentials, config=config, client=client)
 
     async def test(self) -> None:
@@ -71,8 +86,11 @@ class StripeConnector(Connector):
         events = state.get("events")
         if events is not None and not events_expired(events, now):
             return ["events"], dict(state)
-        fresh = {key: value for key, value in state.items() if key not in ("events", *LIST_STREAMS)} \
-            if events is not None else dict(state)
+        fresh = (
+            {key: value for key, value in state.items() if key not in ("events", *LIST_STREAMS)}
+            if events is not None
+            else dict(state)
+        )
         fresh.setdefault("walk_started", int(now.timestamp()))
         return list(LIST_STREAMS), fresh
 
@@ -92,8 +110,11 @@ class StripeConnector(Connector):
 
     @classmethod
     def webhook_event(cls, payload: Mapping[str, Any], headers: Mapping[str, str]) -> tuple[str, str]:
-        if not isinstance(payload, Mapping) or not isinstance(payload.get("id"), str) or \
-                not isinstance(payload.get("type"), str):
+        if (
+            not isinstance(payload, Mapping)
+            or not isinstance(payload.get("id"), str)
+            or not isinstance(payload.get("type"), str)
+        ):
             raise VendorError("a Stripe event needs an id and a type")
         return str(payload["id"]), str(payload["type"])
 
@@ -137,8 +158,10 @@ class StripeConnector(Connector):
             params: dict[str, Any] = {"limit": PAGE_SIZE}
             if data:
                 params["starting_after"] = data[-1]["id"]
-            page = _list(await self.client.request_json("GET", f"/v1/invoices/{invoice['id']}/lines", params=params),
-                         "invoice lines")
+            page = _list(
+                await self.client.request_json("GET", f"/v1/invoices/{invoice['id']}/lines", params=params),
+                "invoice lines",
+            )
             data.extend(item for item in page["data"] if item["id"] not in {line["id"] for line in data})
             if not page.get("has_more") or not page["data"]:
                 return {**invoice, "lines": {**lines, "data": data, "has_more": False}}
@@ -211,8 +234,11 @@ def _list(answer: Any, what: str) -> dict[str, Any]:
 
 def events_expired(cursor: Mapping[str, Any] | None, now: dt.datetime) -> bool:
     """Stripe keeps 30 days of events: a sync after longer walks every list again."""
-    return cursor is not None and "since" in cursor and now.timestamp() - float(cursor["since"]) > \
-        EVENT_WINDOW.total_seconds()
+    return (
+        cursor is not None
+        and "since" in cursor
+        and now.timestamp() - float(cursor["since"]) > EVENT_WINDOW.total_seconds()
+    )
 
 
 def normalise(stream: str, records: list[dict[str, Any]]) -> SourceBatch:
@@ -221,17 +247,29 @@ def normalise(stream: str, records: list[dict[str, Any]]) -> SourceBatch:
     for record in records:
         if stream == "customers" and not record.get("deleted"):
             address = record.get("address") or {}
-            batch.customers.append(BillingCustomer(
-                external_id=record["id"], name=record.get("name"), email=record.get("email"),
-                country=address.get("country"), created_at=_instant(record.get("created"))))
+            batch.customers.append(
+                BillingCustomer(
+                    external_id=record["id"],
+                    name=record.get("name"),
+                    email=record.get("email"),
+                    country=address.get("country"),
+                    created_at=_instant(record.get("created")),
+                )
+            )
         elif stream == "subscriptions":
-            batch.subscriptions.append(BillingSubscription(
-                external_id=record["id"], customer=_id(record["customer"]), status=record.get("status", "active"),
-                started_at=_instant(record.get("start_date")),
-                current_period_end=_instant(record.get("current_period_end")),
-                cancel_at_period_end=bool(record.get("cancel_at_period_end")),
-                canceled_at=_instant(record.get("canceled_at")), ended_at=_instant(record.get("ended_at")),
-                trial_end=_instant(record.get("trial_end"))))
+            batch.subscriptions.append(
+                BillingSubscription(
+                    external_id=record["id"],
+                    customer=_id(record["customer"]),
+                    status=record.get("status", "active"),
+                    started_at=_instant(record.get("start_date")),
+                    current_period_end=_instant(record.get("current_period_end")),
+                    cancel_at_period_end=bool(record.get("cancel_at_period_end")),
+                    canceled_at=_instant(record.get("canceled_at")),
+                    ended_at=_instant(record.get("ended_at")),
+                    trial_end=_instant(record.get("trial_end")),
+                )
+            )
         elif stream == "invoices" and record.get("customer"):
             batch.lines.extend(invoice_lines(record))
     return batch
@@ -258,19 +296,29 @@ def invoice_lines(invoice: dict[str, Any]) -> list[InvoiceLine]:
         unit = price.get("unit_amount")
         period = line.get("period") or {}
         subscription = line.get("subscription") or invoice.get("subscription")
-        lines.append(InvoiceLine(
-            id=line["id"], invoice=invoice["id"], customer=_id(invoice["customer"]),
-            subscription=_id(subscription) if subscription else None,
-            item=_id(line["subscription_item"]) if line.get("subscription_item") else None,
-            kind=kind, proration=bool(line.get("proration")),
-            period_start=_instant(period.get("start")) or _instant(invoice.get("created")) or _epoch(),
-            period_end=_instant(period.get("end")) or _instant(invoice.get("created")) or _epoch(),
-            currency=str(line.get("currency") or invoice.get("currency") or "usd").upper(),
-            unit_amount=int(unit) if unit is not None else (abs(amount) // quantity if quantity else abs(amount)),
-            quantity=quantity, amount=amount, amount_excluding_tax=excluding_tax, net_amount=net,
-            interval=_interval(recurring.get("interval")),
-            interval_count=int(recurring.get("interval_count") or 1),
-            invoice_status=str(invoice.get("status") or "draft"), issued_at=_instant(invoice.get("created"))))
+        lines.append(
+            InvoiceLine(
+                id=line["id"],
+                invoice=invoice["id"],
+                customer=_id(invoice["customer"]),
+                subscription=_id(subscription) if subscription else None,
+                item=_id(line["subscription_item"]) if line.get("subscription_item") else None,
+                kind=kind,
+                proration=bool(line.get("proration")),
+                period_start=_instant(period.get("start")) or _instant(invoice.get("created")) or _epoch(),
+                period_end=_instant(period.get("end")) or _instant(invoice.get("created")) or _epoch(),
+                currency=str(line.get("currency") or invoice.get("currency") or "usd").upper(),
+                unit_amount=int(unit) if unit is not None else (abs(amount) // quantity if quantity else abs(amount)),
+                quantity=quantity,
+                amount=amount,
+                amount_excluding_tax=excluding_tax,
+                net_amount=net,
+                interval=_interval(recurring.get("interval")),
+                interval_count=int(recurring.get("interval_count") or 1),
+                invoice_status=str(invoice.get("status") or "draft"),
+                issued_at=_instant(invoice.get("created")),
+            )
+        )
     return lines
 
 

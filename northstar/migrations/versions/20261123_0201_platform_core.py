@@ -63,217 +63,313 @@ def upgrade() -> None:
           END IF;
         END $$""")
     op.execute(f"GRANT {APP_ROLE} TO current_user")
-    op.create_table('users',
-    sa.Column('id', sa.UUID(), server_default=sa.text('gen_random_uuid()'), nullable=False),
-    sa.Column('email', sa.String(length=320), nullable=False),
-    sa.Column('name', sa.String(length=200), server_default='', nullable=False),
-    sa.Column('password_hash', sa.Text(), nullable=False),
-    sa.Column('password_changed_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.Column('mfa_secret_encrypted', sa.Text(), nullable=True),
-    sa.Column('mfa_enabled', sa.Boolean(), server_default='false', nullable=False),
-    sa.Column('mfa_last_step', sa.Integer(), server_default='0', nullable=False),
-    sa.Column('is_active', sa.Boolean(), server_default='true', nullable=False),
-    sa.Column('last_login_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.CheckConstraint('email = lower(email)', name=op.f('ck_users_email_lowercase')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
-    sa.UniqueConstraint('email', name=op.f('uq_users_email')),
-    schema='auth'
+    op.create_table(
+        "users",
+        sa.Column("id", sa.UUID(), server_default=sa.text("gen_random_uuid()"), nullable=False),
+        sa.Column("email", sa.String(length=320), nullable=False),
+        sa.Column("name", sa.String(length=200), server_default="", nullable=False),
+        sa.Column("password_hash", sa.Text(), nullable=False),
+        sa.Column("password_changed_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column("mfa_secret_encrypted", sa.Text(), nullable=True),
+        sa.Column("mfa_enabled", sa.Boolean(), server_default="false", nullable=False),
+        sa.Column("mfa_last_step", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("is_active", sa.Boolean(), server_default="true", nullable=False),
+        sa.Column("last_login_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.CheckConstraint("email = lower(email)", name=op.f("ck_users_email_lowercase")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
+        sa.UniqueConstraint("email", name=op.f("uq_users_email")),
+        schema="auth",
     )
-    op.create_table('organizations',
-    sa.Column('id', sa.UUID(), server_default=sa.text('gen_random_uuid()'), nullable=False),
-    sa.Column('name', sa.String(length=255), nullable=False),
-    sa.Column('slug', sa.String(length=80), nullable=False),
-    sa.Column('subscription_tier', sa.String(length=50), server_default='free', nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_organizations')),
-    sa.UniqueConstraint('slug', name=op.f('uq_organizations_slug')),
-    schema='core'
+    op.create_table(
+        "organizations",
+        sa.Column("id", sa.UUID(), server_default=sa.text("gen_random_uuid()"), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("slug", sa.String(length=80), nullable=False),
+        sa.Column("subscription_tier", sa.String(length=50), server_default="free", nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_organizations")),
+        sa.UniqueConstraint("slug", name=op.f("uq_organizations_slug")),
+        schema="core",
     )
-    op.create_table('mfa_recovery_codes',
-    sa.Column('id', sa.UUID(), server_default=sa.text('gen_random_uuid()'), nullable=False),
-    sa.Column('user_id', sa.UUID(), nullable=False),
-    sa.Column('code_hash', sa.Text(), nullable=False),
-    sa.Column('used_at', sa.DateTime(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(['user_id'], ['auth.users.id'], name=op.f('fk_mfa_recovery_codes_user_id_users'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_mfa_recovery_codes')),
-    schema='auth'
+    op.create_table(
+        "mfa_recovery_codes",
+        sa.Column("id", sa.UUID(), server_default=sa.text("gen_random_uuid()"), nullable=False),
+        sa.Column("user_id", sa.UUID(), nullable=False),
+        sa.Column("code_hash", sa.Text(), nullable=False),
+        sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["auth.users.id"], name=op.f("fk_mfa_recovery_codes_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_mfa_recovery_codes")),
+        schema="auth",
     )
-    op.create_index(op.f('ix_auth_mfa_recovery_codes_user_id'), 'mfa_recovery_codes', ['user_id'], unique=False, schema='auth')
-    op.create_table('api_keys',
-    sa.Column('id', sa.UUID(), server_default=sa.text('gen_random_uuid()'), nullable=False),
-    sa.Column('org_id', sa.UUID(), nullable=False),
-    sa.Column('name', sa.String(length=200), nullable=False),
-    sa.Column('environment', sa.String(length=10), server_default='live', nullable=False),
-    sa.Column('secret_hash', sa.Text(), nullable=False),
-    sa.Column('role', sa.String(length=20), nullable=False),
-    sa.Column('scopes', postgresql.ARRAY(sa.Text()), nullable=True),
-    sa.Column('created_by', sa.UUID(), nullable=True),
-    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('last_used_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('rotated_to', sa.UUID(), nullable=True),
-    sa.CheckConstraint("environment IN ('live', 'test')", name=op.f('ck_api_keys_environment')),
-    sa.CheckConstraint("role IN ('founder', 'admin', 'member', 'analyst', 'investor')", name=op.f('ck_api_keys_role')),
-    sa.ForeignKeyConstraint(['org_id'], ['core.organizations.id'], name=op.f('fk_api_keys_org_id_organizations'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_api_keys')),
-    schema='core'
+    op.create_index(
+        op.f("ix_auth_mfa_recovery_codes_user_id"), "mfa_recovery_codes", ["user_id"], unique=False, schema="auth"
     )
-    op.create_index('ix_api_keys_org_id', 'api_keys', ['org_id'], unique=False, schema='core')
-    op.create_table('audit_chain_heads',
-    sa.Column('org_id', sa.UUID(), nullable=False),
-    sa.Column('seq', sa.BigInteger(), nullable=False),
-    sa.Column('hash', sa.Text(), nullable=False),
-    sa.ForeignKeyConstraint(['org_id'], ['core.organizations.id'], name=op.f('fk_audit_chain_heads_org_id_organizations'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('org_id', name=op.f('pk_audit_chain_heads')),
-    schema='core'
+    op.create_table(
+        "api_keys",
+        sa.Column("id", sa.UUID(), server_default=sa.text("gen_random_uuid()"), nullable=False),
+        sa.Column("org_id", sa.UUID(), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("environment", sa.String(length=10), server_default="live", nullable=False),
+        sa.Column("secret_hash", sa.Text(), nullable=False),
+        sa.Column("role", sa.String(length=20), nullable=False),
+        sa.Column("scopes", postgresql.ARRAY(sa.Text()), nullable=True),
+        sa.Column("created_by", sa.UUID(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_used_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("rotated_to", sa.UUID(), nullable=True),
+        sa.CheckConstraint("environment IN ('live', 'test')", name=op.f("ck_api_keys_environment")),
+        sa.CheckConstraint(
+            "role IN ('founder', 'admin', 'member', 'analyst', 'investor')", name=op.f("ck_api_keys_role")
+        ),
+        sa.ForeignKeyConstraint(
+            ["org_id"], ["core.organizations.id"], name=op.f("fk_api_keys_org_id_organizations"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_api_keys")),
+        schema="core",
     )
-    op.create_table('audit_events',
-    sa.Column('id', sa.UUID(), server_default=sa.text('gen_random_uuid()'), nullable=False),
-    sa.Column('org_id', sa.UUID(), nullable=False),
-    sa.Column('seq', sa.BigInteger(), nullable=False),
-    sa.Column('occurred_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.Column('actor_type', sa.String(length=20), nullable=False),
-    sa.Column('actor_id', sa.UUID(), nullable=True),
-    sa.Column('action', sa.String(length=120), nullable=False),
-    sa.Column('target_type', sa.String(length=60), server_default='', nullable=False),
-    sa.Column('target_id', sa.String(length=120), server_default='', nullable=False),
-    sa.Column('ip', sa.String(length=64), server_default='', nullable=False),
-    sa.Column('user_agent', sa.String(length=500), server_default='', nullable=False),
-    sa.Column('request_id', sa.String(length=64), server_default='', nullable=False),
-    sa.Column('details', postgresql.JSONB(astext_type=sa.Text()), server_default='{}', nullable=False),
-    sa.Column('prev_hash', sa.Text(), nullable=False),
-    sa.Column('hash', sa.Text(), nullable=False),
-    sa.ForeignKeyConstraint(['org_id'], ['core.organizations.id'], name=op.f('fk_audit_events_org_id_organizations'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_events')),
-    sa.UniqueConstraint('org_id', 'seq', name='uq_audit_events_org_id_seq'),
-    schema='core'
+    op.create_index("ix_api_keys_org_id", "api_keys", ["org_id"], unique=False, schema="core")
+    op.create_table(
+        "audit_chain_heads",
+        sa.Column("org_id", sa.UUID(), nullable=False),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.Column("hash", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["core.organizations.id"],
+            name=op.f("fk_audit_chain_heads_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("org_id", name=op.f("pk_audit_chain_heads")),
+        schema="core",
     )
-    op.create_index('ix_audit_events_org_id_occurred_at', 'audit_events', ['org_id', 'occurred_at'], unique=False, schema='core')
-    op.create_table('idempotency_keys',
-    sa.Column('org_id', sa.UUID(), nullable=False),
-    sa.Column('principal', sa.String(length=80), nullable=False),
-    sa.Column('key', sa.String(length=255), nullable=False),
-    sa.Column('method', sa.String(length=10), nullable=False),
-    sa.Column('path', sa.String(length=500), nullable=False),
-    sa.Column('request_hash', sa.String(length=64), nullable=False),
-    sa.Column('response_status', sa.Integer(), nullable=True),
-    sa.Column('response_body', sa.LargeBinary(), nullable=True),
-    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.ForeignKeyConstraint(['org_id'], ['core.organizations.id'], name=op.f('fk_idempotency_keys_org_id_organizations'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('org_id', 'principal', 'key', name=op.f('pk_idempotency_keys')),
-    schema='core'
+    op.create_table(
+        "audit_events",
+        sa.Column("id", sa.UUID(), server_default=sa.text("gen_random_uuid()"), nullable=False),
+        sa.Column("org_id", sa.UUID(), nullable=False),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.Column("occurred_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column("actor_type", sa.String(length=20), nullable=False),
+        sa.Column("actor_id", sa.UUID(), nullable=True),
+        sa.Column("action", sa.String(length=120), nullable=False),
+        sa.Column("target_type", sa.String(length=60), server_default="", nullable=False),
+        sa.Column("target_id", sa.String(length=120), server_default="", nullable=False),
+        sa.Column("ip", sa.String(length=64), server_default="", nullable=False),
+        sa.Column("user_agent", sa.String(length=500), server_default="", nullable=False),
+        sa.Column("request_id", sa.String(length=64), server_default="", nullable=False),
+        sa.Column("details", postgresql.JSONB(astext_type=sa.Text()), server_default="{}", nullable=False),
+        sa.Column("prev_hash", sa.Text(), nullable=False),
+        sa.Column("hash", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"], ["core.organizations.id"], name=op.f("fk_audit_events_org_id_organizations"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_events")),
+        sa.UniqueConstraint("org_id", "seq", name="uq_audit_events_org_id_seq"),
+        schema="core",
     )
-    op.create_table('invitations',
-    sa.Column('id', sa.UUID(), server_default=sa.text('gen_random_uuid()'), nullable=False),
-    sa.Column('org_id', sa.UUID(), nullable=False),
-    sa.Column('email', sa.String(length=320), nullable=False),
-    sa.Column('role', sa.String(length=20), nullable=False),
-    sa.Column('token_hash', sa.Text(), nullable=False),
-    sa.Column('invited_by', sa.UUID(), nullable=True),
-    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('accepted_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
-    sa.CheckConstraint("role IN ('founder', 'admin', 'member', 'analyst', 'investor')", name=op.f('ck_invitations_role')),
-    sa.CheckConstraint('email = lower(email)', name=op.f('ck_invitations_email_lowercase')),
-    sa.ForeignKeyConstraint(['org_id'], ['core.organizations.id'], name=op.f('fk_invitations_org_id_organizations'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_invitations')),
-    schema='core'
+    op.create_index(
+        "ix_audit_events_org_id_occurred_at", "audit_events", ["org_id", "occurred_at"], unique=False, schema="core"
     )
-    op.create_table('memberships',
-    sa.Column('id', sa.UUID(), server_default=sa.text('gen_random_uuid()'), nullable=False),
-    sa.Column('org_id', sa.UUID(), nullable=False),
-    sa.Column('user_id', sa.UUID(), nullable=False),
-    sa.Column('role', sa.String(length=20), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.CheckConstraint("role IN ('founder', 'admin', 'member', 'analyst', 'investor')", name=op.f('ck_memberships_role')),
-    sa.ForeignKeyConstraint(['org_id'], ['core.organizations.id'], name=op.f('fk_memberships_org_id_organizations'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['user_id'], ['auth.users.id'], name=op.f('fk_memberships_user_id_users'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_memberships')),
-    sa.UniqueConstraint('org_id', 'user_id', name='uq_memberships_org_id_user_id'),
-    schema='core'
+    op.create_table(
+        "idempotency_keys",
+        sa.Column("org_id", sa.UUID(), nullable=False),
+        sa.Column("principal", sa.String(length=80), nullable=False),
+        sa.Column("key", sa.String(length=255), nullable=False),
+        sa.Column("method", sa.String(length=10), nullable=False),
+        sa.Column("path", sa.String(length=500), nullable=False),
+        sa.Column("request_hash", sa.String(length=64), nullable=False),
+        sa.Column("response_status", sa.Integer(), nullable=True),
+        sa.Column("response_body", sa.LargeBinary(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["core.organizations.id"],
+            name=op.f("fk_idempotency_keys_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("org_id", "principal", "key", name=op.f("pk_idempotency_keys")),
+        schema="core",
     )
-    op.create_index('ix_memberships_user_id', 'memberships', ['user_id'], unique=False, schema='core')
-    op.create_table('projects',
-    sa.Column('id', sa.UUID(), server_default=sa.text('gen_random_uuid()'), nullable=False),
-    sa.Column('org_id', sa.UUID(), nullable=False),
-    sa.Column('name', sa.String(length=255), nullable=False),
-    sa.Column('description', sa.Text(), server_default='', nullable=False),
-    sa.Column('created_by', sa.UUID(), nullable=True),
-    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.ForeignKeyConstraint(['org_id'], ['core.organizations.id'], name=op.f('fk_projects_org_id_organizations'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_projects')),
-    sa.UniqueConstraint('org_id', 'id', name='uq_projects_org_id_id'),
-    schema='core'
+    op.create_table(
+        "invitations",
+        sa.Column("id", sa.UUID(), server_default=sa.text("gen_random_uuid()"), nullable=False),
+        sa.Column("org_id", sa.UUID(), nullable=False),
+        sa.Column("email", sa.String(length=320), nullable=False),
+        sa.Column("role", sa.String(length=20), nullable=False),
+        sa.Column("token_hash", sa.Text(), nullable=False),
+        sa.Column("invited_by", sa.UUID(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("accepted_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.CheckConstraint(
+            "role IN ('founder', 'admin', 'member', 'analyst', 'investor')", name=op.f("ck_invitations_role")
+        ),
+        sa.CheckConstraint("email = lower(email)", name=op.f("ck_invitations_email_lowercase")),
+        sa.ForeignKeyConstraint(
+            ["org_id"], ["core.organizations.id"], name=op.f("fk_invitations_org_id_organizations"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_invitations")),
+        schema="core",
     )
-    op.create_index('ix_projects_org_id_created_at', 'projects', ['org_id', 'created_at'], unique=False, schema='core')
-    op.create_table('refresh_tokens',
-    sa.Column('id', sa.UUID(), server_default=sa.text('gen_random_uuid()'), nullable=False),
-    sa.Column('org_id', sa.UUID(), nullable=False),
-    sa.Column('user_id', sa.UUID(), nullable=False),
-    sa.Column('family_id', sa.UUID(), nullable=False),
-    sa.Column('secret_hash', sa.Text(), nullable=False),
-    sa.Column('user_agent', sa.String(length=500), server_default='', nullable=False),
-    sa.Column('ip', sa.String(length=64), server_default='', nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('used_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(['org_id', 'user_id'], ['core.memberships.org_id', 'core.memberships.user_id'], name=op.f('fk_refresh_tokens_org_id_memberships'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['org_id'], ['core.organizations.id'], name=op.f('fk_refresh_tokens_org_id_organizations'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_refresh_tokens')),
-    schema='auth'
+    op.create_table(
+        "memberships",
+        sa.Column("id", sa.UUID(), server_default=sa.text("gen_random_uuid()"), nullable=False),
+        sa.Column("org_id", sa.UUID(), nullable=False),
+        sa.Column("user_id", sa.UUID(), nullable=False),
+        sa.Column("role", sa.String(length=20), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.CheckConstraint(
+            "role IN ('founder', 'admin', 'member', 'analyst', 'investor')", name=op.f("ck_memberships_role")
+        ),
+        sa.ForeignKeyConstraint(
+            ["org_id"], ["core.organizations.id"], name=op.f("fk_memberships_org_id_organizations"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["auth.users.id"], name=op.f("fk_memberships_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_memberships")),
+        sa.UniqueConstraint("org_id", "user_id", name="uq_memberships_org_id_user_id"),
+        schema="core",
     )
-    op.create_index('ix_refresh_tokens_family_id', 'refresh_tokens', ['family_id'], unique=False, schema='auth')
-    op.create_index('ix_refresh_tokens_user_id', 'refresh_tokens', ['user_id'], unique=False, schema='auth')
-    op.create_table('project_members',
-    sa.Column('id', sa.UUID(), server_default=sa.text('gen_random_uuid()'), nullable=False),
-    sa.Column('org_id', sa.UUID(), nullable=False),
-    sa.Column('project_id', sa.UUID(), nullable=False),
-    sa.Column('user_id', sa.UUID(), nullable=False),
-    sa.Column('role', sa.String(length=20), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.CheckConstraint("role IN ('founder', 'admin', 'member', 'analyst', 'investor')", name=op.f('ck_project_members_role')),
-    sa.ForeignKeyConstraint(['org_id', 'project_id'], ['core.projects.org_id', 'core.projects.id'], name=op.f('fk_project_members_org_id_projects'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['org_id', 'user_id'], ['core.memberships.org_id', 'core.memberships.user_id'], name=op.f('fk_project_members_org_id_memberships'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['org_id'], ['core.organizations.id'], name=op.f('fk_project_members_org_id_organizations'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_project_members')),
-    sa.UniqueConstraint('org_id', 'project_id', 'user_id', name='uq_project_members_org_project_user'),
-    schema='core'
+    op.create_index("ix_memberships_user_id", "memberships", ["user_id"], unique=False, schema="core")
+    op.create_table(
+        "projects",
+        sa.Column("id", sa.UUID(), server_default=sa.text("gen_random_uuid()"), nullable=False),
+        sa.Column("org_id", sa.UUID(), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("description", sa.Text(), server_default="", nullable=False),
+        sa.Column("created_by", sa.UUID(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"], ["core.organizations.id"], name=op.f("fk_projects_org_id_organizations"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_projects")),
+        sa.UniqueConstraint("org_id", "id", name="uq_projects_org_id_id"),
+        schema="core",
     )
-    op.create_table('teams',
-    sa.Column('id', sa.UUID(), server_default=sa.text('gen_random_uuid()'), nullable=False),
-    sa.Column('org_id', sa.UUID(), nullable=False),
-    sa.Column('project_id', sa.UUID(), nullable=True),
-    sa.Column('name', sa.String(length=255), nullable=False),
-    sa.Column('description', sa.Text(), server_default='', nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.ForeignKeyConstraint(['org_id', 'project_id'], ['core.projects.org_id', 'core.projects.id'], name=op.f('fk_teams_org_id_projects'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['org_id'], ['core.organizations.id'], name=op.f('fk_teams_org_id_organizations'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_teams')),
-    sa.UniqueConstraint('org_id', 'id', name='uq_teams_org_id_id'),
-    sa.UniqueConstraint('org_id', 'name', name='uq_teams_org_id_name'),
-    schema='core'
+    op.create_index("ix_projects_org_id_created_at", "projects", ["org_id", "created_at"], unique=False, schema="core")
+    op.create_table(
+        "refresh_tokens",
+        sa.Column("id", sa.UUID(), server_default=sa.text("gen_random_uuid()"), nullable=False),
+        sa.Column("org_id", sa.UUID(), nullable=False),
+        sa.Column("user_id", sa.UUID(), nullable=False),
+        sa.Column("family_id", sa.UUID(), nullable=False),
+        sa.Column("secret_hash", sa.Text(), nullable=False),
+        sa.Column("user_agent", sa.String(length=500), server_default="", nullable=False),
+        sa.Column("ip", sa.String(length=64), server_default="", nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["org_id", "user_id"],
+            ["core.memberships.org_id", "core.memberships.user_id"],
+            name=op.f("fk_refresh_tokens_org_id_memberships"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["core.organizations.id"],
+            name=op.f("fk_refresh_tokens_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_refresh_tokens")),
+        schema="auth",
     )
-    op.create_table('team_members',
-    sa.Column('id', sa.UUID(), server_default=sa.text('gen_random_uuid()'), nullable=False),
-    sa.Column('org_id', sa.UUID(), nullable=False),
-    sa.Column('team_id', sa.UUID(), nullable=False),
-    sa.Column('user_id', sa.UUID(), nullable=False),
-    sa.Column('role', sa.String(length=20), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.CheckConstraint("role IN ('founder', 'admin', 'member', 'analyst', 'investor')", name=op.f('ck_team_members_role')),
-    sa.ForeignKeyConstraint(['org_id', 'team_id'], ['core.teams.org_id', 'core.teams.id'], name=op.f('fk_team_members_org_id_teams'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['org_id', 'user_id'], ['core.memberships.org_id', 'core.memberships.user_id'], name=op.f('fk_team_members_org_id_memberships'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['org_id'], ['core.organizations.id'], name=op.f('fk_team_members_org_id_organizations'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_team_members')),
-    sa.UniqueConstraint('org_id', 'team_id', 'user_id', name='uq_team_members_org_team_user'),
-    schema='core'
+    op.create_index("ix_refresh_tokens_family_id", "refresh_tokens", ["family_id"], unique=False, schema="auth")
+    op.create_index("ix_refresh_tokens_user_id", "refresh_tokens", ["user_id"], unique=False, schema="auth")
+    op.create_table(
+        "project_members",
+        sa.Column("id", sa.UUID(), server_default=sa.text("gen_random_uuid()"), nullable=False),
+        sa.Column("org_id", sa.UUID(), nullable=False),
+        sa.Column("project_id", sa.UUID(), nullable=False),
+        sa.Column("user_id", sa.UUID(), nullable=False),
+        sa.Column("role", sa.String(length=20), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.CheckConstraint(
+            "role IN ('founder', 'admin', 'member', 'analyst', 'investor')", name=op.f("ck_project_members_role")
+        ),
+        sa.ForeignKeyConstraint(
+            ["org_id", "project_id"],
+            ["core.projects.org_id", "core.projects.id"],
+            name=op.f("fk_project_members_org_id_projects"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["org_id", "user_id"],
+            ["core.memberships.org_id", "core.memberships.user_id"],
+            name=op.f("fk_project_members_org_id_memberships"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["core.organizations.id"],
+            name=op.f("fk_project_members_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_project_members")),
+        sa.UniqueConstraint("org_id", "project_id", "user_id", name="uq_project_members_org_project_user"),
+        schema="core",
+    )
+    op.create_table(
+        "teams",
+        sa.Column("id", sa.UUID(), server_default=sa.text("gen_random_uuid()"), nullable=False),
+        sa.Column("org_id", sa.UUID(), nullable=False),
+        sa.Column("project_id", sa.UUID(), nullable=True),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("description", sa.Text(), server_default="", nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id", "project_id"],
+            ["core.projects.org_id", "core.projects.id"],
+            name=op.f("fk_teams_org_id_projects"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["org_id"], ["core.organizations.id"], name=op.f("fk_teams_org_id_organizations"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_teams")),
+        sa.UniqueConstraint("org_id", "id", name="uq_teams_org_id_id"),
+        sa.UniqueConstraint("org_id", "name", name="uq_teams_org_id_name"),
+        schema="core",
+    )
+    op.create_table(
+        "team_members",
+        sa.Column("id", sa.UUID(), server_default=sa.text("gen_random_uuid()"), nullable=False),
+        sa.Column("org_id", sa.UUID(), nullable=False),
+        sa.Column("team_id", sa.UUID(), nullable=False),
+        sa.Column("user_id", sa.UUID(), nullable=False),
+        sa.Column("role", sa.String(length=20), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.CheckConstraint(
+            "role IN ('founder', 'admin', 'member', 'analyst', 'investor')", name=op.f("ck_team_members_role")
+        ),
+        sa.ForeignKeyConstraint(
+            ["org_id", "team_id"],
+            ["core.teams.org_id", "core.teams.id"],
+            name=op.f("fk_team_members_org_id_teams"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["org_id", "user_id"],
+            ["core.memberships.org_id", "core.memberships.user_id"],
+            name=op.f("fk_team_members_org_id_memberships"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["org_id"], ["core.organizations.id"], name=op.f("fk_team_members_org_id_organizations"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_team_members")),
+        sa.UniqueConstraint("org_id", "team_id", "user_id", name="uq_team_members_org_team_user"),
+        schema="core",
     )
     _secure()
 
@@ -312,24 +408,24 @@ def downgrade() -> None:
         op.execute(f"DROP POLICY IF EXISTS tenant_isolation ON {table}")
     op.execute("DROP TRIGGER IF EXISTS audit_chain ON core.audit_events")
     op.execute("DROP FUNCTION IF EXISTS core.audit_chain()")
-    op.drop_table('team_members', schema='core')
-    op.drop_table('teams', schema='core')
-    op.drop_table('project_members', schema='core')
-    op.drop_index('ix_refresh_tokens_user_id', table_name='refresh_tokens', schema='auth')
-    op.drop_index('ix_refresh_tokens_family_id', table_name='refresh_tokens', schema='auth')
-    op.drop_table('refresh_tokens', schema='auth')
-    op.drop_index('ix_projects_org_id_created_at', table_name='projects', schema='core')
-    op.drop_table('projects', schema='core')
-    op.drop_index('ix_memberships_user_id', table_name='memberships', schema='core')
-    op.drop_table('memberships', schema='core')
-    op.drop_table('invitations', schema='core')
-    op.drop_table('idempotency_keys', schema='core')
-    op.drop_index('ix_audit_events_org_id_occurred_at', table_name='audit_events', schema='core')
-    op.drop_table('audit_events', schema='core')
-    op.drop_table('audit_chain_heads', schema='core')
-    op.drop_index('ix_api_keys_org_id', table_name='api_keys', schema='core')
-    op.drop_table('api_keys', schema='core')
-    op.drop_index(op.f('ix_auth_mfa_recovery_codes_user_id'), table_name='mfa_recovery_codes', schema='auth')
-    op.drop_table('mfa_recovery_codes', schema='auth')
-    op.drop_table('organizations', schema='core')
-    op.drop_table('users', schema='auth')
+    op.drop_table("team_members", schema="core")
+    op.drop_table("teams", schema="core")
+    op.drop_table("project_members", schema="core")
+    op.drop_index("ix_refresh_tokens_user_id", table_name="refresh_tokens", schema="auth")
+    op.drop_index("ix_refresh_tokens_family_id", table_name="refresh_tokens", schema="auth")
+    op.drop_table("refresh_tokens", schema="auth")
+    op.drop_index("ix_projects_org_id_created_at", table_name="projects", schema="core")
+    op.drop_table("projects", schema="core")
+    op.drop_index("ix_memberships_user_id", table_name="memberships", schema="core")
+    op.drop_table("memberships", schema="core")
+    op.drop_table("invitations", schema="core")
+    op.drop_table("idempotency_keys", schema="core")
+    op.drop_index("ix_audit_events_org_id_occurred_at", table_name="audit_events", schema="core")
+    op.drop_table("audit_events", schema="core")
+    op.drop_table("audit_chain_heads", schema="core")
+    op.drop_index("ix_api_keys_org_id", table_name="api_keys", schema="core")
+    op.drop_table("api_keys", schema="core")
+    op.drop_index(op.f("ix_auth_mfa_recovery_codes_user_id"), table_name="mfa_recovery_codes", schema="auth")
+    op.drop_table("mfa_recovery_codes", schema="auth")
+    op.drop_table("organizations", schema="core")
+    op.drop_table("users", schema="auth")

@@ -15,8 +15,7 @@ down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-QUEUE_TABLES = ("procrastinate_jobs", "procrastinate_events", "procrastinate_periodic_defers",
-                "procrastinate_workers")
+QUEUE_TABLES = ("procrastinate_jobs", "procrastinate_events", "procrastinate_periodic_defers", "procrastinate_workers")
 
 
 def upgrade() -> None:
@@ -37,5 +36,7 @@ def downgrade() -> None:
             EXECUTE 'DROP FUNCTION ' || fn || ' CASCADE';
           END LOOP;
         END $$""")
-    op.execute("DROP TYPE IF EXISTS procrastinate_job_to_defer_v1, procrastinate_job_event_type, "
-               "procrastinate_job_status CASCADE")
+    op.execute(
+        "DROP TYPE IF EXISTS procrastinate_job_to_defer_v1, procrastinate_job_event_type, "
+        "procrastinate_job_status CASCADE"
+    )

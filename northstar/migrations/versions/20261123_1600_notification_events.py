@@ -39,8 +39,10 @@ def upgrade() -> None:
           received_at timestamptz NOT NULL DEFAULT now(),
           CONSTRAINT pk_notification_events PRIMARY KEY (site_id, occurred_at, id)
         ) PARTITION BY RANGE (occurred_at)""")
-    op.execute("CREATE INDEX ix_notification_events_site_time ON socialproof.notification_events "
-               "(site_id, event_type, occurred_at)")
+    op.execute(
+        "CREATE INDEX ix_notification_events_site_time ON socialproof.notification_events "
+        "(site_id, event_type, occurred_at)"
+    )
     op.execute("CREATE INDEX ix_notification_events_site_id ON socialproof.notification_events (site_id, id)")
     op.execute(f"""
         CREATE FUNCTION socialproof.ensure_event_partitions(p_month date) RETURNS integer
@@ -80,11 +82,15 @@ def upgrade() -> None:
     op.execute("REVOKE ALL ON FUNCTION socialproof.ensure_event_partitions(date) FROM PUBLIC")
     op.execute("ALTER TABLE socialproof.notification_events ENABLE ROW LEVEL SECURITY")
     op.execute("ALTER TABLE socialproof.notification_events FORCE ROW LEVEL SECURITY")
-    op.execute("CREATE POLICY tenant_isolation ON socialproof.notification_events "
-               "USING (org_id = nullif(current_setting('northstar.org_id', true), '')::uuid)")
+    op.execute(
+        "CREATE POLICY tenant_isolation ON socialproof.notification_events "
+        "USING (org_id = nullif(current_setting('northstar.org_id', true), '')::uuid)"
+    )
     op.execute(f"GRANT SELECT, INSERT ON socialproof.notification_events TO {APP_ROLE}")
-    op.execute("SELECT socialproof.ensure_event_partitions((now() + make_interval(months => m))::date) "
-               "FROM generate_series(-1, 2) m")
+    op.execute(
+        "SELECT socialproof.ensure_event_partitions((now() + make_interval(months => m))::date) "
+        "FROM generate_series(-1, 2) m"
+    )
 
 
 def downgrade() -> None:

@@ -45,10 +45,13 @@ def upgrade() -> None:
     op.execute("""ALTER TABLE socialproof.notifications
                   ADD COLUMN goal jsonb NOT NULL DEFAULT '{"eventTypes": ["purchase", "signup"]}'::jsonb""")
 
-    op.execute("CREATE INDEX ix_notification_events_clicks ON socialproof.notification_events "
-               "(site_id, visitor_id, occurred_at) WHERE event_type = 'click'")
-    op.execute("CREATE INDEX ix_notification_events_received ON socialproof.notification_events "
-               "USING brin (received_at)")
+    op.execute(
+        "CREATE INDEX ix_notification_events_clicks ON socialproof.notification_events "
+        "(site_id, visitor_id, occurred_at) WHERE event_type = 'click'"
+    )
+    op.execute(
+        "CREATE INDEX ix_notification_events_received ON socialproof.notification_events USING brin (received_at)"
+    )
 
     op.execute(f"""
         CREATE TABLE socialproof.event_counts (
@@ -109,13 +112,16 @@ def upgrade() -> None:
         op.execute(f"ALTER TABLE socialproof.{table} ENABLE ROW LEVEL SECURITY")
         op.execute(f"ALTER TABLE socialproof.{table} FORCE ROW LEVEL SECURITY")
         op.execute(f"CREATE POLICY tenant_isolation ON socialproof.{table} USING (org_id = {CURRENT_ORG})")
-    op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON socialproof.event_counts, socialproof.visitor_sketches "
-               f"TO {APP_ROLE}")
+    op.execute(
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON socialproof.event_counts, socialproof.visitor_sketches TO {APP_ROLE}"
+    )
     op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON socialproof.visitor_hashes TO {APP_ROLE}")
     op.execute(f"GRANT SELECT, INSERT, DELETE ON socialproof.conversions TO {APP_ROLE}")
 
-    op.execute("CREATE TABLE socialproof.visitor_salts (day date NOT NULL, salt bytea NOT NULL, "
-               "CONSTRAINT pk_visitor_salts PRIMARY KEY (day))")
+    op.execute(
+        "CREATE TABLE socialproof.visitor_salts (day date NOT NULL, salt bytea NOT NULL, "
+        "CONSTRAINT pk_visitor_salts PRIMARY KEY (day))"
+    )
     op.execute(f"GRANT SELECT, INSERT ON socialproof.visitor_salts TO {APP_ROLE}")
     op.execute("""
         CREATE TABLE socialproof.event_months (
@@ -216,8 +222,10 @@ def upgrade() -> None:
           RETURN NULL;
         END $$""")
     for table, site_column in (("sites", "id"), ("templates", "site_id"), ("notifications", "site_id")):
-        op.execute(f"CREATE TRIGGER publish_change AFTER INSERT OR UPDATE OR DELETE ON socialproof.{table} "
-                   f"FOR EACH ROW EXECUTE FUNCTION socialproof.publish_change('{site_column}')")
+        op.execute(
+            f"CREATE TRIGGER publish_change AFTER INSERT OR UPDATE OR DELETE ON socialproof.{table} "
+            f"FOR EACH ROW EXECUTE FUNCTION socialproof.publish_change('{site_column}')"
+        )
 
     op.execute("""
         CREATE FUNCTION socialproof.drop_event_month(p_month date) RETURNS boolean

@@ -28,8 +28,19 @@ depends_on: str | Sequence[str] | None = None
 APP_ROLE = "northstar_app"
 CURRENT_ORG = "nullif(current_setting('northstar.org_id', true), '')::uuid"
 ORG_FK = "FOREIGN KEY (org_id) REFERENCES core.organizations (id) ON DELETE CASCADE"
-TABLES = ("policies", "customers", "subscriptions", "invoice_lines", "fx_rates", "movements", "summaries", "kpis",
-          "cohorts", "spend", "goals")
+TABLES = (
+    "policies",
+    "customers",
+    "subscriptions",
+    "invoice_lines",
+    "fx_rates",
+    "movements",
+    "summaries",
+    "kpis",
+    "cohorts",
+    "spend",
+    "goals",
+)
 
 
 def upgrade() -> None:

@@ -26,8 +26,10 @@ TABLES = ("orders", "order_refunds", "traffic", "product_events", "deals")
 
 
 def _integration_fk(table: str) -> str:
-    return (f"CONSTRAINT fk_{table}_integration FOREIGN KEY (org_id, integration_id) "
-            "REFERENCES integrations.integrations (org_id, id) ON DELETE CASCADE")
+    return (
+        f"CONSTRAINT fk_{table}_integration FOREIGN KEY (org_id, integration_id) "
+        "REFERENCES integrations.integrations (org_id, id) ON DELETE CASCADE"
+    )
 
 
 def upgrade() -> None:

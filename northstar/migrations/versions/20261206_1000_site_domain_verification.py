@@ -93,5 +93,7 @@ def downgrade() -> None:
     op.execute("DROP INDEX socialproof.ix_sites_domain")
     op.execute("ALTER TABLE socialproof.sites DROP CONSTRAINT uq_sites_org_id_domain")
     op.execute("ALTER TABLE socialproof.sites ADD CONSTRAINT uq_sites_domain UNIQUE (domain)")
-    op.execute("ALTER TABLE socialproof.sites DROP COLUMN verification_token, DROP COLUMN verified_at,"
-               " DROP COLUMN domain_set_at")
+    op.execute(
+        "ALTER TABLE socialproof.sites DROP COLUMN verification_token, DROP COLUMN verified_at,"
+        " DROP COLUMN domain_set_at"
+    )

@@ -63,17 +63,28 @@ class Asset:
 
     @classmethod
     def of(cls, body: bytes) -> Asset:
-        return cls(body, gzip.compress(body, compresslevel=9, mtime=0),
-                   f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"')
+        return cls(
+            body,
+            gzip.compress(body, compresslevel=9, mtime=0),
+            f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"',
+        )
 
     def response(self, request: Request, *, cache_control: str) -> Response:
-        headers = {"cache-control": cache_control, "etag": self.etag, "vary": "Accept-Encoding",
-                   "access-control-allow-origin": "*", "cross-origin-resource-policy": "cross-origin"}
+        headers = {
+            "cache-control": cache_control,
+            "etag": self.etag,
+            "vary": "Accept-Encoding",
+            "access-control-allow-origin": "*",
+            "cross-origin-resource-policy": "cross-origin",
+        }
         if request.headers.get("if-none-match") == self.etag:
             return Response(status_code=304, headers=headers)
         if "gzip" in request.headers.get("accept-encoding", ""):
-            return Response(self.gzipped, media_type="text/javascript; charset=utf-8",
-                            headers={**headers, "content-encoding": "gzip"})
+            return Response(
+                self.gzipped,
+                media_type="text/javascript; charset=utf-8",
+                headers={**headers, "content-encoding": "gzip"},
+            )
         return Response(self.body, media_type="text/javascript; charset=utf-8", headers=headers)
 
 
@@ -97,16 +108,23 @@ def embed_codes(site_key: str, *, public_url: str) -> dict[str, str]:
     the page's ``load`` event (a slow API can never hold the page), or, for pages whose CSP forbids inline scripts,
     the plain script tag."""
     loader = orjson.dumps(f"{public_url}/w/{site_key}.js").decode()
-    snippet = ("<script>(function(w,d,s){w.northstar=w.northstar||function(){(w.northstar.q=w.northstar.q||[])"
-               ".push(arguments)};function l(){var e=d.createElement('script');e.async=true;e.src=s;"
-               "(d.head||d.documentElement).appendChild(e)}d.readyState==='complete'?l():"
-               f"w.addEventListener('load',l)}})(window,document,{loader});</script>")
+    snippet = (
+        "<script>(function(w,d,s){w.northstar=w.northstar||function(){(w.northstar.q=w.northstar.q||[])"
+        ".push(arguments)};function l(){var e=d.createElement('script');e.async=true;e.src=s;"
+        "(d.head||d.documentElement).appendChild(e)}d.readyState==='complete'?l():"
+        f"w.addEventListener('load',l)}})(window,document,{loader});</script>"
+    )
     return {"snippet": snippet, "script_tag": f'<script async src="{public_url}/w/{site_key}.js"></script>'}
 
 
 def loader_asset(site: PublicSite, *, public_url: str) -> Asset:
-    values = {"__SITE_KEY__": site.site_key, "__DOMAIN__": site.domain, "__API__": public_url,
-              "__WIDGET__": public_url + widget_path(), "__PERSISTENT__": site.persistent_visitor_id}
+    values = {
+        "__SITE_KEY__": site.site_key,
+        "__DOMAIN__": site.domain,
+        "__API__": public_url,
+        "__WIDGET__": public_url + widget_path(),
+        "__PERSISTENT__": site.persistent_visitor_id,
+    }
     script = _loader_template()
     for placeholder, value in values.items():
         script = script.replace(f'"{placeholder}"', orjson.dumps(value).decode())
@@ -124,8 +142,10 @@ async def _site(request: Request, site_key: str) -> PublicSite:
     if site is None:
         raise NotFound("No site has this key", code="unknown_site")
     if not site.serving:
-        raise Forbidden("This site has not proved control of its domain yet (see its verification in the API)",
-                        code="site_unverified")
+        raise Forbidden(
+            "This site has not proved control of its domain yet (see its verification in the API)",
+            code="site_unverified",
+        )
     return site
 
 
@@ -153,8 +173,7 @@ async def loader(request: Request) -> Response:
     """``<script async src=".../w/{siteKey}.js">``: defines ``northstar(...)`` and loads the widget."""
     settings: Settings = request.app.state.settings
     site = await _site(request, request.path_params["site_key"])
-    return loader_asset(site, public_url=settings.public_url).response(
-        request, cache_control="public, max-age=300")
+    return loader_asset(site, public_url=settings.public_url).response(request, cache_control="public, max-age=300")
 
 
 async def widget(request: Request) -> Response:
@@ -164,9 +183,15 @@ async def widget(request: Request) -> Response:
 
 
 def _preflight(request: Request, methods: str) -> Response:
-    return Response(status_code=204, headers={
-        **_cors(_origin(request)), "access-control-allow-methods": methods,
-        "access-control-allow-headers": "Content-Type", "access-control-max-age": "86400"})
+    return Response(
+        status_code=204,
+        headers={
+            **_cors(_origin(request)),
+            "access-control-allow-methods": methods,
+            "access-control-allow-headers": "Content-Type",
+            "access-control-max-age": "86400",
+        },
+    )
 
 
 async def feed(request: Request) -> Response:
@@ -177,8 +202,12 @@ async def feed(request: Request) -> Response:
         return _preflight(request, "GET")
     url = request.query_params.get("url", "")
     if not url or len(url) > MAX_URL or "\x00" in url:
-        raise Unprocessable("Give the page's address as ?url=", details=[
-            {"field": "query.url", "message": f"required, at most {MAX_URL} characters", "type": "value_error"}])
+        raise Unprocessable(
+            "Give the page's address as ?url=",
+            details=[
+                {"field": "query.url", "message": f"required, at most {MAX_URL} characters", "type": "value_error"}
+            ],
+        )
     if not on_domain(urlsplit(url).hostname, site.domain):
         raise Forbidden("This page is not on the site's domain", code="origin_not_allowed")
     runtime = _runtime(request)
@@ -205,14 +234,26 @@ async def collect(request: Request) -> Response:
     except orjson.JSONDecodeError:
         raise BadRequest("The body is not valid JSON", code="invalid_json") from None
     if json_has_nul(body, document):
-        raise Unprocessable("The batch is not valid", details=[
-            {"field": "body", "message": "Text must not contain NUL (\\u0000) characters", "type": "value_error"}])
+        raise Unprocessable(
+            "The batch is not valid",
+            details=[
+                {"field": "body", "message": "Text must not contain NUL (\\u0000) characters", "type": "value_error"}
+            ],
+        )
     try:
         batch = _collect_batch.validate_python(document)
     except ValidationError as exc:
-        raise Unprocessable("The batch is not valid", details=[
-            {"field": ".".join(str(part) for part in ("body", *error["loc"])), "message": error["msg"],
-             "type": error["type"]} for error in exc.errors(include_url=False, include_context=False)]) from None
+        raise Unprocessable(
+            "The batch is not valid",
+            details=[
+                {
+                    "field": ".".join(str(part) for part in ("body", *error["loc"])),
+                    "message": error["msg"],
+                    "type": error["type"],
+                }
+                for error in exc.errors(include_url=False, include_context=False)
+            ],
+        ) from None
     site = await _site(request, batch.site_key)
     origin = _allowed_origin(request, site, required=True)
     ip: str = request.state.client_ip
@@ -220,14 +261,14 @@ async def collect(request: Request) -> Response:
     try:
         if settings.rate_limit.enabled:
             await limiter.enforce(f"collect:{site.id}:{ip}", limit=settings.socialproof.collect_per_ip_per_minute)
-        result, dropped = await event_service.collect(_runtime(request).collector, site, batch, ip=ip,
-                                                      user_agent=request.headers.get("user-agent", ""))
+        result, dropped = await event_service.collect(
+            _runtime(request).collector, site, batch, ip=ip, user_agent=request.headers.get("user-agent", "")
+        )
     except AppError as exc:  # 429 and 503: the page's script may read Retry-After
         exc.headers = {**(exc.headers or {}), **_cors(origin)}
         raise
     data = {"accepted": result.accepted, "duplicates": result.duplicates, "dropped": dropped}
-    return Response(orjson.dumps({"data": data}), status_code=202, media_type="application/json",
-                    headers=_cors(origin))
+    return Response(orjson.dumps({"data": data}), status_code=202, media_type="application/json", headers=_cors(origin))
 
 
 def _wants_widget_stream(scope: Scope) -> bool:
@@ -240,8 +281,10 @@ async def live_feed(request: Request) -> Response:
     origin = _allowed_origin(request, site, required=False)
     url = request.query_params.get("url", "")
     if not url or len(url) > MAX_URL or not on_domain(urlsplit(url).hostname, site.domain):
-        raise Unprocessable("Give a page of the site as ?url=", details=[
-            {"field": "query.url", "message": "a page of the site", "type": "value_error"}])
+        raise Unprocessable(
+            "Give a page of the site as ?url=",
+            details=[{"field": "query.url", "message": "a page of the site", "type": "value_error"}],
+        )
     runtime = _runtime(request)
     place = runtime.collector.geo.locate(request.state.client_ip)
     country = place.country if place else None
@@ -278,11 +321,16 @@ def fast_routes() -> list[FastRoute]:
     return [
         FastRoute("/w/widget-{version}.js", r"/w/widget-(?P<version>[^/]+)\.js", frozenset({"GET", "HEAD"}), widget),
         FastRoute("/w/{site_key}.js", r"/w/(?P<site_key>[^/]+)\.js", frozenset({"GET", "HEAD"}), loader),
-        FastRoute("/api/v1/widget/{site_key}/feed", r"/api/v1/widget/(?P<site_key>[^/]{1,64})/feed",
-                  frozenset({"GET", "HEAD", "OPTIONS"}), feed),
+        FastRoute(
+            "/api/v1/widget/{site_key}/feed",
+            r"/api/v1/widget/(?P<site_key>[^/]{1,64})/feed",
+            frozenset({"GET", "HEAD", "OPTIONS"}),
+            feed,
+        ),
         FastRoute("/api/v1/collect", r"/api/v1/collect", frozenset({"POST", "OPTIONS"}), collect),
-        FastRoute("/events/stream?siteKey", r"/events/stream", frozenset({"GET"}), live_feed,
-                  when=_wants_widget_stream),
+        FastRoute(
+            "/events/stream?siteKey", r"/events/stream", frozenset({"GET"}), live_feed, when=_wants_widget_stream
+        ),
     ]
 
 
@@ -294,53 +342,108 @@ def document(openapi: dict[str, Any]) -> None:
     """Describe these paths in the OpenAPI document (FastAPI does not see them: they are answered earlier)."""
     _, definitions = models_json_schema(
         [(CollectBatch, "validation"), (Envelope[CollectAccepted], "serialization"), (FeedEnvelope, "serialization")],
-        ref_template="#/components/schemas/{model}")
+        ref_template="#/components/schemas/{model}",
+    )
     components = openapi.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     for name, definition in definitions.get("$defs", {}).items():
         schemas.setdefault(name, definition)
     error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}}
-    components.setdefault("responses", {}).update({
-        f"Error{status}": {**error, "description": description} for status, description in (
-            (400, "The body is not JSON"), (403, "Not the site's domain, or its domain's verification is pending"),
-            (404, "Unknown site key or version"),
-            (413, "The body is too large"), (422, "Not valid; `details` lists each field path"),
-            (429, "Rate limited; see Retry-After"), (503, "Events cannot be stored right now; retry"))})
-    site_key = {"name": "site_key", "in": "path", "required": True, "schema": {"type": "string"},
-                "example": "pk_3xAmpl3K3yF0rD0cs"}
+    components.setdefault("responses", {}).update(
+        {
+            f"Error{status}": {**error, "description": description}
+            for status, description in (
+                (400, "The body is not JSON"),
+                (403, "Not the site's domain, or its domain's verification is pending"),
+                (404, "Unknown site key or version"),
+                (413, "The body is too large"),
+                (422, "Not valid; `details` lists each field path"),
+                (429, "Rate limited; see Retry-After"),
+                (503, "Events cannot be stored right now; retry"),
+            )
+        }
+    )
+    site_key = {
+        "name": "site_key",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "example": "pk_3xAmpl3K3yF0rD0cs",
+    }
     script = {"description": "The script", "content": {"text/javascript": {"schema": {"type": "string"}}}}
     not_modified = {"description": "Not modified (If-None-Match)"}
     allowed: dict[str, Any] = {"204": {"description": "Allowed methods and headers"}}
-    preflight: dict[str, Any] = {"summary": "CORS preflight", "tags": ["widget"], "parameters": [],
-                                 "responses": allowed}
-    feed_preflight = {**preflight, "operationId": "widget_feed_preflight", "parameters": [site_key],
-                      "responses": {**allowed, **_errors(403, 404)}}
-    paths = openapi.setdefault("paths", {})
-    paths["/w/{site_key}.js"] = {"get": {
-        "operationId": "widget_loader", "summary": "The embed snippet's loader", "tags": ["widget"],
-        "parameters": [site_key],
-        "description": "Defines `northstar(...)` and loads the widget asynchronously, only on the site's domain.",
-        "responses": {"200": script, "304": not_modified, **_errors(403, 404)}}}
-    paths["/w/widget-{version}.js"] = {"get": {
-        "operationId": "widget_script", "summary": "The widget (immutable; the loader names the current version)",
+    preflight: dict[str, Any] = {
+        "summary": "CORS preflight",
         "tags": ["widget"],
-        "parameters": [{"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}],
-        "responses": {"200": script, "304": not_modified, **_errors(404)}}}
-    paths["/api/v1/widget/{site_key}/feed"] = {"get": {
-        "operationId": "widget_feed", "summary": "What this page should show now", "tags": ["widget"],
-        "description": "Targeting applied, anonymised, cached; ETag and 304. Public: identified by the site key.",
-        "parameters": [site_key, {"name": "url", "in": "query", "required": True,
-                                  "schema": {"type": "string", "maxLength": MAX_URL}}],
-        "responses": {"200": {"description": "The feed", "content": {"application/json": {
-            "schema": {"$ref": "#/components/schemas/FeedEnvelope"}}}}, "304": not_modified,
-            **_errors(403, 404, 422)}}, "options": feed_preflight}
+        "parameters": [],
+        "responses": allowed,
+    }
+    feed_preflight = {
+        **preflight,
+        "operationId": "widget_feed_preflight",
+        "parameters": [site_key],
+        "responses": {**allowed, **_errors(403, 404)},
+    }
+    paths = openapi.setdefault("paths", {})
+    paths["/w/{site_key}.js"] = {
+        "get": {
+            "operationId": "widget_loader",
+            "summary": "The embed snippet's loader",
+            "tags": ["widget"],
+            "parameters": [site_key],
+            "description": "Defines `northstar(...)` and loads the widget asynchronously, only on the site's domain.",
+            "responses": {"200": script, "304": not_modified, **_errors(403, 404)},
+        }
+    }
+    paths["/w/widget-{version}.js"] = {
+        "get": {
+            "operationId": "widget_script",
+            "summary": "The widget (immutable; the loader names the current version)",
+            "tags": ["widget"],
+            "parameters": [{"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": script, "304": not_modified, **_errors(404)},
+        }
+    }
+    paths["/api/v1/widget/{site_key}/feed"] = {
+        "get": {
+            "operationId": "widget_feed",
+            "summary": "What this page should show now",
+            "tags": ["widget"],
+            "description": "Targeting applied, anonymised, cached; ETag and 304. Public: identified by the site key.",
+            "parameters": [
+                site_key,
+                {"name": "url", "in": "query", "required": True, "schema": {"type": "string", "maxLength": MAX_URL}},
+            ],
+            "responses": {
+                "200": {
+                    "description": "The feed",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/FeedEnvelope"}}},
+                },
+                "304": not_modified,
+                **_errors(403, 404, 422),
+            },
+        },
+        "options": feed_preflight,
+    }
     batch = {"schema": {"$ref": "#/components/schemas/CollectBatch"}}
-    paths["/api/v1/collect"] = {"post": {
-        "operationId": "widget_collect", "summary": "Events from the widget", "tags": ["widget"],
-        "description": "Single or batched (up to 50), `sendBeacon`-compatible (text/plain). Answered once stored; "
-                       "event ids make retries harmless. Only from pages of the site's domain.",
-        "requestBody": {"required": True, "content": {"application/json": batch, "text/plain": batch}},
-        "responses": {"202": {"description": "Stored", "content": {"application/json": {
-            "schema": {"$ref": "#/components/schemas/Envelope_CollectAccepted_"}}}},
-            **_errors(400, 403, 404, 413, 422, 429, 503)}},
-        "options": {**preflight, "operationId": "widget_collect_preflight"}}
+    paths["/api/v1/collect"] = {
+        "post": {
+            "operationId": "widget_collect",
+            "summary": "Events from the widget",
+            "tags": ["widget"],
+            "description": "Single or batched (up to 50), `sendBeacon`-compatible (text/plain). Answered once stored; "
+            "event ids make retries harmless. Only from pages of the site's domain.",
+            "requestBody": {"required": True, "content": {"application/json": batch, "text/plain": batch}},
+            "responses": {
+                "202": {
+                    "description": "Stored",
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Envelope_CollectAccepted_"}}
+                    },
+                },
+                **_errors(400, 403, 404, 413, 422, 429, 503),
+            },
+        },
+        "options": {**preflight, "operationId": "widget_collect_preflight"},
+    }

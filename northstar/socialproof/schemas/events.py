@@ -11,8 +11,9 @@ from pydantic import Field, model_validator
 from northstar.core.http import CamelModel, Name, RequestModel, WireModel
 from northstar.socialproof.schemas.sites import EventType
 
-WidgetEventType = Literal["page_view", "impression", "hover", "click", "close", "purchase", "signup", "custom",
-                          "review"]
+WidgetEventType = Literal[
+    "page_view", "impression", "hover", "click", "close", "purchase", "signup", "custom", "review"
+]
 INTERACTIONS = frozenset({"impression", "hover", "click", "close"})
 Text100 = Annotated[str, Field(max_length=100)]
 Url = Annotated[str, Field(max_length=2048)]
@@ -39,8 +40,10 @@ class EventIn(RequestModel, EventDetails):
     name: Annotated[Name, Field(min_length=1, max_length=100)] | None = Field(None, description="for custom events")
     occurred_at: datetime | None = Field(None, description="default now; clamped to the last 7 days, never future")
     visitor_id: Annotated[str, Field(max_length=200)] | None = Field(
-        None, description="your id for the customer (stored only as a keyed hash); the same id given to the widget "
-        "with identify() hides their own events from them and attributes their conversions")
+        None,
+        description="your id for the customer (stored only as a keyed hash); the same id given to the widget "
+        "with identify() hides their own events from them and attributes their conversions",
+    )
     url: Url | None = None
 
     @model_validator(mode="after")
@@ -87,7 +90,8 @@ class WidgetEvent(WireModel):
 
 class WidgetVisitor(WireModel):
     local_id: Annotated[str, Field(min_length=8, max_length=64)] | None = Field(
-        None, description="the first-party id, when the site keeps one (persistentVisitorId)")
+        None, description="the first-party id, when the site keeps one (persistentVisitorId)"
+    )
     user_id: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(None, description="from identify()")
 
 

@@ -42,8 +42,11 @@ class Feed(CamelModel):
     v: int = Field(FEED_VERSION, description="version of this document's format")
     site: FeedSite
     notifications: list[FeedNotification]
-    live: bool = Field(False, description="this page has notifications that new events change (even ones with "
-                       "nothing to show yet): follow /events/stream?siteKey=…&url=… for the feed as it changes")
+    live: bool = Field(
+        False,
+        description="this page has notifications that new events change (even ones with "
+        "nothing to show yet): follow /events/stream?siteKey=…&url=… for the feed as it changes",
+    )
 
 
 class FeedEnvelope(CamelModel):

@@ -52,8 +52,14 @@ def normalize_domain(value: str) -> str:
     text = value.strip()
     if "://" in text:
         parts = urlsplit(text)
-        if parts.scheme not in ("http", "https") or parts.path not in ("", "/") or parts.query or parts.fragment \
-                or parts.port or parts.username:
+        if (
+            parts.scheme not in ("http", "https")
+            or parts.path not in ("", "/")
+            or parts.query
+            or parts.fragment
+            or parts.port
+            or parts.username
+        ):
             raise ValueError("give the site's domain (like shop.example.com), not a page address")
         text = parts.hostname or ""
     host = text.rstrip(".").lower()
@@ -99,8 +105,11 @@ class SiteSettings(RequestModel):
     theme: Literal["light", "dark", "auto"] = "auto"
     locale: Locale = "en"
     timezone: TimeZone = "UTC"
-    persistent_visitor_id: bool = Field(False, description="keep a first-party id in the visitor's localStorage, "
-                                        "so returning visitors are recognised across days (off: cookieless)")
+    persistent_visitor_id: bool = Field(
+        False,
+        description="keep a first-party id in the visitor's localStorage, "
+        "so returning visitors are recognised across days (off: cookieless)",
+    )
 
 
 class SiteSettingsUpdate(RequestModel):
@@ -127,10 +136,13 @@ class SiteUpdate(RequestModel):
 class SiteVerification(CamelModel):
     """Whether the site must prove control of its domain before the widget paths serve it, and how."""
 
-    status: Literal["verified", "pending", "not_required"] = Field(description=(
-        "pending: another organization's site on this domain, a parent or a subdomain of it came first or proved "
-        "control, so this site serves nothing until it proves control too; not_required: nothing overlaps (proving "
-        "control anyway keeps the site serving whatever is registered later)"))
+    status: Literal["verified", "pending", "not_required"] = Field(
+        description=(
+            "pending: another organization's site on this domain, a parent or a subdomain of it came first or proved "
+            "control, so this site serves nothing until it proves control too; not_required: nothing overlaps (proving "
+            "control anyway keeps the site serving whatever is registered later)"
+        )
+    )
     token: str = Field(description="what the verification file must contain")
     file_url: str = Field(description="where the file is fetched from")
     verified_at: datetime | None
@@ -148,16 +160,28 @@ class SiteOut(CamelModel):
     created_at: datetime
     updated_at: datetime
 
-    snippet: str = Field("", description="paste before </body> on every page of the site: queues northstar(...) "
-                         "calls and loads the widget after the page has loaded")
-    script_tag: str = Field("", description="the same as one plain script tag, for pages whose Content-Security-"
-                            "Policy forbids inline scripts (it loads with the page)")
+    snippet: str = Field(
+        "",
+        description="paste before </body> on every page of the site: queues northstar(...) "
+        "calls and loads the widget after the page has loaded",
+    )
+    script_tag: str = Field(
+        "",
+        description="the same as one plain script tag, for pages whose Content-Security-"
+        "Policy forbids inline scripts (it loads with the page)",
+    )
     verification: SiteVerification | None = None
 
 
-Message = Annotated[str, Field(min_length=1, max_length=MAX_MESSAGE,
-                               examples=['{{firstName|default:"Someone"}} from {{city}} bought {{product}}']),
-                    AfterValidator(_valid_message)]
+Message = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_MESSAGE,
+        examples=['{{firstName|default:"Someone"}} from {{city}} bought {{product}}'],
+    ),
+    AfterValidator(_valid_message),
+]
 Css = Annotated[str, Field(max_length=MAX_CSS), AfterValidator(check_css)]
 
 
@@ -241,7 +265,8 @@ class Targeting(RequestModel):
     urls: list[UrlRule] = Field(default_factory=list, max_length=50, description="empty: every page")
     devices: list[Device] = Field(default_factory=lambda: list(DEVICES), min_length=1, max_length=3)
     countries: list[Annotated[str, Field(pattern=r"^[A-Z]{2}$")]] = Field(
-        default_factory=list, max_length=250, description="ISO 3166 codes; empty: everywhere")
+        default_factory=list, max_length=250, description="ISO 3166 codes; empty: everywhere"
+    )
     visitors: Literal["all", "new", "returning"] = "all"
     schedule: Schedule | None = None
 
@@ -273,11 +298,13 @@ class EventSource(RequestModel):
     event_types: list[EventType] = Field(default_factory=list, max_length=4)
     custom_event: Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_plain)] | None = None
     period: Literal["hour", "today", "week"] | None = Field(None, description="for period counters")
-    scope: Literal["site", "page"] = Field("site", description="live visitors and period counters: the whole "
-                                           "site, or only the page being viewed")
+    scope: Literal["site", "page"] = Field(
+        "site", description="live visitors and period counters: the whole site, or only the page being viewed"
+    )
     window_minutes: int = Field(5, ge=1, le=60, description="live visitors: active within this many minutes")
-    min_count: int = Field(1, ge=1, le=1_000_000, description="live visitors, period counters: shown only from "
-                           "this number")
+    min_count: int = Field(
+        1, ge=1, le=1_000_000, description="live visitors, period counters: shown only from this number"
+    )
     min_age_seconds: int = Field(0, ge=0, le=30 * 86400)
     max_age_seconds: int = Field(7 * 86400, ge=60, le=90 * 86400)
 
@@ -310,17 +337,23 @@ class Goal(RequestModel):
 _NEEDS_EVENTS = {"recent_activity", "period_counter", "review_highlight"}
 
 
-NotificationName = Annotated[Name, Field(min_length=1, max_length=200,
-                                       description="plain text; an announcement without a template shows it"),
-                             AfterValidator(_plain)]
+NotificationName = Annotated[
+    Name,
+    Field(min_length=1, max_length=200, description="plain text; an announcement without a template shows it"),
+    AfterValidator(_plain),
+]
 
 
 class NotificationFields(RequestModel):
     name: NotificationName
     type: NotificationType
     status: Literal["draft", "active", "paused"] = "draft"
-    channels: list[Channel] = Field(default_factory=lambda: list(CHANNELS), min_length=1, max_length=len(CHANNELS),
-                                    description="where it shows; more channels come with later releases")
+    channels: list[Channel] = Field(
+        default_factory=lambda: list(CHANNELS),
+        min_length=1,
+        max_length=len(CHANNELS),
+        description="where it shows; more channels come with later releases",
+    )
     template_id: uuid.UUID | None = Field(None, description="a template of the same site; none: the type's default")
     source: EventSource = EventSource()
     targeting: Targeting = Targeting()

@@ -27,15 +27,23 @@ from northstar.socialproof.sketch import Sketch
 MAX_POINTS = 5000
 DEFAULT_DAYS = 30
 FIRST_DAY, LAST_DAY = dt.date(2000, 1, 1), dt.date(2099, 12, 31)
-COUNTED = {"impression": "impressions", "hover": "hovers", "click": "clicks", "close": "closes",
-           "conversion": "conversions", "page_view": "page_views"}
+COUNTED = {
+    "impression": "impressions",
+    "hover": "hovers",
+    "click": "clicks",
+    "close": "closes",
+    "conversion": "conversions",
+    "page_view": "page_views",
+}
 _STEPS = {"minute": dt.timedelta(minutes=1), "hour": dt.timedelta(hours=1)}
 _DAYS = {"day": dt.timedelta(days=1), "week": dt.timedelta(days=7)}
 
 
 def _field_error(field: str, message: str) -> Unprocessable:
-    return Unprocessable("The analytics query is not valid", details=[
-        {"field": f"query.{field}", "message": message, "type": "value_error"}])
+    return Unprocessable(
+        "The analytics query is not valid",
+        details=[{"field": f"query.{field}", "message": message, "type": "value_error"}],
+    )
 
 
 def _parse_moment(value: str, field: str, zone: zoneinfo.ZoneInfo, *, end: bool) -> dt.datetime:
@@ -95,15 +103,25 @@ class Window:
         return out
 
 
-def resolve_window(*, start: str | None, end: str | None, granularity: Granularity, timezone: str,
-                   site_timezone: str, now: dt.datetime | None = None) -> Window:
+def resolve_window(
+    *,
+    start: str | None,
+    end: str | None,
+    granularity: Granularity,
+    timezone: str,
+    site_timezone: str,
+    now: dt.datetime | None = None,
+) -> Window:
     try:
         zone = zoneinfo.ZoneInfo(timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise _field_error("timezone", "not an IANA time zone (like Europe/Berlin)") from None
     now = now or dt.datetime.now(dt.UTC)
-    end_at = _parse_moment(end, "end", zone, end=True) if end else dt.datetime.combine(
-        now.astimezone(zone).date() + dt.timedelta(days=1), dt.time(), zone)
+    end_at = (
+        _parse_moment(end, "end", zone, end=True)
+        if end
+        else dt.datetime.combine(now.astimezone(zone).date() + dt.timedelta(days=1), dt.time(), zone)
+    )
     start_at = _parse_moment(start, "start", zone, end=False) if start else end_at - dt.timedelta(days=DEFAULT_DAYS)
     if start_at >= end_at:
         raise _field_error("start", "must be before end")
@@ -118,8 +136,9 @@ def resolve_window(*, start: str | None, end: str | None, granularity: Granulari
     else:
         points = (aligned.end - aligned.start) / (_STEPS.get(granularity) or _DAYS[granularity])
     if points > MAX_POINTS:
-        raise _field_error("granularity", f"more than {MAX_POINTS} points; choose a coarser granularity or a "
-                                          "shorter range")
+        raise _field_error(
+            "granularity", f"more than {MAX_POINTS} points; choose a coarser granularity or a shorter range"
+        )
     return aligned
 
 
@@ -130,15 +149,21 @@ def _label_sql(granularity: Granularity, column: str) -> str:
     return f"date_trunc('{granularity}', {column}, {zone})"
 
 
-_COUNTS = "SELECT {label} AS label, notification_id, event_type, sum(events) AS events FROM socialproof.event_counts" \
-          " WHERE site_id = :site AND grain = :grain AND bucket >= :start AND bucket < :end GROUP BY 1, 2, 3"
-_SKETCHES = "SELECT {label} AS label, notification_id, registers FROM socialproof.visitor_sketches" \
-            " WHERE site_id = :site AND grain = :grain AND bucket >= :start AND bucket < :end"
+_COUNTS = (
+    "SELECT {label} AS label, notification_id, event_type, sum(events) AS events FROM socialproof.event_counts"
+    " WHERE site_id = :site AND grain = :grain AND bucket >= :start AND bucket < :end GROUP BY 1, 2, 3"
+)
+_SKETCHES = (
+    "SELECT {label} AS label, notification_id, registers FROM socialproof.visitor_sketches"
+    " WHERE site_id = :site AND grain = :grain AND bucket >= :start AND bucket < :end"
+)
 # Unfolded hashes, one array per bucket and notification: a busy site leaves thousands of small rows a minute, and a
 # sketch per row cost 68 ms for 6,000 of them (one per group: 10 ms).
-_PENDING = "SELECT {label} AS label, notification_id, array_agg(hash) AS hashes" \
-           " FROM socialproof.visitor_hashes, unnest(hashes) AS hash" \
-           " WHERE site_id = :site AND minute >= :start AND minute < :end GROUP BY 1, 2"
+_PENDING = (
+    "SELECT {label} AS label, notification_id, array_agg(hash) AS hashes"
+    " FROM socialproof.visitor_hashes, unnest(hashes) AS hash"
+    " WHERE site_id = :site AND minute >= :start AND minute < :end GROUP BY 1, 2"
+)
 
 
 class _Tally:
@@ -146,7 +171,8 @@ class _Tally:
 
     def __init__(self) -> None:
         self.counts: dict[dt.datetime, dict[uuid.UUID, dict[str, int]]] = defaultdict(
-            lambda: defaultdict(lambda: defaultdict(int)))
+            lambda: defaultdict(lambda: defaultdict(int))
+        )
         self.sketches: dict[dt.datetime, dict[uuid.UUID, Sketch]] = defaultdict(dict)
 
     def count(self, bucket: dt.datetime, notification_id: uuid.UUID, event_type: str, events: int) -> None:
@@ -157,8 +183,9 @@ class _Tally:
         found = self.sketches[bucket]
         found[notification_id] = found[notification_id].merge(visitors) if notification_id in found else visitors
 
-    def metrics(self, buckets: list[dt.datetime], notification_id: uuid.UUID | None, *,
-                page_views: bool) -> dict[str, Any]:
+    def metrics(
+        self, buckets: list[dt.datetime], notification_id: uuid.UUID | None, *, page_views: bool
+    ) -> dict[str, Any]:
         """``notification_id`` None: the whole site (all notifications, every visitor)."""
         totals: dict[str, int] = defaultdict(int)
         merged = Sketch()
@@ -174,44 +201,73 @@ class _Tally:
             if visitors is not None:
                 merged.merge(visitors)
         impressions, clicks, conversions = totals["impressions"], totals["clicks"], totals["conversions"]
-        return {"impressions": impressions, "hovers": totals["hovers"], "clicks": clicks,
-                "closes": totals["closes"], "conversions": conversions,
-                "page_views": totals["page_views"] if page_views else 0,
-                "unique_visitors": merged.estimate(),
-                "ctr": round(clicks / impressions, 4) if impressions else None,
-                "conversion_rate": round(conversions / clicks, 4) if clicks else None}
+        return {
+            "impressions": impressions,
+            "hovers": totals["hovers"],
+            "clicks": clicks,
+            "closes": totals["closes"],
+            "conversions": conversions,
+            "page_views": totals["page_views"] if page_views else 0,
+            "unique_visitors": merged.estimate(),
+            "ctr": round(clicks / impressions, 4) if impressions else None,
+            "conversion_rate": round(conversions / clicks, 4) if clicks else None,
+        }
 
 
 def _aware(label: dt.datetime, zone: zoneinfo.ZoneInfo) -> dt.datetime:
     return label.astimezone(zone)
 
 
-async def site_analytics(session: AsyncSession, *, org_id: uuid.UUID, site_id: uuid.UUID, start: str | None,
-                         end: str | None, granularity: Granularity, timezone: str | None,
-                         notification_id: uuid.UUID | None) -> Analytics:
+async def site_analytics(
+    session: AsyncSession,
+    *,
+    org_id: uuid.UUID,
+    site_id: uuid.UUID,
+    start: str | None,
+    end: str | None,
+    granularity: Granularity,
+    timezone: str | None,
+    notification_id: uuid.UUID | None,
+) -> Analytics:
     site = await get_site(session, org_id=org_id, site_id=site_id)
     if notification_id is not None:
         await get_notification(session, org_id=org_id, site_id=site.id, notification_id=notification_id)
     site_timezone = str(site.settings.get("timezone") or "UTC")
-    window = resolve_window(start=start, end=end, granularity=granularity, timezone=timezone or site_timezone,
-                            site_timezone=site_timezone)
-    params = {"site": site.id, "grain": window.grain, "start": window.start, "end": window.end,
-              "tz": window.zone.key}
+    window = resolve_window(
+        start=start, end=end, granularity=granularity, timezone=timezone or site_timezone, site_timezone=site_timezone
+    )
+    params = {"site": site.id, "grain": window.grain, "start": window.start, "end": window.end, "tz": window.zone.key}
     tally = _Tally()
-    for row in (await session.execute(text(_COUNTS.format(label=_label_sql(granularity, "bucket"))), params)):
+    for row in await session.execute(text(_COUNTS.format(label=_label_sql(granularity, "bucket"))), params):
         tally.count(_aware(row.label, window.zone), row.notification_id, row.event_type, int(row.events))
-    for row in (await session.execute(text(_SKETCHES.format(label=_label_sql(granularity, "bucket"))), params)):
+    for row in await session.execute(text(_SKETCHES.format(label=_label_sql(granularity, "bucket"))), params):
         tally.visitors(_aware(row.label, window.zone), row.notification_id, Sketch.decode(row.registers))
-    for row in (await session.execute(text(_PENDING.format(label=_label_sql(granularity, "minute"))), params)):
+    for row in await session.execute(text(_PENDING.format(label=_label_sql(granularity, "minute"))), params):
         tally.visitors(_aware(row.label, window.zone), row.notification_id, Sketch.of(row.hashes))
-    names = dict((await session.execute(select(Notification.id, Notification.name).where(
-        Notification.org_id == org_id, Notification.site_id == site.id).order_by(Notification.created_at))).all())
+    names = dict(
+        (
+            await session.execute(
+                select(Notification.id, Notification.name)
+                .where(Notification.org_id == org_id, Notification.site_id == site.id)
+                .order_by(Notification.created_at)
+            )
+        ).all()
+    )
     buckets = window.buckets()
     return Analytics(
-        site_id=site.id, start=window.start, end=window.end, timezone=window.zone.key, granularity=granularity,
+        site_id=site.id,
+        start=window.start,
+        end=window.end,
+        timezone=window.zone.key,
+        granularity=granularity,
         totals=Metrics(**tally.metrics(buckets, notification_id, page_views=True)),
-        notifications=[NotificationMetrics(notification_id=nid, name=name,
-                                           **tally.metrics(buckets, nid, page_views=False))
-                       for nid, name in names.items() if notification_id in (None, nid)],
-        series=[SeriesPoint(bucket=bucket, **tally.metrics([bucket], notification_id, page_views=True))
-                for bucket in buckets])
+        notifications=[
+            NotificationMetrics(notification_id=nid, name=name, **tally.metrics(buckets, nid, page_views=False))
+            for nid, name in names.items()
+            if notification_id in (None, nid)
+        ],
+        series=[
+            SeriesPoint(bucket=bucket, **tally.metrics([bucket], notification_id, page_views=True))
+            for bucket in buckets
+        ],
+    )

@@ -51,8 +51,15 @@ def _event_name(name: str | None) -> str | None:
     return None if name is None else plain_text(name) or None
 
 
-async def record_events(session: AsyncSession, *, writer: EventWriter, visitors: VisitorIds, org_id: uuid.UUID,
-                        site_id: uuid.UUID, events: list[EventIn]) -> WriteResult:
+async def record_events(
+    session: AsyncSession,
+    *,
+    writer: EventWriter,
+    visitors: VisitorIds,
+    org_id: uuid.UUID,
+    site_id: uuid.UUID,
+    events: list[EventIn],
+) -> WriteResult:
     """Events from the merchant's backend, stored before this returns (idempotent by event id)."""
     site = await get_site(session, org_id=org_id, site_id=site_id)
     now = datetime.now(UTC)
@@ -61,15 +68,31 @@ async def record_events(session: AsyncSession, *, writer: EventWriter, visitors:
         payload = _details(event, site.domain)
         name = _event_name(event.name)
         if event.name is not None and name is None:
-            raise Unprocessable("The events are not valid", details=[
-                {"field": f"body.events.{position}.name", "message": "the name must be plain text, not markup",
-                 "type": "value_error"}])
+            raise Unprocessable(
+                "The events are not valid",
+                details=[
+                    {
+                        "field": f"body.events.{position}.name",
+                        "message": "the name must be plain text, not markup",
+                        "type": "value_error",
+                    }
+                ],
+            )
         if event.visitor_id is not None:
             payload["tag"] = visitor_tag(site.site_key, event.visitor_id)
-        rows.append(EventRow(
-            id=event.id, org_id=org_id, site_id=site.id, event_type=event.type, event_name=name,
-            occurred_at=clamp_time(event.occurred_at, now), url=site_link(event.url, site.domain), payload=payload,
-            visitor_id=visitors.identified(site.id, event.visitor_id) if event.visitor_id is not None else None))
+        rows.append(
+            EventRow(
+                id=event.id,
+                org_id=org_id,
+                site_id=site.id,
+                event_type=event.type,
+                event_name=name,
+                occurred_at=clamp_time(event.occurred_at, now),
+                url=site_link(event.url, site.domain),
+                payload=payload,
+                visitor_id=visitors.identified(site.id, event.visitor_id) if event.visitor_id is not None else None,
+            )
+        )
     return await writer.write(rows)
 
 
@@ -95,14 +118,19 @@ def _occurred(event: WidgetEvent, *, sent_at: datetime | None, now: datetime) ->
     return now - min(max(age, timedelta(0)), MAX_EVENT_AGE)
 
 
-async def collect(collector: Collector, site: PublicSite, batch: CollectBatch, *, ip: str,
-                  user_agent: str) -> tuple[WriteResult, int]:
+async def collect(
+    collector: Collector, site: PublicSite, batch: CollectBatch, *, ip: str, user_agent: str
+) -> tuple[WriteResult, int]:
     """Store a widget batch; returns the write result and how many events were dropped before storage."""
     if is_bot(user_agent):
         return WriteResult(0, 0), len(batch.events)
-    kept = [event for event in batch.events
-            if site_link(event.url, site.domain) and not collector.spam.is_spam(event.referrer)
-            and (event.name is None or _event_name(event.name))]
+    kept = [
+        event
+        for event in batch.events
+        if site_link(event.url, site.domain)
+        and not collector.spam.is_spam(event.referrer)
+        and (event.name is None or _event_name(event.name))
+    ]
     if not kept:
         return WriteResult(0, 0), len(batch.events)
     visitor = batch.visitor
@@ -120,19 +148,34 @@ async def collect(collector: Collector, site: PublicSite, batch: CollectBatch, *
         if event.item_id is not None:
             payload["itemId"] = str(event.item_id)
         if "country" not in payload and "city" not in payload:  # a place the event names is kept whole
-            payload.update({key: value for key, value in (("country", place.country), ("city", place.city))
-                            if value is not None})
+            payload.update(
+                {key: value for key, value in (("country", place.country), ("city", place.city)) if value is not None}
+            )
         notification = event.notification_id if event.notification_id in site.notification_ids else None
-        rows.append(EventRow(id=event.id, org_id=site.org_id, site_id=site.id, event_type=event.type,
-                             event_name=_event_name(event.name), notification_id=notification, visitor_id=visitor_id,
-                             url=event.url, payload=payload,
-                             occurred_at=_occurred(event, sent_at=batch.sent_at, now=now)))
+        rows.append(
+            EventRow(
+                id=event.id,
+                org_id=site.org_id,
+                site_id=site.id,
+                event_type=event.type,
+                event_name=_event_name(event.name),
+                notification_id=notification,
+                visitor_id=visitor_id,
+                url=event.url,
+                payload=payload,
+                occurred_at=_occurred(event, sent_at=batch.sent_at, now=now),
+            )
+        )
     return await collector.writer.write(rows), len(batch.events) - len(rows)
 
 
 async def ensure_event_partitions(connection: AsyncConnection, *, months_ahead: int = 3) -> int:
     """Create the event partitions from last month to ``months_ahead`` (as the owner); returns how many."""
-    created = await connection.scalar(text(
-        "SELECT coalesce(sum(socialproof.ensure_event_partitions((now() + make_interval(months => m))::date)), 0)"
-        " FROM generate_series(-1, :ahead) m"), {"ahead": months_ahead})
+    created = await connection.scalar(
+        text(
+            "SELECT coalesce(sum(socialproof.ensure_event_partitions((now() + make_interval(months => m))::date)), 0)"
+            " FROM generate_series(-1, :ahead) m"
+        ),
+        {"ahead": months_ahead},
+    )
     return int(created or 0)

@@ -36,8 +36,11 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 PERIOD_PHRASES = {"hour": "in the last hour", "today": "today", "week": "this week"}
 ACTIVITY_VERBS = {"purchase": "bought", "signup": "signed up", "review": "reviewed"}
 PAYLOAD_TEXTS = frozenset({"firstName", "city", "product"})
-COUNTER_VERBS = {"purchase": ("made a purchase", "bought this"), "signup": ("signed up", "signed up here"),
-                 "review": ("left a review", "reviewed this")}
+COUNTER_VERBS = {
+    "purchase": ("made a purchase", "bought this"),
+    "signup": ("signed up", "signed up here"),
+    "review": ("left a review", "reviewed this"),
+}
 
 
 def page_of(url: str) -> str:
@@ -139,33 +142,59 @@ async def load_feed_state(session: AsyncSession, *, site: PublicSite, items: int
     """Everything of the feed that does not depend on the page (the session is bound to the site's org)."""
     notifications = []
     for row in (await session.execute(_ACTIVE, {"org": site.org_id, "site": site.id})).all():
-        state = NotificationState(id=row.id, type=row.type, name=row.name, source=row.source,
-                                  targeting=row.targeting, display=row.display, anonymization=row.anonymization,
-                                  message=row.message, css=row.css_content or "")
+        state = NotificationState(
+            id=row.id,
+            type=row.type,
+            name=row.name,
+            source=row.source,
+            targeting=row.targeting,
+            display=row.display,
+            anonymization=row.anonymization,
+            message=row.message,
+            css=row.css_content or "",
+        )
         await _fill(session, state, site=site, items=items, now=now)
         notifications.append(state)
     return FeedState(site=site, notifications=notifications, loaded_at=now)
 
 
-async def _fill(session: AsyncSession, state: NotificationState, *, site: PublicSite, items: int,
-                now: dt.datetime) -> None:
+async def _fill(
+    session: AsyncSession, state: NotificationState, *, site: PublicSite, items: int, now: dt.datetime
+) -> None:
     source = state.source
     types = list(source.get("eventTypes") or [])
     custom = source.get("customEvent")
     if state.type == "recent_activity":
-        rows = (await session.execute(_RECENT, {
-            "site": site.id, "types": types, "custom": custom, "limit": items,
-            "oldest": now - dt.timedelta(seconds=int(source.get("maxAgeSeconds", 7 * 86400))),
-            "newest": now - dt.timedelta(seconds=int(source.get("minAgeSeconds", 0)))})).all()
+        rows = (
+            await session.execute(
+                _RECENT,
+                {
+                    "site": site.id,
+                    "types": types,
+                    "custom": custom,
+                    "limit": items,
+                    "oldest": now - dt.timedelta(seconds=int(source.get("maxAgeSeconds", 7 * 86400))),
+                    "newest": now - dt.timedelta(seconds=int(source.get("minAgeSeconds", 0))),
+                },
+            )
+        ).all()
         state.items = [activity_item(state, row, locale=site.locale, domain=site.domain) for row in rows]
     elif state.type == "period_counter" and not state.page_scoped:
         grain, since = period_start(str(source.get("period")), now=now, timezone=site.timezone)
         if custom:
-            state.count = int(await session.scalar(_CUSTOM_COUNTED, {
-                "site": site.id, "types": types, "since": since, "custom": custom}) or 0)
+            state.count = int(
+                await session.scalar(
+                    _CUSTOM_COUNTED, {"site": site.id, "types": types, "since": since, "custom": custom}
+                )
+                or 0
+            )
         else:
-            state.count = int(await session.scalar(_COUNTED, {
-                "site": site.id, "grain": grain, "since": since, "types": types, "none": NO_NOTIFICATION}) or 0)
+            state.count = int(
+                await session.scalar(
+                    _COUNTED, {"site": site.id, "grain": grain, "since": since, "types": types, "none": NO_NOTIFICATION}
+                )
+                or 0
+            )
     elif state.type == "live_visitors" and not state.page_scoped:
         since = now - dt.timedelta(minutes=int(source.get("windowMinutes", 5)))
         state.count = await active_visitors(session, site_id=site.id, since=since)
@@ -175,17 +204,28 @@ async def _fill(session: AsyncSession, state: NotificationState, *, site: Public
         state.review_count, state.rating = int(count), (round(float(average), 1) if average is not None else None)
 
 
-async def page_count(session: AsyncSession, state: NotificationState, *, site: PublicSite, page: str,
-                     now: dt.datetime) -> int:
+async def page_count(
+    session: AsyncSession, state: NotificationState, *, site: PublicSite, page: str, now: dt.datetime
+) -> int:
     """The page-scoped number of a live-visitors or period-counter notification."""
     source = state.source
     if state.type == "live_visitors":
         since = now - dt.timedelta(minutes=int(source.get("windowMinutes", 5)))
         return int(await session.scalar(_PAGE_VISITORS, {"site": site.id, "since": since, "page": page}) or 0)
     _, since = period_start(str(source.get("period")), now=now, timezone=site.timezone)
-    return int(await session.scalar(_PAGE_COUNTED, {
-        "site": site.id, "types": list(source.get("eventTypes") or []), "since": since, "page": page,
-        "custom": source.get("customEvent")}) or 0)
+    return int(
+        await session.scalar(
+            _PAGE_COUNTED,
+            {
+                "site": site.id,
+                "types": list(source.get("eventTypes") or []),
+                "since": since,
+                "page": page,
+                "custom": source.get("customEvent"),
+            },
+        )
+        or 0
+    )
 
 
 @lru_cache(maxsize=256)
@@ -210,8 +250,7 @@ def _first_name(value: str | None, anonymization: Mapping[str, Any]) -> str | No
     return first[:1].upper() + first[1:]
 
 
-def _place(payload: Mapping[str, Any], anonymization: Mapping[str, Any], locale: str) -> tuple[str | None,
-                                                                                               str | None]:
+def _place(payload: Mapping[str, Any], anonymization: Mapping[str, Any], locale: str) -> tuple[str | None, str | None]:
     """(city, country name in the site's language) as far as anonymisation lets them show."""
     location = anonymization.get("location", "city") if anonymization.get("enabled", True) else "city"
     country = payload.get("country")
@@ -223,8 +262,10 @@ def _place(payload: Mapping[str, Any], anonymization: Mapping[str, Any], locale:
 
 def _texts(payload: Mapping[str, Any]) -> dict[str, Any]:
     """The payload with its text fields as plain text: what was stored before ingestion made them so, too."""
-    return {key: plain_text(value) if key in PAYLOAD_TEXTS and isinstance(value, str) else value
-            for key, value in payload.items()}
+    return {
+        key: plain_text(value) if key in PAYLOAD_TEXTS and isinstance(value, str) else value
+        for key, value in payload.items()
+    }
 
 
 def activity_item(state: NotificationState, row: Any, *, locale: str, domain: str) -> FeedItem:
@@ -237,8 +278,14 @@ def activity_item(state: NotificationState, row: Any, *, locale: str, domain: st
     place = city or country
     event_name = plain_text(row.event_name or "").replace("_", " ")
     link = site_link(payload.get("productUrl"), domain) or site_link(row.url, domain)
-    values = {"firstName": first_name, "city": city, "country": country, "product": payload.get("product"),
-              "productUrl": link, "eventName": event_name}
+    values = {
+        "firstName": first_name,
+        "city": city,
+        "country": country,
+        "product": payload.get("product"),
+        "productUrl": link,
+        "eventName": event_name,
+    }
     if state.message is not None:
         parts = render_parts(state.message, values, locale=locale)
     else:
@@ -256,8 +303,13 @@ def _counter_parts(state: NotificationState, count: int, locale: str) -> list[st
     number = format_decimal(count, locale=locale.replace("-", "_"))
     source = state.source
     period = PERIOD_PHRASES.get(str(source.get("period")), "")
-    values = {"count": count, "period": period, "rating": state.rating, "reviewCount": state.review_count,
-              "eventName": (source.get("customEvent") or "").replace("_", " ")}
+    values = {
+        "count": count,
+        "period": period,
+        "rating": state.rating,
+        "reviewCount": state.review_count,
+        "eventName": (source.get("customEvent") or "").replace("_", " "),
+    }
     if state.message is not None:
         return render_parts(state.message, values, locale=locale)
     people = "person" if count == 1 else "people"
@@ -320,11 +372,13 @@ def targeted(state: NotificationState, *, url: str, country: str | None, now: dt
     if countries and country not in countries:
         return False
     return _url_matches(targeting.get("urls") or [], url) and _in_schedule(
-        targeting.get("schedule"), now=now, timezone=timezone)
+        targeting.get("schedule"), now=now, timezone=timezone
+    )
 
 
-def render_feed(state: FeedState, *, url: str, country: str | None, page_counts: Mapping[uuid.UUID, int],
-                now: dt.datetime) -> Feed:
+def render_feed(
+    state: FeedState, *, url: str, country: str | None, page_counts: Mapping[uuid.UUID, int], now: dt.datetime
+) -> Feed:
     """The feed document for one page."""
     site = state.site
     shown = []
@@ -336,14 +390,28 @@ def render_feed(state: FeedState, *, url: str, country: str | None, page_counts:
         items = _items(notification, page_counts.get(notification.id), site.locale)
         if not items:
             continue
-        shown.append(FeedNotification(
-            id=str(notification.id), type=notification.type, display=notification.display,
-            devices=notification.targeting.get("devices") or ["desktop", "mobile", "tablet"],
-            visitors=notification.targeting.get("visitors", "all"), css=notification.css, items=items))
+        shown.append(
+            FeedNotification(
+                id=str(notification.id),
+                type=notification.type,
+                display=notification.display,
+                devices=notification.targeting.get("devices") or ["desktop", "mobile", "tablet"],
+                visitors=notification.targeting.get("visitors", "all"),
+                css=notification.css,
+                items=items,
+            )
+        )
     settings = site.settings
-    return Feed(site=FeedSite(position=settings.get("position", "bottom-left"), theme=settings.get("theme", "auto"),
-                              locale=site.locale, persistent_visitor_id=site.persistent_visitor_id),
-                notifications=shown, live=live)
+    return Feed(
+        site=FeedSite(
+            position=settings.get("position", "bottom-left"),
+            theme=settings.get("theme", "auto"),
+            locale=site.locale,
+            persistent_visitor_id=site.persistent_visitor_id,
+        ),
+        notifications=shown,
+        live=live,
+    )
 
 
 def _items(notification: NotificationState, page_count: int | None, locale: str) -> list[FeedItem]:
@@ -355,8 +423,9 @@ def _items(notification: NotificationState, page_count: int | None, locale: str)
     if notification.type == "review_highlight":
         if not notification.review_count or notification.rating is None:
             return []
-        return [FeedItem(id=str(notification.id), parts=_counter_parts(notification, notification.review_count,
-                                                                           locale))]
+        return [
+            FeedItem(id=str(notification.id), parts=_counter_parts(notification, notification.review_count, locale))
+        ]
     count = page_count if page_count is not None else notification.count
     if count < int(notification.source.get("minCount", 1)):
         return []

@@ -83,14 +83,19 @@ async def fold_visitor_hashes(session: AsyncSession) -> int:
     for current in (await session.execute(_CURRENT_SKETCHES, columns)).all():
         key = (current.site_id, current.grain, current.bucket, current.notification_id)
         added[key].merge(Sketch.decode(current.registers))
-    await session.execute(_UPSERT_SKETCHES, {**columns, "org": rows[0].org_id,
-                                             "registers": [added[key].encode() for key in keys]})
+    await session.execute(
+        _UPSERT_SKETCHES, {**columns, "org": rows[0].org_id, "registers": [added[key].encode() for key in keys]}
+    )
     return len(rows)
 
 
 def _columns(keys: list[SketchKey]) -> dict[str, list[Any]]:
-    return {"sites": [key[0] for key in keys], "grains": [key[1] for key in keys],
-            "buckets": [key[2] for key in keys], "notifications": [key[3] for key in keys]}
+    return {
+        "sites": [key[0] for key in keys],
+        "grains": [key[1] for key in keys],
+        "buckets": [key[2] for key in keys],
+        "notifications": [key[3] for key in keys],
+    }
 
 
 async def prune_minute_rollups(session: AsyncSession, *, keep_days: int) -> int:
@@ -113,24 +118,34 @@ def next_month(month: dt.date) -> dt.date:
 
 async def event_months(connection: AsyncConnection) -> list[dt.date]:
     """The months that have a raw event partition."""
-    names = (await connection.scalars(text("""
+    names = (
+        await connection.scalars(
+            text("""
         SELECT c.relname FROM pg_inherits i
         JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
         JOIN pg_namespace n ON n.oid = p.relnamespace
-        WHERE n.nspname = 'socialproof' AND p.relname = 'notification_events'"""))).all()
+        WHERE n.nspname = 'socialproof' AND p.relname = 'notification_events'""")
+        )
+    ).all()
     return sorted(dt.date(int(name[-7:-3]), int(name[-2:]), 1) for name in names)
 
 
 async def mark_rolled_up(connection: AsyncConnection, *, fold_started: dt.datetime) -> int:
     """After a complete fold pass that started at ``fold_started``: months frozen before it are rolled up."""
-    frozen = [month for month in await event_months(connection)
-              if _as_utc(next_month(month)) + MAX_EVENT_AGE + FREEZE_MARGIN <= fold_started]
+    frozen = [
+        month
+        for month in await event_months(connection)
+        if _as_utc(next_month(month)) + MAX_EVENT_AGE + FREEZE_MARGIN <= fold_started
+    ]
     if not frozen:
         return 0
-    await connection.execute(text("""
+    await connection.execute(
+        text("""
         INSERT INTO socialproof.event_months (month, rolled_up_at) SELECT unnest(CAST(:months AS date[])), :at
         ON CONFLICT (month) DO UPDATE SET rolled_up_at = coalesce(event_months.rolled_up_at, excluded.rolled_up_at)
-        """), {"months": frozen, "at": fold_started})
+        """),
+        {"months": frozen, "at": fold_started},
+    )
     return len(frozen)
 
 
@@ -138,12 +153,18 @@ def _as_utc(day: dt.date) -> dt.datetime:
     return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
 
 
-async def drop_expired_months(connection: AsyncConnection, *, retention_days: int,
-                              now: dt.datetime | None = None) -> list[dt.date]:
+async def drop_expired_months(
+    connection: AsyncConnection, *, retention_days: int, now: dt.datetime | None = None
+) -> list[dt.date]:
     """Drop the raw partitions of months past retention whose rollups are complete and which are archived."""
     now = now or dt.datetime.now(dt.UTC)
-    rolled_up = set((await connection.scalars(text(
-        "SELECT month FROM socialproof.event_months WHERE rolled_up_at IS NOT NULL AND dropped_at IS NULL"))).all())
+    rolled_up = set(
+        (
+            await connection.scalars(
+                text("SELECT month FROM socialproof.event_months WHERE rolled_up_at IS NOT NULL AND dropped_at IS NULL")
+            )
+        ).all()
+    )
     dropped = []
     for month in await event_months(connection):
         if _as_utc(next_month(month)) > now - dt.timedelta(days=retention_days) or month not in rolled_up:
@@ -151,14 +172,24 @@ async def drop_expired_months(connection: AsyncConnection, *, retention_days: in
         for archive in ARCHIVERS:
             await archive(connection, month)
         await connection.execute(text("SELECT socialproof.drop_event_month(:month)"), {"month": month})
-        await connection.execute(text(
-            "UPDATE socialproof.event_months SET dropped_at = :now, archived_at = CASE WHEN :archived"
-            " THEN :now END WHERE month = :month"), {"now": now, "archived": bool(ARCHIVERS), "month": month})
+        await connection.execute(
+            text(
+                "UPDATE socialproof.event_months SET dropped_at = :now, archived_at = CASE WHEN :archived"
+                " THEN :now END WHERE month = :month"
+            ),
+            {"now": now, "archived": bool(ARCHIVERS), "month": month},
+        )
         dropped.append(month)
     return dropped
 
 
 async def delete_old_salts(connection: AsyncConnection) -> int:
     """Yesterday's salt is kept (late events of the day before); older ones go, and with them any link."""
-    return int((await connection.execute(text(
-        "DELETE FROM socialproof.visitor_salts WHERE day < (now() AT TIME ZONE 'UTC')::date - 1"))).rowcount or 0)
+    return int(
+        (
+            await connection.execute(
+                text("DELETE FROM socialproof.visitor_salts WHERE day < (now() AT TIME ZONE 'UTC')::date - 1")
+            )
+        ).rowcount
+        or 0
+    )

@@ -38,12 +38,14 @@ def new_verification_token() -> str:
     return f"nsv_{secrets.token_urlsafe(24)}"
 
 
-async def list_sites(session: AsyncSession, *, org_id: uuid.UUID, search: str | None, offset: int, limit: int
-                     ) -> tuple[list[Site], int]:
+async def list_sites(
+    session: AsyncSession, *, org_id: uuid.UUID, search: str | None, offset: int, limit: int
+) -> tuple[list[Site], int]:
     query = select(Site).where(Site.org_id == org_id)
     if search:
-        query = query.where(or_(Site.name.icontains(search, autoescape=True),
-                                Site.domain.icontains(search, autoescape=True)))
+        query = query.where(
+            or_(Site.name.icontains(search, autoescape=True), Site.domain.icontains(search, autoescape=True))
+        )
     return await fetch_page(session, query.order_by(Site.created_at.desc(), Site.id), offset=offset, limit=limit)
 
 
@@ -51,11 +53,20 @@ async def get_site(session: AsyncSession, *, org_id: uuid.UUID, site_id: uuid.UU
     return await get_in_org(session, Site, site_id, org_id=org_id, missing="No such site")
 
 
-async def create_site(session: AsyncSession, *, principal: Principal, name: str, domain: str,
-                      settings: dict[str, Any], data_region: str) -> Site:
-    site = Site(id=uuid.uuid4(), org_id=principal.org_id, name=name, domain=domain, site_key=new_site_key(),
-                settings=settings, data_region=data_region, created_by=principal.user_id,
-                verification_token=new_verification_token())
+async def create_site(
+    session: AsyncSession, *, principal: Principal, name: str, domain: str, settings: dict[str, Any], data_region: str
+) -> Site:
+    site = Site(
+        id=uuid.uuid4(),
+        org_id=principal.org_id,
+        name=name,
+        domain=domain,
+        site_key=new_site_key(),
+        settings=settings,
+        data_region=data_region,
+        created_by=principal.user_id,
+        verification_token=new_verification_token(),
+    )
     session.add(site)
     await flush_unique(session, DOMAIN_TAKEN, code="domain_taken")
     await session.refresh(site)
@@ -67,8 +78,15 @@ def _ensure_may_change(principal: Principal, site: Site, action: str) -> None:
         raise Forbidden(f"Your role cannot {action} this site")
 
 
-async def update_site(session: AsyncSession, *, principal: Principal, site_id: uuid.UUID, name: str | None,
-                      domain: str | None, settings: dict[str, Any] | None) -> Site:
+async def update_site(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    site_id: uuid.UUID,
+    name: str | None,
+    domain: str | None,
+    settings: dict[str, Any] | None,
+) -> Site:
     site = await get_site(session, org_id=principal.org_id, site_id=site_id)
     _ensure_may_change(principal, site, "update")
     if name is not None:
@@ -92,8 +110,10 @@ async def delete_site(session: AsyncSession, *, principal: Principal, site_id: u
 
 
 Verification = Literal["verified", "pending", "not_required"]
-_CONTESTED = text("SELECT id FROM socialproof.sites WHERE id = ANY (:ids)"
-                  " AND socialproof.domain_contested(org_id, id, domain, domain_set_at)")
+_CONTESTED = text(
+    "SELECT id FROM socialproof.sites WHERE id = ANY (:ids)"
+    " AND socialproof.domain_contested(org_id, id, domain, domain_set_at)"
+)
 
 
 async def verification_states(session: AsyncSession, sites: list[Site]) -> dict[uuid.UUID, Verification]:
@@ -102,19 +122,25 @@ async def verification_states(session: AsyncSession, sites: list[Site]) -> dict[
     or ``not_required``."""
     unproven = [site.id for site in sites if site.verified_at is None]
     contested = set((await session.scalars(_CONTESTED, {"ids": unproven})).all()) if unproven else set()
-    return {site.id: "verified" if site.verified_at is not None else "pending" if site.id in contested
-            else "not_required" for site in sites}
+    return {
+        site.id: "verified" if site.verified_at is not None else "pending" if site.id in contested else "not_required"
+        for site in sites
+    }
 
 
 def verification_policy(outbound: OutboundSettings, *, timeout_seconds: float) -> OutboundPolicy:
     """The outbound guard's rules for the verification fetch, with a short time and a small size limit."""
-    return OutboundPolicy(allow_private_networks=outbound.allow_private_networks, allow_http=outbound.allow_http,
-                          timeout_seconds=min(timeout_seconds, outbound.timeout_seconds),
-                          max_response_bytes=MAX_VERIFICATION_BYTES)
+    return OutboundPolicy(
+        allow_private_networks=outbound.allow_private_networks,
+        allow_http=outbound.allow_http,
+        timeout_seconds=min(timeout_seconds, outbound.timeout_seconds),
+        max_response_bytes=MAX_VERIFICATION_BYTES,
+    )
 
 
-async def verify_site(session: AsyncSession, *, principal: Principal, site_id: uuid.UUID, url_template: str,
-                      policy: OutboundPolicy) -> Site:
+async def verify_site(
+    session: AsyncSession, *, principal: Principal, site_id: uuid.UUID, url_template: str, policy: OutboundPolicy
+) -> Site:
     """Fetch the site's verification file; if it holds the site's token, the site has proved control of its domain
     (and another organization's earlier proof of the same domain is withdrawn: control of a host is exclusive)."""
     site = await site_for_change(session, principal=principal, site_id=site_id)
@@ -131,8 +157,9 @@ async def verify_site(session: AsyncSession, *, principal: Principal, site_id: u
     if site.verification_token not in response.text.split():
         raise VerificationFailed(f"{url} does not hold this site's verification token")
     site.verified_at = datetime.now(UTC)
-    await session.execute(text("SELECT socialproof.release_domain(:org, :domain)"),
-                          {"org": site.org_id, "domain": site.domain})
+    await session.execute(
+        text("SELECT socialproof.release_domain(:org, :domain)"), {"org": site.org_id, "domain": site.domain}
+    )
     await session.flush()
     await session.refresh(site)
     return site
@@ -145,8 +172,9 @@ async def site_for_change(session: AsyncSession, *, principal: Principal, site_i
     return site
 
 
-async def list_templates(session: AsyncSession, *, org_id: uuid.UUID, site_id: uuid.UUID, offset: int, limit: int
-                         ) -> tuple[list[Template], int]:
+async def list_templates(
+    session: AsyncSession, *, org_id: uuid.UUID, site_id: uuid.UUID, offset: int, limit: int
+) -> tuple[list[Template], int]:
     site = await get_site(session, org_id=org_id, site_id=site_id)
     query = select(Template).where(Template.org_id == org_id, Template.site_id == site.id)
     return await fetch_page(session, query.order_by(Template.created_at, Template.id), offset=offset, limit=limit)
@@ -155,8 +183,15 @@ async def list_templates(session: AsyncSession, *, org_id: uuid.UUID, site_id: u
 SiteOwned = TypeVar("SiteOwned", Template, Notification)
 
 
-async def _of_site(session: AsyncSession, model: type[SiteOwned], object_id: uuid.UUID, *, org_id: uuid.UUID,
-                   site_id: uuid.UUID, missing: str) -> SiteOwned:
+async def _of_site(
+    session: AsyncSession,
+    model: type[SiteOwned],
+    object_id: uuid.UUID,
+    *,
+    org_id: uuid.UUID,
+    site_id: uuid.UUID,
+    missing: str,
+) -> SiteOwned:
     """The object if it belongs to this site of this org; any other answers like a missing one."""
     found = await get_in_org(session, model, object_id, org_id=org_id, missing=missing)
     if found.site_id != site_id:
@@ -164,24 +199,28 @@ async def _of_site(session: AsyncSession, model: type[SiteOwned], object_id: uui
     return found
 
 
-async def get_template(session: AsyncSession, *, org_id: uuid.UUID, site_id: uuid.UUID, template_id: uuid.UUID
-                       ) -> Template:
+async def get_template(
+    session: AsyncSession, *, org_id: uuid.UUID, site_id: uuid.UUID, template_id: uuid.UUID
+) -> Template:
     return await _of_site(session, Template, template_id, org_id=org_id, site_id=site_id, missing="No such template")
 
 
-async def create_template(session: AsyncSession, *, principal: Principal, site_id: uuid.UUID, name: str,
-                          message: str, css_content: str) -> Template:
+async def create_template(
+    session: AsyncSession, *, principal: Principal, site_id: uuid.UUID, name: str, message: str, css_content: str
+) -> Template:
     site = await site_for_change(session, principal=principal, site_id=site_id)
-    template = Template(id=uuid.uuid4(), org_id=principal.org_id, site_id=site.id, name=name, message=message,
-                        css_content=css_content)
+    template = Template(
+        id=uuid.uuid4(), org_id=principal.org_id, site_id=site.id, name=name, message=message, css_content=css_content
+    )
     session.add(template)
     await session.flush()
     await session.refresh(template)
     return template
 
 
-async def update_template(session: AsyncSession, *, principal: Principal, site_id: uuid.UUID,
-                          template_id: uuid.UUID, changes: dict[str, Any]) -> Template:
+async def update_template(
+    session: AsyncSession, *, principal: Principal, site_id: uuid.UUID, template_id: uuid.UUID, changes: dict[str, Any]
+) -> Template:
     await site_for_change(session, principal=principal, site_id=site_id)
     template = await get_template(session, org_id=principal.org_id, site_id=site_id, template_id=template_id)
     for field, value in changes.items():
@@ -191,13 +230,12 @@ async def update_template(session: AsyncSession, *, principal: Principal, site_i
     return template
 
 
-async def delete_template(session: AsyncSession, *, principal: Principal, site_id: uuid.UUID,
-                          template_id: uuid.UUID) -> None:
+async def delete_template(
+    session: AsyncSession, *, principal: Principal, site_id: uuid.UUID, template_id: uuid.UUID
+) -> None:
     await site_for_change(session, principal=principal, site_id=site_id)
-    await session.delete(await get_template(session, org_id=principal.org_id, site_id=site_id,
-                                            template_id=template_id))
-    await flush_unique(session, "Notifications use this template; give them another one first",
-                       code="template_in_use")
+    await session.delete(await get_template(session, org_id=principal.org_id, site_id=site_id, template_id=template_id))
+    await flush_unique(session, "Notifications use this template; give them another one first", code="template_in_use")
 
 
 DOCUMENTS = ("source", "targeting", "display", "anonymization", "goal")
@@ -206,58 +244,85 @@ DOCUMENTS = ("source", "targeting", "display", "anonymization", "goal")
 def _documents(fields: NotificationFields) -> dict[str, Any]:
     """Column values from validated fields; JSON documents camelCase, as the widget reads them."""
     dumped = fields.model_dump(mode="json", by_alias=True)
-    return {"name": fields.name, "type": fields.type, "status": fields.status, "channels": list(fields.channels),
-            "template_id": fields.template_id, **{key: dumped[key] for key in DOCUMENTS}}
+    return {
+        "name": fields.name,
+        "type": fields.type,
+        "status": fields.status,
+        "channels": list(fields.channels),
+        "template_id": fields.template_id,
+        **{key: dumped[key] for key in DOCUMENTS},
+    }
 
 
-async def _check_template(session: AsyncSession, *, org_id: uuid.UUID, site_id: uuid.UUID,
-                          template_id: uuid.UUID | None) -> None:
+async def _check_template(
+    session: AsyncSession, *, org_id: uuid.UUID, site_id: uuid.UUID, template_id: uuid.UUID | None
+) -> None:
     if template_id is None:
         return
     try:
         await get_template(session, org_id=org_id, site_id=site_id, template_id=template_id)
     except NotFound:
-        raise Unprocessable("The template is not one of this site's", details=[
-            {"field": "body.templateId", "message": "no such template on this site", "type": "reference"}]) from None
+        raise Unprocessable(
+            "The template is not one of this site's",
+            details=[{"field": "body.templateId", "message": "no such template on this site", "type": "reference"}],
+        ) from None
 
 
-async def list_notifications(session: AsyncSession, *, org_id: uuid.UUID, site_id: uuid.UUID,
-                             status: str | None, offset: int, limit: int) -> tuple[list[Notification], int]:
+async def list_notifications(
+    session: AsyncSession, *, org_id: uuid.UUID, site_id: uuid.UUID, status: str | None, offset: int, limit: int
+) -> tuple[list[Notification], int]:
     site = await get_site(session, org_id=org_id, site_id=site_id)
     query = select(Notification).where(Notification.org_id == org_id, Notification.site_id == site.id)
     if status:
         query = query.where(Notification.status == status)
-    return await fetch_page(session, query.order_by(Notification.created_at, Notification.id), offset=offset,
-                            limit=limit)
+    return await fetch_page(
+        session, query.order_by(Notification.created_at, Notification.id), offset=offset, limit=limit
+    )
 
 
-async def get_notification(session: AsyncSession, *, org_id: uuid.UUID, site_id: uuid.UUID,
-                           notification_id: uuid.UUID) -> Notification:
-    return await _of_site(session, Notification, notification_id, org_id=org_id, site_id=site_id,
-                          missing="No such notification")
+async def get_notification(
+    session: AsyncSession, *, org_id: uuid.UUID, site_id: uuid.UUID, notification_id: uuid.UUID
+) -> Notification:
+    return await _of_site(
+        session, Notification, notification_id, org_id=org_id, site_id=site_id, missing="No such notification"
+    )
 
 
-async def create_notification(session: AsyncSession, *, principal: Principal, site_id: uuid.UUID,
-                              fields: NotificationFields) -> Notification:
+async def create_notification(
+    session: AsyncSession, *, principal: Principal, site_id: uuid.UUID, fields: NotificationFields
+) -> Notification:
     site = await site_for_change(session, principal=principal, site_id=site_id)
     await _check_template(session, org_id=principal.org_id, site_id=site.id, template_id=fields.template_id)
-    notification = Notification(id=uuid.uuid4(), org_id=principal.org_id, site_id=site.id,
-                                created_by=principal.user_id, **_documents(fields))
+    notification = Notification(
+        id=uuid.uuid4(), org_id=principal.org_id, site_id=site.id, created_by=principal.user_id, **_documents(fields)
+    )
     session.add(notification)
     await session.flush()
     await session.refresh(notification)
     return notification
 
 
-async def update_notification(session: AsyncSession, *, principal: Principal, site_id: uuid.UUID,
-                              notification_id: uuid.UUID, changes: dict[str, Any]) -> Notification:
+async def update_notification(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    site_id: uuid.UUID,
+    notification_id: uuid.UUID,
+    changes: dict[str, Any],
+) -> Notification:
     """Apply ``changes`` (camelCase, as sent) and validate the whole notification again."""
     await site_for_change(session, principal=principal, site_id=site_id)
-    notification = await get_notification(session, org_id=principal.org_id, site_id=site_id,
-                                          notification_id=notification_id)
-    current = {"name": notification.name, "type": notification.type, "status": notification.status,
-               "channels": notification.channels, "templateId": notification.template_id,
-               **{key: getattr(notification, key) for key in DOCUMENTS}}
+    notification = await get_notification(
+        session, org_id=principal.org_id, site_id=site_id, notification_id=notification_id
+    )
+    current = {
+        "name": notification.name,
+        "type": notification.type,
+        "status": notification.status,
+        "channels": notification.channels,
+        "templateId": notification.template_id,
+        **{key: getattr(notification, key) for key in DOCUMENTS},
+    }
     try:
         fields = NotificationFields.model_validate({**current, **changes})
     except ValidationError as exc:
@@ -270,11 +335,13 @@ async def update_notification(session: AsyncSession, *, principal: Principal, si
     return notification
 
 
-async def delete_notification(session: AsyncSession, *, principal: Principal, site_id: uuid.UUID,
-                              notification_id: uuid.UUID) -> None:
+async def delete_notification(
+    session: AsyncSession, *, principal: Principal, site_id: uuid.UUID, notification_id: uuid.UUID
+) -> None:
     await site_for_change(session, principal=principal, site_id=site_id)
-    await session.delete(await get_notification(session, org_id=principal.org_id, site_id=site_id,
-                                                notification_id=notification_id))
+    await session.delete(
+        await get_notification(session, org_id=principal.org_id, site_id=site_id, notification_id=notification_id)
+    )
     await session.flush()
 
 
@@ -306,7 +373,8 @@ class PublicSite:
 _SITE_BY_KEY: LiteralString = (
     "SELECT id, org_id, domain, settings, verified_at IS NOT NULL"
     " OR NOT socialproof.domain_contested(org_id, id, domain, domain_set_at) AS serving"
-    " FROM socialproof.sites WHERE site_key = {site_key}")
+    " FROM socialproof.sites WHERE site_key = {site_key}"
+)
 
 
 async def load_public_site(session: AsyncSession, *, site_key: str) -> PublicSite | None:
@@ -316,7 +384,17 @@ async def load_public_site(session: AsyncSession, *, site_key: str) -> PublicSit
         return None
     site = rows[0]
     await set_tenant_context(session, org_id=site.org_id)
-    notification_ids = (await session.scalars(
-        select(Notification.id).where(Notification.org_id == site.org_id, Notification.site_id == site.id))).all()
-    return PublicSite(id=site.id, org_id=site.org_id, site_key=site_key, domain=site.domain, settings=site.settings,
-                      notification_ids=frozenset(notification_ids), serving=bool(site.serving))
+    notification_ids = (
+        await session.scalars(
+            select(Notification.id).where(Notification.org_id == site.org_id, Notification.site_id == site.id)
+        )
+    ).all()
+    return PublicSite(
+        id=site.id,
+        org_id=site.org_id,
+        site_key=site_key,
+        domain=site.domain,
+        settings=site.settings,
+        notification_ids=frozenset(notification_ids),
+        serving=bool(site.serving),
+    )
