@@ -14,6 +14,8 @@ from fastapi.routing import APIRoute
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from northstar.core.console import pages as console
+from northstar.core.console.pages import CONSOLE_PREFIX
 from northstar.core.db import Database, start_embedded_postgres, to_libpq_url
 from northstar.core.fastpath import FastPaths
 from northstar.core.http import ORJSONResponse, register_error_handlers
@@ -30,7 +32,6 @@ from northstar.settings import Settings, get_settings
 
 __all__ = ["API_PREFIX", "create_app", "open_redis", "serve_app"]
 REDIS_TIMEOUT_SECONDS = 1.0
-CONSOLE_PREFIX = "/app"
 
 
 def _rate_limiter(redis_client: Any) -> RateLimiter:
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None, *, manifests: Iterable[Manifest
 
     app.openapi = openapi  # type: ignore[method-assign]
     register_error_handlers(app)
+    console.install(app, manifests, settings)
     app.add_exception_handler(ReplayedResponse, replay_handler)
     for manifest in manifests:  # included one level deep: nested routers cost routing time per request
         for router in manifest.api_routers:

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from northstar.accounts import models
+from northstar.accounts import console, models
 from northstar.accounts.api import api_keys, authentication, organizations, projects
 from northstar.accounts.service.credentials import CredentialAuthenticator
 from northstar.core.manifest import Manifest
@@ -16,14 +16,18 @@ from northstar.core.permissions import Resource, allow
 
 @asynccontextmanager
 async def _authenticator(app: FastAPI) -> AsyncIterator[None]:
-    """Requests are authenticated by this module's credentials (tokens, sessions, API keys), rate limited."""
+    """Requests are authenticated by this module's credentials (tokens, sessions, API keys), rate limited; the
+    console's layout learns who is signed in from it."""
     app.state.authenticator = CredentialAuthenticator(app.state.rate_limiter, app.state.settings.rate_limit)
+    app.state.console_viewer = console.load_viewer
     yield
 
 
 MANIFEST = Manifest(
     name="accounts",
     api_routers=(authentication.router, organizations.router, projects.router, api_keys.router),
+    console_pages=(console.router,),
+    console_templates=console.TEMPLATES,
     task_modules=("northstar.accounts.tasks",),
     model_modules=(models,),
     tables=(

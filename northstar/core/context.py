@@ -22,7 +22,9 @@ MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class Authenticator(Protocol):
-    async def authenticate(self, request: Request, session: AsyncSession) -> Principal: ...
+    async def authenticate(
+        self, request: Request, session: AsyncSession, *, credential: str | None = None
+    ) -> Principal: ...
 
 
 AuditRecorder = Callable[[AsyncSession, Request, Principal], Awaitable[None]]
@@ -95,6 +97,10 @@ class require:
         self.scope: Scope = scope
 
     async def __call__(self, request: Request, principal: CurrentPrincipal) -> Principal:
+        return self.check(request, principal)
+
+    def check(self, request: Request, principal: Principal) -> Principal:
+        """The principal, if its grants let it through this gate; else 403 (or the 404 of an unseen object)."""
         resource, action = self.permission
         if principal.may_try(action, resource):
             return principal

@@ -13,6 +13,7 @@ import importlib
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType, ModuleType
 from typing import Any
 
@@ -41,6 +42,16 @@ class ExportTable:
 
 
 @dataclass(frozen=True)
+class NavLink:
+    """An entry of the console's navigation, shown to roles that may ``action`` the ``resource``."""
+
+    label: str
+    path: str  # under /app
+    resource: str | None = None
+    action: str = "read"
+
+
+@dataclass(frozen=True)
 class SettingsSection:
     """The module's part of the configuration: ``Settings.<field>``, read from ``NORTHSTAR_<FIELD>__*``."""
 
@@ -56,6 +67,9 @@ class Manifest:
     api_routers: tuple[APIRouter, ...] = ()  # mounted under /api/v1
     routers: tuple[APIRouter, ...] = ()  # mounted at the root: pages, public widget routes, health, events
     console_pages: tuple[APIRouter, ...] = ()  # mounted under /app
+    console_templates: Path | None = None  # its pages' templates, named "<module name>/<file>"
+    console_static: Path | None = None  # its pages' scripts and styles, served at /app/static/<module name>/
+    console_nav: tuple[NavLink, ...] = ()  # its entries in the console's navigation
     task_modules: tuple[str, ...] = ()  # importing each registers the module's queue tasks and their schedules
     model_modules: tuple[ModuleType, ...] = ()  # the modules that define its SQLAlchemy tables
     tables: tuple[str, ...] = ()  # the tables it owns ("schema.table"): its migrations create them

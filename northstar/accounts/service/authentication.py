@@ -24,8 +24,8 @@ from northstar.accounts.service.users import (
 from northstar.audit import service as audit
 from northstar.core.context import ClientMeta
 from northstar.core.db import set_tenant_context, settings_of
-from northstar.core.http import AppError, Conflict, Unauthorized, Unprocessable
-from northstar.core.permissions import Role
+from northstar.core.http import AppError, Conflict, Forbidden, Unauthorized, Unprocessable
+from northstar.core.permissions import Principal, Role
 from northstar.core.security import (
     TokenError,
     auth_keys,
@@ -258,7 +258,14 @@ class RefreshRejected(Unauthorized):
     commit = True
 
 
-async def refresh(session: AsyncSession, *, token: str, client: ClientMeta) -> TokenPair:
+async def refresh(
+    session: AsyncSession, *, token: str, client: ClientMeta, reuse_grace_seconds: float = 0
+) -> TokenPair:
+    """New tokens for a refresh token, which is then used up; presenting a used one again revokes its family.
+
+    ``reuse_grace_seconds`` forgives a second use that soon after the first (the console's pages may renew from
+    several requests at once): it gets tokens of its own in the same family, which is still revoked as a whole by
+    logout, a password change or a later reuse."""
     parsed = split_credential(token, REFRESH_PREFIX)
     if parsed is None:
         raise RefreshRejected("Invalid refresh token")
@@ -272,7 +279,9 @@ async def refresh(session: AsyncSession, *, token: str, client: ClientMeta) -> T
         raise RefreshRejected(
             "This session has ended (logged out, password changed or revoked); log in again", code="session_revoked"
         )
-    if row.used_at is not None:
+    if row.used_at is not None and (
+        row.revoked_at is not None or (now() - row.used_at).total_seconds() >= reuse_grace_seconds
+    ):
         await revoke_family(session, family_id=row.family_id)
         await audit.record(
             session,
@@ -293,8 +302,22 @@ async def refresh(session: AsyncSession, *, token: str, client: ClientMeta) -> T
         or await _membership_role(session, org_id=row.org_id, user_id=row.user_id) is None
     ):
         raise RefreshRejected("The account no longer has access to this organization")
-    row.used_at = now()
+    row.used_at = row.used_at or now()
     return await issue_tokens(session, user=user, org_id=row.org_id, client=client, family_id=row.family_id)
+
+
+async def switch_organization(
+    session: AsyncSession, *, principal: Principal, org_id: uuid.UUID, client: ClientMeta
+) -> TokenPair:
+    """A session in another org of the same user, ending the current one (the console's org switcher)."""
+    if principal.user_id is None:
+        raise Forbidden("Only a signed-in user can switch organizations", code="user_required")
+    user = await get_user(session, principal.user_id)
+    target = await _login_org(session, user=user, org_id=org_id)
+    if principal.session_id is not None:
+        await set_tenant_context(session, org_id=principal.org_id, user_id=user.id)
+        await revoke_family(session, family_id=principal.session_id)
+    return await _complete_login(session, user, target, client, "switch")
 
 
 async def revoke_family(session: AsyncSession, *, family_id: uuid.UUID) -> None:

@@ -242,8 +242,11 @@ class CredentialAuthenticator:
         self.limiter = limiter
         self.limits = limits
 
-    async def authenticate(self, request: Request, session: AsyncSession) -> Principal:
-        credential = _presented_credential(request)
+    async def authenticate(
+        self, request: Request, session: AsyncSession, *, credential: str | None = None
+    ) -> Principal:
+        """The caller of ``request``: by the credential given (the console's session cookie), else by its headers."""
+        credential = credential or _presented_credential(request)
         if credential is None:
             raise Unauthorized()
         if credential.startswith(API_KEY_PREFIXES):

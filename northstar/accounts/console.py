@@ -1,0 +1,335 @@
+"""The console's sign-in pages and the signed-in user's own: login (with MFA), sign-up, invitations, logout,
+session renewal, the org switcher, and the account page (profile, password, MFA)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Form, Query, Request
+from fastapi.responses import Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from northstar.accounts.api.authentication import limit_auth
+from northstar.accounts.schemas import (
+    LoginRequest,
+    MfaCodeRequest,
+    MfaLoginRequest,
+    PasswordChangeRequest,
+    SignupRequest,
+    TokenPair,
+    UserUpdateRequest,
+)
+from northstar.accounts.service import authentication, organizations, users
+from northstar.core.console.pages import (
+    REFRESH_COOKIE,
+    ConsolePrincipal,
+    Membership,
+    Viewer,
+    console_router,
+    end_session,
+    read_form,
+    redirect,
+    render,
+    safe_next,
+    start_session,
+)
+from northstar.core.context import ClientMeta, DbSession
+from northstar.core.http import AppError, NotFound
+from northstar.core.permissions import Principal
+
+TEMPLATES = Path(__file__).parent / "templates"
+RENEWAL_GRACE_SECONDS = 15  # parallel requests of one page may all find the access token expired
+
+router = console_router()
+
+
+async def load_viewer(session: AsyncSession, principal: Principal) -> Viewer:
+    """The layout's view of the signed-in user: name, current org and the orgs to switch to."""
+    assert principal.user_id is not None
+    user = await users.get_user(session, principal.user_id)
+    orgs = tuple(
+        Membership(org_id=org.id, name=org.name, role=role)
+        for org, role in await organizations.list_my_organizations(session, user_id=user.id)
+    )
+    current = next((org for org in orgs if org.org_id == principal.org_id), None)
+    if current is None:
+        raise NotFound("No such organization")
+    return Viewer(user_name=user.name, email=user.email, org=current, orgs=orgs, mfa_enabled=user.mfa_enabled)
+
+
+def _signed_in(request: Request, tokens: TokenPair, target: str) -> Response:
+    response = redirect(request, safe_next(target))
+    start_session(
+        request,
+        response,
+        access_token=tokens.access_token,
+        refresh_token=tokens.refresh_token,
+        expires_in=tokens.expires_in,
+    )
+    return response
+
+
+@router.get("/login", name="console.login")
+async def login_page(request: Request, next: Annotated[str | None, Query(max_length=2000)] = None) -> Response:
+    return render(request, "accounts/login.html", {"next": safe_next(next), "values": {}, "errors": {}})
+
+
+@router.post("/login", name="console.login_submit")
+async def login(
+    request: Request, session: DbSession, next: Annotated[str | None, Query(max_length=2000)] = None
+) -> Response:
+    form = await read_form(request, LoginRequest)
+    target = safe_next(next)
+    if form.model is None:
+        return render(
+            request, "accounts/login.html", {"next": target, "values": form.values, "errors": form.errors}, status=422
+        )
+    await limit_auth(request, form.model.email)
+    try:
+        result = await authentication.login(
+            session, email=form.model.email, password=form.model.password, org_id=None, client=ClientMeta.of(request)
+        )
+    except AppError as exc:
+        await session.commit() if exc.commit else await session.rollback()
+        errors = {"form": exc.message}
+        return render(
+            request, "accounts/login.html", {"next": target, "values": form.values, "errors": errors}, status=exc.status
+        )
+    if result.mfa_required:
+        return render(request, "accounts/mfa.html", {"next": target, "mfa_token": result.mfa_token, "errors": {}})
+    assert result.tokens is not None
+    return _signed_in(request, result.tokens, target)
+
+
+@router.post("/login/mfa", name="console.login_mfa")
+async def login_mfa(
+    request: Request, session: DbSession, next: Annotated[str | None, Query(max_length=2000)] = None
+) -> Response:
+    form = await read_form(request, MfaLoginRequest)
+    target = safe_next(next)
+    mfa_token = form.values.get("mfa_token", "")
+    if form.model is None:
+        return render(
+            request, "accounts/mfa.html", {"next": target, "mfa_token": mfa_token, "errors": form.errors}, status=422
+        )
+    await limit_auth(request)
+    try:
+        tokens = await authentication.verify_mfa_login(
+            session,
+            mfa_token=form.model.mfa_token,
+            code=form.model.code or None,
+            recovery_code=form.model.recovery_code or None,
+            client=ClientMeta.of(request),
+        )
+    except AppError as exc:
+        await session.commit() if exc.commit else await session.rollback()
+        context = {"next": target, "mfa_token": mfa_token, "errors": {"form": exc.message}}
+        return render(request, "accounts/mfa.html", context, status=exc.status)
+    return _signed_in(request, tokens, target)
+
+
+@router.get("/signup", name="console.signup")
+async def signup_page(
+    request: Request, session: DbSession, invitation: Annotated[str | None, Query(max_length=300)] = None
+) -> Response:
+    invited = await organizations.view_invitation(session, token=invitation) if invitation else None
+    values = {"email": invited.invitation.email} if invited else {}
+    return render(
+        request, "accounts/signup.html", {"invited": invited, "invitation": invitation, "values": values, "errors": {}}
+    )
+
+
+@router.post("/signup", name="console.signup_submit")
+async def signup(request: Request, session: DbSession) -> Response:
+    form = await read_form(request, SignupRequest)
+    token = form.values.get("invitation_token") or None
+    context = {"invited": None, "invitation": token, "values": form.values, "errors": form.errors}
+    if form.model is None:
+        return render(request, "accounts/signup.html", context, status=422)
+    await limit_auth(request, form.model.email)
+    client = ClientMeta.of(request)
+    try:
+        outcome = await authentication.signup(
+            session,
+            email=form.model.email,
+            password=form.model.password,
+            name=form.model.name,
+            organization_name=form.model.organization_name,
+            invitation_token=form.model.invitation_token,
+            client=client,
+        )
+    except AppError as exc:
+        await session.rollback()
+        return render(request, "accounts/signup.html", {**context, "errors": {"form": exc.message}}, status=exc.status)
+    tokens = await authentication.issue_tokens(session, user=outcome.user, org_id=outcome.org_id, client=client)
+    return _signed_in(request, tokens, "/app/")
+
+
+@router.get("/invitations/accept", name="console.invitation")
+async def invitation_page(
+    request: Request, session: DbSession, token: Annotated[str, Query(min_length=1, max_length=300)]
+) -> Response:
+    """Where the link in an invitation e-mail leads: who invites, as what, and the way in (sign up or accept)."""
+    await limit_auth(request)
+    invited = await organizations.view_invitation(session, token=token)
+    return render(request, "accounts/invitation.html", {"invited": invited, "token": token})
+
+
+@router.post("/invitations/accept", name="console.invitation_accept")
+async def accept_invitation(
+    request: Request, principal: ConsolePrincipal, session: DbSession, token: Annotated[str, Form(max_length=300)]
+) -> Response:
+    assert principal.user_id is not None
+    user = await users.get_user(session, principal.user_id)
+    client = ClientMeta.of(request)
+    membership = await organizations.accept_invitation(session, token=token, user=user, client=client)
+    request.state.principal = None  # recorded in the joined org by the service
+    tokens = await authentication.switch_organization(
+        session, principal=principal, org_id=membership.org_id, client=client
+    )
+    return _signed_in(request, tokens, "/app/")
+
+
+@router.api_route("/session/renew", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], name="console.renew")
+async def renew(
+    request: Request, session: DbSession, next: Annotated[str | None, Query(max_length=2000)] = None
+) -> Response:
+    """A new access token from the refresh cookie, then back where the browser was going (307 keeps a form's
+    method and body). No refresh cookie, or a dead one: the login page, which brings the user back."""
+    target = safe_next(next)
+    token = request.cookies.get(REFRESH_COOKIE)
+    if token:
+        try:
+            tokens = await authentication.refresh(
+                session, token=token, client=ClientMeta.of(request), reuse_grace_seconds=RENEWAL_GRACE_SECONDS
+            )
+        except AppError:
+            pass  # committed as it is: a reuse's revocation must stick
+        else:
+            response = redirect(request, target, status=307)
+            start_session(
+                request,
+                response,
+                access_token=tokens.access_token,
+                refresh_token=tokens.refresh_token,
+                expires_in=tokens.expires_in,
+            )
+            return response
+    response = redirect(request, f"/app/login?next={target}" if target != "/app/" else "/app/login")
+    end_session(request, response)
+    return response
+
+
+@router.post("/session/logout", name="console.logout")
+async def logout(request: Request, principal: ConsolePrincipal, session: DbSession) -> Response:
+    if principal.session_id is not None:
+        await authentication.revoke_family(session, family_id=principal.session_id)
+    response = redirect(request, "/app/login")
+    end_session(request, response)
+    return response
+
+
+@router.post("/session/org", name="console.switch_org")
+async def switch_org(
+    request: Request, principal: ConsolePrincipal, session: DbSession, org_id: Annotated[uuid.UUID, Form()]
+) -> Response:
+    tokens = await authentication.switch_organization(
+        session, principal=principal, org_id=org_id, client=ClientMeta.of(request)
+    )
+    return _signed_in(request, tokens, "/app/")
+
+
+@router.get("/account", name="console.account")
+async def account_page(request: Request, principal: ConsolePrincipal) -> Response:
+    return render(request, "accounts/account.html", {"values": {}, "errors": {}, "saved": None})
+
+
+@router.post("/account/profile", name="console.account_profile")
+async def update_profile(request: Request, principal: ConsolePrincipal, session: DbSession) -> Response:
+    assert principal.user_id is not None
+    form = await read_form(request, UserUpdateRequest)
+    if form.model is None:
+        return render(
+            request, "accounts/account.html", {"values": form.values, "errors": form.errors, "saved": None}, status=422
+        )
+    await authentication.update_profile(session, user_id=principal.user_id, name=form.model.name)
+    request.state.viewer = await load_viewer(session, principal)
+    return render(request, "accounts/account.html", {"values": {}, "errors": {}, "saved": "Your name was saved."})
+
+
+@router.post("/account/password", name="console.account_password")
+async def change_password(request: Request, principal: ConsolePrincipal, session: DbSession) -> Response:
+    """Every session of the user ends, as through the API; this browser gets a new one and stays signed in."""
+    assert principal.user_id is not None
+    form = await read_form(request, PasswordChangeRequest)
+    if form.model is None:
+        return render(
+            request, "accounts/account.html", {"values": {}, "errors": form.errors, "saved": None}, status=422
+        )
+    try:
+        async with session.begin_nested():
+            await authentication.change_password(
+                session,
+                user_id=principal.user_id,
+                current_password=form.model.current_password,
+                new_password=form.model.new_password,
+            )
+    except AppError as exc:
+        errors = {"current_password" if exc.code == "invalid_credentials" else "new_password": exc.message}
+        return render(
+            request, "accounts/account.html", {"values": {}, "errors": errors, "saved": None}, status=exc.status
+        )
+    user = await users.get_user(session, principal.user_id)
+    tokens = await authentication.issue_tokens(
+        session, user=user, org_id=principal.org_id, client=ClientMeta.of(request)
+    )
+    response = render(
+        request,
+        "accounts/account.html",
+        {"values": {}, "errors": {}, "saved": "Your password was changed; your other sessions have ended."},
+    )
+    start_session(
+        request,
+        response,
+        access_token=tokens.access_token,
+        refresh_token=tokens.refresh_token,
+        expires_in=tokens.expires_in,
+    )
+    return response
+
+
+@router.post("/account/mfa", name="console.mfa_enroll")
+async def enroll_mfa(request: Request, principal: ConsolePrincipal, session: DbSession) -> Response:
+    assert principal.user_id is not None
+    enrollment = await authentication.enroll_mfa(session, user_id=principal.user_id)
+    return render(
+        request, "accounts/account.html", {"values": {}, "errors": {}, "saved": None, "enrollment": enrollment}
+    )
+
+
+@router.post("/account/mfa/confirm", name="console.mfa_confirm")
+async def confirm_mfa(request: Request, principal: ConsolePrincipal, session: DbSession) -> Response:
+    assert principal.user_id is not None
+    form = await read_form(request, MfaCodeRequest)
+    if form.model is None:
+        return render(
+            request, "accounts/account.html", {"values": {}, "errors": form.errors, "saved": None}, status=422
+        )
+    try:
+        async with session.begin_nested():
+            codes = await authentication.confirm_mfa(session, user_id=principal.user_id, code=form.model.code)
+    except AppError as exc:
+        return render(
+            request,
+            "accounts/account.html",
+            {"values": {}, "errors": {"code": exc.message}, "saved": None},
+            status=exc.status,
+        )
+    request.state.viewer = await load_viewer(session, principal)
+    return render(
+        request,
+        "accounts/account.html",
+        {"values": {}, "errors": {}, "saved": "Two-factor sign-in is on.", "recovery_codes": codes},
+    )
