@@ -45,7 +45,10 @@ DASHBOARD = """<!doctype html><html><head><meta charset="utf-8"><title>bench</ti
 <body><div id="root"></div><script>
 const N = 730, start = Date.UTC(2023, 0, 1) / 1000;
 const xs = Array.from({length: N}, (_, i) => start + i * 86400);
-const line = (k) => { let v = 100 + 10 * k; return xs.map((_, i) => v += Math.sin(i / 30 + k) * 2 + ((i * 7919 + k) %% 13 - 6) / 3); };
+const line = (k) => {
+  let v = 100 + 10 * k;
+  return xs.map((_, i) => v += Math.sin(i / 30 + k) * 2 + ((i * 7919 + k) %% 13 - 6) / 3);
+};
 const months = Array.from({length: 24}, (_, i) => `2023-${i + 1}`), bars = months.map((_, i) => 50 + (i * 37) %% 40);
 function box() { const el = document.createElement("div"); document.getElementById("root").append(el); return el; }
 const draw = {
@@ -124,7 +127,9 @@ async def in_chromium(files: dict[str, bytes]) -> dict[str, Any]:
     executable = os.environ.get("NORTHSTAR_TEST_CHROMIUM") or shutil.which("chromium") or "chromium"
     server = uvicorn.Server(uvicorn.Config(app(files), host="127.0.0.1", port=0, log_level="warning"))
     task = asyncio.create_task(server.serve())
-    while not server.started:
+    while not server.started:  # uvicorn offers no event to wait on
+        if task.done():
+            task.result()
         await asyncio.sleep(0.02)
     port = server.servers[0].sockets[0].getsockname()[1]
     results: dict[str, Any] = {}
@@ -156,11 +161,14 @@ def run() -> dict[str, Any]:
     for name, data in echarts.items():
         results[f"ECharts {name}, gzipped bytes"] = gzipped(data)
     results["first-load budget (HTML, CSS, JS), gzipped bytes"] = BUDGET
-    files = {"uplot.js": vendored["uplot.js"], "uplot.css": vendored["uplot.css"], "echarts.js": echarts[ECHARTS_FILES[0]]}
+    files = {
+        "uplot.js": vendored["uplot.js"],
+        "uplot.css": vendored["uplot.css"],
+        "echarts.js": echarts[ECHARTS_FILES[0]],
+    }
     return results | asyncio.run(in_chromium(files))
 
 
 if __name__ == "__main__":
     for measure_name, value in run().items():
         print(f"{measure_name}: {value:,.2f}" if isinstance(value, float) else f"{measure_name}: {value:,}")
-

@@ -1,8 +1,9 @@
 """The console's vendored third-party files and their Subresource Integrity hashes.
 
-Templates write ``<script src="{{ static }}/{{ ASSETS['htmx.js'].path }}" integrity="{{ ASSETS['htmx.js'].integrity }}">``:
-the hash is computed once at import from the very file that is served, so an edited or swapped file is refused by
-the browser instead of running, and upgrading a library is only a matter of replacing the file and its name below.
+Templates write ``<script src="{{ static }}/{{ asset.path }}" integrity="{{ asset.integrity }}">`` with
+``asset = ASSETS["htmx.js"]``: the hash is computed once at import from the very file that is served, so an edited
+or swapped file is refused by the browser instead of running, and upgrading a library is only a matter of replacing
+the file and its name below.
 """
 
 from __future__ import annotations
