@@ -250,6 +250,22 @@ async def test_htmx_swaps_under_strict_csp_and_charts_mount_after(page: Page, si
     assert all("script-src" in violation for violation in await violations(page))  # only the injected script
 
 
+async def test_htmx_without_script_tags_drops_the_data_blocks(page: Page, site: tuple[Site, str]) -> None:
+    """``allowScriptTags: false`` removes every <script> of a swapped fragment, JSON data blocks included: the
+    reason the console keeps it true and lets the CSP refuse inline scripts."""
+    registry, _ = site
+    registry.pages["fragment"] = '<figure data-chart="sparkline" data-source="gone"></figure>' + data_block(
+        "gone", {"x": DAYS[:3], "series": [{"label": "Jobs", "values": [1, 2, 3]}]}
+    )
+    config = HTMX_CONFIG.replace('"allowScriptTags":true', '"allowScriptTags":false')
+    body = '<button hx-get="/fragment" hx-target="#out">Refresh</button><div id="out"></div>'
+    await open_page(page, site, "no-scripts", document(body, htmx_config=config))
+    await page.get_by_role("button", name="Refresh").click()
+    await page.locator("#out figure").wait_for(state="attached")
+    assert await page.locator("#gone").count() == 0
+    assert await page.locator("#out .chart-plot").count() == 0
+
+
 async def test_htmx_indicator_styles_would_be_refused(page: Page, site: tuple[Site, str]) -> None:
     """Without ``includeIndicatorStyles: false`` htmx adds a <style> the CSP refuses: the reason for the config."""
     await open_page(page, site, "no-config", document("<p>Plain</p>", htmx_config=None))

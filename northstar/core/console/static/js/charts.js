@@ -58,10 +58,7 @@ function waterfallSteps(changes) {
 }
 
 function element(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text != null) node.textContent = text;
-  return node;
+  return Object.assign(document.createElement(tag), className ? { className } : {}, text != null ? { textContent: text } : {});
 }
 
 function dataTable(caption, data, axis, format, steps) {
@@ -161,11 +158,11 @@ function render(figure) {
   const title = data.title || figure.querySelector("figcaption")?.textContent.trim() || "Chart";
   const count = axis.values.length;
   const span = count ? `, ${count} points from ${axis.label(axis.values[0])} to ${axis.label(axis.values[count - 1])}` : ", no data";
-  const anomalies = (data.anomalies || []).length;
+  const anomalies = (data.anomalies || []).length ? `, ${data.anomalies.length} marked as anomalies` : "";
   const box = element("div", "chart-plot");
   box.setAttribute("role", "img");
-  box.setAttribute("aria-label", `${title}: ${KINDS[kind]} of ${data.series.map((s) => s.label).join(", ")}${span}` +
-    (anomalies ? `, ${anomalies} marked as anomalies` : "") + "; the data table follows.");
+  const names = data.series.map((s) => s.label).join(", ");
+  box.setAttribute("aria-label", `${title}: ${KINDS[kind]} of ${names}${span}${anomalies}; the data table follows.`);
   figure.append(box, dataTable(title, data, axis, numberFormat(data.format), steps));
   const height = Number(figure.dataset.height) || (kind === "sparkline" ? 48 : 240);
   const columns = steps ? [axis.values, steps.map(([, end]) => end)] : [axis.values, ...data.series.map((s) => s.values)];
