@@ -281,3 +281,10 @@ async def test_assert_accessible_reports_violations_under_the_csp(page: Page, si
     assert "image-alt (critical)" in str(failure.value)
     assert "broken page" in str(failure.value)
     assert await violations(page) == []
+
+
+def test_vendor_readme_states_the_served_hashes() -> None:
+    readme = (VENDOR_DIR / "README.md").read_text()
+    for asset in ASSETS.values():
+        assert f"`{asset.file}`" in readme and f"`{asset.integrity}`" in readme
+        assert asset.path == f"vendor/{asset.file}"
