@@ -25,6 +25,7 @@ from northstar.accounts.service import authentication, organizations, users
 from northstar.core.console.pages import (
     REFRESH_COOKIE,
     ConsolePrincipal,
+    MaybeConsolePrincipal,
     Membership,
     Viewer,
     console_router,
@@ -169,7 +170,10 @@ async def signup(request: Request, session: DbSession) -> Response:
 
 @router.get("/invitations/accept", name="console.invitation")
 async def invitation_page(
-    request: Request, session: DbSession, token: Annotated[str, Query(min_length=1, max_length=300)]
+    request: Request,
+    session: DbSession,
+    principal: MaybeConsolePrincipal,
+    token: Annotated[str, Query(min_length=1, max_length=300)],
 ) -> Response:
     """Where the link in an invitation e-mail leads: who invites, as what, and the way in (sign up or accept)."""
     await limit_auth(request)
@@ -215,6 +219,7 @@ async def renew(
                 access_token=tokens.access_token,
                 refresh_token=tokens.refresh_token,
                 expires_in=tokens.expires_in,
+                renewal=True,
             )
             return response
     response = redirect(request, f"/app/login?next={target}" if target != "/app/" else "/app/login")
@@ -238,12 +243,16 @@ async def switch_org(
     tokens = await authentication.switch_organization(
         session, principal=principal, org_id=org_id, client=ClientMeta.of(request)
     )
+    request.state.principal = None  # recorded by the service as a sign-in to the new org
     return _signed_in(request, tokens, "/app/")
 
 
 @router.get("/account", name="console.account")
-async def account_page(request: Request, principal: ConsolePrincipal) -> Response:
-    return render(request, "accounts/account.html", {"values": {}, "errors": {}, "saved": None})
+async def account_page(
+    request: Request, principal: ConsolePrincipal, changed: Annotated[str | None, Query(max_length=20)] = None
+) -> Response:
+    saved = "Your password was changed; your other sessions have ended." if changed == "password" else None
+    return render(request, "accounts/account.html", {"values": {}, "errors": {}, "saved": saved})
 
 
 @router.post("/account/profile", name="console.account_profile")
@@ -285,19 +294,7 @@ async def change_password(request: Request, principal: ConsolePrincipal, session
     tokens = await authentication.issue_tokens(
         session, user=user, org_id=principal.org_id, client=ClientMeta.of(request)
     )
-    response = render(
-        request,
-        "accounts/account.html",
-        {"values": {}, "errors": {}, "saved": "Your password was changed; your other sessions have ended."},
-    )
-    start_session(
-        request,
-        response,
-        access_token=tokens.access_token,
-        refresh_token=tokens.refresh_token,
-        expires_in=tokens.expires_in,
-    )
-    return response
+    return _signed_in(request, tokens, "/app/account?changed=password")
 
 
 @router.post("/account/mfa", name="console.mfa_enroll")

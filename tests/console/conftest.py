@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -66,17 +67,18 @@ async def log_in(page: Page, account: Account, *, path: str = "/app/account") ->
     await page.wait_for_url(f"**{path}")
 
 
-async def console_client(base_url: str, account: Account | None = None) -> httpx.AsyncClient:
+@asynccontextmanager
+async def console_client(base_url: str, account: Account | None = None) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client with a cookie jar, signed in through the login form when given an account."""
-    http = httpx.AsyncClient(base_url=base_url, follow_redirects=False, timeout=30)
-    if account is not None:
-        page = await http.get("/app/login")
-        response = await http.post(
-            "/app/login",
-            data={"email": account.email, "password": account.password, "csrf_token": csrf_of(page.text)},
-        )
-        assert response.status_code == 303, response.text
-    return http
+    async with httpx.AsyncClient(base_url=base_url, follow_redirects=False, timeout=30) as http:
+        if account is not None:
+            page = await http.get("/app/login")
+            response = await http.post(
+                "/app/login",
+                data={"email": account.email, "password": account.password, "csrf_token": csrf_of(page.text)},
+            )
+            assert response.status_code == 303, response.text
+        yield http
 
 
 def csrf_of(html: str) -> str:

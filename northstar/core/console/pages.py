@@ -9,7 +9,6 @@ It answers ``render(request, "<module>/<page>.html", {...})``, which adds the la
 
 from __future__ import annotations
 
-import base64
 import gzip
 import hashlib
 import hmac
@@ -32,6 +31,8 @@ from pydantic.alias_generators import to_snake
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from northstar.core.console.vendor import ASSETS as VENDORED
+from northstar.core.console.vendor import sri
 from northstar.core.context import MUTATING_METHODS, DbSession, require
 from northstar.core.crypto import derive_key
 from northstar.core.http import AppError, Forbidden, Unauthorized
@@ -102,7 +103,7 @@ class StaticAssets:
                     media_type=(mimetypes.guess_type(path.name)[0] or "application/octet-stream")
                     + ("; charset=utf-8" if path.suffix in (".css", ".js", ".svg", ".json") else ""),
                     version=hashlib.sha256(body).hexdigest()[:12],
-                    integrity="sha384-" + base64.b64encode(hashlib.sha384(body).digest()).decode(),
+                    integrity=sri(body),
                 )
 
 
@@ -128,7 +129,7 @@ class Console:
             lstrip_blocks=True,
             auto_reload=False,
         )
-        self.templates.globals.update(asset_url=self.asset_url, asset_integrity=self.asset_integrity)
+        self.templates.globals.update(asset_url=self.asset_url, asset_integrity=self.asset_integrity, vendored=VENDORED)
         self.nav = tuple(link for manifest in manifests for link in manifest.console_nav)
         self.csrf_key = derive_key(settings.resolved_secret_key(), "console-csrf")
         # Secure outside local runs: a development run on plain http://localhost must still be able to sign in.
@@ -224,6 +225,17 @@ async def console_principal(request: Request, session: DbSession) -> Principal:
 ConsolePrincipal = Annotated[Principal, Depends(console_principal)]
 
 
+async def signed_in_principal(request: Request, session: DbSession) -> Principal | None:
+    """The signed-in user on a page anyone may open (an invitation), else None."""
+    try:
+        return await console_principal(request, session)
+    except SignInNeeded:
+        return None
+
+
+MaybeConsolePrincipal = Annotated[Principal | None, Depends(signed_in_principal)]
+
+
 class console_require(require):
     """The API's gate (``require``), for pages: the same grants and scopes, the principal from the session."""
 
@@ -302,13 +314,22 @@ def set_cookie(request: Request, response: Response, name: str, value: str, *, m
 
 
 def start_session(
-    request: Request, response: Response, *, access_token: str, refresh_token: str, expires_in: int
+    request: Request,
+    response: Response,
+    *,
+    access_token: str,
+    refresh_token: str,
+    expires_in: int,
+    renewal: bool = False,
 ) -> None:
-    """Hand the browser a session: the access token lives as long as it is valid, the refresh token as long as it."""
+    """Hand the browser a session: the access token lives as long as it is valid, the refresh token as long as it.
+
+    A new session gets a new CSRF secret (a token seen before sign-in is worth nothing after it); a renewal keeps it,
+    so the form being carried through the renewal still passes."""
     set_cookie(request, response, ACCESS_COOKIE, access_token, max_age=expires_in)
     set_cookie(request, response, REFRESH_COOKIE, refresh_token, max_age=console_of(request).refresh_ttl_seconds)
-    # A new CSRF secret with every new session: a token seen before sign-in is worth nothing after it.
-    request.state.new_csrf_cookie = secrets.token_urlsafe(32)
+    if not renewal:
+        set_cookie(request, response, CSRF_COOKIE, secrets.token_urlsafe(32), max_age=None)
 
 
 def end_session(request: Request, response: Response) -> None:
