@@ -70,8 +70,9 @@ class FormField:
 
 
 def _label(name: str) -> str:
-    words = [WORDS.get(word, word) for word in name.split("_")]
-    return " ".join(words)[:1].upper() + " ".join(words)[1:]
+    """``base_url`` -> "Base URL": a field's name as a label."""
+    text = " ".join(WORDS.get(word, word) for word in name.split("_"))
+    return text[:1].upper() + text[1:]
 
 
 def _input_type(annotation: Any) -> tuple[str, str | None]:
@@ -163,10 +164,10 @@ class Progress:
 
 def progress_of(provider: str, run: SyncRun) -> Progress:
     streams = CONNECTORS[provider].streams
-    if run.status not in ACTIVE_RUN:
+    if run.status == "succeeded":
         return Progress(len(streams), len(streams), False)
     reached = [streams.index(stream) for stream in run.fetched if stream in streams]
-    return Progress(max(reached, default=0), len(streams), True)
+    return Progress(max(reached, default=0), len(streams), run.status in ACTIVE_RUN)
 
 
 @router.get("/integrations", name="console.integrations_list")
