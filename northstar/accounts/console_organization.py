@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import Form, Query, Request
 from fastapi.responses import Response
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.accounts.auth import (
@@ -41,7 +42,7 @@ from northstar.accounts.schemas import (
     TeamCreate,
 )
 from northstar.accounts.service import credentials, organizations, projects
-from northstar.core.console.pages import console_router, read_form, redirect, render
+from northstar.core.console.pages import console_router, field_errors, read_form, redirect, render
 from northstar.core.context import ClientMeta, DbSession, audit_target
 from northstar.core.db import set_tenant_context
 from northstar.core.http import AppError, NotFound, Page
@@ -374,12 +375,13 @@ async def _grant(
     scope_id: uuid.UUID,
     user_id: uuid.UUID,
 ) -> Response:
-    form = await read_form(request, RoleUpdate)
-    if form.model is None:
+    raw = await request.form()  # the member is the form's other field: RoleUpdate takes the role alone
+    try:
+        role = Role(RoleUpdate.model_validate({"role": raw.get("role")}).role)
+    except ValidationError as exc:
         return await _grants_page(
-            request, session, principal, kind=kind, scope_id=scope_id, errors=form.errors, status=422
+            request, session, principal, kind=kind, scope_id=scope_id, errors=field_errors(exc), status=422
         )
-    role = Role(form.model.role)
     setter = projects.set_project_role if kind == "project" else projects.set_team_role
     scope = {f"{kind}_id": scope_id}
     done, refusal, status = await _refused(

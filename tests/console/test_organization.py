@@ -35,7 +35,7 @@ async def test_founder_invites_and_changes_a_role(tab: Tab, client: httpx.AsyncC
     await expect(tab.page.get_by_role("cell", name=invited, exact=True)).to_be_visible()
 
     row = tab.page.locator(f'tr[data-member="{member.email}"]')
-    await row.get_by_label(f"Role of {member.email}").select_option("admin")
+    await row.get_by_role("combobox", name=f"Role of {member.email}").select_option("admin")
     await row.get_by_role("button", name="Change role").click()
     await expect(tab.page.get_by_text(f"{member.email} is now admin.")).to_be_visible()
     members = (await client.get("/api/v1/members", headers=founder.headers)).json()["data"]
