@@ -7,10 +7,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from northstar.accounts import console, models
+from northstar.accounts import console, console_organization, models
 from northstar.accounts.api import api_keys, authentication, organizations, projects
 from northstar.accounts.service.credentials import CredentialAuthenticator
-from northstar.core.manifest import Manifest
+from northstar.core.manifest import Manifest, NavLink
 from northstar.core.permissions import Resource, allow
 
 
@@ -26,8 +26,15 @@ async def _authenticator(app: FastAPI) -> AsyncIterator[None]:
 MANIFEST = Manifest(
     name="accounts",
     api_routers=(authentication.router, organizations.router, projects.router, api_keys.router),
-    console_pages=(console.router,),
+    console_pages=(console.router, console_organization.router),
     console_templates=console.TEMPLATES,
+    console_nav=(
+        NavLink("Members", "/app/members", "members", "read"),
+        NavLink("API keys", "/app/api-keys", "api_keys", "read"),
+        NavLink("Projects", "/app/projects", "projects", "read"),
+        NavLink("Teams", "/app/teams", "teams", "read"),
+        NavLink("Settings", "/app/settings", "organization", "read"),
+    ),
     task_modules=("northstar.accounts.tasks",),
     model_modules=(models,),
     tables=(

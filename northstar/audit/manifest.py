@@ -8,8 +8,8 @@ from types import MappingProxyType
 
 from fastapi import FastAPI
 
-from northstar.audit import api, models, service
-from northstar.core.manifest import ExportTable, Manifest
+from northstar.audit import api, console, models, service
+from northstar.core.manifest import ExportTable, Manifest, NavLink
 from northstar.core.permissions import Resource
 
 
@@ -23,6 +23,9 @@ async def _recorder(app: FastAPI) -> AsyncIterator[None]:
 MANIFEST = Manifest(
     name="audit",
     api_routers=(api.router,),
+    console_pages=(console.router,),
+    console_templates=console.TEMPLATES,
+    console_nav=(NavLink("Audit log", "/app/audit", "audit", "read"),),
     model_modules=(models,),
     tables=("core.audit_chain_heads", "core.audit_events"),
     schemas=("core",),
