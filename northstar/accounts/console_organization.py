@@ -44,7 +44,6 @@ from northstar.accounts.schemas import (
 from northstar.accounts.service import credentials, organizations, projects
 from northstar.core.console.pages import console_router, field_errors, read_form, redirect, render
 from northstar.core.context import ClientMeta, DbSession, audit_target
-from northstar.core.db import set_tenant_context
 from northstar.core.http import AppError, NotFound, Page
 from northstar.core.permissions import ROLE_RANK, Principal, Role
 
@@ -59,16 +58,12 @@ def grantable_roles(principal: Principal) -> list[tuple[str, str]]:
 
 
 async def _refused(
-    request: Request, session: AsyncSession, principal: Principal, action: Callable[[], Awaitable[Any]]
+    request: Request, session: AsyncSession, action: Callable[[], Awaitable[Any]]
 ) -> tuple[Any, str | None, int]:
     """Run a service call in a savepoint; a refusal the user can act on comes back as its message (a 404 stays a
-    404 page), and the request's audit entry says it was refused.
-
-    Opening a savepoint runs the session's ``after_begin`` hook, which unbinds the tenant inside it (core.db), so
-    the call binds the principal's org again first; rolling the savepoint back restores the outer binding."""
+    404 page), and the request's audit entry says it was refused."""
     try:
         async with session.begin_nested():
-            await set_tenant_context(session, org_id=principal.org_id, user_id=principal.user_id)
             return await action(), None, 200
     except AppError as exc:
         if isinstance(exc, NotFound):
@@ -120,7 +115,6 @@ async def change_role(
     change, refusal, status = await _refused(
         request,
         session,
-        principal,
         lambda: organizations.change_member_role(
             session, principal=principal, user_id=user_id, role=role, client=ClientMeta.of(request)
         ),
@@ -141,7 +135,6 @@ async def remove_member(
     revoked, refusal, status = await _refused(
         request,
         session,
-        principal,
         lambda: organizations.remove_member(
             session, principal=principal, user_id=user_id, client=ClientMeta.of(request)
         ),
@@ -164,7 +157,6 @@ async def invite(request: Request, principal: InvitationsCreatePage, session: Db
     created, refusal, status = await _refused(
         request,
         session,
-        principal,
         lambda: organizations.create_invitation(session, principal=principal, email=email, role=role),
     )
     if created is None:
@@ -226,7 +218,6 @@ async def create_api_key(request: Request, principal: KeysCreatePage, session: D
     new, refusal, status = await _refused(
         request,
         session,
-        principal,
         lambda: credentials.create_api_key(
             session,
             principal=principal,
@@ -250,7 +241,7 @@ async def rotate_api_key(
     key_id: uuid.UUID, request: Request, principal: KeysCreatePage, session: DbSession, page: Page
 ) -> Response:
     new, refusal, status = await _refused(
-        request, session, principal, lambda: credentials.rotate_api_key(session, principal=principal, key_id=key_id)
+        request, session, lambda: credentials.rotate_api_key(session, principal=principal, key_id=key_id)
     )
     if new is None:
         return await _keys_page(request, session, principal, page, status=status, errors={"form": refusal})
@@ -385,7 +376,7 @@ async def _grant(
     setter = projects.set_project_role if kind == "project" else projects.set_team_role
     scope = {f"{kind}_id": scope_id}
     done, refusal, status = await _refused(
-        request, session, principal, lambda: setter(session, principal=principal, user_id=user_id, role=role, **scope)
+        request, session, lambda: setter(session, principal=principal, user_id=user_id, role=role, **scope)
     )
     if done is None:
         return await _grants_page(

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.core.console.pages import CSRF_FIELD, console_router, redirect, render
 from northstar.core.context import DbSession
-from northstar.core.http import AppError, NotFound
+from northstar.core.http import AppError, NotFound, Page
 from northstar.core.permissions import Principal
 from northstar.integrations import service
 from northstar.integrations.auth import IntegrationsCreatePage, IntegrationsReadPage, IntegrationsUpdatePage
@@ -49,7 +49,6 @@ PROVIDER_NAMES = {
     "mixpanel": "Mixpanel",
     "hubspot": "HubSpot",
 }
-PAGE_SIZE = 50
 RUNS_SHOWN = 20
 ACTIVE_RUN = ("queued", "running")
 WORDS = {"url": "URL", "id": "ID", "uri": "URI", "api": "API"}
@@ -175,9 +174,11 @@ async def integrations_page(
     request: Request,
     principal: IntegrationsReadPage,
     session: DbSession,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    page: Page,
 ) -> Response:
-    found, total = await service.list_integrations(session, org_id=principal.org_id, offset=offset, limit=PAGE_SIZE)
+    found, total = await service.list_integrations(
+        session, org_id=principal.org_id, offset=page.offset, limit=page.limit
+    )
     zone = await _zone(session, principal)
     rows = [
         {
@@ -188,7 +189,7 @@ async def integrations_page(
         }
         for integration in found
     ]
-    context = {"rows": rows, "offset": offset, "limit": PAGE_SIZE, "total": total, "zone": zone.key}
+    context = {"rows": rows, "page": page, "total": total, "zone": zone.key}
     return render(request, "integrations/list.html", context)
 
 
