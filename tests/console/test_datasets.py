@@ -120,7 +120,6 @@ async def test_the_console_stream_needs_a_session(console_url: str) -> None:
         assert response.status_code == 307 and "/app/session/renew" in response.headers["location"]
 
 
-@pytest.mark.xfail(reason="the dropped file's upload does not reach its job page yet; cause not found", strict=False)
 async def test_upload_by_drag_and_drop_follows_the_job_and_keeps_names_inert(
     tab: Tab, console_url: str, founder: Account
 ) -> None:
