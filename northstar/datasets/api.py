@@ -12,7 +12,7 @@ import orjson
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from pydantic import ValidationError
-from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 
 from northstar.core.context import DbSession, audit_target
@@ -25,11 +25,11 @@ from northstar.core.http import (
     Name,
     Page,
     PageEnvelope,
-    PageMeta,
     Unprocessable,
     invalid,
 )
 from northstar.core.idempotency import Idempotent
+from northstar.core.permissions import Principal
 from northstar.core.storage import ObjectStore
 from northstar.datasets import service
 from northstar.datasets.auth import DataCreate, DataDelete, DataRead, DataUpdate, ExportCreate, QueueRead
@@ -46,7 +46,7 @@ from northstar.datasets.schemas import (
     QueueOverview,
     UploadAccepted,
 )
-from northstar.datasets.transfer import StorageQuotaError, dataset_table
+from northstar.datasets.transfer import StorageQuotaError
 
 router = APIRouter(tags=["data service"], responses=ERROR_RESPONSES)
 
@@ -57,18 +57,18 @@ class UnsupportedMediaType(AppError):
     status, code = 415, "unsupported_media_type"
 
 
-def _storage(request: Request) -> ObjectStore:
+def object_store(request: Request) -> ObjectStore:
     store: ObjectStore = request.app.state.storage
     return store
 
 
-async def _job_out(request: Request, session: DbSession, job: Job) -> JobOut:
+async def job_out(request: Request, session: DbSession, job: Job) -> JobOut:
     out = JobOut.model_validate(job)
     file_id = job.result.get("fileId") if job.type != "upload" else None
     if job.status == "completed" and file_id:
         stored = await session.get(StoredFile, uuid.UUID(file_id))
         if stored is not None and stored.status == "completed":
-            out.result_uri = await service.download_link(_storage(request), request.app.state.settings, stored)
+            out.result_uri = await service.download_link(object_store(request), request.app.state.settings, stored)
     return out
 
 
@@ -204,6 +204,28 @@ async def upload(
     The same bytes uploaded again answer 200 with the first upload's ids (``duplicateOf``). The org's storage
     quota is checked before the body is read (against ``Content-Length``) and while it streams in.
     """
+    body = await receive_upload(
+        request, principal, session, name=name, delimiter=delimiter, header=header, schema=schema
+    )
+    return Response(
+        Envelope(data=body).model_dump_json(by_alias=True),
+        status_code=200 if body.duplicate_of else 201,
+        media_type="application/json",
+    )
+
+
+async def receive_upload(
+    request: Request,
+    principal: Principal,
+    session: AsyncSession,
+    *,
+    name: str | None = None,
+    delimiter: str | None = None,
+    header: str = "auto",
+    schema: str | None = None,
+) -> UploadAccepted:
+    """Store the request's file and queue its import (or find the same bytes uploaded before): the API's upload
+    and the console's share it."""
     length, quota = request.headers.get("content-length", ""), request.app.state.settings.datasets.max_org_storage_bytes
     room = await service.storage_room(session, declared_bytes=int(length) if length.isdigit() else None, limit=quota)
     source = await _upload_source(request)
@@ -225,7 +247,7 @@ async def upload(
                 head.extend(chunk[: 65536 - len(head)])
             yield chunk
 
-    storage = _storage(request)
+    storage = object_store(request)
     size = await storage.put_stream(key, hashed(), content_type=declared or None)
     try:
         detected = detect_format(bytes(head), original_name, declared)
@@ -235,8 +257,7 @@ async def upload(
     duplicate = await service.find_duplicate_upload(session, org_id=principal.org_id, checksum=digest.hexdigest())
     if duplicate is not None:
         await storage.delete(key)
-        body = UploadAccepted(job_id=duplicate.job_id or duplicate.id, file_id=duplicate.id, duplicate_of=duplicate.id)
-        return Response(Envelope(data=body).model_dump_json(by_alias=True), media_type="application/json")
+        return UploadAccepted(job_id=duplicate.job_id or duplicate.id, file_id=duplicate.id, duplicate_of=duplicate.id)
     options = {
         key_: value for key_, value in {"delimiter": delimiter, "header": header, **schema_options}.items() if value
     }
@@ -251,8 +272,7 @@ async def upload(
         session, principal=principal, upload=uploaded, options=options, dataset_name=name
     )
     audit_target(request, "file", stored.id, size=size, name=original_name)
-    body = UploadAccepted(job_id=job.id, file_id=stored.id)
-    return Response(Envelope(data=body).model_dump_json(by_alias=True), status_code=201, media_type="application/json")
+    return UploadAccepted(job_id=job.id, file_id=stored.id)
 
 
 @router.post(
@@ -273,7 +293,7 @@ async def export(
 @router.get("/status/{job_id}", response_model=Envelope[JobOut], name="datasets.status")
 async def job_status(job_id: uuid.UUID, request: Request, principal: DataRead, session: DbSession) -> Envelope[JobOut]:
     job = await service.get_job(session, org_id=principal.org_id, job_id=job_id)
-    return Envelope(data=await _job_out(request, session, job))
+    return Envelope(data=await job_out(request, session, job))
 
 
 @router.get("/jobs", response_model=PageEnvelope[JobOut], name="jobs.list")
@@ -291,7 +311,7 @@ async def list_jobs(
     jobs, total = await service.list_jobs(
         session, org_id=principal.org_id, filters=filters, offset=page.offset, limit=page.limit
     )
-    return PageEnvelope(data=[await _job_out(request, session, job) for job in jobs], meta=page.meta(total))
+    return PageEnvelope(data=[await job_out(request, session, job) for job in jobs], meta=page.meta(total))
 
 
 @router.post(
@@ -303,7 +323,7 @@ async def list_jobs(
 async def cancel(job_id: uuid.UUID, request: Request, principal: DataUpdate, session: DbSession) -> Envelope[JobOut]:
     job = await service.cancel_job(session, principal=principal, job_id=job_id)
     audit_target(request, "job", job.id)
-    return Envelope(data=await _job_out(request, session, job))
+    return Envelope(data=await job_out(request, session, job))
 
 
 @router.post(
@@ -312,7 +332,7 @@ async def cancel(job_id: uuid.UUID, request: Request, principal: DataUpdate, ses
 async def retry(job_id: uuid.UUID, request: Request, principal: DataUpdate, session: DbSession) -> Envelope[JobOut]:
     job = await service.retry_job(session, principal=principal, job_id=job_id)
     audit_target(request, "job", job.id)
-    return Envelope(data=await _job_out(request, session, job))
+    return Envelope(data=await job_out(request, session, job))
 
 
 @router.get("/queue", response_model=Envelope[QueueOverview], name="datasets.queue")
@@ -325,8 +345,8 @@ async def queue(request: Request, principal: QueueRead, session: DbSession) -> E
     return Envelope(
         data=QueueOverview(
             by_status=by_status,
-            running=[await _job_out(request, session, job) for job in running],
-            failed=[await _job_out(request, session, job) for job in failed],
+            running=[await job_out(request, session, job) for job in running],
+            failed=[await job_out(request, session, job) for job in failed],
         )
     )
 
@@ -357,20 +377,8 @@ async def dataset_rows(
 ) -> PageEnvelope[dict[str, Any]]:
     """A page of rows in row order, each with its ``_row`` number (the source row for imports)."""
     dataset = await service.get_dataset(session, org_id=principal.org_id, dataset_id=dataset_id)
-    if dataset.status == "failed" or not dataset.columns:
-        return PageEnvelope(data=[], meta=PageMeta(page=page.page, limit=page.limit, total=0))
-    table = dataset_table(dataset.id).as_string()
-    rows = (
-        (
-            await session.execute(
-                text(f"SELECT to_jsonb(t) - 'org_id' FROM {table} t ORDER BY _row OFFSET :offset LIMIT :limit"),  # noqa: S608
-                {"offset": page.offset, "limit": page.limit},
-            )
-        )
-        .scalars()
-        .all()
-    )
-    return PageEnvelope(data=list(rows), meta=page.meta(dataset.row_count))
+    rows, total = await service.dataset_rows(session, dataset, offset=page.offset, limit=page.limit)
+    return PageEnvelope(data=rows, meta=page.meta(total))
 
 
 @router.get("/files/{file_id}", response_model=Envelope[FileOut], name="files.get")
@@ -404,10 +412,10 @@ def _safe_name(name: str) -> str:
 async def download(file_id: uuid.UUID, request: Request, principal: DataRead, session: DbSession) -> Response:
     """The file's bytes (or a redirect to the object store's signed URL)."""
     stored = await service.downloadable_file(session, org_id=principal.org_id, file_id=file_id)
-    presigned = await _storage(request).signed_url(stored.stored_path, expires_seconds=300)
+    presigned = await object_store(request).signed_url(stored.stored_path, expires_seconds=300)
     if presigned:
         return RedirectResponse(presigned, status_code=307)
-    return _stream(_storage(request), stored)
+    return _stream(object_store(request), stored)
 
 
 @router.get(
@@ -429,4 +437,4 @@ async def signed_content(
     )
     async with request.app.state.database.tenant_transaction(org_id=org) as session:
         stored = await service.downloadable_file(session, org_id=org, file_id=file_id)
-    return _stream(_storage(request), stored)
+    return _stream(object_store(request), stored)

@@ -5,20 +5,31 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from northstar.core.manifest import API_PREFIX, ExportTable, Manifest, SettingsSection
+from northstar.core.console.pages import CONSOLE_PREFIX
+from northstar.core.manifest import API_PREFIX, ExportTable, Manifest, NavLink, SettingsSection
 from northstar.core.permissions import Resource, allow, own
-from northstar.datasets import api, models, queue_page
+from northstar.datasets import api, console, models, queue_page
 from northstar.settings import DatasetsSettings, Settings
 
 
 def _upload_limit(settings: Settings) -> Mapping[str, int]:
-    return {f"{API_PREFIX}/upload": settings.datasets.max_upload_bytes}
+    return {path: settings.datasets.max_upload_bytes for path in (f"{API_PREFIX}/upload", f"{CONSOLE_PREFIX}/upload")}
 
 
 MANIFEST = Manifest(
     name="datasets",
     api_routers=(api.router,),
     routers=(queue_page.router,),
+    console_pages=(console.router,),
+    console_templates=console.TEMPLATES,
+    console_static=console.STATIC,
+    console_nav=(
+        NavLink("Jobs", "/app/jobs", "data", "read"),
+        NavLink("Generate", "/app/generate", "data", "create"),
+        NavLink("Upload", "/app/upload", "data", "create"),
+        NavLink("Datasets", "/app/datasets", "data", "read"),
+        NavLink("Export", "/app/export", "exports", "create"),
+    ),
     task_modules=("northstar.datasets.tasks",),
     model_modules=(models,),
     tables=("jobs.datasets", "jobs.files", "jobs.jobs"),

@@ -345,6 +345,23 @@ async def get_dataset(session: AsyncSession, *, org_id: uuid.UUID, dataset_id: u
     return await get_in_org(session, Dataset, dataset_id, org_id=org_id, missing="No such dataset")
 
 
+async def dataset_rows(
+    session: AsyncSession, dataset: Dataset, *, offset: int, limit: int
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of a dataset's rows in row order, each with its ``_row`` number, and how many there are (none while
+    it has no columns or failed)."""
+    if dataset.status == "failed" or not dataset.columns:
+        return [], 0
+    table = transfer.dataset_table(dataset.id).as_string()
+    rows = (
+        await session.execute(
+            text(f"SELECT to_jsonb(t) - 'org_id' FROM {table} t ORDER BY _row OFFSET :offset LIMIT :limit"),  # noqa: S608
+            {"offset": offset, "limit": limit},
+        )
+    ).scalars()
+    return list(rows), dataset.row_count
+
+
 async def delete_dataset(session: AsyncSession, *, principal: Principal, dataset_id: uuid.UUID) -> None:
     """The row goes and a trigger drops its table; a dataset still being built is refused."""
     dataset = await get_dataset(session, org_id=principal.org_id, dataset_id=dataset_id)
