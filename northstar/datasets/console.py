@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from northstar.core.console.pages import console_router, field_errors, read_form, redirect, render, safe_next
 from northstar.core.context import DbSession, audit_target
-from northstar.core.http import Name
+from northstar.core.http import Name, Page
 from northstar.core.manifest import EXPORT_SOURCES
 from northstar.datasets import api, service
 from northstar.datasets.auth import DataCreatePage, DataReadPage, DataUpdatePage, ExportCreatePage
@@ -36,8 +36,6 @@ OUTPUTS: dict[str, tuple[str, dict[str, Any]]] = {
     "parquet": ("A Parquet file only", {"dataset": False, "file": {"format": "parquet"}}),
 }
 FILE_FORMATS = ("csv", "json", "ndjson", "parquet")
-Offset = Annotated[int, Query(ge=0, le=10_000_000)]
-Limit = Annotated[int, Query(ge=1, le=100)]
 
 router = console_router()
 
@@ -47,12 +45,15 @@ async def jobs_page(
     request: Request,
     principal: DataReadPage,
     session: DbSession,
-    offset: Offset = 0,
-    limit: Limit = 20,
+    page: Page,
     status: Annotated[JobStatus | None, Query()] = None,
 ) -> Response:
     jobs, total = await service.list_jobs(
-        session, org_id=principal.org_id, filters=service.JobFilters(status=status), offset=offset, limit=limit
+        session,
+        org_id=principal.org_id,
+        filters=service.JobFilters(status=status),
+        offset=page.offset,
+        limit=page.limit,
     )
     return render(
         request,
@@ -60,8 +61,7 @@ async def jobs_page(
         {
             "jobs": [await api.job_out(request, session, job) for job in jobs],
             "total": total,
-            "offset": offset,
-            "limit": limit,
+            "page": page,
             "status": status or "",
             "status_options": [("", "Any status"), *((value, value) for value in JOB_STATUSES)],
             "base_url": f"/app/jobs?status={status}" if status else "/app/jobs",
@@ -184,14 +184,14 @@ async def upload(
 
 
 @router.get("/datasets", name="console.datasets_list")
-async def datasets_page(
-    request: Request, principal: DataReadPage, session: DbSession, offset: Offset = 0, limit: Limit = 20
-) -> Response:
-    datasets, total = await service.list_datasets(session, org_id=principal.org_id, offset=offset, limit=limit)
+async def datasets_page(request: Request, principal: DataReadPage, session: DbSession, page: Page) -> Response:
+    datasets, total = await service.list_datasets(
+        session, org_id=principal.org_id, offset=page.offset, limit=page.limit
+    )
     return render(
         request,
         "datasets/datasets.html",
-        {"datasets": datasets, "total": total, "offset": offset, "limit": limit},
+        {"datasets": datasets, "total": total, "page": page},
     )
 
 
@@ -201,15 +201,14 @@ async def dataset_page(
     request: Request,
     principal: DataReadPage,
     session: DbSession,
-    offset: Offset = 0,
-    limit: Limit = 20,
+    page: Page,
 ) -> Response:
     dataset = await service.get_dataset(session, org_id=principal.org_id, dataset_id=dataset_id)
-    rows, total = await service.dataset_rows(session, dataset, offset=offset, limit=limit)
+    rows, total = await service.dataset_rows(session, dataset, offset=page.offset, limit=page.limit)
     return render(
         request,
         "datasets/dataset.html",
-        {"dataset": dataset, "rows": rows, "total": total, "offset": offset, "limit": limit},
+        {"dataset": dataset, "rows": rows, "total": total, "page": page},
     )
 
 
