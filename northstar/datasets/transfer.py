@@ -35,6 +35,10 @@ from northstar.datasets.formats.errors import LimitExceededError
 from northstar.datasets.formats.schema import KIND_METADATA_KEY
 
 T = TypeVar("T")
+# The current org, read once per statement: as an uncorrelated subquery PostgreSQL runs it as an InitPlan, where
+# the bare expression costs a settings lookup and a uuid parse for every row a policy checks or a default fills.
+ORG_SETTING = sql.SQL("nullif(current_setting('northstar.org_id', true), '')::uuid")
+CURRENT_ORG = sql.SQL("(SELECT {})").format(ORG_SETTING)
 Buffer = bytes | bytearray | memoryview
 PROGRESS_INTERVAL_SECONDS = 1.0
 COPY_READ_BLOCK = 1 << 22
@@ -162,10 +166,9 @@ def create_dataset_table(conninfo: str, *, dataset_id: uuid.UUID, columns: list[
     definitions = sql.SQL(", ").join(
         sql.SQL("{} {}").format(sql.Identifier(column.name), sql.SQL(column.sql_type)) for column in columns
     )
-    current_org = sql.SQL("nullif(current_setting('northstar.org_id', true), '')::uuid")
     statements = [
         sql.SQL(
-            "CREATE TABLE {table} (org_id uuid NOT NULL DEFAULT {current_org}, _row bigint NOT NULL, {definitions})"
+            "CREATE TABLE {table} (org_id uuid NOT NULL DEFAULT {org_setting}, _row bigint NOT NULL, {definitions})"
         ),
         sql.SQL("ALTER TABLE {table} ENABLE ROW LEVEL SECURITY"),
         sql.SQL("ALTER TABLE {table} FORCE ROW LEVEL SECURITY"),
@@ -179,7 +182,11 @@ def create_dataset_table(conninfo: str, *, dataset_id: uuid.UUID, columns: list[
         for statement in statements:
             connection.execute(
                 statement.format(
-                    table=table, current_org=current_org, definitions=definitions, role=sql.Identifier(APP_ROLE)
+                    table=table,
+                    org_setting=ORG_SETTING,
+                    current_org=CURRENT_ORG,
+                    definitions=definitions,
+                    role=sql.Identifier(APP_ROLE),
                 )
             )
 
@@ -209,18 +216,119 @@ def encode_batch(batch: pa.RecordBatch, row_numbers: pa.Array[Any]) -> CopyBatch
 
 
 def load_batch(cursor: psycopg.Cursor[Any], *, dataset_id: uuid.UUID, rows: CopyBatch) -> None:
-    """COPY one encoded batch into the dataset through a staging table."""
+    """COPY one encoded batch into the dataset through a staging table.
+
+    The staging table holds the batch's columns only: ``org_id`` is set once per ``INSERT`` (``CURRENT_ORG``)
+    rather than filled by its default row by row, twice.
+    """
     table = dataset_table(dataset_id)
     stage = sql.Identifier(f"stage_{dataset_id.hex}")
+    names = sql.SQL(", ").join(sql.Identifier(name) for name in rows.names)
     cursor.execute(
-        sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS").format(
-            stage, table
+        sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} ON COMMIT DELETE ROWS AS SELECT {} FROM {} WITH NO DATA").format(
+            stage, names, table
         )
     )
-    names = sql.SQL(", ").join(sql.Identifier(name) for name in rows.names)
     with cursor.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(stage, names)) as copy:
         copy.write(rows.data)
-    cursor.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(table, names, names, stage))
+    cursor.execute(
+        sql.SQL("INSERT INTO {} (org_id, {}) SELECT {}, {} FROM {}").format(table, names, CURRENT_ORG, names, stage)
+    )
+
+
+class _Abandoned(Exception):
+    """A batch given up because one before it failed: its transaction rolls back, the first error stands."""
+
+
+class OrderedLoad:
+    """Load batches on several connections at once; commit them in the order they were submitted.
+
+    Each batch commits in one transaction with its rows, the storage quota check and the job's checkpoint (rows
+    done), as on one connection. A batch may be copied while the one before it is still loading, but it issues
+    its checkpoint only once that one has committed, and gives up if it failed: the committed batches are always
+    a prefix of the input and the checkpoint names its end. A worker killed at any point leaves that prefix, and
+    the job resumes after it with no row lost or loaded twice. A cancel is seen by the next batch's checkpoint.
+    """
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        org_id: uuid.UUID,
+        job_id: uuid.UUID,
+        dataset_id: uuid.UUID,
+        quota: int,
+        rows_total: int | None,
+        connections: int,
+    ) -> None:
+        self.conninfo, self.org_id, self.job_id = conninfo, org_id, job_id
+        self.dataset_id, self.quota, self.rows_total = dataset_id, quota, rows_total
+        self.width = max(1, connections)
+        self.submitted = self.committed = 0
+        self.error: BaseException | None = None
+        self.turn = threading.Condition()
+        self.inboxes: list[queue.Queue[tuple[int, CopyBatch, int] | None]] = []
+        self.threads: list[threading.Thread] = []
+
+    def __enter__(self) -> OrderedLoad:
+        for _ in range(self.width):
+            inbox: queue.Queue[tuple[int, CopyBatch, int] | None] = queue.Queue(1)
+            thread = threading.Thread(target=self._load, args=(inbox,), daemon=True)
+            self.inboxes.append(inbox)
+            self.threads.append(thread)
+            thread.start()
+        return self
+
+    def submit(self, rows: CopyBatch, *, rows_done: int) -> None:
+        """Queue one batch, which ends the input at source row ``rows_done``; raises a loader's first error."""
+        self._raise_error()
+        self.inboxes[self.submitted % self.width].put((self.submitted, rows, rows_done))
+        self.submitted += 1
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: Any) -> None:
+        """Wait for the batches submitted to commit (or fail), as one connection would have before an error."""
+        for inbox in self.inboxes:
+            inbox.put(None)
+        for thread in self.threads:
+            thread.join()
+        if kind is None:
+            self._raise_error()
+
+    def _raise_error(self) -> None:
+        with self.turn:
+            if self.error is not None:
+                raise self.error
+
+    def _fail(self, error: BaseException) -> None:
+        with self.turn:
+            if self.error is None:
+                self.error = error
+            self.turn.notify_all()
+
+    def _load(self, inbox: queue.Queue[tuple[int, CopyBatch, int] | None]) -> None:
+        """One connection's loop; after a failure anywhere it only drains its inbox, so ``submit`` never blocks."""
+        try:
+            with JobConnection.open(self.conninfo, org_id=self.org_id, job_id=self.job_id) as job:
+                while (item := inbox.get()) is not None:
+                    if self.error is None:
+                        self._load_one(job, *item)
+        except BaseException as exc:  # handed to the submitting thread
+            self._fail(exc)
+            while inbox.get() is not None:
+                pass
+
+    def _load_one(self, job: JobConnection, sequence: int, rows: CopyBatch, rows_done: int) -> None:
+        with job.transaction() as cursor:
+            check_storage_quota(cursor, adding=len(rows.data), limit=self.quota)
+            load_batch(cursor, dataset_id=self.dataset_id, rows=rows)
+            with self.turn:
+                self.turn.wait_for(lambda: self.committed == sequence or self.error is not None)
+                if self.error is not None:
+                    raise _Abandoned
+            job.checkpoint(cursor, rows_done=rows_done, rows_total=self.rows_total)
+        with self.turn:
+            self.committed = sequence + 1
+            self.turn.notify_all()
 
 
 # What an org stores: its datasets' tables as they are on disk (indexes and TOAST included) and its files.
