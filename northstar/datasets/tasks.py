@@ -37,7 +37,9 @@ from northstar.datasets.exports import export_query, exportable
 from northstar.datasets.failures import TRANSIENT, PermanentJobError, job_failure
 from northstar.datasets.formats import (
     REJECTS_SCHEMA,
+    BatchWriter,
     ColumnDef,
+    CsvBatchWriter,
     DatasetSchema,
     DatasetSchemaRequest,
     DetectedFormat,
@@ -563,10 +565,23 @@ async def run_export(run: JobRun) -> dict[str, Any]:
     gzip = bool(run.params.get("gzip"))
     scratch_file = run.scratch / "export"
 
+    schema = pa.schema([column.arrow_field() for column in query.columns])
+
+    def write_rows(cursor: psycopg.Cursor[Any], writer: BatchWriter) -> Iterator[int]:
+        """Write the rows, yielding how many each step wrote. CSV arrives rendered by PostgreSQL (a copy of
+        bytes, no parsing here); other formats are built from Arrow batches."""
+        if isinstance(writer, CsvBatchWriter):
+            with cursor.copy(query.csv):
+                for lines, count in transfer.copied_rows(cursor):
+                    writer.write_rendered(lines, count)
+                    yield count
+            return
+        for batch in transfer.stream_query(cursor, query.select, [column.column for column in query.columns]):
+            writer.write(pa.RecordBatch.from_arrays(batch.columns, schema=schema))
+            yield batch.num_rows
+
     def work() -> int:
         rows = 0
-        schema = pa.schema([column.arrow_field() for column in query.columns])
-        stored = [column.column for column in query.columns]
         with run.connection() as data, run.connection() as control, scratch_file.open("wb") as sink:
             data.connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             data.connection.read_only = True
@@ -578,9 +593,8 @@ async def run_export(run: JobRun) -> dict[str, Any]:
                     total = int(cursor.fetchone()[0])
                 with control.transaction() as progress:
                     control.checkpoint(progress, rows_done=0, rows_total=total)
-                for batch in transfer.stream_query(cursor, query.select, stored):
-                    writer.write(pa.RecordBatch.from_arrays(batch.columns, schema=schema))
-                    rows += batch.num_rows
+                for count in write_rows(cursor, writer):
+                    rows += count
                     if control.progress_due():
                         with control.transaction() as progress:
                             control.checkpoint(progress, rows_done=rows, rows_total=total)

@@ -134,7 +134,7 @@ class JobConnection:
     def transaction(self) -> Iterator[psycopg.Cursor[Any]]:
         """A transaction as the app role with this job's tenant bound (same rules as every request)."""
         with self.connection.transaction(), self.connection.cursor() as cursor:
-            cursor.execute(tenant_binding(org_id=self.org_id, settings={"TimeZone": "UTC"}))
+            cursor.execute(tenant_binding(org_id=self.org_id, settings={"TimeZone": "UTC", "DateStyle": "ISO"}))
             yield cursor
 
     def checkpoint(self, cursor: psycopg.Cursor[Any], *, rows_done: int, rows_total: int | None) -> None:
@@ -394,8 +394,8 @@ class CopyReader(io.RawIOBase):
         return size
 
 
-def _copied_rows(cursor: psycopg.Cursor[Any]) -> Iterator[Buffer]:
-    """COPY output in blocks of up to ``COPY_ROWS_PER_BLOCK`` rows, read straight from libpq.
+def copied_rows(cursor: psycopg.Cursor[Any]) -> Iterator[tuple[bytes, int]]:
+    """COPY output in blocks of up to ``COPY_ROWS_PER_BLOCK`` rows, each with its row count, read straight from libpq.
 
     ``Copy.read()`` goes through psycopg's wait machinery once per row, which costs more than the row itself.
     This loop takes every row libpq has buffered, waits on the socket only when it has none, and collects
@@ -408,17 +408,17 @@ def _copied_rows(cursor: psycopg.Cursor[Any]) -> Iterator[Buffer]:
         if size > 0:
             rows.append(row)
             if len(rows) >= COPY_ROWS_PER_BLOCK:
-                yield b"".join(rows)
+                yield b"".join(rows), len(rows)
                 rows = []
         elif size == 0:
             if rows:
-                yield b"".join(rows)
+                yield b"".join(rows), len(rows)
                 rows = []
             select.select([pgconn.socket], [], [])
             pgconn.consume_input()
         else:
             if rows:
-                yield b"".join(rows)
+                yield b"".join(rows), len(rows)
             while (result := pgconn.get_result()) is not None:
                 if result.status != pq.ExecStatus.COMMAND_OK:
                     raise psycopg.DatabaseError((result.error_message or b"COPY failed").decode(errors="replace"))
@@ -473,7 +473,7 @@ def stream_query(
     schema = pa.schema([column.arrow_field() for column in columns])
     copy_sql = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(query)
     with cursor.copy(copy_sql):
-        blocks = _copied_rows(cursor)
+        blocks = (block for block, _ in copied_rows(cursor))
         first = next(blocks, None)
         if first is None:
             return

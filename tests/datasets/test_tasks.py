@@ -100,9 +100,14 @@ def test_batches_loaded_in_parallel_commit_in_order(database_url: str, founder: 
         rows_total=None,
         connections=2,
     )
-    with pytest.raises(psycopg.errors.InvalidTextRepresentation), load:
-        for number, batch in enumerate(batches, 1):
-            load.submit(batch, rows_done=number * 1000)
+
+    def load_all() -> None:
+        with load:
+            for number, batch in enumerate(batches, 1):
+                load.submit(batch, rows_done=number * 1000)
+
+    with pytest.raises(psycopg.errors.InvalidTextRepresentation):
+        load_all()
     with psycopg.connect(database_url) as connection:
         loaded = connection.execute(f"SELECT count(*) FROM datasets.d_{dataset_id.hex}").fetchone()
         done = connection.execute("SELECT rows_done FROM jobs.jobs WHERE id = %s", (row[0],)).fetchone()
