@@ -245,9 +245,10 @@ class OrderedLoad:
 
     Each batch commits in one transaction with its rows, the storage quota check and the job's checkpoint (rows
     done), as on one connection. A batch may be copied while the one before it is still loading, but it issues
-    its checkpoint only once that one has committed, and gives up if it failed: the committed batches are always
-    a prefix of the input and the checkpoint names its end. A worker killed at any point leaves that prefix, and
-    the job resumes after it with no row lost or loaded twice. A cancel is seen by the next batch's checkpoint.
+    its checkpoint only once that one has committed, and gives up if any batch before it failed: the committed
+    batches are always a prefix of the input and the checkpoint names its end. A worker killed at any point
+    leaves that prefix, and the job resumes after it with no row lost or loaded twice. A cancel is seen by the
+    next batch's checkpoint.
     """
 
     def __init__(
@@ -266,6 +267,7 @@ class OrderedLoad:
         self.width = max(1, connections)
         self.submitted = self.committed = 0
         self.error: BaseException | None = None
+        self.failed_at: int | None = None  # the first batch that failed (-1: a connection, before any batch)
         self.turn = threading.Condition()
         self.inboxes: list[queue.Queue[tuple[int, CopyBatch, int] | None]] = []
         self.threads: list[threading.Thread] = []
@@ -299,21 +301,32 @@ class OrderedLoad:
             if self.error is not None:
                 raise self.error
 
-    def _fail(self, error: BaseException) -> None:
+    def _doomed(self, sequence: int) -> bool:
+        """Whether a batch before this one failed, so this one must not commit (call holding ``turn``)."""
+        return self.failed_at is not None and self.failed_at < sequence
+
+    def _fail(self, error: BaseException, sequence: int) -> None:
         with self.turn:
-            if self.error is None:
-                self.error = error
+            if self.failed_at is None or sequence < self.failed_at:
+                self.failed_at = sequence
+                if not isinstance(error, _Abandoned):
+                    self.error = error
             self.turn.notify_all()
 
     def _load(self, inbox: queue.Queue[tuple[int, CopyBatch, int] | None]) -> None:
-        """One connection's loop; after a failure anywhere it only drains its inbox, so ``submit`` never blocks."""
+        """One connection's loop, taking every batch it is given so that ``submit`` never blocks for good."""
         try:
             with JobConnection.open(self.conninfo, org_id=self.org_id, job_id=self.job_id) as job:
                 while (item := inbox.get()) is not None:
-                    if self.error is None:
-                        self._load_one(job, *item)
-        except BaseException as exc:  # handed to the submitting thread
-            self._fail(exc)
+                    with self.turn:
+                        doomed = self._doomed(item[0])
+                    if not doomed:
+                        try:
+                            self._load_one(job, *item)
+                        except BaseException as exc:  # handed to the submitting thread
+                            self._fail(exc, item[0])
+        except BaseException as exc:  # the connection itself: no batch of this loop may commit
+            self._fail(exc, -1)
             while inbox.get() is not None:
                 pass
 
@@ -322,8 +335,8 @@ class OrderedLoad:
             check_storage_quota(cursor, adding=len(rows.data), limit=self.quota)
             load_batch(cursor, dataset_id=self.dataset_id, rows=rows)
             with self.turn:
-                self.turn.wait_for(lambda: self.committed == sequence or self.error is not None)
-                if self.error is not None:
+                self.turn.wait_for(lambda: self.committed == sequence or self._doomed(sequence))
+                if self._doomed(sequence):
                     raise _Abandoned
             job.checkpoint(cursor, rows_done=rows_done, rows_total=self.rows_total)
         with self.turn:
