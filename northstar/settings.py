@@ -78,6 +78,8 @@ class DatasetsSettings(BaseModel):
     max_upload_rows: int = 100_000_000  # data rows in one upload, rejected ones included
     max_org_storage_bytes: int = 50 * 1024**3  # an org's datasets (tables on disk) and stored files together
     batch_rows: int = 100_000
+    # Connections that load one job's batches into its dataset at once (each commits in order, see OrderedLoad).
+    load_connections: int = Field(2, ge=1)
     retry_attempts: dict[str, int] = {"generation": 3, "upload": 3, "export": 5}
     retry_base_delay_seconds: float = 2.0
     retry_max_delay_seconds: float = 300.0

@@ -184,11 +184,46 @@ def _condition(column: ColumnDef, op: str, value: Any) -> sql.Composable:
     return sql.SQL("{} {} {}::{}").format(name, sql.SQL(_COMPARISONS[op]), sql.Literal(str(value)), cast)
 
 
+# The CSV formula guard (``formats.writing.guard_formulas``) in PostgreSQL's regular expressions, for CSV exports
+# PostgreSQL renders itself. RE2's ``\s`` is ``[\t\n\f\r ]`` and ``\p{Z}`` the Unicode separators listed here; text
+# in PostgreSQL cannot hold NUL. Only cells whose first character is in ``_FORMULA_FIRST`` can match, and only
+# those meet the regular expressions.
+_PG_SPACE = r"[\t\n\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+PG_FORMULA_START = rf"^([\t\r\n]|{_PG_SPACE}*[-=+@])"
+PG_PLAIN_NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+_SPACE_CODES = (0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028, 0x2029, 0x202F, 0x205F, 0x3000)
+_FORMULA_FIRST = sql.SQL(", ").join(sql.Literal(code) for code in (9, 10, 12, 13, 32, 43, 45, 61, 64, *_SPACE_CODES))
+_GUARDED = sql.SQL(
+    "CASE WHEN ascii({text}) NOT IN ({first}) THEN {text} "
+    "WHEN {text} ~ {start} AND {text} !~ {number} THEN '''' || {text} ELSE {text} END"
+)
+
+
+def csv_cell(column: ColumnDef) -> tuple[sql.Composable, bool]:
+    """``column`` as ``CsvBatchWriter`` prints it, rendered by PostgreSQL, and whether the cell is quoted.
+
+    Text is guarded against formulas and always quoted (``FORCE_QUOTE``, as Arrow quotes every string), booleans
+    read ``true``/``false``, timestamps are UTC with a ``Z``. Floats print in PostgreSQL's shortest exact form,
+    which differs from Arrow's only in spelling (``1e-05``, ``NaN``, ``Infinity``), never in value.
+    """
+    name = sql.Identifier(column.name)
+    if column.type == "bool":
+        return sql.SQL("CASE WHEN {0} THEN 'true' WHEN NOT {0} THEN 'false' END").format(name), False
+    if column.type == "datetime":
+        return sql.SQL("""to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US"Z"')""").format(name), True
+    if column.type in ("string", "uuid", "json"):
+        text = sql.SQL("{}::text").format(name)
+        start, number = sql.Literal(PG_FORMULA_START), sql.Literal(PG_PLAIN_NUMBER)
+        return _GUARDED.format(text=text, first=_FORMULA_FIRST, start=start, number=number), True
+    return name, False
+
+
 @dataclass(frozen=True)
 class ExportQuery:
     select: sql.Composable  # the chosen columns of the matching rows, in order
     count: sql.Composable  # how many rows match
     columns: list[ExportColumn]
+    csv: sql.Composed  # ``COPY`` of the same rows as the CSV lines ``CsvBatchWriter`` would write (no header)
 
 
 def export_query(params: dict[str, Any], available: list[ExportColumn]) -> ExportQuery:
@@ -205,7 +240,15 @@ def export_query(params: dict[str, Any], available: list[ExportColumn]) -> Expor
         _condition(by_name[item["column"]].column, item["op"], item.get("value")) for item in params.get("filters", [])
     ]
     where = sql.SQL(" WHERE {}").format(sql.SQL(" AND ").join(conditions)) if conditions else sql.SQL("")
-    select = sql.SQL("SELECT {} FROM {}{} ORDER BY {}").format(
-        sql.SQL(", ").join(select_as_text(column.column) for column in chosen), table, where, order
+    rows = sql.SQL("SELECT {} FROM {}{} ORDER BY {}")
+    select = rows.format(sql.SQL(", ").join(select_as_text(column.column) for column in chosen), table, where, order)
+    cells = [csv_cell(column.column) for column in chosen]
+    aliases = [sql.Identifier(f"c{index}") for index in range(len(cells))]
+    rendered = sql.SQL(", ").join(
+        sql.SQL("{} AS {}").format(cell, alias) for (cell, _), alias in zip(cells, aliases, strict=True)
     )
-    return ExportQuery(select, sql.SQL("SELECT count(*) FROM {}{}").format(table, where), chosen)
+    quoted = [alias for (_, quote), alias in zip(cells, aliases, strict=True) if quote]
+    force_quote = sql.SQL(", FORCE_QUOTE ({})").format(sql.SQL(", ").join(quoted)) if quoted else sql.SQL("")
+    by_row = sql.SQL("{}.{}").format(table, order)  # qualified: never one of the aliases
+    csv = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv{})").format(rows.format(rendered, table, where, by_row), force_quote)
+    return ExportQuery(select, sql.SQL("SELECT count(*) FROM {}{}").format(table, where), chosen, csv)

@@ -8,6 +8,7 @@ connection (``pipeline``), committing each batch together with its checkpoint.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import secrets
@@ -36,7 +37,9 @@ from northstar.datasets.exports import export_query, exportable
 from northstar.datasets.failures import TRANSIENT, PermanentJobError, job_failure
 from northstar.datasets.formats import (
     REJECTS_SCHEMA,
+    BatchWriter,
     ColumnDef,
+    CsvBatchWriter,
     DatasetSchema,
     DatasetSchemaRequest,
     DetectedFormat,
@@ -96,6 +99,19 @@ class JobRun:
 
     def connection(self) -> Any:
         return transfer.JobConnection.open(self.conninfo, org_id=self.org_id, job_id=self.job_id)
+
+    def ordered_load(self, dataset_id: uuid.UUID, *, rows_total: int | None) -> transfer.OrderedLoad:
+        """Batches into ``dataset_id`` on the configured number of connections, committed in order."""
+        settings = task_settings().datasets
+        return transfer.OrderedLoad(
+            self.conninfo,
+            org_id=self.org_id,
+            job_id=self.job_id,
+            dataset_id=dataset_id,
+            quota=settings.max_org_storage_bytes,
+            rows_total=rows_total,
+            connections=settings.load_connections,
+        )
 
 
 async def _transition(org_id: uuid.UUID, job_id: uuid.UUID, **values: Any) -> None:
@@ -277,7 +293,7 @@ async def run_generation(run: JobRun) -> dict[str, Any]:
         await asyncio.to_thread(transfer.create_dataset_table, run.conninfo, dataset_id=dataset_id, columns=columns)
     file_output = spec.output.file
     scratch_file = run.scratch / "output"
-    batch_rows, quota = task_settings().datasets.batch_rows, task_settings().datasets.max_org_storage_bytes
+    batch_rows = task_settings().datasets.batch_rows
 
     def batches(done: int, start: int) -> Iterator[tuple[int, pa.RecordBatch, transfer.CopyBatch | None]]:
         """Each batch with its end row, encoded for the dataset when it holds rows not loaded yet."""
@@ -295,17 +311,15 @@ async def run_generation(run: JobRun) -> dict[str, Any]:
         with run.connection() as job:
             with job.transaction() as cursor:
                 done = transfer.dataset_rows_done(job, cursor) if dataset_id else 0
-            with scratch_file.open("wb") as sink:
+            loading = run.ordered_load(dataset_id, rows_total=spec.rows) if dataset_id else contextlib.nullcontext()
+            with scratch_file.open("wb") as sink, loading as loader:
                 writer = open_writer(file_output.format, sink, schema, gzip=file_output.gzip) if file_output else None
                 for end, batch, encoded in transfer.ahead(batches(done, 0 if file_output else done)):
-                    if encoded is not None and dataset_id is not None:
+                    if encoded is not None and loader is not None:
+                        loader.submit(encoded, rows_done=end)
+                    elif job.progress_due():  # rows loaded before a resume stay counted as done
                         with job.transaction() as cursor:
-                            transfer.check_storage_quota(cursor, adding=len(encoded.data), limit=quota)
-                            transfer.load_batch(cursor, dataset_id=dataset_id, rows=encoded)
-                            job.checkpoint(cursor, rows_done=end, rows_total=spec.rows)
-                    elif job.progress_due():
-                        with job.transaction() as cursor:
-                            job.checkpoint(cursor, rows_done=end, rows_total=spec.rows)
+                            job.checkpoint(cursor, rows_done=max(end, done), rows_total=spec.rows)
                     if writer is not None:
                         writer.write(batch)
                 if writer is not None:
@@ -419,25 +433,21 @@ async def run_import(run: JobRun) -> dict[str, Any]:
             with job.transaction() as cursor:
                 done = transfer.dataset_rows_done(job, cursor)
             try:
-                for validated, last_row, encoded in transfer.ahead(prepared(done)):
-                    if not outcome.columns:
-                        outcome.columns = list(validated.schema.columns)
-                        transfer.create_dataset_table(run.conninfo, dataset_id=dataset_id, columns=outcome.columns)
-                        with job.transaction() as cursor:
-                            cursor.execute(
-                                "UPDATE jobs.datasets SET columns = %s WHERE id = %s",
-                                (Jsonb(transfer.stored_columns(outcome.columns)), dataset_id),
-                            )
-                    rejects.write(validated.rejects)
-                    outcome.rejected += len(set(validated.rejects.column("row_number").to_pylist()))
-                    outcome.loaded += validated.rows.num_rows
-                    if encoded is not None:
-                        with job.transaction() as cursor:
-                            transfer.check_storage_quota(
-                                cursor, adding=len(encoded.data), limit=settings.max_org_storage_bytes
-                            )
-                            transfer.load_batch(cursor, dataset_id=dataset_id, rows=encoded)
-                            job.checkpoint(cursor, rows_done=last_row, rows_total=None)
+                with run.ordered_load(dataset_id, rows_total=None) as loader:
+                    for validated, last_row, encoded in transfer.ahead(prepared(done)):
+                        if not outcome.columns:
+                            outcome.columns = list(validated.schema.columns)
+                            transfer.create_dataset_table(run.conninfo, dataset_id=dataset_id, columns=outcome.columns)
+                            with job.transaction() as cursor:
+                                cursor.execute(
+                                    "UPDATE jobs.datasets SET columns = %s WHERE id = %s",
+                                    (Jsonb(transfer.stored_columns(outcome.columns)), dataset_id),
+                                )
+                        rejects.write(validated.rejects)
+                        outcome.rejected += len(set(validated.rejects.column("row_number").to_pylist()))
+                        outcome.loaded += validated.rows.num_rows
+                        if encoded is not None:
+                            loader.submit(encoded, rows_done=last_row)
             except (NoValidRowsError, NoDataRowsError) as exc:
                 outcome.failure = exc
         return outcome
@@ -555,10 +565,23 @@ async def run_export(run: JobRun) -> dict[str, Any]:
     gzip = bool(run.params.get("gzip"))
     scratch_file = run.scratch / "export"
 
+    schema = pa.schema([column.arrow_field() for column in query.columns])
+
+    def write_rows(cursor: psycopg.Cursor[Any], writer: BatchWriter) -> Iterator[int]:
+        """Write the rows, yielding how many each step wrote. CSV arrives rendered by PostgreSQL (a copy of
+        bytes, no parsing here); other formats are built from Arrow batches."""
+        if isinstance(writer, CsvBatchWriter):
+            with cursor.copy(query.csv):
+                for lines, count in transfer.copied_rows(cursor):
+                    writer.write_rendered(lines, count)
+                    yield count
+            return
+        for batch in transfer.stream_query(cursor, query.select, [column.column for column in query.columns]):
+            writer.write(pa.RecordBatch.from_arrays(batch.columns, schema=schema))
+            yield batch.num_rows
+
     def work() -> int:
         rows = 0
-        schema = pa.schema([column.arrow_field() for column in query.columns])
-        stored = [column.column for column in query.columns]
         with run.connection() as data, run.connection() as control, scratch_file.open("wb") as sink:
             data.connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             data.connection.read_only = True
@@ -570,9 +593,8 @@ async def run_export(run: JobRun) -> dict[str, Any]:
                     total = int(cursor.fetchone()[0])
                 with control.transaction() as progress:
                     control.checkpoint(progress, rows_done=0, rows_total=total)
-                for batch in transfer.stream_query(cursor, query.select, stored):
-                    writer.write(pa.RecordBatch.from_arrays(batch.columns, schema=schema))
-                    rows += batch.num_rows
+                for count in write_rows(cursor, writer):
+                    rows += count
                     if control.progress_due():
                         with control.transaction() as progress:
                             control.checkpoint(progress, rows_done=rows, rows_total=total)

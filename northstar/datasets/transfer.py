@@ -35,6 +35,10 @@ from northstar.datasets.formats.errors import LimitExceededError
 from northstar.datasets.formats.schema import KIND_METADATA_KEY
 
 T = TypeVar("T")
+# The current org, read once per statement: as an uncorrelated subquery PostgreSQL runs it as an InitPlan, where
+# the bare expression costs a settings lookup and a uuid parse for every row a policy checks or a default fills.
+ORG_SETTING = sql.SQL("nullif(current_setting('northstar.org_id', true), '')::uuid")
+CURRENT_ORG = sql.SQL("(SELECT {})").format(ORG_SETTING)
 Buffer = bytes | bytearray | memoryview
 PROGRESS_INTERVAL_SECONDS = 1.0
 COPY_READ_BLOCK = 1 << 22
@@ -130,7 +134,7 @@ class JobConnection:
     def transaction(self) -> Iterator[psycopg.Cursor[Any]]:
         """A transaction as the app role with this job's tenant bound (same rules as every request)."""
         with self.connection.transaction(), self.connection.cursor() as cursor:
-            cursor.execute(tenant_binding(org_id=self.org_id, settings={"TimeZone": "UTC"}))
+            cursor.execute(tenant_binding(org_id=self.org_id, settings={"TimeZone": "UTC", "DateStyle": "ISO"}))
             yield cursor
 
     def checkpoint(self, cursor: psycopg.Cursor[Any], *, rows_done: int, rows_total: int | None) -> None:
@@ -162,10 +166,9 @@ def create_dataset_table(conninfo: str, *, dataset_id: uuid.UUID, columns: list[
     definitions = sql.SQL(", ").join(
         sql.SQL("{} {}").format(sql.Identifier(column.name), sql.SQL(column.sql_type)) for column in columns
     )
-    current_org = sql.SQL("nullif(current_setting('northstar.org_id', true), '')::uuid")
     statements = [
         sql.SQL(
-            "CREATE TABLE {table} (org_id uuid NOT NULL DEFAULT {current_org}, _row bigint NOT NULL, {definitions})"
+            "CREATE TABLE {table} (org_id uuid NOT NULL DEFAULT {org_setting}, _row bigint NOT NULL, {definitions})"
         ),
         sql.SQL("ALTER TABLE {table} ENABLE ROW LEVEL SECURITY"),
         sql.SQL("ALTER TABLE {table} FORCE ROW LEVEL SECURITY"),
@@ -179,7 +182,11 @@ def create_dataset_table(conninfo: str, *, dataset_id: uuid.UUID, columns: list[
         for statement in statements:
             connection.execute(
                 statement.format(
-                    table=table, current_org=current_org, definitions=definitions, role=sql.Identifier(APP_ROLE)
+                    table=table,
+                    org_setting=ORG_SETTING,
+                    current_org=CURRENT_ORG,
+                    definitions=definitions,
+                    role=sql.Identifier(APP_ROLE),
                 )
             )
 
@@ -209,18 +216,132 @@ def encode_batch(batch: pa.RecordBatch, row_numbers: pa.Array[Any]) -> CopyBatch
 
 
 def load_batch(cursor: psycopg.Cursor[Any], *, dataset_id: uuid.UUID, rows: CopyBatch) -> None:
-    """COPY one encoded batch into the dataset through a staging table."""
+    """COPY one encoded batch into the dataset through a staging table.
+
+    The staging table holds the batch's columns only: ``org_id`` is set once per ``INSERT`` (``CURRENT_ORG``)
+    rather than filled by its default row by row, twice.
+    """
     table = dataset_table(dataset_id)
     stage = sql.Identifier(f"stage_{dataset_id.hex}")
+    names = sql.SQL(", ").join(sql.Identifier(name) for name in rows.names)
     cursor.execute(
-        sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS").format(
-            stage, table
+        sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} ON COMMIT DELETE ROWS AS SELECT {} FROM {} WITH NO DATA").format(
+            stage, names, table
         )
     )
-    names = sql.SQL(", ").join(sql.Identifier(name) for name in rows.names)
     with cursor.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(stage, names)) as copy:
         copy.write(rows.data)
-    cursor.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(table, names, names, stage))
+    cursor.execute(
+        sql.SQL("INSERT INTO {} (org_id, {}) SELECT {}, {} FROM {}").format(table, names, CURRENT_ORG, names, stage)
+    )
+
+
+class _Abandoned(Exception):
+    """A batch given up because one before it failed: its transaction rolls back, the first error stands."""
+
+
+class OrderedLoad:
+    """Load batches on several connections at once; commit them in the order they were submitted.
+
+    Each batch commits in one transaction with its rows, the storage quota check and the job's checkpoint (rows
+    done), as on one connection. A batch may be copied while the one before it is still loading, but it issues
+    its checkpoint only once that one has committed, and gives up if any batch before it failed: the committed
+    batches are always a prefix of the input and the checkpoint names its end. A worker killed at any point
+    leaves that prefix, and the job resumes after it with no row lost or loaded twice. A cancel is seen by the
+    next batch's checkpoint.
+    """
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        org_id: uuid.UUID,
+        job_id: uuid.UUID,
+        dataset_id: uuid.UUID,
+        quota: int,
+        rows_total: int | None,
+        connections: int,
+    ) -> None:
+        self.conninfo, self.org_id, self.job_id = conninfo, org_id, job_id
+        self.dataset_id, self.quota, self.rows_total = dataset_id, quota, rows_total
+        self.width = max(1, connections)
+        self.submitted = self.committed = 0
+        self.error: BaseException | None = None
+        self.failed_at: int | None = None  # the first batch that failed (-1: a connection, before any batch)
+        self.turn = threading.Condition()
+        self.inboxes: list[queue.Queue[tuple[int, CopyBatch, int] | None]] = []
+        self.threads: list[threading.Thread] = []
+
+    def __enter__(self) -> OrderedLoad:
+        for _ in range(self.width):
+            inbox: queue.Queue[tuple[int, CopyBatch, int] | None] = queue.Queue(1)
+            thread = threading.Thread(target=self._load, args=(inbox,), daemon=True)
+            self.inboxes.append(inbox)
+            self.threads.append(thread)
+            thread.start()
+        return self
+
+    def submit(self, rows: CopyBatch, *, rows_done: int) -> None:
+        """Queue one batch, which ends the input at source row ``rows_done``; raises a loader's first error."""
+        self._raise_error()
+        self.inboxes[self.submitted % self.width].put((self.submitted, rows, rows_done))
+        self.submitted += 1
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: Any) -> None:
+        """Wait for the batches submitted to commit (or fail), as one connection would have before an error."""
+        for inbox in self.inboxes:
+            inbox.put(None)
+        for thread in self.threads:
+            thread.join()
+        if kind is None:
+            self._raise_error()
+
+    def _raise_error(self) -> None:
+        with self.turn:
+            if self.error is not None:
+                raise self.error
+
+    def _doomed(self, sequence: int) -> bool:
+        """Whether a batch before this one failed, so this one must not commit (call holding ``turn``)."""
+        return self.failed_at is not None and self.failed_at < sequence
+
+    def _fail(self, error: BaseException, sequence: int) -> None:
+        with self.turn:
+            if self.failed_at is None or sequence < self.failed_at:
+                self.failed_at = sequence
+                if not isinstance(error, _Abandoned):
+                    self.error = error
+            self.turn.notify_all()
+
+    def _load(self, inbox: queue.Queue[tuple[int, CopyBatch, int] | None]) -> None:
+        """One connection's loop, taking every batch it is given so that ``submit`` never blocks for good."""
+        try:
+            with JobConnection.open(self.conninfo, org_id=self.org_id, job_id=self.job_id) as job:
+                while (item := inbox.get()) is not None:
+                    with self.turn:
+                        doomed = self._doomed(item[0])
+                    if not doomed:
+                        try:
+                            self._load_one(job, *item)
+                        except BaseException as exc:  # handed to the submitting thread
+                            self._fail(exc, item[0])
+        except BaseException as exc:  # the connection itself: no batch of this loop may commit
+            self._fail(exc, -1)
+            while inbox.get() is not None:
+                pass
+
+    def _load_one(self, job: JobConnection, sequence: int, rows: CopyBatch, rows_done: int) -> None:
+        with job.transaction() as cursor:
+            check_storage_quota(cursor, adding=len(rows.data), limit=self.quota)
+            load_batch(cursor, dataset_id=self.dataset_id, rows=rows)
+            with self.turn:
+                self.turn.wait_for(lambda: self.committed == sequence or self._doomed(sequence))
+                if self._doomed(sequence):
+                    raise _Abandoned
+            job.checkpoint(cursor, rows_done=rows_done, rows_total=self.rows_total)
+        with self.turn:
+            self.committed = sequence + 1
+            self.turn.notify_all()
 
 
 # What an org stores: its datasets' tables as they are on disk (indexes and TOAST included) and its files.
@@ -286,8 +407,8 @@ class CopyReader(io.RawIOBase):
         return size
 
 
-def _copied_rows(cursor: psycopg.Cursor[Any]) -> Iterator[Buffer]:
-    """COPY output in blocks of up to ``COPY_ROWS_PER_BLOCK`` rows, read straight from libpq.
+def copied_rows(cursor: psycopg.Cursor[Any]) -> Iterator[tuple[bytes, int]]:
+    """COPY output in blocks of up to ``COPY_ROWS_PER_BLOCK`` rows, each with its row count, read straight from libpq.
 
     ``Copy.read()`` goes through psycopg's wait machinery once per row, which costs more than the row itself.
     This loop takes every row libpq has buffered, waits on the socket only when it has none, and collects
@@ -300,17 +421,17 @@ def _copied_rows(cursor: psycopg.Cursor[Any]) -> Iterator[Buffer]:
         if size > 0:
             rows.append(row)
             if len(rows) >= COPY_ROWS_PER_BLOCK:
-                yield b"".join(rows)
+                yield b"".join(rows), len(rows)
                 rows = []
         elif size == 0:
             if rows:
-                yield b"".join(rows)
+                yield b"".join(rows), len(rows)
                 rows = []
             select.select([pgconn.socket], [], [])
             pgconn.consume_input()
         else:
             if rows:
-                yield b"".join(rows)
+                yield b"".join(rows), len(rows)
             while (result := pgconn.get_result()) is not None:
                 if result.status != pq.ExecStatus.COMMAND_OK:
                     raise psycopg.DatabaseError((result.error_message or b"COPY failed").decode(errors="replace"))
@@ -365,7 +486,7 @@ def stream_query(
     schema = pa.schema([column.arrow_field() for column in columns])
     copy_sql = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(query)
     with cursor.copy(copy_sql):
-        blocks = _copied_rows(cursor)
+        blocks = (block for block, _ in copied_rows(cursor))
         first = next(blocks, None)
         if first is None:
             return

@@ -10,17 +10,23 @@ import gzip
 import io
 import json
 import uuid
+from decimal import Decimal
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import httpx
 import psycopg
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from psycopg.types.json import Jsonb
 
 from northstar.audit.service import record
 from northstar.core.context import ClientMeta
-from northstar.core.db import Database
+from northstar.core.db import Database, tenant_binding
+from northstar.datasets import transfer
+from northstar.datasets.exports import ExportColumn, export_query
+from northstar.datasets.formats import ColumnDef, open_writer
 from northstar.metrics.series import Point, replace_series
 from tests.clients import download, sse_events
 from tests.conftest import BUCKET, Moto
@@ -542,3 +548,62 @@ async def test_jobs_and_audit_exports_use_the_api_field_names(
         json={"source": {"type": source}, "columns": ["rows_done" if source == "jobs" else "target_type"]},
     )
     assert snake.status_code == 422 and snake.json()["error"]["details"][0]["field"] == "body.columns.0"
+
+
+# Cells at the guard's edges: RE2's \s leaves out \v, \p{Z} holds no-break and ideographic spaces but not U+200B.
+EDGE_CELLS = [*FORMULAS, *HARMLESS, "", " ", "\v=1", "\f=1", "\u00a0=1", "\u3000@x", "\u2028-1", "\u200b=1", "-", "="]
+EDGE_CELLS += ["1e5", "-.5", "+1.5E-3", "--1", "- 1", "é=", "'=1", 'say "hi", then\nleave']
+
+
+def test_postgresql_renders_csv_exports_as_the_arrow_writer(database_url: str) -> None:
+    """The CSV PostgreSQL renders for an export is, line for line, what ``CsvBatchWriter`` writes for the same
+    rows: the formula guard, quoting, NULL against empty text, booleans, dates, timestamps, decimals, uuids, JSON."""
+    columns = [
+        ColumnDef("t", "string"),
+        ColumnDef("b", "bool"),
+        ColumnDef("d", "date"),
+        ColumnDef("ts", "datetime"),
+        ColumnDef("n", "decimal", precision=12, scale=2),
+        ColumnDef("i", "int"),
+        ColumnDef("u", "uuid"),
+        ColumnDef("j", "json"),
+    ]
+    moment = dt.datetime(2024, 2, 29, 23, 59, 58, 123456, tzinfo=dt.UTC)
+    rows = [
+        (
+            cell,
+            [True, False, None][index % 3],
+            None if index % 4 == 3 else dt.date(2024, 1, 1) + dt.timedelta(days=index),
+            None if index % 5 == 4 else moment + dt.timedelta(hours=index),
+            None if index % 6 == 5 else Decimal(index * 7) / 4 - 3,
+            None if index % 7 == 6 else index - 10,
+            None if index % 2 else uuid.UUID(int=index),
+            None if index % 3 == 2 else ['{"a": 1}', "[1, 2]", '"=x"', "-5"][index % 4],
+        )
+        for index, cell in enumerate([*EDGE_CELLS, None])
+    ]
+    stored_rows = [(*row[:-1], row[-1] and Jsonb(json.loads(row[-1]))) for row in rows]
+    dataset_id, org_id = uuid.uuid4(), uuid.uuid4()
+    transfer.create_dataset_table(database_url, dataset_id=dataset_id, columns=columns)
+    table = f"datasets.d_{dataset_id.hex}"
+    with psycopg.connect(database_url) as connection:
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"INSERT INTO {table} (org_id, _row, t, b, d, ts, n, i, u, j) VALUES ({', '.join(['%s'] * 10)})",
+                [(org_id, number, *row) for number, row in enumerate(stored_rows)],
+            )
+        connection.commit()
+        query = export_query({"datasetId": str(dataset_id)}, [ExportColumn(column.name, column) for column in columns])
+        with connection.transaction(), connection.cursor() as cursor:
+            cursor.execute(tenant_binding(org_id=org_id, settings={"TimeZone": "UTC", "DateStyle": "ISO"}))
+            with cursor.copy(query.csv) as copy:
+                rendered = b"".join(bytes(block) for block in copy)
+    schema = pa.schema([column.arrow_field() for column in columns])
+    sink = io.BytesIO()
+    with open_writer("csv", sink, schema) as writer:
+        arrow_rows = [(*row[:6], row[6] and str(row[6]), row[7]) for row in rows]
+        writer.write(
+            pa.RecordBatch.from_pylist([dict(zip(schema.names, row, strict=True)) for row in arrow_rows], schema)
+        )
+    written = sink.getvalue().split(b"\n", 1)[1]
+    assert rendered.decode().split("\n") == written.decode().split("\n")

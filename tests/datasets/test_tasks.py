@@ -7,10 +7,13 @@ from datetime import UTC, datetime
 
 import httpx
 import psycopg
+import pytest
 from procrastinate.jobs import Job as QueueJob
 
 from northstar.core.db import Database
 from northstar.core.queue import Backoff, runtime
+from northstar.datasets import transfer
+from northstar.datasets.formats import ColumnDef
 from northstar.datasets.tasks import retention_sweep
 from tests.conftest import BUCKET, Moto
 from tests.datasets.conftest import Workers, run_job, wait_for_job, wait_until_midway
@@ -44,6 +47,71 @@ async def test_killed_worker_job_completes_once(
             f"SELECT count(*), count(DISTINCT _row), count(DISTINCT id) FROM {table}"
         ).fetchone() or (0, 0, 0)
     assert count == distinct_rows == distinct_ids == ROWS
+
+
+async def test_upload_killed_midway_loads_every_row_once(
+    client: httpx.AsyncClient, founder: Account, worker: Workers, database_url: str
+) -> None:
+    rows = 600_000  # 30 of the test workers' batches, loaded on two connections
+    content = b"n,label\n" + b"".join(b"%d,row %d\n" % (n, n) for n in range(rows))
+    response = await client.post(
+        "/api/v1/upload",
+        headers=founder.headers,
+        files={"file": ("many.csv", content, "text/csv")},
+    )
+    assert response.status_code == 201, response.text
+    job_id = response.json()["data"]["jobId"]
+    await wait_until_midway(client, founder, job_id)
+    worker.kill()
+    worker.restart()
+    job = await wait_for_job(client, founder, job_id, within=120)
+    assert job["status"] == "completed", job
+    assert job["attempts"] == 2 and job["result"]["rowsLoaded"] == rows
+    table = f"datasets.d_{uuid.UUID(job['result']['datasetId']).hex}"
+    with psycopg.connect(database_url) as connection:
+        count, distinct_rows, distinct_values = connection.execute(
+            f"SELECT count(*), count(DISTINCT _row), count(DISTINCT n) FROM {table}"
+        ).fetchone() or (0, 0, 0)
+    assert count == distinct_rows == distinct_values == rows
+
+
+@pytest.mark.parametrize("failing", [0, 1])
+def test_batches_loaded_in_parallel_commit_in_order(database_url: str, founder: Account, failing: int) -> None:
+    """A batch fails on one connection: the batches after it, loaded on the other, do not commit (a gap would
+    make a resumed job skip its rows); the ones before it stay, and the checkpoint names their end."""
+    dataset_id = uuid.uuid4()
+    transfer.create_dataset_table(database_url, dataset_id=dataset_id, columns=[ColumnDef("n", "int")])
+    with psycopg.connect(database_url) as connection:
+        row = connection.execute(
+            "INSERT INTO jobs.jobs (org_id, type, params) VALUES (%s, 'upload', '{}') RETURNING id", (founder.org_id,)
+        ).fetchone()
+    assert row is not None
+    batches = [
+        transfer.CopyBatch(["_row", "n"], b"".join(b"%d,%d\n" % (n, n) for n in range(start, start + 1000)))
+        for start in (1, 1001, 2001)
+    ]
+    batches[failing] = transfer.CopyBatch(["_row", "n"], b"9999,not a number\n")
+    load = transfer.OrderedLoad(
+        database_url,
+        org_id=founder.org_id,
+        job_id=row[0],
+        dataset_id=dataset_id,
+        quota=2**40,
+        rows_total=None,
+        connections=2,
+    )
+
+    def load_all() -> None:
+        with load:
+            for number, batch in enumerate(batches, 1):
+                load.submit(batch, rows_done=number * 1000)
+
+    with pytest.raises(psycopg.errors.InvalidTextRepresentation):
+        load_all()
+    with psycopg.connect(database_url) as connection:
+        loaded = connection.execute(f"SELECT count(*) FROM datasets.d_{dataset_id.hex}").fetchone()
+        done = connection.execute("SELECT rows_done FROM jobs.jobs WHERE id = %s", (row[0],)).fetchone()
+    assert loaded == done == (failing * 1000,)
 
 
 async def test_retention_sweep_deletes_expired_exports_and_old_jobs(

@@ -182,6 +182,11 @@ class CsvBatchWriter(BatchWriter):
             self._writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=self._file_schema))
             self.rows_written += part.num_rows
 
+    def write_rendered(self, lines: bytes, rows: int) -> None:
+        """Append CSV lines already rendered as ``write`` would, formula guard included (``exports.csv_cell``)."""
+        self._out.write(lines)
+        self.rows_written += rows
+
     def _finish(self) -> None:
         self._writer.close()
 
