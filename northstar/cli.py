@@ -421,12 +421,28 @@ def create_user(
 
 
 @app.command()
-def seed() -> None:
-    """Demo data: an org with a user for every role, projects, teams and an API key."""
-    from northstar.demo.organizations import seed_demo
+def seed(
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="Also fill the org for the console: 24 months of Stripe synced into the metrics, a social proof "
+            "site with three weeks of events, a generated dataset",
+        ),
+    ] = False,
+) -> None:
+    """Demo data: an org with a user for every role, projects, teams and an API key (a new org every run)."""
+    from northstar.demo.organizations import SeedResult, seed_demo
+    from northstar.demo.showcase import seed_showcase
 
-    result = _run_async(seed_demo)
-    table = Table(title=f"Demo organization {result.org_name}")
+    settings = get_settings()
+    started = time.perf_counter()
+    if demo:
+        with console.status("Seeding the demo organization…"):
+            result: SeedResult = _run_async(lambda url: seed_showcase(url, settings)).org
+    else:
+        result = _run_async(seed_demo)
+    table = Table(title=f"Demo organization {escape(result.org_name)} ({result.org_id})")
     table.add_column("role")
     table.add_column("email")
     table.add_column("password")
@@ -434,6 +450,15 @@ def seed() -> None:
         table.add_row(role, email, password)
     console.print(table)
     console.print(f"API key (admin): [bold]{result.api_key}[/]")
+    if demo:
+        console.print(
+            f"Console: [bold]{console_url(settings)}[/] (log in with any of the users above) · "
+            f"seeded in {time.perf_counter() - started:.1f}s"
+        )
+
+
+def console_url(settings: Settings) -> str:
+    return f"{settings.public_url.rstrip('/')}/app"
 
 
 @app.command()

@@ -79,6 +79,11 @@ class _Runtime:
 runtime = _Runtime()
 
 
+def bind_task_database(database: Database) -> None:
+    """The database tasks use: the worker's (``open_queue``), or that of a process running a task itself."""
+    runtime.database = database
+
+
 def task_database() -> Database:
     if runtime.database is None:
         raise RuntimeError("queue is not open: call open_queue() first")
@@ -180,7 +185,7 @@ async def enqueue_named(session: AsyncSession, name: str, *, org_id: uuid.UUID, 
 
 async def open_queue(database: Database, *, max_size: int = 4) -> AsyncConnectionPool:
     """Open the Procrastinate app on its own small pool (the worker's fetch/LISTEN connections)."""
-    runtime.database = database
+    bind_task_database(database)
     pool = AsyncConnectionPool(to_libpq_url(database.url), min_size=1, max_size=max_size, open=False)
     await pool.open(wait=True)
     await queue_app.open_async(pool)
