@@ -25,8 +25,8 @@ from typer.testing import CliRunner
 
 from northstar.app import create_app
 from northstar.cli import app
+from northstar.demo.loopback import free_port, serving
 from northstar.settings import Settings
-from tests.conftest import free_port, serving
 from tests.factories import PASSWORD, Account, unique_email
 
 runner = CliRunner()

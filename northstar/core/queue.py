@@ -6,10 +6,11 @@ and tenant jobs run under the same row-level security as requests.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import random
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -79,9 +80,14 @@ class _Runtime:
 runtime = _Runtime()
 
 
-def bind_task_database(database: Database) -> None:
-    """The database tasks use: the worker's (``open_queue``), or that of a process running a task itself."""
-    runtime.database = database
+@contextlib.contextmanager
+def tasks_using(database: Database) -> Iterator[None]:
+    """Inside the block, tasks this process runs itself (not fetched from the queue) use ``database``."""
+    previous, runtime.database = runtime.database, database
+    try:
+        yield
+    finally:
+        runtime.database = previous
 
 
 def task_database() -> Database:
@@ -185,7 +191,7 @@ async def enqueue_named(session: AsyncSession, name: str, *, org_id: uuid.UUID, 
 
 async def open_queue(database: Database, *, max_size: int = 4) -> AsyncConnectionPool:
     """Open the Procrastinate app on its own small pool (the worker's fetch/LISTEN connections)."""
-    bind_task_database(database)
+    runtime.database = database
     pool = AsyncConnectionPool(to_libpq_url(database.url), min_size=1, max_size=max_size, open=False)
     await pool.open(wait=True)
     await queue_app.open_async(pool)

@@ -114,7 +114,7 @@ async def create_generation_job(
 async def run_unqueued(*, job_type: str, org_id: uuid.UUID, job_id: uuid.UUID) -> None:
     """Run a committed job that was not queued here, once, exactly as a worker runs its task: the demo seed makes
     its dataset so, since a worker of the same database would otherwise race it for the job. The process must have
-    bound its database for tasks (``core.queue.bind_task_database``)."""
+    given tasks its database (``core.queue.tasks_using``)."""
     await TASK_OF_TYPE[job_type](None, org_id=str(org_id), job_id=str(job_id))
 
 

@@ -28,7 +28,7 @@ from decimal import Decimal
 
 from northstar import modules  # noqa: F401 - installing the modules gives core the grants services check
 from northstar.core.db import Database, to_libpq_url
-from northstar.core.queue import bind_task_database
+from northstar.core.queue import tasks_using
 from northstar.datasets import service as datasets
 from northstar.datasets.schemas import GenerateRequest
 from northstar.demo.loopback import serving
@@ -52,6 +52,7 @@ STRIPE_SEED = 2026
 TRAFFIC_DAYS = 21
 VISITORS_PER_DAY = (40, 90)
 DATASET_ROWS = 10_000
+INVESTOR_METRICS = ["mrr", "arr", "nrr", "customer_churn_rate"]  # what the founder shares on the investor's dashboard
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
 PAGES = ("/", "/pricing", "/features", "/blog/launch", "/checkout")
 BUYERS = (
@@ -85,13 +86,13 @@ def loopback_settings(settings: Settings) -> Settings:
 async def seed_showcase(url: str, settings: Settings) -> Showcase:
     """A new demo org with Stripe metrics, a site with weeks of traffic and a dataset (a new one every run)."""
     database = Database(url, settings=loopback_settings(settings), pool_size=4)
-    bind_task_database(database)  # the dataset's job runs its task here
     try:
         async with database.tenant_transaction() as session:
             org = await create_demo_org(session, suffix=secrets.token_hex(3))
         account, integration_id = await _stripe(database, org)
         site_id = await _social_proof(database, org, settings)
-        job_id = await _dataset(database, org)
+        with tasks_using(database):  # the dataset's job runs its task here
+            job_id = await _dataset(database, org)
         return Showcase(org=org, stripe=account, integration_id=integration_id, site_id=site_id, dataset_job_id=job_id)
     finally:
         await database.dispose()
@@ -109,6 +110,7 @@ async def _stripe(database: Database, org: SeedResult) -> tuple[Account, uuid.UU
                 org_id=org.org_id,
                 rates=[(currency, day, Decimal(rate)) for currency, day, rate in account.fx_rates],
             )
+            await metrics.update_policy(session, org_id=org.org_id, changes={"investor_metrics": INVESTOR_METRICS})
             integration = await integrations.connect(
                 session,
                 principal=org.founder,
