@@ -16,6 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import orjson
@@ -145,8 +146,8 @@ def _run_async(make: Callable[[str], Coroutine[Any, Any, T]]) -> T:
     return asyncio.run(make(url))
 
 
-def _with_database(work: Callable[[Database], Coroutine[Any, Any, T]]) -> T:
-    """Run ``work`` with a one-connection ``Database`` that is disposed afterwards."""
+def _with_database(work: Callable[[Database], Coroutine[Any, Any, T]], url: str | None = None) -> T:
+    """Run ``work`` with a one-connection ``Database`` (at ``url``, or the configured one) disposed afterwards."""
     from northstar.core.db import Database
 
     async def run(url: str) -> T:
@@ -156,7 +157,7 @@ def _with_database(work: Callable[[Database], Coroutine[Any, Any, T]]) -> T:
         finally:
             await database.dispose()
 
-    return _run_async(run)
+    return asyncio.run(run(url)) if url else _run_async(run)
 
 
 @app.command()
@@ -331,6 +332,7 @@ def run(
     url = database_url(settings)
     _migrate(url)
     sock = _listen(settings)
+    empty = not _with_database(_org_ids, url)
     queue_worker = _supervise_worker(url, settings)
 
     def ready() -> None:
@@ -340,6 +342,9 @@ def run(
             f"worker pid {queue_worker.process.pid} · ready to serve in {time.perf_counter() - started:.1f}s. "
             "Ctrl-C stops."
         )
+        console.print(f"Console: [bold]{console_url(settings)}[/]")
+        if empty:
+            console.print(f"No organization yet. Load a demo one (in another terminal): [bold]{demo_command()}[/]")
 
     try:
         _serve(url, settings, sock, reload=reload, workers=1 if reload else workers, ready=ready)
@@ -459,6 +464,22 @@ def seed(
 
 def console_url(settings: Settings) -> str:
     return f"{settings.public_url.rstrip('/')}/app"
+
+
+def demo_command() -> str:
+    """``northstar seed --demo`` as this installation runs it: ``.venv/bin/northstar`` after ``make run``."""
+    script = Path(sys.executable).with_name("northstar")
+    if not script.exists():
+        return "northstar seed --demo"
+    with contextlib.suppress(ValueError):
+        script = script.relative_to(Path.cwd())
+    return f"{script} seed --demo"
+
+
+async def _org_ids(database: Database) -> list[uuid.UUID]:
+    from northstar.core.db import list_tenant_ids
+
+    return await list_tenant_ids(database)
 
 
 @app.command()
