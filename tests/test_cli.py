@@ -97,9 +97,7 @@ def _start(data_dir: Path, port: int, output: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "NORTHSTAR_DATA_DIR")}
     env.update({"NORTHSTAR_DATA_DIR": str(data_dir), "NORTHSTAR_HTTP__PORT": str(port)})
     with output.open("wb") as printed:
-        return subprocess.Popen(
-            [sys.executable, "-m", "northstar", "run"], env=env, stdout=printed, stderr=printed
-        )
+        return subprocess.Popen([sys.executable, "-m", "northstar", "run"], env=env, stdout=printed, stderr=printed)
 
 
 def _stop(process: subprocess.Popen[bytes]) -> int:
