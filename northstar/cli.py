@@ -342,9 +342,12 @@ def run(
             f"worker pid {queue_worker.process.pid} · ready to serve in {time.perf_counter() - started:.1f}s. "
             "Ctrl-C stops."
         )
-        console.print(f"Console: [bold]{console_url(settings)}[/]")
+        console.print(f"Console: [bold]{console_url(settings)}[/]", soft_wrap=True)
         if empty:
-            console.print(f"No organization yet. Load a demo one (in another terminal): [bold]{demo_command()}[/]")
+            console.print(
+                f"No organization yet. Load a demo one (in another terminal): [bold]{demo_command()}[/]",
+                soft_wrap=True,
+            )
 
     try:
         _serve(url, settings, sock, reload=reload, workers=1 if reload else workers, ready=ready)
@@ -454,11 +457,13 @@ def seed(
     for role, email, password in result.users:
         table.add_row(role, email, password)
     console.print(table)
-    console.print(f"API key (admin): [bold]{result.api_key}[/]")
+    # never wrapped, so the key and the address can be copied whole from any terminal
+    console.print(f"API key (admin): [bold]{result.api_key}[/]", soft_wrap=True)
     if demo:
         console.print(
             f"Console: [bold]{console_url(settings)}[/] (log in with any of the users above) · "
-            f"seeded in {time.perf_counter() - started:.1f}s"
+            f"seeded in {time.perf_counter() - started:.1f}s",
+            soft_wrap=True,
         )
 
 
