@@ -332,7 +332,9 @@ def run(
     url = database_url(settings)
     _migrate(url)
     sock = _listen(settings)
-    empty = not _with_database(_org_ids, url)
+    from northstar.core.db import list_tenant_ids
+
+    empty = not _with_database(list_tenant_ids, url)
     queue_worker = _supervise_worker(url, settings)
 
     def ready() -> None:
@@ -479,12 +481,6 @@ def demo_command() -> str:
     with contextlib.suppress(ValueError):
         script = script.relative_to(Path.cwd())
     return f"{script} seed --demo"
-
-
-async def _org_ids(database: Database) -> list[uuid.UUID]:
-    from northstar.core.db import list_tenant_ids
-
-    return await list_tenant_ids(database)
 
 
 @app.command()
