@@ -6,7 +6,7 @@ TEST_PROCESSES ?= auto
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run dev test lint bench clean
+.PHONY: run dev demo test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ run: $(VENV)/.runtime
 
 dev: $(VENV)/.runtime
 	$(BIN)/northstar dev
+
+# A demo organization for the console (Stripe metrics, a social proof site, a dataset), in the database `make run` uses.
+demo: $(VENV)/.runtime
+	$(BIN)/northstar seed --demo
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

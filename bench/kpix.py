@@ -36,12 +36,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bench.server import Server, running_server, signup, wrk
 from bench.socialproof import conninfo
 from northstar.core.db import Database, driver_connection
+from northstar.demo.loopback import serving
 from northstar.demo.stripe_account import Account, generate, rates_body
+from northstar.demo.stripe_api import FakeStripe
 from northstar.integrations.connectors.stripe import LIST_STREAMS, normalise
 from northstar.metrics import engine, service
 from northstar.metrics.inputs import InvoiceLine, SourceBatch
-from tests.conftest import serving
-from tests.fakes.stripe import FakeStripe
 
 MONTHS = 36
 INCREMENTAL_RUNS = 20

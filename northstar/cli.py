@@ -16,6 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import orjson
@@ -145,8 +146,8 @@ def _run_async(make: Callable[[str], Coroutine[Any, Any, T]]) -> T:
     return asyncio.run(make(url))
 
 
-def _with_database(work: Callable[[Database], Coroutine[Any, Any, T]]) -> T:
-    """Run ``work`` with a one-connection ``Database`` that is disposed afterwards."""
+def _with_database(work: Callable[[Database], Coroutine[Any, Any, T]], url: str | None = None) -> T:
+    """Run ``work`` with a one-connection ``Database`` (at ``url``, or the configured one) disposed afterwards."""
     from northstar.core.db import Database
 
     async def run(url: str) -> T:
@@ -156,7 +157,7 @@ def _with_database(work: Callable[[Database], Coroutine[Any, Any, T]]) -> T:
         finally:
             await database.dispose()
 
-    return _run_async(run)
+    return asyncio.run(run(url)) if url else _run_async(run)
 
 
 @app.command()
@@ -331,6 +332,9 @@ def run(
     url = database_url(settings)
     _migrate(url)
     sock = _listen(settings)
+    from northstar.core.db import list_tenant_ids
+
+    empty = not _with_database(list_tenant_ids, url)
     queue_worker = _supervise_worker(url, settings)
 
     def ready() -> None:
@@ -340,6 +344,12 @@ def run(
             f"worker pid {queue_worker.process.pid} · ready to serve in {time.perf_counter() - started:.1f}s. "
             "Ctrl-C stops."
         )
+        console.print(f"Console: [bold]{console_url(settings)}[/]", soft_wrap=True)
+        if empty:
+            console.print(
+                f"No organization yet. Load a demo one (in another terminal): [bold]{demo_command()}[/]",
+                soft_wrap=True,
+            )
 
     try:
         _serve(url, settings, sock, reload=reload, workers=1 if reload else workers, ready=ready)
@@ -421,19 +431,56 @@ def create_user(
 
 
 @app.command()
-def seed() -> None:
-    """Demo data: an org with a user for every role, projects, teams and an API key."""
-    from northstar.demo.organizations import seed_demo
+def seed(
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="Also fill the org for the console: 24 months of Stripe synced into the metrics, a social proof "
+            "site with three weeks of events, a generated dataset",
+        ),
+    ] = False,
+) -> None:
+    """Demo data: an org with a user for every role, projects, teams and an API key (a new org every run)."""
+    from northstar.demo.organizations import SeedResult, seed_demo
+    from northstar.demo.showcase import seed_showcase
 
-    result = _run_async(seed_demo)
-    table = Table(title=f"Demo organization {result.org_name}")
+    settings = get_settings()
+    started = time.perf_counter()
+    if demo:
+        with console.status("Seeding the demo organization…"):
+            result: SeedResult = _run_async(lambda url: seed_showcase(url, settings)).org
+    else:
+        result = _run_async(seed_demo)
+    table = Table(title=f"Demo organization {escape(result.org_name)} ({result.org_id})")
     table.add_column("role")
     table.add_column("email")
     table.add_column("password")
     for role, email, password in result.users:
         table.add_row(role, email, password)
     console.print(table)
-    console.print(f"API key (admin): [bold]{result.api_key}[/]")
+    # never wrapped, so the key and the address can be copied whole from any terminal
+    console.print(f"API key (admin): [bold]{result.api_key}[/]", soft_wrap=True)
+    if demo:
+        console.print(
+            f"Console: [bold]{console_url(settings)}[/] (log in with any of the users above) · "
+            f"seeded in {time.perf_counter() - started:.1f}s",
+            soft_wrap=True,
+        )
+
+
+def console_url(settings: Settings) -> str:
+    return f"{settings.public_url.rstrip('/')}/app"
+
+
+def demo_command() -> str:
+    """``northstar seed --demo`` as this installation runs it: ``.venv/bin/northstar`` after ``make run``."""
+    script = Path(sys.executable).with_name("northstar")
+    if not script.exists():
+        return "northstar seed --demo"
+    with contextlib.suppress(ValueError):
+        script = script.relative_to(Path.cwd())
+    return f"{script} seed --demo"
 
 
 @app.command()

@@ -6,10 +6,8 @@ tenant state and need no cleanup.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import secrets
-import socket
 import tempfile
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -17,12 +15,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
+from northstar.demo.loopback import free_port
 
 SMTP_PORT = free_port()
 DATA_DIR = Path(tempfile.mkdtemp(prefix="northstar-test-"))
@@ -45,11 +38,9 @@ import boto3  # noqa: E402
 import httpx  # noqa: E402
 import psycopg  # noqa: E402
 import pytest  # noqa: E402
-import uvicorn  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 from moto.server import ThreadedMotoServer  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
-from starlette.types import ASGIApp  # noqa: E402
 
 from northstar.app import create_app  # noqa: E402
 from northstar.core.db import Database, start_embedded_postgres  # noqa: E402
@@ -164,24 +155,6 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield client
-
-
-@asynccontextmanager
-async def serving(app: ASGIApp, port: int | None = None) -> AsyncIterator[str]:
-    """The app behind uvicorn on a loopback port (streaming responses and browsers need a real server); give the
-    port when the app must know its own address beforehand."""
-    port = port or free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # uvicorn offers no event to wait on
-        if task.done():
-            task.result()  # it could not start: say why
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 @pytest.fixture(scope="session")

@@ -25,8 +25,8 @@ from typer.testing import CliRunner
 
 from northstar.app import create_app
 from northstar.cli import app
+from northstar.demo.loopback import free_port, serving
 from northstar.settings import Settings
-from tests.conftest import free_port, serving
 from tests.factories import PASSWORD, Account, unique_email
 
 runner = CliRunner()
@@ -69,6 +69,17 @@ def test_migrate_create_user_and_seed(database_url: str) -> None:
     assert "ns_test_" in seeded.output
 
 
+def test_seed_demo_prints_the_users_the_key_and_the_console(database_url: str, settings: Settings) -> None:
+    """What `northstar seed --demo` fills is checked in tests/demo/; here, what it tells the person who ran it."""
+    seeded = runner.invoke(app, ["seed", "--demo"])
+    assert seeded.exit_code == 0, seeded.output
+    for role in ("founder", "admin", "member", "analyst", "investor"):
+        assert f"{role}+" in seeded.output and "@demo.northstar.dev" in seeded.output
+    assert seeded.output.count("demo-") >= 5  # a password per user
+    assert "API key (admin): ns_test_" in seeded.output
+    assert f"Console: {settings.public_url}/app" in seeded.output
+
+
 def _wait_for(url: str, deadline: float) -> httpx.Response:
     while time.monotonic() < deadline:
         try:
@@ -81,12 +92,12 @@ def _wait_for(url: str, deadline: float) -> httpx.Response:
     raise AssertionError(f"{url} did not answer in time")
 
 
-def _start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+def _start(data_dir: Path, port: int, output: Path) -> subprocess.Popen[bytes]:
+    """`northstar run` on an embedded database in ``data_dir``, what it prints going to ``output``."""
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "NORTHSTAR_DATA_DIR")}
     env.update({"NORTHSTAR_DATA_DIR": str(data_dir), "NORTHSTAR_HTTP__PORT": str(port)})
-    return subprocess.Popen(
-        [sys.executable, "-m", "northstar", "run"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    with output.open("wb") as printed:
+        return subprocess.Popen([sys.executable, "-m", "northstar", "run"], env=env, stdout=printed, stderr=printed)
 
 
 def _stop(process: subprocess.Popen[bytes]) -> int:
@@ -105,7 +116,7 @@ def _postgres_running_in(data_dir: Path) -> bool:
 def test_run_serves_stops_cleanly_and_keeps_data(tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    process = _start(tmp_path, port)
+    process = _start(tmp_path, port, tmp_path / "first.log")
     try:
         health = _wait_for(f"{base}/", time.monotonic() + 60).json()["data"]
         assert (health["database"], health["queue"]) == ("ok", "ok")
@@ -116,14 +127,18 @@ def test_run_serves_stops_cleanly_and_keeps_data(tmp_path: Path) -> None:
         code = _stop(process)
     assert code == 0
     assert not _postgres_running_in(tmp_path)
+    first = (tmp_path / "first.log").read_text()
+    assert f"Console: {base}/app" in first
+    assert "No organization yet. Load a demo one (in another terminal): " in first and " seed --demo" in first
 
-    process = _start(tmp_path, port)
+    process = _start(tmp_path, port, tmp_path / "second.log")
     try:
         _wait_for(f"{base}/readyz", time.monotonic() + 60)
         login = httpx.post(f"{base}/api/v1/auth/login", json={"email": email, "password": PASSWORD})
         assert login.status_code == 200
     finally:
         assert _stop(process) == 0
+    assert "seed --demo" not in (tmp_path / "second.log").read_text()  # the org signed up before is there
 
 
 def test_serve_runs_one_process_per_worker_sharing_the_pool(database_url: str, tmp_path: Path) -> None:

@@ -27,9 +27,9 @@ from northstar.core.db import Base
 from northstar.core.permissions import RESOURCES, ROLE_PERMISSIONS, Role
 from northstar.core.queue import queue_app
 from northstar.datasets.exports import COLUMN_KINDS
+from northstar.demo.loopback import serving
 from northstar.modules import MANIFESTS
 from northstar.settings import Settings
-from tests.conftest import serving
 from tests.core.test_rbac import _walk, computed_matrix
 from tests.factories import Account, add_member
 from tests.fixture_module.manifest import MANIFEST as FIXTURE

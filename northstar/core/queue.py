@@ -6,10 +6,11 @@ and tenant jobs run under the same row-level security as requests.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import random
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -77,6 +78,16 @@ class _Runtime:
 
 
 runtime = _Runtime()
+
+
+@contextlib.contextmanager
+def tasks_using(database: Database) -> Iterator[None]:
+    """Inside the block, tasks this process runs itself (not fetched from the queue) use ``database``."""
+    previous, runtime.database = runtime.database, database
+    try:
+        yield
+    finally:
+        runtime.database = previous
 
 
 def task_database() -> Database:

@@ -36,12 +36,16 @@ RETRYABLE = ("failed", "cancelled")
 CANCELLABLE = ("pending", "in-progress")
 
 
-async def _start(session: AsyncSession, *, principal: Principal, job: Job, related: tuple[Any, ...] = ()) -> Job:
+async def _start(
+    session: AsyncSession, *, principal: Principal, job: Job, related: tuple[Any, ...] = (), queue: bool = True
+) -> Job:
     """Defer the job's task on the session's connection, then insert the job (and rows that belong to it).
 
-    Both commit with the request, or neither; the job's creation is published by a trigger on the table.
+    Both commit with the request, or neither; the job's creation is published by a trigger on the table. With
+    ``queue=False`` nothing is deferred: the caller runs the job itself (``run_unqueued``).
     """
-    job.queue_job_id = await enqueue(session, TASK_OF_TYPE[job.type], org_id=principal.org_id, job_id=str(job.id))
+    if queue:
+        job.queue_job_id = await enqueue(session, TASK_OF_TYPE[job.type], org_id=principal.org_id, job_id=str(job.id))
     session.add_all([job, *related])
     await session.flush()
     return job
@@ -71,7 +75,9 @@ async def _ready_dataset(session: AsyncSession, *, org_id: uuid.UUID, dataset_id
     return dataset
 
 
-async def create_generation_job(session: AsyncSession, *, principal: Principal, request: GenerateRequest) -> Job:
+async def create_generation_job(
+    session: AsyncSession, *, principal: Principal, request: GenerateRequest, queue: bool = True
+) -> Job:
     for reference in referenced_datasets(request):
         dataset = await _ready_dataset(session, org_id=principal.org_id, dataset_id=reference.dataset)
         if reference.referenced_column not in {c["name"] for c in dataset.columns}:
@@ -89,7 +95,7 @@ async def create_generation_job(session: AsyncSession, *, principal: Principal, 
     params = seeded.model_dump(mode="json", by_alias=True, exclude_none=True)
     job = _new_job(principal, "generation", params, rows_total=request.rows)
     if not request.output.dataset:
-        return await _start(session, principal=principal, job=job)
+        return await _start(session, principal=principal, job=job, queue=queue)
     dataset = Dataset(
         id=uuid.uuid4(),
         org_id=principal.org_id,
@@ -102,7 +108,14 @@ async def create_generation_job(session: AsyncSession, *, principal: Principal, 
         created_by=principal.user_id,
     )
     job.result = {"datasetId": str(dataset.id)}
-    return await _start(session, principal=principal, job=job, related=(dataset,))
+    return await _start(session, principal=principal, job=job, related=(dataset,), queue=queue)
+
+
+async def run_unqueued(*, job_type: str, org_id: uuid.UUID, job_id: uuid.UUID) -> None:
+    """Run a committed job that was not queued here, once, exactly as a worker runs its task: the demo seed makes
+    its dataset so, since a worker of the same database would otherwise race it for the job. The process must have
+    given tasks its database (``core.queue.tasks_using``)."""
+    await TASK_OF_TYPE[job_type](None, org_id=str(org_id), job_id=str(job_id))
 
 
 @dataclass(frozen=True)

@@ -149,14 +149,16 @@ async def _begin(org_id: uuid.UUID, job_id: uuid.UUID) -> JobRun | None:
 def job_task(job_type: str) -> Callable[[Callable[[JobRun], Awaitable[dict[str, Any]]]], Any]:
     """Register ``fn(run) -> result`` as the task for ``job_type`` with the job row's life cycle around it.
 
-    Each attempt logs under its own trace id; a failure reaches the job row only as ``job_failure`` words it.
+    Each attempt logs under its own trace id; a failure reaches the job row only as ``job_failure`` words it. The
+    task's ``context`` is ``None`` for a job that was not queued and runs in the caller's process
+    (``service.run_unqueued``).
     """
     strategy = retry_strategy(job_type)
 
     def decorator(fn: Callable[[JobRun], Awaitable[dict[str, Any]]]) -> Any:
         @queue_app.task(name=f"datasets.{job_type}", queue="datasets", retry=strategy, pass_context=True)
         @functools.wraps(fn)
-        async def run(context: procrastinate.JobContext, org_id: str, job_id: str) -> None:
+        async def run(context: procrastinate.JobContext | None, org_id: str, job_id: str) -> None:
             tenant, job = uuid.UUID(org_id), uuid.UUID(job_id)
             claimed = await _begin(tenant, job)
             if claimed is None:
@@ -170,7 +172,7 @@ def job_task(job_type: str) -> Callable[[Callable[[JobRun], Awaitable[dict[str, 
                 except transfer.JobCancelled:
                     await _transition(tenant, job, status="cancelled", finished_at=func.now())
                 except Exception as exc:
-                    attempts = context.job.attempts if context.job else 0
+                    attempts = context.job.attempts if context is not None and context.job else 0
                     failure = job_failure(exc, trace_id=trace_id)
                     retrying = strategy.will_retry(exc, attempts)
                     if failure.internal:

@@ -100,7 +100,9 @@ async def connect(
     credentials: dict[str, str],
     config: dict[str, Any],
     test: bool,
+    queue_sync: bool = True,
 ) -> Integration:
+    """A new integration and its first sync (queued, unless ``queue_sync`` is false: see ``request_sync``)."""
     _check_credentials(provider, credentials)
     _check_config(provider, config)
     if test:
@@ -119,7 +121,7 @@ async def connect(
     )
     session.add(integration)
     await session.flush()
-    await request_sync(session, integration=integration, trigger="connect")
+    await request_sync(session, integration=integration, trigger="connect", queue=queue_sync)
     await session.refresh(integration)
     return integration
 

@@ -62,8 +62,11 @@ def credentials_of(settings: Settings, integration: Integration) -> dict[str, st
     return dict(orjson.loads(opened))
 
 
-async def request_sync(session: AsyncSession, *, integration: Integration, trigger: str) -> SyncRun:
-    """Queue a sync (in the caller's transaction); a sync already waiting or running is returned instead."""
+async def request_sync(session: AsyncSession, *, integration: Integration, trigger: str, queue: bool = True) -> SyncRun:
+    """Queue a sync (in the caller's transaction); a sync already waiting or running is returned instead.
+
+    ``queue=False`` records the run without queueing it, for a caller that runs it itself with ``run_sync``: the demo
+    seed, whose Stripe API lives in its own process where no worker could reach it."""
     waiting = await session.scalar(
         select(SyncRun).where(
             SyncRun.org_id == integration.org_id,
@@ -83,7 +86,8 @@ async def request_sync(session: AsyncSession, *, integration: Integration, trigg
     )
     session.add(run)
     await session.flush()
-    await enqueue_named(session, "integrations.sync", org_id=integration.org_id, run_id=str(run.id))
+    if queue:
+        await enqueue_named(session, "integrations.sync", org_id=integration.org_id, run_id=str(run.id))
     await session.refresh(run)
     return run
 

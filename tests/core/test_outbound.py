@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from northstar.core.outbound import BlockedDestination, OutboundPolicy, ResponseTooLarge, outbound_client
-from tests.conftest import serving
+from northstar.demo.loopback import serving
 
 
 async def _echo(request: Request) -> Response:

@@ -36,10 +36,10 @@ from northstar.core.permissions import (
     capped_key_grant,
     role_allows,
 )
+from northstar.demo.loopback import serving
 from northstar.modules import MANIFESTS
 from northstar.settings import Settings
 from tests.clients import sse_events
-from tests.conftest import serving
 from tests.core.test_tenancy import body_for
 from tests.factories import Account, add_member, create_project, signup
 

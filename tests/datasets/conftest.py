@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from northstar.app import create_app
+from northstar.demo.loopback import serving
 from northstar.settings import Settings
-from tests.conftest import serving
 from tests.factories import Account
 from tests.workers import Workers, stop_worker
 

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.vendor import FakeVendor
+from northstar.demo.vendor_api import FakeVendor
 
 DIMENSIONS = ("date", "sessionDefaultChannelGroup")
 METRIC_TYPES = {

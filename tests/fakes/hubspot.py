@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from tests.fakes.vendor import FakeVendor
+from northstar.demo.vendor_api import FakeVendor
 
 SEARCH_PATH = "/crm/v3/objects/deals/search"
 DEFAULT_PROPERTIES = ("hs_object_id", "createdate", "hs_lastmodifieddate")

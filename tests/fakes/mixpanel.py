@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.vendor import FakeVendor
+from northstar.demo.vendor_api import FakeVendor
 
 EXPORT_PATH = "/api/2.0/export"
 MAX_LIMIT = 100_000

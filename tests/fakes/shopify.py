@@ -34,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.fakes.vendor import FakeVendor, FaultKind
+from northstar.demo.vendor_api import FakeVendor, FaultKind
 
 API_VERSION = "2024-07"
 GRAPHQL_PATH = f"/admin/api/{API_VERSION}/graphql.json"

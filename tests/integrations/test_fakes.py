@@ -1,4 +1,5 @@
-"""The rules every fake vendor shares (``tests/fakes/vendor.py``): what the connector tests rely on them to do."""
+"""The rules every fake vendor shares (``northstar/demo/vendor_api.py``): what the connector tests rely on them
+to do."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.vendor import FakeVendor
+from northstar.demo.vendor_api import FakeVendor
 
 
 async def _ok(_: Request) -> Response:

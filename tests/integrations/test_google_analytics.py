@@ -13,7 +13,7 @@ import httpx
 from sqlalchemy import text
 
 from northstar.core.db import Database
-from tests.conftest import serving
+from northstar.demo.loopback import serving
 from tests.factories import Account
 from tests.fakes.google_analytics import FakeGoogleAnalytics, Traffic
 from tests.integrations.conftest import connect, integration_of, sync_now, wait_for_sync

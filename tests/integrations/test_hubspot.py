@@ -12,7 +12,7 @@ import httpx
 from sqlalchemy import text
 
 from northstar.core.db import Database
-from tests.conftest import serving
+from northstar.demo.loopback import serving
 from tests.factories import Account
 from tests.fakes.hubspot import SEARCH_PATH, FakeHubSpot, millis
 from tests.integrations.conftest import connect, sync_now, wait_for_sync

@@ -12,7 +12,7 @@ import httpx
 from sqlalchemy import text
 
 from northstar.core.db import Database
-from tests.conftest import serving
+from northstar.demo.loopback import serving
 from tests.factories import Account
 from tests.fakes.mixpanel import FakeMixpanel, event
 from tests.integrations.conftest import connect, integration_of, sync_now, wait_for_sync

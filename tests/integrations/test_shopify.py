@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from northstar.core.db import Database
-from tests.conftest import serving
+from northstar.demo.loopback import serving
 from tests.factories import Account
 from tests.fakes.shopify import GRAPHQL_PATH, ShopifyStore, sign
 from tests.integrations.conftest import connect, latest_run, sync_now, wait_for_sync

@@ -24,12 +24,12 @@ import stripe
 from sqlalchemy import text
 
 from northstar.core.db import Database
+from northstar.demo.loopback import serving
 from northstar.demo.stripe_account import Account, add_months, generate, rates_body
+from northstar.demo.stripe_api import EMBEDDED, FakeStripe
 from northstar.metrics import engine
 from northstar.metrics.service import MONTH_METRICS
-from tests.conftest import serving
 from tests.factories import Account as Founder
-from tests.fakes.stripe import EMBEDDED, FakeStripe
 from tests.integrations.conftest import connect, integration_of, latest_run, sync_now, wait_for_sync
 from tests.metrics.compare import cohort_differences, differences
 from tests.metrics.money import amounts

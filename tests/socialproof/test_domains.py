@@ -25,8 +25,9 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from northstar.app import create_app
+from northstar.demo.loopback import serving
 from northstar.settings import Settings
-from tests.conftest import running, serving
+from tests.conftest import running
 from tests.factories import Account, add_member
 from tests.socialproof.conftest import CHROME_UA
 

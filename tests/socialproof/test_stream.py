@@ -14,8 +14,8 @@ import orjson
 import pytest
 
 from northstar.app import create_app
+from northstar.demo.loopback import serving
 from northstar.settings import Settings
-from tests.conftest import serving
 from tests.factories import Account
 
 CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"

@@ -31,9 +31,9 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route as PageRoute
 
 from northstar.app import create_app
+from northstar.demo.loopback import free_port, serving
 from northstar.settings import Settings
 from tests.browser import MISSING, chromium
-from tests.conftest import free_port, serving
 from tests.factories import Account
 
 DESKTOP_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"

@@ -59,10 +59,14 @@ async def record_events(
     org_id: uuid.UUID,
     site_id: uuid.UUID,
     events: list[EventIn],
+    received_at: datetime | None = None,
 ) -> WriteResult:
-    """Events from the merchant's backend, stored before this returns (idempotent by event id)."""
+    """Events from the merchant's backend, stored before this returns (idempotent by event id).
+
+    ``received_at`` is when they arrived: now, unless a replay of traffic received earlier says when (the demo
+    seed's weeks of events); times are clamped against it as they were on arrival."""
     site = await get_site(session, org_id=org_id, site_id=site_id)
-    now = datetime.now(UTC)
+    now = received_at or datetime.now(UTC)
     rows = []
     for position, event in enumerate(events):
         payload = _details(event, site.domain)
@@ -119,9 +123,16 @@ def _occurred(event: WidgetEvent, *, sent_at: datetime | None, now: datetime) ->
 
 
 async def collect(
-    collector: Collector, site: PublicSite, batch: CollectBatch, *, ip: str, user_agent: str
+    collector: Collector,
+    site: PublicSite,
+    batch: CollectBatch,
+    *,
+    ip: str,
+    user_agent: str,
+    received_at: datetime | None = None,
 ) -> tuple[WriteResult, int]:
-    """Store a widget batch; returns the write result and how many events were dropped before storage."""
+    """Store a widget batch; returns the write result and how many events were dropped before storage.
+    ``received_at`` as for ``record_events``."""
     if is_bot(user_agent):
         return WriteResult(0, 0), len(batch.events)
     kept = [
@@ -141,7 +152,7 @@ async def collect(
     else:
         visitor_id = await collector.visitors.anonymous(site.id, ip, user_agent)
     place = collector.geo.locate(ip) or Place(None, None)
-    now = datetime.now(UTC)
+    now = received_at or datetime.now(UTC)
     rows = []
     for event in kept:
         payload = _details(event.details, site.domain)

@@ -1,5 +1,6 @@
 """A fake Stripe API serving a generated account (``northstar/demo/stripe_account.py``), written from
-Stripe's API reference rather than from the connector.
+Stripe's API reference rather than from the connector. The connector tests sync through it, and so does the demo
+seed: its Stripe data reaches the metrics the way a real account's does.
 
 What it answers as Stripe does: list endpoints (``/v1/customers``, ``/v1/subscriptions``, ``/v1/invoices``,
 ``/v1/credit_notes``, ``/v1/refunds``, ``/v1/coupons``, ``/v1/events``) as ``{"object": "list", "url", "has_more",
@@ -31,7 +32,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from northstar.demo.stripe_account import API_VERSION, EVENT_RETENTION, Account, Obj
-from tests.fakes.vendor import FakeVendor, Seen
+from northstar.demo.vendor_api import FakeVendor, Seen
 
 EMBEDDED = 10  # lines an invoice (and items a subscription) carries; the rest are paged
 PAGING = ("limit", "starting_after", "ending_before")

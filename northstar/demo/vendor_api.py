@@ -1,10 +1,11 @@
 """What every fake vendor API shares: a bearer of the right credential, a request ceiling, faults on demand.
 
-A fake speaks one vendor's documented JSON and paging (``stripe.py``, ``shopify.py``, …) as a Starlette app that
-tests serve on loopback (``tests.conftest.serving``). ``FakeVendor`` wraps its routes with what the vendor does to
-every request: a ceiling of requests per second answered with 429 and ``Retry-After`` beyond it, injected faults
-(5xx answers, malformed pages, sudden 429s) for exactly the next matching requests (before the ceiling, so a fault
-never depends on the pace of the client), and a log of what was asked.
+A fake speaks one vendor's documented JSON and paging (``stripe_api.py`` here; Shopify, GA4, Mixpanel and HubSpot in
+``tests/fakes/``) as a Starlette app served on loopback (``loopback.serving``): by the tests, and by the demo seed for
+Stripe. ``FakeVendor`` wraps its routes with what the vendor does to every request: a ceiling of requests per second
+answered with 429 and ``Retry-After`` beyond it, injected faults (5xx answers, malformed pages, sudden 429s) for
+exactly the next matching requests (before the ceiling, so a fault never depends on the pace of the client), and a
+log of what was asked.
 """
 
 from __future__ import annotations
