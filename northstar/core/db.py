@@ -176,7 +176,10 @@ class TenantSession(Session):
 
 
 @event.listens_for(TenantSession, "after_begin")
-def _start_as_app_role(session: Session, _transaction: Any, connection: Connection) -> None:
+def _start_as_app_role(session: Session, transaction: Any, connection: Connection) -> None:
+    """Every transaction starts bound to no tenant; a savepoint inside one keeps the binding it has."""
+    if transaction.nested:
+        return
     if not session.info.get("binding_context"):
         connection.exec_driver_sql(_unbound(tuple(session.info.get("limits", {}).items())))
 

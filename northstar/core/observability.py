@@ -136,7 +136,10 @@ class BodyTooLarge(Exception):
 
 
 class EdgeMiddleware:
-    """Trace id, access log, metrics, security headers; 413 for large bodies, 422 for NUL in URLs, 504 on timeout."""
+    """Trace id, access log, metrics, security headers; 413 for large bodies, 422 for NUL in URLs, 504 on timeout.
+
+    The timeout is on the time to the response's first byte: a stream (server-sent events, a large download) that
+    has started answering runs as long as its client listens."""
 
     def __init__(
         self, app: ASGIApp, *, settings: Settings, metrics: Metrics, body_limits: dict[str, int] | None = None
@@ -145,7 +148,6 @@ class EdgeMiddleware:
         self.metrics = metrics
         self.max_body = settings.http.max_body_bytes
         self.body_limits = body_limits or {}  # routes that take files: path -> their own limit
-        self.stream_paths = ("/events/stream",)  # long-lived responses: no request timeout
         self.timeout = settings.http.request_timeout_seconds
         self.trust_forwarded = settings.http.trust_forwarded_for
         self.https = settings.public_url.startswith("https://")
@@ -184,9 +186,13 @@ class EdgeMiddleware:
         status = {"code": 500, "started": False}
         extra_headers = self._headers(trace_id, scope["path"])
 
+        deadline: list[asyncio.Timeout] = []  # the request's timeout while the app runs
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"], status["started"] = message["status"], True
+                for running in deadline:  # answering: a stream goes on as long as its client listens
+                    running.reschedule(None)
                 own = message.get("headers", [])
                 named = {name.lower() for name, _ in own}  # a response's own policy header wins
                 message["headers"] = [*own, *(header for header in extra_headers if header[0] not in named)]
@@ -205,7 +211,6 @@ class EdgeMiddleware:
             return message
 
         declared = headers.get(b"content-length")
-        timeout = None if scope["path"] in self.stream_paths or scope["path"] in self.body_limits else self.timeout
         try:
             if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
                 await self._reply(
@@ -214,8 +219,12 @@ class EdgeMiddleware:
                 return
             if declared is not None and declared.isdigit() and int(declared) > max_body:
                 raise BodyTooLarge
-            async with asyncio.timeout(timeout):
-                await self.app(scope, limited_receive, send_with_headers)
+            async with asyncio.timeout(None if scope["path"] in self.body_limits else self.timeout) as running:
+                deadline.append(running)
+                try:
+                    await self.app(scope, limited_receive, send_with_headers)
+                finally:
+                    deadline.clear()
         except BodyTooLarge:
             await self._reply(
                 send_with_headers, status, 413, "payload_too_large", f"The request body exceeds {max_body} bytes"

@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import Depends
 
+from northstar.core.console.pages import console_require
 from northstar.core.context import require
 from northstar.core.permissions import Principal
 
@@ -11,3 +12,8 @@ IntegrationsRead = Annotated[Principal, Depends(require("integrations", "read"))
 IntegrationsCreate = Annotated[Principal, Depends(require("integrations", "create"))]
 IntegrationsUpdate = Annotated[Principal, Depends(require("integrations", "update"))]
 IntegrationsDelete = Annotated[Principal, Depends(require("integrations", "delete"))]
+
+# The console's pages pass the same gates as the API routes doing the same thing.
+IntegrationsReadPage = Annotated[Principal, Depends(console_require("integrations", "read"))]
+IntegrationsCreatePage = Annotated[Principal, Depends(console_require("integrations", "create"))]
+IntegrationsUpdatePage = Annotated[Principal, Depends(console_require("integrations", "update"))]

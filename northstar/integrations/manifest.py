@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from northstar.core.manifest import Manifest
+from northstar.core.manifest import Manifest, NavLink
 from northstar.core.permissions import Resource, allow
-from northstar.integrations import api, models
+from northstar.integrations import api, console, models
 
 MANIFEST = Manifest(
     name="integrations",
     api_routers=(api.router,),
+    console_pages=(console.router,),
+    console_templates=console.TEMPLATES,
+    console_static=console.STATIC,
+    console_nav=(NavLink("Integrations", "/app/integrations", "integrations", "read"),),
     task_modules=("northstar.integrations.tasks",),
     model_modules=(models,),
     tables=(

@@ -168,15 +168,14 @@ async def anomalies(
     today, currency = await _reporting(session, principal)
     first, last = queries.parse_range(start, end, today=today, default_days=90)
     last = min(last, today)
-    points = await queries.daily_changes(
+    flagged = await queries.anomalies(
         session,
         org_id=principal.org_id,
         metric=metric,
-        start=first - dt.timedelta(weeks=queries.ANOMALY_WEEKS),
+        start=first,
         end=last,
         visible=await _visible(session, principal),
     )
-    flagged = [item for item in queries.robust_anomalies(points) if item["day"] >= first]
     return Envelope(
         data=[
             AnomalyOut.model_validate(

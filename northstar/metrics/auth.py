@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import Depends
 
+from northstar.core.console.pages import console_require
 from northstar.core.context import require
 from northstar.core.permissions import Principal
 
@@ -15,3 +16,8 @@ MetricDetailsRead = Annotated[Principal, Depends(require("data", "read"))]
 SettingsRead = Annotated[Principal, Depends(require("settings", "read"))]
 SettingsUpdate = Annotated[Principal, Depends(require("settings", "update"))]
 KpiExportCreate = Annotated[Principal, Depends(require("exports", "create"))]
+
+# the console's pages, behind exactly the gates of the API routes showing the same numbers
+DashboardReadPage = Annotated[Principal, Depends(console_require("dashboards", "read"))]
+MetricDetailsReadPage = Annotated[Principal, Depends(console_require("data", "read"))]
+KpiExportCreatePage = Annotated[Principal, Depends(console_require("exports", "create"))]

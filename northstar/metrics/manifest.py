@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from northstar.core.manifest import ExportTable, Manifest
+from northstar.core.manifest import ExportTable, Manifest, NavLink
 from northstar.core.permissions import Resource, allow, own
-from northstar.metrics import api, models
+from northstar.metrics import api, console, models
 
 _BUSINESS = (allow("create", "read"), own("update", "delete"))
 
 MANIFEST = Manifest(
     name="metrics",
     api_routers=(api.router,),
+    console_pages=(console.router,),
+    console_templates=console.TEMPLATES,
+    console_static=console.STATIC,
+    console_nav=(
+        NavLink("Dashboard", "/app/", "dashboards", "read"),
+        NavLink("MRR", "/app/kpis/mrr", "dashboards", "read"),
+        NavLink("MRR movements", "/app/kpis/mrr/movements", "data", "read"),
+    ),
     task_modules=("northstar.metrics.tasks",),
     model_modules=(models,),
     tables=(

@@ -109,6 +109,17 @@ async def _grains(session: AsyncSession, *, org_id: uuid.UUID, metric: str) -> s
     )
 
 
+async def grains(session: AsyncSession, *, org_id: uuid.UUID, metric: str) -> tuple[str, ...]:
+    """The grains a metric can be asked for by (``series``): day, week and month for daily balances and flows;
+    day and month for other daily metrics; month for monthly-only ones; none without values."""
+    stored = await _grains(session, org_id=org_id, metric=metric)
+    if "day" not in stored:
+        return ("month",) if stored else ()
+    if metric in DAILY_BALANCES | DAILY_FLOWS:
+        return ("day", "week", "month")
+    return ("day", "month") if "month" in stored else ("day",)
+
+
 async def series(
     session: AsyncSession,
     *,
@@ -415,6 +426,21 @@ async def daily_changes(
         )
     _, points = await series(session, org_id=org_id, metric=metric, grain="day", start=start, end=end, visible=visible)
     return [(day, float(value)) for day, value in points]
+
+
+async def anomalies(
+    session: AsyncSession, *, org_id: uuid.UUID, metric: str, start: dt.date, end: dt.date, visible: set[str] | None
+) -> list[dict[str, Any]]:
+    """The flagged days from ``start`` to ``end``, each judged against the weeks before it (also before ``start``)."""
+    points = await daily_changes(
+        session,
+        org_id=org_id,
+        metric=metric,
+        start=start - dt.timedelta(weeks=ANOMALY_WEEKS),
+        end=end,
+        visible=visible,
+    )
+    return [item for item in robust_anomalies(points) if item["day"] >= start]
 
 
 def parse_range(

@@ -88,7 +88,10 @@ async def test_the_invitation_link_says_how_to_join(
     email = unique_email()
     invitation = await invite(client, founder, email=email, role="analyst")
     link = urlsplit(str(invitation["acceptUrl"]))
-    shown = await client.get(f"{link.path}?{link.query}")  # no credential: whoever holds the link
+    page = await client.get(f"{link.path}?{link.query}")  # no credential: whoever holds the link
+    assert link.path == "/app/invitations/accept" and page.status_code == 200
+    assert f"{email} is invited to join" in page.text
+    shown = await client.get(f"/api/v1/invitations/accept?{link.query}")  # the same, for API clients
     assert shown.status_code == 200, shown.text
     data = shown.json()["data"]
     org = (await client.get("/api/v1/organization", headers=founder.headers)).json()["data"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import psycopg
@@ -12,6 +12,7 @@ import pytest
 import structlog
 from argon2 import PasswordHasher
 from fastapi import FastAPI
+from fastapi.responses import StreamingResponse
 from structlog.testing import capture_logs
 
 from northstar.app import create_app
@@ -22,7 +23,7 @@ from tests.factories import PASSWORD, Account
 
 
 def _app_with_probe_routes(settings: Settings) -> FastAPI:
-    """The real app plus two routes that fail on purpose, to see what a client gets."""
+    """The real app plus routes that fail on purpose or take their time, to see what a client gets."""
     app = create_app(settings)
 
     @app.get("/probe/crash")
@@ -32,6 +33,15 @@ def _app_with_probe_routes(settings: Settings) -> FastAPI:
     @app.get("/probe/slow")
     async def slow() -> None:
         await asyncio.sleep(5)
+
+    @app.get("/probe/stream")
+    async def stream() -> StreamingResponse:
+        async def ticks() -> AsyncIterator[bytes]:
+            for tick in range(5):
+                yield f"{tick}\n".encode()
+                await asyncio.sleep(0.1)
+
+        return StreamingResponse(ticks(), media_type="text/plain")
 
     return app
 
@@ -55,6 +65,13 @@ async def test_slow_requests_time_out_with_504(settings: Settings) -> None:
         response = await client.get("/probe/slow")
     assert response.status_code == 504
     assert response.json()["error"]["code"] == "timeout"
+
+
+async def test_a_stream_that_has_started_answering_outlives_the_timeout(settings: Settings) -> None:
+    quick = settings.model_copy(update={"http": settings.http.model_copy(update={"request_timeout_seconds": 0.2})})
+    async with running(_app_with_probe_routes(quick)) as client:
+        response = await client.get("/probe/stream")
+    assert (response.status_code, response.text) == (200, "0\n1\n2\n3\n4\n")
 
 
 @pytest.fixture

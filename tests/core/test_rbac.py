@@ -22,6 +22,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 from northstar.app import API_PREFIX, create_app
+from northstar.core.console.pages import CONSOLE_PREFIX, console_principal
 from northstar.core.context import current_principal, require
 from northstar.core.manifest import Manifest
 from northstar.core.permissions import (
@@ -43,6 +44,13 @@ from tests.core.test_tenancy import body_for
 from tests.factories import Account, add_member, create_project, signup
 
 MATRIX = Path(__file__).resolve().parents[2] / "northstar" / "rbac_matrix.csv"
+
+
+def api_rows() -> list[dict[str, str]]:
+    """The matrix rows of API routes (console pages are checked with console sessions, in tests/console)."""
+    return [row for row in csv.DictReader(MATRIX.open()) if row["path"].startswith(API_PREFIX)]
+
+
 ROLES = [role.value for role in Role]
 
 
@@ -67,14 +75,18 @@ def route_rule(route: APIRoute) -> tuple[str, str, dict[str, str]]:
     if gates:
         resource, action = gates[0].permission
         return f"{resource}:{action}", gates[0].scope, {role: cell(role, f"{resource}:{action}") for role in ROLES}
-    kind = "authenticated" if current_principal in calls else "public"
+    kind = "authenticated" if current_principal in calls or console_principal in calls else "public"
     return kind, "-", dict.fromkeys(ROLES, "allow")
 
 
 def computed_matrix(manifests: tuple[Manifest, ...] = MANIFESTS) -> list[dict[str, str]]:
-    """The matrix rows of every route under /api/v1 of the given modules."""
+    """The matrix rows of every route under /api/v1 and every console page under /app of the given modules."""
     rows = []
-    for router in (router for manifest in manifests for router in manifest.api_routers):
+    routers = [
+        *((API_PREFIX, router) for manifest in manifests for router in manifest.api_routers),
+        *((CONSOLE_PREFIX, router) for manifest in manifests for router in manifest.console_pages),
+    ]
+    for prefix, router in routers:
         for route in router.routes:
             assert isinstance(route, APIRoute)
             permission, scope, cells = route_rule(route)
@@ -82,7 +94,7 @@ def computed_matrix(manifests: tuple[Manifest, ...] = MANIFESTS) -> list[dict[st
                 rows.append(
                     {
                         "method": method,
-                        "path": API_PREFIX + route.path,
+                        "path": prefix + route.path,
                         "permission": permission,
                         "scope": scope,
                         **cells,
@@ -157,7 +169,7 @@ async def test_live_requests_follow_the_matrix(
             "goal_id",
         )
     }
-    for row in csv.DictReader(MATRIX.open()):
+    for row in api_rows():
         if ":" not in row["permission"]:
             continue
         path = re.sub(r"\{(\w+)\}", lambda m: ids[m.group(1)], row["path"])
@@ -251,7 +263,7 @@ async def test_scoped_grants_follow_the_matrix(client: httpx.AsyncClient, scope:
     stronger role counts; on project (team) B, and on every org-level route, only the org role does."""
     world = await _scoped_world(client, base, granted, scope)
     openapi = (await client.get("/openapi.json")).json()
-    rows = sorted((row for row in csv.DictReader(MATRIX.open()) if ":" in row["permission"]), key=_call_order)
+    rows = sorted((row for row in api_rows() if ":" in row["permission"]), key=_call_order)
     for row in rows:
         body = body_for(openapi, row["method"], row["path"])
         targets = ("other", "granted") if row["scope"] == scope and "{" in row["path"] else ("granted",)

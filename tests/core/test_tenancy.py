@@ -11,8 +11,10 @@ import httpx
 import psycopg
 import pytest
 from fastapi.routing import APIRoute
+from sqlalchemy import text
 
 from northstar.app import API_PREFIX
+from northstar.core.db import Database
 from northstar.modules import MANIFESTS
 from tests.factories import Account, add_member, create_project, invite, unique_email
 
@@ -279,3 +281,17 @@ async def test_malformed_x_org_id_is_a_client_error(client: httpx.AsyncClient, f
     response = await client.get("/api/v1/projects", headers={**founder.headers, "X-Org-Id": "not-a-uuid"})
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "invalid_org_id"
+
+
+async def test_a_savepoint_keeps_the_tenant_binding(database: Database, founder: Account) -> None:
+    """Services wrapped in ``begin_nested()`` (a form that may fail) still read and write as the bound tenant."""
+    async with database.tenant_transaction(org_id=founder.org_id) as session:
+        before = await session.scalar(text("SELECT current_setting('northstar.org_id', true)"))
+        async with session.begin_nested():
+            inside = await session.scalar(text("SELECT current_setting('northstar.org_id', true)"))
+            await session.execute(
+                text("INSERT INTO core.projects (org_id, name, description) VALUES (:org, 'savepoint', '')"),
+                {"org": founder.org_id},
+            )
+        after = await session.scalar(text("SELECT current_setting('northstar.org_id', true)"))
+    assert before == inside == after == str(founder.org_id)

@@ -216,7 +216,8 @@ async def create_invitation(session: AsyncSession, *, principal: Principal, emai
     session.add(invitation)
     await session.flush()
     token = f"{INVITATION_PREFIX}{invitation.id.hex}_{secret}"
-    accept_url = f"{settings.public_url.rstrip('/')}/api/v1/invitations/accept?{urlencode({'token': token})}"
+    # The link people click: the console's page, which says who invites and offers sign-up or acceptance.
+    accept_url = f"{settings.public_url.rstrip('/')}/app/invitations/accept?{urlencode({'token': token})}"
     org = await get_organization(session, org_id=principal.org_id)
     await enqueue(
         session,
