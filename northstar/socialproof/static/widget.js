@@ -18,7 +18,7 @@
     ".close:hover,.close:focus-visible{opacity:1;outline:2px solid currentColor;border-radius:3px}",
     "@media (max-width:480px){.wrap{left:0;right:0;max-width:none;margin:8px}}",
     "@media (prefers-reduced-motion:reduce){.popup{transition:none;transform:none}}",
-    ".wrap.preview{position:relative;z-index:auto}"
+    ".wrap.preview{position:relative;z-index:auto}.preview .popup{opacity:1;transform:none;transition:none}"
   ].join("");
   /* <script data-preview src=…>: no visitor, no network; window.northstarPreview(container, feed) draws the first
      item of a feed document in the container, as a visitor would see it (the console's notification editor). */
