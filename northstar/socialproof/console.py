@@ -145,15 +145,16 @@ async def create_site(request: Request, principal: SitesCreatePage, session: DbS
     body = form.validate(SiteCreate)
     if body is None:
         return await _sites_page(request, session, principal, form, status=422)
-    try:  # a taken domain is refused in a savepoint of its own (flush_unique): the transaction lives on
-        site = await service.create_site(
-            session,
-            principal=principal,
-            name=body.name,
-            domain=body.domain,
-            settings=body.settings.model_dump(by_alias=True),
-            data_region=body.data_region,
-        )
+    try:  # a refusal rolls back to its savepoint; the page is then drawn in the same transaction
+        async with session.begin_nested():
+            site = await service.create_site(
+                session,
+                principal=principal,
+                name=body.name,
+                domain=body.domain,
+                settings=body.settings.model_dump(by_alias=True),
+                data_region=body.data_region,
+            )
     except AppError as exc:
         if exc.status >= 500:
             raise
@@ -192,7 +193,7 @@ async def site_page(site_id: uuid.UUID, request: Request, principal: SitesReadPa
 async def verify_site(site_id: uuid.UUID, request: Request, principal: SitesUpdatePage, session: DbSession) -> Response:
     settings: Settings = request.app.state.settings
     config = settings.socialproof
-    try:  # a failed check changes nothing
+    try:  # a failed check is refused before any write
         await service.verify_site(
             session,
             principal=principal,
@@ -309,8 +310,9 @@ async def create_notification(
     form = await Form.read(request, NOTIFICATION_LISTS)
     body = form.validate(NotificationCreate)
     if body is not None:
-        try:  # refusals (a template of another site) come before any write
-            created = await service.create_notification(session, principal=principal, site_id=site.id, fields=body)
+        try:  # a refusal rolls back to its savepoint; the page is then drawn in the same transaction
+            async with session.begin_nested():
+                created = await service.create_notification(session, principal=principal, site_id=site.id, fields=body)
         except AppError as exc:
             if exc.status >= 500:
                 raise
@@ -363,14 +365,15 @@ async def update_notification(
     given.pop("type", None)
     body = form.validate(NotificationUpdate, {key: _merged(stored, given)[key] for key in given})
     if body is not None:
-        try:  # the whole notification is validated before any write
-            await service.update_notification(
-                session,
-                principal=principal,
-                site_id=site.id,
-                notification_id=notification.id,
-                changes=body.model_dump(mode="json", by_alias=True, exclude_unset=True),
-            )
+        try:  # a refusal rolls back to its savepoint; the page is then drawn in the same transaction
+            async with session.begin_nested():
+                await service.update_notification(
+                    session,
+                    principal=principal,
+                    site_id=site.id,
+                    notification_id=notification.id,
+                    changes=body.model_dump(mode="json", by_alias=True, exclude_unset=True),
+                )
         except AppError as exc:
             if exc.status >= 500:
                 raise

@@ -25,8 +25,10 @@ CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, l
 
 
 def real_problems(tab: Tab) -> list[str]:
-    """Script errors and CSP violations; the browser also logs each form answered 422, which is expected."""
-    return [problem for problem in tab.problems if "status of 422" not in problem]
+    """Script errors and CSP violations; the browser also logs each refused form (422, or 409 for a taken domain),
+    which is expected."""
+    refused = ("status of 422", "status of 409")
+    return [problem for problem in tab.problems if not any(status in problem for status in refused)]
 
 
 async def accessible(tab: Tab, context: str) -> None:
@@ -158,6 +160,12 @@ async def test_a_site_is_created_and_its_notification_previewed_by_the_widget(
     await expect(page.get_by_role("link", name="Trail shop")).to_be_visible()
     await accessible(tab, "sites")
     await shoot(tab, "sites")
+    await page.get_by_label("Name", exact=True).fill("Same shop")
+    await page.get_by_label("Domain").fill(domain)
+    await page.get_by_role("button", name="Add site").click()  # refused by the service, in a savepoint
+    await expect(page.locator("#error-domain")).to_have_text("This organization already has a site for this domain")
+    await expect(page.get_by_role("link", name="Trail shop")).to_have_count(1)
+    assert real_problems(tab) == []
 
 
 async def test_an_invalid_draft_says_why_and_other_types_preview(tab: Tab, console_url: str, founder: Account) -> None:
