@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import Depends
 
+from northstar.core.console.pages import console_require
 from northstar.core.context import require
 from northstar.core.permissions import Principal
 
@@ -12,3 +13,8 @@ SitesCreate = Annotated[Principal, Depends(require("sites", "create"))]
 SitesUpdate = Annotated[Principal, Depends(require("sites", "update"))]
 SitesDelete = Annotated[Principal, Depends(require("sites", "delete"))]
 EventsCreate = Annotated[Principal, Depends(require("events", "create"))]
+
+# The console's pages pass the same gates, with the principal of the session cookie.
+SitesReadPage = Annotated[Principal, Depends(console_require("sites", "read"))]
+SitesCreatePage = Annotated[Principal, Depends(console_require("sites", "create"))]
+SitesUpdatePage = Annotated[Principal, Depends(console_require("sites", "update"))]

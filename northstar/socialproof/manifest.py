@@ -8,10 +8,10 @@ from types import MappingProxyType
 
 from fastapi import FastAPI
 
-from northstar.core.manifest import Manifest, SettingsSection
+from northstar.core.manifest import Manifest, NavLink, SettingsSection
 from northstar.core.permissions import Resource, allow, own
 from northstar.settings import SocialProofSettings
-from northstar.socialproof import models
+from northstar.socialproof import console, models
 from northstar.socialproof.api import merchant, public
 from northstar.socialproof.runtime import SocialProofRuntime
 
@@ -32,6 +32,10 @@ async def _runtime(app: FastAPI) -> AsyncIterator[None]:
 MANIFEST = Manifest(
     name="socialproof",
     api_routers=(merchant.router,),
+    console_pages=(console.router,),
+    console_templates=console.TEMPLATES,
+    console_static=console.STATIC,
+    console_nav=(NavLink("Sites", "/app/sites", "sites", "read"),),
     task_modules=("northstar.socialproof.tasks",),
     model_modules=(models,),
     tables=(

@@ -65,7 +65,8 @@ def _site_out(request: Request, site: Site, verification: service.Verification) 
     )
 
 
-async def _one_site_out(request: Request, session: DbSession, site: Site) -> SiteOut:
+async def one_site_out(request: Request, session: DbSession, site: Site) -> SiteOut:
+    """The site as the API answers it (embed codes, verification): the console shows the same."""
     return _site_out(request, site, (await service.verification_states(session, [site]))[site.id])
 
 
@@ -103,13 +104,13 @@ async def create_site(
         data_region=body.data_region,
     )
     audit_target(request, "site", site.id, domain=site.domain)
-    return Envelope(data=await _one_site_out(request, session, site))
+    return Envelope(data=await one_site_out(request, session, site))
 
 
 @router.get("/sites/{site_id}", response_model=Envelope[SiteOut], name="sites.get")
 async def get_site(site_id: uuid.UUID, request: Request, principal: SitesRead, session: DbSession) -> Envelope[SiteOut]:
     site = await service.get_site(session, org_id=principal.org_id, site_id=site_id)
-    return Envelope(data=await _one_site_out(request, session, site))
+    return Envelope(data=await one_site_out(request, session, site))
 
 
 @router.patch("/sites/{site_id}", response_model=Envelope[SiteOut], name="sites.update")
@@ -121,7 +122,7 @@ async def update_site(
         session, principal=principal, site_id=site_id, name=body.name, domain=body.domain, settings=settings
     )
     audit_target(request, "site", site.id, **body.model_dump(exclude_none=True, by_alias=True, mode="json"))
-    return Envelope(data=await _one_site_out(request, session, site))
+    return Envelope(data=await one_site_out(request, session, site))
 
 
 @router.post("/sites/{site_id}/verify", response_model=Envelope[SiteOut], name="sites.verify")
@@ -141,7 +142,7 @@ async def verify_site(
         policy=service.verification_policy(settings.outbound, timeout_seconds=config.verification_timeout_seconds),
     )
     audit_target(request, "site", site.id, verified=site.domain)
-    return Envelope(data=await _one_site_out(request, session, site))
+    return Envelope(data=await one_site_out(request, session, site))
 
 
 @router.delete("/sites/{site_id}", status_code=status.HTTP_204_NO_CONTENT, name="sites.delete")

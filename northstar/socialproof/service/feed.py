@@ -16,6 +16,7 @@ import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -30,7 +31,7 @@ from northstar.socialproof.sanitize import plain_text, site_link
 from northstar.socialproof.schemas.feed import Feed, FeedItem, FeedNotification, FeedSite
 from northstar.socialproof.service.sites import PublicSite
 from northstar.socialproof.sketch import Sketch
-from northstar.socialproof.templating import render_parts
+from northstar.socialproof.templating import SAMPLE, render_parts
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 PERIOD_PHRASES = {"hour": "in the last hour", "today": "today", "week": "this week"}
@@ -430,3 +431,69 @@ def _items(notification: NotificationState, page_count: int | None, locale: str)
     if count < int(notification.source.get("minCount", 1)):
         return []
     return [FeedItem(id=str(notification.id), parts=_counter_parts(notification, count, locale))]
+
+
+def preview_feed(
+    *,
+    site_settings: Mapping[str, Any],
+    domain: str,
+    fields: Mapping[str, Any],
+    message: str | None,
+    css: str,
+    now: dt.datetime,
+) -> Feed:
+    """The feed one page would get if this draft notification were active and had sample data (Anna from Berlin,
+    23 visitors, 4.8★ from 120 reviews): what the console's editor hands the real widget to draw.
+
+    ``fields`` are the notification's, as a validated request dumps them (camelCase documents)."""
+    locale = str(site_settings.get("locale", "en"))
+    values: Mapping[str, Any] = SAMPLE
+    source = dict(fields.get("source") or {})
+    anonymization = dict(fields.get("anonymization") or {})
+    state = NotificationState(
+        id=uuid.uuid4(),
+        type=str(fields["type"]),
+        message=message,
+        css=css,
+        name=str(fields["name"]),
+        source=source,
+        targeting=dict(fields.get("targeting") or {}),
+        display=dict(fields.get("display") or {}),
+        anonymization=anonymization,
+        count=int(values["count"]),
+        rating=float(values["rating"]),
+        review_count=int(values["reviewCount"]),
+    )
+    if state.type == "recent_activity":
+        kind = (source.get("eventTypes") or ["purchase"])[0]
+        sample = SimpleNamespace(
+            id=uuid.uuid4(),
+            event_type=kind,
+            event_name=source.get("customEvent") if kind == "custom" else None,
+            payload={key: values[key] for key in ("firstName", "city", "country", "product")},
+            url=None,
+            occurred_at=now - dt.timedelta(minutes=4),
+        )
+        state.items = [activity_item(state, sample, locale=locale, domain=domain)]
+    items = _items(state, None, locale)
+    return Feed(
+        site=FeedSite(
+            position=site_settings.get("position", "bottom-left"),
+            theme=site_settings.get("theme", "auto"),
+            locale=locale,
+            persistent_visitor_id=False,
+        ),
+        notifications=[
+            FeedNotification(
+                id=str(state.id),
+                type=state.type,
+                display=state.display,
+                devices=state.targeting.get("devices") or ["desktop", "mobile", "tablet"],
+                visitors=state.targeting.get("visitors", "all"),
+                css=css,
+                items=items,
+            )
+        ]
+        if items
+        else [],
+    )

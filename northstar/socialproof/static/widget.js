@@ -1,6 +1,28 @@
 /* Northstar social proof widget: popups in a Shadow DOM, events to /api/v1/collect. Never throws into the page. */
 (function (w, d) {
   "use strict";
+  /* A page whose CSP names a nonce gives it to this script; the widget's <style> elements carry it too. */
+  var me = d.currentScript, NONCE = (me && me.nonce) || "";
+  var STYLE = [
+    ":host{all:initial!important}",
+    ".wrap{position:fixed;z-index:2147483000;max-width:360px;margin:16px;font:14px/1.4 system-ui,-apple-system,Segoe UI,Roboto,sans-serif}",
+    ".bottom-left{left:0;bottom:0}.bottom-right{right:0;bottom:0}.top-left{left:0;top:0}.top-right{right:0;top:0}",
+    ".popup{display:flex;gap:8px;align-items:flex-start;padding:12px 14px;border-radius:10px;cursor:default;",
+    "background:#fff;color:#1f2933;box-shadow:0 6px 24px rgba(0,0,0,.18);opacity:0;transform:translateY(8px);",
+    "transition:opacity .25s ease,transform .25s ease}",
+    ".popup.in{opacity:1;transform:none}.popup.link{cursor:pointer}",
+    ".dark .popup{background:#1f2933;color:#f5f7fa}",
+    "@media (prefers-color-scheme:dark){.auto .popup{background:#1f2933;color:#f5f7fa}}",
+    ".text{flex:1;min-width:0}.close{all:unset;cursor:pointer;font-size:18px;line-height:1;opacity:.6;display:inline-flex;",
+    "align-items:center;justify-content:center;min-width:24px;min-height:24px;margin:-4px -6px -4px 0}",
+    ".close:hover,.close:focus-visible{opacity:1;outline:2px solid currentColor;border-radius:3px}",
+    "@media (max-width:480px){.wrap{left:0;right:0;max-width:none;margin:8px}}",
+    "@media (prefers-reduced-motion:reduce){.popup{transition:none;transform:none}}",
+    ".wrap.preview{position:relative;z-index:auto}.preview .popup{opacity:1;transform:none;transition:none}"
+  ].join("");
+  /* <script data-preview src=…>: no visitor, no network; window.northstarPreview(container, feed) draws the first
+     item of a feed document in the container, as a visitor would see it (the console's notification editor). */
+  if (me && me.hasAttribute("data-preview")) { w.northstarPreview = guard(preview); return; }
   var ns = w.northstar;
   if (!ns || !ns.key || ns.started) return;
   ns.started = 1;
@@ -157,47 +179,37 @@
   api.loaded = 1; api.started = 1; api.key = KEY; api.api = API;
   w.northstar = api;
 
-  /* ---- the popup, in a Shadow DOM ---- */
-  var STYLE = [
-    ":host{all:initial!important}",
-    ".wrap{position:fixed;z-index:2147483000;max-width:360px;margin:16px;font:14px/1.4 system-ui,-apple-system,Segoe UI,Roboto,sans-serif}",
-    ".bottom-left{left:0;bottom:0}.bottom-right{right:0;bottom:0}.top-left{left:0;top:0}.top-right{right:0;top:0}",
-    ".popup{display:flex;gap:8px;align-items:flex-start;padding:12px 14px;border-radius:10px;cursor:default;",
-    "background:#fff;color:#1f2933;box-shadow:0 6px 24px rgba(0,0,0,.18);opacity:0;transform:translateY(8px);",
-    "transition:opacity .25s ease,transform .25s ease}",
-    ".popup.in{opacity:1;transform:none}.popup.link{cursor:pointer}",
-    ".dark .popup{background:#1f2933;color:#f5f7fa}",
-    "@media (prefers-color-scheme:dark){.auto .popup{background:#1f2933;color:#f5f7fa}}",
-    ".text{flex:1;min-width:0}.close{all:unset;cursor:pointer;font-size:18px;line-height:1;opacity:.6;display:inline-flex;",
-    "align-items:center;justify-content:center;min-width:24px;min-height:24px;margin:-4px -6px -4px 0}",
-    ".close:hover,.close:focus-visible{opacity:1;outline:2px solid currentColor;border-radius:3px}",
-    "@media (max-width:480px){.wrap{left:0;right:0;max-width:none;margin:8px}}",
-    "@media (prefers-reduced-motion:reduce){.popup{transition:none;transform:none}}"
-  ].join("");
 
-  var ui = (function () {
+  /* ---- the popup, in a Shadow DOM ---- */
+  function styleElement(css) {
+    var style = d.createElement("style");
+    if (NONCE) style.nonce = NONCE;
+    style.textContent = css;
+    return style;
+  }
+  /* The popup's host, in the page's <body> (or, for a preview, in the given element). */
+  function popups(parent) {
     var host = null, root = null, wrap = null, live = null, custom = null, current = null;
     function mount(site) {
       if (host) return;
       host = d.createElement("div");
       host.setAttribute("data-northstar", "");
       root = host.attachShadow ? host.attachShadow({ mode: "open" }) : host;
-      var style = d.createElement("style");
-      style.textContent = STYLE;
-      custom = d.createElement("style");
+      var style = styleElement(STYLE);
+      custom = styleElement("");
       wrap = d.createElement("div");
-      wrap.className = "wrap " + (site.position || "bottom-left") + " " + (site.theme || "auto");
+      wrap.className = "wrap " + (site.position || "bottom-left") + " " + (site.theme || "auto") + (parent ? " preview" : "");
       live = d.createElement("div");
       live.setAttribute("role", "status");
       live.setAttribute("aria-live", "polite");
       live.setAttribute("aria-atomic", "true");
       wrap.appendChild(live);
       root.appendChild(style); root.appendChild(custom); root.appendChild(wrap);
-      (d.body || d.documentElement).appendChild(host);
+      (parent || d.body || d.documentElement).appendChild(host);
     }
     function show(entry, message, handlers) {
       hide();
-      if (!d.documentElement.contains(host)) (d.body || d.documentElement).appendChild(host); /* the page swapped its body */
+      if (!d.documentElement.contains(host)) (parent || d.body || d.documentElement).appendChild(host); /* the page swapped its body */
       custom.textContent = entry.notification.css || "";
       var popup = d.createElement("div"), body = d.createElement("div"), close = d.createElement("button");
       var href = link(entry.item.url);
@@ -232,7 +244,18 @@
       host = null;
     }
     return { mount: mount, show: show, hide: hide, remove: remove };
-  })();
+  }
+  var ui = popups(null);
+
+  function preview(container, data) {
+    container.textContent = "";
+    var n = data && data.v === 1 && data.notifications && data.notifications[0], item = n && n.items && n.items[0];
+    if (!item) return false;
+    var view = popups(container), site = data.site || {};
+    view.mount(site);
+    view.show({ notification: n, item: item }, messageOf(item, site.locale), { hover: noop, click: noop, close: noop });
+    return true;
+  }
   d.addEventListener("keydown", guard(function (e) { if (e.key === "Escape" && showing) showing.close(); }));
 
   /* ---- what to show, and when ---- */
@@ -259,6 +282,11 @@
       }
     }
     return "";
+  }
+
+  /* The item's text, with the relative time written where its parts split. */
+  function messageOf(item, locale) {
+    return item.parts.length > 1 ? item.parts.join(item.at ? timeAgo(item.at, locale) : "") : item.parts[0];
   }
 
   var feed = null, showing = null, shownHere = {};
@@ -336,7 +364,7 @@
 
   function display(entry) {
     var n = entry.notification, item = entry.item, rules = n.display || {};
-    var message = item.parts.length > 1 ? item.parts.join(item.at ? timeAgo(item.at, feed.site.locale) : "") : item.parts[0];
+    var message = messageOf(item, feed.site.locale);
     var hovered = false, ended = false;
     function end(gapMs) {
       if (ended) return; ended = true; showing = null;
