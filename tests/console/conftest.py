@@ -11,9 +11,9 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from northstar.app import create_app
+from northstar.demo.loopback import serving
 from northstar.settings import Settings
 from tests.browser import MISSING, chromium
-from tests.conftest import serving
 from tests.factories import Account
 
 

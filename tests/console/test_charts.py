@@ -22,8 +22,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from northstar.core.console.vendor import ASSETS, VENDOR_DIR
+from northstar.demo.loopback import serving
 from tests.browser import MISSING, chromium
-from tests.conftest import serving
 from tests.console.accessibility import assert_accessible
 
 STATIC = VENDOR_DIR.parent

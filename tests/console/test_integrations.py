@@ -16,13 +16,13 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from northstar.app import create_app
+from northstar.demo.loopback import serving
 from northstar.demo.stripe_account import add_months, generate, rates_body
+from northstar.demo.stripe_api import FakeStripe
 from northstar.settings import Settings
-from tests.conftest import serving
 from tests.console.accessibility import assert_accessible
 from tests.console.conftest import Tab, console_client, csrf_of, log_in, open_tab
 from tests.factories import Account, add_member
-from tests.fakes.stripe import FakeStripe
 from tests.integrations.conftest import LOOPBACK_VENDORS, wait_for_sync
 from tests.workers import Workers, stop_worker
 
