@@ -8,7 +8,7 @@ import platform
 import sys
 from typing import Any
 
-SECTIONS = ("platform", "generation", "formats", "datasets", "socialproof", "kpix", "console_assets")
+SECTIONS = ("platform", "generation", "formats", "datasets", "socialproof", "kpix", "console_assets", "console")
 
 
 def machine() -> str:

@@ -7,7 +7,16 @@ import signal
 import subprocess
 import sys
 
+# The fakes listen on loopback over plain HTTP, which the outbound guard refuses by default, and retries wait a few
+# milliseconds instead of half a second, doubling (what they wait is not what is tested). Every test worker runs so:
+# workers of several test files may share a database and take each other's jobs.
+LOOPBACK_VENDORS = {
+    "NORTHSTAR_OUTBOUND__ALLOW_PRIVATE_NETWORKS": "true",
+    "NORTHSTAR_OUTBOUND__ALLOW_HTTP": "true",
+    "NORTHSTAR_OUTBOUND__RETRY_BACKOFF_SECONDS": "0.01",
+}
 WORKER_ENV = {
+    **LOOPBACK_VENDORS,
     "NORTHSTAR_QUEUE__HEARTBEAT_SECONDS": "0.5",
     "NORTHSTAR_QUEUE__STALLED_WORKER_TIMEOUT_SECONDS": "3",
     "NORTHSTAR_DATASETS__RETRY_BASE_DELAY_SECONDS": "0.2",

@@ -23,7 +23,7 @@ from northstar.settings import Settings
 from tests.console.accessibility import assert_accessible
 from tests.console.conftest import Tab, console_client, csrf_of, log_in, open_tab
 from tests.factories import Account, add_member
-from tests.integrations.conftest import LOOPBACK_VENDORS, wait_for_sync
+from tests.integrations.conftest import wait_for_sync
 from tests.workers import Workers, stop_worker
 
 XSS_NAME = '<img src=x id="xss-probe"><script>window.pwned=1</script>'
@@ -44,7 +44,7 @@ async def console_url(settings: Settings) -> AsyncIterator[str]:
 
 @pytest.fixture(scope="module")
 def worker(database_url: str) -> Iterator[Workers]:
-    workers = Workers(database_url, **LOOPBACK_VENDORS)
+    workers = Workers(database_url)
     yield workers
     stop_worker(workers.process)
 

@@ -16,19 +16,12 @@ from tests.conftest import running
 from tests.factories import Account
 from tests.workers import Workers, stop_worker
 
-# the fakes listen on loopback over plain HTTP, which the outbound guard refuses by default
-# and retries wait a few milliseconds instead of half a second, doubling (what they wait is not what is tested)
-LOOPBACK_VENDORS = {
-    "NORTHSTAR_OUTBOUND__ALLOW_PRIVATE_NETWORKS": "true",
-    "NORTHSTAR_OUTBOUND__ALLOW_HTTP": "true",
-    "NORTHSTAR_OUTBOUND__RETRY_BACKOFF_SECONDS": "0.01",
-}
 FINISHED = ("succeeded", "failed")
 
 
 @pytest.fixture(scope="package")
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The platform these tests talk to, configured as its workers are (``LOOPBACK_VENDORS``)."""
+    """The platform these tests talk to, configured as its workers are (``tests.workers.LOOPBACK_VENDORS``)."""
     outbound = settings.outbound.model_copy(
         update={"allow_private_networks": True, "allow_http": True, "retry_backoff_seconds": 0.01}
     )
@@ -38,7 +31,7 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture(scope="package")  # stops after these tests: later suites enqueue jobs nobody should run
 def worker(database_url: str) -> Iterator[Workers]:
-    workers = Workers(database_url, **LOOPBACK_VENDORS)
+    workers = Workers(database_url)
     yield workers
     stop_worker(workers.process)
 

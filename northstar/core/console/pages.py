@@ -130,7 +130,8 @@ class Console:
             auto_reload=False,
         )
         self.templates.globals.update(asset_url=self.asset_url, asset_integrity=self.asset_integrity, vendored=VENDORED)
-        self.nav = tuple(link for manifest in manifests for link in manifest.console_nav)
+        links = [link for manifest in manifests for link in manifest.console_nav]
+        self.nav = tuple(sorted(links, key=lambda link: link.path != f"{CONSOLE_PREFIX}/"))  # home first
         self.csrf_key = derive_key(settings.resolved_secret_key(), "console-csrf")
         # Secure outside local runs: a development run on plain http://localhost must still be able to sign in.
         self.secure_cookies = settings.public_url.startswith("https://") or settings.environment != "development"
