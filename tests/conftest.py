@@ -40,6 +40,7 @@ import psycopg  # noqa: E402
 import pytest  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 from moto.server import ThreadedMotoServer  # noqa: E402
+from playwright.async_api import Browser, async_playwright  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from northstar.app import create_app  # noqa: E402
@@ -72,6 +73,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         )
     if chromium() is None and any("browser" in getattr(item, "fixturenames", ()) for item in items):
         pytest.exit(MISSING, returncode=pytest.ExitCode.USAGE_ERROR)
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    """Headless Chromium for a test module's pages (one per module: a crash stays in its module)."""
+    executable = chromium()
+    assert executable, MISSING
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        yield launched
+        await launched.close()
 
 
 @pytest.fixture(scope="session")

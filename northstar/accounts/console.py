@@ -4,8 +4,9 @@ session renewal, the org switcher, and the account page (profile, password, MFA)
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Form, Query, Request
 from fastapi.responses import Response
@@ -247,12 +248,26 @@ async def switch_org(
     return _signed_in(request, tokens, "/app/")
 
 
+def _account(
+    request: Request,
+    *,
+    values: Mapping[str, Any] | None = None,
+    errors: Mapping[str, str] | None = None,
+    saved: str | None = None,
+    status: int = 200,
+    **extra: Any,
+) -> Response:
+    """The account page, with a form's values and errors or what was just saved."""
+    context = {"values": values or {}, "errors": errors or {}, "saved": saved, **extra}
+    return render(request, "accounts/account.html", context, status=status)
+
+
 @router.get("/account", name="console.account")
 async def account_page(
     request: Request, principal: ConsolePrincipal, changed: Annotated[str | None, Query(max_length=20)] = None
 ) -> Response:
     saved = "Your password was changed; your other sessions have ended." if changed == "password" else None
-    return render(request, "accounts/account.html", {"values": {}, "errors": {}, "saved": saved})
+    return _account(request, saved=saved)
 
 
 @router.post("/account/profile", name="console.account_profile")
@@ -260,12 +275,10 @@ async def update_profile(request: Request, principal: ConsolePrincipal, session:
     assert principal.user_id is not None
     form = await read_form(request, UserUpdateRequest)
     if form.model is None:
-        return render(
-            request, "accounts/account.html", {"values": form.values, "errors": form.errors, "saved": None}, status=422
-        )
+        return _account(request, values=form.values, errors=form.errors, status=422)
     await authentication.update_profile(session, user_id=principal.user_id, name=form.model.name)
     request.state.viewer = await load_viewer(session, principal)
-    return render(request, "accounts/account.html", {"values": {}, "errors": {}, "saved": "Your name was saved."})
+    return _account(request, saved="Your name was saved.")
 
 
 @router.post("/account/password", name="console.account_password")
@@ -274,9 +287,7 @@ async def change_password(request: Request, principal: ConsolePrincipal, session
     assert principal.user_id is not None
     form = await read_form(request, PasswordChangeRequest)
     if form.model is None:
-        return render(
-            request, "accounts/account.html", {"values": {}, "errors": form.errors, "saved": None}, status=422
-        )
+        return _account(request, errors=form.errors, status=422)
     try:
         async with session.begin_nested():
             await authentication.change_password(
@@ -287,9 +298,7 @@ async def change_password(request: Request, principal: ConsolePrincipal, session
             )
     except AppError as exc:
         errors = {"current_password" if exc.code == "invalid_credentials" else "new_password": exc.message}
-        return render(
-            request, "accounts/account.html", {"values": {}, "errors": errors, "saved": None}, status=exc.status
-        )
+        return _account(request, errors=errors, status=exc.status)
     user = await users.get_user(session, principal.user_id)
     tokens = await authentication.issue_tokens(
         session, user=user, org_id=principal.org_id, client=ClientMeta.of(request)
@@ -301,9 +310,7 @@ async def change_password(request: Request, principal: ConsolePrincipal, session
 async def enroll_mfa(request: Request, principal: ConsolePrincipal, session: DbSession) -> Response:
     assert principal.user_id is not None
     enrollment = await authentication.enroll_mfa(session, user_id=principal.user_id)
-    return render(
-        request, "accounts/account.html", {"values": {}, "errors": {}, "saved": None, "enrollment": enrollment}
-    )
+    return _account(request, enrollment=enrollment)
 
 
 @router.post("/account/mfa/confirm", name="console.mfa_confirm")
@@ -311,22 +318,11 @@ async def confirm_mfa(request: Request, principal: ConsolePrincipal, session: Db
     assert principal.user_id is not None
     form = await read_form(request, MfaCodeRequest)
     if form.model is None:
-        return render(
-            request, "accounts/account.html", {"values": {}, "errors": form.errors, "saved": None}, status=422
-        )
+        return _account(request, errors=form.errors, status=422)
     try:
         async with session.begin_nested():
             codes = await authentication.confirm_mfa(session, user_id=principal.user_id, code=form.model.code)
     except AppError as exc:
-        return render(
-            request,
-            "accounts/account.html",
-            {"values": {}, "errors": {"code": exc.message}, "saved": None},
-            status=exc.status,
-        )
+        return _account(request, errors={"code": exc.message}, status=exc.status)
     request.state.viewer = await load_viewer(session, principal)
-    return render(
-        request,
-        "accounts/account.html",
-        {"values": {}, "errors": {}, "saved": "Two-factor sign-in is on.", "recovery_codes": codes},
-    )
+    return _account(request, saved="Two-factor sign-in is on.", recovery_codes=codes)

@@ -8,12 +8,11 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page
 
 from northstar.app import create_app
 from northstar.demo.loopback import serving
 from northstar.settings import Settings
-from tests.browser import MISSING, chromium
 from tests.factories import Account
 
 
@@ -21,16 +20,6 @@ from tests.factories import Account
 async def console_url(settings: Settings) -> AsyncIterator[str]:
     async with serving(create_app(settings)) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    executable = chromium()
-    assert executable, MISSING
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        yield launched
-        await launched.close()
 
 
 @dataclass

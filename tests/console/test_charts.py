@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -23,7 +23,6 @@ from starlette.staticfiles import StaticFiles
 
 from northstar.core.console.vendor import ASSETS, VENDOR_DIR
 from northstar.demo.loopback import serving
-from tests.browser import MISSING, chromium
 from tests.console.accessibility import assert_accessible
 
 STATIC = VENDOR_DIR.parent
@@ -131,16 +130,6 @@ async def site() -> AsyncIterator[tuple[Site, str]]:
     )
     async with serving(app) as url:
         yield registry, url
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    executable = chromium()
-    assert executable, MISSING
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        yield launched
-        await launched.close()
 
 
 @pytest.fixture

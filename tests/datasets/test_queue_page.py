@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 
-from tests.browser import MISSING, chromium
 from tests.datasets.conftest import wait_for_job
 from tests.factories import Account, add_member
 
 pytestmark = pytest.mark.usefixtures("worker")
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    executable = chromium()
-    assert executable, MISSING
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        yield launched
-        await launched.close()
 
 
 async def test_admin_sees_a_failed_job_and_retries_it(served: str, browser: Browser, founder: Account) -> None:
