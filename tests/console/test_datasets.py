@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -10,10 +11,20 @@ from playwright.async_api import Browser, expect
 
 from tests.console.accessibility import assert_accessible
 from tests.console.conftest import Tab, console_client, csrf_of, log_in, open_tab
-from tests.datasets.conftest import wait_for_job, worker  # noqa: F401 (the queue workers these pages' jobs need)
+from tests.datasets.conftest import wait_for_job
 from tests.factories import Account, add_member
+from tests.workers import Workers, stop_worker
 
 pytestmark = pytest.mark.usefixtures("worker")
+
+
+@pytest.fixture(scope="module")  # stops with this module: a worker left running would take other files' jobs
+def worker(database_url: str) -> Iterator[Workers]:
+    workers = Workers(database_url)
+    yield workers
+    stop_worker(workers.process)
+
+
 SCREENSHOTS = Path(__file__).parents[2] / "docs" / "console"
 
 
