@@ -86,7 +86,11 @@ def echarts_files() -> dict[str, bytes]:
     if digest != ECHARTS_INTEGRITY:
         raise RuntimeError(f"{ECHARTS_TARBALL} is not the published tarball ({digest})")
     with tarfile.open(fileobj=io.BytesIO(tarball)) as archive:
-        return {name: archive.extractfile(f"package/dist/{name}").read() for name in ECHARTS_FILES}  # type: ignore[union-attr]
+        files = {name: archive.extractfile(f"package/dist/{name}") for name in ECHARTS_FILES}
+        missing = [name for name, member in files.items() if member is None]
+        if missing:
+            raise RuntimeError(f"{ECHARTS_TARBALL} holds no regular file {', '.join(missing)} in package/dist")
+        return {name: member.read() for name, member in files.items() if member is not None}
 
 
 def app(files: dict[str, bytes]) -> Starlette:

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import Form, Query, Request
 from fastapi.responses import Response
@@ -24,6 +25,7 @@ from northstar.accounts.schemas import (
 )
 from northstar.accounts.service import authentication, organizations, users
 from northstar.core.console.pages import (
+    LOGIN_PATH,
     REFRESH_COOKIE,
     ConsolePrincipal,
     MaybeConsolePrincipal,
@@ -223,7 +225,7 @@ async def renew(
                 renewal=True,
             )
             return response
-    response = redirect(request, f"/app/login?next={target}" if target != "/app/" else "/app/login")
+    response = redirect(request, f"{LOGIN_PATH}?next={quote(target, safe='/')}" if target != "/app/" else LOGIN_PATH)
     end_session(request, response)
     return response
 
@@ -232,7 +234,7 @@ async def renew(
 async def logout(request: Request, principal: ConsolePrincipal, session: DbSession) -> Response:
     if principal.session_id is not None:
         await authentication.revoke_family(session, family_id=principal.session_id)
-    response = redirect(request, "/app/login")
+    response = redirect(request, LOGIN_PATH)
     end_session(request, response)
     return response
 
