@@ -10,7 +10,8 @@ and ``install`` hands each mechanism of core its share. Core itself names no mod
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable, Mapping
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.core import idempotency
 from northstar.core.fastpath import FastRoute
@@ -70,6 +72,8 @@ class Manifest:
     console_templates: Path | None = None  # its pages' templates, named "<module name>/<file>"
     console_static: Path | None = None  # its pages' scripts and styles, served at /app/static/<module name>/
     console_nav: tuple[NavLink, ...] = ()  # its entries in the console's navigation
+    # The organization's time zone, in which the console shows times (one module at most declares it).
+    org_time_zone: Callable[[AsyncSession, uuid.UUID], Awaitable[str]] | None = None
     task_modules: tuple[str, ...] = ()  # importing each registers the module's queue tasks and their schedules
     model_modules: tuple[ModuleType, ...] = ()  # the modules that define its SQLAlchemy tables
     tables: tuple[str, ...] = ()  # the tables it owns ("schema.table"): its migrations create them

@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import types
 import uuid
-import zoneinfo
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +37,6 @@ from northstar.integrations.auth import IntegrationsCreatePage, IntegrationsRead
 from northstar.integrations.connectors import CONNECTORS
 from northstar.integrations.models import Integration, SyncRun
 from northstar.integrations.schemas import IntegrationCreate
-from northstar.metrics import service as metrics_service
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -131,10 +129,6 @@ def _provider(provider: str) -> str:
     return provider
 
 
-def _when(moment: dt.datetime | None, zone: zoneinfo.ZoneInfo) -> str:
-    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else ""
-
-
 def _lag(integration: Integration) -> str:
     """Since the last successful sync, as the API's ``lagSeconds``, in words."""
     if integration.last_success_at is None:
@@ -144,12 +138,6 @@ def _lag(integration: Integration) -> str:
         if seconds >= size:
             return f"{seconds // size} {unit}"
     return f"{seconds} s"
-
-
-async def _zone(session: AsyncSession, principal: Principal) -> zoneinfo.ZoneInfo:
-    """The org's reporting time zone (metrics settings), in which the pages show times."""
-    policy = await metrics_service.policy_of(session, org_id=principal.org_id)
-    return zoneinfo.ZoneInfo(policy.timezone)
 
 
 @dataclass(frozen=True)
@@ -179,17 +167,11 @@ async def integrations_page(
     found, total = await service.list_integrations(
         session, org_id=principal.org_id, offset=page.offset, limit=page.limit
     )
-    zone = await _zone(session, principal)
     rows = [
-        {
-            "integration": integration,
-            "provider": PROVIDER_NAMES[integration.provider],
-            "last_sync": _when(integration.last_sync_at, zone),
-            "lag": _lag(integration),
-        }
+        {"integration": integration, "provider": PROVIDER_NAMES[integration.provider], "lag": _lag(integration)}
         for integration in found
     ]
-    context = {"rows": rows, "page": page, "total": total, "zone": zone.key}
+    context = {"rows": rows, "page": page, "total": total}
     return render(request, "integrations/list.html", context)
 
 
@@ -284,30 +266,25 @@ async def _detail(
     runs, total = await service.list_runs(
         session, org_id=principal.org_id, integration_id=integration_id, offset=0, limit=RUNS_SHOWN
     )
-    zone = await _zone(session, principal)
     context = {
         "integration": integration,
         "provider": PROVIDER_NAMES[integration.provider],
         "lag": _lag(integration),
-        "last_sync": _when(integration.last_sync_at, zone),
-        "last_error_at": _when(integration.last_error_at, zone),
-        "runs": [_run_view(run, zone) for run in runs],
+        "runs": [_run_view(run) for run in runs],
         "runs_total": total,
         "latest": _latest(integration, runs),
         "may_change": principal.may_try("update", "integrations"),
         "notice": notice,
         "problem": problem,
-        "zone": zone.key,
     }
     return render(request, "integrations/detail.html", context, status=status)
 
 
-def _run_view(run: SyncRun, zone: zoneinfo.ZoneInfo) -> dict[str, Any]:
+def _run_view(run: SyncRun) -> dict[str, Any]:
     finished = run.finished_at or dt.datetime.now(dt.UTC)
     took = int((finished - run.started_at).total_seconds()) if run.started_at else None
     return {
         "run": run,
-        "queued": _when(run.queued_at, zone),
         "rows": sum(run.fetched.values()),
         "took": f"{took} s" if took is not None else "",
     }

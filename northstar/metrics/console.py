@@ -9,22 +9,32 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 import zoneinfo
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
-from fastapi import Path, Request
+from fastapi import Path, Query, Request
 from fastapi.responses import Response
+from pydantic.alias_generators import to_camel
 
-from northstar.core.console.pages import console_router, read_form, redirect, render
+from northstar.core.console.pages import attempt, console_router, read_form, redirect, render
 from northstar.core.context import DbSession, audit_target
 from northstar.core.http import Day, Unprocessable
 from northstar.core.permissions import Principal, Role
 from northstar.datasets import service as datasets_service
 from northstar.metrics import engine, queries, service
-from northstar.metrics.auth import DashboardReadPage, KpiExportCreatePage, MetricDetailsReadPage
+from northstar.metrics.auth import (
+    DashboardReadPage,
+    GoalsCreatePage,
+    GoalsDeletePage,
+    GoalsUpdatePage,
+    KpiExportCreatePage,
+    MetricDetailsReadPage,
+    SettingsReadPage,
+    SettingsUpdatePage,
+)
 from northstar.metrics.inputs import minor_units
-from northstar.metrics.schemas import MetricExport
+from northstar.metrics.schemas import GoalCreate, GoalUpdate, MetricExport, PolicyUpdate
 
 TEMPLATES = FilePath(__file__).parent / "templates"
 STATIC = FilePath(__file__).parent / "static"
@@ -50,6 +60,7 @@ LABELS = {
 EXPLAINED = frozenset({"mrr", "arr", "net_new", "new", "expansion", "reactivation", "contraction", "churn"})
 JOB_FINISHED = frozenset({"completed", "failed", "cancelled"})
 EXPORT_FORMATS = (("csv", "CSV"), ("parquet", "Parquet"))
+GOAL_METRICS = (*queries.CARD_METRICS, *queries.SOURCE_CARD_METRICS)  # the metrics a goal or an investor card names
 
 router = console_router()
 
@@ -119,10 +130,10 @@ def _is_investor(principal: Principal) -> bool:
     return principal.role == Role.INVESTOR
 
 
-async def _policy(session: DbSession, principal: Principal) -> tuple[dt.date, str, zoneinfo.ZoneInfo]:
-    """Today in the organization's time zone, its reporting currency and the zone, as the API's ``_reporting``."""
+async def _policy(session: DbSession, principal: Principal) -> tuple[dt.date, str]:
+    """Today in the organization's time zone and its reporting currency, as the API's ``_reporting``."""
     policy = await service.policy_of(session, org_id=principal.org_id)
-    return service.today_in(policy), policy.reporting_currency, zoneinfo.ZoneInfo(policy.timezone)
+    return service.today_in(policy), policy.reporting_currency
 
 
 def _common(principal: Principal) -> dict[str, Any]:
@@ -185,7 +196,7 @@ async def explain(
     kind: MovementKind | None = None,
 ) -> Response:
     """The movements and invoice lines behind MRR between two days: ``GET /metrics/explain``, as a drawer."""
-    today, currency, zone = await _policy(session, principal)
+    today, currency = await _policy(session, principal)
     first, last = queries.parse_range(start, end or start, today=today, default_days=0)
     movements = await queries.explain(
         session, org_id=principal.org_id, start=first, end=last, kind=kind, currency=currency
@@ -194,7 +205,7 @@ async def explain(
     return render(
         request,
         template,
-        {**_common(principal), "movements": movements, "start": first, "end": last, "zone": zone},
+        {**_common(principal), "movements": movements, "start": first, "end": last},
     )
 
 
@@ -203,7 +214,7 @@ async def movements(
     request: Request, principal: MetricDetailsReadPage, session: DbSession, month: Day | None = None
 ) -> Response:
     """MRR month by month (``GET /dashboard/waterfall``) and customers by start month (``GET /dashboard/cohorts``)."""
-    today, currency, _ = await _policy(session, principal)
+    today, currency = await _policy(session, principal)
     first, last = queries.parse_range(None, None, today=today, default_days=365)
     months = await queries.waterfall(
         session, org_id=principal.org_id, start=first, end=last, today=today, currency=currency
@@ -253,7 +264,7 @@ async def kpi(
     grain: Grain | None = None,
 ) -> Response:
     """A metric's series (``GET /dashboard/series``) by day, week or month, with its anomalies marked."""
-    today, currency, _ = await _policy(session, principal)
+    today, currency = await _policy(session, principal)
     first, last = queries.parse_range(None, None, today=today, default_days=365)
     visible = await queries.visible_metrics(session, org_id=principal.org_id, investor=_is_investor(principal))
     found, points = await queries.series(
@@ -339,13 +350,207 @@ async def export_status(
     return render(request, template, context)
 
 
-@router.get("/goals/{goal_id}", name="console.metrics_goal")
-async def goal(request: Request, goal_id: uuid.UUID, principal: DashboardReadPage, session: DbSession) -> Response:
-    """One goal's progress, as ``GET /dashboard/goals/{id}`` answers it."""
+# Goals
+
+
+def typed_target(metric: str, typed: str, currency: str) -> str:
+    """The target as the API stores it, from what a person types: money in the reporting currency's major units
+    ("50,000.00") becomes minor units; rates stay in percent, counts as they are."""
+    try:
+        amount = Decimal(typed.replace(",", "").strip())
+    except InvalidOperation:
+        return typed  # the request model says why
+    return str(amount.scaleb(minor_units(currency)) if metric in queries.MONEY else amount)
+
+
+def target_as_typed(metric: str, target: Decimal, currency: str) -> str:
+    if metric in queries.MONEY:
+        return f"{target.scaleb(-minor_units(currency)):.{minor_units(currency)}f}"
+    return f"{target.normalize():f}"
+
+
+async def _goals_page(
+    request: Request, session: DbSession, principal: Principal, *, status: int = 200, **extra: Any
+) -> Response:
+    today, currency = await _policy(session, principal)
+    visible = await queries.visible_metrics(session, org_id=principal.org_id, investor=_is_investor(principal))
+    goals = [
+        goal
+        for goal in await queries.goal_statuses(session, org_id=principal.org_id, today=today, currency=currency)
+        if visible is None or goal["metric"] in visible
+    ]
+    context = {
+        **_common(principal),
+        "goals": goals,
+        "currency": currency,
+        "metric_options": [(metric, label(metric)) for metric in GOAL_METRICS],
+        "may_create": principal.may_try("create", "dashboards"),
+        "values": {},
+        "errors": {},
+        **extra,
+    }
+    return render(request, "metrics/goals.html", context, status=status)
+
+
+@router.get("/goals", name="console.metrics_goals")
+async def goals_page(request: Request, principal: DashboardReadPage, session: DbSession) -> Response:
+    """Every goal with its progress (``GET /dashboard/goals``), and the form setting one."""
+    return await _goals_page(request, session, principal)
+
+
+@router.post("/goals", name="console.metrics_goal_create")
+async def create_goal(request: Request, principal: GoalsCreatePage, session: DbSession) -> Response:
+    """``POST /dashboard/goals``, with the target typed in the metric's own unit."""
+    today, currency = await _policy(session, principal)
+    raw = await request.form()
+    metric = str(raw.get("metric", ""))
+    form = await read_form(
+        request,
+        GoalCreate,
+        target=typed_target(metric, str(raw.get("target", "")), currency),
+        start_date=raw.get("start_date") or None,
+    )
+    if form.model is None:
+        return await _goals_page(request, session, principal, values=form.values, errors=form.errors, status=422)
+    body: GoalCreate = form.model
+    goal, refusal, status = await attempt(
+        request,
+        session,
+        lambda: service.create_goal(
+            session,
+            org_id=principal.org_id,
+            user_id=principal.user_id,
+            metric=body.metric,
+            target=body.target,
+            target_date=body.target_date,
+            start_date=body.start_date or today,
+        ),
+    )
+    if goal is None:
+        errors = {"target_date": refusal or ""}
+        return await _goals_page(request, session, principal, values=form.values, errors=errors, status=status)
+    audit_target(request, "goal", goal.id, metric=goal.metric)
+    return redirect(request, f"/app/goals/{goal.id}")
+
+
+async def _goal_page(
+    request: Request, session: DbSession, principal: Principal, goal_id: uuid.UUID, *, status: int = 200, **extra: Any
+) -> Response:
     found = await service.get_goal(session, org_id=principal.org_id, goal_id=goal_id)
     investor = _is_investor(principal)
-    visible = await queries.visible_metrics(session, org_id=principal.org_id, investor=investor)
-    queries.check_visible(found.metric, visible)
-    today, currency, _ = await _policy(session, principal)
-    status = await queries.goal_status(session, goal=found, today=today, currency=currency)
-    return render(request, "metrics/goal.html", {**_common(principal), "goal": status})
+    queries.check_visible(
+        found.metric, await queries.visible_metrics(session, org_id=principal.org_id, investor=investor)
+    )
+    today, currency = await _policy(session, principal)
+    progress = await queries.goal_status(session, goal=found, today=today, currency=currency)
+    context = {
+        **_common(principal),
+        "goal": progress,
+        "currency": currency,
+        "may_update": principal.can("update", "dashboards", owner_id=found.created_by),
+        "may_delete": principal.can("delete", "dashboards", owner_id=found.created_by),
+        "values": {"target": target_as_typed(found.metric, found.target, currency), "target_date": found.target_date},
+        "errors": {},
+        **extra,
+    }
+    return render(request, "metrics/goal.html", context, status=status)
+
+
+@router.get("/goals/{goal_id}", name="console.metrics_goal")
+async def goal(request: Request, goal_id: uuid.UUID, principal: DashboardReadPage, session: DbSession) -> Response:
+    """One goal's progress, as ``GET /dashboard/goals/{id}`` answers it, and for who may the forms changing it."""
+    return await _goal_page(request, session, principal, goal_id)
+
+
+@router.post("/goals/{goal_id}", name="console.metrics_goal_update")
+async def update_goal(request: Request, goal_id: uuid.UUID, principal: GoalsUpdatePage, session: DbSession) -> Response:
+    """``PATCH /dashboard/goals/{id}``: a new target or target date (members: only on goals they set)."""
+    found = await service.get_goal(session, org_id=principal.org_id, goal_id=goal_id)
+    _, currency = await _policy(session, principal)
+    raw = await request.form()
+    form = await read_form(request, GoalUpdate, target=typed_target(found.metric, str(raw.get("target", "")), currency))
+    if form.model is None:
+        return await _goal_page(
+            request, session, principal, goal_id, values=form.values, errors=form.errors, status=422
+        )
+    body: GoalUpdate = form.model
+    changed, refusal, status = await attempt(
+        request,
+        session,
+        lambda: service.update_goal(
+            session, principal=principal, goal_id=goal_id, target=body.target, target_date=body.target_date
+        ),
+    )
+    if changed is None:
+        errors = {"form": refusal or ""}
+        return await _goal_page(request, session, principal, goal_id, values=form.values, errors=errors, status=status)
+    audit_target(request, "goal", goal_id)
+    return redirect(request, f"/app/goals/{goal_id}?saved=1")
+
+
+@router.post("/goals/{goal_id}/delete", name="console.metrics_goal_delete")
+async def delete_goal(request: Request, goal_id: uuid.UUID, principal: GoalsDeletePage, session: DbSession) -> Response:
+    """``DELETE /dashboard/goals/{id}`` (members: only goals they set)."""
+    _, refusal, status = await attempt(
+        request, session, lambda: service.delete_goal(session, principal=principal, goal_id=goal_id)
+    )
+    if refusal is not None:
+        return await _goal_page(request, session, principal, goal_id, errors={"form": refusal}, status=status)
+    audit_target(request, "goal", goal_id)
+    return redirect(request, "/app/goals")
+
+
+# Reporting settings
+
+
+async def _reporting_page(
+    request: Request, session: DbSession, principal: Principal, *, status: int = 200, **extra: Any
+) -> Response:
+    stored = await service.stored_policy(session, org_id=principal.org_id)
+    context = {
+        "policy": stored,
+        "label": label,
+        "zones": [(zone, zone) for zone in sorted(zoneinfo.available_timezones() | {stored.timezone})],
+        "shareable": [(metric, label(metric)) for metric in GOAL_METRICS],
+        "may_update": principal.may_try("update", "settings"),
+        "values": {},
+        "errors": {},
+        "saved": False,
+        **extra,
+    }
+    return render(request, "metrics/reporting.html", context, status=status)
+
+
+@router.get("/settings/reporting", name="console.metrics_settings")
+async def reporting_page(
+    request: Request,
+    principal: SettingsReadPage,
+    session: DbSession,
+    saved: Annotated[str | None, Query(max_length=10)] = None,
+) -> Response:
+    """``GET /metrics/settings``: the currency and time zone the numbers are in, and what investors see."""
+    return await _reporting_page(request, session, principal, saved=saved is not None)
+
+
+@router.post("/settings/reporting", name="console.metrics_settings_update")
+async def update_reporting(request: Request, principal: SettingsUpdatePage, session: DbSession) -> Response:
+    """``PATCH /metrics/settings``: a change of currency, time zone or discounts recomputes every metric (queued)."""
+    raw = await request.form()
+    shared = [value for value in raw.getlist("investor_metrics") if isinstance(value, str)]
+    form = await read_form(
+        request,
+        PolicyUpdate,
+        reporting_currency=str(raw.get("reporting_currency", "")).strip().upper(),
+        deduct_discounts=raw.get("deduct_discounts") == "on",
+        investor_metrics=shared,
+    )
+    if form.model is None:
+        values = {**form.values, "investor_metrics": shared, "deduct_discounts": raw.get("deduct_discounts") == "on"}
+        return await _reporting_page(request, session, principal, values=values, errors=form.errors, status=422)
+    stored = await service.stored_policy(session, org_id=principal.org_id)
+    changes = {name: value for name, value in form.model.model_dump().items() if getattr(stored, name) != value}
+    await service.update_policy(session, org_id=principal.org_id, changes=changes)  # unchanged counts: no recompute
+    audit_target(
+        request, "metrics_settings", principal.org_id, **{to_camel(name): value for name, value in changes.items()}
+    )
+    return redirect(request, "/app/settings/reporting?saved=1")

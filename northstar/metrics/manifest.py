@@ -6,7 +6,7 @@ from types import MappingProxyType
 
 from northstar.core.manifest import ExportTable, Manifest, NavLink
 from northstar.core.permissions import Resource, allow, own
-from northstar.metrics import api, console, models
+from northstar.metrics import api, console, models, service
 
 _BUSINESS = (allow("create", "read"), own("update", "delete"))
 
@@ -20,7 +20,10 @@ MANIFEST = Manifest(
         NavLink("Dashboard", "/app/", "dashboards", "read"),
         NavLink("MRR", "/app/kpis/mrr", "dashboards", "read"),
         NavLink("MRR movements", "/app/kpis/mrr/movements", "data", "read"),
+        NavLink("Goals", "/app/goals", "dashboards", "read"),
+        NavLink("Reporting", "/app/settings/reporting", "settings", "read"),
     ),
+    org_time_zone=service.time_zone_of,
     task_modules=("northstar.metrics.tasks",),
     model_modules=(models,),
     tables=(

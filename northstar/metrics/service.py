@@ -62,6 +62,11 @@ async def policy_of(session: AsyncSession, *, org_id: uuid.UUID) -> engine.Polic
     )
 
 
+async def time_zone_of(session: AsyncSession, org_id: uuid.UUID) -> str:
+    """The organization's time zone: the one its metrics are reported in, so a day on a page is a day on a chart."""
+    return (await policy_of(session, org_id=org_id)).timezone
+
+
 async def _customer_ids(
     session: AsyncSession, *, org_id: uuid.UUID, integration_id: uuid.UUID, externals: set[str]
 ) -> dict[str, uuid.UUID]:

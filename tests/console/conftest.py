@@ -30,6 +30,12 @@ class Tab:
     page: Page
     problems: list[str]
 
+    def script_problems(self) -> list[str]:
+        """Script errors and CSP violations: the browser also logs each form the server refused (422, or 409 for a
+        taken name), which a test of a refused form expects."""
+        refused = ("status of 422", "status of 409")
+        return [problem for problem in self.problems if not any(status in problem for status in refused)]
+
 
 async def open_tab(browser: Browser, base_url: str, *, width: int = 1440) -> Tab:
     context = await browser.new_context(base_url=base_url, viewport={"width": width, "height": 900})

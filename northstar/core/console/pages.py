@@ -15,8 +15,10 @@ import hmac
 import mimetypes
 import secrets
 import uuid
+import zoneinfo
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
@@ -24,7 +26,8 @@ from urllib.parse import quote, urlsplit
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, PrefixLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, PrefixLoader, StrictUndefined, pass_context, select_autoescape
+from jinja2.runtime import Context
 from markupsafe import Markup
 from pydantic import BaseModel, ValidationError
 from pydantic.alias_generators import to_snake
@@ -35,7 +38,7 @@ from northstar.core.console.vendor import ASSETS as VENDORED
 from northstar.core.console.vendor import sri
 from northstar.core.context import MUTATING_METHODS, DbSession, require
 from northstar.core.crypto import derive_key
-from northstar.core.http import AppError, Forbidden, Unauthorized
+from northstar.core.http import AppError, Forbidden, NotFound, Unauthorized
 from northstar.core.manifest import Manifest, NavLink
 from northstar.core.permissions import Principal
 from northstar.settings import Settings
@@ -70,6 +73,7 @@ class Viewer:
     org: Membership
     orgs: tuple[Membership, ...] = ()
     mfa_enabled: bool = False
+    time_zone: str = "UTC"  # the org's, for every time a page shows
 
 
 ViewerLoader = Callable[[AsyncSession, Principal], Awaitable[Viewer]]
@@ -107,6 +111,16 @@ class StaticAssets:
                 )
 
 
+@pass_context
+def local_time(context: Context, moment: datetime, style: str = "%Y-%m-%d %H:%M") -> Markup:
+    """A stored instant as the org reads it: in the org's time zone, named when the style shows the time of day,
+    with the exact instant in the ``<time>`` element for machines."""
+    viewer: Viewer | None = context.get("viewer")
+    here = moment.astimezone(zoneinfo.ZoneInfo(viewer.time_zone if viewer is not None else "UTC"))
+    shown = here.strftime(f"{style} %Z" if "%H" in style else style)
+    return Markup('<time datetime="{}">{}</time>').format(moment.isoformat(), shown)
+
+
 class Console:
     """The console as ``create_app`` builds it from the manifests: one template environment (``<module>/page.html``
     names a template of that module, ``console/…`` the shared layout and components), every module's assets, the
@@ -129,7 +143,13 @@ class Console:
             lstrip_blocks=True,
             auto_reload=False,
         )
-        self.templates.globals.update(asset_url=self.asset_url, asset_integrity=self.asset_integrity, vendored=VENDORED)
+        self.templates.globals.update(
+            asset_url=self.asset_url, asset_integrity=self.asset_integrity, vendored=VENDORED, local_time=local_time
+        )
+        zone_sources = [manifest.org_time_zone for manifest in manifests if manifest.org_time_zone is not None]
+        if len(zone_sources) > 1:
+            raise ValueError("More than one module declares the organization's time zone")
+        self.org_time_zone = zone_sources[0] if zone_sources else None
         links = [link for manifest in manifests for link in manifest.console_nav]
         self.nav = tuple(sorted(links, key=lambda link: link.path != f"{CONSOLE_PREFIX}/"))  # home first
         self.csrf_key = derive_key(settings.resolved_secret_key(), "console-csrf")
@@ -219,7 +239,11 @@ async def console_principal(request: Request, session: DbSession) -> Principal:
         raise SignInNeeded
     request.state.principal = principal
     load_viewer: ViewerLoader = request.app.state.console_viewer
-    request.state.viewer = await load_viewer(session, principal)
+    viewer = await load_viewer(session, principal)
+    zone_of = console_of(request).org_time_zone
+    if zone_of is not None:
+        viewer = replace(viewer, time_zone=await zone_of(session, principal.org_id))
+    request.state.viewer = viewer
     return principal
 
 
@@ -372,6 +396,21 @@ class FormResult:
     values: dict[str, Any]
     model: Any = None
     errors: dict[str, str] = field(default_factory=dict)
+
+
+async def attempt(
+    request: Request, session: AsyncSession, action: Callable[[], Awaitable[Any]]
+) -> tuple[Any, str | None, int]:
+    """Run a service call in a savepoint: its result, or a refusal the user can act on as its message and status
+    (a 404 stays a 404 page). The request's audit entry says it was refused."""
+    try:
+        async with session.begin_nested():
+            return await action(), None, 200
+    except AppError as exc:
+        if isinstance(exc, NotFound):
+            raise
+        request.state.audit_details = {"refused": exc.code, "status": exc.status}
+        return None, exc.message, exc.status
 
 
 async def read_form(request: Request, model: type[BaseModel], **extra: Any) -> FormResult:
