@@ -227,16 +227,7 @@ async def list_goals(principal: DashboardRead, session: DbSession) -> Envelope[l
 async def create_goal(
     body: GoalCreate, request: Request, principal: GoalsCreate, session: DbSession
 ) -> Envelope[GoalProgress]:
-    today, _ = await _reporting(session, principal)
-    goal = await service.create_goal(
-        session,
-        org_id=principal.org_id,
-        user_id=principal.user_id,
-        metric=body.metric,
-        target=body.target,
-        target_date=body.target_date,
-        start_date=body.start_date or today,
-    )
+    goal = await service.create_goal(session, org_id=principal.org_id, user_id=principal.user_id, **body.model_dump())
     audit_target(request, "goal", goal.id, metric=goal.metric)
     return Envelope(data=await _progress(session, principal, goal))
 

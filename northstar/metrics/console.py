@@ -401,7 +401,7 @@ async def goals_page(request: Request, principal: DashboardReadPage, session: Db
 @router.post("/goals", name="console.metrics_goal_create")
 async def create_goal(request: Request, principal: GoalsCreatePage, session: DbSession) -> Response:
     """``POST /dashboard/goals``, with the target typed in the metric's own unit."""
-    today, currency = await _policy(session, principal)
+    _, currency = await _policy(session, principal)
     raw = await request.form()
     metric = str(raw.get("metric", ""))
     form = await read_form(
@@ -416,15 +416,7 @@ async def create_goal(request: Request, principal: GoalsCreatePage, session: DbS
     goal, refusal, status = await attempt(
         request,
         session,
-        lambda: service.create_goal(
-            session,
-            org_id=principal.org_id,
-            user_id=principal.user_id,
-            metric=body.metric,
-            target=body.target,
-            target_date=body.target_date,
-            start_date=body.start_date or today,
-        ),
+        lambda: service.create_goal(session, org_id=principal.org_id, user_id=principal.user_id, **body.model_dump()),
     )
     if goal is None:
         errors = {"target_date": refusal or ""}

@@ -490,8 +490,11 @@ async def create_goal(
     metric: str,
     target: Decimal,
     target_date: dt.date,
-    start_date: dt.date,
+    start_date: dt.date | None,
 ) -> Goal:
+    """A goal measured from ``start_date``, by default today in the org's time zone."""
+    if start_date is None:
+        start_date = today_in(await policy_of(session, org_id=org_id))
     if target_date <= start_date:
         raise Unprocessable(
             "The target date must come after the start",
