@@ -110,6 +110,7 @@ def raw_batches(source: Source, fmt: DetectedFormat, *, batch_rows: int, limits:
         else:
             stream = stack.enter_context(_byte_stream(path, fmt.compression))
             if fmt.kind == "csv":
+                _check_csv_lines(stream, limits.max_line_bytes)
                 batches = _csv_batches(stream, fmt.dialect or CsvDialect(), batch_rows, limits)
             else:
                 batches = _json_batches(stream, fmt.kind == "json", batch_rows, limits)
@@ -245,6 +246,19 @@ class _RowNumbers:
         return rest
 
 
+def _check_csv_lines(stream: pa.NativeFile, max_line_bytes: int) -> None:
+    """Refuse a line longer than the limit before Arrow reads the file, then rewind.
+
+    Arrow's streaming CSV reader reads up to 32 blocks of ``max_line_bytes`` ahead of its parser on an I/O
+    thread, so an over-long line found by the parser can cost 32 times the limit. This pass holds one chunk at a
+    time and stops one chunk past the limit; it runs at memchr speed, and the parser then reads the file from
+    the page cache. A row made long by quoted line breaks is still left to the parser (the "straddling" error).
+    """
+    for _ in _bounded_lines(_chunks(stream, max_line_bytes), max_line_bytes, b"\r\n"):
+        pass
+    stream.seek(0)
+
+
 def _csv_batches(stream: pa.NativeFile, dialect: CsvDialect, batch_rows: int, limits: ReadLimits) -> Iterator[RawBatch]:
     header_rows = 1 if dialect.header else 0
     numbers = _RowNumbers(first=1)
@@ -376,12 +390,12 @@ def _raw(
 
 
 def _json_batches(stream: pa.NativeFile, is_array: bool, batch_rows: int, limits: ReadLimits) -> Iterator[RawBatch]:
-    chunks: Iterable[bytes] = _chunks(stream)
+    chunks: Iterable[bytes] = _chunks(stream, limits.max_line_bytes)
     if is_array:
         chunks = split_json_array(chunks)
     parser = _NdjsonParser(limits.max_columns)
     next_number = 1
-    for block in _line_blocks(chunks, limits.max_line_bytes):
+    for block in _line_blocks(_bounded_lines(chunks, limits.max_line_bytes, b"\n")):
         data, row_numbers, skipped, records = parser.parse(block, next_number)
         next_number += records
         yield from _sliced(data, row_numbers, skipped, batch_rows)
@@ -400,29 +414,46 @@ def _sliced(
         yield _raw(part, numbers, mine, [])
 
 
-def _chunks(stream: pa.NativeFile) -> Iterator[bytes]:
+def _chunks(stream: pa.NativeFile, max_line_bytes: int) -> Iterator[bytes]:
+    """The stream in chunks no longer than a line may be (what ``_bounded_lines`` needs), without a UTF-8 BOM."""
     first = True
-    while chunk := stream.read(READ_CHUNK):
+    while chunk := stream.read(min(READ_CHUNK, max_line_bytes)):
         if first:
             chunk, first = chunk.removeprefix(codecs.BOM_UTF8), False
         yield chunk
 
 
-def _line_blocks(chunks: Iterable[bytes], max_line_bytes: int) -> Iterator[bytes]:
-    """Runs of complete lines of about ``JSON_BLOCK`` bytes; a line longer than the limit is an error."""
+def _bounded_lines(chunks: Iterable[bytes], max_line_bytes: int, line_ends: bytes) -> Iterator[bytes]:
+    """``chunks`` passed on until a line (ended by any byte of ``line_ends``) outgrows the limit: then an error.
+
+    Chunks are no longer than the limit, so a line past it spans chunks, and only the first and last line end of
+    each chunk matter (found at C speed). The error comes at most one chunk past the limit, however long the line.
+    """
+    open_line = 0  # bytes of the line still open at the end of the chunks so far
+    for chunk in chunks:
+        firsts = [at for end in line_ends if (at := chunk.find(end)) >= 0]
+        if firsts:
+            if open_line + min(firsts) > max_line_bytes:
+                raise LineTooLongError(max_line_bytes)
+            open_line = len(chunk) - 1 - max(chunk.rfind(end) for end in line_ends)
+        else:
+            open_line += len(chunk)
+        if open_line > max_line_bytes:
+            raise LineTooLongError(max_line_bytes)
+        yield chunk
+
+
+def _line_blocks(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Runs of complete lines of about ``JSON_BLOCK`` bytes (``_bounded_lines`` keeps each line bounded)."""
     buffer = bytearray()
     for chunk in chunks:
         buffer += chunk
         if len(buffer) < JSON_BLOCK:
-            if len(buffer) > max_line_bytes and b"\n" not in buffer:
-                raise LineTooLongError(max_line_bytes)
             continue
         cut = buffer.rfind(b"\n")
         if cut >= 0:
             yield bytes(buffer[: cut + 1])
             del buffer[: cut + 1]
-        if len(buffer) > max_line_bytes:
-            raise LineTooLongError(max_line_bytes)
     if buffer.strip():
         yield bytes(buffer)
 
