@@ -72,7 +72,8 @@ ANOMALY_THRESHOLD = 3.5
 SPARK_MONTHS = 12
 
 
-def _value(number: Decimal) -> float | int:
+def plain_number(number: Decimal) -> float | int:
+    """A stored value as JSON shows it: whole numbers as integers."""
     return int(number) if number == number.to_integral_value() else float(number)
 
 
@@ -161,7 +162,7 @@ async def series(
         )
     if end is not None:
         query = query.where(Kpi.day <= end)
-    points = [(day, _value(value)) for day, value in (await session.execute(query.order_by(Kpi.day))).all()]
+    points = [(day, plain_number(value)) for day, value in (await session.execute(query.order_by(Kpi.day))).all()]
     if stored == "month" or grain == "day":
         return grain, points
     period = engine.month_start if grain == "month" else _week_start
@@ -241,7 +242,7 @@ async def headline(session: AsyncSession, *, org_id: uuid.UUID, investor: bool) 
     ).one()
     by_metric: dict[str, dict[dt.date, Any]] = defaultdict(dict)
     for metric, day, value in row.kpis:
-        by_metric[metric][dt.date.fromisoformat(day)] = _value(Decimal(str(value)))
+        by_metric[metric][dt.date.fromisoformat(day)] = plain_number(Decimal(str(value)))
     metrics = [
         metric
         for metric in (*CARD_METRICS, *SOURCE_CARD_METRICS)
@@ -329,7 +330,7 @@ async def value_on(session: AsyncSession, *, org_id: uuid.UUID, metric: str, day
             .limit(1)
         )
     ).scalar()
-    return _value(found) if found is not None else None
+    return plain_number(found) if found is not None else None
 
 
 async def goal_statuses(
@@ -344,7 +345,7 @@ async def goal_status(session: AsyncSession, *, goal: Goal, today: dt.date, curr
     where a straight line from start to target says it should be today."""
     start_value = await value_on(session, org_id=goal.org_id, metric=goal.metric, day=goal.start_date)
     current = await value_on(session, org_id=goal.org_id, metric=goal.metric, day=today)
-    target = _value(goal.target)
+    target = plain_number(goal.target)
     progress = expected = None
     status = "no_data"
     if start_value is not None and current is not None and target != start_value:

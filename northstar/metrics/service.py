@@ -27,7 +27,8 @@ from northstar.core.db import Base, bulk_insert, driver_connection, fetch_page, 
 from northstar.core.http import Forbidden, Unprocessable
 from northstar.core.permissions import Principal
 from northstar.core.queue import enqueue_named
-from northstar.metrics import commerce, engine, product, sales_pipeline, traffic
+from northstar.metrics import commerce, engine, facts, product, sales_pipeline, traffic
+from northstar.metrics.facts import MonthFacts
 from northstar.metrics.inputs import InvoiceLine, SourceBatch
 from northstar.metrics.models import (
     Cohort,
@@ -554,3 +555,12 @@ async def delete_goal(session: AsyncSession, *, principal: Principal, goal_id: u
     _ensure_may_change(principal, goal, "delete")
     await session.delete(goal)
     await session.flush()
+
+
+async def month_facts(session: AsyncSession, *, org_id: uuid.UUID, month: dt.date | None) -> MonthFacts:
+    """What happened in a month (default: this one, so far), for the coach: ``metrics.facts``."""
+    policy = await policy_of(session, org_id=org_id)
+    today = today_in(policy)
+    return await facts.month_facts(
+        session, org_id=org_id, month=month or today, today=today, currency=policy.reporting_currency
+    )
