@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import Form, Query, Request
@@ -28,8 +29,11 @@ from northstar.accounts.auth import (
     OrgUpdatePage,
     ProjectMembersUpdatePage,
     ProjectsCreatePage,
+    ProjectsDeletePage,
     ProjectsReadPage,
+    ProjectsUpdatePage,
     TeamsCreatePage,
+    TeamsDeletePage,
     TeamsReadPage,
     TeamsUpdatePage,
 )
@@ -38,8 +42,10 @@ from northstar.accounts.schemas import (
     InvitationCreate,
     OrganizationUpdate,
     ProjectCreate,
+    ProjectUpdate,
     RoleUpdate,
     TeamCreate,
+    TeamUpdate,
 )
 from northstar.accounts.service import credentials, organizations, projects
 from northstar.core.console.pages import console_router, field_errors, read_form, redirect, render
@@ -313,6 +319,13 @@ async def create_project(request: Request, principal: ProjectsCreatePage, sessio
     return redirect(request, f"/app/projects/{project.id}")
 
 
+async def _subject(session: AsyncSession, principal: Principal, *, kind: str, scope_id: uuid.UUID) -> Any:
+    """The project or team, or the 404 of a missing one (another org's id included)."""
+    if kind == "project":
+        return await projects.get_project(session, org_id=principal.org_id, project_id=scope_id)
+    return await projects.get_team(session, org_id=principal.org_id, team_id=scope_id)
+
+
 async def _grants_page(
     request: Request,
     session: AsyncSession,
@@ -323,17 +336,19 @@ async def _grants_page(
     status: int = 200,
     **extra: Any,
 ) -> Response:
-    """A project or a team with the roles granted on it, and (for who may) the form granting one."""
+    """A project or a team with the roles granted on it, and (for who may) the forms granting one, renaming it and
+    deleting it. The rename and delete forms show only where the service would allow them (a member's own project)."""
+    subject = await _subject(session, principal, kind=kind, scope_id=scope_id)
     if kind == "project":
-        subject: Any = await projects.get_project(session, org_id=principal.org_id, project_id=scope_id)
         grants: Sequence[Any] = await projects.list_project_members(
             session, org_id=principal.org_id, project_id=scope_id
         )
         may_grant = principal.may_try("update", "members", project_id=scope_id)
+        scope: dict[str, Any] = {"project_id": scope_id, "owner_id": subject.created_by}
     else:
-        subject = await projects.get_team(session, org_id=principal.org_id, team_id=scope_id)
         grants = await projects.list_team_members(session, org_id=principal.org_id, team_id=scope_id)
         may_grant = principal.may_try("update", "teams", team_id=scope_id)
+        scope = {"team_id": scope_id}
     people = await _member_options(session, principal) if may_grant else []
     names = dict(people)
     context = {
@@ -343,8 +358,12 @@ async def _grants_page(
         "names": names,
         "people": people,
         "may_grant": may_grant,
+        "may_update": principal.can("update", f"{kind}s", **scope),
+        "may_delete": principal.can("delete", f"{kind}s", **scope),
         "roles": grantable_roles(principal),
+        "values": {},
         "errors": {},
+        "saved": False,
         **extra,
     }
     return render(request, "accounts/grants.html", context, status=status)
@@ -352,9 +371,91 @@ async def _grants_page(
 
 @router.get("/projects/{project_id}", name="console.accounts_project")
 async def project_page(
-    project_id: uuid.UUID, request: Request, principal: ProjectsReadPage, session: DbSession
+    project_id: uuid.UUID,
+    request: Request,
+    principal: ProjectsReadPage,
+    session: DbSession,
+    saved: Annotated[str | None, Query(max_length=10)] = None,
 ) -> Response:
-    return await _grants_page(request, session, principal, kind="project", scope_id=project_id)
+    return await _grants_page(request, session, principal, kind="project", scope_id=project_id, saved=saved is not None)
+
+
+async def _rename(
+    request: Request, session: AsyncSession, principal: Principal, *, kind: str, scope_id: uuid.UUID
+) -> Response:
+    """Rename (and describe) a project or a team through the service the API's PATCH calls."""
+    form = await read_form(request, ProjectUpdate if kind == "project" else TeamUpdate)
+    if form.model is None:
+        return await _grants_page(
+            request,
+            session,
+            principal,
+            kind=kind,
+            scope_id=scope_id,
+            values=form.values,
+            errors=form.errors,
+            status=422,
+        )
+    body = form.model
+    update: Callable[..., Awaitable[Any]]
+    if kind == "project":
+        update = partial(projects.update_project, session, principal=principal, project_id=scope_id)
+    else:
+        update = partial(projects.update_team, session, org_id=principal.org_id, team_id=scope_id)
+    done, refusal, status = await _refused(
+        request, session, lambda: update(name=body.name, description=body.description)
+    )
+    if done is None:
+        return await _grants_page(
+            request,
+            session,
+            principal,
+            kind=kind,
+            scope_id=scope_id,
+            values=form.values,
+            errors={"form": refusal},
+            status=status,
+        )
+    audit_target(request, kind, scope_id, **body.model_dump(exclude_none=True, by_alias=True))
+    return redirect(request, f"/app/{kind}s/{scope_id}?saved=1")
+
+
+async def _delete(
+    request: Request, session: AsyncSession, principal: Principal, *, kind: str, scope_id: uuid.UUID
+) -> Response:
+    """Delete a project or a team once its name is typed back: what goes with it (a project's teams, every grant on
+    them) cannot be brought back, so a stray click must not be enough."""
+    subject = await _subject(session, principal, kind=kind, scope_id=scope_id)
+    typed = (await request.form()).get("confirm")
+    if not isinstance(typed, str) or typed.strip() != subject.name.strip():
+        errors = {"confirm": f"Type the {kind}'s name exactly as shown to delete it."}
+        return await _grants_page(request, session, principal, kind=kind, scope_id=scope_id, errors=errors, status=422)
+    remove: Callable[[], Awaitable[None]]
+    if kind == "project":
+        remove = partial(projects.delete_project, session, principal=principal, project_id=scope_id)
+    else:
+        remove = partial(projects.delete_team, session, org_id=principal.org_id, team_id=scope_id)
+    _, refusal, status = await _refused(request, session, remove)
+    if refusal is not None:
+        return await _grants_page(
+            request, session, principal, kind=kind, scope_id=scope_id, errors={"form": refusal}, status=status
+        )
+    audit_target(request, kind, scope_id)
+    return redirect(request, f"/app/{kind}s")
+
+
+@router.post("/projects/{project_id}", name="console.accounts_project_update")
+async def update_project(
+    project_id: uuid.UUID, request: Request, principal: ProjectsUpdatePage, session: DbSession
+) -> Response:
+    return await _rename(request, session, principal, kind="project", scope_id=project_id)
+
+
+@router.post("/projects/{project_id}/delete", name="console.accounts_project_delete")
+async def delete_project(
+    project_id: uuid.UUID, request: Request, principal: ProjectsDeletePage, session: DbSession
+) -> Response:
+    return await _delete(request, session, principal, kind="project", scope_id=project_id)
 
 
 async def _grant(
@@ -466,8 +567,24 @@ async def create_team(request: Request, principal: TeamsCreatePage, session: DbS
 
 
 @router.get("/teams/{team_id}", name="console.accounts_team")
-async def team_page(team_id: uuid.UUID, request: Request, principal: TeamsReadPage, session: DbSession) -> Response:
-    return await _grants_page(request, session, principal, kind="team", scope_id=team_id)
+async def team_page(
+    team_id: uuid.UUID,
+    request: Request,
+    principal: TeamsReadPage,
+    session: DbSession,
+    saved: Annotated[str | None, Query(max_length=10)] = None,
+) -> Response:
+    return await _grants_page(request, session, principal, kind="team", scope_id=team_id, saved=saved is not None)
+
+
+@router.post("/teams/{team_id}", name="console.accounts_team_update")
+async def update_team(team_id: uuid.UUID, request: Request, principal: TeamsUpdatePage, session: DbSession) -> Response:
+    return await _rename(request, session, principal, kind="team", scope_id=team_id)
+
+
+@router.post("/teams/{team_id}/delete", name="console.accounts_team_delete")
+async def delete_team(team_id: uuid.UUID, request: Request, principal: TeamsDeletePage, session: DbSession) -> Response:
+    return await _delete(request, session, principal, kind="team", scope_id=team_id)
 
 
 @router.post("/teams/{team_id}/members", name="console.accounts_team_grant")

@@ -178,7 +178,7 @@ async def _site_page(
         "site": await one_site_out(request, session, site),
         "notifications": notifications,
         "templates": templates,
-        "may_change": principal.may_try("update", "sites"),
+        "may_change": principal.can("update", "sites", owner_id=site.created_by),  # a member: their own sites
         "verify_error": error,
     }
     return render(request, "socialproof/site.html", context, status=422 if error else 200)

@@ -167,6 +167,86 @@ async def test_projects_teams_and_settings_with_inert_names(
     assert tab.problems == []
 
 
+async def _team(client: httpx.AsyncClient, founder: Account, name: str, project_id: object) -> dict[str, object]:
+    created = await client.post("/api/v1/teams", json={"name": name, "projectId": project_id}, headers=founder.headers)
+    assert created.status_code == 201, created.text
+    return dict(created.json()["data"])
+
+
+@pytest.mark.parametrize("kind", ["project", "team"])
+async def test_a_project_or_team_is_renamed_and_deleted_once_its_name_is_typed(
+    tab: Tab, client: httpx.AsyncClient, founder: Account, kind: str
+) -> None:
+    project = await create_project(client, founder, "Website")
+    team = await _team(client, founder, "Growth", project["id"])
+    subject, other = (project, team) if kind == "project" else (team, project)
+    api = f"/api/v1/{kind}s/{subject['id']}"
+    page = tab.page
+    await log_in(page, founder, path=f"/app/{kind}s/{subject['id']}")
+
+    await page.get_by_label("Name", exact=True).fill("   ")
+    async with page.expect_response(lambda response: response.request.method == "POST") as refused:
+        await page.get_by_role("button", name="Save").click()
+    assert (await refused.value).status == 422
+    await expect(page.locator("#error-name")).to_contain_text("visible character")
+    await assert_accessible(page, context=f"{kind} with a field error")
+
+    await page.get_by_label("Name", exact=True).fill(XSS)
+    await page.get_by_label("Description").fill(XSS)
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.get_by_text(f"The {kind} was saved.")).to_be_visible()
+    await expect(page.get_by_role("heading", level=1)).to_have_text(XSS)
+    assert await page.locator("main img, main script").count() == 0
+    assert await page.evaluate("document.title") != "pwned"
+    stored = (await client.get(api, headers=founder.headers)).json()["data"]
+    assert (stored["name"], stored["description"]) == (XSS, XSS)
+    await assert_accessible(page, context=f"{kind} renamed")
+
+    confirm = page.get_by_label(f"Type the {kind}'s name to confirm")
+    await confirm.fill(str(subject["name"]))  # its old name
+    async with page.expect_response(lambda response: response.request.method == "POST") as refused:
+        await page.get_by_role("button", name=f"Delete {kind}").click()
+    assert (await refused.value).status == 422
+    await expect(page.locator("#error-confirm")).to_contain_text("name exactly")
+    assert (await client.get(api, headers=founder.headers)).status_code == 200
+    await assert_accessible(page, context=f"{kind} delete refused")
+
+    await page.get_by_label(f"Type the {kind}'s name to confirm").fill(XSS)
+    await page.get_by_role("button", name=f"Delete {kind}").click()
+    await page.wait_for_url(f"**/app/{kind}s")
+    await expect(page.get_by_role("link", name=XSS)).to_have_count(0)
+    assert (await client.get(api, headers=founder.headers)).status_code == 404
+    # a project's teams go with it; a team's project stays
+    other_api = f"/api/v1/{'team' if kind == 'project' else 'project'}s/{other['id']}"
+    assert (await client.get(other_api, headers=founder.headers)).status_code == (404 if kind == "project" else 200)
+    assert [problem for problem in tab.problems if "status of 422" not in problem] == []
+
+
+async def test_readers_see_no_rename_or_delete_and_are_refused(
+    console_url: str, client: httpx.AsyncClient, founder: Account
+) -> None:
+    project = await create_project(client, founder, "Website")
+    team = await _team(client, founder, "Growth", project["id"])
+    analyst = await add_member(client, founder, "analyst")
+    member = await add_member(client, founder, "member")
+    own = await create_project(client, member, "Mine")  # a member may change the projects they created
+    for account in (analyst, member):
+        async with console_client(console_url, account) as http:
+            for kind, subject in (("project", project), ("team", team)):
+                base = f"/app/{kind}s/{subject['id']}"
+                shown = await http.get(base)
+                assert shown.status_code == 200, (account.role, kind)
+                assert f'action="{base}"' not in shown.text and f'action="{base}/delete"' not in shown.text
+                token = csrf_of(shown.text)
+                renamed = await http.post(base, data={"name": "Taken over", "csrf_token": token})
+                deleted = await http.post(f"{base}/delete", data={"confirm": subject["name"], "csrf_token": token})
+                assert (renamed.status_code, deleted.status_code) == (403, 403), (account.role, kind)
+            theirs = (await http.get(f"/app/projects/{own['id']}")).text
+            assert (f'action="/app/projects/{own["id"]}/delete"' in theirs) == (account is member), account.role
+    for path, name in ((f"projects/{project['id']}", "Website"), (f"teams/{team['id']}", "Growth")):
+        assert (await client.get(f"/api/v1/{path}", headers=founder.headers)).json()["data"]["name"] == name, path
+
+
 @pytest.mark.parametrize("role", ["member", "analyst", "investor"])
 async def test_other_roles_see_no_admin_links_and_are_refused(
     console_url: str, client: httpx.AsyncClient, founder: Account, role: str
@@ -214,6 +294,10 @@ async def test_another_orgs_ids_are_not_found(
             f"/app/api-keys/{other_key['data']['id']}/rotate": {},
             f"/app/projects/{other_project['id']}/members": {"user_id": str(founder.user_id), "role": "member"},
             f"/app/teams/{other_team['id']}/members": {"user_id": str(founder.user_id), "role": "member"},
+            f"/app/projects/{other_project['id']}": {"name": "Mine"},
+            f"/app/projects/{other_project['id']}/delete": {"confirm": other_project["name"]},
+            f"/app/teams/{other_team['id']}": {"name": "Mine"},
+            f"/app/teams/{other_team['id']}/delete": {"confirm": other_team["name"]},
             f"/app/invitations/{uuid.uuid4()}/revoke": {},
         }
         for path, data in posts.items():
@@ -223,6 +307,9 @@ async def test_another_orgs_ids_are_not_found(
             assert (await http.get(path)).status_code == 404, path
     members = (await client.get("/api/v1/members", headers=other_founder.headers)).json()["data"]
     assert {m["email"]: m["role"] for m in members}[other_member.email] == "member"
+    for path, name in ((f"projects/{other_project['id']}", other_project["name"]), (f"teams/{other_team['id']}", "T")):
+        kept = await client.get(f"/api/v1/{path}", headers=other_founder.headers)
+        assert kept.json()["data"]["name"] == name, path
 
 
 async def test_every_page_is_accessible_at_both_widths(

@@ -362,6 +362,80 @@ async def test_collected_events_appear_in_the_live_feed(tab: Tab, console_url: s
     assert real_problems(tab) == []
 
 
+async def test_markup_in_collected_events_is_text_in_the_live_feed(
+    tab: Tab, console_url: str, founder: Account
+) -> None:
+    """A product's markup is dropped when the event is stored (``sanitize.py``); the page a visitor was on is kept
+    as sent, so its path can still spell a tag. The feed writes both as text: no element, and no CSP report of a
+    refused inline handler (which markup parsed anywhere in the page, even by a DOMParser, would cause)."""
+    site = await api_site(console_url, founder)
+    page = tab.page
+    await log_in(page, founder, path=f"/app/sites/{site['id']}/live")
+    await expect(page.locator("#live-state")).to_have_text("Listening for new events.")
+    title = await page.title()
+    tag = "<img/src/onerror=document.title='pwned'>"
+    product = "<img src=x id=injected onerror=\"document.title='pwned'\">Trail Shoes"
+    await collect(
+        console_url,
+        site,
+        {"type": "purchase", "url": f"https://{site['domain']}/{tag}", "details": {"product": product}},
+    )
+    entry = page.locator("#live-events li").first
+    await expect(entry).to_contain_text(f"{site['domain']}/{tag}")
+    shown = await entry.text_content() or ""
+    assert "Trail Shoes" in shown.split(" · ")
+    assert await page.locator("#live-events img").count() == 0
+    await assert_inert(page)
+    assert await page.title() == title
+    await accessible(tab, "live feed with markup")
+    assert real_problems(tab) == []
+
+
+async def test_a_member_changes_only_the_sites_they_created(
+    tab: Tab, console_url: str, client: httpx.AsyncClient, founder: Account, other_founder: Account
+) -> None:
+    """As through the API: a member reads every site of the org (``GET /sites``) and changes only the sites they
+    created (``PATCH /sites/{id}`` answers 403 on the others), so only those offer them the editors; another org's
+    site is missing."""
+    member = await add_member(client, founder, "member")
+    theirs = await api_site(console_url, founder, name="Founder's shop")
+    mine = await api_site(console_url, member, name="Member's shop")
+    elsewhere = await api_site(console_url, other_founder, name="Another org's shop")
+    listed = await api_get(console_url, member, "/sites")
+    assert {site["id"] for site in listed} == {theirs["id"], mine["id"]}
+
+    page = tab.page
+    await log_in(page, member, path="/app/sites")
+    names = page.locator("tbody td:first-child a")
+    await expect(names).to_have_count(len(listed))
+    assert sorted(await names.all_text_contents()) == sorted(site["name"] for site in listed)
+    await accessible(tab, "sites as a member")
+    await page.get_by_role("link", name=mine["name"]).click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text(mine["name"])
+    await page.get_by_role("link", name="New notification").click()
+    await expect(page.locator(PREVIEW)).to_contain_text("bought Trail Shoes")
+    await page.goto(f"/app/sites/{theirs['id']}")
+    await expect(page.get_by_role("heading", level=1)).to_have_text(theirs["name"])
+    for action in ("New notification", "New template"):
+        await expect(page.get_by_role("link", name=action)).to_have_count(0)
+    await accessible(tab, "another member's site")
+    assert real_problems(tab) == []
+
+    async with httpx.AsyncClient(base_url=console_url, timeout=30) as http:
+        patched = await http.patch(f"/api/v1/sites/{theirs['id']}", headers=member.headers, json={"name": "Mine now"})
+        assert patched.status_code == 403, patched.text
+        assert (await http.get(f"/api/v1/sites/{elsewhere['id']}", headers=member.headers)).status_code == 404
+    async with console_client(console_url, member) as http:
+        token = csrf_of((await http.get("/app/sites")).text)
+        for path in (f"/app/sites/{theirs['id']}/notifications/new", f"/app/sites/{theirs['id']}/templates/new"):
+            assert (await http.get(path)).status_code == 403, path
+            assert (await http.post(path, data={"csrf_token": token, "name": "Mine"})).status_code == 403, path
+        assert (await http.get(f"/app/sites/{mine['id']}/templates/new")).status_code == 200
+        for path in ("", "/analytics", "/live", "/notifications/new"):
+            assert (await http.get(f"/app/sites/{elsewhere['id']}{path}")).status_code == 404, path
+    assert (await api_get(console_url, founder, f"/sites/{theirs['id']}"))["name"] == theirs["name"]
+
+
 async def test_readers_are_refused_changes_and_other_orgs_see_nothing(
     tab: Tab, console_url: str, client: httpx.AsyncClient, founder: Account, other_founder: Account
 ) -> None:
