@@ -14,6 +14,7 @@ from northstar.datasets.manifest import MANIFEST as DATASETS
 from northstar.integrations.manifest import MANIFEST as INTEGRATIONS
 from northstar.metrics.manifest import MANIFEST as METRICS
 from northstar.platform.manifest import MANIFEST as PLATFORM
+from northstar.reports.manifest import MANIFEST as REPORTS
 from northstar.socialproof.manifest import MANIFEST as SOCIALPROOF
 
 MANIFESTS: tuple[Manifest, ...] = (
@@ -25,5 +26,6 @@ MANIFESTS: tuple[Manifest, ...] = (
     SOCIALPROOF,
     INTEGRATIONS,
     METRICS,
+    REPORTS,
 )
 install(MANIFESTS)  # roles, export sources and event topics are known wherever the platform is loaded

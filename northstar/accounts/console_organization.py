@@ -48,9 +48,9 @@ from northstar.accounts.schemas import (
     TeamUpdate,
 )
 from northstar.accounts.service import credentials, organizations, projects
-from northstar.core.console.pages import console_router, field_errors, read_form, redirect, render
+from northstar.core.console.pages import attempt, console_router, field_errors, read_form, redirect, render
 from northstar.core.context import ClientMeta, DbSession, audit_target
-from northstar.core.http import AppError, NotFound, Page
+from northstar.core.http import Page
 from northstar.core.permissions import ROLE_RANK, Principal, Role
 
 router = console_router()
@@ -61,21 +61,6 @@ def grantable_roles(principal: Principal) -> list[tuple[str, str]]:
     """The roles this principal may give (its own rank or below), as select options."""
     rank = ROLE_RANK[principal.role]
     return [(role.value, role.value.capitalize()) for role in Role if ROLE_RANK[role] >= rank]
-
-
-async def _refused(
-    request: Request, session: AsyncSession, action: Callable[[], Awaitable[Any]]
-) -> tuple[Any, str | None, int]:
-    """Run a service call in a savepoint; a refusal the user can act on comes back as its message (a 404 stays a
-    404 page), and the request's audit entry says it was refused."""
-    try:
-        async with session.begin_nested():
-            return await action(), None, 200
-    except AppError as exc:
-        if isinstance(exc, NotFound):
-            raise
-        request.state.audit_details = {"refused": exc.code, "status": exc.status}
-        return None, exc.message, exc.status
 
 
 # Members and invitations
@@ -118,7 +103,7 @@ async def change_role(
     if form.model is None:
         return await _members_page(request, session, principal, page, status=422, errors=form.errors)
     role = Role(form.model.role)
-    change, refusal, status = await _refused(
+    change, refusal, status = await attempt(
         request,
         session,
         lambda: organizations.change_member_role(
@@ -138,7 +123,7 @@ async def change_role(
 async def remove_member(
     user_id: uuid.UUID, request: Request, principal: MembersDeletePage, session: DbSession, page: Page
 ) -> Response:
-    revoked, refusal, status = await _refused(
+    revoked, refusal, status = await attempt(
         request,
         session,
         lambda: organizations.remove_member(
@@ -160,7 +145,7 @@ async def invite(request: Request, principal: InvitationsCreatePage, session: Db
             request, session, principal, page, status=422, values=form.values, errors=form.errors
         )
     email, role = form.model.email, Role(form.model.role)
-    created, refusal, status = await _refused(
+    created, refusal, status = await attempt(
         request,
         session,
         lambda: organizations.create_invitation(session, principal=principal, email=email, role=role),
@@ -221,7 +206,7 @@ async def create_api_key(request: Request, principal: KeysCreatePage, session: D
     if form.model is None:
         return await _keys_page(request, session, principal, page, status=422, values=form.values, errors=form.errors)
     body = form.model
-    new, refusal, status = await _refused(
+    new, refusal, status = await attempt(
         request,
         session,
         lambda: credentials.create_api_key(
@@ -246,7 +231,7 @@ async def create_api_key(request: Request, principal: KeysCreatePage, session: D
 async def rotate_api_key(
     key_id: uuid.UUID, request: Request, principal: KeysCreatePage, session: DbSession, page: Page
 ) -> Response:
-    new, refusal, status = await _refused(
+    new, refusal, status = await attempt(
         request, session, lambda: credentials.rotate_api_key(session, principal=principal, key_id=key_id)
     )
     if new is None:
@@ -402,7 +387,7 @@ async def _rename(
         update = partial(projects.update_project, session, principal=principal, project_id=scope_id)
     else:
         update = partial(projects.update_team, session, org_id=principal.org_id, team_id=scope_id)
-    done, refusal, status = await _refused(
+    done, refusal, status = await attempt(
         request, session, lambda: update(name=body.name, description=body.description)
     )
     if done is None:
@@ -435,7 +420,7 @@ async def _delete(
         remove = partial(projects.delete_project, session, principal=principal, project_id=scope_id)
     else:
         remove = partial(projects.delete_team, session, org_id=principal.org_id, team_id=scope_id)
-    _, refusal, status = await _refused(request, session, remove)
+    _, refusal, status = await attempt(request, session, remove)
     if refusal is not None:
         return await _grants_page(
             request, session, principal, kind=kind, scope_id=scope_id, errors={"form": refusal}, status=status
@@ -476,7 +461,7 @@ async def _grant(
         )
     setter = projects.set_project_role if kind == "project" else projects.set_team_role
     scope = {f"{kind}_id": scope_id}
-    done, refusal, status = await _refused(
+    done, refusal, status = await attempt(
         request, session, lambda: setter(session, principal=principal, user_id=user_id, role=role, **scope)
     )
     if done is None:

@@ -74,6 +74,20 @@ class MonthFacts:
     computed_at: dt.datetime | None  # when metrics were last computed
 
 
+@dataclass(frozen=True)
+class RangeFacts:
+    """MRR over a few days (a week, say): where it started and ended, each kind's total, and the largest moves."""
+
+    start: dt.date
+    end: dt.date
+    currency: str
+    exponent: int
+    mrr_start: int
+    mrr_end: int
+    movements: dict[str, int]
+    top_movements: list[CustomerMovement]
+
+
 def _number(value: Any) -> int | float | None:
     return None if value is None else queries.plain_number(Decimal(str(value)))
 
@@ -143,6 +157,33 @@ async def month_facts(
         open_pipeline=int(pipeline) if pipeline is not None else None,
         problem=summary.problem if summary is not None else None,
         computed_at=summary.computed_at if summary is not None else None,
+    )
+
+
+async def range_facts(
+    session: AsyncSession, *, org_id: uuid.UUID, start: dt.date, end: dt.date, currency: str
+) -> RangeFacts:
+    before = await queries.value_on(session, org_id=org_id, metric="mrr", day=start - dt.timedelta(days=1))
+    after = await queries.value_on(session, org_id=org_id, metric="mrr", day=end)
+    totals: dict[str, int] = dict(
+        (
+            await session.execute(
+                text("""
+                SELECT kind, sum(amount) FROM metrics.movements
+                WHERE org_id = :org AND day BETWEEN :start AND :end GROUP BY kind"""),
+                {"org": org_id, "start": start, "end": end},
+            )
+        ).all()
+    )
+    return RangeFacts(
+        start=start,
+        end=end,
+        currency=currency,
+        exponent=minor_units(currency),
+        mrr_start=int(before or 0),
+        mrr_end=int(after or 0),
+        movements={kind: int(totals.get(kind, 0)) for kind in MOVEMENT_KINDS},
+        top_movements=await _top_movements(session, org_id=org_id, start=start, end=end),
     )
 
 

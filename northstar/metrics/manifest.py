@@ -48,7 +48,6 @@ MANIFEST = Manifest(
     schemas=("metrics",),
     resources=(
         Resource("dashboards", member=_BUSINESS, analyst=(allow("read"),), investor=(allow("read"),)),
-        Resource("reports", member=_BUSINESS, analyst=(allow("read"),), investor=(allow("read"),)),
         Resource("settings", member=(allow("read"),), analyst=(allow("read"),)),
     ),
     export_sources=MappingProxyType(

@@ -28,7 +28,7 @@ from northstar.core.http import Forbidden, Unprocessable
 from northstar.core.permissions import Principal
 from northstar.core.queue import enqueue_named
 from northstar.metrics import commerce, engine, facts, product, sales_pipeline, traffic
-from northstar.metrics.facts import MonthFacts
+from northstar.metrics.facts import MonthFacts, RangeFacts
 from northstar.metrics.inputs import InvoiceLine, SourceBatch
 from northstar.metrics.models import (
     Cohort,
@@ -557,10 +557,28 @@ async def delete_goal(session: AsyncSession, *, principal: Principal, goal_id: u
     await session.flush()
 
 
+async def org_today(session: AsyncSession, *, org_id: uuid.UUID) -> dt.date:
+    """Today in the organization's time zone."""
+    return today_in(await policy_of(session, org_id=org_id))
+
+
 async def month_facts(session: AsyncSession, *, org_id: uuid.UUID, month: dt.date | None) -> MonthFacts:
     """What happened in a month (default: this one, so far), for the coach: ``metrics.facts``."""
     policy = await policy_of(session, org_id=org_id)
     today = today_in(policy)
     return await facts.month_facts(
         session, org_id=org_id, month=month or today, today=today, currency=policy.reporting_currency
+    )
+
+
+async def recent_facts(session: AsyncSession, *, org_id: uuid.UUID, days: int) -> RangeFacts:
+    """MRR over the last ``days`` days, today included, in the org's time zone and currency."""
+    policy = await policy_of(session, org_id=org_id)
+    today = today_in(policy)
+    return await facts.range_facts(
+        session,
+        org_id=org_id,
+        start=today - dt.timedelta(days=days - 1),
+        end=today,
+        currency=policy.reporting_currency,
     )

@@ -24,17 +24,10 @@ XSS = "<img src=x id=injected onerror=alert(1)><script>alert(2)</script>"
 CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
 
 
-def real_problems(tab: Tab) -> list[str]:
-    """Script errors and CSP violations; the browser also logs each refused form (422, or 409 for a taken domain),
-    which is expected."""
-    refused = ("status of 422", "status of 409")
-    return [problem for problem in tab.problems if not any(status in problem for status in refused)]
-
-
 async def accessible(tab: Tab, context: str) -> None:
     """axe on the page, once the page itself has shown no problem: axe's contrast check sets inline styles inside
     the widget's shadow root, which the CSP refuses (and reports); those reports are axe's, not the page's."""
-    assert real_problems(tab) == [], context
+    assert tab.script_problems() == [], context
     await assert_accessible(tab.page, context=context)
     tab.problems[:] = [problem for problem in tab.problems if not problem.startswith("Applying inline style")]
 
@@ -141,7 +134,7 @@ async def test_a_site_is_created_and_its_notification_previewed_by_the_widget(
     changed = await api_get(console_url, founder, f"/sites/{site_id}/notifications/{notification_id}")
     assert changed["display"]["durationSeconds"] == 9
     assert changed["anonymization"]["excluded"] == []  # what the form does not show is kept
-    assert real_problems(tab) == []
+    assert tab.script_problems() == []
 
     narrow = await open_tab(browser, console_url, width=390)
     try:
@@ -153,7 +146,7 @@ async def test_a_site_is_created_and_its_notification_previewed_by_the_widget(
         await expect(narrow.page.locator(PREVIEW)).to_contain_text("Someone from Berlin")
         await accessible(narrow, "editor at 390 px")
         await shoot(narrow, "notification")
-        assert real_problems(narrow) == []
+        assert narrow.script_problems() == []
     finally:
         await narrow.context.close()
     await page.goto("/app/sites")
@@ -165,7 +158,7 @@ async def test_a_site_is_created_and_its_notification_previewed_by_the_widget(
     await page.get_by_role("button", name="Add site").click()  # refused by the service, in a savepoint
     await expect(page.locator("#error-domain")).to_have_text("This organization already has a site for this domain")
     await expect(page.get_by_role("link", name="Trail shop")).to_have_count(1)
-    assert real_problems(tab) == []
+    assert tab.script_problems() == []
 
 
 async def test_an_invalid_draft_says_why_and_other_types_preview(tab: Tab, console_url: str, founder: Account) -> None:
@@ -180,7 +173,7 @@ async def test_an_invalid_draft_says_why_and_other_types_preview(tab: Tab, conso
     await page.get_by_label("Purchases").check()
     await page.get_by_role("button", name="Create notification").click()
     await expect(page.locator(".form-error")).to_contain_text("needs source.period")
-    assert real_problems(tab) == []
+    assert tab.script_problems() == []
 
 
 async def test_markup_typed_by_users_is_inert_and_template_css_errors_are_shown_at_their_line(
@@ -249,7 +242,7 @@ async def test_markup_typed_by_users_is_inert_and_template_css_errors_are_shown_
     stored = await api_get(console_url, founder, f"/sites/{site['id']}/templates/{template['id']}")
     assert stored["cssContent"] == ".popup { border: 2px solid #0a7; }"
     await accessible(tab, "template")
-    assert real_problems(tab) == []
+    assert tab.script_problems() == []
 
 
 async def _analytics_match(page: Page, console_url: str, founder: Account, site_id: str) -> None:
@@ -324,7 +317,7 @@ async def test_analytics_show_the_apis_numbers(tab: Tab, browser: Browser, conso
     await page.wait_for_url("**timezone=America%2FNew_York**")
     await _analytics_match(page, console_url, founder, site["id"])
     await accessible(tab, "analytics by hour")
-    assert real_problems(tab) == []
+    assert tab.script_problems() == []
 
     narrow = await open_tab(browser, console_url, width=390)
     try:
@@ -343,7 +336,7 @@ async def test_analytics_show_the_apis_numbers(tab: Tab, browser: Browser, conso
             await expect(narrow.page.get_by_role("heading", level=1)).to_be_visible()
             await assert_fits(narrow.page)
             await accessible(narrow, f"{page_path} at 390 px")
-        assert real_problems(narrow) == []
+        assert narrow.script_problems() == []
     finally:
         await narrow.context.close()
 
@@ -359,7 +352,7 @@ async def test_collected_events_appear_in_the_live_feed(tab: Tab, console_url: s
     await expect(entry).to_contain_text("purchase")
     await expect(entry).to_contain_text(f"{site['domain']}/p")
     await accessible(tab, "live feed with an event")
-    assert real_problems(tab) == []
+    assert tab.script_problems() == []
 
 
 async def test_markup_in_collected_events_is_text_in_the_live_feed(
@@ -388,7 +381,7 @@ async def test_markup_in_collected_events_is_text_in_the_live_feed(
     await assert_inert(page)
     assert await page.title() == title
     await accessible(tab, "live feed with markup")
-    assert real_problems(tab) == []
+    assert tab.script_problems() == []
 
 
 async def test_a_member_changes_only_the_sites_they_created(
@@ -419,7 +412,7 @@ async def test_a_member_changes_only_the_sites_they_created(
     for action in ("New notification", "New template"):
         await expect(page.get_by_role("link", name=action)).to_have_count(0)
     await accessible(tab, "another member's site")
-    assert real_problems(tab) == []
+    assert tab.script_problems() == []
 
     async with httpx.AsyncClient(base_url=console_url, timeout=30) as http:
         patched = await http.patch(f"/api/v1/sites/{theirs['id']}", headers=member.headers, json={"name": "Mine now"})
@@ -469,7 +462,7 @@ async def test_readers_are_refused_changes_and_other_orgs_see_nothing(
     await accessible(tab, "site as analyst")
     await tab.page.goto("/app/sites")
     await expect(tab.page.get_by_role("heading", name="Add a site")).to_have_count(0)
-    assert real_problems(tab) == []
+    assert tab.script_problems() == []
 
     async with console_client(console_url, analyst) as http:
         token = csrf_of((await http.get(base)).text)

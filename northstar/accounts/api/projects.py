@@ -183,17 +183,19 @@ async def get_team(team_id: uuid.UUID, principal: TeamsRead, session: DbSession)
 
 @router.patch("/teams/{team_id}", response_model=Envelope[TeamOut], name="teams.update")
 async def update_team(
-    team_id: uuid.UUID, body: TeamUpdate, principal: TeamsUpdate, session: DbSession
+    team_id: uuid.UUID, body: TeamUpdate, request: Request, principal: TeamsUpdate, session: DbSession
 ) -> Envelope[TeamOut]:
     team = await service.update_team(
         session, org_id=principal.org_id, team_id=team_id, name=body.name, description=body.description
     )
+    audit_target(request, "team", team.id, **body.model_dump(exclude_none=True, by_alias=True))
     return Envelope(data=TeamOut.model_validate(team))
 
 
 @router.delete("/teams/{team_id}", status_code=status.HTTP_204_NO_CONTENT, name="teams.delete")
-async def delete_team(team_id: uuid.UUID, principal: TeamsDelete, session: DbSession) -> None:
+async def delete_team(team_id: uuid.UUID, request: Request, principal: TeamsDelete, session: DbSession) -> None:
     await service.delete_team(session, org_id=principal.org_id, team_id=team_id)
+    audit_target(request, "team", team_id)
 
 
 @router.get("/teams/{team_id}/members", response_model=Envelope[list[ScopedMemberOut]], name="teams.list_members")

@@ -1,0 +1,264 @@
+"""The fact sheet: everything a narrative may say about a month, each fact a sentence with its numbers and an id
+to cite. Words come after facts: the writer, the playbook, the coach and any language model work from this sheet,
+and a text is accepted only when each of its numbers is one of the sheet's (``numbers.unsupported``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from northstar.integrations import service as integrations_service
+from northstar.metrics import service as metrics_service
+from northstar.metrics.facts import CustomerMovement, MetricChange, MonthFacts
+from northstar.reports.numbers import count, money, percent
+
+LABELS = {
+    "mrr": "MRR",
+    "arr": "ARR",
+    "customers": "Customers",
+    "arpa": "ARPA",
+    "net_new": "Net new MRR",
+    "customer_churn_rate": "Customer churn",
+    "net_mrr_churn_rate": "Net MRR churn",
+    "nrr": "Net revenue retention",
+    "quick_ratio": "Quick ratio",
+    "ltv": "LTV",
+    "revenue": "Revenue",
+    "orders": "Orders",
+    "aov": "Average order value",
+    "sessions": "Sessions",
+    "conversion_rate": "Conversion rate",
+    "won_amount": "Won deals",
+    "win_rate": "Win rate",
+}
+KIND_WORDS = {
+    "new": "started paying",
+    "expansion": "expanded",
+    "reactivation": "came back",
+    "contraction": "contracted",
+    "churn": "churned",
+}
+STALE_AFTER_HOURS = 24
+
+
+@dataclass(frozen=True)
+class Fact:
+    id: str  # what a text cites: "kpi.mrr", "movement.2", "goal.<uuid>", "plan.price_basic", "trials", …
+    text: str  # one sentence stating it, numbers written as ``numbers`` writes them
+    data: dict[str, Any] = field(default_factory=dict)  # the same in structured form
+
+
+@dataclass(frozen=True)
+class FactSheet:
+    month: dt.date
+    currency: str
+    facts: tuple[Fact, ...]
+    source: MonthFacts
+    customer_names: tuple[str, ...]  # what a prompt must not carry
+
+    def get(self, fact_id: str) -> Fact | None:
+        return next((fact for fact in self.facts if fact.id == fact_id), None)
+
+    def starting(self, prefix: str) -> list[Fact]:
+        return [fact for fact in self.facts if fact.id.startswith(prefix)]
+
+    def texts(self) -> list[str]:
+        return [fact.text for fact in self.facts]
+
+
+def month_name(day: dt.date) -> str:
+    return day.strftime("%B %Y")
+
+
+def label(metric: str) -> str:
+    return LABELS.get(metric, metric.replace("_", " ").capitalize())
+
+
+class Formatter:
+    """Values of one sheet in its currency: every number a fact holds is written by one of these."""
+
+    def __init__(self, currency: str, exponent: int) -> None:
+        self.currency, self.exponent = currency, exponent
+
+    def money(self, minor: int) -> str:
+        return money(minor, self.currency, self.exponent)
+
+    def change(self, change: MetricChange, delta: int | float) -> str:
+        """A change without its sign (the words say which way): a rate's change in percentage points."""
+        return f"{abs(delta):,.1f} points" if change.percent else self.value(change, abs(delta))
+
+    def value(self, change: MetricChange, value: int | float) -> str:
+        if change.money:
+            return self.money(int(value))
+        if change.percent:
+            return percent(value)
+        return count(value) if isinstance(value, int) else f"{value:,.2f}"
+
+
+def customer_name(movement: CustomerMovement) -> str:
+    return movement.name or movement.external_id
+
+
+def _metric_facts(found: MonthFacts, say: Formatter) -> Iterable[Fact]:
+    month = month_name(found.month)
+    for metric, change in found.metrics.items():
+        if change.value is None:
+            continue
+        now = say.value(change, change.value)
+        text = f"{label(metric)} in {month}: {now}"
+        data: dict[str, Any] = {"metric": metric, "value": change.value, "previous": change.previous}
+        if change.previous is not None:
+            delta = change.value - change.previous
+            direction = "up" if delta > 0 else "down" if delta < 0 else "flat"
+            text += f", {direction}"
+            if delta:
+                text += f" {say.change(change, delta)}"
+                if change.previous and not change.percent:
+                    share = abs(delta) * 100 / abs(change.previous)
+                    text += f" ({percent(share)})"
+                    data["change_percent"] = round(share if delta > 0 else -share, 1)
+            text += f" from {say.value(change, change.previous)}"
+            data["change"] = delta
+        yield Fact(f"kpi.{metric}", text + ".", data)
+
+
+def _movement_facts(found: MonthFacts, say: Formatter) -> Iterable[Fact]:
+    month = month_name(found.month)
+    parts = [f"{kind} {say.money(amount)}" for kind, amount in found.movements.items() if amount]
+    net = found.mrr_end - found.mrr_start
+    yield Fact(
+        "movements",
+        f"MRR went from {say.money(found.mrr_start)} to {say.money(found.mrr_end)} in {month}"
+        + (f" ({', '.join(parts)})" if parts else ", with no movement")
+        + f": net {'+' if net >= 0 else '-'}{say.money(net)}.",
+        {"start": found.mrr_start, "end": found.mrr_end, **found.movements},
+    )
+    for rank, movement in enumerate(found.top_movements, start=1):
+        plans = f" on {', '.join(movement.plans)}" if movement.plans else ""
+        yield Fact(
+            f"movement.{rank}",
+            f"{customer_name(movement)} {KIND_WORDS.get(movement.kind, movement.kind)}{plans} on "
+            f"{movement.day.isoformat()}: {'+' if movement.amount >= 0 else '-'}{say.money(movement.amount)} MRR.",
+            {
+                "customer_id": str(movement.customer_id),
+                "customer": customer_name(movement),
+                "kind": movement.kind,
+                "amount": movement.amount,
+                "day": movement.day.isoformat(),
+                "plans": list(movement.plans),
+            },
+        )
+    total = -sum(found.contraction_by_plan.values())
+    for plan, amount in sorted(found.contraction_by_plan.items(), key=lambda item: item[1]):
+        yield Fact(
+            f"plan.{plan}",
+            f"Contraction on {plan} in {month}: {say.money(amount)}, {percent(-amount * 100 / total)} of all "
+            "contraction.",
+            {"plan": plan, "amount": amount, "share_percent": round(-amount * 100 / total, 1)},
+        )
+
+
+def _history_facts(found: MonthFacts) -> Iterable[Fact]:
+    if found.churn_history:
+        median = statistics.median(rate for _, rate in found.churn_history)
+        yield Fact(
+            "churn.median",
+            f"Median customer churn over the {count(len(found.churn_history))} months before "
+            f"{month_name(found.month)}: {percent(median)}.",
+            {"median": median, "months": len(found.churn_history)},
+        )
+    for trial in found.trials:
+        if trial.ended:
+            rate = trial.converted * 100 / trial.ended
+            yield Fact(
+                f"trials.{trial.month:%Y-%m}",
+                f"Trials ending in {month_name(trial.month)}: {count(trial.ended)}, {count(trial.converted)} "
+                f"converted ({percent(rate)}).",
+                {"ended": trial.ended, "converted": trial.converted, "rate": round(rate, 1)},
+            )
+
+
+def _goal_facts(found: MonthFacts, say: Formatter) -> Iterable[Fact]:
+    for goal in found.goals:
+        change = found.metrics.get(goal["metric"]) or MetricChange(
+            goal["metric"], None, None, isinstance(goal["target"], dict), goal["metric"].endswith("_rate")
+        )
+        values = {name: _plain(goal[name]) for name in ("target", "current", "expected")}
+        shown = {name: say.value(change, value) for name, value in values.items() if value is not None}
+        text = f"Goal: {label(goal['metric'])} at {shown['target']} by {goal['target_date'].isoformat()}"
+        if "current" in shown:
+            text += f", now {shown['current']}"
+        if "expected" in shown and goal["status"] in ("at_risk", "on_track"):
+            text += f", {shown['expected']} expected by today"
+        yield Fact(
+            f"goal.{goal['id']}",
+            f"{text}: {goal['status'].replace('_', ' ')}.",
+            {
+                "metric": goal["metric"],
+                **values,
+                "shown": shown,
+                "target_date": goal["target_date"].isoformat(),
+                "status": goal["status"],
+            },
+        )
+
+
+def _plain(value: Any) -> Any:
+    return value["amount"] if isinstance(value, dict) else value
+
+
+def _health_facts(found: MonthFacts, integrations: Iterable[Any], now: dt.datetime, say: Formatter) -> Iterable[Fact]:
+    for item in found.anomalies:
+        yield Fact(
+            f"anomaly.{item['day'].isoformat()}",
+            f"MRR moved unusually on {item['day'].isoformat()}: {item['direction']} "
+            f"{say.money(int(_plain(item['value'])))} that day.",
+            {"day": item["day"].isoformat(), "direction": item["direction"], "value": _plain(item["value"])},
+        )
+    if found.open_pipeline is not None:
+        shown = say.money(found.open_pipeline)
+        yield Fact("pipeline", f"Open pipeline: {shown}.", {"amount": found.open_pipeline, "shown": shown})
+    for integration in integrations:
+        synced = integration.last_success_at
+        hours = int((now - synced).total_seconds() // 3600) if synced else None
+        if integration.status == "error" or (integration.last_error and integration.status != "paused"):
+            text = f"{integration.name} is failing: {integration.last_error or 'the last sync failed'}."
+        elif hours is None:
+            text = f"{integration.name} has not synced yet."
+        elif hours >= STALE_AFTER_HOURS:
+            text = f"{integration.name} last synced {count(hours)} hours ago."
+        else:
+            continue
+        yield Fact(
+            f"integration.{integration.id}",
+            text,
+            {"name": integration.name, "status": integration.status, "hours_since_sync": hours},
+        )
+    if found.problem:
+        yield Fact("stale", f"Metrics are out of date: {found.problem}.", {"problem": found.problem})
+
+
+def sheet_of(found: MonthFacts, integrations: Iterable[Any], now: dt.datetime) -> FactSheet:
+    """The sheet of a month's facts and the org's integrations, as of ``now``."""
+    say = Formatter(found.currency, found.exponent)
+    facts = (
+        *_metric_facts(found, say),
+        *_movement_facts(found, say),
+        *_history_facts(found),
+        *_goal_facts(found, say),
+        *_health_facts(found, integrations, now, say),
+    )
+    names = tuple(sorted({name for movement in found.top_movements if (name := movement.name)}))
+    return FactSheet(month=found.month, currency=found.currency, facts=facts, source=found, customer_names=names)
+
+
+async def build(session: AsyncSession, *, org_id: uuid.UUID, month: dt.date | None) -> FactSheet:
+    found = await metrics_service.month_facts(session, org_id=org_id, month=month)
+    integrations, _ = await integrations_service.list_integrations(session, org_id=org_id, offset=0, limit=100)
+    return sheet_of(found, integrations, dt.datetime.now(dt.UTC))

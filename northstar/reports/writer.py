@@ -1,0 +1,164 @@
+"""The deterministic writer: a month's narrative from the fact sheet alone, with templates and rules.
+
+It is the default (no language model needed) and the fallback when a model's text fails the number check. It
+writes numbers with the fact sheet's own formatter, from the facts' own values, so what it writes always passes
+that check. The voice is the coach's: direct, and upbeat unless the org picked a plainer tone; the length picks
+how many sections are told."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from northstar.reports.facts import Fact, FactSheet, Formatter, label, month_name
+from northstar.reports.numbers import count, percent
+from northstar.reports.playbook import Step
+
+Tone = Literal["upbeat", "neutral"]
+Length = Literal["short", "standard", "detailed"]
+STEPS_SHOWN = {"short": 1, "standard": 3, "detailed": 5}
+MOVERS_SHOWN = {"short": 0, "standard": 3, "detailed": 5}
+GAINS = (("new", "new business brought"), ("expansion", "expansion"), ("reactivation", "returning customers"))
+LOSSES = (("churn", "churn took"), ("contraction", "contraction"))
+MOVED = {
+    "new": "started paying",
+    "expansion": "expanded",
+    "reactivation": "came back",
+    "contraction": "downgraded",
+    "churn": "churned",
+}
+GOAL_WORDS = {
+    "achieved": "is reached",
+    "on_track": "is on track",
+    "at_risk": "is at risk",
+    "missed": "was missed",
+    "no_data": "has no values yet",
+}
+
+
+@dataclass(frozen=True)
+class Narrative:
+    title: str
+    paragraphs: tuple[str, ...]
+    cites: tuple[str, ...]  # the facts it tells
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(self.paragraphs)
+
+
+Part = tuple[str, list[str]]  # a paragraph and the facts it tells
+
+
+def _signed(say: Formatter, amount: int) -> str:
+    return f"{'+' if amount >= 0 else '-'}{say.money(amount)}"
+
+
+def _listing(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _opening(sheet: FactSheet, say: Formatter, tone: Tone) -> Part:
+    mrr = sheet.get("kpi.mrr")
+    month = month_name(sheet.month)
+    if mrr is None:
+        return f"No MRR for {month} yet: connect billing and the coach takes it from there.", []
+    data = mrr.data
+    value = say.money(data["value"])
+    change = data.get("change")
+    if not change:
+        text = f"MRR held at {value} in {month}." if change == 0 else f"MRR stood at {value} in {month}."
+    else:
+        rise = change > 0
+        share = f" ({percent(data['change_percent'])})" if "change_percent" in data else ""
+        text = f"MRR {'grew' if rise else 'fell'} by {say.money(abs(change))}{share} to {value} in {month}."
+        if tone == "upbeat":
+            text = ("Good month: " if rise else "A tougher month, with a clear place to start. ") + text
+    cites = [mrr.id]
+    customers = sheet.get("kpi.customers")
+    if customers is not None and customers.data.get("change") is not None:
+        more = customers.data["change"]
+        text += f" You have {count(customers.data['value'])} customers, " + (
+            f"{count(more)} {'more' if more > 0 else 'fewer'} than the month before." if more else "as many as before."
+        )
+        cites.append(customers.id)
+    return text, cites
+
+
+def _movements(sheet: FactSheet, say: Formatter) -> Part:
+    fact = sheet.get("movements")
+    if fact is None or sheet.get("kpi.mrr") is None:
+        return "", []
+    data: dict[str, Any] = fact.data
+    gains = [f"{words} {say.money(data[kind])}" for kind, words in GAINS if data.get(kind)]
+    losses = [f"{words} {say.money(data[kind])}" for kind, words in LOSSES if data.get(kind)]
+    if not gains and not losses:
+        return "No customer changed what they pay this month.", [fact.id]
+    sentence = "; ".join(part for part in (_listing(gains), _listing(losses)) if part and (gains or losses))
+    return sentence[0].upper() + sentence[1:] + ".", [fact.id]
+
+
+def _movers(sheet: FactSheet, say: Formatter, shown: int) -> Part:
+    movers = sheet.starting("movement.")[:shown]
+    if not movers:
+        return "", []
+    told = []
+    for fact in movers:
+        data = fact.data
+        plans = f", {', '.join(data['plans'])}" if data["plans"] else ""
+        told.append(
+            f"{data['customer']} {MOVED.get(data['kind'], data['kind'])} "
+            f"({_signed(say, data['amount'])} on {data['day']}{plans})"
+        )
+    return f"The biggest moves: {_listing(told)}.", [fact.id for fact in movers]
+
+
+def _goals(sheet: FactSheet, say: Formatter, tone: Tone) -> Part:
+    goals = sheet.starting("goal.")
+    told = []
+    for goal in goals:
+        data, shown = goal.data, goal.data["shown"]
+        text = f"Your {label(data['metric'])} goal of {shown['target']} by {data['target_date']}"
+        text += f" {GOAL_WORDS[data['status']]}"
+        if data["status"] in ("at_risk", "on_track") and "current" in shown and "expected" in shown:
+            text += f": {shown['current']} now, {shown['expected']} expected by today"
+        if data["status"] == "achieved" and tone == "upbeat":
+            text += ", well done"
+        told.append(text + ".")
+    return " ".join(told), [goal.id for goal in goals]
+
+
+def _details(sheet: FactSheet) -> Part:
+    others: list[Fact] = [
+        fact
+        for fact in sheet.facts
+        if fact.id.startswith(("kpi.", "churn.", "trials.", "plan.", "anomaly.", "pipeline", "integration.", "stale"))
+        and fact.id not in ("kpi.mrr", "kpi.customers")
+    ]
+    return " ".join(fact.text for fact in others), [fact.id for fact in others]
+
+
+def _steps(steps: list[Step], shown: int, tone: Tone) -> Part:
+    if not steps:
+        return (
+            "Nothing needs fixing this month: keep doing what works." if tone == "upbeat" else "No action needed."
+        ), []
+    chosen = steps[:shown]
+    intro = "Where to push next:" if tone == "upbeat" else "Next steps:"
+    lines = "\n".join(f"- {step.title}. {step.action}" for step in chosen)
+    return f"{intro}\n{lines}", [cited for step in chosen for cited in step.cites]
+
+
+def write(sheet: FactSheet, steps: list[Step], *, tone: Tone = "upbeat", length: Length = "standard") -> Narrative:
+    say = Formatter(sheet.currency, sheet.source.exponent)
+    parts = [_opening(sheet, say, tone)]
+    if length != "short":
+        parts += [_movements(sheet, say), _movers(sheet, say, MOVERS_SHOWN[length]), _goals(sheet, say, tone)]
+    if length == "detailed":
+        parts.append(_details(sheet))
+    elif (stale := sheet.get("stale")) is not None:
+        parts.append((stale.text, [stale.id]))
+    parts.append(_steps(steps, STEPS_SHOWN[length], tone))
+    paragraphs = tuple(text for text, _ in parts if text)
+    cites = tuple(dict.fromkeys(cited for _, ids in parts for cited in ids))
+    return Narrative(title=f"{month_name(sheet.month)} in review", paragraphs=paragraphs, cites=cites)
