@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import secrets
+import time
 import uuid
 from dataclasses import dataclass, field
 
 import httpx
+import pyotp
 
 PASSWORD = "a-Long-and-unusual-passphrase-42"
 
@@ -104,6 +106,17 @@ async def add_member(client: httpx.AsyncClient, founder: Account, role: str) -> 
     assert account.org_id == founder.org_id
     account.role = role
     return account
+
+
+async def enable_mfa(client: httpx.AsyncClient, account: Account) -> pyotp.TOTP:
+    """Turn MFA on for ``account``'s user; the authenticator returned gives its codes. It is confirmed with the
+    previous step's code, so the current one is still unused for a login (a code works once)."""
+    enrollment = (await client.post("/api/v1/auth/mfa/enroll", headers=account.headers)).json()["data"]
+    totp = pyotp.TOTP(enrollment["secret"])
+    earlier = totp.at(time.time() - totp.interval)
+    confirmed = await client.post("/api/v1/auth/mfa/confirm", json={"code": earlier}, headers=account.headers)
+    assert confirmed.status_code == 200, confirmed.text
+    return totp
 
 
 async def create_project(client: httpx.AsyncClient, account: Account, name: str = "Project") -> dict[str, object]:

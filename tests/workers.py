@@ -6,6 +6,10 @@ import os
 import signal
 import subprocess
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from northstar.settings import Settings
 
 # The fakes listen on loopback over plain HTTP, which the outbound guard refuses by default, and retries wait a few
 # milliseconds instead of half a second, doubling (what they wait is not what is tested). Every test worker runs so:
@@ -15,6 +19,17 @@ LOOPBACK_VENDORS = {
     "NORTHSTAR_OUTBOUND__ALLOW_HTTP": "true",
     "NORTHSTAR_OUTBOUND__RETRY_BACKOFF_SECONDS": "0.01",
 }
+
+
+def reaching_loopback(settings: Settings) -> Settings:
+    """``settings`` with the outbound guard of ``LOOPBACK_VENDORS``: an app under test that calls the fakes itself
+    (testing credentials, say) is configured as the workers are."""
+    outbound = settings.outbound.model_copy(
+        update={"allow_private_networks": True, "allow_http": True, "retry_backoff_seconds": 0.01}
+    )
+    return settings.model_copy(update={"outbound": outbound})
+
+
 WORKER_ENV = {
     **LOOPBACK_VENDORS,
     "NORTHSTAR_QUEUE__HEARTBEAT_SECONDS": "0.5",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -10,19 +9,11 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from tests.console.accessibility import assert_accessible
-from tests.console.conftest import Tab, console_client, csrf_of, log_in, open_tab
+from tests.console.conftest import Tab, console_client, csrf_of, drop_file, log_in, open_tab
 from tests.datasets.conftest import wait_for_job
 from tests.factories import Account, add_member
-from tests.workers import Workers, stop_worker
 
 pytestmark = pytest.mark.usefixtures("worker")
-
-
-@pytest.fixture(scope="module")  # stops with this module: a worker left running would take other files' jobs
-def worker(database_url: str) -> Iterator[Workers]:
-    workers = Workers(database_url)
-    yield workers
-    stop_worker(workers.process)
 
 
 SCREENSHOTS = Path(__file__).parents[2] / "docs" / "console"
@@ -138,15 +129,7 @@ async def test_upload_by_drag_and_drop_follows_the_job_and_keeps_names_inert(
     await log_in(tab.page, founder, path="/app/upload")
     await assert_accessible(tab.page, context="upload")
     await tab.page.get_by_label("Dataset name").fill(hostile)
-    transfer = await tab.page.evaluate_handle(
-        """(text) => {
-            const data = new DataTransfer();
-            data.items.add(new File([text], '<i>bold.csv', {type: 'text/csv'}));
-            return data;
-        }""",
-        "n,word\n" + "".join(f"{n},w{n}\n" for n in range(1, 30)),
-    )
-    await tab.page.dispatch_event("#drop-zone", "drop", {"dataTransfer": transfer})
+    await drop_file(tab.page, "<i>bold.csv", "n,word\n" + "".join(f"{n},w{n}\n" for n in range(1, 30)))
     await expect(tab.page.locator("#chosen")).to_have_text("Chosen: <i>bold.csv")
     await tab.page.get_by_role("button", name="Upload").click()
     await tab.page.wait_for_url("**/app/jobs/*")

@@ -4,63 +4,30 @@ post; another org's integration is a 404; names are shown as text."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
-import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
-import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, expect
 
-from northstar.app import create_app
-from northstar.demo.loopback import serving
-from northstar.demo.stripe_account import add_months, generate, rates_body
 from northstar.demo.stripe_api import FakeStripe
-from northstar.settings import Settings
 from tests.console.accessibility import assert_accessible
-from tests.console.conftest import Tab, console_client, csrf_of, log_in, open_tab
+from tests.console.conftest import (
+    Tab,
+    console_client,
+    csrf_of,
+    log_in,
+    open_tab,
+    set_fx_rates,
+    wait_for_sync_end,
+)
 from tests.factories import Account, add_member
 from tests.integrations.conftest import wait_for_sync
-from tests.workers import Workers, stop_worker
+from tests.workers import Workers
 
 XSS_NAME = '<img src=x id="xss-probe"><script>window.pwned=1</script>'
-STREAMS = 7  # Stripe's six lists and its events: the progress bar's end
 SCREENSHOTS = "docs/console"
-
-
-@pytest.fixture(scope="module")
-async def console_url(settings: Settings) -> AsyncIterator[str]:
-    """The console allowed to reach vendors faked on loopback over HTTP, as the integrations tests' API is."""
-    outbound = settings.outbound.model_copy(
-        update={"allow_private_networks": True, "allow_http": True, "retry_backoff_seconds": 0.01}
-    )
-    async with serving(create_app(settings.model_copy(update={"outbound": outbound}))) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def worker(database_url: str) -> Iterator[Workers]:
-    workers = Workers(database_url)
-    yield workers
-    stop_worker(workers.process)
-
-
-@pytest.fixture(scope="module")
-async def stripe() -> AsyncIterator[tuple[FakeStripe, str]]:
-    start = dt.datetime.fromtimestamp(add_months(int(time.time()), -6), dt.UTC)
-    fake = FakeStripe(generate(customers=12, months=6, seed=11, start=start))
-    async with serving(fake.app) as url:
-        yield fake, url
-
-
-async def _rates(client: httpx.AsyncClient, founder: Account, fake: FakeStripe) -> None:
-    response = await client.put(
-        "/api/v1/metrics/fx-rates", headers=founder.headers, json=rates_body(fake.account.fx_rates)
-    )
-    assert response.status_code == 200, response.text
 
 
 async def _connected(client: httpx.AsyncClient, founder: Account, url: str, fake: FakeStripe) -> dict[str, Any]:
@@ -81,13 +48,6 @@ async def _connected(client: httpx.AsyncClient, founder: Account, url: str, fake
     return found
 
 
-async def _wait_for_the_end(page: Page) -> None:
-    """The bar has reached its end and the fragment came back without its polling trigger."""
-    bar = page.locator("#sync-progress progress")
-    await expect(bar).to_have_attribute("value", str(STREAMS), timeout=90_000)
-    await expect(page.locator("#sync-progress")).not_to_have_attribute("hx-trigger", re.compile(".*"))
-
-
 async def test_connect_sync_pause_and_resume_stripe(
     tab: Tab,
     browser: Browser,
@@ -98,7 +58,7 @@ async def test_connect_sync_pause_and_resume_stripe(
     stripe: tuple[FakeStripe, str],
 ) -> None:
     fake, url = stripe
-    await _rates(client, founder, fake)
+    await set_fx_rates(client, founder, fake)
     page = tab.page
     await log_in(page, founder, path="/app/integrations")
     await expect(page.get_by_role("link", name="Integrations")).to_have_attribute("aria-current", "page")
@@ -126,12 +86,12 @@ async def test_connect_sync_pause_and_resume_stripe(
     await page.wait_for_url(re.compile(r"/app/integrations/[0-9a-f-]{36}$"))
     integration_id = page.url.rsplit("/", 1)[1]
     await expect(page.get_by_role("heading", level=1)).to_have_text(XSS_NAME)
-    await _wait_for_the_end(page)
+    await wait_for_sync_end(page)
     await assert_accessible(page, context="detail")
 
     await page.get_by_role("button", name="Sync now").click()
     await page.wait_for_load_state()
-    await _wait_for_the_end(page)
+    await wait_for_sync_end(page)
     run = await wait_for_sync(client, founder, integration_id)
     assert run["status"] == "succeeded", run
     await expect(page.locator("#sync-progress")).to_contain_text(f"succeeded, {sum(run['fetched'].values())} rows")

@@ -7,11 +7,9 @@ and computed with its helpers, so the numbers shown can be compared with what th
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import uuid
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -20,7 +18,7 @@ from playwright.async_api import Browser, expect
 from northstar.core.db import Database
 from northstar.metrics.console import show
 from tests.console.accessibility import assert_accessible
-from tests.console.conftest import Tab, console_client, csrf_of, log_in, open_tab
+from tests.console.conftest import Tab, api_data, chart_data, console_client, csrf_of, log_in, open_tab, plotted
 from tests.factories import Account, add_member
 from tests.metrics.test_queries import MRR, Billing, _integration, _store_and_recompute, _utc_today
 
@@ -34,26 +32,11 @@ async def kpix(client: httpx.AsyncClient, founder: Account, database: Database) 
     return found
 
 
-async def _api(client: httpx.AsyncClient, account: Account, path: str, **params: str) -> Any:
-    response = await client.get(f"/api/v1{path}", headers=account.headers, params=params)
-    assert response.status_code == 200, response.text
-    return response.json()["data"]
-
-
-async def _chart(tab: Tab, source: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(await tab.page.locator(f"#{source}").text_content() or "{}")
-    return data
-
-
-def _plain(value: Any) -> Any:
-    return value["amount"] if isinstance(value, dict) else value
-
-
 async def test_founder_sees_the_api_numbers_explains_them_and_switches_granularity(
     tab: Tab, client: httpx.AsyncClient, kpix: Billing
 ) -> None:
     founder = kpix.account
-    dashboard = await _api(client, founder, "/dashboard")
+    dashboard = await api_data(client, founder, "/dashboard")
     cards = {card["metric"]: card for card in dashboard["cards"]}
     await log_in(tab.page, founder, path="/app/")
 
@@ -63,8 +46,8 @@ async def test_founder_sees_the_api_numbers_explains_them_and_switches_granulari
     await expect(mrr_card.locator(".kpi-change")).to_contain_text(show("mrr", cards["mrr"]["change"]))
     shown = await tab.page.locator(".kpi-card").evaluate_all("cards => cards.map(card => card.dataset.metric)")
     assert shown == list(cards)
-    spark = await _chart(tab, "spark-mrr")
-    assert spark["series"][0]["values"] == [_plain(value) for value in cards["mrr"]["sparkline"]]
+    spark = await chart_data(tab, "spark-mrr")
+    assert spark["series"][0]["values"] == [plotted(value) for value in cards["mrr"]["sparkline"]]
     await expect(mrr_card.locator("figure .chart-plot")).to_have_count(1)
     await assert_accessible(tab.page, context="home")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -75,7 +58,7 @@ async def test_founder_sees_the_api_numbers_explains_them_and_switches_granulari
     drawer = tab.page.locator("#explain-drawer")
     await expect(drawer).to_be_visible()
     await expect(tab.page.locator("#explain-title")).to_be_focused()
-    explained = await _api(
+    explained = await api_data(
         client, founder, "/metrics/explain", start=kpix.month(0).isoformat(), end=kpix.today.isoformat()
     )
     lines = [line["externalId"] for movement in explained for line in movement["lines"]]
@@ -89,12 +72,12 @@ async def test_founder_sees_the_api_numbers_explains_them_and_switches_granulari
     # the metric page: by day by default, as the series API answers
     await tab.page.get_by_role("link", name="MRR", exact=True).first.click()
     await tab.page.wait_for_url("**/app/kpis/mrr")
-    chart = await _chart(tab, "kpi-chart")
-    by_day = await _api(client, founder, "/dashboard/series", metric="mrr")
+    chart = await chart_data(tab, "kpi-chart")
+    by_day = await api_data(client, founder, "/dashboard/series", metric="mrr")
     assert chart["x"] == [point["day"] for point in by_day["points"]]
     assert chart["series"][0]["values"] == [point["value"]["amount"] for point in by_day["points"]]
     assert chart["format"] == {"currency": "USD", "exponent": 2}
-    anomalies = await _api(
+    anomalies = await api_data(
         client, founder, "/dashboard/anomalies", metric="mrr", start=chart["x"][0], end=kpix.today.isoformat()
     )
     assert [item["x"] for item in chart["anomalies"]] == [item["day"] for item in anomalies]
@@ -105,8 +88,8 @@ async def test_founder_sees_the_api_numbers_explains_them_and_switches_granulari
     await tab.page.get_by_role("link", name="By month").click()
     await expect(tab.page.locator("#values-title")).to_have_text("Values by month")
     await tab.page.wait_for_url("**/app/kpis/mrr?grain=month")
-    chart = await _chart(tab, "kpi-chart")
-    by_month = await _api(client, founder, "/dashboard/series", metric="mrr", grain="month")
+    chart = await chart_data(tab, "kpi-chart")
+    by_month = await api_data(client, founder, "/dashboard/series", metric="mrr", grain="month")
     assert chart["series"][0]["values"] == [point["value"]["amount"] for point in by_month["points"]]
     assert chart["series"][0]["values"][-1] == MRR[0]
     await expect(tab.page.locator("figure[data-chart] .chart-plot")).to_have_count(1)
@@ -124,8 +107,8 @@ async def test_founder_sees_the_api_numbers_explains_them_and_switches_granulari
 
     await tab.page.get_by_role("link", name="By week").click()
     await expect(tab.page.locator("#values-title")).to_have_text("Values by week")
-    by_week = await _api(client, founder, "/dashboard/series", metric="mrr", grain="week")
-    assert (await _chart(tab, "kpi-chart"))["series"][0]["values"] == [
+    by_week = await api_data(client, founder, "/dashboard/series", metric="mrr", grain="week")
+    assert (await chart_data(tab, "kpi-chart"))["series"][0]["values"] == [
         point["value"]["amount"] for point in by_week["points"]
     ]
     await assert_accessible(tab.page, context="metric by week")
@@ -143,14 +126,14 @@ async def test_movements_cohorts_goals_and_export(tab: Tab, client: httpx.AsyncC
     goal = created.json()["data"]
     await log_in(tab.page, founder, path="/app/kpis/mrr/movements")
 
-    waterfall = await _api(client, founder, "/dashboard/waterfall")
-    chart = await _chart(tab, "waterfall-chart")
+    waterfall = await api_data(client, founder, "/dashboard/waterfall")
+    chart = await chart_data(tab, "waterfall-chart")
     last = waterfall[-1]
     assert chart["series"][0]["values"] == [
         last[name]["amount"] for name in ("start", "new", "expansion", "reactivation", "contraction", "churn", "fx")
     ]
     assert sum(chart["series"][0]["values"]) == last["end"]["amount"] == MRR[0]
-    cohorts = await _api(client, founder, "/dashboard/cohorts")
+    cohorts = await api_data(client, founder, "/dashboard/cohorts")
     cells = tab.page.locator("table.cohorts td[class*=heat-]")
     await expect(cells).to_have_count(len(cohorts))
     assert await tab.page.locator("table.cohorts [style]").count() == 0
@@ -170,7 +153,7 @@ async def test_movements_cohorts_goals_and_export(tab: Tab, client: httpx.AsyncC
     await tab.page.get_by_role("button", name="Export Parquet").click()
     await tab.page.wait_for_url(re.compile(r"/app/exports/[0-9a-f-]{36}$"))
     job_id = tab.page.url.rsplit("/", 1)[1]
-    job = await _api(client, founder, f"/status/{job_id}")
+    job = await api_data(client, founder, f"/status/{job_id}")
     assert (job["type"], job["params"]["format"]) == ("export", "parquet")
     await expect(tab.page.locator("#export-job")).to_contain_text(job["status"])
     await assert_accessible(tab.page, context="export")
@@ -212,7 +195,7 @@ async def test_investors_see_only_shared_cards_and_nothing_at_customer_level(
 
     await log_in(tab.page, investor, path="/app/")
     metrics = await tab.page.locator(".kpi-card").evaluate_all("cards => cards.map(card => card.dataset.metric)")
-    assert metrics == [card["metric"] for card in (await _api(client, investor, "/dashboard"))["cards"]]
+    assert metrics == [card["metric"] for card in (await api_data(client, investor, "/dashboard"))["cards"]]
     assert metrics == ["mrr", "customers"]
     await expect(tab.page.locator("[data-explain]")).to_have_count(0)
     await expect(tab.page.get_by_role("link", name="MRR movements")).to_have_count(0)
@@ -233,7 +216,7 @@ async def test_investors_see_only_shared_cards_and_nothing_at_customer_level(
 
 async def test_analysts_see_the_dashboard(console_url: str, client: httpx.AsyncClient, kpix: Billing) -> None:
     analyst = await add_member(client, kpix.account, "analyst")
-    cards = (await _api(client, analyst, "/dashboard"))["cards"]
+    cards = (await api_data(client, analyst, "/dashboard"))["cards"]
     async with console_client(console_url, analyst) as http:
         home = await http.get("/app/")
         assert home.status_code == 200

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import re
-import time
 
 import httpx
-import pyotp
 from playwright.async_api import expect
 
 from northstar.app import create_app
 from northstar.settings import Settings
 from tests.console.accessibility import assert_accessible
 from tests.console.conftest import Tab, console_client, csrf_of, log_in
-from tests.factories import PASSWORD, Account, add_member, signup, unique_email
+from tests.factories import PASSWORD, Account, add_member, enable_mfa, signup, unique_email
 
 
 async def test_a_bookmark_leads_through_login_and_back_with_safe_cookies(tab: Tab, founder: Account) -> None:
@@ -106,11 +104,7 @@ async def test_wrong_password_is_said_in_the_form(tab: Tab, founder: Account) ->
 
 
 async def test_login_with_mfa(tab: Tab, client: httpx.AsyncClient, founder: Account) -> None:
-    enrollment = (await client.post("/api/v1/auth/mfa/enroll", headers=founder.headers)).json()["data"]
-    totp = pyotp.TOTP(enrollment["secret"])
-    earlier = totp.at(time.time() - totp.interval)  # the login below uses a newer step, as codes work once
-    confirmed = await client.post("/api/v1/auth/mfa/confirm", json={"code": earlier}, headers=founder.headers)
-    assert confirmed.status_code == 200, confirmed.text
+    totp = await enable_mfa(client, founder)
     await tab.page.goto("/app/login?next=/app/account")
     await tab.page.get_by_label("E-mail").fill(founder.email)
     await tab.page.get_by_label("Password").fill(founder.password)

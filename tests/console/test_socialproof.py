@@ -14,22 +14,12 @@ import orjson
 from playwright.async_api import Browser, Page, expect
 
 from northstar.socialproof.console import RANGE_DAYS
-from tests.console.accessibility import assert_accessible
-from tests.console.conftest import Tab, console_client, csrf_of, log_in, open_tab
+from tests.console.conftest import PREVIEW, Tab, accessible, console_client, csrf_of, log_in, open_tab
 from tests.factories import Account, add_member
 
 SHOTS = Path(__file__).parents[2] / "docs" / "console"
-PREVIEW = "#notification-preview div[data-northstar] .popup"  # the widget's popup, through its open shadow root
 XSS = "<img src=x id=injected onerror=alert(1)><script>alert(2)</script>"
 CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
-
-
-async def accessible(tab: Tab, context: str) -> None:
-    """axe on the page, once the page itself has shown no problem: axe's contrast check sets inline styles inside
-    the widget's shadow root, which the CSP refuses (and reports); those reports are axe's, not the page's."""
-    assert tab.script_problems() == [], context
-    await assert_accessible(tab.page, context=context)
-    tab.problems[:] = [problem for problem in tab.problems if not problem.startswith("Applying inline style")]
 
 
 async def shoot(tab: Tab, page: str) -> None:

@@ -14,7 +14,7 @@ from northstar.app import create_app
 from northstar.settings import Settings
 from tests.conftest import running
 from tests.factories import Account
-from tests.workers import Workers, stop_worker
+from tests.workers import Workers, reaching_loopback, stop_worker
 
 FINISHED = ("succeeded", "failed")
 
@@ -22,10 +22,7 @@ FINISHED = ("succeeded", "failed")
 @pytest.fixture(scope="package")
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The platform these tests talk to, configured as its workers are (``tests.workers.LOOPBACK_VENDORS``)."""
-    outbound = settings.outbound.model_copy(
-        update={"allow_private_networks": True, "allow_http": True, "retry_backoff_seconds": 0.01}
-    )
-    async with running(create_app(settings.model_copy(update={"outbound": outbound}))) as http:
+    async with running(create_app(reaching_loopback(settings))) as http:
         yield http
 
 
