@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from pydantic.alias_generators import to_camel
 
 from northstar.core.context import DbSession, audit_target
 from northstar.core.http import ERROR_RESPONSES, Envelope
@@ -28,7 +29,7 @@ MonthQuery = Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", des
 
 
 def _fact(fact: Fact) -> FactOut:
-    return FactOut(id=fact.id, text=fact.text, data=fact.data)
+    return FactOut(id=fact.id, text=fact.text, data={to_camel(name): value for name, value in fact.data.items()})
 
 
 @router.get("/coach/insights", response_model=Envelope[InsightsOut], name="coach.insights")

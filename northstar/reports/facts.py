@@ -76,6 +76,11 @@ def month_name(day: dt.date) -> str:
     return day.strftime("%B %Y")
 
 
+def listing(items: list[str]) -> str:
+    """ "a", "a and b", "a, b and c"."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}" if items else ""
+
+
 def label(metric: str) -> str:
     return LABELS.get(metric, metric.replace("_", " ").capitalize())
 

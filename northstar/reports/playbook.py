@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from northstar.reports.facts import Fact, FactSheet, label
+from northstar.reports.facts import Fact, FactSheet, label, listing
 from northstar.reports.numbers import percent
 
 CONCENTRATED_SHARE = 60.0  # percent of all contraction on one plan
@@ -133,7 +133,7 @@ def unusual_days(sheet: FactSheet) -> Iterable[Step]:
         yield Step(
             "unusual_days",
             "Look into the unusual days",
-            f"MRR moved unusually on {_listing([fact.data['day'] for fact in days])}. Check whether one customer "
+            f"MRR moved unusually on {listing([fact.data['day'] for fact in days])}. Check whether one customer "
             "or one bug is behind each.",
             tuple(fact.id for fact in days),
             50,
@@ -152,14 +152,10 @@ def data_health(sheet: FactSheet) -> Iterable[Step]:
         )
 
 
-def _listing(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
-
-
 def _call(movers: list[Fact], who: str) -> str:
     """Whom to call: the customers named by the movements, largest first."""
     names = list(dict.fromkeys(fact.data["customer"] for fact in movers))[:3]
-    return f"Call {_listing(names)}, {who} this month, and ask why. " if names else ""
+    return f"Call {listing(names)}, {who} this month, and ask why. " if names else ""
 
 
 def _span(rates: list[float]) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from northstar.reports.facts import Fact, FactSheet, Formatter, label, month_name
+from northstar.reports.facts import Fact, FactSheet, Formatter, label, listing, month_name
 from northstar.reports.numbers import count, percent
 from northstar.reports.playbook import Step
 
@@ -54,10 +54,6 @@ def _signed(say: Formatter, amount: int) -> str:
     return f"{'+' if amount >= 0 else '-'}{say.money(amount)}"
 
 
-def _listing(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
-
-
 def _opening(sheet: FactSheet, say: Formatter, tone: Tone) -> Part:
     mrr = sheet.get("kpi.mrr")
     month = month_name(sheet.month)
@@ -94,7 +90,7 @@ def _movements(sheet: FactSheet, say: Formatter) -> Part:
     losses = [f"{words} {say.money(data[kind])}" for kind, words in LOSSES if data.get(kind)]
     if not gains and not losses:
         return "No customer changed what they pay this month.", [fact.id]
-    sentence = "; ".join(part for part in (_listing(gains), _listing(losses)) if part and (gains or losses))
+    sentence = "; ".join(listing(part) for part in (gains, losses) if part)
     return sentence[0].upper() + sentence[1:] + ".", [fact.id]
 
 
@@ -110,7 +106,7 @@ def _movers(sheet: FactSheet, say: Formatter, shown: int) -> Part:
             f"{data['customer']} {MOVED.get(data['kind'], data['kind'])} "
             f"({_signed(say, data['amount'])} on {data['day']}{plans})"
         )
-    return f"The biggest moves: {_listing(told)}.", [fact.id for fact in movers]
+    return f"The biggest moves: {listing(told)}.", [fact.id for fact in movers]
 
 
 def _goals(sheet: FactSheet, say: Formatter, tone: Tone) -> Part:
