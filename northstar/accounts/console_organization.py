@@ -370,39 +370,23 @@ async def _rename(
 ) -> Response:
     """Rename (and describe) a project or a team through the service the API's PATCH calls."""
     form = await read_form(request, ProjectUpdate if kind == "project" else TeamUpdate)
-    if form.model is None:
-        return await _grants_page(
-            request,
-            session,
-            principal,
-            kind=kind,
-            scope_id=scope_id,
-            values=form.values,
-            errors=form.errors,
-            status=422,
+    errors, status = form.errors, 422
+    if (body := form.model) is not None:
+        update: Callable[..., Awaitable[Any]]
+        if kind == "project":
+            update = partial(projects.update_project, session, principal=principal, project_id=scope_id)
+        else:
+            update = partial(projects.update_team, session, org_id=principal.org_id, team_id=scope_id)
+        done, refusal, status = await attempt(
+            request, session, lambda: update(name=body.name, description=body.description)
         )
-    body = form.model
-    update: Callable[..., Awaitable[Any]]
-    if kind == "project":
-        update = partial(projects.update_project, session, principal=principal, project_id=scope_id)
-    else:
-        update = partial(projects.update_team, session, org_id=principal.org_id, team_id=scope_id)
-    done, refusal, status = await attempt(
-        request, session, lambda: update(name=body.name, description=body.description)
+        if done is not None:
+            audit_target(request, kind, scope_id, **body.model_dump(exclude_none=True, by_alias=True))
+            return redirect(request, f"/app/{kind}s/{scope_id}?saved=1")
+        errors = {"form": refusal or ""}
+    return await _grants_page(
+        request, session, principal, kind=kind, scope_id=scope_id, values=form.values, errors=errors, status=status
     )
-    if done is None:
-        return await _grants_page(
-            request,
-            session,
-            principal,
-            kind=kind,
-            scope_id=scope_id,
-            values=form.values,
-            errors={"form": refusal},
-            status=status,
-        )
-    audit_target(request, kind, scope_id, **body.model_dump(exclude_none=True, by_alias=True))
-    return redirect(request, f"/app/{kind}s/{scope_id}?saved=1")
 
 
 async def _delete(
