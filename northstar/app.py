@@ -20,6 +20,7 @@ from northstar.core.db import Database, start_embedded_postgres, to_libpq_url
 from northstar.core.fastpath import FastPaths
 from northstar.core.http import ORJSONResponse, register_error_handlers
 from northstar.core.idempotency import IdempotencyRecorder, ReplayedResponse, replay_handler
+from northstar.core.llm import llm_from_settings
 from northstar.core.manifest import API_PREFIX, Manifest, install
 from northstar.core.observability import EdgeMiddleware, Metrics, configure_logging
 from northstar.core.pubsub import EventHub
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None, *, manifests: Iterable[Manifest
     )
     app.state.metrics = metrics
     app.state.settings = settings
+    app.state.llm = llm_from_settings(settings)  # None unless a model is configured: callers write without one
     app.state.migration_head = head_revision()
     described = app.openapi
 

@@ -10,7 +10,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import get_origin
 
-from pydantic import AliasChoices, BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -135,6 +143,35 @@ class SmtpSettings(BaseModel):
     sender: str = "Northstar <no-reply@northstar.local>"
 
 
+class LlmSettings(BaseModel):
+    """The language model behind the coach's narratives and agents (``core/llm.py``): any OpenAI-compatible
+    chat-completions server. No base URL (the default) is no model: callers write with their deterministic writer.
+
+    Cost is counted in millionths of ``currency`` (integers, like all money here; a call costs a fraction of a cent).
+    """
+
+    base_url: str = ""  # e.g. http://localhost:11434/v1 (Ollama), https://api.openai.com/v1
+    api_key: str = ""
+    model: str = Field("", validate_default=True)
+    provider: str = "openai"  # gen_ai.provider.name on the spans: who serves the wire format
+    temperature: float = Field(0.2, ge=0, le=2)
+    timeout_seconds: float = Field(20.0, gt=0)  # one generate(), its retry included
+    max_retries: int = Field(1, ge=0)  # further attempts after an answer that is not valid JSON of the schema
+    monthly_tokens: int = Field(1_000_000, ge=0)  # per org, input and output together; 0: no limit
+    monthly_cost_micros: int = Field(0, ge=0)  # per org, in millionths of ``currency``; 0: no limit
+    input_micros_per_1k_tokens: int = Field(0, ge=0)
+    output_micros_per_1k_tokens: int = Field(0, ge=0)
+    currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
+
+    @field_validator("model")
+    @classmethod
+    def _model_with_a_server(cls, value: str, info: ValidationInfo) -> str:
+        """A server without a model name would fail on every call: refuse it at start."""
+        if info.data.get("base_url") and not value:
+            raise ValueError("is required when NORTHSTAR_LLM__BASE_URL is set")
+        return value
+
+
 class Settings(BaseSettings):
     """Environment variables are NORTHSTAR_<FIELD> (nested: NORTHSTAR_AUTH__SECRET_KEY)."""
 
@@ -160,6 +197,7 @@ class Settings(BaseSettings):
     socialproof: SocialProofSettings = SocialProofSettings()
     crypto: CryptoSettings = CryptoSettings()
     outbound: OutboundSettings = OutboundSettings()
+    llm: LlmSettings = LlmSettings()
 
     @model_validator(mode="after")
     def _public_url_of_the_listening_address(self) -> Settings:

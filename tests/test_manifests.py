@@ -36,7 +36,7 @@ from tests.fixture_module.manifest import MANIFEST as FIXTURE
 
 PACKAGE = Path(northstar.__file__).parent
 # Settings sections of the platform itself (core's mechanisms); every other section belongs to a module.
-PLATFORM_SECTIONS = {"db", "http", "auth", "rate_limit", "queue", "smtp", "crypto", "outbound"}
+PLATFORM_SECTIONS = {"db", "http", "auth", "rate_limit", "queue", "smtp", "crypto", "outbound", "llm"}
 
 
 def every_module() -> list[ModuleType]:

@@ -22,7 +22,7 @@ from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from northstar.core import idempotency
+from northstar.core import idempotency, llm
 from northstar.core.fastpath import FastRoute
 from northstar.core.permissions import PLATFORM_RESOURCES, Resource, register_resources
 from northstar.core.pubsub import register_topics
@@ -113,8 +113,8 @@ def install(manifests: Iterable[Manifest]) -> None:
 CORE_MANIFEST = Manifest(
     name="core",
     task_modules=("northstar.core.idempotency", "northstar.core.queue"),
-    model_modules=(idempotency,),
-    tables=("core.idempotency_keys",),
+    model_modules=(idempotency, llm),
+    tables=("core.idempotency_keys", "core.llm_usage"),
     schemas=("core",),
     resources=PLATFORM_RESOURCES,
 )
