@@ -33,10 +33,12 @@ def _fact(fact: Fact) -> FactOut:
 
 
 @router.get("/coach/insights", response_model=Envelope[InsightsOut], name="coach.insights")
-async def get_insights(principal: CoachRead, session: DbSession, month: MonthQuery = None) -> Envelope[InsightsOut]:
+async def get_insights(
+    request: Request, principal: CoachRead, session: DbSession, month: MonthQuery = None
+) -> Envelope[InsightsOut]:
     """The month's facts, what the playbook proposes (each step citing its facts) and the narrative telling both."""
     chosen = dt.date.fromisoformat(f"{month}-01") if month else None
-    found = await service.insights(session, org_id=principal.org_id, month=chosen)
+    found = await service.insights(session, org_id=principal.org_id, month=chosen, model=request.app.state.llm)
     return Envelope(
         data=InsightsOut(
             month=found.sheet.month,
@@ -49,14 +51,15 @@ async def get_insights(principal: CoachRead, session: DbSession, month: MonthQue
                 for step in found.steps
             ],
             facts=[_fact(fact) for fact in found.sheet.facts],
+            checks=list(found.checks),
         )
     )
 
 
 @router.post("/coach/ask", response_model=Envelope[AnswerOut], name="coach.ask")
-async def ask(body: Question, principal: CoachRead, session: DbSession) -> Envelope[AnswerOut]:
-    """ "Why did MRR drop in March?": the answer from the same facts, with the facts it cites."""
-    reply = await service.ask(session, org_id=principal.org_id, question=body.question)
+async def ask(body: Question, request: Request, principal: CoachRead, session: DbSession) -> Envelope[AnswerOut]:
+    """A question ("why did MRR drop in March?") answered from the same facts, with the facts it cites."""
+    reply = await service.ask(session, org_id=principal.org_id, question=body.question, model=request.app.state.llm)
     return Envelope(
         data=AnswerOut(
             intent=reply.answer.intent,
@@ -64,6 +67,7 @@ async def ask(body: Question, principal: CoachRead, session: DbSession) -> Envel
             month=reply.answer.month,
             generator=reply.generator,
             citations=[_fact(fact) for fact in reply.citations],
+            checks=list(reply.checks),
         )
     )
 

@@ -44,6 +44,7 @@ class InsightsOut(CamelModel):
     paragraphs: list[str]
     recommendations: list[StepOut]
     facts: list[FactOut] = Field(description="every fact the narrative may use; each of its numbers is one of these")
+    checks: list[str] = Field(description="what was refused on the way: a model's text with numbers no fact states")
 
 
 class Question(RequestModel):
@@ -56,3 +57,4 @@ class AnswerOut(CamelModel):
     month: dt.date | None
     generator: str
     citations: list[FactOut]
+    checks: list[str]

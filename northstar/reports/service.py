@@ -1,7 +1,9 @@
 """The coach: a month's insights (fact sheet, playbook, narrative) and answers to questions, in the org's voice.
 
-Every text is built from the fact sheet (``facts``); the deterministic writer and the intent matcher are the
-default and need nothing outside the platform."""
+Every text is built from the fact sheet (``facts``). The deterministic writer and the intent matcher are the
+default and need nothing outside the platform. With a language model configured, it writes the text from the same
+facts; a text with a number no fact states is sent back once with those numbers named, and if the second text
+fails too (or the model is unavailable), the deterministic text is used. Either way the numbers are the facts'."""
 
 from __future__ import annotations
 
@@ -10,15 +12,47 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from northstar.core.llm import LanguageModel, LlmUnavailable
 from northstar.metrics import service as metrics_service
 from northstar.reports import coach, facts, playbook, writer
 from northstar.reports.facts import Fact, FactSheet
 from northstar.reports.models import CoachSettings
+from northstar.reports.numbers import unsupported
 
 DETERMINISTIC = "deterministic"
 WEEK_DAYS = 7
+ATTEMPTS = 2  # the model's text, then once more told which numbers were not facts
+VOICE = {
+    "upbeat": "upbeat and direct, like a coach who believes in the founder; never gushing",
+    "neutral": "plain and direct, like an analyst's note",
+}
+LENGTH = {
+    "short": "two or three sentences and the single most important next step",
+    "standard": "four short paragraphs: the headline, the movements and the customers behind them, goals, three steps",
+    "detailed": "every fact worth telling, then up to five next steps",
+}
+RULES = (
+    "Use only the facts given. Write every number exactly as a fact writes it, with the same digits, rounding and "
+    "unit (for example 2,150.00 USD, 4.7 %); never compute, round or invent a number, and write none that no fact "
+    "states. Name customers as the facts do. No headings, no markdown."
+)
+
+
+class NarrativeDraft(BaseModel):
+    """What a language model writes for a month."""
+
+    title: str = Field(min_length=3, max_length=120)
+    paragraphs: list[str] = Field(min_length=1, max_length=8)
+
+
+class AnswerDraft(BaseModel):
+    """What a language model answers to a question, and the facts it rests on."""
+
+    answer: str = Field(min_length=1, max_length=3000)
+    cites: list[str] = Field(max_length=20, description="ids of the facts the answer rests on")
 
 
 @dataclass(frozen=True)
@@ -27,6 +61,7 @@ class Insights:
     steps: list[playbook.Step]
     narrative: writer.Narrative
     generator: str
+    checks: tuple[str, ...] = ()  # what was refused on the way, in words
 
 
 @dataclass(frozen=True)
@@ -34,6 +69,60 @@ class Reply:
     answer: coach.Answer
     citations: list[Fact]
     generator: str
+    checks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A model's answer once its text passed the number check, or why none did."""
+
+    value: BaseModel | None
+    checks: tuple[str, ...]
+
+
+def _facts_prompt(stated: list[Fact], extra: str) -> str:
+    lines = "\n".join(f"- [{fact.id}] {fact.text}" for fact in stated)
+    return f"Facts:\n{lines}\n\n{extra}"
+
+
+async def _checked_draft(
+    session: AsyncSession,
+    model: LanguageModel,
+    *,
+    org_id: uuid.UUID,
+    purpose: str,
+    instructions: str,
+    prompt: str,
+    schema: type[NarrativeDraft] | type[AnswerDraft],
+    stated: list[Fact],
+    private_terms: tuple[str, ...],
+) -> Draft:
+    """The model's text if every number in it is a fact's, asking once more (naming the strays) before giving up."""
+    checks: list[str] = []
+    texts = [fact.text for fact in stated]
+    for _ in range(ATTEMPTS):
+        try:
+            value = await model.generate(
+                session,
+                org_id=org_id,
+                purpose=purpose,
+                instructions=instructions,
+                prompt=prompt,
+                schema=schema,
+                private_terms=private_terms,
+            )
+        except LlmUnavailable as exc:
+            return Draft(None, (*checks, f"the language model gave no answer: {exc.message}"))
+        text = "\n\n".join(value.paragraphs) if isinstance(value, NarrativeDraft) else value.answer
+        stray = unsupported(text, texts)
+        if not stray:
+            return Draft(value, tuple(checks))
+        checks.append(f"the language model wrote numbers no fact states: {', '.join(stray)}")
+        prompt += (
+            f"\n\nYour last text wrote numbers that are not in the facts: {', '.join(stray)}. Write it again using "
+            "only the facts' numbers, exactly as written."
+        )
+    return Draft(None, (*checks, "the deterministic text is used"))
 
 
 async def coach_settings(session: AsyncSession, *, org_id: uuid.UUID) -> CoachSettings:
@@ -54,32 +143,79 @@ async def update_coach_settings(session: AsyncSession, *, org_id: uuid.UUID, cha
     return found
 
 
-async def insights(session: AsyncSession, *, org_id: uuid.UUID, month: dt.date | None) -> Insights:
+async def insights(
+    session: AsyncSession, *, org_id: uuid.UUID, month: dt.date | None, model: LanguageModel | None = None
+) -> Insights:
     """The month's facts, the playbook's next steps and the narrative telling them (default: this month)."""
     sheet = await facts.build(session, org_id=org_id, month=month)
     steps = playbook.next_steps(sheet)
     voice = await coach_settings(session, org_id=org_id)
     narrative = writer.write(sheet, steps, tone=voice.tone, length=voice.length)  # type: ignore[arg-type]
-    return Insights(sheet=sheet, steps=steps, narrative=narrative, generator=DETERMINISTIC)
+    if model is None:
+        return Insights(sheet=sheet, steps=steps, narrative=narrative, generator=DETERMINISTIC)
+    chosen = steps[: writer.STEPS_SHOWN[voice.length]]
+    draft = await _checked_draft(
+        session,
+        model,
+        org_id=org_id,
+        purpose="coach.narrative",
+        instructions=f"You are a growth coach writing a founder's monthly review. Voice: {VOICE[voice.tone]}. "
+        f"Length: {LENGTH[voice.length]}. {RULES}",
+        prompt=_facts_prompt(
+            list(sheet.facts),
+            "Next steps, most pressing first:\n"
+            + "\n".join(f"- {step.title}. {step.action}" for step in chosen)
+            + f"\n\nWrite the review of {facts.month_name(sheet.month)}.",
+        ),
+        schema=NarrativeDraft,
+        stated=list(sheet.facts),
+        private_terms=sheet.customer_names,
+    )
+    if not isinstance(draft.value, NarrativeDraft):
+        return Insights(sheet, steps, narrative, DETERMINISTIC, draft.checks)
+    written = writer.Narrative(draft.value.title, tuple(draft.value.paragraphs), narrative.cites)
+    return Insights(sheet, steps, written, f"llm:{model.config.model}", draft.checks)
 
 
-async def ask(session: AsyncSession, *, org_id: uuid.UUID, question: str) -> Reply:
+async def ask(session: AsyncSession, *, org_id: uuid.UUID, question: str, model: LanguageModel | None = None) -> Reply:
     """An answer from the facts, citing them: the month the question names (default: this month)."""
     today = await metrics_service.org_today(session, org_id=org_id)
     intent = coach.intent_of(question)
+    names: tuple[str, ...] = ()
     if intent == "since_last_week":
         recent = await metrics_service.recent_facts(session, org_id=org_id, days=WEEK_DAYS)
         answer, stated = coach.since_last_week(recent)
-        return Reply(answer, [fact for fact in stated if fact.id in answer.cites], DETERMINISTIC)
-    sheet = await facts.build(session, org_id=org_id, month=coach.month_of(question, today))
-    match intent:
-        case "why_changed":
-            answer = coach.why_changed(question, sheet)
-        case "top_customers":
-            answer = coach.top_customers(question, sheet)
-        case "goal_outlook":
-            answer = coach.goal_outlook(question, sheet)
-        case _:
-            answer = coach.overview(sheet)
-    cited = [fact for fact in (sheet.get(fact_id) for fact_id in answer.cites) if fact is not None]
-    return Reply(answer, cited, DETERMINISTIC)
+        names = tuple(sorted({name for movement in recent.top_movements if (name := movement.name)}))
+    else:
+        sheet = await facts.build(session, org_id=org_id, month=coach.month_of(question, today))
+        match intent:
+            case "why_changed":
+                answer = coach.why_changed(question, sheet)
+            case "top_customers":
+                answer = coach.top_customers(question, sheet)
+            case "goal_outlook":
+                answer = coach.goal_outlook(question, sheet)
+            case _:
+                answer = coach.overview(sheet)
+        stated, names = list(sheet.facts), sheet.customer_names
+    cited = [fact for fact in stated if fact.id in answer.cites]
+    if model is None:
+        return Reply(answer, cited, DETERMINISTIC)
+    draft = await _checked_draft(
+        session,
+        model,
+        org_id=org_id,
+        purpose="coach.ask",
+        instructions=f"You are a growth coach answering a founder's question in a few sentences. {RULES} "
+        "Cite the ids of the facts the answer rests on.",
+        prompt=_facts_prompt(stated, f"Question: {question}"),
+        schema=AnswerDraft,
+        stated=stated,
+        private_terms=names,
+    )
+    if not isinstance(draft.value, AnswerDraft):
+        return Reply(answer, cited, DETERMINISTIC, draft.checks)
+    by_id = {fact.id: fact for fact in stated}
+    chosen = [by_id[fact_id] for fact_id in dict.fromkeys(draft.value.cites) if fact_id in by_id] or cited
+    told = coach.Answer(answer.intent, draft.value.answer, tuple(fact.id for fact in chosen), answer.month)
+    return Reply(told, chosen, f"llm:{model.config.model}", draft.checks)
