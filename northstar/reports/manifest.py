@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from northstar.core.manifest import Manifest
+from northstar.core.manifest import Manifest, NavLink
 from northstar.core.permissions import Resource, allow, own
-from northstar.reports import api, models
+from northstar.reports import api, console, models
 
 MANIFEST = Manifest(
     name="reports",
     api_routers=(api.router,),
+    console_pages=(console.router,),
+    console_templates=console.TEMPLATES,
+    console_nav=(NavLink("Coach", "/app/coach", "data", "read"),),
     model_modules=(models,),
     tables=("reports.coach_settings",),
     schemas=("reports",),
