@@ -49,6 +49,7 @@ from northstar.migrations import upgrade  # noqa: E402
 from northstar.settings import Settings, get_settings  # noqa: E402
 from tests.browser import MISSING, chromium  # noqa: E402
 from tests.factories import Account, signup  # noqa: E402
+from tests.workers import Workers, stop_worker  # noqa: E402
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -167,6 +168,14 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield client
+
+
+@pytest.fixture(scope="module")  # stops with its module: a worker left running would take other files' jobs
+def worker(database_url: str) -> Iterator[Workers]:
+    """A real ``northstar worker`` process on the test database (tests/workers.py)."""
+    workers = Workers(database_url)
+    yield workers
+    stop_worker(workers.process)
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.core.db import Database, list_tenant_ids, to_libpq_url
+from northstar.core.storage import ObjectStore, open_object_store
 from northstar.settings import Settings, get_settings
 
 
@@ -99,6 +100,13 @@ def task_database() -> Database:
 def task_settings() -> Settings:
     """The worker's settings: the one object its ``Database`` was opened with (as requests see ``create_app``'s)."""
     return task_database().settings
+
+
+@functools.cache
+def task_storage() -> ObjectStore:
+    """The worker's object store, opened once from its settings."""
+    settings = task_settings()
+    return open_object_store(settings.storage_url, data_dir=settings.data_dir, s3_endpoint_url=settings.s3_endpoint_url)
 
 
 def tenant_task(

@@ -5,9 +5,6 @@ Every job is created with its queue entry in the caller's transaction, so either
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from northstar.core.crypto import derive_key
+from northstar.core import crypto
 from northstar.core.db import fetch_page, get_in_org
 from northstar.core.http import Conflict, Forbidden, NotFound, Unprocessable
 from northstar.core.manifest import EXPORT_SOURCES
@@ -398,13 +395,12 @@ async def downloadable_file(session: AsyncSession, *, org_id: uuid.UUID, file_id
     return stored
 
 
-def link_signature(settings: Settings, *, org_id: uuid.UUID, file_id: uuid.UUID, expires: int) -> str:
-    """HMAC of one file of one org until ``expires``, under a key derived for download links only.
+DOWNLOADS = "downloads/links"  # the purpose of the key that signs download links
 
-    A key per purpose means a leaked link key signs nothing else, and nothing else's key signs a link.
-    """
-    key = derive_key(settings.resolved_secret_key(), "downloads/links")
-    return hmac.new(key, f"{org_id}:{file_id}:{expires}".encode(), hashlib.sha256).hexdigest()
+
+def link_signature(settings: Settings, *, org_id: uuid.UUID, file_id: uuid.UUID, expires: int) -> str:
+    """The signature of a download link to one file of one org until ``expires``."""
+    return crypto.link_signature(settings.resolved_secret_key(), DOWNLOADS, org_id, file_id, expires)
 
 
 async def download_link(store: ObjectStore, settings: Settings, stored: StoredFile) -> str:
@@ -413,24 +409,21 @@ async def download_link(store: ObjectStore, settings: Settings, stored: StoredFi
     presigned = await store.signed_url(stored.stored_path, expires_seconds=ttl)
     if presigned:
         return presigned
-    expires = int(time.time()) + ttl
-    signature = link_signature(settings, org_id=stored.org_id, file_id=stored.id, expires=expires)
-    return (
-        f"{settings.public_url.rstrip('/')}/api/v1/files/{stored.id}/content"
-        f"?org={stored.org_id}&expires={expires}&signature={signature}"
+    query = crypto.signed_until(
+        settings.resolved_secret_key(), DOWNLOADS, org_id=stored.org_id, subject=stored.id, ttl_seconds=ttl
     )
+    return f"{settings.public_url.rstrip('/')}/api/v1/files/{stored.id}/content?{query}"
 
 
 def check_download_link(
     settings: Settings, *, org_id: uuid.UUID | None, file_id: uuid.UUID, expires: int | None, signature: str | None
 ) -> uuid.UUID:
     """The org a link was signed for; any missing, expired or forged part answers like a missing file."""
-    if (
-        org_id is None
-        or expires is None
-        or signature is None
-        or expires < time.time()
-        or not hmac.compare_digest(link_signature(settings, org_id=org_id, file_id=file_id, expires=expires), signature)
-    ):
-        raise NotFound("This link is invalid or has expired", code="link_expired")
-    return org_id
+    return crypto.check_signed(
+        settings.resolved_secret_key(),
+        DOWNLOADS,
+        org_id=org_id,
+        subject=file_id,
+        expires=expires,
+        signature=signature,
+    )

@@ -30,8 +30,8 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.core.db import execute_count, to_libpq_url
-from northstar.core.queue import Backoff, periodic_per_org, queue_app, task_database, task_settings
-from northstar.core.storage import ObjectStore, open_object_store
+from northstar.core.queue import Backoff, periodic_per_org, queue_app, task_database, task_settings, task_storage
+from northstar.core.storage import ObjectStore
 from northstar.datasets import transfer
 from northstar.datasets.exports import export_query, exportable
 from northstar.datasets.failures import TRANSIENT, PermanentJobError, job_failure
@@ -65,12 +65,6 @@ from northstar.settings import get_settings
 
 log = structlog.get_logger("northstar.datasets")
 SNIFF_BYTES = 64 * 1024
-
-
-@functools.cache
-def task_storage() -> ObjectStore:
-    settings = task_settings()
-    return open_object_store(settings.storage_url, data_dir=settings.data_dir, s3_endpoint_url=settings.s3_endpoint_url)
 
 
 def retry_strategy(job_type: str) -> Backoff:

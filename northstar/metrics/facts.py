@@ -21,6 +21,7 @@ from northstar.metrics.inputs import minor_units
 from northstar.metrics.models import Summary
 
 HISTORY_MONTHS = 6  # the trailing window a month is compared with
+SERIES_MONTHS = 12  # MRR month by month, for a report's chart
 TRIAL_MONTHS = 4  # the month and the three before it
 TOP_MOVEMENTS = 10
 MOVEMENT_KINDS = ("new", "expansion", "reactivation", "contraction", "churn", "fx")
@@ -60,6 +61,7 @@ class MonthFacts:
     currency: str
     exponent: int
     metrics: dict[str, MetricChange]
+    mrr_series: list[tuple[dt.date, int | None]]  # MRR at the end of each month, the twelve up to this one
     mrr_start: int
     mrr_end: int
     movements: dict[str, int]  # the month's total per movement kind
@@ -108,7 +110,7 @@ async def month_facts(
             {
                 "org": org_id,
                 "metrics": [*wanted, "customer_churn_rate"],
-                "since": engine.add_months(first, -HISTORY_MONTHS),
+                "since": engine.add_months(first, -max(HISTORY_MONTHS, SERIES_MONTHS - 1)),
                 "month": first,
             },
         )
@@ -130,6 +132,8 @@ async def month_facts(
         for back in range(HISTORY_MONTHS, 0, -1)
         if (day := engine.add_months(first, -back)) and ("customer_churn_rate", day) in values
     ]
+    series_months = [engine.add_months(first, back - SERIES_MONTHS + 1) for back in range(SERIES_MONTHS)]
+    mrr_series = [(day, None if (found := values.get(("mrr", day))) is None else int(found)) for day in series_months]
     [month_movements] = await queries.waterfall(
         session, org_id=org_id, start=first, end=last, today=today, currency=currency
     )
@@ -145,6 +149,7 @@ async def month_facts(
         currency=currency,
         exponent=minor_units(currency),
         metrics=metrics,
+        mrr_series=mrr_series,
         mrr_start=month_movements["start"]["amount"],
         mrr_end=month_movements["end"]["amount"],
         movements={kind: month_movements[kind]["amount"] for kind in MOVEMENT_KINDS},

@@ -27,7 +27,7 @@ from northstar.core.db import Base, bulk_insert, driver_connection, fetch_page, 
 from northstar.core.http import Forbidden, Unprocessable
 from northstar.core.permissions import Principal
 from northstar.core.queue import enqueue_named
-from northstar.metrics import commerce, engine, facts, product, sales_pipeline, traffic
+from northstar.metrics import commerce, engine, facts, product, queries, sales_pipeline, traffic
 from northstar.metrics.facts import MonthFacts, RangeFacts
 from northstar.metrics.inputs import InvoiceLine, SourceBatch
 from northstar.metrics.models import (
@@ -571,14 +571,17 @@ async def month_facts(session: AsyncSession, *, org_id: uuid.UUID, month: dt.dat
     )
 
 
-async def recent_facts(session: AsyncSession, *, org_id: uuid.UUID, days: int) -> RangeFacts:
-    """MRR over the last ``days`` days, today included, in the org's time zone and currency."""
+async def range_facts(session: AsyncSession, *, org_id: uuid.UUID, start: dt.date, end: dt.date) -> RangeFacts:
+    """MRR from ``start`` to ``end`` (both included) in the org's currency."""
     policy = await policy_of(session, org_id=org_id)
-    today = today_in(policy)
-    return await facts.range_facts(
-        session,
-        org_id=org_id,
-        start=today - dt.timedelta(days=days - 1),
-        end=today,
-        currency=policy.reporting_currency,
-    )
+    return await facts.range_facts(session, org_id=org_id, start=start, end=end, currency=policy.reporting_currency)
+
+
+async def shared_with_investors(session: AsyncSession, *, org_id: uuid.UUID) -> set[str]:
+    """The metrics the founder shares with investors (``investorMetrics``)."""
+    return await queries.visible_metrics(session, org_id=org_id, investor=True) or set()
+
+
+async def has_metrics(session: AsyncSession, *, org_id: uuid.UUID) -> bool:
+    """Whether the org's metrics were ever computed (it has connected a source)."""
+    return await session.get(Summary, org_id) is not None

@@ -1,7 +1,7 @@
-"""The coach's route guards, declared once: routes take these as parameters.
+"""The reports module's route guards, declared once: routes take these as parameters.
 
 The coach speaks about customers by name, so it is gated like the metrics' customer-level details (``data``):
-investors see what founders share with them, not the coach."""
+investors see what founders share with them, not the coach. Investors read reports, but only investor updates."""
 
 from typing import Annotated
 
@@ -14,6 +14,12 @@ from northstar.core.permissions import Principal
 CoachRead = Annotated[Principal, Depends(require("data", "read"))]
 CoachSettingsRead = Annotated[Principal, Depends(require("settings", "read"))]
 CoachSettingsUpdate = Annotated[Principal, Depends(require("settings", "update"))]
+ReportsCreate = Annotated[Principal, Depends(require("reports", "create"))]
+ReportsRead = Annotated[Principal, Depends(require("reports", "read"))]
+ReportsDelete = Annotated[Principal, Depends(require("reports", "delete"))]
+SharesCreate = Annotated[Principal, Depends(require("shares", "create"))]
+SharesRead = Annotated[Principal, Depends(require("shares", "read"))]
+SharesRevoke = Annotated[Principal, Depends(require("shares", "delete"))]
 
 # the console's pages, behind exactly the gates of the API routes showing the same texts
 CoachReadPage = Annotated[Principal, Depends(console_require("data", "read"))]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from northstar.metrics.facts import RangeFacts
-from northstar.reports.facts import Fact, FactSheet, Formatter, customer_name, label, month_name
+from northstar.reports.facts import Fact, FactSheet, label, month_name, week_facts
 
 Intent = Literal["why_changed", "top_customers", "goal_outlook", "since_last_week", "overview"]
 MONTHS = {
@@ -153,25 +153,7 @@ def goal_outlook(question: str, sheet: FactSheet) -> Answer:
 
 def since_last_week(recent: RangeFacts) -> tuple[Answer, list[Fact]]:
     """What MRR did over the last seven days: the facts it states (for the check and the citations) and the answer."""
-    say = Formatter(recent.currency, recent.exponent)
-    net = recent.mrr_end - recent.mrr_start
-    span = f"{recent.start.isoformat()} to {recent.end.isoformat()}"
-    parts = [f"{kind} {say.money(amount)}" for kind, amount in recent.movements.items() if amount]
-    week = Fact(
-        "week",
-        f"MRR from {span}: {say.money(recent.mrr_start)} to {say.money(recent.mrr_end)}, net "
-        f"{'+' if net >= 0 else '-'}{say.money(net)}" + (f" ({', '.join(parts)})." if parts else ", no movement."),
-        {"start": recent.mrr_start, "end": recent.mrr_end, **recent.movements},
-    )
-    movers = [
-        Fact(
-            f"week.movement.{rank}",
-            f"{customer_name(movement)} {movement.kind} on {movement.day.isoformat()}: "
-            f"{'+' if movement.amount >= 0 else '-'}{say.money(movement.amount)} MRR.",
-            {"customer_id": str(movement.customer_id), "kind": movement.kind, "amount": movement.amount},
-        )
-        for rank, movement in enumerate(recent.top_movements[:TOP_SHOWN], start=1)
-    ]
+    week, *movers = week_facts(recent, TOP_SHOWN)
     text = week.text + (" Largest moves: " + " ".join(fact.text for fact in movers) if movers else "")
     return Answer("since_last_week", text, (week.id, *(fact.id for fact in movers)), None), [week, *movers]
 

@@ -13,10 +13,10 @@ from fastapi.responses import Response
 from northstar.core.console.pages import console_router, read_form, redirect, render
 from northstar.core.context import DbSession, audit_target
 from northstar.core.permissions import Principal
-from northstar.reports import service
 from northstar.reports.auth import CoachReadPage, CoachSettingsUpdatePage
 from northstar.reports.facts import month_name
 from northstar.reports.schemas import CoachSettingsChange, Question
+from northstar.reports.service import coaching
 
 TEMPLATES = Path(__file__).parent / "templates"
 MONTHS_OFFERED = 12
@@ -48,8 +48,8 @@ async def _coach_page(
     request: Request, session: DbSession, principal: Principal, month: str | None, *, status: int = 200, **extra: object
 ) -> Response:
     chosen = dt.date.fromisoformat(f"{month}-01") if month else None
-    found = await service.insights(session, org_id=principal.org_id, month=chosen, model=request.app.state.llm)
-    voice = await service.coach_settings(session, org_id=principal.org_id)
+    found = await coaching.insights(session, org_id=principal.org_id, month=chosen, model=request.app.state.llm)
+    voice = await coaching.coach_settings(session, org_id=principal.org_id)
     context = {
         "insights": found,
         "paragraphs": _blocks(found.narrative.paragraphs),
@@ -83,7 +83,7 @@ async def ask(request: Request, principal: CoachReadPage, session: DbSession) ->
     form = await read_form(request, Question)
     if form.model is None:
         return render(request, "reports/answer.html", {"reply": None, "errors": form.errors}, status=422)
-    reply = await service.ask(
+    reply = await coaching.ask(
         session, org_id=principal.org_id, question=form.model.question, model=request.app.state.llm
     )
     return render(request, "reports/answer.html", {"reply": reply, "question": form.model.question, "errors": {}})
@@ -96,6 +96,6 @@ async def change_voice(request: Request, principal: CoachSettingsUpdatePage, ses
     if form.model is None:
         return await _coach_page(request, session, principal, None, values=form.values, errors=form.errors, status=422)
     changes = form.model.model_dump(exclude_none=True)
-    await service.update_coach_settings(session, org_id=principal.org_id, changes=changes)
+    await coaching.update_coach_settings(session, org_id=principal.org_id, changes=changes)
     audit_target(request, "coach_settings", principal.org_id, **changes)
     return redirect(request, "/app/coach")

@@ -7,15 +7,15 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.integrations import service as integrations_service
 from northstar.metrics import service as metrics_service
-from northstar.metrics.facts import CustomerMovement, MetricChange, MonthFacts
+from northstar.metrics.facts import CustomerMovement, MetricChange, MonthFacts, RangeFacts
 from northstar.reports.numbers import count, money, percent
 
 LABELS = {
@@ -70,6 +70,10 @@ class FactSheet:
 
     def texts(self) -> list[str]:
         return [fact.text for fact in self.facts]
+
+    def only(self, keep: Callable[[Fact], bool]) -> FactSheet:
+        """The same sheet with the facts ``keep`` accepts (an investor's, say)."""
+        return replace(self, facts=tuple(fact for fact in self.facts if keep(fact)))
 
 
 def month_name(day: dt.date) -> str:
@@ -145,20 +149,7 @@ def _movement_facts(found: MonthFacts, say: Formatter) -> Iterable[Fact]:
         {"start": found.mrr_start, "end": found.mrr_end, **found.movements},
     )
     for rank, movement in enumerate(found.top_movements, start=1):
-        plans = f" on {', '.join(movement.plans)}" if movement.plans else ""
-        yield Fact(
-            f"movement.{rank}",
-            f"{customer_name(movement)} {KIND_WORDS.get(movement.kind, movement.kind)}{plans} on "
-            f"{movement.day.isoformat()}: {'+' if movement.amount >= 0 else '-'}{say.money(movement.amount)} MRR.",
-            {
-                "customer_id": str(movement.customer_id),
-                "customer": customer_name(movement),
-                "kind": movement.kind,
-                "amount": movement.amount,
-                "day": movement.day.isoformat(),
-                "plans": list(movement.plans),
-            },
-        )
+        yield _movement_fact(f"movement.{rank}", movement, say)
     total = -sum(found.contraction_by_plan.values())
     for plan, amount in sorted(found.contraction_by_plan.items(), key=lambda item: item[1]):
         yield Fact(
@@ -167,6 +158,48 @@ def _movement_facts(found: MonthFacts, say: Formatter) -> Iterable[Fact]:
             "contraction.",
             {"plan": plan, "amount": amount, "share_percent": round(-amount * 100 / total, 1)},
         )
+
+
+def _movement_fact(fact_id: str, movement: CustomerMovement, say: Formatter) -> Fact:
+    plans = f" on {', '.join(movement.plans)}" if movement.plans else ""
+    return Fact(
+        fact_id,
+        f"{customer_name(movement)} {KIND_WORDS.get(movement.kind, movement.kind)}{plans} on "
+        f"{movement.day.isoformat()}: {'+' if movement.amount >= 0 else '-'}{say.money(movement.amount)} MRR.",
+        {
+            "customer_id": str(movement.customer_id),
+            "customer": customer_name(movement),
+            "kind": movement.kind,
+            "amount": movement.amount,
+            "day": movement.day.isoformat(),
+            "plans": list(movement.plans),
+        },
+    )
+
+
+def week_facts(recent: RangeFacts, shown: int) -> list[Fact]:
+    """MRR over a few days (``week``) and its ``shown`` largest customer moves (``week.movement.<n>``)."""
+    say = Formatter(recent.currency, recent.exponent)
+    net = recent.mrr_end - recent.mrr_start
+    parts = [f"{kind} {say.money(amount)}" for kind, amount in recent.movements.items() if amount]
+    week = Fact(
+        "week",
+        f"MRR from {recent.start.isoformat()} to {recent.end.isoformat()}: {say.money(recent.mrr_start)} to "
+        f"{say.money(recent.mrr_end)}, net {'+' if net >= 0 else '-'}{say.money(net)}"
+        + (f" ({', '.join(parts)})." if parts else ", no movement."),
+        {
+            "start": recent.mrr_start,
+            "end": recent.mrr_end,
+            "from": recent.start.isoformat(),
+            "to": recent.end.isoformat(),
+            **recent.movements,
+        },
+    )
+    movers = [
+        _movement_fact(f"week.movement.{rank}", movement, say)
+        for rank, movement in enumerate(recent.top_movements[:shown], start=1)
+    ]
+    return [week, *movers]
 
 
 def _history_facts(found: MonthFacts) -> Iterable[Fact]:

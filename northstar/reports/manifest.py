@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from northstar.core.manifest import Manifest, NavLink
 from northstar.core.permissions import Resource, allow, own
-from northstar.reports import api, console, models
+from northstar.reports import api, console, models, shared
 
 MANIFEST = Manifest(
     name="reports",
     api_routers=(api.router,),
+    routers=(shared.router,),
     console_pages=(console.router,),
     console_templates=console.TEMPLATES,
     console_nav=(NavLink("Coach", "/app/coach", "data", "read"),),
+    task_modules=("northstar.reports.tasks",),
     model_modules=(models,),
-    tables=("reports.coach_settings",),
+    tables=("reports.coach_settings", "reports.reports", "reports.schedules", "reports.share_links"),
     schemas=("reports",),
     resources=(
         Resource(
@@ -22,6 +24,7 @@ MANIFEST = Manifest(
             analyst=(allow("read"),),
             investor=(allow("read"),),
         ),
+        Resource("shares"),  # founders and admins hand reports and the investor dashboard out
     ),
-    audit_targets=("coach_settings",),
+    audit_targets=("coach_settings", "report", "report_schedule", "share_link"),
 )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any, Literal
 
 from pydantic import Field
 
-from northstar.core.http import CamelModel, RequestModel
+from northstar.core.http import CamelModel, Day, RequestModel
 
 Tone = Literal["upbeat", "neutral"]
 Length = Literal["short", "standard", "detailed"]
@@ -58,3 +59,86 @@ class AnswerOut(CamelModel):
     generator: str
     citations: list[FactOut]
     checks: list[str]
+
+
+ReportKind = Literal["weekly_digest", "monthly_report", "investor_update"]
+ReportFormat = Literal["html", "pdf"]
+
+
+class ReportCreate(RequestModel):
+    kind: ReportKind
+    period: Day | None = Field(None, description="any day of the week or month to report on; default the last one over")
+    formats: list[ReportFormat] = Field(["html", "pdf"], min_length=1, max_length=3)
+
+
+class ReportFileOut(CamelModel):
+    media_type: str
+    bytes: int
+
+
+class ReportOut(CamelModel):
+    id: uuid.UUID
+    kind: ReportKind
+    period_start: dt.date
+    period_end: dt.date
+    status: Literal["queued", "running", "completed", "failed"]
+    title: str | None
+    generator: str | None
+    formats: list[str]
+    files: dict[str, ReportFileOut]
+    error: str | None
+    scheduled: bool
+    created_at: dt.datetime
+    completed_at: dt.datetime | None
+
+
+class ReportDetail(ReportOut):
+    narrative: str | None
+    facts: list[FactOut]
+    recommendations: list[StepOut]
+    checks: list[str]
+
+
+class FileLink(CamelModel):
+    url: str
+    expires_in: int = Field(description="seconds")
+
+
+class ScheduleOut(CamelModel):
+    kind: ReportKind
+    enabled: bool
+    weekday: int = Field(description="0 Monday to 6 Sunday (weekly digest)")
+    day: int = Field(description="day of the month, 1 to 28 (monthly kinds)")
+    hour: int = Field(description="local hour in the org's time zone")
+    formats: list[str]
+    last_period: dt.date | None
+
+
+class ScheduleChange(RequestModel):
+    enabled: bool | None = None
+    weekday: int | None = Field(None, ge=0, le=6)
+    day: int | None = Field(None, ge=1, le=28)
+    hour: int | None = Field(None, ge=0, le=23)
+    formats: list[ReportFormat] | None = Field(None, min_length=1, max_length=3)
+
+
+class ShareCreate(RequestModel):
+    label: str = Field(min_length=1, max_length=200, examples=["Seed investors"])
+    expires_in_days: int = Field(14, ge=1, le=90)
+    passcode: str | None = Field(None, min_length=6, max_length=100)
+
+
+class ShareOut(CamelModel):
+    id: uuid.UUID
+    report_id: uuid.UUID | None = Field(description="null: the live investor dashboard")
+    label: str
+    expires_at: dt.datetime
+    revoked_at: dt.datetime | None
+    views: int
+    last_viewed_at: dt.datetime | None
+    created_at: dt.datetime
+    passcode: bool
+
+
+class ShareCreated(ShareOut):
+    url: str = Field(description="shown once: the token is kept only as its hash")

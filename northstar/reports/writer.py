@@ -155,6 +155,51 @@ def write(sheet: FactSheet, steps: list[Step], *, tone: Tone = "upbeat", length:
     elif (stale := sheet.get("stale")) is not None:
         parts.append((stale.text, [stale.id]))
     parts.append(_steps(steps, STEPS_SHOWN[length], tone))
+    return _narrative(f"{month_name(sheet.month)} in review", parts)
+
+
+def weekly(
+    sheet: FactSheet, week: list[Fact], steps: list[Step], *, tone: Tone = "upbeat", length: Length = "standard"
+) -> Narrative:
+    """The weekly digest: the week's MRR and its largest moves (``facts.week_facts``), the month so far, and the
+    most pressing steps."""
+    say = Formatter(sheet.currency, sheet.source.exponent)
+    summary, *movers = week
+    data = summary.data
+    net = data["end"] - data["start"]
+    verb = "grew by" if net > 0 else "fell by" if net < 0 else "held at"
+    amount = say.money(abs(net)) if net else say.money(data["end"])
+    opening = f"In the week from {data['from']}, MRR {verb} {amount}" + (
+        f" to {say.money(data['end'])}." if net else "."
+    )
+    if tone == "upbeat":
+        opening = ("Nice week: " if net > 0 else "Your week: ") + opening
+    parts: list[Part] = [(opening, [summary.id])]
+    shown = movers[: MOVERS_SHOWN[length] or 1]
+    if shown:
+        parts.append(("The largest moves: " + " ".join(fact.text for fact in shown), [fact.id for fact in shown]))
+    mrr = sheet.get("kpi.mrr")
+    if mrr is not None and length != "short":
+        parts.append((f"Month to date: {mrr.text}", [mrr.id]))
+    parts.append(_steps(steps, max(1, STEPS_SHOWN[length] - 1), tone))
+    return _narrative(f"Your week to {data['to']}", parts)
+
+
+def investor_update(sheet: FactSheet, *, tone: Tone = "upbeat") -> Narrative:
+    """The investor update: the shared metrics and goals only (the sheet given holds nothing else), no customer
+    and no internal next steps."""
+    say = Formatter(sheet.currency, sheet.source.exponent)
+    parts = [_opening(sheet, say, tone)]
+    shared = [fact for fact in sheet.starting("kpi.") if fact.id not in ("kpi.mrr", "kpi.customers")]
+    if shared:
+        parts.append(("Key metrics:\n" + "\n".join(f"- {fact.text}" for fact in shared), [fact.id for fact in shared]))
+    parts.append(_goals(sheet, say, tone))
+    if tone == "upbeat":
+        parts.append(("Thank you for your support. Questions and introductions are always welcome.", []))
+    return _narrative(f"Investor update: {month_name(sheet.month)}", parts)
+
+
+def _narrative(title: str, parts: list[Part]) -> Narrative:
     paragraphs = tuple(text for text, _ in parts if text)
     cites = tuple(dict.fromkeys(cited for _, ids in parts for cited in ids))
-    return Narrative(title=f"{month_name(sheet.month)} in review", paragraphs=paragraphs, cites=cites)
+    return Narrative(title=title, paragraphs=paragraphs, cites=cites)

@@ -7,7 +7,7 @@ import datetime as dt
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +23,7 @@ from northstar.demo.stripe_api import FakeStripe
 from northstar.settings import Settings
 from tests.console.accessibility import assert_accessible
 from tests.factories import Account
-from tests.workers import Workers, reaching_loopback, stop_worker
+from tests.workers import reaching_loopback
 
 STREAMS = 7  # Stripe's six lists and its events: the end of a Stripe sync's progress bar
 PREVIEW = "#notification-preview div[data-northstar] .popup"  # the widget's popup, through its open shadow root
@@ -34,13 +34,6 @@ async def console_url(settings: Settings) -> AsyncIterator[str]:
     """The console configured as the workers are: allowed to reach vendors faked on loopback over HTTP."""
     async with serving(create_app(reaching_loopback(settings))) as url:
         yield url
-
-
-@pytest.fixture(scope="module")  # stops with its module: a worker left running would take other files' jobs
-def worker(database_url: str) -> Iterator[Workers]:
-    workers = Workers(database_url)
-    yield workers
-    stop_worker(workers.process)
 
 
 @pytest.fixture(scope="module")

@@ -53,6 +53,10 @@ MARCH = MonthFacts(
         "customer_churn_rate": _change("customer_churn_rate", 3.8, 2.1, percent=True),
         "nrr": _change("nrr", 101.2, 99.5, percent=True),
     },
+    mrr_series=[
+        (D(2025, 4 + back, 1) if back < 9 else D(2026, back - 8, 1), 3_900_000 + 80_000 * back) for back in range(11)
+    ]
+    + [(D(2026, 3, 1), 4_825_000)],
     mrr_start=4_610_000,
     mrr_end=4_825_000,
     movements={

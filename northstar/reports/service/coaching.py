@@ -143,6 +143,53 @@ async def update_coach_settings(session: AsyncSession, *, org_id: uuid.UUID, cha
     return found
 
 
+@dataclass(frozen=True)
+class Told:
+    """A narrative and who wrote it: the model's when it passed the number check, else the deterministic one."""
+
+    narrative: writer.Narrative
+    generator: str
+    checks: tuple[str, ...]
+
+
+async def narrate(
+    session: AsyncSession,
+    model: LanguageModel | None,
+    *,
+    org_id: uuid.UUID,
+    stated: list[Fact],
+    private_terms: tuple[str, ...],
+    deterministic: writer.Narrative,
+    voice: CoachSettings,
+    brief: str,
+) -> Told:
+    """The narrative of ``stated`` facts by the model (told what to write by ``brief``), or ``deterministic``."""
+    if model is None:
+        return Told(deterministic, DETERMINISTIC, ())
+    draft = await _checked_draft(
+        session,
+        model,
+        org_id=org_id,
+        purpose="coach.narrative",
+        instructions=f"You are a growth coach writing for a founder. Voice: {VOICE[voice.tone]}. "
+        f"Length: {LENGTH[voice.length]}. {RULES}",
+        prompt=_facts_prompt(stated, brief),
+        schema=NarrativeDraft,
+        stated=stated,
+        private_terms=private_terms,
+    )
+    if not isinstance(draft.value, NarrativeDraft):
+        return Told(deterministic, DETERMINISTIC, draft.checks)
+    written = writer.Narrative(draft.value.title, tuple(draft.value.paragraphs), deterministic.cites)
+    return Told(written, f"llm:{model.config.model}", draft.checks)
+
+
+def steps_brief(steps: list[playbook.Step], shown: int, what: str) -> str:
+    """What the model is asked to write: the playbook's steps to tell, most pressing first, and the text."""
+    listed = "\n".join(f"- {step.title}. {step.action}" for step in steps[:shown])
+    return f"Next steps, most pressing first:\n{listed}\n\nWrite {what}." if listed else f"Write {what}."
+
+
 async def insights(
     session: AsyncSession, *, org_id: uuid.UUID, month: dt.date | None, model: LanguageModel | None = None
 ) -> Insights:
@@ -150,31 +197,17 @@ async def insights(
     sheet = await facts.build(session, org_id=org_id, month=month)
     steps = playbook.next_steps(sheet)
     voice = await coach_settings(session, org_id=org_id)
-    narrative = writer.write(sheet, steps, tone=voice.tone, length=voice.length)  # type: ignore[arg-type]
-    if model is None:
-        return Insights(sheet=sheet, steps=steps, narrative=narrative, generator=DETERMINISTIC)
-    chosen = steps[: writer.STEPS_SHOWN[voice.length]]
-    draft = await _checked_draft(
+    told = await narrate(
         session,
         model,
         org_id=org_id,
-        purpose="coach.narrative",
-        instructions=f"You are a growth coach writing a founder's monthly review. Voice: {VOICE[voice.tone]}. "
-        f"Length: {LENGTH[voice.length]}. {RULES}",
-        prompt=_facts_prompt(
-            list(sheet.facts),
-            "Next steps, most pressing first:\n"
-            + "\n".join(f"- {step.title}. {step.action}" for step in chosen)
-            + f"\n\nWrite the review of {facts.month_name(sheet.month)}.",
-        ),
-        schema=NarrativeDraft,
         stated=list(sheet.facts),
         private_terms=sheet.customer_names,
+        deterministic=writer.write(sheet, steps, tone=voice.tone, length=voice.length),  # type: ignore[arg-type]
+        voice=voice,
+        brief=steps_brief(steps, writer.STEPS_SHOWN[voice.length], f"the review of {facts.month_name(sheet.month)}"),
     )
-    if not isinstance(draft.value, NarrativeDraft):
-        return Insights(sheet, steps, narrative, DETERMINISTIC, draft.checks)
-    written = writer.Narrative(draft.value.title, tuple(draft.value.paragraphs), narrative.cites)
-    return Insights(sheet, steps, written, f"llm:{model.config.model}", draft.checks)
+    return Insights(sheet, steps, told.narrative, told.generator, told.checks)
 
 
 async def ask(session: AsyncSession, *, org_id: uuid.UUID, question: str, model: LanguageModel | None = None) -> Reply:
@@ -183,7 +216,9 @@ async def ask(session: AsyncSession, *, org_id: uuid.UUID, question: str, model:
     intent = coach.intent_of(question)
     names: tuple[str, ...] = ()
     if intent == "since_last_week":
-        recent = await metrics_service.recent_facts(session, org_id=org_id, days=WEEK_DAYS)
+        recent = await metrics_service.range_facts(
+            session, org_id=org_id, start=today - dt.timedelta(days=WEEK_DAYS - 1), end=today
+        )
         answer, stated = coach.since_last_week(recent)
         names = tuple(sorted({name for movement in recent.top_movements if (name := movement.name)}))
     else:

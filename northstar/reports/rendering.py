@@ -1,0 +1,141 @@
+"""A report as files: HTML for the web and e-mail (one file, styles inside, the chart as inline SVG, no script) and
+PDF (fpdf2, pure Python, with the DejaVu font matplotlib ships, so any text prints). Charts are drawn once by
+matplotlib; everything here is pure: a ``Document`` in, bytes out."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import matplotlib as mpl
+from fpdf import FPDF
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from matplotlib.figure import Figure
+
+TEMPLATES = Path(__file__).parent / "templates"
+FONT = Path(mpl.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+BOLD = Path(mpl.get_data_path()) / "fonts" / "ttf" / "DejaVuSans-Bold.ttf"
+ACCENT = "#2f6db5"
+_html = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    autoescape=select_autoescape(default=True),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+@dataclass(frozen=True)
+class Chart:
+    """MRR month by month: labels ("Mar 2026") and values in minor units of ``currency``."""
+
+    title: str
+    labels: list[str]
+    values: list[int | None]
+    currency: str
+    exponent: int
+
+
+@dataclass(frozen=True)
+class Document:
+    title: str
+    subtitle: str
+    blocks: list[tuple[str, list[str]]]  # paragraphs: their sentences and their list items
+    metrics: list[tuple[str, str]] = field(default_factory=list)  # a metric's name and what the facts say of it
+    chart: Chart | None = None
+    footer: str = ""
+
+
+def blocks_of(paragraphs: tuple[str, ...] | list[str]) -> list[tuple[str, list[str]]]:
+    """Each paragraph as its sentences and its list (the lines starting with "- ", as the writer lists steps)."""
+    blocks = []
+    for paragraph in paragraphs:
+        lines = paragraph.split("\n")
+        listed = [line[2:] for line in lines if line.startswith("- ")]
+        blocks.append((" ".join(line for line in lines if not line.startswith("- ")), listed))
+    return blocks
+
+
+def _figure(chart: Chart) -> Figure:
+    figure = Figure(figsize=(8, 3), dpi=110)  # no pyplot: no global state, no display
+    axes = figure.add_subplot()
+    shown = [None if value is None else float(Decimal(value).scaleb(-chart.exponent)) for value in chart.values]
+    points = [(label, value) for label, value in zip(chart.labels, shown, strict=True) if value is not None]
+    axes.plot([label for label, _ in points], [value for _, value in points], color=ACCENT, linewidth=2.5, marker="o")
+    axes.set_title(chart.title, loc="left", fontsize=12, fontweight="bold")
+    axes.set_ylabel(chart.currency)
+    axes.yaxis.set_major_formatter(lambda value, _: f"{value:,.0f}")
+    axes.spines[["top", "right"]].set_visible(False)
+    axes.grid(axis="y", alpha=0.3)
+    axes.tick_params(axis="x", labelrotation=45, labelsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def chart_svg(chart: Chart) -> str:
+    figure = _figure(chart)
+    out = io.StringIO()
+    figure.savefig(out, format="svg")
+    svg = out.getvalue()
+    return svg[svg.index("<svg") :]  # without the XML prolog: it sits inside the page
+
+
+def chart_png(chart: Chart) -> bytes:
+    figure = _figure(chart)
+    out = io.BytesIO()
+    figure.savefig(out, format="png")
+    return out.getvalue()
+
+
+def page(template: str, **context: object) -> str:
+    """A standalone page of the reports module's (a share link's), from its own templates."""
+    return _html.get_template(template).render(**context)
+
+
+def html(document: Document) -> bytes:
+    chart = chart_svg(document.chart) if document.chart else None
+    return _html.get_template("document.html").render(document=document, chart=chart).encode()
+
+
+def pdf(document: Document) -> bytes:
+    out = FPDF(format="A4")
+    out.set_auto_page_break(auto=True, margin=18)
+    out.add_font("DejaVu", "", str(FONT))
+    out.add_font("DejaVu", "B", str(BOLD))
+    out.set_title(document.title)
+    out.add_page()
+    width = out.epw
+    out.set_font("DejaVu", "B", 18)
+    out.multi_cell(width, 9, document.title, new_x="LMARGIN", new_y="NEXT")
+    out.set_font("DejaVu", "", 10)
+    out.set_text_color(90, 90, 90)
+    out.multi_cell(width, 6, document.subtitle, new_x="LMARGIN", new_y="NEXT")
+    out.set_text_color(20, 20, 20)
+    out.ln(3)
+    for said, listed in document.blocks:
+        out.set_font("DejaVu", "", 11)
+        if said:
+            out.multi_cell(width, 6, said, new_x="LMARGIN", new_y="NEXT")
+        for item in listed:
+            out.multi_cell(width, 6, f"•  {item}", new_x="LMARGIN", new_y="NEXT")
+        out.ln(2)
+    if document.chart is not None:
+        out.image(io.BytesIO(chart_png(document.chart)), w=width)
+        out.ln(2)
+    if document.metrics:
+        out.set_font("DejaVu", "B", 12)
+        out.cell(width, 8, "The numbers", new_x="LMARGIN", new_y="NEXT")
+        out.set_font("DejaVu", "", 10)
+        with out.table(col_widths=(30, 70), text_align="LEFT") as table:
+            for name, said in document.metrics:
+                row = table.row()
+                row.cell(name)
+                row.cell(said)
+    if document.footer:
+        out.ln(4)
+        out.set_font("DejaVu", "", 8)
+        out.set_text_color(110, 110, 110)
+        out.multi_cell(width, 5, document.footer, new_x="LMARGIN", new_y="NEXT")
+    return bytes(out.output())

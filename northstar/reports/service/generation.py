@@ -1,0 +1,331 @@
+"""Reports: a weekly digest, a monthly report or an investor update, asked for (or scheduled), made by a queued job
+from the facts of its period, and kept with the facts it was written from and its files in the object store.
+
+Periods are whole weeks (Monday to Sunday) or months, in the org's time zone. A report of a period not yet over
+covers it so far. The investor update holds only the metrics the founder shares with investors, and no customer."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from northstar.core import crypto
+from northstar.core.db import fetch_page, get_in_org
+from northstar.core.http import Forbidden, NotFound, Unprocessable
+from northstar.core.llm import LanguageModel
+from northstar.core.permissions import Principal
+from northstar.core.queue import enqueue_named
+from northstar.core.storage import ObjectStore
+from northstar.metrics import service as metrics_service
+from northstar.reports import facts, playbook, rendering, writer
+from northstar.reports.facts import Fact, FactSheet, label
+from northstar.reports.models import Report
+from northstar.reports.service import coaching
+from northstar.settings import Settings
+
+KINDS = ("weekly_digest", "monthly_report", "investor_update")
+FORMATS = ("html", "pdf")
+KIND_NAMES = {
+    "weekly_digest": "Weekly digest",
+    "monthly_report": "Monthly report",
+    "investor_update": "Investor update",
+}
+FILES = {  # a report's files: name in the store and its media type
+    "html": ("report.html", "text/html; charset=utf-8"),
+    "pdf": ("report.pdf", "application/pdf"),
+}
+FILE_LINKS = "reports/files"  # the purpose of the key signing links to report files
+LINK_TTL_SECONDS = 3600
+WEEK_MOVERS = 5
+
+
+@dataclass(frozen=True)
+class Written:
+    """A report's content before it becomes files."""
+
+    title: str
+    narrative: writer.Narrative
+    stated: list[Fact]
+    steps: list[playbook.Step]
+    generator: str
+    checks: tuple[str, ...]
+    sheet: FactSheet
+
+
+def period_of(kind: str, day: dt.date) -> tuple[dt.date, dt.date]:
+    """The week (Monday to Sunday) or the month holding ``day``."""
+    if kind == "weekly_digest":
+        start = day - dt.timedelta(days=day.weekday())
+        return start, start + dt.timedelta(days=6)
+    start = day.replace(day=1)
+    return start, (start + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+
+
+def last_complete_period(kind: str, today: dt.date) -> tuple[dt.date, dt.date]:
+    """The last week or month that is over by ``today``."""
+    current, _ = period_of(kind, today)
+    return period_of(kind, current - dt.timedelta(days=1))
+
+
+async def request_report(
+    session: AsyncSession,
+    *,
+    org_id: uuid.UUID,
+    requested_by: uuid.UUID | None,
+    kind: str,
+    period: dt.date | None,
+    formats: list[str],
+    scheduled: bool = False,
+) -> Report:
+    """A queued report of the period holding ``period`` (default: the last one over); made by ``reports.generate``
+    once the caller's transaction commits."""
+    today = await metrics_service.org_today(session, org_id=org_id)
+    start, end = period_of(kind, period) if period else last_complete_period(kind, today)
+    if start > today:
+        raise Unprocessable(
+            "That period has not started yet",
+            details=[{"field": "body.period", "message": "a day not after today", "type": "value_error"}],
+        )
+    report = Report(
+        id=uuid.uuid4(),
+        org_id=org_id,
+        kind=kind,
+        period_start=start,
+        period_end=end,
+        formats=list(dict.fromkeys(formats)),
+        status="queued",
+        scheduled=scheduled,
+        requested_by=requested_by,
+    )
+    session.add(report)
+    await session.flush()
+    await enqueue_named(session, "reports.generate", org_id=org_id, report_id=str(report.id))
+    return report
+
+
+async def _monthly(session: AsyncSession, report: Report, model: LanguageModel | None) -> Written:
+    found = await coaching.insights(session, org_id=report.org_id, month=report.period_start, model=model)
+    title = found.narrative.title
+    return Written(
+        title, found.narrative, list(found.sheet.facts), found.steps, found.generator, found.checks, found.sheet
+    )
+
+
+async def _weekly(session: AsyncSession, report: Report, model: LanguageModel | None) -> Written:
+    sheet = await facts.build(session, org_id=report.org_id, month=report.period_end)
+    recent = await metrics_service.range_facts(
+        session, org_id=report.org_id, start=report.period_start, end=report.period_end
+    )
+    week = facts.week_facts(recent, WEEK_MOVERS)
+    steps = playbook.next_steps(sheet)
+    voice = await coaching.coach_settings(session, org_id=report.org_id)
+    stated = [*week, *sheet.facts]
+    names = tuple(sorted({*sheet.customer_names, *(name for m in recent.top_movements if (name := m.name))}))
+    told = await coaching.narrate(
+        session,
+        model,
+        org_id=report.org_id,
+        stated=stated,
+        private_terms=names,
+        deterministic=writer.weekly(sheet, week, steps, tone=voice.tone, length=voice.length),  # type: ignore[arg-type]
+        voice=voice,
+        brief=coaching.steps_brief(steps, 2, f"the weekly digest of {report.period_start} to {report.period_end}"),
+    )
+    return Written(told.narrative.title, told.narrative, stated, steps, told.generator, told.checks, sheet)
+
+
+async def _investor(session: AsyncSession, report: Report, model: LanguageModel | None) -> Written:
+    shared = await metrics_service.shared_with_investors(session, org_id=report.org_id)
+    full = await facts.build(session, org_id=report.org_id, month=report.period_start)
+    sheet = full.only(
+        lambda fact: (
+            (fact.id.startswith("kpi.") and fact.data["metric"] in shared)
+            or (fact.id.startswith("goal.") and fact.data["metric"] in shared)
+        )
+    )
+    voice = await coaching.coach_settings(session, org_id=report.org_id)
+    told = await coaching.narrate(
+        session,
+        model,
+        org_id=report.org_id,
+        stated=list(sheet.facts),
+        private_terms=(),
+        deterministic=writer.investor_update(sheet, tone=voice.tone),  # type: ignore[arg-type]
+        voice=voice,
+        brief=f"an investor update for {facts.month_name(sheet.month)}: the metrics and goals only, no next steps",
+    )
+    return Written(told.narrative.title, told.narrative, list(sheet.facts), [], told.generator, told.checks, sheet)
+
+
+WRITERS = {"weekly_digest": _weekly, "monthly_report": _monthly, "investor_update": _investor}
+
+
+def document_of(kind: str, start: dt.date, end: dt.date, written: Written, org_name: str) -> rendering.Document:
+    """What the files of a report of ``kind`` from ``start`` to ``end`` show."""
+    sheet = written.sheet
+    series = [(day, value) for day, value in sheet.source.mrr_series if day <= end]
+    show_chart = sheet.get("kpi.mrr") is not None and any(value is not None for _, value in series)
+    chart = (
+        rendering.Chart(
+            title="MRR by month",
+            labels=[day.strftime("%b %Y") for day, _ in series],
+            values=[value for _, value in series],
+            currency=sheet.currency,
+            exponent=sheet.source.exponent,
+        )
+        if show_chart
+        else None
+    )
+    writer_name = "the built-in writer" if written.generator == coaching.DETERMINISTIC else written.generator[4:]
+    return rendering.Document(
+        title=written.title,
+        subtitle=f"{KIND_NAMES[kind]} · {org_name} · {start} to {end}",
+        blocks=rendering.blocks_of(written.narrative.paragraphs),
+        metrics=[(label(fact.data["metric"]), fact.text) for fact in sheet.starting("kpi.")],
+        chart=chart,
+        footer=f"Written by {writer_name} from the facts of the period; every number in it is one of them.",
+    )
+
+
+def _key(report: Report, name: str) -> str:
+    return f"reports/{report.org_id}/{report.id}/{name}"
+
+
+async def generate(
+    session: AsyncSession, *, report_id: uuid.UUID, store: ObjectStore, model: LanguageModel | None, org_name: str
+) -> Report:
+    """Write the report from its period's facts, render its files into the store, and record both."""
+    report = await get_report(session, org_id=None, report_id=report_id)
+    report.status = "running"
+    written = await WRITERS[report.kind](session, report, model)
+    document = document_of(report.kind, report.period_start, report.period_end, written, org_name)
+    renderers = {"html": rendering.html, "pdf": rendering.pdf}
+    stored: dict[str, Any] = {}
+    for kind in report.formats:
+        name, media_type = FILES[kind]
+        body = renderers[kind](document)
+        await store.put_bytes(_key(report, name), body, content_type=media_type)
+        stored[kind] = {"name": name, "mediaType": media_type, "bytes": len(body)}
+    report.title = written.title
+    report.narrative = written.narrative.text
+    report.facts = [{"id": fact.id, "text": fact.text, "data": fact.data} for fact in written.stated]
+    report.recommendations = [
+        {"rule": step.rule, "title": step.title, "action": step.action, "cites": list(step.cites)}
+        for step in written.steps
+    ]
+    report.generator = written.generator
+    report.checks = list(written.checks)
+    report.files = stored
+    report.status = "completed"
+    report.error = None
+    report.completed_at = dt.datetime.now(dt.UTC)
+    await session.flush()
+    return report
+
+
+async def mark_failed(session: AsyncSession, *, report_id: uuid.UUID, error: str) -> None:
+    report = await get_report(session, org_id=None, report_id=report_id)
+    report.status, report.error = "failed", error
+    await session.flush()
+
+
+async def get_report(session: AsyncSession, *, org_id: uuid.UUID | None, report_id: uuid.UUID) -> Report:
+    """A report of the bound org (``org_id`` names it where the caller knows it)."""
+    if org_id is not None:
+        return await get_in_org(session, Report, report_id, org_id=org_id, missing="No such report")
+    found = await session.get(Report, report_id)
+    if found is None:
+        raise NotFound("No such report")
+    return found
+
+
+def visible_kinds(principal: Principal) -> tuple[str, ...]:
+    """Investors read the investor updates; everyone else who may read reports reads every kind."""
+    return ("investor_update",) if principal.role == "investor" else KINDS
+
+
+async def list_reports(
+    session: AsyncSession, *, principal: Principal, kind: str | None, offset: int, limit: int
+) -> tuple[list[Report], int]:
+    kinds = [each for each in visible_kinds(principal) if kind is None or each == kind]
+    query = select(Report).where(Report.org_id == principal.org_id, Report.kind.in_(kinds))
+    return await fetch_page(session, query.order_by(Report.created_at.desc()), offset=offset, limit=limit)
+
+
+async def readable_report(session: AsyncSession, *, principal: Principal, report_id: uuid.UUID) -> Report:
+    """A report the principal may read: another kind than theirs is as missing as another org's."""
+    report = await get_report(session, org_id=principal.org_id, report_id=report_id)
+    if report.kind not in visible_kinds(principal):
+        raise NotFound("No such report")
+    return report
+
+
+async def delete_report(
+    session: AsyncSession, *, principal: Principal, report_id: uuid.UUID, store: ObjectStore
+) -> None:
+    report = await readable_report(session, principal=principal, report_id=report_id)
+    if not principal.can("delete", "reports", owner_id=report.requested_by):
+        raise Forbidden("Your role cannot delete a report someone else asked for", code="not_owner")
+    for entry in report.files.values():
+        await store.delete(_key(report, entry["name"]))
+    await session.delete(report)
+    await session.flush()
+
+
+def file_of(report: Report, kind: str) -> tuple[str, str]:
+    """The store key and media type of one of the report's files."""
+    entry = report.files.get(kind)
+    if report.status != "completed" or entry is None:
+        raise NotFound("This report has no such file", code="file_not_found")
+    return _key(report, entry["name"]), entry["mediaType"]
+
+
+async def file_link(store: ObjectStore, settings: Settings, report: Report, kind: str) -> str:
+    """An expiring link to one of the report's files: the store's presigned URL (S3), else one signed by us."""
+    key, _ = file_of(report, kind)
+    presigned = await store.signed_url(key, expires_seconds=LINK_TTL_SECONDS)
+    if presigned:
+        return presigned
+    query = crypto.signed_until(
+        settings.resolved_secret_key(),
+        FILE_LINKS,
+        org_id=report.org_id,
+        subject=f"{report.id}/{kind}",
+        ttl_seconds=LINK_TTL_SECONDS,
+    )
+    return f"{settings.public_url.rstrip('/')}/api/v1/report-files/{report.id}/{kind}?{query}"
+
+
+def check_file_link(
+    settings: Settings,
+    *,
+    org_id: uuid.UUID | None,
+    report_id: uuid.UUID,
+    kind: str,
+    expires: int | None,
+    signature: str | None,
+) -> uuid.UUID:
+    return crypto.check_signed(
+        settings.resolved_secret_key(),
+        FILE_LINKS,
+        org_id=org_id,
+        subject=f"{report_id}/{kind}",
+        expires=expires,
+        signature=signature,
+    )
+
+
+async def investor_dashboard(session: AsyncSession, *, org_id: uuid.UUID, org_name: str) -> rendering.Document:
+    """The live investor dashboard a share link shows: this month's metrics shared with investors and their goals."""
+    shared = await metrics_service.shared_with_investors(session, org_id=org_id)
+    sheet = (await facts.build(session, org_id=org_id, month=None)).only(
+        lambda fact: fact.id.startswith(("kpi.", "goal.")) and fact.data["metric"] in shared
+    )
+    narrative = writer.investor_update(sheet, tone="neutral")
+    written = Written(f"{org_name}: investor dashboard", narrative, list(sheet.facts), [], "deterministic", (), sheet)
+    return document_of("investor_update", sheet.month, sheet.source.today, written, org_name)

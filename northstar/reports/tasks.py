@@ -1,0 +1,40 @@
+"""Queue tasks of the reports module: making a report, and the schedule that makes them on time."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from northstar.accounts.service import organizations
+from northstar.core.db import bound_org
+from northstar.core.llm import llm_from_settings
+from northstar.core.queue import periodic_per_org, queue_app, task_database, task_settings, task_storage
+from northstar.reports.service import generation, schedules
+
+
+@queue_app.task(name="reports.generate", queue="reports", retry=3)
+async def generate_report(org_id: str, report_id: str) -> None:
+    """Write and render one report; a failure is recorded on the report before the job is retried."""
+    database, org, report = task_database(), uuid.UUID(org_id), uuid.UUID(report_id)
+    try:
+        async with database.tenant_transaction(org_id=org) as session:
+            found = await organizations.get_organization(session, org_id=org)
+            await generation.generate(
+                session,
+                report_id=report,
+                store=task_storage(),
+                model=llm_from_settings(task_settings()),
+                org_name=found.name,
+            )
+    except Exception as exc:
+        async with database.tenant_transaction(org_id=org) as session:
+            await generation.mark_failed(session, report_id=report, error=f"{type(exc).__name__}: {exc}"[:500])
+        raise
+
+
+@periodic_per_org("reports.run_schedules", cron="*/15 * * * *")
+async def run_schedules(session: AsyncSession) -> int:
+    """Every quarter of an hour: queue each org's reports whose local time has come."""
+    return await schedules.run_due(session, org_id=await bound_org(session), now=dt.datetime.now(dt.UTC))
