@@ -24,3 +24,8 @@ SharesRevoke = Annotated[Principal, Depends(require("shares", "delete"))]
 # the console's pages, behind exactly the gates of the API routes showing the same texts
 CoachReadPage = Annotated[Principal, Depends(console_require("data", "read"))]
 CoachSettingsUpdatePage = Annotated[Principal, Depends(console_require("settings", "update"))]
+ReportsReadPage = Annotated[Principal, Depends(console_require("reports", "read"))]
+ReportsCreatePage = Annotated[Principal, Depends(console_require("reports", "create"))]
+ReportsDeletePage = Annotated[Principal, Depends(console_require("reports", "delete"))]
+SharesCreatePage = Annotated[Principal, Depends(console_require("shares", "create"))]
+SharesRevokePage = Annotated[Principal, Depends(console_require("shares", "delete"))]

@@ -1,22 +1,35 @@
-"""The coach's console page: the month told (narrative, next steps with the facts behind each), a question box
-answered in place, and the coach's voice for who may change it. Same service functions and gates as the API."""
+"""The reports module's console pages: the coach (the month told, next steps with the facts behind each, a question
+box answered in place, the coach's voice) and reports (asked for, followed until made, read, shared, scheduled).
+Same service functions and gates as the API."""
 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from pathlib import Path
 from typing import Annotated
 
+from fastapi import Path as PathParam
 from fastapi import Query, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
 
-from northstar.core.console.pages import console_router, read_form, redirect, render
+from northstar.core.console.pages import attempt, console_router, field_errors, read_form, redirect, render
 from northstar.core.context import DbSession, audit_target
 from northstar.core.permissions import Principal
-from northstar.reports.auth import CoachReadPage, CoachSettingsUpdatePage
+from northstar.reports.auth import (
+    CoachReadPage,
+    CoachSettingsUpdatePage,
+    ReportsCreatePage,
+    ReportsDeletePage,
+    ReportsReadPage,
+    SharesCreatePage,
+    SharesRevokePage,
+)
 from northstar.reports.facts import month_name
-from northstar.reports.schemas import CoachSettingsChange, Question
-from northstar.reports.service import coaching
+from northstar.reports.rendering import blocks_of
+from northstar.reports.schemas import CoachSettingsChange, Question, ReportCreate, ScheduleChange, ShareCreate
+from northstar.reports.service import coaching, generation, schedules, sharing
 
 TEMPLATES = Path(__file__).parent / "templates"
 MONTHS_OFFERED = 12
@@ -34,16 +47,6 @@ def _months(today: dt.date) -> list[tuple[str, str]]:
     return months
 
 
-def _blocks(paragraphs: tuple[str, ...]) -> list[tuple[str, list[str]]]:
-    """Each paragraph as its sentences and its list (the lines starting with "- ", as the writer lists steps)."""
-    blocks = []
-    for paragraph in paragraphs:
-        lines = paragraph.split("\n")
-        listed = [line[2:] for line in lines if line.startswith("- ")]
-        blocks.append((" ".join(line for line in lines if not line.startswith("- ")), listed))
-    return blocks
-
-
 async def _coach_page(
     request: Request, session: DbSession, principal: Principal, month: str | None, *, status: int = 200, **extra: object
 ) -> Response:
@@ -52,7 +55,7 @@ async def _coach_page(
     voice = await coaching.coach_settings(session, org_id=principal.org_id)
     context = {
         "insights": found,
-        "paragraphs": _blocks(found.narrative.paragraphs),
+        "paragraphs": blocks_of(found.narrative.paragraphs),
         "facts": {fact.id: fact for fact in found.sheet.facts},
         "months": _months(found.sheet.source.today),
         "chosen": found.sheet.month.strftime("%Y-%m"),
@@ -99,3 +102,192 @@ async def change_voice(request: Request, principal: CoachSettingsUpdatePage, ses
     await coaching.update_coach_settings(session, org_id=principal.org_id, changes=changes)
     audit_target(request, "coach_settings", principal.org_id, **changes)
     return redirect(request, "/app/coach")
+
+
+# Reports
+
+KIND_OPTIONS = [(kind, name) for kind, name in generation.KIND_NAMES.items()]
+WEEKDAYS = [(str(day), name) for day, name in enumerate(("Monday", "Tuesday", "Wednesday", "Thursday", "Friday"))]
+WEEKDAYS += [("5", "Saturday"), ("6", "Sunday")]
+
+
+async def _reports_page(
+    request: Request, session: DbSession, principal: Principal, *, status: int = 200, **extra: object
+) -> Response:
+    found, total = await generation.list_reports(session, principal=principal, kind=None, offset=0, limit=50)
+    context = {
+        "reports": found,
+        "total": total,
+        "kind_names": generation.KIND_NAMES,
+        "kind_options": [option for option in KIND_OPTIONS if option[0] in generation.visible_kinds(principal)],
+        "schedules": await schedules.schedules(session, org_id=principal.org_id),
+        "weekdays": WEEKDAYS,
+        "may_create": principal.may_try("create", "reports"),
+        "may_schedule": principal.may_try("update", "settings"),
+        "values": {},
+        "errors": {},
+        **extra,
+    }
+    return render(request, "reports/reports.html", context, status=status)
+
+
+@router.get("/reports", name="console.reports")
+async def reports_page(request: Request, principal: ReportsReadPage, session: DbSession) -> Response:
+    """``GET /reports`` (investors: the investor updates), the form asking for one, and the schedules."""
+    return await _reports_page(request, session, principal)
+
+
+@router.post("/reports", name="console.reports_create")
+async def create_report(request: Request, principal: ReportsCreatePage, session: DbSession) -> Response:
+    """``POST /reports``: the report is queued, and its page follows it until it is made."""
+    raw = await request.form()
+    form = await read_form(
+        request,
+        ReportCreate,
+        period=raw.get("period") or None,
+        formats=[value for value in raw.getlist("formats") if isinstance(value, str)],
+    )
+    if form.model is None:
+        return await _reports_page(request, session, principal, values=form.values, errors=form.errors, status=422)
+    body: ReportCreate = form.model
+    report, refusal, status = await attempt(
+        request,
+        session,
+        lambda: generation.request_report(
+            session,
+            org_id=principal.org_id,
+            requested_by=principal.user_id,
+            kind=body.kind,
+            period=body.period,
+            formats=list(body.formats),
+        ),
+    )
+    if report is None:
+        errors = {"period": refusal or ""}
+        return await _reports_page(request, session, principal, values=form.values, errors=errors, status=status)
+    audit_target(request, "report", report.id, kind=report.kind, period=report.period_start.isoformat())
+    return redirect(request, f"/app/reports/{report.id}")
+
+
+async def _report_page(
+    request: Request,
+    session: DbSession,
+    principal: Principal,
+    report_id: uuid.UUID,
+    *,
+    status: int = 200,
+    **extra: object,
+) -> Response:
+    report = await generation.readable_report(session, principal=principal, report_id=report_id)
+    may_share = principal.may_try("read", "shares")
+    context = {
+        "report": report,
+        "kind_names": generation.KIND_NAMES,
+        "paragraphs": blocks_of(report.narrative.split("\n\n")) if report.narrative else [],
+        "facts": {fact["id"]: fact for fact in report.facts},
+        "shares": await sharing.list_shares(session, org_id=principal.org_id, report_id=report.id) if may_share else [],
+        "may_share": may_share,
+        "may_delete": principal.can("delete", "reports", owner_id=report.requested_by),
+        "finished": report.status in ("completed", "failed"),
+        "values": {},
+        "errors": {},
+        "new_share": None,
+        **extra,
+    }
+    template = "reports/report_status.html" if request.headers.get("hx-request") == "true" else "reports/report.html"
+    return render(request, template, context, status=status)
+
+
+@router.get("/reports/{report_id}", name="console.report")
+async def report_page(
+    report_id: uuid.UUID, request: Request, principal: ReportsReadPage, session: DbSession
+) -> Response:
+    """``GET /reports/{id}``: polled while the report is being made, then its narrative, files, facts and shares."""
+    return await _report_page(request, session, principal, report_id)
+
+
+@router.get("/reports/{report_id}/files/{kind}", name="console.report_file")
+async def report_file(
+    report_id: uuid.UUID,
+    kind: Annotated[str, PathParam(pattern="^(html|pdf)$")],
+    request: Request,
+    principal: ReportsReadPage,
+    session: DbSession,
+) -> Response:
+    """The file's expiring link (``GET /reports/{id}/files/{kind}``), followed."""
+    report = await generation.readable_report(session, principal=principal, report_id=report_id)
+    url = await generation.file_link(request.app.state.storage, request.app.state.settings, report, kind)
+    return RedirectResponse(url, status_code=307)
+
+
+@router.post("/reports/{report_id}/delete", name="console.report_delete")
+async def delete_report(
+    report_id: uuid.UUID, request: Request, principal: ReportsDeletePage, session: DbSession
+) -> Response:
+    _, refusal, status = await attempt(
+        request,
+        session,
+        lambda: generation.delete_report(
+            session, principal=principal, report_id=report_id, store=request.app.state.storage
+        ),
+    )
+    if refusal is not None:
+        return await _report_page(request, session, principal, report_id, errors={"form": refusal}, status=status)
+    audit_target(request, "report", report_id)
+    return redirect(request, "/app/reports")
+
+
+@router.post("/reports/{report_id}/shares", name="console.report_share")
+async def share_report(
+    report_id: uuid.UUID, request: Request, principal: SharesCreatePage, session: DbSession
+) -> Response:
+    """``POST /reports/{id}/shares``: the link is shown once, on the page that answers."""
+    form = await read_form(request, ShareCreate, passcode=(await request.form()).get("passcode") or None)
+    if form.model is None:
+        return await _report_page(
+            request, session, principal, report_id, values=form.values, errors=form.errors, status=422
+        )
+    body: ShareCreate = form.model
+    link, token = await sharing.create_share(
+        session,
+        principal=principal,
+        report_id=report_id,
+        label=body.label,
+        expires_in_days=body.expires_in_days,
+        passcode=body.passcode,
+    )
+    audit_target(request, "share_link", link.id, label=link.label, reportId=str(report_id))
+    url = f"{request.app.state.settings.public_url.rstrip('/')}/shared/{token}"
+    return await _report_page(request, session, principal, report_id, new_share=url)
+
+
+@router.post("/shares/{share_id}/revoke", name="console.share_revoke")
+async def revoke_share(
+    share_id: uuid.UUID, request: Request, principal: SharesRevokePage, session: DbSession
+) -> Response:
+    link = await sharing.revoke_share(session, org_id=principal.org_id, share_id=share_id)
+    audit_target(request, "share_link", link.id)
+    return redirect(request, f"/app/reports/{link.report_id}" if link.report_id else "/app/reports")
+
+
+@router.post("/report-schedules/{kind}", name="console.report_schedule")
+async def change_schedule(
+    kind: Annotated[str, PathParam(pattern="^(weekly_digest|monthly_report|investor_update)$")],
+    request: Request,
+    principal: CoachSettingsUpdatePage,
+    session: DbSession,
+) -> Response:
+    """``PATCH /report-schedules/{kind}`` from the schedule's row of the reports page."""
+    raw = await request.form()  # one form per schedule on the page: its inputs are named after its kind
+    submitted = {name: raw.get(f"{kind}-{name}") or None for name in ("weekday", "day", "hour")}
+    try:
+        change = ScheduleChange.model_validate(
+            {**submitted, "enabled": raw.get("enabled") == "on", "formats": raw.getlist("formats") or None}
+        )
+    except ValidationError as exc:
+        errors = {f"{kind}.{name}": message for name, message in field_errors(exc).items()}
+        return await _reports_page(request, session, principal, errors=errors, status=422)
+    changes = change.model_dump(exclude_none=True)
+    await schedules.update_schedule(session, org_id=principal.org_id, kind=kind, changes=changes)
+    audit_target(request, "report_schedule", kind, **changes)
+    return redirect(request, "/app/reports")
