@@ -1,5 +1,6 @@
 # Two commands: `make run` starts the platform, `make test` runs lint and the test suite (Chromium for its
-# browser tests is installed with apt-get when run as root, else it says how, before any test runs).
+# browser tests and espeak-ng for the narrated video reports are installed with apt-get when run as root, else it
+# says how, before any test runs).
 PYTHON ?= python3
 # Test processes: every one has its own database, servers and browser, so files run in parallel (`-n 1`: serially).
 TEST_PROCESSES ?= auto
@@ -38,6 +39,7 @@ lint: $(VENV)/.dev
 
 test: lint
 	.ci/chromium
+	.ci/espeak
 	$(BIN)/pytest -q -n $(TEST_PROCESSES) --dist loadfile
 
 bench: $(VENV)/.dev
