@@ -566,6 +566,11 @@ async def month_facts(session: AsyncSession, *, org_id: uuid.UUID, month: dt.dat
     """What happened in a month (default: this one, so far), for the coach: ``metrics.facts``."""
     policy = await policy_of(session, org_id=org_id)
     today = today_in(policy)
+    if month is not None and engine.month_start(month) > today:
+        raise Unprocessable(
+            "That month has not started yet",
+            details=[{"field": "query.month", "message": "a month not after this one", "type": "value_error"}],
+        )
     return await facts.month_facts(
         session, org_id=org_id, month=month or today, today=today, currency=policy.reporting_currency
     )

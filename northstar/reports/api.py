@@ -30,6 +30,7 @@ from northstar.reports.auth import (
 from northstar.reports.facts import Fact
 from northstar.reports.models import Report, ShareLink
 from northstar.reports.schemas import (
+    MONTH_PATTERN,
     AnswerOut,
     CoachSettingsChange,
     CoachSettingsOut,
@@ -51,9 +52,9 @@ from northstar.reports.schemas import (
 from northstar.reports.service import coaching, generation, schedules, sharing
 
 router = APIRouter(tags=["coach"], responses=ERROR_RESPONSES)
-ReportFileKind = Literal["html", "pdf"]
+ReportFileKind = Literal["html", "pdf", "mp4", "vtt", "poster"]
 
-MonthQuery = Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM; default this month")]
+MonthQuery = Annotated[str | None, Query(pattern=MONTH_PATTERN, description="YYYY-MM; default this month")]
 
 
 def _fact(fact: Fact) -> FactOut:
@@ -214,9 +215,9 @@ async def signed_file(
 
 
 def file_response(store: ObjectStore, key: str, media_type: str, stem: str) -> Response:
-    """A report file streamed from the store: HTML shown in place (and sandboxed), anything else downloaded."""
+    """A report file streamed from the store: the PDF downloaded, the rest shown in place (HTML sandboxed)."""
     extension = key.rsplit(".", 1)[-1]
-    disposition = "inline" if extension == "html" else "attachment"
+    disposition = "attachment" if extension == "pdf" else "inline"
     headers = {"content-disposition": f'{disposition}; filename="{stem}.{extension}"'}
     if extension == "html":
         headers["content-security-policy"] = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox"

@@ -78,14 +78,14 @@ def month_of(question: str, today: dt.date) -> dt.date | None:
     """The month a question names: "in March" (the latest March not after today), "March 2025", "2025-03",
     "last month" or "this month"; None when it names none."""
     words = _words(question)
-    if found := re.search(r" (\d{4})-(\d{2}) ", words):
+    if found := re.search(r" ([1-9]\d{3})-(0[1-9]|1[0-2]) ", words):
         return dt.date(int(found[1]), int(found[2]), 1)
     if " last month " in words:
         return (today.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
     if " this month " in words:
         return today.replace(day=1)
     for name, number in MONTHS.items():
-        if found := re.search(rf" {name} (?:(\d{{4}}) )?", words):
+        if found := re.search(rf" {name} (?:([1-9]\d{{3}}) )?", words):
             year = int(found[1]) if found[1] else today.year - (number > today.month)
             return dt.date(year, number, 1)
     return None

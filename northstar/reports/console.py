@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from northstar.core.console.pages import attempt, console_router, field_errors, read_form, redirect, render
 from northstar.core.context import DbSession, audit_target
 from northstar.core.permissions import Principal
+from northstar.reports.api import file_response
 from northstar.reports.auth import (
     CoachReadPage,
     CoachSettingsUpdatePage,
@@ -28,7 +29,14 @@ from northstar.reports.auth import (
 )
 from northstar.reports.facts import month_name
 from northstar.reports.rendering import blocks_of
-from northstar.reports.schemas import CoachSettingsChange, Question, ReportCreate, ScheduleChange, ShareCreate
+from northstar.reports.schemas import (
+    MONTH_PATTERN,
+    CoachSettingsChange,
+    Question,
+    ReportCreate,
+    ScheduleChange,
+    ShareCreate,
+)
 from northstar.reports.service import coaching, generation, schedules, sharing
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -74,7 +82,7 @@ async def coach_page(
     request: Request,
     principal: CoachReadPage,
     session: DbSession,
-    month: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = None,
+    month: Annotated[str | None, Query(pattern=MONTH_PATTERN)] = None,
 ) -> Response:
     """``GET /coach/insights`` as a page."""
     return await _coach_page(request, session, principal, month)
@@ -209,15 +217,19 @@ async def report_page(
 @router.get("/reports/{report_id}/files/{kind}", name="console.report_file")
 async def report_file(
     report_id: uuid.UUID,
-    kind: Annotated[str, PathParam(pattern="^(html|pdf)$")],
+    kind: Annotated[str, PathParam(pattern="^(html|pdf|mp4|vtt|poster)$")],
     request: Request,
     principal: ReportsReadPage,
     session: DbSession,
 ) -> Response:
-    """The file's expiring link (``GET /reports/{id}/files/{kind}``), followed."""
+    """A report file for the page: the video, its subtitles and poster from this origin (the page's policy loads
+    media from nowhere else), the HTML and PDF by their expiring links."""
     report = await generation.readable_report(session, principal=principal, report_id=report_id)
-    url = await generation.file_link(request.app.state.storage, request.app.state.settings, report, kind)
-    return RedirectResponse(url, status_code=307)
+    store = request.app.state.storage
+    if kind in ("html", "pdf"):
+        return RedirectResponse(await generation.file_link(store, request.app.state.settings, report, kind), 307)
+    key, media_type = generation.file_of(report, kind)
+    return file_response(store, key, media_type, f"{report.kind}-{report.period_start}")
 
 
 @router.post("/reports/{report_id}/delete", name="console.report_delete")

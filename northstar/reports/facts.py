@@ -241,6 +241,7 @@ def _goal_facts(found: MonthFacts, say: Formatter) -> Iterable[Fact]:
                 "metric": goal["metric"],
                 **values,
                 "shown": shown,
+                "progress": goal["progress_percent"],
                 "target_date": goal["target_date"].isoformat(),
                 "status": goal["status"],
             },

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from northstar.core.http import CamelModel, Day, RequestModel
 
+MONTH_PATTERN = r"^[1-9]\d{3}-(0[1-9]|1[0-2])$"  # YYYY-MM
 Tone = Literal["upbeat", "neutral"]
 Length = Literal["short", "standard", "detailed"]
 
@@ -62,7 +63,7 @@ class AnswerOut(CamelModel):
 
 
 ReportKind = Literal["weekly_digest", "monthly_report", "investor_update"]
-ReportFormat = Literal["html", "pdf"]
+ReportFormat = Literal["html", "pdf", "mp4"]
 
 
 class ReportCreate(RequestModel):

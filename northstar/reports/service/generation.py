@@ -6,9 +6,12 @@ covers it so far. The investor update holds only the metrics the founder shares 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import tempfile
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -22,14 +25,14 @@ from northstar.core.permissions import Principal
 from northstar.core.queue import enqueue_named
 from northstar.core.storage import ObjectStore
 from northstar.metrics import service as metrics_service
-from northstar.reports import facts, playbook, rendering, writer
+from northstar.reports import facts, playbook, rendering, video, writer
 from northstar.reports.facts import Fact, FactSheet, label
 from northstar.reports.models import Report
 from northstar.reports.service import coaching
 from northstar.settings import Settings
 
 KINDS = ("weekly_digest", "monthly_report", "investor_update")
-FORMATS = ("html", "pdf")
+FORMATS = ("html", "pdf", "mp4")
 KIND_NAMES = {
     "weekly_digest": "Weekly digest",
     "monthly_report": "Monthly report",
@@ -38,7 +41,11 @@ KIND_NAMES = {
 FILES = {  # a report's files: name in the store and its media type
     "html": ("report.html", "text/html; charset=utf-8"),
     "pdf": ("report.pdf", "application/pdf"),
+    "mp4": ("report.mp4", "video/mp4"),
+    "vtt": ("report.vtt", "text/vtt; charset=utf-8"),
+    "poster": ("poster.png", "image/png"),
 }
+VIDEO_STEPS = 3
 FILE_LINKS = "reports/files"  # the purpose of the key signing links to report files
 LINK_TTL_SECONDS = 3600
 WEEK_MOVERS = 5
@@ -192,6 +199,55 @@ def document_of(kind: str, start: dt.date, end: dt.date, written: Written, org_n
     )
 
 
+def video_of(report: Report, written: Written) -> video.VideoSpec:
+    """The video's slides: the headline, MRR by month, the month's movements, goals and the top next steps, each
+    narrated with the facts' own sentences (so what is said passes the same check as what is written)."""
+    sheet = written.sheet
+    source = sheet.source
+    mrr, movements = sheet.get("kpi.mrr"), sheet.get("movements")
+    headline_text = mrr.text if mrr else f"No MRR for {facts.month_name(sheet.month)} yet."
+    slides = [
+        video.Slide(
+            "headline",
+            written.title,
+            headline_text,
+            video.Headline(amount=source.mrr_end, subtitle=f"MRR, {report.period_start} to {report.period_end}"),
+        )
+    ]
+    points = tuple((day.strftime("%b %Y"), value) for day, value in source.mrr_series if value is not None)
+    if points:
+        slides.append(
+            video.Slide("mrr_chart", "MRR by month", f"MRR over the last {len(points)} months.", video.MrrChart(points))
+        )
+    if movements is not None and report.kind != "investor_update":
+        steps = tuple((kind.capitalize(), amount) for kind, amount in source.movements.items() if amount)
+        waterfall = video.Waterfall(start=source.mrr_start, steps=steps, end=source.mrr_end)
+        slides.append(video.Slide("waterfall", "Where MRR moved", movements.text, waterfall))
+    goals = sheet.starting("goal.")[:5]
+    if goals:
+        items = tuple(video.Goal(label(goal.data["metric"]), _progress(goal), goal.data["status"]) for goal in goals)
+        slides.append(video.Slide("goals", "Goals", " ".join(goal.text for goal in goals), video.Goals(items)))
+    chosen = written.steps[:VIDEO_STEPS]
+    if chosen:
+        said = " ".join(f"{step.title}." for step in chosen)
+        slides.append(
+            video.Slide("recommendations", "Next steps", said, video.Recommendations(tuple(s.title for s in chosen)))
+        )
+    return video.VideoSpec(title=written.title, currency=sheet.currency, exponent=source.exponent, slides=tuple(slides))
+
+
+def _progress(goal: Fact) -> float:
+    """How far a goal is from its start to its target, in percent, as the metrics count it (0 to 100)."""
+    return float(max(0.0, min(100.0, goal.data.get("progress") or 0.0)))
+
+
+def _video(spec: video.VideoSpec) -> dict[str, bytes]:
+    """The rendered video, its subtitles and its poster, read back from a scratch directory."""
+    with tempfile.TemporaryDirectory(prefix="northstar-video-") as scratch:
+        made = video.render_video(spec, Path(scratch))
+        return {"mp4": made.mp4.read_bytes(), "vtt": made.vtt.read_bytes(), "poster": made.poster.read_bytes()}
+
+
 def _key(report: Report, name: str) -> str:
     return f"reports/{report.org_id}/{report.id}/{name}"
 
@@ -204,11 +260,13 @@ async def generate(
     report.status = "running"
     written = await WRITERS[report.kind](session, report, model)
     document = document_of(report.kind, report.period_start, report.period_end, written, org_name)
-    renderers = {"html": rendering.html, "pdf": rendering.pdf}
+    bodies = {kind: render(document) for kind, render in (("html", rendering.html), ("pdf", rendering.pdf))}
+    files = {kind: bodies[kind] for kind in report.formats if kind in bodies}
+    if "mp4" in report.formats:
+        files.update(await asyncio.to_thread(_video, video_of(report, written)))
     stored: dict[str, Any] = {}
-    for kind in report.formats:
+    for kind, body in files.items():
         name, media_type = FILES[kind]
-        body = renderers[kind](document)
         await store.put_bytes(_key(report, name), body, content_type=media_type)
         stored[kind] = {"name": name, "mediaType": media_type, "bytes": len(body)}
     report.title = written.title
