@@ -66,7 +66,7 @@ async def test_each_kind_is_made_by_the_worker_from_its_periods_facts(
         last_month.isoformat(),
         False,
     )
-    weekly = await request_report(client, founder, kind="weekly_digest", formats=["html"])
+    weekly = await request_report(client, founder, kind="weekly_digest", formats=["html", "mp4"])
     investor = await request_report(client, founder, kind="investor_update", period=last_month.isoformat())
 
     made = await finished(client, founder, monthly["id"])
@@ -87,7 +87,12 @@ async def test_each_kind_is_made_by_the_worker_from_its_periods_facts(
     assert week["status"] == "completed", week["error"]
     start = dt.date.fromisoformat(week["periodStart"])
     assert start.weekday() == 0 and week["periodEnd"] == (start + dt.timedelta(days=6)).isoformat()
-    assert week["title"] == f"Your week to {week['periodEnd']}" and set(week["files"]) == {"html"}
+    assert week["title"] == f"Your week to {week['periodEnd']}"
+    assert set(week["files"]) == {"html", "mp4", "vtt", "poster"}
+    subtitles = (await fetch(client, founder, week["id"], "vtt")).text
+    assert subtitles.startswith("WEBVTT") and "MRR in" in subtitles  # the headline slide says the MRR fact
+    video = await fetch(client, founder, week["id"], "mp4")
+    assert video.headers["content-type"] == "video/mp4" and video.content[4:8] == b"ftyp"
     assert week["facts"][0]["id"] == "week" and unsupported(week["narrative"], _facts(week)) == []
 
     update = await finished(client, founder, investor["id"])
