@@ -8,7 +8,17 @@ import platform
 import sys
 from typing import Any
 
-SECTIONS = ("platform", "generation", "formats", "datasets", "socialproof", "kpix", "console_assets", "console")
+SECTIONS = (
+    "platform",
+    "generation",
+    "formats",
+    "datasets",
+    "socialproof",
+    "kpix",
+    "coach",
+    "console_assets",
+    "console",
+)
 
 
 def machine() -> str:

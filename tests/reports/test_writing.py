@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from northstar.metrics.facts import CustomerMovement, RangeFacts, TrialMonth
-from northstar.reports import coach, playbook, writer
+from northstar.reports import coach, playbook, video, writer
 from northstar.reports.numbers import tokens, unsupported
+from northstar.reports.service import generation
 from tests.reports.month import GOAL_ID, HUBSPOT, MARCH, NOW, STRIPE, march
 
 EXPECTED = Path(__file__).parent / "march_2026.txt"
@@ -255,3 +256,18 @@ def test_since_last_week_states_its_own_facts() -> None:
     )
     assert unsupported(answer.text, [fact.text for fact in stated]) == []
     assert NOW.date() == recent.end
+
+
+def test_the_videos_narration_says_only_the_facts_numbers() -> None:
+    sheet = march()
+    steps = playbook.next_steps(sheet)
+    narrative = writer.write(sheet, steps)
+    written = generation.Written(narrative.title, narrative, list(sheet.facts), steps, "deterministic", (), sheet)
+    spec = generation.video_of("monthly_report", sheet.month, NOW.date(), written)
+    assert [slide.kind for slide in spec.slides] == ["headline", "mrr_chart", "waterfall", "goals", "recommendations"]
+    assert spec.slides[1].narration == "MRR month by month, up to March 2026."
+    for slide in spec.slides:
+        assert unsupported(slide.narration, sheet.texts()) == [], slide.kind
+    [waterfall] = [slide.values for slide in spec.slides if slide.kind == "waterfall"]
+    assert isinstance(waterfall, video.Waterfall)
+    assert waterfall.start + sum(amount for _, amount in waterfall.steps) == waterfall.end == MARCH.mrr_end

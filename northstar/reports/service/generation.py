@@ -199,7 +199,7 @@ def document_of(kind: str, start: dt.date, end: dt.date, written: Written, org_n
     )
 
 
-def video_of(report: Report, written: Written) -> video.VideoSpec:
+def video_of(kind: str, start: dt.date, end: dt.date, written: Written) -> video.VideoSpec:
     """The video's slides: the headline, MRR by month, the month's movements, goals and the top next steps, each
     narrated with the facts' own sentences (so what is said passes the same check as what is written)."""
     sheet = written.sheet
@@ -211,16 +211,15 @@ def video_of(report: Report, written: Written) -> video.VideoSpec:
             "headline",
             written.title,
             headline_text,
-            video.Headline(amount=source.mrr_end, subtitle=f"MRR, {report.period_start} to {report.period_end}"),
+            video.Headline(amount=source.mrr_end, subtitle=f"MRR, {start} to {end}"),
         )
     ]
     points = tuple((day.strftime("%b %Y"), value) for day, value in source.mrr_series if value is not None)
     if points:
-        slides.append(
-            video.Slide("mrr_chart", "MRR by month", f"MRR over the last {len(points)} months.", video.MrrChart(points))
-        )
-    if movements is not None and report.kind != "investor_update":
-        steps = tuple((kind.capitalize(), amount) for kind, amount in source.movements.items() if amount)
+        said = f"MRR month by month, up to {facts.month_name(source.mrr_series[-1][0])}."
+        slides.append(video.Slide("mrr_chart", "MRR by month", said, video.MrrChart(points)))
+    if movements is not None and kind != "investor_update":
+        steps = tuple((moved.capitalize(), amount) for moved, amount in source.movements.items() if amount)
         waterfall = video.Waterfall(start=source.mrr_start, steps=steps, end=source.mrr_end)
         slides.append(video.Slide("waterfall", "Where MRR moved", movements.text, waterfall))
     goals = sheet.starting("goal.")[:5]
@@ -263,7 +262,8 @@ async def generate(
     bodies = {kind: render(document) for kind, render in (("html", rendering.html), ("pdf", rendering.pdf))}
     files = {kind: bodies[kind] for kind in report.formats if kind in bodies}
     if "mp4" in report.formats:
-        files.update(await asyncio.to_thread(_video, video_of(report, written)))
+        spec = video_of(report.kind, report.period_start, report.period_end, written)
+        files.update(await asyncio.to_thread(_video, spec))
     stored: dict[str, Any] = {}
     for kind, body in files.items():
         name, media_type = FILES[kind]
