@@ -256,16 +256,9 @@ def _share_out(link: ShareLink) -> ShareOut:
 async def _share(
     request: Request, session: DbSession, principal: Principal, report_id: uuid.UUID | None, body: ShareCreate
 ) -> Envelope[ShareCreated]:
-    link, token = await sharing.create_share(
-        session,
-        principal=principal,
-        report_id=report_id,
-        label=body.label,
-        expires_in_days=body.expires_in_days,
-        passcode=body.passcode,
-    )
+    link, token = await sharing.create_share(session, principal=principal, report_id=report_id, **body.model_dump())
     audit_target(request, "share_link", link.id, label=link.label, reportId=str(report_id) if report_id else None)
-    url = f"{request.app.state.settings.public_url.rstrip('/')}/shared/{token}"
+    url = sharing.link_url(request.app.state.settings, token)
     return Envelope(data=ShareCreated.model_validate({**_share_out(link).model_dump(), "url": url}))
 
 

@@ -259,17 +259,11 @@ async def share_report(
         return await _report_page(
             request, session, principal, report_id, values=form.values, errors=form.errors, status=422
         )
-    body: ShareCreate = form.model
     link, token = await sharing.create_share(
-        session,
-        principal=principal,
-        report_id=report_id,
-        label=body.label,
-        expires_in_days=body.expires_in_days,
-        passcode=body.passcode,
+        session, principal=principal, report_id=report_id, **form.model.model_dump()
     )
     audit_target(request, "share_link", link.id, label=link.label, reportId=str(report_id))
-    url = f"{request.app.state.settings.public_url.rstrip('/')}/shared/{token}"
+    url = sharing.link_url(request.app.state.settings, token)
     return await _report_page(request, session, principal, report_id, new_share=url)
 
 

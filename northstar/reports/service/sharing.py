@@ -25,6 +25,7 @@ from northstar.core.ratelimit import RateLimiter
 from northstar.core.security import hash_password, verify_password
 from northstar.reports.models import Report, ShareLink
 from northstar.reports.service.generation import get_report
+from northstar.settings import Settings
 
 PASSCODE_ATTEMPTS = 5  # wrong passcodes per link per window
 PASSCODE_WINDOW_SECONDS = 900
@@ -84,6 +85,11 @@ async def revoke_share(session: AsyncSession, *, org_id: uuid.UUID, share_id: uu
         link.revoked_at = dt.datetime.now(dt.UTC)
         await session.flush()
     return link
+
+
+def link_url(settings: Settings, token: str) -> str:
+    """Where a share link's holder opens it."""
+    return f"{settings.public_url.rstrip('/')}/shared/{token}"
 
 
 def _parse(token: str) -> tuple[uuid.UUID, str]:
