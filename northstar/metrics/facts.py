@@ -200,7 +200,7 @@ async def _top_movements(
         SELECT m.day, m.kind, m.amount, c.id, c.external_id, c.name,
                coalesce((SELECT array_agg(DISTINCT l.item_external_id ORDER BY l.item_external_id)
                          FROM metrics.invoice_lines l
-                         WHERE l.org_id = m.org_id AND l.external_id = ANY (m.lines)
+                         WHERE l.org_id = m.org_id AND l.customer_id = m.customer_id AND l.external_id = ANY (m.lines)
                            AND l.item_external_id IS NOT NULL), '{}') AS plans
         FROM metrics.movements m JOIN metrics.customers c ON c.org_id = m.org_id AND c.id = m.customer_id
         WHERE m.org_id = :org AND m.day BETWEEN :start AND :end AND m.kind <> 'fx'
@@ -228,7 +228,8 @@ async def _contraction_by_plan(
     rows = await session.execute(
         text("""
         SELECT coalesce((SELECT min(l.item_external_id) FROM metrics.invoice_lines l
-                         WHERE l.org_id = m.org_id AND l.external_id = ANY (m.lines)), 'unknown') AS plan,
+                         WHERE l.org_id = m.org_id AND l.customer_id = m.customer_id
+                           AND l.external_id = ANY (m.lines)), 'unknown') AS plan,
                sum(m.amount) AS amount
         FROM metrics.movements m
         WHERE m.org_id = :org AND m.day BETWEEN :start AND :end AND m.kind = 'contraction'
