@@ -319,12 +319,9 @@ async def test_the_inbox_is_each_members_own(
     client: httpx.AsyncClient, founder: Account, other_founder: Account, database: Database
 ) -> None:
     member = await add_member(client, founder, "member")
-    async with database.tenant_transaction(org_id=founder.org_id) as session:
-        for title in ("first", "second"):
-            await inbox.notify(
-                session, org_id=founder.org_id, user_id=member.user_id, kind="notice", title=title, body="b"
-            )
-        await inbox.notify(session, org_id=founder.org_id, user_id=founder.user_id, kind="notice", title="x", body="b")
+    for user_id, title in ((member.user_id, "first"), (member.user_id, "second"), (founder.user_id, "x")):
+        async with database.tenant_transaction(org_id=founder.org_id) as session:  # one after the other
+            await inbox.notify(session, org_id=founder.org_id, user_id=user_id, kind="notice", title=title, body="b")
     messages = (await client.get("/api/v1/notifications/inbox", headers=member.headers)).json()
     assert [item["title"] for item in messages["data"]] == ["second", "first"] and messages["meta"]["total"] == 2
     unread = await client.get("/api/v1/notifications/inbox/unread", headers=member.headers)

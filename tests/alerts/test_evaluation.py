@@ -53,6 +53,7 @@ async def test_a_threshold_fires_once_a_day_while_it_holds_and_again_after_it_st
 
     rule = (await client.get(f"/api/v1/notifications/rules/{below['id']}", headers=founder.headers)).json()["data"]
     assert rule["lastEvaluatedAt"] is not None and rule["lastError"] is None
+    assert rule["updatedAt"] == below["updatedAt"]  # being evaluated is not a change of the rule
 
     await write_points(database, founder, "mrr", {day: 30500})  # no longer below: resolved, and above fires
     assert await evaluate(database, founder) == 1

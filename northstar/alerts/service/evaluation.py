@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.alerts.models import Rule
@@ -232,16 +232,23 @@ async def evaluate(session: AsyncSession, *, org_id: uuid.UUID) -> int:
     )
     fired = 0
     for rule in rules:
-        rule.last_evaluated_at = at.now
         try:
             seen = await OBSERVERS[rule.kind](session, rule, at)
         except AppError as exc:
-            rule.last_error = exc.message
+            await _evaluated(session, rule, at=at, error=exc.message)
             continue
-        rule.last_error = None
         for observation in seen:
             fired += await fire(session, rule=rule, seen=observation, now=at.now) is not None
         if rule.kind not in EVENT_KINDS:
             await resolve_absent(session, rule=rule, holding={observation.subject for observation in seen}, now=at.now)
-    await session.flush()
+        await _evaluated(session, rule, at=at, error=None)
     return fired
+
+
+async def _evaluated(session: AsyncSession, rule: Rule, *, at: Moment, error: str | None) -> None:
+    """When the rule was last evaluated and why it could not be; not a change of the rule (``updatedAt`` stays)."""
+    await session.execute(
+        update(Rule)
+        .where(Rule.id == rule.id)
+        .values(last_evaluated_at=at.now, last_error=error, updated_at=Rule.updated_at)
+    )
