@@ -265,8 +265,8 @@ async def get_preferences(me: Member, session: DbSession) -> Envelope[Preference
 async def update_preferences(
     body: PreferencesUpdate, request: Request, me: Member, session: DbSession
 ) -> Envelope[PreferencesOut]:
-    """Change what you sent; ``timeZone`` or ``quietHours`` null clears them. During quiet hours e-mail waits
-    until they end; with ``digest`` your e-mails come once a day at ``digestHour``, in your time zone."""
+    """Only the fields sent change; ``timeZone`` or ``quietHours`` null clears them. During quiet hours e-mail
+    waits until they end; with ``digest`` your e-mails come once a day at ``digestHour``, in your time zone."""
     changes = {name: getattr(body, name) for name in body.model_fields_set}
     if body.quiet_hours is not None:
         changes["quiet_hours"] = body.quiet_hours.model_dump()
