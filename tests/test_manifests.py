@@ -162,6 +162,15 @@ def test_export_sources_topics_and_settings_name_what_exists() -> None:
     assert module_fields == sections
 
 
+def test_reactions_queue_tasks_of_their_own_module() -> None:
+    """What a manifest queues when another module announces a signal is a task of its own task modules."""
+    every_module()
+    for manifest in MANIFESTS:
+        for signal, tasks in manifest.reactions.items():
+            modules = [queue_app.tasks[task].func.__module__ if task in queue_app.tasks else None for task in tasks]
+            assert all(module in manifest.task_modules for module in modules), (manifest.name, signal, modules)
+
+
 def _audit_targets(source: str) -> set[str]:
     """The target types a module's code names in its audit entries (``audit_target(request, "site", ...)``,
     ``target_type="site"``)."""

@@ -6,13 +6,14 @@ import datetime as dt
 import re
 import unicodedata
 import uuid
+import zoneinfo
 from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -136,6 +137,18 @@ Day = Annotated[dt.date, BeforeValidator(_iso_day), AfterValidator(_day_in_calen
 
 Instant = Annotated[dt.datetime, BeforeValidator(_iso_instant), AfterValidator(_instant_in_calendar)]
 """A date-time a client sends: ISO 8601 within the same days (no offset means UTC), given to the code in UTC."""
+
+
+def _time_zone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError("not an IANA time zone (like Europe/Berlin)") from None
+    return value
+
+
+TimeZoneName = Annotated[str, Field(max_length=64), AfterValidator(_time_zone)]
+"""An IANA time zone a client names (``Europe/Berlin``), else a 422."""
 
 
 class PageMeta(CamelModel):

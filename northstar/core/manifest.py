@@ -2,9 +2,10 @@
 
 A manifest (Netflix Dispatch's plugin registry, as one typed value) holds everything the platform needs to know
 about a module: its routers, console pages, queue tasks and their schedules, tables and database schemas,
-permission resources, export sources, event topics, audit targets and settings section. The composition root
-(``northstar/modules.py``) lists the installed manifests; ``app.py``, the worker and the migrations read that list,
-and ``install`` hands each mechanism of core its share. Core itself names no module.
+permission resources, export sources, event topics, reactions to other modules' signals, audit targets and
+settings section. The composition root (``northstar/modules.py``) lists the installed manifests; ``app.py``, the
+worker and the migrations read that list, and ``install`` hands each mechanism of core its share. Core itself names
+no module.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from northstar.core import idempotency, llm
 from northstar.core.fastpath import FastRoute
 from northstar.core.permissions import PLATFORM_RESOURCES, Resource, register_resources
 from northstar.core.pubsub import register_topics
+from northstar.core.queue import register_reactions
 from northstar.settings import Settings
 
 API_PREFIX = "/api/v1"  # where every manifest's ``api_routers`` are mounted
@@ -75,6 +77,8 @@ class Manifest:
     # The organization's time zone, in which the console shows times (one module at most declares it).
     org_time_zone: Callable[[AsyncSession, uuid.UUID], Awaitable[str]] | None = None
     task_modules: tuple[str, ...] = ()  # importing each registers the module's queue tasks and their schedules
+    # Signals other modules announce (``core.queue.announce``) -> the tasks of this module queued when they do.
+    reactions: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
     model_modules: tuple[ModuleType, ...] = ()  # the modules that define its SQLAlchemy tables
     tables: tuple[str, ...] = ()  # the tables it owns ("schema.table"): its migrations create them
     schemas: tuple[str, ...] = ()  # the database schemas its tables live in
@@ -98,11 +102,13 @@ EXPORT_SOURCES: dict[str, ExportTable] = {}
 
 
 def install(manifests: Iterable[Manifest]) -> None:
-    """Hand core's mechanisms what the manifests declare: role grants, export sources, event topics, and queue tasks
-    (registered as their modules are imported). Installing a manifest again changes nothing."""
+    """Hand core's mechanisms what the manifests declare: role grants, export sources, event topics, reactions to
+    signals, and queue tasks (registered as their modules are imported). Installing a manifest again changes
+    nothing."""
     for manifest in manifests:
         register_resources(manifest.resources)
         register_topics(manifest.event_topics)
+        register_reactions(manifest.reactions)
         for name, source in manifest.export_sources.items():
             if EXPORT_SOURCES.setdefault(name, source) != source:
                 raise ValueError(f"the export source {name!r} is declared twice, differently")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import httpx
 
 from northstar.core.http import AppError
+from northstar.settings import OutboundSettings
 
 
 class BlockedDestination(AppError):
@@ -37,6 +38,17 @@ class OutboundPolicy:
     timeout_seconds: float = 30.0
     max_response_bytes: int = 50 * 1024 * 1024
     retry_backoff_seconds: float = 0.5  # a provider's first retry wait, doubled each attempt
+
+
+def outbound_policy(config: OutboundSettings) -> OutboundPolicy:
+    """The configured policy (``NORTHSTAR_OUTBOUND__*``): what connectors and notification channels reach."""
+    return OutboundPolicy(
+        allow_private_networks=config.allow_private_networks,
+        allow_http=config.allow_http,
+        timeout_seconds=config.timeout_seconds,
+        max_response_bytes=config.max_response_bytes,
+        retry_backoff_seconds=config.retry_backoff_seconds,
+    )
 
 
 def _public(address: str) -> bool:

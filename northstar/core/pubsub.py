@@ -1,8 +1,9 @@
 """Live updates: PostgreSQL NOTIFY on ``CHANNEL`` (and Redis pub/sub when configured), fanned out in each process.
 
-A message is ``{"id": …, "org": …, "topic": …, "data": …}``. Triggers publish with ``pg_notify`` inside the
-transaction that makes the change (``jobs.jobs`` does), so a listener never hears about a change that rolled
-back; application code publishes after its commit with ``EventHub.publish``, which goes to Redis when
+A message is ``{"id": …, "org": …, "topic": …, "data": …}``, plus ``"user"`` when it is addressed to one user (an
+inbox), whose streams alone get it. Triggers publish with ``pg_notify`` inside the transaction that makes the
+change (``jobs.jobs`` does), as does ``publish_on_commit`` from code, so a listener never hears about a change that
+rolled back; application code publishes after its commit with ``EventHub.publish``, which goes to Redis when
 ``REDIS_URL`` is set (high-volume fan-out without NOTIFY's commit-time lock) and to NOTIFY otherwise, or when
 Redis cannot be reached (every process listens on both, so fan-out goes on while Redis is down).
 Payloads are limited to 8000 bytes: ids, states and small summaries, never bulk data.
@@ -31,6 +32,8 @@ import orjson
 import psycopg
 import structlog
 from redis.exceptions import RedisError
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.core.dbguard import ServerWatch
 from northstar.core.permissions import Principal
@@ -51,7 +54,11 @@ def register_topics(rules: Mapping[str, str]) -> None:
             raise ValueError(f"the event topic {prefix!r} is declared twice, for different resources")
 
 
-def may_receive(principal: Principal, topic: str) -> bool:
+def may_receive(principal: Principal, event: Event) -> bool:
+    """The reader may read what the topic is about, and the event is addressed to everyone or to this user."""
+    if event.user_id is not None and event.user_id != str(principal.user_id):
+        return False
+    topic = event.topic
     resource = next((resource for prefix, resource in TOPIC_RESOURCES.items() if topic.startswith(prefix)), None)
     return resource is not None and principal.can("read", resource)
 
@@ -71,6 +78,7 @@ class Event:
     org_id: str
     topic: str
     data: dict[str, Any]
+    user_id: str | None = None  # addressed to this user alone (their inbox), else to every reader of the topic
 
 
 Listener = Callable[[Event], None]
@@ -145,6 +153,7 @@ class EventHub:
                 org_id=message["org"],
                 topic=message["topic"],
                 data=message["data"],
+                user_id=message.get("user"),
             )
         except (orjson.JSONDecodeError, KeyError, TypeError):
             return
@@ -184,10 +193,7 @@ class EventHub:
 
     async def publish(self, org_id: uuid.UUID, topic: str, data: dict[str, Any]) -> str:
         """Send an event to every process (after the change it describes has committed); returns its id."""
-        event_id = new_event_id()
-        payload = orjson.dumps({"id": event_id, "org": str(org_id), "topic": topic, "data": data})
-        if len(payload) > MAX_PAYLOAD:
-            raise ValueError(f"event payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
+        event_id, payload = _message(org_id, topic, data, user_id=None)
         if self.redis is not None:
             try:
                 await self.redis.publish(CHANNEL, payload)
@@ -217,3 +223,27 @@ class EventHub:
                 await task
         if self.publisher is not None:
             await self.publisher.close()
+
+
+def _message(org_id: uuid.UUID, topic: str, data: dict[str, Any], *, user_id: uuid.UUID | None) -> tuple[str, bytes]:
+    event_id = new_event_id()
+    message = {"id": event_id, "org": str(org_id), "topic": topic, "data": data}
+    if user_id is not None:
+        message["user"] = str(user_id)
+    payload = orjson.dumps(message)
+    if len(payload) > MAX_PAYLOAD:
+        raise ValueError(f"event payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
+    return event_id, payload
+
+
+async def publish_on_commit(
+    session: AsyncSession, org_id: uuid.UUID, topic: str, data: dict[str, Any], *, user_id: uuid.UUID | None = None
+) -> str:
+    """Send an event with ``pg_notify`` in the session's transaction: listeners hear it when, and only if, the
+    transaction commits (queue workers, which hold no ``EventHub``, publish this way). With ``user_id`` only that
+    user's streams get it."""
+    event_id, payload = _message(org_id, topic, data, user_id=user_id)
+    await session.execute(
+        text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": payload.decode()}
+    )
+    return event_id

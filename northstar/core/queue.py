@@ -10,7 +10,7 @@ import contextlib
 import functools
 import random
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -187,14 +187,47 @@ async def enqueue(session: AsyncSession, task: Any, *, org_id: uuid.UUID, **kwar
     return job_id
 
 
-async def enqueue_named(session: AsyncSession, name: str, *, org_id: uuid.UUID, **kwargs: Any) -> int:
-    """``enqueue`` by task name, for modules whose tasks import the code that queues them."""
+async def enqueue_named(
+    session: AsyncSession,
+    name: str,
+    *,
+    org_id: uuid.UUID,
+    schedule_at: datetime | None = None,
+    queueing_lock: str | None = None,
+    **kwargs: Any,
+) -> int:
+    """``enqueue`` by task name, for modules whose tasks import the code that queues them; ``schedule_at`` runs it
+    no earlier than then, and with a ``queueing_lock`` a job already waiting under it raises ``AlreadyEnqueued``."""
     connection = await session.connection()
     raw = await connection.get_raw_connection()
-    job_id: int = await queue_app.configure_task(name, connection=raw.driver_connection).defer_async(
-        org_id=str(org_id), **kwargs
+    deferrer = queue_app.configure_task(
+        name, connection=raw.driver_connection, schedule_at=schedule_at, queueing_lock=queueing_lock
     )
+    job_id: int = await deferrer.defer_async(org_id=str(org_id), **kwargs)
     return job_id
+
+
+# Signals: what a module announces ("its metrics were refreshed") and the tasks other modules queue when it does,
+# from the installed manifests (``Manifest.reactions``). The announcing module names no listener, so a module
+# reacts to another's work without the other importing it.
+REACTIONS: dict[str, list[str]] = {}
+
+
+def register_reactions(reactions: Mapping[str, tuple[str, ...]]) -> None:
+    for signal, tasks in reactions.items():
+        known = REACTIONS.setdefault(signal, [])
+        known.extend(task for task in tasks if task not in known)
+
+
+async def announce(session: AsyncSession, signal: str, *, org_id: uuid.UUID) -> None:
+    """Queue, in the caller's transaction, each task that reacts to ``signal``, with the org's id. A reaction already
+    waiting in the queue for this org is not queued twice: when it runs it sees everything announced until then."""
+    for name in REACTIONS.get(signal, ()):
+        try:
+            async with session.begin_nested():  # a refused duplicate must not abort the caller's transaction
+                await enqueue_named(session, name, org_id=org_id, queueing_lock=f"{name}:{org_id}")
+        except procrastinate.exceptions.AlreadyEnqueued:
+            continue
 
 
 async def open_queue(database: Database, *, max_size: int = 4) -> AsyncConnectionPool:

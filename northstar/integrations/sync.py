@@ -28,7 +28,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.core.db import Database, get_in_org, settings_of
-from northstar.core.outbound import OutboundPolicy
+from northstar.core.outbound import outbound_policy
 from northstar.core.queue import enqueue_named
 from northstar.core.security import auth_keys
 from northstar.integrations.connectors import CONNECTORS
@@ -38,17 +38,6 @@ from northstar.metrics import service as metrics_service
 from northstar.settings import Settings
 
 log = structlog.get_logger("northstar.integrations")
-
-
-def outbound_policy(settings: Settings) -> OutboundPolicy:
-    config = settings.outbound
-    return OutboundPolicy(
-        allow_private_networks=config.allow_private_networks,
-        allow_http=config.allow_http,
-        timeout_seconds=config.timeout_seconds,
-        max_response_bytes=config.max_response_bytes,
-        retry_backoff_seconds=config.retry_backoff_seconds,
-    )
 
 
 def seal(settings: Settings, integration_id: uuid.UUID, credentials: Mapping[str, str]) -> str:
@@ -99,7 +88,7 @@ async def _integration(session: AsyncSession, *, org_id: uuid.UUID, integration_
 def open_connector(
     provider: str, *, credentials: Mapping[str, str], config: Mapping[str, Any], settings: Settings
 ) -> Connector:
-    return CONNECTORS[provider].open(credentials=credentials, config=config, policy=outbound_policy(settings))
+    return CONNECTORS[provider].open(credentials=credentials, config=config, policy=outbound_policy(settings.outbound))
 
 
 async def store_page(

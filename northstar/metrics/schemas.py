@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-import zoneinfo
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import Field
 
-from northstar.core.http import CamelModel, Day, RequestModel
+from northstar.core.http import CamelModel, Day, RequestModel, TimeZoneName
 
 MetricName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,59}$", examples=["mrr", "customer_churn_rate"])]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
@@ -31,14 +30,6 @@ class Money(CamelModel):
 
 
 MetricValue = Money | float | None  # Money for a money metric, a number for any other
-
-
-def _zone(value: str) -> str:
-    try:
-        zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ValueError("not an IANA time zone (like Europe/Berlin)") from None
-    return value
 
 
 class GoalProgress(CamelModel):
@@ -162,7 +153,7 @@ class PolicyOut(CamelModel):
 
 class PolicyUpdate(RequestModel):
     reporting_currency: Currency | None = None
-    timezone: Annotated[str, Field(max_length=64), AfterValidator(_zone)] | None = None
+    timezone: TimeZoneName | None = None
     deduct_discounts: bool | None = None
     investor_metrics: list[MetricName] | None = Field(None, max_length=100, description="what investors may see")
 

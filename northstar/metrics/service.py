@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from northstar.core.db import Base, bulk_insert, driver_connection, fetch_page, get_in_org
 from northstar.core.http import Forbidden, Unprocessable
 from northstar.core.permissions import Principal
-from northstar.core.queue import enqueue_named
+from northstar.core.queue import announce, enqueue_named
 from northstar.metrics import commerce, engine, facts, product, queries, sales_pipeline, traffic
 from northstar.metrics.facts import MonthFacts, RangeFacts
 from northstar.metrics.inputs import InvoiceLine, SourceBatch
@@ -51,6 +51,7 @@ from northstar.metrics.models import (
 from northstar.metrics.series import Point, replace_series
 
 SOURCE = "billing"
+REFRESHED = "metrics.refreshed"  # the signal announced after every refresh (``core.queue.announce``)
 MONTH_METRICS = tuple(name for name in engine.Month.__dataclass_fields__ if name != "month")
 
 
@@ -399,7 +400,9 @@ DOMAIN_REBUILDS: dict[str, Rebuild] = {
 async def refresh(session: AsyncSession, *, org_id: uuid.UUID, touched: Touched | None = None) -> None:
     """Bring the metrics up to date after stored batches: the billing customers they touched, and every other
     domain they changed (``None``: everything, as after an integration is removed). Past
-    ``FULL_RECOMPUTE_AFTER`` touched customers, recomputing everyone at once is cheaper than one by one."""
+    ``FULL_RECOMPUTE_AFTER`` touched customers, recomputing everyone at once is cheaper than one by one. Then
+    ``REFRESHED`` is announced, in the same transaction: whoever watches the metrics (alerts) looks again once
+    they are committed."""
     if touched is None or touched.customers:
         few = touched is not None and len(touched.customers) <= FULL_RECOMPUTE_AFTER
         await recompute(session, org_id=org_id, customers=touched.customers if few and touched else None)
@@ -407,6 +410,7 @@ async def refresh(session: AsyncSession, *, org_id: uuid.UUID, touched: Touched 
     for domain, rebuild in DOMAIN_REBUILDS.items():
         if touched is None or domain in touched.domains:
             await _note_problem(session, org_id=org_id, source=domain, problem=await rebuild(session, org_id, policy))
+    await announce(session, REFRESHED, org_id=org_id)
 
 
 async def _note_problem(session: AsyncSession, *, org_id: uuid.UUID, source: str, problem: str | None) -> None:
@@ -590,3 +594,44 @@ async def shared_with_investors(session: AsyncSession, *, org_id: uuid.UUID) -> 
 async def has_metrics(session: AsyncSession, *, org_id: uuid.UUID) -> bool:
     """Whether the org's metrics were ever computed (it has connected a source)."""
     return await session.get(Summary, org_id) is not None
+
+
+# What watchers of the metrics (alerts) read: values, anomalies and goals as of the organization's today.
+
+
+@dataclass(frozen=True)
+class Reporting:
+    """The organization's today (in its time zone) and reporting currency."""
+
+    today: dt.date
+    currency: str
+
+
+async def reporting(session: AsyncSession, *, org_id: uuid.UUID) -> Reporting:
+    policy = await policy_of(session, org_id=org_id)
+    return Reporting(today=today_in(policy), currency=policy.reporting_currency)
+
+
+async def value_on(session: AsyncSession, *, org_id: uuid.UUID, metric: str, day: dt.date) -> float | int | None:
+    """A metric's latest value on or before ``day`` (money in minor units of the reporting currency); None before
+    it has any."""
+    found: float | int | None = await queries.value_on(session, org_id=org_id, metric=metric, day=day)
+    return found
+
+
+def shown_value(metric: str, value: Any, currency: str) -> Any:
+    """A value as the API shows it: ``{"amount", "currency", "exponent"}`` for a money metric, else the number."""
+    return queries.metric_value(metric, value, currency)
+
+
+async def anomalies(
+    session: AsyncSession, *, org_id: uuid.UUID, metric: str, start: dt.date, end: dt.date
+) -> list[dict[str, Any]]:
+    """The days from ``start`` to ``end`` that the anomaly detector flags (``GET /dashboard/anomalies``)."""
+    return await queries.anomalies(session, org_id=org_id, metric=metric, start=start, end=end, visible=None)
+
+
+async def goal_statuses(session: AsyncSession, *, org_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Every goal's progress and status (achieved, on_track, at_risk, missed, no_data), as of today."""
+    found = await reporting(session, org_id=org_id)
+    return await queries.goal_statuses(session, org_id=org_id, today=found.today, currency=found.currency)

@@ -1,7 +1,8 @@
 """``/events/stream``: server-sent events of the caller's org, each topic only to the roles that may read it.
 
 Which role receives a topic comes from the manifests (``event_topics``: topic prefix -> resource to read), so a
-module's events reach exactly those who may read what they are about.
+module's events reach exactly those who may read what they are about; an event addressed to one user (an inbox
+message) reaches that user's streams alone.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ async def stream(
     last_event_id: Annotated[str | None, Header(max_length=100)] = None,
 ) -> Response:
     """Server-sent events of the caller's org that their role may read: job status and progress (who reads
-    data), social proof events and changes (who reads sites).
+    data), social proof events and changes (who reads sites), and your own alerts inbox (``alerts.inbox``,
+    ``alerts.inbox.read``).
 
     Every event has an id; a client that reconnects with ``Last-Event-ID`` first gets what it missed. When that
     is no longer known, it gets a ``reset`` event: reload the state, then carry on.
@@ -58,7 +60,7 @@ async def stream(
     hub: EventHub = request.app.state.events
 
     def relevant(event: Event) -> bool:
-        if (wanted and event.topic not in wanted) or not may_receive(principal, event.topic):
+        if (wanted and event.topic not in wanted) or not may_receive(principal, event):
             return False
         return site_id is None or event.data.get("siteId") == str(site_id)
 

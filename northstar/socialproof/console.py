@@ -563,7 +563,7 @@ async def live_stream(
                 for event in pending:
                     if (
                         event.topic == LIVE_EVENTS_TOPIC
-                        and may_receive(principal, event.topic)
+                        and may_receive(principal, event)
                         and event.data.get("siteId") == wanted
                     ):
                         yield ServerSentEvent(data=orjson.dumps(event.data).decode(), event=event.topic, id=event.id)

@@ -4,46 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 import httpx
 import psycopg
-import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.handlers import Message
 
-from tests.conftest import SMTP_PORT
+from tests.conftest import Mailbox
 from tests.factories import PASSWORD, Account, add_member, create_project, invite, signup, unique_email
 
 
-class Inbox(Message):
-    def __init__(self) -> None:
-        super().__init__()
-        self.messages: list[object] = []
-
-    def handle_message(self, message: object) -> None:
-        self.messages.append(message)
-
-
-@pytest.fixture(scope="module")
-def inbox() -> Iterator[Inbox]:
-    handler = Inbox()
-    controller = Controller(handler, hostname="127.0.0.1", port=SMTP_PORT)
-    controller.start()
-    yield handler
-    controller.stop()
-
-
 async def test_invitation_is_mailed_and_accepted(
-    client: httpx.AsyncClient, founder: Account, inbox: Inbox, run_jobs: Callable[[], Awaitable[None]]
+    client: httpx.AsyncClient, founder: Account, mailbox: Mailbox, run_jobs: Callable[[], Awaitable[None]]
 ) -> None:
     invitee = await signup(client)
     invitation = await invite(client, founder, email=invitee.email, role="analyst")
     await run_jobs()
-    mails = [m for m in inbox.messages if m["To"] == invitee.email]  # type: ignore[index]
+    mails = mailbox.to(invitee.email)
     assert len(mails) == 1
-    body = mails[0].get_payload(decode=True).decode()  # type: ignore[attr-defined]
+    body = mails[0].get_payload(decode=True).decode()  # type: ignore[union-attr]
     assert str(invitation["token"]) in body
     accepted = await client.post(
         "/api/v1/invitations/accept", json={"token": invitation["token"]}, headers=invitee.headers

@@ -1,7 +1,8 @@
 """Members change only what they created; founders and admins change anything in their org.
 
 Every resource with a creator is here: projects, sites (with the templates and notifications inside them), data
-jobs (cancel, retry), datasets, dashboard goals; and integrations and API keys, which members cannot change at all.
+jobs (cancel, retry), datasets, dashboard goals, alert rules; and integrations and API keys, which members cannot
+change at all.
 """
 
 from __future__ import annotations
@@ -98,6 +99,12 @@ async def _integration(org: Org, owner: Account) -> str:
     return f"/api/v1/integrations/{integration['id']}"
 
 
+async def _alert_rule(org: Org, owner: Account) -> str:
+    condition = {"kind": "threshold", "metric": "mrr", "direction": "below", "value": 1000}
+    rule = await org.post(owner, "/api/v1/notifications/rules", {"name": "MRR floor", "condition": condition})
+    return f"/api/v1/notifications/rules/{rule['id']}"
+
+
 async def _api_key(org: Org, owner: Account) -> str:
     return f"/api/v1/api-keys/{(await org.post(owner, '/api/v1/api-keys', {'name': 'ci'}))['id']}"
 
@@ -119,6 +126,8 @@ CHANGES: list[tuple[str, Make, str, str, dict[str, Any] | None, bool]] = [
     ("dataset", _dataset, "DELETE", "", None, True),
     ("goal", _goal, "PATCH", "", {"target": 2000}, True),
     ("goal", _goal, "DELETE", "", None, True),
+    ("alert rule", _alert_rule, "PATCH", "", {"cooldownMinutes": 60}, True),
+    ("alert rule", _alert_rule, "DELETE", "", None, True),
     ("integration", _integration, "PATCH", "", {"name": "changed"}, False),
     ("api key", _api_key, "DELETE", "", None, False),
 ]

@@ -167,6 +167,9 @@ async def test_live_requests_follow_the_matrix(
             "notification_id",
             "integration_id",
             "goal_id",
+            "rule_id",
+            "channel_id",
+            "message_id",
         )
     }
     for row in api_rows():

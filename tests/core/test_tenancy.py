@@ -13,6 +13,7 @@ import pytest
 from fastapi.routing import APIRoute
 from sqlalchemy import text
 
+from northstar.alerts.service import inbox
 from northstar.app import API_PREFIX
 from northstar.core.db import Database
 from northstar.modules import MANIFESTS
@@ -105,7 +106,7 @@ async def test_app_role_cannot_rewrite_the_audit_trail(database_url: str, founde
                 await _as_app_role(conn, founder.org_id, statement)
 
 
-async def _objects_of(client: httpx.AsyncClient, owner: Account) -> dict[str, str]:
+async def _objects_of(client: httpx.AsyncClient, database: Database, owner: Account) -> dict[str, str]:
     """One object of every kind in ``owner``'s org, by the path parameter that names it."""
     project = await create_project(client, owner, "secret project")
     team = (await client.post("/api/v1/teams", json={"name": "secret team"}, headers=owner.headers)).json()["data"]
@@ -156,7 +157,28 @@ async def _objects_of(client: httpx.AsyncClient, owner: Account) -> dict[str, st
             json={"metric": "mrr", "target": 100000, "targetDate": "2030-01-01"},
         )
     ).json()["data"]
+    rule = (
+        await client.post(
+            "/api/v1/notifications/rules",
+            headers=owner.headers,
+            json={"name": "secret rule", "condition": {"kind": "report"}},
+        )
+    ).json()["data"]
+    channel = (
+        await client.post(
+            "/api/v1/notifications/channels",
+            headers=owner.headers,
+            json={"name": "secret channel", "kind": "slack_bot", "token": "xoxb-secret", "channel": "C0SECRET"},
+        )
+    ).json()["data"]
+    async with database.tenant_transaction(org_id=owner.org_id) as session:  # what a delivery writes
+        message_id = await inbox.notify(
+            session, org_id=owner.org_id, user_id=owner.user_id, kind="notice", title="secret message", body="b"
+        )
     return {
+        "rule_id": rule["id"],
+        "channel_id": channel["id"],
+        "message_id": str(message_id),
         "site_id": site["id"],
         "template_id": template["id"],
         "notification_id": notification["id"],
@@ -217,9 +239,9 @@ def _fill(path: str, values: dict[str, str]) -> str:
 
 
 async def test_no_endpoint_reaches_another_tenants_objects(
-    client: httpx.AsyncClient, founder: Account, other_founder: Account
+    client: httpx.AsyncClient, database: Database, founder: Account, other_founder: Account
 ) -> None:
-    victims = await _objects_of(client, founder)
+    victims = await _objects_of(client, database, founder)
     randoms = {name: str(uuid.uuid4()) for name in victims}
     openapi = (await client.get("/openapi.json")).json()
     checked = 0
@@ -239,9 +261,9 @@ async def test_no_endpoint_reaches_another_tenants_objects(
 
 
 async def test_lists_never_show_another_tenants_rows(
-    client: httpx.AsyncClient, founder: Account, other_founder: Account
+    client: httpx.AsyncClient, database: Database, founder: Account, other_founder: Account
 ) -> None:
-    await _objects_of(client, founder)
+    await _objects_of(client, database, founder)
     for path in (
         "/api/v1/projects",
         "/api/v1/teams",
@@ -255,6 +277,10 @@ async def test_lists_never_show_another_tenants_rows(
         "/api/v1/queue",
         "/api/v1/sites",
         "/api/v1/sites?q=secret",
+        "/api/v1/notifications/rules",
+        "/api/v1/notifications/channels",
+        "/api/v1/notifications/history",
+        "/api/v1/notifications/inbox",
     ):
         response = await client.get(path, headers=other_founder.headers)
         assert response.status_code == 200, path

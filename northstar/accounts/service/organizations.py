@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
@@ -88,6 +89,22 @@ async def list_members(
         await session.execute(_members_query(org_id).add_columns(func.count().over()).offset(offset).limit(limit))
     ).all()
     return [_member_row(m, email, name) for m, email, name, _ in rows], int(rows[0][-1]) if rows else 0
+
+
+async def members_of(
+    session: AsyncSession,
+    *,
+    org_id: uuid.UUID,
+    user_ids: Collection[uuid.UUID] | None = None,
+    roles: Collection[str] | None = None,
+) -> list[MemberRow]:
+    """The members among ``user_ids`` and with one of ``roles`` (either unset: any), unpaged: whom to notify."""
+    query = _members_query(org_id)
+    if user_ids is not None:
+        query = query.where(Membership.user_id.in_(list(user_ids)))
+    if roles is not None:
+        query = query.where(Membership.role.in_(list(roles)))
+    return [_member_row(*row) for row in (await session.execute(query)).all()]
 
 
 async def get_member(session: AsyncSession, *, org_id: uuid.UUID, user_id: uuid.UUID) -> MemberRow:

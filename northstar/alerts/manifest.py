@@ -1,0 +1,39 @@
+"""Alerts (KPIx): rules on metrics, goals, integrations and reports; e-mail, Slack and in-app deliveries."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from northstar.alerts import api, models
+from northstar.core.manifest import Manifest, SettingsSection
+from northstar.core.permissions import Resource, allow, own
+from northstar.metrics import service as metrics_service
+from northstar.settings import AlertsSettings
+
+MANIFEST = Manifest(
+    name="alerts",
+    api_routers=(api.router,),
+    task_modules=("northstar.alerts.tasks",),
+    reactions=MappingProxyType({metrics_service.REFRESHED: ("alerts.evaluate",)}),
+    model_modules=(models,),
+    tables=(
+        "alerts.channels",
+        "alerts.deliveries",
+        "alerts.firings",
+        "alerts.inbox",
+        "alerts.preferences",
+        "alerts.rule_channels",
+        "alerts.rule_recipients",
+        "alerts.rules",
+    ),
+    schemas=("alerts",),
+    resources=(
+        # rules and the delivery log: members make rules for themselves and change their own; analysts read
+        Resource("alerts", member=(allow("create", "read"), own("update", "delete")), analyst=(allow("read"),)),
+        # shared Slack channels (their secrets): founders and admins manage them, members and analysts see them
+        Resource("alert_channels", member=(allow("read"),), analyst=(allow("read"),)),
+    ),
+    event_topics=MappingProxyType({"alerts.": "alerts"}),  # each inbox event goes to its member alone
+    audit_targets=("alert_channel", "alert_preferences", "alert_rule"),
+    settings=SettingsSection("alerts", AlertsSettings),
+)
