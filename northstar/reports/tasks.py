@@ -27,6 +27,7 @@ async def generate_report(org_id: str, report_id: str) -> None:
                 store=task_storage(),
                 model=llm_from_settings(task_settings()),
                 org_name=found.name,
+                public_url=task_settings().public_url,
             )
     except Exception as exc:
         async with database.tenant_transaction(org_id=org) as session:

@@ -57,6 +57,12 @@ async def test_each_kind_is_made_by_the_worker_from_its_periods_facts(
     worker: Workers,
 ) -> None:
     founder = billing.account
+    rule = await client.post(
+        "/api/v1/notifications/rules",
+        headers=founder.headers,
+        json={"name": "Reports", "condition": {"kind": "report"}},
+    )
+    assert rule.status_code == 201, rule.text
     shared = await client.patch("/api/v1/metrics/settings", headers=founder.headers, json={"investorMetrics": ["mrr"]})
     assert shared.status_code == 200, shared.text
     last_month = billing.month(-1)
@@ -100,6 +106,15 @@ async def test_each_kind_is_made_by_the_worker_from_its_periods_facts(
     assert update["title"] == f"Investor update: {last_month:%B %Y}" and update["recommendations"] == []
     assert {fact["id"] for fact in update["facts"]} == {"kpi.mrr"}  # only what investors are shown
     assert "cus_" not in str(update)
+
+    told: list[str] = []
+    for _ in range(300):  # the in-app messages are delivered by the worker
+        inbox = await _data(await client.get("/api/v1/notifications/inbox", headers=founder.headers))
+        told = [message["url"].rsplit("/", 1)[1] for message in inbox if message["title"].startswith("Report ready")]
+        if len(told) >= 3:
+            break
+        await asyncio.sleep(0.1)
+    assert sorted(told) == sorted([monthly["id"], weekly["id"], investor["id"]])  # each ready report, once
 
 
 async def test_investors_read_investor_updates_only_and_owners_delete(

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from northstar.alerts import service as alerts_service
 from northstar.core import crypto
 from northstar.core.db import fetch_page, get_in_org
 from northstar.core.http import Forbidden, NotFound, Unprocessable
@@ -252,9 +253,16 @@ def _key(report: Report, name: str) -> str:
 
 
 async def generate(
-    session: AsyncSession, *, report_id: uuid.UUID, store: ObjectStore, model: LanguageModel | None, org_name: str
+    session: AsyncSession,
+    *,
+    report_id: uuid.UUID,
+    store: ObjectStore,
+    model: LanguageModel | None,
+    org_name: str,
+    public_url: str,
 ) -> Report:
-    """Write the report from its period's facts, render its files into the store, and record both."""
+    """Write the report from its period's facts, render its files into the store, record both, and tell the alert
+    rules watching for ready reports (in the same transaction, so an alert never names a report that is not there)."""
     report = await get_report(session, org_id=None, report_id=report_id)
     report.status = "running"
     written = await WRITERS[report.kind](session, report, model)
@@ -283,6 +291,8 @@ async def generate(
     report.error = None
     report.completed_at = dt.datetime.now(dt.UTC)
     await session.flush()
+    url = f"{public_url.rstrip('/')}/app/reports/{report.id}"
+    await alerts_service.report_ready(session, org_id=report.org_id, report_id=report.id, title=written.title, url=url)
     return report
 
 
