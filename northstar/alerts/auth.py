@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends
 
+from northstar.core.console.pages import console_require
 from northstar.core.context import CurrentPrincipal, require
 from northstar.core.http import Forbidden
 from northstar.core.permissions import Principal
@@ -41,3 +42,9 @@ async def signed_in_member(principal: CurrentPrincipal) -> SignedIn:
 
 
 Member = Annotated[SignedIn, Depends(signed_in_member)]
+
+# the console's pages, behind the gates of the API routes doing the same
+RulesReadPage = Annotated[Principal, Depends(console_require("alerts", "read"))]
+RulesCreatePage = Annotated[Principal, Depends(console_require("alerts", "create"))]
+RulesUpdatePage = Annotated[Principal, Depends(console_require("alerts", "update"))]
+RulesDeletePage = Annotated[Principal, Depends(console_require("alerts", "delete"))]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from northstar.alerts import api, models
-from northstar.core.manifest import Manifest, SettingsSection
+from northstar.alerts import api, console, models
+from northstar.core.manifest import Manifest, NavLink, SettingsSection
 from northstar.core.permissions import Resource, allow, own
 from northstar.metrics import service as metrics_service
 from northstar.settings import AlertsSettings
@@ -13,6 +13,13 @@ from northstar.settings import AlertsSettings
 MANIFEST = Manifest(
     name="alerts",
     api_routers=(api.router,),
+    console_pages=(console.router,),
+    console_templates=console.TEMPLATES,
+    console_nav=(
+        NavLink("Inbox", "/app/inbox", badge="/app/inbox/count", badge_topics="alerts.inbox,alerts.inbox.read"),
+        NavLink("Alerts", "/app/alerts", "alerts", "read"),
+        NavLink("Notification settings", "/app/notification-preferences"),
+    ),
     task_modules=("northstar.alerts.tasks",),
     reactions=MappingProxyType({metrics_service.REFRESHED: ("alerts.evaluate",)}),
     model_modules=(models,),

@@ -53,6 +53,10 @@ class NavLink:
     path: str  # under /app
     resource: str | None = None
     action: str = "read"
+    # A count beside the link (unread messages, say): the console URL answering ``{"count": n}``, fetched again
+    # whenever an event of one of ``badge_topics`` (comma-separated) reaches the page on ``/app/events``.
+    badge: str | None = None
+    badge_topics: str = ""
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 import zoneinfo
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
@@ -353,22 +353,6 @@ async def export_status(
 # Goals
 
 
-def typed_target(metric: str, typed: str, currency: str) -> str:
-    """The target as the API stores it, from what a person types: money in the reporting currency's major units
-    ("50,000.00") becomes minor units; rates stay in percent, counts as they are."""
-    try:
-        amount = Decimal(typed.replace(",", "").strip())
-    except InvalidOperation:
-        return typed  # the request model says why
-    return str(amount.scaleb(minor_units(currency)) if metric in queries.MONEY else amount)
-
-
-def target_as_typed(metric: str, target: Decimal, currency: str) -> str:
-    if metric in queries.MONEY:
-        return f"{target.scaleb(-minor_units(currency)):.{minor_units(currency)}f}"
-    return f"{target.normalize():f}"
-
-
 async def _goals_page(
     request: Request, session: DbSession, principal: Principal, *, status: int = 200, **extra: Any
 ) -> Response:
@@ -407,7 +391,7 @@ async def create_goal(request: Request, principal: GoalsCreatePage, session: DbS
     form = await read_form(
         request,
         GoalCreate,
-        target=typed_target(metric, str(raw.get("target", "")), currency),
+        target=service.typed_value(metric, str(raw.get("target", "")), currency),
         start_date=raw.get("start_date") or None,
     )
     if form.model is None:
@@ -441,7 +425,10 @@ async def _goal_page(
         "currency": currency,
         "may_update": principal.can("update", "dashboards", owner_id=found.created_by),
         "may_delete": principal.can("delete", "dashboards", owner_id=found.created_by),
-        "values": {"target": target_as_typed(found.metric, found.target, currency), "target_date": found.target_date},
+        "values": {
+            "target": service.value_as_typed(found.metric, found.target, currency),
+            "target_date": found.target_date,
+        },
         "errors": {},
         **extra,
     }
@@ -460,7 +447,9 @@ async def update_goal(request: Request, goal_id: uuid.UUID, principal: GoalsUpda
     found = await service.get_goal(session, org_id=principal.org_id, goal_id=goal_id)
     _, currency = await _policy(session, principal)
     raw = await request.form()
-    form = await read_form(request, GoalUpdate, target=typed_target(found.metric, str(raw.get("target", "")), currency))
+    form = await read_form(
+        request, GoalUpdate, target=service.typed_value(found.metric, str(raw.get("target", "")), currency)
+    )
     if form.model is None:
         return await _goal_page(
             request, session, principal, goal_id, values=form.values, errors=form.errors, status=422

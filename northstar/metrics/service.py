@@ -15,7 +15,7 @@ import zoneinfo
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 
 from psycopg.rows import args_row
@@ -29,7 +29,7 @@ from northstar.core.permissions import Principal
 from northstar.core.queue import announce, enqueue_named
 from northstar.metrics import commerce, engine, facts, product, queries, sales_pipeline, traffic
 from northstar.metrics.facts import MonthFacts, RangeFacts
-from northstar.metrics.inputs import InvoiceLine, SourceBatch
+from northstar.metrics.inputs import InvoiceLine, SourceBatch, minor_units
 from northstar.metrics.models import (
     Cohort,
     Customer,
@@ -635,3 +635,19 @@ async def goal_statuses(session: AsyncSession, *, org_id: uuid.UUID) -> list[dic
     """Every goal's progress and status (achieved, on_track, at_risk, missed, no_data), as of today."""
     found = await reporting(session, org_id=org_id)
     return await queries.goal_statuses(session, org_id=org_id, today=found.today, currency=found.currency)
+
+
+def typed_value(metric: str, typed: str, currency: str) -> str:
+    """A metric's value as the API takes it, from what a person types: money in the reporting currency's major units
+    ("50,000.00") becomes minor units; rates stay in percent, counts as they are."""
+    try:
+        amount = Decimal(typed.replace(",", "").strip())
+    except InvalidOperation:
+        return typed  # the request model says why
+    return str(amount.scaleb(minor_units(currency)) if metric in queries.MONEY else amount)
+
+
+def value_as_typed(metric: str, target: Decimal, currency: str) -> str:
+    if metric in queries.MONEY:
+        return f"{target.scaleb(-minor_units(currency)):.{minor_units(currency)}f}"
+    return f"{target.normalize():f}"

@@ -33,3 +33,33 @@ document.body.addEventListener("htmx:afterSwap", (event) => {
     event.detail.target.focus();
   }
 });
+
+// Counts beside navigation links (<span data-badge="/app/…/count" data-badge-topics="a,b">): fetched on load, and
+// again whenever an event of their topics reaches the page; one event stream serves every badge of the page.
+const badges = [...document.querySelectorAll("[data-badge]")];
+async function refresh(badge) {
+  try {
+    const answer = await fetch(badge.dataset.badge, { headers: { Accept: "application/json" } });
+    if (!answer.ok) return;
+    const { count } = await answer.json();
+    const words = document.createElement("span");
+    words.className = "visually-hidden";
+    words.textContent = " unread";
+    badge.replaceChildren(String(count), words);
+    badge.hidden = count === 0;
+  } catch {
+    // offline for a moment: the next event or page load counts again
+  }
+}
+if (badges.length) {
+  badges.forEach(refresh);
+  const topics = [...new Set(badges.flatMap((badge) => badge.dataset.badgeTopics.split(",").filter(Boolean)))];
+  if (topics.length) {
+    const source = new EventSource(`/app/events?topics=${encodeURIComponent(topics.join(","))}`);
+    for (const topic of topics) {
+      source.addEventListener(topic, () => {
+        badges.filter((badge) => badge.dataset.badgeTopics.split(",").includes(topic)).forEach(refresh);
+      });
+    }
+  }
+}
