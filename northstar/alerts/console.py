@@ -7,13 +7,13 @@ import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Query, Request
+from fastapi import Form, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from northstar.alerts.auth import RulesCreatePage, RulesDeletePage, RulesReadPage, RulesUpdatePage
 from northstar.alerts.schemas import PreferencesUpdate, RuleCreate
-from northstar.alerts.service import delivery, inbox, preferences, rules
+from northstar.alerts.service import delivery, inbox, preferences, rules, unsubscribe
 from northstar.core.console.pages import ConsolePrincipal, attempt, console_router, field_errors, redirect, render
 from northstar.core.context import DbSession, audit_target
 from northstar.core.http import Page
@@ -289,3 +289,24 @@ async def history_page(
     base = "/app/alerts/history" + (f"?status={status}" if status else "")
     context = {"deliveries": found, "total": total, "page": page, "status": status or "", "base_url": base}
     return render(request, "alerts/history.html", context)
+
+
+# Unsubscribing from an alert e-mail's own link
+
+
+@router.get("/unsubscribe", name="console.alerts_unsubscribe")
+async def unsubscribe_page(
+    request: Request, session: DbSession, token: Annotated[str, Query(min_length=1, max_length=500)]
+) -> Response:
+    """What the e-mail's link would turn off, and a button doing it: opening a link changes nothing (mail scanners
+    open links). No sign-in: the signed token is the authority, as for the one-click address."""
+    found = await unsubscribe.describe(session, token=token)
+    return render(request, "alerts/unsubscribe.html", {"found": found, "token": token, "done": False})
+
+
+@router.post("/unsubscribe", name="console.alerts_unsubscribe_confirm")
+async def confirm_unsubscribe(
+    request: Request, session: DbSession, token: Annotated[str, Form(min_length=1, max_length=500)]
+) -> Response:
+    found = await unsubscribe.unsubscribe(session, token=token)
+    return render(request, "alerts/unsubscribe.html", {"found": found, "token": token, "done": True})

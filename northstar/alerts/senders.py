@@ -73,12 +73,16 @@ class Email:
     unsubscribe_url: str
 
 
-def email_of(alerts: Sequence[Alert], *, subject: str, intro: str, unsubscribe_url: str, footer: str) -> Email:
-    """One message for one alert or a digest of several: plain text and the same in HTML."""
+def email_of(
+    alerts: Sequence[Alert], *, subject: str, intro: str, unsubscribe_url: str, unsubscribe_page: str, footer: str
+) -> Email:
+    """One message for one alert or a digest of several: plain text and the same in HTML. Its own unsubscribe link
+    opens a page that asks to confirm (a mail scanner opening it changes nothing); ``unsubscribe_url`` is the
+    one-click address of its ``List-Unsubscribe`` header."""
     parts = [intro, ""] if intro else []
     for alert in alerts:
         parts += [alert.title, alert.body, *([alert.url] if alert.url else []), alert.context, ""]
-    parts += ["--", footer, f"Unsubscribe: {unsubscribe_url}"]
+    parts += ["--", footer, f"Unsubscribe: {unsubscribe_page}"]
     items = "".join(
         f'<div style="margin:0 0 20px">'
         f'<h2 style="font-size:16px;margin:0 0 6px">{html.escape(alert.title)}</h2>'
@@ -92,7 +96,7 @@ def email_of(alerts: Sequence[Alert], *, subject: str, intro: str, unsubscribe_u
         + (f"<p>{html.escape(intro)}</p>" if intro else "")
         + items
         + f'<p style="color:#666;font-size:12px">{html.escape(footer)} '
-        f'<a href="{html.escape(unsubscribe_url)}">Unsubscribe</a></p></body></html>'
+        f'<a href="{html.escape(unsubscribe_page)}">Unsubscribe</a></p></body></html>'
     )
     return Email(subject=subject, text="\n".join(parts), html=page, unsubscribe_url=unsubscribe_url)
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 import httpx
 from playwright.async_api import Browser, expect
 
-from northstar.alerts.service import inbox
+from northstar.alerts.service import inbox, unsubscribe
 from northstar.core.db import Database
+from northstar.settings import Settings
 from tests.console.accessibility import assert_accessible
 from tests.console.conftest import Tab, console_client, csrf_of, log_in, open_tab
 from tests.factories import Account, add_member
@@ -134,3 +135,23 @@ async def test_who_sees_the_alert_pages(
             answer = await http.post(f"/app/alerts/{rule_id}/{action}", data={"csrf_token": token})
             assert answer.status_code == 404, action
     assert [rule["id"] for rule in await _rules(client, founder)] == [rule_id]
+
+
+async def test_an_emails_unsubscribe_link_asks_before_it_stops_them(
+    tab: Tab, client: httpx.AsyncClient, founder: Account, settings: Settings
+) -> None:
+    token = unsubscribe.token_for(settings, unsubscribe.Subscription(founder.org_id, founder.user_id, "threshold"))
+    page = tab.page
+    await page.goto(f"/app/unsubscribe?token={token}")  # no session: the signed token is the authority
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Stop these e-mails?")
+    await expect(page.get_by_text(f"{founder.email} will no longer get threshold alerts")).to_be_visible()
+    await assert_accessible(page, context="unsubscribe")
+    found = (await client.get("/api/v1/notifications/preferences", headers=founder.headers)).json()["data"]
+    assert "email" in found["channels"]["threshold"]  # opening the page changed nothing
+    await page.get_by_role("button", name="Unsubscribe").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("You are unsubscribed")
+    found = (await client.get("/api/v1/notifications/preferences", headers=founder.headers)).json()["data"]
+    assert "email" not in found["channels"]["threshold"] and "email" in found["channels"]["change"]
+    forged = await page.goto(f"/app/unsubscribe?token={token[:-2]}xx")
+    assert forged is not None and forged.status == 404
+    assert [problem for problem in tab.problems if "404" not in problem] == []

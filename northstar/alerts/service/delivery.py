@@ -179,13 +179,14 @@ async def _email(session: AsyncSession, delivery: Delivery, settings: Settings) 
         kind = "all"
         count = f"{len(alerts)} alert{'s' if len(alerts) != 1 else ''}"
         subject, intro = f"[{organization.name}] Daily digest: {count}", f"{count} since the last digest."
-    link = link_for(settings, Subscription(org_id=delivery.org_id, user_id=delivery.user_id, kind=kind))
+    subscription = Subscription(org_id=delivery.org_id, user_id=delivery.user_id, kind=kind)
+    link, page = link_for(settings, subscription), link_for(settings, subscription, page=True)
     footer = (
         f"You get {kind} alerts of {organization.name} by e-mail because of your notification preferences."
         if kind != "all"
         else f"You get a daily digest of the alerts of {organization.name} because of your notification preferences."
     )
-    return email_of(alerts, subject=subject, intro=intro, unsubscribe_url=link, footer=footer)
+    return email_of(alerts, subject=subject, intro=intro, unsubscribe_url=link, unsubscribe_page=page, footer=footer)
 
 
 async def _record(

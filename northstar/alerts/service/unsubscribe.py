@@ -27,7 +27,8 @@ from northstar.core.db import set_tenant_context, settings_of
 from northstar.core.http import NotFound
 from northstar.settings import Settings
 
-PATH = "/api/v1/notifications/unsubscribe"
+PATH = "/api/v1/notifications/unsubscribe"  # the one-click address mail clients POST to (List-Unsubscribe)
+PAGE = "/app/unsubscribe"  # the page a person opens from the e-mail's own link, to confirm
 VERSION = "u1"
 KINDS = ("all", *RULE_KINDS)
 
@@ -57,8 +58,10 @@ def token_for(settings: Settings, subscription: Subscription) -> str:
     return f"{payload}.{_signature(settings, payload)}"
 
 
-def link_for(settings: Settings, subscription: Subscription) -> str:
-    return f"{settings.public_url.rstrip('/')}{PATH}?{urlencode({'token': token_for(settings, subscription)})}"
+def link_for(settings: Settings, subscription: Subscription, *, page: bool = False) -> str:
+    """The one-click address, or (``page``) the page asking a person to confirm."""
+    where = PAGE if page else PATH
+    return f"{settings.public_url.rstrip('/')}{where}?{urlencode({'token': token_for(settings, subscription)})}"
 
 
 def _invalid() -> NotFound:
