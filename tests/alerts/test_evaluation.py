@@ -1,15 +1,19 @@
 """Rules evaluated against real metric values, goals and integrations: each kind fires when its condition holds and
-not otherwise, at most once per rule, day and subject however often it is evaluated, not again while it holds,
-not within its cooldown; after a metrics refresh through the queue; and when a report is ready."""
+not otherwise, at most once per rule, day and subject however often (or however concurrently) it is evaluated, not
+again while it holds, not within its cooldown; many rules on the same facts cost the statements of one; after a
+metrics refresh through the queue; and when a report is ready."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from northstar.alerts import service as alerts_service
 from northstar.core.db import Database
@@ -120,6 +124,7 @@ async def test_an_anomaly_fires_for_a_flagged_day_once(
     either = await make_rule(client, founder, {"kind": "anomaly", "metric": "sessions"})
     down = await make_rule(client, founder, {"kind": "anomaly", "metric": "sessions", "direction": "down"})
     monthly = await make_rule(client, founder, {"kind": "anomaly", "metric": "cohort_size"})
+    monthly_week = await make_rule(client, founder, {"kind": "anomaly", "metric": "cohort_size", "lookbackDays": 7})
     async with database.tenant_transaction(org_id=founder.org_id) as session:
         await replace_series(
             session,
@@ -134,8 +139,77 @@ async def test_an_anomaly_fires_for_a_flagged_day_once(
     assert fired[0]["title"] == f"Unusual Sessions on {day:%d %B %Y}"
     assert fired[0]["resolved_at"] is not None  # an event: done as it fires
     assert await firings_of(database, founder, down["id"]) == []
-    rule = (await client.get(f"/api/v1/notifications/rules/{monthly['id']}", headers=founder.headers)).json()["data"]
-    assert "monthly values only" in rule["lastError"]
+    for unusable in (monthly, monthly_week):  # the second is told the error the first read
+        path = f"/api/v1/notifications/rules/{unusable['id']}"
+        assert "monthly values only" in (await client.get(path, headers=founder.headers)).json()["data"]["lastError"]
+
+
+@contextmanager
+def _statements(database: Database) -> Iterator[list[str]]:
+    """The statements sent through ``database`` meanwhile (the rows of one many-row insert are one)."""
+    sent: list[str] = []
+
+    def note(connection: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        sent.append(statement)
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        yield sent
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", note)
+
+
+async def test_many_rules_on_one_metric_cost_what_one_does(
+    client: httpx.AsyncClient, founder: Account, database: Database
+) -> None:
+    """Rules share their facts: each value and anomaly scan is read once per evaluation, what fires is decided from
+    one read of the firings and written at once, so thirty more rules on sessions add no statement, firing or not; and
+    each rule fires as it would alone."""
+    day = today()
+    await write_points(
+        database, founder, "sessions", {**{day - D(days=back): 100 + back % 5 for back in range(1, 63)}, day: 400}
+    )
+    conditions = [
+        {"kind": "threshold", "metric": "sessions", "direction": "below", "value": 1000},
+        {"kind": "change", "metric": "sessions", "percent": 50, "windowDays": 7},
+        {"kind": "anomaly", "metric": "sessions"},
+    ]
+    alone = [await make_rule(client, founder, condition) for condition in conditions]
+
+    async def evaluated() -> tuple[int, int]:
+        with _statements(database) as sent:
+            fired = await evaluate(database, founder)
+        return fired, len(sent)
+
+    fired, statements = await evaluated()
+    assert fired == 3
+    nothing_new = await evaluated()
+    assert nothing_new[0] == 0
+    unusual = f"Unusual Sessions on {day:%d %B %Y}"
+    titles = ["Sessions is below 1,000", "Sessions rose 292.2 % in 7 days", unusual]
+    alike = [  # other conditions on the same facts, and the same conditions again, five rules each
+        (conditions[0] | {"value": 1001}, "Sessions is below 1,001"),
+        (conditions[1] | {"percent": 60}, titles[1]),
+        (conditions[2] | {"direction": "up"}, unusual),
+        *zip(conditions, titles, strict=True),
+    ]
+    many = [(await make_rule(client, founder, condition), title) for condition, title in alike for _ in range(5)]
+    assert await evaluated() == (len(many), statements)
+    assert await evaluated() == nothing_new
+    for rule, title in [*zip(alone, titles, strict=True), *many]:
+        assert [row["title"] for row in await firings_of(database, founder, rule["id"])] == [title]
+
+
+async def test_evaluations_at_the_same_time_fire_once(
+    client: httpx.AsyncClient, founder: Account, database: Database
+) -> None:
+    """Each decides from the firings it reads once it has the organization's turn (the advisory lock)."""
+    await write_points(database, founder, "customers", {today(): 5})
+    rule = await make_rule(
+        client, founder, {"kind": "threshold", "metric": "customers", "direction": "below", "value": 10}
+    )
+    assert sorted(await asyncio.gather(*(evaluate(database, founder) for _ in range(3)))) == [0, 0, 1]
+    assert len(await firings_of(database, founder, rule["id"])) == 1
 
 
 async def _goal(client: httpx.AsyncClient, account: Account, **body: Any) -> str:

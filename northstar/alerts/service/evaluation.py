@@ -5,21 +5,28 @@ Each kind observes the subjects for which its condition holds today (in the orga
 metric of a threshold or change, a flagged day of an anomaly, a goal and status, an integration and its problem.
 Each is handed to ``firing.fire``, which fires it at most once per rule, day and subject, so evaluating again
 (recomputes repeat) changes nothing. Evaluations of one organization take turns (an advisory lock).
+
+An organization's rules share their facts (a thousand rules may watch MRR): one evaluation reads each value,
+anomaly scan, the goals and the integrations once (``Reads``), judges identical conditions once, and decides what
+fires from the firings read in one query (``firing.Ledger``), so its statements do not grow with its rules.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.alerts.models import Rule
-from northstar.alerts.service.firing import EVENT_KINDS, Observation, fire, resolve_absent
+from northstar.alerts.service.firing import EVENT_KINDS, Observation, fire, ledger_of, resolve_absent
 from northstar.core.db import settings_of
 from northstar.core.http import AppError, NotFound
 from northstar.integrations import service as integrations_service
@@ -27,16 +34,46 @@ from northstar.metrics import service as metrics_service
 
 ACRONYMS = frozenset({"mrr", "arr", "arpa", "nrr", "grr", "ltv", "cac", "aov", "wau", "mau"})
 MAX_INTEGRATIONS = 100
+T = TypeVar("T")
+
+
+class Reads:
+    """What one evaluation read, each the first time a rule asks: the same fact for the next rule costs nothing,
+    and so does a condition already judged for a rule alike. A fact that cannot be read (anomalies of a monthly
+    metric) is remembered as its error, raised again."""
+
+    def __init__(self, session: AsyncSession, org_id: uuid.UUID) -> None:
+        self.session, self.org_id = session, org_id
+        self._known: dict[Hashable, Any] = {}
+
+    async def once(self, key: Hashable, read: Callable[[], Awaitable[T]]) -> T:
+        """What ``read()`` gives, awaited the first time ``key`` is asked for."""
+        if key not in self._known:
+            try:
+                self._known[key] = await read()
+            except AppError as exc:
+                self._known[key] = exc
+        found = self._known[key]
+        if isinstance(found, AppError):
+            raise found.with_traceback(None)
+        return cast(T, found)
+
+    async def read(self, fact: Callable[..., Awaitable[T]], **args: Hashable) -> T:
+        """``fact(session, org_id=…, **args)`` (a read of another module's service), once."""
+        return await self.once(
+            (fact, *sorted(args.items())), functools.partial(fact, self.session, org_id=self.org_id, **args)
+        )
 
 
 @dataclass(frozen=True)
 class Moment:
-    """What every rule of one evaluation is judged against."""
+    """What every rule of one evaluation is judged against, and what it read."""
 
     now: dt.datetime
     today: dt.date
     currency: str
     base_url: str  # where links in alerts lead (the console)
+    reads: Reads
 
 
 def label(metric: str) -> str:
@@ -63,9 +100,9 @@ def _moved(change: float, direction: str) -> bool:
     return change > 0 if direction == "up" else change < 0 if direction == "down" else change != 0
 
 
-async def _threshold(session: AsyncSession, rule: Rule, at: Moment) -> list[Observation]:
+async def _threshold(rule: Rule, at: Moment) -> list[Observation]:
     metric, limit, above = rule.params["metric"], rule.params["value"], rule.params["direction"] == "above"
-    value = await metrics_service.value_on(session, org_id=rule.org_id, metric=metric, day=at.today)
+    value = await at.reads.read(metrics_service.value_on, metric=metric, day=at.today)
     if value is None or not (value > limit if above else value < limit):
         return []
     side = "above" if above else "below"
@@ -82,11 +119,11 @@ async def _threshold(session: AsyncSession, rule: Rule, at: Moment) -> list[Obse
     ]
 
 
-async def _change(session: AsyncSession, rule: Rule, at: Moment) -> list[Observation]:
+async def _change(rule: Rule, at: Moment) -> list[Observation]:
     metric, days = rule.params["metric"], rule.params["window_days"]
     since = at.today - dt.timedelta(days=days)
-    before = await metrics_service.value_on(session, org_id=rule.org_id, metric=metric, day=since)
-    value = await metrics_service.value_on(session, org_id=rule.org_id, metric=metric, day=at.today)
+    before = await at.reads.read(metrics_service.value_on, metric=metric, day=since)
+    value = await at.reads.read(metrics_service.value_on, metric=metric, day=at.today)
     if before is None or value is None or before == 0:
         return []
     change = (value - before) * 100 / abs(before)
@@ -106,11 +143,11 @@ async def _change(session: AsyncSession, rule: Rule, at: Moment) -> list[Observa
     ]
 
 
-async def _anomaly(session: AsyncSession, rule: Rule, at: Moment) -> list[Observation]:
+async def _anomaly(rule: Rule, at: Moment) -> list[Observation]:
     metric, direction = rule.params["metric"], rule.params["direction"]
     start = at.today - dt.timedelta(days=rule.params["lookback_days"] - 1)
     try:
-        flagged = await metrics_service.anomalies(session, org_id=rule.org_id, metric=metric, start=start, end=at.today)
+        flagged = await at.reads.read(metrics_service.anomalies, metric=metric, start=start, end=at.today)
     except NotFound:
         return []  # no values of the metric yet
     return [
@@ -129,10 +166,10 @@ async def _anomaly(session: AsyncSession, rule: Rule, at: Moment) -> list[Observ
     ]
 
 
-async def _goal(session: AsyncSession, rule: Rule, at: Moment) -> list[Observation]:
+async def _goal(rule: Rule, at: Moment) -> list[Observation]:
     wanted, statuses = rule.params.get("goal_id"), rule.params["statuses"]
     found = []
-    for goal in await metrics_service.goal_statuses(session, org_id=rule.org_id):
+    for goal in await at.reads.read(metrics_service.goal_statuses):
         if (wanted and str(goal["id"]) != wanted) or goal["status"] not in statuses:
             continue
         at_risk = goal["status"] == "at_risk"
@@ -160,11 +197,9 @@ async def _goal(session: AsyncSession, rule: Rule, at: Moment) -> list[Observati
     return found
 
 
-async def _integration(session: AsyncSession, rule: Rule, at: Moment) -> list[Observation]:
+async def _integration(rule: Rule, at: Moment) -> list[Observation]:
     wanted, problem, hours = rule.params.get("integration_id"), rule.params["problem"], rule.params.get("hours")
-    integrations, _ = await integrations_service.list_integrations(
-        session, org_id=rule.org_id, offset=0, limit=MAX_INTEGRATIONS
-    )
+    integrations, _ = await at.reads.read(integrations_service.list_integrations, offset=0, limit=MAX_INTEGRATIONS)
     found = []
     for integration in integrations:
         if (wanted and str(integration.id) != wanted) or integration.status == "paused":
@@ -196,7 +231,7 @@ async def _integration(session: AsyncSession, rule: Rule, at: Moment) -> list[Ob
     return found
 
 
-Observer = Callable[[AsyncSession, Rule, Moment], Awaitable[list[Observation]]]
+Observer = Callable[[Rule, Moment], Awaitable[list[Observation]]]
 OBSERVERS: dict[str, Observer] = {
     "threshold": _threshold,
     "change": _change,
@@ -229,26 +264,37 @@ async def evaluate(session: AsyncSession, *, org_id: uuid.UUID) -> int:
         today=reporting.today,
         currency=reporting.currency,
         base_url=settings_of(session).public_url.rstrip("/"),
+        reads=Reads(session, org_id),
     )
-    fired = 0
+    seen: list[tuple[Rule, Observation]] = []
+    holding: dict[uuid.UUID, set[str]] = {}  # the subjects each lasting condition holds for now
+    evaluated: dict[str | None, list[uuid.UUID]] = defaultdict(list)  # the rules, by why they could not be (None)
     for rule in rules:
+        condition = (rule.kind, json.dumps(rule.params, sort_keys=True))  # rules alike are judged once
         try:
-            seen = await OBSERVERS[rule.kind](session, rule, at)
+            observed = await at.reads.once(condition, functools.partial(OBSERVERS[rule.kind], rule, at))
         except AppError as exc:
-            await _evaluated(session, rule, at=at, error=exc.message)
+            evaluated[exc.message].append(rule.id)
             continue
-        for observation in seen:
-            fired += await fire(session, rule=rule, seen=observation, now=at.now) is not None
+        evaluated[None].append(rule.id)
+        seen.extend((rule, observation) for observation in observed)
         if rule.kind not in EVENT_KINDS:
-            await resolve_absent(session, rule=rule, holding={observation.subject for observation in seen}, now=at.now)
-        await _evaluated(session, rule, at=at, error=None)
+            holding[rule.id] = {observation.subject for observation in observed}
+    ledger = await ledger_of(session, org_id=org_id, rules=rules, seen=seen)
+    fired = await fire(session, ledger=ledger, seen=seen, now=at.now)
+    await resolve_absent(session, ledger=ledger, holding=holding, now=at.now)
+    for error, rule_ids in evaluated.items():
+        await _evaluated(session, rule_ids, at=at, error=error)
     return fired
 
 
-async def _evaluated(session: AsyncSession, rule: Rule, *, at: Moment, error: str | None) -> None:
-    """When the rule was last evaluated and why it could not be; not a change of the rule (``updatedAt`` stays)."""
+async def _evaluated(session: AsyncSession, rule_ids: list[uuid.UUID], *, at: Moment, error: str | None) -> None:
+    """When the rules were last evaluated and why they could not be (one statement per reason, usually the one of
+    none); not a change of the rules (``updatedAt`` stays). The rules loaded are left as they are: matching the
+    statement against each of them would cost more than the statement."""
     await session.execute(
         update(Rule)
-        .where(Rule.id == rule.id)
+        .where(Rule.id.in_(rule_ids))
         .values(last_evaluated_at=at.now, last_error=error, updated_at=Rule.updated_at)
+        .execution_options(synchronize_session=False)
     )

@@ -10,8 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 import zoneinfo
+from collections.abc import Collection
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.alerts.models import PERSONAL_CHANNELS, RULE_KINDS, Preferences
@@ -41,6 +43,17 @@ def defaults(*, org_id: uuid.UUID, user_id: uuid.UUID) -> Preferences:
 async def preferences_of(session: AsyncSession, *, org_id: uuid.UUID, user_id: uuid.UUID) -> Preferences:
     """The member's stored preferences, or the defaults."""
     return await session.get(Preferences, (org_id, user_id)) or defaults(org_id=org_id, user_id=user_id)
+
+
+async def preferences_of_members(
+    session: AsyncSession, *, org_id: uuid.UUID, user_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, Preferences]:
+    """``preferences_of`` for many members in one query (an alert to a thousand of them)."""
+    stored = await session.scalars(
+        select(Preferences).where(Preferences.org_id == org_id, Preferences.user_id.in_(user_ids))
+    )
+    found = {preferences.user_id: preferences for preferences in stored}
+    return {user_id: found.get(user_id) or defaults(org_id=org_id, user_id=user_id) for user_id in user_ids}
 
 
 async def stored_preferences(session: AsyncSession, *, org_id: uuid.UUID, user_id: uuid.UUID) -> Preferences:
