@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.accounts.service import organizations as accounts
 from northstar.alerts.models import Channel, Delivery, Firing, Rule, RuleChannel, RuleRecipient
+from northstar.alerts.service import inbox
 from northstar.alerts.service.preferences import channels_for, next_digest, preferences_of_members, zone_of
 from northstar.core.permissions import Role, role_allows
 from northstar.core.queue import enqueue_named, enqueue_named_batch
@@ -186,9 +187,10 @@ async def _fan_out(
     session: AsyncSession, *, org_id: uuid.UUID, fired: Sequence[tuple[Rule, uuid.UUID]], now: dt.datetime
 ) -> None:
     """A delivery per recipient's chosen channel (e-mail in digest mode waits for the digest; turned-off e-mail is
-    skipped) and per shared channel (skipped while it is off); the others are queued. The recipients, members,
-    preferences and channels of every rule that fired are read once, and the deliveries written and queued in
-    one statement each."""
+    skipped) and per shared channel (skipped while it is off); e-mail and Slack are queued. In-app messages are
+    written here, in the firing's transaction: a database row needs no retry, and a thousand members see the alert
+    when it commits instead of a queue job later each. The recipients, members, preferences and channels of every
+    rule that fired are read once, and the deliveries written and queued in one statement each."""
     rule_ids = {rule.id for rule, _ in fired}
     recipients: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
     for rule_id, user_id in await session.execute(
@@ -216,7 +218,7 @@ async def _fan_out(
                 continue
             channels = channels_for(chosen, rule.kind)
             if "in_app" in channels:
-                deliveries.append(_delivery(org_id, firing_id, "in_app", "queued", user_id=user_id))
+                deliveries.append(_delivery(org_id, firing_id, "in_app", "sent", user_id=user_id, sent_at=now))
             if "email" not in channels:
                 continue
             if chosen.email_disabled_at is not None:
@@ -249,6 +251,42 @@ async def _fan_out(
         await queue_deliveries(
             session, org_id=org_id, delivery_ids=[row["id"] for row in deliveries if row["status"] == "queued"]
         )
+        await _write_inboxes(session, org_id=org_id, fired=fired, deliveries=deliveries)
+
+
+async def _write_inboxes(
+    session: AsyncSession,
+    *,
+    org_id: uuid.UUID,
+    fired: Sequence[tuple[Rule, uuid.UUID]],
+    deliveries: list[dict[str, Any]],
+) -> None:
+    """The in-app messages of every firing, to all their members, written at once."""
+    in_app = [row for row in deliveries if row["channel"] == "in_app"]
+    if not in_app:
+        return
+    kinds = {firing_id: rule.kind for rule, firing_id in fired}
+    firings = {
+        firing.id: firing
+        for firing in (
+            await session.scalars(select(Firing).where(Firing.id.in_({row["firing_id"] for row in in_app})))
+        ).all()
+    }
+    await inbox.notify_many(
+        session,
+        org_id=org_id,
+        messages=[
+            inbox.Message(
+                user_id=row["user_id"],
+                kind=kinds[row["firing_id"]],
+                title=firings[row["firing_id"]].title,
+                body=firings[row["firing_id"]].body,
+                url=firings[row["firing_id"]].url,
+                delivery_id=row["id"],
+            )
+            for row in in_app
+        ],
+    )
 
 
 def _delivery(
@@ -262,6 +300,7 @@ def _delivery(
     last_error: str | None = None,
     in_digest: bool = False,
     not_before: dt.datetime | None = None,
+    sent_at: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """A delivery's row, with every column (and ``render_nulls``) so that all of them go in one statement."""
     return {
@@ -275,6 +314,8 @@ def _delivery(
         "last_error": last_error,
         "in_digest": in_digest,
         "not_before": not_before,
+        "sent_at": sent_at,
+        "attempts": 1 if sent_at else 0,
     }
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -14,7 +16,7 @@ from northstar.accounts.service import organizations as accounts
 from northstar.alerts.models import InboxMessage
 from northstar.core.db import execute_count, fetch_page
 from northstar.core.http import NotFound
-from northstar.core.pubsub import publish_on_commit
+from northstar.core.pubsub import publish_many_on_commit, publish_on_commit
 
 TOPIC = "alerts.inbox"  # a new message: its id, kind, title, link and the unread count
 READ_TOPIC = "alerts.inbox.read"  # messages marked read: the unread count
@@ -32,6 +34,18 @@ async def unread_count(session: AsyncSession, *, org_id: uuid.UUID, user_id: uui
     )
 
 
+@dataclass(frozen=True)
+class Message:
+    """An in-app notification to write: to whom, and (for a delivery) which delivery it is."""
+
+    user_id: uuid.UUID
+    kind: str
+    title: str
+    body: str
+    url: str | None = None
+    delivery_id: uuid.UUID | None = None
+
+
 async def notify(
     session: AsyncSession,
     *,
@@ -45,23 +59,56 @@ async def notify(
 ) -> uuid.UUID | None:
     """Put a message in the member's inbox and tell their open streams; a delivery writes its message once (None
     when it was written before)."""
-    message_id: uuid.UUID | None = await session.scalar(
-        pg_insert(InboxMessage)
-        .values(org_id=org_id, user_id=user_id, delivery_id=delivery_id, kind=kind, title=title, body=body, url=url)
-        .on_conflict_do_nothing(constraint="uq_inbox_delivery_id")
-        .returning(InboxMessage.id)
+    written = await notify_many(
+        session, org_id=org_id, messages=[Message(user_id, kind, title, body, url, delivery_id)]
     )
-    if message_id is None:
-        return None
-    unread = await unread_count(session, org_id=org_id, user_id=user_id)
-    await publish_on_commit(
+    return written[0] if written else None
+
+
+async def notify_many(session: AsyncSession, *, org_id: uuid.UUID, messages: Sequence[Message]) -> list[uuid.UUID]:
+    """Messages in members' inboxes, each pushed to its member's streams with their unread count: one insert, one
+    count and one publish however many there are (an alert to a thousand members). A delivery's message is written
+    once; the ids of those written now are returned."""
+    if not messages:
+        return []
+    rows = [{"org_id": org_id, **asdict(message)} for message in messages]
+    written = (
+        await session.execute(
+            pg_insert(InboxMessage)
+            .values(rows)
+            .on_conflict_do_nothing(constraint="uq_inbox_delivery_id")
+            .returning(InboxMessage.id, InboxMessage.user_id, InboxMessage.kind, InboxMessage.title, InboxMessage.url)
+        )
+    ).all()
+    users = {row.user_id for row in written}
+    unread = dict(
+        (
+            await session.execute(
+                select(InboxMessage.user_id, func.count())
+                .where(InboxMessage.org_id == org_id, InboxMessage.user_id.in_(users), InboxMessage.read_at.is_(None))
+                .group_by(InboxMessage.user_id)
+            )
+        ).all()
+    )
+    await publish_many_on_commit(
         session,
         org_id,
         TOPIC,
-        {"id": str(message_id), "kind": kind, "title": title[:500], "url": url, "unread": unread},
-        user_id=user_id,
+        [
+            (
+                row.user_id,
+                {
+                    "id": str(row.id),
+                    "kind": row.kind,
+                    "title": row.title[:500],
+                    "url": row.url,
+                    "unread": unread[row.user_id],
+                },
+            )
+            for row in written
+        ],
     )
-    return message_id
+    return [row.id for row in written]
 
 
 async def notify_admins(
