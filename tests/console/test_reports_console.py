@@ -25,6 +25,11 @@ async def test_a_report_is_made_read_with_its_video_and_shared(
     worker: Workers,
 ) -> None:
     page = tab.page
+    for kind in ("weekly_digest", "monthly_report"):  # the workers' schedule run would make some of its own
+        off = await client.patch(
+            f"/api/v1/report-schedules/{kind}", headers=kpix.account.headers, json={"enabled": False}
+        )
+        assert off.status_code == 200, off.text
     await log_in(page, kpix.account, path="/app/reports")
     await expect(page.get_by_text("No reports yet")).to_be_visible()
     await assert_accessible(page, context="reports, empty")

@@ -107,14 +107,10 @@ async def test_each_kind_is_made_by_the_worker_from_its_periods_facts(
     assert {fact["id"] for fact in update["facts"]} == {"kpi.mrr"}  # only what investors are shown
     assert "cus_" not in str(update)
 
-    told: list[str] = []
-    for _ in range(300):  # the in-app messages are delivered by the worker
-        inbox = await _data(await client.get("/api/v1/notifications/inbox", headers=founder.headers))
-        told = [message["url"].rsplit("/", 1)[1] for message in inbox if message["title"].startswith("Report ready")]
-        if len(told) >= 3:
-            break
-        await asyncio.sleep(0.1)
-    assert sorted(told) == sorted([monthly["id"], weekly["id"], investor["id"]])  # each ready report, once
+    inbox = await _data(await client.get("/api/v1/notifications/inbox", headers=founder.headers))
+    told = [message["url"].rsplit("/", 1)[1] for message in inbox if message["title"].startswith("Report ready")]
+    for report in (monthly, weekly, investor):  # written with the report (the schedule may have made more)
+        assert told.count(report["id"]) == 1, report["kind"]
 
 
 async def test_investors_read_investor_updates_only_and_owners_delete(
