@@ -12,8 +12,8 @@ in the same run:
 * fan-out: the same alert to one member (the worker's own delivery time for a single message).
 
 Rules and members are written straight into the tables (1,000 sign-ups would measure password hashing); the alert
-is fired by ``alerts.service.report_ready`` and delivered by the server's worker, and latency is from the firing's
-commit to each inbox row, both read on the database's clock. The fan-out is measured before the rules are
+is fired by ``alerts.service.report_ready``, and latency is from the call to each inbox message being readable (and
+pushed: the events go out on the same commit). The fan-out is measured before the rules are
 evaluated, while the worker has nothing else to send.
 """
 
@@ -175,20 +175,21 @@ async def _fan_out(database: Database, data_dir: Path, org_id: uuid.UUID, recipi
     """Seconds from an alert's firing to each recipient's inbox message, delivered by the server's worker."""
     _report_rule(data_dir, org_id, recipients)
     title = f"bench {uuid.uuid4().hex[:8]}"
+    started = time.perf_counter()
     async with database.tenant_transaction(org_id=org_id) as session:
         await alerts_service.report_ready(session, org_id=org_id, report_id=uuid.uuid4(), title=title, url="/app/")
+    seen: list[float] = []
     with psycopg.connect(conninfo(data_dir)) as connection:
-        fired = connection.execute("SELECT clock_timestamp()").fetchone()
-        assert fired is not None
-        for _ in range(1200):
-            rows = connection.execute(
-                "SELECT created_at FROM alerts.inbox WHERE org_id = %s AND title = %s",
+        while len(seen) < len(recipients) and time.perf_counter() - started < 60:
+            count = connection.execute(
+                "SELECT count(*) FROM alerts.inbox WHERE org_id = %s AND title = %s",
                 (org_id, f"Report ready: {title}"),
-            ).fetchall()
-            if len(rows) >= len(recipients):
-                break
-            await asyncio.sleep(0.05)
-    return sorted((row[0] - fired[0]).total_seconds() for row in rows)
+            ).fetchone()
+            reached = int(count[0]) if count else 0
+            seen += [time.perf_counter() - started] * (reached - len(seen))
+            if len(seen) < len(recipients):
+                await asyncio.sleep(0.01)
+    return sorted(seen)
 
 
 async def _alerts(database: Database, data_dir: Path, org_id: uuid.UUID) -> dict[str, Any]:
