@@ -3,7 +3,7 @@
 # says how, before any test runs).
 PYTHON ?= python3
 # Test processes: every one has its own database, servers and browser, so files run in parallel (`-n 1`: serially).
-TEST_PROCESSES ?= 3
+TEST_PROCESSES ?= auto
 VENV := .venv
 BIN := $(VENV)/bin
 
