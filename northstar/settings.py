@@ -143,6 +143,12 @@ class SmtpSettings(BaseModel):
     sender: str = "Northstar <no-reply@northstar.local>"
 
 
+class ReportsSettings(BaseModel):
+    """Reports (KPIx coach): whether the schedules make reports (off: only the reports asked for are made)."""
+
+    scheduled: bool = True
+
+
 class AlertsSettings(BaseModel):
     """Alerts (KPIx): how deliveries are retried, when a failing channel is turned off, where Slack's Web API is."""
 
@@ -209,6 +215,7 @@ class Settings(BaseSettings):
     outbound: OutboundSettings = OutboundSettings()
     llm: LlmSettings = LlmSettings()
     alerts: AlertsSettings = AlertsSettings()
+    reports: ReportsSettings = ReportsSettings()
 
     @model_validator(mode="after")
     def _public_url_of_the_listening_address(self) -> Settings:

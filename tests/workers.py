@@ -36,6 +36,9 @@ WORKER_ENV = {
     "NORTHSTAR_QUEUE__STALLED_WORKER_TIMEOUT_SECONDS": "3",
     "NORTHSTAR_DATASETS__RETRY_BASE_DELAY_SECONDS": "0.2",
     "NORTHSTAR_DATASETS__BATCH_ROWS": "20000",
+    # every test org with metrics would get its weekly and monthly reports each quarter of an hour, and the workers
+    # would render them instead of the jobs the tests wait for (tests/reports/test_schedules.py runs the schedule)
+    "NORTHSTAR_REPORTS__SCHEDULED": "false",
 }
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from northstar.core.manifest import Manifest, NavLink
+from northstar.core.manifest import Manifest, NavLink, SettingsSection
 from northstar.core.permissions import Resource, allow, own
 from northstar.reports import api, console, models, shared
+from northstar.settings import ReportsSettings
 
 MANIFEST = Manifest(
     name="reports",
@@ -26,5 +27,6 @@ MANIFEST = Manifest(
         ),
         Resource("shares"),  # founders and admins hand reports and the investor dashboard out
     ),
+    settings=SettingsSection("reports", ReportsSettings),
     audit_targets=("coach_settings", "report", "report_schedule", "share_link"),
 )
