@@ -12,6 +12,7 @@ from tests.console.accessibility import assert_accessible
 from tests.console.conftest import Tab, console_client, csrf_of, drop_file, log_in, open_tab
 from tests.datasets.conftest import wait_for_job
 from tests.factories import Account, add_member
+from tests.workers import Workers
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -148,7 +149,7 @@ async def test_upload_by_drag_and_drop_follows_the_job_and_keeps_names_inert(
 
 
 async def test_upload_with_the_file_input_shows_the_rejects_report(
-    tab: Tab, console_url: str, founder: Account
+    tab: Tab, console_url: str, founder: Account, worker: Workers
 ) -> None:
     await log_in(tab.page, founder, path="/app/upload")
     await tab.page.get_by_label("File").set_input_files(
@@ -176,7 +177,9 @@ async def test_upload_with_the_file_input_shows_the_rejects_report(
     assert [problem for problem in tab.problems if "403" not in problem] == []
 
 
-async def test_generate_with_a_preset_then_browse_and_export(tab: Tab, console_url: str, founder: Account) -> None:
+async def test_generate_with_a_preset_then_browse_and_export(
+    tab: Tab, console_url: str, founder: Account, worker: Workers
+) -> None:
     await log_in(tab.page, founder, path="/app/generate")
     await assert_accessible(tab.page, context="generate")
     await tab.page.get_by_label("Rows").fill("")
