@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Route, expect
 
 from tests.console.accessibility import assert_accessible
 from tests.console.conftest import Tab, console_client, csrf_of, drop_file, log_in, open_tab
@@ -175,6 +175,26 @@ async def test_upload_with_the_file_input_shows_the_rejects_report(
     )
     assert refused == 403  # no CSRF token
     assert [problem for problem in tab.problems if "403" not in problem] == []
+
+
+async def test_a_job_page_catches_up_with_what_changed_before_its_stream_opened(
+    tab: Tab, console_url: str, founder: Account
+) -> None:
+    """The stream is held back until the job has finished, so its events are gone: the page still shows the result."""
+    async with httpx.AsyncClient(base_url=console_url, timeout=30) as http:
+        job_id = await _generate(http, founder, 30_000)
+
+        async def after_the_job(route: Route) -> None:
+            await wait_for_job(http, founder, job_id)
+            await route.continue_()
+
+        await log_in(tab.page, founder, path="/app/jobs")
+        await tab.page.route("**/app/events?*", after_the_job)
+        shown = await tab.page.goto(f"/app/jobs/{job_id}")
+        assert shown is not None and "data-job-status>completed" not in await shown.text()
+        await expect(tab.page.get_by_role("link", name="Browse the dataset")).to_be_visible()
+    await expect(tab.page.locator("[data-job-status]")).to_have_text("completed")
+    assert tab.problems == []
 
 
 async def test_generate_with_a_preset_then_browse_and_export(
