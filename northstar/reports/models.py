@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     Boolean,
@@ -25,6 +25,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from northstar.core.db import Base, created_at, org_fk, tenant_fk, updated_at, uuid_pk
 
+Tone = Literal["upbeat", "neutral"]
+Length = Literal["short", "standard", "detailed"]
+
 
 class CoachSettings(Base):
     """The coach's voice for one organization: its tone and how long its narratives are."""
@@ -39,8 +42,8 @@ class CoachSettings(Base):
     org_id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), ForeignKey("core.organizations.id", ondelete="CASCADE"), primary_key=True
     )
-    tone: Mapped[str] = mapped_column(String(10), nullable=False, server_default="upbeat")
-    length: Mapped[str] = mapped_column(String(10), nullable=False, server_default="standard")
+    tone: Mapped[Tone] = mapped_column(String(10), nullable=False, server_default="upbeat")
+    length: Mapped[Length] = mapped_column(String(10), nullable=False, server_default="standard")
     updated_at: Mapped[datetime] = updated_at()
 
 

@@ -9,10 +9,9 @@ from typing import Any, Literal
 from pydantic import Field
 
 from northstar.core.http import CamelModel, Day, RequestModel
+from northstar.reports.models import Length, Tone
 
 MONTH_PATTERN = r"^[1-9]\d{3}-(0[1-9]|1[0-2])$"  # YYYY-MM
-Tone = Literal["upbeat", "neutral"]
-Length = Literal["short", "standard", "detailed"]
 
 
 class CoachSettingsOut(CamelModel):

@@ -8,14 +8,13 @@ how many sections are told."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from northstar.reports.facts import Fact, FactSheet, Formatter, label, listing, month_name
+from northstar.reports.models import Length, Tone
 from northstar.reports.numbers import count, percent
 from northstar.reports.playbook import Step
 
-Tone = Literal["upbeat", "neutral"]
-Length = Literal["short", "standard", "detailed"]
 STEPS_SHOWN = {"short": 1, "standard": 3, "detailed": 5}
 MOVERS_SHOWN = {"short": 0, "standard": 3, "detailed": 5}
 GAINS = (("new", "new business brought"), ("expansion", "expansion"), ("reactivation", "returning customers"))

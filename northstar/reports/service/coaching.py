@@ -203,7 +203,7 @@ async def insights(
         org_id=org_id,
         stated=list(sheet.facts),
         private_terms=sheet.customer_names,
-        deterministic=writer.write(sheet, steps, tone=voice.tone, length=voice.length),  # type: ignore[arg-type]
+        deterministic=writer.write(sheet, steps, tone=voice.tone, length=voice.length),
         voice=voice,
         brief=steps_brief(steps, writer.STEPS_SHOWN[voice.length], f"the review of {facts.month_name(sheet.month)}"),
     )

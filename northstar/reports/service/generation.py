@@ -140,7 +140,7 @@ async def _weekly(session: AsyncSession, report: Report, model: LanguageModel | 
         org_id=report.org_id,
         stated=stated,
         private_terms=names,
-        deterministic=writer.weekly(sheet, week, steps, tone=voice.tone, length=voice.length),  # type: ignore[arg-type]
+        deterministic=writer.weekly(sheet, week, steps, tone=voice.tone, length=voice.length),
         voice=voice,
         brief=coaching.steps_brief(steps, 2, f"the weekly digest of {report.period_start} to {report.period_end}"),
     )
@@ -163,7 +163,7 @@ async def _investor(session: AsyncSession, report: Report, model: LanguageModel 
         org_id=report.org_id,
         stated=list(sheet.facts),
         private_terms=(),
-        deterministic=writer.investor_update(sheet, tone=voice.tone),  # type: ignore[arg-type]
+        deterministic=writer.investor_update(sheet, tone=voice.tone),
         voice=voice,
         brief=f"an investor update for {facts.month_name(sheet.month)}: the metrics and goals only, no next steps",
     )
