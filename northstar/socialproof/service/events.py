@@ -175,6 +175,7 @@ async def collect(
                 url=event.url,
                 payload=payload,
                 occurred_at=_occurred(event, sent_at=batch.sent_at, now=now),
+                variant_id=event.variant_id if notification is not None else None,
             )
         )
     return await collector.writer.write(rows), len(batch.events) - len(rows)
