@@ -3,7 +3,7 @@
 * Rates get **Wilson score** intervals (better than the normal approximation near 0 and with small samples).
 * Each variant is compared with the control by a **pooled two-proportion z-test** (two-sided), and the p-values
   of the k - 1 comparisons are adjusted with **Holm**'s step-down method, so the chance of any false "significant"
-  across the variants stays at α.
+  across the variants stays at alpha.
 * The **Bayesian chance to beat control** is P(p_variant > p_control) with independent Beta(1 + successes,
   1 + failures) posteriors (uniform priors), computed exactly with Evan Miller's closed form (no simulation).
 * The **sample-ratio mismatch** check is Pearson's χ² goodness of fit of the exposures against the configured
@@ -66,8 +66,8 @@ def two_proportion_z_test(successes_a: int, trials_a: int, successes_b: int, tri
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm step-down adjusted p-values (same order as given): reject where adjusted < α controls the
-    family-wise error rate at α."""
+    """Holm step-down adjusted p-values (same order as given): reject where adjusted < alpha controls the
+    family-wise error rate at alpha."""
     order = sorted(range(len(p_values)), key=lambda index: p_values[index])
     adjusted = [0.0] * len(p_values)
     running = 0.0
@@ -80,9 +80,9 @@ def holm(p_values: Sequence[float]) -> list[float]:
 def chance_to_beat(successes_a: int, trials_a: int, successes_b: int, trials_b: int) -> float:
     """P(p_B > p_A) for Beta(1 + s, 1 + n - s) posteriors, exact:
 
-    Σ_{i=0}^{α_B-1} B(α_A + i, β_A + β_B) / ((β_B + i) · B(1 + i, β_B) · B(α_A, β_A)),
+    Σ_{i=0}^{a_B-1} B(a_A + i, b_A + b_B) / ((b_B + i) · B(1 + i, b_B) · B(a_A, b_A)),
 
-    summed in logs (vectorised; α_B terms, so it costs the variant's successes, not its trials)."""
+    summed in logs (vectorised; a_B terms, so it costs the variant's successes, not its trials)."""
     alpha_a, beta_a = 1 + successes_a, 1 + trials_a - successes_a
     alpha_b, beta_b = 1 + successes_b, 1 + trials_b - successes_b
     i = np.arange(alpha_b, dtype=np.float64)

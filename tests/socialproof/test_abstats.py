@@ -45,7 +45,7 @@ def test_no_interval_without_trials() -> None:
 def test_z_test_matches_the_uncorrected_chi_square_of_the_two_by_two_table(
     a: tuple[int, int], b: tuple[int, int]
 ) -> None:
-    """A pooled two-proportion z-test is the 2×2 χ² test without continuity correction: z² = χ², same p."""
+    """A pooled two-proportion z-test is the 2x2 χ² test without continuity correction: z² = χ², same p."""
     result = two_proportion_z_test(a[0], a[1], b[0], b[1])
     chi2, p_value, _, _ = stats.chi2_contingency([[a[0], a[1] - a[0]], [b[0], b[1] - b[0]]], correction=False)
     assert result is not None
@@ -149,7 +149,7 @@ def test_a_broken_split_is_flagged() -> None:
 
 
 def test_a_a_tests_are_significant_at_most_six_percent_of_the_time() -> None:
-    """1,000 simulated A/A tests (same true rate in both arms, fixed seed): at α = 0.05 the z-test may call a
+    """1,000 simulated A/A tests (same true rate in both arms, fixed seed): at alpha = 0.05 the z-test may call a
     difference significant about 5 % of the time, and must stay ≤ 6 %; the SRM check almost never fires."""
     rng = np.random.default_rng(20261209)
     false_positives = 0
