@@ -33,8 +33,9 @@ TEST = TESTS + "/{test_id}"
 
 def test_out(view: service.TestView) -> AbTestOut:
     """The test with its variants, as the API answers it (the console shows the same)."""
-    return AbTestOut.model_validate(view.test).model_copy(
-        update={"variants": [VariantOut.model_validate(variant) for variant in view.variants]}
+    fields = {name: getattr(view.test, name) for name in AbTestOut.model_fields if name != "variants"}
+    return AbTestOut.model_validate(
+        {**fields, "variants": [VariantOut.model_validate(variant) for variant in view.variants]}
     )
 
 
