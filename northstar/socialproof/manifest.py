@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from northstar.core.manifest import Manifest, NavLink, SettingsSection
 from northstar.core.permissions import Resource, allow, own
 from northstar.settings import SocialProofSettings
-from northstar.socialproof import console, models
+from northstar.socialproof import console, console_abtests, models
 from northstar.socialproof.api import abtests, merchant, public
 from northstar.socialproof.runtime import SocialProofRuntime
 
@@ -32,7 +32,7 @@ async def _runtime(app: FastAPI) -> AsyncIterator[None]:
 MANIFEST = Manifest(
     name="socialproof",
     api_routers=(merchant.router, abtests.router),
-    console_pages=(console.router,),
+    console_pages=(console.router, console_abtests.router),
     console_templates=console.TEMPLATES,
     console_static=console.STATIC,
     console_nav=(NavLink("Sites", "/app/sites", "sites", "read"),),
