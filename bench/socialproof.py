@@ -72,7 +72,8 @@ PURCHASES = [
     )
 ]
 
-COLLECT_SCRIPT = """
+# wrk's Lua: per-thread random seeds, event ids, a text/plain POST (what sendBeacon sends)
+LUA_PRELUDE = """
 local site_key, domain, count = "%(site_key)s", "%(domain)s", %(count)d
 local threads = 0
 function setup(thread)
@@ -89,7 +90,8 @@ local function uuid4()
 end
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "text/plain;charset=UTF-8"
-function request()
+"""
+COLLECT_SCRIPT = LUA_PRELUDE + """function request()
   local events = {}
   for i = 1, count do
     events[i] = '{"id":"' .. uuid4() .. '","type":"page_view","url":"https://' .. domain .. '/p"}'
@@ -102,24 +104,8 @@ end
 
 # A/B collection: each request is a new visitor (a random first-party id on a persistentVisitorId site) who saw a
 # tested notification's variant; every fifth event is a click.
-AB_COLLECT_SCRIPT = """
-local site_key, domain, count = "%(site_key)s", "%(domain)s", %(count)d
+AB_COLLECT_SCRIPT = LUA_PRELUDE + """
 local notification, variants = "%(notification)s", {%(variants)s}
-local threads = 0
-function setup(thread)
-  threads = threads + 1
-  thread:set("id", threads)
-end
-function init(args)
-  math.randomseed(os.time() * 1000 + id)
-end
-local function hex4() return string.format("%%04x", math.random(0, 65535)) end
-local function uuid4()
-  return hex4() .. hex4() .. "-" .. hex4() .. "-4" .. string.sub(hex4(), 2) .. "-" ..
-    string.format("%%x", 8 + math.random(0, 3)) .. string.sub(hex4(), 2) .. "-" .. hex4() .. hex4() .. hex4()
-end
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "text/plain;charset=UTF-8"
 function request()
   local events = {}
   local variant = variants[math.random(1, #variants)]
