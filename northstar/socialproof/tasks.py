@@ -56,10 +56,12 @@ async def apply_retention(timestamp: int) -> int:
 @queue_app.task(name="socialproof.ab_test_winners", queueing_lock="socialproof.ab_test_winners", retry=False)
 async def choose_ab_test_winners(timestamp: int) -> int:
     """Every 5 minutes: running tests get their sample-ratio flag; those with auto-winner complete once a winner
-    is significant after the minimum sample (the notification then shows it). Returns how many completed."""
+    is significant after the minimum sample (the notification then shows it); finished tests' visitors are
+    forgotten. Returns how many tests completed."""
     database = task_database()
     completed = 0
     for org_id in await list_tenant_ids(database):
         async with database.tenant_transaction(org_id=org_id) as session:
             completed += len(await abtests.check_running_tests(session, org_id=org_id))
+            await abtests.prune_finished_visitors(session, org_id=org_id)
     return completed

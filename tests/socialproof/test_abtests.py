@@ -369,6 +369,12 @@ async def test_auto_winner_completes_a_significant_test_and_the_notification_sho
     assert done["winnerSelectedAt"] is not None
     popup = (await site.feed()).json()["data"]["notifications"][0]
     assert popup["variantId"] is None and "(variant B)" in "".join(popup["items"][0]["parts"])
+    async with database.tenant_transaction(org_id=site.account.org_id) as session:  # visitors of finished tests go
+        assert await abtests.prune_finished_visitors(session, org_id=site.account.org_id) == 300
+    results = (
+        await site.client.get(f"/api/v1/sites/{site.id}/ab-tests/{test['id']}/results", headers=site.account.headers)
+    ).json()["data"]
+    assert [(row["exposures"], row["clicks"]) for row in results["variants"]] == [(150, 6), (150, 40)]
 
 
 async def test_a_sample_ratio_mismatch_is_flagged_and_blocks_the_auto_winner(

@@ -150,7 +150,7 @@ BEGIN
     CROSS JOIN LATERAL (VALUES ({NO_NOTIFICATION}), (i.notification_id)) AS n(notification_id)
     WHERE i.visitor_id IS NOT NULL AND n.notification_id IS NOT NULL
     GROUP BY 2, 3, 4, 5
-{AB_ROLLUPS if variants else ''}  )
+{AB_ROLLUPS if variants else ""}  )
   SELECT i.site_id, i.id FROM inserted i;
 END $$"""
 
@@ -262,7 +262,9 @@ def upgrade() -> None:
         op.execute(f"ALTER TABLE socialproof.{table} ENABLE ROW LEVEL SECURITY")
         op.execute(f"ALTER TABLE socialproof.{table} FORCE ROW LEVEL SECURITY")
         op.execute(f"CREATE POLICY tenant_isolation ON socialproof.{table} USING (org_id = {CURRENT_ORG})")
-    op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON socialproof.ab_tests, socialproof.ab_test_variants TO {APP_ROLE}")
+    op.execute(
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON socialproof.ab_tests, socialproof.ab_test_variants TO {APP_ROLE}"
+    )
     op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON socialproof.ab_test_visitors TO {APP_ROLE}")
     op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON socialproof.ab_test_counts TO {APP_ROLE}")
     for table in ("ab_tests", "ab_test_variants"):

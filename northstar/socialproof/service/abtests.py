@@ -475,3 +475,21 @@ async def check_running_tests(session: AsyncSession, *, org_id: uuid.UUID) -> li
             completed.append(test.id)
     await session.flush()
     return completed
+
+
+PRUNE_BATCH = 50_000
+
+
+async def prune_finished_visitors(session: AsyncSession, *, org_id: uuid.UUID) -> int:
+    """Forget the visitors of tests that no longer run (their counts are in the rollup, and nothing more is
+    counted for them), a batch at a time. Returns how many rows went."""
+    result = await session.execute(
+        text("""
+            DELETE FROM socialproof.ab_test_visitors v
+            WHERE v.ctid = ANY (ARRAY(
+              SELECT w.ctid FROM socialproof.ab_test_visitors w
+              JOIN socialproof.ab_tests t ON t.org_id = w.org_id AND t.id = w.test_id
+              WHERE w.org_id = :org AND t.status <> 'running' LIMIT :batch))"""),
+        {"org": org_id, "batch": PRUNE_BATCH},
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
