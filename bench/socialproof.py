@@ -91,7 +91,9 @@ end
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "text/plain;charset=UTF-8"
 """
-COLLECT_SCRIPT = LUA_PRELUDE + """function request()
+COLLECT_SCRIPT = (
+    LUA_PRELUDE
+    + """function request()
   local events = {}
   for i = 1, count do
     events[i] = '{"id":"' .. uuid4() .. '","type":"page_view","url":"https://' .. domain .. '/p"}'
@@ -101,10 +103,13 @@ COLLECT_SCRIPT = LUA_PRELUDE + """function request()
   return wrk.format(nil, nil, nil, body)
 end
 """
+)
 
 # A/B collection: each request is a new visitor (a random first-party id on a persistentVisitorId site) who saw a
 # tested notification's variant; every fifth event is a click.
-AB_COLLECT_SCRIPT = LUA_PRELUDE + """
+AB_COLLECT_SCRIPT = (
+    LUA_PRELUDE
+    + """
 local notification, variants = "%(notification)s", {%(variants)s}
 function request()
   local events = {}
@@ -121,6 +126,7 @@ function request()
   return wrk.format(nil, nil, nil, body)
 end
 """
+)
 
 
 def conninfo(data_dir: Path) -> str:
