@@ -268,7 +268,7 @@ def _raw_copy(database: str, rows: int, org_id: str, site_id: str) -> float:
     ids = np.random.default_rng(1).bytes(16 * rows).hex()
     data = "".join(
         f"{ids[32 * n : 32 * n + 32]}\t{org_id}\t{site_id}\tpage_view\t\\N\t\\N\t{visitor}\t"
-        f"https://shop.example.com/p\t{{}}\t{now}\n"
+        f"https://shop.example.com/p\t{{}}\t{now}\t\\N\n"
         for n in range(rows)
     ).encode()
     with psycopg.connect(database, autocommit=True) as connection:
