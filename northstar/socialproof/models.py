@@ -269,6 +269,16 @@ class EventMonth(Base):
     dropped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+def _test_fk(table: str) -> ForeignKeyConstraint:
+    """A row of an A/B test goes with its test (and so with its notification and site)."""
+    return ForeignKeyConstraint(
+        ["org_id", "test_id"],
+        ["socialproof.ab_tests.org_id", "socialproof.ab_tests.id"],
+        ondelete="CASCADE",
+        name=f"fk_{table}_test",
+    )
+
+
 class AbTest(Base):
     """An A/B test of a notification (seed 001 ``ab_tests``): variants split its traffic until a winner is chosen.
 
@@ -337,12 +347,7 @@ class AbTestVariant(Base):
         UniqueConstraint("org_id", "id", name="uq_ab_test_variants_org_id_id"),
         UniqueConstraint("test_id", "position", name="uq_ab_test_variants_test_id_position"),
         CheckConstraint("weight BETWEEN 1 AND 100", name="weight"),
-        ForeignKeyConstraint(
-            ["org_id", "test_id"],
-            ["socialproof.ab_tests.org_id", "socialproof.ab_tests.id"],
-            ondelete="CASCADE",
-            name="fk_ab_test_variants_test",
-        ),
+        _test_fk("ab_test_variants"),
         ForeignKeyConstraint(
             ["org_id", "template_id"],
             ["socialproof.templates.org_id", "socialproof.templates.id"],
@@ -381,12 +386,7 @@ class AbTestVisitor(Base):
     __tablename__ = "ab_test_visitors"
     __table_args__ = (
         PrimaryKeyConstraint("test_id", "visitor_id", name="pk_ab_test_visitors"),
-        ForeignKeyConstraint(
-            ["org_id", "test_id"],
-            ["socialproof.ab_tests.org_id", "socialproof.ab_tests.id"],
-            ondelete="CASCADE",
-            name="fk_ab_test_visitors_test",
-        ),
+        _test_fk("ab_test_visitors"),
         Index("ix_ab_test_visitors_org_id", "org_id", "test_id"),
         {"schema": "socialproof"},
     )
@@ -406,12 +406,7 @@ class AbTestCount(Base):
     __tablename__ = "ab_test_counts"
     __table_args__ = (
         PrimaryKeyConstraint("test_id", "variant_id", "day", name="pk_ab_test_counts"),
-        ForeignKeyConstraint(
-            ["org_id", "test_id"],
-            ["socialproof.ab_tests.org_id", "socialproof.ab_tests.id"],
-            ondelete="CASCADE",
-            name="fk_ab_test_counts_test",
-        ),
+        _test_fk("ab_test_counts"),
         Index("ix_ab_test_counts_org_id", "org_id", "test_id"),
         {"schema": "socialproof"},
     )
