@@ -429,7 +429,7 @@
   /* The page, and the first-party id where the site keeps one: A/B test variants are assigned by it (the variant
      shown rides back on impressions and clicks, so what was shown is what is credited). */
   function pageQuery() {
-    var id = persistent ? visitor().localId : null;
+    var id = persistent && !quiet && !optedOut ? visitor().localId : null; /* no id is kept for who records nothing */
     return "url=" + encodeURIComponent(here()) + (id ? "&vid=" + id : "");
   }
   function feedUrl() {
