@@ -72,7 +72,8 @@ PURCHASES = [
     )
 ]
 
-COLLECT_SCRIPT = """
+# wrk's Lua: per-thread random seeds, event ids, a text/plain POST (what sendBeacon sends)
+LUA_PRELUDE = """
 local site_key, domain, count = "%(site_key)s", "%(domain)s", %(count)d
 local threads = 0
 function setup(thread)
@@ -89,7 +90,10 @@ local function uuid4()
 end
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "text/plain;charset=UTF-8"
-function request()
+"""
+COLLECT_SCRIPT = (
+    LUA_PRELUDE
+    + """function request()
   local events = {}
   for i = 1, count do
     events[i] = '{"id":"' .. uuid4() .. '","type":"page_view","url":"https://' .. domain .. '/p"}'
@@ -99,6 +103,30 @@ function request()
   return wrk.format(nil, nil, nil, body)
 end
 """
+)
+
+# A/B collection: each request is a new visitor (a random first-party id on a persistentVisitorId site) who saw a
+# tested notification's variant; every fifth event is a click.
+AB_COLLECT_SCRIPT = (
+    LUA_PRELUDE
+    + """
+local notification, variants = "%(notification)s", {%(variants)s}
+function request()
+  local events = {}
+  local variant = variants[math.random(1, #variants)]
+  for i = 1, count do
+    local kind = (i %% 5 == 0) and "click" or "impression"
+    local shown = (variant ~= "") and (',"variantId":"' .. variant .. '"') or ""
+    events[i] = '{"id":"' .. uuid4() .. '","type":"' .. kind .. '","url":"https://' .. domain ..
+      '/p","notificationId":"' .. notification .. '"' .. shown .. '}'
+  end
+  local visitor = hex4() .. hex4() .. hex4() .. hex4() .. hex4() .. hex4() .. hex4() .. hex4()
+  local body = '{"siteKey":"' .. site_key .. '","sentAt":"' .. os.date("!%%Y-%%m-%%dT%%H:%%M:%%SZ") ..
+    '","visitor":{"localId":"' .. visitor .. '"},"events":[' .. table.concat(events, ",") .. ']}'
+  return wrk.format(nil, nil, nil, body)
+end
+"""
+)
 
 
 def conninfo(data_dir: Path) -> str:
@@ -240,7 +268,7 @@ def _raw_copy(database: str, rows: int, org_id: str, site_id: str) -> float:
     ids = np.random.default_rng(1).bytes(16 * rows).hex()
     data = "".join(
         f"{ids[32 * n : 32 * n + 32]}\t{org_id}\t{site_id}\tpage_view\t\\N\t\\N\t{visitor}\t"
-        f"https://shop.example.com/p\t{{}}\t{now}\n"
+        f"https://shop.example.com/p\t{{}}\t{now}\t\\N\n"
         for n in range(rows)
     ).encode()
     with psycopg.connect(database, autocommit=True) as connection:
@@ -311,6 +339,72 @@ def _ingestion(server: Server, database: str, owner: Merchant, seconds: int, scr
         "target: single ≥ 2,500 req/s, p99 ≤ 50 ms": _met(
             singles.load.requests_per_second >= 2_500 and singles.load.p99_ms <= 50
         ),
+    }
+
+
+def _ab_collect(
+    server: Server, database: str, owner: Merchant, seconds: int, scratch: Path, *, tested: bool
+) -> Collected:
+    """Batches of impressions and clicks of a notification, each request a new visitor: with ``tested``, of a
+    running A/B test's two variants (the variant on every event, exposures and clicks counted per visitor)."""
+    site = owner.site("ab-tested" if tested else "ab-untested", persistentVisitorId=True)
+    notification = owner.notification(site, "Buyers", "recent_activity", eventTypes=["purchase"])
+    variants = ['""']
+    if tested:
+        test = owner.post(
+            f"/api/v1/sites/{site['id']}/ab-tests",
+            {
+                "name": "Headline",
+                "notificationId": notification["id"],
+                "variants": [
+                    {"name": "Control", "isControl": True, "weight": 50},
+                    {"name": "Short", "weight": 50, "message": "{{firstName}} bought {{product}}"},
+                ],
+            },
+        )
+        owner.post(f"/api/v1/sites/{site['id']}/ab-tests/{test['id']}/start", {})
+        variants = [f'"{variant["id"]}"' for variant in test["variants"]]
+    script = scratch / f"ab_collect_{tested}.lua"
+    script.write_text(
+        AB_COLLECT_SCRIPT
+        % {
+            "site_key": site["siteKey"],
+            "domain": site["domain"],
+            "count": BATCH_EVENTS,
+            "notification": notification["id"],
+            "variants": ", ".join(variants),
+        }
+    )
+    with CpuMeter(server.process.pid, server.data_dir) as cpu:
+        result = wrk(f"{server.base_url}/api/v1/collect", seconds=seconds, headers=_browser(site), script=script)
+    stored = _settled(database, site["id"])
+    return Collected(result, stored, 0, cpu.api_s, cpu.pg_s)
+
+
+def _ab_collection(
+    server: Server, database: str, owner: Merchant, seconds: int, scratch: Path, part1_stored_per_s: float
+) -> dict[str, Any]:
+    """Collection with A/B assignment on, beside part 1's batch collection measured in the same run."""
+    plain = _ab_collect(server, database, owner, seconds, scratch, tested=False)
+    tested = _ab_collect(server, database, owner, seconds, scratch, tested=True)
+    with psycopg.connect(database) as connection:
+        row = connection.execute(
+            "SELECT coalesce(sum(exposures), 0), coalesce(sum(clicks), 0) FROM socialproof.ab_test_counts"
+        ).fetchone()
+    exposures, clicks = (int(row[0]), int(row[1])) if row else (0, 0)
+    tested_per_s = tested.stored / seconds
+    return {
+        f"ab_collect_batch{BATCH_EVENTS}_stored_events_per_s (a running test, new visitor each request)": tested_per_s,
+        "ab_collect_rps": tested.load.requests_per_second,
+        "ab_collect_p99_ms": tested.load.p99_ms,
+        "ab_collect_non_2xx": tested.load.non_2xx,
+        "ab_collect_exposed_visitors_counted": exposures,
+        "ab_collect_clicking_visitors_counted": clicks,
+        "ab_collect_pg_cpu_us_per_event": 1e6 * tested.pg_cpu_s / max(1, tested.stored),
+        "untested_interactions_stored_events_per_s (same events, no test)": plain.stored / seconds,
+        "ab_collect_to_part1_batches": tested_per_s / part1_stored_per_s,
+        "ab_collect_to_untested_interactions": tested.stored / max(1, plain.stored),
+        "target: A/B collection ≥ 0.9 x part 1 collection": _met(tested_per_s >= 0.9 * part1_stored_per_s),
     }
 
 
@@ -653,6 +747,8 @@ def run(seconds: int = 10) -> dict[str, Any]:
         results: dict[str, Any] = {"machine_load_1m_at_start": os.getloadavg()[0]}
         results |= _sizes(server.base_url, shop)
         results |= _ingestion(server, database, shop, seconds, Path(scratch))
+        part1 = results[f"collect_batch{BATCH_EVENTS}_stored_events_per_s (rows in the table / {seconds} s)"]
+        results |= _ab_collection(server, database, shop, seconds, Path(scratch), part1)
         results |= _feed(server.base_url, shop, seconds)
         results["machine_load_1m_before_analytics"] = os.getloadavg()[0]
         results |= _analytics(server.base_url, database, analyst)

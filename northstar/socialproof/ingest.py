@@ -49,12 +49,13 @@ STAGE_COLUMNS = (
     "url",
     "payload",
     "occurred_at",
+    "variant_id",
 )
 _CREATE_STAGE = """
     CREATE TEMP TABLE IF NOT EXISTS event_stage (
       id uuid NOT NULL, org_id uuid NOT NULL, site_id uuid NOT NULL, event_type varchar(20) NOT NULL,
       event_name varchar(100), notification_id uuid, visitor_id varchar(64), url text, payload jsonb NOT NULL,
-      occurred_at timestamptz NOT NULL
+      occurred_at timestamptz NOT NULL, variant_id uuid
     ) ON COMMIT DELETE ROWS"""
 _COPY_STAGE = f"COPY event_stage ({', '.join(STAGE_COLUMNS)}) FROM STDIN"
 
@@ -86,6 +87,7 @@ class EventRow:
     visitor_id: str | None = None
     url: str | None = None
     payload: dict[str, Any] = field(default_factory=dict)
+    variant_id: uuid.UUID | None = None  # the A/B test variant the widget showed (impressions and clicks)
 
     def copy_values(self) -> tuple[Any, ...]:
         return (
@@ -99,6 +101,7 @@ class EventRow:
             self.url,
             Jsonb(self.payload),
             self.occurred_at,
+            self.variant_id,
         )
 
 

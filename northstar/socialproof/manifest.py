@@ -11,8 +11,8 @@ from fastapi import FastAPI
 from northstar.core.manifest import Manifest, NavLink, SettingsSection
 from northstar.core.permissions import Resource, allow, own
 from northstar.settings import SocialProofSettings
-from northstar.socialproof import console, models
-from northstar.socialproof.api import merchant, public
+from northstar.socialproof import console, console_abtests, models
+from northstar.socialproof.api import abtests, merchant, public
 from northstar.socialproof.runtime import SocialProofRuntime
 
 
@@ -31,14 +31,18 @@ async def _runtime(app: FastAPI) -> AsyncIterator[None]:
 
 MANIFEST = Manifest(
     name="socialproof",
-    api_routers=(merchant.router,),
-    console_pages=(console.router,),
+    api_routers=(merchant.router, abtests.router),
+    console_pages=(console.router, console_abtests.router),
     console_templates=console.TEMPLATES,
     console_static=console.STATIC,
     console_nav=(NavLink("Sites", "/app/sites", "sites", "read"),),
     task_modules=("northstar.socialproof.tasks",),
     model_modules=(models,),
     tables=(
+        "socialproof.ab_test_counts",
+        "socialproof.ab_test_variants",
+        "socialproof.ab_test_visitors",
+        "socialproof.ab_tests",
         "socialproof.conversions",
         "socialproof.event_counts",
         "socialproof.event_months",
@@ -57,7 +61,7 @@ MANIFEST = Manifest(
         Resource("events", member=(allow("create"),), analyst=(allow("read"),)),
     ),
     event_topics=MappingProxyType({"socialproof.": "sites"}),
-    audit_targets=("notification", "site", "template"),
+    audit_targets=("ab_test", "notification", "site", "template"),
     settings=SettingsSection("socialproof", SocialProofSettings),
     fast_routes=tuple(public.fast_routes()),
     document=public.document,

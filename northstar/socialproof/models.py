@@ -15,14 +15,18 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Date,
     DateTime,
+    Float,
     ForeignKeyConstraint,
     Identity,
     Index,
+    Integer,
     LargeBinary,
     PrimaryKeyConstraint,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -240,6 +244,7 @@ class Conversion(Base):
     clicked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     converted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    variant_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))  # the variant of the click
 
 
 class VisitorSalt(Base):
@@ -262,3 +267,155 @@ class EventMonth(Base):
     rolled_up_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     dropped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+def _test_fk(table: str) -> ForeignKeyConstraint:
+    """A row of an A/B test goes with its test (and so with its notification and site)."""
+    return ForeignKeyConstraint(
+        ["org_id", "test_id"],
+        ["socialproof.ab_tests.org_id", "socialproof.ab_tests.id"],
+        ondelete="CASCADE",
+        name=f"fk_{table}_test",
+    )
+
+
+class AbTest(Base):
+    """An A/B test of a notification (seed 001 ``ab_tests``): variants split its traffic until a winner is chosen.
+
+    ``status`` runs draft → running → stopped or completed; a completed test has a ``winner_variant_id``, which
+    the notification shows from then on. ``srm_flagged`` is set when the exposures do not match the split
+    (sample-ratio mismatch), which blocks an automatic winner.
+    """
+
+    __tablename__ = "ab_tests"
+    __table_args__ = (
+        UniqueConstraint("org_id", "id", name="uq_ab_tests_org_id_id"),
+        CheckConstraint("status IN ('draft', 'running', 'stopped', 'completed')", name="status"),
+        CheckConstraint("primary_metric IN ('ctr', 'conversion_rate')", name="primary_metric"),
+        CheckConstraint("min_sample >= 1", name="min_sample"),
+        _site_fk("ab_tests"),
+        ForeignKeyConstraint(
+            ["org_id", "notification_id"],
+            ["socialproof.notifications.org_id", "socialproof.notifications.id"],
+            ondelete="CASCADE",
+            name="fk_ab_tests_notification",
+        ),
+        ForeignKeyConstraint(
+            ["org_id", "winner_variant_id"],
+            ["socialproof.ab_test_variants.org_id", "socialproof.ab_test_variants.id"],
+            name="fk_ab_tests_winner",
+            use_alter=True,
+            deferrable=True,
+            initially="DEFERRED",
+        ),
+        Index("ix_ab_tests_org_id_site_id", "org_id", "site_id", "created_at"),
+        Index(
+            "uq_ab_tests_running_notification",
+            "notification_id",
+            unique=True,
+            postgresql_where=text("status = 'running'"),
+        ),
+        Index("ix_ab_tests_running", "status", postgresql_where=text("status = 'running'")),
+        {"schema": "socialproof"},
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    org_id: Mapped[uuid.UUID] = org_fk()
+    site_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    notification_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    status: Mapped[str] = mapped_column(String(20), nullable=False, server_default="draft")
+    primary_metric: Mapped[str] = mapped_column(String(20), nullable=False, server_default="ctr")
+    min_sample: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1000")
+    auto_winner: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
+    winner_variant_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    winner_selected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    srm_flagged: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
+    srm_p_value: Mapped[float | None] = mapped_column(Float)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+
+
+class AbTestVariant(Base):
+    """One arm of a test: what it changes (message, template, display rules) and its share of the traffic."""
+
+    __tablename__ = "ab_test_variants"
+    __table_args__ = (
+        UniqueConstraint("org_id", "id", name="uq_ab_test_variants_org_id_id"),
+        UniqueConstraint("test_id", "position", name="uq_ab_test_variants_test_id_position"),
+        CheckConstraint("weight BETWEEN 1 AND 100", name="weight"),
+        _test_fk("ab_test_variants"),
+        ForeignKeyConstraint(
+            ["org_id", "template_id"],
+            ["socialproof.templates.org_id", "socialproof.templates.id"],
+            name="fk_ab_test_variants_template",
+        ),
+        Index("ix_ab_test_variants_org_id_test_id", "org_id", "test_id"),
+        Index(
+            "ix_ab_test_variants_template",
+            "org_id",
+            "template_id",
+            postgresql_where=text("template_id IS NOT NULL"),
+        ),
+        {"schema": "socialproof"},
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    org_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    site_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    test_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    notification_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    position: Mapped[int] = mapped_column(SmallInteger, nullable=False)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    is_control: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
+    weight: Mapped[int] = mapped_column(Integer, nullable=False)
+    message: Mapped[str | None] = mapped_column(Text)
+    template_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    display: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
+    created_at: Mapped[datetime] = created_at()
+
+
+class AbTestVisitor(Base):
+    """A visitor of a running test (the unit of analysis): the variant they saw first, and when they clicked.
+
+    Written by ingestion only, to count each visitor once in ``AbTestCount``; results never scan it."""
+
+    __tablename__ = "ab_test_visitors"
+    __table_args__ = (
+        PrimaryKeyConstraint("test_id", "visitor_id", name="pk_ab_test_visitors"),
+        _test_fk("ab_test_visitors"),
+        Index("ix_ab_test_visitors_org_id", "org_id", "test_id"),
+        {"schema": "socialproof"},
+    )
+
+    org_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    site_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    test_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    visitor_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    variant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    exposed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    clicked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AbTestCount(Base):
+    """The rollup results come from: visitors exposed, clicking and converting per test, variant and UTC day."""
+
+    __tablename__ = "ab_test_counts"
+    __table_args__ = (
+        PrimaryKeyConstraint("test_id", "variant_id", "day", name="pk_ab_test_counts"),
+        _test_fk("ab_test_counts"),
+        Index("ix_ab_test_counts_org_id", "org_id", "test_id"),
+        {"schema": "socialproof"},
+    )
+
+    org_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    site_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    test_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    variant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    day: Mapped[date] = mapped_column(Date, nullable=False)
+    exposures: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    clicks: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    conversions: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")

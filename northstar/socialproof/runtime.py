@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,8 @@ from northstar.socialproof.visitors import GeoLocator, SpamReferrers, VisitorIds
 LIVE_EVENTS_TOPIC = "socialproof.events"
 CHANGED_TOPIC = "socialproof.changed"
 LIVE_EVENTS_PER_MESSAGE = 20
+Choices = tuple[tuple[uuid.UUID, uuid.UUID], ...]  # (notification, variant shown) of a visitor's A/B tests
+VisitorOf = Callable[[], Awaitable[str]]
 
 
 @dataclass(frozen=True)
@@ -56,12 +59,12 @@ class SocialProofRuntime:
             maxsize=50_000, ttl_seconds=config.site_cache_seconds, stale_if=database_down
         )
         self.states: SharedCache[uuid.UUID, FeedState] = SharedCache(
-            maxsize=20_000, ttl_seconds=config.feed_cache_seconds
+            maxsize=20_000, ttl_seconds=config.feed_cache_seconds, stale_if=database_down
         )
         self.pages: SharedCache[tuple[uuid.UUID, uuid.UUID, str], int] = SharedCache(
             maxsize=100_000, ttl_seconds=config.feed_cache_seconds
         )
-        self.feeds: SharedCache[tuple[str, str, str | None], RenderedFeed] = SharedCache(
+        self.feeds: SharedCache[tuple[str, str, str | None, Choices], RenderedFeed] = SharedCache(
             maxsize=100_000, ttl_seconds=config.feed_cache_seconds, stale_if=database_down
         )
         self.writer = EventWriter(to_libpq_url(database.url), config, watch=database.watch)
@@ -96,23 +99,37 @@ class SocialProofRuntime:
 
         return await self.sites.get(site_key, load)
 
-    async def feed(self, site: PublicSite, *, url: str, country: str | None) -> RenderedFeed:
-        """The rendered feed of one page, from cache (concurrent misses share one computation)."""
+    async def feed(
+        self, site: PublicSite, *, url: str, country: str | None, visitor: VisitorOf | None = None
+    ) -> RenderedFeed:
+        """The rendered feed of one page for one visitor, from cache (concurrent misses share one computation).
+
+        Where a notification has a running A/B test, ``visitor()`` (the browser's visitor id, asked only then)
+        picks its variant; the cache keeps one rendering per page and combination of variants."""
         page = page_of(url)
+        state = await self._state(site, dt.datetime.now(dt.UTC))
+        choices: Choices = ()
+        tested = [notification for notification in state.notifications if notification.test_id is not None]
+        if tested and visitor is not None:
+            visitor_id = await visitor()
+            choices = tuple(
+                (notification.id, chosen)
+                for notification in tested
+                if (chosen := notification.choose(visitor_id)) is not None
+            )
 
         async def render() -> RenderedFeed:
             now = dt.datetime.now(dt.UTC)
-            state = await self._state(site, now)
             counts = {
                 notification.id: await self._page_count(state, notification.id, page, now)
                 for notification in state.notifications
                 if notification.page_scoped
             }
-            feed = render_feed(state, url=url, country=country, page_counts=counts, now=now)
+            feed = render_feed(state, url=url, country=country, page_counts=counts, now=now, choices=dict(choices))
             body = orjson.dumps({"data": feed.model_dump(mode="json", by_alias=True)})
             return RenderedFeed(etag=f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"', body=body)
 
-        return await self.feeds.get((site.site_key, url, country), render)
+        return await self.feeds.get((site.site_key, url, country, choices), render)
 
     async def _state(self, site: PublicSite, now: dt.datetime) -> FeedState:
         async def load() -> FeedState:

@@ -6,7 +6,7 @@ import datetime as dt
 
 from northstar.core.db import list_tenant_ids
 from northstar.core.queue import queue_app, task_database, task_settings
-from northstar.socialproof.service import events, rollups
+from northstar.socialproof.service import abtests, events, rollups
 
 
 @queue_app.periodic(cron="11 3 * * *", periodic_id="socialproof.event_partitions")
@@ -50,3 +50,18 @@ async def apply_retention(timestamp: int) -> int:
         removed += len(await rollups.drop_expired_months(connection, retention_days=config.raw_retention_days))
         removed += await rollups.delete_old_salts(connection)
     return removed
+
+
+@queue_app.periodic(cron="*/5 * * * *", periodic_id="socialproof.ab_test_winners")
+@queue_app.task(name="socialproof.ab_test_winners", queueing_lock="socialproof.ab_test_winners", retry=False)
+async def choose_ab_test_winners(timestamp: int) -> int:
+    """Every 5 minutes: running tests get their sample-ratio flag; those with auto-winner complete once a winner
+    is significant after the minimum sample (the notification then shows it); finished tests' visitors are
+    forgotten. Returns how many tests completed."""
+    database = task_database()
+    completed = 0
+    for org_id in await list_tenant_ids(database):
+        async with database.tenant_transaction(org_id=org_id) as session:
+            completed += len(await abtests.check_running_tests(session, org_id=org_id))
+            await abtests.prune_finished_visitors(session, org_id=org_id)
+    return completed

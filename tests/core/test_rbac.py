@@ -165,6 +165,7 @@ async def test_live_requests_follow_the_matrix(
             "site_id",
             "template_id",
             "notification_id",
+            "test_id",
             "integration_id",
             "goal_id",
             "rule_id",

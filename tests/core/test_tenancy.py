@@ -138,6 +138,17 @@ async def _objects_of(client: httpx.AsyncClient, database: Database, owner: Acco
             json={"name": "secret notification", "type": "announcement"},
         )
     ).json()["data"]
+    ab_test = (
+        await client.post(
+            f"/api/v1/sites/{site['id']}/ab-tests",
+            headers=owner.headers,
+            json={
+                "name": "secret test",
+                "notificationId": notification["id"],
+                "variants": CANDIDATE_FIELDS["variants"],
+            },
+        )
+    ).json()["data"]
     integration = (
         await client.post(
             "/api/v1/integrations",
@@ -193,6 +204,7 @@ async def _objects_of(client: httpx.AsyncClient, database: Database, owner: Acco
         "site_id": site["id"],
         "template_id": template["id"],
         "notification_id": notification["id"],
+        "test_id": ab_test["id"],
         "integration_id": integration["id"],
         "provider": "stripe",
         "goal_id": goal["id"],
@@ -237,6 +249,9 @@ CANDIDATE_FIELDS = {
     "type": "announcement",
     "events": [{"type": "signup"}],
     "label": "x",
+    "notificationId": "00000000-0000-4000-8000-000000000000",
+    "variants": [{"name": "A", "isControl": True, "weight": 50}, {"name": "B", "weight": 50}],
+    "winnerVariantId": "00000000-0000-4000-8000-000000000000",
 }
 
 

@@ -803,3 +803,55 @@ async def test_new_events_show_on_a_page_that_is_already_open(make_shop: MakeSho
     await expect(text).to_have_text("Jonas from Hamburg bought Rain Jacket · now", timeout=20_000)
     assert len(tab.requested(FEED)) == 1  # no reload and no polling: the live feed brought both
     assert tab.errors == [] and tab.console_errors == []
+
+
+async def test_an_ab_tested_popup_shows_the_visitors_variant_and_records_it(shop: Shop, visit: Visit) -> None:
+    """The feed gives the browser its variant (by its first-party id, which it sends); the popup shows that variant's
+    message, and its impression carries the variant, which is counted as one exposed visitor."""
+    updated = await shop.http.patch(
+        f"/api/v1/sites/{shop.site['id']}", headers=shop.owner.headers, json={"settings": {"persistentVisitorId": True}}
+    )
+    assert updated.status_code == 200, updated.text
+    created = await shop.http.post(
+        f"/api/v1/sites/{shop.site['id']}/ab-tests",
+        headers=shop.owner.headers,
+        json={
+            "name": "Wording",
+            "notificationId": shop.notification_id,
+            "variants": [
+                {"name": "Bought", "isControl": True, "weight": 50, "message": "{{firstName}} bought {{product}}"},
+                {"name": "Grabbed", "weight": 50, "message": "{{firstName}} grabbed {{product}}"},
+            ],
+        },
+    )
+    assert created.status_code == 201, created.text
+    test = created.json()["data"]
+    started = await shop.http.post(
+        f"/api/v1/sites/{shop.site['id']}/ab-tests/{test['id']}/start", headers=shop.owner.headers
+    )
+    assert started.status_code == 200, started.text
+    await shop.seed()
+    tab = await visit()
+    async with tab.page.expect_response(lambda response: "/feed?" in response.url) as fed:
+        await tab.page.goto(shop.page("/", html(shop.snippet)))
+    feed = await fed.value
+    stored_id = await tab.page.evaluate(f"() => JSON.parse(localStorage.getItem('ns:{shop.site['siteKey']}:vid'))")
+    assert f"vid={stored_id}" in feed.url
+    (shown,) = (await feed.json())["data"]["notifications"]
+    variant = next(item for item in test["variants"] if item["id"] == shown["variantId"])
+    verb = variant["message"].split()[1]
+    await expect(tab.page.locator(POPUP).locator(".text")).to_have_text(f"Anna {verb} Trail Shoes")
+    await shop.wait_until(lambda types: "impression" in types)
+    async with await psycopg.AsyncConnection.connect(shop.database_url) as connection:
+        cursor = await connection.execute(
+            "SELECT variant_id::text FROM socialproof.notification_events WHERE site_id = %s AND event_type = "
+            "'impression'",
+            (shop.site["id"],),
+        )
+        assert {row[0] for row in await cursor.fetchall()} == {variant["id"]}
+        cursor = await connection.execute(
+            "SELECT variant_id::text, sum(exposures) FROM socialproof.ab_test_counts WHERE test_id = %s GROUP BY 1",
+            (test["id"],),
+        )
+        assert await cursor.fetchall() == [(variant["id"], 1)]
+    assert tab.errors == []

@@ -40,7 +40,7 @@ from northstar.core.http import (
 )
 from northstar.core.ratelimit import RateLimiter
 from northstar.settings import Settings
-from northstar.socialproof.runtime import CHANGED_TOPIC, LIVE_EVENTS_TOPIC, SocialProofRuntime
+from northstar.socialproof.runtime import CHANGED_TOPIC, LIVE_EVENTS_TOPIC, SocialProofRuntime, VisitorOf
 from northstar.socialproof.sanitize import on_domain
 from northstar.socialproof.schemas.events import CollectAccepted, CollectBatch
 from northstar.socialproof.schemas.feed import FeedEnvelope
@@ -212,11 +212,29 @@ async def feed(request: Request) -> Response:
         raise Forbidden("This page is not on the site's domain", code="origin_not_allowed")
     runtime = _runtime(request)
     place = runtime.collector.geo.locate(request.state.client_ip)
-    rendered = await runtime.feed(site, url=url, country=place.country if place else None)
+    rendered = await runtime.feed(
+        site, url=url, country=place.country if place else None, visitor=_visitor_of(request, site)
+    )
     headers = {**_cors(origin), "etag": rendered.etag, "cache-control": "private, max-age=5"}
     if request.headers.get("if-none-match") == rendered.etag:
         return Response(status_code=304, headers=headers)
     return Response(rendered.body, media_type="application/json", headers=headers)
+
+
+def _visitor_of(request: Request, site: PublicSite) -> VisitorOf:
+    """The browser's visitor id, for A/B assignment: from ``?vid=`` (the widget's first-party id, where the site
+    keeps one) or the cookieless daily id, the same the browser's events get."""
+
+    async def visitor() -> str:
+        return await event_service.browser_visitor(
+            _runtime(request).collector,
+            site,
+            local_id=request.query_params.get("vid"),
+            ip=request.state.client_ip,
+            user_agent=request.headers.get("user-agent", ""),
+        )
+
+    return visitor
 
 
 async def collect(request: Request) -> Response:
@@ -289,12 +307,13 @@ async def live_feed(request: Request) -> Response:
     place = runtime.collector.geo.locate(request.state.client_ip)
     country = place.country if place else None
     interval = runtime.config.feed_cache_seconds
+    visitor = _visitor_of(request, site)
 
     async def frames() -> AsyncIterator[dict[str, Any]]:
         sent = None
         async with runtime.hub.subscribe(site.org_id) as subscription:
             while True:
-                rendered = await runtime.feed(site, url=url, country=country)
+                rendered = await runtime.feed(site, url=url, country=country, visitor=visitor)
                 if rendered.etag != sent:
                     sent = rendered.etag
                     yield {"event": "feed", "data": rendered.body.decode(), "retry": STREAM_RETRY_MS}
@@ -414,6 +433,14 @@ def document(openapi: dict[str, Any]) -> None:
             "parameters": [
                 site_key,
                 {"name": "url", "in": "query", "required": True, "schema": {"type": "string", "maxLength": MAX_URL}},
+                {
+                    "name": "vid",
+                    "in": "query",
+                    "required": False,
+                    "description": "the widget's first-party visitor id (sites with persistentVisitorId): A/B "
+                    "test variants are assigned by it",
+                    "schema": {"type": "string", "minLength": 8, "maxLength": 64},
+                },
             ],
             "responses": {
                 "200": {

@@ -77,6 +77,9 @@ class WidgetEvent(WireModel):
     referrer: Url | None = None
     notification_id: uuid.UUID | None = None
     item_id: uuid.UUID | None = Field(None, description="the event a popup showed")
+    variant_id: uuid.UUID | None = Field(
+        None, description="the A/B test variant the popup showed (the feed's variantId), with notificationId"
+    )
     details: EventDetails | None = None
 
     @model_validator(mode="after")
@@ -85,6 +88,8 @@ class WidgetEvent(WireModel):
             raise ValueError("name is given exactly for custom events")
         if (self.type in INTERACTIONS) != (self.notification_id is not None):
             raise ValueError("notificationId is given exactly for impression, hover, click and close")
+        if self.variant_id is not None and self.notification_id is None:
+            raise ValueError("variantId is given only with notificationId")
         return self
 
 

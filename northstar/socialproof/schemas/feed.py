@@ -29,6 +29,9 @@ class FeedNotification(CamelModel):
     visitors: Literal["all", "new", "returning"]
     css: str = Field(description="the template's CSS, for the widget's shadow root")
     items: list[FeedItem]
+    variant_id: str | None = Field(
+        None, description="the A/B test variant shown to this visitor: send it back with impressions and clicks"
+    )
 
 
 class FeedSite(CamelModel):

@@ -122,6 +122,16 @@ def _occurred(event: WidgetEvent, *, sent_at: datetime | None, now: datetime) ->
     return now - min(max(age, timedelta(0)), MAX_EVENT_AGE)
 
 
+async def browser_visitor(
+    collector: Collector, site: PublicSite, *, local_id: str | None, ip: str, user_agent: str
+) -> str:
+    """The visitor id of a browser: its first-party id's hash where the site keeps one (stable across days),
+    else the cookieless daily id. A/B assignment uses it too, so the feed and the events agree on the visitor."""
+    if local_id is not None and site.persistent_visitor_id and 8 <= len(local_id) <= 64:
+        return collector.visitors.device(site.id, local_id)
+    return await collector.visitors.anonymous(site.id, ip, user_agent)
+
+
 async def collect(
     collector: Collector,
     site: PublicSite,
@@ -147,10 +157,8 @@ async def collect(
     visitor = batch.visitor
     if visitor.user_id is not None:
         visitor_id = collector.visitors.identified(site.id, visitor.user_id)
-    elif visitor.local_id is not None and site.persistent_visitor_id:
-        visitor_id = collector.visitors.device(site.id, visitor.local_id)
     else:
-        visitor_id = await collector.visitors.anonymous(site.id, ip, user_agent)
+        visitor_id = await browser_visitor(collector, site, local_id=visitor.local_id, ip=ip, user_agent=user_agent)
     place = collector.geo.locate(ip) or Place(None, None)
     now = received_at or datetime.now(UTC)
     rows = []
@@ -175,6 +183,7 @@ async def collect(
                 url=event.url,
                 payload=payload,
                 occurred_at=_occurred(event, sent_at=batch.sent_at, now=now),
+                variant_id=event.variant_id if notification is not None else None,
             )
         )
     return await collector.writer.write(rows), len(batch.events) - len(rows)

@@ -14,7 +14,7 @@ import datetime as dt
 import uuid
 import zoneinfo
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from types import SimpleNamespace
 from typing import Any
@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from northstar.socialproof.models import NO_NOTIFICATION
 from northstar.socialproof.sanitize import plain_text, site_link
 from northstar.socialproof.schemas.feed import Feed, FeedItem, FeedNotification, FeedSite
+from northstar.socialproof.service.abtests import ServedVariant, Serving, assign, load_serving
 from northstar.socialproof.service.sites import PublicSite
 from northstar.socialproof.sketch import Sketch
 from northstar.socialproof.templating import SAMPLE, render_parts
@@ -65,6 +66,15 @@ class NotificationState:
     count: int = 0
     rating: float | None = None
     review_count: int = 0
+    variant_id: uuid.UUID | None = None  # the A/B test variant this state renders
+    test_id: uuid.UUID | None = None  # a running test splits the notification among ``variants``
+    variants: list[tuple[int, NotificationState]] = field(default_factory=list)  # (weight, state of the variant)
+
+    def choose(self, visitor_id: str) -> uuid.UUID | None:
+        """The variant a visitor sees (sticky, stateless: ``abtests.assign``); None without a running test."""
+        if self.test_id is None:
+            return None
+        return assign(visitor_id, self.test_id, [(variant.variant_id or self.id, w) for w, variant in self.variants])
 
     @property
     def page_scoped(self) -> bool:
@@ -139,9 +149,41 @@ async def active_visitors(session: AsyncSession, *, site_id: uuid.UUID, since: d
     return visitors.estimate()
 
 
+def _as_variant(state: NotificationState, variant: ServedVariant) -> NotificationState:
+    """The notification as a variant shows it: its message or template, CSS, and display rules over the base."""
+    return replace(
+        state,
+        message=variant.message if variant.message is not None else state.message,
+        css=variant.css if variant.css is not None else state.css,
+        display={**state.display, **variant.display},
+        variant_id=variant.id,
+        items=[],
+        variants=[],
+    )
+
+
+async def _tested(
+    session: AsyncSession, state: NotificationState, serving: Serving, *, site: PublicSite, items: int, now: dt.datetime
+) -> NotificationState:
+    """A completed test's winner replaces the notification; a running test renders each of its variants."""
+    if serving.test_id is None:
+        state = _as_variant(state, serving.variants[0])
+        state.variant_id = None  # the winner is the notification now: no test to credit
+        await _fill(session, state, site=site, items=items, now=now)
+        return state
+    await _fill(session, state, site=site, items=items, now=now)
+    state.test_id = serving.test_id
+    for variant in serving.variants:
+        shown = _as_variant(state, variant)
+        await _fill(session, shown, site=site, items=items, now=now)
+        state.variants.append((variant.weight, shown))
+    return state
+
+
 async def load_feed_state(session: AsyncSession, *, site: PublicSite, items: int, now: dt.datetime) -> FeedState:
     """Everything of the feed that does not depend on the page (the session is bound to the site's org)."""
     notifications = []
+    servings = await load_serving(session, org_id=site.org_id, site_id=site.id)
     for row in (await session.execute(_ACTIVE, {"org": site.org_id, "site": site.id})).all():
         state = NotificationState(
             id=row.id,
@@ -154,7 +196,11 @@ async def load_feed_state(session: AsyncSession, *, site: PublicSite, items: int
             message=row.message,
             css=row.css_content or "",
         )
-        await _fill(session, state, site=site, items=items, now=now)
+        serving = servings.get(row.id)
+        if serving is not None:
+            state = await _tested(session, state, serving, site=site, items=items, now=now)
+        else:
+            await _fill(session, state, site=site, items=items, now=now)
         notifications.append(state)
     return FeedState(site=site, notifications=notifications, loaded_at=now)
 
@@ -378,15 +424,23 @@ def targeted(state: NotificationState, *, url: str, country: str | None, now: dt
 
 
 def render_feed(
-    state: FeedState, *, url: str, country: str | None, page_counts: Mapping[uuid.UUID, int], now: dt.datetime
+    state: FeedState,
+    *,
+    url: str,
+    country: str | None,
+    page_counts: Mapping[uuid.UUID, int],
+    now: dt.datetime,
+    choices: Mapping[uuid.UUID, uuid.UUID] | None = None,
 ) -> Feed:
-    """The feed document for one page."""
+    """The feed document for one page; ``choices`` names the variant of each tested notification this visitor
+    sees (the first variant without a choice)."""
     site = state.site
     shown = []
     live = False
-    for notification in state.notifications:
-        if not targeted(notification, url=url, country=country, now=now, timezone=site.timezone):
+    for tested in state.notifications:
+        if not targeted(tested, url=url, country=country, now=now, timezone=site.timezone):
             continue
+        notification = _variant_shown(tested, (choices or {}).get(tested.id))
         live = live or notification.type != "announcement"
         items = _items(notification, page_counts.get(notification.id), site.locale)
         if not items:
@@ -400,6 +454,7 @@ def render_feed(
                 visitors=notification.targeting.get("visitors", "all"),
                 css=notification.css,
                 items=items,
+                variant_id=str(notification.variant_id) if notification.variant_id else None,
             )
         )
     settings = site.settings
@@ -413,6 +468,12 @@ def render_feed(
         notifications=shown,
         live=live,
     )
+
+
+def _variant_shown(state: NotificationState, chosen: uuid.UUID | None) -> NotificationState:
+    if not state.variants:
+        return state
+    return next((shown for _, shown in state.variants if shown.variant_id == chosen), state.variants[0][1])
 
 
 def _items(notification: NotificationState, page_count: int | None, locale: str) -> list[FeedItem]:

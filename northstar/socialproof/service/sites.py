@@ -235,7 +235,11 @@ async def delete_template(
 ) -> None:
     await site_for_change(session, principal=principal, site_id=site_id)
     await session.delete(await get_template(session, org_id=principal.org_id, site_id=site_id, template_id=template_id))
-    await flush_unique(session, "Notifications use this template; give them another one first", code="template_in_use")
+    await flush_unique(
+        session,
+        "Notifications or A/B test variants use this template; give them another one first",
+        code="template_in_use",
+    )
 
 
 DOCUMENTS = ("source", "targeting", "display", "anonymization", "goal")

@@ -372,15 +372,15 @@
       wait(gapMs, next);
     }
     var handlers = {
-      hover: function () { if (!hovered) { hovered = true; send("hover", { notificationId: n.id, itemId: idOf(item) }); } },
+      hover: function () { if (!hovered) { hovered = true; send("hover", { notificationId: n.id, variantId: n.variantId, itemId: idOf(item) }); } },
       click: function () {
-        send("click", { notificationId: n.id, itemId: idOf(item) });
+        send("click", { notificationId: n.id, variantId: n.variantId, itemId: idOf(item) });
         flush(true);
         var href = link(item.url);
         if (href) w.location.assign(href);
       },
       close: function () {
-        send("close", { notificationId: n.id, itemId: idOf(item) });
+        send("close", { notificationId: n.id, variantId: n.variantId, itemId: idOf(item) });
         dismissed[n.id] = true;
         end((rules.gapSeconds || 0) * 1000);
       }
@@ -392,7 +392,7 @@
     counts.session[n.id] = (counts.session[n.id] || 0) + 1;
     write(session, "shown", counts.session);
     if (n.type === "recent_activity") { var seen = read(local, "seen", {}); seen[item.id] = Date.now(); write(local, "seen", prune(seen)); }
-    send("impression", { notificationId: n.id, itemId: idOf(item) });
+    send("impression", { notificationId: n.id, variantId: n.variantId, itemId: idOf(item) });
     wait((rules.durationSeconds || 6) * 1000, function () { end((rules.gapSeconds || 0) * 1000); });
   }
   function idOf(item) { return /^[0-9a-f-]{36}$/i.test(item.id) ? item.id : null; }
@@ -426,8 +426,14 @@
     if (data && data.live) listen();
   }
 
+  /* The page, and the first-party id where the site keeps one: A/B test variants are assigned by it (the variant
+     shown rides back on impressions and clicks, so what was shown is what is credited). */
+  function pageQuery() {
+    var id = persistent && !quiet && !optedOut ? visitor().localId : null; /* no id is kept for who records nothing */
+    return "url=" + encodeURIComponent(here()) + (id ? "&vid=" + id : "");
+  }
   function feedUrl() {
-    return API + "/api/v1/widget/" + encodeURIComponent(KEY) + "/feed?url=" + encodeURIComponent(here());
+    return API + "/api/v1/widget/" + encodeURIComponent(KEY) + "/feed?" + pageQuery();
   }
   var load = guard(function () {
     if (!w.fetch) return;
@@ -444,7 +450,7 @@
   var source = null;
   var listen = guard(function () {
     if (!w.EventSource || source || optedOut) return;
-    source = new EventSource(API + "/events/stream?siteKey=" + encodeURIComponent(KEY) + "&url=" + encodeURIComponent(here()));
+    source = new EventSource(API + "/events/stream?siteKey=" + encodeURIComponent(KEY) + "&" + pageQuery());
     source.addEventListener("feed", guard(function (e) {
       var body = JSON.parse(e.data);
       if (body && body.data) use(body.data);
