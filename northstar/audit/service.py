@@ -165,7 +165,12 @@ async def pseudonymise(
     actor_pseudonym = uuid.uuid5(uuid.NAMESPACE_URL, f"northstar:erased:{pseudonym}") if actor_id else None
     changed = await session.scalar(
         text("SELECT core.audit_pseudonymise(CAST(:terms AS text[]), :pseudonym, :actor, :actor_pseudonym)"),
-        {"terms": [t for t in terms if t], "pseudonym": pseudonym, "actor": actor_id, "actor_pseudonym": actor_pseudonym},
+        {
+            "terms": [t for t in terms if t],
+            "pseudonym": pseudonym,
+            "actor": actor_id,
+            "actor_pseudonym": actor_pseudonym,
+        },
     )
     return int(changed or 0)
 

@@ -84,9 +84,7 @@ async def create_request(
 async def list_requests(
     request: Request, principal: PrivacyRead, session: DbSession, page: Page
 ) -> PageEnvelope[PrivacyRequestOut]:
-    found, total = await service.list_requests(
-        session, org_id=principal.org_id, offset=page.offset, limit=page.limit
-    )
+    found, total = await service.list_requests(session, org_id=principal.org_id, offset=page.offset, limit=page.limit)
     return PageEnvelope(data=[await request_out(request, item) for item in found], meta=page.meta(total))
 
 
@@ -171,7 +169,9 @@ async def list_consents(
 
 @router.get("/settings", response_model=Envelope[PrivacySettingsOut], name="privacy.settings.get")
 async def get_settings(principal: PrivacyRead, session: DbSession) -> Envelope[PrivacySettingsOut]:
-    return Envelope(data=PrivacySettingsOut.model_validate(await service.get_settings(session, org_id=principal.org_id)))
+    return Envelope(
+        data=PrivacySettingsOut.model_validate(await service.get_settings(session, org_id=principal.org_id))
+    )
 
 
 @router.patch("/settings", response_model=Envelope[PrivacySettingsOut], name="privacy.settings.update")

@@ -69,7 +69,9 @@ async def create_request(request: Request, principal: PrivacyPageCreate, session
 
     found, error, status = await attempt(request, session, run)
     if error:
-        return await _page(request, session, principal, page, values=form.values, errors={"subject": error}, status=status)
+        return await _page(
+            request, session, principal, page, values=form.values, errors={"subject": error}, status=status
+        )
     audit_target(request, "privacy_request", found.id, kind=body.kind, subjectType=body.subject_type)
     notice = (
         "The export is being prepared; its download link appears below when it is ready."

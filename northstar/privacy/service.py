@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.accounts.service import data_subject as accounts_subject
@@ -91,7 +91,9 @@ async def request_export(session: AsyncSession, *, principal: Principal, subject
     return request
 
 
-async def _visitor_keys(session: AsyncSession, *, org_id: uuid.UUID, subject: Subject) -> socialproof_privacy.VisitorKeys:
+async def _visitor_keys(
+    session: AsyncSession, *, org_id: uuid.UUID, subject: Subject
+) -> socialproof_privacy.VisitorKeys:
     if subject.type == "visitor":
         return await socialproof_privacy.visitor_keys(session, org_id=org_id, identifier=subject.value)
     return await socialproof_privacy.visitor_keys(session, org_id=org_id, visitor_id=subject.value)
@@ -148,6 +150,11 @@ async def erase(session: AsyncSession, *, principal: Principal, subject: Subject
         email = await pii.get_user_email(session, user_id=user_id, reader=pii.PLATFORM)
         name = await pii.get_user_full_name(session, user_id=user_id, reader=pii.PLATFORM)
         counts |= await accounts_subject.erase_user(session, org_id=principal.org_id, user_id=user_id)
+        request.requested_by = None  # the record of the erasure does not name whom it erased
+        await session.execute(
+            update(PrivacyRequest).where(PrivacyRequest.requested_by == user_id).values(requested_by=None)
+        )
+        await session.execute(update(ConsentLog).where(ConsentLog.actor_id == user_id).values(actor_id=None))
         counts["sites"] = await socialproof_privacy.forget_creator(session, user_id=user_id)
         terms, actor = [email, name, str(user_id)], user_id
     else:
@@ -202,7 +209,12 @@ def check_download_link(
     settings: Settings, *, org_id: uuid.UUID | None, request_id: uuid.UUID, expires: int | None, signature: str | None
 ) -> uuid.UUID:
     return crypto.check_signed(
-        settings.resolved_secret_key(), DOWNLOADS, org_id=org_id, subject=request_id, expires=expires, signature=signature
+        settings.resolved_secret_key(),
+        DOWNLOADS,
+        org_id=org_id,
+        subject=request_id,
+        expires=expires,
+        signature=signature,
     )
 
 
@@ -259,9 +271,7 @@ async def get_settings(session: AsyncSession, *, org_id: uuid.UUID) -> PrivacySe
     return found or PrivacySettings(org_id=org_id, audit_retention_days=MAX_RETENTION_DAYS, updated_at=now())
 
 
-async def update_settings(
-    session: AsyncSession, *, principal: Principal, audit_retention_days: int
-) -> PrivacySettings:
+async def update_settings(session: AsyncSession, *, principal: Principal, audit_retention_days: int) -> PrivacySettings:
     """Change the audit retention (30 days to 7 years); the change goes in the consent log as a merchant setting."""
     current = await session.get(PrivacySettings, principal.org_id, with_for_update=True)
     previous = current.audit_retention_days if current else MAX_RETENTION_DAYS
@@ -289,6 +299,4 @@ async def apply_audit_retention(session: AsyncSession, *, org_id: uuid.UUID) -> 
 
 async def current_org(session: AsyncSession) -> uuid.UUID:
     """The org the transaction is bound to (periodic per-org tasks get only the session)."""
-    from sqlalchemy import text
-
     return uuid.UUID(str(await session.scalar(text("SELECT current_setting('northstar.org_id')"))))

@@ -271,7 +271,7 @@ def _privacy_tables() -> None:
         op.execute(f"ALTER TABLE privacy.{table} FORCE ROW LEVEL SECURITY")
         op.execute(f"CREATE POLICY tenant_isolation ON privacy.{table} USING (org_id = {CURRENT_ORG})")
     op.execute(f"GRANT SELECT, INSERT, UPDATE ON privacy.requests, privacy.settings TO {APP_ROLE}")
-    op.execute(f"GRANT SELECT, INSERT ON privacy.consent_logs TO {APP_ROLE}")
+    op.execute(f"GRANT SELECT, INSERT, UPDATE ON privacy.consent_logs TO {APP_ROLE}")  # UPDATE: erasure
 
 
 def downgrade() -> None:
