@@ -8,10 +8,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
 
 from northstar.audit import service as audit
 from northstar.core.context import ClientMeta, DbSession, audit_target
-from northstar.core.http import ERROR_RESPONSES, Envelope, Page, PageEnvelope
+from northstar.core.db import Database, set_tenant_context
+from northstar.core.http import ERROR_RESPONSES, Envelope, Page, PageEnvelope, Unprocessable
 from northstar.core.idempotency import Idempotent
 from northstar.core.permissions import Principal
 from northstar.core.storage import ObjectStore
@@ -20,11 +22,14 @@ from northstar.privacy.auth import OwnDataRead, OwnDataRequest, PrivacyCreate, P
 from northstar.privacy.models import PrivacyRequest
 from northstar.privacy.schemas import (
     ConsentOut,
+    ConsentRecorded,
     PrivacyRequestCreate,
     PrivacyRequestOut,
     PrivacySettingsOut,
     PrivacySettingsUpdate,
+    WidgetConsent,
 )
+from northstar.socialproof.service import privacy as socialproof_privacy
 
 router = APIRouter(prefix="/privacy", tags=["privacy"], responses=ERROR_RESPONSES)
 
@@ -183,3 +188,63 @@ async def update_settings(
     )
     audit_target(request, "privacy_settings", principal.org_id, auditRetentionDays=body.audit_retention_days)
     return Envelope(data=PrivacySettingsOut.model_validate(updated))
+
+
+@router.post(
+    "/consent",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Envelope[ConsentRecorded],
+    name="privacy.consent.widget",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"text/plain": {"schema": WidgetConsent.model_json_schema(by_alias=True)}},
+        }
+    },
+)
+async def widget_consent(request: Request) -> Response:
+    """The widget's `northstar('stop')` and `northstar('start')`: the visitor's opt-out or opt-in, logged.
+
+    Public, like `/collect`: from a page of the site (its Origin), as JSON or `text/plain` (what `sendBeacon` sends).
+    """
+    body = await request.body()
+    if len(body) > 4096:
+        raise Unprocessable("The body is too large", code="body_too_large")
+    try:
+        consent = WidgetConsent.model_validate_json(body or b"null")
+    except ValidationError as exc:
+        raise Unprocessable(
+            "The consent is not valid",
+            details=[
+                {"field": ".".join(str(part) for part in ("body", *error["loc"])), "message": error["msg"]}
+                for error in exc.errors(include_url=False, include_context=False)
+            ],
+        ) from None
+    origin = request.headers.get("origin")
+    database: Database = request.app.state.database
+    async with database.sessionmaker() as session, session.begin():
+        session.info["settings"] = request.app.state.settings
+        where = await socialproof_privacy.widget_visitor(
+            session,
+            site_key=consent.site_key,
+            origin=origin,
+            user_id=consent.visitor.user_id,
+            local_id=consent.visitor.local_id,
+        )
+        await set_tenant_context(session, org_id=where.org_id)
+        entry = await service.record_consent(
+            session,
+            org_id=where.org_id,
+            site_id=where.site_id,
+            source="widget",
+            action=consent.action,
+            subject_digest=where.visitor_id,
+            details={"identified": where.visitor_id is not None},
+        )
+        data = ConsentRecorded(id=entry.id, action=entry.action)
+    return Response(
+        Envelope(data=data).model_dump_json(by_alias=True),
+        status_code=202,
+        media_type="application/json",
+        headers={"access-control-allow-origin": origin or "", "vary": "Origin"},
+    )

@@ -52,3 +52,19 @@ class PrivacySettingsOut(CamelModel):
 
 class PrivacySettingsUpdate(RequestModel):
     audit_retention_days: int = Field(ge=30, le=2557, description="30 days to 7 years")
+
+
+class WidgetVisitorIds(RequestModel):
+    user_id: str | None = Field(None, min_length=1, max_length=200)
+    local_id: str | None = Field(None, pattern="^[0-9a-f]{32}$")
+
+
+class WidgetConsent(RequestModel):
+    site_key: str = Field(min_length=1, max_length=64)
+    action: Literal["opt_in", "opt_out"]
+    visitor: WidgetVisitorIds = Field(default_factory=WidgetVisitorIds)
+
+
+class ConsentRecorded(CamelModel):
+    id: uuid.UUID
+    action: str

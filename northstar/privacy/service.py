@@ -160,6 +160,10 @@ async def erase(session: AsyncSession, *, principal: Principal, subject: Subject
     else:
         keys = await _visitor_keys(session, org_id=principal.org_id, subject=subject)
         counts |= await socialproof_privacy.erase_visitor(session, keys=keys)
+        forgotten = await session.execute(  # the consent log keeps the decision, not whose it was
+            update(ConsentLog).where(ConsentLog.subject_digest.in_(keys.visitor_ids)).values(subject_digest=None)
+        )
+        counts["consent_logs"] = int(getattr(forgotten, "rowcount", 0) or 0)
         terms, actor = [subject.value, *keys.visitor_ids], None
     counts["audit_events"] = await audit.pseudonymise(
         session, terms=[t for t in terms if len(t) >= 3], pseudonym=pseudonym, actor_id=actor

@@ -145,6 +145,12 @@ async def test_erasing_a_visitor_leaves_nothing_of_them_and_the_audit_chain_hold
     await first.record({"id": str(uuid.uuid4()), "type": "purchase", "visitorId": customer, "firstName": "Erin"})
     await second.record({"id": str(uuid.uuid4()), "type": "signup", "visitorId": customer, "city": "Oslo"})
     await second.record({"id": str(uuid.uuid4()), "type": "signup", "visitorId": "stays", "city": "Rome"})
+    opted_out = await client.post(  # the widget's northstar('stop') for this customer, as sendBeacon sends it
+        "/api/v1/privacy/consent",
+        content=orjson.dumps({"siteKey": first.key, "action": "opt_out", "visitor": {"userId": customer}}),
+        headers={**first.browser(), "content-type": "text/plain"},
+    )
+    assert opted_out.status_code == 202, opted_out.text
     # An audit entry that names the customer (a search the merchant ran) must lose the name too.
     await client.get("/api/v1/audit", params={"targetId": customer}, headers=founder.headers)
     with psycopg.connect(database_url) as connection:
@@ -263,3 +269,31 @@ async def test_own_requests_need_a_user(client: httpx.AsyncClient, founder: Acco
     secret = key.json()["data"]["key"]
     response = await client.post(path, headers={"authorization": f"Bearer {secret}"})
     assert response.status_code == 422 and response.json()["error"]["code"] == "user_required"
+
+
+async def test_the_widget_logs_opt_out_and_opt_in(
+    client: httpx.AsyncClient, founder: Account, site: WidgetSite
+) -> None:
+    for action in ("opt_out", "opt_in"):
+        response = await client.post(
+            "/api/v1/privacy/consent",
+            content=orjson.dumps({"siteKey": site.key, "action": action, "visitor": {}}),
+            headers={**site.browser(), "content-type": "text/plain"},
+        )
+        assert response.status_code == 202, response.text
+        assert response.headers["access-control-allow-origin"] == site.origin
+    logged = (await client.get("/api/v1/privacy/consents", headers=founder.headers)).json()["data"]
+    assert [(entry["source"], entry["action"], entry["siteId"]) for entry in logged] == [
+        ("widget", "opt_in", site.id),
+        ("widget", "opt_out", site.id),
+    ]
+    body = {"siteKey": site.key, "action": "opt_out"}
+    elsewhere = await client.post(
+        "/api/v1/privacy/consent", json=body, headers=site.browser(origin="https://evil.example")
+    )
+    assert elsewhere.status_code == 403 and elsewhere.json()["error"]["code"] == "origin_not_allowed"
+    unknown = await client.post("/api/v1/privacy/consent", json={**body, "siteKey": "pk_nope"}, headers=site.browser())
+    assert unknown.status_code == 404
+    for bad in (b"{", b'{"siteKey": "x", "action": "maybe"}', b"[]", b""):
+        response = await client.post("/api/v1/privacy/consent", content=bad, headers=site.browser())
+        assert response.status_code == 422 and "error" in response.json(), bad

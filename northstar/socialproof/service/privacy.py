@@ -13,13 +13,17 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.core.db import settings_of
+from northstar.core.http import Forbidden, NotFound
 from northstar.socialproof.models import Site
-from northstar.socialproof.visitors import identified_visitor_id, visitors_key
+from northstar.socialproof.sanitize import on_domain
+from northstar.socialproof.service.sites import load_public_site
+from northstar.socialproof.visitors import device_visitor_id, identified_visitor_id, visitors_key
 
 
 @dataclass(frozen=True)
@@ -99,3 +103,34 @@ async def forget_creator(session: AsyncSession, *, user_id: uuid.UUID) -> int:
         text("UPDATE socialproof.sites SET created_by = NULL WHERE created_by = :user"), {"user": user_id}
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+@dataclass(frozen=True)
+class WidgetVisitor:
+    """Where a widget's consent change came from: the site, and the visitor's stored id when it is stable."""
+
+    org_id: uuid.UUID
+    site_id: uuid.UUID
+    visitor_id: str | None
+
+
+async def widget_visitor(
+    session: AsyncSession, *, site_key: str, origin: str | None, user_id: str | None, local_id: str | None
+) -> WidgetVisitor:
+    """The site of a widget request from one of its pages (404 unknown key, 403 another origin), and the visitor's id
+    as ingestion stores it for an identified or a device visitor. An anonymous visitor's id changes daily and needs
+    their address, which is not kept for this: their consent is logged without an id."""
+    site = await load_public_site(session, site_key=site_key) if len(site_key) <= 64 else None
+    if site is None:
+        raise NotFound("No site has this key", code="unknown_site")
+    if not site.serving:
+        raise Forbidden("This site has not proved control of its domain yet", code="site_unverified")
+    if not origin or origin == "null" or not on_domain(urlsplit(origin).hostname, site.domain):
+        raise Forbidden("Consent is accepted only from pages of the site", code="origin_not_allowed")
+    key = visitors_key(settings_of(session).resolved_secret_key())
+    visitor_id = None
+    if user_id:
+        visitor_id = identified_visitor_id(key, site.id, user_id)
+    elif local_id and site.persistent_visitor_id:
+        visitor_id = device_visitor_id(key, site.id, local_id)
+    return WidgetVisitor(org_id=site.org_id, site_id=site.id, visitor_id=visitor_id)
