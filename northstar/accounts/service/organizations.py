@@ -70,7 +70,7 @@ class MemberRow:
     joined_at: datetime
 
 
-def _members_query(org_id: uuid.UUID) -> Select[Membership, str, str]:
+def _members_query(org_id: uuid.UUID) -> Select[Membership, str, str | None]:
     return (
         select(Membership, User.email_encrypted, User.full_name_encrypted)
         .join(User, User.id == Membership.user_id)
