@@ -23,6 +23,7 @@ from northstar.privacy.models import PrivacyRequest
 from northstar.privacy.schemas import (
     ConsentOut,
     ConsentRecorded,
+    OwnErasure,
     PrivacyRequestCreate,
     PrivacyRequestOut,
     PrivacySettingsOut,
@@ -117,9 +118,13 @@ async def export_me(request: Request, principal: OwnDataRequest, session: DbSess
 
 
 @router.post("/me/erasure", response_model=Envelope[PrivacyRequestOut], name="privacy.me.erase")
-async def erase_me(request: Request, principal: OwnDataRequest, session: DbSession) -> Envelope[PrivacyRequestOut]:
-    """Delete your account everywhere, now (409 `last_founder` while you are an organization's only founder)."""
+async def erase_me(
+    body: OwnErasure, request: Request, principal: OwnDataRequest, session: DbSession
+) -> Envelope[PrivacyRequestOut]:
+    """Delete your account everywhere, now: `confirmEmail` repeats its address (422 `confirmation_mismatch`
+    otherwise), and an organization's only founder must name another first (409 `last_founder`)."""
     subject = service.subject_for(principal, subject_type="user", value=None)
+    await service.check_own_erasure(session, principal=principal, confirm_email=body.confirm_email)
     found = await service.erase(session, principal=principal, subject=subject)
     await _audit_erasure(session, request, principal, found)
     return Envelope(data=await request_out(request, found))

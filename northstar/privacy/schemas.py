@@ -20,6 +20,12 @@ class PrivacyRequestCreate(RequestModel):
     subject: str = Field(min_length=1, max_length=320)
 
 
+class OwnErasure(RequestModel):
+    """Erasing one's account cannot be undone: the request repeats the account's e-mail address."""
+
+    confirm_email: str = Field(min_length=3, max_length=320, description="your account's e-mail address")
+
+
 class PrivacyRequestOut(CamelModel):
     id: uuid.UUID
     kind: str

@@ -140,6 +140,18 @@ async def run_export(session: AsyncSession, *, store: ObjectStore, request_id: u
     return request
 
 
+async def check_own_erasure(session: AsyncSession, *, principal: Principal, confirm_email: str) -> None:
+    """The confirmation of an account's erasure names that account's address (compared through the blind index)."""
+    assert principal.user_id is not None
+    found = await pii.user_id_by_email(session, confirm_email)
+    if found != principal.user_id:
+        raise Unprocessable(
+            "Type your account's e-mail address to confirm",
+            code="confirmation_mismatch",
+            details=[{"field": "confirmEmail", "message": "does not match your account"}],
+        )
+
+
 async def erase(session: AsyncSession, *, principal: Principal, subject: Subject) -> PrivacyRequest:
     """Erase the subject now, in this transaction: their rows go, and the audit trail names them no more."""
     request = await _new_request(session, principal=principal, kind="erasure", subject=subject)

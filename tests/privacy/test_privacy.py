@@ -182,14 +182,24 @@ async def test_erasing_ones_own_account_removes_it_from_every_table(
     member = await add_member(client, founder, "member")
     email = member.email
     await client.patch("/api/v1/users/me", headers=member.headers, json={"name": "Leonora Leaving"})
-    erased = await client.post("/api/v1/privacy/me/erasure", headers=member.headers)
+    unconfirmed = await client.post(
+        "/api/v1/privacy/me/erasure", headers=member.headers, json={"confirmEmail": founder.email}
+    )
+    assert unconfirmed.status_code == 422 and unconfirmed.json()["error"]["code"] == "confirmation_mismatch"
+    missing = await client.post("/api/v1/privacy/me/erasure", headers=member.headers, json={})
+    assert missing.status_code == 422
+    erased = await client.post(
+        "/api/v1/privacy/me/erasure", headers=member.headers, json={"confirmEmail": email.upper()}
+    )
     assert erased.status_code == 200, erased.text
     assert _rows_containing(database_url, [email, "Leonora Leaving", str(member.user_id)]) == []
     assert (await client.get("/api/v1/users/me", headers=member.headers)).status_code in (401, 404)
     report = {r.org_id: r for r in await verify_all(database_url)}[founder.org_id]
     assert report.ok, report.problems
     # The last founder cannot leave that way.
-    refused = await client.post("/api/v1/privacy/me/erasure", headers=founder.headers)
+    refused = await client.post(
+        "/api/v1/privacy/me/erasure", headers=founder.headers, json={"confirmEmail": founder.email}
+    )
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "last_founder"
 
 
@@ -267,7 +277,7 @@ async def test_retention_changes_are_logged_and_prune_the_trail_without_breaking
 async def test_own_requests_need_a_user(client: httpx.AsyncClient, founder: Account, path: str) -> None:
     key = await client.post("/api/v1/api-keys", headers=founder.headers, json={"name": "k", "role": "admin"})
     secret = key.json()["data"]["key"]
-    response = await client.post(path, headers={"authorization": f"Bearer {secret}"})
+    response = await client.post(path, headers={"authorization": f"Bearer {secret}"}, json={"confirmEmail": "k@x.io"})
     assert response.status_code == 422 and response.json()["error"]["code"] == "user_required"
 
 
