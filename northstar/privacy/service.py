@@ -26,7 +26,7 @@ from northstar.core.http import NotFound, Unprocessable
 from northstar.core.permissions import Principal
 from northstar.core.queue import enqueue_named
 from northstar.core.security import field_cipher
-from northstar.core.storage import ObjectStore
+from northstar.core.storage import ObjectStore, expiring_link
 from northstar.privacy.models import ConsentLog, PrivacyRequest, PrivacySettings
 from northstar.settings import Settings
 from northstar.socialproof.service import privacy as socialproof_privacy
@@ -211,14 +211,16 @@ async def download_link(store: ObjectStore, settings: Settings, request: Privacy
     """An expiring link to a finished export: the store's presigned URL (S3), else one signed by us."""
     if request.status != "completed" or not request.file_key:
         return None
-    ttl = settings.datasets.download_link_ttl_seconds
-    presigned = await store.signed_url(request.file_key, expires_seconds=ttl)
-    if presigned:
-        return presigned
-    query = crypto.signed_until(
-        settings.resolved_secret_key(), DOWNLOADS, org_id=request.org_id, subject=request.id, ttl_seconds=ttl
+    return await expiring_link(
+        store,
+        request.file_key,
+        ttl_seconds=settings.datasets.download_link_ttl_seconds,
+        secret=settings.resolved_secret_key(),
+        purpose=DOWNLOADS,
+        org_id=request.org_id,
+        subject=request.id,
+        route=f"{settings.public_url.rstrip('/')}/api/v1/privacy/exports/{request.id}",
     )
-    return f"{settings.public_url.rstrip('/')}/api/v1/privacy/exports/{request.id}?{query}"
 
 
 def check_download_link(
