@@ -142,7 +142,8 @@ async def test_erasing_a_visitor_leaves_nothing_of_them_and_the_audit_chain_hold
 ) -> None:
     first, second = await make_site(), await make_site()
     customer = unique_email("erase-me")
-    await first.record({"id": str(uuid.uuid4()), "type": "purchase", "visitorId": customer, "firstName": "Erin"})
+    name = f"Erin{uuid.uuid4().hex[:10]}"  # unique: other tests' generated datasets hold common first names
+    await first.record({"id": str(uuid.uuid4()), "type": "purchase", "visitorId": customer, "firstName": name})
     await second.record({"id": str(uuid.uuid4()), "type": "signup", "visitorId": customer, "city": "Oslo"})
     await second.record({"id": str(uuid.uuid4()), "type": "signup", "visitorId": "stays", "city": "Rome"})
     opted_out = await client.post(  # the widget's northstar('stop') for this customer, as sendBeacon sends it
@@ -170,7 +171,7 @@ async def test_erasing_a_visitor_leaves_nothing_of_them_and_the_audit_chain_hold
     )
     assert erased.status_code == 200, erased.text
     assert erased.json()["data"]["result"]["notification_events"] == 2
-    assert _rows_containing(database_url, [customer, *hashes, "Erin"]) == []
+    assert _rows_containing(database_url, [customer, *hashes, name]) == []
     assert [e.payload.get("city") for e in second.stored()] == ["Rome"]
     report = {r.org_id: r for r in await verify_all(database_url)}[founder.org_id]
     assert report.ok, report.problems
