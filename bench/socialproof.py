@@ -632,7 +632,7 @@ def _visitor_rows(database: str, site_id: str, limit: int = 3) -> list[tuple[str
 def _erasure(database: str, owner: Merchant, site: dict[str, Any]) -> dict[str, Any]:
     """``POST /privacy/requests`` erasing one visitor (their events and conversions, and the audit trail's mentions),
     against the same DELETE run as the database owner with no API, RLS or audit around it (the baseline)."""
-    (busiest, busiest_events), (second, second_events), *_ = _visitor_rows(database, site["id"])
+    (busiest, busiest_events), (second, second_events), (third, third_events) = _visitor_rows(database, site["id"])
     with psycopg.connect(database) as connection:
         total = connection.execute(
             "SELECT count(*) FROM socialproof.notification_events WHERE site_id = %s", (site["id"],)
@@ -644,19 +644,23 @@ def _erasure(database: str, owner: Merchant, site: dict[str, Any]) -> dict[str, 
         connection.commit()
         raw_ms = 1000 * (time.perf_counter() - started)
     owner.login()
-    started = time.perf_counter()
-    response = owner.client.post(
-        "/api/v1/privacy/requests", json={"kind": "erasure", "subjectType": "visitor_hash", "subject": busiest}
-    )
-    api_ms = 1000 * (time.perf_counter() - started)
-    if response.status_code != 200:
-        raise RuntimeError(f"erasure: {response.status_code} {response.text}")
+    timings = []
+    for visitor in (third, busiest):  # the first erasure an API process answers also warms it (imports, mappers)
+        started = time.perf_counter()
+        response = owner.client.post(
+            "/api/v1/privacy/requests", json={"kind": "erasure", "subjectType": "visitor_hash", "subject": visitor}
+        )
+        timings.append(1000 * (time.perf_counter() - started))
+        if response.status_code != 200:
+            raise RuntimeError(f"erasure: {response.status_code} {response.text}")
+    first_ms, api_ms = timings
     erased = response.json()["data"]["result"]["notification_events"]
     if erased != busiest_events:
         raise RuntimeError(f"erasure removed {erased} of the visitor's {busiest_events} events")
     return {
         "erasure_site_events": int(total[0]) if total else 0,
         "erasure_visitor_events": busiest_events,
+        f"erasure_first_api_ms (first request of the process; {third_events} events)": first_ms,
         "erasure_api_ms (one visitor, POST /privacy/requests)": api_ms,
         f"erasure_raw_delete_ms (owner, no API; {second_events} events)": raw_ms,
         "target: erasure of one visitor ≤ 2 s": _met(api_ms <= 2000),
