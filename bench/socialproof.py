@@ -705,6 +705,78 @@ def _analytics(base_url: str, database: str, owner: Merchant) -> dict[str, Any]:
         "analytics_conversions": totals["conversions"],
         "target: analytics p95 ≤ 100 ms (all three)": _met(all(results[f"{name}_p95_ms"] <= 100 for name in variants)),
     }
+    results |= _erasure(database, owner, site)  # last: it deletes from what the analytics read
+    return results
+
+
+# --- 5. erasure of one visitor (GDPR) -------------------------------------------------------------------------------
+
+
+def _visitor_rows(database: str, site_id: str, limit: int = 3) -> list[tuple[str, int]]:
+    """The site's busiest visitors and their event counts (the loaded ones return often: some have thousands)."""
+    with psycopg.connect(database) as connection:
+        rows = connection.execute(
+            "SELECT visitor_id, count(*) FROM socialproof.notification_events WHERE site_id = %s"
+            " GROUP BY visitor_id ORDER BY count(*) DESC LIMIT %s",
+            (site_id, limit),
+        ).fetchall()
+    return [(str(visitor), int(count)) for visitor, count in rows]
+
+
+def _erasure(database: str, owner: Merchant, site: dict[str, Any]) -> dict[str, Any]:
+    """``POST /privacy/requests`` erasing one visitor (their events and conversions, and the audit trail's mentions),
+    against the same DELETE run as the database owner with no API, RLS or audit around it (the baseline)."""
+    (busiest, busiest_events), (second, second_events), (third, third_events) = _visitor_rows(database, site["id"])
+    with psycopg.connect(database) as connection:
+        total = connection.execute(
+            "SELECT count(*) FROM socialproof.notification_events WHERE site_id = %s", (site["id"],)
+        ).fetchone()
+        started = time.perf_counter()
+        connection.execute(
+            "DELETE FROM socialproof.notification_events WHERE site_id = %s AND visitor_id = %s", (site["id"], second)
+        )
+        connection.commit()
+        raw_ms = 1000 * (time.perf_counter() - started)
+    owner.login()
+    timings = []
+    for visitor in (third, busiest):  # the first erasure an API process answers also warms it (imports, mappers)
+        started = time.perf_counter()
+        response = owner.client.post(
+            "/api/v1/privacy/requests", json={"kind": "erasure", "subjectType": "visitor_hash", "subject": visitor}
+        )
+        timings.append(1000 * (time.perf_counter() - started))
+        if response.status_code != 200:
+            raise RuntimeError(f"erasure: {response.status_code} {response.text}")
+    first_ms, api_ms = timings
+    erased = response.json()["data"]["result"]["notification_events"]
+    if erased != busiest_events:
+        raise RuntimeError(f"erasure removed {erased} of the visitor's {busiest_events} events")
+    return {
+        "erasure_site_events": int(total[0]) if total else 0,
+        "erasure_visitor_events": busiest_events,
+        f"erasure_first_api_ms (first request of the process; {third_events} events)": first_ms,
+        "erasure_api_ms (one visitor, POST /privacy/requests)": api_ms,
+        f"erasure_raw_delete_ms (owner, no API; {second_events} events)": raw_ms,
+        "target: erasure of one visitor ≤ 2 s": _met(api_ms <= 2000),
+    }
+
+
+def run_erasure() -> dict[str, Any]:
+    """Only what the erasure needs: ``NORTHSTAR_BENCH_EVENTS`` events loaded into one site, then one erasure."""
+    with running_server("serve") as server:
+        database = conninfo(server.data_dir)
+        owner = merchant(server.base_url, "bench-erasure@example.com")
+        site = owner.site("erasure")
+        notifications = [owner.notification(site, "Recent purchases", "recent_activity", eventTypes=["purchase"])["id"]]
+        with psycopg.connect(database) as connection:
+            row = connection.execute("SELECT org_id FROM socialproof.sites WHERE id = %s", (site["id"],)).fetchone()
+        assert row is not None
+        results = _load(
+            database,
+            EventLoad(org_id=str(row[0]), site=site, notifications=notifications, events=EVENTS, end=datetime.now(UTC)),
+        )
+        results["vacuum_analyze_s"] = _vacuum(database)
+        results |= _erasure(database, owner, site)
     return results
 
 
@@ -757,5 +829,7 @@ def run(seconds: int = 10) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    for name, value in run().items():
+    import sys
+
+    for name, value in (run_erasure() if sys.argv[1:] == ["erasure"] else run()).items():
         print(f"{name:60} {value:>14,.2f}" if isinstance(value, float) else f"{name:60} {value:>14}")

@@ -427,7 +427,7 @@ def create_user(
         outcome = _with_database(create)
     except AppError as exc:
         _fail(exc.message)
-    console.print(f"[green]Created[/] {outcome.user.email} (founder of org {outcome.org_id}).")
+    console.print(f"[green]Created[/] {email.strip().lower()} (founder of org {outcome.org_id}).")
 
 
 @app.command()

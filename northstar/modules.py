@@ -15,6 +15,7 @@ from northstar.datasets.manifest import MANIFEST as DATASETS
 from northstar.integrations.manifest import MANIFEST as INTEGRATIONS
 from northstar.metrics.manifest import MANIFEST as METRICS
 from northstar.platform.manifest import MANIFEST as PLATFORM
+from northstar.privacy.manifest import MANIFEST as PRIVACY
 from northstar.reports.manifest import MANIFEST as REPORTS
 from northstar.socialproof.manifest import MANIFEST as SOCIALPROOF
 
@@ -29,5 +30,6 @@ MANIFESTS: tuple[Manifest, ...] = (
     METRICS,
     REPORTS,
     ALERTS,
+    PRIVACY,
 )
 install(MANIFESTS)  # roles, export sources and event topics are known wherever the platform is loaded

@@ -23,7 +23,7 @@ from northstar.accounts.schemas import (
     TokenPair,
     UserUpdateRequest,
 )
-from northstar.accounts.service import authentication, organizations, users
+from northstar.accounts.service import authentication, organizations, pii, users
 from northstar.core.console.pages import (
     LOGIN_PATH,
     REFRESH_COOKIE,
@@ -52,7 +52,7 @@ router = console_router()
 async def load_viewer(session: AsyncSession, principal: Principal) -> Viewer:
     """The layout's view of the signed-in user: name, current org and the orgs to switch to."""
     assert principal.user_id is not None
-    user = await users.get_user(session, principal.user_id)
+    user = await pii.get_profile(session, user_id=principal.user_id, reader=principal)
     orgs = tuple(
         Membership(org_id=org.id, name=org.name, role=role)
         for org, role in await organizations.list_my_organizations(session, user_id=user.id)

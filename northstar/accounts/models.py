@@ -32,12 +32,18 @@ ROLE_CHECK = "role IN ('founder', 'admin', 'member', 'analyst', 'investor')"
 
 
 class User(Base):
+    """E-mail and full name are stored only as AES-256-GCM tokens (``accounts.service.pii`` reads and writes them);
+    ``email_blind_index`` (an HMAC of the normalised address) finds a user by e-mail and keeps addresses unique."""
+
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint("email = lower(email)", name="email_lowercase"), {"schema": "auth"})
+    __table_args__ = {"schema": "auth"}
 
     id: Mapped[uuid.UUID] = uuid_pk()
-    email: Mapped[str] = mapped_column(String(320), nullable=False, unique=True)
-    name: Mapped[str] = mapped_column(String(200), nullable=False, server_default="")
+    email_encrypted: Mapped[str] = mapped_column(Text, nullable=False)
+    email_encryption_key_id: Mapped[str] = mapped_column(String(40), nullable=False)
+    email_blind_index: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    full_name_encrypted: Mapped[str | None] = mapped_column(Text)
+    full_name_encryption_key_id: Mapped[str | None] = mapped_column(String(40))
     password_hash: Mapped[str] = mapped_column(Text, nullable=False)
     password_changed_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
@@ -52,6 +58,12 @@ class User(Base):
 
 
 register_encrypted_column(EncryptedColumn("auth.users", "mfa_secret_encrypted", tenant=False))
+register_encrypted_column(
+    EncryptedColumn("auth.users", "email_encrypted", tenant=False, key_id_column="email_encryption_key_id")
+)
+register_encrypted_column(
+    EncryptedColumn("auth.users", "full_name_encrypted", tenant=False, key_id_column="full_name_encryption_key_id")
+)
 
 
 class MfaRecoveryCode(Base):

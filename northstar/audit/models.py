@@ -38,6 +38,10 @@ class AuditEvent(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default="{}")
     prev_hash: Mapped[str] = mapped_column(Text, nullable=False)
     hash: Mapped[str] = mapped_column(Text, nullable=False)
+    # The chain covers the personal fields through this hash (with a per-row salt), so erasure can overwrite them.
+    personal_salt: Mapped[str | None] = mapped_column(Text)
+    personal_hash: Mapped[str] = mapped_column(Text, nullable=False)
+    pseudonymised_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class AuditChainHead(Base):
@@ -51,3 +55,17 @@ class AuditChainHead(Base):
     )
     seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
     hash: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class AuditCheckpoint(Base):
+    """Where retention cut an org's chain: the last removed entry's ``seq`` and ``hash`` (the next one links to it)."""
+
+    __tablename__ = "audit_checkpoints"
+    __table_args__ = {"schema": "core"}
+
+    org_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("core.organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    hash: Mapped[str] = mapped_column(Text, nullable=False)
+    pruned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())

@@ -12,7 +12,7 @@ from fastapi import Request
 from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from northstar.audit.models import AuditEvent
+from northstar.audit.models import AuditCheckpoint, AuditEvent
 from northstar.core.context import ClientMeta
 from northstar.core.db import Database, fetch_page, list_tenant_ids
 from northstar.core.permissions import Principal
@@ -116,30 +116,69 @@ class ChainReport:
 
 
 _CANONICAL_ROWS = text("""
-    SELECT seq, prev_hash, hash,
+    SELECT seq, prev_hash, hash, personal_hash, pseudonymised_at IS NOT NULL AS pseudonymised,
+           CASE WHEN personal_salt IS NOT NULL THEN
+             concat_ws('|', personal_salt, coalesce(actor_id::text, ''), target_id, ip, user_agent, request_id,
+                       details::text) END AS personal,
            concat_ws('|', prev_hash, org_id::text, seq::text,
-             to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), actor_type,
-             coalesce(actor_id::text, ''), action, target_type, target_id, ip, user_agent,
-             request_id, details::text) AS canonical
+             to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), actor_type, action,
+             target_type, personal_hash) AS canonical
     FROM core.audit_events WHERE org_id = :org_id ORDER BY seq
 """)
 
 
+def _sha256(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
 async def verify_chain(session: AsyncSession, *, org_id: uuid.UUID) -> ChainReport:
-    """Recompute every hash in Python and check the links: an edited, removed or reordered entry shows."""
+    """Recompute every hash in Python and check the links: an edited, removed or reordered entry shows.
+
+    The chain covers each entry's personal fields through ``personal_hash`` (salted). An entry pseudonymised on
+    erasure has lost its salt, so its personal fields are no longer checked; everything else about it still is.
+    Retention removes the oldest entries and leaves a checkpoint the next entry links to.
+    """
     problems: list[str] = []
-    expected_prev, expected_seq, entries = GENESIS_HASH, 1, 0
+    checkpoint = await session.get(AuditCheckpoint, org_id)
+    expected_prev, expected_seq = (checkpoint.hash, checkpoint.seq + 1) if checkpoint else (GENESIS_HASH, 1)
+    entries = 0
     result = await session.stream(_CANONICAL_ROWS, {"org_id": org_id})
-    async for seq, prev_hash, stored_hash, canonical in result:
+    async for seq, prev_hash, stored_hash, personal_hash, pseudonymised, personal, canonical in result:
         entries += 1
         if seq != expected_seq:
             problems.append(f"entry {seq}: expected sequence number {expected_seq} (entries missing)")
         if prev_hash != expected_prev:
             problems.append(f"entry {seq}: does not link to the entry before it")
-        if hashlib.sha256(canonical.encode()).hexdigest() != stored_hash:
+        if (personal is None and not pseudonymised) or (personal is not None and _sha256(personal) != personal_hash):
+            problems.append(f"entry {seq}: personal fields do not match their hash (modified)")
+        if _sha256(canonical) != stored_hash:
             problems.append(f"entry {seq}: content does not match its hash (modified)")
         expected_prev, expected_seq = stored_hash, seq + 1
     return ChainReport(org_id=org_id, entries=entries, head_hash=expected_prev, problems=problems)
+
+
+async def pseudonymise(
+    session: AsyncSession, *, terms: list[str], pseudonym: str, actor_id: uuid.UUID | None = None
+) -> int:
+    """Replace a data subject's identifiers in the current org's trail (``terms`` in targets and details; the
+    actor's id, address and user agent where they acted) without breaking the chain; returns the entries touched."""
+    actor_pseudonym = uuid.uuid5(uuid.NAMESPACE_URL, f"northstar:erased:{pseudonym}") if actor_id else None
+    changed = await session.scalar(
+        text("SELECT core.audit_pseudonymise(CAST(:terms AS text[]), :pseudonym, :actor, :actor_pseudonym)"),
+        {
+            "terms": [t for t in terms if t],
+            "pseudonym": pseudonym,
+            "actor": actor_id,
+            "actor_pseudonym": actor_pseudonym,
+        },
+    )
+    return int(changed or 0)
+
+
+async def prune(session: AsyncSession, *, before: datetime) -> int:
+    """Remove the current org's entries older than ``before`` (retention), keeping a checkpoint for verification."""
+    removed = await session.scalar(text("SELECT core.audit_prune(:before)"), {"before": before})
+    return int(removed or 0)
 
 
 async def verify_all(url: str) -> list[ChainReport]:

@@ -117,6 +117,7 @@ class EncryptedColumn:
     column: str
     id_column: str = "id"
     tenant: bool = True
+    key_id_column: str | None = None  # a column naming each token's key, kept in step by rotation
 
 
 ENCRYPTED_COLUMNS: list[EncryptedColumn] = []
@@ -139,16 +140,32 @@ async def rotate_column(session: AsyncSession, column: EncryptedColumn, cipher: 
             {"current": cipher.current_key_id},
         )
     ).all()
+    key_id = f", {column.key_id_column} = :key_id" if column.key_id_column else ""
     for row_id, token in rows:
         plaintext = cipher.decrypt(token, associated_data=str(row_id))
         await session.execute(
             text(
-                f"UPDATE {column.table} SET {column.column} = :token "  # noqa: S608 - registered identifiers
+                f"UPDATE {column.table} SET {column.column} = :token{key_id} "  # noqa: S608 - registered identifiers
                 f"WHERE {column.id_column} = :id"
             ),
-            {"token": cipher.encrypt(plaintext, associated_data=str(row_id)), "id": _as_id(row_id)},
+            {
+                "token": cipher.encrypt(plaintext, associated_data=str(row_id)),
+                "key_id": cipher.current_key_id,
+                "id": _as_id(row_id),
+            },
         )
     return len(rows)
+
+
+def key_id_of(token: str) -> str:
+    """The key id a token was sealed with (its prefix)."""
+    return token.partition(":")[0]
+
+
+def blind_index(secret: str, purpose: str, value: str) -> str:
+    """A deterministic HMAC of ``value`` for equality lookups on an encrypted column. Its key is derived from the
+    platform secret for ``purpose`` and does not rotate with the field keys (rotating it would re-index every row)."""
+    return link_signature(secret, f"blind-index/{purpose}", value)
 
 
 def _as_id(value: object) -> object:

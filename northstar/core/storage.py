@@ -20,6 +20,7 @@ import functools
 import os
 import re
 import tempfile
+import uuid
 from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -30,6 +31,8 @@ import anyio.to_thread
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+
+from northstar.core.crypto import signed_until
 
 if TYPE_CHECKING:
     from botocore.response import StreamingBody
@@ -568,3 +571,22 @@ def open_object_store(storage_url: str | None, *, data_dir: Path, s3_endpoint_ur
         return S3ObjectStore(parts.netloc, unquote(parts.path), endpoint_url=s3_endpoint_url)
     except ValueError as exc:
         raise ValueError(f"STORAGE_URL: {exc}") from None
+
+
+async def expiring_link(
+    store: ObjectStore,
+    key: str,
+    *,
+    ttl_seconds: int,
+    secret: str,
+    purpose: str,
+    org_id: uuid.UUID,
+    subject: object,
+    route: str,
+) -> str:
+    """An expiring link to a stored object: the store's own presigned URL (S3), else ``route`` signed by us for
+    ``purpose`` (its handler checks it with ``crypto.check_signed`` and serves the object)."""
+    presigned = await store.signed_url(key, expires_seconds=ttl_seconds)
+    if presigned:
+        return presigned
+    return f"{route}?{signed_until(secret, purpose, org_id=org_id, subject=subject, ttl_seconds=ttl_seconds)}"

@@ -20,7 +20,7 @@ from northstar.core.http import Conflict, Forbidden, NotFound, Unprocessable
 from northstar.core.manifest import EXPORT_SOURCES
 from northstar.core.permissions import Principal
 from northstar.core.queue import enqueue
-from northstar.core.storage import ObjectStore
+from northstar.core.storage import ObjectStore, expiring_link
 from northstar.datasets import tasks, transfer
 from northstar.datasets.exports import check_request, exportable
 from northstar.datasets.generation import referenced_datasets, with_seed
@@ -405,14 +405,16 @@ def link_signature(settings: Settings, *, org_id: uuid.UUID, file_id: uuid.UUID,
 
 async def download_link(store: ObjectStore, settings: Settings, stored: StoredFile) -> str:
     """An expiring link to a file: the store's own presigned URL (S3), else one signed by us."""
-    ttl = settings.datasets.download_link_ttl_seconds
-    presigned = await store.signed_url(stored.stored_path, expires_seconds=ttl)
-    if presigned:
-        return presigned
-    query = crypto.signed_until(
-        settings.resolved_secret_key(), DOWNLOADS, org_id=stored.org_id, subject=stored.id, ttl_seconds=ttl
+    return await expiring_link(
+        store,
+        stored.stored_path,
+        ttl_seconds=settings.datasets.download_link_ttl_seconds,
+        secret=settings.resolved_secret_key(),
+        purpose=DOWNLOADS,
+        org_id=stored.org_id,
+        subject=stored.id,
+        route=f"{settings.public_url.rstrip('/')}/api/v1/files/{stored.id}/content",
     )
-    return f"{settings.public_url.rstrip('/')}/api/v1/files/{stored.id}/content?{query}"
 
 
 def check_download_link(

@@ -37,22 +37,17 @@ async def create_demo_org(session: AsyncSession, *, suffix: str) -> SeedResult:
     client = ClientMeta(ip="", user_agent="northstar-seed", request_id="")
     users: list[tuple[str, str, str]] = []
     founder_password = f"demo-{secrets.token_urlsafe(9)}"
-    founder = await create_user(
-        session, email=f"founder+{suffix}@demo.northstar.dev", password=founder_password, name="Fiona Founder"
-    )
+    founder_email = f"founder+{suffix}@demo.northstar.dev"
+    founder = await create_user(session, email=founder_email, password=founder_password, name="Fiona Founder")
     org = await create_organization(session, name=f"Acme {suffix}", founder=founder)
-    users.append(("founder", founder.email, founder_password))
+    users.append(("founder", founder_email, founder_password))
     principal = Principal(org_id=org.id, role=Role.FOUNDER, user_id=founder.id)
     for role in (Role.ADMIN, Role.MEMBER, Role.ANALYST, Role.INVESTOR):
         password = f"demo-{secrets.token_urlsafe(9)}"
-        user = await create_user(
-            session,
-            email=f"{role.value}+{suffix}@demo.northstar.dev",
-            password=password,
-            name=f"Demo {role.value.title()}",
-        )
+        email = f"{role.value}+{suffix}@demo.northstar.dev"
+        user = await create_user(session, email=email, password=password, name=f"Demo {role.value.title()}")
         await organizations.add_member(session, principal=principal, user_id=user.id, role=role)
-        users.append((role.value, user.email, password))
+        users.append((role.value, email, password))
     for name, description in SAMPLE_PROJECTS:
         await projects.create_project(session, principal=principal, name=name, description=description)
     for name, description in SAMPLE_TEAMS:

@@ -49,7 +49,7 @@ class VisitorIds:
 
     def __init__(self, database: Database, secret_key: str) -> None:
         self.database = database
-        self.platform_key = derive_key(secret_key, "socialproof/visitors")
+        self.platform_key = visitors_key(secret_key)
         self.salts: dict[dt.date, bytes] = {}
         self.loading = asyncio.Lock()
 
@@ -78,10 +78,25 @@ class VisitorIds:
         return _hash(salt, str(site_id), ip, user_agent)
 
     def device(self, site_id: uuid.UUID, local_id: str) -> str:
-        return _hash(self.platform_key, str(site_id), "device", local_id)
+        return device_visitor_id(self.platform_key, site_id, local_id)
 
     def identified(self, site_id: uuid.UUID, user_id: str) -> str:
-        return _hash(self.platform_key, str(site_id), "user", user_id)
+        return identified_visitor_id(self.platform_key, site_id, user_id)
+
+
+def visitors_key(secret_key: str) -> bytes:
+    """The platform key of persistent and identified visitor ids."""
+    return derive_key(secret_key, "socialproof/visitors")
+
+
+def device_visitor_id(platform_key: bytes, site_id: uuid.UUID, local_id: str) -> str:
+    """The stored id of a visitor with a first-party id (``persistentVisitorId`` on)."""
+    return _hash(platform_key, str(site_id), "device", local_id)
+
+
+def identified_visitor_id(platform_key: bytes, site_id: uuid.UUID, user_id: str) -> str:
+    """The stored id of a visitor the merchant identified as ``user_id`` (their customer id or e-mail)."""
+    return _hash(platform_key, str(site_id), "user", user_id)
 
 
 def visitor_tag(site_key: str, user_id: str) -> int:

@@ -11,6 +11,7 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
+from northstar.accounts.service.pii import email_index
 from northstar.cli import app
 from northstar.core.crypto import DecryptionError, FieldCipher, new_key, parse_key
 from northstar.core.security import auth_keys, field_cipher
@@ -48,11 +49,12 @@ def keys_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
     get_settings.cache_clear()
 
 
-def _user_with_secret(database_url: str, secret: str) -> uuid.UUID:
-    email = unique_email("keys")
+def _user_with_secret(database_url: str, secret: str, email: str) -> uuid.UUID:
     assert runner.invoke(app, ["create-user", "--email", email, "--password", PASSWORD]).exit_code == 0
     with psycopg.connect(database_url) as connection:
-        found = connection.execute("SELECT id FROM auth.users WHERE email = %s", (email,)).fetchone()
+        found = connection.execute(
+            "SELECT id FROM auth.users WHERE email_blind_index = %s", (email_index(get_settings(), email),)
+        ).fetchone()
         assert found is not None
         user_id: uuid.UUID = found[0]
         connection.execute(
@@ -62,16 +64,18 @@ def _user_with_secret(database_url: str, secret: str) -> uuid.UUID:
     return user_id
 
 
-def _stored(database_url: str, user_id: uuid.UUID) -> str:
+def _stored(database_url: str, user_id: uuid.UUID, column: str = "mfa_secret_encrypted") -> str:
     with psycopg.connect(database_url) as connection:
-        found = connection.execute("SELECT mfa_secret_encrypted FROM auth.users WHERE id = %s", (user_id,)).fetchone()
+        found = connection.execute(f"SELECT {column} FROM auth.users WHERE id = %s", (user_id,)).fetchone()
     assert found is not None
     return str(found[0])
 
 
 def test_rotation_re_encrypts_with_the_new_key(database_url: str, keys_env: pytest.MonkeyPatch) -> None:
-    user_id = _user_with_secret(database_url, "JBSWY3DPEHPK3PXP")
+    email = unique_email("keys")
+    user_id = _user_with_secret(database_url, "JBSWY3DPEHPK3PXP", email)
     assert _stored(database_url, user_id).startswith("k1:")
+    assert _stored(database_url, user_id, "email_encryption_key_id") == "k1"
     printed = runner.invoke(app, ["keys", "new", "k2"])
     assert printed.exit_code == 0, printed.output
     keys = orjson.loads(printed.output.split("NORTHSTAR_CRYPTO__KEYS='")[1].split("'")[0])
@@ -84,5 +88,12 @@ def test_rotation_re_encrypts_with_the_new_key(database_url: str, keys_env: pyte
     token = _stored(database_url, user_id)
     assert token.startswith("k2:")
     assert auth_keys(get_settings()).cipher.decrypt(token, associated_data=str(user_id)) == "JBSWY3DPEHPK3PXP"
+    # The user's e-mail and name went over too, with their key id columns; the blind index did not change.
+    assert "auth.users.email_encrypted" in rotated.output and "auth.users.full_name_encrypted" in rotated.output
+    email_token = _stored(database_url, user_id, "email_encrypted")
+    assert email_token.startswith("k2:") and _stored(database_url, user_id, "email_encryption_key_id") == "k2"
+    assert _stored(database_url, user_id, "full_name_encryption_key_id") == "k2"
+    assert auth_keys(get_settings()).cipher.decrypt(email_token, associated_data=str(user_id)) == email
+    assert _stored(database_url, user_id, "email_blind_index") == email_index(get_settings(), email)
     again = runner.invoke(app, ["keys", "rotate"])
     assert again.exit_code == 0 and _stored(database_url, user_id) == token  # nothing left to rotate

@@ -190,11 +190,19 @@ async def _objects_of(client: httpx.AsyncClient, database: Database, owner: Acco
             f"/api/v1/reports/{report['id']}/shares", headers=owner.headers, json={"label": "secret share"}
         )
     ).json()["data"]
+    privacy_request = (
+        await client.post(
+            "/api/v1/privacy/requests",
+            headers=owner.headers,
+            json={"kind": "export", "subjectType": "visitor", "subject": "secret-customer"},
+        )
+    ).json()["data"]
     async with database.tenant_transaction(org_id=owner.org_id) as session:  # what a delivery writes
         message_id = await inbox.notify(
             session, org_id=owner.org_id, user_id=owner.user_id, kind="notice", title="secret message", body="b"
         )
     return {
+        "request_id": privacy_request["id"],
         "report_id": report["id"],
         "share_id": share["id"],
         "kind": "html",
@@ -313,6 +321,8 @@ async def test_lists_never_show_another_tenants_rows(
         "/api/v1/notifications/channels",
         "/api/v1/notifications/history",
         "/api/v1/notifications/inbox",
+        "/api/v1/privacy/requests",
+        "/api/v1/privacy/consents",
     ):
         response = await client.get(path, headers=other_founder.headers)
         assert response.status_code == 200, path

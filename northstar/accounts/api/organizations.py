@@ -39,7 +39,7 @@ from northstar.accounts.schemas import (
 )
 from northstar.accounts.service import authentication as auth_service
 from northstar.accounts.service import organizations as service
-from northstar.accounts.service import users
+from northstar.accounts.service import pii, users
 from northstar.core.context import ClientMeta, CurrentPrincipal, DbSession, audit_target
 from northstar.core.http import ERROR_RESPONSES, Envelope, Page, PageEnvelope
 from northstar.core.idempotency import Idempotent
@@ -50,7 +50,7 @@ router = APIRouter(tags=["organizations"], responses=ERROR_RESPONSES)
 
 @router.get("/users/me", response_model=Envelope[MeOut], name="users.me")
 async def get_me(principal: CurrentPrincipal, session: DbSession) -> Envelope[MeOut]:
-    user = await users.get_user(session, user_id_of(principal))
+    user = await pii.get_profile(session, user_id=user_id_of(principal), reader=principal)
     me = MeOut.model_validate(
         {**UserOut.model_validate(user).model_dump(), "org_id": principal.org_id, "role": principal.role.value}
     )

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.accounts.models import Membership, MfaRecoveryCode, RefreshToken, User
 from northstar.accounts.schemas import LoginResult, MfaEnrollment, TokenPair
+from northstar.accounts.service import pii
 from northstar.accounts.service.organizations import accept_invitation
 from northstar.accounts.service.users import (
     create_organization,
@@ -353,8 +354,9 @@ async def enroll_mfa(session: AsyncSession, *, user_id: uuid.UUID) -> MfaEnrollm
     if user.mfa_enabled:
         raise Conflict("MFA is already enabled; disable it first to enroll a new device", code="mfa_enabled")
     secret = new_totp_secret()
+    email = pii.open_token(settings_of(session), user.id, user.email_encrypted)  # the user's own, for their app
     user.mfa_secret_encrypted = auth_keys(settings_of(session)).cipher.encrypt(secret, associated_data=str(user.id))
-    return MfaEnrollment(secret=secret, otpauth_uri=totp_uri(secret, account=user.email, issuer="Northstar"))
+    return MfaEnrollment(secret=secret, otpauth_uri=totp_uri(secret, account=email, issuer="Northstar"))
 
 
 async def confirm_mfa(session: AsyncSession, *, user_id: uuid.UUID, code: str) -> list[str]:
@@ -402,8 +404,8 @@ async def disable_mfa(session: AsyncSession, *, user_id: uuid.UUID, password: st
     user.mfa_last_step = 0
 
 
-async def update_profile(session: AsyncSession, *, user_id: uuid.UUID, name: str) -> User:
+async def update_profile(session: AsyncSession, *, user_id: uuid.UUID, name: str) -> pii.Profile:
     user = await get_user(session, user_id)
-    user.name = name
+    pii.seal_full_name(settings_of(session), user, name)
     await session.flush()
-    return user
+    return await pii.get_profile(session, user_id=user.id, reader=pii.PLATFORM)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.accounts import tasks
 from northstar.accounts.models import ApiKey, Invitation, Membership, Organization, User
-from northstar.accounts.service import credentials
+from northstar.accounts.service import credentials, pii
 from northstar.accounts.service.users import create_organization, get_user, now
 from northstar.audit import service as audit
 from northstar.core.context import ClientMeta
@@ -22,6 +22,7 @@ from northstar.core.http import Conflict, Forbidden, NotFound
 from northstar.core.permissions import ROLE_RANK, Principal, Role
 from northstar.core.queue import enqueue
 from northstar.core.security import auth_keys, constant_time_equal, new_secret, split_credential
+from northstar.settings import Settings
 
 INVITATION_PREFIX = "inv_"
 
@@ -69,17 +70,25 @@ class MemberRow:
     joined_at: datetime
 
 
-def _members_query(org_id: uuid.UUID) -> Select[Membership, str, str]:
+def _members_query(org_id: uuid.UUID) -> Select[Membership, str, str | None]:
     return (
-        select(Membership, User.email, User.name)
+        select(Membership, User.email_encrypted, User.full_name_encrypted)
         .join(User, User.id == Membership.user_id)
         .where(Membership.org_id == org_id)
         .order_by(Membership.created_at)
     )
 
 
-def _member_row(membership: Membership, email: str, name: str) -> MemberRow:
-    return MemberRow(membership.user_id, email, name, membership.role, membership.created_at)
+def _member_row(settings: Settings, membership: Membership, email: str, name: str | None) -> MemberRow:
+    """Members see each other in the directory (``members:read``), the rule ``pii.get_user_email`` also applies."""
+    user_id = membership.user_id
+    return MemberRow(
+        user_id,
+        pii.open_token(settings, user_id, email),
+        pii.open_token(settings, user_id, name),
+        membership.role,
+        membership.created_at,
+    )
 
 
 async def list_members(
@@ -88,7 +97,8 @@ async def list_members(
     rows = (
         await session.execute(_members_query(org_id).add_columns(func.count().over()).offset(offset).limit(limit))
     ).all()
-    return [_member_row(m, email, name) for m, email, name, _ in rows], int(rows[0][-1]) if rows else 0
+    settings = settings_of(session)
+    return [_member_row(settings, m, email, name) for m, email, name, _ in rows], int(rows[0][-1]) if rows else 0
 
 
 async def members_of(
@@ -104,14 +114,14 @@ async def members_of(
         query = query.where(Membership.user_id.in_(list(user_ids)))
     if roles is not None:
         query = query.where(Membership.role.in_(list(roles)))
-    return [_member_row(*row) for row in (await session.execute(query)).all()]
+    return [_member_row(settings_of(session), *row) for row in (await session.execute(query)).all()]
 
 
 async def get_member(session: AsyncSession, *, org_id: uuid.UUID, user_id: uuid.UUID) -> MemberRow:
     row = (await session.execute(_members_query(org_id).where(Membership.user_id == user_id))).first()
     if row is None:
         raise NotFound("No such member")
-    return _member_row(*row)
+    return _member_row(settings_of(session), *row)
 
 
 def _strongest_role(principal: Principal, *, project_id: uuid.UUID | None, team_id: uuid.UUID | None) -> Role:
@@ -215,7 +225,10 @@ async def create_invitation(session: AsyncSession, *, principal: Principal, emai
     existing = await session.scalar(
         select(Membership.id)
         .join(User, User.id == Membership.user_id)
-        .where(Membership.org_id == principal.org_id, User.email == email)
+        .where(
+            Membership.org_id == principal.org_id,
+            User.email_blind_index == pii.email_index(settings_of(session), email),
+        )
     )
     if existing is not None:
         raise Conflict("This person is already a member", code="already_member")
@@ -303,7 +316,7 @@ async def view_invitation(session: AsyncSession, *, token: str) -> InvitationVie
 async def accept_invitation(session: AsyncSession, *, token: str, user: User, client: ClientMeta) -> Membership:
     """Join the inviting org. Only the account with the invited e-mail can use the token, once."""
     invitation = await _open_invitation(session, token=token, user_id=user.id, lock=True)
-    if invitation.email != user.email:
+    if user.email_blind_index != pii.email_index(settings_of(session), invitation.email):
         raise Forbidden("This invitation was sent to another e-mail address", code="invitation_email_mismatch")
     await set_tenant_context(session, org_id=invitation.org_id, user_id=user.id, credential_id=invitation.id)
     if (

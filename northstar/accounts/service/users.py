@@ -11,7 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.accounts.models import Membership, Organization, User
-from northstar.core.db import set_tenant_context
+from northstar.accounts.service import pii
+from northstar.core.db import set_tenant_context, settings_of
 from northstar.core.http import Conflict, NotFound, Unprocessable
 from northstar.core.permissions import Role
 from northstar.core.security import PasswordPolicyError, check_password_policy, hash_password
@@ -37,7 +38,8 @@ def _slug(name: str) -> str:
 
 
 async def user_by_email(session: AsyncSession, email: str) -> User | None:
-    return (await session.execute(select(User).where(User.email == email.lower()))).scalar_one_or_none()
+    index = pii.email_index(settings_of(session), email)
+    return (await session.execute(select(User).where(User.email_blind_index == index))).scalar_one_or_none()
 
 
 async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
@@ -50,7 +52,10 @@ async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
 async def create_user(session: AsyncSession, *, email: str, password: str, name: str) -> User:
     if await user_by_email(session, email) is not None:
         raise Conflict("An account with this e-mail already exists", code="email_taken")
-    user = User(id=uuid.uuid4(), email=email.lower(), name=name, password_hash=validated_password(password))
+    settings = settings_of(session)
+    user = User(id=uuid.uuid4(), password_hash=validated_password(password))
+    pii.seal_email(settings, user, email)
+    pii.seal_full_name(settings, user, name)
     session.add(user)
     await session.flush()
     return user

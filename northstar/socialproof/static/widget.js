@@ -116,6 +116,14 @@
     }
   });
   function leaving() { flush(true); }
+  /* An opt-out or opt-in goes to the site's consent log (the privacy module), with the ids it was made under. */
+  var consent = guard(function (action, who) {
+    if (quiet) return;
+    var body = JSON.stringify({ siteKey: KEY, action: action, visitor: who }), url = API + "/api/v1/privacy/consent";
+    if (nav.sendBeacon && nav.sendBeacon(url, new Blob([body], { type: "text/plain" }))) return;
+    if (w.fetch) w.fetch(url, { method: "POST", body: body, keepalive: true, credentials: "omit", mode: "cors",
+                                headers: { "Content-Type": "text/plain" } }).catch(noop);
+  });
   w.addEventListener("pagehide", guard(leaving));
   d.addEventListener("visibilitychange", guard(function () { if (d.visibilityState === "hidden") leaving(); }));
 
@@ -155,6 +163,7 @@
       if (!optedOut) write(local, "uid", userId); /* an opted-out visitor keeps no identifier */
     },
     stop: function () {
+      consent("opt_out", visitor());
       optedOut = true; outbox = [];
       write(local, "optout", true);
       try { if (local) { local.removeItem(PREFIX + "vid"); local.removeItem(PREFIX + "uid"); } } catch (e) { /* */ }
@@ -167,6 +176,7 @@
       if (!optedOut) return;
       optedOut = false;
       try { if (local) local.removeItem(PREFIX + "optout"); } catch (e) { /* */ }
+      consent("opt_in", visitor());
       if (feed) follow(feed); else load(); /* popups come back on this page */
     }
   };
