@@ -12,7 +12,7 @@ from northstar.core.manifest import Manifest, NavLink, SettingsSection
 from northstar.core.permissions import Resource, allow, own
 from northstar.settings import SocialProofSettings
 from northstar.socialproof import console, models
-from northstar.socialproof.api import merchant, public
+from northstar.socialproof.api import archives, merchant, public
 from northstar.socialproof.runtime import SocialProofRuntime
 
 
@@ -31,7 +31,7 @@ async def _runtime(app: FastAPI) -> AsyncIterator[None]:
 
 MANIFEST = Manifest(
     name="socialproof",
-    api_routers=(merchant.router,),
+    api_routers=(merchant.router, archives.router),
     console_pages=(console.router,),
     console_templates=console.TEMPLATES,
     console_static=console.STATIC,
@@ -39,10 +39,14 @@ MANIFEST = Manifest(
     task_modules=("northstar.socialproof.tasks",),
     model_modules=(models,),
     tables=(
+        "socialproof.archive_orgs",
+        "socialproof.archive_restores",
+        "socialproof.archives",
         "socialproof.conversions",
         "socialproof.event_counts",
         "socialproof.event_months",
         "socialproof.notifications",
+        "socialproof.restored_events",
         "socialproof.sites",
         "socialproof.templates",
         "socialproof.visitor_hashes",
@@ -55,9 +59,11 @@ MANIFEST = Manifest(
     resources=(
         Resource("sites", member=(allow("read", "create"), own("update", "delete")), analyst=(allow("read"),)),
         Resource("events", member=(allow("create"),), analyst=(allow("read"),)),
+        # archives of raw events: anyone who reads analytics sees them; restoring (create) is for admins
+        Resource("archives", member=(allow("read"),), analyst=(allow("read"),)),
     ),
     event_topics=MappingProxyType({"socialproof.": "sites"}),
-    audit_targets=("notification", "site", "template"),
+    audit_targets=("archive", "notification", "site", "template"),
     settings=SettingsSection("socialproof", SocialProofSettings),
     fast_routes=tuple(public.fast_routes()),
     document=public.document,
