@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from northstar.core.manifest import Manifest, NavLink, SettingsSection
 from northstar.core.permissions import Resource, allow, own
 from northstar.settings import SocialProofSettings
-from northstar.socialproof import console, models
+from northstar.socialproof import archive_pages, console, models
 from northstar.socialproof.api import archives, merchant, public
 from northstar.socialproof.runtime import SocialProofRuntime
 
@@ -32,10 +32,13 @@ async def _runtime(app: FastAPI) -> AsyncIterator[None]:
 MANIFEST = Manifest(
     name="socialproof",
     api_routers=(merchant.router, archives.router),
-    console_pages=(console.router,),
+    console_pages=(console.router, archive_pages.router),
     console_templates=console.TEMPLATES,
     console_static=console.STATIC,
-    console_nav=(NavLink("Sites", "/app/sites", "sites", "read"),),
+    console_nav=(
+        NavLink("Sites", "/app/sites", "sites", "read"),
+        NavLink("Archives", "/app/archives", "archives", "read"),
+    ),
     task_modules=("northstar.socialproof.tasks",),
     model_modules=(models,),
     tables=(

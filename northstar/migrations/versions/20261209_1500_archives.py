@@ -127,12 +127,10 @@ def upgrade() -> None:
         op.execute(f"ALTER TABLE socialproof.{table} FORCE ROW LEVEL SECURITY")
         op.execute(f"CREATE POLICY tenant_isolation ON socialproof.{table} USING (org_id = {CURRENT_ORG})")
     op.execute(
-        "CREATE POLICY archiver_write ON socialproof.archive_orgs FOR INSERT TO CURRENT_USER "
-        f"WITH CHECK ({ARCHIVING})"
+        f"CREATE POLICY archiver_write ON socialproof.archive_orgs FOR INSERT TO CURRENT_USER WITH CHECK ({ARCHIVING})"
     )
     op.execute(
-        "CREATE POLICY archiver_read ON socialproof.notification_events FOR SELECT TO CURRENT_USER "
-        f"USING ({ARCHIVING})"
+        f"CREATE POLICY archiver_read ON socialproof.notification_events FOR SELECT TO CURRENT_USER USING ({ARCHIVING})"
     )
     op.execute(f"GRANT SELECT ON socialproof.archives, socialproof.archive_orgs TO {APP_ROLE}")
     op.execute(

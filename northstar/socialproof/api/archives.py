@@ -69,7 +69,10 @@ async def restore_archive(
 
 @router.get("/archive-restores", response_model=PageEnvelope[RestoreOut], name="archive_restores.list")
 async def list_restores(
-    principal: ArchivesRead, session: DbSession, page: Page, archive_id: Annotated[uuid.UUID | None, Query(alias="archiveId")] = None
+    principal: ArchivesRead,
+    session: DbSession,
+    page: Page,
+    archive_id: Annotated[uuid.UUID | None, Query(alias="archiveId")] = None,
 ) -> PageEnvelope[RestoreOut]:
     found, total = await service.list_restores(session, archive_id=archive_id, offset=page.offset, limit=page.limit)
     return PageEnvelope(data=[RestoreOut.model_validate(item) for item in found], meta=page.meta(total))

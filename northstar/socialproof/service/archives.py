@@ -32,12 +32,12 @@ from typing import Any
 import anyio
 import anyio.from_thread
 import anyio.to_thread
-from anyio.lowlevel import EventLoopToken, current_token
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from anyio.lowlevel import EventLoopToken, current_token
 from anyio.streams.memory import MemoryObjectReceiveStream
 from psycopg import sql
 from sqlalchemy import insert, select, text, update
@@ -110,7 +110,9 @@ def object_key(month: dt.date, archive_id: uuid.UUID) -> str:
 # ------------------------------------------------------------------------------------------------ the hook
 
 
-async def archive_month(connection: AsyncConnection, month: dt.date, *, store: ObjectStore, row_group_rows: int) -> None:
+async def archive_month(
+    connection: AsyncConnection, month: dt.date, *, store: ObjectStore, row_group_rows: int
+) -> None:
     """Make sure ``month`` has a verified archive (writing one if needed); raises ``ArchiveMismatch`` if not."""
     latest = (
         await connection.execute(
@@ -134,7 +136,9 @@ async def archive_month(connection: AsyncConnection, month: dt.date, *, store: O
 # --------------------------------------------------------------------------------------------------- write
 
 
-async def write_archive(connection: AsyncConnection, month: dt.date, *, store: ObjectStore, row_group_rows: int) -> uuid.UUID:
+async def write_archive(
+    connection: AsyncConnection, month: dt.date, *, store: ObjectStore, row_group_rows: int
+) -> uuid.UUID:
     """Write the month's raw events to a new archive object and record its manifest (status ``written``)."""
     start, end = month_range(month)
     archive_id = uuid.uuid4()
@@ -292,16 +296,11 @@ def _flush(writer: pq.ParquetWriter, table: pa.Table, row_group_rows: int, writt
         return
     writer.write_table(table, row_group_size=row_group_rows)
     written.rows += table.num_rows
-    shares = table.group_by("org_id").aggregate(
-        [("org_id", "count"), ("occurred_at", "min"), ("occurred_at", "max")]
-    )
-    for org, count, first, last in zip(
-        shares["org_id"].to_pylist(),
-        shares["org_id_count"].to_pylist(),
-        shares["occurred_at_min"].to_pylist(),
-        shares["occurred_at_max"].to_pylist(),
-        strict=True,
-    ):
+    shares = table.group_by("org_id").aggregate([("org_id", "count"), ("occurred_at", "min"), ("occurred_at", "max")])
+    columns: list[list[Any]] = [
+        shares[name].to_pylist() for name in ("org_id", "org_id_count", "occurred_at_min", "occurred_at_max")
+    ]
+    for org, count, first, last in zip(*columns, strict=True):
         share = written.shares.get(org)
         if share is None:
             written.shares[org] = _OrgShare(count, first, last)
@@ -374,7 +373,10 @@ async def _compare(connection: AsyncConnection, archive: Any, store: ObjectStore
     if check.schema_version != str(archive.schema_version).encode():
         return "schema version mismatch"
     if check.footer_rows != archive.rows or check.decoded_rows != archive.rows:
-        return f"row count mismatch: {check.footer_rows} in the footer, {check.decoded_rows} decoded, {archive.rows} written"
+        return (
+            f"row count mismatch: {check.footer_rows} in the footer, {check.decoded_rows} decoded,"
+            f" {archive.rows} written"
+        )
     await connection.execute(_ARCHIVE_SCOPE)
     in_partition = await connection.scalar(
         text("SELECT count(*) FROM socialproof.notification_events WHERE occurred_at >= :start AND occurred_at < :end"),
@@ -413,7 +415,8 @@ async def _spot_check(connection: AsyncConnection, sample: list[dict[str, Any]])
                    e.notification_id::text AS notification_id, e.visitor_id, e.url, e.payload::text AS payload,
                    e.occurred_at, e.received_at
             FROM socialproof.notification_events e
-            JOIN unnest(CAST(:sites AS uuid[]), CAST(:times AS timestamptz[]), CAST(:ids AS uuid[])) AS k(site_id, at, id)
+            JOIN unnest(CAST(:sites AS uuid[]), CAST(:times AS timestamptz[]), CAST(:ids AS uuid[]))
+                 AS k(site_id, at, id)
               ON e.site_id = k.site_id AND e.occurred_at = k.at AND e.id = k.id"""),
             {
                 "sites": [row["site_id"] for row in sample],
@@ -443,16 +446,14 @@ def batches_of_org(
     org = str(org_id)
     for batch in parquet.iter_batches(batch_size=20_000):
         mask = pc.and_(
-            pc.equal(batch["org_id"], org),
+            pc.equal(batch["org_id"], pa.scalar(org)),
             pc.and_(
                 pc.greater_equal(batch["occurred_at"], pa.scalar(start, _TIMESTAMP)),
                 pc.less(batch["occurred_at"], pa.scalar(end, _TIMESTAMP)),
             ),
         )
         if site_id is not None:
-            mask = pc.and_(mask, pc.equal(batch["site_id"], str(site_id)))
+            mask = pc.and_(mask, pc.equal(batch["site_id"], pa.scalar(str(site_id))))
         chosen = batch.filter(mask)
         if chosen.num_rows:
             yield chosen
-
-

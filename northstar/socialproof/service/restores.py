@@ -42,7 +42,7 @@ class OrgArchive:
     verified_at: dt.datetime | None
 
 
-def _org_archives() -> Select[Any]:
+def _org_archives() -> Select[*tuple[Any, ...]]:
     return select(
         Archive.id,
         Archive.month,
@@ -256,7 +256,5 @@ async def expire_restores(session: AsyncSession, *, now: dt.datetime | None = No
     if not expired:
         return 0
     removed = await execute_count(session, delete(RestoredEvent).where(RestoredEvent.restore_id.in_(expired)))
-    await session.execute(
-        update(ArchiveRestore).where(ArchiveRestore.id.in_(expired)).values(status="expired")
-    )
+    await session.execute(update(ArchiveRestore).where(ArchiveRestore.id.in_(expired)).values(status="expired"))
     return removed
