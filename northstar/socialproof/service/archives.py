@@ -3,10 +3,9 @@
 ``archive_month`` is the archiver of ``rollups.drop_expired_months``: it is called with the owner connection of
 the transaction that will drop the month's partition, and raising keeps the partition.
 
-* The month is read with one ``COPY (SELECT …) TO STDOUT (FORMAT csv)`` on that connection (so the file holds what
-  the drop removes) and parsed by Arrow's streaming CSV reader in a worker thread, fed through a bounded channel:
-  memory is a few blocks and one row group, whatever the size of the month. Row groups go to a temporary file,
-  which is then streamed to the object store (S3 multipart parts) while its sha256 is computed.
+* The month is read with one ``COPY (SELECT …) TO STDOUT (FORMAT csv)`` and parsed by Arrow's streaming CSV reader,
+  in a worker thread: memory is a few blocks and one row group, whatever the size of the month. Row groups go to a
+  temporary file, which is then streamed to the object store (S3 multipart parts) while its sha256 is computed.
 * The manifest row (``socialproof.archives``) is written in transactions of its own, so a failure is recorded even
   though the drop's transaction rolls back: ``writing`` → ``written`` (rows, checksum, size, time range, each
   org's share in ``archive_orgs``) → ``verified`` or ``failed`` (with the reason).
@@ -30,19 +29,17 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import anyio.from_thread
 import anyio.to_thread
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from anyio.lowlevel import EventLoopToken, current_token
-from anyio.streams.memory import MemoryObjectReceiveStream
 from psycopg import sql
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from northstar.core.db import to_libpq_url
 from northstar.core.storage import ObjectStore
 from northstar.socialproof.models import Archive
 
@@ -66,7 +63,6 @@ ARCHIVE_SCHEMA = pa.schema(
     metadata={b"northstar.table": b"socialproof.notification_events", b"northstar.schema_version": b"1"},
 )
 SPOT_CHECK_ROWS = 64
-_COPY_BLOCK = 1 << 20  # COPY output is handed to the parser in blocks of about this size
 _CSV_BLOCK = 4 << 20
 _CHUNK = 1 << 20
 _SELECT_MONTH = sql.SQL(
@@ -208,85 +204,68 @@ def scratch() -> Iterator[Path]:
 async def _export(
     connection: AsyncConnection, start: dt.datetime, end: dt.datetime, path: Path, *, row_group_rows: int
 ) -> _Written:
-    """COPY the month out on ``connection`` while a thread parses it and writes the Parquet file."""
-    raw = await connection.get_raw_connection()
-    driver: psycopg.AsyncConnection[Any] = raw.driver_connection  # type: ignore[assignment]
-    await connection.execute(_ARCHIVE_SCOPE)
-    send, receive = anyio.create_memory_object_stream[bytes](max_buffer_size=4)
-    statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(
-        _SELECT_MONTH.format(sql.Literal(start), sql.Literal(end))
-    )
-    result: list[_Written] = []
-
-    async def parse() -> None:
-        result.append(await anyio.to_thread.run_sync(_write_parquet, receive, current_token(), path, row_group_rows))
-
-    async with anyio.create_task_group() as group:
-        group.start_soon(parse)
-        async with send, driver.cursor() as cursor, cursor.copy(statement) as copy:
-            block = bytearray()
-            async for chunk in copy:
-                block += chunk
-                if len(block) >= _COPY_BLOCK:
-                    await send.send(bytes(block))
-                    block.clear()
-            if block:
-                await send.send(bytes(block))
-    return result[0]
+    """COPY the month out and write the Parquet file, in a worker thread on a connection of its own: psycopg hands
+    COPY data over row by row, which a plain loop does almost three times as fast as an ``async for``. The month is
+    frozen (no event can land in it any more), so this connection reads what the drop's transaction will drop;
+    verification then compares on that transaction's own connection."""
+    dsn = to_libpq_url(connection.engine.url.render_as_string(hide_password=False))
+    return await anyio.to_thread.run_sync(_write_parquet, dsn, start, end, path, row_group_rows)
 
 
-class _Channel(io.RawIOBase):
-    """A readable file over the blocks the event loop sends: what Arrow's CSV reader reads from in its thread."""
+class _CopyOut(io.RawIOBase):
+    """A readable file over the rows of a ``COPY … TO STDOUT``: what Arrow's CSV reader reads from."""
 
-    def __init__(self, receive: MemoryObjectReceiveStream[bytes], token: EventLoopToken) -> None:
-        self._receive = receive
-        self._token = token
-        self._block = memoryview(b"")
-        self._ended = False
+    def __init__(self, rows: Iterator[bytes | bytearray | memoryview]) -> None:
+        self._rows = rows
+        self._pending = bytearray()
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
-        while not self._block and not self._ended:
-            try:
-                self._block = memoryview(anyio.from_thread.run(self._receive.receive, token=self._token))
-            except anyio.EndOfStream:
-                self._ended = True
-        size = min(len(buffer), len(self._block))
-        buffer[:size] = self._block[:size]
-        self._block = self._block[size:]
+        wanted = len(buffer)
+        pending = self._pending
+        for row in self._rows:
+            pending += row
+            if len(pending) >= wanted:
+                break
+        size = min(wanted, len(pending))
+        buffer[:size] = pending[:size]
+        del pending[:size]
         return size
 
 
-def _write_parquet(
-    receive: MemoryObjectReceiveStream[bytes], token: EventLoopToken, path: Path, row_group_rows: int
-) -> _Written:
+def _write_parquet(dsn: str, start: dt.datetime, end: dt.datetime, path: Path, row_group_rows: int) -> _Written:
     written = _Written()
-    with receive:
-        reader = pacsv.open_csv(
-            io.BufferedReader(_Channel(receive, token), buffer_size=_CSV_BLOCK),
-            read_options=pacsv.ReadOptions(column_names=list(COLUMNS), block_size=_CSV_BLOCK),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(
-                column_types=dict(zip(ARCHIVE_SCHEMA.names, ARCHIVE_SCHEMA.types, strict=True)),
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=False,  # "" is an empty text, an unquoted nothing is NULL
-            ),
-        )
-        with pq.ParquetWriter(path, ARCHIVE_SCHEMA, compression="zstd") as writer:
-            pending: list[pa.RecordBatch] = []
-            rows = 0
-            for batch in reader:
-                pending.append(batch)
-                rows += batch.num_rows
-                if rows >= row_group_rows:
-                    table = pa.Table.from_batches(pending, schema=ARCHIVE_SCHEMA)
-                    full = rows - rows % row_group_rows
-                    _flush(writer, table.slice(0, full), row_group_rows, written)
-                    pending = table.slice(full).to_batches()
-                    rows -= full
-            _flush(writer, pa.Table.from_batches(pending, schema=ARCHIVE_SCHEMA), row_group_rows, written)
+    statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(
+        _SELECT_MONTH.format(sql.Literal(start), sql.Literal(end))
+    )
+    with psycopg.connect(dsn) as database, database.cursor() as cursor:
+        cursor.execute(str(_ARCHIVE_SCOPE))
+        with cursor.copy(statement) as copy:
+            reader = pacsv.open_csv(
+                io.BufferedReader(_CopyOut(iter(copy)), buffer_size=_CSV_BLOCK),
+                read_options=pacsv.ReadOptions(column_names=list(COLUMNS), block_size=_CSV_BLOCK),
+                parse_options=pacsv.ParseOptions(newlines_in_values=True),
+                convert_options=pacsv.ConvertOptions(
+                    column_types=dict(zip(ARCHIVE_SCHEMA.names, ARCHIVE_SCHEMA.types, strict=True)),
+                    strings_can_be_null=True,
+                    quoted_strings_can_be_null=False,  # "" is an empty text, an unquoted nothing is NULL
+                ),
+            )
+            with pq.ParquetWriter(path, ARCHIVE_SCHEMA, compression="zstd") as writer:
+                pending: list[pa.RecordBatch] = []
+                rows = 0
+                for batch in reader:
+                    pending.append(batch)
+                    rows += batch.num_rows
+                    if rows >= row_group_rows:
+                        table = pa.Table.from_batches(pending, schema=ARCHIVE_SCHEMA)
+                        full = rows - rows % row_group_rows
+                        _flush(writer, table.slice(0, full), row_group_rows, written)
+                        pending = table.slice(full).to_batches()
+                        rows -= full
+                _flush(writer, pa.Table.from_batches(pending, schema=ARCHIVE_SCHEMA), row_group_rows, written)
     return written
 
 
