@@ -308,3 +308,32 @@ async def test_bad_restore_requests_are_refused_and_write_nothing(
     month.execute("UPDATE socialproof.archives SET status = 'failed' WHERE id = %s", archive_id)
     refused = await client.post(path, headers=founder.headers, json={})
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "archive_not_verified"
+
+
+async def test_a_restore_of_an_archive_changed_in_storage_fails_and_writes_nothing(
+    client: httpx.AsyncClient,
+    database: Database,
+    month: Month,
+    store: ObjectStore,
+    moto: Moto,
+    founder: Account,
+    other_founder: Account,
+    work: Run,
+) -> None:
+    archive_id = (await archived_month(client, database, month, store, founder, other_founder)).archive_id
+    key = f"platform/{month.archive()['object_key']}"
+    data = moto.client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    moto.client.put_object(Bucket=BUCKET, Key=key, Body=data[:-10] + b"0123456789")
+    created = await client.post(f"/api/v1/archives/{archive_id}/restore", headers=founder.headers, json={})
+    restore_id = created.json()["data"]["id"]
+    await work()
+    failed = (await client.get(f"/api/v1/archive-restores/{restore_id}", headers=founder.headers)).json()["data"]
+    assert failed["status"] == "failed" and failed["rows"] == 0
+    assert "checksum" in failed["error"]
+    events = await client.get(f"/api/v1/archive-restores/{restore_id}/events", headers=founder.headers)
+    assert events.status_code == 409 and events.json()["error"]["code"] == "restore_not_ready"
+    with psycopg.connect(month.database_url) as connection:
+        left = connection.execute(
+            "SELECT count(*) FROM socialproof.restored_events WHERE restore_id = %s", (restore_id,)
+        ).fetchone()
+    assert left == (0,)
