@@ -113,7 +113,7 @@ class SocialProofSettings(BaseModel):
     raw_retention_days: int = 90
     minute_rollup_retention_days: int = 7
     # archives of raw months (docs/socialproof.md "Archival"): rows per Parquet row group, days a restore is kept
-    archive_row_group_rows: int = 131_072
+    archive_row_group_rows: int = 65_536
     archive_restore_days: int = 7
     # where a site proves control of its domain ({domain}: the site's); fetched through the outbound guard
     verification_url: str = "https://{domain}/.well-known/northstar-verification.txt"

@@ -63,7 +63,7 @@ ARCHIVE_SCHEMA = pa.schema(
     metadata={b"northstar.table": b"socialproof.notification_events", b"northstar.schema_version": b"1"},
 )
 SPOT_CHECK_ROWS = 64
-_CSV_BLOCK = 4 << 20
+_CSV_BLOCK = 1 << 20
 _CHUNK = 1 << 20
 _SELECT_MONTH = sql.SQL(
     "SELECT id, org_id, site_id, event_type, event_name, notification_id, visitor_id, url, payload, occurred_at,"
