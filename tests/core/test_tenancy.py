@@ -198,9 +198,9 @@ async def _objects_of(client: httpx.AsyncClient, database: Database, owner: Acco
             ),
             {"archive": archive_id, "org": owner.org_id},
         )
-    restore = (
-        await client.post(f"/api/v1/archives/{archive_id}/restore", headers=owner.headers, json={})
-    ).json()["data"]
+    restore = (await client.post(f"/api/v1/archives/{archive_id}/restore", headers=owner.headers, json={})).json()[
+        "data"
+    ]
     return {
         "archive_id": str(archive_id),
         "restore_id": restore["id"],
