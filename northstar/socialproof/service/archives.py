@@ -41,22 +41,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from northstar.core.db import to_libpq_url
 from northstar.core.storage import ObjectStore
+from northstar.socialproof.ingest import STAGE_COLUMNS
 from northstar.socialproof.models import Archive
 
 SCHEMA_VERSION = 1
-COLUMNS = (
-    "id",
-    "org_id",
-    "site_id",
-    "event_type",
-    "event_name",
-    "notification_id",
-    "visitor_id",
-    "url",
-    "payload",
-    "occurred_at",
-    "received_at",
-)
+COLUMNS = (*STAGE_COLUMNS, "received_at")  # every stored column of an event, in the table's order
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
 ARCHIVE_SCHEMA = pa.schema(
     [(name, pa.string()) for name in COLUMNS[:-2]] + [("occurred_at", _TIMESTAMP), ("received_at", _TIMESTAMP)],
