@@ -10,6 +10,11 @@ what the analytics read while they are timed). Baselines are measured in the sam
 ``NORTHSTAR_BENCH_EVENTS`` sets how many raw events the analytics site gets (default 10 million); a small number
 makes a quick run. The analytics events are loaded through ``socialproof.ingest_staged`` itself (what the event
 writer runs for every batch), not over HTTP, so 10 million take minutes instead of hours.
+
+Archival: a month of ``NORTHSTAR_BENCH_ARCHIVE_EVENTS`` raw events (default 10 million, loaded with
+``generate_series``) archived to Parquet in local object storage and verified by reading back, against a plain
+``COPY (SELECT …) TO STDOUT`` of the same month whose output is thrown away (the floor of any export); the peak
+resident memory of this process is sampled while it runs (``python -m bench.socialproof archival`` runs only this).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,11 +44,16 @@ from psycopg import sql
 from sqlalchemy import text
 
 from bench.server import PASSWORD, LoadResult, Server, running_server, signup, wrk
-from northstar.core.db import APP_ROLE, Database
+from northstar.core.db import APP_ROLE, Database, to_async_url
+from northstar.core.storage import LocalObjectStore
 from northstar.socialproof.ingest import _COPY_STAGE, _CREATE_STAGE
-from northstar.socialproof.service import rollups
+from northstar.socialproof.service import archives, rollups
 
 EVENTS = int(os.environ.get("NORTHSTAR_BENCH_EVENTS", "10000000"))
+ARCHIVE_EVENTS = int(os.environ.get("NORTHSTAR_BENCH_ARCHIVE_EVENTS", "10000000"))
+ARCHIVE_MONTH = datetime(2020, 3, 1, tzinfo=UTC)
+ARCHIVE_RATE_TARGET = 500_000
+ARCHIVE_MEMORY_TARGET_MB = 500
 LOAD_BATCH = 200_000
 VISITORS = 200_000
 PAGES = 400
@@ -811,6 +822,128 @@ def _sizes(base_url: str, owner: Merchant) -> dict[str, Any]:
     }
 
 
+_LOAD_ARCHIVE_MONTH = """
+    INSERT INTO socialproof.notification_events
+      (id, org_id, site_id, event_type, event_name, notification_id, visitor_id, url, payload, occurred_at,
+       received_at)
+    SELECT gen_random_uuid(), o.org_id, o.site_id,
+           (ARRAY['page_view', 'impression', 'hover', 'close', 'click', 'purchase'])[1 + (n * 7) %% 6],
+           CASE WHEN n %% 50 = 0 THEN 'newsletter' END,
+           CASE WHEN n %% 5 = 0 THEN o.notification_id END,
+           'v' || (n %% 200000), 'https://shop.example.com/p/' || (n %% 400),
+           CASE WHEN n %% 100 = 0 THEN %(purchase)s::jsonb ELSE '{}'::jsonb END,
+           %(start)s::timestamptz + (n::bigint * %(step)s::bigint) * interval '1 microsecond',
+           %(start)s::timestamptz + (n::bigint * %(step)s::bigint) * interval '1 microsecond' + interval '2 seconds'
+    FROM generate_series(%(first)s, %(last)s) n
+    JOIN (SELECT g, gen_random_uuid() AS org_id, gen_random_uuid() AS site_id, gen_random_uuid() AS notification_id
+          FROM generate_series(0, 49) g) o ON o.g = n %% 50"""
+
+
+class PeakMemory:
+    """The highest resident set size of this process, sampled every 20 ms while the block runs."""
+
+    def __init__(self) -> None:
+        self.process = psutil.Process()
+        self.peak = self.at_start = self.process.memory_info().rss
+        self._done = False
+
+    def _sample(self) -> None:
+        while not self._done:
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            time.sleep(0.02)
+
+    def __enter__(self) -> PeakMemory:
+        import threading
+
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done = True
+        self._thread.join()
+
+
+def _load_archive_month(database: str, rows: int) -> float:
+    """The month's partition filled with ``rows`` events of 50 orgs in batches; returns the seconds it took."""
+    step = int(timedelta(days=31).total_seconds() * 1_000_000 // rows)
+    started = time.perf_counter()
+    with psycopg.connect(database, autocommit=True) as connection:
+        connection.execute("SELECT socialproof.ensure_event_partitions(%s)", (ARCHIVE_MONTH.date(),))
+        for first in range(0, rows, 1_000_000):
+            params = {
+                "purchase": PURCHASES[0],
+                "start": ARCHIVE_MONTH,
+                "step": step,
+                "first": first,
+                "last": min(first + 1_000_000, rows) - 1,
+            }
+            connection.execute(_LOAD_ARCHIVE_MONTH, params)
+        connection.execute(f"VACUUM (ANALYZE) socialproof.notification_events_{ARCHIVE_MONTH:%Y_%m}")
+    return time.perf_counter() - started
+
+
+def _copy_out(database: str) -> float:
+    """Seconds to stream the month out as CSV and throw it away: the floor of any export of it."""
+    start, end = archives.month_range(ARCHIVE_MONTH.date())
+    statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(
+        archives._SELECT_MONTH.format(sql.Literal(start), sql.Literal(end))
+    )
+    started = time.perf_counter()
+    with psycopg.connect(database) as connection, connection.cursor() as cursor, cursor.copy(statement) as copy:
+        for _ in copy:
+            pass
+    return time.perf_counter() - started
+
+
+async def _archive(database: str, root: Path) -> tuple[float, float, int]:
+    """Write and verify the month's archive (what the retention task does before a drop): seconds for each, size."""
+    db = Database(to_async_url(database), pool_size=2)
+    store = LocalObjectStore(root)
+    try:
+        async with db.engine.begin() as connection:
+            started = time.perf_counter()
+            archive_id = await archives.write_archive(
+                connection, ARCHIVE_MONTH.date(), store=store, row_group_rows=65_536
+            )
+            written = time.perf_counter()
+            await archives.verify_archive(connection, archive_id, store=store)
+            verified = time.perf_counter()
+            size = int(
+                await connection.scalar(
+                    text("SELECT size_bytes FROM socialproof.archives WHERE id = :id"), {"id": archive_id}
+                )
+                or 0
+            )
+    finally:
+        await db.dispose()
+    return written - started, verified - written, size
+
+
+def _archival(database: str, scratch: Path, rows: int = ARCHIVE_EVENTS) -> dict[str, Any]:
+    load_s = _load_archive_month(database, rows)
+    copy_s = _copy_out(database)
+    with PeakMemory() as memory:
+        write_s, verify_s, size = asyncio.run(_archive(database, scratch / "objects"))
+    with psycopg.connect(database, autocommit=True) as connection:
+        connection.execute("SELECT socialproof.drop_event_month(%s)", (ARCHIVE_MONTH.date(),))
+    rate = rows / (write_s + verify_s)
+    peak_mb = memory.peak / 2**20
+    return {
+        "archival: events in the month": rows,
+        "archival: load with generate_series (s)": load_s,
+        "archival: baseline COPY out, thrown away (rows/s)": rows / copy_s,
+        "archival: write Parquet zstd + upload (rows/s)": rows / write_s,
+        "archival: read back + verify (s)": verify_s,
+        "archival: archive and verify (rows/s)": rate,
+        "archival: archive size (MB)": size / 2**20,
+        "archival: peak RSS of the archiving process (MB)": peak_mb,
+        "archival: RSS growth while archiving (MB)": (memory.peak - memory.at_start) / 2**20,
+        f"archival ≥ {ARCHIVE_RATE_TARGET:,} rows/s": _met(rate >= ARCHIVE_RATE_TARGET),
+        f"archival peak memory < {ARCHIVE_MEMORY_TARGET_MB} MB": _met(peak_mb < ARCHIVE_MEMORY_TARGET_MB),
+    }
+
+
 def run(seconds: int = 10) -> dict[str, Any]:
     with running_server("serve") as server, tempfile.TemporaryDirectory() as scratch:
         database = conninfo(server.data_dir)
@@ -824,6 +957,42 @@ def run(seconds: int = 10) -> dict[str, Any]:
         results |= _feed(server.base_url, shop, seconds)
         results["machine_load_1m_before_analytics"] = os.getloadavg()[0]
         results |= _analytics(server.base_url, database, analyst)
+        results["machine_load_1m_before_archival"] = os.getloadavg()[0]
+        results |= _archival(database, Path(scratch))
+        results["machine_load_1m_at_end"] = os.getloadavg()[0]
+    return results
+
+
+@contextmanager
+def _archival_database() -> Iterator[str]:
+    """A migrated database of its own on ``NORTHSTAR_BENCH_DATABASE_URL``'s server (dropped after), else the embedded
+    one of a ``northstar serve`` (whose start can outlast its readiness wait on a loaded machine)."""
+    server_url = os.environ.get("NORTHSTAR_BENCH_DATABASE_URL")
+    if not server_url:
+        with running_server("serve") as server:
+            yield conninfo(server.data_dir)
+        return
+    from sqlalchemy.engine import make_url
+
+    from northstar.migrations import upgrade
+
+    name = f"northstar_bench_archival_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server_url, autocommit=True) as connection:
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as connection:
+            connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def run_archival() -> dict[str, Any]:
+    """Only the archival measures."""
+    with _archival_database() as database, tempfile.TemporaryDirectory() as scratch:
+        results: dict[str, Any] = {"machine_load_1m_at_start": os.getloadavg()[0]}
+        results |= _archival(database, Path(scratch))
         results["machine_load_1m_at_end"] = os.getloadavg()[0]
     return results
 
@@ -831,5 +1000,6 @@ def run(seconds: int = 10) -> dict[str, Any]:
 if __name__ == "__main__":
     import sys
 
-    for name, value in (run_erasure() if sys.argv[1:] == ["erasure"] else run()).items():
+    only = {"erasure": run_erasure, "archival": run_archival}
+    for name, value in only.get(" ".join(sys.argv[1:]), run)().items():
         print(f"{name:60} {value:>14,.2f}" if isinstance(value, float) else f"{name:60} {value:>14}")

@@ -112,6 +112,9 @@ class SocialProofSettings(BaseModel):
     feed_items: int = 20
     raw_retention_days: int = 90
     minute_rollup_retention_days: int = 7
+    # archives of raw months (docs/socialproof.md "Archival"): rows per Parquet row group, days a restore is kept
+    archive_row_group_rows: int = 65_536
+    archive_restore_days: int = 7
     # where a site proves control of its domain ({domain}: the site's); fetched through the outbound guard
     verification_url: str = "https://{domain}/.well-known/northstar-verification.txt"
     verification_timeout_seconds: float = 10.0

@@ -18,3 +18,8 @@ EventsCreate = Annotated[Principal, Depends(require("events", "create"))]
 SitesReadPage = Annotated[Principal, Depends(console_require("sites", "read"))]
 SitesCreatePage = Annotated[Principal, Depends(console_require("sites", "create"))]
 SitesUpdatePage = Annotated[Principal, Depends(console_require("sites", "update"))]
+
+ArchivesRead = Annotated[Principal, Depends(require("archives", "read"))]
+ArchivesRestore = Annotated[Principal, Depends(require("archives", "create"))]
+ArchivesReadPage = Annotated[Principal, Depends(console_require("archives", "read"))]
+ArchivesRestorePage = Annotated[Principal, Depends(console_require("archives", "create"))]

@@ -11,8 +11,8 @@ from fastapi import FastAPI
 from northstar.core.manifest import Manifest, NavLink, SettingsSection
 from northstar.core.permissions import Resource, allow, own
 from northstar.settings import SocialProofSettings
-from northstar.socialproof import console, console_abtests, models
-from northstar.socialproof.api import abtests, merchant, public
+from northstar.socialproof import archive_pages, console, console_abtests, models
+from northstar.socialproof.api import abtests, archives, merchant, public
 from northstar.socialproof.runtime import SocialProofRuntime
 
 
@@ -31,11 +31,14 @@ async def _runtime(app: FastAPI) -> AsyncIterator[None]:
 
 MANIFEST = Manifest(
     name="socialproof",
-    api_routers=(merchant.router, abtests.router),
-    console_pages=(console.router, console_abtests.router),
+    api_routers=(merchant.router, abtests.router, archives.router),
+    console_pages=(console.router, console_abtests.router, archive_pages.router),
     console_templates=console.TEMPLATES,
     console_static=console.STATIC,
-    console_nav=(NavLink("Sites", "/app/sites", "sites", "read"),),
+    console_nav=(
+        NavLink("Sites", "/app/sites", "sites", "read"),
+        NavLink("Archives", "/app/archives", "archives", "read"),
+    ),
     task_modules=("northstar.socialproof.tasks",),
     model_modules=(models,),
     tables=(
@@ -43,10 +46,14 @@ MANIFEST = Manifest(
         "socialproof.ab_test_variants",
         "socialproof.ab_test_visitors",
         "socialproof.ab_tests",
+        "socialproof.archive_orgs",
+        "socialproof.archive_restores",
+        "socialproof.archives",
         "socialproof.conversions",
         "socialproof.event_counts",
         "socialproof.event_months",
         "socialproof.notifications",
+        "socialproof.restored_events",
         "socialproof.sites",
         "socialproof.templates",
         "socialproof.visitor_hashes",
@@ -59,9 +66,11 @@ MANIFEST = Manifest(
     resources=(
         Resource("sites", member=(allow("read", "create"), own("update", "delete")), analyst=(allow("read"),)),
         Resource("events", member=(allow("create"),), analyst=(allow("read"),)),
+        # archives of raw events: anyone who reads analytics sees them; restoring (create) is for admins
+        Resource("archives", member=(allow("read"),), analyst=(allow("read"),)),
     ),
     event_topics=MappingProxyType({"socialproof.": "sites"}),
-    audit_targets=("ab_test", "notification", "site", "template"),
+    audit_targets=("ab_test", "archive", "notification", "site", "template"),
     settings=SettingsSection("socialproof", SocialProofSettings),
     fast_routes=tuple(public.fast_routes()),
     document=public.document,

@@ -419,3 +419,125 @@ class AbTestCount(Base):
     exposures: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
     clicks: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
     conversions: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+
+
+ARCHIVE_STATUSES = ("writing", "written", "verified", "failed")
+RESTORE_STATUSES = ("pending", "running", "ready", "failed", "expired")
+
+
+class Archive(Base):
+    """A raw event month written to object storage (platform-wide: partitions hold every org's events).
+
+    The manifest of the file: rows, sha256, time range, schema version, key; ``verified`` once read back and
+    compared, which is what allows its partition to be dropped.
+    """
+
+    __tablename__ = "archives"
+    __table_args__ = (
+        CheckConstraint(f"status IN {ARCHIVE_STATUSES!r}", name="status"),
+        Index("ix_archives_month", "month"),
+        {"schema": "socialproof"},
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    month: Mapped[date] = mapped_column(Date, nullable=False)
+    object_key: Mapped[str] = mapped_column(String(1024), nullable=False)
+    status: Mapped[str] = mapped_column(String(12), nullable=False)
+    schema_version: Mapped[int] = mapped_column(SmallInteger, nullable=False)
+    range_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    range_end: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    rows: Mapped[int | None] = mapped_column(BigInteger)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    checksum: Mapped[str | None] = mapped_column(String(64))
+    first_occurred_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_occurred_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = created_at()
+    written_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ArchiveOrg(Base):
+    """One org's share of an archive (its rows and time range): what that org sees of the platform's archives."""
+
+    __tablename__ = "archive_orgs"
+    __table_args__ = (
+        PrimaryKeyConstraint("archive_id", "org_id", name="pk_archive_orgs"),
+        ForeignKeyConstraint(
+            ["archive_id"], ["socialproof.archives.id"], ondelete="CASCADE", name="fk_archive_orgs_archive"
+        ),
+        Index("ix_archive_orgs_org_id_archive_id", "org_id", "archive_id"),
+        {"schema": "socialproof"},
+    )
+
+    archive_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    org_id: Mapped[uuid.UUID] = org_fk()
+    rows: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    first_occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    last_occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class ArchiveRestore(Base):
+    """An org's request to bring a period of an archive back into ``restored_events`` until ``expires_at``."""
+
+    __tablename__ = "archive_restores"
+    __table_args__ = (
+        CheckConstraint(f"status IN {RESTORE_STATUSES!r}", name="status"),
+        UniqueConstraint("org_id", "id", name="uq_archive_restores_org_id_id"),
+        ForeignKeyConstraint(
+            ["archive_id"], ["socialproof.archives.id"], ondelete="CASCADE", name="fk_archive_restores_archive"
+        ),
+        ForeignKeyConstraint(
+            ["org_id", "site_id"],
+            ["socialproof.sites.org_id", "socialproof.sites.id"],
+            ondelete="CASCADE",
+            name="fk_archive_restores_site",
+        ),
+        Index("ix_archive_restores_org_id_created_at", "org_id", "created_at"),
+        Index("ix_archive_restores_expires_at", "expires_at"),
+        {"schema": "socialproof"},
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    org_id: Mapped[uuid.UUID] = org_fk()
+    archive_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    site_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    period_end: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    status: Mapped[str] = mapped_column(String(12), nullable=False)
+    rows: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
+    keep_days: Mapped[int] = mapped_column(SmallInteger, nullable=False)
+    error: Mapped[str | None] = mapped_column(Text)
+    requested_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = created_at()
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RestoredEvent(Base):
+    """A raw event brought back from an archive for one org, queryable until its restore expires."""
+
+    __tablename__ = "restored_events"
+    __table_args__ = (
+        PrimaryKeyConstraint("restore_id", "occurred_at", "site_id", "id", name="pk_restored_events"),
+        ForeignKeyConstraint(
+            ["org_id", "restore_id"],
+            ["socialproof.archive_restores.org_id", "socialproof.archive_restores.id"],
+            ondelete="CASCADE",
+            name="fk_restored_events_restore",
+        ),
+        {"schema": "socialproof"},
+    )
+
+    org_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    restore_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    site_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    event_type: Mapped[str] = mapped_column(String(20), nullable=False)
+    event_name: Mapped[str | None] = mapped_column(String(100))
+    notification_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    visitor_id: Mapped[str | None] = mapped_column(String(64))
+    url: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)

@@ -1,12 +1,17 @@
-"""Queue tasks of the social proof module: partitions ahead, sketches folded, old rollups and raw months dropped."""
+"""Queue tasks of the social proof module: partitions ahead, sketches folded, old rollups and raw months archived
+and dropped, archives restored and restores expired."""
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.core.db import list_tenant_ids
-from northstar.core.queue import queue_app, task_database, task_settings
-from northstar.socialproof.service import abtests, events, rollups
+from northstar.core.queue import periodic_per_org, queue_app, task_database, task_settings, task_storage, tenant_task
+from northstar.socialproof.service import abtests, archives, events, restores, rollups
 
 
 @queue_app.periodic(cron="11 3 * * *", periodic_id="socialproof.event_partitions")
@@ -39,7 +44,8 @@ async def fold_visitor_hashes(timestamp: int) -> int:
 @queue_app.periodic(cron="37 4 * * *", periodic_id="socialproof.retention")
 @queue_app.task(name="socialproof.retention", queueing_lock="socialproof.retention", retry=3)
 async def apply_retention(timestamp: int) -> int:
-    """Daily: minute rollups past their week, raw months past retention (rollups complete), old visitor salts."""
+    """Daily: minute rollups past their week, raw months past retention (rollups complete, archived and verified),
+    old visitor salts."""
     config = task_settings().socialproof
     database = task_database()
     removed = 0
@@ -47,7 +53,13 @@ async def apply_retention(timestamp: int) -> int:
         async with database.tenant_transaction(org_id=org_id) as session:
             removed += await rollups.prune_minute_rollups(session, keep_days=config.minute_rollup_retention_days)
     async with database.engine.begin() as connection:
-        removed += len(await rollups.drop_expired_months(connection, retention_days=config.raw_retention_days))
+        archiver = functools.partial(
+            archives.archive_month, store=task_storage(), row_group_rows=config.archive_row_group_rows
+        )
+        dropped = await rollups.drop_expired_months(
+            connection, retention_days=config.raw_retention_days, archivers=[archiver]
+        )
+        removed += len(dropped)
         removed += await rollups.delete_old_salts(connection)
     return removed
 
@@ -65,3 +77,15 @@ async def choose_ab_test_winners(timestamp: int) -> int:
             completed += len(await abtests.check_running_tests(session, org_id=org_id))
             await abtests.prune_finished_visitors(session, org_id=org_id)
     return completed
+
+
+@tenant_task(restores.RESTORE_TASK, retry=False)
+async def restore_archive(session: AsyncSession, restore_id: str) -> int:
+    """One org's rows of a period of an archive, back in ``restored_events`` (a failure is recorded on the restore)."""
+    return await restores.run_restore(session, restore_id=uuid.UUID(restore_id), store=task_storage())
+
+
+@periodic_per_org("socialproof.expire_restores", cron="23 * * * *")
+async def expire_restores(session: AsyncSession) -> int:
+    """Hourly: restored events past their restore's days are dropped."""
+    return await restores.expire_restores(session)

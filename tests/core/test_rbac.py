@@ -176,6 +176,8 @@ async def test_live_requests_follow_the_matrix(
             "report_id",
             "share_id",
             "request_id",
+            "archive_id",
+            "restore_id",
         )
     } | {"kind": "weekly_digest"}  # a report kind (a report file's kind answers 422 where allowed: not 403)
     for row in api_rows():

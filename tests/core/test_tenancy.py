@@ -201,8 +201,28 @@ async def _objects_of(client: httpx.AsyncClient, database: Database, owner: Acco
         message_id = await inbox.notify(
             session, org_id=owner.org_id, user_id=owner.user_id, kind="notice", title="secret message", body="b"
         )
+    async with database.engine.begin() as connection:  # an archive holding the org's events, as the archiver records
+        archive_id = await connection.scalar(
+            text(
+                "INSERT INTO socialproof.archives (month, object_key, status, schema_version, range_start, range_end,"
+                " rows) VALUES ('2020-01-01', 'archives/secret.parquet', 'verified', 1, '2020-01-01', '2020-02-01', 1)"
+                " RETURNING id"
+            )
+        )
+        await connection.execute(
+            text(
+                "INSERT INTO socialproof.archive_orgs (archive_id, org_id, rows, first_occurred_at, last_occurred_at)"
+                " VALUES (:archive, :org, 1, '2020-01-02', '2020-01-02')"
+            ),
+            {"archive": archive_id, "org": owner.org_id},
+        )
+    restore = (await client.post(f"/api/v1/archives/{archive_id}/restore", headers=owner.headers, json={})).json()[
+        "data"
+    ]
     return {
         "request_id": privacy_request["id"],
+        "archive_id": str(archive_id),
+        "restore_id": restore["id"],
         "report_id": report["id"],
         "share_id": share["id"],
         "kind": "html",
@@ -323,6 +343,8 @@ async def test_lists_never_show_another_tenants_rows(
         "/api/v1/notifications/inbox",
         "/api/v1/privacy/requests",
         "/api/v1/privacy/consents",
+        "/api/v1/archives",
+        "/api/v1/archive-restores",
     ):
         response = await client.get(path, headers=other_founder.headers)
         assert response.status_code == 200, path

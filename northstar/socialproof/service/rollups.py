@@ -10,14 +10,15 @@ Raw events are kept ``raw_retention_days`` (90 by default). A month's partition 
 * its last day is older than the retention,
 * its rollups are complete: no event can land in it any more (events are at most 7 days old when stored) and a
   complete fold pass over every organization ran after that (``event_months.rolled_up_at``),
-* every registered archiver has archived it (``ARCHIVERS``; empty until archival to object storage exists).
+* every archiver has archived it (the retention task passes ``archives.archive_month``, which writes the month
+  to Parquet in object storage and verifies it by reading it back, ``service/archives.py``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from sqlalchemy import text
@@ -154,10 +155,16 @@ def _as_utc(day: dt.date) -> dt.datetime:
 
 
 async def drop_expired_months(
-    connection: AsyncConnection, *, retention_days: int, now: dt.datetime | None = None
+    connection: AsyncConnection,
+    *,
+    retention_days: int,
+    now: dt.datetime | None = None,
+    archivers: Sequence[Archiver] | None = None,
 ) -> list[dt.date]:
-    """Drop the raw partitions of months past retention whose rollups are complete and which are archived."""
+    """Drop the raw partitions of months past retention whose rollups are complete and which are archived
+    (by ``archivers``, else the registered ``ARCHIVERS``)."""
     now = now or dt.datetime.now(dt.UTC)
+    archivers = ARCHIVERS if archivers is None else archivers
     rolled_up = set(
         (
             await connection.scalars(
@@ -169,7 +176,7 @@ async def drop_expired_months(
     for month in await event_months(connection):
         if _as_utc(next_month(month)) > now - dt.timedelta(days=retention_days) or month not in rolled_up:
             continue
-        for archive in ARCHIVERS:
+        for archive in archivers:
             await archive(connection, month)
         await connection.execute(text("SELECT socialproof.drop_event_month(:month)"), {"month": month})
         await connection.execute(
@@ -177,7 +184,7 @@ async def drop_expired_months(
                 "UPDATE socialproof.event_months SET dropped_at = :now, archived_at = CASE WHEN :archived"
                 " THEN :now END WHERE month = :month"
             ),
-            {"now": now, "archived": bool(ARCHIVERS), "month": month},
+            {"now": now, "archived": bool(archivers), "month": month},
         )
         dropped.append(month)
     return dropped
