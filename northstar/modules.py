@@ -17,6 +17,7 @@ from northstar.metrics.manifest import MANIFEST as METRICS
 from northstar.platform.manifest import MANIFEST as PLATFORM
 from northstar.reports.manifest import MANIFEST as REPORTS
 from northstar.socialproof.manifest import MANIFEST as SOCIALPROOF
+from northstar.webhooks.manifest import MANIFEST as WEBHOOKS
 
 MANIFESTS: tuple[Manifest, ...] = (
     CORE_MANIFEST,
@@ -29,5 +30,6 @@ MANIFESTS: tuple[Manifest, ...] = (
     METRICS,
     REPORTS,
     ALERTS,
+    WEBHOOKS,
 )
 install(MANIFESTS)  # roles, export sources and event topics are known wherever the platform is loaded

@@ -42,6 +42,7 @@ MANIFEST = Manifest(
         "socialproof.conversions",
         "socialproof.event_counts",
         "socialproof.event_months",
+        "socialproof.inbound_hooks",
         "socialproof.notifications",
         "socialproof.sites",
         "socialproof.templates",

@@ -1,0 +1,30 @@
+"""Queue tasks of the webhooks module: one attempt of a delivery (each retry is a job scheduled for its time, so the
+schedule and the attempt count live in ``webhook_deliveries``), and the e-mail to admins when an endpoint is turned
+off."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from northstar.core.db import bound_org
+from northstar.core.queue import queue_app, task_database, tenant_task
+from northstar.webhooks.service import delivery
+from northstar.webhooks.service.emission import DELIVER
+
+
+@queue_app.task(name=DELIVER, queue="webhooks", retry=False)
+async def deliver(org_id: str, delivery_id: str, manual: bool = False) -> None:
+    """One attempt; its outcome schedules the next one (the delivery's own retry schedule, not the queue's)."""
+    await delivery.deliver(
+        task_database(), org_id=uuid.UUID(org_id), delivery_id=uuid.UUID(delivery_id), manual=manual
+    )
+
+
+@tenant_task(delivery.NOTIFY_DISABLED)
+async def notify_disabled(session: AsyncSession, endpoint_id: str) -> int:
+    """E-mail the admins about an endpoint turned off (in-app messages were written when it was)."""
+    return await delivery.email_admins_disabled(
+        session, org_id=await bound_org(session), endpoint_id=uuid.UUID(endpoint_id)
+    )
