@@ -12,6 +12,7 @@ from northstar.core.context import DbSession, audit_target
 from northstar.core.http import ERROR_RESPONSES, Envelope, Page, PageEnvelope
 from northstar.core.idempotency import Idempotent
 from northstar.webhooks.auth import WebhooksCreate, WebhooksDelete, WebhooksRead, WebhooksUpdate
+from northstar.webhooks.models import MessageDelivery
 from northstar.webhooks.schemas import (
     AttemptOut,
     DeliveryDetail,
@@ -92,9 +93,7 @@ async def update_endpoint(
     return Envelope(data=EndpointOut.model_validate(found))
 
 
-@router.post(
-    f"{ENDPOINT}/rotate-secret", response_model=Envelope[EndpointWithSecret], name="webhooks.endpoints.rotate"
-)
+@router.post(f"{ENDPOINT}/rotate-secret", response_model=Envelope[EndpointWithSecret], name="webhooks.endpoints.rotate")
 async def rotate_secret(
     endpoint_id: uuid.UUID, request: Request, principal: WebhooksUpdate, session: DbSession
 ) -> Envelope[EndpointWithSecret]:
@@ -133,7 +132,7 @@ async def list_deliveries(
     return PageEnvelope(data=[DeliveryOut.model_validate(row) for row in found], meta=page.meta(total))
 
 
-async def _detail(session: DbSession, found: deliveries.MessageDelivery) -> DeliveryDetail:
+async def _detail(session: DbSession, found: MessageDelivery) -> DeliveryDetail:
     attempts = await deliveries.attempts_of(session, delivery=found)
     return DeliveryDetail.model_validate(
         {
@@ -146,9 +145,7 @@ async def _detail(session: DbSession, found: deliveries.MessageDelivery) -> Deli
 
 
 @router.get(DELIVERY, response_model=Envelope[DeliveryDetail], name="webhooks.deliveries.get")
-async def get_delivery(
-    delivery_id: uuid.UUID, principal: WebhooksRead, session: DbSession
-) -> Envelope[DeliveryDetail]:
+async def get_delivery(delivery_id: uuid.UUID, principal: WebhooksRead, session: DbSession) -> Envelope[DeliveryDetail]:
     found = await deliveries.get_delivery(session, org_id=principal.org_id, delivery_id=delivery_id)
     return Envelope(data=await _detail(session, found))
 

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 
-SECRET_PREFIX = "whsec_"
+SECRET_PREFIX = "whsec_"  # noqa: S105 - the spec's prefix, not a secret
 SECRET_BYTES = 24
 TOLERANCE_SECONDS = 300  # a receiver refuses timestamps further than this from its clock (replays)
 

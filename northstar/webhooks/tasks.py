@@ -17,9 +17,7 @@ from northstar.webhooks.service.emission import DELIVER
 @queue_app.task(name=DELIVER, queue="webhooks", retry=False)
 async def deliver(org_id: str, delivery_id: str, manual: bool = False) -> None:
     """One attempt; its outcome schedules the next one (the delivery's own retry schedule, not the queue's)."""
-    await delivery.deliver(
-        task_database(), org_id=uuid.UUID(org_id), delivery_id=uuid.UUID(delivery_id), manual=manual
-    )
+    await delivery.deliver(task_database(), org_id=uuid.UUID(org_id), delivery_id=uuid.UUID(delivery_id), manual=manual)
 
 
 @tenant_task(delivery.NOTIFY_DISABLED)

@@ -6,7 +6,12 @@ Webhooks signatures of what they receive with ``verify_signature``.
 """
 
 from northstar.webhooks.models import EVENT_TYPES
-from northstar.webhooks.service.emission import cached_subscriptions, emit, emit_many_on_connection
+from northstar.webhooks.service.emission import (
+    cached_subscriptions,
+    emit,
+    emit_many_on_connection,
+    subscriptions,
+)
 from northstar.webhooks.signing import secret_bytes
 from northstar.webhooks.signing import verify as verify_signature
 
@@ -16,5 +21,6 @@ __all__ = [
     "emit",
     "emit_many_on_connection",
     "secret_bytes",
+    "subscriptions",
     "verify_signature",
 ]

@@ -132,9 +132,10 @@ async def send(settings: Settings, request: Outgoing, *, client: httpx.AsyncClie
     keep = settings.webhooks.response_bytes
     started = time.perf_counter()
     try:
-        async with _client(settings, client) as http, http.stream(
-            "POST", request.url, content=request.body, headers=headers
-        ) as response:
+        async with (
+            _client(settings, client) as http,
+            http.stream("POST", request.url, content=request.body, headers=headers) as response,
+        ):
             kept = bytearray()
             async for chunk in response.aiter_bytes():
                 kept.extend(chunk[: keep - len(kept)])
@@ -297,7 +298,7 @@ async def attempts_of(session: AsyncSession, *, delivery: MessageDelivery) -> li
 
 def _deliveries_query(
     org_id: uuid.UUID, *, endpoint_id: uuid.UUID | None, status: str | None, event_type: str | None
-) -> Select[tuple[MessageDelivery]]:
+) -> Select[MessageDelivery]:
     query = select(MessageDelivery).where(MessageDelivery.org_id == org_id)
     if endpoint_id is not None:
         query = query.where(MessageDelivery.endpoint_id == endpoint_id)

@@ -92,7 +92,8 @@ async def emit_many_on_connection(
     if not endpoints:
         return 0
     now = datetime.now(UTC)
-    rows, jobs = [], []
+    rows: list[tuple[Any, ...]] = []
+    jobs: list[dict[str, Any]] = []
     for data in items:
         payload = Jsonb(message(event_type, data, at=now))
         message_id = new_message_id()  # one message, the same id at every endpoint and every attempt
