@@ -80,8 +80,9 @@ async def test_members_and_analysts_read_but_only_admins_manage(
         assert (await client.get(ENDPOINTS, headers=account.headers)).status_code == 200
         assert (await client.get("/api/v1/webhooks/deliveries", headers=account.headers)).status_code == 200
         refused = [
-            await client.post(ENDPOINTS, json={"url": receiver.address(), "eventTypes": ["quota.reached"]},
-                              headers=account.headers),
+            await client.post(
+                ENDPOINTS, json={"url": receiver.address(), "eventTypes": ["quota.reached"]}, headers=account.headers
+            ),
             await client.patch(f"{ENDPOINTS}/{endpoint['id']}", json={"enabled": False}, headers=account.headers),
             await client.post(f"{ENDPOINTS}/{endpoint['id']}/rotate-secret", headers=account.headers),
             await client.delete(f"{ENDPOINTS}/{endpoint['id']}", headers=account.headers),

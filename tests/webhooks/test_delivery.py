@@ -71,7 +71,9 @@ async def test_a_rotation_signs_with_both_secrets_until_its_grace_period_ends(
         assert Webhook(secret).verify(during.body, during.headers)["data"] == {"plan": "growth"}
     async with worker_database.tenant_transaction(org_id=founder.org_id) as session:  # the grace period ends
         await session.execute(
-            text("UPDATE webhooks.endpoints SET previous_secret_expires_at = now() - interval '1 second' WHERE id = :id"),
+            text(
+                "UPDATE webhooks.endpoints SET previous_secret_expires_at = now() - interval '1 second' WHERE id = :id"
+            ),
             {"id": endpoint["id"]},
         )
     await emit(worker_database, founder, "subscription.changed", {"plan": "pro"})
