@@ -12,7 +12,7 @@ from northstar.core.manifest import Manifest, NavLink, SettingsSection
 from northstar.core.permissions import Resource, allow, own
 from northstar.settings import SocialProofSettings
 from northstar.socialproof import console, models
-from northstar.socialproof.api import merchant, public
+from northstar.socialproof.api import hooks, merchant, public
 from northstar.socialproof.runtime import SocialProofRuntime
 
 
@@ -31,7 +31,7 @@ async def _runtime(app: FastAPI) -> AsyncIterator[None]:
 
 MANIFEST = Manifest(
     name="socialproof",
-    api_routers=(merchant.router,),
+    api_routers=(merchant.router, hooks.router),
     console_pages=(console.router,),
     console_templates=console.TEMPLATES,
     console_static=console.STATIC,
@@ -58,7 +58,7 @@ MANIFEST = Manifest(
         Resource("events", member=(allow("create"),), analyst=(allow("read"),)),
     ),
     event_topics=MappingProxyType({"socialproof.": "sites"}),
-    audit_targets=("notification", "site", "template"),
+    audit_targets=("inbound_hook", "notification", "site", "template"),
     settings=SettingsSection("socialproof", SocialProofSettings),
     fast_routes=tuple(public.fast_routes()),
     document=public.document,

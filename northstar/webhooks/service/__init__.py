@@ -12,7 +12,7 @@ from northstar.webhooks.service.emission import (
     emit_many_on_connection,
     subscriptions,
 )
-from northstar.webhooks.signing import secret_bytes
+from northstar.webhooks.signing import new_secret, secret_bytes
 from northstar.webhooks.signing import verify as verify_signature
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "cached_subscriptions",
     "emit",
     "emit_many_on_connection",
+    "new_secret",
     "secret_bytes",
     "subscriptions",
     "verify_signature",
