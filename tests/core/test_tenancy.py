@@ -17,6 +17,7 @@ from northstar.alerts.service import inbox
 from northstar.app import API_PREFIX
 from northstar.core.db import Database
 from northstar.modules import MANIFESTS
+from northstar.webhooks import service as webhooks
 from tests.factories import Account, add_member, create_project, invite, unique_email
 
 
@@ -183,6 +184,23 @@ async def _objects_of(client: httpx.AsyncClient, database: Database, owner: Acco
         message_id = await inbox.notify(
             session, org_id=owner.org_id, user_id=owner.user_id, kind="notice", title="secret message", body="b"
         )
+    endpoint = (
+        await client.post(
+            "/api/v1/webhooks/endpoints",
+            headers=owner.headers,
+            json={"url": "https://hooks.example.com/secret", "eventTypes": ["quota.reached"]},
+        )
+    ).json()["data"]
+    async with database.tenant_transaction(org_id=owner.org_id) as session:  # what an emitted event writes
+        await webhooks.emit(session, org_id=owner.org_id, event_type="quota.reached", data={"secret": "quota"})
+    [delivery] = (await client.get("/api/v1/webhooks/deliveries", headers=owner.headers)).json()["data"]
+    hook = (
+        await client.post(
+            f"/api/v1/sites/{site['id']}/inbound-hooks",
+            headers=owner.headers,
+            json={"provider": "generic", "name": "secret hook"},
+        )
+    ).json()["data"]
     return {
         "report_id": report["id"],
         "share_id": share["id"],
@@ -204,6 +222,9 @@ async def _objects_of(client: httpx.AsyncClient, database: Database, owner: Acco
         "job_id": upload["jobId"],
         "file_id": upload["fileId"],
         "dataset_id": job["result"]["datasetId"],
+        "endpoint_id": endpoint["id"],
+        "delivery_id": delivery["id"],
+        "hook_id": hook["id"],
     }
 
 
@@ -212,6 +233,7 @@ async def _objects_of(client: httpx.AsyncClient, database: Database, owner: Acco
 SIGNED_ROUTES = {
     ("POST", f"{API_PREFIX}/integrations/{{integration_id}}/webhooks/{{provider}}"),
     ("GET", f"{API_PREFIX}/report-files/{{report_id}}/{{kind}}"),  # signed by us: tests/reports/test_reports.py
+    ("POST", f"{API_PREFIX}/inbound-hooks/{{hook_id}}"),  # a store's delivery: tests/socialproof/test_hooks.py
 }
 # Addressed by a name within the caller's own org, not by another tenant's id.
 OWN_ORG_ROUTES = {("PATCH", f"{API_PREFIX}/report-schedules/{{kind}}")}
@@ -237,6 +259,7 @@ CANDIDATE_FIELDS = {
     "type": "announcement",
     "events": [{"type": "signup"}],
     "label": "x",
+    "provider": "generic",
 }
 
 
@@ -298,6 +321,8 @@ async def test_lists_never_show_another_tenants_rows(
         "/api/v1/notifications/channels",
         "/api/v1/notifications/history",
         "/api/v1/notifications/inbox",
+        "/api/v1/webhooks/endpoints",
+        "/api/v1/webhooks/deliveries",
     ):
         response = await client.get(path, headers=other_founder.headers)
         assert response.status_code == 200, path

@@ -14,12 +14,12 @@ comes.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 import orjson
@@ -122,7 +122,7 @@ def delivery_policy(settings: Settings) -> OutboundPolicy:
     )
 
 
-async def send(settings: Settings, request: Outgoing, *, client: httpx.AsyncClient | None = None) -> Outcome:
+async def send(settings: Settings, request: Outgoing) -> Outcome:
     """Post the signed message; the outcome, never an exception (a failure is an outcome to record)."""
     headers = {
         "content-type": "application/json",
@@ -132,10 +132,7 @@ async def send(settings: Settings, request: Outgoing, *, client: httpx.AsyncClie
     keep = settings.webhooks.response_bytes
     started = time.perf_counter()
     try:
-        async with (
-            _client(settings, client) as http,
-            http.stream("POST", request.url, content=request.body, headers=headers) as response,
-        ):
+        async with _client(settings).stream("POST", request.url, content=request.body, headers=headers) as response:
             kept = bytearray()
             async for chunk in response.aiter_bytes():
                 kept.extend(chunk[: keep - len(kept)])
@@ -151,21 +148,17 @@ async def send(settings: Settings, request: Outgoing, *, client: httpx.AsyncClie
         return Outcome(None, _since(started), None, f"{exc.__class__.__name__}: {exc}"[:ERROR_LIMIT])
 
 
-class _Borrowed:
-    """A client the caller keeps open (the benchmark's), used without closing it."""
-
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self.client = client
-
-    async def __aenter__(self) -> httpx.AsyncClient:
-        return self.client
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
+_CLIENTS: dict[tuple[OutboundPolicy, asyncio.AbstractEventLoop], httpx.AsyncClient] = {}
 
 
-def _client(settings: Settings, client: httpx.AsyncClient | None) -> Any:
-    return _Borrowed(client) if client is not None else outbound_client(delivery_policy(settings))
+def _client(settings: Settings) -> httpx.AsyncClient:
+    """One guarded client per policy and event loop, kept for the process: its connections to receivers are reused
+    (keep-alive) and its TLS context is built once, which is most of an attempt's cost at volume."""
+    key = (delivery_policy(settings), asyncio.get_running_loop())
+    client = _CLIENTS.get(key)
+    if client is None or client.is_closed:
+        client = _CLIENTS[key] = outbound_client(key[0])
+    return client
 
 
 def _since(started: float) -> int:
