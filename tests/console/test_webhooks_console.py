@@ -11,22 +11,18 @@ from playwright.async_api import expect
 from standardwebhooks import Webhook
 
 from northstar.core.db import Database
-from northstar.core.queue import tasks_using
-from northstar.demo.loopback import serving
 from northstar.settings import Settings
 from northstar.webhooks import service as webhooks
 from tests.console.accessibility import assert_accessible
 from tests.console.conftest import Tab, log_in, open_tab
 from tests.factories import Account, add_member
-from tests.webhooks.conftest import Receiver, Run, receiver_app
+from tests.webhooks.conftest import Receiver, Run, receiving, runner
 from tests.workers import reaching_loopback
 
 
 @pytest.fixture(scope="module")
 async def receiver() -> AsyncIterator[Receiver]:
-    found = Receiver(url="")
-    async with serving(receiver_app(found)) as url:
-        found.url = url
+    async with receiving() as found:
         yield found
 
 
@@ -39,11 +35,7 @@ async def worker_database(database_url: str, settings: Settings) -> AsyncIterato
 
 @pytest.fixture
 def work(run_jobs: Run, worker_database: Database) -> Run:
-    async def run() -> None:
-        with tasks_using(worker_database):
-            await run_jobs()
-
-    return run
+    return runner(run_jobs, worker_database)
 
 
 async def test_endpoints_deliveries_and_replay(

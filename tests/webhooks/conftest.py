@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,11 +62,18 @@ def receiver_app(receiver: Receiver) -> FastAPI:
     return app
 
 
-@pytest.fixture(scope="package")
-async def receiver() -> AsyncIterator[Receiver]:
+@asynccontextmanager
+async def receiving() -> AsyncIterator[Receiver]:
+    """A receiver served on a loopback port while the block runs."""
     found = Receiver(url="")
     async with serving(receiver_app(found)) as url:
         found.url = url
+        yield found
+
+
+@pytest.fixture(scope="package")
+async def receiver() -> AsyncIterator[Receiver]:
+    async with receiving() as found:
         yield found
 
 
@@ -90,15 +98,20 @@ async def worker_database(database_url: str, webhook_settings: Settings) -> Asyn
     await database.dispose()
 
 
-@pytest.fixture
-def work(run_jobs: Run, worker_database: Database) -> Run:
-    """Run what is queued (and due) now, as a worker configured like ``webhook_settings``."""
+def runner(run_jobs: Run, database: Database) -> Run:
+    """Run what is queued (and due) now, as a worker whose database (and settings) is ``database``."""
 
     async def run() -> None:
-        with tasks_using(worker_database):
+        with tasks_using(database):
             await run_jobs()
 
     return run
+
+
+@pytest.fixture
+def work(run_jobs: Run, worker_database: Database) -> Run:
+    """What is queued, run as a worker configured like ``webhook_settings``."""
+    return runner(run_jobs, worker_database)
 
 
 async def make_endpoint(
