@@ -700,11 +700,13 @@ async def _webhooks(database: str, data_dir: Path, org_id: uuid.UUID, port: int)
     another process on loopback."""
     from northstar.core.permissions import Principal, Role
     from northstar.core.queue import close_queue, open_queue, queue_app
+    from northstar.modules import MANIFESTS  # every module's tables and tasks, as in the API and the worker
     from northstar.settings import get_settings
     from northstar.webhooks import service as webhooks
     from northstar.webhooks.service import endpoints
     from northstar.webhooks.signing import new_message_id, sign
 
+    assert MANIFESTS
     base = get_settings()
     settings = base.model_copy(
         update={"outbound": base.outbound.model_copy(update={"allow_private_networks": True, "allow_http": True})}

@@ -15,9 +15,15 @@ from northstar.webhooks.service.emission import DELIVER
 
 
 @queue_app.task(name=DELIVER, queue="webhooks", retry=False)
-async def deliver(org_id: str, delivery_id: str, manual: bool = False) -> None:
-    """One attempt; its outcome schedules the next one (the delivery's own retry schedule, not the queue's)."""
-    await delivery.deliver(task_database(), org_id=uuid.UUID(org_id), delivery_id=uuid.UUID(delivery_id), manual=manual)
+async def deliver(org_id: str, delivery_ids: list[str], manual: bool = False) -> None:
+    """One attempt of each delivery (those of one emission, or one retry); an outcome schedules the next attempt
+    (the delivery's own retry schedule, not the queue's)."""
+    await delivery.deliver(
+        task_database(),
+        org_id=uuid.UUID(org_id),
+        delivery_ids=[uuid.UUID(delivery_id) for delivery_id in delivery_ids],
+        manual=manual,
+    )
 
 
 @tenant_task(delivery.NOTIFY_DISABLED)

@@ -18,6 +18,7 @@ import asyncio
 import random
 import time
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -78,37 +79,66 @@ class Outcome:
         return self.code is not None and 200 <= self.code < 300
 
 
-async def deliver(database: Database, *, org_id: uuid.UUID, delivery_id: uuid.UUID, manual: bool = False) -> None:
-    """One attempt of a delivery (the task ``webhooks.deliver``)."""
+async def deliver(
+    database: Database, *, org_id: uuid.UUID, delivery_ids: Sequence[uuid.UUID], manual: bool = False
+) -> None:
+    """One attempt of each delivery (the task ``webhooks.deliver``): one transaction marks them all, the posts go
+    out together, one transaction records them all, so a fan-out costs a few statements, not a few per delivery."""
     attempted_at = datetime.now(UTC)
     async with database.tenant_transaction(org_id=org_id) as session:
-        request = await _prepare(session, delivery_id=delivery_id, now=attempted_at)
+        requests = await _prepare(session, delivery_ids=delivery_ids, now=attempted_at)
         settings = settings_of(session)
-    if request is None:
+    if not requests:
         return
-    outcome = await send(settings, request)
+    outcomes = await asyncio.gather(*(send(settings, request) for request in requests.values()))
     async with database.tenant_transaction(org_id=org_id) as session:
-        await _record(session, delivery_id=delivery_id, outcome=outcome, manual=manual, attempted_at=attempted_at)
+        await _record(
+            session, outcomes=dict(zip(requests, outcomes, strict=True)), manual=manual, attempted_at=attempted_at
+        )
 
 
-async def _prepare(session: AsyncSession, *, delivery_id: uuid.UUID, now: datetime) -> Outgoing | None:
-    """Count the attempt and say what to send; None when there is nothing to send (finished, endpoint off)."""
-    delivery = await session.get(MessageDelivery, delivery_id, with_for_update=True)
-    if delivery is None or delivery.status in ("succeeded", "failed"):
-        return None
-    endpoint = await session.get(Endpoint, delivery.endpoint_id)
-    if endpoint is None or endpoint.status != "active":
-        delivery.status, delivery.next_attempt_at = "failed", None
-        delivery.last_error = "The endpoint is turned off"
-        return None
-    delivery.attempt_count += 1
-    delivery.last_attempt_at, delivery.next_attempt_at = now, None
-    return Outgoing(
-        url=endpoint.url,
-        body=orjson.dumps(delivery.payload),
-        keys=signing_keys(session, endpoint, now=now),
-        message_id=delivery.message_id,
-    )
+async def _locked(session: AsyncSession, delivery_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, MessageDelivery]:
+    query = select(MessageDelivery).where(MessageDelivery.id.in_(list(delivery_ids))).order_by(MessageDelivery.id)
+    query = query.with_for_update()
+    return {delivery.id: delivery for delivery in (await session.scalars(query)).all()}
+
+
+async def _endpoints(
+    session: AsyncSession, endpoint_ids: Iterable[uuid.UUID], *, lock: bool = False
+) -> dict[uuid.UUID, Endpoint]:
+    query = select(Endpoint).where(Endpoint.id.in_(set(endpoint_ids))).order_by(Endpoint.id)
+    found = (await session.scalars(query.with_for_update() if lock else query)).all()
+    return {endpoint.id: endpoint for endpoint in found}
+
+
+async def _prepare(
+    session: AsyncSession, *, delivery_ids: Sequence[uuid.UUID], now: datetime
+) -> dict[uuid.UUID, Outgoing]:
+    """Count an attempt of each delivery still to send and say what to send; a delivery finished already sends
+    nothing, one whose endpoint is off fails."""
+    deliveries = await _locked(session, delivery_ids)
+    endpoints = await _endpoints(session, (delivery.endpoint_id for delivery in deliveries.values()))
+    keys: dict[uuid.UUID, list[bytes]] = {}
+    requests = {}
+    for delivery in deliveries.values():
+        if delivery.status in ("succeeded", "failed"):
+            continue
+        endpoint = endpoints.get(delivery.endpoint_id)
+        if endpoint is None or endpoint.status != "active":
+            delivery.status, delivery.next_attempt_at = "failed", None
+            delivery.last_error = "The endpoint is turned off"
+            continue
+        if endpoint.id not in keys:
+            keys[endpoint.id] = signing_keys(session, endpoint, now=now)
+        delivery.attempt_count += 1
+        delivery.last_attempt_at, delivery.next_attempt_at = now, None
+        requests[delivery.id] = Outgoing(
+            url=endpoint.url,
+            body=orjson.dumps(delivery.payload),
+            keys=keys[endpoint.id],
+            message_id=delivery.message_id,
+        )
+    return requests
 
 
 def delivery_policy(settings: Settings) -> OutboundPolicy:
@@ -166,46 +196,60 @@ def _since(started: float) -> int:
 
 
 async def _record(
-    session: AsyncSession, *, delivery_id: uuid.UUID, outcome: Outcome, manual: bool, attempted_at: datetime
+    session: AsyncSession, *, outcomes: dict[uuid.UUID, Outcome], manual: bool, attempted_at: datetime
 ) -> None:
-    """The attempt in the history and on the delivery; the endpoint's health; the next attempt, if any."""
-    delivery = await session.get(MessageDelivery, delivery_id, with_for_update=True)
-    if delivery is None:
-        return
-    session.add(
-        DeliveryAttempt(
-            org_id=delivery.org_id,
-            delivery_id=delivery.id,
-            number=delivery.attempt_count,
-            manual=manual,
-            attempted_at=attempted_at,
-            response_code=outcome.code,
-            response_ms=outcome.milliseconds,
-            response_body=outcome.body,
-            error=outcome.error,
-        )
-    )
-    delivery.last_response_code, delivery.last_response_ms = outcome.code, outcome.milliseconds
-    delivery.last_response_body = outcome.body
-    endpoint = await session.get(Endpoint, delivery.endpoint_id, with_for_update=True)
-    now = datetime.now(UTC)
-    if outcome.succeeded:
-        delivery.status, delivery.delivered_at, delivery.last_error = "succeeded", now, None
-        if endpoint is not None:
-            endpoint.failing_since, endpoint.last_error = None, None
-        return
-    error = outcome.error or f"HTTP {outcome.code}"
-    delivery.last_error = error
-    turned_off = endpoint is not None and await _failed(session, endpoint, error=error, now=now)
+    """Each attempt in the history and on its delivery; the endpoints' health; the next attempts, if any."""
+    deliveries = await _locked(session, outcomes)
+    failing = any(not outcome.succeeded for outcome in outcomes.values())  # a failure counts against its endpoint
+    endpoints = await _endpoints(session, (delivery.endpoint_id for delivery in deliveries.values()), lock=failing)
     config = settings_of(session).webhooks
-    if manual or turned_off or endpoint is None or delivery.attempt_count >= max_attempts(config):
-        delivery.status, delivery.next_attempt_at = "failed", None
-        return
-    delivery.status = "retrying"
-    delivery.next_attempt_at = now + retry_delay(config, delivery.attempt_count)
-    await enqueue_named(
-        session, DELIVER, org_id=delivery.org_id, schedule_at=delivery.next_attempt_at, delivery_id=str(delivery.id)
-    )
+    now = datetime.now(UTC)
+    for delivery_id, outcome in outcomes.items():
+        delivery = deliveries.get(delivery_id)
+        if delivery is None:
+            continue
+        session.add(
+            DeliveryAttempt(
+                org_id=delivery.org_id,
+                delivery_id=delivery.id,
+                number=delivery.attempt_count,
+                manual=manual,
+                attempted_at=attempted_at,
+                response_code=outcome.code,
+                response_ms=outcome.milliseconds,
+                response_body=outcome.body,
+                error=outcome.error,
+            )
+        )
+        delivery.last_response_code, delivery.last_response_ms = outcome.code, outcome.milliseconds
+        delivery.last_response_body = outcome.body
+        endpoint = endpoints.get(delivery.endpoint_id)
+        if outcome.succeeded:
+            delivery.status, delivery.delivered_at, delivery.last_error = "succeeded", now, None
+            if endpoint is not None and endpoint.failing_since is not None:  # no write when it was healthy
+                endpoint.failing_since, endpoint.last_error = None, None
+            continue
+        error = outcome.error or f"HTTP {outcome.code}"
+        delivery.last_error = error
+        turned_off = endpoint is not None and await _failed(session, endpoint, error=error, now=now)
+        if (
+            manual
+            or turned_off
+            or endpoint is None
+            or endpoint.status != "active"
+            or delivery.attempt_count >= max_attempts(config)
+        ):
+            delivery.status, delivery.next_attempt_at = "failed", None
+        else:
+            delivery.status = "retrying"
+            delivery.next_attempt_at = now + retry_delay(config, delivery.attempt_count)
+            await enqueue_named(
+                session,
+                DELIVER,
+                org_id=delivery.org_id,
+                schedule_at=delivery.next_attempt_at,
+                delivery_ids=[str(delivery.id)],
+            )
 
 
 async def _failed(session: AsyncSession, endpoint: Endpoint, *, error: str, now: datetime) -> bool:
@@ -265,7 +309,7 @@ async def replay(session: AsyncSession, *, org_id: uuid.UUID, delivery_id: uuid.
     if endpoint.status != "active":
         raise Conflict("The endpoint is turned off; turn it on before replaying its deliveries", code="disabled")
     delivery.status, delivery.next_attempt_at = "pending", datetime.now(UTC)
-    await enqueue_named(session, DELIVER, org_id=org_id, delivery_id=str(delivery.id), manual=True)
+    await enqueue_named(session, DELIVER, org_id=org_id, delivery_ids=[str(delivery.id)], manual=True)
     await session.flush()
     await session.refresh(delivery)
     return delivery

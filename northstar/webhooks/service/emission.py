@@ -31,6 +31,7 @@ from northstar.webhooks.models import EVENT_TYPES
 from northstar.webhooks.signing import new_message_id
 
 DELIVER = "webhooks.deliver"
+JOB_DELIVERIES = 50  # first attempts one job sends (together); each retry is a job of its own
 Subscriptions = Mapping[str, tuple[uuid.UUID, ...]]  # event type -> active endpoints subscribed to it
 _CACHE: dict[uuid.UUID, tuple[float, Subscriptions]] = {}
 _INSERT = (
@@ -93,16 +94,17 @@ async def emit_many_on_connection(
         return 0
     now = datetime.now(UTC)
     rows: list[tuple[Any, ...]] = []
-    jobs: list[dict[str, Any]] = []
     for data in items:
         payload = Jsonb(message(event_type, data, at=now))
         message_id = new_message_id()  # one message, the same id at every endpoint and every attempt
-        for endpoint_id in endpoints:
-            delivery_id = uuid.uuid4()
-            rows.append((delivery_id, org_id, endpoint_id, message_id, event_type, payload, now))
-            jobs.append({"org_id": str(org_id), "delivery_id": str(delivery_id)})
+        rows.extend((uuid.uuid4(), org_id, endpoint, message_id, event_type, payload, now) for endpoint in endpoints)
     async with connection.cursor() as cursor:
         await cursor.executemany(_INSERT, rows)
+    ids = [str(row[0]) for row in rows]
+    jobs: list[dict[str, Any]] = [
+        {"org_id": str(org_id), "delivery_ids": ids[start : start + JOB_DELIVERIES]}
+        for start in range(0, len(ids), JOB_DELIVERIES)
+    ]
     await queue_app.configure_task(DELIVER, connection=connection).batch_defer_async(*jobs)
     return len(rows)
 
