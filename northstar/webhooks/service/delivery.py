@@ -1,8 +1,9 @@
 """Sending deliveries (the queue task ``webhooks.deliver``), the retry schedule, turning off failing endpoints,
 manual replay and the delivery log.
 
-An attempt reads and marks its delivery in one transaction, posts with no transaction open (through the SSRF-guarded
-client), and records the outcome in another, with a row in ``delivery_attempts``. A 2xx answer is a success;
+A job (the first attempts of up to 50 deliveries of one emission, or one retry) reads and marks its deliveries in
+one transaction, posts them together with no transaction open (through the SSRF-guarded client, shared per process),
+and records the outcomes in another, each with a row in ``delivery_attempts``. A 2xx answer is a success;
 anything else (another status, a timeout, a refused connection, a blocked address) is a failure, tried again after
 the next wait of ``retry_delays_seconds`` with jitter (7 attempts over about 1.5 days), each attempt queued as a job
 scheduled for its time. A manual replay is one attempt now.
