@@ -9,12 +9,16 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.core.db import bound_org
-from northstar.core.queue import queue_app, task_database, tenant_task
+from northstar.core.queue import Backoff, queue_app, task_database, tenant_task
 from northstar.webhooks.service import delivery
 from northstar.webhooks.service.emission import DELIVER
 
+# A job that fails itself (the database away, no connection free) is tried again: what it finished is skipped, what
+# it had marked is sent again under the same message id, which receivers deduplicate.
+JOB_RETRY = Backoff(max_attempts=6, base_seconds=5.0, max_seconds=600.0)
 
-@queue_app.task(name=DELIVER, queue="webhooks", retry=False)
+
+@queue_app.task(name=DELIVER, queue="webhooks", retry=JOB_RETRY)
 async def deliver(org_id: str, delivery_ids: list[str], manual: bool = False) -> None:
     """One attempt of each delivery (those of one emission, or one retry); an outcome schedules the next attempt
     (the delivery's own retry schedule, not the queue's)."""
