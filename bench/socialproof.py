@@ -45,6 +45,7 @@ from sqlalchemy import text
 
 from bench.server import PASSWORD, LoadResult, Server, running_server, signup, wrk
 from northstar.core.db import APP_ROLE, Database, to_async_url
+from northstar.core.queue import tasks_using
 from northstar.core.storage import LocalObjectStore
 from northstar.socialproof.ingest import _COPY_STAGE, _CREATE_STAGE
 from northstar.socialproof.service import archives, rollups
@@ -944,6 +945,148 @@ def _archival(database: str, scratch: Path, rows: int = ARCHIVE_EVENTS) -> dict[
     }
 
 
+WEBHOOK_ENDPOINTS = 10
+WEBHOOK_MESSAGES = 300  # each to every endpoint, after the latency samples': 8,000 deliveries in all
+WEBHOOK_LATENCY_SAMPLES = 500
+WEBHOOK_CONCURRENCY = 32
+
+
+async def _receiver(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The merchant's receiver: reads the body, answers 200 "ok" (the least a real receiver does)."""
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        message = await receive()
+        more = message.get("more_body", False)
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+def _serve_receiver(port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(_receiver, host="127.0.0.1", port=port, log_level="warning", http="httptools", loop="uvloop")
+
+
+def _webhook_bench(server: Server, database: str) -> dict[str, Any]:
+    """``_webhooks`` for a new merchant, with the receiver in a process of its own."""
+    import multiprocessing
+
+    from bench.server import free_port
+
+    owner = merchant(server.base_url, "bench-webhooks@example.com")
+    org_id = uuid.UUID(owner.client.get("/api/v1/organizations").json()["data"][0]["id"])
+    port = free_port()
+    receiver = multiprocessing.get_context("spawn").Process(target=_serve_receiver, args=(port,), daemon=True)
+    receiver.start()
+    try:
+        for _ in range(100):
+            try:
+                httpx.post(f"http://127.0.0.1:{port}/", content=b"{}")
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        return asyncio.run(_webhooks(database, server.data_dir, org_id, port))
+    finally:
+        receiver.terminate()
+
+
+async def _webhooks(database: str, data_dir: Path, org_id: uuid.UUID, port: int) -> dict[str, Any]:
+    """Outbound webhooks: the latency of emitting one event to 10 endpoints (deliveries inserted, jobs queued,
+    committed) plus signing its 10 messages, beside the same tenant transaction committing nothing; then the fan-out
+    of those deliveries and 3,000 more by a Procrastinate worker (32 at a time, in this process) to a receiver in
+    another process on loopback."""
+    from northstar.core.permissions import Principal, Role
+    from northstar.core.queue import close_queue, open_queue, queue_app
+    from northstar.modules import MANIFESTS  # every module's tables and tasks, as in the API and the worker
+    from northstar.settings import get_settings
+    from northstar.webhooks import service as webhooks
+    from northstar.webhooks.service import endpoints
+    from northstar.webhooks.signing import new_message_id, sign
+
+    assert MANIFESTS
+    base = get_settings()
+    settings = base.model_copy(
+        update={"outbound": base.outbound.model_copy(update={"allow_private_networks": True, "allow_http": True})}
+    )
+    db = Database(database, settings=settings, pool_size=8)
+    pool = await open_queue(db, max_size=8)
+    try:
+        principal = Principal(org_id=org_id, role=Role.FOUNDER)
+        async with db.tenant_transaction(org_id=org_id) as session:
+            for number in range(WEBHOOK_ENDPOINTS):
+                await endpoints.create_endpoint(
+                    session,
+                    principal=principal,
+                    url=f"http://127.0.0.1:{port}/hooks/{number}",
+                    description="bench",
+                    event_types=["event.received"],
+                )
+        data = {"id": str(uuid.uuid4()), "type": "purchase", "details": {"firstName": "Anna", "city": "Hamburg"}}
+        body = json.dumps({"type": "event.received", "data": data}).encode()
+        keys = [os.urandom(24)]
+        bare, emitted, signed = [], [], []
+        for _ in range(WEBHOOK_LATENCY_SAMPLES):
+            started = time.perf_counter()
+            async with db.tenant_transaction(org_id=org_id) as session:
+                await session.execute(text("SELECT 1"))
+            bare.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            async with db.tenant_transaction(org_id=org_id) as session:
+                await webhooks.emit(session, org_id=org_id, event_type="event.received", data=data)
+            emitted.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            for _ in range(WEBHOOK_ENDPOINTS):
+                sign(keys, message_id=new_message_id(), body=body)
+            signed.append((time.perf_counter() - started) * 1000)
+        one_endpoint = [emit / WEBHOOK_ENDPOINTS for emit in emitted]
+        async with db.tenant_transaction(org_id=org_id) as session:  # more, emitted at once (one transaction)
+            for _ in range(WEBHOOK_MESSAGES):
+                await webhooks.emit(session, org_id=org_id, event_type="event.received", data=data)
+        deliveries = (WEBHOOK_LATENCY_SAMPLES + WEBHOOK_MESSAGES) * WEBHOOK_ENDPOINTS
+        with tasks_using(db), CpuMeter(os.getpid(), data_dir) as cpu:
+            started = time.perf_counter()
+            await queue_app.run_worker_async(
+                wait=False,
+                install_signal_handlers=False,
+                listen_notify=False,
+                concurrency=WEBHOOK_CONCURRENCY,
+                queues=["webhooks"],
+            )
+            elapsed = time.perf_counter() - started
+        async with db.tenant_transaction(org_id=org_id) as session:
+            succeeded = int(
+                (
+                    await session.execute(
+                        text("SELECT count(*) FROM webhooks.webhook_deliveries WHERE status = 'succeeded'")
+                    )
+                ).scalar_one()
+            )
+    finally:
+        await close_queue(pool)
+        await db.dispose()
+    sign_and_enqueue = [emit + sign for emit, sign in zip(emitted, signed, strict=True)]
+    p99 = _percentile(sign_and_enqueue, 0.99)
+    rate = succeeded / elapsed
+    return {
+        "webhooks_emit_baseline_empty_tenant_commit_p99_ms": _percentile(bare, 0.99),
+        f"webhooks_emit_to_{WEBHOOK_ENDPOINTS}_endpoints_commit_p50_ms": statistics.median(emitted),
+        f"webhooks_emit_to_{WEBHOOK_ENDPOINTS}_endpoints_commit_p99_ms": _percentile(emitted, 0.99),
+        f"webhooks_sign_{WEBHOOK_ENDPOINTS}_messages_p99_ms": _percentile(signed, 0.99),
+        f"webhooks_sign_and_enqueue_one_event_to_{WEBHOOK_ENDPOINTS}_endpoints_p99_ms": p99,
+        "webhooks_sign_and_enqueue_per_delivery_p99_ms": _percentile(one_endpoint, 0.99)
+        + _percentile(signed, 0.99) / WEBHOOK_ENDPOINTS,
+        "p99 signing + enqueue ≤ 5 ms (one event, all its endpoints)": _met(p99 <= 5),
+        "webhooks_fanout_deliveries": succeeded,
+        "webhooks_fanout_of_deliveries_queued": deliveries,
+        "webhooks_fanout_deliveries_per_s": rate,
+        "webhooks_fanout_worker_cpu_s (this process)": cpu.api_s,
+        "webhooks_fanout_postgres_cpu_s": cpu.pg_s,
+        "fan-out ≥ 500 deliveries/s": _met(rate >= 500),
+    }
+
+
 def run(seconds: int = 10) -> dict[str, Any]:
     with running_server("serve") as server, tempfile.TemporaryDirectory() as scratch:
         database = conninfo(server.data_dir)
@@ -957,6 +1100,7 @@ def run(seconds: int = 10) -> dict[str, Any]:
         results |= _feed(server.base_url, shop, seconds)
         results["machine_load_1m_before_analytics"] = os.getloadavg()[0]
         results |= _analytics(server.base_url, database, analyst)
+        results |= _webhook_bench(server, database)
         results["machine_load_1m_before_archival"] = os.getloadavg()[0]
         results |= _archival(database, Path(scratch))
         results["machine_load_1m_at_end"] = os.getloadavg()[0]
@@ -997,9 +1141,15 @@ def run_archival() -> dict[str, Any]:
     return results
 
 
+def run_webhooks() -> dict[str, Any]:
+    """The webhooks part alone (``python -m bench.socialproof webhooks``)."""
+    with running_server("serve") as server:
+        return _webhook_bench(server, conninfo(server.data_dir))
+
+
 if __name__ == "__main__":
     import sys
 
-    only = {"erasure": run_erasure, "archival": run_archival}
+    only = {"erasure": run_erasure, "archival": run_archival, "webhooks": run_webhooks}
     for name, value in only.get(" ".join(sys.argv[1:]), run)().items():
         print(f"{name:60} {value:>14,.2f}" if isinstance(value, float) else f"{name:60} {value:>14}")

@@ -18,6 +18,7 @@ from northstar.platform.manifest import MANIFEST as PLATFORM
 from northstar.privacy.manifest import MANIFEST as PRIVACY
 from northstar.reports.manifest import MANIFEST as REPORTS
 from northstar.socialproof.manifest import MANIFEST as SOCIALPROOF
+from northstar.webhooks.manifest import MANIFEST as WEBHOOKS
 
 MANIFESTS: tuple[Manifest, ...] = (
     CORE_MANIFEST,
@@ -31,5 +32,6 @@ MANIFESTS: tuple[Manifest, ...] = (
     REPORTS,
     ALERTS,
     PRIVACY,
+    WEBHOOKS,
 )
 install(MANIFESTS)  # roles, export sources and event topics are known wherever the platform is loaded

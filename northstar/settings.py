@@ -162,6 +162,19 @@ class AlertsSettings(BaseModel):
     slack_api_url: str = "https://slack.com/api"  # chat.postMessage for bot tokens
 
 
+class WebhooksSettings(BaseModel):
+    """Outbound webhooks (Standard Webhooks): the retry schedule, when a failing endpoint is turned off, rotation."""
+
+    # waits before the 2nd..7th attempt (5 s, 5 min, 30 min, 2 h, 8 h, 24 h: about 1.4 days), each with +-20 % jitter
+    retry_delays_seconds: tuple[float, ...] = (5.0, 300.0, 1800.0, 7200.0, 28800.0, 86400.0)
+    jitter: float = Field(0.2, ge=0, lt=1)
+    disable_after_hours: float = Field(72.0, gt=0)  # an endpoint failing this long with no success is turned off
+    rotation_grace_hours: float = Field(24.0, ge=0)  # the old secret still signs this long after a rotation
+    timeout_seconds: float = Field(15.0, gt=0)  # one attempt, connect to last byte
+    response_bytes: int = Field(1024, ge=0, le=65536)  # the first bytes of a receiver's answer kept per attempt
+    subscription_cache_seconds: float = Field(10.0, ge=0)  # how long a process trusts its list of subscriptions
+
+
 class LlmSettings(BaseModel):
     """The language model behind the coach's narratives and agents (``core/llm.py``): any OpenAI-compatible
     chat-completions server. No base URL (the default) is no model: callers write with their deterministic writer.
@@ -218,6 +231,7 @@ class Settings(BaseSettings):
     outbound: OutboundSettings = OutboundSettings()
     llm: LlmSettings = LlmSettings()
     alerts: AlertsSettings = AlertsSettings()
+    webhooks: WebhooksSettings = WebhooksSettings()
     reports: ReportsSettings = ReportsSettings()
 
     @model_validator(mode="after")

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -127,6 +127,9 @@ class _Pending:
 
 # (org, site, stored rows) after each commit: how live streams and caches hear about new events.
 StoredListener = Callable[[uuid.UUID, uuid.UUID, list[EventRow]], Awaitable[None]]
+# (connection, org, the org's new rows) inside the batch's transaction: work that must commit exactly when the
+# events do (webhook deliveries). An exception fails the batch, as a failed COPY would.
+StoringHook = Callable[[psycopg.AsyncConnection[Any], uuid.UUID, list[EventRow]], Awaitable[None]]
 
 
 class EventWriter:
@@ -141,6 +144,7 @@ class EventWriter:
         self.wakeup = asyncio.Event()
         self.flushers: list[asyncio.Task[None]] = []
         self.listeners: list[StoredListener] = []
+        self.hooks: list[StoringHook] = []
         self.in_flight = 0
         self.idle = asyncio.Event()
         self.idle.set()
@@ -148,6 +152,9 @@ class EventWriter:
 
     def add_listener(self, listener: StoredListener) -> None:
         self.listeners.append(listener)
+
+    def add_hook(self, hook: StoringHook) -> None:
+        self.hooks.append(hook)
 
     async def write(self, rows: list[EventRow]) -> WriteResult:
         """Store ``rows`` durably (idempotent by site and event id); returns once committed."""
@@ -228,7 +235,7 @@ class EventWriter:
     async def _flush(self, connection: psycopg.AsyncConnection[Any], batch: list[_Pending]) -> None:
         self.in_flight += 1
         try:
-            stored = await _store(connection, [row for item in batch for row in item.rows])
+            stored = await _store(connection, [row for item in batch for row in item.rows], self.hooks)
         except (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError) as exc:
             if len(batch) == 1:
                 log.error("event_batch_rejected", error=str(exc), rows=len(batch[0].rows))
@@ -293,8 +300,11 @@ async def _ensure_partitions(connection: psycopg.AsyncConnection[Any]) -> None:
         log.info("event_partitions_left_to_the_owner")
 
 
-async def _store(connection: psycopg.AsyncConnection[Any], rows: list[EventRow]) -> set[tuple[uuid.UUID, uuid.UUID]]:
-    """One transaction: COPY the rows, ingest them org by org; returns the (site, id) pairs that were new."""
+async def _store(
+    connection: psycopg.AsyncConnection[Any], rows: list[EventRow], hooks: Sequence[StoringHook] = ()
+) -> set[tuple[uuid.UUID, uuid.UUID]]:
+    """One transaction: COPY the rows, ingest them org by org, run the hooks on each org's new rows; returns the
+    (site, id) pairs that were new."""
     oldest = datetime.now(UTC) - MAX_EVENT_AGE - DEDUPLICATION_MARGIN
     statements: list[sql.Composable] = []
     for org_id in sorted({row.org_id for row in rows}):
@@ -314,4 +324,26 @@ async def _store(connection: psycopg.AsyncConnection[Any], rows: list[EventRow])
             if position % 2 == 1:  # each org's ingest follows its binding
                 stored.update((site_id, event_id) for site_id, event_id in await cursor.fetchall())
             cursor.nextset()
+        if hooks and stored:
+            await _run_hooks(connection, rows, stored, hooks)
     return stored
+
+
+async def _run_hooks(
+    connection: psycopg.AsyncConnection[Any],
+    rows: list[EventRow],
+    stored: set[tuple[uuid.UUID, uuid.UUID]],
+    hooks: Sequence[StoringHook],
+) -> None:
+    """Each org's new rows (a repeated id once) to each hook; a hook that writes binds the transaction to the org
+    first (``tenant_binding``), so one with nothing to do costs no round trip."""
+    fresh: dict[uuid.UUID, list[EventRow]] = defaultdict(list)
+    seen: set[tuple[uuid.UUID, uuid.UUID]] = set()
+    for row in rows:
+        key = (row.site_id, row.id)
+        if key in stored and key not in seen:
+            seen.add(key)
+            fresh[row.org_id].append(row)
+    for org_id, org_rows in fresh.items():
+        for hook in hooks:
+            await hook(connection, org_id, org_rows)

@@ -12,7 +12,7 @@ from northstar.core.manifest import Manifest, NavLink, SettingsSection
 from northstar.core.permissions import Resource, allow, own
 from northstar.settings import SocialProofSettings
 from northstar.socialproof import archive_pages, console, console_abtests, models
-from northstar.socialproof.api import abtests, archives, merchant, public
+from northstar.socialproof.api import abtests, archives, hooks, merchant, public
 from northstar.socialproof.runtime import SocialProofRuntime
 
 
@@ -31,7 +31,7 @@ async def _runtime(app: FastAPI) -> AsyncIterator[None]:
 
 MANIFEST = Manifest(
     name="socialproof",
-    api_routers=(merchant.router, abtests.router, archives.router),
+    api_routers=(merchant.router, abtests.router, archives.router, hooks.router),
     console_pages=(console.router, console_abtests.router, archive_pages.router),
     console_templates=console.TEMPLATES,
     console_static=console.STATIC,
@@ -52,6 +52,7 @@ MANIFEST = Manifest(
         "socialproof.conversions",
         "socialproof.event_counts",
         "socialproof.event_months",
+        "socialproof.inbound_hooks",
         "socialproof.notifications",
         "socialproof.restored_events",
         "socialproof.sites",
@@ -70,7 +71,7 @@ MANIFEST = Manifest(
         Resource("archives", member=(allow("read"),), analyst=(allow("read"),)),
     ),
     event_topics=MappingProxyType({"socialproof.": "sites"}),
-    audit_targets=("ab_test", "archive", "notification", "site", "template"),
+    audit_targets=("ab_test", "archive", "inbound_hook", "notification", "site", "template"),
     settings=SettingsSection("socialproof", SocialProofSettings),
     fast_routes=tuple(public.fast_routes()),
     document=public.document,

@@ -36,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
+from northstar.core.crypto import EncryptedColumn, register_encrypted_column
 from northstar.core.db import Base, created_at, org_fk, updated_at, uuid_pk
 
 
@@ -541,3 +542,33 @@ class RestoredEvent(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class InboundHook(Base):
+    """A site's hook for a store or automation (Shopify ``orders/create``, WooCommerce ``order.created``, a generic
+    or Zapier catch hook): its secret (encrypted, the row's id as associated data) verifies what arrives, and
+    ``share_details`` is the site's opt-in to show more than a first name and a city."""
+
+    __tablename__ = "inbound_hooks"
+    __table_args__ = (
+        _site_fk("inbound_hooks"),
+        UniqueConstraint("org_id", "id", name="uq_inbound_hooks_org_id_id"),
+        CheckConstraint("provider IN ('shopify', 'woocommerce', 'generic')", name="provider"),
+        Index("ix_inbound_hooks_org_id_site_id", "org_id", "site_id"),
+        {"schema": "socialproof"},
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    org_id: Mapped[uuid.UUID] = org_fk()
+    site_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    provider: Mapped[str] = mapped_column(String(20), nullable=False)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    secret_encrypted: Mapped[str] = mapped_column(Text, nullable=False)
+    share_details: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
+    last_received_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+
+
+register_encrypted_column(EncryptedColumn("socialproof.inbound_hooks", "secret_encrypted"))

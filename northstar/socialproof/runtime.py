@@ -35,6 +35,7 @@ from northstar.socialproof.service.events import Collector
 from northstar.socialproof.service.feed import FeedState, load_feed_state, page_count, page_of, render_feed
 from northstar.socialproof.service.sites import PublicSite, load_public_site
 from northstar.socialproof.visitors import GeoLocator, SpamReferrers, VisitorIds
+from northstar.socialproof.webhook_events import storing_hook
 
 LIVE_EVENTS_TOPIC = "socialproof.events"
 CHANGED_TOPIC = "socialproof.changed"
@@ -77,6 +78,7 @@ class SocialProofRuntime:
         )
         hub.add_listener(self._on_event)
         self.writer.add_listener(self._on_stored)
+        self.writer.add_hook(storing_hook(settings.webhooks))
 
     async def close(self) -> None:
         await self.writer.close()

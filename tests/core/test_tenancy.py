@@ -17,6 +17,7 @@ from northstar.alerts.service import inbox
 from northstar.app import API_PREFIX
 from northstar.core.db import Database
 from northstar.modules import MANIFESTS
+from northstar.webhooks import service as webhooks
 from tests.factories import Account, add_member, create_project, invite, unique_email
 
 
@@ -219,6 +220,23 @@ async def _objects_of(client: httpx.AsyncClient, database: Database, owner: Acco
     restore = (await client.post(f"/api/v1/archives/{archive_id}/restore", headers=owner.headers, json={})).json()[
         "data"
     ]
+    endpoint = (
+        await client.post(
+            "/api/v1/webhooks/endpoints",
+            headers=owner.headers,
+            json={"url": "https://hooks.example.com/secret", "eventTypes": ["quota.reached"]},
+        )
+    ).json()["data"]
+    async with database.tenant_transaction(org_id=owner.org_id) as session:  # what an emitted event writes
+        await webhooks.emit(session, org_id=owner.org_id, event_type="quota.reached", data={"secret": "quota"})
+    [delivery] = (await client.get("/api/v1/webhooks/deliveries", headers=owner.headers)).json()["data"]
+    hook = (
+        await client.post(
+            f"/api/v1/sites/{site['id']}/inbound-hooks",
+            headers=owner.headers,
+            json={"provider": "generic", "name": "secret hook"},
+        )
+    ).json()["data"]
     return {
         "request_id": privacy_request["id"],
         "archive_id": str(archive_id),
@@ -244,6 +262,9 @@ async def _objects_of(client: httpx.AsyncClient, database: Database, owner: Acco
         "job_id": upload["jobId"],
         "file_id": upload["fileId"],
         "dataset_id": job["result"]["datasetId"],
+        "endpoint_id": endpoint["id"],
+        "delivery_id": delivery["id"],
+        "hook_id": hook["id"],
     }
 
 
@@ -252,6 +273,7 @@ async def _objects_of(client: httpx.AsyncClient, database: Database, owner: Acco
 SIGNED_ROUTES = {
     ("POST", f"{API_PREFIX}/integrations/{{integration_id}}/webhooks/{{provider}}"),
     ("GET", f"{API_PREFIX}/report-files/{{report_id}}/{{kind}}"),  # signed by us: tests/reports/test_reports.py
+    ("POST", f"{API_PREFIX}/inbound-hooks/{{hook_id}}"),  # a store's delivery: tests/socialproof/test_hooks.py
 }
 # Addressed by a name within the caller's own org, not by another tenant's id.
 OWN_ORG_ROUTES = {("PATCH", f"{API_PREFIX}/report-schedules/{{kind}}")}
@@ -280,6 +302,7 @@ CANDIDATE_FIELDS = {
     "notificationId": "00000000-0000-4000-8000-000000000000",
     "variants": [{"name": "A", "isControl": True, "weight": 50}, {"name": "B", "weight": 50}],
     "winnerVariantId": "00000000-0000-4000-8000-000000000000",
+    "provider": "generic",
 }
 
 
@@ -345,6 +368,8 @@ async def test_lists_never_show_another_tenants_rows(
         "/api/v1/privacy/consents",
         "/api/v1/archives",
         "/api/v1/archive-restores",
+        "/api/v1/webhooks/endpoints",
+        "/api/v1/webhooks/deliveries",
     ):
         response = await client.get(path, headers=other_founder.headers)
         assert response.status_code == 200, path

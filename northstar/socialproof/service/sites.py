@@ -19,7 +19,8 @@ from northstar.core.outbound import BlockedDestination, OutboundPolicy, outbound
 from northstar.core.permissions import Principal
 from northstar.settings import OutboundSettings
 from northstar.socialproof.models import Notification, Site, Template
-from northstar.socialproof.schemas.sites import NotificationFields
+from northstar.socialproof.schemas.sites import NotificationFields, NotificationOut
+from northstar.webhooks import service as webhooks
 
 DOMAIN_TAKEN = "This organization already has a site for this domain"
 MAX_VERIFICATION_BYTES = 64 * 1024
@@ -336,6 +337,12 @@ async def update_notification(
         setattr(notification, column, value)
     await session.flush()
     await session.refresh(notification)
+    await webhooks.emit(
+        session,
+        org_id=principal.org_id,
+        event_type="notification.updated",
+        data=NotificationOut.model_validate(notification).model_dump(mode="json", by_alias=True),
+    )
     return notification
 
 
