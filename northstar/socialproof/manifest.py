@@ -12,7 +12,7 @@ from northstar.core.manifest import Manifest, NavLink, SettingsSection
 from northstar.core.permissions import Resource, allow, own
 from northstar.settings import SocialProofSettings
 from northstar.socialproof import console, models
-from northstar.socialproof.api import merchant, public
+from northstar.socialproof.api import billing, merchant, public
 from northstar.socialproof.runtime import SocialProofRuntime
 
 
@@ -31,7 +31,7 @@ async def _runtime(app: FastAPI) -> AsyncIterator[None]:
 
 MANIFEST = Manifest(
     name="socialproof",
-    api_routers=(merchant.router,),
+    api_routers=(merchant.router, billing.router),
     console_pages=(console.router,),
     console_templates=console.TEMPLATES,
     console_static=console.STATIC,
@@ -44,6 +44,7 @@ MANIFEST = Manifest(
         "socialproof.event_months",
         "socialproof.notifications",
         "socialproof.sites",
+        "socialproof.subscriptions",
         "socialproof.templates",
         "socialproof.visitor_hashes",
         "socialproof.visitor_salts",
@@ -55,9 +56,11 @@ MANIFEST = Manifest(
     resources=(
         Resource("sites", member=(allow("read", "create"), own("update", "delete")), analyst=(allow("read"),)),
         Resource("events", member=(allow("create"),), analyst=(allow("read"),)),
+        # the plan covers every site of the org: founders and admins change it, members and analysts see usage
+        Resource("billing", admin=(allow("read", "update"),), member=(allow("read"),), analyst=(allow("read"),)),
     ),
     event_topics=MappingProxyType({"socialproof.": "sites"}),
-    audit_targets=("notification", "site", "template"),
+    audit_targets=("notification", "site", "subscription", "template"),
     settings=SettingsSection("socialproof", SocialProofSettings),
     fast_routes=tuple(public.fast_routes()),
     document=public.document,

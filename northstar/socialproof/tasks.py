@@ -6,7 +6,7 @@ import datetime as dt
 
 from northstar.core.db import list_tenant_ids
 from northstar.core.queue import queue_app, task_database, task_settings
-from northstar.socialproof.service import events, rollups
+from northstar.socialproof.service import billing, events, rollups
 
 
 @queue_app.periodic(cron="11 3 * * *", periodic_id="socialproof.event_partitions")
@@ -50,3 +50,16 @@ async def apply_retention(timestamp: int) -> int:
         removed += len(await rollups.drop_expired_months(connection, retention_days=config.raw_retention_days))
         removed += await rollups.delete_old_salts(connection)
     return removed
+
+
+@queue_app.periodic(cron="*/5 * * * *", periodic_id="socialproof.check_quotas")
+@queue_app.task(name="socialproof.check_quotas", queueing_lock="socialproof.check_quotas", retry=False)
+async def check_quotas(timestamp: int) -> int:
+    """Every five minutes: each org with sites measured against its plan's visitor quota (alerts, quota reached)."""
+    database = task_database()
+    alerts = 0
+    for org_id in await list_tenant_ids(database):
+        async with database.tenant_transaction(org_id=org_id) as session:
+            if await billing.has_sites(session):
+                alerts += len(await billing.check_quota(session, org_id=org_id))
+    return alerts

@@ -402,17 +402,22 @@ def render_feed(
                 items=items,
             )
         )
+    return Feed(site=_feed_site(site), notifications=shown, live=live)
+
+
+def _feed_site(site: PublicSite) -> FeedSite:
     settings = site.settings
-    return Feed(
-        site=FeedSite(
-            position=settings.get("position", "bottom-left"),
-            theme=settings.get("theme", "auto"),
-            locale=site.locale,
-            persistent_visitor_id=site.persistent_visitor_id,
-        ),
-        notifications=shown,
-        live=live,
+    return FeedSite(
+        position=settings.get("position", "bottom-left"),
+        theme=settings.get("theme", "auto"),
+        locale=site.locale,
+        persistent_visitor_id=site.persistent_visitor_id,
     )
+
+
+def silent_feed(site: PublicSite) -> Feed:
+    """The feed of a site whose organization is over its visitor quota: nothing to show, nothing to follow."""
+    return Feed(site=_feed_site(site), notifications=[], live=False)
 
 
 def _items(notification: NotificationState, page_count: int | None, locale: str) -> list[FeedItem]:
