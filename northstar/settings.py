@@ -113,12 +113,8 @@ class BillingPlan(BaseModel):
 def _default_plans() -> dict[str, BillingPlan]:
     return {
         "free": BillingPlan(name="Free", monthly_visitors=1_000, max_sites=1, max_notifications=3),
-        "starter": BillingPlan(
-            name="Starter", monthly_visitors=10_000, max_sites=3, max_notifications=10, price=1_900
-        ),
-        "growth": BillingPlan(
-            name="Growth", monthly_visitors=50_000, max_sites=10, max_notifications=50, price=4_900
-        ),
+        "starter": BillingPlan(name="Starter", monthly_visitors=10_000, max_sites=3, max_notifications=10, price=1_900),
+        "growth": BillingPlan(name="Growth", monthly_visitors=50_000, max_sites=10, max_notifications=50, price=4_900),
         "pro": BillingPlan(name="Pro", monthly_visitors=250_000, max_sites=50, max_notifications=200, price=12_900),
     }
 

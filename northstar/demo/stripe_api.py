@@ -74,6 +74,17 @@ SUBSCRIPTION_STATUSES = (
     "paused",
 )
 INVOICE_STATUSES = ("draft", "open", "paid", "uncollectible", "void")
+CHECKOUT_PARAMS = (
+    "mode",
+    "customer",
+    "client_reference_id",
+    "success_url",
+    "cancel_url",
+    "line_items[0][price]",
+    "line_items[0][quantity]",
+    "subscription_data[metadata][org_id]",
+    "subscription_data[metadata][plan]",
+)
 
 
 class StripeError(Exception):
@@ -226,9 +237,7 @@ class FakeStripe:
         return customer
 
     def _create_checkout(self, request: Request, form: dict[str, str]) -> Obj:
-        allowed = ("mode", "customer", "client_reference_id", "success_url", "cancel_url", "line_items[0][price]")
-        allowed += ("line_items[0][quantity]", "subscription_data[metadata][org_id]", "subscription_data[metadata][plan]")
-        _known(form, allowed)
+        _known(form, CHECKOUT_PARAMS)
         if form.get("mode") != "subscription":
             raise StripeError(400, "This fake takes mode=subscription only", param="mode")
         for required in ("success_url", "line_items[0][price]"):

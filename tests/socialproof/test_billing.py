@@ -35,11 +35,19 @@ def _plans(stripe: FakeStripe | None = None) -> dict[str, BillingPlan]:
     return {
         "free": BillingPlan(name="Free", monthly_visitors=10, max_sites=1, max_notifications=2),
         "starter": BillingPlan(
-            name="Starter", monthly_visitors=100, max_sites=3, max_notifications=5, price=1900,
+            name="Starter",
+            monthly_visitors=100,
+            max_sites=3,
+            max_notifications=5,
+            price=1900,
             stripe_price_id=price("starter"),
         ),
         "growth": BillingPlan(
-            name="Growth", monthly_visitors=1000, max_sites=5, max_notifications=10, price=4900,
+            name="Growth",
+            monthly_visitors=1000,
+            max_sites=5,
+            max_notifications=10,
+            price=4900,
             stripe_price_id=price("pro"),
         ),
         "pro": BillingPlan(name="Pro", max_sites=10, price=12900, stripe_price_id=price("business")),
@@ -133,7 +141,12 @@ async def test_a_new_org_has_no_plan_and_chooses_one(
     data = chosen.json()["data"]
     assert data["plan"]["key"] == "starter" and data["checkoutUrl"] is None and data["status"] == "active"
     assert data["usage"] == {
-        "visitors": 0, "siteVisitors": 0, "quota": 100, "percent": 0.0, "sites": 1, "siteNotifications": 0
+        "visitors": 0,
+        "siteVisitors": 0,
+        "quota": 100,
+        "percent": 0.0,
+        "sites": 1,
+        "siteNotifications": 0,
     }
     period_start = dt.datetime.fromisoformat(data["periodStart"])
     assert period_start.day == 1 and period_start.hour == 0
@@ -305,8 +318,9 @@ async def test_stripe_checkout_webhooks_portal_and_plan_changes(
     # A running subscription changes price in place; Stripe's answer applies at once.
     pro = await _choose(client, founder, site, "pro")
     assert pro.status_code == 200 and pro.json()["data"]["plan"]["key"] == "pro"
-    assert fake.account.subscriptions[subscription["id"]]["items"]["data"][0]["price"]["id"] == (
-        fake.account.price("business", "usd")["id"]
+    assert (
+        fake.account.subscriptions[subscription["id"]]["items"]["data"][0]["price"]["id"]
+        == (fake.account.price("business", "usd")["id"])
     )
     # An older event delivered late changes nothing.
     body, headers = fake.signed(events[0], WEBHOOK_SECRET)
@@ -353,8 +367,15 @@ async def test_stripe_webhook_signatures(
         "object": "event",
         "type": "customer.subscription.updated",
         "created": int(time.time()),
-        "data": {"object": {"id": "sub_x", "customer": "cus_x", "status": "active", "metadata": {
-            "org_id": str(founder.org_id)}, "items": {"data": [{"price": {"id": _plans(fake)["pro"].stripe_price_id}}]}}},
+        "data": {
+            "object": {
+                "id": "sub_x",
+                "customer": "cus_x",
+                "status": "active",
+                "metadata": {"org_id": str(founder.org_id)},
+                "items": {"data": [{"price": {"id": _plans(fake)["pro"].stripe_price_id}}]},
+            }
+        },
     }
     path = "/api/v1/billing/stripe/webhook"
     body, headers = fake.signed(event, "whsec_not_the_one")
@@ -408,7 +429,9 @@ async def test_every_billing_route_follows_roles_and_tenants(
         ("POST", f"{path}/portal", None),
     ):
         foreign = await client.request(method, url, headers=intruder.headers, json=body)
-        missing = await client.request(method, url.replace(site.id, str(uuid.uuid4())), headers=intruder.headers, json=body)
+        missing = await client.request(
+            method, url.replace(site.id, str(uuid.uuid4())), headers=intruder.headers, json=body
+        )
         assert foreign.status_code == missing.status_code == 404, (method, url, foreign.text)
         assert foreign.json() == missing.json()
     assert (await _subscription(client, founder, site))["plan"]["key"] == "starter"  # the admin's change only

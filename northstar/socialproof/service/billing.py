@@ -199,13 +199,15 @@ async def _misfits(session: AsyncSession, *, org_id: uuid.UUID, plan: BillingPla
         found.append({"limit": "sites", "max": plan.max_sites, "current": sites})
     if plan.max_notifications is not None:
         most = await session.scalar(
-            select(func.count()).select_from(Notification).where(Notification.org_id == org_id)
-            .group_by(Notification.site_id).order_by(func.count().desc()).limit(1)
+            select(func.count())
+            .select_from(Notification)
+            .where(Notification.org_id == org_id)
+            .group_by(Notification.site_id)
+            .order_by(func.count().desc())
+            .limit(1)
         )
         if most is not None and int(most) > plan.max_notifications:
-            found.append(
-                {"limit": "notifications per site", "max": plan.max_notifications, "current": int(most)}
-            )
+            found.append({"limit": "notifications per site", "max": plan.max_notifications, "current": int(most)})
     return found
 
 
@@ -256,9 +258,9 @@ async def billing_state(
     key = plan_key_of(config, row)
     sites = int(await session.scalar(select(func.count()).select_from(Site).where(Site.org_id == org_id)) or 0)
     notifications = await session.scalar(
-        select(func.count()).select_from(Notification).where(
-            Notification.org_id == org_id, Notification.site_id == site_id
-        )
+        select(func.count())
+        .select_from(Notification)
+        .where(Notification.org_id == org_id, Notification.site_id == site_id)
     )
     reached = row.quota_reached_at if row is not None and row.quota_until and row.quota_until > now else None
     return BillingState(
@@ -299,9 +301,7 @@ async def change_plan(
         raise Unprocessable(
             "No such plan",
             code="unknown_plan",
-            details=[
-                {"field": "body.plan", "message": f"one of {', '.join(config.plans)}", "type": "enum"}
-            ],
+            details=[{"field": "body.plan", "message": f"one of {', '.join(config.plans)}", "type": "enum"}],
         )
     row = await _locked_row(session, org_id=principal.org_id)
     misfits = await _misfits(session, org_id=principal.org_id, plan=plan)
@@ -336,9 +336,7 @@ async def change_plan(
     await session.flush()
     if row.plan == plan_key:
         await announce(session, SUBSCRIPTION_CHANGED, org_id=principal.org_id)
-    return await billing_state(
-        session, org_id=principal.org_id, site_id=site_id, checkout_url=change.checkout_url
-    )
+    return await billing_state(session, org_id=principal.org_id, site_id=site_id, checkout_url=change.checkout_url)
 
 
 async def portal_url(session: AsyncSession, *, principal: Principal, site_id: uuid.UUID, return_url: str) -> str:
@@ -380,7 +378,10 @@ def _apply_stripe(config: BillingSettings, row: Subscription, obj: Mapping[str, 
         row.period_end = _instant(obj.get("current_period_end"))
         if row.plan != key:
             _apply_plan(row, key)
-    elif status in ("canceled", "incomplete_expired", "unpaid") and row.provider_subscription_id in (None, obj.get("id")):
+    elif status in ("canceled", "incomplete_expired", "unpaid") and row.provider_subscription_id in (
+        None,
+        obj.get("id"),
+    ):
         row.provider_subscription_id = None
         row.period_start = row.period_end = None
         if row.plan != fallback_plan(config):
@@ -489,9 +490,7 @@ async def check_quota(session: AsyncSession, *, org_id: uuid.UUID, now: dt.datet
     return sent
 
 
-async def _send_alert(
-    session: AsyncSession, *, org_id: uuid.UUID, plan: BillingPlan, usage: int, percent: int
-) -> bool:
+async def _send_alert(session: AsyncSession, *, org_id: uuid.UUID, plan: BillingPlan, usage: int, percent: int) -> bool:
     """One e-mail to each founder and admin; False when it could not be sent (the next check tries again)."""
     settings = settings_of(session)
     config = settings.socialproof.billing
