@@ -13,8 +13,8 @@ from northstar.core.http import ERROR_RESPONSES, Envelope, read_body
 from northstar.settings import BillingSettings
 from northstar.socialproof.auth import BillingRead, BillingUpdate
 from northstar.socialproof.schemas.billing import (
-    Money,
     PlanOut,
+    PlanPrice,
     PortalOut,
     QuotaOut,
     SubscriptionChange,
@@ -36,7 +36,7 @@ def plans_out(config: BillingSettings) -> list[PlanOut]:
             monthly_visitors=plan.monthly_visitors,
             max_sites=plan.max_sites,
             max_notifications=plan.max_notifications,
-            price=Money(amount=plan.price, currency=plan.currency),
+            price=PlanPrice(amount=plan.price, currency=plan.currency),
         )
         for key, plan in sorted(config.plans.items(), key=lambda item: item[1].price)
     ]

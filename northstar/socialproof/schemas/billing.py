@@ -10,9 +10,9 @@ from pydantic import Field
 from northstar.core.http import CamelModel, RequestModel
 
 
-class Money(CamelModel):
+class PlanPrice(CamelModel):
     amount: int = Field(description="in minor units of the currency (cents)")
-    currency: str
+    currency: str = Field(description="ISO 4217, lower case as Stripe writes it")
 
 
 class PlanOut(CamelModel):
@@ -21,7 +21,7 @@ class PlanOut(CamelModel):
     monthly_visitors: int | None = Field(description="unique visitors a month over all the org's sites; null: no limit")
     max_sites: int | None
     max_notifications: int | None = Field(description="per site; null: no limit")
-    price: Money = Field(description="a month")
+    price: PlanPrice = Field(description="a month")
 
 
 class UsageOut(CamelModel):
