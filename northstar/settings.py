@@ -13,6 +13,7 @@ from typing import Literal, get_origin
 from pydantic import (
     AliasChoices,
     BaseModel,
+    ConfigDict,
     Field,
     ValidationError,
     ValidationInfo,
@@ -100,6 +101,8 @@ class BillingPlan(BaseModel):
     """A plan a site's organization can be on: its monthly unique-visitor quota (all the org's sites together),
     how many sites and notifications (per site) it may have (None: no limit), and its monthly price in minor units
     of ``currency`` (0: free). ``stripe_price_id`` is the recurring Stripe price that a checkout subscribes to."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt limit in the JSON must not pass as "no limit"
 
     name: str
     monthly_visitors: int | None = Field(None, ge=1)

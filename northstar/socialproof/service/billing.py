@@ -152,43 +152,38 @@ async def _locked_row(session: AsyncSession, *, org_id: uuid.UUID) -> Subscripti
 # --- limits -----------------------------------------------------------------------------------------------------
 
 
-def _limit_error(what: str, limit: int, plan_key: str, plan: BillingPlan) -> PlanLimitReached:
-    return PlanLimitReached(
-        f"The {plan.name} plan allows {limit} {what}; choose a larger plan to add more",
-        details={"limit": what, "max": limit, "plan": plan_key},
-    )
+async def _enforce_limit(session: AsyncSession, *, org_id: uuid.UUID, limit: str, what: str, counted: Any) -> None:
+    """402 ``plan_limit_reached`` when ``counted`` has reached the org's plan's ``limit`` (a field of the plan).
+    The org's row is locked first, so concurrent creations take turns and none slips past the limit."""
+    config = settings_of(session).socialproof.billing
+    key = plan_key_of(config, await _locked_row(session, org_id=org_id))
+    maximum: int | None = getattr(config.plans[key], limit) if key is not None else None
+    if key is None or maximum is None:
+        return
+    if int(await session.scalar(counted) or 0) >= maximum:
+        plan = config.plans[key]
+        raise PlanLimitReached(
+            f"The {plan.name} plan allows {maximum} {what}; choose a larger plan to add more",
+            details={"limit": what, "max": maximum, "plan": key},
+        )
 
 
 async def check_site_limit(session: AsyncSession, *, org_id: uuid.UUID) -> None:
-    """Before a site is created: 402 ``plan_limit_reached`` when the org's plan has no room for it."""
-    config = settings_of(session).socialproof.billing
-    row = await _locked_row(session, org_id=org_id)
-    key = plan_key_of(config, row)
-    if key is None or config.plans[key].max_sites is None:
-        return
-    plan = config.plans[key]
-    assert plan.max_sites is not None
-    sites = await session.scalar(select(func.count()).select_from(Site).where(Site.org_id == org_id))
-    if int(sites or 0) >= plan.max_sites:
-        raise _limit_error("sites", plan.max_sites, key, plan)
+    """Before a site is created: is there room for it in the org's plan?"""
+    counted = select(func.count()).select_from(Site).where(Site.org_id == org_id)
+    await _enforce_limit(session, org_id=org_id, limit="max_sites", what="sites", counted=counted)
 
 
 async def check_notification_limit(session: AsyncSession, *, org_id: uuid.UUID, site_id: uuid.UUID) -> None:
-    """Before a notification is created on a site: 402 ``plan_limit_reached`` when the site is full."""
-    config = settings_of(session).socialproof.billing
-    row = await _locked_row(session, org_id=org_id)
-    key = plan_key_of(config, row)
-    if key is None or config.plans[key].max_notifications is None:
-        return
-    plan = config.plans[key]
-    assert plan.max_notifications is not None
-    count = await session.scalar(
+    """Before a notification is created on a site: is there room for it in the org's plan?"""
+    counted = (
         select(func.count())
         .select_from(Notification)
         .where(Notification.org_id == org_id, Notification.site_id == site_id)
     )
-    if int(count or 0) >= plan.max_notifications:
-        raise _limit_error("notifications per site", plan.max_notifications, key, plan)
+    await _enforce_limit(
+        session, org_id=org_id, limit="max_notifications", what="notifications per site", counted=counted
+    )
 
 
 async def _misfits(session: AsyncSession, *, org_id: uuid.UUID, plan: BillingPlan) -> list[dict[str, Any]]:
