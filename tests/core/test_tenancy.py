@@ -237,6 +237,7 @@ CANDIDATE_FIELDS = {
     "type": "announcement",
     "events": [{"type": "signup"}],
     "label": "x",
+    "plan": "starter",
 }
 
 
