@@ -57,7 +57,11 @@ def _plans(stripe: FakeStripe | None = None) -> dict[str, BillingPlan]:
 def _configured(settings: Settings, **billing_fields: Any) -> Settings:
     config = BillingSettings(**billing_fields)
     return settings.model_copy(
-        update={"socialproof": settings.socialproof.model_copy(update={"billing": config, "site_cache_seconds": 0.0})}
+        update={
+            "socialproof": settings.socialproof.model_copy(
+                update={"billing": config, "site_cache_seconds": 0.0, "feed_cache_seconds": 0.0}
+            )
+        }
     )
 
 
@@ -435,3 +439,26 @@ async def test_every_billing_route_follows_roles_and_tenants(
         assert foreign.status_code == missing.status_code == 404, (method, url, foreign.text)
         assert foreign.json() == missing.json()
     assert (await _subscription(client, founder, site))["plan"]["key"] == "starter"  # the admin's change only
+
+
+async def test_a_new_period_starts_the_quota_and_its_alerts_afresh(
+    manual_app: tuple[FastAPI, httpx.AsyncClient], database_url: str, mailbox: Mailbox
+) -> None:
+    app, client = manual_app
+    founder = await signup(client)
+    site = await _site(client, founder, database_url)
+    assert (await _choose(client, founder, site, "free")).status_code == 200
+    await site.notification(type="recent_activity", source={"eventTypes": ["purchase"]})
+    await _visitors(site, 12)
+    assert await _check(app, founder.org_id) == [80, 100]  # both passed between two checks: one e-mail, for 100 %
+    assert len(mailbox.to(founder.email)) == 1
+    assert (await site.feed()).json()["data"]["notifications"] == []
+
+    next_month = billing.month_of(dt.datetime.now(dt.UTC)).end + dt.timedelta(hours=1)
+    async with app.state.database.tenant_transaction(org_id=founder.org_id) as session:
+        assert await billing.check_quota(session, org_id=founder.org_id, now=next_month) == []
+        row = await billing.subscription_of(session, org_id=founder.org_id)
+        assert row is not None
+        assert (row.usage_visitors, row.alerted_percent, row.quota_reached_at) == (0, 0, None)
+    assert (await _subscription(client, founder, site))["quota"]["state"] == "ok"
+    assert (await site.feed()).json()["data"]["notifications"]
