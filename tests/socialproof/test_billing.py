@@ -28,29 +28,26 @@ from tests.socialproof.conftest import WidgetSite, widget_event
 WEBHOOK_SECRET = f"whsec_{uuid.uuid4().hex}"
 
 
-def _plans(stripe: FakeStripe | None = None) -> dict[str, BillingPlan]:
-    def price(key: str) -> str:
-        return str(stripe.account.price(key, "usd")["id"]) if stripe else ""
+# key: (name, monthly visitors, sites, notifications per site, price, the fake account's product for its Stripe price)
+PLANS = {
+    "free": ("Free", 10, 1, 2, 0, None),
+    "starter": ("Starter", 100, 3, 5, 1900, "starter"),
+    "growth": ("Growth", 1000, 5, 10, 4900, "pro"),
+    "pro": ("Pro", None, 10, None, 12900, "business"),
+}
 
+
+def _plans(stripe: FakeStripe | None = None) -> dict[str, BillingPlan]:
     return {
-        "free": BillingPlan(name="Free", monthly_visitors=10, max_sites=1, max_notifications=2),
-        "starter": BillingPlan(
-            name="Starter",
-            monthly_visitors=100,
-            max_sites=3,
-            max_notifications=5,
-            price=1900,
-            stripe_price_id=price("starter"),
-        ),
-        "growth": BillingPlan(
-            name="Growth",
-            monthly_visitors=1000,
-            max_sites=5,
-            max_notifications=10,
-            price=4900,
-            stripe_price_id=price("pro"),
-        ),
-        "pro": BillingPlan(name="Pro", max_sites=10, price=12900, stripe_price_id=price("business")),
+        key: BillingPlan(
+            name=name,
+            monthly_visitors=visitors,
+            max_sites=sites,
+            max_notifications=notifications,
+            price=price,
+            stripe_price_id=str(stripe.account.price(product, "usd")["id"]) if stripe and product else "",
+        )
+        for key, (name, visitors, sites, notifications, price, product) in PLANS.items()
     }
 
 
@@ -114,6 +111,14 @@ async def _subscription(client: httpx.AsyncClient, owner: User, site: WidgetSite
 
 async def _choose(client: httpx.AsyncClient, owner: User, site: WidgetSite, plan: str) -> httpx.Response:
     return await client.post(f"/api/v1/sites/{site.id}/subscription", headers=owner.headers, json={"plan": plan})
+
+
+async def _deliver(client: httpx.AsyncClient, fake: FakeStripe, *events: dict[str, Any]) -> None:
+    """Stripe's webhook deliveries of ``events``, signed with the endpoint's secret, each acknowledged."""
+    for event in events:
+        body, headers = fake.signed(event, WEBHOOK_SECRET)
+        delivered = await client.post("/api/v1/billing/stripe/webhook", content=body, headers=headers)
+        assert delivered.status_code == 200, delivered.text
 
 
 async def _check(app: FastAPI, org_id: uuid.UUID) -> list[int]:
@@ -304,10 +309,7 @@ async def test_stripe_checkout_webhooks_portal_and_plan_changes(
     subscription = fake.complete_checkout(session["id"])
     events = [e for e in fake.account.events[first_event:] if e["type"].startswith("customer.subscription.")]
     assert [e["type"] for e in events][:1] == ["customer.subscription.created"]
-    for event in events:
-        body, headers = fake.signed(event, WEBHOOK_SECRET)
-        delivered = await client.post("/api/v1/billing/stripe/webhook", content=body, headers=headers)
-        assert delivered.status_code == 200, delivered.text
+    await _deliver(client, fake, *events)
     state = await _subscription(client, founder, site)
     assert state["plan"]["key"] == "growth" and state["status"] == "active" and state["pendingPlan"] is None
     start_at, end_at = fake.account.period_of(subscription["id"])
@@ -327,16 +329,14 @@ async def test_stripe_checkout_webhooks_portal_and_plan_changes(
         == (fake.account.price("business", "usd")["id"])
     )
     # An older event delivered late changes nothing.
-    body, headers = fake.signed(events[0], WEBHOOK_SECRET)
-    assert (await client.post("/api/v1/billing/stripe/webhook", content=body, headers=headers)).status_code == 200
+    await _deliver(client, fake, events[0])
     assert (await _subscription(client, founder, site))["plan"]["key"] == "pro"
 
     # Cancelled in the portal: Stripe's deleted event brings the org back to the default plan.
     fake.cancel(subscription["id"], at_period_end=False, prorate=False)
     deleted = fake.account.events[-1]
     assert deleted["type"] == "customer.subscription.deleted"
-    body, headers = fake.signed({**deleted, "created": deleted["created"] + 1}, WEBHOOK_SECRET)
-    assert (await client.post("/api/v1/billing/stripe/webhook", content=body, headers=headers)).status_code == 200
+    await _deliver(client, fake, {**deleted, "created": deleted["created"] + 1})
     final = await _subscription(client, founder, site)
     assert final["plan"]["key"] == "free" and final["status"] == "canceled"
 
@@ -351,9 +351,7 @@ async def test_stripe_downgrade_to_free_cancels_the_subscription(
     url = (await _choose(client, founder, site, "starter")).json()["data"]["checkoutUrl"]
     first_event = len(fake.account.events)
     subscription = fake.complete_checkout(url.rsplit("/", 1)[1])
-    for event in fake.account.events[first_event:]:
-        body, headers = fake.signed(event, WEBHOOK_SECRET)
-        assert (await client.post("/api/v1/billing/stripe/webhook", content=body, headers=headers)).status_code == 200
+    await _deliver(client, fake, *fake.account.events[first_event:])
     assert (await _subscription(client, founder, site))["plan"]["key"] == "starter"
     free = await _choose(client, founder, site, "free")
     assert free.status_code == 200 and free.json()["data"]["plan"]["key"] == "free"
