@@ -8,11 +8,12 @@ import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import get_origin
+from typing import Literal, get_origin
 
 from pydantic import (
     AliasChoices,
     BaseModel,
+    ConfigDict,
     Field,
     ValidationError,
     ValidationInfo,
@@ -96,6 +97,56 @@ class DatasetsSettings(BaseModel):
     retention_days: int = 30
 
 
+class BillingPlan(BaseModel):
+    """A plan a site's organization can be on: its monthly unique-visitor quota (all the org's sites together),
+    how many sites and notifications (per site) it may have (None: no limit), and its monthly price in minor units
+    of ``currency`` (0: free). ``stripe_price_id`` is the recurring Stripe price that a checkout subscribes to."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt limit in the JSON must not pass as "no limit"
+
+    name: str
+    monthly_visitors: int | None = Field(None, ge=1)
+    max_sites: int | None = Field(None, ge=1)
+    max_notifications: int | None = Field(None, ge=1)
+    price: int = Field(0, ge=0)
+    currency: str = Field("usd", pattern=r"^[a-z]{3}$")
+    stripe_price_id: str = ""
+
+
+def _default_plans() -> dict[str, BillingPlan]:
+    return {
+        "free": BillingPlan(name="Free", monthly_visitors=1_000, max_sites=1, max_notifications=3),
+        "starter": BillingPlan(name="Starter", monthly_visitors=10_000, max_sites=3, max_notifications=10, price=1_900),
+        "growth": BillingPlan(name="Growth", monthly_visitors=50_000, max_sites=10, max_notifications=50, price=4_900),
+        "pro": BillingPlan(name="Pro", monthly_visitors=250_000, max_sites=50, max_notifications=200, price=12_900),
+    }
+
+
+class BillingSettings(BaseModel):
+    """Plans and how they are paid (``socialproof/service/billing.py``, docs/socialproof.md "Billing").
+
+    ``manual`` (self-hosted, no charges) changes plans at once; ``stripe`` sends paid plans through Stripe Checkout
+    and applies what Stripe's subscription webhooks say. ``default_plan`` is where organizations start; empty (the
+    default of a self-hosted install): on no plan, nothing limited until an admin chooses one."""
+
+    provider: Literal["manual", "stripe"] = "manual"
+    plans: dict[str, BillingPlan] = Field(default_factory=_default_plans)
+    default_plan: str = ""
+    alert_percents: tuple[int, ...] = (80, 100)
+    grace_days: int = Field(7, ge=0)  # events still collected this long after the quota is reached
+    stripe_api_url: str = "https://api.stripe.com"
+    stripe_secret_key: str = ""
+    stripe_webhook_secret: str = ""
+
+    @model_validator(mode="after")
+    def _known_default(self) -> BillingSettings:
+        if self.default_plan and self.default_plan not in self.plans:
+            raise ValueError(f"default_plan {self.default_plan!r} is not one of the plans")
+        if any(not 0 < percent <= 100 for percent in self.alert_percents):
+            raise ValueError("alert_percents are percentages from 1 to 100")
+        return self
+
+
 class SocialProofSettings(BaseModel):
     """The social proof module (seed 001): the public widget's ingestion, caches, privacy and retention."""
 
@@ -118,6 +169,7 @@ class SocialProofSettings(BaseModel):
     # where a site proves control of its domain ({domain}: the site's); fetched through the outbound guard
     verification_url: str = "https://{domain}/.well-known/northstar-verification.txt"
     verification_timeout_seconds: float = 10.0
+    billing: BillingSettings = BillingSettings()
 
 
 class OutboundSettings(BaseModel):

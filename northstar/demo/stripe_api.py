@@ -15,11 +15,19 @@ carry Stripe's error bodies here.
 
 The account moves on with the mutation methods (``add_customer``, ``subscribe``, ``change``, ``cancel``,
 ``refund``), which act now and record the events Stripe would send.
+
+Stripe Billing's writes, as a platform that sells plans makes them (form-encoded bodies, as Stripe takes them):
+``POST /v1/customers``, ``POST /v1/checkout/sessions`` (``mode=subscription``, one line item) answered with the
+hosted page's ``url``, ``POST /v1/billing_portal/sessions``, ``POST /v1/subscriptions/{id}`` (a new price for its
+item) and ``DELETE /v1/subscriptions/{id}`` (cancel now). ``complete_checkout`` is the customer paying on the hosted
+page; ``signed`` makes a webhook delivery of an event with its ``Stripe-Signature`` header.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -66,6 +74,17 @@ SUBSCRIPTION_STATUSES = (
     "paused",
 )
 INVOICE_STATUSES = ("draft", "open", "paid", "uncollectible", "void")
+CHECKOUT_PARAMS = (
+    "mode",
+    "customer",
+    "client_reference_id",
+    "success_url",
+    "cancel_url",
+    "line_items[0][price]",
+    "line_items[0][quantity]",
+    "subscription_data[metadata][org_id]",
+    "subscription_data[metadata][plan]",
+)
 
 
 class StripeError(Exception):
@@ -108,9 +127,15 @@ class FakeStripe:
         self.account = account
         self.api_key = api_key or f"sk_test_{secrets.token_hex(16)}"
         self.revoked = False
+        self.checkout_sessions: dict[str, Obj] = {}
+        self.portal_sessions: dict[str, Obj] = {}
         self._sorted: dict[str, tuple[int, list[str]]] = {}
         self.vendor = FakeVendor(
             routes=[
+                Route("/v1/customers", self._writing(self._create_customer), methods=["POST"]),
+                Route("/v1/checkout/sessions", self._writing(self._create_checkout), methods=["POST"]),
+                Route("/v1/billing_portal/sessions", self._writing(self._create_portal), methods=["POST"]),
+                Route("/v1/subscriptions/{id}", self._writing(self._write_subscription), methods=["POST", "DELETE"]),
                 Route("/v1/invoices/{id}/lines", self._guarded(self._lines)),
                 Route("/v1/{resource}", self._guarded(self._list)),
                 Route("/v1/{resource}/{id}", self._guarded(self._retrieve)),
@@ -162,6 +187,128 @@ class FakeStripe:
 
     def refund(self, invoice_id: str, amount: int) -> Obj:
         return self.account.refund(self.now(), self.account.invoices[invoice_id], amount)
+
+    def complete_checkout(self, session_id: str) -> Obj:
+        """The customer pays on the hosted page: the subscription starts (its events recorded) and the session is
+        complete."""
+        session = self.checkout_sessions[session_id]
+        price = self._price_by_id(session["line_items"][0]["price"])
+        sub = self.subscribe(
+            session["customer"], [(price, session["line_items"][0]["quantity"])], metadata=session["metadata_sub"]
+        )
+        session.update(status="complete", payment_status="paid", subscription=sub["id"])
+        return sub
+
+    @staticmethod
+    def signed(event: Obj, secret: str, *, at: int | None = None) -> tuple[bytes, dict[str, str]]:
+        """A webhook delivery of ``event``: its body and headers, signed as Stripe signs (``t=…,v1=…``)."""
+        body = orjson.dumps(event)
+        timestamp = at if at is not None else int(time.time())
+        signature = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+        return body, {"Stripe-Signature": f"t={timestamp},v1={signature}", "Content-Type": "application/json"}
+
+    def _price_by_id(self, price_id: str) -> Obj:
+        found = next((price for price in self.account.prices.values() if price["id"] == price_id), None)
+        if found is None:
+            raise StripeError(400, f"No such price: '{price_id}'", code="resource_missing", param="price")
+        return found
+
+    # --- writes ----------------------------------------------------------------------------------------------
+
+    def _writing(self, handler: Callable[[Request, dict[str, str]], Obj]) -> Callable[[Request], Any]:
+        async def endpoint(request: Request) -> Response:
+            try:
+                version = request.headers.get("stripe-version")
+                if version is not None and version != API_VERSION:
+                    raise StripeError(400, f"Invalid Stripe API version: {version}")
+                form = {key: str(value) for key, value in (await request.form()).items()}
+                return _json(handler(request, form))
+            except StripeError as error:
+                return _json(error.body(), error.status)
+
+        return endpoint
+
+    def _create_customer(self, request: Request, form: dict[str, str]) -> Obj:
+        _known(form, ("email", "name", "metadata[org_id]"))
+        customer = self.account.add_customer(
+            self.now(), currency="usd", country="US", name=form.get("name", "New customer"), email=form.get("email")
+        )
+        customer["metadata"] = {key[9:-1]: value for key, value in form.items() if key.startswith("metadata[")}
+        return customer
+
+    def _create_checkout(self, request: Request, form: dict[str, str]) -> Obj:
+        _known(form, CHECKOUT_PARAMS)
+        if form.get("mode") != "subscription":
+            raise StripeError(400, "This fake takes mode=subscription only", param="mode")
+        for required in ("success_url", "line_items[0][price]"):
+            if not form.get(required):
+                raise StripeError(400, f"Missing required param: {required}.", code="parameter_missing", param=required)
+        customer = form.get("customer")
+        if customer and customer not in self.account.customers:
+            raise StripeError(400, f"No such customer: '{customer}'", code="resource_missing", param="customer")
+        price = self._price_by_id(form["line_items[0][price]"])
+        session_id = f"cs_test_{secrets.token_hex(16)}"
+        prefix = "subscription_data[metadata]["
+        session: Obj = {
+            "id": session_id,
+            "object": "checkout.session",
+            "cancel_url": form.get("cancel_url"),
+            "client_reference_id": form.get("client_reference_id"),
+            "created": self.now(),
+            "customer": customer,
+            "expires_at": self.now() + 86400,
+            "livemode": False,
+            "metadata": {},
+            "mode": "subscription",
+            "payment_status": "unpaid",
+            "status": "open",
+            "subscription": None,
+            "success_url": form["success_url"],
+            "url": f"https://checkout.stripe.com/c/pay/{session_id}",
+        }
+        self.checkout_sessions[session_id] = {
+            **session,
+            "line_items": [{"price": price["id"], "quantity": int(form.get("line_items[0][quantity]", "1"))}],
+            "metadata_sub": {key[len(prefix) : -1]: value for key, value in form.items() if key.startswith(prefix)},
+        }
+        return session
+
+    def _create_portal(self, request: Request, form: dict[str, str]) -> Obj:
+        _known(form, ("customer", "return_url"))
+        customer = form.get("customer", "")
+        if customer not in self.account.customers:
+            raise StripeError(400, f"No such customer: '{customer}'", code="resource_missing", param="customer")
+        session_id = f"bps_{secrets.token_hex(12)}"
+        portal: Obj = {
+            "id": session_id,
+            "object": "billing_portal.session",
+            "created": self.now(),
+            "customer": customer,
+            "livemode": False,
+            "return_url": form.get("return_url"),
+            "url": f"https://billing.stripe.com/p/session/test_{session_id}",
+        }
+        self.portal_sessions[session_id] = portal
+        return portal
+
+    def _write_subscription(self, request: Request, form: dict[str, str]) -> Obj:
+        subscription_id = request.path_params["id"]
+        sub = self.account.subscriptions.get(subscription_id)
+        if sub is None:
+            raise StripeError(404, f"No such subscription: '{subscription_id}'", code="resource_missing", param="id")
+        if request.method == "DELETE":
+            _known(form, ())
+            self.cancel(subscription_id, at_period_end=False, prorate=False)
+            return _view(sub)
+        _known(form, ("items[0][id]", "items[0][price]", "proration_behavior"))
+        if form.get("items[0][id]") != sub["items"]["data"][0]["id"]:
+            raise StripeError(400, "No such subscription item", code="resource_missing", param="items[0][id]")
+        self.change(
+            subscription_id,
+            price=self._price_by_id(form.get("items[0][price]", "")),
+            proration_behavior=form.get("proration_behavior", "create_prorations"),
+        )
+        return _view(sub)
 
     # --- requests ---------------------------------------------------------------------------------------------
 

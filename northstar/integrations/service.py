@@ -24,6 +24,7 @@ from northstar.core.permissions import Principal
 from northstar.core.queue import enqueue_named
 from northstar.integrations.connectors import CONNECTORS
 from northstar.integrations.connectors.base import ConnectorError, Signature, settings_problems
+from northstar.integrations.connectors.stripe import verify_signature
 from northstar.integrations.models import Integration, SyncRun, WebhookDelivery
 from northstar.integrations.sync import credentials_of, open_connector, request_sync, seal
 from northstar.metrics import service as metrics_service
@@ -271,3 +272,9 @@ async def accept_webhook(
         return False
     await enqueue_named(session, "integrations.webhook", org_id=integration.org_id, delivery_id=str(inserted))
     return True
+
+
+def verify_stripe_signature(body: bytes, header: str, secret: str) -> str:
+    """Stripe's ``Stripe-Signature`` scheme, for other modules that receive Stripe's deliveries (billing):
+    ``valid``, ``invalid`` or ``expired``."""
+    return verify_signature(body, header, secret).value

@@ -27,9 +27,16 @@ from northstar.core.http import AppError
 from northstar.core.permissions import Principal
 from northstar.core.pubsub import EventHub, may_receive
 from northstar.settings import Settings
+from northstar.socialproof.api.billing import return_url, subscription_out
 from northstar.socialproof.api.merchant import one_site_out
 from northstar.socialproof.api.public import widget_asset, widget_path
-from northstar.socialproof.auth import SitesCreatePage, SitesReadPage, SitesUpdatePage
+from northstar.socialproof.auth import (
+    BillingReadPage,
+    BillingUpdatePage,
+    SitesCreatePage,
+    SitesReadPage,
+    SitesUpdatePage,
+)
 from northstar.socialproof.models import Notification, Site, Template
 from northstar.socialproof.runtime import LIVE_EVENTS_TOPIC
 from northstar.socialproof.schemas.analytics import Analytics, Granularity
@@ -43,6 +50,7 @@ from northstar.socialproof.schemas.sites import (
     TemplateUpdate,
 )
 from northstar.socialproof.service import analytics as analytics_service
+from northstar.socialproof.service import billing
 from northstar.socialproof.service import sites as service
 from northstar.socialproof.service.feed import preview_feed
 
@@ -205,6 +213,74 @@ async def verify_site(site_id: uuid.UUID, request: Request, principal: SitesUpda
         return await _site_page(request, session, principal, site_id, error=exc.message)
     audit_target(request, "site", site_id, verified=True)
     return redirect(request, f"/app/sites/{site_id}")
+
+
+# ---- plan and usage ----
+
+
+async def _billing_page(
+    request: Request,
+    session: DbSession,
+    principal: Principal,
+    site_id: uuid.UUID,
+    *,
+    state: billing.BillingState | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    site = await service.get_site(session, org_id=principal.org_id, site_id=site_id)
+    state = state or await billing.billing_state(session, org_id=principal.org_id, site_id=site_id)
+    context = {
+        "site": site,
+        "subscription": subscription_out(request.app.state.settings.socialproof.billing, state),
+        "may_change": principal.can("update", "billing"),
+        "checkout": request.query_params.get("checkout"),
+        "error": error,
+    }
+    return render(request, "socialproof/billing.html", context, status=status)
+
+
+@router.get("/sites/{site_id}/billing", name="console.socialproof_billing")
+async def billing_page(
+    site_id: uuid.UUID, request: Request, principal: BillingReadPage, session: DbSession
+) -> Response:
+    return await _billing_page(request, session, principal, site_id)
+
+
+@router.post("/sites/{site_id}/billing", name="console.socialproof_billing_change")
+async def change_plan(
+    site_id: uuid.UUID, request: Request, principal: BillingUpdatePage, session: DbSession
+) -> Response:
+    """Choose a plan: applied at once, or on to the provider's checkout page."""
+    plan = str((await request.form()).get("plan") or "")
+    try:  # a refusal rolls back to its savepoint; the page is then drawn in the same transaction
+        async with session.begin_nested():
+            state = await billing.change_plan(
+                session, principal=principal, site_id=site_id, plan_key=plan, return_url=return_url(request, site_id)
+            )
+    except AppError as exc:
+        if exc.status >= 500 or exc.status == 404:
+            raise
+        return await _billing_page(request, session, principal, site_id, error=exc.message, status=exc.status)
+    audit_target(request, "subscription", principal.org_id, plan=plan, site=str(site_id))
+    if state.checkout_url:
+        return redirect(request, state.checkout_url)
+    return redirect(request, f"/app/sites/{site_id}/billing")
+
+
+@router.post("/sites/{site_id}/billing/portal", name="console.socialproof_billing_portal")
+async def open_portal(
+    site_id: uuid.UUID, request: Request, principal: BillingUpdatePage, session: DbSession
+) -> Response:
+    try:
+        url = await billing.portal_url(
+            session, principal=principal, site_id=site_id, return_url=return_url(request, site_id)
+        )
+    except AppError as exc:
+        if exc.status >= 500 or exc.status == 404:
+            raise
+        return await _billing_page(request, session, principal, site_id, error=exc.message, status=exc.status)
+    return redirect(request, url)
 
 
 # ---- notifications ----

@@ -12,7 +12,7 @@ from northstar.core.manifest import Manifest, NavLink, SettingsSection
 from northstar.core.permissions import Resource, allow, own
 from northstar.settings import SocialProofSettings
 from northstar.socialproof import archive_pages, console, console_abtests, models
-from northstar.socialproof.api import abtests, archives, hooks, merchant, public
+from northstar.socialproof.api import abtests, archives, billing, hooks, merchant, public
 from northstar.socialproof.runtime import SocialProofRuntime
 
 
@@ -31,7 +31,7 @@ async def _runtime(app: FastAPI) -> AsyncIterator[None]:
 
 MANIFEST = Manifest(
     name="socialproof",
-    api_routers=(merchant.router, abtests.router, archives.router, hooks.router),
+    api_routers=(merchant.router, abtests.router, archives.router, hooks.router, billing.router),
     console_pages=(console.router, console_abtests.router, archive_pages.router),
     console_templates=console.TEMPLATES,
     console_static=console.STATIC,
@@ -56,6 +56,7 @@ MANIFEST = Manifest(
         "socialproof.notifications",
         "socialproof.restored_events",
         "socialproof.sites",
+        "socialproof.subscriptions",
         "socialproof.templates",
         "socialproof.visitor_hashes",
         "socialproof.visitor_salts",
@@ -69,9 +70,11 @@ MANIFEST = Manifest(
         Resource("events", member=(allow("create"),), analyst=(allow("read"),)),
         # archives of raw events: anyone who reads analytics sees them; restoring (create) is for admins
         Resource("archives", member=(allow("read"),), analyst=(allow("read"),)),
+        # the plan covers every site of the org: founders and admins change it, members and analysts see usage
+        Resource("billing", admin=(allow("read", "update"),), member=(allow("read"),), analyst=(allow("read"),)),
     ),
     event_topics=MappingProxyType({"socialproof.": "sites"}),
-    audit_targets=("ab_test", "archive", "inbound_hook", "notification", "site", "template"),
+    audit_targets=("ab_test", "archive", "inbound_hook", "notification", "site", "subscription", "template"),
     settings=SettingsSection("socialproof", SocialProofSettings),
     fast_routes=tuple(public.fast_routes()),
     document=public.document,

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Float,
+    ForeignKey,
     ForeignKeyConstraint,
     Identity,
     Index,
@@ -572,3 +573,43 @@ class InboundHook(Base):
 
 
 register_encrypted_column(EncryptedColumn("socialproof.inbound_hooks", "secret_encrypted"))
+
+
+class Subscription(Base):
+    """An organization's plan (one row per org; none: the configured default plan) and where its quota stands.
+
+    The plan covers every site of the organization. ``provider`` says who bills it (``manual``: nobody, ``stripe``:
+    Stripe Billing, whose customer and subscription ids are kept with the last event applied, so a late,
+    out-of-order webhook cannot undo a newer one). ``alerted_percent`` is the highest usage alert sent in the period
+    that starts at ``alert_period_start`` (so each alert goes once per period); ``quota_reached_at`` is when usage
+    reached the quota, and until ``quota_until`` (the period's end) the widget is silent; events are stored for
+    ``grace_days`` after it."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (
+        CheckConstraint("provider IN ('manual', 'stripe')", name="provider"),
+        CheckConstraint("alerted_percent BETWEEN 0 AND 100", name="alerted_percent"),
+        {"schema": "socialproof"},
+    )
+
+    org_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("core.organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    plan: Mapped[str | None] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20), nullable=False, server_default="active")
+    provider: Mapped[str] = mapped_column(String(20), nullable=False, server_default="manual")
+    customer_id: Mapped[str | None] = mapped_column(String(255))
+    provider_subscription_id: Mapped[str | None] = mapped_column(String(255))
+    provider_event_created: Mapped[int | None] = mapped_column(BigInteger)
+    pending_plan: Mapped[str | None] = mapped_column(String(40))
+    period_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    period_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    usage_visitors: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    usage_measured_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    alert_period_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    alerted_percent: Mapped[int] = mapped_column(SmallInteger, nullable=False, server_default="0")
+    quota_reached_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    quota_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    changed_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()

@@ -32,7 +32,14 @@ from northstar.settings import Settings
 from northstar.socialproof.ingest import EventRow, EventWriter
 from northstar.socialproof.live import RedisVisitors
 from northstar.socialproof.service.events import Collector
-from northstar.socialproof.service.feed import FeedState, load_feed_state, page_count, page_of, render_feed
+from northstar.socialproof.service.feed import (
+    FeedState,
+    load_feed_state,
+    page_count,
+    page_of,
+    render_feed,
+    silent_feed,
+)
 from northstar.socialproof.service.sites import PublicSite, load_public_site
 from northstar.socialproof.visitors import GeoLocator, SpamReferrers, VisitorIds
 from northstar.socialproof.webhook_events import storing_hook
@@ -121,6 +128,8 @@ class SocialProofRuntime:
             )
 
         async def render() -> RenderedFeed:
+            if not site.showing:  # over the visitor quota: the widget stays silent
+                return rendered(silent_feed(site).model_dump(mode="json", by_alias=True))
             now = dt.datetime.now(dt.UTC)
             counts = {
                 notification.id: await self._page_count(state, notification.id, page, now)
@@ -128,8 +137,7 @@ class SocialProofRuntime:
                 if notification.page_scoped
             }
             feed = render_feed(state, url=url, country=country, page_counts=counts, now=now, choices=dict(choices))
-            body = orjson.dumps({"data": feed.model_dump(mode="json", by_alias=True)})
-            return RenderedFeed(etag=f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"', body=body)
+            return rendered(feed.model_dump(mode="json", by_alias=True))
 
         return await self.feeds.get((site.site_key, url, country, choices), render)
 
@@ -162,6 +170,11 @@ class SocialProofRuntime:
                 return await page_count(session, notification, site=state.site, page=page, now=now)
 
         return await self.pages.get((state.site.id, notification_id, page), count)
+
+
+def rendered(feed: dict[str, Any]) -> RenderedFeed:
+    body = orjson.dumps({"data": feed})
+    return RenderedFeed(etag=f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"', body=body)
 
 
 def database_down(exc: BaseException) -> bool:

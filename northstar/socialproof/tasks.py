@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.core.db import list_tenant_ids
 from northstar.core.queue import periodic_per_org, queue_app, task_database, task_settings, task_storage, tenant_task
-from northstar.socialproof.service import abtests, archives, events, restores, rollups
+from northstar.socialproof.service import abtests, archives, billing, events, restores, rollups
 
 
 @queue_app.periodic(cron="11 3 * * *", periodic_id="socialproof.event_partitions")
@@ -89,3 +89,16 @@ async def restore_archive(session: AsyncSession, restore_id: str) -> int:
 async def expire_restores(session: AsyncSession) -> int:
     """Hourly: restored events past their restore's days are dropped."""
     return await restores.expire_restores(session)
+
+
+@queue_app.periodic(cron="*/5 * * * *", periodic_id="socialproof.check_quotas")
+@queue_app.task(name="socialproof.check_quotas", queueing_lock="socialproof.check_quotas", retry=False)
+async def check_quotas(timestamp: int) -> int:
+    """Every five minutes: each org with sites measured against its plan's visitor quota (alerts, quota reached)."""
+    database = task_database()
+    alerts = 0
+    for org_id in await list_tenant_ids(database):
+        async with database.tenant_transaction(org_id=org_id) as session:
+            if await billing.has_sites(session):
+                alerts += len(await billing.check_quota(session, org_id=org_id))
+    return alerts

@@ -303,6 +303,7 @@ CANDIDATE_FIELDS = {
     "variants": [{"name": "A", "isControl": True, "weight": 50}, {"name": "B", "weight": 50}],
     "winnerVariantId": "00000000-0000-4000-8000-000000000000",
     "provider": "generic",
+    "plan": "starter",
 }
 
 

@@ -30,6 +30,7 @@ from northstar.socialproof.schemas.sites import (
     TemplateUpdate,
 )
 from northstar.socialproof.service import analytics as analytics_service
+from northstar.socialproof.service import billing
 from northstar.socialproof.service import events as event_service
 from northstar.socialproof.service import sites as service
 
@@ -303,6 +304,7 @@ async def record_events(
     retries are safe.
     """
     runtime: SocialProofRuntime = request.app.state.socialproof
+    await billing.ensure_collecting(session, org_id=principal.org_id)
     result = await event_service.record_events(
         session,
         writer=runtime.writer,

@@ -143,7 +143,7 @@ async def collect(
 ) -> tuple[WriteResult, int]:
     """Store a widget batch; returns the write result and how many events were dropped before storage.
     ``received_at`` as for ``record_events``."""
-    if is_bot(user_agent):
+    if is_bot(user_agent) or not site.collecting:  # past the quota's grace nothing more is stored
         return WriteResult(0, 0), len(batch.events)
     kept = [
         event

@@ -457,16 +457,16 @@ def render_feed(
                 variant_id=str(notification.variant_id) if notification.variant_id else None,
             )
         )
+    return Feed(site=_feed_site(site), notifications=shown, live=live)
+
+
+def _feed_site(site: PublicSite) -> FeedSite:
     settings = site.settings
-    return Feed(
-        site=FeedSite(
-            position=settings.get("position", "bottom-left"),
-            theme=settings.get("theme", "auto"),
-            locale=site.locale,
-            persistent_visitor_id=site.persistent_visitor_id,
-        ),
-        notifications=shown,
-        live=live,
+    return FeedSite(
+        position=settings.get("position", "bottom-left"),
+        theme=settings.get("theme", "auto"),
+        locale=site.locale,
+        persistent_visitor_id=site.persistent_visitor_id,
     )
 
 
@@ -474,6 +474,11 @@ def _variant_shown(state: NotificationState, chosen: uuid.UUID | None) -> Notifi
     if not state.variants:
         return state
     return next((shown for _, shown in state.variants if shown.variant_id == chosen), state.variants[0][1])
+
+
+def silent_feed(site: PublicSite) -> Feed:
+    """The feed of a site whose organization is over its visitor quota: nothing to show, nothing to follow."""
+    return Feed(site=_feed_site(site), notifications=[], live=False)
 
 
 def _items(notification: NotificationState, page_count: int | None, locale: str) -> list[FeedItem]:

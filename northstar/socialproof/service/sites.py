@@ -13,13 +13,14 @@ from pydantic import ValidationError
 from sqlalchemy import func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from northstar.core.db import fetch_page, flush_unique, get_in_org, set_tenant_context
+from northstar.core.db import fetch_page, flush_unique, get_in_org, set_tenant_context, settings_of
 from northstar.core.http import AppError, Forbidden, NotFound, Unprocessable, invalid
 from northstar.core.outbound import BlockedDestination, OutboundPolicy, outbound_client
 from northstar.core.permissions import Principal
 from northstar.settings import OutboundSettings
 from northstar.socialproof.models import Notification, Site, Template
 from northstar.socialproof.schemas.sites import NotificationFields, NotificationOut
+from northstar.socialproof.service import billing
 from northstar.webhooks import service as webhooks
 
 DOMAIN_TAKEN = "This organization already has a site for this domain"
@@ -57,6 +58,7 @@ async def get_site(session: AsyncSession, *, org_id: uuid.UUID, site_id: uuid.UU
 async def create_site(
     session: AsyncSession, *, principal: Principal, name: str, domain: str, settings: dict[str, Any], data_region: str
 ) -> Site:
+    await billing.check_site_limit(session, org_id=principal.org_id)
     site = Site(
         id=uuid.uuid4(),
         org_id=principal.org_id,
@@ -298,6 +300,7 @@ async def create_notification(
 ) -> Notification:
     site = await site_for_change(session, principal=principal, site_id=site_id)
     await _check_template(session, org_id=principal.org_id, site_id=site.id, template_id=fields.template_id)
+    await billing.check_notification_limit(session, org_id=principal.org_id, site_id=site.id)
     notification = Notification(
         id=uuid.uuid4(), org_id=principal.org_id, site_id=site.id, created_by=principal.user_id, **_documents(fields)
     )
@@ -367,6 +370,8 @@ class PublicSite:
     settings: dict[str, Any]
     notification_ids: frozenset[uuid.UUID]
     serving: bool  # false while its domain's verification is pending: the widget paths serve nothing for it
+    showing: bool = True  # false while the org is over its visitor quota: the feed shows nothing
+    collecting: bool = True  # false once the quota's grace has passed: widget events are dropped
 
     @property
     def persistent_visitor_id(self) -> bool:
@@ -400,6 +405,9 @@ async def load_public_site(session: AsyncSession, *, site_key: str) -> PublicSit
             select(Notification.id).where(Notification.org_id == site.org_id, Notification.site_id == site.id)
         )
     ).all()
+    quota = await billing.widget_quota(
+        session, org_id=site.org_id, grace_days=settings_of(session).socialproof.billing.grace_days
+    )
     return PublicSite(
         id=site.id,
         org_id=site.org_id,
@@ -408,4 +416,6 @@ async def load_public_site(session: AsyncSession, *, site_key: str) -> PublicSit
         settings=site.settings,
         notification_ids=frozenset(notification_ids),
         serving=bool(site.serving),
+        showing=quota.showing,
+        collecting=quota.collecting,
     )
