@@ -115,6 +115,8 @@ class SocialProofSettings(BaseModel):
     # where a site proves control of its domain ({domain}: the site's); fetched through the outbound guard
     verification_url: str = "https://{domain}/.well-known/northstar-verification.txt"
     verification_timeout_seconds: float = 10.0
+    # keep visitor profiles (socialproof.visitor_profiles) up to date in the same statement that stores events
+    visitor_profiles: bool = True
 
 
 class OutboundSettings(BaseModel):

@@ -12,7 +12,7 @@ from northstar.core.manifest import Manifest, NavLink, SettingsSection
 from northstar.core.permissions import Resource, allow, own
 from northstar.settings import SocialProofSettings
 from northstar.socialproof import console, models
-from northstar.socialproof.api import merchant, public
+from northstar.socialproof.api import merchant, profiles, public
 from northstar.socialproof.runtime import SocialProofRuntime
 
 
@@ -31,7 +31,7 @@ async def _runtime(app: FastAPI) -> AsyncIterator[None]:
 
 MANIFEST = Manifest(
     name="socialproof",
-    api_routers=(merchant.router,),
+    api_routers=(merchant.router, profiles.router),
     console_pages=(console.router,),
     console_templates=console.TEMPLATES,
     console_static=console.STATIC,
@@ -40,12 +40,14 @@ MANIFEST = Manifest(
     model_modules=(models,),
     tables=(
         "socialproof.conversions",
+        "socialproof.custom_field_definitions",
         "socialproof.event_counts",
         "socialproof.event_months",
         "socialproof.notifications",
         "socialproof.sites",
         "socialproof.templates",
         "socialproof.visitor_hashes",
+        "socialproof.visitor_profiles",
         "socialproof.visitor_salts",
         "socialproof.visitor_sketches",
     ),
@@ -55,9 +57,12 @@ MANIFEST = Manifest(
     resources=(
         Resource("sites", member=(allow("read", "create"), own("update", "delete")), analyst=(allow("read"),)),
         Resource("events", member=(allow("create"),), analyst=(allow("read"),)),
+        # profiles are about people: members and analysts read them, admins (and founders) also erase them
+        Resource("visitors", member=(allow("read"),), analyst=(allow("read"),)),
+        Resource("custom_fields", member=(allow("read"),), analyst=(allow("read"),)),
     ),
     event_topics=MappingProxyType({"socialproof.": "sites"}),
-    audit_targets=("notification", "site", "template"),
+    audit_targets=("custom_field", "notification", "site", "template", "visitor_profile"),
     settings=SettingsSection("socialproof", SocialProofSettings),
     fast_routes=tuple(public.fast_routes()),
     document=public.document,

@@ -1,7 +1,8 @@
 """Notification message templates and widget CSS: validated when saved, so nothing unsafe reaches a page.
 
 Messages use ``{{ variable | filter:"argument" | filter }}``, e.g.
-``{{firstName|default:"Someone"}} from {{city}} bought {{product}}``. The output is plain text (the widget
+``{{firstName|default:"Someone"}} from {{city}} bought {{product}}``. ``{{custom.key}}`` is the event's value of
+the organization's custom field ``key`` (plain text like every other value; empty when the event has none). The output is plain text (the widget
 sets ``textContent``), so a template can never inject markup. ``timeAgo`` is the one live variable: the widget
 writes it in the visitor's language and keeps it current, so it takes no filters. CSS is parsed with tinycss2
 and anything that could load, run or escape is refused: ``@import``, ``url()`` other than ``https:`` images,
@@ -50,7 +51,8 @@ MAX_CSS = 20_000
 _EXPRESSION = re.compile(r"\{\{(.*?)\}\}", re.S)
 _FILTER = re.compile(r'^\s*([a-z]+)\s*(?::\s*(?:"([^"]*)"|(\d+)))?\s*$')
 _PIPE = re.compile(r'\|(?=(?:[^"]*"[^"]*")*[^"]*$)')  # a | outside quotes
-_VARIABLE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9]*)\s*$")
+_VARIABLE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9]*|custom\.[a-z][a-z0-9_]{0,39})\s*$")
+CUSTOM_PREFIX = "custom."
 
 
 class TemplateError(ValueError):
@@ -58,7 +60,10 @@ class TemplateError(ValueError):
 
 
 def _text(value: Any, locale: str) -> str:
-    """Numbers as the site's language writes them (``1.234`` and ``4,8`` in German), everything else as it is."""
+    """Numbers as the site's language writes them (``1.234`` and ``4,8`` in German), booleans as true and false,
+    everything else as it is."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, int | float) and not isinstance(value, bool):
         return format_decimal(value, locale=locale.replace("-", "_"))
     return str(value)
@@ -108,9 +113,9 @@ def parse_message(message: str) -> list[Placeholder]:
     for match in _EXPRESSION.finditer(message):
         head, *pipes = _PIPE.split(match.group(1))
         variable = _VARIABLE.match(head)
-        if not variable or variable.group(1) not in VARIABLES:
+        if not variable or (variable.group(1) not in VARIABLES and not variable.group(1).startswith(CUSTOM_PREFIX)):
             raise TemplateError(
-                f"unknown variable {head.strip()!r} at character {match.start()}; known: {', '.join(VARIABLES)}"
+                f"unknown variable {head.strip()!r} at character {match.start()}; known: {', '.join(VARIABLES)}, custom.<key>"
             )
         filters = []
         for pipe in pipes:
