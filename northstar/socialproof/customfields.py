@@ -4,7 +4,9 @@ A value is stored in its canonical form: text as plain text (``sanitize.plain_te
 renderer), numbers as JSON numbers, booleans as ``true``/``false``, dates as ``YYYY-MM-DD``, enum values as one of
 the options. When an event carries custom values, a key nobody defined, a value of the wrong type, or a required
 field that is missing with no default is an error that names the key; a missing field with a default gets the
-default. An event without custom values is not checked (a page view cannot know a visitor's plan).
+default on the event. A visitor's profile keeps only the values events gave (a default never overwrites what a
+visitor said earlier); targeting reads the defaults for the fields a profile has no value of. An event without
+custom values is not checked (a page view cannot know a visitor's plan).
 """
 
 from __future__ import annotations
@@ -79,15 +81,22 @@ def canonical(definition: FieldDefinition, value: Any) -> Any:
     return value
 
 
-def check_values(
-    definitions: Mapping[str, FieldDefinition], values: Mapping[str, Any]
-) -> tuple[dict[str, Any], list[ValueProblem]]:
-    """The values as stored (defaults filled in) and every problem, by key; a ``None`` value clears nothing and is
-    treated as absent."""
+@dataclass(frozen=True)
+class CheckedValues:
+    """``given``: the event's own values, canonical (what its visitor's profile takes); ``stored``: those with the
+    defaults of the fields it left out (what the event keeps); ``problems``: why it is rejected, if it is."""
+
+    given: dict[str, Any]
+    stored: dict[str, Any]
+    problems: list[ValueProblem]
+
+
+def check_values(definitions: Mapping[str, FieldDefinition], values: Mapping[str, Any]) -> CheckedValues:
+    """Every value checked, by key; a ``None`` value is treated as absent."""
     stored: dict[str, Any] = {}
     problems: list[ValueProblem] = []
     if len(values) > MAX_VALUES:
-        return {}, [ValueProblem("*", f"at most {MAX_VALUES} custom values per event")]
+        return CheckedValues({}, {}, [ValueProblem("*", f"at most {MAX_VALUES} custom values per event")])
     for key, value in values.items():
         definition = definitions.get(key)
         if definition is None:
@@ -97,6 +106,7 @@ def check_values(
                 stored[key] = canonical(definition, value)
             except ValueError as exc:
                 problems.append(ValueProblem(key, str(exc)))
+    given = dict(stored)
     for key, definition in definitions.items():
         if key in stored or any(problem.key == key for problem in problems):
             continue
@@ -104,4 +114,10 @@ def check_values(
             stored[key] = definition.default
         elif definition.required:
             problems.append(ValueProblem(key, "is required"))
-    return stored, problems
+    return CheckedValues(given, stored, problems)
+
+
+def with_defaults(definitions: Mapping[str, FieldDefinition], values: Mapping[str, Any]) -> dict[str, Any]:
+    """A profile's values with the defaults of the fields it has no value for (what targeting rules read)."""
+    defaults = {key: field.default for key, field in definitions.items() if field.default is not None}
+    return {**defaults, **values}

@@ -51,12 +51,13 @@ STAGE_COLUMNS = (
     "payload",
     "occurred_at",
     "device",
+    "custom",
 )
 _CREATE_STAGE = """
     CREATE TEMP TABLE IF NOT EXISTS event_stage (
       id uuid NOT NULL, org_id uuid NOT NULL, site_id uuid NOT NULL, event_type varchar(20) NOT NULL,
       event_name varchar(100), notification_id uuid, visitor_id varchar(64), url text, payload jsonb NOT NULL,
-      occurred_at timestamptz NOT NULL, device varchar(10)
+      occurred_at timestamptz NOT NULL, device varchar(10), custom jsonb
     ) ON COMMIT DELETE ROWS"""
 _COPY_STAGE = f"COPY event_stage ({', '.join(STAGE_COLUMNS)}) FROM STDIN"
 
@@ -88,7 +89,10 @@ class EventRow:
     visitor_id: str | None = None
     url: str | None = None
     payload: dict[str, Any] = field(default_factory=dict)
-    device: str | None = None  # desktop, mobile or tablet: for the visitor's profile, not stored with the event
+    # for the visitor's profile, not stored with the event: desktop, mobile or tablet, and the custom values the
+    # event gave itself (the payload's ``custom`` has the fields' defaults filled in too)
+    device: str | None = None
+    custom: dict[str, Any] | None = None
 
     def copy_values(self) -> tuple[Any, ...]:
         return (
@@ -103,6 +107,7 @@ class EventRow:
             Jsonb(self.payload),
             self.occurred_at,
             self.device,
+            Jsonb(self.custom) if self.custom else None,
         )
 
 

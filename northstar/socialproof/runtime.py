@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -28,6 +28,7 @@ from northstar.core.db import Database, set_tenant_context, to_libpq_url
 from northstar.core.dbguard import database_problem
 from northstar.core.pubsub import MAX_PAYLOAD, Event, EventHub
 from northstar.settings import Settings
+from northstar.socialproof.customfields import with_defaults
 from northstar.socialproof.ingest import EventRow, EventWriter
 from northstar.socialproof.live import RedisVisitors
 from northstar.socialproof.service.custom_fields import FieldDefinitions
@@ -128,6 +129,8 @@ class SocialProofRuntime:
         async with self.database.sessionmaker() as session, session.begin():
             await set_tenant_context(session, org_id=site.org_id)
             facts = await profile_facts(session, site_id=site.id, visitor_id=visitor_id)
+        definitions = await self.collector.fields.of(site.org_id)
+        facts = replace(facts, custom=with_defaults(definitions, facts.custom))
         return [item.id for item in targeted if audience_matches(item.targeting["audience"], facts)]
 
     async def _state(self, site: PublicSite, now: dt.datetime) -> FeedState:

@@ -8,8 +8,9 @@
   of ``engagement`` (decayed points, see docs/socialproof.md), so the two can never disagree.
 * ``socialproof.ingest_profiled(org, oldest)`` runs ``ingest_staged`` and folds the events it stored into the
   profiles with one upsert per organization and flush: profiles grow with ingestion, never by rescanning events.
-  The device class comes from the staging table's ``device`` column (the writer fills it; raw events do not
-  keep it).
+  The device class and the custom values an event gave itself (without the fields' defaults, which never
+  overwrite a profile's values) come from the staging table's ``device`` and ``custom`` columns, which the writer
+  fills and raw events do not keep.
 
 Revision ID: 0022
 Revises: 0018
@@ -107,7 +108,7 @@ def upgrade() -> None:
             SELECT s.site_id, s.id FROM socialproof.ingest_staged(p_org, p_oldest) s
           ), events AS (
             SELECT DISTINCT ON (st.site_id, st.id) st.site_id, st.visitor_id, st.event_type, st.occurred_at,
-                   st.payload, st.device
+                   st.payload, st.device, st.custom
             FROM pg_temp.event_stage st
             JOIN stored ON stored.site_id = st.site_id AND stored.id = st.id
             WHERE st.org_id = p_org AND st.visitor_id IS NOT NULL
@@ -129,8 +130,8 @@ def upgrade() -> None:
             GROUP BY g.site_id, g.visitor_id
           ), customs AS (
             SELECT e.site_id, e.visitor_id, jsonb_object_agg(c.key, c.value ORDER BY e.occurred_at) AS custom
-            FROM events e CROSS JOIN LATERAL jsonb_each(e.payload -> 'custom') c
-            WHERE jsonb_typeof(e.payload -> 'custom') = 'object'
+            FROM events e CROSS JOIN LATERAL jsonb_each(e.custom) c
+            WHERE jsonb_typeof(e.custom) = 'object'
             GROUP BY e.site_id, e.visitor_id
           ), profiled AS (
             INSERT INTO socialproof.visitor_profiles AS p

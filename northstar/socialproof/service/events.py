@@ -81,6 +81,7 @@ async def record_events(
     definitions: Mapping[str, FieldDefinition] | None = None
     rows, rejected = [], []
     for position, event in enumerate(events):
+        given: dict[str, Any] | None = None
         payload = _details(event, site.domain)
         name = _event_name(event.name)
         if event.name is not None and name is None:
@@ -99,13 +100,14 @@ async def record_events(
         if event.custom is not None:
             if definitions is None:
                 definitions = await load_definitions(session, org_id=org_id)
-            values, problems = check_values(definitions, event.custom)
+            checked = check_values(definitions, event.custom)
             rejected.extend(
                 {"field": f"body.events.{position}.custom.{problem.key}", "message": str(problem), "type": "custom_field"}
-                for problem in problems
+                for problem in checked.problems
             )
-            if values:
-                payload["custom"] = values
+            if checked.stored:
+                payload["custom"] = checked.stored
+            given = checked.given
         rows.append(
             EventRow(
                 id=event.id,
@@ -117,6 +119,7 @@ async def record_events(
                 url=site_link(event.url, site.domain),
                 payload=payload,
                 visitor_id=visitors.identified(site.id, event.visitor_id) if event.visitor_id is not None else None,
+                custom=given,
             )
         )
     if rejected:  # nothing of the batch is stored: the caller fixes the values and sends it again
@@ -198,13 +201,16 @@ async def collect(
     rows, rejected = [], []
     for event in kept:
         payload = _details(event.details, site.domain)
+        given = None
         if event.custom:
-            values, problems = check_values(definitions, event.custom)
-            if problems:
-                rejected.append({"id": str(event.id), "reason": "; ".join(str(problem) for problem in problems)})
+            checked = check_values(definitions, event.custom)
+            if checked.problems:
+                reason = "; ".join(str(problem) for problem in checked.problems)
+                rejected.append({"id": str(event.id), "reason": reason})
                 continue
-            if values:
-                payload["custom"] = values
+            if checked.stored:
+                payload["custom"] = checked.stored
+            given = checked.given
         if event.item_id is not None:
             payload["itemId"] = str(event.item_id)
         if "country" not in payload and "city" not in payload:  # a place the event names is kept whole
@@ -225,6 +231,7 @@ async def collect(
                 payload=payload,
                 occurred_at=_occurred(event, sent_at=batch.sent_at, now=now),
                 device=device,
+                custom=given,
             )
         )
     return Collected(await collector.writer.write(rows), len(batch.events) - len(rows), rejected)
