@@ -1,13 +1,14 @@
 """Group commit of social proof events: many requests, one ``COPY`` and one commit, each answered once durable.
 
 A request hands its rows to the ``EventWriter`` and waits. A flusher takes everything pending (up to
-``ingest_max_batch`` rows), ``COPY``s it into the connection's ``event_stage`` temporary table and, per
-organization in the batch, runs ``socialproof.ingest_staged`` under that org's row-level security context; that
-function skips event ids already stored (idempotency), inserts the rest and updates the rollups, conversions and
-visitor hashes in the same statement (``socialproof.ingest_profiled`` wraps it to fold the stored events into the
-visitor profiles as well, one upsert per organization and flush, unless ``visitor_profiles`` is off). Only after the commit are the waiting requests answered, so an accepted
-event is never held only in memory. While one flusher commits, the next batch gathers and the other flusher
-takes it: under load batches grow by themselves, with no timer adding latency when traffic is light.
+``ingest_max_batch`` rows), ``COPY``s it into the connection's ``event_stage`` temporary table and, per organization
+in the batch, runs ``socialproof.ingest_staged`` under that org's row-level security context; that function skips
+event ids already stored (idempotency), inserts the rest and updates the rollups, conversions and visitor hashes in
+the same statement (``socialproof.ingest_profiled`` wraps it to fold the stored events into the visitor profiles as
+well, one upsert per organization and flush, unless ``visitor_profiles`` is off). Only after the commit are the
+waiting requests answered, so an accepted event is never held only in memory. While one flusher commits, the next
+batch gathers and the other flusher takes it: under load batches grow by themselves, with no timer adding latency
+when traffic is light.
 
 A failed batch fails its requests (503, retry is safe: ids make it idempotent), except that a batch of several
 requests that fails on its data is retried one request at a time, so one bad request cannot sink the others.

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from northstar.core.manifest import Manifest, NavLink, SettingsSection
 from northstar.core.permissions import Resource, allow, own
 from northstar.settings import SocialProofSettings
-from northstar.socialproof import console, models
+from northstar.socialproof import console, console_profiles, models
 from northstar.socialproof.api import merchant, profiles, public
 from northstar.socialproof.runtime import SocialProofRuntime
 
@@ -32,10 +32,13 @@ async def _runtime(app: FastAPI) -> AsyncIterator[None]:
 MANIFEST = Manifest(
     name="socialproof",
     api_routers=(merchant.router, profiles.router),
-    console_pages=(console.router,),
+    console_pages=(console.router, console_profiles.router),
     console_templates=console.TEMPLATES,
     console_static=console.STATIC,
-    console_nav=(NavLink("Sites", "/app/sites", "sites", "read"),),
+    console_nav=(
+        NavLink("Sites", "/app/sites", "sites", "read"),
+        NavLink("Custom fields", "/app/custom-fields", "custom_fields", "read"),
+    ),
     task_modules=("northstar.socialproof.tasks",),
     model_modules=(models,),
     tables=(

@@ -33,8 +33,8 @@ from northstar.socialproof.ingest import EventRow, EventWriter
 from northstar.socialproof.live import RedisVisitors
 from northstar.socialproof.service.custom_fields import FieldDefinitions
 from northstar.socialproof.service.events import Collector
-from northstar.socialproof.service.profiles import audience_matches, profile_facts
 from northstar.socialproof.service.feed import FeedState, load_feed_state, page_count, page_of, render_feed
+from northstar.socialproof.service.profiles import audience_matches, profile_facts
 from northstar.socialproof.service.sites import PublicSite, load_public_site
 from northstar.socialproof.visitors import GeoLocator, SpamReferrers, VisitorIds
 

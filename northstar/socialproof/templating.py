@@ -2,9 +2,9 @@
 
 Messages use ``{{ variable | filter:"argument" | filter }}``, e.g.
 ``{{firstName|default:"Someone"}} from {{city}} bought {{product}}``. ``{{custom.key}}`` is the event's value of
-the organization's custom field ``key`` (plain text like every other value; empty when the event has none). The output is plain text (the widget
-sets ``textContent``), so a template can never inject markup. ``timeAgo`` is the one live variable: the widget
-writes it in the visitor's language and keeps it current, so it takes no filters. CSS is parsed with tinycss2
+the organization's custom field ``key`` (plain text like every other value; empty when the event has none).
+The output is plain text (the widget sets ``textContent``), so a template can never inject markup. ``timeAgo`` is
+the one live variable: the widget writes it in the visitor's language and keeps it current, so it takes no filters. CSS is parsed with tinycss2
 and anything that could load, run or escape is refused: ``@import``, ``url()`` other than ``https:`` images,
 ``expression()``, ``behavior``/``-moz-binding``, and any ``<`` (which could end a ``<style>`` element).
 """
@@ -114,9 +114,8 @@ def parse_message(message: str) -> list[Placeholder]:
         head, *pipes = _PIPE.split(match.group(1))
         variable = _VARIABLE.match(head)
         if not variable or (variable.group(1) not in VARIABLES and not variable.group(1).startswith(CUSTOM_PREFIX)):
-            raise TemplateError(
-                f"unknown variable {head.strip()!r} at character {match.start()}; known: {', '.join(VARIABLES)}, custom.<key>"
-            )
+            known = ", ".join((*VARIABLES, "custom.<key>"))
+            raise TemplateError(f"unknown variable {head.strip()!r} at character {match.start()}; known: {known}")
         filters = []
         for pipe in pipes:
             found = _FILTER.match(pipe)

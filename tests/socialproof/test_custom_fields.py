@@ -99,7 +99,9 @@ async def test_bad_definitions_are_422s(
 async def test_bad_changes_and_duplicate_keys_are_refused(client: httpx.AsyncClient, founder: Account) -> None:
     plan = await define(client, founder, key="plan", type="enum", options=["free", "pro"])
     text = await define(client, founder, key="company", type="text")
-    duplicate = await client.post(FIELDS, headers=founder.headers, json={"name": "Again", "key": "plan", "type": "text"})
+    duplicate = await client.post(
+        FIELDS, headers=founder.headers, json={"name": "Again", "key": "plan", "type": "text"}
+    )
     assert duplicate.status_code == 409 and duplicate.json()["error"]["code"] == "custom_field_key_taken"
     for path, body, message in (
         (plan["id"], {"default": "team"}, "must be one of free, pro"),
@@ -120,7 +122,9 @@ async def test_roles_and_tenants(client: httpx.AsyncClient, founder: Account, ot
     for role, reads, writes in (("admin", 200, True), ("member", 200, False), ("analyst", 200, False)):
         account = await add_member(client, founder, role)
         assert (await client.get(path, headers=account.headers)).status_code == reads
-        created = await client.post(FIELDS, headers=account.headers, json={"name": "X", "key": f"k_{role}", "type": "text"})
+        created = await client.post(
+            FIELDS, headers=account.headers, json={"name": "X", "key": f"k_{role}", "type": "text"}
+        )
         assert created.status_code == (201 if writes else 403), (role, created.text)
         changed = await client.patch(path, headers=account.headers, json={"name": "Y"})
         assert changed.status_code == (200 if writes else 403), role
@@ -160,7 +164,13 @@ async def test_backend_events_carry_checked_values_onto_the_profile(site: Widget
             f"/api/v1/sites/{site.id}/visitors", headers=site.account.headers, params={"userId": "cust-1"}
         )
     ).json()["data"][0]
-    assert profile["custom"] == {"seats": 5, "vip": True, "renews": "2027-01-31", "company": "Tom & Jerry", "plan": "pro"}
+    assert profile["custom"] == {
+        "seats": 5,
+        "vip": True,
+        "renews": "2027-01-31",
+        "company": "Tom & Jerry",
+        "plan": "pro",
+    }
     await site.record({"type": "signup", "visitorId": "cust-1", "custom": {"seats": 6}})  # plan: the default, "free"
     again = (
         await site.client.get(
@@ -226,7 +236,9 @@ async def test_widget_events_with_bad_values_are_rejected_one_by_one(site: Widge
         "accepted": 2,
         "duplicates": 0,
         "dropped": 1,
-        "rejected": [{"id": bad["id"], "reason": "custom.plan: must be one of free, pro; custom.vip: must be true or false"}],
+        "rejected": [
+            {"id": bad["id"], "reason": "custom.plan: must be one of free, pro; custom.vip: must be true or false"}
+        ],
     }
     stored = {str(event.id): event.payload for event in site.stored()}
     assert set(stored) == {view["id"], good["id"]}
@@ -332,7 +344,13 @@ async def test_notifications_target_score_ranges_returning_visitors_and_custom_v
     )
     feed = (await site.feed()).json()["data"]
     flags = {item["id"]: item["audience"] for item in feed["notifications"]}
-    assert flags == {everyone["id"]: False, engaged["id"]: True, newcomers["id"]: True, returning["id"]: True, pro["id"]: True}
+    assert flags == {
+        everyone["id"]: False,
+        engaged["id"]: True,
+        newcomers["id"]: True,
+        returning["id"]: True,
+        pro["id"]: True,
+    }
 
     # nobody known yet: a new visitor with score 0 and no values
     assert await _audience(site, {"userId": "stranger"}) == [newcomers["id"]]

@@ -133,6 +133,7 @@ async def test_recent_activity_is_rendered_for_the_widget(site: WidgetSite) -> N
                 "display": recent["display"],
                 "devices": ["desktop", "mobile", "tablet"],
                 "visitors": "all",
+                "audience": False,
                 "css": "",
                 "items": [
                     {

@@ -74,7 +74,9 @@ async def test_backend_events_build_a_profile_with_sessions_counters_and_score(s
     assert again["sessionCount"] == 2 and again["conversions"] == 3
     assert again["behaviorScore"] == score_of(decayed(engagement, timedelta(minutes=10)) + 10)
     # and a new session after more than 30 minutes
-    await site.record({"type": "signup", "visitorId": "cust-1", "occurredAt": at(start + timedelta(hours=2, minutes=50))})
+    await site.record(
+        {"type": "signup", "visitorId": "cust-1", "occurredAt": at(start + timedelta(hours=2, minutes=50))}
+    )
     assert (await profile_of(site, "cust-1"))["sessionCount"] == 3
 
     other = await profile_of(site, "cust-2")
@@ -123,7 +125,9 @@ async def test_widget_events_give_device_country_clicks_and_join_the_identified_
     assert abs(profile["behaviorScore"] - score_of(17)) <= 0.1
 
     # an anonymous desktop visitor is a profile of its own
-    anonymous = await site.collect(widget_event("page_view", site.page("/")), headers=site.browser(user_agent=CHROME_UA))
+    anonymous = await site.collect(
+        widget_event("page_view", site.page("/")), headers=site.browser(user_agent=CHROME_UA)
+    )
     assert anonymous.status_code == 202
     listed = await profiles(site, device="desktop")
     assert [item["pageViews"] for item in listed["data"]] == [1] and listed["data"][0]["device"] == "desktop"
@@ -156,7 +160,9 @@ async def test_search_filters_and_sorts(site: WidgetSite) -> None:
     assert await found(visitors="new") == ["low"]
     assert await found(country="US") == ["high"]
     assert await found(lastSeenBefore=at(now - timedelta(days=1))) == ["low"]
-    assert await found(lastSeenAfter=at(now - timedelta(days=1)), visitors="returning", scoreMin=score_of(36)) == ["high"]
+    assert await found(lastSeenAfter=at(now - timedelta(days=1)), visitors="returning", scoreMin=score_of(36)) == [
+        "high"
+    ]
     assert await found(userId="nobody") == []
     page = await profiles(site, limit=1, page=2)
     assert page["meta"] == {"page": 2, "limit": 1, "total": 3} and len(page["data"]) == 1
@@ -219,7 +225,12 @@ async def test_roles_read_or_erase_as_granted(client: httpx.AsyncClient, founder
     await site.record({"type": "signup", "visitorId": "someone"})
     visitor_id = (await profile_of(site, "someone"))["visitorId"]
     path = f"/api/v1/sites/{site.id}/visitors"
-    for role, reads, erases in (("admin", 200, 204), ("member", 200, 403), ("analyst", 200, 403), ("investor", 403, 403)):
+    for role, reads, erases in (
+        ("admin", 200, 204),
+        ("member", 200, 403),
+        ("analyst", 200, 403),
+        ("investor", 403, 403),
+    ):
         account = await add_member(client, founder, role)
         assert (await client.get(path, headers=account.headers)).status_code == reads, role
         erased = await client.delete(f"{path}/{visitor_id}", headers=account.headers)
@@ -245,7 +256,9 @@ async def test_profiles_can_be_turned_off(make_site: SiteFactory, settings: Any)
     from northstar.app import create_app
     from tests.conftest import running
 
-    off = settings.model_copy(update={"socialproof": settings.socialproof.model_copy(update={"visitor_profiles": False})})
+    off = settings.model_copy(
+        update={"socialproof": settings.socialproof.model_copy(update={"visitor_profiles": False})}
+    )
     site = await make_site()
     async with running(create_app(off)) as http:
         response = await site.collect(widget_event("page_view", site.page("/")), client=http, visitor={"userId": "x"})

@@ -53,7 +53,7 @@ def upgrade() -> None:
           CONSTRAINT fk_custom_field_definitions_org_id_organizations FOREIGN KEY (org_id)
             REFERENCES core.organizations (id) ON DELETE CASCADE
         )""")
-    op.execute(f"""
+    op.execute("""
         CREATE TABLE socialproof.visitor_profiles (
           id uuid DEFAULT gen_random_uuid() NOT NULL,
           org_id uuid NOT NULL,
@@ -70,7 +70,7 @@ def upgrade() -> None:
             (round((100 * (1 - exp(-engagement / 25)))::numeric, 1)::double precision) STORED,
           country char(2),
           device varchar(10),
-          custom jsonb DEFAULT '{{}}' NOT NULL,
+          custom jsonb DEFAULT '{}' NOT NULL,
           created_at timestamptz DEFAULT now() NOT NULL,
           updated_at timestamptz DEFAULT now() NOT NULL,
           CONSTRAINT pk_visitor_profiles PRIMARY KEY (id),

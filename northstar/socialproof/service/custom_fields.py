@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -20,7 +20,7 @@ from northstar.core.db import Database, fetch_page, flush_unique, get_in_org, se
 from northstar.core.http import Unprocessable
 from northstar.socialproof.customfields import FieldDefinition
 from northstar.socialproof.models import CustomFieldDefinition
-from northstar.socialproof.schemas.profiles import CustomFieldCreate, CustomFieldOut
+from northstar.socialproof.schemas.profiles import CustomFieldCreate, CustomFieldOut, FieldType
 
 KEY_TAKEN = "A custom field with this key exists already"
 Definitions = Mapping[str, FieldDefinition]
@@ -31,7 +31,7 @@ def field_out(field: CustomFieldDefinition) -> CustomFieldOut:
         id=field.id,
         name=field.name,
         key=field.key,
-        type=field.field_type,  # type: ignore[arg-type]  # the table's check allows only FieldType
+        type=cast(FieldType, field.field_type),  # the table's check allows no other
         options=list(field.options),
         required=field.required,
         default=field.default_value,

@@ -79,7 +79,8 @@ async def record_events(
     site = await get_site(session, org_id=org_id, site_id=site_id)
     now = received_at or datetime.now(UTC)
     definitions: Mapping[str, FieldDefinition] | None = None
-    rows, rejected = [], []
+    rows: list[EventRow] = []
+    rejected: list[dict[str, str]] = []
     for position, event in enumerate(events):
         given: dict[str, Any] | None = None
         payload = _details(event, site.domain)
@@ -102,7 +103,11 @@ async def record_events(
                 definitions = await load_definitions(session, org_id=org_id)
             checked = check_values(definitions, event.custom)
             rejected.extend(
-                {"field": f"body.events.{position}.custom.{problem.key}", "message": str(problem), "type": "custom_field"}
+                {
+                    "field": f"body.events.{position}.custom.{problem.key}",
+                    "message": str(problem),
+                    "type": "custom_field",
+                }
                 for problem in checked.problems
             )
             if checked.stored:
@@ -123,7 +128,9 @@ async def record_events(
             )
         )
     if rejected:  # nothing of the batch is stored: the caller fixes the values and sends it again
-        raise EventRejected("Custom values do not match their fields; no event of the batch was stored", details=rejected)
+        raise EventRejected(
+            "Custom values do not match their fields; no event of the batch was stored", details=rejected
+        )
     return await writer.write(rows)
 
 

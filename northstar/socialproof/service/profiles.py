@@ -21,7 +21,7 @@ from northstar.socialproof.models import Conversion, VisitorProfile
 from northstar.socialproof.schemas.profiles import ProfileSort, VisitorProfileOut
 from northstar.socialproof.service.sites import get_site
 
-_SORTS: dict[str, tuple[ColumnElement[Any], ...]] = {
+_SORTS: dict[str, tuple[Any, ...]] = {
     "-lastSeenAt": (VisitorProfile.last_seen_at.desc(), VisitorProfile.id),
     "lastSeenAt": (VisitorProfile.last_seen_at.asc(), VisitorProfile.id),
     "-behaviorScore": (VisitorProfile.behavior_score.desc(), VisitorProfile.last_seen_at.desc(), VisitorProfile.id),
@@ -105,9 +105,7 @@ async def get_profile(
     return profile
 
 
-async def erase_profile(
-    session: AsyncSession, *, org_id: uuid.UUID, site_id: uuid.UUID, visitor_id: str
-) -> uuid.UUID:
+async def erase_profile(session: AsyncSession, *, org_id: uuid.UUID, site_id: uuid.UUID, visitor_id: str) -> uuid.UUID:
     """The profile (with its custom values) and the visitor's attributed conversions. Counts already rolled up
     stay (they name nobody); raw events are erased by the privacy workflow, and a later event starts a new profile.
     Returns the erased profile's id (for the audit entry, which so never names the visitor)."""
