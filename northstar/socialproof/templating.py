@@ -4,9 +4,10 @@ Messages use ``{{ variable | filter:"argument" | filter }}``, e.g.
 ``{{firstName|default:"Someone"}} from {{city}} bought {{product}}``. ``{{custom.key}}`` is the event's value of
 the organization's custom field ``key`` (plain text like every other value; empty when the event has none).
 The output is plain text (the widget sets ``textContent``), so a template can never inject markup. ``timeAgo`` is
-the one live variable: the widget writes it in the visitor's language and keeps it current, so it takes no filters. CSS is parsed with tinycss2
-and anything that could load, run or escape is refused: ``@import``, ``url()`` other than ``https:`` images,
-``expression()``, ``behavior``/``-moz-binding``, and any ``<`` (which could end a ``<style>`` element).
+the one live variable: the widget writes it in the visitor's language and keeps it current, so it takes no filters.
+CSS is parsed with tinycss2 and anything that could load, run or escape is refused: ``@import``, ``url()`` other
+than ``https:`` images, ``expression()``, ``behavior``/``-moz-binding``, and any ``<`` (which could end a ``<style>``
+element).
 """
 
 from __future__ import annotations

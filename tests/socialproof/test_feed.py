@@ -158,6 +158,7 @@ async def test_recent_activity_is_rendered_for_the_widget(site: WidgetSite) -> N
                 "display": mobile["display"],
                 "devices": ["mobile"],
                 "visitors": "returning",
+                "audience": False,
                 "css": "",
                 "items": [{"id": mobile["id"], "parts": ["Welcome back"], "at": None, "url": None, "tag": None}],
             },
