@@ -165,6 +165,8 @@ async def test_live_requests_follow_the_matrix(
             "site_id",
             "template_id",
             "notification_id",
+            "field_id",
+            "visitor_id",
             "integration_id",
             "goal_id",
             "rule_id",

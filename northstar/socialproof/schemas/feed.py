@@ -66,9 +66,9 @@ class AudienceRequest(WireModel):
     visitor: WidgetVisitor = WidgetVisitor()
 
 
-class Audience(CamelModel):
+class AudienceMatch(CamelModel):
     notifications: list[uuid.UUID] = Field(description="ids of the notifications with an audience this visitor is in")
 
 
 class AudienceEnvelope(CamelModel):
-    data: Audience
+    data: AudienceMatch
