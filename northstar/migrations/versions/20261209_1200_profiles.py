@@ -128,7 +128,7 @@ def upgrade() -> None:
                    (array_agg(g.device ORDER BY g.occurred_at DESC) FILTER (WHERE g.device IS NOT NULL))[1] AS device
             FROM gaps g
             GROUP BY g.site_id, g.visitor_id
-          ), customs AS (
+          ), customs AS MATERIALIZED (  -- once: the staging table has no statistics, so a join would rescan it
             SELECT e.site_id, e.visitor_id, jsonb_object_agg(c.key, c.value ORDER BY e.occurred_at) AS custom
             FROM events e CROSS JOIN LATERAL jsonb_each(e.custom) c
             WHERE jsonb_typeof(e.custom) = 'object'
