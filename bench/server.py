@@ -108,7 +108,8 @@ def running_server(
     )
     server = Server(f"http://127.0.0.1:{port}", directory, port, process)
     try:
-        wait_ready(server.base_url, process)
+        # a loaded machine (other benchmarks, test runs) can take minutes to initialise a fresh data directory
+        wait_ready(server.base_url, process, timeout=float(os.environ.get("NORTHSTAR_BENCH_READY_SECONDS", "120")))
         yield server
     finally:
         stop(process)

@@ -141,6 +141,18 @@ end
 )
 
 
+# The same batches with custom field values on every event, from identified visitors (so every flush upserts profiles).
+PROFILED_SCRIPT = COLLECT_SCRIPT.replace(
+    """'","type":"page_view","url":"https://' .. domain .. '/p"}'""",
+    """'","type":"page_view","url":"https://' .. domain .. '/p","custom":{"plan":"pro","seats":' ..
+      math.random(1, 500) .. ',"vip":' .. (math.random() < 0.5 and "true" or "false") .. ',"company":"ACME"}}'""",
+).replace(
+    """'","events":['""",
+    """'","visitor":{"userId":"u' .. math.random(1, %(visitors)d) .. '"},"events":['""",
+)
+PROFILED_VISITORS = 50_000
+
+
 def conninfo(data_dir: Path) -> str:
     """The embedded database as its owner, over the socket named in ``postmaster.pid`` (no new server handle)."""
     lines = (data_dir / "pg" / "postmaster.pid").read_text().splitlines()
@@ -259,10 +271,18 @@ class Collected:
 
 
 def _collect(
-    server: Server, database: str, site: dict[str, Any], events: int, seconds: int, scratch: Path
+    server: Server,
+    database: str,
+    site: dict[str, Any],
+    events: int,
+    seconds: int,
+    scratch: Path,
+    *,
+    template: str = COLLECT_SCRIPT,
 ) -> Collected:
-    script = scratch / f"collect_{events}.lua"
-    script.write_text(COLLECT_SCRIPT % {"site_key": site["siteKey"], "domain": site["domain"], "count": events})
+    script = scratch / f"collect_{events}_{uuid.uuid4().hex[:6]}.lua"
+    values = {"site_key": site["siteKey"], "domain": site["domain"], "count": events, "visitors": PROFILED_VISITORS}
+    script.write_text(template % values)
     with CpuMeter(server.process.pid, server.data_dir) as cpu:
         result = wrk(f"{server.base_url}/api/v1/collect", seconds=seconds, headers=_browser(site), script=script)
     stored = _settled(database, site["id"])
@@ -1087,6 +1107,63 @@ async def _webhooks(database: str, data_dir: Path, org_id: uuid.UUID, port: int)
     }
 
 
+# --- 5. visitor profiles and custom fields (issue 14) -------------------------------------------------------------
+
+
+def _profiled(database: str, site_id: str) -> tuple[int, int]:
+    with psycopg.connect(database) as connection:
+        row = connection.execute(
+            "SELECT count(*), coalesce(sum(page_views), 0) FROM socialproof.visitor_profiles WHERE site_id = %s",
+            (site_id,),
+        ).fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+def profiles_run(seconds: int = 10) -> dict[str, Any]:
+    """Collection with custom-field validation and profile updates on, beside part 1's collection in the same run.
+
+    Part 1's number is ``POST /collect`` with batches of 20 anonymous page views on a server with visitor profiles
+    turned off (``NORTHSTAR_SOCIALPROOF__VISITOR_PROFILES=false``: the writer runs ``ingest_staged`` alone, as in part
+    1). The measured path is a second server with profiles on, three custom fields defined, and the same batches
+    carrying four custom values on every event from 50,000 identified visitors: every event is validated against
+    the definitions and every flush upserts the profiles it touched. The plain batches on that server show what the
+    profile upsert costs without custom values."""
+    results: dict[str, Any] = {"machine_load_1m_at_start": os.getloadavg()[0]}
+    with (
+        running_server("serve", NORTHSTAR_SOCIALPROOF__VISITOR_PROFILES="false") as server,
+        tempfile.TemporaryDirectory() as scratch,
+    ):
+        database = conninfo(server.data_dir)
+        shop = merchant(server.base_url, "bench-part1@example.com")
+        part1 = _collect(server, database, shop.site("part1"), BATCH_EVENTS, seconds, Path(scratch))
+        results |= _collect_measures("part1_collect_batch20", part1, BATCH_EVENTS, seconds)
+    results["machine_load_1m_between"] = os.getloadavg()[0]
+    with running_server("serve") as server, tempfile.TemporaryDirectory() as scratch:
+        database = conninfo(server.data_dir)
+        shop = merchant(server.base_url, "bench-profiles@example.com")
+        for field in (
+            {"name": "Plan", "key": "plan", "type": "enum", "options": ["free", "pro", "team"], "default": "free"},
+            {"name": "Seats", "key": "seats", "type": "number"},
+            {"name": "VIP", "key": "vip", "type": "boolean"},
+            {"name": "Company", "key": "company", "type": "text", "required": True},
+        ):
+            shop.post("/api/v1/custom-fields", field)
+        plain_site, custom_site = shop.site("plain"), shop.site("custom")
+        plain = _collect(server, database, plain_site, BATCH_EVENTS, seconds, Path(scratch))
+        custom = _collect(server, database, custom_site, BATCH_EVENTS, seconds, Path(scratch), template=PROFILED_SCRIPT)
+        profiles, page_views = _profiled(database, custom_site["id"])
+        results |= _collect_measures("profiles_plain_batch20", plain, BATCH_EVENTS, seconds)
+        results |= _collect_measures("profiles_custom_batch20", custom, BATCH_EVENTS, seconds)
+        results["profiles_custom_profiles (rows)"] = profiles
+        results["profiles_custom_page_views_on_profiles (= stored rows)"] = page_views
+    ratio = custom.stored / max(1, part1.stored)
+    results["custom_and_profiles_to_part1 (stored events)"] = ratio
+    results["plain_with_profiles_to_part1 (stored events)"] = plain.stored / max(1, part1.stored)
+    results["target: custom fields + profiles ≥ 0.9 x part 1"] = _met(ratio >= 0.9)
+    results["machine_load_1m_at_end"] = os.getloadavg()[0]
+    return results
+
+
 def run(seconds: int = 10) -> dict[str, Any]:
     with running_server("serve") as server, tempfile.TemporaryDirectory() as scratch:
         database = conninfo(server.data_dir)
@@ -1104,6 +1181,7 @@ def run(seconds: int = 10) -> dict[str, Any]:
         results["machine_load_1m_before_archival"] = os.getloadavg()[0]
         results |= _archival(database, Path(scratch))
         results["machine_load_1m_at_end"] = os.getloadavg()[0]
+    results |= {f"profiles: {name}": value for name, value in profiles_run(seconds).items()}
     return results
 
 
@@ -1150,6 +1228,6 @@ def run_webhooks() -> dict[str, Any]:
 if __name__ == "__main__":
     import sys
 
-    only = {"erasure": run_erasure, "archival": run_archival, "webhooks": run_webhooks}
+    only = {"erasure": run_erasure, "archival": run_archival, "webhooks": run_webhooks, "profiles": profiles_run}
     for name, value in only.get(" ".join(sys.argv[1:]), run)().items():
         print(f"{name:60} {value:>14,.2f}" if isinstance(value, float) else f"{name:60} {value:>14}")

@@ -170,6 +170,8 @@ class SocialProofSettings(BaseModel):
     verification_url: str = "https://{domain}/.well-known/northstar-verification.txt"
     verification_timeout_seconds: float = 10.0
     billing: BillingSettings = BillingSettings()
+    # keep visitor profiles (socialproof.visitor_profiles) up to date in the same statement that stores events
+    visitor_profiles: bool = True
 
 
 class OutboundSettings(BaseModel):

@@ -44,6 +44,7 @@ from northstar.socialproof.schemas.events import CollectBatch, EventIn
 from northstar.socialproof.schemas.sites import NotificationFields
 from northstar.socialproof.service import events as socialproof_events
 from northstar.socialproof.service import sites
+from northstar.socialproof.service.custom_fields import FieldDefinitions
 from northstar.socialproof.visitors import GeoLocator, SpamReferrers, VisitorIds
 
 STRIPE_CUSTOMERS = 300
@@ -172,6 +173,7 @@ async def _social_proof(database: Database, org: SeedResult, settings: Settings)
         visitors=VisitorIds(database, settings.resolved_secret_key()),
         geo=GeoLocator(config.geoip_database),
         spam=SpamReferrers.load(config.spam_referrers_file),
+        fields=FieldDefinitions(database, ttl_seconds=config.site_cache_seconds),
     )
     now = dt.datetime.now(dt.UTC)
     chance = random.Random(STRIPE_SEED)  # noqa: S311 - demo traffic, not secrets

@@ -1,12 +1,14 @@
 """Group commit of social proof events: many requests, one ``COPY`` and one commit, each answered once durable.
 
 A request hands its rows to the ``EventWriter`` and waits. A flusher takes everything pending (up to
-``ingest_max_batch`` rows), ``COPY``s it into the connection's ``event_stage`` temporary table and, per
-organization in the batch, runs ``socialproof.ingest_staged`` under that org's row-level security context; that
-function skips event ids already stored (idempotency), inserts the rest and updates the rollups, conversions and
-visitor hashes in the same statement. Only after the commit are the waiting requests answered, so an accepted
-event is never held only in memory. While one flusher commits, the next batch gathers and the other flusher
-takes it: under load batches grow by themselves, with no timer adding latency when traffic is light.
+``ingest_max_batch`` rows), ``COPY``s it into the connection's ``event_stage`` temporary table and, per organization
+in the batch, runs ``socialproof.ingest_staged`` under that org's row-level security context; that function skips
+event ids already stored (idempotency), inserts the rest and updates the rollups, conversions and visitor hashes in
+the same statement (``socialproof.ingest_profiled`` wraps it to fold the stored events into the visitor profiles as
+well, one upsert per organization and flush, unless ``visitor_profiles`` is off). Only after the commit are the
+waiting requests answered, so an accepted event is never held only in memory. While one flusher commits, the next
+batch gathers and the other flusher takes it: under load batches grow by themselves, with no timer adding latency
+when traffic is light.
 
 A failed batch fails its requests (503, retry is safe: ids make it idempotent), except that a batch of several
 requests that fails on its data is retried one request at a time, so one bad request cannot sink the others.
@@ -50,12 +52,14 @@ STAGE_COLUMNS = (
     "payload",
     "occurred_at",
     "variant_id",
+    "device",
+    "custom",
 )
 _CREATE_STAGE = """
     CREATE TEMP TABLE IF NOT EXISTS event_stage (
       id uuid NOT NULL, org_id uuid NOT NULL, site_id uuid NOT NULL, event_type varchar(20) NOT NULL,
       event_name varchar(100), notification_id uuid, visitor_id varchar(64), url text, payload jsonb NOT NULL,
-      occurred_at timestamptz NOT NULL, variant_id uuid
+      occurred_at timestamptz NOT NULL, variant_id uuid, device varchar(10), custom jsonb
     ) ON COMMIT DELETE ROWS"""
 _COPY_STAGE = f"COPY event_stage ({', '.join(STAGE_COLUMNS)}) FROM STDIN"
 
@@ -88,6 +92,10 @@ class EventRow:
     url: str | None = None
     payload: dict[str, Any] = field(default_factory=dict)
     variant_id: uuid.UUID | None = None  # the A/B test variant the widget showed (impressions and clicks)
+    # for the visitor's profile, not stored with the event: desktop, mobile or tablet, and the custom values the
+    # event gave itself (the payload's ``custom`` has the fields' defaults filled in too)
+    device: str | None = None
+    custom: dict[str, Any] | None = None
 
     def copy_values(self) -> tuple[Any, ...]:
         return (
@@ -102,6 +110,8 @@ class EventRow:
             Jsonb(self.payload),
             self.occurred_at,
             self.variant_id,
+            self.device,
+            Jsonb(self.custom) if self.custom else None,
         )
 
 
@@ -235,7 +245,12 @@ class EventWriter:
     async def _flush(self, connection: psycopg.AsyncConnection[Any], batch: list[_Pending]) -> None:
         self.in_flight += 1
         try:
-            stored = await _store(connection, [row for item in batch for row in item.rows], self.hooks)
+            stored = await _store(
+                connection,
+                [row for item in batch for row in item.rows],
+                self.hooks,
+                profiles=self.settings.visitor_profiles,
+            )
         except (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError) as exc:
             if len(batch) == 1:
                 log.error("event_batch_rejected", error=str(exc), rows=len(batch[0].rows))
@@ -301,18 +316,22 @@ async def _ensure_partitions(connection: psycopg.AsyncConnection[Any]) -> None:
 
 
 async def _store(
-    connection: psycopg.AsyncConnection[Any], rows: list[EventRow], hooks: Sequence[StoringHook] = ()
+    connection: psycopg.AsyncConnection[Any],
+    rows: list[EventRow],
+    hooks: Sequence[StoringHook] = (),
+    *,
+    profiles: bool,
 ) -> set[tuple[uuid.UUID, uuid.UUID]]:
-    """One transaction: COPY the rows, ingest them org by org, run the hooks on each org's new rows; returns the
-    (site, id) pairs that were new."""
+    """One transaction: COPY the rows, ingest them org by org (with ``profiles``, folding them into the visitor
+    profiles in the same statement), run the hooks on each org's new rows; returns the (site, id) pairs that were
+    new."""
+    ingest = sql.Identifier("socialproof", "ingest_profiled" if profiles else "ingest_staged")
     oldest = datetime.now(UTC) - MAX_EVENT_AGE - DEDUPLICATION_MARGIN
     statements: list[sql.Composable] = []
     for org_id in sorted({row.org_id for row in rows}):
         statements.append(tenant_binding(org_id=org_id))
         statements.append(
-            sql.SQL("SELECT site_id, id FROM socialproof.ingest_staged({}, {})").format(
-                sql.Literal(org_id), sql.Literal(oldest)
-            )
+            sql.SQL("SELECT site_id, id FROM {}({}, {})").format(ingest, sql.Literal(org_id), sql.Literal(oldest))
         )
     stored: set[tuple[uuid.UUID, uuid.UUID]] = set()
     async with connection.transaction(), connection.cursor() as cursor:

@@ -11,8 +11,8 @@ from fastapi import FastAPI
 from northstar.core.manifest import Manifest, NavLink, SettingsSection
 from northstar.core.permissions import Resource, allow, own
 from northstar.settings import SocialProofSettings
-from northstar.socialproof import archive_pages, console, console_abtests, models
-from northstar.socialproof.api import abtests, archives, billing, hooks, merchant, public
+from northstar.socialproof import archive_pages, console, console_abtests, console_profiles, models
+from northstar.socialproof.api import abtests, archives, billing, hooks, merchant, profiles, public
 from northstar.socialproof.runtime import SocialProofRuntime
 
 
@@ -31,13 +31,14 @@ async def _runtime(app: FastAPI) -> AsyncIterator[None]:
 
 MANIFEST = Manifest(
     name="socialproof",
-    api_routers=(merchant.router, abtests.router, archives.router, hooks.router, billing.router),
-    console_pages=(console.router, console_abtests.router, archive_pages.router),
+    api_routers=(merchant.router, abtests.router, archives.router, hooks.router, billing.router, profiles.router),
+    console_pages=(console.router, console_abtests.router, archive_pages.router, console_profiles.router),
     console_templates=console.TEMPLATES,
     console_static=console.STATIC,
     console_nav=(
         NavLink("Sites", "/app/sites", "sites", "read"),
         NavLink("Archives", "/app/archives", "archives", "read"),
+        NavLink("Custom fields", "/app/custom-fields", "custom_fields", "read"),
     ),
     task_modules=("northstar.socialproof.tasks",),
     model_modules=(models,),
@@ -50,6 +51,7 @@ MANIFEST = Manifest(
         "socialproof.archive_restores",
         "socialproof.archives",
         "socialproof.conversions",
+        "socialproof.custom_field_definitions",
         "socialproof.event_counts",
         "socialproof.event_months",
         "socialproof.inbound_hooks",
@@ -59,6 +61,7 @@ MANIFEST = Manifest(
         "socialproof.subscriptions",
         "socialproof.templates",
         "socialproof.visitor_hashes",
+        "socialproof.visitor_profiles",
         "socialproof.visitor_salts",
         "socialproof.visitor_sketches",
     ),
@@ -72,9 +75,22 @@ MANIFEST = Manifest(
         Resource("archives", member=(allow("read"),), analyst=(allow("read"),)),
         # the plan covers every site of the org: founders and admins change it, members and analysts see usage
         Resource("billing", admin=(allow("read", "update"),), member=(allow("read"),), analyst=(allow("read"),)),
+        # profiles are about people: members and analysts read them, admins (and founders) also erase them
+        Resource("visitors", member=(allow("read"),), analyst=(allow("read"),)),
+        Resource("custom_fields", member=(allow("read"),), analyst=(allow("read"),)),
     ),
     event_topics=MappingProxyType({"socialproof.": "sites"}),
-    audit_targets=("ab_test", "archive", "inbound_hook", "notification", "site", "subscription", "template"),
+    audit_targets=(
+        "ab_test",
+        "archive",
+        "custom_field",
+        "inbound_hook",
+        "notification",
+        "site",
+        "subscription",
+        "template",
+        "visitor_profile",
+    ),
     settings=SettingsSection("socialproof", SocialProofSettings),
     fast_routes=tuple(public.fast_routes()),
     document=public.document,

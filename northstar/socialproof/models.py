@@ -14,11 +14,14 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    CHAR,
     BigInteger,
     Boolean,
     CheckConstraint,
+    Computed,
     Date,
     DateTime,
+    Double,
     Float,
     ForeignKey,
     ForeignKeyConstraint,
@@ -611,5 +614,65 @@ class Subscription(Base):
     quota_reached_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     quota_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     changed_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+
+
+FIELD_TYPES = ("text", "number", "boolean", "date", "enum")
+
+
+class CustomFieldDefinition(Base):
+    """A custom field of an organization (seed 001 ``custom_field_definitions``): values of it ride on events and
+    land on visitor profiles, checked against this definition at ingestion."""
+
+    __tablename__ = "custom_field_definitions"
+    __table_args__ = (
+        UniqueConstraint("org_id", "key", name="uq_custom_field_definitions_org_id_key"),
+        CheckConstraint("field_type IN ('text', 'number', 'boolean', 'date', 'enum')", name="field_type"),
+        {"schema": "socialproof"},
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    org_id: Mapped[uuid.UUID] = org_fk()
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    key: Mapped[str] = mapped_column(String(40), nullable=False)
+    field_type: Mapped[str] = mapped_column(String(10), nullable=False)
+    options: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False, server_default="{}")
+    required: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
+    default_value: Mapped[Any] = mapped_column(JSONB, nullable=True)
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+
+
+class VisitorProfile(Base):
+    """What ingestion knows about one visitor of a site (seed 001 ``visitor_profiles``), kept by
+    ``socialproof.ingest_profiled`` as events are stored; ``behavior_score`` is computed from ``engagement``."""
+
+    __tablename__ = "visitor_profiles"
+    __table_args__ = (
+        UniqueConstraint("site_id", "visitor_id", name="uq_visitor_profiles_site_id_visitor_id"),
+        _site_fk("visitor_profiles"),
+        Index("ix_visitor_profiles_org_id_site_id_last_seen_at", "org_id", "site_id", "last_seen_at"),
+        Index("ix_visitor_profiles_site_id_behavior_score", "site_id", "behavior_score"),
+        {"schema": "socialproof"},
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    org_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    site_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    visitor_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    session_count: Mapped[int] = mapped_column(Integer, nullable=False)
+    page_views: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    clicks: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    conversions: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    engagement: Mapped[float] = mapped_column(Double, nullable=False, server_default="0")
+    behavior_score: Mapped[float] = mapped_column(
+        Double, Computed("round((100 * (1 - exp(-engagement / 25)))::numeric, 1)::double precision")
+    )
+    country: Mapped[str | None] = mapped_column(CHAR(2))
+    device: Mapped[str | None] = mapped_column(String(10))
+    custom: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()

@@ -19,7 +19,7 @@ import datetime as dt
 import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -29,8 +29,10 @@ from northstar.core.db import Database, set_tenant_context, to_libpq_url
 from northstar.core.dbguard import database_problem
 from northstar.core.pubsub import MAX_PAYLOAD, Event, EventHub
 from northstar.settings import Settings
+from northstar.socialproof.customfields import with_defaults
 from northstar.socialproof.ingest import EventRow, EventWriter
 from northstar.socialproof.live import RedisVisitors
+from northstar.socialproof.service.custom_fields import FieldDefinitions
 from northstar.socialproof.service.events import Collector
 from northstar.socialproof.service.feed import (
     FeedState,
@@ -40,6 +42,7 @@ from northstar.socialproof.service.feed import (
     render_feed,
     silent_feed,
 )
+from northstar.socialproof.service.profiles import audience_matches, profile_facts
 from northstar.socialproof.service.sites import PublicSite, load_public_site
 from northstar.socialproof.visitors import GeoLocator, SpamReferrers, VisitorIds
 from northstar.socialproof.webhook_events import storing_hook
@@ -82,6 +85,7 @@ class SocialProofRuntime:
             visitors=VisitorIds(database, settings.resolved_secret_key()),
             geo=GeoLocator(config.geoip_database),
             spam=SpamReferrers.load(config.spam_referrers_file),
+            fields=FieldDefinitions(database, ttl_seconds=config.site_cache_seconds),
         )
         hub.add_listener(self._on_event)
         self.writer.add_listener(self._on_stored)
@@ -95,6 +99,7 @@ class SocialProofRuntime:
         if event.topic == CHANGED_TOPIC:
             for cache in (self.sites, self.states, self.pages, self.feeds):
                 cache.invalidate()
+            self.collector.fields.invalidate()
 
     async def _on_stored(self, org_id: uuid.UUID, site_id: uuid.UUID, rows: list[EventRow]) -> None:
         if self.live is not None:
@@ -140,6 +145,20 @@ class SocialProofRuntime:
             return rendered(feed.model_dump(mode="json", by_alias=True))
 
         return await self.feeds.get((site.site_key, url, country, choices), render)
+
+    async def audience(self, site: PublicSite, visitor_id: str) -> list[uuid.UUID]:
+        """The site's active notifications with an audience that this visitor's profile matches (one indexed read,
+        none when no notification has an audience)."""
+        state = await self._state(site, dt.datetime.now(dt.UTC))
+        targeted = [notification for notification in state.notifications if notification.targeting.get("audience")]
+        if not targeted:
+            return []
+        async with self.database.sessionmaker() as session, session.begin():
+            await set_tenant_context(session, org_id=site.org_id)
+            facts = await profile_facts(session, site_id=site.id, visitor_id=visitor_id)
+        definitions = await self.collector.fields.of(site.org_id)
+        facts = replace(facts, custom=with_defaults(definitions, facts.custom))
+        return [item.id for item in targeted if audience_matches(item.targeting["audience"], facts)]
 
     async def _state(self, site: PublicSite, now: dt.datetime) -> FeedState:
         async def load() -> FeedState:

@@ -1,11 +1,13 @@
 """Notification message templates and widget CSS: validated when saved, so nothing unsafe reaches a page.
 
 Messages use ``{{ variable | filter:"argument" | filter }}``, e.g.
-``{{firstName|default:"Someone"}} from {{city}} bought {{product}}``. The output is plain text (the widget
-sets ``textContent``), so a template can never inject markup. ``timeAgo`` is the one live variable: the widget
-writes it in the visitor's language and keeps it current, so it takes no filters. CSS is parsed with tinycss2
-and anything that could load, run or escape is refused: ``@import``, ``url()`` other than ``https:`` images,
-``expression()``, ``behavior``/``-moz-binding``, and any ``<`` (which could end a ``<style>`` element).
+``{{firstName|default:"Someone"}} from {{city}} bought {{product}}``. ``{{custom.key}}`` is the event's value of
+the organization's custom field ``key`` (plain text like every other value; empty when the event has none).
+The output is plain text (the widget sets ``textContent``), so a template can never inject markup. ``timeAgo`` is
+the one live variable: the widget writes it in the visitor's language and keeps it current, so it takes no filters.
+CSS is parsed with tinycss2 and anything that could load, run or escape is refused: ``@import``, ``url()`` other
+than ``https:`` images, ``expression()``, ``behavior``/``-moz-binding``, and any ``<`` (which could end a ``<style>``
+element).
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ MAX_CSS = 20_000
 _EXPRESSION = re.compile(r"\{\{(.*?)\}\}", re.S)
 _FILTER = re.compile(r'^\s*([a-z]+)\s*(?::\s*(?:"([^"]*)"|(\d+)))?\s*$')
 _PIPE = re.compile(r'\|(?=(?:[^"]*"[^"]*")*[^"]*$)')  # a | outside quotes
-_VARIABLE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9]*)\s*$")
+_VARIABLE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9]*|custom\.[a-z][a-z0-9_]{0,39})\s*$")
+CUSTOM_PREFIX = "custom."
 
 
 class TemplateError(ValueError):
@@ -58,7 +61,10 @@ class TemplateError(ValueError):
 
 
 def _text(value: Any, locale: str) -> str:
-    """Numbers as the site's language writes them (``1.234`` and ``4,8`` in German), everything else as it is."""
+    """Numbers as the site's language writes them (``1.234`` and ``4,8`` in German), booleans as true and false,
+    everything else as it is."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, int | float) and not isinstance(value, bool):
         return format_decimal(value, locale=locale.replace("-", "_"))
     return str(value)
@@ -108,10 +114,9 @@ def parse_message(message: str) -> list[Placeholder]:
     for match in _EXPRESSION.finditer(message):
         head, *pipes = _PIPE.split(match.group(1))
         variable = _VARIABLE.match(head)
-        if not variable or variable.group(1) not in VARIABLES:
-            raise TemplateError(
-                f"unknown variable {head.strip()!r} at character {match.start()}; known: {', '.join(VARIABLES)}"
-            )
+        if not variable or (variable.group(1) not in VARIABLES and not variable.group(1).startswith(CUSTOM_PREFIX)):
+            known = ", ".join((*VARIABLES, "custom.<key>"))
+            raise TemplateError(f"unknown variable {head.strip()!r} at character {match.start()}; known: {known}")
         filters = []
         for pipe in pipes:
             found = _FILTER.match(pipe)

@@ -19,6 +19,7 @@ import datetime as dt
 import hashlib
 import hmac
 import ipaddress
+import re
 import secrets
 import uuid
 from collections.abc import Iterable
@@ -140,6 +141,20 @@ def is_bot(user_agent: str) -> bool:
     if any(marker in lowered for marker in _HEADLESS_MARKERS):
         return True
     return bool(_crawler_detect().isCrawler(user_agent))
+
+
+_TABLET = re.compile(r"iPad|Tablet", re.I)
+_ANDROID = re.compile(r"Android", re.I)
+_MOBILE_WORD = re.compile(r"Mobile", re.I)
+_MOBILE = re.compile(r"Mobi|iPhone|iPod|Android", re.I)
+
+
+@lru_cache(maxsize=20_000)
+def device_class(user_agent: str) -> str:
+    """desktop, mobile or tablet, by the same rules as the widget's ``device()`` (so targeting and profiles agree)."""
+    if _TABLET.search(user_agent) or (_ANDROID.search(user_agent) and not _MOBILE_WORD.search(user_agent)):
+        return "tablet"
+    return "mobile" if _MOBILE.search(user_agent) else "desktop"
 
 
 # Long-running referrer spam campaigns; a full list (Matomo's spammers.txt, one host a line) can be configured.

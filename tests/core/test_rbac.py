@@ -168,6 +168,8 @@ async def test_live_requests_follow_the_matrix(
             "template_id",
             "notification_id",
             "test_id",
+            "field_id",
+            "visitor_id",
             "integration_id",
             "goal_id",
             "rule_id",

@@ -150,6 +150,23 @@ async def _objects_of(client: httpx.AsyncClient, database: Database, owner: Acco
             },
         )
     ).json()["data"]
+    field = (
+        await client.post(
+            "/api/v1/custom-fields", headers=owner.headers, json={"name": "secret", "key": "secret", "type": "text"}
+        )
+    ).json()["data"]
+    backend = (
+        await client.post(
+            "/api/v1/api-keys", headers=owner.headers, json={"name": "backend", "scopes": ["events:create"]}
+        )
+    ).json()["data"]
+    recorded = await client.post(
+        f"/api/v1/sites/{site['id']}/events",
+        headers={"X-API-Key": backend["key"]},
+        json={"events": [{"type": "signup", "visitorId": "secret visitor", "custom": {"secret": "s"}}]},
+    )
+    assert recorded.status_code == 202, recorded.text
+    profile = (await client.get(f"/api/v1/sites/{site['id']}/visitors", headers=owner.headers)).json()["data"][0]
     integration = (
         await client.post(
             "/api/v1/integrations",
@@ -251,6 +268,8 @@ async def _objects_of(client: httpx.AsyncClient, database: Database, owner: Acco
         "template_id": template["id"],
         "notification_id": notification["id"],
         "test_id": ab_test["id"],
+        "field_id": field["id"],
+        "visitor_id": profile["visitorId"],
         "integration_id": integration["id"],
         "provider": "stripe",
         "goal_id": goal["id"],
@@ -361,6 +380,7 @@ async def test_lists_never_show_another_tenants_rows(
         "/api/v1/queue",
         "/api/v1/sites",
         "/api/v1/sites?q=secret",
+        "/api/v1/custom-fields",
         "/api/v1/notifications/rules",
         "/api/v1/notifications/channels",
         "/api/v1/notifications/history",

@@ -134,6 +134,7 @@ async def test_recent_activity_is_rendered_for_the_widget(site: WidgetSite) -> N
                 "devices": ["desktop", "mobile", "tablet"],
                 "visitors": "all",
                 "variantId": None,
+                "audience": False,
                 "css": "",
                 "items": [
                     {
@@ -159,6 +160,7 @@ async def test_recent_activity_is_rendered_for_the_widget(site: WidgetSite) -> N
                 "devices": ["mobile"],
                 "visitors": "returning",
                 "variantId": None,
+                "audience": False,
                 "css": "",
                 "items": [{"id": mobile["id"], "parts": ["Welcome back"], "at": None, "url": None, "tag": None}],
             },

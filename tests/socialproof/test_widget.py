@@ -855,3 +855,83 @@ async def test_an_ab_tested_popup_shows_the_visitors_variant_and_records_it(shop
         )
         assert await cursor.fetchall() == [(variant["id"], 1)]
     assert tab.errors == []
+
+
+async def test_custom_values_in_templates_are_text_in_the_popup(make_shop: MakeShop, visit: Visit) -> None:
+    shop = await make_shop()
+    http, headers = shop.http, shop.owner.headers
+    field = await http.post(
+        "/api/v1/custom-fields", headers=headers, json={"name": "Company", "key": "company", "type": "text"}
+    )
+    assert field.status_code in (201, 409), field.text  # the org's field, maybe made by another test of this file
+    template = await http.post(
+        f"/api/v1/sites/{shop.site['id']}/templates",
+        headers=headers,
+        json={
+            "name": "With company",
+            "message": "{{firstName}} of {{custom.company}} bought {{product}} · {{timeAgo}}",
+        },
+    )
+    assert template.status_code == 201, template.text
+    changed = await http.patch(
+        f"/api/v1/sites/{shop.site['id']}/notifications/{shop.notification_id}",
+        headers=headers,
+        json={"templateId": template.json()["data"]["id"]},
+    )
+    assert changed.status_code == 200, changed.text
+    await shop.seed(custom={"company": 'Tom <3 & "Jerry" <img src=x id=injected onerror=alert(1)>'})
+    tab = await visit()
+    await tab.page.goto(shop.page("/", html(shop.snippet)))
+    text = tab.page.locator(POPUP).locator(".text")
+    await expect(text).to_have_text('Anna of Tom <3 & "Jerry" bought Trail Shoes · 5 min. ago')
+    assert await tab.page.locator("div[data-northstar] img, #injected").count() == 0
+    assert tab.errors == [] and tab.console_errors == []
+
+
+async def test_audience_notifications_show_only_to_visitors_whose_profile_matches(
+    make_shop: MakeShop, visit: Visit
+) -> None:
+    shop = await make_shop()
+    http, headers, site_id = shop.http, shop.owner.headers, shop.site["id"]
+    field = await http.post(
+        "/api/v1/custom-fields", headers=headers, json={"name": "Plan", "key": "plan", "type": "text"}
+    )
+    assert field.status_code in (201, 409), field.text
+    paused = await http.patch(
+        f"/api/v1/sites/{site_id}/notifications/{shop.notification_id}", headers=headers, json={"status": "paused"}
+    )
+    assert paused.status_code == 200, paused.text
+    offer = await http.post(
+        f"/api/v1/sites/{site_id}/notifications",
+        headers=headers,
+        json={
+            "name": "Pro customers: your upgrade is ready",
+            "type": "announcement",
+            "status": "active",
+            "display": {"firstDelaySeconds": 0, "durationSeconds": 8},
+            "targeting": {"audience": {"custom": [{"key": "plan", "value": "pro"}], "scoreMin": 10}},
+        },
+    )
+    assert offer.status_code == 201, offer.text
+    recorded = await http.post(
+        f"/api/v1/sites/{site_id}/events",
+        headers=shop.events_key,
+        json={"events": [{"type": "purchase", "visitorId": "pro-7", "custom": {"plan": "pro"}}]},
+    )
+    assert recorded.status_code == 202, recorded.text
+    identify = (
+        "<script>window.northstar=function(){(northstar.q=northstar.q||[]).push(arguments)};"
+        "northstar('identify', {id: 'pro-7'});</script>"
+    )
+    known = await visit()
+    await known.page.goto(shop.page("/pro", html(shop.snippet, head=identify)))
+    await expect(known.page.locator(POPUP).locator(".text")).to_have_text("Pro customers: your upgrade is ready")
+
+    stranger = await visit()
+    async with stranger.page.expect_response(lambda response: "/widget/audience" in response.url) as asked:
+        await stranger.page.goto(shop.page("/", html(shop.snippet)))
+    answer = await (await asked.value).json()
+    assert answer == {"data": {"notifications": []}}
+    await stranger.page.wait_for_timeout(1000)
+    assert await stranger.page.locator(POPUP).count() == 0
+    assert known.errors == stranger.errors == [] and known.console_errors == stranger.console_errors == []

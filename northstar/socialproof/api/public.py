@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import orjson
@@ -43,14 +43,17 @@ from northstar.settings import Settings
 from northstar.socialproof.runtime import CHANGED_TOPIC, LIVE_EVENTS_TOPIC, SocialProofRuntime, VisitorOf
 from northstar.socialproof.sanitize import on_domain
 from northstar.socialproof.schemas.events import CollectAccepted, CollectBatch
-from northstar.socialproof.schemas.feed import FeedEnvelope
+from northstar.socialproof.schemas.feed import AudienceEnvelope, AudienceRequest, FeedEnvelope
 from northstar.socialproof.service import events as event_service
 from northstar.socialproof.service.sites import PublicSite
 
 _SITE_KEY = re.compile(r"pk_[A-Za-z0-9_-]{4,60}")
 MAX_URL = 2048
 STREAM_RETRY_MS = 5000
+AUDIENCE_MAX_BYTES = 4096
 _collect_batch = TypeAdapter(CollectBatch)
+_audience_request = TypeAdapter(AudienceRequest)
+Body = TypeVar("Body")
 
 
 @dataclass(frozen=True)
@@ -237,32 +240,25 @@ def _visitor_of(request: Request, site: PublicSite) -> VisitorOf:
     return visitor
 
 
-async def collect(request: Request) -> Response:
-    """Events from the widget (``sendBeacon`` or ``fetch``), answered 202 once durably stored.
-
-    A preflight cannot name the site (its key is in the body), so it allows any origin; the request itself is
-    refused unless it comes from the site's domain.
-    """
-    if request.method == "OPTIONS":
-        return _preflight(request, "POST")
-    settings: Settings = request.app.state.settings
-    body = await read_body(request, settings.socialproof.collect_max_bytes)
+async def _read(request: Request, adapter: TypeAdapter[Body], *, max_bytes: int, what: str) -> Body:
+    """A widget request's JSON body (sent as text/plain, so without a preflight), checked for NUL as a whole."""
+    body = await read_body(request, max_bytes)
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError:
         raise BadRequest("The body is not valid JSON", code="invalid_json") from None
     if json_has_nul(body, document):
         raise Unprocessable(
-            "The batch is not valid",
+            f"The {what} is not valid",
             details=[
                 {"field": "body", "message": "Text must not contain NUL (\\u0000) characters", "type": "value_error"}
             ],
         )
     try:
-        batch = _collect_batch.validate_python(document)
+        return adapter.validate_python(document)
     except ValidationError as exc:
         raise Unprocessable(
-            "The batch is not valid",
+            f"The {what} is not valid",
             details=[
                 {
                     "field": ".".join(str(part) for part in ("body", *error["loc"])),
@@ -272,6 +268,18 @@ async def collect(request: Request) -> Response:
                 for error in exc.errors(include_url=False, include_context=False)
             ],
         ) from None
+
+
+async def collect(request: Request) -> Response:
+    """Events from the widget (``sendBeacon`` or ``fetch``), answered 202 once durably stored.
+
+    A preflight cannot name the site (its key is in the body), so it allows any origin; the request itself is
+    refused unless it comes from the site's domain.
+    """
+    if request.method == "OPTIONS":
+        return _preflight(request, "POST")
+    settings: Settings = request.app.state.settings
+    batch = await _read(request, _collect_batch, max_bytes=settings.socialproof.collect_max_bytes, what="batch")
     site = await _site(request, batch.site_key)
     origin = _allowed_origin(request, site, required=True)
     ip: str = request.state.client_ip
@@ -279,14 +287,44 @@ async def collect(request: Request) -> Response:
     try:
         if settings.rate_limit.enabled:
             await limiter.enforce(f"collect:{site.id}:{ip}", limit=settings.socialproof.collect_per_ip_per_minute)
-        result, dropped = await event_service.collect(
+        collected = await event_service.collect(
             _runtime(request).collector, site, batch, ip=ip, user_agent=request.headers.get("user-agent", "")
         )
     except AppError as exc:  # 429 and 503: the page's script may read Retry-After
         exc.headers = {**(exc.headers or {}), **_cors(origin)}
         raise
-    data = {"accepted": result.accepted, "duplicates": result.duplicates, "dropped": dropped}
+    result = collected.result
+    data: dict[str, Any] = {"accepted": result.accepted, "duplicates": result.duplicates, "dropped": collected.dropped}
+    if collected.rejected:
+        data["rejected"] = collected.rejected
     return Response(orjson.dumps({"data": data}), status_code=202, media_type="application/json", headers=_cors(origin))
+
+
+async def audience(request: Request) -> Response:
+    """Which of the site's audience notifications (``audience: true`` in the feed) this visitor's profile matches.
+
+    Only from the site's own pages, like collection; the answer names notification ids, never profile values."""
+    if request.method == "OPTIONS":
+        return _preflight(request, "POST")
+    asked = await _read(request, _audience_request, max_bytes=AUDIENCE_MAX_BYTES, what="request")
+    site = await _site(request, asked.site_key)
+    origin = _allowed_origin(request, site, required=True)
+    settings: Settings = request.app.state.settings
+    ip: str = request.state.client_ip
+    runtime = _runtime(request)
+    try:
+        if settings.rate_limit.enabled:
+            limiter: RateLimiter = request.app.state.rate_limiter
+            await limiter.enforce(f"audience:{site.id}:{ip}", limit=settings.socialproof.collect_per_ip_per_minute)
+        visitor_id = await event_service.visitor_of(
+            runtime.collector, site, asked.visitor, ip=ip, user_agent=request.headers.get("user-agent", "")
+        )
+        matched = await runtime.audience(site, visitor_id)
+    except AppError as exc:
+        exc.headers = {**(exc.headers or {}), **_cors(origin)}
+        raise
+    body = orjson.dumps({"data": {"notifications": [str(notification) for notification in matched]}})
+    return Response(body, media_type="application/json", headers={**_cors(origin), "cache-control": "no-store"})
 
 
 def _wants_widget_stream(scope: Scope) -> bool:
@@ -347,6 +385,7 @@ def fast_routes() -> list[FastRoute]:
             feed,
         ),
         FastRoute("/api/v1/collect", r"/api/v1/collect", frozenset({"POST", "OPTIONS"}), collect),
+        FastRoute("/api/v1/widget/audience", r"/api/v1/widget/audience", frozenset({"POST", "OPTIONS"}), audience),
         FastRoute(
             "/events/stream?siteKey", r"/events/stream", frozenset({"GET"}), live_feed, when=_wants_widget_stream
         ),
@@ -360,7 +399,13 @@ def _errors(*statuses: int) -> dict[str, Any]:
 def document(openapi: dict[str, Any]) -> None:
     """Describe these paths in the OpenAPI document (FastAPI does not see them: they are answered earlier)."""
     _, definitions = models_json_schema(
-        [(CollectBatch, "validation"), (Envelope[CollectAccepted], "serialization"), (FeedEnvelope, "serialization")],
+        [
+            (CollectBatch, "validation"),
+            (Envelope[CollectAccepted], "serialization"),
+            (FeedEnvelope, "serialization"),
+            (AudienceRequest, "validation"),
+            (AudienceEnvelope, "serialization"),
+        ],
         ref_template="#/components/schemas/{model}",
     )
     components = openapi.setdefault("components", {})
@@ -473,4 +518,23 @@ def document(openapi: dict[str, Any]) -> None:
             },
         },
         "options": {**preflight, "operationId": "widget_collect_preflight"},
+    }
+    asked = {"schema": {"$ref": "#/components/schemas/AudienceRequest"}}
+    paths["/api/v1/widget/audience"] = {
+        "post": {
+            "operationId": "widget_audience",
+            "summary": "Which audience notifications this visitor sees",
+            "tags": ["widget"],
+            "description": "For the feed's notifications marked `audience`: the ids whose rules (behaviour score, new "
+            "or returning, custom values) this visitor's profile meets. Only from pages of the site's domain.",
+            "requestBody": {"required": True, "content": {"application/json": asked, "text/plain": asked}},
+            "responses": {
+                "200": {
+                    "description": "The matching notifications",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AudienceEnvelope"}}},
+                },
+                **_errors(400, 403, 404, 413, 422, 429),
+            },
+        },
+        "options": {**preflight, "operationId": "widget_audience_preflight"},
     }

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from northstar.core.http import CamelModel, Name, RequestModel, WireModel
+from northstar.socialproof.schemas.profiles import CustomValues
 from northstar.socialproof.schemas.sites import EventType
 
 WidgetEventType = Literal[
@@ -45,6 +46,7 @@ class EventIn(RequestModel, EventDetails):
         "with identify() hides their own events from them and attributes their conversions",
     )
     url: Url | None = None
+    custom: CustomValues | None = None
 
     @model_validator(mode="after")
     def _named_when_custom(self) -> EventIn:
@@ -62,8 +64,18 @@ class EventsAccepted(CamelModel):
     duplicates: int = Field(description="already stored (same event id): a retry, ignored")
 
 
+class RejectedEvent(CamelModel):
+    id: uuid.UUID
+    reason: str = Field(description="which custom values do not match their fields, and why")
+
+
 class CollectAccepted(EventsAccepted):
-    dropped: int = Field(description="not stored: from a bot, a spam referrer, or a page of another site")
+    dropped: int = Field(
+        description="not stored: from a bot, a spam referrer, or a page of another site, or rejected (below)"
+    )
+    rejected: list[RejectedEvent] | None = Field(
+        None, description="present when events were refused for their custom values; the others were stored"
+    )
 
 
 class WidgetEvent(WireModel):
@@ -81,6 +93,7 @@ class WidgetEvent(WireModel):
         None, description="the A/B test variant the popup showed (the feed's variantId), with notificationId"
     )
     details: EventDetails | None = None
+    custom: CustomValues | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> WidgetEvent:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import uuid
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from northstar.core.http import CamelModel
+from northstar.core.http import CamelModel, WireModel
+from northstar.socialproof.schemas.events import WidgetVisitor
 
 FEED_VERSION = 1
 
@@ -27,6 +29,9 @@ class FeedNotification(CamelModel):
     display: dict[str, Any] = Field(description="the notification's display rules, applied by the widget")
     devices: list[str]
     visitors: Literal["all", "new", "returning"]
+    audience: bool = Field(
+        False, description="shown only to visitors whose profile matches: ask POST /api/v1/widget/audience which"
+    )
     css: str = Field(description="the template's CSS, for the widget's shadow root")
     items: list[FeedItem]
     variant_id: str | None = Field(
@@ -54,3 +59,19 @@ class Feed(CamelModel):
 
 class FeedEnvelope(CamelModel):
     data: Feed
+
+
+class AudienceRequest(WireModel):
+    """Which of the page's audience notifications this visitor may see: the visitor as the widget names them in a
+    collection batch (so the same profile is found)."""
+
+    site_key: Annotated[str, Field(min_length=4, max_length=64)]
+    visitor: WidgetVisitor = WidgetVisitor()
+
+
+class AudienceMatch(CamelModel):
+    notifications: list[uuid.UUID] = Field(description="ids of the notifications with an audience this visitor is in")
+
+
+class AudienceEnvelope(CamelModel):
+    data: AudienceMatch

@@ -16,6 +16,7 @@ from pydantic import AfterValidator, Field, computed_field, model_validator
 
 from northstar.core.http import CamelModel, Name, RequestModel
 from northstar.socialproof.sanitize import is_plain_text
+from northstar.socialproof.schemas.profiles import Audience
 from northstar.socialproof.templating import MAX_CSS, MAX_MESSAGE, SAMPLE, check_css, parse_message, render_message
 
 
@@ -267,8 +268,13 @@ class Targeting(RequestModel):
     countries: list[Annotated[str, Field(pattern=r"^[A-Z]{2}$")]] = Field(
         default_factory=list, max_length=250, description="ISO 3166 codes; empty: everywhere"
     )
-    visitors: Literal["all", "new", "returning"] = "all"
+    visitors: Literal["all", "new", "returning"] = Field(
+        "all", description="by the browser's own memory of earlier visits (the widget decides, with no lookup)"
+    )
     schedule: Schedule | None = None
+    audience: Audience | None = Field(
+        None, description="by the visitor's profile: score range, new or returning, custom values"
+    )
 
 
 class DisplayRules(RequestModel):

@@ -10,6 +10,7 @@ comes from GeoIP unless the event names one.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,11 +20,21 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from northstar.core.http import Unprocessable
-from northstar.socialproof.ingest import MAX_EVENT_AGE, EventRow, EventWriter, WriteResult, clamp_time
+from northstar.socialproof.customfields import FieldDefinition, check_values
+from northstar.socialproof.ingest import MAX_EVENT_AGE, EventRejected, EventRow, EventWriter, WriteResult, clamp_time
 from northstar.socialproof.sanitize import plain_text, site_link
-from northstar.socialproof.schemas.events import CollectBatch, EventDetails, EventIn, WidgetEvent
+from northstar.socialproof.schemas.events import CollectBatch, EventDetails, EventIn, WidgetEvent, WidgetVisitor
+from northstar.socialproof.service.custom_fields import FieldDefinitions, load_definitions
 from northstar.socialproof.service.sites import PublicSite, get_site
-from northstar.socialproof.visitors import GeoLocator, Place, SpamReferrers, VisitorIds, is_bot, visitor_tag
+from northstar.socialproof.visitors import (
+    GeoLocator,
+    Place,
+    SpamReferrers,
+    VisitorIds,
+    device_class,
+    is_bot,
+    visitor_tag,
+)
 
 DETAIL_FIELDS = tuple(EventDetails.model_fields)
 TEXT_FIELDS = frozenset({"first_name", "city", "product"})
@@ -67,8 +78,11 @@ async def record_events(
     seed's weeks of events); times are clamped against it as they were on arrival."""
     site = await get_site(session, org_id=org_id, site_id=site_id)
     now = received_at or datetime.now(UTC)
-    rows = []
+    definitions: Mapping[str, FieldDefinition] | None = None
+    rows: list[EventRow] = []
+    rejected: list[dict[str, str]] = []
     for position, event in enumerate(events):
+        given: dict[str, Any] | None = None
         payload = _details(event, site.domain)
         name = _event_name(event.name)
         if event.name is not None and name is None:
@@ -84,6 +98,21 @@ async def record_events(
             )
         if event.visitor_id is not None:
             payload["tag"] = visitor_tag(site.site_key, event.visitor_id)
+        if event.custom is not None:
+            if definitions is None:
+                definitions = await load_definitions(session, org_id=org_id)
+            checked = check_values(definitions, event.custom)
+            rejected.extend(
+                {
+                    "field": f"body.events.{position}.custom.{problem.key}",
+                    "message": str(problem),
+                    "type": "custom_field",
+                }
+                for problem in checked.problems
+            )
+            if checked.stored:
+                payload["custom"] = checked.stored
+            given = checked.given
         rows.append(
             EventRow(
                 id=event.id,
@@ -95,7 +124,12 @@ async def record_events(
                 url=site_link(event.url, site.domain),
                 payload=payload,
                 visitor_id=visitors.identified(site.id, event.visitor_id) if event.visitor_id is not None else None,
+                custom=given,
             )
+        )
+    if rejected:  # nothing of the batch is stored: the caller fixes the values and sends it again
+        raise EventRejected(
+            "Custom values do not match their fields; no event of the batch was stored", details=rejected
         )
     return await writer.write(rows)
 
@@ -108,6 +142,26 @@ class Collector:
     visitors: VisitorIds
     geo: GeoLocator
     spam: SpamReferrers
+    fields: FieldDefinitions
+
+
+async def visitor_of(
+    collector: Collector, site: PublicSite, visitor: WidgetVisitor, *, ip: str, user_agent: str
+) -> str:
+    """The visitor id of a widget request: identified, else the site's persistent first-party id, else cookieless."""
+    if visitor.user_id is not None:
+        return collector.visitors.identified(site.id, visitor.user_id)
+    return await browser_visitor(collector, site, local_id=visitor.local_id, ip=ip, user_agent=user_agent)
+
+
+@dataclass(frozen=True)
+class Collected:
+    """What became of a widget batch: the write, how many events were dropped before storage, and which of those
+    were rejected for their custom values (with the reason)."""
+
+    result: WriteResult
+    dropped: int
+    rejected: list[dict[str, str]]
 
 
 def _occurred(event: WidgetEvent, *, sent_at: datetime | None, now: datetime) -> datetime:
@@ -140,11 +194,11 @@ async def collect(
     ip: str,
     user_agent: str,
     received_at: datetime | None = None,
-) -> tuple[WriteResult, int]:
-    """Store a widget batch; returns the write result and how many events were dropped before storage.
+) -> Collected:
+    """Store a widget batch: its good events are stored even when others are rejected for their custom values.
     ``received_at`` as for ``record_events``."""
     if is_bot(user_agent) or not site.collecting:  # past the quota's grace nothing more is stored
-        return WriteResult(0, 0), len(batch.events)
+        return Collected(WriteResult(0, 0), len(batch.events), [])
     kept = [
         event
         for event in batch.events
@@ -153,17 +207,25 @@ async def collect(
         and (event.name is None or _event_name(event.name))
     ]
     if not kept:
-        return WriteResult(0, 0), len(batch.events)
-    visitor = batch.visitor
-    if visitor.user_id is not None:
-        visitor_id = collector.visitors.identified(site.id, visitor.user_id)
-    else:
-        visitor_id = await browser_visitor(collector, site, local_id=visitor.local_id, ip=ip, user_agent=user_agent)
+        return Collected(WriteResult(0, 0), len(batch.events), [])
+    visitor_id = await visitor_of(collector, site, batch.visitor, ip=ip, user_agent=user_agent)
     place = collector.geo.locate(ip) or Place(None, None)
+    device = device_class(user_agent)
     now = received_at or datetime.now(UTC)
-    rows = []
+    definitions = await collector.fields.of(site.org_id) if any(event.custom for event in kept) else {}
+    rows, rejected = [], []
     for event in kept:
         payload = _details(event.details, site.domain)
+        given = None
+        if event.custom:
+            checked = check_values(definitions, event.custom)
+            if checked.problems:
+                reason = "; ".join(str(problem) for problem in checked.problems)
+                rejected.append({"id": str(event.id), "reason": reason})
+                continue
+            if checked.stored:
+                payload["custom"] = checked.stored
+            given = checked.given
         if event.item_id is not None:
             payload["itemId"] = str(event.item_id)
         if "country" not in payload and "city" not in payload:  # a place the event names is kept whole
@@ -184,9 +246,11 @@ async def collect(
                 payload=payload,
                 occurred_at=_occurred(event, sent_at=batch.sent_at, now=now),
                 variant_id=event.variant_id if notification is not None else None,
+                device=device,
+                custom=given,
             )
         )
-    return await collector.writer.write(rows), len(batch.events) - len(rows)
+    return Collected(await collector.writer.write(rows), len(batch.events) - len(rows), rejected)
 
 
 async def ensure_event_partitions(connection: AsyncConnection, *, months_ahead: int = 3) -> int:

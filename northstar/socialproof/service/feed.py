@@ -5,7 +5,9 @@ their templates, the recent events they show (already anonymised and rendered), 
 average. ``page_counts`` adds the few numbers that depend on the page (visitors on this page, purchases of this
 product). ``render_feed`` then applies targeting (URL rules in RE2, countries, the schedule in the site's time
 zone) and returns the JSON the widget reads. Device and new-versus-returning targeting, seen and own events, and
-the display rules are applied in the browser, which alone knows them.
+the display rules are applied in the browser, which alone knows them. A notification with an ``audience`` (rules
+on the visitor's profile) is marked so; the widget asks ``POST /api/v1/widget/audience`` which of those this
+visitor may see (``service/profiles.py``), so the feed itself stays one cached document per page.
 """
 
 from __future__ import annotations
@@ -315,6 +317,17 @@ def _texts(payload: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def custom_values(custom: Any) -> dict[str, Any]:
+    """An event's custom values as ``custom.<key>`` template variables, text as plain text (as stored)."""
+    if not isinstance(custom, Mapping):
+        return {}
+    return {
+        f"custom.{key}": plain_text(value) if isinstance(value, str) else value
+        for key, value in custom.items()
+        if isinstance(value, str | int | float | bool)
+    }
+
+
 def activity_item(state: NotificationState, row: Any, *, locale: str, domain: str) -> FeedItem:
     """One recent event as the widget shows it, anonymised and rendered (``timeAgo`` left to the widget); its
     text is plain text and its link, if any, a page of the site."""
@@ -332,6 +345,7 @@ def activity_item(state: NotificationState, row: Any, *, locale: str, domain: st
         "product": payload.get("product"),
         "productUrl": link,
         "eventName": event_name,
+        **custom_values(payload.get("custom")),
     }
     if state.message is not None:
         parts = render_parts(state.message, values, locale=locale)
@@ -452,6 +466,7 @@ def render_feed(
                 display=notification.display,
                 devices=notification.targeting.get("devices") or ["desktop", "mobile", "tablet"],
                 visitors=notification.targeting.get("visitors", "all"),
+                audience=bool(notification.targeting.get("audience")),
                 css=notification.css,
                 items=items,
                 variant_id=str(notification.variant_id) if notification.variant_id else None,
@@ -556,6 +571,7 @@ def preview_feed(
                 display=state.display,
                 devices=state.targeting.get("devices") or ["desktop", "mobile", "tablet"],
                 visitors=state.targeting.get("visitors", "all"),
+                audience=bool(state.targeting.get("audience")),
                 css=css,
                 items=items,
             )

@@ -148,11 +148,25 @@
     if (given.productUrl != null && (v = link(text(given.productUrl, 2048)))) out.productUrl = v;
     return out;
   }
+  /* Custom field values (track(name, {custom: {plan: "pro"}})): keys and types as the collector reads them; the
+     values themselves are checked against the merchant's fields there, which rejects this one event if they do not fit. */
+  function customValues(given) {
+    var out = {}, n = 0, k, v;
+    for (k in given) {
+      if (!Object.prototype.hasOwnProperty.call(given, k) || !/^[a-z][a-z0-9_]{0,39}$/.test(k) || n >= 50) continue;
+      v = given[k];
+      if (typeof v === "string") v = text(v, 500);
+      else if (typeof v !== "boolean" && !(typeof v === "number" && isFinite(v))) continue;
+      out[k] = v; n++;
+    }
+    return n ? out : null;
+  }
   var commands = {
     track: function (name, given) {
       var type = CONVERSIONS[name] ? name : "custom", extra = {};
       if (type === "custom" && !(extra.name = text(name, 100))) return;
       if (given && typeof given === "object") extra.details = details(given);
+      if (given && given.custom && typeof given.custom === "object") extra.custom = customValues(given.custom);
       var id = send(type, extra);
       if (id) { var own = ownEvents(); own[id] = Date.now(); write(local, "own", own); }
     },
@@ -302,8 +316,26 @@
   var feed = null, showing = null, shownHere = {};
   var counts = { page: {}, session: read(session, "shown", {}) }, dismissed = {};
 
+  /* Notifications with an audience (rules on the visitor's profile) show once the server says this visitor is in it. */
+  var audienceOf = null, asking = false;
+  var askAudience = guard(function () {
+    if (asking || audienceOf || !w.fetch || optedOut) return;
+    asking = true;
+    w.fetch(API + "/api/v1/widget/audience", { method: "POST", credentials: "omit", mode: "cors",
+      headers: { "Content-Type": "text/plain" }, body: JSON.stringify({ siteKey: KEY, visitor: visitor() }) })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(guard(function (body) {
+        var ids = (body && body.data && body.data.notifications) || [], found = {};
+        for (var i = 0; i < ids.length; i++) found[ids[i]] = 1;
+        audienceOf = found;
+        if (feed && !showing && !waiting) { queue = []; cursor = 0; next(); }
+      }))
+      .catch(function () { asking = false; });
+  });
+
   function eligible(n) {
     if (dismissed[n.id]) return false;
+    if (n.audience && !(audienceOf && audienceOf[n.id])) return false;
     if ((n.devices || []).indexOf(device()) < 0) return false;
     if (n.visitors === "new" && returning) return false;
     if (n.visitors === "returning" && !returning) return false;
@@ -422,6 +454,7 @@
     queue = []; cursor = 0; /* the next popup comes from this feed: what is new first */
     persistent = !!(data.site && data.site.persistentVisitorId);
     if (!feed.notifications.length) return;
+    if (feed.notifications.some(function (n) { return n.audience; })) askAudience();
     ui.mount(feed.site || {});
     if (first) {
       var delays = feed.notifications.map(function (n) { return (n.display || {}).firstDelaySeconds || 0; });
