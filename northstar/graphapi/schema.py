@@ -1,0 +1,42 @@
+"""The schema: the ``Query`` and ``Mutation`` of every part, merged, with the operation limits.
+
+A part is one module of ``parts/`` that declares ``Query`` (and, if it changes anything, ``Mutation``): strawberry
+types whose fields call that domain's service. Adding a domain to the graph is writing its part and naming it in
+``PARTS``; nothing else changes.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import AddValidationRules
+from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
+
+from northstar.graphapi.limits import NoNul, OperationLimits
+from northstar.graphapi.parts import accounts, kpix, socialproof
+
+PARTS: tuple[ModuleType, ...] = (accounts, socialproof, kpix)
+
+
+class Schema(strawberry.Schema):
+    """Errors are logged where they are rendered for the client (``errors.error_body``), once, with the trace id."""
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        return None
+
+
+def build_schema(parts: tuple[ModuleType, ...] = PARTS) -> Schema:
+    queries: tuple[Any, ...] = tuple(part.Query for part in parts)
+    mutations: tuple[Any, ...] = tuple(part.Mutation for part in parts if hasattr(part, "Mutation"))
+    return Schema(
+        query=merge_types("Query", queries),
+        mutation=merge_types("Mutation", mutations) if mutations else None,
+        extensions=[AddValidationRules([OperationLimits, NoNul])],
+    )
+
+
+SCHEMA = build_schema()
