@@ -83,6 +83,6 @@ async def answer(request: Request, session: AsyncSession, principal: Principal) 
     if result.errors:
         trace_id = getattr(request.state, "trace_id", "")
         payload["errors"] = [error_body(error, trace_id=trace_id) for error in result.errors]
-    if result.data is not None or not result.errors:
-        payload["data"] = result.data
+    if result.data is not None or not result.errors or any(error.path for error in result.errors):
+        payload["data"] = result.data  # null when execution started and an error reached the root
     return respond(payload)

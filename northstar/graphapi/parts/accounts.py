@@ -72,7 +72,7 @@ class MyOrganization(Organization):
 @strawberry.type
 class Query:
     @strawberry.field(description="As GET /users/me (a user's token, not an API key).")
-    async def me(self, info: Info) -> Me:
+    async def me(self, info: Info) -> Me | None:
         ctx = context_of(info)
         user_id = ctx.user_id()
         async with ctx.db() as session:
@@ -80,7 +80,7 @@ class Query:
         return Me(**User.fields_of(user), org_id=ctx.principal.org_id, role=ctx.principal.role.value)
 
     @strawberry.field(description="As GET /organizations: every organization the caller belongs to.")
-    async def organizations(self, info: Info) -> list[MyOrganization]:
+    async def organizations(self, info: Info) -> list[MyOrganization] | None:
         ctx = context_of(info)
         user_id = ctx.user_id()
         async with ctx.db() as session:
@@ -88,7 +88,7 @@ class Query:
         return [MyOrganization(**Organization.fields_of(org), role=role) for org, role in rows]
 
     @strawberry.field(description="As GET /organization: the organization the caller acts in.")
-    async def organization(self, info: Info) -> Organization:
+    async def organization(self, info: Info) -> Organization | None:
         ctx = context_of(info)
         principal = ctx.allow(ORG_READ)
         async with ctx.db() as session:
@@ -109,7 +109,7 @@ class UpdateOrganizationInput:
 @strawberry.type
 class Mutation:
     @strawberry.mutation(description="As PATCH /users/me.")
-    async def update_me(self, info: Info, input: UpdateMeInput) -> User:
+    async def update_me(self, info: Info, input: UpdateMeInput) -> User | None:
         ctx = context_of(info)
         user_id = ctx.user_id()
         body = validated(inputs.UserUpdateRequest, input)
@@ -119,7 +119,7 @@ class Mutation:
         return User(**User.fields_of(user))
 
     @strawberry.mutation(description="As PATCH /organization.")
-    async def update_organization(self, info: Info, input: UpdateOrganizationInput) -> Organization:
+    async def update_organization(self, info: Info, input: UpdateOrganizationInput) -> Organization | None:
         ctx = context_of(info)
         principal = ctx.allow(ORG_UPDATE)
         body = validated(inputs.OrganizationUpdate, input)

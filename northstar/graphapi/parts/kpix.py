@@ -85,7 +85,7 @@ class ReportPage:
 @strawberry.type
 class Query:
     @strawberry.field(description="As GET /dashboard: the KPI cards (investors: the metrics shared with them).")
-    async def dashboard(self, info: Info) -> Dashboard:
+    async def dashboard(self, info: Info) -> Dashboard | None:
         ctx = context_of(info)
         principal = ctx.allow(DASHBOARD_READ)
         async with ctx.db() as session:
@@ -113,7 +113,7 @@ class Query:
     @strawberry.field(description="As GET /reports: newest first; investors see investor updates only.")
     async def reports(
         self, info: Info, page: int = 1, limit: int = 20, kind: ReportKind | None = None
-    ) -> ReportPage:
+    ) -> ReportPage | None:
         ctx = context_of(info)
         principal = ctx.allow(REPORTS_READ)
         bounds = window(page, limit)
@@ -128,7 +128,7 @@ class Query:
         return ReportPage(items=[Report.of(row) for row in rows], page=bounds.page, limit=bounds.limit, total=total)
 
     @strawberry.field(description="As GET /reports/{reportId}: with its facts, narrative and next steps.")
-    async def report(self, info: Info, id: uuid.UUID) -> Report:
+    async def report(self, info: Info, id: uuid.UUID) -> Report | None:
         ctx = context_of(info)
         principal = ctx.allow(REPORTS_READ)
         async with ctx.db() as session:

@@ -269,7 +269,7 @@ class SitePage:
 @strawberry.type
 class Query:
     @strawberry.field(description="As GET /sites: newest first; q searches name and domain.")
-    async def sites(self, info: Info, page: int = 1, limit: int = 20, q: str | None = None) -> SitePage:
+    async def sites(self, info: Info, page: int = 1, limit: int = 20, q: str | None = None) -> SitePage | None:
         ctx = context_of(info)
         ctx.allow(SITES_READ)
         bounds = window(page, limit)
@@ -282,14 +282,14 @@ class Query:
         return SitePage(items=[Site.of(row) for row in rows], page=bounds.page, limit=bounds.limit, total=total)
 
     @strawberry.field(description="As GET /sites/{siteId}; another organization's site is not_found.")
-    async def site(self, info: Info, id: uuid.UUID) -> Site:
+    async def site(self, info: Info, id: uuid.UUID) -> Site | None:
         ctx = context_of(info)
         ctx.allow(SITES_READ)
         async with ctx.db() as session:
             return Site.of(await service.get_site(session, org_id=ctx.principal.org_id, site_id=id))
 
     @strawberry.field(description="As GET /sites/{siteId}/notifications/{notificationId}.")
-    async def notification(self, info: Info, site_id: uuid.UUID, id: uuid.UUID) -> Notification:
+    async def notification(self, info: Info, site_id: uuid.UUID, id: uuid.UUID) -> Notification | None:
         ctx = context_of(info)
         ctx.allow(SITES_READ)
         async with ctx.db() as session:
@@ -299,7 +299,7 @@ class Query:
         return Notification.of(row)
 
     @strawberry.field(description="As GET /sites/{siteId}/templates/{templateId}.")
-    async def template(self, info: Info, site_id: uuid.UUID, id: uuid.UUID) -> Template:
+    async def template(self, info: Info, site_id: uuid.UUID, id: uuid.UUID) -> Template | None:
         ctx = context_of(info)
         ctx.allow(SITES_READ)
         async with ctx.db() as session:
@@ -368,7 +368,7 @@ class NotificationUpdateInput:
 @strawberry.type
 class Mutation:
     @strawberry.mutation(description="As POST /sites.")
-    async def create_site(self, info: Info, input: SiteCreateInput) -> Site:
+    async def create_site(self, info: Info, input: SiteCreateInput) -> Site | None:
         ctx = context_of(info)
         principal = ctx.allow(SITES_CREATE)
         body = validated(inputs.SiteCreate, input)
@@ -385,7 +385,7 @@ class Mutation:
         return Site.of(site)
 
     @strawberry.mutation(description="As PATCH /sites/{siteId}.")
-    async def update_site(self, info: Info, id: uuid.UUID, input: SiteUpdateInput) -> Site:
+    async def update_site(self, info: Info, id: uuid.UUID, input: SiteUpdateInput) -> Site | None:
         ctx = context_of(info)
         principal = ctx.allow(SITES_UPDATE)
         body = validated(inputs.SiteUpdate, input)
@@ -398,7 +398,7 @@ class Mutation:
         return Site.of(site)
 
     @strawberry.mutation(description="As POST /sites/{siteId}/verify: proves control of the site's domain.")
-    async def verify_site(self, info: Info, id: uuid.UUID) -> Site:
+    async def verify_site(self, info: Info, id: uuid.UUID) -> Site | None:
         ctx = context_of(info)
         principal = ctx.allow(SITES_UPDATE)
         settings: Settings = ctx.request.app.state.settings
@@ -417,7 +417,7 @@ class Mutation:
         return Site.of(site)
 
     @strawberry.mutation(description="As DELETE /sites/{siteId}; answers the deleted site's id.")
-    async def delete_site(self, info: Info, id: uuid.UUID) -> uuid.UUID:
+    async def delete_site(self, info: Info, id: uuid.UUID) -> uuid.UUID | None:
         ctx = context_of(info)
         principal = ctx.allow(SITES_DELETE)
         async with ctx.mutation("deleteSite") as session:
@@ -426,7 +426,7 @@ class Mutation:
         return id
 
     @strawberry.mutation(description="As POST /sites/{siteId}/templates.")
-    async def create_template(self, info: Info, site_id: uuid.UUID, input: TemplateCreateInput) -> Template:
+    async def create_template(self, info: Info, site_id: uuid.UUID, input: TemplateCreateInput) -> Template | None:
         ctx = context_of(info)
         principal = ctx.allow(SITES_UPDATE)
         body = validated(inputs.TemplateCreate, input)
@@ -445,7 +445,7 @@ class Mutation:
     @strawberry.mutation(description="As PATCH /sites/{siteId}/templates/{templateId}.")
     async def update_template(
         self, info: Info, site_id: uuid.UUID, id: uuid.UUID, input: TemplateUpdateInput
-    ) -> Template:
+    ) -> Template | None:
         ctx = context_of(info)
         principal = ctx.allow(SITES_UPDATE)
         body = validated(inputs.TemplateUpdate, input)
@@ -461,7 +461,7 @@ class Mutation:
         return Template.of(template)
 
     @strawberry.mutation(description="As DELETE /sites/{siteId}/templates/{templateId}; answers its id.")
-    async def delete_template(self, info: Info, site_id: uuid.UUID, id: uuid.UUID) -> uuid.UUID:
+    async def delete_template(self, info: Info, site_id: uuid.UUID, id: uuid.UUID) -> uuid.UUID | None:
         ctx = context_of(info)
         principal = ctx.allow(SITES_UPDATE)
         async with ctx.mutation("deleteTemplate") as session:
@@ -472,7 +472,7 @@ class Mutation:
     @strawberry.mutation(description="As POST /sites/{siteId}/notifications.")
     async def create_notification(
         self, info: Info, site_id: uuid.UUID, input: NotificationCreateInput
-    ) -> Notification:
+    ) -> Notification | None:
         ctx = context_of(info)
         principal = ctx.allow(SITES_UPDATE)
         body = validated(inputs.NotificationCreate, input)
@@ -486,7 +486,7 @@ class Mutation:
     @strawberry.mutation(description="As PATCH /sites/{siteId}/notifications/{notificationId}.")
     async def update_notification(
         self, info: Info, site_id: uuid.UUID, id: uuid.UUID, input: NotificationUpdateInput
-    ) -> Notification:
+    ) -> Notification | None:
         ctx = context_of(info)
         principal = ctx.allow(SITES_UPDATE)
         body = validated(inputs.NotificationUpdate, input)
@@ -499,7 +499,7 @@ class Mutation:
         return Notification.of(notification)
 
     @strawberry.mutation(description="As DELETE /sites/{siteId}/notifications/{notificationId}; answers its id.")
-    async def delete_notification(self, info: Info, site_id: uuid.UUID, id: uuid.UUID) -> uuid.UUID:
+    async def delete_notification(self, info: Info, site_id: uuid.UUID, id: uuid.UUID) -> uuid.UUID | None:
         ctx = context_of(info)
         principal = ctx.allow(SITES_UPDATE)
         async with ctx.mutation("deleteNotification") as session:
