@@ -1,8 +1,9 @@
 """How much one GraphQL operation may ask for: a depth and a cost, checked before anything runs.
 
-The cost counts object fields, each multiplied by how many of it a list may hold: a page's ``limit`` or a nested
-list's ``first`` (the literal given, or when a variable gives it, the most it may be), else ``UNSIZED_LIST``.
-``sites(limit: 50) { notifications(first: 20) { id } }`` costs 50 x (1 + 20 x 1) = 1,050. Scalar fields are free;
+The cost counts object fields, each multiplied by how many of it a list may hold: a nested list's ``first``, or for
+a page's ``items`` the page's ``limit`` (the literal given, or when a variable gives it, the most it may be; the
+default when neither is given), else ``UNSIZED_LIST``.
+``sites(limit: 50) { items { notifications(first: 20) { id } } }`` costs 1 + 50 x (1 + 20) = 1,051. Scalar fields are free;
 introspection (``__schema``, ``__type``) is not counted, so GraphiQL's introspection always runs.
 """
 
@@ -47,7 +48,7 @@ class OperationLimits(ValidationRule):
         root = self.context.schema.get_root_type(node.operation)
         if root is None:
             return
-        depth, cost = self._measure(node.selection_set, root, 1, frozenset())
+        depth, cost = self._measure(node.selection_set, root, 1, frozenset(), None)
         name = node.name.value if node.name else "the operation"
         if depth > MAX_DEPTH:
             self.report_error(
@@ -68,42 +69,51 @@ class OperationLimits(ValidationRule):
             )
 
     def _measure(
-        self, selections: SelectionSetNode, parent: Any, level: int, seen: frozenset[str]
+        self, selections: SelectionSetNode, parent: Any, level: int, seen: frozenset[str], page: int | None
     ) -> tuple[int, int]:
+        """Depth and cost of a selection; ``page`` is the size of the page object whose fields these are."""
         depth, cost = level, 0
         for selection in selections.selections:
             if isinstance(selection, FieldNode):
-                found_depth, found_cost = self._field(selection, parent, level, seen)
+                found_depth, found_cost = self._field(selection, parent, level, seen, page)
             elif isinstance(selection, InlineFragmentNode):
                 condition = selection.type_condition
                 target = self.context.schema.get_type(condition.name.value) if condition else parent
-                found_depth, found_cost = self._measure(selection.selection_set, target, level, seen)
+                found_depth, found_cost = self._measure(selection.selection_set, target, level, seen, page)
             elif isinstance(selection, FragmentSpreadNode):
                 name = selection.name.value
                 fragment = self.context.get_fragment(name)
                 if fragment is None or name in seen:
                     continue
                 target = self.context.schema.get_type(fragment.type_condition.name.value)
-                found_depth, found_cost = self._measure(fragment.selection_set, target, level, seen | {name})
+                found_depth, found_cost = self._measure(fragment.selection_set, target, level, seen | {name}, page)
             else:
                 continue
             depth, cost = max(depth, found_depth), cost + found_cost
         return depth, cost
 
-    def _field(self, node: FieldNode, parent: Any, level: int, seen: frozenset[str]) -> tuple[int, int]:
+    def _field(
+        self, node: FieldNode, parent: Any, level: int, seen: frozenset[str], page: int | None
+    ) -> tuple[int, int]:
         if node.name.value.startswith("__") or not isinstance(parent, GraphQLObjectType):
             return level, 0
         definition = parent.fields.get(node.name.value)
         if definition is None or node.selection_set is None:
             return level, 0  # a scalar, or a field another rule reports as unknown
         target = get_named_type(definition.type)
-        depth, inner = self._measure(node.selection_set, target, level + 1, seen)
-        size = self._size(node, definition) if _is_list(definition.type) or self._sized(definition) else 1
+        inner_page = None
+        if _is_list(definition.type):
+            size = self._size(node, definition) if self._sized(definition) else page or UNSIZED_LIST
+        else:
+            size = 1
+            if self._sized(definition):  # a page object: its list holds ``limit`` items
+                inner_page = self._size(node, definition)
+        depth, inner = self._measure(node.selection_set, target, level + 1, seen, inner_page)
         return depth, size * (1 + inner)
 
     @staticmethod
     def _sized(definition: Any) -> bool:
-        """A page type (``SitePage``): its ``limit`` sizes the list inside it."""
+        """The field takes ``limit`` or ``first``."""
         return any(name in definition.args for name in SIZE_ARGUMENTS)
 
     @staticmethod
