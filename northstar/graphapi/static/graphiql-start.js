@@ -20,6 +20,24 @@
     return response.json();
   }
 
+  // CodeMirror's hidden text areas get names, and its scrolling panes can be reached from the keyboard (axe).
+  const names = [
+    [".graphiql-query-editor textarea", "Query editor"],
+    [".graphiql-editor-tool textarea", "Variables editor"],
+    [".result-window textarea", "Result"],
+  ];
+  function label() {
+    for (const [selector, name] of names) {
+      for (const area of frame.querySelectorAll(selector)) {
+        if (!area.hasAttribute("aria-label")) area.setAttribute("aria-label", name);
+      }
+    }
+    for (const pane of frame.querySelectorAll(".CodeMirror-scroll")) {
+      if (pane.getAttribute("tabindex") !== "0") pane.setAttribute("tabindex", "0"); // CodeMirror sets -1
+    }
+  }
+  new MutationObserver(label).observe(frame, { childList: true, subtree: true });
+
   const root = ReactDOM.createRoot(frame);
   root.render(
     React.createElement(GraphiQL, {
