@@ -21,7 +21,14 @@ from northstar.core.http import AppError, invalid
 log = structlog.get_logger("northstar.graphql")
 
 # graphql-core's words for a value that does not fit its type (rather than a document that does not fit the schema)
-_VALUE_PROBLEMS = ("got invalid value", "Expected value of type", "of required type", "invalid value", "not provided", "cannot represent")
+_VALUE_PROBLEMS = (
+    "got invalid value",
+    "Expected value of type",
+    "of required type",
+    "invalid value",
+    "not provided",
+    "cannot represent",
+)
 
 
 def app_error_of(exc: BaseException) -> AppError | None:
@@ -48,9 +55,7 @@ def error_body(error: GraphQLError, *, trace_id: str) -> dict[str, Any]:
         extensions["code"] = problem.code
         if problem.details is not None:
             extensions["details"] = problem.details
-    elif (error.path and "code" not in extensions) or (
-        original is not None and not isinstance(original, GraphQLError)
-    ):
+    elif (error.path and "code" not in extensions) or (original is not None and not isinstance(original, GraphQLError)):
         # a bug or an unexpected failure while resolving: logged whole, told to the client in one fixed sentence
         log.error("graphql_error", exc_info=original or error, traceId=trace_id, path=error.path)
         body["message"] = f"Something went wrong; the error was logged (trace id {trace_id})."

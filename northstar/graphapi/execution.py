@@ -52,7 +52,7 @@ def operation_of(body: bytes) -> tuple[str, dict[str, Any] | None, str | None]:
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError:
-        raise BadOperation("The body is not JSON: send {\"query\": \"...\", \"variables\": {...}}") from None
+        raise BadOperation('The body is not JSON: send {"query": "...", "variables": {...}}') from None
     if not isinstance(document, dict):
         raise BadOperation("The body must be a JSON object with a query")
     query, variables, name = document.get("query"), document.get("variables"), document.get("operationName")

@@ -2,9 +2,9 @@
 
 The cost counts object fields, each multiplied by how many of it a list may hold: a nested list's ``first``, or for
 a page's ``items`` the page's ``limit`` (the literal given, or when a variable gives it, the most it may be; the
-default when neither is given), else ``UNSIZED_LIST``.
-``sites(limit: 50) { items { notifications(first: 20) { id } } }`` costs 1 + 50 x (1 + 20) = 1,051. Scalar fields are free;
-introspection (``__schema``, ``__type``) is not counted, so GraphiQL's introspection always runs.
+default when neither is given), else ``UNSIZED_LIST``. ``sites(limit: 50) { items { notifications(first: 20)
+{ id } } }`` costs 1 + 50 x (1 + 20) = 1,051. Scalar fields are free; introspection (``__schema``, ``__type``) is
+not counted, so GraphiQL's introspection always runs.
 """
 
 from __future__ import annotations

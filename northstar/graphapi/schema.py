@@ -29,13 +29,20 @@ class Schema(strawberry.Schema):
         return None
 
 
+class Limits(AddValidationRules):
+    """The operation limits and the NUL check, run with graphql-core's own validation."""
+
+    def __init__(self) -> None:
+        super().__init__([OperationLimits, NoNul])
+
+
 def build_schema(parts: tuple[ModuleType, ...] = PARTS) -> Schema:
     queries: tuple[Any, ...] = tuple(part.Query for part in parts)
     mutations: tuple[Any, ...] = tuple(part.Mutation for part in parts if hasattr(part, "Mutation"))
     return Schema(
         query=merge_types("Query", queries),
         mutation=merge_types("Mutation", mutations) if mutations else None,
-        extensions=[AddValidationRules([OperationLimits, NoNul])],
+        extensions=[Limits],
     )
 
 

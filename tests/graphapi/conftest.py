@@ -44,12 +44,10 @@ class Graph:
     async def errors(self, who: Account | dict[str, str], query: str, **variables: Any) -> list[dict[str, Any]]:
         """The ``errors`` of an operation that must fail (at least in part)."""
         async with self.client(headers_of(who)) as session:
-            try:
+            with pytest.raises(TransportQueryError) as failed:
                 await session.execute(GraphQLRequest(query, variable_values=variables or None))
-            except TransportQueryError as exc:
-                assert exc.errors, exc
-                return list(exc.errors)
-        raise AssertionError(f"no error for {query}")
+        assert failed.value.errors, failed.value
+        return list(failed.value.errors)
 
     async def post(self, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
         """A raw HTTP request, for what the stock client would not send."""

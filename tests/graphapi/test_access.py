@@ -46,7 +46,11 @@ OPERATIONS: list[tuple[str, str, str]] = [
         "sites:read",
         "query($site: UUID!, $notification: UUID!) { notification(siteId: $site, id: $notification) { id } }",
     ),
-    ("template", "sites:read", "query($site: UUID!, $template: UUID!) { template(siteId: $site, id: $template) { id } }"),
+    (
+        "template",
+        "sites:read",
+        "query($site: UUID!, $template: UUID!) { template(siteId: $site, id: $template) { id } }",
+    ),
     ("updateMe", USER, 'mutation { updateMe(input: {name: "Renamed"}) { id } }'),
     ("updateOrganization", "organization:update", 'mutation { updateOrganization(input: {name: "Org"}) { id } }'),
     (
@@ -77,8 +81,7 @@ OPERATIONS: list[tuple[str, str, str]] = [
     (
         "updateNotification",
         "sites:update",
-        "mutation($random: UUID!) { updateNotification(siteId: $random, id: $random, input: {status: PAUSED}) "
-        "{ id } }",
+        "mutation($random: UUID!) { updateNotification(siteId: $random, id: $random, input: {status: PAUSED}) { id } }",
     ),
     (
         "deleteNotification",
@@ -210,7 +213,9 @@ async def test_another_organizations_objects_are_not_found_and_stay_as_they_were
         assert codes(await graph.errors(founder, query)) == ["not_found"], query
     listed = await graph.run(founder, "{ sites { total items { id } } }")
     assert listed["sites"] == {"total": 0, "items": []}
-    own = await graph.run(other_founder, f'{{ site(id: "{site}") {{ name notifications {{ name }} templates {{ name }} }} }}')
+    own = await graph.run(
+        other_founder, f'{{ site(id: "{site}") {{ name notifications {{ name }} templates {{ name }} }} }}'
+    )
     assert own["site"] == {"name": "Shop", "notifications": [{"name": "N"}], "templates": [{"name": "T"}]}
 
 

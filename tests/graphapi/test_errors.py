@@ -84,9 +84,19 @@ async def test_bad_input_gets_a_clear_error_with_rests_code(
             "validation_error",
             "body.templateId",
         ),
-        (f'mutation {{ updateTemplate(siteId: "{site}", id: "{site}", input: {{name: "T"}}) {{ id }} }}', {}, "not_found", None),
+        (
+            f'mutation {{ updateTemplate(siteId: "{site}", id: "{site}", input: {{name: "T"}}) {{ id }} }}',
+            {},
+            "not_found",
+            None,
+        ),
         ('{ reports(kind: "weekly") { total } }', {}, "validation_error", None),
-        (f'{{ site(id: "{site}") {{ analytics(start: "yesterday-ish") {{ totals {{ clicks }} }} }} }}', {}, "validation_error", None),
+        (
+            f'{{ site(id: "{site}") {{ analytics(start: "yesterday-ish") {{ totals {{ clicks }} }} }} }}',
+            {},
+            "validation_error",
+            None,
+        ),
         ("subscription { sites { total } }", {}, "bad_request", None),
     ]
     for query, variables, code, field in cases:

@@ -125,7 +125,11 @@ async def test_sites_templates_and_notifications_are_created_read_changed_and_de
         n=notification["id"],
         t=template["id"],
     )
-    assert deleted == {"deleteNotification": notification["id"], "deleteTemplate": template["id"], "deleteSite": site["id"]}
+    assert deleted == {
+        "deleteNotification": notification["id"],
+        "deleteTemplate": template["id"],
+        "deleteSite": site["id"],
+    }
     assert (await client.get(f"/api/v1/sites/{site['id']}", headers=founder.headers)).status_code == 404
 
     audit = (await client.get("/api/v1/audit", headers=founder.headers, params={"limit": 100})).json()["data"]
@@ -152,7 +156,7 @@ async def test_a_failed_mutation_leaves_nothing_and_the_ones_before_it_stay(
     # the stock client raises on the first error; the partial answer is read from the HTTP response itself
     response = await graph.post(
         {
-            "query": "mutation($site: UUID!) { first: createTemplate(siteId: $site, input: {name: \"Kept\", "
+            "query": 'mutation($site: UUID!) { first: createTemplate(siteId: $site, input: {name: "Kept", '
             'message: "Hello"}) { id } second: createTemplate(siteId: $site, input: {name: "Refused", '
             'message: "<b>bold</b>"}) { id } }',
             "variables": {"site": site["id"]},

@@ -10,8 +10,7 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from northstar.accounts.service import authentication, organizations, users
-from northstar.accounts.service import inputs
+from northstar.accounts.service import authentication, inputs, organizations, users
 from northstar.core.context import require
 from northstar.graphapi.context import context_of
 from northstar.graphapi.wire import validated

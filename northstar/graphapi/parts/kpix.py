@@ -89,9 +89,7 @@ class Query:
         ctx = context_of(info)
         principal = ctx.allow(DASHBOARD_READ)
         async with ctx.db() as session:
-            found = await metrics.headline(
-                session, org_id=principal.org_id, investor=principal.role == Role.INVESTOR
-            )
+            found = await metrics.headline(session, org_id=principal.org_id, investor=principal.role == Role.INVESTOR)
         return Dashboard(
             currency=found.currency,
             as_of=found.today,
@@ -103,8 +101,8 @@ class Query:
                     previous=card.previous,
                     change=card.change,
                     change_percent=card.change_percent,
-                    sparkline=list(card.sparkline),
-                    goal=card.goal,
+                    sparkline=JSON(list(card.sparkline)),
+                    goal=JSON(card.goal) if card.goal is not None else None,
                 )
                 for card in found.cards
             ],

@@ -477,9 +477,7 @@ class Mutation:
         principal = ctx.allow(SITES_UPDATE)
         body = validated(inputs.NotificationCreate, input)
         async with ctx.mutation("createNotification") as session:
-            notification = await service.create_notification(
-                session, principal=principal, site_id=site_id, fields=body
-            )
+            notification = await service.create_notification(session, principal=principal, site_id=site_id, fields=body)
             ctx.changed("createNotification", "notification", notification.id, site=str(site_id))
         return Notification.of(notification)
 

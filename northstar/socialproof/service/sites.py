@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from collections.abc import Sequence
 from typing import Any, Literal, LiteralString, TypeVar
 
 import httpx
@@ -294,9 +294,7 @@ async def notifications_of_sites(
 ) -> dict[uuid.UUID, list[Notification]]:
     """The first ``first`` notifications of each of these sites (oldest first, as the list route orders them), in
     one query: a page of sites with their notifications costs one round trip, not one per site."""
-    return await _first_of_sites(
-        session, Notification, org_id=org_id, site_ids=site_ids, first=first, status=status
-    )
+    return await _first_of_sites(session, Notification, org_id=org_id, site_ids=site_ids, first=first, status=status)
 
 
 async def templates_of_sites(
@@ -315,9 +313,7 @@ async def _first_of_sites(
     first: int,
     status: str | None = None,
 ) -> dict[uuid.UUID, list[SiteOwned]]:
-    rank = (
-        func.row_number().over(partition_by=model.site_id, order_by=(model.created_at, model.id)).label("rank")
-    )
+    rank = func.row_number().over(partition_by=model.site_id, order_by=(model.created_at, model.id)).label("rank")
     ranked = select(model.id, rank).where(model.org_id == org_id, model.site_id.in_(list(site_ids)))
     if status is not None and model is Notification:
         ranked = ranked.where(Notification.status == status)
