@@ -47,3 +47,7 @@ def build_schema(parts: tuple[ModuleType, ...] = PARTS) -> Schema:
 
 
 SCHEMA = build_schema()
+
+
+if __name__ == "__main__":  # python -m northstar.graphapi.schema > docs/graphql.schema.graphql
+    print(SCHEMA.as_str())
