@@ -1,8 +1,8 @@
 """GraphQL (issue 14): ``sites { notifications }`` for a page of 50 sites, beside the REST routes, in the same run.
 
 Runs a real ``northstar serve`` (API only, one process) on a fresh database of the run's PostgreSQL server
-(``NORTHSTAR_BENCH_DATABASE_URL``, else an embedded one, as bench/platform.py). One founder has 50 sites with 3 notifications each. Timed, one request
-after another from one client (latency, not throughput), after a warm-up:
+(``NORTHSTAR_BENCH_DATABASE_URL``, else an embedded one, as bench/platform.py). One founder has 50 sites with 3
+notifications each. Timed, one request after another from one client (latency, not throughput), after a warm-up:
 
 * GraphQL: ``sites(limit: 50) { items { id name domain notifications { id name type status } } }``, one request;
 * baseline: REST's list of the same 50 sites (``GET /api/v1/sites?limit=50``), one request, without notifications;

@@ -12,7 +12,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import AddValidationRules
+from strawberry.extensions import AddValidationRules, ParserCache, ValidationCache
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
@@ -20,6 +20,7 @@ from northstar.graphapi.limits import NoNul, OperationLimits
 from northstar.graphapi.parts import accounts, kpix, socialproof
 
 PARTS: tuple[ModuleType, ...] = (accounts, socialproof, kpix)
+DOCUMENTS = 512  # parsed and validated documents kept per process
 
 
 class Schema(strawberry.Schema):
@@ -42,7 +43,9 @@ def build_schema(parts: tuple[ModuleType, ...] = PARTS) -> Schema:
     return Schema(
         query=merge_types("Query", queries),
         mutation=merge_types("Mutation", mutations) if mutations else None,
-        extensions=[Limits],
+        # clients send the same few documents again and again: each is parsed and validated (limits included) once;
+        # instances, as Strawberry documents these two (its annotation names only classes and factories)
+        extensions=[Limits, ParserCache(maxsize=DOCUMENTS), ValidationCache(maxsize=DOCUMENTS)],  # type: ignore[list-item]
     )
 
 

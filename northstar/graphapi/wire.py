@@ -15,6 +15,7 @@ from pydantic.alias_generators import to_camel
 from northstar.core.http import Unprocessable, invalid
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 MAX_LIMIT = 100
 MAX_PAGE = 1_000_000
 
@@ -77,3 +78,15 @@ def too_long(name: str, most: int) -> None:
         f"{name} is not valid",
         details=[{"field": name, "message": f"at most {most} characters", "type": "string_too_long"}],
     )
+
+
+def from_row(kind: type[T], row: Any, **extra: Any) -> T:
+    """A strawberry type from a service's row: each plain field (not a resolver) read from the row's attribute of
+    the same name, unless given in ``extra``."""
+    definition = kind.__strawberry_definition__  # type: ignore[attr-defined]
+    values = {
+        field.python_name: extra[field.python_name] if field.python_name in extra else getattr(row, field.python_name)
+        for field in definition.fields
+        if field.base_resolver is None
+    }
+    return kind(**values)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
 import strawberry
 from strawberry.types import Info
@@ -13,7 +12,7 @@ from strawberry.types import Info
 from northstar.accounts.service import authentication, inputs, organizations, users
 from northstar.core.context import require
 from northstar.graphapi.context import context_of
-from northstar.graphapi.wire import validated
+from northstar.graphapi.wire import from_row, validated
 
 ORG_READ = require("organization", "read")
 ORG_UPDATE = require("organization", "update")
@@ -26,16 +25,6 @@ class User:
     name: str
     mfa_enabled: bool
     created_at: datetime
-
-    @classmethod
-    def fields_of(cls, row: Any) -> dict[str, Any]:
-        return {
-            "id": row.id,
-            "email": row.email,
-            "name": row.name,
-            "mfa_enabled": row.mfa_enabled,
-            "created_at": row.created_at,
-        }
 
 
 @strawberry.type(description="The caller: their user, the organization they act in and their role there.")
@@ -52,16 +41,6 @@ class Organization:
     subscription_tier: str
     created_at: datetime
 
-    @classmethod
-    def fields_of(cls, row: Any) -> dict[str, Any]:
-        return {
-            "id": row.id,
-            "name": row.name,
-            "slug": row.slug,
-            "subscription_tier": row.subscription_tier,
-            "created_at": row.created_at,
-        }
-
 
 @strawberry.type(description="An organization the caller belongs to, with their role in it.")
 class MyOrganization(Organization):
@@ -76,7 +55,7 @@ class Query:
         user_id = ctx.user_id()
         async with ctx.db() as session:
             user = await users.get_user(session, user_id)
-        return Me(**User.fields_of(user), org_id=ctx.principal.org_id, role=ctx.principal.role.value)
+        return from_row(Me, user, org_id=ctx.principal.org_id, role=ctx.principal.role.value)
 
     @strawberry.field(description="As GET /organizations: every organization the caller belongs to.")
     async def organizations(self, info: Info) -> list[MyOrganization] | None:
@@ -84,7 +63,7 @@ class Query:
         user_id = ctx.user_id()
         async with ctx.db() as session:
             rows = await organizations.list_my_organizations(session, user_id=user_id)
-        return [MyOrganization(**Organization.fields_of(org), role=role) for org, role in rows]
+        return [from_row(MyOrganization, org, role=role) for org, role in rows]
 
     @strawberry.field(description="As GET /organization: the organization the caller acts in.")
     async def organization(self, info: Info) -> Organization | None:
@@ -92,7 +71,7 @@ class Query:
         principal = ctx.allow(ORG_READ)
         async with ctx.db() as session:
             org = await organizations.get_organization(session, org_id=principal.org_id)
-        return Organization(**Organization.fields_of(org))
+        return from_row(Organization, org)
 
 
 @strawberry.input(description="As the body of PATCH /users/me.")
@@ -115,7 +94,7 @@ class Mutation:
         async with ctx.mutation("updateMe") as session:
             user = await authentication.update_profile(session, user_id=user_id, name=body.name)
             ctx.changed("updateMe", "user", user.id)
-        return User(**User.fields_of(user))
+        return from_row(User, user)
 
     @strawberry.mutation(description="As PATCH /organization.")
     async def update_organization(self, info: Info, input: UpdateOrganizationInput) -> Organization | None:
@@ -125,4 +104,4 @@ class Mutation:
         async with ctx.mutation("updateOrganization") as session:
             org = await organizations.update_organization(session, org_id=principal.org_id, name=body.name)
             ctx.changed("updateOrganization", "organization", org.id, name=body.name)
-        return Organization(**Organization.fields_of(org))
+        return from_row(Organization, org)

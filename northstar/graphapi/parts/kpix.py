@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
-from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
@@ -15,7 +14,7 @@ from strawberry.types import Info
 from northstar.core.context import require
 from northstar.core.permissions import Role
 from northstar.graphapi.context import context_of
-from northstar.graphapi.wire import window
+from northstar.graphapi.wire import from_row, window
 from northstar.metrics import service as metrics
 from northstar.reports.service import generation
 
@@ -69,10 +68,6 @@ class Report:
     recommendations: JSON
     checks: list[str]
 
-    @classmethod
-    def of(cls, row: Any) -> Report:
-        return cls(**{name: getattr(row, name) for name in cls.__annotations__})
-
 
 @strawberry.type
 class ReportPage:
@@ -123,11 +118,13 @@ class Query:
                 offset=bounds.offset,
                 limit=bounds.limit,
             )
-        return ReportPage(items=[Report.of(row) for row in rows], page=bounds.page, limit=bounds.limit, total=total)
+        return ReportPage(
+            items=[from_row(Report, row) for row in rows], page=bounds.page, limit=bounds.limit, total=total
+        )
 
     @strawberry.field(description="As GET /reports/{reportId}: with its facts, narrative and next steps.")
     async def report(self, info: Info, id: uuid.UUID) -> Report | None:
         ctx = context_of(info)
         principal = ctx.allow(REPORTS_READ)
         async with ctx.db() as session:
-            return Report.of(await generation.readable_report(session, principal=principal, report_id=id))
+            return from_row(Report, await generation.readable_report(session, principal=principal, report_id=id))

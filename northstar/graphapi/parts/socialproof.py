@@ -14,7 +14,7 @@ from strawberry.types import Info
 
 from northstar.core.context import require
 from northstar.graphapi.context import context_of
-from northstar.graphapi.wire import first_of, too_long, validated, window
+from northstar.graphapi.wire import first_of, from_row, too_long, validated, window
 from northstar.settings import Settings
 from northstar.socialproof.service import analytics as analytics_service
 from northstar.socialproof.service import inputs
@@ -53,18 +53,6 @@ class Template:
     created_at: datetime
     updated_at: datetime
 
-    @classmethod
-    def of(cls, row: Any) -> Template:
-        return cls(
-            id=row.id,
-            site_id=row.site_id,
-            name=row.name,
-            message=row.message,
-            css_content=row.css_content,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
-
 
 @strawberry.type
 class Notification:
@@ -91,29 +79,9 @@ class Notification:
         async def batch(site_ids: list[uuid.UUID]) -> list[Site]:
             async with ctx.db() as session:
                 found = await service.sites_by_ids(session, org_id=ctx.principal.org_id, site_ids=site_ids)
-            return [Site.of(found[site_id]) for site_id in site_ids]
+            return [from_row(Site, found[site_id]) for site_id in site_ids]
 
         return await ctx.loader("notification.site", batch).load(self.site_id)
-
-    @classmethod
-    def of(cls, row: Any) -> Notification:
-        return cls(
-            id=row.id,
-            site_id=row.site_id,
-            name=row.name,
-            type=row.type,
-            status=row.status,
-            channels=list(row.channels),
-            template_id=row.template_id,
-            source=row.source,
-            targeting=row.targeting,
-            display=row.display,
-            anonymization=row.anonymization,
-            goal=row.goal,
-            created_by=row.created_by,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
 
 
 @strawberry.type
@@ -172,21 +140,6 @@ class Site:
     created_at: datetime
     updated_at: datetime
 
-    @classmethod
-    def of(cls, row: Any) -> Site:
-        return cls(
-            id=row.id,
-            name=row.name,
-            domain=row.domain,
-            site_key=row.site_key,
-            settings=row.settings,
-            data_region=row.data_region,
-            verified_at=row.verified_at,
-            created_by=row.created_by,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
-
     @strawberry.field(description="The site's first notifications, oldest first (all sites' in one query).")
     async def notifications(
         self, info: Info, status: NotificationStatus | None = None, first: int = NESTED_DEFAULT
@@ -199,7 +152,7 @@ class Site:
                 found = await service.notifications_of_sites(
                     session, org_id=ctx.principal.org_id, site_ids=site_ids, status=wanted, first=size
                 )
-            return [[Notification.of(row) for row in found[site_id]] for site_id in site_ids]
+            return [[from_row(Notification, row) for row in found[site_id]] for site_id in site_ids]
 
         return await ctx.loader(("site.notifications", wanted, size), batch).load(self.id)
 
@@ -213,7 +166,7 @@ class Site:
                 found = await service.templates_of_sites(
                     session, org_id=ctx.principal.org_id, site_ids=site_ids, first=size
                 )
-            return [[Template.of(row) for row in found[site_id]] for site_id in site_ids]
+            return [[from_row(Template, row) for row in found[site_id]] for site_id in site_ids]
 
         return await ctx.loader(("site.templates", size), batch).load(self.id)
 
@@ -279,14 +232,14 @@ class Query:
             rows, total = await service.list_sites(
                 session, org_id=ctx.principal.org_id, search=q, offset=bounds.offset, limit=bounds.limit
             )
-        return SitePage(items=[Site.of(row) for row in rows], page=bounds.page, limit=bounds.limit, total=total)
+        return SitePage(items=[from_row(Site, row) for row in rows], page=bounds.page, limit=bounds.limit, total=total)
 
     @strawberry.field(description="As GET /sites/{siteId}; another organization's site is not_found.")
     async def site(self, info: Info, id: uuid.UUID) -> Site | None:
         ctx = context_of(info)
         ctx.allow(SITES_READ)
         async with ctx.db() as session:
-            return Site.of(await service.get_site(session, org_id=ctx.principal.org_id, site_id=id))
+            return from_row(Site, await service.get_site(session, org_id=ctx.principal.org_id, site_id=id))
 
     @strawberry.field(description="As GET /sites/{siteId}/notifications/{notificationId}.")
     async def notification(self, info: Info, site_id: uuid.UUID, id: uuid.UUID) -> Notification | None:
@@ -296,7 +249,7 @@ class Query:
             row = await service.get_notification(
                 session, org_id=ctx.principal.org_id, site_id=site_id, notification_id=id
             )
-        return Notification.of(row)
+        return from_row(Notification, row)
 
     @strawberry.field(description="As GET /sites/{siteId}/templates/{templateId}.")
     async def template(self, info: Info, site_id: uuid.UUID, id: uuid.UUID) -> Template | None:
@@ -304,7 +257,7 @@ class Query:
         ctx.allow(SITES_READ)
         async with ctx.db() as session:
             row = await service.get_template(session, org_id=ctx.principal.org_id, site_id=site_id, template_id=id)
-        return Template.of(row)
+        return from_row(Template, row)
 
 
 @strawberry.input(description="As the body of POST /sites.")
@@ -382,7 +335,7 @@ class Mutation:
                 data_region=body.data_region,
             )
             ctx.changed("createSite", "site", site.id, domain=site.domain)
-        return Site.of(site)
+        return from_row(Site, site)
 
     @strawberry.mutation(description="As PATCH /sites/{siteId}.")
     async def update_site(self, info: Info, id: uuid.UUID, input: SiteUpdateInput) -> Site | None:
@@ -395,7 +348,7 @@ class Mutation:
                 session, principal=principal, site_id=id, name=body.name, domain=body.domain, settings=settings
             )
             ctx.changed("updateSite", "site", site.id, **body.model_dump(exclude_none=True, by_alias=True, mode="json"))
-        return Site.of(site)
+        return from_row(Site, site)
 
     @strawberry.mutation(description="As POST /sites/{siteId}/verify: proves control of the site's domain.")
     async def verify_site(self, info: Info, id: uuid.UUID) -> Site | None:
@@ -414,7 +367,7 @@ class Mutation:
                 ),
             )
             ctx.changed("verifySite", "site", site.id, verified=site.domain)
-        return Site.of(site)
+        return from_row(Site, site)
 
     @strawberry.mutation(description="As DELETE /sites/{siteId}; answers the deleted site's id.")
     async def delete_site(self, info: Info, id: uuid.UUID) -> uuid.UUID | None:
@@ -440,7 +393,7 @@ class Mutation:
                 css_content=body.css_content,
             )
             ctx.changed("createTemplate", "template", template.id, site=str(site_id))
-        return Template.of(template)
+        return from_row(Template, template)
 
     @strawberry.mutation(description="As PATCH /sites/{siteId}/templates/{templateId}.")
     async def update_template(
@@ -458,7 +411,7 @@ class Mutation:
                 changes=body.model_dump(exclude_none=True),
             )
             ctx.changed("updateTemplate", "template", template.id, site=str(site_id))
-        return Template.of(template)
+        return from_row(Template, template)
 
     @strawberry.mutation(description="As DELETE /sites/{siteId}/templates/{templateId}; answers its id.")
     async def delete_template(self, info: Info, site_id: uuid.UUID, id: uuid.UUID) -> uuid.UUID | None:
@@ -479,7 +432,7 @@ class Mutation:
         async with ctx.mutation("createNotification") as session:
             notification = await service.create_notification(session, principal=principal, site_id=site_id, fields=body)
             ctx.changed("createNotification", "notification", notification.id, site=str(site_id))
-        return Notification.of(notification)
+        return from_row(Notification, notification)
 
     @strawberry.mutation(description="As PATCH /sites/{siteId}/notifications/{notificationId}.")
     async def update_notification(
@@ -494,7 +447,7 @@ class Mutation:
                 session, principal=principal, site_id=site_id, notification_id=id, changes=changes
             )
             ctx.changed("updateNotification", "notification", notification.id, site=str(site_id))
-        return Notification.of(notification)
+        return from_row(Notification, notification)
 
     @strawberry.mutation(description="As DELETE /sites/{siteId}/notifications/{notificationId}; answers its id.")
     async def delete_notification(self, info: Info, site_id: uuid.UUID, id: uuid.UUID) -> uuid.UUID | None:
