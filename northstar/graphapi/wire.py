@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
+from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import strawberry
 from pydantic import BaseModel, ValidationError
@@ -83,10 +85,13 @@ def too_long(name: str, most: int) -> None:
 def from_row(kind: type[T], row: Any, **extra: Any) -> T:
     """A strawberry type from a service's row: each plain field (not a resolver) read from the row's attribute of
     the same name, unless given in ``extra``."""
-    definition = kind.__strawberry_definition__  # type: ignore[attr-defined]
-    values = {
-        field.python_name: extra[field.python_name] if field.python_name in extra else getattr(row, field.python_name)
-        for field in definition.fields
-        if field.base_resolver is None
-    }
+    names = _plain_fields(cast(Hashable, kind))
+    values = {name: extra[name] if name in extra else getattr(row, name) for name in names}
     return kind(**values)
+
+
+@functools.cache
+def _plain_fields(kind: Any) -> tuple[str, ...]:
+    """The type's fields that hold a value (read once per type: building a page of rows reads them per row)."""
+    definition = kind.__strawberry_definition__
+    return tuple(field.python_name for field in definition.fields if field.base_resolver is None)
