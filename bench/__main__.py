@@ -14,6 +14,7 @@ SECTIONS = (
     "formats",
     "datasets",
     "socialproof",
+    "graphql",
     "kpix",
     "coach",
     "console_assets",

@@ -12,6 +12,7 @@ from northstar.alerts.manifest import MANIFEST as ALERTS
 from northstar.audit.manifest import MANIFEST as AUDIT
 from northstar.core.manifest import CORE_MANIFEST, Manifest, install
 from northstar.datasets.manifest import MANIFEST as DATASETS
+from northstar.graphapi.manifest import MANIFEST as GRAPHAPI
 from northstar.integrations.manifest import MANIFEST as INTEGRATIONS
 from northstar.metrics.manifest import MANIFEST as METRICS
 from northstar.platform.manifest import MANIFEST as PLATFORM
@@ -33,5 +34,6 @@ MANIFESTS: tuple[Manifest, ...] = (
     ALERTS,
     PRIVACY,
     WEBHOOKS,
+    GRAPHAPI,
 )
 install(MANIFESTS)  # roles, export sources and event topics are known wherever the platform is loaded

@@ -76,7 +76,7 @@ async def _progress(session: DbSession, principal: Principal, goal: Goal) -> Goa
 @router.get("/dashboard", response_model=Envelope[DashboardOut], name="queries.cards")
 async def cards(principal: DashboardRead, session: DbSession) -> Envelope[DashboardOut]:
     """KPI cards: this month's value, last month's, the change, 12 months of sparkline and goal progress."""
-    found = await queries.headline(session, org_id=principal.org_id, investor=principal.role == Role.INVESTOR)
+    found = await service.headline(session, org_id=principal.org_id, investor=principal.role == Role.INVESTOR)
     return Envelope(
         data=DashboardOut(
             currency=found.currency,

@@ -651,3 +651,8 @@ def value_as_typed(metric: str, target: Decimal, currency: str) -> str:
     if metric in queries.MONEY:
         return f"{target.scaleb(-minor_units(currency)):.{minor_units(currency)}f}"
     return f"{target.normalize():f}"
+
+
+async def headline(session: AsyncSession, *, org_id: uuid.UUID, investor: bool) -> queries.Headline:
+    """The dashboard's first screen (KPI cards), as the REST dashboard and the GraphQL API both show it."""
+    return await queries.headline(session, org_id=org_id, investor=investor)

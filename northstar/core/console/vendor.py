@@ -20,6 +20,10 @@ FILES = {
     "htmx.js": "htmx-2.0.11.min.js",
     "uplot.js": "uPlot-1.6.32.iife.min.js",
     "uplot.css": "uPlot-1.6.32.min.css",
+    "react.js": "react-18.3.1.production.min.js",
+    "react-dom.js": "react-dom-18.3.1.production.min.js",
+    "graphiql.js": "graphiql-3.9.0.min.js",
+    "graphiql.css": "graphiql-3.9.0.min.css",
 }
 
 

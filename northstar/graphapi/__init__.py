@@ -1,0 +1,2 @@
+"""The GraphQL API (``/graphql``, Strawberry): the modules' services as one typed graph, behind REST's auth,
+gates and tenant transaction (docs/graphql.md)."""
