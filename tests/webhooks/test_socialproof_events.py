@@ -72,3 +72,37 @@ async def test_nothing_is_sent_for_an_org_with_no_endpoint(
     await work()
     deliveries = (await client.get("/api/v1/webhooks/deliveries", headers=founder.headers)).json()
     assert deliveries["meta"]["total"] == 0 and len(receiver.received) == before
+
+
+async def test_completed_ab_tests_and_plan_changes_are_sent(
+    client: httpx.AsyncClient, founder: Account, receiver: Receiver, database_url: str, work: Run
+) -> None:
+    site = await _site(client, founder, database_url)
+    notification = await site.notification(type="recent_activity", source={"eventTypes": ["purchase"]})
+    address = receiver.address()
+    secret = (await make_endpoint(client, founder, address, ["ab_test.completed", "subscription.changed"]))["secret"]
+    variants = [
+        {"name": "Variant A", "isControl": True, "weight": 50, "message": "Someone bought"},
+        {"name": "Variant B", "isControl": False, "weight": 50, "message": "A shopper just bought"},
+    ]
+    tests = f"/api/v1/sites/{site.id}/ab-tests"
+    created = await client.post(
+        tests,
+        headers=founder.headers,
+        json={"name": "Wording", "notificationId": notification["id"], "variants": variants},
+    )
+    assert created.status_code == 201, created.text
+    test = created.json()["data"]
+    assert (await client.post(f"{tests}/{test['id']}/start", headers=founder.headers)).status_code == 200
+    winner = test["variants"][1]["id"]
+    completed = await client.post(
+        f"{tests}/{test['id']}/complete", headers=founder.headers, json={"winnerVariantId": winner}
+    )
+    assert completed.status_code == 200, completed.text
+    plan = await client.post(f"/api/v1/sites/{site.id}/subscription", headers=founder.headers, json={"plan": "growth"})
+    assert plan.status_code == 200, plan.text
+    await work()
+    sent = {message["type"]: message["data"] for message in _messages(receiver, address, secret)}
+    assert sent["ab_test.completed"]["id"] == test["id"]
+    assert sent["ab_test.completed"]["winnerVariantId"] == winner
+    assert (sent["subscription.changed"]["plan"], sent["subscription.changed"]["provider"]) == ("growth", "manual")

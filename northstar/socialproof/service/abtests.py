@@ -12,7 +12,7 @@
 * **Auto-winner**: a periodic task (``socialproof.ab_test_winners``) stops a running test with ``autoWinner`` and
   sets its winner once every variant has ``minSample`` exposed visitors, the exposures match the split (no SRM),
   and a variant beats the control significantly (Holm-adjusted z-test on the primary metric). From then on the
-  notification shows the winner to everyone. ``test_completed`` is where a completion is announced.
+  notification shows the winner to everyone. ``announce_completion`` sends the ``ab_test.completed`` webhook.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from northstar.core.db import fetch_page, flush_unique, get_in_org
 from northstar.core.http import Conflict, NotFound, Unprocessable
 from northstar.core.permissions import Principal
-from northstar.core.queue import announce
 from northstar.socialproof import abstats
 from northstar.socialproof.models import AbTest, AbTestCount, AbTestVariant, Notification, Template
 from northstar.socialproof.schemas.abtests import (
@@ -44,8 +43,8 @@ from northstar.socialproof.schemas.abtests import (
     VersusControl,
 )
 from northstar.socialproof.service.sites import get_site, site_for_change
+from northstar.webhooks import service as webhooks
 
-COMPLETED_SIGNAL = "socialproof.ab_test_completed"
 METHOD = (
     "Per visitor. Rates: 95 % Wilson score intervals. Each variant vs the control: pooled two-proportion z-test, "
     "two-sided, Holm-adjusted across variants, significant when adjusted p < 0.05. Chance to beat control: exact "
@@ -346,10 +345,21 @@ async def _complete(session: AsyncSession, test: AbTest, winner_id: uuid.UUID) -
 
 
 async def announce_completion(session: AsyncSession, test: AbTest) -> None:
-    """The one place a test's completion is announced (``socialproof.ab_test_completed``, in the completing
-    transaction): the ``ab_test.completed`` webhook reacts here; a reaction finds the tests completed since it last
-    ran by ``winner_selected_at``."""
-    await announce(session, COMPLETED_SIGNAL, org_id=test.org_id)
+    """The one place a test's completion is announced: the ``ab_test.completed`` webhook, written in the completing
+    transaction (so it goes out only if the completion commits)."""
+    await webhooks.emit(
+        session,
+        org_id=test.org_id,
+        event_type="ab_test.completed",
+        data={
+            "id": str(test.id),
+            "notificationId": str(test.notification_id),
+            "name": test.name,
+            "primaryMetric": test.primary_metric,
+            "winnerVariantId": str(test.winner_variant_id) if test.winner_variant_id else None,
+            "winnerSelectedAt": test.winner_selected_at.isoformat() if test.winner_selected_at else None,
+        },
+    )
 
 
 # ---- results ----

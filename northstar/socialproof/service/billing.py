@@ -7,8 +7,9 @@
   sketches plus the hashes not folded yet): Stripe's current period when a subscription has one, else the calendar
   month in UTC. HyperLogLog, so it is an estimate past 512 visitors (about 1.6 % standard error).
 * **Alerts**: ``check_quota`` (a task, every five minutes) measures usage; the first time in a period it passes
-  80 % and 100 % (``alert_percents``) the founders and admins get an e-mail, and at 100 % ``quota.reached`` is
-  announced for webhooks. Each alert goes once per period (and again after a plan change).
+  80 % and 100 % (``alert_percents``) the founders and admins get an e-mail and the org's endpoints a
+  ``quota.reached`` webhook (with the percent). Each alert goes once per period (and again after a plan change); a
+  plan change sends ``subscription.changed``.
 * **At the quota** the widget is silent (the feed serves no notifications) until the period ends or the plan grows.
   Events are still stored for ``grace_days`` (7) after the quota was reached, so nothing is lost while the merchant
   upgrades; after that, until the period ends, widget events are dropped before storage (counted as ``dropped``)
@@ -34,20 +35,15 @@ from northstar.core.db import get_in_org, set_tenant_context, settings_of
 from northstar.core.http import AppError, BadRequest, Conflict, NotFound, Unauthorized, Unprocessable
 from northstar.core.mailer import send_email
 from northstar.core.permissions import Principal
-from northstar.core.queue import announce
 from northstar.integrations.service import verify_stripe_signature
 from northstar.settings import BillingPlan, BillingSettings
 from northstar.socialproof.models import NO_NOTIFICATION, Notification, Site, Subscription
 from northstar.socialproof.service.billing_providers import Change, Customer, provider_for
 from northstar.socialproof.sketch import Sketch
+from northstar.webhooks import service as webhooks
 
 log = structlog.get_logger("northstar.socialproof.billing")
 
-# The call points for outbound webhooks: announced in the transaction that changed the subscription, so a module
-# that reacts to them (``reactions`` in its manifest) runs only if the change committed, and reads the state with
-# ``billing_state``. The webhooks module subscribes its delivery task to these two signals.
-QUOTA_REACHED = "socialproof.quota.reached"
-SUBSCRIPTION_CHANGED = "socialproof.subscription.changed"
 STRIPE_EVENTS = ("customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted")
 LIVE_STATUSES = ("active", "trialing", "past_due")  # Stripe subscriptions whose plan applies
 NO_PLAN = "none"
@@ -330,7 +326,7 @@ async def change_plan(
         row.pending_plan = plan_key
     await session.flush()
     if row.plan == plan_key:
-        await announce(session, SUBSCRIPTION_CHANGED, org_id=principal.org_id)
+        await _subscription_changed(session, row)
     return await billing_state(session, org_id=principal.org_id, site_id=site_id, checkout_url=change.checkout_url)
 
 
@@ -417,8 +413,23 @@ async def accept_stripe_webhook(session: AsyncSession, *, body: bytes, signature
     changed = _apply_stripe(config, row, obj, created=created)
     await session.flush()
     if changed:
-        await announce(session, SUBSCRIPTION_CHANGED, org_id=org_id)
+        await _subscription_changed(session, row)
     return "applied"
+
+
+async def _subscription_changed(session: AsyncSession, row: Subscription) -> None:
+    """The ``subscription.changed`` webhook, in the transaction that changed the plan."""
+    await webhooks.emit(
+        session,
+        org_id=row.org_id,
+        event_type="subscription.changed",
+        data={
+            "plan": row.plan,
+            "status": row.status,
+            "provider": row.provider,
+            "periodEnd": row.period_end.isoformat() if row.period_end else None,
+        },
+    )
 
 
 # --- quota --------------------------------------------------------------------------------------------------------
@@ -477,10 +488,22 @@ async def check_quota(session: AsyncSession, *, org_id: uuid.UUID, now: dt.datet
     crossed = [p for p in sorted(config.alert_percents) if row.alerted_percent < p <= percent]
     if percent >= 100 and row.quota_reached_at is None:
         row.quota_reached_at, row.quota_until = now, period.end
-        await announce(session, QUOTA_REACHED, org_id=org_id)
     sent: list[int] = []
     if crossed and await _send_alert(session, org_id=org_id, plan=config.plans[key], usage=usage, percent=crossed[-1]):
         row.alerted_percent, sent = crossed[-1], crossed
+        await webhooks.emit(
+            session,
+            org_id=org_id,
+            event_type="quota.reached",
+            data={
+                "plan": key,
+                "percent": crossed[-1],
+                "visitors": usage,
+                "quota": quota,
+                "periodStart": period.start.isoformat(),
+                "periodEnd": period.end.isoformat(),
+            },
+        )
     await session.flush()
     return sent
 

@@ -55,10 +55,13 @@ async def visitor_keys(
 # Each site has its own id for an identified visitor (128-bit hashes), so matching any of the sites and any of the
 # ids finds exactly the pairs, and lets the (site_id, visitor_id) index answer.
 _MATCH = "site_id = ANY(CAST(:sites AS uuid[])) AND visitor_id = ANY(CAST(:visitors AS text[]))"
+# Every table that holds a visitor id, each erased by ``_MATCH``.
+VISITOR_TABLES = ("notification_events", "conversions", "visitor_profiles", "ab_test_visitors")
 
 
 async def export_visitor(session: AsyncSession, *, keys: VisitorKeys) -> dict[str, Any]:
-    """Everything stored about the visitor: their events (with what the events carried) and their conversions."""
+    """Everything stored about the visitor: their events (with what the events carried), their conversions, their
+    profiles (with the custom values events gave) and the A/B test variants they were shown."""
     params = {"sites": keys.site_ids, "visitors": keys.visitor_ids}
     events = (
         await session.execute(
@@ -78,23 +81,44 @@ async def export_visitor(session: AsyncSession, *, keys: VisitorKeys) -> dict[st
             params,
         )
     ).mappings()
-    return {"events": [dict(row) for row in events], "conversions": [dict(row) for row in conversions]}
+    profiles = (
+        await session.execute(
+            text(f"SELECT * FROM socialproof.visitor_profiles WHERE {_MATCH} ORDER BY first_seen_at"),  # noqa: S608 - a constant clause
+            params,
+        )
+    ).mappings()
+    tests = (
+        await session.execute(
+            text(
+                "SELECT site_id, test_id, variant_id, exposed_at, clicked_at "  # noqa: S608 - a constant clause
+                f"FROM socialproof.ab_test_visitors WHERE {_MATCH} ORDER BY exposed_at"
+            ),
+            params,
+        )
+    ).mappings()
+    return {
+        "events": [dict(row) for row in events],
+        "conversions": [dict(row) for row in conversions],
+        "profiles": [dict(row) for row in profiles],
+        "abTests": [dict(row) for row in tests],
+    }
 
 
 async def erase_visitor(session: AsyncSession, *, keys: VisitorKeys) -> dict[str, int]:
-    """Delete the visitor's events and conversions; returns how many rows went, by table.
+    """Delete the visitor's events, conversions, profiles (their custom values with them) and A/B test memberships;
+    returns how many rows went, by table.
 
-    The aggregates (counts per bucket, HyperLogLog registers) hold no visitor id and stay: they are not personal.
+    The aggregates (counts per bucket, A/B counts per day, HyperLogLog registers) hold no visitor id and stay: they
+    are not personal.
     """
     params = {"sites": keys.site_ids, "visitors": keys.visitor_ids}
+    erased = {table: 0 for table in VISITOR_TABLES}
     if not keys.pairs:
-        return {"notification_events": 0, "conversions": 0}
-    events = await session.execute(text(f"DELETE FROM socialproof.notification_events WHERE {_MATCH}"), params)  # noqa: S608 - a constant clause
-    conversions = await session.execute(text(f"DELETE FROM socialproof.conversions WHERE {_MATCH}"), params)  # noqa: S608 - a constant clause
-    return {
-        "notification_events": int(getattr(events, "rowcount", 0) or 0),
-        "conversions": int(getattr(conversions, "rowcount", 0) or 0),
-    }
+        return erased
+    for table in VISITOR_TABLES:
+        result = await session.execute(text(f"DELETE FROM socialproof.{table} WHERE {_MATCH}"), params)  # noqa: S608 - constant names
+        erased[table] = int(getattr(result, "rowcount", 0) or 0)
+    return erased
 
 
 async def forget_creator(session: AsyncSession, *, user_id: uuid.UUID) -> int:
