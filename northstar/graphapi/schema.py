@@ -17,9 +17,9 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from northstar.graphapi.limits import NoNul, OperationLimits
-from northstar.graphapi.parts import accounts, kpix, socialproof
+from northstar.graphapi.parts import accounts, experiments, kpix, socialproof, webhooks
 
-PARTS: tuple[ModuleType, ...] = (accounts, socialproof, kpix)
+PARTS: tuple[ModuleType, ...] = (accounts, socialproof, experiments, webhooks, kpix)
 DOCUMENTS = 512  # parsed and validated documents kept per process
 
 

@@ -88,6 +88,22 @@ OPERATIONS: list[tuple[str, str, str]] = [
         "sites:update",
         "mutation($random: UUID!) { deleteNotification(siteId: $random, id: $random) }",
     ),
+    ("abTests", "sites:read", "query($site: UUID!) { abTests(siteId: $site) { total items { id variants { id } } } }"),
+    ("abTest", "sites:read", "query($site: UUID!, $random: UUID!) { abTest(siteId: $site, id: $random) { id } }"),
+    ("startAbTest", "sites:update", "mutation($random: UUID!) { startAbTest(siteId: $random, id: $random) { id } }"),
+    ("stopAbTest", "sites:update", "mutation($random: UUID!) { stopAbTest(siteId: $random, id: $random) { id } }"),
+    (
+        "completeAbTest",
+        "sites:update",
+        "mutation($random: UUID!) { completeAbTest(siteId: $random, id: $random, winnerVariantId: $random) { id } }",
+    ),
+    ("webhookEndpoints", "webhooks:read", "{ webhookEndpoints { total items { id eventTypes } } }"),
+    ("webhookDeliveries", "webhooks:read", "{ webhookDeliveries { total items { id status } } }"),
+    (
+        "replayWebhookDelivery",
+        "webhooks:update",
+        "mutation($random: UUID!) { replayWebhookDelivery(id: $random) { id } }",
+    ),
 ]
 
 

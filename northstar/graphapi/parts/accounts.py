@@ -9,7 +9,7 @@ from datetime import datetime
 import strawberry
 from strawberry.types import Info
 
-from northstar.accounts.service import authentication, inputs, organizations, users
+from northstar.accounts.service import authentication, inputs, organizations, pii
 from northstar.core.context import require
 from northstar.graphapi.context import context_of
 from northstar.graphapi.wire import from_row, validated
@@ -54,7 +54,7 @@ class Query:
         ctx = context_of(info)
         user_id = ctx.user_id()
         async with ctx.db() as session:
-            user = await users.get_user(session, user_id)
+            user = await pii.get_profile(session, user_id=user_id, reader=ctx.principal)
         return from_row(Me, user, org_id=ctx.principal.org_id, role=ctx.principal.role.value)
 
     @strawberry.field(description="As GET /organizations: every organization the caller belongs to.")
@@ -92,8 +92,9 @@ class Mutation:
         user_id = ctx.user_id()
         body = validated(inputs.UserUpdateRequest, input)
         async with ctx.mutation("updateMe") as session:
-            user = await authentication.update_profile(session, user_id=user_id, name=body.name)
-            ctx.changed("updateMe", "user", user.id)
+            changed = await authentication.update_profile(session, user_id=user_id, name=body.name)
+            ctx.changed("updateMe", "user", changed.id)
+            user = await pii.get_profile(session, user_id=user_id, reader=ctx.principal)
         return from_row(User, user)
 
     @strawberry.mutation(description="As PATCH /organization.")
