@@ -907,9 +907,7 @@ def _load_archive_month(database: str, rows: int) -> float:
 def _copy_out(database: str) -> float:
     """Seconds to stream the month out as CSV and throw it away: the floor of any export of it."""
     start, end = archives.month_range(ARCHIVE_MONTH.date())
-    statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(
-        archives._SELECT_MONTH.format(sql.Literal(start), sql.Literal(end))
-    )
+    statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(archives.select_month(start, end))
     started = time.perf_counter()
     with psycopg.connect(database) as connection, connection.cursor() as cursor, cursor.copy(statement) as copy:
         for _ in copy:

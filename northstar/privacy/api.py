@@ -68,6 +68,7 @@ async def _audit_erasure(session: DbSession, request: Request, principal: Princi
     "/requests",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=Envelope[PrivacyRequestOut],
+    responses={200: {"model": Envelope[PrivacyRequestOut], "description": "An erasure, done at once"}},
     name="privacy.requests.create",
     dependencies=[Idempotent],
 )

@@ -180,19 +180,29 @@ async def test_upload_with_the_file_input_shows_the_rejects_report(
 async def test_a_job_page_catches_up_with_what_changed_before_its_stream_opened(
     tab: Tab, console_url: str, founder: Account
 ) -> None:
-    """The stream is held back until the job has finished, so its events are gone: the page still shows the result."""
+    """The page is read while its job runs but reaches the browser, and opens its stream, only once the job has
+    finished (so the stream has nothing more to say): the page still shows the result."""
+    await log_in(tab.page, founder, path="/app/jobs")
     async with httpx.AsyncClient(base_url=console_url, timeout=30) as http:
-        job_id = await _generate(http, founder, 30_000)
+        job_id = await _generate(http, founder, 100_000)
+        read_while_running: list[str] = []
 
-        async def after_the_job(route: Route) -> None:
+        async def late_page(route: Route) -> None:
+            response = await route.fetch()
+            read_while_running.append(await response.text())
+            await wait_for_job(http, founder, job_id)
+            await route.fulfill(response=response)
+
+        async def late_stream(route: Route) -> None:
             await wait_for_job(http, founder, job_id)
             await route.continue_()
 
-        await log_in(tab.page, founder, path="/app/jobs")
-        await tab.page.route("**/app/events?*", after_the_job)
-        shown = await tab.page.goto(f"/app/jobs/{job_id}")
-        assert shown is not None and "data-job-status>completed" not in await shown.text()
+        await tab.page.route(f"**/app/jobs/{job_id}", late_page, times=1)
+        await tab.page.route("**/app/events?*", late_stream)
+        await tab.page.goto(f"/app/jobs/{job_id}", timeout=120_000)
+        assert "data-job-status>completed" not in read_while_running[0]
         await expect(tab.page.get_by_role("link", name="Browse the dataset")).to_be_visible()
+        await tab.page.unroute("**/app/events?*")
     await expect(tab.page.locator("[data-job-status]")).to_have_text("completed")
     assert tab.problems == []
 

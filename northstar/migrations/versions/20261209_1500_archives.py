@@ -116,6 +116,7 @@ def upgrade() -> None:
           visitor_id varchar(64),
           url text,
           payload jsonb NOT NULL,
+          variant_id uuid,
           occurred_at timestamptz NOT NULL,
           received_at timestamptz NOT NULL,
           CONSTRAINT pk_restored_events PRIMARY KEY (restore_id, occurred_at, site_id, id),

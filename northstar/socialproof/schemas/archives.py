@@ -61,5 +61,6 @@ class RestoredEventOut(CamelModel):
     visitor_id: str | None
     url: str | None
     payload: dict[str, Any]
+    variant_id: uuid.UUID | None = Field(description="the A/B test variant the event was shown with")
     occurred_at: datetime
     received_at: datetime

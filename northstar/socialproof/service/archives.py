@@ -41,11 +41,24 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from northstar.core.db import to_libpq_url
 from northstar.core.storage import ObjectStore
-from northstar.socialproof.ingest import STAGE_COLUMNS
 from northstar.socialproof.models import Archive
 
 SCHEMA_VERSION = 1
-COLUMNS = (*STAGE_COLUMNS, "received_at")  # every stored column of an event, in the table's order
+# Every stored column of an event; the two times last (the archive's schema types them).
+COLUMNS = (
+    "id",
+    "org_id",
+    "site_id",
+    "event_type",
+    "event_name",
+    "notification_id",
+    "visitor_id",
+    "url",
+    "payload",
+    "variant_id",
+    "occurred_at",
+    "received_at",
+)
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
 ARCHIVE_SCHEMA = pa.schema(
     [(name, pa.string()) for name in COLUMNS[:-2]] + [("occurred_at", _TIMESTAMP), ("received_at", _TIMESTAMP)],
@@ -55,9 +68,16 @@ SPOT_CHECK_ROWS = 64
 _CSV_BLOCK = 1 << 20
 _CHUNK = 1 << 20
 _SELECT_MONTH = sql.SQL(
-    "SELECT id, org_id, site_id, event_type, event_name, notification_id, visitor_id, url, payload, occurred_at,"
-    " received_at FROM socialproof.notification_events WHERE occurred_at >= {} AND occurred_at < {}"
+    "SELECT {columns} FROM socialproof.notification_events WHERE occurred_at >= {start} AND occurred_at < {end}"
 )
+
+
+def select_month(start: dt.datetime, end: dt.datetime) -> sql.Composed:
+    """Every stored column of the events of ``[start, end)``, in ``COLUMNS`` order."""
+    columns = sql.SQL(", ").join(sql.Identifier(name) for name in COLUMNS)
+    return _SELECT_MONTH.format(columns=columns, start=sql.Literal(start), end=sql.Literal(end))
+
+
 # The owner under forced RLS sees only what the archiver policy admits when this is on (migration 0025).
 _ARCHIVE_SCOPE = text(
     "SELECT set_config('northstar.archive', 'on', true), set_config('northstar.maintenance', 'on', true),"
@@ -226,9 +246,7 @@ class _CopyOut(io.RawIOBase):
 
 def _write_parquet(dsn: str, start: dt.datetime, end: dt.datetime, path: Path, row_group_rows: int) -> _Written:
     written = _Written()
-    statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(
-        _SELECT_MONTH.format(sql.Literal(start), sql.Literal(end))
-    )
+    statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(select_month(start, end))
     with psycopg.connect(dsn) as database, database.cursor() as cursor:
         cursor.execute(str(_ARCHIVE_SCOPE))
         with cursor.copy(statement) as copy:
@@ -381,7 +399,7 @@ async def _spot_check(connection: AsyncConnection, sample: list[dict[str, Any]])
             text("""
             SELECT e.id::text AS id, e.org_id::text AS org_id, e.site_id::text AS site_id, e.event_type, e.event_name,
                    e.notification_id::text AS notification_id, e.visitor_id, e.url, e.payload::text AS payload,
-                   e.occurred_at, e.received_at
+                   e.variant_id::text AS variant_id, e.occurred_at, e.received_at
             FROM socialproof.notification_events e
             JOIN unnest(CAST(:sites AS uuid[]), CAST(:times AS timestamptz[]), CAST(:ids AS uuid[]))
                  AS k(site_id, at, id)

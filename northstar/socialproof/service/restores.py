@@ -210,6 +210,7 @@ def _restored(restore: ArchiveRestore, row: dict[str, Any]) -> dict[str, Any]:
         "visitor_id": row["visitor_id"],
         "url": row["url"],
         "payload": row["payload"],
+        "variant_id": row["variant_id"],
         "occurred_at": row["occurred_at"],
         "received_at": row["received_at"],
     }
