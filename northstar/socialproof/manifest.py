@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from northstar.core.manifest import Manifest, NavLink, SettingsSection
 from northstar.core.permissions import Resource, allow, own
 from northstar.settings import SocialProofSettings
-from northstar.socialproof import archive_pages, console, console_abtests, console_profiles, models
+from northstar.socialproof import console, console_abtests, console_archives, console_profiles, models
 from northstar.socialproof.api import abtests, archives, billing, hooks, merchant, profiles, public
 from northstar.socialproof.runtime import SocialProofRuntime
 
@@ -32,7 +32,7 @@ async def _runtime(app: FastAPI) -> AsyncIterator[None]:
 MANIFEST = Manifest(
     name="socialproof",
     api_routers=(merchant.router, abtests.router, archives.router, hooks.router, billing.router, profiles.router),
-    console_pages=(console.router, console_abtests.router, archive_pages.router, console_profiles.router),
+    console_pages=(console.router, console_abtests.router, console_archives.router, console_profiles.router),
     console_templates=console.TEMPLATES,
     console_static=console.STATIC,
     console_nav=(
