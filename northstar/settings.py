@@ -55,6 +55,9 @@ class AuthSettings(BaseModel):
     mfa_challenge_ttl_seconds: int = 300
     api_key_rotation_grace_seconds: int = 24 * 3600
     invitation_ttl_seconds: int = 7 * 24 * 3600
+    # argon2id parameters: RFC 9106's low-memory profile (64 MiB, 3 passes); "cheapest" is for test suites only,
+    # where thousands of sign-ups would otherwise spend minutes hashing.
+    password_hashing: Literal["rfc9106-low-memory", "cheapest"] = "rfc9106-low-memory"  # noqa: S105 - a profile name
 
 
 class RateLimitSettings(BaseModel):

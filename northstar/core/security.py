@@ -13,7 +13,7 @@ from typing import Any
 
 import jwt
 import pyotp
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from northstar.core.crypto import FieldCipher, derive_key, parse_key
@@ -23,9 +23,7 @@ JWT_ALGORITHM = "HS256"
 VERIFIED_CACHE_SIZE = 10_000
 PASSWORD_MIN, PASSWORD_MAX = 8, 128
 
-_hasher = PasswordHasher()  # argon2id with the library's current (RFC 9106 low-memory) defaults
-# A fixed hash verified when the user does not exist, so both failures cost the same time.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+PASSWORD_PROFILES = {"rfc9106-low-memory": profiles.RFC_9106_LOW_MEMORY, "cheapest": profiles.CHEAPEST}
 
 
 class PasswordPolicyError(ValueError):
@@ -46,20 +44,34 @@ def check_password_policy(password: str) -> None:
         raise PasswordPolicyError("This password is too common; choose another one")
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+@dataclass(frozen=True)
+class _PasswordHashing:
+    hasher: PasswordHasher
+    dummy_hash: str  # verified when the user does not exist, so both failures cost the same time
 
 
-def verify_password(password_hash: str | None, password: str) -> bool:
+@lru_cache(maxsize=2)
+def _password_hashing(profile: str) -> _PasswordHashing:
+    hasher = PasswordHasher.from_parameters(PASSWORD_PROFILES[profile])
+    return _PasswordHashing(hasher, hasher.hash(secrets.token_urlsafe(16)))
+
+
+def hash_password(settings: Settings, password: str) -> str:
+    return _password_hashing(settings.auth.password_hashing).hasher.hash(password)
+
+
+def verify_password(settings: Settings, password_hash: str | None, password: str) -> bool:
     """Constant work whether or not the account exists."""
+    hashing = _password_hashing(settings.auth.password_hashing)
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return hashing.hasher.verify(password_hash or hashing.dummy_hash, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 
 
-def password_needs_rehash(password_hash: str) -> bool:
-    return _hasher.check_needs_rehash(password_hash)
+def password_needs_rehash(settings: Settings, password_hash: str) -> bool:
+    """Hashes made with other parameters than the configured ones are replaced at the next login."""
+    return _password_hashing(settings.auth.password_hashing).hasher.check_needs_rehash(password_hash)
 
 
 class TokenError(Exception):

@@ -198,11 +198,10 @@ async def test_a_job_page_catches_up_with_what_changed_before_its_stream_opened(
             await route.continue_()
 
         await tab.page.route(f"**/app/jobs/{job_id}", late_page, times=1)
-        await tab.page.route("**/app/events?*", late_stream)
+        await tab.page.route("**/app/events?*", late_stream, times=1)
         await tab.page.goto(f"/app/jobs/{job_id}", timeout=120_000)
         assert "data-job-status>completed" not in read_while_running[0]
         await expect(tab.page.get_by_role("link", name="Browse the dataset")).to_be_visible()
-        await tab.page.unroute("**/app/events?*")
     await expect(tab.page.locator("[data-job-status]")).to_have_text("completed")
     assert tab.problems == []
 

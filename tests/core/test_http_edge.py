@@ -17,7 +17,8 @@ from structlog.testing import capture_logs
 
 from northstar.app import create_app
 from northstar.core.observability import configure_logging
-from northstar.settings import Settings
+from northstar.core.security import hash_password, password_needs_rehash, verify_password
+from northstar.settings import AuthSettings, Settings
 from tests.conftest import running
 from tests.factories import PASSWORD, Account
 
@@ -133,7 +134,7 @@ async def test_hsts_only_on_https_and_cors_when_configured(settings: Settings) -
 
 
 async def test_login_rehashes_passwords_made_with_old_parameters(
-    client: httpx.AsyncClient, founder: Account, database_url: str
+    client: httpx.AsyncClient, founder: Account, database_url: str, settings: Settings
 ) -> None:
     weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
@@ -146,4 +147,12 @@ async def test_login_rehashes_passwords_made_with_old_parameters(
             await conn.execute("SELECT password_hash FROM auth.users WHERE id = %s", (founder.user_id,))
         ).fetchone()
     assert row is not None and row[0] != weak and row[0].startswith("$argon2id$")
-    assert not PasswordHasher().check_needs_rehash(row[0])
+    assert not password_needs_rehash(settings, row[0])
+
+
+def test_passwords_are_hashed_with_rfc_9106_low_memory_parameters_unless_configured_otherwise() -> None:
+    """The test suite hashes with the cheapest parameters; a deployment gets argon2id at 64 MiB and 3 passes."""
+    deployed = Settings(auth=AuthSettings(secret_key="k"))
+    assert hash_password(deployed, PASSWORD).startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert verify_password(deployed, hash_password(deployed, PASSWORD), PASSWORD)
+    assert password_needs_rehash(deployed, PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD))

@@ -151,12 +151,17 @@ async def login(
     session: AsyncSession, *, email: str, password: str, org_id: uuid.UUID | None, client: ClientMeta
 ) -> LoginResult:
     user = await user_by_email(session, email)
-    if not verify_password(user.password_hash if user else None, password) or user is None or not user.is_active:
+    settings = settings_of(session)
+    if (
+        not verify_password(settings, user.password_hash if user else None, password)
+        or user is None
+        or not user.is_active
+    ):
         if user is not None:
             await _record_failed_login(session, user, client, "password")
         raise LoginFailed(INVALID_LOGIN)
-    if password_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+    if password_needs_rehash(settings, user.password_hash):
+        user.password_hash = hash_password(settings, password)
     target_org = await _login_org(session, user=user, org_id=org_id)
     if user.mfa_enabled:
         challenge = auth_keys(settings_of(session)).signer.issue(
@@ -342,9 +347,10 @@ async def change_password(
     session: AsyncSession, *, user_id: uuid.UUID, current_password: str, new_password: str
 ) -> None:
     user = await get_user(session, user_id)
-    if not verify_password(user.password_hash, current_password):
+    settings = settings_of(session)
+    if not verify_password(settings, user.password_hash, current_password):
         raise AppError("The current password is wrong", code="invalid_credentials", status=400)
-    user.password_hash = validated_password(new_password)
+    user.password_hash = validated_password(settings, new_password)
     user.password_changed_at = now()
     await revoke_all_sessions(session, user_id=user_id)
 
@@ -395,7 +401,7 @@ async def disable_mfa(session: AsyncSession, *, user_id: uuid.UUID, password: st
     user = await get_user(session, user_id)
     if not user.mfa_enabled:
         raise Conflict("MFA is not enabled", code="mfa_not_enabled")
-    if not verify_password(user.password_hash, password) or not (
+    if not verify_password(settings_of(session), user.password_hash, password) or not (
         await _consume_totp(session, user, code) or await _consume_recovery_code(session, user, code)
     ):
         raise Unprocessable("Wrong password or verification code", code="invalid_mfa_code")

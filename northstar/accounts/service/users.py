@@ -16,20 +16,21 @@ from northstar.core.db import set_tenant_context, settings_of
 from northstar.core.http import Conflict, NotFound, Unprocessable
 from northstar.core.permissions import Role
 from northstar.core.security import PasswordPolicyError, check_password_policy, hash_password
+from northstar.settings import Settings
 
 
 def now() -> datetime:
     return datetime.now(UTC)
 
 
-def validated_password(password: str) -> str:
+def validated_password(settings: Settings, password: str) -> str:
     try:
         check_password_policy(password)
     except PasswordPolicyError as exc:
         raise Unprocessable(
             str(exc), code="weak_password", details=[{"field": "password", "message": str(exc)}]
         ) from exc
-    return hash_password(password)
+    return hash_password(settings, password)
 
 
 def _slug(name: str) -> str:
@@ -53,7 +54,7 @@ async def create_user(session: AsyncSession, *, email: str, password: str, name:
     if await user_by_email(session, email) is not None:
         raise Conflict("An account with this e-mail already exists", code="email_taken")
     settings = settings_of(session)
-    user = User(id=uuid.uuid4(), password_hash=validated_password(password))
+    user = User(id=uuid.uuid4(), password_hash=validated_password(settings, password))
     pii.seal_email(settings, user, email)
     pii.seal_full_name(settings, user, name)
     session.add(user)

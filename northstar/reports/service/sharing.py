@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.audit import service as audit_service
 from northstar.core.context import ClientMeta
-from northstar.core.db import get_in_org, set_tenant_context
+from northstar.core.db import get_in_org, set_tenant_context, settings_of
 from northstar.core.http import AppError, NotFound
 from northstar.core.permissions import Principal
 from northstar.core.ratelimit import RateLimiter
@@ -59,7 +59,7 @@ async def create_share(
         org_id=principal.org_id,
         report_id=report_id,
         token_hash=_digest(secret),
-        passcode_hash=hash_password(passcode) if passcode else None,
+        passcode_hash=hash_password(settings_of(session), passcode) if passcode else None,
         label=label,
         expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=expires_in_days),
         created_by=principal.user_id,
@@ -131,7 +131,7 @@ async def open_share(
         await limiter.enforce(
             f"share-passcode:{link.id}", limit=PASSCODE_ATTEMPTS, window_seconds=PASSCODE_WINDOW_SECONDS
         )
-        if not verify_password(link.passcode_hash, passcode):
+        if not verify_password(settings_of(session), link.passcode_hash, passcode):
             raise PasscodeNeeded("The passcode is not right", code="passcode_wrong")
     link.views += 1
     link.last_viewed_at = now
