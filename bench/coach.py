@@ -34,7 +34,7 @@ from psycopg.types.json import Jsonb
 
 from bench.kpix import MONTHS, Founder, _batch_of, _months_ago, _org_of
 from bench.server import running_server
-from bench.socialproof import conninfo
+from bench.socialproof import conninfo, server_database
 from northstar import modules  # noqa: F401 - the modules' grants, which decide whom an alert reaches, as in the server
 from northstar.alerts import service as alerts_service
 from northstar.alerts.service import evaluation
@@ -227,7 +227,7 @@ async def _alerts(database: Database, data_dir: Path, org_id: uuid.UUID) -> dict
 async def _prepare_and_measure(
     data_dir: Path, org_id: uuid.UUID, integration_id: uuid.UUID, account: Account
 ) -> dict[str, Any]:
-    database = Database(conninfo(data_dir))
+    database = server_database(data_dir)
     try:
         async with database.tenant_transaction(org_id=org_id) as session:
             await service.store_batch(session, org_id=org_id, integration_id=integration_id, batch=_batch_of(account))

@@ -34,8 +34,8 @@ from psycopg import sql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bench.server import Server, running_server, signup, wrk
-from bench.socialproof import conninfo
-from northstar.core.db import Database, driver_connection
+from bench.socialproof import conninfo, server_database
+from northstar.core.db import driver_connection
 from northstar.demo.loopback import serving
 from northstar.demo.stripe_account import Account, generate, rates_body
 from northstar.demo.stripe_api import FakeStripe
@@ -130,7 +130,7 @@ async def _recompute(server: Server, founder: Founder, customers: int) -> dict[s
     founder.send("PUT", "/api/v1/metrics/fx-rates", rates_body(account.fx_rates))
     org_id, integration_id = _org_of(server, integration["id"]), uuid.UUID(integration["id"])
     batch = _batch_of(account)
-    database = Database(conninfo(server.data_dir))
+    database = server_database(server.data_dir)
 
     async def in_org(work: Callable[[AsyncSession], Coroutine[Any, Any, object]]) -> object:
         async with database.tenant_transaction(org_id=org_id) as session:

@@ -47,6 +47,7 @@ from bench.server import PASSWORD, LoadResult, Server, running_server, signup, w
 from northstar.core.db import APP_ROLE, Database, to_async_url
 from northstar.core.queue import tasks_using
 from northstar.core.storage import LocalObjectStore
+from northstar.settings import Settings
 from northstar.socialproof.ingest import _COPY_STAGE, _CREATE_STAGE
 from northstar.socialproof.service import archives, rollups
 
@@ -157,6 +158,12 @@ def conninfo(data_dir: Path) -> str:
     """The embedded database as its owner, over the socket named in ``postmaster.pid`` (no new server handle)."""
     lines = (data_dir / "pg" / "postmaster.pid").read_text().splitlines()
     return f"postgresql://postgres:@/postgres?host={lines[4].strip()}"
+
+
+def server_database(data_dir: Path) -> Database:
+    """The embedded database of the server on ``data_dir``, with that server's settings: its secret key (kept in the
+    data dir) is what opens the personal data it encrypted."""
+    return Database(conninfo(data_dir), settings=Settings(data_dir=data_dir))
 
 
 class CpuMeter:
