@@ -36,6 +36,8 @@ from bench.kpix import MONTHS, Founder, _batch_of, _months_ago, _org_of
 from bench.server import running_server
 from bench.socialproof import conninfo, server_database
 from northstar import modules  # noqa: F401 - the modules' grants, which decide whom an alert reaches, as in the server
+from northstar.accounts.models import User
+from northstar.accounts.service import pii
 from northstar.alerts import service as alerts_service
 from northstar.alerts.service import evaluation
 from northstar.core.db import Database
@@ -43,6 +45,7 @@ from northstar.demo.stripe_account import Account, generate, rates_body
 from northstar.metrics import queries, service
 from northstar.reports import playbook, video, writer
 from northstar.reports.service import coaching, generation
+from northstar.settings import Settings
 
 RUNS = 7
 RULES = 1_000
@@ -138,11 +141,15 @@ def _write_rules(data_dir: Path, org_id: uuid.UUID, founder: uuid.UUID) -> None:
 def _write_members(data_dir: Path, org_id: uuid.UUID) -> list[uuid.UUID]:
     """1,000 members of the org, who get report alerts in the console only."""
     members = [uuid.uuid4() for _ in range(FAN_OUT)]
+    settings = Settings(data_dir=data_dir)  # the server's key seals the e-mail addresses as sign-up does
     with psycopg.connect(conninfo(data_dir)) as connection, connection.cursor() as cursor:
         for user_id in members:
+            user = User(id=user_id)
+            pii.seal_email(settings, user, f"bench-{user_id.hex}@example.com")
             cursor.execute(
-                "INSERT INTO auth.users (id, email, password_hash) VALUES (%s, %s, 'bench')",
-                (user_id, f"bench-{user_id.hex}@example.com"),
+                "INSERT INTO auth.users (id, email_encrypted, email_encryption_key_id, email_blind_index,"
+                " password_hash) VALUES (%s, %s, %s, %s, 'bench')",
+                (user_id, user.email_encrypted, user.email_encryption_key_id, user.email_blind_index),
             )
             cursor.execute(
                 "INSERT INTO core.memberships (id, org_id, user_id, role) VALUES (%s, %s, %s, 'member')",
