@@ -53,7 +53,7 @@ async def visitor_keys(
 
 
 # Each site has its own id for an identified visitor (128-bit hashes), so matching any of the sites and any of the
-# ids finds exactly the pairs, and lets the (site_id, visitor_id) index answer.
+# ids finds exactly the pairs, and lets the (visitor_id, site_id) index answer.
 _MATCH = "site_id = ANY(CAST(:sites AS uuid[])) AND visitor_id = ANY(CAST(:visitors AS text[]))"
 # Every table that holds a visitor id, each erased by ``_MATCH``.
 VISITOR_TABLES = ("notification_events", "conversions", "visitor_profiles", "ab_test_visitors")
