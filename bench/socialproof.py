@@ -1022,6 +1022,7 @@ async def _webhooks(database: str, data_dir: Path, org_id: uuid.UUID, port: int)
     committed) plus signing its 10 messages, beside the same tenant transaction committing nothing; then the fan-out
     of those deliveries and 3,000 more by a Procrastinate worker (32 at a time, in this process) to a receiver in
     another process on loopback."""
+    from northstar.core.outbound import close_posting_sessions
     from northstar.core.permissions import Principal, Role
     from northstar.core.queue import close_queue, open_queue, queue_app
     from northstar.modules import MANIFESTS  # every module's tables and tasks, as in the API and the worker
@@ -1089,6 +1090,7 @@ async def _webhooks(database: str, data_dir: Path, org_id: uuid.UUID, port: int)
                 ).scalar_one()
             )
     finally:
+        await close_posting_sessions()
         await close_queue(pool)
         await db.dispose()
     sign_and_enqueue = [emit + sign for emit, sign in zip(emitted, signed, strict=True)]

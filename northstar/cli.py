@@ -375,6 +375,7 @@ def worker(
     from northstar import modules  # noqa: F401 - installing the modules registers their tasks
     from northstar.core.db import Database
     from northstar.core.observability import configure_logging
+    from northstar.core.outbound import close_posting_sessions
     from northstar.core.queue import close_queue, open_queue, queue_app, worker_options
 
     settings = get_settings()
@@ -393,6 +394,7 @@ def worker(
                 concurrency=concurrency or settings.queue.worker_concurrency, install_signal_handlers=True, **options
             )
         finally:
+            await close_posting_sessions()
             await close_queue(pool)
             await database.dispose()
 

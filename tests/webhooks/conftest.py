@@ -3,6 +3,7 @@ the platform and a queue runner configured to reach it, and helpers for endpoint
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -17,6 +18,7 @@ from starlette.responses import Response
 
 from northstar.app import create_app
 from northstar.core.db import Database
+from northstar.core.outbound import close_posting_sessions
 from northstar.core.queue import tasks_using
 from northstar.demo.loopback import serving
 from northstar.settings import Settings
@@ -41,6 +43,7 @@ class Receiver:
     url: str
     received: list[Received] = field(default_factory=list)
     answers: dict[str, tuple[int, str]] = field(default_factory=dict)
+    delays: dict[str, float] = field(default_factory=dict)  # seconds a path waits before it answers
 
     def address(self, name: str | None = None) -> str:
         return f"{self.url}/hooks/{name or uuid.uuid4().hex}"
@@ -56,6 +59,7 @@ def receiver_app(receiver: Receiver) -> FastAPI:
     @app.post("/hooks/{name}")
     async def hook(name: str, request: Request) -> Response:
         receiver.received.append(Received(request.url.path, dict(request.headers), await request.body()))
+        await asyncio.sleep(receiver.delays.get(request.url.path, 0.0))
         status, body = receiver.answers.get(request.url.path, (200, "ok"))
         return Response(body, status_code=status, media_type="text/plain")
 
@@ -75,6 +79,14 @@ async def receiving() -> AsyncIterator[Receiver]:
 async def receiver() -> AsyncIterator[Receiver]:
     async with receiving() as found:
         yield found
+
+
+@pytest.fixture(scope="package", autouse=True)
+async def posting_sessions() -> AsyncIterator[None]:
+    """Deliveries made in the tests' event loop post through its sessions: closed with the package, as a worker
+    closes them when it stops."""
+    yield
+    await close_posting_sessions()
 
 
 @pytest.fixture(scope="package")

@@ -183,3 +183,47 @@ async def test_the_outbound_guard_refuses_private_addresses_at_every_attempt(
     outcome = await deliveries.send(settings, https)
     assert outcome.code is None and outcome.error is not None and "private" in outcome.error
     assert receiver.at(request.url) == []
+
+
+def _outgoing(url: str) -> deliveries.Outgoing:
+    return deliveries.Outgoing(url=url, body=b'{"type":"event.received"}', keys=[b"k" * 24], message_id="msg_x")
+
+
+async def test_a_receiver_named_by_host_is_reached_and_its_answer_kept_up_to_the_limit(
+    webhook_settings: Settings, receiver: Receiver
+) -> None:
+    """A host name goes through the guarded resolver (loopback allowed here); the answer is kept to
+    ``response_bytes``; the same name under the default guard is refused before any connection."""
+    named = receiver.address().replace("127.0.0.1", "localhost")
+    receiver.answers[httpx.URL(named).path] = (202, "x" * 5000)
+    outcome = await deliveries.send(webhook_settings, _outgoing(named))
+    assert outcome.code == 202 and outcome.error is None
+    assert outcome.body == "x" * webhook_settings.webhooks.response_bytes
+    [received] = receiver.at(named)
+    assert (
+        received.headers["host"] == httpx.URL(named).netloc.decode() and received.body == b'{"type":"event.received"}'
+    )
+    guarded = webhook_settings.model_copy(
+        update={"outbound": webhook_settings.outbound.model_copy(update={"allow_private_networks": False})}
+    )
+    refused = await deliveries.send(guarded, _outgoing(receiver.address().replace("127.0.0.1", "localhost")))
+    assert (
+        refused.code is None
+        and refused.error is not None
+        and refused.error.startswith("blocked")
+        and "private" in refused.error
+    )
+
+
+async def test_a_refused_connection_and_a_slow_receiver_are_failures_with_their_reason(
+    webhook_settings: Settings, receiver: Receiver
+) -> None:
+    closed = await deliveries.send(webhook_settings, _outgoing("http://127.0.0.1:9/hooks/closed"))
+    assert closed.code is None and closed.error is not None and closed.error.startswith("ClientConnectorError")
+    slow = receiver.address()
+    receiver.delays[httpx.URL(slow).path] = 2.0
+    impatient = webhook_settings.model_copy(
+        update={"webhooks": webhook_settings.webhooks.model_copy(update={"timeout_seconds": 0.3})}
+    )
+    outcome = await deliveries.send(impatient, _outgoing(slow))
+    assert outcome.code is None and outcome.error == "timed out after 0.3 s"

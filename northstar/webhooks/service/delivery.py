@@ -2,8 +2,9 @@
 manual replay and the delivery log.
 
 A job (the first attempts of up to 50 deliveries of one emission, or one retry) reads and marks its deliveries in
-one transaction, posts them together with no transaction open (through the SSRF-guarded client, shared per process),
-and records the outcomes in another, each with a row in ``delivery_attempts``. A 2xx answer is a success;
+one transaction, posts them together with no transaction open (through the SSRF-guarded posting session of
+``core.outbound``, shared per process), and records the outcomes in another, each with a row in
+``delivery_attempts``. A 2xx answer is a success;
 anything else (another status, a timeout, a refused connection, a blocked address) is a failure, tried again after
 the next wait of ``retry_delays_seconds`` with jitter (7 attempts over about 1.5 days), each attempt queued as a job
 scheduled for its time. A manual replay is one attempt now.
@@ -23,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import httpx
+import aiohttp
 import orjson
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,7 +34,13 @@ from northstar.alerts.service import inbox
 from northstar.core.db import Database, fetch_page, settings_of
 from northstar.core.http import Conflict, NotFound
 from northstar.core.mailer import send_email
-from northstar.core.outbound import BlockedDestination, OutboundPolicy, outbound_client, outbound_policy
+from northstar.core.outbound import (
+    BlockedDestination,
+    OutboundPolicy,
+    checked_destination,
+    outbound_policy,
+    posting_session,
+)
 from northstar.core.queue import enqueue_named
 from northstar.settings import Settings, WebhooksSettings
 from northstar.webhooks.models import DeliveryAttempt, Endpoint, MessageDelivery
@@ -153,6 +160,10 @@ def delivery_policy(settings: Settings) -> OutboundPolicy:
     )
 
 
+# Posts in flight per worker process (a job sends its deliveries together, and a worker runs several jobs).
+SENDS_AT_ONCE = 64
+
+
 async def send(settings: Settings, request: Outgoing) -> Outcome:
     """Post the signed message; the outcome, never an exception (a failure is an outcome to record)."""
     headers = {
@@ -160,36 +171,23 @@ async def send(settings: Settings, request: Outgoing) -> Outcome:
         "user-agent": USER_AGENT,
         **sign(request.keys, message_id=request.message_id, body=request.body),
     }
+    policy = delivery_policy(settings)
     keep = settings.webhooks.response_bytes
     started = time.perf_counter()
     try:
-        async with _client(settings).stream("POST", request.url, content=request.body, headers=headers) as response:
-            kept = bytearray()
-            async for chunk in response.aiter_bytes():
-                kept.extend(chunk[: keep - len(kept)])
-                if len(kept) >= keep:
-                    break
-            text = kept.decode("utf-8", errors="replace")
-            return Outcome(response.status_code, _since(started), text, None)
+        url = await checked_destination(request.url, policy)
+        session = posting_session(policy, connections=SENDS_AT_ONCE)
+        async with session.post(url, data=request.body, headers=headers, allow_redirects=False) as response:
+            kept = b""
+            while len(kept) < keep and (chunk := await response.content.read(keep - len(kept))):
+                kept += chunk
+            return Outcome(response.status, _since(started), kept.decode("utf-8", errors="replace"), None)
     except BlockedDestination as exc:
         return Outcome(None, _since(started), None, f"blocked: {exc.message}")
-    except httpx.TimeoutException:
+    except TimeoutError:
         return Outcome(None, _since(started), None, f"timed out after {settings.webhooks.timeout_seconds:g} s")
-    except httpx.HTTPError as exc:
+    except aiohttp.ClientError as exc:
         return Outcome(None, _since(started), None, f"{exc.__class__.__name__}: {exc}"[:ERROR_LIMIT])
-
-
-_CLIENTS: dict[tuple[OutboundPolicy, asyncio.AbstractEventLoop], httpx.AsyncClient] = {}
-
-
-def _client(settings: Settings) -> httpx.AsyncClient:
-    """One guarded client per policy and event loop, kept for the process: its connections to receivers are reused
-    (keep-alive) and its TLS context is built once, which is most of an attempt's cost at volume."""
-    key = (delivery_policy(settings), asyncio.get_running_loop())
-    client = _CLIENTS.get(key)
-    if client is None or client.is_closed:
-        client = _CLIENTS[key] = outbound_client(key[0])
-    return client
 
 
 def _since(started: float) -> int:
