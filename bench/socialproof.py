@@ -544,9 +544,9 @@ class EventLoad:
             kind = self.kinds[kinds[n]]
             notification = self.notifications[notes[n]] if kind in INTERACTIONS else "\\N"
             payload = PURCHASES[payloads[n]] if kind == "purchase" else '{"country":"DE"}'
-            lines.append(
+            lines.append(  # no A/B variant, device or custom values: the stage's last three columns
                 f"{ids[32 * n : 32 * n + 32]}{prefix}{kind}\t\\N\t{notification}\t"
-                f"{self.visitors[visitors[n]]}\t{self.urls[pages[n]]}\t{payload}\t{stamps[n]}\n"
+                f"{self.visitors[visitors[n]]}\t{self.urls[pages[n]]}\t{payload}\t{stamps[n]}\t\\N\t\\N\t\\N\n"
             )
         return "".join(lines).encode()
 
