@@ -8,6 +8,7 @@ transaction mode and a forgotten ``WHERE org_id = …`` can never leak another t
 from __future__ import annotations
 
 import functools
+import json
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -15,9 +16,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, LiteralString, Protocol, TypeVar, cast
 
+import orjson
 import psycopg
 from psycopg import sql
+from psycopg.adapt import AdaptersMap
 from psycopg.rows import namedtuple_row
+from psycopg.types.json import set_json_loads
 from sqlalchemy import (
     Connection,
     CursorResult,
@@ -357,6 +361,20 @@ def with_connect_options(url: str, config: DatabaseSettings) -> str:
     ).render_as_string(hide_password=False)
 
 
+def json_from_database(document: str | bytes) -> Any:
+    """A JSON/JSONB value read from PostgreSQL: orjson, several times faster than the standard library on the
+    documents rows carry (a page of notifications holds hundreds); the standard library for what orjson refuses and
+    PostgreSQL keeps, such as integers beyond 64 bits."""
+    try:
+        return orjson.loads(document)
+    except orjson.JSONDecodeError:
+        return json.loads(document)
+
+
+_ADAPTERS = AdaptersMap(psycopg.adapters)
+set_json_loads(json_from_database, _ADAPTERS)
+
+
 class Database:
     """One engine per process; sessions are opened per request or per job.
 
@@ -386,7 +404,7 @@ class Database:
         )
         self.engine: AsyncEngine = create_async_engine(
             self.url,
-            async_creator=self.watch.connect,
+            async_creator=functools.partial(self.watch.connect, context=_ADAPTERS),
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_timeout=config.pool_timeout_seconds,

@@ -78,7 +78,10 @@ async def answer(request: Request, session: AsyncSession, principal: Principal) 
     except BadOperation as exc:
         return respond(request_error(str(exc)), status=400)
     context = GraphContext(request=request, session=session, principal=principal)
-    result = await SCHEMA.execute(query, variable_values=variables, context_value=context, operation_name=name)
+    try:
+        result = await SCHEMA.execute(query, variable_values=variables, context_value=context, operation_name=name)
+    finally:
+        context.release()
     payload: dict[str, Any] = {}
     if result.errors:
         trace_id = getattr(request.state, "trace_id", "")

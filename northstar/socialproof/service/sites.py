@@ -11,7 +11,7 @@ from typing import Any, Literal, LiteralString, TypeVar
 
 import httpx
 from pydantic import ValidationError
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import Row, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.core.db import fetch_page, flush_unique, get_in_org, set_tenant_context, settings_of
@@ -298,7 +298,7 @@ async def list_notifications(
 
 async def notifications_of_sites(
     session: AsyncSession, *, org_id: uuid.UUID, site_ids: Sequence[uuid.UUID], status: str | None, first: int
-) -> dict[uuid.UUID, list[Notification]]:
+) -> dict[uuid.UUID, list[Row[Any]]]:
     """The first ``first`` notifications of each of these sites (oldest first, as the list route orders them), in
     one query: a page of sites with their notifications costs one round trip, not one per site."""
     return await _first_of_sites(session, Notification, org_id=org_id, site_ids=site_ids, first=first, status=status)
@@ -306,7 +306,7 @@ async def notifications_of_sites(
 
 async def templates_of_sites(
     session: AsyncSession, *, org_id: uuid.UUID, site_ids: Sequence[uuid.UUID], first: int
-) -> dict[uuid.UUID, list[Template]]:
+) -> dict[uuid.UUID, list[Row[Any]]]:
     """The first ``first`` templates of each of these sites, in one query (as ``notifications_of_sites``)."""
     return await _first_of_sites(session, Template, org_id=org_id, site_ids=site_ids, first=first)
 
@@ -319,20 +319,20 @@ async def _first_of_sites(
     site_ids: Sequence[uuid.UUID],
     first: int,
     status: str | None = None,
-) -> dict[uuid.UUID, list[SiteOwned]]:
+) -> dict[uuid.UUID, list[Row[Any]]]:
+    """Plain rows with the model's columns as attributes: a page of sites' children is read, never changed, so it
+    skips the identity map."""
+    # one pass: rows and their rank in the same scan, filtered outside. Joining the ranks back to the table ran the
+    # window once per row where the planner guessed one row (fresh tables under RLS): 20 ms for 150 notifications.
     rank = func.row_number().over(partition_by=model.site_id, order_by=(model.created_at, model.id)).label("rank")
-    ranked = select(model.id, rank).where(model.org_id == org_id, model.site_id.in_(list(site_ids)))
+    inner = select(model, rank).where(model.org_id == org_id, model.site_id.in_(list(site_ids)))
     if status is not None and model is Notification:
-        ranked = ranked.where(Notification.status == status)
-    kept = ranked.subquery()
-    query = (
-        select(model)
-        .join(kept, kept.c.id == model.id)
-        .where(kept.c.rank <= first)
-        .order_by(model.site_id, model.created_at, model.id)
-    )
-    found: dict[uuid.UUID, list[SiteOwned]] = {site_id: [] for site_id in site_ids}
-    for row in (await session.scalars(query)).all():
+        inner = inner.where(Notification.status == status)
+    ranked = inner.subquery()
+    columns = [ranked.c[column.name] for column in model.__table__.columns]
+    query = select(*columns).where(ranked.c.rank <= first).order_by(ranked.c.site_id, ranked.c.created_at, ranked.c.id)
+    found: dict[uuid.UUID, list[Row[Any]]] = {site_id: [] for site_id in site_ids}
+    for row in (await session.execute(query)).all():
         found[row.site_id].append(row)
     return found
 
