@@ -167,17 +167,24 @@ def server_database(data_dir: Path) -> Database:
 
 
 class CpuMeter:
-    """CPU seconds of the API process and of this server's PostgreSQL during a load: which one is the bottleneck."""
+    """CPU seconds of the API's processes and of this server's PostgreSQL during a load: which one is the bottleneck.
 
-    def __init__(self, api_pid: int, data_dir: Path) -> None:
+    ``northstar serve`` is a supervisor whose children answer the requests, so the API's CPU is that of the whole
+    process tree, less the PostgreSQL processes the supervisor may have started (counted apart); ``tree=False``
+    counts one process alone (a worker running in the benchmark's own process, beside servers it started)."""
+
+    def __init__(self, api_pid: int, data_dir: Path, *, tree: bool = True) -> None:
         self.api = psutil.Process(api_pid)
+        self.tree = tree
         self.postmaster = psutil.Process(int((data_dir / "pg" / "postmaster.pid").read_text().split()[0]))
         self.api_s = self.pg_s = 0.0
-        self.started: dict[int, float] = {}
+        self.started_api: dict[int, float] = {}
+        self.started_pg: dict[int, float] = {}
 
-    def _postgres(self) -> dict[int, float]:
+    @staticmethod
+    def _times(processes: list[psutil.Process]) -> dict[int, float]:
         times = {}
-        for process in [self.postmaster, *self.postmaster.children()]:
+        for process in processes:
             try:
                 cpu = process.cpu_times()
             except psutil.Error:
@@ -185,16 +192,22 @@ class CpuMeter:
             times[process.pid] = cpu.user + cpu.system
         return times
 
+    def _postgres(self) -> dict[int, float]:
+        return self._times([self.postmaster, *self.postmaster.children()])
+
+    def _api(self, postgres: dict[int, float]) -> dict[int, float]:
+        processes = [self.api, *self.api.children(recursive=True)] if self.tree else [self.api]
+        return self._times([process for process in processes if process.pid not in postgres])
+
     def __enter__(self) -> CpuMeter:
-        cpu = self.api.cpu_times()
-        self.api_s = -(cpu.user + cpu.system)
-        self.started = self._postgres()
+        self.started_pg = self._postgres()
+        self.started_api = self._api(self.started_pg)
         return self
 
     def __exit__(self, *_: object) -> None:
-        cpu = self.api.cpu_times()
-        self.api_s += cpu.user + cpu.system
-        self.pg_s = sum(seconds - self.started.get(pid, 0.0) for pid, seconds in self._postgres().items())
+        postgres = self._postgres()
+        self.pg_s = sum(seconds - self.started_pg.get(pid, 0.0) for pid, seconds in postgres.items())
+        self.api_s = sum(seconds - self.started_api.get(pid, 0.0) for pid, seconds in self._api(postgres).items())
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -1071,7 +1084,7 @@ async def _webhooks(database: str, data_dir: Path, org_id: uuid.UUID, port: int)
             for _ in range(WEBHOOK_MESSAGES):
                 await webhooks.emit(session, org_id=org_id, event_type="event.received", data=data)
         deliveries = (WEBHOOK_LATENCY_SAMPLES + WEBHOOK_MESSAGES) * WEBHOOK_ENDPOINTS
-        with tasks_using(db), CpuMeter(os.getpid(), data_dir) as cpu:
+        with tasks_using(db), CpuMeter(os.getpid(), data_dir, tree=False) as cpu:
             started = time.perf_counter()
             await queue_app.run_worker_async(
                 wait=False,
