@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import httpx
 import pytest
 from playwright.async_api import Browser, Route, expect
 
 from tests.console.accessibility import assert_accessible
 from tests.console.conftest import Tab, console_client, csrf_of, drop_file, log_in, open_tab
+from tests.console.screenshots import shot
 from tests.datasets.conftest import wait_for_job
 from tests.factories import Account, add_member
 from tests.workers import Workers
 
 pytestmark = pytest.mark.usefixtures("worker")
-
-
-SCREENSHOTS = Path(__file__).parents[2] / "docs" / "console"
 
 
 async def _generate(http: httpx.AsyncClient, account: Account, rows: int, name: str = "Numbers") -> str:
@@ -62,11 +58,11 @@ async def test_jobs_follow_progress_live_and_match_the_api(
     api_job = listed["data"][0]
     assert cells == [api_job["type"], api_job["status"], f"{api_job['rowsDone']} / {api_job['rowsTotal']}"]
     await assert_accessible(tab.page, context="jobs")
-    await tab.page.screenshot(path=str(SCREENSHOTS / "data-jobs-1440.png"), full_page=True)
+    await tab.page.screenshot(path=shot("data-jobs-1440.png"), full_page=True)
     narrow = await open_tab(browser, console_url, width=390)
     await log_in(narrow.page, founder, path="/app/jobs")
     assert await narrow.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-    await narrow.page.screenshot(path=str(SCREENSHOTS / "data-jobs-390.png"), full_page=True)
+    await narrow.page.screenshot(path=shot("data-jobs-390.png"), full_page=True)
     await narrow.context.close()
     await row.get_by_role("link").first.click()
     await expect(tab.page.get_by_role("heading", name="Generation job")).to_be_visible()

@@ -22,12 +22,12 @@ from tests.console.conftest import (
     set_fx_rates,
     wait_for_sync_end,
 )
+from tests.console.screenshots import shot
 from tests.factories import Account, add_member
 from tests.integrations.conftest import wait_for_sync
 from tests.workers import Workers
 
 XSS_NAME = '<img src=x id="xss-probe"><script>window.pwned=1</script>'
-SCREENSHOTS = "docs/console"
 
 
 async def _connected(client: httpx.AsyncClient, founder: Account, url: str, fake: FakeStripe) -> dict[str, Any]:
@@ -122,7 +122,7 @@ async def test_connect_sync_pause_and_resume_stripe(
     assert await page.locator("#xss-probe").count() == 0
     assert await page.evaluate("window.pwned") is None
     await assert_accessible(page, context="list")
-    await page.screenshot(path=f"{SCREENSHOTS}/integrations-1440.png", full_page=True)
+    await page.screenshot(path=shot("integrations-1440.png"), full_page=True)
     assert tab.script_problems() == []
 
     narrow = await open_tab(browser, console_url, width=390)
@@ -131,7 +131,7 @@ async def test_connect_sync_pause_and_resume_stripe(
         await expect(narrow.page.locator("tbody tr")).to_have_count(1)
         assert await narrow.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
         await assert_accessible(narrow.page, context="list at 390")
-        await narrow.page.screenshot(path=f"{SCREENSHOTS}/integrations-390.png", full_page=True)
+        await narrow.page.screenshot(path=shot("integrations-390.png"), full_page=True)
         await narrow.page.goto(f"/app/integrations/{integration_id}")
         assert await narrow.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
         await narrow.page.goto("/app/integrations/new?provider=stripe")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from pathlib import Path
 
 import httpx
 import pytest
@@ -19,10 +18,9 @@ from northstar.core.db import Database
 from northstar.metrics.console import show
 from tests.console.accessibility import assert_accessible
 from tests.console.conftest import Tab, api_data, chart_data, console_client, csrf_of, log_in, open_tab, plotted
+from tests.console.screenshots import shot
 from tests.factories import Account, add_member
 from tests.metrics.test_queries import MRR, Billing, _integration, _store_and_recompute, _utc_today
-
-SCREENSHOTS = Path(__file__).parents[2] / "docs" / "console"
 
 
 @pytest.fixture
@@ -50,8 +48,7 @@ async def test_founder_sees_the_api_numbers_explains_them_and_switches_granulari
     assert spark["series"][0]["values"] == [plotted(value) for value in cards["mrr"]["sparkline"]]
     await expect(mrr_card.locator("figure .chart-plot")).to_have_count(1)
     await assert_accessible(tab.page, context="home")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await tab.page.screenshot(path=SCREENSHOTS / "kpix-home-1440.png", full_page=True)
+    await tab.page.screenshot(path=shot("kpix-home-1440.png"), full_page=True)
 
     # the card's value explains this month's movements
     await mrr_card.locator("[data-explain]").click()
@@ -82,7 +79,7 @@ async def test_founder_sees_the_api_numbers_explains_them_and_switches_granulari
     )
     assert [item["x"] for item in chart["anomalies"]] == [item["day"] for item in anomalies]
     await assert_accessible(tab.page, context="metric by day")
-    await tab.page.screenshot(path=SCREENSHOTS / "kpix-metric-1440.png", full_page=True)
+    await tab.page.screenshot(path=shot("kpix-metric-1440.png"), full_page=True)
 
     # by month through htmx: the chart is replaced and equals the API's months
     await tab.page.get_by_role("link", name="By month").click()
@@ -174,7 +171,7 @@ async def test_narrow_screens_fit(browser: Browser, console_url: str, kpix: Bill
             )
             assert width <= 390, (path, width, wide)
             if name != "movements":
-                await tab.page.screenshot(path=SCREENSHOTS / f"kpix-{name}-390.png", full_page=True)
+                await tab.page.screenshot(path=shot(f"kpix-{name}-390.png"), full_page=True)
             await assert_accessible(tab.page, context=f"{name} at 390 px")
         assert tab.problems == []
     finally:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from pathlib import Path
 
 import httpx
 import pytest
@@ -12,10 +11,10 @@ from playwright.async_api import Browser, expect
 
 from tests.console.accessibility import assert_accessible
 from tests.console.conftest import Tab, console_client, csrf_of, log_in, open_tab
+from tests.console.screenshots import shot
 from tests.factories import Account, add_member, create_project, unique_email
 
 PAGES = ("members", "api-keys", "audit", "projects", "teams", "settings")
-SHOTS = Path(__file__).parents[2] / "docs" / "console"
 XSS = '<img src=x onerror="document.title=\'pwned\'"><script>document.title="pwned"</script>'
 
 
@@ -319,7 +318,6 @@ async def test_every_page_is_accessible_at_both_widths(
     project = await create_project(client, founder, "Website")
     await client.post("/api/v1/teams", json={"name": "Growth", "projectId": project["id"]}, headers=founder.headers)
     await client.post("/api/v1/api-keys", json={"name": "CI", "role": "analyst"}, headers=founder.headers)
-    SHOTS.mkdir(parents=True, exist_ok=True)
     for width in (1440, 390):
         tab = await open_tab(browser, console_url, width=width)
         try:
@@ -330,7 +328,7 @@ async def test_every_page_is_accessible_at_both_widths(
                 await assert_accessible(tab.page, context=f"{page} at {width}")
                 scroll = await tab.page.evaluate("document.documentElement.scrollWidth")
                 assert scroll <= width, (page, width, scroll)
-                await tab.page.screenshot(path=SHOTS / f"organization-{page}-{width}.png", full_page=True)
+                await tab.page.screenshot(path=shot(f"organization-{page}-{width}.png"), full_page=True)
             await tab.page.goto(f"/app/projects/{project['id']}")
             await assert_accessible(tab.page, context=f"project at {width}")
             assert tab.problems == []

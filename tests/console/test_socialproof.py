@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,16 +14,15 @@ from playwright.async_api import Browser, Page, expect
 
 from northstar.socialproof.console import RANGE_DAYS
 from tests.console.conftest import PREVIEW, Tab, accessible, console_client, csrf_of, log_in, open_tab
+from tests.console.screenshots import shot
 from tests.factories import Account, add_member
 
-SHOTS = Path(__file__).parents[2] / "docs" / "console"
 XSS = "<img src=x id=injected onerror=alert(1)><script>alert(2)</script>"
 CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
 
 
 async def shoot(tab: Tab, page: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    await tab.page.screenshot(path=SHOTS / f"socialproof-{page}-{tab.page.viewport_size['width']}.png", full_page=True)
+    await tab.page.screenshot(path=shot(f"socialproof-{page}-{tab.page.viewport_size['width']}.png"), full_page=True)
 
 
 async def api_site(console_url: str, account: Account, **fields: Any) -> dict[str, Any]:
