@@ -670,7 +670,9 @@ class VisitorProfile(Base):
     conversions: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     engagement: Mapped[float] = mapped_column(Double, nullable=False, server_default="0")
     behavior_score: Mapped[float] = mapped_column(
-        Double, Computed("round((100 * (1 - exp(-engagement / 25)))::numeric, 1)::double precision")
+        # the exponent bounded: past ~18,600 points exp() underflows, which PostgreSQL raises (migration 0027)
+        Double,
+        Computed("round((100 * (1 - exp(-least(engagement, 2500) / 25)))::numeric, 1)::double precision"),
     )
     country: Mapped[str | None] = mapped_column(CHAR(2))
     device: Mapped[str | None] = mapped_column(String(10))

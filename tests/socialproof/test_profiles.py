@@ -95,6 +95,18 @@ async def test_a_retried_event_is_counted_once(site: WidgetSite) -> None:
     assert profile["conversions"] == 1 and profile["behaviorScore"] == score_of(12)
 
 
+async def test_the_most_engaged_visitor_keeps_a_score_and_their_events(site: WidgetSite) -> None:
+    """Past ~18,600 points, exp(-engagement / 25) underflows, which PostgreSQL raises: every upsert of the profile,
+    and every flush with the visitor's events, used to fail."""
+    await site.record({"type": "purchase", "visitorId": "regular"})
+    profile = await profile_of(site, "regular")
+    with psycopg.connect(site.database_url) as connection:  # a page a minute for months
+        connection.execute("UPDATE socialproof.visitor_profiles SET engagement = 1e6 WHERE id = %s", (profile["id"],))
+    await site.record({"type": "purchase", "visitorId": "regular"})  # accepted, not refused
+    again = await profile_of(site, "regular")
+    assert again["conversions"] == 2 and again["behaviorScore"] == 100.0 == score_of(1e6)
+
+
 async def _events_key(site: WidgetSite) -> dict[str, str]:
     if not site.events_key:
         await site.record({"type": "review", "rating": 5})  # creates the key
