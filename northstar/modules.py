@@ -12,6 +12,7 @@ from northstar.alerts.manifest import MANIFEST as ALERTS
 from northstar.audit.manifest import MANIFEST as AUDIT
 from northstar.core.manifest import CORE_MANIFEST, Manifest, install
 from northstar.datasets.manifest import MANIFEST as DATASETS
+from northstar.devbizops.manifest import MANIFEST as DEVBIZOPS
 from northstar.graphapi.manifest import MANIFEST as GRAPHAPI
 from northstar.integrations.manifest import MANIFEST as INTEGRATIONS
 from northstar.metrics.manifest import MANIFEST as METRICS
@@ -31,6 +32,7 @@ MANIFESTS: tuple[Manifest, ...] = (
     INTEGRATIONS,
     METRICS,
     REPORTS,
+    DEVBIZOPS,
     ALERTS,
     PRIVACY,
     WEBHOOKS,

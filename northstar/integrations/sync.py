@@ -1,12 +1,13 @@
 """How a sync runs: every planned stream page by page, each page committed with its cursor, then the metrics.
 
-A page's records (kept as fetched), what they normalise into (``metrics.service.store_batch``) and the stream's
-cursor after the page are written in one transaction, so a sync killed at any point resumes after its last stored
-page and never stores a record twice. Then the metrics the sync touched are brought up to date
-(``metrics.service.refresh``), also when it fails: the pages it stored stay, and the run that resumes after them
-touches only what it fetches itself. A run that fails, on the provider's answers or on anything unexpected, is
-marked failed, never left running (a running run blocks the next). Inbound webhook deliveries are applied the same
-way, one object at a time.
+A page's records (kept as fetched), what they normalise into (``metrics.service.store_batch``, and for engineering
+sources ``devbizops.service.store_batch``) and the stream's cursor after the page are written in one transaction,
+so a sync killed at any point resumes after its last stored page and never stores a record twice. Then the metrics
+the sync touched are brought up to date (``metrics.service.refresh``; an engineering source's sync queues the
+DevBizOps recompute), also when it fails: the pages it stored stay, and the run that resumes after them touches
+only what it fetches itself. A run that fails, on the provider's answers or on anything unexpected, is marked
+failed, never left running (a running run blocks the next). Inbound webhook deliveries are applied the same way,
+one object at a time.
 
 Credentials are a JSON object encrypted as one ``FieldCipher`` token (AES-256-GCM) with the integration id as
 associated data, so a token copied to another row does not decrypt.
@@ -31,6 +32,7 @@ from northstar.core.db import Database, get_in_org, settings_of
 from northstar.core.outbound import outbound_policy
 from northstar.core.queue import enqueue_named
 from northstar.core.security import auth_keys
+from northstar.devbizops import service as devbizops_service
 from northstar.integrations.connectors import CONNECTORS
 from northstar.integrations.connectors.base import Connector, ConnectorError, CredentialsRejected, Page, without_nul
 from northstar.integrations.models import Integration, Record, SyncRun, WebhookDelivery
@@ -116,6 +118,12 @@ async def store_page(
                 constraint="pk_records", set_={"data": statement.excluded.data, "synced_at": dt.datetime.now(dt.UTC)}
             )
         )
+    await devbizops_service.store_batch(
+        session,
+        org_id=integration.org_id,
+        integration_id=integration.id,
+        batch=connector.engineering(stream, records),
+    )
     return await metrics_service.store_batch(
         session, org_id=integration.org_id, integration_id=integration.id, batch=connector.normalise(stream, records)
     )
@@ -178,6 +186,8 @@ async def run_sync(database: Database, *, org_id: uuid.UUID, run_id: uuid.UUID) 
             integration = await _integration(session, org_id=org_id, integration_id=integration_id)
             integration.state = connector.finish(state)
             await metrics_service.refresh(session, org_id=org_id, touched=touched)
+            if connector.engineering_source:
+                await devbizops_service.request_recompute(session, org_id=org_id)
             now = dt.datetime.now(dt.UTC)
             integration.last_success_at, integration.last_error, integration.last_error_at = now, None, None
             await session.execute(
@@ -192,6 +202,7 @@ async def run_sync(database: Database, *, org_id: uuid.UUID, run_id: uuid.UUID) 
             error=str(exc),
             credentials=isinstance(exc, CredentialsRejected),
             touched=touched,
+            engineering=connector.engineering_source,
         )
     except Exception:
         log.exception("sync_crashed", integration=str(integration_id), run=str(run_id))
@@ -203,6 +214,7 @@ async def run_sync(database: Database, *, org_id: uuid.UUID, run_id: uuid.UUID) 
             error=UNEXPECTED,
             credentials=False,
             touched=touched,
+            engineering=connector.engineering_source,
         )
     finally:
         await connector.close()
@@ -220,6 +232,7 @@ async def _failed(
     error: str,
     credentials: bool,
     touched: metrics_service.Touched,
+    engineering: bool,
 ) -> None:
     """The run failed: said on it and on the integration; the metrics of what its stored pages touched are brought
     up to date (the next run resumes after those pages and touches only what it fetches itself)."""
@@ -234,9 +247,11 @@ async def _failed(
         await session.execute(
             update(SyncRun).where(SyncRun.id == run_id).values(status="failed", finished_at=now, error=error)
         )
-    if touched.customers or touched.domains:
+    if touched.customers or touched.domains or engineering:
         async with database.tenant_transaction(org_id=org_id) as session:
             await metrics_service.refresh(session, org_id=org_id, touched=touched)
+            if engineering:
+                await devbizops_service.request_recompute(session, org_id=org_id)
 
 
 async def process_webhook(session: AsyncSession, *, delivery_id: uuid.UUID) -> None:
@@ -264,4 +279,6 @@ async def process_webhook(session: AsyncSession, *, delivery_id: uuid.UUID) -> N
     finally:
         await connector.close()
     await metrics_service.refresh(session, org_id=delivery.org_id, touched=touched)
+    if carried is not None and connector.engineering_source:
+        await devbizops_service.request_recompute(session, org_id=delivery.org_id)
     delivery.status, delivery.processed_at = "processed", dt.datetime.now(dt.UTC)

@@ -36,6 +36,7 @@ from northstar.metrics.models import (
     Deal,
     FxRate,
     Goal,
+    Kpi,
     MetricsPolicy,
     Movement,
     Order,
@@ -48,7 +49,8 @@ from northstar.metrics.models import (
     Traffic,
     invoice_lines,
 )
-from northstar.metrics.series import Point, replace_series
+from northstar.metrics.series import Point as Point  # the KPI store's point, for modules that write series
+from northstar.metrics.series import replace_series
 
 SOURCE = "billing"
 REFRESHED = "metrics.refreshed"  # the signal announced after every refresh (``core.queue.announce``)
@@ -411,6 +413,27 @@ async def refresh(session: AsyncSession, *, org_id: uuid.UUID, touched: Touched 
         if touched is None or domain in touched.domains:
             await _note_problem(session, org_id=org_id, source=domain, problem=await rebuild(session, org_id, policy))
     await announce(session, REFRESHED, org_id=org_id)
+
+
+async def store_series(session: AsyncSession, *, org_id: uuid.UUID, source: str, points: Iterable[Point]) -> int:
+    """Replace another module's KPI series (``source``, which no metrics domain writes) and announce ``REFRESHED``,
+    so dashboards, goals, anomalies and alerts take its points like any other; returns how many were written."""
+    if source == SOURCE or source in DOMAIN_REBUILDS:
+        raise ValueError(f"the KPI source {source!r} belongs to the metrics module")
+    written = await replace_series(session, org_id=org_id, source=source, points=points)
+    await announce(session, REFRESHED, org_id=org_id)
+    return written
+
+
+async def source_points(
+    session: AsyncSession, *, org_id: uuid.UUID, source: str, grain: str, since: dt.date | None = None
+) -> list[Point]:
+    """A source's stored points of ``grain`` (every scope), from ``since`` on, oldest first."""
+    query = select(Kpi).where(Kpi.org_id == org_id, Kpi.source == source, Kpi.grain == grain)
+    if since is not None:
+        query = query.where(Kpi.day >= since)
+    rows = (await session.scalars(query.order_by(Kpi.day))).all()
+    return [Point(row.metric, row.grain, row.day, queries.plain_number(row.value), row.dims) for row in rows]
 
 
 async def _note_problem(session: AsyncSession, *, org_id: uuid.UUID, source: str, problem: str | None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from northstar.integrations.connectors.base import Connector
+from northstar.integrations.connectors.github import GitHubConnector
 from northstar.integrations.connectors.google_analytics import GoogleAnalyticsConnector
 from northstar.integrations.connectors.hubspot import HubSpotConnector
 from northstar.integrations.connectors.mixpanel import MixpanelConnector
@@ -17,5 +18,6 @@ CONNECTORS: dict[str, type[Connector]] = {
         MixpanelConnector,
         ShopifyConnector,
         HubSpotConnector,
+        GitHubConnector,
     )
 }

@@ -8,7 +8,8 @@ at any point resumes after its last stored page and never stores a record twice.
 ``VendorClient`` is the HTTP side: every request goes through the SSRF-guarded client, waits for the provider's rate
 limit (a token bucket per integration), and retries 429s (honouring ``Retry-After``) and 5xx answers with exponential
 backoff; answers are read as JSON (``request_json``) or JSON lines (``request_lines``), and one that does not parse
-is retried, then a ``VendorError`` naming the request, never a crash.
+is retried, then a ``VendorError`` naming the request, never a crash. ``request_answer`` keeps the headers too:
+``Link`` paging and conditional requests (``ETag``), for providers that page and cache that way.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from northstar.core.outbound import BlockedDestination, OutboundPolicy, outbound_client
+from northstar.devbizops.inputs import EngineeringBatch
 from northstar.metrics.inputs import SourceBatch
 
 T = TypeVar("T")
@@ -102,25 +104,41 @@ class VendorClient:
         rate: RateLimit,
         retries: int = 5,
         backoff_seconds: float | None = None,
+        pacing: Callable[[httpx.Response], float | None] | None = None,
+        max_wait_seconds: float = 60.0,
     ) -> None:
         self.http = outbound_client(policy, base_url=base_url, headers=dict(headers))
         self.rate = rate
         self.retries = retries
         self.backoff_seconds = policy.retry_backoff_seconds if backoff_seconds is None else backoff_seconds
+        # A provider that states its budget on every answer (GitHub's X-RateLimit-*): ``pacing`` reads how long to
+        # wait before the next request, if at all. A refusal it explains (403 or 429) is waited out and retried; a
+        # budget spent further ahead than ``max_wait_seconds`` ends the sync, which resumes from its cursor later.
+        self.pacing = pacing
+        self.max_wait_seconds = max_wait_seconds
+        self.resume_at = 0.0
 
     async def close(self) -> None:
         await self.http.aclose()
 
     async def request_json(self, method: str, path: str, **options: Any) -> Any:
         """The answer's JSON body."""
-        return await self._request(method, path, _json, **options)
+        return await self._request(method, path, lambda response: _json(response.content), **options)
 
     async def request_lines(self, method: str, path: str, **options: Any) -> list[Any]:
         """The answer's JSON lines (JSONL, one value a line; blank lines skipped), retried like ``request_json``."""
-        return await self._request(method, path, _json_lines, **options)
+        return await self._request(method, path, lambda response: _json_lines(response.content), **options)
 
-    async def _request(self, method: str, path: str, decode: Callable[[bytes], T], **options: Any) -> T:
+    async def request_answer(self, method: str, path: str, *, etag: str | None = None, **options: Any) -> Answer:
+        """The answer's JSON body with its headers; with ``etag``, a conditional request (``If-None-Match``) whose
+        304 answer is an ``Answer`` without a body."""
+        if etag is not None:
+            options["headers"] = {**options.get("headers", {}), "If-None-Match": etag}
+        return await self._request(method, path, _answer, **options)
+
+    async def _request(self, method: str, path: str, read: Callable[[httpx.Response], T], **options: Any) -> T:
         for attempt in range(self.retries + 1):
+            await self._wait_for_budget()
             await self.rate.wait()
             try:
                 response = await self.http.request(method, path, **options)
@@ -131,6 +149,13 @@ class VendorClient:
                     raise VendorError(f"{method} {path}: {type(exc).__name__}") from None
                 await self._pause(attempt, None)
                 continue
+            wait = self.pacing(response) if self.pacing is not None else None
+            if wait is not None:
+                self.resume_at = time.monotonic() + wait
+                if response.status_code in (403, 429):
+                    if attempt == self.retries:
+                        raise VendorError(f"{method} {path}: rate limited after {attempt + 1} attempts")
+                    continue
             if response.status_code in (401, 403):
                 raise CredentialsRejected(f"the provider refused the credentials ({response.status_code})")
             if response.status_code == 429 or response.status_code >= 500:
@@ -141,12 +166,22 @@ class VendorClient:
             if response.status_code >= 400:
                 raise VendorError(f"{method} {path}: {response.status_code} {_error_text(response)}")
             try:
-                return decode(response.content)
+                return read(response)
             except _Unreadable as exc:
                 if attempt == self.retries:
                     raise VendorError(f"{method} {path}: {exc}") from None
                 await self._pause(attempt, None)
         raise VendorError(f"{method} {path}: no answer")
+
+    async def _wait_for_budget(self) -> None:
+        """Wait until the provider's stated budget allows a request; stop the sync if that is too far ahead."""
+        wait = self.resume_at - time.monotonic()
+        if wait > self.max_wait_seconds:
+            raise VendorError(
+                f"the provider's rate limit allows the next request in {wait:.0f} s; the next sync resumes from here"
+            )
+        if wait > 0:
+            await asyncio.sleep(wait)
 
     async def _pause(self, attempt: int, retry_after: str | None) -> None:
         if retry_after is not None:
@@ -157,6 +192,25 @@ class VendorClient:
                 pass
         ceiling = self.backoff_seconds * 2**attempt
         await asyncio.sleep(random.uniform(ceiling / 2, ceiling))  # noqa: S311 - jitter, not a secret
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A provider's answer: its JSON body (``None`` for a 304 Not Modified) and headers."""
+
+    body: Any
+    headers: httpx.Headers
+    next_url: str | None  # the ``Link`` header's rel="next"
+
+    @property
+    def not_modified(self) -> bool:
+        return self.body is None
+
+
+def _answer(response: httpx.Response) -> Answer:
+    following = response.links.get("next", {}).get("url")
+    body = None if response.status_code == 304 else _json(response.content)
+    return Answer(body, response.headers, str(following) if following else None)
 
 
 class _Unreadable(Exception):
@@ -281,6 +335,12 @@ class Connector(ABC):
     def normalise(self, stream: str, records: list[dict[str, Any]]) -> SourceBatch:
         """The billing data in a page's records (none, for providers that are not billing systems)."""
         return SourceBatch()
+
+    engineering_source: ClassVar[bool] = False  # its records feed DevBizOps' engineering model
+
+    def engineering(self, stream: str, records: list[dict[str, Any]]) -> EngineeringBatch:
+        """The engineering data in a page's records (none, for providers that are not engineering systems)."""
+        return EngineeringBatch()
 
     signature_header: ClassVar[str | None] = None  # where the provider puts a delivery's signature
 

@@ -1,0 +1,302 @@
+"""DevBizOps: the unified engineering model's writes, the DORA and flow metrics' recompute, repositories and teams.
+
+Engineering connectors hand their pages to ``store_batch`` (through the integrations sync, in the page's
+transaction); whatever changed queues one recompute per organization (``request_recompute``, deduplicated while one
+waits), which reads the model, runs the engine (``dora.py``) and replaces the ``engineering`` series of the KPI
+store, so dashboards, goals, anomalies and alerts see the metrics like any other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import procrastinate.exceptions
+from sqlalchemy import delete, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from northstar.accounts.service import projects as accounts_projects
+from northstar.core.db import Base, bulk_insert, fetch_page, get_in_org
+from northstar.core.queue import enqueue_named
+from northstar.devbizops import dora
+from northstar.devbizops.inputs import EngineeringBatch
+from northstar.devbizops.models import Change, Deployment, Incident, Person, Repository, Review, WorkItem
+from northstar.metrics import service as metrics_service
+
+RECOMPUTE_TASK = "devbizops.recompute"
+TEAMS_LIMIT = 10_000  # an org's teams, named in a report at once
+BODY_LIMIT = 20_000  # characters of a change's or work item's description that are kept (enough to find links)
+
+
+def _unique(items: Iterable[Any]) -> list[Any]:
+    """One record per source id, the last one read (a page may name an object twice; an upsert cannot)."""
+    return list({item.external_id: item for item in items}.values())
+
+
+def _row(item: Any, *, org_id: uuid.UUID, integration_id: uuid.UUID, drop: Sequence[str] = ()) -> dict[str, Any]:
+    row = {name: value for name, value in dataclasses.asdict(item).items() if name not in drop}
+    return {**row, "org_id": org_id, "integration_id": integration_id}
+
+
+async def _upsert(
+    session: AsyncSession, model: type[Base], table: str, rows: list[dict[str, Any]], *, keep: Sequence[str] = ()
+) -> None:
+    if rows:
+        update = [column for column in rows[0] if column not in ("org_id", "integration_id", "external_id", *keep)]
+        await bulk_insert(session, model, rows, conflict=f"uq_{table}_integration_id", update=update)
+
+
+async def store_batch(
+    session: AsyncSession, *, org_id: uuid.UUID, integration_id: uuid.UUID, batch: EngineeringBatch
+) -> bool:
+    """Keep what an engineering page normalised into; True when it held anything (the metrics need a recompute)."""
+    if not batch:
+        return False
+    owner = {"org_id": org_id, "integration_id": integration_id}
+    repositories = [
+        {
+            **_row(item, org_id=org_id, integration_id=integration_id, drop=("created_at",)),
+            "source_created_at": item.created_at,
+        }
+        for item in _unique(batch.repositories)
+    ]
+    await _upsert(session, Repository, "repositories", repositories)
+    changes = _unique(batch.changes)
+    await _upsert(
+        session,
+        Change,
+        "changes",
+        [
+            {
+                **_row(item, org_id=org_id, integration_id=integration_id, drop=("reviews", "updated_at", "body")),
+                "body": item.body[:BODY_LIMIT] if item.body else item.body,
+                "source_updated_at": item.updated_at,
+            }
+            for item in changes
+        ],
+    )
+    if changes:
+        await session.execute(
+            delete(Review).where(
+                Review.integration_id == integration_id,
+                Review.change_external_id.in_([change.external_id for change in changes]),
+            )
+        )
+        await bulk_insert(
+            session,
+            Review,
+            [
+                {
+                    **owner,
+                    "change_external_id": change.external_id,
+                    "position": position,
+                    "reviewer": review.reviewer,
+                    "state": review.state,
+                    "submitted_at": review.submitted_at,
+                }
+                for change in changes
+                for position, review in enumerate(change.reviews)
+            ],
+        )
+    await _upsert(
+        session,
+        Deployment,
+        "deployments",
+        [_row(item, org_id=org_id, integration_id=integration_id) for item in _unique(batch.deployments)],
+    )
+    await _upsert(
+        session,
+        Incident,
+        "incidents",
+        [_row(item, org_id=org_id, integration_id=integration_id) for item in _unique(batch.incidents)],
+    )
+    await _upsert(
+        session,
+        WorkItem,
+        "work_items",
+        [
+            {
+                **_row(item, org_id=org_id, integration_id=integration_id, drop=("updated_at", "labels", "body")),
+                "body": item.body[:BODY_LIMIT] if item.body else item.body,
+                "labels": list(item.labels),
+                "source_updated_at": item.updated_at,
+            }
+            for item in _unique(batch.work_items)
+        ],
+    )
+    await _upsert(
+        session,
+        Person,
+        "people",
+        [_row(item, org_id=org_id, integration_id=integration_id) for item in _unique(batch.people)],
+    )
+    return True
+
+
+async def request_recompute(session: AsyncSession, *, org_id: uuid.UUID) -> None:
+    """Queue the org's metrics recompute in the caller's transaction; one already waiting covers this change too."""
+    try:
+        async with session.begin_nested():
+            await enqueue_named(session, RECOMPUTE_TASK, org_id=org_id, queueing_lock=f"{RECOMPUTE_TASK}:{org_id}")
+    except procrastinate.exceptions.AlreadyEnqueued:
+        return
+
+
+_REPOSITORIES = text("SELECT integration_id, external_id, name, team_id FROM devbizops.repositories")
+_CHANGES = text(
+    """SELECT c.integration_id, c.external_id, c.repository, c.author, c.created_at, c.first_commit_at,
+              c.merged_at, c.closed_at,
+              coalesce(array_agg(r.reviewer ORDER BY r.position) FILTER (WHERE r.position IS NOT NULL), '{}'),
+              coalesce(array_agg(r.submitted_at ORDER BY r.position) FILTER (WHERE r.position IS NOT NULL), '{}')
+       FROM devbizops.changes c
+       LEFT JOIN devbizops.reviews r
+         ON r.integration_id = c.integration_id AND r.change_external_id = c.external_id
+       GROUP BY c.id"""
+)
+_DEPLOYMENTS = text(
+    """SELECT integration_id, external_id, repository, status = 'success', coalesce(finished_at, created_at)
+       FROM devbizops.deployments WHERE production AND status IN ('success', 'failure')"""
+)
+_INCIDENTS = text("SELECT integration_id, repository, started_at, resolved_at FROM devbizops.incidents")
+_DONE = text(
+    """SELECT integration_id, repository, completed_at FROM devbizops.work_items
+       WHERE status = 'done' AND completed_at IS NOT NULL"""
+)
+
+
+async def engineering_facts(session: AsyncSession) -> dora.Facts:
+    """The unified model as the engine reads it (the session's organization: row-level security scopes it)."""
+
+    def repo(integration_id: uuid.UUID, external_id: str | None) -> dora.RepoKey | None:
+        return dora.RepoKey(integration_id, external_id) if external_id is not None else None
+
+    repositories = {
+        dora.RepoKey(row[0], row[1]): (row[2], row[3]) for row in (await session.execute(_REPOSITORIES)).all()
+    }
+    changes = [
+        dora.ChangeFact(
+            repo=dora.RepoKey(row[0], row[2]),
+            author=row[3],
+            created_at=row[4],
+            first_commit_at=row[5],
+            merged_at=row[6],
+            closed_at=row[7],
+            reviews=tuple(zip(row[8], row[9], strict=True)),
+        )
+        for row in (await session.execute(_CHANGES)).all()
+    ]
+    deployments = [
+        dora.DeploymentFact(key=(row[0], row[1]), repo=dora.RepoKey(row[0], row[2]), succeeded=row[3], at=row[4])
+        for row in (await session.execute(_DEPLOYMENTS)).all()
+    ]
+    incidents = [
+        dora.IncidentFact(repo=repo(row[0], row[1]), started_at=row[2], resolved_at=row[3])
+        for row in (await session.execute(_INCIDENTS)).all()
+    ]
+    done = [(repo(row[0], row[1]), row[2]) for row in (await session.execute(_DONE)).all()]
+    return dora.Facts(
+        repositories=repositories, changes=changes, deployments=deployments, incidents=incidents, work_items_done=done
+    )
+
+
+async def recompute(session: AsyncSession, *, org_id: uuid.UUID) -> int:
+    """Replace the org's engineering series with what the unified model says now; returns the points written."""
+    facts = await engineering_facts(session)
+    zone = await metrics_service.time_zone_of(session, org_id)
+    today = await metrics_service.org_today(session, org_id=org_id)
+    points = dora.compute(facts, zone=zone, today=today)
+    return await metrics_service.store_series(session, org_id=org_id, source=dora.SOURCE, points=points)
+
+
+async def has_engineering_data(session: AsyncSession, *, org_id: uuid.UUID) -> bool:
+    found = await session.scalar(select(Repository.id).where(Repository.org_id == org_id).limit(1))
+    return found is not None or (await session.scalar(select(Change.id).where(Change.org_id == org_id).limit(1)))
+
+
+# -- repositories and teams ------------------------------------------------------------------------------------
+
+
+async def list_repositories(
+    session: AsyncSession, *, org_id: uuid.UUID, offset: int, limit: int, team_id: uuid.UUID | None = None
+) -> tuple[list[Repository], int]:
+    query = select(Repository).where(Repository.org_id == org_id)
+    if team_id is not None:
+        query = query.where(Repository.team_id == team_id)
+    return await fetch_page(session, query.order_by(Repository.name, Repository.id), offset=offset, limit=limit)
+
+
+async def get_repository(session: AsyncSession, *, org_id: uuid.UUID, repository_id: uuid.UUID) -> Repository:
+    return await get_in_org(session, Repository, repository_id, org_id=org_id, missing="No such repository")
+
+
+async def set_repository_team(
+    session: AsyncSession, *, org_id: uuid.UUID, repository_id: uuid.UUID, team_id: uuid.UUID | None
+) -> Repository:
+    """Put a repository in one of the org's teams (or none); its metrics move with it at once."""
+    repository = await get_repository(session, org_id=org_id, repository_id=repository_id)
+    if team_id is not None:
+        await accounts_projects.get_team(session, org_id=org_id, team_id=team_id)
+    repository.team_id = team_id
+    await session.flush()
+    await request_recompute(session, org_id=org_id)
+    await session.refresh(repository)
+    return repository
+
+
+# -- the DORA report ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scope:
+    dims: str
+    kind: str  # overall, repository, team
+    name: str
+
+
+@dataclass(frozen=True)
+class ScopeReport:
+    scope: Scope
+    months: list[dt.date]
+    values: dict[str, list[Any]]  # metric -> value per month (None where the month has none)
+
+
+async def dora_report(
+    session: AsyncSession, *, org_id: uuid.UUID, months: int, kind: str | None = None
+) -> list[ScopeReport]:
+    """Each scope's monthly engineering metrics over the last ``months`` months (its DORA bands among them)."""
+    today = await metrics_service.org_today(session, org_id=org_id)
+    first = today.replace(day=1)
+    for _ in range(months - 1):
+        first = (first - dt.timedelta(days=1)).replace(day=1)
+    points = await metrics_service.source_points(session, org_id=org_id, source=dora.SOURCE, grain="month", since=first)
+    month_list = sorted({point.day for point in points})
+    by_scope: dict[str, dict[str, dict[dt.date, Any]]] = {}
+    for point in points:
+        by_scope.setdefault(point.dims, {}).setdefault(point.metric, {})[point.day] = point.value
+    found, _ = await accounts_projects.list_teams(
+        session, org_id=org_id, project_id=None, only=None, offset=0, limit=TEAMS_LIMIT
+    )
+    teams = {str(team.id): team.name for team in found}
+    reports = []
+    for dims, metrics in by_scope.items():
+        scope = _scope(dims, teams)
+        if kind is not None and scope.kind != kind:
+            continue
+        values = {metric: [metrics.get(metric, {}).get(month) for month in month_list] for metric in dora.MONTH_METRICS}
+        reports.append(ScopeReport(scope=scope, months=month_list, values=values))
+    order = {"overall": 0, "team": 1, "repository": 2}
+    reports.sort(key=lambda report: (order[report.scope.kind], report.scope.name))
+    return reports
+
+
+def _scope(dims: str, teams: dict[str, str]) -> Scope:
+    if dims.startswith("repo="):
+        return Scope(dims, "repository", dims.removeprefix("repo="))
+    if dims.startswith("team="):
+        team = dims.removeprefix("team=")
+        return Scope(dims, "team", teams.get(team, team))
+    return Scope(dims, "overall", "All repositories")
