@@ -25,6 +25,20 @@ def _span(start: dt.datetime, end: dt.datetime) -> float:
     return float(max(0, int((end - start).total_seconds())))
 
 
+def _member(scopes: Callable[[str | None], set[str]], scope: str) -> Callable[[str | None], bool]:
+    def mine(repo: str | None) -> bool:
+        return scope in scopes(repo)
+
+    return mine
+
+
+def _within(month: Callable[[dt.datetime], dt.date], current: dt.date) -> Callable[[dt.datetime], bool]:
+    def in_month(moment: dt.datetime) -> bool:
+        return month(moment) == current
+
+    return in_month
+
+
 def reference(batch: EngineeringBatch, teams: dict[str, Any], zone: str, today: dt.date) -> dict[Key, Decimal]:
     tz = zoneinfo.ZoneInfo(zone)
 
@@ -75,7 +89,7 @@ def reference(batch: EngineeringBatch, teams: dict[str, Any], zone: str, today: 
     out: dict[Key, Decimal] = {}
     every_scope = set().union(*(scopes(repo.external_id) for repo in batch.repositories), {""})
     for scope in every_scope:
-        mine: Callable[[str | None], bool] = lambda repo, scope=scope: scope in scopes(repo)  # noqa: E731
+        mine = _member(scopes, scope)
         deployments = [d for d in final if mine(d.repository)]
         changes = [c for c in batch.changes if mine(c.repository)]
         incidents = [i for i in batch.incidents if mine(i.repository)]
@@ -102,7 +116,7 @@ def reference(batch: EngineeringBatch, teams: dict[str, Any], zone: str, today: 
             continue
         current = min(active)
         while current <= today.replace(day=1):
-            in_month = lambda moment, current=current: month(moment) == current  # noqa: E731
+            in_month = _within(month, current)
             succeeded = [d for d in deployments if d.status == "success" and in_month(finished(d))]
             days = {day(finished(d)) for d in deployments if d.status == "success"}
             values: dict[str, Decimal] = {
@@ -160,9 +174,17 @@ def reference(batch: EngineeringBatch, teams: dict[str, Any], zone: str, today: 
                 rate = Decimal(sum(1 for d in ended if d.external_id in failing)) / Decimal(len(ended))
                 values["change_failure_rate"] = (rate * 100).quantize(Decimal("0.0001"), ROUND_HALF_UP)
                 values["change_failure_band"] = Decimal(
-                    4 if rate <= Decimal("0.15") else 3 if rate <= Decimal("0.30") else 2 if rate <= Decimal("0.45") else 1
+                    4
+                    if rate <= Decimal("0.15")
+                    else 3
+                    if rate <= Decimal("0.30")
+                    else 2
+                    if rate <= Decimal("0.45")
+                    else 1
                 )
-            restored = [_span(i.started_at, i.resolved_at) for i in incidents if i.resolved_at and in_month(i.resolved_at)]
+            restored = [
+                _span(i.started_at, i.resolved_at) for i in incidents if i.resolved_at and in_month(i.resolved_at)
+            ]
             if restored:
                 values["time_to_restore_hours"] = _hours(restored)
                 middle = statistics.median(restored)

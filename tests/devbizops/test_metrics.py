@@ -1,4 +1,4 @@
-"""The DORA and flow metrics against the reference calculation, over 50 repositories × 12 months of generated
+"""The DORA and flow metrics against the reference calculation, over 50 repositories by 12 months of generated
 history in a time zone with daylight saving: every point of every scope must match exactly."""
 
 from __future__ import annotations
