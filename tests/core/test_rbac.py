@@ -183,6 +183,7 @@ async def test_live_requests_follow_the_matrix(
             "endpoint_id",
             "delivery_id",
             "hook_id",
+            "repository_id",
         )
     } | {"kind": "weekly_digest"}  # a report kind (a report file's kind answers 422 where allowed: not 403)
     for row in api_rows():

@@ -254,7 +254,16 @@ async def _objects_of(client: httpx.AsyncClient, database: Database, owner: Acco
             json={"provider": "generic", "name": "secret hook"},
         )
     ).json()["data"]
+    async with database.tenant_transaction(org_id=owner.org_id) as session:  # what a GitHub sync writes
+        repository_id = await session.scalar(
+            text(
+                "INSERT INTO devbizops.repositories (org_id, integration_id, external_id, name, archived)"
+                " VALUES (:org, :integration, '1', 'acme/secret', false) RETURNING id"
+            ),
+            {"org": owner.org_id, "integration": integration["id"]},
+        )
     return {
+        "repository_id": str(repository_id),
         "request_id": privacy_request["id"],
         "archive_id": str(archive_id),
         "restore_id": restore["id"],
@@ -323,6 +332,7 @@ CANDIDATE_FIELDS = {
     "winnerVariantId": "00000000-0000-4000-8000-000000000000",
     "provider": "generic",
     "plan": "starter",
+    "teamId": None,
 }
 
 
