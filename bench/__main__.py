@@ -17,6 +17,7 @@ SECTIONS = (
     "graphql",
     "kpix",
     "coach",
+    "devbizops",
     "console_assets",
     "console",
 )

@@ -8,8 +8,8 @@ import httpx
 from sqlalchemy import text
 
 from northstar.core.db import Database
+from northstar.demo.engineering_history import History
 from northstar.devbizops import service
-from tests.devbizops.fixture import History
 from tests.factories import Account
 
 

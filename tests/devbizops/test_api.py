@@ -8,10 +8,10 @@ import uuid
 import httpx
 
 from northstar.core.db import Database
+from northstar.demo.engineering_history import generate
 from northstar.devbizops import service
 from northstar.metrics import service as metrics_service
 from tests.devbizops.conftest import create_team, store_history
-from tests.devbizops.fixture import generate
 from tests.factories import Account, add_member
 
 
@@ -93,3 +93,26 @@ async def test_roles_and_other_orgs(
     other_team = await create_team(client, other_founder, "Theirs")
     stolen = await client.patch(path, headers=founder.headers, json={"teamId": str(other_team)})
     assert stolen.status_code == 404  # another org's team is not one of this org's
+
+
+async def test_the_dashboard_and_goals_read_the_engineering_metrics_unchanged(
+    client: httpx.AsyncClient, founder: Account, database: Database
+) -> None:
+    await _history(client, database, founder)
+    lead = await client.get(
+        "/api/v1/dashboard/series", headers=founder.headers, params={"metric": "lead_time_hours", "grain": "month"}
+    )
+    assert lead.status_code == 200, lead.text
+    assert lead.json()["data"]["grain"] == "month" and len(lead.json()["data"]["points"]) >= 4
+    daily = await client.get(
+        "/api/v1/dashboard/series", headers=founder.headers, params={"metric": "deployments", "grain": "day"}
+    )
+    assert daily.status_code == 200 and daily.json()["data"]["points"]
+    goal = await client.post(
+        "/api/v1/dashboard/goals",
+        headers=founder.headers,
+        json={"metric": "deployments", "target": 100, "targetDate": "2030-01-01"},
+    )
+    assert goal.status_code == 201, goal.text
+    goals = (await client.get("/api/v1/dashboard/goals", headers=founder.headers)).json()["data"]
+    assert [found["metric"] for found in goals] == ["deployments"] and goals[0]["current"] is not None

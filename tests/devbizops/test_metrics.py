@@ -10,10 +10,10 @@ import httpx
 from sqlalchemy import text
 
 from northstar.core.db import Database
+from northstar.demo.engineering_history import generate
 from northstar.devbizops import service
 from northstar.metrics import service as metrics_service
 from tests.devbizops.conftest import create_team, store_history
-from tests.devbizops.fixture import generate
 from tests.devbizops.reference import reference
 from tests.factories import Account
 

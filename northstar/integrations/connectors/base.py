@@ -104,19 +104,22 @@ class VendorClient:
         rate: RateLimit,
         retries: int = 5,
         backoff_seconds: float | None = None,
-        pacing: Callable[[httpx.Response], float | None] | None = None,
+        stated: Callable[[httpx.Response], Budget | None] | None = None,
         max_wait_seconds: float = 60.0,
     ) -> None:
         self.http = outbound_client(policy, base_url=base_url, headers=dict(headers))
         self.rate = rate
         self.retries = retries
         self.backoff_seconds = policy.retry_backoff_seconds if backoff_seconds is None else backoff_seconds
-        # A provider that states its budget on every answer (GitHub's X-RateLimit-*): ``pacing`` reads how long to
-        # wait before the next request, if at all. A refusal it explains (403 or 429) is waited out and retried; a
-        # budget spent further ahead than ``max_wait_seconds`` ends the sync, which resumes from its cursor later.
-        self.pacing = pacing
+        # A provider that states its budget on every answer (GitHub's X-RateLimit-*): ``stated`` reads it. Requests
+        # are counted against it as they are sent, so requests in flight do not overrun it, and once it is spent the
+        # next ones wait for its reset; a refusal for a spent budget is waited out and asked again, and a reset
+        # further ahead than ``max_wait_seconds`` ends the sync, which resumes from its cursor later.
+        self.stated = stated
         self.max_wait_seconds = max_wait_seconds
-        self.resume_at = 0.0
+        self.remaining: int | None = None
+        self.reset_at = 0.0
+        self.in_flight = 0
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -138,8 +141,9 @@ class VendorClient:
 
     async def _request(self, method: str, path: str, read: Callable[[httpx.Response], T], **options: Any) -> T:
         for attempt in range(self.retries + 1):
-            await self._wait_for_budget()
+            await self._take_budget()
             await self.rate.wait()
+            self.in_flight += 1
             try:
                 response = await self.http.request(method, path, **options)
             except BlockedDestination as exc:
@@ -149,10 +153,12 @@ class VendorClient:
                     raise VendorError(f"{method} {path}: {type(exc).__name__}") from None
                 await self._pause(attempt, None)
                 continue
-            wait = self.pacing(response) if self.pacing is not None else None
-            if wait is not None:
-                self.resume_at = time.monotonic() + wait
-                if response.status_code in (403, 429):
+            finally:
+                self.in_flight -= 1
+            budget = self.stated(response) if self.stated is not None else None
+            if budget is not None:
+                self._note(budget)
+                if response.status_code in (403, 429) and (budget.remaining == 0 or budget.retry_after is not None):
                     if attempt == self.retries:
                         raise VendorError(f"{method} {path}: rate limited after {attempt + 1} attempts")
                     continue
@@ -173,15 +179,33 @@ class VendorClient:
                 await self._pause(attempt, None)
         raise VendorError(f"{method} {path}: no answer")
 
-    async def _wait_for_budget(self) -> None:
-        """Wait until the provider's stated budget allows a request; stop the sync if that is too far ahead."""
-        wait = self.resume_at - time.monotonic()
-        if wait > self.max_wait_seconds:
-            raise VendorError(
-                f"the provider's rate limit allows the next request in {wait:.0f} s; the next sync resumes from here"
-            )
-        if wait > 0:
+    def _note(self, budget: Budget) -> None:
+        """What the provider says is left, less what is in flight; a later reset is a new window."""
+        now = time.monotonic()
+        if budget.retry_after is not None:
+            self.remaining, self.reset_at = 0, max(self.reset_at, now + budget.retry_after)
+            return
+        reset_at, left = now + budget.reset_in, budget.remaining - self.in_flight
+        if self.remaining is None or reset_at > self.reset_at + 1.0:
+            self.remaining, self.reset_at = left, reset_at
+        else:
+            self.remaining = min(self.remaining, left)
+
+    async def _take_budget(self) -> None:
+        """Count a request against the stated budget; while it is spent, wait for its reset (or stop the sync if
+        that is too far ahead)."""
+        while self.remaining is not None and self.remaining <= 0:
+            wait = self.reset_at - time.monotonic()
+            if wait <= 0:
+                self.remaining = None
+                break
+            if wait > self.max_wait_seconds:
+                raise VendorError(
+                    f"the provider's rate limit allows the next request in {wait:.0f} s; the next sync resumes here"
+                )
             await asyncio.sleep(wait)
+        if self.remaining is not None:
+            self.remaining -= 1
 
     async def _pause(self, attempt: int, retry_after: str | None) -> None:
         if retry_after is not None:
@@ -192,6 +216,16 @@ class VendorClient:
                 pass
         ceiling = self.backoff_seconds * 2**attempt
         await asyncio.sleep(random.uniform(ceiling / 2, ceiling))  # noqa: S311 - jitter, not a secret
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What a provider's answer says of its rate limit: requests left and seconds until the window is refilled, or
+    for a refusal of a secondary limit, the seconds to wait (``retry_after``)."""
+
+    remaining: int
+    reset_in: float
+    retry_after: float | None = None
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,7 @@ from northstar.devbizops.inputs import (
 )
 from northstar.integrations.connectors.base import (
     Answer,
+    Budget,
     Connector,
     ConnectorError,
     ConnectorSettings,
@@ -97,21 +98,22 @@ class Settings(ConnectorSettings):
     max_wait_seconds: float = Field(60.0, ge=0, le=3600, description="the longest wait for a spent rate limit")
 
 
-def pacing(response: httpx.Response) -> float | None:
-    """Seconds until GitHub's budget allows the next request: ``Retry-After`` of a secondary limit, or the reset of a
-    spent primary one; None while requests are left."""
+def stated_budget(response: httpx.Response) -> Budget | None:
+    """GitHub's budget on an answer: ``X-RateLimit-Remaining`` and ``-Reset`` (epoch seconds), or a secondary
+    limit's ``Retry-After`` on a refusal; None when the answer states none."""
     retry_after = response.headers.get("retry-after")
     if response.status_code in (403, 429) and retry_after:
         try:
-            return max(0.0, float(retry_after))
+            return Budget(0, 0.0, retry_after=max(0.0, float(retry_after)))
         except ValueError:
-            return 60.0
-    if response.headers.get("x-ratelimit-remaining") == "0":
-        try:
-            return max(0.0, float(response.headers.get("x-ratelimit-reset", "0")) - time.time())
-        except ValueError:
-            return 60.0
-    return None
+            return Budget(0, 0.0, retry_after=60.0)
+    remaining, reset = response.headers.get("x-ratelimit-remaining"), response.headers.get("x-ratelimit-reset")
+    if remaining is None or reset is None or not remaining.isdigit():
+        return None
+    try:
+        return Budget(int(remaining), max(0.0, float(reset) - time.time()))
+    except ValueError:
+        return None
 
 
 def _relative(url: str) -> str:
@@ -166,7 +168,7 @@ class GitHubConnector(Connector):
                 "X-GitHub-Api-Version": API_VERSION,
             },
             rate=RateLimit(settings.requests_per_second, burst=max(1, int(settings.requests_per_second))),
-            pacing=pacing,
+            stated=stated_budget,
             max_wait_seconds=settings.max_wait_seconds,
         )
         return cls(credentials=credentials, config=config, client=client, settings=settings)

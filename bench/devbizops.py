@@ -1,0 +1,169 @@
+"""DevBizOps (issue 15): a GitHub backfill of 20,000 pull requests from the fake against its rate limit, and a full
+DORA and flow recompute of 50 repositories over 12 months.
+
+Runs a real ``northstar run`` (API and worker) on a fresh data dir. Baselines measured in the same run:
+
+* backfill: the fake's rate limit is the ceiling. ``NORTHSTAR_BENCH_GITHUB_RATE`` requests a second (default 400) in
+  one-second windows, stated in ``X-RateLimit-*`` as GitHub states it; a perfect client needing the same requests
+  per pull request would reach ``ceiling_prs_per_s``, and the backfill is reported against it. The requests each
+  pull request costs (its list page share, its reviews, and its commits once merged) say what the same sync costs
+  against GitHub's real 5,000 requests an hour.
+* recompute: reading the unified model alone (``engineering_facts``), the part of a recompute that no engine can
+  avoid; the engine and the KPI store's write are the rest. ``NORTHSTAR_BENCH_DORA_PER_MONTH`` pull requests a
+  repository a month (default 30: about 18,000 pull requests, 12,000 deployments).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import random
+import statistics
+import time
+import uuid
+from typing import Any
+
+import httpx
+import psycopg
+
+from bench.server import Server, running_server, signup
+from bench.socialproof import conninfo, server_database
+from northstar.demo.engineering_history import generate
+from northstar.demo.github_api import FakeGitHub
+from northstar.demo.loopback import serving
+from northstar.devbizops import service
+
+REPOSITORIES = 50
+MONTHS = 12
+RECOMPUTES = 5
+LOOPBACK = {"NORTHSTAR_OUTBOUND__ALLOW_PRIVATE_NETWORKS": "true", "NORTHSTAR_OUTBOUND__ALLOW_HTTP": "true"}
+
+
+def _github(pulls: int, rate: int) -> FakeGitHub:
+    """``pulls`` pull requests over 50 repositories and 12 months: four in five merged, with up to two reviews."""
+    fake = FakeGitHub(limit=rate, window_seconds=1.0)
+    chance = random.Random(15)
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(days=30 * MONTHS)
+    for number in range(REPOSITORIES):
+        fake.add_repo(f"service-{number:03d}")
+    for index in range(pulls):
+        created = start + dt.timedelta(minutes=chance.randint(0, 30 * MONTHS * 24 * 60))
+        merged = created + dt.timedelta(hours=chance.randint(1, 72)) if chance.random() < 0.8 else None
+        fake.add_pull(
+            f"service-{index % REPOSITORIES:03d}",
+            created=created,
+            first_commit=created - dt.timedelta(hours=chance.randint(0, 48)),
+            reviews=[(f"reviewer-{chance.randint(0, 9)}", created + dt.timedelta(hours=1))] * chance.randint(0, 2),
+            merged=merged,
+        )
+    return fake
+
+
+async def _backfill(server: Server, token: str) -> dict[str, Any]:
+    pulls = int(os.environ.get("NORTHSTAR_BENCH_PRS", "20000"))
+    rate = int(os.environ.get("NORTHSTAR_BENCH_GITHUB_RATE", "400"))
+    fake = _github(pulls, rate)
+    async with (
+        serving(fake.app) as url,
+        httpx.AsyncClient(base_url=server.base_url, timeout=60, headers={"Authorization": f"Bearer {token}"}) as api,
+    ):
+        started = time.perf_counter()
+        connected = await api.post(
+            "/api/v1/integrations",
+            json={
+                "provider": "github",
+                "name": "GitHub",
+                "credentials": {"accessToken": fake.token, "webhookSecret": "bench"},
+                "config": {"owner": fake.owner, "baseUrl": url, "requestsPerSecond": 1000, "concurrency": 16},
+                "test": False,
+            },
+        )
+        connected.raise_for_status()
+        integration = connected.json()["data"]["id"]
+        while True:
+            runs = (await api.get(f"/api/v1/integrations/{integration}/runs")).json()["data"]
+            if runs and runs[0]["status"] in ("succeeded", "failed"):
+                break
+            await asyncio.sleep(0.25)
+        elapsed = time.perf_counter() - started
+    if runs[0]["status"] != "succeeded":
+        raise RuntimeError(f"the backfill failed: {runs[0]['error']}")
+    answered = len(fake.vendor.seen) - fake.limited - fake.not_modified
+    per_pull = answered / pulls
+    return {
+        "backfill_pull_requests": runs[0]["fetched"]["pull_requests"],
+        "backfill_seconds": elapsed,
+        "backfill_prs_per_s": pulls / elapsed,
+        "fake_rate_limit_requests_per_s": rate,
+        "requests_per_pr": per_pull,
+        "ceiling_prs_per_s": rate / per_pull,
+        "backfill_share_of_ceiling": (pulls / elapsed) / (rate / per_pull),
+        "requests_refused_for_spent_limit": fake.limited,
+        "prs_per_hour_at_githubs_5000_requests": 5000 / per_pull,
+    }
+
+
+def _integration(server: Server, org_id: uuid.UUID) -> uuid.UUID:
+    """A paused GitHub integration of the org, written as a connection would (the history is stored apart)."""
+    integration_id = uuid.uuid4()
+    with psycopg.connect(conninfo(server.data_dir)) as connection:
+        connection.execute(
+            "INSERT INTO integrations.integrations (id, org_id, provider, name, status, config,"
+            " credentials_encrypted) VALUES (%s, %s, 'github', 'GitHub', 'paused', '{}', 'sealed')",
+            (integration_id, org_id),
+        )
+    return integration_id
+
+
+def _org(server: Server, token: str) -> uuid.UUID:
+    me = httpx.get(f"{server.base_url}/api/v1/organization", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    me.raise_for_status()
+    return uuid.UUID(me.json()["data"]["id"])
+
+
+async def _recompute(server: Server, org_id: uuid.UUID, integration_id: uuid.UUID) -> dict[str, Any]:
+    per_month = int(os.environ.get("NORTHSTAR_BENCH_DORA_PER_MONTH", "30"))
+    history = generate(
+        repositories=REPOSITORIES, months=MONTHS, end=dt.date.today(), teams=[], per_month=per_month, seed=15
+    )
+    database = server_database(server.data_dir)
+    try:
+        async with database.tenant_transaction(org_id=org_id) as session:
+            await service.store_batch(session, org_id=org_id, integration_id=integration_id, batch=history.batch)
+        reads, runs, points = [], [], 0
+        for _ in range(RECOMPUTES):
+            async with database.tenant_transaction(org_id=org_id) as session:
+                started = time.perf_counter()
+                await service.engineering_facts(session)
+                reads.append(time.perf_counter() - started)
+            async with database.tenant_transaction(org_id=org_id) as session:
+                started = time.perf_counter()
+                points = await service.recompute(session, org_id=org_id)
+                runs.append(time.perf_counter() - started)
+    finally:
+        await database.dispose()
+    return {
+        "recompute_pull_requests": len(history.batch.changes),
+        "recompute_deployments": len(history.batch.deployments),
+        "recompute_points_written": points,
+        "recompute_p50_s": statistics.median(runs),
+        "recompute_max_s": max(runs),
+        "baseline_read_model_p50_s": statistics.median(reads),
+    }
+
+
+def run() -> dict[str, Any]:
+    results: dict[str, Any] = {"machine_load_1m_at_start": os.getloadavg()[0]}
+    with running_server("run", **LOOPBACK) as server:
+        results |= asyncio.run(_backfill(server, signup(server.base_url, "bench-github@example.com")))
+        token = signup(server.base_url, "bench-dora@example.com")
+        org_id = _org(server, token)
+        results |= asyncio.run(_recompute(server, org_id, _integration(server, org_id)))
+    results["machine_load_1m_at_end"] = os.getloadavg()[0]
+    return results
+
+
+if __name__ == "__main__":
+    for name, value in run().items():
+        print(f"{name:60} {value:>14,.2f}" if isinstance(value, float) else f"{name:60} {value:>14}")
