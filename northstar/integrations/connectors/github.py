@@ -35,12 +35,9 @@ import asyncio
 import datetime as dt
 import hashlib
 import hmac
-import time
-import urllib.parse
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-import httpx
 from pydantic import Field
 
 from northstar.core.outbound import OutboundPolicy
@@ -58,7 +55,6 @@ from northstar.devbizops.inputs import (
 )
 from northstar.integrations.connectors.base import (
     Answer,
-    Budget,
     Connector,
     ConnectorError,
     ConnectorSettings,
@@ -68,6 +64,16 @@ from northstar.integrations.connectors.base import (
     VendorClient,
     VendorError,
     validated,
+)
+from northstar.integrations.connectors.forge import (
+    RepoPage,
+    budget_reader,
+    instant,
+    listed,
+    per_repository,
+    relative,
+    required,
+    resumed_page,
 )
 
 BASE_URL = "https://api.github.com"
@@ -98,38 +104,8 @@ class Settings(ConnectorSettings):
     max_wait_seconds: float = Field(60.0, ge=0, le=3600, description="the longest wait for a spent rate limit")
 
 
-def stated_budget(response: httpx.Response) -> Budget | None:
-    """GitHub's budget on an answer: ``X-RateLimit-Remaining`` and ``-Reset`` (epoch seconds), or a secondary
-    limit's ``Retry-After`` on a refusal; None when the answer states none."""
-    retry_after = response.headers.get("retry-after")
-    if response.status_code in (403, 429) and retry_after:
-        try:
-            return Budget(0, 0.0, retry_after=max(0.0, float(retry_after)))
-        except ValueError:
-            return Budget(0, 0.0, retry_after=60.0)
-    remaining, reset = response.headers.get("x-ratelimit-remaining"), response.headers.get("x-ratelimit-reset")
-    if remaining is None or reset is None or not remaining.isdigit():
-        return None
-    try:
-        return Budget(int(remaining), max(0.0, float(reset) - time.time()))
-    except ValueError:
-        return None
-
-
-def _relative(url: str) -> str:
-    """A ``Link`` URL as the path and query to ask the configured base URL for."""
-    parts = urllib.parse.urlsplit(url)
-    return f"{parts.path}?{parts.query}" if parts.query else parts.path
-
-
-def instant(value: Any) -> dt.datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        found = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return found if found.tzinfo else found.replace(tzinfo=dt.UTC)
+def _full_name(repo: dict[str, Any]) -> str:
+    return str(repo["full_name"])
 
 
 def _login(user: Any) -> str | None:
@@ -168,7 +144,7 @@ class GitHubConnector(Connector):
                 "X-GitHub-Api-Version": API_VERSION,
             },
             rate=RateLimit(settings.requests_per_second, burst=max(1, int(settings.requests_per_second))),
-            stated=stated_budget,
+            stated=budget_reader("x-ratelimit-remaining", "x-ratelimit-reset"),
             max_wait_seconds=settings.max_wait_seconds,
         )
         return cls(credentials=credentials, config=config, client=client, settings=settings)
@@ -208,7 +184,7 @@ class GitHubConnector(Connector):
                         found.append(repo)
                 if answer.next_url is None:
                     break
-                answer = await self._get(_relative(answer.next_url))
+                answer = await self._get(relative(answer.next_url))
             self.repos = sorted(found, key=lambda repo: str(repo["full_name"]))
         return self.repos
 
@@ -222,53 +198,25 @@ class GitHubConnector(Connector):
             "releases": self._releases,
             "issues": self._issues,
         }[stream]
-        state = dict(cursor or {})
-        marks: dict[str, str] = dict(state.get("since", {}))
-        etags: dict[str, str] = dict(state.get("etags", {}))
-        at: dict[str, Any] = dict(state.get("at") or {})
-        for repo in await self._repositories():
-            name = str(repo["full_name"])
-            resume = at if at.get("repo") == name else None
-            if at and resume is None and name < str(at["repo"]):
-                continue  # done before the sync stopped
-            async for records, following, mark, etag in read(repo, marks.get(name), resume, etags.get(name)):
-                if etag is not None:
-                    etags[name] = etag
-                if following is None and mark is not None:
-                    marks[name] = mark
-                where = None if following is None else {"repo": name, "page": following, "newest": mark}
-                yield Page(stream, records, {"since": dict(marks), "etags": dict(etags), "at": where})
+        async for page in per_repository(stream, await self._repositories(), _full_name, cursor, read):
+            yield page
 
-    PerRepo = AsyncIterator[tuple[list[dict[str, Any]], str | None, str | None, str | None]]
-
-    async def _paged(
-        self, path: str, params: dict[str, Any], resume: str | None, etag: str | None
-    ) -> AsyncIterator[tuple[Answer, list[dict[str, Any]]]]:
-        """A repository's pages of one listing: from ``resume`` (a page's path and query), or from the first page,
-        asked conditionally; nothing when GitHub answers that it has not changed."""
-        answer = await (self._get(resume) if resume else self._get(path, etag=etag, **params))
-        while True:
-            if answer.not_modified:
-                return
-            yield answer, await self._list(answer, path)
-            if answer.next_url is None:
-                return
-            answer = await self._get(_relative(answer.next_url))
-
-    async def _pull_requests(self, repo: dict[str, Any], since: str | None, resume: Any, etag: str | None) -> PerRepo:
+    async def _pull_requests(
+        self, repo: dict[str, Any], since: str | None, resume: Mapping[str, Any] | None, etag: str | None
+    ) -> AsyncIterator[RepoPage]:
         """Newest update first, down to the high-water mark; each page completed with reviews and commits."""
         name = repo["full_name"]
         params = {"state": "all", "sort": "updated", "direction": "desc", "per_page": PER_PAGE}
         first = resume is None
         newest: str | None = resume.get("newest") if resume is not None else None
-        async for answer, pulls in self._paged(f"/repos/{name}/pulls", params, _page_of(resume), etag):
+        async for answer, pulls in listed(self.client, f"/repos/{name}/pulls", params, resumed_page(resume), etag):
             fresh = [pull for pull in pulls if since is None or str(pull.get("updated_at") or "") >= since]
             if first and pulls:
                 newest = max(str(pull.get("updated_at") or "") for pull in pulls) or None
             records = list(await asyncio.gather(*(self._completed_pull(name, pull) for pull in fresh)))
             done = len(fresh) < len(pulls) or answer.next_url is None
             tag = answer.headers.get("etag") if first else None
-            yield records, None if done else _relative(answer.next_url or ""), newest or since, tag
+            yield RepoPage(records, None if done else relative(answer.next_url or ""), newest or since, tag)
             first = False
             if done:
                 return
@@ -280,8 +228,8 @@ class GitHubConnector(Connector):
             raise VendorError("GitHub sent a pull request without a number")
         async with self.limit:
             reviews: list[dict[str, Any]] = []
-            async for _, page in self._paged(
-                f"/repos/{repo_name}/pulls/{number}/reviews", {"per_page": 100}, None, None
+            async for _, page in listed(
+                self.client, f"/repos/{repo_name}/pulls/{number}/reviews", {"per_page": 100}, None, None
             ):
                 reviews.extend(
                     {
@@ -300,13 +248,15 @@ class GitHubConnector(Connector):
                 first_commit = min(known) if known else None
         return {**pull, "_reviews": reviews, "_first_commit_at": first_commit}
 
-    async def _deployments(self, repo: dict[str, Any], since: str | None, resume: Any, etag: str | None) -> PerRepo:
+    async def _deployments(
+        self, repo: dict[str, Any], since: str | None, resume: Mapping[str, Any] | None, etag: str | None
+    ) -> AsyncIterator[RepoPage]:
         """Newest first, down to the oldest deployment unfinished at the last sync; production ones with outcome."""
         name = repo["full_name"]
         oldest_open: str | None = resume.get("newest") if isinstance(resume, dict) else None
         newest: str | None = None
-        async for answer, deployments in self._paged(
-            f"/repos/{name}/deployments", {"per_page": PER_PAGE}, _page_of(resume), etag
+        async for answer, deployments in listed(
+            self.client, f"/repos/{name}/deployments", {"per_page": PER_PAGE}, resumed_page(resume), etag
         ):
             fresh = [item for item in deployments if since is None or str(item.get("created_at") or "") >= since]
             records = list(await asyncio.gather(*(self._completed_deployment(repo, item) for item in fresh)))
@@ -317,12 +267,8 @@ class GitHubConnector(Connector):
                     oldest_open = min(oldest_open or created, created)
             done = len(fresh) < len(deployments) or answer.next_url is None
             mark = oldest_open or newest or since
-            yield (
-                records,
-                None if done else _relative(answer.next_url or ""),
-                mark,
-                (answer.headers.get("etag") if resume is None else None),
-            )
+            following = None if done else relative(answer.next_url or "")
+            yield RepoPage(records, following, mark, answer.headers.get("etag") if resume is None else None)
             if done:
                 return
 
@@ -341,23 +287,27 @@ class GitHubConnector(Connector):
                 record["_outcome"] = {"state": final["state"], "at": final.get("created_at")}
         return record
 
-    async def _releases(self, repo: dict[str, Any], since: str | None, resume: Any, etag: str | None) -> PerRepo:
+    async def _releases(
+        self, repo: dict[str, Any], since: str | None, resume: Mapping[str, Any] | None, etag: str | None
+    ) -> AsyncIterator[RepoPage]:
         name = repo["full_name"]
-        async for answer, releases in self._paged(
-            f"/repos/{name}/releases", {"per_page": PER_PAGE}, _page_of(resume), etag
+        async for answer, releases in listed(
+            self.client, f"/repos/{name}/releases", {"per_page": PER_PAGE}, resumed_page(resume), etag
         ):
             records = [{**release, "_repository_id": repo["id"]} for release in releases]
-            following = None if answer.next_url is None else _relative(answer.next_url)
-            yield records, following, None, answer.headers.get("etag") if resume is None else None
+            following = None if answer.next_url is None else relative(answer.next_url)
+            yield RepoPage(records, following, None, answer.headers.get("etag") if resume is None else None)
 
-    async def _issues(self, repo: dict[str, Any], since: str | None, resume: Any, etag: str | None) -> PerRepo:
+    async def _issues(
+        self, repo: dict[str, Any], since: str | None, resume: Mapping[str, Any] | None, etag: str | None
+    ) -> AsyncIterator[RepoPage]:
         """Updated since the high-water mark, oldest update first; pull requests (which GitHub lists too) left out."""
         name = repo["full_name"]
         params: dict[str, Any] = {"state": "all", "sort": "updated", "direction": "asc", "per_page": PER_PAGE}
         if since is not None:
             params["since"] = since
         newest = resume.get("newest") if isinstance(resume, dict) else since
-        async for answer, issues in self._paged(f"/repos/{name}/issues", params, _page_of(resume), etag):
+        async for answer, issues in listed(self.client, f"/repos/{name}/issues", params, resumed_page(resume), etag):
             records = [
                 {**issue, "_repository_id": repo["id"], "_repository": name}
                 for issue in issues
@@ -366,8 +316,8 @@ class GitHubConnector(Connector):
             for issue in issues:
                 updated = str(issue.get("updated_at") or "")
                 newest = max(newest or updated, updated)
-            following = None if answer.next_url is None else _relative(answer.next_url)
-            yield records, following, newest, answer.headers.get("etag") if resume is None else None
+            following = None if answer.next_url is None else relative(answer.next_url)
+            yield RepoPage(records, following, newest, answer.headers.get("etag") if resume is None else None)
 
     # -- normalising -----------------------------------------------------------------------------------------------
 
@@ -442,22 +392,11 @@ class GitHubConnector(Connector):
         return None
 
 
-def _page_of(resume: Any) -> str | None:
-    return str(resume["page"]) if isinstance(resume, dict) and resume.get("page") else None
-
-
 def _commit_date(commit: Any) -> str | None:
     details = commit.get("commit") if isinstance(commit, dict) else None
     author = details.get("author") if isinstance(details, dict) else None
     date = author.get("date") if isinstance(author, dict) else None
     return date if isinstance(date, str) and instant(date) is not None else None
-
-
-def _required(record: Mapping[str, Any], name: str, what: str) -> dt.datetime:
-    found = instant(record.get(name))
-    if found is None:
-        raise VendorError(f"GitHub sent {what} {record.get('id')} without {name}")
-    return found
 
 
 def repository_of(record: Mapping[str, Any]) -> Repository:
@@ -491,7 +430,7 @@ def change_of(record: Mapping[str, Any]) -> Change:
         number=int(record["number"]),
         title=str(record.get("title") or ""),
         state=state,
-        created_at=_required(record, "created_at", "pull request"),
+        created_at=required(record, "created_at", "pull request"),
         author=_login(record.get("user")),
         body=record.get("body") if isinstance(record.get("body"), str) else None,
         url=record.get("html_url"),
@@ -524,7 +463,7 @@ def deployment_of(record: Mapping[str, Any]) -> Deployment:
         environment=str(record.get("environment") or "")[:255],
         production=True,
         status="pending" if status is None else "success" if status == "success" else "failure",
-        created_at=_required(record, "created_at", "deployment"),
+        created_at=required(record, "created_at", "deployment"),
         finished_at=instant(outcome.get("at")) if isinstance(outcome, dict) else None,
         sha=record.get("sha"),
         ref=str(record.get("ref"))[:255] if record.get("ref") else None,
@@ -552,7 +491,7 @@ def incident_of(record: Mapping[str, Any]) -> Incident:
         external_id=str(record["id"]),
         repository=str(record["_repository_id"]),
         title=str(record.get("title") or ""),
-        started_at=_required(record, "created_at", "issue"),
+        started_at=required(record, "created_at", "issue"),
         resolved_at=instant(record.get("closed_at")),
         url=record.get("html_url"),
     )
@@ -577,7 +516,7 @@ def work_item_of(record: Mapping[str, Any]) -> WorkItem:
         key=f"{record['_repository']}#{record['number']}",
         title=str(record.get("title") or ""),
         status=status,
-        created_at=_required(record, "created_at", "issue"),
+        created_at=required(record, "created_at", "issue"),
         body=record.get("body") if isinstance(record.get("body"), str) else None,
         url=record.get("html_url"),
         repository=str(record["_repository_id"]),
