@@ -4,11 +4,12 @@ deployments and their statuses, releases and issues, answered as GitHub answers 
 Lists take ``page`` and ``per_page`` (at most 100) and answer a ``Link`` header with ``rel="next"`` and
 ``rel="last"``; pull requests take ``state``, ``sort`` (``created``, ``updated``) and ``direction``; issues take
 ``state``, ``since``, ``sort`` and ``direction`` and, as on GitHub, list pull requests too (with a ``pull_request``
-key). Every list answer has a weak ``ETag``; a request whose ``If-None-Match`` matches it is answered 304 without a
-body and, as GitHub does, without using the rate limit. The primary rate limit is ``limit`` requests a
-``window_seconds`` window, stated on every answer (``X-RateLimit-Limit``, ``-Remaining``, ``-Used``, ``-Reset`` in
-epoch seconds, ``-Resource``); a request past it is a 403 "API rate limit exceeded". Bad tokens are 401s; faults on
-demand come from ``FakeVendor`` (the demo seed and the tests serve it on loopback with ``loopback.serving``).
+key). Every answer has a weak ``ETag``; a request whose ``If-None-Match`` matches it is answered 304 without a body
+and, as GitHub does, without using the rate limit. The primary rate limit is ``limit`` requests a
+``window_seconds`` window, stated on every answer (``X-RateLimit-Limit``, ``-Remaining``, ``-Reset`` in epoch
+seconds); a request past it is a 403 "API rate limit exceeded" (``forge_api.StatedLimit``). Bad tokens are 401s;
+faults on demand come from ``FakeVendor`` (the tests and the benchmark serve it on loopback with
+``loopback.serving``).
 """
 
 from __future__ import annotations
@@ -17,24 +18,20 @@ import datetime as dt
 import hashlib
 import hmac
 import itertools
-import math
-import time
-import urllib.parse
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from northstar.demo.forge_api import StatedLimit
 from northstar.demo.vendor_api import FakeVendor
 
-MAX_PER_PAGE = 100
 DOCS = "https://docs.github.com/rest"
 
 
@@ -45,10 +42,6 @@ def iso(moment: dt.datetime) -> str:
 def sign(body: bytes, secret: str) -> str:
     """``X-Hub-Signature-256`` of a delivery."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
 
 
 @dataclass
@@ -67,13 +60,17 @@ class FakeGitHub:
     deployments: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     statuses: dict[int, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     releases: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
-    not_modified: int = 0  # 304 answers given
-    limited: int = 0  # requests refused for the spent rate limit
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
-    _window: tuple[float, int] = (0.0, 0)  # (window start, requests used in it)
     vendor: FakeVendor = field(init=False)
 
     def __post_init__(self) -> None:
+        self.stated = StatedLimit(
+            self.limit,
+            self.window_seconds,
+            prefix="X-RateLimit-",
+            refusal=403,
+            refusal_body={"message": "API rate limit exceeded for user ID 1.", "documentation_url": DOCS},
+        )
         repo = "/repos/{owner}/{repo}"
         self.vendor = FakeVendor(
             routes=[
@@ -258,51 +255,20 @@ class FakeGitHub:
 
     # -- answering -------------------------------------------------------------------------------------------------
 
-    def _budget(self) -> tuple[dict[str, str], bool]:
-        """The rate-limit headers after counting this request, and whether it is over the limit."""
-        now = time.time()
-        start, used = self._window
-        if now >= start + self.window_seconds:
-            start, used = math.floor(now / self.window_seconds) * self.window_seconds, 0
-        over = used >= self.limit
-        used = used if over else used + 1
-        self._window = (start, used)
-        return {
-            "X-RateLimit-Limit": str(self.limit),
-            "X-RateLimit-Remaining": str(self.limit - used),
-            "X-RateLimit-Used": str(used),
-            "X-RateLimit-Reset": str(math.ceil(start + self.window_seconds)),
-            "X-RateLimit-Resource": "core",
-        }, over
+    @property
+    def not_modified(self) -> int:
+        return self.stated.not_modified
+
+    @property
+    def limited(self) -> int:
+        return self.stated.limited
 
     def _answer(self, request: Request, body: Any, *, paged: bool = False) -> Response:
-        headers: dict[str, str] = {}
-        if paged:
-            items: list[Any] = body
-            page = _int(request.query_params.get("page"), 1)
-            per_page = min(MAX_PER_PAGE, _int(request.query_params.get("per_page"), 30))
-            last = max(1, math.ceil(len(items) / per_page))
-            body = items[(page - 1) * per_page : page * per_page]
-            links = []
-            if page < last:
-                links.append(f'<{_with_page(request, page + 1)}>; rel="next"')
-            links.append(f'<{_with_page(request, last)}>; rel="last"')
-            headers["Link"] = ", ".join(links)
-        content = orjson.dumps(body)
-        etag = 'W/"' + hashlib.sha256(content).hexdigest()[:40] + '"'
-        if request.headers.get("if-none-match") == etag:
-            self.not_modified += 1
-            return Response(status_code=304, headers={"ETag": etag})
-        budget, over = self._budget()
-        if over:
-            self.limited += 1
-            message = {"message": "API rate limit exceeded for user ID 1.", "documentation_url": DOCS}
-            return _json(message, 403, budget)
-        return Response(content, media_type="application/json", headers={**headers, **budget, "ETag": etag})
+        self.stated.limit = self.limit  # a test may change the limit between syncs
+        return self.stated.answer(request, body, paged=paged)
 
     def _missing(self) -> Response:
-        budget, _ = self._budget()
-        return _json({"message": "Not Found", "documentation_url": DOCS}, 404, budget)
+        return self.stated.missing({"message": "Not Found", "documentation_url": DOCS})
 
     def _full(self, request: Request) -> str | None:
         full = f"{request.path_params['owner']}/{request.path_params['repo']}"
@@ -374,13 +340,3 @@ class FakeGitHub:
     async def _releases(self, request: Request) -> Response:
         full = self._full(request)
         return self._missing() if full is None else self._answer(request, self.releases[full], paged=True)
-
-
-def _int(value: str | None, default: int) -> int:
-    return int(value) if value and value.isdigit() and int(value) > 0 else default
-
-
-def _with_page(request: Request, page: int) -> str:
-    query = dict(request.query_params)
-    query["page"] = str(page)
-    return f"{request.base_url}{request.url.path.lstrip('/')}?{urllib.parse.urlencode(query)}"
