@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from northstar.integrations.connectors.base import Connector
 from northstar.integrations.connectors.github import GitHubConnector
+from northstar.integrations.connectors.gitlab import GitLabConnector
 from northstar.integrations.connectors.google_analytics import GoogleAnalyticsConnector
 from northstar.integrations.connectors.hubspot import HubSpotConnector
 from northstar.integrations.connectors.mixpanel import MixpanelConnector
@@ -19,5 +20,6 @@ CONNECTORS: dict[str, type[Connector]] = {
         ShopifyConnector,
         HubSpotConnector,
         GitHubConnector,
+        GitLabConnector,
     )
 }
