@@ -33,6 +33,7 @@ class StatedLimit:
     prefix: str
     refusal: int
     refusal_body: dict[str, Any]
+    reset_unit: float = 1.0  # the reset header's unit in seconds (Linear states milliseconds)
     not_modified: int = 0  # 304 answers given
     limited: int = 0  # requests refused for the spent limit
     _window: tuple[float, int] = field(default=(0.0, 0))
@@ -50,7 +51,7 @@ class StatedLimit:
         headers = {
             f"{self.prefix}Limit": str(self.limit),
             f"{self.prefix}Remaining": str(self.limit - used),
-            f"{self.prefix}Reset": str(reset),
+            f"{self.prefix}Reset": str(int(reset / self.reset_unit)),
         }
         if over and self.refusal == 429:
             headers["Retry-After"] = str(max(0, math.ceil(reset - now)))

@@ -8,6 +8,7 @@ from northstar.integrations.connectors.gitlab import GitLabConnector
 from northstar.integrations.connectors.google_analytics import GoogleAnalyticsConnector
 from northstar.integrations.connectors.hubspot import HubSpotConnector
 from northstar.integrations.connectors.jira import JiraConnector
+from northstar.integrations.connectors.linear import LinearConnector
 from northstar.integrations.connectors.mixpanel import MixpanelConnector
 from northstar.integrations.connectors.shopify import ShopifyConnector
 from northstar.integrations.connectors.stripe import StripeConnector
@@ -23,5 +24,6 @@ CONNECTORS: dict[str, type[Connector]] = {
         GitHubConnector,
         GitLabConnector,
         JiraConnector,
+        LinearConnector,
     )
 }

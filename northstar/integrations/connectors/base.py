@@ -158,7 +158,7 @@ class VendorClient:
             budget = self.stated(response) if self.stated is not None else None
             if budget is not None:
                 self._note(budget)
-                if response.status_code in (403, 429) and (budget.remaining == 0 or budget.retry_after is not None):
+                if response.status_code >= 400 and (budget.remaining == 0 or budget.retry_after is not None):
                     if attempt == self.retries:
                         raise VendorError(f"{method} {path}: rate limited after {attempt + 1} attempts")
                     continue

@@ -92,9 +92,9 @@ async def listed(
         answer = await client.request_answer("GET", relative(answer.next_url))
 
 
-def budget_reader(remaining: str, reset: str) -> Callable[[httpx.Response], Budget | None]:
-    """How a provider states its rate limit: requests left and the reset (epoch seconds) in the named headers, and
-    ``Retry-After`` on a refusal (403 or 429)."""
+def budget_reader(remaining: str, reset: str, *, reset_unit: float = 1.0) -> Callable[[httpx.Response], Budget | None]:
+    """How a provider states its rate limit: requests left and the reset (epoch seconds, or ``reset_unit`` seconds:
+    Linear's are milliseconds) in the named headers, and ``Retry-After`` on a refusal (403 or 429)."""
 
     def stated(response: httpx.Response) -> Budget | None:
         retry_after = response.headers.get("retry-after")
@@ -107,7 +107,7 @@ def budget_reader(remaining: str, reset: str) -> Callable[[httpx.Response], Budg
         if left is None or resets is None or not left.isdigit():
             return None
         try:
-            return Budget(int(left), max(0.0, float(resets) - time.time()))
+            return Budget(int(left), max(0.0, float(resets) * reset_unit - time.time()))
         except ValueError:
             return None
 
