@@ -9,3 +9,5 @@ from northstar.core.permissions import Principal
 
 EngineeringRead = Annotated[Principal, Depends(require("engineering", "read"))]
 EngineeringUpdate = Annotated[Principal, Depends(require("engineering", "update"))]
+EngineeringCreate = Annotated[Principal, Depends(require("engineering", "create"))]
+EngineeringDelete = Annotated[Principal, Depends(require("engineering", "delete"))]

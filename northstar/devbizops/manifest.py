@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from northstar.core.manifest import Manifest
-from northstar.core.permissions import Resource, allow
+from northstar.core.permissions import Resource, allow, own
 from northstar.devbizops import api, models
 
 MANIFEST = Manifest(
@@ -12,15 +12,17 @@ MANIFEST = Manifest(
     task_modules=("northstar.devbizops.tasks",),
     model_modules=(models,),
     tables=(
+        "devbizops.change_work_items",
         "devbizops.changes",
         "devbizops.deployments",
         "devbizops.incidents",
+        "devbizops.links",
         "devbizops.people",
         "devbizops.repositories",
         "devbizops.reviews",
         "devbizops.work_items",
     ),
     schemas=("devbizops",),
-    resources=(Resource("engineering", member=(allow("read"),), analyst=(allow("read"),)),),
-    audit_targets=("repository",),
+    resources=(Resource("engineering", member=(allow("create", "read"), own("delete")), analyst=(allow("read"),)),),
+    audit_targets=("repository", "work_item_link"),
 )

@@ -22,11 +22,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from northstar.core.db import Base, org_fk, tenant_fk, uuid_pk
+from northstar.core.db import Base, created_at, org_fk, tenant_fk, uuid_pk
 
 SCHEMA = "devbizops"
 
@@ -74,6 +75,7 @@ class Change(Base):
         _integration_fk("changes"),
         _source_key("changes"),
         CheckConstraint("state IN ('open', 'closed', 'merged')", name="state"),
+        UniqueConstraint("org_id", "id", name="uq_changes_org_id_id"),
         Index("ix_changes_org_id_merged_at", "org_id", "merged_at"),
         {"schema": SCHEMA},
     )
@@ -162,6 +164,7 @@ class WorkItem(Base):
         _integration_fk("work_items"),
         _source_key("work_items"),
         CheckConstraint("status IN ('todo', 'in_progress', 'done', 'canceled')", name="status"),
+        UniqueConstraint("org_id", "id", name="uq_work_items_org_id_id"),
         Index("ix_work_items_org_id_key", "org_id", "key"),
         {"schema": SCHEMA},
     )
@@ -194,3 +197,62 @@ class Person(Base):
     external_id: Mapped[str] = mapped_column(String(255), nullable=False)
     login: Mapped[str] = mapped_column(String(255), nullable=False)
     name: Mapped[str | None] = mapped_column(String(300))
+
+
+class Link(Base):
+    """A work item tied to the business: a billing customer or a CRM deal who asked for it or waits on it.
+
+    ``source`` says how it was found: ``manual`` (someone linked it), ``mention`` (the deal's notes name the work
+    item's key or URL; found again at every recompute) or ``agent`` (an approved proposal)."""
+
+    __tablename__ = "links"
+    __table_args__ = (
+        tenant_fk("work_item_id", "devbizops.work_items", name="fk_links_work_item"),
+        CheckConstraint("source IN ('manual', 'mention', 'agent')", name="source"),
+        CheckConstraint("(customer_id IS NULL) <> (deal_external_id IS NULL)", name="one_target"),
+        CheckConstraint("(deal_external_id IS NULL) = (deal_integration_id IS NULL)", name="deal_key"),
+        Index(
+            "uq_links_customer",
+            "work_item_id",
+            "customer_id",
+            unique=True,
+            postgresql_where=text("customer_id IS NOT NULL"),
+        ),
+        Index(
+            "uq_links_deal",
+            "work_item_id",
+            "deal_integration_id",
+            "deal_external_id",
+            unique=True,
+            postgresql_where=text("deal_external_id IS NOT NULL"),
+        ),
+        {"schema": SCHEMA},
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    org_id: Mapped[uuid.UUID] = org_fk()
+    work_item_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    customer_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    deal_integration_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    deal_external_id: Mapped[str | None] = mapped_column(String(255))
+    source: Mapped[str] = mapped_column(String(10), nullable=False)
+    evidence: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = created_at()
+
+
+class ChangeWorkItem(Base):
+    """A change that names a work item in its title or body ("Fixes ENG-12"): the change ships it."""
+
+    __tablename__ = "change_work_items"
+    __table_args__ = (
+        PrimaryKeyConstraint("change_id", "work_item_id", name="pk_change_work_items"),
+        tenant_fk("change_id", "devbizops.changes", name="fk_change_work_items_change"),
+        tenant_fk("work_item_id", "devbizops.work_items", name="fk_change_work_items_work_item"),
+        Index("ix_change_work_items_work_item", "org_id", "work_item_id"),
+        {"schema": SCHEMA},
+    )
+
+    org_id: Mapped[uuid.UUID] = org_fk()
+    change_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    work_item_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)

@@ -54,3 +54,78 @@ class ScopeOut(CamelModel):
 
 class RecomputeOut(CamelModel):
     points: int
+
+
+WorkStatus = Literal["todo", "in_progress", "done", "canceled"]
+
+
+class WorkItemOut(CamelModel):
+    id: uuid.UUID
+    integration_id: uuid.UUID
+    key: str
+    title: str
+    status: WorkStatus
+    url: str | None
+    assignee: str | None
+    labels: list[str]
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    completed_at: dt.datetime | None
+    links: int = Field(description="customers and deals linked to it")
+
+
+class Money(CamelModel):
+    amount: int = Field(description="minor units of the currency")
+    currency: str
+
+
+class DealRefIn(RequestModel):
+    integration_id: uuid.UUID
+    external_id: str = Field(min_length=1, max_length=255, description="the deal's id in the CRM")
+
+
+class LinkIn(RequestModel):
+    customer_id: uuid.UUID | None = Field(None, description="a billing customer (KPIx)")
+    deal: DealRefIn | None = Field(None, description="a CRM deal, by its integration and id there")
+
+
+class LinkOut(CamelModel):
+    id: uuid.UUID
+    source: Literal["manual", "mention", "agent"]
+    evidence: str | None
+    created_at: dt.datetime
+    customer_id: uuid.UUID | None
+    customer_name: str | None = None
+    mrr: Money | None = Field(None, description="the customer's MRR today")
+    deal: DealRefIn | None = None
+    deal_name: str | None = None
+    deal_amount: Money | None = None
+    deal_open: bool | None = None
+
+
+class LinkedChange(CamelModel):
+    id: uuid.UUID
+    number: int
+    title: str
+    url: str | None
+    state: str
+    merged_at: dt.datetime | None
+    deployed_at: dt.datetime | None
+
+
+class ImpactOut(CamelModel):
+    shipped_at: dt.datetime
+    window_end: dt.date
+    movements: dict[str, Money] = Field(description="the linked customers' MRR movements by kind in the window")
+    net: Money
+    label: str = Field(description="what the numbers are: a correlation, not a cause")
+
+
+class WorkItemDetailOut(WorkItemOut):
+    body: str | None
+    customers: list[LinkOut]
+    deals: list[LinkOut]
+    changes: list[LinkedChange]
+    arr: Money = Field(description="the linked customers' ARR today")
+    open_pipeline: list[Money] = Field(description="the linked open deals' amounts, per currency")
+    impact: ImpactOut | None = Field(description="once shipped, with linked customers")

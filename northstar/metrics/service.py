@@ -19,7 +19,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 
 from psycopg.rows import args_row
-from sqlalchemy import delete, inspect, select, text
+from sqlalchemy import delete, func, inspect, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -434,6 +434,115 @@ async def source_points(
         query = query.where(Kpi.day >= since)
     rows = (await session.scalars(query.order_by(Kpi.day))).all()
     return [Point(row.metric, row.grain, row.day, queries.plain_number(row.value), row.dims) for row in rows]
+
+
+@dataclass(frozen=True)
+class CustomerRef:
+    id: uuid.UUID
+    name: str | None
+    email: str | None
+
+
+@dataclass(frozen=True)
+class DealRef:
+    """A synced deal, by the integration it came from and its id there; ``amount`` in minor units of ``currency``."""
+
+    integration_id: uuid.UUID
+    external_id: str
+    name: str | None
+    amount: int | None
+    currency: str
+    closed: bool
+    won: bool
+    notes: str | None = None
+
+
+async def customers_by_id(
+    session: AsyncSession, *, org_id: uuid.UUID, customer_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, CustomerRef]:
+    """The org's billing customers among ``customer_ids`` (others, and other orgs', are left out)."""
+    wanted = list(set(customer_ids))
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(Customer.id, Customer.name, Customer.email).where(Customer.org_id == org_id, Customer.id.in_(wanted))
+    )
+    return {row.id: CustomerRef(row.id, row.name, row.email) for row in rows}
+
+
+_DEALS = """
+SELECT d.integration_id, d.external_id, d.name, d.amount, d.currency, d.closed, d.won,
+       r.data -> 'properties' ->> 'description' AS notes
+FROM metrics.deals d
+LEFT JOIN integrations.records r
+  ON r.integration_id = d.integration_id AND r.stream = 'deals' AND r.external_id = d.external_id
+WHERE d.org_id = :org"""
+_DEALS_BY_KEY = (
+    _DEALS  # noqa: S608 - constant SQL fragments, no input
+    + """ AND (d.integration_id, d.external_id) IN (
+      SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:externals AS text[])))"""
+)
+
+
+def _deal(row: Any) -> DealRef:
+    """A deal row; deals keep hundredths of their currency, shown in its minor units."""
+    amount = row.amount
+    if amount is not None:
+        exponent = minor_units(row.currency) - sales_pipeline.DEAL_DECIMALS
+        amount = amount * 10**exponent if exponent >= 0 else engine.round_div(amount, 10**-exponent)
+    return DealRef(row.integration_id, row.external_id, row.name, amount, row.currency, row.closed, row.won, row.notes)
+
+
+async def deals_with_notes(session: AsyncSession, *, org_id: uuid.UUID) -> list[DealRef]:
+    """Every synced deal with its notes (a CRM deal's description), for finding what they mention."""
+    return [_deal(row) for row in await session.execute(text(_DEALS), {"org": org_id})]
+
+
+async def deals_by_key(
+    session: AsyncSession, *, org_id: uuid.UUID, keys: Iterable[tuple[uuid.UUID, str]]
+) -> dict[tuple[uuid.UUID, str], DealRef]:
+    wanted = list(set(keys))
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        text(_DEALS_BY_KEY), {"org": org_id, "ids": [key[0] for key in wanted], "externals": [key[1] for key in wanted]}
+    )
+    return {(row.integration_id, row.external_id): _deal(row) for row in rows}
+
+
+async def customer_mrr(
+    session: AsyncSession, *, org_id: uuid.UUID, customer_ids: Iterable[uuid.UUID], day: dt.date
+) -> dict[uuid.UUID, int]:
+    """Each customer's MRR on ``day`` (the sum of their movements until then), in reporting currency minor units."""
+    wanted = list(set(customer_ids))
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(Movement.customer_id, func.sum(Movement.amount))
+        .where(Movement.org_id == org_id, Movement.customer_id.in_(wanted), Movement.day <= day)
+        .group_by(Movement.customer_id)
+    )
+    found = {customer: int(total) for customer, total in rows.tuples()}
+    return {customer: found.get(customer, 0) for customer in wanted}
+
+
+async def movements_between(
+    session: AsyncSession, *, org_id: uuid.UUID, customer_ids: Iterable[uuid.UUID], start: dt.date, end: dt.date
+) -> dict[str, int]:
+    """The customers' MRR movements by kind from ``start`` to ``end`` (both included), reporting currency minor
+    units; every kind is present."""
+    wanted = list(set(customer_ids))
+    found: dict[str, int] = dict.fromkeys(engine.MOVEMENT_KINDS, 0)
+    if not wanted:
+        return found
+    rows = await session.execute(
+        select(Movement.kind, func.sum(Movement.amount))
+        .where(Movement.org_id == org_id, Movement.customer_id.in_(wanted), Movement.day.between(start, end))
+        .group_by(Movement.kind)
+    )
+    for kind, total in rows.tuples():
+        found[kind] = int(total)
+    return found
 
 
 async def _note_problem(session: AsyncSession, *, org_id: uuid.UUID, source: str, problem: str | None) -> None:

@@ -262,7 +262,30 @@ async def _objects_of(client: httpx.AsyncClient, database: Database, owner: Acco
             ),
             {"org": owner.org_id, "integration": integration["id"]},
         )
+        work_item_id = await session.scalar(
+            text(
+                "INSERT INTO devbizops.work_items (org_id, integration_id, external_id, key, title, labels, status,"
+                " created_at) VALUES (:org, :integration, '1', 'ENG-1', 'secret', '{}', 'todo', now()) RETURNING id"
+            ),
+            {"org": owner.org_id, "integration": integration["id"]},
+        )
+        customer_id = await session.scalar(
+            text(
+                "INSERT INTO metrics.customers (org_id, integration_id, external_id, name) VALUES"
+                " (:org, :integration, 'secret', 'secret') RETURNING id"
+            ),
+            {"org": owner.org_id, "integration": integration["id"]},
+        )
+        link_id = await session.scalar(
+            text(
+                "INSERT INTO devbizops.links (org_id, work_item_id, customer_id, source) VALUES"
+                " (:org, :item, :customer, 'manual') RETURNING id"
+            ),
+            {"org": owner.org_id, "item": work_item_id, "customer": customer_id},
+        )
     return {
+        "work_item_id": str(work_item_id),
+        "link_id": str(link_id),
         "repository_id": str(repository_id),
         "request_id": privacy_request["id"],
         "archive_id": str(archive_id),
@@ -333,6 +356,7 @@ CANDIDATE_FIELDS = {
     "provider": "generic",
     "plan": "starter",
     "teamId": None,
+    "customerId": "00000000-0000-4000-8000-000000000000",
 }
 
 

@@ -33,6 +33,7 @@ PROPERTIES = [
     "deal_currency_code",
     "hs_is_closed",
     "hs_is_closed_won",
+    "description",
 ]
 
 

@@ -59,6 +59,7 @@ PROPERTIES = (
     "deal_currency_code",
     "hs_is_closed",
     "hs_is_closed_won",
+    "description",  # the deal's notes: DevBizOps links the work items they mention
 )
 MAX_AMOUNT = Decimal(10) ** 15  # currency units; beyond this an amount is not a deal's
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)

@@ -1,4 +1,5 @@
-"""DevBizOps: the unified engineering model's writes, the DORA and flow metrics' recompute, repositories and teams.
+"""DevBizOps: the unified engineering model's writes, the DORA and flow metrics' recompute, repositories and teams
+(links to the business: ``links.py``).
 
 Engineering connectors hand their pages to ``store_batch`` (through the integrations sync, in the page's
 transaction); whatever changed queues one recompute per organization (``request_recompute``, deduplicated while one
@@ -25,6 +26,7 @@ from northstar.core.queue import enqueue_named
 from northstar.devbizops import dora
 from northstar.devbizops.inputs import EngineeringBatch
 from northstar.devbizops.models import Change, Deployment, Incident, Person, Repository, Review, WorkItem
+from northstar.devbizops.service import links
 from northstar.metrics import service as metrics_service
 
 RECOMPUTE_TASK = "devbizops.recompute"
@@ -204,7 +206,9 @@ async def engineering_facts(session: AsyncSession) -> dora.Facts:
 
 
 async def recompute(session: AsyncSession, *, org_id: uuid.UUID) -> int:
-    """Replace the org's engineering series with what the unified model says now; returns the points written."""
+    """Find the model's links again (``links.relink``) and replace the org's engineering series with what the model
+    says now; returns the points written."""
+    await links.relink(session, org_id=org_id)
     facts = await engineering_facts(session)
     zone = await metrics_service.time_zone_of(session, org_id)
     today = await metrics_service.org_today(session, org_id=org_id)
