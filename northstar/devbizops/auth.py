@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import Depends
 
+from northstar.core.console.pages import console_require
 from northstar.core.context import require
 from northstar.core.permissions import Principal
 
@@ -11,3 +12,6 @@ EngineeringRead = Annotated[Principal, Depends(require("engineering", "read"))]
 EngineeringUpdate = Annotated[Principal, Depends(require("engineering", "update"))]
 EngineeringCreate = Annotated[Principal, Depends(require("engineering", "create"))]
 EngineeringDelete = Annotated[Principal, Depends(require("engineering", "delete"))]
+
+# The console's pages pass the same gates as the API routes showing the same things.
+EngineeringReadPage = Annotated[Principal, Depends(console_require("engineering", "read"))]

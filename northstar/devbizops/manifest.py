@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from northstar.core.manifest import Manifest
+from northstar.core.manifest import Manifest, NavLink
 from northstar.core.permissions import Resource, allow, own
-from northstar.devbizops import api, models
+from northstar.devbizops import api, console, models
 
 MANIFEST = Manifest(
     name="devbizops",
     api_routers=(api.router,),
+    console_pages=(console.router,),
+    console_templates=console.TEMPLATES,
+    console_static=console.STATIC,
+    console_nav=(
+        NavLink("Engineering", "/app/engineering", "engineering", "read"),
+        NavLink("Work items", "/app/engineering/work-items", "engineering", "read"),
+    ),
     task_modules=("northstar.devbizops.tasks",),
     model_modules=(models,),
     tables=(

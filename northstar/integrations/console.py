@@ -40,13 +40,7 @@ from northstar.integrations.schemas import IntegrationCreate
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
-PROVIDER_NAMES = {
-    "stripe": "Stripe",
-    "shopify": "Shopify",
-    "google_analytics": "Google Analytics",
-    "mixpanel": "Mixpanel",
-    "hubspot": "HubSpot",
-}
+PROVIDER_NAMES = {name: connector.title for name, connector in CONNECTORS.items()}
 RUNS_SHOWN = 20
 ACTIVE_RUN = ("queued", "running")
 WORDS = {"url": "URL", "id": "ID", "uri": "URI", "api": "API"}
@@ -72,10 +66,20 @@ def _label(name: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+def _bare(annotation: Any) -> Any:
+    """``X`` of ``X | None``."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        return next((arg for arg in get_args(annotation) if arg is not type(None)), str)
+    return annotation
+
+
+def _is_list(info: FieldInfo) -> bool:
+    return get_origin(_bare(info.annotation)) is list
+
+
 def _input_type(annotation: Any) -> tuple[str, str | None]:
     """A number input for int and float fields (``X | None`` included), text for the rest."""
-    if get_origin(annotation) in (Union, types.UnionType):
-        annotation = next((arg for arg in get_args(annotation) if arg is not type(None)), str)
+    annotation = _bare(annotation)
     if annotation is int:
         return "number", "1"
     if annotation is float:
@@ -86,8 +90,11 @@ def _input_type(annotation: Any) -> tuple[str, str | None]:
 def _config_field(name: str, info: FieldInfo) -> FormField:
     kind, step = _input_type(info.annotation)
     parts = [info.description or ""]
-    if not info.is_required() and info.default is not None:
-        parts.append(f"default {info.default}")
+    if _is_list(info):
+        parts.append("separated by commas")
+    default = info.get_default(call_default_factory=True) if not info.is_required() else None
+    if default is not None:
+        parts.append(f"default {', '.join(map(str, default)) if isinstance(default, list) else default}")
     hint = "; ".join(part for part in parts if part) or None
     return FormField(
         f"config_{name}", _label(name), kind, info.is_required(), hint[:1].upper() + hint[1:] if hint else None, step
@@ -115,12 +122,18 @@ def _form_name(path: Sequence[Any]) -> str:
 
 
 def _typed_config(model: type[BaseModel], raw: dict[str, str]) -> dict[str, Any]:
-    """The config as the API would receive it: numbers as numbers when the model reads them so; otherwise the text
-    as typed, which the service's check then refuses naming the field."""
+    """The config as the API would receive it: numbers as numbers when the model reads them so, lists from their
+    comma-separated items; otherwise the text as typed, which the service's check then refuses naming the field."""
+    given: dict[str, Any] = {
+        name: [item.strip() for item in value.split(",") if item.strip()]
+        if name in model.model_fields and _is_list(model.model_fields[name])
+        else value
+        for name, value in raw.items()
+    }
     try:
-        return model.model_validate(raw).model_dump(include=set(raw))
+        return model.model_validate(given).model_dump(include=set(given))
     except ValidationError:
-        return dict(raw)
+        return given
 
 
 def _provider(provider: str) -> str:

@@ -545,6 +545,14 @@ async def movements_between(
     return found
 
 
+def money_text(amount: int, currency: str) -> str:
+    """Minor units of ``currency`` as people read them: ``12,000.50 EUR``, ``1,200 JPY``."""
+    exponent = minor_units(currency)
+    sign = "-" if amount < 0 else ""
+    whole, part = divmod(abs(amount), 10**exponent) if exponent else (abs(amount), 0)
+    return f"{sign}{whole:,}" + (f".{part:0{exponent}d}" if exponent else "") + f" {currency}"
+
+
 async def _note_problem(session: AsyncSession, *, org_id: uuid.UUID, source: str, problem: str | None) -> None:
     """Keep why a source's metrics are stale (the dashboard shows it), or forget it once they are not."""
     if problem is None:

@@ -335,6 +335,7 @@ class Connector(ABC):
     """One provider. ``streams`` are synced in order; ``pages`` yields pages from a stream's cursor."""
 
     provider: ClassVar[str]
+    title: ClassVar[str]  # the provider's name as people write it
     streams: ClassVar[tuple[str, ...]]
     credential_fields: ClassVar[tuple[str, ...]]  # the first is required
     settings_model: ClassVar[type[ConnectorSettings]] = ConnectorSettings

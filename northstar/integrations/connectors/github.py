@@ -114,6 +114,7 @@ def _login(user: Any) -> str | None:
 
 class GitHubConnector(Connector):
     provider = "github"
+    title = "GitHub"
     streams = ("repositories", "pull_requests", "deployments", "releases", "issues")
     credential_fields = ("access_token", "webhook_secret")
     settings_model = Settings

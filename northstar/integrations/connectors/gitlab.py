@@ -99,6 +99,7 @@ def _username(user: Any) -> str | None:
 
 class GitLabConnector(Connector):
     provider = "gitlab"
+    title = "GitLab"
     streams = ("projects", "merge_requests", "pipelines", "deployments", "issues")
     credential_fields = ("access_token", "webhook_secret")
     settings_model = Settings

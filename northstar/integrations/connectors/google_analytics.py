@@ -59,6 +59,7 @@ class Settings(ConnectorSettings):
 
 class GoogleAnalyticsConnector(Connector):
     provider = "google_analytics"
+    title = "Google Analytics"
     streams = ("traffic",)
     credential_fields = ("access_token", "refresh_token", "client_id", "client_secret")
     settings_model = Settings

@@ -87,6 +87,7 @@ class Stage:
 
 class HubSpotConnector(Connector):
     provider = "hubspot"
+    title = "HubSpot"
     streams = ("pipelines", "deals")
     credential_fields = ("access_token",)
     settings_model = Settings

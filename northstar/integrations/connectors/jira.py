@@ -92,6 +92,7 @@ def adf_text(node: Any) -> str:
 
 class JiraConnector(Connector):
     provider = "jira"
+    title = "Jira"
     streams = ("statuses", "issues", "sprints")
     credential_fields = ("api_token", "webhook_secret")
     settings_model = Settings

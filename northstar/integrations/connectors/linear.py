@@ -90,6 +90,7 @@ class Settings(ConnectorSettings):
 
 class LinearConnector(Connector):
     provider = "linear"
+    title = "Linear"
     streams = ("issues", "cycles", "projects")
     credential_fields = ("api_key", "webhook_secret")
     settings_model = Settings

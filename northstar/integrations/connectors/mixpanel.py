@@ -63,6 +63,7 @@ class Settings(ConnectorSettings):
 
 class MixpanelConnector(Connector):
     provider = "mixpanel"
+    title = "Mixpanel"
     streams = ("events",)
     credential_fields = ("secret", "username")
     settings_model = Settings

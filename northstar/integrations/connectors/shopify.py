@@ -223,6 +223,7 @@ class Walk:
 
 class ShopifyConnector(Connector):
     provider = "shopify"
+    title = "Shopify"
     streams = ("orders", "customers")
     credential_fields = ("access_token", "webhook_secret")
     signature_header = "x-shopify-hmac-sha256"

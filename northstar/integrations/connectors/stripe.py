@@ -61,6 +61,7 @@ def _instant(seconds: int | None) -> dt.datetime | None:
 
 class StripeConnector(Connector):
     provider = "stripe"
+    title = "Stripe"
     streams = (*LIST_STREAMS, "events")
     credential_fields = ("api_key", "webhook_secret")
     signature_header = "stripe-signature"

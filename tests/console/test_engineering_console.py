@@ -1,0 +1,90 @@
+"""The engineering pages in a browser: the DORA dashboard shows the API's values and bands with their trends, per
+scope; work items show the customers and deals waiting on them; empty orgs get a way in; investors are kept out;
+every page passes axe."""
+
+from __future__ import annotations
+
+import httpx
+from playwright.async_api import expect
+
+from northstar.core.db import Database
+from northstar.demo.engineering_history import generate
+from northstar.devbizops import service
+from northstar.metrics import service as metrics_service
+from tests.console.accessibility import assert_accessible
+from tests.console.conftest import Tab, api_data, chart_data, console_client, log_in
+from tests.console.screenshots import shot
+from tests.devbizops.conftest import create_team, store_history
+from tests.devbizops.test_links import _business
+from tests.factories import Account, add_member
+
+
+async def test_the_dashboard_shows_each_scopes_keys_bands_and_trends(
+    tab: Tab, client: httpx.AsyncClient, founder: Account, database: Database
+) -> None:
+    team = await create_team(client, founder, "Platform")
+    async with database.tenant_transaction(org_id=founder.org_id) as session:
+        today = await metrics_service.org_today(session, org_id=founder.org_id)
+    await store_history(database, founder, generate(repositories=4, months=12, end=today, teams=[team], seed=5))
+    async with database.tenant_transaction(org_id=founder.org_id) as session:
+        await service.recompute(session, org_id=founder.org_id)
+    report = await api_data(client, founder, "/devbizops/dora")
+    overall = report[0]
+    page = tab.page
+    await log_in(page, founder, path="/app/engineering")
+    for card, key in (
+        ("lead_time_hours", "leadTimeHours"),
+        ("change_failure_rate", "changeFailureRate"),
+        ("time_to_restore_hours", "timeToRestoreHours"),
+    ):
+        badge = page.locator(f'[data-metric="{card}"] .badge')
+        await expect(badge).to_have_attribute("data-band", overall[key]["band"])
+        chart = await chart_data(tab, f"chart-{card}")
+        expected = overall[key]["trend"]
+        if card == "change_failure_rate":
+            expected = [value / 100 if value is not None else None for value in expected]
+        assert chart["series"][0]["values"] == expected
+    await expect(page.locator('[data-metric="deployments"] .badge')).to_have_attribute(
+        "data-band", overall["deploymentFrequency"]["band"]
+    )
+    await assert_accessible(page, context="engineering dashboard")
+    await page.screenshot(path=shot("engineering-1440.png"), full_page=True)
+    await page.get_by_role("link", name="Platform").click()
+    await page.wait_for_url("**/app/engineering?scope=team*")
+    await expect(page.locator("#keys-title")).to_have_text("Platform")
+    platform = next(scope for scope in report if scope["kind"] == "team")
+    chart = await chart_data(tab, "chart-lead_time_hours")
+    assert chart["series"][0]["values"] == platform["leadTimeHours"]["trend"]
+    assert tab.script_problems() == []
+
+
+async def test_an_org_without_engineering_data_is_shown_the_way_in(tab: Tab, other_founder: Account) -> None:
+    await log_in(tab.page, other_founder, path="/app/engineering")
+    await expect(tab.page.get_by_text("No engineering data yet")).to_be_visible()
+    await assert_accessible(tab.page, context="engineering, empty")
+
+
+async def test_work_items_show_what_waits_on_them(
+    tab: Tab, client: httpx.AsyncClient, founder: Account, database: Database, console_url: str
+) -> None:
+    made = await _business(database, founder)
+    page = tab.page
+    await log_in(page, founder, path="/app/engineering/work-items")
+    await page.get_by_label("Search by key or title").fill("audit")
+    await page.get_by_role("button", name="Search").click()
+    await expect(page.locator("tbody tr")).to_have_count(1)
+    await assert_accessible(page, context="work items")
+    await page.get_by_role("link", name="ENG-7").click()
+    await page.wait_for_url(f"**/app/engineering/work-items/{made['items']['ENG-7']}")
+    await expect(page.get_by_text("12,000.50 EUR").first).to_be_visible()
+    await expect(page.locator("q")).to_contain_text("Blocked on ENG-7")
+    await assert_accessible(page, context="work item")
+    await page.screenshot(path=shot("engineering-work-item-1440.png"), full_page=True)
+
+    investor = await add_member(client, founder, "investor")
+    async with console_client(console_url, investor) as http:
+        assert (await http.get("/app/engineering")).status_code == 403
+        assert (await http.get(f"/app/engineering/work-items/{made['items']['ENG-7']}")).status_code == 403
+    member = await add_member(client, founder, "member")
+    async with console_client(console_url, member) as http:
+        assert (await http.get("/app/engineering/work-items")).status_code == 200
