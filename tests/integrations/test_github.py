@@ -285,3 +285,51 @@ async def test_webhooks_need_a_valid_signature_and_update_the_model(
             assert asyncio.get_running_loop().time() < deadline, "the delivery was not applied"
             await asyncio.sleep(0.1)
         assert found[0].state == "merged" and found[0].reviews == 1
+
+
+async def test_releases_count_as_deployments_when_asked_and_bad_settings_are_refused(
+    client: httpx.AsyncClient, founder: Account, database: Database, worker: Workers
+) -> None:
+    fake = FakeGitHub()
+    fake.add_repo("api")
+    start = _start()
+    fake.add_pull("api", created=start, first_commit=start - HOUR, merged=start + HOUR)
+    fake.add_release("api", published=start + 3 * HOUR, tag="v1.0.0")
+    fake.add_release("api", published=start + 4 * HOUR, tag="v1.1.0-draft", draft=True)
+    async with serving(fake.app) as url:
+        integration_id = await _connect(client, founder, fake, url, releasesAsDeployments=True)
+        run = await wait_for_sync(client, founder, integration_id)
+        assert run["status"] == "succeeded", run
+        assert run["fetched"]["releases"] == 2
+        [deployment] = await _rows_of(database, founder, "SELECT ref, status, production FROM devbizops.deployments")
+        assert tuple(deployment) == ("v1.0.0", "success", True)
+        assert (await _wait_for_points(database, founder, "lead_time_hours"))[start.date().replace(day=1)] == 4
+        for config, field in (
+            ({"owner": "not a name!"}, "config.owner"),
+            ({"owner": "acme", "concurrency": 0}, "config.concurrency"),
+            ({"owner": "acme", "repositories": "api"}, "config.repositories"),
+            ({}, "config.owner"),
+        ):
+            refused = await client.post(
+                "/api/v1/integrations",
+                headers=founder.headers,
+                json={"provider": "github", "name": "GitHub", "credentials": {"accessToken": "t"}, "config": config},
+            )
+            assert refused.status_code == 422, refused.text
+            assert field in {detail["field"].removeprefix("body.") for detail in refused.json()["error"]["details"]}
+        wrong_token = await client.post(
+            "/api/v1/integrations",
+            headers=founder.headers,
+            json={
+                "provider": "github",
+                "name": "GitHub",
+                "credentials": {"accessToken": "nope"},
+                "config": {"owner": fake.owner, "baseUrl": url},
+            },
+        )
+        assert wrong_token.status_code == 422 and wrong_token.json()["error"]["code"] == "connection_failed"
+
+
+async def _rows_of(database: Database, account: Account, sql: str) -> list[Any]:
+    async with database.tenant_transaction(org_id=account.org_id) as session:
+        return list((await session.execute(text(sql))).all())
