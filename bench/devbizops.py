@@ -1,5 +1,6 @@
-"""DevBizOps (issue 15): a GitHub backfill of 20,000 pull requests from the fake against its rate limit, and a full
-DORA and flow recompute of 50 repositories over 12 months.
+"""DevBizOps (issue 15): a GitHub backfill of 20,000 pull requests from the fake against its rate limit, a full
+DORA and flow recompute of 50 repositories over 12 months, and TechTranslator's deterministic reading of a
+60-minute call.
 
 Runs a real ``northstar run`` (API and worker) on a fresh data dir. Baselines measured in the same run:
 
@@ -11,6 +12,9 @@ Runs a real ``northstar run`` (API and worker) on a fresh data dir. Baselines me
 * recompute: reading the unified model alone (``engineering_facts``), the part of a recompute that no engine can
   avoid; the engine and the KPI store's write are the rest. ``NORTHSTAR_BENCH_DORA_PER_MONTH`` pull requests a
   repository a month (default 30: about 18,000 pull requests, 12,000 deployments).
+* TechTranslator: a generated 60-minute call (two speakers, 150 words a minute, a request every minute or so) read
+  in-process, with 5,000 existing work items to check for duplicates; baselines: parsing the call into utterances
+  alone, and the same reading with no work items.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from bench.socialproof import conninfo, server_database
 from northstar.demo.engineering_history import generate
 from northstar.demo.github_api import FakeGitHub
 from northstar.demo.loopback import serving
-from northstar.devbizops import service
+from northstar.devbizops import service, translator
 
 REPOSITORIES = 50
 MONTHS = 12
@@ -153,8 +157,113 @@ async def _recompute(server: Server, org_id: uuid.UUID, integration_id: uuid.UUI
     }
 
 
+CALL_MINUTES = 60
+WORDS_A_MINUTE = 150
+TRANSLATIONS = 5
+FILLER_WORDS = [
+    "so",
+    "yeah",
+    "we",
+    "looked",
+    "at",
+    "the",
+    "numbers",
+    "last",
+    "quarter",
+    "and",
+    "the",
+    "team",
+    "has",
+    "been",
+    "growing",
+    "quite",
+    "a",
+    "lot",
+    "since",
+    "the",
+    "spring",
+    "our",
+    "onboarding",
+    "went",
+    "fine",
+    "overall",
+    "the",
+    "people",
+    "in",
+    "finance",
+    "are",
+    "happy",
+    "with",
+    "the",
+    "reports",
+    "we",
+    "get",
+    "every",
+    "monday",
+]
+ASKS = (
+    "We need SSO with Okta for all {n} employees before we sign.",
+    "Is there a way to export the weekly report to CSV so that finance can reconcile it?",
+    "It would be great to have a Slack alert when a sync fails.",
+    "We can't renew unless we get an audit log of every change an admin makes.",
+    "Could you add a webhook whenever a deal is won?",
+    "We'd love a dark mode, eventually.",
+    "Our contractors should only see the {n} projects they are assigned to.",
+    "We need invoices in euros for our German entity.",
+)
+
+
+def _call(seed: int = 15) -> str:
+    """A 60-minute call: two speakers taking turns, about 150 words a minute, one ask about every minute."""
+    chance = random.Random(seed)
+    lines, words = [], 0
+    while words < CALL_MINUTES * WORDS_A_MINUTE:
+        minute = words // WORDS_A_MINUTE
+        speaker = "Priya (Globex)" if chance.random() < 0.6 else "Sam (Northstar)"
+        said = " ".join(chance.choice(FILLER_WORDS) for _ in range(chance.randint(12, 40))).capitalize() + "."
+        if speaker.startswith("Priya") and chance.random() < 0.45:
+            said += " " + chance.choice(ASKS).format(n=chance.randint(5, 900))
+        lines.append(f"[{minute // 60:02d}:{minute % 60:02d}] {speaker}: {said}")
+        words += len(said.split())
+    return "\n".join(lines) + "\n"
+
+
+def _translate() -> dict[str, Any]:
+    call = _call()
+    items = [(f"ENG-{index}", f"{_tracker_title(index)}") for index in range(5000)]
+    parses, bare, full = [], [], []
+    found: list[translator.Requirement] = []
+    for _ in range(TRANSLATIONS):
+        started = time.perf_counter()
+        translator.parse(call)
+        parses.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        found = translator.translate(call, customer="Globex")
+        bare.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        translator.duplicates(translator.translate(call, customer="Globex"), items)
+        full.append(time.perf_counter() - started)
+    return {
+        "call_words": len(call.split()),
+        "call_characters": len(call),
+        "requirements_found": len(found),
+        "translate_with_5000_work_items_p50_s": statistics.median(full),
+        "translate_with_5000_work_items_max_s": max(full),
+        "baseline_translate_without_work_items_p50_s": statistics.median(bare),
+        "baseline_parse_only_p50_s": statistics.median(parses),
+    }
+
+
+def _tracker_title(index: int) -> str:
+    """Work item titles of a busy tracker: product areas and verbs, a few like the call's asks."""
+    areas = ("billing", "reports", "login", "search", "export", "API", "mobile", "alerts", "onboarding", "settings")
+    verbs = ("Fix", "Add", "Improve", "Refactor", "Document", "Speed up", "Redesign", "Remove")
+    return f"{verbs[index % len(verbs)]} {areas[(index * 7) % len(areas)]} step {index}"
+
+
 def run() -> dict[str, Any]:
     results: dict[str, Any] = {"machine_load_1m_at_start": os.getloadavg()[0]}
+    results |= _translate()
     with running_server("run", **LOOPBACK) as server:
         results |= asyncio.run(_backfill(server, signup(server.base_url, "bench-github@example.com")))
         token = signup(server.base_url, "bench-dora@example.com")

@@ -17,15 +17,20 @@ from northstar.devbizops.models import Link, Repository, WorkItem
 from northstar.devbizops.schemas import (
     DealRefIn,
     DoraMetric,
+    DuplicateOut,
     ImpactOut,
     LinkedChange,
     LinkIn,
     LinkOut,
     Money,
+    QuoteOut,
     RepositoryOut,
     RepositoryUpdate,
+    RequirementOut,
     ScopeKind,
     ScopeOut,
+    TranslateIn,
+    TranslationOut,
     WorkItemDetailOut,
     WorkItemOut,
     WorkStatus,
@@ -290,3 +295,37 @@ async def remove_link(
     recompute while the notes still name the work item."""
     await links_service.remove_link(session, principal=principal, work_item_id=work_item_id, link_id=link_id)
     audit_target(request, "work_item_link", link_id)
+
+
+@router.post("/devbizops/translate", response_model=Envelope[TranslationOut], name="devbizops.translate")
+async def translate(body: TranslateIn, principal: EngineeringCreate, session: DbSession) -> Envelope[TranslationOut]:
+    """TechTranslator's deterministic reading of a sales or customer call: the technical requirements it asks for,
+    each with its evidence quoted verbatim (with character offsets into the transcript as sent) and the existing
+    work item it repeats, if any. Nothing is stored."""
+    found = await service.translate(
+        session,
+        org_id=principal.org_id,
+        transcript=body.transcript,
+        transcript_format=body.format,
+        customer=body.customer,
+        customer_speakers=body.customer_speakers,
+    )
+    requirements = []
+    for position, requirement in enumerate(found.requirements):
+        duplicate = found.duplicates.get(position)
+        requirements.append(
+            RequirementOut(
+                title=requirement.title,
+                user_story=requirement.user_story,
+                acceptance_criteria=requirement.acceptance_criteria,
+                priority=requirement.priority,
+                components=requirement.components,
+                requested_by=requirement.requested_by,
+                evidence=[
+                    QuoteOut(text=quote.text, start=quote.start, end=quote.end, speaker=quote.speaker)
+                    for quote in requirement.quotes
+                ],
+                duplicate_of=DuplicateOut(key=duplicate.key, similarity=duplicate.similarity) if duplicate else None,
+            )
+        )
+    return Envelope(data=TranslationOut(requirements=requirements))

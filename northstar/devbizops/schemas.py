@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -129,3 +129,42 @@ class WorkItemDetailOut(WorkItemOut):
     arr: Money = Field(description="the linked customers' ARR today")
     open_pipeline: list[Money] = Field(description="the linked open deals' amounts, per currency")
     impact: ImpactOut | None = Field(description="once shipped, with linked customers")
+
+
+MAX_TRANSCRIPT = 500_000  # characters: a few hours of talk
+
+
+class TranslateIn(RequestModel):
+    transcript: str = Field(min_length=1, max_length=MAX_TRANSCRIPT, description="plain text, WebVTT or SRT")
+    format: Literal["auto", "text", "vtt", "srt"] = "auto"
+    customer: str | None = Field(None, max_length=200, description="who asked: the customer's or deal's name")
+    customer_speakers: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=list, max_length=50, description="only these speakers' words count (default: everyone's)"
+    )
+
+
+class QuoteOut(CamelModel):
+    text: str = Field(description="verbatim: transcript[start:end]")
+    start: int
+    end: int
+    speaker: str | None
+
+
+class DuplicateOut(CamelModel):
+    key: str = Field(description="the existing work item to add this to instead of filing it again")
+    similarity: float
+
+
+class RequirementOut(CamelModel):
+    title: str
+    user_story: str
+    acceptance_criteria: list[str]
+    priority: Literal["high", "medium", "low"]
+    components: list[str]
+    requested_by: str | None
+    evidence: list[QuoteOut]
+    duplicate_of: DuplicateOut | None
+
+
+class TranslationOut(CamelModel):
+    requirements: list[RequirementOut]

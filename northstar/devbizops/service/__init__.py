@@ -22,8 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.accounts.service import projects as accounts_projects
 from northstar.core.db import Base, bulk_insert, fetch_page, get_in_org
+from northstar.core.http import Unprocessable
 from northstar.core.queue import enqueue_named
-from northstar.devbizops import dora
+from northstar.devbizops import dora, translator
 from northstar.devbizops.inputs import EngineeringBatch
 from northstar.devbizops.models import Change, Deployment, Incident, Person, Repository, Review, WorkItem
 from northstar.devbizops.service import links
@@ -31,6 +32,7 @@ from northstar.metrics import service as metrics_service
 
 RECOMPUTE_TASK = "devbizops.recompute"
 TEAMS_LIMIT = 10_000  # an org's teams, named in a report at once
+DUPLICATE_BODY = 500  # characters of a work item's description compared with a requirement
 BODY_LIMIT = 20_000  # characters of a change's or work item's description that are kept (enough to find links)
 
 
@@ -304,3 +306,42 @@ def _scope(dims: str, teams: dict[str, str]) -> Scope:
         team = dims.removeprefix("team=")
         return Scope(dims, "team", teams.get(team, team))
     return Scope(dims, "overall", "All repositories")
+
+
+# -- TechTranslator ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Translation:
+    requirements: list[translator.Requirement]
+    duplicates: dict[int, translator.Duplicate]  # requirement position -> the work item it repeats
+
+
+async def translate(
+    session: AsyncSession,
+    *,
+    org_id: uuid.UUID,
+    transcript: str,
+    transcript_format: translator.Format = "auto",
+    customer: str | None = None,
+    customer_speakers: Sequence[str] = (),
+) -> Translation:
+    """TechTranslator's deterministic reading of a call: its requirements with their verbatim evidence, each checked
+    against the org's open and recent work items for one it repeats."""
+    try:
+        requirements = translator.translate(
+            transcript, transcript_format=transcript_format, customer=customer, customer_speakers=customer_speakers
+        )
+    except translator.BadTranscript as exc:
+        raise Unprocessable(
+            f"The transcript cannot be read: {exc}",
+            details=[{"field": "body.transcript", "message": str(exc), "type": "value_error"}],
+        ) from None
+    rows = await session.execute(
+        select(WorkItem.key, WorkItem.title, WorkItem.body).where(
+            WorkItem.org_id == org_id, WorkItem.status != "canceled"
+        )
+    )
+    items = [(row.key, f"{row.title} {(row.body or '')[:DUPLICATE_BODY]}") for row in rows]
+    found = translator.duplicates(requirements, items)
+    return Translation(requirements, {duplicate.requirement: duplicate for duplicate in found})
