@@ -298,10 +298,14 @@ async def remove_link(
 
 
 @router.post("/devbizops/translate", response_model=Envelope[TranslationOut], name="devbizops.translate")
-async def translate(body: TranslateIn, principal: EngineeringCreate, session: DbSession) -> Envelope[TranslationOut]:
-    """TechTranslator's deterministic reading of a sales or customer call: the technical requirements it asks for,
-    each with its evidence quoted verbatim (with character offsets into the transcript as sent) and the existing
-    work item it repeats, if any. Nothing is stored."""
+async def translate(
+    body: TranslateIn, request: Request, principal: EngineeringCreate, session: DbSession
+) -> Envelope[TranslationOut]:
+    """TechTranslator's reading of a sales or customer call: the technical requirements it asks for, each with its
+    evidence quoted verbatim (with character offsets into the transcript as sent) and the existing work item it
+    repeats, if any. ``mode: llm`` has the configured language model read it, every quote checked against the call;
+    without a model, or when its reading has no verified requirement, the deterministic reading is given. Nothing is
+    stored."""
     found = await service.translate(
         session,
         org_id=principal.org_id,
@@ -309,6 +313,7 @@ async def translate(body: TranslateIn, principal: EngineeringCreate, session: Db
         transcript_format=body.format,
         customer=body.customer,
         customer_speakers=body.customer_speakers,
+        model=request.app.state.llm if body.mode == "llm" else None,
     )
     requirements = []
     for position, requirement in enumerate(found.requirements):
@@ -328,4 +333,11 @@ async def translate(body: TranslateIn, principal: EngineeringCreate, session: Db
                 duplicate_of=DuplicateOut(key=duplicate.key, similarity=duplicate.similarity) if duplicate else None,
             )
         )
-    return Envelope(data=TranslationOut(requirements=requirements))
+    checks = list(found.checks)
+    if body.mode == "llm" and request.app.state.llm is None:
+        checks.append("no language model is configured")
+    return Envelope(
+        data=TranslationOut(
+            requirements=requirements, generator=found.generator, rejected=found.rejected, checks=checks
+        )
+    )

@@ -141,6 +141,9 @@ class TranslateIn(RequestModel):
     customer_speakers: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
         default_factory=list, max_length=50, description="only these speakers' words count (default: everyone's)"
     )
+    mode: Literal["deterministic", "llm"] = Field(
+        "deterministic", description="llm: the configured language model reads the call, its quotes checked"
+    )
 
 
 class QuoteOut(CamelModel):
@@ -168,3 +171,6 @@ class RequirementOut(CamelModel):
 
 class TranslationOut(CamelModel):
     requirements: list[RequirementOut]
+    generator: str = Field(description="deterministic, or llm:<model>")
+    rejected: list[str] = Field(description="the model's requirements refused: a quote not in the call")
+    checks: list[str] = Field(description="why the model's reading was not used, when it was asked for")

@@ -14,15 +14,17 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import procrastinate.exceptions
+from pydantic import BaseModel, Field
 from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.accounts.service import projects as accounts_projects
 from northstar.core.db import Base, bulk_insert, fetch_page, get_in_org
 from northstar.core.http import Unprocessable
+from northstar.core.llm import LanguageModel, LlmUnavailable
 from northstar.core.queue import enqueue_named
 from northstar.devbizops import dora, translator
 from northstar.devbizops.inputs import EngineeringBatch
@@ -315,6 +317,34 @@ def _scope(dims: str, teams: dict[str, str]) -> Scope:
 class Translation:
     requirements: list[translator.Requirement]
     duplicates: dict[int, translator.Duplicate]  # requirement position -> the work item it repeats
+    generator: str  # "deterministic", or "llm:<model>"
+    rejected: list[str]  # the model's requirements refused, and why
+    checks: list[str]  # why the model's reading was not used, when it was asked for
+
+
+class ModelRequirement(BaseModel):
+    """A requirement as the language model is asked to write it: every quote copied verbatim from the call."""
+
+    title: str = Field(max_length=200)
+    user_story: str = Field(max_length=1000)
+    acceptance_criteria: list[str] = Field(max_length=20)
+    priority: Literal["high", "medium", "low"]
+    components: list[str] = Field(max_length=10)
+    quotes: list[str] = Field(min_length=1, max_length=10)
+
+
+class ModelReading(BaseModel):
+    requirements: list[ModelRequirement] = Field(max_length=50)
+
+
+TRANSLATOR_INSTRUCTIONS = (
+    "You turn a sales or customer call into technical requirements for an engineering team. For each thing the "
+    "customer asks for, write a short title, a user story (As …, I want …, so that … when they said why), "
+    "acceptance criteria taken from what they stated, a priority (high when they called it a blocker, a "
+    "deal-breaker, a must or urgent; low when they called it nice to have or not urgent; else medium), the product "
+    "components it touches, and quotes: sentences copied character for character from the call, which show the "
+    "ask. Never paraphrase a quote and never invent one: a quote that is not in the call is thrown away."
+)
 
 
 async def translate(
@@ -325,9 +355,12 @@ async def translate(
     transcript_format: translator.Format = "auto",
     customer: str | None = None,
     customer_speakers: Sequence[str] = (),
+    model: LanguageModel | None = None,
 ) -> Translation:
-    """TechTranslator's deterministic reading of a call: its requirements with their verbatim evidence, each checked
-    against the org's open and recent work items for one it repeats."""
+    """TechTranslator's reading of a call: its requirements with their verbatim evidence, each checked against the
+    org's work items for one it repeats. With ``model``, the language model reads it and every quote it gives is
+    checked against the call (a requirement with a quote that is not in it is refused); without a model, or
+    when its reading leaves nothing, the deterministic engine's reading is used."""
     try:
         requirements = translator.translate(
             transcript, transcript_format=transcript_format, customer=customer, customer_speakers=customer_speakers
@@ -337,6 +370,27 @@ async def translate(
             f"The transcript cannot be read: {exc}",
             details=[{"field": "body.transcript", "message": str(exc), "type": "value_error"}],
         ) from None
+    generator = "deterministic"
+    rejected: list[str] = []
+    checks: list[str] = []
+    if model is not None:
+        try:
+            reading = await model.generate(
+                session,
+                org_id=org_id,
+                purpose="devbizops.tech_translator",
+                instructions=TRANSLATOR_INSTRUCTIONS,
+                prompt=f"Customer: {customer or 'unknown'}\n\nThe call:\n{transcript}",
+                schema=ModelReading,
+                private_terms=[customer] if customer else (),
+            )
+            verified, rejected = _verified(reading, transcript, customer)
+            if verified:
+                requirements, generator = verified, f"llm:{model.config.model}"
+            else:
+                checks.append("the language model's reading had no requirement with verbatim evidence")
+        except LlmUnavailable as exc:
+            checks.append(exc.message)
     rows = await session.execute(
         select(WorkItem.key, WorkItem.title, WorkItem.body).where(
             WorkItem.org_id == org_id, WorkItem.status != "canceled"
@@ -344,4 +398,33 @@ async def translate(
     )
     items = [(row.key, f"{row.title} {(row.body or '')[:DUPLICATE_BODY]}") for row in rows]
     found = translator.duplicates(requirements, items)
-    return Translation(requirements, {duplicate.requirement: duplicate for duplicate in found})
+    return Translation(
+        requirements, {duplicate.requirement: duplicate for duplicate in found}, generator, rejected, checks
+    )
+
+
+def _verified(
+    reading: ModelReading, transcript: str, customer: str | None
+) -> tuple[list[translator.Requirement], list[str]]:
+    """The model's requirements whose every quote is in the call (with the offsets found there), and why the
+    others were refused."""
+    kept: list[translator.Requirement] = []
+    refused: list[str] = []
+    for found in reading.requirements:
+        quotes = [translator.verify_quote(transcript, quote) for quote in found.quotes]
+        missing = [quote for quote, placed in zip(found.quotes, quotes, strict=True) if placed is None]
+        if missing:
+            refused.append(f"{found.title}: the quote {missing[0]!r} is not in the call")
+            continue
+        kept.append(
+            translator.Requirement(
+                title=found.title,
+                user_story=found.user_story,
+                acceptance_criteria=found.acceptance_criteria or [f"{found.title} works as asked"],
+                priority=found.priority,
+                components=found.components or ["product"],
+                requested_by=customer,
+                quotes=[quote for quote in quotes if quote is not None],
+            )
+        )
+    return kept, refused
