@@ -89,6 +89,18 @@ def llm_from_settings(settings: Settings) -> LanguageModel | None:
 
 
 @dataclass(frozen=True)
+class Spent:
+    """What one call used: completions answered (retries included), tokens, and cost in millionths of
+    ``currency``."""
+
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    cost_micros: int
+    currency: str
+
+
+@dataclass(frozen=True)
 class _Completion:
     """What one chat completion answered."""
 
@@ -120,13 +132,15 @@ class LanguageModel:
         schema: type[Answer],
         private_terms: Iterable[str] = (),
         temperature: float | None = None,
+        spent: list[Spent] | None = None,
     ) -> Answer:
         """The model's answer to ``prompt`` as a validated ``schema``, private values as the caller gave them.
 
         ``session`` is bound to ``org_id``: the org's budget is checked in it before anything is sent, and the
         tokens used are added to its month in it (one session, one call at a time). ``purpose`` names the call in
         spans and logs (``coach.narrative``). Raises ``LlmUnavailable`` (or its ``LlmFailed``,
-        ``LlmBudgetExceeded``) whenever there is no valid answer.
+        ``LlmBudgetExceeded``) whenever there is no valid answer. ``spent``, when given, gets what the call used
+        (answered or not), for a caller that accounts for it per task (an agent run).
         """
         config = self.config
         temperature = config.temperature if temperature is None else temperature
@@ -156,7 +170,10 @@ class LanguageModel:
                 failure = exc
             _describe(span, answered)
             if answered:  # tokens are spent whether or not the answer was usable
-                await _record(session, org_id, month, config, answered)
+                used = _spent(config, answered)
+                await _record(session, org_id, month, used)
+                if spent is not None:
+                    spent.append(used)
             if failure is not None:
                 span.set_attribute("error.type", type(failure).__name__)
                 log.warning("llm_unavailable", purpose=purpose, org=str(org_id), error=failure.message)
@@ -421,12 +438,7 @@ def _describe(span: trace.Span, answered: list[_Completion]) -> None:
     )
 
 
-async def _record(
-    session: AsyncSession, org_id: uuid.UUID, month: date, config: LlmSettings, answered: list[_Completion]
-) -> None:
-    """Add the call's completions to the org's month, in the caller's transaction."""
-    input_tokens = sum(completion.input_tokens for completion in answered)
-    output_tokens = sum(completion.output_tokens for completion in answered)
+def _spent(config: LlmSettings, answered: list[_Completion]) -> Spent:
     cost = sum(  # in millionths, each completion's rounded up
         (
             completion.input_tokens * config.input_micros_per_1k_tokens
@@ -436,14 +448,25 @@ async def _record(
         // 1000
         for completion in answered
     )
+    return Spent(
+        calls=len(answered),
+        input_tokens=sum(completion.input_tokens for completion in answered),
+        output_tokens=sum(completion.output_tokens for completion in answered),
+        cost_micros=cost,
+        currency=config.currency,
+    )
+
+
+async def _record(session: AsyncSession, org_id: uuid.UUID, month: date, used: Spent) -> None:
+    """Add the call's completions to the org's month, in the caller's transaction."""
     statement = insert(LlmUsage).values(
         org_id=org_id,
         month=month,
-        currency=config.currency,
-        calls=len(answered),
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        cost_micros=cost,
+        currency=used.currency,
+        calls=used.calls,
+        input_tokens=used.input_tokens,
+        output_tokens=used.output_tokens,
+        cost_micros=used.cost_micros,
     )
     await session.execute(
         statement.on_conflict_do_update(

@@ -6,7 +6,8 @@ HH:mm"`` (in the API user's time zone, to the minute) and ``ORDER BY updated ASC
 the requested ``fields`` (and ``changelog`` with ``expand=changelog``), ``nextPageToken`` (opaque) and ``isLast``.
 The Agile API pages with ``startAt``, ``maxResults`` and ``isLast``. Requests need HTTP Basic credentials (the
 account's e-mail and API token); ``FakeVendor`` refuses requests beyond ``requests_per_second`` with 429 and
-``Retry-After``, as Jira does.
+``Retry-After``, as Jira does. ``POST /rest/api/3/issue`` files an issue and ``POST …/issue/{id}/comment`` keeps a
+comment (``comments``), as approved DevBizOps proposals do.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ class FakeJira:
     searches: list[dict[str, Any]] = field(default_factory=list)
     boards: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # project key -> boards
     sprints: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    comments: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # issue id -> comments (ADF bodies)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(10_000))
     vendor: FakeVendor = field(init=False)
 
@@ -75,7 +77,9 @@ class FakeJira:
                 Route("/rest/api/3/myself", self._myself),
                 Route("/rest/api/3/status", self._statuses),
                 Route("/rest/api/3/search/jql", self._search, methods=["POST"]),
+                Route("/rest/api/3/issue", self._create, methods=["POST"]),
                 Route("/rest/api/3/issue/{id}", self._issue),
+                Route("/rest/api/3/issue/{id}/comment", self._comment, methods=["POST"]),
                 Route("/rest/agile/1.0/board", self._boards),
                 Route("/rest/agile/1.0/board/{id:int}/sprint", self._sprints),
             ],
@@ -214,6 +218,32 @@ class FakeJira:
                 issue, fields.split(",") if fields else None, "changelog" in request.query_params.get("expand", "")
             )
         )
+
+    async def _create(self, request: Request) -> JSONResponse:
+        """``POST /rest/api/3/issue``: a new issue in "To Do" from ``fields`` (project key, summary, issue type)."""
+        fields = (await request.json()).get("fields") or {}
+        project = (fields.get("project") or {}).get("key")
+        if not project or not fields.get("summary") or not (fields.get("issuetype") or {}).get("name"):
+            return JSONResponse({"errorMessages": [], "errors": {"summary": "You must specify a summary."}}, 400)
+        issue = self.add_issue(
+            project, created=dt.datetime.now(dt.UTC), kind=fields["issuetype"]["name"], summary=fields["summary"]
+        )
+        issue["fields"]["description"] = fields.get("description")
+        issue["fields"]["labels"] = list(fields.get("labels") or [])
+        return JSONResponse({"id": issue["id"], "key": issue["key"], "self": f"/rest/api/3/issue/{issue['id']}"}, 201)
+
+    async def _comment(self, request: Request) -> JSONResponse:
+        wanted = request.path_params["id"]
+        issue = self.issues.get(wanted) or next(
+            (found for found in self.issues.values() if found["key"] == wanted), None
+        )
+        if issue is None:
+            return JSONResponse(
+                {"errorMessages": ["Issue does not exist or you do not have permission to see it."]}, 404
+            )
+        comment = {"id": str(next(self._ids)), "body": (await request.json()).get("body")}
+        self.comments.setdefault(issue["id"], []).append(comment)
+        return JSONResponse(comment, 201)
 
     def _agile_page(self, request: Request, values: list[dict[str, Any]]) -> JSONResponse:
         start = int(request.query_params.get("startAt", "0"))

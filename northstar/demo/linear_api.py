@@ -5,7 +5,8 @@
 ``projects``, each taking ``first`` (at most 250) and ``after`` and answering ``nodes`` and ``pageInfo { hasNextPage
 endCursor }``; nodes carry every field the connector selects. The budget is stated as
 ``X-RateLimit-Requests-Limit``, ``-Remaining`` and ``-Reset`` (epoch milliseconds), and a request past it is answered
-400 with a ``RATELIMITED`` error, as Linear does (``forge_api.StatedLimit``).
+400 with a ``RATELIMITED`` error, as Linear does (``forge_api.StatedLimit``). The mutations ``issueCreate`` (in one of
+``teams``) and ``commentCreate`` (kept in ``comments``) take their ``input`` variable, as approved proposals send it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from northstar.demo.forge_api import StatedLimit, json_response
 from northstar.demo.vendor_api import FakeVendor
 
 MAX_FIRST = 250
-ROOTS = re.compile(r"\b(viewer|issue|issues|cycles|projects)\b\s*[({]")
+ROOTS = re.compile(r"\b(viewer|issueCreate|commentCreate|teams|issue|issues|cycles|projects)\b\s*[({]")
 
 
 def iso(moment: dt.datetime) -> str:
@@ -48,6 +49,8 @@ class FakeLinear:
     cycles: dict[str, dict[str, Any]] = field(default_factory=dict)
     projects: dict[str, dict[str, Any]] = field(default_factory=dict)
     queries: list[dict[str, Any]] = field(default_factory=list)
+    comments: list[dict[str, Any]] = field(default_factory=list)
+    teams: list[dict[str, str]] = field(default_factory=lambda: [{"id": "team-ENG", "key": "ENG"}])
     vendor: FakeVendor = field(init=False)
 
     def __post_init__(self) -> None:
@@ -126,6 +129,22 @@ class FakeLinear:
         root = found.group(1)
         if root == "viewer":
             data: Any = {"id": "user-bot"}
+        elif root == "teams":
+            data = {"nodes": self.teams}
+        elif root == "issueCreate":
+            given = variables.get("input") or {}
+            team = next((team for team in self.teams if team["id"] == given.get("teamId")), None)
+            if team is None or not given.get("title"):
+                return json_response({"data": None, "errors": [{"message": "Argument Validation Error"}]}, 200, budget)
+            issue = self.add_issue(team=team["key"], created=dt.datetime.now(dt.UTC), title=given["title"])
+            issue["description"], issue["priority"] = given.get("description"), given.get("priority", 0)
+            data = {"success": True, "issue": issue}
+        elif root == "commentCreate":
+            given = variables.get("input") or {}
+            if given.get("issueId") not in self.issues:
+                return json_response({"data": None, "errors": [{"message": "Entity not found"}]}, 200, budget)
+            self.comments.append(given)
+            data = {"success": True}
         elif root == "issue":
             data = self.issues.get(str(variables.get("id")))
             if data is None:

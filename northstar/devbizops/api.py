@@ -7,14 +7,27 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, status
+from pydantic.alias_generators import to_camel
 
 from northstar.core.context import DbSession, audit_target
 from northstar.core.http import ERROR_RESPONSES, Envelope, Page, PageEnvelope
 from northstar.core.idempotency import Idempotent
 from northstar.devbizops import dora, service
-from northstar.devbizops.auth import EngineeringCreate, EngineeringDelete, EngineeringRead, EngineeringUpdate
-from northstar.devbizops.models import Link, Repository, WorkItem
+from northstar.devbizops.auth import (
+    EngineeringCreate,
+    EngineeringDelete,
+    EngineeringRead,
+    EngineeringUpdate,
+    ProposalsCreate,
+    ProposalsDecide,
+    ProposalsRead,
+)
+from northstar.devbizops.models import AgentRun, Link, Proposal, Repository, WorkItem
 from northstar.devbizops.schemas import (
+    AgentRunDetailOut,
+    AgentRunOut,
+    AgentStepOut,
+    ApproveIn,
     DealRefIn,
     DoraMetric,
     DuplicateOut,
@@ -23,18 +36,22 @@ from northstar.devbizops.schemas import (
     LinkIn,
     LinkOut,
     Money,
+    ProposalOut,
     QuoteOut,
+    RejectIn,
     RepositoryOut,
     RepositoryUpdate,
     RequirementOut,
     ScopeKind,
     ScopeOut,
+    TechTranslatorRunIn,
     TranslateIn,
     TranslationOut,
     WorkItemDetailOut,
     WorkItemOut,
     WorkStatus,
 )
+from northstar.devbizops.service import agents as agents_service
 from northstar.devbizops.service import links as links_service
 
 router = APIRouter(tags=["devbizops"], responses=ERROR_RESPONSES)
@@ -341,3 +358,118 @@ async def translate(
             requirements=requirements, generator=found.generator, rejected=found.rejected, checks=checks
         )
     )
+
+
+def _camel(value: Any) -> Any:
+    """A stored document (snake_case keys, as the service keeps it) as the API's JSON shows it."""
+    if isinstance(value, dict):
+        return {to_camel(str(key)): _camel(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_camel(item) for item in value]
+    return value
+
+
+def _run(run: AgentRun) -> AgentRunOut:
+    return AgentRunOut.model_validate(run, from_attributes=True)
+
+
+def _proposal(proposal: Proposal) -> ProposalOut:
+    fields = {name: getattr(proposal, name) for name in ProposalOut.model_fields if name != "requirement"}
+    return ProposalOut.model_validate({**fields, "requirement": _camel(proposal.payload)})
+
+
+@router.post(
+    "/devbizops/agents/tech-translator/runs",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Envelope[AgentRunOut],
+    name="devbizops.tech_translator_run",
+    dependencies=[Idempotent],
+)
+async def run_tech_translator(
+    body: TechTranslatorRunIn, request: Request, principal: ProposalsCreate, session: DbSession
+) -> Envelope[AgentRunOut]:
+    """Queue a TechTranslator run: the call is read as ``/devbizops/translate`` reads it, and each requirement
+    becomes a proposal (a new ticket, or adding to the work item it repeats) waiting for a founder's or admin's
+    approval. Follow it at ``GET /devbizops/agents/runs/{id}``."""
+    run = await agents_service.start_tech_translator(
+        session, principal=principal, given=body.model_dump(mode="json", exclude_none=True)
+    )
+    audit_target(request, "agent_run", run.id)
+    return Envelope(data=_run(run))
+
+
+@router.get("/devbizops/agents/runs", response_model=PageEnvelope[AgentRunOut], name="devbizops.agent_runs")
+async def list_agent_runs(principal: ProposalsRead, session: DbSession, page: Page) -> PageEnvelope[AgentRunOut]:
+    found, total = await agents_service.list_runs(
+        session, org_id=principal.org_id, offset=page.offset, limit=page.limit
+    )
+    return PageEnvelope(data=[_run(run) for run in found], meta=page.meta(total))
+
+
+@router.get("/devbizops/agents/runs/{run_id}", response_model=Envelope[AgentRunDetailOut], name="devbizops.agent_run")
+async def get_agent_run(
+    principal: ProposalsRead, session: DbSession, run_id: Annotated[uuid.UUID, Path()]
+) -> Envelope[AgentRunDetailOut]:
+    """A run with its input, output, every step (what it found, its span) and its proposals."""
+    run, steps, proposals = await agents_service.run_details(session, org_id=principal.org_id, run_id=run_id)
+    return Envelope(
+        data=AgentRunDetailOut.model_validate(
+            {
+                **_run(run).model_dump(),
+                "input": _camel(run.input),
+                "output": _camel(run.output),
+                "steps": [AgentStepOut.model_validate(step, from_attributes=True) for step in steps],
+                "proposals": [_proposal(proposal) for proposal in proposals],
+            }
+        )
+    )
+
+
+@router.post(
+    "/devbizops/agents/runs/{run_id}/replay",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Envelope[AgentRunOut],
+    name="devbizops.agent_run_replay",
+    dependencies=[Idempotent],
+)
+async def replay_agent_run(
+    request: Request, principal: ProposalsCreate, session: DbSession, run_id: Annotated[uuid.UUID, Path()]
+) -> Envelope[AgentRunOut]:
+    """Run again with the same input, as a new run (``replayOf`` names the first)."""
+    run = await agents_service.replay(session, principal=principal, run_id=run_id)
+    audit_target(request, "agent_run", run.id, replay_of=str(run_id))
+    return Envelope(data=_run(run))
+
+
+@router.post(
+    "/devbizops/proposals/{proposal_id}/approve", response_model=Envelope[ProposalOut], name="devbizops.approve"
+)
+async def approve_proposal(
+    body: ApproveIn,
+    request: Request,
+    principal: ProposalsDecide,
+    session: DbSession,
+    proposal_id: Annotated[uuid.UUID, Path()],
+) -> Envelope[ProposalOut]:
+    """Approve a proposal: the ticket is filed in the chosen Jira or Linear integration (or the existing work item
+    gets the requirement as a comment) by a queued job, and linked to the run's deal or customer."""
+    audit_target(request, "proposal", proposal_id, decision="approved")
+    proposal = await agents_service.decide(
+        session, principal=principal, proposal_id=proposal_id, approve=True, integration_id=body.integration_id
+    )
+    return Envelope(data=_proposal(proposal))
+
+
+@router.post("/devbizops/proposals/{proposal_id}/reject", response_model=Envelope[ProposalOut], name="devbizops.reject")
+async def reject_proposal(
+    body: RejectIn,
+    request: Request,
+    principal: ProposalsDecide,
+    session: DbSession,
+    proposal_id: Annotated[uuid.UUID, Path()],
+) -> Envelope[ProposalOut]:
+    audit_target(request, "proposal", proposal_id, decision="rejected")
+    proposal = await agents_service.decide(
+        session, principal=principal, proposal_id=proposal_id, approve=False, reason=body.reason
+    )
+    return Envelope(data=_proposal(proposal))

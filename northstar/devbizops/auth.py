@@ -13,5 +13,9 @@ EngineeringUpdate = Annotated[Principal, Depends(require("engineering", "update"
 EngineeringCreate = Annotated[Principal, Depends(require("engineering", "create"))]
 EngineeringDelete = Annotated[Principal, Depends(require("engineering", "delete"))]
 
+ProposalsCreate = Annotated[Principal, Depends(require("proposals", "create"))]
+ProposalsRead = Annotated[Principal, Depends(require("proposals", "read"))]
+ProposalsDecide = Annotated[Principal, Depends(require("proposals", "update"))]
+
 # The console's pages pass the same gates as the API routes showing the same things.
 EngineeringReadPage = Annotated[Principal, Depends(console_require("engineering", "read"))]

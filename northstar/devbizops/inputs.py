@@ -118,3 +118,13 @@ class EngineeringBatch:
 
     def __bool__(self) -> bool:
         return any((self.repositories, self.changes, self.deployments, self.incidents, self.work_items, self.people))
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """A ticket an approved proposal files in a tracker (Jira, Linear), or adds to an existing one as a comment."""
+
+    title: str
+    description: str  # plain text, paragraphs separated by blank lines
+    labels: tuple[str, ...] = ()
+    priority: str = "medium"  # high, medium, low

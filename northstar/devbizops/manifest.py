@@ -1,4 +1,4 @@
-"""DevBizOps (seed 002): engineering data from GitHub beside the business data, and the DORA and flow metrics."""
+"""DevBizOps (seed 002): engineering data beside the business data, the DORA and flow metrics, and the agents."""
 
 from __future__ import annotations
 
@@ -20,16 +20,23 @@ MANIFEST = Manifest(
     model_modules=(models,),
     tables=(
         "devbizops.change_work_items",
+        "devbizops.agent_runs",
+        "devbizops.agent_steps",
         "devbizops.changes",
         "devbizops.deployments",
         "devbizops.incidents",
         "devbizops.links",
         "devbizops.people",
+        "devbizops.proposals",
         "devbizops.repositories",
         "devbizops.reviews",
         "devbizops.work_items",
     ),
     schemas=("devbizops",),
-    resources=(Resource("engineering", member=(allow("create", "read"), own("delete")), analyst=(allow("read"),)),),
-    audit_targets=("repository", "work_item_link"),
+    resources=(
+        Resource("engineering", member=(allow("create", "read"), own("delete")), analyst=(allow("read"),)),
+        # members run agents and see what they propose; founders and admins approve (update)
+        Resource("proposals", member=(allow("create", "read"),), analyst=(allow("read"),)),
+    ),
+    audit_targets=("repository", "work_item_link", "agent_run", "proposal"),
 )

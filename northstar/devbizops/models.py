@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -24,7 +26,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from northstar.core.db import Base, created_at, org_fk, tenant_fk, uuid_pk
@@ -256,3 +258,86 @@ class ChangeWorkItem(Base):
     org_id: Mapped[uuid.UUID] = org_fk()
     change_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
     work_item_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+
+
+class AgentRun(Base):
+    """One run of an agent (TechTranslator so far): what it was given, what it answered, what it cost, its trace."""
+
+    __tablename__ = "agent_runs"
+    __table_args__ = (
+        UniqueConstraint("org_id", "id", name="uq_agent_runs_org_id_id"),
+        CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed')", name="status"),
+        CheckConstraint("mode IN ('deterministic', 'llm')", name="mode"),
+        Index("ix_agent_runs_org_id_created_at", "org_id", "created_at"),
+        {"schema": SCHEMA},
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    org_id: Mapped[uuid.UUID] = org_fk()
+    agent: Mapped[str] = mapped_column(String(40), nullable=False)
+    status: Mapped[str] = mapped_column(String(10), nullable=False)
+    mode: Mapped[str] = mapped_column(String(15), nullable=False)
+    input: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    output: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    generator: Mapped[str | None] = mapped_column(String(120))
+    input_tokens: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    output_tokens: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    cost_micros: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
+    trace_id: Mapped[str | None] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(Text)
+    replay_of: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    created_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = created_at()
+    started_at: Mapped[datetime | None] = _when()
+    finished_at: Mapped[datetime | None] = _when()
+
+
+class AgentStep(Base):
+    """A step of a run, in order, with what it found and its span."""
+
+    __tablename__ = "agent_steps"
+    __table_args__ = (
+        PrimaryKeyConstraint("run_id", "position", name="pk_agent_steps"),
+        tenant_fk("run_id", "devbizops.agent_runs", name="fk_agent_steps_run"),
+        {"schema": SCHEMA},
+    )
+
+    org_id: Mapped[uuid.UUID] = org_fk()
+    run_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    position: Mapped[int] = mapped_column(Integer, nullable=False)
+    name: Mapped[str] = mapped_column(String(60), nullable=False)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    span_id: Mapped[str | None] = mapped_column(String(16))
+    started_at: Mapped[datetime] = _when(nullable=False)
+    finished_at: Mapped[datetime] = _when(nullable=False)
+
+
+class Proposal(Base):
+    """What an agent proposes; nothing outside changes until someone who may approve it does (``status``)."""
+
+    __tablename__ = "proposals"
+    __table_args__ = (
+        UniqueConstraint("org_id", "id", name="uq_proposals_org_id_id"),
+        tenant_fk("run_id", "devbizops.agent_runs", name="fk_proposals_run"),
+        CheckConstraint("kind IN ('create_ticket', 'add_to_work_item')", name="kind"),
+        CheckConstraint("status IN ('proposed', 'approved', 'rejected', 'applied', 'failed')", name="status"),
+        Index("ix_proposals_org_id_status", "org_id", "status"),
+        {"schema": SCHEMA},
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    org_id: Mapped[uuid.UUID] = org_fk()
+    run_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    position: Mapped[int] = mapped_column(Integer, nullable=False)
+    kind: Mapped[str] = mapped_column(String(20), nullable=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    status: Mapped[str] = mapped_column(String(10), nullable=False)
+    work_item_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))  # the existing one, or the one made
+    target_integration_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    external_key: Mapped[str | None] = mapped_column(String(255))
+    external_url: Mapped[str | None] = mapped_column(String(2048))
+    decided_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    decided_at: Mapped[datetime | None] = _when()
+    reason: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = created_at()

@@ -174,3 +174,65 @@ class TranslationOut(CamelModel):
     generator: str = Field(description="deterministic, or llm:<model>")
     rejected: list[str] = Field(description="the model's requirements refused: a quote not in the call")
     checks: list[str] = Field(description="why the model's reading was not used, when it was asked for")
+
+
+class TechTranslatorRunIn(TranslateIn):
+    deal: DealRefIn | None = Field(None, description="the deal the call was about: approved tickets are linked to it")
+    customer_id: uuid.UUID | None = Field(None, description="or the billing customer it was with")
+
+
+class AgentRunOut(CamelModel):
+    id: uuid.UUID
+    agent: str
+    status: Literal["queued", "running", "succeeded", "failed"]
+    mode: Literal["deterministic", "llm"]
+    generator: str | None
+    input_tokens: int
+    output_tokens: int
+    cost_micros: int = Field(description="millionths of the language model's currency")
+    trace_id: str | None
+    error: str | None
+    replay_of: uuid.UUID | None
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+
+class AgentStepOut(CamelModel):
+    position: int
+    name: str
+    detail: dict[str, Any]
+    span_id: str | None
+    started_at: dt.datetime
+    finished_at: dt.datetime
+
+
+class ProposalOut(CamelModel):
+    id: uuid.UUID
+    run_id: uuid.UUID
+    kind: Literal["create_ticket", "add_to_work_item"]
+    status: Literal["proposed", "approved", "rejected", "applied", "failed"]
+    requirement: dict[str, Any]
+    work_item_id: uuid.UUID | None
+    target_integration_id: uuid.UUID | None
+    external_key: str | None
+    external_url: str | None
+    decided_by: uuid.UUID | None
+    decided_at: dt.datetime | None
+    reason: str | None
+    error: str | None
+
+
+class AgentRunDetailOut(AgentRunOut):
+    input: dict[str, Any]
+    output: dict[str, Any] | None
+    steps: list[AgentStepOut]
+    proposals: list[ProposalOut]
+
+
+class ApproveIn(RequestModel):
+    integration_id: uuid.UUID | None = Field(None, description="the Jira or Linear integration to file a new ticket in")
+
+
+class RejectIn(RequestModel):
+    reason: str | None = Field(None, max_length=2000)

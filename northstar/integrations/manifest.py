@@ -1,9 +1,13 @@
-"""Integrations: connected accounts of Stripe, Shopify, GA4, Mixpanel and HubSpot, their syncs and webhooks."""
+"""Integrations: connected accounts of Stripe, Shopify, GA4, Mixpanel, HubSpot, GitHub, GitLab, Jira and Linear,
+their syncs and webhooks, and approved DevBizOps proposals filed in the trackers."""
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 from northstar.core.manifest import Manifest, NavLink
 from northstar.core.permissions import Resource, allow
+from northstar.devbizops.service import agents as agents_service
 from northstar.integrations import api, console, models
 
 MANIFEST = Manifest(
@@ -14,6 +18,7 @@ MANIFEST = Manifest(
     console_static=console.STATIC,
     console_nav=(NavLink("Integrations", "/app/integrations", "integrations", "read"),),
     task_modules=("northstar.integrations.tasks",),
+    reactions=MappingProxyType({agents_service.APPROVED: ("integrations.apply_proposals",)}),
     model_modules=(models,),
     tables=(
         "integrations.integrations",

@@ -7,7 +7,7 @@ the sync touched are brought up to date (``metrics.service.refresh``; an enginee
 DevBizOps recompute), also when it fails: the pages it stored stay, and the run that resumes after them touches
 only what it fetches itself. A run that fails, on the provider's answers or on anything unexpected, is marked
 failed, never left running (a running run blocks the next). Inbound webhook deliveries are applied the same way,
-one object at a time.
+one object at a time. Approved DevBizOps proposals are filed in their trackers here too (``apply_proposals``).
 
 Credentials are a JSON object encrypted as one ``FieldCipher`` token (AES-256-GCM) with the integration id as
 associated data, so a token copied to another row does not decrypt.
@@ -33,6 +33,7 @@ from northstar.core.outbound import outbound_policy
 from northstar.core.queue import enqueue_named
 from northstar.core.security import auth_keys
 from northstar.devbizops import service as devbizops_service
+from northstar.devbizops.service import agents as agents_service
 from northstar.integrations.connectors import CONNECTORS
 from northstar.integrations.connectors.base import Connector, ConnectorError, CredentialsRejected, Page, without_nul
 from northstar.integrations.models import Integration, Record, SyncRun, WebhookDelivery
@@ -282,3 +283,54 @@ async def process_webhook(session: AsyncSession, *, delivery_id: uuid.UUID) -> N
     if carried is not None and connector.engineering_source:
         await devbizops_service.request_recompute(session, org_id=delivery.org_id)
     delivery.status, delivery.processed_at = "processed", dt.datetime.now(dt.UTC)
+
+
+async def apply_proposals(session: AsyncSession, *, org_id: uuid.UUID) -> int:
+    """File the org's approved DevBizOps proposals in their trackers (a new ticket, or a comment on the work item
+    they repeat), store what was filed as a sync would, and report each back; returns how many were applied."""
+    done = 0
+    for found in await agents_service.approved(session, org_id=org_id):
+        integration = await session.get(Integration, found.integration_id) if found.integration_id is not None else None
+        if integration is None or integration.org_id != org_id:
+            await agents_service.failed(
+                session, org_id=org_id, proposal_id=found.proposal_id, error="No such integration"
+            )
+            continue
+        settings = settings_of(session)
+        connector = open_connector(
+            integration.provider,
+            credentials=credentials_of(settings, integration),
+            config=integration.config,
+            settings=settings,
+        )
+        try:
+            if found.existing is not None:
+                external_id, key = found.existing
+                await connector.comment_issue(external_id, key, f"{found.ticket.title}\n\n{found.ticket.description}")
+                url = None
+            else:
+                stream, record = await connector.create_issue(found.ticket)
+                await store_page(session, integration=integration, stream=stream, records=[record], connector=connector)
+                made = connector.engineering(stream, [record])
+                item = made.work_items[0] if made.work_items else None
+                external_id = str(record["id"])
+                key = item.key if item else str(record.get("key") or record.get("identifier") or record["id"])
+                url = item.url if item else None
+            await agents_service.applied(
+                session,
+                org_id=org_id,
+                proposal_id=found.proposal_id,
+                integration_id=integration.id,
+                external_id=external_id,
+                key=key,
+                url=url,
+            )
+            done += 1
+        except ConnectorError as exc:
+            log.warning("proposal_not_applied", proposal=str(found.proposal_id), error=str(exc))
+            await agents_service.failed(session, org_id=org_id, proposal_id=found.proposal_id, error=str(exc))
+        finally:
+            await connector.close()
+    if done:
+        await devbizops_service.request_recompute(session, org_id=org_id)
+    return done

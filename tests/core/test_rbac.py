@@ -186,6 +186,8 @@ async def test_live_requests_follow_the_matrix(
             "repository_id",
             "work_item_id",
             "link_id",
+            "run_id",
+            "proposal_id",
         )
     } | {"kind": "weekly_digest"}  # a report kind (a report file's kind answers 422 where allowed: not 403)
     for row in api_rows():

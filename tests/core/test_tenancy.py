@@ -283,7 +283,23 @@ async def _objects_of(client: httpx.AsyncClient, database: Database, owner: Acco
             ),
             {"org": owner.org_id, "item": work_item_id, "customer": customer_id},
         )
+        run_id = await session.scalar(
+            text(
+                "INSERT INTO devbizops.agent_runs (org_id, agent, status, mode, input) VALUES"
+                " (:org, 'tech_translator', 'succeeded', 'deterministic', '{}') RETURNING id"
+            ),
+            {"org": owner.org_id},
+        )
+        proposal_id = await session.scalar(
+            text(
+                "INSERT INTO devbizops.proposals (org_id, run_id, position, kind, payload, status) VALUES"
+                " (:org, :run, 1, 'create_ticket', '{}', 'proposed') RETURNING id"
+            ),
+            {"org": owner.org_id, "run": run_id},
+        )
     return {
+        "run_id": str(run_id),
+        "proposal_id": str(proposal_id),
         "work_item_id": str(work_item_id),
         "link_id": str(link_id),
         "repository_id": str(repository_id),

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from northstar.accounts.service import projects as accounts_projects
 from northstar.core.db import Base, bulk_insert, fetch_page, get_in_org
 from northstar.core.http import Unprocessable
-from northstar.core.llm import LanguageModel, LlmUnavailable
+from northstar.core.llm import LanguageModel, LlmUnavailable, Spent
 from northstar.core.queue import enqueue_named
 from northstar.devbizops import dora, translator
 from northstar.devbizops.inputs import EngineeringBatch
@@ -356,6 +356,7 @@ async def translate(
     customer: str | None = None,
     customer_speakers: Sequence[str] = (),
     model: LanguageModel | None = None,
+    spent: list[Spent] | None = None,
 ) -> Translation:
     """TechTranslator's reading of a call: its requirements with their verbatim evidence, each checked against the
     org's work items for one it repeats. With ``model``, the language model reads it and every quote it gives is
@@ -383,6 +384,7 @@ async def translate(
                 prompt=f"Customer: {customer or 'unknown'}\n\nThe call:\n{transcript}",
                 schema=ModelReading,
                 private_terms=[customer] if customer else (),
+                spent=spent,
             )
             verified, rejected = _verified(reading, transcript, customer)
             if verified:

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from northstar.core.outbound import BlockedDestination, OutboundPolicy, outbound_client
-from northstar.devbizops.inputs import EngineeringBatch
+from northstar.devbizops.inputs import EngineeringBatch, Ticket
 from northstar.metrics.inputs import SourceBatch
 
 T = TypeVar("T")
@@ -376,6 +376,14 @@ class Connector(ABC):
     def engineering(self, stream: str, records: list[dict[str, Any]]) -> EngineeringBatch:
         """The engineering data in a page's records (none, for providers that are not engineering systems)."""
         return EngineeringBatch()
+
+    async def create_issue(self, ticket: Ticket) -> tuple[str, dict[str, Any]]:
+        """File ``ticket`` in the tracker; the (stream, record) of the issue made, as a sync reads it."""
+        raise ConnectorError(f"{self.title} does not take tickets; choose a Jira or Linear integration")
+
+    async def comment_issue(self, external_id: str, key: str, text: str) -> None:
+        """Add ``text`` to an existing issue (its id at the source and its key) as a comment."""
+        raise ConnectorError(f"{self.title} does not take comments on its issues")
 
     signature_header: ClassVar[str | None] = None  # where the provider puts a delivery's signature
 

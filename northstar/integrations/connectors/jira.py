@@ -33,7 +33,7 @@ from typing import Any
 from pydantic import Field
 
 from northstar.core.outbound import OutboundPolicy
-from northstar.devbizops.inputs import EngineeringBatch, Incident, Person, WorkItem, WorkStatus
+from northstar.devbizops.inputs import EngineeringBatch, Incident, Person, Ticket, WorkItem, WorkStatus
 from northstar.integrations.connectors.base import (
     Connector,
     ConnectorError,
@@ -75,6 +75,20 @@ class Settings(ConnectorSettings):
     canceled_resolutions: list[str] = Field(
         default_factory=lambda: ["Won't Do", "Won't Fix", "Duplicate", "Cannot Reproduce", "Declined"], max_length=50
     )
+    ticket_project: str | None = Field(
+        None,
+        pattern=r"^[A-Z][A-Z0-9_]{1,9}$",
+        description="where approved tickets are filed (default: the first project)",
+    )
+    ticket_issue_type: str = Field("Story", min_length=1, max_length=60, description="the issue type of those tickets")
+
+
+def adf_document(text: str) -> dict[str, Any]:
+    """Plain text as an Atlassian Document Format document: one paragraph a line."""
+    paragraphs = [
+        {"type": "paragraph", "content": [{"type": "text", "text": line}]} for line in text.splitlines() if line.strip()
+    ]
+    return {"type": "doc", "version": 1, "content": paragraphs}
 
 
 def adf_text(node: Any) -> str:
@@ -291,6 +305,36 @@ class JiraConnector(Connector):
             url=f"{self.settings.base_url.rstrip('/')}/browse/{record.get('key')}",
         )
 
+    async def create_issue(self, ticket: Ticket) -> tuple[str, dict[str, Any]]:
+        """``POST /rest/api/3/issue`` in the ticket project, then the issue as a sync reads it."""
+        fields = {
+            "project": {"key": self.settings.ticket_project or self.settings.projects[0]},
+            "summary": ticket.title[:255],
+            "description": adf_document(ticket.description),
+            "issuetype": {"name": self.settings.ticket_issue_type},
+            "labels": [*ticket.labels, f"priority-{ticket.priority}"],
+        }
+        made = await self.client.request_json("POST", "/rest/api/3/issue", json={"fields": fields})
+        if not isinstance(made, dict) or not made.get("id"):
+            raise VendorError("Jira did not say which issue it made")
+        found = await self._issue(str(made["id"]))
+        return "issues", found
+
+    async def comment_issue(self, external_id: str, key: str, text: str) -> None:
+        await self.client.request_json(
+            "POST", f"/rest/api/3/issue/{external_id}/comment", json={"body": adf_document(text)}
+        )
+
+    async def _issue(self, issue_id: str) -> dict[str, Any]:
+        if not self.categories:
+            await self._statuses()
+        found = await self.client.request_json(
+            "GET", f"/rest/api/3/issue/{issue_id}", params={"expand": "changelog", "fields": ",".join(FIELDS)}
+        )
+        if not isinstance(found, dict) or not found.get("id"):
+            raise VendorError("Jira sent an issue that cannot be read")
+        return found
+
     @staticmethod
     def check_signature(body: bytes, signature: str, secret: str) -> Signature:
         if not signature.startswith(SIGNATURE_PREFIX):
@@ -311,11 +355,4 @@ class JiraConnector(Connector):
         issue = payload.get("issue")
         if not topic.startswith("jira:issue_") or topic == "jira:issue_deleted" or not isinstance(issue, dict):
             return None
-        if not self.categories:
-            await self._statuses()
-        found = await self.client.request_json(
-            "GET", f"/rest/api/3/issue/{issue.get('id')}", params={"expand": "changelog", "fields": ",".join(FIELDS)}
-        )
-        if not isinstance(found, dict) or not found.get("id"):
-            raise VendorError("Jira sent an issue that cannot be read")
-        return "issues", found
+        return "issues", await self._issue(str(issue.get("id")))

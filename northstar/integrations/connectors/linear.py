@@ -27,7 +27,7 @@ import orjson
 from pydantic import Field
 
 from northstar.core.outbound import OutboundPolicy
-from northstar.devbizops.inputs import EngineeringBatch, Incident, Person, WorkItem, WorkStatus
+from northstar.devbizops.inputs import EngineeringBatch, Incident, Person, Ticket, WorkItem, WorkStatus
 from northstar.integrations.connectors.base import (
     Connector,
     ConnectorError,
@@ -70,6 +70,12 @@ QUERIES = {
 }""",
 }
 ISSUE_QUERY = f"query Issue($id: String!) {{ issue(id: $id) {{ {ISSUE_FIELDS} }} }}"
+TEAMS_QUERY = "query Teams { teams(first: 100) { nodes { id key } } }"
+ISSUE_CREATE = f"""mutation IssueCreate($input: IssueCreateInput!) {{
+  issueCreate(input: $input) {{ success issue {{ {ISSUE_FIELDS} }} }}
+}}"""
+COMMENT_CREATE = "mutation CommentCreate($input: CommentCreateInput!) { commentCreate(input: $input) { success } }"
+PRIORITIES = {"high": 2, "medium": 3, "low": 4}  # Linear: 1 urgent, 2 high, 3 medium, 4 low
 VIEWER_QUERY = "query { viewer { id } }"
 STATUSES: dict[str, WorkStatus] = {
     "triage": "todo",
@@ -86,6 +92,9 @@ class Settings(ConnectorSettings):
     requests_per_second: float = Field(5.0, gt=0, le=100)
     incident_labels: list[str] = Field(default_factory=lambda: ["incident"], max_length=50)
     max_wait_seconds: float = Field(60.0, ge=0, le=3600)
+    ticket_team: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9]{1,10}$", description="the team key approved tickets go to (default: the first)"
+    )
 
 
 class LinearConnector(Connector):
@@ -101,6 +110,7 @@ class LinearConnector(Connector):
         self, *, credentials: Mapping[str, str], config: Mapping[str, Any], client: VendorClient, settings: Settings
     ) -> None:
         super().__init__(credentials=credentials, config=config, client=client)
+        self.settings = settings
         self.incident_labels = {name.lower() for name in settings.incident_labels}
 
     @classmethod
@@ -184,6 +194,38 @@ class LinearConnector(Connector):
                 login = str(assignee.get("displayName") or assignee.get("name") or assignee["id"])[:255]
                 batch.people.append(Person(external_id=str(assignee["id"]), login=login, name=assignee.get("name")))
         return batch
+
+    async def create_issue(self, ticket: Ticket) -> tuple[str, dict[str, Any]]:
+        """``issueCreate`` in the ticket team; the issue as a sync reads it."""
+        teams = ((await self._query(TEAMS_QUERY, {})).get("teams") or {}).get("nodes") or []
+        wanted = (self.settings.ticket_team or "").lower()
+        team = next((found for found in teams if not wanted or str(found.get("key", "")).lower() == wanted), None)
+        if team is None:
+            raise ConnectorError(f"Linear has no team {self.settings.ticket_team or ''} to file the ticket in".strip())
+        created = (
+            await self._query(
+                ISSUE_CREATE,
+                {
+                    "input": {
+                        "teamId": team["id"],
+                        "title": ticket.title,
+                        "description": ticket.description,
+                        "priority": PRIORITIES.get(ticket.priority, 0),
+                    }
+                },
+            )
+        ).get("issueCreate")
+        issue = created.get("issue") if isinstance(created, dict) and created.get("success") else None
+        if not isinstance(issue, dict) or not issue.get("id"):
+            raise VendorError("Linear did not make the issue")
+        return "issues", issue
+
+    async def comment_issue(self, external_id: str, key: str, text: str) -> None:
+        done = (await self._query(COMMENT_CREATE, {"input": {"issueId": external_id, "body": text}})).get(
+            "commentCreate"
+        )
+        if not isinstance(done, dict) or not done.get("success"):
+            raise VendorError("Linear did not add the comment")
 
     @staticmethod
     def check_signature(body: bytes, signature: str, secret: str) -> Signature:
