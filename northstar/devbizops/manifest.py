@@ -30,6 +30,7 @@ MANIFEST = Manifest(
         "devbizops.proposals",
         "devbizops.repositories",
         "devbizops.reviews",
+        "devbizops.sources",
         "devbizops.work_items",
     ),
     schemas=("devbizops",),

@@ -341,3 +341,18 @@ class Proposal(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = created_at()
+
+
+class EngineeringSource(Base):
+    """An engineering integration DevBizOps has synced from, with its provider and name as the integration has them:
+    the trackers approved tickets can be filed in."""
+
+    __tablename__ = "sources"
+    __table_args__ = (_integration_fk("sources"), {"schema": SCHEMA})
+
+    integration_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    org_id: Mapped[uuid.UUID] = org_fk()
+    provider: Mapped[str] = mapped_column(String(20), nullable=False)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    files_tickets: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    synced_at: Mapped[datetime] = created_at()

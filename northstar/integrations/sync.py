@@ -188,6 +188,14 @@ async def run_sync(database: Database, *, org_id: uuid.UUID, run_id: uuid.UUID) 
             integration.state = connector.finish(state)
             await metrics_service.refresh(session, org_id=org_id, touched=touched)
             if connector.engineering_source:
+                await devbizops_service.note_source(
+                    session,
+                    org_id=org_id,
+                    integration_id=integration_id,
+                    provider=integration.provider,
+                    name=integration.name,
+                    files_tickets=connector.files_tickets,
+                )
                 await devbizops_service.request_recompute(session, org_id=org_id)
             now = dt.datetime.now(dt.UTC)
             integration.last_success_at, integration.last_error, integration.last_error_at = now, None, None

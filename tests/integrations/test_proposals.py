@@ -103,6 +103,10 @@ async def test_a_call_becomes_proposals_and_approved_ones_become_jira_tickets_li
         refused = await client.post(approve, headers=member.headers, json={"integrationId": integration["id"]})
         assert refused.status_code == 403  # members propose; founders and admins approve
         assert (await client.post(approve, headers=founder.headers, json={})).status_code == 422  # where to file it?
+        not_a_tracker = await client.post(
+            approve, headers=founder.headers, json={"integrationId": deal["integrationId"]}
+        )
+        assert not_a_tracker.status_code == 422 and "Jira or Linear" in not_a_tracker.json()["error"]["message"]
         assert (await client.post(approve, headers=other_founder.headers, json={})).status_code == 404
         assert jira.issues == {}  # nothing outside changed before the approval
         approved = await client.post(approve, headers=founder.headers, json={"integrationId": integration["id"]})

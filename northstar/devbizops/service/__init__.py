@@ -18,7 +18,8 @@ from typing import Any, Literal
 
 import procrastinate.exceptions
 from pydantic import BaseModel, Field
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.accounts.service import projects as accounts_projects
@@ -28,7 +29,16 @@ from northstar.core.llm import LanguageModel, LlmUnavailable, Spent
 from northstar.core.queue import enqueue_named
 from northstar.devbizops import dora, translator
 from northstar.devbizops.inputs import EngineeringBatch
-from northstar.devbizops.models import Change, Deployment, Incident, Person, Repository, Review, WorkItem
+from northstar.devbizops.models import (
+    Change,
+    Deployment,
+    EngineeringSource,
+    Incident,
+    Person,
+    Repository,
+    Review,
+    WorkItem,
+)
 from northstar.devbizops.service import links
 from northstar.metrics import service as metrics_service
 
@@ -141,6 +151,46 @@ async def store_batch(
         [_row(item, org_id=org_id, integration_id=integration_id) for item in _unique(batch.people)],
     )
     return True
+
+
+async def note_source(
+    session: AsyncSession,
+    *,
+    org_id: uuid.UUID,
+    integration_id: uuid.UUID,
+    provider: str,
+    name: str,
+    files_tickets: bool,
+) -> None:
+    """Keep an engineering integration's provider and name as of its last sync (the trackers tickets go to)."""
+    statement = pg_insert(EngineeringSource).values(
+        org_id=org_id,
+        integration_id=integration_id,
+        provider=provider,
+        name=name[:200],
+        files_tickets=files_tickets,
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[EngineeringSource.integration_id],
+            set_={
+                "provider": statement.excluded.provider,
+                "name": statement.excluded.name,
+                "files_tickets": statement.excluded.files_tickets,
+                "synced_at": func.now(),
+            },
+        )
+    )
+
+
+async def trackers(session: AsyncSession, *, org_id: uuid.UUID) -> list[EngineeringSource]:
+    """The org's integrations approved tickets can be filed in, by name."""
+    found = await session.scalars(
+        select(EngineeringSource)
+        .where(EngineeringSource.org_id == org_id, EngineeringSource.files_tickets)
+        .order_by(EngineeringSource.name)
+    )
+    return list(found.all())
 
 
 async def request_recompute(session: AsyncSession, *, org_id: uuid.UUID) -> None:

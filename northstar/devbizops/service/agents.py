@@ -269,6 +269,19 @@ async def decide(
             "Choose the Jira or Linear integration to file the ticket in",
             details=[{"field": "body.integrationId", "message": "required for a new ticket", "type": "missing"}],
         )
+    if approve and proposal.kind == "create_ticket":
+        names = {tracker.integration_id for tracker in await engineering.trackers(session, org_id=principal.org_id)}
+        if integration_id not in names:
+            raise Unprocessable(
+                "That integration does not take tickets: choose a connected Jira or Linear integration",
+                details=[
+                    {
+                        "field": "body.integrationId",
+                        "message": "not a Jira or Linear integration",
+                        "type": "value_error",
+                    }
+                ],
+            )
     proposal.status = "approved" if approve else "rejected"
     proposal.decided_by, proposal.decided_at, proposal.reason = principal.user_id, dt.datetime.now(dt.UTC), reason
     if approve:

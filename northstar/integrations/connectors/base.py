@@ -372,6 +372,7 @@ class Connector(ABC):
         return SourceBatch()
 
     engineering_source: ClassVar[bool] = False  # its records feed DevBizOps' engineering model
+    files_tickets: ClassVar[bool] = False  # approved DevBizOps proposals can be filed in it (``create_issue``)
 
     def engineering(self, stream: str, records: list[dict[str, Any]]) -> EngineeringBatch:
         """The engineering data in a page's records (none, for providers that are not engineering systems)."""

@@ -112,6 +112,7 @@ class JiraConnector(Connector):
     settings_model = Settings
     signature_header = "x-hub-signature"
     engineering_source = True
+    files_tickets = True
 
     def __init__(
         self, *, credentials: Mapping[str, str], config: Mapping[str, Any], client: VendorClient, settings: Settings

@@ -105,6 +105,7 @@ class LinearConnector(Connector):
     settings_model = Settings
     signature_header = "linear-signature"
     engineering_source = True
+    files_tickets = True
 
     def __init__(
         self, *, credentials: Mapping[str, str], config: Mapping[str, Any], client: VendorClient, settings: Settings
