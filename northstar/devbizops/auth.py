@@ -19,3 +19,6 @@ ProposalsDecide = Annotated[Principal, Depends(require("proposals", "update"))]
 
 # The console's pages pass the same gates as the API routes showing the same things.
 EngineeringReadPage = Annotated[Principal, Depends(console_require("engineering", "read"))]
+ProposalsReadPage = Annotated[Principal, Depends(console_require("proposals", "read"))]
+ProposalsCreatePage = Annotated[Principal, Depends(console_require("proposals", "create"))]
+ProposalsDecidePage = Annotated[Principal, Depends(console_require("proposals", "update"))]

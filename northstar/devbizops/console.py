@@ -1,5 +1,7 @@
 """The console's engineering pages: the DORA dashboard (each scope's four keys with their band, trends over twelve
-months, and the flow metrics), and work items with the customers and deals waiting on them.
+months, and the flow metrics), work items with the customers and deals waiting on them, and the transcript inbox:
+a call pasted or uploaded starts a TechTranslator run, whose page shows its steps and its proposals with their
+evidence highlighted in the call, approved or rejected there by founders and admins.
 
 Every page calls the same service functions behind the same gates as the API routes (``api.py``).
 """
@@ -10,14 +12,17 @@ import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Query, Request
+from fastapi import Query, Request, UploadFile
 from fastapi.responses import Response
+from pydantic import ValidationError
 
-from northstar.core.console.pages import console_router, render
-from northstar.core.context import DbSession
-from northstar.core.http import Page
+from northstar.core.console.pages import console_router, redirect, render
+from northstar.core.context import DbSession, audit_target
+from northstar.core.http import AppError, NotFound, Page
 from northstar.devbizops import dora, service
-from northstar.devbizops.auth import EngineeringReadPage
+from northstar.devbizops.auth import EngineeringReadPage, ProposalsCreatePage, ProposalsDecidePage, ProposalsReadPage
+from northstar.devbizops.schemas import TechTranslatorRunIn
+from northstar.devbizops.service import agents as agents_service
 from northstar.devbizops.service import links as links_service
 from northstar.metrics import service as metrics_service
 
@@ -40,6 +45,7 @@ FLOW = (
     ("review_time_hours", "Review (h)"),
     ("deploy_time_hours", "Deploy (h)"),
 )
+CONTEXT = 80  # characters of the call shown on each side of a quote
 BAND_CLASSES = {"elite": "good", "high": "good", "medium": "warn", "low": "bad"}
 
 router = console_router()
@@ -130,3 +136,121 @@ async def work_item_page(
 ) -> Response:
     detail = await links_service.work_item_detail(session, org_id=principal.org_id, work_item_id=work_item_id)
     return render(request, "devbizops/work_item.html", {"detail": detail, "money": metrics_service.money_text})
+
+
+MAX_UPLOAD = 500_000  # characters, as the API takes
+DECISIONS = {"approve": "approved", "reject": "rejected"}
+
+
+@router.get("/engineering/calls", name="console.calls")
+async def calls_page(request: Request, principal: ProposalsReadPage, session: DbSession) -> Response:
+    runs, _ = await agents_service.list_runs(session, org_id=principal.org_id, offset=0, limit=20)
+    return render(
+        request,
+        "devbizops/calls.html",
+        {"runs": runs, "may_run": principal.may_try("create", "proposals"), "values": {}, "errors": {}},
+    )
+
+
+@router.post("/engineering/calls", name="console.calls_submit")
+async def calls_submit(request: Request, principal: ProposalsCreatePage, session: DbSession) -> Response:
+    """Start a run from the pasted or uploaded call; problems are shown beside their inputs."""
+    form = await request.form()
+    values = {key: value for key, value in form.items() if isinstance(value, str)}
+    upload = form.get("file")
+    transcript = values.get("transcript", "")
+    if isinstance(upload, UploadFile) and upload.filename:
+        raw = await upload.read(MAX_UPLOAD * 4 + 1)
+        transcript = raw.decode("utf-8", errors="replace")
+    body = {
+        "transcript": transcript,
+        "customer": values.get("customer") or None,
+        "mode": values.get("mode") or "deterministic",
+    }
+    errors: dict[str, str] = {}
+    try:
+        given = TechTranslatorRunIn.model_validate(body)
+        run = await agents_service.start_tech_translator(
+            session, principal=principal, given=given.model_dump(mode="json", exclude_none=True)
+        )
+    except ValidationError as exc:
+        for problem in exc.errors():
+            errors.setdefault(str(problem["loc"][0]) if problem["loc"] else "form", problem["msg"])
+    except AppError as exc:
+        errors["form"] = exc.message
+    if errors:
+        runs, _ = await agents_service.list_runs(session, org_id=principal.org_id, offset=0, limit=20)
+        return render(
+            request,
+            "devbizops/calls.html",
+            {"runs": runs, "may_run": True, "values": values, "errors": errors},
+            status=422,
+        )
+    return redirect(request, f"/app/engineering/runs/{run.id}")
+
+
+def _highlighted(transcript: str, quote: dict[str, Any]) -> dict[str, str]:
+    """The words around a quote, and the quote, to show it in place."""
+    start, end = int(quote["start"]), int(quote["end"])
+    return {
+        "before": ("…" if start > CONTEXT else "") + transcript[max(0, start - CONTEXT) : start],
+        "quote": transcript[start:end],
+        "after": transcript[end : end + CONTEXT] + ("…" if end + CONTEXT < len(transcript) else ""),
+    }
+
+
+@router.get("/engineering/runs/{run_id}", name="console.agent_run")
+async def run_page(request: Request, principal: ProposalsReadPage, session: DbSession, run_id: uuid.UUID) -> Response:
+    run, steps, proposals = await agents_service.run_details(session, org_id=principal.org_id, run_id=run_id)
+    transcript = str(run.input.get("transcript") or "")
+    shown = [
+        {
+            "proposal": proposal,
+            "requirement": proposal.payload,
+            "evidence": [_highlighted(transcript, quote) for quote in proposal.payload.get("evidence") or []],
+        }
+        for proposal in proposals
+    ]
+    return render(
+        request,
+        "devbizops/run.html",
+        {
+            "run": run,
+            "steps": steps,
+            "proposals": shown,
+            "trackers": await service.trackers(session, org_id=principal.org_id),
+            "may_decide": principal.may_try("update", "proposals"),
+            "working": run.status in ("queued", "running")
+            or any(proposal.status == "approved" for proposal in proposals),
+        },
+    )
+
+
+@router.post("/engineering/proposals/{proposal_id}/{decision}", name="console.proposal_decide")
+async def decide_proposal(
+    request: Request, principal: ProposalsDecidePage, session: DbSession, proposal_id: uuid.UUID, decision: str
+) -> Response:
+    """Approve (into the chosen tracker) or reject a proposal, as the API routes do; back to its run."""
+    if decision not in DECISIONS:
+        raise NotFound("No such page")
+    form = await request.form()
+    chosen = form.get("integration_id")
+    proposal = await agents_service.get_proposal(session, org_id=principal.org_id, proposal_id=proposal_id)
+    audit_target(request, "proposal", proposal_id, decision=DECISIONS[decision])
+    await agents_service.decide(
+        session,
+        principal=principal,
+        proposal_id=proposal_id,
+        approve=decision == "approve",
+        integration_id=uuid.UUID(chosen) if isinstance(chosen, str) and _is_uuid(chosen) else None,
+        reason=str(form.get("reason") or "") or None,
+    )
+    return redirect(request, f"/app/engineering/runs/{proposal.run_id}#proposal-{proposal.position}")
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True

@@ -319,6 +319,7 @@ class Proposal(Base):
     __table_args__ = (
         UniqueConstraint("org_id", "id", name="uq_proposals_org_id_id"),
         tenant_fk("run_id", "devbizops.agent_runs", name="fk_proposals_run"),
+        UniqueConstraint("run_id", "position", name="uq_proposals_run_id_position"),
         CheckConstraint("kind IN ('create_ticket', 'add_to_work_item')", name="kind"),
         CheckConstraint("status IN ('proposed', 'approved', 'rejected', 'applied', 'failed')", name="status"),
         Index("ix_proposals_org_id_status", "org_id", "status"),

@@ -4,18 +4,23 @@ every page passes axe."""
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
+from opentelemetry import trace
 from playwright.async_api import expect
 
 from northstar.core.db import Database
 from northstar.demo.engineering_history import generate
 from northstar.devbizops import service
+from northstar.devbizops.service import agents
 from northstar.metrics import service as metrics_service
 from tests.console.accessibility import assert_accessible
 from tests.console.conftest import Tab, api_data, chart_data, console_client, log_in
 from tests.console.screenshots import shot
 from tests.devbizops.conftest import create_team, store_history
 from tests.devbizops.test_links import _business
+from tests.devbizops.transcripts import CALLS
 from tests.factories import Account, add_member
 
 
@@ -88,3 +93,37 @@ async def test_work_items_show_what_waits_on_them(
     member = await add_member(client, founder, "member")
     async with console_client(console_url, member) as http:
         assert (await http.get("/app/engineering/work-items")).status_code == 200
+
+
+async def test_a_pasted_call_becomes_proposals_with_highlighted_evidence_approved_in_the_page(
+    tab: Tab, client: httpx.AsyncClient, founder: Account, database: Database, console_url: str
+) -> None:
+    page = tab.page
+    await log_in(page, founder, path="/app/engineering/calls")
+    await assert_accessible(page, context="calls, empty")
+    await page.get_by_role("button", name="Read the call").click()  # nothing pasted
+    await expect(page.locator("#error-transcript")).to_be_visible()
+    await page.get_by_label("Transcript").fill(CALLS[0].transcript)
+    await page.get_by_label("Customer").fill("Globex")
+    await page.get_by_role("button", name="Read the call").click()
+    await page.wait_for_url("**/app/engineering/runs/*")
+    run_id = page.url.rsplit("/", 1)[-1]
+    async with database.tenant_transaction(org_id=founder.org_id) as session:  # what the worker does
+        await agents.execute(
+            session, org_id=founder.org_id, run_id=uuid.UUID(run_id), model=None, tracer=trace.NoOpTracer()
+        )
+    await page.reload()
+    await expect(page.locator("article.panel")).to_have_count(3)
+    first = page.locator("#proposal-1")
+    await expect(first.locator("mark").first).to_have_text("Honestly, the blocker for us is single sign-on.")
+    await expect(first.get_by_text("Connect Jira or Linear to file tickets.")).to_be_visible()
+    await assert_accessible(page, context="agent run")
+    await page.screenshot(path=shot("engineering-run-1440.png"), full_page=True)
+    await page.locator("#proposal-2").get_by_role("button", name="Reject").click()
+    await page.wait_for_url(f"**/app/engineering/runs/{run_id}*")
+    await expect(page.locator("#proposal-2")).to_contain_text("rejected")
+    member = await add_member(client, founder, "member")
+    async with console_client(console_url, member) as http:
+        assert (await http.get(f"/app/engineering/runs/{run_id}")).status_code == 200
+        html = (await http.get(f"/app/engineering/runs/{run_id}")).text
+        assert "Reject</button>" not in html  # members see proposals, founders and admins decide

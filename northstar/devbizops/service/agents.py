@@ -140,8 +140,10 @@ async def execute(
     session: AsyncSession, *, org_id: uuid.UUID, run_id: uuid.UUID, model: LanguageModel | None, tracer: trace.Tracer
 ) -> None:
     """Run a queued TechTranslator run: parse the call, read it, compare it with the work items, propose."""
-    run = await get_run(session, org_id=org_id, run_id=run_id)
-    if run.status not in ("queued", "running"):
+    run = await session.scalar(
+        select(AgentRun).where(AgentRun.org_id == org_id, AgentRun.id == run_id).with_for_update()
+    )  # two workers given the same run take turns; the second finds it done
+    if run is None or run.status not in ("queued", "running"):
         return
     run.status, run.started_at = "running", dt.datetime.now(dt.UTC)
     given = run.input

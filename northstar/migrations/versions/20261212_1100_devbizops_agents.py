@@ -94,6 +94,7 @@ def upgrade() -> None:
           {_org("proposals")},
           CONSTRAINT fk_proposals_run FOREIGN KEY (org_id, run_id)
             REFERENCES devbizops.agent_runs (org_id, id) ON DELETE CASCADE,
+          CONSTRAINT uq_proposals_run_id_position UNIQUE (run_id, position),
           CONSTRAINT ck_proposals_kind CHECK (kind IN ('create_ticket', 'add_to_work_item')),
           CONSTRAINT ck_proposals_status CHECK (status IN ('proposed', 'approved', 'rejected', 'applied', 'failed'))
         )""")
