@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 from northstar.core.manifest import Manifest, NavLink
 from northstar.core.permissions import Resource, allow, own
 from northstar.devbizops import api, console, models
@@ -31,6 +33,8 @@ MANIFEST = Manifest(
         "devbizops.proposals",
         "devbizops.repositories",
         "devbizops.reviews",
+        "devbizops.roadmap_items",
+        "devbizops.roadmap_work_items",
         "devbizops.sources",
         "devbizops.work_items",
     ),
@@ -40,5 +44,6 @@ MANIFEST = Manifest(
         # members run agents and see what they propose; founders and admins approve (update)
         Resource("proposals", member=(allow("create", "read"),), analyst=(allow("read"),)),
     ),
-    audit_targets=("repository", "work_item_link", "agent_run", "proposal"),
+    event_topics=MappingProxyType({"devbizops.": "engineering"}),  # roadmap changes, to whoever reads engineering
+    audit_targets=("repository", "work_item_link", "agent_run", "proposal", "roadmap_item"),
 )

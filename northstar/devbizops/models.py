@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from northstar.core.db import Base, created_at, org_fk, tenant_fk, uuid_pk
+from northstar.core.db import Base, created_at, org_fk, tenant_fk, updated_at, uuid_pk
 
 SCHEMA = "devbizops"
 
@@ -320,7 +320,10 @@ class Proposal(Base):
         UniqueConstraint("org_id", "id", name="uq_proposals_org_id_id"),
         tenant_fk("run_id", "devbizops.agent_runs", name="fk_proposals_run"),
         UniqueConstraint("run_id", "position", name="uq_proposals_run_id_position"),
-        CheckConstraint("kind IN ('create_ticket', 'add_to_work_item')", name="kind"),
+        CheckConstraint(
+            "kind IN ('create_ticket', 'add_to_work_item', 'roadmap_status', 'roadmap_slip', 'roadmap_rank')",
+            name="kind",
+        ),
         CheckConstraint("status IN ('proposed', 'approved', 'rejected', 'applied', 'failed')", name="status"),
         Index("ix_proposals_org_id_status", "org_id", "status"),
         {"schema": SCHEMA},
@@ -357,3 +360,42 @@ class EngineeringSource(Base):
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     files_tickets: Mapped[bool] = mapped_column(Boolean, nullable=False)
     synced_at: Mapped[datetime] = created_at()
+
+
+class RoadmapItem(Base):
+    """A roadmap item: what the company plans to ship, its status, the quarter it is for and its rank."""
+
+    __tablename__ = "roadmap_items"
+    __table_args__ = (
+        UniqueConstraint("org_id", "id", name="uq_roadmap_items_org_id_id"),
+        CheckConstraint("status IN ('planned', 'in_progress', 'shipped', 'dropped')", name="status"),
+        Index("ix_roadmap_items_org_id_rank", "org_id", "rank"),
+        {"schema": SCHEMA},
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    org_id: Mapped[uuid.UUID] = org_fk()
+    title: Mapped[str] = mapped_column(String(200), nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
+    status: Mapped[str] = mapped_column(String(12), nullable=False)
+    target_quarter: Mapped[str] = mapped_column(String(7), nullable=False)  # 2027-Q1
+    rank: Mapped[int] = mapped_column(Integer, nullable=False)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+
+
+class RoadmapWorkItem(Base):
+    """A work item that delivers a roadmap item (its demand and progress come from these)."""
+
+    __tablename__ = "roadmap_work_items"
+    __table_args__ = (
+        PrimaryKeyConstraint("roadmap_item_id", "work_item_id", name="pk_roadmap_work_items"),
+        tenant_fk("roadmap_item_id", "devbizops.roadmap_items", name="fk_roadmap_work_items_item"),
+        tenant_fk("work_item_id", "devbizops.work_items", name="fk_roadmap_work_items_work_item"),
+        {"schema": SCHEMA},
+    )
+
+    org_id: Mapped[uuid.UUID] = org_fk()
+    roadmap_item_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    work_item_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)

@@ -210,9 +210,11 @@ class AgentStepOut(CamelModel):
 class ProposalOut(CamelModel):
     id: uuid.UUID
     run_id: uuid.UUID
-    kind: Literal["create_ticket", "add_to_work_item"]
+    kind: Literal["create_ticket", "add_to_work_item", "roadmap_status", "roadmap_slip", "roadmap_rank"]
     status: Literal["proposed", "approved", "rejected", "applied", "failed"]
-    requirement: dict[str, Any]
+    requirement: dict[str, Any] = Field(
+        description="TechTranslator: the requirement; RoadmapAgent: the item, the change, its reason and numbers"
+    )
     work_item_id: uuid.UUID | None
     target_integration_id: uuid.UUID | None
     external_key: str | None
@@ -236,3 +238,38 @@ class ApproveIn(RequestModel):
 
 class RejectIn(RequestModel):
     reason: str | None = Field(None, max_length=2000)
+
+
+Quarter = Annotated[str, Field(pattern=r"^\d{4}-Q[1-4]$", examples=["2027-Q1"])]
+
+
+class RoadmapItemIn(RequestModel):
+    title: str = Field(min_length=1, max_length=200)
+    description: str = Field("", max_length=10_000)
+    target_quarter: Quarter
+    work_item_ids: list[uuid.UUID] = Field(default_factory=list, max_length=500)
+
+
+class RoadmapItemUpdate(RequestModel):
+    title: str | None = Field(None, min_length=1, max_length=200)
+    description: str | None = Field(None, max_length=10_000)
+    status: Literal["planned", "in_progress", "shipped", "dropped"] | None = None
+    target_quarter: Quarter | None = None
+    rank: int | None = Field(None, ge=1, le=100_000)
+    work_item_ids: list[uuid.UUID] | None = Field(None, max_length=500)
+
+
+class RoadmapItemOut(CamelModel):
+    id: uuid.UUID
+    title: str
+    description: str
+    status: Literal["planned", "in_progress", "shipped", "dropped"]
+    target_quarter: str
+    rank: int
+    work_item_ids: list[uuid.UUID]
+    work_items: int = Field(description="work items that deliver it, canceled ones left out")
+    done: int
+    started: int
+    demand: Money = Field(description="ARR of its customers and open pipeline of its deals, in the reporting currency")
+    created_at: dt.datetime
+    updated_at: dt.datetime

@@ -188,6 +188,7 @@ async def test_live_requests_follow_the_matrix(
             "link_id",
             "run_id",
             "proposal_id",
+            "item_id",
         )
     } | {"kind": "weekly_digest"}  # a report kind (a report file's kind answers 422 where allowed: not 403)
     for row in api_rows():

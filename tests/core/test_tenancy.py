@@ -297,7 +297,15 @@ async def _objects_of(client: httpx.AsyncClient, database: Database, owner: Acco
             ),
             {"org": owner.org_id, "run": run_id},
         )
+        item_id = await session.scalar(
+            text(
+                "INSERT INTO devbizops.roadmap_items (org_id, title, status, target_quarter, rank) VALUES"
+                " (:org, 'secret plan', 'planned', '2027-Q1', 1) RETURNING id"
+            ),
+            {"org": owner.org_id},
+        )
     return {
+        "item_id": str(item_id),
         "run_id": str(run_id),
         "proposal_id": str(proposal_id),
         "work_item_id": str(work_item_id),
@@ -373,6 +381,7 @@ CANDIDATE_FIELDS = {
     "plan": "starter",
     "teamId": None,
     "customerId": "00000000-0000-4000-8000-000000000000",
+    "targetQuarter": "2027-Q1",
 }
 
 

@@ -28,15 +28,18 @@ from northstar.core.http import AppError, NotFound, Unprocessable
 from northstar.core.llm import LanguageModel, Spent
 from northstar.core.permissions import Principal
 from northstar.core.queue import announce, enqueue_named
+from northstar.devbizops import roadmap, translator
 from northstar.devbizops import service as engineering
-from northstar.devbizops import translator
 from northstar.devbizops.inputs import Ticket
 from northstar.devbizops.models import AgentRun, AgentStep, Link, Proposal, WorkItem
+from northstar.devbizops.service import roadmap as roadmap_service
 from northstar.metrics import service as metrics_service
 
 RUN_TASK = "devbizops.agent_run"
 APPROVED = "devbizops.proposals_approved"  # announced when proposals wait to be applied
 TECH_TRANSLATOR = "tech_translator"
+ROADMAP = "roadmap"
+ROADMAP_KINDS = ("roadmap_status", "roadmap_slip", "roadmap_rank")
 
 
 class NotProposed(AppError):
@@ -60,12 +63,34 @@ async def start_tech_translator(
         session, org_id=principal.org_id, keys=[(uuid.UUID(str(deal["integration_id"])), str(deal["external_id"]))]
     ):
         raise NotFound("No such deal")
+    mode = str(given.get("mode") or "deterministic")
+    return await _queued(
+        session, principal=principal, agent=TECH_TRANSLATOR, mode=mode, given=given, replay_of=replay_of
+    )
+
+
+async def start_roadmap(session: AsyncSession, *, principal: Principal, replay_of: uuid.UUID | None = None) -> AgentRun:
+    """Queue a RoadmapAgent run over the org's roadmap as it is when the run starts."""
+    return await _queued(
+        session, principal=principal, agent=ROADMAP, mode="deterministic", given={}, replay_of=replay_of
+    )
+
+
+async def _queued(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    agent: str,
+    mode: str,
+    given: dict[str, Any],
+    replay_of: uuid.UUID | None,
+) -> AgentRun:
     run = AgentRun(
         id=uuid.uuid4(),
         org_id=principal.org_id,
-        agent=TECH_TRANSLATOR,
+        agent=agent,
         status="queued",
-        mode=str(given.get("mode") or "deterministic"),
+        mode=mode,
         input=given,
         replay_of=replay_of,
         created_by=principal.user_id,
@@ -80,6 +105,8 @@ async def start_tech_translator(
 async def replay(session: AsyncSession, *, principal: Principal, run_id: uuid.UUID) -> AgentRun:
     """The same run again, with the same input, as a new run."""
     run = await get_run(session, org_id=principal.org_id, run_id=run_id)
+    if run.agent == ROADMAP:
+        return await start_roadmap(session, principal=principal, replay_of=run.id)
     return await start_tech_translator(session, principal=principal, given=dict(run.input), replay_of=run.id)
 
 
@@ -139,58 +166,24 @@ class _Steps:
 async def execute(
     session: AsyncSession, *, org_id: uuid.UUID, run_id: uuid.UUID, model: LanguageModel | None, tracer: trace.Tracer
 ) -> None:
-    """Run a queued TechTranslator run: parse the call, read it, compare it with the work items, propose."""
+    """Run a queued agent run: TechTranslator (parse the call, read it, propose tickets) or RoadmapAgent (gather
+    the roadmap's facts, propose status changes, slips and ranks)."""
     run = await session.scalar(
         select(AgentRun).where(AgentRun.org_id == org_id, AgentRun.id == run_id).with_for_update()
     )  # two workers given the same run take turns; the second finds it done
     if run is None or run.status not in ("queued", "running"):
         return
     run.status, run.started_at = "running", dt.datetime.now(dt.UTC)
-    given = run.input
     steps = _Steps(session, run, tracer)
     spent: list[Spent] = []
     with tracer.start_as_current_span(f"agent {run.agent}", attributes={"northstar.agent.run": str(run.id)}) as span:
         context = span.get_span_context()
         run.trace_id = format(context.trace_id, "032x") if context.is_valid else None
         try:
-            async with steps.step("parse") as detail:
-                utterances = translator.parse(given["transcript"], given.get("format") or "auto")
-                speakers = sorted({utterance.speaker for utterance in utterances if utterance.speaker})
-                detail |= {
-                    "utterances": len(utterances),
-                    "speakers": len(speakers),
-                    "characters": len(given["transcript"]),
-                }
-            async with steps.step("read") as detail:
-                found = await engineering.translate(
-                    session,
-                    org_id=org_id,
-                    transcript=given["transcript"],
-                    transcript_format=given.get("format") or "auto",
-                    customer=given.get("customer"),
-                    customer_speakers=given.get("customer_speakers") or (),
-                    model=model if run.mode == "llm" else None,
-                    spent=spent,
-                )
-                detail |= {
-                    "generator": found.generator,
-                    "requirements": len(found.requirements),
-                    "rejected": found.rejected,
-                    "checks": found.checks,
-                    "duplicates": len(found.duplicates),
-                }
-            async with steps.step("propose") as detail:
-                proposals = await _propose(session, run, found.requirements, found.duplicates)
-                detail |= {
-                    "proposals": len(proposals),
-                    "new_tickets": sum(proposal.kind == "create_ticket" for proposal in proposals),
-                }
-            run.generator = found.generator
-            run.output = {
-                "requirements": [
-                    requirement_payload(r, found.duplicates.get(i)) for i, r in enumerate(found.requirements)
-                ]
-            }
+            if run.agent == ROADMAP:
+                await _roadmap(session, run, steps)
+            else:
+                await _tech_translator(session, run, steps, model, spent)
             run.status = "succeeded"
         except AppError as exc:
             run.status, run.error = "failed", exc.message
@@ -200,6 +193,80 @@ async def execute(
     run.cost_micros = sum(used.cost_micros for used in spent)
     run.finished_at = dt.datetime.now(dt.UTC)
     await session.flush()
+
+
+async def _tech_translator(
+    session: AsyncSession, run: AgentRun, steps: _Steps, model: LanguageModel | None, spent: list[Spent]
+) -> None:
+    given = run.input
+    async with steps.step("parse") as detail:
+        utterances = translator.parse(given["transcript"], given.get("format") or "auto")
+        speakers = {utterance.speaker for utterance in utterances if utterance.speaker}
+        detail |= {"utterances": len(utterances), "speakers": len(speakers), "characters": len(given["transcript"])}
+    async with steps.step("read") as detail:
+        found = await engineering.translate(
+            session,
+            org_id=run.org_id,
+            transcript=given["transcript"],
+            transcript_format=given.get("format") or "auto",
+            customer=given.get("customer"),
+            customer_speakers=given.get("customer_speakers") or (),
+            model=model if run.mode == "llm" else None,
+            spent=spent,
+        )
+        detail |= {
+            "generator": found.generator,
+            "requirements": len(found.requirements),
+            "rejected": found.rejected,
+            "checks": found.checks,
+            "duplicates": len(found.duplicates),
+        }
+    async with steps.step("propose") as detail:
+        proposals = await _propose(session, run, found.requirements, found.duplicates)
+        detail |= {
+            "proposals": len(proposals),
+            "new_tickets": sum(proposal.kind == "create_ticket" for proposal in proposals),
+        }
+    run.generator = found.generator
+    run.output = {
+        "requirements": [
+            requirement_payload(requirement, found.duplicates.get(position))
+            for position, requirement in enumerate(found.requirements)
+        ]
+    }
+
+
+async def _roadmap(session: AsyncSession, run: AgentRun, steps: _Steps) -> None:
+    async with steps.step("gather") as detail:
+        views = await roadmap_service.items(session, org_id=run.org_id)
+        reporting = await metrics_service.reporting(session, org_id=run.org_id)
+        zone = await metrics_service.time_zone_of(session, run.org_id)
+        pace = roadmap.throughput(
+            await roadmap_service.done_days(session, org_id=run.org_id, zone=zone), reporting.today
+        )
+        detail |= {"items": len(views), "per_week": round(float(pace), 2), "currency": reporting.currency}
+    async with steps.step("propose") as detail:
+        found = roadmap.propose([view.facts for view in views], today=reporting.today, pace=pace)
+        for position, proposed in enumerate(found, start=1):
+            session.add(
+                Proposal(
+                    org_id=run.org_id,
+                    run_id=run.id,
+                    position=position,
+                    kind=proposed.kind,
+                    payload={
+                        "roadmap_item_id": str(proposed.item_id),
+                        "title": proposed.title,
+                        "change": proposed.change,
+                        "reason": proposed.reason,
+                        "numbers": proposed.numbers,
+                    },
+                    status="proposed",
+                )
+            )
+        detail |= {"proposals": len(found)}
+    run.generator = "deterministic"
+    run.output = {"proposals": len(found)}
 
 
 def requirement_payload(requirement: translator.Requirement, duplicate: translator.Duplicate | None) -> dict[str, Any]:
@@ -286,7 +353,13 @@ async def decide(
             )
     proposal.status = "approved" if approve else "rejected"
     proposal.decided_by, proposal.decided_at, proposal.reason = principal.user_id, dt.datetime.now(dt.UTC), reason
-    if approve:
+    if approve and proposal.kind in ROADMAP_KINDS:  # the roadmap is ours: applied at once
+        item_id = uuid.UUID(proposal.payload["roadmap_item_id"])
+        await roadmap_service.apply(
+            session, org_id=principal.org_id, item_id=item_id, change=proposal.payload["change"]
+        )
+        proposal.status = "applied"
+    elif approve:
         proposal.target_integration_id = integration_id
         await session.flush()
         await announce(session, APPROVED, org_id=principal.org_id)
