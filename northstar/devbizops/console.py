@@ -24,6 +24,7 @@ from northstar.devbizops.auth import EngineeringReadPage, ProposalsCreatePage, P
 from northstar.devbizops.schemas import TechTranslatorRunIn
 from northstar.devbizops.service import agents as agents_service
 from northstar.devbizops.service import links as links_service
+from northstar.devbizops.service import roadmap as roadmap_service
 from northstar.metrics import service as metrics_service
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -254,3 +255,27 @@ def _is_uuid(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+@router.get("/engineering/roadmap", name="console.roadmap")
+async def roadmap_page(request: Request, principal: EngineeringReadPage, session: DbSession) -> Response:
+    """The roadmap board: a column per target quarter, each item with its progress and the demand waiting on it."""
+    views = await roadmap_service.items(session, org_id=principal.org_id)
+    quarters: dict[str, list[roadmap_service.ItemView]] = {}
+    for view in sorted(views, key=lambda view: (view.item.target_quarter, view.item.rank)):
+        quarters.setdefault(view.item.target_quarter, []).append(view)
+    return render(
+        request,
+        "devbizops/roadmap.html",
+        {
+            "quarters": quarters,
+            "money": metrics_service.money_text,
+            "may_run": principal.may_try("create", "proposals"),
+        },
+    )
+
+
+@router.post("/engineering/roadmap/run", name="console.roadmap_run")
+async def roadmap_run(request: Request, principal: ProposalsCreatePage, session: DbSession) -> Response:
+    run = await agents_service.start_roadmap(session, principal=principal)
+    return redirect(request, f"/app/engineering/runs/{run.id}")

@@ -17,6 +17,7 @@ MANIFEST = Manifest(
     console_nav=(
         NavLink("Engineering", "/app/engineering", "engineering", "read"),
         NavLink("Work items", "/app/engineering/work-items", "engineering", "read"),
+        NavLink("Roadmap", "/app/engineering/roadmap", "engineering", "read"),
         NavLink("Calls", "/app/engineering/calls", "proposals", "read"),
     ),
     task_modules=("northstar.devbizops.tasks",),

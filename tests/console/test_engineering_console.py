@@ -127,3 +127,23 @@ async def test_a_pasted_call_becomes_proposals_with_highlighted_evidence_approve
         assert (await http.get(f"/app/engineering/runs/{run_id}")).status_code == 200
         html = (await http.get(f"/app/engineering/runs/{run_id}")).text
         assert "Reject</button>" not in html  # members see proposals, founders and admins decide
+
+
+async def test_the_roadmap_board_shows_each_quarters_items_and_runs_the_agent(
+    tab: Tab, client: httpx.AsyncClient, founder: Account, database: Database
+) -> None:
+    page = tab.page
+    await log_in(page, founder, path="/app/engineering/roadmap")
+    await expect(page.get_by_text("No roadmap yet")).to_be_visible()
+    for title, quarter in (("SSO", "2027-Q1"), ("Mobile app", "2027-Q2"), ("Audit export", "2027-Q1")):
+        made = await client.post(
+            "/api/v1/devbizops/roadmap", headers=founder.headers, json={"title": title, "targetQuarter": quarter}
+        )
+        assert made.status_code == 201, made.text
+    await page.reload()
+    await expect(page.locator("#quarter-2027-Q1 + ol li h3")).to_have_text(["SSO", "Audit export"])
+    await expect(page.locator("#quarter-2027-Q2 + ol li h3")).to_have_text(["Mobile app"])
+    await assert_accessible(page, context="roadmap")
+    await page.get_by_role("button", name="Ask RoadmapAgent").click()
+    await page.wait_for_url("**/app/engineering/runs/*")
+    await expect(page.get_by_role("heading", name="TechTranslator run")).to_have_count(0)
