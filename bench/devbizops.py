@@ -29,14 +29,16 @@ import uuid
 from typing import Any
 
 import httpx
-import psycopg
+from sqlalchemy import text
 
 from bench.server import Server, running_server, signup
-from bench.socialproof import conninfo, server_database
+from bench.socialproof import server_database
+from northstar.core.db import settings_of
 from northstar.demo.engineering_history import generate
 from northstar.demo.github_api import FakeGitHub
 from northstar.demo.loopback import serving
 from northstar.devbizops import service, translator
+from northstar.integrations.sync import seal
 
 REPOSITORIES = 50
 MONTHS = 12
@@ -108,25 +110,13 @@ async def _backfill(server: Server, token: str) -> dict[str, Any]:
     }
 
 
-def _integration(server: Server, org_id: uuid.UUID) -> uuid.UUID:
-    """A paused GitHub integration of the org, written as a connection would (the history is stored apart)."""
-    integration_id = uuid.uuid4()
-    with psycopg.connect(conninfo(server.data_dir)) as connection:
-        connection.execute(
-            "INSERT INTO integrations.integrations (id, org_id, provider, name, status, config,"
-            " credentials_encrypted) VALUES (%s, %s, 'github', 'GitHub', 'paused', '{}', 'sealed')",
-            (integration_id, org_id),
-        )
-    return integration_id
-
-
 def _org(server: Server, token: str) -> uuid.UUID:
     me = httpx.get(f"{server.base_url}/api/v1/organization", headers={"Authorization": f"Bearer {token}"}, timeout=30)
     me.raise_for_status()
     return uuid.UUID(me.json()["data"]["id"])
 
 
-async def _recompute(server: Server, org_id: uuid.UUID, integration_id: uuid.UUID) -> dict[str, Any]:
+async def _recompute(server: Server, org_id: uuid.UUID) -> dict[str, Any]:
     per_month = int(os.environ.get("NORTHSTAR_BENCH_DORA_PER_MONTH", "30"))
     history = generate(
         repositories=REPOSITORIES, months=MONTHS, end=dt.date.today(), teams=[], per_month=per_month, seed=15
@@ -134,6 +124,15 @@ async def _recompute(server: Server, org_id: uuid.UUID, integration_id: uuid.UUI
     database = server_database(server.data_dir)
     try:
         async with database.tenant_transaction(org_id=org_id) as session:
+            # a paused GitHub integration, as connecting leaves it: the history stands for what its syncs wrote
+            integration_id = uuid.uuid4()
+            await session.execute(
+                text(
+                    "INSERT INTO integrations.integrations (id, org_id, provider, name, status, config,"
+                    " credentials_encrypted) VALUES (:id, :org, 'github', 'GitHub', 'paused', '{}', :sealed)"
+                ),
+                {"id": integration_id, "org": org_id, "sealed": seal(settings_of(session), integration_id, {})},
+            )
             await service.store_batch(session, org_id=org_id, integration_id=integration_id, batch=history.batch)
         reads, runs, points = [], [], 0
         for _ in range(RECOMPUTES):
@@ -268,7 +267,7 @@ def run() -> dict[str, Any]:
         results |= asyncio.run(_backfill(server, signup(server.base_url, "bench-github@example.com")))
         token = signup(server.base_url, "bench-dora@example.com")
         org_id = _org(server, token)
-        results |= asyncio.run(_recompute(server, org_id, _integration(server, org_id)))
+        results |= asyncio.run(_recompute(server, org_id))
     results["machine_load_1m_at_end"] = os.getloadavg()[0]
     return results
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from northstar.core.http import CamelModel, RequestModel
+from northstar.core.http import CamelModel, Name, RequestModel
 
 ScopeKind = Literal["overall", "team", "repository"]
 Band = Literal["elite", "high", "medium", "low"]
@@ -244,14 +244,14 @@ Quarter = Annotated[str, Field(pattern=r"^\d{4}-Q[1-4]$", examples=["2027-Q1"])]
 
 
 class RoadmapItemIn(RequestModel):
-    title: str = Field(min_length=1, max_length=200)
+    title: Name = Field(min_length=1, max_length=200)
     description: str = Field("", max_length=10_000)
     target_quarter: Quarter
     work_item_ids: list[uuid.UUID] = Field(default_factory=list, max_length=500)
 
 
 class RoadmapItemUpdate(RequestModel):
-    title: str | None = Field(None, min_length=1, max_length=200)
+    title: Name | None = Field(None, min_length=1, max_length=200)
     description: str | None = Field(None, max_length=10_000)
     status: Literal["planned", "in_progress", "shipped", "dropped"] | None = None
     target_quarter: Quarter | None = None

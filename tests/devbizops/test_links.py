@@ -15,24 +15,11 @@ from northstar.devbizops import service
 from northstar.devbizops.inputs import Change, Deployment, EngineeringBatch, Repository, WorkItem
 from northstar.metrics import service as metrics_service
 from northstar.metrics.inputs import PipelineDeal, SourceBatch
+from tests.devbizops.conftest import paused_integration
 from tests.factories import Account, add_member
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 SHIPPED = NOW - dt.timedelta(days=100)
-
-
-async def _integration(session: Any, org_id: uuid.UUID, provider: str) -> uuid.UUID:
-    return uuid.UUID(
-        str(
-            await session.scalar(
-                text(
-                    "INSERT INTO integrations.integrations (org_id, provider, name, status, config,"
-                    " credentials_encrypted) VALUES (:org, :provider, :provider, 'paused', '{}', 'sealed') RETURNING id"
-                ),
-                {"org": org_id, "provider": provider},
-            )
-        )
-    )
 
 
 async def _business(database: Database, account: Account) -> dict[str, Any]:
@@ -40,9 +27,9 @@ async def _business(database: Database, account: Account) -> dict[str, Any]:
     two billing customers with MRR movements before and after it shipped."""
     org = account.org_id
     async with database.tenant_transaction(org_id=org) as session:
-        github = await _integration(session, org, "github")
-        hubspot = await _integration(session, org, "hubspot")
-        stripe = await _integration(session, org, "stripe")
+        github = await paused_integration(session, org, "github")
+        hubspot = await paused_integration(session, org, "hubspot")
+        stripe = await paused_integration(session, org, "stripe")
         batch = EngineeringBatch(
             repositories=[Repository(external_id="1", name="acme/api")],
             work_items=[

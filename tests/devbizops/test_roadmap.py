@@ -21,6 +21,7 @@ from northstar.core.pubsub import CHANNEL
 from northstar.devbizops import roadmap, service
 from northstar.devbizops.inputs import EngineeringBatch, WorkItem
 from northstar.devbizops.service import agents
+from tests.devbizops.conftest import paused_integration
 from tests.factories import Account, add_member
 
 NOW = dt.datetime.now(dt.UTC)
@@ -41,20 +42,8 @@ def _item(key: str, status: str, *, done_days_ago: int | None = None) -> WorkIte
 async def _timeline(database: Database, account: Account) -> dict[str, uuid.UUID]:
     org = account.org_id
     async with database.tenant_transaction(org_id=org) as session:
-        integration = await session.scalar(
-            text(
-                "INSERT INTO integrations.integrations (org_id, provider, name, status, config, credentials_encrypted)"
-                " VALUES (:org, 'jira', 'Jira', 'paused', '{}', 'sealed') RETURNING id"
-            ),
-            {"org": org},
-        )
-        stripe = await session.scalar(
-            text(
-                "INSERT INTO integrations.integrations (org_id, provider, name, status, config, credentials_encrypted)"
-                " VALUES (:org, 'stripe', 'Stripe', 'paused', '{}', 'sealed') RETURNING id"
-            ),
-            {"org": org},
-        )
+        integration = await paused_integration(session, org, "jira")
+        stripe = await paused_integration(session, org, "stripe")
         work = [_item(f"DONE-{n}", "done", done_days_ago=2 * n + 1) for n in range(24)]  # 24 in the last 8 weeks
         work += [_item(f"OLD-{n}", "done", done_days_ago=100) for n in range(5)]  # before the window
         work += [_item("SSO-1", "done", done_days_ago=200), _item("SSO-2", "done", done_days_ago=200)]

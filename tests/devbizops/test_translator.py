@@ -8,12 +8,12 @@ import datetime as dt
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from northstar.core.db import Database
 from northstar.devbizops import service
 from northstar.devbizops.inputs import EngineeringBatch, WorkItem
 from northstar.devbizops.translator import BadTranscript, translate, verify_quote
+from tests.devbizops.conftest import paused_integration
 from tests.devbizops.transcripts import CALLS, Call
 from tests.factories import Account, add_member
 
@@ -65,13 +65,7 @@ def test_a_transcript_with_nothing_to_read_is_refused() -> None:
 
 async def _work_items(database: Database, account: Account, items: list[tuple[str, str]]) -> None:
     async with database.tenant_transaction(org_id=account.org_id) as session:
-        integration = await session.scalar(
-            text(
-                "INSERT INTO integrations.integrations (org_id, provider, name, status, config, credentials_encrypted)"
-                " VALUES (:org, 'jira', 'Jira', 'paused', '{}', 'sealed') RETURNING id"
-            ),
-            {"org": account.org_id},
-        )
+        integration = await paused_integration(session, account.org_id, "jira")
         batch = EngineeringBatch(
             work_items=[
                 WorkItem(

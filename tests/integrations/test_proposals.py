@@ -17,6 +17,7 @@ from northstar.demo.linear_api import FakeLinear
 from northstar.demo.loopback import serving
 from northstar.metrics import service as metrics_service
 from northstar.metrics.inputs import PipelineDeal, SourceBatch
+from tests.devbizops.conftest import paused_integration
 from tests.devbizops.transcripts import CALLS
 from tests.factories import Account, add_member
 from tests.integrations.conftest import connect, wait_for_sync
@@ -27,13 +28,7 @@ CALL = CALLS[0].transcript
 
 async def _deal(database: Database, account: Account) -> dict[str, str]:
     async with database.tenant_transaction(org_id=account.org_id) as session:
-        hubspot = await session.scalar(
-            text(
-                "INSERT INTO integrations.integrations (org_id, provider, name, status, config, credentials_encrypted)"
-                " VALUES (:org, 'hubspot', 'CRM', 'paused', '{}', 'sealed') RETURNING id"
-            ),
-            {"org": account.org_id},
-        )
+        hubspot = await paused_integration(session, account.org_id, "hubspot")
         deal = PipelineDeal(
             external_id="77", name="Globex", pipeline="default", stage="contractsent", amount=5_000_000,
             currency="USD", created_at=None, close_date=None, closed=False, won=False,

@@ -314,6 +314,27 @@ class ConnectorSettings(BaseModel):
 Settings = TypeVar("Settings", bound=ConnectorSettings)
 
 
+def paced_client(
+    settings: ConnectorSettings,
+    policy: OutboundPolicy,
+    *,
+    base_url: str,
+    headers: Mapping[str, str],
+    stated: Callable[[httpx.Response], Budget | None] | None = None,
+    max_wait_seconds: float = 60.0,
+) -> VendorClient:
+    """A provider's client at the settings' pace: ``requestsPerSecond`` sustained, a second's worth at once."""
+    rate = settings.requests_per_second or 1.0
+    return VendorClient(
+        base_url=base_url,
+        policy=policy,
+        headers=headers,
+        rate=RateLimit(rate, burst=max(1, int(rate))),
+        stated=stated,
+        max_wait_seconds=max_wait_seconds,
+    )
+
+
 def settings_problems(error: ValidationError) -> list[tuple[str, str, str]]:
     """(camelCase field path, message, type) of each problem a config has."""
     return [

@@ -9,15 +9,84 @@ it stopped and starts the one it stopped in at that page.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 import urllib.parse
+from abc import abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple, Self
 
 import httpx
+from pydantic import Field
 
-from northstar.integrations.connectors.base import Answer, Budget, Page, VendorClient, VendorError
+from northstar.core.outbound import OutboundPolicy
+from northstar.integrations.connectors.base import (
+    Answer,
+    Budget,
+    Connector,
+    ConnectorSettings,
+    Page,
+    VendorClient,
+    VendorError,
+    paced_client,
+    validated,
+)
+
+
+class ForgeSettings(ConnectorSettings):
+    """What GitHub's and GitLab's configs share."""
+
+    requests_per_second: float = Field(10.0, gt=0, le=1000)
+    production_environments: list[str] = Field(
+        default_factory=lambda: ["production", "prod"], max_length=50, description="deployment environments that ship"
+    )
+    incident_labels: list[str] = Field(
+        default_factory=lambda: ["incident"], max_length=50, description="issue labels that make an issue an incident"
+    )
+    concurrency: int = Field(8, ge=1, le=32, description="requests in flight for a page's reviews and commits")
+    max_wait_seconds: float = Field(60.0, ge=0, le=3600, description="the longest wait for a spent rate limit")
+
+
+class ForgeConnector(Connector):
+    """A code host's connector: its settings, requests in flight, and the budget headers it states."""
+
+    engineering_source = True
+    budget_headers: ClassVar[tuple[str, str]]  # (requests left, reset) header names
+    settings: ForgeSettings
+
+    def __init__(
+        self,
+        *,
+        credentials: Mapping[str, str],
+        config: Mapping[str, Any],
+        client: VendorClient,
+        settings: ForgeSettings,
+    ) -> None:
+        super().__init__(credentials=credentials, config=config, client=client)
+        self.settings = settings
+        self.limit = asyncio.Semaphore(settings.concurrency)
+        self.production = {name.lower() for name in settings.production_environments}
+        self.incident_labels = {name.lower() for name in settings.incident_labels}
+
+    @classmethod
+    def open(cls, *, credentials: Mapping[str, str], config: Mapping[str, Any], policy: OutboundPolicy) -> Self:
+        settings = validated(cls.settings_model, config)
+        assert isinstance(settings, ForgeSettings)
+        client = paced_client(
+            settings,
+            policy,
+            base_url=settings.base_url or "",
+            headers=cls.headers_of(credentials),
+            stated=budget_reader(*cls.budget_headers),
+            max_wait_seconds=settings.max_wait_seconds,
+        )
+        return cls(credentials=credentials, config=config, client=client, settings=settings)
+
+    @classmethod
+    @abstractmethod
+    def headers_of(cls, credentials: Mapping[str, str]) -> dict[str, str]:
+        """The headers every request carries: the token, the API version."""
 
 
 class RepoPage(NamedTuple):

@@ -40,7 +40,6 @@ from typing import Any
 
 from pydantic import Field
 
-from northstar.core.outbound import OutboundPolicy
 from northstar.devbizops.inputs import (
     Change,
     ChangeState,
@@ -55,19 +54,15 @@ from northstar.devbizops.inputs import (
 )
 from northstar.integrations.connectors.base import (
     Answer,
-    Connector,
     ConnectorError,
-    ConnectorSettings,
     Page,
-    RateLimit,
     Signature,
-    VendorClient,
     VendorError,
-    validated,
 )
 from northstar.integrations.connectors.forge import (
+    ForgeConnector,
+    ForgeSettings,
     RepoPage,
-    budget_reader,
     instant,
     listed,
     per_repository,
@@ -83,25 +78,16 @@ FINAL_STATES = {"success": "success", "failure": "failure", "error": "failure"}
 SIGNATURE_PREFIX = "sha256="
 
 
-class Settings(ConnectorSettings):
+class Settings(ForgeSettings):
     """The integration's ``config``, checked before any request."""
 
     base_url: str = BASE_URL
-    requests_per_second: float = Field(10.0, gt=0, le=1000)
     owner: str = Field(pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$", description="the organization or user")
     owner_type: str = Field("org", pattern=r"^(org|user)$", description="whether the owner is an organization")
     repositories: list[str] | None = Field(
         None, max_length=1000, description="only these repositories (names without the owner); all when absent"
     )
-    production_environments: list[str] = Field(
-        default_factory=lambda: ["production", "prod"], max_length=50, description="deployment environments that ship"
-    )
-    incident_labels: list[str] = Field(
-        default_factory=lambda: ["incident"], max_length=50, description="issue labels that make an issue an incident"
-    )
     releases_as_deployments: bool = Field(False, description="count published releases as production deployments")
-    concurrency: int = Field(8, ge=1, le=32, description="requests in flight for a page's reviews and commits")
-    max_wait_seconds: float = Field(60.0, ge=0, le=3600, description="the longest wait for a spent rate limit")
 
 
 def _full_name(repo: dict[str, Any]) -> str:
@@ -112,43 +98,24 @@ def _login(user: Any) -> str | None:
     return str(user["login"])[:255] if isinstance(user, dict) and user.get("login") else None
 
 
-class GitHubConnector(Connector):
+class GitHubConnector(ForgeConnector):
     provider = "github"
     title = "GitHub"
     streams = ("repositories", "pull_requests", "deployments", "releases", "issues")
     credential_fields = ("access_token", "webhook_secret")
     settings_model = Settings
     signature_header = "x-hub-signature-256"
-    engineering_source = True
-
-    def __init__(
-        self, *, credentials: Mapping[str, str], config: Mapping[str, Any], client: VendorClient, settings: Settings
-    ) -> None:
-        super().__init__(credentials=credentials, config=config, client=client)
-        self.settings = settings
-        self.repos: list[dict[str, Any]] | None = None
-        self.limit = asyncio.Semaphore(settings.concurrency)
-        self.production = {name.lower() for name in settings.production_environments}
-        self.incident_labels = {name.lower() for name in settings.incident_labels}
+    budget_headers = ("x-ratelimit-remaining", "x-ratelimit-reset")
+    settings: Settings
+    repos: list[dict[str, Any]] | None = None
 
     @classmethod
-    def open(
-        cls, *, credentials: Mapping[str, str], config: Mapping[str, Any], policy: OutboundPolicy
-    ) -> GitHubConnector:
-        settings = validated(Settings, config)
-        client = VendorClient(
-            base_url=settings.base_url,
-            policy=policy,
-            headers={
-                "Authorization": f"Bearer {credentials.get('access_token', '')}",
-                "Accept": "application/vnd.github+json",
-                "X-GitHub-Api-Version": API_VERSION,
-            },
-            rate=RateLimit(settings.requests_per_second, burst=max(1, int(settings.requests_per_second))),
-            stated=budget_reader("x-ratelimit-remaining", "x-ratelimit-reset"),
-            max_wait_seconds=settings.max_wait_seconds,
-        )
-        return cls(credentials=credentials, config=config, client=client, settings=settings)
+    def headers_of(cls, credentials: Mapping[str, str]) -> dict[str, str]:
+        return {
+            "Authorization": f"Bearer {credentials.get('access_token', '')}",
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": API_VERSION,
+        }
 
     def _owner_path(self) -> str:
         kind = "orgs" if self.settings.owner_type == "org" else "users"

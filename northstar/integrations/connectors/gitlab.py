@@ -32,7 +32,6 @@ from typing import Any
 
 from pydantic import Field
 
-from northstar.core.outbound import OutboundPolicy
 from northstar.devbizops.inputs import (
     Change,
     ChangeState,
@@ -46,19 +45,15 @@ from northstar.devbizops.inputs import (
     WorkStatus,
 )
 from northstar.integrations.connectors.base import (
-    Connector,
     ConnectorError,
-    ConnectorSettings,
     Page,
-    RateLimit,
     Signature,
-    VendorClient,
     VendorError,
-    validated,
 )
 from northstar.integrations.connectors.forge import (
+    ForgeConnector,
+    ForgeSettings,
     RepoPage,
-    budget_reader,
     instant,
     listed,
     per_repository,
@@ -74,19 +69,14 @@ FINAL = {"success": "success", "failed": "failure"}
 APPROVAL_NOTE = "approved this merge request"
 
 
-class Settings(ConnectorSettings):
+class Settings(ForgeSettings):
     base_url: str = BASE_URL
-    requests_per_second: float = Field(10.0, gt=0, le=1000)
     group: str = Field(
         pattern=r"^[A-Za-z0-9_.][A-Za-z0-9_./-]{0,254}$", description="the group (path or id) whose projects are read"
     )
     projects: list[str] | None = Field(
         None, max_length=1000, description="only these projects (paths with their namespace); all when absent"
     )
-    production_environments: list[str] = Field(default_factory=lambda: ["production", "prod"], max_length=50)
-    incident_labels: list[str] = Field(default_factory=lambda: ["incident"], max_length=50)
-    concurrency: int = Field(8, ge=1, le=32)
-    max_wait_seconds: float = Field(60.0, ge=0, le=3600)
 
 
 def _path(project: dict[str, Any]) -> str:
@@ -97,39 +87,20 @@ def _username(user: Any) -> str | None:
     return str(user["username"])[:255] if isinstance(user, dict) and user.get("username") else None
 
 
-class GitLabConnector(Connector):
+class GitLabConnector(ForgeConnector):
     provider = "gitlab"
     title = "GitLab"
     streams = ("projects", "merge_requests", "pipelines", "deployments", "issues")
     credential_fields = ("access_token", "webhook_secret")
     settings_model = Settings
     signature_header = "x-gitlab-token"
-    engineering_source = True
-
-    def __init__(
-        self, *, credentials: Mapping[str, str], config: Mapping[str, Any], client: VendorClient, settings: Settings
-    ) -> None:
-        super().__init__(credentials=credentials, config=config, client=client)
-        self.settings = settings
-        self.project_list: list[dict[str, Any]] | None = None
-        self.limit = asyncio.Semaphore(settings.concurrency)
-        self.production = {name.lower() for name in settings.production_environments}
-        self.incident_labels = {name.lower() for name in settings.incident_labels}
+    budget_headers = ("ratelimit-remaining", "ratelimit-reset")
+    settings: Settings
+    project_list: list[dict[str, Any]] | None = None
 
     @classmethod
-    def open(
-        cls, *, credentials: Mapping[str, str], config: Mapping[str, Any], policy: OutboundPolicy
-    ) -> GitLabConnector:
-        settings = validated(Settings, config)
-        client = VendorClient(
-            base_url=settings.base_url,
-            policy=policy,
-            headers={"PRIVATE-TOKEN": credentials.get("access_token", "")},
-            rate=RateLimit(settings.requests_per_second, burst=max(1, int(settings.requests_per_second))),
-            stated=budget_reader("ratelimit-remaining", "ratelimit-reset"),
-            max_wait_seconds=settings.max_wait_seconds,
-        )
-        return cls(credentials=credentials, config=config, client=client, settings=settings)
+    def headers_of(cls, credentials: Mapping[str, str]) -> dict[str, str]:
+        return {"PRIVATE-TOKEN": credentials.get("access_token", "")}
 
     def _group_path(self) -> str:
         return f"{API}/groups/{urllib.parse.quote(self.settings.group, safe='')}/projects"

@@ -39,10 +39,10 @@ from northstar.integrations.connectors.base import (
     ConnectorError,
     ConnectorSettings,
     Page,
-    RateLimit,
     Signature,
     VendorClient,
     VendorError,
+    paced_client,
     validated,
 )
 from northstar.integrations.connectors.forge import instant, required
@@ -130,12 +130,8 @@ class JiraConnector(Connector):
     ) -> JiraConnector:
         settings = validated(Settings, config)
         pair = f"{settings.email}:{credentials.get('api_token', '')}".encode()
-        client = VendorClient(
-            base_url=settings.base_url,
-            policy=policy,
-            headers={"Authorization": "Basic " + base64.b64encode(pair).decode(), "Accept": "application/json"},
-            rate=RateLimit(settings.requests_per_second, burst=max(1, int(settings.requests_per_second))),
-        )
+        headers = {"Authorization": "Basic " + base64.b64encode(pair).decode(), "Accept": "application/json"}
+        client = paced_client(settings, policy, base_url=settings.base_url, headers=headers)
         return cls(credentials=credentials, config=config, client=client, settings=settings)
 
     async def test(self) -> None:

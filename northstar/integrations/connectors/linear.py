@@ -33,10 +33,10 @@ from northstar.integrations.connectors.base import (
     ConnectorError,
     ConnectorSettings,
     Page,
-    RateLimit,
     Signature,
     VendorClient,
     VendorError,
+    paced_client,
     validated,
 )
 from northstar.integrations.connectors.forge import budget_reader, instant, required
@@ -119,11 +119,11 @@ class LinearConnector(Connector):
         cls, *, credentials: Mapping[str, str], config: Mapping[str, Any], policy: OutboundPolicy
     ) -> LinearConnector:
         settings = validated(Settings, config)
-        client = VendorClient(
+        client = paced_client(
+            settings,
+            policy,
             base_url=settings.base_url,
-            policy=policy,
             headers={"Authorization": credentials.get("api_key", ""), "Content-Type": "application/json"},
-            rate=RateLimit(settings.requests_per_second, burst=max(1, int(settings.requests_per_second))),
             stated=budget_reader("x-ratelimit-requests-remaining", "x-ratelimit-requests-reset", reset_unit=0.001),
             max_wait_seconds=settings.max_wait_seconds,
         )
