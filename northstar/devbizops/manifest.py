@@ -10,7 +10,7 @@ from northstar.devbizops import api, console, models
 
 MANIFEST = Manifest(
     name="devbizops",
-    api_routers=(api.router,),
+    api_routers=api.ROUTERS,
     console_pages=(console.router,),
     console_templates=console.TEMPLATES,
     console_static=console.STATIC,
