@@ -87,6 +87,8 @@ async def test_a_sync_fills_the_engineering_model_and_the_dora_metrics(
         statuses=[
             ("in_progress", start + 15 * HOUR + 40 * dt.timedelta(minutes=1)),
             ("success", start + 16 * HOUR),
+            # GitHub marks a replaced deployment inactive: the outcome is on the second page of statuses
+            *(("inactive", start + 17 * HOUR + index * dt.timedelta(minutes=1)) for index in range(120)),
         ],
     )
     fake.add_deployment("api", created=start + 2 * DAY, statuses=[("failure", start + 2 * DAY + HOUR)])

@@ -245,14 +245,13 @@ class GitHubConnector(ForgeConnector):
         production = environment.lower() in self.production or deployment.get("production_environment") is True
         record = {**deployment, "_repository_id": repo["id"], "_production": production, "_outcome": None}
         if production:
-            async with self.limit:
-                answer = await self._get(
-                    f"/repos/{repo['full_name']}/deployments/{deployment.get('id')}/statuses", per_page=100
-                )
-            statuses = await self._list(answer, "deployment statuses")
-            final = next((status for status in statuses if status.get("state") in FINAL_STATES), None)
-            if final is not None:
-                record["_outcome"] = {"state": final["state"], "at": final.get("created_at")}
+            path = f"/repos/{repo['full_name']}/deployments/{deployment.get('id')}/statuses"
+            async with self.limit:  # newest first: the first final status found is the outcome
+                async for _, statuses in listed(self.client, path, {"per_page": PER_PAGE}, None, None):
+                    final = next((status for status in statuses if status.get("state") in FINAL_STATES), None)
+                    if final is not None:
+                        record["_outcome"] = {"state": final["state"], "at": final.get("created_at")}
+                        break
         return record
 
     async def _releases(
