@@ -324,7 +324,7 @@ class Proposal(Base):
             "kind IN ('create_ticket', 'add_to_work_item', 'roadmap_status', 'roadmap_slip', 'roadmap_rank')",
             name="kind",
         ),
-        CheckConstraint("status IN ('proposed', 'approved', 'rejected', 'applied', 'failed')", name="status"),
+        CheckConstraint("status IN ('proposed', 'approved', 'filing', 'rejected', 'applied', 'failed')", name="status"),
         Index("ix_proposals_org_id_status", "org_id", "status"),
         {"schema": SCHEMA},
     )

@@ -211,7 +211,7 @@ class ProposalOut(CamelModel):
     id: uuid.UUID
     run_id: uuid.UUID
     kind: Literal["create_ticket", "add_to_work_item", "roadmap_status", "roadmap_slip", "roadmap_rank"]
-    status: Literal["proposed", "approved", "rejected", "applied", "failed"]
+    status: Literal["proposed", "approved", "filing", "rejected", "applied", "failed"]
     requirement: dict[str, Any] = Field(
         description="TechTranslator: the requirement; RoadmapAgent: the item, the change, its reason and numbers"
     )

@@ -293,52 +293,62 @@ async def process_webhook(session: AsyncSession, *, delivery_id: uuid.UUID) -> N
     delivery.status, delivery.processed_at = "processed", dt.datetime.now(dt.UTC)
 
 
-async def apply_proposals(session: AsyncSession, *, org_id: uuid.UUID) -> int:
+async def apply_proposals(database: Database, *, org_id: uuid.UUID) -> int:
     """File the org's approved DevBizOps proposals in their trackers (a new ticket, or a comment on the work item
-    they repeat), store what was filed as a sync would, and report each back; returns how many were applied."""
+    they repeat), store what was filed as a sync would, and report each back; returns how many were applied. They
+    are claimed (``filing``) in a transaction of their own first, so none is filed twice; each is then filed and
+    reported in its own."""
+    async with database.tenant_transaction(org_id=org_id) as session:
+        claimed = await agents_service.claim_approved(session, org_id=org_id)
     done = 0
-    for found in await agents_service.approved(session, org_id=org_id):
-        integration = await session.get(Integration, found.integration_id) if found.integration_id is not None else None
-        if integration is None or integration.org_id != org_id:
-            await agents_service.failed(
-                session, org_id=org_id, proposal_id=found.proposal_id, error="No such integration"
-            )
-            continue
-        settings = settings_of(session)
-        connector = open_connector(
-            integration.provider,
-            credentials=credentials_of(settings, integration),
-            config=integration.config,
-            settings=settings,
-        )
-        try:
-            if found.existing is not None:
-                external_id, key = found.existing
-                await connector.comment_issue(external_id, key, f"{found.ticket.title}\n\n{found.ticket.description}")
-                url = None
-            else:
-                stream, record = await connector.create_issue(found.ticket)
-                await store_page(session, integration=integration, stream=stream, records=[record], connector=connector)
-                made = connector.engineering(stream, [record])
-                item = made.work_items[0] if made.work_items else None
-                external_id = str(record["id"])
-                key = item.key if item else str(record.get("key") or record.get("identifier") or record["id"])
-                url = item.url if item else None
-            await agents_service.applied(
-                session,
-                org_id=org_id,
-                proposal_id=found.proposal_id,
-                integration_id=integration.id,
-                external_id=external_id,
-                key=key,
-                url=url,
-            )
-            done += 1
-        except ConnectorError as exc:
-            log.warning("proposal_not_applied", proposal=str(found.proposal_id), error=str(exc))
-            await agents_service.failed(session, org_id=org_id, proposal_id=found.proposal_id, error=str(exc))
-        finally:
-            await connector.close()
+    for found in claimed:
+        async with database.tenant_transaction(org_id=org_id) as session:
+            done += await _file(session, org_id=org_id, found=found)
     if done:
-        await devbizops_service.request_recompute(session, org_id=org_id)
+        async with database.tenant_transaction(org_id=org_id) as session:
+            await devbizops_service.request_recompute(session, org_id=org_id)
     return done
+
+
+async def _file(session: AsyncSession, *, org_id: uuid.UUID, found: agents_service.Approved) -> int:
+    """One claimed proposal filed (1) or failed (0), said on the proposal."""
+    integration = await session.get(Integration, found.integration_id) if found.integration_id is not None else None
+    if integration is None or integration.org_id != org_id:
+        await agents_service.failed(session, org_id=org_id, proposal_id=found.proposal_id, error="No such integration")
+        return 0
+    settings = settings_of(session)
+    connector = open_connector(
+        integration.provider,
+        credentials=credentials_of(settings, integration),
+        config=integration.config,
+        settings=settings,
+    )
+    try:
+        if found.existing is not None:
+            external_id, key = found.existing
+            await connector.comment_issue(external_id, key, f"{found.ticket.title}\n\n{found.ticket.description}")
+            url = None
+        else:
+            stream, record = await connector.create_issue(found.ticket)
+            await store_page(session, integration=integration, stream=stream, records=[record], connector=connector)
+            made = connector.engineering(stream, [record])
+            item = made.work_items[0] if made.work_items else None
+            external_id = str(record["id"])
+            key = item.key if item else str(record.get("key") or record.get("identifier") or record["id"])
+            url = item.url if item else None
+        await agents_service.applied(
+            session,
+            org_id=org_id,
+            proposal_id=found.proposal_id,
+            integration_id=integration.id,
+            external_id=external_id,
+            key=key,
+            url=url,
+        )
+        return 1
+    except ConnectorError as exc:
+        log.warning("proposal_not_applied", proposal=str(found.proposal_id), error=str(exc))
+        await agents_service.failed(session, org_id=org_id, proposal_id=found.proposal_id, error=str(exc))
+        return 0
+    finally:
+        await connector.close()

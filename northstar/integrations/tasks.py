@@ -8,7 +8,6 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from northstar.core.db import bound_org
 from northstar.core.queue import periodic_per_org, queue_app, task_database, tenant_task
 from northstar.integrations import sync
 from northstar.integrations.connectors import CONNECTORS
@@ -26,10 +25,11 @@ async def process_webhook(session: AsyncSession, delivery_id: str) -> None:
     await sync.process_webhook(session, delivery_id=uuid.UUID(delivery_id))
 
 
-@tenant_task("integrations.apply_proposals", queue="integrations")
-async def apply_proposals(session: AsyncSession) -> int:
-    """Approved DevBizOps proposals filed in Jira or Linear (queued when proposals are approved)."""
-    return await sync.apply_proposals(session, org_id=await bound_org(session))
+@queue_app.task(name="integrations.apply_proposals", queue="integrations", retry=3)
+async def apply_proposals(org_id: str) -> int:
+    """Approved DevBizOps proposals filed in Jira or Linear (queued when proposals are approved); a retry finds the
+    ones already claimed taken, and files none twice."""
+    return await sync.apply_proposals(task_database(), org_id=uuid.UUID(org_id))
 
 
 @periodic_per_org("integrations.schedule", cron="*/5 * * * *")

@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from northstar.core.db import Database
 from northstar.core.llm import llm_from_settings
-from northstar.devbizops.models import AgentRun
+from northstar.devbizops.models import AgentRun, Proposal
 from northstar.devbizops.service import agents
 from northstar.settings import LlmSettings, Settings
 from tests.devbizops.transcripts import CALLS
@@ -95,3 +95,43 @@ async def test_each_step_is_a_span_and_the_run_keeps_its_trace_and_cost(
         assert step.span_id == format(span.context.span_id, "016x")
         assert span.parent is not None and span.parent.span_id == root.context.span_id
     assert finished["tech_translator.read"].attributes["northstar.agent.generator"] == "llm:fake-model-1"
+
+
+async def test_an_approved_proposal_is_claimed_once_before_any_tracker_hears_of_it(
+    founder: Account, database: Database
+) -> None:
+    run_id = uuid.uuid4()
+    async with database.tenant_transaction(org_id=founder.org_id) as session:
+        session.add(
+            AgentRun(
+                id=run_id,
+                org_id=founder.org_id,
+                agent=agents.TECH_TRANSLATOR,
+                status="succeeded",
+                mode="deterministic",
+                input={"transcript": CALL},
+            )
+        )
+        await session.flush()
+        proposal = Proposal(
+            org_id=founder.org_id,
+            run_id=run_id,
+            position=1,
+            kind="add_to_work_item",
+            payload={
+                "title": "SSO",
+                "user_story": "As Globex, I want SSO.",
+                "acceptance_criteria": ["Works"],
+                "evidence": [{"text": "We need SSO", "start": 0, "end": 11, "speaker": None}],
+                "priority": "high",
+            },
+            status="approved",
+        )
+        session.add(proposal)
+    async with database.tenant_transaction(org_id=founder.org_id) as session:
+        [claimed] = await agents.claim_approved(session, org_id=founder.org_id)
+        assert claimed.ticket.title == "SSO" and '"We need SSO"' in claimed.ticket.description
+    async with database.tenant_transaction(org_id=founder.org_id) as session:
+        assert await agents.claim_approved(session, org_id=founder.org_id) == []  # a second applier finds none
+        found = await agents.get_proposal(session, org_id=founder.org_id, proposal_id=proposal.id)
+    assert found.status == "filing"

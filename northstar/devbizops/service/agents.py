@@ -378,9 +378,11 @@ class Approved:
     existing: tuple[str, str] | None  # (source id, key) of the work item to add to
 
 
-async def approved(session: AsyncSession, *, org_id: uuid.UUID) -> list[Approved]:
-    """The org's approved proposals waiting to be applied, oldest first. Appliers of one org take turns (a lock
-    until the caller's commit), so a proposal is never filed twice by two of them."""
+async def claim_approved(session: AsyncSession, *, org_id: uuid.UUID) -> list[Approved]:
+    """The org's approved proposals, oldest first, marked ``filing`` for the caller to file: it commits that before
+    any tracker hears of them, so a proposal is never filed twice, even by an applier that crashes after the tracker
+    accepted (the proposal then stays ``filing``, for someone to check in the tracker). Appliers of one org take
+    turns (a lock until the caller's commit)."""
     await session.execute(
         text("SELECT pg_advisory_xact_lock(hashtextextended('devbizops.proposals:' || :org, 0))"), {"org": str(org_id)}
     )
@@ -393,6 +395,7 @@ async def approved(session: AsyncSession, *, org_id: uuid.UUID) -> list[Approved
     ).all()
     found = []
     for proposal in proposals:
+        proposal.status = "filing"
         item = await session.get(WorkItem, proposal.work_item_id) if proposal.work_item_id else None
         found.append(
             Approved(
@@ -402,6 +405,7 @@ async def approved(session: AsyncSession, *, org_id: uuid.UUID) -> list[Approved
                 existing=(item.external_id, item.key) if item else None,
             )
         )
+    await session.flush()
     return found
 
 

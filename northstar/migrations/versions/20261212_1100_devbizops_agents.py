@@ -97,7 +97,8 @@ def upgrade() -> None:
           CONSTRAINT uq_proposals_run_id_position UNIQUE (run_id, position),
           CONSTRAINT ck_proposals_kind CHECK (
             kind IN ('create_ticket', 'add_to_work_item', 'roadmap_status', 'roadmap_slip', 'roadmap_rank')),
-          CONSTRAINT ck_proposals_status CHECK (status IN ('proposed', 'approved', 'rejected', 'applied', 'failed'))
+          CONSTRAINT ck_proposals_status CHECK (
+            status IN ('proposed', 'approved', 'filing', 'rejected', 'applied', 'failed'))
         )""")
     op.execute("CREATE INDEX ix_proposals_org_id_status ON devbizops.proposals (org_id, status)")
     for table in TABLES:
