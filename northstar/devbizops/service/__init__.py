@@ -271,8 +271,11 @@ async def recompute(session: AsyncSession, *, org_id: uuid.UUID) -> int:
 
 
 async def has_engineering_data(session: AsyncSession, *, org_id: uuid.UUID) -> bool:
+    """Whether any engineering source synced into the org (the nightly recompute skips the others)."""
     found = await session.scalar(select(Repository.id).where(Repository.org_id == org_id).limit(1))
-    return found is not None or (await session.scalar(select(Change.id).where(Change.org_id == org_id).limit(1)))
+    if found is None:
+        found = await session.scalar(select(Change.id).where(Change.org_id == org_id).limit(1))
+    return found is not None
 
 
 # -- repositories and teams ------------------------------------------------------------------------------------

@@ -126,15 +126,6 @@ class GitLabConnector(ForgeConnector):
         if stream == "projects":
             yield Page(stream, [dict(project) for project in await self._projects()], None)
             return
-        completing = {
-            "merge_requests": self._completed_merge_request,
-            "pipelines": None,
-            "deployments": None,
-            "issues": None,
-        }[stream]
-        path = {"merge_requests": "merge_requests", "pipelines": "pipelines", "deployments": "deployments"}.get(
-            stream, "issues"
-        )
 
         async def read(
             project: dict[str, Any], since: str | None, resume: Mapping[str, Any] | None, etag: str | None
@@ -148,14 +139,14 @@ class GitLabConnector(ForgeConnector):
             newest = resume.get("newest") if resume is not None else since
             first = resume is None
             async for answer, items in listed(
-                self.client, f"{API}/projects/{project['id']}/{path}", params, resumed_page(resume), etag
+                self.client, f"{API}/projects/{project['id']}/{stream}", params, resumed_page(resume), etag
             ):
                 for item in items:
                     updated = str(item.get("updated_at") or "")
                     newest = max(newest or updated, updated)
                 records = [{**item, "_project_id": project["id"], "_project": _path(project)} for item in items]
-                if completing is not None:
-                    records = list(await asyncio.gather(*(completing(record) for record in records)))
+                if stream == "merge_requests":  # with their reviews and first commit
+                    records = list(await asyncio.gather(*(self._completed_merge_request(record) for record in records)))
                 following = None if answer.next_url is None else relative(answer.next_url)
                 yield RepoPage(records, following, newest, answer.headers.get("etag") if first else None)
                 first = False
