@@ -236,9 +236,8 @@ async def decide_proposal(
         raise NotFound("No such page")
     form = await request.form()
     chosen = form.get("integration_id")
-    proposal = await agents_service.get_proposal(session, org_id=principal.org_id, proposal_id=proposal_id)
     audit_target(request, "proposal", proposal_id, decision=DECISIONS[decision])
-    await agents_service.decide(
+    proposal = await agents_service.decide(
         session,
         principal=principal,
         proposal_id=proposal_id,

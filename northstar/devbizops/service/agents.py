@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.core.db import fetch_page, get_in_org
-from northstar.core.http import AppError, NotFound, Unprocessable
+from northstar.core.http import AppError, Unprocessable
 from northstar.core.llm import LanguageModel, Spent
 from northstar.core.permissions import Principal
 from northstar.core.queue import announce, enqueue_named
@@ -32,6 +32,7 @@ from northstar.devbizops import roadmap, translator
 from northstar.devbizops import service as engineering
 from northstar.devbizops.inputs import Ticket
 from northstar.devbizops.models import AgentRun, AgentStep, Link, Proposal, WorkItem
+from northstar.devbizops.service import links
 from northstar.devbizops.service import roadmap as roadmap_service
 from northstar.metrics import service as metrics_service
 
@@ -55,14 +56,12 @@ async def start_tech_translator(
     """Queue a TechTranslator run of ``given`` (the route's body: transcript, format, customer, customerSpeakers,
     mode, and the deal or customer it is for), in the caller's transaction."""
     deal, customer_id = given.get("deal"), given.get("customer_id")
-    if customer_id is not None and not await metrics_service.customers_by_id(
-        session, org_id=principal.org_id, customer_ids=[uuid.UUID(str(customer_id))]
-    ):
-        raise NotFound("No such customer")
-    if deal is not None and not await metrics_service.deals_by_key(
-        session, org_id=principal.org_id, keys=[(uuid.UUID(str(deal["integration_id"])), str(deal["external_id"]))]
-    ):
-        raise NotFound("No such deal")
+    await links.check_business(
+        session,
+        org_id=principal.org_id,
+        customer_id=uuid.UUID(str(customer_id)) if customer_id is not None else None,
+        deal=(uuid.UUID(str(deal["integration_id"])), str(deal["external_id"])) if deal is not None else None,
+    )
     mode = str(given.get("mode") or "deterministic")
     return await _queued(
         session, principal=principal, agent=TECH_TRANSLATOR, mode=mode, given=given, replay_of=replay_of
@@ -241,9 +240,9 @@ async def _roadmap(session: AsyncSession, run: AgentRun, steps: _Steps) -> None:
         views = await roadmap_service.items(session, org_id=run.org_id)
         reporting = await metrics_service.reporting(session, org_id=run.org_id)
         zone = await metrics_service.time_zone_of(session, run.org_id)
-        pace = roadmap.throughput(
-            await roadmap_service.done_days(session, org_id=run.org_id, zone=zone), reporting.today
-        )
+        since = dt.datetime.now(dt.UTC) - dt.timedelta(weeks=roadmap.THROUGHPUT_WEEKS + 1)  # the window, and a margin
+        finished = await roadmap_service.done_days(session, org_id=run.org_id, zone=zone, since=since)
+        pace = roadmap.throughput(finished, reporting.today)
         detail |= {"items": len(views), "per_week": round(float(pace), 2), "currency": reporting.currency}
     async with steps.step("propose") as detail:
         found = roadmap.propose([view.facts for view in views], today=reporting.today, pace=pace)

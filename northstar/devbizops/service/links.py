@@ -97,6 +97,18 @@ async def get_work_item(session: AsyncSession, *, org_id: uuid.UUID, work_item_i
     return await get_in_org(session, WorkItem, work_item_id, org_id=org_id, missing="No such work item")
 
 
+async def check_business(
+    session: AsyncSession, *, org_id: uuid.UUID, customer_id: uuid.UUID | None, deal: tuple[uuid.UUID, str] | None
+) -> None:
+    """The customer and the deal named, when named, are the org's (else 404)."""
+    if customer_id is not None and not await metrics_service.customers_by_id(
+        session, org_id=org_id, customer_ids=[customer_id]
+    ):
+        raise NotFound("No such customer")
+    if deal is not None and not await metrics_service.deals_by_key(session, org_id=org_id, keys=[deal]):
+        raise NotFound("No such deal")
+
+
 async def add_link(
     session: AsyncSession,
     *,
@@ -115,12 +127,7 @@ async def add_link(
             "Link a work item to a customer or to a deal",
             details=[{"field": "body", "message": "give customerId or deal, not both", "type": "value_error"}],
         )
-    if customer_id is not None and not await metrics_service.customers_by_id(
-        session, org_id=org_id, customer_ids=[customer_id]
-    ):
-        raise NotFound("No such customer")
-    if deal is not None and not await metrics_service.deals_by_key(session, org_id=org_id, keys=[deal]):
-        raise NotFound("No such deal")
+    await check_business(session, org_id=org_id, customer_id=customer_id, deal=deal)
     inserted = await session.scalar(
         pg_insert(Link)
         .values(

@@ -210,17 +210,15 @@ async def _demand(
     return found, reporting.currency
 
 
-async def done_days(session: AsyncSession, *, org_id: uuid.UUID, zone: str) -> list[dt.date]:
-    """The days work items were finished (the org's time zone), for the throughput."""
+async def done_days(session: AsyncSession, *, org_id: uuid.UUID, zone: str, since: dt.datetime) -> list[dt.date]:
+    """The days work items were finished since ``since`` (the org's time zone), for the throughput."""
     tz = zoneinfo.ZoneInfo(zone)
-    moments = (
-        await session.scalars(
-            select(WorkItem.completed_at).where(
-                WorkItem.org_id == org_id, WorkItem.status == "done", WorkItem.completed_at.is_not(None)
-            )
+    moments = await session.scalars(
+        select(WorkItem.completed_at).where(
+            WorkItem.org_id == org_id, WorkItem.status == "done", WorkItem.completed_at >= since
         )
-    ).all()
-    return [moment.astimezone(tz).date() for moment in moments if moment is not None]
+    )
+    return [moment.astimezone(tz).date() for moment in moments.all() if moment is not None]
 
 
 async def apply(session: AsyncSession, *, org_id: uuid.UUID, item_id: uuid.UUID, change: dict[str, Any]) -> None:
