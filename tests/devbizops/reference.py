@@ -85,7 +85,12 @@ def reference(batch: EngineeringBatch, teams: dict[str, Any], zone: str, today: 
         ]
         return min(after) if after else None
 
-    shipped = {change.external_id: shipping(change) for change in batch.changes if change.merged_at is not None}
+    # each merged change that a deployment shipped: (merged, shipped)
+    shipped = {
+        change.external_id: (change.merged_at, at)
+        for change in batch.changes
+        if change.merged_at is not None and (at := shipping(change)) is not None
+    }
     out: dict[Key, Decimal] = {}
     every_scope = set().union(*(scopes(repo.external_id) for repo in batch.repositories), {""})
     for scope in every_scope:
@@ -144,31 +149,29 @@ def reference(batch: EngineeringBatch, teams: dict[str, Any], zone: str, today: 
             reviewers = {r.reviewer for _, r in reviews if in_month(r.submitted_at)}
             if reviewers:
                 values["review_load"] = (values["reviews"] / len(reviewers)).quantize(Decimal("0.01"), ROUND_HALF_UP)
-            landed = [c for c in changes if (at := shipped.get(c.external_id)) is not None and in_month(at)]
+            landed = [c for c in changes if c.external_id in shipped and in_month(shipped[c.external_id][1])]
             if landed:
-                lead = [_span(c.first_commit_at or c.created_at, shipped[c.external_id]) for c in landed]  # type: ignore[arg-type]
+                lead = [_span(c.first_commit_at or c.created_at, shipped[c.external_id][1]) for c in landed]
                 values["lead_time_hours"] = _hours(lead)
                 middle = statistics.median(lead)
                 values["lead_time_band"] = Decimal(
                     4 if middle < 86400 else 3 if middle < 7 * 86400 else 2 if middle < 4380 * 3600 else 1
                 )
-                values["deploy_time_hours"] = _hours(
-                    [_span(c.merged_at, shipped[c.external_id]) for c in landed]  # type: ignore[arg-type]
-                )
+                values["deploy_time_hours"] = _hours([_span(*shipped[c.external_id]) for c in landed])
                 coding = [_span(c.first_commit_at, c.created_at) for c in landed if c.first_commit_at]
                 if coding:
                     values["coding_time_hours"] = _hours(coding)
-                firsts = {
-                    c.external_id: min(
-                        (r.submitted_at for r in c.reviews if r.reviewer != c.author and r.submitted_at <= c.merged_at),  # type: ignore[operator]
-                        default=None,
-                    )
-                    for c in landed
-                }
-                reviewed = [c for c in landed if firsts[c.external_id] is not None]
-                if reviewed:
-                    values["pickup_time_hours"] = _hours([_span(c.created_at, firsts[c.external_id]) for c in reviewed])  # type: ignore[arg-type]
-                    values["review_time_hours"] = _hours([_span(firsts[c.external_id], c.merged_at) for c in reviewed])  # type: ignore[arg-type]
+                firsts: dict[str, tuple[dt.datetime, dt.datetime, dt.datetime]] = {}  # (opened, reviewed, merged)
+                for c in landed:
+                    merged = shipped[c.external_id][0]
+                    reviewed_at = [
+                        r.submitted_at for r in c.reviews if r.reviewer != c.author and r.submitted_at <= merged
+                    ]
+                    if reviewed_at:
+                        firsts[c.external_id] = (c.created_at, min(reviewed_at), merged)
+                if firsts:
+                    values["pickup_time_hours"] = _hours([_span(opened, first) for opened, first, _ in firsts.values()])
+                    values["review_time_hours"] = _hours([_span(first, merged) for _, first, merged in firsts.values()])
             ended = [d for d in deployments if in_month(finished(d))]
             if ended:
                 rate = Decimal(sum(1 for d in ended if d.external_id in failing)) / Decimal(len(ended))

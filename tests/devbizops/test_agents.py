@@ -94,7 +94,8 @@ async def test_each_step_is_a_span_and_the_run_keeps_its_trace_and_cost(
         span = finished[f"tech_translator.{step.name}"]
         assert step.span_id == format(span.context.span_id, "016x")
         assert span.parent is not None and span.parent.span_id == root.context.span_id
-    assert finished["tech_translator.read"].attributes["northstar.agent.generator"] == "llm:fake-model-1"
+    attributes = finished["tech_translator.read"].attributes
+    assert attributes is not None and attributes["northstar.agent.generator"] == "llm:fake-model-1"
 
 
 async def test_an_approved_proposal_is_claimed_once_before_any_tracker_hears_of_it(

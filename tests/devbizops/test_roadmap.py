@@ -19,7 +19,7 @@ from sqlalchemy import text
 from northstar.core.db import Database
 from northstar.core.pubsub import CHANNEL
 from northstar.devbizops import roadmap, service
-from northstar.devbizops.inputs import EngineeringBatch, WorkItem
+from northstar.devbizops.inputs import EngineeringBatch, WorkItem, WorkStatus
 from northstar.devbizops.service import agents
 from tests.devbizops.conftest import paused_integration
 from tests.factories import Account, add_member
@@ -27,7 +27,7 @@ from tests.factories import Account, add_member
 NOW = dt.datetime.now(dt.UTC)
 
 
-def _item(key: str, status: str, *, done_days_ago: int | None = None) -> WorkItem:
+def _item(key: str, status: WorkStatus, *, done_days_ago: int | None = None) -> WorkItem:
     completed = NOW - dt.timedelta(days=done_days_ago) if done_days_ago is not None else None
     return WorkItem(
         external_id=key,
@@ -35,7 +35,7 @@ def _item(key: str, status: str, *, done_days_ago: int | None = None) -> WorkIte
         title=key,
         status=status,
         created_at=NOW - dt.timedelta(days=90),
-        completed_at=completed,  # type: ignore[arg-type]
+        completed_at=completed,
     )
 
 
