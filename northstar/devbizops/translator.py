@@ -9,8 +9,9 @@ the call are merged. A requirement's title is the asked-for clause; its user sto
 said it, why; its acceptance criteria are the constraints they stated (numbers, "every", "must"); its priority
 comes from urgency words; its components from a vocabulary of product areas. Every quote is a slice of the
 transcript at its offsets, so it is verbatim by construction, and ``verify_quote`` checks any quote (the language
-model's, say) the same way. ``duplicates`` finds, for each requirement, the existing work item it most resembles.
-Every rule is in docs/devbizops.md ("TechTranslator").
+model's, say) the same way; ``unsupported_numbers`` finds a number a written requirement states that the call does
+not. ``duplicates`` finds, for each requirement, the existing work item it most resembles. Every rule is in
+docs/devbizops.md ("TechTranslator").
 """
 
 from __future__ import annotations
@@ -284,6 +285,19 @@ def verify_quote(transcript: str, text: str, start: int | None = None) -> Quote 
         return Quote(text, start, start + len(text))
     found = transcript.find(text)
     return Quote(text, found, found + len(text)) if found >= 0 else None
+
+
+NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?")
+
+
+def _numbers(text: str) -> set[str]:
+    return {match.group().replace(",", "").rstrip(".") for match in NUMBER.finditer(text)}
+
+
+def unsupported_numbers(text: str, transcript: str) -> list[str]:
+    """The numbers ``text`` states that the call never does (a written requirement may only repeat the call's)."""
+    said = _numbers(transcript)
+    return sorted(number for number in _numbers(text) if number not in said)
 
 
 def detect_format(transcript: str) -> Format:

@@ -12,7 +12,7 @@ import pytest
 from northstar.core.db import Database
 from northstar.devbizops import service
 from northstar.devbizops.inputs import EngineeringBatch, WorkItem
-from northstar.devbizops.translator import BadTranscript, translate, verify_quote
+from northstar.devbizops.translator import BadTranscript, translate, unsupported_numbers, verify_quote
 from tests.devbizops.conftest import paused_integration
 from tests.devbizops.transcripts import CALLS, Call
 from tests.factories import Account, add_member
@@ -55,6 +55,12 @@ def test_a_quote_that_is_not_in_the_transcript_is_refused() -> None:
     moved = verify_quote(transcript, "audit log", start=0)  # wrong offset: found where it is
     assert moved is not None and transcript[moved.start : moved.end] == "audit log"
     assert verify_quote(transcript, "") is None
+
+
+def test_numbers_a_written_requirement_states_must_be_the_calls() -> None:
+    transcript = CALLS[0].transcript
+    assert unsupported_numbers("SSO for all 400 employees within 5 minutes", transcript) == []
+    assert unsupported_numbers("SSO for 4,000 employees in 2 weeks", transcript) == ["2", "4000"]
 
 
 def test_a_transcript_with_nothing_to_read_is_refused() -> None:

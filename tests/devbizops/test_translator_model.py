@@ -98,6 +98,20 @@ async def test_a_requirement_with_an_invented_quote_is_refused(
     ]
 
 
+async def test_a_requirement_stating_a_number_the_call_never_did_is_refused(
+    client: httpx.AsyncClient, founder: Account, fake: FakeLlm
+) -> None:
+    inflated = _requirement("SSO for 4,000 employees", "We need SSO with Okta for all 400 employees before we sign.")
+    fake.answer(
+        _model_answer(
+            inflated, _requirement("SSO for 400 employees", "Honestly, the blocker for us is single sign-on.")
+        )
+    )
+    found = await _translate(client, founder)
+    assert [requirement["title"] for requirement in found["requirements"]] == ["SSO for 400 employees"]
+    assert found["rejected"] == ["SSO for 4,000 employees: the number 4000 is not in the call"]
+
+
 async def test_a_model_that_lies_about_everything_or_is_down_leaves_the_deterministic_reading(
     client: httpx.AsyncClient, founder: Account, fake: FakeLlm
 ) -> None:

@@ -461,8 +461,8 @@ async def translate(
 def _verified(
     reading: ModelReading, transcript: str, customer: str | None
 ) -> tuple[list[translator.Requirement], list[str]]:
-    """The model's requirements whose every quote is in the call (with the offsets found there), and why the
-    others were refused."""
+    """The model's requirements whose every quote is in the call (with the offsets found there) and whose every
+    number is one the call states, and why the others were refused."""
     kept: list[translator.Requirement] = []
     refused: list[str] = []
     for found in reading.requirements:
@@ -470,6 +470,11 @@ def _verified(
         missing = [quote for quote, placed in zip(found.quotes, quotes, strict=True) if placed is None]
         if missing:
             refused.append(f"{found.title}: the quote {missing[0]!r} is not in the call")
+            continue
+        written = "\n".join([found.title, found.user_story, *found.acceptance_criteria])
+        invented = translator.unsupported_numbers(written, transcript)
+        if invented:
+            refused.append(f"{found.title}: the number {invented[0]} is not in the call")
             continue
         kept.append(
             translator.Requirement(
