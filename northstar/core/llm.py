@@ -12,6 +12,9 @@ caller's private terms (customer names) leave as placeholders and are put back i
 is one OpenTelemetry span with the GenAI semantic-convention attributes, and its tokens and cost are added to the
 org's month in ``core.llm_usage``, in the caller's transaction.
 
+``checked_answer`` is how a text reaches a reader: the model's answer is taken only when every number it writes is
+one of its facts' (``core.numbers``), asked once more naming the strays, else the caller's deterministic text.
+
 The base URL is operator configuration, not a user's address, so requests go through a plain httpx client rather
 than the SSRF guard of ``outbound.py`` (which would refuse the usual local server on loopback).
 """
@@ -21,10 +24,10 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import httpx
 import orjson
@@ -39,9 +42,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from northstar.core.db import Base
 from northstar.core.http import AppError
+from northstar.core.numbers import unsupported
 from northstar.settings import LlmSettings, Settings
 
 log = structlog.get_logger("northstar.llm")
+CHECKED_ATTEMPTS = 2  # the model's text, then once more told which numbers were not facts
+FACTS_ONLY = (  # what a model writing from facts is told of numbers (checked_answer holds it to it)
+    "Use only the facts given. Write every number exactly as a fact writes it, with the same digits, rounding and "
+    "unit (for example 2,150.00 USD, 4.7 %); never compute, round or invent a number, and write none that no fact "
+    "states."
+)
 
 Answer = TypeVar("Answer", bound=BaseModel)
 
@@ -98,6 +108,56 @@ class Spent:
     output_tokens: int
     cost_micros: int
     currency: str
+
+
+@dataclass(frozen=True)
+class Checked(Generic[Answer]):
+    """A model's answer once its text passed the number check (None: none did), and what was refused on the way."""
+
+    value: Answer | None
+    checks: tuple[str, ...]
+
+
+async def checked_answer(
+    model: LanguageModel,
+    session: AsyncSession,
+    *,
+    org_id: uuid.UUID,
+    purpose: str,
+    instructions: str,
+    prompt: str,
+    schema: type[Answer],
+    facts: Sequence[str],
+    text_of: Callable[[Answer], str],
+    private_terms: Iterable[str] = (),
+    spent: list[Spent] | None = None,
+) -> Checked[Answer]:
+    """The model's answer if every number in ``text_of(answer)`` is one of ``facts``' (``numbers.unsupported``),
+    asking once more (naming the strays) before giving up; an unavailable model gives up at once."""
+    checks: list[str] = []
+    for _ in range(CHECKED_ATTEMPTS):
+        try:
+            value = await model.generate(
+                session,
+                org_id=org_id,
+                purpose=purpose,
+                instructions=instructions,
+                prompt=prompt,
+                schema=schema,
+                private_terms=private_terms,
+                spent=spent,
+            )
+        except LlmUnavailable as exc:
+            return Checked(None, (*checks, f"the language model gave no answer: {exc.message}"))
+        stray = unsupported(text_of(value), facts)
+        if not stray:
+            return Checked(value, tuple(checks))
+        checks.append(f"the language model wrote numbers no fact states: {', '.join(stray)}")
+        prompt += (
+            f"\n\nYour last text wrote numbers that are not in the facts: {', '.join(stray)}. Write it again using "
+            "only the facts' numbers, exactly as written."
+        )
+    return Checked(None, (*checks, "the deterministic text is used"))
 
 
 @dataclass(frozen=True)

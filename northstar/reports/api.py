@@ -48,6 +48,7 @@ from northstar.reports.schemas import (
     ShareCreated,
     ShareOut,
     StepOut,
+    StoredKind,
 )
 from northstar.reports.service import coaching, generation, schedules, sharing
 
@@ -151,9 +152,9 @@ async def create_report(
 
 @router.get("/reports", response_model=PageEnvelope[ReportOut], name="reports.list", tags=["reports"])
 async def list_reports(
-    principal: ReportsRead, session: DbSession, page: Page, kind: ReportKind | None = None
+    principal: ReportsRead, session: DbSession, page: Page, kind: StoredKind | None = None
 ) -> PageEnvelope[ReportOut]:
-    """Newest first; investors see the investor updates only."""
+    """Newest first; investors see the investor updates and dashboards only."""
     found, total = await generation.list_reports(
         session, principal=principal, kind=kind, offset=page.offset, limit=page.limit
     )

@@ -1,7 +1,8 @@
 """The reports module's route guards, declared once: routes take these as parameters.
 
 The coach speaks about customers by name, so it is gated like the metrics' customer-level details (``data``):
-investors see what founders share with them, not the coach. Investors read reports, but only investor updates."""
+investors see what founders share with them, not the coach. Investors read reports, but only investor updates and
+dashboards."""
 
 from typing import Annotated
 

@@ -114,7 +114,7 @@ async def change_voice(request: Request, principal: CoachSettingsUpdatePage, ses
 
 # Reports
 
-KIND_OPTIONS = [(kind, name) for kind, name in generation.KIND_NAMES.items()]
+KIND_OPTIONS = [(kind, generation.KIND_NAMES[kind]) for kind in generation.KINDS]
 WEEKDAYS = [(str(day), name) for day, name in enumerate(("Monday", "Tuesday", "Wednesday", "Thursday", "Friday"))]
 WEEKDAYS += [("5", "Saturday"), ("6", "Sunday")]
 

@@ -13,10 +13,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from northstar.core.numbers import count, money, percent
 from northstar.integrations import service as integrations_service
 from northstar.metrics import service as metrics_service
 from northstar.metrics.facts import CustomerMovement, MetricChange, MonthFacts, RangeFacts
-from northstar.reports.numbers import count, money, percent
 
 LABELS = {
     "mrr": "MRR",

@@ -49,11 +49,14 @@ class CoachSettings(Base):
 
 class Report(Base):
     """One generated report (the seed's ``Reports``): what it covers, the facts it was written from, its
-    narrative, and its files in the object store."""
+    narrative, and its files in the object store. An ``investor_dashboard`` is published whole by another module
+    (``service.publishing``), never queued here."""
 
     __tablename__ = "reports"
     __table_args__ = (
-        CheckConstraint("kind IN ('weekly_digest', 'monthly_report', 'investor_update')", name="kind"),
+        CheckConstraint(
+            "kind IN ('weekly_digest', 'monthly_report', 'investor_update', 'investor_dashboard')", name="kind"
+        ),
         CheckConstraint("status IN ('queued', 'running', 'completed', 'failed')", name="status"),
         UniqueConstraint("org_id", "id", name="uq_reports_org_id_id"),
         Index("ix_reports_org_id_created_at", "org_id", "created_at"),

@@ -1,6 +1,6 @@
-"""A report as files: HTML for the web and e-mail (one file, styles inside, the chart as inline SVG, no script) and
-PDF (fpdf2, pure Python, with the DejaVu font matplotlib ships, so any text prints). Charts are drawn once by
-matplotlib; everything here is pure: a ``Document`` in, bytes out."""
+"""A report as files: HTML for the web and e-mail (one file, styles inside, charts as inline SVG, no script) and
+PDF (fpdf2, pure Python, with the DejaVu font matplotlib ships, so any text prints; charts as PNG). Charts are drawn
+by matplotlib; everything here is pure: a ``Document`` in, bytes out."""
 
 from __future__ import annotations
 
@@ -29,13 +29,21 @@ _html = Environment(
 
 @dataclass(frozen=True)
 class Chart:
-    """MRR month by month: labels ("Mar 2026") and values in minor units of ``currency``."""
+    """One series month by month: labels ("Mar 2026") and values in ``unit`` (a currency code, "hours", "%"),
+    already in the unit's major form (dollars, not cents); None where a month has no value."""
 
     title: str
     labels: list[str]
-    values: list[int | None]
-    currency: str
-    exponent: int
+    values: list[Decimal | None]
+    unit: str
+    decimals: int = 0  # places on the axis
+
+
+@dataclass(frozen=True)
+class Table:
+    title: str
+    header: tuple[str, ...]
+    rows: list[tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -44,7 +52,8 @@ class Document:
     subtitle: str
     blocks: list[tuple[str, list[str]]]  # paragraphs: their sentences and their list items
     metrics: list[tuple[str, str]] = field(default_factory=list)  # a metric's name and what the facts say of it
-    chart: Chart | None = None
+    charts: list[Chart] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
     footer: str = ""
 
 
@@ -61,12 +70,13 @@ def blocks_of(paragraphs: tuple[str, ...] | list[str]) -> list[tuple[str, list[s
 def _figure(chart: Chart) -> Figure:
     figure = Figure(figsize=(8, 3), dpi=110)  # no pyplot: no global state, no display
     axes = figure.add_subplot()
-    shown = [None if value is None else float(Decimal(value).scaleb(-chart.exponent)) for value in chart.values]
-    points = [(label, value) for label, value in zip(chart.labels, shown, strict=True) if value is not None]
+    points = [
+        (label, float(value)) for label, value in zip(chart.labels, chart.values, strict=True) if value is not None
+    ]
     axes.plot([label for label, _ in points], [value for _, value in points], color=ACCENT, linewidth=2.5, marker="o")
     axes.set_title(chart.title, loc="left", fontsize=12, fontweight="bold")
-    axes.set_ylabel(chart.currency)
-    axes.yaxis.set_major_formatter(lambda value, _: f"{value:,.0f}")
+    axes.set_ylabel(chart.unit)
+    axes.yaxis.set_major_formatter(lambda value, _: f"{value:,.{chart.decimals}f}")
     axes.spines[["top", "right"]].set_visible(False)
     axes.grid(axis="y", alpha=0.3)
     axes.tick_params(axis="x", labelrotation=45, labelsize=8)
@@ -95,8 +105,8 @@ def page(template: str, **context: object) -> str:
 
 
 def html(document: Document) -> bytes:
-    chart = chart_svg(document.chart) if document.chart else None
-    return _html.get_template("document.html").render(document=document, chart=chart).encode()
+    charts = [(chart.title, chart_svg(chart)) for chart in document.charts]
+    return _html.get_template("document.html").render(document=document, charts=charts).encode()
 
 
 def pdf(document: Document) -> bytes:
@@ -121,21 +131,29 @@ def pdf(document: Document) -> bytes:
         for item in listed:
             out.multi_cell(width, 6, f"•  {item}", new_x="LMARGIN", new_y="NEXT")
         out.ln(2)
-    if document.chart is not None:
-        out.image(io.BytesIO(chart_png(document.chart)), w=width)
+    for chart in document.charts:
+        out.image(io.BytesIO(chart_png(chart)), w=width)
         out.ln(2)
     if document.metrics:
-        out.set_font("DejaVu", "B", 12)
-        out.cell(width, 8, "The numbers", new_x="LMARGIN", new_y="NEXT")
-        out.set_font("DejaVu", "", 10)
-        with out.table(col_widths=(30, 70), text_align="LEFT") as table:
-            for name, said in document.metrics:
-                row = table.row()
-                row.cell(name)
-                row.cell(said)
+        _pdf_table(out, Table("The numbers", (), [(name, said) for name, said in document.metrics]), (30, 70))
+    for table in document.tables:
+        _pdf_table(out, table, None)
     if document.footer:
         out.ln(4)
         out.set_font("DejaVu", "", 8)
         out.set_text_color(110, 110, 110)
         out.multi_cell(width, 5, document.footer, new_x="LMARGIN", new_y="NEXT")
     return bytes(out.output())
+
+
+def _pdf_table(out: FPDF, table: Table, widths: tuple[int, ...] | None) -> None:
+    width = out.epw
+    out.set_font("DejaVu", "B", 12)
+    out.cell(width, 8, table.title, new_x="LMARGIN", new_y="NEXT")
+    out.set_font("DejaVu", "", 10)
+    with out.table(col_widths=widths, text_align="LEFT", first_row_as_headings=bool(table.header)) as grid:
+        for cells in [table.header, *table.rows] if table.header else table.rows:
+            row = grid.row()
+            for cell in cells:
+                row.cell(cell)
+    out.ln(3)

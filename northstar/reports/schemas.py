@@ -61,7 +61,8 @@ class AnswerOut(CamelModel):
     checks: list[str]
 
 
-ReportKind = Literal["weekly_digest", "monthly_report", "investor_update"]
+ReportKind = Literal["weekly_digest", "monthly_report", "investor_update"]  # asked for and scheduled
+StoredKind = Literal["weekly_digest", "monthly_report", "investor_update", "investor_dashboard"]
 ReportFormat = Literal["html", "pdf", "mp4"]
 
 
@@ -78,7 +79,7 @@ class ReportFileOut(CamelModel):
 
 class ReportOut(CamelModel):
     id: uuid.UUID
-    kind: ReportKind
+    kind: StoredKind
     period_start: dt.date
     period_end: dt.date
     status: Literal["queued", "running", "completed", "failed"]

@@ -34,7 +34,7 @@ from matplotlib.patches import Circle, Rectangle
 from matplotlib.ticker import MaxNLocator
 from matplotlib.transforms import IdentityTransform
 
-from northstar.reports.numbers import money, percent
+from northstar.core.numbers import money, percent
 
 WIDTH, HEIGHT = 1280, 720
 FPS = 10  # a still needs no more; each frame after a slide's first costs the encoder almost nothing

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from northstar.core.numbers import count, percent
 from northstar.reports.facts import Fact, FactSheet, Formatter, label, listing, month_name
 from northstar.reports.models import Length, Tone
-from northstar.reports.numbers import count, percent
 from northstar.reports.playbook import Step
 
 STEPS_SHOWN = {"short": 1, "standard": 3, "detailed": 5}

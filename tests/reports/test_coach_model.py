@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from northstar.core.db import Database
 from northstar.core.llm import llm_from_settings
-from northstar.reports.numbers import unsupported
+from northstar.core.numbers import unsupported
 from northstar.settings import LlmSettings
 from tests.fakes.llm_server import FakeLlm
 from tests.metrics.test_queries import Billing, billing  # noqa: F401  (the fixture)

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from northstar.reports.numbers import unsupported
+from northstar.core.numbers import unsupported
 from tests.factories import Account, add_member
 from tests.metrics.test_queries import Billing, billing  # noqa: F401  (the fixture)
 from tests.workers import Workers

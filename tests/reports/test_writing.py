@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from northstar.core.numbers import tokens, unsupported
 from northstar.metrics.facts import CustomerMovement, RangeFacts, TrialMonth
 from northstar.reports import coach, playbook, video, writer
-from northstar.reports.numbers import tokens, unsupported
 from northstar.reports.service import generation
 from tests.reports.month import GOAL_ID, HUBSPOT, MARCH, NOW, STRIPE, march
 

@@ -3,10 +3,12 @@ until someone who may approve them does.
 
 A run (``agent_runs``) keeps what it was given, what it answered, which reading it used (``generator``), the tokens
 and cost of its language model calls and its trace id; each step (``agent_steps``) what it found and its span id.
-Runs can be replayed: a new run with the same input. TechTranslator's run proposes, for each requirement it reads,
-a new ticket, or adding to the existing work item it repeats. A founder or admin approves a proposal (audited), and
-the integrations module, reacting to ``APPROVED``, files the ticket in Jira or Linear (or comments on the existing
-one) and reports back with ``applied`` or ``failed``; the ticket is linked to the run's deal or customer.
+Runs can be replayed: a new run with the same input. InvestorDashboardAgent's run publishes the investor dashboard
+(a report; ``service.investors``) and proposes nothing: sharing it is a founder's own act. TechTranslator's run
+proposes, for each requirement it reads, a new ticket, or adding to the existing work item it repeats. A founder or
+admin approves a proposal (audited), and the integrations module, reacting to ``APPROVED``, files the ticket in Jira
+or Linear (or comments on the existing one) and reports back with ``applied`` or ``failed``; the ticket is linked to
+the run's deal or customer.
 """
 
 from __future__ import annotations
@@ -23,15 +25,19 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from northstar.accounts.service import organizations
+from northstar.core import numbers
 from northstar.core.db import fetch_page, get_in_org
 from northstar.core.http import AppError, Unprocessable
 from northstar.core.llm import LanguageModel, Spent
 from northstar.core.permissions import Principal
 from northstar.core.queue import announce, enqueue_named
-from northstar.devbizops import roadmap, translator
+from northstar.core.storage import ObjectStore
+from northstar.devbizops import investors, roadmap, translator
 from northstar.devbizops import service as engineering
 from northstar.devbizops.inputs import Ticket
 from northstar.devbizops.models import AgentRun, AgentStep, Link, Proposal, WorkItem
+from northstar.devbizops.service import investors as investors_service
 from northstar.devbizops.service import links
 from northstar.devbizops.service import roadmap as roadmap_service
 from northstar.metrics import service as metrics_service
@@ -40,6 +46,7 @@ RUN_TASK = "devbizops.agent_run"
 APPROVED = "devbizops.proposals_approved"  # announced when proposals wait to be applied
 TECH_TRANSLATOR = "tech_translator"
 ROADMAP = "roadmap"
+INVESTOR_DASHBOARD = "investor_dashboard"
 ROADMAP_KINDS = ("roadmap_status", "roadmap_slip", "roadmap_rank")
 
 
@@ -75,6 +82,15 @@ async def start_roadmap(session: AsyncSession, *, principal: Principal, replay_o
     )
 
 
+async def start_investor_dashboard(
+    session: AsyncSession, *, principal: Principal, mode: str, replay_of: uuid.UUID | None = None
+) -> AgentRun:
+    """Queue an InvestorDashboardAgent run over the org's data as it is when the run starts."""
+    return await _queued(
+        session, principal=principal, agent=INVESTOR_DASHBOARD, mode=mode, given={}, replay_of=replay_of
+    )
+
+
 async def _queued(
     session: AsyncSession,
     *,
@@ -106,6 +122,8 @@ async def replay(session: AsyncSession, *, principal: Principal, run_id: uuid.UU
     run = await get_run(session, org_id=principal.org_id, run_id=run_id)
     if run.agent == ROADMAP:
         return await start_roadmap(session, principal=principal, replay_of=run.id)
+    if run.agent == INVESTOR_DASHBOARD:
+        return await start_investor_dashboard(session, principal=principal, mode=run.mode, replay_of=run.id)
     return await start_tech_translator(session, principal=principal, given=dict(run.input), replay_of=run.id)
 
 
@@ -162,11 +180,22 @@ class _Steps:
         )
 
 
-async def execute(
-    session: AsyncSession, *, org_id: uuid.UUID, run_id: uuid.UUID, model: LanguageModel | None, tracer: trace.Tracer
-) -> None:
-    """Run a queued agent run: TechTranslator (parse the call, read it, propose tickets) or RoadmapAgent (gather
-    the roadmap's facts, propose status changes, slips and ranks)."""
+@dataclass(frozen=True)
+class Tools:
+    """What a run may use: the language model (None: deterministic only), the tracer, and where published files
+    go (the InvestorDashboardAgent's)."""
+
+    model: LanguageModel | None
+    tracer: trace.Tracer
+    store: ObjectStore
+    public_url: str
+
+
+async def execute(session: AsyncSession, *, org_id: uuid.UUID, run_id: uuid.UUID, tools: Tools) -> None:
+    """Run a queued agent run: TechTranslator (parse the call, read it, propose tickets), RoadmapAgent (gather the
+    roadmap's facts, propose status changes, slips and ranks) or InvestorDashboardAgent (gather, write, verify,
+    publish)."""
+    tracer, model = tools.tracer, tools.model
     run = await session.scalar(
         select(AgentRun).where(AgentRun.org_id == org_id, AgentRun.id == run_id).with_for_update()
     )  # two workers given the same run take turns; the second finds it done
@@ -181,6 +210,8 @@ async def execute(
         try:
             if run.agent == ROADMAP:
                 await _roadmap(session, run, steps)
+            elif run.agent == INVESTOR_DASHBOARD:
+                await _investor_dashboard(session, run, steps, tools, spent)
             else:
                 await _tech_translator(session, run, steps, model, spent)
             run.status = "succeeded"
@@ -239,10 +270,7 @@ async def _roadmap(session: AsyncSession, run: AgentRun, steps: _Steps) -> None:
     async with steps.step("gather") as detail:
         views = await roadmap_service.items(session, org_id=run.org_id)
         reporting = await metrics_service.reporting(session, org_id=run.org_id)
-        zone = await metrics_service.time_zone_of(session, run.org_id)
-        since = dt.datetime.now(dt.UTC) - dt.timedelta(weeks=roadmap.THROUGHPUT_WEEKS + 1)  # the window, and a margin
-        finished = await roadmap_service.done_days(session, org_id=run.org_id, zone=zone, since=since)
-        pace = roadmap.throughput(finished, reporting.today)
+        pace = await roadmap_service.measured_pace(session, org_id=run.org_id, today=reporting.today)
         detail |= {"items": len(views), "per_week": round(float(pace), 2), "currency": reporting.currency}
     async with steps.step("propose") as detail:
         found = roadmap.propose([view.facts for view in views], today=reporting.today, pace=pace)
@@ -266,6 +294,65 @@ async def _roadmap(session: AsyncSession, run: AgentRun, steps: _Steps) -> None:
         detail |= {"proposals": len(found)}
     run.generator = "deterministic"
     run.output = {"proposals": len(found)}
+
+
+async def _investor_dashboard(
+    session: AsyncSession, run: AgentRun, steps: _Steps, tools: Tools, spent: list[Spent]
+) -> None:
+    async with steps.step("gather") as detail:
+        org = await organizations.get_organization(session, org_id=run.org_id)
+        dashboard = await investors_service.build(session, org_id=run.org_id, org_name=org.name)
+        detail |= {
+            "facts": len(dashboard.facts),
+            "risks": len(dashboard.risks),
+            "charts": len(dashboard.charts),
+            "month": dashboard.month.isoformat() if dashboard.month else "",
+        }
+    async with steps.step("write") as detail:
+        written = await investors_service.write(
+            session,
+            org_id=run.org_id,
+            dashboard=dashboard,
+            model=tools.model if run.mode == "llm" else None,
+            spent=spent,
+        )
+        detail |= {"generator": written.generator, "paragraphs": len(written.paragraphs), "checks": written.checks}
+    async with steps.step("verify") as detail:
+        text = "\n".join(written.paragraphs)
+        stray = numbers.unsupported(text, [fact.text for fact in dashboard.facts])
+        detail |= {"numbers": len(numbers.tokens(text)), "unsupported": stray}
+        if stray:
+            raise Unprocessable(f"The dashboard states numbers no fact does: {', '.join(stray)}")
+    async with steps.step("publish") as detail:
+        report = await investors_service.publish(
+            session,
+            org_id=run.org_id,
+            org_name=org.name,
+            written=written,
+            requested_by=run.created_by,
+            store=tools.store,
+            public_url=tools.public_url,
+        )
+        detail |= {"report_id": str(report.id), "files": sorted(report.files)}
+    run.generator = written.generator
+    run.output = {
+        "report_id": str(report.id),
+        "title": dashboard.title,
+        "month": dashboard.month.isoformat() if dashboard.month else None,
+        "risks": [risk.fact.text for risk in dashboard.risks],
+        "facts": len(dashboard.facts),
+        "charts": [investors.chart_data(chart) for chart in dashboard.charts],
+    }
+
+
+async def run_of_report(session: AsyncSession, *, org_id: uuid.UUID, report_id: uuid.UUID) -> AgentRun | None:
+    """The InvestorDashboardAgent run that published ``report_id`` (its output keeps the charts' data)."""
+    query = select(AgentRun).where(
+        AgentRun.org_id == org_id,
+        AgentRun.agent == INVESTOR_DASHBOARD,
+        AgentRun.output["report_id"].astext == str(report_id),
+    )
+    return await session.scalar(query.limit(1))
 
 
 def requirement_payload(requirement: translator.Requirement, duplicate: translator.Duplicate | None) -> dict[str, Any]:

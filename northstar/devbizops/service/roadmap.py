@@ -12,6 +12,7 @@ import zoneinfo
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -210,15 +211,16 @@ async def _demand(
     return found, reporting.currency
 
 
-async def done_days(session: AsyncSession, *, org_id: uuid.UUID, zone: str, since: dt.datetime) -> list[dt.date]:
-    """The days work items were finished since ``since`` (the org's time zone), for the throughput."""
-    tz = zoneinfo.ZoneInfo(zone)
+async def measured_pace(session: AsyncSession, *, org_id: uuid.UUID, today: dt.date) -> Fraction:
+    """Work items finished a week over the last ``roadmap.THROUGHPUT_WEEKS`` weeks, days in the org's time zone."""
+    tz = zoneinfo.ZoneInfo(await metrics_service.time_zone_of(session, org_id))
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(weeks=roadmap.THROUGHPUT_WEEKS + 1)  # the window, and a margin
     moments = await session.scalars(
         select(WorkItem.completed_at).where(
             WorkItem.org_id == org_id, WorkItem.status == "done", WorkItem.completed_at >= since
         )
     )
-    return [moment.astimezone(tz).date() for moment in moments.all() if moment is not None]
+    return roadmap.throughput([moment.astimezone(tz).date() for moment in moments.all() if moment is not None], today)
 
 
 async def apply(session: AsyncSession, *, org_id: uuid.UUID, item_id: uuid.UUID, change: dict[str, Any]) -> None:

@@ -27,6 +27,7 @@ class ReportKind(enum.Enum):
     WEEKLY_DIGEST = "weekly_digest"
     MONTHLY_REPORT = "monthly_report"
     INVESTOR_UPDATE = "investor_update"
+    INVESTOR_DASHBOARD = "investor_dashboard"
 
 
 @strawberry.type(description="A KPI card; money is {amount, currency, exponent} in integer minor units.")

@@ -15,16 +15,14 @@ from typing import Any
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from northstar.core.llm import LanguageModel, LlmUnavailable
+from northstar.core.llm import FACTS_ONLY, LanguageModel, checked_answer
 from northstar.metrics import service as metrics_service
 from northstar.reports import coach, facts, playbook, writer
 from northstar.reports.facts import Fact, FactSheet
 from northstar.reports.models import CoachSettings
-from northstar.reports.numbers import unsupported
 
 DETERMINISTIC = "deterministic"
 WEEK_DAYS = 7
-ATTEMPTS = 2  # the model's text, then once more told which numbers were not facts
 VOICE = {
     "upbeat": "upbeat and direct, like a coach who believes in the founder; never gushing",
     "neutral": "plain and direct, like an analyst's note",
@@ -34,11 +32,7 @@ LENGTH = {
     "standard": "four short paragraphs: the headline, the movements and the customers behind them, goals, three steps",
     "detailed": "every fact worth telling, then up to five next steps",
 }
-RULES = (
-    "Use only the facts given. Write every number exactly as a fact writes it, with the same digits, rounding and "
-    "unit (for example 2,150.00 USD, 4.7 %); never compute, round or invent a number, and write none that no fact "
-    "states. Name customers as the facts do. No headings, no markdown."
-)
+RULES = f"{FACTS_ONLY} Name customers as the facts do. No headings, no markdown."
 
 
 class NarrativeDraft(BaseModel):
@@ -72,57 +66,9 @@ class Reply:
     checks: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Draft:
-    """A model's answer once its text passed the number check, or why none did."""
-
-    value: BaseModel | None
-    checks: tuple[str, ...]
-
-
 def _facts_prompt(stated: list[Fact], extra: str) -> str:
     lines = "\n".join(f"- [{fact.id}] {fact.text}" for fact in stated)
     return f"Facts:\n{lines}\n\n{extra}"
-
-
-async def _checked_draft(
-    session: AsyncSession,
-    model: LanguageModel,
-    *,
-    org_id: uuid.UUID,
-    purpose: str,
-    instructions: str,
-    prompt: str,
-    schema: type[NarrativeDraft] | type[AnswerDraft],
-    stated: list[Fact],
-    private_terms: tuple[str, ...],
-) -> Draft:
-    """The model's text if every number in it is a fact's, asking once more (naming the strays) before giving up."""
-    checks: list[str] = []
-    texts = [fact.text for fact in stated]
-    for _ in range(ATTEMPTS):
-        try:
-            value = await model.generate(
-                session,
-                org_id=org_id,
-                purpose=purpose,
-                instructions=instructions,
-                prompt=prompt,
-                schema=schema,
-                private_terms=private_terms,
-            )
-        except LlmUnavailable as exc:
-            return Draft(None, (*checks, f"the language model gave no answer: {exc.message}"))
-        text = "\n\n".join(value.paragraphs) if isinstance(value, NarrativeDraft) else value.answer
-        stray = unsupported(text, texts)
-        if not stray:
-            return Draft(value, tuple(checks))
-        checks.append(f"the language model wrote numbers no fact states: {', '.join(stray)}")
-        prompt += (
-            f"\n\nYour last text wrote numbers that are not in the facts: {', '.join(stray)}. Write it again using "
-            "only the facts' numbers, exactly as written."
-        )
-    return Draft(None, (*checks, "the deterministic text is used"))
 
 
 async def coach_settings(session: AsyncSession, *, org_id: uuid.UUID) -> CoachSettings:
@@ -166,19 +112,20 @@ async def narrate(
     """The narrative of ``stated`` facts by the model (told what to write by ``brief``), or ``deterministic``."""
     if model is None:
         return Told(deterministic, DETERMINISTIC, ())
-    draft = await _checked_draft(
-        session,
+    draft = await checked_answer(
         model,
+        session,
         org_id=org_id,
         purpose="coach.narrative",
         instructions=f"You are a growth coach writing for a founder. Voice: {VOICE[voice.tone]}. "
         f"Length: {LENGTH[voice.length]}. {RULES}",
         prompt=_facts_prompt(stated, brief),
         schema=NarrativeDraft,
-        stated=stated,
+        facts=[fact.text for fact in stated],
+        text_of=lambda draft: "\n\n".join(draft.paragraphs),
         private_terms=private_terms,
     )
-    if not isinstance(draft.value, NarrativeDraft):
+    if draft.value is None:
         return Told(deterministic, DETERMINISTIC, draft.checks)
     written = writer.Narrative(draft.value.title, tuple(draft.value.paragraphs), deterministic.cites)
     return Told(written, f"llm:{model.config.model}", draft.checks)
@@ -236,19 +183,20 @@ async def ask(session: AsyncSession, *, org_id: uuid.UUID, question: str, model:
     cited = [fact for fact in stated if fact.id in answer.cites]
     if model is None:
         return Reply(answer, cited, DETERMINISTIC)
-    draft = await _checked_draft(
-        session,
+    draft = await checked_answer(
         model,
+        session,
         org_id=org_id,
         purpose="coach.ask",
         instructions=f"You are a growth coach answering a founder's question in a few sentences. {RULES} "
         "Cite the ids of the facts the answer rests on.",
         prompt=_facts_prompt(stated, f"Question: {question}"),
         schema=AnswerDraft,
-        stated=stated,
+        facts=[fact.text for fact in stated],
+        text_of=lambda draft: draft.answer,
         private_terms=names,
     )
-    if not isinstance(draft.value, AnswerDraft):
+    if draft.value is None:
         return Reply(answer, cited, DETERMINISTIC, draft.checks)
     by_id = {fact.id: fact for fact in stated}
     chosen = [by_id[fact_id] for fact_id in dict.fromkeys(draft.value.cites) if fact_id in by_id] or cited

@@ -11,6 +11,7 @@ import datetime as dt
 import tempfile
 import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +33,15 @@ from northstar.reports.models import Report
 from northstar.reports.service import coaching
 from northstar.settings import Settings
 
-KINDS = ("weekly_digest", "monthly_report", "investor_update")
+KINDS = ("weekly_digest", "monthly_report", "investor_update")  # what is asked for and scheduled here
+PUBLISHED_KINDS = ("investor_dashboard",)  # what another module publishes whole (``publishing``)
+INVESTOR_KINDS = ("investor_update", "investor_dashboard")
 FORMATS = ("html", "pdf", "mp4")
 KIND_NAMES = {
     "weekly_digest": "Weekly digest",
     "monthly_report": "Monthly report",
     "investor_update": "Investor update",
+    "investor_dashboard": "Investor dashboard",
 }
 FILES = {  # a report's files: name in the store and its media type
     "html": ("report.html", "text/html; charset=utf-8"),
@@ -147,15 +151,16 @@ async def _weekly(session: AsyncSession, report: Report, model: LanguageModel | 
     return Written(told.narrative.title, told.narrative, stated, steps, told.generator, told.checks, sheet)
 
 
+async def investor_sheet(session: AsyncSession, *, org_id: uuid.UUID, month: dt.date | None) -> FactSheet:
+    """The month's facts investors may read (default: this month): the metrics the founder shares with them and
+    those metrics' goals; no customer."""
+    shared = await metrics_service.shared_with_investors(session, org_id=org_id)
+    full = await facts.build(session, org_id=org_id, month=month)
+    return full.only(lambda fact: fact.id.startswith(("kpi.", "goal.")) and fact.data["metric"] in shared)
+
+
 async def _investor(session: AsyncSession, report: Report, model: LanguageModel | None) -> Written:
-    shared = await metrics_service.shared_with_investors(session, org_id=report.org_id)
-    full = await facts.build(session, org_id=report.org_id, month=report.period_start)
-    sheet = full.only(
-        lambda fact: (
-            (fact.id.startswith("kpi.") and fact.data["metric"] in shared)
-            or (fact.id.startswith("goal.") and fact.data["metric"] in shared)
-        )
-    )
+    sheet = await investor_sheet(session, org_id=report.org_id, month=report.period_start)
     voice = await coaching.coach_settings(session, org_id=report.org_id)
     told = await coaching.narrate(
         session,
@@ -178,16 +183,19 @@ def document_of(kind: str, start: dt.date, end: dt.date, written: Written, org_n
     sheet = written.sheet
     series = [(day, value) for day, value in sheet.source.mrr_series if day <= end]
     show_chart = sheet.get("kpi.mrr") is not None and any(value is not None for _, value in series)
-    chart = (
-        rendering.Chart(
-            title="MRR by month",
-            labels=[day.strftime("%b %Y") for day, _ in series],
-            values=[value for _, value in series],
-            currency=sheet.currency,
-            exponent=sheet.source.exponent,
-        )
+    charts = (
+        [
+            rendering.Chart(
+                title="MRR by month",
+                labels=[day.strftime("%b %Y") for day, _ in series],
+                values=[
+                    None if value is None else Decimal(value).scaleb(-sheet.source.exponent) for _, value in series
+                ],
+                unit=sheet.currency,
+            )
+        ]
         if show_chart
-        else None
+        else []
     )
     writer_name = "the built-in writer" if written.generator == coaching.DETERMINISTIC else written.generator[4:]
     return rendering.Document(
@@ -195,7 +203,7 @@ def document_of(kind: str, start: dt.date, end: dt.date, written: Written, org_n
         subtitle=f"{KIND_NAMES[kind]} · {org_name} · {start} to {end}",
         blocks=rendering.blocks_of(written.narrative.paragraphs),
         metrics=[(label(fact.data["metric"]), fact.text) for fact in sheet.starting("kpi.")],
-        chart=chart,
+        charts=charts,
         footer=f"Written by {writer_name} from the facts of the period; every number in it is one of them.",
     )
 
@@ -261,8 +269,7 @@ async def generate(
     org_name: str,
     public_url: str,
 ) -> Report:
-    """Write the report from its period's facts, render its files into the store, record both, and tell the alert
-    rules watching for ready reports (in the same transaction, so an alert never names a report that is not there)."""
+    """Write the report from its period's facts, render its files and record them (``complete``)."""
     report = await get_report(session, org_id=None, report_id=report_id)
     report.status = "running"
     written = await WRITERS[report.kind](session, report, model)
@@ -272,28 +279,56 @@ async def generate(
     if "mp4" in report.formats:
         spec = video_of(report.kind, report.period_start, report.period_end, written)
         files.update(await asyncio.to_thread(_video, spec))
+    report.recommendations = [
+        {"rule": step.rule, "title": step.title, "action": step.action, "cites": list(step.cites)}
+        for step in written.steps
+    ]
+    await complete(
+        session,
+        report,
+        store=store,
+        files=files,
+        title=written.title,
+        narrative=written.narrative.text,
+        stated=written.stated,
+        generator=written.generator,
+        checks=written.checks,
+        public_url=public_url,
+    )
+    return report
+
+
+async def complete(
+    session: AsyncSession,
+    report: Report,
+    *,
+    store: ObjectStore,
+    files: dict[str, bytes],
+    title: str,
+    narrative: str,
+    stated: list[Fact],
+    generator: str,
+    checks: tuple[str, ...],
+    public_url: str,
+) -> None:
+    """Put a made report's files in the store, record it with the facts it was written from, and tell the alert
+    rules watching for ready reports (in the same transaction, so an alert never names a report that is not
+    there)."""
     stored: dict[str, Any] = {}
     for kind, body in files.items():
         name, media_type = FILES[kind]
         await store.put_bytes(_key(report, name), body, content_type=media_type)
         stored[kind] = {"name": name, "mediaType": media_type, "bytes": len(body)}
-    report.title = written.title
-    report.narrative = written.narrative.text
-    report.facts = [{"id": fact.id, "text": fact.text, "data": fact.data} for fact in written.stated]
-    report.recommendations = [
-        {"rule": step.rule, "title": step.title, "action": step.action, "cites": list(step.cites)}
-        for step in written.steps
-    ]
-    report.generator = written.generator
-    report.checks = list(written.checks)
+    report.title, report.narrative, report.generator = title, narrative, generator
+    report.facts = [{"id": fact.id, "text": fact.text, "data": fact.data} for fact in stated]
+    report.checks = list(checks)
     report.files = stored
     report.status = "completed"
     report.error = None
     report.completed_at = dt.datetime.now(dt.UTC)
     await session.flush()
     url = f"{public_url.rstrip('/')}/app/reports/{report.id}"
-    await alerts_service.report_ready(session, org_id=report.org_id, report_id=report.id, title=written.title, url=url)
-    return report
+    await alerts_service.report_ready(session, org_id=report.org_id, report_id=report.id, title=title, url=url)
 
 
 async def mark_failed(session: AsyncSession, *, report_id: uuid.UUID, error: str) -> None:
@@ -313,8 +348,8 @@ async def get_report(session: AsyncSession, *, org_id: uuid.UUID | None, report_
 
 
 def visible_kinds(principal: Principal) -> tuple[str, ...]:
-    """Investors read the investor updates; everyone else who may read reports reads every kind."""
-    return ("investor_update",) if principal.role == "investor" else KINDS
+    """Investors read the investor updates and dashboards; everyone else who may read reports reads every kind."""
+    return INVESTOR_KINDS if principal.role == "investor" else (*KINDS, *PUBLISHED_KINDS)
 
 
 async def list_reports(
@@ -390,10 +425,7 @@ def check_file_link(
 
 async def investor_dashboard(session: AsyncSession, *, org_id: uuid.UUID, org_name: str) -> rendering.Document:
     """The live investor dashboard a share link shows: this month's metrics shared with investors and their goals."""
-    shared = await metrics_service.shared_with_investors(session, org_id=org_id)
-    sheet = (await facts.build(session, org_id=org_id, month=None)).only(
-        lambda fact: fact.id.startswith(("kpi.", "goal.")) and fact.data["metric"] in shared
-    )
+    sheet = await investor_sheet(session, org_id=org_id, month=None)
     narrative = writer.investor_update(sheet, tone="neutral")
     written = Written(f"{org_name}: investor dashboard", narrative, list(sheet.facts), [], "deterministic", (), sheet)
     return document_of("investor_update", sheet.month, sheet.source.today, written, org_name)

@@ -1,7 +1,8 @@
-"""Numbers as the coach prints them, and the check that every number in a text is one of the facts'.
+"""Numbers as generated texts print them, and the check that every number in a text is one of the facts'.
 
-A fact's sentence is written with these formatters, so the numbers a text may use are exactly the tokens found in
-the fact sheet: the same value *and* the same rounding. A number is read with what it measures (money with its
+Every text a writer or a language model makes (the coach's reports, the investor dashboard) is built from facts:
+sentences whose numbers are written with these formatters. The numbers a text may use are exactly the tokens found
+in its facts: the same value *and* the same rounding. A number is read with what it measures (money with its
 currency, a percentage, a multiple, or a plain count, year or day), so a true count cannot pass for a percentage."""
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ def percent(value: float) -> str:
 
 def count(value: int) -> str:
     return f"{abs(value):,}"
+
+
+def decimal(value: Decimal | float, places: int) -> str:
+    """A measured quantity (hours, deployments a day) at a fixed number of places: 26.5 → "26.5" at 1."""
+    return f"{abs(Decimal(str(value))):,.{places}f}"
 
 
 def tokens(text: str) -> list[Token]:
