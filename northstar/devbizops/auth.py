@@ -18,12 +18,10 @@ ProposalsRead = Annotated[Principal, Depends(require("proposals", "read"))]
 ProposalsDecide = Annotated[Principal, Depends(require("proposals", "update"))]
 
 InvestorDashboardsCreate = Annotated[Principal, Depends(require("investor_dashboards", "create"))]
-InvestorDashboardsRead = Annotated[Principal, Depends(require("investor_dashboards", "read"))]
 
 # The console's pages pass the same gates as the API routes showing the same things.
 EngineeringReadPage = Annotated[Principal, Depends(console_require("engineering", "read"))]
 ProposalsReadPage = Annotated[Principal, Depends(console_require("proposals", "read"))]
 ProposalsCreatePage = Annotated[Principal, Depends(console_require("proposals", "create"))]
 ProposalsDecidePage = Annotated[Principal, Depends(console_require("proposals", "update"))]
-InvestorDashboardsReadPage = Annotated[Principal, Depends(console_require("investor_dashboards", "read"))]
 InvestorDashboardsCreatePage = Annotated[Principal, Depends(console_require("investor_dashboards", "create"))]

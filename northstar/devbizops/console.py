@@ -2,7 +2,7 @@
 months, and the flow metrics), work items with the customers and deals waiting on them, and the transcript inbox:
 a call pasted or uploaded starts a TechTranslator run, whose page shows its steps and its proposals with their
 evidence highlighted in the call, approved or rejected there by founders and admins; the roadmap board; and the
-investor dashboard, the one page of DevBizOps investors see.
+InvestorDashboardAgent's run, asked for on the reports module's investor dashboard page.
 
 Every page calls the same service functions behind the same gates as the API routes (``api.py``).
 """
@@ -24,18 +24,15 @@ from northstar.devbizops import dora, service
 from northstar.devbizops.auth import (
     EngineeringReadPage,
     InvestorDashboardsCreatePage,
-    InvestorDashboardsReadPage,
     ProposalsCreatePage,
     ProposalsDecidePage,
     ProposalsReadPage,
 )
 from northstar.devbizops.schemas import TechTranslatorRunIn
 from northstar.devbizops.service import agents as agents_service
-from northstar.devbizops.service import investors as investors_service
 from northstar.devbizops.service import links as links_service
 from northstar.devbizops.service import roadmap as roadmap_service
 from northstar.metrics import service as metrics_service
-from northstar.reports.service import publishing
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -290,36 +287,7 @@ async def roadmap_run(request: Request, principal: ProposalsCreatePage, session:
     return redirect(request, f"/app/engineering/runs/{run.id}")
 
 
-@router.get("/engineering/investors", name="console.investor_dashboard")
-async def investor_dashboard_page(
-    request: Request, principal: InvestorDashboardsReadPage, session: DbSession
-) -> Response:
-    """The latest investor dashboard: its narrative and risks, its charts, the facts behind it, its files, and (for
-    those who may) a new run and the way to share it."""
-    report = await investors_service.latest(session, org_id=principal.org_id)
-    run = (
-        await agents_service.run_of_report(session, org_id=principal.org_id, report_id=report.id)
-        if report is not None
-        else None
-    )
-    return render(
-        request,
-        "devbizops/investors.html",
-        {
-            "report": report,
-            "paragraphs": publishing.blocks_of((report.narrative or "").split("\n\n")) if report else [],
-            "charts": (run.output or {}).get("charts", []) if run is not None else [],
-            "roadmap": [fact["text"] for fact in report.facts if fact["id"].startswith("roadmap.item.")]
-            if report
-            else [],
-            "may_run": principal.may_try("create", "investor_dashboards"),
-            "may_share": principal.may_try("create", "shares"),
-            "llm": request.app.state.llm is not None,
-        },
-    )
-
-
-@router.post("/engineering/investors/run", name="console.investor_dashboard_run")
+@router.post("/engineering/investor-dashboard/run", name="console.investor_dashboard_run")
 async def investor_dashboard_run(
     request: Request, principal: InvestorDashboardsCreatePage, session: DbSession
 ) -> Response:

@@ -1,8 +1,9 @@
 """InvestorDashboardAgent's deterministic engine: the KPIs shared with investors, the overall DORA and velocity
 series, and the roadmap in; the dashboard's facts, top risks, narrative, charts and tables out.
 
-Every sentence it writes is a fact (an id and a sentence whose numbers are written by ``core.numbers``) or is made
-of facts' sentences, so the whole text passes the number check of the coach's reports. The month reported is the
+Every sentence it writes is a fact (an id and a sentence whose numbers are written by ``core.numbers``; the KPIs'
+are the metrics' own statements) or is made of facts' sentences, so the whole text passes the number check of the
+coach's reports. The month reported is the
 last one that is over (the current month is still partial); trends run over the twelve months before it.
 
 * **Engineering.** Deployments, lead time for changes, change failure rate and time to restore service of the
@@ -25,9 +26,10 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+from northstar.core.documents import Chart, Document, Table, blocks_of
 from northstar.core.numbers import count, decimal, money, percent
 from northstar.devbizops import dora, roadmap
-from northstar.reports.service.publishing import Chart, Fact, InvestorKpis, Table
+from northstar.metrics.statements import Fact, label
 
 TOP_RISKS = 5
 ROADMAP_ROWS = 10  # open items shown, by rank
@@ -39,6 +41,15 @@ KEYS = (  # metric, band metric, name, how a value is written
     ("change_failure_rate", "change_failure_band", "Change failure rate", "percent"),
     ("time_to_restore_hours", "time_to_restore_band", "Time to restore service", "hours"),
 )
+
+
+@dataclass(frozen=True)
+class Kpis:
+    """The month's KPIs and goals the founder shares with investors, as the metrics state them, and MRR by month
+    when MRR is shared."""
+
+    facts: list[Fact]
+    mrr: Chart | None
 
 
 @dataclass(frozen=True)
@@ -75,6 +86,18 @@ class Dashboard:
     metrics: list[tuple[str, str]]
     charts: list[Chart]
     tables: list[Table]
+
+    def document(self, paragraphs: tuple[str, ...], *, subtitle: str, footer: str) -> Document:
+        """The dashboard as a document, with ``paragraphs`` for its narrative (the engine's or a model's)."""
+        return Document(
+            title=self.title,
+            subtitle=subtitle,
+            blocks=blocks_of(paragraphs),
+            metrics=self.metrics,
+            charts=self.charts,
+            tables=self.tables,
+            footer=footer,
+        )
 
     def risk_block(self) -> str:
         """The risks as a paragraph with its list, always the engine's own words."""
@@ -189,7 +212,7 @@ def roadmap_facts(state: RoadmapState, today: dt.date) -> tuple[list[Fact], Tabl
     return found, table
 
 
-def risks(engineering_found: list[Fact], kpis: InvestorKpis, state: RoadmapState, today: dt.date) -> list[Risk]:
+def risks(engineering_found: list[Fact], kpis: Kpis, state: RoadmapState, today: dt.date) -> list[Risk]:
     """Every risk the rules find, most pressing first; each a fact of its own."""
     found: list[tuple[str, int, str, dict[str, Any]]] = []
     for proposed in roadmap.propose(state.items, today=today, pace=state.pace):
@@ -236,7 +259,7 @@ def _rank(band: str) -> int:
     return next(code for code, name in dora.BAND_NAMES.items() if name == band)
 
 
-def charts(engineering: Engineering, at: int | None, kpis: InvestorKpis) -> list[Chart]:
+def charts(engineering: Engineering, at: int | None, kpis: Kpis) -> list[Chart]:
     """MRR (when shared) and the engineering trends up to the reported month."""
     shown = [kpis.mrr] if kpis.mrr is not None else []
     if at is None:
@@ -273,14 +296,12 @@ def chart_data(chart: Chart) -> dict[str, Any]:
     }
 
 
-def build(
-    *, org_name: str, kpis: InvestorKpis, engineering: Engineering, state: RoadmapState, today: dt.date
-) -> Dashboard:
+def build(*, org_name: str, kpis: Kpis, engineering: Engineering, state: RoadmapState, today: dt.date) -> Dashboard:
     at = reported_month(engineering, today)
     engineering_found = engineering_facts(engineering, at) if at is not None else []
     roadmap_found, table = roadmap_facts(state, today)
     top = risks(engineering_found, kpis, state, today)
-    paragraphs = list(kpis.paragraphs)
+    paragraphs = [" ".join(fact.text for fact in kpis.facts)] if kpis.facts else []
     if engineering_found:
         keys = [fact.text for fact in engineering_found if fact.id.startswith("eng.") and "trend" not in fact.id]
         trends = [fact.text for fact in engineering_found if fact.id.startswith("eng.trend.")]
@@ -289,7 +310,8 @@ def build(
         paragraphs.append("Engineering: no month of engineering data is complete yet.")
     if roadmap_found:
         paragraphs.append(" ".join(fact.text for fact in roadmap_found if not fact.id.startswith("roadmap.item.")))
-    metrics = [*kpis.metrics, *((_key_name(fact), fact.text) for fact in engineering_found if "band" in fact.data)]
+    shared = [(label(fact.data["metric"]), fact.text) for fact in kpis.facts if fact.id.startswith("kpi.")]
+    metrics = [*shared, *((_key_name(fact), fact.text) for fact in engineering_found if "band" in fact.data)]
     stated = [*kpis.facts, *engineering_found, *roadmap_found, *(risk.fact for risk in top)]
     title_month = month_name(engineering.months[at]) if at is not None else month_name(today)
     return Dashboard(

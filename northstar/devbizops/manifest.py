@@ -19,7 +19,6 @@ MANIFEST = Manifest(
         NavLink("Work items", "/app/engineering/work-items", "engineering", "read"),
         NavLink("Roadmap", "/app/engineering/roadmap", "engineering", "read"),
         NavLink("Calls", "/app/engineering/calls", "proposals", "read"),
-        NavLink("Investor dashboard", "/app/engineering/investors", "investor_dashboards", "read"),
     ),
     task_modules=("northstar.devbizops.tasks",),
     model_modules=(models,),
@@ -45,13 +44,6 @@ MANIFEST = Manifest(
         Resource("engineering", member=(allow("create", "read"), own("delete")), analyst=(allow("read"),)),
         # members run agents and see what they propose; founders and admins approve (update)
         Resource("proposals", member=(allow("create", "read"),), analyst=(allow("read"),)),
-        # the published dashboard is the one part of DevBizOps investors read
-        Resource(
-            "investor_dashboards",
-            member=(allow("create", "read"),),
-            analyst=(allow("read"),),
-            investor=(allow("read"),),
-        ),
     ),
     event_topics=MappingProxyType({"devbizops.": "engineering"}),  # roadmap changes, to whoever reads engineering
     audit_targets=("repository", "work_item_link", "agent_run", "proposal", "roadmap_item"),

@@ -279,28 +279,3 @@ class InvestorDashboardRunIn(RequestModel):
     mode: Literal["deterministic", "llm"] = Field(
         "deterministic", description="llm: the configured model writes the narrative, from the same facts"
     )
-
-
-class DashboardFactOut(CamelModel):
-    id: str
-    text: str
-
-
-class DashboardFileOut(CamelModel):
-    url: str = Field(description="an expiring link")
-    media_type: str
-    bytes: int
-
-
-class InvestorDashboardOut(CamelModel):
-    report_id: uuid.UUID = Field(description="the report it is kept as: share it with POST /reports/{id}/shares")
-    title: str
-    period_start: dt.date = Field(description="the first day of the engineering month it reports")
-    period_end: dt.date = Field(description="the day it was made, in the org's time zone")
-    generator: str
-    narrative: str
-    risks: list[str] = Field(description="the top risks, most pressing first")
-    facts: list[DashboardFactOut] = Field(description="what it was written from: every number in it is one of these")
-    checks: list[str] = Field(description="what was refused on the way (a model's text stating other numbers)")
-    files: dict[str, DashboardFileOut] = Field(description="html and pdf")
-    completed_at: dt.datetime

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.core.db import bound_org
 from northstar.core.llm import llm_from_settings
-from northstar.core.queue import periodic_per_org, task_settings, task_storage, tenant_task
+from northstar.core.queue import periodic_per_org, task_settings, tenant_task
 from northstar.devbizops import service
 from northstar.devbizops.service import agents
 
@@ -33,7 +33,10 @@ async def run_agent(session: AsyncSession, run_id: str) -> None:
     """One agent run (``service.agents.execute``), with the configured language model and tracing."""
     settings = task_settings()
     tracer = trace.get_tracer("northstar.devbizops.agents") if settings.otel else trace.NoOpTracer()
-    tools = agents.Tools(
-        model=llm_from_settings(settings), tracer=tracer, store=task_storage(), public_url=settings.public_url
+    await agents.execute(
+        session,
+        org_id=await bound_org(session),
+        run_id=uuid.UUID(run_id),
+        model=llm_from_settings(settings),
+        tracer=tracer,
     )
-    await agents.execute(session, org_id=await bound_org(session), run_id=uuid.UUID(run_id), tools=tools)

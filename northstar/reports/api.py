@@ -12,14 +12,16 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic.alias_generators import to_camel
 
 from northstar.core.context import DbSession, audit_target
-from northstar.core.http import ERROR_RESPONSES, Envelope, Page, PageEnvelope
+from northstar.core.http import ERROR_RESPONSES, Envelope, NotFound, Page, PageEnvelope
 from northstar.core.idempotency import Idempotent
 from northstar.core.permissions import Principal
 from northstar.core.storage import ObjectStore
+from northstar.metrics.statements import Fact
 from northstar.reports.auth import (
     CoachRead,
     CoachSettingsRead,
     CoachSettingsUpdate,
+    InvestorDashboardsRead,
     ReportsCreate,
     ReportsDelete,
     ReportsRead,
@@ -27,7 +29,6 @@ from northstar.reports.auth import (
     SharesRead,
     SharesRevoke,
 )
-from northstar.reports.facts import Fact
 from northstar.reports.models import Report, ShareLink
 from northstar.reports.schemas import (
     MONTH_PATTERN,
@@ -37,6 +38,7 @@ from northstar.reports.schemas import (
     FactOut,
     FileLink,
     InsightsOut,
+    InvestorDashboardOut,
     Question,
     ReportCreate,
     ReportDetail,
@@ -50,7 +52,7 @@ from northstar.reports.schemas import (
     StepOut,
     StoredKind,
 )
-from northstar.reports.service import coaching, generation, schedules, sharing
+from northstar.reports.service import coaching, generation, publishing, schedules, sharing
 
 router = APIRouter(tags=["coach"], responses=ERROR_RESPONSES)
 ReportFileKind = Literal["html", "pdf", "mp4", "vtt", "poster"]
@@ -187,6 +189,45 @@ async def file_link(
     report = await generation.readable_report(session, principal=principal, report_id=report_id)
     url = await generation.file_link(request.app.state.storage, request.app.state.settings, report, kind)
     return Envelope(data=FileLink(url=url, expires_in=generation.LINK_TTL_SECONDS))
+
+
+@router.get(
+    "/investor-dashboard",
+    response_model=Envelope[InvestorDashboardOut],
+    name="reports.investor_dashboard",
+    tags=["reports"],
+)
+async def investor_dashboard(
+    request: Request, principal: InvestorDashboardsRead, session: DbSession
+) -> Envelope[InvestorDashboardOut]:
+    """The newest investor dashboard DevBizOps' InvestorDashboardAgent published: KPIs shared with investors, DORA
+    and velocity trends, roadmap progress and the top risks; the facts it was written from, and expiring links to
+    its page and PDF. Investors read it (and nothing else of DevBizOps)."""
+    report = await publishing.latest(session, org_id=principal.org_id)
+    if report is None:
+        raise NotFound("No investor dashboard yet: run the InvestorDashboardAgent", code="no_dashboard")
+    store, settings = request.app.state.storage, request.app.state.settings
+    files = {
+        kind: FileLink(
+            url=await generation.file_link(store, settings, report, kind), expires_in=generation.LINK_TTL_SECONDS
+        )
+        for kind in report.files
+    }
+    return Envelope(
+        data=InvestorDashboardOut(
+            report_id=report.id,
+            title=report.title or "",
+            period_start=report.period_start,
+            period_end=report.period_end,
+            generator=report.generator or "",
+            narrative=report.narrative or "",
+            risks=[fact["text"] for fact in report.facts if fact["id"].startswith("risk.")],
+            facts=[FactOut.model_validate(fact) for fact in report.facts],
+            checks=list(report.checks),
+            files=files,
+            completed_at=report.completed_at or report.created_at,
+        )
+    )
 
 
 @router.get(

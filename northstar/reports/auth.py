@@ -21,6 +21,7 @@ ReportsDelete = Annotated[Principal, Depends(require("reports", "delete"))]
 SharesCreate = Annotated[Principal, Depends(require("shares", "create"))]
 SharesRead = Annotated[Principal, Depends(require("shares", "read"))]
 SharesRevoke = Annotated[Principal, Depends(require("shares", "delete"))]
+InvestorDashboardsRead = Annotated[Principal, Depends(require("investor_dashboards", "read"))]
 
 # the console's pages, behind exactly the gates of the API routes showing the same texts
 CoachReadPage = Annotated[Principal, Depends(console_require("data", "read"))]
@@ -30,3 +31,4 @@ ReportsCreatePage = Annotated[Principal, Depends(console_require("reports", "cre
 ReportsDeletePage = Annotated[Principal, Depends(console_require("reports", "delete"))]
 SharesCreatePage = Annotated[Principal, Depends(console_require("shares", "create"))]
 SharesRevokePage = Annotated[Principal, Depends(console_require("shares", "delete"))]
+InvestorDashboardsReadPage = Annotated[Principal, Depends(console_require("investor_dashboards", "read"))]

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from northstar.metrics.facts import RangeFacts
-from northstar.reports.facts import Fact, FactSheet, label, month_name, week_facts
+from northstar.metrics.statements import Fact, label, month_name
+from northstar.reports.facts import FactSheet, week_facts
 
 Intent = Literal["why_changed", "top_customers", "goal_outlook", "since_last_week", "overview"]
 MONTHS = {

@@ -1,5 +1,6 @@
 """The reports module's console pages: the coach (the month told, next steps with the facts behind each, a question
-box answered in place, the coach's voice) and reports (asked for, followed until made, read, shared, scheduled).
+box answered in place, the coach's voice), reports (asked for, followed until made, read, shared, scheduled) and the
+investor dashboard DevBizOps' agent writes.
 Same service functions and gates as the API."""
 
 from __future__ import annotations
@@ -16,19 +17,21 @@ from pydantic import ValidationError
 
 from northstar.core.console.pages import attempt, console_router, field_errors, read_form, redirect, render
 from northstar.core.context import DbSession, audit_target
+from northstar.core.documents import blocks_of
 from northstar.core.permissions import Principal
+from northstar.devbizops.service import agents as agents_service
+from northstar.metrics.statements import month_name
 from northstar.reports.api import file_response
 from northstar.reports.auth import (
     CoachReadPage,
     CoachSettingsUpdatePage,
+    InvestorDashboardsReadPage,
     ReportsCreatePage,
     ReportsDeletePage,
     ReportsReadPage,
     SharesCreatePage,
     SharesRevokePage,
 )
-from northstar.reports.facts import month_name
-from northstar.reports.rendering import blocks_of
 from northstar.reports.schemas import (
     MONTH_PATTERN,
     CoachSettingsChange,
@@ -37,7 +40,7 @@ from northstar.reports.schemas import (
     ScheduleChange,
     ShareCreate,
 )
-from northstar.reports.service import coaching, generation, schedules, sharing
+from northstar.reports.service import coaching, generation, publishing, schedules, sharing
 
 TEMPLATES = Path(__file__).parent / "templates"
 MONTHS_OFFERED = 12
@@ -297,3 +300,27 @@ async def change_schedule(
     await schedules.update_schedule(session, org_id=principal.org_id, kind=kind, changes=changes)
     audit_target(request, "report_schedule", kind, **changes)
     return redirect(request, "/app/reports")
+
+
+@router.get("/investor-dashboard", name="console.investor_dashboard")
+async def investor_dashboard_page(
+    request: Request, principal: InvestorDashboardsReadPage, session: DbSession
+) -> Response:
+    """``GET /investor-dashboard``: the newest dashboard DevBizOps' agent published, its narrative and risks, its
+    charts, the facts behind it and its files; for those who may, a new run and the way to share it."""
+    report = await publishing.latest(session, org_id=principal.org_id)
+    run = (
+        await agents_service.run_of_report(session, org_id=principal.org_id, report_id=report.id)
+        if report is not None
+        else None
+    )
+    context = {
+        "report": report,
+        "paragraphs": blocks_of(report.narrative.split("\n\n")) if report and report.narrative else [],
+        "charts": (run.output or {}).get("charts", []) if run is not None else [],
+        "roadmap": [fact["text"] for fact in report.facts if fact["id"].startswith("roadmap.item.")] if report else [],
+        "may_run": principal.may_try("create", "investor_dashboards"),
+        "may_share": principal.may_try("create", "shares"),
+        "llm": request.app.state.llm is not None,
+    }
+    return render(request, "reports/investor_dashboard.html", context)

@@ -8,35 +8,17 @@ import datetime as dt
 import statistics
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from northstar.core.numbers import count, money, percent
+from northstar.core.numbers import count, percent
 from northstar.integrations import service as integrations_service
 from northstar.metrics import service as metrics_service
-from northstar.metrics.facts import CustomerMovement, MetricChange, MonthFacts, RangeFacts
+from northstar.metrics.facts import CustomerMovement, MonthFacts, RangeFacts
+from northstar.metrics.statements import Fact, Formatter, goal_facts, kpi_facts, month_name, plain
 
-LABELS = {
-    "mrr": "MRR",
-    "arr": "ARR",
-    "customers": "Customers",
-    "arpa": "ARPA",
-    "net_new": "Net new MRR",
-    "customer_churn_rate": "Customer churn",
-    "net_mrr_churn_rate": "Net MRR churn",
-    "nrr": "Net revenue retention",
-    "quick_ratio": "Quick ratio",
-    "ltv": "LTV",
-    "revenue": "Revenue",
-    "orders": "Orders",
-    "aov": "Average order value",
-    "sessions": "Sessions",
-    "conversion_rate": "Conversion rate",
-    "won_amount": "Won deals",
-    "win_rate": "Win rate",
-}
 KIND_WORDS = {
     "new": "started paying",
     "expansion": "expanded",
@@ -45,13 +27,6 @@ KIND_WORDS = {
     "churn": "churned",
 }
 STALE_AFTER_HOURS = 24
-
-
-@dataclass(frozen=True)
-class Fact:
-    id: str  # what a text cites: "kpi.mrr", "movement.2", "goal.<uuid>", "plan.price_basic", "trials", …
-    text: str  # one sentence stating it, numbers written as ``numbers`` writes them
-    data: dict[str, Any] = field(default_factory=dict)  # the same in structured form
 
 
 @dataclass(frozen=True)
@@ -76,65 +51,13 @@ class FactSheet:
         return replace(self, facts=tuple(fact for fact in self.facts if keep(fact)))
 
 
-def month_name(day: dt.date) -> str:
-    return day.strftime("%B %Y")
-
-
 def listing(items: list[str]) -> str:
     """ "a", "a and b", "a, b and c"."""
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}" if items else ""
 
 
-def label(metric: str) -> str:
-    return LABELS.get(metric, metric.replace("_", " ").capitalize())
-
-
-class Formatter:
-    """Values of one sheet in its currency: every number a fact holds is written by one of these."""
-
-    def __init__(self, currency: str, exponent: int) -> None:
-        self.currency, self.exponent = currency, exponent
-
-    def money(self, minor: int) -> str:
-        return money(minor, self.currency, self.exponent)
-
-    def change(self, change: MetricChange, delta: int | float) -> str:
-        """A change without its sign (the words say which way): a rate's change in percentage points."""
-        return f"{abs(delta):,.1f} points" if change.percent else self.value(change, abs(delta))
-
-    def value(self, change: MetricChange, value: int | float) -> str:
-        if change.money:
-            return self.money(int(value))
-        if change.percent:
-            return percent(value)
-        return count(value) if isinstance(value, int) else f"{value:,.2f}"
-
-
 def customer_name(movement: CustomerMovement) -> str:
     return movement.name or movement.external_id
-
-
-def _metric_facts(found: MonthFacts, say: Formatter) -> Iterable[Fact]:
-    month = month_name(found.month)
-    for metric, change in found.metrics.items():
-        if change.value is None:
-            continue
-        now = say.value(change, change.value)
-        text = f"{label(metric)} in {month}: {now}"
-        data: dict[str, Any] = {"metric": metric, "value": change.value, "previous": change.previous}
-        if change.previous is not None:
-            delta = change.value - change.previous
-            direction = "up" if delta > 0 else "down" if delta < 0 else "flat"
-            text += f", {direction}"
-            if delta:
-                text += f" {say.change(change, delta)}"
-                if change.previous and not change.percent:
-                    share = abs(delta) * 100 / abs(change.previous)
-                    text += f" ({percent(share)})"
-                    data["change_percent"] = round(share if delta > 0 else -share, 1)
-            text += f" from {say.value(change, change.previous)}"
-            data["change"] = delta
-        yield Fact(f"kpi.{metric}", text + ".", data)
 
 
 def _movement_facts(found: MonthFacts, say: Formatter) -> Iterable[Fact]:
@@ -222,43 +145,13 @@ def _history_facts(found: MonthFacts) -> Iterable[Fact]:
             )
 
 
-def _goal_facts(found: MonthFacts, say: Formatter) -> Iterable[Fact]:
-    for goal in found.goals:
-        change = found.metrics.get(goal["metric"]) or MetricChange(
-            goal["metric"], None, None, isinstance(goal["target"], dict), goal["metric"].endswith("_rate")
-        )
-        values = {name: _plain(goal[name]) for name in ("target", "current", "expected")}
-        shown = {name: say.value(change, value) for name, value in values.items() if value is not None}
-        text = f"Goal: {label(goal['metric'])} at {shown['target']} by {goal['target_date'].isoformat()}"
-        if "current" in shown:
-            text += f", now {shown['current']}"
-        if "expected" in shown and goal["status"] in ("at_risk", "on_track"):
-            text += f", {shown['expected']} expected by today"
-        yield Fact(
-            f"goal.{goal['id']}",
-            f"{text}: {goal['status'].replace('_', ' ')}.",
-            {
-                "metric": goal["metric"],
-                **values,
-                "shown": shown,
-                "progress": goal["progress_percent"],
-                "target_date": goal["target_date"].isoformat(),
-                "status": goal["status"],
-            },
-        )
-
-
-def _plain(value: Any) -> Any:
-    return value["amount"] if isinstance(value, dict) else value
-
-
 def _health_facts(found: MonthFacts, integrations: Iterable[Any], now: dt.datetime, say: Formatter) -> Iterable[Fact]:
     for item in found.anomalies:
         yield Fact(
             f"anomaly.{item['day'].isoformat()}",
             f"MRR moved unusually on {item['day'].isoformat()}: {item['direction']} "
-            f"{say.money(int(_plain(item['value'])))} that day.",
-            {"day": item["day"].isoformat(), "direction": item["direction"], "value": _plain(item["value"])},
+            f"{say.money(int(plain(item['value'])))} that day.",
+            {"day": item["day"].isoformat(), "direction": item["direction"], "value": plain(item["value"])},
         )
     if found.open_pipeline is not None:
         shown = say.money(found.open_pipeline)
@@ -287,10 +180,10 @@ def sheet_of(found: MonthFacts, integrations: Iterable[Any], now: dt.datetime) -
     """The sheet of a month's facts and the org's integrations, as of ``now``."""
     say = Formatter(found.currency, found.exponent)
     facts = (
-        *_metric_facts(found, say),
+        *kpi_facts(found, say),
         *_movement_facts(found, say),
         *_history_facts(found),
-        *_goal_facts(found, say),
+        *goal_facts(found, say),
         *_health_facts(found, integrations, now, say),
     )
     names = tuple(sorted({name for movement in found.top_movements if (name := movement.name)}))

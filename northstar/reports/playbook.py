@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from northstar.core.numbers import percent
-from northstar.reports.facts import Fact, FactSheet, label, listing
+from northstar.metrics.statements import Fact, label
+from northstar.reports.facts import FactSheet, listing
 
 CONCENTRATED_SHARE = 60.0  # percent of all contraction on one plan
 TRIAL_DROP_POINTS = 5.0  # percentage points below the months before

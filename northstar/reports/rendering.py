@@ -5,14 +5,14 @@ by matplotlib; everything here is pure: a ``Document`` in, bytes out."""
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 
 import matplotlib as mpl
 from fpdf import FPDF
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from matplotlib.figure import Figure
+
+from northstar.core.documents import Chart, Document, Table
 
 TEMPLATES = Path(__file__).parent / "templates"
 FONT = Path(mpl.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
@@ -25,46 +25,6 @@ _html = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-
-
-@dataclass(frozen=True)
-class Chart:
-    """One series month by month: labels ("Mar 2026") and values in ``unit`` (a currency code, "hours", "%"),
-    already in the unit's major form (dollars, not cents); None where a month has no value."""
-
-    title: str
-    labels: list[str]
-    values: list[Decimal | None]
-    unit: str
-    decimals: int = 0  # places on the axis
-
-
-@dataclass(frozen=True)
-class Table:
-    title: str
-    header: tuple[str, ...]
-    rows: list[tuple[str, ...]]
-
-
-@dataclass(frozen=True)
-class Document:
-    title: str
-    subtitle: str
-    blocks: list[tuple[str, list[str]]]  # paragraphs: their sentences and their list items
-    metrics: list[tuple[str, str]] = field(default_factory=list)  # a metric's name and what the facts say of it
-    charts: list[Chart] = field(default_factory=list)
-    tables: list[Table] = field(default_factory=list)
-    footer: str = ""
-
-
-def blocks_of(paragraphs: tuple[str, ...] | list[str]) -> list[tuple[str, list[str]]]:
-    """Each paragraph as its sentences and its list (the lines starting with "- ", as the writer lists steps)."""
-    blocks = []
-    for paragraph in paragraphs:
-        lines = paragraph.split("\n")
-        listed = [line[2:] for line in lines if line.startswith("- ")]
-        blocks.append((" ".join(line for line in lines if not line.startswith("- ")), listed))
-    return blocks
 
 
 def _figure(chart: Chart) -> Figure:

@@ -105,6 +105,20 @@ class FileLink(CamelModel):
     expires_in: int = Field(description="seconds")
 
 
+class InvestorDashboardOut(CamelModel):
+    report_id: uuid.UUID = Field(description="the report it is kept as: share it with POST /reports/{id}/shares")
+    title: str
+    period_start: dt.date = Field(description="the first day of the engineering month it reports")
+    period_end: dt.date = Field(description="the day it was made, in the org's time zone")
+    generator: str
+    narrative: str
+    risks: list[str] = Field(description="the top risks, most pressing first")
+    facts: list[FactOut] = Field(description="what it was written from: every number in it is one of these")
+    checks: list[str] = Field(description="what was refused on the way (a model's text stating other numbers)")
+    files: dict[str, FileLink] = Field(description="expiring links to its page (html) and PDF")
+    completed_at: dt.datetime
+
+
 class ScheduleOut(CamelModel):
     kind: ReportKind
     enabled: bool

@@ -1,4 +1,5 @@
-"""Queue tasks of the reports module: making a report, and the schedule that makes them on time."""
+"""Queue tasks of the reports module: making a report, publishing the investor dashboards DevBizOps writes, and
+the schedule that makes reports on time."""
 
 from __future__ import annotations
 
@@ -10,8 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from northstar.accounts.service import organizations
 from northstar.core.db import bound_org
 from northstar.core.llm import llm_from_settings
-from northstar.core.queue import periodic_per_org, queue_app, task_database, task_settings, task_storage
-from northstar.reports.service import generation, schedules
+from northstar.core.queue import (
+    periodic_per_org,
+    queue_app,
+    task_database,
+    task_settings,
+    task_storage,
+    tenant_task,
+)
+from northstar.reports.service import generation, publishing, schedules
 
 
 @queue_app.task(name="reports.generate", queue="reports", retry=3)
@@ -33,6 +41,15 @@ async def generate_report(org_id: str, report_id: str) -> None:
         async with database.tenant_transaction(org_id=org) as session:
             await generation.mark_failed(session, report_id=report, error=f"{type(exc).__name__}: {exc}"[:500])
         raise
+
+
+@tenant_task("reports.publish_dashboards", queue="reports")
+async def publish_dashboards(session: AsyncSession) -> int:
+    """The investor dashboards DevBizOps' agent wrote, published (queued when one is written)."""
+    settings = task_settings()
+    return await publishing.publish_written(
+        session, org_id=await bound_org(session), store=task_storage(), public_url=settings.public_url
+    )
 
 
 @periodic_per_org("reports.run_schedules", cron="*/15 * * * *")

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from northstar.core.numbers import count, percent
-from northstar.reports.facts import Fact, FactSheet, Formatter, label, listing, month_name
+from northstar.metrics.statements import Fact, Formatter, label, month_name
+from northstar.reports.facts import FactSheet, listing
 from northstar.reports.models import Length, Tone
 from northstar.reports.playbook import Step
 

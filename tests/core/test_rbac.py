@@ -126,7 +126,7 @@ def test_every_route_is_in_the_matrix() -> None:
     assert listed - routes == set()
 
 
-def test_investors_only_read_dashboards_and_reports_and_analysts_change_no_settings() -> None:
+def test_investors_only_read_dashboards_reports_and_their_org_and_analysts_change_no_settings() -> None:
     for row in csv.DictReader(MATRIX.open()):
         permission = row["permission"]
         if ":" not in permission:
@@ -135,7 +135,9 @@ def test_investors_only_read_dashboards_and_reports_and_analysts_change_no_setti
         if resource == "privacy_self":  # everyone's own data-subject rights (export, erasure of their account)
             continue
         if row["investor"] != "deny":
-            assert action == "read" and resource in ("dashboards", "reports", "organization"), row
+            assert action == "read" and resource in ("dashboards", "investor_dashboards", "reports", "organization"), (
+                row
+            )
         if row["analyst"] != "deny" and action != "read":
             assert resource == "exports", row
 

@@ -5,16 +5,12 @@ from __future__ import annotations
 import uuid
 
 import httpx
-from fastapi import FastAPI
-from opentelemetry import trace
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.core.db import Database, settings_of
-from northstar.core.llm import LanguageModel
 from northstar.demo.engineering_history import History
 from northstar.devbizops import service
-from northstar.devbizops.service import agents
 from northstar.integrations.sync import seal
 from tests.factories import Account
 
@@ -57,13 +53,3 @@ async def store_history(database: Database, account: Account, history: History) 
                     {"team": team, "repo": repo},
                 )
     return integration_id
-
-
-def tools(app: FastAPI, model: LanguageModel | None = None, tracer: trace.Tracer | None = None) -> agents.Tools:
-    """What a worker gives a run, from the app under test: its store and public URL."""
-    return agents.Tools(
-        model=model,
-        tracer=tracer or trace.NoOpTracer(),
-        store=app.state.storage,
-        public_url=app.state.settings.public_url,
-    )

@@ -7,7 +7,6 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -17,7 +16,6 @@ from northstar.core.llm import llm_from_settings
 from northstar.devbizops.models import AgentRun, Proposal
 from northstar.devbizops.service import agents
 from northstar.settings import LlmSettings, Settings
-from tests.devbizops.conftest import tools
 from tests.devbizops.transcripts import CALLS
 from tests.factories import Account
 from tests.fakes.llm_server import FakeLlm
@@ -33,7 +31,7 @@ def spans() -> Iterator[InMemorySpanExporter]:
 
 
 async def test_each_step_is_a_span_and_the_run_keeps_its_trace_and_cost(
-    app: FastAPI, founder: Account, database: Database, spans: InMemorySpanExporter
+    founder: Account, database: Database, spans: InMemorySpanExporter
 ) -> None:
     fake = FakeLlm()
     fake.answer(
@@ -79,7 +77,7 @@ async def test_each_step_is_a_span_and_the_run_keeps_its_trace_and_cost(
                 )
             )
             await session.flush()
-            await agents.execute(session, org_id=founder.org_id, run_id=run_id, tools=tools(app, model, tracer))
+            await agents.execute(session, org_id=founder.org_id, run_id=run_id, model=model, tracer=tracer)
         async with database.tenant_transaction(org_id=founder.org_id) as session:
             run, steps, proposals = await agents.run_details(session, org_id=founder.org_id, run_id=run_id)
     assert run.status == "succeeded" and run.generator == "llm:fake-model-1"

@@ -1,6 +1,7 @@
 """InvestorDashboardAgent: the engine's facts, risks and narrative on a scripted org (every number checked, and the
-check bites); then the agent end to end on a real org, its page and PDF, a model that lies, the roles (investors
-read the dashboard and nothing else of DevBizOps), share links, and other orgs."""
+check bites); then the agent end to end on a real org (written by DevBizOps, published by the reports module as the
+worker's reaction would), its page and PDF, a model that lies, the roles (investors read the dashboard and nothing
+else of DevBizOps), share links, and other orgs."""
 
 from __future__ import annotations
 
@@ -13,17 +14,20 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from opentelemetry import trace
 
 from northstar.core.db import Database
+from northstar.core.documents import Chart
 from northstar.core.llm import llm_from_settings
 from northstar.core.numbers import tokens, unsupported
 from northstar.demo.engineering_history import generate
 from northstar.devbizops import dora, investors, roadmap
 from northstar.devbizops import service as engineering
 from northstar.devbizops.service import agents
-from northstar.reports.service.publishing import Chart, Fact, InvestorKpis
+from northstar.metrics.statements import Fact
+from northstar.reports.service import publishing
 from northstar.settings import LlmSettings
-from tests.devbizops.conftest import create_team, store_history, tools
+from tests.devbizops.conftest import create_team, store_history
 from tests.factories import Account, add_member
 from tests.fakes.llm_server import FakeLlm
 from tests.metrics.test_queries import Billing, billing  # noqa: F401  (the fixture)
@@ -75,19 +79,13 @@ STATE = investors.RoadmapState(
     currency="USD",
     exponent=2,
 )
-KPIS = InvestorKpis(
-    month=dt.date(2026, 12, 1),
-    today=TODAY,
-    currency="USD",
-    exponent=2,
+MRR = "MRR in December 2026: 225.00 USD, down 40.00 USD (15.1 %) from 265.00 USD."
+GOAL = "Goal: ARR at 5,000.00 USD by 2026-12-31, now 2,700.00 USD: at risk."
+KPIS = investors.Kpis(
     facts=[
-        Fact("kpi.mrr", "MRR was 225.00 USD, down 40.00 USD (15.1 %).", {"metric": "mrr", "change": -4000}),
-        Fact(
-            "goal.1", "Your ARR goal of 5,000.00 USD by 2026-12-31 is at risk.", {"metric": "arr", "status": "at_risk"}
-        ),
+        Fact("kpi.mrr", MRR, {"metric": "mrr", "change": -4000}),
+        Fact("goal.1", GOAL, {"metric": "arr", "status": "at_risk"}),
     ],
-    metrics=[("MRR", "MRR was 225.00 USD, down 40.00 USD (15.1 %).")],
-    paragraphs=("MRR fell by 40.00 USD (15.1 %) to 225.00 USD in December 2026.",),
     mrr=Chart("MRR by month", ["Nov 2026", "Dec 2026"], [Decimal("265"), Decimal("225")], "USD"),
 )
 
@@ -182,16 +180,20 @@ async def _run(
     started = await client.post("/api/v1/devbizops/agents/investor-dashboard/runs", headers=account.headers, json=body)
     assert started.status_code == 202, started.text
     run_id = uuid.UUID(started.json()["data"]["id"])
-    model = app.state.llm
     async with database.tenant_transaction(org_id=account.org_id) as session:  # as the worker runs it
-        await agents.execute(session, org_id=account.org_id, run_id=run_id, tools=tools(app, model))
+        await agents.execute(
+            session, org_id=account.org_id, run_id=run_id, model=app.state.llm, tracer=trace.NoOpTracer()
+        )
+    async with database.tenant_transaction(org_id=account.org_id) as session:  # and the reports module reacts
+        store, url = app.state.storage, app.state.settings.public_url
+        assert await publishing.publish_written(session, org_id=account.org_id, store=store, public_url=url) == 1
     run = (await client.get(f"/api/v1/devbizops/agents/runs/{run_id}", headers=account.headers)).json()["data"]
     assert run["status"] == "succeeded", run
     return dict(run)
 
 
 async def _dashboard(client: httpx.AsyncClient, account: Account) -> dict[str, Any]:
-    response = await client.get("/api/v1/devbizops/investor-dashboard", headers=account.headers)
+    response = await client.get("/api/v1/investor-dashboard", headers=account.headers)
     assert response.status_code == 200, response.text
     return dict(response.json()["data"])
 
@@ -207,6 +209,7 @@ async def test_the_agent_publishes_a_page_and_pdf_stating_only_its_facts(
     run = await _run(app, client, database, member)
     assert [step["name"] for step in run["steps"]] == ["gather", "write", "verify", "publish"]
     assert run["steps"][2]["detail"]["unsupported"] == [] and run["steps"][2]["detail"]["numbers"] > 10
+    assert run["steps"][3]["detail"]["reportId"] == run["output"]["reportId"] and "document" not in run["output"]
     assert run["generator"] == "deterministic" and run["proposals"] == []
     published = await _dashboard(client, founder)
     assert published["reportId"] == run["output"]["reportId"]
@@ -275,7 +278,7 @@ async def test_investors_read_the_dashboard_and_nothing_else_of_devbizops(
 ) -> None:
     founder = await _org(client, database, billing)
     investor = await add_member(client, founder, "investor")
-    none_yet = await client.get("/api/v1/devbizops/investor-dashboard", headers=investor.headers)
+    none_yet = await client.get("/api/v1/investor-dashboard", headers=investor.headers)
     assert none_yet.status_code == 404 and none_yet.json()["error"]["code"] == "no_dashboard"
     run = await _run(app, client, database, founder)
     assert (await _dashboard(client, investor))["reportId"] == run["output"]["reportId"]
@@ -298,7 +301,7 @@ async def test_investors_read_the_dashboard_and_nothing_else_of_devbizops(
         await client.post("/api/v1/devbizops/agents/investor-dashboard/runs", headers=analyst.headers, json={})
     ).status_code == 403
 
-    theirs = await client.get("/api/v1/devbizops/investor-dashboard", headers=other_founder.headers)
+    theirs = await client.get("/api/v1/investor-dashboard", headers=other_founder.headers)
     assert theirs.status_code == 404
     assert (
         await client.get(f"/api/v1/devbizops/agents/runs/{run['id']}", headers=other_founder.headers)

@@ -3,12 +3,13 @@ until someone who may approve them does.
 
 A run (``agent_runs``) keeps what it was given, what it answered, which reading it used (``generator``), the tokens
 and cost of its language model calls and its trace id; each step (``agent_steps``) what it found and its span id.
-Runs can be replayed: a new run with the same input. InvestorDashboardAgent's run publishes the investor dashboard
-(a report; ``service.investors``) and proposes nothing: sharing it is a founder's own act. TechTranslator's run
-proposes, for each requirement it reads, a new ticket, or adding to the existing work item it repeats. A founder or
-admin approves a proposal (audited), and the integrations module, reacting to ``APPROVED``, files the ticket in Jira
-or Linear (or comments on the existing one) and reports back with ``applied`` or ``failed``; the ticket is linked to
-the run's deal or customer.
+Runs can be replayed: a new run with the same input. InvestorDashboardAgent's run writes the investor dashboard
+(``service.investors``) and announces ``DASHBOARD_WRITTEN``; the reports module publishes it as a report and ends
+the run (``dashboard_published``). It proposes nothing: sharing the dashboard is a founder's own act.
+TechTranslator's run proposes, for each requirement it reads, a new ticket, or adding to the existing work item it
+repeats. A founder or admin approves a proposal (audited), and the integrations module, reacting to ``APPROVED``,
+files the ticket in Jira or Linear (or comments on the existing one) and reports back with ``applied`` or
+``failed``; the ticket is linked to the run's deal or customer.
 """
 
 from __future__ import annotations
@@ -21,18 +22,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import trace
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.accounts.service import organizations
-from northstar.core import numbers
+from northstar.core import documents, numbers
 from northstar.core.db import fetch_page, get_in_org
 from northstar.core.http import AppError, Unprocessable
 from northstar.core.llm import LanguageModel, Spent
 from northstar.core.permissions import Principal
 from northstar.core.queue import announce, enqueue_named
-from northstar.core.storage import ObjectStore
 from northstar.devbizops import investors, roadmap, translator
 from northstar.devbizops import service as engineering
 from northstar.devbizops.inputs import Ticket
@@ -41,12 +41,14 @@ from northstar.devbizops.service import investors as investors_service
 from northstar.devbizops.service import links
 from northstar.devbizops.service import roadmap as roadmap_service
 from northstar.metrics import service as metrics_service
+from northstar.metrics import statements
 
 RUN_TASK = "devbizops.agent_run"
 APPROVED = "devbizops.proposals_approved"  # announced when proposals wait to be applied
 TECH_TRANSLATOR = "tech_translator"
 ROADMAP = "roadmap"
 INVESTOR_DASHBOARD = "investor_dashboard"
+DASHBOARD_WRITTEN = "devbizops.dashboard_written"  # announced when a dashboard waits to be published
 ROADMAP_KINDS = ("roadmap_status", "roadmap_slip", "roadmap_rank")
 
 
@@ -180,22 +182,12 @@ class _Steps:
         )
 
 
-@dataclass(frozen=True)
-class Tools:
-    """What a run may use: the language model (None: deterministic only), the tracer, and where published files
-    go (the InvestorDashboardAgent's)."""
-
-    model: LanguageModel | None
-    tracer: trace.Tracer
-    store: ObjectStore
-    public_url: str
-
-
-async def execute(session: AsyncSession, *, org_id: uuid.UUID, run_id: uuid.UUID, tools: Tools) -> None:
+async def execute(
+    session: AsyncSession, *, org_id: uuid.UUID, run_id: uuid.UUID, model: LanguageModel | None, tracer: trace.Tracer
+) -> None:
     """Run a queued agent run: TechTranslator (parse the call, read it, propose tickets), RoadmapAgent (gather the
-    roadmap's facts, propose status changes, slips and ranks) or InvestorDashboardAgent (gather, write, verify,
-    publish)."""
-    tracer, model = tools.tracer, tools.model
+    roadmap's facts, propose status changes, slips and ranks) or InvestorDashboardAgent (gather, write and verify
+    the dashboard; it is running until the reports module has published it)."""
     run = await session.scalar(
         select(AgentRun).where(AgentRun.org_id == org_id, AgentRun.id == run_id).with_for_update()
     )  # two workers given the same run take turns; the second finds it done
@@ -211,10 +203,10 @@ async def execute(session: AsyncSession, *, org_id: uuid.UUID, run_id: uuid.UUID
             if run.agent == ROADMAP:
                 await _roadmap(session, run, steps)
             elif run.agent == INVESTOR_DASHBOARD:
-                await _investor_dashboard(session, run, steps, tools, spent)
+                await _investor_dashboard(session, run, steps, model, spent)
             else:
                 await _tech_translator(session, run, steps, model, spent)
-            run.status = "succeeded"
+            run.status = "running" if run.agent == INVESTOR_DASHBOARD else "succeeded"
         except AppError as exc:
             run.status, run.error = "failed", exc.message
             span.set_attribute("error.type", type(exc).__name__)
@@ -297,7 +289,7 @@ async def _roadmap(session: AsyncSession, run: AgentRun, steps: _Steps) -> None:
 
 
 async def _investor_dashboard(
-    session: AsyncSession, run: AgentRun, steps: _Steps, tools: Tools, spent: list[Spent]
+    session: AsyncSession, run: AgentRun, steps: _Steps, model: LanguageModel | None, spent: list[Spent]
 ) -> None:
     async with steps.step("gather") as detail:
         org = await organizations.get_organization(session, org_id=run.org_id)
@@ -310,39 +302,101 @@ async def _investor_dashboard(
         }
     async with steps.step("write") as detail:
         written = await investors_service.write(
-            session,
-            org_id=run.org_id,
-            dashboard=dashboard,
-            model=tools.model if run.mode == "llm" else None,
-            spent=spent,
+            session, org_id=run.org_id, dashboard=dashboard, model=model if run.mode == "llm" else None, spent=spent
         )
         detail |= {"generator": written.generator, "paragraphs": len(written.paragraphs), "checks": written.checks}
     async with steps.step("verify") as detail:
-        text = "\n".join(written.paragraphs)
-        stray = numbers.unsupported(text, [fact.text for fact in dashboard.facts])
-        detail |= {"numbers": len(numbers.tokens(text)), "unsupported": stray}
+        document = investors_service.document(written, org_name=org.name)
+        said = "\n".join(document.text())
+        stray = numbers.unsupported(said, [fact.text for fact in dashboard.facts])
+        detail |= {"numbers": len(numbers.tokens(said)), "unsupported": stray}
         if stray:
             raise Unprocessable(f"The dashboard states numbers no fact does: {', '.join(stray)}")
-    async with steps.step("publish") as detail:
-        report = await investors_service.publish(
-            session,
-            org_id=run.org_id,
-            org_name=org.name,
-            written=written,
-            requested_by=run.created_by,
-            store=tools.store,
-            public_url=tools.public_url,
-        )
-        detail |= {"report_id": str(report.id), "files": sorted(report.files)}
     run.generator = written.generator
     run.output = {
-        "report_id": str(report.id),
         "title": dashboard.title,
         "month": dashboard.month.isoformat() if dashboard.month else None,
         "risks": [risk.fact.text for risk in dashboard.risks],
-        "facts": len(dashboard.facts),
         "charts": [investors.chart_data(chart) for chart in dashboard.charts],
+        "document": documents.as_json(document),
+        "narrative": "\n\n".join(written.paragraphs),
+        "facts": [{"id": fact.id, "text": fact.text, "data": fact.data} for fact in dashboard.facts],
+        "checks": list(written.checks),
+        "period": [(dashboard.month or dashboard.today.replace(day=1)).isoformat(), dashboard.today.isoformat()],
     }
+    await announce(session, DASHBOARD_WRITTEN, org_id=run.org_id)
+
+
+@dataclass(frozen=True)
+class WrittenDashboard:
+    """A dashboard written and verified, waiting to be published."""
+
+    run_id: uuid.UUID
+    created_by: uuid.UUID | None
+    document: documents.Document
+    narrative: str  # its paragraphs, a list's lines starting with "- "
+    facts: list[statements.Fact]
+    generator: str
+    checks: tuple[str, ...]
+    period: tuple[dt.date, dt.date]
+
+
+async def claim_written_dashboards(session: AsyncSession, *, org_id: uuid.UUID) -> list[WrittenDashboard]:
+    """The org's written dashboards not yet published, locked until the caller's commit (a second publisher
+    skips them)."""
+    runs = await session.scalars(
+        select(AgentRun)
+        .where(
+            AgentRun.org_id == org_id,
+            AgentRun.agent == INVESTOR_DASHBOARD,
+            AgentRun.status == "running",
+            AgentRun.output.has_key("document"),
+        )
+        .order_by(AgentRun.created_at)
+        .with_for_update(skip_locked=True)
+    )
+    found = []
+    for run in runs.all():
+        output = run.output or {}
+        found.append(
+            WrittenDashboard(
+                run_id=run.id,
+                created_by=run.created_by,
+                document=documents.from_json(output["document"]),
+                narrative=output["narrative"],
+                facts=[statements.Fact(fact["id"], fact["text"], fact["data"]) for fact in output["facts"]],
+                generator=run.generator or "deterministic",
+                checks=tuple(output["checks"]),
+                period=(dt.date.fromisoformat(output["period"][0]), dt.date.fromisoformat(output["period"][1])),
+            )
+        )
+    return found
+
+
+async def dashboard_published(
+    session: AsyncSession, *, org_id: uuid.UUID, run_id: uuid.UUID, report_id: uuid.UUID | None, error: str | None
+) -> None:
+    """The reports module published the run's dashboard as ``report_id`` (or could not, for ``error``): the run's
+    last step, and its end."""
+    run = await get_run(session, org_id=org_id, run_id=run_id)
+    position = await session.scalar(select(func.max(AgentStep.position)).where(AgentStep.run_id == run.id))
+    now = dt.datetime.now(dt.UTC)
+    detail = {"report_id": str(report_id)} if report_id else {"error": error}
+    session.add(
+        AgentStep(
+            org_id=org_id,
+            run_id=run.id,
+            position=(position or 0) + 1,
+            name="publish",
+            detail=detail,
+            started_at=run.finished_at or now,
+            finished_at=now,
+        )
+    )
+    output = {key: value for key, value in (run.output or {}).items() if key not in ("document", "narrative")}
+    run.output = {**output, "report_id": str(report_id)} if report_id else output
+    run.status, run.error, run.finished_at = ("succeeded", None, now) if report_id else ("failed", error, now)
+    await session.flush()
 
 
 async def run_of_report(session: AsyncSession, *, org_id: uuid.UUID, report_id: uuid.UUID) -> AgentRun | None:

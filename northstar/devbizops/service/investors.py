@@ -1,25 +1,27 @@
-"""InvestorDashboardAgent's service: it gathers the KPIs shared with investors (from the reports module), the
-overall DORA and velocity series (from the KPI store) and the roadmap, writes the dashboard (``investors.py``,
-optionally with a language model whose text must state only the facts' numbers), and publishes it as a report of
-kind ``investor_dashboard``: an HTML page and a PDF, read by investors and shared through the reports' share links.
-"""
+"""InvestorDashboardAgent's service: it gathers the KPIs and goals shared with investors (as the metrics state
+them), the overall DORA and velocity series (from the KPI store) and the roadmap, and writes the dashboard
+(``investors.py``; optionally with a language model whose text must state only the facts' numbers) as a document.
+The reports module publishes that document (``service.agents.DASHBOARD_WRITTEN``): an HTML page and a PDF, kept as
+a report that investors read and founders share through share links."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from northstar.core.documents import Chart, Document
 from northstar.core.llm import FACTS_ONLY, LanguageModel, Spent, checked_answer
-from northstar.core.storage import ObjectStore
 from northstar.devbizops import dora, investors
 from northstar.devbizops import service as engineering
 from northstar.devbizops.service import roadmap as roadmap_service
-from northstar.reports.service import publishing
+from northstar.metrics import service as metrics_service
+from northstar.metrics import statements
+from northstar.metrics.statements import MonthFacts
 
-KIND = "investor_dashboard"
 TREND_MONTHS = 13  # the reported month, the eleven before it and the current one
 DETERMINISTIC = "deterministic"
 INSTRUCTIONS = (
@@ -45,7 +47,7 @@ class Written:
 
 async def build(session: AsyncSession, *, org_id: uuid.UUID, org_name: str) -> investors.Dashboard:
     """The dashboard of the org's data as it is now."""
-    kpis = await publishing.investor_kpis(session, org_id=org_id)
+    found = await metrics_service.month_facts(session, org_id=org_id, month=None)
     overall = await engineering.dora_report(session, org_id=org_id, months=TREND_MONTHS, kind="overall")
     series = (
         investors.Engineering(overall[0].months, overall[0].values)
@@ -55,11 +57,33 @@ async def build(session: AsyncSession, *, org_id: uuid.UUID, org_name: str) -> i
     views = await roadmap_service.items(session, org_id=org_id)
     state = investors.RoadmapState(
         items=[view.facts for view in views],
-        pace=await roadmap_service.measured_pace(session, org_id=org_id, today=kpis.today),
-        currency=kpis.currency,
-        exponent=kpis.exponent,
+        pace=await roadmap_service.measured_pace(session, org_id=org_id, today=found.today),
+        currency=found.currency,
+        exponent=found.exponent,
     )
-    return investors.build(org_name=org_name, kpis=kpis, engineering=series, state=state, today=kpis.today)
+    shared = await metrics_service.shared_with_investors(session, org_id=org_id)
+    kpis = _kpis(found, shared)
+    return investors.build(org_name=org_name, kpis=kpis, engineering=series, state=state, today=found.today)
+
+
+def _kpis(found: MonthFacts, shared: set[str]) -> investors.Kpis:
+    """This month's statements of the metrics and goals the founder shares with investors (none of customers)."""
+    say = statements.Formatter(found.currency, found.exponent)
+    facts = [
+        fact
+        for fact in (*statements.kpi_facts(found, say), *statements.goal_facts(found, say))
+        if fact.data["metric"] in shared
+    ]
+    series = [(day, value) for day, value in found.mrr_series if day <= found.today]
+    mrr = None
+    if "mrr" in shared and any(value is not None for _, value in series):
+        mrr = Chart(
+            title="MRR by month",
+            labels=[day.strftime("%b %Y") for day, _ in series],
+            values=[None if value is None else Decimal(value).scaleb(-found.exponent) for _, value in series],
+            unit=found.currency,
+        )
+    return investors.Kpis(facts=facts, mrr=mrr)
 
 
 async def write(
@@ -92,45 +116,15 @@ async def write(
     return Written(dashboard, (*prose, dashboard.risk_block()), f"llm:{model.config.model}", draft.checks)
 
 
-async def publish(
-    session: AsyncSession,
-    *,
-    org_id: uuid.UUID,
-    org_name: str,
-    written: Written,
-    requested_by: uuid.UUID | None,
-    store: ObjectStore,
-    public_url: str,
-) -> publishing.Report:
+def document(written: Written, *, org_name: str) -> Document:
+    """The written dashboard as the document the reports module publishes."""
     dashboard = written.dashboard
     month = dashboard.month
     engineering_note = f"engineering through {investors.month_name(month)}" if month else "no engineering month yet"
     writer = "the built-in writer" if written.generator == DETERMINISTIC else written.generator.removeprefix("llm:")
-    publication = publishing.Publication(
-        title=dashboard.title,
-        subtitle=f"Investor dashboard · {org_name} · KPIs as of today, {engineering_note}",
-        paragraphs=written.paragraphs,
-        metrics=dashboard.metrics,
-        charts=dashboard.charts,
-        tables=dashboard.tables,
+    return dashboard.document(
+        written.paragraphs,
+        subtitle=f"Investor dashboard · {org_name} · KPIs as of {dashboard.today.isoformat()}, {engineering_note}",
         footer=f"Written by {writer} from the facts of the KPI store, the engineering metrics and the roadmap; "
         "every number in it is one of them.",
     )
-    return await publishing.publish(
-        session,
-        org_id=org_id,
-        kind=KIND,
-        publication=publication,
-        stated=dashboard.facts,
-        generator=written.generator,
-        checks=written.checks,
-        period=(month or dashboard.today.replace(day=1), dashboard.today),
-        requested_by=requested_by,
-        store=store,
-        public_url=public_url,
-    )
-
-
-async def latest(session: AsyncSession, *, org_id: uuid.UUID) -> publishing.Report | None:
-    """The newest published investor dashboard."""
-    return await publishing.latest(session, org_id=org_id, kind=KIND)

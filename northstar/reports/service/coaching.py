@@ -17,8 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.core.llm import FACTS_ONLY, LanguageModel, checked_answer
 from northstar.metrics import service as metrics_service
+from northstar.metrics.statements import Fact, month_name
 from northstar.reports import coach, facts, playbook, writer
-from northstar.reports.facts import Fact, FactSheet
+from northstar.reports.facts import FactSheet
 from northstar.reports.models import CoachSettings
 
 DETERMINISTIC = "deterministic"
@@ -152,7 +153,7 @@ async def insights(
         private_terms=sheet.customer_names,
         deterministic=writer.write(sheet, steps, tone=voice.tone, length=voice.length),
         voice=voice,
-        brief=steps_brief(steps, writer.STEPS_SHOWN[voice.length], f"the review of {facts.month_name(sheet.month)}"),
+        brief=steps_brief(steps, writer.STEPS_SHOWN[voice.length], f"the review of {month_name(sheet.month)}"),
     )
     return Insights(sheet, steps, told.narrative, told.generator, told.checks)
 

@@ -21,14 +21,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from northstar.alerts import service as alerts_service
 from northstar.core import crypto
 from northstar.core.db import fetch_page, get_in_org
+from northstar.core.documents import Chart, Document, blocks_of
 from northstar.core.http import Forbidden, NotFound, Unprocessable
 from northstar.core.llm import LanguageModel
 from northstar.core.permissions import Principal
 from northstar.core.queue import enqueue_named
 from northstar.core.storage import ObjectStore
 from northstar.metrics import service as metrics_service
+from northstar.metrics.statements import Fact, label, month_name
 from northstar.reports import facts, playbook, rendering, video, writer
-from northstar.reports.facts import Fact, FactSheet, label
+from northstar.reports.facts import FactSheet
 from northstar.reports.models import Report
 from northstar.reports.service import coaching
 from northstar.settings import Settings
@@ -170,7 +172,7 @@ async def _investor(session: AsyncSession, report: Report, model: LanguageModel 
         private_terms=(),
         deterministic=writer.investor_update(sheet, tone=voice.tone),
         voice=voice,
-        brief=f"an investor update for {facts.month_name(sheet.month)}: the metrics and goals only, no next steps",
+        brief=f"an investor update for {month_name(sheet.month)}: the metrics and goals only, no next steps",
     )
     return Written(told.narrative.title, told.narrative, list(sheet.facts), [], told.generator, told.checks, sheet)
 
@@ -178,14 +180,14 @@ async def _investor(session: AsyncSession, report: Report, model: LanguageModel 
 WRITERS = {"weekly_digest": _weekly, "monthly_report": _monthly, "investor_update": _investor}
 
 
-def document_of(kind: str, start: dt.date, end: dt.date, written: Written, org_name: str) -> rendering.Document:
+def document_of(kind: str, start: dt.date, end: dt.date, written: Written, org_name: str) -> Document:
     """What the files of a report of ``kind`` from ``start`` to ``end`` show."""
     sheet = written.sheet
     series = [(day, value) for day, value in sheet.source.mrr_series if day <= end]
     show_chart = sheet.get("kpi.mrr") is not None and any(value is not None for _, value in series)
     charts = (
         [
-            rendering.Chart(
+            Chart(
                 title="MRR by month",
                 labels=[day.strftime("%b %Y") for day, _ in series],
                 values=[
@@ -198,10 +200,10 @@ def document_of(kind: str, start: dt.date, end: dt.date, written: Written, org_n
         else []
     )
     writer_name = "the built-in writer" if written.generator == coaching.DETERMINISTIC else written.generator[4:]
-    return rendering.Document(
+    return Document(
         title=written.title,
         subtitle=f"{KIND_NAMES[kind]} · {org_name} · {start} to {end}",
-        blocks=rendering.blocks_of(written.narrative.paragraphs),
+        blocks=blocks_of(written.narrative.paragraphs),
         metrics=[(label(fact.data["metric"]), fact.text) for fact in sheet.starting("kpi.")],
         charts=charts,
         footer=f"Written by {writer_name} from the facts of the period; every number in it is one of them.",
@@ -214,7 +216,7 @@ def video_of(kind: str, start: dt.date, end: dt.date, written: Written) -> video
     sheet = written.sheet
     source = sheet.source
     mrr, movements = sheet.get("kpi.mrr"), sheet.get("movements")
-    headline_text = mrr.text if mrr else f"No MRR for {facts.month_name(sheet.month)} yet."
+    headline_text = mrr.text if mrr else f"No MRR for {month_name(sheet.month)} yet."
     slides = [
         video.Slide(
             "headline",
@@ -225,7 +227,7 @@ def video_of(kind: str, start: dt.date, end: dt.date, written: Written) -> video
     ]
     points = tuple((day.strftime("%b %Y"), value) for day, value in source.mrr_series if value is not None)
     if points:
-        said = f"MRR month by month, up to {facts.month_name(source.mrr_series[-1][0])}."
+        said = f"MRR month by month, up to {month_name(source.mrr_series[-1][0])}."
         slides.append(video.Slide("mrr_chart", "MRR by month", said, video.MrrChart(points)))
     if movements is not None and kind != "investor_update":
         steps = tuple((moved.capitalize(), amount) for moved, amount in source.movements.items() if amount)
@@ -423,7 +425,7 @@ def check_file_link(
     )
 
 
-async def investor_dashboard(session: AsyncSession, *, org_id: uuid.UUID, org_name: str) -> rendering.Document:
+async def investor_dashboard(session: AsyncSession, *, org_id: uuid.UUID, org_name: str) -> Document:
     """The live investor dashboard a share link shows: this month's metrics shared with investors and their goals."""
     sheet = await investor_sheet(session, org_id=org_id, month=None)
     narrative = writer.investor_update(sheet, tone="neutral")
