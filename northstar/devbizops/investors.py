@@ -200,14 +200,13 @@ def roadmap_facts(state: RoadmapState, today: dt.date) -> tuple[list[Fact], Tabl
     rows: list[tuple[str, ...]] = []
     open_items = [item for item in items if item.status in roadmap.OPEN]
     for position, item in enumerate(open_items[:ROADMAP_ROWS], start=1):
-        waiting = money(item.demand, state.currency, state.exponent)
-        text = (
-            f"{item.title} ({STATUS_WORDS[item.status]}, {item.target_quarter}): {count(item.done)} of "
-            f"{count(item.total)} work items done; {waiting} of ARR and open pipeline waits on it."
-        )
+        waiting = money(item.demand, state.currency, state.exponent) if item.demand else ""
+        progress = f"{count(item.done)} of {count(item.total)}" if item.total else "none linked yet"
+        text = f"{item.title} ({STATUS_WORDS[item.status]}, {item.target_quarter}): "
+        text += f"{progress} work items done" if item.total else "no work items linked yet"
+        text += f"; {waiting} of ARR and open pipeline waits on it." if waiting else "."
         found.append(Fact(f"roadmap.item.{position}", text, {"id": str(item.id), "demand": item.demand}))
-        progress = f"{count(item.done)} of {count(item.total)}"
-        rows.append((item.title, STATUS_WORDS[item.status], item.target_quarter, progress, waiting))
+        rows.append((item.title, STATUS_WORDS[item.status], item.target_quarter, progress, waiting or "none"))
     table = Table("Roadmap", ("Item", "Status", "Target", "Work items done", "Waiting on it"), rows) if rows else None
     return found, table
 
@@ -241,7 +240,7 @@ def risks(engineering_found: list[Fact], kpis: Kpis, state: RoadmapState, today:
             found.append(("band", 4 - _rank(data["band"]), text, {"metric": data["metric"]}))
     mrr = next((fact for fact in kpis.facts if fact.id == "kpi.mrr"), None)
     if mrr is not None and (mrr.data.get("change") or 0) < 0:
-        found.append(("mrr_down", -int(mrr.data["change"]), mrr.text, {"metric": "mrr"}))
+        found.append(("mrr_down", -int(mrr.data["change"]), f"MRR is falling. {mrr.text}", {"metric": "mrr"}))
     for fact in kpis.facts:
         status = fact.data.get("status") if fact.id.startswith("goal.") else None
         if status in ("missed", "at_risk"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import httpx
 from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, Response
 
@@ -16,15 +17,23 @@ from northstar.reports.service import generation, sharing
 
 router = APIRouter(include_in_schema=False)
 Token = Annotated[str, Path(min_length=20, max_length=120, pattern=r"^[0-9a-f]{32}\.[A-Za-z0-9_-]+$")]
-# The page of a shared report frames the report's own file; nothing of it runs script.
-POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-src 'self'; frame-ancestors 'none'"
+# The page of a shared report frames the report's own file (from this origin, or the object store's when the link
+# is presigned); nothing of it runs script.
+POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-src {frames}; frame-ancestors 'none'"
 DASHBOARD_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; sandbox"
 
 
-def _page(template: str, status: int = 200, **context: object) -> HTMLResponse:
+def _page(template: str, status: int = 200, *, framed: str | None = None, **context: object) -> HTMLResponse:
+    """A page of the share link's; ``framed`` is the URL of the file it frames, whose origin the policy allows."""
+    frames = "'self'"
+    if framed is not None:
+        url = httpx.URL(framed)
+        if url.host:
+            frames += f" {url.scheme}://{url.netloc.decode()}"
     body = rendering.page(template, **context)
+    policy = POLICY.format(frames=frames)
     return HTMLResponse(
-        body, status_code=status, headers={"content-security-policy": POLICY, "cache-control": "no-store"}
+        body, status_code=status, headers={"content-security-policy": policy, "cache-control": "no-store"}
     )
 
 
@@ -56,7 +65,7 @@ async def _open(request: Request, token: str, passcode: str | None) -> Response:
             )
         settings, store = request.app.state.settings, request.app.state.storage
         links = {kind: await generation.file_link(store, settings, report, kind) for kind in report.files}
-    return _page("shared.html", report=report, org=org.name, links=links, label=link.label)
+    return _page("shared.html", framed=links.get("html"), report=report, org=org.name, links=links, label=link.label)
 
 
 @router.get("/shared/{token}", name="reports.shared_view")

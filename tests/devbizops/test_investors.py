@@ -154,7 +154,7 @@ def test_a_quiet_org_has_no_risk_and_a_new_one_no_month_yet() -> None:
 # -- the agent on a real org -----------------------------------------------------------------------------------------
 
 
-async def _org(client: httpx.AsyncClient, database: Database, billing: Billing) -> Account:  # noqa: F811
+async def investor_org(client: httpx.AsyncClient, database: Database, billing: Billing) -> Account:  # noqa: F811
     """The billing org, sharing MRR and customers with investors, with a year of engineering and a roadmap."""
     founder = billing.account
     shared = {"investorMetrics": ["mrr", "customers"]}
@@ -174,19 +174,22 @@ async def _org(client: httpx.AsyncClient, database: Database, billing: Billing) 
     return founder
 
 
+async def finish_run(app: FastAPI, database: Database, org_id: uuid.UUID, run_id: uuid.UUID) -> None:
+    """What the workers do with a queued dashboard run: DevBizOps writes it, then the reports module publishes it."""
+    async with database.tenant_transaction(org_id=org_id) as session:
+        await agents.execute(session, org_id=org_id, run_id=run_id, model=app.state.llm, tracer=trace.NoOpTracer())
+    async with database.tenant_transaction(org_id=org_id) as session:
+        store, url = app.state.storage, app.state.settings.public_url
+        assert await publishing.publish_written(session, org_id=org_id, store=store, public_url=url) == 1
+
+
 async def _run(
     app: FastAPI, client: httpx.AsyncClient, database: Database, account: Account, **body: Any
 ) -> dict[str, Any]:
     started = await client.post("/api/v1/devbizops/agents/investor-dashboard/runs", headers=account.headers, json=body)
     assert started.status_code == 202, started.text
     run_id = uuid.UUID(started.json()["data"]["id"])
-    async with database.tenant_transaction(org_id=account.org_id) as session:  # as the worker runs it
-        await agents.execute(
-            session, org_id=account.org_id, run_id=run_id, model=app.state.llm, tracer=trace.NoOpTracer()
-        )
-    async with database.tenant_transaction(org_id=account.org_id) as session:  # and the reports module reacts
-        store, url = app.state.storage, app.state.settings.public_url
-        assert await publishing.publish_written(session, org_id=account.org_id, store=store, public_url=url) == 1
+    await finish_run(app, database, account.org_id, run_id)
     run = (await client.get(f"/api/v1/devbizops/agents/runs/{run_id}", headers=account.headers)).json()["data"]
     assert run["status"] == "succeeded", run
     return dict(run)
@@ -204,7 +207,7 @@ async def test_the_agent_publishes_a_page_and_pdf_stating_only_its_facts(
     database: Database,
     billing: Billing,  # noqa: F811
 ) -> None:
-    founder = await _org(client, database, billing)
+    founder = await investor_org(client, database, billing)
     member = await add_member(client, founder, "member")
     run = await _run(app, client, database, member)
     assert [step["name"] for step in run["steps"]] == ["gather", "write", "verify", "publish"]
@@ -241,7 +244,7 @@ async def test_a_lying_model_is_refused_and_an_honest_one_is_used(
     database: Database,
     billing: Billing,  # noqa: F811
 ) -> None:
-    founder = await _org(client, database, billing)
+    founder = await investor_org(client, database, billing)
     fake = FakeLlm()
     async with fake.running() as url:
         configured = app.state.settings.model_copy(
@@ -276,7 +279,7 @@ async def test_investors_read_the_dashboard_and_nothing_else_of_devbizops(
     billing: Billing,  # noqa: F811
     other_founder: Account,
 ) -> None:
-    founder = await _org(client, database, billing)
+    founder = await investor_org(client, database, billing)
     investor = await add_member(client, founder, "investor")
     none_yet = await client.get("/api/v1/investor-dashboard", headers=investor.headers)
     assert none_yet.status_code == 404 and none_yet.json()["error"]["code"] == "no_dashboard"
@@ -313,3 +316,29 @@ async def test_investors_read_the_dashboard_and_nothing_else_of_devbizops(
         "/api/v1/devbizops/agents/investor-dashboard/runs", headers=founder.headers, json={"mode": "oracle"}
     )
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "validation_error"
+
+
+async def test_a_document_altered_after_its_check_is_refused_at_publication(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    database: Database,
+    billing: Billing,  # noqa: F811
+) -> None:
+    founder = await investor_org(client, database, billing)
+    started = await client.post("/api/v1/devbizops/agents/investor-dashboard/runs", headers=founder.headers, json={})
+    run_id = uuid.UUID(started.json()["data"]["id"])
+    async with database.tenant_transaction(org_id=founder.org_id) as session:
+        await agents.execute(session, org_id=founder.org_id, run_id=run_id, model=None, tracer=trace.NoOpTracer())
+        run = await agents.get_run(session, org_id=founder.org_id, run_id=run_id)
+        assert run.status == "running" and run.output is not None  # written, waiting to be published
+        document = dict(run.output["document"])
+        document["blocks"] = [["MRR grew 900.0 % this month.", []], *document["blocks"]]
+        run.output = {**run.output, "document": document}
+    async with database.tenant_transaction(org_id=founder.org_id) as session:
+        store, url = app.state.storage, app.state.settings.public_url
+        assert await publishing.publish_written(session, org_id=founder.org_id, store=store, public_url=url) == 0
+    found = (await client.get(f"/api/v1/devbizops/agents/runs/{run_id}", headers=founder.headers)).json()["data"]
+    assert found["status"] == "failed" and "900.0 (percent)" in found["error"]
+    assert found["steps"][-1]["name"] == "publish" and "reportId" not in found["output"]
+    missing = await client.get("/api/v1/investor-dashboard", headers=founder.headers)
+    assert missing.status_code == 404
