@@ -1,6 +1,6 @@
 """DevBizOps (issue 15): a GitHub backfill of 20,000 pull requests from the fake against its rate limit, a full
-DORA and flow recompute of 50 repositories over 12 months, and TechTranslator's deterministic reading of a
-60-minute call.
+DORA and flow recompute of 50 repositories over 12 months, the investor dashboard written and rendered over them,
+and TechTranslator's deterministic reading of a 60-minute call.
 
 Runs a real ``northstar run`` (API and worker) on a fresh data dir. Baselines measured in the same run:
 
@@ -12,6 +12,9 @@ Runs a real ``northstar run`` (API and worker) on a fresh data dir. Baselines me
 * recompute: reading the unified model alone (``engineering_facts``), the part of a recompute that no engine can
   avoid; the engine and the KPI store's write are the rest. ``NORTHSTAR_BENCH_DORA_PER_MONTH`` pull requests a
   repository a month (default 30: about 18,000 pull requests, 12,000 deployments).
+* investor dashboard: InvestorDashboardAgent's deterministic writing over the recompute's org (its facts gathered
+  from the KPI store, the engineering metrics and the roadmap), and rendering its page and PDF; baseline: reading the
+  overall DORA report it starts from.
 * TechTranslator: a generated 60-minute call (two speakers, 150 words a minute, a request every minute or so) read
   in-process, with 5,000 existing work items to check for duplicates; baselines: parsing the call into utterances
   alone, and the same reading with no work items.
@@ -33,16 +36,19 @@ from sqlalchemy import text
 
 from bench.server import Server, running_server, signup
 from bench.socialproof import server_database
-from northstar.core.db import settings_of
+from northstar.core.db import Database, settings_of
 from northstar.demo.engineering_history import generate
 from northstar.demo.github_api import FakeGitHub
 from northstar.demo.loopback import serving
 from northstar.devbizops import service, translator
+from northstar.devbizops.service import investors as investors_service
 from northstar.integrations.sync import seal
+from northstar.reports import rendering
 
 REPOSITORIES = 50
 MONTHS = 12
 RECOMPUTES = 5
+DASHBOARDS = 3
 LOOPBACK = {"NORTHSTAR_OUTBOUND__ALLOW_PRIVATE_NETWORKS": "true", "NORTHSTAR_OUTBOUND__ALLOW_HTTP": "true"}
 
 
@@ -144,15 +150,43 @@ async def _recompute(server: Server, org_id: uuid.UUID) -> dict[str, Any]:
                 started = time.perf_counter()
                 points = await service.recompute(session, org_id=org_id)
                 runs.append(time.perf_counter() - started)
+        dashboard = await _dashboard(database, org_id)
     finally:
         await database.dispose()
-    return {
+    return dashboard | {
         "recompute_pull_requests": len(history.batch.changes),
         "recompute_deployments": len(history.batch.deployments),
         "recompute_points_written": points,
         "recompute_p50_s": statistics.median(runs),
         "recompute_max_s": max(runs),
         "baseline_read_model_p50_s": statistics.median(reads),
+    }
+
+
+async def _dashboard(database: Database, org_id: uuid.UUID) -> dict[str, Any]:
+    """InvestorDashboardAgent over the same org, deterministic: gathering its facts and writing it, then rendering
+    its page and PDF (the reports module's part). Baseline: reading the overall DORA report alone."""
+    reads, builds, renders = [], [], []
+    for _ in range(DASHBOARDS):
+        async with database.tenant_transaction(org_id=org_id) as session:
+            started = time.perf_counter()
+            await service.dora_report(session, org_id=org_id, months=investors_service.TREND_MONTHS, kind="overall")
+            reads.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            dashboard = await investors_service.build(session, org_id=org_id, org_name="Bench")
+            written = await investors_service.write(session, org_id=org_id, dashboard=dashboard, model=None, spent=[])
+            document = investors_service.document(written, org_name="Bench")
+            builds.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        rendering.html(document)
+        rendering.pdf(document)
+        renders.append(time.perf_counter() - started)
+    return {
+        "dashboard_facts": len(dashboard.facts),
+        "dashboard_charts": len(dashboard.charts),
+        "dashboard_write_p50_s": statistics.median(builds),
+        "dashboard_render_html_pdf_p50_s": statistics.median(renders),
+        "baseline_dashboard_dora_read_p50_s": statistics.median(reads),
     }
 
 
