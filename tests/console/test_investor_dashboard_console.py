@@ -14,9 +14,9 @@ from northstar.core.db import Database
 from tests.console.accessibility import assert_accessible
 from tests.console.conftest import Tab, chart_data, console_client, log_in, open_tab
 from tests.console.screenshots import shot
-from tests.devbizops.test_investors import finish_run, investor_org
-from tests.factories import add_member
-from tests.metrics.test_queries import Billing, billing  # noqa: F401  (the fixture)
+from tests.devbizops.test_investors import finish_run, investing  # noqa: F401  (the fixture)
+from tests.factories import Account, add_member
+from tests.metrics.test_queries import billing  # noqa: F401  (investing's fixture)
 
 
 async def test_a_founder_makes_reads_and_shares_it_and_an_investor_reads_only_it(
@@ -25,10 +25,10 @@ async def test_a_founder_makes_reads_and_shares_it_and_an_investor_reads_only_it
     app: FastAPI,
     client: httpx.AsyncClient,
     database: Database,
-    billing: Billing,  # noqa: F811
+    investing: Account,  # noqa: F811
     console_url: str,
 ) -> None:
-    founder = await investor_org(client, database, billing)
+    founder = investing
     page = tab.page
     await log_in(page, founder, path="/app/investor-dashboard")
     await expect(page.get_by_text("No investor dashboard yet")).to_be_visible()

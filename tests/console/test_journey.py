@@ -119,7 +119,7 @@ async def _connect_stripe_and_watch_the_sync(
 
 async def _read_mrr_as_the_api_gives_it(tab: Tab, client: httpx.AsyncClient, venture: Account) -> None:
     page = tab.page
-    await page.get_by_role("navigation", name="Console").get_by_role("link", name="Dashboard").click()
+    await page.get_by_role("navigation", name="Console").get_by_role("link", name="Dashboard", exact=True).click()
     await page.wait_for_url("**/app/")
     cards = {card["metric"]: card for card in (await api_data(client, venture, "/dashboard"))["cards"]}
     mrr = cards["mrr"]
@@ -279,8 +279,8 @@ async def _investor_sees_only_what_is_shared(
         assert shown == SHARED
         await expect(page.locator("[data-explain]")).to_have_count(0)
         nav = page.get_by_role("navigation", name="Console")
-        await expect(nav.get_by_role("link", name="Dashboard")).to_be_visible()
-        for hidden in ("MRR movements", "Integrations", "Sites", "Upload", "API keys", "Audit log"):
+        await expect(nav.get_by_role("link", name="Dashboard", exact=True)).to_be_visible()
+        for hidden in ("MRR movements", "Integrations", "Sites", "Upload", "API keys", "Audit log", "Engineering"):
             await expect(nav.get_by_role("link", name=hidden)).to_have_count(0)
         await assert_accessible(page, context="investor home")
         await nav.get_by_role("link", name="MRR", exact=True).click()
@@ -315,7 +315,7 @@ async def _analyst_reads_but_cannot_change(
         )
         nav = page.get_by_role("navigation", name="Console")
         for visible in ("Dashboard", "MRR movements", "Integrations"):
-            await expect(nav.get_by_role("link", name=visible)).to_be_visible()
+            await expect(nav.get_by_role("link", name=visible, exact=True)).to_be_visible()
         for hidden in ("API keys", "Audit log", "Upload"):
             await expect(nav.get_by_role("link", name=hidden)).to_have_count(0)
         await assert_accessible(page, context="analyst home")

@@ -13,12 +13,12 @@ from fractions import Fraction
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from opentelemetry import trace
 
 from northstar.core.db import Database
 from northstar.core.documents import Chart
-from northstar.core.llm import llm_from_settings
 from northstar.core.numbers import tokens, unsupported
 from northstar.demo.engineering_history import generate
 from northstar.devbizops import dora, investors, roadmap
@@ -26,11 +26,11 @@ from northstar.devbizops import service as engineering
 from northstar.devbizops.service import agents
 from northstar.metrics.statements import Fact
 from northstar.reports.service import publishing
-from northstar.settings import LlmSettings
 from tests.devbizops.conftest import create_team, store_history
 from tests.factories import Account, add_member
 from tests.fakes.llm_server import FakeLlm
 from tests.metrics.test_queries import Billing, billing  # noqa: F401  (the fixture)
+from tests.reports.test_coach_model import fake  # noqa: F401  (the fixture: the app's model on a fake server)
 
 TODAY = dt.date(2026, 12, 7)
 MONTHS = [dt.date(2025 + (11 + n) // 12, (11 + n) % 12 + 1, 1) for n in range(13)]  # December 2025 to 2026
@@ -154,8 +154,10 @@ def test_a_quiet_org_has_no_risk_and_a_new_one_no_month_yet() -> None:
 # -- the agent on a real org -----------------------------------------------------------------------------------------
 
 
-async def investor_org(client: httpx.AsyncClient, database: Database, billing: Billing) -> Account:  # noqa: F811
-    """The billing org, sharing MRR and customers with investors, with a year of engineering and a roadmap."""
+@pytest.fixture
+async def investing(client: httpx.AsyncClient, database: Database, billing: Billing) -> Account:  # noqa: F811
+    """The founder of the billing org, sharing MRR and customers with investors, with a year of engineering and a
+    roadmap."""
     founder = billing.account
     shared = {"investorMetrics": ["mrr", "customers"]}
     assert (await client.patch("/api/v1/metrics/settings", headers=founder.headers, json=shared)).status_code == 200
@@ -202,18 +204,18 @@ async def _dashboard(client: httpx.AsyncClient, account: Account) -> dict[str, A
 
 
 async def test_the_agent_publishes_a_page_and_pdf_stating_only_its_facts(
-    app: FastAPI,
-    client: httpx.AsyncClient,
-    database: Database,
-    billing: Billing,  # noqa: F811
+    app: FastAPI, client: httpx.AsyncClient, database: Database, investing: Account
 ) -> None:
-    founder = await investor_org(client, database, billing)
+    founder = investing
     member = await add_member(client, founder, "member")
     run = await _run(app, client, database, member)
     assert [step["name"] for step in run["steps"]] == ["gather", "write", "verify", "publish"]
     assert run["steps"][2]["detail"]["unsupported"] == [] and run["steps"][2]["detail"]["numbers"] > 10
     assert run["steps"][3]["detail"]["reportId"] == run["output"]["reportId"] and "document" not in run["output"]
     assert run["generator"] == "deterministic" and run["proposals"] == []
+    again = await client.post(f"/api/v1/devbizops/agents/runs/{run['id']}/replay", headers=member.headers)
+    assert again.status_code == 202 and again.json()["data"]["agent"] == "investor_dashboard"
+    assert again.json()["data"]["replayOf"] == run["id"] and again.json()["data"]["mode"] == "deterministic"
     published = await _dashboard(client, founder)
     assert published["reportId"] == run["output"]["reportId"]
     stated = [fact["text"] for fact in published["facts"]]
@@ -242,30 +244,22 @@ async def test_a_lying_model_is_refused_and_an_honest_one_is_used(
     app: FastAPI,
     client: httpx.AsyncClient,
     database: Database,
-    billing: Billing,  # noqa: F811
+    investing: Account,
+    fake: FakeLlm,  # noqa: F811
 ) -> None:
-    founder = await investor_org(client, database, billing)
-    fake = FakeLlm()
-    async with fake.running() as url:
-        configured = app.state.settings.model_copy(
-            update={"llm": LlmSettings(base_url=url, api_key=fake.api_key, model=fake.model)}
-        )
-        before, app.state.llm = app.state.llm, llm_from_settings(configured)
-        try:
-            lie = {"paragraphs": ["MRR tripled to 9,999.00 USD and the team ships 500 deployments a day."]}
-            fake.answer(lie)
-            fake.answer(lie)
-            refused = await _run(app, client, database, founder, mode="llm")
-            assert refused["generator"] == "deterministic"
-            checks = refused["steps"][1]["detail"]["checks"]
-            assert "9999.00 (money:USD)" in checks[0] and checks[-1] == "the deterministic text is used"
-            assert "9,999.00" not in (await _dashboard(client, founder))["narrative"]
+    founder = investing
+    lie = {"paragraphs": ["MRR tripled to 9,999.00 USD and the team ships 500 deployments a day."]}
+    fake.answer(lie)
+    fake.answer(lie)
+    refused = await _run(app, client, database, founder, mode="llm")
+    assert refused["generator"] == "deterministic"
+    checks = refused["steps"][1]["detail"]["checks"]
+    assert "9999.00 (money:USD)" in checks[0] and checks[-1] == "the deterministic text is used"
+    assert "9,999.00" not in (await _dashboard(client, founder))["narrative"]
 
-            honest = {"paragraphs": ["Acme's MRR was 225.00 USD this month, with 5 customers."]}
-            fake.answer(honest)
-            used = await _run(app, client, database, founder, mode="llm")
-        finally:
-            app.state.llm = before
+    honest = {"paragraphs": ["Acme's MRR was 225.00 USD this month, with 5 customers."]}
+    fake.answer(honest)
+    used = await _run(app, client, database, founder, mode="llm")
     assert used["generator"] == "llm:fake-model-1"
     narrative = (await _dashboard(client, founder))["narrative"]
     assert narrative.startswith("Acme's MRR was 225.00 USD this month") and "Top risks:" in narrative
@@ -273,13 +267,9 @@ async def test_a_lying_model_is_refused_and_an_honest_one_is_used(
 
 
 async def test_investors_read_the_dashboard_and_nothing_else_of_devbizops(
-    app: FastAPI,
-    client: httpx.AsyncClient,
-    database: Database,
-    billing: Billing,  # noqa: F811
-    other_founder: Account,
+    app: FastAPI, client: httpx.AsyncClient, database: Database, investing: Account, other_founder: Account
 ) -> None:
-    founder = await investor_org(client, database, billing)
+    founder = investing
     investor = await add_member(client, founder, "investor")
     none_yet = await client.get("/api/v1/investor-dashboard", headers=investor.headers)
     assert none_yet.status_code == 404 and none_yet.json()["error"]["code"] == "no_dashboard"
@@ -319,12 +309,9 @@ async def test_investors_read_the_dashboard_and_nothing_else_of_devbizops(
 
 
 async def test_a_document_altered_after_its_check_is_refused_at_publication(
-    app: FastAPI,
-    client: httpx.AsyncClient,
-    database: Database,
-    billing: Billing,  # noqa: F811
+    app: FastAPI, client: httpx.AsyncClient, database: Database, investing: Account
 ) -> None:
-    founder = await investor_org(client, database, billing)
+    founder = investing
     started = await client.post("/api/v1/devbizops/agents/investor-dashboard/runs", headers=founder.headers, json={})
     run_id = uuid.UUID(started.json()["data"]["id"])
     async with database.tenant_transaction(org_id=founder.org_id) as session:
