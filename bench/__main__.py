@@ -18,6 +18,7 @@ SECTIONS = (
     "kpix",
     "coach",
     "devbizops",
+    "identity",
     "console_assets",
     "console",
 )

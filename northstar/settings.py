@@ -46,6 +46,19 @@ class DatabaseSettings(BaseModel):
     probe_timeout_seconds: float = Field(1.0, gt=0)  # how long that question may take
 
 
+class SignInProvider(BaseModel):
+    """An OpenID Connect provider people sign in with (Google, Microsoft, any OIDC provider): its endpoints come from
+    ``{issuer}/.well-known/openid-configuration``. The redirect URI to register with it is
+    ``{public_url}/app/login/with/{name}/callback``."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{1,39}$", description="the path segment: google, microsoft, okta")
+    label: str = Field(min_length=1, max_length=60, description="the button's words: Google")
+    issuer: str = Field(pattern=r"^https?://", description="https://accounts.google.com")
+    client_id: str = Field(min_length=1)
+    client_secret: str = ""
+    scopes: list[str] = ["openid", "email", "profile"]
+
+
 class AuthSettings(BaseModel):
     secret_key: str = ""
     issuer: str = "northstar"
@@ -58,6 +71,9 @@ class AuthSettings(BaseModel):
     # argon2id parameters: RFC 9106's low-memory profile (64 MiB, 3 passes); "cheapest" is for test suites only,
     # where thousands of sign-ups would otherwise spend minutes hashing.
     password_hashing: Literal["rfc9106-low-memory", "cheapest"] = "rfc9106-low-memory"  # noqa: S105 - a profile name
+    # NORTHSTAR_AUTH__PROVIDERS='[{"name": "google", "label": "Google", "issuer": "https://accounts.google.com", …}]'
+    providers: list[SignInProvider] = []
+    sign_in_ttl_seconds: int = Field(600, gt=0, le=3600)  # from leaving for the provider to coming back
 
 
 class RateLimitSettings(BaseModel):

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import Form, Query, Request
-from fastapi.responses import Response
+from fastapi import Form, Path, Query, Request
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.accounts.api.authentication import limit_auth
 from northstar.accounts.schemas import (
     LoginRequest,
+    LoginResult,
     MfaCodeRequest,
     MfaLoginRequest,
     PasswordChangeRequest,
@@ -23,8 +24,9 @@ from northstar.accounts.schemas import (
     TokenPair,
     UserUpdateRequest,
 )
-from northstar.accounts.service import authentication, organizations, pii, users
+from northstar.accounts.service import authentication, identity, organizations, pii, users
 from northstar.core.console.pages import (
+    CONSOLE_PREFIX,
     LOGIN_PATH,
     REFRESH_COOKIE,
     ConsolePrincipal,
@@ -43,7 +45,7 @@ from northstar.core.context import ClientMeta, DbSession
 from northstar.core.http import AppError, NotFound
 from northstar.core.permissions import Principal
 
-TEMPLATES = Path(__file__).parent / "templates"
+TEMPLATES = FilePath(__file__).parent / "templates"
 RENEWAL_GRACE_SECONDS = 15  # parallel requests of one page may all find the access token expired
 
 router = console_router()
@@ -75,9 +77,27 @@ def _signed_in(request: Request, tokens: TokenPair, target: str) -> Response:
     return response
 
 
+def _login(
+    request: Request,
+    target: str,
+    *,
+    values: Mapping[str, Any] | None = None,
+    errors: Mapping[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    """The login page: the form, and a button for each configured sign-in provider."""
+    context = {
+        "next": target,
+        "values": values or {},
+        "errors": errors or {},
+        "providers": identity.configured(request.app.state.settings),
+    }
+    return render(request, "accounts/login.html", context, status=status)
+
+
 @router.get("/login", name="console.login")
 async def login_page(request: Request, next: Annotated[str | None, Query(max_length=2000)] = None) -> Response:
-    return render(request, "accounts/login.html", {"next": safe_next(next), "values": {}, "errors": {}})
+    return _login(request, safe_next(next))
 
 
 @router.post("/login", name="console.login_submit")
@@ -87,9 +107,7 @@ async def login(
     form = await read_form(request, LoginRequest)
     target = safe_next(next)
     if form.model is None:
-        return render(
-            request, "accounts/login.html", {"next": target, "values": form.values, "errors": form.errors}, status=422
-        )
+        return _login(request, target, values=form.values, errors=form.errors, status=422)
     await limit_auth(request, form.model.email)
     try:
         result = await authentication.login(
@@ -97,14 +115,86 @@ async def login(
         )
     except AppError as exc:
         await session.commit() if exc.commit else await session.rollback()
-        errors = {"form": exc.message}
-        return render(
-            request, "accounts/login.html", {"next": target, "values": form.values, "errors": errors}, status=exc.status
-        )
+        return _login(request, target, values=form.values, errors={"form": exc.message}, status=exc.status)
+    return _first_factor_passed(request, result, target)
+
+
+def _first_factor_passed(request: Request, result: LoginResult, target: str) -> Response:
+    """Signed in, or on to the MFA step for an account that turned it on."""
     if result.mfa_required:
         return render(request, "accounts/mfa.html", {"next": target, "mfa_token": result.mfa_token, "errors": {}})
     assert result.tokens is not None
     return _signed_in(request, result.tokens, target)
+
+
+def _callback_url(request: Request, provider: str) -> str:
+    """The redirect URI registered with the provider: the public address, so it matches behind a proxy."""
+    return f"{request.app.state.settings.public_url.rstrip('/')}{CONSOLE_PREFIX}/login/with/{provider}/callback"
+
+
+@router.get("/login/with/{provider}", name="console.sign_in_with")
+async def sign_in_with(
+    provider: Annotated[str, Path(max_length=40)],
+    request: Request,
+    session: DbSession,
+    next: Annotated[str | None, Query(max_length=2000)] = None,
+) -> Response:
+    """Off to the provider's sign-in (authorization code with PKCE); it comes back to the callback below."""
+    await limit_auth(request)
+    target = safe_next(next)
+    try:
+        url = await identity.start(
+            session,
+            http=request.app.state.sign_in_http,
+            provider_name=provider,
+            redirect_uri=_callback_url(request, provider),
+            return_to=target,
+        )
+    except AppError as exc:
+        return _login(request, target, errors={"form": exc.message}, status=exc.status)
+    return RedirectResponse(url, status_code=303)
+
+
+@router.get("/login/with/{provider}/callback", name="console.sign_in_callback")
+async def sign_in_callback(
+    provider: Annotated[str, Path(max_length=40)],
+    request: Request,
+    session: DbSession,
+    code: Annotated[str | None, Query(max_length=2000)] = None,
+    state: Annotated[str | None, Query(max_length=200)] = None,
+    error: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    """Back from the provider: signed in (or up), on to the MFA step, a connected account, or why not."""
+    await limit_auth(request)
+    if error or not code or not state:
+        why = "The sign-in was cancelled at the provider." if error else "The provider sent no sign-in code."
+        return _login(request, safe_next(None), errors={"form": why}, status=400)
+    try:
+        finished = await identity.finish(
+            session,
+            http=request.app.state.sign_in_http,
+            provider_name=provider,
+            code=code,
+            state=state,
+            redirect_uri=_callback_url(request, provider),
+            client=ClientMeta.of(request),
+        )
+    except AppError as exc:
+        await session.rollback()
+        return _login(request, safe_next(None), errors={"form": exc.message}, status=exc.status)
+    if finished.outcome == "linked":
+        return redirect(request, f"{CONSOLE_PREFIX}/account/connected?connected={quote(provider)}")
+    if finished.outcome == "link_required":
+        label = identity.provider_of(request.app.state.settings, provider).label
+        why = (
+            f"An account with {finished.email} already exists. Log in with its password, then connect {label} from "
+            "your account page."
+        )
+        return _login(
+            request, finished.return_to, values={"email": finished.email or ""}, errors={"form": why}, status=409
+        )
+    assert finished.signed_in is not None
+    return _first_factor_passed(request, finished.signed_in, finished.return_to)
 
 
 @router.post("/login/mfa", name="console.login_mfa")
@@ -328,3 +418,80 @@ async def confirm_mfa(request: Request, principal: ConsolePrincipal, session: Db
         return _account(request, errors={"code": exc.message}, status=exc.status)
     request.state.viewer = await load_viewer(session, principal)
     return _account(request, saved="Two-factor sign-in is on.", recovery_codes=codes)
+
+
+async def _connected(
+    request: Request,
+    session: DbSession,
+    principal: Principal,
+    *,
+    errors: Mapping[str, str] | None = None,
+    saved: str | None = None,
+    status: int = 200,
+) -> Response:
+    assert principal.user_id is not None
+    linked = {found.auth_provider: found for found in await identity.identities(session, user_id=principal.user_id)}
+    context = {
+        "providers": identity.configured(request.app.state.settings),
+        "linked": linked,
+        "errors": errors or {},
+        "saved": saved,
+    }
+    return render(request, "accounts/connected.html", context, status=status)
+
+
+@router.get("/account/connected", name="console.connected_accounts")
+async def connected_accounts(
+    request: Request,
+    principal: ConsolePrincipal,
+    session: DbSession,
+    connected: Annotated[str | None, Query(max_length=40)] = None,
+) -> Response:
+    """``GET /account/connected``: the sign-in providers, each connected (since when) or not, to connect or
+    disconnect."""
+    saved = None
+    if connected:
+        found = next((p for p in identity.configured(request.app.state.settings) if p.name == connected), None)
+        saved = f"{found.label} is connected: you can sign in with it." if found else None
+    return await _connected(request, session, principal, saved=saved)
+
+
+@router.post("/account/connected/{provider}/connect", name="console.connect_account")
+async def connect_account(
+    provider: Annotated[str, Path(max_length=40)], request: Request, principal: ConsolePrincipal, session: DbSession
+) -> Response:
+    """Off to the provider, to come back connected to this user (the trip carries who, not the browser)."""
+    try:
+        url = await identity.start(
+            session,
+            http=request.app.state.sign_in_http,
+            provider_name=provider,
+            redirect_uri=_callback_url(request, provider),
+            return_to=f"{CONSOLE_PREFIX}/account/connected",
+            link_user_id=principal.user_id,
+        )
+    except AppError as exc:
+        return await _connected(request, session, principal, errors={"form": exc.message}, status=exc.status)
+    return RedirectResponse(url, status_code=303)
+
+
+@router.post("/account/connected/{provider}/disconnect", name="console.disconnect_account")
+async def disconnect_account(
+    provider: Annotated[str, Path(max_length=40)], request: Request, principal: ConsolePrincipal, session: DbSession
+) -> Response:
+    """The last connected account goes only with the password, so nobody is left without a way in."""
+    assert principal.user_id is not None
+    form = await request.form()
+    password = form.get("password")
+    try:
+        async with session.begin_nested():
+            await identity.unlink(
+                session,
+                user_id=principal.user_id,
+                provider_name=provider,
+                password=password if isinstance(password, str) else None,
+                client=ClientMeta.of(request),
+            )
+    except AppError as exc:
+        return await _connected(request, session, principal, errors={"form": exc.message}, status=exc.status)
+    return redirect(request, f"{CONSOLE_PREFIX}/account/connected")

@@ -5,22 +5,26 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
 
 from northstar.accounts import console, console_organization, models
 from northstar.accounts.api import api_keys, authentication, organizations, projects
+from northstar.accounts.service import identity
 from northstar.accounts.service.credentials import CredentialAuthenticator
 from northstar.core.manifest import Manifest, NavLink
 from northstar.core.permissions import Resource, allow
 
 
 @asynccontextmanager
-async def _authenticator(app: FastAPI) -> AsyncIterator[None]:
+async def _runtime(app: FastAPI) -> AsyncIterator[None]:
     """Requests are authenticated by this module's credentials (tokens, sessions, API keys), rate limited; the
-    console's layout learns who is signed in from it."""
+    console's layout learns who is signed in from it; sign-in providers are reached through one shared client."""
     app.state.authenticator = CredentialAuthenticator(app.state.rate_limiter, app.state.settings.rate_limit)
     app.state.console_viewer = console.load_viewer
-    yield
+    async with httpx.AsyncClient(timeout=identity.TIMEOUT) as http:
+        app.state.sign_in_http = http
+        yield
 
 
 MANIFEST = Manifest(
@@ -38,8 +42,10 @@ MANIFEST = Manifest(
     task_modules=("northstar.accounts.tasks",),
     model_modules=(models,),
     tables=(
+        "auth.identities",
         "auth.mfa_recovery_codes",
         "auth.refresh_tokens",
+        "auth.sign_in_states",
         "auth.users",
         "core.api_keys",
         "core.invitations",
@@ -57,5 +63,5 @@ MANIFEST = Manifest(
         Resource("api_keys"),
     ),
     audit_targets=("api_key", "invitation", "organization", "project", "team", "user"),
-    lifespan=_authenticator,
+    lifespan=_runtime,
 )

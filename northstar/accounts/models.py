@@ -66,6 +66,47 @@ register_encrypted_column(
 )
 
 
+class Identity(Base):
+    """A user's account at a sign-in provider (seed 001's ``auth_provider`` and ``auth_provider_id``): the provider's
+    stable subject, never its e-mail, finds the user again."""
+
+    __tablename__ = "identities"
+    __table_args__ = (
+        UniqueConstraint("auth_provider", "auth_provider_id", name="uq_identities_provider_subject"),
+        UniqueConstraint("user_id", "auth_provider", name="uq_identities_user_provider"),
+        {"schema": "auth"},
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("auth.users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    auth_provider: Mapped[str] = mapped_column(String(40), nullable=False)
+    auth_provider_id: Mapped[str] = mapped_column(String(255), nullable=False)
+    created_at: Mapped[datetime] = created_at()
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SignInState(Base):
+    """One trip to a provider and back: what the callback must find (``state``, kept as its hash), the ID token's
+    ``nonce``, the PKCE verifier, and, when a signed-in user connects an account, who. Used once."""
+
+    __tablename__ = "sign_in_states"
+    __table_args__ = {"schema": "auth"}
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    state_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    provider: Mapped[str] = mapped_column(String(40), nullable=False)
+    nonce: Mapped[str] = mapped_column(String(64), nullable=False)
+    code_verifier: Mapped[str] = mapped_column(String(128), nullable=False)
+    link_user_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("auth.users.id", ondelete="CASCADE")
+    )
+    return_to: Mapped[str] = mapped_column(Text, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class MfaRecoveryCode(Base):
     __tablename__ = "mfa_recovery_codes"
     __table_args__ = {"schema": "auth"}

@@ -57,13 +57,14 @@ async def signup(
     session: AsyncSession,
     *,
     email: str,
-    password: str,
+    password: str | None,
     name: str,
     organization_name: str | None,
     invitation_token: str | None,
     client: ClientMeta,
 ) -> SignupOutcome:
-    """Create the user and their first org (as Founder), or join the org of an invitation."""
+    """Create the user and their first org (as Founder), or join the org of an invitation. No password: the user
+    came through a sign-in provider (``identity``)."""
     user = await create_user(session, email=email, password=password, name=name)
     if invitation_token:
         membership = await accept_invitation(session, token=invitation_token, user=user, client=client)
@@ -130,21 +131,24 @@ async def issue_tokens(
     )
 
 
+async def audit_everywhere(
+    session: AsyncSession, *, user_id: uuid.UUID, action: str, client: ClientMeta, details: dict[str, str]
+) -> None:
+    """An event of a user's own account (a failed login, a connected provider), in every org they belong to."""
+    await set_tenant_context(session, user_id=user_id)
+    org_ids = (await session.scalars(select(Membership.org_id).where(Membership.user_id == user_id))).all()
+    for org_id in org_ids:
+        await set_tenant_context(session, org_id=org_id, user_id=user_id)
+        await audit.record(
+            session, org_id=org_id, action=action, actor_type="user", actor_id=user_id, client=client, details=details
+        )
+
+
 async def _record_failed_login(session: AsyncSession, user: User, client: ClientMeta, reason: str) -> None:
     """Failed logins of a known account go to every org it belongs to (unknown accounts only to the log)."""
-    await set_tenant_context(session, user_id=user.id)
-    org_ids = (await session.scalars(select(Membership.org_id).where(Membership.user_id == user.id))).all()
-    for org_id in org_ids:
-        await set_tenant_context(session, org_id=org_id, user_id=user.id)
-        await audit.record(
-            session,
-            org_id=org_id,
-            action="auth.login_failed",
-            actor_type="user",
-            actor_id=user.id,
-            client=client,
-            details={"reason": reason},
-        )
+    await audit_everywhere(
+        session, user_id=user.id, action="auth.login_failed", client=client, details={"reason": reason}
+    )
 
 
 async def login(
@@ -162,6 +166,16 @@ async def login(
         raise LoginFailed(INVALID_LOGIN)
     if password_needs_rehash(settings, user.password_hash):
         user.password_hash = hash_password(settings, password)
+    return await sign_in_with(session, user=user, client=client, method="password", org_id=org_id)
+
+
+async def sign_in_with(
+    session: AsyncSession, *, user: User, client: ClientMeta, method: str, org_id: uuid.UUID | None = None
+) -> LoginResult:
+    """A user whose first factor is proven (a password, a sign-in provider): their tokens, or the MFA step when
+    they turned it on."""
+    if not user.is_active:
+        raise LoginFailed("This account is deactivated", code="account_inactive")
     target_org = await _login_org(session, user=user, org_id=org_id)
     if user.mfa_enabled:
         challenge = auth_keys(settings_of(session)).signer.issue(
@@ -171,7 +185,7 @@ async def login(
             claims={"org": str(target_org)},
         )
         return LoginResult(mfa_required=True, mfa_token=challenge)
-    return LoginResult(mfa_required=False, tokens=await _complete_login(session, user, target_org, client, "password"))
+    return LoginResult(mfa_required=False, tokens=await _complete_login(session, user, target_org, client, method))
 
 
 class LoginFailed(Unauthorized):

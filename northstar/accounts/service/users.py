@@ -50,11 +50,18 @@ async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
     return user
 
 
-async def create_user(session: AsyncSession, *, email: str, password: str, name: str) -> User:
+async def create_user(session: AsyncSession, *, email: str, password: str | None, name: str) -> User:
+    """A user with ``password``, or (None: made through a sign-in provider) with the hash of a secret nobody holds,
+    so no password signs in until one is set."""
     if await user_by_email(session, email) is not None:
         raise Conflict("An account with this e-mail already exists", code="email_taken")
     settings = settings_of(session)
-    user = User(id=uuid.uuid4(), password_hash=validated_password(settings, password))
+    password_hash = (
+        validated_password(settings, password)
+        if password is not None
+        else hash_password(settings, secrets.token_urlsafe(32))
+    )
+    user = User(id=uuid.uuid4(), password_hash=password_hash)
     pii.seal_email(settings, user, email)
     pii.seal_full_name(settings, user, name)
     session.add(user)

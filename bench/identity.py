@@ -1,0 +1,136 @@
+"""Identity (issue 16): the OpenID Connect callback, measured against a real provider on loopback.
+
+Runs a real ``northstar run`` (API and worker) with ``northstar/demo/oidc_provider.py`` configured as its sign-in
+provider, served by this process. Each round starts a sign-in (``/app/login/with/…``), consents at the provider, and
+times the callback alone: the state used up, the code exchanged at the provider's token endpoint, the ID token
+verified against the cached JWKS, the person found and signed in (tokens, session, audit). The first round signs the
+person up and fills the caches; it is not counted.
+
+Baselines, same run: the provider's token endpoint alone (an authorization code with PKCE exchanged directly), which
+every callback waits for; and a password login through the API (argon2id at RFC 9106's low-memory profile).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import os
+import secrets
+import statistics
+import time
+from typing import Any
+
+import httpx
+
+from bench.server import PASSWORD, running_server, signup
+from northstar.demo.loopback import free_port, serving
+from northstar.demo.oidc_provider import FakeOidcProvider
+
+ROUNDS = int(os.environ.get("NORTHSTAR_BENCH_OIDC_ROUNDS", "200"))
+NAME = "bench"
+
+
+def _p95(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=20)[-1] * 1000
+
+
+async def _callbacks(base_url: str) -> list[float]:
+    timings = []
+    async with httpx.AsyncClient(timeout=30) as http:
+        for _ in range(ROUNDS + 1):
+            start = await http.get(f"{base_url}/app/login/with/{NAME}")
+            consent = await http.get(start.headers["location"])
+            began = time.perf_counter()
+            back = await http.get(consent.headers["location"])
+            timings.append(time.perf_counter() - began)
+            assert back.status_code == 303, back.text
+            http.cookies.clear()
+    return timings[1:]
+
+
+async def _exchanges(provider: FakeOidcProvider) -> list[float]:
+    timings = []
+    async with httpx.AsyncClient(timeout=30) as http:
+        for _ in range(ROUNDS):
+            verifier = secrets.token_urlsafe(48)
+            challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+            redirect = "http://127.0.0.1/callback"
+            consent = await http.get(
+                f"{provider.issuer}/authorize",
+                params={
+                    "response_type": "code",
+                    "client_id": provider.client_id,
+                    "redirect_uri": redirect,
+                    "code_challenge": challenge,
+                    "code_challenge_method": "S256",
+                    "state": "s",
+                    "nonce": "n",
+                },
+            )
+            code = httpx.URL(consent.headers["location"]).params["code"]
+            began = time.perf_counter()
+            answered = await http.post(
+                f"{provider.issuer}/token",
+                data={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect,
+                      "code_verifier": verifier},
+                auth=(provider.client_id, provider.client_secret),
+            )  # fmt: skip
+            timings.append(time.perf_counter() - began)
+            answered.raise_for_status()
+    return timings
+
+
+async def _password_logins(base_url: str, email: str) -> list[float]:
+    timings = []
+    async with httpx.AsyncClient(timeout=30) as http:
+        for _ in range(ROUNDS // 4):
+            began = time.perf_counter()
+            answered = await http.post(f"{base_url}/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+            timings.append(time.perf_counter() - began)
+            answered.raise_for_status()
+    return timings
+
+
+async def _run() -> dict[str, Any]:
+    provider = FakeOidcProvider()
+    port = free_port()
+    provider.serve_at(f"http://127.0.0.1:{port}")
+    configured = [
+        {
+            "name": NAME,
+            "label": "Bench",
+            "issuer": provider.issuer,
+            "client_id": provider.client_id,
+            "client_secret": provider.client_secret,
+        }
+    ]
+    async with serving(provider.app, port=port):
+        exchanges = await _exchanges(provider)
+        with running_server("run", NORTHSTAR_AUTH__PROVIDERS=json.dumps(configured)) as server:
+            callbacks = await _callbacks(server.base_url)
+            email = "bench-password@example.com"
+            await asyncio.to_thread(signup, server.base_url, email)
+            logins = await _password_logins(server.base_url, email)
+    return {
+        "rounds": ROUNDS,
+        "oidc_callback_p50_ms": statistics.median(callbacks) * 1000,
+        "oidc_callback_p95_ms": _p95(callbacks),
+        "baseline_token_exchange_p50_ms": statistics.median(exchanges) * 1000,
+        "baseline_token_exchange_p95_ms": _p95(exchanges),
+        "baseline_password_login_p50_ms": statistics.median(logins) * 1000,
+        "baseline_password_login_p95_ms": _p95(logins),
+    }
+
+
+def run() -> dict[str, Any]:
+    results: dict[str, Any] = {"machine_load_1m_at_start": os.getloadavg()[0]}
+    results |= asyncio.run(_run())
+    results["machine_load_1m_at_end"] = os.getloadavg()[0]
+    return results
+
+
+if __name__ == "__main__":
+    for name, value in run().items():
+        print(f"{name:60} {value:>14,.2f}" if isinstance(value, float) else f"{name:60} {value:>14}")
