@@ -47,16 +47,19 @@ class DatabaseSettings(BaseModel):
 
 
 class SignInProvider(BaseModel):
-    """An OpenID Connect provider people sign in with (Google, Microsoft, any OIDC provider): its endpoints come from
-    ``{issuer}/.well-known/openid-configuration``. The redirect URI to register with it is
+    """A provider people sign in with. ``oidc`` (Google, Microsoft, any OpenID Connect provider): its endpoints come
+    from ``{issuer}/.well-known/openid-configuration``. ``github``: GitHub's OAuth app flow at ``issuer``
+    (https://github.com) and its API at ``api_url``. The redirect URI to register with it is
     ``{public_url}/app/login/with/{name}/callback``."""
 
     name: str = Field(pattern=r"^[a-z][a-z0-9-]{1,39}$", description="the path segment: google, microsoft, okta")
     label: str = Field(min_length=1, max_length=60, description="the button's words: Google")
+    kind: Literal["oidc", "github"] = "oidc"
     issuer: str = Field(pattern=r"^https?://", description="https://accounts.google.com")
     client_id: str = Field(min_length=1)
     client_secret: str = ""
-    scopes: list[str] = ["openid", "email", "profile"]
+    scopes: list[str] | None = Field(None, description="default: openid email profile; GitHub: read:user user:email")
+    api_url: str = Field("https://api.github.com", pattern=r"^https?://", description="GitHub's API")
 
 
 class AuthSettings(BaseModel):

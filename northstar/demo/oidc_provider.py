@@ -3,6 +3,10 @@
 is ``person``, and consents at once), ``/token`` (the code for an ID token signed RS256 with a ``kid`` published at
 ``/jwks``, once: a code asked again is ``invalid_grant``) and ``/userinfo``.
 
+It also speaks GitHub's OAuth app sign-in, which has no ID token: ``/login/oauth/authorize``,
+``/login/oauth/access_token`` (JSON when asked with ``Accept: application/json``, errors in a 200 as GitHub answers
+them), and the API's ``/user`` and ``/user/emails`` for the access token.
+
 ``misbehave`` makes the next ID tokens wrong in one way each, as an attacker or a broken provider would: issued for
 another audience or by another issuer, expired, unsigned (``alg: none``), signed by a key it does not publish, or
 carrying another nonce. Tests and the benchmark serve it with ``loopback.serving``.
@@ -63,6 +67,7 @@ class FakeOidcProvider:
     _kid: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     _grants: dict[str, _Grant] = field(default_factory=dict)
     _used: set[str] = field(default_factory=set)
+    _tokens: dict[str, Person] = field(default_factory=dict)
     exchanges: int = 0
 
     def serve_at(self, base_url: str) -> None:
@@ -77,6 +82,10 @@ class FakeOidcProvider:
                 Route("/token", self._token, methods=["POST"]),
                 Route("/jwks", self._jwks),
                 Route("/userinfo", self._userinfo),
+                Route("/login/oauth/authorize", self._authorize),
+                Route("/login/oauth/access_token", self._github_token, methods=["POST"]),
+                Route("/user", self._github_user),
+                Route("/user/emails", self._github_emails),
             ]
         )
 
@@ -109,28 +118,72 @@ class FakeOidcProvider:
         )
         return RedirectResponse(f"{redirect_uri}?{urlencode({'code': code, 'state': query.get('state', '')})}", 302)
 
-    async def _token(self, request: Request) -> Response:
+    async def _redeem(self, request: Request) -> _Grant | str:
+        """The grant a token request's code, client and verifier redeem (once), or the OAuth error why not."""
         form = await request.form()
         code = str(form.get("code", ""))
         grant = self._grants.get(code)
         client_id, client_secret = self._client(request, form)
         if client_id != self.client_id or client_secret != self.client_secret:
-            return JSONResponse({"error": "invalid_client"}, status_code=401)
+            return "invalid_client"
         if grant is None or code in self._used or form.get("redirect_uri") != grant.redirect_uri:
-            return JSONResponse({"error": "invalid_grant"}, status_code=400)
+            return "invalid_grant"
         verifier = str(form.get("code_verifier", ""))
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
         if challenge != grant.challenge:
-            return JSONResponse({"error": "invalid_grant", "error_description": "PKCE verification failed"}, 400)
+            return "invalid_grant"
         self._used.add(code)
         self.exchanges += 1
+        return grant
+
+    async def _token(self, request: Request) -> Response:
+        grant = await self._redeem(request)
+        if isinstance(grant, str):
+            return JSONResponse({"error": grant}, status_code=401 if grant == "invalid_client" else 400)
         return JSONResponse(
             {
-                "access_token": f"at-{secrets.token_urlsafe(16)}",
+                "access_token": self._access_token(grant),
                 "token_type": "Bearer",
                 "expires_in": self.token_ttl_seconds,
                 "id_token": self.id_token(grant),
             }
+        )
+
+    def _access_token(self, grant: _Grant) -> str:
+        token = f"gho_{secrets.token_urlsafe(16)}"
+        self._tokens[token] = grant.person
+        return token
+
+    async def _github_token(self, request: Request) -> Response:
+        """GitHub answers a refused code with 200 and an ``error`` (``bad_verification_code``)."""
+        if request.headers.get("accept") != "application/json":
+            return Response("access_token=…&scope=…", media_type="application/x-www-form-urlencoded")
+        grant = await self._redeem(request)
+        if isinstance(grant, str):
+            error = "incorrect_client_credentials" if grant == "invalid_client" else "bad_verification_code"
+            return JSONResponse({"error": error})
+        return JSONResponse({"access_token": self._access_token(grant), "token_type": "bearer", "scope": "user:email"})
+
+    def _bearer(self, request: Request) -> Person | None:
+        header = request.headers.get("authorization", "")
+        return self._tokens.get(header.removeprefix("Bearer ").removeprefix("token "))
+
+    async def _github_user(self, request: Request) -> Response:
+        person = self._bearer(request)
+        if person is None:
+            return JSONResponse({"message": "Bad credentials"}, status_code=401)
+        login = person.email.split("@")[0]
+        return JSONResponse({"id": int(person.subject[:12], 16), "login": login, "name": person.name, "email": None})
+
+    async def _github_emails(self, request: Request) -> Response:
+        person = self._bearer(request)
+        if person is None:
+            return JSONResponse({"message": "Bad credentials"}, status_code=401)
+        return JSONResponse(
+            [
+                {"email": f"{person.subject[:8]}@users.noreply.github.com", "primary": False, "verified": True},
+                {"email": person.email, "primary": True, "verified": person.email_verified},
+            ]
         )
 
     @staticmethod

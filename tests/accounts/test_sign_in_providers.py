@@ -51,10 +51,19 @@ async def site(settings: Settings, provider: FakeOidcProvider) -> AsyncIterator[
         client_id=provider.client_id,
         client_secret=provider.client_secret,
     )
+    github = SignInProvider(
+        name="fakegithub",
+        label="GitHub (fake)",
+        kind="github",
+        issuer=provider.issuer,
+        api_url=provider.issuer,
+        client_id=provider.client_id,
+        client_secret=provider.client_secret,
+    )
     changed = settings.model_copy(
         update={
             "public_url": f"http://127.0.0.1:{port}",
-            "auth": settings.auth.model_copy(update={"providers": [configured]}),
+            "auth": settings.auth.model_copy(update={"providers": [configured, github]}),
         }
     )
     async with serving(create_app(changed), port=port) as url:
@@ -69,8 +78,8 @@ async def to_provider_and_back(http: httpx.AsyncClient, start: httpx.Response) -
     return await http.get(consent.headers["location"])
 
 
-async def sign_in(http: httpx.AsyncClient, site: str) -> httpx.Response:
-    return await to_provider_and_back(http, await http.get(f"{site}/app/login/with/{NAME}?next=/app/account"))
+async def sign_in(http: httpx.AsyncClient, site: str, name: str = NAME) -> httpx.Response:
+    return await to_provider_and_back(http, await http.get(f"{site}/app/login/with/{name}?next=/app/account"))
 
 
 async def _signed_in_as(http: httpx.AsyncClient, site: str) -> str | None:
@@ -211,3 +220,35 @@ async def test_a_state_is_good_once_and_a_code_once(site: str, provider: FakeOid
         denied = await http.get(f"{site}/app/login/with/{NAME}/callback", params={"error": "access_denied"})
         assert denied.status_code == 400 and "cancelled" in denied.text
         assert (await http.get(f"{site}/app/login/with/nobody")).status_code == 404
+
+
+async def test_github_signs_in_with_its_user_and_primary_verified_email(
+    site: str, provider: FakeOidcProvider, database: Database
+) -> None:
+    async with httpx.AsyncClient(timeout=30) as http:
+        start = await http.get(f"{site}/app/login/with/fakegithub")
+        assert "/login/oauth/authorize?" in start.headers["location"]
+        assert "scope=read%3Auser+user%3Aemail" in start.headers["location"]
+        consent = await http.get(start.headers["location"])
+        callback = consent.headers["location"]
+        back = await http.get(callback)
+        assert back.status_code == 303, back.text
+        assert await _signed_in_as(http, site) == provider.person.email
+
+        code = httpx.URL(callback).params["code"]
+        fresh = await http.get(f"{site}/app/login/with/fakegithub")
+        state = httpx.URL(fresh.headers["location"]).params["state"]
+        reused = await http.get(f"{site}/app/login/with/fakegithub/callback", params={"code": code, "state": state})
+        assert reused.status_code == 400 and "bad_verification_code" in reused.text
+    subject = str(int(provider.person.subject[:12], 16))
+    found = await _rows(
+        database,
+        "SELECT 1 FROM auth.identities WHERE auth_provider = 'fakegithub' AND auth_provider_id = :s",
+        s=subject,
+    )
+    assert len(found) == 1
+
+    provider.person = Person(uuid.uuid4().hex, unique_email(), "Unverified", email_verified=False)
+    async with httpx.AsyncClient(timeout=30) as http:
+        refused = await sign_in(http, site, "fakegithub")
+        assert refused.status_code == 400 and "did not vouch for an e-mail" in refused.text

@@ -13,6 +13,9 @@ The flow is the authorization code flow with PKCE (S256), ``state`` and ``nonce`
    account already holds is never merged into it: that account's owner must sign in first and connect the provider
    from their account page (``start`` with ``link_user_id``).
 
+GitHub has no OpenID Connect: its OAuth app flow is the same trip (state, PKCE), and the person is the API's
+``/user`` (its numeric id the subject) with the primary verified address of ``/user/emails``.
+
 Provider endpoints come from discovery, and the JWKS is cached per provider (fetched again once when a token names a
 key it does not hold, as after a rotation). Providers are operator configuration, not users' addresses, so requests
 go through a plain httpx client, as the language model's do.
@@ -46,6 +49,7 @@ from northstar.core.security import verify_password
 from northstar.settings import Settings, SignInProvider
 
 ALGORITHMS = ["RS256", "ES256"]
+SCOPES = {"oidc": ["openid", "email", "profile"], "github": ["read:user", "user:email"]}
 DISCOVERY_TTL_SECONDS = 3600
 CLOCK_SKEW_SECONDS = 60
 TIMEOUT = httpx.Timeout(10.0)
@@ -152,7 +156,10 @@ async def start(
     """The provider's authorization URL for one sign-in (or, with ``link_user_id``, for connecting an account)."""
     settings = settings_of(session)
     config = provider_of(settings, provider_name)
-    metadata = await _metadata(http, _cached(config))
+    if config.kind == "github":
+        endpoint = f"{config.issuer.rstrip('/')}/login/oauth/authorize"
+    else:
+        endpoint = (await _metadata(http, _cached(config)))["authorization_endpoint"]
     state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     verifier, challenge = _pkce()
     session.add(
@@ -172,13 +179,13 @@ async def start(
         "response_type": "code",
         "client_id": config.client_id,
         "redirect_uri": redirect_uri,
-        "scope": " ".join(config.scopes),
+        "scope": " ".join(config.scopes or SCOPES[config.kind]),
         "state": state,
         "nonce": nonce,
         "code_challenge": challenge,
         "code_challenge_method": "S256",
     }
-    return f"{metadata['authorization_endpoint']}?{urlencode(query)}"
+    return f"{endpoint}?{urlencode(query)}"
 
 
 @dataclass(frozen=True)
@@ -189,10 +196,59 @@ class Claims:
     name: str
 
 
+async def _github_claims(
+    http: httpx.AsyncClient, config: SignInProvider, *, code: str, verifier: str, redirect_uri: str
+) -> Claims:
+    """Exchange the code for an access token (GitHub answers a refused code with 200 and an ``error``), then read
+    who it belongs to."""
+    tokens = await _json(
+        http,
+        "POST",
+        f"{config.issuer.rstrip('/')}/login/oauth/access_token",
+        data={
+            "client_id": config.client_id,
+            "client_secret": config.client_secret,
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "code_verifier": verifier,
+        },
+        headers={"Accept": "application/json"},
+    )
+    access = tokens.get("access_token")
+    if not isinstance(access, str) or "error" in tokens:
+        raise SignInRefused(f"The sign-in provider refused: {tokens.get('error') or 'no access token'}")
+    headers = {"Authorization": f"Bearer {access}", "Accept": "application/vnd.github+json"}
+    api = config.api_url.rstrip("/")
+    user = await _json(http, "GET", f"{api}/user", headers=headers)
+    try:
+        response = await http.get(f"{api}/user/emails", headers=headers)
+        emails = response.json() if response.status_code == 200 else []
+    except (httpx.HTTPError, ValueError):
+        emails = []
+    primary = next(
+        (
+            entry["email"]
+            for entry in emails
+            if isinstance(entry, dict) and entry.get("primary") and entry.get("verified")
+        ),
+        None,
+    )
+    if "id" not in user:
+        raise SignInRefused("The provider did not say who signed in")
+    return Claims(
+        subject=str(user["id"]),
+        email=str(primary).lower() if primary else None,
+        email_verified=primary is not None,
+        name=str(user.get("name") or user.get("login") or ""),
+    )
+
+
 async def _claims(
     http: httpx.AsyncClient, config: SignInProvider, *, code: str, verifier: str, nonce: str, redirect_uri: str
 ) -> Claims:
-    """Exchange the code and verify the ID token it brings."""
+    """Exchange the code and verify the ID token it brings (GitHub: read the person from its API)."""
+    if config.kind == "github":
+        return await _github_claims(http, config, code=code, verifier=verifier, redirect_uri=redirect_uri)
     provider = _cached(config)
     metadata = await _metadata(http, provider)
     tokens = await _json(
