@@ -1,4 +1,5 @@
-"""Identity (issue 16): the OpenID Connect callback, measured against a real provider on loopback.
+"""Identity (issue 16): the OpenID Connect callback, measured against a real provider on loopback, and the SCIM
+user list of an organization with 10,000 provisioned users.
 
 Runs a real ``northstar run`` (API and worker) with ``northstar/demo/oidc_provider.py`` configured as its sign-in
 provider, served by this process. Each round starts a sign-in (``/app/login/with/…``), consents at the provider, and
@@ -8,6 +9,11 @@ person up and fills the caches; it is not counted.
 
 Baselines, same run: the provider's token endpoint alone (an authorization code with PKCE exchanged directly), which
 every callback waits for; and a password login through the API (argon2id at RFC 9106's low-memory profile).
+
+SCIM: 10,000 users provisioned into one org (written straight to its database as provisioning writes them: users
+with their e-mail and name encrypted, memberships, SCIM resources), then ``GET /scim/v2/Users`` pages of 100 from
+random start indexes, and ``userName eq`` lookups of random users, with the org's bearer token. Baseline, same
+org: ``GET /api/v1/members`` pages of 100 (the members list the console shows).
 """
 
 from __future__ import annotations
@@ -17,19 +23,27 @@ import base64
 import hashlib
 import json
 import os
+import random
 import secrets
 import statistics
 import time
+import uuid
 from typing import Any
 
 import httpx
 
-from bench.server import PASSWORD, running_server, signup
+from bench.server import PASSWORD, Server, running_server, signup
+from bench.socialproof import server_database
+from northstar.accounts.models import Membership, ScimUser, User
+from northstar.accounts.service import pii
+from northstar.accounts.service.users import NO_PASSWORD
+from northstar.core.db import settings_of
 from northstar.demo.loopback import free_port, serving
 from northstar.demo.oidc_provider import FakeOidcProvider
 
 ROUNDS = int(os.environ.get("NORTHSTAR_BENCH_OIDC_ROUNDS", "200"))
 NAME = "bench"
+SCIM_USERS = 10_000
 
 
 def _p95(samples: list[float]) -> float:
@@ -93,6 +107,69 @@ async def _password_logins(base_url: str, email: str) -> list[float]:
     return timings
 
 
+async def _provision(server: Server, org_id: uuid.UUID) -> list[str]:
+    """``SCIM_USERS`` users in ``org_id``, as SCIM provisioning stores them; their e-mails."""
+    database = server_database(server.data_dir)
+    emails = [f"scim-{number:05d}@bench.example" for number in range(SCIM_USERS)]
+    try:
+        for start in range(0, SCIM_USERS, 1000):
+            async with database.tenant_transaction(org_id=org_id) as session:
+                settings = settings_of(session)
+                users = []
+                for email in emails[start : start + 1000]:
+                    user = User(id=uuid.uuid4(), password_hash=NO_PASSWORD)
+                    pii.seal_email(settings, user, email)
+                    pii.seal_full_name(settings, user, f"Person {email[5:10]}")
+                    users.append(user)
+                session.add_all(users)
+                await session.flush()
+                session.add_all(Membership(org_id=org_id, user_id=user.id, role="member") for user in users)
+                session.add_all(ScimUser(org_id=org_id, user_id=user.id) for user in users)
+    finally:
+        await database.dispose()
+    return emails
+
+
+async def _lists(base_url: str, headers: dict[str, str], emails: list[str]) -> dict[str, list[float]]:
+    chance = random.Random(16)
+    timings: dict[str, list[float]] = {"pages": [], "filters": [], "members": []}
+    async with httpx.AsyncClient(timeout=30) as http:
+        for _ in range(ROUNDS):
+            for name, url, params in (
+                ("pages", "/scim/v2/Users", {"startIndex": chance.randint(1, SCIM_USERS - 99), "count": 100}),
+                ("filters", "/scim/v2/Users", {"filter": f'userName eq "{chance.choice(emails)}"'}),
+                ("members", "/api/v1/members", {"page": chance.randint(1, SCIM_USERS // 100), "limit": 100}),
+            ):
+                began = time.perf_counter()
+                answered = await http.get(f"{base_url}{url}", params=params, headers=headers[name])
+                timings[name].append(time.perf_counter() - began)
+                answered.raise_for_status()
+    return timings
+
+
+async def _scim(server: Server) -> dict[str, Any]:
+    token = await asyncio.to_thread(signup, server.base_url, "bench-scim@example.com")
+    bearer = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(timeout=30) as http:
+        org = (await http.get(f"{server.base_url}/api/v1/organization", headers=bearer)).json()["data"]["id"]
+        made = await http.post(f"{server.base_url}/api/v1/organization/scim-token", headers=bearer)
+        scim_bearer = {"Authorization": f"Bearer {made.json()['data']['token']}"}
+    started = time.perf_counter()
+    emails = await _provision(server, uuid.UUID(org))
+    seeded = time.perf_counter() - started
+    timings = await _lists(server.base_url, {"pages": scim_bearer, "filters": scim_bearer, "members": bearer}, emails)
+    return {
+        "scim_users": SCIM_USERS,
+        "scim_seed_s": seeded,
+        "scim_list_100_p50_ms": statistics.median(timings["pages"]) * 1000,
+        "scim_list_100_p95_ms": _p95(timings["pages"]),
+        "scim_filter_username_p50_ms": statistics.median(timings["filters"]) * 1000,
+        "scim_filter_username_p95_ms": _p95(timings["filters"]),
+        "baseline_members_list_100_p50_ms": statistics.median(timings["members"]) * 1000,
+        "baseline_members_list_100_p95_ms": _p95(timings["members"]),
+    }
+
+
 async def _run() -> dict[str, Any]:
     provider = FakeOidcProvider()
     port = free_port()
@@ -113,7 +190,8 @@ async def _run() -> dict[str, Any]:
             email = "bench-password@example.com"
             await asyncio.to_thread(signup, server.base_url, email)
             logins = await _password_logins(server.base_url, email)
-    return {
+            scim = await _scim(server)
+    return scim | {
         "rounds": ROUNDS,
         "oidc_callback_p50_ms": statistics.median(callbacks) * 1000,
         "oidc_callback_p95_ms": _p95(callbacks),

@@ -299,3 +299,44 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     rotated_to: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+
+
+class ScimToken(Base):
+    """The bearer token an organization's identity provider provisions with (SCIM 2.0): kept as its HMAC; the id
+    finds it before the org is known (its policy lets the presented id through)."""
+
+    __tablename__ = "scim_tokens"
+    __table_args__ = (Index("ix_scim_tokens_org_id", "org_id"), {"schema": "core"})
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    org_id: Mapped[uuid.UUID] = org_fk()
+    secret_hash: Mapped[str] = mapped_column(Text, nullable=False)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = created_at()
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ScimUser(Base):
+    """A person the org's identity provider provisions: its SCIM id, the user it is, whether it is active (an
+    inactive one is no member: their sessions in the org end) and the role it is given. ``userName`` is the user's
+    e-mail, kept encrypted on the user, never here."""
+
+    __tablename__ = "scim_users"
+    __table_args__ = (
+        UniqueConstraint("org_id", "user_id", name="uq_scim_users_org_user"),
+        Index("ix_scim_users_org_id_created_at", "org_id", "created_at"),
+        CheckConstraint(ROLE_CHECK, name="role"),
+        {"schema": "core"},
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    org_id: Mapped[uuid.UUID] = org_fk()
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("auth.users.id", ondelete="CASCADE"), nullable=False
+    )
+    external_id: Mapped[str | None] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="true")
+    role: Mapped[str] = mapped_column(String(20), nullable=False, server_default="member")
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()

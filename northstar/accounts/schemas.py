@@ -139,6 +139,17 @@ class OrganizationOut(CamelModel):
     created_at: datetime
 
 
+class ScimTokenOut(CamelModel):
+    active: bool = Field(description="whether the org has a live SCIM token")
+    created_at: datetime | None
+    last_used_at: datetime | None
+    base_url: str = Field(description="the SCIM base URL to give the identity provider")
+
+
+class ScimTokenCreated(ScimTokenOut):
+    token: str = Field(description="shown once: the identity provider's bearer token")
+
+
 class MyOrganizationOut(OrganizationOut):
     role: RoleName
 

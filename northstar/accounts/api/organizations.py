@@ -19,6 +19,7 @@ from northstar.accounts.auth import (
     OrgRead,
     OrgUpdate,
 )
+from northstar.accounts.models import ScimToken
 from northstar.accounts.schemas import (
     InvitationAccept,
     InvitationCreate,
@@ -34,12 +35,14 @@ from northstar.accounts.schemas import (
     OrganizationOut,
     OrganizationUpdate,
     RoleUpdate,
+    ScimTokenCreated,
+    ScimTokenOut,
     UserOut,
     UserUpdateRequest,
 )
 from northstar.accounts.service import authentication as auth_service
 from northstar.accounts.service import organizations as service
-from northstar.accounts.service import pii, users
+from northstar.accounts.service import pii, scim, users
 from northstar.core.context import ClientMeta, CurrentPrincipal, DbSession, audit_target
 from northstar.core.http import ERROR_RESPONSES, Envelope, Page, PageEnvelope
 from northstar.core.idempotency import Idempotent
@@ -104,6 +107,44 @@ async def update_organization(
     org = await service.update_organization(session, org_id=principal.org_id, name=body.name)
     audit_target(request, "organization", org.id, name=body.name)
     return Envelope(data=OrganizationOut.model_validate(org))
+
+
+def _scim_out(request: Request, token: ScimToken | None) -> dict[str, object]:
+    return {
+        "active": token is not None,
+        "created_at": token.created_at if token else None,
+        "last_used_at": token.last_used_at if token else None,
+        "base_url": f"{request.app.state.settings.public_url.rstrip('/')}/scim/v2",
+    }
+
+
+@router.get("/organization/scim-token", response_model=Envelope[ScimTokenOut], name="organization.scim_token")
+async def scim_token(request: Request, principal: OrgUpdate, session: DbSession) -> Envelope[ScimTokenOut]:
+    """Whether the org's identity provider has a live SCIM token, and the base URL to give it."""
+    found = await scim.token_status(session, org_id=principal.org_id)
+    return Envelope(data=ScimTokenOut.model_validate(_scim_out(request, found)))
+
+
+@router.post(
+    "/organization/scim-token",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Envelope[ScimTokenCreated],
+    name="organization.new_scim_token",
+)
+async def new_scim_token(request: Request, principal: OrgUpdate, session: DbSession) -> Envelope[ScimTokenCreated]:
+    """A new SCIM bearer token for the org's identity provider, shown once; the earlier one stops working."""
+    token = await scim.new_token(session, principal=principal)
+    found = await scim.token_status(session, org_id=principal.org_id)
+    audit_target(request, "scim_token", principal.org_id)
+    return Envelope(data=ScimTokenCreated.model_validate({**_scim_out(request, found), "token": token}))
+
+
+@router.delete(
+    "/organization/scim-token", status_code=status.HTTP_204_NO_CONTENT, name="organization.revoke_scim_token"
+)
+async def revoke_scim_token(request: Request, principal: OrgUpdate, session: DbSession) -> None:
+    await scim.revoke_tokens(session, org_id=principal.org_id)
+    audit_target(request, "scim_token", principal.org_id)
 
 
 @router.get("/members", response_model=PageEnvelope[MemberOut], name="members.list")

@@ -50,17 +50,16 @@ async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
     return user
 
 
+NO_PASSWORD = "!"  # noqa: S105 - the mark of an account without a password, not one
+
+
 async def create_user(session: AsyncSession, *, email: str, password: str | None, name: str) -> User:
-    """A user with ``password``, or (None: made through a sign-in provider) with the hash of a secret nobody holds,
-    so no password signs in until one is set."""
+    """A user with ``password``, or (None: made through a sign-in provider or SCIM) with ``NO_PASSWORD``, which no
+    password matches (it is no argon2 hash), so none signs in until one is set."""
     if await user_by_email(session, email) is not None:
         raise Conflict("An account with this e-mail already exists", code="email_taken")
     settings = settings_of(session)
-    password_hash = (
-        validated_password(settings, password)
-        if password is not None
-        else hash_password(settings, secrets.token_urlsafe(32))
-    )
+    password_hash = validated_password(settings, password) if password is not None else NO_PASSWORD
     user = User(id=uuid.uuid4(), password_hash=password_hash)
     pii.seal_email(settings, user, email)
     pii.seal_full_name(settings, user, name)
