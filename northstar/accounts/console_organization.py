@@ -47,7 +47,7 @@ from northstar.accounts.schemas import (
     TeamCreate,
     TeamUpdate,
 )
-from northstar.accounts.service import credentials, organizations, projects
+from northstar.accounts.service import credentials, organizations, projects, scim
 from northstar.core.console.pages import attempt, console_router, field_errors, read_form, redirect, render
 from northstar.core.context import ClientMeta, DbSession, audit_target
 from northstar.core.http import Page
@@ -577,6 +577,32 @@ async def remove_team_role(
 # The organization's settings
 
 
+async def _settings(
+    request: Request,
+    session: DbSession,
+    principal: Principal,
+    *,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    saved: bool = False,
+    new_scim_token: str | None = None,
+    status: int = 200,
+) -> Response:
+    """The settings page; its provisioning section (the SCIM token) is for those who may change the org."""
+    org = await organizations.get_organization(session, org_id=principal.org_id)
+    may_provision = principal.may_try("update", "organization")
+    context = {
+        "org": org,
+        "values": values or {},
+        "errors": errors or {},
+        "saved": saved,
+        "scim": await scim.token_status(session, org_id=principal.org_id) if may_provision else None,
+        "scim_url": f"{request.app.state.settings.public_url.rstrip('/')}/scim/v2",
+        "new_scim_token": new_scim_token,
+    }
+    return render(request, "accounts/settings.html", context, status=status)
+
+
 @router.get("/settings", name="console.accounts_settings")
 async def settings_page(
     request: Request,
@@ -584,18 +610,29 @@ async def settings_page(
     session: DbSession,
     saved: Annotated[str | None, Query(max_length=10)] = None,
 ) -> Response:
-    org = await organizations.get_organization(session, org_id=principal.org_id)
-    context = {"org": org, "values": {}, "errors": {}, "saved": saved is not None}
-    return render(request, "accounts/settings.html", context)
+    return await _settings(request, session, principal, saved=saved is not None)
 
 
 @router.post("/settings", name="console.accounts_settings_update")
 async def update_settings(request: Request, principal: OrgUpdatePage, session: DbSession) -> Response:
     form = await read_form(request, OrganizationUpdate)
     if form.model is None:
-        org = await organizations.get_organization(session, org_id=principal.org_id)
-        context = {"org": org, "values": form.values, "errors": form.errors, "saved": False}
-        return render(request, "accounts/settings.html", context, status=422)
+        return await _settings(request, session, principal, values=form.values, errors=form.errors, status=422)
     org = await organizations.update_organization(session, org_id=principal.org_id, name=form.model.name)
     audit_target(request, "organization", org.id, name=form.model.name)
     return redirect(request, "/app/settings?saved=1")
+
+
+@router.post("/settings/scim-token", name="console.accounts_scim_token")
+async def new_scim_token(request: Request, principal: OrgUpdatePage, session: DbSession) -> Response:
+    """A new SCIM token, shown once on the page that answers; the earlier one stops working."""
+    token = await scim.new_token(session, principal=principal)
+    audit_target(request, "scim_token", principal.org_id)
+    return await _settings(request, session, principal, new_scim_token=token)
+
+
+@router.post("/settings/scim-token/revoke", name="console.accounts_scim_token_revoke")
+async def revoke_scim_token(request: Request, principal: OrgUpdatePage, session: DbSession) -> Response:
+    await scim.revoke_tokens(session, org_id=principal.org_id)
+    audit_target(request, "scim_token", principal.org_id)
+    return redirect(request, "/app/settings")
