@@ -233,6 +233,7 @@ class Team(Base):
     project_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     name: Mapped[str] = mapped_column(String(255), nullable=False)
     description: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
+    scim_external_id: Mapped[str | None] = mapped_column(String(255))  # the identity provider's id (SCIM Group)
     created_at: Mapped[datetime] = created_at()
 
 

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from northstar.accounts.service import scim
+from northstar.accounts.service import scim, scim_groups
 from northstar.core.context import ClientMeta
 from northstar.core.http import AppError
 
@@ -129,6 +129,72 @@ async def patch_user(request: Request, resource_id: str) -> Response:
 async def delete_user(request: Request, resource_id: str) -> Response:
     async def work(session: AsyncSession, org_id: Any) -> Response:
         await scim.delete(session, org_id=org_id, resource_id=resource_id, client=ClientMeta.of(request))
+        return Response(status_code=204)
+
+    return await _provisioning(request, work)
+
+
+@router.get("/Groups", name="scim.groups")
+async def list_groups(
+    request: Request,
+    filter: Annotated[str | None, Query(max_length=500)] = None,
+    start_index: Annotated[int | None, Query(alias="startIndex", ge=-(2**31), le=2**31)] = None,
+    count: Annotated[int | None, Query(ge=-(2**31), le=2**31)] = None,
+) -> Response:
+    async def work(session: AsyncSession, org_id: Any) -> Response:
+        found = await scim_groups.list_groups(
+            session, org_id=org_id, filter=filter, start_index=start_index, count=count, base_url=_base(request)
+        )
+        return _answer(found)
+
+    return await _provisioning(request, work)
+
+
+@router.post("/Groups", name="scim.create_group")
+async def create_group(request: Request) -> Response:
+    async def work(session: AsyncSession, org_id: Any) -> Response:
+        made = await scim_groups.create(session, org_id=org_id, body=await _body(request), base_url=_base(request))
+        return _answer(made, 201, {"Location": made["meta"]["location"]})
+
+    return await _provisioning(request, work)
+
+
+@router.get("/Groups/{resource_id}", name="scim.group")
+async def get_group(request: Request, resource_id: str) -> Response:
+    async def work(session: AsyncSession, org_id: Any) -> Response:
+        return _answer(await scim_groups.get(session, org_id=org_id, resource_id=resource_id, base_url=_base(request)))
+
+    return await _provisioning(request, work)
+
+
+@router.put("/Groups/{resource_id}", name="scim.replace_group")
+async def replace_group(request: Request, resource_id: str) -> Response:
+    async def work(session: AsyncSession, org_id: Any) -> Response:
+        body = await _body(request)
+        found = await scim_groups.replace(
+            session, org_id=org_id, resource_id=resource_id, body=body, base_url=_base(request)
+        )
+        return _answer(found)
+
+    return await _provisioning(request, work)
+
+
+@router.patch("/Groups/{resource_id}", name="scim.patch_group")
+async def patch_group(request: Request, resource_id: str) -> Response:
+    async def work(session: AsyncSession, org_id: Any) -> Response:
+        body = await _body(request)
+        found = await scim_groups.patch(
+            session, org_id=org_id, resource_id=resource_id, body=body, base_url=_base(request)
+        )
+        return _answer(found)
+
+    return await _provisioning(request, work)
+
+
+@router.delete("/Groups/{resource_id}", name="scim.delete_group")
+async def delete_group(request: Request, resource_id: str) -> Response:
+    async def work(session: AsyncSession, org_id: Any) -> Response:
+        await scim_groups.delete(session, org_id=org_id, resource_id=resource_id)
         return Response(status_code=204)
 
     return await _provisioning(request, work)

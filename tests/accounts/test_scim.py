@@ -1,7 +1,8 @@
 """SCIM 2.0 provisioning (RFC 7643, 7644): the org's token (founders and admins make it, shown once; a new one
 ends the old), Users created, read, filtered, paged, replaced, patched (with a path, and as Azure AD sends it),
-deactivated (the person's sessions in the org end at once), deleted; errors in SCIM's shape; founders never
-changed; another org's token sees nothing of this one's."""
+deactivated (the person's sessions in the org end at once), deleted; Groups as the org's teams with their
+provisioned members; errors in SCIM's shape; founders never changed; another org's token sees nothing of this
+one's."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 ROLE = "urn:northstar:params:scim:schemas:extension:2.0:Membership"
+GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 
 
 async def scim_token(client: httpx.AsyncClient, founder: Account) -> dict[str, str]:
@@ -175,6 +177,74 @@ async def test_discovery_needs_no_token(client: httpx.AsyncClient) -> None:
     assert config["patch"]["supported"] is True and config["filter"]["maxResults"] == 1000
     assert config["authenticationSchemes"][0]["type"] == "oauthbearertoken"
     types = (await client.get("/scim/v2/ResourceTypes")).json()
-    assert [found["endpoint"] for found in types["Resources"]] == ["/Users"]
+    assert [found["endpoint"] for found in types["Resources"]] == ["/Users", "/Groups"]
     schemas = (await client.get("/scim/v2/Schemas")).json()
-    assert [found["id"] for found in schemas["Resources"]] == [USER, ROLE]
+    assert [found["id"] for found in schemas["Resources"]] == [USER, GROUP, ROLE]
+
+
+async def test_groups_are_the_orgs_teams_with_their_provisioned_members(
+    client: httpx.AsyncClient, founder: Account, other_founder: Account
+) -> None:
+    token = await scim_token(client, founder)
+    ada, bob, cy = [
+        (await client.post("/scim/v2/Users", headers=token, json=person(unique_email()))).json() for _ in range(3)
+    ]
+    off = {"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": False}]}
+    assert (await client.patch(f"/scim/v2/Users/{cy['id']}", headers=token, json=off)).status_code == 200
+    made = await client.post(
+        "/scim/v2/Groups",
+        headers=token,
+        json={
+            "schemas": [GROUP],
+            "displayName": "Platform",
+            "externalId": "okta-g1",
+            "members": [{"value": ada["id"]}],
+        },
+    )
+    assert made.status_code == 201, made.text
+    group = made.json()
+    assert [member["value"] for member in group["members"]] == [ada["id"]] and group["externalId"] == "okta-g1"
+    teams = (await client.get("/api/v1/teams", headers=founder.headers)).json()["data"]
+    assert [team["name"] for team in teams if team["id"] == group["id"]] == ["Platform"]
+    twin = await client.post("/scim/v2/Groups", headers=token, json={"schemas": [GROUP], "displayName": "Platform"})
+    assert twin.status_code == 409 and twin.json()["scimType"] == "uniqueness"
+
+    def ops(*operations: dict[str, Any]) -> dict[str, Any]:
+        return {"schemas": [PATCH], "Operations": list(operations)}
+
+    def members(op: str, *who: dict[str, Any]) -> dict[str, Any]:
+        return ops({"op": op, "path": "members", "value": [{"value": one["id"]} for one in who]})
+
+    url = f"/scim/v2/Groups/{group['id']}"
+    added = await client.patch(
+        url, headers=token, json=ops({"op": "add", "path": "members", "value": [{"value": bob["id"]}]})
+    )
+    assert {member["value"] for member in added.json()["members"]} == {ada["id"], bob["id"]}
+    removed = await client.patch(
+        url, headers=token, json=ops({"op": "remove", "path": f'members[value eq "{ada["id"]}"]'})
+    )
+    assert [member["value"] for member in removed.json()["members"]] == [bob["id"]]
+    renamed = await client.patch(url, headers=token, json=ops({"op": "replace", "value": {"displayName": "Core"}}))
+    assert renamed.json()["displayName"] == "Core"
+    inactive = await client.patch(
+        url, headers=token, json=ops({"op": "add", "path": "members", "value": [{"value": cy["id"]}]})
+    )
+    assert inactive.status_code == 400 and inactive.json()["scimType"] == "invalidValue"
+    unknown = await client.patch(url, headers=token, json=ops({"op": "replace", "path": "owner", "value": "x"}))
+    assert unknown.status_code == 400 and unknown.json()["scimType"] == "invalidPath"
+
+    by_name = (await client.get("/scim/v2/Groups", headers=token, params={"filter": 'displayName eq "core"'})).json()
+    assert [found["id"] for found in by_name["Resources"]] == [group["id"]]
+    by_external = await client.get("/scim/v2/Groups", headers=token, params={"filter": 'externalId eq "okta-g1"'})
+    assert by_external.json()["totalResults"] == 1
+    emptied = await client.put(url, headers=token, json={"schemas": [GROUP], "displayName": "Core", "members": []})
+    assert emptied.status_code == 200 and emptied.json()["members"] == []
+
+    theirs = await scim_token(client, other_founder)
+    assert (await client.get(url, headers=theirs)).status_code == 404
+    assert (await client.delete(url, headers=theirs)).status_code == 404
+    assert (await client.delete(url, headers=token)).status_code == 204
+    assert (await client.get(url, headers=token)).status_code == 404
+    assert group["id"] not in {
+        team["id"] for team in (await client.get("/api/v1/teams", headers=founder.headers)).json()["data"]
+    }

@@ -7,6 +7,8 @@ sessions in the org at once (every request checks membership) and revokes their 
 keys they made; activating it again makes them a member with the role the resource carries. Deleting it does the
 same as deactivating and forgets the resource. Founders are never changed through SCIM.
 
+Groups are the org's teams (``scim_groups.py``).
+
 ``userName`` is the user's e-mail and ``displayName`` their name: both stay encrypted on the user (``pii``), so a
 ``userName eq`` filter is looked up by the e-mail's blind index. The provider authenticates with a bearer token of
 the org's (``scim_<id>_<secret>``, kept as its HMAC; a new one revokes the earlier ones).
@@ -33,6 +35,7 @@ from northstar.core.security import auth_keys, constant_time_equal, new_secret, 
 
 TOKEN_PREFIX = "scim_"  # noqa: S105 - a prefix, not a secret
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
@@ -103,7 +106,7 @@ async def org_of(session: AsyncSession, token: str | None) -> uuid.UUID:
     return found.org_id
 
 
-def _acting(org_id: uuid.UUID) -> Principal:
+def acting(org_id: uuid.UUID) -> Principal:
     """What provisioning may do: an admin's changes to members (so never a founder's)."""
     return Principal(org_id=org_id, role=Role.ADMIN)
 
@@ -215,7 +218,7 @@ async def _apply(session: AsyncSession, scim_user: ScimUser, user: User, given: 
     ):
         pii.seal_full_name(settings_of(session), user, given.display_name)
     scim_user.active, scim_user.external_id, scim_user.role = given.active, given.external_id, given.role.value
-    principal = _acting(scim_user.org_id)
+    principal = acting(scim_user.org_id)
     if given.active and membership is None:
         await organizations.add_member(session, principal=principal, user_id=user.id, role=given.role)
     elif given.active and membership is not None and membership.role != given.role.value:
@@ -257,7 +260,7 @@ async def get(session: AsyncSession, *, org_id: uuid.UUID, resource_id: str, bas
     return _resource(session, scim_user, user, base_url)
 
 
-def _page(start_index: int | None, count: int | None) -> tuple[int, int]:
+def page_of(start_index: int | None, count: int | None) -> tuple[int, int]:
     start = max(1, start_index or 1)
     wanted = DEFAULT_COUNT if count is None else max(0, min(count, MAX_RESULTS))
     return start, wanted
@@ -283,7 +286,7 @@ async def list_users(
             query = query.where(User.email_blind_index == pii.email_index(settings_of(session), value))
         else:
             query = query.where(ScimUser.external_id == value)
-    start, wanted = _page(start_index, count)
+    start, wanted = page_of(start_index, count)
     total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = (
         await session.execute(query.order_by(ScimUser.created_at, ScimUser.id).offset(start - 1).limit(wanted))
@@ -426,7 +429,15 @@ def resource_types(base_url: str) -> dict[str, Any]:
         "schemaExtensions": [{"schema": ROLE_EXTENSION, "required": False}],
         "meta": {"resourceType": "ResourceType", "location": f"{base_url}/ResourceTypes/User"},
     }
-    return _listed([user])
+    group = {
+        "schemas": [RESOURCE_TYPE_SCHEMA],
+        "id": "Group",
+        "name": "Group",
+        "endpoint": "/Groups",
+        "schema": GROUP_SCHEMA,
+        "meta": {"resourceType": "ResourceType", "location": f"{base_url}/ResourceTypes/Group"},
+    }
+    return _listed([user, group])
 
 
 def _attribute(name: str, kind: str = "string", **more: Any) -> dict[str, Any]:
@@ -477,7 +488,23 @@ def schemas() -> dict[str, Any]:
             _attribute("role", canonicalValues=[role.value for role in PROVISIONED_ROLES], description="default member")
         ],
     }
-    return _listed([user, membership])
+    group = {
+        "schemas": [SCHEMA_SCHEMA],
+        "id": GROUP_SCHEMA,
+        "name": "Group",
+        "description": "A team of the organization",
+        "attributes": [
+            _attribute("displayName", required=True, uniqueness="server"),
+            _attribute(
+                "members",
+                "complex",
+                multiValued=True,
+                subAttributes=[_attribute("value"), _attribute("display", mutability="readOnly")],
+            ),
+            _attribute("externalId", caseExact=True),
+        ],
+    }
+    return _listed([user, group, membership])
 
 
 def _listed(resources: list[dict[str, Any]]) -> dict[str, Any]:
