@@ -6,10 +6,12 @@ token: it says nothing of any organization."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from functools import partial
+from types import SimpleNamespace
+from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -56,150 +58,6 @@ async def _provisioning(request: Request, work: Callable[[AsyncSession, Any], Aw
         return _answer(scim.ScimError(exc.status, exc.message).body(), exc.status)
 
 
-@router.get("/Users", name="scim.users")
-async def list_users(
-    request: Request,
-    filter: Annotated[str | None, Query(max_length=500)] = None,
-    start_index: Annotated[int | None, Query(alias="startIndex", ge=-(2**31), le=2**31)] = None,
-    count: Annotated[int | None, Query(ge=-(2**31), le=2**31)] = None,
-) -> Response:
-    async def work(session: AsyncSession, org_id: Any) -> Response:
-        found = await scim.list_users(
-            session, org_id=org_id, filter=filter, start_index=start_index, count=count, base_url=_base(request)
-        )
-        return _answer(found)
-
-    return await _provisioning(request, work)
-
-
-@router.post("/Users", name="scim.create_user")
-async def create_user(request: Request) -> Response:
-    async def work(session: AsyncSession, org_id: Any) -> Response:
-        made = await scim.create(
-            session, org_id=org_id, body=await _body(request), base_url=_base(request), client=ClientMeta.of(request)
-        )
-        return _answer(made, 201, {"Location": made["meta"]["location"]})
-
-    return await _provisioning(request, work)
-
-
-@router.get("/Users/{resource_id}", name="scim.user")
-async def get_user(request: Request, resource_id: str) -> Response:
-    async def work(session: AsyncSession, org_id: Any) -> Response:
-        return _answer(await scim.get(session, org_id=org_id, resource_id=resource_id, base_url=_base(request)))
-
-    return await _provisioning(request, work)
-
-
-@router.put("/Users/{resource_id}", name="scim.replace_user")
-async def replace_user(request: Request, resource_id: str) -> Response:
-    async def work(session: AsyncSession, org_id: Any) -> Response:
-        body = await _body(request)
-        found = await scim.replace(
-            session,
-            org_id=org_id,
-            resource_id=resource_id,
-            body=body,
-            base_url=_base(request),
-            client=ClientMeta.of(request),
-        )
-        return _answer(found)
-
-    return await _provisioning(request, work)
-
-
-@router.patch("/Users/{resource_id}", name="scim.patch_user")
-async def patch_user(request: Request, resource_id: str) -> Response:
-    async def work(session: AsyncSession, org_id: Any) -> Response:
-        body = await _body(request)
-        found = await scim.patch(
-            session,
-            org_id=org_id,
-            resource_id=resource_id,
-            body=body,
-            base_url=_base(request),
-            client=ClientMeta.of(request),
-        )
-        return _answer(found)
-
-    return await _provisioning(request, work)
-
-
-@router.delete("/Users/{resource_id}", name="scim.delete_user")
-async def delete_user(request: Request, resource_id: str) -> Response:
-    async def work(session: AsyncSession, org_id: Any) -> Response:
-        await scim.delete(session, org_id=org_id, resource_id=resource_id, client=ClientMeta.of(request))
-        return Response(status_code=204)
-
-    return await _provisioning(request, work)
-
-
-@router.get("/Groups", name="scim.groups")
-async def list_groups(
-    request: Request,
-    filter: Annotated[str | None, Query(max_length=500)] = None,
-    start_index: Annotated[int | None, Query(alias="startIndex", ge=-(2**31), le=2**31)] = None,
-    count: Annotated[int | None, Query(ge=-(2**31), le=2**31)] = None,
-) -> Response:
-    async def work(session: AsyncSession, org_id: Any) -> Response:
-        found = await scim_groups.list_groups(
-            session, org_id=org_id, filter=filter, start_index=start_index, count=count, base_url=_base(request)
-        )
-        return _answer(found)
-
-    return await _provisioning(request, work)
-
-
-@router.post("/Groups", name="scim.create_group")
-async def create_group(request: Request) -> Response:
-    async def work(session: AsyncSession, org_id: Any) -> Response:
-        made = await scim_groups.create(session, org_id=org_id, body=await _body(request), base_url=_base(request))
-        return _answer(made, 201, {"Location": made["meta"]["location"]})
-
-    return await _provisioning(request, work)
-
-
-@router.get("/Groups/{resource_id}", name="scim.group")
-async def get_group(request: Request, resource_id: str) -> Response:
-    async def work(session: AsyncSession, org_id: Any) -> Response:
-        return _answer(await scim_groups.get(session, org_id=org_id, resource_id=resource_id, base_url=_base(request)))
-
-    return await _provisioning(request, work)
-
-
-@router.put("/Groups/{resource_id}", name="scim.replace_group")
-async def replace_group(request: Request, resource_id: str) -> Response:
-    async def work(session: AsyncSession, org_id: Any) -> Response:
-        body = await _body(request)
-        found = await scim_groups.replace(
-            session, org_id=org_id, resource_id=resource_id, body=body, base_url=_base(request)
-        )
-        return _answer(found)
-
-    return await _provisioning(request, work)
-
-
-@router.patch("/Groups/{resource_id}", name="scim.patch_group")
-async def patch_group(request: Request, resource_id: str) -> Response:
-    async def work(session: AsyncSession, org_id: Any) -> Response:
-        body = await _body(request)
-        found = await scim_groups.patch(
-            session, org_id=org_id, resource_id=resource_id, body=body, base_url=_base(request)
-        )
-        return _answer(found)
-
-    return await _provisioning(request, work)
-
-
-@router.delete("/Groups/{resource_id}", name="scim.delete_group")
-async def delete_group(request: Request, resource_id: str) -> Response:
-    async def work(session: AsyncSession, org_id: Any) -> Response:
-        await scim_groups.delete(session, org_id=org_id, resource_id=resource_id)
-        return Response(status_code=204)
-
-    return await _provisioning(request, work)
-
-
 @router.get("/ServiceProviderConfig", name="scim.service_provider_config")
 async def service_provider_config(request: Request) -> Response:
     return _answer(scim.service_provider_config(_base(request)))
@@ -213,3 +71,95 @@ async def resource_types(request: Request) -> Response:
 @router.get("/Schemas", name="scim.schemas")
 async def schemas(request: Request) -> Response:
     return _answer(scim.schemas())
+
+
+Kind = Literal["Users", "Groups"]
+ResourceId = Annotated[str, Path(max_length=64)]
+
+
+def _service(kind: Kind, request: Request) -> Any:
+    """The functions of ``kind``'s resources; Users' changes carry the caller (their audit entries name it)."""
+    if kind == "Groups":
+        return scim_groups
+    client = ClientMeta.of(request)
+    return SimpleNamespace(
+        create=partial(scim.create, client=client),
+        get=scim.get,
+        list=scim.list_users,
+        replace=partial(scim.replace, client=client),
+        patch=partial(scim.patch, client=client),
+        delete=partial(scim.delete, client=client),
+    )
+
+
+@router.get("/{kind}", name="scim.list")
+async def list_resources(
+    request: Request,
+    kind: Kind,
+    filter: Annotated[str | None, Query(max_length=500)] = None,
+    start_index: Annotated[int | None, Query(alias="startIndex", ge=-(2**31), le=2**31)] = None,
+    count: Annotated[int | None, Query(ge=-(2**31), le=2**31)] = None,
+) -> Response:
+    """A page of Users or Groups, with ``filter`` (``… eq "…"``), ``startIndex`` and ``count``."""
+    lister = scim_groups.list_groups if kind == "Groups" else scim.list_users
+
+    async def work(session: AsyncSession, org_id: Any) -> Response:
+        found = await lister(
+            session, org_id=org_id, filter=filter, start_index=start_index, count=count, base_url=_base(request)
+        )
+        return _answer(found)
+
+    return await _provisioning(request, work)
+
+
+@router.post("/{kind}", name="scim.create")
+async def create_resource(request: Request, kind: Kind) -> Response:
+    async def work(session: AsyncSession, org_id: Any) -> Response:
+        made = await _service(kind, request).create(
+            session, org_id=org_id, body=await _body(request), base_url=_base(request)
+        )
+        return _answer(made, 201, {"Location": made["meta"]["location"]})
+
+    return await _provisioning(request, work)
+
+
+@router.get("/{kind}/{resource_id}", name="scim.get")
+async def get_resource(request: Request, kind: Kind, resource_id: ResourceId) -> Response:
+    async def work(session: AsyncSession, org_id: Any) -> Response:
+        found = await _service(kind, request).get(
+            session, org_id=org_id, resource_id=resource_id, base_url=_base(request)
+        )
+        return _answer(found)
+
+    return await _provisioning(request, work)
+
+
+@router.put("/{kind}/{resource_id}", name="scim.replace")
+async def replace_resource(request: Request, kind: Kind, resource_id: ResourceId) -> Response:
+    async def work(session: AsyncSession, org_id: Any) -> Response:
+        found = await _service(kind, request).replace(
+            session, org_id=org_id, resource_id=resource_id, body=await _body(request), base_url=_base(request)
+        )
+        return _answer(found)
+
+    return await _provisioning(request, work)
+
+
+@router.patch("/{kind}/{resource_id}", name="scim.patch")
+async def patch_resource(request: Request, kind: Kind, resource_id: ResourceId) -> Response:
+    async def work(session: AsyncSession, org_id: Any) -> Response:
+        found = await _service(kind, request).patch(
+            session, org_id=org_id, resource_id=resource_id, body=await _body(request), base_url=_base(request)
+        )
+        return _answer(found)
+
+    return await _provisioning(request, work)
+
+
+@router.delete("/{kind}/{resource_id}", name="scim.delete")
+async def delete_resource(request: Request, kind: Kind, resource_id: ResourceId) -> Response:
+    async def work(session: AsyncSession, org_id: Any) -> Response:
+        await _service(kind, request).delete(session, org_id=org_id, resource_id=resource_id)
+        return Response(status_code=204)
+
+    return await _provisioning(request, work)

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVarTuple
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.accounts.models import Membership, RefreshToken, ScimToken, ScimUser, User
@@ -44,6 +45,7 @@ DEFAULT_COUNT = 100
 PROVISIONED_ROLES = (Role.ADMIN, Role.MEMBER, Role.ANALYST, Role.INVESTOR)
 FILTER = re.compile(r'^\s*(userName|externalId)\s+eq\s+"((?:[^"\\]|\\.)*)"\s*$', re.IGNORECASE)
 ROLE_EXTENSION = "urn:northstar:params:scim:schemas:extension:2.0:Membership"
+Columns = TypeVarTuple("Columns")
 
 
 class ScimError(AppError):
@@ -260,10 +262,28 @@ async def get(session: AsyncSession, *, org_id: uuid.UUID, resource_id: str, bas
     return _resource(session, scim_user, user, base_url)
 
 
-def page_of(start_index: int | None, count: int | None) -> tuple[int, int]:
+async def listed(
+    session: AsyncSession,
+    query: Select[*Columns],
+    *,
+    start_index: int | None,
+    count: int | None,
+    shown: Callable[[Any], Awaitable[dict[str, Any]]],
+) -> dict[str, Any]:
+    """A ListResponse of one page of ``query`` (already ordered): ``startIndex`` 1-based, ``count`` at most
+    ``MAX_RESULTS`` (0: the total alone), each row made a resource by ``shown``."""
     start = max(1, start_index or 1)
     wanted = DEFAULT_COUNT if count is None else max(0, min(count, MAX_RESULTS))
-    return start, wanted
+    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = (await session.execute(query.offset(start - 1).limit(wanted))).all()
+    resources = [await shown(row) for row in rows]
+    return {
+        "schemas": [LIST_SCHEMA],
+        "totalResults": total,
+        "startIndex": start,
+        "itemsPerPage": len(resources),
+        "Resources": resources,
+    }
 
 
 async def list_users(
@@ -286,18 +306,12 @@ async def list_users(
             query = query.where(User.email_blind_index == pii.email_index(settings_of(session), value))
         else:
             query = query.where(ScimUser.external_id == value)
-    start, wanted = page_of(start_index, count)
-    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = (
-        await session.execute(query.order_by(ScimUser.created_at, ScimUser.id).offset(start - 1).limit(wanted))
-    ).all()
-    return {
-        "schemas": [LIST_SCHEMA],
-        "totalResults": total,
-        "startIndex": start,
-        "itemsPerPage": len(rows),
-        "Resources": [_resource(session, scim_user, user, base_url) for scim_user, user in rows],
-    }
+
+    async def shown(row: Any) -> dict[str, Any]:
+        return _resource(session, row[0], row[1], base_url)
+
+    ordered = query.order_by(ScimUser.created_at, ScimUser.id)
+    return await listed(session, ordered, start_index=start_index, count=count, shown=shown)
 
 
 async def replace(

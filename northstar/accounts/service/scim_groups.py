@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.accounts.models import ScimUser, Team, TeamMember, User
 from northstar.accounts.service import pii, projects
-from northstar.accounts.service.scim import GROUP_SCHEMA, LIST_SCHEMA, PATCH_SCHEMA, ScimError, acting, page_of
+from northstar.accounts.service.scim import GROUP_SCHEMA, PATCH_SCHEMA, ScimError, acting, listed
 from northstar.core.db import settings_of
 from northstar.core.http import Conflict
 from northstar.core.permissions import Role
@@ -167,17 +167,12 @@ async def list_groups(
             query = query.where(func.lower(Team.name) == value.lower())
         else:
             query = query.where(Team.scim_external_id == value)
-    start, wanted = page_of(start_index, count)
-    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    teams = (await session.scalars(query.order_by(Team.created_at, Team.id).offset(start - 1).limit(wanted))).all()
-    resources = [_resource(session, team, await _members(session, team), base_url) for team in teams]
-    return {
-        "schemas": [LIST_SCHEMA],
-        "totalResults": total,
-        "startIndex": start,
-        "itemsPerPage": len(resources),
-        "Resources": resources,
-    }
+
+    async def shown(row: Any) -> dict[str, Any]:
+        return _resource(session, row[0], await _members(session, row[0]), base_url)
+
+    ordered = query.order_by(Team.created_at, Team.id)
+    return await listed(session, ordered, start_index=start_index, count=count, shown=shown)
 
 
 async def _rename(session: AsyncSession, team: Team, name: str) -> None:
