@@ -139,6 +139,23 @@ class OrganizationOut(CamelModel):
     created_at: datetime
 
 
+class SignInProviderOut(CamelModel):
+    name: str = Field(description="the path segment: /app/login/with/{name}")
+    label: str
+    kind: Literal["oidc", "github"]
+
+
+class IdentityOut(CamelModel):
+    provider: str
+    label: str
+    connected_at: datetime
+    last_used_at: datetime | None
+
+
+class DisconnectRequest(RequestModel):
+    password: str | None = Field(None, max_length=1000, description="needed to disconnect the last connected account")
+
+
 class ScimTokenOut(CamelModel):
     active: bool = Field(description="whether the org has a live SCIM token")
     created_at: datetime | None

@@ -105,6 +105,8 @@ async def test_a_new_person_signs_up_and_comes_back_to_the_same_account(
     async with httpx.AsyncClient(timeout=30) as http:
         page = await http.get(f"{site}/app/login")
         assert "Sign in with Google (fake)" in page.text
+        listed = (await http.get(f"{site}/api/v1/auth/providers")).json()["data"]
+        assert [(found["name"], found["kind"]) for found in listed] == [(NAME, "oidc"), ("fakegithub", "github")]
         back = await sign_in(http, site)
         assert back.status_code == 303 and back.headers["location"] == "/app/account", back.text
         assert await _signed_in_as(http, site) == provider.person.email
@@ -161,16 +163,16 @@ async def test_an_email_an_account_holds_is_not_merged_until_its_owner_connects_
         assert (await sign_in(browser, site)).status_code == 303
         assert await _signed_in_as(browser, site) == owner.email
 
-    async with httpx.AsyncClient(base_url=site, timeout=30) as http:
-        page = await http.get("/app/login")
-        await http.post(
-            "/app/login", data={"email": owner.email, "password": PASSWORD, "csrf_token": csrf_of(page.text)}
-        )
-        token = csrf_of((await http.get("/app/account/connected")).text)
-        gone = await http.post(
-            f"/app/account/connected/{NAME}/disconnect", data={"csrf_token": token, "password": PASSWORD}
-        )
-        assert gone.status_code == 303
+    linked = (await client.get("/api/v1/users/me/identities", headers=owner.headers)).json()["data"]
+    assert [found["provider"] for found in linked] == [NAME] and linked[0]["lastUsedAt"]
+    path = f"/api/v1/users/me/identities/{NAME}/disconnect"
+    kept = await client.post(path, headers=owner.headers, json={})
+    assert kept.status_code == 403 and kept.json()["error"]["code"] == "password_required"
+    wrong = await client.post(path, headers=owner.headers, json={"password": "not it at all"})
+    assert wrong.status_code == 403
+    assert (await client.post(path, headers=owner.headers, json={"password": PASSWORD})).status_code == 204
+    assert (await client.get("/api/v1/users/me/identities", headers=owner.headers)).json()["data"] == []
+    assert (await client.post(path, headers=owner.headers, json={"password": PASSWORD})).status_code == 404
     async with httpx.AsyncClient(timeout=30) as browser:
         assert (await sign_in(browser, site)).status_code == 409  # the e-mail's owner again, not connected
 

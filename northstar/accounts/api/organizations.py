@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Path, Query, Request, status
 
 from northstar.accounts.api.api_keys import api_key_out
 from northstar.accounts.api.authentication import limit_auth, user_id_of
@@ -21,6 +21,8 @@ from northstar.accounts.auth import (
 )
 from northstar.accounts.models import ScimToken
 from northstar.accounts.schemas import (
+    DisconnectRequest,
+    IdentityOut,
     InvitationAccept,
     InvitationCreate,
     InvitationCreated,
@@ -37,12 +39,13 @@ from northstar.accounts.schemas import (
     RoleUpdate,
     ScimTokenCreated,
     ScimTokenOut,
+    SignInProviderOut,
     UserOut,
     UserUpdateRequest,
 )
 from northstar.accounts.service import authentication as auth_service
+from northstar.accounts.service import identity, pii, scim, users
 from northstar.accounts.service import organizations as service
-from northstar.accounts.service import pii, scim, users
 from northstar.core.context import ClientMeta, CurrentPrincipal, DbSession, audit_target
 from northstar.core.http import ERROR_RESPONSES, Envelope, Page, PageEnvelope
 from northstar.core.idempotency import Idempotent
@@ -64,6 +67,55 @@ async def get_me(principal: CurrentPrincipal, session: DbSession) -> Envelope[Me
 async def update_me(body: UserUpdateRequest, principal: CurrentPrincipal, session: DbSession) -> Envelope[UserOut]:
     user = await auth_service.update_profile(session, user_id=user_id_of(principal), name=body.name)
     return Envelope(data=UserOut.model_validate(user))
+
+
+@router.get("/auth/providers", response_model=Envelope[list[SignInProviderOut]], name="auth.providers")
+async def sign_in_providers(request: Request) -> Envelope[list[SignInProviderOut]]:
+    """The providers people may sign in with here (a login page's buttons): ``/app/login/with/{name}``."""
+    configured = identity.configured(request.app.state.settings)
+    return Envelope(data=[SignInProviderOut.model_validate(provider, from_attributes=True) for provider in configured])
+
+
+@router.get("/users/me/identities", response_model=Envelope[list[IdentityOut]], name="users.identities")
+async def my_identities(
+    request: Request, principal: CurrentPrincipal, session: DbSession
+) -> Envelope[list[IdentityOut]]:
+    """The sign-in providers connected to your account."""
+    labels = {provider.name: provider.label for provider in identity.configured(request.app.state.settings)}
+    found = await identity.identities(session, user_id=user_id_of(principal))
+    return Envelope(
+        data=[
+            IdentityOut(
+                provider=linked.auth_provider,
+                label=labels.get(linked.auth_provider, linked.auth_provider),
+                connected_at=linked.created_at,
+                last_used_at=linked.last_used_at,
+            )
+            for linked in found
+        ]
+    )
+
+
+@router.post(
+    "/users/me/identities/{provider}/disconnect",
+    status_code=status.HTTP_204_NO_CONTENT,
+    name="users.disconnect_identity",
+)
+async def disconnect_identity(
+    provider: Annotated[str, Path(max_length=40)],
+    body: DisconnectRequest,
+    request: Request,
+    principal: CurrentPrincipal,
+    session: DbSession,
+) -> None:
+    """Disconnect a provider; the last connected account goes only with your password (403 without it)."""
+    await identity.unlink(
+        session,
+        user_id=user_id_of(principal),
+        provider_name=provider,
+        password=body.password,
+        client=ClientMeta.of(request),
+    )
 
 
 @router.get("/organizations", response_model=Envelope[list[MyOrganizationOut]], name="organizations.list_mine")
