@@ -8,9 +8,10 @@ from sqlalchemy import delete, func, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.accounts.models import Invitation, RefreshToken
+from northstar.accounts.service import identity
 from northstar.core.db import execute_count, settings_of
 from northstar.core.mailer import send_email
-from northstar.core.queue import periodic_per_org, tenant_task
+from northstar.core.queue import periodic_per_org, queue_app, task_database, tenant_task
 
 
 @tenant_task("accounts.send_invitation_email")
@@ -37,3 +38,11 @@ async def purge_expired_sessions(session: AsyncSession) -> int:
     return await execute_count(
         session, delete(RefreshToken).where(RefreshToken.expires_at < func.now() - text("interval '1 day'"))
     )
+
+
+@queue_app.periodic(cron="17 * * * *", periodic_id="accounts.purge_sign_in_states")
+@queue_app.task(name="accounts.purge_sign_in_states", queueing_lock="accounts.purge_sign_in_states", retry=3)
+async def purge_sign_in_states(timestamp: int) -> int:
+    """Hourly: trips to sign-in providers over for a day are deleted (they belong to no org)."""
+    async with task_database().tenant_transaction() as session:
+        return await identity.purge_finished(session)

@@ -234,9 +234,8 @@ def risks(engineering_found: list[Fact], kpis: Kpis, state: RoadmapState, today:
             continue
         fell = data["previous_band"] is not None and _rank(data["band"]) < _rank(data["previous_band"])
         if fell or data["band"] == "low":
-            name = next(name for metric, _, name, _ in KEYS if metric == data["metric"])
             moved = f"fell from the {data['previous_band']} band to the {data['band']} band" if fell else "is low"
-            text = f"{name} {moved}. {fact.text}"
+            text = f"{_key_name(fact)} {moved}. {fact.text}"
             found.append(("band", 4 - _rank(data["band"]), text, {"metric": data["metric"]}))
     mrr = next((fact for fact in kpis.facts if fact.id == "kpi.mrr"), None)
     if mrr is not None and (mrr.data.get("change") or 0) < 0:

@@ -5,14 +5,15 @@ answer is refused (state, code, audience, issuer, expiry, signature, nonce), and
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import text
 
+from northstar.accounts.service import identity
 from northstar.app import create_app
 from northstar.core.db import Database
 from northstar.demo.loopback import free_port, serving
@@ -20,6 +21,7 @@ from northstar.demo.oidc_provider import FakeOidcProvider, Misbehaviour, Person
 from northstar.settings import Settings, SignInProvider
 from tests.console.conftest import csrf_of
 from tests.factories import PASSWORD, signup, unique_email
+from tests.rows import rows_of
 
 NAME = "fakegoogle"
 
@@ -92,13 +94,6 @@ async def _signed_in_as(http: httpx.AsyncClient, site: str) -> str | None:
     return page.text[start : page.text.index("<", start)].strip()
 
 
-async def _rows(
-    database: Database, sql: str, *, org_id: uuid.UUID | None = None, user_id: uuid.UUID | None = None, **params: Any
-) -> list[Any]:
-    async with database.tenant_transaction(org_id=org_id, user_id=user_id) as session:
-        return list((await session.execute(text(sql), params)).all())
-
-
 async def test_a_new_person_signs_up_and_comes_back_to_the_same_account(
     site: str, provider: FakeOidcProvider, database: Database
 ) -> None:
@@ -113,20 +108,23 @@ async def test_a_new_person_signs_up_and_comes_back_to_the_same_account(
     async with httpx.AsyncClient(timeout=30) as again:
         assert (await sign_in(again, site)).status_code == 303
         assert await _signed_in_as(again, site) == provider.person.email
-    found = await _rows(
+    found = await rows_of(
         database,
+        None,
         "SELECT user_id FROM auth.identities WHERE auth_provider = :name AND auth_provider_id = :subject",
         name=NAME,
         subject=provider.person.subject,
     )
     assert len(found) == 1
     user_id = found[0][0]
-    orgs = await _rows(database, "SELECT org_id FROM core.memberships WHERE user_id = :u", user_id=user_id, u=user_id)
+    orgs = await rows_of(
+        database, None, "SELECT org_id FROM core.memberships WHERE user_id = :u", user_id=user_id, u=user_id
+    )
     assert len(orgs) == 1  # the one org signing up made
-    logins = await _rows(
+    logins = await rows_of(
         database,
+        orgs[0][0],
         "SELECT details->>'method' FROM core.audit_events WHERE action = 'auth.login' AND actor_id = :user",
-        org_id=orgs[0][0],
         user=user_id,
     )
     assert [method for (method,) in logins] == [f"oidc:{NAME}", f"oidc:{NAME}"]
@@ -197,7 +195,9 @@ async def test_a_broken_id_token_signs_nobody_in(
         assert refused.status_code == 400 and said in refused.text, refused.text
         assert await _signed_in_as(http, site) is None
     assert (
-        await _rows(database, "SELECT 1 FROM auth.identities WHERE auth_provider_id = :s", s=provider.person.subject)
+        await rows_of(
+            database, None, "SELECT 1 FROM auth.identities WHERE auth_provider_id = :s", s=provider.person.subject
+        )
         == []
     )
 
@@ -243,8 +243,9 @@ async def test_github_signs_in_with_its_user_and_primary_verified_email(
         reused = await http.get(f"{site}/app/login/with/fakegithub/callback", params={"code": code, "state": state})
         assert reused.status_code == 400 and "bad_verification_code" in reused.text
     subject = str(int(provider.person.subject[:12], 16))
-    found = await _rows(
+    found = await rows_of(
         database,
+        None,
         "SELECT 1 FROM auth.identities WHERE auth_provider = 'fakegithub' AND auth_provider_id = :s",
         s=subject,
     )
@@ -254,3 +255,19 @@ async def test_github_signs_in_with_its_user_and_primary_verified_email(
     async with httpx.AsyncClient(timeout=30) as http:
         refused = await sign_in(http, site, "fakegithub")
         assert refused.status_code == 400 and "did not vouch for an e-mail" in refused.text
+
+
+async def test_trips_over_for_a_day_are_forgotten(site: str, database: Database) -> None:
+    async with httpx.AsyncClient(timeout=30) as http:
+        start = await http.get(f"{site}/app/login/with/{NAME}")
+    state = httpx.URL(start.headers["location"]).params["state"]
+    digest = hashlib.sha256(state.encode()).hexdigest()
+    kept = "SELECT 1 FROM auth.sign_in_states WHERE state_hash = :h"
+    async with database.tenant_transaction() as session:
+        await identity.purge_finished(session)
+    assert len(await rows_of(database, None, kept, h=digest)) == 1  # a trip still running stays
+    async with database.tenant_transaction() as session:
+        aged = "UPDATE auth.sign_in_states SET expires_at = now() - interval '25 hours' WHERE state_hash = :h"
+        await session.execute(text(aged), {"h": digest})
+        assert await identity.purge_finished(session) >= 1
+    assert await rows_of(database, None, kept, h=digest) == []

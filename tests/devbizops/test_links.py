@@ -17,6 +17,7 @@ from northstar.metrics import service as metrics_service
 from northstar.metrics.inputs import PipelineDeal, SourceBatch
 from tests.devbizops.conftest import paused_integration
 from tests.factories import Account, add_member
+from tests.rows import rows_of
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 SHIPPED = NOW - dt.timedelta(days=100)
@@ -94,22 +95,19 @@ async def _business(database: Database, account: Account) -> dict[str, Any]:
                 {"org": org, "customer": customers[customer], "day": day, "kind": kind, "amount": amount},
             )
         await service.recompute(session, org_id=org)
-    items = {row.key: row.id for row in await _rows(database, account, "SELECT key, id FROM devbizops.work_items")}
+    items = {
+        row.key: row.id for row in await rows_of(database, account.org_id, "SELECT key, id FROM devbizops.work_items")
+    }
     return {"items": items, "customers": customers, "hubspot": hubspot}
-
-
-async def _rows(database: Database, account: Account, sql: str) -> list[Any]:
-    async with database.tenant_transaction(org_id=account.org_id) as session:
-        return list((await session.execute(text(sql))).all())
 
 
 async def test_changes_and_deal_notes_that_name_a_work_item_are_linked(
     client: httpx.AsyncClient, founder: Account, database: Database
 ) -> None:
     made = await _business(database, founder)
-    pairs = await _rows(
+    pairs = await rows_of(
         database,
-        founder,
+        founder.org_id,
         "SELECT c.number, w.key FROM devbizops.change_work_items l JOIN devbizops.changes c ON c.id = l.change_id"
         " JOIN devbizops.work_items w ON w.id = l.work_item_id ORDER BY c.number",
     )

@@ -17,6 +17,7 @@ from northstar.demo.github_api import FakeGitHub, sign
 from northstar.demo.loopback import serving
 from tests.factories import Account
 from tests.integrations.conftest import connect, sync_now, wait_for_sync
+from tests.rows import rows_of
 from tests.workers import Workers
 
 SECRET = "whsec-" + uuid.uuid4().hex
@@ -303,7 +304,9 @@ async def test_releases_count_as_deployments_when_asked_and_bad_settings_are_ref
         run = await wait_for_sync(client, founder, integration_id)
         assert run["status"] == "succeeded", run
         assert run["fetched"]["releases"] == 2
-        [deployment] = await _rows_of(database, founder, "SELECT ref, status, production FROM devbizops.deployments")
+        [deployment] = await rows_of(
+            database, founder.org_id, "SELECT ref, status, production FROM devbizops.deployments"
+        )
         assert tuple(deployment) == ("v1.0.0", "success", True)
         assert (await _wait_for_points(database, founder, "lead_time_hours"))[start.date().replace(day=1)] == 4
         for config, field in (
@@ -330,8 +333,3 @@ async def test_releases_count_as_deployments_when_asked_and_bad_settings_are_ref
             },
         )
         assert wrong_token.status_code == 422 and wrong_token.json()["error"]["code"] == "connection_failed"
-
-
-async def _rows_of(database: Database, account: Account, sql: str) -> list[Any]:
-    async with database.tenant_transaction(org_id=account.org_id) as session:
-        return list((await session.execute(text(sql))).all())

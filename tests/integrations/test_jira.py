@@ -11,13 +11,13 @@ from typing import Any
 
 import httpx
 import orjson
-from sqlalchemy import text
 
 from northstar.core.db import Database
 from northstar.demo.jira_api import FakeJira, sign
 from northstar.demo.loopback import serving
 from tests.factories import Account
 from tests.integrations.conftest import connect, sync_now, wait_for_sync
+from tests.rows import rows_of
 from tests.workers import Workers
 
 SECRET = "jira-" + uuid.uuid4().hex
@@ -39,11 +39,6 @@ async def _connect(client: httpx.AsyncClient, account: Account, fake: FakeJira, 
         config={"baseUrl": url, "email": fake.email, "projects": ["ENG"], **config},
     )
     return str(integration["id"])
-
-
-async def _rows(database: Database, account: Account, sql: str) -> list[Any]:
-    async with database.tenant_transaction(org_id=account.org_id) as session:
-        return list((await session.execute(text(sql))).all())
 
 
 async def test_issues_become_work_items_and_incidents_with_their_transitions(
@@ -76,8 +71,8 @@ async def test_issues_become_work_items_and_incidents_with_their_transitions(
     assert run["fetched"] == {"statuses": 4, "issues": 4, "sprints": 1}
     items = {
         row.key: row
-        for row in await _rows(
-            database, founder, "SELECT key, status, started_at, completed_at, body FROM devbizops.work_items"
+        for row in await rows_of(
+            database, founder.org_id, "SELECT key, status, started_at, completed_at, body FROM devbizops.work_items"
         )
     }
     assert set(items) == {"ENG-1", "ENG-2", "ENG-3"}
@@ -86,7 +81,7 @@ async def test_issues_become_work_items_and_incidents_with_their_transitions(
     assert items["ENG-1"].body == "Customers at Acme need SSO"
     assert items["ENG-2"].status == "canceled" and items["ENG-2"].completed_at is None
     assert items["ENG-3"].status == "in_progress" and items["ENG-3"].completed_at is None
-    [incident] = await _rows(database, founder, "SELECT started_at, resolved_at FROM devbizops.incidents")
+    [incident] = await rows_of(database, founder.org_id, "SELECT started_at, resolved_at FROM devbizops.incidents")
     assert (incident.started_at, incident.resolved_at) == (start + HOUR, start + 4 * HOUR)
 
 
@@ -111,7 +106,7 @@ async def test_jql_pages_and_the_mark_in_the_users_time_zone(
     assert f'updated >= "{local}"' in fake.searches[-1]["jql"]
     assert second["fetched"]["issues"] == 2  # the newest of the last sync again, and the new one
     assert fake.vendor.throttled >= 1
-    assert len(await _rows(database, founder, "SELECT id FROM devbizops.work_items")) == 231
+    assert len(await rows_of(database, founder.org_id, "SELECT id FROM devbizops.work_items")) == 231
 
 
 async def test_a_sync_killed_midway_resumes_from_its_mark(
@@ -124,7 +119,7 @@ async def test_a_sync_killed_midway_resumes_from_its_mark(
     async with serving(fake.app) as url:
         integration_id = await _connect(client, founder, fake, url, requestsPerSecond=0.5)
         deadline = asyncio.get_running_loop().time() + 60
-        while len(await _rows(database, founder, "SELECT id FROM devbizops.work_items")) < 100:
+        while len(await rows_of(database, founder.org_id, "SELECT id FROM devbizops.work_items")) < 100:
             assert asyncio.get_running_loop().time() < deadline, "the first page was never stored"
             await asyncio.sleep(0.05)
         worker.kill()
@@ -133,7 +128,9 @@ async def test_a_sync_killed_midway_resumes_from_its_mark(
         run = await wait_for_sync(client, founder, integration_id, within=120)
         assert run["status"] == "succeeded", run
     assert "updated >=" in fake.searches[searched]["jql"]  # started again from the stored mark, not from nothing
-    rows = await _rows(database, founder, "SELECT count(*), count(DISTINCT external_id) FROM devbizops.work_items")
+    rows = await rows_of(
+        database, founder.org_id, "SELECT count(*), count(DISTINCT external_id) FROM devbizops.work_items"
+    )
     assert tuple(rows[0]) == (300, 300)
 
 
@@ -153,6 +150,6 @@ async def test_webhooks_need_the_secrets_signature(
         good = await client.post(path, content=body, headers={**headers, "X-Hub-Signature": sign(body, SECRET)})
         assert good.status_code == 200 and good.json()["data"]["duplicate"] is False, good.text
         deadline = asyncio.get_running_loop().time() + 60
-        while not await _rows(database, founder, "SELECT id FROM devbizops.work_items WHERE status = 'done'"):
+        while not await rows_of(database, founder.org_id, "SELECT id FROM devbizops.work_items WHERE status = 'done'"):
             assert asyncio.get_running_loop().time() < deadline, "the delivery was not applied"
             await asyncio.sleep(0.1)

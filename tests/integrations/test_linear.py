@@ -11,13 +11,13 @@ from typing import Any
 
 import httpx
 import orjson
-from sqlalchemy import text
 
 from northstar.core.db import Database
 from northstar.demo.linear_api import FakeLinear, sign
 from northstar.demo.loopback import serving
 from tests.factories import Account
 from tests.integrations.conftest import connect, sync_now, wait_for_sync
+from tests.rows import rows_of
 from tests.workers import Workers
 
 SECRET = "lin_wh_" + uuid.uuid4().hex
@@ -39,11 +39,6 @@ async def _connect(client: httpx.AsyncClient, account: Account, fake: FakeLinear
     return str(integration["id"])
 
 
-async def _rows(database: Database, account: Account, sql: str) -> list[Any]:
-    async with database.tenant_transaction(org_id=account.org_id) as session:
-        return list((await session.execute(text(sql))).all())
-
-
 async def test_issues_become_work_items_and_incidents(
     client: httpx.AsyncClient, founder: Account, database: Database, worker: Workers
 ) -> None:
@@ -62,15 +57,15 @@ async def test_issues_become_work_items_and_incidents(
     assert run["fetched"] == {"issues": 5, "cycles": 1, "projects": 0}
     items = {
         row.key: row
-        for row in await _rows(
-            database, founder, "SELECT key, status, started_at, completed_at FROM devbizops.work_items"
+        for row in await rows_of(
+            database, founder.org_id, "SELECT key, status, started_at, completed_at FROM devbizops.work_items"
         )
     }
     assert {key: row.status for key, row in items.items()} == {
         "ENG-1": "done", "ENG-2": "in_progress", "ENG-3": "canceled", "ENG-4": "todo"
     }  # fmt: skip
     assert items["ENG-1"].started_at == start + HOUR and items["ENG-1"].completed_at == start + 5 * HOUR
-    [incident] = await _rows(database, founder, "SELECT started_at, resolved_at FROM devbizops.incidents")
+    [incident] = await rows_of(database, founder.org_id, "SELECT started_at, resolved_at FROM devbizops.incidents")
     assert incident.resolved_at == start + 3 * HOUR
 
 
@@ -95,7 +90,7 @@ async def test_cursor_pages_the_update_mark_and_the_budget(
     assert fake.queries[-3]["variables"]["since"] == newest  # the issues query of the second sync
     assert second["fetched"]["issues"] == 2
     assert fake.stated.limited <= 1  # the stated budget is waited for
-    assert len(await _rows(database, founder, "SELECT id FROM devbizops.work_items")) == 231
+    assert len(await rows_of(database, founder.org_id, "SELECT id FROM devbizops.work_items")) == 231
 
 
 async def test_a_sync_killed_midway_resumes_at_its_cursor(
@@ -107,7 +102,7 @@ async def test_a_sync_killed_midway_resumes_at_its_cursor(
     async with serving(fake.app) as url:
         integration_id = await _connect(client, founder, fake, url, requestsPerSecond=0.5)
         deadline = asyncio.get_running_loop().time() + 60
-        while len(await _rows(database, founder, "SELECT id FROM devbizops.work_items")) < 100:
+        while len(await rows_of(database, founder.org_id, "SELECT id FROM devbizops.work_items")) < 100:
             assert asyncio.get_running_loop().time() < deadline, "the first page was never stored"
             await asyncio.sleep(0.05)
         worker.kill()
@@ -117,7 +112,9 @@ async def test_a_sync_killed_midway_resumes_at_its_cursor(
         assert run["status"] == "succeeded", run
     resumed = [query["variables"] for query in fake.queries[asked:] if "issues(" in query["query"]]
     assert resumed[0]["after"] is not None  # the next page of the same query, not the first again
-    rows = await _rows(database, founder, "SELECT count(*), count(DISTINCT external_id) FROM devbizops.work_items")
+    rows = await rows_of(
+        database, founder.org_id, "SELECT count(*), count(DISTINCT external_id) FROM devbizops.work_items"
+    )
     assert tuple(rows[0]) == (300, 300)
 
 
@@ -147,6 +144,6 @@ async def test_webhooks_need_a_fresh_valid_signature(
         good = await client.post(path, content=body, headers={**headers, "Linear-Signature": sign(body, SECRET)})
         assert good.status_code == 200 and good.json()["data"]["duplicate"] is False, good.text
         deadline = asyncio.get_running_loop().time() + 60
-        while not await _rows(database, founder, "SELECT id FROM devbizops.work_items WHERE status = 'done'"):
+        while not await rows_of(database, founder.org_id, "SELECT id FROM devbizops.work_items WHERE status = 'done'"):
             assert asyncio.get_running_loop().time() < deadline, "the delivery was not applied"
             await asyncio.sleep(0.1)
