@@ -11,7 +11,6 @@ from urllib.parse import urlencode
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from northstar.accounts import tasks
 from northstar.accounts.models import ApiKey, Invitation, Membership, Organization, User
 from northstar.accounts.service import credentials, pii
 from northstar.accounts.service.users import create_organization, get_user, now
@@ -20,7 +19,7 @@ from northstar.core.context import ClientMeta
 from northstar.core.db import fetch_page, set_tenant_context, settings_of
 from northstar.core.http import Conflict, Forbidden, NotFound
 from northstar.core.permissions import ROLE_RANK, Principal, Role
-from northstar.core.queue import enqueue
+from northstar.core.queue import enqueue_named
 from northstar.core.security import auth_keys, constant_time_equal, new_secret, split_credential
 from northstar.settings import Settings
 
@@ -249,9 +248,9 @@ async def create_invitation(session: AsyncSession, *, principal: Principal, emai
     # The link people click: the console's page, which says who invites and offers sign-up or acceptance.
     accept_url = f"{settings.public_url.rstrip('/')}/app/invitations/accept?{urlencode({'token': token})}"
     org = await get_organization(session, org_id=principal.org_id)
-    await enqueue(
+    await enqueue_named(
         session,
-        tasks.send_invitation_email,
+        "accounts.send_invitation_email",
         org_id=principal.org_id,
         invitation_id=str(invitation.id),
         org_name=org.name,
