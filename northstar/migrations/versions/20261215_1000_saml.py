@@ -3,7 +3,8 @@ sign-on address and signing certificates, attribute and group-to-role mapping, j
 sign-on is required), ``core.saml_requests`` (the AuthnRequests we sent, so a response's ``InResponseTo`` must name
 one, once), ``core.saml_assertions`` (assertion ids already accepted, refused again until they expire) and
 ``core.saml_identities`` (the person the IdP's NameID is), all under forced row-level security.
-``auth.refresh_tokens.single_sign_on`` marks sessions the org's IdP made.
+``auth.refresh_tokens.single_sign_on`` marks sessions the org's IdP made. ``core.saml_org_of_slug`` finds the org
+behind the login page's "organization" field before any org is in context, and only an org that has single sign-on.
 
 Revision ID: 0037
 Revises: 0036
@@ -95,9 +96,17 @@ def upgrade() -> None:
         )
         op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {APP_ROLE}")
     op.execute("ALTER TABLE auth.refresh_tokens ADD COLUMN single_sign_on boolean DEFAULT false NOT NULL")
+    op.execute("""
+        CREATE FUNCTION core.saml_org_of_slug(p_slug text) RETURNS uuid
+        LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, core AS $$
+          SELECT o.id FROM core.organizations o JOIN core.saml_connections c ON c.org_id = o.id WHERE o.slug = p_slug
+        $$""")
+    op.execute("REVOKE ALL ON FUNCTION core.saml_org_of_slug(text) FROM PUBLIC")
+    op.execute(f"GRANT EXECUTE ON FUNCTION core.saml_org_of_slug(text) TO {APP_ROLE}")
 
 
 def downgrade() -> None:
+    op.execute("DROP FUNCTION core.saml_org_of_slug(text)")
     op.execute("ALTER TABLE auth.refresh_tokens DROP COLUMN single_sign_on")
     for table in reversed(TABLES):
         op.execute(f"DROP TABLE {table}")
