@@ -23,8 +23,6 @@ go through a plain httpx client, as the language model's do.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import secrets
 import time
 import uuid
@@ -45,6 +43,7 @@ from northstar.accounts.service.users import get_user, now, user_by_email
 from northstar.core.context import ClientMeta
 from northstar.core.db import execute_count, settings_of
 from northstar.core.http import AppError, Forbidden, NotFound
+from northstar.core.oauth import new_state, pkce_pair, state_digest
 from northstar.core.security import verify_password
 from northstar.settings import Settings, SignInProvider
 
@@ -134,16 +133,6 @@ async def _signing_key(http: httpx.AsyncClient, provider: _Provider, kid: str | 
     raise SignInRefused("The ID token is not signed by a key the provider publishes")
 
 
-def _pkce() -> tuple[str, str]:
-    verifier = secrets.token_urlsafe(64)[:96]
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    return verifier, challenge
-
-
-def _digest(state: str) -> str:
-    return hashlib.sha256(state.encode()).hexdigest()
-
-
 async def start(
     session: AsyncSession,
     *,
@@ -160,11 +149,11 @@ async def start(
         endpoint = f"{config.issuer.rstrip('/')}/login/oauth/authorize"
     else:
         endpoint = (await _metadata(http, _cached(config)))["authorization_endpoint"]
-    state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-    verifier, challenge = _pkce()
+    state, nonce = new_state(), secrets.token_urlsafe(32)
+    verifier, challenge = pkce_pair()
     session.add(
         SignInState(
-            state_hash=_digest(state),
+            state_hash=state_digest(state),
             provider=config.name,
             nonce=nonce,
             code_verifier=verifier,
@@ -317,7 +306,7 @@ async def _use_state(session: AsyncSession, provider_name: str, state: str) -> S
     used: SignInState | None = await session.scalar(
         update(SignInState)
         .where(
-            SignInState.state_hash == _digest(state),
+            SignInState.state_hash == state_digest(state),
             SignInState.provider == provider_name,
             SignInState.used_at.is_(None),
             SignInState.expires_at > now(),
