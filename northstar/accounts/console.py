@@ -77,7 +77,7 @@ def _signed_in(request: Request, tokens: TokenPair, target: str) -> Response:
     return response
 
 
-def _login(
+def login_form(
     request: Request,
     target: str,
     *,
@@ -97,7 +97,7 @@ def _login(
 
 @router.get("/login", name="console.login")
 async def login_page(request: Request, next: Annotated[str | None, Query(max_length=2000)] = None) -> Response:
-    return _login(request, safe_next(next))
+    return login_form(request, safe_next(next))
 
 
 @router.post("/login", name="console.login_submit")
@@ -107,7 +107,7 @@ async def login(
     form = await read_form(request, LoginRequest)
     target = safe_next(next)
     if form.model is None:
-        return _login(request, target, values=form.values, errors=form.errors, status=422)
+        return login_form(request, target, values=form.values, errors=form.errors, status=422)
     await limit_auth(request, form.model.email)
     try:
         result = await authentication.login(
@@ -115,11 +115,11 @@ async def login(
         )
     except AppError as exc:
         await session.commit() if exc.commit else await session.rollback()
-        return _login(request, target, values=form.values, errors={"form": exc.message}, status=exc.status)
-    return _first_factor_passed(request, result, target)
+        return login_form(request, target, values=form.values, errors={"form": exc.message}, status=exc.status)
+    return first_factor_passed(request, result, target)
 
 
-def _first_factor_passed(request: Request, result: LoginResult, target: str) -> Response:
+def first_factor_passed(request: Request, result: LoginResult, target: str) -> Response:
     """Signed in, or on to the MFA step for an account that turned it on."""
     if result.mfa_required:
         return render(request, "accounts/mfa.html", {"next": target, "mfa_token": result.mfa_token, "errors": {}})
@@ -151,7 +151,7 @@ async def sign_in_with(
             return_to=target,
         )
     except AppError as exc:
-        return _login(request, target, errors={"form": exc.message}, status=exc.status)
+        return login_form(request, target, errors={"form": exc.message}, status=exc.status)
     return RedirectResponse(url, status_code=303)
 
 
@@ -168,7 +168,7 @@ async def sign_in_callback(
     await limit_auth(request)
     if error or not code or not state:
         why = "The sign-in was cancelled at the provider." if error else "The provider sent no sign-in code."
-        return _login(request, safe_next(None), errors={"form": why}, status=400)
+        return login_form(request, safe_next(None), errors={"form": why}, status=400)
     try:
         finished = await identity.finish(
             session,
@@ -181,7 +181,7 @@ async def sign_in_callback(
         )
     except AppError as exc:
         await session.rollback()
-        return _login(request, safe_next(None), errors={"form": exc.message}, status=exc.status)
+        return login_form(request, safe_next(None), errors={"form": exc.message}, status=exc.status)
     if finished.outcome == "linked":
         return redirect(request, f"{CONSOLE_PREFIX}/account/connected?connected={quote(provider)}")
     if finished.outcome == "link_required":
@@ -190,11 +190,11 @@ async def sign_in_callback(
             f"An account with {finished.email} already exists. Log in with its password, then connect {label} from "
             "your account page."
         )
-        return _login(
+        return login_form(
             request, finished.return_to, values={"email": finished.email or ""}, errors={"form": why}, status=409
         )
     assert finished.signed_in is not None
-    return _first_factor_passed(request, finished.signed_in, finished.return_to)
+    return first_factor_passed(request, finished.signed_in, finished.return_to)
 
 
 @router.post("/login/mfa", name="console.login_mfa")

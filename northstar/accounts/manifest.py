@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
-from northstar.accounts import console, console_organization, models, scim
+from northstar.accounts import console, console_organization, models, saml, scim
 from northstar.accounts.api import api_keys, authentication, organizations, projects
 from northstar.accounts.service import identity
 from northstar.accounts.service.credentials import CredentialAuthenticator
@@ -30,7 +30,7 @@ async def _runtime(app: FastAPI) -> AsyncIterator[None]:
 MANIFEST = Manifest(
     name="accounts",
     api_routers=(authentication.router, organizations.router, projects.router, api_keys.router),
-    routers=(scim.router,),
+    routers=(scim.router, saml.router),
     console_pages=(console.router, console_organization.router),
     console_templates=console.TEMPLATES,
     console_nav=(
@@ -54,6 +54,10 @@ MANIFEST = Manifest(
         "core.organizations",
         "core.project_members",
         "core.projects",
+        "core.saml_assertions",
+        "core.saml_connections",
+        "core.saml_identities",
+        "core.saml_requests",
         "core.scim_tokens",
         "core.scim_users",
         "core.team_members",
@@ -65,6 +69,6 @@ MANIFEST = Manifest(
         Resource("invitations"),
         Resource("api_keys"),
     ),
-    audit_targets=("api_key", "invitation", "organization", "project", "scim_token", "team", "user"),
+    audit_targets=("api_key", "invitation", "organization", "project", "saml_connection", "scim_token", "team", "user"),
     lifespan=_runtime,
 )

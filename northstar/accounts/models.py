@@ -22,7 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from northstar.core.crypto import EncryptedColumn, register_encrypted_column
@@ -155,6 +155,7 @@ class RefreshToken(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    single_sign_on: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
 
 
 class Membership(Base):
@@ -341,3 +342,89 @@ class ScimUser(Base):
     role: Mapped[str] = mapped_column(String(20), nullable=False, server_default="member")
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
+
+
+GRANTED_ROLE_CHECK = "default_role IN ('admin', 'member', 'analyst', 'investor')"
+
+
+class SamlConnection(Base):
+    """An org's SAML identity provider: who it is (entity id), where people sign on, the certificates its
+    assertions must be signed with (more than one during a rotation), which attributes carry the e-mail, name and
+    groups, the role each IdP group gives (founders are never made by an IdP), and whether members must use it."""
+
+    __tablename__ = "saml_connections"
+    __table_args__ = (
+        UniqueConstraint("org_id", name="uq_saml_connections_org_id"),
+        CheckConstraint(GRANTED_ROLE_CHECK, name="default_role"),
+        {"schema": "core"},
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    org_id: Mapped[uuid.UUID] = org_fk()
+    idp_entity_id: Mapped[str] = mapped_column(String(1000), nullable=False)
+    idp_sso_url: Mapped[str] = mapped_column(String(2000), nullable=False)
+    idp_certificates: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False)
+    metadata_url: Mapped[str | None] = mapped_column(String(2000))
+    metadata_fetched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    email_attribute: Mapped[str] = mapped_column(String(255), nullable=False, server_default="")
+    name_attribute: Mapped[str] = mapped_column(String(255), nullable=False, server_default="")
+    groups_attribute: Mapped[str] = mapped_column(String(255), nullable=False, server_default="")
+    group_roles: Mapped[dict[str, str]] = mapped_column(JSONB, nullable=False, server_default="{}")
+    default_role: Mapped[str] = mapped_column(String(20), nullable=False, server_default="member")
+    just_in_time: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="true")
+    allow_idp_initiated: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="true")
+    enforced: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+
+
+class SamlRequest(Base):
+    """An AuthnRequest we sent: a response's ``InResponseTo`` must name one of the org's, unexpired, and uses it up.
+    ``link_user_id`` is the signed-in user who started it to connect their account to the org's IdP."""
+
+    __tablename__ = "saml_requests"
+    __table_args__ = (Index("ix_saml_requests_org_id_expires_at", "org_id", "expires_at"), {"schema": "core"})
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    org_id: Mapped[uuid.UUID] = org_fk()
+    return_to: Mapped[str] = mapped_column(Text, nullable=False)
+    link_user_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("auth.users.id", ondelete="CASCADE")
+    )
+    created_at: Mapped[datetime] = created_at()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SamlAssertion(Base):
+    """An assertion id already accepted: the same assertion posted again before it expires is a replay."""
+
+    __tablename__ = "saml_assertions"
+    __table_args__ = {"schema": "core"}
+
+    org_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("core.organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    assertion_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    created_at: Mapped[datetime] = created_at()
+
+
+class SamlIdentity(Base):
+    """The user the org's IdP means by a NameID: found by it again, whatever e-mail the IdP later sends."""
+
+    __tablename__ = "saml_identities"
+    __table_args__ = (
+        UniqueConstraint("org_id", "name_id", name="uq_saml_identities_org_name_id"),
+        UniqueConstraint("org_id", "user_id", name="uq_saml_identities_org_user"),
+        {"schema": "core"},
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    org_id: Mapped[uuid.UUID] = org_fk()
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("auth.users.id", ondelete="CASCADE"), nullable=False
+    )
+    name_id: Mapped[str] = mapped_column(String(255), nullable=False)
+    created_at: Mapped[datetime] = created_at()
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

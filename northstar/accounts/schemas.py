@@ -167,6 +167,57 @@ class ScimTokenCreated(ScimTokenOut):
     token: str = Field(description="shown once: the identity provider's bearer token")
 
 
+GrantedRoleName = Literal["admin", "member", "analyst", "investor"]
+Attribute = Field("", max_length=255, description="the SAML attribute's name; empty: the usual names")
+
+
+class SsoSettingsRequest(RequestModel):
+    """The org's SAML identity provider. Metadata (its XML, or the URL it is published at) is needed the first
+    time; later it may be left out to change only the mapping."""
+
+    metadata_xml: str | None = Field(None, max_length=1024 * 1024, description="the IdP's SAML 2.0 metadata")
+    metadata_url: str | None = Field(
+        None, max_length=2000, pattern=r"^https?://", description="where the IdP publishes its metadata"
+    )
+    email_attribute: str = Attribute
+    name_attribute: str = Attribute
+    groups_attribute: str = Attribute
+    group_roles: dict[str, GrantedRoleName] = Field(
+        {}, max_length=200, description="the role each IdP group gives (the strongest wins); never founder"
+    )
+    default_role: GrantedRoleName = Field("member", description="the role of a person in no mapped group")
+    just_in_time: bool = Field(True, description="make new people members at their first sign-on")
+    allow_idp_initiated: bool = Field(True, description="accept sign-ons started at the IdP (no AuthnRequest)")
+    enforced: bool = Field(False, description="members must sign in with SSO (founders keep a password login)")
+
+    @model_validator(mode="after")
+    def _one_metadata(self) -> SsoSettingsRequest:
+        if self.metadata_xml is not None and self.metadata_url is not None:
+            raise ValueError("give the metadata or its URL, not both")
+        return self
+
+
+class SsoSettingsOut(CamelModel):
+    configured: bool
+    entity_id: str = Field(description="our SP entity id, to give the IdP")
+    acs_url: str = Field(description="our assertion consumer service (HTTP-POST), to give the IdP")
+    metadata_url: str = Field(description="our SP metadata")
+    login_url: str = Field(description="where members start a sign-on")
+    idp_entity_id: str | None = None
+    idp_sso_url: str | None = None
+    idp_certificates: int = Field(0, description="how many signing certificates are trusted")
+    idp_metadata_url: str | None = None
+    metadata_fetched_at: datetime | None = None
+    email_attribute: str = ""
+    name_attribute: str = ""
+    groups_attribute: str = ""
+    group_roles: dict[str, str] = {}
+    default_role: str = "member"
+    just_in_time: bool = True
+    allow_idp_initiated: bool = True
+    enforced: bool = False
+
+
 class MyOrganizationOut(OrganizationOut):
     role: RoleName
 

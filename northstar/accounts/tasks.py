@@ -8,7 +8,7 @@ from sqlalchemy import delete, func, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.accounts.models import Invitation, RefreshToken
-from northstar.accounts.service import identity
+from northstar.accounts.service import identity, saml
 from northstar.core.db import execute_count, settings_of
 from northstar.core.mailer import send_email
 from northstar.core.queue import periodic_per_org, queue_app, task_database, tenant_task
@@ -46,3 +46,10 @@ async def purge_sign_in_states(timestamp: int) -> int:
     """Hourly: trips to sign-in providers over for a day are deleted (they belong to no org)."""
     async with task_database().tenant_transaction() as session:
         return await identity.purge_finished(session)
+
+
+@periodic_per_org("accounts.purge_saml_sign_ons", cron="23 * * * *")
+async def purge_saml_sign_ons(session: AsyncSession) -> int:
+    """Hourly: the org's SAML sign-on requests over for a day, and assertion ids past expiry (no replay can use
+    them any more: the assertion itself has expired)."""
+    return await saml.purge_finished(session)

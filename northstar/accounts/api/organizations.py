@@ -40,11 +40,13 @@ from northstar.accounts.schemas import (
     ScimTokenCreated,
     ScimTokenOut,
     SignInProviderOut,
+    SsoSettingsOut,
+    SsoSettingsRequest,
     UserOut,
     UserUpdateRequest,
 )
 from northstar.accounts.service import authentication as auth_service
-from northstar.accounts.service import identity, pii, scim, users
+from northstar.accounts.service import identity, pii, saml, scim, users
 from northstar.accounts.service import organizations as service
 from northstar.core.context import ClientMeta, CurrentPrincipal, DbSession, audit_target
 from northstar.core.http import ERROR_RESPONSES, Envelope, Page, PageEnvelope
@@ -197,6 +199,31 @@ async def new_scim_token(request: Request, principal: OrgUpdate, session: DbSess
 async def revoke_scim_token(request: Request, principal: OrgUpdate, session: DbSession) -> None:
     await scim.revoke_tokens(session, org_id=principal.org_id)
     audit_target(request, "scim_token", principal.org_id)
+
+
+@router.get("/organization/sso", response_model=Envelope[SsoSettingsOut], name="organization.sso")
+async def sso_settings(request: Request, principal: OrgUpdate, session: DbSession) -> Envelope[SsoSettingsOut]:
+    """The org's SAML single sign-on: the addresses to give the IdP, and the IdP as configured."""
+    connection = await saml.connection_of(session, principal.org_id)
+    return Envelope(data=saml.described(request.app.state.settings.public_url, principal.org_id, connection))
+
+
+@router.put("/organization/sso", response_model=Envelope[SsoSettingsOut], name="organization.configure_sso")
+async def configure_sso(
+    body: SsoSettingsRequest, request: Request, principal: OrgUpdate, session: DbSession
+) -> Envelope[SsoSettingsOut]:
+    """Configure SAML single sign-on from the IdP's metadata (uploaded, or fetched from its URL), with attribute
+    and group-to-role mapping; ``enforced`` ends members' other sessions at once."""
+    connection = await saml.configure(session, principal=principal, body=body, client=ClientMeta.of(request))
+    audit_target(request, "saml_connection", connection.id)
+    return Envelope(data=saml.described(request.app.state.settings.public_url, principal.org_id, connection))
+
+
+@router.delete("/organization/sso", status_code=status.HTTP_204_NO_CONTENT, name="organization.remove_sso")
+async def remove_sso(request: Request, principal: OrgUpdate, session: DbSession) -> None:
+    """Remove single sign-on: members sign in with their passwords or sign-in providers again."""
+    await saml.remove(session, org_id=principal.org_id)
+    audit_target(request, "saml_connection", principal.org_id)
 
 
 @router.get("/members", response_model=PageEnvelope[MemberOut], name="members.list")

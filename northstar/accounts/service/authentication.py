@@ -10,7 +10,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from northstar.accounts.models import Membership, MfaRecoveryCode, RefreshToken, User
+from northstar.accounts.models import Membership, MfaRecoveryCode, RefreshToken, SamlConnection, User
 from northstar.accounts.schemas import LoginResult, MfaEnrollment, TokenPair
 from northstar.accounts.service import pii
 from northstar.accounts.service.organizations import accept_invitation
@@ -68,6 +68,8 @@ async def signup(
     user = await create_user(session, email=email, password=password, name=name)
     if invitation_token:
         membership = await accept_invitation(session, token=invitation_token, user=user, client=client)
+        if await requires_sso(session, membership.org_id):
+            raise SsoRequired("This organization requires single sign-on: sign in with SSO instead of signing up")
         return SignupOutcome(user, membership.org_id, Role(membership.role))
     org = await create_organization(
         session, name=organization_name or f"{name or email.split('@')[0]}'s org", founder=user
@@ -92,16 +94,17 @@ async def _membership_role(session: AsyncSession, *, org_id: uuid.UUID, user_id:
     return Role(role) if role else None
 
 
-async def _default_org(session: AsyncSession, user_id: uuid.UUID) -> uuid.UUID | None:
-    return await session.scalar(
-        select(Membership.org_id).where(Membership.user_id == user_id).order_by(Membership.created_at).limit(1)
-    )
-
-
 async def issue_tokens(
-    session: AsyncSession, *, user: User, org_id: uuid.UUID, client: ClientMeta, family_id: uuid.UUID | None = None
+    session: AsyncSession,
+    *,
+    user: User,
+    org_id: uuid.UUID,
+    client: ClientMeta,
+    family_id: uuid.UUID | None = None,
+    single_sign_on: bool = False,
 ) -> TokenPair:
-    """A new refresh token (starting a family unless given) and an access token bound to one org."""
+    """A new refresh token (starting a family unless given) and an access token bound to one org;
+    ``single_sign_on`` marks a session the org's identity provider made."""
     settings = settings_of(session).auth
     keys = auth_keys(settings_of(session))
     secret = new_secret()
@@ -114,6 +117,7 @@ async def issue_tokens(
         user_agent=client.user_agent,
         ip=client.ip,
         expires_at=now() + timedelta(seconds=settings.refresh_ttl_seconds),
+        single_sign_on=single_sign_on,
     )
     session.add(token)
     await session.flush()
@@ -170,22 +174,33 @@ async def login(
 
 
 async def sign_in_with(
-    session: AsyncSession, *, user: User, client: ClientMeta, method: str, org_id: uuid.UUID | None = None
+    session: AsyncSession,
+    *,
+    user: User,
+    client: ClientMeta,
+    method: str,
+    org_id: uuid.UUID | None = None,
+    single_sign_on: bool = False,
 ) -> LoginResult:
-    """A user whose first factor is proven (a password, a sign-in provider): their tokens, or the MFA step when
-    they turned it on."""
+    """A user whose first factor is proven (a password, a sign-in provider, the org's SAML IdP): their tokens, or
+    the MFA step when they turned it on."""
     if not user.is_active:
         raise LoginFailed("This account is deactivated", code="account_inactive")
-    target_org = await _login_org(session, user=user, org_id=org_id)
+    if single_sign_on:
+        assert org_id is not None
+        target_org = org_id
+    else:
+        target_org = await _login_org(session, user=user, org_id=org_id, client=client, method=method)
     if user.mfa_enabled:
         challenge = auth_keys(settings_of(session)).signer.issue(
             typ="mfa",
             subject=str(user.id),
             ttl_seconds=settings_of(session).auth.mfa_challenge_ttl_seconds,
-            claims={"org": str(target_org)},
+            claims={"org": str(target_org), "sso": single_sign_on},
         )
         return LoginResult(mfa_required=True, mfa_token=challenge)
-    return LoginResult(mfa_required=False, tokens=await _complete_login(session, user, target_org, client, method))
+    tokens = await _complete_login(session, user, target_org, client, method, single_sign_on=single_sign_on)
+    return LoginResult(mfa_required=False, tokens=tokens)
 
 
 class LoginFailed(Unauthorized):
@@ -195,24 +210,71 @@ class LoginFailed(Unauthorized):
     commit = True
 
 
-async def _login_org(session: AsyncSession, *, user: User, org_id: uuid.UUID | None) -> uuid.UUID:
+async def requires_sso(session: AsyncSession, org_id: uuid.UUID) -> bool:
+    """Whether the org (the transaction's tenant) lets its members in only through its SAML IdP."""
+    return bool(await session.scalar(select(SamlConnection.enforced).where(SamlConnection.org_id == org_id)))
+
+
+class SsoRequired(Forbidden):
+    """The org requires its single sign-on: only its IdP (or a founder's break-glass password) lets members in."""
+
+    code = "sso_required"
+
+
+async def _login_org(
+    session: AsyncSession, *, user: User, org_id: uuid.UUID | None, client: ClientMeta, method: str
+) -> uuid.UUID:
+    """The org a sign-in not made by an IdP goes to: the one asked for, else the user's first that lets them in
+    without single sign-on. A founder's way into an org that enforces it is the audited break-glass."""
     await set_tenant_context(session, user_id=user.id)
     if org_id is not None:
-        if await _membership_role(session, org_id=org_id, user_id=user.id) is None:
+        role = await _membership_role(session, org_id=org_id, user_id=user.id)
+        if role is None:
             raise Unauthorized("You are not a member of that organization", code="not_a_member")
-        return org_id
-    default = await _default_org(session, user.id)
-    if default is None:
-        raise Unauthorized("This account belongs to no organization", code="no_organization")
-    return default
+        candidates = [(org_id, role)]
+    else:
+        rows = await session.execute(
+            select(Membership.org_id, Membership.role)
+            .where(Membership.user_id == user.id)
+            .order_by(Membership.created_at)
+        )
+        candidates = [(found, Role(role)) for found, role in rows.all()]
+        if not candidates:
+            raise Unauthorized("This account belongs to no organization", code="no_organization")
+    enforcing = []
+    for candidate, role in candidates:
+        await set_tenant_context(session, org_id=candidate, user_id=user.id)
+        if not await requires_sso(session, candidate):
+            return candidate
+        enforcing.append((candidate, role))
+    founded = next((candidate for candidate, role in enforcing if role == Role.FOUNDER), None)
+    if founded is None:
+        raise SsoRequired("Your organization requires single sign-on: use “Sign in with SSO” on the login page")
+    await set_tenant_context(session, org_id=founded, user_id=user.id)
+    await audit.record(
+        session,
+        org_id=founded,
+        action="auth.sso_break_glass",
+        actor_type="user",
+        actor_id=user.id,
+        client=client,
+        details={"method": method},
+    )
+    return founded
 
 
 async def _complete_login(
-    session: AsyncSession, user: User, org_id: uuid.UUID, client: ClientMeta, method: str
+    session: AsyncSession,
+    user: User,
+    org_id: uuid.UUID,
+    client: ClientMeta,
+    method: str,
+    *,
+    single_sign_on: bool = False,
 ) -> TokenPair:
     await set_tenant_context(session, org_id=org_id, user_id=user.id)
     user.last_login_at = now()
-    tokens = await issue_tokens(session, user=user, org_id=org_id, client=client)
+    tokens = await issue_tokens(session, user=user, org_id=org_id, client=client, single_sign_on=single_sign_on)
     await audit.record(
         session,
         org_id=org_id,
@@ -243,7 +305,8 @@ async def verify_mfa_login(
     if not ok:
         await _record_failed_login(session, user, client, "mfa")
         raise LoginFailed("Invalid verification code", code="invalid_mfa_code")
-    return await _complete_login(session, user, org_id, client, "mfa" if code else "recovery_code")
+    method = "mfa" if code else "recovery_code"
+    return await _complete_login(session, user, org_id, client, method, single_sign_on=claims.get("sso") is True)
 
 
 async def _consume_totp(session: AsyncSession, user: User, code: str) -> bool:
@@ -323,7 +386,14 @@ async def refresh(
     ):
         raise RefreshRejected("The account no longer has access to this organization")
     row.used_at = row.used_at or now()
-    return await issue_tokens(session, user=user, org_id=row.org_id, client=client, family_id=row.family_id)
+    return await issue_tokens(
+        session,
+        user=user,
+        org_id=row.org_id,
+        client=client,
+        family_id=row.family_id,
+        single_sign_on=row.single_sign_on,
+    )
 
 
 async def switch_organization(
@@ -333,7 +403,17 @@ async def switch_organization(
     if principal.user_id is None:
         raise Forbidden("Only a signed-in user can switch organizations", code="user_required")
     user = await get_user(session, principal.user_id)
-    target = await _login_org(session, user=user, org_id=org_id)
+    if principal.session_id is not None:
+        await set_tenant_context(session, org_id=principal.org_id, user_id=user.id)
+        made_by_idp = await session.scalar(
+            select(RefreshToken.single_sign_on).where(RefreshToken.family_id == principal.session_id).limit(1)
+        )
+        if made_by_idp and org_id != principal.org_id:
+            raise Forbidden(
+                "You signed in with this organization's single sign-on: log in again to reach another one",
+                code="sso_session",
+            )
+    target = await _login_org(session, user=user, org_id=org_id, client=client, method="switch")
     if principal.session_id is not None:
         await set_tenant_context(session, org_id=principal.org_id, user_id=user.id)
         await revoke_family(session, family_id=principal.session_id)

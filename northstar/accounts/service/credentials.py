@@ -11,7 +11,7 @@ from fastapi import Request
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from northstar.accounts.models import ApiKey, Membership
+from northstar.accounts.models import ApiKey, Membership, RefreshToken, SamlConnection
 from northstar.accounts.service.users import now
 from northstar.audit import service as audit
 from northstar.core.context import ClientMeta
@@ -263,10 +263,10 @@ class CredentialAuthenticator:
         try:
             claims = auth_keys(settings_of(session)).signer.verify(token, typ="access")
             user_id, session_id = uuid.UUID(claims["sub"]), uuid.UUID(claims["sid"])
-            org_id = uuid.UUID(claims["org"])
+            token_org = uuid.UUID(claims["org"])
         except (TokenError, KeyError, ValueError) as exc:
             raise Unauthorized("Invalid or expired access token", code="invalid_token") from exc
-        org_id = _requested_org(request) or org_id
+        org_id = _requested_org(request) or token_org
         rows = await set_tenant_context(
             session,
             org_id=org_id,
@@ -279,6 +279,8 @@ class CredentialAuthenticator:
             raise Unauthorized("You are not a member of this organization", code="not_a_member")
         if row.revoked:
             raise Unauthorized("This session has ended; log in again", code="session_revoked")
+        if org_id != token_org:
+            await _check_crossing(session, org_id=org_id, session_id=session_id, role=Role(row.role))
         return Principal(
             org_id=org_id,
             role=Role(row.role),
@@ -325,6 +327,21 @@ class CredentialAuthenticator:
             api_key_id=key.id,
             api_key_scopes=frozenset(key.scopes) if key.scopes is not None else None,
         )
+
+
+async def _check_crossing(session: AsyncSession, *, org_id: uuid.UUID, session_id: uuid.UUID, role: Role) -> None:
+    """A session acting in another of its user's orgs (``X-Org-Id``): not one an org's IdP made (it reaches only that
+    org), and not into an org that requires single sign-on, but for its founders."""
+    made_by_idp = await session.scalar(
+        select(RefreshToken.id).where(RefreshToken.family_id == session_id, RefreshToken.single_sign_on).limit(1)
+    )
+    if made_by_idp is not None:
+        raise Forbidden(
+            "This session was made by an organization's single sign-on and reaches only it", code="sso_session"
+        )
+    enforced = await session.scalar(select(SamlConnection.enforced).where(SamlConnection.org_id == org_id))
+    if enforced and role != Role.FOUNDER:
+        raise Forbidden("This organization requires single sign-on: sign in with SSO", code="sso_required")
 
 
 def _requested_org(request: Request) -> uuid.UUID | None:
