@@ -280,6 +280,45 @@ class LlmSettings(BaseModel):
         return value
 
 
+class OAuthApp(BaseModel):
+    """The OAuth client an install registered with a provider, behind its integrations' "Connect" buttons (without
+    a client id and secret the provider has no button; pasting keys works either way). The endpoints default to the
+    provider's documented ones; set them for a proxy, a regional endpoint or a test server (Shopify's may name the
+    store as ``{shop}``). ``scopes`` replaces the read-only scopes the platform asks for."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt variable must not pass as "not configured"
+
+    client_id: str = ""
+    client_secret: str = ""
+    scopes: list[str] | None = None
+    authorize_url: str = Field("", pattern=r"^$|^https?://\S+$")
+    token_url: str = Field("", pattern=r"^$|^https?://\S+$")
+    revoke_url: str = Field("", pattern=r"^$|^https?://\S+$")
+    api_url: str = Field("", pattern=r"^$|^https?://\S+$")  # where integrations connected this way sync from
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.client_id and self.client_secret)
+
+
+class IntegrationOAuthSettings(BaseModel):
+    """OAuth connect for integrations: ``NORTHSTAR_INTEGRATIONS__OAUTH__HUBSPOT__CLIENT_ID`` and so on, per provider
+    (Stripe Connect, Google for GA4, HubSpot, Shopify); see docs/identity.md."""
+
+    stripe: OAuthApp = OAuthApp()
+    google: OAuthApp = OAuthApp()
+    hubspot: OAuthApp = OAuthApp()
+    shopify: OAuthApp = OAuthApp()
+    state_ttl_seconds: int = Field(600, gt=0, le=3600)  # from leaving for the provider's consent to coming back
+    refresh_margin_seconds: int = Field(300, ge=0, le=3600)  # an access token this close to expiry is refreshed
+
+
+class IntegrationsSettings(BaseModel):
+    """Integrations (KPIx): how accounts are connected through the providers' OAuth."""
+
+    oauth: IntegrationOAuthSettings = IntegrationOAuthSettings()
+
+
 class Settings(BaseSettings):
     """Environment variables are NORTHSTAR_<FIELD> (nested: NORTHSTAR_AUTH__SECRET_KEY)."""
 
@@ -309,6 +348,7 @@ class Settings(BaseSettings):
     alerts: AlertsSettings = AlertsSettings()
     webhooks: WebhooksSettings = WebhooksSettings()
     reports: ReportsSettings = ReportsSettings()
+    integrations: IntegrationsSettings = IntegrationsSettings()
 
     @model_validator(mode="after")
     def _public_url_of_the_listening_address(self) -> Settings:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
-from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
-if TYPE_CHECKING:
-    from northstar.settings import Settings
+from northstar.demo.loopback import free_port
+from northstar.integrations.authorization import SERVERS
+from northstar.settings import IntegrationOAuthSettings, IntegrationsSettings, OAuthApp, Settings
 
 # The fakes listen on loopback over plain HTTP, which the outbound guard refuses by default, and retries wait a few
 # milliseconds instead of half a second, doubling (what they wait is not what is tested). Every test worker runs so:
@@ -30,8 +32,45 @@ def reaching_loopback(settings: Settings) -> Settings:
     return settings.model_copy(update={"outbound": outbound})
 
 
+# The fake vendors' OAuth apps (tests/integrations/test_oauth.py, the console's OAuth test): their authorization
+# servers and APIs listen on one loopback port per test process, each vendor under its settings' name (/hubspot/…),
+# so a worker knows them from its start and refreshes tokens as the API that connected them would.
+OAUTH_URL = f"http://127.0.0.1:{free_port()}"
+OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET = "northstar-tests", secrets.token_urlsafe(24)
+
+
+def _oauth_app(setting: str) -> OAuthApp:
+    """The OAuth app of the fake under ``/{setting}``: the vendor's own paths, on loopback."""
+    server = next(server for server in SERVERS.values() if server.setting == setting)
+    base = f"{OAUTH_URL}/{setting}"
+    paths = {name: urlsplit(getattr(server.defaults, name)).path for name in ("authorize", "token", "revoke")}
+    return OAuthApp(
+        client_id=OAUTH_CLIENT_ID,
+        client_secret=OAUTH_CLIENT_SECRET,
+        authorize_url=base + paths["authorize"],
+        token_url=base + paths["token"],
+        revoke_url=base + paths["revoke"],
+        api_url=base,
+    )
+
+
+OAUTH_APPS = {server.setting: _oauth_app(server.setting) for server in SERVERS.values()}
+OAUTH_ENV = {
+    f"NORTHSTAR_INTEGRATIONS__OAUTH__{setting.upper()}__{name.upper()}": str(value)
+    for setting, app in OAUTH_APPS.items()
+    for name, value in app.model_dump(exclude_none=True).items()
+}
+
+
+def with_oauth_apps(settings: Settings) -> Settings:
+    """``settings`` with the fakes' OAuth apps, as every test worker has them (``OAUTH_ENV``)."""
+    oauth = IntegrationOAuthSettings(**OAUTH_APPS)
+    return settings.model_copy(update={"integrations": IntegrationsSettings(oauth=oauth)})
+
+
 WORKER_ENV = {
     **LOOPBACK_VENDORS,
+    **OAUTH_ENV,
     "NORTHSTAR_QUEUE__HEARTBEAT_SECONDS": "0.5",
     "NORTHSTAR_QUEUE__STALLED_WORKER_TIMEOUT_SECONDS": "3",
     "NORTHSTAR_DATASETS__RETRY_BASE_DELAY_SECONDS": "0.2",

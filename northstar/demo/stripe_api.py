@@ -21,6 +21,12 @@ Stripe Billing's writes, as a platform that sells plans makes them (form-encoded
 hosted page's ``url``, ``POST /v1/billing_portal/sessions``, ``POST /v1/subscriptions/{id}`` (a new price for its
 item) and ``DELETE /v1/subscriptions/{id}`` (cancel now). ``complete_checkout`` is the customer paying on the hosted
 page; ``signed`` makes a webhook delivery of an event with its ``Stripe-Signature`` header.
+
+Stripe Connect's OAuth, as ``connect.stripe.com`` serves it beside the API: the consent page at ``/oauth/authorize``,
+``POST /oauth/token`` (``grant_type`` ``authorization_code`` with ``code``, or ``refresh_token``; the platform's
+secret key as ``client_secret`` or HTTP basic) answering the connected account's access token (its secret key here,
+``api_key``), ``stripe_user_id`` and ``scope``, and ``POST /oauth/deauthorize`` (``client_id``, ``stripe_user_id``,
+the platform's key) after which the access token is refused. Refusals are OAuth's ``{"error", "error_description"}``.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from northstar.demo.stripe_account import API_VERSION, EVENT_RETENTION, Account, Obj
-from northstar.demo.vendor_api import FakeVendor, Seen
+from northstar.demo.vendor_api import ConsentScreen, FakeVendor, Seen, beside
 
 EMBEDDED = 10  # lines an invoice (and items a subscription) carries; the rest are paged
 PAGING = ("limit", "starting_after", "ending_before")
@@ -122,11 +128,18 @@ class FakeStripe:
     """A Stripe account behind its API; ``vendor`` has the request log, the ceiling and fault injection."""
 
     def __init__(
-        self, account: Account, *, api_key: str | None = None, requests_per_second: float | None = 25.0
+        self,
+        account: Account,
+        *,
+        api_key: str | None = None,
+        requests_per_second: float | None = 25.0,
+        client_id: str | None = None,
+        platform_key: str | None = None,
     ) -> None:
         self.account = account
         self.api_key = api_key or f"sk_test_{secrets.token_hex(16)}"
         self.revoked = False
+        self.refresh_token = ""
         self.checkout_sessions: dict[str, Obj] = {}
         self.portal_sessions: dict[str, Obj] = {}
         self._sorted: dict[str, tuple[int, list[str]]] = {}
@@ -145,9 +158,83 @@ class FakeStripe:
             retry_after_seconds=1.0,
         )
 
+        self.client_id = client_id or f"ca_{secrets.token_hex(16)}"  # the platform's Connect application
+        self.platform_key = platform_key or f"sk_test_{secrets.token_hex(20)}"
+        self.account_id = f"acct_{secrets.token_hex(8)}"
+        self.connected = False
+        self.consent = ConsentScreen("Stripe", self.client_id, allow="Connect", deny="Cancel")
+
     @property
     def app(self) -> ASGIApp:
-        return _StripeErrors(self.vendor.app, self)
+        return beside(
+            _StripeErrors(self.vendor.app, self),
+            [
+                self.consent.route("/oauth/authorize"),
+                Route("/oauth/token", self._oauth_token, methods=["POST"]),
+                Route("/oauth/deauthorize", self._deauthorize, methods=["POST"]),
+            ],
+        )
+
+    # --- Connect's OAuth ---------------------------------------------------------------------------------------
+
+    def _platform(self, request: Request, form: dict[str, str]) -> bool:
+        """The platform's secret key: as ``client_secret``, or in the Authorization header (basic or bearer)."""
+        header = request.headers.get("authorization", "")
+        scheme, _, credential = header.partition(" ")
+        if scheme.lower() == "basic":
+            credential = base64.b64decode(credential).decode().partition(":")[0]
+        given = form.get("client_secret") or credential
+        return secrets.compare_digest(given, self.platform_key)
+
+    async def _oauth_token(self, request: Request) -> Response:
+        form = {key: str(value) for key, value in (await request.form()).items()}
+        if not self._platform(request, form):
+            return _json({"error": "invalid_client", "error_description": "Invalid API Key provided"}, 401)
+        grant = form.get("grant_type")
+        if grant == "authorization_code":
+            allowed = self.consent.redeem(form.get("code", ""), client_id=self.client_id)
+            if allowed is None:
+                code = form.get("code", "")
+                return _json(
+                    {"error": "invalid_grant", "error_description": f"Authorization code does not exist: {code}"}, 400
+                )
+            scope = " ".join(allowed.scopes) or "read_only"
+        elif grant == "refresh_token" and self.connected and form.get("refresh_token") == self.refresh_token:
+            scope = "read_only"
+        else:
+            return _json({"error": "invalid_grant", "error_description": "Invalid refresh token"}, 400)
+        self.api_key, self.refresh_token = f"sk_test_{secrets.token_hex(16)}", f"rt_{secrets.token_hex(16)}"
+        self.connected, self.revoked = True, False
+        return _json(
+            {
+                "access_token": self.api_key,
+                "livemode": False,
+                "refresh_token": self.refresh_token,
+                "token_type": "bearer",
+                "stripe_publishable_key": f"pk_test_{secrets.token_hex(12)}",
+                "stripe_user_id": self.account_id,
+                "scope": scope,
+            }
+        )
+
+    async def _deauthorize(self, request: Request) -> Response:
+        form = {key: str(value) for key, value in (await request.form()).items()}
+        if not self._platform(request, form) or form.get("client_id") != self.client_id:
+            return _json(
+                {"error": "invalid_client", "error_description": f"No such application: '{form.get('client_id')}'"}, 401
+            )
+        if not self.connected or form.get("stripe_user_id") != self.account_id:
+            return _json(
+                {
+                    "error": "invalid_client",
+                    "error_description": f"This application is not connected to stripe account "
+                    f"{form.get('stripe_user_id')}, or that account does not exist.",
+                },
+                401,
+            )
+        self.connected = False
+        self.revoke()
+        return _json({"stripe_user_id": self.account_id})
 
     @property
     def seen(self) -> list[Seen]:

@@ -1,4 +1,5 @@
-"""Integration routes (seed 000 ``/api/integrations``): connect, list, test, sync now, pause, disconnect, webhooks."""
+"""Integration routes (seed 000 ``/api/integrations``): connect (with keys, or through the provider's consent screen),
+list, test, sync now, pause, disconnect, webhooks, and the consents given."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import uuid
 from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Path, Request, status
+from fastapi import APIRouter, Path, Query, Request, status
 from pydantic.alias_generators import to_camel
 
 from northstar.core.context import DbSession, audit_target
@@ -16,15 +17,23 @@ from northstar.core.http import ERROR_RESPONSES, Envelope, Page, PageEnvelope, r
 from northstar.core.idempotency import Idempotent
 from northstar.integrations import service
 from northstar.integrations.auth import IntegrationsCreate, IntegrationsDelete, IntegrationsRead, IntegrationsUpdate
+from northstar.integrations.authorization import SERVERS
+from northstar.integrations.connectors import CONNECTORS
 from northstar.integrations.models import Integration, SyncRun
 from northstar.integrations.schemas import (
     IntegrationCreate,
     IntegrationOut,
     IntegrationUpdate,
+    OAuthCallback,
+    OAuthConsentOut,
+    OAuthProviderOut,
+    OAuthStart,
+    OAuthStarted,
     Provider,
     SyncRunOut,
     WebhookAccepted,
 )
+from northstar.integrations.service import oauth
 from northstar.settings import Settings
 
 router = APIRouter(tags=["integrations"], responses=ERROR_RESPONSES)
@@ -209,3 +218,88 @@ async def receive_webhook(
     integration = await service.integration_for_webhook(session, integration_id=integration_id, provider=provider)
     accepted = await service.accept_webhook(session, integration=integration, body=body, headers=request.headers)
     return Envelope(data=WebhookAccepted(duplicate=not accepted))
+
+
+OAUTH = "/integrations/oauth"
+
+
+@router.get(f"{OAUTH}/providers", response_model=Envelope[list[OAuthProviderOut]], name="integrations.oauth_providers")
+async def oauth_providers(principal: IntegrationsRead, session: DbSession) -> Envelope[list[OAuthProviderOut]]:
+    """The providers this installation connects through their consent screen (the others take pasted keys)."""
+    settings = settings_of(session)
+    return Envelope(
+        data=[
+            OAuthProviderOut(
+                provider=provider,
+                title=CONNECTORS[provider].title,
+                scopes=list(oauth.server_for(settings, provider).requested_scopes),
+                needs=[to_camel(name) for name in SERVERS[provider].needs],
+                redirect_uri=oauth.callback_url(settings, provider),
+            )
+            for provider in oauth.connectable(settings)
+        ]
+    )
+
+
+@router.post(f"{OAUTH}/{{provider}}/start", response_model=Envelope[OAuthStarted], name="integrations.oauth_start")
+async def oauth_start(
+    provider: Annotated[Provider, Path()],
+    body: OAuthStart,
+    request: Request,
+    principal: IntegrationsCreate,
+    session: DbSession,
+) -> Envelope[OAuthStarted]:
+    """Begin connecting through the provider's consent screen (or reconnecting ``integrationId``): send the person to
+    ``authorizationUrl``; the provider sends them back to the console's callback, which finishes. 404
+    ``oauth_not_configured`` when the installation has no OAuth client for the provider."""
+    started = await oauth.start(
+        session,
+        principal=principal,
+        provider=provider,
+        name=body.name,
+        config=_snake(body.config),
+        integration_id=body.integration_id,
+    )
+    audit_target(request, "integration", body.integration_id or provider, oauth="start")
+    return Envelope(data=OAuthStarted(authorization_url=started.url, expires_at=started.expires_at))
+
+
+@router.post(f"{OAUTH}/{{provider}}/finish", response_model=Envelope[IntegrationOut], name="integrations.oauth_finish")
+async def oauth_finish(
+    provider: Annotated[Provider, Path()],
+    body: OAuthCallback,
+    request: Request,
+    principal: IntegrationsCreate,
+    session: DbSession,
+) -> Envelope[IntegrationOut]:
+    """Finish with what the provider sent to the redirect URI, for a client that receives it itself: the state must be
+    one this org and person started, unexpired and unused (400 ``invalid_state``); a refusal at the provider is 400
+    ``consent_denied``, a refused code 400 ``oauth_refused``. The integration is made (or reconnected) and synced."""
+    finished = await oauth.finish(
+        session, principal=principal, provider=provider, callback=body.model_dump(exclude_none=True)
+    )
+    audit_target(
+        request, "integration", finished.integration.id, oauth="reconnect" if finished.reconnected else "connect"
+    )
+    return Envelope(data=_out(finished.integration, settings_of(session)))
+
+
+@router.get(f"{OAUTH}/consents", response_model=PageEnvelope[OAuthConsentOut], name="integrations.oauth_consents")
+async def oauth_consents(
+    principal: IntegrationsRead,
+    session: DbSession,
+    page: Page,
+    integration_id: Annotated[uuid.UUID | None, Query(alias="integrationId")] = None,
+    provider: Annotated[Provider | None, Query()] = None,
+) -> PageEnvelope[OAuthConsentOut]:
+    """Who connected which provider account through its consent screen, the scopes granted, when, and revocations
+    (those of disconnected integrations too), newest first."""
+    found, total = await oauth.list_consents(
+        session,
+        org_id=principal.org_id,
+        integration_id=integration_id,
+        provider=provider,
+        offset=page.offset,
+        limit=page.limit,
+    )
+    return PageEnvelope(data=[OAuthConsentOut.model_validate(consent) for consent in found], meta=page.meta(total))

@@ -17,3 +17,4 @@ IntegrationsDelete = Annotated[Principal, Depends(require("integrations", "delet
 IntegrationsReadPage = Annotated[Principal, Depends(console_require("integrations", "read"))]
 IntegrationsCreatePage = Annotated[Principal, Depends(console_require("integrations", "create"))]
 IntegrationsUpdatePage = Annotated[Principal, Depends(console_require("integrations", "update"))]
+IntegrationsDeletePage = Annotated[Principal, Depends(console_require("integrations", "delete"))]

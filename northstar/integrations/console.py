@@ -1,5 +1,12 @@
 """The console's integration pages: the org's integrations, connecting a provider (a form made from its typed config
-model), and one integration's runs with test, sync now, pause and resume, and a live progress bar while it syncs.
+model, or "Connect" through the provider's consent screen when the install has an OAuth client for it), and one
+integration's runs with test, sync now, pause, resume, reconnect and disconnect, its consents, and a live progress bar
+while it syncs.
+
+"Connect" posts to a page that sends the browser on to the provider's consent screen (a refresh and a link): a form
+whose answer redirects to another origin is refused by the console's ``form-action 'self'`` policy. The provider
+comes back to the callback, a GET, which records its audit entry itself (``request_session`` audits state-changing
+methods only).
 
 Every page calls the same service functions behind the same gates as the API routes (``api.py``); the connect form
 is validated with the API's ``IntegrationCreate`` and then by the service's own checks, whose 422 details name the
@@ -21,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Union, get_args, get_origin
 
+from fastapi import Path as PathParam
 from fastapi import Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
@@ -28,20 +36,32 @@ from pydantic.alias_generators import to_camel, to_snake
 from pydantic.fields import FieldInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from northstar.audit import service as audit_service
 from northstar.core.console.pages import CSRF_FIELD, console_router, redirect, render
-from northstar.core.context import DbSession
+from northstar.core.context import DbSession, audit_target
+from northstar.core.db import settings_of
 from northstar.core.http import AppError, NotFound, Page
 from northstar.core.permissions import Principal
 from northstar.integrations import service
-from northstar.integrations.auth import IntegrationsCreatePage, IntegrationsReadPage, IntegrationsUpdatePage
+from northstar.integrations.auth import (
+    IntegrationsCreatePage,
+    IntegrationsDeletePage,
+    IntegrationsReadPage,
+    IntegrationsUpdatePage,
+)
+from northstar.integrations.authorization import SERVERS
 from northstar.integrations.connectors import CONNECTORS
 from northstar.integrations.models import Integration, SyncRun
-from northstar.integrations.schemas import IntegrationCreate
+from northstar.integrations.schemas import IntegrationCreate, OAuthStart
+from northstar.integrations.service import oauth
+from northstar.settings import Settings
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 PROVIDER_NAMES = {name: connector.title for name, connector in CONNECTORS.items()}
 RUNS_SHOWN = 20
+CONSENTS_SHOWN = 20
+CALLBACK_PARAMS = 30  # a provider's redirect carries a handful; more is not a provider's
 ACTIVE_RUN = ("queued", "running")
 WORDS = {"url": "URL", "id": "ID", "uri": "URI", "api": "API"}
 
@@ -188,7 +208,15 @@ async def integrations_page(
     return render(request, "integrations/list.html", context)
 
 
-def _connect_context(provider: str, values: Mapping[str, Any], errors: Mapping[str, str]) -> dict[str, Any]:
+def oauth_fields(provider: str) -> list[FormField]:
+    """What to give before the provider's consent screen (GA4's property, Shopify's store)."""
+    model = CONNECTORS[provider].settings_model
+    return [_config_field(name, model.model_fields[name]) for name in SERVERS[provider].needs]
+
+
+def _connect_context(
+    settings: Settings, provider: str, values: Mapping[str, Any], errors: Mapping[str, str]
+) -> dict[str, Any]:
     secrets, config = provider_form(provider)
     return {
         "provider": provider,
@@ -196,18 +224,52 @@ def _connect_context(provider: str, values: Mapping[str, Any], errors: Mapping[s
         "providers": PROVIDER_NAMES,
         "secrets": secrets,
         "config": config,
+        "oauth_fields": oauth_fields(provider) if provider in oauth.connectable(settings) else None,
         "values": {key: value for key, value in values.items() if not key.startswith("credential_")},
         "errors": errors,
     }
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 @router.get("/integrations/new", name="console.integrations_new")
 async def connect_page(
     request: Request, principal: IntegrationsCreatePage, provider: Annotated[str | None, Query(max_length=40)] = None
 ) -> Response:
+    settings = _settings(request)
     if provider is None:
-        return render(request, "integrations/providers.html", {"providers": PROVIDER_NAMES})
-    return render(request, "integrations/connect.html", _connect_context(_provider(provider), {"test": "on"}, {}))
+        connectable = oauth.connectable(settings)
+        needs = {name: bool(SERVERS[name].needs) for name in connectable}
+        return render(request, "integrations/providers.html", {"providers": PROVIDER_NAMES, "oauth": needs})
+    return render(
+        request, "integrations/connect.html", _connect_context(settings, _provider(provider), {"test": "on"}, {})
+    )
+
+
+def _form_errors(exc: ValidationError) -> dict[str, str]:
+    """A request model's problems, each by the input it belongs to."""
+    errors: dict[str, str] = {}
+    for problem in exc.errors():
+        errors.setdefault(_form_name(problem["loc"]), str(problem["msg"]).removeprefix("Value error, "))
+    return errors
+
+
+def _refusal_errors(exc: AppError) -> dict[str, str]:
+    """A service's refusal: its message over the form, its details beside their inputs."""
+    errors = {"form": exc.message}
+    for detail in exc.details or []:
+        path = str(detail.get("field", "")).removeprefix("body.").split(".")
+        errors.setdefault(_form_name(path), str(detail.get("message", "")))
+    return errors
+
+
+def _config_of(provider: str, values: Mapping[str, str]) -> dict[str, Any]:
+    """The form's ``config_*`` inputs as the API's camelCase config."""
+    raw = {key.removeprefix("config_"): value for key, value in values.items() if key.startswith("config_") and value}
+    return {to_camel(key): value for key, value in _typed_config(CONNECTORS[provider].settings_model, raw).items()}
 
 
 @router.post("/integrations/new", name="console.integrations_connect")
@@ -219,31 +281,25 @@ async def connect(
 ) -> Response:
     """Connect with the API's request model and service: a problem is shown beside its field (422)."""
     provider = _provider(provider)
-    form = await request.form()
-    values = {key: value for key, value in form.items() if key != CSRF_FIELD and isinstance(value, str)}
+    settings = _settings(request)
+    values = await _form_values(request)
     credentials = {
         to_camel(key.removeprefix("credential_")): value
         for key, value in values.items()
         if key.startswith("credential_") and value
     }
-    raw_config = {
-        key.removeprefix("config_"): value for key, value in values.items() if key.startswith("config_") and value
-    }
-    config = _typed_config(CONNECTORS[provider].settings_model, raw_config)
     body = {
         "provider": provider,
         "name": values.get("name", ""),
         "credentials": credentials,
-        "config": {to_camel(key): value for key, value in config.items()},
+        "config": _config_of(provider, values),
         "test": values.get("test") == "on",
     }
     try:
         parsed = IntegrationCreate.model_validate(body)
     except ValidationError as exc:
-        errors: dict[str, str] = {}
-        for problem in exc.errors():
-            errors.setdefault(_form_name(problem["loc"]), str(problem["msg"]).removeprefix("Value error, "))
-        return render(request, "integrations/connect.html", _connect_context(provider, values, errors), status=422)
+        context = _connect_context(settings, provider, values, _form_errors(exc))
+        return render(request, "integrations/connect.html", context, status=422)
     try:  # refused before anything is written (module docstring)
         integration = await service.connect(
             session,
@@ -257,12 +313,84 @@ async def connect(
     except AppError as exc:
         if exc.status != 422:
             raise
-        errors = {"form": exc.message}
-        for detail in exc.details or []:
-            path = str(detail.get("field", "")).removeprefix("body.").split(".")
-            errors.setdefault(_form_name(path), str(detail.get("message", "")))
-        return render(request, "integrations/connect.html", _connect_context(provider, values, errors), status=422)
+        context = _connect_context(settings, provider, values, _refusal_errors(exc))
+        return render(request, "integrations/connect.html", context, status=422)
     return redirect(request, f"/app/integrations/{integration.id}")
+
+
+async def _form_values(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {key: value for key, value in form.items() if key != CSRF_FIELD and isinstance(value, str)}
+
+
+@router.post("/integrations/oauth/{provider}/start", name="console.integrations_oauth_start")
+async def oauth_start(
+    request: Request,
+    principal: IntegrationsCreatePage,
+    session: DbSession,
+    provider: Annotated[str, PathParam(max_length=40)],
+) -> Response:
+    """Off to the provider's consent screen, for a new integration (name and settings from the form) or to reconnect
+    one (``integration_id``); problems are shown beside their inputs on the connect page."""
+    provider = _provider(provider)
+    settings = _settings(request)
+    values = await _form_values(request)
+    given = {key.removeprefix("oauth_"): value for key, value in values.items()}
+    body = {
+        "name": given.get("name") or None,
+        "config": _config_of(provider, given),
+        "integrationId": given.get("integration_id") or None,
+    }
+    try:
+        parsed = OAuthStart.model_validate(body)
+        started = await oauth.start(
+            session,
+            principal=principal,
+            provider=provider,
+            name=parsed.name,
+            config={to_snake(key): value for key, value in parsed.config.items()},
+            integration_id=parsed.integration_id,
+        )
+    except ValidationError as exc:
+        errors = _form_errors(exc)
+    except AppError as exc:  # refused before anything is written (module docstring)
+        if exc.status != 422:
+            raise
+        errors = _refusal_errors(exc)
+    else:
+        server = oauth.server_for(settings, provider)
+        context = {"provider_name": PROVIDER_NAMES[provider], "url": started.url, "scopes": server.requested_scopes}
+        return render(request, "integrations/consent.html", context)
+    oauth_errors = {f"oauth_{key}": message for key, message in errors.items()}
+    return render(
+        request, "integrations/connect.html", _connect_context(settings, provider, values, oauth_errors), status=422
+    )
+
+
+@router.get("/integrations/oauth/{provider}/callback", name="console.integrations_oauth_callback")
+async def oauth_callback(
+    request: Request,
+    principal: IntegrationsCreatePage,
+    session: DbSession,
+    provider: Annotated[str, PathParam(max_length=40)],
+) -> Response:
+    """Back from the provider's consent screen: the integration connected (or reconnected), or why not."""
+    provider = _provider(provider)
+    params = dict(request.query_params)
+    if len(params) > CALLBACK_PARAMS or any(len(value) > 2048 for value in params.values()):
+        raise AppError("That is not a provider's answer", code="oauth_refused")
+    try:
+        finished = await oauth.finish(session, principal=principal, provider=provider, callback=params)
+    except AppError as exc:
+        if exc.status not in (400, 502):
+            raise
+        context = _connect_context(_settings(request), provider, {}, {"oauth_form": exc.message})
+        return render(request, "integrations/connect.html", context, status=exc.status)
+    audit_target(
+        request, "integration", finished.integration.id, oauth="reconnect" if finished.reconnected else "connect"
+    )
+    await audit_service.record_request(session, request, principal)
+    return redirect(request, f"/app/integrations/{finished.integration.id}")
 
 
 async def _detail(
@@ -279,9 +407,21 @@ async def _detail(
     runs, total = await service.list_runs(
         session, org_id=principal.org_id, integration_id=integration_id, offset=0, limit=RUNS_SHOWN
     )
+    consents, _ = await oauth.list_consents(
+        session,
+        org_id=principal.org_id,
+        integration_id=integration_id,
+        provider=None,
+        offset=0,
+        limit=CONSENTS_SHOWN,
+    )
     context = {
         "integration": integration,
         "provider": PROVIDER_NAMES[integration.provider],
+        "reconnectable": integration.provider in oauth.connectable(settings_of(session)),
+        "consents": consents,
+        "people": await oauth.people(session, org_id=principal.org_id, consents=consents),
+        "may_delete": principal.may_try("delete", "integrations"),
         "lag": _lag(integration),
         "runs": [_run_view(run) for run in runs],
         "runs_total": total,
@@ -380,3 +520,12 @@ async def resume(
     request: Request, integration_id: uuid.UUID, principal: IntegrationsUpdatePage, session: DbSession
 ) -> Response:
     return await _set_paused(request, session, principal, integration_id, paused=False)
+
+
+@router.post("/integrations/{integration_id}/disconnect", name="console.integrations_disconnect")
+async def disconnect(
+    request: Request, integration_id: uuid.UUID, principal: IntegrationsDeletePage, session: DbSession
+) -> Response:
+    """The API's disconnect: a grant made through the provider's consent screen is revoked there first."""
+    await service.disconnect(session, principal=principal, integration_id=integration_id)
+    return redirect(request, "/app/integrations")

@@ -1,14 +1,16 @@
-"""Integrations: connected accounts of Stripe, Shopify, GA4, Mixpanel, HubSpot, GitHub, GitLab, Jira and Linear,
-their syncs and webhooks, and approved DevBizOps proposals filed in the trackers."""
+"""Integrations: connected accounts of Stripe, Shopify, GA4, Mixpanel, HubSpot, GitHub, GitLab, Jira and Linear (with
+pasted keys, or through the provider's OAuth consent), their syncs and webhooks, and approved DevBizOps proposals
+filed in the trackers."""
 
 from __future__ import annotations
 
 from types import MappingProxyType
 
-from northstar.core.manifest import Manifest, NavLink
+from northstar.core.manifest import Manifest, NavLink, SettingsSection
 from northstar.core.permissions import Resource, allow
 from northstar.devbizops.service import agents as agents_service
 from northstar.integrations import api, console, models
+from northstar.settings import IntegrationsSettings
 
 MANIFEST = Manifest(
     name="integrations",
@@ -25,8 +27,11 @@ MANIFEST = Manifest(
         "integrations.records",
         "integrations.sync_runs",
         "integrations.webhook_deliveries",
+        "integrations.oauth_states",
+        "integrations.oauth_consents",
     ),
     schemas=("integrations",),
     resources=(Resource("integrations", member=(allow("read"),), analyst=(allow("read"),)),),
     audit_targets=("integration",),
+    settings=SettingsSection("integrations", IntegrationsSettings),
 )

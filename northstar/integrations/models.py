@@ -1,4 +1,5 @@
-"""Integration tables (schema ``integrations``): connected accounts, sync runs, source records, webhook deliveries."""
+"""Integration tables (schema ``integrations``): connected accounts, sync runs, source records, webhook deliveries,
+and the OAuth trips and consents of accounts connected through a provider's consent screen."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from sqlalchemy import (
     CheckConstraint,
     DateTime,
+    ForeignKey,
     ForeignKeyConstraint,
     Index,
     PrimaryKeyConstraint,
@@ -18,7 +20,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from northstar.core.crypto import EncryptedColumn, register_encrypted_column
@@ -33,12 +35,13 @@ def integration_fk(table: str) -> ForeignKeyConstraint:
 
 
 class Integration(Base):
-    """One connected account of a provider; ``state`` holds each stream's cursor."""
+    """One connected account of a provider; ``state`` holds each stream's cursor. ``reconnect``: its OAuth grant
+    could not be refreshed, and someone must go through the provider's consent again."""
 
     __tablename__ = "integrations"
     __table_args__ = (
         UniqueConstraint("org_id", "id", name="uq_integrations_org_id_id"),
-        CheckConstraint("status IN ('active', 'paused', 'error')", name="status"),
+        CheckConstraint("status IN ('active', 'paused', 'error', 'reconnect')", name="status"),
         Index("ix_integrations_org_id_created_at", "org_id", "created_at"),
         {"schema": "integrations"},
     )
@@ -121,3 +124,64 @@ class WebhookDelivery(Base):
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class OAuthState(Base):
+    """One trip to a provider's consent screen: the SHA-256 of its ``state``, who started it in which org, what to
+    connect (a new integration's name and settings, or the integration to reconnect), the PKCE verifier; used once,
+    before it expires."""
+
+    __tablename__ = "oauth_states"
+    __table_args__ = (
+        integration_fk("oauth_states"),
+        Index("ix_oauth_states_expires_at", "expires_at"),
+        {"schema": "integrations"},
+    )
+
+    state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    org_id: Mapped[uuid.UUID] = org_fk()
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("auth.users.id", ondelete="CASCADE"), nullable=False
+    )
+    provider: Mapped[str] = mapped_column(String(20), nullable=False)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    config: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    integration_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    code_verifier: Mapped[str] = mapped_column(String(128), nullable=False)
+    created_at: Mapped[datetime] = created_at()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class OAuthConsent(Base):
+    """Who connected which provider account through its consent screen, the scopes it granted, when, until when the
+    access token works, and its revocation. Kept after the integration is disconnected (``integration_id`` then
+    names an integration that is gone): the record of who gave the platform access, and when that ended."""
+
+    __tablename__ = "oauth_consents"
+    __table_args__ = (
+        Index("ix_oauth_consents_org_id_granted_at", "org_id", "granted_at"),
+        Index(
+            "uq_oauth_consents_integration_id",
+            "integration_id",
+            unique=True,
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+        CheckConstraint("revocation IN ('disconnected', 'reconnected')", name="revocation"),
+        {"schema": "integrations"},
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    org_id: Mapped[uuid.UUID] = org_fk()
+    integration_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    provider: Mapped[str] = mapped_column(String(20), nullable=False)
+    user_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    account: Mapped[str | None] = mapped_column(String(255))
+    scopes: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False)
+    granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    refreshed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    revocation: Mapped[str | None] = mapped_column(String(20))
+    provider_revocation: Mapped[str | None] = mapped_column(String(300))

@@ -74,3 +74,61 @@ class SyncRunOut(CamelModel):
 class WebhookAccepted(CamelModel):
     received: bool = True
     duplicate: bool = Field(description="this delivery was received before: nothing more is done")
+
+
+class OAuthProviderOut(CamelModel):
+    provider: str
+    title: str
+    scopes: list[str] = Field(description="what the platform asks the provider for (read-only)")
+    needs: list[str] = Field(description="settings to give before the consent screen (GA4: propertyId; Shopify: shop)")
+    redirect_uri: str = Field(description="the callback registered with the provider")
+
+
+class OAuthStart(RequestModel):
+    name: Name | None = Field(
+        None, min_length=1, max_length=200, description="the new integration's (default: the provider's name)"
+    )
+    config: dict[Annotated[str, Field(max_length=60)], Any] = Field(
+        default_factory=dict, description="the new integration's settings, as for POST /integrations"
+    )
+    integration_id: uuid.UUID | None = Field(
+        None, description="reconnect this integration instead (its tokens are replaced)"
+    )
+
+
+class OAuthStarted(CamelModel):
+    authorization_url: str = Field(description="the provider's consent screen: send the person there")
+    expires_at: dt.datetime = Field(description="come back with the provider's answer before this")
+
+
+Param = Annotated[str, Field(max_length=2048)]
+
+
+class OAuthCallback(RequestModel):
+    """What the provider sent to the redirect URI, as it sent it."""
+
+    state: Annotated[str, Field(min_length=1, max_length=200)]
+    code: Param | None = None
+    error: Param | None = Field(None, description="the provider's refusal, e.g. access_denied")
+    error_description: Param | None = None
+    scope: Param | None = Field(None, description="the scopes granted, as Google and Stripe say them")
+    shop: Param | None = Field(None, description="Shopify: the store")
+    hmac: Param | None = Field(None, description="Shopify: the redirect's signature")
+    timestamp: Param | None = Field(None, description="Shopify")
+    host: Param | None = Field(None, description="Shopify")
+
+
+class OAuthConsentOut(CamelModel):
+    id: uuid.UUID
+    integration_id: uuid.UUID = Field(description="the integration it was given for (gone once disconnected)")
+    provider: str
+    user_id: uuid.UUID = Field(description="who went through the consent screen")
+    account: str | None = Field(description="the provider's account: Stripe's acct_…, HubSpot's hub id, the store")
+    scopes: list[str] = Field(description="the scopes the provider granted")
+    granted_at: dt.datetime
+    expires_at: dt.datetime | None = Field(description="when the current access token stops working (refreshed before)")
+    refreshed_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+    revoked_by: uuid.UUID | None
+    revocation: str | None = Field(description="disconnected, or reconnected (replaced by a newer consent)")
+    provider_revocation: str | None = Field(description="what the provider answered the revocation at disconnect")

@@ -9,8 +9,8 @@ only what it fetches itself. A run that fails, on the provider's answers or on a
 failed, never left running (a running run blocks the next). Inbound webhook deliveries are applied the same way,
 one object at a time. Approved DevBizOps proposals are filed in their trackers here too (``apply_proposals``).
 
-Credentials are a JSON object encrypted as one ``FieldCipher`` token (AES-256-GCM) with the integration id as
-associated data, so a token copied to another row does not decrypt.
+Connectors are opened with the integration's credentials as ``grants.open_integration`` makes them usable (an OAuth
+access token about to expire is refreshed first).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -28,30 +28,22 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from northstar.core.db import Database, get_in_org, settings_of
-from northstar.core.outbound import outbound_policy
+from northstar.core.db import Database, get_in_org
 from northstar.core.queue import enqueue_named
-from northstar.core.security import auth_keys
 from northstar.devbizops import service as devbizops_service
 from northstar.devbizops.service import agents as agents_service
-from northstar.integrations.connectors import CONNECTORS
-from northstar.integrations.connectors.base import Connector, ConnectorError, CredentialsRejected, Page, without_nul
+from northstar.integrations.connectors.base import (
+    Connector,
+    ConnectorError,
+    CredentialsRejected,
+    Page,
+    without_nul,
+)
+from northstar.integrations.grants import open_integration
 from northstar.integrations.models import Integration, Record, SyncRun, WebhookDelivery
 from northstar.metrics import service as metrics_service
-from northstar.settings import Settings
 
 log = structlog.get_logger("northstar.integrations")
-
-
-def seal(settings: Settings, integration_id: uuid.UUID, credentials: Mapping[str, str]) -> str:
-    return auth_keys(settings).cipher.encrypt(
-        orjson.dumps(dict(credentials)).decode(), associated_data=str(integration_id)
-    )
-
-
-def credentials_of(settings: Settings, integration: Integration) -> dict[str, str]:
-    opened = auth_keys(settings).cipher.decrypt(integration.credentials_encrypted, associated_data=str(integration.id))
-    return dict(orjson.loads(opened))
 
 
 async def request_sync(session: AsyncSession, *, integration: Integration, trigger: str, queue: bool = True) -> SyncRun:
@@ -86,12 +78,6 @@ async def request_sync(session: AsyncSession, *, integration: Integration, trigg
 
 async def _integration(session: AsyncSession, *, org_id: uuid.UUID, integration_id: uuid.UUID) -> Integration:
     return await get_in_org(session, Integration, integration_id, org_id=org_id, missing="No such integration")
-
-
-def open_connector(
-    provider: str, *, credentials: Mapping[str, str], config: Mapping[str, Any], settings: Settings
-) -> Connector:
-    return CONNECTORS[provider].open(credentials=credentials, config=config, policy=outbound_policy(settings.outbound))
 
 
 async def store_page(
@@ -154,14 +140,8 @@ async def run_sync(database: Database, *, org_id: uuid.UUID, run_id: uuid.UUID) 
         integration_id = integration.id
         started = dt.datetime.now(dt.UTC)
         try:
-            settings = settings_of(session)
-            connector = open_connector(
-                integration.provider,
-                credentials=credentials_of(settings, integration),
-                config=integration.config,
-                settings=settings,
-            )
-        except ConnectorError as exc:  # settings it cannot work with: said on the run, nothing is sent
+            connector = await open_integration(session, integration)
+        except ConnectorError as exc:  # settings it cannot work with, a grant that will not refresh: said on the run
             run.status, run.started_at, run.finished_at, run.error = "failed", started, started, str(exc)
             integration.last_error, integration.last_error_at = str(exc), started
             return
@@ -269,13 +249,7 @@ async def process_webhook(session: AsyncSession, *, delivery_id: uuid.UUID) -> N
     if delivery is None or delivery.status == "processed":
         return
     integration = await _integration(session, org_id=delivery.org_id, integration_id=delivery.integration_id)
-    settings = settings_of(session)
-    connector = open_connector(
-        integration.provider,
-        credentials=credentials_of(settings, integration),
-        config=integration.config,
-        settings=settings,
-    )
+    connector = await open_integration(session, integration)
     try:
         carried = await connector.webhook_record(delivery.payload, delivery.topic)
         touched = (
@@ -316,13 +290,7 @@ async def _file(session: AsyncSession, *, org_id: uuid.UUID, found: agents_servi
     if integration is None or integration.org_id != org_id:
         await agents_service.failed(session, org_id=org_id, proposal_id=found.proposal_id, error="No such integration")
         return 0
-    settings = settings_of(session)
-    connector = open_connector(
-        integration.provider,
-        credentials=credentials_of(settings, integration),
-        config=integration.config,
-        settings=settings,
-    )
+    connector = await open_integration(session, integration)
     try:
         if found.existing is not None:
             external_id, key = found.existing

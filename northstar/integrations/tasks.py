@@ -12,6 +12,7 @@ from northstar.core.queue import periodic_per_org, queue_app, task_database, ten
 from northstar.integrations import sync
 from northstar.integrations.connectors import CONNECTORS
 from northstar.integrations.models import Integration
+from northstar.integrations.service import oauth
 
 
 @queue_app.task(name="integrations.sync", queue="integrations", retry=3)
@@ -45,6 +46,12 @@ async def schedule_syncs(session: AsyncSession) -> int:
     for integration in due:
         await sync.request_sync(session, integration=integration, trigger="schedule")
     return len(due)
+
+
+@periodic_per_org("integrations.purge_oauth_states", cron="23 * * * *")
+async def purge_oauth_states(session: AsyncSession) -> int:
+    """Hourly: trips to a provider's consent screen over for a day are deleted (``oauth.purge_states``)."""
+    return await oauth.purge_states(session)
 
 
 def _interval_minutes(integration: Integration) -> int:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from northstar.core.db import Database, settings_of
 from northstar.demo.engineering_history import History
 from northstar.devbizops import service
-from northstar.integrations.sync import seal
+from northstar.integrations.grants import seal
 from tests.factories import Account
 
 

@@ -8,8 +8,14 @@ it. A report without rows leaves ``rows`` and ``rowCount`` out, as proto3 JSON d
 ``YYYYMMDD``. Errors are Google's JSON, ``{"error": {"code", "message", "status"}}``: 401 ``UNAUTHENTICATED`` for an
 unknown bearer token, 403 ``PERMISSION_DENIED`` for another property, 400 ``INVALID_ARGUMENT`` for unknown fields or
 bad dates, 429 ``RESOURCE_EXHAUSTED`` when the quota is made to run out (``exhaust_quota``), 503 ``UNAVAILABLE``
-during an outage (``break_after``). The token endpoint takes the refresh-token grant (form-encoded) and answers
-Google's token JSON, or its ``invalid_grant`` / ``invalid_client`` errors.
+during an outage (``break_after``).
+
+Google's OAuth 2.0 server beside it: the consent page at ``/o/oauth2/v2/auth`` (PKCE S256 checked when a challenge
+is sent), ``POST /token`` (form-encoded: the ``authorization_code`` grant with ``client_id``, ``client_secret``,
+``redirect_uri``, ``code`` and ``code_verifier``, and the ``refresh_token`` grant), answering Google's token JSON
+(access tokens for ``expires_in`` 3599 seconds) or its ``invalid_grant`` / ``invalid_client`` /
+``unsupported_grant_type`` errors, and ``POST /revoke`` (``token``: a refresh token ends with every access token made
+from it; an unknown one is 400 ``invalid_token``).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import itertools
+import secrets
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
@@ -24,8 +31,9 @@ from typing import Any, Literal
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
-from northstar.demo.vendor_api import FakeVendor
+from northstar.demo.vendor_api import ConsentScreen, FakeVendor, beside
 
 DIMENSIONS = ("date", "sessionDefaultChannelGroup")
 METRIC_TYPES = {
@@ -79,17 +87,32 @@ class FakeGoogleAnalytics:
     _outage_after: int | None = None
     _outage_kind: Literal["server_error", "malformed"] = "server_error"
     _issued: itertools.count[int] = field(default_factory=itertools.count)
+    made_from: dict[str, str] = field(default_factory=dict)  # access token: the refresh token it was made from
+    revoked: list[str] = field(default_factory=list)
     vendor: FakeVendor = field(init=False)
+    consent: ConsentScreen = field(init=False)
 
     def __post_init__(self) -> None:
         self.vendor = FakeVendor(
             routes=[
                 Route("/v1beta/properties/{property}:runReport", self.run_report, methods=["POST"]),
                 Route("/v1beta/properties/{property}/metadata", self.metadata, methods=["GET"]),
-                Route("/token", self.token, methods=["POST"]),
             ],
             authorised=lambda request: True,
         )  # Google answers its own 401 body, below
+        self.consent = ConsentScreen("Google", self.client_id, allow="Allow", deny="Cancel")
+
+    @property
+    def app(self) -> ASGIApp:
+        """The Data API, and Google's OAuth server beside it."""
+        return beside(
+            self.vendor.app,
+            [
+                self.consent.route("/o/oauth2/v2/auth"),
+                Route("/token", self.token, methods=["POST"]),
+                Route("/revoke", self.revoke, methods=["POST"]),
+            ],
+        )
 
     @property
     def report_path(self) -> str:
@@ -241,25 +264,55 @@ class FakeGoogleAnalytics:
     async def token(self, request: Request) -> Response:
         form = {key: str(value) for key, value in (await request.form()).items()}
         self.token_grants.append(form)
-        if form.get("grant_type") != "refresh_token":
+        grant = form.get("grant_type")
+        if grant not in ("refresh_token", "authorization_code"):
             return JSONResponse(
-                {
-                    "error": "unsupported_grant_type",
-                    "error_description": f"Invalid grant_type: {form.get('grant_type', '')}",
-                },
+                {"error": "unsupported_grant_type", "error_description": f"Invalid grant_type: {grant or ''}"},
                 status_code=400,
             )
         if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
             return JSONResponse(
                 {"error": "invalid_client", "error_description": "The OAuth client was not found."}, status_code=401
             )
-        if form.get("refresh_token") not in self.refresh_tokens:
-            return JSONResponse(
-                {"error": "invalid_grant", "error_description": "Token has been expired or revoked."}, status_code=400
+        answer: dict[str, Any] = {"expires_in": 3599, "scope": SCOPE, "token_type": "Bearer"}
+        if grant == "authorization_code":
+            allowed = self.consent.redeem(
+                form.get("code", ""),
+                client_id=self.client_id,
+                redirect_uri=form.get("redirect_uri"),
+                verifier=form.get("code_verifier"),
             )
+            if allowed is None:
+                return JSONResponse({"error": "invalid_grant", "error_description": "Bad Request"}, status_code=400)
+            refresh = f"1//0g-{secrets.token_urlsafe(24)}"
+            self.refresh_tokens.add(refresh)
+            answer |= {"refresh_token": refresh, "scope": " ".join(allowed.scopes)}
+        else:
+            refresh = form.get("refresh_token", "")
+            if refresh not in self.refresh_tokens:
+                return JSONResponse(
+                    {"error": "invalid_grant", "error_description": "Token has been expired or revoked."},
+                    status_code=400,
+                )
         token = f"ya29.a0-issued-{next(self._issued)}"
         self.access_tokens.add(token)
-        return JSONResponse({"access_token": token, "expires_in": 3599, "scope": SCOPE, "token_type": "Bearer"})
+        self.made_from[token] = refresh
+        return JSONResponse({"access_token": token, **answer})
+
+    async def revoke(self, request: Request) -> Response:
+        """A refresh token's revocation ends the access tokens made from it; an access token's, itself."""
+        token = str((await request.form()).get("token", ""))
+        if token in self.refresh_tokens:
+            self.refresh_tokens.discard(token)
+            self.access_tokens -= {access for access, made in self.made_from.items() if made == token}
+        elif token in self.access_tokens:
+            self.access_tokens.discard(token)
+        else:
+            return JSONResponse(
+                {"error": "invalid_token", "error_description": "Token expired or revoked"}, status_code=400
+            )
+        self.revoked.append(token)
+        return JSONResponse({})
 
 
 def _ordered(

@@ -7,11 +7,21 @@ requested properties, as strings, plus ``hs_object_id``, ``createdate`` and ``hs
 ``paging.next.after`` while more results match. A query answers at most ``result_cap`` results (HubSpot's 10,000):
 an ``after`` at or past it is a 400. Requests beyond 4 a second are refused by ``FakeVendor`` with a 429; every error
 has HubSpot's body, ``{"status": "error", "message", "correlationId", "category"}``.
+
+Its OAuth app, beside the API: the consent page at ``/oauth/authorize`` ("Connect app"), ``POST /oauth/v1/token``
+(form-encoded ``grant_type`` ``authorization_code`` with ``client_id``, ``client_secret``, ``redirect_uri`` and
+``code``, or ``refresh_token``; access tokens last ``access_ttl_seconds``, 30 minutes), ``GET
+/oauth/v1/access-tokens/{token}`` (the hub and scopes a token is for) and ``DELETE /oauth/v1/refresh-tokens/{token}``
+(revocation, which ends the access tokens made from it). Its refusals have HubSpot's OAuth body, ``{"status":
+"BAD_AUTH_CODE", "message", "correlationId"}`` (``BAD_REFRESH_TOKEN``, ``BAD_CLIENT_ID``, …). The API takes the
+issued access tokens while they last, besides ``token`` (a private app's).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import secrets
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -25,13 +35,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from northstar.demo.vendor_api import FakeVendor
+from northstar.demo.vendor_api import ConsentScreen, FakeVendor, beside
 
 SEARCH_PATH = "/crm/v3/objects/deals/search"
 DEFAULT_PROPERTIES = ("hs_object_id", "createdate", "hs_lastmodifieddate")
 MAX_LIMIT = 200
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_CATEGORIES = {400: "VALIDATION_ERROR", 401: "INVALID_AUTHENTICATION", 429: "RATE_LIMITS"}
+_CATEGORIES = {400: "VALIDATION_ERROR", 401: "INVALID_AUTHENTICATION", 404: "OBJECT_NOT_FOUND", 429: "RATE_LIMITS"}
 _MESSAGES = {
     401: "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can "
     "find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
@@ -99,8 +109,17 @@ class FakeHubSpot:
     fail_after_searches: int | None = None  # after this many searches, the next ``failures`` answer 503
     failures: int = 6
     malformed_searches: set[int] = field(default_factory=set)  # these searches (1-based) answer a broken page
+    hub_id: int = 62515
+    client_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    client_secret: str = field(default_factory=lambda: str(uuid.uuid4()))
+    access_ttl_seconds: int = 1800
+    issued: dict[str, tuple[float, str]] = field(default_factory=dict)  # access token: (expiry, its refresh token)
+    refresh_tokens: dict[str, tuple[str, ...]] = field(default_factory=dict)  # refresh token: its scopes
+    token_requests: list[dict[str, str]] = field(default_factory=list)
+    revoked: list[str] = field(default_factory=list)  # refresh tokens revoked through the API
     _ids: int = 0
     vendor: FakeVendor = field(init=False)
+    consent: ConsentScreen = field(init=False)
 
     def __post_init__(self) -> None:
         self.vendor = FakeVendor(
@@ -109,14 +128,101 @@ class FakeHubSpot:
                 Route("/crm/v3/pipelines/deals", self._pipelines, methods=["GET"]),
                 Route("/account-info/v3/details", self._account, methods=["GET"]),
             ],
-            authorised=lambda request: request.headers.get("authorization") == f"Bearer {self.token}",
+            authorised=self._authorised,
             requests_per_second=4,
         )
+        self.consent = ConsentScreen("HubSpot", self.client_id, allow="Connect app", deny="Cancel")
 
     @property
     def app(self) -> ASGIApp:
-        """The vendor's routes behind ``FakeVendor``, its errors in HubSpot's shape."""
-        return BaseHTTPMiddleware(self.vendor.app, dispatch=_hubspot_errors)
+        """The vendor's routes behind ``FakeVendor``, its errors in HubSpot's shape, and its OAuth app beside."""
+        return beside(
+            BaseHTTPMiddleware(self.vendor.app, dispatch=_hubspot_errors),
+            [
+                self.consent.route("/oauth/authorize"),
+                Route("/oauth/v1/token", self._token, methods=["POST"]),
+                Route("/oauth/v1/access-tokens/{token}", self._token_info, methods=["GET"]),
+                Route("/oauth/v1/refresh-tokens/{token}", self._revoke, methods=["DELETE"]),
+            ],
+        )
+
+    def _authorised(self, request: Request) -> bool:
+        scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
+        return scheme == "Bearer" and (bearer == self.token or self._live(bearer) is not None)
+
+    def _live(self, access_token: str) -> str | None:
+        """The refresh token an unexpired access token was made from."""
+        expiry, refresh = self.issued.get(access_token, (0.0, ""))
+        return refresh if expiry > time.time() else None
+
+    def expire_access_tokens(self) -> None:
+        """Every access token issued so far has expired."""
+        self.issued = {token: (0.0, refresh) for token, (_, refresh) in self.issued.items()}
+
+    def uninstall(self) -> None:
+        """The account's admin uninstalled the app: its refresh tokens no longer refresh, its access tokens end."""
+        self.refresh_tokens.clear()
+        self.expire_access_tokens()
+
+    async def _token(self, request: Request) -> Response:
+        form = {key: str(value) for key, value in (await request.form()).items()}
+        self.token_requests.append(form)
+        grant = form.get("grant_type")
+        if grant not in ("authorization_code", "refresh_token"):
+            return oauth_error("BAD_GRANT_TYPE", "grant_type must be authorization_code or refresh_token")
+        if form.get("client_id") != self.client_id:
+            return oauth_error("BAD_CLIENT_ID", "missing or unknown client id")
+        if form.get("client_secret") != self.client_secret:
+            return oauth_error("BAD_CLIENT_SECRET", "missing or invalid client secret")
+        if grant == "authorization_code":
+            allowed = self.consent.redeem(
+                form.get("code", ""), client_id=self.client_id, redirect_uri=form.get("redirect_uri")
+            )
+            if allowed is None:
+                return oauth_error("BAD_AUTH_CODE", "missing or unknown auth code")
+            refresh = str(uuid.uuid4())
+            self.refresh_tokens[refresh] = allowed.scopes
+        else:
+            refresh = form.get("refresh_token", "")
+            if refresh not in self.refresh_tokens:
+                return oauth_error("BAD_REFRESH_TOKEN", "missing or invalid refresh token")
+        access = f"CJ{secrets.token_urlsafe(32)}"
+        self.issued[access] = (time.time() + self.access_ttl_seconds, refresh)
+        return JSONResponse(
+            {
+                "token_type": "bearer",
+                "refresh_token": refresh,
+                "access_token": access,
+                "expires_in": self.access_ttl_seconds,
+            }
+        )
+
+    async def _token_info(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        refresh = self._live(token)
+        if refresh is None or refresh not in self.refresh_tokens:
+            return hubspot_error(404, "Access token not found or expired")
+        return JSONResponse(
+            {
+                "token": token,
+                "user": "ada@example.com",
+                "hub_domain": "demo.hubspot.com",
+                "scopes": list(self.refresh_tokens[refresh]),
+                "hub_id": self.hub_id,
+                "app_id": 456789,
+                "expires_in": int(self.issued[token][0] - time.time()),
+                "user_id": 12345,
+                "token_type": "access",
+            }
+        )
+
+    async def _revoke(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        if self.refresh_tokens.pop(token, None) is None:
+            return oauth_error("BAD_REFRESH_TOKEN", "missing or invalid refresh token", status=404)
+        self.revoked.append(token)
+        self.issued = {access: made for access, made in self.issued.items() if made[1] != token}
+        return Response(status_code=204)
 
     def add_deal(self, *, created: dt.datetime, modified: dt.datetime | None = None, **properties: str | None) -> str:
         """A new deal (properties as HubSpot strings); returns its id."""
@@ -249,6 +355,13 @@ def _matches(deal: dict[str, Any], rule: dict[str, Any]) -> bool:
 
 def _result(deal: dict[str, Any], wanted: list[str]) -> dict[str, Any]:
     return {**deal, "properties": {name: deal["properties"].get(name) for name in wanted}}
+
+
+def oauth_error(status_name: str, message: str, *, status: int = 400) -> JSONResponse:
+    """HubSpot's OAuth refusals: the reason in ``status``."""
+    return JSONResponse(
+        {"status": status_name, "message": message, "correlationId": str(uuid.uuid4())}, status_code=status
+    )
 
 
 def hubspot_error(status: int, message: str) -> JSONResponse:

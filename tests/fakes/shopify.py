@@ -13,6 +13,13 @@ Every answer has ``extensions.cost``: the requested cost (an object costs 1, sca
 more than 1000 is ``MAX_COST_EXCEEDED``; one costing more than the bucket holds is ``THROTTLED`` — both with HTTP 200,
 as Shopify answers them. ``rest_order`` and ``rest_refund`` give objects the way webhooks carry them (REST shape,
 numeric ids, timestamps in the shop's time zone), and ``webhook_headers`` signs a delivery.
+
+The app's install (Shopify's OAuth): the grant page at ``/admin/oauth/authorize`` ("Install app"), whose redirect back
+carries ``code``, ``host``, ``shop``, ``state`` and ``timestamp`` signed with the app's client secret (``hmac``: hex
+HMAC-SHA256 of the other parameters, sorted, ``key=value`` joined by ``&``); ``POST /admin/oauth/access_token``
+(``client_id``, ``client_secret``, ``code``, as JSON or a form) answering an offline token and its scopes, or
+``{"error", "error_description"}``; and ``DELETE /admin/api_permissions/current.json``, the app uninstalling itself,
+after which its token is refused.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import hashlib
 import hmac
 import json
 import re
+import secrets
 import time
 import uuid
 import zoneinfo
@@ -34,7 +42,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from northstar.demo.vendor_api import FakeVendor, FaultKind
+from northstar.demo.vendor_api import ConsentScreen, FakeVendor, FaultKind, beside
 
 API_VERSION = "2024-07"
 GRAPHQL_PATH = f"/admin/api/{API_VERSION}/graphql.json"
@@ -230,18 +238,65 @@ class ShopifyStore:
     _fault_after: tuple[int, FaultKind, int] | None = None
     _drain_before: set[str] = field(default_factory=set)
     _ids: int = 1000
+    client_id: str = field(default_factory=lambda: secrets.token_hex(16))
+    client_secret: str = field(default_factory=lambda: f"shpss_{secrets.token_hex(16)}")
+    uninstalls: int = 0
     vendor: FakeVendor = field(init=False)
+    consent: ConsentScreen = field(init=False)
 
     def __post_init__(self) -> None:
         self._available, self._refilled = self.maximum_available, time.monotonic()
         self.vendor = FakeVendor(
-            routes=[Route(GRAPHQL_PATH, self._graphql, methods=["POST"])],
+            routes=[
+                Route(GRAPHQL_PATH, self._graphql, methods=["POST"]),
+                Route("/admin/api_permissions/current.json", self._uninstall, methods=["DELETE"]),
+            ],
             authorised=lambda request: request.headers.get("x-shopify-access-token") == self.token,
         )
+        self.consent = ConsentScreen("Shopify", self.client_id, allow="Install app", deny="Cancel", signed=self.signed)
 
     @property
     def app(self) -> Any:
-        return self.vendor.app
+        return beside(
+            self.vendor.app,
+            [
+                self.consent.route("/admin/oauth/authorize"),
+                Route("/admin/oauth/access_token", self._access_token, methods=["POST"]),
+            ],
+        )
+
+    def signed(self, back: dict[str, str]) -> dict[str, str]:
+        """The install's redirect back as Shopify sends it: the store, when, and the HMAC of all of it."""
+        host = base64.b64encode(f"admin.shopify.com/store/{self.domain.split('.')[0]}".encode()).decode()
+        back = {**back, "shop": self.domain, "host": host, "timestamp": str(int(time.time()))}
+        message = "&".join(f"{key}={value}" for key, value in sorted(back.items()))
+        return {**back, "hmac": hmac.new(self.client_secret.encode(), message.encode(), hashlib.sha256).hexdigest()}
+
+    async def _access_token(self, request: Request) -> JSONResponse:
+        if request.headers.get("content-type", "").startswith("application/json"):
+            body = {key: str(value) for key, value in (await request.json()).items()}
+        else:
+            body = {key: str(value) for key, value in (await request.form()).items()}
+        if body.get("client_id") != self.client_id or body.get("client_secret") != self.client_secret:
+            return JSONResponse(
+                {"error": "invalid_client", "error_description": "Client credentials are invalid"}, status_code=400
+            )
+        allowed = self.consent.redeem(body.get("code", ""), client_id=self.client_id)
+        if allowed is None:
+            return JSONResponse(
+                {
+                    "error": "invalid_request",
+                    "error_description": "The authorization code was not found or was already used",
+                },
+                status_code=400,
+            )
+        self.token, self.scopes = f"shpat_{uuid.uuid4().hex}", set(allowed.scopes)
+        return JSONResponse({"access_token": self.token, "scope": ",".join(sorted(self.scopes))})
+
+    async def _uninstall(self, request: Request) -> JSONResponse:
+        self.uninstalls += 1
+        self.revoke()
+        return JSONResponse({})
 
     # what tests do to the store
 

@@ -106,7 +106,7 @@ async def test_a_full_sync_pages_the_report_and_computes_traffic_metrics(
     client: httpx.AsyncClient, founder: Account, database: Database, worker: Workers
 ) -> None:
     fake = _fake()
-    async with serving(fake.vendor.app) as base:
+    async with serving(fake.app) as base:
         integration = await _connect(client, founder, base)
         run = await wait_for_sync(client, founder, integration["id"])
 
@@ -203,7 +203,7 @@ async def test_a_later_sync_reads_the_last_three_days_again(
         return today - dt.timedelta(days=back)
 
     fake = _fake(rows={**ROWS, (day(2), "Direct"): Traffic(10, 9, 4, "1")})
-    async with serving(fake.vendor.app) as base:
+    async with serving(fake.app) as base:
         integration = await _connect(client, founder, base)
         assert (await wait_for_sync(client, founder, integration["id"]))["status"] == "succeeded"
         first_reports = len(fake.reports)
@@ -234,7 +234,7 @@ async def test_a_sync_broken_on_page_three_resumes_from_its_cursor(
 ) -> None:
     fake = _fake()
     fake.break_after(2)  # pages 1 and 2 answer, page 3 fails beyond every retry
-    async with serving(fake.vendor.app) as base:
+    async with serving(fake.app) as base:
         integration = await _connect(client, founder, base)
         failed = await wait_for_sync(client, founder, integration["id"])
         assert failed["status"] == "failed"
@@ -268,7 +268,7 @@ async def test_quota_errors_rate_limits_and_server_errors_are_retried(
     fake.vendor.fail_next("rate_limited", path_prefix=fake.report_path)  # 429 with Retry-After: 0
     fake.vendor.fail_next("server_error", path_prefix=fake.report_path, count=2)  # 503
     fake.exhaust_quota(1)  # then Google's own 429 RESOURCE_EXHAUSTED
-    async with serving(fake.vendor.app) as base:
+    async with serving(fake.app) as base:
         integration = await _connect(client, founder, base)
         run = await wait_for_sync(client, founder, integration["id"])
 
@@ -283,7 +283,7 @@ async def test_a_malformed_page_fails_the_run_and_keeps_what_was_stored(
 ) -> None:
     fake = _fake()
     fake.break_after(1, kind="malformed")
-    async with serving(fake.vendor.app) as base:
+    async with serving(fake.app) as base:
         integration = await _connect(client, founder, base)
         run = await wait_for_sync(client, founder, integration["id"])
 
@@ -298,7 +298,7 @@ async def test_refused_credentials_put_the_integration_in_error(
     client: httpx.AsyncClient, founder: Account, worker: Workers
 ) -> None:
     fake = _fake()
-    async with serving(fake.vendor.app) as base:
+    async with serving(fake.app) as base:
         integration = await _connect(client, founder, base, test=False, credentials={"accessToken": "ya29.a0-revoked"})
         run = await wait_for_sync(client, founder, integration["id"])
         checked = await client.post(f"/api/v1/integrations/{integration['id']}/test", headers=founder.headers)
@@ -321,7 +321,7 @@ async def test_an_expired_access_token_is_refreshed_and_a_revoked_refresh_token_
         "clientId": fake.client_id,
         "clientSecret": fake.client_secret,
     }
-    async with serving(fake.vendor.app) as base:
+    async with serving(fake.app) as base:
         integration = await _connect(client, founder, base, credentials=credentials)  # the check refreshes too
         run = await wait_for_sync(client, founder, integration["id"])
         assert run["status"] == "succeeded", run

@@ -1,6 +1,6 @@
 """Integrations: connect, list, test, sync now, pause, disconnect, and inbound webhooks' acceptance.
 
-Credentials are a JSON object encrypted as one ``FieldCipher`` token (``sync.seal``); the API reports which secrets
+Credentials are a JSON object encrypted as one ``FieldCipher`` token (``grants.seal``); the API reports which secrets
 are stored, never their values. Syncs and webhook processing run on the queue (``tasks.py``, ``sync.py``).
 """
 
@@ -25,8 +25,9 @@ from northstar.core.queue import enqueue_named
 from northstar.integrations.connectors import CONNECTORS
 from northstar.integrations.connectors.base import ConnectorError, Signature, settings_problems
 from northstar.integrations.connectors.stripe import verify_signature
+from northstar.integrations.grants import credentials_of, open_connector, revoke_grant, seal, usable_credentials
 from northstar.integrations.models import Integration, SyncRun, WebhookDelivery
-from northstar.integrations.sync import credentials_of, open_connector, request_sync, seal
+from northstar.integrations.sync import request_sync
 from northstar.metrics import service as metrics_service
 from northstar.settings import Settings
 
@@ -69,7 +70,7 @@ def _check_credentials(provider: str, credentials: Mapping[str, str]) -> None:
     _check_fields(provider, "credentials", credentials, connector.credential_fields, connector.credential_fields[:1])
 
 
-def _check_config(provider: str, config: Mapping[str, Any]) -> None:
+def check_config(provider: str, config: Mapping[str, Any]) -> None:
     try:
         CONNECTORS[provider].settings_model.model_validate(config)
     except ValidationError as exc:
@@ -105,9 +106,31 @@ async def connect(
 ) -> Integration:
     """A new integration and its first sync (queued, unless ``queue_sync`` is false: see ``request_sync``)."""
     _check_credentials(provider, credentials)
-    _check_config(provider, config)
+    check_config(provider, config)
     if test:
         await _test(settings_of(session), provider, credentials, config)
+    return await create(
+        session,
+        principal=principal,
+        provider=provider,
+        name=name,
+        credentials=credentials,
+        config=config,
+        queue_sync=queue_sync,
+    )
+
+
+async def create(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    provider: str,
+    name: str,
+    credentials: Mapping[str, str],
+    config: dict[str, Any],
+    queue_sync: bool = True,
+) -> Integration:
+    """The integration row with its sealed credentials, and its first sync; the caller checked what it stores."""
     integration_id = uuid.uuid4()
     integration = Integration(
         id=integration_id,
@@ -138,7 +161,7 @@ async def get_integration(session: AsyncSession, *, org_id: uuid.UUID, integrati
     return await get_in_org(session, Integration, integration_id, org_id=org_id, missing="No such integration")
 
 
-def _may_change(principal: Principal, integration: Integration) -> None:
+def may_change(principal: Principal, integration: Integration) -> None:
     if not principal.can("update", "integrations", owner_id=integration.created_by):
         raise Forbidden("Your role cannot change this integration")
 
@@ -153,11 +176,11 @@ async def update_integration(
     config: dict[str, Any] | None,
 ) -> Integration:
     integration = await get_integration(session, org_id=principal.org_id, integration_id=integration_id)
-    _may_change(principal, integration)
+    may_change(principal, integration)
     if name is not None:
         integration.name = name
     if config is not None:
-        _check_config(integration.provider, config)
+        check_config(integration.provider, config)
         integration.config = config
     if credentials is not None:
         _check_credentials(integration.provider, credentials)
@@ -171,9 +194,13 @@ async def update_integration(
 
 
 async def test_integration(session: AsyncSession, *, principal: Principal, integration_id: uuid.UUID) -> Integration:
+    """One request with the stored credentials (an expiring OAuth access token refreshed first)."""
     integration = await get_integration(session, org_id=principal.org_id, integration_id=integration_id)
-    settings = settings_of(session)
-    await _test(settings, integration.provider, credentials_of(settings, integration), integration.config)
+    try:
+        credentials = await usable_credentials(session, integration)
+    except ConnectorError as exc:
+        raise ConnectionFailed(f"{integration.provider} did not accept the connection: {exc}") from None
+    await _test(settings_of(session), integration.provider, credentials, integration.config)
     return integration
 
 
@@ -188,7 +215,7 @@ async def set_paused(
     session: AsyncSession, *, principal: Principal, integration_id: uuid.UUID, paused: bool
 ) -> Integration:
     integration = await get_integration(session, org_id=principal.org_id, integration_id=integration_id)
-    _may_change(principal, integration)
+    may_change(principal, integration)
     integration.status = "paused" if paused else "active"
     await session.flush()
     await session.refresh(integration)
@@ -196,9 +223,11 @@ async def set_paused(
 
 
 async def disconnect(session: AsyncSession, *, principal: Principal, integration_id: uuid.UUID) -> None:
-    """Remove the integration, its records and the billing data it brought; the metrics are rebuilt at once."""
+    """Remove the integration, its records and the billing data it brought; the metrics are rebuilt at once. A grant
+    made through the provider's consent screen is revoked at the provider first (``grants.revoke_grant``)."""
     integration = await get_integration(session, org_id=principal.org_id, integration_id=integration_id)
-    _may_change(principal, integration)
+    may_change(principal, integration)
+    await revoke_grant(session, integration=integration, revoked_by=principal.user_id)
     await session.delete(integration)
     await session.flush()
     await metrics_service.refresh(session, org_id=principal.org_id)
