@@ -46,7 +46,9 @@ class IntegrationOut(CamelModel):
     id: uuid.UUID
     provider: str
     name: str
-    status: str = Field(description="active, paused, or error (see lastError)")
+    status: str = Field(
+        description="active, paused, error (see lastError), or reconnect (its OAuth grant no longer refreshes)"
+    )
     config: dict[str, Any]
     credentials: list[str] = Field(description="which secrets are stored (their values never leave the server)")
     webhook_path: str = Field(description="where the provider should send webhooks")

@@ -192,7 +192,10 @@ async def test_live_requests_follow_the_matrix(
             "proposal_id",
             "item_id",
         )
-    } | {"kind": "weekly_digest"}  # a report kind (a report file's kind answers 422 where allowed: not 403)
+    } | {
+        "kind": "weekly_digest",  # a report kind (a report file's kind answers 422 where allowed: not 403)
+        "provider": "hubspot",  # an integration provider (without an OAuth client, 404 where allowed: not 403)
+    }
     for row in api_rows():
         if ":" not in row["permission"]:
             continue
