@@ -350,8 +350,13 @@ SIGNED_ROUTES = {
     ("GET", f"{API_PREFIX}/report-files/{{report_id}}/{{kind}}"),  # signed by us: tests/reports/test_reports.py
     ("POST", f"{API_PREFIX}/inbound-hooks/{{hook_id}}"),  # a store's delivery: tests/socialproof/test_hooks.py
 }
-# Addressed by a name within the caller's own org, not by another tenant's id.
-OWN_ORG_ROUTES = {("PATCH", f"{API_PREFIX}/report-schedules/{{kind}}")}
+# Addressed by a name within the caller's own org, not by another tenant's id (another org's OAuth trip is refused
+# by its state: tests/integrations/test_oauth.py).
+OWN_ORG_ROUTES = {
+    ("PATCH", f"{API_PREFIX}/report-schedules/{{kind}}"),
+    ("POST", f"{API_PREFIX}/integrations/oauth/{{provider}}/start"),
+    ("POST", f"{API_PREFIX}/integrations/oauth/{{provider}}/finish"),
+}
 
 
 def _api_routes() -> list[tuple[str, str]]:
