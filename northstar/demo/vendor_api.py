@@ -176,7 +176,8 @@ class ConsentScreen:
         )
         listed = "".join(f"<li>{html.escape(scope)}</li>" for scope in scopes)
         return HTMLResponse(
-            f"""<!doctype html><html lang="en"><head><title>{self.vendor}: allow access</title><link rel="icon" href="data:,"></head><body><main>
+            f"""<!doctype html><html lang="en"><head><title>{self.vendor}: allow access</title>
+<link rel="icon" href="data:,"></head><body><main>
 <h1>Allow access to your {self.vendor} account?</h1><p>The app asks for:</p><ul>{listed}</ul>
 <form method="post">{hidden}<button name="decision" value="allow">{self.allow}</button>
 <button name="decision" value="deny">{self.deny}</button></form></main></body></html>"""
