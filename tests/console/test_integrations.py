@@ -153,6 +153,7 @@ async def test_every_provider_has_a_form_from_its_config(tab: Tab, founder: Acco
         await tab.page.goto(f"/app/integrations/new?provider={provider}")
         await expect(tab.page.get_by_role("heading", name=heading)).to_be_visible()
         await expect(tab.page.get_by_label(field, exact=True)).to_be_visible()
+        await expect(tab.page.get_by_role("button", name=heading)).to_have_count(0)  # no OAuth app: keys only
         await assert_accessible(tab.page, context=provider)
     await tab.page.goto("/app/integrations/new?provider=mixpanel")
     await tab.page.get_by_label("Secret", exact=True).fill("s3cret")
