@@ -176,7 +176,7 @@ class FakeSamlIdp:
         signed = self._signed(assertion)
         response = f"""<samlp:Response xmlns:samlp="{SAMLP}" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion"
     ID="_{uuid.uuid4().hex}" Version="2.0" IssueInstant="{_instant(issued)}"
-    Destination={quoteattr(recipient)}{answers}>
+    Destination={quoteattr(acs_url)}{answers}>
   <saml:Issuer>{escape(self.entity_id)}</saml:Issuer>
   <samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>
   {signed}

@@ -318,6 +318,13 @@ async def remove(session: AsyncSession, *, org_id: uuid.UUID) -> None:
     await session.execute(delete(SamlIdentity).where(SamlIdentity.org_id == org_id))
 
 
+async def linked_identity(session: AsyncSession, *, org_id: uuid.UUID, user_id: uuid.UUID) -> SamlIdentity | None:
+    """The identity at the org's IdP a user's account is connected to, if any."""
+    return await session.scalar(
+        select(SamlIdentity).where(SamlIdentity.org_id == org_id, SamlIdentity.user_id == user_id)
+    )
+
+
 async def org_of_slug(session: AsyncSession, slug: str) -> uuid.UUID:
     """The org behind the login page's "organization" field, when it has single sign-on."""
     found = await session.scalar(select(func.core.saml_org_of_slug(slug.strip().lower())))
