@@ -23,7 +23,7 @@ from northstar.demo.loopback import free_port, serving
 from northstar.demo.saml_idp import FakeSamlIdp, Misbehaviour, SamlPerson
 from northstar.settings import Settings
 from tests.console.conftest import csrf_of
-from tests.factories import PASSWORD, Account, add_member, login, refresh, signup, unique_email
+from tests.factories import PASSWORD, Account, add_member, signup, unique_email
 from tests.rows import rows_of
 
 
