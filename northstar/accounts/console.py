@@ -35,6 +35,7 @@ from northstar.core.console.pages import (
     Viewer,
     console_router,
     end_session,
+    leave_for,
     read_form,
     redirect,
     render,
@@ -147,8 +148,8 @@ async def sso_login(
         org_id = await saml.org_of_slug(session, organization)
     except AppError as exc:
         context = {"next": target, "values": {"organization": organization}, "errors": {"organization": exc.message}}
-        return render(request, "accounts/login_sso.html", context, status=exc.status)
-    return redirect(request, f"/saml/{org_id}/login?next={quote(target, safe='/')}")
+        return render(request, "accounts/login_sso.html", context, status=422)
+    return leave_for(request, f"/saml/{org_id}/login?next={quote(target, safe='/')}", "your identity provider")
 
 
 def _callback_url(request: Request, provider: str) -> str:
@@ -503,7 +504,7 @@ async def connect_account(
         )
     except AppError as exc:
         return await _connected(request, session, principal, errors={"form": exc.message}, status=exc.status)
-    return RedirectResponse(url, status_code=303)
+    return leave_for(request, url, identity.provider_of(request.app.state.settings, provider).label)
 
 
 @router.post("/account/sso/connect", name="console.connect_sso")
@@ -519,7 +520,7 @@ async def connect_sso(request: Request, principal: ConsolePrincipal, session: Db
         )
     except AppError as exc:
         return await _connected(request, session, principal, errors={"form": exc.message}, status=exc.status)
-    return RedirectResponse(url, status_code=303)
+    return leave_for(request, url, "your identity provider")
 
 
 @router.post("/account/connected/{provider}/disconnect", name="console.disconnect_account")

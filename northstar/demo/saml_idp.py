@@ -205,7 +205,7 @@ def post_form(acs_url: str, saml_response: str, relay_state: str | None) -> str:
     relay = (
         f'<input type="hidden" name="RelayState" value="{html.escape(relay_state)}">' if relay_state is not None else ""
     )
-    return f"""<!doctype html><html lang="en"><head><title>Signing you in</title></head>
+    return f"""<!doctype html><html lang="en"><head><title>Signing you in</title><link rel="icon" href="data:,"></head>
 <body onload="document.forms[0].submit()"><main>
 <form method="post" action="{html.escape(acs_url)}">
 <input type="hidden" name="SAMLResponse" value="{html.escape(saml_response)}">{relay}

@@ -22,7 +22,7 @@ from northstar.core.db import Database
 from northstar.demo.loopback import free_port, serving
 from northstar.demo.saml_idp import FakeSamlIdp, Misbehaviour, SamlPerson
 from northstar.settings import Settings
-from tests.console.conftest import csrf_of
+from tests.console.conftest import csrf_of, leaving_url
 from tests.factories import PASSWORD, Account, add_member, signup, unique_email
 from tests.rows import rows_of
 
@@ -431,9 +431,8 @@ async def test_a_founder_connects_their_account_while_signed_in(
         )
         listing = await browser.get("/app/account/connected")
         assert "Connect single sign-on" in listing.text
-        start = await browser.post("/app/account/sso/connect", data={"csrf_token": csrf_of(listing.text)})
-        assert start.status_code == 303
-        action, fields = posted_form((await browser.get(start.headers["location"])).text)
+        leaving = await browser.post("/app/account/sso/connect", data={"csrf_token": csrf_of(listing.text)})
+        action, fields = posted_form((await browser.get(leaving_url(leaving))).text)
         back = await browser.post(action, data=fields)
         assert back.status_code == 303 and back.headers["location"] == "/app/account/connected?connected=sso"
         assert "single sign-on is connected" in (await browser.get(back.headers["location"])).text
