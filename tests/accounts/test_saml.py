@@ -16,7 +16,9 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+from sqlalchemy import text
 
+from northstar.accounts.service import saml
 from northstar.app import create_app
 from northstar.core.db import Database
 from northstar.demo.loopback import free_port, serving
@@ -508,3 +510,22 @@ async def test_only_founders_and_admins_see_or_change_sso_and_orgs_stay_apart(
     assert (await rows_of(database, stranger.org_id, "SELECT count(*) FROM core.saml_requests")) == [(0,)]
     assert (await api.delete("/api/v1/organization/sso", headers=admin.headers)).status_code == 204
     assert (await api.get("/api/v1/organization/sso", headers=founder.headers)).json()["data"]["configured"] is False
+
+
+async def test_old_requests_and_expired_assertion_ids_are_forgotten(
+    site: str, api: httpx.AsyncClient, idp: FakeSamlIdp, database: Database
+) -> None:
+    founder = await signup(api)
+    assert (await configure(api, founder, idp)).status_code == 200
+    async with httpx.AsyncClient(timeout=30) as http:
+        assert (await sign_on(http, site, founder.org_id)).status_code == 303
+        await http.get(f"{site}/saml/{founder.org_id}/login")  # a request still running
+    counts = "SELECT (SELECT count(*) FROM core.saml_requests), (SELECT count(*) FROM core.saml_assertions)"
+    async with database.tenant_transaction(org_id=founder.org_id) as session:
+        assert await saml.purge_finished(session) == 0
+    assert await rows_of(database, founder.org_id, counts) == [(2, 1)]
+    async with database.tenant_transaction(org_id=founder.org_id) as session:
+        await session.execute(text("UPDATE core.saml_requests SET expires_at = now() - interval '25 hours'"))
+        await session.execute(text("UPDATE core.saml_assertions SET expires_at = now() - interval '2 hours'"))
+        assert await saml.purge_finished(session) == 3
+    assert await rows_of(database, founder.org_id, counts) == [(0, 0)]

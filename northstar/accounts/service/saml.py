@@ -629,9 +629,12 @@ async def _link(
 
 
 async def purge_finished(session: AsyncSession) -> int:
-    """The org's sign-on requests over for a day and assertion ids past expiry are forgotten."""
+    """The org's sign-on requests over for a day are forgotten, and assertion ids an hour past expiry (beyond the
+    clock drift an assertion is still accepted in)."""
     requests = await execute_count(
         session, delete(SamlRequest).where(SamlRequest.expires_at < now() - timedelta(days=1))
     )
-    assertions = await execute_count(session, delete(SamlAssertion).where(SamlAssertion.expires_at < now()))
+    assertions = await execute_count(
+        session, delete(SamlAssertion).where(SamlAssertion.expires_at < now() - timedelta(hours=1))
+    )
     return requests + assertions
