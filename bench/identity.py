@@ -45,7 +45,7 @@ from northstar.accounts.models import Membership, ScimUser, User
 from northstar.accounts.service import pii
 from northstar.accounts.service.users import NO_PASSWORD
 from northstar.core.db import settings_of
-from northstar.demo.loopback import free_port, serving
+from northstar.demo.loopback import serving_at_its_address
 from northstar.demo.oidc_provider import FakeOidcProvider
 from northstar.demo.saml_idp import FakeSamlIdp, SamlPerson
 
@@ -202,21 +202,17 @@ async def _scim(server: Server) -> dict[str, Any]:
 
 async def _run() -> dict[str, Any]:
     provider = FakeOidcProvider()
-    port = free_port()
-    provider.serve_at(f"http://127.0.0.1:{port}")
-    configured = [
-        {
-            "name": NAME,
-            "label": "Bench",
-            "issuer": provider.issuer,
-            "client_id": provider.client_id,
-            "client_secret": provider.client_secret,
-        }
-    ]
     idp = FakeSamlIdp(person=SamlPerson("grace", "bench-sso@example.com", "Grace Hopper"))
-    idp_port = free_port()
-    idp.serve_at(f"http://127.0.0.1:{idp_port}")
-    async with serving(provider.app, port=port), serving(idp.app, port=idp_port):
+    async with serving_at_its_address(provider), serving_at_its_address(idp):
+        configured = [
+            {
+                "name": NAME,
+                "label": "Bench",
+                "issuer": provider.issuer,
+                "client_id": provider.client_id,
+                "client_secret": provider.client_secret,
+            }
+        ]
         exchanges = await _exchanges(provider)
         with running_server("run", NORTHSTAR_AUTH__PROVIDERS=json.dumps(configured)) as server:
             callbacks = await _callbacks(server.base_url)

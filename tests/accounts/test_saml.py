@@ -12,7 +12,6 @@ import html
 import re
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import httpx
 import pytest
@@ -21,7 +20,7 @@ from sqlalchemy import text
 from northstar.accounts.service import saml
 from northstar.app import create_app
 from northstar.core.db import Database
-from northstar.demo.loopback import free_port, serving
+from northstar.demo.loopback import free_port, serving, serving_at_its_address
 from northstar.demo.saml_idp import FakeSamlIdp, Misbehaviour, SamlPerson
 from northstar.settings import Settings
 from tests.console.conftest import csrf_of, leaving_url
@@ -29,18 +28,10 @@ from tests.factories import PASSWORD, Account, add_member, signup, unique_email
 from tests.rows import rows_of
 
 
-@dataclass
-class Site:
-    url: str
-    idp: FakeSamlIdp
-
-
 @pytest.fixture(scope="module")
 async def idp() -> AsyncIterator[FakeSamlIdp]:
     fake = FakeSamlIdp()
-    port = free_port()
-    fake.serve_at(f"http://127.0.0.1:{port}")
-    async with serving(fake.app, port=port):
+    async with serving_at_its_address(fake):
         yield fake
 
 

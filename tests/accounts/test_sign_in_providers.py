@@ -16,7 +16,7 @@ from sqlalchemy import text
 from northstar.accounts.service import identity
 from northstar.app import create_app
 from northstar.core.db import Database
-from northstar.demo.loopback import free_port, serving
+from northstar.demo.loopback import free_port, serving, serving_at_its_address
 from northstar.demo.oidc_provider import FakeOidcProvider, Misbehaviour, Person
 from northstar.settings import Settings, SignInProvider
 from tests.console.conftest import csrf_of, leaving_url
@@ -29,9 +29,7 @@ NAME = "fakegoogle"
 @pytest.fixture(scope="module")
 async def provider() -> AsyncIterator[FakeOidcProvider]:
     fake = FakeOidcProvider()
-    port = free_port()
-    fake.serve_at(f"http://127.0.0.1:{port}")
-    async with serving(fake.app, port=port):
+    async with serving_at_its_address(fake):
         yield fake
 
 

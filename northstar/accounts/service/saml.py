@@ -57,7 +57,6 @@ from northstar.accounts.models import (
 from northstar.accounts.schemas import LoginResult, SsoSettingsOut, SsoSettingsRequest
 from northstar.accounts.service import authentication, organizations, scim
 from northstar.accounts.service.users import create_user, get_user, now, user_by_email
-from northstar.audit import service as audit
 from northstar.core.context import ClientMeta
 from northstar.core.db import execute_count, set_tenant_context, settings_of
 from northstar.core.http import AppError, NotFound, Unprocessable
@@ -539,14 +538,14 @@ async def _audit(
     client: ClientMeta,
     **details: str,
 ) -> None:
-    await audit.record(
+    await authentication.user_event(
         session,
         org_id=connection.org_id,
+        user_id=user_id,
         action=action,
-        actor_type="user",
-        actor_id=user_id,
         client=client,
-        details={"idp": connection.idp_entity_id, **details},
+        idp=connection.idp_entity_id,
+        **details,
     )
 
 
