@@ -1,5 +1,6 @@
-"""Identity (issue 16): the OpenID Connect callback, measured against a real provider on loopback, and the SCIM
-user list of an organization with 10,000 provisioned users.
+"""Identity (issue 16): the OpenID Connect callback, measured against a real provider on loopback, the SAML
+assertion consumer service against a real IdP on loopback, and the SCIM user list of an organization with 10,000
+provisioned users.
 
 Runs a real ``northstar run`` (API and worker) with ``northstar/demo/oidc_provider.py`` configured as its sign-in
 provider, served by this process. Each round starts a sign-in (``/app/login/with/…``), consents at the provider, and
@@ -9,6 +10,11 @@ person up and fills the caches; it is not counted.
 
 Baselines, same run: the provider's token endpoint alone (an authorization code with PKCE exchanged directly), which
 every callback waits for; and a password login through the API (argon2id at RFC 9106's low-memory profile).
+
+SAML: an org configured with ``northstar/demo/saml_idp.py``'s metadata. Each round starts a sign-on
+(``/saml/{org}/login``), has the IdP answer it, and times the POST to the ACS alone: the request used up, the
+signature verified by xmlsec, the conditions checked, the assertion id recorded, the person found and signed in. The
+first round provisions the person and is not counted. Baseline: the OIDC callback and the password login above.
 
 SCIM: 10,000 users provisioned into one org (written straight to its database as provisioning writes them: users
 with their e-mail and name encrypted, memberships, SCIM resources), then ``GET /scim/v2/Users`` pages of 100 from
@@ -24,6 +30,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import secrets
 import statistics
 import time
@@ -38,8 +45,9 @@ from northstar.accounts.models import Membership, ScimUser, User
 from northstar.accounts.service import pii
 from northstar.accounts.service.users import NO_PASSWORD
 from northstar.core.db import settings_of
-from northstar.demo.loopback import free_port, serving
+from northstar.demo.loopback import serving_at_its_address
 from northstar.demo.oidc_provider import FakeOidcProvider
+from northstar.demo.saml_idp import FakeSamlIdp, SamlPerson
 
 ROUNDS = int(os.environ.get("NORTHSTAR_BENCH_OIDC_ROUNDS", "200"))
 NAME = "bench"
@@ -58,6 +66,28 @@ async def _callbacks(base_url: str) -> list[float]:
             consent = await http.get(start.headers["location"])
             began = time.perf_counter()
             back = await http.get(consent.headers["location"])
+            timings.append(time.perf_counter() - began)
+            assert back.status_code == 303, back.text
+            http.cookies.clear()
+    return timings[1:]
+
+
+async def _sign_ons(base_url: str, idp: FakeSamlIdp) -> list[float]:
+    token = await asyncio.to_thread(signup, base_url, "bench-saml@example.com")
+    async with httpx.AsyncClient(timeout=30) as http:
+        bearer = {"Authorization": f"Bearer {token}"}
+        org = (await http.get(f"{base_url}/api/v1/organization", headers=bearer)).json()["data"]["id"]
+        configured = await http.put(
+            f"{base_url}/api/v1/organization/sso", json={"metadataXml": idp.metadata_xml()}, headers=bearer
+        )
+        configured.raise_for_status()
+        timings = []
+        for _ in range(ROUNDS + 1):
+            start = await http.get(f"{base_url}/saml/{org}/login")
+            page = (await http.get(start.headers["location"])).text
+            fields = dict(re.findall(r'name="(SAMLResponse|RelayState)" value="([^"]*)"', page))
+            began = time.perf_counter()
+            back = await http.post(f"{base_url}/saml/{org}/acs", data=fields)
             timings.append(time.perf_counter() - began)
             assert back.status_code == 303, back.text
             http.cookies.clear()
@@ -172,21 +202,21 @@ async def _scim(server: Server) -> dict[str, Any]:
 
 async def _run() -> dict[str, Any]:
     provider = FakeOidcProvider()
-    port = free_port()
-    provider.serve_at(f"http://127.0.0.1:{port}")
-    configured = [
-        {
-            "name": NAME,
-            "label": "Bench",
-            "issuer": provider.issuer,
-            "client_id": provider.client_id,
-            "client_secret": provider.client_secret,
-        }
-    ]
-    async with serving(provider.app, port=port):
+    idp = FakeSamlIdp(person=SamlPerson("grace", "bench-sso@example.com", "Grace Hopper"))
+    async with serving_at_its_address(provider), serving_at_its_address(idp):
+        configured = [
+            {
+                "name": NAME,
+                "label": "Bench",
+                "issuer": provider.issuer,
+                "client_id": provider.client_id,
+                "client_secret": provider.client_secret,
+            }
+        ]
         exchanges = await _exchanges(provider)
         with running_server("run", NORTHSTAR_AUTH__PROVIDERS=json.dumps(configured)) as server:
             callbacks = await _callbacks(server.base_url)
+            sign_ons = await _sign_ons(server.base_url, idp)
             email = "bench-password@example.com"
             await asyncio.to_thread(signup, server.base_url, email)
             logins = await _password_logins(server.base_url, email)
@@ -195,6 +225,8 @@ async def _run() -> dict[str, Any]:
         "rounds": ROUNDS,
         "oidc_callback_p50_ms": statistics.median(callbacks) * 1000,
         "oidc_callback_p95_ms": _p95(callbacks),
+        "saml_acs_p50_ms": statistics.median(sign_ons) * 1000,
+        "saml_acs_p95_ms": _p95(sign_ons),
         "baseline_token_exchange_p50_ms": statistics.median(exchanges) * 1000,
         "baseline_token_exchange_p95_ms": _p95(exchanges),
         "baseline_password_login_p50_ms": statistics.median(logins) * 1000,

@@ -24,7 +24,7 @@ from northstar.accounts.schemas import (
     TokenPair,
     UserUpdateRequest,
 )
-from northstar.accounts.service import authentication, identity, organizations, pii, users
+from northstar.accounts.service import authentication, identity, organizations, pii, saml, users
 from northstar.core.console.pages import (
     CONSOLE_PREFIX,
     LOGIN_PATH,
@@ -35,6 +35,7 @@ from northstar.core.console.pages import (
     Viewer,
     console_router,
     end_session,
+    leave_for,
     read_form,
     redirect,
     render,
@@ -125,6 +126,30 @@ def first_factor_passed(request: Request, result: LoginResult, target: str) -> R
         return render(request, "accounts/mfa.html", {"next": target, "mfa_token": result.mfa_token, "errors": {}})
     assert result.tokens is not None
     return _signed_in(request, result.tokens, target)
+
+
+@router.get("/login/sso", name="console.sso_login")
+async def sso_login_page(request: Request, next: Annotated[str | None, Query(max_length=2000)] = None) -> Response:
+    """``GET /login/sso``: the organization to sign in to with its single sign-on."""
+    return render(request, "accounts/login_sso.html", {"next": safe_next(next), "values": {}, "errors": {}})
+
+
+@router.post("/login/sso", name="console.sso_login_submit")
+async def sso_login(
+    request: Request,
+    session: DbSession,
+    organization: Annotated[str, Form(max_length=80)] = "",
+    next: Annotated[str | None, Query(max_length=2000)] = None,
+) -> Response:
+    """On to the organization's IdP (through ``/saml/{org}/login``), found by its identifier."""
+    await limit_auth(request)
+    target = safe_next(next)
+    try:
+        org_id = await saml.org_of_slug(session, organization)
+    except AppError as exc:
+        context = {"next": target, "values": {"organization": organization}, "errors": {"organization": exc.message}}
+        return render(request, "accounts/login_sso.html", context, status=422)
+    return leave_for(request, f"/saml/{org_id}/login?next={quote(target, safe='/')}", "your identity provider")
 
 
 def _callback_url(request: Request, provider: str) -> str:
@@ -431,9 +456,14 @@ async def _connected(
 ) -> Response:
     assert principal.user_id is not None
     linked = {found.auth_provider: found for found in await identity.identities(session, user_id=principal.user_id)}
+    sso = await saml.connection_of(session, principal.org_id)
     context = {
         "providers": identity.configured(request.app.state.settings),
         "linked": linked,
+        "sso": sso,
+        "sso_identity": await saml.linked_identity(session, org_id=principal.org_id, user_id=principal.user_id)
+        if sso
+        else None,
         "errors": errors or {},
         "saved": saved,
     }
@@ -450,7 +480,9 @@ async def connected_accounts(
     """``GET /account/connected``: the sign-in providers, each connected (since when) or not, to connect or
     disconnect."""
     saved = None
-    if connected:
+    if connected == "sso":
+        saved = "Your organization's single sign-on is connected: you can sign in with it."
+    elif connected:
         found = next((p for p in identity.configured(request.app.state.settings) if p.name == connected), None)
         saved = f"{found.label} is connected: you can sign in with it." if found else None
     return await _connected(request, session, principal, saved=saved)
@@ -472,7 +504,23 @@ async def connect_account(
         )
     except AppError as exc:
         return await _connected(request, session, principal, errors={"form": exc.message}, status=exc.status)
-    return RedirectResponse(url, status_code=303)
+    return leave_for(request, url, identity.provider_of(request.app.state.settings, provider).label)
+
+
+@router.post("/account/sso/connect", name="console.connect_sso")
+async def connect_sso(request: Request, principal: ConsolePrincipal, session: DbSession) -> Response:
+    """Off to the org's IdP, to come back with this account connected to the identity it asserts (the request
+    carries who, not the browser)."""
+    try:
+        url = await saml.start(
+            session,
+            org_id=principal.org_id,
+            return_to=f"{CONSOLE_PREFIX}/account/connected",
+            link_user_id=principal.user_id,
+        )
+    except AppError as exc:
+        return await _connected(request, session, principal, errors={"form": exc.message}, status=exc.status)
+    return leave_for(request, url, "your identity provider")
 
 
 @router.post("/account/connected/{provider}/disconnect", name="console.disconnect_account")

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
-from northstar.accounts import console, console_organization, models, saml, scim
+from northstar.accounts import console, console_organization, console_sso, models, saml, scim
 from northstar.accounts.api import api_keys, authentication, organizations, projects
 from northstar.accounts.service import identity
 from northstar.accounts.service.credentials import CredentialAuthenticator
@@ -31,7 +31,7 @@ MANIFEST = Manifest(
     name="accounts",
     api_routers=(authentication.router, organizations.router, projects.router, api_keys.router),
     routers=(scim.router, saml.router),
-    console_pages=(console.router, console_organization.router),
+    console_pages=(console.router, console_organization.router, console_sso.router),
     console_templates=console.TEMPLATES,
     console_nav=(
         NavLink("Members", "/app/members", "members", "read"),

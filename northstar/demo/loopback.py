@@ -10,6 +10,7 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Protocol
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -37,3 +38,21 @@ async def serving(app: ASGIApp, port: int | None = None) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+class SelfAddressed(Protocol):
+    """A fake that names its own address in what it answers (an identity provider's issuer and endpoints)."""
+
+    @property
+    def app(self) -> ASGIApp: ...
+
+    def serve_at(self, base_url: str) -> None: ...
+
+
+@asynccontextmanager
+async def serving_at_its_address(fake: SelfAddressed) -> AsyncIterator[str]:
+    """The fake told its address on a free loopback port, then served there."""
+    port = free_port()
+    fake.serve_at(f"http://127.0.0.1:{port}")
+    async with serving(fake.app, port=port) as url:
+        yield url

@@ -176,7 +176,7 @@ class FakeSamlIdp:
         signed = self._signed(assertion)
         response = f"""<samlp:Response xmlns:samlp="{SAMLP}" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion"
     ID="_{uuid.uuid4().hex}" Version="2.0" IssueInstant="{_instant(issued)}"
-    Destination={quoteattr(recipient)}{answers}>
+    Destination={quoteattr(acs_url)}{answers}>
   <saml:Issuer>{escape(self.entity_id)}</saml:Issuer>
   <samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>
   {signed}
@@ -205,7 +205,7 @@ def post_form(acs_url: str, saml_response: str, relay_state: str | None) -> str:
     relay = (
         f'<input type="hidden" name="RelayState" value="{html.escape(relay_state)}">' if relay_state is not None else ""
     )
-    return f"""<!doctype html><html lang="en"><head><title>Signing you in</title></head>
+    return f"""<!doctype html><html lang="en"><head><title>Signing you in</title><link rel="icon" href="data:,"></head>
 <body onload="document.forms[0].submit()"><main>
 <form method="post" action="{html.escape(acs_url)}">
 <input type="hidden" name="SAMLResponse" value="{html.escape(saml_response)}">{relay}

@@ -16,10 +16,10 @@ from sqlalchemy import text
 from northstar.accounts.service import identity
 from northstar.app import create_app
 from northstar.core.db import Database
-from northstar.demo.loopback import free_port, serving
+from northstar.demo.loopback import free_port, serving, serving_at_its_address
 from northstar.demo.oidc_provider import FakeOidcProvider, Misbehaviour, Person
 from northstar.settings import Settings, SignInProvider
-from tests.console.conftest import csrf_of
+from tests.console.conftest import csrf_of, leaving_url
 from tests.factories import PASSWORD, signup, unique_email
 from tests.rows import rows_of
 
@@ -29,9 +29,7 @@ NAME = "fakegoogle"
 @pytest.fixture(scope="module")
 async def provider() -> AsyncIterator[FakeOidcProvider]:
     fake = FakeOidcProvider()
-    port = free_port()
-    fake.serve_at(f"http://127.0.0.1:{port}")
-    async with serving(fake.app, port=port):
+    async with serving_at_its_address(fake):
         yield fake
 
 
@@ -147,8 +145,10 @@ async def test_an_email_an_account_holds_is_not_merged_until_its_owner_connects_
         assert signed.status_code == 303
         listing = await http.get("/app/account/connected")
         assert "Connect Google (fake)" in listing.text
-        start = await http.post(f"/app/account/connected/{NAME}/connect", data={"csrf_token": csrf_of(listing.text)})
-        linked = await to_provider_and_back(http, start)
+        leaving = await http.post(f"/app/account/connected/{NAME}/connect", data={"csrf_token": csrf_of(listing.text)})
+        consent = await http.get(leaving_url(leaving))
+        assert consent.status_code == 302, consent.text
+        linked = await http.get(consent.headers["location"])
         assert linked.headers["location"] == f"/app/account/connected?connected={NAME}"
         listing = await http.get(linked.headers["location"])
         assert "Google (fake) is connected" in listing.text

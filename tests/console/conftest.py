@@ -4,6 +4,7 @@ its pages reach (Stripe on loopback, a worker for the jobs they queue) and the h
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import re
 import time
@@ -122,6 +123,14 @@ def csrf_of(html: str) -> str:
     marker = 'name="csrf-token" content="'
     start = html.index(marker) + len(marker)
     return html[start : html.index('"', start)]
+
+
+def leaving_url(response: httpx.Response) -> str:
+    """Where the console's page for leaving to another site (``leave_for``) sends the browser."""
+    assert response.status_code == 200 and 'http-equiv="refresh"' in response.text, response.text
+    marker = 'content="0; url='
+    start = response.text.index(marker) + len(marker)
+    return html.unescape(response.text[start : response.text.index('"', start)])
 
 
 async def api_data(client: httpx.AsyncClient, account: Account, path: str, **params: str) -> Any:

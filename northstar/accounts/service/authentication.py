@@ -210,6 +210,15 @@ class LoginFailed(Unauthorized):
     commit = True
 
 
+async def user_event(
+    session: AsyncSession, *, org_id: uuid.UUID, user_id: uuid.UUID, action: str, client: ClientMeta, **details: str
+) -> None:
+    """An event of a user's own sign-in, in the org it is in."""
+    await audit.record(
+        session, org_id=org_id, action=action, actor_type="user", actor_id=user_id, client=client, details=details
+    )
+
+
 async def requires_sso(session: AsyncSession, org_id: uuid.UUID) -> bool:
     """Whether the org (the transaction's tenant) lets its members in only through its SAML IdP."""
     return bool(await session.scalar(select(SamlConnection.enforced).where(SamlConnection.org_id == org_id)))
@@ -251,14 +260,8 @@ async def _login_org(
     if founded is None:
         raise SsoRequired("Your organization requires single sign-on: use “Sign in with SSO” on the login page")
     await set_tenant_context(session, org_id=founded, user_id=user.id)
-    await audit.record(
-        session,
-        org_id=founded,
-        action="auth.sso_break_glass",
-        actor_type="user",
-        actor_id=user.id,
-        client=client,
-        details={"method": method},
+    await user_event(
+        session, org_id=founded, user_id=user.id, action="auth.sso_break_glass", client=client, method=method
     )
     return founded
 
@@ -275,15 +278,7 @@ async def _complete_login(
     await set_tenant_context(session, org_id=org_id, user_id=user.id)
     user.last_login_at = now()
     tokens = await issue_tokens(session, user=user, org_id=org_id, client=client, single_sign_on=single_sign_on)
-    await audit.record(
-        session,
-        org_id=org_id,
-        action="auth.login",
-        actor_type="user",
-        actor_id=user.id,
-        client=client,
-        details={"method": method},
-    )
+    await user_event(session, org_id=org_id, user_id=user.id, action="auth.login", client=client, method=method)
     return tokens
 
 

@@ -57,7 +57,6 @@ from northstar.accounts.models import (
 from northstar.accounts.schemas import LoginResult, SsoSettingsOut, SsoSettingsRequest
 from northstar.accounts.service import authentication, organizations, scim
 from northstar.accounts.service.users import create_user, get_user, now, user_by_email
-from northstar.audit import service as audit
 from northstar.core.context import ClientMeta
 from northstar.core.db import execute_count, set_tenant_context, settings_of
 from northstar.core.http import AppError, NotFound, Unprocessable
@@ -318,6 +317,13 @@ async def remove(session: AsyncSession, *, org_id: uuid.UUID) -> None:
     await session.execute(delete(SamlIdentity).where(SamlIdentity.org_id == org_id))
 
 
+async def linked_identity(session: AsyncSession, *, org_id: uuid.UUID, user_id: uuid.UUID) -> SamlIdentity | None:
+    """The identity at the org's IdP a user's account is connected to, if any."""
+    return await session.scalar(
+        select(SamlIdentity).where(SamlIdentity.org_id == org_id, SamlIdentity.user_id == user_id)
+    )
+
+
 async def org_of_slug(session: AsyncSession, slug: str) -> uuid.UUID:
     """The org behind the login page's "organization" field, when it has single sign-on."""
     found = await session.scalar(select(func.core.saml_org_of_slug(slug.strip().lower())))
@@ -532,14 +538,14 @@ async def _audit(
     client: ClientMeta,
     **details: str,
 ) -> None:
-    await audit.record(
+    await authentication.user_event(
         session,
         org_id=connection.org_id,
+        user_id=user_id,
         action=action,
-        actor_type="user",
-        actor_id=user_id,
         client=client,
-        details={"idp": connection.idp_entity_id, **details},
+        idp=connection.idp_entity_id,
+        **details,
     )
 
 
@@ -622,9 +628,12 @@ async def _link(
 
 
 async def purge_finished(session: AsyncSession) -> int:
-    """The org's sign-on requests over for a day and assertion ids past expiry are forgotten."""
+    """The org's sign-on requests over for a day are forgotten, and assertion ids an hour past expiry (beyond the
+    clock drift an assertion is still accepted in)."""
     requests = await execute_count(
         session, delete(SamlRequest).where(SamlRequest.expires_at < now() - timedelta(days=1))
     )
-    assertions = await execute_count(session, delete(SamlAssertion).where(SamlAssertion.expires_at < now()))
+    assertions = await execute_count(
+        session, delete(SamlAssertion).where(SamlAssertion.expires_at < now() - timedelta(hours=1))
+    )
     return requests + assertions

@@ -324,6 +324,12 @@ def redirect(request: Request, url: str, *, status: int = 303) -> Response:
     return _finish(request, RedirectResponse(url, status_code=status))
 
 
+def leave_for(request: Request, url: str, destination: str) -> Response:
+    """Go from a form to another site (a sign-in provider, an identity provider): a page that navigates there at
+    once, since the console's ``form-action 'self'`` forbids a form's redirect to leave the origin."""
+    return render(request, "console/leaving.html", {"url": url, "destination": destination})
+
+
 def set_cookie(request: Request, response: Response, name: str, value: str, *, max_age: int | None) -> None:
     """A console cookie: HttpOnly, SameSite=Lax, Secure outside local runs; the refresh token goes only to
     ``/app/session``."""
