@@ -37,7 +37,7 @@ from pydantic.fields import FieldInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.audit import service as audit_service
-from northstar.core.console.pages import CSRF_FIELD, console_router, redirect, render
+from northstar.core.console.pages import CSRF_FIELD, console_router, leave_for, redirect, render
 from northstar.core.context import DbSession, audit_target
 from northstar.core.db import settings_of
 from northstar.core.http import AppError, NotFound, Page
@@ -358,9 +358,8 @@ async def oauth_start(
             raise
         errors = _refusal_errors(exc)
     else:
-        server = oauth.server_for(settings, provider)
-        context = {"provider_name": PROVIDER_NAMES[provider], "url": started.url, "scopes": server.requested_scopes}
-        return render(request, "integrations/consent.html", context)
+        asks = oauth.server_for(settings, provider).requested_scopes
+        return leave_for(request, started.url, PROVIDER_NAMES[provider], asks=asks)
     oauth_errors = {f"oauth_{key}": message for key, message in errors.items()}
     return render(
         request, "integrations/connect.html", _connect_context(settings, provider, values, oauth_errors), status=422

@@ -16,7 +16,7 @@ import mimetypes
 import secrets
 import uuid
 import zoneinfo
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -324,10 +324,11 @@ def redirect(request: Request, url: str, *, status: int = 303) -> Response:
     return _finish(request, RedirectResponse(url, status_code=status))
 
 
-def leave_for(request: Request, url: str, destination: str) -> Response:
-    """Go from a form to another site (a sign-in provider, an identity provider): a page that navigates there at
-    once, since the console's ``form-action 'self'`` forbids a form's redirect to leave the origin."""
-    return render(request, "console/leaving.html", {"url": url, "destination": destination})
+def leave_for(request: Request, url: str, destination: str, *, asks: Sequence[str] = ()) -> Response:
+    """Go from a form to another site (a sign-in provider, an identity provider, a vendor's consent screen): a page
+    that navigates there at once, since the console's ``form-action 'self'`` forbids a form's redirect to leave the
+    origin. ``asks``: the access the destination will ask to allow (OAuth scopes)."""
+    return render(request, "console/leaving.html", {"url": url, "destination": destination, "asks": asks})
 
 
 def set_cookie(request: Request, response: Response, name: str, value: str, *, max_age: int | None) -> None:
