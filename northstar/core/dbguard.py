@@ -56,6 +56,18 @@ class DatabaseBusy(AppError):
         super().__init__(message, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
+class WriteCollided(AppError):
+    """Two transactions waited on each other (a deadlock) or could not both stand: PostgreSQL rolled this one back,
+    so nothing it did was kept, and the same request made again normally goes through."""
+
+    status, code = 409, "write_conflict"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This collided with a change made at the same moment (a sync, say); nothing was changed: try again"
+        )
+
+
 class ServerNotAnswering(psycopg.OperationalError):
     """The server did not answer a round trip, and did not answer the watch's probe either."""
 
@@ -63,10 +75,12 @@ class ServerNotAnswering(psycopg.OperationalError):
 # SQLSTATEs of a server that is going away or not there yet: connection exceptions, shutdowns, "starting up".
 _GONE = ("08", "57P01", "57P02", "57P03", "57P04", "57P05", "53300")
 _TOO_SLOW = (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable)
+_COLLIDED = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 
 
 def database_problem(exc: BaseException) -> AppError | None:
-    """The 503 a database outage or timeout answers, or ``None`` when ``exc`` is something else."""
+    """The 503 a database outage or timeout answers, the 409 of a write that collided with another, or ``None`` when
+    ``exc`` is something else."""
     if isinstance(exc, DatabaseUnavailable | DatabaseBusy):
         return exc
     if isinstance(exc, sqlalchemy.exc.TimeoutError):  # no pooled connection became free in time
@@ -74,6 +88,8 @@ def database_problem(exc: BaseException) -> AppError | None:
     cause = exc.orig if isinstance(exc, sqlalchemy.exc.DBAPIError) else exc
     if isinstance(cause, _TOO_SLOW):
         return DatabaseBusy()
+    if isinstance(cause, _COLLIDED):
+        return WriteCollided()
     if isinstance(cause, psycopg.OperationalError):
         state = cause.sqlstate
         if state is None or state.startswith(_GONE):  # None: raised by the client (connect failed, connection lost)

@@ -5,11 +5,15 @@ A hung or killed server is in ``tests/faults``; here the server is fine but a re
 
 from __future__ import annotations
 
+import threading
+import time
+
 import psycopg
 from sqlalchemy import text
 
 from northstar.app import create_app
 from northstar.core.db import Database
+from northstar.core.dbguard import database_problem
 from northstar.settings import Settings
 from tests.conftest import running
 from tests.factories import Account, create_project
@@ -51,3 +55,32 @@ async def test_requests_run_under_a_statement_timeout_and_workers_under_their_ow
             assert await session.scalar(text("SHOW statement_timeout")) == "0"
     finally:
         await worker.dispose()
+
+
+def test_a_deadlock_is_a_409_to_try_again_not_a_500(database_url: str) -> None:
+    """Two transactions each holding what the other waits for: PostgreSQL rolls one back, which answers 409."""
+    refused: list[psycopg.Error] = []
+    with psycopg.connect(database_url) as first, psycopg.connect(database_url) as second:
+        first.execute("SELECT pg_advisory_xact_lock(8611)")
+        second.execute("SELECT pg_advisory_xact_lock(8612)")
+
+        def first_waits() -> None:
+            try:
+                first.execute("SELECT pg_advisory_xact_lock(8612)")
+            except psycopg.Error as exc:
+                refused.append(exc)
+                first.rollback()
+
+        waiting = threading.Thread(target=first_waits)
+        waiting.start()
+        time.sleep(0.3)
+        try:
+            second.execute("SELECT pg_advisory_xact_lock(8611)")
+        except psycopg.Error as exc:
+            refused.append(exc)
+            second.rollback()
+        waiting.join()
+    assert len(refused) == 1 and isinstance(refused[0], psycopg.errors.DeadlockDetected)
+    problem = database_problem(refused[0])
+    assert problem is not None and (problem.status, problem.code) == (409, "write_conflict")
+    assert "deadlock" not in problem.message
