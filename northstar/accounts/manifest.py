@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
-from northstar.accounts import console, console_organization, console_sso, models, saml, scim
+from northstar.accounts import console, console_organization, console_sso, models, saml, scim, search
 from northstar.accounts.api import api_keys, authentication, organizations, projects
 from northstar.accounts.service import identity
 from northstar.accounts.service.credentials import CredentialAuthenticator
@@ -70,5 +70,6 @@ MANIFEST = Manifest(
         Resource("api_keys"),
     ),
     audit_targets=("api_key", "invitation", "organization", "project", "saml_connection", "scim_token", "team", "user"),
+    search_sources=search.SOURCES,
     lifespan=_runtime,
 )

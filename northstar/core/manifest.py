@@ -28,6 +28,8 @@ from northstar.core.fastpath import FastRoute
 from northstar.core.permissions import PLATFORM_RESOURCES, Resource, register_resources
 from northstar.core.pubsub import register_topics
 from northstar.core.queue import register_reactions
+from northstar.core.search import api as search_api
+from northstar.core.search.documents import SearchSource, register_sources
 from northstar.settings import Settings
 
 API_PREFIX = "/api/v1"  # where every manifest's ``api_routers`` are mounted
@@ -95,6 +97,8 @@ class Manifest:
     # Requests answered ahead of FastAPI (hot public paths), and how the OpenAPI document describes them.
     fast_routes: tuple[FastRoute, ...] = ()
     document: Callable[[dict[str, Any]], None] | None = None
+    # What of its rows one search finds (core/search): each source's rows become documents in the same transaction.
+    search_sources: tuple[SearchSource, ...] = ()
     # Paths that take more than the default request body (uploads), with their limit.
     body_limits: Callable[[Settings], Mapping[str, int]] | None = None
     # What the module keeps on ``app.state`` while the app runs (opened after core's database, Redis and events).
@@ -113,6 +117,7 @@ def install(manifests: Iterable[Manifest]) -> None:
         register_resources(manifest.resources)
         register_topics(manifest.event_topics)
         register_reactions(manifest.reactions)
+        register_sources(manifest.search_sources)
         for name, source in manifest.export_sources.items():
             if EXPORT_SOURCES.setdefault(name, source) != source:
                 raise ValueError(f"the export source {name!r} is declared twice, differently")
@@ -122,9 +127,11 @@ def install(manifests: Iterable[Manifest]) -> None:
 
 CORE_MANIFEST = Manifest(
     name="core",
-    task_modules=("northstar.core.idempotency", "northstar.core.queue"),
+    api_routers=(search_api.router,),
+    task_modules=("northstar.core.idempotency", "northstar.core.queue", "northstar.core.search.tasks"),
     model_modules=(idempotency, llm),
     tables=("core.idempotency_keys", "core.llm_usage"),
+    sql_managed_tables=("search_documents", "search_words", "search_settings"),
     schemas=("core",),
     resources=PLATFORM_RESOURCES,
 )

@@ -1,0 +1,82 @@
+"""What a document is, where documents come from (the manifests' sources), and the text folding both the index and
+queries go through, so "Café" and "cafe" meet."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+LANGUAGES = ("english", "german", "french", "spanish", "simple")
+MAX_TITLE = 300
+MAX_BODY = 4000
+MAX_WORD = 60
+_WORD = re.compile(r"\w+")
+
+
+@dataclass(frozen=True)
+class Document:
+    """A findable thing, as a source makes it from one row. ``project_id``: the project it belongs to, for readers
+    who read only some projects; ``url``: the console page that shows it."""
+
+    doc_id: str
+    title: str
+    url: str
+    body: str = ""
+    facets: Mapping[str, str] = field(default_factory=dict)
+    project_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class SearchSource:
+    """A module's rows of one kind, findable: ``model``'s rows become documents of ``doc_type`` through
+    ``document(row, session)``. The row is read by column name (an ORM object after a flush, or a row of its table's
+    columns when reindexing); the synchronous session is there for what a row only points at (a member's user), and
+    is otherwise left alone. Readers need ``read`` on ``resource``. A row ``document`` answers ``None`` for is not
+    findable (a draft, say)."""
+
+    doc_type: str
+    label: str
+    model: type[Any]
+    resource: str
+    document: Callable[[Any, Session], Document | None]
+    id_column: str = "id"
+
+    @property
+    def table(self) -> str:
+        table = self.model.__table__
+        return f"{table.schema}.{table.name}"
+
+
+SOURCES: dict[str, SearchSource] = {}
+BY_MODEL: dict[type[Any], SearchSource] = {}
+
+
+def register_sources(sources: Iterable[SearchSource]) -> None:
+    for source in sources:
+        if SOURCES.setdefault(source.doc_type, source) != source:
+            raise ValueError(f"the search source {source.doc_type!r} is declared twice, differently")
+        BY_MODEL[source.model] = source
+
+
+def fold(text: str) -> str:
+    """Lower case without accents (NFKD, combining marks dropped; ß as ss), the form both sides are compared in."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
+
+
+def words(text: str) -> set[str]:
+    """The folded words of a text that typo tolerance may correct toward (digits alone are not words)."""
+    return {word for word in _WORD.findall(fold(text)) if 3 <= len(word) <= MAX_WORD and not word.isdigit()}
+
+
+def trigrams(word: str, org_id: uuid.UUID) -> list[str]:
+    """The word's trigrams (padded as pg_trgm pads), each prefixed by the org, so one GIN lookup stays in one org."""
+    padded = f"  {word} "
+    prefix = org_id.hex[:12]
+    return sorted({f"{prefix}{padded[index : index + 3]}" for index in range(len(padded) - 2)})

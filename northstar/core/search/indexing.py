@@ -1,0 +1,213 @@
+"""Keeping ``core.search_documents`` in step with the rows it is made of.
+
+- **In the same transaction.** After every flush, the rows of the manifests' sources that were added or changed
+  become documents (written with the flush, so a new project is findable in the answer that made it); a row its
+  source no longer finds findable loses its document. A deleted row, by the ORM, a cascade or a bulk delete, takes
+  its document with it through the ``core.search_forget`` trigger on its table.
+- **Rebuilt on demand.** ``reindex`` writes every document of an org again (the queued task ``core.search_reindex``,
+  queued by the ``northstar search reindex`` command, ``POST /api/v1/search/reindex`` and a change of the org's
+  language), a batch per transaction with its progress on ``core.search_settings``; documents no row rewrote are
+  dropped at the end.
+
+Documents are written with one ``INSERT … SELECT FROM unnest(…)`` per batch: the ``tsvector`` is made by PostgreSQL
+from the folded title (weight A) and body (weight B), in the org's language and in ``simple`` (so a prefix or an
+unstemmed word matches too). The org's words go to ``core.search_words`` for typo tolerance.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import chain
+from typing import Any
+
+import orjson
+from sqlalchemy import event, func, select, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from northstar.core.db import Database, TenantSession
+from northstar.core.search.documents import BY_MODEL, MAX_BODY, MAX_TITLE, SOURCES, Document, SearchSource, fold, words
+
+BATCH = 5000
+
+_WRITE = text("""
+    INSERT INTO core.search_documents AS d
+      (org_id, doc_type, doc_id, title, body, facets, resource, project_id, url, search, updated_at)
+    SELECT n.org_id, n.doc_type, n.doc_id, n.title, n.body, n.facets::jsonb, n.resource, n.project_id, n.url,
+           setweight(to_tsvector(l.config, n.folded_title), 'A')
+           || setweight(to_tsvector('simple', n.folded_title), 'A')
+           || setweight(to_tsvector(l.config, n.folded_body), 'B')
+           || setweight(to_tsvector('simple', n.folded_body), 'B'),
+           now()
+    FROM unnest(CAST(:org_ids AS uuid[]), CAST(:doc_types AS text[]), CAST(:doc_ids AS text[]),
+                CAST(:titles AS text[]), CAST(:bodies AS text[]), CAST(:facets AS text[]),
+                CAST(:resources AS text[]), CAST(:project_ids AS uuid[]), CAST(:urls AS text[]),
+                CAST(:folded_titles AS text[]), CAST(:folded_bodies AS text[]))
+         AS n(org_id, doc_type, doc_id, title, body, facets, resource, project_id, url, folded_title, folded_body)
+    CROSS JOIN LATERAL (
+      SELECT coalesce((SELECT s.language FROM core.search_settings s WHERE s.org_id = n.org_id), 'english')::regconfig
+             AS config
+    ) l
+    ON CONFLICT (org_id, doc_type, doc_id) DO UPDATE
+      SET title = excluded.title, body = excluded.body, facets = excluded.facets, resource = excluded.resource,
+          project_id = excluded.project_id, url = excluded.url, search = excluded.search, updated_at = now()
+""")
+_WORDS = text("""
+    INSERT INTO core.search_words (org_id, word, trigrams)
+    SELECT CAST(:org_id AS uuid), w,
+           ARRAY(SELECT DISTINCT :prefix || substr('  ' || w || ' ', i, 3) FROM generate_series(1, length(w) + 1) i)
+    FROM unnest(CAST(:words AS text[])) AS w
+    ON CONFLICT DO NOTHING
+""")
+_FORGET = text("""
+    DELETE FROM core.search_documents
+    WHERE org_id = CAST(:org_id AS uuid) AND doc_type = :doc_type AND doc_id = ANY(CAST(:doc_ids AS text[]))
+""")
+
+
+@dataclass(frozen=True)
+class Indexed:
+    """A document with what the index keeps beside it."""
+
+    org_id: uuid.UUID
+    source: SearchSource
+    document: Document
+
+
+def _clip(value: str, limit: int) -> str:
+    return value if len(value) <= limit else value[:limit]
+
+
+def write(connection: Connection, indexed: Sequence[Indexed]) -> None:
+    """Write documents (and their words), each under its own org: the transaction's tenant is switched to it when
+    it differs, and put back."""
+    by_org: dict[uuid.UUID, list[Indexed]] = defaultdict(list)
+    for item in indexed:
+        by_org[item.org_id].append(item)
+    current = connection.execute(text("SELECT current_setting('northstar.org_id', true)")).scalar()
+    for org_id, items in by_org.items():
+        switched = str(org_id) != current
+        if switched:
+            connection.execute(text("SELECT set_config('northstar.org_id', :org, true)"), {"org": str(org_id)})
+        _write_org(connection, org_id, items)
+        if switched:
+            connection.execute(text("SELECT set_config('northstar.org_id', :org, true)"), {"org": current or ""})
+
+
+def _write_org(connection: Connection, org_id: uuid.UUID, items: Sequence[Indexed]) -> None:
+    titles = [_clip(item.document.title, MAX_TITLE) for item in items]
+    bodies = [_clip(item.document.body, MAX_BODY) for item in items]
+    folded_titles, folded_bodies = [fold(title) for title in titles], [fold(body) for body in bodies]
+    connection.execute(
+        _WRITE,
+        {
+            "org_ids": [org_id] * len(items),
+            "doc_types": [item.source.doc_type for item in items],
+            "doc_ids": [item.document.doc_id for item in items],
+            "titles": titles,
+            "bodies": bodies,
+            "facets": [orjson.dumps(dict(item.document.facets)).decode() for item in items],
+            "resources": [item.source.resource for item in items],
+            "project_ids": [item.document.project_id for item in items],
+            "urls": [item.document.url for item in items],
+            "folded_titles": folded_titles,
+            "folded_bodies": folded_bodies,
+        },
+    )
+    found = set().union(*(words(title) for title in folded_titles), *(words(body) for body in folded_bodies))
+    if found:
+        connection.execute(_WORDS, {"org_id": org_id, "prefix": org_id.hex[:12], "words": sorted(found)})
+
+
+def forget(connection: Connection, org_id: uuid.UUID, doc_type: str, doc_ids: Sequence[str]) -> None:
+    connection.execute(_FORGET, {"org_id": org_id, "doc_type": doc_type, "doc_ids": list(doc_ids)})
+
+
+def _row_id(source: SearchSource, row: Any) -> str:
+    return str(getattr(row, source.id_column))
+
+
+@event.listens_for(TenantSession, "after_flush")
+def _index_flushed(session: Session, flush_context: Any) -> None:
+    """The sources' rows this flush added or changed, indexed in the same transaction."""
+    changed = [row for row in chain(session.new, session.dirty) if type(row) in BY_MODEL]
+    if not changed:
+        return
+    indexed: list[Indexed] = []
+    unfindable: dict[tuple[uuid.UUID, str], list[str]] = defaultdict(list)
+    for row in changed:
+        if row in session.dirty and not session.is_modified(row):
+            continue
+        source = BY_MODEL[type(row)]
+        document = source.document(row, session)
+        if document is None:
+            unfindable[(row.org_id, source.doc_type)].append(_row_id(source, row))
+        else:
+            indexed.append(Indexed(row.org_id, source, document))
+    connection = session.connection()
+    if indexed:
+        write(connection, indexed)
+    for (org_id, doc_type), doc_ids in unfindable.items():
+        forget(connection, org_id, doc_type, doc_ids)
+
+
+def _batch(session: Session, source: SearchSource, org_id: uuid.UUID, after: Any) -> tuple[int, Any]:
+    """Index the source's next rows of the org (by id, after ``after``); how many were read, and the last id."""
+    table = source.model.__table__
+    key = table.c[source.id_column]
+    query = select(*table.columns).where(table.c.org_id == org_id).order_by(key).limit(BATCH)
+    rows = session.execute(query if after is None else query.where(key > after)).all()
+    indexed = [Indexed(org_id, source, document) for row in rows if (document := source.document(row, session))]
+    if indexed:
+        _write_org(session.connection(), org_id, indexed)
+    return len(rows), (getattr(rows[-1], source.id_column) if rows else after)
+
+
+def _count(session: Session, org_id: uuid.UUID) -> int:
+    return sum(
+        session.execute(select(func.count()).select_from(table).where(table.c.org_id == org_id)).scalar_one()
+        for table in (source.model.__table__ for source in SOURCES.values())
+    )
+
+
+_PROGRESS = text("""
+    INSERT INTO core.search_settings (org_id, reindex_total, reindex_done, reindex_started_at, reindexed_at)
+    VALUES (:org_id, :total, :done, now(), NULL)
+    ON CONFLICT (org_id) DO UPDATE SET reindex_total = excluded.reindex_total, reindex_done = excluded.reindex_done,
+      reindex_started_at = CASE WHEN excluded.reindex_done = 0 THEN now()
+                                ELSE core.search_settings.reindex_started_at END,
+      reindexed_at = NULL
+""")
+
+
+async def reindex(database: Database, org_id: uuid.UUID) -> int:
+    """Write every document of the org again, a batch per transaction (its progress on ``core.search_settings``
+    committed with it, so it can be followed), then drop the documents no row rewrote (rows gone or no longer
+    findable). Searches go on meanwhile, on the documents as they are."""
+    async with database.tenant_transaction(org_id=org_id) as session:
+        total = await session.run_sync(_count, org_id)
+        await session.execute(_PROGRESS, {"org_id": org_id, "total": total, "done": 0})
+        started = await session.scalar(text("SELECT now()"))
+    done = 0
+    for source in SOURCES.values():
+        after: Any = None
+        while True:
+            async with database.tenant_transaction(org_id=org_id) as session:
+                read, after = await session.run_sync(_batch, source, org_id, after)
+                done += read
+                await session.execute(_PROGRESS, {"org_id": org_id, "total": max(total, done), "done": done})
+            if read < BATCH:
+                break
+    async with database.tenant_transaction(org_id=org_id) as session:
+        await session.execute(
+            text("DELETE FROM core.search_documents WHERE org_id = :org_id AND updated_at < :started"),
+            {"org_id": org_id, "started": started},
+        )
+        await session.execute(
+            text("UPDATE core.search_settings SET reindexed_at = now(), reindex_done = :done WHERE org_id = :org_id"),
+            {"org_id": org_id, "done": done},
+        )
+    return done

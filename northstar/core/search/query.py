@@ -1,0 +1,257 @@
+"""Answering a search: the query language, typo tolerance, ranking, facets and snippets.
+
+The language: words (each matched as typed, stemmed in the org's language, as a prefix, and, from four letters on,
+through the org's words one or two edits away), ``"a phrase"``, ``-word`` or ``-"a phrase"`` to exclude, and
+``type:dataset`` to keep one kind. Everything is compared folded (case and accents), as it was indexed.
+
+Typo tolerance without pg_trgm: each org's words are kept with their trigrams (``core.search_words``, a GIN index on
+a ``text[]``, the org prefixed to every trigram); a query word's neighbours are the org's words of about its length
+sharing a trigram with it, and those within an edit distance of 1 (2 from seven letters) join the query as
+alternatives. Exact matches rank above corrected ones.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from rapidfuzz.distance import Levenshtein
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from northstar.core.http import Unprocessable
+from northstar.core.permissions import Principal
+from northstar.core.search.documents import LANGUAGES, SOURCES, fold, trigrams
+
+MAX_QUERY = 500
+MAX_TERMS = 12
+SNIPPET = 160
+_TOKEN = re.compile(r'(-?)"([^"]*)"?|(\S+)')
+_WORD = re.compile(r"\w+")
+
+
+@dataclass
+class Parsed:
+    terms: list[str] = field(default_factory=list)
+    phrases: list[str] = field(default_factory=list)
+    excluded: list[str] = field(default_factory=list)
+    types: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.terms or self.phrases)
+
+
+def parse(query: str) -> Parsed:
+    """The query's parts, folded. Operators with nothing to match (``-``, ``""``) are dropped."""
+    if "\x00" in query:
+        raise Unprocessable("The query contains a NUL character", code="invalid_query")
+    if len(query) > MAX_QUERY:
+        raise Unprocessable(f"The query is longer than {MAX_QUERY} characters", code="invalid_query")
+    parsed = Parsed()
+    for match in _TOKEN.finditer(query):
+        negated, phrase, word = match.group(1), match.group(2), match.group(3)
+        if phrase is not None:
+            folded = " ".join(_WORD.findall(fold(phrase)))
+            if folded:
+                (parsed.excluded if negated else parsed.phrases).append(folded)
+            continue
+        if word.lower().startswith("type:"):
+            parsed.types.extend(kind for kind in word[5:].lower().split(",") if kind)
+            continue
+        target = parsed.excluded if word.startswith("-") else parsed.terms
+        target.extend(_WORD.findall(fold(word.removeprefix("-"))))
+    if len(parsed.terms) + len(parsed.phrases) > MAX_TERMS:
+        raise Unprocessable(f"Search for at most {MAX_TERMS} words and phrases", code="invalid_query")
+    unknown = [kind for kind in parsed.types if kind not in SOURCES]
+    if unknown:
+        raise Unprocessable(
+            f"Unknown type {', '.join(unknown)}: one of {', '.join(sorted(SOURCES))}", code="invalid_query"
+        )
+    return parsed
+
+
+def _lexeme(word: str) -> str:
+    return "'" + word.replace("'", "''") + "'"
+
+
+async def _neighbours(session: AsyncSession, org_id: uuid.UUID, terms: Sequence[str]) -> dict[str, list[str]]:
+    """The org's words one or two edits from each query word of four letters or more."""
+    wanted = [term for term in dict.fromkeys(terms) if len(term) >= 4]
+    if not wanted:
+        return {}
+    grams = sorted({gram for term in wanted for gram in trigrams(term, org_id)})
+    rows = await session.execute(
+        text("""
+            SELECT word FROM core.search_words
+            WHERE org_id = :org_id AND trigrams && CAST(:grams AS text[])
+              AND length(word) BETWEEN :shortest AND :longest
+        """),
+        {
+            "org_id": org_id,
+            "grams": grams,
+            "shortest": min(len(term) for term in wanted) - 2,
+            "longest": max(len(term) for term in wanted) + 2,
+        },
+    )
+    candidates = [word for (word,) in rows]
+    found: dict[str, list[str]] = {}
+    for term in wanted:
+        allowed = 1 if len(term) < 7 else 2
+        near = [
+            (distance, word)
+            for word in candidates
+            if word != term
+            and abs(len(word) - len(term)) <= allowed
+            and (distance := Levenshtein.distance(term, word, score_cutoff=allowed)) <= allowed
+        ]
+        if near:
+            found[term] = [word for _, word in sorted(near)[:4]]
+    return found
+
+
+@dataclass(frozen=True)
+class Hit:
+    doc_type: str
+    doc_id: str
+    title: str
+    title_highlight: str
+    snippet: str
+    url: str
+    facets: dict[str, Any]
+    updated_at: datetime
+    score: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    hits: list[Hit]
+    total: int
+    counts: dict[str, int]
+    corrections: dict[str, list[str]]
+
+
+def _visibility(principal: Principal) -> tuple[list[str], list[str]]:
+    """The resources the reader reads everywhere, and ``resource:project`` pairs of those read in some projects."""
+    everywhere: list[str] = []
+    scoped: list[str] = []
+    for resource in sorted({source.resource for source in SOURCES.values()}):
+        reach = principal.reach("read", resource, "project")
+        if reach is None:
+            everywhere.append(resource)
+        else:
+            scoped.extend(f"{resource}:{project}" for project in sorted(reach))
+    return everywhere, scoped
+
+
+async def language_of(session: AsyncSession, org_id: uuid.UUID) -> str:
+    found = await session.scalar(
+        text("SELECT language FROM core.search_settings WHERE org_id = :org_id"), {"org_id": org_id}
+    )
+    return str(found) if found in LANGUAGES else "english"
+
+
+async def search(
+    session: AsyncSession, *, principal: Principal, query: str, types: Sequence[str], offset: int, limit: int
+) -> Answer:
+    parsed = parse(query)
+    unknown = [kind for kind in types if kind not in SOURCES]
+    if unknown:
+        raise Unprocessable(f"Unknown type {', '.join(unknown)}", code="invalid_query")
+    if parsed.empty:
+        return Answer([], 0, {}, {})
+    org_id = principal.org_id
+    config = await language_of(session, org_id)
+    corrections = await _neighbours(session, org_id, parsed.terms)
+    params: dict[str, Any] = {"org_id": org_id, "config": config}
+    required, exact = [], []
+    for number, term in enumerate(parsed.terms):
+        params[f"t{number}"], params[f"p{number}"] = _lexeme(term), _lexeme(term) + ":*"
+        alternatives = [f"to_tsquery(CAST(:config AS regconfig), :t{number})", f"to_tsquery('simple', :p{number})"]
+        for other, word in enumerate(corrections.get(term, [])):
+            params[f"f{number}_{other}"] = _lexeme(word)
+            alternatives.append(f"to_tsquery('simple', :f{number}_{other})")
+        required.append("(" + " || ".join(alternatives) + ")")
+        exact.append(f"to_tsquery(CAST(:config AS regconfig), :t{number})")
+    for number, phrase in enumerate(parsed.phrases):
+        params[f"q{number}"] = phrase
+        required.append(f"phraseto_tsquery(CAST(:config AS regconfig), :q{number})")
+        exact.append(f"phraseto_tsquery(CAST(:config AS regconfig), :q{number})")
+    for number, word in enumerate(parsed.excluded):
+        params[f"x{number}"] = word
+        required.append(
+            f"!!(phraseto_tsquery(CAST(:config AS regconfig), :x{number}) || phraseto_tsquery('simple', :x{number}))"
+        )
+    everywhere, scoped = _visibility(principal)
+    params |= {"everywhere": everywhere, "scoped": scoped}
+    wanted = sorted(set(types) | set(parsed.types))
+    wanted_query, exact_query = " && ".join(required), " && ".join(exact)
+    matching = (
+        f"WITH q AS (SELECT ({wanted_query}) AS query, ({exact_query}) AS exact) "  # noqa: S608 - our fragments; values bound
+        "SELECT {columns} FROM core.search_documents d, q "
+        "WHERE d.org_id = :org_id AND d.search @@ q.query "
+        "AND (d.resource = ANY(CAST(:everywhere AS text[])) "
+        "OR d.resource || ':' || d.project_id::text = ANY(CAST(:scoped AS text[])))"
+    )
+    counted = await session.execute(
+        text(matching.format(columns="d.doc_type, count(*)") + " GROUP BY d.doc_type"), params
+    )
+    counts = {doc_type: int(count) for doc_type, count in counted}
+    total = sum(count for doc_type, count in counts.items() if not wanted or doc_type in wanted)
+    if total == 0 or offset >= total:
+        return Answer([], total, counts, corrections)
+    columns = (
+        "d.doc_type, d.doc_id, d.title, d.body, d.url, d.facets, d.updated_at,"
+        " ts_rank_cd(d.search, q.exact) * 2 + ts_rank_cd(d.search, q.query) AS score"
+    )
+    page = matching.format(columns=columns)
+    if wanted:
+        page += " AND d.doc_type = ANY(CAST(:types AS text[]))"
+        params["types"] = wanted
+    page += " ORDER BY score DESC, d.updated_at DESC, d.doc_id LIMIT :limit OFFSET :offset"
+    rows = await session.execute(text(page), {**params, "limit": limit, "offset": offset})
+    marks = [*parsed.terms, *(word for words in corrections.values() for word in words)]
+    phrase_words = [word for phrase in parsed.phrases for word in phrase.split()]
+    hits = [
+        Hit(
+            doc_type=row.doc_type,
+            doc_id=row.doc_id,
+            title=row.title,
+            title_highlight=highlight(row.title, marks, phrase_words, whole=True),
+            snippet=highlight(row.body or row.title, marks, phrase_words),
+            url=row.url,
+            facets=dict(row.facets),
+            updated_at=row.updated_at,
+            score=round(float(row.score), 6),
+        )
+        for row in rows
+    ]
+    return Answer(hits, total, counts, corrections)
+
+
+def highlight(original: str, prefixes: Sequence[str], exact: Sequence[str], *, whole: bool = False) -> str:
+    """HTML: the text (or, unless ``whole``, a window around its first match) escaped, each word that starts with a
+    query word or is a phrase's word in ``<mark>``."""
+    spans = [
+        (match.start(), match.end())
+        for match in _WORD.finditer(original)
+        if (folded := fold(match.group())) in exact or any(folded.startswith(prefix) for prefix in prefixes)
+    ]
+    start, end = 0, len(original)
+    if not whole and len(original) > SNIPPET:
+        first = spans[0][0] if spans else 0
+        start = max(0, min(first - SNIPPET // 4, len(original) - SNIPPET))
+        end = start + SNIPPET
+    pieces, cursor = [], start
+    for begin, finish in spans:
+        if begin < start or finish > end:
+            continue
+        pieces += [html.escape(original[cursor:begin]), "<mark>", html.escape(original[begin:finish]), "</mark>"]
+        cursor = finish
+    pieces.append(html.escape(original[cursor:end]))
+    return ("…" if start > 0 else "") + "".join(pieces) + ("…" if end < len(original) else "")
