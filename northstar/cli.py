@@ -767,3 +767,74 @@ def keys_rotate() -> None:
     for name, count in _with_database(rotate).items():
         table.add_row(name, str(count))
     console.print(table)
+
+
+search_app = typer.Typer(
+    help="The search index (run where the platform's database is configured).", no_args_is_help=True
+)
+app.add_typer(search_app, name="search")
+
+
+@search_app.command("reindex")
+def search_reindex(
+    org: Annotated[uuid.UUID | None, typer.Option("--org", help="Only this organization (default: every one)")] = None,
+    wait: Annotated[bool, typer.Option(help="Follow the jobs with a progress bar until they finish")] = True,
+    interval: Annotated[float, typer.Option(min=0.1, help="Seconds between updates")] = 0.5,
+) -> None:
+    """Rebuild the search index: one queued job per organization, run by the platform's worker."""
+    from procrastinate.exceptions import AlreadyEnqueued
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from sqlalchemy import text
+
+    from northstar.core.db import list_tenant_ids
+    from northstar.core.queue import enqueue_named
+
+    async def queue(database: Database) -> tuple[list[uuid.UUID], dt.datetime]:
+        org_ids = [org] if org else await list_tenant_ids(database)
+        async with database.tenant_transaction() as session:
+            queued_at: dt.datetime = await session.scalar(text("SELECT now()"))
+        for org_id in org_ids:
+            async with database.tenant_transaction(org_id=org_id) as session:
+                with contextlib.suppress(AlreadyEnqueued):  # one is waiting already: it will do
+                    await enqueue_named(
+                        session, "core.search_reindex", org_id=org_id, queueing_lock=f"core.search_reindex:{org_id}"
+                    )
+        return org_ids, queued_at
+
+    async def progress_of(database: Database, org_ids: list[uuid.UUID], since: dt.datetime) -> tuple[int, int, int]:
+        """Documents done and to do, and how many orgs finished since ``since``."""
+        done = total = finished = 0
+        for org_id in org_ids:
+            async with database.tenant_transaction(org_id=org_id) as session:
+                row = (
+                    await session.execute(
+                        text("SELECT reindex_total, reindex_done, reindexed_at FROM core.search_settings"
+                             " WHERE org_id = :org_id AND reindex_started_at >= :since"),
+                        {"org_id": org_id, "since": since},
+                    )
+                ).first()  # fmt: skip
+            if row is not None:
+                done, total = done + row.reindex_done, total + (row.reindex_total or 0)
+                finished += row.reindexed_at is not None
+        return done, total, finished
+
+    async def run(database: Database) -> int:
+        org_ids, queued_at = await queue(database)
+        console.print(f"Queued a reindex of {len(org_ids)} organization(s).")
+        if not wait:
+            return 0
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=console) as progress:
+            bar = progress.add_task("waiting for the worker", total=None)
+            while True:
+                done, total, finished = await progress_of(database, org_ids, queued_at)
+                progress.update(
+                    bar, completed=done, total=total or None, description=f"{finished}/{len(org_ids)} orgs reindexed"
+                )
+                if finished == len(org_ids):
+                    return done
+                await asyncio.sleep(interval)
+
+    done = _with_database(run)
+    if wait:
+        console.print(f"[green]reindexed[/] {done:,} documents")

@@ -4,17 +4,21 @@ role and project grant, tenancy through the route and in SQL under RLS, and bad 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import text
+from typer.testing import CliRunner
 
+from northstar.cli import app
 from northstar.core.db import Database
 from northstar.core.search import indexing
 from tests.factories import Account, add_member, signup
 from tests.rows import rows_of
+from tests.workers import Workers
 
 
 async def project(client: httpx.AsyncClient, account: Account, name: str, description: str = "") -> str:
@@ -217,3 +221,18 @@ async def test_bad_queries_are_a_422_or_nothing_never_a_500(client: httpx.AsyncC
     assert unknown.status_code == 422
     too_long = await client.get("/api/v1/search", params={"q": "x" * 20_000}, headers=founder.headers)
     assert too_long.status_code == 422
+
+
+async def test_the_command_queues_a_reindex_that_the_worker_runs(
+    client: httpx.AsyncClient, database: Database, database_url: str, worker: Workers
+) -> None:
+    founder = await signup(client)
+    await project(client, founder, "Axolotl")
+    async with database.tenant_transaction(org_id=founder.org_id) as session:
+        await session.execute(text("DELETE FROM core.search_documents WHERE org_id = :org"), {"org": founder.org_id})
+    assert await found(client, founder, "axolotl") == []
+    command = ["search", "reindex", "--org", str(founder.org_id), "--interval", "0.2"]
+    result = await asyncio.to_thread(CliRunner().invoke, app, command)
+    assert result.exit_code == 0, result.output
+    assert "Queued a reindex of 1 organization" in result.output and "reindexed 2 documents" in result.output
+    assert await found(client, founder, "axolotl") == ["Axolotl"]
