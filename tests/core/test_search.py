@@ -236,3 +236,11 @@ async def test_the_command_queues_a_reindex_that_the_worker_runs(
     assert result.exit_code == 0, result.output
     assert "Queued a reindex of 1 organization" in result.output and "reindexed 2 documents" in result.output
     assert await found(client, founder, "axolotl") == ["Axolotl"]
+
+
+async def test_highlights_escape_what_the_text_holds(client: httpx.AsyncClient) -> None:
+    founder = await signup(client)
+    await project(client, founder, '<img src=x onerror="alert(1)"> Zebra', "<b>zebra</b> & co")
+    hit = (await client.get("/api/v1/search", params={"q": "zebra"}, headers=founder.headers)).json()["data"][0]
+    assert hit["titleHighlight"] == "&lt;img src=x onerror=&quot;alert(1)&quot;&gt; <mark>Zebra</mark>"
+    assert hit["snippet"] == "&lt;b&gt;<mark>zebra</mark>&lt;/b&gt; &amp; co"
