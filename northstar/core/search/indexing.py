@@ -4,6 +4,8 @@
   become documents (written with the flush, so a new project is findable in the answer that made it); a row its
   source no longer finds findable loses its document. A deleted row, by the ORM, a cascade or a bulk delete, takes
   its document with it through the ``core.search_forget`` trigger on its table.
+  Rows written by an SQL statement (a bulk upsert, an ``update()``) pass no flush: their writer indexes them with
+  ``index_rows``.
 - **Rebuilt on demand.** ``reindex`` writes every document of an org again (the queued task ``core.search_reindex``,
   queued by the ``northstar search reindex`` command, ``POST /api/v1/search/reindex`` and a change of the org's
   language), a batch per transaction with its progress on ``core.search_settings``; documents no row rewrote are
@@ -18,14 +20,15 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
 import orjson
-from sqlalchemy import event, func, select, text
+from sqlalchemy import ColumnElement, event, func, select, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from northstar.core.db import Database, TenantSession
@@ -130,18 +133,11 @@ def _row_id(source: SearchSource, row: Any) -> str:
     return str(getattr(row, source.id_column))
 
 
-@event.listens_for(TenantSession, "after_flush")
-def _index_flushed(session: Session, flush_context: Any) -> None:
-    """The sources' rows this flush added or changed, indexed in the same transaction."""
-    changed = [row for row in chain(session.new, session.dirty) if type(row) in BY_MODEL]
-    if not changed:
-        return
+def _index(session: Session, rows: Iterable[tuple[SearchSource, Any]]) -> None:
+    """Write the documents of these rows, and forget those of the rows their source no longer finds findable."""
     indexed: list[Indexed] = []
     unfindable: dict[tuple[uuid.UUID, str], list[str]] = defaultdict(list)
-    for row in changed:
-        if row in session.dirty and not session.is_modified(row):
-            continue
-        source = BY_MODEL[type(row)]
+    for source, row in rows:
         document = source.document(row, session)
         if document is None:
             unfindable[(row.org_id, source.doc_type)].append(_row_id(source, row))
@@ -152,6 +148,28 @@ def _index_flushed(session: Session, flush_context: Any) -> None:
         write(connection, indexed)
     for (org_id, doc_type), doc_ids in unfindable.items():
         forget(connection, org_id, doc_type, doc_ids)
+
+
+@event.listens_for(TenantSession, "after_flush")
+def _index_flushed(session: Session, flush_context: Any) -> None:
+    """The sources' rows this flush added or changed, indexed in the same transaction."""
+    changed = [
+        (BY_MODEL[type(row)], row)
+        for row in chain(session.new, session.dirty)
+        if type(row) in BY_MODEL and (row in session.new or session.is_modified(row))
+    ]
+    if changed:
+        _index(session, changed)
+
+
+async def index_rows(session: AsyncSession, model: type[Any], *criteria: ColumnElement[bool]) -> None:
+    """Index again the rows of a source's ``model`` that ``criteria`` select. Rows written by an SQL statement (a
+    bulk upsert, an ``update()``) pass no flush, so whoever writes them calls this in the same transaction."""
+    source = BY_MODEL[model]
+    table = model.__table__
+    rows = (await session.execute(select(*table.columns).where(*criteria))).all()
+    if rows:
+        await session.run_sync(_index, [(source, row) for row in rows])
 
 
 def _batch(session: Session, source: SearchSource, org_id: uuid.UUID, after: Any) -> tuple[int, Any]:
