@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from northstar.alerts import api, console, models
+from northstar.alerts import api, console, models, search
 from northstar.core.manifest import Manifest, NavLink, SettingsSection
 from northstar.core.permissions import Resource, allow, own
 from northstar.metrics import service as metrics_service
@@ -42,5 +42,6 @@ MANIFEST = Manifest(
     ),
     event_topics=MappingProxyType({"alerts.": "alerts"}),  # each inbox event goes to its member alone
     audit_targets=("alert_channel", "alert_preferences", "alert_rule"),
+    search_sources=search.SOURCES,
     settings=SettingsSection("alerts", AlertsSettings),
 )

@@ -8,7 +8,7 @@ from types import MappingProxyType
 from northstar.core.console.pages import CONSOLE_PREFIX
 from northstar.core.manifest import API_PREFIX, ExportTable, Manifest, NavLink, SettingsSection
 from northstar.core.permissions import Resource, allow, own
-from northstar.datasets import api, console, models, queue_page
+from northstar.datasets import api, console, models, queue_page, search
 from northstar.settings import DatasetsSettings, Settings
 
 
@@ -65,6 +65,7 @@ MANIFEST = Manifest(
     ),
     event_topics=MappingProxyType({"job.": "data"}),
     audit_targets=("dataset", "file", "job"),
+    search_sources=search.SOURCES,
     settings=SettingsSection("datasets", DatasetsSettings),
     body_limits=_upload_limit,
 )

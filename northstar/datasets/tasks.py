@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.core.db import execute_count, to_libpq_url
 from northstar.core.queue import Backoff, periodic_per_org, queue_app, task_database, task_settings, task_storage
+from northstar.core.search.indexing import index_rows
 from northstar.core.storage import ObjectStore
 from northstar.datasets import transfer
 from northstar.datasets.exports import export_query, exportable
@@ -286,6 +287,7 @@ async def run_generation(run: JobRun) -> dict[str, Any]:
             await session.execute(
                 update(Dataset).where(Dataset.id == dataset_id).values(columns=transfer.stored_columns(columns))
             )
+            await index_rows(session, Dataset, Dataset.id == dataset_id)  # found by its columns from now on
         await asyncio.to_thread(transfer.create_dataset_table, run.conninfo, dataset_id=dataset_id, columns=columns)
     file_output = spec.output.file
     scratch_file = run.scratch / "output"
@@ -488,6 +490,7 @@ async def run_import(run: JobRun) -> dict[str, Any]:
                 .where(Dataset.id == dataset_id)
                 .values(status="ready", row_count=outcome.loaded, columns=transfer.stored_columns(outcome.columns))
             )
+            await index_rows(session, Dataset, Dataset.id == dataset_id)  # found by its columns from now on
     if outcome.failure:
         raise outcome.failure
     return result

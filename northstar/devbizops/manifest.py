@@ -6,7 +6,7 @@ from types import MappingProxyType
 
 from northstar.core.manifest import Manifest, NavLink
 from northstar.core.permissions import Resource, allow, own
-from northstar.devbizops import api, console, models
+from northstar.devbizops import api, console, models, search
 
 MANIFEST = Manifest(
     name="devbizops",
@@ -47,4 +47,5 @@ MANIFEST = Manifest(
     ),
     event_topics=MappingProxyType({"devbizops.": "engineering"}),  # roadmap changes, to whoever reads engineering
     audit_targets=("repository", "work_item_link", "agent_run", "proposal", "roadmap_item"),
+    search_sources=search.SOURCES,
 )

@@ -9,7 +9,7 @@ from types import MappingProxyType
 from northstar.core.manifest import Manifest, NavLink, SettingsSection
 from northstar.core.permissions import Resource, allow
 from northstar.devbizops.service import agents as agents_service
-from northstar.integrations import api, console, models
+from northstar.integrations import api, console, models, search
 from northstar.settings import IntegrationsSettings
 
 MANIFEST = Manifest(
@@ -33,5 +33,6 @@ MANIFEST = Manifest(
     schemas=("integrations",),
     resources=(Resource("integrations", member=(allow("read"),), analyst=(allow("read"),)),),
     audit_targets=("integration",),
+    search_sources=search.SOURCES,
     settings=SettingsSection("integrations", IntegrationsSettings),
 )

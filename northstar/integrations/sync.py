@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.core.db import Database, get_in_org
 from northstar.core.queue import enqueue_named
+from northstar.core.search.indexing import index_rows
 from northstar.devbizops import service as devbizops_service
 from northstar.devbizops.service import agents as agents_service
 from northstar.integrations.connectors.base import (
@@ -233,6 +234,8 @@ async def _failed(
             .where(Integration.id == integration_id)
             .values(last_error=error, last_error_at=now, **({"status": "error"} if credentials else {}))
         )
+        if credentials:  # its status, a facet of its search document
+            await index_rows(session, Integration, Integration.id == integration_id)
         await session.execute(
             update(SyncRun).where(SyncRun.id == run_id).values(status="failed", finished_at=now, error=error)
         )

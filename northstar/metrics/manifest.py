@@ -6,7 +6,7 @@ from types import MappingProxyType
 
 from northstar.core.manifest import ExportTable, Manifest, NavLink
 from northstar.core.permissions import Resource, allow, own
-from northstar.metrics import api, console, models, service
+from northstar.metrics import api, console, models, search, service
 
 _BUSINESS = (allow("create", "read"), own("update", "delete"))
 
@@ -68,4 +68,5 @@ MANIFEST = Manifest(
         }
     ),
     audit_targets=("fx_rates", "goal", "job", "metrics_settings", "spend"),
+    search_sources=search.SOURCES,
 )

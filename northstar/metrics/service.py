@@ -27,6 +27,7 @@ from northstar.core.db import Base, bulk_insert, driver_connection, fetch_page, 
 from northstar.core.http import Forbidden, Unprocessable
 from northstar.core.permissions import Principal
 from northstar.core.queue import announce, enqueue_named
+from northstar.core.search.indexing import index_rows
 from northstar.metrics import commerce, engine, facts, product, queries, sales_pipeline, traffic
 from northstar.metrics.facts import MonthFacts, RangeFacts
 from northstar.metrics.inputs import InvoiceLine, SourceBatch, minor_units
@@ -609,6 +610,8 @@ async def update_policy(session: AsyncSession, *, org_id: uuid.UUID, changes: di
     await session.refresh(policy)
     if counting & changes.keys():
         await request_recompute(session, org_id=org_id)
+    if "reporting_currency" in changes:  # goals' money targets are titled in it
+        await index_rows(session, Goal, Goal.org_id == org_id)
     return policy
 
 

@@ -7,7 +7,7 @@ from types import MappingProxyType
 from northstar.core.manifest import Manifest, NavLink, SettingsSection
 from northstar.core.permissions import Resource, allow, own
 from northstar.devbizops.service import agents as agents_service
-from northstar.reports import api, console, models, shared
+from northstar.reports import api, console, models, search, shared
 from northstar.settings import ReportsSettings
 
 MANIFEST = Manifest(
@@ -44,4 +44,5 @@ MANIFEST = Manifest(
     reactions=MappingProxyType({agents_service.DASHBOARD_WRITTEN: ("reports.publish_dashboards",)}),
     settings=SettingsSection("reports", ReportsSettings),
     audit_targets=("coach_settings", "report", "report_schedule", "share_link"),
+    search_sources=search.SOURCES,
 )

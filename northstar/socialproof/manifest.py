@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from northstar.core.manifest import Manifest, NavLink, SettingsSection
 from northstar.core.permissions import Resource, allow, own
 from northstar.settings import SocialProofSettings
-from northstar.socialproof import console, console_abtests, console_archives, console_profiles, models
+from northstar.socialproof import console, console_abtests, console_archives, console_profiles, models, search
 from northstar.socialproof.api import abtests, archives, billing, hooks, merchant, profiles, public
 from northstar.socialproof.runtime import SocialProofRuntime
 
@@ -91,6 +91,7 @@ MANIFEST = Manifest(
         "template",
         "visitor_profile",
     ),
+    search_sources=search.SOURCES,
     settings=SettingsSection("socialproof", SocialProofSettings),
     fast_routes=tuple(public.fast_routes()),
     document=public.document,

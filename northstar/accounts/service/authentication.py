@@ -27,6 +27,7 @@ from northstar.core.context import ClientMeta
 from northstar.core.db import set_tenant_context, settings_of
 from northstar.core.http import AppError, Conflict, Forbidden, Unauthorized, Unprocessable
 from northstar.core.permissions import Principal, Role
+from northstar.core.search.indexing import index_rows
 from northstar.core.security import (
     TokenError,
     auth_keys,
@@ -503,4 +504,6 @@ async def update_profile(session: AsyncSession, *, user_id: uuid.UUID, name: str
     user = await get_user(session, user_id)
     pii.seal_full_name(settings_of(session), user, name)
     await session.flush()
+    # a member is found by name: the membership (of the org this request is in) did not change, its document does
+    await index_rows(session, Membership, Membership.user_id == user.id)
     return await pii.get_profile(session, user_id=user.id, reader=pii.PLATFORM)

@@ -27,6 +27,7 @@ from northstar.core.db import Base, bulk_insert, fetch_page, get_in_org
 from northstar.core.http import Unprocessable
 from northstar.core.llm import LanguageModel, LlmUnavailable, Spent
 from northstar.core.queue import enqueue_named
+from northstar.core.search.indexing import index_rows
 from northstar.devbizops import dora, translator
 from northstar.devbizops.inputs import EngineeringBatch
 from northstar.devbizops.models import (
@@ -144,6 +145,9 @@ async def store_batch(
             for item in _unique(batch.work_items)
         ],
     )
+    if batch.work_items:  # upserted by SQL, past the flush that indexes rows for search
+        stored = [item.external_id for item in batch.work_items]
+        await index_rows(session, WorkItem, WorkItem.integration_id == integration_id, WorkItem.external_id.in_(stored))
     await _upsert(
         session,
         Person,
