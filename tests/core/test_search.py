@@ -244,3 +244,10 @@ async def test_highlights_escape_what_the_text_holds(client: httpx.AsyncClient) 
     hit = (await client.get("/api/v1/search", params={"q": "zebra"}, headers=founder.headers)).json()["data"][0]
     assert hit["titleHighlight"] == "&lt;img src=x onerror=&quot;alert(1)&quot;&gt; <mark>Zebra</mark>"
     assert hit["snippet"] == "&lt;b&gt;<mark>zebra</mark>&lt;/b&gt; &amp; co"
+
+
+async def test_keys_dates_and_file_names_are_found_as_typed(client: httpx.AsyncClient) -> None:
+    founder = await signup(client)
+    await project(client, founder, "ENG-123 migration", "due 2027-03-31, see q3-revenue.csv")
+    for typed in ("ENG-123", "eng 123", "2027-03-31", "q3-revenue.csv", "revenue.csv"):
+        assert await found(client, founder, typed) == ["ENG-123 migration"], typed

@@ -24,7 +24,7 @@ from northstar.datasets.tasks import retention_sweep
 from northstar.devbizops import service as devbizops_service
 from northstar.devbizops.inputs import EngineeringBatch, WorkItem
 from tests.devbizops.conftest import paused_integration
-from tests.factories import PASSWORD, Account, account_from, invite, unique_email
+from tests.factories import PASSWORD, Account, account_from, add_member, invite, unique_email
 from tests.rows import rows_of
 
 Run = Callable[[], Awaitable[None]]
@@ -232,6 +232,8 @@ async def test_reports_once_made(client: httpx.AsyncClient, founder: Account, ru
     [hit] = await found(client, founder, "weekly digest", "report")
     assert hit["id"] == report["id"] and hit["title"] == made["title"] and hit["facets"] == {"kind": "weekly_digest"}
     assert hit["url"] == f"/app/reports/{report['id']}"
+    investor = await add_member(client, founder, "investor")
+    assert await ids(client, investor, "weekly digest", "report") == []  # investors read investor updates only
     assert (await client.delete(f"/api/v1/reports/{report['id']}", headers=founder.headers)).status_code == 204
     assert await ids(client, founder, "weekly digest", "report") == []
 

@@ -22,7 +22,8 @@ _WORD = re.compile(r"\w+")
 @dataclass(frozen=True)
 class Document:
     """A findable thing, as a source makes it from one row. ``project_id``: the project it belongs to, for readers
-    who read only some projects; ``url``: the console page that shows it."""
+    who read only some projects; ``url``: the console page that shows it; ``hidden_from``: roles that read the
+    source's resource but not this (investors read only some kinds of reports)."""
 
     doc_id: str
     title: str
@@ -30,6 +31,7 @@ class Document:
     body: str = ""
     facets: Mapping[str, str] = field(default_factory=dict)
     project_id: uuid.UUID | None = None
+    hidden_from: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,12 @@ def fold(text: str) -> str:
     """Lower case without accents (NFKD, combining marks dropped; ß as ss), the form both sides are compared in."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return "".join(char for char in decomposed if not unicodedata.combining(char))
+
+
+def tokens(text: str) -> str:
+    """The folded text as the index and queries split it: words of letters and digits only, so "ENG-123",
+    "2027-03-31" and "report.csv" are found by what they are made of, as typed."""
+    return " ".join(_WORD.findall(fold(text)))
 
 
 def words(text: str) -> set[str]:

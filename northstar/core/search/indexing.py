@@ -32,14 +32,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from northstar.core.db import Database, TenantSession
-from northstar.core.search.documents import BY_MODEL, MAX_BODY, MAX_TITLE, SOURCES, Document, SearchSource, fold, words
+from northstar.core.search.documents import (
+    BY_MODEL,
+    MAX_BODY,
+    MAX_TITLE,
+    SOURCES,
+    Document,
+    SearchSource,
+    tokens,
+    words,
+)
 
 BATCH = 5000
 
 _WRITE = text("""
     INSERT INTO core.search_documents AS d
-      (org_id, doc_type, doc_id, title, body, facets, resource, project_id, url, search, updated_at)
-    SELECT n.org_id, n.doc_type, n.doc_id, n.title, n.body, n.facets::jsonb, n.resource, n.project_id, n.url,
+      (org_id, doc_type, doc_id, title, body, facets, resource, project_id, hidden_from, url, search, updated_at)
+    SELECT n.org_id, n.doc_type, n.doc_id, n.title, n.body, n.facets::jsonb, n.resource, n.project_id,
+           string_to_array(n.hidden_from, ','), n.url,
            setweight(to_tsvector(l.config, n.folded_title), 'A')
            || setweight(to_tsvector('simple', n.folded_title), 'A')
            || setweight(to_tsvector(l.config, n.folded_body), 'B')
@@ -47,16 +57,19 @@ _WRITE = text("""
            now()
     FROM unnest(CAST(:org_ids AS uuid[]), CAST(:doc_types AS text[]), CAST(:doc_ids AS text[]),
                 CAST(:titles AS text[]), CAST(:bodies AS text[]), CAST(:facets AS text[]),
-                CAST(:resources AS text[]), CAST(:project_ids AS uuid[]), CAST(:urls AS text[]),
+                CAST(:resources AS text[]), CAST(:project_ids AS uuid[]), CAST(:hidden_froms AS text[]),
+                CAST(:urls AS text[]),
                 CAST(:folded_titles AS text[]), CAST(:folded_bodies AS text[]))
-         AS n(org_id, doc_type, doc_id, title, body, facets, resource, project_id, url, folded_title, folded_body)
+         AS n(org_id, doc_type, doc_id, title, body, facets, resource, project_id, hidden_from, url,
+              folded_title, folded_body)
     CROSS JOIN LATERAL (
       SELECT coalesce((SELECT s.language FROM core.search_settings s WHERE s.org_id = n.org_id), 'english')::regconfig
              AS config
     ) l
     ON CONFLICT (org_id, doc_type, doc_id) DO UPDATE
       SET title = excluded.title, body = excluded.body, facets = excluded.facets, resource = excluded.resource,
-          project_id = excluded.project_id, url = excluded.url, search = excluded.search, updated_at = now()
+          project_id = excluded.project_id, hidden_from = excluded.hidden_from, url = excluded.url,
+          search = excluded.search, updated_at = now()
 """)
 _WORDS = text("""
     INSERT INTO core.search_words (org_id, word, trigrams)
@@ -103,7 +116,7 @@ def write(connection: Connection, indexed: Sequence[Indexed]) -> None:
 def _write_org(connection: Connection, org_id: uuid.UUID, items: Sequence[Indexed]) -> None:
     titles = [_clip(item.document.title, MAX_TITLE) for item in items]
     bodies = [_clip(item.document.body, MAX_BODY) for item in items]
-    folded_titles, folded_bodies = [fold(title) for title in titles], [fold(body) for body in bodies]
+    folded_titles, folded_bodies = [tokens(title) for title in titles], [tokens(body) for body in bodies]
     connection.execute(
         _WRITE,
         {
@@ -115,6 +128,7 @@ def _write_org(connection: Connection, org_id: uuid.UUID, items: Sequence[Indexe
             "facets": [orjson.dumps(dict(item.document.facets)).decode() for item in items],
             "resources": [item.source.resource for item in items],
             "project_ids": [item.document.project_id for item in items],
+            "hidden_froms": [",".join(item.document.hidden_from) for item in items],
             "urls": [item.document.url for item in items],
             "folded_titles": folded_titles,
             "folded_bodies": folded_bodies,

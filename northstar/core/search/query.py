@@ -188,7 +188,7 @@ async def search(
             f"!!(phraseto_tsquery(CAST(:config AS regconfig), :x{number}) || phraseto_tsquery('simple', :x{number}))"
         )
     everywhere, scoped = _visibility(principal)
-    params |= {"everywhere": everywhere, "scoped": scoped}
+    params |= {"everywhere": everywhere, "scoped": scoped, "role": principal.role.value}
     wanted = sorted(set(types) | set(parsed.types))
     wanted_query, exact_query = " && ".join(required), " && ".join(exact)
     matching = (
@@ -196,7 +196,8 @@ async def search(
         "SELECT {columns} FROM core.search_documents d, q "
         "WHERE d.org_id = :org_id AND d.search @@ q.query "
         "AND (d.resource = ANY(CAST(:everywhere AS text[])) "
-        "OR d.resource || ':' || d.project_id::text = ANY(CAST(:scoped AS text[])))"
+        "OR d.resource || ':' || d.project_id::text = ANY(CAST(:scoped AS text[]))) "
+        "AND NOT (CAST(:role AS text) = ANY(d.hidden_from))"
     )
     counted = await session.execute(
         text(matching.format(columns="d.doc_type, count(*)") + " GROUP BY d.doc_type"), params
