@@ -29,6 +29,7 @@ from northstar.core.permissions import PLATFORM_RESOURCES, Resource, register_re
 from northstar.core.pubsub import register_topics
 from northstar.core.queue import register_reactions
 from northstar.core.search import api as search_api
+from northstar.core.search import console as search_console
 from northstar.core.search.documents import SearchSource, register_sources
 from northstar.settings import Settings
 
@@ -128,6 +129,7 @@ def install(manifests: Iterable[Manifest]) -> None:
 CORE_MANIFEST = Manifest(
     name="core",
     api_routers=(search_api.router,),
+    console_pages=(search_console.router,),  # templates and script in core's own console/templates and static
     task_modules=("northstar.core.idempotency", "northstar.core.queue", "northstar.core.search.tasks"),
     model_modules=(idempotency, llm),
     tables=("core.idempotency_keys", "core.llm_usage"),

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -39,9 +39,11 @@ from northstar.core.console.vendor import sri
 from northstar.core.context import MUTATING_METHODS, DbSession, require
 from northstar.core.crypto import derive_key
 from northstar.core.http import AppError, Forbidden, NotFound, Unauthorized
-from northstar.core.manifest import Manifest, NavLink
 from northstar.core.permissions import Principal
 from northstar.settings import Settings
+
+if TYPE_CHECKING:  # the manifest mounts core's own pages (search), which are built on this module
+    from northstar.core.manifest import Manifest, NavLink
 
 CONSOLE_PREFIX = "/app"
 LOGIN_PATH = f"{CONSOLE_PREFIX}/login"
