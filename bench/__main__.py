@@ -21,6 +21,7 @@ SECTIONS = (
     "identity",
     "console_assets",
     "console",
+    "search",
 )
 
 
