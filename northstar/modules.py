@@ -10,7 +10,8 @@ from __future__ import annotations
 from northstar.accounts.manifest import MANIFEST as ACCOUNTS
 from northstar.alerts.manifest import MANIFEST as ALERTS
 from northstar.audit.manifest import MANIFEST as AUDIT
-from northstar.core.manifest import CORE_MANIFEST, Manifest, install
+from northstar.core.manifest import Manifest, install
+from northstar.core.own_manifest import CORE_MANIFEST
 from northstar.datasets.manifest import MANIFEST as DATASETS
 from northstar.devbizops.manifest import MANIFEST as DEVBIZOPS
 from northstar.graphapi.manifest import MANIFEST as GRAPHAPI

@@ -23,13 +23,10 @@ from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from northstar.core import idempotency, llm
 from northstar.core.fastpath import FastRoute
-from northstar.core.permissions import PLATFORM_RESOURCES, Resource, register_resources
+from northstar.core.permissions import Resource, register_resources
 from northstar.core.pubsub import register_topics
 from northstar.core.queue import register_reactions
-from northstar.core.search import api as search_api
-from northstar.core.search import console as search_console
 from northstar.core.search.documents import SearchSource, register_sources
 from northstar.settings import Settings
 
@@ -124,16 +121,3 @@ def install(manifests: Iterable[Manifest]) -> None:
                 raise ValueError(f"the export source {name!r} is declared twice, differently")
         for module in manifest.task_modules:
             importlib.import_module(module)
-
-
-CORE_MANIFEST = Manifest(
-    name="core",
-    api_routers=(search_api.router,),
-    console_pages=(search_console.router,),  # templates and script in core's own console/templates and static
-    task_modules=("northstar.core.idempotency", "northstar.core.queue", "northstar.core.search.tasks"),
-    model_modules=(idempotency, llm),
-    tables=("core.idempotency_keys", "core.llm_usage"),
-    sql_managed_tables=("search_documents", "search_words", "search_settings"),
-    schemas=("core",),
-    resources=PLATFORM_RESOURCES,
-)
