@@ -171,7 +171,8 @@ async def test_reindex_rebuilds_and_drops_what_is_gone(client: httpx.AsyncClient
         await session.execute(
             text(
                 "INSERT INTO core.search_documents (org_id, doc_type, doc_id, title, resource, url, search)"
-                " VALUES (:org, 'project', :ghost, 'Ghost', 'projects', '/app/', to_tsvector('ghost'))"
+                " VALUES (:org, 'project', :ghost, 'Ghost', 'projects', '/app/',"
+                " to_tsvector('ghost') || array_to_tsvector(ARRAY['org' || replace(CAST(:org AS text), '-', '')]))"
             ),
             {"org": founder.org_id, "ghost": str(uuid.uuid4())},
         )

@@ -68,6 +68,8 @@ def register_sources(sources: Iterable[SearchSource]) -> None:
 
 def fold(text: str) -> str:
     """Lower case without accents (NFKD, combining marks dropped; ß as ss), the form both sides are compared in."""
+    if text.isascii():  # most text: nothing to decompose
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return "".join(char for char in decomposed if not unicodedata.combining(char))
 
@@ -78,9 +80,15 @@ def tokens(text: str) -> str:
     return " ".join(_WORD.findall(fold(text)))
 
 
-def words(text: str) -> set[str]:
-    """The folded words of a text that typo tolerance may correct toward (digits alone are not words)."""
-    return {word for word in _WORD.findall(fold(text)) if 3 <= len(word) <= MAX_WORD and not word.isdigit()}
+def words(tokenized: str) -> set[str]:
+    """The words of a ``tokens`` text that typo tolerance may correct toward (digits alone are not words)."""
+    return {word for word in tokenized.split() if 3 <= len(word) <= MAX_WORD and not word.isdigit()}
+
+
+def org_lexeme(org_id: uuid.UUID) -> str:
+    """The lexeme every document of an org carries, so the GIN lookup of a word intersects with the org's documents
+    alone (several orgs share a partition)."""
+    return f"org{org_id.hex}"
 
 
 def trigrams(word: str, org_id: uuid.UUID) -> list[str]:

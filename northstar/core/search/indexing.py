@@ -39,6 +39,7 @@ from northstar.core.search.documents import (
     SOURCES,
     Document,
     SearchSource,
+    org_lexeme,
     tokens,
     words,
 )
@@ -53,7 +54,8 @@ _WRITE = text("""
            setweight(to_tsvector(l.config, n.folded_title), 'A')
            || setweight(to_tsvector('simple', n.folded_title), 'A')
            || setweight(to_tsvector(l.config, n.folded_body), 'B')
-           || setweight(to_tsvector('simple', n.folded_body), 'B'),
+           || setweight(to_tsvector('simple', n.folded_body), 'B')
+           || array_to_tsvector(ARRAY[CAST(:org_lexeme AS text)]),
            now()
     FROM unnest(CAST(:org_ids AS uuid[]), CAST(:doc_types AS text[]), CAST(:doc_ids AS text[]),
                 CAST(:titles AS text[]), CAST(:bodies AS text[]), CAST(:facets AS text[]),
@@ -76,6 +78,7 @@ _WORDS = text("""
     SELECT CAST(:org_id AS uuid), w,
            ARRAY(SELECT DISTINCT :prefix || substr('  ' || w || ' ', i, 3) FROM generate_series(1, length(w) + 1) i)
     FROM unnest(CAST(:words AS text[])) AS w
+    WHERE NOT EXISTS (SELECT 1 FROM core.search_words k WHERE k.org_id = CAST(:org_id AS uuid) AND k.word = w)
     ON CONFLICT DO NOTHING
 """)
 _FORGET = text("""
@@ -132,6 +135,7 @@ def _write_org(connection: Connection, org_id: uuid.UUID, items: Sequence[Indexe
             "urls": [item.document.url for item in items],
             "folded_titles": folded_titles,
             "folded_bodies": folded_bodies,
+            "org_lexeme": org_lexeme(org_id),
         },
     )
     found = set().union(*(words(title) for title in folded_titles), *(words(body) for body in folded_bodies))

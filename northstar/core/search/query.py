@@ -7,7 +7,9 @@ through the org's words one or two edits away), ``"a phrase"``, ``-word`` or ``-
 Typo tolerance without pg_trgm: each org's words are kept with their trigrams (``core.search_words``, a GIN index on
 a ``text[]``, the org prefixed to every trigram); a query word's neighbours are the org's words of about its length
 sharing a trigram with it, and those within an edit distance of 1 (2 from seven letters) join the query as
-alternatives. Exact matches rank above corrected ones.
+alternatives. Matches are ranked by the whole query (``ts_rank_cd``: title above body); the best of them, a window
+past the page, are ranked again with a boost for the words as typed, so exact matches come before corrections.
+Every document carries its org's lexeme, so a common word's index lookup reads the asking org's documents alone.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from northstar.core.http import Unprocessable
 from northstar.core.permissions import Principal
-from northstar.core.search.documents import LANGUAGES, SOURCES, fold, trigrams
+from northstar.core.search.documents import LANGUAGES, SOURCES, fold, org_lexeme, trigrams
 
 MAX_QUERY = 500
+RESCORE_WINDOW = 100  # ranked by the whole query first; this many more than the page then get the exact-word boost
 MAX_TERMS = 12
 SNIPPET = 160
 _TOKEN = re.compile(r'(-?)"([^"]*)"?|(\S+)')
@@ -191,31 +194,40 @@ async def search(
     params |= {"everywhere": everywhere, "scoped": scoped, "role": principal.role.value}
     wanted = sorted(set(types) | set(parsed.types))
     wanted_query, exact_query = " && ".join(required), " && ".join(exact)
-    matching = (
-        f"WITH q AS (SELECT ({wanted_query}) AS query, ({exact_query}) AS exact) "  # noqa: S608 - our fragments; values bound
-        "SELECT {columns} FROM core.search_documents d, q "
-        "WHERE d.org_id = :org_id AND d.search @@ q.query "
-        "AND (d.resource = ANY(CAST(:everywhere AS text[])) "
-        "OR d.resource || ':' || d.project_id::text = ANY(CAST(:scoped AS text[]))) "
-        "AND NOT (CAST(:role AS text) = ANY(d.hidden_from))"
+    params |= {
+        "org_query": _lexeme(org_lexeme(org_id)),
+        "types": wanted,
+        "window": offset + limit + RESCORE_WINDOW,
+        "limit": limit,
+        "offset": offset,
+    }
+    typed = "WHERE doc_type = ANY(CAST(:types AS text[]))" if wanted else ""
+    statement = (
+        f"WITH q AS (SELECT ({wanted_query}) AS query, ({exact_query}) AS exact, "  # noqa: S608 - our fragments; values bound
+        "CAST(:org_query AS tsquery) AS org), "
+        "matches AS MATERIALIZED ("
+        " SELECT d.doc_type, d.doc_id, d.updated_at, ts_rank_cd(d.search, q.query) AS rank"
+        " FROM core.search_documents d, q"
+        " WHERE d.org_id = :org_id AND d.search @@ (q.query && q.org)"
+        " AND (d.resource = ANY(CAST(:everywhere AS text[]))"
+        " OR d.resource || ':' || d.project_id::text = ANY(CAST(:scoped AS text[])))"
+        " AND NOT (CAST(:role AS text) = ANY(d.hidden_from))), "
+        f"best AS (SELECT doc_type, doc_id, rank FROM matches {typed}"
+        " ORDER BY rank DESC, updated_at DESC, doc_id LIMIT :window) "
+        "SELECT c.counts, p.* FROM ("
+        " SELECT coalesce(jsonb_object_agg(doc_type, found), '{}') AS counts"
+        " FROM (SELECT doc_type, count(*) AS found FROM matches GROUP BY doc_type) t) c "
+        "LEFT JOIN LATERAL ("
+        " SELECT d.doc_type, d.doc_id, d.title, d.body, d.url, d.facets, d.updated_at,"
+        " ts_rank_cd(d.search, q.exact) * 2 + b.rank AS score"
+        " FROM best b JOIN core.search_documents d"
+        " ON d.org_id = :org_id AND d.doc_type = b.doc_type AND d.doc_id = b.doc_id, q"
+        " ORDER BY score DESC, d.updated_at DESC, d.doc_id LIMIT :limit OFFSET :offset) p ON true"
     )
-    counted = await session.execute(
-        text(matching.format(columns="d.doc_type, count(*)") + " GROUP BY d.doc_type"), params
-    )
-    counts = {doc_type: int(count) for doc_type, count in counted}
+    rows = (await session.execute(text(statement), params)).all()
+    counts = {doc_type: int(count) for doc_type, count in rows[0].counts.items()}
     total = sum(count for doc_type, count in counts.items() if not wanted or doc_type in wanted)
-    if total == 0 or offset >= total:
-        return Answer([], total, counts, corrections)
-    columns = (
-        "d.doc_type, d.doc_id, d.title, d.body, d.url, d.facets, d.updated_at,"
-        " ts_rank_cd(d.search, q.exact) * 2 + ts_rank_cd(d.search, q.query) AS score"
-    )
-    page = matching.format(columns=columns)
-    if wanted:
-        page += " AND d.doc_type = ANY(CAST(:types AS text[]))"
-        params["types"] = wanted
-    page += " ORDER BY score DESC, d.updated_at DESC, d.doc_id LIMIT :limit OFFSET :offset"
-    rows = await session.execute(text(page), {**params, "limit": limit, "offset": offset})
+    rows = [row for row in rows if row.doc_id is not None]
     marks = [*parsed.terms, *(word for words in corrections.values() for word in words)]
     phrase_words = [word for phrase in parsed.phrases for word in phrase.split()]
     hits = [
