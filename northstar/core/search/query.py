@@ -7,8 +7,10 @@ through the org's words one or two edits away), ``"a phrase"``, ``-word`` or ``-
 Typo tolerance without pg_trgm: each org's words are kept with their trigrams (``core.search_words``, a GIN index on
 a ``text[]``, the org prefixed to every trigram); a query word's neighbours are the org's words of about its length
 sharing a trigram with it, and those within an edit distance of 1 (2 from seven letters) join the query as
-alternatives. Matches are ranked by the whole query (``ts_rank_cd``: title above body); the best of them, a window
-past the page, are ranked again with a boost for the words as typed, so exact matches come before corrections.
+alternatives. Matches are ranked by the whole query with ``ts_rank`` (title above body; a third of ``ts_rank_cd``'s
+cost, which counts on a common word's thousands of matches); the best of them, a window past the page, are ranked
+again with ``ts_rank_cd`` (cover density: the query's words close together) and a boost for the words as typed, so
+exact matches come before corrections and prefixes.
 Every document carries its org's lexeme, so a common word's index lookup reads the asking org's documents alone.
 """
 
@@ -206,7 +208,7 @@ async def search(
         f"WITH q AS (SELECT ({wanted_query}) AS query, ({exact_query}) AS exact, "  # noqa: S608 - our fragments; values bound
         "CAST(:org_query AS tsquery) AS org), "
         "matches AS MATERIALIZED ("
-        " SELECT d.doc_type, d.doc_id, d.updated_at, ts_rank_cd(d.search, q.query) AS rank"
+        " SELECT d.doc_type, d.doc_id, d.updated_at, ts_rank(d.search, q.query) AS rank"
         " FROM core.search_documents d, q"
         " WHERE d.org_id = :org_id AND d.search @@ (q.query && q.org)"
         " AND (d.resource = ANY(CAST(:everywhere AS text[]))"
@@ -219,7 +221,7 @@ async def search(
         " FROM (SELECT doc_type, count(*) AS found FROM matches GROUP BY doc_type) t) c "
         "LEFT JOIN LATERAL ("
         " SELECT d.doc_type, d.doc_id, d.title, d.body, d.url, d.facets, d.updated_at,"
-        " ts_rank_cd(d.search, q.exact) * 2 + b.rank AS score"
+        " ts_rank_cd(d.search, q.exact) * 2 + ts_rank_cd(d.search, q.query) AS score"
         " FROM best b JOIN core.search_documents d"
         " ON d.org_id = :org_id AND d.doc_type = b.doc_type AND d.doc_id = b.doc_id, q"
         " ORDER BY score DESC, d.updated_at DESC, d.doc_id LIMIT :limit OFFSET :offset) p ON true"
