@@ -796,9 +796,10 @@ def search_reindex(
         for org_id in org_ids:
             async with database.tenant_transaction(org_id=org_id) as session:
                 with contextlib.suppress(AlreadyEnqueued):  # one is waiting already: it will do
-                    await enqueue_named(
-                        session, "core.search_reindex", org_id=org_id, queueing_lock=f"core.search_reindex:{org_id}"
-                    )
+                    async with session.begin_nested():
+                        await enqueue_named(
+                            session, "core.search_reindex", org_id=org_id, queueing_lock=f"core.search_reindex:{org_id}"
+                        )
         return org_ids, queued_at
 
     async def progress_of(database: Database, org_ids: list[uuid.UUID], since: dt.datetime) -> tuple[int, int, int]:

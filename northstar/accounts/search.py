@@ -28,7 +28,7 @@ def _team(row: Any, session: Session) -> Document:
 
 
 def _member(row: Any, session: Session) -> Document | None:
-    """A member by name and e-mail (decrypted from the account, which keeps them encrypted), with their role."""
+    """A member by name and e-mail, with their role: sealed in the index as on the account (found by whole words)."""
     user = session.get(User, row.user_id)
     if user is None:
         return None
@@ -47,5 +47,5 @@ def _member(row: Any, session: Session) -> Document | None:
 SOURCES = (
     SearchSource("project", "Projects", Project, "projects", _project),
     SearchSource("team", "Teams", Team, "teams", _team),
-    SearchSource("member", "Members", Membership, "members", _member, id_column="user_id"),
+    SearchSource("member", "Members", Membership, "members", _member, id_column="user_id", sealed=True),
 )

@@ -184,7 +184,11 @@ async def test_reindex_rebuilds_and_drops_what_is_gone(client: httpx.AsyncClient
     progress = (await client.get("/api/v1/search/settings", headers=founder.headers)).json()["data"]
     assert progress["reindexTotal"] == 2 and progress["reindexDone"] == 2 and progress["reindexedAt"]
     queued = await client.post("/api/v1/search/reindex", headers=founder.headers)
-    assert queued.status_code == 202
+    assert queued.status_code == 202 and queued.json()["data"]["queueJobId"]
+    again = await client.post("/api/v1/search/reindex", headers=founder.headers)  # one is waiting already
+    assert again.status_code == 202 and again.json()["data"]["queueJobId"] is None
+    changed = await client.put("/api/v1/search/settings", json={"language": "french"}, headers=founder.headers)
+    assert changed.status_code == 200 and changed.json()["data"]["language"] == "french"
     member = await add_member(client, founder, "member")
     assert (await client.post("/api/v1/search/reindex", headers=member.headers)).status_code == 403
     assert (
@@ -252,3 +256,25 @@ async def test_keys_dates_and_file_names_are_found_as_typed(client: httpx.AsyncC
     await project(client, founder, "ENG-123 migration", "due 2027-03-31, see q3-revenue.csv")
     for typed in ("ENG-123", "eng 123", "2027-03-31", "q3-revenue.csv", "revenue.csv"):
         assert await found(client, founder, typed) == ["ENG-123 migration"], typed
+
+
+async def test_members_are_sealed_in_the_index_and_found_by_whole_words(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    founder = await signup(client)
+    renamed = await client.patch("/api/v1/users/me", json={"name": "Zebulon Quartermaine"}, headers=founder.headers)
+    assert renamed.status_code == 200
+    answered = await client.get("/api/v1/search", params={"q": "quartermaine"}, headers=founder.headers)
+    [hit] = answered.json()["data"]
+    assert hit["type"] == "member" and hit["title"] == "Zebulon Quartermaine"
+    assert hit["titleHighlight"] == "Zebulon <mark>Quartermaine</mark>" and founder.email in hit["snippet"]
+    assert await found(client, founder, founder.email) == ["Zebulon Quartermaine"]
+    assert await found(client, founder, "quarterm") == []  # no prefixes, typos or stems of personal data
+    stored = await rows_of(
+        database,
+        founder.org_id,
+        "SELECT title || body || search::text FROM core.search_documents WHERE doc_type = 'member'",
+    )
+    assert "quartermaine" not in stored[0][0].lower() and founder.email.split("@")[0] not in stored[0][0]
+    words = await rows_of(database, founder.org_id, "SELECT word FROM core.search_words WHERE word LIKE 'quarter%'")
+    assert words == []

@@ -129,12 +129,13 @@ async def update_search_settings(
 async def queue_reindex(session: DbSession, principal: Principal) -> int | None:
     """The reindex job queued, or ``None`` when one is already waiting to run (it will see every change)."""
     try:
-        return await enqueue_named(
-            session,
-            "core.search_reindex",
-            org_id=principal.org_id,
-            queueing_lock=f"core.search_reindex:{principal.org_id}",
-        )
+        async with session.begin_nested():  # a refused job must not abort the request's transaction
+            return await enqueue_named(
+                session,
+                "core.search_reindex",
+                org_id=principal.org_id,
+                queueing_lock=f"core.search_reindex:{principal.org_id}",
+            )
     except AlreadyEnqueued:
         return None
 

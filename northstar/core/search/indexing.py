@@ -39,18 +39,22 @@ from northstar.core.search.documents import (
     SOURCES,
     Document,
     SearchSource,
+    blind_tokens,
     org_lexeme,
     tokens,
     words,
 )
+from northstar.core.security import field_cipher
+from northstar.settings import Settings
 
 BATCH = 5000
 
 _WRITE = text("""
     INSERT INTO core.search_documents AS d
-      (org_id, doc_type, doc_id, title, body, facets, resource, project_id, hidden_from, url, search, updated_at)
+      (org_id, doc_type, doc_id, title, body, facets, resource, project_id, hidden_from, sealed, url, search,
+       updated_at)
     SELECT n.org_id, n.doc_type, n.doc_id, n.title, n.body, n.facets::jsonb, n.resource, n.project_id,
-           string_to_array(n.hidden_from, ','), n.url,
+           string_to_array(n.hidden_from, ','), n.sealed, n.url,
            setweight(to_tsvector(l.config, n.folded_title), 'A')
            || setweight(to_tsvector('simple', n.folded_title), 'A')
            || setweight(to_tsvector(l.config, n.folded_body), 'B')
@@ -60,17 +64,19 @@ _WRITE = text("""
     FROM unnest(CAST(:org_ids AS uuid[]), CAST(:doc_types AS text[]), CAST(:doc_ids AS text[]),
                 CAST(:titles AS text[]), CAST(:bodies AS text[]), CAST(:facets AS text[]),
                 CAST(:resources AS text[]), CAST(:project_ids AS uuid[]), CAST(:hidden_froms AS text[]),
-                CAST(:urls AS text[]),
+                CAST(:sealed AS boolean[]), CAST(:urls AS text[]),
                 CAST(:folded_titles AS text[]), CAST(:folded_bodies AS text[]))
-         AS n(org_id, doc_type, doc_id, title, body, facets, resource, project_id, hidden_from, url,
+         AS n(org_id, doc_type, doc_id, title, body, facets, resource, project_id, hidden_from, sealed, url,
               folded_title, folded_body)
     CROSS JOIN LATERAL (
-      SELECT coalesce((SELECT s.language FROM core.search_settings s WHERE s.org_id = n.org_id), 'english')::regconfig
+      SELECT CASE WHEN n.sealed THEN 'simple'::regconfig ELSE coalesce(
+               (SELECT s.language FROM core.search_settings s WHERE s.org_id = n.org_id), 'english')::regconfig END
              AS config
     ) l
     ON CONFLICT (org_id, doc_type, doc_id) DO UPDATE
       SET title = excluded.title, body = excluded.body, facets = excluded.facets, resource = excluded.resource,
-          project_id = excluded.project_id, hidden_from = excluded.hidden_from, url = excluded.url,
+          project_id = excluded.project_id, hidden_from = excluded.hidden_from, sealed = excluded.sealed,
+          url = excluded.url,
           search = excluded.search, updated_at = now()
 """)
 _WORDS = text("""
@@ -100,9 +106,10 @@ def _clip(value: str, limit: int) -> str:
     return value if len(value) <= limit else value[:limit]
 
 
-def write(connection: Connection, indexed: Sequence[Indexed]) -> None:
+def write(session: Session, indexed: Sequence[Indexed]) -> None:
     """Write documents (and their words), each under its own org: the transaction's tenant is switched to it when
     it differs, and put back."""
+    connection = session.connection()
     by_org: dict[uuid.UUID, list[Indexed]] = defaultdict(list)
     for item in indexed:
         by_org[item.org_id].append(item)
@@ -111,16 +118,30 @@ def write(connection: Connection, indexed: Sequence[Indexed]) -> None:
         switched = str(org_id) != current
         if switched:
             connection.execute(text("SELECT set_config('northstar.org_id', :org, true)"), {"org": str(org_id)})
-        _write_org(connection, org_id, items)
+        _write_org(session, org_id, items)
         if switched:
             connection.execute(text("SELECT set_config('northstar.org_id', :org, true)"), {"org": current or ""})
 
 
-def _write_org(connection: Connection, org_id: uuid.UUID, items: Sequence[Indexed]) -> None:
+def sealing(org_id: uuid.UUID, doc_type: str, doc_id: str) -> str:
+    """What a sealed document's text is encrypted for: its own place in the index."""
+    return f"search:{org_id}:{doc_type}:{doc_id}"
+
+
+def _write_org(session: Session, org_id: uuid.UUID, items: Sequence[Indexed]) -> None:
+    settings: Settings = session.info["settings"]
     titles = [_clip(item.document.title, MAX_TITLE) for item in items]
     bodies = [_clip(item.document.body, MAX_BODY) for item in items]
     folded_titles, folded_bodies = [tokens(title) for title in titles], [tokens(body) for body in bodies]
-    connection.execute(
+    for index, item in enumerate(items):
+        if item.source.sealed:  # personal data: encrypted, and its words as blind tokens only
+            secret, cipher = settings.resolved_secret_key(), field_cipher(settings)
+            place = sealing(org_id, item.source.doc_type, item.document.doc_id)
+            folded_titles[index] = " ".join(blind_tokens(secret, titles[index]))
+            folded_bodies[index] = " ".join(blind_tokens(secret, bodies[index]))
+            titles[index] = cipher.encrypt(titles[index], associated_data=place)
+            bodies[index] = cipher.encrypt(bodies[index], associated_data=place) if bodies[index] else ""
+    session.connection().execute(
         _WRITE,
         {
             "org_ids": [org_id] * len(items),
@@ -132,15 +153,19 @@ def _write_org(connection: Connection, org_id: uuid.UUID, items: Sequence[Indexe
             "resources": [item.source.resource for item in items],
             "project_ids": [item.document.project_id for item in items],
             "hidden_froms": [",".join(item.document.hidden_from) for item in items],
+            "sealed": [item.source.sealed for item in items],
             "urls": [item.document.url for item in items],
             "folded_titles": folded_titles,
             "folded_bodies": folded_bodies,
             "org_lexeme": org_lexeme(org_id),
         },
     )
-    found = set().union(*(words(title) for title in folded_titles), *(words(body) for body in folded_bodies))
+    found = set().union(
+        *(words(folded) for item, folded in zip(items, folded_titles, strict=True) if not item.source.sealed),
+        *(words(folded) for item, folded in zip(items, folded_bodies, strict=True) if not item.source.sealed),
+    )
     if found:
-        connection.execute(_WORDS, {"org_id": org_id, "prefix": org_id.hex[:12], "words": sorted(found)})
+        session.connection().execute(_WORDS, {"org_id": org_id, "prefix": org_id.hex[:12], "words": sorted(found)})
 
 
 def forget(connection: Connection, org_id: uuid.UUID, doc_type: str, doc_ids: Sequence[str]) -> None:
@@ -161,11 +186,10 @@ def _index(session: Session, rows: Iterable[tuple[SearchSource, Any]]) -> None:
             unfindable[(row.org_id, source.doc_type)].append(_row_id(source, row))
         else:
             indexed.append(Indexed(row.org_id, source, document))
-    connection = session.connection()
     if indexed:
-        write(connection, indexed)
+        write(session, indexed)
     for (org_id, doc_type), doc_ids in unfindable.items():
-        forget(connection, org_id, doc_type, doc_ids)
+        forget(session.connection(), org_id, doc_type, doc_ids)
 
 
 @event.listens_for(TenantSession, "after_flush")
@@ -198,7 +222,7 @@ def _batch(session: Session, source: SearchSource, org_id: uuid.UUID, after: Any
     rows = session.execute(query if after is None else query.where(key > after)).all()
     indexed = [Indexed(org_id, source, document) for row in rows if (document := source.document(row, session))]
     if indexed:
-        _write_org(session.connection(), org_id, indexed)
+        _write_org(session, org_id, indexed)
     return len(rows), (getattr(rows[-1], source.id_column) if rows else after)
 
 

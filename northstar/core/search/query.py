@@ -22,15 +22,20 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from rapidfuzz.distance import Levenshtein
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from northstar.core.db import settings_of
 from northstar.core.http import Unprocessable
 from northstar.core.permissions import Principal
-from northstar.core.search.documents import LANGUAGES, SOURCES, fold, org_lexeme, trigrams
+from northstar.core.search.documents import LANGUAGES, SOURCES, blind_token, fold, org_lexeme, trigrams
+from northstar.core.search.indexing import sealing
+from northstar.core.security import field_cipher
+from northstar.settings import Settings
 
 MAX_QUERY = 500
 RESCORE_WINDOW = 100  # ranked by the whole query first; this many more than the page then get the exact-word boost
@@ -173,16 +178,20 @@ async def search(
     org_id = principal.org_id
     config = await language_of(session, org_id)
     corrections = await _neighbours(session, org_id, parsed.terms)
+    settings = settings_of(session)
+    secret = settings.resolved_secret_key()
     params: dict[str, Any] = {"org_id": org_id, "config": config}
     required, exact = [], []
     for number, term in enumerate(parsed.terms):
         params[f"t{number}"], params[f"p{number}"] = _lexeme(term), _lexeme(term) + ":*"
-        alternatives = [f"to_tsquery(CAST(:config AS regconfig), :t{number})", f"to_tsquery('simple', :p{number})"]
+        params[f"b{number}"] = _lexeme(blind_token(secret, term))  # the word as sealed documents keep it
+        as_typed = f"(to_tsquery(CAST(:config AS regconfig), :t{number}) || to_tsquery('simple', :b{number}))"
+        alternatives = [as_typed, f"to_tsquery('simple', :p{number})"]
         for other, word in enumerate(corrections.get(term, [])):
             params[f"f{number}_{other}"] = _lexeme(word)
             alternatives.append(f"to_tsquery('simple', :f{number}_{other})")
         required.append("(" + " || ".join(alternatives) + ")")
-        exact.append(f"to_tsquery(CAST(:config AS regconfig), :t{number})")
+        exact.append(as_typed)
     for number, phrase in enumerate(parsed.phrases):
         params[f"q{number}"] = phrase
         required.append(f"phraseto_tsquery(CAST(:config AS regconfig), :q{number})")
@@ -220,7 +229,7 @@ async def search(
         " SELECT coalesce(jsonb_object_agg(doc_type, found), '{}') AS counts"
         " FROM (SELECT doc_type, count(*) AS found FROM matches GROUP BY doc_type) t) c "
         "LEFT JOIN LATERAL ("
-        " SELECT d.doc_type, d.doc_id, d.title, d.body, d.url, d.facets, d.updated_at,"
+        " SELECT d.doc_type, d.doc_id, d.title, d.body, d.sealed, d.url, d.facets, d.updated_at,"
         " ts_rank_cd(d.search, q.exact) * 2 + ts_rank_cd(d.search, q.query) AS score"
         " FROM best b JOIN core.search_documents d"
         " ON d.org_id = :org_id AND d.doc_type = b.doc_type AND d.doc_id = b.doc_id, q"
@@ -230,6 +239,7 @@ async def search(
     counts = {doc_type: int(count) for doc_type, count in rows[0].counts.items()}
     total = sum(count for doc_type, count in counts.items() if not wanted or doc_type in wanted)
     rows = [row for row in rows if row.doc_id is not None]
+    rows = [_opened(settings, org_id, row) for row in rows]
     marks = [*parsed.terms, *(word for words in corrections.values() for word in words)]
     phrase_words = [word for phrase in parsed.phrases for word in phrase.split()]
     hits = [
@@ -247,6 +257,15 @@ async def search(
         for row in rows
     ]
     return Answer(hits, total, counts, corrections)
+
+
+def _opened(settings: Settings, org_id: uuid.UUID, row: Any) -> Any:
+    """A sealed document's title and body decrypted for the page (the reader may read its resource)."""
+    if not row.sealed:
+        return row
+    cipher, place = field_cipher(settings), sealing(org_id, row.doc_type, row.doc_id)
+    body = cipher.decrypt(row.body, associated_data=place) if row.body else ""
+    return SimpleNamespace(**{**row._mapping, "title": cipher.decrypt(row.title, associated_data=place), "body": body})
 
 
 def highlight(original: str, prefixes: Sequence[str], exact: Sequence[str], *, whole: bool = False) -> str:

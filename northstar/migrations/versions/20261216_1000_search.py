@@ -1,5 +1,6 @@
 """Search: ``core.search_documents`` (one row per findable thing of an org: its type and id, title, body, facets,
-the permission resource and project it is read under, the roles it is hidden from, its link, and a weighted ``tsvector`` in the org's language
+the permission resource and project it is read under, the roles it is hidden from, whether it holds personal data (then sealed: its text encrypted, its words as blind
+tokens), its link, and a weighted ``tsvector`` in the org's language
 and in ``simple``), hash-partitioned by org so a query reads one org's slice; ``core.search_words`` (each org's
 words, with their trigrams prefixed by the org, for typo tolerance without pg_trgm); ``core.search_settings`` (the
 org's search language). All, partitions included, under forced row-level security.
@@ -56,6 +57,7 @@ def upgrade() -> None:
           resource varchar(60) NOT NULL,
           project_id uuid,
           hidden_from text[] NOT NULL DEFAULT '{{}}',
+          sealed boolean NOT NULL DEFAULT false,
           url text NOT NULL,
           search tsvector NOT NULL,
           updated_at timestamptz NOT NULL DEFAULT now(),
