@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from northstar.core.db import settings_of
 from northstar.core.http import Unprocessable
 from northstar.core.permissions import Principal
-from northstar.core.search.documents import LANGUAGES, SOURCES, blind_token, fold, org_lexeme, trigrams
+from northstar.core.search.documents import SOURCES, blind_token, fold, org_lexeme, trigrams
 from northstar.core.search.indexing import sealing
 from northstar.core.security import field_cipher
 from northstar.settings import Settings
@@ -159,13 +159,6 @@ def _visibility(principal: Principal) -> tuple[list[str], list[str]]:
     return everywhere, scoped
 
 
-async def language_of(session: AsyncSession, org_id: uuid.UUID) -> str:
-    found = await session.scalar(
-        text("SELECT language FROM core.search_settings WHERE org_id = :org_id"), {"org_id": org_id}
-    )
-    return str(found) if found in LANGUAGES else "english"
-
-
 async def search(
     session: AsyncSession, *, principal: Principal, query: str, types: Sequence[str], offset: int, limit: int
 ) -> Answer:
@@ -176,16 +169,15 @@ async def search(
     if parsed.empty:
         return Answer([], 0, {}, {})
     org_id = principal.org_id
-    config = await language_of(session, org_id)
     corrections = await _neighbours(session, org_id, parsed.terms)
     settings = settings_of(session)
     secret = settings.resolved_secret_key()
-    params: dict[str, Any] = {"org_id": org_id, "config": config}
+    params: dict[str, Any] = {"org_id": org_id}
     required, exact = [], []
     for number, term in enumerate(parsed.terms):
         params[f"t{number}"], params[f"p{number}"] = _lexeme(term), _lexeme(term) + ":*"
         params[f"b{number}"] = _lexeme(blind_token(secret, term))  # the word as sealed documents keep it
-        as_typed = f"(to_tsquery(CAST(:config AS regconfig), :t{number}) || to_tsquery('simple', :b{number}))"
+        as_typed = f"(to_tsquery(cfg.config, :t{number}) || to_tsquery('simple', :b{number}))"
         alternatives = [as_typed, f"to_tsquery('simple', :p{number})"]
         for other, word in enumerate(corrections.get(term, [])):
             params[f"f{number}_{other}"] = _lexeme(word)
@@ -194,13 +186,11 @@ async def search(
         exact.append(as_typed)
     for number, phrase in enumerate(parsed.phrases):
         params[f"q{number}"] = phrase
-        required.append(f"phraseto_tsquery(CAST(:config AS regconfig), :q{number})")
-        exact.append(f"phraseto_tsquery(CAST(:config AS regconfig), :q{number})")
+        required.append(f"phraseto_tsquery(cfg.config, :q{number})")
+        exact.append(f"phraseto_tsquery(cfg.config, :q{number})")
     for number, word in enumerate(parsed.excluded):
         params[f"x{number}"] = word
-        required.append(
-            f"!!(phraseto_tsquery(CAST(:config AS regconfig), :x{number}) || phraseto_tsquery('simple', :x{number}))"
-        )
+        required.append(f"!!(phraseto_tsquery(cfg.config, :x{number}) || phraseto_tsquery('simple', :x{number}))")
     everywhere, scoped = _visibility(principal)
     params |= {"everywhere": everywhere, "scoped": scoped, "role": principal.role.value}
     wanted = sorted(set(types) | set(parsed.types))
@@ -214,8 +204,10 @@ async def search(
     }
     typed = "WHERE doc_type = ANY(CAST(:types AS text[]))" if wanted else ""
     statement = (
-        f"WITH q AS (SELECT ({wanted_query}) AS query, ({exact_query}) AS exact, "  # noqa: S608 - our fragments; values bound
-        "CAST(:org_query AS tsquery) AS org), "
+        "WITH cfg AS (SELECT coalesce((SELECT language FROM core.search_settings WHERE org_id = :org_id),"  # noqa: S608 - our fragments; values bound
+        " 'english')::regconfig AS config), "
+        f"q AS (SELECT ({wanted_query}) AS query, ({exact_query}) AS exact, "
+        "CAST(:org_query AS tsquery) AS org FROM cfg), "
         "matches AS MATERIALIZED ("
         " SELECT d.doc_type, d.doc_id, d.updated_at, ts_rank(d.search, q.query) AS rank"
         " FROM core.search_documents d, q"
