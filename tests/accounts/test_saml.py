@@ -69,7 +69,9 @@ async def configure(api: httpx.AsyncClient, account: Account, idp: FakeSamlIdp, 
 
 def posted_form(page: str) -> tuple[str, dict[str, str]]:
     """The action and fields of the IdP's auto-posting page (the HTTP-POST binding)."""
-    action = html.unescape(re.search(r'<form method="post" action="([^"]+)"', page)[1])  # type: ignore[index]
+    form = re.search(r'<form method="post" action="([^"]+)"', page)
+    assert form is not None, page
+    action = html.unescape(form[1])
     fields = {name: html.unescape(value) for name, value in re.findall(r'name="(\w+)" value="([^"]*)"', page)}
     return action, fields
 

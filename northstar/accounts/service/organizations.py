@@ -157,10 +157,12 @@ def _with_article(role: Role) -> str:
     return f"{'an' if role.value[0] in 'aeiou' else 'a'} {role.value}"
 
 
+async def find_membership(session: AsyncSession, *, org_id: uuid.UUID, user_id: uuid.UUID) -> Membership | None:
+    return await session.scalar(select(Membership).where(Membership.org_id == org_id, Membership.user_id == user_id))
+
+
 async def _membership(session: AsyncSession, *, org_id: uuid.UUID, user_id: uuid.UUID) -> Membership:
-    membership = await session.scalar(
-        select(Membership).where(Membership.org_id == org_id, Membership.user_id == user_id)
-    )
+    membership = await find_membership(session, org_id=org_id, user_id=user_id)
     if membership is None:
         raise NotFound("No such member")
     return membership

@@ -549,10 +549,6 @@ async def _audit(
     )
 
 
-async def _membership(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID) -> Membership | None:
-    return await session.scalar(select(Membership).where(Membership.org_id == org_id, Membership.user_id == user_id))
-
-
 async def _admit(
     session: AsyncSession, connection: SamlConnection, user_id: uuid.UUID, role: Role, client: ClientMeta
 ) -> None:
@@ -560,7 +556,7 @@ async def _admit(
     (founders keep theirs; without group mapping a member's role is left as the org set it)."""
     org_id = connection.org_id
     await _refuse_deprovisioned(session, org_id, user_id)
-    membership = await _membership(session, org_id, user_id)
+    membership = await organizations.find_membership(session, org_id=org_id, user_id=user_id)
     if membership is None:
         if not connection.just_in_time:
             raise SsoRefused(
@@ -594,7 +590,7 @@ async def _person(session: AsyncSession, connection: SamlConnection, asserted: A
         user = await create_user(session, email=asserted.email, password=None, name=asserted.name)
         await set_tenant_context(session, org_id=org_id)
     else:
-        membership = await _membership(session, org_id, user.id)
+        membership = await organizations.find_membership(session, org_id=org_id, user_id=user.id)
         if membership is None or membership.role == Role.FOUNDER.value:
             raise SsoRefused(
                 f"An account with {asserted.email} already exists. Log in with its password, then connect your "

@@ -25,7 +25,7 @@ from typing import Any, TypeVarTuple
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from northstar.accounts.models import Membership, RefreshToken, ScimToken, ScimUser, User
+from northstar.accounts.models import RefreshToken, ScimToken, ScimUser, User
 from northstar.accounts.service import organizations, pii
 from northstar.accounts.service.users import create_user, now, user_by_email
 from northstar.core.context import ClientMeta
@@ -206,13 +206,9 @@ async def _loaded(session: AsyncSession, org_id: uuid.UUID, resource_id: str) ->
     return row[0], row[1]
 
 
-async def _membership(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID) -> Membership | None:
-    return await session.scalar(select(Membership).where(Membership.org_id == org_id, Membership.user_id == user_id))
-
-
 async def _apply(session: AsyncSession, scim_user: ScimUser, user: User, given: UserIn, *, client: ClientMeta) -> None:
     """Make the membership what the resource says: a member with its role while active, none while not."""
-    membership = await _membership(session, scim_user.org_id, user.id)
+    membership = await organizations.find_membership(session, org_id=scim_user.org_id, user_id=user.id)
     if membership is not None and membership.role == Role.FOUNDER.value:
         raise ScimError(403, "A founder is not provisioned through SCIM", "mutability")
     if given.display_name and given.display_name != pii.open_token(

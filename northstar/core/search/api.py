@@ -4,7 +4,7 @@ reindex of the org (founders and admins)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, status
 from procrastinate.exceptions import AlreadyEnqueued
@@ -16,10 +16,10 @@ from northstar.core.http import ERROR_RESPONSES, CamelModel, Envelope, Page, Pag
 from northstar.core.permissions import Principal
 from northstar.core.queue import enqueue_named
 from northstar.core.search import query as search_query
+from northstar.core.search.documents import Language
 
 router = APIRouter(tags=["search"], responses=ERROR_RESPONSES)
 OrgUpdate = Annotated[Principal, Depends(require("organization", "update"))]
-Language = Literal["english", "german", "french", "spanish", "simple"]
 
 
 class SearchHitOut(CamelModel):

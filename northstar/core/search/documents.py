@@ -8,13 +8,14 @@ import unicodedata
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
 from northstar.core.crypto import blind_index
 
-LANGUAGES = ("english", "german", "french", "spanish", "simple")
+# The stemming an org's documents get (``core.search_settings.language``); ``simple`` is none.
+Language = Literal["english", "german", "french", "spanish", "simple"]
 MAX_TITLE = 300
 MAX_BODY = 4000
 MAX_WORD = 60

@@ -133,9 +133,9 @@ def _write_org(session: Session, org_id: uuid.UUID, items: Sequence[Indexed]) ->
     titles = [_clip(item.document.title, MAX_TITLE) for item in items]
     bodies = [_clip(item.document.body, MAX_BODY) for item in items]
     folded_titles, folded_bodies = [tokens(title) for title in titles], [tokens(body) for body in bodies]
+    secret, cipher = settings.resolved_secret_key(), field_cipher(settings)
     for index, item in enumerate(items):
         if item.source.sealed:  # personal data: encrypted, and its words as blind tokens only
-            secret, cipher = settings.resolved_secret_key(), field_cipher(settings)
             place = sealing(org_id, item.source.doc_type, item.document.doc_id)
             folded_titles[index] = " ".join(blind_tokens(secret, titles[index]))
             folded_bodies[index] = " ".join(blind_tokens(secret, bodies[index]))
